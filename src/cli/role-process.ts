@@ -1,0 +1,118 @@
+/**
+ * Runs one role (control-plane, proxy, signaling) as this process: loads the
+ * config, starts the role, tells a supervising parent when it is ready, and
+ * shuts down cleanly on SIGINT, SIGTERM, or when the parent goes away (so no
+ * role outlives a killed `streammesh up`).
+ */
+import { startControlPlane } from '../control-plane/index.js';
+import { startProxy } from '../../rtp-proxy/index.js';
+import { startSignaling } from '../../signaling/index.js';
+import { httpUrl, formatHostPort, type HostPort } from '../shared/address.js';
+import { defaultConfig, loadConfigFile, type MeshConfig } from '../shared/config/index.js';
+import { ConfigError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/log.js';
+
+export const roleNames = ['control-plane', 'proxy', 'signaling'] as const;
+export type RoleName = (typeof roleNames)[number];
+
+/** Sent over the IPC channel to `streammesh up`. */
+export interface ReadyMessage {
+  readonly type: 'ready';
+  readonly role: RoleName;
+  readonly adminUrl: string;
+  /** The addresses it bound, so a restart can bind the same ones. */
+  readonly listen: Readonly<Record<string, string>>;
+}
+
+interface Running {
+  readonly listen: Readonly<Record<string, HostPort>>;
+  close(): Promise<void>;
+}
+
+const SHUTDOWN_TIMEOUT_MS = 4_000;
+
+export async function loadConfig(file: string | undefined): Promise<MeshConfig> {
+  return file === undefined ? defaultConfig() : loadConfigFile(file);
+}
+
+/** Returns the process exit code when the role could not start. */
+export async function runRole(role: RoleName, configFile: string | undefined): Promise<number> {
+  let config: MeshConfig;
+  try {
+    config = await loadConfig(configFile);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const log = createLogger(role, config.logLevel);
+  let running: Running;
+  try {
+    running = await start(role, config, configFile, log);
+  } catch (error) {
+    log.fatal({ err: error }, `${role} failed to start`);
+    return 1;
+  }
+  const admin = running.listen['admin'];
+  if (admin !== undefined && process.send !== undefined) {
+    const message: ReadyMessage = {
+      type: 'ready',
+      role,
+      adminUrl: httpUrl(admin),
+      listen: Object.fromEntries(
+        Object.entries(running.listen).map(([name, address]) => [name, formatHostPort(address)]),
+      ),
+    };
+    process.send(message);
+  }
+  handleShutdown(running, log);
+  return 0;
+}
+
+async function start(
+  role: RoleName,
+  config: MeshConfig,
+  configFile: string | undefined,
+  log: Logger,
+): Promise<Running> {
+  switch (role) {
+    case 'control-plane': {
+      const plane = await startControlPlane(
+        configFile === undefined ? { config, log } : { config, log, configFile },
+      );
+      return { listen: { admin: plane.admin, grpc: plane.grpc }, close: () => plane.close() };
+    }
+    case 'proxy': {
+      const proxy = await startProxy(config, log);
+      return { listen: { admin: proxy.admin }, close: () => proxy.close() };
+    }
+    case 'signaling': {
+      const signaling = await startSignaling(config, log);
+      return { listen: { admin: signaling.admin }, close: () => signaling.close() };
+    }
+  }
+}
+
+function handleShutdown(running: Running, log: Logger): void {
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ why }, 'shutting down');
+    const force = setTimeout(() => process.exit(0), SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'error while shutting down');
+        process.exit(0);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // The supervising `streammesh up` is gone (even if it was SIGKILLed).
+  process.on('disconnect', () => stop('supervisor exited'));
+}

@@ -1,0 +1,43 @@
+/**
+ * The control plane's own admin routes: read and write the config, list nodes.
+ * A write (`PUT /config`, YAML or JSON body) is validated like a file and, if
+ * good, pushed to every connected node at once.
+ */
+import type { AdminServer } from '../shared/admin/index.js';
+import { parseConfigText } from '../shared/config/index.js';
+import { ConfigError } from '../shared/errors.js';
+import type { ConfigStore } from './config-push/config-store.js';
+import type { Registry } from './registry/registry.js';
+
+export function addControlPlaneRoutes(
+  admin: AdminServer,
+  store: ConfigStore,
+  registry: Registry,
+): void {
+  admin.route('GET', '/config', () => ({
+    status: 200,
+    body: {
+      version: store.current.version,
+      origin: store.current.origin,
+      updatedAt: store.current.updatedAt,
+      lastReloadError: store.lastReloadError ?? null,
+      config: store.current.config,
+    },
+  }));
+
+  admin.route('PUT', '/config', async (request) => {
+    let config;
+    try {
+      config = parseConfigText(await request.body(), 'PUT /config');
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        return { status: 400, body: { error: error.message, issues: error.issues } };
+      }
+      throw error;
+    }
+    const changed = store.set(config, 'admin API');
+    return { status: 200, body: { version: store.current.version, changed } };
+  });
+
+  admin.route('GET', '/nodes', () => ({ status: 200, body: { nodes: registry.list() } }));
+}

@@ -1,0 +1,79 @@
+/**
+ * The control plane process: the config store (file + admin writes), the
+ * node registry, the MeshControl gRPC service and the admin listener.
+ */
+import type { FSWatcher } from 'node:fs';
+import { validHostPort as address, type HostPort } from '../shared/address.js';
+import { AdminServer } from '../shared/admin/index.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import type { MeshConfig } from '../shared/config/index.js';
+import type { Logger } from '../shared/log.js';
+import { createMetricsRegistry } from '../shared/metrics.js';
+import { addControlPlaneRoutes } from './admin-routes.js';
+import { ConfigStore } from './config-push/config-store.js';
+import { ConfigPushServer } from './config-push/server.js';
+import { Registry } from './registry/registry.js';
+
+export interface ControlPlaneOptions {
+  readonly config: MeshConfig;
+  /** When set, the file is watched and every valid edit is pushed. */
+  readonly configFile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  readonly clock?: Clock;
+}
+
+export interface RunningControlPlane {
+  readonly admin: HostPort;
+  readonly grpc: HostPort;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const { config, log } = options;
+  const metrics = createMetricsRegistry('control-plane');
+  const store = new ConfigStore(config, options.configFile ? `file ${options.configFile}` : 'defaults');
+  const registry = new Registry({
+    clock: options.clock ?? systemClock,
+    heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
+    staleAfterMissedHeartbeats: config.controlPlane.staleAfterMissedHeartbeats,
+    maxNodes: 10_000,
+    forgetAfterMs: 10 * 60_000,
+  });
+  const pushServer = new ConfigPushServer({
+    listen: address(config.controlPlane.grpc),
+    store,
+    registry,
+    heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
+    metrics,
+    log,
+  });
+  const admin = new AdminServer({
+    listen: address(config.controlPlane.admin),
+    metrics,
+    log,
+    // The registry is in memory and loaded at construction: ready once listening.
+    readiness: () => ({ ready: true }),
+  });
+  addControlPlaneRoutes(admin, store, registry);
+
+  const grpcAddress = await pushServer.listen();
+  const adminAddress = await admin.listen();
+  let watcher: FSWatcher | undefined;
+  if (options.configFile !== undefined) {
+    watcher = store.watchFile(options.configFile, options.env ?? process.env, log);
+  }
+  const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
+  sweep.unref();
+  log.info({ admin: adminAddress, grpc: grpcAddress, version: store.current.version }, 'control plane ready');
+
+  return {
+    admin: adminAddress,
+    grpc: grpcAddress,
+    async close() {
+      clearInterval(sweep);
+      watcher?.close();
+      await Promise.all([pushServer.close(), admin.close()]);
+    },
+  };
+}

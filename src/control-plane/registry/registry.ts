@@ -1,0 +1,145 @@
+/**
+ * Every node (rtp-proxy, signaling) that registered: who it is, where it
+ * listens, which config version it runs, the last NACK it sent, and whether it
+ * is alive. A node is `connected` while its config stream is open and its
+ * heartbeats arrive, `stale` after it missed the configured number of
+ * heartbeats, `disconnected` while it has no stream. Nodes silent for longer
+ * than `forgetAfterMs` are forgotten, and the registry holds at most
+ * `maxNodes`, so registrations cannot grow it without bound.
+ */
+import type { Clock } from '../../shared/clock.js';
+import { StreammeshError } from '../../shared/errors.js';
+import type { RegisterRequest, Role } from '../../protocol/mesh/index.js';
+
+export type NodeState = 'connected' | 'stale' | 'disconnected';
+
+export interface NackRecord {
+  readonly version: string;
+  readonly reason: string;
+  readonly at: string;
+}
+
+export interface NodeRecord {
+  readonly id: string;
+  readonly node: string;
+  readonly role: Role;
+  readonly capabilities: readonly string[];
+  readonly listenAddresses: Readonly<Record<string, string>>;
+  readonly registeredAt: string;
+  lastSeenMs: number;
+  streamOpen: boolean;
+  ackedVersion: string;
+  lastNack: NackRecord | undefined;
+}
+
+export interface NodeView extends Omit<NodeRecord, 'lastSeenMs' | 'streamOpen'> {
+  readonly state: NodeState;
+  readonly lastSeen: string;
+}
+
+export interface RegistryOptions {
+  readonly clock: Clock;
+  readonly heartbeatIntervalMs: number;
+  readonly staleAfterMissedHeartbeats: number;
+  readonly maxNodes: number;
+  readonly forgetAfterMs: number;
+}
+
+export class RegistryFullError extends StreammeshError {
+  constructor(max: number) {
+    super('ERR_REGISTRY_FULL', `the registry holds its maximum of ${max} nodes`);
+  }
+}
+
+export class Registry {
+  readonly #options: RegistryOptions;
+  readonly #nodes = new Map<string, NodeRecord>();
+
+  constructor(options: RegistryOptions) {
+    this.#options = options;
+  }
+
+  register(request: RegisterRequest): NodeRecord {
+    const now = this.#options.clock.now();
+    const previous = this.#nodes.get(request.identity.id);
+    if (previous === undefined) {
+      this.forgetSilentNodes();
+      if (this.#nodes.size >= this.#options.maxNodes) throw new RegistryFullError(this.#options.maxNodes);
+    }
+    const record: NodeRecord = {
+      id: request.identity.id,
+      node: request.identity.node,
+      role: request.identity.role,
+      capabilities: [...request.capabilities],
+      listenAddresses: { ...request.listenAddresses },
+      registeredAt: new Date(now).toISOString(),
+      lastSeenMs: now,
+      streamOpen: previous?.streamOpen ?? false,
+      ackedVersion: request.currentVersion,
+      lastNack: previous?.lastNack,
+    };
+    this.#nodes.set(record.id, record);
+    return record;
+  }
+
+  /** Drops nodes without a stream that have been silent for forgetAfterMs. */
+  forgetSilentNodes(): void {
+    const cutoff = this.#options.clock.now() - this.#options.forgetAfterMs;
+    for (const [id, record] of this.#nodes) {
+      if (!record.streamOpen && record.lastSeenMs < cutoff) this.#nodes.delete(id);
+    }
+  }
+
+  get(id: string): NodeRecord | undefined {
+    return this.#nodes.get(id);
+  }
+
+  seen(id: string): void {
+    const record = this.#nodes.get(id);
+    if (record !== undefined) record.lastSeenMs = this.#options.clock.now();
+  }
+
+  streamOpened(id: string): void {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return;
+    record.streamOpen = true;
+    record.lastSeenMs = this.#options.clock.now();
+  }
+
+  streamClosed(id: string): void {
+    const record = this.#nodes.get(id);
+    if (record !== undefined) record.streamOpen = false;
+  }
+
+  acked(id: string, version: string): void {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return;
+    record.ackedVersion = version;
+    record.lastSeenMs = this.#options.clock.now();
+  }
+
+  nacked(id: string, version: string, reason: string): void {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return;
+    record.lastNack = { version, reason, at: new Date(this.#options.clock.now()).toISOString() };
+    record.lastSeenMs = this.#options.clock.now();
+  }
+
+  stateOf(record: NodeRecord): NodeState {
+    const silentFor = this.#options.clock.now() - record.lastSeenMs;
+    const limit = this.#options.heartbeatIntervalMs * this.#options.staleAfterMissedHeartbeats;
+    if (silentFor > limit) return 'stale';
+    return record.streamOpen ? 'connected' : 'disconnected';
+  }
+
+  list(): NodeView[] {
+    return [...this.#nodes.values()].map((record) => {
+      const { lastSeenMs, streamOpen: _streamOpen, ...rest } = record;
+      return {
+        ...rest,
+        state: this.stateOf(record),
+        lastSeen: new Date(lastSeenMs).toISOString(),
+      };
+    });
+  }
+}

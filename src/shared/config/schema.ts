@@ -1,0 +1,128 @@
+/**
+ * The one definition of streammesh's configuration. Everything else — the
+ * JSON Schema (`streammesh config schema`), defaults, validation of files,
+ * environment overrides and pushed snapshots — is derived from this.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseHostPort } from '../address.js';
+
+const hostPort = z
+  .string()
+  .superRefine((text, ctx) => {
+    const parsed = parseHostPort(text);
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+  })
+  .describe('A listen or dial address as host:port; port 0 picks a free port.');
+
+const ipAddress = z
+  .string()
+  .refine((text) => isIP(text) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+
+const port = z.number().int('must be an integer').min(1).max(65535);
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, {
+    message: 'must be a DNS label: lowercase letters, digits, "-" and ".", at most 63 characters',
+  });
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const logLevelSchema = z.enum(logLevels).describe('Minimum level of log lines written.');
+
+const controlPlaneSchema = z
+  .strictObject({
+    admin: hostPort
+      .default('127.0.0.1:15100')
+      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config, /nodes.'),
+    grpc: hostPort.default('127.0.0.1:15101').describe('gRPC listener that nodes connect to.'),
+    address: hostPort
+      .optional()
+      .describe('Where proxies and signaling nodes dial the control plane; default: grpc.'),
+    heartbeatIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(60_000)
+      .default(1000)
+      .describe('How often nodes send a heartbeat on their config stream.'),
+    staleAfterMissedHeartbeats: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(3)
+      .describe('A node that misses this many heartbeats in a row is marked stale.'),
+  })
+  .describe('The control plane: registry and config push.');
+
+const rtpPortsSchema = z
+  .strictObject({ start: port, end: port })
+  .superRefine((range, ctx) => {
+    if (range.start > range.end) {
+      ctx.addIssue({ code: 'custom', message: 'start must be <= end' });
+    } else if (range.start % 2 !== 0) {
+      ctx.addIssue({ code: 'custom', message: 'start must be even (RTP even, RTCP odd)' });
+    } else if (range.end - range.start < 1) {
+      ctx.addIssue({ code: 'custom', message: 'must hold at least one RTP/RTCP port pair' });
+    }
+  })
+  .describe('UDP ports the proxy allocates media ports from (inclusive).');
+
+const proxySchema = z
+  .strictObject({
+    id: name.optional().describe('Proxy id in the registry; default: proxy-<hostname>-<pid>.'),
+    node: name.optional().describe('Name of the machine or Kubernetes node it runs on.'),
+    admin: hostPort
+      .default('127.0.0.1:15102')
+      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config_dump.'),
+    mediaAddress: ipAddress
+      .default('127.0.0.1')
+      .describe('Local address media sockets bind to; must be an address of the node.'),
+    rtpPorts: rtpPortsSchema.prefault({ start: 30000, end: 39999 }),
+  })
+  .describe('The rtp-proxy: the data plane.');
+
+const signalingSchema = z
+  .strictObject({
+    id: name.optional().describe('Signaling node id; default: signaling-<hostname>-<pid>.'),
+    node: name.optional().describe('Name of the machine or Kubernetes node it runs on.'),
+    admin: hostPort
+      .default('127.0.0.1:15103')
+      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config_dump.'),
+  })
+  .describe('The signaling node: WebRTC edge and SFU.');
+
+export const meshConfigSchema = z
+  .strictObject({
+    logLevel: logLevelSchema.default('info'),
+    controlPlane: controlPlaneSchema.prefault({}),
+    proxy: proxySchema.prefault({}),
+    signaling: signalingSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    // Two listeners of one mesh on the same fixed host:port cannot both start.
+    const listeners: [string[], string][] = [
+      [['controlPlane', 'admin'], config.controlPlane.admin],
+      [['controlPlane', 'grpc'], config.controlPlane.grpc],
+      [['proxy', 'admin'], config.proxy.admin],
+      [['signaling', 'admin'], config.signaling.admin],
+    ];
+    const seen = new Map<string, string>();
+    for (const [path, address] of listeners) {
+      if (address.endsWith(':0')) continue;
+      const first = seen.get(address);
+      if (first === undefined) seen.set(address, path.join('.'));
+      else ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
+    }
+  })
+  .describe('streammesh configuration (one file for every role).');
+
+/** The config with defaults applied: what every role works with. */
+export type MeshConfig = z.output<typeof meshConfigSchema>;
+/** What a user may write in a file. */
+export type MeshConfigInput = z.input<typeof meshConfigSchema>;
+
+export function meshConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(meshConfigSchema, { io: 'input', target: 'draft-2020-12' });
+}

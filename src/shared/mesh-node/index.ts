@@ -1,0 +1,1 @@
+export { MeshNode, SnapshotRejectedError, type AppliedConfig, type MeshNodeOptions } from './mesh-node.js';
