@@ -137,4 +137,3 @@ export async function main(argv: string[]): Promise<number> {
   }
   return command.run(rest, values.config);
 }
-

@@ -29,10 +29,15 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
-export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
+export async function startControlPlane(
+  options: ControlPlaneOptions,
+): Promise<RunningControlPlane> {
   const { config, log } = options;
   const metrics = createMetricsRegistry('control-plane');
-  const store = new ConfigStore(config, options.configFile ? `file ${options.configFile}` : 'defaults');
+  const store = new ConfigStore(
+    config,
+    options.configFile ? `file ${options.configFile}` : 'defaults',
+  );
   const registry = new Registry({
     clock: options.clock ?? systemClock,
     heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
@@ -65,7 +70,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   }
   const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
   sweep.unref();
-  log.info({ admin: adminAddress, grpc: grpcAddress, version: store.current.version }, 'control plane ready');
+  log.info(
+    { admin: adminAddress, grpc: grpcAddress, version: store.current.version },
+    'control plane ready',
+  );
 
   return {
     admin: adminAddress,

@@ -12,7 +12,12 @@ export function createLogger(role: string, level: LevelWithSilent): Logger {
   if (process.stdout.isTTY) {
     return pino(
       options,
-      pretty({ colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }),
+      pretty({
+        colorize: true,
+        sync: true,
+        ignore: 'pid,hostname',
+        translateTime: 'SYS:HH:MM:ss.l',
+      }),
     );
   }
   return pino(options);

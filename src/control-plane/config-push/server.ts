@@ -113,7 +113,10 @@ export class ConfigPushServer {
     });
   }
 
-  #register(request: RegisterRequest, callback: grpc.sendUnaryData<{ heartbeatIntervalMs: number }>) {
+  #register(
+    request: RegisterRequest,
+    callback: grpc.sendUnaryData<{ heartbeatIntervalMs: number }>,
+  ) {
     const { id } = request.identity;
     if (!NODE_ID.test(id) || request.identity.role === 'ROLE_UNSPECIFIED') {
       callback({

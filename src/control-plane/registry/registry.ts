@@ -64,7 +64,8 @@ export class Registry {
     const previous = this.#nodes.get(request.identity.id);
     if (previous === undefined) {
       this.forgetSilentNodes();
-      if (this.#nodes.size >= this.#options.maxNodes) throw new RegistryFullError(this.#options.maxNodes);
+      if (this.#nodes.size >= this.#options.maxNodes)
+        throw new RegistryFullError(this.#options.maxNodes);
     }
     const record: NodeRecord = {
       id: request.identity.id,
@@ -134,7 +135,7 @@ export class Registry {
 
   list(): NodeView[] {
     return [...this.#nodes.values()].map((record) => {
-      const { lastSeenMs, streamOpen: _streamOpen, ...rest } = record;
+      const { lastSeenMs, streamOpen: _, ...rest } = record;
       return {
         ...rest,
         state: this.stateOf(record),

@@ -68,7 +68,10 @@ export class AdminServer {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    this.route('GET', '/healthz', () => ({ status: 200, body: { status: 'ok' } }));
+    this.route('GET', '/healthz', () => ({
+      status: 200,
+      body: { status: 'ok', pid: process.pid },
+    }));
     this.route('GET', '/readyz', () => {
       const readiness = this.#options.readiness();
       return readiness.ready

@@ -4,7 +4,7 @@
  * one schema and fails with a ConfigError naming the source, field and reason.
  */
 import { readFile } from 'node:fs/promises';
-import { YAMLParseError, parseDocument } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, errorMessage, type ConfigIssue } from '../errors.js';
 import { meshConfigSchema, type MeshConfig } from './schema.js';
@@ -66,7 +66,10 @@ export function validateConfig(raw: unknown, source: string, env: Environment = 
   const fromEnv = applyEnvironment(raw as Record<string, unknown>, env);
   const result = meshConfigSchema.safeParse(fromEnv.document, { reportInput: true });
   if (result.success) return result.data;
-  throw new ConfigError(source, result.error.issues.map((issue) => describe(issue, fromEnv.paths)));
+  throw new ConfigError(
+    source,
+    result.error.issues.map((issue) => describe(issue, fromEnv.paths)),
+  );
 }
 
 function parseYaml(text: string, source: string): unknown {
@@ -82,7 +85,7 @@ function parseYaml(text: string, source: string): unknown {
   }
 }
 
-function yamlReason(error: YAMLParseError): string {
+function yamlReason(error: { readonly message: string }): string {
   // With prettyErrors the first line reads "<what> at line L, column C:".
   const firstLine = (error.message.split('\n')[0] ?? error.message).replace(/:$/, '');
   return `invalid YAML: ${firstLine}`;
@@ -140,9 +143,13 @@ function describe(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>)
         path: where,
         reason:
           issue.input === undefined
-            ? `required (${issue.expected})`
-            : `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}, got ${describeValue(issue.input)}`,
+            ? `required (${expectedName(issue.expected)})`
+            : `expected ${expectedName(issue.expected)}, got ${describeValue(issue.input)}`,
       };
+    case 'too_small':
+      return { path: where, reason: `must be at least ${String(issue.minimum)}` };
+    case 'too_big':
+      return { path: where, reason: `must be at most ${String(issue.maximum)}` };
     case 'invalid_value':
       return {
         path: where,
@@ -151,6 +158,18 @@ function describe(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>)
     default:
       return { path: where, reason: issue.message };
   }
+}
+
+function expectedName(expected: string): string {
+  const names: Record<string, string> = {
+    object: 'a mapping',
+    array: 'a list',
+    int: 'an integer',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+  };
+  return names[expected] ?? expected;
 }
 
 function describeValue(value: unknown): string {

@@ -21,11 +21,9 @@ const ipAddress = z
 
 const port = z.number().int('must be an integer').min(1).max(65535);
 
-const name = z
-  .string()
-  .regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, {
-    message: 'must be a DNS label: lowercase letters, digits, "-" and ".", at most 63 characters',
-  });
+const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, {
+  message: 'must be a DNS label: lowercase letters, digits, "-" and ".", at most 63 characters',
+});
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const logLevelSchema = z.enum(logLevels).describe('Minimum level of log lines written.');
@@ -113,7 +111,8 @@ export const meshConfigSchema = z
       if (address.endsWith(':0')) continue;
       const first = seen.get(address);
       if (first === undefined) seen.set(address, path.join('.'));
-      else ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
+      else
+        ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
     }
   })
   .describe('streammesh configuration (one file for every role).');

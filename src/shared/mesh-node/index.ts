@@ -1,1 +1,6 @@
-export { MeshNode, SnapshotRejectedError, type AppliedConfig, type MeshNodeOptions } from './mesh-node.js';
+export {
+  MeshNode,
+  SnapshotRejectedError,
+  type AppliedConfig,
+  type MeshNodeOptions,
+} from './mesh-node.js';

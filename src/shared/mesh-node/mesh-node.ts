@@ -66,7 +66,7 @@ export class MeshNode {
       labelNames: ['result'],
       registers: [this.metrics],
     });
-    const node = this;
+    const appliedVersion = (): string | undefined => this.#applied?.version;
     new Gauge({
       name: 'streammesh_node_config_info',
       help: 'The config version in force (value 1).',
@@ -74,7 +74,8 @@ export class MeshNode {
       registers: [this.metrics],
       collect() {
         this.reset();
-        if (node.#applied !== undefined) this.set({ version: node.#applied.version }, 1);
+        const version = appliedVersion();
+        if (version !== undefined) this.set({ version }, 1);
       },
     });
     this.admin = new AdminServer({
@@ -148,7 +149,8 @@ export class MeshNode {
     this.#applied = { version: snapshot.version, config, appliedAt: new Date().toISOString() };
     this.#applies.inc({ result: 'ack' });
     // The mesh-wide level applies unless this process was given its own.
-    if (process.env['STREAMMESH_LOG_LEVEL'] === undefined) this.#options.log.level = config.logLevel;
+    if (process.env['STREAMMESH_LOG_LEVEL'] === undefined)
+      this.#options.log.level = config.logLevel;
     this.#options.log.info({ version: snapshot.version }, 'config applied');
     this.#options.onApplied?.(this.#applied);
   }

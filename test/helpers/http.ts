@@ -1,0 +1,34 @@
+/** Small JSON-over-HTTP helpers for the admin APIs. */
+export interface JsonResponse<T = unknown> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export async function getJson<T = unknown>(url: string): Promise<JsonResponse<T>> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+export async function putText<T = unknown>(url: string, text: string): Promise<JsonResponse<T>> {
+  const response = await fetch(url, {
+    method: 'PUT',
+    body: text,
+    headers: { 'content-type': 'application/yaml' },
+    signal: AbortSignal.timeout(5_000),
+  });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+export async function getText(url: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return { status: response.status, text: await response.text() };
+}
+
+/** GET that resolves undefined instead of throwing while a server is down. */
+export async function tryGetJson<T = unknown>(url: string): Promise<JsonResponse<T> | undefined> {
+  try {
+    return await getJson<T>(url);
+  } catch {
+    return undefined;
+  }
+}
