@@ -58,8 +58,8 @@ export function startStreammesh(
   const output = collect(child);
   return {
     child,
-    stdout: output.stdout,
-    stderr: output.stderr,
+    stdout: () => output.stdout(),
+    stderr: () => output.stderr(),
     waitForOutput(pattern, timeoutMs) {
       return waitFor(
         () => output.stdout().match(pattern) ?? undefined,
