@@ -60,7 +60,7 @@ const PREBUILT_TOTAL_TIMEOUT_MS = 180_000;
 const MIN_MESON = [1, 1, 0];
 
 // Debian packages needed by the offline build. Extra ones are added when the
-// worker's meson.build asks for them (e.g. usrsctp in mediasoup < 3.2x).
+// worker's meson.build asks for them (e.g. usrsctp: 3.19.3 uses it, 3.27.1 does not).
 const BASE_APT_PACKAGES = [
   'g++',
   'pkg-config',
@@ -611,6 +611,21 @@ function ensureMeson() {
   aptUpdate();
 
   const res = aptGet(['install', '-y', '-q', '--no-install-recommends', '-t', suite, 'meson']);
+
+  // Leave the machine's apt sources as they were: the list file was only
+  // needed for this install (and an unreachable suite would make every later
+  // `apt-get update` fail).
+  if (!haveBackports) {
+    try {
+      fs.rmSync(listFile, { force: true });
+    } catch {
+      const prefix = rootPrefix();
+
+      if (prefix) run(prefix[0], [...prefix.slice(1), 'rm', '-f', listFile], { quiet: true });
+    }
+
+    log(`removed ${listFile} again`);
+  }
 
   v = mesonVersionOf('/usr/bin/meson');
 

@@ -13,8 +13,8 @@
  *   srtp_stream_remove                    (libsrtp2: srtp_remove_stream)
  *   srtp_err_status_buffer_small / srtp_err_status_cryptex_err (new codes)
  *
- * and, when MS_SRTP3_OPAQUE_POLICY is defined (mediasoup >= 3.2x, which uses
- * libsrtp 3's opaque policy object; the build script defines it when it sees
+ * and, when MS_SRTP3_OPAQUE_POLICY is defined (newer mediasoup such as
+ * 3.27.1, which uses libsrtp 3's opaque policy object; the build script defines it when it sees
  * srtp_policy_create() in the worker sources):
  *
  *   srtp_policy_t (opaque pointer), srtp_policy_create, srtp_policy_destroy,

@@ -167,11 +167,12 @@ export class ConfigPushServer {
     message: NodeMessage,
   ): string | undefined {
     if (message.kind !== 'hello' || this.#options.registry.get(message.hello.id) === undefined) {
-      call.destroy(
-        Object.assign(new Error('first message must be a hello from a registered node'), {
-          code: grpc.status.FAILED_PRECONDITION,
-        }),
-      );
+      // grpc-js ends a server stream with a status when 'error' is emitted on it.
+      const refusal: Partial<grpc.StatusObject> = {
+        code: grpc.status.FAILED_PRECONDITION,
+        details: 'first message must be a hello from a registered node',
+      };
+      call.emit('error', refusal);
       return undefined;
     }
     const { id } = message.hello;

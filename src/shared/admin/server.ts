@@ -144,8 +144,9 @@ export class AdminServer {
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         this.#badRequests.inc({ reason: 'body_too_large' });
+        // The rest of the body is not read: the connection cannot be reused.
+        response.setHeader('connection', 'close');
         send(response, 413, { error: error.message });
-        request.destroy();
         return;
       }
       this.#options.log.error({ err: error, path: url.pathname }, 'admin handler failed');

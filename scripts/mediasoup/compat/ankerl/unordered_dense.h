@@ -1,8 +1,8 @@
 /*
  * streammesh: minimal stand-in for ankerl::unordered_dense
- * (https://github.com/martinus/unordered_dense), which mediasoup's worker
- * (>= 3.16) takes from a meson subproject downloaded from GitHub and which
- * Debian does not package. scripts/mediasoup-worker.mjs puts this directory
+ * (https://github.com/martinus/unordered_dense). Newer mediasoup workers
+ * (e.g. 3.27.1, not 3.19.3) take it from a meson subproject downloaded from
+ * GitHub, and Debian does not package it. scripts/mediasoup-worker.mjs puts this directory
  * on the include path for its offline build.
  *
  * map/set are aliases of std::unordered_map/std::unordered_set and hash<T> is
