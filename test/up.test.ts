@@ -80,6 +80,16 @@ describe('streammesh up', () => {
     );
   });
 
+  it('the proxy and the signaling node registered with the control plane', async () => {
+    const { body } = await getJson<{ nodes: { role: string; state: string }[] }>(
+      `${urls.get('control-plane') ?? ''}/nodes`,
+    );
+    assert.deepEqual(body.nodes.map((node) => `${node.role} ${node.state}`).sort(), [
+      'ROLE_PROXY connected',
+      'ROLE_SIGNALING connected',
+    ]);
+  });
+
   it('restarts a role killed with SIGKILL, on the same admin URL', async () => {
     const proxyUrl = urls.get('proxy') ?? '';
     const { body } = await getJson<{ pid: number }>(`${proxyUrl}/healthz`);
