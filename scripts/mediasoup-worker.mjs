@@ -554,10 +554,14 @@ function ensureMeson() {
     );
   }
 
-  // Debian's own suite first (trixie and later have meson >= 1.1).
-  if (!isInstalled('meson')) {
-    aptUpdate();
+  // Debian's own suite first when it has meson >= 1.1 (trixie and later).
+  aptUpdate();
 
+  const candidate = parseVersion(
+    /Candidate:\s*(\S+)/.exec(run('apt-cache', ['policy', 'meson'], { quiet: true }).stdout)?.[1],
+  );
+
+  if (!isInstalled('meson') && candidate && versionAtLeast(candidate, MIN_MESON)) {
     const res = aptGet(['install', '-y', '-q', '--no-install-recommends', 'meson']);
 
     if (!res.ok) warn(`apt-get install meson failed:\n${res.output}`);
@@ -574,9 +578,9 @@ function ensureMeson() {
   // bookworm has 1.0.1; bookworm-backports has a current one.
   const suite = `${codename}-backports`;
   const listFile = `/etc/apt/sources.list.d/streammesh-${suite}.list`;
-  const haveBackports = fs
-    .readdirSync('/etc/apt/sources.list.d')
-    .map((f) => path.join('/etc/apt/sources.list.d', f))
+  const sourcesDir = '/etc/apt/sources.list.d';
+  const haveBackports = (fs.existsSync(sourcesDir) ? fs.readdirSync(sourcesDir) : [])
+    .map((f) => path.join(sourcesDir, f))
     .concat(['/etc/apt/sources.list'])
     .some((f) => {
       try {
@@ -638,7 +642,15 @@ function ensureMeson() {
   if (!res.ok) warn(`meson from ${suite} unavailable:\n${res.output}`);
 
   // Last resort: Debian's older meson, with the worker's meson_version
-  // requirement relaxed (the worker's meson.build uses nothing newer).
+  // requirement relaxed (meson 1.0.1 configures mediasoup 3.19.3 fine).
+  if (!v && !isInstalled('meson')) {
+    const res2 = aptGet(['install', '-y', '-q', '--no-install-recommends', 'meson']);
+
+    if (!res2.ok) warn(`apt-get install meson failed:\n${res2.output}`);
+
+    v = mesonVersionOf('/usr/bin/meson');
+  }
+
   if (v && versionAtLeast(v, [0, 60, 0])) {
     warn(`using meson ${v.join('.')} and relaxing the worker's meson_version requirement`);
 

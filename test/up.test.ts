@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { getJson, getText, tryGetJson } from './helpers/http.js';
+import { getJson, getText, tryGetJson, waitReady } from './helpers/http.js';
 import { ephemeralMeshConfig, writeTempConfig } from './helpers/mesh-config.js';
 import { isAlive, startStreammesh, waitFor, type Running } from './helpers/process.js';
 
@@ -55,17 +55,10 @@ describe('streammesh up', () => {
 
   it('every role answers /healthz, /readyz and /metrics', async () => {
     const proxy = urls.get('proxy') ?? '';
-    // The proxy is ready once its first config arrived from the control plane.
-    await waitFor(
-      async () => ((await tryGetJson(`${proxy}/readyz`))?.status === 200 ? true : undefined),
-      5_000,
-    );
     for (const [role, url] of urls) {
       assert.equal((await getJson(`${url}/healthz`)).status, 200, role);
-      await waitFor(
-        async () => ((await getJson(`${url}/readyz`)).status === 200 ? true : undefined),
-        5_000,
-      );
+      // Nodes are ready once their first config arrived from the control plane.
+      await waitReady(url, () => up.stderr(), 5_000);
       const metrics = await getText(`${url}/metrics`);
       assert.equal(metrics.status, 200);
       assert.match(metrics.text, /process_cpu_user_seconds_total/);
@@ -101,10 +94,7 @@ describe('streammesh up', () => {
       return health !== undefined && health.body.pid !== body.pid ? health.body.pid : undefined;
     }, 5_000);
     assert.ok(isAlive(restarted));
-    await waitFor(
-      async () => ((await tryGetJson(`${proxyUrl}/readyz`))?.status === 200 ? true : undefined),
-      5_000,
-    );
+    await waitReady(proxyUrl, () => up.stderr(), 5_000);
   });
 
   it('SIGTERM ends every child within 5 s and exits 0, leaving no process', async () => {

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, meshConfigJsonSchema } from '../shared/config/index.js';
-import { ConfigError } from '../shared/errors.js';
 import { packageRoot } from '../shared/package-root.js';
+import { exitOnConfigError } from './config-error.js';
 import { runRole, type RoleName } from './role-process.js';
 import { up } from './up/index.js';
 
@@ -66,11 +66,7 @@ async function runConfigCommand(positionals: string[]): Promise<number> {
     try {
       await loadConfigFile(file);
     } catch (error) {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`${error.message}\n`);
-        return 2;
-      }
-      throw error;
+      return exitOnConfigError(error);
     }
     process.stdout.write(`${file}: valid\n`);
     return 0;

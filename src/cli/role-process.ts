@@ -9,8 +9,8 @@ import { startProxy } from '../../rtp-proxy/index.js';
 import { startSignaling } from '../../signaling/index.js';
 import { httpUrl, formatHostPort, type HostPort } from '../shared/address.js';
 import { defaultConfig, loadConfigFile, type MeshConfig } from '../shared/config/index.js';
-import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { exitOnConfigError } from './config-error.js';
 
 export const roleNames = ['control-plane', 'proxy', 'signaling'] as const;
 export type RoleName = (typeof roleNames)[number];
@@ -41,11 +41,7 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
   try {
     config = await loadConfig(configFile);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return exitOnConfigError(error);
   }
   const log = createLogger(role, config.logLevel);
   let running: Running;

@@ -1,3 +1,5 @@
+import { waitFor } from './process.js';
+
 /** Small JSON-over-HTTP helpers for the admin APIs. */
 export interface JsonResponse<T = unknown> {
   readonly status: number;
@@ -31,4 +33,17 @@ export async function tryGetJson<T = unknown>(url: string): Promise<JsonResponse
   } catch {
     return undefined;
   }
+}
+
+/** Waits until `url`/readyz answers 200. */
+export async function waitReady(
+  url: string,
+  output: () => string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  await waitFor(
+    async () => ((await tryGetJson(`${url}/readyz`))?.status === 200 ? true : undefined),
+    timeoutMs,
+    () => `${url} ready:\n${output()}`,
+  );
 }

@@ -3,9 +3,9 @@
  * they run across machines: the test can kill, freeze and restart either.
  */
 import { writeFileSync } from 'node:fs';
-import { getJson, tryGetJson } from './http.js';
+import { getJson, waitReady } from './http.js';
 import { freePort } from './ports.js';
-import { startStreammesh, waitFor, type Running } from './process.js';
+import { startStreammesh, type Running } from './process.js';
 import { writeTempConfig } from './mesh-config.js';
 
 export interface ConfigDump {
@@ -54,22 +54,12 @@ export class MeshProcesses {
 
   async startControlPlane(): Promise<void> {
     this.controlPlane = startStreammesh(['control-plane', '--config', this.configFile], this.#env);
-    await waitFor(
-      async () =>
-        (await tryGetJson(`${this.controlPlaneUrl}/readyz`))?.status === 200 ? true : undefined,
-      10_000,
-      () => `control plane ready:\n${this.controlPlane?.stderr() ?? ''}`,
-    );
+    await waitReady(this.controlPlaneUrl, () => this.controlPlane?.stderr() ?? '');
   }
 
   async startProxy(): Promise<void> {
     this.proxy = startStreammesh(['proxy', '--config', this.configFile], this.#env);
-    await waitFor(
-      async () =>
-        (await tryGetJson(`${this.proxyUrl}/readyz`))?.status === 200 ? true : undefined,
-      10_000,
-      () => `proxy ready:\n${this.proxy?.stderr() ?? ''}`,
-    );
+    await waitReady(this.proxyUrl, () => this.proxy?.stderr() ?? '');
   }
 
   async proxyConfig(): Promise<ConfigDump> {

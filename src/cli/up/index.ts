@@ -1,4 +1,4 @@
-import { ConfigError } from '../../shared/errors.js';
+import { exitOnConfigError } from '../config-error.js';
 import { loadConfig } from '../role-process.js';
 import { Supervisor } from './supervisor.js';
 
@@ -7,11 +7,7 @@ export async function up(configFile: string | undefined): Promise<number> {
   try {
     await loadConfig(configFile);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return exitOnConfigError(error);
   }
   let stopping: Promise<void> | undefined;
   const finish = (exitCode: number): void => {
