@@ -68,6 +68,12 @@ export async function startControlPlane(
   if (options.configFile !== undefined) {
     watcher = store.watchFile(options.configFile, options.env ?? process.env, log);
   }
+  store.on('change', (snapshot) => {
+    // A level set in this process's environment wins over the file.
+    if ((options.env ?? process.env)['STREAMMESH_LOG_LEVEL'] === undefined) {
+      log.level = snapshot.config.logLevel;
+    }
+  });
   const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
   sweep.unref();
   log.info(
