@@ -35,13 +35,6 @@ export class ConfigError extends StreammeshError {
   }
 }
 
-/** A closed object was used. */
-export class InvalidStateError extends StreammeshError {
-  constructor(message: string) {
-    super('ERR_INVALID_STATE', message);
-  }
-}
-
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

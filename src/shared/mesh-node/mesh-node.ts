@@ -5,7 +5,7 @@
  * can make (can this node bind that address?) and what to do on a new config.
  */
 import { hostname } from 'node:os';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../address.js';
 import { AdminServer } from '../admin/index.js';
 import { validateConfig, type MeshConfig } from '../config/index.js';
@@ -49,7 +49,7 @@ export class SnapshotRejectedError extends StreammeshError {
 export class MeshNode {
   readonly #options: MeshNodeOptions;
   readonly id: string;
-  readonly metrics;
+  readonly metrics: Registry;
   readonly admin: AdminServer;
   #applied: AppliedConfig | undefined;
   #client: ControlClient | undefined;
