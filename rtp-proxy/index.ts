@@ -1,12 +1,15 @@
 /**
- * The rtp-proxy process: the data plane. For now it joins the mesh and holds
- * its config; the relay, RTSP and L7 listeners hang off `onApplied`.
+ * The rtp-proxy process: the data plane. It joins the mesh, and each config
+ * it receives sets its stream routes (rtp-proxy/relay).
  */
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/shared/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
+import { addStreamRoutes } from './admin/streams.js';
 import { checkMediaAddress } from './config/check-media-address.js';
+import { registerStreamMetrics } from './metrics/stream-metrics.js';
+import { RouteTable } from './relay/route-table.js';
 
 export interface RunningProxy {
   readonly id: string;
@@ -15,16 +18,29 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
+  const routes = new RouteTable(log);
   const node = new MeshNode({
     role: 'ROLE_PROXY',
     roleName: 'proxy',
     config,
     section: config.proxy,
-    capabilities: ['rtp'],
+    capabilities: ['rtp', 'srtp'],
     log,
-    check: (candidate) => checkMediaAddress(candidate.proxy.mediaAddress),
+    apply: async (candidate) => {
+      await checkMediaAddress(candidate.proxy.mediaAddress);
+      await routes.apply(candidate);
+    },
   });
+  addStreamRoutes(node.admin, routes);
+  registerStreamMetrics(node.metrics, routes);
   await node.start();
   log.info({ id: node.id, admin: node.adminAddress }, 'proxy started');
-  return { id: node.id, admin: node.adminAddress, close: () => node.close() };
+  return {
+    id: node.id,
+    admin: node.adminAddress,
+    close: async () => {
+      routes.close();
+      await node.close();
+    },
+  };
 }

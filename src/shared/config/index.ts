@@ -12,3 +12,9 @@ export {
   type MeshConfig,
   type MeshConfigInput,
 } from './schema.js';
+export {
+  srtpKeyLengths,
+  type DestinationConfig,
+  type RouteConfig,
+  type SrtpLegConfig,
+} from './routes-schema.js';

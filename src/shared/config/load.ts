@@ -129,7 +129,7 @@ function setPath(document: Record<string, unknown>, path: readonly string[], val
 }
 
 function describe(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>): ConfigIssue {
-  const path = issue.path.map(String).join('.');
+  const path = formatPath(issue.path);
   const variable = fromEnv.get(path);
   const where = variable === undefined ? path : `${path} (from ${variable})`;
   switch (issue.code) {
@@ -158,6 +158,15 @@ function describe(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>)
     default:
       return { path: where, reason: issue.message };
   }
+}
+
+/** `proxy.routes[2].listen`: list indexes in brackets, as people read them. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) =>
+      typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`,
+    )
+    .join('');
 }
 
 function expectedName(expected: string): string {

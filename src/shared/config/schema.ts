@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseHostPort } from '../address.js';
+import { routesSchema } from './routes-schema.js';
 
 const hostPort = z
   .string()
@@ -78,6 +79,7 @@ const proxySchema = z
       .default('127.0.0.1')
       .describe('Local address media sockets bind to; must be an address of the node.'),
     rtpPorts: rtpPortsSchema.prefault({ start: 30000, end: 39999 }),
+    routes: routesSchema,
   })
   .describe('The rtp-proxy: the data plane.');
 

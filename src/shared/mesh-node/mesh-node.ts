@@ -1,8 +1,8 @@
 /**
  * What every node role (rtp-proxy, signaling) shares: an admin listener with
  * /config_dump, readiness that waits for the first config, and the control
- * client that keeps the config current. A role supplies the checks only it
- * can make (can this node bind that address?) and what to do on a new config.
+ * client that keeps the config current. A role supplies how a new config is
+ * put in force, which may refuse it (can this node bind that address?).
  */
 import { hostname } from 'node:os';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -34,10 +34,11 @@ export interface MeshNodeOptions {
   };
   readonly capabilities: readonly string[];
   readonly log: Logger;
-  /** Node-local checks of a new config; throw to reject it (NACK). */
-  readonly check?: (config: MeshConfig) => Promise<void>;
-  /** Called after a config is accepted. */
-  readonly onApplied?: (applied: AppliedConfig) => void;
+  /**
+   * Puts a new config in force, making the checks only this node can make.
+   * Throws to reject it (NACK), and then leaves the previous config in force.
+   */
+  readonly apply?: (config: MeshConfig) => Promise<void>;
 }
 
 export class SnapshotRejectedError extends StreammeshError {
@@ -141,7 +142,7 @@ export class MeshNode {
         throw new SnapshotRejectedError(`snapshot ${snapshot.version}: config is not valid JSON`);
       }
       config = validateConfig(raw, `snapshot ${snapshot.version}`);
-      await this.#options.check?.(config);
+      await this.#options.apply?.(config);
     } catch (error) {
       this.#applies.inc({ result: 'nack' });
       throw error;
@@ -152,7 +153,6 @@ export class MeshNode {
     if (process.env['STREAMMESH_LOG_LEVEL'] === undefined)
       this.#options.log.level = config.logLevel;
     this.#options.log.info({ version: snapshot.version }, 'config applied');
-    this.#options.onApplied?.(this.#applied);
   }
 }
 

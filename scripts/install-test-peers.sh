@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the third-party peers that the RTP tests (test/peers, the rtp-proxy
+# integration tests) and `npm run bench:rtp` run against: ffmpeg, GStreamer
+# (x264enc, rtph264pay, srtpenc), tshark and rtpengine. Debian packages only.
+#
+# Idempotent and non-interactive: when every package is already installed it
+# only asks dpkg and exits (well under 2 s); otherwise it runs `apt-get update`
+# once and installs just the missing packages, with sudo when not root.
+# Daemons are never started here: tests start rtpengine themselves, in the
+# foreground, on 127.0.0.1.
+set -euo pipefail
+
+packages=(
+  ffmpeg                       # RTP/SRTP sender and receiver, test clip
+  gstreamer1.0-tools           # gst-launch-1.0
+  gstreamer1.0-plugins-base    # videotestsrc, videoconvert
+  gstreamer1.0-plugins-good    # rtph264pay, udpsink
+  gstreamer1.0-plugins-bad     # srtpenc (libsrtp2)
+  gstreamer1.0-plugins-ugly    # x264enc
+  tshark                       # independent loss/jitter (-z rtp,streams)
+  rtpengine-daemon             # the RTP/SRTP relay to compare with
+  procps                       # pgrep, to find the proxy under `streammesh up`
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)"
+  [[ "$status" == installed ]] || missing+=("$package")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null; then
+  echo "install-test-peers: apt-get not found; install these by hand: ${missing[*]}" >&2
+  exit 1
+fi
+
+sudo=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "install-test-peers: not root and no sudo; install these as root: ${missing[*]}" >&2
+    exit 1
+  fi
+  sudo=(sudo -n)
+fi
+
+echo "install-test-peers: installing ${missing[*]}" >&2
+
+# tshark's package asks whether non-root users may capture; answer no up front.
+echo 'wireshark-common wireshark-common/install-setuid boolean false' |
+  "${sudo[@]}" debconf-set-selections
+
+apt_env=(env DEBIAN_FRONTEND=noninteractive)
+"${sudo[@]}" "${apt_env[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
+"${sudo[@]}" "${apt_env[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+  --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+  "${missing[@]}" >/dev/null
+
+echo "install-test-peers: done" >&2
