@@ -10,5 +10,5 @@ export const NTP_UNIX_OFFSET_S = 2_208_988_800;
 /** The NTP middle 32 bits of a Unix time in ms. */
 export function ntpMiddle32FromUnixMs(unixMs: number): number {
   const units = Math.floor((unixMs / 1000 + NTP_UNIX_OFFSET_S) * 65_536);
-  return units % 4_294_967_296 >>> 0;
+  return (units % 4_294_967_296) >>> 0;
 }
