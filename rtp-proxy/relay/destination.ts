@@ -3,7 +3,7 @@
  * the receiver's RTCP feedback comes back to a port that identifies it), the
  * optional SRTP leg, and SSRC/sequence rewriting.
  */
-import type { RemoteInfo, Socket } from 'node:dgram';
+import type { RemoteInfo } from 'node:dgram';
 import { setRtpSequenceNumber, setRtpSsrc } from '../../src/protocol/rtp/index.js';
 import { validHostPort } from '../../src/shared/address.js';
 import type { DestinationConfig } from '../../src/shared/config/index.js';

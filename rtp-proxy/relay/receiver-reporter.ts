@@ -30,7 +30,7 @@ export function ntpMiddle32Now(): number {
 }
 
 export function senderReportNtpMiddle32(report: SenderReport): number {
-  return middle32({ seconds: report.ntpSeconds, fraction: report.ntpFraction });
+  return middle32(report.ntpTimestamp);
 }
 
 export interface ReceiverReporterOptions {

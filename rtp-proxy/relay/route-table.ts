@@ -136,18 +136,20 @@ export class RouteTable {
       pairs.push(ingress);
       const drops = new DropCounters();
       const destinations: Destination[] = [];
-      let route: Route | undefined;
+      // Destinations exist before their route; feedback finds the route through this.
+      const owner: { route?: Route } = {};
       for (const [index, destination] of config.destinations.entries()) {
         const local = await this.#allocate(this.#host, destination.rtcpMux);
         pairs.push(local);
         destinations.push(
           new Destination(index, destination, local, drops, (leg, packet, from) => {
-            route?.onFeedback(leg, packet, from);
+            owner.route?.onFeedback(leg, packet, from);
           }),
         );
       }
       const srtp = config.srtp === undefined ? undefined : new SrtpLeg(config.srtp);
-      route = new Route(config, listen.host, ingress, srtp, destinations, drops);
+      const route = new Route(config, listen.host, ingress, srtp, destinations, drops);
+      owner.route = route;
       return route;
     } catch (error) {
       for (const pair of pairs) this.#closePair(pair);

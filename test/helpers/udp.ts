@@ -25,6 +25,24 @@ export class UdpPeer {
     return new UdpPeer(socket);
   }
 
+  /** Two peers on consecutive ports (RTP even, RTCP odd), as RTP endpoints use. */
+  static async bindPair(): Promise<[UdpPeer, UdpPeer]> {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const port = 46_000 + 2 * Math.floor(Math.random() * 2_000);
+      try {
+        const rtpPeer = await UdpPeer.bind(port);
+        try {
+          return [rtpPeer, await UdpPeer.bind(port + 1)];
+        } catch {
+          rtpPeer.close();
+        }
+      } catch {
+        // taken: try another pair
+      }
+    }
+    throw new Error('no free UDP port pair');
+  }
+
   get port(): number {
     return this.socket.address().port;
   }
