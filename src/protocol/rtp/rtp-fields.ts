@@ -33,11 +33,7 @@
 
 /** Why `checkRtp` refused a packet; stable strings, fit for a metric label. */
 export type RtpDropReason =
-  | 'runt'
-  | 'bad_version'
-  | 'bad_padding'
-  | 'bad_csrc_count'
-  | 'bad_extension_length';
+  'runt' | 'bad_version' | 'bad_padding' | 'bad_csrc_count' | 'bad_extension_length';
 
 /** Length of the fixed RTP header (RFC 3550 §5.1). */
 export const RTP_FIXED_HEADER_LENGTH = 12;
@@ -82,7 +78,11 @@ export function rtpSequenceNumber(packet: Buffer): number {
 /** Timestamp as an unsigned 32-bit number. Assumes `checkRtp` passed. */
 export function rtpTimestamp(packet: Buffer): number {
   return (
-    (((packet[4] ?? 0) << 24) | ((packet[5] ?? 0) << 16) | ((packet[6] ?? 0) << 8) | (packet[7] ?? 0)) >>> 0
+    (((packet[4] ?? 0) << 24) |
+      ((packet[5] ?? 0) << 16) |
+      ((packet[6] ?? 0) << 8) |
+      (packet[7] ?? 0)) >>>
+    0
   );
 }
 

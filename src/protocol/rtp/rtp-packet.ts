@@ -173,10 +173,7 @@ export class RtpPacket {
     const buffer = Buffer.allocUnsafe(this.serializedLength);
     const hasPadding = this.padding.length > 0;
     buffer[0] =
-      0x80 |
-      (hasPadding ? 0x20 : 0) |
-      (this.extension === null ? 0 : 0x10) |
-      this.csrcs.length;
+      0x80 | (hasPadding ? 0x20 : 0) | (this.extension === null ? 0 : 0x10) | this.csrcs.length;
     buffer[1] = (this.marker ? 0x80 : 0) | this.payloadType;
     buffer.writeUInt16BE(this.sequenceNumber, 2);
     buffer.writeUInt32BE(this.timestamp, 4);
@@ -230,7 +227,10 @@ export class RtpPacket {
       }
     }
     const paddingLength = this.padding.length;
-    if (paddingLength > 0 && (paddingLength > 255 || this.padding[paddingLength - 1] !== paddingLength)) {
+    if (
+      paddingLength > 0 &&
+      (paddingLength > 255 || this.padding[paddingLength - 1] !== paddingLength)
+    ) {
       throw new RangeError(
         `RTP padding is ${paddingLength} bytes but its last byte says ${this.padding[paddingLength - 1] ?? 0}`,
       );
