@@ -99,6 +99,10 @@ export interface QualitySnapshot {
   lossFraction: number;
   /** RFC 3550 A.8 interarrival jitter in ms. */
   jitterMs: number;
+  /** Mean of the A.8 estimate over every packet that updated it, in ms. */
+  jitterMeanMs: number;
+  /** Largest A.8 estimate seen, in ms. */
+  jitterMaxMs: number;
   duplicates: number;
   reordered: number;
   late: number;

@@ -124,6 +124,10 @@ export class StreamQuality {
 
   // A.8 jitter, in timestamp units; the previous packet's timestamp and arrival.
   #jitter = 0;
+  // Mean and maximum of J over the stream's life, as tshark's -z rtp,streams reports them.
+  #jitterSum = 0;
+  #jitterSamples = 0;
+  #jitterMax = 0;
   #hasTransit = false;
   #lastTs = 0;
   #lastArrivalMs: number;
@@ -442,6 +446,9 @@ export class StreamQuality {
       lost,
       lossFraction,
       jitterMs,
+      jitterMeanMs:
+        this.#jitterSamples === 0 ? 0 : this.#jitterSum / this.#jitterSamples / this.#tsPerMs,
+      jitterMaxMs: this.#jitterMax / this.#tsPerMs,
       duplicates: this.#duplicates,
       reordered: this.#reordered,
       late: this.#late,
@@ -490,6 +497,9 @@ export class StreamQuality {
       let d = (arrivalMs - this.#lastArrivalMs) * this.#tsPerMs - ((ts - this.#lastTs) | 0);
       if (d < 0) d = -d;
       this.#jitter += (d - this.#jitter) / 16;
+      this.#jitterSum += this.#jitter;
+      this.#jitterSamples += 1;
+      if (this.#jitter > this.#jitterMax) this.#jitterMax = this.#jitter;
     }
     this.#reseedJitter(ts, arrivalMs);
   }

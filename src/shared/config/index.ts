@@ -12,9 +12,4 @@ export {
   type MeshConfig,
   type MeshConfigInput,
 } from './schema.js';
-export {
-  srtpKeyLengths,
-  type DestinationConfig,
-  type RouteConfig,
-  type SrtpLegConfig,
-} from './routes-schema.js';
+export { type DestinationConfig, type RouteConfig, type SrtpLegConfig } from './routes-schema.js';

@@ -4,19 +4,10 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { keyLengths, srtpProfiles, type SrtpProfile } from '../../protocol/srtp/index.js';
 import { parseHostPort } from '../address.js';
 
-/** Master key and salt lengths per SRTP protection profile (RFC 3711, RFC 7714). */
-export const srtpKeyLengths = {
-  AES_CM_128_HMAC_SHA1_80: { key: 16, salt: 14 },
-  AES_CM_128_HMAC_SHA1_32: { key: 16, salt: 14 },
-  AEAD_AES_128_GCM: { key: 16, salt: 12 },
-  AEAD_AES_256_GCM: { key: 32, salt: 12 },
-} as const;
-
-const srtpProfile = z.enum(
-  Object.keys(srtpKeyLengths) as [keyof typeof srtpKeyLengths, ...(keyof typeof srtpKeyLengths)[]],
-);
+const srtpProfile = z.enum(srtpProfiles as [SrtpProfile, ...SrtpProfile[]]);
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -31,8 +22,8 @@ const srtpLegSchema = z
   })
   .superRefine((leg, ctx) => {
     if (leg.key === 'generate') return;
-    const lengths = srtpKeyLengths[leg.profile];
-    const expected = lengths.key + lengths.salt;
+    const { keyLength, saltLength } = keyLengths(leg.profile);
+    const expected = keyLength + saltLength;
     if (!BASE64.test(leg.key)) {
       ctx.addIssue({ code: 'custom', path: ['key'], message: 'must be base64 or "generate"' });
       return;
@@ -42,7 +33,7 @@ const srtpLegSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['key'],
-        message: `${leg.profile} needs ${expected} bytes (key ${lengths.key} + salt ${lengths.salt}), got ${bytes}`,
+        message: `${leg.profile} needs ${expected} bytes (key ${keyLength} + salt ${saltLength}), got ${bytes}`,
       });
     }
   })

@@ -1,0 +1,18 @@
+/**
+ * SRTP and SRTCP (RFC 3711) with AES-CM/HMAC-SHA1 and AES-GCM (RFC 7714), on
+ * node:crypto: the import point for the relay's SRTP interceptors.
+ */
+export { SrtpKeyError, SrtpOptionsError } from './errors.js';
+export {
+  formatInlineKey,
+  generateKeyingMaterial,
+  keyLengths,
+  parseInlineKey,
+  srtpProfiles,
+  type SrtpKeyingMaterial,
+  type SrtpKeyLengths,
+  type SrtpProfile,
+} from './keys.js';
+export { defaultReplayWindowSize } from './replay-window.js';
+export type { SrtpDropReason, SrtpResult } from './result.js';
+export { defaultMaxSsrcs, SrtpSession, type SrtpSessionOptions } from './session.js';

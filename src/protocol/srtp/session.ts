@@ -1,0 +1,198 @@
+/**
+ * One SRTP/SRTCP cryptographic context (RFC 3711 §3.2) for one keying
+ * material: protect for the streams this leg sends, unprotect for the ones it
+ * receives. The caller keeps one session per direction when the two directions
+ * have different keys (DTLS-SRTP, SDES); state is kept per SSRC and per
+ * direction, so one session may also do both.
+ *
+ * Per packet: parse the minimum (header length, SEQ, SSRC), estimate the index
+ * (rollover.ts), check the replay window (replay-window.ts), run the transform
+ * (aes-cm.ts, aead-gcm.ts), and only after authentication commit the index.
+ */
+import { AeadGcmTransform } from './aead-gcm.js';
+import { AesCmHmacTransform } from './aes-cm.js';
+import { SrtpKeyError, SrtpOptionsError } from './errors.js';
+import { deriveCmSessionKeys, deriveGcmSessionKeys } from './key-derivation.js';
+import { assertKeyingMaterial, type SrtpKeyingMaterial, type SrtpProfile } from './keys.js';
+import {
+  defaultReplayWindowSize,
+  maxReplayWindowSize,
+  minReplayWindowSize,
+  ReplayWindow,
+  replayVerdict,
+} from './replay-window.js';
+import { drops, type SrtpResult } from './result.js';
+import { estimatePacketIndex, maxPacketIndex, rolloverCounter } from './rollover.js';
+import {
+  isRtcpVersion2,
+  rtcpClearHeaderLength,
+  rtpFixedHeaderLength,
+  rtpHeaderLength,
+} from './rtp-header.js';
+import { SsrcTable } from './ssrc-table.js';
+import { srtcpEncryptedFlag, srtcpIndexMask, type SrtpTransform } from './transform.js';
+
+export interface SrtpSessionOptions {
+  /** Replay window in packets, per SSRC, for SRTP and SRTCP (RFC 3711 §3.3.2). Default 128. */
+  readonly replayWindow?: number;
+  /** SSRCs remembered per kind of state (RTP/RTCP, send/receive). Default 1024; least recently used goes. */
+  readonly maxSsrcs?: number;
+}
+
+export const defaultMaxSsrcs = 1024;
+
+interface RtpSenderState {
+  /** Highest packet index sent: the sender's ROC and s_l. */
+  highest: number;
+}
+
+interface RtcpSenderState {
+  /** RFC 3711 §3.4: the next SRTCP index, from 0, one per packet sent. */
+  next: number;
+}
+
+export class SrtpSession {
+  readonly profile: SrtpProfile;
+  readonly #transform: SrtpTransform;
+  readonly #windowSize: number;
+  readonly #rtpSenders: SsrcTable<RtpSenderState>;
+  readonly #rtpReceivers: SsrcTable<ReplayWindow>;
+  readonly #rtcpSenders: SsrcTable<RtcpSenderState>;
+  readonly #rtcpReceivers: SsrcTable<ReplayWindow>;
+
+  /** Throws SrtpKeyError for unusable keys and SrtpOptionsError for out-of-range options. */
+  constructor(keys: SrtpKeyingMaterial, options: SrtpSessionOptions = {}) {
+    assertKeyingMaterial(keys);
+    const windowSize = options.replayWindow ?? defaultReplayWindowSize;
+    if (
+      !Number.isInteger(windowSize) ||
+      windowSize < minReplayWindowSize ||
+      windowSize > maxReplayWindowSize
+    ) {
+      throw new SrtpOptionsError(
+        `replayWindow must be an integer from ${minReplayWindowSize} to ${maxReplayWindowSize}`,
+      );
+    }
+    const maxSsrcs = options.maxSsrcs ?? defaultMaxSsrcs;
+    if (!Number.isInteger(maxSsrcs) || maxSsrcs < 1) {
+      throw new SrtpOptionsError('maxSsrcs must be a positive integer');
+    }
+    this.profile = keys.profile;
+    this.#transform = createTransform(keys);
+    this.#windowSize = windowSize;
+    this.#rtpSenders = new SsrcTable(maxSsrcs);
+    this.#rtpReceivers = new SsrcTable(maxSsrcs);
+    this.#rtcpSenders = new SsrcTable(maxSsrcs);
+    this.#rtcpReceivers = new SsrcTable(maxSsrcs);
+  }
+
+  /** An RTP packet to SRTP (RFC 3711 §3.3). `plain` is not modified. */
+  protectRtp(plain: Buffer): SrtpResult {
+    const length = plain.length;
+    if (length < rtpFixedHeaderLength) return drops.too_short;
+    const headerLength = rtpHeaderLength(plain, length);
+    if (headerLength < 0) return drops.bad_header;
+    const seq = plain.readUInt16BE(2);
+    const ssrc = plain.readUInt32BE(8);
+    const sender = this.#rtpSenders.get(ssrc);
+    let index = seq;
+    if (sender === undefined) {
+      // RFC 3711 §3.3.1: a stream starts with ROC 0.
+      this.#rtpSenders.set(ssrc, { highest: index });
+    } else {
+      index = estimatePacketIndex(sender.highest, seq);
+      if (index > maxPacketIndex) return drops.key_expired;
+      if (index > sender.highest) sender.highest = index;
+    }
+    const roc = rolloverCounter(index);
+    return { ok: true, packet: this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq) };
+  }
+
+  /** SRTP to RTP (RFC 3711 §3.3): replay check, authenticate and decrypt, then commit. */
+  unprotectRtp(protectedPacket: Buffer): SrtpResult {
+    const end = protectedPacket.length - this.#transform.rtpOverhead;
+    if (end < rtpFixedHeaderLength) return drops.too_short;
+    const headerLength = rtpHeaderLength(protectedPacket, end);
+    if (headerLength < 0) return drops.bad_header;
+    const seq = protectedPacket.readUInt16BE(2);
+    const ssrc = protectedPacket.readUInt32BE(8);
+    const window = this.#rtpReceivers.get(ssrc);
+    let index = seq;
+    if (window !== undefined) {
+      index = estimatePacketIndex(window.highest, seq);
+      if (index > maxPacketIndex) return drops.key_expired;
+      const verdict = window.check(index);
+      if (verdict === replayVerdict.replayed) return drops.replay;
+      if (verdict === replayVerdict.tooOld) return drops.replay_too_old;
+    }
+    const roc = rolloverCounter(index);
+    const packet = this.#transform.unprotectRtp(protectedPacket, headerLength, ssrc, roc, seq);
+    if (packet === undefined) return drops.auth_failed;
+    // Only an authenticated packet creates or moves receive state (RFC 3711 §3.3.1, §3.3.2).
+    if (window === undefined) {
+      this.#rtpReceivers.set(ssrc, new ReplayWindow(this.#windowSize, index));
+    } else {
+      window.commit(index);
+    }
+    return { ok: true, packet };
+  }
+
+  /** An RTCP (compound) packet to SRTCP, encrypted, with this SSRC's next SRTCP index (RFC 3711 §3.4). */
+  protectRtcp(plain: Buffer): SrtpResult {
+    if (plain.length < rtcpClearHeaderLength) return drops.too_short;
+    if (!isRtcpVersion2(plain)) return drops.bad_header;
+    const ssrc = plain.readUInt32BE(4);
+    let sender = this.#rtcpSenders.get(ssrc);
+    if (sender === undefined) {
+      sender = { next: 0 };
+      this.#rtcpSenders.set(ssrc, sender);
+    }
+    const index = sender.next;
+    if (index > srtcpIndexMask) return drops.key_expired;
+    sender.next = index + 1;
+    return { ok: true, packet: this.#transform.protectRtcp(plain, ssrc, index, true) };
+  }
+
+  /**
+   * SRTCP to RTCP. Packets sent with E=0 (authenticated, not encrypted; RFC 3711
+   * §3.4) are accepted too: their integrity is checked the same way.
+   */
+  unprotectRtcp(protectedPacket: Buffer): SrtpResult {
+    const length = protectedPacket.length;
+    if (length - this.#transform.rtcpOverhead < rtcpClearHeaderLength) return drops.too_short;
+    if (!isRtcpVersion2(protectedPacket)) return drops.bad_header;
+    const ssrc = protectedPacket.readUInt32BE(4);
+    const word = protectedPacket.readUInt32BE(this.#transform.srtcpIndexOffset(length));
+    const encrypted = word >= srtcpEncryptedFlag;
+    const index = word & srtcpIndexMask;
+    const window = this.#rtcpReceivers.get(ssrc);
+    if (window !== undefined) {
+      const verdict = window.check(index);
+      if (verdict === replayVerdict.replayed) return drops.replay;
+      if (verdict === replayVerdict.tooOld) return drops.replay_too_old;
+    }
+    const packet = this.#transform.unprotectRtcp(protectedPacket, ssrc, index, encrypted);
+    if (packet === undefined) return drops.auth_failed;
+    if (window === undefined) {
+      this.#rtcpReceivers.set(ssrc, new ReplayWindow(this.#windowSize, index));
+    } else {
+      window.commit(index);
+    }
+    return { ok: true, packet };
+  }
+}
+
+/** The transform for a profile, with its session keys derived once (key_derivation_rate 0). */
+export function createTransform(keys: SrtpKeyingMaterial): SrtpTransform {
+  switch (keys.profile) {
+    case 'AES_CM_128_HMAC_SHA1_80':
+      return new AesCmHmacTransform(deriveCmSessionKeys(keys.masterKey, keys.masterSalt), 10);
+    case 'AES_CM_128_HMAC_SHA1_32':
+      return new AesCmHmacTransform(deriveCmSessionKeys(keys.masterKey, keys.masterSalt), 4);
+    case 'AEAD_AES_128_GCM':
+    case 'AEAD_AES_256_GCM':
+      return new AeadGcmTransform(deriveGcmSessionKeys(keys.masterKey, keys.masterSalt));
+    default:
+      throw new SrtpKeyError(`unknown SRTP profile ${String(keys.profile)}`);
+  }
+}

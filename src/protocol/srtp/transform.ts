@@ -1,0 +1,40 @@
+/**
+ * What SrtpSession needs from a cipher suite: packet index in, protected packet
+ * out. The session owns parsing, rollover counters and replay state; a
+ * transform owns the session keys and the RFC's byte layout. Transforms never
+ * mutate their input: the relay fans one plain packet out to many legs.
+ */
+export interface SrtpTransform {
+  /** Bytes SRTP appends to an RTP packet (the authentication tag). */
+  readonly rtpOverhead: number;
+  /** Bytes SRTCP appends to an RTCP packet (E flag and SRTCP index, and the tag). */
+  readonly rtcpOverhead: number;
+  /** Where the 32-bit E|SRTCP index word sits in a protected packet of `length` bytes. */
+  srtcpIndexOffset(length: number): number;
+  /**
+   * `headerLength` has been checked against `plain.length`; `roc` and `seq` are
+   * the two halves of the 48-bit packet index (RFC 3711 §3.3.1).
+   */
+  protectRtp(plain: Buffer, headerLength: number, ssrc: number, roc: number, seq: number): Buffer;
+  /** The plain packet, or undefined when authentication fails. */
+  unprotectRtp(
+    packet: Buffer,
+    headerLength: number,
+    ssrc: number,
+    roc: number,
+    seq: number,
+  ): Buffer | undefined;
+  /** `index` is the 31-bit SRTCP index; `encrypt` false sends an authenticated-only packet (E=0). */
+  protectRtcp(plain: Buffer, ssrc: number, index: number, encrypt: boolean): Buffer;
+  /** The plain packet, or undefined when authentication fails. */
+  unprotectRtcp(
+    packet: Buffer,
+    ssrc: number,
+    index: number,
+    encrypted: boolean,
+  ): Buffer | undefined;
+}
+
+/** RFC 3711 §3.4: the E flag, the top bit of the word that carries the SRTCP index. */
+export const srtcpEncryptedFlag = 0x8000_0000;
+export const srtcpIndexMask = 0x7fff_ffff;

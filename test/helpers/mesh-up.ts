@@ -1,0 +1,36 @@
+/**
+ * `streammesh up --config FILE` for media tests: the example's fixed media
+ * ports, but every admin and control listener on port 0.
+ */
+import { getJson, waitReady } from './http.js';
+import { startStreammesh, type Running } from './process.js';
+
+export interface MeshUp {
+  readonly proxyUrl: string;
+  readonly up: Running;
+  streams<T = unknown>(): Promise<T>;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function meshUp(configFile: string): Promise<MeshUp> {
+  const up = startStreammesh(['up', '--config', configFile], {
+    STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
+    STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
+    STREAMMESH_PROXY_ADMIN: '127.0.0.1:0',
+    STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
+  });
+  const match = await up.waitForOutput(/^proxy +ready +(http:\/\/\S+)$/m, 10_000);
+  const proxyUrl = match[1] ?? '';
+  // Ready means the config, and with it every route, is in force.
+  await waitReady(proxyUrl, () => up.stderr(), 10_000);
+  return {
+    proxyUrl,
+    up,
+    streams: async <T>() => (await getJson<T>(`${proxyUrl}/streams`)).body,
+    metrics: async () => (await fetch(`${proxyUrl}/metrics`)).text(),
+    stop: async () => {
+      await up.stop('SIGTERM', 5_000);
+    },
+  };
+}
