@@ -10,6 +10,7 @@ import type { DestinationConfig } from '../../src/shared/config/index.js';
 import type { DropCounters } from './drop-counters.js';
 import type { PortPair } from './port-allocator.js';
 import { SrtpLeg } from './srtp-leg.js';
+import { connectUdp } from './udp.js';
 
 export type FeedbackHandler = (destination: Destination, packet: Buffer, from: RemoteInfo) => void;
 
@@ -57,8 +58,10 @@ export class Destination {
     local.rtcp?.on('error', sendError);
   }
 
-  get rewrites(): boolean {
-    return this.#rewriteSsrc !== undefined || this.#nextSequence !== undefined;
+  /** Points the egress sockets at the destination; call once, before any send. */
+  async connect(): Promise<void> {
+    await connectUdp(this.local.rtp, this.rtpPort, this.host);
+    if (this.local.rtcp !== undefined) await connectUdp(this.local.rtcp, this.rtcpPort, this.host);
   }
 
   /** The packet path's last hop: rewrite, protect, send. `plain` is not modified. */
@@ -82,7 +85,8 @@ export class Destination {
     }
     this.packets += 1;
     this.bytes += out.length;
-    this.local.rtp.send(out, this.rtpPort, this.host);
+    // Connected to rtpPort/host by connect(): no address per datagram.
+    this.local.rtp.send(out);
   }
 
   sendRtcp(plain: Buffer): void {
@@ -95,7 +99,7 @@ export class Destination {
       }
       out = result.packet;
     }
-    (this.local.rtcp ?? this.local.rtp).send(out, this.rtcpPort, this.host);
+    (this.local.rtcp ?? this.local.rtp).send(out);
   }
 
   /** A datagram that arrived on our egress ports, decrypted if this leg is SRTP. */

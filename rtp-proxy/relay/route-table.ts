@@ -141,11 +141,11 @@ export class RouteTable {
       for (const [index, destination] of config.destinations.entries()) {
         const local = await this.#allocate(this.#host, destination.rtcpMux);
         pairs.push(local);
-        destinations.push(
-          new Destination(index, destination, local, drops, (leg, packet, from) => {
-            owner.route?.onFeedback(leg, packet, from);
-          }),
-        );
+        const leg = new Destination(index, destination, local, drops, (from, packet, source) => {
+          owner.route?.onFeedback(from, packet, source);
+        });
+        await leg.connect();
+        destinations.push(leg);
       }
       const srtp = config.srtp === undefined ? undefined : new SrtpLeg(config.srtp);
       const route = new Route(config, listen.host, ingress, srtp, destinations, drops);

@@ -35,3 +35,17 @@ export function closeQuietly(socket: Socket | undefined): void {
 export function boundPort(socket: Socket): number {
   return socket.address().port;
 }
+
+/**
+ * Connects a UDP socket to its one peer. Sends then skip the per-datagram
+ * address lookup, and the kernel delivers only that peer's datagrams.
+ */
+export async function connectUdp(socket: Socket, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}

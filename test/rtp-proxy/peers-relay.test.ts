@@ -33,6 +33,10 @@ function route(streams: Streams, name: string): RouteSnapshot {
 
 describe('relay with real peers', { timeout: 180_000 }, () => {
   let mesh: MeshUp | undefined;
+  const running = (): MeshUp => {
+    assert.ok(mesh, 'the mesh is up');
+    return mesh;
+  };
   after(async () => {
     await mesh?.stop();
   });
@@ -123,7 +127,7 @@ describe('relay with real peers', { timeout: 180_000 }, () => {
       const result = await receiver.result();
       // The receiver may miss frames before the first key frame only.
       assert.ok(result.frames >= frames - 2, `${result.frames} frames\n${result.stderr}`);
-      const gst = route(await mesh!.streams<Streams>(), 'gst-srtp');
+      const gst = route(await running().streams<Streams>(), 'gst-srtp');
       assert.equal(gst.drops.srtp_auth_failed ?? 0, 0);
     });
 
@@ -137,11 +141,11 @@ describe('relay with real peers', { timeout: 180_000 }, () => {
       await sendRtp({ clip, port: ports.keyedIn, srtpKey: randomSrtpKey() });
       const result = await receiver.stop();
       assert.equal(result.frames, 0);
-      const keyed = route(await mesh!.streams<Streams>(), 'keyed');
+      const keyed = route(await running().streams<Streams>(), 'keyed');
       assert.equal(keyed.packetsIn, 0);
       assert.ok((keyed.drops.srtp_auth_failed ?? 0) > 100);
       assert.match(
-        await mesh!.metrics(),
+        await running().metrics(),
         /streammesh_proxy_route_dropped_packets_total\{route="keyed",reason="srtp_auth_failed",role="proxy"\} [1-9]\d{2,}/,
       );
     });
@@ -160,7 +164,7 @@ describe('relay with real peers', { timeout: 180_000 }, () => {
       await capture.stop();
       const [seen] = await rtpStreams(capture.file, { rtpPorts: [ports.impairedIn] });
       assert.ok(seen, 'tshark saw the stream');
-      const stream = route(await mesh!.streams<Streams>(), 'impaired').streams[0];
+      const stream = route(await running().streams<Streams>(), 'impaired').streams[0];
       assert.ok(stream);
       const within10 = (ours: number, theirs: number, what: string): void => {
         assert.ok(

@@ -108,6 +108,24 @@ describe('StreamQuality snapshot', () => {
     assert.deepEqual(quality.snapshot(clock.now()), quality.snapshot(clock.now()));
   });
 
+  it('keeps the mean and maximum of the A.8 estimate, as tshark reports them', () => {
+    const clock = new ManualClock(0);
+    const quality = newQuality(clock);
+    // 8 kHz, 20 ms packets (160 units); packet 2 arrives 10 ms late, the rest on time.
+    const arrivals = [0, 20, 50, 60, 80];
+    for (const [i, arrival] of arrivals.entries()) quality.onRtp(i, i * 160, 0, 172, arrival);
+    // D = (R_i - R_{i-1}) * 8 - 160 per packet: 0, 80, -80, 0; J += (|D| - J) / 16.
+    const j1 = 80 / 16;
+    const j2 = j1 + (80 - j1) / 16;
+    const j3 = j2 + (0 - j2) / 16;
+    const samples = [0, j1, j2, j3];
+    const snapshot = quality.snapshot(80);
+    assert.ok(Math.abs(snapshot.jitterMs - j3 / 8) < 1e-9);
+    assert.ok(Math.abs(snapshot.jitterMaxMs - j2 / 8) < 1e-9);
+    const mean = samples.reduce((a, b) => a + b, 0) / samples.length / 8;
+    assert.ok(Math.abs(snapshot.jitterMeanMs - mean) < 1e-9, `${snapshot.jitterMeanMs} vs ${mean}`);
+  });
+
   it('starts empty', () => {
     const quality = newQuality(new ManualClock(7));
     assert.deepEqual(quality.snapshot(7), {
@@ -122,6 +140,8 @@ describe('StreamQuality snapshot', () => {
       lost: 0,
       lossFraction: 0,
       jitterMs: 0,
+      jitterMeanMs: 0,
+      jitterMaxMs: 0,
       duplicates: 0,
       reordered: 0,
       late: 0,
