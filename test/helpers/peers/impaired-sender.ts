@@ -44,6 +44,8 @@ export interface ImpairedSendOptions {
 export interface ImpairedSendResult {
   /** Packets put on the wire. */
   readonly sent: number;
+  /** Sends the kernel refused (not counted in `sent`); expect 0. */
+  readonly sendErrors: number;
   /** Sequence numbers deliberately not sent (16-bit, in order). */
   readonly droppedSequences: readonly number[];
   readonly firstSequence: number;
@@ -85,14 +87,16 @@ export async function sendImpaired(options: ImpairedSendOptions): Promise<Impair
   const timestampStep = Math.round((clockRate * ptimeMs) / 1000);
   const maxDurationMs = options.maxDurationMs ?? count * ptimeMs + 5_000;
 
+  // Not connected: on a connected socket an ICMP port unreachable (nobody
+  // listening yet) fails the next send, which would be loss we did not choose.
   const socket = createSocket('udp4');
-  socket.on('error', () => {
-    // A send error (e.g. nothing listening, ICMP) is not the sender's concern.
-  });
   socket.bind(options.localPort ?? 0, '127.0.0.1');
   await once(socket, 'listening');
-  socket.connect(options.port, options.host ?? '127.0.0.1');
-  await once(socket, 'connect');
+  const host = options.host ?? '127.0.0.1';
+  let sendErrors = 0;
+  const onSent = (error: Error | null): void => {
+    if (error !== null) sendErrors++;
+  };
 
   const payload = Buffer.alloc(payloadBytes, 0xd5); // PCMU/PCMA-ish silence
   const start = performance.now();
@@ -116,7 +120,7 @@ export async function sendImpaired(options: ImpairedSendOptions): Promise<Impair
       header.writeUInt16BE((firstSequence + i) & 0xffff, 2);
       header.writeUInt32BE((firstTimestamp + i * timestampStep) >>> 0, 4);
       header.writeUInt32BE(ssrc, 8);
-      socket.send(Buffer.concat([header, payload]));
+      socket.send(Buffer.concat([header, payload]), options.port, host, onSent);
       sent++;
     }
   } finally {
@@ -125,7 +129,8 @@ export async function sendImpaired(options: ImpairedSendOptions): Promise<Impair
     socket.close();
   }
   return {
-    sent,
+    sent: sent - sendErrors,
+    sendErrors,
     droppedSequences: [...dropped].sort((a, b) => a - b).map((i) => (firstSequence + i) & 0xffff),
     firstSequence,
     lastSequence: (firstSequence + count - 1) & 0xffff,

@@ -102,11 +102,11 @@ export function spawnPeer(
   let stdout = '';
   let stderr = '';
   const stderrWaiters = new Set<() => void>();
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     if (stdout.length < MAX_OUTPUT) stdout += chunk;
     options.onStdout?.(chunk);
   });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     if (stderr.length < MAX_OUTPUT) stderr += chunk;
     for (const wake of stderrWaiters) wake();
   });

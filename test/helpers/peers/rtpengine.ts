@@ -91,6 +91,7 @@ export class NgClient {
     options: { timeoutMs?: number; attempts?: number } = {},
   ): Promise<BencodeDict> {
     const { timeoutMs = 500, attempts = 4 } = options;
+    const command = typeof message['command'] === 'string' ? message['command'] : '?';
     const cookie = `${this.#prefix}_${++this.#counter}`;
     const datagram = Buffer.concat([Buffer.from(`${cookie} `), bencode(message)]);
     const reply = new Promise<BencodeDict>((resolve, reject) => {
@@ -107,7 +108,7 @@ export class NgClient {
         clearTimeout(timer);
         if (outcome === 'timeout') continue;
         if (outcome['result'] === 'error') {
-          throw new NgError(String(message['command']), outcome);
+          throw new NgError(command, outcome);
         }
         return outcome;
       }
@@ -115,7 +116,7 @@ export class NgClient {
       clearTimeout(timer);
       this.#pending.delete(cookie);
     }
-    throw new NgTimeoutError(`rtpengine: no reply to ${String(message['command'])}`);
+    throw new NgTimeoutError(`rtpengine: no reply to ${command}`);
   }
 
   async ping(): Promise<void> {
