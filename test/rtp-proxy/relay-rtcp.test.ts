@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { registerStreamMetrics } from '../../rtp-proxy/metrics/stream-metrics.js';
 import { RouteTable } from '../../rtp-proxy/relay/route-table.js';
 import {
   ReceiverReport,
@@ -147,14 +149,21 @@ describe('RTCP through the relay', () => {
     assert.equal(block.cumulativeLost, 0);
   });
 
-  it('a BYE from the sender ends the stream', async () => {
+  it('a BYE from the sender ends the stream, and its series leave the metrics', async () => {
     const route = table.routes.get('rtcp');
     assert.ok(route);
     assert.equal(route.streams.size, 1);
+    const metrics = new Registry();
+    registerStreamMetrics(metrics, table);
+    const series = `streammesh_proxy_stream_packets{route="rtcp",ssrc="${SSRC}"} 100`;
+    assert.ok((await metrics.metrics()).includes(series));
     await sender[1].send(
       serializeRtcpCompound([new Bye({ sources: [SSRC] })]),
       route.ingress.port + 1,
     );
     await waitFor(() => (route.streams.size === 0 ? true : undefined), 1_000);
+    const after = await metrics.metrics();
+    assert.doesNotMatch(after, /streammesh_proxy_stream_packets\{/);
+    assert.match(after, /streammesh_proxy_route_received_packets_total\{route="rtcp"\} 100/);
   });
 });

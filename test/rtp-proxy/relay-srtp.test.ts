@@ -11,6 +11,7 @@ import {
   SrtpSession,
   formatInlineKey,
   generateKeyingMaterial,
+  parseInlineKey,
   srtpProfiles,
 } from '../../src/protocol/srtp/index.js';
 import { validateConfig } from '../../src/shared/config/index.js';
@@ -98,6 +99,40 @@ describe('SRTP bridging through the relay', () => {
       table.close();
     });
   }
+
+  it('generates a key per leg when asked, and shows it at /keys', async () => {
+    const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
+    peers.push(sender, receiver);
+    const profile = 'AEAD_AES_128_GCM';
+    await table.apply(
+      validateConfig(
+        {
+          proxy: {
+            rtpPorts: { start: 44000, end: 44999 },
+            routes: [
+              {
+                name: 'generated',
+                listen: '127.0.0.1:0',
+                srtp: { profile, key: 'generate' },
+                destinations: [{ address: `127.0.0.1:${receiver.port}` }],
+              },
+            ],
+          },
+        },
+        'test',
+      ),
+    );
+    const [shown] = table.keys();
+    assert.equal(shown?.route, 'generated');
+    assert.equal(shown.leg, 'ingress');
+    assert.equal(shown.generated, true);
+    const session = new SrtpSession(parseInlineKey(profile, shown.inline));
+    const packet = rtp({ sequence: 9 });
+    await sender.send(protect(session, packet), table.routes.get('generated')?.ingress.port ?? 0);
+    const [received] = await receiver.waitForCount(1);
+    assert.deepEqual(received?.packet, packet);
+    table.close();
+  });
 
   it('a wrong key delivers nothing and counts authentication failures; replays are dropped', async () => {
     const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);

@@ -64,8 +64,12 @@ describe('RTP relay', () => {
         sent,
       );
     }
+    // listen ...:0 takes an even port from proxy.rtpPorts, RTCP on the next one.
+    const port = ingressPort('fanout');
+    assert.ok(port >= 41000 && port <= 41998 && port % 2 === 0, `port ${port}`);
     const snapshot = table.snapshot()[0];
-    assert.equal(snapshot?.packetsIn, 50);
+    assert.equal(snapshot?.listen.rtcp, `127.0.0.1:${port + 1}`);
+    assert.equal(snapshot.packetsIn, 50);
     assert.equal(snapshot.streams[0]?.packets, 50);
     assert.equal(snapshot.streams[0].lost, 0);
     assert.deepEqual(snapshot.sender, { address: '127.0.0.1', port: sender.port });
