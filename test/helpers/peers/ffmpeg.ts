@@ -184,7 +184,7 @@ export interface ReceiveRtpOptions {
 export interface ReceiveResult {
   readonly frames: number;
   readonly frameHashes: readonly string[];
-  /** libsrtp-style authentication failures ffmpeg reported (a wrong key). */
+  /** ffmpeg logged "HMAC mismatch": SRTP authentication failed (a wrong key). */
   readonly hmacMismatch: boolean;
   readonly stderr: string;
   readonly exit: PeerExit;
@@ -257,7 +257,11 @@ export async function startRtpReceiver(options: ReceiveRtpOptions): Promise<RtpR
       if (!peer.running()) return collect(await peer.exited);
       // One SIGINT: ffmpeg finishes at its next read timeout, flushing every frame.
       const pid = peerPid(peer);
-      if (pid !== undefined) process.kill(pid, 'SIGINT');
+      try {
+        if (pid !== undefined) process.kill(pid, 'SIGINT');
+      } catch {
+        // it ended by itself meanwhile
+      }
       return collect(await peer.exited);
     },
     stop: async () => collect(await peer.stop('SIGINT')),

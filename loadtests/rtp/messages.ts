@@ -1,0 +1,52 @@
+/** What the benchmark's orchestrator and its child processes say over IPC. */
+import type { LatencySummary } from './stats.js';
+
+export interface StreamSpec {
+  /** Source port (fixed, so relays that latch on a sender keep working). */
+  readonly src: number;
+  /** Where this stream is sent: the target's ingress port. */
+  readonly dst: number;
+  readonly ssrc: number;
+}
+
+export interface GeneratorConfig {
+  readonly size: number;
+  readonly streams: readonly StreamSpec[];
+}
+
+export type GeneratorRequest =
+  | { readonly type: 'run'; readonly ratePps: number; readonly durationMs: number }
+  | { readonly type: 'exit' };
+
+export interface GeneratorRun {
+  readonly type: 'run';
+  readonly sent: number;
+  readonly sendErrors: number;
+  readonly durationMs: number;
+  readonly achievedPps: number;
+}
+
+export interface ReceiverConfig {
+  readonly ports: readonly number[];
+}
+
+export type ReceiverRequest =
+  { readonly type: 'reset' } | { readonly type: 'collect' } | { readonly type: 'exit' };
+
+export interface ReceiverCollect {
+  readonly type: 'collect';
+  /** Our packets (with a send time) per port. */
+  readonly received: readonly number[];
+  /** Datagrams that were not ours (RTCP from a relay, stray packets). */
+  readonly foreign: number;
+  readonly bytes: number;
+  readonly latency: LatencySummary;
+}
+
+export interface Ready {
+  readonly type: 'ready';
+  readonly pid: number;
+}
+
+/** Children end by themselves after this long, whatever happens to the orchestrator. */
+export const CHILD_MAX_LIFETIME_MS = 30 * 60_000;

@@ -1,0 +1,78 @@
+/**
+ * The flows of one target under one packet size: the target's ingress set
+ * up, a generator child sending to it, a warm-up. A step that lost packets
+ * leaves the session dirty, and the next step starts on fresh flows: an
+ * overloaded relay may keep a backlog (packets that would be counted in the
+ * next step), and rtpengine, once a stream's receive queue has overflowed
+ * five times, discards that stream's packets for the rest of the call.
+ */
+import { forkChild, type Child } from './children.js';
+import { stepper, type LatencyResult, type Stepper } from './measure.js';
+import type { GeneratorConfig } from './messages.js';
+import type { Flow, Target } from './targets.js';
+
+export class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+}
+
+export interface SessionOptions {
+  readonly target: Target;
+  readonly flows: readonly Flow[];
+  readonly size: number;
+  readonly receiver: Child;
+  readonly drainMs: number;
+  readonly warmupMs: number;
+  /** Date.now() after which no step starts. */
+  readonly deadline: number;
+}
+
+export class FlowSession implements Stepper {
+  readonly #options: SessionOptions;
+  #generator: Child | undefined;
+  #stepper: Stepper | undefined;
+  #dirty = true;
+  /** How many times the flows were set up (1 + steps with loss). */
+  opened = 0;
+
+  constructor(options: SessionOptions) {
+    this.#options = options;
+  }
+
+  async step(ratePps: number, durationMs: number, relayPid?: number): Promise<LatencyResult> {
+    if (Date.now() > this.#options.deadline)
+      throw new DeadlineError('benchmark time bound reached');
+    if (this.#dirty || this.#stepper === undefined) await this.#reopen();
+    if (this.#stepper === undefined) throw new Error('flows not open');
+    const result = await this.#stepper.step(ratePps, durationMs, relayPid);
+    if (result.lost !== 0) this.#dirty = true;
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.#generator?.stop();
+    this.#generator = undefined;
+    this.#stepper = undefined;
+    await this.#options.target.close();
+  }
+
+  async #reopen(): Promise<void> {
+    const { target, flows, size, receiver } = this.#options;
+    if (this.opened > 0) await this.close();
+    this.opened++;
+    const ingress = await target.open();
+    const config: GeneratorConfig = {
+      size,
+      streams: flows.map((flow, i) => ({ src: flow.src, dst: ingress[i] ?? 0, ssrc: flow.ssrc })),
+    };
+    this.#generator = await forkChild('./generator.js', config);
+    const fresh = stepper(this.#generator, receiver, this.#options.drainMs);
+    // Warm-up: relays learn (latch onto) the senders, JIT compilers settle,
+    // and a backlog from an earlier overload drains.
+    const warm = await fresh.step(2_000, this.#options.warmupMs);
+    if (warm.received === 0) {
+      throw new Error(`nothing came through ${target.name} (sent ${warm.sent})`);
+    }
+    this.#stepper = fresh;
+    this.#dirty = false;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * What the load goes through. Every target takes the same N flows (fixed
+ * source ports, one receiver port per stream) and gives back the ingress
+ * port per stream and the pid whose CPU is the relay's.
+ *
+ *   direct           generator -> receiver
+ *   minimal          generator -> minimal-relay.ts (node:dgram, no stream logic) -> receiver
+ *   rtpengine        generator -> rtpengine (userspace) -> receiver; one call per stream
+ *   streammesh       generator -> `streammesh up` rtp-proxy -> receiver; one route per stream
+ *   *-srtp           the same relay bridging RTP in to SRTP out (AES_CM_128_HMAC_SHA1_80)
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
+import {
+  setupOneWayRelay,
+  startRtpengine,
+  type OneWayRelay,
+  type Rtpengine,
+} from '../../test/helpers/peers/rtpengine.js';
+import { randomSrtpKey, SRTP_SUITE } from '../../test/helpers/peers/srtp-key.js';
+import { forkChild, type Child } from './children.js';
+import { parentPid } from './cpu.js';
+
+/** The repository root (this file runs as dist/loadtests/rtp/targets.js). */
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface Flow {
+  readonly src: number;
+  readonly receiver: number;
+  readonly ssrc: number;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly relay: 'direct' | 'minimal' | 'rtpengine' | 'streammesh';
+  readonly leg: 'plain' | 'srtp';
+  /** Bytes each packet gains on the way (the SRTP tag). */
+  readonly growth: number;
+  /** Sets the flows up; resolves with the ingress port per flow. */
+  open(): Promise<number[]>;
+  close(): Promise<void>;
+  /** The process doing the relaying (CPU accounting); undefined for direct. */
+  relayPid(): number | undefined;
+}
+
+export function directTarget(flows: readonly Flow[]): Target {
+  return {
+    name: 'direct',
+    relay: 'direct',
+    leg: 'plain',
+    growth: 0,
+    open: () => Promise.resolve(flows.map((flow) => flow.receiver)),
+    close: () => Promise.resolve(),
+    relayPid: () => undefined,
+  };
+}
+
+/** The ~30-line node:dgram relay, one process for all flows. */
+export class MinimalRelay {
+  readonly #child: Child;
+  readonly ingress: number[];
+
+  private constructor(child: Child, ingress: number[]) {
+    this.#child = child;
+    this.ingress = ingress;
+  }
+
+  static async start(flows: readonly Flow[], ingress: readonly number[]): Promise<MinimalRelay> {
+    const pairs = flows.map((flow, i) => [ingress[i], flow.receiver]);
+    return new MinimalRelay(await forkChild('./minimal-relay.js', pairs), [...ingress]);
+  }
+
+  target(): Target {
+    return {
+      name: 'minimal',
+      relay: 'minimal',
+      leg: 'plain',
+      growth: 0,
+      open: () => Promise.resolve(this.ingress),
+      close: () => Promise.resolve(),
+      relayPid: () => this.#child.pid,
+    };
+  }
+
+  stop(): Promise<void> {
+    return this.#child.stop();
+  }
+}
+
+/** rtpengine with one call per flow, set up on open and deleted on close. */
+export class RtpengineRelay {
+  readonly engine: Rtpengine;
+
+  private constructor(engine: Rtpengine) {
+    this.engine = engine;
+  }
+
+  static async start(portMin: number, timeoutMs: number): Promise<RtpengineRelay> {
+    const engine = await startRtpengine({ portMin, portMax: portMin + 399, timeoutMs });
+    return new RtpengineRelay(engine);
+  }
+
+  target(flows: readonly Flow[], leg: 'plain' | 'srtp'): Target {
+    let calls: OneWayRelay[] = [];
+    return {
+      name: leg === 'plain' ? 'rtpengine' : 'rtpengine-srtp',
+      relay: 'rtpengine',
+      leg,
+      growth: leg === 'plain' ? 0 : 10,
+      open: async () => {
+        calls = [];
+        for (const flow of flows) {
+          calls.push(
+            await setupOneWayRelay(this.engine.client, {
+              fromPort: flow.src,
+              toPort: flow.receiver,
+              ...(leg === 'srtp' ? { srtp: { suite: SRTP_SUITE } } : {}),
+            }),
+          );
+        }
+        return calls.map((call) => call.ingressPort);
+      },
+      close: async () => {
+        for (const call of calls) await this.engine.client.delete({ 'call-id': call.callId });
+        calls = [];
+      },
+      relayPid: () => this.engine.pid,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.engine.stop();
+  }
+}
+
+/** `node bin/streammesh.js up --config FILE` with one plain and one SRTP-egress route per flow. */
+export class StreammeshRelay {
+  readonly #up: PeerProcess;
+  readonly #adminUrl: string;
+  readonly plainIngress: number[];
+  readonly srtpIngress: number[];
+  #proxyPid: number | undefined;
+
+  private constructor(up: PeerProcess, adminUrl: string, plain: number[], srtp: number[]) {
+    this.#up = up;
+    this.#adminUrl = adminUrl;
+    this.plainIngress = plain;
+    this.srtpIngress = srtp;
+  }
+
+  static async start(options: {
+    flows: readonly Flow[];
+    plainIngress: readonly number[];
+    srtpIngress: readonly number[];
+    adminPort: number;
+    rtpPorts: { start: number; end: number };
+    timeoutMs: number;
+  }): Promise<StreammeshRelay> {
+    const bin = join(repoRoot, 'bin', 'streammesh.js');
+    if (!existsSync(bin)) throw new Error(`${bin} not found`);
+    const key = randomSrtpKey();
+    const routes = options.flows.flatMap((flow, i) => [
+      `    - name: bench-plain-${i}`,
+      `      listen: 127.0.0.1:${options.plainIngress[i] ?? 0}`,
+      '      kind: video',
+      '      clockRate: 90000',
+      '      destinations:',
+      `        - address: 127.0.0.1:${flow.receiver}`,
+      `    - name: bench-srtp-${i}`,
+      `      listen: 127.0.0.1:${options.srtpIngress[i] ?? 0}`,
+      '      kind: video',
+      '      clockRate: 90000',
+      '      destinations:',
+      `        - address: 127.0.0.1:${flow.receiver}`,
+      `          srtp: { profile: ${SRTP_SUITE}, key: "${key}" }`,
+    ]);
+    const config = [
+      'logLevel: warn',
+      'controlPlane: { admin: 127.0.0.1:0, grpc: 127.0.0.1:0 }',
+      'signaling: { admin: 127.0.0.1:0 }',
+      'proxy:',
+      `  admin: 127.0.0.1:${options.adminPort}`,
+      `  rtpPorts: { start: ${options.rtpPorts.start}, end: ${options.rtpPorts.end} }`,
+      '  routes:',
+      ...routes,
+      '',
+    ].join('\n');
+    const file = join(await mkdtemp(join(tmpdir(), 'streammesh-bench-')), 'bench.yaml');
+    await writeFile(file, config);
+    const up = spawnPeer(process.execPath, [bin, 'up', '--config', file], {
+      timeoutMs: options.timeoutMs,
+      stopSignal: 'SIGTERM',
+      killAfterMs: 6_000,
+      cwd: repoRoot,
+      // Admin addresses from the file, not from a developer's environment.
+      env: {
+        STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
+        STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
+        STREAMMESH_PROXY_ADMIN: `127.0.0.1:${options.adminPort}`,
+        STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
+      },
+    });
+    const relay = new StreammeshRelay(
+      up,
+      `http://127.0.0.1:${options.adminPort}`,
+      [...options.plainIngress],
+      [...options.srtpIngress],
+    );
+    try {
+      await relay.#waitReady(options.flows.length * 2, 30_000);
+    } catch (error) {
+      await up.stop();
+      throw error;
+    }
+    return relay;
+  }
+
+  async #waitReady(routeCount: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.#up.running()) {
+        throw new Error(`streammesh up exited:\n${this.#up.stdout()}\n${this.#up.stderr()}`);
+      }
+      const ready = await getJson(`${this.#adminUrl}/readyz`);
+      const streams =
+        ready?.status === 200 ? await getJson(`${this.#adminUrl}/streams`) : undefined;
+      const routes = (streams?.body as { routes?: { name: string }[] } | undefined)?.routes ?? [];
+      const health = await getJson(`${this.#adminUrl}/healthz`);
+      const pid = (health?.body as { pid?: number } | undefined)?.pid;
+      if (routes.filter((r) => r.name.startsWith('bench-')).length === routeCount && pid) {
+        // The proxy is a child of `up` (which runs under its `timeout` wrapper).
+        const upPid = peerPid(this.#up);
+        if (upPid !== undefined && parentPid(pid) !== upPid) {
+          throw new Error(`proxy /healthz pid ${pid} is not a child of streammesh up (${upPid})`);
+        }
+        this.#proxyPid = pid;
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `streammesh proxy not ready with ${routeCount} routes in ${timeoutMs} ms:\n${this.#up.stderr()}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  target(leg: 'plain' | 'srtp'): Target {
+    return {
+      name: leg === 'plain' ? 'streammesh' : 'streammesh-srtp',
+      relay: 'streammesh',
+      leg,
+      growth: leg === 'plain' ? 0 : 10,
+      open: () => Promise.resolve(leg === 'plain' ? this.plainIngress : this.srtpIngress),
+      close: () => Promise.resolve(),
+      relayPid: () => this.#proxyPid,
+    };
+  }
+
+  async streams(): Promise<unknown> {
+    return (await getJson(`${this.#adminUrl}/streams`))?.body;
+  }
+
+  async stop(): Promise<void> {
+    await this.#up.stop();
+  }
+}
+
+async function getJson(url: string): Promise<{ status: number; body: unknown } | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return { status: response.status, body: await response.json() };
+  } catch {
+    return undefined;
+  }
+}
