@@ -15,6 +15,17 @@ import type { ReadyMessage, RoleName } from '../role-process.js';
 const STABLE_AFTER_MS = 10_000;
 const STOP_GRACE_MS = 4_000;
 
+/**
+ * V8 flags per role. The proxy allocates a Buffer per datagram: a 32 MiB
+ * young generation (default 16) means fewer scavenges, which measured ~20%
+ * more packets per CPU-second in `npm run bench:rtp`.
+ */
+export const roleExecArgv: Record<RoleName, string[]> = {
+  'control-plane': [],
+  proxy: ['--max-semi-space-size=32'],
+  signaling: [],
+};
+
 /** Environment variables that pin a restarted role to the addresses it had. */
 const pinnedAddressVariables: Record<RoleName, Record<string, string>> = {
   'control-plane': {
@@ -108,7 +119,7 @@ export class Supervisor {
     const subprocess = fork(join(packageRoot(), 'bin', 'streammesh.js'), args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...this.#sharedEnv, ...child.pinned },
-      execArgv: [],
+      execArgv: roleExecArgv[child.role],
     });
     child.process = subprocess;
     child.startedAt = Date.now();
