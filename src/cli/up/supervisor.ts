@@ -17,8 +17,9 @@ const STOP_GRACE_MS = 4_000;
 
 /**
  * V8 flags per role. The proxy allocates a Buffer per datagram: a 32 MiB
- * young generation (default 16) means fewer scavenges, which measured ~20%
- * more packets per CPU-second in `npm run bench:rtp`.
+ * young generation (default 16) means fewer scavenges. One A/B run of
+ * `npm run bench:rtp -- --quick` gave +21% packets per CPU-second; the full
+ * benchmark has not shown the gain above its noise (loadtests/README.md).
  */
 export const roleExecArgv: Record<RoleName, string[]> = {
   'control-plane': [],
