@@ -10,7 +10,8 @@
  * gives it an RTCP_auth_tag_length of 80), and libsrtp does the same, which
  * test/protocol/srtp/libsrtp.test.ts checks byte for byte.
  */
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { CtrKeystream } from './ctr-keystream.js';
 import type { CmSessionKeys } from './key-derivation.js';
 import { rtcpClearHeaderLength } from './rtp-header.js';
 import { srtcpEncryptedFlag, type SrtpTransform } from './transform.js';
@@ -32,7 +33,8 @@ function saltWords(salt: Buffer): SaltWords {
 export class AesCmHmacTransform implements SrtpTransform {
   readonly rtpOverhead: number;
   readonly rtcpOverhead = 4 + srtcpCmTagLength;
-  readonly #algorithm: string;
+  readonly #rtpKeystream: CtrKeystream;
+  readonly #rtcpKeystream: CtrKeystream;
   readonly #rtp: CmSessionKeys;
   readonly #rtcp: CmSessionKeys;
   readonly #rtpSalt: SaltWords;
@@ -53,7 +55,8 @@ export class AesCmHmacTransform implements SrtpTransform {
     this.#rtcpSalt = saltWords(keys.rtcp.salt);
     this.#tagLength = tagLength;
     this.rtpOverhead = tagLength;
-    this.#algorithm = `aes-${keys.rtp.encryptionKey.length * 8}-ctr`;
+    this.#rtpKeystream = new CtrKeystream(keys.rtp.encryptionKey);
+    this.#rtcpKeystream = new CtrKeystream(keys.rtcp.encryptionKey);
   }
 
   srtcpIndexOffset(length: number): number {
@@ -65,9 +68,7 @@ export class AesCmHmacTransform implements SrtpTransform {
     const out = Buffer.allocUnsafe(length + this.#tagLength);
     plain.copy(out, 0, 0, headerLength);
     this.#setIv(this.#rtpSalt, ssrc, roc, seq);
-    createCipheriv(this.#algorithm, this.#rtp.encryptionKey, this.#iv)
-      .update(plain.subarray(headerLength))
-      .copy(out, headerLength);
+    this.#rtpKeystream.xor(this.#iv, plain.subarray(headerLength), out, headerLength);
     this.#rtpTag(out, length, roc).copy(out, length, 0, this.#tagLength);
     return out;
   }
@@ -87,9 +88,7 @@ export class AesCmHmacTransform implements SrtpTransform {
     const out = Buffer.allocUnsafe(end);
     packet.copy(out, 0, 0, headerLength);
     this.#setIv(this.#rtpSalt, ssrc, roc, seq);
-    createDecipheriv(this.#algorithm, this.#rtp.encryptionKey, this.#iv)
-      .update(packet.subarray(headerLength, end))
-      .copy(out, headerLength);
+    this.#rtpKeystream.xor(this.#iv, packet.subarray(headerLength, end), out, headerLength);
     return out;
   }
 
@@ -100,9 +99,8 @@ export class AesCmHmacTransform implements SrtpTransform {
       plain.copy(out, 0, 0, rtcpClearHeaderLength);
       // RFC 3711 §4.1.1: SRTCP uses the 31-bit SRTCP index in place of the packet index.
       this.#setIv(this.#rtcpSalt, ssrc, index >>> 16, index & 0xffff);
-      createCipheriv(this.#algorithm, this.#rtcp.encryptionKey, this.#iv)
-        .update(plain.subarray(rtcpClearHeaderLength))
-        .copy(out, rtcpClearHeaderLength);
+      const body = plain.subarray(rtcpClearHeaderLength);
+      this.#rtcpKeystream.xor(this.#iv, body, out, rtcpClearHeaderLength);
     } else {
       plain.copy(out, 0, 0, length);
     }
@@ -133,9 +131,8 @@ export class AesCmHmacTransform implements SrtpTransform {
     if (encrypted) {
       packet.copy(out, 0, 0, rtcpClearHeaderLength);
       this.#setIv(this.#rtcpSalt, ssrc, index >>> 16, index & 0xffff);
-      createDecipheriv(this.#algorithm, this.#rtcp.encryptionKey, this.#iv)
-        .update(packet.subarray(rtcpClearHeaderLength, end))
-        .copy(out, rtcpClearHeaderLength);
+      const body = packet.subarray(rtcpClearHeaderLength, end);
+      this.#rtcpKeystream.xor(this.#iv, body, out, rtcpClearHeaderLength);
     } else {
       packet.copy(out, 0, 0, end);
     }
