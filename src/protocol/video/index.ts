@@ -1,0 +1,1 @@
+export { h264StartsKeyframe, h265StartsKeyframe } from './keyframe.js';
