@@ -20,6 +20,12 @@ packages=(
   tshark                       # independent loss/jitter (-z rtp,streams)
   rtpengine-daemon             # the RTP/SRTP relay to compare with
   procps                       # pgrep, to find the proxy under `streammesh up`
+  gstreamer1.0-rtsp            # GStreamer's RTSP server library: the camera in RTSP tests
+  gir1.2-gst-rtsp-server-1.0   # its Python bindings
+  python3-gst-1.0              # GStreamer from Python (test/helpers/peers/rtsp-camera.py)
+  libsrtp2-dev                 # libsrtp2 headers for the SRTP interop test's C peer
+  gcc                          # builds that peer
+  libc6-dev
 )
 
 missing=()

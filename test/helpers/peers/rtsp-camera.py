@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""An RTSP camera for tests: GStreamer's RTSP server serving a live H.264
+test pattern at rtsp://127.0.0.1:PORT/PATH, over UDP and TCP-interleaved,
+one shared media for every client, optionally behind Basic/Digest auth.
+
+usage: rtsp-camera.py PORT PATH [--user NAME --password SECRET [--digest]]
+
+Prints "ready" on stdout once it listens; runs until SIGINT/SIGTERM.
+Run with /usr/bin/python3: the python3 first on PATH may lack gi.
+"""
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+LAUNCH = (
+    "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1"
+    " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 sliced-threads=false"
+    " ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("path")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    parser.add_argument("--digest", action="store_true")
+    args = parser.parse_args()
+
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(LAUNCH)
+    factory.set_shared(True)
+    if args.user:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+        if args.digest:
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(args.user, args.password, token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        server.set_auth(auth)
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_role_from_structure(
+            Gst.Structure.new_from_string(
+                "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            )
+        )
+        factory.set_permissions(permissions)
+    server.get_mount_points().add_factory("/" + args.path.strip("/"), factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
+        sys.exit(1)
+    loop = GLib.MainLoop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, number, loop.quit)
+    print("ready", flush=True)
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()
