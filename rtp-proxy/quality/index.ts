@@ -23,7 +23,6 @@ export {
   type MosInput,
 } from './e-model.js';
 export { QualityOptionsError } from './errors.js';
-export { NTP_UNIX_OFFSET_S, ntpMiddle32FromUnixMs } from './ntp.js';
 export type {
   DownstreamReport,
   MediaKind,

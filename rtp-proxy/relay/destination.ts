@@ -15,7 +15,6 @@ import { connectUdp } from './udp.js';
 export type FeedbackHandler = (destination: Destination, packet: Buffer, from: RemoteInfo) => void;
 
 export class Destination {
-  readonly index: number;
   readonly host: string;
   readonly rtpPort: number;
   readonly rtcpPort: number;
@@ -28,14 +27,12 @@ export class Destination {
   #nextSequence: number | undefined;
 
   constructor(
-    index: number,
     config: DestinationConfig,
     local: PortPair,
     drops: DropCounters,
     onFeedback: FeedbackHandler,
   ) {
     const address = validHostPort(config.address);
-    this.index = index;
     this.host = address.host;
     this.rtpPort = address.port;
     this.rtcpPort = config.rtcpMux ? address.port : address.port + 1;

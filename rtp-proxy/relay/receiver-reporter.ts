@@ -12,7 +12,6 @@ import {
   buildSdesCname,
   middle32,
   ntpFromUnixMs,
-  type SenderReport,
 } from '../../src/protocol/rtcp/index.js';
 import type { StreamQuality } from '../quality/index.js';
 
@@ -27,10 +26,6 @@ export function rtcpIntervalMs(random: () => number = Math.random): number {
 
 export function ntpMiddle32Now(): number {
   return middle32(ntpFromUnixMs(Date.now()));
-}
-
-export function senderReportNtpMiddle32(report: SenderReport): number {
-  return middle32(report.ntpTimestamp);
 }
 
 export interface ReceiverReporterOptions {

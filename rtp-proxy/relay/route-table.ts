@@ -138,10 +138,10 @@ export class RouteTable {
       const destinations: Destination[] = [];
       // Destinations exist before their route; feedback finds the route through this.
       const owner: { route?: Route } = {};
-      for (const [index, destination] of config.destinations.entries()) {
+      for (const destination of config.destinations) {
         const local = await this.#allocate(this.#host, destination.rtcpMux);
         pairs.push(local);
-        const leg = new Destination(index, destination, local, drops, (from, packet, source) => {
+        const leg = new Destination(destination, local, drops, (from, packet, source) => {
           owner.route?.onFeedback(from, packet, source);
         });
         await leg.connect();

@@ -20,13 +20,13 @@ import {
   rtpSsrc,
   rtpTimestamp,
 } from '../../src/protocol/rtp/index.js';
-import { parseRtcpCompound } from '../../src/protocol/rtcp/index.js';
+import { middle32, parseRtcpCompound } from '../../src/protocol/rtcp/index.js';
 import type { RouteConfig } from '../../src/shared/config/index.js';
 import { StreamQuality, type QualitySnapshot } from '../quality/index.js';
 import type { Destination } from './destination.js';
 import { DropCounters, type DropCounts } from './drop-counters.js';
 import type { PortPair } from './port-allocator.js';
-import { ReceiverReporter, ntpMiddle32Now, senderReportNtpMiddle32 } from './receiver-reporter.js';
+import { ReceiverReporter, ntpMiddle32Now } from './receiver-reporter.js';
 import type { SrtpLeg } from './srtp-leg.js';
 
 /** A latched sender silent this long may be replaced by a new one. */
@@ -240,7 +240,7 @@ export class Route {
     const now = performance.now();
     for (const rtcp of parsed.packets) {
       if (rtcp.type === 'sr') {
-        this.streams.get(rtcp.ssrc)?.quality.onSenderReport(senderReportNtpMiddle32(rtcp), now);
+        this.streams.get(rtcp.ssrc)?.quality.onSenderReport(middle32(rtcp.ntpTimestamp), now);
       }
     }
     for (const destination of this.destinations) destination.sendRtcp(plain);

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   MAX_DOWNSTREAM_RECEIVERS,
-  ntpMiddle32FromUnixMs,
   type ReportBlockValues,
 } from '../../../rtp-proxy/quality/index.js';
+import { middle32, ntpFromUnixMs } from '../../../src/protocol/rtcp/index.js';
 import { ManualClock, feed, newQuality, range } from './helpers.js';
 
 function block(overrides: Partial<ReportBlockValues> = {}): ReportBlockValues {
@@ -154,7 +154,10 @@ describe('StreamQuality report blocks', () => {
   });
 });
 
-describe('ntpMiddle32FromUnixMs', () => {
+/** The NTP middle 32 bits of a Unix time, with the RTCP codec's helpers. */
+const ntpMiddle32FromUnixMs = (unixMs: number): number => middle32(ntpFromUnixMs(unixMs));
+
+describe('NTP middle 32 bits (src/protocol/rtcp)', () => {
   it('takes the low 16 bits of NTP seconds and the high 16 bits of the fraction', () => {
     // Unix 0 is NTP 2208988800 s = 0x83aa_7e80: low 16 bits 0x7e80, fraction 0.
     assert.equal(ntpMiddle32FromUnixMs(0), 0x7e80_0000);
