@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseHostPort } from '../address.js';
 import { routesSchema } from './routes-schema.js';
+import { rtspSchema } from './rtsp-schema.js';
 
 const hostPort = z
   .string()
@@ -80,6 +81,7 @@ const proxySchema = z
       .describe('Local address media sockets bind to; must be an address of the node.'),
     rtpPorts: rtpPortsSchema.prefault({ start: 30000, end: 39999 }),
     routes: routesSchema,
+    rtsp: rtspSchema.prefault({}),
   })
   .describe('The rtp-proxy: the data plane.');
 
@@ -106,6 +108,9 @@ export const meshConfigSchema = z
       [['controlPlane', 'admin'], config.controlPlane.admin],
       [['controlPlane', 'grpc'], config.controlPlane.grpc],
       [['proxy', 'admin'], config.proxy.admin],
+      ...(config.proxy.rtsp.enabled
+        ? [[['proxy', 'rtsp', 'listen'], config.proxy.rtsp.listen] as [string[], string]]
+        : []),
       [['signaling', 'admin'], config.signaling.admin],
     ];
     const seen = new Map<string, string>();
