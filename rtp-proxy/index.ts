@@ -8,8 +8,10 @@ import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
 import { addStreamRoutes } from './admin/streams.js';
 import { checkMediaAddress } from './config/check-media-address.js';
+import { registerRtspMetrics } from './metrics/rtsp-metrics.js';
 import { registerStreamMetrics } from './metrics/stream-metrics.js';
 import { RouteTable } from './relay/route-table.js';
+import { RtspService } from './rtsp/rtsp-service.js';
 
 export interface RunningProxy {
   readonly id: string;
@@ -19,20 +21,25 @@ export interface RunningProxy {
 
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
   const routes = new RouteTable(log);
+  const rtsp = new RtspService(log);
   const node = new MeshNode({
     role: 'ROLE_PROXY',
     roleName: 'proxy',
     config,
     section: config.proxy,
-    capabilities: ['rtp', 'srtp'],
+    capabilities: ['rtp', 'srtp', 'rtsp'],
     log,
     apply: async (candidate) => {
       await checkMediaAddress(candidate.proxy.mediaAddress);
       await routes.apply(candidate);
+      // Binds a new RTSP listen address before changing anything, so a
+      // taken port rejects the config with the routes already in force.
+      await rtsp.apply(candidate);
     },
   });
-  addStreamRoutes(node.admin, routes);
+  addStreamRoutes(node.admin, routes, rtsp);
   registerStreamMetrics(node.metrics, routes);
+  registerRtspMetrics(node.metrics, rtsp);
   await node.start();
   log.info({ id: node.id, admin: node.adminAddress }, 'proxy started');
   return {
@@ -40,6 +47,7 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     admin: node.adminAddress,
     close: async () => {
       routes.close();
+      await rtsp.close();
       await node.close();
     },
   };

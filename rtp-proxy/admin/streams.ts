@@ -1,13 +1,18 @@
 import type { AdminServer } from '../../src/shared/admin/index.js';
 import type { RouteTable } from '../relay/route-table.js';
+import type { RtspService } from '../rtsp/rtsp-service.js';
 
 /**
  * `GET /streams`: every route, its latched sender, destinations, drop
- * counters and per-stream quality. `GET /keys`: the SRTP keys of every leg
+ * counters and per-stream quality; and the RTSP proxy's paths (camera state,
+ * outages, per-track quality) and sessions (viewers and publishers). `GET /keys`: the SRTP keys of every leg
  * (generated ones included), kept apart from /streams so that statistics can
  * be shared without sharing secrets.
  */
-export function addStreamRoutes(admin: AdminServer, table: RouteTable): void {
-  admin.route('GET', '/streams', () => ({ status: 200, body: { routes: table.snapshot() } }));
+export function addStreamRoutes(admin: AdminServer, table: RouteTable, rtsp: RtspService): void {
+  admin.route('GET', '/streams', () => ({
+    status: 200,
+    body: { routes: table.snapshot(), rtsp: rtsp.snapshot() },
+  }));
   admin.route('GET', '/keys', () => ({ status: 200, body: { keys: table.keys() } }));
 }

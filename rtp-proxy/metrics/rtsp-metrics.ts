@@ -1,0 +1,205 @@
+/**
+ * Prometheus view of the RTSP proxy, computed at scrape time from the same
+ * snapshot /streams shows. Per path (camera): viewers, upstream state,
+ * reconnects, outage time, bitrate, loss and jitter per track (the relay's
+ * measurement); per viewer session: bytes and transport; and the requests
+ * and bad input of the listener.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RtspService, RtspSnapshot } from '../rtsp/rtsp-service.js';
+
+type Sample = [labels: Record<string, string>, value: number];
+
+export function registerRtspMetrics(metrics: Registry, service: RtspService): void {
+  const registers = [metrics];
+  // One snapshot per scrape, shared by every metric of that scrape.
+  let cached: { at: number; snapshot: RtspSnapshot } | undefined;
+  const snapshot = (): RtspSnapshot => {
+    const now = Date.now();
+    if (cached === undefined || now - cached.at > 100) {
+      cached = { at: now, snapshot: service.snapshot() };
+    }
+    return cached.snapshot;
+  };
+  const metric = (
+    type: 'gauge' | 'counter',
+    name: string,
+    help: string,
+    labelNames: string[],
+    samples: (s: RtspSnapshot) => Sample[],
+  ): void => {
+    const Kind = type === 'gauge' ? Gauge : Counter;
+    new Kind({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [labels, value] of samples(snapshot())) {
+          if (this instanceof Gauge) this.set(labels, value);
+          else this.inc(labels, value);
+        }
+      },
+    });
+  };
+  const perPath = (f: (p: RtspSnapshot['paths'][number]) => number) => (s: RtspSnapshot) =>
+    s.paths.map((p): Sample => [{ path: p.name }, f(p)]);
+  const perTrack =
+    (f: (q: NonNullable<RtspSnapshot['paths'][number]['tracks'][number]['quality']>) => number) =>
+    (s: RtspSnapshot) =>
+      s.paths.flatMap((p) =>
+        p.tracks.flatMap((t): Sample[] =>
+          t.quality === null ? [] : [[{ path: p.name, track: String(t.index) }, f(t.quality)]],
+        ),
+      );
+
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_viewers',
+    'Sessions playing the path.',
+    ['path'],
+    perPath((p) => p.viewers),
+  );
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_upstream_up',
+    '1 while the path source (camera, publisher, demo) delivers, else 0.',
+    ['path'],
+    perPath((p) => (p.upstream.state === 'up' ? 1 : 0)),
+  );
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_upstream_state',
+    'Upstream state of the path: 1 on the current state.',
+    ['path', 'state'],
+    (s) => s.paths.map((p): Sample => [{ path: p.name, state: p.upstream.state }, 1]),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_path_reconnects_total',
+    'Times the source was lost after it had played.',
+    ['path'],
+    perPath((p) => p.upstream.reconnects),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_path_outage_seconds_total',
+    'Time the source was down while it should have played.',
+    ['path'],
+    perPath((p) => p.upstream.outageMs / 1000),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_path_received_packets_total',
+    'RTP packets received from the source.',
+    ['path'],
+    perPath((p) => p.packetsIn),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_path_received_bytes_total',
+    'RTP bytes received from the source.',
+    ['path'],
+    perPath((p) => p.bytesIn),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_path_dropped_packets_total',
+    'Packets not delivered, by reason (waiting_keyframe: a late joiner held back).',
+    ['path', 'reason'],
+    (s) =>
+      s.paths.flatMap((p) =>
+        Object.entries(p.drops).map(([reason, n]): Sample => [{ path: p.name, reason }, n ?? 0]),
+      ),
+  );
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_bitrate_bits_per_second',
+    'Bitrate from the source, per track.',
+    ['path', 'track'],
+    perTrack((q) => q.bitrateBps),
+  );
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_lost_packets',
+    'Packets lost from the source (RFC 3550 A.3), current source session.',
+    ['path', 'track'],
+    perTrack((q) => q.lost),
+  );
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_loss_ratio',
+    'Lost / expected (RFC 3550 A.3).',
+    ['path', 'track'],
+    perTrack((q) => q.lossFraction),
+  );
+  metric(
+    'gauge',
+    'streammesh_proxy_rtsp_path_jitter_seconds',
+    'Interarrival jitter from the source (RFC 3550 A.8).',
+    ['path', 'track'],
+    perTrack((q) => q.jitterMs / 1000),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_viewer_sent_bytes_total',
+    'RTP bytes sent to a viewer session.',
+    ['path', 'session', 'transport'],
+    (s) =>
+      s.sessions
+        .filter((v) => v.mode === 'play')
+        .map((v): Sample => [
+          { path: v.path, session: v.session, transport: v.transport ?? 'none' },
+          v.bytesSent,
+        ]),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_viewer_dropped_packets_total',
+    'Packets a slow TCP viewer could not take.',
+    ['path', 'session', 'transport'],
+    (s) =>
+      s.sessions
+        .filter((v) => v.mode === 'play')
+        .map((v): Sample => [
+          { path: v.path, session: v.session, transport: v.transport ?? 'none' },
+          v.packetsDropped,
+        ]),
+  );
+  metric('gauge', 'streammesh_proxy_rtsp_connections', 'Open RTSP connections.', [], (s) => [
+    [{}, s.connections],
+  ]);
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_refused_connections_total',
+    'Connections refused over proxy.rtsp.maxConnections.',
+    [],
+    (s) => [[{}, s.refusedConnections]],
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_timed_out_sessions_total',
+    'UDP sessions closed after the session timeout.',
+    [],
+    (s) => [[{}, s.timedOutSessions]],
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_bad_input_total',
+    'Malformed or refused client input, by reason.',
+    ['reason'],
+    (s) => Object.entries(s.defects).map(([reason, n]): Sample => [{ reason }, n ?? 0]),
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_requests_total',
+    'RTSP requests, by method and status.',
+    ['method', 'status'],
+    () =>
+      Object.entries(service.requests.counts).map(([key, n]): Sample => {
+        const [method = '', status = ''] = key.split(' ');
+        return [{ method, status }, n ?? 0];
+      }),
+  );
+}
