@@ -17,6 +17,7 @@ packages=(
   gstreamer1.0-plugins-good    # rtph264pay, udpsink
   gstreamer1.0-plugins-bad     # srtpenc (libsrtp2)
   gstreamer1.0-plugins-ugly    # x264enc
+  gstreamer1.0-libav           # avdec_h264: rtspsrc viewers decode what the RTSP proxy serves
   tshark                       # independent loss/jitter (-z rtp,streams)
   rtpengine-daemon             # the RTP/SRTP relay to compare with
   procps                       # pgrep, to find the proxy under `streammesh up`

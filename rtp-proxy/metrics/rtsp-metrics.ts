@@ -110,7 +110,7 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
     ['path', 'reason'],
     (s) =>
       s.paths.flatMap((p) =>
-        Object.entries(p.drops).map(([reason, n]): Sample => [{ path: p.name, reason }, n ?? 0]),
+        Object.entries(p.drops).map(([reason, n]): Sample => [{ path: p.name, reason }, n]),
       ),
   );
   metric(
@@ -189,7 +189,7 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
     'streammesh_proxy_rtsp_bad_input_total',
     'Malformed or refused client input, by reason.',
     ['reason'],
-    (s) => Object.entries(s.defects).map(([reason, n]): Sample => [{ reason }, n ?? 0]),
+    (s) => Object.entries(s.defects).map(([reason, n]): Sample => [{ reason }, n]),
   );
   metric(
     'counter',

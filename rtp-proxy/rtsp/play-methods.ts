@@ -129,7 +129,7 @@ export function play(
   }
   session.path.addViewer(session);
   session.playing = true;
-  const base = target?.base ?? `${request.url.replace(/\/?$/, '/')}`;
+  const base = target?.base ?? request.url.replace(/\/?$/, '/');
   const entries: RtpInfoEntry[] = [];
   for (const track of [...session.tracks].sort((a, b) => a - b)) {
     const position = session.path.position(track);

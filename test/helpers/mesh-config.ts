@@ -12,6 +12,8 @@ export function ephemeralMeshConfig(extra = ''): string {
     '  heartbeatIntervalMs: 200',
     'proxy:',
     '  admin: 127.0.0.1:0',
+    '  rtsp:',
+    '    listen: 127.0.0.1:0',
     'signaling:',
     '  admin: 127.0.0.1:0',
     extra,

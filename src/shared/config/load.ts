@@ -21,6 +21,7 @@ export const environmentOverrides = {
   STREAMMESH_PROXY_ADMIN: ['proxy', 'admin'],
   STREAMMESH_PROXY_MEDIA_ADDRESS: ['proxy', 'mediaAddress'],
   STREAMMESH_PROXY_ID: ['proxy', 'id'],
+  STREAMMESH_PROXY_RTSP_LISTEN: ['proxy', 'rtsp', 'listen'],
   STREAMMESH_SIGNALING_ADMIN: ['signaling', 'admin'],
   STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
 } as const satisfies Record<string, readonly string[]>;
