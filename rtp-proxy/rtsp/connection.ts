@@ -166,17 +166,16 @@ export class RtspConnection implements InterleavedWriter {
 
   #checkTimeouts(): void {
     const now = Date.now();
-    if (
-      this.#partialSinceMs !== undefined &&
-      now - this.#partialSinceMs > this.#timeouts.headerMs
-    ) {
+    // A message in progress is held to the stricter of the two limits.
+    const headerLimit = Math.min(this.#timeouts.headerMs, this.#timeouts.idleMs);
+    if (this.#partialSinceMs !== undefined && now - this.#partialSinceMs > headerLimit) {
       this.#partialSinceMs = undefined;
       this.#handler.defect('header_timeout');
       this.#answerAndClose(408, 'Request Timeout');
       return;
     }
     const idle = now - this.#lastRequestMs > this.#timeouts.idleMs;
-    if (idle && this.#pending === 0 && !this.#handler.hasSessions(this)) {
+    if (idle && this.#partialSinceMs === undefined && this.#pending === 0 && !this.#handler.hasSessions(this)) {
       this.#handler.defect('idle_timeout');
       this.close();
     }
