@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """An RTSP camera for tests: GStreamer's RTSP server serving a live H.264
 test pattern at rtsp://127.0.0.1:PORT/PATH, over UDP and TCP-interleaved,
-one shared media for every client, optionally behind Basic/Digest auth.
+one shared media for every client, optionally behind Basic/Digest auth,
+optionally over TCP-interleaved only (a UDP SETUP is then answered 461).
 
-usage: rtsp-camera.py PORT PATH [--user NAME --password SECRET [--digest]]
+usage: rtsp-camera.py PORT PATH [--user NAME --password SECRET [--digest]] [--tcp-only]
 
-Prints "ready" on stdout once it listens; runs until SIGINT/SIGTERM.
+Prints "ready" on stdout once it listens, and "session N" each time it
+creates an RTSP session (N counts from 1); runs until SIGINT/SIGTERM.
 Run with /usr/bin/python3: the python3 first on PATH may lack gi.
 """
 import argparse
@@ -26,6 +28,22 @@ LAUNCH = (
 )
 
 
+def count_sessions(server: GstRtspServer.RTSPServer) -> None:
+    """Prints "session N" per new RTSP session: tests count how many sessions
+    the proxy opened on the camera (one, however many viewers it serves)."""
+    sessions = 0
+
+    def on_new_session(_client: object, _session: object) -> None:
+        nonlocal sessions
+        sessions += 1
+        print(f"session {sessions}", flush=True)
+
+    def on_client_connected(_server: object, client: GstRtspServer.RTSPClient) -> None:
+        client.connect("new-session", on_new_session)
+
+    server.connect("client-connected", on_client_connected)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
@@ -33,6 +51,7 @@ def main() -> None:
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--digest", action="store_true")
+    parser.add_argument("--tcp-only", action="store_true")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -42,6 +61,8 @@ def main() -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(LAUNCH)
     factory.set_shared(True)
+    if args.tcp_only:
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if args.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
@@ -60,6 +81,7 @@ def main() -> None:
         )
         factory.set_permissions(permissions)
     server.get_mount_points().add_factory("/" + args.path.strip("/"), factory)
+    count_sessions(server)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         sys.exit(1)

@@ -1,7 +1,8 @@
 /**
  * A real RTSP camera for tests: GStreamer's RTSP server (rtsp-camera.py)
- * serving a live H.264 pattern, over UDP and TCP-interleaved, optionally
- * behind Basic or Digest auth.
+ * serving a live H.264 pattern, over UDP and TCP-interleaved (or over TCP
+ * only), optionally behind Basic or Digest auth. It reports each RTSP
+ * session it creates, so tests can count how many a proxy opened.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,8 @@ export interface RtspCameraOptions {
   readonly port: number;
   readonly path: string;
   readonly auth?: { readonly user: string; readonly password: string; readonly digest: boolean };
+  /** Serve TCP-interleaved only: a SETUP asking for UDP is answered 461 Unsupported Transport. */
+  readonly tcpOnly?: boolean;
   /** Hard bound on the camera's life. */
   readonly timeoutMs?: number;
 }
@@ -24,6 +27,12 @@ export interface RtspCameraOptions {
 export interface RtspCamera {
   readonly url: string;
   readonly process: PeerProcess;
+  /**
+   * RTSP sessions the server has created so far. GStreamer creates the
+   * session before it checks the transport, so a SETUP refused with 461
+   * counts one too.
+   */
+  sessions(): number;
   stop(): Promise<PeerExit>;
 }
 
@@ -36,6 +45,7 @@ export async function startRtspCamera(options: RtspCameraOptions): Promise<RtspC
     args.push('--user', options.auth.user, '--password', options.auth.password);
     if (options.auth.digest) args.push('--digest');
   }
+  if (options.tcpOnly === true) args.push('--tcp-only');
   const peer = spawnPeer('/usr/bin/python3', args, {
     timeoutMs: options.timeoutMs ?? 120_000,
     stopSignal: 'SIGINT',
@@ -48,6 +58,7 @@ export async function startRtspCamera(options: RtspCameraOptions): Promise<RtspC
   return {
     url: `rtsp://127.0.0.1:${options.port}/${options.path}`,
     process: peer,
+    sessions: () => peer.stdout().match(/^session \d+$/gm)?.length ?? 0,
     stop: () => peer.stop('SIGINT'),
   };
 }
