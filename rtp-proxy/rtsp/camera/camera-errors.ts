@@ -39,7 +39,9 @@ export class CameraStatusError extends CameraError {
   readonly status: number;
 
   constructor(method: string, status: number, reason: string) {
-    super('ERR_CAMERA_STATUS', `camera answered ${method} with ${status} ${reason}`.trimEnd());
+    // The reason phrase is the camera's text: keep /streams readable.
+    const phrase = reason.slice(0, 80);
+    super('ERR_CAMERA_STATUS', `camera answered ${method} with ${status} ${phrase}`.trimEnd());
     this.status = status;
   }
 }

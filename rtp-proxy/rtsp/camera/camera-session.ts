@@ -19,7 +19,7 @@ import {
 import { attributes, parseSdp, type Sdp } from '../../../src/protocol/sdp/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
-import type { PortAllocator } from '../../relay/port-allocator.js';
+import { PortsExhaustedError, type PortAllocator } from '../../relay/port-allocator.js';
 import { describeTracks, type SourceDescription } from '../source.js';
 import {
   CameraClosedError,
@@ -91,7 +91,9 @@ export class CameraSession {
   #sessionId: string | undefined;
   #aggregateUrl: string;
   #keepaliveMethod: 'GET_PARAMETER' | 'OPTIONS' = 'GET_PARAMETER';
+  #keepaliveIntervalMs = (DEFAULT_SESSION_TIMEOUT_S * 1000) / 2;
   #keepaliveTimer: NodeJS.Timeout | undefined;
+  #keepaliveInFlight = false;
   #watchdogTimer: NodeJS.Timeout | undefined;
   #rtpPackets = 0;
   #foreignPackets = 0;
@@ -197,7 +199,7 @@ export class CameraSession {
     const { log } = this.#options;
     await this.#connection.connect();
     this.#checkOpen();
-    await this.#options_();
+    await this.#askCapabilities();
     const { sdp, base } = await this.#describe();
     this.#aggregateUrl = resolveControl(base, attributes(sdp.session, 'control')[0]);
     for (const [index, media] of sdp.media.entries()) {
@@ -220,7 +222,7 @@ export class CameraSession {
   }
 
   /** OPTIONS (RFC 2326 §10.1): optional, but its Public header says whether GET_PARAMETER exists for keepalives. */
-  async #options_(): Promise<void> {
+  async #askCapabilities(): Promise<void> {
     const response = await this.#request('OPTIONS', this.#options.address.url);
     if (!isSuccess(response)) return;
     const methods = response.headers.get('Public');
@@ -248,11 +250,19 @@ export class CameraSession {
     let receiver: UdpTrackReceiver | undefined;
     let offer: TransportSpec;
     if (transport === 'udp') {
-      receiver = await UdpTrackReceiver.open(
-        this.#options.ports,
-        this.#options.mediaHost,
-        this.#options.log,
-      );
+      try {
+        receiver = await UdpTrackReceiver.open(
+          this.#options.ports,
+          this.#options.mediaHost,
+          this.#options.log,
+        );
+      } catch (error) {
+        // 'auto' still has TCP-interleaved, which needs no port.
+        if (probingUdp && error instanceof PortsExhaustedError) {
+          throw new CameraUdpUnusableError('no free RTP port pair');
+        }
+        throw error;
+      }
       this.#receivers.push(receiver);
       this.#checkOpen();
       offer = {
@@ -312,8 +322,6 @@ export class CameraSession {
     );
   }
 
-  #keepaliveIntervalMs = (DEFAULT_SESSION_TIMEOUT_S * 1000) / 2;
-
   /** The Transport the camera chose; it must be the lower transport we offered. */
   #answeredTransport(response: RtspResponse, offer: TransportSpec): TransportSpec {
     const value = response.headers.get('Transport');
@@ -325,7 +333,7 @@ export class CameraSession {
     const tcp = answer.protocol.toUpperCase().endsWith('/TCP');
     const wanted = this.#options.transport === 'tcp';
     if (tcp !== wanted || answer.delivery === 'multicast') {
-      const why = `camera answered a ${this.transport.toUpperCase()} SETUP with ${formatTransport(answer)}`;
+      const why = `camera answered a ${this.transport.toUpperCase()} SETUP with ${value.slice(0, 120)}`;
       if (this.#options.probingUdp) throw new CameraUdpUnusableError(why);
       throw new CameraProtocolError(why);
     }
@@ -404,10 +412,9 @@ export class CameraSession {
   #startWatchdog(): void {
     const { noMediaTimeoutMs, udpFallbackMs } = this.#options.timing;
     const probing = this.#options.probingUdp;
-    const tick = Math.max(
-      20,
-      Math.min(250, (probing ? Math.min(udpFallbackMs, noMediaTimeoutMs) : noMediaTimeoutMs) / 5),
-    );
+    // Sampling at a fifth of the shortest limit detects a stall at most 20% late.
+    const shortest = probing ? Math.min(udpFallbackMs, noMediaTimeoutMs) : noMediaTimeoutMs;
+    const tick = Math.min(250, Math.max(20, shortest / 5));
     let seen = 0;
     let progressAt = Date.now();
     this.#watchdogTimer = setInterval(() => {
@@ -440,11 +447,14 @@ export class CameraSession {
    */
   #keepalive(): void {
     const sessionId = this.#sessionId;
-    if (sessionId === undefined || this.#closed) return;
+    // One keepalive at a time: a slow camera must not pile them up.
+    if (sessionId === undefined || this.#closed || this.#keepaliveInFlight) return;
     const method = this.#keepaliveMethod;
+    this.#keepaliveInFlight = true;
     this.#connection.request(method, this.#aggregateUrl, { Session: sessionId }).then(
       (response) => {
-        if (isSuccess(response)) return;
+        this.#keepaliveInFlight = false;
+        if (isSuccess(response) || this.#closed) return;
         if (method === 'GET_PARAMETER' && [405, 451, 501].includes(response.status)) {
           this.#keepaliveMethod = 'OPTIONS';
           this.#keepalive();
@@ -453,7 +463,8 @@ export class CameraSession {
         this.#fail(new CameraStatusError(method, response.status, response.reason), true);
       },
       (error: unknown) => {
-        this.#fail(asCameraError(error), true);
+        this.#keepaliveInFlight = false;
+        if (!this.#closed) this.#fail(asCameraError(error), true);
       },
     );
   }

@@ -55,9 +55,12 @@ export class CameraSource implements MediaSource {
   #announced = false;
   #reconnects = 0;
   #lastError: string | null = null;
+  /** The failure last logged at warn level. */
+  #lastWarned: string | undefined;
   /** Set once 'auto' found that UDP does not work with this camera. */
   #udpUnusable = false;
   #foreignPackets = 0;
+  #listenerErrors = 0;
   #loop: Promise<void> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -171,12 +174,20 @@ export class CameraSource implements MediaSource {
       log: this.#log,
       sink: {
         rtp: (track, packet) => {
-          if (this.#admit(session)) this.#emit((listener) => listener.rtp(track, packet));
+          if (!this.#admit(session)) return;
+          try {
+            this.#listener?.rtp(track, packet);
+          } catch (error) {
+            this.#listenerThrew(error);
+          }
         },
         rtcp: (track, packet) => {
           // RTCP alone does not prove the media path: it waits for the first RTP.
-          if (this.#announced && this.#admit(session)) {
-            this.#emit((listener) => listener.rtcp(track, packet));
+          if (!this.#announced || !this.#admit(session)) return;
+          try {
+            this.#listener?.rtcp(track, packet);
+          } catch (error) {
+            this.#listenerThrew(error);
           }
         },
       },
@@ -219,9 +230,14 @@ export class CameraSource implements MediaSource {
   #lose(reason: CameraError): void {
     this.#state = 'retrying';
     if (!this.#announced) {
-      this.#log.warn({ reason: reason.message }, 'camera session failed');
+      // A camera that stays away fails every attempt the same way: say it
+      // once, not every backoff period.
+      const level = reason.message === this.#lastWarned ? 'debug' : 'warn';
+      this.#lastWarned = reason.message;
+      this.#log[level]({ reason: reason.message }, 'camera session failed');
       return;
     }
+    this.#lastWarned = reason.message;
     this.#announced = false;
     this.#reconnects += 1;
     this.#log.warn({ reason: reason.message }, 'camera lost');
@@ -242,14 +258,22 @@ export class CameraSource implements MediaSource {
     return this.#closed;
   }
 
-  /** Calls the listener; its exceptions are logged, never let into the session's machinery. */
+  /** Calls the listener about a state change; its exceptions are logged, never let into the session's machinery. */
   #emit(call: (listener: SourceListener) => void): void {
     const listener = this.#listener;
     if (listener === undefined || this.#closed) return;
     try {
       call(listener);
     } catch (error) {
-      this.#log.error({ err: error }, 'camera source listener threw');
+      this.#listenerThrew(error);
+    }
+  }
+
+  /** Logged at the first and then every 10000th time: a listener broken per packet must not flood the log. */
+  #listenerThrew(error: unknown): void {
+    this.#listenerErrors += 1;
+    if (this.#listenerErrors % 10_000 === 1) {
+      this.#log.error({ err: error, times: this.#listenerErrors }, 'camera source listener threw');
     }
   }
 }

@@ -90,8 +90,3 @@ export function resolveControl(base: string, control: string | undefined): strin
   if (ABSOLUTE_RTSP.test(value)) return value;
   return base.endsWith('/') ? base + value : `${base}/${value}`;
 }
-
-/** An RTSP URL with any user information removed, for logs of camera-provided URLs. */
-export function withoutCredentials(text: string): string {
-  return text.replace(/^(rtsp[su]?:\/\/)[^/@]*@/i, '$1');
-}

@@ -209,9 +209,13 @@ export class RtspClientConnection {
       headers,
       body: Buffer.alloc(0),
     };
-    // Throws RtspSerializeError for a URL or header the camera fed us with
-    // control characters: the caller's promise rejects, nothing is sent.
-    const bytes = serializeRequest(request);
+    let bytes: Buffer;
+    try {
+      bytes = serializeRequest(request);
+    } catch (error) {
+      // A control URL the camera gave us with a space or control character.
+      throw new CameraProtocolError(`cannot send ${method}: ${errorMessage(error)}`);
+    }
     const { timeoutMs, log } = this.#options;
     const response = await new Promise<RtspResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
