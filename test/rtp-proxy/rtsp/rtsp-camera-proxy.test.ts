@@ -70,6 +70,19 @@ describe('RTSP proxy with a GStreamer camera', { timeout: 180_000 }, () => {
     }
   });
 
+  it("rewrites the camera's SDP so viewers only see the proxy", async () => {
+    const client = await RtspTestClient.connect(mesh.rtspPort);
+    const described = await client.request('DESCRIBE', mesh.url('cam1'));
+    client.close();
+    assert.equal(described?.status, 200);
+    assert.equal(described.headers.get('Content-Base'), `${mesh.url('cam1')}/`);
+    const sdp = described.body.toString('utf8');
+    assert.match(sdp, /^m=video 0 RTP\/AVP 96$/m);
+    assert.match(sdp, /^a=rtpmap:96 H264\/90000$/m);
+    assert.match(sdp, /^a=control:trackID=0$/m);
+    assert.doesNotMatch(sdp, new RegExp(`:${cameraPort}|/test`), 'no camera URL left');
+  });
+
   it('serves GStreamer rtspsrc over UDP and over TCP, which decodes 50 frames', async () => {
     for (const transport of ['udp', 'tcp'] as const) {
       const exit = await gstRtspViewer(mesh.url('cam1'), transport, 50).exited;
