@@ -5,7 +5,7 @@
  * paths whose config changed are rebuilt, others keep running untouched.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseHostPort } from '../../src/shared/address.js';
 import {
@@ -58,6 +58,9 @@ export interface RtspSnapshot {
 
 interface Listener {
   readonly server: Server;
+  /** proxy.rtsp.listen as configured. */
+  readonly configured: string;
+  /** The bound host:port. */
   readonly address: string;
 }
 
@@ -182,14 +185,8 @@ export class RtspService {
 
   async #listen(rtsp: RtspConfig): Promise<Listener> {
     const current = this.#listener;
-    if (current !== undefined && rtsp.listen === current.address) return current;
-    if (current !== undefined && rtsp.listen.endsWith(':0')) {
-      // Port 0 means "any": the one already bound serves.
-      const wantedHost = parseHostPort(rtsp.listen);
-      if (typeof wantedHost !== 'string' && current.address.startsWith(wantedHost.host)) {
-        return current;
-      }
-    }
+    // Same configured address (port 0 included): the bound listener serves on.
+    if (current !== undefined && rtsp.listen === current.configured) return current;
     const next = await this.#bind(rtsp.listen);
     await this.#closeListener();
     this.#listener = next;
@@ -220,10 +217,10 @@ export class RtspService {
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : parsed.port;
     const host = parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host;
-    return { server, address: `${host}:${port}` };
+    return { server, configured: address, address: `${host}:${port}` };
   }
 
-  #accept(socket: import('node:net').Socket): void {
+  #accept(socket: Socket): void {
     const connection = new RtspConnection(
       this.#nextConnectionId++,
       socket,
