@@ -175,7 +175,12 @@ export class RtspConnection implements InterleavedWriter {
       return;
     }
     const idle = now - this.#lastRequestMs > this.#timeouts.idleMs;
-    if (idle && this.#partialSinceMs === undefined && this.#pending === 0 && !this.#handler.hasSessions(this)) {
+    if (
+      idle &&
+      this.#partialSinceMs === undefined &&
+      this.#pending === 0 &&
+      !this.#handler.hasSessions(this)
+    ) {
       this.#handler.defect('idle_timeout');
       this.close();
     }
