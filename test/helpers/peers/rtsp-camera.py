@@ -5,6 +5,7 @@ one shared media for every client, optionally behind Basic/Digest auth,
 optionally over TCP-interleaved only (a UDP SETUP is then answered 461).
 
 usage: rtsp-camera.py PORT PATH [--user NAME --password SECRET [--digest]] [--tcp-only]
+                      [--size WxH] [--bitrate KBPS] [--pattern NAME]
 
 Prints "ready" on stdout once it listens, and "session N" each time it
 creates an RTSP session (N counts from 1); runs until SIGINT/SIGTERM.
@@ -22,8 +23,8 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 LAUNCH = (
-    "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1"
-    " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 sliced-threads=false"
+    "( videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={width},height={height},framerate=25/1"
+    " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 sliced-threads=false{bitrate}"
     " ! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
 
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--password")
     parser.add_argument("--digest", action="store_true")
     parser.add_argument("--tcp-only", action="store_true")
+    parser.add_argument("--size", default="320x240", help="WxH (benchmarks)")
+    parser.add_argument("--bitrate", type=int, help="x264 kbit/s (benchmarks; default x264's)")
+    parser.add_argument("--pattern", default="ball", help="videotestsrc pattern (benchmarks)")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -59,7 +63,11 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(LAUNCH)
+    width, height = args.size.split("x")
+    bitrate = "" if args.bitrate is None else f" bitrate={args.bitrate}"
+    factory.set_launch(
+        LAUNCH.format(pattern=args.pattern, width=int(width), height=int(height), bitrate=bitrate)
+    )
     factory.set_shared(True)
     if args.tcp_only:
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
