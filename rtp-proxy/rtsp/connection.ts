@@ -15,7 +15,7 @@ import {
   type RtspResponse,
 } from '../../src/protocol/rtsp/index.js';
 import type { SourceDescription } from './source.js';
-import type { InterleavedWriter } from './track-transport.js';
+import type { InterleavedWriter } from './frame-batcher.js';
 
 export type ConnectionDefect =
   | 'parse_error'

@@ -5,9 +5,9 @@
  * transport carries media out (viewer) or in (publisher).
  */
 import type { RemoteInfo } from 'node:dgram';
-import { interleavedFrame } from '../../src/protocol/rtsp/index.js';
 import type { PortPair } from '../relay/port-allocator.js';
 import { closeQuietly, connectUdp } from '../relay/udp.js';
+import { frameBatcher, type InterleavedWriter } from './frame-batcher.js';
 
 export interface TrackTransport {
   readonly kind: 'udp' | 'tcp';
@@ -22,13 +22,6 @@ export interface IncomingHandlers {
   rtcp(packet: Buffer): void;
   /** A datagram from an address other than the client's. */
   stray(): void;
-}
-
-/** What a connection offers interleaved transports: framed writes with backpressure. */
-export interface InterleavedWriter {
-  /** Bytes queued in user space, not yet taken by the kernel. */
-  readonly writableLength: number;
-  write(frame: Buffer): void;
 }
 
 /**
@@ -121,14 +114,17 @@ export class InterleavedTrackTransport implements TrackTransport {
   }
 
   sendRtp(packet: Buffer): boolean {
-    if (!this.#open || this.#writer.writableLength > MAX_INTERLEAVED_BACKLOG) return false;
-    this.#writer.write(interleavedFrame(this.channels[0], packet));
-    return true;
+    return this.#send(this.channels[0], packet);
   }
 
   sendRtcp(packet: Buffer): void {
-    if (!this.#open || this.#writer.writableLength > MAX_INTERLEAVED_BACKLOG) return;
-    this.#writer.write(interleavedFrame(this.channels[1], packet));
+    this.#send(this.channels[1], packet);
+  }
+
+  #send(channel: number, packet: Buffer): boolean {
+    if (!this.#open || frameBatcher.backlog(this.#writer) > MAX_INTERLEAVED_BACKLOG) return false;
+    frameBatcher.enqueue(this.#writer, frameBatcher.frame(channel, packet));
+    return true;
   }
 
   close(): void {

@@ -55,6 +55,15 @@ export async function rtspMesh(rtspYaml: string): Promise<RtspMesh> {
   const rtspPort = Number(/:(\d+)$/.exec(listen)?.[1]);
   return {
     ...mesh,
+    // A role that crashed and was restarted by `up` fails the suite, even
+    // when every test passed (its clients would only have seen a reconnect).
+    stop: async () => {
+      await mesh.stop();
+      const restarts = /^\S+ exited \(.*$/m.exec(mesh.up.stdout());
+      if (restarts !== null) {
+        throw new Error(`${restarts[0]}\n${mesh.up.stderr().slice(-4000)}`);
+      }
+    },
     rtspPort,
     rtsp,
     path: async (name) => {

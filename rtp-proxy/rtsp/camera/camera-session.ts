@@ -207,11 +207,10 @@ export class CameraSession {
     }
     const sessionId = this.#sessionId;
     if (sessionId === undefined) throw new CameraProtocolError('camera gave no session');
-    // RFC 2326 §12.29: npt=0- asks for the live stream from now on.
-    const play = await this.#request('PLAY', this.#aggregateUrl, {
-      Session: sessionId,
-      Range: 'npt=0.000-',
-    });
+    // No Range: a live camera plays from now on anyway, and a seek to npt=0
+    // makes servers with shared media (GStreamer) restart the timeline of
+    // every other client of the camera.
+    const play = await this.#request('PLAY', this.#aggregateUrl, { Session: sessionId });
     if (!isSuccess(play)) throw new CameraStatusError('PLAY', play.status, play.reason);
     this.#playing = true;
     this.#startWatchdog();

@@ -213,14 +213,45 @@ describe('StreamPath', () => {
 });
 
 describe('InterleavedTrackTransport', () => {
-  it('drops instead of queueing without bound when the client does not read', () => {
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('writes the frames of one event-loop turn with one call per connection', async () => {
     const writes: Buffer[] = [];
     const writer = { writableLength: 0, write: (frame: Buffer) => writes.push(frame) };
     const transport = new InterleavedTrackTransport(writer, [2, 3]);
     assert.equal(transport.sendRtp(Buffer.from([1, 2, 3])), true);
-    assert.deepEqual([...(writes[0] ?? [])], [0x24, 2, 0, 3, 1, 2, 3]);
-    writer.writableLength = MAX_INTERLEAVED_BACKLOG + 1;
-    assert.equal(transport.sendRtp(Buffer.from([1])), false);
+    transport.sendRtcp(Buffer.from([9]));
+    assert.equal(writes.length, 0, 'nothing written before the turn ends');
+    await turn();
+    assert.deepEqual([...(writes[0] ?? [])], [0x24, 2, 0, 3, 1, 2, 3, 0x24, 3, 0, 1, 9]);
+    assert.equal(writes.length, 1);
+  });
+
+  it('shares one frame of a packet between viewers on the same channel', async () => {
+    const a: Buffer[] = [];
+    const b: Buffer[] = [];
+    const packet = Buffer.from([7, 7]);
+    new InterleavedTrackTransport({ writableLength: 0, write: (f) => a.push(f) }, [0, 1]).sendRtp(
+      packet,
+    );
+    new InterleavedTrackTransport({ writableLength: 0, write: (f) => b.push(f) }, [0, 1]).sendRtp(
+      packet,
+    );
+    await turn();
+    assert.equal(a[0], b[0], 'the same Buffer');
+  });
+
+  it('drops instead of queueing without bound when the client does not read', async () => {
+    const writes: Buffer[] = [];
+    const writer = {
+      writableLength: MAX_INTERLEAVED_BACKLOG - 10,
+      write: (f: Buffer) => writes.push(f),
+    };
+    const transport = new InterleavedTrackTransport(writer, [0, 1]);
+    assert.equal(transport.sendRtp(Buffer.alloc(100)), true);
+    // The batch not yet written counts towards the backlog.
+    assert.equal(transport.sendRtp(Buffer.alloc(100)), false);
+    await turn();
     assert.equal(writes.length, 1);
   });
 });
