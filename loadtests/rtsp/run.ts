@@ -10,7 +10,7 @@
  * by default 640x360 noise at 1 Mbit/s: ~130 packets/s of ~1 kB). Viewers
  * are light RTSP clients (viewer.ts) in two child processes, one for UDP and
  * one for TCP-interleaved viewers, N split half and half. For each N
- * (10, 50, 100, ... 1200 by default), for each target, alternating which goes
+ * (10, 50, 100, ... 2000 by default), for each target, alternating which goes
  * first: open N viewers, wait for each one's first packet (the proxy holds a
  * late joiner until a keyframe), warm up, then over a fixed window count
  * loss per viewer from RTP sequence numbers (from its first packet on), take
@@ -79,7 +79,7 @@ const { values: args } = parseArgs({
 
 const quick = args.quick;
 const parameters: BenchParameters = {
-  steps: (args.steps ?? (quick ? '5,20' : '10,50,100,200,400,800,1200'))
+  steps: (args.steps ?? (quick ? '5,20' : '10,50,100,200,400,800,1200,1600,2000'))
     .split(',')
     .map((n) => int(n, 10, 1, 2000))
     .sort((a, b) => a - b),
