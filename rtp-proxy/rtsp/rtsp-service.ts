@@ -246,7 +246,7 @@ export class RtspService {
           this.#connections.delete(conn);
           this.#sessions.connectionClosed(conn.id);
         },
-        hasSessions: (conn) => this.#sessions.ownedBy(conn.id).length > 0,
+        hasSessions: (conn) => this.#sessions.ownedBy(conn.id).size > 0,
       },
       {
         headerMs: HEADER_TIMEOUT_MS,

@@ -8,6 +8,8 @@ import type { RtspSession } from './session.js';
 
 export class SessionTable {
   readonly #sessions = new Map<string, RtspSession>();
+  /** By owning connection: interleaved frames look their session up per packet. */
+  readonly #byConnection = new Map<number, Set<RtspSession>>();
   readonly #timeoutMs: () => number;
   readonly #now: () => number;
   readonly #sweep: NodeJS.Timeout;
@@ -36,21 +38,27 @@ export class SessionTable {
 
   add(session: RtspSession): void {
     this.#sessions.set(session.id, session);
+    const owned = this.#byConnection.get(session.owner.id);
+    if (owned === undefined) this.#byConnection.set(session.owner.id, new Set([session]));
+    else owned.add(session);
   }
 
   remove(session: RtspSession, reason: string): void {
     if (this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
+    const owned = this.#byConnection.get(session.owner.id);
+    owned?.delete(session);
+    if (owned?.size === 0) this.#byConnection.delete(session.owner.id);
     session.close(reason);
   }
 
-  ownedBy(connectionId: number): RtspSession[] {
-    return [...this.#sessions.values()].filter((s) => s.owner.id === connectionId);
+  ownedBy(connectionId: number): ReadonlySet<RtspSession> {
+    return this.#byConnection.get(connectionId) ?? NONE;
   }
 
   /** The connection closed: its TCP sessions end; its UDP ones live on until they time out. */
   connectionClosed(connectionId: number): void {
-    for (const session of this.ownedBy(connectionId)) {
+    for (const session of [...this.ownedBy(connectionId)]) {
       if (session.boundToConnection || session.transport === null || session.mode === 'record') {
         this.remove(session, 'connection closed');
       }
@@ -72,3 +80,5 @@ export class SessionTable {
     }
   }
 }
+
+const NONE: ReadonlySet<RtspSession> = new Set();

@@ -60,25 +60,39 @@ export function decodeRtsp(
   return { peer, result };
 }
 
-/** GStreamer rtspsrc: decodes `frames` frames then ends (exit 0), or times out. */
-export function gstRtspViewer(
+export interface GstViewerResult {
+  /** True once `frames` decoded frames reached the end of the pipeline. */
+  readonly decoded: boolean;
+  readonly output: string;
+}
+
+/**
+ * GStreamer rtspsrc decoding `frames` frames. Success is the EOS that
+ * `identity eos-after` sends after them reaching the bus, not the exit code:
+ * rtspsrc 1.22 sometimes fails its own PAUSE while the pipeline shuts down
+ * (the request never leaves the client) and then exits 1.
+ */
+export async function gstRtspViewer(
   url: string,
   transport: RtspTransport,
   frames: number,
   credentials?: { user: string; password: string },
-): PeerProcess {
+): Promise<GstViewerResult> {
   const auth =
     credentials === undefined
       ? []
       : [`user-id=${credentials.user}`, `user-pw=${credentials.password}`];
-  return spawnPeer(
+  const exit = await spawnPeer(
     'gst-launch-1.0',
     [
-      '-q',
       ...['rtspsrc', `location=${url}`, `protocols=${transport}`, 'latency=100', ...auth, '!'],
       ...['rtph264depay', '!', 'h264parse', '!', 'avdec_h264', '!'],
       ...['identity', `eos-after=${frames}`, '!', 'fakesink', 'sync=false'],
     ],
     { timeoutMs: 30_000, stopSignal: 'SIGINT' },
-  );
+  ).exited;
+  return {
+    decoded: exit.stdout.includes('Got EOS from element "pipeline0"'),
+    output: `${exit.stdout}${exit.stderr}`,
+  };
 }

@@ -55,11 +55,11 @@ describe('RTSP publishing (ANNOUNCE/RECORD)', { timeout: 120_000 }, () => {
       );
       const [udpViewer, gstViewer] = await Promise.all([
         probeRtsp(mesh.url('live'), 'udp', 3),
-        gstRtspViewer(mesh.url('live'), 'tcp', 40).exited,
+        gstRtspViewer(mesh.url('live'), 'tcp', 40),
       ]);
       assert.equal(udpViewer.codec, 'h264', udpViewer.output);
       assert.ok(udpViewer.packets > 10, udpViewer.output);
-      assert.equal(gstViewer.code, 0, gstViewer.stderr);
+      assert.ok(gstViewer.decoded, gstViewer.output);
       const path = await mesh.path('live');
       assert.equal(path.upstream.transport, transport);
       const sessions = (await mesh.rtsp()).sessions.filter((s) => s.mode === 'record');
