@@ -116,13 +116,22 @@ export const rtspSchema = z
       .describe('Concurrent RTSP connections; more are refused.'),
     auth: authSchema.optional(),
     paths: z
-      .record(
-        z.string().max(128).regex(RTSP_PATH_NAME, {
-          message: 'path names are letters, digits and . _ ~ - separated by /',
-        }),
-        pathSchema,
-      )
+      .record(z.string(), pathSchema)
       .default({})
+      .superRefine((paths, ctx) => {
+        // Checked here rather than as the record's key schema, whose error
+        // would not say what a path name may be.
+        for (const name of Object.keys(paths)) {
+          if (name.length > 128 || !RTSP_PATH_NAME.test(name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message:
+                'is not a path name: letters, digits and . _ ~ - separated by /, at most 128 characters',
+            });
+          }
+        }
+      })
       .describe('Named paths: rtsp://<listen>/<name>.'),
   })
   .superRefine((rtsp, ctx) => {
