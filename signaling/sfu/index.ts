@@ -1,0 +1,12 @@
+export {
+  WorkerPool,
+  WorkerPoolError,
+  type LostRouter,
+  type PlacedRouter,
+  type RouterCodecs,
+  type WorkerInfo,
+  type WorkerPoolErrorCode,
+  type WorkerPoolEvents,
+  type WorkerPoolOptions,
+} from './worker-pool.js';
+export { splitPortRange, type PortRange } from './port-slices.js';
