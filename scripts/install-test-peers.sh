@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the third-party peers that the RTP tests (test/peers, the rtp-proxy
 # integration tests) and `npm run bench:rtp` run against: ffmpeg, GStreamer
-# (x264enc, rtph264pay, srtpenc), tshark and rtpengine. Debian packages only.
+# (x264enc, rtph264pay, srtpenc), tshark and rtpengine, and the Chromium that
+# the WebRTC tests drive with puppeteer-core. Debian packages only.
 #
 # Idempotent and non-interactive: when every package is already installed it
 # only asks dpkg and exits (well under 2 s); otherwise it runs `apt-get update`
@@ -27,6 +28,7 @@ packages=(
   libsrtp2-dev                 # libsrtp2 headers for the SRTP interop test's C peer
   gcc                          # builds that peer
   libc6-dev
+  chromium                     # headless WebRTC peer (test/helpers/peers/chromium.ts)
 )
 
 missing=()
