@@ -7,8 +7,6 @@
 import {
   formatRtpInfo,
   formatSession,
-  formatTransport,
-  parseTransport,
   type RtpInfoEntry,
   type RtspRequest,
   type RtspResponse,
@@ -19,9 +17,10 @@ import type { RtspContext } from './context.js';
 import type { RequestTarget } from './request-target.js';
 import { viewerTrack } from './request-target.js';
 import { reply } from './responses.js';
-import { RtspSession } from './session.js';
+import { existingSession } from './session-lookup.js';
+import { setupTrack } from './setup-track.js';
 import { PathUnavailableError, type StreamPath } from './stream-path.js';
-import { chooseTransport, openTransport, plainAddress } from './transport-setup.js';
+import { plainAddress } from './transport-setup.js';
 import type { SourceDescription } from './source.js';
 
 async function describePath(
@@ -75,45 +74,22 @@ export async function setupPlay(
   if (!('tracks' in described)) return described;
   const track = viewerTrack(target.control, described.tracks.length);
   if (track === undefined) return reply(request, 404);
-  const specs = parseTransport(request.headers.get('Transport') ?? '');
-  const choice = specs === undefined ? undefined : chooseTransport(specs);
-  if (choice === undefined) {
-    ctx.defects.add('bad_transport');
-    return reply(request, 461);
-  }
-  let session = existingSession(ctx, request);
-  if (session === null) return reply(request, 454);
-  if (session !== undefined && (session.mode !== 'play' || session.path !== path)) {
-    ctx.defects.add('bad_state');
-    return reply(request, 459);
-  }
-  const created = session === undefined;
-  session ??= new RtspSession('play', path, connection, ctx.now());
-  const live = session;
-  const { transport, answer } = await openTransport(
+  return setupTrack(
     ctx,
     connection,
-    live,
+    request,
+    path,
+    'play',
     track,
-    choice,
-    {
+    path.ssrcOf(track),
+    (session) => ({
       rtp: () => undefined,
       rtcp: () => {
         // Receiver reports keep a UDP session alive (RFC 2326 §12.37).
-        live.lastActivityMs = ctx.now();
+        session.lastActivityMs = ctx.now();
       },
-      stray: () => {
-        ctx.defects.add('bad_transport');
-      },
-    },
-    path.ssrcOf(track),
+    }),
   );
-  live.addTransport(track, transport);
-  if (created) ctx.sessions.add(live);
-  return reply(request, 200, [
-    ['Transport', formatTransport(answer)],
-    ['Session', formatSession({ id: live.id, timeoutSeconds: ctx.sessionTimeoutSec })],
-  ]);
 }
 
 export function play(
@@ -156,24 +132,4 @@ export function pause(ctx: RtspContext, request: RtspRequest): RtspResponse {
   return reply(request, 200, [
     ['Session', formatSession({ id: session.id, timeoutSeconds: ctx.sessionTimeoutSec })],
   ]);
-}
-
-/**
- * The session the request names: undefined when it names none, null when it
- * names one that does not exist (454). A named session is touched.
- */
-export function existingSession(
-  ctx: RtspContext,
-  request: RtspRequest,
-): RtspSession | undefined | null {
-  const header = request.headers.get('Session');
-  if (header === undefined) return undefined;
-  const id = header.split(';')[0]?.trim() ?? '';
-  const session = ctx.sessions.get(id);
-  if (session === undefined) {
-    ctx.defects.add('unknown_session');
-    return null;
-  }
-  session.lastActivityMs = ctx.now();
-  return session;
 }

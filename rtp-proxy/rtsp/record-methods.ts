@@ -5,23 +5,21 @@
  */
 import {
   formatSession,
-  formatTransport,
-  parseTransport,
   type RtspRequest,
   type RtspResponse,
 } from '../../src/protocol/rtsp/index.js';
 import { attributes, parseSdp } from '../../src/protocol/sdp/index.js';
 import type { RtspConnection } from './connection.js';
 import type { RtspContext } from './context.js';
-import { existingSession } from './play-methods.js';
+import { existingSession } from './session-lookup.js';
+import { setupTrack } from './setup-track.js';
 import { PublisherSource } from './publisher-source.js';
 import { announcedTrack, type RequestTarget } from './request-target.js';
 import { reply } from './responses.js';
-import { RtspSession } from './session.js';
+import type { RtspSession } from './session.js';
 import { describeTracks } from './source.js';
 import { PathUnavailableError, type StreamPath } from './stream-path.js';
 import { InterleavedTrackTransport } from './track-transport.js';
-import { chooseTransport, openTransport } from './transport-setup.js';
 
 /** More tracks than any camera or encoder sends: a bound on what one ANNOUNCE can ask for. */
 const MAX_ANNOUNCED_TRACKS = 8;
@@ -68,49 +66,17 @@ export async function setupRecord(
   );
   const track = announcedTrack(target.control, controls);
   if (track === undefined) return reply(request, 404);
-  const specs = parseTransport(request.headers.get('Transport') ?? '');
-  const choice = specs === undefined ? undefined : chooseTransport(specs);
-  if (choice === undefined) {
-    ctx.defects.add('bad_transport');
-    return reply(request, 461);
-  }
-  let session = existingSession(ctx, request);
-  if (session === null) return reply(request, 454);
-  if (session !== undefined && (session.mode !== 'record' || session.path !== path)) {
-    ctx.defects.add('bad_state');
-    return reply(request, 459);
-  }
-  const created = session === undefined;
-  session ??= new RtspSession('record', path, connection, ctx.now());
-  const live = session;
-  const { transport, answer } = await openTransport(
-    ctx,
-    connection,
-    live,
-    track,
-    choice,
-    {
-      rtp: (packet) => {
-        live.lastActivityMs = ctx.now();
-        live.bytesReceived += packet.length;
-        live.publisher?.rtp(track, packet);
-      },
-      rtcp: (packet) => {
-        live.lastActivityMs = ctx.now();
-        live.publisher?.rtcp(track, packet);
-      },
-      stray: () => {
-        ctx.defects.add('bad_transport');
-      },
+  return setupTrack(ctx, connection, request, path, 'record', track, undefined, (session) => ({
+    rtp: (packet) => {
+      session.lastActivityMs = ctx.now();
+      session.bytesReceived += packet.length;
+      session.publisher?.rtp(track, packet);
     },
-    undefined,
-  );
-  live.addTransport(track, transport);
-  if (created) ctx.sessions.add(live);
-  return reply(request, 200, [
-    ['Transport', formatTransport(answer)],
-    ['Session', formatSession({ id: live.id, timeoutSeconds: ctx.sessionTimeoutSec })],
-  ]);
+    rtcp: (packet) => {
+      session.lastActivityMs = ctx.now();
+      session.publisher?.rtcp(track, packet);
+    },
+  }));
 }
 
 export function record(

@@ -7,7 +7,8 @@
 import type { RtspRequest, RtspResponse } from '../../src/protocol/rtsp/index.js';
 import type { RtspConnection } from './connection.js';
 import type { RtspContext } from './context.js';
-import { describe, existingSession, pause, play, setupPlay } from './play-methods.js';
+import { describe, pause, play, setupPlay } from './play-methods.js';
+import { existingSession } from './session-lookup.js';
 import { announce, publisherFrame, record, setupRecord } from './record-methods.js';
 import { requestTarget, type RequestTarget } from './request-target.js';
 import { reply } from './responses.js';
