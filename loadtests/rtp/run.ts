@@ -23,12 +23,12 @@
  * --max-minutes M (hard bound; partial results are still written),
  * --out DIR. Environment: BENCH_RTP_QUICK=1 is --quick.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../../src/shared/errors.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { freeUdpPortPair, stopAllPeers } from '../../test/helpers/peers/process.js';
 import { forkChild, type Child } from './children.js';
 import { searchMaxRate, type LatencyResult } from './measure.js';
@@ -147,8 +147,8 @@ async function main(): Promise<void> {
         if (wanted.has('rtpengine')) targets.push(engine.target(flows, 'plain'));
         if (wanted.has('rtpengine-srtp')) targets.push(engine.target(flows, 'srtp'));
       } catch (error) {
-        setupErrors['rtpengine'] = message(error);
-        log(`rtpengine unavailable: ${message(error)}`);
+        setupErrors['rtpengine'] = errorMessage(error);
+        log(`rtpengine unavailable: ${errorMessage(error)}`);
       }
     }
     if (wanted.has('streammesh') || wanted.has('streammesh-srtp')) {
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
           flows,
           plainIngress: await pairs(),
           srtpIngress: await pairs(),
-          adminPort: await freeTcpPort(),
+          adminPort: await freePort(),
           rtpPorts: { start: block + 400, end: block + 999 },
           timeoutMs: parameters.maxMinutes * 60_000 + 60_000,
         });
@@ -165,8 +165,8 @@ async function main(): Promise<void> {
         if (wanted.has('streammesh')) targets.push(mesh.target('plain'));
         if (wanted.has('streammesh-srtp')) targets.push(mesh.target('srtp'));
       } catch (error) {
-        setupErrors['streammesh'] = message(error);
-        log(`streammesh unavailable: ${message(error)}`);
+        setupErrors['streammesh'] = errorMessage(error);
+        log(`streammesh unavailable: ${errorMessage(error)}`);
       }
     }
 
@@ -276,8 +276,8 @@ async function withFlows(
     return await body(session);
   } catch (error) {
     if (error instanceof DeadlineError) throw error;
-    log(`  ${target.name}: ${message(error)}`);
-    return { error: message(error) };
+    log(`  ${target.name}: ${errorMessage(error)}`);
+    return { error: errorMessage(error) };
   } finally {
     await session.close().catch(() => undefined);
   }
@@ -368,34 +368,10 @@ function diff(a: number | undefined, b: number | undefined): number | undefined 
 }
 
 function machineInfo(): Record<string, unknown> {
-  const run = (command: string, commandArgs: string[]): string => {
-    const result = spawnSync(command, commandArgs, { encoding: 'utf8', timeout: 5_000 });
-    const output = `${result.stdout}${result.stderr}`.trim();
-    return result.status === 0 && output !== '' ? (output.split('\n')[0] ?? '') : 'unknown';
-  };
   return {
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGiB: round(totalmem() / 2 ** 30),
-    kernel: release(),
-    node: process.version,
-    rtpengine: run('rtpengine', ['--version']).replace(/^Version:\s*/, ''),
-    commit: run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']),
-    rmemMax: run('sysctl', ['-n', 'net.core.rmem_max']),
+    ...sharedMachineInfo(repoRoot),
+    rtpengine: commandLine('rtpengine', ['--version']).replace(/^Version:\s*/, ''),
   };
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 process.on('SIGINT', () => {

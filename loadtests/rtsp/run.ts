@@ -35,10 +35,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../../src/shared/errors.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { stopAllPeers } from '../../test/helpers/peers/process.js';
 import { forkChild, type Child } from '../rtp/children.js';
 import { coresUsed, cpuSample, type CpuSample } from '../rtp/cpu.js';
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
     children.push(tcpPool);
     const lifetimeMs = parameters.maxMinutes * 60_000 + 120_000;
     const camera = await Camera.start({
-      port: await freeTcpPort(),
+      port: await freePort(),
       size: parameters.camera.size,
       bitrateKbps: parameters.camera.bitrateKbps,
       pattern: parameters.camera.pattern,
@@ -191,8 +193,8 @@ async function main(): Promise<void> {
       });
       children.push(proxy);
     } catch (error) {
-      errors.push(`proxy: ${message(error)}`);
-      log(`proxy unavailable: ${message(error)}`);
+      errors.push(`proxy: ${errorMessage(error)}`);
+      log(`proxy unavailable: ${errorMessage(error)}`);
     }
     const rig: Rig = { camera, proxy, udpPool, tcpPool };
     log(
@@ -224,8 +226,8 @@ async function main(): Promise<void> {
         step = await measureStep(rig, target, n, kind);
       } catch (error) {
         // Counted as the end of this target's series, and reported.
-        errors.push(`${target} N=${n} (${kind}): ${message(error)}`);
-        log(`  ${target} N=${n} (${kind}) failed: ${message(error)}`);
+        errors.push(`${target} N=${n} (${kind}): ${errorMessage(error)}`);
+        log(`  ${target} N=${n} (${kind}) failed: ${errorMessage(error)}`);
         return undefined;
       }
       steps.push(step);
@@ -756,45 +758,18 @@ function summarize(
 }
 
 function machineInfo(): Record<string, unknown> {
-  const run = (command: string, commandArgs: string[]): string => {
-    const result = spawnSync(command, commandArgs, { encoding: 'utf8', timeout: 5_000 });
-    const output = `${result.stdout}${result.stderr}`.trim();
-    return result.status === 0 && output !== '' ? (output.split('\n')[0] ?? '') : 'unknown';
-  };
   // The measured code is the working tree: name what differs from the commit.
   const status = spawnSync(
     'git',
     ['-C', repoRoot, 'status', '--porcelain', '--', 'rtp-proxy', 'src', 'bin'],
-    {
-      encoding: 'utf8',
-      timeout: 5_000,
-    },
+    { encoding: 'utf8', timeout: 5_000 },
   );
   const uncommitted = status.status === 0 ? status.stdout.split('\n').filter((l) => l !== '') : [];
   return {
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    cores,
-    memoryGiB: round(totalmem() / 2 ** 30),
-    kernel: release(),
-    node: process.version,
-    gstreamer: run('gst-launch-1.0', ['--version']).replace(/^gst-launch-1.0 version /, ''),
-    commit: run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']),
+    ...sharedMachineInfo(repoRoot),
+    gstreamer: commandLine('gst-launch-1.0', ['--version']).replace(/^gst-launch-1.0 version /, ''),
     uncommittedChanges: uncommitted.map((line) => line.trim()),
-    rmemMax: run('sysctl', ['-n', 'net.core.rmem_max']),
   };
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 let interrupted = false;
