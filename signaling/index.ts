@@ -1,28 +1,88 @@
 /**
- * The signaling node: joins the mesh and holds its config. The WebSocket
- * signaling server, WHIP/WHEP and the mediasoup workers attach here.
+ * The signaling node: joins the mesh and holds its config, runs the mediasoup
+ * WorkerPool and the WebSocket signaling server (signaling.listen, path /ws).
+ * WHIP/WHEP attach here later.
  */
-import type { HostPort } from '../src/shared/address.js';
+import { validHostPort, type HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/shared/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
+import { SignalingServer } from './server/index.js';
+import { WorkerPool } from './sfu/index.js';
 
 export interface RunningSignaling {
   readonly id: string;
   readonly admin: HostPort;
+  /** The HTTP listener of WebSocket signaling (`ws://<listen>/ws`). */
+  readonly listen: HostPort;
   close(): Promise<void>;
 }
 
 export async function startSignaling(config: MeshConfig, log: Logger): Promise<RunningSignaling> {
+  const startup = config.signaling;
+  let server: SignalingServer | undefined;
   const node = new MeshNode({
     role: 'ROLE_SIGNALING',
     roleName: 'signaling',
     config,
-    section: config.signaling,
+    section: startup,
     capabilities: ['signaling'],
     log,
+    apply: (pushed) => {
+      // The listener, the worker count and the RTC ports are bound at start-up:
+      // this slice does not rebind them live, so a change takes a restart.
+      const next = pushed.signaling;
+      const changed = [
+        next.listen !== startup.listen ? 'listen' : undefined,
+        next.workers !== startup.workers ? 'workers' : undefined,
+        next.rtcPorts.start !== startup.rtcPorts.start || next.rtcPorts.end !== startup.rtcPorts.end
+          ? 'rtcPorts'
+          : undefined,
+      ].filter((field) => field !== undefined);
+      if (changed.length > 0) {
+        log.warn(
+          { fields: changed.map((field) => `signaling.${field}`) },
+          'signaling settings changed; they take effect after a restart',
+        );
+      }
+      if (server !== undefined) server.maxPeersPerRoom = next.maxPeersPerRoom;
+      return Promise.resolve();
+    },
   });
-  await node.start();
-  log.info({ id: node.id, admin: node.adminAddress }, 'signaling started');
-  return { id: node.id, admin: node.adminAddress, close: () => node.close() };
+  const pool = await WorkerPool.create({
+    size: startup.workers,
+    rtcMinPort: startup.rtcPorts.start,
+    rtcMaxPort: startup.rtcPorts.end,
+    log,
+  });
+  try {
+    server = await SignalingServer.start({
+      listen: validHostPort(startup.listen),
+      pool,
+      maxPeersPerRoom: startup.maxPeersPerRoom,
+      log,
+      metrics: node.metrics,
+    });
+    await node.start();
+  } catch (error) {
+    await server?.close();
+    await pool.close();
+    await node.close();
+    throw error;
+  }
+  const running = server;
+  log.info(
+    { id: node.id, admin: node.adminAddress, listen: running.address, workers: startup.workers },
+    'signaling started',
+  );
+  return {
+    id: node.id,
+    admin: node.adminAddress,
+    listen: running.address,
+    close: async () => {
+      await running.close();
+      await pool.close();
+      await node.close();
+    },
+  };
 }

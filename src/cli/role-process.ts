@@ -86,7 +86,10 @@ async function start(
     }
     case 'signaling': {
       const signaling = await startSignaling(config, log);
-      return { listen: { admin: signaling.admin }, close: () => signaling.close() };
+      return {
+        listen: { admin: signaling.admin, listen: signaling.listen },
+        close: () => signaling.close(),
+      };
     }
   }
 }

@@ -16,6 +16,7 @@ export function ephemeralMeshConfig(extra = ''): string {
     '    listen: 127.0.0.1:0',
     'signaling:',
     '  admin: 127.0.0.1:0',
+    '  listen: 127.0.0.1:0',
     extra,
   ].join('\n');
 }

@@ -20,6 +20,7 @@ export async function meshUp(configFile: string): Promise<MeshUp> {
     STREAMMESH_PROXY_ADMIN: '127.0.0.1:0',
     STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
     STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
+    STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
   });
   const match = await up.waitForOutput(/^proxy +ready +(http:\/\/\S+)$/m, 10_000);
   const proxyUrl = match[1] ?? '';

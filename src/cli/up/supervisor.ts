@@ -34,7 +34,7 @@ const pinnedAddressVariables: Record<RoleName, Record<string, string>> = {
     grpc: 'STREAMMESH_CONTROL_PLANE_GRPC',
   },
   proxy: { admin: 'STREAMMESH_PROXY_ADMIN' },
-  signaling: { admin: 'STREAMMESH_SIGNALING_ADMIN' },
+  signaling: { admin: 'STREAMMESH_SIGNALING_ADMIN', listen: 'STREAMMESH_SIGNALING_LISTEN' },
 };
 
 export interface SupervisorOptions {

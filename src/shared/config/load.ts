@@ -24,6 +24,7 @@ export const environmentOverrides = {
   STREAMMESH_PROXY_RTSP_LISTEN: ['proxy', 'rtsp', 'listen'],
   STREAMMESH_SIGNALING_ADMIN: ['signaling', 'admin'],
   STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
+  STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],
 } as const satisfies Record<string, readonly string[]>;
 
 type Environment = Readonly<Record<string, string | undefined>>;

@@ -4,6 +4,7 @@
  * environment overrides and pushed snapshots — is derived from this.
  */
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseHostPort } from '../address.js';
 import { routesSchema } from './routes-schema.js';
@@ -69,6 +70,15 @@ const rtpPortsSchema = z
   })
   .describe('UDP ports the proxy allocates media ports from (inclusive).');
 
+const rtcPortsSchema = z
+  .strictObject({ start: port, end: port })
+  .superRefine((range, ctx) => {
+    if (range.start > range.end) ctx.addIssue({ code: 'custom', message: 'start must be <= end' });
+  })
+  .describe(
+    'UDP ports of the WebRTC transports (inclusive), split between the workers; must not overlap proxy.rtpPorts.',
+  );
+
 const proxySchema = z
   .strictObject({
     id: name.optional().describe('Proxy id in the registry; default: proxy-<hostname>-<pid>.'),
@@ -92,6 +102,24 @@ const signalingSchema = z
     admin: hostPort
       .default('127.0.0.1:15103')
       .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config_dump.'),
+    listen: hostPort
+      .default('127.0.0.1:8443')
+      .describe('HTTP listener: WebSocket signaling at /ws (later WHIP/WHEP and the demo page).'),
+    workers: z
+      .number()
+      .int('must be an integer')
+      .min(1)
+      .max(1024)
+      .default(() => availableParallelism())
+      .describe('mediasoup worker processes; default: one per CPU.'),
+    rtcPorts: rtcPortsSchema.prefault({ start: 40000, end: 49999 }),
+    maxPeersPerRoom: z
+      .number()
+      .int('must be an integer')
+      .min(1)
+      .max(10_000)
+      .default(50)
+      .describe('A join beyond this many peers in one room is refused (limit_exceeded).'),
   })
   .describe('The signaling node: WebRTC edge and SFU.');
 
@@ -112,6 +140,7 @@ export const meshConfigSchema = z
         ? [[['proxy', 'rtsp', 'listen'], config.proxy.rtsp.listen] as [string[], string]]
         : []),
       [['signaling', 'admin'], config.signaling.admin],
+      [['signaling', 'listen'], config.signaling.listen],
     ];
     const seen = new Map<string, string>();
     for (const [path, address] of listeners) {
@@ -120,6 +149,21 @@ export const meshConfigSchema = z
       if (first === undefined) seen.set(address, path.join('.'));
       else
         ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
+    }
+    // The proxy and the SFU bind UDP ports on the same machine in `up`.
+    const rtc = config.signaling.rtcPorts;
+    const rtp = config.proxy.rtpPorts;
+    // Zod runs this check even when a range failed its own; report only the first problem.
+    const valid = (range: { start: number; end: number }): boolean =>
+      port.safeParse(range.start).success &&
+      port.safeParse(range.end).success &&
+      range.start <= range.end;
+    if (valid(rtc) && valid(rtp) && rtc.start <= rtp.end && rtp.start <= rtc.end) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signaling', 'rtcPorts'],
+        message: `${rtc.start}-${rtc.end} overlaps proxy.rtpPorts ${rtp.start}-${rtp.end}`,
+      });
     }
   })
   .describe('streammesh configuration (one file for every role).');

@@ -1,0 +1,9 @@
+export {
+  SignalingServer,
+  WEBSOCKET_PATH,
+  type SignalingServerOptions,
+} from './signaling-server.js';
+export { Rooms, RoomError, type RoomAppData, type RoomMember } from './rooms.js';
+export { Session, MAX_MISSED_PONGS } from './session.js';
+export { DEFAULT_HEARTBEAT_INTERVAL_MS } from './heartbeat.js';
+export { roomMediaCodecs } from './codecs.js';

@@ -1,0 +1,59 @@
+/**
+ * Prometheus view of the signaling server, read at scrape time: rooms, peers,
+ * mediasoup workers by state, and frames refused by the protocol parser.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ErrorCode } from '../protocol/messages.js';
+import type { WorkerPool } from '../sfu/index.js';
+import type { Rooms } from './rooms.js';
+
+export interface SignalingMetrics {
+  badMessage(code: ErrorCode): void;
+}
+
+export function registerSignalingMetrics(
+  metrics: Registry,
+  rooms: Rooms,
+  pool: WorkerPool,
+): SignalingMetrics {
+  const registers = [metrics];
+  new Gauge({
+    name: 'streammesh_signaling_rooms',
+    help: 'Rooms open on this node (one mediasoup Router each).',
+    registers,
+    collect() {
+      this.set(rooms.size);
+    },
+  });
+  new Gauge({
+    name: 'streammesh_signaling_peers',
+    help: 'Peers joined to a room on this node.',
+    registers,
+    collect() {
+      this.set(rooms.peers);
+    },
+  });
+  new Gauge({
+    name: 'streammesh_signaling_workers',
+    help: 'mediasoup workers by state (alive, or dead and waiting for a restart).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const workers = pool.workers;
+      const alive = workers.filter((worker) => worker.alive).length;
+      this.set({ state: 'alive' }, alive);
+      this.set({ state: 'dead' }, workers.length - alive);
+    },
+  });
+  const bad = new Counter({
+    name: 'streammesh_signaling_bad_messages_total',
+    help: 'Client frames refused before any handler saw them, by protocol error code.',
+    labelNames: ['code'],
+    registers,
+  });
+  return {
+    badMessage: (code) => {
+      bad.inc({ code });
+    },
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * One WebSocket connection: every frame is parsed with the protocol v1 parser
+ * and answered; the peer's room membership lives here. Errors are answered on
+ * the same connection, which stays open (a frame over maxPayload is the one
+ * exception: ws closes it with 1009).
+ */
+import { randomBytes } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import { errorMessage } from '../../src/shared/errors.js';
+import type { Logger } from '../../src/shared/log.js';
+import {
+  errorFrame,
+  eventFrame,
+  parseClientMessage,
+  responseFrame,
+  type ClientRequest,
+  type ErrorCode,
+  type EventName,
+  type ProtocolError,
+} from '../protocol/messages.js';
+import { RoomError, type RoomMember, type Rooms } from './rooms.js';
+
+export interface SessionOptions {
+  readonly socket: WebSocket;
+  readonly rooms: Rooms;
+  readonly log: Logger;
+  /** Called for every frame refused by the parser (and binary frames). */
+  readonly onBadMessage: (code: ErrorCode) => void;
+}
+
+/** A heartbeat round with no pong since the previous one is a miss; this many end the connection. */
+export const MAX_MISSED_PONGS = 2;
+
+type Joined = { readonly room: string; readonly member: RoomMember };
+
+export class Session {
+  readonly #socket: WebSocket;
+  readonly #rooms: Rooms;
+  readonly #onBadMessage: (code: ErrorCode) => void;
+  readonly #baseLog: Logger;
+  #log: Logger;
+  /** 'joining' while a join waits for the room's Router. */
+  #state: 'idle' | 'joining' | Joined = 'idle';
+  #missedPongs = 0;
+  #closed = false;
+
+  constructor(options: SessionOptions) {
+    this.#socket = options.socket;
+    this.#rooms = options.rooms;
+    this.#baseLog = options.log;
+    this.#log = options.log;
+    this.#onBadMessage = options.onBadMessage;
+    this.#socket.on('message', (data, isBinary) => {
+      this.#onFrame(data, isBinary);
+    });
+    this.#socket.on('pong', () => {
+      this.#missedPongs = 0;
+    });
+    this.#socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#onBadMessage('too_large');
+      this.#log.debug({ err: error }, 'websocket error');
+    });
+    this.#socket.on('close', (code) => {
+      this.#closed = true;
+      this.#leave();
+      this.#log.debug({ code }, 'websocket closed');
+    });
+  }
+
+  /** One heartbeat round: terminate after MAX_MISSED_PONGS misses, else ping. */
+  heartbeat(): void {
+    if (this.#closed) return;
+    if (this.#missedPongs >= MAX_MISSED_PONGS) {
+      this.#log.info({ missedPongs: this.#missedPongs }, 'no pong: connection terminated');
+      this.#socket.terminate();
+      return;
+    }
+    this.#missedPongs += 1;
+    this.#socket.ping();
+  }
+
+  #send(frame: string): void {
+    if (!this.#closed && this.#socket.readyState === this.#socket.OPEN) this.#socket.send(frame);
+  }
+
+  #error(id: number | undefined, code: ErrorCode, message: string): void {
+    this.#send(errorFrame(id, { code, message }));
+  }
+
+  #onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (isBinary) {
+      this.#onBadMessage('bad_message');
+      this.#error(undefined, 'bad_message', 'binary frames are not accepted: send JSON text');
+      return;
+    }
+    const frame = Buffer.isBuffer(data)
+      ? data
+      : Array.isArray(data)
+        ? Buffer.concat(data)
+        : Buffer.from(data);
+    const parsed = parseClientMessage(frame);
+    if (!parsed.ok) {
+      this.#onBadMessage(parsed.error.code);
+      this.#send(errorFrame(parsed.id, parsed.error));
+      return;
+    }
+    this.#handle(parsed.request).then(
+      (result) => {
+        if ('error' in result) this.#send(errorFrame(parsed.request.id, result.error));
+        else this.#send(responseFrame(parsed.request.id, result.data));
+      },
+      (error: unknown) => {
+        this.#log.error({ err: error, method: parsed.request.method }, 'request failed');
+        this.#error(parsed.request.id, 'internal', errorMessage(error));
+      },
+    );
+  }
+
+  async #handle(
+    request: ClientRequest,
+  ): Promise<{ readonly data: unknown } | { readonly error: ProtocolError }> {
+    switch (request.method) {
+      case 'ping':
+        return { data: {} };
+      case 'join':
+        return this.#join(request.data);
+      case 'leave': {
+        if (typeof this.#state !== 'object') return notJoined('leave');
+        this.#leave();
+        return { data: {} };
+      }
+      case 'getRouterRtpCapabilities': {
+        if (typeof this.#state !== 'object') return notJoined('getRouterRtpCapabilities');
+        const router = await this.#rooms.router(this.#state.room);
+        if (router === undefined) return notJoined('getRouterRtpCapabilities');
+        return { data: router.rtpCapabilities };
+      }
+      default:
+        return {
+          error: {
+            code: 'unknown_method',
+            message: `${request.method} is not implemented yet`,
+          },
+        };
+    }
+  }
+
+  async #join(data: {
+    room: string;
+    peer?: string | undefined;
+    displayName?: string | undefined;
+  }): Promise<{ readonly data: unknown } | { readonly error: ProtocolError }> {
+    if (this.#state !== 'idle') {
+      return { error: { code: 'already_joined', message: 'this connection has joined already' } };
+    }
+    this.#state = 'joining';
+    const peer = data.peer ?? `p-${randomBytes(6).toString('hex')}`;
+    const member: RoomMember = {
+      peer,
+      displayName: data.displayName,
+      notify: (event: EventName, payload: unknown) => {
+        this.#send(eventFrame(event, payload));
+      },
+      dropped: () => {
+        if (typeof this.#state === 'object' && this.#state.member === member) {
+          this.#state = 'idle';
+          this.#log = this.#baseLog;
+        }
+      },
+    };
+    try {
+      await this.#rooms.join(data.room, member);
+    } catch (error) {
+      this.#state = 'idle';
+      if (error instanceof RoomError)
+        return { error: { code: error.code, message: error.message } };
+      throw error;
+    }
+    if (this.#closed) {
+      // The socket closed while the Router was being created.
+      this.#rooms.leave(data.room, member);
+      this.#state = 'idle';
+      return { data: {} };
+    }
+    this.#state = { room: data.room, member };
+    this.#log = this.#log.child({ room: data.room, peer });
+    this.#log.info('peer joined');
+    return { data: { room: data.room, peer, peers: this.#rooms.peersOf(data.room, peer) } };
+  }
+
+  #leave(): void {
+    if (typeof this.#state !== 'object') return;
+    const { room, member } = this.#state;
+    this.#state = 'idle';
+    this.#rooms.leave(room, member);
+    this.#log.info('peer left');
+    this.#log = this.#baseLog;
+  }
+}
+
+function notJoined(method: string): { readonly error: ProtocolError } {
+  return { error: { code: 'not_joined', message: `${method} needs join first` } };
+}

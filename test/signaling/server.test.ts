@@ -1,0 +1,341 @@
+/**
+ * The WebSocket signaling server in-process with real mediasoup workers and
+ * real `ws` clients on 127.0.0.1: rooms (join, peerJoined/peerLeft, Router
+ * closed when empty), RTP capabilities, bad input answered on a connection
+ * that survives, the heartbeat, a SIGKILLed worker's rooms told to
+ * reconnect, and no rooms or peers left behind.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import WebSocket from 'ws';
+import { formatHostPort } from '../../src/shared/address.js';
+import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../../signaling/protocol/messages.js';
+import { SignalingServer } from '../../signaling/server/index.js';
+import { WorkerPool } from '../../signaling/sfu/index.js';
+
+const log = pino({ level: 'silent' });
+const TIMEOUT_MS = 5_000;
+
+interface Frame {
+  readonly v: number;
+  readonly id?: number | null;
+  readonly ok?: boolean;
+  readonly data?: Record<string, unknown>;
+  readonly error?: { code: string; message?: string };
+  readonly event?: string;
+}
+
+/** A test client: every frame it receives is queued until a test takes it. */
+class Client {
+  readonly socket: WebSocket;
+  readonly #frames: Frame[] = [];
+  readonly #waiters = new Set<() => void>();
+  #nextId = 1;
+
+  constructor(url: string, options: WebSocket.ClientOptions = {}) {
+    this.socket = new WebSocket(url, SUBPROTOCOL, options);
+    this.socket.on('message', (data) => {
+      // Text frames arrive as one Buffer (ws's default binaryType).
+      this.#frames.push(JSON.parse((data as Buffer).toString('utf8')) as Frame);
+      for (const wake of [...this.#waiters]) wake();
+    });
+  }
+
+  static async open(url: string, options: WebSocket.ClientOptions = {}): Promise<Client> {
+    const client = new Client(url, options);
+    await once(client.socket, 'open');
+    return client;
+  }
+
+  sendRaw(frame: string | Buffer, binary = false): void {
+    this.socket.send(frame, { binary });
+  }
+
+  async request(method: string, data: unknown = {}): Promise<Frame> {
+    const id = this.#nextId;
+    this.#nextId += 1;
+    this.sendRaw(JSON.stringify({ v: 1, id, method, data }));
+    return this.take((frame) => frame.id === id, `answer to ${method}`);
+  }
+
+  async event(name: string): Promise<Frame> {
+    return this.take((frame) => frame.event === name, `event ${name}`);
+  }
+
+  /** The first queued frame matching, waiting for it up to TIMEOUT_MS. */
+  async take(match: (frame: Frame) => boolean, what: string): Promise<Frame> {
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const index = this.#frames.findIndex(match);
+      if (index >= 0) return this.#frames.splice(index, 1)[0] as Frame;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.#waiters.add(wake);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.socket.readyState === WebSocket.CLOSED) return;
+    const closed = once(this.socket, 'close');
+    this.socket.close();
+    await closed;
+  }
+}
+
+async function metricValue(registry: Registry, name: string, labels = ''): Promise<number> {
+  const text = await registry.metrics();
+  const line = text.split('\n').find((row) => row.startsWith(`${name}${labels} `));
+  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('signaling server', () => {
+  let pool: WorkerPool;
+  let server: SignalingServer;
+  let registry: Registry;
+  let url: string;
+  const clients: Client[] = [];
+
+  const open = async (options: WebSocket.ClientOptions = {}): Promise<Client> => {
+    const client = await Client.open(url, options);
+    clients.push(client);
+    return client;
+  };
+  const routers = (): number => pool.workers.reduce((sum, worker) => sum + worker.routers, 0);
+
+  before(async () => {
+    pool = await WorkerPool.create({
+      size: 2,
+      rtcMinPort: 46000,
+      rtcMaxPort: 46999,
+      log,
+      restartBackoff: { baseMs: 50, maxMs: 200 },
+    });
+    registry = new Registry();
+    server = await SignalingServer.start({
+      listen: { host: '127.0.0.1', port: 0 },
+      pool,
+      maxPeersPerRoom: 3,
+      log,
+      metrics: registry,
+      heartbeatIntervalMs: 200,
+    });
+    url = `ws://${formatHostPort(server.address)}/ws`;
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await server.close();
+    await pool.close();
+  });
+
+  it('two peers join one room: peerJoined, RTP capabilities, leave, peerLeft, Router closed', async () => {
+    const alice = await open();
+    const bob = await open();
+    assert.equal(alice.socket.protocol, SUBPROTOCOL);
+    const first = await alice.request('join', { room: 'standup', peer: 'alice' });
+    assert.equal(first.ok, true);
+    assert.deepEqual(first.data, { room: 'standup', peer: 'alice', peers: [] });
+    assert.equal(routers(), 1);
+
+    const second = await bob.request('join', { room: 'standup', displayName: 'Bob' });
+    assert.equal(second.ok, true);
+    const bobName = second.data?.['peer'];
+    assert.match(String(bobName), /^p-[0-9a-f]{12}$/);
+    assert.deepEqual(second.data?.['peers'], [{ peer: 'alice', displayName: null }]);
+    const joined = await alice.event('peerJoined');
+    assert.deepEqual(joined.data, { peer: bobName, displayName: 'Bob' });
+    assert.equal(routers(), 1, 'one Router per room');
+    assert.equal(await metricValue(registry, 'streammesh_signaling_rooms'), 1);
+    assert.equal(await metricValue(registry, 'streammesh_signaling_peers'), 2);
+
+    const caps = await bob.request('getRouterRtpCapabilities');
+    assert.equal(caps.ok, true);
+    const codecs = (caps.data?.['codecs'] ?? []) as { mimeType: string }[];
+    const mimeTypes = codecs.map((codec) => codec.mimeType);
+    for (const mimeType of ['audio/opus', 'video/VP8', 'video/H264']) {
+      assert.ok(mimeTypes.includes(mimeType), mimeType);
+    }
+
+    assert.equal((await bob.request('join', { room: 'other' })).error?.code, 'already_joined');
+    assert.equal((await bob.request('leave')).ok, true);
+    assert.deepEqual((await alice.event('peerLeft')).data, { peer: bobName });
+    assert.equal((await alice.request('leave')).ok, true);
+    await until(() => routers() === 0, "the empty room's Router closed");
+    assert.equal(await metricValue(registry, 'streammesh_signaling_rooms'), 0);
+    assert.equal((await alice.request('leave')).error?.code, 'not_joined');
+  });
+
+  it('a full room or a taken peer name is refused', async () => {
+    const members = await Promise.all([open(), open(), open()]);
+    for (const [index, member] of members.entries()) {
+      assert.equal((await member.request('join', { room: 'full', peer: `m${index}` })).ok, true);
+    }
+    const late = await open();
+    const refused = await late.request('join', { room: 'full', peer: 'm9' });
+    assert.equal(refused.error?.code, 'limit_exceeded');
+    assert.equal((await members[0].request('leave')).ok, true);
+    const taken = await late.request('join', { room: 'full', peer: 'm1' });
+    assert.equal(taken.error?.code, 'already_joined');
+    assert.equal((await late.request('join', { room: 'full', peer: 'm9' })).ok, true);
+    await Promise.all([...members, late].map((member) => member.request('leave')));
+    await until(() => routers() === 0, 'rooms closed');
+  });
+
+  it('bad input gets its error code and the connection stays open', async () => {
+    const client = await open();
+    const before = await metricValue(
+      registry,
+      'streammesh_signaling_bad_messages_total',
+      '{code="bad_json"}',
+    );
+    client.sendRaw('{not json');
+    const badJson = await client.take((frame) => frame.ok === false, 'bad_json');
+    assert.deepEqual([badJson.id, badJson.error?.code], [null, 'bad_json']);
+
+    client.sendRaw(JSON.stringify({ v: 1, id: 5, method: 'teleport', data: {} }));
+    const unknown = await client.take((frame) => frame.id === 5, 'unknown_method');
+    assert.equal(unknown.error?.code, 'unknown_method');
+
+    client.sendRaw(JSON.stringify({ v: 2, id: 6, method: 'ping', data: {} }));
+    const version = await client.take((frame) => frame.id === 6, 'unsupported_version');
+    assert.equal(version.error?.code, 'unsupported_version');
+
+    client.sendRaw(Buffer.from([1, 2, 3]), true);
+    const binary = await client.take((frame) => frame.ok === false, 'binary');
+    assert.equal(binary.error?.code, 'bad_message');
+
+    const early = await client.request('getRouterRtpCapabilities');
+    assert.equal(early.error?.code, 'not_joined');
+
+    const later = await client.request('createTransport', { direction: 'send' });
+    assert.equal(later.error?.code, 'unknown_method');
+    assert.equal(later.error.message, 'createTransport is not implemented yet');
+
+    const bad = await client.request('join', { room: 'no spaces' });
+    assert.equal(bad.error?.code, 'bad_message');
+
+    assert.equal((await client.request('ping')).ok, true, 'still open');
+    assert.equal(
+      await metricValue(registry, 'streammesh_signaling_bad_messages_total', '{code="bad_json"}'),
+      (Number.isNaN(before) ? 0 : before) + 1,
+    );
+  });
+
+  it('a frame over maxPayload closes the connection with 1009', async () => {
+    const client = await open();
+    const closed = once(client.socket, 'close') as Promise<[number, Buffer]>;
+    client.sendRaw(
+      JSON.stringify({ v: 1, id: 1, method: 'ping', data: {}, pad: 'x'.repeat(MAX_MESSAGE_BYTES) }),
+    );
+    const [code] = await closed;
+    assert.equal(code, 1009);
+    await until(
+      async () =>
+        (await metricValue(
+          registry,
+          'streammesh_signaling_bad_messages_total',
+          '{code="too_large"}',
+        )) === 1,
+      'too_large counted',
+    );
+  });
+
+  it('refuses a handshake without the subprotocol and paths other than /ws', async () => {
+    // terminate() after a refused handshake reports an error; it is expected here.
+    const plain = new WebSocket(url);
+    plain.on('error', () => undefined);
+    const [, response] = (await once(plain, 'unexpected-response')) as [
+      unknown,
+      { statusCode: number },
+    ];
+    assert.equal(response.statusCode, 400);
+    plain.terminate();
+    const elsewhere = new WebSocket(url.replace(/\/ws$/, '/other'), SUBPROTOCOL);
+    elsewhere.on('error', () => undefined);
+    const [, notFound] = (await once(elsewhere, 'unexpected-response')) as [
+      unknown,
+      { statusCode: number },
+    ];
+    assert.equal(notFound.statusCode, 404);
+    elsewhere.terminate();
+  });
+
+  it('a client that answers no pings is terminated and its peer leaves', async () => {
+    const watcher = await open();
+    const silent = await open({ autoPong: false });
+    assert.equal((await watcher.request('join', { room: 'beat', peer: 'watcher' })).ok, true);
+    assert.equal((await silent.request('join', { room: 'beat', peer: 'silent' })).ok, true);
+    const [code] = (await once(silent.socket, 'close')) as [number];
+    assert.equal(code, 1006, 'terminated, not closed');
+    assert.deepEqual((await watcher.event('peerLeft')).data, { peer: 'silent' });
+    assert.equal((await watcher.request('ping')).ok, true, 'a client that pongs stays');
+    assert.equal((await watcher.request('leave')).ok, true);
+  });
+
+  it("a SIGKILLed worker's rooms get reconnect; the other rooms stay", async () => {
+    const a = await open();
+    const b = await open();
+    const c = await open();
+    assert.equal((await a.request('join', { room: 'r1', peer: 'a' })).ok, true);
+    assert.equal((await b.request('join', { room: 'r1', peer: 'b' })).ok, true);
+    assert.equal((await c.request('join', { room: 'r2', peer: 'c' })).ok, true);
+    const r1Worker = server.rooms.workerIndex('r1');
+    const r2Worker = server.rooms.workerIndex('r2');
+    assert.notEqual(r1Worker, undefined);
+    assert.notEqual(r1Worker, r2Worker, 'least-loaded placement: one room per worker');
+    const victim = pool.workers.find((worker) => worker.index === r1Worker);
+    assert.ok(victim);
+    process.kill(victim.pid, 'SIGKILL');
+    const moved = [a, b];
+    for (const client of moved) {
+      assert.deepEqual((await client.event('reconnect')).data, {
+        room: 'r1',
+        reason: 'the SFU worker hosting the room died',
+      });
+      assert.equal((await client.request('getRouterRtpCapabilities')).error?.code, 'not_joined');
+    }
+    assert.equal((await c.request('getRouterRtpCapabilities')).ok, true, 'r2 stays');
+    assert.equal(server.rooms.workerIndex('r1'), undefined, 'r1 dropped');
+    // Join again: the room is re-created on a live worker.
+    for (const client of moved) {
+      const again = await client.request('join', { room: 'again' });
+      assert.equal(again.ok, true);
+    }
+  });
+
+  it('after every client disconnects, rooms and peers are back to 0', async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await until(
+      async () =>
+        (await metricValue(registry, 'streammesh_signaling_rooms')) === 0 &&
+        (await metricValue(registry, 'streammesh_signaling_peers')) === 0 &&
+        routers() === 0 &&
+        server.connections === 0,
+      'no rooms, peers, Routers or connections left',
+    );
+    assert.equal(
+      (await metricValue(registry, 'streammesh_signaling_workers', '{state="alive"}')) +
+        (await metricValue(registry, 'streammesh_signaling_workers', '{state="dead"}')),
+      2,
+    );
+  });
+});
