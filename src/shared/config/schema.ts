@@ -112,7 +112,7 @@ const signalingSchema = z
       .max(1024)
       .default(() => availableParallelism())
       .describe('mediasoup worker processes; default: one per CPU.'),
-    rtcPorts: rtcPortsSchema.prefault({ start: 40000, end: 49999 }),
+    rtcPorts: rtcPortsSchema.prefault({ start: 50000, end: 59999 }),
     maxPeersPerRoom: z
       .number()
       .int('must be an integer')
