@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
 import { freePort } from '../../test/helpers/ports.js';
+import { int, log } from '../common/cli.js';
 import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { freeUdpPortPair, stopAllPeers } from '../../test/helpers/peers/process.js';
 import { forkChild, type Child } from './children.js';
@@ -94,19 +95,6 @@ const parameters: BenchParameters = {
 };
 const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
 const deadline = Date.now() + parameters.maxMinutes * 60_000;
-
-function int(text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const value = Number.parseInt(text, 10);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`expected an integer in [${min}, ${max}], got "${text}"`);
-  }
-  return value;
-}
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 async function main(): Promise<void> {
   const started = Date.now();

@@ -202,6 +202,8 @@ export class StreammeshRelay {
         STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
         STREAMMESH_PROXY_ADMIN: `127.0.0.1:${options.adminPort}`,
         STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
+        STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
+        STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
       },
     });
     const relay = new StreammeshRelay(

@@ -40,6 +40,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
 import { freePort } from '../../test/helpers/ports.js';
+import { int, log } from '../common/cli.js';
 import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { stopAllPeers } from '../../test/helpers/peers/process.js';
 import { forkChild, type Child } from '../rtp/children.js';
@@ -118,19 +119,6 @@ const MAX_LAG_MS = 1_000;
 const MAX_LAG_GROWTH = 0.03;
 /** A viewer whose DESCRIBE + SETUP + PLAY takes longer has failed to open. */
 const VIEWER_OPEN_TIMEOUT_MS = 10_000;
-
-function int(text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const value = Number.parseInt(text, 10);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`expected an integer in [${min}, ${max}], got "${text}"`);
-  }
-  return value;
-}
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 class DeadlineError extends Error {
   override readonly name = 'DeadlineError';

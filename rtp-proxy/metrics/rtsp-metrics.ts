@@ -141,31 +141,26 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
     ['path', 'track'],
     perTrack((q) => q.jitterMs / 1000),
   );
+  const perViewer = (f: (v: RtspSnapshot['sessions'][number]) => number) => (s: RtspSnapshot) =>
+    s.sessions
+      .filter((v) => v.mode === 'play')
+      .map((v): Sample => [
+        { path: v.path, session: v.session, transport: v.transport ?? 'none' },
+        f(v),
+      ]);
   metric(
     'counter',
     'streammesh_proxy_rtsp_viewer_sent_bytes_total',
     'RTP bytes sent to a viewer session.',
     ['path', 'session', 'transport'],
-    (s) =>
-      s.sessions
-        .filter((v) => v.mode === 'play')
-        .map((v): Sample => [
-          { path: v.path, session: v.session, transport: v.transport ?? 'none' },
-          v.bytesSent,
-        ]),
+    perViewer((v) => v.bytesSent),
   );
   metric(
     'counter',
     'streammesh_proxy_rtsp_viewer_dropped_packets_total',
     'Packets a slow TCP viewer could not take.',
     ['path', 'session', 'transport'],
-    (s) =>
-      s.sessions
-        .filter((v) => v.mode === 'play')
-        .map((v): Sample => [
-          { path: v.path, session: v.session, transport: v.transport ?? 'none' },
-          v.packetsDropped,
-        ]),
+    perViewer((v) => v.packetsDropped),
   );
   metric('gauge', 'streammesh_proxy_rtsp_connections', 'Open RTSP connections.', [], (s) => [
     [{}, s.connections],
