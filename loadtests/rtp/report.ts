@@ -1,5 +1,6 @@
 /** The benchmark's chart (hand-written SVG) and its table on stdout. */
 import type { BenchResults, TargetSummary } from './results.js';
+import { text } from '../common/svg.js';
 
 const COLORS: Record<string, string> = {
   direct: '#9e9e9e',
@@ -170,21 +171,6 @@ function formatPps(value: number): string {
   return Number.isFinite(value) ? `${(value / 1000).toFixed(1)}k` : '-';
 }
 
-function text(
-  x: number,
-  y: number,
-  content: string,
-  size: number,
-  weight = 'normal',
-  fill = '#111',
-): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${size}" font-weight="${weight}" fill="${fill}">${escapeXml(content)}</text>`;
-}
-
 function rect(x: number, y: number, w: number, h: number, fill: string, opacity = 1): string {
   return `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(0, w).toFixed(1)}" height="${h}" fill="${fill}" fill-opacity="${opacity}"/>`;
-}
-
-function escapeXml(value: string): string {
-  return value.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,5 +1,6 @@
 /** The RTSP benchmark's table on stdout and its chart (hand-written SVG). */
 import type { BenchResults, StepResult, TargetName } from './results.js';
+import { text } from '../common/svg.js';
 
 const COLORS: Record<TargetName, string> = { proxy: '#54a24b', direct: '#f58518' };
 const LABELS: Record<TargetName, string> = {
@@ -268,20 +269,4 @@ function fmtOptional(value: number | undefined, digits: number): string {
 
 function line(x1: number, y1: number, x2: number, y2: number, stroke: string): string {
   return `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" stroke="${stroke}"/>`;
-}
-
-function text(
-  x: number,
-  y: number,
-  content: string,
-  size: number,
-  weight = 'normal',
-  fill = '#111',
-  anchor: 'start' | 'middle' | 'end' = 'start',
-): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${size}" font-weight="${weight}" fill="${fill}" text-anchor="${anchor}">${escapeXml(content)}</text>`;
-}
-
-function escapeXml(value: string): string {
-  return value.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }

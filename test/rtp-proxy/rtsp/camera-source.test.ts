@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { Logger } from 'pino';
 import { PortAllocator } from '../../../rtp-proxy/relay/port-allocator.js';
 import { CameraSource, type CameraTiming } from '../../../rtp-proxy/rtsp/camera/index.js';
 import { freeUdpPortPair, sleep, stopAllPeers, udpPortBound } from '../../helpers/peers/process.js';
@@ -39,6 +40,23 @@ const FAST: Partial<CameraTiming> = {
   backoffMaxMs: 500,
 };
 
+/** A camera source on 127.0.0.1 with the short timings of these tests. */
+function fastCamera(
+  url: string,
+  transport: 'auto' | 'udp' | 'tcp',
+  ports: PortAllocator,
+  sourceLog: Logger,
+): CameraSource {
+  return new CameraSource({
+    url,
+    transport,
+    mediaHost: '127.0.0.1',
+    ports,
+    log: sourceLog,
+    timing: FAST,
+  });
+}
+
 function portRange(pairs: number): PortAllocator {
   // Pairs from a random spot of a high range; the allocator skips taken ones.
   const start = 40_000 + 2 * Math.floor(Math.random() * 5_000);
@@ -57,16 +75,7 @@ describe('CameraSource pulling a GStreamer camera', { timeout: 120_000 }, () => 
     it(`pulls H.264 over ${transport.toUpperCase()}`, async () => {
       const camera = await startRtspCamera({ port: await freePort(), path: 'cam' });
       const { log } = capturingLogger();
-      const source = opened(
-        new CameraSource({
-          url: camera.url,
-          transport,
-          mediaHost: '127.0.0.1',
-          ports: portRange(8),
-          log,
-          timing: FAST,
-        }),
-      );
+      const source = opened(fastCamera(camera.url, transport, portRange(8), log));
       const listener = new RecordingListener();
       source.start(listener);
       await listener.waitForEvents(1, 10_000);
@@ -97,14 +106,12 @@ describe('CameraSource pulling a GStreamer camera', { timeout: 120_000 }, () => 
       const camera = await startRtspCamera({ port: await freePort(), path: 'cam', auth });
       const good = capturingLogger();
       const source = opened(
-        new CameraSource({
-          url: withCredentials(camera.url, auth.user, auth.password),
-          transport: 'tcp',
-          mediaHost: '127.0.0.1',
-          ports: portRange(4),
-          log: good.log,
-          timing: FAST,
-        }),
+        fastCamera(
+          withCredentials(camera.url, auth.user, auth.password),
+          'tcp',
+          portRange(4),
+          good.log,
+        ),
       );
       const listener = new RecordingListener();
       source.start(listener);
@@ -114,14 +121,12 @@ describe('CameraSource pulling a GStreamer camera', { timeout: 120_000 }, () => 
 
       const wrong = capturingLogger();
       const refused = opened(
-        new CameraSource({
-          url: withCredentials(camera.url, auth.user, 'wrong-pass'),
-          transport: 'tcp',
-          mediaHost: '127.0.0.1',
-          ports: portRange(4),
-          log: wrong.log,
-          timing: FAST,
-        }),
+        fastCamera(
+          withCredentials(camera.url, auth.user, 'wrong-pass'),
+          'tcp',
+          portRange(4),
+          wrong.log,
+        ),
       );
       const refusedListener = new RecordingListener();
       refused.start(refusedListener);
@@ -146,16 +151,7 @@ describe('CameraSource pulling a GStreamer camera', { timeout: 120_000 }, () => 
   it('auto: a TCP-only camera answers the UDP SETUP with 461, the source goes TCP', async () => {
     const camera = await startRtspCamera({ port: await freePort(), path: 'cam', tcpOnly: true });
     const { log, text } = capturingLogger();
-    const source = opened(
-      new CameraSource({
-        url: camera.url,
-        transport: 'auto',
-        mediaHost: '127.0.0.1',
-        ports: portRange(4),
-        log,
-        timing: FAST,
-      }),
-    );
+    const source = opened(fastCamera(camera.url, 'auto', portRange(4), log));
     const listener = new RecordingListener();
     source.start(listener);
     await listener.waitForRtp(50, 10_000);
@@ -174,16 +170,7 @@ describe('CameraSource pulling a GStreamer camera', { timeout: 120_000 }, () => 
     const port = await freePort();
     let camera = await startRtspCamera({ port, path: 'cam' });
     const { log } = capturingLogger();
-    const source = opened(
-      new CameraSource({
-        url: camera.url,
-        transport: 'udp',
-        mediaHost: '127.0.0.1',
-        ports: portRange(8),
-        log,
-        timing: FAST,
-      }),
-    );
+    const source = opened(fastCamera(camera.url, 'udp', portRange(8), log));
     const listener = new RecordingListener();
     source.start(listener);
     await listener.waitForRtp(20, 10_000);
@@ -217,16 +204,7 @@ describe('CameraSource.close()', { timeout: 60_000 }, () => {
     const port = await freeUdpPortPair();
     const ports = new PortAllocator({ start: port, end: port + 1 });
     const { log } = capturingLogger();
-    const source = opened(
-      new CameraSource({
-        url,
-        transport,
-        mediaHost: '127.0.0.1',
-        ports,
-        log,
-        timing: FAST,
-      }),
-    );
+    const source = opened(fastCamera(url, transport, ports, log));
     const listener = new RecordingListener();
     return { source, listener, ports, port };
   }
