@@ -8,7 +8,7 @@ import type { MeshConfig } from '../src/shared/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
 import { SignalingServer } from './server/index.js';
-import { WorkerPool } from './sfu/index.js';
+import { WorkerPool, installCensus, type RtcSettings } from './sfu/index.js';
 
 export interface RunningSignaling {
   readonly id: string;
@@ -45,10 +45,14 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
           'signaling settings changed; they take effect after a restart',
         );
       }
-      if (server !== undefined) server.maxPeersPerRoom = next.maxPeersPerRoom;
+      if (server !== undefined) {
+        server.maxPeersPerRoom = next.maxPeersPerRoom;
+        server.peerLimits = next.peerLimits;
+      }
       return Promise.resolve();
     },
   });
+  installCensus();
   const pool = await WorkerPool.create({
     size: startup.workers,
     rtcMinPort: startup.rtcPorts.start,
@@ -59,6 +63,9 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     server = await SignalingServer.start({
       listen: validHostPort(startup.listen),
       pool,
+      rtc: rtcSettings(startup),
+      peerLimits: startup.peerLimits,
+      routes: () => [],
       maxPeersPerRoom: startup.maxPeersPerRoom,
       log,
       metrics: node.metrics,
@@ -84,5 +91,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       await pool.close();
       await node.close();
     },
+  };
+}
+
+function rtcSettings(settings: MeshConfig['signaling']): RtcSettings {
+  return {
+    listenIp: settings.rtcListenIp,
+    announcedAddress: settings.announcedAddress,
+    maxIncomingBitrate: settings.peerLimits.incomingBitrate,
   };
 }

@@ -171,6 +171,8 @@ export const eventNames = [
   'producerPaused',
   'producerResumed',
   'consumerClosed',
+  'consumerPaused',
+  'consumerResumed',
   'reconnect',
 ] as const;
 export type EventName = (typeof eventNames)[number];

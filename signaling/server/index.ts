@@ -1,9 +1,17 @@
 export {
   SignalingServer,
   WEBSOCKET_PATH,
+  type HttpRoute,
   type SignalingServerOptions,
 } from './signaling-server.js';
-export { Rooms, RoomError, type RoomAppData, type RoomMember } from './rooms.js';
+export {
+  Rooms,
+  RoomError,
+  type ProducerInfo,
+  type RoomAppData,
+  type RoomMember,
+  type RoomProducer,
+} from './rooms.js';
 export { Session, MAX_MISSED_PONGS } from './session.js';
 export { DEFAULT_HEARTBEAT_INTERVAL_MS } from './heartbeat.js';
 export { roomMediaCodecs } from './codecs.js';

@@ -40,9 +40,36 @@ export interface RoomAppData extends types.AppData {
   room: string;
 }
 
+/** A Producer published into a room, by a WebSocket peer or a WHIP client. */
+export interface RoomProducer {
+  readonly producer: types.Producer;
+  readonly peer: string;
+}
+
+/** How a producer is described to clients (newProducer, join answers). */
+export interface ProducerInfo {
+  readonly peer: string;
+  readonly producerId: string;
+  readonly kind: types.MediaKind;
+  readonly paused: boolean;
+  readonly appData: types.AppData;
+}
+
+function describeProducer(entry: RoomProducer): ProducerInfo {
+  return {
+    peer: entry.peer,
+    producerId: entry.producer.id,
+    kind: entry.producer.kind,
+    paused: entry.producer.paused,
+    appData: entry.producer.appData,
+  };
+}
+
 interface Room {
   readonly name: string;
   readonly members: Map<string, RoomMember>;
+  /** By producer id; entries leave when the Producer closes. */
+  readonly producers: Map<string, RoomProducer>;
   /** Settles once the Router exists (or failed to). */
   readonly router: Promise<types.Router<RoomAppData>>;
   /** Set once created; undefined while the Router is being created. */
@@ -138,6 +165,50 @@ export class Rooms {
       .map((member) => ({ peer: member.peer, displayName: member.displayName ?? null }));
   }
 
+  /** The producers of a room, for WHEP viewers and join answers. */
+  producers(roomName: string): readonly RoomProducer[] {
+    return [...(this.#rooms.get(roomName)?.producers.values() ?? [])];
+  }
+
+  /** The producers of a room not published by `peer`, as clients see them. */
+  producerInfos(roomName: string, exceptPeer?: string): ProducerInfo[] {
+    return this.producers(roomName)
+      .filter((entry) => entry.peer !== exceptPeer)
+      .map(describeProducer);
+  }
+
+  /**
+   * Publishes `producer` (already created on the room's Router) in the room:
+   * the other members get newProducer now, and producerPaused,
+   * producerResumed and producerClosed as it changes. Closing the producer
+   * unpublishes it.
+   */
+  addProducer(roomName: string, member: RoomMember, producer: types.Producer): void {
+    const room = this.#rooms.get(roomName);
+    if (room?.members.get(member.peer) !== member) {
+      producer.close();
+      return;
+    }
+    const entry: RoomProducer = { producer, peer: member.peer };
+    room.producers.set(producer.id, entry);
+    const tellOthers = (event: EventName, data: unknown): void => {
+      for (const other of room.members.values()) {
+        if (other !== member) other.notify(event, data);
+      }
+    };
+    tellOthers('newProducer', describeProducer(entry));
+    const ids = { peer: member.peer, producerId: producer.id };
+    producer.observer.on('pause', () => {
+      tellOthers('producerPaused', ids);
+    });
+    producer.observer.on('resume', () => {
+      tellOthers('producerResumed', ids);
+    });
+    producer.observer.once('close', () => {
+      if (room.producers.delete(producer.id)) tellOthers('producerClosed', ids);
+    });
+  }
+
   /** Removes `member`; tells the others; closes the Router when the room is empty. */
   leave(roomName: string, member: RoomMember): void {
     const room = this.#rooms.get(roomName);
@@ -178,6 +249,7 @@ export class Rooms {
     const room: Room = {
       name,
       members: new Map(),
+      producers: new Map(),
       router,
       created: undefined,
       workerIndex: undefined,

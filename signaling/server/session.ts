@@ -18,11 +18,15 @@ import {
   type EventName,
   type ProtocolError,
 } from '../protocol/messages.js';
+import type { RtcSettings } from '../sfu/index.js';
+import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
 import { RoomError, type RoomMember, type Rooms } from './rooms.js';
 
 export interface SessionOptions {
   readonly socket: WebSocket;
   readonly rooms: Rooms;
+  readonly rtc: RtcSettings;
+  readonly peerLimits: PeerLimits;
   readonly log: Logger;
   /** Called for every frame refused by the parser (and binary frames). */
   readonly onBadMessage: (code: ErrorCode) => void;
@@ -31,11 +35,19 @@ export interface SessionOptions {
 /** A heartbeat round with no pong since the previous one is a miss; this many end the connection. */
 export const MAX_MISSED_PONGS = 2;
 
-type Joined = { readonly room: string; readonly member: RoomMember };
+type Joined = {
+  readonly room: string;
+  readonly member: RoomMember;
+  readonly media: PeerMedia;
+};
+
+type Reply = { readonly data: unknown } | { readonly error: ProtocolError };
 
 export class Session {
   readonly #socket: WebSocket;
   readonly #rooms: Rooms;
+  readonly #rtc: RtcSettings;
+  readonly #peerLimits: PeerLimits;
   readonly #onBadMessage: (code: ErrorCode) => void;
   readonly #baseLog: Logger;
   #log: Logger;
@@ -47,6 +59,8 @@ export class Session {
   constructor(options: SessionOptions) {
     this.#socket = options.socket;
     this.#rooms = options.rooms;
+    this.#rtc = options.rtc;
+    this.#peerLimits = options.peerLimits;
     this.#baseLog = options.log;
     this.#log = options.log;
     this.#onBadMessage = options.onBadMessage;
@@ -116,32 +130,72 @@ export class Session {
     );
   }
 
-  async #handle(
-    request: ClientRequest,
-  ): Promise<{ readonly data: unknown } | { readonly error: ProtocolError }> {
+  async #handle(request: ClientRequest): Promise<Reply> {
+    if (request.method === 'ping') return { data: {} };
+    if (request.method === 'join') return this.#join(request.data);
+    const joined = this.#state;
+    if (typeof joined !== 'object') {
+      return { error: { code: 'not_joined', message: `${request.method} needs join first` } };
+    }
+    try {
+      return { data: await this.#handleJoined(request, joined) };
+    } catch (error) {
+      const known = asMediaError(error);
+      if (known instanceof MediaError)
+        return { error: { code: known.code, message: known.message } };
+      throw error;
+    }
+  }
+
+  async #handleJoined(request: ClientRequest, joined: Joined): Promise<unknown> {
+    const { media } = joined;
     switch (request.method) {
-      case 'ping':
-        return { data: {} };
-      case 'join':
-        return this.#join(request.data);
-      case 'leave': {
-        if (typeof this.#state !== 'object') return notJoined('leave');
+      case 'leave':
         this.#leave();
-        return { data: {} };
-      }
+        return {};
       case 'getRouterRtpCapabilities': {
-        if (typeof this.#state !== 'object') return notJoined('getRouterRtpCapabilities');
-        const router = await this.#rooms.router(this.#state.room);
-        if (router === undefined) return notJoined('getRouterRtpCapabilities');
-        return { data: router.rtpCapabilities };
+        const router = await this.#rooms.router(joined.room);
+        if (router === undefined) throw new MediaError('not_joined', 'the room is gone');
+        return router.rtpCapabilities;
       }
-      default:
-        return {
-          error: {
-            code: 'unknown_method',
-            message: `${request.method} is not implemented yet`,
-          },
-        };
+      case 'createTransport':
+        return media.createTransport(request.data.direction);
+      case 'connectTransport':
+        await media.connectTransport(request.data.transportId, request.data.dtlsParameters);
+        return {};
+      case 'restartIce':
+        return { iceParameters: await media.restartIce(request.data.transportId) };
+      case 'produce': {
+        const { transportId, kind, rtpParameters, appData } = request.data;
+        const producer = await media.produce(transportId, kind, rtpParameters, appData ?? {});
+        this.#rooms.addProducer(joined.room, joined.member, producer);
+        return { producerId: producer.id };
+      }
+      case 'consume': {
+        const { transportId, producerId, rtpCapabilities } = request.data;
+        return media.consume(transportId, producerId, rtpCapabilities);
+      }
+      case 'pauseProducer':
+        await media.producer(request.data.producerId).pause();
+        return {};
+      case 'resumeProducer':
+        await media.producer(request.data.producerId).resume();
+        return {};
+      case 'closeProducer':
+        media.producer(request.data.producerId).close();
+        return {};
+      case 'pauseConsumer':
+        await media.consumer(request.data.consumerId).pause();
+        return {};
+      case 'resumeConsumer':
+        await media.consumer(request.data.consumerId).resume();
+        return {};
+      case 'closeConsumer':
+        media.consumer(request.data.consumerId).close();
+        return {};
+      case 'ping':
+      case 'join':
+        throw new Error(`${request.method} is handled before joining`);
     }
   }
 
@@ -149,7 +203,7 @@ export class Session {
     room: string;
     peer?: string | undefined;
     displayName?: string | undefined;
-  }): Promise<{ readonly data: unknown } | { readonly error: ProtocolError }> {
+  }): Promise<Reply> {
     if (this.#state !== 'idle') {
       return { error: { code: 'already_joined', message: 'this connection has joined already' } };
     }
@@ -168,8 +222,9 @@ export class Session {
         }
       },
     };
+    let router;
     try {
-      await this.#rooms.join(data.room, member);
+      router = await this.#rooms.join(data.room, member);
     } catch (error) {
       this.#state = 'idle';
       if (error instanceof RoomError)
@@ -182,22 +237,35 @@ export class Session {
       this.#state = 'idle';
       return { data: {} };
     }
-    this.#state = { room: data.room, member };
+    const media = new PeerMedia({
+      peer,
+      router,
+      rtc: this.#rtc,
+      limits: this.#peerLimits,
+      notify: (event, payload) => {
+        member.notify(event, payload);
+      },
+    });
+    this.#state = { room: data.room, member, media };
     this.#log = this.#log.child({ room: data.room, peer });
     this.#log.info('peer joined');
-    return { data: { room: data.room, peer, peers: this.#rooms.peersOf(data.room, peer) } };
+    return {
+      data: {
+        room: data.room,
+        peer,
+        peers: this.#rooms.peersOf(data.room, peer),
+        producers: this.#rooms.producerInfos(data.room, peer),
+      },
+    };
   }
 
   #leave(): void {
     if (typeof this.#state !== 'object') return;
-    const { room, member } = this.#state;
+    const { room, member, media } = this.#state;
     this.#state = 'idle';
+    media.close();
     this.#rooms.leave(room, member);
     this.#log.info('peer left');
     this.#log = this.#baseLog;
   }
-}
-
-function notJoined(method: string): { readonly error: ProtocolError } {
-  return { error: { code: 'not_joined', message: `${method} needs join first` } };
 }

@@ -4,7 +4,7 @@
  * demo page. Owns the sessions, the rooms and the heartbeat; the WorkerPool
  * is the caller's.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
@@ -12,7 +12,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { HostPort } from '../../src/shared/address.js';
 import type { Logger } from '../../src/shared/log.js';
 import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
-import type { WorkerPool } from '../sfu/index.js';
+import type { RtcSettings, WorkerPool } from '../sfu/index.js';
+import type { PeerLimits } from './peer-media.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, Heartbeat } from './heartbeat.js';
 import { registerSignalingMetrics, type SignalingMetrics } from './metrics.js';
 import { Rooms } from './rooms.js';
@@ -20,13 +21,28 @@ import { Session } from './session.js';
 
 export const WEBSOCKET_PATH = '/ws';
 
+/**
+ * An HTTP handler mounted on the listener: requests whose path starts with
+ * `prefix` go to it (the longest prefix wins; "/" takes what no other does).
+ * A throw or rejection is answered 500 if nothing was sent yet.
+ */
+export interface HttpRoute {
+  readonly prefix: string;
+  handle(request: IncomingMessage, response: ServerResponse): void | Promise<void>;
+}
+
 export interface SignalingServerOptions {
   readonly listen: HostPort;
   readonly pool: WorkerPool;
   readonly maxPeersPerRoom: number;
+  /** Where WebRTC transports listen. */
+  readonly rtc: RtcSettings;
+  readonly peerLimits: PeerLimits;
   readonly log: Logger;
   /** The node's registry; the server's metrics are registered in it. */
   readonly metrics: Registry;
+  /** HTTP handlers beside /ws (WHIP, WHEP, the demo page), given the rooms. */
+  readonly routes?: (rooms: Rooms) => readonly HttpRoute[];
   /** ws ping interval (default 10 s); a connection missing 2 pongs is terminated. */
   readonly heartbeatIntervalMs?: number;
 }
@@ -39,11 +55,15 @@ export class SignalingServer {
   readonly #sessions = new Map<WebSocket, Session>();
   readonly #metrics: SignalingMetrics;
   readonly #heartbeat: Heartbeat;
+  readonly #rtc: RtcSettings;
+  #peerLimits: PeerLimits;
   #address: HostPort | undefined;
   #nextConnection = 1;
 
   private constructor(options: SignalingServerOptions) {
     this.#log = options.log.child({ component: 'signaling-server' });
+    this.#rtc = options.rtc;
+    this.#peerLimits = options.peerLimits;
     this.#rooms = new Rooms({
       pool: options.pool,
       maxPeersPerRoom: options.maxPeersPerRoom,
@@ -56,9 +76,11 @@ export class SignalingServer {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
+    const routes = [...(options.routes?.(this.#rooms) ?? [])].sort(
+      (a, b) => b.prefix.length - a.prefix.length,
+    );
     this.#http = createServer((request, response) => {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      request.resume();
+      this.#route(routes, request, response);
     });
     this.#http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgrade(request, socket, head);
@@ -109,6 +131,11 @@ export class SignalingServer {
     this.#rooms.maxPeersPerRoom = value;
   }
 
+  /** Applies to transports, producers and consumers created from now on. */
+  set peerLimits(value: PeerLimits) {
+    this.#peerLimits = value;
+  }
+
   /** Closes every connection (their peers leave) and the listener. */
   async close(): Promise<void> {
     this.#heartbeat.stop();
@@ -121,6 +148,30 @@ export class SignalingServer {
         resolve();
       });
     });
+  }
+
+  #route(routes: readonly HttpRoute[], request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '').split('?')[0] ?? '';
+    const route = routes.find((candidate) => path.startsWith(candidate.prefix));
+    if (route === undefined) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      request.resume();
+      return;
+    }
+    const failed = (error: unknown): void => {
+      this.#log.error({ err: error, path, method: request.method }, 'HTTP handler failed');
+      if (!response.headersSent) {
+        response.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n');
+      } else {
+        response.destroy();
+      }
+    };
+    try {
+      const result = route.handle(request, response);
+      if (result instanceof Promise) result.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -149,6 +200,8 @@ export class SignalingServer {
     const session = new Session({
       socket: ws,
       rooms: this.#rooms,
+      rtc: this.#rtc,
+      peerLimits: this.#peerLimits,
       log,
       onBadMessage: (code) => {
         this.#metrics.badMessage(code);

@@ -10,3 +10,10 @@ export {
   type WorkerPoolOptions,
 } from './worker-pool.js';
 export { splitPortRange, type PortRange } from './port-slices.js';
+export {
+  createWebRtcTransport,
+  transportParameters,
+  type RtcSettings,
+  type TransportParameters,
+} from './transports.js';
+export { censusCounts, installCensus, type CensusCounts } from './census.js';

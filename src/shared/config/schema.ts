@@ -95,6 +95,21 @@ const proxySchema = z
   })
   .describe('The rtp-proxy: the data plane.');
 
+const peerLimitsSchema = z
+  .strictObject({
+    transports: z.number().int('must be an integer').min(1).max(64).default(4),
+    producers: z.number().int('must be an integer').min(1).max(64).default(4),
+    consumers: z.number().int('must be an integer').min(1).max(10_000).default(200),
+    incomingBitrate: z
+      .number()
+      .int('must be an integer')
+      .min(100_000)
+      .max(1_000_000_000)
+      .default(5_000_000)
+      .describe('Bits/s a peer may send on each of its send transports (REMB/TWCC caps it).'),
+  })
+  .describe('Per-peer limits; a request beyond them is refused with limit_exceeded.');
+
 const signalingSchema = z
   .strictObject({
     id: name.optional().describe('Signaling node id; default: signaling-<hostname>-<pid>.'),
@@ -104,7 +119,9 @@ const signalingSchema = z
       .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config_dump.'),
     listen: hostPort
       .default('127.0.0.1:8443')
-      .describe('HTTP listener: WebSocket signaling at /ws (later WHIP/WHEP and the demo page).'),
+      .describe(
+        'HTTP listener: WebSocket signaling at /ws, WHIP at /whip/, WHEP at /whep/, the demo page at /.',
+      ),
     workers: z
       .number()
       .int('must be an integer')
@@ -120,6 +137,22 @@ const signalingSchema = z
       .max(10_000)
       .default(50)
       .describe('A join beyond this many peers in one room is refused (limit_exceeded).'),
+    rtcListenIp: ipAddress
+      .default('127.0.0.1')
+      .describe('Local IP the WebRTC transports (ICE over UDP and TCP) listen on.'),
+    announcedAddress: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .describe('IP or hostname put in ICE candidates instead of rtcListenIp (NAT, Kubernetes).'),
+    peerLimits: peerLimitsSchema.prefault({}),
+    publicUrl: z
+      .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
+      .optional()
+      .describe(
+        'Base URL clients reach the listener at, for WHIP/WHEP Location headers; default: http://<listen>.',
+      ),
   })
   .describe('The signaling node: WebRTC edge and SFU.');
 
