@@ -17,3 +17,4 @@ export {
   type TransportParameters,
 } from './transports.js';
 export { censusCounts, installCensus, type CensusCounts } from './census.js';
+export type { CameraSources, WatchableSource } from './media-source.js';

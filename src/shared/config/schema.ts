@@ -110,6 +110,25 @@ const peerLimitsSchema = z
   })
   .describe('Per-peer limits; a request beyond them is refused with limit_exceeded.');
 
+const camerasSchema = z
+  .strictObject({
+    rtsp: z
+      .string()
+      .regex(/^rtsps?:\/\/[^\s]+$/, { message: 'must be an rtsp:// URL' })
+      .optional()
+      .describe(
+        'Base URL of the RTSP proxy that WHEP camera viewers are fed from (credentials in the URL if it asks); default: rtsp://<proxy.rtsp.listen>.',
+      ),
+    lingerMs: z
+      .number()
+      .int('must be an integer')
+      .min(0)
+      .max(600_000)
+      .default(5_000)
+      .describe('How long a camera stays pulled after its last WHEP viewer leaves.'),
+  })
+  .describe('Cameras of the RTSP proxy watched through WHEP at /whep/<path>.');
+
 const signalingSchema = z
   .strictObject({
     id: name.optional().describe('Signaling node id; default: signaling-<hostname>-<pid>.'),
@@ -147,6 +166,7 @@ const signalingSchema = z
       .optional()
       .describe('IP or hostname put in ICE candidates instead of rtcListenIp (NAT, Kubernetes).'),
     peerLimits: peerLimitsSchema.prefault({}),
+    cameras: camerasSchema.prefault({}),
     publicUrl: z
       .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
       .optional()
