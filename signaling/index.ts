@@ -8,6 +8,7 @@ import type { MeshConfig } from '../src/shared/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
 import { SignalingServer } from './server/index.js';
+import { MediaStatsCollector, registerMediaMetrics } from './stats/index.js';
 import { WorkerPool, installCensus, type RtcSettings } from './sfu/index.js';
 
 export interface RunningSignaling {
@@ -21,6 +22,7 @@ export interface RunningSignaling {
 export async function startSignaling(config: MeshConfig, log: Logger): Promise<RunningSignaling> {
   const startup = config.signaling;
   let server: SignalingServer | undefined;
+  const stats = new MediaStatsCollector({ log });
   const node = new MeshNode({
     role: 'ROLE_SIGNALING',
     roleName: 'signaling',
@@ -28,6 +30,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     section: startup,
     capabilities: ['signaling'],
     log,
+    stats: () => stats.latest,
     apply: (pushed) => {
       // The listener, the worker count and the RTC ports are bound at start-up:
       // this slice does not rebind them live, so a change takes a restart.
@@ -53,6 +56,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     },
   });
   installCensus();
+  registerMediaMetrics(node.metrics, () => stats.latest);
   const pool = await WorkerPool.create({
     size: startup.workers,
     rtcMinPort: startup.rtcPorts.start,
@@ -71,6 +75,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       metrics: node.metrics,
     });
     await node.start();
+    stats.start();
   } catch (error) {
     await server?.close();
     await pool.close();
@@ -87,6 +92,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     admin: node.adminAddress,
     listen: running.address,
     close: async () => {
+      stats.stop();
       await running.close();
       await pool.close();
       await node.close();

@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ErrorCode } from '../protocol/messages.js';
-import type { WorkerPool } from '../sfu/index.js';
+import { censusCounts, type WorkerPool } from '../sfu/index.js';
 import type { Rooms } from './rooms.js';
 
 export interface SignalingMetrics {
@@ -43,6 +43,16 @@ export function registerSignalingMetrics(
       const alive = workers.filter((worker) => worker.alive).length;
       this.set({ state: 'alive' }, alive);
       this.set({ state: 'dead' }, workers.length - alive);
+    },
+  });
+  new Gauge({
+    name: 'streammesh_signaling_mediasoup_objects',
+    help: 'Live mediasoup objects in this process by kind: a count that keeps growing is a leak.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const counts: Record<string, number> = { ...censusCounts() };
+      for (const [kind, count] of Object.entries(counts)) this.set({ kind }, count);
     },
   });
   const bad = new Counter({

@@ -1,9 +1,10 @@
 /**
- * Live mediasoup objects in this process, counted from mediasoup's observer
- * events: every Router, transport, Producer and Consumer created by anyone is
- * counted up on creation and down on close. A count that does not return to
- * its earlier value after clients leave is a leak; the tests and the metrics
- * read it.
+ * Live mediasoup objects in this process, followed through mediasoup's
+ * observer events: every Router, transport, Producer and Consumer created by
+ * anyone is counted up on creation and down on close. A count that does not
+ * return to its earlier value after clients leave is a leak; the tests and the
+ * metrics read it. The live Producers and Consumers, with the transport and
+ * Router they belong to, are what the stats collector samples.
  */
 import { observer, type types } from 'mediasoup';
 
@@ -15,7 +16,16 @@ export interface CensusCounts {
   consumers: number;
 }
 
+/** A live Producer or Consumer with where it lives. */
+export interface LiveStream<Stream> {
+  readonly stream: Stream;
+  readonly transport: types.Transport;
+  readonly router: types.Router;
+}
+
 const counts: CensusCounts = { workers: 0, routers: 0, transports: 0, producers: 0, consumers: 0 };
+const producers = new Map<string, LiveStream<types.Producer>>();
+const consumers = new Map<string, LiveStream<types.Consumer>>();
 let installed = false;
 
 /** Anything with a mediasoup observer that emits 'close'. */
@@ -23,10 +33,23 @@ interface Observed {
   readonly observer: { once(event: 'close', listener: () => void): unknown };
 }
 
-function track(kind: keyof CensusCounts, target: Observed): void {
+function track(kind: keyof CensusCounts, target: Observed, onClose?: () => void): void {
   counts[kind] += 1;
   target.observer.once('close', () => {
     counts[kind] -= 1;
+    onClose?.();
+  });
+}
+
+function followTransport(router: types.Router, transport: types.Transport): void {
+  track('transports', transport);
+  transport.observer.on('newproducer', (producer: types.Producer) => {
+    producers.set(producer.id, { stream: producer, transport, router });
+    track('producers', producer, () => producers.delete(producer.id));
+  });
+  transport.observer.on('newconsumer', (consumer: types.Consumer) => {
+    consumers.set(consumer.id, { stream: consumer, transport, router });
+    track('consumers', consumer, () => consumers.delete(consumer.id));
   });
 }
 
@@ -39,13 +62,7 @@ export function installCensus(): void {
     worker.observer.on('newrouter', (router: types.Router) => {
       track('routers', router);
       router.observer.on('newtransport', (transport: types.Transport) => {
-        track('transports', transport);
-        transport.observer.on('newproducer', (producer: types.Producer) => {
-          track('producers', producer);
-        });
-        transport.observer.on('newconsumer', (consumer: types.Consumer) => {
-          track('consumers', consumer);
-        });
+        followTransport(router, transport);
       });
     });
   });
@@ -54,4 +71,12 @@ export function installCensus(): void {
 /** A copy of the current counts. */
 export function censusCounts(): CensusCounts {
   return { ...counts };
+}
+
+export function liveProducers(): IterableIterator<LiveStream<types.Producer>> {
+  return producers.values();
+}
+
+export function liveConsumers(): IterableIterator<LiveStream<types.Consumer>> {
+  return consumers.values();
 }

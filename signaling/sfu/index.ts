@@ -16,5 +16,12 @@ export {
   type RtcSettings,
   type TransportParameters,
 } from './transports.js';
-export { censusCounts, installCensus, type CensusCounts } from './census.js';
+export {
+  censusCounts,
+  installCensus,
+  liveConsumers,
+  liveProducers,
+  type CensusCounts,
+  type LiveStream,
+} from './census.js';
 export type { CameraSources, WatchableSource } from './media-source.js';

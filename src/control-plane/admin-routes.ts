@@ -40,4 +40,5 @@ export function addControlPlaneRoutes(
   });
 
   admin.route('GET', '/nodes', () => ({ status: 200, body: { nodes: registry.list() } }));
+  admin.route('GET', '/stats', () => ({ status: 200, body: { nodes: registry.stats() } }));
 }

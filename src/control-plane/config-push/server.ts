@@ -10,11 +10,13 @@ import { formatHostPort } from '../../shared/address.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
+  MAX_STATS_JSON_LENGTH,
   meshControlService,
   type ConfigSnapshot,
   type MeshControlHandlers,
   type NodeMessage,
   type RegisterRequest,
+  type StatsReport,
 } from '../../protocol/mesh/index.js';
 import type { Registry } from '../registry/registry.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
@@ -34,13 +36,15 @@ export interface ConfigPushServerOptions {
 export class ConfigPushServer {
   readonly #options: ConfigPushServerOptions;
   readonly #server = new grpc.Server({
-    // Snapshots are small; a peer sending megabytes is not a node.
-    'grpc.max_receive_message_length': 64 * 1024,
+    // Nodes send small answers and stats reports of at most
+    // MAX_STATS_JSON_LENGTH; a peer sending more is not a node.
+    'grpc.max_receive_message_length': MAX_STATS_JSON_LENGTH + 16 * 1024,
   });
   readonly #streams = new Map<string, grpc.ServerDuplexStream<NodeMessage, ConfigSnapshot>>();
   readonly #pushes: Counter;
   readonly #acks: Counter;
   readonly #nacks: Counter;
+  readonly #badStats: Counter;
   #port = 0;
 
   constructor(options: ConfigPushServerOptions) {
@@ -59,6 +63,12 @@ export class ConfigPushServer {
     this.#nacks = new Counter({
       name: 'streammesh_control_plane_config_nacks_total',
       help: 'Snapshots nodes rejected.',
+      registers,
+    });
+    this.#badStats = new Counter({
+      name: 'streammesh_control_plane_bad_stats_reports_total',
+      help: 'Stats reports from nodes dropped, by reason (too_large, bad_json).',
+      labelNames: ['reason'],
       registers,
     });
     new Gauge({
@@ -202,9 +212,29 @@ export class ConfigPushServer {
       case 'heartbeat':
         registry.seen(id);
         break;
+      case 'stats':
+        this.#onStats(id, message.stats);
+        break;
       case 'hello':
         break;
     }
+  }
+
+  /** A report that is too large or not JSON is dropped and counted; the stream stays. */
+  #onStats(id: string, report: StatsReport): void {
+    if (Buffer.byteLength(report.statsJson) > MAX_STATS_JSON_LENGTH) {
+      this.#badStats.inc({ reason: 'too_large' });
+      return;
+    }
+    let stats: unknown;
+    try {
+      stats = JSON.parse(report.statsJson);
+    } catch {
+      this.#badStats.inc({ reason: 'bad_json' });
+      this.#options.log.warn({ node: id }, 'stats report is not JSON; dropped');
+      return;
+    }
+    this.#options.registry.reported(id, report.sentAtMs, stats);
   }
 
   #send(

@@ -30,9 +30,25 @@ export interface NodeRecord {
   streamOpen: boolean;
   ackedVersion: string;
   lastNack: NackRecord | undefined;
+  /** The node's latest stats report, kept out of `list()` (it can be large). */
+  stats: StatsRecord | undefined;
 }
 
-export interface NodeView extends Omit<NodeRecord, 'lastSeenMs' | 'streamOpen'> {
+export interface StatsRecord {
+  /** When the node sent it, by the node's clock. */
+  readonly sentAt: string;
+  readonly receivedAt: string;
+  readonly stats: unknown;
+}
+
+/** One node's latest report, for GET /stats. */
+export interface NodeStatsView extends StatsRecord {
+  readonly id: string;
+  readonly role: Role;
+  readonly state: NodeState;
+}
+
+export interface NodeView extends Omit<NodeRecord, 'lastSeenMs' | 'streamOpen' | 'stats'> {
   readonly state: NodeState;
   readonly lastSeen: string;
 }
@@ -78,6 +94,7 @@ export class Registry {
       streamOpen: previous?.streamOpen ?? false,
       ackedVersion: request.currentVersion,
       lastNack: previous?.lastNack,
+      stats: previous?.stats,
     };
     this.#nodes.set(record.id, record);
     return record;
@@ -126,6 +143,28 @@ export class Registry {
     record.lastSeenMs = this.#options.clock.now();
   }
 
+  /** Keeps a node's latest stats report (already parsed and size-checked). */
+  reported(id: string, sentAtMs: number, stats: unknown): void {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return;
+    const now = this.#options.clock.now();
+    record.stats = {
+      sentAt: new Date(sentAtMs).toISOString(),
+      receivedAt: new Date(now).toISOString(),
+      stats,
+    };
+    record.lastSeenMs = now;
+  }
+
+  /** Every node's latest stats report. */
+  stats(): NodeStatsView[] {
+    return [...this.#nodes.values()].flatMap((record) =>
+      record.stats === undefined
+        ? []
+        : [{ id: record.id, role: record.role, state: this.stateOf(record), ...record.stats }],
+    );
+  }
+
   stateOf(record: NodeRecord): NodeState {
     const silentFor = this.#options.clock.now() - record.lastSeenMs;
     const limit = this.#options.heartbeatIntervalMs * this.#options.staleAfterMissedHeartbeats;
@@ -135,7 +174,7 @@ export class Registry {
 
   list(): NodeView[] {
     return [...this.#nodes.values()].map((record) => {
-      const { lastSeenMs, streamOpen: _, ...rest } = record;
+      const { lastSeenMs, streamOpen: _, stats: __, ...rest } = record;
       return {
         ...rest,
         state: this.stateOf(record),

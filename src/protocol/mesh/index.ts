@@ -27,18 +27,29 @@ export interface RegisterResponse {
   heartbeatIntervalMs: number;
 }
 
+/** Bytes of a stats report's JSON; the control plane drops larger ones. */
+export const MAX_STATS_JSON_LENGTH = 1024 * 1024;
+
+export interface StatsReport {
+  sentAtMs: number;
+  /** JSON; its schema belongs to the node's role. */
+  statsJson: string;
+}
+
 export type NodeMessage =
   | { kind: 'hello'; hello: { id: string; currentVersion: string } }
   | { kind: 'ack'; ack: { version: string } }
   | { kind: 'nack'; nack: { version: string; reason: string } }
-  | { kind: 'heartbeat'; heartbeat: { sentAtMs: number } };
+  | { kind: 'heartbeat'; heartbeat: { sentAtMs: number } }
+  | { kind: 'stats'; stats: StatsReport };
 
 /** What a node sends: the same union without the decoder's `kind` tag. */
 export type NodeMessageOut =
   | { hello: { id: string; currentVersion: string } }
   | { ack: { version: string } }
   | { nack: { version: string; reason: string } }
-  | { heartbeat: { sentAtMs: number } };
+  | { heartbeat: { sentAtMs: number } }
+  | { stats: StatsReport };
 
 export interface ConfigSnapshot {
   version: string;

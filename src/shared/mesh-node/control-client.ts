@@ -10,6 +10,7 @@ import { Backoff } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
+  MAX_STATS_JSON_LENGTH,
   createMeshControlClient,
   type ConfigSnapshot,
   type MeshControlClient,
@@ -30,6 +31,8 @@ export interface ControlClientOptions {
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
   readonly backoff?: Backoff;
+  /** What the node reports with each heartbeat (JSON-serializable); undefined sends none. */
+  readonly stats?: () => unknown;
 }
 
 export class ControlClient {
@@ -118,7 +121,23 @@ export class ControlClient {
     const interval = Math.max(100, registration.heartbeatIntervalMs);
     this.#heartbeat = setInterval(() => {
       stream.write({ heartbeat: { sentAtMs: Date.now() } });
+      this.#reportStats(stream);
     }, interval);
+  }
+
+  #reportStats(stream: grpc.ClientDuplexStream<NodeMessageOut, ConfigSnapshot>): void {
+    const stats = this.#options.stats?.();
+    if (stats === undefined) return;
+    const statsJson = JSON.stringify(stats);
+    const bytes = Buffer.byteLength(statsJson);
+    if (bytes > MAX_STATS_JSON_LENGTH) {
+      this.#options.log.warn(
+        { bytes, max: MAX_STATS_JSON_LENGTH },
+        'stats report too large; not sent',
+      );
+      return;
+    }
+    stream.write({ stats: { sentAtMs: Date.now(), statsJson } });
   }
 
   async #applyAndAnswer(

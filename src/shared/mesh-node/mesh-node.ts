@@ -39,6 +39,8 @@ export interface MeshNodeOptions {
    * Throws to reject it (NACK), and then leaves the previous config in force.
    */
   readonly apply?: (config: MeshConfig) => Promise<void>;
+  /** Reported to the control plane with each heartbeat (JSON-serializable). */
+  readonly stats?: () => unknown;
 }
 
 export class SnapshotRejectedError extends StreammeshError {
@@ -119,6 +121,7 @@ export class MeshNode {
       apply: (snapshot) => this.#apply(snapshot),
       metrics: this.metrics,
       log,
+      ...(this.#options.stats === undefined ? {} : { stats: this.#options.stats }),
     });
     this.#client.start();
   }
