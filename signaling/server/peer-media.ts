@@ -139,6 +139,7 @@ export class PeerMedia {
     if (this.#producers.size >= limits.producers) {
       throw new MediaError('limit_exceeded', `at most ${limits.producers} producers per peer`);
     }
+    checkCodecKinds(kind, rtpParameters);
     const producer = await transport.produce({
       kind,
       rtpParameters: rtpParameters as types.RtpParameters,
@@ -247,6 +248,24 @@ export class PeerMedia {
       );
     }
     return transport;
+  }
+}
+
+/**
+ * mediasoup takes an audio Producer with a video codec, which no consumer
+ * could then use: refuse it here.
+ */
+function checkCodecKinds(kind: types.MediaKind, rtpParameters: unknown): void {
+  const codecs = (rtpParameters as { codecs?: unknown } | null)?.codecs;
+  if (!Array.isArray(codecs)) return; // mediasoup refuses it with its own message.
+  for (const codec of codecs as unknown[]) {
+    const mimeType = (codec as { mimeType?: unknown } | null)?.mimeType;
+    if (typeof mimeType !== 'string') continue;
+    const codecKind = mimeType.split('/')[0]?.toLowerCase();
+    // Retransmission and FEC codecs (video/rtx, audio/red) carry the kind too.
+    if (codecKind !== kind) {
+      throw new MediaError('bad_message', `a ${kind} producer cannot use codec ${mimeType}`);
+    }
   }
 }
 
