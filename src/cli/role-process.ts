@@ -8,7 +8,12 @@ import { startControlPlane } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
 import { startSignaling } from '../../signaling/index.js';
 import { httpUrl, formatHostPort, type HostPort } from '../shared/address.js';
-import { defaultConfig, loadConfigFile, type MeshConfig } from '../shared/config/index.js';
+import {
+  DEMO_PATH,
+  defaultConfig,
+  loadConfigFile,
+  type MeshConfig,
+} from '../shared/config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { exitOnConfigError } from './config-error.js';
 
@@ -22,10 +27,13 @@ export interface ReadyMessage {
   readonly adminUrl: string;
   /** The addresses it bound, so a restart can bind the same ones. */
   readonly listen: Readonly<Record<string, string>>;
+  /** What a user opens, by label ("demo page": "http://..."), printed by `up`. */
+  readonly urls: Readonly<Record<string, string>>;
 }
 
 interface Running {
   readonly listen: Readonly<Record<string, HostPort>>;
+  readonly urls?: Readonly<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -60,6 +68,7 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
       listen: Object.fromEntries(
         Object.entries(running.listen).map(([name, address]) => [name, formatHostPort(address)]),
       ),
+      urls: running.urls ?? {},
     };
     process.send(message);
   }
@@ -82,12 +91,20 @@ async function start(
     }
     case 'proxy': {
       const proxy = await startProxy(config, log);
-      return { listen: { admin: proxy.admin }, close: () => proxy.close() };
+      const { rtsp } = config.proxy;
+      const urls: Record<string, string> =
+        rtsp.enabled && rtsp.demo ? { 'demo camera': `rtsp://${rtsp.listen}/${DEMO_PATH}` } : {};
+      return { listen: { admin: proxy.admin }, urls, close: () => proxy.close() };
     }
     case 'signaling': {
       const signaling = await startSignaling(config, log);
+      const base = httpUrl(signaling.listen);
+      const { rtsp } = config.proxy;
+      const urls: Record<string, string> = { 'demo page': `${base}/` };
+      if (rtsp.enabled && rtsp.demo) urls['WHEP demo'] = `${base}/whep/${DEMO_PATH}`;
       return {
         listen: { admin: signaling.admin, listen: signaling.listen },
+        urls,
         close: () => signaling.close(),
       };
     }

@@ -130,6 +130,11 @@ export class Supervisor {
       const again = child.readyOnce ? ' (restarted)' : '';
       child.readyOnce = true;
       this.#options.write(`${child.role.padEnd(13)} ready  ${message.adminUrl}${again}`);
+      if (again === '') {
+        for (const [label, url] of Object.entries(message.urls)) {
+          this.#options.write(`${''.padEnd(13)} ${label.padEnd(12)} ${url}`);
+        }
+      }
       onReady?.(message);
     });
     subprocess.on('exit', (code, signal) => {
