@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import type WebSocket from 'ws';
 import { Registry } from 'prom-client';
 import { formatHostPort } from '../../src/shared/address.js';
 import { SignalingServer } from '../../signaling/server/index.js';
@@ -56,8 +57,8 @@ describe('signaling media methods', () => {
   let baseline: CensusCounts;
   const clients: SignalingClient[] = [];
 
-  const open = async (): Promise<SignalingClient> => {
-    const client = await SignalingClient.open(url);
+  const open = async (options: WebSocket.ClientOptions = {}): Promise<SignalingClient> => {
+    const client = await SignalingClient.open(url, options);
     clients.push(client);
     return client;
   };
@@ -89,6 +90,7 @@ describe('signaling media methods', () => {
       peerLimits: { transports: 2, producers: 2, consumers: 3, incomingBitrate: 2_000_000 },
       log,
       metrics: new Registry(),
+      heartbeatIntervalMs: 200,
     });
     url = `ws://${formatHostPort(server.address)}/ws`;
     baseline = censusCounts();
@@ -163,6 +165,28 @@ describe('signaling media methods', () => {
     await alice.close();
     await bob.event('peerLeft');
     await bob.close();
+    await backToBaseline();
+  });
+
+  it('a peer that stops answering the heartbeat is cleaned up with its media', async () => {
+    const silent = await open({ autoPong: false });
+    ok(await silent.request('join', { room: 'dead', peer: 'ghost' }));
+    const send = ok(await silent.request('createTransport', { direction: 'send' }));
+    const produced = ok(
+      await silent.request('produce', {
+        transportId: send.id,
+        kind: 'video',
+        rtpParameters: vp8Parameters(4444),
+      }),
+    );
+    const watcher = await joined('dead', 'watcher');
+    assert.equal(censusCounts().producers - baseline.producers, 1);
+    assert.deepEqual((await watcher.event('producerClosed')).data, {
+      peer: 'ghost',
+      producerId: produced.producerId,
+    });
+    assert.deepEqual((await watcher.event('peerLeft')).data, { peer: 'ghost' });
+    await watcher.close();
     await backToBaseline();
   });
 
