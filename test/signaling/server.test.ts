@@ -15,6 +15,7 @@ import { formatHostPort } from '../../src/shared/address.js';
 import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../../signaling/protocol/messages.js';
 import { SignalingServer } from '../../signaling/server/index.js';
 import { WorkerPool } from '../../signaling/sfu/index.js';
+import { at } from '../helpers/defined.js';
 import { SignalingClient, metricValue, until } from '../helpers/signaling-client.js';
 
 const log = pino({ level: 'silent' });
@@ -228,11 +229,17 @@ describe('signaling server', () => {
     }
     assert.equal((await c.request('getRouterRtpCapabilities')).ok, true, 'r2 stays');
     assert.equal(server.rooms.workerIndex('r1'), undefined, 'r1 dropped');
-    // Join again: the room is re-created on a live worker.
-    for (const client of moved) {
-      const again = await client.request('join', { room: 'again' });
+    // Join again: the same room is re-created on a live worker, same peer names.
+    for (const [client, peer] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
+      const again = await client.request('join', { room: 'r1', peer });
       assert.equal(again.ok, true);
     }
+    const placed = server.rooms.workerIndex('r1');
+    assert.ok(placed !== undefined && at(pool.workers, placed).alive, 'r1 on a live worker');
+    assert.equal((await a.request('getRouterRtpCapabilities')).ok, true);
   });
 
   it('after every client disconnects, rooms and peers are back to 0', async () => {
