@@ -1,0 +1,273 @@
+/**
+ * One camera of the RTSP proxy fed into the SFU: a Router on the WorkerPool,
+ * a PlainTransport on 127.0.0.1 and a Producer, fed by one RTSP session
+ * (TCP-interleaved, so no UDP port on the way in) through a local UDP socket:
+ *
+ *   RTSP proxy ─$-frames─► CameraSource ─► rewrite ─► dgram 127.0.0.1 ─► PlainTransport ─► Producer
+ *
+ * The rewrite keeps what mediasoup sees one continuous stream: the
+ * Producer's own SSRC and payload type, and sequence numbers and timestamps
+ * that continue across reconnects (the proxy keeps its numbering across
+ * camera restarts; this covers a restart of the proxy itself). The camera
+ * source reconnects by itself, with backoff, for as long as the pull lives;
+ * the Producer stays, and viewers just see a pause.
+ */
+import type { Socket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import type { types } from 'mediasoup';
+import { checkRtp, rtpPayloadType } from '../../src/protocol/rtp/index.js';
+import { errorMessage } from '../../src/shared/errors.js';
+import type { Logger } from '../../src/shared/log.js';
+import { PortAllocator } from '../../rtp-proxy/relay/port-allocator.js';
+import { bindUdp, closeQuietly, connectUdp } from '../../rtp-proxy/relay/udp.js';
+import { CameraSource, type CameraTiming } from '../../rtp-proxy/rtsp/camera/index.js';
+import { TrackContinuity } from '../../rtp-proxy/rtsp/continuity.js';
+import type { SourceDescription } from '../../rtp-proxy/rtsp/source.js';
+import type { WorkerPool } from '../sfu/index.js';
+import { CameraPullError } from './camera-errors.js';
+import { cameraRouterCodecs, cameraRtpParameters } from './camera-codecs.js';
+import { findH264Track, type H264Track } from './h264-track.js';
+
+const LOCALHOST = '127.0.0.1';
+const H264_CLOCK_RATE = 90_000;
+/** How often the start-up wait looks at the camera source's state. */
+const START_POLL_MS = 50;
+
+export interface CameraPullOptions {
+  /** The proxy path, for logs and errors. */
+  readonly path: string;
+  /** rtsp://[user:password@]proxy/path. */
+  readonly url: string;
+  /** The same URL without credentials, for messages. */
+  readonly safeUrl: string;
+  /** The camera's H.264 track, from the DESCRIBE made before the pull. */
+  readonly track: H264Track;
+  readonly pool: WorkerPool;
+  readonly log: Logger;
+  readonly timing: CameraTiming;
+  /** Bound on the first PLAY. */
+  readonly startTimeoutMs: number;
+  /** The Router was closed under the pull (its worker died): the pull is dead. */
+  readonly onLost: () => void;
+}
+
+/** Opens a pull and waits for its first PLAY; rejects with a CameraPullError, leaving nothing behind. */
+export async function openCameraPull(options: CameraPullOptions): Promise<CameraPull> {
+  const { router, workerIndex } = await options.pool.createRouter(
+    cameraRouterCodecs(options.track),
+    { camera: options.path },
+  );
+  let socket: Socket | undefined;
+  try {
+    const portRange = options.pool.workers[workerIndex]?.portRange;
+    const transport = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: LOCALHOST, ...(portRange ? { portRange } : {}) },
+      rtcpMux: true,
+      // The transport takes the address of the first packet it gets as the
+      // remote one: ours, a socket of this process.
+      comedia: true,
+      appData: { camera: options.path },
+    });
+    const ssrc = randomInt(1, 0xffff_ffff);
+    let producer: types.Producer;
+    try {
+      producer = await transport.produce({
+        kind: 'video',
+        rtpParameters: cameraRtpParameters(options.track, ssrc, `camera/${options.path}`),
+        appData: { camera: options.path },
+      });
+    } catch (error) {
+      throw new CameraPullError(
+        'ERR_CAMERA_UNSUPPORTED',
+        `camera ${options.safeUrl}: the SFU refused its H.264 track (${errorMessage(error)})`,
+        { cause: error },
+      );
+    }
+    socket = await bindUdp(LOCALHOST, 0);
+    await connectUdp(socket, transport.tuple.localPort, LOCALHOST);
+    const pull = new CameraPull(options, router, producer, socket, ssrc);
+    await pull.started();
+    return pull;
+  } catch (error) {
+    router.close();
+    closeQuietly(socket);
+    throw error;
+  }
+}
+
+export class CameraPull {
+  readonly router: types.Router;
+  readonly producer: types.Producer;
+  readonly #options: CameraPullOptions;
+  readonly #log: Logger;
+  readonly #socket: Socket;
+  readonly #source: CameraSource;
+  readonly #continuity: TrackContinuity;
+  /** The payload type the Producer was created with. */
+  readonly #payloadType: number;
+  /** Where the camera's H.264 is now: it may move when the camera comes back with another SDP. */
+  #track: H264Track | undefined;
+  #playing = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #packets = 0;
+  #dropped = 0;
+  #sendErrors = 0;
+
+  constructor(
+    options: CameraPullOptions,
+    router: types.Router,
+    producer: types.Producer,
+    socket: Socket,
+    ssrc: number,
+  ) {
+    this.#options = options;
+    this.#log = options.log;
+    this.router = router;
+    this.producer = producer;
+    this.#socket = socket;
+    this.#track = options.track;
+    this.#payloadType = options.track.payloadType;
+    this.#continuity = new TrackContinuity(H264_CLOCK_RATE, ssrc);
+    socket.on('error', (error) => {
+      this.#log.warn({ err: error }, 'camera feed socket error');
+    });
+    // mediasoup's RTCP (receiver reports) comes back here; nothing needs it.
+    socket.on('message', () => undefined);
+    router.observer.once('close', () => {
+      if (this.#closed) return;
+      this.#log.warn('camera router closed under the pull (worker died?)');
+      void this.close();
+      options.onLost();
+    });
+    this.#source = new CameraSource({
+      url: options.url,
+      transport: 'tcp',
+      mediaHost: LOCALHOST,
+      // TCP-interleaved only: the source never asks for a UDP port pair,
+      // and an allocator with none makes sure of it.
+      ports: new PortAllocator({ start: 0, end: 0 }),
+      log: options.log,
+      timing: options.timing,
+    });
+    this.#source.start({
+      ready: (description) => {
+        this.#onReady(description);
+      },
+      rtp: (track, packet) => {
+        this.#onRtp(track, packet);
+      },
+      rtcp: (track, packet) => {
+        this.#onRtcp(track, packet);
+      },
+      down: (reason) => {
+        this.#playing = false;
+        this.#log.warn({ reason }, 'camera feed down; reconnecting');
+      },
+    });
+  }
+
+  /** H.264 RTP packets fed to the Producer. */
+  get packets(): number {
+    return this.#packets;
+  }
+
+  /** Packets refused: not RTP, or not the H.264 payload type. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Resolves at the first PLAY; rejects with the first failure, or after startTimeoutMs. */
+  async started(): Promise<void> {
+    const deadline = Date.now() + this.#options.startTimeoutMs;
+    while (!this.#playing) {
+      const failure = this.#source.lastError;
+      if (this.#closed || failure !== null || Date.now() >= deadline) {
+        await this.close();
+        throw new CameraPullError(
+          'ERR_CAMERA_PULL',
+          `cannot play camera ${this.#options.safeUrl}: ${
+            failure ??
+            (this.#closed
+              ? 'closed while starting'
+              : `no PLAY within ${this.#options.startTimeoutMs} ms`)
+          }`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, START_POLL_MS));
+    }
+  }
+
+  /** TEARDOWN of the RTSP session (bounded), then the Router with its transport and Producer. Idempotent. */
+  async close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    this.#playing = false;
+    this.router.close();
+    closeQuietly(this.#socket);
+    await this.#source.close();
+    this.#log.info(
+      { packets: this.#packets, dropped: this.#dropped, sendErrors: this.#sendErrors },
+      'camera pull closed',
+    );
+  }
+
+  #onReady(description: SourceDescription): void {
+    // The camera may come back with another SDP; the Producer cannot change,
+    // so only the same payload moves on (as the Producer's payload type).
+    try {
+      const track = findH264Track(description.sdp, this.#options.safeUrl);
+      if (track.profileLevelId !== this.#options.track.profileLevelId) {
+        this.#log.warn(
+          { was: this.#options.track.profileLevelId, now: track.profileLevelId },
+          'camera changed its H.264 profile; viewers may fail to decode until they reconnect',
+        );
+      }
+      this.#track = track;
+    } catch (error) {
+      this.#track = undefined;
+      this.#log.warn(
+        { reason: errorMessage(error) },
+        'camera came back without H.264; feeding nothing',
+      );
+    }
+    this.#continuity.restart();
+    this.#playing = true;
+  }
+
+  #onRtp(trackIndex: number, packet: Buffer): void {
+    const track = this.#track;
+    // Other tracks (audio) are not fed: see README.md.
+    if (track === undefined || trackIndex !== track.index) return;
+    if (checkRtp(packet) !== null || rtpPayloadType(packet) !== track.payloadType) {
+      this.#dropped += 1;
+      return;
+    }
+    // Marker bit kept, payload type set (RFC 3550 §5.1: M|PT in byte 1).
+    packet[1] = ((packet[1] ?? 0) & 0x80) | this.#payloadType;
+    this.#continuity.rewrite(packet, Date.now());
+    this.#packets += 1;
+    this.#socket.send(packet, this.#onSent);
+  }
+
+  #onRtcp(trackIndex: number, packet: Buffer): void {
+    if (trackIndex !== this.#track?.index) return;
+    // The proxy's Sender Reports, in the Producer's numbering: mediasoup
+    // dates the stream by them for its own reports to viewers.
+    const report = this.#continuity.senderReport(packet);
+    if (report !== undefined) this.#socket.send(report, this.#onSent);
+  }
+
+  /** Sends fail only while closing or when the worker is gone: counted, not logged per packet. */
+  readonly #onSent = (error: Error | null): void => {
+    if (error !== null) this.#sendErrors += 1;
+  };
+}
