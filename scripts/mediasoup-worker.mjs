@@ -53,7 +53,7 @@ const REPO_ROOT = path.resolve(SCRIPT_DIR, '..');
 const SUPPORT_DIR = path.join(SCRIPT_DIR, 'mediasoup');
 const COMPAT_DIR = path.join(SUPPORT_DIR, 'compat');
 // Bump when the build recipe changes (recorded in the cache's info.json).
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2; // 2: patchWorkerSources (DTLS BIO callback)
 const WORKER_EXIT_MISSING_VERSION = 41; // mediasoup-worker main.cpp
 const PREBUILT_CONNECT_TIMEOUT_MS = 15_000;
 const PREBUILT_TOTAL_TIMEOUT_MS = 180_000;
@@ -178,6 +178,17 @@ function writeCache(cacheDir, bin, info) {
     log(`cached at ${path.join(cacheDir, 'mediasoup-worker')}`);
   } catch (error) {
     warn(`could not write the cache at ${cacheDir}: ${error.message}`);
+  }
+}
+
+/** A built binary from an older recipe (e.g. without a source patch) is not reused. */
+function cachedRecipeIsCurrent(cacheDir) {
+  try {
+    const info = JSON.parse(fs.readFileSync(path.join(cacheDir, 'info.json'), 'utf8'));
+
+    return info.source !== 'built' || info.recipe === RECIPE_VERSION;
+  } catch {
+    return false;
   }
 }
 
@@ -908,6 +919,42 @@ function rewriteMeson(workerDir, { srtpOpaquePolicy, meson }) {
 }
 
 // ---------------------------------------------------------------------------
+// Source patches: bugs that mediasoup's own OpenSSL build hides and Debian's
+// libssl exposes.
+
+// mediasoup's DTLS output BIO callback answers 1 to every call that is not
+// exactly BIO_CB_RETURN, including BIO_CB_CTRL | BIO_CB_RETURN. mediasoup's
+// bundled OpenSSL is built without kernel TLS, so nothing notices; Debian's
+// libssl3 has KTLS, asks BIO_get_ktls_send() on the write BIO before
+// allocating the DTLS write buffer, reads that 1 as "the kernel sends", leaves
+// the buffer NULL and crashes (SIGSEGV in SSL_read) writing the ServerHello of
+// the first DTLS handshake: every WebRtcTransport dies with its worker.
+const DTLS_BIO_CALLBACK_PATCH = {
+  file: path.join('src', 'RTC', 'DtlsTransport.cpp'),
+  broken: '(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1',
+  fixed: '((operationType & BIO_CB_RETURN) != 0) ? static_cast<long>(ret) : 1',
+};
+
+function patchWorkerSources(workerDir) {
+  const changes = [];
+  const { file, broken, fixed } = DTLS_BIO_CALLBACK_PATCH;
+  const target = path.join(workerDir, file);
+  const text = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
+
+  if (text.includes(broken)) {
+    fs.writeFileSync(target, text.replace(broken, fixed));
+    changes.push(`${file}: DTLS BIO callback returns ret for every BIO_CB_RETURN call`);
+  } else if (!text.includes(fixed)) {
+    warn(
+      `${file}: the DTLS BIO callback is not the one patched for 3.19; ` +
+        'check that it returns ret for BIO_CB_CTRL | BIO_CB_RETURN (see DTLS_BIO_CALLBACK_PATCH)',
+    );
+  }
+
+  return changes;
+}
+
+// ---------------------------------------------------------------------------
 // Offline build.
 
 async function buildWorker(msDir, pkg, destBin, opts) {
@@ -950,6 +997,11 @@ async function buildWorker(msDir, pkg, destBin, opts) {
       },
     });
     fs.cpSync(COMPAT_DIR, path.join(workerDir, 'streammesh-compat'), { recursive: true });
+
+    for (const change of patchWorkerSources(workerDir)) {
+      fs.appendFileSync(logFile, `[patch] ${change}\n`);
+      log(`patched ${change}`);
+    }
 
     // 2. Which libsrtp 3 API generation the sources use.
     const srtpSession = path.join(workerDir, 'src', 'RTC', 'SrtpSession.cpp');
@@ -1122,7 +1174,9 @@ async function main() {
   }
 
   // 3. Cache.
-  if (opts.cache && !opts.force && fs.existsSync(cacheBin)) {
+  if (opts.cache && !opts.force && fs.existsSync(cacheBin) && !cachedRecipeIsCurrent(cacheDir)) {
+    warn(`ignoring the cached binary ${cacheBin}: built by an older recipe`);
+  } else if (opts.cache && !opts.force && fs.existsSync(cacheBin)) {
     let usable = workerRuns(cacheBin);
 
     if (!usable && os.platform() === 'linux' && which('dpkg')) {
