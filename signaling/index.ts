@@ -7,6 +7,7 @@ import { validHostPort, type HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/shared/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
+import { demoRoute } from './demo/index.js';
 import { SignalingServer } from './server/index.js';
 import { MediaStatsCollector, registerMediaMetrics } from './stats/index.js';
 import { WorkerPool, installCensus, type RtcSettings } from './sfu/index.js';
@@ -69,7 +70,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       pool,
       rtc: rtcSettings(startup),
       peerLimits: startup.peerLimits,
-      routes: () => [],
+      routes: () => [demoRoute()],
       maxPeersPerRoom: startup.maxPeersPerRoom,
       log,
       metrics: node.metrics,

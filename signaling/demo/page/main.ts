@@ -1,0 +1,172 @@
+/**
+ * The demo page's entry: wires the forms to a Conference (join a room with
+ * camera and microphone) and a WhepViewer (watch a camera), samples every
+ * stream's stats once a second, and exposes `window.streammeshDemo`.
+ */
+import './style.css';
+import {
+  DEMO_STATE_GLOBAL,
+  type DemoEvent,
+  type DemoState,
+  type WhepState,
+} from '../demo-state.js';
+import { Conference } from './conference.js';
+import { StatsSampler, type StatsSource } from './stats.js';
+import { DemoUi } from './ui.js';
+import { WhepViewer } from './whep.js';
+
+const MAX_EVENTS = 100;
+const STATS_INTERVAL_MS = 1_000;
+
+const ui = new DemoUi();
+const sampler = new StatsSampler();
+const events: DemoEvent[] = [];
+let conference: Conference | undefined;
+let local: MediaStream | null = null;
+let viewer: WhepViewer | undefined;
+let whep: WhepState = 'idle';
+
+const query = new URLSearchParams(location.search);
+ui.roomInput.value = query.get('room') ?? ui.roomInput.value;
+ui.nameInput.value = query.get('name') ?? '';
+ui.cameraInput.value = query.get('camera') ?? ui.cameraInput.value;
+
+function record(name: string, peer: string | null): void {
+  events.push({ name, peer, at: Date.now() });
+  events.splice(0, events.length - MAX_EVENTS);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Camera and microphone; the page still joins (to watch) without them. */
+async function localMedia(): Promise<MediaStream | null> {
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 640 }, height: { ideal: 360 } },
+    });
+  } catch (error) {
+    ui.status(`no camera or microphone (${describe(error)}): joining to watch only`);
+    return null;
+  }
+}
+
+async function join(): Promise<void> {
+  ui.setJoined(true);
+  local ??= await localMedia();
+  ui.showLocal(local);
+  const name = ui.nameInput.value.trim();
+  const started = new Conference({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
+    room: ui.roomInput.value.trim(),
+    displayName: name === '' ? undefined : name,
+    local: local ?? new MediaStream(),
+    view: ui,
+    record,
+    status: (text) => {
+      ui.status(text);
+    },
+  });
+  conference = started;
+  try {
+    await started.start();
+  } catch (error) {
+    if (conference === started) conference = undefined;
+    ui.setJoined(false);
+    ui.status(`could not join: ${describe(error)}`);
+    record('error', null);
+  }
+}
+
+function leave(): void {
+  conference?.stop();
+  conference = undefined;
+  for (const track of local?.getTracks() ?? []) track.stop();
+  local = null;
+  ui.showLocal(null);
+  ui.setJoined(false);
+  ui.status('Not in a room.');
+}
+
+async function watch(): Promise<void> {
+  const path = ui.cameraInput.value.trim();
+  ui.setWatching(true);
+  whep = 'connecting';
+  try {
+    viewer = await WhepViewer.start(path, (track) => {
+      ui.showCamera(path, track);
+    });
+    whep = 'playing';
+  } catch (error) {
+    whep = 'failed';
+    ui.setWatching(false);
+    ui.status(`cannot watch ${path}: ${describe(error)}`);
+  }
+}
+
+async function unwatch(): Promise<void> {
+  const stopping = viewer;
+  viewer = undefined;
+  whep = 'idle';
+  ui.showCamera(null, null);
+  ui.setWatching(false);
+  await stopping?.stop();
+}
+
+ui.joinForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void join();
+});
+ui.leaveButton.addEventListener('click', leave);
+ui.whepForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void watch();
+});
+ui.unwatchButton.addEventListener('click', () => {
+  void unwatch();
+});
+window.addEventListener('pagehide', () => {
+  leave();
+  void unwatch();
+});
+
+let sampling = false;
+setInterval(() => {
+  if (sampling) return;
+  sampling = true;
+  const sources: StatsSource[] = [...(conference?.streams() ?? [])];
+  if (viewer !== undefined) sources.push(viewer.stats());
+  void sampler
+    .sample(sources)
+    .then((stats) => {
+      ui.renderStats(stats);
+    })
+    .finally(() => {
+      sampling = false;
+    });
+}, STATS_INTERVAL_MS);
+
+const state: DemoState = {
+  get joined() {
+    return conference?.joined ?? false;
+  },
+  get room() {
+    return conference?.joined === true ? conference.room : null;
+  },
+  get peer() {
+    return conference?.peer ?? null;
+  },
+  get peers() {
+    return conference?.peers ?? [];
+  },
+  get events() {
+    return [...events];
+  },
+  get whep() {
+    return viewer?.connectionState === 'failed' ? 'failed' : whep;
+  },
+  stats: () => sampler.latest,
+};
+Object.defineProperty(window, DEMO_STATE_GLOBAL, { value: state });

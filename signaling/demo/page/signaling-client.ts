@@ -1,0 +1,215 @@
+/**
+ * The page's end of signaling protocol v1 (signaling/PROTOCOL.md): JSON
+ * requests over one WebSocket, answers matched by id, notifications handed
+ * to listeners. Only the methods and events the demo uses are typed here.
+ */
+import type { types } from 'mediasoup-client';
+
+export const SUBPROTOCOL = 'streammesh.v1';
+/** A request still unanswered after this long is failed (the server answers in milliseconds). */
+const REQUEST_TIMEOUT_MS = 10_000;
+const OPEN_TIMEOUT_MS = 10_000;
+
+export interface ProducerInfo {
+  readonly peer: string;
+  readonly producerId: string;
+  readonly kind: types.MediaKind;
+  readonly paused: boolean;
+}
+
+export interface PeerInfo {
+  readonly peer: string;
+  readonly displayName: string | null;
+}
+
+export interface JoinAnswer {
+  readonly room: string;
+  readonly peer: string;
+  readonly peers: readonly PeerInfo[];
+  readonly producers: readonly ProducerInfo[];
+}
+
+export interface TransportAnswer {
+  readonly id: string;
+  readonly iceParameters: types.IceParameters;
+  readonly iceCandidates: types.IceCandidate[];
+  readonly dtlsParameters: types.DtlsParameters;
+}
+
+export interface ConsumeAnswer {
+  readonly consumerId: string;
+  readonly producerId: string;
+  readonly kind: types.MediaKind;
+  readonly rtpParameters: types.RtpParameters;
+}
+
+type Empty = Record<string, never>;
+
+/** Method name -> [request data, answer data]. */
+interface Methods {
+  join: [{ room: string; peer?: string; displayName?: string }, JoinAnswer];
+  leave: [Empty, Empty];
+  getRouterRtpCapabilities: [Empty, types.RtpCapabilities];
+  createTransport: [{ direction: 'send' | 'recv' }, TransportAnswer];
+  connectTransport: [{ transportId: string; dtlsParameters: types.DtlsParameters }, Empty];
+  restartIce: [{ transportId: string }, { iceParameters: types.IceParameters }];
+  produce: [
+    { transportId: string; kind: types.MediaKind; rtpParameters: types.RtpParameters },
+    { producerId: string },
+  ];
+  consume: [
+    { transportId: string; producerId: string; rtpCapabilities: types.RtpCapabilities },
+    ConsumeAnswer,
+  ];
+  resumeConsumer: [{ consumerId: string }, Empty];
+}
+export type Method = keyof Methods;
+
+/** Notification name -> its data. */
+export interface Events {
+  peerJoined: PeerInfo;
+  peerLeft: { peer: string };
+  newProducer: ProducerInfo;
+  producerClosed: { peer: string; producerId: string };
+  consumerClosed: { consumerId: string; producerId: string };
+  reconnect: { room: string; reason: string };
+}
+export type EventName = keyof Events;
+
+/** An error answer (its `code` is one of PROTOCOL.md's), or a failed connection. */
+export class SignalingError extends Error {
+  override readonly name = 'SignalingError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  readonly method: string;
+  readonly resolve: (data: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: number;
+}
+
+interface Frame {
+  readonly id?: unknown;
+  readonly ok?: unknown;
+  readonly data?: unknown;
+  readonly error?: { readonly code?: unknown; readonly message?: unknown };
+  readonly event?: unknown;
+}
+
+export class SignalingClient {
+  readonly #socket: WebSocket;
+  readonly #pending = new Map<number, Pending>();
+  readonly #listeners = new Map<string, (data: unknown) => void>();
+  #onClose: (() => void) | undefined;
+  #nextId = 1;
+
+  private constructor(socket: WebSocket) {
+    this.#socket = socket;
+    socket.addEventListener('message', (event) => {
+      if (typeof event.data === 'string') this.#receive(event.data);
+    });
+    socket.addEventListener('close', () => {
+      for (const [id, pending] of this.#pending) {
+        clearTimeout(pending.timer);
+        pending.reject(new SignalingError('closed', `connection closed before ${pending.method}`));
+        this.#pending.delete(id);
+      }
+      this.#onClose?.();
+    });
+  }
+
+  /** Opens `url` (ws:// or wss://) with the protocol's subprotocol. */
+  static open(url: string): Promise<SignalingClient> {
+    const socket = new WebSocket(url, SUBPROTOCOL);
+    return new Promise((resolve, reject) => {
+      const fail = (): void => {
+        clearTimeout(timer);
+        socket.close();
+        reject(new SignalingError('closed', `cannot connect to ${url}`));
+      };
+      const timer = setTimeout(fail, OPEN_TIMEOUT_MS);
+      socket.addEventListener('close', fail, { once: true });
+      socket.addEventListener(
+        'open',
+        () => {
+          clearTimeout(timer);
+          socket.removeEventListener('close', fail);
+          resolve(new SignalingClient(socket));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  request<M extends Method>(method: M, data: Methods[M][0]): Promise<Methods[M][1]> {
+    const id = this.#nextId++;
+    return new Promise<Methods[M][1]>((resolve, reject) => {
+      if (!this.open) {
+        reject(new SignalingError('closed', `not connected: cannot send ${method}`));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new SignalingError('timeout', `no answer to ${method}`));
+      }, REQUEST_TIMEOUT_MS);
+      this.#pending.set(id, {
+        method,
+        resolve: (answer) => {
+          resolve(answer as Methods[M][1]);
+        },
+        reject,
+        timer,
+      });
+      this.#socket.send(JSON.stringify({ v: 1, id, method, data }));
+    });
+  }
+
+  /** One listener per event (a later one replaces it). */
+  on<E extends EventName>(event: E, listener: (data: Events[E]) => void): void {
+    this.#listeners.set(event, listener as (data: unknown) => void);
+  }
+
+  /** Called once when the socket closes, whoever closed it. */
+  onClose(listener: () => void): void {
+    this.#onClose = listener;
+  }
+
+  close(): void {
+    this.#socket.close(1000);
+  }
+
+  #receive(text: string): void {
+    let frame: Frame;
+    try {
+      frame = JSON.parse(text) as Frame;
+    } catch {
+      return;
+    }
+    if (typeof frame.event === 'string') {
+      this.#listeners.get(frame.event)?.(frame.data);
+      return;
+    }
+    if (typeof frame.id !== 'number') return;
+    const pending = this.#pending.get(frame.id);
+    if (pending === undefined) return;
+    this.#pending.delete(frame.id);
+    clearTimeout(pending.timer);
+    if (frame.ok === true) {
+      pending.resolve(frame.data);
+    } else {
+      const code = typeof frame.error?.code === 'string' ? frame.error.code : 'internal';
+      const message = typeof frame.error?.message === 'string' ? frame.error.message : code;
+      pending.reject(new SignalingError(code, `${pending.method}: ${message}`));
+    }
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The page's DOM: the forms in index.html, a tile per remote peer (video,
+ * audio and name), the WHEP player and the stats table. Names from the
+ * network only ever go through textContent.
+ */
+import type { StreamStats } from '../demo-state.js';
+import type { RoomView } from './room-connection.js';
+
+interface Tile {
+  readonly figure: HTMLElement;
+  readonly video: MediaStream;
+  readonly audio: MediaStream;
+}
+
+export class DemoUi implements RoomView {
+  readonly roomInput = element('room', HTMLInputElement);
+  readonly nameInput = element('name', HTMLInputElement);
+  readonly joinForm = element('join-form', HTMLFormElement);
+  readonly joinButton = element('join', HTMLButtonElement);
+  readonly leaveButton = element('leave', HTMLButtonElement);
+  readonly cameraInput = element('camera', HTMLInputElement);
+  readonly whepForm = element('whep-form', HTMLFormElement);
+  readonly watchButton = element('watch', HTMLButtonElement);
+  readonly unwatchButton = element('unwatch', HTMLButtonElement);
+  readonly #status = element('status', HTMLElement);
+  readonly #tiles = element('tiles', HTMLElement);
+  readonly #localVideo = element('local-video', HTMLVideoElement);
+  readonly #cameraVideo = element('camera-video', HTMLVideoElement);
+  readonly #cameraCaption = element('camera-caption', HTMLElement);
+  readonly #stats = element('stats', HTMLTableSectionElement);
+  readonly #peers = new Map<string, Tile>();
+  /** Which tile track each consumer fills. */
+  readonly #tracks = new Map<string, MediaStreamTrack>();
+
+  status(text: string): void {
+    this.#status.textContent = text;
+  }
+
+  setJoined(joined: boolean): void {
+    this.joinButton.disabled = joined;
+    this.roomInput.disabled = joined;
+    this.nameInput.disabled = joined;
+    this.leaveButton.disabled = !joined;
+  }
+
+  setWatching(watching: boolean): void {
+    this.watchButton.disabled = watching;
+    this.cameraInput.disabled = watching;
+    this.unwatchButton.disabled = !watching;
+  }
+
+  showLocal(stream: MediaStream | null): void {
+    this.#localVideo.srcObject = stream;
+  }
+
+  showCamera(path: string | null, track: MediaStreamTrack | null): void {
+    this.#cameraVideo.srcObject = track === null ? null : new MediaStream([track]);
+    this.#cameraCaption.textContent = path === null ? 'no camera' : `camera ${path}`;
+  }
+
+  peerJoined(peer: string, displayName: string | null): void {
+    if (this.#peers.has(peer)) return;
+    const figure = document.createElement('figure');
+    figure.className = 'tile';
+    figure.dataset['peer'] = peer;
+    const video = document.createElement('video');
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    const audio = document.createElement('audio');
+    audio.autoplay = true;
+    const caption = document.createElement('figcaption');
+    caption.textContent = displayName === null ? peer : `${displayName} (${peer})`;
+    const tile: Tile = { figure, video: new MediaStream(), audio: new MediaStream() };
+    video.srcObject = tile.video;
+    audio.srcObject = tile.audio;
+    figure.append(video, audio, caption);
+    this.#tiles.append(figure);
+    this.#peers.set(peer, tile);
+  }
+
+  peerLeft(peer: string): void {
+    this.#peers.get(peer)?.figure.remove();
+    this.#peers.delete(peer);
+  }
+
+  trackAdded(peer: string, consumerId: string, track: MediaStreamTrack): void {
+    const tile = this.#peers.get(peer);
+    if (tile === undefined) return;
+    (track.kind === 'video' ? tile.video : tile.audio).addTrack(track);
+    this.#tracks.set(consumerId, track);
+  }
+
+  trackRemoved(peer: string, consumerId: string): void {
+    const track = this.#tracks.get(consumerId);
+    this.#tracks.delete(consumerId);
+    const tile = this.#peers.get(peer);
+    if (track === undefined || tile === undefined) return;
+    tile.video.removeTrack(track);
+    tile.audio.removeTrack(track);
+  }
+
+  renderStats(stats: readonly StreamStats[]): void {
+    const rows = stats.map((stream) => {
+      const row = document.createElement('tr');
+      const cells = [
+        `${stream.direction === 'inbound' ? '⇣' : '⇡'} ${stream.owner}`,
+        stream.kind,
+        `${(stream.bitrateBps / 1000).toFixed(0)} kb/s`,
+        `${(stream.lossRatio * 100).toFixed(1)} % (${stream.packetsLost})`,
+        stream.jitterMs === null ? '–' : `${stream.jitterMs.toFixed(1)} ms`,
+        stream.roundTripTimeMs === null ? '–' : `${stream.roundTripTimeMs.toFixed(1)} ms`,
+        stream.frames === null ? '–' : String(stream.frames),
+      ];
+      for (const text of cells) {
+        const cell = document.createElement('td');
+        cell.textContent = text;
+        row.append(cell);
+      }
+      return row;
+    });
+    this.#stats.replaceChildren(...rows);
+  }
+}
+
+/** The element with `id`, checked to be a `type`: a page that lacks one fails at load, loudly. */
+function element<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`the page has no ${type.name} #${id}`);
+  return found;
+}
