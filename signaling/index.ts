@@ -7,6 +7,7 @@ import { validHostPort, type HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/shared/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
+import { CameraHub, cameraProxyBase } from './cameras/index.js';
 import { demoRoute } from './demo/index.js';
 import { SignalingServer } from './server/index.js';
 import { MediaStatsCollector, registerMediaMetrics } from './stats/index.js';
@@ -64,6 +65,14 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     rtcMaxPort: startup.rtcPorts.end,
     log,
   });
+  // Cameras of the RTSP proxy for WHEP viewers, pulled while watched.
+  const cameras = new CameraHub({
+    pool,
+    rtspBase: cameraProxyBase(config),
+    lingerMs: startup.cameras.lingerMs,
+    log,
+    metrics: node.metrics,
+  });
   try {
     server = await SignalingServer.start({
       listen: validHostPort(startup.listen),
@@ -79,6 +88,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     stats.start();
   } catch (error) {
     await server?.close();
+    await cameras.close();
     await pool.close();
     await node.close();
     throw error;
@@ -95,6 +105,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     close: async () => {
       stats.stop();
       await running.close();
+      await cameras.close();
       await pool.close();
       await node.close();
     },

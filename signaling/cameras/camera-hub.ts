@@ -78,9 +78,13 @@ export class CameraHub implements CameraSources {
   readonly #entries = new Map<string, Entry>();
   readonly #closings = new Set<Promise<void>>();
   readonly #metrics: CameraMetrics | undefined;
+  readonly #baseError: CameraPullError | undefined;
   #closed = false;
 
-  /** Throws CameraPullError when `rtspBase` is not an rtsp:// URL. */
+  /**
+   * A base URL that is not rtsp:// (rtsps:// is not supported) does not stop
+   * the node: it is logged, and every acquire rejects with the reason.
+   */
   constructor(options: CameraHubOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'camera-hub' });
@@ -88,13 +92,12 @@ export class CameraHub implements CameraSources {
     try {
       parseCameraUrl(options.rtspBase);
     } catch (error) {
-      throw new CameraPullError(
+      this.#baseError = new CameraPullError(
         'ERR_CAMERA_PULL',
         `signaling.cameras.rtsp: ${errorMessage(error)}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
+      this.#log.error({ reason: this.#baseError.message }, 'cameras cannot be pulled');
     }
     this.#base = options.rtspBase.replace(/\/+$/, '');
     this.#metrics =
@@ -122,6 +125,7 @@ export class CameraHub implements CameraSources {
    */
   async acquire(path: string): Promise<WatchableSource | undefined> {
     if (this.#closed) throw hubClosed();
+    if (this.#baseError !== undefined) throw this.#baseError;
     if (path.length > MAX_PATH_LENGTH || !RTSP_PATH_NAME.test(path)) return undefined;
     let entry = this.#entries.get(path);
     if (entry === undefined) {

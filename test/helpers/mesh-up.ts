@@ -13,7 +13,11 @@ export interface MeshUp {
   stop(): Promise<void>;
 }
 
-export async function meshUp(configFile: string): Promise<MeshUp> {
+/** `env` overrides the port-0 defaults (e.g. a fixed STREAMMESH_PROXY_RTSP_LISTEN). */
+export async function meshUp(
+  configFile: string,
+  env: Readonly<Record<string, string>> = {},
+): Promise<MeshUp> {
   const up = startStreammesh(['up', '--config', configFile], {
     STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
     STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
@@ -21,6 +25,7 @@ export async function meshUp(configFile: string): Promise<MeshUp> {
     STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
     STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
     STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
+    ...env,
   });
   const match = await up.waitForOutput(/^proxy +ready +(http:\/\/\S+)$/m, 10_000);
   const proxyUrl = match[1] ?? '';

@@ -509,10 +509,17 @@ describe('CameraHub against a hostile RTSP server', { timeout: 60_000 }, () => {
     assert.equal(hostile.connections - before, 2);
   });
 
-  it('refuses a base URL that is not rtsp://', () => {
-    assert.throws(
-      () => new CameraHub({ pool, rtspBase: 'http://127.0.0.1:8554', lingerMs: 0, log }),
-      /signaling\.cameras\.rtsp/,
-    );
+  it('refuses acquires, clearly, when the base URL is not rtsp://', async () => {
+    const misconfigured = new CameraHub({
+      pool,
+      rtspBase: 'http://127.0.0.1:8554',
+      lingerMs: 0,
+      log,
+    });
+    await assert.rejects(misconfigured.acquire('cam1'), {
+      code: 'ERR_CAMERA_PULL',
+      message: /^signaling\.cameras\.rtsp: .*not rtsp/,
+    });
+    await misconfigured.close();
   });
 });
