@@ -33,7 +33,9 @@ export async function openDemoPage(chromium: ChromiumPeer, url: string): Promise
     }
   });
   const response = await page.goto(url);
-  if (response?.status() !== 200) throw new Error(`GET ${url}: ${response?.status()}`);
+  // 304: the same browser opened the page before and revalidated its copy.
+  const status = response?.status();
+  if (status !== 200 && status !== 304) throw new Error(`GET ${url}: ${status}`);
   await page.waitForFunction((name) => name in globalThis, {}, DEMO_STATE_GLOBAL);
   return { page, problems };
 }
