@@ -1,0 +1,82 @@
+/** What the SFU benchmark driver (run.ts) and its child processes say over IPC. */
+
+/** The two SFUs measured: streammesh's signaling node, and mediasoup driven directly. */
+export type SideName = 'streammesh' | 'bare';
+
+export interface SfuNodeConfig {
+  readonly side: SideName;
+  /** The worker's RTC port range (one worker: the figures are per worker). */
+  readonly rtcMinPort: number;
+  readonly rtcMaxPort: number;
+}
+
+/** The SFU node is up (its answer to 'info'): its process, its one worker, where clients reach it. */
+export interface SfuNodeReady {
+  readonly type: 'info';
+  readonly pid: number;
+  readonly workerPid: number;
+  /** ws://.../ws (streammesh) or http://.../rpc (bare). */
+  readonly url: string;
+}
+
+export interface GeneratorConfig {
+  readonly index: number;
+  /** Bound on ICE + DTLS per PeerConnection. */
+  readonly connectTimeoutMs: number;
+}
+
+export type GeneratorRequest =
+  /** Where the shared RTP source should send to this generator. */
+  | { readonly type: 'port' }
+  /** Builds rooms: per room, `publishers` werift publishers, then `subscribers` werift subscribers consuming all of them. */
+  | {
+      readonly type: 'addRooms';
+      readonly side: SideName;
+      readonly url: string;
+      readonly rooms: readonly string[];
+      readonly publishers: number;
+      readonly subscribers: number;
+      /** Rooms built at once. */
+      readonly concurrency: number;
+    }
+  | { readonly type: 'snapshot' }
+  /** Closes every peer (and its WebSocket). */
+  | { readonly type: 'closeAll' }
+  | { readonly type: 'exit' };
+
+export interface GeneratorPort {
+  readonly type: 'port';
+  readonly port: number;
+}
+
+export interface RoomsAdded {
+  readonly type: 'addRooms';
+  readonly rooms: number;
+  readonly failedRooms: number;
+  /** The first few distinct errors. */
+  readonly errors: readonly string[];
+  readonly ms: number;
+}
+
+export interface GeneratorSnapshot {
+  readonly type: 'snapshot';
+  /** Event-loop delay since the previous snapshot (perf_hooks), ms. */
+  readonly loopDelayMs: { readonly p99: number; readonly max: number };
+  /** Per consumer: packets received and expected (from sequence numbers) since its first packet. */
+  readonly received: readonly number[];
+  readonly expected: readonly number[];
+  readonly keyframes: number;
+  /** Packets of the shared RTP source that reached this generator. */
+  readonly sourcePackets: number;
+  /** Packets no consumer claimed (an SSRC not negotiated). */
+  readonly unrouted: number;
+}
+
+export interface AllClosed {
+  readonly type: 'closeAll';
+  readonly closed: number;
+  readonly ms: number;
+}
+
+/** Children end by themselves after this long, whatever happens to the driver. */
+export const CHILD_MAX_LIFETIME_MS = 30 * 60_000;

@@ -1,0 +1,129 @@
+/** The shape of loadtests/results/sfu.json. */
+import type { SideName } from './messages.js';
+
+export interface BenchParameters {
+  /** Total consumers per step (rounded up to whole rooms). */
+  readonly steps: readonly number[];
+  readonly publishersPerRoom: number;
+  readonly subscribersPerRoom: number;
+  readonly generators: number;
+  readonly roomConcurrency: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  /** A step is served at this loss or less (percent of the packets expected). */
+  readonly maxLossPercent: number;
+  readonly source: {
+    readonly codec: 'VP8';
+    readonly size: string;
+    readonly fps: number;
+    readonly bitrateKbps: number;
+  };
+  readonly maxMinutes: number;
+  readonly sides: readonly SideName[];
+}
+
+export interface CpuWindow {
+  /** Cores used over the window (1 = one core busy), utime+stime from /proc/<pid>/stat. */
+  readonly worker: number;
+  /** The Node process around the worker: the signaling node, or the bare RPC. */
+  readonly node: number;
+  /** All generator processes together, and the busiest one (each is one event loop: ~1 is saturated). */
+  readonly generators: number;
+  readonly generatorMax: number;
+  readonly source: number;
+  /** This benchmark's driver process. */
+  readonly driver: number;
+  /** All processes on the machine (/proc/stat). */
+  readonly machineBusy: number;
+  /** machineBusy minus every process of this benchmark: the kernel's packet work and anything else running. */
+  readonly others: number;
+}
+
+export type FailedBy = 'loss' | 'start' | 'stall' | 'setup';
+
+/**
+ * What ran out in a window: the worker (above 90% of its core), a generator
+ * (above 90% of a core, or its event loop more than 250 ms late at p99), or
+ * the machine (above 95% of all cores busy, whoever used them).
+ */
+export type Saturated = 'worker' | 'generator' | 'machine';
+
+export interface StepResult {
+  readonly side: SideName;
+  readonly rooms: number;
+  /** 1, or a re-measurement of the same rooms after a window contended by other processes. */
+  readonly attempt: number;
+  readonly producers: number;
+  readonly consumers: number;
+  readonly setupMs: number;
+  readonly failedRooms: number;
+  readonly setupErrors: readonly string[];
+  /** Consumers with no packet by the end of the warm-up. */
+  readonly notStarted: number;
+  /** Started consumers that received nothing in the window. */
+  readonly stalled: number;
+  readonly windowMs: number;
+  readonly received: number;
+  readonly expected: number;
+  readonly lost: number;
+  readonly lossPercent: number;
+  /** Packets/s the subscribers received, and what the consumers should carry (source rate x consumers). */
+  readonly deliveredPps: number;
+  readonly expectedPps: number;
+  readonly sourcePps: number;
+  readonly cpu: CpuWindow;
+  readonly workerMillicoresPerConsumer: number;
+  /** UDP datagrams the kernel dropped at full receive buffers, whole machine (a reader too slow). */
+  readonly udpRcvbufErrors: number;
+  /** Of those, the datagrams dropped at the SFU worker's sockets and at every other socket (/proc/net/udp). */
+  readonly socketDrops: { readonly sfu: number; readonly peers: number };
+  /** The generators' event-loop delay over the window, ms (worst of them): a late loop reads its sockets late. */
+  readonly generatorLoopDelayMs: { readonly p99: number; readonly max: number };
+  readonly saturated: readonly Saturated[];
+  readonly served: boolean;
+  readonly failedBy: readonly FailedBy[];
+}
+
+export interface SideSummary {
+  /** The most consumers served at <= maxLossPercent (null: not even the first step). */
+  readonly maxConsumers: number | null;
+  readonly firstFailed: {
+    readonly consumers: number;
+    readonly failedBy: readonly FailedBy[];
+    readonly lossPercent: number;
+    readonly saturated: readonly Saturated[];
+  } | null;
+  /** Why the ramp ended: a step not served, the time bound, the end of the step list, or an error. */
+  readonly endedBy: 'not served' | 'time' | 'steps' | 'error';
+  /** Median worker CPU per consumer over the served steps of >= 100 consumers. */
+  readonly workerMillicoresPerConsumer: number;
+  /**
+   * An extrapolation, not a measurement: the consumers one worker core would
+   * carry at that cost per consumer, if nothing else ran out first.
+   */
+  readonly consumersPerWorkerCore: number | null;
+}
+
+export interface BenchResults {
+  readonly benchmark: 'sfu-consumers-per-worker';
+  readonly date: string;
+  readonly command: string;
+  readonly durationSeconds: number;
+  readonly machine: Record<string, unknown>;
+  readonly parameters: BenchParameters;
+  /** Cores busy on the machine over 3 s before the benchmark started anything (other users of the machine). */
+  readonly idleMachineBusy: number;
+  readonly method: readonly string[];
+  readonly steps: readonly StepResult[];
+  readonly summary: Partial<Record<SideName, SideSummary>>;
+  /** streammesh / bare at the largest step both served. */
+  readonly comparison: {
+    readonly maxConsumersRatio: number | null;
+    readonly commonStep: number | null;
+    readonly workerCpuRatio: number | null;
+    readonly nodeCpuRatio: number | null;
+  };
+  readonly reference: string;
+  readonly stoppedBy: string | null;
+  readonly errors: readonly string[];
+}

@@ -1,0 +1,593 @@
+/**
+ * `npm run bench:sfu`: consumers per mediasoup worker at <= 1% loss, through
+ * streammesh's signaling node and, side by side in the same run, through
+ * mediasoup driven directly (the baseline; see bare-rpc.ts).
+ *
+ *   streammesh  werift peers -> WebSocket protocol -> SignalingServer + WorkerPool(1) + stats
+ *   bare        werift peers -> bare JSON RPC -> mediasoup Worker (one)
+ *
+ * Load: rooms of P werift publishers and S werift subscribers; each
+ * subscriber's one PeerConnection (one recv transport) consumes all P
+ * producers of its room, so a room holds P x S consumers. Every publisher
+ * sends the same GStreamer VP8 stream (one encoder, RTP fanned into every
+ * publisher; ~300 kbit/s, ~34 packets/s). Generators are child processes
+ * (generator.ts) holding whole rooms; the SFU is a child process of its own
+ * (sfu-node.ts) with one worker.
+ *
+ * For each side, the ramp adds rooms until the total consumers reach each
+ * step (20, 60, 100, 200, ... by default), waits for the new consumers'
+ * first packets (warm-up), then over a fixed window counts every
+ * consumer's packets and loss from RTP sequence numbers at the subscribers,
+ * and samples the CPU (/proc/<pid>/stat) of the worker, the Node process
+ * around it, the generators and the source. A step is served when loss is
+ * <= 1%, every consumer started and none stalled. A side's ramp ends at
+ * its first step not served. A step where the busiest generator is above
+ * 90% of a core (or the machine above 95% busy) is marked generator-
+ * saturated: there the load generator, not mediasoup, is the limit.
+ *
+ * Output: loadtests/results/sfu.json and sfu.svg, and a table on stdout.
+ * Options: --quick (two small steps, 4 s windows: under a minute), --steps
+ * 20,60,..., --publishers P, --subscribers S, --generators G,
+ * --concurrency ROOMS, --warmup-ms MS, --measure-ms MS, --bitrate KBPS,
+ * --max-loss PERCENT, --sides streammesh,bare, --max-minutes M (hard bound:
+ * no step starts after it; partial results are still written), --out DIR.
+ * Environment: BENCH_SFU_QUICK=1 is --quick.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { errorMessage } from '../../src/shared/errors.js';
+import { peerPid, stopAllPeers } from '../../test/helpers/peers/process.js';
+import { startVideoSource } from '../../test/helpers/peers/werift-signaling.js';
+import { int, log } from '../common/cli.js';
+import { commandLine, machineInfo } from '../common/machine.js';
+import { forkChild, type Child } from '../rtp/children.js';
+import { coresUsed, cpuSample, type CpuSample } from '../rtp/cpu.js';
+import { formattedJson } from '../rtp/report.js';
+import { median, round } from '../rtp/stats.js';
+import { systemSample, systemWindow, type SystemSample } from '../rtsp/system.js';
+import { repoRoot, sleep } from '../rtsp/targets.js';
+import type {
+  AllClosed,
+  GeneratorConfig,
+  GeneratorPort,
+  GeneratorSnapshot,
+  RoomsAdded,
+  SfuNodeConfig,
+  SfuNodeReady,
+  SideName,
+} from './messages.js';
+import { chartSvg, resultTable } from './report.js';
+import { socketDrops, type SocketDrops } from './socket-drops.js';
+import type {
+  BenchParameters,
+  BenchResults,
+  CpuWindow,
+  FailedBy,
+  Saturated,
+  SideSummary,
+  StepResult,
+} from './results.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: process.env['BENCH_SFU_QUICK'] === '1' },
+    steps: { type: 'string' },
+    publishers: { type: 'string' },
+    subscribers: { type: 'string' },
+    generators: { type: 'string' },
+    concurrency: { type: 'string' },
+    'warmup-ms': { type: 'string' },
+    'measure-ms': { type: 'string' },
+    bitrate: { type: 'string' },
+    'max-loss': { type: 'string' },
+    sides: { type: 'string' },
+    'max-minutes': { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+
+const quick = args.quick;
+const parameters: BenchParameters = {
+  steps: (args.steps ?? (quick ? '10,30' : '20,60,100,200,300,400,500,600,800,1000,1200'))
+    .split(',')
+    .map((n) => int(n, 20, 1, 5_000))
+    .sort((a, b) => a - b),
+  publishersPerRoom: int(args.publishers, quick ? 2 : 4, 1, 4),
+  subscribersPerRoom: int(args.subscribers, 5, 1, 40),
+  generators: int(args.generators, 2, 1, 8),
+  roomConcurrency: int(args.concurrency, 3, 1, 16),
+  warmupMs: int(args['warmup-ms'], quick ? 2_000 : 3_000, 0, 60_000),
+  measureMs: int(args['measure-ms'], quick ? 4_000 : 10_000, 1_000, 120_000),
+  maxLossPercent: Number(args['max-loss'] ?? 1),
+  source: {
+    codec: 'VP8',
+    size: '320x240',
+    fps: 30,
+    bitrateKbps: int(args.bitrate, 300, 50, 5_000),
+  },
+  maxMinutes: Number(args['max-minutes'] ?? (quick ? 2 : 12)),
+  sides: (args.sides ?? 'streammesh,bare')
+    .split(',')
+    .filter((name): name is SideName => name === 'streammesh' || name === 'bare'),
+};
+if (!(parameters.maxMinutes > 0 && parameters.maxMinutes <= 120)) {
+  throw new Error(`--max-minutes: expected a number in (0, 120], got "${args['max-minutes']}"`);
+}
+if (!(parameters.maxLossPercent >= 0 && parameters.maxLossPercent <= 100)) {
+  throw new Error(`--max-loss: expected a percentage, got "${args['max-loss']}"`);
+}
+const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
+const startedAt = Date.now();
+const deadline = startedAt + parameters.maxMinutes * 60_000;
+const cores = cpus().length;
+/** RTC ports of each side's one worker: below the ephemeral range the werift peers bind in. */
+const RTC_PORTS: Record<SideName, { min: number; max: number }> = {
+  streammesh: { min: 21_000, max: 22_999 },
+  bare: { min: 23_000, max: 24_999 },
+};
+/** ICE + DTLS of one werift PeerConnection, loaded. */
+const CONNECT_TIMEOUT_MS = 20_000;
+/** Saturation thresholds (see Saturated in results.ts). */
+const CORE_SATURATED = 0.9;
+const LOOP_DELAY_SATURATED_MS = 250;
+const MACHINE_SATURATED = 0.95;
+/**
+ * A step not served while processes outside the benchmark (the machine is
+ * shared) used this many cores is measured again, at most MAX_REMEASURES
+ * times; every attempt is recorded, the last one counts.
+ */
+const CONTENDED_CORES = 0.25;
+const MAX_REMEASURES = 2;
+
+interface Sample {
+  readonly at: number;
+  readonly snapshots: readonly GeneratorSnapshot[];
+  readonly worker: CpuSample | undefined;
+  readonly node: CpuSample | undefined;
+  readonly generators: readonly (CpuSample | undefined)[];
+  readonly source: CpuSample | undefined;
+  readonly driver: CpuSample;
+  readonly system: SystemSample;
+  readonly drops: SocketDrops;
+}
+
+interface Rig {
+  readonly generators: readonly Child[];
+  readonly sourcePid: number | undefined;
+}
+
+interface SfuNode {
+  readonly side: SideName;
+  readonly child: Child;
+  readonly ready: SfuNodeReady;
+}
+
+function safeCpu(pid: number | undefined): CpuSample | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return cpuSample(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+async function sample(rig: Rig, node: SfuNode): Promise<Sample> {
+  const snapshots = await Promise.all(
+    rig.generators.map((g) =>
+      g.request<GeneratorSnapshot>({ type: 'snapshot' }, 'snapshot', 10_000),
+    ),
+  );
+  return {
+    at: performance.now(),
+    snapshots,
+    worker: safeCpu(node.ready.workerPid),
+    node: safeCpu(node.ready.pid),
+    generators: rig.generators.map((g) => safeCpu(g.pid)),
+    source: safeCpu(rig.sourcePid),
+    driver: cpuSample(process.pid),
+    system: systemSample(),
+    drops: socketDrops(RTC_PORTS[node.side]),
+  };
+}
+
+async function startNode(side: SideName): Promise<SfuNode> {
+  const config: SfuNodeConfig = {
+    side,
+    rtcMinPort: RTC_PORTS[side].min,
+    rtcMaxPort: RTC_PORTS[side].max,
+  };
+  const child = await forkChild('../sfu/sfu-node.js', config, 30_000);
+  const ready = await child.request<SfuNodeReady>({ type: 'info' }, 'info', 10_000);
+  return { side, child, ready };
+}
+
+async function main(): Promise<void> {
+  log(`bench:sfu ${JSON.stringify(parameters)}`);
+  const errors: string[] = [];
+  const steps: StepResult[] = [];
+  const endedBy = new Map<SideName, SideSummary['endedBy']>();
+  let stoppedBy: string | null = null;
+  const generators: Child[] = [];
+  try {
+    const idle = await idleMachineBusy();
+    log(`machine before the run: ${idle} of ${cores} cores busy`);
+    const generatorConfig = (index: number): GeneratorConfig => ({
+      index,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    });
+    for (let i = 0; i < parameters.generators; i += 1) {
+      generators.push(await forkChild('../sfu/generator.js', generatorConfig(i)));
+    }
+    const ports = await Promise.all(
+      generators.map(async (g) => {
+        const reply = await g.request<GeneratorPort>({ type: 'port' }, 'port', 5_000);
+        return reply.port;
+      }),
+    );
+    const [width, height] = parameters.source.size.split('x').map(Number);
+    const source = startVideoSource({
+      codec: 'VP8',
+      ports,
+      bitrateKbps: parameters.source.bitrateKbps,
+      fps: parameters.source.fps,
+      ...(width === undefined ? {} : { width }),
+      ...(height === undefined ? {} : { height }),
+      timeoutMs: parameters.maxMinutes * 60_000 + 180_000,
+    });
+    await sleep(1_000);
+    const rig: Rig = { generators, sourcePid: peerPid(source) };
+    const sourcePps = await measureSource(rig);
+    log(`source: GStreamer VP8 (pid ${rig.sourcePid ?? '-'}), ${sourcePps} packets/s`);
+    if (sourcePps <= 0) throw new Error(`the RTP source sends nothing:\n${source.stderr()}`);
+
+    for (const [index, side] of parameters.sides.entries()) {
+      // Each side gets an equal share of the time left, so the last one is not starved.
+      const sideDeadline = Date.now() + (deadline - Date.now()) / (parameters.sides.length - index);
+      if (Date.now() > deadline) {
+        stoppedBy = `the ${parameters.maxMinutes} min bound`;
+        endedBy.set(side, 'time');
+        continue;
+      }
+      let node: SfuNode | undefined;
+      try {
+        node = await startNode(side);
+        log(`${side}: node pid ${node.ready.pid}, worker pid ${node.ready.workerPid}`);
+        endedBy.set(side, await ramp(rig, node, sourcePps, sideDeadline, steps));
+        if (endedBy.get(side) === 'time') stoppedBy = `the ${parameters.maxMinutes} min bound`;
+      } catch (error) {
+        errors.push(`${side}: ${errorMessage(error)}`);
+        log(`${side} failed: ${errorMessage(error)}`);
+        endedBy.set(side, 'error');
+      } finally {
+        const closed = await Promise.all(
+          generators.map((g) =>
+            g.request<AllClosed>({ type: 'closeAll' }, 'closeAll', 120_000).catch(() => undefined),
+          ),
+        );
+        log(`${side}: closed ${closed.reduce((sum, c) => sum + (c?.closed ?? 0), 0)} peers`);
+        await node?.child.stop();
+      }
+    }
+
+    const results = summarize(idle, steps, endedBy, stoppedBy, errors);
+    mkdirSync(outDir, { recursive: true });
+    const jsonFile = join(outDir, 'sfu.json');
+    writeFileSync(jsonFile, await formattedJson(jsonFile, results));
+    writeFileSync(join(outDir, 'sfu.svg'), chartSvg(results));
+    process.stdout.write(`${resultTable(results)}\n`);
+    log(`wrote ${jsonFile} and sfu.svg in ${round((Date.now() - startedAt) / 1000)} s`);
+  } finally {
+    for (const child of generators) await child.stop().catch(() => undefined);
+    await stopAllPeers();
+  }
+}
+
+/** Packets/s of the shared source as the first generator receives it, over 2 s. */
+async function measureSource(rig: Rig): Promise<number> {
+  const first = rig.generators[0];
+  if (first === undefined) return 0;
+  const count = async (): Promise<number> =>
+    (await first.request<GeneratorSnapshot>({ type: 'snapshot' }, 'snapshot', 5_000)).sourcePackets;
+  const before = await count();
+  const t0 = performance.now();
+  await sleep(2_000);
+  return round(((await count()) - before) / ((performance.now() - t0) / 1000), 1);
+}
+
+/** One side's ramp; returns why it ended. */
+async function ramp(
+  rig: Rig,
+  node: SfuNode,
+  sourcePps: number,
+  sideDeadline: number,
+  steps: StepResult[],
+): Promise<SideSummary['endedBy']> {
+  const { side } = node;
+  const perRoom = parameters.publishersPerRoom * parameters.subscribersPerRoom;
+  let rooms = 0;
+  for (const target of parameters.steps) {
+    if (Date.now() > sideDeadline) return 'time';
+    const wanted = Math.max(1, Math.ceil(target / perRoom));
+    if (wanted <= rooms) continue;
+    const names = Array.from({ length: wanted - rooms }, (_, i) => `${side}-${rooms + i}`);
+    const count = rig.generators.length;
+    const setupStarted = performance.now();
+    const added = await Promise.all(
+      rig.generators.map((g, gi) => {
+        const mine = names.filter((_, k) => (rooms + k) % count === gi);
+        const timeoutMs =
+          Math.ceil(mine.length / parameters.roomConcurrency) * 2 * CONNECT_TIMEOUT_MS + 30_000;
+        return g.request<RoomsAdded>(
+          {
+            type: 'addRooms',
+            side,
+            url: node.ready.url,
+            rooms: mine,
+            publishers: parameters.publishersPerRoom,
+            subscribers: parameters.subscribersPerRoom,
+            concurrency: parameters.roomConcurrency,
+          },
+          'addRooms',
+          timeoutMs,
+        );
+      }),
+    );
+    rooms = wanted;
+    const setupMs = Math.round(performance.now() - setupStarted);
+    const failedRooms = added.reduce((sum, a) => sum + a.failedRooms, 0);
+    const setupErrors = [...new Set(added.flatMap((a) => a.errors))];
+    log(
+      `${side}: ${rooms} rooms (${rooms * perRoom} consumers) set up in ${setupMs} ms` +
+        (failedRooms > 0 ? `, ${failedRooms} failed: ${setupErrors.join('; ')}` : ''),
+    );
+    await sleep(parameters.warmupMs);
+    let step: StepResult | undefined;
+    for (let attempt = 1; attempt <= 1 + MAX_REMEASURES; attempt += 1) {
+      const a = await sample(rig, node);
+      await sleep(parameters.measureMs);
+      const b = await sample(rig, node);
+      step = {
+        ...measureStep(side, rooms, a, b, sourcePps, { setupMs, failedRooms, setupErrors }),
+        attempt,
+      };
+      steps.push(step);
+      logStep(step);
+      if (step.served || step.cpu.others < CONTENDED_CORES || Date.now() > sideDeadline) break;
+      log(`  other processes used ${step.cpu.others} cores: measuring this step again`);
+    }
+    if (step?.served !== true) return 'not served';
+  }
+  return 'steps';
+}
+
+function logStep(step: StepResult): void {
+  log(
+    `  ${step.side} ${step.consumers} consumers: ${step.served ? 'served' : `NOT served (${step.failedBy.join(', ')})`}; ` +
+      `loss ${step.lossPercent}%, not started ${step.notStarted}, stalled ${step.stalled}; ` +
+      `${step.deliveredPps}/${step.expectedPps} pkt/s; cores: worker ${step.cpu.worker} node ${step.cpu.node} ` +
+      `generators ${step.cpu.generators} (max ${step.cpu.generatorMax}) machine ${step.cpu.machineBusy} ` +
+      `(others ${step.cpu.others}); UDP receive-buffer drops ${step.udpRcvbufErrors} ` +
+      `(SFU sockets ${step.socketDrops.sfu}, peers ${step.socketDrops.peers}); ` +
+      `generator loop delay p99 ${step.generatorLoopDelayMs.p99} ms, max ${step.generatorLoopDelayMs.max} ms` +
+      (step.saturated.length > 0 ? ` [saturated: ${step.saturated.join(', ')}]` : ''),
+  );
+}
+
+function measureStep(
+  side: SideName,
+  rooms: number,
+  a: Sample,
+  b: Sample,
+  sourcePps: number,
+  setup: Pick<StepResult, 'setupMs' | 'failedRooms' | 'setupErrors'>,
+): Omit<StepResult, 'attempt'> {
+  const windowMs = Math.round(b.at - a.at);
+  let consumers = 0;
+  let notStarted = 0;
+  let stalled = 0;
+  let received = 0;
+  let expected = 0;
+  let lost = 0;
+  b.snapshots.forEach((after, g) => {
+    const before = a.snapshots[g];
+    after.received.forEach((got, i) => {
+      consumers += 1;
+      const was = before?.received[i] ?? 0;
+      if (was === 0) {
+        notStarted += 1;
+        return;
+      }
+      const gotten = got - was;
+      const due = (after.expected[i] ?? 0) - (before?.expected[i] ?? 0);
+      if (gotten <= 0) stalled += 1;
+      received += gotten;
+      expected += Math.max(due, gotten);
+      lost += Math.max(0, due - gotten);
+    });
+  });
+  const used = (x: CpuSample | undefined, y: CpuSample | undefined): number =>
+    x === undefined || y === undefined ? Number.NaN : round(coresUsed(x, y), 3);
+  const generatorCores = b.generators.map((after, i) => used(a.generators[i], after));
+  const system = systemWindow(a.system, b.system, cores);
+  const cpu = {
+    worker: used(a.worker, b.worker),
+    node: used(a.node, b.node),
+    generators: round(
+      generatorCores.reduce((sum, c) => sum + c, 0),
+      3,
+    ),
+    generatorMax: round(Math.max(...generatorCores), 3),
+    source: used(a.source, b.source),
+    driver: used(a.driver, b.driver),
+    machineBusy: round(system.busyCores, 3),
+  };
+  const ours = [cpu.worker, cpu.node, cpu.generators, cpu.source, cpu.driver]
+    .filter(Number.isFinite)
+    .reduce((sum, c) => sum + c, 0);
+  const loopDelayMs = {
+    p99: Math.max(...b.snapshots.map((snapshot) => snapshot.loopDelayMs.p99)),
+    max: Math.max(...b.snapshots.map((snapshot) => snapshot.loopDelayMs.max)),
+  };
+  const lossPercent = expected === 0 ? 0 : round((lost / expected) * 100, 3);
+  const failedBy: FailedBy[] = [];
+  if (setup.failedRooms > 0) failedBy.push('setup');
+  if (lossPercent > parameters.maxLossPercent) failedBy.push('loss');
+  if (notStarted > 0) failedBy.push('start');
+  if (stalled > 0) failedBy.push('stall');
+  const seconds = windowMs / 1000;
+  // The source's rate over this window, as the first generator received it.
+  const sourceDelta = (b.snapshots[0]?.sourcePackets ?? 0) - (a.snapshots[0]?.sourcePackets ?? 0);
+  const windowSourcePps = sourceDelta > 0 ? round(sourceDelta / seconds, 1) : sourcePps;
+  return {
+    side,
+    rooms,
+    producers: rooms * parameters.publishersPerRoom,
+    consumers,
+    ...setup,
+    notStarted,
+    stalled,
+    windowMs,
+    received,
+    expected,
+    lost,
+    lossPercent,
+    deliveredPps: round(received / seconds, 0),
+    expectedPps: round(windowSourcePps * consumers, 0),
+    sourcePps: windowSourcePps,
+    cpu: { ...cpu, others: round(Math.max(0, cpu.machineBusy - ours), 3) },
+    workerMillicoresPerConsumer: consumers === 0 ? 0 : round((cpu.worker / consumers) * 1000, 3),
+    udpRcvbufErrors: system.udpRcvbufErrors,
+    generatorLoopDelayMs: loopDelayMs,
+    socketDrops: { sfu: b.drops.sfu - a.drops.sfu, peers: b.drops.others - a.drops.others },
+    saturated: saturation(cpu, loopDelayMs.p99),
+    served: failedBy.length === 0,
+    failedBy,
+  };
+}
+
+function saturation(cpu: Omit<CpuWindow, 'others'>, loopDelayP99: number): Saturated[] {
+  const saturated: Saturated[] = [];
+  if (cpu.worker >= CORE_SATURATED) saturated.push('worker');
+  if (cpu.generatorMax >= CORE_SATURATED || loopDelayP99 >= LOOP_DELAY_SATURATED_MS) {
+    saturated.push('generator');
+  }
+  if (cpu.machineBusy >= MACHINE_SATURATED * cores) saturated.push('machine');
+  return saturated;
+}
+
+/** Each step's last attempt, in order. */
+function finalAttempts(steps: readonly StepResult[], side: SideName): StepResult[] {
+  const mine = steps.filter((s) => s.side === side);
+  return mine.filter((s, i) => mine[i + 1]?.rooms !== s.rooms);
+}
+
+/** Cores busy over 3 s with nothing of ours running. */
+async function idleMachineBusy(): Promise<number> {
+  const before = systemSample();
+  await sleep(3_000);
+  return round(systemWindow(before, systemSample(), cores).busyCores, 3);
+}
+
+function summarize(
+  idle: number,
+  steps: readonly StepResult[],
+  endedBy: ReadonlyMap<SideName, SideSummary['endedBy']>,
+  stoppedBy: string | null,
+  errors: readonly string[],
+): BenchResults {
+  const summary: Partial<Record<SideName, SideSummary>> = {};
+  for (const side of parameters.sides) {
+    const mine = finalAttempts(steps, side);
+    const served = mine.filter((s) => s.served);
+    const failed = mine.find((s) => !s.served);
+    // Worker CPU per consumer, from the served steps big enough to read it (>= 100 consumers).
+    const perConsumer = round(
+      median(served.filter((s) => s.consumers >= 100).map((s) => s.workerMillicoresPerConsumer)),
+      3,
+    );
+    summary[side] = {
+      maxConsumers: served.length === 0 ? null : Math.max(...served.map((s) => s.consumers)),
+      firstFailed:
+        failed === undefined
+          ? null
+          : {
+              consumers: failed.consumers,
+              failedBy: failed.failedBy,
+              lossPercent: failed.lossPercent,
+              saturated: failed.saturated,
+            },
+      endedBy: endedBy.get(side) ?? 'error',
+      workerMillicoresPerConsumer: perConsumer,
+      consumersPerWorkerCore: perConsumer > 0 ? Math.round(1000 / perConsumer) : null,
+    };
+  }
+  const ours = summary.streammesh?.maxConsumers ?? null;
+  const bare = summary.bare?.maxConsumers ?? null;
+  const final = [...finalAttempts(steps, 'streammesh'), ...finalAttempts(steps, 'bare')];
+  const bothServed = final
+    .filter((s) => s.side === 'streammesh' && s.served)
+    .map((s) => s.consumers)
+    .filter((n) => final.some((s) => s.side === 'bare' && s.served && s.consumers === n));
+  const commonStep = bothServed.length === 0 ? null : Math.max(...bothServed);
+  const at = (side: SideName): StepResult | undefined =>
+    final.find((s) => s.side === side && s.consumers === commonStep && s.served);
+  const ratio = (x: number | undefined, y: number | undefined): number | null =>
+    x === undefined || y === undefined || !(y > 0) ? null : round(x / y, 3);
+  return {
+    benchmark: 'sfu-consumers-per-worker',
+    date: new Date().toISOString(),
+    command: `npm run bench:sfu${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    durationSeconds: round((Date.now() - startedAt) / 1000),
+    machine: {
+      ...machineInfo(repoRoot),
+      gstreamer: commandLine('gst-launch-1.0', ['--version']).replace(
+        /^gst-launch-1.0 version /,
+        '',
+      ),
+    },
+    parameters,
+    idleMachineBusy: idle,
+    method: [
+      'Everything on 127.0.0.1 of one machine: the SFU node (one mediasoup worker), the generators, the RTP source and the driver share its cores.',
+      'streammesh: werift peers speak the WebSocket protocol (signaling/PROTOCOL.md) to a SignalingServer with a WorkerPool of size 1, per-peer limits and room size from the config defaults, and the media stats sampler (getStats of every producer and consumer every 2 s), in a Node child process (what `streammesh up` runs for signaling.workers: 1, without the mesh membership).',
+      'bare: the same werift peers reach one mediasoup Worker through a bare JSON-over-HTTP RPC (loadtests/sfu/bare-rpc.ts): a Router per room, WebRtcTransports (same listen options, initial outgoing estimate and incoming cap as streammesh), Producers and paused Consumers created with the mediasoup API, nothing else.',
+      'Rooms of P werift publishers and S werift subscribers; each subscriber has one PeerConnection and one recv transport consuming all P producers of its room (P x S consumers per room; consumer SDP written with signaling/sdp). Rooms are spread over the generator processes; a generator builds whole rooms.',
+      'Media: one GStreamer pipeline (videotestsrc 320x240 30 fps, vp8enc CBR, rtpvp8pay mtu 1200) sends the same RTP to every generator, where each publisher writes it to its werift track (werift rewrites SSRC, sequence numbers and timestamps per sender).',
+      'Per step: add rooms up to the step, wait the warm-up (new consumers start at a key frame; one per second), then over the window count per consumer the packets received and the advance of the highest extended RTP sequence number; loss = expected - received (NACK retransmissions that arrive count as received), only consumers that had started.',
+      'Served: loss <= maxLossPercent of the packets expected, every consumer started, none stalled (nothing in the window), no room failed to set up. A side ends at its first step not served. The machine may be shared: a step not served while processes outside the benchmark used >= 0.25 cores (cpu.others) is measured again with the same rooms, at most twice; every attempt is in steps, the last one counts.',
+      'CPU: utime+stime over the window from /proc/<pid>/stat of the mediasoup worker, the Node process around it (signaling node or bare RPC), each generator, GStreamer and the driver; machine = all cores from /proc/stat; others = machine minus all of these (kernel packet work, and anything else running on the machine: idleMachineBusy is that before the run). A generator is one Node event loop: near 1 core it is saturated, and the load generator (werift SRTP and RTP in JavaScript), not mediasoup, limits the step.',
+    ],
+    steps,
+    summary,
+    comparison: {
+      maxConsumersRatio:
+        ours === null || bare === null || bare === 0 ? null : round(ours / bare, 3),
+      commonStep,
+      workerCpuRatio: ratio(at('streammesh')?.cpu.worker, at('bare')?.cpu.worker),
+      nodeCpuRatio: ratio(at('streammesh')?.cpu.node, at('bare')?.cpu.node),
+    },
+    reference:
+      'https://mediasoup.org/documentation/v3/scalability: depending on the host CPU, one mediasoup worker (a C++ subprocess on one core) typically handles over ~500 consumers in total.',
+    stoppedBy,
+    errors,
+  };
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) return;
+  interrupted = true;
+  log('interrupted: stopping the source, the SFU node and the generators');
+  void stopAllPeers().then(() => process.exit(130));
+});
+
+try {
+  await main();
+} catch (error) {
+  log(
+    `bench:sfu failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  process.exitCode = 1;
+}

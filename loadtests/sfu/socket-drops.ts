@@ -1,0 +1,40 @@
+/**
+ * Where UDP datagrams were dropped: the kernel counts, per socket
+ * (/proc/net/udp, last column), datagrams it discarded because that
+ * socket's receive buffer was full. Summed over the SFU's RTC ports on one
+ * side and every other socket on the other, a window's delta says whether
+ * the SFU worker or the peers (werift in the generators) fell behind. Only
+ * sockets open at both ends of a window count; one closed in between takes
+ * its counter with it.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface SocketDrops {
+  /** Sockets bound to a port in the SFU's RTC range. */
+  readonly sfu: number;
+  /** Every other UDP socket on the machine (the peers, the source). */
+  readonly others: number;
+}
+
+export function socketDrops(sfuPorts: { readonly min: number; readonly max: number }): SocketDrops {
+  let sfu = 0;
+  let others = 0;
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      const drops = Number(fields[fields.length - 1]);
+      if (local === undefined || !Number.isFinite(drops) || fields.length < 13) continue;
+      const port = Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
+      if (port >= sfuPorts.min && port <= sfuPorts.max) sfu += drops;
+      else others += drops;
+    }
+  }
+  return { sfu, others };
+}
