@@ -12,6 +12,7 @@ import { demoRoute } from './demo/index.js';
 import { SignalingServer } from './server/index.js';
 import { MediaStatsCollector, registerMediaMetrics } from './stats/index.js';
 import { WorkerPool, installCensus, type RtcSettings } from './sfu/index.js';
+import { whipWhepRoutes } from './whip-whep/index.js';
 
 export interface RunningSignaling {
   readonly id: string;
@@ -79,7 +80,18 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       pool,
       rtc: rtcSettings(startup),
       peerLimits: startup.peerLimits,
-      routes: () => [demoRoute()],
+      routes: (rooms) => [
+        demoRoute(),
+        ...whipWhepRoutes({
+          rooms,
+          pool,
+          rtc: rtcSettings(startup),
+          log,
+          metrics: node.metrics,
+          cameras,
+          publicUrl: startup.publicUrl,
+        }),
+      ],
       maxPeersPerRoom: startup.maxPeersPerRoom,
       log,
       metrics: node.metrics,

@@ -257,17 +257,34 @@ function assertOfferedPayloadTypes(plan: MediaPlan, offered: SdpMedia): void {
   }
 }
 
-/** A turned-down m-section: port 0, the offered formats, no attributes but the mid. */
+/**
+ * A turned-down m-section: port 0 and the mid. It keeps the offer's first
+ * codec: werift fails an answer whose section has no codec it knows, even a
+ * rejected one.
+ */
 function rejectedSection(offered: SdpMedia): MediaDescription {
+  const first = offered.codecs[0];
   return {
     type: offered.kind,
     port: 0,
     protocol: offered.protocol,
-    payloads: offered.formats.join(' '),
+    payloads: first === undefined ? offered.formats.join(' ') : String(first.payloadType),
     connection: { version: 4, ip: '0.0.0.0' },
     ...(offered.mid === undefined ? {} : { mid: offered.mid }),
     direction: 'inactive',
-    rtp: [],
+    rtp:
+      first === undefined
+        ? []
+        : [
+            {
+              payload: first.payloadType,
+              codec: first.mimeType.split('/')[1] ?? first.mimeType,
+              rate: first.clockRate,
+              ...(first.channels === undefined || first.channels < 2
+                ? {}
+                : { encoding: first.channels }),
+            },
+          ],
     fmtp: [],
   };
 }

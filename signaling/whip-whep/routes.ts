@@ -1,0 +1,381 @@
+/**
+ * The WHIP and WHEP resources on the signaling node's HTTP listener (see
+ * signaling/WHIP-WHEP.md):
+ *
+ *   POST    /whip/<room>                 publish into a room          201 + answer
+ *   POST    /whep/rooms/<room>[/<peer>]  watch a room (or one peer)   201 + answer
+ *   POST    /whep/<camera>               watch a camera               201 + answer
+ *   PATCH   /whip|whep/session/<id>      trickle (204), ICE restart (200 + sdpfrag)
+ *   DELETE  /whip|whep/session/<id>      end the session              200
+ *   OPTIONS any of them                  204, Allow/Accept-Post/Accept-Patch, CORS
+ *
+ * Every refusal is a text/plain reason with its status, counted in
+ * streammesh_signaling_whip_whep_refused_total{endpoint,reason}; nothing a
+ * client sends makes a handler throw past here.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { types } from 'mediasoup';
+import type { Registry } from 'prom-client';
+import { errorMessage } from '../../src/shared/errors.js';
+import type { Logger } from '../../src/shared/log.js';
+import { SdpError, parseSdp, parseSdpFragment, type SdpFragment } from '../sdp/index.js';
+import type { HttpRoute, Rooms } from '../server/index.js';
+import type { CameraSources, RtcSettings, WatchableSource, WorkerPool } from '../sfu/index.js';
+import {
+  CORS_HEADERS,
+  SDPFRAG_TYPE,
+  SDP_TYPE,
+  WhipWhepError,
+  answerOptions,
+  readSdpBody,
+  refuse,
+  requireContentType,
+} from './http.js';
+import { registerWhipWhepMetrics, type Endpoint, type WhipWhepMetrics } from './metrics.js';
+import { newSessionId, type MediaSession } from './session.js';
+import { startWhepSession } from './whep.js';
+import { startWhipSession, type StartedSession } from './whip.js';
+
+export interface WhipWhepOptions {
+  readonly rooms: Rooms;
+  /** Where each WHEP session's own Router is created. */
+  readonly pool: WorkerPool;
+  readonly rtc: RtcSettings;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  /** Cameras watched at /whep/<path>; without it those answer 404. */
+  readonly cameras?: CameraSources | undefined;
+  /** Base URL for Location headers (signaling.publicUrl); default: a path-only Location. */
+  readonly publicUrl?: string | undefined;
+  /** WHIP and WHEP sessions together, open or starting (default 500); more get 503. */
+  readonly maxSessions?: number;
+  /** A session not connected this long after its answer is closed (default 30 s). */
+  readonly connectTimeoutMs?: number;
+}
+
+export const DEFAULT_MAX_SESSIONS = 500;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/** Room, peer and camera names: what the WebSocket protocol accepts for rooms and peers. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$/;
+
+type Resource =
+  | { readonly type: 'whip'; readonly room: string }
+  | { readonly type: 'whep-room'; readonly room: string; readonly peer: string | undefined }
+  | { readonly type: 'whep-camera'; readonly camera: string }
+  | { readonly type: 'session'; readonly id: string };
+
+export function whipWhepRoutes(options: WhipWhepOptions): HttpRoute[] {
+  const endpoints = new WhipWhepEndpoints(options);
+  return (['whip', 'whep'] as const).map((endpoint) => ({
+    prefix: `/${endpoint}/`,
+    handle: (request: IncomingMessage, response: ServerResponse) =>
+      endpoints.handle(endpoint, request, response),
+  }));
+}
+
+class WhipWhepEndpoints {
+  readonly #options: WhipWhepOptions;
+  readonly #log: Logger;
+  readonly #metrics: WhipWhepMetrics;
+  readonly #sessions = new Map<string, MediaSession>();
+  readonly #maxSessions: number;
+  readonly #connectTimeoutMs: number;
+  /** Sessions being set up: they count against maxSessions too. */
+  #starting = 0;
+
+  constructor(options: WhipWhepOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'whip-whep' });
+    this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#metrics = registerWhipWhepMetrics(options.metrics, (endpoint) => this.#count(endpoint));
+  }
+
+  async handle(
+    endpoint: Endpoint,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    try {
+      await this.#dispatch(endpoint, request, response);
+    } catch (error) {
+      const refusal = this.#asRefusal(error, endpoint, request);
+      this.#metrics.refused(endpoint, refusal.reason);
+      request.resume();
+      refuse(response, refusal);
+    }
+  }
+
+  async #dispatch(
+    endpoint: Endpoint,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    const resource = parseResource(endpoint, (request.url ?? '').split('?')[0] ?? '');
+    const method = request.method ?? '';
+    if (resource.type === 'session') {
+      if (method === 'OPTIONS') {
+        request.resume();
+        answerOptions(response, ['PATCH', 'DELETE'], { 'accept-patch': SDPFRAG_TYPE });
+        return;
+      }
+      const session = this.#sessions.get(resource.id);
+      if (method !== 'PATCH' && method !== 'DELETE') throw notAllowed(method, 'PATCH, DELETE');
+      if (session?.endpoint !== endpoint) {
+        throw new WhipWhepError(404, 'unknown_session', `no ${endpoint} session ${resource.id}`);
+      }
+      if (method === 'DELETE') {
+        request.resume();
+        session.close('DELETE');
+        response.writeHead(200, { ...CORS_HEADERS, 'content-type': 'text/plain' }).end('ended\n');
+        return;
+      }
+      await this.#patch(session, request, response);
+      return;
+    }
+    if (method === 'OPTIONS') {
+      request.resume();
+      answerOptions(response, ['POST'], { 'accept-post': SDP_TYPE });
+      return;
+    }
+    if (method !== 'POST') throw notAllowed(method, 'POST');
+    await this.#post(resource, request, response);
+  }
+
+  async #post(
+    resource: Resource,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    requireContentType(request, SDP_TYPE, 'accept-post');
+    this.#requireCapacity();
+    const offer = parseSdp(await readSdpBody(request));
+    this.#requireCapacity();
+    const id = newSessionId();
+    this.#starting += 1;
+    let started: StartedSession;
+    try {
+      started = await this.#start(resource, id, offer);
+    } finally {
+      this.#starting -= 1;
+    }
+    const { session, answer } = started;
+    this.#sessions.set(id, session);
+    session.defer(() => this.#sessions.delete(id));
+    const path = `/${session.endpoint}/session/${id}`;
+    response
+      .writeHead(201, {
+        ...CORS_HEADERS,
+        'content-type': SDP_TYPE,
+        location: this.#location(path),
+        etag: session.etag,
+        'accept-patch': SDPFRAG_TYPE,
+      })
+      .end(answer);
+  }
+
+  async #start(
+    resource: Resource,
+    id: string,
+    offer: ReturnType<typeof parseSdp>,
+  ): Promise<StartedSession> {
+    const context = {
+      rooms: this.#options.rooms,
+      pool: this.#options.pool,
+      rtc: this.#options.rtc,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      log: this.#log,
+    };
+    switch (resource.type) {
+      case 'whip':
+        return startWhipSession(context, id, resource.room, offer);
+      case 'whep-room': {
+        const source = await this.#roomSource(resource.room, resource.peer);
+        return startWhepSession(context, id, source, offer, {
+          room: resource.room,
+          ...(resource.peer === undefined ? {} : { peer: resource.peer }),
+        });
+      }
+      case 'whep-camera': {
+        const source = await this.#cameraSource(resource.camera);
+        return startWhepSession(context, id, source, offer, { camera: resource.camera });
+      }
+      case 'session':
+        throw notAllowed('POST', 'PATCH, DELETE');
+    }
+  }
+
+  /**
+   * A room's producers as a WHEP source: one peer's (the given one, or the
+   * peer of the room's first producer), so audio and video belong together.
+   */
+  async #roomSource(room: string, peer: string | undefined): Promise<WatchableSource> {
+    let router: types.Router | undefined;
+    try {
+      router = await this.#options.rooms.router(room);
+    } catch {
+      router = undefined;
+    }
+    if (router === undefined || router.closed) {
+      throw new WhipWhepError(404, 'no_room', `no room ${room}`);
+    }
+    const entries = this.#options.rooms.producers(room);
+    const sender = peer ?? entries[0]?.peer;
+    const producers = entries
+      .filter((entry) => entry.peer === sender)
+      .map((entry) => entry.producer);
+    if (producers.length === 0) {
+      throw new WhipWhepError(
+        404,
+        'no_producers',
+        peer === undefined
+          ? `nothing is sent in room ${room}`
+          : `${peer} sends nothing in room ${room}`,
+      );
+    }
+    return { router, producers, release: () => undefined };
+  }
+
+  async #cameraSource(camera: string): Promise<WatchableSource> {
+    const cameras = this.#options.cameras;
+    if (cameras === undefined) throw new WhipWhepError(404, 'no_camera', 'no cameras on this node');
+    let source: WatchableSource | undefined;
+    try {
+      source = await cameras.acquire(camera);
+    } catch (error) {
+      throw new WhipWhepError(
+        502,
+        'camera_unavailable',
+        `camera ${camera} cannot be pulled: ${errorMessage(error)}`,
+      );
+    }
+    if (source === undefined) throw new WhipWhepError(404, 'no_camera', `no camera ${camera}`);
+    return source;
+  }
+
+  async #patch(
+    session: MediaSession,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    requireContentType(request, SDPFRAG_TYPE, 'accept-patch');
+    const body = await readSdpBody(request);
+    let fragment: SdpFragment;
+    try {
+      fragment = parseSdpFragment(body);
+    } catch (error) {
+      if (error instanceof SdpError) {
+        throw new WhipWhepError(400, 'bad_fragment', `${error.code}: ${error.message}`);
+      }
+      throw error;
+    }
+    const result = await session.patch(fragment, request.headers['if-match']);
+    if (result.status === 204) {
+      response.writeHead(204, CORS_HEADERS).end();
+      return;
+    }
+    response
+      .writeHead(200, { ...CORS_HEADERS, 'content-type': SDPFRAG_TYPE, etag: result.etag })
+      .end(result.fragment);
+  }
+
+  #requireCapacity(): void {
+    if (this.#sessions.size + this.#starting >= this.#maxSessions) {
+      throw new WhipWhepError(
+        503,
+        'too_many_sessions',
+        `this node has ${this.#maxSessions} WHIP/WHEP sessions; try again later`,
+        { 'retry-after': '5' },
+      );
+    }
+  }
+
+  #count(endpoint: Endpoint): number {
+    let count = 0;
+    for (const session of this.#sessions.values()) if (session.endpoint === endpoint) count += 1;
+    return count;
+  }
+
+  #location(path: string): string {
+    const base = this.#options.publicUrl;
+    return base === undefined ? path : `${base.replace(/\/+$/, '')}${path}`;
+  }
+
+  /** What a client is told: its own mistakes as 4xx, anything else a logged 500. */
+  #asRefusal(error: unknown, endpoint: Endpoint, request: IncomingMessage): WhipWhepError {
+    if (error instanceof WhipWhepError) return error;
+    if (error instanceof SdpError) {
+      return new WhipWhepError(400, 'bad_sdp', `${error.code}: ${error.message}`);
+    }
+    // mediasoup's refusals of parameters taken from the client's SDP.
+    if (
+      error instanceof TypeError ||
+      (error instanceof Error && error.name === 'UnsupportedError')
+    ) {
+      return new WhipWhepError(400, 'bad_sdp', `the offer cannot be used: ${error.message}`);
+    }
+    this.#log.error(
+      { err: error, endpoint, method: request.method, url: request.url },
+      'WHIP/WHEP request failed',
+    );
+    return new WhipWhepError(500, 'internal', 'internal error');
+  }
+}
+
+function parseResource(endpoint: Endpoint, path: string): Resource {
+  // path starts with /<endpoint>/ (the route's prefix).
+  const rest = path.slice(endpoint.length + 2).split('/');
+  const [first, second, third] = rest;
+  if (
+    first === 'session' &&
+    rest.length === 2 &&
+    second !== undefined &&
+    /^[0-9a-f]{32}$/.test(second)
+  ) {
+    return { type: 'session', id: second };
+  }
+  if (first === 'session')
+    throw new WhipWhepError(404, 'unknown_session', `no ${endpoint} session there`);
+  if (endpoint === 'whip' && rest.length === 1 && first !== undefined && first !== '') {
+    return { type: 'whip', room: name(first, 'room') };
+  }
+  if (endpoint === 'whep' && first === 'rooms' && second !== undefined && rest.length <= 3) {
+    return {
+      type: 'whep-room',
+      room: name(second, 'room'),
+      peer: third === undefined ? undefined : name(third, 'peer'),
+    };
+  }
+  if (
+    endpoint === 'whep' &&
+    rest.length === 1 &&
+    first !== undefined &&
+    first !== '' &&
+    first !== 'rooms'
+  ) {
+    return { type: 'whep-camera', camera: name(first, 'camera') };
+  }
+  throw new WhipWhepError(
+    404,
+    'not_found',
+    endpoint === 'whip'
+      ? 'POST to /whip/<room>'
+      : 'POST to /whep/rooms/<room>[/<peer>] or /whep/<camera>',
+  );
+}
+
+function name(text: string, what: string): string {
+  if (NAME.test(text)) return text;
+  throw new WhipWhepError(
+    400,
+    'bad_name',
+    `a ${what} name is 1-64 letters, digits and . _ ~ -, starting with a letter or digit`,
+  );
+}
+
+function notAllowed(method: string, allowed: string): WhipWhepError {
+  return new WhipWhepError(405, 'method', `${method} is not allowed here; use ${allowed}`, {
+    allow: `OPTIONS, ${allowed}`,
+  });
+}
