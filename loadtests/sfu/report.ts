@@ -1,12 +1,12 @@
 /** The SFU benchmark's table on stdout and its chart (hand-written SVG). */
 import type { SideName } from './messages.js';
-import type { BenchResults, StepResult } from './results.js';
+import { finalAttempts, type BenchResults, type StepResult } from './results.js';
 import { text } from '../common/svg.js';
 
 const COLORS: Record<SideName, string> = { streammesh: '#54a24b', bare: '#f58518' };
 const LABELS: Record<SideName, string> = {
-  streammesh: 'streammesh signaling node (WebSocket protocol, 1 worker)',
-  bare: 'bare mediasoup (direct API, 1 worker)',
+  streammesh: 'streammesh signaling (1 worker)',
+  bare: 'bare mediasoup (1 worker)',
 };
 
 export function resultTable(results: BenchResults): string {
@@ -24,6 +24,7 @@ export function resultTable(results: BenchResults): string {
     'generators',
     'gen max',
     'machine',
+    'softirq',
     'others',
     'rcvbuf drops',
     'mCPU/consumer',
@@ -45,6 +46,7 @@ export function resultTable(results: BenchResults): string {
       step.cpu.generators.toFixed(2),
       step.cpu.generatorMax.toFixed(2),
       step.cpu.machineBusy.toFixed(2),
+      step.cpu.softirq.toFixed(2),
       step.cpu.others.toFixed(2),
       String(step.udpRcvbufErrors),
       step.workerMillicoresPerConsumer.toFixed(2),
@@ -82,7 +84,8 @@ export function resultTable(results: BenchResults): string {
   const c = results.comparison;
   lines.push(
     `streammesh / bare: max consumers x${c.maxConsumersRatio ?? '-'}; at ${c.commonStep ?? '-'} consumers ` +
-      `worker CPU x${c.workerCpuRatio ?? '-'}, node CPU x${c.nodeCpuRatio ?? '-'}`,
+      `worker CPU ${c.workerCpu.streammesh ?? '-'} / ${c.workerCpu.bare ?? '-'} cores (x${c.workerCpuRatio ?? '-'}), ` +
+      `node CPU ${c.nodeCpu.streammesh ?? '-'} / ${c.nodeCpu.bare ?? '-'} cores`,
   );
   lines.push(`machine busy before the run: ${results.idleMachineBusy} cores`);
   lines.push(`reference: ${results.reference}`);
@@ -90,85 +93,123 @@ export function resultTable(results: BenchResults): string {
 }
 
 const WIDTH = 900;
-const PANEL_H = 220;
+const PANEL_H = 170;
 const LEFT = 70;
 const PLOT_W = 760;
 
-/** Two panels over consumers: loss (%) and the worker's CPU (cores), one line per side. */
+interface Panel {
+  readonly title: string;
+  readonly value: (step: StepResult) => number;
+  /** Drawn dashed. */
+  readonly limit: number;
+  /** The axis ends here; larger values are drawn at the top with their value. */
+  readonly max: number;
+}
+
+/**
+ * Three panels over consumers, one line per side (each step's last
+ * attempt): loss (%), the worker's CPU and the whole machine's (cores).
+ */
 export function chartSvg(results: BenchResults): string {
-  const sides = results.parameters.sides;
+  const { sides, maxLossPercent } = results.parameters;
+  const cores = Number(results.machine['cores']) || 2;
+  const lines = new Map(sides.map((side) => [side, finalAttempts(results.steps, side)]));
   const maxX = Math.max(1, ...results.steps.map((s) => s.consumers));
   const parts: string[] = [
     text(
       16,
       28,
-      'mediasoup consumers per worker: streammesh signaling vs bare mediasoup',
+      'Consumers per mediasoup worker: streammesh signaling vs bare mediasoup',
       16,
       'bold',
     ),
     text(
       16,
       48,
-      `${results.parameters.publishersPerRoom} werift publishers x ${results.parameters.subscribersPerRoom} werift subscribers per room, VP8 ${results.parameters.source.bitrateKbps} kbit/s; ${String(results.machine['cores'])} cores; ${results.date.slice(0, 10)}`,
+      `rooms of ${results.parameters.publishersPerRoom} werift publishers x ${results.parameters.subscribersPerRoom} werift subscribers, VP8 ${results.parameters.source.bitrateKbps} kbit/s; ${cores} cores shared by the SFU and the load; ${results.date.slice(0, 10)}`,
       11,
       'normal',
       '#555',
     ),
   ];
-  const panels = [
+  const panels: Panel[] = [
     {
-      title: 'loss at the subscribers, % (limit dashed)',
-      value: (s: StepResult) => s.lossPercent,
-      limit: results.parameters.maxLossPercent,
+      title: `loss at the subscribers, % (limit ${maxLossPercent}%)`,
+      value: (s) => s.lossPercent,
+      limit: maxLossPercent,
+      max: Math.max(5, maxLossPercent * 5),
     },
-    { title: 'mediasoup worker CPU, cores', value: (s: StepResult) => s.cpu.worker, limit: 1 },
+    { title: 'mediasoup worker CPU, cores', value: (s) => s.cpu.worker, limit: 1, max: 1.2 },
+    {
+      title: `whole machine busy, cores of ${cores} (SFU, werift generators, kernel, others)`,
+      value: (s) => s.cpu.machineBusy,
+      limit: cores,
+      max: cores * 1.1,
+    },
   ];
   panels.forEach((panel, p) => {
-    const top = 80 + p * (PANEL_H + 50);
-    const values = results.steps.map(panel.value).filter(Number.isFinite);
-    const maxY = Math.max(panel.limit * 1.2, ...values, 0.001);
+    const top = 80 + p * (PANEL_H + 46);
     const x = (v: number): number => LEFT + (v / maxX) * PLOT_W;
-    const y = (v: number): number => top + PANEL_H - (Math.min(v, maxY) / maxY) * PANEL_H;
-    parts.push(text(LEFT, top - 8, panel.title, 12, 'bold', '#333'));
+    const y = (v: number): number => top + PANEL_H - (Math.min(v, panel.max) / panel.max) * PANEL_H;
     parts.push(
+      text(LEFT, top - 8, panel.title, 12, 'bold', '#333'),
       `<rect x="${LEFT}" y="${top}" width="${PLOT_W}" height="${PANEL_H}" fill="none" stroke="#ccc"/>`,
       `<line x1="${LEFT}" y1="${y(panel.limit).toFixed(1)}" x2="${LEFT + PLOT_W}" y2="${y(panel.limit).toFixed(1)}" stroke="#999" stroke-dasharray="4 4"/>`,
-      text(LEFT - 6, top + 10, maxY.toPrecision(2), 10, 'normal', '#555', 'end'),
+      text(LEFT - 6, top + 10, String(panel.max), 10, 'normal', '#555', 'end'),
       text(LEFT - 6, top + PANEL_H, '0', 10, 'normal', '#555', 'end'),
-      text(LEFT + PLOT_W, top + PANEL_H + 16, `${maxX} consumers`, 10, 'normal', '#555', 'end'),
     );
-    for (const side of sides) {
-      const points = results.steps
-        .filter((s) => s.side === side && Number.isFinite(panel.value(s)))
-        .map((s) => `${x(s.consumers).toFixed(1)},${y(panel.value(s)).toFixed(1)}`);
-      if (points.length === 0) continue;
+    const ticks = [...new Set(results.steps.map((s) => s.consumers))];
+    for (const tick of ticks) {
+      parts.push(text(x(tick), top + PANEL_H + 13, String(tick), 9, 'normal', '#777', 'middle'));
+    }
+    for (const [sideIndex, side] of sides.entries()) {
+      const steps = (lines.get(side) ?? []).filter((s) => Number.isFinite(panel.value(s)));
+      if (steps.length === 0) continue;
+      const points = steps.map((s) => [x(s.consumers), y(panel.value(s))] as const);
       parts.push(
-        `<polyline points="${points.join(' ')}" fill="none" stroke="${COLORS[side]}" stroke-width="2"/>`,
-        ...points.map((point) => {
-          const [cx, cy] = point.split(',');
-          return `<circle cx="${cx ?? 0}" cy="${cy ?? 0}" r="3" fill="${COLORS[side]}"/>`;
-        }),
+        `<polyline points="${points.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(' ')}" fill="none" stroke="${COLORS[side]}" stroke-width="2"/>`,
       );
+      steps.forEach((step, i) => {
+        const [px, py] = points[i] ?? [0, 0];
+        const value = panel.value(step);
+        parts.push(
+          `<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3" fill="${step.served ? COLORS[side] : '#fff'}" stroke="${COLORS[side]}"/>`,
+        );
+        if (value > panel.max) {
+          const labelY = py + 12 + sideIndex * 11;
+          parts.push(text(px - 6, labelY, `${value}`, 9, 'normal', COLORS[side], 'end'));
+        }
+      });
     }
   });
-  const legendTop = 80 + panels.length * (PANEL_H + 50) - 10;
+  const legendTop = 80 + panels.length * (PANEL_H + 46) - 4;
   sides.forEach((side, i) => {
     const s = results.summary[side];
-    const yy = legendTop + i * 20;
+    const yy = legendTop + i * 18;
     parts.push(
       `<rect x="${LEFT}" y="${yy - 10}" width="12" height="12" fill="${COLORS[side]}"/>`,
       text(
         LEFT + 18,
         yy,
-        `${LABELS[side]}: max ${s?.maxConsumers ?? 'none'} consumers at <= ${results.parameters.maxLossPercent}% loss` +
+        `${LABELS[side]}: ${s?.maxConsumers ?? 'no'} consumers served` +
           ((s?.firstFailed?.saturated.length ?? 0) > 0
-            ? ` (then saturated: ${s?.firstFailed?.saturated.join(', ') ?? ''})`
+            ? `; next step: ${s?.firstFailed?.saturated.join(' and ') ?? ''} saturated`
             : ''),
-        12,
+        11,
       ),
     );
   });
-  const height = legendTop + sides.length * 20 + 10;
+  parts.push(
+    text(
+      LEFT,
+      legendTop + sides.length * 18,
+      'hollow point: step not served',
+      10,
+      'normal',
+      '#777',
+    ),
+  );
+  const height = legendTop + sides.length * 18 + 14;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,

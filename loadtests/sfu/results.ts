@@ -35,7 +35,9 @@ export interface CpuWindow {
   readonly driver: number;
   /** All processes on the machine (/proc/stat). */
   readonly machineBusy: number;
-  /** machineBusy minus every process of this benchmark: the kernel's packet work and anything else running. */
+  /** Of machineBusy: interrupt and softirq time (loopback packet delivery, billed to no process). */
+  readonly softirq: number;
+  /** machineBusy minus softirq and every process of this benchmark: anything else running on the machine. */
   readonly others: number;
 }
 
@@ -116,14 +118,21 @@ export interface BenchResults {
   readonly method: readonly string[];
   readonly steps: readonly StepResult[];
   readonly summary: Partial<Record<SideName, SideSummary>>;
-  /** streammesh / bare at the largest step both served. */
+  /** streammesh against bare: the largest step both served, and CPU there (cores). */
   readonly comparison: {
     readonly maxConsumersRatio: number | null;
     readonly commonStep: number | null;
+    readonly workerCpu: Partial<Record<SideName, number>>;
+    readonly nodeCpu: Partial<Record<SideName, number>>;
     readonly workerCpuRatio: number | null;
-    readonly nodeCpuRatio: number | null;
   };
   readonly reference: string;
   readonly stoppedBy: string | null;
   readonly errors: readonly string[];
+}
+
+/** A side's steps, each by its last attempt, in order. */
+export function finalAttempts(steps: readonly StepResult[], side: SideName): StepResult[] {
+  const mine = steps.filter((s) => s.side === side);
+  return mine.filter((s, i) => mine[i + 1]?.rooms !== s.rooms);
 }

@@ -60,14 +60,15 @@ import type {
 } from './messages.js';
 import { chartSvg, resultTable } from './report.js';
 import { socketDrops, type SocketDrops } from './socket-drops.js';
-import type {
-  BenchParameters,
-  BenchResults,
-  CpuWindow,
-  FailedBy,
-  Saturated,
-  SideSummary,
-  StepResult,
+import {
+  finalAttempts,
+  type BenchParameters,
+  type BenchResults,
+  type CpuWindow,
+  type FailedBy,
+  type Saturated,
+  type SideSummary,
+  type StepResult,
 } from './results.js';
 
 const { values: args } = parseArgs({
@@ -90,7 +91,7 @@ const { values: args } = parseArgs({
 
 const quick = args.quick;
 const parameters: BenchParameters = {
-  steps: (args.steps ?? (quick ? '10,30' : '20,60,100,200,300,400,500,600,800,1000,1200'))
+  steps: (args.steps ?? (quick ? '10,30' : '20,60,100,200,300,400,450,500,550,600,700,800,1000'))
     .split(',')
     .map((n) => int(n, 20, 1, 5_000))
     .sort((a, b) => a - b),
@@ -369,7 +370,7 @@ function logStep(step: StepResult): void {
       `${step.deliveredPps}/${step.expectedPps} pkt/s; cores: worker ${step.cpu.worker} node ${step.cpu.node} ` +
       `generators ${step.cpu.generators} (max ${step.cpu.generatorMax}) machine ${step.cpu.machineBusy} ` +
       `(others ${step.cpu.others}); UDP receive-buffer drops ${step.udpRcvbufErrors} ` +
-      `(SFU sockets ${step.socketDrops.sfu}, peers ${step.socketDrops.peers}); ` +
+      `(SFU sockets ${step.socketDrops.sfu}, peers ${step.socketDrops.peers}); softirq ${step.cpu.softirq}; ` +
       `generator loop delay p99 ${step.generatorLoopDelayMs.p99} ms, max ${step.generatorLoopDelayMs.max} ms` +
       (step.saturated.length > 0 ? ` [saturated: ${step.saturated.join(', ')}]` : ''),
   );
@@ -422,6 +423,7 @@ function measureStep(
     source: used(a.source, b.source),
     driver: used(a.driver, b.driver),
     machineBusy: round(system.busyCores, 3),
+    softirq: round(system.softirqCores, 3),
   };
   const ours = [cpu.worker, cpu.node, cpu.generators, cpu.source, cpu.driver]
     .filter(Number.isFinite)
@@ -456,7 +458,7 @@ function measureStep(
     deliveredPps: round(received / seconds, 0),
     expectedPps: round(windowSourcePps * consumers, 0),
     sourcePps: windowSourcePps,
-    cpu: { ...cpu, others: round(Math.max(0, cpu.machineBusy - ours), 3) },
+    cpu: { ...cpu, others: round(Math.max(0, cpu.machineBusy - cpu.softirq - ours), 3) },
     workerMillicoresPerConsumer: consumers === 0 ? 0 : round((cpu.worker / consumers) * 1000, 3),
     udpRcvbufErrors: system.udpRcvbufErrors,
     generatorLoopDelayMs: loopDelayMs,
@@ -475,12 +477,6 @@ function saturation(cpu: Omit<CpuWindow, 'others'>, loopDelayP99: number): Satur
   }
   if (cpu.machineBusy >= MACHINE_SATURATED * cores) saturated.push('machine');
   return saturated;
-}
-
-/** Each step's last attempt, in order. */
-function finalAttempts(steps: readonly StepResult[], side: SideName): StepResult[] {
-  const mine = steps.filter((s) => s.side === side);
-  return mine.filter((s, i) => mine[i + 1]?.rooms !== s.rooms);
 }
 
 /** Cores busy over 3 s with nothing of ours running. */
@@ -533,6 +529,14 @@ function summarize(
   const commonStep = bothServed.length === 0 ? null : Math.max(...bothServed);
   const at = (side: SideName): StepResult | undefined =>
     final.find((s) => s.side === side && s.consumers === commonStep && s.served);
+  const cpuAt = (which: 'worker' | 'node'): Partial<Record<SideName, number>> => {
+    const cores: Partial<Record<SideName, number>> = {};
+    for (const side of ['streammesh', 'bare'] as const) {
+      const step = at(side);
+      if (step !== undefined) cores[side] = step.cpu[which];
+    }
+    return cores;
+  };
   const ratio = (x: number | undefined, y: number | undefined): number | null =>
     x === undefined || y === undefined || !(y > 0) ? null : round(x / y, 3);
   return {
@@ -557,7 +561,7 @@ function summarize(
       'Media: one GStreamer pipeline (videotestsrc 320x240 30 fps, vp8enc CBR, rtpvp8pay mtu 1200) sends the same RTP to every generator, where each publisher writes it to its werift track (werift rewrites SSRC, sequence numbers and timestamps per sender).',
       'Per step: add rooms up to the step, wait the warm-up (new consumers start at a key frame; one per second), then over the window count per consumer the packets received and the advance of the highest extended RTP sequence number; loss = expected - received (NACK retransmissions that arrive count as received), only consumers that had started.',
       'Served: loss <= maxLossPercent of the packets expected, every consumer started, none stalled (nothing in the window), no room failed to set up. A side ends at its first step not served. The machine may be shared: a step not served while processes outside the benchmark used >= 0.25 cores (cpu.others) is measured again with the same rooms, at most twice; every attempt is in steps, the last one counts.',
-      'CPU: utime+stime over the window from /proc/<pid>/stat of the mediasoup worker, the Node process around it (signaling node or bare RPC), each generator, GStreamer and the driver; machine = all cores from /proc/stat; others = machine minus all of these (kernel packet work, and anything else running on the machine: idleMachineBusy is that before the run). A generator is one Node event loop: near 1 core it is saturated, and the load generator (werift SRTP and RTP in JavaScript), not mediasoup, limits the step.',
+      'CPU: utime+stime over the window from /proc/<pid>/stat of the mediasoup worker, the Node process around it (signaling node or bare RPC), each generator, GStreamer and the driver; machine = all cores from /proc/stat, softirq its interrupt and softirq time (loopback packet delivery); others = machine minus softirq and all of these: anything else running on the machine (idleMachineBusy is the machine before the run). A generator is one Node event loop: near 1 core it is saturated, and the load generator (werift SRTP and RTP in JavaScript), not mediasoup, limits the step.',
     ],
     steps,
     summary,
@@ -565,8 +569,9 @@ function summarize(
       maxConsumersRatio:
         ours === null || bare === null || bare === 0 ? null : round(ours / bare, 3),
       commonStep,
+      workerCpu: cpuAt('worker'),
+      nodeCpu: cpuAt('node'),
       workerCpuRatio: ratio(at('streammesh')?.cpu.worker, at('bare')?.cpu.worker),
-      nodeCpuRatio: ratio(at('streammesh')?.cpu.node, at('bare')?.cpu.node),
     },
     reference:
       'https://mediasoup.org/documentation/v3/scalability: depending on the host CPU, one mediasoup worker (a C++ subprocess on one core) typically handles over ~500 consumers in total.',
