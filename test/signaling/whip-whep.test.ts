@@ -53,14 +53,14 @@ const chromeOffer = readFileSync(
   'utf8',
 );
 
-/** Waits, bounded, until `condition` holds (longer than signaling-client's 5 s for media). */
+/** Waits, bounded, until `condition` holds (for waits longer than signaling-client's 5 s). */
 async function eventually(
-  condition: () => boolean,
+  condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -443,6 +443,27 @@ describe('WHIP and WHEP', () => {
     await backToBaseline('after the bad requests');
   });
 
+  it('a SIGKILLed worker ends the WHIP and WHEP sessions on it', async () => {
+    const publisher = track(await WhipPublisher.publish(`${base}/whip/doomed`));
+    await publisher.connected();
+    const viewer = track(await WhepViewer.watch(`${base}/whep/rooms/doomed`));
+    await viewer.waitFor((got) => got.video.packets > 0, 'video');
+    const index = rooms.workerIndex('doomed');
+    const victim = pool.workers.find((worker) => worker.index === index);
+    assert.ok(victim, 'the worker hosting the room');
+    process.kill(victim.pid, 'SIGKILL');
+    await until(
+      async () => (await sessions('whip')) === 0 && (await sessions('whep')) === 0,
+      'both sessions ended with the worker',
+    );
+    assert.equal((await request(publisher.location, 'DELETE')).status, 404);
+    assert.equal((await request(viewer.location, 'DELETE')).status, 404);
+    await viewer.close(false);
+    await publisher.close(false);
+    // The pool restarts the worker: the census is whole again.
+    await backToBaseline('after the worker died and came back');
+  });
+
   it('PATCH refusals: wrong type 415, garbage fragment 400, stale ETag 412', async () => {
     const reply = await postSdp(`${base}/whip/patchy`, chromeOffer);
     assert.equal(reply.status, 201);
@@ -581,6 +602,22 @@ describe('WHIP and WHEP', () => {
     assert.equal(await sessions('whep'), 1);
     assert.equal(await page.evaluate(() => (globalThis as unknown as PageApi).stop()), 200);
     await until(async () => (await sessions('whep')) === 0, 'the page DELETEd its session');
+
+    // A page that closes its PeerConnection and says nothing: its DTLS
+    // close_notify ends the session, or, when that datagram does not make it,
+    // ICE consent expiring (mediasoup: 30 s) and the grace after it.
+    const again = await page.evaluate(
+      (url) => (globalThis as unknown as PageApi).watch(url),
+      `${base}/whep/rooms/browser`,
+    );
+    await until(async () => (await sessions('whep')) === 1, 'a second session');
+    await page.evaluate(() => (globalThis as unknown as PageApi).vanish());
+    await eventually(
+      async () => (await sessions('whep')) === 0,
+      'the session of the vanished page ended',
+      30_000 + CONNECT_TIMEOUT_MS + 5_000,
+    );
+    assert.equal((await request(new URL(again, base).toString(), 'DELETE')).status, 404);
     await chromium.close();
     await publisher.close();
     await backToBaseline('after the Chromium viewer');
@@ -615,6 +652,7 @@ interface PageApi {
   watch(url: string): Promise<string>;
   videoStats(): Promise<VideoStats>;
   stop(): Promise<number>;
+  vanish(): void;
 }
 
 /**
@@ -660,6 +698,7 @@ window.videoStats = async () => {
   });
   return { framesDecoded, mimeType, connectionState: pc.connectionState };
 };
+window.vanish = () => pc.close();
 window.stop = async () => {
   const response = await fetch(session, { method: 'DELETE' });
   pc.close();
