@@ -33,12 +33,13 @@ import {
 } from './http.js';
 import { registerWhipWhepMetrics, type Endpoint, type WhipWhepMetrics } from './metrics.js';
 import { newSessionId, type MediaSession } from './session.js';
+import { ViewerRouters } from './viewer-routers.js';
 import { startWhepSession } from './whep.js';
 import { startWhipSession, type StartedSession } from './whip.js';
 
 export interface WhipWhepOptions {
   readonly rooms: Rooms;
-  /** Where each WHEP session's own Router is created. */
+  /** Where the Routers WHEP viewers consume on are created. */
   readonly pool: WorkerPool;
   readonly rtc: RtcSettings;
   readonly log: Logger;
@@ -81,6 +82,7 @@ class WhipWhepEndpoints {
   readonly #sessions = new Map<string, MediaSession>();
   readonly #maxSessions: number;
   readonly #connectTimeoutMs: number;
+  readonly #viewerRouters: ViewerRouters;
   /** Sessions being set up: they count against maxSessions too. */
   #starting = 0;
 
@@ -89,6 +91,7 @@ class WhipWhepEndpoints {
     this.#log = options.log.child({ component: 'whip-whep' });
     this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#viewerRouters = new ViewerRouters(options.pool);
     this.#metrics = registerWhipWhepMetrics(options.metrics, (endpoint) => this.#count(endpoint));
   }
 
@@ -182,7 +185,7 @@ class WhipWhepEndpoints {
   ): Promise<StartedSession> {
     const context = {
       rooms: this.#options.rooms,
-      pool: this.#options.pool,
+      viewerRouters: this.#viewerRouters,
       rtc: this.#options.rtc,
       connectTimeoutMs: this.#connectTimeoutMs,
       log: this.#log,

@@ -5,10 +5,10 @@
  *
  * A Consumer sends with its Router's payload types, and a WHEP answer must
  * use the viewer's (JSEP: the answer cannot renumber what the offerer will
- * receive). So each session consumes on a Router of its own, created with
- * the codecs of its sources at the viewer's payload types, the source
- * producers piped into it (mediasoup pipeToRouter). Ending the session
- * closes that Router, the pipe on the source side with it, and releases
+ * receive). So sessions consume on a Router made with the source's codecs
+ * at the viewer's payload types, the source producers piped into it, shared
+ * by the viewers whose offers agree (viewer-routers.ts). Ending the session
+ * closes its transport, gives back its lease on that Router, and releases
  * the source exactly once.
  *
  * Consumers start paused and are resumed, with a key frame asked of the
@@ -29,18 +29,14 @@ import {
   type SdpMedia,
   type SendPlan,
 } from '../sdp/index.js';
-import {
-  createWebRtcTransport,
-  type RtcSettings,
-  type WatchableSource,
-  type WorkerPool,
-} from '../sfu/index.js';
+import { createWebRtcTransport, type RtcSettings, type WatchableSource } from '../sfu/index.js';
 import { WhipWhepError } from './http.js';
 import { MediaSession } from './session.js';
+import type { ViewerRouterLease, ViewerRouters } from './viewer-routers.js';
 import type { StartedSession } from './whip.js';
 
 export interface WhepContext {
-  readonly pool: WorkerPool;
+  readonly viewerRouters: ViewerRouters;
   readonly rtc: RtcSettings;
   readonly connectTimeoutMs: number;
   readonly log: Logger;
@@ -74,17 +70,15 @@ export async function startWhepSession(
     released = true;
     source.release();
   };
-  let viewerRouter: types.Router | undefined;
+  let lease: ViewerRouterLease | undefined;
   let session: MediaSession | undefined;
   try {
     const pairings = pair(offer, source.producers);
-    viewerRouter = (
-      await context.pool.createRouter(
-        pairings.map((entry) => entry.codec),
-        { whep: id },
-      )
-    ).router;
-    const transport = await createWebRtcTransport(viewerRouter, context.rtc, { whep: id });
+    lease = await context.viewerRouters.acquire(
+      source.router,
+      pairings.map((entry) => entry.codec),
+    );
+    const transport = await createWebRtcTransport(lease.router, context.rtc, { whep: id });
     session = new MediaSession({
       id,
       endpoint: 'whep',
@@ -94,10 +88,10 @@ export async function startWhepSession(
       log,
     });
     const started = session;
-    const ownRouter = viewerRouter;
+    const held = lease;
     session.defer(release);
     session.defer(() => {
-      ownRouter.close();
+      held.release();
     });
     const onSourceClosed = (): void => {
       started.close('the source closed');
@@ -105,7 +99,7 @@ export async function startWhepSession(
     source.router.observer.once('close', onSourceClosed);
     session.defer(() => source.router.observer.off('close', onSourceClosed));
 
-    const consumers = await consumeAll(source.router, ownRouter, transport, pairings, started);
+    const consumers = await consumeAll(held, transport, pairings, started);
     await transport.connect({
       dtlsParameters: dtlsParametersFromSdp(offer, answerSetup(offer.setup)),
     });
@@ -127,7 +121,7 @@ export async function startWhepSession(
     return { session: started, answer };
   } catch (error) {
     if (session === undefined) {
-      viewerRouter?.close();
+      lease?.release();
       release();
     } else {
       session.close('setup failed');
@@ -180,34 +174,27 @@ function pair(offer: ParsedSdp, producers: readonly types.Producer[]): Pairing[]
 }
 
 async function consumeAll(
-  sourceRouter: types.Router,
-  viewerRouter: types.Router,
+  lease: ViewerRouterLease,
   transport: types.WebRtcTransport,
   pairings: readonly Pairing[],
   session: MediaSession,
 ): Promise<types.Consumer[]> {
   const consumers: types.Consumer[] = [];
   for (const { media, producer } of pairings) {
-    let pipeProducer: types.Producer | undefined;
+    let piped: types.Producer;
     try {
-      // A new id: a second Producer with the same id in one worker is refused.
-      ({ pipeProducer } = await sourceRouter.pipeToRouter({
-        producerId: producer.id,
-        router: viewerRouter,
-        keepId: false,
-      }));
+      piped = await lease.pipe(producer);
     } catch (error) {
-      if (producer.closed || sourceRouter.closed) {
+      if (producer.closed) {
         throw new WhipWhepError(404, 'no_producers', 'the source stopped sending meanwhile');
       }
       throw error;
     }
-    if (pipeProducer === undefined) throw new Error('pipeToRouter gave no producer');
     const consumer = await transport.consume({
-      producerId: pipeProducer.id,
+      producerId: piped.id,
       rtpCapabilities: matchingPayloadTypes(
         rtpCapabilitiesFromMedias([media]),
-        viewerRouter.rtpCapabilities,
+        lease.router.rtpCapabilities,
       ),
       paused: true,
       appData: { whep: session.id, source: producer.id },

@@ -198,6 +198,12 @@ describe('WHIP and WHEP', () => {
     assert.equal(await sessions('whip'), 1);
     assert.equal(await sessions('whep'), 1);
 
+    // A second viewer whose offer has the same payload types shares the first one's Router.
+    const second = track(await WhepViewer.watch(`${base}/whep/rooms/stage`));
+    await second.waitFor((got) => got.video.keyframes > 0, 'video at the second viewer');
+    assert.equal(censusCounts().routers, baseline.routers + 2, "the room's and the viewers'");
+    assert.equal((await second.close())?.status, 200);
+
     // Trickle: accepted and ignored (mediasoup is ICE-lite).
     const ufrag = parseSdp(viewer.answer).ice.usernameFragment;
     const offered = parseSdp(viewer.pc.localDescription?.sdp ?? '');
