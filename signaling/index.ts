@@ -1,7 +1,7 @@
 /**
  * The signaling node: joins the mesh and holds its config, runs the mediasoup
- * WorkerPool and the WebSocket signaling server (signaling.listen, path /ws).
- * WHIP/WHEP attach here later.
+ * WorkerPool and the WebSocket signaling server (signaling.listen, path /ws),
+ * with WHIP/WHEP (signaling/WHIP-WHEP.md) and the demo page on the same listener.
  */
 import { validHostPort, type HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/shared/config/index.js';

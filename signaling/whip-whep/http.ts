@@ -145,7 +145,9 @@ export async function readSdpBody(request: IncomingMessage): Promise<string> {
       finish();
     };
     const onClose = (): void => {
-      finish(new Error('the client went away before sending the whole body'));
+      finish(
+        new WhipWhepError(400, 'bad_sdp', 'the client went away before sending the whole body'),
+      );
     };
     request.on('data', onData).once('end', onEnd).once('error', finish).once('close', onClose);
   });
