@@ -12,6 +12,8 @@ export interface BenchParameters {
   readonly measureMs: number;
   /** A step is served at this loss or less (percent of the packets expected). */
   readonly maxLossPercent: number;
+  /** Before each window, the longest wait for other processes on the machine to calm down (0: none). */
+  readonly quietWaitMs: number;
   readonly source: {
     readonly codec: 'VP8';
     readonly size: string;
@@ -55,6 +57,8 @@ export interface StepResult {
   readonly rooms: number;
   /** 1, or a re-measurement of the same rooms after a window contended by other processes. */
   readonly attempt: number;
+  /** How long the driver waited for other processes on the machine to calm down before the window. */
+  readonly quietWaitMs: number;
   readonly producers: number;
   readonly consumers: number;
   readonly setupMs: number;

@@ -26,11 +26,13 @@
  * saturated: there the load generator, not mediasoup, is the limit.
  *
  * Output: loadtests/results/sfu.json and sfu.svg, and a table on stdout.
- * Options: --quick (two small steps, 4 s windows: under a minute), --steps
- * 20,60,..., --publishers P, --subscribers S, --generators G,
- * --concurrency ROOMS, --warmup-ms MS, --measure-ms MS, --bitrate KBPS,
- * --max-loss PERCENT, --sides streammesh,bare, --max-minutes M (hard bound:
- * no step starts after it; partial results are still written), --out DIR.
+ * Options: --quick (two small steps, 4 s windows, no wait for a quiet
+ * machine: under a minute), --steps 20,60,..., --publishers P,
+ * --subscribers S, --generators G, --concurrency ROOMS, --warmup-ms MS,
+ * --measure-ms MS, --bitrate KBPS, --max-loss PERCENT, --quiet-wait-ms MS
+ * (0: measure at once), --sides streammesh,bare, --max-minutes M (hard
+ * bound: no step starts after it; partial results are still written),
+ * --out DIR.
  * Environment: BENCH_SFU_QUICK=1 is --quick.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -83,6 +85,7 @@ const { values: args } = parseArgs({
     'measure-ms': { type: 'string' },
     bitrate: { type: 'string' },
     'max-loss': { type: 'string' },
+    'quiet-wait-ms': { type: 'string' },
     sides: { type: 'string' },
     'max-minutes': { type: 'string' },
     out: { type: 'string' },
@@ -102,6 +105,7 @@ const parameters: BenchParameters = {
   warmupMs: int(args['warmup-ms'], quick ? 2_000 : 3_000, 0, 60_000),
   measureMs: int(args['measure-ms'], quick ? 4_000 : 10_000, 1_000, 120_000),
   maxLossPercent: Number(args['max-loss'] ?? 1),
+  quietWaitMs: int(args['quiet-wait-ms'], quick ? 0 : 30_000, 0, 300_000),
   source: {
     codec: 'VP8',
     size: '320x240',
@@ -141,6 +145,8 @@ const MACHINE_SATURATED = 0.95;
  */
 const CONTENDED_CORES = 0.25;
 const MAX_REMEASURES = 2;
+/** Before each window: probes of other processes' CPU (see waitForQuiet). */
+const QUIET_PROBE_MS = 2_000;
 
 interface Sample {
   readonly at: number;
@@ -346,12 +352,14 @@ async function ramp(
     await sleep(parameters.warmupMs);
     let step: StepResult | undefined;
     for (let attempt = 1; attempt <= 1 + MAX_REMEASURES; attempt += 1) {
+      const quietWaitMs = await waitForQuiet(rig, node);
       const a = await sample(rig, node);
       await sleep(parameters.measureMs);
       const b = await sample(rig, node);
       step = {
         ...measureStep(side, rooms, a, b, sourcePps, { setupMs, failedRooms, setupErrors }),
         attempt,
+        quietWaitMs,
       };
       steps.push(step);
       logStep(step);
@@ -363,6 +371,35 @@ async function ramp(
   return 'steps';
 }
 
+/**
+ * Waits (at most --quiet-wait-ms) until processes outside the benchmark use
+ * less than CONTENDED_CORES over a 2 s probe: the machine is shared, and a
+ * window measured while someone else builds or tests says little about the
+ * SFU. Returns how long it waited.
+ */
+async function waitForQuiet(rig: Rig, node: SfuNode): Promise<number> {
+  const started = performance.now();
+  while (parameters.quietWaitMs > 0) {
+    const pids = [node.ready.workerPid, node.ready.pid, rig.sourcePid, process.pid];
+    const processes = [...pids, ...rig.generators.map((g) => g.pid)];
+    const before = processes.map(safeCpu);
+    const system = systemSample();
+    await sleep(QUIET_PROBE_MS);
+    const ours = processes
+      .map((pid, i) => {
+        const a = before[i];
+        const b = safeCpu(pid);
+        return a === undefined || b === undefined ? 0 : coresUsed(a, b);
+      })
+      .reduce((sum, cores) => sum + cores, 0);
+    const window = systemWindow(system, systemSample(), cores);
+    const others = window.busyCores - window.softirqCores - ours;
+    const waited = performance.now() - started;
+    if (others < CONTENDED_CORES || waited >= parameters.quietWaitMs) return Math.round(waited);
+  }
+  return 0;
+}
+
 function logStep(step: StepResult): void {
   log(
     `  ${step.side} ${step.consumers} consumers: ${step.served ? 'served' : `NOT served (${step.failedBy.join(', ')})`}; ` +
@@ -371,7 +408,8 @@ function logStep(step: StepResult): void {
       `generators ${step.cpu.generators} (max ${step.cpu.generatorMax}) machine ${step.cpu.machineBusy} ` +
       `(others ${step.cpu.others}); UDP receive-buffer drops ${step.udpRcvbufErrors} ` +
       `(SFU sockets ${step.socketDrops.sfu}, peers ${step.socketDrops.peers}); softirq ${step.cpu.softirq}; ` +
-      `generator loop delay p99 ${step.generatorLoopDelayMs.p99} ms, max ${step.generatorLoopDelayMs.max} ms` +
+      `generator loop delay p99 ${step.generatorLoopDelayMs.p99} ms, max ${step.generatorLoopDelayMs.max} ms; ` +
+      `waited ${step.quietWaitMs} ms for a quiet machine` +
       (step.saturated.length > 0 ? ` [saturated: ${step.saturated.join(', ')}]` : ''),
   );
 }
@@ -383,7 +421,7 @@ function measureStep(
   b: Sample,
   sourcePps: number,
   setup: Pick<StepResult, 'setupMs' | 'failedRooms' | 'setupErrors'>,
-): Omit<StepResult, 'attempt'> {
+): Omit<StepResult, 'attempt' | 'quietWaitMs'> {
   const windowMs = Math.round(b.at - a.at);
   let consumers = 0;
   let notStarted = 0;
@@ -560,7 +598,7 @@ function summarize(
       'Rooms of P werift publishers and S werift subscribers; each subscriber has one PeerConnection and one recv transport consuming all P producers of its room (P x S consumers per room; consumer SDP written with signaling/sdp). Rooms are spread over the generator processes; a generator builds whole rooms.',
       'Media: one GStreamer pipeline (videotestsrc 320x240 30 fps, vp8enc CBR, rtpvp8pay mtu 1200) sends the same RTP to every generator, where each publisher writes it to its werift track (werift rewrites SSRC, sequence numbers and timestamps per sender).',
       'Per step: add rooms up to the step, wait the warm-up (new consumers start at a key frame; one per second), then over the window count per consumer the packets received and the advance of the highest extended RTP sequence number; loss = expected - received (NACK retransmissions that arrive count as received), only consumers that had started.',
-      'Served: loss <= maxLossPercent of the packets expected, every consumer started, none stalled (nothing in the window), no room failed to set up. A side ends at its first step not served. The machine may be shared: a step not served while processes outside the benchmark used >= 0.25 cores (cpu.others) is measured again with the same rooms, at most twice; every attempt is in steps, the last one counts.',
+      'Served: loss <= maxLossPercent of the packets expected, every consumer started, none stalled (nothing in the window), no room failed to set up. A side ends at its first step not served. The machine may be shared: before each window the driver waits (at most quietWaitMs, probing 2 s at a time) until processes outside the benchmark use < 0.25 cores (quietWaitMs), and a step not served while they still used >= 0.25 cores over its window (cpu.others) is measured again with the same rooms, at most twice; every attempt is in steps, the last one counts.',
       'CPU: utime+stime over the window from /proc/<pid>/stat of the mediasoup worker, the Node process around it (signaling node or bare RPC), each generator, GStreamer and the driver; machine = all cores from /proc/stat, softirq its interrupt and softirq time (loopback packet delivery); others = machine minus softirq and all of these: anything else running on the machine (idleMachineBusy is the machine before the run). A generator is one Node event loop: near 1 core it is saturated, and the load generator (werift SRTP and RTP in JavaScript), not mediasoup, limits the step.',
     ],
     steps,
