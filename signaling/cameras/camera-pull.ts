@@ -66,7 +66,8 @@ export async function openCameraPull(options: CameraPullOptions): Promise<Camera
       // The transport takes the address of the first packet it gets as the
       // remote one: ours, a socket of this process.
       comedia: true,
-      appData: { camera: options.path },
+      // The stats name the RTSP proxy as the peer that sends this camera.
+      appData: { camera: options.path, peer: 'rtsp-proxy' },
     });
     const ssrc = randomInt(1, 0xffff_ffff);
     let producer: types.Producer;

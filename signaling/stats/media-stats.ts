@@ -123,6 +123,14 @@ function combine(
   };
 }
 
+/**
+ * Pipe transports carry a producer from one Router to another on the same
+ * node (WHEP viewer Routers): counting those again would count media twice.
+ */
+function isPipe(live: LiveStream<types.Producer> | LiveStream<types.Consumer>): boolean {
+  return live.transport.type === 'pipe';
+}
+
 async function sampleProducer(live: LiveStream<types.Producer>): Promise<StreamStats | undefined> {
   return combine(live, 'in', await live.stream.getStats());
 }
@@ -233,8 +241,14 @@ export class MediaStatsCollector {
     this.#sampling ??= (async () => {
       try {
         const streams = [
-          ...(await sampleAll([...liveProducers()], sampleProducer)),
-          ...(await sampleAll([...liveConsumers()], sampleConsumer)),
+          ...(await sampleAll(
+            [...liveProducers()].filter((live) => !isPipe(live)),
+            sampleProducer,
+          )),
+          ...(await sampleAll(
+            [...liveConsumers()].filter((live) => !isPipe(live)),
+            sampleConsumer,
+          )),
         ];
         this.#latest = summarize(streams, new Date());
         return this.#latest;

@@ -79,7 +79,10 @@ export class ViewerRouters {
     source: types.Router,
     codecs: readonly types.RouterRtpCodecCapability[],
   ): Entry {
-    const router = this.#pool.createRouter(codecs, { whepFor: source.id }).then((placed) => {
+    // Its consumers are counted in the stats under the source's room or camera.
+    const { room, camera } = source.appData;
+    const appData = { whepFor: source.id, room, camera };
+    const router = this.#pool.createRouter(codecs, appData).then((placed) => {
       // Gone with its worker: the next viewer makes a new one.
       placed.router.observer.once('close', () => {
         if (this.#entries.get(key) === entry) this.#entries.delete(key);

@@ -78,7 +78,11 @@ export async function startWhepSession(
       source.router,
       pairings.map((entry) => entry.codec),
     );
-    const transport = await createWebRtcTransport(lease.router, context.rtc, { whep: id });
+    const transport = await createWebRtcTransport(lease.router, context.rtc, {
+      whep: id,
+      // The viewer's name in the stats.
+      peer: `whep-${id}`,
+    });
     session = new MediaSession({
       id,
       endpoint: 'whep',

@@ -71,7 +71,11 @@ export async function startWhipSession(
   }
   let transport: types.WebRtcTransport;
   try {
-    transport = await createWebRtcTransport(router, context.rtc, { whip: id, room });
+    transport = await createWebRtcTransport(router, context.rtc, {
+      whip: id,
+      room,
+      peer: member.peer,
+    });
   } catch (error) {
     context.rooms.leave(room, member);
     throw error;

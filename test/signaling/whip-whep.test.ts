@@ -29,6 +29,7 @@ import {
   type CensusCounts,
   type WatchableSource,
 } from '../../signaling/sfu/index.js';
+import { MediaStatsCollector } from '../../signaling/stats/index.js';
 import { whipWhepRoutes } from '../../signaling/whip-whep/index.js';
 import { parseSdp, parseSdpFragment } from '../../signaling/sdp/index.js';
 import { at } from '../helpers/defined.js';
@@ -203,6 +204,15 @@ describe('WHIP and WHEP', () => {
     await second.waitFor((got) => got.video.keyframes > 0, 'video at the second viewer');
     assert.equal(censusCounts().routers, baseline.routers + 2, "the room's and the viewers'");
     assert.equal((await second.close())?.status, 200);
+
+    // The stats name the room and both peers, and count the video once (not
+    // again as the pipe into the viewers' Router).
+    const stats = await new MediaStatsCollector({ log }).sample();
+    const inRoom = stats.streams.filter((stream) => stream.room === 'stage');
+    assert.deepEqual(inRoom.map(({ direction, peer, kind }) => [direction, peer, kind]).sort(), [
+      ['in', String(joined.data?.['peer']), 'video'],
+      ['out', `whep-${viewer.location.split('/').pop() ?? ''}`, 'video'],
+    ]);
 
     // Trickle: accepted and ignored (mediasoup is ICE-lite).
     const ufrag = parseSdp(viewer.answer).ice.usernameFragment;
