@@ -1,14 +1,51 @@
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
 /**
- * A TCP port that was free a moment ago. Only for the few tests that must
+ * Ports tests pick to restart a server on, or to write into a config before
+ * the server starts. They come from below Linux's ephemeral range
+ * (32768-60999): a port the kernel handed out for bind(0) is also where
+ * outgoing connections of busy neighbours land, and one of them took such a
+ * port between the pick and the bind. 20000-20999 is left to the rtpengine
+ * tests, and 30000 up to the proxy's default rtpPorts.
+ */
+const PICK_RANGE = { start: 21_000, end: 29_999 } as const;
+
+async function canBindTcp(port: number): Promise<boolean> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bound;
+}
+
+export async function canBindUdp(port: number): Promise<boolean> {
+  const socket = createSocket('udp4');
+  const bound = await new Promise<boolean>((resolve) => {
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  try {
+    socket.close();
+  } catch {
+    // a socket whose bind failed is already closed
+  }
+  return bound;
+}
+
+/**
+ * A port free a moment ago for both TCP and UDP on 127.0.0.1 (so it serves
+ * an RTSP server and its UDP media alike). Only for the few tests that must
  * restart a server on the same port; everything else listens on port 0.
  */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+export async function freePort(accept: (port: number) => boolean = () => true): Promise<number> {
+  const span = PICK_RANGE.end - PICK_RANGE.start + 1;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PICK_RANGE.start + Math.floor(Math.random() * span);
+    if (!accept(port)) continue;
+    if ((await canBindTcp(port)) && (await canBindUdp(port))) return port;
+  }
+  throw new Error(`no free port in ${PICK_RANGE.start}-${PICK_RANGE.end}`);
 }

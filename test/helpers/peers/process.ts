@@ -10,9 +10,9 @@
  * `after` hook stops them gracefully first.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { canBindUdp, freePort } from '../ports.js';
 
 export interface PeerExit {
   readonly code: number | null;
@@ -250,37 +250,15 @@ export async function waitUdpBound(
 /** An even UDP port P on 127.0.0.1 with P+1 free too (RTP and RTCP), free a moment ago. */
 export async function freeUdpPortPair(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await freeUdpPort();
-    if (port % 2 !== 0 || port >= 65535) continue;
+    const port = await freePort((candidate) => candidate % 2 === 0);
     if (!udpPortBound(port + 1) && (await canBindUdp(port + 1))) return port;
   }
   throw new Error('no free even UDP port pair');
 }
 
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
+/** A UDP port on 127.0.0.1 that was free a moment ago (see ports.ts for where from). */
 export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
-async function canBindUdp(port: number): Promise<boolean> {
-  const socket = createSocket('udp4');
-  const bound = await new Promise<boolean>((resolve) => {
-    socket.once('error', () => resolve(false));
-    socket.bind(port, '127.0.0.1', () => resolve(true));
-  });
-  try {
-    socket.close();
-  } catch {
-    // a socket whose bind failed is already closed
-  }
-  return bound;
+  return freePort();
 }
 
 export function sleep(ms: number): Promise<void> {
