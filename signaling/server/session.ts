@@ -20,6 +20,7 @@ import {
 } from '../protocol/messages.js';
 import type { RtcSettings } from '../sfu/index.js';
 import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
+import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';
 import { RoomError, type RoomMember, type Rooms } from './rooms.js';
 
 export interface SessionOptions {
@@ -30,6 +31,8 @@ export interface SessionOptions {
   readonly log: Logger;
   /** Called for every frame refused by the parser (and binary frames). */
   readonly onBadMessage: (code: ErrorCode) => void;
+  /** Requests allowed per connection (default DEFAULT_REQUEST_BUDGET). */
+  readonly requestBudget?: RequestBudgetOptions;
 }
 
 /** A heartbeat round with no pong since the previous one is a miss; this many end the connection. */
@@ -49,6 +52,7 @@ export class Session {
   readonly #rtc: RtcSettings;
   readonly #peerLimits: PeerLimits;
   readonly #onBadMessage: (code: ErrorCode) => void;
+  readonly #budget: RequestBudget;
   readonly #baseLog: Logger;
   #log: Logger;
   /** 'joining' while a join waits for the room's Router. */
@@ -64,6 +68,7 @@ export class Session {
     this.#baseLog = options.log;
     this.#log = options.log;
     this.#onBadMessage = options.onBadMessage;
+    this.#budget = new RequestBudget(options.requestBudget);
     this.#socket.on('message', (data, isBinary) => {
       this.#onFrame(data, isBinary);
     });
@@ -113,9 +118,15 @@ export class Session {
         ? Buffer.concat(data)
         : Buffer.from(data);
     const parsed = parseClientMessage(frame);
+    const allowed = this.#budget.take();
     if (!parsed.ok) {
       this.#onBadMessage(parsed.error.code);
       this.#send(errorFrame(parsed.id, parsed.error));
+      return;
+    }
+    if (!allowed) {
+      this.#onBadMessage('rate_limited');
+      this.#error(parsed.request.id, 'rate_limited', 'too many requests: slow down and retry');
       return;
     }
     this.#handle(parsed.request).then(

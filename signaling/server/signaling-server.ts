@@ -14,6 +14,7 @@ import type { Logger } from '../../src/shared/log.js';
 import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
 import type { RtcSettings, WorkerPool } from '../sfu/index.js';
 import type { PeerLimits } from './peer-media.js';
+import type { RequestBudgetOptions } from './request-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, Heartbeat } from './heartbeat.js';
 import { registerSignalingMetrics, type SignalingMetrics } from './metrics.js';
 import { Rooms } from './rooms.js';
@@ -43,6 +44,8 @@ export interface SignalingServerOptions {
   readonly metrics: Registry;
   /** HTTP handlers beside /ws (WHIP, WHEP, the demo page), given the rooms. */
   readonly routes?: (rooms: Rooms) => readonly HttpRoute[];
+  /** Requests allowed per connection (default 200 at once, 50/s sustained). */
+  readonly requestBudget?: RequestBudgetOptions;
   /** ws ping interval (default 10 s); a connection missing 2 pongs is terminated. */
   readonly heartbeatIntervalMs?: number;
 }
@@ -56,6 +59,7 @@ export class SignalingServer {
   readonly #metrics: SignalingMetrics;
   readonly #heartbeat: Heartbeat;
   readonly #rtc: RtcSettings;
+  readonly #requestBudget: RequestBudgetOptions | undefined;
   #peerLimits: PeerLimits;
   #address: HostPort | undefined;
   #nextConnection = 1;
@@ -63,6 +67,7 @@ export class SignalingServer {
   private constructor(options: SignalingServerOptions) {
     this.#log = options.log.child({ component: 'signaling-server' });
     this.#rtc = options.rtc;
+    this.#requestBudget = options.requestBudget;
     this.#peerLimits = options.peerLimits;
     this.#rooms = new Rooms({
       pool: options.pool,
@@ -202,6 +207,7 @@ export class SignalingServer {
       rooms: this.#rooms,
       rtc: this.#rtc,
       peerLimits: this.#peerLimits,
+      ...(this.#requestBudget === undefined ? {} : { requestBudget: this.#requestBudget }),
       log,
       onBadMessage: (code) => {
         this.#metrics.badMessage(code);

@@ -91,6 +91,8 @@ describe('signaling media methods', () => {
       log,
       metrics: new Registry(),
       heartbeatIntervalMs: 200,
+      // The mutation test sends a thousand requests as fast as it can.
+      requestBudget: { burst: 10_000, perSecond: 10_000 },
     });
     url = `ws://${formatHostPort(server.address)}/ws`;
     baseline = censusCounts();
@@ -272,6 +274,31 @@ describe('signaling media methods', () => {
     );
     await backToBaseline();
     await dave.close();
+  });
+
+  it('a request flood is answered rate_limited; the connection and its peer stay', async () => {
+    const flooded = await SignalingServer.start({
+      listen: { host: '127.0.0.1', port: 0 },
+      pool,
+      maxPeersPerRoom: 10,
+      rtc: { listenIp: '127.0.0.1' },
+      peerLimits: { transports: 2, producers: 2, consumers: 3, incomingBitrate: 2_000_000 },
+      log,
+      metrics: new Registry(),
+      requestBudget: { burst: 20, perSecond: 10 },
+    });
+    try {
+      const client = await SignalingClient.open(`ws://${formatHostPort(flooded.address)}/ws`);
+      clients.push(client);
+      const answers = await Promise.all(Array.from({ length: 100 }, () => client.request('ping')));
+      const limited = answers.filter((answer) => errorCode(answer) === 'rate_limited').length;
+      assert.equal(answers.length - limited, 20, 'the burst is served');
+      assert.ok(limited >= 75, `${limited} refused`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ok(await client.request('ping'));
+    } finally {
+      await flooded.close();
+    }
   });
 
   it('1000 mutated requests from peers in one room leak nothing and crash nothing', async () => {
