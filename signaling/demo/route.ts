@@ -143,7 +143,13 @@ async function loadBuiltPage(
   for (const entry of entries) {
     const contentType = CONTENT_TYPES[extname(entry.name)];
     if (!entry.isFile() || contentType === undefined) continue;
-    const body = await readFile(join(directory, entry.name));
+    let body: Buffer;
+    try {
+      body = await readFile(join(directory, entry.name));
+    } catch {
+      // A build is rewriting the directory: look again on the next request.
+      return undefined;
+    }
     const digest = createHash('sha256').update(body).digest('base64url').slice(0, 22);
     files.set(entry.name, { body, contentType, etag: `"${digest}"` });
   }

@@ -1,7 +1,8 @@
 /**
  * The demo page served by the signaling listener: the static route (page,
  * bundle, caching, no traversal), then two headless Chromium tabs that load
- * it over HTTP, join one room through its form with their fake cameras, and
+ * it over HTTP, join one room through its form with their fake cameras (one
+ * with a display name of HTML markup, shown as text by the other), and
  * each decode the other's video through the mediasoup SFU; one tab closing
  * is a peerLeft for the other, a killed worker a re-join, and the mediasoup
  * census ends where it started.
@@ -89,6 +90,13 @@ function censusAbove(baseline: CensusCounts): CensusCounts {
     consumers: now.consumers - baseline.consumers,
   };
 }
+
+/**
+ * Bob's display name comes from another user, so it is hostile markup: the
+ * tile must show it as text (were it parsed as HTML, its caption's text
+ * would lose the tag).
+ */
+const BOB_NAME = '<img src=x onerror="document.title=1">bob';
 
 const NOTHING: CensusCounts = { workers: 0, routers: 0, transports: 0, producers: 0, consumers: 0 };
 /** Two peers in one room: two transports, two producers (camera, microphone) and two consumers each. */
@@ -206,7 +214,7 @@ describe('demo page', { timeout: 120_000 }, () => {
       requireChromium();
       chromium = await launchChromium({ timeoutMs: 110_000, extraArgs: DEMO_CHROMIUM_ARGS });
       alice = await openDemoPage(chromium, `${base}/?room=t1&name=alice`);
-      bob = await openDemoPage(chromium, `${base}/?room=t1&name=bob`);
+      bob = await openDemoPage(chromium, `${base}/?room=t1&name=${encodeURIComponent(BOB_NAME)}`);
     });
 
     /** Both pages decode the other's video with little loss and show bitrate and RTT. */
@@ -261,10 +269,10 @@ describe('demo page', { timeout: 120_000 }, () => {
         );
       }
 
-      // Each tile is captioned with the other's name, and its video element plays.
+      // Each tile is captioned with the other's name, as text, and its video element plays.
       const bobTile = await peerTile(alice.page, bobPeer);
       assert.ok(bobTile !== null, `alice shows no tile for ${bobPeer}`);
-      assert.equal(bobTile.caption, `bob (${bobPeer})`);
+      assert.equal(bobTile.caption, `${BOB_NAME} (${bobPeer})`);
       assert.ok(bobTile.videoWidth > 0, JSON.stringify(bobTile));
 
       assert.deepEqual(censusAbove(baseline), IN_CALL);

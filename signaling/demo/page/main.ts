@@ -25,6 +25,13 @@ let conference: Conference | undefined;
 let local: MediaStream | null = null;
 let viewer: WhepViewer | undefined;
 let whep: WhepState = 'idle';
+/**
+ * Bumped by each Join and Leave (and each Watch and Stop): an await that
+ * comes back to a newer number was overtaken by the user, and gives back
+ * what it got (camera, WHEP session) instead of showing it.
+ */
+let joins = 0;
+let watches = 0;
 
 const query = new URLSearchParams(location.search);
 ui.roomInput.value = query.get('room') ?? ui.roomInput.value;
@@ -53,9 +60,20 @@ async function localMedia(): Promise<MediaStream | null> {
   }
 }
 
+function stopTracks(stream: MediaStream | null): void {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+}
+
 async function join(): Promise<void> {
+  const attempt = ++joins;
   ui.setJoined(true);
-  local ??= await localMedia();
+  const media = local ?? (await localMedia());
+  if (attempt !== joins) {
+    // Left while the browser was asking for the camera: turn it off again.
+    stopTracks(media);
+    return;
+  }
+  local = media;
   ui.showLocal(local);
   const name = ui.nameInput.value.trim();
   const started = new Conference({
@@ -73,6 +91,7 @@ async function join(): Promise<void> {
   try {
     await started.start();
   } catch (error) {
+    if (attempt !== joins) return;
     if (conference === started) conference = undefined;
     ui.setJoined(false);
     ui.status(`could not join: ${describe(error)}`);
@@ -81,9 +100,10 @@ async function join(): Promise<void> {
 }
 
 function leave(): void {
+  joins += 1;
   conference?.stop();
   conference = undefined;
-  for (const track of local?.getTracks() ?? []) track.stop();
+  stopTracks(local);
   local = null;
   ui.showLocal(null);
   ui.setJoined(false);
@@ -92,14 +112,22 @@ function leave(): void {
 
 async function watch(): Promise<void> {
   const path = ui.cameraInput.value.trim();
+  const attempt = ++watches;
   ui.setWatching(true);
   whep = 'connecting';
   try {
-    viewer = await WhepViewer.start(path, (track) => {
-      ui.showCamera(path, track);
+    const started = await WhepViewer.start(path, (track) => {
+      if (attempt === watches) ui.showCamera(path, track);
     });
+    if (attempt !== watches) {
+      // Stop was pressed while connecting: end the session the server just made.
+      await started.stop();
+      return;
+    }
+    viewer = started;
     whep = 'playing';
   } catch (error) {
+    if (attempt !== watches) return;
     whep = 'failed';
     ui.setWatching(false);
     ui.status(`cannot watch ${path}: ${describe(error)}`);
@@ -107,6 +135,7 @@ async function watch(): Promise<void> {
 }
 
 async function unwatch(): Promise<void> {
+  watches += 1;
   const stopping = viewer;
   viewer = undefined;
   whep = 'idle';
