@@ -24,6 +24,7 @@ export type RefusalReason =
   | 'no_camera'
   | 'camera_unavailable'
   | 'room_full'
+  | 'room_closed'
   | 'too_many_sessions'
   | 'method'
   | 'precondition'
@@ -106,14 +107,14 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * The request body as UTF-8 text, at most MAX_SDP_BYTES. A larger body is
- * refused (400 too_large) once it has been read and dropped, so the client
- * gets the answer rather than a reset; one larger than 1 MiB is not waited
- * for: the answer is sent and the connection closed.
+ * refused (413 Content Too Large, RFC 9110) once it has been read and
+ * dropped, so the client gets the answer rather than a reset; one larger
+ * than 1 MiB is not waited for: the answer is sent and the connection closed.
  */
 export async function readSdpBody(request: IncomingMessage): Promise<string> {
   const declared = Number(request.headers['content-length'] ?? Number.NaN);
   const tooLarge = (): WhipWhepError =>
-    new WhipWhepError(400, 'too_large', `the body is larger than ${MAX_SDP_BYTES} bytes`, {
+    new WhipWhepError(413, 'too_large', `the body is larger than ${MAX_SDP_BYTES} bytes`, {
       connection: 'close',
     });
   if (declared > DRAIN_LIMIT_BYTES) {

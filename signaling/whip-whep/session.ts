@@ -120,6 +120,10 @@ export class MediaSession {
    * with 412 (RFC 9725 section 4.3.1).
    */
   async patch(fragment: SdpFragment, ifMatch: string | undefined): Promise<PatchResult> {
+    // It may have ended while the PATCH body was read; its transport is closed.
+    if (this.#closed) {
+      throw new WhipWhepError(404, 'unknown_session', `session ${this.id} has ended`);
+    }
     if (ifMatch !== undefined && ifMatch.trim() !== '*' && ifMatch.trim() !== this.#etag) {
       throw new WhipWhepError(
         412,

@@ -97,7 +97,9 @@ export async function startWhipSession(
     await transport.connect({
       dtlsParameters: dtlsParametersFromSdp(offer, answerSetup(offer.setup)),
     });
-    if (session.closed) throw new WhipWhepError(503, 'room_full', 'the room closed meanwhile');
+    if (session.closed) {
+      throw new WhipWhepError(503, 'room_closed', 'the room closed meanwhile; try again');
+    }
     for (const { producer } of plans) context.rooms.addProducer(room, member, producer);
     session.accept(plans.map(({ plan }) => plan.mid));
     const answer = buildAnswer(

@@ -346,7 +346,7 @@ describe('WHIP and WHEP', () => {
       [
         'over 64 KiB',
         () => postSdp(`${base}/whip/r1`, `${chromeOffer}a=x:${'x'.repeat(70_000)}\r\n`),
-        400,
+        413,
         'whip',
         'too_large',
         /larger than 65536 bytes/,
@@ -354,7 +354,7 @@ describe('WHIP and WHEP', () => {
       [
         'a 2 MiB body',
         () => postSdp(`${base}/whep/rooms/r1`, 'v'.repeat(2 * 1024 * 1024)),
-        400,
+        413,
         'whep',
         'too_large',
         /larger than/,
