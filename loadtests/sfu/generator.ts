@@ -169,8 +169,9 @@ async function closeAll(): Promise<void> {
   for (let i = 0; i < closing.length; i += 20) {
     await Promise.all(
       closing.slice(i, i + 20).map(async (peer) => {
+        // A socket that errored on its way out must not take the generator down.
         await peer.close().catch(() => undefined);
-        await peer.client?.close();
+        await peer.client?.close().catch(() => undefined);
       }),
     );
   }
