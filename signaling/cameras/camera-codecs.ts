@@ -10,9 +10,7 @@
  * Router's capabilities and mediasoup answers those from its own buffer.
  */
 import type { types } from 'mediasoup';
-import type { H264Track } from './h264-track.js';
-
-const H264_CLOCK_RATE = 90_000;
+import { H264_CLOCK_RATE, type H264Track } from './h264-track.js';
 
 function h264Parameters(track: H264Track): Record<string, number | string> {
   return {

@@ -26,10 +26,9 @@ import type { SourceDescription } from '../../rtp-proxy/rtsp/source.js';
 import type { WorkerPool } from '../sfu/index.js';
 import { CameraPullError } from './camera-errors.js';
 import { cameraRouterCodecs, cameraRtpParameters } from './camera-codecs.js';
-import { findH264Track, type H264Track } from './h264-track.js';
+import { H264_CLOCK_RATE, findH264Track, type H264Track } from './h264-track.js';
 
 const LOCALHOST = '127.0.0.1';
-const H264_CLOCK_RATE = 90_000;
 /** How often the start-up wait looks at the camera source's state. */
 const START_POLL_MS = 50;
 

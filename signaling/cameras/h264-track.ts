@@ -26,7 +26,8 @@ export interface H264Track {
   readonly packetizationMode: 0 | 1;
 }
 
-const H264_CLOCK_RATE = 90_000;
+/** The RTP clock of H.264 (RFC 6184 §8.2.1). */
+export const H264_CLOCK_RATE = 90_000;
 const DEFAULT_PROFILE_LEVEL_ID = '42e01f';
 const PROFILE_LEVEL_ID = /^[0-9a-f]{6}$/i;
 const SPS_NAL_TYPE = 7;
