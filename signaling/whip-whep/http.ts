@@ -125,7 +125,7 @@ export async function readSdpBody(request: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     const finish = (error?: Error): void => {
-      request.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
+      request.off('data', onData).off('end', onEnd).off('error', onGone).off('close', onGone);
       if (error !== undefined) {
         reject(error);
       } else if (size > MAX_SDP_BYTES) {
@@ -145,12 +145,14 @@ export async function readSdpBody(request: IncomingMessage): Promise<string> {
     const onEnd = (): void => {
       finish();
     };
-    const onClose = (): void => {
+    // A client that goes away mid-body is destroyed with an ECONNRESET
+    // 'error' (then 'close'): its own doing, not a failure of this node.
+    const onGone = (): void => {
       finish(
         new WhipWhepError(400, 'bad_sdp', 'the client went away before sending the whole body'),
       );
     };
-    request.on('data', onData).once('end', onEnd).once('error', finish).once('close', onClose);
+    request.on('data', onData).once('end', onEnd).once('error', onGone).once('close', onGone);
   });
   if (text.trim() === '') throw new WhipWhepError(400, 'bad_sdp', 'the body is empty');
   return text;

@@ -14,6 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -436,6 +437,25 @@ describe('WHIP and WHEP', () => {
       assert.equal(reply.headers.get('access-control-allow-origin'), '*', name);
       assert.equal(await refused(endpoint, reason), before + 1, `${name} counted as ${reason}`);
     }
+    // A client that goes away mid-body: its doing (400 bad_sdp), not a logged 500.
+    const badSdp = await refused('whip', 'bad_sdp');
+    const { hostname, port } = new URL(base);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        const head = `POST /whip/r1 HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/sdp\r\nContent-Length: 1000\r\n\r\n`;
+        socket.write(`${head}v=0\r\n`, () => {
+          socket.destroy();
+          resolve();
+        });
+      });
+      socket.once('error', reject);
+    });
+    await until(
+      async () => (await refused('whip', 'bad_sdp')) === badSdp + 1,
+      'the abandoned POST counted as bad_sdp',
+    );
+    assert.equal(await refused('whip', 'internal'), 0, 'no 500 for a client that went away');
+
     const wrongType = await request(`${base}/whip/r1`, 'POST', 'x', {
       'content-type': 'text/plain',
     });
