@@ -35,11 +35,6 @@ export class ViewerRouters {
     this.#pool = pool;
   }
 
-  /** Routers open now (for tests and metrics). */
-  get size(): number {
-    return this.#entries.size;
-  }
-
   async acquire(
     source: types.Router,
     codecs: readonly types.RouterRtpCodecCapability[],
