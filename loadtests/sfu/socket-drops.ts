@@ -7,7 +7,7 @@
  * sockets open at both ends of a window count; one closed in between takes
  * its counter with it.
  */
-import { readFileSync } from 'node:fs';
+import { udpSockets } from '../../test/helpers/proc-udp.js';
 
 export interface SocketDrops {
   /** Sockets bound to a port in the SFU's RTC range. */
@@ -19,22 +19,9 @@ export interface SocketDrops {
 export function socketDrops(sfuPorts: { readonly min: number; readonly max: number }): SocketDrops {
   let sfu = 0;
   let others = 0;
-  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const local = fields[1];
-      const drops = Number(fields[fields.length - 1]);
-      if (local === undefined || !Number.isFinite(drops) || fields.length < 13) continue;
-      const port = Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
-      if (port >= sfuPorts.min && port <= sfuPorts.max) sfu += drops;
-      else others += drops;
-    }
+  for (const { port, drops } of udpSockets()) {
+    if (port >= sfuPorts.min && port <= sfuPorts.max) sfu += drops;
+    else others += drops;
   }
   return { sfu, others };
 }

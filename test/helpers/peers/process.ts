@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { canBindUdp, freePort } from '../ports.js';
+import { udpSockets } from '../proc-udp.js';
 
 export interface PeerExit {
   readonly code: number | null;
@@ -216,20 +217,7 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
 
 /** True while some socket (of any process) is bound to UDP `port` on this machine. */
 export function udpPortBound(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const local = line.trim().split(/\s+/)[1];
-      if (local?.endsWith(hex) === true) return true;
-    }
-  }
-  return false;
+  return udpSockets().some((socket) => socket.port === port);
 }
 
 /** Waits until a process has bound UDP `port` (how we know a receiver is listening). */
