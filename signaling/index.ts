@@ -22,6 +22,16 @@ export interface RunningSignaling {
   close(): Promise<void>;
 }
 
+const restartFields = [
+  'listen',
+  'workers',
+  'rtcPorts',
+  'rtcListenIp',
+  'announcedAddress',
+  'cameras',
+  'publicUrl',
+] as const;
+
 export async function startSignaling(config: MeshConfig, log: Logger): Promise<RunningSignaling> {
   const startup = config.signaling;
   let server: SignalingServer | undefined;
@@ -35,16 +45,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     log,
     stats: () => stats.latest,
     apply: (pushed) => {
-      // The listener, the worker count and the RTC ports are bound at start-up:
-      // this slice does not rebind them live, so a change takes a restart.
+      // The listener, workers, RTC addresses and ports, the camera source and
+      // the public URL are bound at start-up: a change takes a restart. Room
+      // size and peer limits apply live (to transports created from now on).
       const next = pushed.signaling;
-      const changed = [
-        next.listen !== startup.listen ? 'listen' : undefined,
-        next.workers !== startup.workers ? 'workers' : undefined,
-        next.rtcPorts.start !== startup.rtcPorts.start || next.rtcPorts.end !== startup.rtcPorts.end
-          ? 'rtcPorts'
-          : undefined,
-      ].filter((field) => field !== undefined);
+      const changed = restartFields.filter(
+        (field) => JSON.stringify(next[field]) !== JSON.stringify(startup[field]),
+      );
       if (changed.length > 0) {
         log.warn(
           { fields: changed.map((field) => `signaling.${field}`) },

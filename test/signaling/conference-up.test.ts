@@ -30,7 +30,7 @@ import {
   type DemoPage,
 } from '../helpers/peers/demo-page.js';
 
-const LOW_LIMIT_BPS = 250_000;
+const LOW_LIMIT_BPS = 150_000;
 
 /**
  * Chrome's built-in fake camera is so easy to encode that it sends ~180
@@ -214,6 +214,7 @@ describe('conference through streammesh up', () => {
       `alice sends well above ${LOW_LIMIT_BPS} bit/s with the default limit`,
       () => producerBitrate(alicePeer),
       (bps) => bps > 2 * LOW_LIMIT_BPS,
+      30_000,
     );
     const pushed = await putText(`${controlPlaneUrl}/config`, meshConfig(LOW_LIMIT_BPS));
     assert.equal(pushed.status, 200);
