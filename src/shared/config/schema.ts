@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseHostPort } from '../address.js';
+import { httpSchema } from './http-schema.js';
 import { routesSchema } from './routes-schema.js';
 import { rtspSchema } from './rtsp-schema.js';
 
@@ -92,6 +93,7 @@ const proxySchema = z
     rtpPorts: rtpPortsSchema.prefault({ start: 30000, end: 39999 }),
     routes: routesSchema,
     rtsp: rtspSchema.prefault({}),
+    http: httpSchema.prefault({}),
   })
   .describe('The rtp-proxy: the data plane.');
 
@@ -185,13 +187,17 @@ export const meshConfigSchema = z
   })
   .superRefine((config, ctx) => {
     // Two listeners of one mesh on the same fixed host:port cannot both start.
-    const listeners: [string[], string][] = [
+    const listeners: [(string | number)[], string][] = [
       [['controlPlane', 'admin'], config.controlPlane.admin],
       [['controlPlane', 'grpc'], config.controlPlane.grpc],
       [['proxy', 'admin'], config.proxy.admin],
       ...(config.proxy.rtsp.enabled
         ? [[['proxy', 'rtsp', 'listen'], config.proxy.rtsp.listen] as [string[], string]]
         : []),
+      ...config.proxy.http.listeners.map((listener, index): [(string | number)[], string] => [
+        ['proxy', 'http', 'listeners', index, 'listen'],
+        listener.listen,
+      ]),
       [['signaling', 'admin'], config.signaling.admin],
       [['signaling', 'listen'], config.signaling.listen],
     ];
@@ -199,7 +205,7 @@ export const meshConfigSchema = z
     for (const [path, address] of listeners) {
       if (address.endsWith(':0')) continue;
       const first = seen.get(address);
-      if (first === undefined) seen.set(address, path.join('.'));
+      if (first === undefined) seen.set(address, path.join('.').replace(/\.(\d+)/g, '[$1]'));
       else
         ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
     }
