@@ -361,7 +361,7 @@ describe('h2c upgrade', () => {
     first.socket.destroy();
     await Promise.race([
       sessionClosed,
-      sleep(2_000).then(() => assert.fail('session stayed open')),
+      sleep(2_000, undefined, { ref: false }).then(() => assert.fail('session stayed open')),
     ]);
 
     const second = await upgradeRaw(server.port, '/b');
