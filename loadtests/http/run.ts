@@ -1,0 +1,523 @@
+/**
+ * `npm run bench:http`: the L7 proxy (HTTP/1.1, HTTP/2, gRPC) against
+ * HAProxy and against no proxy, side by side in one run.
+ *
+ *   direct      client -> backend
+ *   haproxy     client -> HAProxy 2.6 (nbthread 1, http-reuse always) -> backend
+ *   streammesh  client -> `streammesh up` rtp-proxy (proxy.http) -> backend
+ *
+ * Backends (backends.ts): nginx for HTTP/1.1, HTTP/2 (h2c, prior
+ * knowledge) and, by default, gRPC unary (a fixed gRPC reply; the
+ * @grpc/grpc-js server of grpc-backend.ts is too slow to outrun HAProxy
+ * here, and is kept behind --grpc-backend grpc-js). Each proxy has one
+ * listener per protocol and speaks HTTP/2 to the HTTP/2 and gRPC backends.
+ * Clients (load.ts): wrk for HTTP/1.1 maxima, h2load for HTTP/2 and gRPC
+ * (a framed gRPC message as the body, content-type application/grpc, te:
+ * trailers) and for every rate-limited run (--h1 for HTTP/1.1).
+ *
+ * Before any load, one request per target and protocol must come back with
+ * the backend's answer (smoke.ts); a pair that does not is not measured and
+ * is named in the results. Then, per run and protocol, targets in an order
+ * that alternates between runs:
+ *   1. maximum: closed loop over fixed connections (HTTP/2 and gRPC: x
+ *      streams each) for a fixed window after a warm-up; requests/s, and
+ *      CPU of the proxy, the backend and the machine over the window;
+ *   2. latency at half load: every target at one rate, half the lowest
+ *      maximum among the proxies in this run (so each proxy runs at no more
+ *      than half its own maximum), h2load --rps over the same connections;
+ *      p50/p99 from h2load's per-request log; added = target - direct.
+ * Repeated (3 runs by default); medians, streammesh/haproxy ratios and
+ * whether the issue's aims are met (>= 0.6x HAProxy's requests/s; added p99
+ * <= 2 ms at half load).
+ *
+ * CPU: utime+stime from /proc/<pid>/stat of HAProxy's one process, of the
+ * rtp-proxy child of `up` (its pid from the proxy's /healthz, checked to be
+ * a child of `up`), of nginx's one worker and of the gRPC server. Nothing is
+ * pinned to a core: client, proxy and backend share the machine's cores, as
+ * they would on one node; os.cpus().length is in the results.
+ *
+ * Output: loadtests/results/http.json (machine, date, command, parameters,
+ * every step, medians, ratios) and a table on stdout.
+ *
+ * Options: --quick (2 s windows, 1 run), --protocols http1,http2,grpc,
+ * --targets direct,haproxy,streammesh, --duration-s S, --connections N,
+ * --streams N, --repeats N, --grpc-backend nginx|grpc-js (see backends.ts), --quiet-wait-s S (before each window, wait at
+ * most this long for a quiet machine; 0 with --quick), --max-minutes M (hard bound: no step starts
+ * after it; partial results are still written), --out DIR.
+ * Environment: BENCH_HTTP_QUICK=1 is --quick.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { errorMessage } from '../../src/shared/errors.js';
+import { stopAllPeers } from '../../test/helpers/peers/process.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { int, log } from '../common/cli.js';
+import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
+import { coresUsed, cpuSample, type CpuSample } from '../rtp/cpu.js';
+import { formattedJson } from '../rtp/report.js';
+import { round } from '../rtp/stats.js';
+import { systemSample, systemWindow, type SystemSample } from '../rtsp/system.js';
+import { startGrpcBackend, startNginx } from './backends.js';
+import {
+  PROTOCOLS,
+  PROXIES,
+  TARGETS,
+  parseList,
+  url,
+  type Listeners,
+  type Protocol,
+  type TargetName,
+} from './endpoints.js';
+import { GRPC_MESSAGE, grpcFrame } from './grpc-message.js';
+
+const GRPC_BACKENDS = ['nginx', 'grpc-js'] as const;
+import { closedLoop, rateLimited, type LoadResult } from './load.js';
+import type { Server } from './processes.js';
+import { repoRoot, startHaproxy, startStreammesh, type Backends } from './proxies.js';
+import { resultTable } from './report.js';
+import type { BenchParameters, BenchResults, LatencyStep, MaxStep, StepCpu } from './results.js';
+import { checkAnswers } from './smoke.js';
+import { summarize } from './summary.js';
+import { QUIET_CORES, waitForQuiet } from './quiet.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: process.env['BENCH_HTTP_QUICK'] === '1' },
+    protocols: { type: 'string' },
+    targets: { type: 'string' },
+    'duration-s': { type: 'string' },
+    connections: { type: 'string' },
+    streams: { type: 'string' },
+    repeats: { type: 'string' },
+    'quiet-wait-s': { type: 'string' },
+    'grpc-backend': { type: 'string' },
+    'max-minutes': { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+
+const quick = args.quick;
+const parameters: BenchParameters = {
+  protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
+  targets: parseList(args.targets ?? TARGETS.join(','), TARGETS, '--targets'),
+  durationSeconds: int(args['duration-s'], quick ? 2 : 5, 1, 120),
+  warmupSeconds: 1,
+  connections: int(args.connections, 16, 1, 1_000),
+  streams: int(args.streams, 8, 1, 256),
+  repeats: int(args.repeats, quick ? 1 : 3, 1, 10),
+  grpcBackend:
+    parseList(args['grpc-backend'] ?? 'nginx', GRPC_BACKENDS, '--grpc-backend')[0] ?? 'nginx',
+  quietWaitSeconds: int(args['quiet-wait-s'], quick ? 0 : 20, 0, 300),
+  maxMinutes: Number(args['max-minutes'] ?? (quick ? 5 : 20)),
+  latencyLoad: 0.5,
+};
+if (!(parameters.maxMinutes > 0 && parameters.maxMinutes <= 120)) {
+  throw new Error(`--max-minutes: expected a number in (0, 120], got "${args['max-minutes']}"`);
+}
+const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
+const startedAt = Date.now();
+const deadline = startedAt + parameters.maxMinutes * 60_000;
+const cores = cpus().length;
+/** Between steps: connections closed, TIME_WAIT sockets and the proxies' pools settled. */
+const SETTLE_MS = 500;
+
+const BACKENDS: Record<Protocol, string> = {
+  http1: 'nginx 1.22 (one worker), return 200 with a 20-byte body',
+  http2:
+    'nginx 1.22 (one worker), listen http2 (h2c prior knowledge), return 200 with a 20-byte body',
+  grpc: '@grpc/grpc-js server (one Node process), unary echo of a 20-byte message',
+};
+
+class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+}
+
+/** A target as the load sees it: where each protocol listens, and its proxy process if any. */
+interface Target {
+  readonly name: TargetName;
+  readonly listeners: Listeners;
+  readonly proxy: Server | undefined;
+}
+
+interface Rig {
+  readonly targets: readonly Target[];
+  readonly backends: Readonly<Record<Protocol, Server>>;
+  readonly grpcBody: string;
+  readonly dir: string;
+}
+
+async function main(): Promise<void> {
+  installPeers();
+  log(`bench:http ${JSON.stringify(parameters)}`);
+  const dir = await mkdtemp(join(tmpdir(), 'streammesh-bench-http-'));
+  tempDir = dir;
+  const servers: Server[] = [];
+  const setupErrors: Record<string, string> = {};
+  const errors: string[] = [];
+  const maxSteps: MaxStep[] = [];
+  const latencySteps: LatencyStep[] = [];
+  let stoppedBy: string | null = null;
+  try {
+    const lifetimeMs = parameters.maxMinutes * 60_000 + 120_000;
+    const ports = await pickPorts(9);
+    const port = (): number => ports.pop() ?? 0;
+    const grpcBody = join(dir, 'grpc-request.bin');
+    await writeFile(grpcBody, grpcFrame(GRPC_MESSAGE));
+
+    const nginxPorts = { http1: port(), http2: port(), grpc: port() };
+    const nginx = await startNginx(dir, nginxPorts, lifetimeMs);
+    servers.push(nginx);
+    let grpcServer: Server = nginx;
+    let grpcPort = nginxPorts.grpc;
+    if (parameters.grpcBackend === 'grpc-js') {
+      const grpc = await startGrpcBackend(lifetimeMs);
+      servers.push(grpc.server);
+      grpcServer = grpc.server;
+      grpcPort = grpc.port;
+    }
+    const backendPorts: Backends = { ...nginxPorts, grpc: grpcPort };
+    log(
+      `backends: nginx ${nginxPorts.http1} (HTTP/1.1), ${nginxPorts.http2} (h2c); gRPC (${parameters.grpcBackend}) ${grpcPort}`,
+    );
+
+    const targets: Target[] = [];
+    for (const name of parameters.targets) {
+      if (name === 'direct') {
+        targets.push({ name, listeners: backendPorts, proxy: undefined });
+        continue;
+      }
+      const listeners: Listeners = { http1: port(), http2: port(), grpc: port() };
+      try {
+        const start = name === 'haproxy' ? startHaproxy : startStreammesh;
+        const proxy = await start(dir, listeners, backendPorts, lifetimeMs);
+        servers.push(proxy);
+        targets.push({ name, listeners, proxy });
+        log(`${name}: listening on ${JSON.stringify(listeners)} (pid ${proxy.workPid})`);
+      } catch (error) {
+        setupErrors[name] = errorMessage(error);
+        log(`${name}: not measured: ${errorMessage(error)}`);
+      }
+    }
+
+    // Only pairs that answer correctly are loaded.
+    const answering = new Map<TargetName, Set<Protocol>>();
+    for (const target of targets) {
+      const ok = new Set<Protocol>();
+      for (const protocol of parameters.protocols) {
+        try {
+          await checkAnswers(protocol, target.listeners[protocol]);
+          ok.add(protocol);
+        } catch (error) {
+          setupErrors[`${target.name}/${protocol}`] = errorMessage(error);
+          log(`${target.name}/${protocol}: not measured: ${errorMessage(error)}`);
+        }
+      }
+      answering.set(target.name, ok);
+    }
+
+    const rig: Rig = {
+      targets,
+      backends: { http1: nginx, http2: nginx, grpc: grpcServer },
+      grpcBody,
+      dir,
+    };
+    try {
+      for (let run = 0; run < parameters.repeats; run++) {
+        for (const protocol of parameters.protocols) {
+          const live = targets.filter((t) => answering.get(t.name)?.has(protocol) === true);
+          const order = run % 2 === 0 ? live : [...live].reverse();
+          const maxima = new Map<TargetName, number>();
+          for (const target of order) {
+            const step = await guarded(
+              errors,
+              `${target.name}/${protocol} max (run ${run + 1})`,
+              () => measureMax(rig, target, protocol, run),
+            );
+            if (step === undefined) continue;
+            maxSteps.push(step);
+            if (step.failed === 0) maxima.set(target.name, step.requestsPerSecond);
+          }
+          const rate = commonRate(maxima);
+          if (rate === undefined) continue;
+          for (const target of [...order].reverse()) {
+            const step = await guarded(
+              errors,
+              `${target.name}/${protocol} latency (run ${run + 1})`,
+              () => measureLatency(rig, target, protocol, run, rate),
+            );
+            if (step !== undefined) latencySteps.push(step);
+          }
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof DeadlineError)) throw error;
+      stoppedBy = `the ${parameters.maxMinutes} min bound`;
+      log(`stopped at the ${parameters.maxMinutes} min bound: writing partial results`);
+    }
+
+    const results: BenchResults = {
+      benchmark: 'http-proxy',
+      date: new Date().toISOString(),
+      command: `npm run bench:http${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      durationSeconds: round((Date.now() - startedAt) / 1000),
+      machine: machineInfo(),
+      parameters,
+      method: METHOD,
+      backends: BACKENDS,
+      setupErrors,
+      maxSteps,
+      latencySteps,
+      ...summarize(parameters.protocols, parameters.targets, maxSteps, latencySteps),
+      stoppedBy,
+      errors,
+    };
+    mkdirSync(outDir, { recursive: true });
+    const jsonFile = join(outDir, 'http.json');
+    writeFileSync(jsonFile, await formattedJson(jsonFile, results));
+    process.stdout.write(`${resultTable(results)}\n`);
+    log(`wrote ${jsonFile} in ${round((Date.now() - startedAt) / 1000)} s`);
+  } finally {
+    for (const server of servers.reverse()) await server.stop().catch(() => undefined);
+    await stopAllPeers();
+    await rm(dir, { recursive: true, force: true });
+    tempDir = undefined;
+  }
+}
+
+/** Runs `measure`, or records why it failed (the run goes on); throws only at the time bound. */
+async function guarded<T>(
+  errors: string[],
+  what: string,
+  measure: () => Promise<T>,
+): Promise<T | undefined> {
+  if (Date.now() > deadline) throw new DeadlineError('time bound reached');
+  try {
+    return await measure();
+  } catch (error) {
+    errors.push(`${what}: ${errorMessage(error)}`);
+    log(`  ${what} failed: ${errorMessage(error)}`);
+    return undefined;
+  } finally {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  }
+}
+
+async function measureMax(
+  rig: Rig,
+  target: Target,
+  protocol: Protocol,
+  run: number,
+): Promise<MaxStep> {
+  assertRunning(target);
+  const quietWaitMs = await waitForQuiet(parameters.quietWaitSeconds * 1000);
+  const window = startWindow(rig, target, protocol);
+  const result = await closedLoop({ ...loadOptions(rig, target, protocol) });
+  const cpu = window.end();
+  logStep(`${target.name}/${protocol} max (run ${run + 1})`, result, cpu, quietWaitMs);
+  return {
+    run: run + 1,
+    protocol,
+    target: target.name,
+    tool: result.tool,
+    requestsPerSecond: result.requestsPerSecond,
+    requests: result.requests,
+    failed: result.failed,
+    cpu,
+    quietWaitMs,
+    notes: result.notes,
+  };
+}
+
+async function measureLatency(
+  rig: Rig,
+  target: Target,
+  protocol: Protocol,
+  run: number,
+  rate: number,
+): Promise<LatencyStep> {
+  assertRunning(target);
+  const quietWaitMs = await waitForQuiet(parameters.quietWaitSeconds * 1000);
+  const window = startWindow(rig, target, protocol);
+  const result = await rateLimited({
+    ...loadOptions(rig, target, protocol),
+    ratePerSecond: rate,
+    logFile: join(rig.dir, `latency-${target.name}-${protocol}.tsv`),
+  });
+  const cpu = window.end();
+  const offered = result.pacing.offeredPerSecond;
+  logStep(
+    `${target.name}/${protocol} at ${offered}/s over ${result.pacing.connections} connections (run ${run + 1})`,
+    result,
+    cpu,
+    quietWaitMs,
+  );
+  if (result.latency === undefined) throw new Error('h2load gave no latency');
+  return {
+    run: run + 1,
+    protocol,
+    target: target.name,
+    offeredPerSecond: offered,
+    connections: result.pacing.connections,
+    requestsPerSecond: result.requestsPerSecond,
+    requests: result.requests,
+    failed: result.failed,
+    latency: result.latency,
+    cpu,
+    quietWaitMs,
+    notes: result.notes,
+  };
+}
+
+function loadOptions(rig: Rig, target: Target, protocol: Protocol) {
+  return {
+    protocol,
+    url: url(target.listeners[protocol], protocol),
+    connections: parameters.connections,
+    streams: parameters.streams,
+    seconds: parameters.durationSeconds,
+    warmupSeconds: parameters.warmupSeconds,
+    grpcBody: rig.grpcBody,
+  };
+}
+
+/** Half the lowest maximum among the proxies of this run (direct's when no proxy ran). */
+function commonRate(maxima: ReadonlyMap<TargetName, number>): number | undefined {
+  const proxies = PROXIES.map((name) => maxima.get(name)).filter((v) => v !== undefined);
+  const basis = proxies.length > 0 ? Math.min(...proxies) : maxima.get('direct');
+  return basis === undefined ? undefined : Math.floor(basis * parameters.latencyLoad);
+}
+
+function assertRunning(target: Target): void {
+  if (target.proxy !== undefined && !target.proxy.running()) {
+    throw new Error(`${target.name} is not running:\n${target.proxy.stderrTail()}`);
+  }
+}
+
+/** CPU of the proxy, the backend and the machine from now until `end()`. */
+function startWindow(rig: Rig, target: Target, protocol: Protocol): { end(): StepCpu } {
+  const backend = rig.backends[protocol];
+  const proxyBefore = sample(target.proxy?.workPid);
+  const backendBefore = sample(backend.workPid);
+  const systemBefore: SystemSample = systemSample();
+  return {
+    end() {
+      const used = (before: CpuSample | undefined, pid: number | undefined): number => {
+        const after = sample(pid);
+        return before === undefined || after === undefined
+          ? Number.NaN
+          : round(coresUsed(before, after), 3);
+      };
+      return {
+        proxy: used(proxyBefore, target.proxy?.workPid),
+        backend: used(backendBefore, backend.workPid),
+        machineBusy: round(systemWindow(systemBefore, systemSample(), cores).busyCores, 3),
+      };
+    },
+  };
+}
+
+function sample(pid: number | undefined): CpuSample | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return cpuSample(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+function logStep(what: string, result: LoadResult, cpu: StepCpu, quietWaitMs: number): void {
+  const latency =
+    result.latency === undefined
+      ? ''
+      : `, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms`;
+  log(
+    `  ${what}: ${round(result.requestsPerSecond, 0)} req/s (${result.tool}), ${result.failed} failed${latency}; ` +
+      `CPU proxy ${cpu.proxy.toFixed(2)}, backend ${cpu.backend.toFixed(2)}, machine ${cpu.machineBusy.toFixed(2)} cores${quietWaitMs > 1_500 ? ` (waited ${round(quietWaitMs / 1000)} s for a quiet machine)` : ''}`,
+  );
+}
+
+/** Distinct ports, each free a moment ago (the configs name them before the servers bind). */
+async function pickPorts(count: number): Promise<number[]> {
+  const picked = new Set<number>();
+  while (picked.size < count) picked.add(await freePort((port) => !picked.has(port)));
+  return [...picked];
+}
+
+/** scripts/install-bench-peers.sh: wrk, h2load, haproxy, nginx (Debian; a no-op when present). */
+function installPeers(): void {
+  const script = join(repoRoot, 'scripts', 'install-bench-peers.sh');
+  const result = spawnSync('bash', [script], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 600_000,
+  });
+  if (result.status !== 0) {
+    throw new Error(`${script} failed (exit ${result.status ?? result.signal ?? 'unknown'})`);
+  }
+}
+
+function machineInfo(): Record<string, unknown> {
+  // The measured code is the working tree: name what differs from the commit.
+  const status = spawnSync(
+    'git',
+    ['-C', repoRoot, 'status', '--porcelain', '--', 'rtp-proxy', 'src', 'bin'],
+    { encoding: 'utf8', timeout: 5_000 },
+  );
+  const uncommitted = status.status === 0 ? status.stdout.split('\n').filter((l) => l !== '') : [];
+  const version = (name: string): string =>
+    commandLine('dpkg-query', ['-W', '-f=${Version}', name]);
+  return {
+    ...sharedMachineInfo(repoRoot),
+    haproxy: version('haproxy'),
+    nginx: version('nginx'),
+    wrk: version('wrk'),
+    h2load: version('nghttp2-client'),
+    grpcJs: grpcJsVersion(),
+    uncommittedChanges: uncommitted.map((line) => line.trim()),
+  };
+}
+
+function grpcJsVersion(): string {
+  const result = spawnSync(
+    process.execPath,
+    ['-p', "require('@grpc/grpc-js/package.json').version"],
+    { cwd: repoRoot, encoding: 'utf8', timeout: 5_000 },
+  );
+  return result.status === 0 ? result.stdout.trim() : 'unknown';
+}
+
+const METHOD: readonly string[] = [
+  'Everything on 127.0.0.1; the load client, the proxy and the backend share the machine (cores in machine.cores); nothing is pinned.',
+  'Targets: direct (client -> backend), haproxy (HAProxy 2.6, nbthread 1, http-reuse always, h2 to the HTTP/2 and gRPC backends), streammesh (`streammesh up`, the rtp-proxy child serving proxy.http.listeners with protocol auto, clusters with http2: true for the HTTP/2 and gRPC backends, access log off). Each has one listener per protocol.',
+  'Backends: see "backends". nginx serves HTTP/1.1, h2c and gRPC on three ports, one worker, keepalive_requests 1e8; backend CPU per window shows how far it is from its limit.',
+  'Before any load, one request per target and protocol must return the backend answer (gRPC: a @grpc/grpc-js client call, status OK, echoed bytes); a pair that does not is listed in setupErrors and not loaded.',
+  'Maximum: closed loop, wrk -t1 for HTTP/1.1 (a 1 s run first to warm up), h2load -t1 for HTTP/2 and gRPC (-m streams per connection, --warm-up-time 1 s); requests/s over the window. A window with failed requests does not count towards the common rate.',
+  'Latency: h2load -t1 at half the lowest proxy maximum of the same run and protocol, for every target including direct, paced: h2load --rps sends what is due every max(10 ms, 1/rps) per connection, so each connection sends at most 100 requests/s (one per tick), with as many connections as that takes (at least --connections), opened over 10 ms (-r per 1 ms) so that their timers are spread and arrivals come a few per millisecond, not in 10 ms bursts; counted runs (-n = rate x duration; -r excludes -D) after a warm-up run of the same shape; --h1 -m1 for HTTP/1.1; p50/p99 of the per-request times in h2load --log-file (request start to end of response, successful requests only). added = target - direct at that rate in the same run; the summary gives the median of the per-run differences.',
+  'CPU: utime+stime over each window from /proc/<pid>/stat of the proxy (HAProxy; the rtp-proxy child of up, pid from its /healthz, checked to be a child of up), the backend (nginx worker; gRPC server) and the whole machine (/proc/stat). requestsPerProxyCpuSecond = max requests/s / proxy cores at that maximum.',
+  `The machine may be shared: before each window the driver waits (at most quietWaitSeconds, probing 1 s at a time) until all processes together use < ${QUIET_CORES} cores (the benchmark's own are idle then); the wait is recorded per step (quietWaitMs), and cpu.machineBusy shows what the whole machine did over the window.`,
+  'Runs: targets alternate order between runs (maximum phase in one order, latency phase in the reverse); medians over runs. Aims (the issue): streammesh >= 0.6x HAProxy requests/s, added p99 <= 2 ms at half load.',
+];
+
+let tempDir: string | undefined;
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) return;
+  interrupted = true;
+  log('interrupted: stopping the proxies and the backends');
+  void stopAllPeers().then(() => {
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+});
+
+try {
+  await main();
+} catch (error) {
+  log(
+    `bench:http failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  process.exitCode = 1;
+}
