@@ -1,6 +1,7 @@
 /**
  * The rtp-proxy process: the data plane. It joins the mesh, and each config
- * it receives sets its stream routes (rtp-proxy/relay).
+ * it receives sets its stream routes (rtp-proxy/relay), its RTSP proxy
+ * (rtp-proxy/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (rtp-proxy/http).
  */
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/shared/config/index.js';
@@ -8,6 +9,7 @@ import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/shared/mesh-node/index.js';
 import { addStreamRoutes } from './admin/streams.js';
 import { checkMediaAddress } from './config/check-media-address.js';
+import { HttpService } from './http/http-service.js';
 import { registerRtspMetrics } from './metrics/rtsp-metrics.js';
 import { registerStreamMetrics } from './metrics/stream-metrics.js';
 import { RouteTable } from './relay/route-table.js';
@@ -22,12 +24,13 @@ export interface RunningProxy {
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
   const routes = new RouteTable(log);
   const rtsp = new RtspService(log);
+  let http: HttpService | undefined;
   const node = new MeshNode({
     role: 'ROLE_PROXY',
     roleName: 'proxy',
     config,
     section: config.proxy,
-    capabilities: ['rtp', 'srtp', 'rtsp'],
+    capabilities: ['rtp', 'srtp', 'rtsp', 'http', 'http2', 'grpc'],
     log,
     apply: async (candidate) => {
       await checkMediaAddress(candidate.proxy.mediaAddress);
@@ -35,8 +38,10 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
       // Binds a new RTSP listen address before changing anything, so a
       // taken port rejects the config with the routes already in force.
       await rtsp.apply(candidate);
+      await http?.apply(candidate.proxy.http);
     },
   });
+  http = new HttpService(log, node.metrics);
   addStreamRoutes(node.admin, routes, rtsp);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);
@@ -48,6 +53,7 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     close: async () => {
       routes.close();
       await rtsp.close();
+      await http?.close();
       await node.close();
     },
   };

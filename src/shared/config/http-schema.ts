@@ -73,6 +73,28 @@ const listenerSchema = z
       .describe(
         'http1: HTTP/1.1 only; http2: cleartext HTTP/2 with prior knowledge only; auto: HTTP/1.1 plus h2c by prior knowledge or Upgrade.',
       ),
+    idleTimeoutMs: milliseconds(3_600_000)
+      .default(60_000)
+      .describe('A connection with no request in flight for this long is closed.'),
+    headersTimeoutMs: milliseconds(600_000)
+      .default(10_000)
+      .describe(
+        'A request head must be complete this long after its first byte (slow clients are answered 408 and closed).',
+      ),
+    maxHeaderBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1_048_576)
+      .default(16_384)
+      .describe('Largest request head (HTTP/1.1) or header list (HTTP/2); larger ones get 431.'),
+    maxConcurrentStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(65_535)
+      .default(1024)
+      .describe('HTTP/2 streams a client may have open at once on one connection.'),
   })
   .describe('An L7 listener for HTTP/1.1, HTTP/2 and gRPC.');
 
@@ -198,9 +220,18 @@ const actionSchema = z
       .strictObject({ cluster: name, percent: percent.default(100) })
       .optional()
       .describe('A copy of a share of requests goes to this cluster; its responses are dropped.'),
-    timeoutMs: milliseconds(3_600_000)
+    timeoutMs: z
+      .number()
+      .int('must be an integer')
+      .min(0)
+      .max(3_600_000)
       .default(15_000)
-      .describe('Whole-request timeout, retries included; answered 504.'),
+      .describe(
+        'Whole-request timeout in ms, retries included; answered 504 (gRPC: DEADLINE_EXCEEDED). 0: none, for long streams.',
+      ),
+    idleTimeoutMs: milliseconds(3_600_000)
+      .default(300_000)
+      .describe('A request whose bodies move no byte either way for this long is reset.'),
     retries: retriesSchema.optional(),
     requestHeaders: headerEditSchema.optional(),
     responseHeaders: headerEditSchema.optional(),
@@ -315,16 +346,28 @@ export const httpSchema = z
         percent: percent
           .default(20)
           .describe('Retries in flight as a share of the requests in flight.'),
-        minPerSecond: z
+        minConcurrency: z
           .number()
           .int()
           .min(0)
           .max(1_000_000)
-          .default(10)
-          .describe('Retries always allowed per second, however few requests are active.'),
+          .default(3)
+          .describe('Retries always allowed in flight at once, however few requests are active.'),
       })
       .prefault({})
       .describe('Stops retry storms: retries beyond it are not made.'),
+    accessLog: z
+      .strictObject({
+        percent: percent
+          .default(1)
+          .describe('Share of requests written to the access log (JSON lines on stdout).'),
+        errors: z
+          .boolean()
+          .default(true)
+          .describe('Also log every request answered 5xx or failed, whatever the share.'),
+      })
+      .prefault({})
+      .describe('Structured access log with sampling.'),
   })
   .superRefine((http, ctx) => {
     refuseDuplicateNames(http.listeners, 'listener', 'listeners', ctx);

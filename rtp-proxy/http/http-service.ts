@@ -1,0 +1,147 @@
+/**
+ * The rtp-proxy's L7 proxy as a service: each pushed config builds a new
+ * router (routes, splits) over clusters that are kept when their config is
+ * unchanged (pools, outlier and health state survive) and rebuilt otherwise;
+ * listeners are kept when their config is unchanged, and a new listen
+ * address is bound before anything else changes, so a taken port rejects the
+ * config with the old one still in force.
+ */
+import type { Registry } from 'prom-client';
+import type { HttpConfig, HttpListenerConfig } from '../../src/shared/config/http-schema.js';
+import type { Logger } from '../../src/shared/log.js';
+import { Cluster } from './cluster.js';
+import { HttpMetrics } from './http-metrics.js';
+import { HttpRouter } from './http-router.js';
+import { L7Listener } from './l7-listener.js';
+
+/** Old clusters serve their requests in flight this long before their pools are closed. */
+const DRAIN_MS = 30_000;
+
+export class HttpService {
+  readonly #log: Logger;
+  readonly #metrics: HttpMetrics;
+  readonly #listeners = new Map<string, L7Listener>();
+  readonly #clusters = new Map<string, { key: string; cluster: Cluster }>();
+  readonly #draining = new Set<NodeJS.Timeout>();
+  #router: HttpRouter;
+
+  constructor(log: Logger, registry: Registry) {
+    this.#log = log.child({ component: 'http-proxy' });
+    this.#metrics = new HttpMetrics(registry);
+    this.#metrics.watchClusters(() => this.#router.clusters);
+    this.#router = new HttpRouter({
+      config: {
+        listeners: [],
+        routes: [],
+        clusters: [],
+        retryBudget: { percent: 20, minConcurrency: 3 },
+        accessLog: { percent: 0, errors: false },
+      },
+      clusters: new Map(),
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+  }
+
+  /** The listeners in force, by name (their bound addresses, for tests and `up`). */
+  get listeners(): ReadonlyMap<string, L7Listener> {
+    return this.#listeners;
+  }
+
+  async apply(config: HttpConfig): Promise<void> {
+    const keep = new Map<string, L7Listener>();
+    const started: L7Listener[] = [];
+    const replaced: L7Listener[] = [];
+    try {
+      for (const listenerConfig of config.listeners) {
+        const current = this.#listeners.get(listenerConfig.name);
+        if (current !== undefined && sameJson(current.config, listenerConfig)) {
+          keep.set(listenerConfig.name, current);
+          continue;
+        }
+        // The same address with other settings: the old socket must go first.
+        const sameAddress = [...this.#listeners.values()].find(
+          (listener) => listener.config.listen === listenerConfig.listen,
+        );
+        if (sameAddress !== undefined) {
+          await sameAddress.close();
+          replaced.push(sameAddress);
+        }
+        const listener = await this.#start(listenerConfig);
+        started.push(listener);
+        keep.set(listenerConfig.name, listener);
+      }
+    } catch (error) {
+      await Promise.all(started.map((listener) => listener.close()));
+      throw error;
+    }
+    this.#router = this.#buildRouter(config);
+    for (const [name, listener] of this.#listeners) {
+      if (keep.get(name) !== listener && !replaced.includes(listener)) await listener.close();
+    }
+    this.#listeners.clear();
+    for (const [name, listener] of keep) this.#listeners.set(name, listener);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#listeners.values()].map((listener) => listener.close()));
+    this.#listeners.clear();
+    for (const timer of this.#draining) clearTimeout(timer);
+    this.#draining.clear();
+    for (const { cluster } of this.#clusters.values()) cluster.close();
+    this.#clusters.clear();
+  }
+
+  async #start(config: HttpListenerConfig): Promise<L7Listener> {
+    const listener = await L7Listener.start({
+      config,
+      router: () => this.#router,
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+    this.#log.info(
+      { listener: config.name, listen: config.listen, protocol: config.protocol },
+      'HTTP listener started',
+    );
+    return listener;
+  }
+
+  #buildRouter(config: HttpConfig): HttpRouter {
+    const next = new Map<string, { key: string; cluster: Cluster }>();
+    for (const clusterConfig of config.clusters) {
+      // The retry budget is per cluster, so its settings are part of the cluster's identity.
+      const key = JSON.stringify([clusterConfig, config.retryBudget]);
+      const current = this.#clusters.get(clusterConfig.name);
+      next.set(
+        clusterConfig.name,
+        current?.key === key
+          ? current
+          : { key, cluster: new Cluster(clusterConfig, config, this.#log) },
+      );
+    }
+    for (const [name, entry] of this.#clusters) {
+      if (next.get(name) !== entry) this.#drain(entry.cluster);
+    }
+    this.#clusters.clear();
+    for (const [name, entry] of next) this.#clusters.set(name, entry);
+    return new HttpRouter({
+      config,
+      clusters: new Map([...next].map(([name, entry]) => [name, entry.cluster])),
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+  }
+
+  #drain(cluster: Cluster): void {
+    const timer = setTimeout(() => {
+      this.#draining.delete(timer);
+      cluster.close();
+    }, DRAIN_MS);
+    timer.unref();
+    this.#draining.add(timer);
+  }
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
