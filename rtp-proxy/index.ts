@@ -24,7 +24,6 @@ export interface RunningProxy {
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
   const routes = new RouteTable(log);
   const rtsp = new RtspService(log);
-  let http: HttpService | undefined;
   const node = new MeshNode({
     role: 'ROLE_PROXY',
     roleName: 'proxy',
@@ -38,10 +37,10 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
       // Binds a new RTSP listen address before changing anything, so a
       // taken port rejects the config with the routes already in force.
       await rtsp.apply(candidate);
-      await http?.apply(candidate.proxy.http);
+      await http.apply(candidate.proxy.http);
     },
   });
-  http = new HttpService(log, node.metrics);
+  const http = new HttpService(log, node.metrics);
   addStreamRoutes(node.admin, routes, rtsp);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);
@@ -53,7 +52,7 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     close: async () => {
       routes.close();
       await rtsp.close();
-      await http?.close();
+      await http.close();
       await node.close();
     },
   };

@@ -121,12 +121,22 @@ export class Cluster {
     return this.#ejections;
   }
 
-  pick(headers: RequestHeaders): ClusterEndpoint | undefined {
+  /**
+   * An endpoint for a request; `tried` ones (earlier attempts of the same
+   * request) are avoided while another is available, as Envoy's
+   * previous_hosts retry predicate does, so a retry does not meet the same fault.
+   */
+  pick(headers: RequestHeaders, tried?: ReadonlySet<string>): ClusterEndpoint | undefined {
     const hashKey = this.#hashOn === undefined ? undefined : hashKeyFrom(headers, this.#hashOn);
-    return this.#balancer.pick(this.endpoints, {
-      available: this.isAvailable,
-      ...(hashKey === undefined ? {} : { hashKey }),
-    });
+    const options = hashKey === undefined ? {} : { hashKey };
+    if (tried !== undefined && tried.size > 0) {
+      const fresh = this.#balancer.pick(this.endpoints, {
+        ...options,
+        available: (endpoint) => !tried.has(endpoint.id) && this.isAvailable(endpoint),
+      });
+      if (fresh !== undefined) return fresh;
+    }
+    return this.#balancer.pick(this.endpoints, { ...options, available: this.isAvailable });
   }
 
   /** Feeds outlier detection and the latency estimate with one attempt's result. */

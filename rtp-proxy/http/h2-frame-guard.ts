@@ -18,18 +18,18 @@ const FRAME_HEADER_LENGTH = 9;
 /** We never raise SETTINGS_MAX_FRAME_SIZE, so the default is the limit (RFC 9113 section 4.2). */
 const MAX_FRAME_SIZE = 16_384;
 
-const enum FrameType {
-  Data = 0x0,
-  Headers = 0x1,
-  Priority = 0x2,
-  RstStream = 0x3,
-  Settings = 0x4,
-  PushPromise = 0x5,
-  Ping = 0x6,
-  Goaway = 0x7,
-  WindowUpdate = 0x8,
-  Continuation = 0x9,
-}
+const FrameType = {
+  Data: 0x0,
+  Headers: 0x1,
+  Priority: 0x2,
+  RstStream: 0x3,
+  Settings: 0x4,
+  PushPromise: 0x5,
+  Ping: 0x6,
+  Goaway: 0x7,
+  WindowUpdate: 0x8,
+  Continuation: 0x9,
+} as const;
 
 const PROTOCOL_ERROR = 0x1;
 const FRAME_SIZE_ERROR = 0x6;

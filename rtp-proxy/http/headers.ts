@@ -61,7 +61,8 @@ export function forwardedRequestHeaders(
   if (typeof te === 'string' && te.trim().toLowerCase() === 'trailers') kept['te'] = 'trailers';
   const earlier = headers['x-forwarded-for'];
   const client = clientAddress ?? 'unknown';
-  kept['x-forwarded-for'] = earlier === undefined ? client : `${earlier}, ${client}`;
+  const chain = Array.isArray(earlier) ? earlier.join(', ') : earlier;
+  kept['x-forwarded-for'] = chain === undefined ? client : `${chain}, ${client}`;
   kept['x-forwarded-proto'] = 'http';
   return kept;
 }
@@ -69,7 +70,7 @@ export function forwardedRequestHeaders(
 /** Applies a route's edit in place: removals first, then additions replace. */
 export function applyHeaderEdit(headers: OutgoingHttpHeaders, edit: HeaderEdit | undefined): void {
   if (edit === undefined) return;
-  for (const name of edit.remove) delete headers[name.toLowerCase()];
+  for (const name of edit.remove) Reflect.deleteProperty(headers, name.toLowerCase());
   for (const [name, value] of Object.entries(edit.add)) headers[name.toLowerCase()] = value;
 }
 

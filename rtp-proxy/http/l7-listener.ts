@@ -22,7 +22,7 @@ import {
   type Http2Session,
   type ServerHttp2Session,
 } from 'node:http2';
-import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { Socket, createServer as createTcpServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../../src/shared/address.js';
@@ -260,7 +260,12 @@ export class L7Listener {
         return;
       }
       // RFC 9113 section 3.1: a server may ignore the upgrade and answer over HTTP/1.1.
-      this.#options.router().handle(this.config.name, req, detachedResponse(req, socket));
+      // node:http hands over the net.Socket it accepted (never another Duplex here).
+      if (socket instanceof Socket) {
+        this.#options.router().handle(this.config.name, req, detachedResponse(req, socket));
+      } else {
+        socket.destroy();
+      }
       return;
     }
     void this.#tunnel(req, socket, head).catch((error: unknown) => {
@@ -346,12 +351,12 @@ function headerListSize(rawHeaders: readonly string[]): number {
  * A response written straight to a socket node:http handed over for an
  * upgrade we decline: one answer, then the connection closes (its parser is gone).
  */
-function detachedResponse(req: IncomingMessage, socket: Duplex): ServerResponse {
+function detachedResponse(req: IncomingMessage, socket: Socket): ServerResponse {
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
-  res.assignSocket(socket as Socket);
+  res.assignSocket(socket);
   res.once('finish', () => {
-    res.detachSocket(socket as Socket);
+    res.detachSocket(socket);
     socket.end();
   });
   return res;

@@ -194,8 +194,9 @@ export class ProxiedRequest {
         : retryBackoff({ baseMs: retries.backoff.baseMs, maxMs: retries.backoff.maxMs });
     const method = this.#req.method ?? 'GET';
     let releaseRetry: Release | undefined;
+    const tried = new Set<string>();
     for (let index = 0; ; index += 1) {
-      const endpoint = cluster.pick(this.#req.headers);
+      const endpoint = cluster.pick(this.#req.headers, tried);
       if (endpoint === undefined) {
         releaseRetry?.();
         this.#flags.push('NH');
@@ -206,6 +207,7 @@ export class ProxiedRequest {
         releaseRetry?.();
         return;
       }
+      tried.add(endpoint.id);
       const attempt = await this.#attempt(route, cluster, endpoint, index, recorder);
       releaseRetry?.();
       releaseRetry = undefined;
@@ -224,7 +226,8 @@ export class ProxiedRequest {
         releaseRetry = await this.#retryAllowed(route, cluster, recorder, backoff.next());
         if (releaseRetry !== undefined) {
           discard(attempt);
-          if (this.#abandoned) {
+          // The client may have gone, or the deadline passed, during the backoff.
+          if (this.#isAbandoned()) {
             releaseRetry();
             return;
           }
@@ -253,18 +256,24 @@ export class ProxiedRequest {
     recorder: BodyRecorder | undefined,
     waitMs: number,
   ): Promise<Release | undefined> {
-    const count = (result: string): undefined => {
+    const count = (result: string): void => {
       this.#router.metrics.retries.inc({ route: route.name, result });
-      return undefined;
     };
-    if (this.#remainingMs(route) <= waitMs) return count('deadline');
+    if (this.#remainingMs(route) <= waitMs) {
+      count('deadline');
+      return undefined;
+    }
     const budget = cluster.retryBudget.tryRetry();
-    if (budget === undefined) return count('budget_exhausted');
+    if (budget === undefined) {
+      count('budget_exhausted');
+      return undefined;
+    }
     const breaker = cluster.breaker.tryAcquire('retries');
     if (breaker === undefined) {
       budget();
       this.#router.metrics.overflows.inc({ cluster: cluster.name, resource: 'retries' });
-      return count('overflow');
+      count('overflow');
+      return undefined;
     }
     const release = releaseOnce(() => {
       budget();
@@ -275,7 +284,8 @@ export class ProxiedRequest {
     await Promise.race([recorder?.ended(), sleep(waitMs)]);
     if (recorder?.replayable !== true) {
       release();
-      return count('body_not_replayable');
+      count('body_not_replayable');
+      return undefined;
     }
     count('made');
     return release;
@@ -380,7 +390,7 @@ export class ProxiedRequest {
       const trailers = response.trailers();
       if (Object.keys(trailers).length > 0) {
         this.#grpcStatus = grpcStatusOf(trailers) ?? this.#grpcStatus;
-        res.addTrailers(trailers as Record<string, string>);
+        res.addTrailers(trailers);
       }
       res.end();
       attempt.release();
@@ -390,6 +400,11 @@ export class ProxiedRequest {
       if (!res.writableEnded) resetDownstream(res);
     });
     this.#cleanups.push(attempt.release);
+  }
+
+  /** A method, not the field, so checks after an await are not narrowed away. */
+  #isAbandoned(): boolean {
+    return this.#abandoned;
   }
 
   #timeOut(): void {

@@ -231,7 +231,7 @@ export class Http2Pool implements UpstreamPool {
 function streamFailureOf(stream: ClientHttp2Stream, session: ClientHttp2Session): UpstreamFailure {
   if (stream.rstCode === h2.NGHTTP2_REFUSED_STREAM) return 'refused-stream';
   // A session that never connected has no socket address: the connect failed.
-  return session.connecting || session.socket?.remoteAddress === undefined
+  return session.connecting || session.socket.remoteAddress === undefined
     ? 'connect-failure'
     : 'reset';
 }

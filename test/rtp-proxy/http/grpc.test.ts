@@ -176,8 +176,8 @@ describe('HTTP proxy: gRPC', () => {
   it('relays an error status, its message and its metadata unchanged', async () => {
     const result = await callEcho(client, 'fail:not your account');
     assert.equal(result.error?.code, grpc.status.PERMISSION_DENIED);
-    assert.equal(result.error?.details, 'not your account');
-    assert.equal(result.error?.metadata.get('x-reason')[0], 'policy');
+    assert.equal(result.error.details, 'not your account');
+    assert.equal(result.error.metadata.get('x-reason')[0], 'policy');
   });
 
   it('propagates the deadline, cut to the route timeout, to the upstream', async () => {

@@ -204,10 +204,10 @@ export function send2(session: ClientHttp2Session, options: SendOptions): Promis
     let headers: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     const parts: Buffer[] = [];
-    stream.on('response', (received) => {
+    stream.on('response', (received: IncomingHttpHeaders) => {
       headers = received;
     });
-    stream.on('trailers', (received) => {
+    stream.on('trailers', (received: IncomingHttpHeaders) => {
       trailers = received;
     });
     stream.on('data', (part: Buffer) => parts.push(part));
@@ -220,7 +220,7 @@ export function send2(session: ClientHttp2Session, options: SendOptions): Promis
         body: Buffer.concat(parts),
       });
     });
-    stream.on('error', (error) => {
+    stream.on('error', (error: Error) => {
       clearTimeout(timer);
       reject(error);
     });

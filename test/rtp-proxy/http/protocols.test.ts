@@ -66,7 +66,7 @@ describe('HTTP proxy: protocols and hostile input', () => {
     await new Promise<void>((resolve) => sockets.once('listening', resolve));
     socketsPort = (sockets.address() as { port: number }).port;
     sockets.on('connection', (socket, request) => {
-      socket.send(`hello ${request.headers['x-forwarded-for'] ?? ''}`);
+      socket.send(`hello ${String(request.headers['x-forwarded-for'])}`);
       socket.on('message', (data, binary) => socket.send(data, { binary }));
     });
     proxy = await startProxy({

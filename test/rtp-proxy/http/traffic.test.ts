@@ -160,7 +160,7 @@ describe('HTTP proxy: traffic', () => {
     assert.ok(share > 0.35 && share < 0.65, `mirrored ${shadow.seen.length} of 400`);
     const copy = shadow.seen[0];
     assert.equal(copy?.method, 'POST');
-    assert.equal(copy?.headers.host, 'mirrored-shadow', 'copies are marked by their Host');
+    assert.equal(copy.headers.host, 'mirrored-shadow', 'copies are marked by their Host');
   });
 
   it('injects aborts and delays for their share of requests', async () => {
@@ -204,7 +204,8 @@ describe('HTTP proxy: traffic', () => {
         owners.set(`user-${session}`, set);
       }
     }
-    for (const [session, set] of owners) assert.equal(set.size, 1, `${session} moved: ${[...set]}`);
+    for (const [session, set] of owners)
+      assert.equal(set.size, 1, `${session} moved: ${[...set].join(', ')}`);
     const used = new Set([...owners.values()].flatMap((set) => [...set]));
     assert.equal(used.size, 3, 'thirty sessions should land on all three endpoints');
   });
