@@ -152,6 +152,8 @@ interface Rig {
 
 async function main(): Promise<void> {
   installPeers();
+  // Before anything runs: the code measured is what was built just now.
+  const machine = machineInfo();
   log(`bench:http ${JSON.stringify(parameters)}`);
   const dir = await mkdtemp(join(tmpdir(), 'streammesh-bench-http-'));
   tempDir = dir;
@@ -264,7 +266,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       command: `npm run bench:http${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       durationSeconds: round((Date.now() - startedAt) / 1000),
-      machine: machineInfo(),
+      machine,
       parameters,
       method: METHOD,
       backends: BACKENDS,
