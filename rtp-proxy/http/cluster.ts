@@ -17,7 +17,7 @@ import {
   type HashKeySource,
   type RequestHeaders,
 } from './balancers.js';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, releaseOnce, type Release } from './circuit-breaker.js';
 import { HealthChecker } from './health-check.js';
 import { OutlierDetector, outcomeOf } from './outlier.js';
 import { RetryBudget } from './retry-budget.js';
@@ -51,6 +51,7 @@ export class Cluster {
   readonly #hashOn: HashKeySource | undefined;
   /** Ejections so far, for a counter (the detector keeps only the current state). */
   #ejections = 0;
+  #inFlight = 0;
 
   constructor(
     config: HttpClusterConfig,
@@ -115,6 +116,21 @@ export class Cluster {
   /** At least one endpoint can take a request (for a weighted split to skip this cluster). */
   get hasAvailable(): boolean {
     return this.endpoints.some(this.isAvailable);
+  }
+
+  /** Attempts in flight to all endpoints: while below the connection limit, none waits for a connection. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Counts an attempt on `endpoint` (for least-request and the limits) until the release. */
+  begin(endpoint: ClusterEndpoint): Release {
+    endpoint.activeRequests += 1;
+    this.#inFlight += 1;
+    return releaseOnce(() => {
+      endpoint.activeRequests -= 1;
+      this.#inFlight -= 1;
+    });
   }
 
   get ejections(): number {

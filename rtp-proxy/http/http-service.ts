@@ -50,23 +50,21 @@ export class HttpService {
 
   async apply(config: HttpConfig): Promise<void> {
     const keep = new Map<string, L7Listener>();
+    const changed: HttpListenerConfig[] = [];
+    for (const listenerConfig of config.listeners) {
+      const current = this.#listeners.get(listenerConfig.name);
+      if (current !== undefined && sameJson(current.config, listenerConfig)) {
+        keep.set(listenerConfig.name, current);
+      } else {
+        changed.push(listenerConfig);
+      }
+    }
+    const holding = (listen: string): L7Listener | undefined =>
+      [...this.#listeners.values()].find((listener) => listener.config.listen === listen);
+    // New addresses first: a taken port refuses the config with nothing changed yet.
     const started: L7Listener[] = [];
-    const replaced: L7Listener[] = [];
     try {
-      for (const listenerConfig of config.listeners) {
-        const current = this.#listeners.get(listenerConfig.name);
-        if (current !== undefined && sameJson(current.config, listenerConfig)) {
-          keep.set(listenerConfig.name, current);
-          continue;
-        }
-        // The same address with other settings: the old socket must go first.
-        const sameAddress = [...this.#listeners.values()].find(
-          (listener) => listener.config.listen === listenerConfig.listen,
-        );
-        if (sameAddress !== undefined) {
-          await sameAddress.close();
-          replaced.push(sameAddress);
-        }
+      for (const listenerConfig of changed.filter((c) => holding(c.listen) === undefined)) {
         const listener = await this.#start(listenerConfig);
         started.push(listener);
         keep.set(listenerConfig.name, listener);
@@ -75,9 +73,35 @@ export class HttpService {
       await Promise.all(started.map((listener) => listener.close()));
       throw error;
     }
+    // An address an old listener holds with other settings: the old one must close first.
+    const swaps: { readonly old: L7Listener; readonly next: L7Listener }[] = [];
+    try {
+      for (const listenerConfig of changed.filter((c) => holding(c.listen) !== undefined)) {
+        const old = holding(listenerConfig.listen);
+        if (old === undefined) continue;
+        await old.close();
+        try {
+          const next = await this.#start(listenerConfig);
+          swaps.push({ old, next });
+          keep.set(listenerConfig.name, next);
+        } catch (error) {
+          swaps.push({ old, next: old });
+          throw error;
+        }
+      }
+    } catch (error) {
+      // Someone took the port in the gap: put every swapped listener back as it was.
+      for (const { old, next } of swaps.reverse()) {
+        if (next !== old) await next.close();
+        this.#listeners.set(old.config.name, await this.#start(old.config));
+      }
+      await Promise.all(started.map((listener) => listener.close()));
+      throw error;
+    }
     this.#router = this.#buildRouter(config);
+    const swapped = new Set(swaps.map((swap) => swap.old));
     for (const [name, listener] of this.#listeners) {
-      if (keep.get(name) !== listener && !replaced.includes(listener)) await listener.close();
+      if (keep.get(name) !== listener && !swapped.has(listener)) await listener.close();
     }
     this.#listeners.clear();
     for (const [name, listener] of keep) this.#listeners.set(name, listener);

@@ -196,6 +196,10 @@ export class L7Listener {
 
   /** Hands a connection to the HTTP/2 server behind a frame guard. */
   #serveHttp2(socket: Socket): void {
+    if (!this.config.checkHttp2Frames) {
+      this.#http2.emit('connection', socket);
+      return;
+    }
     const guard = new H2FrameGuard(socket, (violation) => {
       this.#count(violation.reason);
       this.#options.log.debug(
@@ -237,6 +241,13 @@ export class L7Listener {
       return;
     }
     this.#count(code);
+    // A response already on its way (a bad pipelined request behind it): an
+    // answer now would be spliced into its body, so the connection just closes.
+    const inProgress = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (inProgress?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
     this.#options.log.debug(
       { listener: this.config.name, reason: code },
       'refused HTTP/1.1 request',
@@ -323,7 +334,7 @@ export class L7Listener {
     headers['connection'] = 'upgrade';
     headers['upgrade'] = req.headers.upgrade ?? '';
     headers['host'] = authority;
-    endpoint.activeRequests += 1;
+    const done = cluster.begin(endpoint);
     try {
       const result = await tunnelUpgrade(socket, head, endpoint, {
         connectTimeoutMs: TUNNEL_CONNECT_TIMEOUT_MS,
@@ -334,7 +345,7 @@ export class L7Listener {
       });
       count(route.name, cluster.name, result.status);
     } finally {
-      endpoint.activeRequests -= 1;
+      done();
       release();
     }
   }

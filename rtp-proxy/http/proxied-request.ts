@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { HttpRouteConfig } from '../../src/shared/config/http-schema.js';
+import { errorMessage } from '../../src/shared/errors.js';
 import { BodyRecorder } from './body-recorder.js';
 import { releaseOnce, type Release } from './circuit-breaker.js';
 import type { Cluster, ClusterEndpoint } from './cluster.js';
@@ -27,11 +28,18 @@ import {
   isGrpcRequest,
   parseGrpcTimeout,
 } from './grpc.js';
-import { applyHeaderEdit, forwardedRequestHeaders, responseHeaders } from './headers.js';
+import {
+  applyHeaderEdit,
+  endToEndHeaders,
+  forwardedRequestHeaders,
+  responseHeaders,
+} from './headers.js';
 import type { HttpRouter } from './http-router.js';
 import { retryBackoff } from './retry-budget.js';
 import { RetryPolicy, type AttemptOutcome } from './retry-policy.js';
 import { UpstreamError, type UpstreamExchange, type UpstreamResponse } from './upstream-pool.js';
+
+type Fault = NonNullable<HttpRouteConfig['action']['fault']>;
 
 /** Header telling an upstream which attempt this is (Envoy: x-envoy-attempt-count). */
 export const ATTEMPT_HEADER = 'x-streammesh-attempt-count';
@@ -63,6 +71,8 @@ export class ProxiedRequest {
   #grpcStatus: number | null = null;
   /** Set once the exchange is over for us: deadline hit or client gone. Nothing more is sent. */
   #abandoned = false;
+  /** Set when the downstream response has closed and the cleanups have run. */
+  #finished = false;
 
   constructor(
     router: HttpRouter,
@@ -97,7 +107,10 @@ export class ProxiedRequest {
       return;
     }
     this.#route = route;
-    if (!(await this.#injectFaults(route))) return;
+    const { fault } = route.action;
+    // Awaited only when there is a fault: the client may leave during it.
+    if (fault !== undefined && !(await this.#injectFaults(route.name, fault))) return;
+    if (this.#isAbandoned()) return;
     const cluster = this.#router.pickCluster(route);
     if (cluster === undefined) {
       this.#flags.push('NH');
@@ -110,7 +123,8 @@ export class ProxiedRequest {
       this.#overflow(cluster, 'requests');
       return;
     }
-    this.#cleanups.push(releaseRequest, cluster.retryBudget.startRequest());
+    this.#defer(releaseRequest);
+    this.#defer(cluster.retryBudget.startRequest());
     const recorder =
       route.action.retries !== undefined || route.action.mirror !== undefined
         ? new BodyRecorder(req)
@@ -123,28 +137,27 @@ export class ProxiedRequest {
   }
 
   /** false when a fault answered the request (or the client left during a delay). */
-  async #injectFaults(route: HttpRouteConfig): Promise<boolean> {
-    const fault = route.action.fault;
-    if (fault === undefined) return true;
+  async #injectFaults(routeName: string, fault: Fault): Promise<boolean> {
     const random = this.#router.random;
     if (fault.abort !== undefined && random() * 100 < fault.abort.percent) {
-      this.#router.metrics.faults.inc({ route: route.name, kind: 'abort' });
+      this.#router.metrics.faults.inc({ route: routeName, kind: 'abort' });
       this.#flags.push('FI');
       this.#reply(fault.abort.status, 'fault injected');
       return false;
     }
-    if (fault.delay !== undefined && random() * 100 < fault.delay.percent) {
-      this.#router.metrics.faults.inc({ route: route.name, kind: 'delay' });
+    const { delay } = fault;
+    if (delay !== undefined && random() * 100 < delay.percent) {
+      this.#router.metrics.faults.inc({ route: routeName, kind: 'delay' });
       this.#flags.push('DI');
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, fault.delay?.ms);
-        this.#cleanups.push(() => {
+        const timer = setTimeout(resolve, delay.ms);
+        this.#defer(() => {
           clearTimeout(timer);
           resolve();
         });
       });
     }
-    return !this.#abandoned;
+    return !this.#isAbandoned();
   }
 
   /** The route timeout (or the gRPC deadline, if sooner) and the idle timeout. */
@@ -152,7 +165,7 @@ export class ProxiedRequest {
     const deadlineMs = this.#deadlineMs(route);
     if (Number.isFinite(deadlineMs)) {
       const timer = setTimeout(() => this.#timeOut(), deadlineMs);
-      this.#cleanups.push(() => clearTimeout(timer));
+      this.#defer(() => clearTimeout(timer));
     }
     const idle = setTimeout(() => {
       this.#flags.push('SI');
@@ -162,7 +175,7 @@ export class ProxiedRequest {
       idle.refresh();
     };
     this.#req.on('data', refresh);
-    this.#cleanups.push(() => {
+    this.#defer(() => {
       clearTimeout(idle);
       this.#req.off('data', refresh);
     });
@@ -234,15 +247,22 @@ export class ProxiedRequest {
           continue;
         }
       }
+      if (this.#isAbandoned()) {
+        discard(attempt);
+        return;
+      }
       this.#deliver(route, attempt);
       return;
     }
   }
 
-  /** HTTP/1.1 requests beyond the connection limit wait in the pool, up to maxPending. */
+  /**
+   * HTTP/1.1 attempts beyond the connection limit (every connection busy) wait
+   * in the pool, up to maxPending. HTTP/2 streams never wait for a connection.
+   */
   #poolHasRoom(cluster: Cluster): boolean {
     const limits = cluster.config.circuitBreaker;
-    if (cluster.pool.connections < limits.maxConnections) return true;
+    if (cluster.config.http2 || cluster.inFlight < limits.maxConnections) return true;
     this.#router.metrics.overflows.inc({ cluster: cluster.name, resource: 'connections' });
     if (cluster.pool.pending < limits.maxPending) return true;
     this.#overflow(cluster, 'pending');
@@ -279,9 +299,9 @@ export class ProxiedRequest {
       budget();
       breaker();
     });
-    this.#cleanups.push(release);
+    this.#defer(release);
     // The body may still be arriving; it has the backoff to finish.
-    await Promise.race([recorder?.ended(), sleep(waitMs)]);
+    await sleep(waitMs);
     if (recorder?.replayable !== true) {
       release();
       count('body_not_replayable');
@@ -300,10 +320,8 @@ export class ProxiedRequest {
   ): Promise<Attempt> {
     this.#attempts += 1;
     this.#endpoint = endpoint;
-    endpoint.activeRequests += 1;
-    const release = releaseOnce(() => {
-      endpoint.activeRequests -= 1;
-    });
+    const release = cluster.begin(endpoint);
+    this.#defer(release);
     const req = this.#req;
     const headers = forwardedRequestHeaders(req.headers, clientAddressOf(req));
     applyHeaderEdit(headers, route.action.requestHeaders);
@@ -323,13 +341,17 @@ export class ProxiedRequest {
     const sentAt = performance.now();
     const perTryMs = Math.min(route.action.retries?.perTryTimeoutMs ?? Infinity, remaining);
     let perTry: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      if (Number.isFinite(perTryMs)) perTry = setTimeout(() => resolve('timeout'), perTryMs);
-    });
+    const timedOut = Number.isFinite(perTryMs)
+      ? new Promise<'timeout'>((resolve) => {
+          perTry = setTimeout(() => resolve('timeout'), perTryMs);
+        })
+      : undefined;
     let outcome: AttemptOutcome;
     let response: UpstreamResponse | undefined;
     try {
-      const first = await Promise.race([exchange.response, timedOut]);
+      const first = await (timedOut === undefined
+        ? exchange.response
+        : Promise.race([exchange.response, timedOut]));
       if (first === 'timeout') {
         exchange.abort();
         outcome = { failure: 'timeout' };
@@ -383,14 +405,23 @@ export class ProxiedRequest {
       discard(attempt);
       return;
     }
-    writeHead(res, response.status, headers);
+    try {
+      writeHead(res, response.status, headers);
+    } catch (error) {
+      // A status or header this downstream protocol cannot carry (e.g. 600 to HTTP/2).
+      discard(attempt);
+      this.#flags.push('UF');
+      this.#reply(502, `upstream answer cannot be relayed: ${errorMessage(error)}`);
+      return;
+    }
     if (this.#idleRefresh !== undefined) body.on('data', this.#idleRefresh);
     body.pipe(res as NodeJS.WritableStream, { end: false });
     body.once('end', () => {
       const trailers = response.trailers();
       if (Object.keys(trailers).length > 0) {
         this.#grpcStatus = grpcStatusOf(trailers) ?? this.#grpcStatus;
-        res.addTrailers(trailers);
+        // Connection-scoped fields are not trailers HTTP/2 may carry (or HTTP/1.1 should).
+        res.addTrailers(endToEndHeaders(trailers));
       }
       res.end();
       attempt.release();
@@ -399,7 +430,13 @@ export class ProxiedRequest {
       attempt.release();
       if (!res.writableEnded) resetDownstream(res);
     });
-    this.#cleanups.push(attempt.release);
+    this.#defer(attempt.release);
+  }
+
+  /** Runs `cleanup` when the request ends, or now if it already has (a client that left early). */
+  #defer(cleanup: () => void): void {
+    if (this.#finished) cleanup();
+    else this.#cleanups.push(cleanup);
   }
 
   /** A method, not the field, so checks after an await are not narrowed away. */
@@ -448,6 +485,7 @@ export class ProxiedRequest {
       this.#current?.abort();
     }
     this.#abandoned = true;
+    this.#finished = true;
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
     const status = res.headersSent || res.writableFinished ? res.statusCode : 0;
     const durationMs = performance.now() - this.#started;
@@ -481,6 +519,10 @@ export class ProxiedRequest {
 function discard(attempt: Attempt): void {
   const { response } = attempt;
   if (response === undefined) return;
+  if (response.body.destroyed || response.body.readableEnded) {
+    attempt.release();
+    return;
+  }
   response.body.once('end', attempt.release);
   response.body.once('error', attempt.release);
   response.body.once('close', attempt.release);

@@ -127,7 +127,8 @@ export class Http1Pool implements UpstreamPool {
           trailers: () => incoming.trailers,
         });
       });
-      outgoing.once('error', (error: NodeJS.ErrnoException) => {
+      // `on`, not `once`: a request can fail again after its response began (a reset mid-body).
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
         reject(new UpstreamError(failureOf(error), `${target.id}: ${error.message}`));
       });
     });
@@ -143,6 +144,8 @@ export class Http1Pool implements UpstreamPool {
 
 export class Http2Pool implements UpstreamPool {
   readonly #sessions = new Map<string, ClientHttp2Session>();
+  /** Sessions that completed their connect: a stream failing on one may have been processed. */
+  readonly #connected = new WeakSet<ClientHttp2Session>();
 
   get connections(): number {
     return this.#sessions.size;
@@ -176,7 +179,9 @@ export class Http2Pool implements UpstreamPool {
       trailers = received;
     });
     const response = new Promise<UpstreamResponse>((resolve, reject) => {
+      let settled = false;
       stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+        settled = true;
         resolve({
           status: Number(headers[h2.HTTP2_HEADER_STATUS] ?? 502),
           headers,
@@ -184,15 +189,21 @@ export class Http2Pool implements UpstreamPool {
           trailers: () => trailers,
         });
       });
-      stream.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          new UpstreamError(streamFailureOf(stream, session), `${target.id}: ${error.message}`),
-        );
-      });
-      stream.once('close', () => {
-        // Closed with no head and no error event: a RST_STREAM with NO_ERROR or a GOAWAY.
-        reject(new UpstreamError(streamFailureOf(stream, session), `${target.id}: stream closed`));
-      });
+      const fail = (reason: string): void => {
+        // Every stream closes; only one that never answered is a failure (and worth an Error).
+        if (settled) return;
+        settled = true;
+        const failure: UpstreamFailure =
+          stream.rstCode === h2.NGHTTP2_REFUSED_STREAM
+            ? 'refused-stream'
+            : this.#connected.has(session)
+              ? 'reset'
+              : 'connect-failure';
+        reject(new UpstreamError(failure, `${target.id}: ${reason}`));
+      };
+      stream.on('error', (error: Error) => fail(error.message));
+      // Closed with no head and no error event: a RST_STREAM with NO_ERROR or a GOAWAY.
+      stream.once('close', () => fail('stream closed'));
     });
     response.catch(() => undefined);
     return {
@@ -214,6 +225,7 @@ export class Http2Pool implements UpstreamPool {
       // The proxy's own limit is the cluster circuit breaker, not the session.
       peerMaxConcurrentStreams: 1000,
     });
+    session.once('connect', () => this.#connected.add(session));
     session.on('error', () => this.#forget(target.id, session));
     session.on('goaway', () => this.#forget(target.id, session));
     session.on('close', () => this.#forget(target.id, session));
@@ -226,14 +238,6 @@ export class Http2Pool implements UpstreamPool {
   #forget(id: string, session: ClientHttp2Session): void {
     if (this.#sessions.get(id) === session) this.#sessions.delete(id);
   }
-}
-
-function streamFailureOf(stream: ClientHttp2Stream, session: ClientHttp2Session): UpstreamFailure {
-  if (stream.rstCode === h2.NGHTTP2_REFUSED_STREAM) return 'refused-stream';
-  // A session that never connected has no socket address: the connect failed.
-  return session.connecting || session.socket.remoteAddress === undefined
-    ? 'connect-failure'
-    : 'reset';
 }
 
 /** A body sink for an attempt that never started; whatever is piped in is dropped. */

@@ -94,6 +94,9 @@ async function start(
       const { rtsp } = config.proxy;
       const urls: Record<string, string> =
         rtsp.enabled && rtsp.demo ? { 'demo camera': `rtsp://${rtsp.listen}/${DEMO_PATH}` } : {};
+      for (const listener of config.proxy.http.listeners) {
+        urls[`http ${listener.name}`] = `http://${listener.listen}`;
+      }
       return { listen: { admin: proxy.admin }, urls, close: () => proxy.close() };
     }
     case 'signaling': {

@@ -95,6 +95,12 @@ const listenerSchema = z
       .max(65_535)
       .default(1024)
       .describe('HTTP/2 streams a client may have open at once on one connection.'),
+    checkHttp2Frames: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Check every HTTP/2 frame header a client sends, so invalid frames are counted and their connection closed; false saves CPU (node then answers them with a GOAWAY, uncounted, and the idle timeout closes the connection).',
+      ),
   })
   .describe('An L7 listener for HTTP/1.1, HTTP/2 and gRPC.');
 

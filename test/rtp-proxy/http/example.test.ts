@@ -56,6 +56,10 @@ describe('examples/http-mesh.yaml', () => {
     assert.equal(Number(line?.[1]), counts.get('canary'));
   });
 
+  it('names the listener in what `up` prints', async () => {
+    await mesh.up.waitForOutput(/^ +http edge +http:\/\/127\.0\.0\.1:15001$/m, 2_000);
+  });
+
   it('serves the same route over HTTP/2 prior knowledge, and 404 for another host', async () => {
     const session = http2Session(LISTENER_PORT);
     try {

@@ -124,7 +124,10 @@ describe('HTTP/2 frame guard', () => {
     before(async () => {
       web = await startBackend('web');
       proxy = await startProxy({
-        listeners: [{ name: 'h2', listen: '127.0.0.1:0', protocol: 'http2' }],
+        listeners: [
+          { name: 'h2', listen: '127.0.0.1:0', protocol: 'http2' },
+          { name: 'unchecked', listen: '127.0.0.1:0', checkHttp2Frames: false },
+        ],
         routes: [{ name: 'web', match: { path: { prefix: '/' } }, action: { cluster: 'web' } }],
         clusters: [{ name: 'web', endpoints: [web.address] }],
       });
@@ -164,6 +167,30 @@ describe('HTTP/2 frame guard', () => {
         session.close();
       }
       assert.equal(web.seen.length, 1, 'only the valid request reached the upstream');
+    });
+
+    it('serves HTTP/2 without the checks when they are turned off (invalid frames then go uncounted)', async () => {
+      const port = proxy.portOf('unchecked');
+      const session = http2Session(port);
+      try {
+        const answer = await send2(session, { host: 'web', path: '/unchecked' });
+        assert.equal(answer.status, 200);
+      } finally {
+        session.close();
+      }
+      const before = await proxy.metric('streammesh_http_refused_requests_total', {
+        listener: 'unchecked',
+      });
+      // nghttp2 still answers the frame with a GOAWAY but keeps the connection
+      // (until the idle timeout), so the raw client gives up after 1 s.
+      await assert.rejects(
+        sendRaw(port, Buffer.concat([PREFACE, settings, frame(0x6, 0, 0, Buffer.alloc(4))]), 1_000),
+        /no close within/,
+      );
+      assert.equal(
+        await proxy.metric('streammesh_http_refused_requests_total', { listener: 'unchecked' }),
+        before,
+      );
     });
   });
 });
