@@ -10,6 +10,7 @@ import {
   clientAgent,
   delay,
   send,
+  sendRaw,
   startBackend,
   startProxy,
   type Backend,
@@ -236,6 +237,73 @@ describe('HTTP proxy: reliability', () => {
       await proxy.metric('streammesh_http_cluster_overflow_total', { resource: 'requests' }),
       7,
     );
+  });
+
+  it('queues HTTP/1.1 requests beyond maxConnections up to maxPending, refuses the rest', async () => {
+    const slow = track(await startBackend('slow'));
+    slow.handler = (_req, res) => {
+      setTimeout(() => res.end('slow'), 300);
+    };
+    const proxy = await proxyTo(
+      [slow],
+      {},
+      { circuitBreaker: { maxConnections: 1, maxPending: 1 } },
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => send(proxy.port, { host: 'svc', path: `/q${i}` })),
+    );
+    const served = answers.filter((answer) => answer.status === 200);
+    const refused = answers.filter((answer) => answer.status === 503);
+    assert.equal(served.length, 2, 'one on the connection, one waiting for it');
+    assert.equal(refused.length, 2);
+    assert.match(refused[0]?.body.toString() ?? '', /pending limit/);
+    assert.equal(slow.seen.length, 2);
+    assert.equal(
+      await proxy.metric('streammesh_http_cluster_overflow_total', { resource: 'pending' }),
+      2,
+    );
+  });
+
+  it('makes no retry beyond the cluster maxRetries', async () => {
+    const failing = track(await startBackend('failing'));
+    failing.handler = (_req, res) => res.writeHead(503).end('down');
+    const proxy = await proxyTo(
+      [failing],
+      { retries: { attempts: 3, on: ['gateway-error'], backoff: { baseMs: 1, maxMs: 2 } } },
+      { circuitBreaker: { maxRetries: 0 } },
+    );
+    assert.equal((await send(proxy.port, { host: 'svc', path: '/r' })).status, 503);
+    assert.equal(failing.seen.length, 1);
+    assert.equal(await proxy.metric('streammesh_http_retries_total', { result: 'overflow' }), 1);
+  });
+
+  it('resets a response that stalls past the route idle timeout', async () => {
+    const stalling = track(await startBackend('stalling'));
+    stalling.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk, then nothing');
+    };
+    const proxy = await proxyTo([stalling], { timeoutMs: 0, idleTimeoutMs: 200 });
+    const started = Date.now();
+    await assert.rejects(send(proxy.port, { host: 'svc', path: '/stall', timeoutMs: 3_000 }));
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 180 && elapsed < 2_000, `reset after ${elapsed} ms`);
+  });
+
+  it('closes a keep-alive connection left idle past the listener idle timeout', async () => {
+    const app = track(await startBackend('app'));
+    const proxy = track(
+      await startProxy({
+        listeners: [{ name: 'edge', listen: '127.0.0.1:0', idleTimeoutMs: 200 }],
+        routes: [{ name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'main' } }],
+        clusters: [{ name: 'main', endpoints: [app.address] }],
+      }),
+    );
+    const started = Date.now();
+    const answer = await sendRaw(proxy.port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 3_000);
+    const elapsed = Date.now() - started;
+    assert.match(answer.toString('latin1'), /^HTTP\/1\.1 200 /);
+    assert.ok(elapsed >= 180 && elapsed < 2_500, `closed after ${elapsed} ms`);
   });
 
   it('marks an endpoint failing its active health checks unavailable, and back', async () => {
