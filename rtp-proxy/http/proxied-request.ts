@@ -417,6 +417,13 @@ export class ProxiedRequest {
     if (this.#idleRefresh !== undefined) body.on('data', this.#idleRefresh);
     body.pipe(res as NodeJS.WritableStream, { end: false });
     body.once('end', () => {
+      if (!response.endedCleanly()) {
+        // A cut upstream must not look like a complete answer downstream.
+        this.#flags.push('UF');
+        attempt.release();
+        resetDownstream(res);
+        return;
+      }
       const trailers = response.trailers();
       if (Object.keys(trailers).length > 0) {
         this.#grpcStatus = grpcStatusOf(trailers) ?? this.#grpcStatus;

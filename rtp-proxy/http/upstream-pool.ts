@@ -51,6 +51,8 @@ export interface UpstreamResponse {
   readonly body: Readable;
   /** Trailers once the body has ended; empty when the response had none. */
   trailers(): IncomingHttpHeaders;
+  /** At the body's end: false when it ended because the connection or stream was cut. */
+  endedCleanly(): boolean;
 }
 
 export interface UpstreamExchange {
@@ -125,6 +127,7 @@ export class Http1Pool implements UpstreamPool {
           headers: incoming.headers,
           body: incoming,
           trailers: () => incoming.trailers,
+          endedCleanly: () => incoming.complete,
         });
       });
       // `on`, not `once`: a request can fail again after its response began (a reset mid-body).
@@ -187,6 +190,9 @@ export class Http2Pool implements UpstreamPool {
           headers,
           body: stream,
           trailers: () => trailers,
+          // node ends the readable side of a stream its dying session cancels (code 8).
+          // (rstCode is unset, or NO_ERROR 0, on a stream that ended normally).
+          endedCleanly: () => !(stream.rstCode > h2.NGHTTP2_NO_ERROR),
         });
       });
       const fail = (reason: string): void => {
