@@ -109,23 +109,27 @@ export class L7Listener {
       }
       options.router().handle(name, req, res);
     });
+    // Session errors are counted once, by the session's own 'error' listener (#watchSession).
     this.#http2.on('session', (session) => this.#watchSession(session));
-    this.#http2.on('sessionError', (error: NodeJS.ErrnoException) =>
-      this.#count(`h2_${error.code ?? 'session_error'}`),
-    );
     this.#tcp = createTcpServer((socket) => this.#accept(socket));
   }
 
   static async start(options: L7ListenerOptions): Promise<L7Listener> {
     const listener = new L7Listener(options);
     const { host, port } = validHostPort(options.config.listen);
-    await new Promise<void>((resolve, reject) => {
-      listener.#tcp.once('error', reject);
-      listener.#tcp.listen(port, host, () => {
-        listener.#tcp.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.#tcp.once('error', reject);
+        listener.#tcp.listen(port, host, () => {
+          listener.#tcp.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      // Stops the slow-client check timer started in the constructor.
+      listener.#http1.close(() => undefined);
+      throw error;
+    }
     return listener;
   }
 
