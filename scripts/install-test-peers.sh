@@ -29,6 +29,7 @@ packages=(
   gcc                          # builds that peer
   libc6-dev
   chromium                     # headless WebRTC peer (test/helpers/peers/chromium.ts)
+  curl                         # HTTP/2 Upgrade: h2c client in the HTTP proxy tests
 )
 
 missing=()

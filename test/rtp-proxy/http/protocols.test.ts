@@ -5,7 +5,7 @@
  * HTTP/2 frames. Refusals are counted and never reach the upstream.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -22,8 +22,6 @@ import {
   type Backend,
   type RunningProxy,
 } from './harness.js';
-
-const curlAvailable = spawnSync('curl', ['--version']).status === 0;
 
 /** An HTTP/2 frame: 9-byte header then payload. */
 function frame(
@@ -122,25 +120,21 @@ describe('HTTP proxy: protocols and hostile input', () => {
     assert.equal(web.seen.at(-1)?.headers.host, 'web', 'the :authority becomes Host upstream');
   });
 
-  it(
-    'upgrades HTTP/1.1 to h2c on request (curl --http2)',
-    { skip: !curlAvailable && 'curl not installed' },
-    async () => {
-      const url = `http://127.0.0.1:${proxy.port}/up`;
-      // Asynchronous: the proxy runs in this process and must keep serving.
-      const result = await promisify(execFile)(
-        'curl',
-        ['-sv', '--http2', '-H', 'Host: web', url, url],
-        {
-          encoding: 'utf8',
-          timeout: 10_000,
-        },
-      );
-      assert.match(result.stderr, /101 Switching Protocols/);
-      assert.equal((result.stderr.match(/< HTTP\/2 200/g) ?? []).length, 2, result.stderr);
-      assert.equal(result.stdout, 'webweb');
-    },
-  );
+  it('upgrades HTTP/1.1 to h2c on request (curl --http2)', async () => {
+    const url = `http://127.0.0.1:${proxy.port}/up`;
+    // Asynchronous: the proxy runs in this process and must keep serving.
+    const result = await promisify(execFile)(
+      'curl',
+      ['-sv', '--http2', '-H', 'Host: web', url, url],
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+      },
+    );
+    assert.match(result.stderr, /101 Switching Protocols/);
+    assert.equal((result.stderr.match(/< HTTP\/2 200/g) ?? []).length, 2, result.stderr);
+    assert.equal(result.stdout, 'webweb');
+  });
 
   it('passes WebSocket upgrades through, text and binary both ways', async () => {
     const client = new WebSocket(`ws://127.0.0.1:${proxy.port}/ws`);
