@@ -18,6 +18,7 @@ import {
   type ClientHttp2Stream,
   type IncomingHttpStatusHeader,
 } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { Writable, type Readable } from 'node:stream';
 import type { HostPort } from '../../src/shared/address.js';
 
@@ -92,6 +93,8 @@ export class Http1Pool implements UpstreamPool {
   constructor(maxConnections: number) {
     this.#agent = new Agent({
       keepAlive: true,
+      // Requests are small writes that must leave at once, not wait for an ACK (Nagle).
+      noDelay: true,
       maxTotalSockets: maxConnections,
       maxSockets: maxConnections,
       scheduling: 'lifo',
@@ -230,6 +233,8 @@ export class Http2Pool implements UpstreamPool {
     const session = http2Connect(`http://${target.host}:${target.port}`, {
       // The proxy's own limit is the cluster circuit breaker, not the session.
       peerMaxConcurrentStreams: 1000,
+      // Many streams' small frames share this socket: send them at once, not after an ACK (Nagle).
+      createConnection: () => netConnect({ host: target.host, port: target.port, noDelay: true }),
     });
     session.once('connect', () => this.#connected.add(session));
     session.on('error', () => this.#forget(target.id, session));
