@@ -32,29 +32,14 @@ packages=(
   curl                         # HTTP/2 Upgrade: h2c client in the HTTP proxy tests
 )
 
-missing=()
-for package in "${packages[@]}"; do
-  status="$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)"
-  [[ "$status" == installed ]] || missing+=("$package")
-done
+# shellcheck source=lib/apt-peers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-peers.sh"
 
+mapfile -t missing < <(missing_packages "${packages[@]}")
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
-
-if ! command -v apt-get >/dev/null; then
-  echo "install-test-peers: apt-get not found; install these by hand: ${missing[*]}" >&2
-  exit 1
-fi
-
-sudo=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  if ! command -v sudo >/dev/null; then
-    echo "install-test-peers: not root and no sudo; install these as root: ${missing[*]}" >&2
-    exit 1
-  fi
-  sudo=(sudo -n)
-fi
+apt_privileges install-test-peers "${missing[@]}"
 
 echo "install-test-peers: installing ${missing[*]}" >&2
 

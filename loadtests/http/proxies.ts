@@ -17,15 +17,15 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { httpSchema } from '../../src/shared/config/http-schema.js';
 import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import { parentPid } from '../rtp/cpu.js';
 import type { Listeners, Protocol } from './endpoints.js';
 import { PeerServer, accepts, sleep, waitListening, waitPeerPid } from './processes.js';
+import { repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
 
 /** The repository root (this file runs as dist/loadtests/http/proxies.js). */
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export { repoRoot };
 
 /** Where each protocol's backend listens. */
 export type Backends = Readonly<Record<Protocol, number>>;
@@ -127,8 +127,6 @@ export async function startStreammesh(
   backends: Backends,
   lifetimeMs: number,
 ): Promise<PeerServer> {
-  const bin = join(repoRoot, 'bin', 'streammesh.js');
-  if (!existsSync(bin)) throw new Error(`${bin} not found`);
   const http = streammeshHttpConfig(listeners, backends);
   // JSON is YAML: the generated config needs no YAML writer.
   const config = {
@@ -139,21 +137,8 @@ export async function startStreammesh(
   };
   const file = join(dir, 'streammesh.yaml');
   await writeFile(file, `${JSON.stringify(config, null, 2)}\n`);
-  const up = spawnPeer(process.execPath, [bin, 'up', '--config', file], {
-    timeoutMs: lifetimeMs,
-    stopSignal: 'SIGTERM',
-    killAfterMs: 6_000,
-    cwd: repoRoot,
-    // Listen addresses from the file, not from a developer's environment.
-    env: {
-      STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
-      STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
-      STREAMMESH_PROXY_ADMIN: '127.0.0.1:0',
-      STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
-      STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
-      STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
-    },
-  });
+
+  const up = spawnStreammeshUp(file, { timeoutMs: lifetimeMs });
   try {
     const adminUrl = await waitProxyReady(up);
     const pid = await proxyPid(up, adminUrl);

@@ -9,12 +9,10 @@
  *   streammesh       generator -> `streammesh up` rtp-proxy -> receiver; one route per stream
  *   *-srtp           the same relay bridging RTP in to SRTP out (AES_CM_128_HMAC_SHA1_80)
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
+import { peerPid, type PeerProcess } from '../../test/helpers/peers/process.js';
 import {
   setupOneWayRelay,
   startRtpengine,
@@ -24,9 +22,10 @@ import {
 import { randomSrtpKey, SRTP_SUITE } from '../../test/helpers/peers/srtp-key.js';
 import { forkChild, type Child } from './children.js';
 import { parentPid } from './cpu.js';
+import { repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
 
 /** The repository root (this file runs as dist/loadtests/rtp/targets.js). */
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export { repoRoot };
 
 export interface Flow {
   readonly src: number;
@@ -160,8 +159,6 @@ export class StreammeshRelay {
     rtpPorts: { start: number; end: number };
     timeoutMs: number;
   }): Promise<StreammeshRelay> {
-    const bin = join(repoRoot, 'bin', 'streammesh.js');
-    if (!existsSync(bin)) throw new Error(`${bin} not found`);
     const key = randomSrtpKey();
     const routes = options.flows.flatMap((flow, i) => [
       `    - name: bench-plain-${i}`,
@@ -191,20 +188,10 @@ export class StreammeshRelay {
     ].join('\n');
     const file = join(await mkdtemp(join(tmpdir(), 'streammesh-bench-')), 'bench.yaml');
     await writeFile(file, config);
-    const up = spawnPeer(process.execPath, [bin, 'up', '--config', file], {
+
+    const up = spawnStreammeshUp(file, {
       timeoutMs: options.timeoutMs,
-      stopSignal: 'SIGTERM',
-      killAfterMs: 6_000,
-      cwd: repoRoot,
-      // Admin addresses from the file, not from a developer's environment.
-      env: {
-        STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
-        STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
-        STREAMMESH_PROXY_ADMIN: `127.0.0.1:${options.adminPort}`,
-        STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
-        STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
-        STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
-      },
+      env: { STREAMMESH_PROXY_ADMIN: `127.0.0.1:${options.adminPort}` },
     });
     const relay = new StreammeshRelay(
       up,

@@ -11,12 +11,12 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import { parentPid } from '../rtp/cpu.js';
+import { repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
 
 /** The repository root (this file runs as dist/loadtests/rtsp/targets.js). */
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export { repoRoot };
 
 export interface CameraOptions {
   readonly port: number;
@@ -132,8 +132,6 @@ export class Proxy {
   }
 
   static async start(options: ProxyOptions): Promise<Proxy> {
-    const bin = join(repoRoot, 'bin', 'streammesh.js');
-    if (!existsSync(bin)) throw new Error(`${bin} not found`);
     const config = [
       'logLevel: warn',
       'controlPlane: { admin: 127.0.0.1:0, grpc: 127.0.0.1:0 }',
@@ -153,21 +151,8 @@ export class Proxy {
     tempDirs.add(dir);
     const file = join(dir, 'bench.yaml');
     await writeFile(file, config);
-    const up = spawnPeer(process.execPath, [bin, 'up', '--config', file], {
-      timeoutMs: options.timeoutMs,
-      stopSignal: 'SIGTERM',
-      killAfterMs: 6_000,
-      cwd: repoRoot,
-      // Listen addresses from the file, not from a developer's environment.
-      env: {
-        STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
-        STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
-        STREAMMESH_PROXY_ADMIN: '127.0.0.1:0',
-        STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
-        STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
-        STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
-      },
-    });
+
+    const up = spawnStreammeshUp(file, { timeoutMs: options.timeoutMs });
     try {
       const deadline = Date.now() + 30_000;
       let adminUrl: string | undefined;

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkFrameHeader } from '../../../rtp-proxy/http/h2-frame-guard.js';
 import {
+  HTTP2_PREFACE,
+  h2Frame,
   clientAgent,
   http2Session,
   send2,
@@ -18,67 +20,51 @@ import {
   type RunningProxy,
 } from './harness.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-
-function frame(
-  type: number,
-  flags: number,
-  stream: number,
-  payload: Buffer = Buffer.alloc(0),
-): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(stream, 5);
-  return Buffer.concat([header, payload]);
-}
-
-const settings = frame(0x4, 0, 0);
+const settings = h2Frame(0x4, 0, 0);
 
 /** Each invalid shape, the reason it is counted under, and the GOAWAY code (1 protocol, 6 frame size). */
 const INVALID: readonly { name: string; bytes: Buffer; reason: string; code: number }[] = [
   {
     name: 'DATA on stream 0',
-    bytes: frame(0x0, 0, 0, Buffer.from('x')),
+    bytes: h2Frame(0x0, 0, 0, Buffer.from('x')),
     reason: 'h2_stream_zero',
     code: 1,
   },
   {
     name: 'frame over 16 KiB',
-    bytes: frame(0x0, 0, 1, Buffer.alloc(20_000)),
+    bytes: h2Frame(0x0, 0, 1, Buffer.alloc(20_000)),
     reason: 'h2_frame_too_large',
     code: 6,
   },
   {
     name: 'HEADERS on an even stream',
-    bytes: frame(0x1, 0x5, 2, Buffer.from([0x82])),
+    bytes: h2Frame(0x1, 0x5, 2, Buffer.from([0x82])),
     reason: 'h2_even_stream',
     code: 1,
   },
   {
     name: 'SETTINGS of 5 bytes',
-    bytes: frame(0x4, 0, 0, Buffer.alloc(5)),
+    bytes: h2Frame(0x4, 0, 0, Buffer.alloc(5)),
     reason: 'h2_settings_size',
     code: 6,
   },
   {
     name: 'PING of 4 bytes',
-    bytes: frame(0x6, 0, 0, Buffer.alloc(4)),
+    bytes: h2Frame(0x6, 0, 0, Buffer.alloc(4)),
     reason: 'h2_ping_size',
     code: 6,
   },
   {
     name: 'PUSH_PROMISE from a client',
-    bytes: frame(0x5, 0x4, 1, Buffer.alloc(4)),
+    bytes: h2Frame(0x5, 0x4, 1, Buffer.alloc(4)),
     reason: 'h2_push_from_client',
     code: 1,
   },
   {
     name: 'HEADERS without END_HEADERS then DATA',
     bytes: Buffer.concat([
-      frame(0x1, 0x0, 1, Buffer.from([0x82])),
-      frame(0x0, 0, 1, Buffer.from('x')),
+      h2Frame(0x1, 0x0, 1, Buffer.from([0x82])),
+      h2Frame(0x0, 0, 1, Buffer.from('x')),
     ]),
     reason: 'h2_continuation_expected',
     code: 1,
@@ -143,7 +129,7 @@ describe('HTTP/2 frame guard', () => {
       it(`closes the connection on ${shape.name}, with GOAWAY ${shape.code}, counted`, async () => {
         const answer = await sendRaw(
           proxy.port,
-          Buffer.concat([PREFACE, settings, shape.bytes]),
+          Buffer.concat([HTTP2_PREFACE, settings, shape.bytes]),
           3_000,
         );
         const goaway = answer.subarray(answer.length - 17);
@@ -184,7 +170,11 @@ describe('HTTP/2 frame guard', () => {
       // nghttp2 still answers the frame with a GOAWAY but keeps the connection
       // (until the idle timeout), so the raw client gives up after 1 s.
       await assert.rejects(
-        sendRaw(port, Buffer.concat([PREFACE, settings, frame(0x6, 0, 0, Buffer.alloc(4))]), 1_000),
+        sendRaw(
+          port,
+          Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x6, 0, 0, Buffer.alloc(4))]),
+          1_000,
+        ),
         /no close within/,
       );
       assert.equal(

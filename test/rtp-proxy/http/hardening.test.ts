@@ -27,7 +27,7 @@ import {
   send,
   send2,
   startBackend,
-  startProxy,
+  startProxyTo,
   type RunningProxy,
 } from './harness.js';
 
@@ -216,19 +216,7 @@ describe('HTTP proxy: hardening (review regressions)', () => {
     cluster: Record<string, unknown> = {},
     action: Record<string, unknown> = {},
   ): Promise<RunningProxy> {
-    return track(
-      await startProxy({
-        listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
-        routes: [
-          {
-            name: 'main',
-            match: { path: { prefix: '/' } },
-            action: { cluster: 'main', ...action },
-          },
-        ],
-        clusters: [{ name: 'main', endpoints, ...cluster }],
-      }),
-    );
+    return track(await startProxyTo(endpoints, { cluster, action }));
   }
 
   it('survives an HTTP/2 upstream whose connection dies before or during a response', async () => {

@@ -51,6 +51,33 @@ export async function startProxy(input: unknown): Promise<RunningProxy> {
   };
 }
 
+/** The parts of a one-route proxy config that tests vary. */
+export interface SingleRouteParts {
+  readonly action?: Readonly<Record<string, unknown>>;
+  readonly cluster?: Readonly<Record<string, unknown>>;
+  /** Other proxy.http fields (retryBudget, accessLog...). */
+  readonly http?: Readonly<Record<string, unknown>>;
+}
+
+/** A proxy with one listener ("edge") and one route ("main") to one cluster ("main") of `endpoints`. */
+export function startProxyTo(
+  endpoints: readonly string[],
+  parts: SingleRouteParts = {},
+): Promise<RunningProxy> {
+  return startProxy({
+    listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
+    routes: [
+      {
+        name: 'main',
+        match: { path: { prefix: '/' } },
+        action: { cluster: 'main', ...parts.action },
+      },
+    ],
+    clusters: [{ name: 'main', endpoints, ...parts.cluster }],
+    ...parts.http,
+  });
+}
+
 /** The sum of a metric's samples whose labels include `labels`. */
 export async function metricSum(
   registry: Registry,
@@ -255,4 +282,34 @@ export function sendRaw(port: number, bytes: string | Buffer, waitMs = 5_000): P
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The client connection preface of HTTP/2 (RFC 9113 section 3.4). */
+export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** One HTTP/2 frame: the 9-byte header, then the payload. */
+export function h2Frame(
+  type: number,
+  flags: number,
+  stream: number,
+  payload: Buffer = Buffer.alloc(0),
+): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(stream, 5);
+  return Buffer.concat([header, payload]);
+}
+
+/** The HTTP/2 frames in `bytes`, in order (a truncated last frame is left out). */
+export function h2FramesIn(bytes: Buffer): { type: number; payload: Buffer }[] {
+  const frames: { type: number; payload: Buffer }[] = [];
+  for (let at = 0; at + 9 <= bytes.length;) {
+    const length = bytes.readUIntBE(at, 3);
+    if (at + 9 + length > bytes.length) break;
+    frames.push({ type: bytes[at + 3] ?? -1, payload: bytes.subarray(at + 9, at + 9 + length) });
+    at += 9 + length;
+  }
+  return frames;
 }

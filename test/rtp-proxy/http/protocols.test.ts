@@ -11,6 +11,9 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
+  HTTP2_PREFACE,
+  h2Frame,
+  h2FramesIn,
   clientAgent,
   delay,
   http2Session,
@@ -22,35 +25,6 @@ import {
   type Backend,
   type RunningProxy,
 } from './harness.js';
-
-/** An HTTP/2 frame: 9-byte header then payload. */
-function frame(
-  type: number,
-  flags: number,
-  stream: number,
-  payload: Buffer = Buffer.alloc(0),
-): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(stream, 5);
-  return Buffer.concat([header, payload]);
-}
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-
-/** The frames in `bytes`, in order (a truncated last frame is left out). */
-function framesIn(bytes: Buffer): { type: number; payload: Buffer }[] {
-  const frames: { type: number; payload: Buffer }[] = [];
-  for (let at = 0; at + 9 <= bytes.length;) {
-    const length = bytes.readUIntBE(at, 3);
-    if (at + 9 + length > bytes.length) break;
-    frames.push({ type: bytes[at + 3] ?? -1, payload: bytes.subarray(at + 9, at + 9 + length) });
-    at += 9 + length;
-  }
-  return frames;
-}
 
 describe('HTTP proxy: protocols and hostile input', () => {
   let web: Backend;
@@ -220,12 +194,12 @@ describe('HTTP proxy: protocols and hostile input', () => {
   it('closes an HTTP/2 connection that sends invalid frames, counted, nothing upstream', async () => {
     const before = web.seen.length;
     const countBefore = await proxy.metric('streammesh_http_refused_requests_total');
-    const settings = frame(0x4, 0, 0);
+    const settings = h2Frame(0x4, 0, 0);
     // A DATA frame on stream 0 is a connection error (RFC 9113 section 6.1).
-    const dataOnZero = frame(0x0, 0, 0, Buffer.from('nope'));
-    const answer = await sendRaw(proxy.port, Buffer.concat([PREFACE, settings, dataOnZero]));
+    const dataOnZero = h2Frame(0x0, 0, 0, Buffer.from('nope'));
+    const answer = await sendRaw(proxy.port, Buffer.concat([HTTP2_PREFACE, settings, dataOnZero]));
     // The server's SETTINGS, then a GOAWAY (type 7) with PROTOCOL_ERROR (1).
-    const goaway = framesIn(answer).find((sent) => sent.type === 0x7);
+    const goaway = h2FramesIn(answer).find((sent) => sent.type === 0x7);
     assert.ok(goaway !== undefined, 'no GOAWAY frame came back');
     assert.equal(goaway.payload.readUInt32BE(4), 1, 'GOAWAY without PROTOCOL_ERROR');
     assert.equal(web.seen.length, before);

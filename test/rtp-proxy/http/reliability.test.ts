@@ -13,6 +13,7 @@ import {
   sendRaw,
   startBackend,
   startProxy,
+  startProxyTo,
   type Backend,
   type RunningProxy,
 } from './harness.js';
@@ -36,18 +37,10 @@ describe('HTTP proxy: reliability', () => {
     http: Record<string, unknown> = {},
   ): Promise<RunningProxy> {
     return track(
-      await startProxy({
-        listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
-        routes: [
-          {
-            name: 'main',
-            match: { path: { prefix: '/' } },
-            action: { cluster: 'main', ...action },
-          },
-        ],
-        clusters: [{ name: 'main', endpoints: backends.map((b) => b.address), ...cluster }],
-        ...http,
-      }),
+      await startProxyTo(
+        backends.map((backend) => backend.address),
+        { action, cluster, http },
+      ),
     );
   }
 
