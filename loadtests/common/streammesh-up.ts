@@ -34,3 +34,13 @@ export function spawnStreammeshUp(
     env: { ...PORT_ZERO_ENV, ...options.env },
   });
 }
+
+/** A JSON answer from an admin endpoint, or undefined when it is not (yet) there. */
+export async function adminJson(url: string): Promise<unknown> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+    return response.ok ? await response.json() : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -22,7 +22,7 @@ import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/p
 import { parentPid } from '../rtp/cpu.js';
 import type { Listeners, Protocol } from './endpoints.js';
 import { PeerServer, accepts, sleep, waitListening, waitPeerPid } from './processes.js';
-import { repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
+import { adminJson, repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
 
 /** The repository root (this file runs as dist/loadtests/http/proxies.js). */
 export { repoRoot };
@@ -188,7 +188,7 @@ async function waitProxyReady(up: PeerProcess): Promise<string> {
 
 /** The rtp-proxy's pid from its /healthz; it must be a child of `up`. */
 async function proxyPid(up: PeerProcess, adminUrl: string): Promise<number> {
-  const health = (await getJson(`${adminUrl}/healthz`)) as { pid?: unknown } | undefined;
+  const health = (await adminJson(`${adminUrl}/healthz`)) as { pid?: unknown } | undefined;
   const pid = health?.pid;
   if (typeof pid !== 'number') throw new Error(`${adminUrl}/healthz gave no pid`);
   const upPid = peerPid(up) ?? (await waitPeerPid(up));
@@ -203,15 +203,6 @@ async function status(url: string): Promise<number | undefined> {
     const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
     await response.arrayBuffer();
     return response.status;
-  } catch {
-    return undefined;
-  }
-}
-
-async function getJson(url: string): Promise<unknown> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-    return response.ok ? await response.json() : undefined;
   } catch {
     return undefined;
   }

@@ -55,7 +55,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
 import { stopAllPeers } from '../../test/helpers/peers/process.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { int, log } from '../common/cli.js';
+import { int, log, runBench } from '../common/cli.js';
 import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { coresUsed, cpuSample, type CpuSample } from '../rtp/cpu.js';
 import { formattedJson } from '../rtp/report.js';
@@ -504,22 +504,9 @@ const METHOD: readonly string[] = [
 ];
 
 let tempDir: string | undefined;
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) return;
-  interrupted = true;
-  log('interrupted: stopping the proxies and the backends');
-  void stopAllPeers().then(() => {
+await runBench('bench:http', main, {
+  message: 'stopping the proxies and the backends',
+  cleanup: () => {
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-    process.exit(130);
-  });
+  },
 });
-
-try {
-  await main();
-} catch (error) {
-  log(
-    `bench:http failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-  );
-  process.exitCode = 1;
-}

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { int, log } from '../common/cli.js';
+import { int, log, runBench } from '../common/cli.js';
 import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { freeUdpPortPair, stopAllPeers } from '../../test/helpers/peers/process.js';
 import { forkChild, type Child } from './children.js';
@@ -362,15 +362,6 @@ function machineInfo(): Record<string, unknown> {
   };
 }
 
-process.on('SIGINT', () => {
-  void stopAllPeers().then(() => process.exit(130));
+await runBench('bench:rtp', main, {
+  message: 'stopping the generators, the relays and the receivers',
 });
-
-try {
-  await main();
-} catch (error) {
-  log(
-    `bench:rtp failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-  );
-  process.exitCode = 1;
-}

@@ -40,7 +40,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { int, log } from '../common/cli.js';
+import { int, log, runBench } from '../common/cli.js';
 import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { stopAllPeers } from '../../test/helpers/peers/process.js';
 import { forkChild, type Child } from '../rtp/children.js';
@@ -760,22 +760,7 @@ function machineInfo(): Record<string, unknown> {
   };
 }
 
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) return;
-  interrupted = true;
-  log('interrupted: stopping the camera, the proxy and the viewers');
-  void stopAllPeers().then(() => {
-    removeTempDirs();
-    process.exit(130);
-  });
+await runBench('bench:rtsp', main, {
+  message: 'stopping the camera, the proxy and the viewers',
+  cleanup: removeTempDirs,
 });
-
-try {
-  await main();
-} catch (error) {
-  log(
-    `bench:rtsp failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-  );
-  process.exitCode = 1;
-}

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import { parentPid } from '../rtp/cpu.js';
-import { repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
+import { adminJson, repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
 
 /** The repository root (this file runs as dist/loadtests/rtsp/targets.js). */
 export { repoRoot };
@@ -164,7 +164,7 @@ export class Proxy {
         adminUrl ??= /^proxy +ready +(http:\/\/\S+)$/m.exec(up.stdout())?.[1];
         if (adminUrl !== undefined) {
           const streams = await rtspStreams(adminUrl);
-          const health = (await getJson(`${adminUrl}/healthz`)) as { pid?: number } | undefined;
+          const health = (await adminJson(`${adminUrl}/healthz`)) as { pid?: number } | undefined;
           const pid = health?.pid;
           const path = streams?.paths.find((p) => p.name === 'cam');
           if (streams?.listen && pid !== undefined && path?.upstream.state === 'up') {
@@ -208,17 +208,8 @@ export class Proxy {
 }
 
 async function rtspStreams(adminUrl: string): Promise<RtspStreams | undefined> {
-  const body = (await getJson(`${adminUrl}/streams`)) as { rtsp?: RtspStreams } | undefined;
+  const body = (await adminJson(`${adminUrl}/streams`)) as { rtsp?: RtspStreams } | undefined;
   return body?.rtsp;
-}
-
-async function getJson(url: string): Promise<unknown> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-    return response.ok ? await response.json() : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function sleep(ms: number): Promise<void> {

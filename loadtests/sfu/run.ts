@@ -42,7 +42,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
 import { peerPid, stopAllPeers } from '../../test/helpers/peers/process.js';
 import { startVideoSource } from '../../test/helpers/peers/werift-signaling.js';
-import { int, log } from '../common/cli.js';
+import { int, log, runBench } from '../common/cli.js';
 import { commandLine, machineInfo } from '../common/machine.js';
 import { forkChild, type Child } from '../rtp/children.js';
 import { coresUsed, cpuSample, type CpuSample } from '../rtp/cpu.js';
@@ -618,19 +618,6 @@ function summarize(
   };
 }
 
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) return;
-  interrupted = true;
-  log('interrupted: stopping the source, the SFU node and the generators');
-  void stopAllPeers().then(() => process.exit(130));
+await runBench('bench:sfu', main, {
+  message: 'stopping the source, the SFU node and the generators',
 });
-
-try {
-  await main();
-} catch (error) {
-  log(
-    `bench:sfu failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-  );
-  process.exitCode = 1;
-}
