@@ -4,16 +4,16 @@
  * (rtp-proxy/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (rtp-proxy/http).
  */
 import type { HostPort } from '../src/shared/address.js';
-import type { MeshConfig } from '../src/shared/config/index.js';
+import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode } from '../src/shared/mesh-node/index.js';
+import { MeshNode } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/streams.js';
-import { checkMediaAddress } from './config/check-media-address.js';
-import { HttpService } from './http/http-service.js';
-import { registerRtspMetrics } from './metrics/rtsp-metrics.js';
-import { registerStreamMetrics } from './metrics/stream-metrics.js';
-import { RouteTable } from './relay/route-table.js';
-import { RtspService } from './rtsp/rtsp-service.js';
+import { checkMediaAddress } from './media/check-media-address.js';
+import { HttpService } from './l7/l7-service.js';
+import { registerRtspMetrics } from './media/metrics/rtsp-metrics.js';
+import { registerStreamMetrics } from './media/metrics/stream-metrics.js';
+import { MediaRouteTable } from './media/relay/media-route-table.js';
+import { RtspService } from './media/rtsp/rtsp-service.js';
 
 export interface RunningProxy {
   readonly id: string;
@@ -22,7 +22,7 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
-  const routes = new RouteTable(log);
+  const routes = new MediaRouteTable(log);
   const rtsp = new RtspService(log);
   const node = new MeshNode({
     role: 'ROLE_PROXY',

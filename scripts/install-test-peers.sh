@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the third-party peers that the RTP tests (test/peers, the rtp-proxy
+# Installs the third-party peers that the RTP tests (test/integration/peers, the rtp-proxy
 # integration tests) and `npm run bench:rtp` run against: ffmpeg, GStreamer
 # (x264enc, rtph264pay, srtpenc), tshark and rtpengine, and the Chromium that
 # the WebRTC tests drive with puppeteer-core. Debian packages only.

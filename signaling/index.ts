@@ -4,9 +4,9 @@
  * with WHIP/WHEP (signaling/WHIP-WHEP.md) and the demo page on the same listener.
  */
 import { validHostPort, type HostPort } from '../src/shared/address.js';
-import type { MeshConfig } from '../src/shared/config/index.js';
+import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode } from '../src/shared/mesh-node/index.js';
+import { MeshNode } from '../src/node-agent/index.js';
 import { CameraHub, cameraProxyBase } from './cameras/index.js';
 import { demoRoute } from './demo/index.js';
 import { SignalingServer } from './server/index.js';

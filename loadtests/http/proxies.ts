@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { httpSchema } from '../../src/shared/config/http-schema.js';
+import { httpSchema } from '../../src/config/http-schema.js';
 import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import { parentPid } from '../rtp/cpu.js';
 import type { Listeners, Protocol } from './endpoints.js';

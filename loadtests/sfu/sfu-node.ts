@@ -16,7 +16,7 @@ import * as mediasoup from 'mediasoup';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { formatHostPort } from '../../src/shared/address.js';
-import { meshConfigSchema } from '../../src/shared/config/index.js';
+import { meshConfigSchema } from '../../src/config/index.js';
 import { roomMediaCodecs } from '../../signaling/server/codecs.js';
 import { SignalingServer } from '../../signaling/server/index.js';
 import { WorkerPool, installCensus } from '../../signaling/sfu/index.js';

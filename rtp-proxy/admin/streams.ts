@@ -1,6 +1,6 @@
 import type { AdminServer } from '../../src/shared/admin/index.js';
-import type { RouteTable } from '../relay/route-table.js';
-import type { RtspService } from '../rtsp/rtsp-service.js';
+import type { MediaRouteTable } from '../media/relay/media-route-table.js';
+import type { RtspService } from '../media/rtsp/rtsp-service.js';
 
 /**
  * `GET /streams`: every route, its latched sender, destinations, drop
@@ -9,7 +9,11 @@ import type { RtspService } from '../rtsp/rtsp-service.js';
  * (generated ones included), kept apart from /streams so that statistics can
  * be shared without sharing secrets.
  */
-export function addStreamRoutes(admin: AdminServer, table: RouteTable, rtsp: RtspService): void {
+export function addStreamRoutes(
+  admin: AdminServer,
+  table: MediaRouteTable,
+  rtsp: RtspService,
+): void {
   admin.route('GET', '/streams', () => ({
     status: 200,
     body: { routes: table.snapshot(), rtsp: rtsp.snapshot() },

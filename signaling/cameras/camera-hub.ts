@@ -21,14 +21,14 @@
  */
 import type { types } from 'mediasoup';
 import type { Registry } from 'prom-client';
-import { RTSP_PATH_NAME } from '../../src/shared/config/index.js';
+import { RTSP_PATH_NAME } from '../../src/config/index.js';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import {
   DEFAULT_CAMERA_TIMING,
   parseCameraUrl,
   type CameraTiming,
-} from '../../rtp-proxy/rtsp/camera/index.js';
+} from '../../src/media/rtsp-client/index.js';
 import type { CameraSources, WatchableSource, WorkerPool } from '../sfu/index.js';
 import { CameraPullError } from './camera-errors.js';
 import { registerCameraMetrics, type CameraMetrics, type PulledCamera } from './camera-metrics.js';

@@ -14,7 +14,7 @@ import {
   CameraStatusError,
   RtspClientConnection,
   type CameraAddress,
-} from '../../rtp-proxy/rtsp/camera/index.js';
+} from '../../src/media/rtsp-client/index.js';
 
 const NOT_FOUND = 404;
 

@@ -5,7 +5,7 @@
  * `streammesh up` runs both roles on one host.
  */
 import { formatHostPort, validHostPort } from '../../src/shared/address.js';
-import type { MeshConfig } from '../../src/shared/config/index.js';
+import type { MeshConfig } from '../../src/config/index.js';
 
 const LOOPBACK: Readonly<Record<string, string>> = { '0.0.0.0': '127.0.0.1', '::': '::1' };
 

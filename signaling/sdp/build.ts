@@ -24,7 +24,7 @@ import {
 } from 'sdp-transform';
 import { SdpError } from './errors.js';
 import { answerSetup } from './mediasoup-parameters.js';
-import type { ParsedSdp, SdpMedia } from './parse.js';
+import type { ParsedSdp, WebrtcSdpMedia } from './parse.js';
 
 /** What a remote peer needs of a mediasoup WebRtcTransport (transportParameters() has it). */
 export interface TransportDescription {
@@ -114,7 +114,7 @@ export function buildOffer(
  */
 export function buildSdpFragment(
   transport: Pick<TransportDescription, 'iceParameters' | 'iceCandidates'>,
-  media: Pick<SdpMedia, 'kind' | 'protocol' | 'formats'> & { readonly mid: string },
+  media: Pick<WebrtcSdpMedia, 'kind' | 'protocol' | 'formats'> & { readonly mid: string },
   bundle: readonly string[],
 ): string {
   const lines = [
@@ -245,7 +245,7 @@ function senderLines(plan: SendPlan): Partial<MediaDescription> {
  * An answer may only use the payload types the offer maps to the same codec
  * (JSEP 5.3.1); a plan that does not is a bug on this side, not the peer's.
  */
-function assertOfferedPayloadTypes(plan: MediaPlan, offered: SdpMedia): void {
+function assertOfferedPayloadTypes(plan: MediaPlan, offered: WebrtcSdpMedia): void {
   for (const codec of plan.rtpParameters.codecs) {
     const match = offered.codecs.find((entry) => entry.payloadType === codec.payloadType);
     if (match?.mimeType.toLowerCase() !== codec.mimeType.toLowerCase()) {
@@ -262,7 +262,7 @@ function assertOfferedPayloadTypes(plan: MediaPlan, offered: SdpMedia): void {
  * codec: werift fails an answer whose section has no codec it knows, even a
  * rejected one.
  */
-function rejectedSection(offered: SdpMedia): MediaDescription {
+function rejectedSection(offered: WebrtcSdpMedia): MediaDescription {
   const first = offered.codecs[0];
   return {
     type: offered.kind,

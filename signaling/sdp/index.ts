@@ -8,7 +8,7 @@
 export { SdpError, sdpErrorCodes, type SdpErrorCode } from './errors.js';
 export {
   MAX_SDP_BYTES,
-  parseSdp,
+  parseWebrtcSdp,
   parseSdpFragment,
   type DtlsSetup,
   type ParsedSdp,
@@ -18,7 +18,7 @@ export {
   type SdpFragment,
   type SdpHeaderExtension,
   type SdpIceCredentials,
-  type SdpMedia,
+  type WebrtcSdpMedia,
   type SdpRid,
   type SdpSsrc,
   type SdpSsrcGroup,

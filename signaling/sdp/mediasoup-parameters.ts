@@ -20,7 +20,7 @@
 import type { types } from 'mediasoup';
 import { isMediaCodec, isRtxCodec, sameCodec } from './codec-match.js';
 import { SdpError } from './errors.js';
-import type { DtlsSetup, ParsedSdp, SdpCodec, SdpMedia } from './parse.js';
+import type { DtlsSetup, ParsedSdp, SdpCodec, WebrtcSdpMedia } from './parse.js';
 
 /**
  * The RTP parameters of a sending m-section for `transport.produce()`: the
@@ -33,7 +33,7 @@ import type { DtlsSetup, ParsedSdp, SdpCodec, SdpMedia } from './parse.js';
  * (simulcast), sdp_no_codec, sdp_no_ssrc.
  */
 export function rtpParametersFromMedia(
-  media: SdpMedia,
+  media: WebrtcSdpMedia,
   routerCapabilities: types.RtpCapabilities,
 ): types.RtpParameters {
   const where = `m-section ${media.mid ?? media.index}`;
@@ -130,7 +130,9 @@ export function rtpParametersFromMedia(
  * type in the SDP, and every header extension with preferredId = its id.
  * Pass one m-section to get consumers whose payload types fit that section.
  */
-export function rtpCapabilitiesFromMedias(medias: readonly SdpMedia[]): types.RtpCapabilities {
+export function rtpCapabilitiesFromMedias(
+  medias: readonly WebrtcSdpMedia[],
+): types.RtpCapabilities {
   const codecs: types.RtpCodecCapability[] = [];
   const headerExtensions: types.RtpHeaderExtension[] = [];
   for (const media of medias) {
@@ -175,7 +177,7 @@ export function rtpCapabilitiesFromMedias(medias: readonly SdpMedia[]): types.Rt
  * when `media` does not offer that codec.
  */
 export function routerCodecForMedia(
-  media: SdpMedia,
+  media: WebrtcSdpMedia,
   codec: types.RtpCodecParameters,
 ): types.RouterRtpCodecCapability | undefined {
   const kind = mediaKind(media);
@@ -264,12 +266,12 @@ function dtlsRole(setup: DtlsSetup, otherSetup: DtlsSetup | undefined): types.Dt
   }
 }
 
-function mediaKind(media: SdpMedia): types.MediaKind | undefined {
+function mediaKind(media: WebrtcSdpMedia): types.MediaKind | undefined {
   return media.kind === 'audio' || media.kind === 'video' ? media.kind : undefined;
 }
 
 /** The sender's media SSRC and, from an FID group, its RTX SSRC. */
-function primarySsrc(media: SdpMedia, where: string): { ssrc: number; rtxSsrc?: number } {
+function primarySsrc(media: WebrtcSdpMedia, where: string): { ssrc: number; rtxSsrc?: number } {
   const fid = media.ssrcGroups.find(
     (group) => group.semantics.toUpperCase() === 'FID' && group.ssrcs.length === 2,
   );
@@ -284,7 +286,7 @@ function primarySsrc(media: SdpMedia, where: string): { ssrc: number; rtxSsrc?: 
   return { ssrc: first.ssrc };
 }
 
-function simulcastGroup(media: SdpMedia): boolean {
+function simulcastGroup(media: WebrtcSdpMedia): boolean {
   return media.ssrcGroups.some((group) => group.semantics.toUpperCase() === 'SIM');
 }
 

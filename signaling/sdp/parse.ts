@@ -76,7 +76,7 @@ export interface SdpCandidate {
   readonly type: string;
 }
 
-export interface SdpMedia {
+export interface WebrtcSdpMedia {
   /** Position among the m-sections (an answer keeps the order). */
   readonly index: number;
   /** audio, video, application... as the m= line says. */
@@ -118,7 +118,7 @@ export interface ParsedSdp {
   readonly iceLite: boolean;
   /** The mids of the first BUNDLE group, [] without one. */
   readonly bundle: readonly string[];
-  readonly medias: readonly SdpMedia[];
+  readonly medias: readonly WebrtcSdpMedia[];
   /** The bundled transport's credentials: of the first m-section not rejected. */
   readonly ice: SdpIceCredentials;
   readonly fingerprints: readonly types.DtlsFingerprint[];
@@ -135,7 +135,7 @@ export interface SdpFragment {
 }
 
 /** Parses and checks a complete description (offer or answer). Throws SdpError only. */
-export function parseSdp(text: unknown): ParsedSdp {
+export function parseWebrtcSdp(text: unknown): ParsedSdp {
   const raw = parseRaw(text, 'description');
   if (!/^v=0\r?\n/.test(text as string)) {
     throw new SdpError('sdp_syntax', 'an SDP description starts with the line v=0');
@@ -255,7 +255,7 @@ function parseRaw(text: unknown, what: string): RawLevel {
   }
 }
 
-function parseMedia(raw: RawLevel, index: number, session: SessionDefaults): SdpMedia {
+function parseMedia(raw: RawLevel, index: number, session: SessionDefaults): WebrtcSdpMedia {
   const where = `m-section ${index}`;
   const kind = raw['type'];
   if (typeof kind !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(kind)) {
@@ -443,7 +443,7 @@ function parseRids(raw: RawLevel, where: string): SdpRid[] {
   });
 }
 
-function parseMsid(raw: RawLevel): SdpMedia['msid'] {
+function parseMsid(raw: RawLevel): WebrtcSdpMedia['msid'] {
   const first = list(raw['msid'])[0];
   if (first === undefined) return undefined;
   const streamId = scalar(first['id']);

@@ -12,6 +12,6 @@ export {
   type RoomMember,
   type RoomProducer,
 } from './rooms.js';
-export { Session, MAX_MISSED_PONGS } from './session.js';
+export { SignalingConnection, MAX_MISSED_PONGS } from './signaling-connection.js';
 export { DEFAULT_HEARTBEAT_INTERVAL_MS } from './heartbeat.js';
 export { roomMediaCodecs } from './codecs.js';

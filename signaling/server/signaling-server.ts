@@ -18,7 +18,7 @@ import type { RequestBudgetOptions } from './request-budget.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, Heartbeat } from './heartbeat.js';
 import { registerSignalingMetrics, type SignalingMetrics } from './metrics.js';
 import { Rooms } from './rooms.js';
-import { Session } from './session.js';
+import { SignalingConnection } from './signaling-connection.js';
 
 export const WEBSOCKET_PATH = '/ws';
 
@@ -55,7 +55,7 @@ export class SignalingServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #rooms: Rooms;
-  readonly #sessions = new Map<WebSocket, Session>();
+  readonly #sessions = new Map<WebSocket, SignalingConnection>();
   readonly #metrics: SignalingMetrics;
   readonly #heartbeat: Heartbeat;
   readonly #rtc: RtcSettings;
@@ -202,7 +202,7 @@ export class SignalingServer {
     this.#nextConnection += 1;
     const remote = request.socket.remoteAddress;
     const log = this.#log.child({ connection, remote });
-    const session = new Session({
+    const session = new SignalingConnection({
       socket: ws,
       rooms: this.#rooms,
       rtc: this.#rtc,

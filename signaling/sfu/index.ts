@@ -24,4 +24,4 @@ export {
   type CensusCounts,
   type LiveStream,
 } from './census.js';
-export type { CameraSources, WatchableSource } from './media-source.js';
+export type { CameraSources, WatchableSource } from './watchable-source.js';

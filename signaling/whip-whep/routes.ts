@@ -18,7 +18,7 @@ import type { types } from 'mediasoup';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
-import { SdpError, parseSdp, parseSdpFragment, type SdpFragment } from '../sdp/index.js';
+import { SdpError, parseWebrtcSdp, parseSdpFragment, type SdpFragment } from '../sdp/index.js';
 import type { HttpRoute, Rooms } from '../server/index.js';
 import type { CameraSources, RtcSettings, WatchableSource, WorkerPool } from '../sfu/index.js';
 import {
@@ -32,7 +32,7 @@ import {
   requireContentType,
 } from './http.js';
 import { registerWhipWhepMetrics, type Endpoint, type WhipWhepMetrics } from './metrics.js';
-import { newSessionId, type MediaSession } from './session.js';
+import { newSessionId, type WhipWhepSession } from './whip-whep-session.js';
 import { ViewerRouters } from './viewer-routers.js';
 import { startWhepSession } from './whep.js';
 import { startWhipSession, type StartedSession } from './whip.js';
@@ -79,7 +79,7 @@ class WhipWhepEndpoints {
   readonly #options: WhipWhepOptions;
   readonly #log: Logger;
   readonly #metrics: WhipWhepMetrics;
-  readonly #sessions = new Map<string, MediaSession>();
+  readonly #sessions = new Map<string, WhipWhepSession>();
   readonly #maxSessions: number;
   readonly #connectTimeoutMs: number;
   readonly #viewerRouters: ViewerRouters;
@@ -153,7 +153,7 @@ class WhipWhepEndpoints {
   ): Promise<void> {
     requireContentType(request, SDP_TYPE, 'accept-post');
     this.#requireCapacity();
-    const offer = parseSdp(await readSdpBody(request));
+    const offer = parseWebrtcSdp(await readSdpBody(request));
     this.#requireCapacity();
     const id = newSessionId();
     this.#starting += 1;
@@ -181,7 +181,7 @@ class WhipWhepEndpoints {
   async #start(
     resource: Resource,
     id: string,
-    offer: ReturnType<typeof parseSdp>,
+    offer: ReturnType<typeof parseWebrtcSdp>,
   ): Promise<StartedSession> {
     const context = {
       rooms: this.#options.rooms,
@@ -258,7 +258,7 @@ class WhipWhepEndpoints {
   }
 
   async #patch(
-    session: MediaSession,
+    session: WhipWhepSession,
     request: IncomingMessage,
     response: ServerResponse,
   ): Promise<void> {

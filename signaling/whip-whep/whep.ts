@@ -26,12 +26,12 @@ import {
   routerCodecForMedia,
   rtpCapabilitiesFromMedias,
   type ParsedSdp,
-  type SdpMedia,
+  type WebrtcSdpMedia,
   type SendPlan,
 } from '../sdp/index.js';
 import { createWebRtcTransport, type RtcSettings, type WatchableSource } from '../sfu/index.js';
 import { WhipWhepError } from './http.js';
-import { MediaSession } from './session.js';
+import { WhipWhepSession } from './whip-whep-session.js';
 import type { ViewerRouterLease, ViewerRouters } from './viewer-routers.js';
 import type { StartedSession } from './whip.js';
 
@@ -44,7 +44,7 @@ export interface WhepContext {
 
 /** A viewer section and what it will get. */
 interface Pairing {
-  readonly media: SdpMedia & { readonly mid: string };
+  readonly media: WebrtcSdpMedia & { readonly mid: string };
   readonly producer: types.Producer;
   readonly codec: types.RouterRtpCodecCapability;
 }
@@ -71,7 +71,7 @@ export async function startWhepSession(
     source.release();
   };
   let lease: ViewerRouterLease | undefined;
-  let session: MediaSession | undefined;
+  let session: WhipWhepSession | undefined;
   try {
     const pairings = pair(offer, source.producers);
     lease = await context.viewerRouters.acquire(
@@ -83,7 +83,7 @@ export async function startWhepSession(
       // The viewer's name in the stats.
       peer: `whep-${id}`,
     });
-    session = new MediaSession({
+    session = new WhipWhepSession({
       id,
       endpoint: 'whep',
       transport,
@@ -181,7 +181,7 @@ async function consumeAll(
   lease: ViewerRouterLease,
   transport: types.WebRtcTransport,
   pairings: readonly Pairing[],
-  session: MediaSession,
+  session: WhipWhepSession,
 ): Promise<types.Consumer[]> {
   const consumers: types.Consumer[] = [];
   for (const { media, producer } of pairings) {

@@ -21,7 +21,7 @@ import {
 import { RoomError, type RoomMember, type Rooms } from '../server/index.js';
 import { createWebRtcTransport, type RtcSettings } from '../sfu/index.js';
 import { WhipWhepError } from './http.js';
-import { MediaSession } from './session.js';
+import { WhipWhepSession } from './whip-whep-session.js';
 
 export interface WhipContext {
   readonly rooms: Rooms;
@@ -31,7 +31,7 @@ export interface WhipContext {
 }
 
 export interface StartedSession {
-  readonly session: MediaSession;
+  readonly session: WhipWhepSession;
   readonly answer: string;
 }
 
@@ -51,7 +51,7 @@ export async function startWhipSession(
     );
   }
   // Set once the transport exists; the room may be lost before that.
-  const current: { session?: MediaSession } = {};
+  const current: { session?: WhipWhepSession } = {};
   const member: RoomMember = {
     // Not derived from the session id: room members see peer names, and the
     // session URL is what lets its holder PATCH and DELETE.
@@ -80,7 +80,7 @@ export async function startWhipSession(
     context.rooms.leave(room, member);
     throw error;
   }
-  const session = new MediaSession({
+  const session = new WhipWhepSession({
     id,
     endpoint: 'whip',
     transport,

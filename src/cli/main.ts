@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, meshConfigJsonSchema } from '../shared/config/index.js';
+import { loadConfigFile, meshConfigJsonSchema } from '../config/index.js';
 import { packageRoot } from '../shared/package-root.js';
 import { exitOnConfigError } from './config-error.js';
 import { runRole, type RoleName } from './role-process.js';

@@ -8,12 +8,7 @@ import { startControlPlane } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
 import { startSignaling } from '../../signaling/index.js';
 import { httpUrl, formatHostPort, type HostPort } from '../shared/address.js';
-import {
-  DEMO_PATH,
-  defaultConfig,
-  loadConfigFile,
-  type MeshConfig,
-} from '../shared/config/index.js';
+import { DEMO_PATH, defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { exitOnConfigError } from './config-error.js';
 

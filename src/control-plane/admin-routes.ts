@@ -4,7 +4,7 @@
  * good, pushed to every connected node at once.
  */
 import type { AdminServer } from '../shared/admin/index.js';
-import { parseConfigText } from '../shared/config/index.js';
+import { parseConfigText } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import type { ConfigStore } from './config-push/config-store.js';
 import type { Registry } from './registry/registry.js';

@@ -6,7 +6,7 @@ import type { FSWatcher } from 'node:fs';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
 import { AdminServer } from '../shared/admin/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
-import type { MeshConfig } from '../shared/config/index.js';
+import type { MeshConfig } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';

@@ -8,7 +8,7 @@
  * The SRTCP tag is 80 bits under both profiles: the 32-bit tag of
  * AES_CM_128_HMAC_SHA1_32 is for SRTP only (RFC 4568 §6.2.2; RFC 5764 §4.1.2
  * gives it an RTCP_auth_tag_length of 80), and libsrtp does the same, which
- * test/protocol/srtp/libsrtp.test.ts checks byte for byte.
+ * test/integration/protocol/srtp/libsrtp.test.ts checks byte for byte.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { CtrKeystream } from './ctr-keystream.js';

@@ -15,4 +15,4 @@ export {
 } from './keys.js';
 export { defaultReplayWindowSize } from './replay-window.js';
 export type { SrtpDropReason, SrtpResult } from './result.js';
-export { defaultMaxSsrcs, SrtpSession, type SrtpSessionOptions } from './session.js';
+export { defaultMaxSsrcs, SrtpSession, type SrtpSessionOptions } from './srtp-session.js';

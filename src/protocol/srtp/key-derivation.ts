@@ -28,7 +28,7 @@ export const authenticationKeyLength = 20;
  * With key_derivation_rate 0, r = 0 and key_id = label || 0^48 (56 bits), right
  * aligned against the 112-bit salt, so the label lands in byte 7. A 96-bit GCM
  * master salt is zero padded on the right to 112 bits first, as libsrtp does
- * (checked against it in test/protocol/srtp/libsrtp.test.ts).
+ * (checked against it in test/integration/protocol/srtp/libsrtp.test.ts).
  */
 export function kdfIv(masterSalt: Buffer, label: KdfLabel): Buffer {
   const iv = Buffer.alloc(16);

@@ -27,7 +27,7 @@ import {
   buildAnswer,
   buildOffer,
   dtlsParametersFromSdp,
-  parseSdp,
+  parseWebrtcSdp,
   rtpCapabilitiesFromMedias,
   rtpParametersFromMedia,
   type SendPlan,
@@ -177,7 +177,7 @@ export class WeriftPublisher {
       const track = new MediaStreamTrack({ kind: 'video' });
       pc.addTransceiver(track, { direction: 'sendonly' });
       await pc.setLocalDescription(await pc.createOffer());
-      const offer = parseSdp(pc.localDescription?.sdp);
+      const offer = parseWebrtcSdp(pc.localDescription?.sdp);
       const media = offer.medias[0];
       if (media?.mid === undefined) throw new Error('werift offered no video m-section');
       const rtpParameters = rtpParametersFromMedia(media, capabilities);
@@ -331,7 +331,7 @@ export class WeriftSubscriber {
       // mediasoup learns werift's DTLS role and fingerprint before werift starts the handshake.
       await this.#channel.connectTransport(
         this.#transport.id,
-        dtlsParametersFromSdp(parseSdp(answer.sdp)),
+        dtlsParametersFromSdp(parseWebrtcSdp(answer.sdp)),
       );
     }
     await this.pc.setLocalDescription(answer);
@@ -351,7 +351,7 @@ async function receiveCapabilities(): Promise<types.RtpCapabilities> {
   try {
     probe.addTransceiver('video', { direction: 'recvonly' });
     const offer = await probe.createOffer();
-    return rtpCapabilitiesFromMedias(parseSdp(offer.sdp).medias);
+    return rtpCapabilitiesFromMedias(parseWebrtcSdp(offer.sdp).medias);
   } finally {
     await probe.close();
   }

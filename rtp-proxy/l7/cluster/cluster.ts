@@ -1,0 +1,179 @@
+/**
+ * One upstream cluster at run time: its endpoints, the balancer that picks
+ * among them, what keeps bad endpoints out (outlier ejection, active health
+ * checks), its circuit breaker and retry budget, and its connection pool.
+ */
+import { validHostPort } from '../../../src/shared/address.js';
+import { systemClock, type Clock } from '../../../src/shared/clock.js';
+import type { HttpClusterConfig, HttpConfig } from '../../../src/config/http-schema.js';
+import type { Logger } from '../../../src/shared/log.js';
+import {
+  ConsistentHash,
+  LeastRequest,
+  PeakEwma,
+  RoundRobin,
+  hashKeyFrom,
+  type Balancer,
+  type HashKeySource,
+  type RequestHeaders,
+} from './balancers.js';
+import { CircuitBreaker, releaseOnce, type Release } from './circuit-breaker.js';
+import { HealthChecker } from './health-check.js';
+import { OutlierDetector, outcomeOf } from './outlier.js';
+import { RetryBudget } from './retry-budget.js';
+import {
+  Http1Pool,
+  Http2Pool,
+  type UpstreamFailure,
+  type UpstreamPool,
+  type UpstreamTarget,
+} from '../upstream/upstream-pool.js';
+
+export interface ClusterEndpoint extends UpstreamTarget {
+  activeRequests: number;
+}
+
+/** What one attempt said about its endpoint: a status, or a failure with no response. */
+export type AttemptResult =
+  { readonly status: number } | { readonly failure: UpstreamFailure | 'timeout' };
+
+export class Cluster {
+  readonly name: string;
+  readonly config: HttpClusterConfig;
+  readonly endpoints: readonly ClusterEndpoint[];
+  readonly breaker: CircuitBreaker;
+  readonly retryBudget: RetryBudget;
+  readonly pool: UpstreamPool;
+  readonly outlier: OutlierDetector | undefined;
+  readonly #balancer: Balancer;
+  readonly #latency: PeakEwma | undefined;
+  readonly #health: HealthChecker | undefined;
+  readonly #hashOn: HashKeySource | undefined;
+  /** Ejections so far, for a counter (the detector keeps only the current state). */
+  #ejections = 0;
+  #inFlight = 0;
+
+  constructor(
+    config: HttpClusterConfig,
+    http: HttpConfig,
+    log: Logger,
+    clock: Clock = systemClock,
+  ) {
+    this.name = config.name;
+    this.config = config;
+    this.endpoints = config.endpoints.map((text) => ({
+      ...validHostPort(text),
+      id: text,
+      activeRequests: 0,
+    }));
+    const limits = config.circuitBreaker;
+    this.breaker = new CircuitBreaker({
+      connections: limits.maxConnections,
+      pending: limits.maxPending,
+      requests: limits.maxRequests,
+      retries: limits.maxRetries,
+    });
+    this.retryBudget = new RetryBudget({
+      budgetPercent: http.retryBudget.percent,
+      minRetryConcurrency: http.retryBudget.minConcurrency,
+    });
+    this.pool = config.http2 ? new Http2Pool() : new Http1Pool(limits.maxConnections);
+    if (config.outlier !== undefined) {
+      this.outlier = new OutlierDetector({
+        consecutiveErrors: config.outlier.consecutive5xx,
+        consecutiveGatewayErrors: config.outlier.consecutive5xx,
+        baseEjectionMs: config.outlier.baseEjectionMs,
+        maxEjectionMs: config.outlier.baseEjectionMs * 10,
+        maxEjectionPercent: config.outlier.maxEjectionPercent,
+        clock,
+      });
+      this.outlier.setEndpoints(this.endpoints.map((endpoint) => endpoint.id));
+    }
+    if (config.lb === 'least-request') {
+      this.#latency = new PeakEwma({ decayMs: 10_000, defaultLatencyMs: 1, clock });
+      this.#balancer = new LeastRequest(this.#latency);
+    } else if (config.lb === 'consistent-hash') {
+      this.#balancer = new ConsistentHash();
+    } else {
+      this.#balancer = new RoundRobin();
+    }
+    this.#hashOn = config.hashOn as HashKeySource | undefined;
+    if (config.healthCheck !== undefined) {
+      this.#health = new HealthChecker(
+        this.endpoints,
+        { ...config.healthCheck, http2: config.http2 },
+        log.child({ cluster: config.name }),
+      );
+      this.#health.start();
+    }
+  }
+
+  /** Not ejected and not failing its health checks. */
+  readonly isAvailable = (endpoint: { readonly id: string }): boolean =>
+    (this.outlier === undefined || !this.outlier.isEjected(endpoint.id)) &&
+    (this.#health === undefined || this.#health.isHealthy(endpoint.id));
+
+  /** At least one endpoint can take a request (for a weighted split to skip this cluster). */
+  get hasAvailable(): boolean {
+    return this.endpoints.some(this.isAvailable);
+  }
+
+  /** Attempts in flight to all endpoints: while below the connection limit, none waits for a connection. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Counts an attempt on `endpoint` (for least-request and the limits) until the release. */
+  begin(endpoint: ClusterEndpoint): Release {
+    endpoint.activeRequests += 1;
+    this.#inFlight += 1;
+    return releaseOnce(() => {
+      endpoint.activeRequests -= 1;
+      this.#inFlight -= 1;
+    });
+  }
+
+  get ejections(): number {
+    return this.#ejections;
+  }
+
+  /**
+   * An endpoint for a request; `tried` ones (earlier attempts of the same
+   * request) are avoided while another is available, as Envoy's
+   * previous_hosts retry predicate does, so a retry does not meet the same fault.
+   */
+  pick(headers: RequestHeaders, tried?: ReadonlySet<string>): ClusterEndpoint | undefined {
+    const hashKey = this.#hashOn === undefined ? undefined : hashKeyFrom(headers, this.#hashOn);
+    const options = hashKey === undefined ? {} : { hashKey };
+    if (tried !== undefined && tried.size > 0) {
+      const fresh = this.#balancer.pick(this.endpoints, {
+        ...options,
+        available: (endpoint) => !tried.has(endpoint.id) && this.isAvailable(endpoint),
+      });
+      if (fresh !== undefined) return fresh;
+    }
+    return this.#balancer.pick(this.endpoints, { ...options, available: this.isAvailable });
+  }
+
+  /** Feeds outlier detection and the latency estimate with one attempt's result. */
+  record(endpoint: ClusterEndpoint, result: AttemptResult, latencyMs: number): void {
+    if (this.outlier !== undefined) {
+      const wasEjected = this.outlier.isEjected(endpoint.id);
+      this.outlier.record(
+        endpoint.id,
+        'status' in result ? outcomeOf(result.status) : 'gateway-error',
+      );
+      if (!wasEjected && this.outlier.isEjected(endpoint.id)) this.#ejections += 1;
+    }
+    if ('status' in result) this.#latency?.observe(endpoint.id, latencyMs);
+  }
+
+  isHealthy(endpointId: string): boolean {
+    return this.#health?.isHealthy(endpointId) ?? true;
+  }
+
+  close(): void {
+    this.#health?.close();
+    this.pool.close();
+  }
+}

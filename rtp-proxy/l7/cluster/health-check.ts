@@ -1,0 +1,338 @@
+/**
+ * Active health checks, after Envoy's: every endpoint of a cluster is asked
+ * `GET <path>` on its own schedule, and a 2xx answer (body read, within the
+ * timeout) is a success; anything else (refused connect, reset, timeout, 4xx,
+ * 5xx) is a failure. `unhealthy` consecutive failures take a healthy endpoint
+ * out of rotation, `healthy` consecutive successes bring it back; single
+ * blips in either direction change nothing.
+ *
+ * Endpoints start healthy so a fresh proxy serves at once instead of refusing
+ * everything until its first round of checks has come back.
+ *
+ * The next check of an endpoint is scheduled only when its previous check has
+ * finished, so at most one is in flight per endpoint however slow the
+ * endpoint is. The interval carries +-10% jitter so that many proxies
+ * started together do not check an endpoint in lock-step.
+ *
+ * Each check uses a connection of its own (HTTP/1.1 without keep-alive, or an
+ * HTTP/2 session with prior knowledge that is closed after the check): a check
+ * every few seconds costs little, and a fresh connection also proves the
+ * endpoint still accepts new ones, which a reused connection would hide.
+ */
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import { httpUrl } from '../../../src/shared/address.js';
+import type { Logger } from '../../../src/shared/log.js';
+
+export interface HealthTarget {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface HealthCheckOptions {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive failures that mark a healthy endpoint unhealthy. */
+  readonly unhealthy: number;
+  /** Consecutive successes that mark an unhealthy endpoint healthy. */
+  readonly healthy: number;
+  /** The cluster speaks cleartext HTTP/2 (prior knowledge): check over HTTP/2 too. */
+  readonly http2: boolean;
+  /** Host / :authority to send; the endpoint id when absent. */
+  readonly authority?: string;
+  /** Called on each transition; an exception it throws is logged, never raised. */
+  readonly onChange?: (id: string, healthy: boolean) => void;
+}
+
+export interface HealthSnapshot {
+  readonly id: string;
+  readonly healthy: boolean;
+  readonly consecutiveFailures: number;
+  readonly consecutiveSuccesses: number;
+}
+
+export const HEALTH_CHECK_USER_AGENT = 'streammesh-health-check';
+
+/** A health endpoint answers with a short body; more than this is not read. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** What one check found: a 2xx status, or why it failed. */
+export type ProbeResult =
+  { readonly ok: true; readonly status: number } | { readonly ok: false; readonly reason: string };
+
+interface ProbeRequest {
+  readonly path: string;
+  readonly authority: string;
+  readonly timeoutMs: number;
+}
+
+/** The interval scaled by a factor in [0.9, 1.1); `random` returns [0, 1). */
+export function jitteredInterval(intervalMs: number, random: () => number = Math.random): number {
+  return intervalMs * (0.9 + 0.2 * random());
+}
+
+interface EndpointState {
+  readonly target: HealthTarget;
+  healthy: boolean;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  /** The wait before the next check; undefined while a check runs. */
+  timer: NodeJS.Timeout | undefined;
+  /** Aborts the check in flight; undefined between checks. */
+  inFlight: AbortController | undefined;
+}
+
+export class HealthChecker {
+  readonly #options: HealthCheckOptions;
+  readonly #log: Logger;
+  readonly #endpoints = new Map<string, EndpointState>();
+  #started = false;
+  #closed = false;
+
+  constructor(targets: readonly HealthTarget[], options: HealthCheckOptions, log: Logger) {
+    this.#options = options;
+    this.#log = log;
+    for (const target of targets) {
+      // A duplicate id would share one health state anyway; check it once.
+      if (this.#endpoints.has(target.id)) continue;
+      this.#endpoints.set(target.id, {
+        target,
+        healthy: true,
+        consecutiveFailures: 0,
+        consecutiveSuccesses: 0,
+        timer: undefined,
+        inFlight: undefined,
+      });
+    }
+  }
+
+  /** Checks every endpoint at once, then each on its own jittered interval. Idempotent. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    for (const state of this.#endpoints.values()) this.#check(state);
+  }
+
+  /** Unknown ids are healthy: health checks only ever take known endpoints out. */
+  isHealthy(id: string): boolean {
+    return this.#endpoints.get(id)?.healthy ?? true;
+  }
+
+  snapshot(): HealthSnapshot[] {
+    return [...this.#endpoints.values()].map((state) => ({
+      id: state.target.id,
+      healthy: state.healthy,
+      consecutiveFailures: state.consecutiveFailures,
+      consecutiveSuccesses: state.consecutiveSuccesses,
+    }));
+  }
+
+  /** Stops all timers and aborts checks in flight (their sockets are destroyed at once). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const state of this.#endpoints.values()) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+      state.inFlight?.abort();
+      state.inFlight = undefined;
+    }
+  }
+
+  #check(state: EndpointState): void {
+    const controller = new AbortController();
+    state.inFlight = controller;
+    const request: ProbeRequest = {
+      path: this.#options.path,
+      authority: this.#options.authority ?? state.target.id,
+      timeoutMs: this.#options.timeoutMs,
+    };
+    const probe = this.#options.http2 ? probeHttp2 : probeHttp1;
+    void probe(state.target, request, controller.signal).then((result) => {
+      // close() aborted it: the endpoint's state no longer matters.
+      if (controller.signal.aborted) return;
+      state.inFlight = undefined;
+      this.#record(state, result);
+      this.#schedule(state);
+    });
+  }
+
+  #schedule(state: EndpointState): void {
+    if (this.#closed) return;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      if (!this.#closed) this.#check(state);
+    }, jitteredInterval(this.#options.intervalMs));
+    // A health checker alone must not keep a process alive.
+    state.timer.unref();
+  }
+
+  #record(state: EndpointState, result: ProbeResult): void {
+    if (result.ok) {
+      state.consecutiveSuccesses += 1;
+      state.consecutiveFailures = 0;
+      if (!state.healthy && state.consecutiveSuccesses >= this.#options.healthy) {
+        state.healthy = true;
+        this.#log.info({ endpoint: state.target.id }, 'endpoint passes health checks again');
+        this.#notify(state);
+      }
+      return;
+    }
+    state.consecutiveFailures += 1;
+    state.consecutiveSuccesses = 0;
+    this.#log.debug({ endpoint: state.target.id, reason: result.reason }, 'health check failed');
+    if (state.healthy && state.consecutiveFailures >= this.#options.unhealthy) {
+      state.healthy = false;
+      this.#log.warn(
+        { endpoint: state.target.id, reason: result.reason, failures: state.consecutiveFailures },
+        'endpoint fails health checks, taken out of rotation',
+      );
+      this.#notify(state);
+    }
+  }
+
+  #notify(state: EndpointState): void {
+    try {
+      this.#options.onChange?.(state.target.id, state.healthy);
+    } catch (error) {
+      this.#log.error({ err: error, endpoint: state.target.id }, 'health onChange listener threw');
+    }
+  }
+}
+
+function judge(status: number): ProbeResult {
+  return status >= 200 && status <= 299
+    ? { ok: true, status }
+    : { ok: false, reason: `status ${status}` };
+}
+
+function failure(error: unknown): ProbeResult {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return { ok: false, reason: code };
+  return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Runs `start` with a `finish` that settles the probe once: it clears the
+ * timeout, detaches from the abort signal and calls the cleanup `start`
+ * returned (which must destroy the probe's socket), whichever of answer,
+ * error, timeout or abort comes first. Sockets report only asynchronously, so
+ * `finish` cannot run before `start` has returned its cleanup.
+ */
+function settleOnce(
+  request: ProbeRequest,
+  signal: AbortSignal,
+  start: (finish: (result: ProbeResult) => void) => () => void,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let cleanup: (() => void) | undefined;
+    const finish = (result: ProbeResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      cleanup?.();
+      resolve(result);
+    };
+    const onAbort = (): void => finish({ ok: false, reason: 'aborted' });
+    const timer = setTimeout(
+      () => finish({ ok: false, reason: `no answer within ${request.timeoutMs} ms` }),
+      request.timeoutMs,
+    );
+    timer.unref();
+    if (signal.aborted) {
+      finish({ ok: false, reason: 'aborted' });
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      cleanup = start(finish);
+    } catch (error) {
+      // e.g. a path or authority that node refuses to put on the wire.
+      finish(failure(error));
+    }
+  });
+}
+
+/** Counts body bytes; past the bound the status alone decides. */
+function bodyReader(
+  status: () => number,
+  finish: (result: ProbeResult) => void,
+): (chunk: Buffer) => void {
+  let bytes = 0;
+  return (chunk) => {
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) finish(judge(status()));
+  };
+}
+
+function probeHttp1(
+  target: HealthTarget,
+  request: ProbeRequest,
+  signal: AbortSignal,
+): Promise<ProbeResult> {
+  return settleOnce(request, signal, (finish) => {
+    const outgoing = http.request({
+      host: target.host,
+      port: target.port,
+      method: 'GET',
+      path: request.path,
+      // A fresh connection per check, closed after it (no pool to leak).
+      agent: false,
+      headers: { host: request.authority, 'user-agent': HEALTH_CHECK_USER_AGENT },
+    });
+    outgoing.on('error', (error) => finish(failure(error)));
+    outgoing.on('response', (response) => {
+      const status = response.statusCode ?? 0;
+      response.on(
+        'data',
+        bodyReader(() => status, finish),
+      );
+      response.on('end', () => finish(judge(status)));
+      response.on('error', (error) => finish(failure(error)));
+      // After 'end' this is a no-op; before it the answer was cut short.
+      response.on('close', () => finish({ ok: false, reason: 'closed before the body ended' }));
+    });
+    outgoing.end();
+    return () => outgoing.destroy();
+  });
+}
+
+function probeHttp2(
+  target: HealthTarget,
+  request: ProbeRequest,
+  signal: AbortSignal,
+): Promise<ProbeResult> {
+  return settleOnce(request, signal, (finish) => {
+    const session = http2.connect(httpUrl(target));
+    session.on('error', (error) => finish(failure(error)));
+    let status = 0;
+    const stream = session.request(
+      {
+        ':method': 'GET',
+        ':path': request.path,
+        ':authority': request.authority,
+        'user-agent': HEALTH_CHECK_USER_AGENT,
+      },
+      { endStream: true },
+    );
+    stream.on('response', (headers) => {
+      status = headers[':status'] ?? 0;
+    });
+    stream.on(
+      'data',
+      bodyReader(() => status, finish),
+    );
+    stream.on('end', () =>
+      finish(status === 0 ? { ok: false, reason: 'stream ended without headers' } : judge(status)),
+    );
+    stream.on('error', (error) => finish(failure(error)));
+    stream.on('close', () =>
+      finish({ ok: false, reason: `stream closed (code ${stream.rstCode})` }),
+    );
+    return () => session.destroy();
+  });
+}

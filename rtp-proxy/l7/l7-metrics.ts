@@ -1,0 +1,122 @@
+/**
+ * Prometheus metrics of the L7 proxy, per listener, route, cluster and
+ * endpoint: request counts by status (requests/s and success rate are rates
+ * of it), latency histograms, retries, overflows, ejections, mirrors, faults
+ * and refused requests. Registered once per registry; every config shares them.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Cluster } from './cluster/cluster.js';
+
+/** From 0.5 ms (a local hop) to 10 s (a slow upstream), for p50/p99 via histogram_quantile. */
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+export class HttpMetrics {
+  readonly requests: Counter<'listener' | 'route' | 'cluster' | 'code'>;
+  readonly duration: Histogram<'route' | 'cluster'>;
+  readonly upstreamAttempts: Counter<'cluster' | 'endpoint' | 'result'>;
+  readonly retries: Counter<'route' | 'result'>;
+  readonly overflows: Counter<'cluster' | 'resource'>;
+  readonly mirrors: Counter<'route' | 'cluster' | 'result'>;
+  readonly faults: Counter<'route' | 'kind'>;
+  readonly refused: Counter<'listener' | 'reason'>;
+  /** Read at scrape time from the clusters in force. */
+  #clusters: () => Iterable<Cluster> = () => [];
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({
+      name: 'streammesh_http_requests_total',
+      help: 'Downstream HTTP/gRPC requests answered, by listener, route, cluster and HTTP status ("none": no route or cluster).',
+      labelNames: ['listener', 'route', 'cluster', 'code'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'streammesh_http_request_duration_seconds',
+      help: 'Time from a request head to the end of its response, retries included.',
+      labelNames: ['route', 'cluster'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamAttempts = new Counter({
+      name: 'streammesh_http_upstream_attempts_total',
+      help: 'Attempts sent to endpoints, by result: a status class, connect-failure, reset, refused-stream or timeout.',
+      labelNames: ['cluster', 'endpoint', 'result'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'streammesh_http_retries_total',
+      help: 'Retries by result: made, or not made because of the retry budget, the circuit breaker, an unreplayable body or the deadline.',
+      labelNames: ['route', 'result'],
+      registers,
+    });
+    this.overflows = new Counter({
+      name: 'streammesh_http_cluster_overflow_total',
+      help: 'Requests refused (503) by a cluster circuit breaker, by exhausted resource.',
+      labelNames: ['cluster', 'resource'],
+      registers,
+    });
+    this.mirrors = new Counter({
+      name: 'streammesh_http_mirrored_requests_total',
+      help: 'Shadow copies sent to a mirror cluster, by result (their responses are dropped).',
+      labelNames: ['route', 'cluster', 'result'],
+      registers,
+    });
+    this.faults = new Counter({
+      name: 'streammesh_http_faults_injected_total',
+      help: 'Requests delayed or aborted by fault injection.',
+      labelNames: ['route', 'kind'],
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'streammesh_http_refused_requests_total',
+      help: 'Downstream requests, streams or connections refused before routing (malformed, smuggling attempts, oversized headers, slow clients, invalid HTTP/2 frames), by reason.',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
+    const clusters = (): Iterable<Cluster> => this.#clusters();
+    new Gauge({
+      name: 'streammesh_http_endpoint_available',
+      help: '1 when an endpoint takes requests, 0 while ejected or failing health checks.',
+      labelNames: ['cluster', 'endpoint'],
+      registers,
+      collect() {
+        this.reset();
+        for (const cluster of clusters()) {
+          for (const endpoint of cluster.endpoints) {
+            this.set(
+              { cluster: cluster.name, endpoint: endpoint.id },
+              cluster.isAvailable(endpoint) ? 1 : 0,
+            );
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'streammesh_http_outlier_ejections',
+      help: 'Outlier ejections of a cluster since its config came into force.',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const cluster of clusters()) this.set({ cluster: cluster.name }, cluster.ejections);
+      },
+    });
+    new Gauge({
+      name: 'streammesh_http_upstream_connections',
+      help: 'Connections (HTTP/1.1) or sessions (HTTP/2) open to a cluster.',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const cluster of clusters())
+          this.set({ cluster: cluster.name }, cluster.pool.connections);
+      },
+    });
+  }
+
+  watchClusters(clusters: () => Iterable<Cluster>): void {
+    this.#clusters = clusters;
+  }
+}

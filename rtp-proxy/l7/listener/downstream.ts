@@ -1,0 +1,82 @@
+/**
+ * The downstream side of a request, whichever protocol it came in on: node's
+ * HTTP/1.1 server and its HTTP/2 compatibility layer give the same shape,
+ * and these helpers cover the few places they differ.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { GrpcStatus, grpcMessage, grpcStatusForHttp } from '../grpc.js';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+
+/** Set on HTTP/2 sessions whose socket is wrapped (the wrapper hides the peer address). */
+export const CLIENT_ADDRESS = Symbol('streammesh.clientAddress');
+
+export function clientAddressOf(req: DownstreamRequest): string | undefined {
+  if ('stream' in req) {
+    const session = req.stream.session as { [CLIENT_ADDRESS]?: string } | undefined;
+    const address = session?.[CLIENT_ADDRESS];
+    if (address !== undefined) return address;
+  }
+  return req.socket.remoteAddress;
+}
+
+export function authorityOf(req: DownstreamRequest): string {
+  const value = req.headers[':authority'] ?? req.headers.host;
+  return typeof value === 'string' ? value : '';
+}
+
+export function protocolOf(req: DownstreamRequest): 'HTTP/1.1' | 'HTTP/2' | 'HTTP/1.0' {
+  if (req.httpVersion === '2.0') return 'HTTP/2';
+  return req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1';
+}
+
+export function writeHead(
+  res: DownstreamResponse,
+  status: number,
+  headers: OutgoingHttpHeaders,
+): void {
+  (res as ServerResponse).writeHead(status, headers);
+}
+
+/** Ends the exchange abruptly: HTTP/2 resets the stream, HTTP/1.1 closes the connection. */
+export function resetDownstream(res: DownstreamResponse): void {
+  if ('stream' in res) {
+    if (!res.stream.destroyed) res.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    res.destroy();
+  }
+}
+
+/**
+ * An answer from the proxy itself. gRPC callers get a Trailers-Only response
+ * (HTTP 200 with grpc-status in one HEADERS frame, PROTOCOL-HTTP2.md) so their
+ * library reports a gRPC status; others get the status and a line of text.
+ */
+export function localReply(
+  res: DownstreamResponse,
+  status: number,
+  message: string,
+  grpc: { readonly status?: number } | undefined,
+): void {
+  if (res.headersSent) {
+    resetDownstream(res);
+    return;
+  }
+  if (grpc !== undefined) {
+    res.statusCode = 200;
+    res.setHeader('content-type', 'application/grpc');
+    res.setHeader('grpc-status', String(grpc.status ?? grpcStatusForHttp(status)));
+    res.setHeader('grpc-message', grpcMessage(message));
+    res.end();
+    return;
+  }
+  const body = `${message}\n`;
+  res.statusCode = status;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+export { GrpcStatus };

@@ -1,0 +1,378 @@
+/**
+ * One L7 listener: a TCP port that speaks HTTP/1.1, cleartext HTTP/2 (prior
+ * knowledge, or Upgrade: h2c) and gRPC, by `protocol`. In `auto` it reads the
+ * first bytes of each connection: the HTTP/2 preface goes to the HTTP/2
+ * server, anything else to the HTTP/1.1 one. WebSocket (and other) upgrades
+ * are tunnelled to an endpoint of the matched route's cluster.
+ *
+ * What the parsers refuse (smuggling shapes, oversized heads, slow clients,
+ * invalid HTTP/2 frames) is answered or reset here, counted by reason, and
+ * never reaches a router or an upstream.
+ */
+import {
+  STATUS_CODES,
+  ServerResponse,
+  createServer as createHttp1Server,
+  type IncomingMessage,
+  type Server as Http1Server,
+} from 'node:http';
+import {
+  createServer as createHttp2Server,
+  type Http2Server,
+  type Http2Session,
+  type ServerHttp2Session,
+} from 'node:http2';
+import { Socket, createServer as createTcpServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import type { HostPort } from '../../../src/shared/address.js';
+import { validHostPort } from '../../../src/shared/address.js';
+import type { HttpListenerConfig } from '../../../src/config/http-schema.js';
+import { errorMessage } from '../../../src/shared/errors.js';
+import type { Logger } from '../../../src/shared/log.js';
+import { CLIENT_ADDRESS, authorityOf, clientAddressOf, localReply } from './downstream.js';
+import { H2FrameGuard } from './h2-frame-guard.js';
+import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
+import { applyHeaderEdit, forwardedRequestHeaders } from '../headers.js';
+import type { HttpMetrics } from '../l7-metrics.js';
+import type { HttpRouter } from '../router/http-router.js';
+import { tunnelUpgrade } from './upgrade-tunnel.js';
+
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** Parser errors and the status the client gets for them; other refusals get 400. */
+const REFUSAL_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+/** How long a tunnelled upgrade may take to connect to its endpoint. */
+const TUNNEL_CONNECT_TIMEOUT_MS = 5_000;
+
+export interface L7ListenerOptions {
+  readonly config: HttpListenerConfig;
+  /** The router in force; read per request so a pushed config applies to the next one. */
+  readonly router: () => HttpRouter;
+  readonly metrics: HttpMetrics;
+  readonly log: Logger;
+}
+
+export class L7Listener {
+  readonly config: HttpListenerConfig;
+  readonly #tcp: Server;
+  readonly #http1: Http1Server;
+  readonly #http2: Http2Server;
+  readonly #sessions = new Set<Http2Session>();
+  readonly #sockets = new Set<Socket>();
+  readonly #options: L7ListenerOptions;
+
+  private constructor(options: L7ListenerOptions) {
+    this.#options = options;
+    this.config = options.config;
+    const { config } = options;
+    const name = config.name;
+    // Default parser settings on purpose: no insecureHTTPParser, so smuggling shapes are refused.
+    this.#http1 = createHttp1Server({
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      // The route timeouts bound requests; this one would cut long uploads and streams.
+      requestTimeout: 0,
+      keepAliveTimeout: config.idleTimeoutMs,
+      // Slow-client checks run this often; node's default (30 s) is too coarse for short timeouts.
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, config.headersTimeoutMs / 4)),
+    });
+    // node starts its slow-client checks when the server listens; this one never
+    // does (connections come from #tcp), so start them as 'listening' would.
+    this.#http1.emit('listening');
+    this.#http1.on('request', (req, res) => options.router().handle(name, req, res));
+    this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      this.#refuseHttp1(error, socket),
+    );
+    this.#http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    );
+    this.#http2 = createHttp2Server({
+      settings: {
+        maxConcurrentStreams: config.maxConcurrentStreams,
+        maxHeaderListSize: config.maxHeaderBytes,
+        enablePush: false,
+      },
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+    });
+    this.#http2.on('request', (req, res) => {
+      // nghttp2 advertises the limit but does not enforce it on what it receives.
+      if (headerListSize(req.rawHeaders) > config.maxHeaderBytes) {
+        this.#count('h2_header_list_too_large');
+        localReply(res, 431, 'request header list too large', undefined);
+        return;
+      }
+      options.router().handle(name, req, res);
+    });
+    // Session errors are counted once, by the session's own 'error' listener (#watchSession).
+    this.#http2.on('session', (session) => this.#watchSession(session));
+    this.#tcp = createTcpServer((socket) => this.#accept(socket));
+  }
+
+  static async start(options: L7ListenerOptions): Promise<L7Listener> {
+    const listener = new L7Listener(options);
+    const { host, port } = validHostPort(options.config.listen);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.#tcp.once('error', reject);
+        listener.#tcp.listen(port, host, () => {
+          listener.#tcp.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      // Stops the slow-client check timer started in the constructor.
+      listener.#http1.close(() => undefined);
+      throw error;
+    }
+    return listener;
+  }
+
+  /** The bound address (the real port when the config said 0). */
+  get address(): HostPort {
+    const info = this.#tcp.address() as AddressInfo;
+    return { host: info.address, port: info.port };
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+    for (const session of this.#sessions) session.destroy();
+    for (const socket of this.#sockets) socket.destroy();
+    this.#http1.closeAllConnections();
+    // Stops the slow-client check timer; "not running" is expected and ignored.
+    this.#http1.close(() => undefined);
+    await closed;
+  }
+
+  #accept(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    switch (this.config.protocol) {
+      case 'http1':
+        this.#http1.emit('connection', socket);
+        return;
+      case 'http2':
+        this.#serveHttp2(socket);
+        return;
+      case 'auto':
+        this.#sniff(socket);
+    }
+  }
+
+  /** Waits for enough bytes to tell the HTTP/2 preface from an HTTP/1.1 request line. */
+  #sniff(socket: Socket): void {
+    let seen: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      this.#count('headers_timeout');
+      socket.destroy();
+    }, this.config.headersTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const compared = Math.min(seen.length, HTTP2_PREFACE.length);
+      const http2 = seen.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+      if (http2 && seen.length < HTTP2_PREFACE.length) return;
+      socket.off('data', onData);
+      socket.off('close', stop);
+      clearTimeout(timer);
+      if (http2) {
+        // Put back for the frame guard, which reads the socket from the start.
+        socket.pause();
+        socket.unshift(seen);
+        this.#serveHttp2(socket);
+        return;
+      }
+      // node's HTTP/1.1 server reads the wire straight into its parser, past any
+      // buffered bytes; its own 'data' handler feeds the parser what we already read.
+      this.#http1.emit('connection', socket);
+      socket.emit('data', seen);
+    };
+    const stop = (): void => clearTimeout(timer);
+    socket.on('data', onData);
+    socket.once('close', stop);
+  }
+
+  /** Hands a connection to the HTTP/2 server behind a frame guard. */
+  #serveHttp2(socket: Socket): void {
+    if (!this.config.checkHttp2Frames) {
+      this.#http2.emit('connection', socket);
+      return;
+    }
+    const guard = new H2FrameGuard(socket, (violation) => {
+      this.#count(violation.reason);
+      this.#options.log.debug(
+        { listener: this.config.name, reason: violation.reason },
+        'refused HTTP/2 connection',
+      );
+    });
+    // 'session' is emitted synchronously inside emit('connection').
+    this.#connectingAddress = socket.remoteAddress;
+    this.#http2.emit('connection', guard);
+    this.#connectingAddress = undefined;
+  }
+
+  #connectingAddress: string | undefined;
+
+  #watchSession(session: ServerHttp2Session): void {
+    if (this.#connectingAddress !== undefined) {
+      (session as { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = this.#connectingAddress;
+    }
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
+    session.setTimeout(this.config.idleTimeoutMs, () => session.close());
+    session.on('frameError', () => this.#count('h2_frame_error'));
+    session.on('error', (error: NodeJS.ErrnoException) => {
+      this.#count(`h2_${error.code ?? 'session_error'}`);
+    });
+    // A client that resets streams in a flood (CVE-2023-44487) is cut off by node's own limits;
+    // a GOAWAY with an error code from the peer is its notice that we sent something it refused.
+    session.on('goaway', (code: number) => {
+      if (code !== 0) this.#count('h2_goaway_received');
+    });
+  }
+
+  #refuseHttp1(error: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = error.code ?? 'unknown';
+    // A peer that resets mid-request is not a refusal; there is no one to answer.
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    this.#count(code);
+    // A response already on its way (a bad pipelined request behind it): an
+    // answer now would be spliced into its body, so the connection just closes.
+    const inProgress = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (inProgress?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    this.#options.log.debug(
+      { listener: this.config.name, reason: code },
+      'refused HTTP/1.1 request',
+    );
+    const status = REFUSAL_STATUS[code] ?? 400;
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    );
+  }
+
+  #count(reason: string): void {
+    this.#options.metrics.refused.inc({ listener: this.config.name, reason });
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase();
+    if (upgrade === 'h2c') {
+      if (this.config.protocol === 'auto' && wantsH2cUpgrade(req)) {
+        upgradeToH2c(req, socket, head, this.#http2);
+        return;
+      }
+      // RFC 9113 section 3.1: a server may ignore the upgrade and answer over HTTP/1.1.
+      // node:http hands over the net.Socket it accepted (never another Duplex here).
+      if (socket instanceof Socket) {
+        this.#options.router().handle(this.config.name, req, detachedResponse(req, socket));
+      } else {
+        socket.destroy();
+      }
+      return;
+    }
+    void this.#tunnel(req, socket, head).catch((error: unknown) => {
+      this.#options.log.warn({ error: errorMessage(error) }, 'upgrade tunnel failed');
+      socket.destroy();
+    });
+  }
+
+  /** WebSocket and other HTTP/1.1 upgrades: routed like requests, then bytes both ways. */
+  async #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const router = this.#options.router();
+    const authority = authorityOf(req);
+    const route = router.match(this.config.name, {
+      authority,
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers: req.headers,
+    });
+    const count = (routeName: string, clusterName: string, status: number): void => {
+      router.metrics.requests.inc({
+        listener: this.config.name,
+        route: routeName,
+        cluster: clusterName,
+        code: String(status),
+      });
+    };
+    const refuse = (status: number, text: string, routeName = 'none', cluster = 'none'): void => {
+      count(routeName, cluster, status);
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`,
+      );
+    };
+    if (route === undefined) {
+      refuse(404, 'no route');
+      return;
+    }
+    const cluster = router.pickCluster(route);
+    const endpoint = cluster?.pick(req.headers);
+    if (cluster === undefined || endpoint === undefined) {
+      refuse(503, 'no healthy upstream', route.name, cluster?.name);
+      return;
+    }
+    if (cluster.config.http2) {
+      refuse(502, 'upgrades need an HTTP/1.1 cluster', route.name, cluster.name);
+      return;
+    }
+    const release = cluster.breaker.tryAcquire('requests');
+    if (release === undefined) {
+      router.metrics.overflows.inc({ cluster: cluster.name, resource: 'requests' });
+      refuse(503, 'cluster at its request limit', route.name, cluster.name);
+      return;
+    }
+    const headers = forwardedRequestHeaders(req.headers, clientAddressOf(req));
+    applyHeaderEdit(headers, route.action.requestHeaders);
+    headers['connection'] = 'upgrade';
+    headers['upgrade'] = req.headers.upgrade ?? '';
+    headers['host'] = authority;
+    const done = cluster.begin(endpoint);
+    try {
+      const result = await tunnelUpgrade(socket, head, endpoint, {
+        connectTimeoutMs: TUNNEL_CONNECT_TIMEOUT_MS,
+        idleTimeoutMs: route.action.idleTimeoutMs,
+        headers,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+      });
+      count(route.name, cluster.name, result.status);
+    } finally {
+      done();
+      release();
+    }
+  }
+}
+
+/** HPACK's size of a header list (RFC 7541 section 4.1): name + value + 32 per field. */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (const field of rawHeaders) size += field.length;
+  return size + (rawHeaders.length / 2) * 32;
+}
+
+/**
+ * A response written straight to a socket node:http handed over for an
+ * upgrade we decline: one answer, then the connection closes (its parser is gone).
+ */
+function detachedResponse(req: IncomingMessage, socket: Socket): ServerResponse {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.once('finish', () => {
+    res.detachSocket(socket);
+    socket.end();
+  });
+  return res;
+}

@@ -1,0 +1,261 @@
+/**
+ * Connections to a cluster's endpoints. An exchange is one attempt of one
+ * request: write its body, await its response head, read its body and
+ * trailers. HTTP/1.1 endpoints get a keep-alive pool per cluster; HTTP/2
+ * endpoints get one multiplexed session each, re-opened when it goes away.
+ * Failures are classified the way retry policies and outlier detection need.
+ */
+import {
+  Agent,
+  request as http1Request,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import {
+  connect as http2Connect,
+  constants as h2,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpStatusHeader,
+} from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import { Writable, type Readable } from 'node:stream';
+import type { HostPort } from '../../../src/shared/address.js';
+
+/** Why an attempt got no response: the names of the retry conditions. */
+export type UpstreamFailure = 'connect-failure' | 'reset' | 'refused-stream';
+
+export class UpstreamError extends Error {
+  readonly failure: UpstreamFailure;
+
+  constructor(failure: UpstreamFailure, message: string) {
+    super(message);
+    this.name = 'UpstreamError';
+    this.failure = failure;
+  }
+}
+
+export interface UpstreamTarget extends HostPort {
+  readonly id: string;
+}
+
+export interface UpstreamRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly headers: OutgoingHttpHeaders;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Readable;
+  /** Trailers once the body has ended; empty when the response had none. */
+  trailers(): IncomingHttpHeaders;
+  /** At the body's end: false when it ended because the connection or stream was cut. */
+  endedCleanly(): boolean;
+}
+
+export interface UpstreamExchange {
+  /** Where the request body goes; end it (also for a request without one). */
+  readonly body: Writable;
+  /** The response head; rejects with an UpstreamError. */
+  readonly response: Promise<UpstreamResponse>;
+  /** Gives up on the attempt: the connection or stream is reset. */
+  abort(): void;
+}
+
+export interface UpstreamPool {
+  open(target: UpstreamTarget, request: UpstreamRequest): UpstreamExchange;
+  /** Connections open now, for the circuit breaker's view and metrics. */
+  readonly connections: number;
+  /** Requests waiting for a connection (HTTP/1.1 at its connection limit). */
+  readonly pending: number;
+  close(): void;
+}
+
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ETIMEDOUT',
+]);
+
+function failureOf(error: NodeJS.ErrnoException): UpstreamFailure {
+  return CONNECT_FAILURES.has(error.code ?? '') ? 'connect-failure' : 'reset';
+}
+
+export class Http1Pool implements UpstreamPool {
+  readonly #agent: Agent;
+
+  /** `maxConnections` caps sockets to the whole cluster; requests beyond wait in the agent. */
+  constructor(maxConnections: number) {
+    this.#agent = new Agent({
+      keepAlive: true,
+      // Requests are small writes that must leave at once, not wait for an ACK (Nagle).
+      noDelay: true,
+      maxTotalSockets: maxConnections,
+      maxSockets: maxConnections,
+      scheduling: 'lifo',
+    });
+  }
+
+  get connections(): number {
+    let count = 0;
+    for (const list of Object.values(this.#agent.sockets)) count += list?.length ?? 0;
+    for (const list of Object.values(this.#agent.freeSockets)) count += list?.length ?? 0;
+    return count;
+  }
+
+  get pending(): number {
+    let count = 0;
+    for (const list of Object.values(this.#agent.requests)) count += list?.length ?? 0;
+    return count;
+  }
+
+  open(target: UpstreamTarget, request: UpstreamRequest): UpstreamExchange {
+    const outgoing = http1Request({
+      host: target.host,
+      port: target.port,
+      method: request.method,
+      path: request.path,
+      headers: { ...request.headers, host: request.authority },
+      agent: this.#agent,
+    });
+    const response = new Promise<UpstreamResponse>((resolve, reject) => {
+      outgoing.once('response', (incoming) => {
+        resolve({
+          status: incoming.statusCode ?? 502,
+          headers: incoming.headers,
+          body: incoming,
+          trailers: () => incoming.trailers,
+          endedCleanly: () => incoming.complete,
+        });
+      });
+      // `on`, not `once`: a request can fail again after its response began (a reset mid-body).
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
+        reject(new UpstreamError(failureOf(error), `${target.id}: ${error.message}`));
+      });
+    });
+    // A rejection nobody awaited yet (aborted before the head) must not crash the process.
+    response.catch(() => undefined);
+    return { body: outgoing, response, abort: () => outgoing.destroy() };
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+export class Http2Pool implements UpstreamPool {
+  readonly #sessions = new Map<string, ClientHttp2Session>();
+  /** Sessions that completed their connect: a stream failing on one may have been processed. */
+  readonly #connected = new WeakSet<ClientHttp2Session>();
+
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /** Streams are multiplexed: none waits for a connection. */
+  readonly pending = 0;
+
+  open(target: UpstreamTarget, request: UpstreamRequest): UpstreamExchange {
+    const session = this.#session(target);
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request({
+        ...request.headers,
+        [h2.HTTP2_HEADER_METHOD]: request.method,
+        [h2.HTTP2_HEADER_PATH]: request.path,
+        [h2.HTTP2_HEADER_AUTHORITY]: request.authority,
+        [h2.HTTP2_HEADER_SCHEME]: 'http',
+      });
+    } catch (error) {
+      // A session already closing (GOAWAY just arrived) refuses new streams synchronously.
+      this.#forget(target.id, session);
+      const failed = Promise.reject(
+        new UpstreamError('refused-stream', `${target.id}: ${(error as Error).message}`),
+      );
+      failed.catch(() => undefined);
+      return { body: nullWritable(), response: failed, abort: () => undefined };
+    }
+    let trailers: IncomingHttpHeaders = {};
+    stream.once('trailers', (received: IncomingHttpHeaders) => {
+      trailers = received;
+    });
+    const response = new Promise<UpstreamResponse>((resolve, reject) => {
+      let settled = false;
+      stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+        settled = true;
+        resolve({
+          status: Number(headers[h2.HTTP2_HEADER_STATUS] ?? 502),
+          headers,
+          body: stream,
+          trailers: () => trailers,
+          // node ends the readable side of a stream its dying session cancels (code 8).
+          // (rstCode is unset, or NO_ERROR 0, on a stream that ended normally).
+          endedCleanly: () => !(stream.rstCode > h2.NGHTTP2_NO_ERROR),
+        });
+      });
+      const fail = (reason: string): void => {
+        // Every stream closes; only one that never answered is a failure (and worth an Error).
+        if (settled) return;
+        settled = true;
+        const failure: UpstreamFailure =
+          stream.rstCode === h2.NGHTTP2_REFUSED_STREAM
+            ? 'refused-stream'
+            : this.#connected.has(session)
+              ? 'reset'
+              : 'connect-failure';
+        reject(new UpstreamError(failure, `${target.id}: ${reason}`));
+      };
+      stream.on('error', (error: Error) => fail(error.message));
+      // Closed with no head and no error event: a RST_STREAM with NO_ERROR or a GOAWAY.
+      stream.once('close', () => fail('stream closed'));
+    });
+    response.catch(() => undefined);
+    return {
+      body: stream,
+      response,
+      abort: () => stream.close(h2.NGHTTP2_CANCEL),
+    };
+  }
+
+  close(): void {
+    for (const session of this.#sessions.values()) session.destroy();
+    this.#sessions.clear();
+  }
+
+  #session(target: UpstreamTarget): ClientHttp2Session {
+    const existing = this.#sessions.get(target.id);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    const session = http2Connect(`http://${target.host}:${target.port}`, {
+      // The proxy's own limit is the cluster circuit breaker, not the session.
+      peerMaxConcurrentStreams: 1000,
+      // Many streams' small frames share this socket: send them at once, not after an ACK (Nagle).
+      createConnection: () => netConnect({ host: target.host, port: target.port, noDelay: true }),
+    });
+    session.once('connect', () => this.#connected.add(session));
+    session.on('error', () => this.#forget(target.id, session));
+    session.on('goaway', () => this.#forget(target.id, session));
+    session.on('close', () => this.#forget(target.id, session));
+    // An idle proxy must not be kept alive by its upstream sessions.
+    session.unref();
+    this.#sessions.set(target.id, session);
+    return session;
+  }
+
+  #forget(id: string, session: ClientHttp2Session): void {
+    if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+  }
+}
+
+/** A body sink for an attempt that never started; whatever is piped in is dropped. */
+function nullWritable(): Writable {
+  return new Writable({
+    write: (_chunk, _encoding, done) => {
+      done();
+    },
+  });
+}

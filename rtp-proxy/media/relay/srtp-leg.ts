@@ -1,0 +1,35 @@
+import type { SrtpLegConfig } from '../../../src/config/index.js';
+import {
+  SrtpSession,
+  formatInlineKey,
+  generateKeyingMaterial,
+  parseInlineKey,
+  type SrtpKeyingMaterial,
+  type SrtpProfile,
+} from '../../../src/protocol/srtp/index.js';
+
+/**
+ * The SRTP state of one leg. Two sessions with the same keys: one for what
+ * this proxy sends on the leg, one for what it receives on it, so sender and
+ * receiver rollover/replay state never mix.
+ */
+export class SrtpLeg {
+  readonly profile: SrtpProfile;
+  /** The SDES inline value, for the admin /keys endpoint. */
+  readonly inlineKey: string;
+  readonly generated: boolean;
+  readonly send: SrtpSession;
+  readonly receive: SrtpSession;
+
+  constructor(config: SrtpLegConfig) {
+    const keys: SrtpKeyingMaterial =
+      config.key === 'generate'
+        ? generateKeyingMaterial(config.profile)
+        : parseInlineKey(config.profile, config.key);
+    this.profile = config.profile;
+    this.generated = config.key === 'generate';
+    this.inlineKey = formatInlineKey(keys);
+    this.send = new SrtpSession(keys);
+    this.receive = new SrtpSession(keys);
+  }
+}

@@ -1,0 +1,31 @@
+/** What the RTSP method handlers share: the paths, sessions, auth and media ports of the service. */
+import type { Logger } from '../../../src/shared/log.js';
+import type { PortAllocator } from '../../../src/media/udp/port-allocator.js';
+import type { SessionTable } from './session-table.js';
+import type { StreamPath } from './stream-path.js';
+import type { Tally } from './tally.js';
+import type { ViewerAuth } from './viewer-auth.js';
+
+export type RequestDefect =
+  | 'missing_cseq'
+  | 'bad_url'
+  | 'unknown_path'
+  | 'unauthorized'
+  | 'unknown_session'
+  | 'bad_transport'
+  | 'bad_state'
+  | 'bad_sdp'
+  | 'unknown_method';
+
+export interface RtspContext {
+  readonly paths: ReadonlyMap<string, StreamPath>;
+  readonly sessions: SessionTable;
+  readonly auth: ViewerAuth;
+  readonly ports: PortAllocator;
+  /** Local address UDP media sockets bind to (proxy.mediaAddress). */
+  readonly mediaHost: string;
+  readonly sessionTimeoutSec: number;
+  readonly defects: Tally<RequestDefect>;
+  readonly log: Logger;
+  now(): number;
+}

@@ -1,0 +1,457 @@
+/**
+ * One named RTSP path: its source (camera, publisher or demo clip), pulled
+ * once, fanned out to every viewer. The packet path, per upstream packet:
+ *
+ *   RTP check -> stream quality (the relay's measurement) -> continuity
+ *   rewrite (path SSRC, continuous seq/timestamp) -> each viewer of the track
+ *   (held back until a keyframe when it joined late or fell behind)
+ *
+ * Viewers never see the source come and go: they stay attached while it is
+ * down and resume, numbering unbroken, when it returns.
+ */
+import type { Logger } from '../../../src/shared/log.js';
+import {
+  checkRtp,
+  rtpHeaderLength,
+  rtpPayloadType,
+  rtpSequenceNumber,
+  rtpTimestamp,
+} from '../../../src/protocol/rtp/index.js';
+import { h264StartsKeyframe, h265StartsKeyframe } from '../../../src/protocol/video/index.js';
+import { StreamQuality, type QualitySnapshot } from '../../../src/media/quality/index.js';
+import { TrackContinuity } from '../../../src/media/source/continuity.js';
+import type {
+  MediaSource,
+  SourceDescription,
+  SourceListener,
+  SourceTrack,
+} from '../../../src/media/source/media-source.js';
+import { Tally } from './tally.js';
+
+/** What a path needs from a viewer session. */
+export interface PathViewer {
+  readonly id: string;
+  /** Tracks the viewer set up, by index in the path's description. */
+  readonly tracks: ReadonlySet<number>;
+  /** Delivers a packet; false when it had to be dropped (a slow TCP viewer). */
+  sendRtp(track: number, packet: Buffer): boolean;
+  sendRtcp(track: number, packet: Buffer): void;
+}
+
+export type PathKind = 'camera' | 'publisher' | 'demo';
+export type UpstreamState = 'idle' | 'connecting' | 'up' | 'down';
+
+export type PathDropReason =
+  'invalid_rtp' | 'duplicate' | 'late' | 'unknown_track' | 'waiting_keyframe' | 'slow_viewer';
+
+export interface PathOptions {
+  readonly name: string;
+  readonly kind: PathKind;
+  /** Builds the source for cameras and the demo; publishers attach themselves. */
+  readonly createSource?: () => MediaSource;
+  /** Keep the source open with no viewers. */
+  readonly alwaysOn: boolean;
+  readonly lingerMs: number;
+  /** How long DESCRIBE waits for a source to come up. */
+  readonly describeTimeoutMs: number;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+export class PathUnavailableError extends Error {}
+
+interface TrackOutput {
+  readonly info: SourceTrack;
+  readonly continuity: TrackContinuity;
+  /** Keyframe test for the track's codec; undefined: any packet is a clean start. */
+  readonly startsKeyframe: ((payload: Uint8Array) => boolean) | undefined;
+  quality: StreamQuality | undefined;
+}
+
+interface ViewerState {
+  readonly viewer: PathViewer;
+  /** Per track: held back until the next keyframe. */
+  readonly waiting: boolean[];
+}
+
+interface Waiter {
+  resolve(description: SourceDescription): void;
+  reject(error: Error): void;
+}
+
+export interface PathSnapshot {
+  readonly name: string;
+  readonly kind: PathKind;
+  readonly upstream: {
+    readonly state: UpstreamState;
+    readonly transport: 'udp' | 'tcp' | null;
+    readonly reconnects: number;
+    readonly outages: number;
+    readonly outageMs: number;
+    readonly lastError: string | null;
+  };
+  readonly viewers: number;
+  readonly packetsIn: number;
+  readonly bytesIn: number;
+  readonly drops: Partial<Record<PathDropReason, number>>;
+  readonly tracks: readonly {
+    readonly index: number;
+    readonly kind: string;
+    readonly encoding: string;
+    readonly ssrc: number;
+    readonly quality: QualitySnapshot | null;
+  }[];
+}
+
+const KEYFRAME_TESTS: Readonly<Record<string, (payload: Uint8Array) => boolean>> = {
+  H264: h264StartsKeyframe,
+  H265: h265StartsKeyframe,
+};
+
+export class StreamPath {
+  readonly name: string;
+  readonly kind: PathKind;
+  readonly drops = new Tally<PathDropReason>();
+  packetsIn = 0;
+  bytesIn = 0;
+  outages = 0;
+  readonly #options: PathOptions;
+  readonly #viewers = new Map<PathViewer, ViewerState>();
+  #source: MediaSource | undefined;
+  /** What viewers were told (DESCRIBE); kept across source restarts. */
+  #description: SourceDescription | undefined;
+  #tracks: TrackOutput[] = [];
+  #state: UpstreamState = 'idle';
+  #waiters: Waiter[] = [];
+  #linger: NodeJS.Timeout | undefined;
+  #downSinceMs: number | undefined;
+  #outageMs = 0;
+  #reconnectsBefore = 0;
+  #closed = false;
+
+  constructor(options: PathOptions) {
+    this.name = options.name;
+    this.kind = options.kind;
+    this.#options = options;
+    if (options.alwaysOn) this.#startSource();
+  }
+
+  get state(): UpstreamState {
+    return this.#state;
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+
+  get description(): SourceDescription | undefined {
+    return this.#description;
+  }
+
+  /** Next sequence number and last timestamp of a track, for RTP-Info. */
+  position(track: number): { sequence: number; timestamp: number } | undefined {
+    const output = this.#tracks[track];
+    if (output === undefined) return undefined;
+    return { sequence: output.continuity.nextSequence, timestamp: output.continuity.lastTimestamp };
+  }
+
+  ssrcOf(track: number): number | undefined {
+    return this.#tracks[track]?.continuity.ssrc;
+  }
+
+  /**
+   * The description viewers get: at once when known, else once the source
+   * comes up (starting it when on demand). Rejects with PathUnavailableError
+   * when nothing is published, or the source is not up in time.
+   */
+  describe(): Promise<SourceDescription> {
+    if (this.#closed) return Promise.reject(new PathUnavailableError('path removed'));
+    const known = this.#description;
+    if (known !== undefined) {
+      this.#ensureSource();
+      this.#scheduleLinger();
+      return Promise.resolve(known);
+    }
+    if (this.kind === 'publisher' && this.#source === undefined) {
+      return Promise.reject(new PathUnavailableError('no one is publishing to this path'));
+    }
+    this.#ensureSource();
+    return new Promise<SourceDescription>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        this.#scheduleLinger();
+        const reason = this.#source?.lastError ?? 'no answer';
+        reject(new PathUnavailableError(`the source did not come up: ${reason}`));
+      }, this.#options.describeTimeoutMs);
+      const waiter: Waiter = {
+        resolve: (description) => {
+          clearTimeout(timer);
+          this.#scheduleLinger();
+          resolve(description);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  addViewer(viewer: PathViewer): void {
+    if (this.#viewers.has(viewer)) return;
+    // A viewer joining a running stream waits for a keyframe on video tracks.
+    const waiting = this.#tracks.map((t) => t.startsKeyframe !== undefined);
+    this.#viewers.set(viewer, { viewer, waiting });
+    this.#cancelLinger();
+    this.#ensureSource();
+  }
+
+  removeViewer(viewer: PathViewer): void {
+    if (!this.#viewers.delete(viewer)) return;
+    this.#scheduleLinger();
+  }
+
+  /**
+   * A publisher's RECORD. Fails when another publisher is on the path; a
+   * path whose publisher left keeps its viewers and continues with the next.
+   */
+  attachPublisher(source: MediaSource): void {
+    if (this.kind !== 'publisher') throw new PathUnavailableError('path is not for publishers');
+    if (this.#source !== undefined) {
+      throw new PathUnavailableError('someone is already publishing to this path');
+    }
+    this.#startSource(source);
+  }
+
+  snapshot(): PathSnapshot {
+    const now = this.#options.now();
+    const downFor = this.#downSinceMs === undefined ? 0 : now - this.#downSinceMs;
+    return {
+      name: this.name,
+      kind: this.kind,
+      upstream: {
+        state: this.#state,
+        transport: this.#source?.transport ?? null,
+        reconnects: this.reconnects,
+        outages: this.outages,
+        outageMs: Math.round(this.#outageMs + downFor),
+        lastError: this.#source?.lastError ?? null,
+      },
+      viewers: this.#viewers.size,
+      packetsIn: this.packetsIn,
+      bytesIn: this.bytesIn,
+      drops: { ...this.drops.counts },
+      tracks: this.#tracks.map((t) => ({
+        index: t.info.index,
+        kind: t.info.kind,
+        encoding: t.info.encoding,
+        ssrc: t.continuity.ssrc,
+        quality: t.quality?.snapshot(now) ?? null,
+      })),
+    };
+  }
+
+  get reconnects(): number {
+    return this.#reconnectsBefore + (this.#source?.reconnects ?? 0);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#cancelLinger();
+    this.#rejectWaiters('path removed');
+    this.#viewers.clear();
+    await this.#stopSource();
+  }
+
+  #ensureSource(): void {
+    if (this.#source === undefined && this.kind !== 'publisher' && !this.#closed) {
+      this.#startSource();
+    }
+  }
+
+  #startSource(given?: MediaSource): void {
+    const source = given ?? this.#options.createSource?.();
+    if (source === undefined) return;
+    this.#source = source;
+    this.#state = 'connecting';
+    const listener: SourceListener = {
+      ready: (description) => {
+        if (this.#source === source) this.#onReady(description);
+      },
+      rtp: (track, packet) => {
+        if (this.#source === source) this.#onRtp(track, packet);
+      },
+      rtcp: (track, packet) => {
+        if (this.#source === source) this.#onRtcp(track, packet);
+      },
+      down: (reason) => {
+        if (this.#source === source) this.#onDown(reason, source);
+      },
+    };
+    source.start(listener);
+  }
+
+  async #stopSource(): Promise<void> {
+    const source = this.#source;
+    if (source === undefined) return;
+    this.#reconnectsBefore += source.reconnects;
+    this.#source = undefined;
+    this.#state = 'idle';
+    this.#markUp();
+    await source.close();
+  }
+
+  #onReady(description: SourceDescription): void {
+    if (this.#description === undefined) {
+      this.#description = description;
+      this.#tracks = description.tracks.map((info) => ({
+        info,
+        continuity: new TrackContinuity(info.clockRate, randomSsrc()),
+        startsKeyframe: info.kind === 'video' ? KEYFRAME_TESTS[info.encoding] : undefined,
+        quality: undefined,
+      }));
+    } else {
+      this.#checkSameTracks(description);
+    }
+    // A new source epoch: fresh measurement, numbering continued.
+    for (const track of this.#tracks) {
+      track.continuity.restart();
+      track.quality = undefined;
+    }
+    // After an outage every viewer's decoder needs a clean start again.
+    for (const state of this.#viewers.values()) {
+      this.#tracks.forEach((t, i) => (state.waiting[i] = t.startsKeyframe !== undefined));
+    }
+    this.#state = 'up';
+    this.#markUp();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.resolve(this.#description);
+    this.#options.log.info({ path: this.name, tracks: this.#tracks.length }, 'rtsp source up');
+  }
+
+  #checkSameTracks(description: SourceDescription): void {
+    const now = description.tracks.map((t) => `${t.encoding}/${t.clockRate}`).join(',');
+    const before = this.#tracks.map((t) => `${t.info.encoding}/${t.info.clockRate}`).join(',');
+    if (now !== before) {
+      this.#options.log.warn(
+        { path: this.name, before, now },
+        'rtsp source came back with other tracks; viewers keep the first description',
+      );
+    }
+  }
+
+  #onDown(reason: string, source: MediaSource): void {
+    if (this.#state === 'up') {
+      this.outages += 1;
+      this.#downSinceMs = this.#options.now();
+    }
+    this.#state = 'down';
+    this.#options.log.warn({ path: this.name, reason }, 'rtsp source down');
+    if (this.kind === 'publisher') {
+      // A publisher does not come back by itself: free the path for the next one.
+      this.#reconnectsBefore += source.reconnects;
+      this.#source = undefined;
+      void source.close();
+    }
+  }
+
+  #markUp(): void {
+    if (this.#downSinceMs !== undefined) {
+      this.#outageMs += this.#options.now() - this.#downSinceMs;
+      this.#downSinceMs = undefined;
+    }
+  }
+
+  #onRtp(track: number, packet: Buffer): void {
+    const output = this.#tracks[track];
+    if (output === undefined) {
+      this.drops.add('unknown_track');
+      return;
+    }
+    if (checkRtp(packet) !== null) {
+      this.drops.add('invalid_rtp');
+      return;
+    }
+    const now = this.#options.now();
+    this.packetsIn += 1;
+    this.bytesIn += packet.length;
+    output.quality ??= new StreamQuality({
+      ssrc: packet.readUInt32BE(8),
+      clockRate: output.info.clockRate,
+      kind: output.info.kind === 'audio' ? 'audio' : 'video',
+      startMs: now,
+    });
+    const verdict = output.quality.onRtp(
+      rtpSequenceNumber(packet),
+      rtpTimestamp(packet),
+      rtpPayloadType(packet),
+      packet.length,
+      now,
+    );
+    if (verdict === 'duplicate' || verdict === 'late') {
+      this.drops.add(verdict);
+      return;
+    }
+    const keyframe = this.#startsKeyframe(output, packet);
+    output.continuity.rewrite(packet, now);
+    for (const state of this.#viewers.values()) {
+      if (!state.viewer.tracks.has(track)) continue;
+      if (state.waiting[track] === true) {
+        if (!keyframe) {
+          this.drops.add('waiting_keyframe');
+          continue;
+        }
+        state.waiting[track] = false;
+      }
+      if (!state.viewer.sendRtp(track, packet)) {
+        // It lost a packet: let its decoder restart clean at the next keyframe.
+        this.drops.add('slow_viewer');
+        if (output.startsKeyframe !== undefined) state.waiting[track] = true;
+      }
+    }
+  }
+
+  #startsKeyframe(output: TrackOutput, packet: Buffer): boolean {
+    const test = output.startsKeyframe;
+    if (test === undefined) return true;
+    return test(packet.subarray(rtpHeaderLength(packet)));
+  }
+
+  #onRtcp(track: number, packet: Buffer): void {
+    const report = this.#tracks[track]?.continuity.senderReport(packet);
+    if (report === undefined) return;
+    for (const state of this.#viewers.values()) {
+      if (state.viewer.tracks.has(track)) state.viewer.sendRtcp(track, report);
+    }
+  }
+
+  #scheduleLinger(): void {
+    if (this.#options.alwaysOn || this.kind === 'publisher' || this.#closed) return;
+    if (this.#viewers.size > 0 || this.#linger !== undefined) return;
+    this.#linger = setTimeout(() => {
+      this.#linger = undefined;
+      if (this.#viewers.size > 0 || this.#waiters.length > 0) return;
+      this.#options.log.info({ path: this.name }, 'rtsp source closed: no viewers');
+      this.#description = undefined;
+      this.#tracks = [];
+      void this.#stopSource();
+    }, this.#options.lingerMs);
+  }
+
+  #cancelLinger(): void {
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#linger = undefined;
+  }
+
+  #rejectWaiters(reason: string): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(new PathUnavailableError(reason));
+  }
+}
+
+function randomSsrc(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
+}

@@ -1,0 +1,282 @@
+/**
+ * One WebSocket connection: every frame is parsed with the protocol v1 parser
+ * and answered; the peer's room membership lives here. Errors are answered on
+ * the same connection, which stays open (a frame over maxPayload is the one
+ * exception: ws closes it with 1009).
+ */
+import { randomBytes } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import { errorMessage } from '../../src/shared/errors.js';
+import type { Logger } from '../../src/shared/log.js';
+import {
+  errorFrame,
+  eventFrame,
+  parseClientMessage,
+  responseFrame,
+  type ClientRequest,
+  type ErrorCode,
+  type EventName,
+  type ProtocolError,
+} from '../protocol/messages.js';
+import type { RtcSettings } from '../sfu/index.js';
+import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
+import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';
+import { RoomError, type RoomMember, type Rooms } from './rooms.js';
+
+export interface SignalingConnectionOptions {
+  readonly socket: WebSocket;
+  readonly rooms: Rooms;
+  readonly rtc: RtcSettings;
+  readonly peerLimits: PeerLimits;
+  readonly log: Logger;
+  /** Called for every frame refused by the parser (and binary frames). */
+  readonly onBadMessage: (code: ErrorCode) => void;
+  /** Requests allowed per connection (default DEFAULT_REQUEST_BUDGET). */
+  readonly requestBudget?: RequestBudgetOptions;
+}
+
+/** A heartbeat round with no pong since the previous one is a miss; this many end the connection. */
+export const MAX_MISSED_PONGS = 2;
+
+type Joined = {
+  readonly room: string;
+  readonly member: RoomMember;
+  readonly media: PeerMedia;
+};
+
+type Reply = { readonly data: unknown } | { readonly error: ProtocolError };
+
+export class SignalingConnection {
+  readonly #socket: WebSocket;
+  readonly #rooms: Rooms;
+  readonly #rtc: RtcSettings;
+  readonly #peerLimits: PeerLimits;
+  readonly #onBadMessage: (code: ErrorCode) => void;
+  readonly #budget: RequestBudget;
+  readonly #baseLog: Logger;
+  #log: Logger;
+  /** 'joining' while a join waits for the room's Router. */
+  #state: 'idle' | 'joining' | Joined = 'idle';
+  #missedPongs = 0;
+  #closed = false;
+
+  constructor(options: SignalingConnectionOptions) {
+    this.#socket = options.socket;
+    this.#rooms = options.rooms;
+    this.#rtc = options.rtc;
+    this.#peerLimits = options.peerLimits;
+    this.#baseLog = options.log;
+    this.#log = options.log;
+    this.#onBadMessage = options.onBadMessage;
+    this.#budget = new RequestBudget(options.requestBudget);
+    this.#socket.on('message', (data, isBinary) => {
+      this.#onFrame(data, isBinary);
+    });
+    this.#socket.on('pong', () => {
+      this.#missedPongs = 0;
+    });
+    this.#socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#onBadMessage('too_large');
+      this.#log.debug({ err: error }, 'websocket error');
+    });
+    this.#socket.on('close', (code) => {
+      this.#closed = true;
+      this.#leave();
+      this.#log.debug({ code }, 'websocket closed');
+    });
+  }
+
+  /** One heartbeat round: terminate after MAX_MISSED_PONGS misses, else ping. */
+  heartbeat(): void {
+    if (this.#closed) return;
+    if (this.#missedPongs >= MAX_MISSED_PONGS) {
+      this.#log.info({ missedPongs: this.#missedPongs }, 'no pong: connection terminated');
+      this.#socket.terminate();
+      return;
+    }
+    this.#missedPongs += 1;
+    this.#socket.ping();
+  }
+
+  #send(frame: string): void {
+    if (!this.#closed && this.#socket.readyState === this.#socket.OPEN) this.#socket.send(frame);
+  }
+
+  #error(id: number | undefined, code: ErrorCode, message: string): void {
+    this.#send(errorFrame(id, { code, message }));
+  }
+
+  #onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (isBinary) {
+      this.#onBadMessage('bad_message');
+      this.#error(undefined, 'bad_message', 'binary frames are not accepted: send JSON text');
+      return;
+    }
+    const frame = Buffer.isBuffer(data)
+      ? data
+      : Array.isArray(data)
+        ? Buffer.concat(data)
+        : Buffer.from(data);
+    const parsed = parseClientMessage(frame);
+    const allowed = this.#budget.take();
+    if (!parsed.ok) {
+      this.#onBadMessage(parsed.error.code);
+      this.#send(errorFrame(parsed.id, parsed.error));
+      return;
+    }
+    if (!allowed) {
+      this.#onBadMessage('rate_limited');
+      this.#error(parsed.request.id, 'rate_limited', 'too many requests: slow down and retry');
+      return;
+    }
+    this.#handle(parsed.request).then(
+      (result) => {
+        if ('error' in result) this.#send(errorFrame(parsed.request.id, result.error));
+        else this.#send(responseFrame(parsed.request.id, result.data));
+      },
+      (error: unknown) => {
+        this.#log.error({ err: error, method: parsed.request.method }, 'request failed');
+        this.#error(parsed.request.id, 'internal', errorMessage(error));
+      },
+    );
+  }
+
+  async #handle(request: ClientRequest): Promise<Reply> {
+    if (request.method === 'ping') return { data: {} };
+    if (request.method === 'join') return this.#join(request.data);
+    const joined = this.#state;
+    if (typeof joined !== 'object') {
+      return { error: { code: 'not_joined', message: `${request.method} needs join first` } };
+    }
+    try {
+      return { data: await this.#handleJoined(request, joined) };
+    } catch (error) {
+      const known = asMediaError(error);
+      if (known instanceof MediaError)
+        return { error: { code: known.code, message: known.message } };
+      throw error;
+    }
+  }
+
+  async #handleJoined(request: ClientRequest, joined: Joined): Promise<unknown> {
+    const { media } = joined;
+    switch (request.method) {
+      case 'leave':
+        this.#leave();
+        return {};
+      case 'getRouterRtpCapabilities': {
+        const router = await this.#rooms.router(joined.room);
+        if (router === undefined) throw new MediaError('not_joined', 'the room is gone');
+        return router.rtpCapabilities;
+      }
+      case 'createTransport':
+        return media.createTransport(request.data.direction);
+      case 'connectTransport':
+        await media.connectTransport(request.data.transportId, request.data.dtlsParameters);
+        return {};
+      case 'restartIce':
+        return { iceParameters: await media.restartIce(request.data.transportId) };
+      case 'produce': {
+        const { transportId, kind, rtpParameters, appData } = request.data;
+        const producer = await media.produce(transportId, kind, rtpParameters, appData ?? {});
+        this.#rooms.addProducer(joined.room, joined.member, producer);
+        return { producerId: producer.id };
+      }
+      case 'consume': {
+        const { transportId, producerId, rtpCapabilities } = request.data;
+        return media.consume(transportId, producerId, rtpCapabilities);
+      }
+      case 'pauseProducer':
+        await media.producer(request.data.producerId).pause();
+        return {};
+      case 'resumeProducer':
+        await media.producer(request.data.producerId).resume();
+        return {};
+      case 'closeProducer':
+        media.producer(request.data.producerId).close();
+        return {};
+      case 'pauseConsumer':
+        await media.consumer(request.data.consumerId).pause();
+        return {};
+      case 'resumeConsumer':
+        await media.consumer(request.data.consumerId).resume();
+        return {};
+      case 'closeConsumer':
+        media.consumer(request.data.consumerId).close();
+        return {};
+      case 'ping':
+      case 'join':
+        throw new Error(`${request.method} is handled before joining`);
+    }
+  }
+
+  async #join(data: {
+    room: string;
+    peer?: string | undefined;
+    displayName?: string | undefined;
+  }): Promise<Reply> {
+    if (this.#state !== 'idle') {
+      return { error: { code: 'already_joined', message: 'this connection has joined already' } };
+    }
+    this.#state = 'joining';
+    const peer = data.peer ?? `p-${randomBytes(6).toString('hex')}`;
+    const member: RoomMember = {
+      peer,
+      displayName: data.displayName,
+      notify: (event: EventName, payload: unknown) => {
+        this.#send(eventFrame(event, payload));
+      },
+      dropped: () => {
+        if (typeof this.#state === 'object' && this.#state.member === member) {
+          this.#state = 'idle';
+          this.#log = this.#baseLog;
+        }
+      },
+    };
+    let router;
+    try {
+      router = await this.#rooms.join(data.room, member);
+    } catch (error) {
+      this.#state = 'idle';
+      if (error instanceof RoomError)
+        return { error: { code: error.code, message: error.message } };
+      throw error;
+    }
+    if (this.#closed) {
+      // The socket closed while the Router was being created.
+      this.#rooms.leave(data.room, member);
+      this.#state = 'idle';
+      return { data: {} };
+    }
+    const media = new PeerMedia({
+      peer,
+      router,
+      rtc: this.#rtc,
+      limits: this.#peerLimits,
+      notify: (event, payload) => {
+        member.notify(event, payload);
+      },
+    });
+    this.#state = { room: data.room, member, media };
+    this.#log = this.#log.child({ room: data.room, peer });
+    this.#log.info('peer joined');
+    return {
+      data: {
+        room: data.room,
+        peer,
+        peers: this.#rooms.peersOf(data.room, peer),
+        producers: this.#rooms.producerInfos(data.room, peer),
+      },
+    };
+  }
+
+  #leave(): void {
+    if (typeof this.#state !== 'object') return;
+    const { room, member, media } = this.#state;
+    this.#state = 'idle';
+    media.close();
+    this.#rooms.leave(room, member);
+    this.#log.info('peer left');
+    this.#log = this.#baseLog;
+  }
+}

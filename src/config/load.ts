@@ -1,0 +1,191 @@
+/**
+ * Reading a config: from a YAML file, from STREAMMESH_* environment variables,
+ * or from a snapshot pushed by the control plane. Every entry parses with the
+ * one schema and fails with a ConfigError naming the source, field and reason.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, errorMessage, type ConfigIssue } from '../shared/errors.js';
+import { meshConfigSchema, type MeshConfig } from './schema.js';
+
+/** Larger files are not configs; refuse them before parsing. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** Settings people set per deployment, and the config field each one sets. */
+export const environmentOverrides = {
+  STREAMMESH_LOG_LEVEL: ['logLevel'],
+  STREAMMESH_CONTROL_PLANE: ['controlPlane', 'address'],
+  STREAMMESH_CONTROL_PLANE_ADMIN: ['controlPlane', 'admin'],
+  STREAMMESH_CONTROL_PLANE_GRPC: ['controlPlane', 'grpc'],
+  STREAMMESH_PROXY_ADMIN: ['proxy', 'admin'],
+  STREAMMESH_PROXY_MEDIA_ADDRESS: ['proxy', 'mediaAddress'],
+  STREAMMESH_PROXY_ID: ['proxy', 'id'],
+  STREAMMESH_PROXY_RTSP_LISTEN: ['proxy', 'rtsp', 'listen'],
+  STREAMMESH_SIGNALING_ADMIN: ['signaling', 'admin'],
+  STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
+  STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],
+} as const satisfies Record<string, readonly string[]>;
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Reads and validates a config file, then applies environment overrides. */
+export async function loadConfigFile(
+  file: string,
+  env: Environment = process.env,
+): Promise<MeshConfig> {
+  let text: string;
+  try {
+    const bytes = await readFile(file);
+    if (bytes.length > MAX_CONFIG_BYTES) {
+      throw new ConfigError(file, [
+        { path: '', reason: `file is ${bytes.length} bytes; a config is at most 1 MiB` },
+      ]);
+    }
+    text = bytes.toString('utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(file, [{ path: '', reason: `cannot read: ${errorMessage(error)}` }]);
+  }
+  return parseConfigText(text, file, env);
+}
+
+/** The embedded default: no file, only defaults and the environment. */
+export function defaultConfig(env: Environment = process.env): MeshConfig {
+  return validateConfig({}, '(defaults)', env);
+}
+
+export function parseConfigText(text: string, source: string, env: Environment = {}): MeshConfig {
+  return validateConfig(parseYaml(text, source), source, env);
+}
+
+/** Validates an already-decoded document (a file's YAML, a pushed snapshot's JSON). */
+export function validateConfig(raw: unknown, source: string, env: Environment = {}): MeshConfig {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(source, [{ path: '', reason: 'the top level must be a mapping' }]);
+  }
+  const fromEnv = applyEnvironment(raw as Record<string, unknown>, env);
+  const result = meshConfigSchema.safeParse(fromEnv.document, { reportInput: true });
+  if (result.success) return result.data;
+  throw new ConfigError(
+    source,
+    result.error.issues.map((issue) => describe(issue, fromEnv.paths)),
+  );
+}
+
+function parseYaml(text: string, source: string): unknown {
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const first = document.errors[0];
+  if (first !== undefined) {
+    throw new ConfigError(source, [{ path: '', reason: yamlReason(first) }]);
+  }
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(source, [{ path: '', reason: `invalid YAML: ${errorMessage(error)}` }]);
+  }
+}
+
+function yamlReason(error: { readonly message: string }): string {
+  // With prettyErrors the first line reads "<what> at line L, column C:".
+  const firstLine = (error.message.split('\n')[0] ?? error.message).replace(/:$/, '');
+  return `invalid YAML: ${firstLine}`;
+}
+
+interface EnvironmentApplied {
+  readonly document: Record<string, unknown>;
+  /** Config path ("proxy.admin") -> the variable that set it. */
+  readonly paths: ReadonlyMap<string, string>;
+}
+
+function applyEnvironment(raw: Record<string, unknown>, env: Environment): EnvironmentApplied {
+  const document = structuredClone(raw);
+  const paths = new Map<string, string>();
+  for (const [variable, path] of Object.entries(environmentOverrides)) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    setPath(document, path, value);
+    paths.set(path.join('.'), variable);
+  }
+  return { document, paths };
+}
+
+function setPath(document: Record<string, unknown>, path: readonly string[], value: string): void {
+  let node: Record<string, unknown> = document;
+  for (const key of path.slice(0, -1)) {
+    const child = node[key];
+    if (child === undefined || child === null) {
+      const created: Record<string, unknown> = {};
+      node[key] = created;
+      node = created;
+    } else if (typeof child === 'object' && !Array.isArray(child)) {
+      node = child as Record<string, unknown>;
+    } else {
+      // Leave the wrong type in place: validation reports it at its path.
+      return;
+    }
+  }
+  const last = path.at(-1);
+  if (last !== undefined) node[last] = value;
+}
+
+function describe(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>): ConfigIssue {
+  const path = formatPath(issue.path);
+  const variable = fromEnv.get(path);
+  const where = variable === undefined ? path : `${path} (from ${variable})`;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return {
+        path: issue.keys.map((key) => (path === '' ? key : `${path}.${key}`)).join(', '),
+        reason: issue.keys.length === 1 ? 'unknown field' : 'unknown fields',
+      };
+    case 'invalid_type':
+      return {
+        path: where,
+        reason:
+          issue.input === undefined
+            ? `required (${expectedName(issue.expected)})`
+            : `expected ${expectedName(issue.expected)}, got ${describeValue(issue.input)}`,
+      };
+    case 'too_small':
+      return { path: where, reason: `must be at least ${String(issue.minimum)}` };
+    case 'too_big':
+      return { path: where, reason: `must be at most ${String(issue.maximum)}` };
+    case 'invalid_value':
+      return {
+        path: where,
+        reason: `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`,
+      };
+    default:
+      return { path: where, reason: issue.message };
+  }
+}
+
+/** `proxy.routes[2].listen`: list indexes in brackets, as people read them. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) =>
+      typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`,
+    )
+    .join('');
+}
+
+function expectedName(expected: string): string {
+  const names: Record<string, string> = {
+    object: 'a mapping',
+    array: 'a list',
+    int: 'an integer',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+  };
+  return names[expected] ?? expected;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}

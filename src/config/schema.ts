@@ -1,0 +1,237 @@
+/**
+ * The one definition of streammesh's configuration. Everything else — the
+ * JSON Schema (`streammesh config schema`), defaults, validation of files,
+ * environment overrides and pushed snapshots — is derived from this.
+ */
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { parseHostPort } from '../shared/address.js';
+import { httpSchema } from './http-schema.js';
+import { routesSchema } from './routes-schema.js';
+import { rtspSchema } from './rtsp-schema.js';
+
+const hostPort = z
+  .string()
+  .superRefine((text, ctx) => {
+    const parsed = parseHostPort(text);
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+  })
+  .describe('A listen or dial address as host:port; port 0 picks a free port.');
+
+const ipAddress = z
+  .string()
+  .refine((text) => isIP(text) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+
+const port = z.number().int('must be an integer').min(1).max(65535);
+
+const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, {
+  message: 'must be a DNS label: lowercase letters, digits, "-" and ".", at most 63 characters',
+});
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const logLevelSchema = z.enum(logLevels).describe('Minimum level of log lines written.');
+
+const controlPlaneSchema = z
+  .strictObject({
+    admin: hostPort
+      .default('127.0.0.1:15100')
+      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config, /nodes.'),
+    grpc: hostPort.default('127.0.0.1:15101').describe('gRPC listener that nodes connect to.'),
+    address: hostPort
+      .optional()
+      .describe('Where proxies and signaling nodes dial the control plane; default: grpc.'),
+    heartbeatIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(60_000)
+      .default(1000)
+      .describe('How often nodes send a heartbeat on their config stream.'),
+    staleAfterMissedHeartbeats: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(3)
+      .describe('A node that misses this many heartbeats in a row is marked stale.'),
+  })
+  .describe('The control plane: registry and config push.');
+
+const rtpPortsSchema = z
+  .strictObject({ start: port, end: port })
+  .superRefine((range, ctx) => {
+    if (range.start > range.end) {
+      ctx.addIssue({ code: 'custom', message: 'start must be <= end' });
+    } else if (range.start % 2 !== 0) {
+      ctx.addIssue({ code: 'custom', message: 'start must be even (RTP even, RTCP odd)' });
+    } else if (range.end - range.start < 1) {
+      ctx.addIssue({ code: 'custom', message: 'must hold at least one RTP/RTCP port pair' });
+    }
+  })
+  .describe('UDP ports the proxy allocates media ports from (inclusive).');
+
+const rtcPortsSchema = z
+  .strictObject({ start: port, end: port })
+  .superRefine((range, ctx) => {
+    if (range.start > range.end) ctx.addIssue({ code: 'custom', message: 'start must be <= end' });
+  })
+  .describe(
+    'UDP ports of the WebRTC transports (inclusive), split between the workers; must not overlap proxy.rtpPorts.',
+  );
+
+const proxySchema = z
+  .strictObject({
+    id: name.optional().describe('Proxy id in the registry; default: proxy-<hostname>-<pid>.'),
+    node: name.optional().describe('Name of the machine or Kubernetes node it runs on.'),
+    admin: hostPort
+      .default('127.0.0.1:15102')
+      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config_dump.'),
+    mediaAddress: ipAddress
+      .default('127.0.0.1')
+      .describe('Local address media sockets bind to; must be an address of the node.'),
+    rtpPorts: rtpPortsSchema.prefault({ start: 30000, end: 39999 }),
+    routes: routesSchema,
+    rtsp: rtspSchema.prefault({}),
+    http: httpSchema.prefault({}),
+  })
+  .describe('The rtp-proxy: the data plane.');
+
+const peerLimitsSchema = z
+  .strictObject({
+    transports: z.number().int('must be an integer').min(1).max(64).default(4),
+    producers: z.number().int('must be an integer').min(1).max(64).default(4),
+    consumers: z.number().int('must be an integer').min(1).max(10_000).default(200),
+    incomingBitrate: z
+      .number()
+      .int('must be an integer')
+      .min(100_000)
+      .max(1_000_000_000)
+      .default(5_000_000)
+      .describe('Bits/s a peer may send on each of its send transports (REMB/TWCC caps it).'),
+  })
+  .describe('Per-peer limits; a request beyond them is refused with limit_exceeded.');
+
+const camerasSchema = z
+  .strictObject({
+    rtsp: z
+      .string()
+      .regex(/^rtsps?:\/\/[^\s]+$/, { message: 'must be an rtsp:// URL' })
+      .optional()
+      .describe(
+        'Base URL of the RTSP proxy that WHEP camera viewers are fed from (credentials in the URL if it asks); default: rtsp://<proxy.rtsp.listen>.',
+      ),
+    lingerMs: z
+      .number()
+      .int('must be an integer')
+      .min(0)
+      .max(600_000)
+      .default(5_000)
+      .describe('How long a camera stays pulled after its last WHEP viewer leaves.'),
+  })
+  .describe('Cameras of the RTSP proxy watched through WHEP at /whep/<path>.');
+
+const signalingSchema = z
+  .strictObject({
+    id: name.optional().describe('Signaling node id; default: signaling-<hostname>-<pid>.'),
+    node: name.optional().describe('Name of the machine or Kubernetes node it runs on.'),
+    admin: hostPort
+      .default('127.0.0.1:15103')
+      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config_dump.'),
+    listen: hostPort
+      .default('127.0.0.1:8443')
+      .describe(
+        'HTTP listener: WebSocket signaling at /ws, WHIP at /whip/, WHEP at /whep/, the demo page at /.',
+      ),
+    workers: z
+      .number()
+      .int('must be an integer')
+      .min(1)
+      .max(1024)
+      .default(() => availableParallelism())
+      .describe('mediasoup worker processes; default: one per CPU.'),
+    rtcPorts: rtcPortsSchema.prefault({ start: 50000, end: 59999 }),
+    maxPeersPerRoom: z
+      .number()
+      .int('must be an integer')
+      .min(1)
+      .max(10_000)
+      .default(50)
+      .describe('A join beyond this many peers in one room is refused (limit_exceeded).'),
+    rtcListenIp: ipAddress
+      .default('127.0.0.1')
+      .describe('Local IP the WebRTC transports (ICE over UDP and TCP) listen on.'),
+    announcedAddress: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .describe('IP or hostname put in ICE candidates instead of rtcListenIp (NAT, Kubernetes).'),
+    peerLimits: peerLimitsSchema.prefault({}),
+    cameras: camerasSchema.prefault({}),
+    publicUrl: z
+      .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
+      .optional()
+      .describe(
+        'Base URL clients reach the listener at, for WHIP/WHEP Location headers; default: http://<listen>.',
+      ),
+  })
+  .describe('The signaling node: WebRTC edge and SFU.');
+
+export const meshConfigSchema = z
+  .strictObject({
+    logLevel: logLevelSchema.default('info'),
+    controlPlane: controlPlaneSchema.prefault({}),
+    proxy: proxySchema.prefault({}),
+    signaling: signalingSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    // Two listeners of one mesh on the same fixed host:port cannot both start.
+    const listeners: [(string | number)[], string][] = [
+      [['controlPlane', 'admin'], config.controlPlane.admin],
+      [['controlPlane', 'grpc'], config.controlPlane.grpc],
+      [['proxy', 'admin'], config.proxy.admin],
+      ...(config.proxy.rtsp.enabled
+        ? [[['proxy', 'rtsp', 'listen'], config.proxy.rtsp.listen] as [string[], string]]
+        : []),
+      ...config.proxy.http.listeners.map((listener, index): [(string | number)[], string] => [
+        ['proxy', 'http', 'listeners', index, 'listen'],
+        listener.listen,
+      ]),
+      [['signaling', 'admin'], config.signaling.admin],
+      [['signaling', 'listen'], config.signaling.listen],
+    ];
+    const seen = new Map<string, string>();
+    for (const [path, address] of listeners) {
+      if (address.endsWith(':0')) continue;
+      const first = seen.get(address);
+      if (first === undefined) seen.set(address, path.join('.').replace(/\.(\d+)/g, '[$1]'));
+      else
+        ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
+    }
+    // The proxy and the SFU bind UDP ports on the same machine in `up`.
+    const rtc = config.signaling.rtcPorts;
+    const rtp = config.proxy.rtpPorts;
+    // Zod runs this check even when a range failed its own; report only the first problem.
+    const valid = (range: { start: number; end: number }): boolean =>
+      port.safeParse(range.start).success &&
+      port.safeParse(range.end).success &&
+      range.start <= range.end;
+    if (valid(rtc) && valid(rtp) && rtc.start <= rtp.end && rtp.start <= rtc.end) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signaling', 'rtcPorts'],
+        message: `${rtc.start}-${rtc.end} overlaps proxy.rtpPorts ${rtp.start}-${rtp.end}`,
+      });
+    }
+  })
+  .describe('streammesh configuration (one file for every role).');
+
+/** The config with defaults applied: what every role works with. */
+export type MeshConfig = z.output<typeof meshConfigSchema>;
+/** What a user may write in a file. */
+export type MeshConfigInput = z.input<typeof meshConfigSchema>;
+
+export function meshConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(meshConfigSchema, { io: 'input', target: 'draft-2020-12' });
+}

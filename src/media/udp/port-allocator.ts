@@ -1,0 +1,74 @@
+/**
+ * Hands out RTP/RTCP port pairs (even, even+1) from proxy.rtpPorts, binding
+ * both sockets. Ports held by other programs are skipped; the search starts
+ * where the last one ended, so a freed pair is not reused at once (late
+ * packets of an old stream must not reach a new one).
+ */
+import type { Socket } from 'node:dgram';
+import { StreammeshError } from '../../shared/errors.js';
+import { bindUdp, closeQuietly } from './udp.js';
+
+export interface PortPair {
+  readonly rtp: Socket;
+  /** Undefined when RTCP shares the RTP port (rtcp-mux). */
+  readonly rtcp: Socket | undefined;
+  readonly port: number;
+}
+
+export class PortsExhaustedError extends StreammeshError {
+  constructor(start: number, end: number) {
+    super('ERR_PORTS_EXHAUSTED', `no free RTP port pair in proxy.rtpPorts ${start}-${end}`);
+  }
+}
+
+export class PortAllocator {
+  readonly #start: number;
+  readonly #end: number;
+  readonly #held = new Set<number>();
+  #cursor: number;
+
+  constructor(range: { start: number; end: number }) {
+    this.#start = range.start;
+    // The last even port whose odd partner is still in range.
+    this.#end = range.end % 2 === 0 ? range.end - 2 : range.end - 1;
+    this.#cursor = range.start;
+  }
+
+  /** Binds a pair on `host` (only the even port when `mux`). */
+  async allocate(host: string, mux: boolean): Promise<PortPair> {
+    const pairs = (this.#end - this.#start) / 2 + 1;
+    for (let tried = 0; tried < pairs; tried += 1) {
+      const port = this.#cursor;
+      this.#cursor = port + 2 > this.#end ? this.#start : port + 2;
+      if (this.#held.has(port)) continue;
+      const pair = await bindPair(host, port, mux);
+      if (pair === undefined) continue;
+      this.#held.add(port);
+      return pair;
+    }
+    throw new PortsExhaustedError(this.#start, this.#end + 1);
+  }
+
+  release(port: number): void {
+    this.#held.delete(port);
+  }
+}
+
+/** Binds `port` (and `port + 1` unless mux); undefined when either is taken. */
+export async function bindPair(
+  host: string,
+  port: number,
+  mux: boolean,
+): Promise<PortPair | undefined> {
+  let rtp: Socket | undefined;
+  try {
+    rtp = await bindUdp(host, port);
+    const rtcp = mux ? undefined : await bindUdp(host, port + 1);
+    return { rtp, rtcp, port };
+  } catch (error) {
+    closeQuietly(rtp);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') return undefined;
+    throw error;
+  }
+}

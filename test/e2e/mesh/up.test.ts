@@ -1,0 +1,123 @@
+/**
+ * `streammesh up` as a user runs it: three roles as child processes, ready
+ * lines with admin URLs, restart of a crashed role, clean stop on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { getJson, getText, tryGetJson, waitReady } from '../../helpers/http.js';
+import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
+import { isAlive, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+
+const READY = /^(control-plane|proxy|signaling) +ready +(http:\/\/\S+)$/gm;
+
+function readyUrls(output: string): Map<string, string> {
+  return new Map([...output.matchAll(READY)].map((match) => [match[1] ?? '', match[2] ?? '']));
+}
+
+function childPids(parent: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there are none
+  }
+}
+
+describe('streammesh up', () => {
+  let up: Running;
+  let urls: Map<string, string>;
+
+  before(async () => {
+    const started = Date.now();
+    up = startStreammesh(['up', '--config', writeTempConfig(ephemeralMeshConfig())]);
+    urls = await waitFor(
+      () => {
+        const found = readyUrls(up.stdout());
+        return found.size === 3 ? found : undefined;
+      },
+      10_000,
+      () => `three ready lines, got:\n${up.stdout()}\n${up.stderr()}`,
+    );
+    assert.ok(Date.now() - started < 10_000);
+  });
+
+  after(async () => {
+    await up.stop('SIGKILL', 1_000);
+  });
+
+  it('prints one ready line per role with its admin URL', () => {
+    assert.deepEqual([...urls.keys()].sort(), ['control-plane', 'proxy', 'signaling']);
+    for (const url of urls.values()) assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('every role answers /healthz, /readyz and /metrics', async () => {
+    const proxy = urls.get('proxy') ?? '';
+    for (const [role, url] of urls) {
+      assert.equal((await getJson(`${url}/healthz`)).status, 200, role);
+      // Nodes are ready once their first config arrived from the control plane.
+      await waitReady(url, () => up.stderr(), 5_000);
+      const metrics = await getText(`${url}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.text, /process_cpu_user_seconds_total/);
+      assert.match(metrics.text, new RegExp(`role="${role}"`));
+    }
+    const proxyMetrics = await getText(`${proxy}/metrics`);
+    assert.match(proxyMetrics.text, /streammesh_node_control_plane_connected\{role="proxy"\} 1/);
+    const cpMetrics = await getText(`${urls.get('control-plane') ?? ''}/metrics`);
+    assert.match(
+      cpMetrics.text,
+      /streammesh_control_plane_nodes\{node_role="ROLE_PROXY",state="connected",role="control-plane"\} 1/,
+    );
+  });
+
+  it('the proxy and the signaling node registered with the control plane', async () => {
+    const { body } = await getJson<{ nodes: { role: string; state: string }[] }>(
+      `${urls.get('control-plane') ?? ''}/nodes`,
+    );
+    assert.deepEqual(body.nodes.map((node) => `${node.role} ${node.state}`).sort(), [
+      'ROLE_PROXY connected',
+      'ROLE_SIGNALING connected',
+    ]);
+  });
+
+  it('restarts a role killed with SIGKILL, on the same admin URL', async () => {
+    const proxyUrl = urls.get('proxy') ?? '';
+    const { body } = await getJson<{ pid: number }>(`${proxyUrl}/healthz`);
+    assert.ok(childPids(up.child.pid ?? 0).includes(body.pid));
+    process.kill(body.pid, 'SIGKILL');
+    await up.waitForOutput(/^proxy +ready +\S+ \(restarted\)$/m, 10_000);
+    const restarted = await waitFor(async () => {
+      const health = await tryGetJson<{ pid: number }>(`${proxyUrl}/healthz`);
+      return health !== undefined && health.body.pid !== body.pid ? health.body.pid : undefined;
+    }, 5_000);
+    assert.ok(isAlive(restarted));
+    await waitReady(proxyUrl, () => up.stderr(), 5_000);
+  });
+
+  it('SIGTERM ends every child within 5 s and exits 0, leaving no process', async () => {
+    const children = childPids(up.child.pid ?? 0);
+    assert.equal(children.length, 3);
+    const { code, ms } = await up.stop('SIGTERM', 10_000);
+    assert.equal(code, 0);
+    assert.ok(ms < 5_000, `took ${ms} ms`);
+    for (const pid of children) assert.equal(isAlive(pid), false, `child ${pid} left behind`);
+  });
+});
+
+describe('streammesh up when the supervisor itself is killed', () => {
+  it('leaves no orphan: the roles notice and exit', async () => {
+    const up = startStreammesh(['up', '--config', writeTempConfig(ephemeralMeshConfig())]);
+    await waitFor(() => (readyUrls(up.stdout()).size === 3 ? true : undefined), 10_000);
+    const children = childPids(up.child.pid ?? 0);
+    assert.equal(children.length, 3);
+    await up.stop('SIGKILL', 1_000);
+    await waitFor(
+      () => (children.every((pid) => !isAlive(pid)) ? true : undefined),
+      5_000,
+      () => `children still alive: ${children.filter(isAlive).join(', ')}`,
+    );
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * The control plane's listeners face whatever reaches them. Malformed or
+ * out-of-order gRPC messages, junk bytes, oversized and malformed HTTP get an
+ * error or a closed connection; the process keeps serving real nodes.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import {
+  createMeshControlClient,
+  type MeshControlClient,
+  type NodeMessageOut,
+  type RegisterRequest,
+} from '../../../src/protocol/mesh/index.js';
+import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { defaultConfig } from '../../../src/config/index.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { getJson, getText, putText } from '../../helpers/http.js';
+
+function register(
+  client: MeshControlClient,
+  request: RegisterRequest,
+): Promise<grpc.ServiceError | null> {
+  return new Promise((resolve) => {
+    client.register(request, { deadline: Date.now() + 2_000 }, (error) => resolve(error));
+  });
+}
+
+function streamError(client: MeshControlClient, first: NodeMessageOut): Promise<grpc.ServiceError> {
+  return new Promise((resolve, reject) => {
+    const stream = client.streamConfig();
+    stream.on('error', resolve);
+    stream.on('data', () => reject(new Error('a snapshot was sent to an unknown node')));
+    stream.write(first);
+  });
+}
+
+/** Writes raw bytes to a TCP port and returns what came back before close. */
+function rawExchange(port: number, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+    socket.on('close', () => resolve(received));
+    socket.on('error', () => resolve(received));
+    socket.setTimeout(3_000, () => socket.destroy());
+    socket.end(bytes);
+  });
+}
+
+const good: RegisterRequest = {
+  identity: { id: 'proxy-good', node: 'n1', role: 'ROLE_PROXY' },
+  capabilities: ['rtp'],
+  listenAddresses: { admin: '127.0.0.1:1' },
+  currentVersion: '',
+};
+
+describe('control plane under hostile input', () => {
+  let plane: RunningControlPlane;
+  let client: MeshControlClient;
+  let adminUrl: string;
+
+  before(async () => {
+    const config = defaultConfig({
+      STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
+      STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
+    });
+    plane = await startControlPlane({ config, log: createLogger('control-plane', 'silent') });
+    client = createMeshControlClient(formatHostPort(plane.grpc));
+    adminUrl = httpUrl(plane.admin);
+  });
+
+  after(async () => {
+    client.close();
+    await plane.close();
+  });
+
+  it('refuses registrations with a bad id or no role', async () => {
+    const badId = await register(client, {
+      ...good,
+      identity: { ...good.identity, id: 'Bad Id!' },
+    });
+    assert.equal(badId?.code, grpc.status.INVALID_ARGUMENT);
+    const longId = await register(client, {
+      ...good,
+      identity: { ...good.identity, id: 'a'.repeat(300) },
+    });
+    assert.equal(longId?.code, grpc.status.INVALID_ARGUMENT);
+    const noRole = await register(client, {
+      ...good,
+      identity: { ...good.identity, role: 'ROLE_UNSPECIFIED' },
+    });
+    assert.equal(noRole?.code, grpc.status.INVALID_ARGUMENT);
+    const nodes = await getJson<{ nodes: unknown[] }>(`${adminUrl}/nodes`);
+    assert.equal(nodes.body.nodes.length, 0);
+  });
+
+  it('refuses a config stream that does not start with a hello from a registered node', async () => {
+    const heartbeatFirst = await streamError(client, { heartbeat: { sentAtMs: 1 } });
+    assert.equal(heartbeatFirst.code, grpc.status.FAILED_PRECONDITION);
+    const unknownNode = await streamError(client, {
+      hello: { id: 'never-registered', currentVersion: '' },
+    });
+    assert.equal(unknownNode.code, grpc.status.FAILED_PRECONDITION);
+  });
+
+  it('refuses an oversized message', async () => {
+    const huge = await register(client, { ...good, capabilities: ['x'.repeat(2 * 1024 * 1024)] });
+    assert.equal(huge?.code, grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it('survives junk bytes on the gRPC port', async () => {
+    await rawExchange(plane.grpc.port, Buffer.from('GET / HTTP/1.1\r\n\r\n\x00\xff\xfe garbage'));
+    await rawExchange(
+      plane.grpc.port,
+      'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x09\x00\x00\x00\x00\x00zzzz',
+    );
+  });
+
+  it('answers malformed and oversized HTTP on the admin port with 4xx', async () => {
+    assert.match(await rawExchange(plane.admin.port, 'NOT HTTP AT ALL\r\n\r\n'), /^HTTP\/1\.1 400/);
+    assert.match(
+      await rawExchange(
+        plane.admin.port,
+        `GET /healthz HTTP/1.1\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`,
+      ),
+      /^HTTP\/1\.1 431|^HTTP\/1\.1 400/,
+    );
+    const tooLarge = await putText(
+      `${adminUrl}/config`,
+      `# ${'x'.repeat(2 * 1024 * 1024)}\n`,
+    ).catch(() => ({ status: 413 }));
+    assert.equal(tooLarge.status, 413);
+    assert.equal((await putText(`${adminUrl}/config`, '{{{{')).status, 400);
+    assert.equal((await getText(`${adminUrl}/no-such-path`)).status, 404);
+    const wrongMethod = await fetch(`${adminUrl}/nodes`, { method: 'DELETE' });
+    assert.equal(wrongMethod.status, 405);
+    const metrics = await getText(`${adminUrl}/metrics`);
+    assert.match(
+      metrics.text,
+      /streammesh_admin_bad_requests_total\{reason="HPE_INVALID_METHOD",role="control-plane"\} 1/,
+    );
+  });
+
+  it('still serves a real node afterwards', async () => {
+    assert.equal(await register(client, good), null);
+    const snapshot = await new Promise<{ version: string }>((resolve, reject) => {
+      const stream = client.streamConfig();
+      stream.on('data', (received: { version: string }) => {
+        resolve(received);
+        stream.cancel();
+      });
+      stream.on('error', (error: grpc.ServiceError) => {
+        if (error.code !== grpc.status.CANCELLED) reject(error);
+      });
+      stream.write({ hello: { id: 'proxy-good', currentVersion: '' } });
+    });
+    const { body } = await getJson<{ version: string }>(`${adminUrl}/config`);
+    assert.equal(snapshot.version, body.version);
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * The media stats snapshot: streams grouped into peers and rooms, and the
+ * Prometheus view of it, where a closed stream's series disappear. (The
+ * sampling itself runs against real mediasoup streams in the WHIP/WHEP and
+ * browser tests.)
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import {
+  registerMediaMetrics,
+  summarize,
+  type MediaStatsSnapshot,
+  type StreamStats,
+} from '../../../signaling/stats/index.js';
+
+function stream(overrides: Partial<StreamStats>): StreamStats {
+  return {
+    id: 'x',
+    direction: 'in',
+    room: 'r1',
+    peer: 'alice',
+    kind: 'video',
+    mimeType: 'video/VP8',
+    producerId: undefined,
+    bitrateBps: 0,
+    packets: 0,
+    packetsLost: 0,
+    fractionLost: 0,
+    jitterSeconds: undefined,
+    score: 10,
+    nackCount: 0,
+    pliCount: 0,
+    firCount: 0,
+    roundTripTimeSeconds: undefined,
+    ...overrides,
+  };
+}
+
+describe('media stats', () => {
+  const streams = [
+    stream({ id: 'p1', peer: 'alice', bitrateBps: 1000, jitterSeconds: 0.002 }),
+    stream({ id: 'p2', peer: 'alice', kind: 'audio', bitrateBps: 50 }),
+    stream({ id: 'c1', peer: 'bob', direction: 'out', producerId: 'p1', bitrateBps: 900 }),
+    stream({ id: 'p3', room: 'r2', peer: 'carol', bitrateBps: 7 }),
+  ];
+
+  it('groups streams into peers and rooms', () => {
+    const snapshot = summarize(streams, new Date(5_000));
+    assert.equal(snapshot.at, new Date(5_000).toISOString());
+    assert.deepEqual(
+      snapshot.rooms.find((room) => room.room === 'r1'),
+      { room: 'r1', peers: 2, bitrateInBps: 1050, bitrateOutBps: 900, producers: 2, consumers: 1 },
+    );
+    assert.deepEqual(
+      snapshot.peers.find((peer) => peer.peer === 'bob'),
+      { room: 'r1', peer: 'bob', bitrateInBps: 0, bitrateOutBps: 900, producers: 0, consumers: 1 },
+    );
+    assert.equal(snapshot.rooms.length, 2);
+  });
+
+  it('exposes the latest snapshot as gauges; a closed stream loses its series', async () => {
+    const registry = new Registry();
+    let latest: MediaStatsSnapshot = summarize(streams, new Date());
+    registerMediaMetrics(registry, () => latest);
+    const text = await registry.metrics();
+    assert.match(
+      text,
+      /streammesh_signaling_stream_bitrate_bps\{room="r1",peer="alice",direction="in",kind="video",id="p1"\} 1000/,
+    );
+    assert.match(text, /streammesh_signaling_stream_jitter_seconds\{[^}]*id="p1"\} 0\.002/);
+    assert.doesNotMatch(text, /streammesh_signaling_stream_jitter_seconds\{[^}]*id="c1"\}/);
+    assert.match(text, /streammesh_signaling_room_bitrate_bps\{room="r1",direction="out"\} 900/);
+    assert.match(
+      text,
+      /streammesh_signaling_peer_bitrate_bps\{room="r1",peer="alice",direction="in"\} 1050/,
+    );
+    latest = summarize(streams.slice(1), new Date());
+    const after = await registry.metrics();
+    assert.doesNotMatch(after, /id="p1"/);
+    assert.match(after, /id="p2"/);
+  });
+});
