@@ -6,7 +6,7 @@
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode } from '../src/node-agent/index.js';
+import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/streams.js';
 import { checkMediaAddress } from './media/check-media-address.js';
 import { HttpService } from './l7/l7-service.js';
@@ -21,6 +21,19 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
+function applyInPrepare(
+  name: string,
+  apply: (candidate: MeshConfig) => Promise<void>,
+): ConfigParticipant {
+  return {
+    name,
+    prepare: async (candidate) => {
+      await apply(candidate);
+      return { commit: () => undefined, abort: () => Promise.resolve() };
+    },
+  };
+}
+
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
   const routes = new MediaRouteTable(log);
   const rtsp = new RtspService(log);
@@ -31,16 +44,17 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     section: config.proxy,
     capabilities: ['rtp', 'srtp', 'rtsp', 'http', 'http2', 'grpc'],
     log,
-    apply: async (candidate) => {
-      await checkMediaAddress(candidate.proxy.mediaAddress);
-      await routes.apply(candidate);
-      // Binds a new RTSP listen address before changing anything, so a
-      // taken port rejects the config with the routes already in force.
-      await rtsp.apply(candidate);
-      await http.apply(candidate.proxy.http);
-    },
+    // Not transactional yet: each service applies in its prepare step.
+    participants: [
+      applyInPrepare('relay', async (candidate) => {
+        await checkMediaAddress(candidate.proxy.mediaAddress);
+        await routes.apply(candidate);
+      }),
+      applyInPrepare('rtsp', (candidate) => rtsp.apply(candidate)),
+      applyInPrepare('l7', (candidate): Promise<void> => http.apply(candidate.proxy.http)),
+    ],
   });
-  const http = new HttpService(log, node.metrics);
+  const http: HttpService = new HttpService(log, node.metrics);
   addStreamRoutes(node.admin, routes, rtsp);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);

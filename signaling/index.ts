@@ -44,26 +44,31 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     capabilities: ['signaling'],
     log,
     stats: () => stats.latest,
-    apply: (pushed) => {
-      // The listener, workers, RTC addresses and ports, the camera source and
-      // the public URL are bound at start-up: a change takes a restart. Room
-      // size and peer limits apply live (to transports created from now on).
-      const next = pushed.signaling;
-      const changed = restartFields.filter(
-        (field) => JSON.stringify(next[field]) !== JSON.stringify(startup[field]),
-      );
-      if (changed.length > 0) {
-        log.warn(
-          { fields: changed.map((field) => `signaling.${field}`) },
-          'signaling settings changed; they take effect after a restart',
-        );
-      }
-      if (server !== undefined) {
-        server.maxPeersPerRoom = next.maxPeersPerRoom;
-        server.peerLimits = next.peerLimits;
-      }
-      return Promise.resolve();
-    },
+    participants: [
+      {
+        name: 'sfu',
+        prepare: (pushed) => {
+          // The listener, workers, RTC addresses and ports, the camera source and
+          // the public URL are bound at start-up: a change takes a restart. Room
+          // size and peer limits apply live (to transports created from now on).
+          const next = pushed.signaling;
+          const changed = restartFields.filter(
+            (field) => JSON.stringify(next[field]) !== JSON.stringify(startup[field]),
+          );
+          if (changed.length > 0) {
+            log.warn(
+              { fields: changed.map((field) => `signaling.${field}`) },
+              'signaling settings changed; they take effect after a restart',
+            );
+          }
+          if (server !== undefined) {
+            server.maxPeersPerRoom = next.maxPeersPerRoom;
+            server.peerLimits = next.peerLimits;
+          }
+          return Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() });
+        },
+      },
+    ],
   });
   installCensus();
   registerMediaMetrics(node.metrics, () => stats.latest);

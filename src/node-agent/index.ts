@@ -4,3 +4,10 @@ export {
   type AppliedConfig,
   type MeshNodeOptions,
 } from './mesh-node.js';
+export {
+  applyConfigTransaction,
+  CommitFailedError,
+  ConfigRefusedError,
+  type ConfigParticipant,
+  type PreparedChange,
+} from './config-transaction.js';

@@ -13,6 +13,7 @@ import { StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import type { ConfigSnapshot, Role } from '../protocol/mesh/index.js';
+import { applyConfigTransaction, type ConfigParticipant } from './config-transaction.js';
 import { ControlClient } from './control-client.js';
 
 export interface AppliedConfig {
@@ -35,10 +36,11 @@ export interface MeshNodeOptions {
   readonly capabilities: readonly string[];
   readonly log: Logger;
   /**
-   * Puts a new config in force, making the checks only this node can make.
-   * Throws to reject it (NACK), and then leaves the previous config in force.
+   * The node's services, which put a new config in force together as one
+   * transaction (config-transaction.ts): any one of them refusing it (NACK)
+   * leaves every one on the previous config.
    */
-  readonly apply?: (config: MeshConfig) => Promise<void>;
+  readonly participants?: readonly ConfigParticipant[];
   /** Reported to the control plane with each heartbeat (JSON-serializable). */
   readonly stats?: () => unknown;
 }
@@ -145,7 +147,7 @@ export class MeshNode {
         throw new SnapshotRejectedError(`snapshot ${snapshot.version}: config is not valid JSON`);
       }
       config = validateConfig(raw, `snapshot ${snapshot.version}`);
-      await this.#options.apply?.(config);
+      await applyConfigTransaction(this.#options.participants ?? [], config);
     } catch (error) {
       this.#applies.inc({ result: 'nack' });
       throw error;
