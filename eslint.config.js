@@ -2,6 +2,13 @@
 // floating promises and unsafe `any` flows are caught before they reach a socket.
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { importCyclesRule } from './eslint/import-cycles.js';
+import { importLayersRule } from './eslint/import-layers.js';
+
+/** The project's own rules: the architecture's import boundaries. */
+export const streammeshPlugin = {
+  rules: { 'import-layers': importLayersRule, 'import-cycles': importCyclesRule },
+};
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'scripts/', 'bin/'] },
@@ -31,7 +38,15 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['**/*.ts'],
+    plugins: { streammesh: streammeshPlugin },
+    rules: {
+      'streammesh/import-layers': ['error', { root: import.meta.dirname }],
+      'streammesh/import-cycles': ['error', { root: import.meta.dirname }],
+    },
+  },
+  {
+    files: ['eslint.config.js', 'eslint/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
 );
