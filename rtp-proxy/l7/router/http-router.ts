@@ -19,10 +19,11 @@ import {
 import { forwardedRequestHeaders } from '../headers.js';
 import type { HttpMetrics } from '../l7-metrics.js';
 import { ProxiedRequest } from './proxied-request.js';
+import type { RequestRouter } from './request-router.js';
 import { compileRoutes, type RouteMatcher, type RouteRequest } from './route-match.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 
-export class HttpRouter {
+export class HttpRouter implements RequestRouter {
   readonly metrics: HttpMetrics;
   readonly accessLog: AccessLog;
   readonly random: Random;

@@ -34,7 +34,7 @@ import {
   forwardedRequestHeaders,
   responseHeaders,
 } from '../headers.js';
-import type { HttpRouter } from './http-router.js';
+import type { RequestRouter } from './request-router.js';
 import { retryBackoff } from '../cluster/retry-budget.js';
 import { RetryPolicy, type AttemptOutcome } from './retry-policy.js';
 import {
@@ -58,7 +58,7 @@ interface Attempt {
 }
 
 export class ProxiedRequest {
-  readonly #router: HttpRouter;
+  readonly #router: RequestRouter;
   readonly #req: DownstreamRequest;
   readonly #res: DownstreamResponse;
   readonly #listener: string;
@@ -79,7 +79,7 @@ export class ProxiedRequest {
   #finished = false;
 
   constructor(
-    router: HttpRouter,
+    router: RequestRouter,
     listener: string,
     req: DownstreamRequest,
     res: DownstreamResponse,
