@@ -1,21 +1,33 @@
 /**
- * The proxy's routes, kept in step with its config. A new config is applied
- * route by route: unchanged routes keep running (their sockets, latched
- * senders and statistics untouched), removed ones close, new and changed ones
- * are built. If any cannot be built (a port taken, no port left), everything
- * built for this config is closed again, the routes a change had closed are
- * rebuilt, and the error rejects the config.
+ * The proxy's routes, kept in step with its config, as one participant of the
+ * node's config transaction (src/node-agent/config-transaction.ts).
+ *
+ * prepare() builds aside everything a candidate config needs: the ingress
+ * and egress sockets of new and changed routes, their SRTP contexts, the
+ * media-address check. The running routes are not touched: packets keep
+ * flowing on them, and a refused config leaves nothing behind (abort closes
+ * what prepare opened). commit() swaps the table: removed and replaced routes
+ * close, prepared ones start; a route whose config is unchanged keeps running
+ * untouched (its sockets, latched sender and statistics).
+ *
+ * A changed route that keeps a fixed listen address (host:port) cannot bind
+ * it aside while the old route holds it: it takes over the old route's
+ * ingress socket at commit instead. A route listening on port 0 gets a fresh
+ * pair from proxy.rtpPorts, as a new route would.
  */
+import type { Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
 import type { MeshConfig, RouteConfig } from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
+import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
+import { checkMediaAddress } from '../check-media-address.js';
 import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';
 import { PortAllocator, bindPair, type PortPair } from '../../../src/media/udp/port-allocator.js';
 import { MediaRoute, type MediaRouteSnapshot } from './media-route.js';
 import { SrtpLeg } from './srtp-leg.js';
-import { closeQuietly } from '../../../src/media/udp/udp.js';
+import { bindUdp, closeQuietly } from '../../../src/media/udp/udp.js';
 
 export class MediaRouteBuildError extends StreammeshError {
   constructor(route: string, reason: string) {
@@ -31,12 +43,44 @@ export interface MediaRouteKeys {
   readonly generated: boolean;
 }
 
-export class MediaRouteTable {
+/** The ingress of a prepared route: its own new pair, or sockets of a running route it takes over. */
+interface PreparedIngress {
+  readonly pair: PortPair;
+  /** The running route whose sockets `pair` reuses (all but a newly bound RTCP socket). */
+  readonly from: MediaRoute | undefined;
+}
+
+/** A new or changed route, built aside: everything but the MediaRoute itself. */
+interface PreparedRoute {
+  readonly config: RouteConfig;
+  readonly host: string;
+  readonly ingress: PreparedIngress;
+  readonly srtp: SrtpLeg | undefined;
+  readonly destinations: readonly Destination[];
+  readonly drops: DropCounters;
+  /** Destinations exist before their route; feedback finds the route through this. */
+  readonly owner: { route?: MediaRoute };
+}
+
+/** What prepare() opened; abort() closes exactly this. */
+interface Opened {
+  readonly sockets: Socket[];
+  /** Running routes whose ingress a prepared route takes over (at most one each). */
+  readonly takenOver: Set<MediaRoute>;
+  readonly ports: { readonly allocator: PortAllocator; readonly port: number }[];
+}
+
+export class MediaRouteTable implements ConfigParticipant {
+  readonly name = 'relay';
   readonly #log: Logger;
   readonly #routes = new Map<string, MediaRoute>();
+  /** Which allocator lent each pair (the range may have changed since). */
+  readonly #leases = new WeakMap<PortPair, PortAllocator>();
   #allocator: PortAllocator | undefined;
   #allocatorRange = '';
   #host = '';
+  /** A prepared change not yet committed or aborted: the next prepare must wait for it. */
+  #pending = false;
 
   constructor(log: Logger) {
     this.#log = log;
@@ -46,48 +90,57 @@ export class MediaRouteTable {
     return this.#routes;
   }
 
+  /** Prepares and commits at once, for callers outside a node's transaction (tests, tools). */
   async apply(config: MeshConfig): Promise<void> {
-    const { mediaAddress, rtpPorts, routes } = config.proxy;
+    (await this.prepare(config)).commit();
+  }
+
+  async prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    if (this.#pending) throw new Error('relay: a prepared config is neither committed nor aborted');
+    const { mediaAddress, rtpPorts, routes } = candidate.proxy;
+    await checkMediaAddress(mediaAddress);
     const range = `${rtpPorts.start}-${rtpPorts.end}`;
-    if (this.#allocator === undefined || range !== this.#allocatorRange) {
-      this.#allocator = new PortAllocator(rtpPorts);
-      this.#allocatorRange = range;
-    }
+    const allocator =
+      this.#allocator === undefined || range !== this.#allocatorRange
+        ? new PortAllocator(rtpPorts)
+        : this.#allocator;
     const hostChanged = mediaAddress !== this.#host;
-    this.#host = mediaAddress;
-    const wanted = new Map(routes.map((route) => [route.name, route]));
-    const replaced: MediaRoute[] = [];
-    for (const [name, route] of this.#routes) {
-      const next = wanted.get(name);
-      if (next === undefined || hostChanged || !sameConfig(route.config, next)) {
-        // Close first: a changed route may want its own port again.
-        this.#close(route);
-        this.#routes.delete(name);
-        if (next !== undefined) replaced.push(route);
+    const kept = new Set<MediaRoute>();
+    const toBuild: RouteConfig[] = [];
+    for (const config of routes) {
+      const running = this.#routes.get(config.name);
+      if (running !== undefined && !hostChanged && sameConfig(running.config, config)) {
+        kept.add(running);
+      } else {
+        toBuild.push(config);
       }
     }
-    const built: MediaRoute[] = [];
+    const opened: Opened = { sockets: [], ports: [], takenOver: new Set() };
+    const prepared: PreparedRoute[] = [];
     try {
-      for (const config of routes) {
-        if (this.#routes.has(config.name)) continue;
-        built.push(await this.#build(config));
+      for (const config of toBuild) {
+        prepared.push(await this.#build(config, mediaAddress, allocator, kept, opened));
       }
     } catch (error) {
-      for (const route of built) this.#close(route);
-      await this.#restore(replaced);
+      this.#release(opened);
       throw error;
     }
-    for (const route of built) {
-      this.#routes.set(route.name, route);
-      this.#log.info(
-        { route: route.name, listen: route.snapshot().listen.rtp },
-        'stream route started',
-      );
-    }
+    this.#pending = true;
+    return {
+      commit: () => {
+        this.#pending = false;
+        this.#commit(candidate, range, allocator, kept, prepared);
+      },
+      abort: () => {
+        this.#pending = false;
+        this.#release(opened);
+        return Promise.resolve();
+      },
+    };
   }
 
   close(): void {
-    for (const route of this.#routes.values()) this.#close(route);
+    for (const route of this.#routes.values()) this.#close(route, new Set());
     this.#routes.clear();
   }
 
@@ -122,25 +175,71 @@ export class MediaRouteTable {
     return keys;
   }
 
-  async #build(config: RouteConfig): Promise<MediaRoute> {
-    const pairs: PortPair[] = [];
+  #commit(
+    candidate: MeshConfig,
+    range: string,
+    allocator: PortAllocator,
+    kept: ReadonlySet<MediaRoute>,
+    prepared: readonly PreparedRoute[],
+  ): void {
+    const adopted = new Set<Socket>();
+    for (const route of prepared) {
+      const { pair, from } = route.ingress;
+      if (from === undefined) continue;
+      adopted.add(pair.rtp);
+      if (pair.rtcp !== undefined && pair.rtcp === from.ingress.rtcp) adopted.add(pair.rtcp);
+      // The port stays held (by its new owner) if an allocator lent it.
+      const lender = this.#leases.get(from.ingress);
+      if (lender !== undefined) this.#leases.set(pair, lender);
+    }
+    for (const route of this.#routes.values()) {
+      if (!kept.has(route)) this.#close(route, adopted);
+    }
+    const byName = new Map([...kept].map((route) => [route.name, route]));
+    this.#routes.clear();
+    for (const config of candidate.proxy.routes) {
+      const running = byName.get(config.name);
+      if (running !== undefined) {
+        this.#routes.set(config.name, running);
+        continue;
+      }
+      const built = prepared.find((route) => route.config === config);
+      if (built === undefined) continue;
+      const route = new MediaRoute(
+        built.config,
+        built.host,
+        built.ingress.pair,
+        built.srtp,
+        built.destinations,
+        built.drops,
+      );
+      built.owner.route = route;
+      this.#routes.set(route.name, route);
+      this.#log.info(
+        { route: route.name, listen: route.snapshot().listen.rtp },
+        'stream route started',
+      );
+    }
+    this.#allocator = allocator;
+    this.#allocatorRange = range;
+    this.#host = candidate.proxy.mediaAddress;
+  }
+
+  async #build(
+    config: RouteConfig,
+    mediaHost: string,
+    allocator: PortAllocator,
+    kept: ReadonlySet<MediaRoute>,
+    opened: Opened,
+  ): Promise<PreparedRoute> {
     try {
       const listen = validHostPort(config.listen);
-      const ingress =
-        listen.port === 0
-          ? await this.#allocate(listen.host, config.rtcpMux)
-          : await bindPair(listen.host, listen.port, config.rtcpMux);
-      if (ingress === undefined) {
-        throw new Error(`${config.listen} (or its RTCP port) is in use`);
-      }
-      pairs.push(ingress);
+      const ingress = await this.#prepareIngress(config, listen, allocator, kept, opened);
       const drops = new DropCounters();
-      const destinations: Destination[] = [];
-      // Destinations exist before their route; feedback finds the route through this.
       const owner: { route?: MediaRoute } = {};
+      const destinations: Destination[] = [];
       for (const destination of config.destinations) {
-        const local = await this.#allocate(this.#host, destination.rtcpMux);
-        pairs.push(local);
+        const local = await this.#lease(allocator, mediaHost, destination.rtcpMux, opened);
         const leg = new Destination(destination, local, drops, (from, packet, source) => {
           owner.route?.onFeedback(from, packet, source);
         });
@@ -148,42 +247,100 @@ export class MediaRouteTable {
         destinations.push(leg);
       }
       const srtp = config.srtp === undefined ? undefined : new SrtpLeg(config.srtp);
-      const route = new MediaRoute(config, listen.host, ingress, srtp, destinations, drops);
-      owner.route = route;
-      return route;
+      return { config, host: listen.host, ingress, srtp, destinations, drops, owner };
     } catch (error) {
-      for (const pair of pairs) this.#closePair(pair);
       throw new MediaRouteBuildError(config.name, errorMessage(error));
     }
   }
 
-  async #allocate(host: string, mux: boolean): Promise<PortPair> {
-    if (this.#allocator === undefined) throw new Error('no port range');
-    return this.#allocator.allocate(host, mux);
-  }
-
-  async #restore(routes: MediaRoute[]): Promise<void> {
-    for (const old of routes) {
-      try {
-        const route = await this.#build(old.config);
-        this.#routes.set(route.name, route);
-      } catch (error) {
-        this.#log.error({ route: old.name, err: error }, 'could not restore a stream route');
+  async #prepareIngress(
+    config: RouteConfig,
+    listen: { readonly host: string; readonly port: number },
+    allocator: PortAllocator,
+    kept: ReadonlySet<MediaRoute>,
+    opened: Opened,
+  ): Promise<PreparedIngress> {
+    if (listen.port === 0) {
+      return {
+        pair: await this.#lease(allocator, listen.host, config.rtcpMux, opened),
+        from: undefined,
+      };
+    }
+    const holder = [...this.#routes.values()].find(
+      (route) =>
+        !kept.has(route) &&
+        !opened.takenOver.has(route) &&
+        route.ingress.port === listen.port &&
+        validHostPort(route.config.listen).host === listen.host,
+    );
+    if (holder === undefined) {
+      const pair = await bindPair(listen.host, listen.port, config.rtcpMux);
+      if (pair === undefined) throw new Error(`${config.listen} (or its RTCP port) is in use`);
+      opened.sockets.push(pair.rtp);
+      if (pair.rtcp !== undefined) opened.sockets.push(pair.rtcp);
+      return { pair, from: undefined };
+    }
+    // The running route holds this address until commit: take its sockets over.
+    opened.takenOver.add(holder);
+    const old = holder.ingress;
+    let rtcp: Socket | undefined;
+    if (!config.rtcpMux) {
+      rtcp = old.rtcp;
+      if (rtcp === undefined) {
+        try {
+          rtcp = await bindUdp(listen.host, listen.port + 1);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code ?? errorMessage(error);
+          throw new Error(
+            `${listen.host}:${listen.port + 1} (the RTCP port) cannot be bound: ${code}`,
+          );
+        }
+        opened.sockets.push(rtcp);
       }
     }
+    return { pair: { rtp: old.rtp, rtcp, port: old.port }, from: holder };
   }
 
-  #close(route: MediaRoute): void {
+  async #lease(
+    allocator: PortAllocator,
+    host: string,
+    mux: boolean,
+    opened: Opened,
+  ): Promise<PortPair> {
+    const pair = await allocator.allocate(host, mux);
+    this.#leases.set(pair, allocator);
+    opened.ports.push({ allocator, port: pair.port });
+    opened.sockets.push(pair.rtp);
+    if (pair.rtcp !== undefined) opened.sockets.push(pair.rtcp);
+    return pair;
+  }
+
+  #release(opened: Opened): void {
+    for (const socket of opened.sockets) closeQuietly(socket);
+    for (const { allocator, port } of opened.ports) allocator.release(port);
+  }
+
+  /** Closes a route; sockets in `adopted` now belong to its successor and stay open. */
+  #close(route: MediaRoute, adopted: ReadonlySet<Socket>): void {
     route.close();
-    this.#closePair(route.ingress);
-    for (const destination of route.destinations) this.#closePair(destination.local);
+    for (const socket of [route.ingress.rtp, route.ingress.rtcp]) {
+      if (socket === undefined) continue;
+      if (adopted.has(socket)) {
+        // The successor attaches its own handlers; the old route's must not see its packets.
+        socket.removeAllListeners('message');
+        socket.removeAllListeners('error');
+      } else {
+        closeQuietly(socket);
+      }
+    }
+    if (!adopted.has(route.ingress.rtp))
+      this.#leases.get(route.ingress)?.release(route.ingress.port);
+    for (const destination of route.destinations) {
+      closeQuietly(destination.local.rtp);
+      closeQuietly(destination.local.rtcp);
+      this.#leases.get(destination.local)?.release(destination.local.port);
+    }
     this.#log.info({ route: route.name }, 'stream route stopped');
-  }
-
-  #closePair(pair: PortPair): void {
-    closeQuietly(pair.rtp);
-    closeQuietly(pair.rtcp);
-    this.#allocator?.release(pair.port);
   }
 }
 
