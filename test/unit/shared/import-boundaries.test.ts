@@ -24,7 +24,8 @@ const cases: readonly Case[] = [
   {
     file: 'signaling/cameras/reach-in.ts',
     code: "import { UdpSocket } from '../../rtp-proxy/media/relay/destination.js';",
-    refused: /signaling\/cameras\/reach-in\.ts may not import rtp-proxy\/media\/relay\/destination\.js/,
+    refused:
+      /signaling\/cameras\/reach-in\.ts may not import rtp-proxy\/media\/relay\/destination\.js/,
   },
   {
     file: 'rtp-proxy/media/relay/reach-up.ts',
