@@ -1,13 +1,23 @@
 /**
  * One destination of a route: the proxy's own egress port pair for it (so
- * the receiver's RTCP feedback comes back to a port that identifies it), the
- * optional SRTP leg, and SSRC/sequence rewriting.
+ * the receiver's RTCP feedback comes back to a port that identifies it), and
+ * its outbound chain: SSRC/sequence rewriting, SRTP protect, then the socket.
+ * Feedback arriving on the egress ports runs the destination's feedback
+ * chain (from its host only, SRTCP unprotect, RTCP parse).
  */
 import type { RemoteInfo } from 'node:dgram';
-import { setRtpSequenceNumber, setRtpSsrc } from '../../../src/protocol/rtp/index.js';
 import { validHostPort } from '../../../src/shared/address.js';
 import type { DestinationConfig } from '../../../src/config/index.js';
-import type { DropCounters } from './drop-counters.js';
+import {
+  HeaderRewrite,
+  MediaPacket,
+  PacketChain,
+  RtcpParse,
+  SourceAddress,
+  SrtpProtect,
+  SrtpUnprotect,
+  type DropCounters,
+} from '../../../src/media/packet-chain/index.js';
 import type { PortPair } from '../../../src/media/udp/port-allocator.js';
 import { SrtpLeg } from './srtp-leg.js';
 import { connectUdp } from '../../../src/media/udp/udp.js';
@@ -20,11 +30,15 @@ export class Destination {
   readonly rtcpPort: number;
   readonly srtp: SrtpLeg | undefined;
   readonly local: PortPair;
+  /** RTP on its way out: rewrite, protect. Interceptors may be added. */
+  readonly outbound: PacketChain;
   packets = 0;
   bytes = 0;
-  readonly #drops: DropCounters;
-  readonly #rewriteSsrc: number | undefined;
-  #nextSequence: number | undefined;
+  readonly #rtcpOut: PacketChain;
+  readonly #feedback: PacketChain;
+  readonly #packet = new MediaPacket();
+  readonly #rtcpPacket = new MediaPacket();
+  readonly #feedbackPacket = new MediaPacket();
 
   constructor(
     config: DestinationConfig,
@@ -38,10 +52,20 @@ export class Destination {
     this.rtcpPort = config.rtcpMux ? address.port : address.port + 1;
     this.srtp = config.srtp === undefined ? undefined : new SrtpLeg(config.srtp);
     this.local = local;
-    this.#drops = drops;
-    this.#rewriteSsrc = config.rewrite?.ssrc;
-    this.#nextSequence =
-      config.rewrite?.sequence === true ? Math.floor(Math.random() * 0x10000) : undefined;
+    const chainOptions = { drops };
+    this.outbound = new PacketChain([], chainOptions);
+    const rewrite = config.rewrite;
+    if (rewrite !== undefined && (rewrite.ssrc !== undefined || rewrite.sequence)) {
+      this.outbound.append(new HeaderRewrite({ ssrc: rewrite.ssrc, renumber: rewrite.sequence }));
+    }
+    this.#rtcpOut = new PacketChain([], chainOptions);
+    this.#feedback = new PacketChain([new SourceAddress(() => this.host)], chainOptions);
+    if (this.srtp !== undefined) {
+      this.outbound.append(new SrtpProtect(this.srtp.send));
+      this.#rtcpOut.append(new SrtpProtect(this.srtp.send, 'rtcp'));
+      this.#feedback.append(new SrtpUnprotect(this.srtp.receive, 'rtcp'));
+    }
+    this.#feedback.append(new RtcpParse());
     const feedback = (packet: Buffer, from: RemoteInfo): void => {
       onFeedback(this, packet, from);
     };
@@ -61,25 +85,11 @@ export class Destination {
     if (this.local.rtcp !== undefined) await connectUdp(this.local.rtcp, this.rtcpPort, this.host);
   }
 
-  /** The packet path's last hop: rewrite, protect, send. `plain` is not modified. */
-  sendRtp(plain: Buffer): void {
-    let out = plain;
-    if (this.#rewriteSsrc !== undefined || this.#nextSequence !== undefined) {
-      out = Buffer.from(plain);
-      if (this.#rewriteSsrc !== undefined) setRtpSsrc(out, this.#rewriteSsrc);
-      if (this.#nextSequence !== undefined) {
-        setRtpSequenceNumber(out, this.#nextSequence);
-        this.#nextSequence = (this.#nextSequence + 1) & 0xffff;
-      }
-    }
-    if (this.srtp !== undefined) {
-      const result = this.srtp.send.protectRtp(out);
-      if (!result.ok) {
-        this.#drops.add('protect_failed');
-        return;
-      }
-      out = result.packet;
-    }
+  /** The packet path's last hop: the outbound chain, then the socket. `inbound` is not modified. */
+  sendRtp(inbound: MediaPacket): void {
+    const packet = this.#packet.loadFrom(inbound);
+    if (!this.outbound.run(packet)) return;
+    const out = packet.buffer;
     this.packets += 1;
     this.bytes += out.length;
     // Connected to rtpPort/host by connect(): no address per datagram.
@@ -87,24 +97,18 @@ export class Destination {
   }
 
   sendRtcp(plain: Buffer): void {
-    let out = plain;
-    if (this.srtp !== undefined) {
-      const result = this.srtp.send.protectRtcp(plain);
-      if (!result.ok) {
-        this.#drops.add('protect_failed');
-        return;
-      }
-      out = result.packet;
-    }
-    (this.local.rtcp ?? this.local.rtp).send(out);
+    const packet = this.#rtcpPacket.load(plain, 0);
+    if (!this.#rtcpOut.run(packet)) return;
+    (this.local.rtcp ?? this.local.rtp).send(packet.buffer);
   }
 
-  /** A datagram that arrived on our egress ports, decrypted if this leg is SRTP. */
-  unprotectFeedback(packet: Buffer): Buffer | undefined {
-    if (this.srtp === undefined) return packet;
-    const result = this.srtp.receive.unprotectRtcp(packet);
-    if (result.ok) return result.packet;
-    this.#drops.add(`srtcp_${result.reason}`);
-    return undefined;
+  /**
+   * A datagram that arrived on our egress ports, through the feedback chain:
+   * the parsed packet (reused for the next datagram), or undefined when it
+   * was dropped (counted).
+   */
+  receiveFeedback(datagram: Buffer, from: RemoteInfo, arrivalMs: number): MediaPacket | undefined {
+    const packet = this.#feedbackPacket.load(datagram, arrivalMs, from.address, from.port);
+    return this.#feedback.run(packet) ? packet : undefined;
   }
 }

@@ -1,10 +1,14 @@
 /**
- * Why packets were dropped, per route. A plain object of numbers: the packet
- * path increments a field, nothing more.
+ * Why a route dropped packets: the packet chain's counters
+ * (src/media/packet-chain), one instance per route shared by its inbound,
+ * outbound and RTCP chains. The reasons its own interceptors use are listed
+ * here; an interceptor added to a route's chain counts under its own.
  */
 import type { RtcpDropReason } from '../../../src/protocol/rtcp/index.js';
 import type { RtpDropReason } from '../../../src/protocol/rtp/index.js';
 import type { SrtpDropReason } from '../../../src/protocol/srtp/index.js';
+
+export { DropCounters, type DropCounts } from '../../../src/media/packet-chain/index.js';
 
 export type RelayDropReason =
   | RtpDropReason
@@ -18,17 +22,13 @@ export type RelayDropReason =
   /** latch.ssrc is set and this is not the latched SSRC. */
   | 'unknown_ssrc'
   | 'too_many_streams'
+  /** A sequence number already relayed (within the 128-packet window). */
+  | 'duplicate'
+  /** Older than the 128-packet window: cannot be told from a duplicate. */
+  | 'late'
   /** Feedback from a receiver while no sender is latched. */
   | 'no_sender'
   | 'protect_failed'
-  | 'send_error';
-
-export type DropCounts = Partial<Record<RelayDropReason, number>>;
-
-export class DropCounters {
-  readonly counts: DropCounts = {};
-
-  add(reason: RelayDropReason): void {
-    this.counts[reason] = (this.counts[reason] ?? 0) + 1;
-  }
-}
+  | 'send_error'
+  /** An interceptor threw (a bug): the packet was dropped, the route goes on. */
+  | 'interceptor_failed';

@@ -1,30 +1,43 @@
 /**
  * One stream route: RTP (and RTCP) in on one port pair, out to every
- * destination. The packet path, in order:
+ * destination. The packet path is the route's inbound chain, then each
+ * destination's outbound chain (src/media/packet-chain):
  *
- *   ingress socket -> source check (latch) -> SRTP unprotect -> RTP check
- *   -> stream table (quality) -> each destination (rewrite, SRTP protect, send)
+ *   ingress socket -> latch-gate -> srtp-unprotect -> rtp-check -> measure
+ *   -> latch-confirm -> count -> duplicate-filter
+ *   -> each destination (header-rewrite, srtp-protect, send)
  *
- * RTCP from the sender is measured (SR) and passed to every destination;
- * RTCP from destinations (RR, NACK, PLI, FIR...) is measured (RR) and passed
- * upstream to the sender; this hop also sends the sender its own receiver
- * reports. Nothing on the path throws: a bad packet is dropped and counted.
+ * RTCP from the sender (source-address, srtcp-unprotect, rtcp-parse) is
+ * measured (SR) and passed to every destination; RTCP from destinations
+ * (RR, NACK, PLI, FIR...) is measured (RR) and passed upstream to the
+ * sender; this hop also sends the sender its own receiver reports. Nothing
+ * on the path throws: a bad packet is dropped and counted, once, by the
+ * chain that dropped it, in the route's one DropCounters.
  */
 import type { RemoteInfo } from 'node:dgram';
-import { performance } from 'node:perf_hooks';
-import {
-  checkRtp,
-  isRtcpPacket,
-  rtpPayloadType,
-  rtpSequenceNumber,
-  rtpSsrc,
-  rtpTimestamp,
-} from '../../../src/protocol/rtp/index.js';
-import { middle32, parseRtcpCompound } from '../../../src/protocol/rtcp/index.js';
+import { isRtcpPacket } from '../../../src/protocol/rtp/index.js';
+import { middle32 } from '../../../src/protocol/rtcp/index.js';
 import type { RouteConfig } from '../../../src/config/index.js';
-import { StreamQuality, type QualitySnapshot } from '../../../src/media/quality/index.js';
+import type { QualitySnapshot } from '../../../src/media/quality/index.js';
+import {
+  DuplicateFilter,
+  Measure,
+  MediaPacket,
+  PacketChain,
+  PacketCounter,
+  RtcpParse,
+  RtpCheck,
+  SourceAddress,
+  SrtpProtect,
+  SrtpUnprotect,
+  SsrcStreamTable,
+  SymmetricLatch,
+  monotonicClock,
+  type MeasuredStream,
+} from '../../../src/media/packet-chain/index.js';
+import type { Clock } from '../../../src/shared/clock.js';
 import type { Destination } from './destination.js';
-import { DropCounters, type DropCounts } from './drop-counters.js';
+import type { DropCounters, DropCounts } from './drop-counters.js';
 import type { PortPair } from '../../../src/media/udp/port-allocator.js';
 import { ReceiverReporter, ntpMiddle32Now } from './receiver-reporter.js';
 import type { SrtpLeg } from './srtp-leg.js';
@@ -36,15 +49,11 @@ const STREAM_IDLE_MS = 30_000;
 /** Streams (SSRCs) per route: bounds memory and metric label cardinality. */
 const MAX_STREAMS = 16;
 
-interface Sender {
-  readonly address: string;
-  readonly port: number;
-  lastSeenMs: number;
-}
+export type MediaRouteStream = MeasuredStream;
 
-export interface MediaRouteStream {
-  readonly quality: StreamQuality;
-  lastSeenMs: number;
+export interface MediaRouteOptions {
+  /** Arrival times for measurement and latching. Default: monotonic ms. */
+  readonly clock?: Clock;
 }
 
 export interface MediaRouteSnapshot {
@@ -70,14 +79,21 @@ export class MediaRoute {
   readonly ingress: PortPair;
   readonly destinations: readonly Destination[];
   readonly drops: DropCounters;
-  readonly streams = new Map<number, MediaRouteStream>();
-  packetsIn = 0;
-  bytesIn = 0;
+  /** RTP from the sender, up to the fan-out. Interceptors may be added. */
+  readonly inbound: PacketChain;
+  readonly streams: Map<number, MediaRouteStream>;
+  readonly #clock: Clock;
   readonly #host: string;
   readonly #srtp: SrtpLeg | undefined;
   readonly #reporter: ReceiverReporter;
-  #sender: Sender | undefined;
-  #latchedSsrc: number | undefined;
+  readonly #latch: SymmetricLatch;
+  readonly #table: SsrcStreamTable;
+  readonly #received = new PacketCounter();
+  readonly #senderRtcp: PacketChain;
+  readonly #upstreamRtcp: PacketChain;
+  readonly #packet = new MediaPacket();
+  readonly #rtcpPacket = new MediaPacket();
+  readonly #upstreamPacket = new MediaPacket();
   #sweep: NodeJS.Timeout;
 
   constructor(
@@ -87,6 +103,7 @@ export class MediaRoute {
     srtp: SrtpLeg | undefined,
     destinations: readonly Destination[],
     drops: DropCounters,
+    options: MediaRouteOptions = {},
   ) {
     this.config = config;
     this.#host = host;
@@ -94,6 +111,51 @@ export class MediaRoute {
     this.#srtp = srtp;
     this.destinations = destinations;
     this.drops = drops;
+    const clock = options.clock ?? monotonicClock;
+    this.#clock = clock;
+    this.#reporter = new ReceiverReporter({
+      cname: `streammesh-${config.name}`,
+      send: (report) => {
+        this.#sendUpstream(report);
+      },
+      streams: () => this.streams.values(),
+      clock,
+    });
+    this.#latch = new SymmetricLatch({
+      lockedAddress: config.latch.address,
+      relatchAfterMs: RELATCH_AFTER_MS,
+    });
+    this.#table = new SsrcStreamTable({
+      clockRate: config.clockRate,
+      kind: config.kind,
+      maxStreams: MAX_STREAMS,
+      onlyFirstSsrc: config.latch.ssrc,
+      onNewStream: () => {
+        this.#reporter.start();
+      },
+    });
+    this.streams = this.#table.streams;
+    this.inbound = new PacketChain([], { drops, clock });
+    this.inbound.append(this.#latch.gate);
+    if (srtp !== undefined) this.inbound.append(new SrtpUnprotect(srtp.receive));
+    this.inbound.append(new RtpCheck());
+    this.inbound.append(new Measure(this.#table));
+    // Only a valid packet of an admitted stream latches (or refreshes) the sender.
+    this.inbound.append(this.#latch.confirm);
+    this.inbound.append(this.#received);
+    this.inbound.append(new DuplicateFilter());
+
+    this.#senderRtcp = new PacketChain([new SourceAddress(() => this.#latch.sender?.address)], {
+      drops,
+      clock,
+    });
+    this.#upstreamRtcp = new PacketChain([], { drops, clock });
+    if (srtp !== undefined) {
+      this.#senderRtcp.append(new SrtpUnprotect(srtp.receive, 'rtcp'));
+      this.#upstreamRtcp.append(new SrtpProtect(srtp.send, 'rtcp'));
+    }
+    this.#senderRtcp.append(new RtcpParse());
+
     ingress.rtp.on('message', (packet: Buffer, from: RemoteInfo) => {
       this.#onIngressRtpPort(packet, from);
     });
@@ -102,13 +164,6 @@ export class MediaRoute {
     });
     ingress.rtp.on('error', () => drops.add('send_error'));
     ingress.rtcp?.on('error', () => drops.add('send_error'));
-    this.#reporter = new ReceiverReporter({
-      cname: `streammesh-${config.name}`,
-      send: (report) => {
-        this.#sendUpstream(report);
-      },
-      streams: () => this.streams.values(),
-    });
     this.#sweep = setInterval(() => {
       this.#forgetIdleStreams();
     }, 5_000);
@@ -123,148 +178,54 @@ export class MediaRoute {
     return this.#srtp;
   }
 
+  /** Valid RTP packets received (duplicates included; what was dropped before `count` not). */
+  get packetsIn(): number {
+    return this.#received.packets;
+  }
+
+  /** Their bytes as received (SRTP included). */
+  get bytesIn(): number {
+    return this.#received.bytes;
+  }
+
   close(): void {
     clearInterval(this.#sweep);
     this.#reporter.close();
   }
 
-  #onIngressRtpPort(packet: Buffer, from: RemoteInfo): void {
-    if (this.config.rtcpMux && isRtcpPacket(packet)) {
-      this.#onSenderRtcp(packet, from);
+  #onIngressRtpPort(datagram: Buffer, from: RemoteInfo): void {
+    if (this.config.rtcpMux && isRtcpPacket(datagram)) {
+      this.#onSenderRtcp(datagram, from);
       return;
     }
-    const now = performance.now();
-    if (!this.#acceptSource(from, now)) return;
-    let plain = packet;
-    if (this.#srtp !== undefined) {
-      const result = this.#srtp.receive.unprotectRtp(packet);
-      if (!result.ok) {
-        this.drops.add(`srtp_${result.reason}`);
-        return;
-      }
-      plain = result.packet;
-    }
-    const invalid = checkRtp(plain);
-    if (invalid !== null) {
-      this.drops.add(invalid);
-      return;
-    }
-    const ssrc = rtpSsrc(plain);
-    const stream = this.streams.get(ssrc) ?? this.#newStream(ssrc, now);
-    if (stream === undefined) return;
-    // Only a valid packet latches (or refreshes) the sender.
-    this.#latch(from, now);
-    stream.lastSeenMs = now;
-    stream.quality.onRtp(
-      rtpSequenceNumber(plain),
-      rtpTimestamp(plain),
-      rtpPayloadType(plain),
-      plain.length,
-      now,
-    );
-    this.packetsIn += 1;
-    this.bytesIn += packet.length;
-    for (const destination of this.destinations) destination.sendRtp(plain);
-  }
-
-  /** Symmetric RTP: true if `from` may send on this route now. */
-  #acceptSource(from: RemoteInfo, now: number): boolean {
-    const locked = this.config.latch.address;
-    if (locked !== undefined && from.address !== locked) {
-      this.drops.add('source_not_allowed');
-      return false;
-    }
-    const sender = this.#sender;
-    if (sender === undefined || (sender.address === from.address && sender.port === from.port)) {
-      return true;
-    }
-    if (now - sender.lastSeenMs > RELATCH_AFTER_MS) return true;
-    this.drops.add('unlatched_source');
-    return false;
-  }
-
-  #latch(from: RemoteInfo, now: number): void {
-    const sender = this.#sender;
-    if (sender !== undefined && sender.address === from.address && sender.port === from.port) {
-      sender.lastSeenMs = now;
-      return;
-    }
-    this.#sender = { address: from.address, port: from.port, lastSeenMs: now };
-  }
-
-  #newStream(ssrc: number, now: number): MediaRouteStream | undefined {
-    if (this.config.latch.ssrc && this.#latchedSsrc !== undefined && this.#latchedSsrc !== ssrc) {
-      this.drops.add('unknown_ssrc');
-      return undefined;
-    }
-    if (this.streams.size >= MAX_STREAMS) {
-      this.drops.add('too_many_streams');
-      return undefined;
-    }
-    this.#latchedSsrc ??= ssrc;
-    const stream: MediaRouteStream = {
-      quality: new StreamQuality({
-        ssrc,
-        clockRate: this.config.clockRate,
-        kind: this.config.kind,
-        startMs: now,
-      }),
-      lastSeenMs: now,
-    };
-    this.streams.set(ssrc, stream);
-    this.#reporter.start();
-    return stream;
+    const packet = this.#packet.load(datagram, this.#clock.now(), from.address, from.port);
+    if (!this.inbound.run(packet)) return;
+    for (const destination of this.destinations) destination.sendRtp(packet);
   }
 
   /** RTCP from the sender: SRs are noted, everything goes to every destination. */
-  #onSenderRtcp(packet: Buffer, from: RemoteInfo): void {
-    const sender = this.#sender;
-    if (sender === undefined || sender.address !== from.address) {
-      this.drops.add('unlatched_source');
-      return;
-    }
-    let plain = packet;
-    if (this.#srtp !== undefined) {
-      const result = this.#srtp.receive.unprotectRtcp(packet);
-      if (!result.ok) {
-        this.drops.add(`srtcp_${result.reason}`);
-        return;
-      }
-      plain = result.packet;
-    }
-    const parsed = parseRtcpCompound(plain);
-    if (!parsed.ok) {
-      this.drops.add(`rtcp_${parsed.reason}`);
-      return;
-    }
-    const now = performance.now();
-    for (const rtcp of parsed.packets) {
+  #onSenderRtcp(datagram: Buffer, from: RemoteInfo): void {
+    const packet = this.#rtcpPacket.load(datagram, this.#clock.now(), from.address, from.port);
+    if (!this.#senderRtcp.run(packet)) return;
+    for (const rtcp of packet.rtcp) {
       if (rtcp.type === 'sr') {
-        this.streams.get(rtcp.ssrc)?.quality.onSenderReport(middle32(rtcp.ntpTimestamp), now);
+        this.streams
+          .get(rtcp.ssrc)
+          ?.quality.onSenderReport(middle32(rtcp.ntpTimestamp), packet.arrivalMs);
       }
     }
-    for (const destination of this.destinations) destination.sendRtcp(plain);
-    for (const rtcp of parsed.packets) {
+    for (const destination of this.destinations) destination.sendRtcp(packet.buffer);
+    for (const rtcp of packet.rtcp) {
       if (rtcp.type === 'bye') for (const ssrc of rtcp.sources) this.streams.delete(ssrc);
     }
   }
 
   /** RTCP from a destination: its RRs are folded in, everything goes upstream. */
-  onFeedback(destination: Destination, packet: Buffer, from: RemoteInfo): void {
-    if (from.address !== destination.host) {
-      this.drops.add('unlatched_source');
-      return;
-    }
-    const plain = destination.unprotectFeedback(packet);
-    if (plain === undefined) return;
-    const parsed = parseRtcpCompound(plain);
-    if (!parsed.ok) {
-      this.drops.add(`rtcp_${parsed.reason}`);
-      return;
-    }
-    const now = performance.now();
+  onFeedback(destination: Destination, datagram: Buffer, from: RemoteInfo): void {
+    const packet = destination.receiveFeedback(datagram, from, this.#clock.now());
+    if (packet === undefined) return;
     const ntpNow = ntpMiddle32Now();
-    for (const rtcp of parsed.packets) {
+    for (const rtcp of packet.rtcp) {
       if (rtcp.type !== 'rr' && rtcp.type !== 'sr') continue;
       for (const block of rtcp.reports) {
         this.streams
@@ -273,52 +234,40 @@ export class MediaRoute {
             `${destination.host}:${destination.rtpPort}`,
             block,
             ntpNow,
-            now,
+            packet.arrivalMs,
           );
       }
     }
-    if (this.#sender === undefined) {
+    if (this.#latch.sender === undefined) {
       this.drops.add('no_sender');
       return;
     }
-    this.#sendUpstream(plain);
+    this.#sendUpstream(packet.buffer);
   }
 
   #sendUpstream(plain: Buffer): void {
-    const sender = this.#sender;
+    const sender = this.#latch.sender;
     if (sender === undefined) return;
-    let out = plain;
-    if (this.#srtp !== undefined) {
-      const result = this.#srtp.send.protectRtcp(plain);
-      if (!result.ok) {
-        this.drops.add('protect_failed');
-        return;
-      }
-      out = result.packet;
-    }
+    const packet = this.#upstreamPacket.load(plain, 0);
+    if (!this.#upstreamRtcp.run(packet)) return;
     const port = this.config.rtcpMux ? sender.port : sender.port + 1;
-    (this.ingress.rtcp ?? this.ingress.rtp).send(out, port, sender.address);
+    (this.ingress.rtcp ?? this.ingress.rtp).send(packet.buffer, port, sender.address);
   }
 
   #forgetIdleStreams(): void {
-    const cutoff = performance.now() - STREAM_IDLE_MS;
-    for (const [ssrc, stream] of this.streams) {
-      if (stream.lastSeenMs < cutoff) this.streams.delete(ssrc);
-    }
+    this.#table.forgetIdle(this.#clock.now() - STREAM_IDLE_MS);
     if (this.streams.size === 0) this.#reporter.stop();
   }
 
   snapshot(): MediaRouteSnapshot {
-    const now = performance.now();
+    const now = this.#clock.now();
     const rtcpPort = this.ingress.rtcp === undefined ? this.ingress.port : this.ingress.port + 1;
+    const sender = this.#latch.sender;
     return {
       name: this.name,
       listen: { rtp: `${this.#host}:${this.ingress.port}`, rtcp: `${this.#host}:${rtcpPort}` },
       srtp: this.#srtp?.profile ?? null,
-      sender:
-        this.#sender === undefined
-          ? null
-          : { address: this.#sender.address, port: this.#sender.port },
+      sender: sender === undefined ? null : { address: sender.address, port: sender.port },
       packetsIn: this.packetsIn,
       bytesIn: this.bytesIn,
       drops: { ...this.drops.counts },

@@ -6,7 +6,6 @@
  * A.7) that a fixed-membership relay leg does not need.
  */
 import { randomInt } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import {
   buildReceiverReport,
   buildSdesCname,
@@ -14,6 +13,8 @@ import {
   ntpFromUnixMs,
 } from '../../../src/protocol/rtcp/index.js';
 import type { StreamQuality } from '../../../src/media/quality/index.js';
+import { monotonicClock } from '../../../src/media/packet-chain/index.js';
+import type { Clock } from '../../../src/shared/clock.js';
 
 const MINIMUM_INTERVAL_MS = 5_000;
 const COMPENSATION = Math.E - 1.5;
@@ -32,6 +33,8 @@ export interface ReceiverReporterOptions {
   readonly cname: string;
   readonly send: (compound: Buffer) => void;
   readonly streams: () => Iterable<{ readonly quality: StreamQuality }>;
+  /** The clock the streams are measured on (DLSR is a difference of its times). */
+  readonly clock?: Clock;
 }
 
 export class ReceiverReporter {
@@ -59,7 +62,7 @@ export class ReceiverReporter {
 
   /** Builds the compound RR + SDES now (exposed for tests). */
   report(): Buffer | undefined {
-    const now = performance.now();
+    const now = (this.#options.clock ?? monotonicClock).now();
     const blocks = [];
     for (const stream of this.#options.streams()) {
       if (blocks.length === MAX_BLOCKS) break;

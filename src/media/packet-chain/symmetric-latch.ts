@@ -1,0 +1,78 @@
+/**
+ * Symmetric RTP (RFC 4961 style "latching"): a route takes media from one
+ * sender at a time, the first that sends a valid packet, and sends its RTCP
+ * back to that address. Two interceptors share the state:
+ *
+ *   gate     first in the chain: the locked address only (when configured),
+ *            and only the latched sender, unless it has been silent for
+ *            `relatchAfterMs` ('source_not_allowed', 'unlatched_source');
+ *   confirm  after the packet proved valid (SRTP, RTP check, stream
+ *            admitted): latch this sender, or refresh it.
+ *
+ * So garbage from a stranger can neither latch nor unlatch a route.
+ */
+import { PASS, type DropReason, type Interceptor } from './interceptor.js';
+import type { MediaPacket } from './media-packet.js';
+
+export const SOURCE_NOT_ALLOWED = 'source_not_allowed';
+export const UNLATCHED_SOURCE = 'unlatched_source';
+
+export interface LatchedSender {
+  readonly address: string;
+  readonly port: number;
+  lastSeenMs: number;
+}
+
+export interface SymmetricLatchOptions {
+  /** Only this address may send (latch.address of a route). */
+  readonly lockedAddress?: string | undefined;
+  /** A latched sender silent this long may be replaced by a new one. */
+  readonly relatchAfterMs: number;
+}
+
+export class SymmetricLatch {
+  readonly gate: Interceptor;
+  readonly confirm: Interceptor;
+  #sender: LatchedSender | undefined;
+
+  constructor(options: SymmetricLatchOptions) {
+    const { lockedAddress, relatchAfterMs } = options;
+    this.gate = {
+      name: 'latch-gate',
+      process: (packet: MediaPacket): DropReason | undefined => {
+        if (lockedAddress !== undefined && packet.sourceAddress !== lockedAddress) {
+          return SOURCE_NOT_ALLOWED;
+        }
+        const sender = this.#sender;
+        if (sender === undefined || this.#isSender(sender, packet)) return PASS;
+        if (packet.arrivalMs - sender.lastSeenMs > relatchAfterMs) return PASS;
+        return UNLATCHED_SOURCE;
+      },
+    };
+    this.confirm = {
+      name: 'latch-confirm',
+      process: (packet: MediaPacket): DropReason | undefined => {
+        const sender = this.#sender;
+        if (sender !== undefined && this.#isSender(sender, packet)) {
+          sender.lastSeenMs = packet.arrivalMs;
+        } else {
+          this.#sender = {
+            address: packet.sourceAddress,
+            port: packet.sourcePort,
+            lastSeenMs: packet.arrivalMs,
+          };
+        }
+        return PASS;
+      },
+    };
+  }
+
+  /** The latched sender, if any: where RTCP for it goes. */
+  get sender(): LatchedSender | undefined {
+    return this.#sender;
+  }
+
+  #isSender(sender: LatchedSender, packet: MediaPacket): boolean {
+    return sender.address === packet.sourceAddress && sender.port === packet.sourcePort;
+  }
+}
