@@ -1,24 +1,32 @@
 /**
  * One named RTSP path: its source (camera, publisher or demo clip), pulled
- * once, fanned out to every viewer. The packet path, per upstream packet:
+ * once, fanned out to every viewer. The packet path, per upstream packet,
+ * is the track's packet chain (src/media/packet-chain), then the fan-out:
  *
- *   RTP check -> stream quality (the relay's measurement) -> continuity
- *   rewrite (path SSRC, continuous seq/timestamp) -> each viewer of the track
- *   (held back until a keyframe when it joined late or fell behind)
+ *   rtp-check -> count -> measure (the relay's measurement) ->
+ *   duplicate-filter -> continuity-rewrite (path SSRC, continuous
+ *   seq/timestamp) -> each viewer of the track (held back until a keyframe
+ *   when it joined late or fell behind)
  *
  * Viewers never see the source come and go: they stay attached while it is
  * down and resume, numbering unbroken, when it returns.
  */
 import type { Logger } from '../../../src/shared/log.js';
-import {
-  checkRtp,
-  rtpHeaderLength,
-  rtpPayloadType,
-  rtpSequenceNumber,
-  rtpTimestamp,
-} from '../../../src/protocol/rtp/index.js';
+import type { Clock } from '../../../src/shared/clock.js';
+import { rtpHeaderLength } from '../../../src/protocol/rtp/index.js';
 import { h264StartsKeyframe, h265StartsKeyframe } from '../../../src/protocol/video/index.js';
-import { StreamQuality, type QualitySnapshot } from '../../../src/media/quality/index.js';
+import type { QualitySnapshot } from '../../../src/media/quality/index.js';
+import {
+  ContinuityRewrite,
+  DropCounters,
+  DuplicateFilter,
+  Measure,
+  MediaPacket,
+  PacketChain,
+  PacketCounter,
+  RtpCheck,
+  TrackStream,
+} from '../../../src/media/packet-chain/index.js';
 import { TrackContinuity } from '../../../src/media/source/continuity.js';
 import type {
   MediaSource,
@@ -26,7 +34,6 @@ import type {
   SourceListener,
   SourceTrack,
 } from '../../../src/media/source/media-source.js';
-import { Tally } from './tally.js';
 
 /** What a path needs from a viewer session. */
 export interface PathViewer {
@@ -42,7 +49,14 @@ export type PathKind = 'camera' | 'publisher' | 'demo';
 export type UpstreamState = 'idle' | 'connecting' | 'up' | 'down';
 
 export type PathDropReason =
-  'invalid_rtp' | 'duplicate' | 'late' | 'unknown_track' | 'waiting_keyframe' | 'slow_viewer';
+  | 'invalid_rtp'
+  | 'duplicate'
+  | 'late'
+  | 'unknown_track'
+  | 'waiting_keyframe'
+  | 'slow_viewer'
+  /** An interceptor threw (a bug): the packet was dropped, the path goes on. */
+  | 'interceptor_failed';
 
 export interface PathOptions {
   readonly name: string;
@@ -65,7 +79,9 @@ interface TrackOutput {
   readonly continuity: TrackContinuity;
   /** Keyframe test for the track's codec; undefined: any packet is a clean start. */
   readonly startsKeyframe: ((payload: Uint8Array) => boolean) | undefined;
-  quality: StreamQuality | undefined;
+  /** This source epoch's measurement. */
+  readonly stream: TrackStream;
+  readonly chain: PacketChain;
 }
 
 interface ViewerState {
@@ -111,11 +127,14 @@ const KEYFRAME_TESTS: Readonly<Record<string, (payload: Uint8Array) => boolean>>
 export class StreamPath {
   readonly name: string;
   readonly kind: PathKind;
-  readonly drops = new Tally<PathDropReason>();
-  packetsIn = 0;
-  bytesIn = 0;
+  /** Drops of every track's chain and of the fan-out, by reason. */
+  readonly drops = new DropCounters<PathDropReason>();
   outages = 0;
   readonly #options: PathOptions;
+  readonly #clock: Clock;
+  /** Valid RTP from the source, duplicates included: shared by every track's chain. */
+  readonly #received = new PacketCounter();
+  readonly #packet = new MediaPacket();
   readonly #viewers = new Map<PathViewer, ViewerState>();
   #source: MediaSource | undefined;
   /** What viewers were told (DESCRIBE); kept across source restarts. */
@@ -133,7 +152,16 @@ export class StreamPath {
     this.name = options.name;
     this.kind = options.kind;
     this.#options = options;
+    this.#clock = { now: options.now };
     if (options.alwaysOn) this.#startSource();
+  }
+
+  get packetsIn(): number {
+    return this.#received.packets;
+  }
+
+  get bytesIn(): number {
+    return this.#received.bytes;
   }
 
   get state(): UpstreamState {
@@ -247,7 +275,7 @@ export class StreamPath {
         kind: t.info.kind,
         encoding: t.info.encoding,
         ssrc: t.continuity.ssrc,
-        quality: t.quality?.snapshot(now) ?? null,
+        quality: t.stream.quality?.snapshot(now) ?? null,
       })),
     };
   }
@@ -305,19 +333,14 @@ export class StreamPath {
   #onReady(description: SourceDescription): void {
     if (this.#description === undefined) {
       this.#description = description;
-      this.#tracks = description.tracks.map((info) => ({
-        info,
-        continuity: new TrackContinuity(info.clockRate, randomSsrc()),
-        startsKeyframe: info.kind === 'video' ? KEYFRAME_TESTS[info.encoding] : undefined,
-        quality: undefined,
-      }));
+      this.#tracks = description.tracks.map((info) => this.#trackOutput(info));
     } else {
       this.#checkSameTracks(description);
     }
     // A new source epoch: fresh measurement, numbering continued.
     for (const track of this.#tracks) {
       track.continuity.restart();
-      track.quality = undefined;
+      track.stream.restart();
     }
     // After an outage every viewer's decoder needs a clean start again.
     for (const state of this.#viewers.values()) {
@@ -329,6 +352,31 @@ export class StreamPath {
     this.#waiters = [];
     for (const waiter of waiters) waiter.resolve(this.#description);
     this.#options.log.info({ path: this.name, tracks: this.#tracks.length }, 'rtsp source up');
+  }
+
+  #trackOutput(info: SourceTrack): TrackOutput {
+    const continuity = new TrackContinuity(info.clockRate, randomSsrc());
+    const stream = new TrackStream({
+      clockRate: info.clockRate,
+      kind: info.kind === 'audio' ? 'audio' : 'video',
+    });
+    const chain = new PacketChain(
+      [
+        new RtpCheck({ invalidReason: 'invalid_rtp' }),
+        this.#received,
+        new Measure(stream),
+        new DuplicateFilter(),
+        new ContinuityRewrite(continuity),
+      ],
+      { drops: this.drops, clock: this.#clock },
+    );
+    return {
+      info,
+      continuity,
+      startsKeyframe: info.kind === 'video' ? KEYFRAME_TESTS[info.encoding] : undefined,
+      stream,
+      chain,
+    };
   }
 
   #checkSameTracks(description: SourceDescription): void {
@@ -364,38 +412,17 @@ export class StreamPath {
     }
   }
 
-  #onRtp(track: number, packet: Buffer): void {
+  #onRtp(track: number, datagram: Buffer): void {
     const output = this.#tracks[track];
     if (output === undefined) {
       this.drops.add('unknown_track');
       return;
     }
-    if (checkRtp(packet) !== null) {
-      this.drops.add('invalid_rtp');
-      return;
-    }
-    const now = this.#options.now();
-    this.packetsIn += 1;
-    this.bytesIn += packet.length;
-    output.quality ??= new StreamQuality({
-      ssrc: packet.readUInt32BE(8),
-      clockRate: output.info.clockRate,
-      kind: output.info.kind === 'audio' ? 'audio' : 'video',
-      startMs: now,
-    });
-    const verdict = output.quality.onRtp(
-      rtpSequenceNumber(packet),
-      rtpTimestamp(packet),
-      rtpPayloadType(packet),
-      packet.length,
-      now,
-    );
-    if (verdict === 'duplicate' || verdict === 'late') {
-      this.drops.add(verdict);
-      return;
-    }
+    const chained = this.#packet.load(datagram, this.#clock.now());
+    if (!output.chain.run(chained)) return;
+    const packet = chained.buffer;
+    // The rewrite touched the header only: the payload still tells a keyframe.
     const keyframe = this.#startsKeyframe(output, packet);
-    output.continuity.rewrite(packet, now);
     for (const state of this.#viewers.values()) {
       if (!state.viewer.tracks.has(track)) continue;
       if (state.waiting[track] === true) {
