@@ -3,9 +3,12 @@
  * a PlainTransport on 127.0.0.1 and a Producer, fed by one RTSP session
  * (TCP-interleaved, so no UDP port on the way in) through a local UDP socket:
  *
- *   RTSP proxy ─$-frames─► CameraSource ─► rewrite ─► dgram 127.0.0.1 ─► PlainTransport ─► Producer
+ *   RTSP proxy ─$-frames─► CameraSource ─► packet chain ─► dgram 127.0.0.1 ─► PlainTransport ─► Producer
  *
- * The rewrite keeps what mediasoup sees one continuous stream: the
+ * The packet chain (src/media/packet-chain) is the RTSP path's:
+ * rtp-check -> payload-type-map -> measure -> duplicate-filter ->
+ * continuity-rewrite, on an injected clock. The rewrite keeps what mediasoup
+ * sees one continuous stream: the
  * Producer's own SSRC and payload type, and sequence numbers and timestamps
  * that continue across reconnects (the proxy keeps its numbering across
  * camera restarts; this covers a restart of the proxy itself). The camera
@@ -15,13 +18,26 @@
 import type { Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import type { types } from 'mediasoup';
-import { checkRtp, rtpPayloadType } from '../../src/protocol/rtp/index.js';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import { PortAllocator } from '../../src/media/udp/port-allocator.js';
 import { bindUdp, closeQuietly, connectUdp } from '../../src/media/udp/udp.js';
 import { CameraSource, type CameraTiming } from '../../src/media/rtsp-client/index.js';
 import { TrackContinuity } from '../../src/media/source/continuity.js';
+import type { QualitySnapshot } from '../../src/media/quality/index.js';
+import {
+  ContinuityRewrite,
+  DuplicateFilter,
+  Measure,
+  MediaPacket,
+  PacketChain,
+  PayloadTypeMap,
+  RtpCheck,
+  TrackStream,
+  monotonicClock,
+  type DropCounts,
+} from '../../src/media/packet-chain/index.js';
+import type { Clock } from '../../src/shared/clock.js';
 import type { SourceDescription } from '../../src/media/source/media-source.js';
 import type { WorkerPool } from '../sfu/index.js';
 import { CameraPullError } from './camera-errors.js';
@@ -48,6 +64,8 @@ export interface CameraPullOptions {
   readonly startTimeoutMs: number;
   /** The Router was closed under the pull (its worker died): the pull is dead. */
   readonly onLost: () => void;
+  /** Arrival times for measurement and continuity. Default: monotonic ms. */
+  readonly clock?: Clock;
 }
 
 /** Opens a pull and waits for its first PLAY; rejects with a CameraPullError, leaving nothing behind. */
@@ -103,15 +121,18 @@ export class CameraPull {
   readonly #socket: Socket;
   readonly #source: CameraSource;
   readonly #continuity: TrackContinuity;
-  /** The payload type the Producer was created with. */
-  readonly #payloadType: number;
+  readonly #clock: Clock;
+  readonly #stream = new TrackStream({ clockRate: H264_CLOCK_RATE, kind: 'video' });
+  /** Takes the camera's H.264 payload type, gives the Producer's. */
+  readonly #payloadTypes: PayloadTypeMap;
+  readonly #chain: PacketChain;
+  readonly #packet = new MediaPacket();
   /** Where the camera's H.264 is now: it may move when the camera comes back with another SDP. */
   #track: H264Track | undefined;
   #playing = false;
   #closed = false;
   #closing: Promise<void> | undefined;
   #packets = 0;
-  #dropped = 0;
   #sendErrors = 0;
 
   constructor(
@@ -127,8 +148,19 @@ export class CameraPull {
     this.producer = producer;
     this.#socket = socket;
     this.#track = options.track;
-    this.#payloadType = options.track.payloadType;
     this.#continuity = new TrackContinuity(H264_CLOCK_RATE, ssrc);
+    this.#clock = options.clock ?? monotonicClock;
+    this.#payloadTypes = new PayloadTypeMap(options.track.payloadType, options.track.payloadType);
+    this.#chain = new PacketChain(
+      [
+        new RtpCheck({ invalidReason: 'invalid_rtp' }),
+        this.#payloadTypes,
+        new Measure(this.#stream),
+        new DuplicateFilter(),
+        new ContinuityRewrite(this.#continuity),
+      ],
+      { clock: this.#clock },
+    );
     socket.on('error', (error) => {
       this.#log.warn({ err: error }, 'camera feed socket error');
     });
@@ -172,9 +204,19 @@ export class CameraPull {
     return this.#packets;
   }
 
-  /** Packets refused: not RTP, or not the H.264 payload type. */
+  /** Packets refused: not RTP, not the H.264 payload type, duplicates. */
   get dropped(): number {
-    return this.#dropped;
+    return this.#chain.drops.total();
+  }
+
+  /** Why packets were refused, by reason. */
+  get drops(): DropCounts {
+    return { ...this.#chain.drops.counts };
+  }
+
+  /** Loss, jitter, duplicates of the camera's H.264 as it reaches the pull (this epoch). */
+  quality(): QualitySnapshot | null {
+    return this.#stream.quality?.snapshot(this.#clock.now()) ?? null;
   }
 
   get closed(): boolean {
@@ -215,7 +257,7 @@ export class CameraPull {
     closeQuietly(this.#socket);
     await this.#source.close();
     this.#log.info(
-      { packets: this.#packets, dropped: this.#dropped, sendErrors: this.#sendErrors },
+      { packets: this.#packets, drops: this.drops, sendErrors: this.#sendErrors },
       'camera pull closed',
     );
   }
@@ -232,6 +274,7 @@ export class CameraPull {
         );
       }
       this.#track = track;
+      this.#payloadTypes.from = track.payloadType;
     } catch (error) {
       this.#track = undefined;
       this.#log.warn(
@@ -240,6 +283,7 @@ export class CameraPull {
       );
     }
     this.#continuity.restart();
+    this.#stream.restart();
     this.#playing = true;
   }
 
@@ -247,15 +291,10 @@ export class CameraPull {
     const track = this.#track;
     // Other tracks (audio) are not fed: see README.md.
     if (track === undefined || trackIndex !== track.index) return;
-    if (checkRtp(packet) !== null || rtpPayloadType(packet) !== track.payloadType) {
-      this.#dropped += 1;
-      return;
-    }
-    // Marker bit kept, payload type set (RFC 3550 §5.1: M|PT in byte 1).
-    packet[1] = ((packet[1] ?? 0) & 0x80) | this.#payloadType;
-    this.#continuity.rewrite(packet, Date.now());
+    const chained = this.#packet.load(packet, this.#clock.now());
+    if (!this.#chain.run(chained)) return;
     this.#packets += 1;
-    this.#socket.send(packet, this.#onSent);
+    this.#socket.send(chained.buffer, this.#onSent);
   }
 
   #onRtcp(trackIndex: number, packet: Buffer): void {
