@@ -10,6 +10,7 @@ import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/streams.js';
 import { checkMediaAddress } from './media/check-media-address.js';
 import { HttpService } from './l7/l7-service.js';
+import { proxyLoad } from './load-report.js';
 import { registerRtspMetrics } from './media/metrics/rtsp-metrics.js';
 import { registerStreamMetrics } from './media/metrics/stream-metrics.js';
 import { MediaRouteTable } from './media/relay/media-route-table.js';
@@ -44,6 +45,7 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     section: config.proxy,
     capabilities: ['rtp', 'srtp', 'rtsp', 'http', 'http2', 'grpc'],
     log,
+    load: proxyLoad(routes, rtsp),
     // Not transactional yet: each service applies in its prepare step.
     participants: [
       applyInPrepare('relay', async (candidate) => {

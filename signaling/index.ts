@@ -9,6 +9,7 @@ import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/node-agent/index.js';
 import { CameraHub, cameraProxyBase } from './cameras/index.js';
 import { demoRoute } from './demo/index.js';
+import { signalingLoad } from './load-report.js';
 import { SignalingServer } from './server/index.js';
 import { MediaStatsCollector, registerMediaMetrics } from './stats/index.js';
 import { WorkerPool, installCensus, type RtcSettings } from './sfu/index.js';
@@ -44,6 +45,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     capabilities: ['signaling'],
     log,
     stats: () => stats.latest,
+    load: signalingLoad(() => stats.latest),
     participants: [
       {
         name: 'sfu',

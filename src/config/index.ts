@@ -20,3 +20,20 @@ export {
   type RtspConfig,
   type RtspPathConfig,
 } from './rtsp-schema.js';
+export {
+  assembleConfig,
+  canonicalJson,
+  MESH_SETTINGS_NAME,
+  resourceKey,
+  resourcesNamedByRefusal,
+  ResourcesRefusedError,
+  resourceTypes,
+  resourceVersion,
+  RTSP_SETTINGS_NAME,
+  SIGNALING_SETTINGS_NAME,
+  splitConfig,
+  type MeshResource,
+  type ResourceIssue,
+  type ResourceRef,
+  type ResourceType,
+} from './resources.js';

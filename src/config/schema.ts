@@ -80,6 +80,44 @@ const rtcPortsSchema = z
     'UDP ports of the WebRTC transports (inclusive), split between the workers; must not overlap proxy.rtpPorts.',
   );
 
+/**
+ * What a node declares it can carry, reported with its load so the control
+ * plane (and the placement to come) can compare load against room.
+ */
+function capacitySchema(defaults: {
+  packetsPerSecond: number;
+  bitrateBps: number;
+  sessions: number;
+}) {
+  return z
+    .strictObject({
+      packetsPerSecond: z
+        .number()
+        .int('must be an integer')
+        .min(1)
+        .max(1_000_000_000)
+        .default(defaults.packetsPerSecond)
+        .describe('Media packets per second (in and out) the node can relay.'),
+      bitrateBps: z
+        .number()
+        .int('must be an integer')
+        .min(1)
+        .max(1_000_000_000_000)
+        .default(defaults.bitrateBps)
+        .describe('Media bits per second (in and out) the node can relay.'),
+      sessions: z
+        .number()
+        .int('must be an integer')
+        .min(1)
+        .max(100_000_000)
+        .default(defaults.sessions)
+        .describe(
+          'Media sessions the node can hold: proxy routes and RTSP viewers; SFU producers and consumers.',
+        ),
+    })
+    .describe('Declared capacity of this node, reported to the control plane with its load.');
+}
+
 const proxySchema = z
   .strictObject({
     id: name.optional().describe('Proxy id in the registry; default: proxy-<hostname>-<pid>.'),
@@ -94,6 +132,11 @@ const proxySchema = z
     routes: routesSchema,
     rtsp: rtspSchema.prefault({}),
     http: httpSchema.prefault({}),
+    capacity: capacitySchema({
+      packetsPerSecond: 200_000,
+      bitrateBps: 2_000_000_000,
+      sessions: 10_000,
+    }).prefault({}),
   })
   .describe('The rtp-proxy: the data plane.');
 
@@ -169,6 +212,11 @@ const signalingSchema = z
       .describe('IP or hostname put in ICE candidates instead of rtcListenIp (NAT, Kubernetes).'),
     peerLimits: peerLimitsSchema.prefault({}),
     cameras: camerasSchema.prefault({}),
+    capacity: capacitySchema({
+      packetsPerSecond: 100_000,
+      bitrateBps: 1_000_000_000,
+      sessions: 2_000,
+    }).prefault({}),
     publicUrl: z
       .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
       .optional()

@@ -12,6 +12,7 @@ import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
 import { ConfigStore } from './config-push/config-store.js';
 import { ConfigPushServer } from './config-push/server.js';
+import { registerLoadMetrics } from './registry/load-metrics.js';
 import { Registry } from './registry/registry.js';
 
 export interface ControlPlaneOptions {
@@ -45,6 +46,7 @@ export async function startControlPlane(
     maxNodes: 10_000,
     forgetAfterMs: 10 * 60_000,
   });
+  registerLoadMetrics(metrics, registry);
   const pushServer = new ConfigPushServer({
     listen: address(config.controlPlane.grpc),
     store,

@@ -1,38 +1,58 @@
 /**
- * A node's side of MeshControl: register, hold the config stream, apply each
- * snapshot and answer ACK or NACK, send heartbeats. When the control plane is
- * unreachable the node keeps its last good config and retries with jittered
- * exponential backoff, so a restarted control plane is not stampeded.
+ * A node's side of MeshControl: register, hold the resource stream (its Hello
+ * names the resources it holds), apply each update and answer ACK or NACK
+ * (naming the refused resources), send heartbeats, stats and a load report
+ * every second. When the control plane is unreachable the node keeps its last
+ * good config and retries with jittered exponential backoff, so a restarted
+ * control plane is not stampeded.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { Backoff } from '../shared/backoff.js';
+import { resourceKey, ResourcesRefusedError, type ResourceRef } from '../config/index.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import {
+  MAX_REASON_LENGTH,
+  MAX_RESOURCE_ERRORS,
   MAX_STATS_JSON_LENGTH,
   createMeshControlClient,
-  type ConfigSnapshot,
+  type LoadReport,
   type MeshControlClient,
   type NodeIdentity,
   type NodeMessageOut,
   type RegisterResponse,
+  type ResourceError,
+  type ResourceUpdate,
+  type WireResourceRef,
 } from '../protocol/mesh/index.js';
+
+/** How often a node reports its load. */
+export const LOAD_REPORT_INTERVAL_MS = 1_000;
+
+type ResourceStream = grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate>;
 
 export interface ControlClientOptions {
   readonly address: string;
   readonly identity: NodeIdentity;
   readonly capabilities: readonly string[];
   readonly listenAddresses: Readonly<Record<string, string>>;
-  /** The version the node runs now ('' for none), reported on every (re)connect. */
+  /** The system version the node runs now ('' for none), reported on every (re)connect. */
   readonly currentVersion: () => string;
-  /** Applies a snapshot, or throws with the reason it is rejected. */
-  readonly apply: (snapshot: ConfigSnapshot) => Promise<void>;
+  /** The resources the node holds, named in every Hello. */
+  readonly heldResources: () => readonly ResourceRef[];
+  /**
+   * Applies an update; returns the resources now held from it, or throws
+   * with the reason (a ResourcesRefusedError names the resources at fault).
+   */
+  readonly apply: (update: ResourceUpdate) => Promise<readonly ResourceRef[]>;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
   readonly backoff?: Backoff;
   /** What the node reports with each heartbeat (JSON-serializable); undefined sends none. */
   readonly stats?: () => unknown;
+  /** The node's load, reported every second; undefined sends none. */
+  readonly load?: () => Omit<LoadReport, 'sentAtMs'>;
 }
 
 export class ControlClient {
@@ -41,10 +61,12 @@ export class ControlClient {
   readonly #backoff: Backoff;
   readonly #connected: Gauge;
   readonly #reconnects: Counter;
-  #stream: grpc.ClientDuplexStream<NodeMessageOut, ConfigSnapshot> | undefined;
+  readonly #received: Counter;
+  #stream: ResourceStream | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #loadTimer: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
-  /** Snapshots are applied one at a time, in the order they arrive. */
+  /** Updates are applied one at a time, in the order they arrive. */
   #applying: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -60,6 +82,12 @@ export class ControlClient {
     this.#reconnects = new Counter({
       name: 'streammesh_node_control_plane_reconnects_total',
       help: 'Attempts to reach the control plane again after a failure.',
+      registers: [options.metrics],
+    });
+    this.#received = new Counter({
+      name: 'streammesh_node_config_resources_received_total',
+      help: 'Resources received from the control plane, by type and change (update, remove).',
+      labelNames: ['type', 'change'],
       registers: [options.metrics],
     });
   }
@@ -98,7 +126,7 @@ export class ControlClient {
 
   #openStream(registration: RegisterResponse): void {
     if (this.#closed) return;
-    const stream = this.#client.streamConfig();
+    const stream = this.#client.streamResources();
     this.#stream = stream;
     let failed = false;
     const fail = (reason: string): void => {
@@ -107,25 +135,39 @@ export class ControlClient {
       this.#stopStream();
       this.#retryLater(reason);
     };
-    stream.on('data', (snapshot: ConfigSnapshot) => {
-      // A snapshot proves the stream works end to end.
+    stream.on('data', (update: ResourceUpdate) => {
+      // An update proves the stream works end to end.
       this.#backoff.reset();
       this.#connected.set(1);
-      this.#applying = this.#applying.then(() => this.#applyAndAnswer(stream, snapshot));
+      for (const resource of update.resources) {
+        this.#received.inc({ type: resource.type, change: 'update' });
+      }
+      for (const ref of update.removed) this.#received.inc({ type: ref.type, change: 'remove' });
+      this.#applying = this.#applying.then(() => this.#applyAndAnswer(stream, update));
     });
     stream.on('error', (error: grpc.ServiceError) => fail(error.details || error.message));
     stream.on('end', () => fail('stream ended by the control plane'));
     stream.write({
-      hello: { id: this.#options.identity.id, currentVersion: this.#options.currentVersion() },
+      hello: {
+        id: this.#options.identity.id,
+        systemVersion: this.#options.currentVersion(),
+        resources: this.#options.heldResources().map((ref) => ({ ...ref })),
+      },
     });
     const interval = Math.max(100, registration.heartbeatIntervalMs);
     this.#heartbeat = setInterval(() => {
       stream.write({ heartbeat: { sentAtMs: Date.now() } });
       this.#reportStats(stream);
     }, interval);
+    const { load } = this.#options;
+    if (load !== undefined) {
+      this.#loadTimer = setInterval(() => {
+        stream.write({ load: { sentAtMs: Date.now(), ...load() } });
+      }, LOAD_REPORT_INTERVAL_MS);
+    }
   }
 
-  #reportStats(stream: grpc.ClientDuplexStream<NodeMessageOut, ConfigSnapshot>): void {
+  #reportStats(stream: ResourceStream): void {
     const stats = this.#options.stats?.();
     if (stats === undefined) return;
     const statsJson = JSON.stringify(stats);
@@ -140,24 +182,27 @@ export class ControlClient {
     stream.write({ stats: { sentAtMs: Date.now(), statsJson } });
   }
 
-  async #applyAndAnswer(
-    stream: grpc.ClientDuplexStream<NodeMessageOut, ConfigSnapshot>,
-    snapshot: ConfigSnapshot,
-  ): Promise<void> {
+  async #applyAndAnswer(stream: ResourceStream, update: ResourceUpdate): Promise<void> {
+    const { nonce, systemVersion } = update;
     let answer: NodeMessageOut;
     try {
-      await this.#options.apply(snapshot);
-      answer = { ack: { version: snapshot.version } };
+      const applied = await this.#options.apply(update);
+      answer = { ack: { nonce, systemVersion, applied: applied.map((ref) => ({ ...ref })) } };
     } catch (error) {
-      const reason = errorMessage(error);
-      this.#options.log.warn({ version: snapshot.version, reason }, 'config rejected (NACK)');
-      answer = { nack: { version: snapshot.version, reason } };
+      const reason = errorMessage(error).slice(0, MAX_REASON_LENGTH);
+      const errors = refusedResources(error, update);
+      this.#options.log.warn(
+        { version: systemVersion, reason, resources: errors.map((e) => e.resource.name) },
+        'config rejected (NACK)',
+      );
+      answer = { nack: { nonce, systemVersion, reason, errors } };
     }
     if (this.#stream === stream) stream.write(answer);
   }
 
   #stopStream(): void {
     clearInterval(this.#heartbeat);
+    clearInterval(this.#loadTimer);
     this.#connected.set(0);
     const stream = this.#stream;
     this.#stream = undefined;
@@ -174,4 +219,29 @@ export class ControlClient {
     );
     this.#retry = setTimeout(() => this.#connect(), delay);
   }
+}
+
+/**
+ * The resources a NACK names: those a ResourcesRefusedError names (with the
+ * version the update carried), or else every resource of the update, since
+ * the refusal cannot be traced to fewer.
+ */
+function refusedResources(error: unknown, update: ResourceUpdate): ResourceError[] {
+  const inUpdate = new Map<string, WireResourceRef>();
+  for (const ref of [...update.resources, ...update.removed]) inUpdate.set(resourceKey(ref), ref);
+  const named =
+    error instanceof ResourcesRefusedError
+      ? error.resourceIssues.map((issue) => ({
+          resource: {
+            type: issue.type,
+            name: issue.name,
+            version: inUpdate.get(resourceKey(issue))?.version ?? '',
+          },
+          reason: issue.reason.slice(0, MAX_REASON_LENGTH),
+        }))
+      : [...inUpdate.values()].map((ref) => ({
+          resource: { type: ref.type, name: ref.name, version: ref.version },
+          reason: errorMessage(error).slice(0, MAX_REASON_LENGTH),
+        }));
+  return named.slice(0, MAX_RESOURCE_ERRORS);
 }

@@ -11,3 +11,4 @@ export {
   type ConfigParticipant,
   type PreparedChange,
 } from './config-transaction.js';
+export { CpuSampler, type LoadFigures, type LoadSource } from './load-source.js';

@@ -1,20 +1,39 @@
 /**
  * What every node role (rtp-proxy, signaling) shares: an admin listener with
  * /config_dump, readiness that waits for the first config, and the control
- * client that keeps the config current. A role supplies how a new config is
- * put in force, which may refuse it (can this node bind that address?).
+ * client that keeps the config current. The node holds its config as typed
+ * resources (src/config/resources.ts): each update from the control plane is
+ * applied to a copy of that set, assembled and validated as a whole, and put
+ * in force by the role's participants as one transaction; a refusal names the
+ * resources at fault and leaves the set exactly as it was.
  */
 import { hostname } from 'node:os';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { AdminServer } from '../shared/admin/index.js';
-import { validateConfig, type MeshConfig } from '../config/index.js';
-import { StreammeshError } from '../shared/errors.js';
+import {
+  assembleConfig,
+  resourceKey,
+  resourcesNamedByRefusal,
+  ResourcesRefusedError,
+  resourceTypes,
+  type MeshConfig,
+  type MeshResource,
+  type ResourceIssue,
+  type ResourceRef,
+  type ResourceType,
+} from '../config/index.js';
+import { errorMessage, StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
-import type { ConfigSnapshot, Role } from '../protocol/mesh/index.js';
-import { applyConfigTransaction, type ConfigParticipant } from './config-transaction.js';
+import type { ResourceUpdate, Role } from '../protocol/mesh/index.js';
+import {
+  applyConfigTransaction,
+  ConfigRefusedError,
+  type ConfigParticipant,
+} from './config-transaction.js';
 import { ControlClient } from './control-client.js';
+import { CpuSampler, type LoadSource } from './load-source.js';
 
 export interface AppliedConfig {
   readonly version: string;
@@ -43,6 +62,8 @@ export interface MeshNodeOptions {
   readonly participants?: readonly ConfigParticipant[];
   /** Reported to the control plane with each heartbeat (JSON-serializable). */
   readonly stats?: () => unknown;
+  /** The role's load and declared capacity, reported every second with the process's CPU. */
+  readonly load?: LoadSource;
 }
 
 export class SnapshotRejectedError extends StreammeshError {
@@ -57,6 +78,8 @@ export class MeshNode {
   readonly metrics: Registry;
   readonly admin: AdminServer;
   #applied: AppliedConfig | undefined;
+  /** The resources the applied config was assembled from, by resourceKey. */
+  #resources: ReadonlyMap<string, MeshResource> = new Map();
   #client: ControlClient | undefined;
   #adminAddress: HostPort | undefined;
   readonly #applies: Counter;
@@ -67,7 +90,7 @@ export class MeshNode {
     this.metrics = createMetricsRegistry(options.roleName);
     this.#applies = new Counter({
       name: 'streammesh_node_config_applies_total',
-      help: 'Config snapshots received, by result (ack or nack).',
+      help: 'Config updates received, by result (ack or nack).',
       labelNames: ['result'],
       registers: [this.metrics],
     });
@@ -94,12 +117,24 @@ export class MeshNode {
     });
     this.admin.route('GET', '/config_dump', () => ({
       status: 200,
-      body: this.#applied ?? { version: null, config: null },
+      body:
+        this.#applied === undefined
+          ? { version: null, config: null, resources: [] }
+          : { ...this.#applied, resources: this.heldResources() },
     }));
   }
 
   get applied(): AppliedConfig | undefined {
     return this.#applied;
+  }
+
+  /** The resources the node holds, by type and name. */
+  heldResources(): ResourceRef[] {
+    return [...this.#resources.values()].map(({ type, name, version }) => ({
+      type,
+      name,
+      version,
+    }));
   }
 
   get adminAddress(): HostPort {
@@ -120,10 +155,12 @@ export class MeshNode {
       capabilities: this.#options.capabilities,
       listenAddresses: { admin: formatHostPort(this.#adminAddress) },
       currentVersion: () => this.#applied?.version ?? '',
-      apply: (snapshot) => this.#apply(snapshot),
+      heldResources: () => this.heldResources(),
+      apply: (update) => this.#apply(update),
       metrics: this.metrics,
       log,
       ...(this.#options.stats === undefined ? {} : { stats: this.#options.stats }),
+      ...(this.#options.load === undefined ? {} : { load: this.#loadReporter(this.#options.load) }),
     });
     this.#client.start();
   }
@@ -133,32 +170,117 @@ export class MeshNode {
     await this.admin.close();
   }
 
-  async #apply(snapshot: ConfigSnapshot): Promise<void> {
-    if (snapshot.version === this.#applied?.version) {
-      this.#applies.inc({ result: 'ack' });
-      return;
-    }
-    let config: MeshConfig;
+  #loadReporter(source: LoadSource) {
+    const cpu = new CpuSampler();
+    return () => ({
+      ...source.measure(),
+      cpuCores: cpu.cores(),
+      capacity: source.capacity(this.#applied?.config ?? this.#options.config),
+    });
+  }
+
+  async #apply(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+    const source = `update ${update.systemVersion}`;
     try {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(snapshot.configJson);
-      } catch {
-        throw new SnapshotRejectedError(`snapshot ${snapshot.version}: config is not valid JSON`);
+      const candidate = candidateResources(this.#resources, update, source);
+      const refs = update.resources.flatMap(({ type, name, version }) =>
+        isConfigType(type) ? [{ type, name, version }] : [],
+      );
+      const unchanged =
+        this.#applied !== undefined &&
+        candidate.size === this.#resources.size &&
+        [...candidate].every(([key, item]) => this.#resources.get(key)?.version === item.version);
+      let config = this.#applied?.config;
+      if (!unchanged || config === undefined) {
+        config = assembleConfig([...candidate.values()], source);
+        await this.#transaction(config, update, source);
       }
-      config = validateConfig(raw, `snapshot ${snapshot.version}`);
-      await applyConfigTransaction(this.#options.participants ?? [], config);
+      this.#resources = candidate;
+      this.#applied = {
+        version: update.systemVersion,
+        config,
+        appliedAt: new Date().toISOString(),
+      };
+      this.#applies.inc({ result: 'ack' });
+      // The mesh-wide level applies unless this process was given its own.
+      if (process.env['STREAMMESH_LOG_LEVEL'] === undefined) {
+        this.#options.log.level = config.logLevel;
+      }
+      this.#options.log.info(
+        { version: update.systemVersion, resources: refs.length, removed: update.removed.length },
+        'config applied',
+      );
+      return refs;
     } catch (error) {
       this.#applies.inc({ result: 'nack' });
       throw error;
     }
-    this.#applied = { version: snapshot.version, config, appliedAt: new Date().toISOString() };
-    this.#applies.inc({ result: 'ack' });
-    // The mesh-wide level applies unless this process was given its own.
-    if (process.env['STREAMMESH_LOG_LEVEL'] === undefined)
-      this.#options.log.level = config.logLevel;
-    this.#options.log.info({ version: snapshot.version }, 'config applied');
   }
+
+  /** Runs the transaction; a participant's refusal is traced to the resources it names. */
+  async #transaction(config: MeshConfig, update: ResourceUpdate, source: string): Promise<void> {
+    try {
+      await applyConfigTransaction(this.#options.participants ?? [], config);
+    } catch (error) {
+      if (!(error instanceof ConfigRefusedError)) throw error;
+      const inUpdate = [...update.resources, ...update.removed].flatMap((ref) =>
+        isConfigType(ref.type) ? [{ type: ref.type, name: ref.name, version: ref.version }] : [],
+      );
+      const named = resourcesNamedByRefusal(error.participant, error.message, inUpdate);
+      throw new ResourcesRefusedError(
+        source,
+        named.map(({ type, name }) => ({ type, name, reason: error.message })),
+      );
+    }
+  }
+}
+
+const configTypes: ReadonlySet<string> = new Set(resourceTypes);
+
+function isConfigType(type: string): type is ResourceType {
+  return configTypes.has(type);
+}
+
+/**
+ * The node's set with the update applied: removals dropped, resources added
+ * or replaced. A body that is not JSON, or of a type this node does not
+ * serve, is an issue of that resource.
+ */
+function candidateResources(
+  current: ReadonlyMap<string, MeshResource>,
+  update: ResourceUpdate,
+  source: string,
+): Map<string, MeshResource> {
+  const candidate = new Map(current);
+  const issues: ResourceIssue[] = [];
+  for (const ref of update.removed) candidate.delete(resourceKey(ref));
+  for (const wire of update.resources) {
+    if (!isConfigType(wire.type)) {
+      const type = wire.type as ResourceType;
+      issues.push({ type, name: wire.name, reason: `${wire.type} is not served by this node` });
+      continue;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(wire.bodyJson);
+    } catch (error) {
+      issues.push({
+        type: wire.type,
+        name: wire.name,
+        reason: `body is not JSON: ${errorMessage(error)}`,
+      });
+      continue;
+    }
+    candidate.set(resourceKey(wire), {
+      type: wire.type,
+      name: wire.name,
+      version: wire.version,
+      order: wire.order,
+      body,
+    });
+  }
+  if (issues.length > 0) throw new ResourcesRefusedError(source, issues);
+  return candidate;
 }
 
 function defaultId(roleName: string): string {

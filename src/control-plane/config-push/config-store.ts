@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { loadConfigFile, type MeshConfig } from '../../config/index.js';
+import {
+  loadConfigFile,
+  splitConfig,
+  type MeshConfig,
+  type MeshResource,
+} from '../../config/index.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 
@@ -15,8 +20,10 @@ export interface VersionedConfig {
   /** Opaque to nodes: a sequence number and a digest of the content. */
   readonly version: string;
   readonly config: MeshConfig;
-  /** The JSON that nodes receive; derived once per version. */
+  /** The config as JSON, to tell a change from a rewrite of the same content. */
   readonly json: string;
+  /** The config as the typed resources nodes receive; split once per version. */
+  readonly resources: readonly MeshResource[];
   readonly origin: string;
   readonly updatedAt: string;
 }
@@ -92,6 +99,7 @@ function versioned(config: MeshConfig, sequence: number, origin: string): Versio
     version: `${sequence}-${digest}`,
     config,
     json,
+    resources: splitConfig(config),
     origin,
     updatedAt: new Date().toISOString(),
   };

@@ -1,7 +1,9 @@
 /**
- * The MeshControl gRPC service: nodes register, then hold a config stream.
- * Every connected node gets the current snapshot at once and each new one as
- * the store changes; its ACKs and NACKs land in the registry.
+ * The MeshControl gRPC service: nodes register, then hold a resource stream
+ * (proto/streammesh/v1/mesh.proto). A node's Hello says which resource
+ * versions it holds; it is sent what differs at once, and on every change of
+ * the store only the resources whose version differs from what it holds.
+ * Its ACKs and NACKs (per resource) and load reports land in the registry.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
@@ -10,19 +12,22 @@ import { formatHostPort } from '../../shared/address.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
+  MAX_REASON_LENGTH,
   MAX_STATS_JSON_LENGTH,
   meshControlService,
-  type ConfigSnapshot,
   type MeshControlHandlers,
   type NodeMessage,
   type RegisterRequest,
+  type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
-import type { Registry } from '../registry/registry.js';
+import type { NodeRecord, Registry } from '../registry/registry.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
+import { checkHelloResources, checkLoad, checkNackErrors } from './node-messages.js';
 
 const NODE_ID = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
-const MAX_REASON_LENGTH = 2048;
+
+type NodeStream = grpc.ServerDuplexStream<NodeMessage, ResourceUpdate>;
 
 export interface ConfigPushServerOptions {
   readonly listen: HostPort;
@@ -36,33 +41,55 @@ export interface ConfigPushServerOptions {
 export class ConfigPushServer {
   readonly #options: ConfigPushServerOptions;
   readonly #server = new grpc.Server({
-    // Nodes send small answers and stats reports of at most
-    // MAX_STATS_JSON_LENGTH; a peer sending more is not a node.
+    // Nodes send small answers, hellos of at most MAX_HELLO_RESOURCES refs
+    // and stats reports of at most MAX_STATS_JSON_LENGTH; a peer sending
+    // more is not a node.
     'grpc.max_receive_message_length': MAX_STATS_JSON_LENGTH + 16 * 1024,
   });
-  readonly #streams = new Map<string, grpc.ServerDuplexStream<NodeMessage, ConfigSnapshot>>();
+  readonly #streams = new Map<string, NodeStream>();
   readonly #pushes: Counter;
+  readonly #resourcesSent: Counter;
   readonly #acks: Counter;
   readonly #nacks: Counter;
   readonly #badStats: Counter;
+  readonly #badLoad: Counter;
+  readonly #staleAnswers: Counter;
   #port = 0;
+  #nonce = 0;
 
   constructor(options: ConfigPushServerOptions) {
     this.#options = options;
     const registers = [options.metrics];
     this.#pushes = new Counter({
       name: 'streammesh_control_plane_config_pushes_total',
-      help: 'Config snapshots sent to nodes.',
+      help: 'Resource updates sent to nodes.',
+      registers,
+    });
+    this.#resourcesSent = new Counter({
+      name: 'streammesh_control_plane_config_resources_sent_total',
+      help: 'Resources sent to nodes in updates, by type and change (update, remove).',
+      labelNames: ['type', 'change'],
       registers,
     });
     this.#acks = new Counter({
       name: 'streammesh_control_plane_config_acks_total',
-      help: 'Snapshots nodes applied.',
+      help: 'Updates nodes applied.',
       registers,
     });
     this.#nacks = new Counter({
       name: 'streammesh_control_plane_config_nacks_total',
-      help: 'Snapshots nodes rejected.',
+      help: 'Updates nodes refused.',
+      registers,
+    });
+    this.#badLoad = new Counter({
+      name: 'streammesh_control_plane_bad_load_reports_total',
+      help: 'Load reports from nodes dropped, by reason (not_finite, negative, too_large, no_capacity).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#staleAnswers = new Counter({
+      name: 'streammesh_control_plane_stale_answers_total',
+      help: 'ACKs and NACKs for an update not in flight (answered already, or of an earlier stream).',
       registers,
     });
     this.#badStats = new Counter({
@@ -87,13 +114,13 @@ export class ConfigPushServer {
       register: (call, callback) => {
         this.#register(call.request, callback);
       },
-      streamConfig: (call) => {
-        this.#streamConfig(call);
+      streamResources: (call) => {
+        this.#streamResources(call);
       },
     };
     this.#server.addService(meshControlService(), handlers);
-    options.store.on('change', (snapshot) => {
-      for (const [id, stream] of this.#streams) this.#send(id, stream, snapshot);
+    options.store.on('change', (current) => {
+      for (const [id, stream] of this.#streams) this.#sendDelta(id, stream, current);
     });
   }
 
@@ -148,7 +175,7 @@ export class ConfigPushServer {
     callback(null, { heartbeatIntervalMs: this.#options.heartbeatIntervalMs });
   }
 
-  #streamConfig(call: grpc.ServerDuplexStream<NodeMessage, ConfigSnapshot>): void {
+  #streamResources(call: NodeStream): void {
     let id: string | undefined;
     call.on('data', (message: NodeMessage) => {
       if (id === undefined) {
@@ -161,7 +188,7 @@ export class ConfigPushServer {
       if (id === undefined || this.#streams.get(id) !== call) return;
       this.#streams.delete(id);
       this.#options.registry.streamClosed(id);
-      this.#options.log.info({ node: id }, 'node config stream closed');
+      this.#options.log.info({ node: id }, 'node resource stream closed');
     };
     call.on('end', () => {
       closed();
@@ -171,42 +198,76 @@ export class ConfigPushServer {
     call.on('cancelled', closed);
   }
 
-  /** The first message must be a Hello from a registered node. */
-  #hello(
-    call: grpc.ServerDuplexStream<NodeMessage, ConfigSnapshot>,
-    message: NodeMessage,
-  ): string | undefined {
-    if (message.kind !== 'hello' || this.#options.registry.get(message.hello.id) === undefined) {
+  /** The first message must be a Hello from a registered node, naming valid resources. */
+  #hello(call: NodeStream, message: NodeMessage): string | undefined {
+    const refuse = (code: grpc.status, details: string): undefined => {
       // grpc-js ends a server stream with a status when 'error' is emitted on it.
-      const refusal: Partial<grpc.StatusObject> = {
-        code: grpc.status.FAILED_PRECONDITION,
-        details: 'first message must be a hello from a registered node',
-      };
+      const refusal: Partial<grpc.StatusObject> = { code, details };
       call.emit('error', refusal);
       return undefined;
+    };
+    if (message.kind !== 'hello') {
+      return refuse(grpc.status.FAILED_PRECONDITION, 'first message must be a hello');
     }
-    const { id } = message.hello;
+    const { id, systemVersion } = message.hello;
+    const record = this.#options.registry.get(id);
+    if (record === undefined) {
+      return refuse(
+        grpc.status.FAILED_PRECONDITION,
+        'first message must be a hello from a registered node',
+      );
+    }
+    const held = checkHelloResources(message.hello.resources);
+    if (typeof held === 'string') return refuse(grpc.status.INVALID_ARGUMENT, held);
     // A node that reconnects replaces its previous stream.
     this.#streams.get(id)?.end();
     this.#streams.set(id, call);
     this.#options.registry.streamOpened(id);
-    this.#send(id, call, this.#options.store.current);
+    record.resources.hello(held);
+    const current = this.#options.store.current;
+    this.#sendDelta(id, call, current, systemVersion === current.version);
     return id;
   }
 
   #onNodeMessage(id: string, message: NodeMessage): void {
     const registry = this.#options.registry;
     switch (message.kind) {
-      case 'ack':
+      case 'ack': {
+        const record = registry.get(id);
+        const systemVersion = record?.resources.acked(message.ack.nonce);
+        if (systemVersion === undefined) {
+          this.#staleAnswers.inc();
+          break;
+        }
         this.#acks.inc();
-        registry.acked(id, message.ack.version);
-        this.#options.log.debug({ node: id, version: message.ack.version }, 'config ACK');
+        registry.acked(id, systemVersion);
+        this.#options.log.debug({ node: id, version: systemVersion }, 'config ACK');
         break;
+      }
       case 'nack': {
-        this.#nacks.inc();
+        const record = registry.get(id);
+        if (record === undefined) break;
         const reason = message.nack.reason.slice(0, MAX_REASON_LENGTH);
-        registry.nacked(id, message.nack.version, reason);
-        this.#options.log.warn({ node: id, version: message.nack.version, reason }, 'config NACK');
+        const refused = checkNackErrors(message.nack).filter((error) =>
+          record.resources.carried(message.nack.nonce, error),
+        );
+        const at = new Date().toISOString();
+        const systemVersion = record.resources.nacked(message.nack.nonce, refused, at);
+        if (systemVersion === undefined) {
+          this.#staleAnswers.inc();
+          break;
+        }
+        this.#nacks.inc();
+        registry.nacked(id, systemVersion, reason);
+        this.#options.log.warn(
+          {
+            node: id,
+            version: systemVersion,
+            reason,
+            resources: refused.map((error) => `${error.type}/${error.name}`),
+          },
+          'config NACK',
+        );
         break;
       }
       case 'heartbeat':
@@ -215,6 +276,16 @@ export class ConfigPushServer {
       case 'stats':
         this.#onStats(id, message.stats);
         break;
+      case 'load': {
+        const load = checkLoad(message.load);
+        if (typeof load === 'string') {
+          this.#badLoad.inc({ reason: load });
+          break;
+        }
+        const { sentAtMs, ...figures } = load;
+        registry.loaded(id, { sentAt: new Date(sentAtMs).toISOString(), ...figures });
+        break;
+      }
       case 'hello':
         break;
     }
@@ -237,13 +308,45 @@ export class ConfigPushServer {
     this.#options.registry.reported(id, report.sentAtMs, stats);
   }
 
-  #send(
-    id: string,
-    stream: grpc.ServerDuplexStream<NodeMessage, ConfigSnapshot>,
-    snapshot: VersionedConfig,
-  ): void {
+  /**
+   * Sends the node what differs between the config and what it holds. With
+   * no difference an update is still sent when the config's version moved
+   * (so the node acknowledges it), but not to a node that says it runs it.
+   */
+  #sendDelta(id: string, stream: NodeStream, current: VersionedConfig, upToDate = false): void {
+    const record: NodeRecord | undefined = this.#options.registry.get(id);
+    if (record === undefined) return;
+    const delta = record.resources.delta(current.resources);
+    if (delta.changed.length === 0 && delta.removed.length === 0 && upToDate) return;
+    this.#nonce += 1;
+    const nonce = String(this.#nonce);
+    record.resources.sent(nonce, current.version, delta);
     this.#pushes.inc();
-    this.#options.log.debug({ node: id, version: snapshot.version }, 'pushing config');
-    stream.write({ version: snapshot.version, configJson: snapshot.json });
+    for (const resource of delta.changed) {
+      this.#resourcesSent.inc({ type: resource.type, change: 'update' });
+    }
+    for (const ref of delta.removed) this.#resourcesSent.inc({ type: ref.type, change: 'remove' });
+    this.#options.log.debug(
+      {
+        node: id,
+        version: current.version,
+        nonce,
+        changed: delta.changed.length,
+        removed: delta.removed.length,
+      },
+      'pushing resources',
+    );
+    stream.write({
+      nonce,
+      systemVersion: current.version,
+      resources: delta.changed.map((resource) => ({
+        type: resource.type,
+        name: resource.name,
+        version: resource.version,
+        order: resource.order,
+        bodyJson: JSON.stringify(resource.body),
+      })),
+      removed: delta.removed.map((ref) => ({ ...ref })),
+    });
   }
 }

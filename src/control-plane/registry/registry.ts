@@ -9,7 +9,8 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import { StreammeshError } from '../../shared/errors.js';
-import type { RegisterRequest, Role } from '../../protocol/mesh/index.js';
+import type { Capacity, RegisterRequest, Role } from '../../protocol/mesh/index.js';
+import { NodeResources, type ResourceStateView } from '../config-push/node-resources.js';
 
 export type NodeState = 'connected' | 'stale' | 'disconnected';
 
@@ -32,6 +33,21 @@ export interface NodeRecord {
   lastNack: NackRecord | undefined;
   /** The node's latest stats report, kept out of `list()` (it can be large). */
   stats: StatsRecord | undefined;
+  /** Per resource: the version the node holds, the one in flight, the last refused. */
+  readonly resources: NodeResources;
+  /** The node's latest load report (validated). */
+  load: LoadRecord | undefined;
+}
+
+/** A node's load as it reported it, with its declared capacity. */
+export interface LoadRecord {
+  readonly sentAt: string;
+  readonly receivedAt: string;
+  readonly packetsPerSecond: number;
+  readonly bitrateBps: number;
+  readonly cpuCores: number;
+  readonly sessions: number;
+  readonly capacity: Capacity;
 }
 
 export interface StatsRecord {
@@ -48,9 +64,14 @@ export interface NodeStatsView extends StatsRecord {
   readonly state: NodeState;
 }
 
-export interface NodeView extends Omit<NodeRecord, 'lastSeenMs' | 'streamOpen' | 'stats'> {
+export interface NodeView extends Omit<
+  NodeRecord,
+  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load'
+> {
   readonly state: NodeState;
   readonly lastSeen: string;
+  readonly resources: ResourceStateView[];
+  readonly load: LoadRecord | null;
 }
 
 export interface RegistryOptions {
@@ -95,6 +116,8 @@ export class Registry {
       ackedVersion: request.currentVersion,
       lastNack: previous?.lastNack,
       stats: previous?.stats,
+      resources: previous?.resources ?? new NodeResources(),
+      load: previous?.load,
     };
     this.#nodes.set(record.id, record);
     return record;
@@ -156,6 +179,20 @@ export class Registry {
     record.lastSeenMs = now;
   }
 
+  /** Keeps a node's latest load report (already validated). */
+  loaded(id: string, load: Omit<LoadRecord, 'receivedAt'>): void {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return;
+    const now = this.#options.clock.now();
+    record.load = { ...load, receivedAt: new Date(now).toISOString() };
+    record.lastSeenMs = now;
+  }
+
+  /** Every node record, for the load gauges. */
+  records(): IterableIterator<NodeRecord> {
+    return this.#nodes.values();
+  }
+
   /** Every node's latest stats report. */
   stats(): NodeStatsView[] {
     return [...this.#nodes.values()].flatMap((record) =>
@@ -174,11 +211,13 @@ export class Registry {
 
   list(): NodeView[] {
     return [...this.#nodes.values()].map((record) => {
-      const { lastSeenMs, streamOpen: _, stats: __, ...rest } = record;
+      const { lastSeenMs, streamOpen: _, stats: __, resources, load, ...rest } = record;
       return {
         ...rest,
         state: this.stateOf(record),
         lastSeen: new Date(lastSeenMs).toISOString(),
+        resources: resources.view(),
+        load: load ?? null,
       };
     });
   }

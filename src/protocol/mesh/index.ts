@@ -29,6 +29,51 @@ export interface RegisterResponse {
 
 /** Bytes of a stats report's JSON; the control plane drops larger ones. */
 export const MAX_STATS_JSON_LENGTH = 1024 * 1024;
+/** Characters of a NACK's reason (whole or per resource); longer ones are cut. */
+export const MAX_REASON_LENGTH = 2048;
+/** Per-resource errors a NACK carries at most; the rest are summed up in its reason. */
+export const MAX_RESOURCE_ERRORS = 256;
+/** Resources a Hello may name at most. */
+export const MAX_HELLO_RESOURCES = 20_000;
+export const MAX_RESOURCE_NAME_LENGTH = 253;
+export const MAX_RESOURCE_VERSION_LENGTH = 64;
+/**
+ * Bytes of one ResourceUpdate a node accepts: a whole config of thousands of
+ * routes and clusters fits; the control plane is trusted by its nodes.
+ */
+export const MAX_UPDATE_BYTES = 64 * 1024 * 1024;
+
+export type WireResourceType =
+  | 'RESOURCE_TYPE_UNSPECIFIED'
+  | 'MESH_SETTINGS'
+  | 'MEDIA_ROUTE'
+  | 'RTSP_SETTINGS'
+  | 'RTSP_PATH'
+  | 'HTTP_LISTENER'
+  | 'HTTP_ROUTE'
+  | 'HTTP_CLUSTER'
+  | 'HTTP_ENDPOINTS'
+  | 'SIGNALING_SETTINGS'
+  | 'PLACEMENT'
+  | 'MEDIA_KEY';
+
+export interface WireResourceRef {
+  type: WireResourceType;
+  name: string;
+  version: string;
+}
+
+export interface WireResource extends WireResourceRef {
+  order: number;
+  bodyJson: string;
+}
+
+export interface ResourceUpdate {
+  nonce: string;
+  systemVersion: string;
+  resources: WireResource[];
+  removed: WireResourceRef[];
+}
 
 export interface StatsReport {
   sentAtMs: number;
@@ -36,29 +81,74 @@ export interface StatsReport {
   statsJson: string;
 }
 
-export type NodeMessage =
-  | { kind: 'hello'; hello: { id: string; currentVersion: string } }
-  | { kind: 'ack'; ack: { version: string } }
-  | { kind: 'nack'; nack: { version: string; reason: string } }
-  | { kind: 'heartbeat'; heartbeat: { sentAtMs: number } }
-  | { kind: 'stats'; stats: StatsReport };
-
-/** What a node sends: the same union without the decoder's `kind` tag. */
-export type NodeMessageOut =
-  | { hello: { id: string; currentVersion: string } }
-  | { ack: { version: string } }
-  | { nack: { version: string; reason: string } }
-  | { heartbeat: { sentAtMs: number } }
-  | { stats: StatsReport };
-
-export interface ConfigSnapshot {
-  version: string;
-  configJson: string;
+export interface Capacity {
+  packetsPerSecond: number;
+  bitrateBps: number;
+  sessions: number;
 }
+
+export interface LoadReport {
+  sentAtMs: number;
+  packetsPerSecond: number;
+  bitrateBps: number;
+  cpuCores: number;
+  sessions: number;
+  capacity: Capacity;
+}
+
+export interface Hello {
+  id: string;
+  systemVersion: string;
+  resources: WireResourceRef[];
+}
+
+export interface Ack {
+  nonce: string;
+  systemVersion: string;
+  applied: WireResourceRef[];
+}
+
+export interface ResourceError {
+  resource: WireResourceRef;
+  reason: string;
+}
+
+export interface Nack {
+  nonce: string;
+  systemVersion: string;
+  reason: string;
+  errors: ResourceError[];
+}
+
+/**
+ * What the server decodes (defaults filled in). A message field absent on
+ * the wire decodes as null, so `capacity` and `resource` may be null.
+ */
+export type NodeMessage =
+  | { kind: 'hello'; hello: Hello }
+  | { kind: 'ack'; ack: Ack }
+  | { kind: 'nack'; nack: Omit<Nack, 'errors'> & { errors: NullableResourceError[] } }
+  | { kind: 'heartbeat'; heartbeat: { sentAtMs: number } }
+  | { kind: 'stats'; stats: StatsReport }
+  | { kind: 'load'; load: Omit<LoadReport, 'capacity'> & { capacity: Capacity | null } };
+
+export interface NullableResourceError {
+  resource: WireResourceRef | null;
+  reason: string;
+}
+
+/** What a node sends: one member of the oneof. */
+export type NodeMessageOut =
+  | { hello: Hello }
+  | { ack: Ack }
+  | { nack: Nack }
+  | { heartbeat: { sentAtMs: number } }
+  | { stats: StatsReport }
+  | { load: LoadReport };
 
 export interface MeshControlHandlers extends grpc.UntypedServiceImplementation {
   register: grpc.handleUnaryCall<RegisterRequest, RegisterResponse>;
-  streamConfig: grpc.handleBidiStreamingCall<NodeMessage, ConfigSnapshot>;
+  streamResources: grpc.handleBidiStreamingCall<NodeMessage, ResourceUpdate>;
 }
 
 export interface MeshControlClient extends grpc.Client {
@@ -67,7 +157,9 @@ export interface MeshControlClient extends grpc.Client {
     options: grpc.CallOptions,
     callback: (error: grpc.ServiceError | null, response?: RegisterResponse) => void,
   ): grpc.ClientUnaryCall;
-  streamConfig(options?: grpc.CallOptions): grpc.ClientDuplexStream<NodeMessageOut, ConfigSnapshot>;
+  streamResources(
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate>;
 }
 
 interface MeshControlConstructor {
@@ -108,5 +200,7 @@ export function createMeshControlClient(address: string): MeshControlClient {
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.keepalive_permit_without_calls': 1,
+    // A whole config as one update (a first connect) may exceed the 4 MiB default.
+    'grpc.max_receive_message_length': MAX_UPDATE_BYTES,
   });
 }
