@@ -21,6 +21,7 @@ export class HttpMetrics {
   readonly mirrors: Counter<'route' | 'cluster' | 'result'>;
   readonly faults: Counter<'route' | 'kind'>;
   readonly refused: Counter<'listener' | 'reason'>;
+  readonly tunnelBytes: Counter<'route' | 'cluster' | 'direction'>;
   /** Read at scrape time from the clusters in force. */
   #clusters: () => Iterable<Cluster> = () => [];
 
@@ -73,6 +74,12 @@ export class HttpMetrics {
       name: 'streammesh_http_refused_requests_total',
       help: 'Downstream requests, streams or connections refused before routing (malformed, smuggling attempts, oversized headers, slow clients, invalid HTTP/2 frames), by reason.',
       labelNames: ['listener', 'reason'],
+      registers,
+    });
+    this.tunnelBytes = new Counter({
+      name: 'streammesh_http_tunnel_bytes_total',
+      help: 'Bytes relayed through upgraded (WebSocket) connections after the 101, by direction (to_upstream, to_downstream); counted when the tunnel closes.',
+      labelNames: ['route', 'cluster', 'direction'],
       registers,
     });
     const clusters = (): Iterable<Cluster> => this.#clusters();

@@ -3,12 +3,46 @@
  * HTTP/1.1 server and its HTTP/2 compatibility layer give the same shape,
  * and these helpers cover the few places they differ.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 import { GrpcStatus, grpcMessage, grpcStatusForHttp } from '../grpc.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+
+/** An HTTP/1.1 Upgrade request's connection, which node:http handed over with the request. */
+export interface DownstreamUpgrade {
+  readonly socket: Socket;
+  /** What the client sent past the request head (node:http already read it). */
+  readonly head: Buffer;
+}
+
+/**
+ * The response to an HTTP/1.1 Upgrade request, written straight to the
+ * socket node:http handed over (its parser is gone). A 101 leaves the socket
+ * to the tunnel; any other answer ends the connection. 'close' is emitted as
+ * node's server does for its own responses: after 'finish', or when the
+ * socket closes first.
+ */
+export function upgradeResponse(req: IncomingMessage, socket: Socket): ServerResponse {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.once('finish', () => {
+    res.detachSocket(socket);
+    if (res.statusCode !== 101) {
+      // What the client still sends is read and dropped: closing with unread
+      // input makes the kernel send a reset, which can destroy the answer
+      // before the client has read it.
+      socket.on('data', () => undefined);
+      socket.resume();
+      socket.end();
+    }
+    process.nextTick(() => res.emit('close'));
+  });
+  return res;
+}
 
 /** Set on HTTP/2 sessions whose socket is wrapped (the wrapper hides the peer address). */
 export const CLIENT_ADDRESS = Symbol('streammesh.clientAddress');

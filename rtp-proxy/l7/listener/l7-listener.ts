@@ -3,7 +3,7 @@
  * knowledge, or Upgrade: h2c) and gRPC, by `protocol`. In `auto` it reads the
  * first bytes of each connection: the HTTP/2 preface goes to the HTTP/2
  * server, anything else to the HTTP/1.1 one. WebSocket (and other) upgrades
- * are tunnelled to an endpoint of the matched route's cluster.
+ * go to the router like any request, with their connection.
  *
  * What the parsers refuse (smuggling shapes, oversized heads, slow clients,
  * invalid HTTP/2 frames) is answered or reset here, counted by reason, and
@@ -11,7 +11,6 @@
  */
 import {
   STATUS_CODES,
-  ServerResponse,
   createServer as createHttp1Server,
   type IncomingMessage,
   type Server as Http1Server,
@@ -28,15 +27,12 @@ import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../../../src/shared/address.js';
 import { validHostPort } from '../../../src/shared/address.js';
 import type { HttpListenerConfig } from '../../../src/config/http-schema.js';
-import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
-import { CLIENT_ADDRESS, authorityOf, clientAddressOf, localReply } from './downstream.js';
+import { CLIENT_ADDRESS, localReply, upgradeResponse } from './downstream.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
-import { applyHeaderEdit, forwardedRequestHeaders } from '../headers.js';
 import type { HttpMetrics } from '../l7-metrics.js';
 import type { HttpRouter } from '../router/http-router.js';
-import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -45,9 +41,6 @@ const REFUSAL_STATUS: Readonly<Record<string, number>> = {
   HPE_HEADER_OVERFLOW: 431,
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
-
-/** How long a tunnelled upgrade may take to connect to its endpoint. */
-const TUNNEL_CONNECT_TIMEOUT_MS = 5_000;
 
 export interface L7ListenerOptions {
   readonly config: HttpListenerConfig;
@@ -268,6 +261,12 @@ export class L7Listener {
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // node:http hands over the net.Socket it accepted (never another Duplex here).
+    if (!(socket instanceof Socket)) {
+      socket.destroy();
+      return;
+    }
+    const router = this.#options.router();
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (upgrade === 'h2c') {
       if (this.config.protocol === 'auto' && wantsH2cUpgrade(req)) {
@@ -275,83 +274,14 @@ export class L7Listener {
         return;
       }
       // RFC 9113 section 3.1: a server may ignore the upgrade and answer over HTTP/1.1.
-      // node:http hands over the net.Socket it accepted (never another Duplex here).
-      if (socket instanceof Socket) {
-        this.#options.router().handle(this.config.name, req, detachedResponse(req, socket));
-      } else {
-        socket.destroy();
-      }
+      router.handle(this.config.name, req, upgradeResponse(req, socket));
       return;
     }
-    void this.#tunnel(req, socket, head).catch((error: unknown) => {
-      this.#options.log.warn({ error: errorMessage(error) }, 'upgrade tunnel failed');
-      socket.destroy();
-    });
-  }
-
-  /** WebSocket and other HTTP/1.1 upgrades: routed like requests, then bytes both ways. */
-  async #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const router = this.#options.router();
-    const authority = authorityOf(req);
-    const route = router.match(this.config.name, {
-      authority,
-      path: req.url ?? '/',
-      method: req.method ?? 'GET',
-      headers: req.headers,
-    });
-    const count = (routeName: string, clusterName: string, status: number): void => {
-      router.metrics.requests.inc({
-        listener: this.config.name,
-        route: routeName,
-        cluster: clusterName,
-        code: String(status),
-      });
-    };
-    const refuse = (status: number, text: string, routeName = 'none', cluster = 'none'): void => {
-      count(routeName, cluster, status);
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`,
-      );
-    };
-    if (route === undefined) {
-      refuse(404, 'no route');
-      return;
-    }
-    const cluster = router.pickCluster(route);
-    const endpoint = cluster?.pick(req.headers);
-    if (cluster === undefined || endpoint === undefined) {
-      refuse(503, 'no healthy upstream', route.name, cluster?.name);
-      return;
-    }
-    if (cluster.config.http2) {
-      refuse(502, 'upgrades need an HTTP/1.1 cluster', route.name, cluster.name);
-      return;
-    }
-    const release = cluster.breaker.tryAcquire('requests');
-    if (release === undefined) {
-      router.metrics.overflows.inc({ cluster: cluster.name, resource: 'requests' });
-      refuse(503, 'cluster at its request limit', route.name, cluster.name);
-      return;
-    }
-    const headers = forwardedRequestHeaders(req.headers, clientAddressOf(req));
-    applyHeaderEdit(headers, route.action.requestHeaders);
-    headers['connection'] = 'upgrade';
-    headers['upgrade'] = req.headers.upgrade ?? '';
-    headers['host'] = authority;
-    const done = cluster.begin(endpoint);
-    try {
-      const result = await tunnelUpgrade(socket, head, endpoint, {
-        connectTimeoutMs: TUNNEL_CONNECT_TIMEOUT_MS,
-        idleTimeoutMs: route.action.idleTimeoutMs,
-        headers,
-        method: req.method ?? 'GET',
-        path: req.url ?? '/',
-      });
-      count(route.name, cluster.name, result.status);
-    } finally {
-      done();
-      release();
-    }
+    // WebSocket and other upgrades: routed like any request. The client's bytes
+    // wait until the upstream has said 101: before that the upstream connection
+    // is still HTTP, and early bytes could be read there as a second, unrouted request.
+    socket.pause();
+    router.handle(this.config.name, req, upgradeResponse(req, socket), { socket, head });
   }
 }
 
@@ -360,19 +290,4 @@ function headerListSize(rawHeaders: readonly string[]): number {
   let size = 0;
   for (const field of rawHeaders) size += field.length;
   return size + (rawHeaders.length / 2) * 32;
-}
-
-/**
- * A response written straight to a socket node:http handed over for an
- * upgrade we decline: one answer, then the connection closes (its parser is gone).
- */
-function detachedResponse(req: IncomingMessage, socket: Socket): ServerResponse {
-  const res = new ServerResponse(req);
-  res.shouldKeepAlive = false;
-  res.assignSocket(socket);
-  res.once('finish', () => {
-    res.detachSocket(socket);
-    socket.end();
-  });
-  return res;
 }

@@ -15,6 +15,7 @@ import {
   localReply,
   type DownstreamRequest,
   type DownstreamResponse,
+  type DownstreamUpgrade,
 } from '../listener/downstream.js';
 import { forwardedRequestHeaders } from '../headers.js';
 import type { HttpMetrics } from '../l7-metrics.js';
@@ -65,9 +66,17 @@ export class HttpRouter implements RequestRouter {
     }
   }
 
-  /** Proxies one request; never throws (a bug answers 500 and is logged). */
-  handle(listener: string, req: DownstreamRequest, res: DownstreamResponse): void {
-    const request = new ProxiedRequest(this, listener, req, res);
+  /**
+   * Proxies one request (with `upgrade`, an HTTP/1.1 Upgrade request and its
+   * connection); never throws (a bug answers 500 and is logged).
+   */
+  handle(
+    listener: string,
+    req: DownstreamRequest,
+    res: DownstreamResponse,
+    upgrade?: DownstreamUpgrade,
+  ): void {
+    const request = new ProxiedRequest(this, listener, req, res, upgrade);
     request.run().catch((error: unknown) => {
       this.#log.error({ error: errorMessage(error), listener }, 'HTTP proxy request failed');
       localReply(res, 500, 'proxy error', undefined);

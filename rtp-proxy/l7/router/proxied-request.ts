@@ -3,6 +3,9 @@
  * response: fault injection, the circuit breaker, attempts on endpoints with
  * per-try timeouts, retries within the policy, the budget and the deadline,
  * and the relay of the chosen response (body and trailers) to the client.
+ * An HTTP/1.1 Upgrade request (WebSocket) takes the same path; when its
+ * endpoint answers 101 the two connections become a tunnel, and the request
+ * ends when the tunnel closes.
  * Every way out (answered, timed out, client gone) releases what it took.
  */
 import { performance } from 'node:perf_hooks';
@@ -20,6 +23,7 @@ import {
   writeHead,
   type DownstreamRequest,
   type DownstreamResponse,
+  type DownstreamUpgrade,
 } from '../listener/downstream.js';
 import {
   GrpcStatus,
@@ -37,8 +41,10 @@ import {
 import type { RequestRouter } from './request-router.js';
 import { retryBackoff } from '../cluster/retry-budget.js';
 import { RetryPolicy, type AttemptOutcome } from './retry-policy.js';
+import { runTunnel } from './tunnel.js';
 import {
   UpstreamError,
+  type UpgradedConnection,
   type UpstreamExchange,
   type UpstreamResponse,
 } from '../upstream/upstream-pool.js';
@@ -66,6 +72,12 @@ export class ProxiedRequest {
   readonly #grpc: boolean;
   readonly #authority: string;
   readonly #cleanups: (() => void)[] = [];
+  /** Set for an HTTP/1.1 Upgrade request: the client's connection and early bytes. */
+  readonly #upgrade: DownstreamUpgrade | undefined;
+  /** Set once the upstream said 101: the request ends when the tunnel closes, not the response. */
+  #tunnelling = false;
+  /** Stops the route timeout and idle timer (a tunnel has its own idle timer). */
+  #disarmTimers: () => void = () => undefined;
   #route: HttpRouteConfig | undefined;
   #cluster: Cluster | undefined;
   #endpoint: ClusterEndpoint | undefined;
@@ -83,14 +95,18 @@ export class ProxiedRequest {
     listener: string,
     req: DownstreamRequest,
     res: DownstreamResponse,
+    upgrade?: DownstreamUpgrade,
   ) {
     this.#router = router;
     this.#listener = listener;
     this.#req = req;
     this.#res = res;
-    this.#grpc = isGrpcRequest(req.headers);
+    this.#upgrade = upgrade;
+    this.#grpc = upgrade === undefined && isGrpcRequest(req.headers);
     this.#authority = authorityOf(req);
-    res.once('close', () => this.#finish());
+    res.once('close', () => {
+      if (!this.#tunnelling) this.#finish();
+    });
   }
 
   async run(): Promise<void> {
@@ -122,6 +138,11 @@ export class ProxiedRequest {
       return;
     }
     this.#cluster = cluster;
+    if (this.#upgrade !== undefined && cluster.config.http2) {
+      this.#flags.push('UF');
+      this.#reply(502, `upgrades need an HTTP/1.1 cluster; "${cluster.name}" speaks HTTP/2`);
+      return;
+    }
     const releaseRequest = cluster.breaker.tryAcquire('requests');
     if (releaseRequest === undefined) {
       this.#overflow(cluster, 'requests');
@@ -129,8 +150,10 @@ export class ProxiedRequest {
     }
     this.#defer(releaseRequest);
     this.#defer(cluster.retryBudget.startRequest());
+    // An upgrade request has no body to record (what follows its head belongs to the tunnel).
     const recorder =
-      route.action.retries !== undefined || route.action.mirror !== undefined
+      this.#upgrade === undefined &&
+      (route.action.retries !== undefined || route.action.mirror !== undefined)
         ? new BodyRecorder(req)
         : undefined;
     if (route.action.mirror !== undefined && recorder !== undefined) {
@@ -167,10 +190,10 @@ export class ProxiedRequest {
   /** The route timeout (or the gRPC deadline, if sooner) and the idle timeout. */
   #armTimers(route: HttpRouteConfig): void {
     const deadlineMs = this.#deadlineMs(route);
-    if (Number.isFinite(deadlineMs)) {
-      const timer = setTimeout(() => this.#timeOut(), deadlineMs);
-      this.#defer(() => clearTimeout(timer));
-    }
+    const deadline = Number.isFinite(deadlineMs)
+      ? setTimeout(() => this.#timeOut(), deadlineMs)
+      : undefined;
+    this.#defer(() => clearTimeout(deadline));
     const idle = setTimeout(() => {
       this.#flags.push('SI');
       this.#timeOut();
@@ -179,10 +202,12 @@ export class ProxiedRequest {
       idle.refresh();
     };
     this.#req.on('data', refresh);
-    this.#defer(() => {
+    this.#disarmTimers = () => {
+      clearTimeout(deadline);
       clearTimeout(idle);
       this.#req.off('data', refresh);
-    });
+    };
+    this.#defer(this.#disarmTimers);
     this.#idleRefresh = refresh;
   }
 
@@ -306,7 +331,7 @@ export class ProxiedRequest {
     this.#defer(release);
     // The body may still be arriving; it has the backoff to finish.
     await sleep(waitMs);
-    if (recorder?.replayable !== true) {
+    if (this.#upgrade === undefined && recorder?.replayable !== true) {
       release();
       count('body_not_replayable');
       return undefined;
@@ -333,6 +358,11 @@ export class ProxiedRequest {
     if (this.#grpc && Number.isFinite(remaining))
       headers['grpc-timeout'] = formatGrpcTimeout(remaining);
     if (index > 0) headers[ATTEMPT_HEADER] = String(index + 1);
+    if (this.#upgrade !== undefined) {
+      // The hop-by-hop pair that asks this hop's upstream to switch protocols.
+      headers['connection'] = 'upgrade';
+      headers['upgrade'] = req.headers.upgrade ?? '';
+    }
     const exchange = cluster.pool.open(endpoint, {
       method: req.method ?? 'GET',
       path: req.url ?? '/',
@@ -340,7 +370,8 @@ export class ProxiedRequest {
       headers,
     });
     this.#current = exchange;
-    if (index === 0) req.pipe(exchange.body);
+    if (this.#upgrade !== undefined) exchange.body.end();
+    else if (index === 0) req.pipe(exchange.body);
     else recorder?.replayInto(exchange.body);
     const sentAt = performance.now();
     const perTryMs = Math.min(route.action.retries?.perTryTimeoutMs ?? Infinity, remaining);
@@ -390,6 +421,10 @@ export class ProxiedRequest {
         this.#flags.push('UF');
         this.#reply(502, `upstream ${attempt.endpoint.id} failed: ${failure}`);
       }
+      return;
+    }
+    if (response.upgrade !== undefined) {
+      this.#openTunnel(route, attempt, response, response.upgrade);
       return;
     }
     const res = this.#res;
@@ -444,6 +479,56 @@ export class ProxiedRequest {
     this.#defer(attempt.release);
   }
 
+  /**
+   * Relays the 101 (with the route's response header edits) and pipes the
+   * two connections; the request, its breaker slot and its endpoint's
+   * active-request count last until the tunnel closes.
+   */
+  #openTunnel(
+    route: HttpRouteConfig,
+    attempt: Attempt,
+    response: UpstreamResponse,
+    upstream: UpgradedConnection,
+  ): void {
+    const downstream = this.#upgrade;
+    const cluster = this.#cluster;
+    if (downstream === undefined || cluster === undefined) {
+      // An upgrade nobody asked for: nothing could be relayed on this connection.
+      upstream.socket.destroy();
+      this.#flags.push('UF');
+      this.#reply(502, 'upstream switched protocols unasked');
+      return;
+    }
+    const headers = responseHeaders(response.headers);
+    applyHeaderEdit(headers, route.action.responseHeaders);
+    headers['connection'] = 'upgrade';
+    headers['upgrade'] = response.headers.upgrade ?? '';
+    try {
+      writeHead(this.#res, 101, headers);
+    } catch (error) {
+      upstream.socket.destroy();
+      this.#flags.push('UF');
+      this.#reply(502, `upstream answer cannot be relayed: ${errorMessage(error)}`);
+      return;
+    }
+    this.#tunnelling = true;
+    this.#disarmTimers();
+    this.#res.end();
+    void runTunnel(downstream, upstream, route.action.idleTimeoutMs).then((bytes) => {
+      const labels = { route: route.name, cluster: cluster.name };
+      this.#router.metrics.tunnelBytes.inc(
+        { ...labels, direction: 'to_upstream' },
+        bytes.toUpstream,
+      );
+      this.#router.metrics.tunnelBytes.inc(
+        { ...labels, direction: 'to_downstream' },
+        bytes.toDownstream,
+      );
+      attempt.release();
+      this.#finish();
+    });
+  }
+
   /** Runs `cleanup` when the request ends, or now if it already has (a client that left early). */
   #defer(cleanup: () => void): void {
     if (this.#finished) cleanup();
@@ -490,6 +575,7 @@ export class ProxiedRequest {
 
   /** Runs once, when the downstream response is closed for whatever reason. */
   #finish(): void {
+    if (this.#finished) return;
     const res = this.#res;
     if (!res.writableFinished) {
       this.#flags.push('DC');
@@ -530,6 +616,11 @@ export class ProxiedRequest {
 function discard(attempt: Attempt): void {
   const { response } = attempt;
   if (response === undefined) return;
+  if (response.upgrade !== undefined) {
+    response.upgrade.socket.destroy();
+    attempt.release();
+    return;
+  }
   if (response.body.destroyed || response.body.readableEnded) {
     attempt.release();
     return;

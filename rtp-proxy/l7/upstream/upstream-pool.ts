@@ -9,6 +9,7 @@ import {
   Agent,
   request as http1Request,
   type IncomingHttpHeaders,
+  type IncomingMessage,
   type OutgoingHttpHeaders,
 } from 'node:http';
 import {
@@ -19,7 +20,7 @@ import {
   type IncomingHttpStatusHeader,
 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { Writable, type Readable } from 'node:stream';
+import { Writable, type Duplex, type Readable } from 'node:stream';
 import type { HostPort } from '../../../src/shared/address.js';
 
 /** Why an attempt got no response: the names of the retry conditions. */
@@ -54,6 +55,17 @@ export interface UpstreamResponse {
   trailers(): IncomingHttpHeaders;
   /** At the body's end: false when it ended because the connection or stream was cut. */
   endedCleanly(): boolean;
+  /**
+   * Set when the endpoint answered an Upgrade request with 101: the
+   * connection, now ours alone, and the bytes it sent after the response head.
+   */
+  readonly upgrade?: UpgradedConnection;
+}
+
+/** An upstream connection switched to another protocol (101), out of the pool. */
+export interface UpgradedConnection {
+  readonly socket: Duplex;
+  readonly head: Buffer;
 }
 
 export interface UpstreamExchange {
@@ -123,7 +135,29 @@ export class Http1Pool implements UpstreamPool {
       headers: { ...request.headers, host: request.authority },
       agent: this.#agent,
     });
+    if (request.headers['upgrade'] !== undefined) {
+      // After any answer to an Upgrade request the connection's state is the
+      // endpoint's guess (it may have stopped parsing HTTP): never reuse it.
+      // Set once the agent assigns the socket, which resets the flag otherwise.
+      outgoing.once('socket', () => {
+        outgoing.shouldKeepAlive = false;
+      });
+    }
+    let upgraded: Duplex | undefined;
     const response = new Promise<UpstreamResponse>((resolve, reject) => {
+      // Only for a request that asked to upgrade: node's client parsed the 101
+      // and hands over the socket (taken out of the agent) and what followed the head.
+      outgoing.once('upgrade', (incoming: IncomingMessage, socket: Duplex, head: Buffer) => {
+        upgraded = socket;
+        resolve({
+          status: incoming.statusCode ?? 101,
+          headers: incoming.headers,
+          body: incoming,
+          trailers: () => ({}),
+          endedCleanly: () => true,
+          upgrade: { socket, head },
+        });
+      });
       outgoing.once('response', (incoming) => {
         resolve({
           status: incoming.statusCode ?? 502,
@@ -140,7 +174,11 @@ export class Http1Pool implements UpstreamPool {
     });
     // A rejection nobody awaited yet (aborted before the head) must not crash the process.
     response.catch(() => undefined);
-    return { body: outgoing, response, abort: () => outgoing.destroy() };
+    const abort = (): void => {
+      outgoing.destroy();
+      upgraded?.destroy();
+    };
+    return { body: outgoing, response, abort };
   }
 
   close(): void {

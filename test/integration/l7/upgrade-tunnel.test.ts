@@ -1,27 +1,33 @@
 /**
- * The upgrade tunnel between a real `ws` client and a real `ws` server, with
- * node:http on both ends: echo both ways (text, binary, 1 MiB), close codes
- * from either side, a refused upgrade relayed with its body, 502 for an
- * upstream that is not there, 504 for one that never answers, idle timeout.
+ * WebSocket (HTTP/1.1 Upgrade) through the L7 proxy, between a real `ws`
+ * client and real `ws` servers behind node:http: the upgrade takes the route
+ * and cluster path of any request. Echo both ways (text, binary, 1 MiB),
+ * close codes from either side, a refused upgrade relayed with its body (and
+ * a chunked one with its trailer), 502 for an upstream that is not there, 504
+ * for one that never answers, idle timeout; and what the shared path gives:
+ * the circuit breaker counts tunnels, the balancer spreads them, route header
+ * edits and X-Forwarded-For reach the upstream, metrics count them.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
-  ChunkedBodyEnd,
-  MAX_RESPONSE_HEAD_BYTES,
-  scanResponseHead,
-  tunnelUpgrade,
-  type TunnelResult,
-  type TunnelTarget,
-} from '../../../rtp-proxy/l7/listener/upgrade-tunnel.js';
+  clientAgent,
+  send,
+  startProxy as startL7Proxy,
+  type RunningProxy,
+} from '../../helpers/l7-harness.js';
 import { freePort } from '../../helpers/ports.js';
-
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
@@ -87,46 +93,74 @@ async function startUpstream(): Promise<Upstream> {
 
 interface Proxy {
   readonly port: number;
-  readonly results: TunnelResult[];
-  /** Resolves with the next tunnel's result. */
+  readonly l7: RunningProxy;
+  /** Waits until one more upgrade request has finished; resolves with its counted status and tunnel bytes. */
   nextResult(): Promise<TunnelResult>;
   stop(): Promise<void>;
 }
 
+interface TunnelResult {
+  readonly status: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+}
+
+const STATUSES = [101, 403, 404, 502, 503, 504];
+
+/** The proxy's counters for finished requests (by status) and tunnel bytes. */
+async function counts(l7: RunningProxy): Promise<{ byStatus: number[]; up: number; down: number }> {
+  const byStatus = await Promise.all(
+    STATUSES.map((code) => l7.metric('streammesh_http_requests_total', { code: String(code) })),
+  );
+  return {
+    byStatus,
+    up: await l7.metric('streammesh_http_tunnel_bytes_total', { direction: 'to_upstream' }),
+    down: await l7.metric('streammesh_http_tunnel_bytes_total', { direction: 'to_downstream' }),
+  };
+}
+
+/** A proxy with routes to the upstream and, for /unreachable, to a port nothing listens on. */
 async function startProxy(
   upstreamPort: number,
   deadPort: number,
   idleTimeoutMs: number,
 ): Promise<Proxy> {
-  const results: TunnelResult[] = [];
-  const waiters: ((result: TunnelResult) => void)[] = [];
-  const server = createServer();
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const target: TunnelTarget = {
-      host: '127.0.0.1',
-      port: req.url === '/unreachable' ? deadPort : upstreamPort,
-    };
-    void tunnelUpgrade(socket, head, target, {
-      connectTimeoutMs: 2_000,
-      idleTimeoutMs,
-      headers: { ...req.headers },
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-    }).then((result) => {
-      results.push(result);
-      waiters.shift()?.(result);
-    });
+  const l7 = await startL7Proxy({
+    listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
+    routes: [
+      {
+        name: 'dead',
+        match: { path: { exact: '/unreachable' } },
+        action: { cluster: 'dead', idleTimeoutMs },
+      },
+      { name: 'ws', match: { path: { prefix: '/' } }, action: { cluster: 'ws', idleTimeoutMs } },
+    ],
+    clusters: [
+      { name: 'ws', endpoints: [`127.0.0.1:${upstreamPort}`] },
+      { name: 'dead', endpoints: [`127.0.0.1:${deadPort}`] },
+    ],
   });
-  const port = await listen(server);
   return {
-    port,
-    results,
-    nextResult: () =>
-      Promise.race([
-        new Promise<TunnelResult>((resolve) => waiters.push(resolve)),
-        sleep(5_000, undefined, { ref: false }).then(() => assert.fail('tunnel did not finish')),
-      ]),
-    stop: () => close(server),
+    port: l7.port,
+    l7,
+    nextResult: async () => {
+      const before = await counts(l7);
+      const total = (list: number[]): number => list.reduce((sum, value) => sum + value, 0);
+      for (let i = 0; i < 250; i += 1) {
+        const now = await counts(l7);
+        if (total(now.byStatus) > total(before.byStatus)) {
+          const index = now.byStatus.findIndex((count, at) => count > (before.byStatus[at] ?? 0));
+          return {
+            status: STATUSES[index] ?? 0,
+            bytesUp: now.up - before.up,
+            bytesDown: now.down - before.down,
+          };
+        }
+        await sleep(20);
+      }
+      return assert.fail('the upgrade request did not finish');
+    },
+    stop: () => l7.close(),
   };
 }
 
@@ -232,7 +266,8 @@ describe('upgrade tunnel', () => {
       status: 404,
       body: 'no such ws',
     });
-    assert.deepEqual(await result, { status: 404, bytesUp: 0, bytesDown: 10 });
+    // A refusal is a response, not a tunnel: no tunnel bytes are counted.
+    assert.deepEqual(await result, { status: 404, bytesUp: 0, bytesDown: 0 });
   });
 
   it('relays a chunked refusal up to its last chunk and trailer, then closes', async () => {
@@ -246,8 +281,10 @@ describe('upgrade tunnel', () => {
     await new Promise<void>((resolve) => socket.once('end', resolve));
     socket.destroy();
     assert.match(received, /^HTTP\/1\.1 403 Forbidden\r\n/);
+    assert.match(received, /\r\nConnection: close\r\n/i);
+    // node's client decoded the body and trailer; node's server coded them anew (no chunk extension).
     assert.ok(
-      received.endsWith('\r\n\r\n4;ext=1\r\nnope\r\n3\r\n!!!\r\n0\r\nx-trailer: t\r\n\r\n'),
+      received.endsWith('\r\n\r\n4\r\nnope\r\n3\r\n!!!\r\n0\r\nx-trailer: t\r\n\r\n'),
       received,
     );
     assert.equal((await result).status, 403);
@@ -285,61 +322,185 @@ describe('upgrade tunnel', () => {
   });
 });
 
-describe('upgrade tunnel response parsing', () => {
-  it('scans complete, incomplete, oversized and malformed heads', () => {
-    const ok = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nrest');
-    assert.deepEqual(scanResponseHead(ok, 'GET'), {
-      state: 'complete',
-      headLength: ok.length - 4,
-      status: 101,
-      framing: { kind: 'none' },
-    });
-    assert.deepEqual(scanResponseHead(ok.subarray(0, 40), 'GET'), { state: 'incomplete' });
-    const huge = Buffer.from(
-      `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(MAX_RESPONSE_HEAD_BYTES)}\r\n\r\n`,
-    );
-    assert.deepEqual(scanResponseHead(huge, 'GET'), { state: 'invalid' });
-    assert.deepEqual(scanResponseHead(Buffer.from('HTTP/1.1 20 OK\r\n\r\n'), 'GET'), {
-      state: 'invalid',
-    });
-    assert.deepEqual(scanResponseHead(Buffer.from('SSH-2.0\r\n\r\n'), 'GET'), { state: 'invalid' });
-    const twoLengths = Buffer.from(
-      'HTTP/1.1 404 x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
-    );
-    assert.deepEqual(scanResponseHead(twoLengths, 'GET'), { state: 'invalid' });
-    const framing = (head: string, method = 'GET') => {
-      const scan = scanResponseHead(Buffer.from(`${head}\r\n\r\n`), method);
-      return scan.state === 'complete' ? scan.framing : scan;
-    };
-    assert.deepEqual(framing('HTTP/1.1 404 x\r\nContent-Length: 7'), { kind: 'length', length: 7 });
-    assert.deepEqual(framing('HTTP/1.1 404 x\r\nContent-Length: 7', 'HEAD'), { kind: 'none' });
-    assert.deepEqual(
-      framing('HTTP/1.1 404 x\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 7'),
-      {
-        kind: 'chunked',
-      },
-    );
-    assert.deepEqual(framing('HTTP/1.1 500 x'), { kind: 'until-close' });
-    assert.deepEqual(framing('HTTP/1.1 304 x\r\nContent-Length: 7'), { kind: 'none' });
+interface NamedWsServer {
+  readonly name: string;
+  readonly address: string;
+  /** Headers of the upgrade requests that reached this server. */
+  readonly upgrades: IncomingHttpHeaders[];
+  stop(): Promise<void>;
+}
+
+/** A ws server that greets each connection with its name, then echoes. */
+async function startNamedWsServer(name: string): Promise<NamedWsServer> {
+  const server = createServer();
+  const wss = new WebSocketServer({ server });
+  const upgrades: IncomingHttpHeaders[] = [];
+  wss.on('connection', (ws, req) => {
+    upgrades.push(req.headers);
+    ws.send(name);
+    ws.on('message', (data: Buffer, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+  const port = await listen(server);
+  return {
+    name,
+    address: `127.0.0.1:${port}`,
+    upgrades,
+    stop: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await close(server);
+    },
+  };
+}
+
+/** Opens a WebSocket and returns it with the first message (the server's name) and the 101's headers. */
+async function openGreeted(
+  url: string,
+): Promise<{ ws: WebSocket; greeting: string; headers: IncomingHttpHeaders }> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  let headers: IncomingHttpHeaders = {};
+  ws.once('upgrade', (res: IncomingMessage) => {
+    headers = res.headers;
+  });
+  const greeting = nextMessage(ws);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return { ws, greeting: (await greeting).data.toString(), headers };
+}
+
+describe('upgrades take the request path', () => {
+  let red: NamedWsServer;
+  let blue: NamedWsServer;
+  let proxy: RunningProxy | undefined;
+
+  before(async () => {
+    [red, blue] = await Promise.all([startNamedWsServer('red'), startNamedWsServer('blue')]);
+  });
+  after(async () => {
+    clientAgent.destroy();
+    await proxy?.close();
+    await Promise.all([red.stop(), blue.stop()]);
   });
 
-  it('finds the end of a chunked body fed byte by byte, and stops at a bad size line', () => {
-    const body = Buffer.from('5\r\nhello\r\n0\r\nt: 1\r\n\r\nNEXT');
-    const end = new ChunkedBodyEnd();
-    let consumed = 0;
-    for (let i = 0; i < body.length && !end.done; i++)
-      consumed += end.feed(body.subarray(i, i + 1));
-    assert.equal(end.done, true);
-    assert.equal(consumed, body.length - 'NEXT'.length);
+  async function proxyTo(cluster: Record<string, unknown>): Promise<RunningProxy> {
+    await proxy?.close();
+    proxy = await startL7Proxy({
+      listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
+      routes: [
+        {
+          name: 'live',
+          match: { path: { prefix: '/live' } },
+          action: {
+            cluster: 'sockets',
+            requestHeaders: { add: { 'x-route': 'live' }, remove: ['x-secret'] },
+            responseHeaders: { add: { 'x-proxied-by': 'streammesh' } },
+          },
+        },
+      ],
+      clusters: [{ name: 'sockets', endpoints: [red.address, blue.address], ...cluster }],
+    });
+    return proxy;
+  }
 
-    const whole = new ChunkedBodyEnd();
-    assert.equal(whole.feed(body), body.length - 4);
+  it('balances upgrades round-robin over the endpoints, edits headers and counts them as requests', async () => {
+    const l7 = await proxyTo({});
+    const redBefore = red.upgrades.length;
+    const blueBefore = blue.upgrades.length;
+    const opened = [];
+    for (let i = 0; i < 4; i += 1) {
+      opened.push(await openGreeted(`ws://127.0.0.1:${l7.port}/live/${i}`));
+    }
+    const greetings = opened.map((entry) => entry.greeting).sort();
+    assert.deepEqual(greetings, ['blue', 'blue', 'red', 'red'], 'two tunnels to each endpoint');
+    assert.equal(red.upgrades.length - redBefore, 2);
+    assert.equal(blue.upgrades.length - blueBefore, 2);
+    const seen = red.upgrades.at(-1) ?? {};
+    assert.equal(seen['x-route'], 'live', "the route's request header edit reached the upstream");
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen['x-forwarded-proto'], 'http');
+    for (const entry of opened) {
+      assert.equal(
+        entry.headers['x-proxied-by'],
+        'streammesh',
+        "the route's response edit on the 101",
+      );
+    }
+    assert.equal(
+      await l7.metric('streammesh_http_upstream_attempts_total', {
+        cluster: 'sockets',
+        endpoint: red.address,
+      }),
+      2,
+    );
+    for (const { ws } of opened) {
+      const closing = closed(ws);
+      ws.close(1000);
+      await closing;
+    }
+    let counted = 0;
+    for (let i = 0; i < 100 && counted < 4; i += 1) {
+      counted = await l7.metric('streammesh_http_requests_total', {
+        route: 'live',
+        cluster: 'sockets',
+        code: '101',
+      });
+      if (counted < 4) await sleep(20);
+    }
+    assert.equal(counted, 4, 'each tunnel counted once as a 101 request when it closed');
+  });
 
-    const bad = new ChunkedBodyEnd();
-    bad.feed(Buffer.from('zz\r\n'));
-    assert.equal(bad.invalid, true);
-    const missingCrlf = new ChunkedBodyEnd();
-    missingCrlf.feed(Buffer.from('1\r\naXX\r\n'));
-    assert.equal(missingCrlf.invalid, true);
+  it('keeps a tunnel with a header-hashed key on one endpoint (consistent hash)', async () => {
+    const l7 = await proxyTo({ lb: 'consistent-hash', hashOn: { header: 'x-user' } });
+    const landed = new Set<string>();
+    for (let i = 0; i < 6; i += 1) {
+      const ws = new WebSocket(`ws://127.0.0.1:${l7.port}/live`, {
+        headers: { 'x-user': 'alice' },
+      });
+      const greeting = nextMessage(ws);
+      landed.add((await greeting).data.toString());
+      ws.terminate();
+    }
+    assert.equal(
+      landed.size,
+      1,
+      `all of alice's tunnels on one endpoint, got ${[...landed].join(',')}`,
+    );
+  });
+
+  it("holds a circuit-breaker request slot for a tunnel's whole life", async () => {
+    const l7 = await proxyTo({ circuitBreaker: { maxRequests: 1 } });
+    const first = await openGreeted(`ws://127.0.0.1:${l7.port}/live/first`);
+    const refused = await refusedWith(`ws://127.0.0.1:${l7.port}/live/second`);
+    assert.equal(refused.status, 503);
+    assert.match(refused.body, /requests limit/);
+    assert.equal(
+      await l7.metric('streammesh_http_cluster_overflow_total', {
+        cluster: 'sockets',
+        resource: 'requests',
+      }),
+      1,
+    );
+    // A plain request meets the same limit while the tunnel is open.
+    const plain = await send(l7.port, { host: 'edge', path: '/live/plain' });
+    assert.equal(plain.status, 503);
+    const closing = closed(first.ws);
+    first.ws.close(1000);
+    await closing;
+    let reopened: Awaited<ReturnType<typeof openGreeted>> | undefined;
+    for (let i = 0; i < 50 && reopened === undefined; i += 1) {
+      reopened = await openGreeted(`ws://127.0.0.1:${l7.port}/live/again`).catch(() => undefined);
+      if (reopened === undefined) await sleep(20);
+    }
+    assert.ok(reopened !== undefined, 'the slot came back when the tunnel closed');
+    reopened.ws.terminate();
+  });
+
+  it('refuses an upgrade to an HTTP/2 cluster with 502', async () => {
+    const l7 = await proxyTo({ http2: true });
+    const refused = await refusedWith(`ws://127.0.0.1:${l7.port}/live`);
+    assert.equal(refused.status, 502);
+    assert.match(refused.body, /HTTP\/1\.1 cluster/);
   });
 });
