@@ -1,8 +1,12 @@
 /**
  * The RTSP proxy of the rtp-proxy: the TCP listener, the configured paths
- * and the sessions. Each pushed config is applied live: a new listen address
- * is bound before the old one is closed (a bind failure rejects the config),
- * paths whose config changed are rebuilt, others keep running untouched.
+ * and the sessions. Each pushed config is applied live, as one participant
+ * of the node's config transaction (src/node-agent/config-transaction.ts):
+ * prepare() binds a new listen address (a bind failure refuses the config)
+ * and checks what can be checked (camera URLs, viewer credentials) without
+ * changing anything in force; commit() closes the old listener, rebuilds the
+ * paths whose config changed (others keep running untouched) and puts the
+ * new auth in force; abort() releases the listener prepare bound.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -14,9 +18,12 @@ import {
   type RtspConfig,
   type RtspPathConfig,
 } from '../../../src/config/index.js';
+import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/port-allocator.js';
 import { CameraSource } from '../../../src/media/rtsp-client/camera-source.js';
+import { parseCameraUrl } from '../../../src/media/rtsp-client/index.js';
+import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
 import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';
 import { DemoSource } from './demo-source.js';
@@ -62,9 +69,23 @@ interface Listener {
   readonly configured: string;
   /** The bound host:port. */
   readonly address: string;
+  /** False while only prepared: a connection to a listener not yet in force is refused. */
+  live: boolean;
 }
 
-export class RtspService {
+/** What a candidate config needs, made ready by prepare() and put in force by commit(). */
+interface RtspPlan {
+  readonly rtsp: RtspConfig;
+  /** The listener in force after commit (undefined when RTSP is off). */
+  readonly listener: Listener | undefined;
+  readonly mediaHost: string;
+  readonly ports: { readonly allocator: PortAllocator; readonly signature: string };
+  readonly auth: { readonly auth: ViewerAuth; readonly signature: string };
+  readonly paths: ReadonlyMap<string, RtspPathConfig | 'demo'>;
+}
+
+export class RtspService implements ConfigParticipant {
+  readonly name = 'rtsp';
   readonly requests = new Tally<string>();
   readonly #log: Logger;
   readonly #paths = new Map<string, { path: StreamPath; signature: string }>();
@@ -81,8 +102,12 @@ export class RtspService {
   #mediaHost = '127.0.0.1';
   #nextConnectionId = 1;
   #refused = 0;
-  /** Rebuilt at each apply: the per-packet path (publisher frames) must not allocate it. */
+  /** Rebuilt at each commit: the per-packet path (publisher frames) must not allocate it. */
   #ctx: RtspContext | undefined;
+  /** Old listeners and paths still closing after a commit; close() waits for them. */
+  readonly #closing = new Set<Promise<void>>();
+  /** A prepared change not yet committed or aborted: the next prepare must wait for it. */
+  #pending = false;
 
   constructor(log: Logger) {
     this.#log = log.child({ component: 'rtsp' });
@@ -101,33 +126,96 @@ export class RtspService {
     return this.#paths;
   }
 
+  /** Prepares and commits at once, for callers outside a node's transaction (tests, tools). */
   async apply(config: MeshConfig): Promise<void> {
-    const rtsp = config.proxy.rtsp;
-    if (!rtsp.enabled) {
-      await this.#closeListener();
-      await this.#setPaths(new Map());
-      this.#config = rtsp;
+    (await this.prepare(config)).commit();
+  }
+
+  async prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    if (this.#pending) throw new Error('rtsp: a prepared config is neither committed nor aborted');
+    const plan = this.#plan(candidate);
+    const current = this.#listener;
+    // Same configured address (port 0 included): the bound listener serves on.
+    const keepsListener =
+      current !== undefined && plan.rtsp.enabled && plan.rtsp.listen === current.configured;
+    const listener = !plan.rtsp.enabled
+      ? undefined
+      : keepsListener
+        ? current
+        : await this.#bind(plan.rtsp.listen);
+    const bound = listener === current ? undefined : listener;
+    this.#pending = true;
+    return {
+      commit: () => {
+        this.#pending = false;
+        this.#commit({ ...plan, listener });
+      },
+      abort: async () => {
+        this.#pending = false;
+        if (bound !== undefined) await closeServer(bound.server);
+      },
+    };
+  }
+
+  /** Everything of the candidate that binds nothing; throws on what cannot be put in force. */
+  #plan(candidate: MeshConfig): Omit<RtspPlan, 'listener'> {
+    const rtsp = candidate.proxy.rtsp;
+    const mediaHost = candidate.proxy.mediaAddress;
+    const portsSignature = JSON.stringify([candidate.proxy.rtpPorts, mediaHost]);
+    const ports =
+      this.#ports !== undefined && portsSignature === this.#portsSignature
+        ? { allocator: this.#ports, signature: portsSignature }
+        : { allocator: new PortAllocator(candidate.proxy.rtpPorts), signature: portsSignature };
+    const authSignature = JSON.stringify(rtsp.auth ?? null);
+    const auth =
+      authSignature === this.#authSignature
+        ? { auth: this.#auth, signature: authSignature }
+        : {
+            auth: new ViewerAuth(rtsp.auth, { secret: this.#nonceSecret }),
+            signature: authSignature,
+          };
+    const paths = new Map<string, RtspPathConfig | 'demo'>();
+    if (rtsp.enabled) {
+      for (const [name, config] of Object.entries(rtsp.paths)) {
+        if (config.source !== 'publisher') {
+          // A camera source parses its URL when the path starts, in commit, which must not fail.
+          try {
+            parseCameraUrl(config.source);
+          } catch (error) {
+            throw new Error(`proxy.rtsp.paths.${name}.source: ${errorMessage(error)}`);
+          }
+        }
+        paths.set(name, config);
+      }
+      if (rtsp.demo) paths.set(DEMO_PATH, 'demo');
+    }
+    return { rtsp, mediaHost, ports, auth, paths };
+  }
+
+  #commit(plan: RtspPlan): void {
+    const old = this.#listener;
+    if (plan.listener !== old) {
+      if (old !== undefined) this.#retire(old);
+      this.#listener = plan.listener;
+      if (plan.listener !== undefined) {
+        plan.listener.live = true;
+        this.#log.info({ listen: plan.listener.address }, 'rtsp listening');
+      }
+    }
+    this.#config = plan.rtsp;
+    if (plan.listener === undefined) {
+      this.#setPaths(new Map());
       return;
     }
-    const listener = await this.#listen(rtsp);
-    this.#mediaHost = config.proxy.mediaAddress;
-    const portsSignature = JSON.stringify([config.proxy.rtpPorts, config.proxy.mediaAddress]);
-    if (this.#ports === undefined || portsSignature !== this.#portsSignature) {
-      this.#ports = new PortAllocator(config.proxy.rtpPorts);
-      this.#portsSignature = portsSignature;
+    this.#mediaHost = plan.mediaHost;
+    this.#ports = plan.ports.allocator;
+    this.#portsSignature = plan.ports.signature;
+    this.#auth = plan.auth.auth;
+    this.#authSignature = plan.auth.signature;
+    if (plan.listener.server.maxConnections !== plan.rtsp.maxConnections) {
+      plan.listener.server.maxConnections = plan.rtsp.maxConnections;
     }
-    const authSignature = JSON.stringify(rtsp.auth ?? null);
-    if (authSignature !== this.#authSignature) {
-      this.#auth = new ViewerAuth(rtsp.auth, { secret: this.#nonceSecret });
-      this.#authSignature = authSignature;
-    }
-    this.#config = rtsp;
-    if (listener.server.maxConnections !== rtsp.maxConnections) {
-      listener.server.maxConnections = rtsp.maxConnections;
-    }
-    const wanted = new Map<string, RtspPathConfig | 'demo'>(Object.entries(rtsp.paths));
-    if (rtsp.demo) wanted.set(DEMO_PATH, 'demo');
-    await this.#setPaths(wanted);
+    this.#setPaths(plan.paths);
     this.#ctx = this.#buildContext();
   }
 
@@ -157,9 +245,12 @@ export class RtspService {
   }
 
   async close(): Promise<void> {
-    await this.#closeListener();
+    const listener = this.#listener;
+    if (listener !== undefined) this.#retire(listener);
+    this.#listener = undefined;
     this.#sessions.closeAll('proxy stopping');
-    await this.#setPaths(new Map());
+    this.#setPaths(new Map());
+    await Promise.all([...this.#closing]);
   }
 
   #context(): RtspContext {
@@ -183,23 +274,18 @@ export class RtspService {
     };
   }
 
-  async #listen(rtsp: RtspConfig): Promise<Listener> {
-    const current = this.#listener;
-    // Same configured address (port 0 included): the bound listener serves on.
-    if (current !== undefined && rtsp.listen === current.configured) return current;
-    const next = await this.#bind(rtsp.listen);
-    await this.#closeListener();
-    this.#listener = next;
-    this.#log.info({ listen: next.address }, 'rtsp listening');
-    return next;
-  }
-
   async #bind(address: string): Promise<Listener> {
     const parsed = parseHostPort(address);
     if (typeof parsed === 'string') throw new Error(`proxy.rtsp.listen: ${parsed}`);
     const server = createServer({ noDelay: true }, (socket) => {
-      this.#accept(socket);
+      if (listener?.live === true) {
+        this.#accept(socket);
+      } else {
+        socket.destroy();
+        this.#refused += 1;
+      }
     });
+    let listener: Listener | undefined;
     server.on('drop', () => {
       this.#refused += 1;
     });
@@ -217,7 +303,8 @@ export class RtspService {
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : parsed.port;
     const host = parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host;
-    return { server, configured: address, address: `${host}:${port}` };
+    listener = { server, configured: address, address: `${host}:${port}`, live: false };
+    return listener;
   }
 
   #accept(socket: Socket): void {
@@ -256,16 +343,24 @@ export class RtspService {
     this.#connections.add(connection);
   }
 
-  async #closeListener(): Promise<void> {
-    const listener = this.#listener;
-    if (listener === undefined) return;
-    this.#listener = undefined;
+  /** Stops the listener and its connections; the server finishes closing in the background. */
+  #retire(listener: Listener): void {
+    listener.live = false;
     for (const connection of [...this.#connections]) connection.close();
-    await new Promise<void>((resolve) => listener.server.close(() => resolve()));
+    this.#track(closeServer(listener.server));
   }
 
-  async #setPaths(wanted: ReadonlyMap<string, RtspPathConfig | 'demo'>): Promise<void> {
-    const closing: Promise<void>[] = [];
+  #track(closing: Promise<void>): void {
+    const tracked = closing
+      .catch((error: unknown) => {
+        this.#log.error({ err: error }, 'rtsp: closing an old listener or path failed');
+      })
+      .finally(() => this.#closing.delete(tracked));
+    this.#closing.add(tracked);
+  }
+
+  /** Synchronous, for commit: old paths close in the background. */
+  #setPaths(wanted: ReadonlyMap<string, RtspPathConfig | 'demo'>): void {
     for (const [name, entry] of this.#paths) {
       const config = wanted.get(name);
       if (config !== undefined && JSON.stringify(config) === entry.signature) continue;
@@ -273,9 +368,8 @@ export class RtspService {
       for (const session of [...this.#sessions.values()]) {
         if (session.path === entry.path) this.#sessions.remove(session, 'path changed');
       }
-      closing.push(entry.path.close());
+      this.#track(entry.path.close());
     }
-    await Promise.all(closing);
     for (const [name, config] of wanted) {
       if (this.#paths.has(name)) continue;
       this.#paths.set(name, {
@@ -323,4 +417,8 @@ export class RtspService {
       },
     });
   }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }
