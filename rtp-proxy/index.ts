@@ -8,7 +8,6 @@ import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/streams.js';
-import { checkMediaAddress } from './media/check-media-address.js';
 import { HttpService } from './l7/l7-service.js';
 import { proxyLoad } from './load-report.js';
 import { registerRtspMetrics } from './media/metrics/rtsp-metrics.js';
@@ -46,13 +45,10 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     capabilities: ['rtp', 'srtp', 'rtsp', 'http', 'http2', 'grpc'],
     log,
     load: proxyLoad(routes, rtsp),
-    // Not transactional yet: each service applies in its prepare step.
+    // One transaction: a service that cannot take a config leaves all in the old one.
     participants: [
-      applyInPrepare('relay', async (candidate) => {
-        await checkMediaAddress(candidate.proxy.mediaAddress);
-        await routes.apply(candidate);
-      }),
-      applyInPrepare('rtsp', (candidate) => rtsp.apply(candidate)),
+      routes,
+      rtsp,
       applyInPrepare('l7', (candidate): Promise<void> => http.apply(candidate.proxy.http)),
     ],
   });
