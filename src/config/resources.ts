@@ -69,12 +69,16 @@ export interface ResourceIssue {
 /** The assembled candidate is refused; `issues` name the resources at fault. */
 export class ResourcesRefusedError extends ConfigError {
   readonly resourceIssues: readonly ResourceIssue[];
-  constructor(source: string, issues: readonly ResourceIssue[]) {
+  /** The refusal in one line, for a NACK's reason: `summary` if given, else the issues. */
+  readonly summary: string;
+  constructor(source: string, issues: readonly ResourceIssue[], summary?: string) {
     super(
       source,
       issues.map((issue) => ({ path: `${issue.type} ${issue.name}`, reason: issue.reason })),
     );
     this.resourceIssues = issues;
+    this.summary =
+      summary ?? issues.map((issue) => `${issue.type} ${issue.name}: ${issue.reason}`).join('; ');
   }
 }
 

@@ -189,7 +189,9 @@ export class ControlClient {
       const applied = await this.#options.apply(update);
       answer = { ack: { nonce, systemVersion, applied: applied.map((ref) => ({ ...ref })) } };
     } catch (error) {
-      const reason = errorMessage(error).slice(0, MAX_REASON_LENGTH);
+      const reason = (
+        error instanceof ResourcesRefusedError ? error.summary : errorMessage(error)
+      ).slice(0, MAX_REASON_LENGTH);
       const errors = refusedResources(error, update);
       this.#options.log.warn(
         { version: systemVersion, reason, resources: errors.map((e) => e.resource.name) },

@@ -230,6 +230,7 @@ export class MeshNode {
       throw new ResourcesRefusedError(
         source,
         named.map(({ type, name }) => ({ type, name, reason: error.message })),
+        error.message,
       );
     }
   }

@@ -11,8 +11,11 @@ import { startControlPlane, type RunningControlPlane } from '../../../src/contro
 import {
   createMeshControlClient,
   type MeshControlClient,
+  MAX_HELLO_RESOURCES,
   type NodeMessageOut,
   type RegisterRequest,
+  type ResourceUpdate,
+  type WireResourceRef,
 } from '../../../src/protocol/mesh/index.js';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
 import { defaultConfig } from '../../../src/config/index.js';
@@ -30,9 +33,9 @@ function register(
 
 function streamError(client: MeshControlClient, first: NodeMessageOut): Promise<grpc.ServiceError> {
   return new Promise((resolve, reject) => {
-    const stream = client.streamConfig();
+    const stream = client.streamResources();
     stream.on('error', resolve);
-    stream.on('data', () => reject(new Error('a snapshot was sent to an unknown node')));
+    stream.on('data', () => reject(new Error('an update was sent to a refused stream')));
     stream.write(first);
   });
 }
@@ -101,9 +104,40 @@ describe('control plane under hostile input', () => {
     const heartbeatFirst = await streamError(client, { heartbeat: { sentAtMs: 1 } });
     assert.equal(heartbeatFirst.code, grpc.status.FAILED_PRECONDITION);
     const unknownNode = await streamError(client, {
-      hello: { id: 'never-registered', currentVersion: '' },
+      hello: { id: 'never-registered', systemVersion: '', resources: [] },
     });
     assert.equal(unknownNode.code, grpc.status.FAILED_PRECONDITION);
+  });
+
+  it('refuses a hello whose resource refs are not valid', async () => {
+    assert.equal(
+      await register(client, { ...good, identity: { ...good.identity, id: 'proxy-bad-hello' } }),
+      null,
+    );
+    const hello = (resources: WireResourceRef[]): NodeMessageOut => ({
+      hello: { id: 'proxy-bad-hello', systemVersion: '', resources },
+    });
+    const ref: WireResourceRef = { type: 'MEDIA_ROUTE', name: 'a', version: 'v' };
+    const refusals = [
+      await streamError(client, hello([{ ...ref, type: 'RESOURCE_TYPE_UNSPECIFIED' }])),
+      await streamError(client, hello([{ ...ref, name: '' }])),
+      await streamError(client, hello([{ ...ref, name: 'n'.repeat(300) }])),
+      await streamError(client, hello([{ ...ref, version: 'v'.repeat(100) }])),
+      await streamError(
+        client,
+        hello(
+          Array.from({ length: MAX_HELLO_RESOURCES + 1 }, (_, index) => ({
+            ...ref,
+            name: `r${index}`,
+          })),
+        ),
+      ),
+    ];
+    assert.deepEqual(
+      refusals.map((error) => error.code),
+      refusals.map(() => grpc.status.INVALID_ARGUMENT),
+    );
+    assert.match(refusals[0]?.details ?? '', /not a config resource/);
   });
 
   it('refuses an oversized message', async () => {
@@ -144,20 +178,52 @@ describe('control plane under hostile input', () => {
     );
   });
 
-  it('still serves a real node afterwards', async () => {
+  it('still serves a real node afterwards, and ignores answers to updates it never sent', async () => {
     assert.equal(await register(client, good), null);
-    const snapshot = await new Promise<{ version: string }>((resolve, reject) => {
-      const stream = client.streamConfig();
-      stream.on('data', (received: { version: string }) => {
-        resolve(received);
-        stream.cancel();
-      });
+    const stream = client.streamResources();
+    const updates: ResourceUpdate[] = [];
+    stream.on('data', (update: ResourceUpdate) => updates.push(update));
+    const ended = new Promise<void>((resolve, reject) => {
       stream.on('error', (error: grpc.ServiceError) => {
-        if (error.code !== grpc.status.CANCELLED) reject(error);
+        if (error.code === grpc.status.CANCELLED) resolve();
+        else reject(error);
       });
-      stream.write({ hello: { id: 'proxy-good', currentVersion: '' } });
     });
+    stream.write({ hello: { id: 'proxy-good', systemVersion: '', resources: [] } });
+    const deadline = Date.now() + 3_000;
+    while (updates.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const first = updates[0];
+    assert.ok(first, 'an update arrived');
     const { body } = await getJson<{ version: string }>(`${adminUrl}/config`);
-    assert.equal(snapshot.version, body.version);
+    assert.equal(first.systemVersion, body.version);
+    assert.ok(first.resources.some((resource) => resource.type === 'MESH_SETTINGS'));
+    // Answers for nonces never sent, and a NACK naming garbage, change nothing.
+    stream.write({ ack: { nonce: 'nope', systemVersion: 'forged', applied: [] } });
+    stream.write({
+      nack: {
+        nonce: 'nope',
+        systemVersion: 'forged',
+        reason: 'x'.repeat(10_000),
+        errors: [{ resource: { type: 'PLACEMENT', name: '', version: '' }, reason: 'y' }],
+      },
+    });
+    const staleCounted = async (): Promise<boolean> =>
+      /streammesh_control_plane_stale_answers_total\{role="control-plane"\} 2/.test(
+        (await getText(`${adminUrl}/metrics`)).text,
+      );
+    while (!(await staleCounted()) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(await staleCounted(), 'both stale answers counted');
+    const nodes = await getJson<{
+      nodes: { id: string; ackedVersion: string; lastNack: unknown }[];
+    }>(`${adminUrl}/nodes`);
+    const node = nodes.body.nodes.find((item) => item.id === 'proxy-good');
+    assert.equal(node?.ackedVersion, '');
+    assert.equal(node.lastNack, undefined);
+    stream.cancel();
+    await ended;
   });
 });

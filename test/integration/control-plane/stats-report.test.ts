@@ -1,5 +1,5 @@
 /**
- * Nodes report their stats to the control plane on the config stream: the
+ * Nodes report their stats to the control plane on the resource stream: the
  * latest report per node is served at GET /stats; a report that is not JSON
  * or too large is dropped and counted, and the stream carries on.
  */
@@ -11,9 +11,9 @@ import { startControlPlane, type RunningControlPlane } from '../../../src/contro
 import {
   MAX_STATS_JSON_LENGTH,
   createMeshControlClient,
-  type ConfigSnapshot,
   type MeshControlClient,
   type NodeMessageOut,
+  type ResourceUpdate,
 } from '../../../src/protocol/mesh/index.js';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
 import { defaultConfig } from '../../../src/config/index.js';
@@ -36,7 +36,7 @@ describe('stats reports from nodes', () => {
   let plane: RunningControlPlane;
   let client: MeshControlClient;
   let adminUrl: string;
-  let stream: grpc.ClientDuplexStream<NodeMessageOut, ConfigSnapshot>;
+  let stream: grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate>;
 
   before(async () => {
     const config = defaultConfig({
@@ -58,10 +58,10 @@ describe('stats reports from nodes', () => {
         (error) => (error === null ? resolve() : reject(error)),
       );
     });
-    stream = client.streamConfig();
+    stream = client.streamResources();
     // The stream's end (cancelled in `after`) is not under test.
     stream.on('error', () => undefined);
-    stream.write({ hello: { id: 'signaling-a', currentVersion: '' } });
+    stream.write({ hello: { id: 'signaling-a', systemVersion: '', resources: [] } });
     await once(stream, 'data');
   });
 
