@@ -6,7 +6,7 @@
 import { validHostPort, type HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode } from '../src/node-agent/index.js';
+import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { CameraHub, cameraProxyBase } from './cameras/index.js';
 import { demoRoute } from './demo/index.js';
 import { signalingLoad } from './load-report.js';
@@ -46,31 +46,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     log,
     stats: () => stats.latest,
     load: signalingLoad(() => stats.latest),
-    participants: [
-      {
-        name: 'sfu',
-        prepare: (pushed) => {
-          // The listener, workers, RTC addresses and ports, the camera source and
-          // the public URL are bound at start-up: a change takes a restart. Room
-          // size and peer limits apply live (to transports created from now on).
-          const next = pushed.signaling;
-          const changed = restartFields.filter(
-            (field) => JSON.stringify(next[field]) !== JSON.stringify(startup[field]),
-          );
-          if (changed.length > 0) {
-            log.warn(
-              { fields: changed.map((field) => `signaling.${field}`) },
-              'signaling settings changed; they take effect after a restart',
-            );
-          }
-          if (server !== undefined) {
-            server.maxPeersPerRoom = next.maxPeersPerRoom;
-            server.peerLimits = next.peerLimits;
-          }
-          return Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() });
-        },
-      },
-    ],
+    participants: [sfuSettingsParticipant(startup, () => server, log)],
   });
   installCensus();
   registerMediaMetrics(node.metrics, () => stats.latest);
@@ -134,6 +110,46 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       await cameras.close();
       await pool.close();
       await node.close();
+    },
+  };
+}
+
+/**
+ * The SFU's settings as a participant of the node's config transaction. The
+ * listener, workers, RTC addresses and ports, the camera source and the public
+ * URL are bound at start-up: a change takes a restart (logged at commit). Room
+ * size and peer limits apply live, to rooms and transports created from now on.
+ * Nothing is held between prepare and commit, so abort has nothing to undo.
+ */
+export function sfuSettingsParticipant(
+  startup: MeshConfig['signaling'],
+  server: () => Pick<SignalingServer, 'maxPeersPerRoom' | 'peerLimits'> | undefined,
+  log: Logger,
+): ConfigParticipant {
+  return {
+    name: 'sfu',
+    prepare: (candidate) => {
+      const next = candidate.signaling;
+      const restartOnly = restartFields
+        .filter((field) => JSON.stringify(next[field]) !== JSON.stringify(startup[field]))
+        .map((field) => `signaling.${field}`);
+      const live = { maxPeersPerRoom: next.maxPeersPerRoom, peerLimits: next.peerLimits };
+      return Promise.resolve({
+        commit: () => {
+          if (restartOnly.length > 0) {
+            log.warn(
+              { fields: restartOnly },
+              'signaling settings changed; they take effect after a restart',
+            );
+          }
+          const running = server();
+          // Configs arrive once node.start() ran, after the server started; none if start-up failed.
+          if (running === undefined) return;
+          running.maxPeersPerRoom = live.maxPeersPerRoom;
+          running.peerLimits = live.peerLimits;
+        },
+        abort: () => Promise.resolve(),
+      });
     },
   };
 }
