@@ -6,7 +6,7 @@
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
+import { MeshNode } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/streams.js';
 import { HttpService } from './l7/l7-service.js';
 import { proxyLoad } from './load-report.js';
@@ -19,19 +19,6 @@ export interface RunningProxy {
   readonly id: string;
   readonly admin: HostPort;
   close(): Promise<void>;
-}
-
-function applyInPrepare(
-  name: string,
-  apply: (candidate: MeshConfig) => Promise<void>,
-): ConfigParticipant {
-  return {
-    name,
-    prepare: async (candidate) => {
-      await apply(candidate);
-      return { commit: () => undefined, abort: () => Promise.resolve() };
-    },
-  };
 }
 
 export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
@@ -49,7 +36,8 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     participants: [
       routes,
       rtsp,
-      applyInPrepare('l7', (candidate): Promise<void> => http.apply(candidate.proxy.http)),
+      // The L7 service needs the node's metrics registry, so it is made just below.
+      { name: 'l7', prepare: (candidate) => http.prepare(candidate) },
     ],
   });
   const http: HttpService = new HttpService(log, node.metrics);

@@ -1,27 +1,60 @@
 /**
- * The rtp-proxy's L7 proxy as a service: each pushed config builds a new
- * router (routes, splits) over clusters that are kept when their config is
- * unchanged (pools, outlier and health state survive) and rebuilt otherwise;
- * listeners are kept when their config is unchanged, and a new listen
- * address is bound before anything else changes, so a taken port rejects the
- * config with the old one still in force.
+ * The rtp-proxy's L7 proxy as a service and a participant in the node's
+ * config transaction (src/node-agent/config-transaction.ts).
+ *
+ * prepare() does all that can fail and changes nothing that serves traffic:
+ * it binds every new listen address, builds the new router and any new
+ * clusters. commit() swaps the listeners to the new router, hands a port
+ * whose listener changed settings to its successor without closing it,
+ * updates the endpoint lists of clusters whose other settings are unchanged
+ * (pools, outlier and health state survive), and closes what the config no
+ * longer has. abort() closes what prepare opened and leaves the running
+ * config untouched.
  */
 import type { Registry } from 'prom-client';
+import type { MeshConfig } from '../../src/config/index.js';
 import type { HttpConfig, HttpListenerConfig } from '../../src/config/http-schema.js';
 import type { Logger } from '../../src/shared/log.js';
-import { Cluster } from './cluster/cluster.js';
+import type { ConfigParticipant, PreparedChange } from '../../src/node-agent/index.js';
+import { Cluster, clusterSettingsKey } from './cluster/cluster.js';
 import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
-import { L7Listener } from './listener/l7-listener.js';
+import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
 
 /** Old clusters serve their requests in flight this long before their pools are closed. */
 const DRAIN_MS = 30_000;
 
-export class HttpService {
+interface ClusterEntry {
+  /** clusterSettingsKey: what, when changed, rebuilds the cluster. */
+  readonly key: string;
+  readonly cluster: Cluster;
+}
+
+/** The clusters of a prepared config: which are new, and the endpoint updates to commit. */
+interface PreparedClusters {
+  readonly entries: ReadonlyMap<string, ClusterEntry>;
+  readonly created: readonly Cluster[];
+  readonly endpointUpdates: readonly (() => void)[];
+}
+
+/** The listeners of a prepared config. */
+interface PreparedListeners {
+  /** By name, as they will be once committed. */
+  readonly next: ReadonlyMap<string, L7Listener>;
+  /** Made by prepare (bound, or unbound for a takeover): what abort closes. */
+  readonly opened: readonly L7Listener[];
+  /** Ports to hand from a listener to its successor with other settings. */
+  readonly takeovers: readonly { readonly previous: L7Listener; readonly next: L7Listener }[];
+  /** Listeners in force now that stay (kept, or whose port is taken over). */
+  readonly claimed: ReadonlySet<L7Listener>;
+}
+
+export class HttpService implements ConfigParticipant {
+  readonly name = 'l7';
   readonly #log: Logger;
   readonly #metrics: HttpMetrics;
   readonly #listeners = new Map<string, L7Listener>();
-  readonly #clusters = new Map<string, { key: string; cluster: Cluster }>();
+  readonly #clusters = new Map<string, ClusterEntry>();
   readonly #draining = new Set<NodeJS.Timeout>();
   #router: HttpRouter;
 
@@ -48,63 +81,40 @@ export class HttpService {
     return this.#listeners;
   }
 
+  /** The node's config transaction: prepares the candidate's proxy.http section. */
+  prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    return this.prepareHttp(candidate.proxy.http);
+  }
+
+  /** Prepare and commit at once (tests, and callers with no other participant). */
   async apply(config: HttpConfig): Promise<void> {
-    const keep = new Map<string, L7Listener>();
-    const changed: HttpListenerConfig[] = [];
-    for (const listenerConfig of config.listeners) {
-      const current = this.#listeners.get(listenerConfig.name);
-      if (current !== undefined && sameJson(current.config, listenerConfig)) {
-        keep.set(listenerConfig.name, current);
-      } else {
-        changed.push(listenerConfig);
-      }
-    }
-    const holding = (listen: string): L7Listener | undefined =>
-      [...this.#listeners.values()].find((listener) => listener.config.listen === listen);
-    // New addresses first: a taken port refuses the config with nothing changed yet.
-    const started: L7Listener[] = [];
-    try {
-      for (const listenerConfig of changed.filter((c) => holding(c.listen) === undefined)) {
-        const listener = await this.#start(listenerConfig);
-        started.push(listener);
-        keep.set(listenerConfig.name, listener);
-      }
-    } catch (error) {
-      await Promise.all(started.map((listener) => listener.close()));
-      throw error;
-    }
-    // An address an old listener holds with other settings: the old one must close first.
-    const swaps: { readonly old: L7Listener; readonly next: L7Listener }[] = [];
-    try {
-      for (const listenerConfig of changed.filter((c) => holding(c.listen) !== undefined)) {
-        const old = holding(listenerConfig.listen);
-        if (old === undefined) continue;
-        await old.close();
-        try {
-          const next = await this.#start(listenerConfig);
-          swaps.push({ old, next });
-          keep.set(listenerConfig.name, next);
-        } catch (error) {
-          swaps.push({ old, next: old });
-          throw error;
-        }
-      }
-    } catch (error) {
-      // Someone took the port in the gap: put every swapped listener back as it was.
-      for (const { old, next } of swaps.reverse()) {
-        if (next !== old) await next.close();
-        this.#listeners.set(old.config.name, await this.#start(old.config));
-      }
-      await Promise.all(started.map((listener) => listener.close()));
-      throw error;
-    }
-    this.#router = this.#buildRouter(config);
-    const swapped = new Set(swaps.map((swap) => swap.old));
-    for (const [name, listener] of this.#listeners) {
-      if (keep.get(name) !== listener && !swapped.has(listener)) await listener.close();
-    }
-    this.#listeners.clear();
-    for (const [name, listener] of keep) this.#listeners.set(name, listener);
+    (await this.prepareHttp(config)).commit();
+  }
+
+  /** Throws (holding nothing of `config`) when a new listen address cannot be bound. */
+  async prepareHttp(config: HttpConfig): Promise<PreparedChange> {
+    const listeners = await this.#prepareListeners(config.listeners);
+    const clusters = this.#prepareClusters(config);
+    const router = new HttpRouter({
+      config,
+      clusters: new Map([...clusters.entries].map(([name, entry]) => [name, entry.cluster])),
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+    let settled = false;
+    return {
+      commit: () => {
+        if (settled) return;
+        settled = true;
+        this.#commit(listeners, clusters, router);
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        for (const cluster of clusters.created) cluster.close();
+        await Promise.all(listeners.opened.map((listener) => listener.close()));
+      },
+    };
   }
 
   async close(): Promise<void> {
@@ -116,44 +126,112 @@ export class HttpService {
     this.#clusters.clear();
   }
 
-  async #start(config: HttpListenerConfig): Promise<L7Listener> {
-    const listener = await L7Listener.start({
+  /**
+   * Keeps listeners whose settings are unchanged, readies a takeover where an
+   * address stays but its settings change (the port is never closed, so
+   * nobody can take it in between), and binds every new address now: a taken
+   * port refuses the config here, with what was bound so far closed again.
+   */
+  async #prepareListeners(configs: readonly HttpListenerConfig[]): Promise<PreparedListeners> {
+    const next = new Map<string, L7Listener>();
+    const claimed = new Set<L7Listener>();
+    for (const config of configs) {
+      const current = this.#listeners.get(config.name);
+      if (current !== undefined && sameJson(current.config, config)) {
+        next.set(config.name, current);
+        claimed.add(current);
+      }
+    }
+    const opened: L7Listener[] = [];
+    const takeovers: { previous: L7Listener; next: L7Listener }[] = [];
+    try {
+      for (const config of configs) {
+        if (next.has(config.name)) continue;
+        const previous = this.#portHolder(config.listen, claimed);
+        if (previous !== undefined) {
+          claimed.add(previous);
+          const successor = L7Listener.unbound(this.#listenerOptions(config));
+          opened.push(successor);
+          takeovers.push({ previous, next: successor });
+          next.set(config.name, successor);
+        } else {
+          const listener = await L7Listener.start(this.#listenerOptions(config));
+          opened.push(listener);
+          next.set(config.name, listener);
+        }
+      }
+    } catch (error) {
+      await Promise.all(opened.map((listener) => listener.close()));
+      throw error;
+    }
+    return { next, opened, takeovers, claimed };
+  }
+
+  /** A listener in force, not kept, bound to exactly `listen` (never a port-0 one: 0 means "any"). */
+  #portHolder(listen: string, claimed: ReadonlySet<L7Listener>): L7Listener | undefined {
+    if (/:0$/.test(listen)) return undefined;
+    return [...this.#listeners.values()].find(
+      (listener) => listener.config.listen === listen && !claimed.has(listener),
+    );
+  }
+
+  /**
+   * A cluster whose settings (endpoints aside) are unchanged is kept, with an
+   * endpoint update to commit if its list changed; any other is built new.
+   */
+  #prepareClusters(config: HttpConfig): PreparedClusters {
+    const entries = new Map<string, ClusterEntry>();
+    const created: Cluster[] = [];
+    const endpointUpdates: (() => void)[] = [];
+    for (const clusterConfig of config.clusters) {
+      const key = clusterSettingsKey(clusterConfig, config);
+      const current = this.#clusters.get(clusterConfig.name);
+      if (current?.key === key) {
+        entries.set(clusterConfig.name, current);
+        if (!sameJson(current.cluster.config.endpoints, clusterConfig.endpoints)) {
+          endpointUpdates.push(current.cluster.prepareEndpoints(clusterConfig));
+        }
+        continue;
+      }
+      const cluster = new Cluster(clusterConfig, config, this.#log);
+      created.push(cluster);
+      entries.set(clusterConfig.name, { key, cluster });
+    }
+    return { entries, created, endpointUpdates };
+  }
+
+  #commit(listeners: PreparedListeners, clusters: PreparedClusters, router: HttpRouter): void {
+    for (const update of clusters.endpointUpdates) update();
+    this.#router = router;
+    for (const { previous, next } of listeners.takeovers) next.takeOver(previous);
+    for (const listener of this.#listeners.values()) {
+      if (!listeners.claimed.has(listener)) void listener.close();
+    }
+    this.#listeners.clear();
+    for (const [name, listener] of listeners.next) {
+      this.#listeners.set(name, listener);
+      if (listeners.opened.includes(listener)) {
+        const { config } = listener;
+        this.#log.info(
+          { listener: config.name, listen: config.listen, protocol: config.protocol },
+          'HTTP listener started',
+        );
+      }
+    }
+    for (const [name, entry] of this.#clusters) {
+      if (clusters.entries.get(name) !== entry) this.#drain(entry.cluster);
+    }
+    this.#clusters.clear();
+    for (const [name, entry] of clusters.entries) this.#clusters.set(name, entry);
+  }
+
+  #listenerOptions(config: HttpListenerConfig): L7ListenerOptions {
+    return {
       config,
       router: () => this.#router,
       metrics: this.#metrics,
       log: this.#log,
-    });
-    this.#log.info(
-      { listener: config.name, listen: config.listen, protocol: config.protocol },
-      'HTTP listener started',
-    );
-    return listener;
-  }
-
-  #buildRouter(config: HttpConfig): HttpRouter {
-    const next = new Map<string, { key: string; cluster: Cluster }>();
-    for (const clusterConfig of config.clusters) {
-      // The retry budget is per cluster, so its settings are part of the cluster's identity.
-      const key = JSON.stringify([clusterConfig, config.retryBudget]);
-      const current = this.#clusters.get(clusterConfig.name);
-      next.set(
-        clusterConfig.name,
-        current?.key === key
-          ? current
-          : { key, cluster: new Cluster(clusterConfig, config, this.#log) },
-      );
-    }
-    for (const [name, entry] of this.#clusters) {
-      if (next.get(name) !== entry) this.#drain(entry.cluster);
-    }
-    this.#clusters.clear();
-    for (const [name, entry] of next) this.#clusters.set(name, entry);
-    return new HttpRouter({
-      config,
-      clusters: new Map([...next].map(([name, entry]) => [name, entry.cluster])),
-      metrics: this.#metrics,
-      log: this.#log,
-    });
+    };
   }
 
   #drain(cluster: Cluster): void {

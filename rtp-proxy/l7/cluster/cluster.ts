@@ -2,6 +2,11 @@
  * One upstream cluster at run time: its endpoints, the balancer that picks
  * among them, what keeps bad endpoints out (outlier ejection, active health
  * checks), its circuit breaker and retry budget, and its connection pool.
+ *
+ * A config that changes only the endpoint list updates a cluster in place
+ * (as Envoy's EDS does): kept endpoints keep their pooled connections,
+ * outlier ejections and health state; added ones start fresh and healthy;
+ * removed ones lose their pooled connections and health checks.
  */
 import { validHostPort } from '../../../src/shared/address.js';
 import { systemClock, type Clock } from '../../../src/shared/clock.js';
@@ -37,10 +42,17 @@ export interface ClusterEndpoint extends UpstreamTarget {
 export type AttemptResult =
   { readonly status: number } | { readonly failure: UpstreamFailure | 'timeout' };
 
+/** A cluster's settings apart from its endpoints: when these differ, the cluster is rebuilt. */
+export function clusterSettingsKey(config: HttpClusterConfig, http: HttpConfig): string {
+  const { endpoints: _endpoints, ...settings } = config;
+  // The retry budget is per cluster, so its settings are part of the cluster's identity.
+  return JSON.stringify([settings, http.retryBudget]);
+}
+
 export class Cluster {
   readonly name: string;
-  readonly config: HttpClusterConfig;
-  readonly endpoints: readonly ClusterEndpoint[];
+  #config: HttpClusterConfig;
+  #endpoints: readonly ClusterEndpoint[];
   readonly breaker: CircuitBreaker;
   readonly retryBudget: RetryBudget;
   readonly pool: UpstreamPool;
@@ -60,12 +72,8 @@ export class Cluster {
     clock: Clock = systemClock,
   ) {
     this.name = config.name;
-    this.config = config;
-    this.endpoints = config.endpoints.map((text) => ({
-      ...validHostPort(text),
-      id: text,
-      activeRequests: 0,
-    }));
+    this.#config = config;
+    this.#endpoints = config.endpoints.map(newEndpoint);
     const limits = config.circuitBreaker;
     this.breaker = new CircuitBreaker({
       connections: limits.maxConnections,
@@ -106,6 +114,42 @@ export class Cluster {
       );
       this.#health.start();
     }
+  }
+
+  get config(): HttpClusterConfig {
+    return this.#config;
+  }
+
+  get endpoints(): readonly ClusterEndpoint[] {
+    return this.#endpoints;
+  }
+
+  /**
+   * Readies a change of this cluster's endpoint list (its other settings must
+   * be the same: see clusterSettingsKey). Parsing happens now; the returned
+   * commit puts the list in force and cannot fail.
+   */
+  prepareEndpoints(config: HttpClusterConfig): () => void {
+    const current = new Map<string, ClusterEndpoint[]>();
+    for (const endpoint of this.#endpoints) {
+      const same = current.get(endpoint.id) ?? [];
+      same.push(endpoint);
+      current.set(endpoint.id, same);
+    }
+    // Kept endpoints are the same objects (their active-request counts go on).
+    const next = config.endpoints.map((text) => current.get(text)?.shift() ?? newEndpoint(text));
+    const kept = new Set(next);
+    const removed = this.#endpoints.filter((endpoint) => !kept.has(endpoint));
+    return () => {
+      this.#config = config;
+      this.#endpoints = next;
+      const ids = new Set(next.map((endpoint) => endpoint.id));
+      this.outlier?.setEndpoints(ids);
+      this.#health?.setTargets(next);
+      for (const endpoint of removed) {
+        if (!ids.has(endpoint.id)) this.pool.retire(endpoint);
+      }
+    };
   }
 
   /** Not ejected and not failing its health checks. */
@@ -176,4 +220,8 @@ export class Cluster {
     this.#health?.close();
     this.pool.close();
   }
+}
+
+function newEndpoint(text: string): ClusterEndpoint {
+  return { ...validHostPort(text), id: text, activeRequests: 0 };
 }

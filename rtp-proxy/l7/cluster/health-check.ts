@@ -94,18 +94,42 @@ export class HealthChecker {
   constructor(targets: readonly HealthTarget[], options: HealthCheckOptions, log: Logger) {
     this.#options = options;
     this.#log = log;
-    for (const target of targets) {
-      // A duplicate id would share one health state anyway; check it once.
-      if (this.#endpoints.has(target.id)) continue;
-      this.#endpoints.set(target.id, {
-        target,
-        healthy: true,
-        consecutiveFailures: 0,
-        consecutiveSuccesses: 0,
-        timer: undefined,
-        inFlight: undefined,
-      });
+    for (const target of targets) this.#add(target);
+  }
+
+  /**
+   * Changes the endpoints checked: kept ones keep their state and schedule,
+   * new ones start healthy and are checked at once (once started), removed
+   * ones stop being checked.
+   */
+  setTargets(targets: readonly HealthTarget[]): void {
+    const wanted = new Set(targets.map((target) => target.id));
+    for (const [id, state] of this.#endpoints) {
+      if (wanted.has(id)) continue;
+      clearTimeout(state.timer);
+      state.inFlight?.abort();
+      this.#endpoints.delete(id);
     }
+    for (const target of targets) {
+      const state = this.#add(target);
+      if (state !== undefined && this.#started && !this.#closed) this.#check(state);
+    }
+  }
+
+  /** The new endpoint's state; undefined when it is already known. */
+  #add(target: HealthTarget): EndpointState | undefined {
+    // A duplicate id would share one health state anyway; check it once.
+    if (this.#endpoints.has(target.id)) return undefined;
+    const state: EndpointState = {
+      target,
+      healthy: true,
+      consecutiveFailures: 0,
+      consecutiveSuccesses: 0,
+      timer: undefined,
+      inFlight: undefined,
+    };
+    this.#endpoints.set(target.id, state);
+    return state;
   }
 
   /** Checks every endpoint at once, then each on its own jittered interval. Idempotent. */

@@ -52,7 +52,8 @@ export interface L7ListenerOptions {
 
 export class L7Listener {
   readonly config: HttpListenerConfig;
-  readonly #tcp: Server;
+  /** The bound port; another listener of the same address may take it over (takeOver). */
+  #tcp: Server;
   readonly #http1: Http1Server;
   readonly #http2: Http2Server;
   readonly #sessions = new Set<Http2Session>();
@@ -104,7 +105,18 @@ export class L7Listener {
     });
     // Session errors are counted once, by the session's own 'error' listener (#watchSession).
     this.#http2.on('session', (session) => this.#watchSession(session));
-    this.#tcp = createTcpServer((socket) => this.#accept(socket));
+    this.#tcp = createTcpServer();
+    this.#tcp.on('connection', this.#onConnection);
+  }
+
+  readonly #onConnection = (socket: Socket): void => this.#accept(socket);
+
+  /**
+   * A listener that binds nothing yet: it is to take over the port of one
+   * with the same address (takeOver), or be closed unused.
+   */
+  static unbound(options: L7ListenerOptions): L7Listener {
+    return new L7Listener(options);
   }
 
   static async start(options: L7ListenerOptions): Promise<L7Listener> {
@@ -130,6 +142,22 @@ export class L7Listener {
   get address(): HostPort {
     const info = this.#tcp.address() as AddressInfo;
     return { host: info.address, port: info.port };
+  }
+
+  /**
+   * Takes over the bound port of `previous` (same address, other settings),
+   * with no moment when the port is closed: new connections come here from
+   * now on, and the previous listener's connections are closed, as when a
+   * listener's settings change. Synchronous; cannot fail.
+   */
+  takeOver(previous: L7Listener): void {
+    const port = previous.#tcp;
+    port.off('connection', previous.#onConnection);
+    port.on('connection', this.#onConnection);
+    // The unbound server this listener was made with, and one for `previous` to close harmlessly.
+    this.#tcp = port;
+    previous.#tcp = createTcpServer();
+    void previous.close();
   }
 
   async close(): Promise<void> {

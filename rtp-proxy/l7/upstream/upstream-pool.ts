@@ -19,7 +19,7 @@ import {
   type ClientHttp2Stream,
   type IncomingHttpStatusHeader,
 } from 'node:http2';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { Writable, type Duplex, type Readable } from 'node:stream';
 import type { HostPort } from '../../../src/shared/address.js';
 
@@ -83,6 +83,11 @@ export interface UpstreamPool {
   readonly connections: number;
   /** Requests waiting for a connection (HTTP/1.1 at its connection limit). */
   readonly pending: number;
+  /**
+   * The endpoint left the cluster: its idle connections close now, busy ones
+   * once their exchange is over (HTTP/2: the session closes after its streams).
+   */
+  retire(target: UpstreamTarget): void;
   close(): void;
 }
 
@@ -100,6 +105,8 @@ function failureOf(error: NodeJS.ErrnoException): UpstreamFailure {
 
 export class Http1Pool implements UpstreamPool {
   readonly #agent: Agent;
+  /** Agent names (host:port:) of retired endpoints, whose freed sockets are closed. */
+  readonly #retired = new Set<string>();
 
   /** `maxConnections` caps sockets to the whole cluster; requests beyond wait in the agent. */
   constructor(maxConnections: number) {
@@ -111,6 +118,19 @@ export class Http1Pool implements UpstreamPool {
       maxSockets: maxConnections,
       scheduling: 'lifo',
     });
+    // After the agent's own 'free' handler has pooled the socket: a retired
+    // endpoint's socket closes instead (and the agent forgets it on 'close').
+    this.#agent.on('free', (socket: Socket, options: { host?: string; port?: number | string }) => {
+      if (this.#retired.has(agentName(options.host ?? '', options.port ?? ''))) socket.destroy();
+    });
+  }
+
+  retire(target: UpstreamTarget): void {
+    const name = agentName(target.host, target.port);
+    this.#retired.add(name);
+    for (const [key, sockets] of Object.entries(this.#agent.freeSockets)) {
+      if (key.startsWith(name)) for (const socket of sockets ?? []) socket.destroy();
+    }
   }
 
   get connections(): number {
@@ -127,6 +147,8 @@ export class Http1Pool implements UpstreamPool {
   }
 
   open(target: UpstreamTarget, request: UpstreamRequest): UpstreamExchange {
+    // A request to it makes a retired endpoint a member again (re-added to the cluster).
+    this.#retired.delete(agentName(target.host, target.port));
     const outgoing = http1Request({
       host: target.host,
       port: target.port,
@@ -260,6 +282,13 @@ export class Http2Pool implements UpstreamPool {
     };
   }
 
+  retire(target: UpstreamTarget): void {
+    const session = this.#sessions.get(target.id);
+    if (session === undefined) return;
+    this.#sessions.delete(target.id);
+    session.close();
+  }
+
   close(): void {
     for (const session of this.#sessions.values()) session.destroy();
     this.#sessions.clear();
@@ -287,6 +316,11 @@ export class Http2Pool implements UpstreamPool {
   #forget(id: string, session: ClientHttp2Session): void {
     if (this.#sessions.get(id) === session) this.#sessions.delete(id);
   }
+}
+
+/** The prefix of node's Agent.getName() for a host and port (local address and family follow). */
+function agentName(host: string, port: number | string): string {
+  return `${host}:${port}:`;
 }
 
 /** A body sink for an attempt that never started; whatever is piped in is dropped. */
