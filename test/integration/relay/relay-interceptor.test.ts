@@ -133,8 +133,9 @@ describe('relay route chain: an interceptor added from outside', () => {
     );
     assert.deepEqual(route.drops.counts, { duplicate: 2, late: 1 });
     const stream = route.snapshot().streams[0];
-    assert.equal(stream?.duplicates, 2);
-    assert.equal(stream?.late, 1);
+    assert.ok(stream);
+    assert.equal(stream.duplicates, 2);
+    assert.equal(stream.late, 1);
     assert.equal(route.packetsIn, script.length, 'valid RTP received counts repeats too');
   });
 });

@@ -141,10 +141,10 @@ describe('packet chain interceptors', () => {
   });
 
   it('source-address: only the named address, and nothing while there is none', () => {
-    let expected: string | undefined;
-    const chain = new PacketChain([new SourceAddress(() => expected)]);
+    const owner: { address?: string } = {};
+    const chain = new PacketChain([new SourceAddress(() => owner.address)]);
     assert.equal(runOne(chain, Buffer.alloc(8), '10.0.0.1').passed, false);
-    expected = '10.0.0.1';
+    owner.address = '10.0.0.1';
     assert.equal(runOne(chain, Buffer.alloc(8), '10.0.0.1', 9).passed, true);
     assert.equal(runOne(chain, Buffer.alloc(8), '10.0.0.3').passed, false);
     assert.deepEqual(chain.drops.counts, { unlatched_source: 2 });

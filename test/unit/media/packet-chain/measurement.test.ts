@@ -194,7 +194,9 @@ describe('packet chain measurement', () => {
     assert.deepEqual(chains[1]?.drops.counts, { unknown_ssrc: 2 });
     // A stream silent for longer than the cut-off leaves; one that spoke stays.
     clock.set(40_000);
-    chains[0]?.run(packet.load(rtp({ sequence: 2, ssrc: 2 }), clock.now()));
+    const [limitedChain] = chains;
+    assert.ok(limitedChain);
+    limitedChain.run(packet.load(rtp({ sequence: 2, ssrc: 2 }), clock.now()));
     limited.forgetIdle(clock.now() - 30_000);
     assert.deepEqual([...limited.streams.keys()], [2]);
   });
