@@ -1,6 +1,7 @@
 /**
  * The latest load report of each node as gauges:
- * streammesh_control_plane_node_load{node,role,measure}. Labels stay bounded:
+ * streammesh_control_plane_node_load{node,node_role,measure} (node_role as in
+ * streammesh_control_plane_nodes: `role` is the registry-wide process label). Labels stay bounded:
  * `node` is a registered node's id (the registry holds at most maxNodes and
  * forgets silent ones, whose series then leave), `measure` one of a fixed set.
  */
@@ -21,7 +22,7 @@ export function registerLoadMetrics(metrics: MetricsRegistry, registry: Registry
   new Gauge({
     name: 'streammesh_control_plane_node_load',
     help: "Each node's latest load report and declared capacity, by measure.",
-    labelNames: ['node', 'role', 'measure'],
+    labelNames: ['node', 'node_role', 'measure'],
     registers: [metrics],
     collect() {
       this.reset();
@@ -29,7 +30,7 @@ export function registerLoadMetrics(metrics: MetricsRegistry, registry: Registry
         const { load } = record;
         if (load === undefined) continue;
         for (const [measure, value] of measures) {
-          this.set({ node: record.id, role: record.role, measure }, value(load));
+          this.set({ node: record.id, node_role: record.role, measure }, value(load));
         }
       }
     },
