@@ -69,8 +69,8 @@ interface Listener {
   readonly configured: string;
   /** The bound host:port. */
   readonly address: string;
-  /** False while only prepared: a connection to a listener not yet in force is refused. */
-  live: boolean;
+  /** live is false while only prepared: a connection to a listener not yet in force is refused. */
+  readonly gate: { live: boolean };
 }
 
 /** What a candidate config needs, made ready by prepare() and put in force by commit(). */
@@ -198,7 +198,7 @@ export class RtspService implements ConfigParticipant {
       if (old !== undefined) this.#retire(old);
       this.#listener = plan.listener;
       if (plan.listener !== undefined) {
-        plan.listener.live = true;
+        plan.listener.gate.live = true;
         this.#log.info({ listen: plan.listener.address }, 'rtsp listening');
       }
     }
@@ -277,15 +277,15 @@ export class RtspService implements ConfigParticipant {
   async #bind(address: string): Promise<Listener> {
     const parsed = parseHostPort(address);
     if (typeof parsed === 'string') throw new Error(`proxy.rtsp.listen: ${parsed}`);
+    const gate = { live: false };
     const server = createServer({ noDelay: true }, (socket) => {
-      if (listener?.live === true) {
+      if (gate.live) {
         this.#accept(socket);
       } else {
         socket.destroy();
         this.#refused += 1;
       }
     });
-    let listener: Listener | undefined;
     server.on('drop', () => {
       this.#refused += 1;
     });
@@ -303,8 +303,7 @@ export class RtspService implements ConfigParticipant {
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : parsed.port;
     const host = parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host;
-    listener = { server, configured: address, address: `${host}:${port}`, live: false };
-    return listener;
+    return { server, configured: address, address: `${host}:${port}`, gate };
   }
 
   #accept(socket: Socket): void {
@@ -345,7 +344,7 @@ export class RtspService implements ConfigParticipant {
 
   /** Stops the listener and its connections; the server finishes closing in the background. */
   #retire(listener: Listener): void {
-    listener.live = false;
+    listener.gate.live = false;
     for (const connection of [...this.#connections]) connection.close();
     this.#track(closeServer(listener.server));
   }
