@@ -20,6 +20,12 @@ export interface NodesView {
     state: string;
     ackedVersion: string;
     lastNack?: { version: string; reason: string };
+    resources: {
+      type: string;
+      name: string;
+      acked: string | null;
+      nacked: { version: string; reason: string } | null;
+    }[];
   }[];
 }
 

@@ -1,7 +1,7 @@
 /**
  * Config reaches running proxies: a file edit or an admin API write is in
- * force on the proxy within 1 s; a snapshot the proxy cannot apply is NACKed,
- * the old config stays, and the control plane shows why.
+ * force on the proxy within 1 s; an update the proxy cannot apply is NACKed,
+ * the old config stays, and the control plane shows which resource and why.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -72,7 +72,7 @@ describe('config push to a running proxy', () => {
     assert.equal((await mesh.proxyConfig()).config?.logLevel, 'warn');
   });
 
-  it('a snapshot the proxy rejects leaves its config in force; the NACK shows why', async () => {
+  it('an update the proxy rejects leaves its config in force; the NACK names the resource and why', async () => {
     const before = await mesh.proxyConfig();
     // 192.0.2.1 (TEST-NET-1) is valid config but no address of this machine.
     const put = await putText<{ version: string }>(
@@ -86,7 +86,12 @@ describe('config push to a running proxy', () => {
     }, 3_000);
     assert.match(
       node.lastNack?.reason ?? '',
-      /^proxy\.mediaAddress: 192\.0\.2\.1 cannot be bound on this node \(EADDRNOTAVAIL\)$/,
+      /^relay: proxy\.mediaAddress: 192\.0\.2\.1 cannot be bound on this node \(EADDRNOTAVAIL\)$/,
+    );
+    // mediaAddress lives in MESH_SETTINGS, the only resource of that update.
+    assert.deepEqual(
+      node.resources.filter((state) => state.nacked !== null).map((s) => `${s.type}/${s.name}`),
+      ['MESH_SETTINGS/mesh'],
     );
     assert.equal(node.ackedVersion, before.version);
     const after = await mesh.proxyConfig();
