@@ -136,11 +136,11 @@ export class InProcessMesh {
     const received: Received = { update: {}, remove: {} };
     const line = /^streammesh_node_config_resources_received_total\{([^}]*)\} (\d+)$/gm;
     for (const match of text.matchAll(line)) {
-      const labels = Object.fromEntries(
+      const labels = new Map(
         [...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
       );
-      const change = labels['change'] === 'remove' ? 'remove' : 'update';
-      received[change][labels['type'] ?? '?'] = Number(match[2]);
+      const change = labels.get('change') === 'remove' ? 'remove' : 'update';
+      received[change][labels.get('type') ?? '?'] = Number(match[2]);
     }
     return received;
   }

@@ -26,7 +26,7 @@ function isConfigType(type: WireResourceType): type is ResourceType {
 
 /** A resource ref from a node, or the reason it is not one. */
 export function checkRef(ref: WireResourceRef): ResourceRef | string {
-  if (!isConfigType(ref.type)) return `resource type ${String(ref.type)} is not a config resource`;
+  if (!isConfigType(ref.type)) return `resource type ${ref.type} is not a config resource`;
   if (ref.name.length === 0 || ref.name.length > MAX_RESOURCE_NAME_LENGTH) {
     return `resource name must be 1-${MAX_RESOURCE_NAME_LENGTH} characters`;
   }

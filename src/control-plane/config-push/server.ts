@@ -200,25 +200,29 @@ export class ConfigPushServer {
 
   /** The first message must be a Hello from a registered node, naming valid resources. */
   #hello(call: NodeStream, message: NodeMessage): string | undefined {
-    const refuse = (code: grpc.status, details: string): undefined => {
+    const refuse = (code: grpc.status, details: string): void => {
       // grpc-js ends a server stream with a status when 'error' is emitted on it.
       const refusal: Partial<grpc.StatusObject> = { code, details };
       call.emit('error', refusal);
-      return undefined;
     };
     if (message.kind !== 'hello') {
-      return refuse(grpc.status.FAILED_PRECONDITION, 'first message must be a hello');
+      refuse(grpc.status.FAILED_PRECONDITION, 'first message must be a hello');
+      return undefined;
     }
     const { id, systemVersion } = message.hello;
     const record = this.#options.registry.get(id);
     if (record === undefined) {
-      return refuse(
+      refuse(
         grpc.status.FAILED_PRECONDITION,
         'first message must be a hello from a registered node',
       );
+      return undefined;
     }
     const held = checkHelloResources(message.hello.resources);
-    if (typeof held === 'string') return refuse(grpc.status.INVALID_ARGUMENT, held);
+    if (typeof held === 'string') {
+      refuse(grpc.status.INVALID_ARGUMENT, held);
+      return undefined;
+    }
     // A node that reconnects replaces its previous stream.
     this.#streams.get(id)?.end();
     this.#streams.set(id, call);

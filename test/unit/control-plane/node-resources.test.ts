@@ -83,9 +83,10 @@ describe('NodeResources', () => {
       'v2',
     );
     const state = node.view().find((item) => item.name === 'a');
-    assert.equal(state?.acked, resources.find((item) => item.name === 'a')?.version);
-    assert.deepEqual(state?.nacked, { version: refusedVersion, reason: 'port taken', at: 'now' });
-    assert.equal(state?.pending, null);
+    assert.ok(state);
+    assert.equal(state.acked, resources.find((item) => item.name === 'a')?.version);
+    assert.deepEqual(state.nacked, { version: refusedVersion, reason: 'port taken', at: 'now' });
+    assert.equal(state.pending, null);
     assert.deepEqual(keys(node.delta(changed).changed), ['MEDIA_ROUTE/a']);
   });
 });
