@@ -1,13 +1,25 @@
 /**
  * The control plane goes away and comes back: the proxy keeps serving its
  * last good config meanwhile, reconnects by itself, and receives the version
- * the restarted control plane serves.
+ * the restarted control plane serves — as only the resources that changed.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { getJson, getText, tryGetJson } from '../../helpers/http.js';
 import { MeshProcesses } from '../../helpers/mesh-processes.js';
 import { waitFor } from '../../helpers/process.js';
+
+/** The proxy's streammesh_node_config_resources_received_total samples, "TYPE/change" -> count. */
+async function received(proxyUrl: string): Promise<Map<string, number>> {
+  const { text } = await getText(`${proxyUrl}/metrics`);
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(
+    /^streammesh_node_config_resources_received_total\{(?=[^}]*type="(\w+)")(?=[^}]*change="(\w+)")[^}]*\} (\d+)$/gm,
+  )) {
+    counts.set(`${match[1] ?? ''}/${match[2] ?? ''}`, Number(match[3]));
+  }
+  return counts;
+}
 
 describe('control plane restart', () => {
   let mesh: MeshProcesses | undefined;
@@ -24,6 +36,8 @@ describe('control plane restart', () => {
     await mesh.startProxy();
     const first = await mesh.proxyConfig();
     assert.ok(first.version);
+    const receivedFirst = await received(mesh.proxyUrl);
+    assert.equal(receivedFirst.get('MESH_SETTINGS/update'), 1);
 
     await mesh.controlPlane?.stop('SIGKILL', 2_000);
     assert.equal(await tryGetJson(`${mesh.controlPlaneUrl}/healthz`), undefined);
@@ -48,6 +62,12 @@ describe('control plane restart', () => {
       return current?.version === body.version ? current : undefined;
     }, 8_000);
     assert.equal(dump.config?.logLevel, 'debug');
+    // Its Hello named what it holds: only MESH_SETTINGS (logLevel) differed.
+    const receivedAfter = await received(mesh.proxyUrl);
+    const grown = [...receivedAfter].filter(
+      ([key, count]) => count !== (receivedFirst.get(key) ?? 0),
+    );
+    assert.deepEqual(grown, [['MESH_SETTINGS/update', 2]]);
     const metrics = await getText(`${mesh.proxyUrl}/metrics`);
     assert.match(
       metrics.text,
