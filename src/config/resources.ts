@@ -392,24 +392,29 @@ const participantTypes: Readonly<Record<string, readonly ResourceType[]>> = {
 
 /**
  * The resources of an update a participant's refusal is about: of the types
- * that participant serves, those whose name its message quotes (an L7
- * listener that cannot bind names its listener; a media route its route);
- * failing that every resource of the update of those types; failing that
- * every resource of the update.
+ * that participant serves, those whose name or listen address its message
+ * quotes (a media route names its route; an L7 listener that cannot bind
+ * quotes its address); failing that every resource of the update of those
+ * types; failing that every resource of the update.
  */
 export function resourcesNamedByRefusal(
   participant: string,
   message: string,
-  update: readonly ResourceRef[],
+  update: readonly (ResourceRef & { readonly body?: unknown })[],
 ): ResourceRef[] {
   const types = participantTypes[participant] ?? [];
   const ofParticipant = update.filter((ref) => types.includes(ref.type));
-  const quoted = ofParticipant.filter((ref) =>
-    new RegExp(
-      `(^|[^A-Za-z0-9._/-])${ref.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9_/-])`,
-    ).test(message),
-  );
-  if (quoted.length > 0) return quoted;
-  if (ofParticipant.length > 0) return ofParticipant;
-  return [...update];
+  const quotes = (text: string): boolean =>
+    new RegExp(`(^|[^A-Za-z0-9._/-])${escapeRegExp(text)}($|[^A-Za-z0-9_/-])`).test(message);
+  const quoted = ofParticipant.filter((ref) => {
+    if (quotes(ref.name)) return true;
+    const listen = (ref.body as { listen?: unknown } | null | undefined)?.listen;
+    return typeof listen === 'string' && !listen.endsWith(':0') && quotes(listen);
+  });
+  const named = quoted.length > 0 ? quoted : ofParticipant.length > 0 ? ofParticipant : update;
+  return named.map(({ type, name, version }) => ({ type, name, version }));
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -193,7 +193,7 @@ export class MeshNode {
       let config = this.#applied?.config;
       if (!unchanged || config === undefined) {
         config = assembleConfig([...candidate.values()], source);
-        await this.#transaction(config, update, source);
+        await this.#transaction(config, update, candidate, source);
       }
       this.#resources = candidate;
       this.#applied = {
@@ -218,13 +218,29 @@ export class MeshNode {
   }
 
   /** Runs the transaction; a participant's refusal is traced to the resources it names. */
-  async #transaction(config: MeshConfig, update: ResourceUpdate, source: string): Promise<void> {
+  async #transaction(
+    config: MeshConfig,
+    update: ResourceUpdate,
+    candidate: ReadonlyMap<string, MeshResource>,
+    source: string,
+  ): Promise<void> {
     try {
       await applyConfigTransaction(this.#options.participants ?? [], config);
     } catch (error) {
       if (!(error instanceof ConfigRefusedError)) throw error;
+      // The update's resources with their bodies (a removed one has none), so
+      // a refusal that quotes a listen address can be traced to its resource.
       const inUpdate = [...update.resources, ...update.removed].flatMap((ref) =>
-        isConfigType(ref.type) ? [{ type: ref.type, name: ref.name, version: ref.version }] : [],
+        isConfigType(ref.type)
+          ? [
+              {
+                type: ref.type,
+                name: ref.name,
+                version: ref.version,
+                body: candidate.get(resourceKey(ref))?.body,
+              },
+            ]
+          : [],
       );
       const named = resourcesNamedByRefusal(error.participant, error.message, inUpdate);
       throw new ResourcesRefusedError(

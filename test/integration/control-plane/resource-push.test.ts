@@ -7,6 +7,7 @@
  * is ACKed. Counts are what the node received (its own metrics).
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { getJson } from '../../helpers/http.js';
 import { InProcessMesh, receivedSince, type NodeView } from '../../helpers/in-process-mesh.js';
@@ -164,5 +165,43 @@ describe('incremental resource push to a proxy node', () => {
     assert.ok(gamma?.acked);
     assert.equal(gamma.nacked, null);
     assert.ok((await dump()).resources.some((ref) => ref.name === 'gamma'));
+  });
+
+  it('an HTTP listener whose address is taken is NACKed as that HTTP_LISTENER', async () => {
+    const port = await freePort();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    const heldBefore = (await dump()).resources;
+    try {
+      const refused = await mesh.put(
+        [
+          routesYaml(routes),
+          'http:',
+          '  listeners:',
+          `    - { name: edge, listen: 127.0.0.1:${port} }`,
+          '  clusters:',
+          '    - { name: users, endpoints: [127.0.0.1:9] }',
+        ].join('\n'),
+      );
+      const node = await waitFor(
+        async () => {
+          const found = await mesh.node();
+          return found?.lastNack?.version === refused ? found : undefined;
+        },
+        5_000,
+        () => 'the NACK',
+      );
+      assert.deepEqual(
+        node.resources
+          .filter((state) => state.nacked !== null)
+          .map((state) => `${state.type}/${state.name}`),
+        ['HTTP_LISTENER/edge'],
+        'the listener is named; the cluster that came with it was only not applied',
+      );
+      assert.match(node.lastNack?.reason ?? '', new RegExp(`^l7: .*127\\.0\\.0\\.1:${port}`));
+      assert.deepEqual((await dump()).resources, heldBefore);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
   });
 });

@@ -231,6 +231,13 @@ describe('config resources', () => {
       update,
     );
     assert.deepEqual(quoted.map(resourceKey), ['MEDIA_ROUTE/alpha']);
+    const withBodies = splitConfig(rich);
+    const byAddress = resourcesNamedByRefusal(
+      'l7',
+      'l7: listen EADDRINUSE: address already in use 127.0.0.1:15001',
+      withBodies,
+    );
+    assert.deepEqual(byAddress.map(resourceKey), ['HTTP_LISTENER/edge']);
     const unnamed = resourcesNamedByRefusal('l7', 'something broke', update);
     assert.deepEqual(unnamed.map((ref) => ref.type).sort(), [
       'HTTP_CLUSTER',
