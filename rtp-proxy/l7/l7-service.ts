@@ -21,7 +21,7 @@ import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
 import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
 
-/** Old clusters serve their requests in flight this long before their pools are closed. */
+/** Old clusters and listeners serve their requests in flight this long before they are closed. */
 const DRAIN_MS = 30_000;
 
 interface ClusterEntry {
@@ -56,6 +56,8 @@ export class HttpService implements ConfigParticipant {
   readonly #listeners = new Map<string, L7Listener>();
   readonly #clusters = new Map<string, ClusterEntry>();
   readonly #draining = new Set<NodeJS.Timeout>();
+  /** Listeners no longer in force that finish their requests in flight (closed with the service). */
+  readonly #retired = new Set<L7Listener>();
   #router: HttpRouter;
 
   constructor(log: Logger, registry: Registry) {
@@ -118,8 +120,10 @@ export class HttpService implements ConfigParticipant {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#listeners.values()].map((listener) => listener.close()));
+    const listeners = [...this.#listeners.values(), ...this.#retired];
+    await Promise.all(listeners.map((listener) => listener.close()));
     this.#listeners.clear();
+    this.#retired.clear();
     for (const timer of this.#draining) clearTimeout(timer);
     this.#draining.clear();
     for (const { cluster } of this.#clusters.values()) cluster.close();
@@ -203,10 +207,15 @@ export class HttpService implements ConfigParticipant {
   #commit(listeners: PreparedListeners, clusters: PreparedClusters, router: HttpRouter): void {
     for (const update of clusters.endpointUpdates) update();
     this.#router = router;
-    for (const { previous, next } of listeners.takeovers) next.takeOver(previous);
-    for (const listener of this.#listeners.values()) {
-      if (!listeners.claimed.has(listener)) void listener.close();
+    const replaced: L7Listener[] = [];
+    for (const { previous, next } of listeners.takeovers) {
+      next.takeOver(previous);
+      replaced.push(previous);
     }
+    for (const listener of this.#listeners.values()) {
+      if (!listeners.claimed.has(listener)) replaced.push(listener);
+    }
+    for (const listener of replaced) this.#retire(listener);
     this.#listeners.clear();
     for (const [name, listener] of listeners.next) {
       this.#listeners.set(name, listener);
@@ -232,6 +241,13 @@ export class HttpService implements ConfigParticipant {
       metrics: this.#metrics,
       log: this.#log,
     };
+  }
+
+  #retire(listener: L7Listener): void {
+    listener.retire(DRAIN_MS);
+    this.#retired.add(listener);
+    const forget = setTimeout(() => this.#retired.delete(listener), DRAIN_MS);
+    forget.unref();
   }
 
   #drain(cluster: Cluster): void {

@@ -12,6 +12,7 @@
 import {
   STATUS_CODES,
   createServer as createHttp1Server,
+  type ServerResponse,
   type IncomingMessage,
   type Server as Http1Server,
 } from 'node:http';
@@ -58,6 +59,10 @@ export class L7Listener {
   readonly #http2: Http2Server;
   readonly #sessions = new Set<Http2Session>();
   readonly #sockets = new Set<Socket>();
+  /** HTTP/1.1 responses not yet closed, so a retiring listener can end their connections after them. */
+  readonly #responses = new Set<ServerResponse>();
+  #retiring = false;
+  #drainTimer: NodeJS.Timeout | undefined;
   readonly #options: L7ListenerOptions;
 
   private constructor(options: L7ListenerOptions) {
@@ -78,7 +83,12 @@ export class L7Listener {
     // node starts its slow-client checks when the server listens; this one never
     // does (connections come from #tcp), so start them as 'listening' would.
     this.#http1.emit('listening');
-    this.#http1.on('request', (req, res) => options.router().handle(name, req, res));
+    this.#http1.on('request', (req, res) => {
+      this.#responses.add(res);
+      res.once('close', () => this.#responses.delete(res));
+      if (this.#retiring) res.shouldKeepAlive = false;
+      options.router().handle(name, req, res);
+    });
     this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       this.#refuseHttp1(error, socket),
     );
@@ -157,10 +167,31 @@ export class L7Listener {
     // The unbound server this listener was made with, and one for `previous` to close harmlessly.
     this.#tcp = port;
     previous.#tcp = createTcpServer();
-    void previous.close();
+  }
+
+  /**
+   * Stops taking connections (unless its port was taken over) and lets what
+   * is in flight finish, as Envoy drains a listener: every HTTP/1.1 response
+   * not yet under way says "Connection: close" and closes its connection
+   * after it (an idle keep-alive connection is not closed under a client
+   * that may be sending on it right now: it closes after its next response,
+   * or at its idle timeout); HTTP/2 sessions get a GOAWAY. Whatever is still
+   * open after `drainMs` (a long stream, a WebSocket tunnel) is closed.
+   */
+  retire(drainMs: number): void {
+    if (this.#retiring) return;
+    this.#retiring = true;
+    this.#tcp.close(() => undefined);
+    for (const res of this.#responses) {
+      if (!res.headersSent) res.shouldKeepAlive = false;
+    }
+    for (const session of this.#sessions) session.close();
+    this.#drainTimer = setTimeout(() => void this.close(), drainMs);
+    this.#drainTimer.unref();
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#drainTimer);
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     for (const session of this.#sessions) session.destroy();
     for (const socket of this.#sockets) socket.destroy();

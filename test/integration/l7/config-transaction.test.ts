@@ -1,0 +1,207 @@
+/**
+ * The L7 service as a participant in the node's config transaction, with
+ * real listeners and node:http backends: prepare binds new addresses and
+ * builds new clusters without changing what serves traffic; abort frees them
+ * and leaves the old config serving; a prepare whose new address is taken
+ * rejects holding nothing; commit switches routes, takes over a port whose
+ * listener changed settings without a gap, and closes removed listeners.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
+import { httpSchema } from '../../../src/config/http-schema.js';
+import {
+  clientAgent,
+  delay,
+  send,
+  sendRaw,
+  startBackend,
+  type Backend,
+} from '../../helpers/l7-harness.js';
+import { freePort } from '../../helpers/ports.js';
+
+interface ListenerSpec {
+  readonly name: string;
+  readonly port: number;
+  readonly maxHeaderBytes?: number;
+}
+
+/** Every listener routes everything to `cluster` of `backend` (health-checked every 50 ms). */
+function configTo(listeners: readonly ListenerSpec[], backend: Backend, cluster = 'app') {
+  return httpSchema.parse({
+    listeners: listeners.map(({ name, port, maxHeaderBytes }) => ({
+      name,
+      listen: `127.0.0.1:${port}`,
+      ...(maxHeaderBytes === undefined ? {} : { maxHeaderBytes }),
+    })),
+    routes: [{ name: 'all', match: { path: { prefix: '/' } }, action: { cluster } }],
+    clusters: [
+      {
+        name: cluster,
+        endpoints: [backend.address],
+        healthCheck: { path: '/health', intervalMs: 50 },
+      },
+    ],
+  });
+}
+
+/** Whether this process can bind `port` now (it is then released again). */
+async function canBind(port: number): Promise<boolean> {
+  const server: Server = createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bound;
+}
+
+async function answerOf(port: number): Promise<string> {
+  return (await send(port, { host: 'x', path: '/' })).body.toString();
+}
+
+function healthChecks(backend: Backend): number {
+  return backend.seen.filter((request) => request.path === '/health').length;
+}
+
+describe('L7 service config transaction', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    clientAgent.destroy();
+  });
+
+  async function setUp(): Promise<{
+    service: HttpService;
+    blue: Backend;
+    green: Backend;
+    port: number;
+  }> {
+    const [blue, green] = await Promise.all([startBackend('blue'), startBackend('green')]);
+    const service = new HttpService(pino({ level: 'silent' }), new Registry());
+    cleanups.push(
+      () => blue.close(),
+      () => green.close(),
+      () => service.close(),
+    );
+    const port = await freePort();
+    await service.apply(configTo([{ name: 'edge', port }], blue));
+    assert.equal(await answerOf(port), 'blue');
+    return { service, blue, green, port };
+  }
+
+  it('prepare then abort: the old listeners serve the old routes, the new port and cluster are freed', async () => {
+    const { service, green, port } = await setUp();
+    const extra = await freePort();
+    const change = await service.prepareHttp(
+      configTo(
+        [
+          { name: 'edge', port },
+          { name: 'extra', port: extra },
+        ],
+        green,
+        'next',
+      ),
+    );
+    assert.equal(await canBind(extra), false, 'prepare bound the new address');
+    assert.equal(await answerOf(port), 'blue', 'nothing switched before commit');
+    assert.equal(green.seen.filter((r) => r.path !== '/health').length, 0);
+    await delay(120);
+    assert.ok(healthChecks(green) > 0, 'prepare built the new cluster (its checks run)');
+
+    await change.abort();
+    assert.equal(await canBind(extra), true, 'abort freed the new port');
+    assert.equal(await answerOf(port), 'blue', 'the old config still serves');
+    assert.deepEqual([...service.listeners.keys()], ['edge']);
+    await delay(60);
+    const checks = healthChecks(green);
+    await delay(200);
+    assert.equal(healthChecks(green), checks, 'abort closed the new cluster (no more checks)');
+  });
+
+  it('a prepare whose new address is taken rejects and holds nothing', async () => {
+    const { service, green, port } = await setUp();
+    const free = await freePort();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => taken.close(() => resolve())));
+    const takenPort = (taken.address() as { port: number }).port;
+    const checksBefore = healthChecks(green);
+    await assert.rejects(
+      service.prepareHttp(
+        configTo(
+          [
+            { name: 'edge', port },
+            { name: 'first', port: free },
+            { name: 'second', port: takenPort },
+          ],
+          green,
+          'next',
+        ),
+      ),
+      /EADDRINUSE/,
+    );
+    assert.equal(await canBind(free), true, 'the address bound before the failure was released');
+    assert.equal(await answerOf(port), 'blue');
+    await delay(200);
+    assert.equal(healthChecks(green), checksBefore, 'no cluster was built for the refused config');
+  });
+
+  it('prepare then commit: routes switch on the same listener, a changed listener keeps its port, a removed one closes', async () => {
+    const { service, green, blue, port } = await setUp();
+    const second = await freePort();
+    await service.apply(
+      configTo(
+        [
+          { name: 'edge', port },
+          { name: 'second', port: second },
+        ],
+        blue,
+      ),
+    );
+    const edge = service.listeners.get('edge');
+    const change = await service.prepareHttp(
+      configTo([{ name: 'edge', port, maxHeaderBytes: 1024 }], green),
+    );
+    assert.equal(await answerOf(port), 'blue', 'prepared, not yet in force');
+    assert.equal(await answerOf(second), 'blue');
+
+    // Requests keep arriving across the commit: none may be refused.
+    let refused = 0;
+    let answered = 0;
+    const traffic = { running: true };
+    const during = (async () => {
+      while (traffic.running) {
+        await send(port, { host: 'x', path: '/during' }).then(
+          () => {
+            answered += 1;
+          },
+          () => {
+            refused += 1;
+          },
+        );
+      }
+    })();
+    await delay(30);
+    change.commit();
+    await delay(30);
+    traffic.running = false;
+    await during;
+    assert.equal(refused, 0, 'the port never closed while its listener changed settings');
+    assert.ok(answered >= 4, `requests ran across the commit (${answered})`);
+
+    assert.equal(await answerOf(port), 'green', 'the new routes are in force');
+    assert.notEqual(service.listeners.get('edge'), edge, 'a new listener with the new settings');
+    const big = await sendRaw(
+      port,
+      `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(2048)}\r\n\r\n`,
+    );
+    assert.match(big.toString('latin1'), /^HTTP\/1\.1 431 /, 'the new maxHeaderBytes applies');
+    await delay(50);
+    assert.equal(await canBind(second), true, 'the removed listener closed its port');
+    assert.deepEqual([...service.listeners.keys()], ['edge']);
+  });
+});
