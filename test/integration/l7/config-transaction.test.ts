@@ -13,6 +13,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
+import { meshConfigSchema } from '../../../src/config/schema.js';
+import { applyConfigTransaction, type ConfigParticipant } from '../../../src/node-agent/index.js';
 import {
   clientAgent,
   delay,
@@ -203,5 +205,48 @@ describe('L7 service config transaction', () => {
     await delay(50);
     assert.equal(await canBind(second), true, 'the removed listener closed its port');
     assert.deepEqual([...service.listeners.keys()], ['edge']);
+  });
+});
+
+describe('L7 service in a node config transaction', () => {
+  it('aborts its prepared change when a later participant refuses, and commits when all accept', async () => {
+    const [blue, green] = await Promise.all([startBackend('blue'), startBackend('green')]);
+    const service = new HttpService(pino({ level: 'silent' }), new Registry());
+    const [port, extra] = [await freePort(), await freePort()];
+    const meshWith = (http: ReturnType<typeof configTo>) =>
+      meshConfigSchema.parse({ proxy: { admin: '127.0.0.1:0', http } });
+    let refuse = true;
+    const strict: ConfigParticipant = {
+      name: 'strict',
+      prepare: () =>
+        refuse
+          ? Promise.reject(new Error('not this one'))
+          : Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() }),
+    };
+    try {
+      await applyConfigTransaction([service], meshWith(configTo([{ name: 'edge', port }], blue)));
+      assert.equal(await answerOf(port), 'blue');
+      const candidate = meshWith(
+        configTo(
+          [
+            { name: 'edge', port },
+            { name: 'extra', port: extra },
+          ],
+          green,
+        ),
+      );
+      await assert.rejects(applyConfigTransaction([service, strict], candidate), {
+        code: 'ERR_CONFIG_REFUSED',
+      });
+      assert.equal(await answerOf(port), 'blue', 'the refused config never served');
+      assert.equal(await canBind(extra), true, "l7's new port was freed by its abort");
+      refuse = false;
+      await applyConfigTransaction([service, strict], candidate);
+      assert.equal(await answerOf(port), 'green');
+      assert.equal(await answerOf(extra), 'green');
+    } finally {
+      await service.close();
+      await Promise.all([blue.close(), green.close()]);
+    }
   });
 });
