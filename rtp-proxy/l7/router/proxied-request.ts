@@ -193,7 +193,6 @@ export class ProxiedRequest {
     const deadline = Number.isFinite(deadlineMs)
       ? setTimeout(() => this.#timeOut(), deadlineMs)
       : undefined;
-    this.#defer(() => clearTimeout(deadline));
     const idle = setTimeout(() => {
       this.#flags.push('SI');
       this.#timeOut();
