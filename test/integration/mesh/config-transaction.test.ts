@@ -6,21 +6,19 @@
  * of the candidate stays bound), whichever order the services prepare in.
  * The same candidate with every port free is in force in all of them.
  *
- * Real UDP peers, a real RTSP client and real listeners on 127.0.0.1.
+ * The three proxy participants for real (MediaRouteTable, RtspService,
+ * HttpService); UDP peers, an RTSP client and squatting listeners on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
 import { RtspService } from '../../../rtp-proxy/media/rtsp/rtsp-service.js';
+import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
 import { validateConfig, type MeshConfig } from '../../../src/config/index.js';
-import {
-  applyConfigTransaction,
-  ConfigRefusedError,
-  type ConfigParticipant,
-  type PreparedChange,
-} from '../../../src/node-agent/index.js';
+import { applyConfigTransaction, ConfigRefusedError } from '../../../src/node-agent/index.js';
 import { createLogger } from '../../../src/shared/log.js';
+import { createMetricsRegistry } from '../../../src/shared/metrics.js';
 import { canBindUdp, freePort } from '../../helpers/ports.js';
 import { RtspTestClient } from '../../helpers/rtsp-client.js';
 import { UdpPeer, rtp, sleep } from '../../helpers/udp.js';
@@ -52,53 +50,12 @@ async function tcpPortFree(port: number): Promise<boolean> {
   }
 }
 
-/**
- * The L7 service's part, as a stand-in: it binds a real TCP listener on each
- * proxy.http listener address in prepare, and keeps the old ones until
- * commit. (HttpService has no prepare/commit of its own yet.)
- */
-class L7ListenersStandIn implements ConfigParticipant {
-  readonly name = 'l7';
-  #listeners = new Map<string, Server>();
-
-  get addresses(): string[] {
-    return [...this.#listeners.keys()];
-  }
-
-  async prepare(candidate: MeshConfig): Promise<PreparedChange> {
-    const next = new Map<string, Server>();
-    const opened: Server[] = [];
-    try {
-      for (const { listen } of candidate.proxy.http.listeners) {
-        const kept = this.#listeners.get(listen);
-        if (kept !== undefined) {
-          next.set(listen, kept);
-          continue;
-        }
-        const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
-        const server = await listenTcp(port);
-        opened.push(server);
-        next.set(listen, server);
-      }
-    } catch (error) {
-      await Promise.all(opened.map(closeTcp));
-      throw error;
-    }
-    return {
-      commit: () => {
-        for (const [listen, server] of this.#listeners) {
-          if (next.get(listen) !== server) void closeTcp(server);
-        }
-        this.#listeners = next;
-      },
-      abort: () => Promise.all(opened.map(closeTcp)).then(() => undefined),
-    };
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#listeners.values()].map(closeTcp));
-    this.#listeners.clear();
-  }
+/** The L7 proxy's own answer on a listener with no route: proof it is the one serving there. */
+async function l7NoRouteAnswer(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/probe`, {
+    signal: AbortSignal.timeout(3_000),
+  });
+  return `${response.status} ${await response.text()}`;
 }
 
 /** The six orders of three. */
@@ -204,7 +161,7 @@ async function announceStatus(port: number, path: string): Promise<number | unde
 describe('config transaction over the proxy services', () => {
   let relay: MediaRouteTable;
   let rtsp: RtspService;
-  let l7: L7ListenersStandIn;
+  let l7: HttpService;
   let sender: UdpPeer;
   let oldDestination: UdpPeer;
   let newDestination: UdpPeer;
@@ -217,7 +174,7 @@ describe('config transaction over the proxy services', () => {
   beforeEach(async () => {
     relay = new MediaRouteTable(log);
     rtsp = new RtspService(log);
-    l7 = new L7ListenersStandIn();
+    l7 = new HttpService(log, createMetricsRegistry('proxy'));
     [sender, oldDestination, newDestination] = await Promise.all([
       UdpPeer.bind(),
       UdpPeer.bind(),
@@ -243,6 +200,8 @@ describe('config transaction over the proxy services', () => {
     relay.close();
   });
 
+  const l7Listening = (): string[] =>
+    [...l7.listeners.values()].map((listener) => listener.config.listen);
   const sendBurst = async (port: number, count: number): Promise<void> => {
     for (let i = 0; i < count; i += 1) await sender.send(rtp({ sequence: sequence++ }), port);
   };
@@ -299,7 +258,8 @@ describe('config transaction over the proxy services', () => {
       assert.equal(await announceStatus(oldRtspPort, 'after'), 404);
 
       // The L7 listeners: the old one only.
-      assert.deepEqual(l7.addresses, [`127.0.0.1:${ports.oldL7}`]);
+      assert.deepEqual(l7Listening(), [`127.0.0.1:${ports.oldL7}`]);
+      assert.match(await l7NoRouteAnswer(ports.oldL7), /^404 no route for/);
 
       // Nothing of the candidate stays bound (the squatter holds the failing one's port).
       if (last !== 'relay') assert.ok(await canBindUdp(ports.newRoute), 'new route port free');
@@ -338,6 +298,7 @@ describe('config transaction over the proxy services', () => {
     await sleep(50);
     assert.ok(await tcpPortFree(oldRtspPort), 'the old RTSP listener is closed');
 
-    assert.deepEqual(l7.addresses, [`127.0.0.1:${ports.newL7}`]);
+    assert.deepEqual(l7Listening(), [`127.0.0.1:${ports.newL7}`]);
+    assert.match(await l7NoRouteAnswer(ports.newL7), /^404 no route for/);
   });
 });
