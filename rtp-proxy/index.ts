@@ -1,7 +1,8 @@
 /**
  * The rtp-proxy process: the data plane. It joins the mesh, and each config
- * it receives sets its stream routes (rtp-proxy/relay), its RTSP proxy
- * (rtp-proxy/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (rtp-proxy/http).
+ * it receives sets its stream routes (media/relay), its RTSP proxy
+ * (media/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (l7), as one
+ * transaction: all three take the config, or none does.
  */
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
