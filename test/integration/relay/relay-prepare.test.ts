@@ -123,6 +123,31 @@ describe('relay prepare / commit / abort', () => {
     );
   });
 
+  it('changing the destination of a fixed-port route loses no packet of a running stream', async () => {
+    const stream = { sending: true };
+    let sent = 0;
+    const sending = (async () => {
+      while (stream.sending) {
+        await sender.send(rtp({ sequence: sequence++ }), fixedPort);
+        sent += 1;
+        if (sent % 10 === 0) await sleep(1);
+      }
+    })();
+    for (let change = 0; change < 6; change += 1) {
+      await sleep(10);
+      const destination = change % 2 === 0 ? newDestination : oldDestination;
+      await table.apply(config([steady(destination)]));
+    }
+    await sleep(10);
+    stream.sending = false;
+    await sending;
+    await sleep(100);
+    const arrived = oldDestination.received.length + newDestination.received.length;
+    assert.equal(arrived, 5 + sent, 'every packet reached one of the destinations');
+    assert.ok(newDestination.received.length > 0, 'sent to the new destination after a change');
+    assert.ok(oldDestination.received.length > 5, 'and to the old one while sending');
+  });
+
   it('abort gives back every socket and port prepare took, round after round', async () => {
     const addedPort = await freeRun(1, new Set([fixedPort, fixedPort + 1]));
     const candidate = config([
