@@ -4,6 +4,7 @@
 // specifiers only), once per lint run.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { visitImports } from './visit-imports.js';
 
 const specifierPattern =
   /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\s*\(\s*['"](\.[^'"]+)['"]\s*\)/g;
@@ -83,16 +84,6 @@ export const importCyclesRule = {
       });
     }
 
-    return {
-      ImportDeclaration(node) {
-        check(node.source, node.source.value);
-      },
-      ExportNamedDeclaration(node) {
-        if (node.source) check(node.source, node.source.value);
-      },
-      ExportAllDeclaration(node) {
-        check(node.source, node.source.value);
-      },
-    };
+    return visitImports(check);
   },
 };

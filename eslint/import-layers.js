@@ -8,6 +8,7 @@
 //   never on the control plane); src/cli sits on top and may start any role.
 //   Inside the proxy, the media data plane and the L7 proxy stay apart.
 import path from 'node:path';
+import { visitImports } from './visit-imports.js';
 
 const ground = ['src/shared', 'src/protocol', 'src/config'];
 
@@ -100,19 +101,6 @@ export const importLayersRule = {
       });
     }
 
-    return {
-      ImportDeclaration(node) {
-        check(node.source, node.source.value);
-      },
-      ExportNamedDeclaration(node) {
-        if (node.source) check(node.source, node.source.value);
-      },
-      ExportAllDeclaration(node) {
-        check(node.source, node.source.value);
-      },
-      ImportExpression(node) {
-        if (node.source.type === 'Literal') check(node.source, node.source.value);
-      },
-    };
+    return visitImports(check);
   },
 };
