@@ -3,11 +3,16 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { importCyclesRule } from './eslint/import-cycles.js';
+import { importEntriesRule } from './eslint/import-entries.js';
 import { importLayersRule } from './eslint/import-layers.js';
 
 /** The project's own rules: the architecture's import boundaries. */
 export const streammeshPlugin = {
-  rules: { 'import-layers': importLayersRule, 'import-cycles': importCyclesRule },
+  rules: {
+    'import-layers': importLayersRule,
+    'import-cycles': importCyclesRule,
+    'import-entries': importEntriesRule,
+  },
 };
 
 export default tseslint.config(
@@ -43,6 +48,7 @@ export default tseslint.config(
     rules: {
       'streammesh/import-layers': ['error', { root: import.meta.dirname }],
       'streammesh/import-cycles': ['error', { root: import.meta.dirname }],
+      'streammesh/import-entries': ['error', { root: import.meta.dirname }],
     },
   },
   {

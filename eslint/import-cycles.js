@@ -62,7 +62,7 @@ export const importCyclesRule = {
     messages: { cycle: 'import cycle: {{cycle}}' },
   },
   create(context) {
-    const root = context.options[0]?.root ?? context.cwd;
+    const root = path.resolve(context.options[0]?.root ?? context.cwd);
     const productRoots = ['src', 'rtp-proxy', 'signaling'].map(
       (dir) => path.join(root, dir) + path.sep,
     );

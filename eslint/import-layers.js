@@ -61,7 +61,7 @@ export const importLayersRule = {
     },
   },
   create(context) {
-    const root = context.options[0]?.root ?? context.cwd;
+    const root = path.resolve(context.options[0]?.root ?? context.cwd);
     const file = path.relative(root, context.filename).split(path.sep).join('/');
     const own = layerOf(file);
     const isProduct = productRoots.some((r) => inside(file, r));

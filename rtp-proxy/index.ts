@@ -8,13 +8,12 @@ import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/node-agent/index.js';
-import { addStreamRoutes } from './admin/streams.js';
-import { HttpService } from './l7/l7-service.js';
+import { addStreamRoutes } from './admin/index.js';
+import { HttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
-import { registerRtspMetrics } from './media/metrics/rtsp-metrics.js';
-import { registerStreamMetrics } from './media/metrics/stream-metrics.js';
-import { MediaRouteTable } from './media/relay/media-route-table.js';
-import { RtspService } from './media/rtsp/rtsp-service.js';
+import { registerRtspMetrics, registerStreamMetrics } from './media/metrics/index.js';
+import { MediaRouteTable } from './media/relay/index.js';
+import { RtspService } from './media/rtsp/index.js';
 
 export interface RunningProxy {
   readonly id: string;

@@ -8,8 +8,8 @@
 import { performance } from 'node:perf_hooks';
 import type { MeshConfig } from '../src/config/index.js';
 import type { LoadFigures, LoadSource } from '../src/node-agent/index.js';
-import type { MediaRouteTable } from './media/relay/media-route-table.js';
-import type { RtspService } from './media/rtsp/rtsp-service.js';
+import type { MediaRouteTable } from './media/relay/index.js';
+import type { RtspService } from './media/rtsp/index.js';
 
 interface Totals {
   readonly packets: number;

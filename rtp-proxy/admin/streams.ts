@@ -1,6 +1,6 @@
 import type { AdminServer } from '../../src/shared/admin/index.js';
-import type { MediaRouteTable } from '../media/relay/media-route-table.js';
-import type { RtspService } from '../media/rtsp/rtsp-service.js';
+import type { MediaRouteTable } from '../media/relay/index.js';
+import type { RtspService } from '../media/rtsp/index.js';
 
 /**
  * `GET /streams`: every route, its latched sender, destinations, drop

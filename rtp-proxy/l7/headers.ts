@@ -4,7 +4,7 @@
  * split. One place, so HTTP/1.1 and HTTP/2 listeners and pools agree.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { HttpRouteConfig } from '../../src/config/http-schema.js';
+import type { HttpRouteConfig } from '../../src/config/index.js';
 
 /**
  * Connection-scoped headers (RFC 9110 section 7.6.1) belong to one hop and are

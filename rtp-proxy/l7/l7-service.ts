@@ -12,8 +12,7 @@
  * config untouched.
  */
 import type { Registry } from 'prom-client';
-import type { MeshConfig } from '../../src/config/index.js';
-import type { HttpConfig, HttpListenerConfig } from '../../src/config/http-schema.js';
+import type { MeshConfig, HttpConfig, HttpListenerConfig } from '../../src/config/index.js';
 import type { Logger } from '../../src/shared/log.js';
 import type { ConfigParticipant, PreparedChange } from '../../src/node-agent/index.js';
 import { Cluster, clusterSettingsKey } from './cluster/cluster.js';

@@ -20,10 +20,9 @@ import { randomInt } from 'node:crypto';
 import type { types } from 'mediasoup';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
-import { PortAllocator } from '../../src/media/udp/port-allocator.js';
-import { bindUdp, closeQuietly, connectUdp } from '../../src/media/udp/udp.js';
+import { PortAllocator, bindUdp, closeQuietly, connectUdp } from '../../src/media/udp/index.js';
 import { CameraSource, type CameraTiming } from '../../src/media/rtsp-client/index.js';
-import { TrackContinuity } from '../../src/media/source/continuity.js';
+import { TrackContinuity, type SourceDescription } from '../../src/media/source/index.js';
 import type { QualitySnapshot } from '../../src/media/quality/index.js';
 import {
   ContinuityRewrite,
@@ -38,7 +37,6 @@ import {
   type DropCounts,
 } from '../../src/media/packet-chain/index.js';
 import type { Clock } from '../../src/shared/clock.js';
-import type { SourceDescription } from '../../src/media/source/media-source.js';
 import type { WorkerPool } from '../sfu/index.js';
 import { CameraPullError } from './camera-errors.js';
 import { cameraRouterCodecs, cameraRtpParameters } from './camera-codecs.js';

@@ -3,7 +3,7 @@
  * mediasoup workers by state, and frames refused by the protocol parser.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ErrorCode } from '../protocol/messages.js';
+import type { ErrorCode } from '../protocol/index.js';
 import { censusCounts, type WorkerPool } from '../sfu/index.js';
 import type { Rooms } from './rooms.js';
 

@@ -7,7 +7,7 @@
  */
 import type { types } from 'mediasoup';
 import { StreammeshError } from '../../src/shared/errors.js';
-import type { ErrorCode, EventName } from '../protocol/messages.js';
+import type { ErrorCode, EventName } from '../protocol/index.js';
 import {
   createWebRtcTransport,
   transportParameters,

@@ -6,7 +6,7 @@
 import type { types } from 'mediasoup';
 import { StreammeshError, errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
-import type { ErrorCode, EventName } from '../protocol/messages.js';
+import type { ErrorCode, EventName } from '../protocol/index.js';
 import type { LostRouter, WorkerPool } from '../sfu/index.js';
 import { roomMediaCodecs } from './codecs.js';
 

@@ -17,7 +17,7 @@ import {
   type ErrorCode,
   type EventName,
   type ProtocolError,
-} from '../protocol/messages.js';
+} from '../protocol/index.js';
 import type { RtcSettings } from '../sfu/index.js';
 import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
 import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';

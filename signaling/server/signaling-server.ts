@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { HostPort } from '../../src/shared/address.js';
 import type { Logger } from '../../src/shared/log.js';
-import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
+import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../protocol/index.js';
 import type { RtcSettings, WorkerPool } from '../sfu/index.js';
 import type { PeerLimits } from './peer-media.js';
 import type { RequestBudgetOptions } from './request-budget.js';

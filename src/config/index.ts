@@ -37,3 +37,9 @@ export {
   type ResourceRef,
   type ResourceType,
 } from './resources.js';
+export {
+  type HttpClusterConfig,
+  type HttpConfig,
+  type HttpListenerConfig,
+  type HttpRouteConfig,
+} from './http-schema.js';

@@ -6,8 +6,8 @@
 import type { AdminServer } from '../shared/admin/index.js';
 import { parseConfigText } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
-import type { ConfigStore } from './config-push/config-store.js';
-import type { Registry } from './registry/registry.js';
+import type { ConfigStore } from './config-push/index.js';
+import type { Registry } from './registry/index.js';
 
 export function addControlPlaneRoutes(
   admin: AdminServer,

@@ -10,10 +10,8 @@ import type { MeshConfig } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
-import { ConfigStore } from './config-push/config-store.js';
-import { ConfigPushServer } from './config-push/server.js';
-import { registerLoadMetrics } from './registry/load-metrics.js';
-import { Registry } from './registry/registry.js';
+import { ConfigStore, ConfigPushServer } from './config-push/index.js';
+import { registerLoadMetrics, Registry } from './registry/index.js';
 
 export interface ControlPlaneOptions {
   readonly config: MeshConfig;

@@ -10,7 +10,7 @@
  */
 import { validHostPort } from '../../../src/shared/address.js';
 import { systemClock, type Clock } from '../../../src/shared/clock.js';
-import type { HttpClusterConfig, HttpConfig } from '../../../src/config/http-schema.js';
+import type { HttpClusterConfig, HttpConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import {
   ConsistentHash,

@@ -22,12 +22,10 @@ import {
   type Http2Session,
   type ServerHttp2Session,
 } from 'node:http2';
-import { Socket, createServer as createTcpServer, type Server } from 'node:net';
+import { Socket, createServer as createTcpServer, type Server, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
-import type { HostPort } from '../../../src/shared/address.js';
-import { validHostPort } from '../../../src/shared/address.js';
-import type { HttpListenerConfig } from '../../../src/config/http-schema.js';
+import { type HostPort, validHostPort } from '../../../src/shared/address.js';
+import type { HttpListenerConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { CLIENT_ADDRESS, localReply, upgradeResponse } from './downstream.js';
 import { H2FrameGuard } from './h2-frame-guard.js';

@@ -5,7 +5,7 @@
  * failed requests can be logged whatever the share, since those are the ones
  * someone will look for.
  */
-import type { HttpConfig } from '../../../src/config/http-schema.js';
+import type { HttpConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 
 export interface AccessLogEntry {

@@ -4,7 +4,7 @@
  * access log). A pushed config builds a new router; listeners switch to it
  * between requests, so a request runs start to end on one config.
  */
-import type { HttpConfig, HttpRouteConfig } from '../../../src/config/http-schema.js';
+import type { HttpConfig, HttpRouteConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { AccessLog } from './access-log.js';
 import { WeightedSplit, type Random } from '../cluster/balancers.js';

@@ -9,7 +9,7 @@
  * Every way out (answered, timed out, client gone) releases what it took.
  */
 import { performance } from 'node:perf_hooks';
-import type { HttpRouteConfig } from '../../../src/config/http-schema.js';
+import type { HttpRouteConfig } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import { BodyRecorder } from './body-recorder.js';
 import { releaseOnce, type Release } from '../cluster/circuit-breaker.js';

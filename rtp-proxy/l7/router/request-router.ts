@@ -4,7 +4,7 @@
  * log. HttpRouter implements it; ProxiedRequest depends on this interface
  * only, so neither module imports the other's runtime code in a circle.
  */
-import type { HttpRouteConfig } from '../../../src/config/http-schema.js';
+import type { HttpRouteConfig } from '../../../src/config/index.js';
 import type { AccessLog } from './access-log.js';
 import type { BodyRecorder } from './body-recorder.js';
 import type { Random } from '../cluster/balancers.js';

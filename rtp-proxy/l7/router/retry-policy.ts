@@ -5,7 +5,7 @@
  * timeout) only if its method is idempotent (RFC 9110 section 9.2.2); a gRPC
  * call only on the status codes the route lists.
  */
-import type { HttpRouteConfig } from '../../../src/config/http-schema.js';
+import type { HttpRouteConfig } from '../../../src/config/index.js';
 import { RETRYABLE_GRPC_STATUS, grpcStatusOf } from '../grpc.js';
 import type { RequestHeaders } from './route-match.js';
 import type { UpstreamFailure } from '../upstream/upstream-pool.js';

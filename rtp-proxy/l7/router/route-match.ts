@@ -4,7 +4,7 @@
  * compiled once per config so that a request costs only the comparisons.
  * Never throws on any request: hostile input simply matches nothing.
  */
-import type { HttpConfig, HttpRouteConfig } from '../../../src/config/http-schema.js';
+import type { HttpConfig, HttpRouteConfig } from '../../../src/config/index.js';
 
 /** Header names in lower case, as node:http and node:http2 deliver them. */
 export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;

@@ -6,7 +6,7 @@
  * and bad input of the listener.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { RtspService, RtspSnapshot } from '../rtsp/rtsp-service.js';
+import type { RtspService, RtspSnapshot } from '../rtsp/index.js';
 
 type Sample = [labels: Record<string, string>, value: number];
 

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { MediaRouteTable } from '../relay/media-route-table.js';
+import type { MediaRouteTable } from '../relay/index.js';
 
 export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable): void {
   const registers = [metrics];

@@ -18,9 +18,8 @@ import {
   SrtpUnprotect,
   type DropCounters,
 } from '../../../src/media/packet-chain/index.js';
-import type { PortPair } from '../../../src/media/udp/port-allocator.js';
+import { type PortPair, connectUdp } from '../../../src/media/udp/index.js';
 import { SrtpLeg } from './srtp-leg.js';
-import { connectUdp } from '../../../src/media/udp/udp.js';
 
 export type FeedbackHandler = (destination: Destination, packet: Buffer, from: RemoteInfo) => void;
 

@@ -24,10 +24,15 @@ import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/
 import { checkMediaAddress } from '../check-media-address.js';
 import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';
-import { PortAllocator, bindPair, type PortPair } from '../../../src/media/udp/port-allocator.js';
+import {
+  PortAllocator,
+  bindPair,
+  type PortPair,
+  bindUdp,
+  closeQuietly,
+} from '../../../src/media/udp/index.js';
 import { MediaRoute, type MediaRouteSnapshot } from './media-route.js';
 import { SrtpLeg } from './srtp-leg.js';
-import { bindUdp, closeQuietly } from '../../../src/media/udp/udp.js';
 
 export class MediaRouteBuildError extends StreammeshError {
   constructor(route: string, reason: string) {

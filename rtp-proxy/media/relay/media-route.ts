@@ -38,7 +38,7 @@ import {
 import type { Clock } from '../../../src/shared/clock.js';
 import type { Destination } from './destination.js';
 import type { DropCounters, DropCounts } from './drop-counters.js';
-import type { PortPair } from '../../../src/media/udp/port-allocator.js';
+import type { PortPair } from '../../../src/media/udp/index.js';
 import { ReceiverReporter, ntpMiddle32Now } from './receiver-reporter.js';
 import type { SrtpLeg } from './srtp-leg.js';
 

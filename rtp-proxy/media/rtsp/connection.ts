@@ -14,7 +14,7 @@ import {
   type RtspRequest,
   type RtspResponse,
 } from '../../../src/protocol/rtsp/index.js';
-import type { SourceDescription } from '../../../src/media/source/media-source.js';
+import type { SourceDescription } from '../../../src/media/source/index.js';
 import type { InterleavedWriter } from './frame-batcher.js';
 
 export type ConnectionDefect =

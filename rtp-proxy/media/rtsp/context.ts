@@ -1,6 +1,6 @@
 /** What the RTSP method handlers share: the paths, sessions, auth and media ports of the service. */
 import type { Logger } from '../../../src/shared/log.js';
-import type { PortAllocator } from '../../../src/media/udp/port-allocator.js';
+import type { PortAllocator } from '../../../src/media/udp/index.js';
 import type { SessionTable } from './session-table.js';
 import type { StreamPath } from './stream-path.js';
 import type { Tally } from './tally.js';

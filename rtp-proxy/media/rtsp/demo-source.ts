@@ -40,7 +40,7 @@ import {
   type SourceDescription,
   type SourceListener,
   type SourceState,
-} from '../../../src/media/source/media-source.js';
+} from '../../../src/media/source/index.js';
 
 export interface DemoSourceOptions {
   /** The Annex B H.264 clip to loop; default: assets/demo.h264 in the package. */

@@ -14,14 +14,13 @@ import {
 import { rewriteForProxy, serializeSdp } from '../../../src/protocol/sdp/index.js';
 import type { RtspConnection } from './connection.js';
 import type { RtspContext } from './context.js';
-import type { RequestTarget } from './request-target.js';
-import { viewerTrack } from './request-target.js';
+import { type RequestTarget, viewerTrack } from './request-target.js';
 import { reply } from './responses.js';
 import { existingSession } from './session-lookup.js';
 import { setupTrack } from './setup-track.js';
 import { PathUnavailableError, type StreamPath } from './stream-path.js';
 import { plainAddress } from './transport-setup.js';
-import type { SourceDescription } from '../../../src/media/source/media-source.js';
+import type { SourceDescription } from '../../../src/media/source/index.js';
 
 async function describePath(
   ctx: RtspContext,

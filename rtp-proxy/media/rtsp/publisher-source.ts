@@ -8,7 +8,7 @@ import type {
   SourceDescription,
   SourceListener,
   SourceState,
-} from '../../../src/media/source/media-source.js';
+} from '../../../src/media/source/index.js';
 
 export class PublisherSource implements MediaSource {
   readonly reconnects = 0;

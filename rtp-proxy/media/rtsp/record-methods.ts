@@ -17,7 +17,7 @@ import { PublisherSource } from './publisher-source.js';
 import { announcedTrack, type RequestTarget } from './request-target.js';
 import { reply } from './responses.js';
 import type { RtspSession } from './rtsp-session.js';
-import { describeTracks } from '../../../src/media/source/media-source.js';
+import { describeTracks } from '../../../src/media/source/index.js';
 import { PathUnavailableError, type StreamPath } from './stream-path.js';
 import { InterleavedTrackTransport } from './track-transport.js';
 

@@ -20,9 +20,8 @@ import {
 } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
-import { PortAllocator } from '../../../src/media/udp/port-allocator.js';
-import { CameraSource } from '../../../src/media/rtsp-client/camera-source.js';
-import { parseCameraUrl } from '../../../src/media/rtsp-client/index.js';
+import { PortAllocator } from '../../../src/media/udp/index.js';
+import { CameraSource, parseCameraUrl } from '../../../src/media/rtsp-client/index.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
 import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';

@@ -27,13 +27,13 @@ import {
   RtpCheck,
   TrackStream,
 } from '../../../src/media/packet-chain/index.js';
-import { TrackContinuity } from '../../../src/media/source/continuity.js';
-import type {
-  MediaSource,
-  SourceDescription,
-  SourceListener,
-  SourceTrack,
-} from '../../../src/media/source/media-source.js';
+import {
+  TrackContinuity,
+  type MediaSource,
+  type SourceDescription,
+  type SourceListener,
+  type SourceTrack,
+} from '../../../src/media/source/index.js';
 
 /** What a path needs from a viewer session. */
 export interface PathViewer {

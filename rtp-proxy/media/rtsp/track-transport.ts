@@ -5,8 +5,7 @@
  * transport carries media out (viewer) or in (publisher).
  */
 import type { RemoteInfo } from 'node:dgram';
-import type { PortPair } from '../../../src/media/udp/port-allocator.js';
-import { closeQuietly, connectUdp } from '../../../src/media/udp/udp.js';
+import { type PortPair, closeQuietly, connectUdp } from '../../../src/media/udp/index.js';
 import { frameBatcher, type InterleavedWriter } from './frame-batcher.js';
 
 export interface TrackTransport {

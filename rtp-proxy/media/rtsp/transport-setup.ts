@@ -5,7 +5,7 @@
  * echoes it with the proxy's side filled in.
  */
 import type { TransportSpec } from '../../../src/protocol/rtsp/index.js';
-import type { PortPair } from '../../../src/media/udp/port-allocator.js';
+import type { PortPair } from '../../../src/media/udp/index.js';
 import type { RtspConnection } from './connection.js';
 import type { RtspContext } from './context.js';
 import type { RtspSession } from './rtsp-session.js';

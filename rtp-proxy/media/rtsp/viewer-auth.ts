@@ -21,7 +21,7 @@
  * before they are parsed, and at most a few hashes are computed.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { RtspAuthConfig } from '../../../src/config/rtsp-schema.js';
+import type { RtspAuthConfig } from '../../../src/config/index.js';
 import {
   digestResponse,
   isToken,

@@ -7,8 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
-import type { HostPort } from '../../shared/address.js';
-import { formatHostPort } from '../../shared/address.js';
+import { type HostPort, formatHostPort } from '../../shared/address.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
@@ -21,7 +20,7 @@ import {
   type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
-import type { NodeRecord, Registry } from '../registry/registry.js';
+import type { NodeRecord, Registry } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { checkHelloResources, checkLoad, checkNackErrors } from './node-messages.js';
 

@@ -10,7 +10,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { StreammeshError } from '../../shared/errors.js';
 import type { Capacity, RegisterRequest, Role } from '../../protocol/mesh/index.js';
-import { NodeResources, type ResourceStateView } from '../config-push/node-resources.js';
+import { NodeResources, type ResourceStateView } from './node-resources.js';
 
 export type NodeState = 'connected' | 'stale' | 'disconnected';
 

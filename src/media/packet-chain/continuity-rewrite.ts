@@ -3,7 +3,7 @@
  * sequence numbers and timestamps that continue across source restarts
  * (src/media/source/continuity.ts), in place, timed by the chain's clock.
  */
-import type { TrackContinuity } from '../source/continuity.js';
+import type { TrackContinuity } from '../source/index.js';
 import { PASS, type Interceptor } from './interceptor.js';
 import type { MediaPacket } from './media-packet.js';
 

@@ -19,8 +19,8 @@ import {
 import { attributes, parseSdp, type Sdp } from '../../protocol/sdp/index.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { PortsExhaustedError, type PortAllocator } from '../udp/port-allocator.js';
-import { describeTracks, type SourceDescription } from '../source/media-source.js';
+import { PortsExhaustedError, type PortAllocator } from '../udp/index.js';
+import { describeTracks, type SourceDescription } from '../source/index.js';
 import {
   CameraClosedError,
   CameraError,

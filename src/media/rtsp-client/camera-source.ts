@@ -14,8 +14,8 @@
 import { Backoff } from '../../shared/backoff.js';
 import { StreammeshError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { PortAllocator } from '../udp/port-allocator.js';
-import type { MediaSource, SourceListener, SourceState } from '../source/media-source.js';
+import type { PortAllocator } from '../udp/index.js';
+import type { MediaSource, SourceListener, SourceState } from '../source/index.js';
 import { CameraUdpUnusableError, type CameraError } from './camera-errors.js';
 import { asCameraError, CameraSession } from './camera-session.js';
 import { DEFAULT_CAMERA_TIMING, STABLE_SESSION_MS, type CameraTiming } from './camera-timing.js';

@@ -6,8 +6,7 @@
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { Logger } from '../../shared/log.js';
-import type { PortAllocator, PortPair } from '../udp/port-allocator.js';
-import { closeQuietly } from '../udp/udp.js';
+import { type PortAllocator, type PortPair, closeQuietly } from '../udp/index.js';
 
 export interface UdpTrackSink {
   rtp(packet: Buffer): void;

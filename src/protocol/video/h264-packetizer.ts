@@ -22,7 +22,7 @@
  * The NAL unit header itself is not sent in the fragments: the receiver
  * rebuilds it from the indicator's F|NRI and the header's type.
  */
-import { RtpPacket } from '../rtp/rtp-packet.js';
+import { RtpPacket } from '../rtp/index.js';
 
 /** FU-A's NAL unit type (RFC 6184 §5.2, Table 1). */
 export const FU_A_TYPE = 28;

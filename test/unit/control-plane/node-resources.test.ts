@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NodeResources } from '../../../src/control-plane/config-push/node-resources.js';
+import { NodeResources } from '../../../src/control-plane/registry/node-resources.js';
 import {
   parseConfigText,
   resourceKey,

@@ -1,7 +1,7 @@
 /**
  * The architecture's import boundaries are checked by `npm run check` (the
  * project's ESLint rules in eslint/): each case here is an import written in a
- * file of one layer, which the rules must allow or refuse. The files are
+ * file of one layer or module, which the rules must allow or refuse. The files are
  * virtual (linted as text under the path given); the rest of the tree is read
  * from disk, as the real check reads it.
  */
@@ -23,18 +23,17 @@ interface Case {
 const cases: readonly Case[] = [
   {
     file: 'signaling/cameras/reach-in.ts',
-    code: "import { UdpSocket } from '../../rtp-proxy/media/relay/destination.js';",
-    refused:
-      /signaling\/cameras\/reach-in\.ts may not import rtp-proxy\/media\/relay\/destination\.js/,
+    code: "import { startProxy } from '../../rtp-proxy/index.js';",
+    refused: /signaling\/cameras\/reach-in\.ts may not import rtp-proxy\/index\.js/,
   },
   {
     file: 'rtp-proxy/media/relay/reach-up.ts',
-    code: "import { ConfigStore } from '../../../src/control-plane/config-push/config-store.js';",
+    code: "import { startControlPlane } from '../../../src/control-plane/index.js';",
     refused: /rtp-proxy\/media stands on .*src\/node-agent only/,
   },
   {
     file: 'rtp-proxy/l7/router/reach-across.ts',
-    code: "export { MediaRouteTable } from '../../media/relay/media-route-table.js';",
+    code: "export { MediaRouteTable } from '../../media/relay/index.js';",
     refused: /rtp-proxy\/l7\/router\/reach-across\.ts may not import rtp-proxy\/media/,
   },
   {
@@ -56,6 +55,22 @@ const cases: readonly Case[] = [
     file: 'src/media/reach-tests.ts',
     code: "import { freePort } from '../../test/helpers/ports.js';\nexport { freePort };",
     refused: /the product never imports tests/,
+  },
+  {
+    file: 'rtp-proxy/media/rtsp/reach-deep.ts',
+    code: "import { bindPair } from '../../../src/media/udp/port-allocator.js';\nexport { bindPair };",
+    refused:
+      /src\/media\/udp\/port-allocator\.ts is inside the module src\/media\/udp: import it from src\/media\/udp\/index\.js/,
+  },
+  {
+    file: 'rtp-proxy/media/rtsp/through-entry.ts',
+    code: "import { bindPair } from '../../../src/media/udp/index.js';\nexport { bindPair };",
+    refused: null,
+  },
+  {
+    file: 'src/media/udp/same-module.ts',
+    code: "import { bindPair } from './port-allocator.js';\nexport { bindPair };",
+    refused: null,
   },
   {
     file: 'signaling/cameras/allowed.ts',
@@ -82,6 +97,7 @@ async function boundaryLinter(): Promise<ESLint> {
     rules: {
       'import-layers': await loadRule('import-layers.js', 'importLayersRule'),
       'import-cycles': await loadRule('import-cycles.js', 'importCyclesRule'),
+      'import-entries': await loadRule('import-entries.js', 'importEntriesRule'),
     },
   } as unknown as ESLint.Plugin;
   const config: Linter.Config = {
@@ -91,6 +107,7 @@ async function boundaryLinter(): Promise<ESLint> {
     rules: {
       'streammesh/import-layers': ['error', { root: repoRoot }],
       'streammesh/import-cycles': ['error', { root: repoRoot }],
+      'streammesh/import-entries': ['error', { root: repoRoot }],
     },
   };
   return new ESLint({ cwd: repoRoot, overrideConfigFile: true, overrideConfig: config });
@@ -135,7 +152,11 @@ describe('import boundaries', () => {
     const eslint = new ESLint({ cwd: repoRoot });
     for (const file of ['src/media/udp/udp.ts', 'rtp-proxy/index.ts', 'signaling/index.ts']) {
       const config = (await eslint.calculateConfigForFile(join(repoRoot, file))) as Linter.Config;
-      for (const rule of ['streammesh/import-layers', 'streammesh/import-cycles']) {
+      for (const rule of [
+        'streammesh/import-layers',
+        'streammesh/import-cycles',
+        'streammesh/import-entries',
+      ]) {
         const setting = config.rules?.[rule];
         const severity = Array.isArray(setting) ? setting[0] : setting;
         assert.ok(

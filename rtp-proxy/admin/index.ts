@@ -1,0 +1,4 @@
+/**
+ * The proxy's own admin routes (`/streams`, `/keys`).
+ */
+export { addStreamRoutes } from './streams.js';

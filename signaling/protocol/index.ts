@@ -1,0 +1,15 @@
+/**
+ * The WebSocket signaling protocol v1 (PROTOCOL.md): parsing requests, building frames.
+ */
+export {
+  errorFrame,
+  eventFrame,
+  MAX_MESSAGE_BYTES,
+  parseClientMessage,
+  responseFrame,
+  SUBPROTOCOL,
+  type ClientRequest,
+  type ErrorCode,
+  type EventName,
+  type ProtocolError,
+} from './messages.js';

@@ -1,0 +1,5 @@
+/**
+ * The nodes of the mesh: registration, state, resources held, latest load.
+ */
+export { registerLoadMetrics } from './load-metrics.js';
+export { Registry, type NodeRecord } from './registry.js';
