@@ -1,8 +1,9 @@
 /**
  * What feeds an RTSP path: a camera pulled over RTSP, a publisher pushing
- * with ANNOUNCE/RECORD, or the built-in demo clip. The path (path.ts) fans a
- * source's packets out to its viewers and hides the source's restarts from
- * them; a source only has to deliver packets and say when it is up or down.
+ * with ANNOUNCE/RECORD, or the built-in demo clip. The path (the proxy's
+ * rtp-proxy/media/rtsp/stream-path.ts, or the SFU's camera pull) fans a
+ * source's packets out and hides the source's restarts from its viewers; a
+ * source only has to deliver packets and say when it is up or down.
  */
 import { rtpMaps, type Sdp } from '../../protocol/sdp/index.js';
 
