@@ -23,8 +23,10 @@ export {
 export {
   assembleConfig,
   canonicalJson,
+  isResourceRefusal,
   MESH_SETTINGS_NAME,
   resourceKey,
+  refusedResourcesOf,
   resourcesNamedByRefusal,
   ResourcesRefusedError,
   resourceTypes,
@@ -33,7 +35,9 @@ export {
   SIGNALING_SETTINGS_NAME,
   splitConfig,
   type MeshResource,
+  type RefusedResource,
   type ResourceIssue,
+  type ResourceRefusal,
   type ResourceRef,
   type ResourceType,
 } from './resources.js';

@@ -82,6 +82,68 @@ export class ResourcesRefusedError extends ConfigError {
   }
 }
 
+/** A resource a participant's refusal is about: its type and name (the node knows the version). */
+export interface RefusedResource {
+  readonly type: ResourceType;
+  readonly name: string;
+}
+
+/**
+ * THE CONTRACT FOR A PARTICIPANT'S REFUSAL. An error thrown from
+ * ConfigParticipant.prepare() that knows which resources it refuses carries
+ * them in a `resources` property:
+ *
+ *   readonly resources: readonly { readonly type: ResourceType; readonly name: string }[];
+ *
+ * e.g. a media route that cannot be built: [{ type: 'MEDIA_ROUTE', name: route.name }];
+ * an L7 listener that cannot bind: [{ type: 'HTTP_LISTENER', name: listener.name }];
+ * a bad mediaAddress or rtpPorts: [{ type: 'MESH_SETTINGS', name: MESH_SETTINGS_NAME }].
+ * The node NACKs exactly those resources (the ones the update carries; if it
+ * carries none of them, the participant's whole part of the update). The
+ * property may sit on the thrown error or on any error of its `cause` chain,
+ * so a wrapper keeps it. Names are matched exactly; the message is free text
+ * and is only quoted in the NACK's reason. Matching the message against
+ * resource names is the node's last resort for errors without `resources`.
+ */
+export interface ResourceRefusal {
+  readonly resources: readonly RefusedResource[];
+}
+
+const configTypeSet: ReadonlySet<string> = new Set(resourceTypes);
+
+/** Whether `value` carries well-formed refused resources (see ResourceRefusal). */
+export function isResourceRefusal(value: unknown): value is ResourceRefusal {
+  if (value === null || typeof value !== 'object') return false;
+  const resources = (value as { resources?: unknown }).resources;
+  return (
+    Array.isArray(resources) &&
+    resources.every(
+      (ref: unknown) =>
+        ref !== null &&
+        typeof ref === 'object' &&
+        configTypeSet.has((ref as { type?: unknown }).type as string) &&
+        typeof (ref as { name?: unknown }).name === 'string',
+    )
+  );
+}
+
+/**
+ * The resources an error (or the first error of its `cause` chain that
+ * carries them) refuses, or undefined when none does.
+ */
+export function refusedResourcesOf(error: unknown): readonly RefusedResource[] | undefined {
+  const seen = new Set<unknown>();
+  for (let current = error; current !== undefined && !seen.has(current);) {
+    seen.add(current);
+    if (isResourceRefusal(current)) return current.resources;
+    current =
+      current !== null && typeof current === 'object'
+        ? (current as { cause?: unknown }).cause
+        : undefined;
+  }
+  return undefined;
+}
+
 export const MESH_SETTINGS_NAME = 'mesh';
 export const RTSP_SETTINGS_NAME = 'rtsp';
 export const SIGNALING_SETTINGS_NAME = 'signaling';

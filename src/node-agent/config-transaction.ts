@@ -10,7 +10,7 @@
  * that throws anyway is a bug; it is reported as such, after the remaining
  * commits have run, so no service is left between two configs.
  */
-import type { MeshConfig } from '../config/index.js';
+import type { MeshConfig, ResourceType } from '../config/index.js';
 import { StreammeshError, errorMessage } from '../shared/errors.js';
 
 /** What one service made ready for a candidate config. */
@@ -25,7 +25,21 @@ export interface PreparedChange {
 export interface ConfigParticipant {
   /** Names the service in errors and logs: "relay", "rtsp", "l7", "sfu". */
   readonly name: string;
-  /** Throws to refuse the candidate; must then hold nothing of it. */
+  /**
+   * The resource types this service puts in force. A refusal that names no
+   * resource (see below) is traced to the update's resources of these types;
+   * a participant that declares none is traced to the whole update.
+   */
+  readonly resourceTypes?: readonly ResourceType[];
+  /**
+   * Throws to refuse the candidate; must then hold nothing of it. An error
+   * that knows which resources it refuses implements ResourceRefusal
+   * (src/config/resources.ts), on itself or on an error of its `cause` chain:
+   *
+   *   readonly resources: readonly { readonly type: ResourceType; readonly name: string }[];
+   *
+   * and the node NACKs exactly those.
+   */
   prepare(candidate: MeshConfig): Promise<PreparedChange>;
 }
 
