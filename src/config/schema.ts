@@ -10,6 +10,11 @@ import { parseHostPort } from '../shared/address.js';
 import { httpSchema } from './http-schema.js';
 import { routesSchema } from './routes-schema.js';
 import { rtspSchema } from './rtsp-schema.js';
+import {
+  connectTimeoutMsSchema,
+  signalingConnectionsSchema,
+  webrtcBudgetsSchema,
+} from './signaling-budgets-schema.js';
 
 const hostPort = z
   .string()
@@ -211,6 +216,9 @@ const signalingSchema = z
       .optional()
       .describe('IP or hostname put in ICE candidates instead of rtcListenIp (NAT, Kubernetes).'),
     peerLimits: peerLimitsSchema.prefault({}),
+    connections: signalingConnectionsSchema.prefault({}),
+    budgets: webrtcBudgetsSchema.prefault({}),
+    connectTimeoutMs: connectTimeoutMsSchema,
     cameras: camerasSchema.prefault({}),
     capacity: capacitySchema({
       packetsPerSecond: 100_000,
