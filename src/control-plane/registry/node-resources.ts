@@ -19,17 +19,16 @@ export interface ResourceNack {
   readonly at: string;
 }
 
-interface InFlight {
-  readonly nonce: string;
-  /** The version sent, or null for a removal. */
-  readonly version: string | null;
-}
+/** The node may or may not hold what a forgotten (never answered) update carried. */
+const UNKNOWN = Symbol('unknown');
 
 interface ResourceState {
   readonly type: ResourceType;
   readonly name: string;
-  acked: string | undefined;
-  inFlight: InFlight | undefined;
+  /** The version the node holds: acknowledged or named in its Hello; null for none. */
+  held: string | null | typeof UNKNOWN;
+  /** The sequence number of the update that set `held` (0 for the Hello). */
+  heldBy: number;
   nacked: ResourceNack | undefined;
 }
 
@@ -51,15 +50,24 @@ export interface Delta {
 
 interface SentUpdate {
   readonly systemVersion: string;
-  readonly keys: ReadonlySet<string>;
+  /** Order of sending: a node applies updates in the order it receives them. */
+  readonly sequence: number;
+  /** Per resource key, the version sent, or null for a removal. */
+  readonly versions: ReadonlyMap<string, string | null>;
 }
 
-/** Updates a node may leave unanswered before the oldest is forgotten (and resent later). */
-const MAX_IN_FLIGHT = 64;
+/**
+ * Updates a node may leave unanswered. Past this the oldest is forgotten and
+ * what it carried counts as unknown to the node, so the next delta sends those
+ * resources again (a late answer to it is then stale).
+ */
+export const MAX_IN_FLIGHT = 64;
 
 export class NodeResources {
   readonly #states = new Map<string, ResourceState>();
+  /** Updates sent and not answered, oldest first. */
   readonly #inFlight = new Map<string, SentUpdate>();
+  #sequence = 0;
 
   /** The node's (re)connect: what it holds now replaces what was known. */
   hello(held: readonly ResourceRef[]): void {
@@ -71,32 +79,34 @@ export class NodeResources {
       this.#states.set(key, {
         type: ref.type,
         name: ref.name,
-        acked: ref.version,
-        inFlight: undefined,
+        held: ref.version,
+        heldBy: 0,
         nacked: nacks.get(key),
       });
     }
   }
 
-  /** The resources to send so the node holds `desired`, and those it must drop. */
+  /**
+   * The resources to send so the node holds `desired`, and those it must
+   * drop: every one whose desired version differs from the version the node
+   * will hold once the updates in flight are applied (the newest in-flight
+   * version, else the held one). A resource is sent again when the config
+   * moves back to the held version while another is on its way.
+   */
   delta(desired: readonly MeshResource[]): Delta {
     const wanted = new Set<string>();
     const changed: MeshResource[] = [];
     for (const resource of desired) {
       const key = resourceKey(resource);
       wanted.add(key);
-      const state = this.#states.get(key);
-      if (state?.acked === resource.version) continue;
-      if (state?.inFlight?.version === resource.version) continue;
-      changed.push(resource);
+      if (this.#next(key) !== resource.version) changed.push(resource);
     }
     const removed: ResourceRef[] = [];
     for (const [key, state] of this.#states) {
       if (wanted.has(key)) continue;
-      const held = state.acked !== undefined || (state.inFlight?.version ?? null) !== null;
-      const removing = state.inFlight !== undefined && state.inFlight.version === null;
-      if (held && !removing) removed.push({ type: state.type, name: state.name, version: '' });
-      else if (!held && state.inFlight === undefined && state.nacked === undefined) {
+      if (this.#next(key) !== null) {
+        removed.push({ type: state.type, name: state.name, version: '' });
+      } else if (!this.#isInFlight(key) && state.nacked === undefined) {
         this.#states.delete(key);
       }
     }
@@ -105,50 +115,48 @@ export class NodeResources {
 
   /** Records an update as sent under `nonce`. */
   sent(nonce: string, systemVersion: string, delta: Delta): void {
-    const keys = new Set<string>();
+    const versions = new Map<string, string | null>();
     const mark = (ref: ResourceRef, version: string | null): void => {
       const key = resourceKey(ref);
-      keys.add(key);
-      const state = this.#states.get(key) ?? {
-        type: ref.type,
-        name: ref.name,
-        acked: undefined,
-        inFlight: undefined,
-        nacked: undefined,
-      };
-      state.inFlight = { nonce, version };
-      this.#states.set(key, state);
+      versions.set(key, version);
+      if (!this.#states.has(key)) {
+        this.#states.set(key, {
+          type: ref.type,
+          name: ref.name,
+          held: null,
+          heldBy: 0,
+          nacked: undefined,
+        });
+      }
     };
     for (const resource of delta.changed) mark(resource, resource.version);
     for (const ref of delta.removed) mark(ref, null);
-    this.#inFlight.set(nonce, { systemVersion, keys });
+    this.#sequence += 1;
+    this.#inFlight.set(nonce, { systemVersion, sequence: this.#sequence, versions });
     if (this.#inFlight.size > MAX_IN_FLIGHT) {
-      const [oldest] = this.#inFlight.keys();
-      if (oldest !== undefined) this.#settle(oldest);
+      const [oldest] = this.#inFlight;
+      if (oldest !== undefined) this.#forget(...oldest);
     }
   }
 
   /**
-   * The node applied the update `nonce`: its versions are now held. Returns
-   * the update's system version, or undefined for a nonce not in flight
-   * (answered already, or of an earlier stream).
+   * The node applied the update `nonce`: its versions are now held (unless a
+   * later update's ACK already set them). Returns the update's system
+   * version, or undefined for a nonce not in flight (answered already,
+   * forgotten, or of an earlier stream).
    */
   acked(nonce: string): string | undefined {
     const update = this.#inFlight.get(nonce);
     if (update === undefined) return undefined;
-    for (const key of update.keys) {
-      const state = this.#states.get(key);
-      if (state?.inFlight?.nonce !== nonce) continue;
-      const { version } = state.inFlight;
-      state.inFlight = undefined;
-      if (version === null) {
-        this.#states.delete(key);
-      } else {
-        state.acked = version;
-        state.nacked = undefined;
-      }
-    }
     this.#inFlight.delete(nonce);
+    for (const [key, version] of update.versions) {
+      const state = this.#states.get(key);
+      if (state === undefined || state.heldBy > update.sequence) continue;
+      state.held = version;
+      state.heldBy = update.sequence;
+      if (version !== null) state.nacked = undefined;
+      else if (!this.#isInFlight(key)) this.#states.delete(key);
+    }
     return update.systemVersion;
   }
 
@@ -169,41 +177,72 @@ export class NodeResources {
   ): string | undefined {
     const update = this.#inFlight.get(nonce);
     if (update === undefined) return undefined;
-    for (const { type, name, reason } of refused) {
-      const state = this.#states.get(resourceKey({ type, name }));
-      if (state?.inFlight?.nonce !== nonce) continue;
-      state.nacked = { version: state.inFlight.version ?? '(removal)', reason, at };
-    }
-    this.#settle(nonce);
-    return update.systemVersion;
-  }
-
-  /** What was sent under `nonce` counts as not sent: the node keeps its previous versions. */
-  #settle(nonce: string): void {
-    const update = this.#inFlight.get(nonce);
-    if (update === undefined) return;
-    for (const key of update.keys) {
-      const state = this.#states.get(key);
-      if (state?.inFlight?.nonce === nonce) state.inFlight = undefined;
-    }
     this.#inFlight.delete(nonce);
+    for (const { type, name, reason } of refused) {
+      const key = resourceKey({ type, name });
+      const state = this.#states.get(key);
+      if (state === undefined || !update.versions.has(key)) continue;
+      state.nacked = { version: update.versions.get(key) ?? '(removal)', reason, at };
+    }
+    return update.systemVersion;
   }
 
   /** Whether the update `nonce` is in flight and carried this resource. */
   carried(nonce: string, ref: { readonly type: string; readonly name: string }): boolean {
-    return this.#inFlight.get(nonce)?.keys.has(resourceKey(ref)) ?? false;
+    return this.#inFlight.get(nonce)?.versions.has(resourceKey(ref)) ?? false;
   }
 
   /** Every resource the node holds (or is sent or refused), sorted by type and name. */
   view(): ResourceStateView[] {
-    return [...this.#states.values()]
-      .map((state) => ({
-        type: state.type,
-        name: state.name,
-        acked: state.acked ?? null,
-        pending: state.inFlight === undefined ? null : (state.inFlight.version ?? '(removal)'),
-        nacked: state.nacked ?? null,
-      }))
+    return [...this.#states]
+      .map(([key, state]) => {
+        const pending = this.#newestInFlight(key);
+        return {
+          type: state.type,
+          name: state.name,
+          acked: typeof state.held === 'string' ? state.held : null,
+          pending: pending === undefined ? null : (pending ?? '(removal)'),
+          nacked: state.nacked ?? null,
+        };
+      })
       .sort((a, b) => (a.type === b.type ? (a.name < b.name ? -1 : 1) : a.type < b.type ? -1 : 1));
+  }
+
+  /** The version the node holds once every update in flight is applied; null for none. */
+  #next(key: string): string | null | typeof UNKNOWN {
+    const pending = this.#newestInFlight(key);
+    if (pending !== undefined) return pending;
+    return this.#states.get(key)?.held ?? null;
+  }
+
+  /**
+   * The version the newest in-flight update carries for `key` (null: removal),
+   * or undefined. Updates older than the one whose ACK set the held version
+   * do not count: the node applies in order, so it has applied them already.
+   */
+  #newestInFlight(key: string): string | null | undefined {
+    const heldBy = this.#states.get(key)?.heldBy ?? 0;
+    let newest: string | null | undefined;
+    for (const update of this.#inFlight.values()) {
+      if (update.sequence > heldBy && update.versions.has(key)) {
+        newest = update.versions.get(key) ?? null;
+      }
+    }
+    return newest;
+  }
+
+  #isInFlight(key: string): boolean {
+    return this.#newestInFlight(key) !== undefined;
+  }
+
+  /** An update given up on: the node may hold what it carried or not. */
+  #forget(nonce: string, update: SentUpdate): void {
+    this.#inFlight.delete(nonce);
+    for (const key of update.versions.keys()) {
+      const state = this.#states.get(key);
+      if (state === undefined || state.heldBy > update.sequence) continue;
+      state.held = UNKNOWN;
+      state.heldBy = update.sequence;
+    }
   }
 }
