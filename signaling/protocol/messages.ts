@@ -32,6 +32,7 @@ export const errorCodes = [
   'not_found',
   'limit_exceeded',
   'rate_limited',
+  'over_budget',
   'internal',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];

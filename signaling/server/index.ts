@@ -13,5 +13,18 @@ export {
   type RoomProducer,
 } from './rooms.js';
 export { SignalingConnection, MAX_MISSED_PONGS } from './signaling-connection.js';
+export {
+  DEFAULT_WEBRTC_BUDGET,
+  OverBudgetError,
+  WebRtcBudget,
+  budgetedResources,
+  isPortExhaustion,
+  type BudgetLease,
+  type BudgetScope,
+  type BudgetedResource,
+  type OverBudgetReason,
+  type ResourceBudget,
+  type WebRtcBudgetLimits,
+} from './webrtc-budget.js';
 export { DEFAULT_HEARTBEAT_INTERVAL_MS } from './heartbeat.js';
 export { roomMediaCodecs } from './codecs.js';

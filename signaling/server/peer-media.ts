@@ -14,6 +14,7 @@ import {
   type RtcSettings,
   type TransportParameters,
 } from '../sfu/index.js';
+import { OverBudgetError, type WebRtcBudget } from './webrtc-budget.js';
 
 export interface PeerLimits {
   readonly transports: number;
@@ -44,6 +45,10 @@ export interface PeerMediaOptions {
   readonly router: types.Router;
   readonly rtc: RtcSettings;
   readonly limits: PeerLimits;
+  /** Transports are created within its budget, charged to `source`. */
+  readonly budget: WebRtcBudget;
+  /** The peer's address (its WebSocket's remote address). */
+  readonly source: string;
   /** Events about this peer's consumers (consumerClosed, consumerPaused, consumerResumed). */
   readonly notify: (event: EventName, data: unknown) => void;
 }
@@ -85,20 +90,22 @@ export class PeerMedia {
   }
 
   async createTransport(direction: 'send' | 'recv'): Promise<TransportParameters> {
-    const { limits, rtc, router, peer } = this.#options;
+    const { limits, rtc, router, peer, budget, source } = this.#options;
     if (this.#transports.size + this.#pendingTransports >= limits.transports) {
       throw new MediaError('limit_exceeded', `at most ${limits.transports} transports per peer`);
     }
     this.#pendingTransports += 1;
     let transport: types.WebRtcTransport<TransportAppData>;
     try {
-      transport = await createWebRtcTransport<TransportAppData>(
-        router,
-        {
-          ...rtc,
-          maxIncomingBitrate: direction === 'send' ? limits.incomingBitrate : undefined,
-        },
-        { peer, direction },
+      transport = await budget.transport(source, () =>
+        createWebRtcTransport<TransportAppData>(
+          router,
+          {
+            ...rtc,
+            maxIncomingBitrate: direction === 'send' ? limits.incomingBitrate : undefined,
+          },
+          { peer, direction },
+        ),
       );
     } finally {
       this.#pendingTransports -= 1;
@@ -271,10 +278,12 @@ function checkCodecKinds(kind: types.MediaKind, rtpParameters: unknown): void {
 
 /**
  * mediasoup refuses bad parameters with TypeError (shape) or UnsupportedError
- * (codecs): the client's fault, answered bad_message. Anything else is ours.
+ * (codecs): the client's fault, answered bad_message. A spent budget (or no
+ * port left) is over_budget. Anything else is ours.
  */
 export function asMediaError(error: unknown): unknown {
   if (error instanceof MediaError) return error;
+  if (error instanceof OverBudgetError) return new MediaError('over_budget', error.message);
   if (error instanceof TypeError || (error instanceof Error && error.name === 'UnsupportedError')) {
     return new MediaError('bad_message', error.message);
   }

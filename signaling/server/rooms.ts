@@ -9,6 +9,7 @@ import type { Logger } from '../../src/shared/log.js';
 import type { ErrorCode, EventName } from '../protocol/index.js';
 import type { LostRouter, WorkerPool } from '../sfu/index.js';
 import { roomMediaCodecs } from './codecs.js';
+import type { BudgetLease, WebRtcBudget } from './webrtc-budget.js';
 
 /** What a room needs of a connected peer. */
 export interface RoomMember {
@@ -23,6 +24,8 @@ export interface RoomsOptions {
   readonly pool: WorkerPool;
   readonly maxPeersPerRoom: number;
   readonly log: Logger;
+  /** Rooms are created within its `rooms` budget, charged to the source of the first join. */
+  readonly budget?: WebRtcBudget;
 }
 
 /** A join refused; `code` is the protocol error code the client gets. */
@@ -75,6 +78,8 @@ interface Room {
   /** Set once created; undefined while the Router is being created. */
   created: types.Router<RoomAppData> | undefined;
   workerIndex: number | undefined;
+  /** The room's slot of the rooms budget, given back when the room is gone. */
+  readonly lease: BudgetLease | undefined;
 }
 
 export class Rooms {
@@ -105,13 +110,19 @@ export class Rooms {
   }
 
   /**
-   * Adds `member` to `roomName`, creating the room's Router on the first join.
-   * Throws RoomError (limit_exceeded, already_joined, internal).
+   * Adds `member` to `roomName`, creating the room's Router on the first join
+   * (within the rooms budget of `source`, the member's address, before any
+   * Router is made). Throws RoomError (limit_exceeded, already_joined,
+   * internal) or OverBudgetError.
    */
-  async join(roomName: string, member: RoomMember): Promise<types.Router<RoomAppData>> {
+  async join(
+    roomName: string,
+    member: RoomMember,
+    source: string,
+  ): Promise<types.Router<RoomAppData>> {
     let room = this.#rooms.get(roomName);
     if (room === undefined) {
-      room = this.#create(roomName);
+      room = this.#create(roomName, this.#options.budget?.take('rooms', source));
     } else {
       if (room.members.size >= this.#maxPeersPerRoom) {
         throw new RoomError(
@@ -217,6 +228,7 @@ export class Rooms {
     for (const other of room.members.values()) other.notify('peerLeft', { peer: member.peer });
     if (room.members.size > 0) return;
     this.#rooms.delete(roomName);
+    room.lease?.release();
     room.router.then(
       (router) => {
         router.close();
@@ -229,10 +241,11 @@ export class Rooms {
   /** Stops listening to the pool; the pool's close() closes the Routers. */
   close(): void {
     this.#options.pool.off('worker-died', this.#onWorkerDied);
+    for (const room of this.#rooms.values()) room.lease?.release();
     this.#rooms.clear();
   }
 
-  #create(name: string): Room {
+  #create(name: string, lease: BudgetLease | undefined): Room {
     const router = this.#options.pool
       .createRouter<RoomAppData>(roomMediaCodecs, { room: name })
       .then((placed) => {
@@ -253,6 +266,7 @@ export class Rooms {
       router,
       created: undefined,
       workerIndex: undefined,
+      lease,
     };
     this.#rooms.set(name, room);
     return room;
@@ -263,6 +277,7 @@ export class Rooms {
     for (const room of [...this.#rooms.values()]) {
       if (room.created === undefined || !lostIds.has(room.created.id)) continue;
       this.#rooms.delete(room.name);
+      room.lease?.release();
       this.#log.warn(
         { room: room.name, worker: index, peers: room.members.size },
         'room lost with its worker; peers told to reconnect',

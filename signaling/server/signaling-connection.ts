@@ -22,12 +22,17 @@ import type { RtcSettings } from '../sfu/index.js';
 import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
 import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';
 import { RoomError, type RoomMember, type Rooms } from './rooms.js';
+import { OverBudgetError, type WebRtcBudget } from './webrtc-budget.js';
 
 export interface SignalingConnectionOptions {
   readonly socket: WebSocket;
   readonly rooms: Rooms;
   readonly rtc: RtcSettings;
   readonly peerLimits: PeerLimits;
+  /** Rooms and transports this peer makes are charged to `source` in it. */
+  readonly budget: WebRtcBudget;
+  /** The client's address (the socket's remote address). */
+  readonly source: string;
   readonly log: Logger;
   /** Called for every frame refused by the parser (and binary frames). */
   readonly onBadMessage: (code: ErrorCode) => void;
@@ -51,8 +56,10 @@ export class SignalingConnection {
   readonly #rooms: Rooms;
   readonly #rtc: RtcSettings;
   readonly #peerLimits: PeerLimits;
+  readonly #budget: WebRtcBudget;
+  readonly #source: string;
   readonly #onBadMessage: (code: ErrorCode) => void;
-  readonly #budget: RequestBudget;
+  readonly #requests: RequestBudget;
   readonly #baseLog: Logger;
   #log: Logger;
   /** 'joining' while a join waits for the room's Router. */
@@ -65,10 +72,12 @@ export class SignalingConnection {
     this.#rooms = options.rooms;
     this.#rtc = options.rtc;
     this.#peerLimits = options.peerLimits;
+    this.#budget = options.budget;
+    this.#source = options.source;
     this.#baseLog = options.log;
     this.#log = options.log;
     this.#onBadMessage = options.onBadMessage;
-    this.#budget = new RequestBudget(options.requestBudget);
+    this.#requests = new RequestBudget(options.requestBudget);
     this.#socket.on('message', (data, isBinary) => {
       this.#onFrame(data, isBinary);
     });
@@ -118,7 +127,7 @@ export class SignalingConnection {
         ? Buffer.concat(data)
         : Buffer.from(data);
     const parsed = parseClientMessage(frame);
-    const allowed = this.#budget.take();
+    const allowed = this.#requests.take();
     if (!parsed.ok) {
       this.#onBadMessage(parsed.error.code);
       this.#send(errorFrame(parsed.id, parsed.error));
@@ -235,10 +244,10 @@ export class SignalingConnection {
     };
     let router;
     try {
-      router = await this.#rooms.join(data.room, member);
+      router = await this.#rooms.join(data.room, member, this.#source);
     } catch (error) {
       this.#state = 'idle';
-      if (error instanceof RoomError)
+      if (error instanceof RoomError || error instanceof OverBudgetError)
         return { error: { code: error.code, message: error.message } };
       throw error;
     }
@@ -253,6 +262,8 @@ export class SignalingConnection {
       router,
       rtc: this.#rtc,
       limits: this.#peerLimits,
+      budget: this.#budget,
+      source: this.#source,
       notify: (event, payload) => {
         member.notify(event, payload);
       },

@@ -1,15 +1,27 @@
 /**
  * The signaling node's HTTP listener: WebSocket signaling at /ws (subprotocol
  * streammesh.v1, frames up to MAX_MESSAGE_BYTES); later WHIP/WHEP and the
- * demo page. Owns the sessions, the rooms and the heartbeat; the WorkerPool
- * is the caller's.
+ * demo page. Owns the sessions, the rooms, the heartbeat and the budgets;
+ * the WorkerPool is the caller's.
+ *
+ * Budgets (issue 14): the listener's ConnectionBudget (connections in total
+ * and per source; a connection without a complete request head within the
+ * head timeout is closed, counted under listener="signaling"), and the
+ * WebRtcBudget of WebSocket connections, rooms, transports and WHIP/WHEP
+ * sessions, in total and per source address.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { HostPort } from '../../src/shared/address.js';
+import {
+  ConnectionBudget,
+  defaultConnectionBudget,
+  type ConnectionBudgetLimits,
+  type HeadDeadline,
+} from '../../src/shared/connection-budget.js';
 import type { Logger } from '../../src/shared/log.js';
 import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../protocol/index.js';
 import type { RtcSettings, WorkerPool } from '../sfu/index.js';
@@ -19,6 +31,12 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS, Heartbeat } from './heartbeat.js';
 import { registerSignalingMetrics, type SignalingMetrics } from './metrics.js';
 import { Rooms } from './rooms.js';
 import { SignalingConnection } from './signaling-connection.js';
+import {
+  DEFAULT_WEBRTC_BUDGET,
+  OverBudgetError,
+  WebRtcBudget,
+  type WebRtcBudgetLimits,
+} from './webrtc-budget.js';
 
 export const WEBSOCKET_PATH = '/ws';
 
@@ -42,8 +60,12 @@ export interface SignalingServerOptions {
   readonly log: Logger;
   /** The node's registry; the server's metrics are registered in it. */
   readonly metrics: Registry;
-  /** HTTP handlers beside /ws (WHIP, WHEP, the demo page), given the rooms. */
-  readonly routes?: (rooms: Rooms) => readonly HttpRoute[];
+  /** HTTP handlers beside /ws (WHIP, WHEP, the demo page), given the rooms and the WebRTC budget. */
+  readonly routes?: (rooms: Rooms, budget: WebRtcBudget) => readonly HttpRoute[];
+  /** The listener's connections and head timeout (default defaultConnectionBudget: 1024, 256, 10 s). */
+  readonly connectionBudget?: ConnectionBudgetLimits;
+  /** WebSocket connections, rooms, transports, WHIP/WHEP sessions (default DEFAULT_WEBRTC_BUDGET). */
+  readonly budget?: WebRtcBudgetLimits;
   /** Requests allowed per connection (default 200 at once, 50/s sustained). */
   readonly requestBudget?: RequestBudgetOptions;
   /** ws ping interval (default 10 s); a connection missing 2 pongs is terminated. */
@@ -60,6 +82,10 @@ export class SignalingServer {
   readonly #heartbeat: Heartbeat;
   readonly #rtc: RtcSettings;
   readonly #requestBudget: RequestBudgetOptions | undefined;
+  readonly #connections: ConnectionBudget;
+  readonly #budget: WebRtcBudget;
+  /** Head timers of connections that have not sent their first request head yet. */
+  readonly #heads = new WeakMap<Socket, HeadDeadline>();
   #peerLimits: PeerLimits;
   #address: HostPort | undefined;
   #nextConnection = 1;
@@ -69,10 +95,14 @@ export class SignalingServer {
     this.#rtc = options.rtc;
     this.#requestBudget = options.requestBudget;
     this.#peerLimits = options.peerLimits;
+    const connectionLimits = options.connectionBudget ?? defaultConnectionBudget;
+    this.#connections = new ConnectionBudget('signaling', connectionLimits, options.metrics);
+    this.#budget = new WebRtcBudget(options.budget ?? DEFAULT_WEBRTC_BUDGET, options.metrics);
     this.#rooms = new Rooms({
       pool: options.pool,
       maxPeersPerRoom: options.maxPeersPerRoom,
       log: options.log,
+      budget: this.#budget,
     });
     this.#metrics = registerSignalingMetrics(options.metrics, this.#rooms, options.pool);
     this.#wss = new WebSocketServer({
@@ -81,13 +111,28 @@ export class SignalingServer {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
-    const routes = [...(options.routes?.(this.#rooms) ?? [])].sort(
+    const routes = [...(options.routes?.(this.#rooms, this.#budget) ?? [])].sort(
       (a, b) => b.prefix.length - a.prefix.length,
     );
-    this.#http = createServer((request, response) => {
-      this.#route(routes, request, response);
+    this.#http = createServer(
+      {
+        // The first head is bounded by the budget's own timer (counted); node's
+        // check, a second later, bounds the heads of later keep-alive requests.
+        headersTimeout: connectionLimits.headTimeoutMs + 1000,
+        requestTimeout: Math.max(30_000, connectionLimits.headTimeoutMs + 1000),
+        connectionsCheckingInterval: 1000,
+      },
+      (request, response) => {
+        this.#headComplete(request);
+        this.#route(routes, request, response);
+      },
+    );
+    this.#http.on('connection', (socket: Socket) => {
+      if (!this.#connections.admit(socket)) return;
+      this.#heads.set(socket, this.#connections.headDeadline(socket));
     });
     this.#http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#headComplete(request);
       this.#upgrade(request, socket, head);
     });
     this.#heartbeat = new Heartbeat(
@@ -130,6 +175,16 @@ export class SignalingServer {
   /** Connections open now. */
   get connections(): number {
     return this.#sessions.size;
+  }
+
+  /** The WebRTC budget: WebSocket connections, rooms, transports and WHIP/WHEP sessions. */
+  get budget(): WebRtcBudget {
+    return this.#budget;
+  }
+
+  /** Applies to slots taken from now on; what is held stays held. */
+  set budgetLimits(value: WebRtcBudgetLimits) {
+    this.#budget.limits = value;
   }
 
   set maxPeersPerRoom(value: number) {
@@ -192,21 +247,41 @@ export class SignalingServer {
       refuse(socket, 400, 'Bad Request', `ask for the subprotocol ${SUBPROTOCOL}\n`);
       return;
     }
+    const source = request.socket.remoteAddress ?? 'unknown';
+    let lease;
+    try {
+      lease = this.#budget.take('webSockets', source);
+    } catch (error) {
+      if (!(error instanceof OverBudgetError)) throw error;
+      const [status, reason] =
+        error.scope === 'per_source' ? [429, 'Too Many Requests'] : [503, 'Service Unavailable'];
+      refuse(socket, status, reason, `over_budget: ${error.message}\n`, { 'Retry-After': '5' });
+      return;
+    }
+    // Held until the socket closes, whether or not the handshake completes.
+    socket.once('close', lease.release);
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      this.#accept(ws, request);
+      this.#accept(ws, request, source);
     });
   }
 
-  #accept(ws: WebSocket, request: IncomingMessage): void {
+  /** The connection sent a complete request head: its head timer stops. */
+  #headComplete(request: IncomingMessage): void {
+    this.#heads.get(request.socket)?.met();
+    this.#heads.delete(request.socket);
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage, source: string): void {
     const connection = this.#nextConnection;
     this.#nextConnection += 1;
-    const remote = request.socket.remoteAddress;
-    const log = this.#log.child({ connection, remote });
+    const log = this.#log.child({ connection, remote: source });
     const session = new SignalingConnection({
       socket: ws,
       rooms: this.#rooms,
       rtc: this.#rtc,
       peerLimits: this.#peerLimits,
+      budget: this.#budget,
+      source,
       ...(this.#requestBudget === undefined ? {} : { requestBudget: this.#requestBudget }),
       log,
       onBadMessage: (code) => {
@@ -221,8 +296,17 @@ export class SignalingServer {
   }
 }
 
-function refuse(socket: Duplex, status: number, reason: string, body = ''): void {
+function refuse(
+  socket: Duplex,
+  status: number,
+  reason: string,
+  body = '',
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }

@@ -26,6 +26,8 @@ export type RefusalReason =
   | 'room_full'
   | 'room_closed'
   | 'too_many_sessions'
+  | 'over_budget'
+  | 'no_ports'
   | 'method'
   | 'precondition'
   | 'bad_fragment'

@@ -12,6 +12,12 @@
  * Every refusal is a text/plain reason with its status, counted in
  * streammesh_signaling_whip_whep_refused_total{endpoint,reason}; nothing a
  * client sends makes a handler throw past here.
+ *
+ * Sessions, their transports and the rooms WHIP creates are held within the
+ * node's WebRtcBudget, charged to the client's address: the session's slot
+ * is taken before the body is read, the transport's before a port is bound.
+ * Over budget is 429 (this source) or 503 (the node), with Retry-After; a
+ * worker with no port left is 503 no_ports, never a 500.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { types } from 'mediasoup';
@@ -19,7 +25,13 @@ import type { Registry } from 'prom-client';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import { SdpError, parseWebrtcSdp, parseSdpFragment, type SdpFragment } from '../sdp/index.js';
-import type { HttpRoute, Rooms } from '../server/index.js';
+import {
+  DEFAULT_WEBRTC_BUDGET,
+  OverBudgetError,
+  WebRtcBudget,
+  type HttpRoute,
+  type Rooms,
+} from '../server/index.js';
 import type { CameraSources, RtcSettings, WatchableSource, WorkerPool } from '../sfu/index.js';
 import {
   CORS_HEADERS,
@@ -48,14 +60,21 @@ export interface WhipWhepOptions {
   readonly cameras?: CameraSources | undefined;
   /** Base URL for Location headers (signaling.publicUrl); default: a path-only Location. */
   readonly publicUrl?: string | undefined;
-  /** WHIP and WHEP sessions together, open or starting (default 500); more get 503. */
+  /**
+   * The node's budget (SignalingServer's, shared with WebSocket peers):
+   * sessions, transports and rooms in total and per source address.
+   * Default: one of this route's own, DEFAULT_WEBRTC_BUDGET with maxSessions.
+   */
+  readonly budget?: WebRtcBudget;
+  /** Without `budget`: WHIP and WHEP sessions together, open or starting (default 500); more get 503. */
   readonly maxSessions?: number;
-  /** A session not connected this long after its answer is closed (default 30 s). */
+  /** A session not connected (ICE and DTLS) this long after its answer is closed (default 8 s). */
   readonly connectTimeoutMs?: number;
 }
 
-export const DEFAULT_MAX_SESSIONS = 500;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_SESSIONS = DEFAULT_WEBRTC_BUDGET.sessions.total;
+/** Under 10 s: a session that never completes ICE gives its ports back within 10 s. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 8_000;
 
 /** Room, peer and camera names: what the WebSocket protocol accepts for rooms and peers. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$/;
@@ -80,16 +99,25 @@ class WhipWhepEndpoints {
   readonly #log: Logger;
   readonly #metrics: WhipWhepMetrics;
   readonly #sessions = new Map<string, WhipWhepSession>();
-  readonly #maxSessions: number;
+  readonly #budget: WebRtcBudget;
   readonly #connectTimeoutMs: number;
   readonly #viewerRouters: ViewerRouters;
-  /** Sessions being set up: they count against maxSessions too. */
-  #starting = 0;
 
   constructor(options: WhipWhepOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'whip-whep' });
-    this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.#budget =
+      options.budget ??
+      new WebRtcBudget(
+        {
+          ...DEFAULT_WEBRTC_BUDGET,
+          sessions: {
+            total: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+            perSource: DEFAULT_WEBRTC_BUDGET.sessions.perSource,
+          },
+        },
+        options.metrics,
+      );
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#viewerRouters = new ViewerRouters(options.pool);
     this.#metrics = registerWhipWhepMetrics(options.metrics, (endpoint) => this.#count(endpoint));
@@ -152,18 +180,20 @@ class WhipWhepEndpoints {
     response: ServerResponse,
   ): Promise<void> {
     requireContentType(request, SDP_TYPE, 'accept-post');
-    this.#requireCapacity();
-    const offer = parseWebrtcSdp(await readSdpBody(request));
-    this.#requireCapacity();
-    const id = newSessionId();
-    this.#starting += 1;
+    const source = request.socket.remoteAddress ?? 'unknown';
+    // Starting sessions hold their slot too: a flood of offers cannot outrun the cap.
+    const slot = this.#budget.take('sessions', source);
     let started: StartedSession;
     try {
-      started = await this.#start(resource, id, offer);
-    } finally {
-      this.#starting -= 1;
+      const offer = parseWebrtcSdp(await readSdpBody(request));
+      started = await this.#start(resource, newSessionId(), offer, source);
+    } catch (error) {
+      slot.release();
+      throw error;
     }
     const { session, answer } = started;
+    const id = session.id;
+    session.defer(slot.release);
     this.#sessions.set(id, session);
     session.defer(() => this.#sessions.delete(id));
     const path = `/${session.endpoint}/session/${id}`;
@@ -182,6 +212,7 @@ class WhipWhepEndpoints {
     resource: Resource,
     id: string,
     offer: ReturnType<typeof parseWebrtcSdp>,
+    source: string,
   ): Promise<StartedSession> {
     const context = {
       rooms: this.#options.rooms,
@@ -189,6 +220,8 @@ class WhipWhepEndpoints {
       rtc: this.#options.rtc,
       connectTimeoutMs: this.#connectTimeoutMs,
       log: this.#log,
+      budget: this.#budget,
+      source,
     };
     switch (resource.type) {
       case 'whip':
@@ -283,17 +316,6 @@ class WhipWhepEndpoints {
       .end(result.fragment);
   }
 
-  #requireCapacity(): void {
-    if (this.#sessions.size + this.#starting >= this.#maxSessions) {
-      throw new WhipWhepError(
-        503,
-        'too_many_sessions',
-        `this node has ${this.#maxSessions} WHIP/WHEP sessions; try again later`,
-        { 'retry-after': '5' },
-      );
-    }
-  }
-
   #count(endpoint: Endpoint): number {
     let count = 0;
     for (const session of this.#sessions.values()) if (session.endpoint === endpoint) count += 1;
@@ -308,6 +330,7 @@ class WhipWhepEndpoints {
   /** What a client is told: its own mistakes as 4xx, anything else a logged 500. */
   #asRefusal(error: unknown, endpoint: Endpoint, request: IncomingMessage): WhipWhepError {
     if (error instanceof WhipWhepError) return error;
+    if (error instanceof OverBudgetError) return overBudget(error);
     if (error instanceof SdpError) {
       return new WhipWhepError(400, 'bad_sdp', `${error.code}: ${error.message}`);
     }
@@ -324,6 +347,26 @@ class WhipWhepEndpoints {
     );
     return new WhipWhepError(500, 'internal', 'internal error');
   }
+}
+
+/**
+ * A spent budget: 429 when this client holds its share, 503 when the node is
+ * full (the session cap keeps its reason, too_many_sessions; no port left is
+ * no_ports); the client may retry after a few seconds either way.
+ */
+function overBudget(error: OverBudgetError): WhipWhepError {
+  const retry = { 'retry-after': '5' };
+  if (error.reason === 'sessions_total') {
+    return new WhipWhepError(503, 'too_many_sessions', error.message, retry);
+  }
+  if (error.reason === 'ports_exhausted')
+    return new WhipWhepError(503, 'no_ports', error.message, retry);
+  return new WhipWhepError(
+    error.scope === 'per_source' ? 429 : 503,
+    'over_budget',
+    error.message,
+    retry,
+  );
 }
 
 function parseResource(endpoint: Endpoint, path: string): Resource {

@@ -29,6 +29,7 @@ import {
   type WebrtcSdpMedia,
   type SendPlan,
 } from '../sdp/index.js';
+import type { WebRtcBudget } from '../server/index.js';
 import { createWebRtcTransport, type RtcSettings, type WatchableSource } from '../sfu/index.js';
 import { WhipWhepError } from './http.js';
 import { WhipWhepSession } from './whip-whep-session.js';
@@ -40,6 +41,10 @@ export interface WhepContext {
   readonly rtc: RtcSettings;
   readonly connectTimeoutMs: number;
   readonly log: Logger;
+  /** The transport is charged to `source` in it. */
+  readonly budget: WebRtcBudget;
+  /** The client's address. */
+  readonly source: string;
 }
 
 /** A viewer section and what it will get. */
@@ -78,11 +83,14 @@ export async function startWhepSession(
       source.router,
       pairings.map((entry) => entry.codec),
     );
-    const transport = await createWebRtcTransport(lease.router, context.rtc, {
-      whep: id,
-      // The viewer's name in the stats.
-      peer: `whep-${id}`,
-    });
+    const router = lease.router;
+    const transport = await context.budget.transport(context.source, () =>
+      createWebRtcTransport(router, context.rtc, {
+        whep: id,
+        // The viewer's name in the stats.
+        peer: `whep-${id}`,
+      }),
+    );
     session = new WhipWhepSession({
       id,
       endpoint: 'whep',

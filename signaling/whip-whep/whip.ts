@@ -18,7 +18,7 @@ import {
   type ParsedSdp,
   type ReceivePlan,
 } from '../sdp/index.js';
-import { RoomError, type RoomMember, type Rooms } from '../server/index.js';
+import { RoomError, type RoomMember, type Rooms, type WebRtcBudget } from '../server/index.js';
 import { createWebRtcTransport, type RtcSettings } from '../sfu/index.js';
 import { WhipWhepError } from './http.js';
 import { WhipWhepSession } from './whip-whep-session.js';
@@ -28,6 +28,10 @@ export interface WhipContext {
   readonly rtc: RtcSettings;
   readonly connectTimeoutMs: number;
   readonly log: Logger;
+  /** The room (if this creates it) and the transport are charged to `source` in it. */
+  readonly budget: WebRtcBudget;
+  /** The client's address. */
+  readonly source: string;
 }
 
 export interface StartedSession {
@@ -62,7 +66,7 @@ export async function startWhipSession(
   };
   let router: types.Router;
   try {
-    router = await context.rooms.join(room, member);
+    router = await context.rooms.join(room, member, context.source);
   } catch (error) {
     if (error instanceof RoomError && error.code === 'limit_exceeded') {
       throw new WhipWhepError(503, 'room_full', error.message);
@@ -71,11 +75,13 @@ export async function startWhipSession(
   }
   let transport: types.WebRtcTransport;
   try {
-    transport = await createWebRtcTransport(router, context.rtc, {
-      whip: id,
-      room,
-      peer: member.peer,
-    });
+    transport = await context.budget.transport(context.source, () =>
+      createWebRtcTransport(router, context.rtc, {
+        whip: id,
+        room,
+        peer: member.peer,
+      }),
+    );
   } catch (error) {
     context.rooms.leave(room, member);
     throw error;
