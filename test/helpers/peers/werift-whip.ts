@@ -10,6 +10,7 @@
  * kind. Every wait is bounded, and close() stops GStreamer, the socket and
  * the PeerConnection (and DELETEs the session unless told not to).
  */
+import { request as httpRequest } from 'node:http';
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 import type { PeerProcess } from './process.js';
 import {
@@ -31,13 +32,20 @@ export interface HttpAnswer {
   readonly body: string;
 }
 
-/** One request with a text body, bounded in time; the answer's body as text. */
+/**
+ * One request with a text body, bounded in time; the answer's body as text.
+ * With `localAddress` the request leaves from that address (127.0.0.2, say:
+ * another client than 127.0.0.1 to a per-source budget), over node:http
+ * since fetch cannot bind its source.
+ */
 export async function request(
   url: string,
   method: string,
   body?: string,
   headers: Readonly<Record<string, string>> = {},
+  localAddress?: string,
 ): Promise<HttpAnswer> {
+  if (localAddress !== undefined) return requestFrom(localAddress, url, method, body, headers);
   const response = await fetch(url, {
     method,
     headers,
@@ -47,8 +55,50 @@ export async function request(
   return { status: response.status, headers: response.headers, body: await response.text() };
 }
 
-export async function postSdp(url: string, sdp: string): Promise<HttpAnswer> {
-  return request(url, 'POST', sdp, { 'content-type': 'application/sdp' });
+async function requestFrom(
+  localAddress: string,
+  url: string,
+  method: string,
+  body: string | undefined,
+  headers: Readonly<Record<string, string>>,
+): Promise<HttpAnswer> {
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    const outgoing = httpRequest(
+      url,
+      { method, headers, localAddress, agent: false, timeout: REQUEST_TIMEOUT_MS },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const answerHeaders = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            for (const one of Array.isArray(value) ? value : [value ?? '']) {
+              answerHeaders.append(name, one);
+            }
+          }
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: answerHeaders,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      },
+    );
+    outgoing.on('timeout', () => {
+      outgoing.destroy(new Error(`${method} ${url}: no answer in ${REQUEST_TIMEOUT_MS} ms`));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
+
+export async function postSdp(
+  url: string,
+  sdp: string,
+  localAddress?: string,
+): Promise<HttpAnswer> {
+  return request(url, 'POST', sdp, { 'content-type': 'application/sdp' }, localAddress);
 }
 
 const FEEDBACK = [
@@ -108,6 +158,14 @@ async function gatheredOffer(pc: RTCPeerConnection): Promise<string> {
   return sdp;
 }
 
+/** What a POST of an offer gave: the session resource, the answer, its ETag. */
+interface Negotiated {
+  readonly location: string;
+  readonly answer: string;
+  readonly etag: string;
+  readonly localAddress?: string;
+}
+
 /** A WHIP or WHEP session as the client holds it. */
 export class WhipWhepClient {
   readonly pc: RTCPeerConnection;
@@ -115,22 +173,26 @@ export class WhipWhepClient {
   readonly location: string;
   readonly answer: string;
   etag: string;
+  /** Where this client's requests leave from (undefined: the default). */
+  readonly localAddress: string | undefined;
   #closed = false;
 
-  protected constructor(pc: RTCPeerConnection, location: string, answer: string, etag: string) {
+  protected constructor(pc: RTCPeerConnection, negotiated: Negotiated) {
     this.pc = pc;
-    this.location = location;
-    this.answer = answer;
-    this.etag = etag;
+    this.location = negotiated.location;
+    this.answer = negotiated.answer;
+    this.etag = negotiated.etag;
+    this.localAddress = negotiated.localAddress;
   }
 
   /** POSTs the offer of `pc`, applies the answer; throws with the status and reason on a refusal. */
   protected static async negotiate(
     url: string,
     pc: RTCPeerConnection,
-  ): Promise<{ location: string; answer: string; etag: string }> {
+    localAddress?: string,
+  ): Promise<Negotiated> {
     const offer = await gatheredOffer(pc);
-    const reply = await postSdp(url, offer);
+    const reply = await postSdp(url, offer, localAddress);
     if (reply.status !== 201) {
       throw new Error(`POST ${url}: ${reply.status} ${reply.body.trim()}`);
     }
@@ -141,6 +203,7 @@ export class WhipWhepClient {
       location: new URL(location, url).toString(),
       answer: reply.body,
       etag: reply.headers.get('etag') ?? '',
+      ...(localAddress === undefined ? {} : { localAddress }),
     };
   }
 
@@ -149,10 +212,13 @@ export class WhipWhepClient {
   }
 
   async patch(fragment: string, ifMatch = this.etag): Promise<HttpAnswer> {
-    return request(this.location, 'PATCH', fragment, {
-      'content-type': 'application/trickle-ice-sdpfrag',
-      'if-match': ifMatch,
-    });
+    return request(
+      this.location,
+      'PATCH',
+      fragment,
+      { 'content-type': 'application/trickle-ice-sdpfrag', 'if-match': ifMatch },
+      this.localAddress,
+    );
   }
 
   /**
@@ -186,7 +252,9 @@ export class WhipWhepClient {
     if (this.#closed) return undefined;
     this.#closed = true;
     const reply = remove
-      ? await request(this.location, 'DELETE').catch(() => undefined)
+      ? await request(this.location, 'DELETE', undefined, {}, this.localAddress).catch(
+          () => undefined,
+        )
       : undefined;
     await this.pc.close();
     return reply;
@@ -197,6 +265,8 @@ export interface WhipPublisherOptions {
   readonly codec?: VideoCodecName;
   /** Bound on the video source's life. */
   readonly timeoutMs?: number;
+  /** Where the WHIP requests leave from (default: the system's choice, 127.0.0.1). */
+  readonly localAddress?: string;
 }
 
 /** A werift WHIP publisher of one video track. */
@@ -207,12 +277,12 @@ export class WhipPublisher extends WhipWhepClient {
   sent = 0;
 
   private constructor(
-    negotiated: { location: string; answer: string; etag: string },
+    negotiated: Negotiated,
     pc: RTCPeerConnection,
     source: PeerProcess,
     input: RtpFanIn,
   ) {
-    super(pc, negotiated.location, negotiated.answer, negotiated.etag);
+    super(pc, negotiated);
     this.#source = source;
     this.#input = input;
   }
@@ -225,7 +295,7 @@ export class WhipPublisher extends WhipWhepClient {
     const input = await RtpFanIn.bind();
     let source: PeerProcess | undefined;
     try {
-      const negotiated = await WhipWhepClient.negotiate(url, pc);
+      const negotiated = await WhipWhepClient.negotiate(url, pc, options.localAddress);
       source = startVideoSource({
         codec,
         ports: [input.port],
@@ -271,18 +341,16 @@ export interface Reception {
 export interface WhepViewerOptions {
   readonly audio?: boolean;
   readonly video?: readonly VideoCodecName[];
+  /** Where the WHEP requests leave from (default: the system's choice, 127.0.0.1). */
+  readonly localAddress?: string;
 }
 
 /** A werift WHEP viewer: recvonly audio and video, counting what arrives. */
 export class WhepViewer extends WhipWhepClient {
   readonly received: Reception;
 
-  private constructor(
-    negotiated: { location: string; answer: string; etag: string },
-    pc: RTCPeerConnection,
-    received: Reception,
-  ) {
-    super(pc, negotiated.location, negotiated.answer, negotiated.etag);
+  private constructor(negotiated: Negotiated, pc: RTCPeerConnection, received: Reception) {
+    super(pc, negotiated);
     this.received = received;
   }
 
@@ -307,7 +375,11 @@ export class WhepViewer extends WhipWhepClient {
       });
     });
     try {
-      return new WhepViewer(await WhipWhepClient.negotiate(url, pc), pc, received);
+      return new WhepViewer(
+        await WhipWhepClient.negotiate(url, pc, options.localAddress),
+        pc,
+        received,
+      );
     } catch (error) {
       await pc.close();
       throw error;
