@@ -1,13 +1,14 @@
 import type { AdminServer } from '../../src/shared/admin/index.js';
 import type { MediaRouteTable } from '../media/relay/index.js';
 import type { RtspService } from '../media/rtsp/index.js';
+import { addKeyRoutes } from './keys.js';
 
 /**
  * `GET /streams`: every route, its latched sender, destinations, drop
  * counters and per-stream quality; and the RTSP proxy's paths (camera state,
- * outages, per-track quality) and sessions (viewers and publishers). `GET /keys`: the SRTP keys of every leg
- * (generated ones included), kept apart from /streams so that statistics can
- * be shared without sharing secrets.
+ * outages, per-track quality) and sessions (viewers and publishers); and
+ * `GET /keys` (keys.ts), kept apart from /streams so that statistics can be
+ * shared without sharing secrets.
  */
 export function addStreamRoutes(
   admin: AdminServer,
@@ -18,5 +19,5 @@ export function addStreamRoutes(
     status: 200,
     body: { routes: table.snapshot(), rtsp: rtsp.snapshot() },
   }));
-  admin.route('GET', '/keys', () => ({ status: 200, body: { keys: table.keys() } }));
+  addKeyRoutes(admin, table);
 }

@@ -10,6 +10,8 @@ import { startSignaling } from '../../signaling/index.js';
 import { httpUrl, formatHostPort, type HostPort } from '../shared/address.js';
 import { DEMO_PATH, defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import type { AdminCredentials } from '../shared/admin/index.js';
+import { adminCredentialsFor, exitOnAdminAccessError } from './admin-access.js';
 import { exitOnConfigError } from './config-error.js';
 
 export const roleNames = ['control-plane', 'proxy', 'signaling'] as const;
@@ -46,10 +48,16 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
   } catch (error) {
     return exitOnConfigError(error);
   }
+  let credentials: AdminCredentials;
+  try {
+    credentials = adminCredentialsFor(role === 'control-plane' ? 'controlPlane' : role, config);
+  } catch (error) {
+    return exitOnAdminAccessError(error);
+  }
   const log = createLogger(role, config.logLevel);
   let running: Running;
   try {
-    running = await start(role, config, configFile, log);
+    running = await start(role, config, configFile, credentials, log);
   } catch (error) {
     log.fatal({ err: error }, `${role} failed to start`);
     return 1;
@@ -75,14 +83,22 @@ async function start(
   role: RoleName,
   config: MeshConfig,
   configFile: string | undefined,
+  credentials: AdminCredentials,
   log: Logger,
 ): Promise<Running> {
   switch (role) {
     case 'control-plane': {
       const plane = await startControlPlane(
-        configFile === undefined ? { config, log } : { config, log, configFile },
+        configFile === undefined
+          ? { config, log, credentials }
+          : { config, log, credentials, configFile },
       );
-      return { listen: { admin: plane.admin, grpc: plane.grpc }, close: () => plane.close() };
+      return {
+        listen: { admin: plane.admin, grpc: plane.grpc },
+        // `up` prints this once: where the token is, never the token.
+        urls: { 'admin token': plane.adminToken },
+        close: () => plane.close(),
+      };
     }
     case 'proxy': {
       const proxy = await startProxy(config, log);

@@ -5,6 +5,8 @@ export {
   parseConfigText,
   validateConfig,
 } from './load.js';
+export { checkConfigText, configTextBounds, type TextBounds } from './bounded-parse.js';
+export { defaultParseLimits, parseConfigTextIsolated, type ParseLimits } from './isolated-parse.js';
 export {
   logLevels,
   meshConfigJsonSchema,

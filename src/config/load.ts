@@ -7,10 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, errorMessage, type ConfigIssue } from '../shared/errors.js';
+import { checkConfigText, configTextBounds } from './bounded-parse.js';
+import { parseConfigTextIsolated } from './isolated-parse.js';
 import { meshConfigSchema, type MeshConfig } from './schema.js';
-
-/** Larger files are not configs; refuse them before parsing. */
-const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** Settings people set per deployment, and the config field each one sets. */
 export const environmentOverrides = {
@@ -29,7 +28,11 @@ export const environmentOverrides = {
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
-/** Reads and validates a config file, then applies environment overrides. */
+/**
+ * Reads and validates a config file, then applies environment overrides. The
+ * text is parsed on a worker thread (isolated-parse.ts): a file reloaded by a
+ * running control plane cannot hold its event loop or end the process.
+ */
 export async function loadConfigFile(
   file: string,
   env: Environment = process.env,
@@ -37,7 +40,7 @@ export async function loadConfigFile(
   let text: string;
   try {
     const bytes = await readFile(file);
-    if (bytes.length > MAX_CONFIG_BYTES) {
+    if (bytes.length > configTextBounds.maxBytes) {
       throw new ConfigError(file, [
         { path: '', reason: `file is ${bytes.length} bytes; a config is at most 1 MiB` },
       ]);
@@ -47,7 +50,7 @@ export async function loadConfigFile(
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(file, [{ path: '', reason: `cannot read: ${errorMessage(error)}` }]);
   }
-  return parseConfigText(text, file, env);
+  return parseConfigTextIsolated(text, file, env);
 }
 
 /** The embedded default: no file, only defaults and the environment. */
@@ -55,7 +58,14 @@ export function defaultConfig(env: Environment = process.env): MeshConfig {
   return validateConfig({}, '(defaults)', env);
 }
 
+/**
+ * Parses config text (YAML, or JSON, which is YAML) on this thread, after the
+ * pre-scan of its size and nesting (bounded-parse.ts). Text from outside the
+ * process goes through parseConfigTextIsolated instead.
+ */
 export function parseConfigText(text: string, source: string, env: Environment = {}): MeshConfig {
+  const refused = checkConfigText(text);
+  if (refused !== undefined) throw new ConfigError(source, [refused]);
   return validateConfig(parseYaml(text, source), source, env);
 }
 

@@ -41,11 +41,26 @@ const controlPlaneSchema = z
   .strictObject({
     admin: hostPort
       .default('127.0.0.1:15100')
-      .describe('Admin HTTP listener: /metrics, /healthz, /readyz, /config, /nodes.'),
+      .describe(
+        'Admin HTTP listener: /metrics, /healthz, /readyz, /config, /nodes. Beyond loopback only with an admin token.',
+      ),
     grpc: hostPort.default('127.0.0.1:15101').describe('gRPC listener that nodes connect to.'),
     address: hostPort
       .optional()
       .describe('Where proxies and signaling nodes dial the control plane; default: grpc.'),
+    adminTokenFile: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe(
+        "File holding the admin bearer token that PUT /config (and the proxy's GET /keys) require. " +
+          'The control plane creates it with a random token on first start (mode 0600, directory 0700) ' +
+          'and refuses to start if others may read it; proxy and signaling nodes on the machine read it. ' +
+          'STREAMMESH_ADMIN_TOKEN, when set, is the token instead (for nodes on other machines). ' +
+          'Relative to the working directory; read at start. ' +
+          'Default: $XDG_STATE_HOME/streammesh/admin-token, else ~/.local/state/streammesh/admin-token.',
+      ),
     heartbeatIntervalMs: z
       .number()
       .int()

@@ -1,10 +1,13 @@
 /**
  * The control plane's own admin routes: read and write the config, list nodes.
- * A write (`PUT /config`, YAML or JSON body) is validated like a file and, if
- * good, pushed to every connected node at once.
+ * A write (`PUT /config`, YAML or JSON body) needs the admin token (checked
+ * before the body is read), is validated like a file — pre-scanned for size
+ * and nesting, then parsed on a worker thread under a deadline, so no body
+ * holds the event loop or ends the process — and, if good, is pushed to
+ * every connected node at once.
  */
 import type { AdminServer } from '../shared/admin/index.js';
-import { parseConfigText } from '../config/index.js';
+import { parseConfigTextIsolated } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import type { ConfigStore } from './config-push/index.js';
 import type { Registry } from './registry/index.js';
@@ -25,19 +28,24 @@ export function addControlPlaneRoutes(
     },
   }));
 
-  admin.route('PUT', '/config', async (request) => {
-    let config;
-    try {
-      config = parseConfigText(await request.body(), 'PUT /config');
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        return { status: 400, body: { error: error.message, issues: error.issues } };
+  admin.route(
+    'PUT',
+    '/config',
+    async (request) => {
+      let config;
+      try {
+        config = await parseConfigTextIsolated(await request.body(), 'PUT /config');
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          return { status: 400, body: { error: error.message, issues: error.issues } };
+        }
+        throw error;
       }
-      throw error;
-    }
-    const changed = store.set(config, 'admin API');
-    return { status: 200, body: { version: store.current.version, changed } };
-  });
+      const changed = store.set(config, 'admin API');
+      return { status: 200, body: { version: store.current.version, changed } };
+    },
+    { access: 'token' },
+  );
 
   admin.route('GET', '/nodes', () => ({ status: 200, body: { nodes: registry.list() } }));
   admin.route('GET', '/stats', () => ({ status: 200, body: { nodes: registry.stats() } }));

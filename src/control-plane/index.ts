@@ -4,7 +4,7 @@
  */
 import type { FSWatcher } from 'node:fs';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
-import { AdminServer } from '../shared/admin/index.js';
+import { AdminCredentials, AdminServer } from '../shared/admin/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { MeshConfig } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
@@ -20,11 +20,18 @@ export interface ControlPlaneOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly log: Logger;
   readonly clock?: Clock;
+  /**
+   * The admin token; default: STREAMMESH_ADMIN_TOKEN, else the token file
+   * (controlPlane.adminTokenFile), created with a new token if missing.
+   */
+  readonly credentials?: AdminCredentials;
 }
 
 export interface RunningControlPlane {
   readonly admin: HostPort;
   readonly grpc: HostPort;
+  /** Where the admin token is kept (a file path or the variable's name), never the token. */
+  readonly adminToken: string;
   close(): Promise<void>;
 }
 
@@ -32,6 +39,12 @@ export async function startControlPlane(
   options: ControlPlaneOptions,
 ): Promise<RunningControlPlane> {
   const { config, log } = options;
+  const credentials =
+    options.credentials ??
+    AdminCredentials.ensure({
+      file: config.controlPlane.adminTokenFile,
+      env: options.env ?? process.env,
+    });
   const metrics = createMetricsRegistry('control-plane');
   const store = new ConfigStore(
     config,
@@ -59,7 +72,11 @@ export async function startControlPlane(
     log,
     // The registry is in memory and loaded at construction: ready once listening.
     readiness: () => ({ ready: true }),
+    credentials,
+    setting: 'controlPlane.admin',
   });
+  // Before any port is bound: a refused admin address leaves nothing half started.
+  admin.checkBind();
   addControlPlaneRoutes(admin, store, registry);
 
   const grpcAddress = await pushServer.listen();
@@ -77,13 +94,19 @@ export async function startControlPlane(
   const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
   sweep.unref();
   log.info(
-    { admin: adminAddress, grpc: grpcAddress, version: store.current.version },
+    {
+      admin: adminAddress,
+      grpc: grpcAddress,
+      version: store.current.version,
+      adminToken: credentials.describe(),
+    },
     'control plane ready',
   );
 
   return {
     admin: adminAddress,
     grpc: grpcAddress,
+    adminToken: credentials.describe(),
     async close() {
       clearInterval(sweep);
       watcher?.close();

@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
-import { AdminServer } from '../shared/admin/index.js';
+import { AdminCredentials, AdminServer } from '../shared/admin/index.js';
 import {
   assembleConfig,
   resourceKey,
@@ -110,6 +110,9 @@ export class MeshNode {
       listen: validHostPort(options.section.admin),
       metrics: this.metrics,
       log: options.log,
+      // Token-only routes (the proxy's /keys) and a bind beyond loopback need the admin token.
+      credentials: AdminCredentials.reader({ file: options.config.controlPlane.adminTokenFile }),
+      setting: `${options.roleName}.admin`,
       readiness: () =>
         this.#applied === undefined
           ? { ready: false, reason: 'no config received from the control plane yet' }

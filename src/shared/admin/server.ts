@@ -1,15 +1,25 @@
 /**
  * The admin HTTP listener every process has: /healthz, /readyz, /metrics,
  * plus the routes a role adds (/config_dump, /nodes, ...). It faces whatever
- * reaches the port, so bodies are bounded, slow clients are timed out and
- * malformed requests are answered by node:http and counted here.
+ * reaches the port, so connections are budgeted (in total, per source
+ * address, and a head timeout: ConnectionBudget), bodies are bounded, slow
+ * clients are timed out and malformed requests are answered by node:http and
+ * counted here. A route that writes or reveals secrets is registered with
+ * `access: 'token'`: its requests must carry the admin bearer token, checked
+ * before the handler runs and so before any byte of the body is read.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import type { HostPort } from '../address.js';
+import {
+  ConnectionBudget,
+  type ConnectionBudgetLimits,
+  type HeadDeadline,
+} from '../connection-budget.js';
 import { StreammeshError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { AdminCredentials } from './credentials.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
@@ -33,7 +43,30 @@ export interface AdminServerOptions {
   readonly metrics: Registry;
   readonly log: Logger;
   readonly readiness: () => Readiness;
+  /**
+   * The admin token that `access: 'token'` routes require. Without it those
+   * routes answer 401 to everyone, and the listener binds to loopback only.
+   */
+  readonly credentials?: AdminCredentials | undefined;
+  /** Connection budget; default adminConnectionBudget. */
+  readonly budget?: ConnectionBudgetLimits;
+  /** The setting that names the listen address, for the bind refusal ("proxy.admin"). */
+  readonly setting?: string;
 }
+
+/** Who may call a route: anyone who reaches the port, or holders of the admin token. */
+export type RouteAccess = 'open' | 'token';
+
+export interface RouteOptions {
+  readonly access?: RouteAccess;
+}
+
+/** An admin port serves a few operators and scrapers, not crowds. */
+export const adminConnectionBudget: ConnectionBudgetLimits = {
+  maxConnections: 128,
+  maxPerSource: 32,
+  headTimeoutMs: 10_000,
+};
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -43,11 +76,31 @@ export class BodyTooLargeError extends StreammeshError {
   }
 }
 
+/** An admin listener would bind beyond loopback with no admin token to protect its writes. */
+export class AdminBindRefusedError extends StreammeshError {
+  constructor(setting: string, listen: HostPort) {
+    super(
+      'ERR_ADMIN_BIND_REFUSED',
+      `${setting}: ${listen.host}:${listen.port} is not a loopback address; an admin listener ` +
+        'binds beyond loopback only with an admin token (set STREAMMESH_ADMIN_TOKEN, or start ' +
+        'the control plane first so that controlPlane.adminTokenFile exists)',
+    );
+  }
+}
+
+interface Route {
+  readonly handler: AdminHandler;
+  readonly access: RouteAccess;
+}
+
 export class AdminServer {
   readonly #options: AdminServerOptions;
-  readonly #routes = new Map<string, Map<string, AdminHandler>>();
+  readonly #routes = new Map<string, Map<string, Route>>();
   readonly #server: Server;
   readonly #badRequests: Counter;
+  readonly #unauthorized: Counter;
+  readonly #budget: ConnectionBudget;
+  readonly #headDeadlines = new WeakMap<Socket, HeadDeadline>();
 
   constructor(options: AdminServerOptions) {
     this.#options = options;
@@ -57,8 +110,24 @@ export class AdminServer {
       labelNames: ['reason'],
       registers: [options.metrics],
     });
+    this.#unauthorized = new Counter({
+      name: 'streammesh_admin_unauthorized_requests_total',
+      help: 'Requests to a token-only admin route answered 401 (no token or a wrong one).',
+      registers: [options.metrics],
+    });
+    this.#budget = new ConnectionBudget(
+      'admin',
+      options.budget ?? adminConnectionBudget,
+      options.metrics,
+    );
     this.#server = createServer({ maxHeaderSize: 16 * 1024 }, (request, response) => {
+      this.#headDeadlines.get(request.socket)?.met();
       void this.#handle(request, response);
+    });
+    this.#server.on('connection', (socket: Socket) => {
+      if (this.#budget.admit(socket)) {
+        this.#headDeadlines.set(socket, this.#budget.headDeadline(socket));
+      }
     });
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
@@ -80,13 +149,22 @@ export class AdminServer {
     });
   }
 
-  route(method: string, path: string, handler: AdminHandler): void {
-    const byMethod = this.#routes.get(path) ?? new Map<string, AdminHandler>();
-    byMethod.set(method, handler);
+  route(method: string, path: string, handler: AdminHandler, options: RouteOptions = {}): void {
+    const byMethod = this.#routes.get(path) ?? new Map<string, Route>();
+    byMethod.set(method, { handler, access: options.access ?? 'open' });
     this.#routes.set(path, byMethod);
   }
 
+  /** Throws AdminBindRefusedError when the listen address is beyond loopback and no token is known. */
+  checkBind(): void {
+    const { listen, credentials, setting } = this.#options;
+    if (isLoopbackHost(listen.host)) return;
+    if (credentials?.available() === true) return;
+    throw new AdminBindRefusedError(setting ?? 'admin listener', listen);
+  }
+
   async listen(): Promise<HostPort> {
+    this.checkBind();
     const { host, port } = this.#options.listen;
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -123,18 +201,35 @@ export class AdminServer {
       return;
     }
     const byMethod = this.#routes.get(url.pathname);
-    const handler = byMethod?.get(method) ?? (method === 'HEAD' ? byMethod?.get('GET') : undefined);
+    const route = byMethod?.get(method) ?? (method === 'HEAD' ? byMethod?.get('GET') : undefined);
     if (byMethod === undefined) {
       send(response, 404, { error: `no such path: ${url.pathname}` });
       return;
     }
-    if (handler === undefined) {
+    if (route === undefined) {
       response.setHeader('allow', [...byMethod.keys()].join(', '));
       send(response, 405, { error: `method ${method} not allowed on ${url.pathname}` });
       return;
     }
+    if (route.access === 'token' && !this.#authorized(request)) {
+      this.#unauthorized.inc();
+      // The body is never read: the connection cannot carry another request.
+      response.setHeader('connection', 'close');
+      response.setHeader('www-authenticate', 'Bearer realm="streammesh admin"');
+      send(response, 401, {
+        error: `${method} ${url.pathname} needs the admin token (Authorization: Bearer <token>)`,
+      });
+      return;
+    }
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      this.#badRequests.inc({ reason: 'body_too_large' });
+      response.setHeader('connection', 'close');
+      send(response, 413, { error: new BodyTooLargeError().message });
+      return;
+    }
     try {
-      const result = await handler({
+      const result = await route.handler({
         method,
         url,
         headers: request.headers,
@@ -154,11 +249,30 @@ export class AdminServer {
     }
   }
 
+  #authorized(request: IncomingMessage): boolean {
+    const credentials = this.#options.credentials;
+    if (credentials === undefined) return false;
+    try {
+      return credentials.verify(request.headers.authorization);
+    } catch (error) {
+      // An unreadable or unsafe token file refuses everyone; say why in the log.
+      this.#options.log.error({ err: error }, 'admin token unavailable');
+      return false;
+    }
+  }
+
   async #sendMetrics(response: ServerResponse): Promise<void> {
     const text = await this.#options.metrics.metrics();
     response.writeHead(200, { 'content-type': this.#options.metrics.contentType });
     response.end(text);
   }
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host.startsWith('::ffff:127.');
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {

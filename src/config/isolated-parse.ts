@@ -1,0 +1,80 @@
+/**
+ * Parses and validates config text on its own thread, under a deadline and a
+ * heap limit. The pre-scan (bounded-parse.ts) refuses deep nesting at once,
+ * but a flat text within the size bound can still keep a parser busy for
+ * seconds (a 1 MiB YAML mapping of 90,000 keys took 22 s in `yaml`'s
+ * duplicate-key check): here that costs a worker, never the caller's event
+ * loop, and a worker out of memory is an error, not the end of the process.
+ */
+import { Worker } from 'node:worker_threads';
+import { ConfigError, type ConfigIssue } from '../shared/errors.js';
+import { checkConfigText } from './bounded-parse.js';
+import type { MeshConfig } from './schema.js';
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+export interface ParseRequest {
+  readonly text: string;
+  readonly source: string;
+  readonly env: Environment;
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly config: MeshConfig }
+  | { readonly ok: false; readonly issues: ConfigIssue[] };
+
+export interface ParseLimits {
+  /** The worker is stopped, and the text refused, after this long. */
+  readonly timeoutMs: number;
+  /** The worker's old-generation heap; exhausting it refuses the text. */
+  readonly maxHeapMb: number;
+}
+
+/** A legitimate config parses in milliseconds; a 1 MiB list of routes in under one second. */
+export const defaultParseLimits: ParseLimits = { timeoutMs: 3_000, maxHeapMb: 256 };
+
+/**
+ * parseConfigText on a worker thread: resolves to the config, or rejects with
+ * a ConfigError naming the source (also when the text takes too long or too
+ * much memory to parse).
+ */
+export async function parseConfigTextIsolated(
+  text: string,
+  source: string,
+  env: Environment = {},
+  limits: ParseLimits = defaultParseLimits,
+): Promise<MeshConfig> {
+  // Refuse what the pre-scan can see at once, without paying for a thread.
+  const refused = checkConfigText(text);
+  if (refused !== undefined) throw new ConfigError(source, [refused]);
+  const request: ParseRequest = { text, source, env: { ...env } };
+  const worker = new Worker(new URL('./parse-worker.js', import.meta.url), {
+    workerData: request,
+    resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb, maxYoungGenerationSizeMb: 16 },
+  });
+  const result = await new Promise<ParseResult>((resolve) => {
+    const refuse = (reason: string): void => resolve({ ok: false, issues: [{ path: '', reason }] });
+    const timer = setTimeout(() => {
+      refuse(`took longer than ${limits.timeoutMs} ms to parse; refused`);
+      void worker.terminate();
+    }, limits.timeoutMs);
+    worker.once('message', (message: ParseResult) => {
+      clearTimeout(timer);
+      resolve(message);
+    });
+    worker.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      refuse(
+        error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `needs more than ${limits.maxHeapMb} MB to parse; refused`
+          : `cannot be parsed: ${error.message}`,
+      );
+    });
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      refuse('the parser stopped without an answer');
+    });
+  });
+  if (result.ok) return result.config;
+  throw new ConfigError(source, result.issues);
+}
