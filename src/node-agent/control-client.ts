@@ -62,6 +62,7 @@ export class ControlClient {
   readonly #connected: Gauge;
   readonly #reconnects: Counter;
   readonly #received: Counter;
+  readonly #dropped: Counter;
   #stream: ResourceStream | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #loadTimer: NodeJS.Timeout | undefined;
@@ -90,17 +91,27 @@ export class ControlClient {
       labelNames: ['type', 'change'],
       registers: [options.metrics],
     });
+    this.#dropped = new Counter({
+      name: 'streammesh_node_config_updates_dropped_total',
+      help: 'Updates not applied because their stream failed (or the node closed) before their turn.',
+      registers: [options.metrics],
+    });
   }
 
   start(): void {
     this.#connect();
   }
 
-  close(): void {
+  /**
+   * Stops taking updates; resolves once the one being applied (if any) has
+   * finished its transaction, so the node's services can close after it.
+   */
+  async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
     this.#stopStream();
     this.#client.close();
+    await this.#applying;
   }
 
   #connect(): void {
@@ -143,10 +154,24 @@ export class ControlClient {
         this.#received.inc({ type: resource.type, change: 'update' });
       }
       for (const ref of update.removed) this.#received.inc({ type: ref.type, change: 'remove' });
-      this.#applying = this.#applying.then(() => this.#applyAndAnswer(stream, update));
+      this.#applying = this.#applying
+        .then(() => this.#applyAndAnswer(stream, update))
+        .catch((error: unknown) => {
+          this.#options.log.error({ err: error }, 'answering a config update failed');
+        });
     });
     stream.on('error', (error: grpc.ServiceError) => fail(error.details || error.message));
     stream.on('end', () => fail('stream ended by the control plane'));
+    // An update of the previous stream may still be in its transaction: the
+    // Hello names what the node holds, so it waits until that has settled
+    // (else it would name the old versions and the control plane would count
+    // on them). The first message must be the Hello, so the reports wait too.
+    void this.#applying.then(() => {
+      if (this.#stream === stream) this.#greet(stream, registration);
+    });
+  }
+
+  #greet(stream: ResourceStream, registration: RegisterResponse): void {
     stream.write({
       hello: {
         id: this.#options.identity.id,
@@ -183,6 +208,13 @@ export class ControlClient {
   }
 
   async #applyAndAnswer(stream: ResourceStream, update: ResourceUpdate): Promise<void> {
+    // An update of a stream that has failed (or of a closed client) is not
+    // applied: its answer could not be sent, and the next stream's Hello
+    // tells the control plane what the node holds, so it resends what is due.
+    if (this.#stream !== stream) {
+      this.#dropped.inc();
+      return;
+    }
     const { nonce, systemVersion } = update;
     let answer: NodeMessageOut;
     try {

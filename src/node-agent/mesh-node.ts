@@ -168,8 +168,13 @@ export class MeshNode {
     this.#client.start();
   }
 
+  /**
+   * Stops taking config updates and waits for the transaction in flight, if
+   * any, to commit or abort: the role closes its services after this, so no
+   * transaction runs on a closed service.
+   */
   async close(): Promise<void> {
-    this.#client?.close();
+    await this.#client?.close();
     await this.admin.close();
   }
 
