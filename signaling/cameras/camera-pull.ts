@@ -6,14 +6,21 @@
  *   RTSP proxy ─$-frames─► CameraSource ─► packet chain ─► dgram 127.0.0.1 ─► PlainTransport ─► Producer
  *
  * The packet chain (src/media/packet-chain) is the RTSP path's:
- * rtp-check -> payload-type-map -> measure -> duplicate-filter ->
- * continuity-rewrite, on an injected clock. The rewrite keeps what mediasoup
- * sees one continuous stream: the
+ * rtp-check -> count -> measure -> duplicate-filter -> payload-type-map ->
+ * continuity-rewrite, on an injected clock (receiveSteps: the order of every
+ * user of the chain). The payload-type map comes after measure: other
+ * payload types on the track's sequence numbers (RED, FEC, CN) are part of
+ * the stream, not gaps, though only the H.264 one is fed. The rewrite keeps
+ * what mediasoup sees one continuous stream: the
  * Producer's own SSRC and payload type, and sequence numbers and timestamps
  * that continue across reconnects (the proxy keeps its numbering across
  * camera restarts; this covers a restart of the proxy itself). The camera
  * source reconnects by itself, with backoff, for as long as the pull lives;
  * the Producer stays, and viewers just see a pause.
+ *
+ * Nothing is sent once the pull is closing: a packet handed over after
+ * close() is dropped as 'pull_closed', and a send that throws all the same
+ * (dgram throws at once on a closed socket) is counted with the send errors.
  */
 import type { Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -26,14 +33,13 @@ import { TrackContinuity, type SourceDescription } from '../../src/media/source/
 import type { QualitySnapshot } from '../../src/media/quality/index.js';
 import {
   ContinuityRewrite,
-  DuplicateFilter,
-  Measure,
   MediaPacket,
   PacketChain,
+  PacketCounter,
   PayloadTypeMap,
-  RtpCheck,
   TrackStream,
   monotonicClock,
+  receiveSteps,
   type DropCounts,
 } from '../../src/media/packet-chain/index.js';
 import type { Clock } from '../../src/shared/clock.js';
@@ -45,6 +51,29 @@ import { H264_CLOCK_RATE, findH264Track, type H264Track } from './h264-track.js'
 const LOCALHOST = '127.0.0.1';
 /** How often the start-up wait looks at the camera source's state. */
 const START_POLL_MS = 50;
+export const PULL_CLOSED = 'pull_closed';
+
+export interface CameraChainOptions {
+  readonly counter: PacketCounter;
+  readonly stream: TrackStream;
+  /** Takes the camera's H.264 payload type, gives the Producer's. */
+  readonly payloadTypes: PayloadTypeMap;
+  readonly continuity: TrackContinuity;
+  readonly clock: Clock;
+}
+
+/** The pull's chain: the common receive steps, then the Producer's payload type and numbering. */
+export function cameraChain(options: CameraChainOptions): PacketChain {
+  return new PacketChain(
+    receiveSteps({
+      check: { invalidReason: 'invalid_rtp' },
+      counter: options.counter,
+      streams: options.stream,
+      rewrites: [options.payloadTypes, new ContinuityRewrite(options.continuity)],
+    }),
+    { clock: options.clock },
+  );
+}
 
 export interface CameraPullOptions {
   /** The proxy path, for logs and errors. */
@@ -124,6 +153,8 @@ export class CameraPull {
   /** Takes the camera's H.264 payload type, gives the Producer's. */
   readonly #payloadTypes: PayloadTypeMap;
   readonly #chain: PacketChain;
+  /** Valid RTP from the camera's H.264 track, whatever its payload type. */
+  readonly #received = new PacketCounter();
   readonly #packet = new MediaPacket();
   /** Where the camera's H.264 is now: it may move when the camera comes back with another SDP. */
   #track: H264Track | undefined;
@@ -149,16 +180,13 @@ export class CameraPull {
     this.#continuity = new TrackContinuity(H264_CLOCK_RATE, ssrc);
     this.#clock = options.clock ?? monotonicClock;
     this.#payloadTypes = new PayloadTypeMap(options.track.payloadType, options.track.payloadType);
-    this.#chain = new PacketChain(
-      [
-        new RtpCheck({ invalidReason: 'invalid_rtp' }),
-        this.#payloadTypes,
-        new Measure(this.#stream),
-        new DuplicateFilter(),
-        new ContinuityRewrite(this.#continuity),
-      ],
-      { clock: this.#clock },
-    );
+    this.#chain = cameraChain({
+      counter: this.#received,
+      stream: this.#stream,
+      payloadTypes: this.#payloadTypes,
+      continuity: this.#continuity,
+      clock: this.#clock,
+    });
     socket.on('error', (error) => {
       this.#log.warn({ err: error }, 'camera feed socket error');
     });
@@ -202,7 +230,22 @@ export class CameraPull {
     return this.#packets;
   }
 
-  /** Packets refused: not RTP, not the H.264 payload type, duplicates. */
+  /** Valid RTP packets received on the H.264 track (any payload type, duplicates included). */
+  get packetsIn(): number {
+    return this.#received.packets;
+  }
+
+  /** Their bytes as received (the RTP packets, without RTSP framing). */
+  get bytesIn(): number {
+    return this.#received.bytes;
+  }
+
+  /** Sends that failed (the worker gone, the socket closed under a send). */
+  get sendErrors(): number {
+    return this.#sendErrors;
+  }
+
+  /** Packets refused: not RTP, not the H.264 payload type, duplicates, after close. */
   get dropped(): number {
     return this.#chain.drops.total();
   }
@@ -289,18 +332,33 @@ export class CameraPull {
     const track = this.#track;
     // Other tracks (audio) are not fed: see README.md.
     if (track === undefined || trackIndex !== track.index) return;
+    if (this.#closed) {
+      this.#chain.drops.add(PULL_CLOSED);
+      return;
+    }
     const chained = this.#packet.load(packet, this.#clock.now());
     if (!this.#chain.run(chained)) return;
-    this.#packets += 1;
-    this.#socket.send(chained.buffer, this.#onSent);
+    if (this.#send(chained.buffer)) this.#packets += 1;
   }
 
   #onRtcp(trackIndex: number, packet: Buffer): void {
     if (trackIndex !== this.#track?.index) return;
     // The proxy's Sender Reports, in the Producer's numbering: mediasoup
     // dates the stream by them for its own reports to viewers.
+    if (this.#closed) return;
     const report = this.#continuity.senderReport(packet);
-    if (report !== undefined) this.#socket.send(report, this.#onSent);
+    if (report !== undefined) this.#send(report);
+  }
+
+  /** False when the send threw at once (closed socket): counted, never into the source. */
+  #send(datagram: Buffer): boolean {
+    try {
+      this.#socket.send(datagram, this.#onSent);
+      return true;
+    } catch {
+      this.#sendErrors += 1;
+      return false;
+    }
   }
 
   /** Sends fail only while closing or when the worker is gone: counted, not logged per packet. */

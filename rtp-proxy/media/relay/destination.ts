@@ -4,8 +4,13 @@
  * its outbound chain: SSRC/sequence rewriting, SRTP protect, then the socket.
  * Feedback arriving on the egress ports runs the destination's feedback
  * chain (from its host only, SRTCP unprotect, RTCP parse).
+ *
+ * Sending never throws into the packet loop: once either egress socket has
+ * closed (the route is being torn down, or the socket was closed under it)
+ * a packet is dropped as 'destination_closed', and a send that throws all
+ * the same is dropped as 'send_error'.
  */
-import type { RemoteInfo } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
 import type { DestinationConfig } from '../../../src/config/index.js';
 import {
@@ -21,6 +26,9 @@ import {
 import { type PortPair, connectUdp } from '../../../src/media/udp/index.js';
 import { SrtpLeg } from './srtp-leg.js';
 
+export const DESTINATION_CLOSED = 'destination_closed';
+export const SEND_ERROR = 'send_error';
+
 export type FeedbackHandler = (destination: Destination, packet: Buffer, from: RemoteInfo) => void;
 
 export class Destination {
@@ -33,6 +41,10 @@ export class Destination {
   readonly outbound: PacketChain;
   packets = 0;
   bytes = 0;
+  readonly #drops: DropCounters;
+  /** Present when the destination rewrites headers (it restores shared packets it rewrote in place). */
+  readonly #rewrite: HeaderRewrite | undefined;
+  #closed = false;
   readonly #rtcpOut: PacketChain;
   readonly #feedback: PacketChain;
   readonly #packet = new MediaPacket();
@@ -51,11 +63,18 @@ export class Destination {
     this.rtcpPort = config.rtcpMux ? address.port : address.port + 1;
     this.srtp = config.srtp === undefined ? undefined : new SrtpLeg(config.srtp);
     this.local = local;
+    this.#drops = drops;
     const chainOptions = { drops };
     this.outbound = new PacketChain([], chainOptions);
     const rewrite = config.rewrite;
     if (rewrite !== undefined && (rewrite.ssrc !== undefined || rewrite.sequence)) {
-      this.outbound.append(new HeaderRewrite({ ssrc: rewrite.ssrc, renumber: rewrite.sequence }));
+      this.#rewrite = new HeaderRewrite({
+        ssrc: rewrite.ssrc,
+        renumber: rewrite.sequence,
+        // SRTP protect writes a new buffer: rewrite in place, put the header back after.
+        restore: this.srtp !== undefined,
+      });
+      this.outbound.append(this.#rewrite);
     }
     this.#rtcpOut = new PacketChain([], chainOptions);
     this.#feedback = new PacketChain([new SourceAddress(() => this.host)], chainOptions);
@@ -72,10 +91,20 @@ export class Destination {
     (local.rtcp ?? local.rtp).on('message', feedback);
     if (local.rtcp !== undefined) local.rtp.on('message', feedback);
     const sendError = (): void => {
-      drops.add('send_error');
+      drops.add(SEND_ERROR);
     };
     local.rtp.on('error', sendError);
     local.rtcp?.on('error', sendError);
+    const closed = (): void => {
+      this.#closed = true;
+    };
+    local.rtp.once('close', closed);
+    local.rtcp?.once('close', closed);
+  }
+
+  /** True once an egress socket has closed: nothing more is sent. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Points the egress sockets at the destination; call once, before any send. */
@@ -86,19 +115,41 @@ export class Destination {
 
   /** The packet path's last hop: the outbound chain, then the socket. `inbound` is not modified. */
   sendRtp(inbound: MediaPacket): void {
+    if (this.#closed) {
+      this.#drops.add(DESTINATION_CLOSED);
+      return;
+    }
     const packet = this.#packet.loadFrom(inbound);
-    if (!this.outbound.run(packet)) return;
+    const passed = this.outbound.run(packet);
     const out = packet.buffer;
+    // Before any return: the next destination reads the sender's header again.
+    this.#rewrite?.restore();
+    if (!passed) return;
+    // Connected to rtpPort/host by connect(): no address per datagram.
+    if (!this.#send(this.local.rtp, out)) return;
     this.packets += 1;
     this.bytes += out.length;
-    // Connected to rtpPort/host by connect(): no address per datagram.
-    this.local.rtp.send(out);
   }
 
   sendRtcp(plain: Buffer): void {
+    if (this.#closed) {
+      this.#drops.add(DESTINATION_CLOSED);
+      return;
+    }
     const packet = this.#rtcpPacket.load(plain, 0);
     if (!this.#rtcpOut.run(packet)) return;
-    (this.local.rtcp ?? this.local.rtp).send(packet.buffer);
+    this.#send(this.local.rtcp ?? this.local.rtp, packet.buffer);
+  }
+
+  /** dgram's send throws at once on a closed socket: counted, never into the packet loop. */
+  #send(socket: Socket, datagram: Buffer): boolean {
+    try {
+      socket.send(datagram);
+      return true;
+    } catch {
+      this.#drops.add(SEND_ERROR);
+      return false;
+    }
   }
 
   /**

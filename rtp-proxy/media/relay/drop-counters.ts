@@ -22,13 +22,17 @@ export type RelayDropReason =
   /** latch.ssrc is set and this is not the latched SSRC. */
   | 'unknown_ssrc'
   | 'too_many_streams'
-  /** A sequence number already relayed (within the 128-packet window). */
+  /** A sequence number relayed less than a second before (duplicate-filter.ts). */
   | 'duplicate'
-  /** Older than the 128-packet window: cannot be told from a duplicate. */
+  /** Older than the 128-packet window; dropped only when a chain asks (off in the relay). */
   | 'late'
   /** Feedback from a receiver while no sender is latched. */
   | 'no_sender'
   | 'protect_failed'
   | 'send_error'
+  /** Handed to a route after its close(). */
+  | 'route_closed'
+  /** For a destination whose egress socket has closed. */
+  | 'destination_closed'
   /** An interceptor threw (a bug): the packet was dropped, the route goes on. */
   | 'interceptor_failed';

@@ -3,16 +3,23 @@
  * destination. The packet path is the route's inbound chain, then each
  * destination's outbound chain (src/media/packet-chain):
  *
- *   ingress socket -> latch-gate -> srtp-unprotect -> rtp-check -> measure
- *   -> latch-confirm -> count -> duplicate-filter
+ *   ingress socket -> latch-gate -> srtp-unprotect -> rtp-check -> count
+ *   -> measure -> latch-confirm -> duplicate-filter
  *   -> each destination (header-rewrite, srtp-protect, send)
+ *
+ * From rtp-check on, the order (and the byte convention, wire length) of
+ * every user of the chain: receiveSteps in src/media/packet-chain. So
+ * packets the stream table refuses ('too_many_streams', 'unknown_ssrc') are
+ * in `packetsIn` and counted as drops under that reason.
  *
  * RTCP from the sender (source-address, srtcp-unprotect, rtcp-parse) is
  * measured (SR) and passed to every destination; RTCP from destinations
  * (RR, NACK, PLI, FIR...) is measured (RR) and passed upstream to the
  * sender; this hop also sends the sender its own receiver reports. Nothing
  * on the path throws: a bad packet is dropped and counted, once, by the
- * chain that dropped it, in the route's one DropCounters.
+ * chain that dropped it, in the route's one DropCounters. After close()
+ * a datagram still handed to the route is dropped as 'route_closed', and
+ * nothing is sent on a closed socket (destination.ts).
  */
 import type { RemoteInfo } from 'node:dgram';
 import { isRtcpPacket } from '../../../src/protocol/rtp/index.js';
@@ -20,21 +27,21 @@ import { middle32 } from '../../../src/protocol/rtcp/index.js';
 import type { RouteConfig } from '../../../src/config/index.js';
 import type { QualitySnapshot } from '../../../src/media/quality/index.js';
 import {
-  DuplicateFilter,
-  Measure,
   MediaPacket,
   PacketChain,
   PacketCounter,
   RtcpParse,
-  RtpCheck,
   SourceAddress,
   SrtpProtect,
   SrtpUnprotect,
   SsrcStreamTable,
   SymmetricLatch,
   monotonicClock,
+  receiveSteps,
+  type DuplicateFilterOptions,
   type MeasuredStream,
 } from '../../../src/media/packet-chain/index.js';
+import type { SrtpSession } from '../../../src/protocol/srtp/index.js';
 import type { Clock } from '../../../src/shared/clock.js';
 import type { Destination } from './destination.js';
 import type { DropCounters, DropCounts } from './drop-counters.js';
@@ -50,6 +57,38 @@ const STREAM_IDLE_MS = 30_000;
 const MAX_STREAMS = 16;
 
 export type MediaRouteStream = MeasuredStream;
+
+export const ROUTE_CLOSED = 'route_closed';
+
+export interface RouteInboundChainOptions {
+  readonly latch: SymmetricLatch;
+  /** The ingress leg's receive session, when the sender speaks SRTP. */
+  readonly srtp?: SrtpSession | undefined;
+  readonly table: SsrcStreamTable;
+  readonly counter: PacketCounter;
+  readonly drops: DropCounters;
+  readonly clock: Clock;
+  readonly duplicates?: DuplicateFilterOptions;
+}
+
+/**
+ * A route's inbound chain: latch gate and SRTP unprotect in front of the
+ * common receive steps, the latch confirmed right after measure (only a
+ * valid packet of an admitted stream latches or refreshes the sender).
+ */
+export function routeInboundChain(options: RouteInboundChainOptions): PacketChain {
+  const chain = new PacketChain([], { drops: options.drops, clock: options.clock });
+  chain.append(options.latch.gate);
+  if (options.srtp !== undefined) chain.append(new SrtpUnprotect(options.srtp));
+  const steps = receiveSteps({
+    counter: options.counter,
+    streams: options.table,
+    afterMeasure: [options.latch.confirm],
+    ...(options.duplicates === undefined ? {} : { duplicates: options.duplicates }),
+  });
+  for (const step of steps) chain.append(step);
+  return chain;
+}
 
 export interface MediaRouteOptions {
   /** Arrival times for measurement and latching. Default: monotonic ms. */
@@ -95,6 +134,7 @@ export class MediaRoute {
   readonly #rtcpPacket = new MediaPacket();
   readonly #upstreamPacket = new MediaPacket();
   #sweep: NodeJS.Timeout;
+  #closed = false;
 
   constructor(
     config: RouteConfig,
@@ -135,15 +175,14 @@ export class MediaRoute {
       },
     });
     this.streams = this.#table.streams;
-    this.inbound = new PacketChain([], { drops, clock });
-    this.inbound.append(this.#latch.gate);
-    if (srtp !== undefined) this.inbound.append(new SrtpUnprotect(srtp.receive));
-    this.inbound.append(new RtpCheck());
-    this.inbound.append(new Measure(this.#table));
-    // Only a valid packet of an admitted stream latches (or refreshes) the sender.
-    this.inbound.append(this.#latch.confirm);
-    this.inbound.append(this.#received);
-    this.inbound.append(new DuplicateFilter());
+    this.inbound = routeInboundChain({
+      latch: this.#latch,
+      srtp: srtp?.receive,
+      table: this.#table,
+      counter: this.#received,
+      drops,
+      clock,
+    });
 
     this.#senderRtcp = new PacketChain([new SourceAddress(() => this.#latch.sender?.address)], {
       drops,
@@ -178,7 +217,7 @@ export class MediaRoute {
     return this.#srtp;
   }
 
-  /** Valid RTP packets received (duplicates included; what was dropped before `count` not). */
+  /** Valid RTP packets received (duplicates and refused streams included; what was dropped before `count` not). */
   get packetsIn(): number {
     return this.#received.packets;
   }
@@ -189,8 +228,13 @@ export class MediaRoute {
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#sweep);
     this.#reporter.close();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   #onIngressRtpPort(datagram: Buffer, from: RemoteInfo): void {
@@ -198,13 +242,23 @@ export class MediaRoute {
       this.#onSenderRtcp(datagram, from);
       return;
     }
+    if (this.#closed) {
+      this.drops.add(ROUTE_CLOSED);
+      return;
+    }
     const packet = this.#packet.load(datagram, this.#clock.now(), from.address, from.port);
     if (!this.inbound.run(packet)) return;
+    // With more than one destination the bytes are read again after each one's chain.
+    packet.shared = this.destinations.length > 1;
     for (const destination of this.destinations) destination.sendRtp(packet);
   }
 
   /** RTCP from the sender: SRs are noted, everything goes to every destination. */
   #onSenderRtcp(datagram: Buffer, from: RemoteInfo): void {
+    if (this.#closed) {
+      this.drops.add(ROUTE_CLOSED);
+      return;
+    }
     const packet = this.#rtcpPacket.load(datagram, this.#clock.now(), from.address, from.port);
     if (!this.#senderRtcp.run(packet)) return;
     for (const rtcp of packet.rtcp) {
@@ -222,6 +276,10 @@ export class MediaRoute {
 
   /** RTCP from a destination: its RRs are folded in, everything goes upstream. */
   onFeedback(destination: Destination, datagram: Buffer, from: RemoteInfo): void {
+    if (this.#closed) {
+      this.drops.add(ROUTE_CLOSED);
+      return;
+    }
     const packet = destination.receiveFeedback(datagram, from, this.#clock.now());
     if (packet === undefined) return;
     const ntpNow = ntpMiddle32Now();
@@ -251,7 +309,12 @@ export class MediaRoute {
     const packet = this.#upstreamPacket.load(plain, 0);
     if (!this.#upstreamRtcp.run(packet)) return;
     const port = this.config.rtcpMux ? sender.port : sender.port + 1;
-    (this.ingress.rtcp ?? this.ingress.rtp).send(packet.buffer, port, sender.address);
+    try {
+      (this.ingress.rtcp ?? this.ingress.rtp).send(packet.buffer, port, sender.address);
+    } catch {
+      // The ingress socket closed under the route (dgram throws at once).
+      this.drops.add('send_error');
+    }
   }
 
   #forgetIdleStreams(): void {

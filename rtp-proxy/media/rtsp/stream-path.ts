@@ -8,6 +8,9 @@
  *   seq/timestamp) -> each viewer of the track (held back until a keyframe
  *   when it joined late or fell behind)
  *
+ * Up to the rewrite, the order and byte convention of every user of the
+ * chain (receiveSteps in src/media/packet-chain).
+ *
  * Viewers never see the source come and go: they stay attached while it is
  * down and resume, numbering unbroken, when it returns.
  */
@@ -19,13 +22,11 @@ import type { QualitySnapshot } from '../../../src/media/quality/index.js';
 import {
   ContinuityRewrite,
   DropCounters,
-  DuplicateFilter,
-  Measure,
   MediaPacket,
   PacketChain,
   PacketCounter,
-  RtpCheck,
   TrackStream,
+  receiveSteps,
 } from '../../../src/media/packet-chain/index.js';
 import {
   TrackContinuity,
@@ -73,6 +74,28 @@ export interface PathOptions {
 }
 
 export class PathUnavailableError extends Error {}
+
+export interface TrackChainOptions {
+  /** Shared by every track of the path: the path reports one total. */
+  readonly counter: PacketCounter;
+  readonly stream: TrackStream;
+  readonly continuity: TrackContinuity;
+  readonly drops: DropCounters<PathDropReason>;
+  readonly clock: Clock;
+}
+
+/** One track's chain: the common receive steps, then the path's numbering. */
+export function trackChain(options: TrackChainOptions): PacketChain {
+  return new PacketChain(
+    receiveSteps({
+      check: { invalidReason: 'invalid_rtp' },
+      counter: options.counter,
+      streams: options.stream,
+      rewrites: [new ContinuityRewrite(options.continuity)],
+    }),
+    { drops: options.drops, clock: options.clock },
+  );
+}
 
 interface TrackOutput {
   readonly info: SourceTrack;
@@ -360,16 +383,13 @@ export class StreamPath {
       clockRate: info.clockRate,
       kind: info.kind === 'audio' ? 'audio' : 'video',
     });
-    const chain = new PacketChain(
-      [
-        new RtpCheck({ invalidReason: 'invalid_rtp' }),
-        this.#received,
-        new Measure(stream),
-        new DuplicateFilter(),
-        new ContinuityRewrite(continuity),
-      ],
-      { drops: this.drops, clock: this.#clock },
-    );
+    const chain = trackChain({
+      counter: this.#received,
+      stream,
+      continuity,
+      drops: this.drops,
+      clock: this.#clock,
+    });
     return {
       info,
       continuity,

@@ -5,15 +5,19 @@
  * interceptors, each of which passes, rewrites or drops it with a reason;
  * the chain counts drops by reason in one place. One file per interceptor.
  *
- *   relay in:   latch-gate -> srtp-unprotect -> rtp-check -> measure
- *               -> latch-confirm -> count -> duplicate-filter -> fan-out
+ *   every user: rtp-check -> count -> measure -> duplicate-filter
+ *               -> rewrites (receive-steps.ts: the one order and why)
+ *   relay in:   latch-gate -> srtp-unprotect -> rtp-check -> count -> measure
+ *               -> latch-confirm -> duplicate-filter -> fan-out
  *   relay out:  header-rewrite -> srtp-protect -> socket
  *   relay RTCP: source-address -> srtcp-unprotect -> rtcp-parse (from the
  *               sender, and feedback from each destination); srtcp-protect
  *   RTSP track: rtp-check -> count -> measure -> duplicate-filter
  *               -> continuity-rewrite -> viewers
- *   camera:     rtp-check -> payload-type-map -> measure -> duplicate-filter
- *               -> continuity-rewrite -> socket
+ *   camera:     rtp-check -> count -> measure -> duplicate-filter
+ *               -> payload-type-map -> continuity-rewrite -> socket
+ *
+ * Byte figures are `wireLength` (see measure.ts).
  */
 export { MediaPacket } from './media-packet.js';
 export { PASS, type DropReason, type Interceptor } from './interceptor.js';
@@ -48,7 +52,14 @@ export {
   type StreamResolver,
 } from './stream-table.js';
 export { Measure } from './measure.js';
-export { DUPLICATE, DuplicateFilter, LATE } from './duplicate-filter.js';
+export {
+  DUPLICATE,
+  DUPLICATE_WINDOW_MS,
+  DuplicateFilter,
+  LATE,
+  type DuplicateFilterOptions,
+} from './duplicate-filter.js';
+export { receiveSteps, type ReceiveStepsOptions } from './receive-steps.js';
 export { PacketCounter } from './packet-counter.js';
 export { HeaderRewrite, type HeaderRewriteOptions } from './header-rewrite.js';
 export { ContinuityRewrite } from './continuity-rewrite.js';

@@ -29,6 +29,12 @@ export class MediaPacket {
   verdict: PacketClass = 'ok';
   /** The RTCP compound's packets, filled by `RtcpParse`. */
   rtcp: readonly RtcpPacket[] = NO_RTCP;
+  /**
+   * Others still read `buffer` after this chain (a route's other
+   * destinations): an interceptor that changes bytes copies them first, or
+   * puts them back before the packet leaves the chain's owner.
+   */
+  shared = false;
 
   /** Starts a new packet in this object; parsed fields are reset. */
   load(buffer: Buffer, arrivalMs: number, sourceAddress = '', sourcePort = 0): this {
@@ -43,6 +49,7 @@ export class MediaPacket {
     this.payloadType = 0;
     this.verdict = 'ok';
     this.rtcp = NO_RTCP;
+    this.shared = false;
     return this;
   }
 
@@ -59,6 +66,7 @@ export class MediaPacket {
     this.payloadType = other.payloadType;
     this.verdict = other.verdict;
     this.rtcp = other.rtcp;
+    this.shared = other.shared;
     return this;
   }
 }

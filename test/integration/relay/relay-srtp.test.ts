@@ -27,7 +27,8 @@ function protect(session: SrtpSession, packet: Buffer): Buffer {
 }
 
 describe('SRTP bridging through the relay', () => {
-  const table = new MediaRouteTable(log);
+  // A closed table takes no config: each case closes its own and starts a new one.
+  let table = new MediaRouteTable(log);
   const peers: UdpPeer[] = [];
   after(() => {
     table.close();
@@ -97,6 +98,7 @@ describe('SRTP bridging through the relay', () => {
         plain,
       );
       table.close();
+      table = new MediaRouteTable(log);
     });
   }
 
@@ -132,6 +134,7 @@ describe('SRTP bridging through the relay', () => {
     const [received] = await receiver.waitForCount(1);
     assert.deepEqual(received?.packet, packet);
     table.close();
+    table = new MediaRouteTable(log);
   });
 
   it('a wrong key delivers nothing and counts authentication failures; replays are dropped', async () => {

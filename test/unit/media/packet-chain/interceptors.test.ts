@@ -150,13 +150,19 @@ describe('packet chain interceptors', () => {
     assert.deepEqual(chain.drops.counts, { unlatched_source: 2 });
   });
 
-  it('header-rewrite: sets the SSRC and renumbers without gaps on a copy, leaving the original', () => {
+  it('header-rewrite: sets the SSRC and renumbers without gaps; a shared packet on a copy, leaving the original', () => {
     const chain = new PacketChain([
       new RtpCheck(),
       new HeaderRewrite({ ssrc: 0xcafe, renumber: true, firstSequence: 0xfffe }),
     ]);
     const originals = [10, 11, 500, 501].map((sequence) => rtp({ sequence, ssrc: 1 }));
-    const out = originals.map((bytes) => Buffer.from(runOne(chain, bytes).packet.buffer));
+    const out = originals.map((bytes) => {
+      const packet = new MediaPacket().load(bytes, 0);
+      packet.shared = true;
+      assert.equal(chain.run(packet), true);
+      assert.notEqual(packet.buffer, bytes, 'a shared packet is rewritten on a copy');
+      return packet.buffer;
+    });
     assert.deepEqual(
       out.map((b) => [rtpSsrc(b), rtpSequenceNumber(b)]),
       [
@@ -167,9 +173,72 @@ describe('packet chain interceptors', () => {
       ],
     );
     assert.deepEqual(
-      originals.map((b) => rtpSsrc(b)),
-      [1, 1, 1, 1],
+      originals.map((b) => [rtpSsrc(b), rtpSequenceNumber(b)]),
+      [
+        [1, 10],
+        [1, 11],
+        [1, 500],
+        [1, 501],
+      ],
     );
+  });
+
+  it('header-rewrite: a packet no one else reads is rewritten in place, with no copy', () => {
+    const chain = new PacketChain([
+      new RtpCheck(),
+      new HeaderRewrite({ ssrc: 7, renumber: false }),
+    ]);
+    const bytes = rtp({ sequence: 3, ssrc: 1 });
+    const { passed, packet } = runOne(chain, bytes);
+    assert.equal(passed, true);
+    assert.equal(packet.buffer, bytes, 'the same buffer');
+    assert.equal(rtpSsrc(bytes), 7);
+  });
+
+  it('header-rewrite with restore: in place before SRTP protect, the shared bytes put back after, output as with a copy', () => {
+    const keys = generateKeyingMaterial('AES_CM_128_HMAC_SHA1_80');
+    const options = { ssrc: 0xcafe, renumber: true, firstSequence: 40 } as const;
+    const restoring = new HeaderRewrite({ ...options, restore: true });
+    let protectInput: Buffer | undefined;
+    const seen = {
+      name: 'seen-by-protect',
+      process: (packet: MediaPacket): undefined => {
+        protectInput = packet.buffer;
+      },
+    };
+    const inPlace = new PacketChain([
+      new RtpCheck(),
+      restoring,
+      seen,
+      new SrtpProtect(new SrtpSession(keys)),
+    ]);
+    const copying = new PacketChain([
+      new RtpCheck(),
+      new HeaderRewrite(options),
+      new SrtpProtect(new SrtpSession(keys)),
+    ]);
+    const receive = new SrtpSession(keys);
+    for (const sequence of [100, 101, 102]) {
+      const bytes = rtp({ sequence, ssrc: 1 });
+      const before = Buffer.from(bytes);
+      const packet = new MediaPacket().load(bytes, 0);
+      packet.shared = true;
+      assert.equal(inPlace.run(packet), true);
+      restoring.restore();
+      assert.equal(protectInput, bytes, 'protect read the original buffer: no copy');
+      assert.deepEqual(bytes, before, 'the next destination reads the sender header');
+      const sealed = packet.buffer;
+      const copy = new MediaPacket().load(Buffer.from(before), 0);
+      copy.shared = true;
+      copying.run(copy);
+      assert.deepEqual(sealed, copy.buffer, 'byte-identical to rewrite-on-a-copy');
+      const opened = receive.unprotectRtp(sealed);
+      assert.ok(opened.ok);
+      assert.deepEqual(
+        [rtpSsrc(opened.packet), rtpSequenceNumber(opened.packet)],
+        [0xcafe, 40 + sequence - 100],
+      );
+    }
   });
 
   it('payload-type-map: one payload type in, renumbered with the marker kept; others dropped', () => {

@@ -4,11 +4,15 @@
  * arrival times): jitter is exactly RFC 3550 A.8's recursion over the
  * packets with a new sequence number, in arrival order; loss is A.1/A.3's
  * expected - received; duplicates and the late packet are counted once by
- * the measurement and dropped once, each under its own reason.
+ * the measurement; recent duplicates are dropped once, the late packet is
+ * forwarded (dropped only when the filter is asked to). The duplicate
+ * filter drops only repeats recent in arrival time: a sender restarting
+ * behind its highest number is forwarded.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  DUPLICATE_WINDOW_MS,
   DuplicateFilter,
   Measure,
   MediaPacket,
@@ -66,8 +70,10 @@ function referenceJitter(samples: readonly { arrivalMs: number; ts: number }[]):
   return jitter;
 }
 
-function audioChain(clock: ManualClock, stream: TrackStream): PacketChain {
-  return new PacketChain([new RtpCheck(), new Measure(stream), new DuplicateFilter()], { clock });
+function audioChain(clock: ManualClock, stream: TrackStream, dropLate = false): PacketChain {
+  return new PacketChain([new RtpCheck(), new Measure(stream), new DuplicateFilter({ dropLate })], {
+    clock,
+  });
 }
 
 /** Feeds the script through `chain` at its arrival times; returns the seqs that passed. */
@@ -89,11 +95,14 @@ describe('packet chain measurement', () => {
     const chain = audioChain(clock, stream);
     const passed = play(chain, clock, SCRIPT);
 
-    // What passes: each sequence number once, reordering kept, nothing late.
+    // What passes: each sequence number once, reordering kept, the late one too.
     const firsts = SCRIPT.filter((p, i) => SCRIPT.findIndex((q) => q.seq === p.seq) === i);
-    const expectedPassed = firsts.map((p) => p.seq).filter((seq) => seq >= 100 && seq < 1000);
-    assert.deepEqual(passed, expectedPassed);
-    assert.deepEqual(chain.drops.counts, { duplicate: DUPLICATES, late: LATE });
+    const isLate = (seq: number): boolean => seq >= 1000;
+    assert.deepEqual(
+      passed,
+      firsts.map((p) => p.seq),
+    );
+    assert.deepEqual(chain.drops.counts, { duplicate: DUPLICATES });
 
     const quality = stream.quality;
     assert.ok(quality);
@@ -109,19 +118,68 @@ describe('packet chain measurement', () => {
     const highest = 110;
     const base = 101;
     const expected = highest - base + 1;
-    const received = passed.length - 1 + DUPLICATES;
+    const received = passed.filter((seq) => !isLate(seq)).length - 1 + DUPLICATES;
     assert.equal(snapshot.expected, expected);
     assert.equal(snapshot.lost, expected - received);
     assert.equal(snapshot.lost, LOST.length - DUPLICATES);
 
-    // A.8 over the packets that passed, in arrival order (duplicates and late skipped).
+    // A.8 over the packets with a new number, in arrival order (duplicates and late skipped).
     const samples = firsts
-      .filter((p) => passed.includes(p.seq))
+      .filter((p) => !isLate(p.seq))
       .map((p) => ({ arrivalMs: p.arrivalMs, ts: p.seq * TICKS_PER_PACKET }));
     const jitter = referenceJitter(samples);
     assert.ok(jitter > 0);
     assert.equal(snapshot.jitterMs, jitter / TICKS_PER_MS);
     assert.equal(quality.reportBlock(last).jitter, Math.floor(jitter));
+  });
+
+  it('drops late packets only when asked', () => {
+    const clock = new ManualClock();
+    const chain = audioChain(
+      clock,
+      new TrackStream({ clockRate: CLOCK_RATE, kind: 'audio' }),
+      true,
+    );
+    const passed = play(chain, clock, SCRIPT);
+    assert.equal(
+      passed.some((seq) => seq >= 1000),
+      false,
+    );
+    assert.deepEqual(chain.drops.counts, { duplicate: DUPLICATES, late: LATE });
+  });
+
+  it('drops a repeat only while recent: a sender restarting behind its highest number is forwarded', () => {
+    const clock = new ManualClock();
+    const stream = new TrackStream({ clockRate: CLOCK_RATE, kind: 'audio' });
+    const chain = audioChain(clock, stream);
+    // 0..99 every 20 ms, then 90 and 99 repeated at once: both dropped.
+    const first = Array.from({ length: 100 }, (_, seq) => ({ seq, arrivalMs: 1_000 + seq * 20 }));
+    const end = 1_000 + 99 * 20;
+    const repeats = [
+      { seq: 90, arrivalMs: end + 1 },
+      { seq: 99, arrivalMs: end + 2 },
+    ];
+    assert.deepEqual(play(chain, clock, [...first, ...repeats]).length, first.length);
+    assert.deepEqual(chain.drops.counts, { duplicate: 2 });
+
+    // The sender restarts 40 numbers behind, after a pause longer than the window:
+    // the measurement sees numbers it has seen, the filter forwards every one.
+    const pause = DUPLICATE_WINDOW_MS + 500;
+    const restarted = Array.from({ length: 60 }, (_, i) => ({
+      seq: 60 + i,
+      arrivalMs: end + pause + i * 20,
+    }));
+    const passed = play(chain, clock, restarted);
+    assert.deepEqual(
+      passed,
+      restarted.map((p) => p.seq),
+    );
+    const snapshot = stream.quality?.snapshot(end + pause + 60 * 20);
+    assert.ok(snapshot);
+    assert.equal(snapshot.duplicates, 2 + 40, 'the measurement still counts them as repeats');
+    // A repeat of one of those, within the window of its forwarding: dropped.
+    assert.deepEqual(play(chain, clock, [{ seq: 119, arrivalMs: end + pause + 60 * 20 }]), []);
+    assert.deepEqual(chain.drops.counts, { duplicate: 3 });
   });
 
   it('matches a hand-worked A.8 value: one packet 5 ms late gives J = 40 / 16 units', () => {
