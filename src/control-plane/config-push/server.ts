@@ -53,6 +53,7 @@ export class ConfigPushServer {
   readonly #badStats: Counter;
   readonly #badLoad: Counter;
   readonly #staleAnswers: Counter;
+  readonly #refusedStreams: Counter;
   #port = 0;
   #nonce = 0;
 
@@ -89,6 +90,12 @@ export class ConfigPushServer {
     this.#staleAnswers = new Counter({
       name: 'streammesh_control_plane_stale_answers_total',
       help: 'ACKs and NACKs for an update not in flight (answered already, or of an earlier stream).',
+      registers,
+    });
+    this.#refusedStreams = new Counter({
+      name: 'streammesh_control_plane_refused_streams_total',
+      help: 'Resource streams refused at their first message, by reason (no_hello, unregistered, bad_hello).',
+      labelNames: ['reason'],
       registers,
     });
     this.#badStats = new Counter({
@@ -176,9 +183,14 @@ export class ConfigPushServer {
 
   #streamResources(call: NodeStream): void {
     let id: string | undefined;
+    let refused = false;
     call.on('data', (message: NodeMessage) => {
+      // A refused stream has had its status; what the peer still sends on it
+      // (already in flight, or more) is dropped, not refused once more.
+      if (refused) return;
       if (id === undefined) {
         id = this.#hello(call, message);
+        refused = id === undefined;
         return;
       }
       this.#onNodeMessage(id, message);
@@ -199,13 +211,14 @@ export class ConfigPushServer {
 
   /** The first message must be a Hello from a registered node, naming valid resources. */
   #hello(call: NodeStream, message: NodeMessage): string | undefined {
-    const refuse = (code: grpc.status, details: string): void => {
+    const refuse = (code: grpc.status, details: string, reason: string): void => {
+      this.#refusedStreams.inc({ reason });
       // grpc-js ends a server stream with a status when 'error' is emitted on it.
       const refusal: Partial<grpc.StatusObject> = { code, details };
       call.emit('error', refusal);
     };
     if (message.kind !== 'hello') {
-      refuse(grpc.status.FAILED_PRECONDITION, 'first message must be a hello');
+      refuse(grpc.status.FAILED_PRECONDITION, 'first message must be a hello', 'no_hello');
       return undefined;
     }
     const { id, systemVersion } = message.hello;
@@ -214,12 +227,13 @@ export class ConfigPushServer {
       refuse(
         grpc.status.FAILED_PRECONDITION,
         'first message must be a hello from a registered node',
+        'unregistered',
       );
       return undefined;
     }
     const held = checkHelloResources(message.hello.resources);
     if (typeof held === 'string') {
-      refuse(grpc.status.INVALID_ARGUMENT, held);
+      refuse(grpc.status.INVALID_ARGUMENT, held, 'bad_hello');
       return undefined;
     }
     // A node that reconnects replaces its previous stream.

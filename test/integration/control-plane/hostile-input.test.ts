@@ -19,7 +19,9 @@ import {
 } from '../../../src/protocol/mesh/index.js';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
 import { defaultConfig } from '../../../src/config/index.js';
+import { AdminCredentials } from '../../../src/shared/admin/index.js';
 import { createLogger } from '../../../src/shared/log.js';
+import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText, putText } from '../../helpers/http.js';
 
 function register(
@@ -64,13 +66,18 @@ describe('control plane under hostile input', () => {
   let plane: RunningControlPlane;
   let client: MeshControlClient;
   let adminUrl: string;
+  const adminToken = newAdminToken();
 
   before(async () => {
     const config = defaultConfig({
       STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
       STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
     });
-    plane = await startControlPlane({ config, log: createLogger('control-plane', 'silent') });
+    plane = await startControlPlane({
+      config,
+      log: createLogger('control-plane', 'silent'),
+      credentials: AdminCredentials.ofToken(adminToken),
+    });
     client = createMeshControlClient(formatHostPort(plane.grpc));
     adminUrl = httpUrl(plane.admin);
   });
@@ -107,6 +114,37 @@ describe('control plane under hostile input', () => {
       hello: { id: 'never-registered', systemVersion: '', resources: [] },
     });
     assert.equal(unknownNode.code, grpc.status.FAILED_PRECONDITION);
+  });
+
+  it('refuses a stream once, however many messages follow its bad first one', async () => {
+    const refusedCount = async (): Promise<number> => {
+      const line =
+        /streammesh_control_plane_refused_streams_total\{reason="no_hello",role="control-plane"\} (\d+)/.exec(
+          (await getText(`${adminUrl}/metrics`)).text,
+        );
+      return Number(line?.[1] ?? 0);
+    };
+    const before = await refusedCount();
+    const stream = client.streamResources();
+    const errors: grpc.ServiceError[] = [];
+    const closed = new Promise<void>((resolve) => {
+      stream.on('error', (error: grpc.ServiceError) => errors.push(error));
+      stream.on('status', () => resolve());
+      stream.on('data', () => undefined);
+    });
+    const followers = 20;
+    stream.write({ heartbeat: { sentAtMs: 1 } });
+    for (let index = 0; index < followers; index += 1) {
+      stream.write({ heartbeat: { sentAtMs: index + 2 } });
+    }
+    await closed;
+    assert.deepEqual(
+      errors.map((error) => error.code),
+      [grpc.status.FAILED_PRECONDITION],
+    );
+    // Let any message the server still had to read reach it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(await refusedCount(), before + 1, 'one refusal, not one per message');
   });
 
   it('refuses a hello whose resource refs are not valid', async () => {
@@ -165,9 +203,10 @@ describe('control plane under hostile input', () => {
     const tooLarge = await putText(
       `${adminUrl}/config`,
       `# ${'x'.repeat(2 * 1024 * 1024)}\n`,
+      adminToken,
     ).catch(() => ({ status: 413 }));
     assert.equal(tooLarge.status, 413);
-    assert.equal((await putText(`${adminUrl}/config`, '{{{{')).status, 400);
+    assert.equal((await putText(`${adminUrl}/config`, '{{{{', adminToken)).status, 400);
     assert.equal((await getText(`${adminUrl}/no-such-path`)).status, 404);
     const wrongMethod = await fetch(`${adminUrl}/nodes`, { method: 'DELETE' });
     assert.equal(wrongMethod.status, 405);
