@@ -444,34 +444,38 @@ function ownerOfPath(
   return { type: 'MESH_SETTINGS', name: MESH_SETTINGS_NAME };
 }
 
-/** Which of the given resources a participant's refusal names, by the resource types it serves. */
-const participantTypes: Readonly<Record<string, readonly ResourceType[]>> = {
-  relay: ['MEDIA_ROUTE', 'MESH_SETTINGS'],
-  rtsp: ['RTSP_PATH', 'RTSP_SETTINGS'],
-  l7: ['HTTP_LISTENER', 'HTTP_ROUTE', 'HTTP_CLUSTER', 'HTTP_ENDPOINTS', 'MESH_SETTINGS'],
-  sfu: ['SIGNALING_SETTINGS'],
-};
-
 /**
- * The resources of an update a participant's refusal is about: of the types
- * that participant serves, those whose name or listen address its message
- * quotes (a media route names its route; an L7 listener that cannot bind
- * quotes its address); failing that every resource of the update of those
- * types; failing that every resource of the update.
+ * The last resort for a refusal whose error names no resource (see
+ * ResourceRefusal): of the update's resources of the types the participant
+ * declares (all, if it declares none), those its message quotes, by listen
+ * address (a host:port, e.g. an L7 listener that cannot bind) or by name
+ * written as `<name>:` (the "proxy.routes <name>: reason" form) or in quotes;
+ * failing that every resource of those types; failing that the whole update.
+ * A bare word is never taken for a name: a route called "in" is not what
+ * "address in use" is about.
  */
 export function resourcesNamedByRefusal(
-  participant: string,
+  participantTypes: readonly ResourceType[] | undefined,
   message: string,
   update: readonly (ResourceRef & { readonly body?: unknown })[],
 ): ResourceRef[] {
-  const types = participantTypes[participant] ?? [];
-  const ofParticipant = update.filter((ref) => types.includes(ref.type));
-  const quotes = (text: string): boolean =>
-    new RegExp(`(^|[^A-Za-z0-9._/-])${escapeRegExp(text)}($|[^A-Za-z0-9_/-])`).test(message);
+  const ofParticipant =
+    participantTypes === undefined
+      ? update
+      : update.filter((ref) => participantTypes.includes(ref.type));
+  const quotesName = (name: string): boolean => {
+    const text = escapeRegExp(name);
+    return (
+      new RegExp(`(^|\\s)${text}:(\\s|$)`).test(message) ||
+      new RegExp(`(["'\`])${text}\\1`).test(message)
+    );
+  };
+  const quotesAddress = (listen: string): boolean =>
+    new RegExp(`(^|[^A-Za-z0-9._:-])${escapeRegExp(listen)}($|[^0-9])`).test(message);
   const quoted = ofParticipant.filter((ref) => {
-    if (quotes(ref.name)) return true;
+    if (quotesName(ref.name)) return true;
     const listen = (ref.body as { listen?: unknown } | null | undefined)?.listen;
-    return typeof listen === 'string' && !listen.endsWith(':0') && quotes(listen);
+    return typeof listen === 'string' && !listen.endsWith(':0') && quotesAddress(listen);
   });
   const named = quoted.length > 0 ? quoted : ofParticipant.length > 0 ? ofParticipant : update;
   return named.map(({ type, name, version }) => ({ type, name, version }));

@@ -10,7 +10,9 @@ import { describe, it } from 'node:test';
 import {
   assembleConfig,
   defaultConfig,
+  isResourceRefusal,
   parseConfigText,
+  refusedResourcesOf,
   resourceKey,
   resourcesNamedByRefusal,
   ResourcesRefusedError,
@@ -223,22 +225,31 @@ describe('config resources', () => {
     );
   });
 
+  const relayTypes = ['MEDIA_ROUTE', 'MESH_SETTINGS'] as const;
+  const l7Types = [
+    'HTTP_LISTENER',
+    'HTTP_ROUTE',
+    'HTTP_CLUSTER',
+    'HTTP_ENDPOINTS',
+    'MESH_SETTINGS',
+  ] as const;
+
   it('a participant refusal names the resources its message quotes, else all of its types', () => {
     const update = splitConfig(rich).map(({ type, name, version }) => ({ type, name, version }));
     const quoted = resourcesNamedByRefusal(
-      'relay',
+      relayTypes,
       'proxy.routes alpha: cannot bind 127.0.0.1:5008: EADDRINUSE',
       update,
     );
     assert.deepEqual(quoted.map(resourceKey), ['MEDIA_ROUTE/alpha']);
     const withBodies = splitConfig(rich);
     const byAddress = resourcesNamedByRefusal(
-      'l7',
+      l7Types,
       'l7: listen EADDRINUSE: address already in use 127.0.0.1:15001',
       withBodies,
     );
     assert.deepEqual(byAddress.map(resourceKey), ['HTTP_LISTENER/edge']);
-    const unnamed = resourcesNamedByRefusal('l7', 'something broke', update);
+    const unnamed = resourcesNamedByRefusal(l7Types, 'something broke', update);
     assert.deepEqual(unnamed.map((ref) => ref.type).sort(), [
       'HTTP_CLUSTER',
       'HTTP_CLUSTER',
@@ -249,7 +260,50 @@ describe('config resources', () => {
       'HTTP_ROUTE',
       'MESH_SETTINGS',
     ]);
-    const unknown = resourcesNamedByRefusal('someone', 'no idea', update);
+    const unknown = resourcesNamedByRefusal(undefined, 'no idea', update);
     assert.equal(unknown.length, update.length);
+  });
+
+  it('a short name is not found in a message by accident; a name given as "<name>:" or in quotes is', () => {
+    const config = parseConfigText(
+      `
+proxy:
+  routes:
+    - { name: in, listen: 127.0.0.1:5004, destinations: [{ address: 127.0.0.1:5006 }] }
+    - { name: a, listen: 127.0.0.1:5008, destinations: [{ address: 127.0.0.1:5010 }] }
+    - { name: use, listen: 127.0.0.1:5012, destinations: [{ address: 127.0.0.1:5014 }] }
+`,
+      'short names',
+    );
+    const update = splitConfig(config).filter((item) => item.type === 'MEDIA_ROUTE');
+    const inUse = resourcesNamedByRefusal(relayTypes, 'bind: address is in use (a port)', update);
+    assert.deepEqual(inUse.map(resourceKey).sort(), update.map(resourceKey).sort(), 'none quoted');
+    const colon = resourcesNamedByRefusal(relayTypes, 'proxy.routes a: address is in use', update);
+    assert.deepEqual(colon.map(resourceKey), ['MEDIA_ROUTE/a']);
+    const quotedName = resourcesNamedByRefusal(relayTypes, 'route "in" cannot be built', update);
+    assert.deepEqual(quotedName.map(resourceKey), ['MEDIA_ROUTE/in']);
+    // A listen address is not found inside a longer one (127.0.0.1:50040).
+    const longer = resourcesNamedByRefusal(relayTypes, 'cannot bind 127.0.0.1:50040', update);
+    assert.equal(longer.length, update.length);
+  });
+
+  it('a refusal carries its resources on the error or on an error of its cause chain', () => {
+    const refusal = Object.assign(new Error('route cannot be built'), {
+      resources: [{ type: 'MEDIA_ROUTE', name: 'in' }],
+    });
+    assert.equal(isResourceRefusal(refusal), true);
+    assert.deepEqual(refusedResourcesOf(refusal), [{ type: 'MEDIA_ROUTE', name: 'in' }]);
+    const wrapped = new Error('relay: refused', { cause: new Error('inner', { cause: refusal }) });
+    assert.deepEqual(refusedResourcesOf(wrapped), [{ type: 'MEDIA_ROUTE', name: 'in' }]);
+    assert.equal(refusedResourcesOf(new Error('plain')), undefined);
+    // Malformed refs are not trusted: an unknown type, a name that is not a string.
+    const badType = Object.assign(new Error('x'), { resources: [{ type: 'ROUTE', name: 'a' }] });
+    const badName = Object.assign(new Error('x'), { resources: [{ type: 'MEDIA_ROUTE' }] });
+    assert.equal(isResourceRefusal(badType), false);
+    assert.equal(refusedResourcesOf(badName), undefined);
+    // A cause chain that loops ends.
+    const looped: Error & { cause?: unknown } = new Error('loop');
+    looped.cause = looped;
+    assert.equal(refusedResourcesOf(looped), undefined);
   });
 });

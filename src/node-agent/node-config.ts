@@ -1,0 +1,245 @@
+/**
+ * The config a node holds, as typed resources (src/config/resources.ts), and
+ * how an update from the control plane changes it: the update is applied to
+ * a copy of the set, assembled and validated as a whole, and put in force by
+ * the role's participants as one transaction. A refusal names the resources
+ * at fault and leaves the set exactly as it was; a commit that throws (a bug:
+ * every commit has run by then) leaves the new config in force, so the set
+ * and the ACK say so too, and the bug is logged and counted.
+ */
+import { Counter, type Registry } from 'prom-client';
+import {
+  assembleConfig,
+  refusedResourcesOf,
+  resourceKey,
+  resourcesNamedByRefusal,
+  ResourcesRefusedError,
+  resourceTypes,
+  type MeshConfig,
+  type MeshResource,
+  type ResourceIssue,
+  type ResourceRef,
+  type ResourceType,
+} from '../config/index.js';
+import { errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { ResourceUpdate } from '../protocol/mesh/index.js';
+import {
+  applyConfigTransaction,
+  CommitFailedError,
+  ConfigRefusedError,
+  type ConfigParticipant,
+} from './config-transaction.js';
+
+export interface AppliedConfig {
+  readonly version: string;
+  readonly config: MeshConfig;
+  readonly appliedAt: string;
+}
+
+export interface NodeConfigOptions {
+  readonly participants: readonly ConfigParticipant[];
+  readonly metrics: Registry;
+  readonly log: Logger;
+}
+
+export class NodeConfig {
+  readonly #options: NodeConfigOptions;
+  #applied: AppliedConfig | undefined;
+  /** The resources the applied config was assembled from, by resourceKey. */
+  #resources: ReadonlyMap<string, MeshResource> = new Map();
+  readonly #applies: Counter;
+  readonly #commitFailures: Counter;
+
+  constructor(options: NodeConfigOptions) {
+    this.#options = options;
+    this.#applies = new Counter({
+      name: 'streammesh_node_config_applies_total',
+      help: 'Config updates received, by result (ack or nack).',
+      labelNames: ['result'],
+      registers: [options.metrics],
+    });
+    this.#commitFailures = new Counter({
+      name: 'streammesh_node_config_commit_failures_total',
+      help: 'Config commits that threw (a bug: commits must not fail); the config was still put in force.',
+      registers: [options.metrics],
+    });
+  }
+
+  get applied(): AppliedConfig | undefined {
+    return this.#applied;
+  }
+
+  /** The resources the node holds, by type and name. */
+  heldResources(): ResourceRef[] {
+    return [...this.#resources.values()].map(({ type, name, version }) => ({
+      type,
+      name,
+      version,
+    }));
+  }
+
+  /**
+   * Applies an update; returns the resources now held from it, or throws a
+   * ResourcesRefusedError naming the resources at fault (the set unchanged).
+   * The caller applies one update at a time (ControlClient queues them).
+   */
+  async apply(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+    const source = `update ${update.systemVersion}`;
+    try {
+      const candidate = candidateResources(this.#resources, update, source);
+      const refs = update.resources.flatMap(({ type, name, version }) =>
+        isConfigType(type) ? [{ type, name, version }] : [],
+      );
+      const unchanged =
+        this.#applied !== undefined &&
+        candidate.size === this.#resources.size &&
+        [...candidate].every(([key, item]) => this.#resources.get(key)?.version === item.version);
+      let config = this.#applied?.config;
+      if (!unchanged || config === undefined) {
+        config = assembleConfig([...candidate.values()], source);
+        await this.#transaction(config, update, candidate, source);
+      }
+      this.#resources = candidate;
+      this.#applied = {
+        version: update.systemVersion,
+        config,
+        appliedAt: new Date().toISOString(),
+      };
+      this.#applies.inc({ result: 'ack' });
+      // The mesh-wide level applies unless this process was given its own.
+      if (process.env['STREAMMESH_LOG_LEVEL'] === undefined) {
+        this.#options.log.level = config.logLevel;
+      }
+      this.#options.log.info(
+        { version: update.systemVersion, resources: refs.length, removed: update.removed.length },
+        'config applied',
+      );
+      return refs;
+    } catch (error) {
+      this.#applies.inc({ result: 'nack' });
+      throw error;
+    }
+  }
+
+  /**
+   * Runs the transaction. A participant's refusal is traced to the resources
+   * it names; a commit that threw is a bug reported here, not a refusal: all
+   * commits have run, so the candidate is in force.
+   */
+  async #transaction(
+    config: MeshConfig,
+    update: ResourceUpdate,
+    candidate: ReadonlyMap<string, MeshResource>,
+    source: string,
+  ): Promise<void> {
+    const participants = this.#options.participants;
+    try {
+      await applyConfigTransaction(participants, config);
+    } catch (error) {
+      if (error instanceof CommitFailedError) {
+        this.#commitFailures.inc();
+        this.#options.log.error(
+          { err: error, version: update.systemVersion },
+          'BUG: a config commit threw; the new config is in force anyway and is acknowledged',
+        );
+        return;
+      }
+      if (!(error instanceof ConfigRefusedError)) throw error;
+      const types = participants.find(({ name }) => name === error.participant)?.resourceTypes;
+      const named = refusedInUpdate(error, types, update, candidate);
+      throw new ResourcesRefusedError(
+        source,
+        named.map(({ type, name }) => ({ type, name, reason: error.message })),
+        error.message,
+      );
+    }
+  }
+}
+
+/**
+ * The resources of `update` a refusal is about: those its error names
+ * (ResourceRefusal), if the update carries any of them; else those of the
+ * participant's types whose name or listen address its message quotes, else
+ * all of its types, else the whole update (resourcesNamedByRefusal).
+ */
+function refusedInUpdate(
+  error: ConfigRefusedError,
+  participantTypes: readonly ResourceType[] | undefined,
+  update: ResourceUpdate,
+  candidate: ReadonlyMap<string, MeshResource>,
+): ResourceRef[] {
+  // The update's resources with their bodies (a removed one has none), so a
+  // refusal that quotes a listen address can be traced to its resource.
+  const inUpdate = [...update.resources, ...update.removed].flatMap((ref) =>
+    isConfigType(ref.type)
+      ? [
+          {
+            type: ref.type,
+            name: ref.name,
+            version: ref.version,
+            body: candidate.get(resourceKey(ref))?.body,
+          },
+        ]
+      : [],
+  );
+  const structured = new Set((refusedResourcesOf(error.cause) ?? []).map(resourceKey));
+  const named = inUpdate.filter((ref) => structured.has(resourceKey(ref)));
+  if (named.length > 0) return named.map(({ type, name, version }) => ({ type, name, version }));
+  if (structured.size > 0) {
+    // The refused resources are held, not in this update (a held route that
+    // cannot follow a new mediaAddress): the update's part for that service.
+    const ofParticipant = inUpdate.filter((ref) => participantTypes?.includes(ref.type) ?? true);
+    const refs = ofParticipant.length > 0 ? ofParticipant : inUpdate;
+    return refs.map(({ type, name, version }) => ({ type, name, version }));
+  }
+  return resourcesNamedByRefusal(participantTypes, error.message, inUpdate);
+}
+
+const configTypes: ReadonlySet<string> = new Set(resourceTypes);
+
+function isConfigType(type: string): type is ResourceType {
+  return configTypes.has(type);
+}
+
+/**
+ * The node's set with the update applied: removals dropped, resources added
+ * or replaced. A body that is not JSON, or of a type this node does not
+ * serve, is an issue of that resource.
+ */
+function candidateResources(
+  current: ReadonlyMap<string, MeshResource>,
+  update: ResourceUpdate,
+  source: string,
+): Map<string, MeshResource> {
+  const candidate = new Map(current);
+  const issues: ResourceIssue[] = [];
+  for (const ref of update.removed) candidate.delete(resourceKey(ref));
+  for (const wire of update.resources) {
+    if (!isConfigType(wire.type)) {
+      const type = wire.type as ResourceType;
+      issues.push({ type, name: wire.name, reason: `${wire.type} is not served by this node` });
+      continue;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(wire.bodyJson);
+    } catch (error) {
+      issues.push({
+        type: wire.type,
+        name: wire.name,
+        reason: `body is not JSON: ${errorMessage(error)}`,
+      });
+      continue;
+    }
+    candidate.set(resourceKey(wire), {
+      type: wire.type,
+      name: wire.name,
+      version: wire.version,
+      order: wire.order,
+      body,
+    });
+  }
+  if (issues.length > 0) throw new ResourcesRefusedError(source, issues);
+  return candidate;
+}
