@@ -3,16 +3,27 @@
  * config transaction (src/node-agent/config-transaction.ts).
  *
  * prepare() does all that can fail and changes nothing that serves traffic:
- * it binds every new listen address, builds the new router and any new
- * clusters. commit() swaps the listeners to the new router, hands a port
+ * it binds every new listen address (a new listener holds what it accepts
+ * until commit), builds the new router and any new clusters (their health
+ * checks start at commit). commit() swaps the listeners to the new router,
+ * opens the new listeners, starts the new clusters, hands a port
  * whose listener changed settings to its successor without closing it,
  * updates the endpoint lists of clusters whose other settings are unchanged
  * (pools, outlier and health state survive), and closes what the config no
  * longer has. abort() closes what prepare opened and leaves the running
- * config untouched.
+ * config untouched. A listener that cannot bind refuses the config naming
+ * its HTTP_LISTENER.
  */
 import type { Registry } from 'prom-client';
-import type { MeshConfig, HttpConfig, HttpListenerConfig } from '../../src/config/index.js';
+import type {
+  MeshConfig,
+  HttpConfig,
+  HttpListenerConfig,
+  RefusedResource,
+  ResourceRefusal,
+  ResourceType,
+} from '../../src/config/index.js';
+import { StreammeshError, errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import type { ConfigParticipant, PreparedChange } from '../../src/node-agent/index.js';
 import { Cluster, clusterSettingsKey } from './cluster/cluster.js';
@@ -22,6 +33,26 @@ import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
 
 /** Old clusters and listeners serve their requests in flight this long before they are closed. */
 const DRAIN_MS = 30_000;
+
+/** A listener of the candidate cannot bind its address: NACKs that HTTP_LISTENER. */
+export class ListenerBindError extends StreammeshError implements ResourceRefusal {
+  readonly resources: readonly RefusedResource[];
+  constructor(config: HttpListenerConfig, cause: unknown) {
+    super(
+      'ERR_HTTP_LISTENER_BIND',
+      `proxy.http.listeners ${config.name} ${config.listen}: ${errorMessage(cause)}`,
+      { cause },
+    );
+    this.resources = [{ type: 'HTTP_LISTENER', name: config.name }];
+  }
+}
+
+/** prepare() on a service that is closed (the proxy is stopping): it takes no config any more. */
+export class HttpServiceClosedError extends StreammeshError {
+  constructor() {
+    super('ERR_HTTP_SERVICE_CLOSED', 'l7: closed, it takes no config');
+  }
+}
 
 interface ClusterEntry {
   /** clusterSettingsKey: what, when changed, rebuilds the cluster. */
@@ -50,14 +81,31 @@ interface PreparedListeners {
 
 export class HttpService implements ConfigParticipant {
   readonly name = 'l7';
+  /** The resource types the L7 service puts in force (static: a node may declare them before making it). */
+  static readonly resourceTypes: readonly ResourceType[] = [
+    'HTTP_LISTENER',
+    'HTTP_ROUTE',
+    'HTTP_CLUSTER',
+    'HTTP_ENDPOINTS',
+  ];
+  readonly resourceTypes = HttpService.resourceTypes;
   readonly #log: Logger;
   readonly #metrics: HttpMetrics;
   readonly #listeners = new Map<string, L7Listener>();
   readonly #clusters = new Map<string, ClusterEntry>();
-  readonly #draining = new Set<NodeJS.Timeout>();
+  /** Clusters no longer in force that finish their requests in flight, with the timer that closes each. */
+  readonly #draining = new Map<Cluster, NodeJS.Timeout>();
   /** Listeners no longer in force that finish their requests in flight (closed with the service). */
   readonly #retired = new Set<L7Listener>();
   #router: HttpRouter;
+  /**
+   * A prepare under way, or a prepared change not yet committed or aborted:
+   * another prepare is refused. Set before prepare's first await, so two
+   * prepares started together cannot both pass.
+   */
+  #pending = false;
+  /** close() ran: no prepare is taken, and a change prepared before is released, not committed. */
+  #closed = false;
 
   constructor(log: Logger, registry: Registry) {
     this.#log = log.child({ component: 'http-proxy' });
@@ -94,7 +142,24 @@ export class HttpService implements ConfigParticipant {
 
   /** Throws (holding nothing of `config`) when a new listen address cannot be bound. */
   async prepareHttp(config: HttpConfig): Promise<PreparedChange> {
+    if (this.#closed) throw new HttpServiceClosedError();
+    if (this.#pending) throw new Error('l7: a prepared config is neither committed nor aborted');
+    this.#pending = true;
+    try {
+      return await this.#prepare(config);
+    } catch (error) {
+      this.#pending = false;
+      throw error;
+    }
+  }
+
+  async #prepare(config: HttpConfig): Promise<PreparedChange> {
     const listeners = await this.#prepareListeners(config.listeners);
+    // close() ran while the binds awaited: the new listeners must not outlive the service.
+    if (this.#closed) {
+      await Promise.all(listeners.opened.map((listener) => listener.close()));
+      throw new HttpServiceClosedError();
+    }
     const clusters = this.#prepareClusters(config);
     const router = new HttpRouter({
       config,
@@ -103,27 +168,43 @@ export class HttpService implements ConfigParticipant {
       log: this.#log,
     });
     let settled = false;
+    const release = async (): Promise<void> => {
+      for (const cluster of clusters.created) cluster.close();
+      await Promise.all(listeners.opened.map((listener) => listener.close()));
+    };
     return {
       commit: () => {
         if (settled) return;
         settled = true;
+        this.#pending = false;
+        if (this.#closed) {
+          // What this change builds on is closed; putting it in force would leak its listeners.
+          release().catch((error: unknown) => {
+            this.#log.error({ err: error }, 'l7: releasing a change prepared before close failed');
+          });
+          return;
+        }
         this.#commit(listeners, clusters, router);
       },
       abort: async () => {
         if (settled) return;
         settled = true;
-        for (const cluster of clusters.created) cluster.close();
-        await Promise.all(listeners.opened.map((listener) => listener.close()));
+        this.#pending = false;
+        await release();
       },
     };
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const listeners = [...this.#listeners.values(), ...this.#retired];
     await Promise.all(listeners.map((listener) => listener.close()));
     this.#listeners.clear();
     this.#retired.clear();
-    for (const timer of this.#draining) clearTimeout(timer);
+    for (const [cluster, timer] of this.#draining) {
+      clearTimeout(timer);
+      cluster.close();
+    }
     this.#draining.clear();
     for (const { cluster } of this.#clusters.values()) cluster.close();
     this.#clusters.clear();
@@ -158,7 +239,11 @@ export class HttpService implements ConfigParticipant {
           takeovers.push({ previous, next: successor });
           next.set(config.name, successor);
         } else {
-          const listener = await L7Listener.start(this.#listenerOptions(config));
+          const listener = await L7Listener.start(this.#listenerOptions(config)).catch(
+            (error: unknown) => {
+              throw new ListenerBindError(config, error);
+            },
+          );
           opened.push(listener);
           next.set(config.name, listener);
         }
@@ -205,6 +290,7 @@ export class HttpService implements ConfigParticipant {
 
   #commit(listeners: PreparedListeners, clusters: PreparedClusters, router: HttpRouter): void {
     for (const update of clusters.endpointUpdates) update();
+    for (const cluster of clusters.created) cluster.start();
     this.#router = router;
     const replaced: L7Listener[] = [];
     for (const { previous, next } of listeners.takeovers) {
@@ -215,6 +301,8 @@ export class HttpService implements ConfigParticipant {
       if (!listeners.claimed.has(listener)) replaced.push(listener);
     }
     for (const listener of replaced) this.#retire(listener);
+    // In force now, with the new router: held connections are served from here.
+    for (const listener of listeners.opened) listener.open();
     this.#listeners.clear();
     for (const [name, listener] of listeners.next) {
       this.#listeners.set(name, listener);
@@ -251,11 +339,11 @@ export class HttpService implements ConfigParticipant {
 
   #drain(cluster: Cluster): void {
     const timer = setTimeout(() => {
-      this.#draining.delete(timer);
+      this.#draining.delete(cluster);
       cluster.close();
     }, DRAIN_MS);
     timer.unref();
-    this.#draining.add(timer);
+    this.#draining.set(cluster, timer);
   }
 }
 

@@ -7,6 +7,10 @@
  * (as Envoy's EDS does): kept endpoints keep their pooled connections,
  * outlier ejections and health state; added ones start fresh and healthy;
  * removed ones lose their pooled connections and health checks.
+ *
+ * A new cluster sends nothing until start(): one built for a candidate config
+ * (a transaction's prepare) must not probe upstreams for a config that may
+ * still be refused.
  */
 import { validHostPort } from '../../../src/shared/address.js';
 import { systemClock, type Clock } from '../../../src/shared/clock.js';
@@ -112,8 +116,12 @@ export class Cluster {
         { ...config.healthCheck, http2: config.http2 },
         log.child({ cluster: config.name }),
       );
-      this.#health.start();
     }
+  }
+
+  /** Starts the active health checks (if any); the cluster is in force from now on. */
+  start(): void {
+    this.#health?.start();
   }
 
   get config(): HttpClusterConfig {

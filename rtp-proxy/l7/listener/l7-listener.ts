@@ -8,6 +8,12 @@
  * What the parsers refuse (smuggling shapes, oversized heads, slow clients,
  * invalid HTTP/2 frames) is answered or reset here, counted by reason, and
  * never reaches a router or an upstream.
+ *
+ * A listener bound by a config transaction's prepare is not in force until
+ * commit: the router it would serve with is still the old config's. Until
+ * open() it holds the connections it accepts, unread (a bounded number; more
+ * are refused and counted), serves them from open() on, and destroys them if
+ * it is closed instead (the config was refused).
  */
 import {
   STATUS_CODES,
@@ -32,6 +38,9 @@ import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
 import type { HttpMetrics } from '../l7-metrics.js';
 import type { HttpRouter } from '../router/http-router.js';
+
+/** Connections a listener not yet in force holds for its commit; more are refused. */
+const MAX_HELD_CONNECTIONS = 128;
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -61,6 +70,8 @@ export class L7Listener {
   readonly #responses = new Set<ServerResponse>();
   #retiring = false;
   #drainTimer: NodeJS.Timeout | undefined;
+  /** Connections accepted before open(), waiting for it; undefined once open. */
+  #held: Set<Socket> | undefined = new Set();
   readonly #options: L7ListenerOptions;
 
   private constructor(options: L7ListenerOptions) {
@@ -117,7 +128,35 @@ export class L7Listener {
     this.#tcp.on('connection', this.#onConnection);
   }
 
-  readonly #onConnection = (socket: Socket): void => this.#accept(socket);
+  readonly #onConnection = (socket: Socket): void => {
+    if (this.#held === undefined) {
+      this.#accept(socket);
+      return;
+    }
+    if (this.#held.size >= MAX_HELD_CONNECTIONS) {
+      this.#count('not_in_force');
+      socket.destroy();
+      return;
+    }
+    const held = this.#held;
+    held.add(socket);
+    socket.once('close', () => held.delete(socket));
+    // A reset while held must not become an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
+  };
+
+  /**
+   * Puts the listener in force (its config's commit): from now on it serves
+   * what it accepts, starting with the connections it held until now.
+   */
+  open(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    for (const socket of held) {
+      if (!socket.destroyed) this.#accept(socket);
+    }
+  }
 
   /**
    * A listener that binds nothing yet: it is to take over the port of one
@@ -190,6 +229,7 @@ export class L7Listener {
 
   async close(): Promise<void> {
     clearTimeout(this.#drainTimer);
+    for (const socket of this.#held ?? []) socket.destroy();
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     for (const session of this.#sessions) session.destroy();
     for (const socket of this.#sockets) socket.destroy();

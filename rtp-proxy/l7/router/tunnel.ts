@@ -2,7 +2,10 @@
  * The byte pipe of an upgraded connection (WebSocket or any other HTTP/1.1
  * Upgrade) once the upstream has answered 101: what each side sent past its
  * head goes first, then bytes flow both ways with backpressure. A FIN from
- * one side is passed on (the other may still answer); an abrupt close or an
+ * one side is passed on and the other may still answer: both sockets are
+ * made half-open for the tunnel (the listener's TCP server and node's HTTP
+ * client make them full-close, which would end the write side on the first
+ * FIN and lose a late answer); an abrupt close or an
  * error on either side closes both; no byte either way for `idleTimeoutMs`
  * closes both. Node's HTTP server and client did all the HTTP parsing before.
  */
@@ -31,6 +34,9 @@ export function runTunnel(
     const bytes = { toUpstream: 0, toDownstream: 0 };
     const client = downstream.socket;
     const server = upstream.socket;
+    // Read by the stream when its side's FIN arrives: from now on that ends only the read side.
+    client.allowHalfOpen = true;
+    server.allowHalfOpen = true;
     const destroyBoth = (): void => {
       client.destroy();
       server.destroy();

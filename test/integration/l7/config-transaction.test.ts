@@ -5,6 +5,12 @@
  * and leaves the old config serving; a prepare whose new address is taken
  * rejects holding nothing; commit switches routes, takes over a port whose
  * listener changed settings without a gap, and closes removed listeners.
+ * Between prepare and commit a new listener serves nothing (a request there
+ * waits for commit, then takes the new routes; after an abort it is closed
+ * unanswered) and a new cluster probes nothing; two prepares started
+ * together let one through; a closed service takes no config and a change
+ * prepared before close() leaves nothing behind; close() closes clusters
+ * still draining.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
@@ -13,6 +19,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
+import { refusedResourcesOf } from '../../../src/config/index.js';
 import { meshConfigSchema } from '../../../src/config/schema.js';
 import { applyConfigTransaction, type ConfigParticipant } from '../../../src/node-agent/index.js';
 import {
@@ -96,7 +103,7 @@ describe('L7 service config transaction', () => {
   }
 
   it('prepare then abort: the old listeners serve the old routes, the new port and cluster are freed', async () => {
-    const { service, green, port } = await setUp();
+    const { service, blue, green, port } = await setUp();
     const extra = await freePort();
     const change = await service.prepareHttp(
       configTo(
@@ -110,11 +117,22 @@ describe('L7 service config transaction', () => {
     );
     assert.equal(await canBind(extra), false, 'prepare bound the new address');
     assert.equal(await answerOf(port), 'blue', 'nothing switched before commit');
-    assert.equal(green.seen.filter((r) => r.path !== '/health').length, 0);
+    // A request to the new listener before commit: not served by the old routes, closed at abort.
+    const early = send(extra, { host: 'x', path: '/early' }).then(
+      (answer) => `answered ${answer.status} ${answer.body.toString()}`,
+      () => 'closed unanswered',
+    );
     await delay(120);
-    assert.ok(healthChecks(green) > 0, 'prepare built the new cluster (its checks run)');
+    assert.equal(green.seen.filter((r) => r.path !== '/health').length, 0);
+    assert.equal(healthChecks(green), 0, 'a prepared cluster probes nothing before commit');
 
     await change.abort();
+    assert.equal(await early, 'closed unanswered', 'the new listener served nothing');
+    assert.deepEqual(
+      [...blue.seen, ...green.seen].filter((r) => r.path === '/early'),
+      [],
+      'no backend saw the early request',
+    );
     assert.equal(await canBind(extra), true, 'abort freed the new port');
     assert.equal(await answerOf(port), 'blue', 'the old config still serves');
     assert.deepEqual([...service.listeners.keys()], ['edge']);
@@ -144,7 +162,15 @@ describe('L7 service config transaction', () => {
           'next',
         ),
       ),
-      /EADDRINUSE/,
+      (error: unknown) => {
+        assert.match(String(error), /proxy\.http\.listeners second .*EADDRINUSE/);
+        assert.deepEqual(
+          refusedResourcesOf(error),
+          [{ type: 'HTTP_LISTENER', name: 'second' }],
+          'the refusal names the listener that cannot bind',
+        );
+        return true;
+      },
     );
     assert.equal(await canBind(free), true, 'the address bound before the failure was released');
     assert.equal(await answerOf(port), 'blue');
@@ -205,6 +231,113 @@ describe('L7 service config transaction', () => {
     await delay(50);
     assert.equal(await canBind(second), true, 'the removed listener closed its port');
     assert.deepEqual([...service.listeners.keys()], ['edge']);
+  });
+
+  it('a request to a new listener between prepare and commit waits, then takes the new routes', async () => {
+    const { service, green, blue, port } = await setUp();
+    const extra = await freePort();
+    const change = await service.prepareHttp(
+      configTo(
+        [
+          { name: 'edge', port },
+          { name: 'extra', port: extra },
+        ],
+        green,
+        'next',
+      ),
+    );
+    let settled = false;
+    const early = send(extra, { host: 'x', path: '/early' }).finally(() => {
+      settled = true;
+    });
+    await delay(150);
+    assert.equal(settled, false, 'no answer before commit');
+    assert.equal(blue.seen.filter((r) => r.path === '/early').length, 0, 'old routes unused');
+    change.commit();
+    const answer = await early;
+    assert.equal(answer.body.toString(), 'green', 'served by the committed routes');
+    assert.equal(blue.seen.filter((r) => r.path === '/early').length, 0);
+  });
+
+  it('new clusters start their health checks at commit', async () => {
+    const { service, green, port } = await setUp();
+    const change = await service.prepareHttp(configTo([{ name: 'edge', port }], green, 'next'));
+    await delay(150);
+    assert.equal(healthChecks(green), 0, 'nothing probed while prepared');
+    change.commit();
+    await delay(150);
+    assert.ok(healthChecks(green) > 0, 'probed once in force');
+  });
+
+  it('of two prepares started together one is refused, and the other can be aborted cleanly', async () => {
+    const { service, green, port } = await setUp();
+    const [first, second] = [await freePort(), await freePort()];
+    const results = await Promise.allSettled([
+      service.prepareHttp(
+        configTo(
+          [
+            { name: 'edge', port },
+            { name: 'a', port: first },
+          ],
+          green,
+        ),
+      ),
+      service.prepareHttp(
+        configTo(
+          [
+            { name: 'edge', port },
+            { name: 'b', port: second },
+          ],
+          green,
+        ),
+      ),
+    ]);
+    const prepared = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    assert.equal(prepared.length, 1, 'one prepare went through');
+    assert.equal(refused.length, 1, 'the other was refused');
+    assert.match(String(refused[0]), /neither committed nor aborted/);
+    await prepared[0]?.abort();
+    assert.equal(await canBind(first), true);
+    assert.equal(await canBind(second), true, 'the refused prepare bound nothing');
+    assert.equal(await answerOf(port), 'blue');
+  });
+
+  it('a closed service refuses prepare; a change prepared before close() is released at commit', async () => {
+    const { service, green, port } = await setUp();
+    const extra = await freePort();
+    const candidate = configTo(
+      [
+        { name: 'edge', port },
+        { name: 'extra', port: extra },
+      ],
+      green,
+      'next',
+    );
+    const change = await service.prepareHttp(candidate);
+    await service.close();
+    change.commit();
+    await delay(100);
+    assert.equal(await canBind(extra), true, 'the prepared listener was closed, not put in force');
+    assert.equal(await canBind(port), true, 'the old listener closed with the service');
+    assert.deepEqual([...service.listeners.keys()], []);
+    await assert.rejects(service.prepareHttp(candidate), { code: 'ERR_HTTP_SERVICE_CLOSED' });
+    assert.equal(await canBind(extra), true, 'the refused prepare bound nothing');
+    await delay(150);
+    assert.equal(healthChecks(green), 0, 'no cluster of the released change ever probed');
+  });
+
+  it('close() within the drain time closes a replaced cluster (its health checks stop)', async () => {
+    const { service, green, blue, port } = await setUp();
+    // The cluster "app" (blue) is replaced by "next" (green): "app" drains for 30 s.
+    await service.apply(configTo([{ name: 'edge', port }], green, 'next'));
+    await delay(120);
+    assert.ok(healthChecks(blue) > 0);
+    await service.close();
+    await delay(60);
+    const checks = healthChecks(blue);
+    await delay(200);
+    assert.equal(healthChecks(blue), checks, 'the draining cluster was closed with the service');
   });
 });
 

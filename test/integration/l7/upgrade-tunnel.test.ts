@@ -4,7 +4,8 @@
  * and cluster path of any request. Echo both ways (text, binary, 1 MiB),
  * close codes from either side, a refused upgrade relayed with its body (and
  * a chunked one with its trailer), 502 for an upstream that is not there, 504
- * for one that never answers, idle timeout; and what the shared path gives:
+ * for one that never answers, idle timeout, a half-closed tunnel that still
+ * carries the upstream's late answer; and what the shared path gives:
  * the circuit breaker counts tunnels, the balancer spreads them, route header
  * edits and X-Forwarded-For reach the upstream, metrics count them.
  */
@@ -49,7 +50,8 @@ interface Upstream {
  * /echo: a WebSocket echo ("close-me" makes it close with 4002);
  * /missing: 404 with a Content-Length body, connection left open;
  * /chunked: 403 with a chunked body and trailer, connection left open;
- * /silent: never answers.
+ * /silent: never answers;
+ * /late (any Upgrade): 101, then answers "late answer" only after the client's FIN.
  */
 async function startUpstream(): Promise<Upstream> {
   const closeCodes: number[] = [];
@@ -68,6 +70,13 @@ async function startUpstream(): Promise<Upstream> {
         });
         ws.on('close', (code) => closeCodes.push(code));
       });
+    } else if (req.url === '/late') {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: late\r\n\r\n',
+      );
+      socket.resume();
+      // node's HTTP server sockets are half-open: this side may still write after the FIN.
+      socket.once('end', () => socket.end('late answer'));
     } else if (req.url === '/missing') {
       socket.write(
         'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nno such ws',
@@ -304,6 +313,31 @@ describe('upgrade tunnel', () => {
     assert.equal(refused.status, 504);
     assert.ok(Date.now() - started >= 250, 'not before the idle timeout');
     assert.equal((await result).status, 504);
+  });
+
+  it("a client FIN is passed on and the upstream's answer after it still reaches the client", async () => {
+    const result = proxy.nextResult();
+    const client = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    const received: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      client.on('end', resolve);
+      client.on('error', reject);
+    });
+    client.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      // The tunnel is up: half-close our side.
+      if (Buffer.concat(received).includes('\r\n\r\n') && client.writable) client.end();
+    });
+    client.write('GET /late HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: late\r\n\r\n');
+    await ended;
+    const text = Buffer.concat(received).toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 101 /);
+    assert.ok(
+      text.endsWith('\r\n\r\nlate answer'),
+      `the late answer arrived: ${JSON.stringify(text)}`,
+    );
+    client.destroy();
+    assert.equal((await result).status, 101);
   });
 
   it('closes both sides of an established tunnel after the idle timeout', async () => {
