@@ -11,5 +11,5 @@ export {
   type ConfigParticipant,
   type PreparedChange,
 } from './config-transaction.js';
-export { NodeConfig, type NodeConfigOptions } from './node-config.js';
+export { NodeClosedError, NodeConfig, type NodeConfigOptions } from './node-config.js';
 export { CpuSampler, type LoadFigures, type LoadSource } from './load-source.js';

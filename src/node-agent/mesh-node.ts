@@ -151,6 +151,7 @@ export class MeshNode {
    */
   async close(): Promise<void> {
     await this.#client?.close();
+    await this.#config.close();
     await this.admin.close();
   }
 

@@ -21,7 +21,7 @@ import {
   type ResourceRef,
   type ResourceType,
 } from '../config/index.js';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate } from '../protocol/mesh/index.js';
 import {
@@ -37,6 +37,13 @@ export interface AppliedConfig {
   readonly appliedAt: string;
 }
 
+/** An update reached a node that is closing: its services may be closed already. */
+export class NodeClosedError extends StreammeshError {
+  constructor() {
+    super('ERR_NODE_CLOSED', 'the node is closing; the update is not applied');
+  }
+}
+
 export interface NodeConfigOptions {
   readonly participants: readonly ConfigParticipant[];
   readonly metrics: Registry;
@@ -50,6 +57,13 @@ export class NodeConfig {
   #resources: ReadonlyMap<string, MeshResource> = new Map();
   readonly #applies: Counter;
   readonly #commitFailures: Counter;
+  /**
+   * The update being applied, if any: the one guard that keeps transactions
+   * one at a time, whoever calls apply(), so no participant ever sees a
+   * second prepare before the first is committed or aborted.
+   */
+  #inFlight: Promise<unknown> = Promise.resolve();
+  #closed = false;
 
   constructor(options: NodeConfigOptions) {
     this.#options = options;
@@ -82,9 +96,24 @@ export class NodeConfig {
   /**
    * Applies an update; returns the resources now held from it, or throws a
    * ResourcesRefusedError naming the resources at fault (the set unchanged).
-   * The caller applies one update at a time (ControlClient queues them).
+   * Updates are applied one at a time, in call order; after close() none is.
    */
-  async apply(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+  apply(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+    const result = this.#inFlight.then(() => {
+      if (this.#closed) throw new NodeClosedError();
+      return this.#applyNow(update);
+    });
+    this.#inFlight = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Takes no more updates; resolves once the one in flight has committed or aborted. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#inFlight;
+  }
+
+  async #applyNow(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
     const source = `update ${update.systemVersion}`;
     try {
       const candidate = candidateResources(this.#resources, update, source);

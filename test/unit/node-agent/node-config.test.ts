@@ -17,7 +17,11 @@ import {
   type MeshConfig,
   type ResourceType,
 } from '../../../src/config/index.js';
-import { NodeConfig, type ConfigParticipant } from '../../../src/node-agent/index.js';
+import {
+  NodeClosedError,
+  NodeConfig,
+  type ConfigParticipant,
+} from '../../../src/node-agent/index.js';
 import type { ResourceUpdate } from '../../../src/protocol/mesh/index.js';
 
 const configWith = (routes: readonly { name: string; port: number }[]): MeshConfig =>
@@ -185,5 +189,62 @@ describe('NodeConfig', () => {
       lines.some((line) => line.level >= 50 && /commit/.test(line.msg)),
       'logged at error level',
     );
+  });
+
+  it('applies updates one at a time: a second prepare never starts before the first settles', async () => {
+    let running = 0;
+    let mostAtOnce = 0;
+    const prepared: string[] = [];
+    const slow: ConfigParticipant = {
+      name: 'relay',
+      resourceTypes: ['MEDIA_ROUTE', 'MESH_SETTINGS'],
+      prepare: async (candidate) => {
+        running += 1;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        running -= 1;
+        prepared.push(candidate.proxy.routes[0]?.listen ?? '');
+        return { commit: () => undefined, abort: () => Promise.resolve() };
+      },
+    };
+    const { config } = node([slow]);
+    // Not awaited in between: both are in the node's hands at once.
+    const one = config.apply(fullUpdate('1', first));
+    const two = config.apply(deltaUpdate('2', first, moved));
+    await Promise.all([one, two]);
+    assert.equal(mostAtOnce, 1);
+    assert.deepEqual(prepared, ['127.0.0.1:5004', '127.0.0.1:5104'], 'in the order given');
+    assert.equal(config.applied?.version, 'sv2');
+  });
+
+  it('close() waits for the update in flight and refuses the ones after it', async () => {
+    let release = (): void => undefined;
+    const events: string[] = [];
+    const held: ConfigParticipant = {
+      name: 'relay',
+      prepare: async () => {
+        events.push('prepare');
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        return {
+          commit: () => events.push('commit'),
+          abort: () => Promise.resolve(),
+        };
+      },
+    };
+    const { config } = node([held]);
+    const inFlight = config.apply(fullUpdate('1', first));
+    const queued = config.apply(deltaUpdate('2', first, moved));
+    await new Promise((resolve) => setImmediate(resolve));
+    const closing = config.close().then(() => events.push('closed'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(events, ['prepare'], 'close waits');
+    release();
+    await closing;
+    await inFlight;
+    await assert.rejects(queued, NodeClosedError);
+    assert.deepEqual(events, ['prepare', 'commit', 'closed']);
+    await assert.rejects(config.apply(deltaUpdate('3', first, moved)), NodeClosedError);
   });
 });
