@@ -17,7 +17,14 @@
  */
 import type { Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
-import type { MeshConfig, RouteConfig } from '../../../src/config/index.js';
+import {
+  MESH_SETTINGS_NAME,
+  type MeshConfig,
+  type RefusedResource,
+  type ResourceRefusal,
+  type ResourceType,
+  type RouteConfig,
+} from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
@@ -34,9 +41,29 @@ import {
 import { MediaRoute, type MediaRouteSnapshot } from './media-route.js';
 import { SrtpLeg } from './srtp-leg.js';
 
-export class MediaRouteBuildError extends StreammeshError {
+/** A route of the candidate cannot be built (its port is taken, ...): NACKs that MEDIA_ROUTE. */
+export class MediaRouteBuildError extends StreammeshError implements ResourceRefusal {
+  readonly resources: readonly RefusedResource[];
   constructor(route: string, reason: string) {
     super('ERR_ROUTE_BUILD', `proxy.routes ${route}: ${reason}`);
+    this.resources = [{ type: 'MEDIA_ROUTE', name: route }];
+  }
+}
+
+/** The candidate's media address cannot be bound on this node: NACKs MESH_SETTINGS, which holds it. */
+export class MediaAddressError extends StreammeshError implements ResourceRefusal {
+  readonly resources: readonly RefusedResource[] = [
+    { type: 'MESH_SETTINGS', name: MESH_SETTINGS_NAME },
+  ];
+  constructor(cause: unknown) {
+    super('ERR_MEDIA_ADDRESS', errorMessage(cause), { cause });
+  }
+}
+
+/** prepare() on a table that is closed (the proxy is stopping): it takes no config any more. */
+export class RelayClosedError extends StreammeshError {
+  constructor() {
+    super('ERR_RELAY_CLOSED', 'relay: closed, it takes no config');
   }
 }
 
@@ -77,6 +104,7 @@ interface Opened {
 
 export class MediaRouteTable implements ConfigParticipant {
   readonly name = 'relay';
+  readonly resourceTypes: readonly ResourceType[] = ['MEDIA_ROUTE', 'MESH_SETTINGS'];
   readonly #log: Logger;
   readonly #routes = new Map<string, MediaRoute>();
   /** Which allocator lent each pair (the range may have changed since). */
@@ -84,8 +112,14 @@ export class MediaRouteTable implements ConfigParticipant {
   #allocator: PortAllocator | undefined;
   #allocatorRange = '';
   #host = '';
-  /** A prepared change not yet committed or aborted: the next prepare must wait for it. */
+  /**
+   * A prepare under way, or a prepared change not yet committed or aborted:
+   * another prepare is refused. Set before prepare's first await, so two
+   * prepares started together cannot both pass.
+   */
   #pending = false;
+  /** close() ran: no prepare is taken, and a change prepared before is released, not committed. */
+  #closed = false;
 
   constructor(log: Logger) {
     this.#log = log;
@@ -101,9 +135,24 @@ export class MediaRouteTable implements ConfigParticipant {
   }
 
   async prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    if (this.#closed) throw new RelayClosedError();
     if (this.#pending) throw new Error('relay: a prepared config is neither committed nor aborted');
+    this.#pending = true;
+    try {
+      return await this.#prepare(candidate);
+    } catch (error) {
+      this.#pending = false;
+      throw error;
+    }
+  }
+
+  async #prepare(candidate: MeshConfig): Promise<PreparedChange> {
     const { mediaAddress, rtpPorts, routes } = candidate.proxy;
-    await checkMediaAddress(mediaAddress);
+    try {
+      await checkMediaAddress(mediaAddress);
+    } catch (error) {
+      throw new MediaAddressError(error);
+    }
     const range = `${rtpPorts.start}-${rtpPorts.end}`;
     const allocator =
       this.#allocator === undefined || range !== this.#allocatorRange
@@ -130,10 +179,19 @@ export class MediaRouteTable implements ConfigParticipant {
       this.#release(opened);
       throw error;
     }
-    this.#pending = true;
+    // close() ran while this prepare awaited: what it opened must not outlive the table.
+    if (this.#closed) {
+      this.#release(opened);
+      throw new RelayClosedError();
+    }
     return {
       commit: () => {
         this.#pending = false;
+        if (this.#closed) {
+          // The routes this change builds on are gone; starting it would leak its sockets.
+          this.#release(opened);
+          return;
+        }
         this.#commit(candidate, range, allocator, kept, prepared);
       },
       abort: () => {
@@ -145,6 +203,7 @@ export class MediaRouteTable implements ConfigParticipant {
   }
 
   close(): void {
+    this.#closed = true;
     for (const route of this.#routes.values()) this.#close(route, new Set());
     this.#routes.clear();
   }

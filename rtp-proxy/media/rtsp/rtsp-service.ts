@@ -2,11 +2,14 @@
  * The RTSP proxy of the rtp-proxy: the TCP listener, the configured paths
  * and the sessions. Each pushed config is applied live, as one participant
  * of the node's config transaction (src/node-agent/config-transaction.ts):
- * prepare() binds a new listen address (a bind failure refuses the config)
- * and checks what can be checked (camera URLs, viewer credentials) without
- * changing anything in force; commit() closes the old listener, rebuilds the
- * paths whose config changed (others keep running untouched) and puts the
- * new auth in force; abort() releases the listener prepare bound.
+ * prepare() binds a new listen address (a bind failure refuses the config),
+ * builds the sources of new and changed camera paths (a bad camera URL
+ * refuses it) and the viewer auth, without changing anything in force and
+ * without starting anything; commit() closes the old listener, makes the new
+ * paths from what prepare built and starts the always-on ones (others keep
+ * running untouched) and puts the new auth in force; abort() releases the
+ * listener prepare bound. A refusal names the resource at fault
+ * (RTSP_SETTINGS for the listener, RTSP_PATH for a path).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -14,14 +17,19 @@ import { performance } from 'node:perf_hooks';
 import { parseHostPort } from '../../../src/shared/address.js';
 import {
   DEMO_PATH,
+  RTSP_SETTINGS_NAME,
   type MeshConfig,
+  type RefusedResource,
+  type ResourceRefusal,
+  type ResourceType,
   type RtspConfig,
   type RtspPathConfig,
 } from '../../../src/config/index.js';
-import { errorMessage } from '../../../src/shared/errors.js';
+import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/index.js';
-import { CameraSource, parseCameraUrl } from '../../../src/media/rtsp-client/index.js';
+import { CameraSource, type CameraSourceOptions } from '../../../src/media/rtsp-client/index.js';
+import type { MediaSource } from '../../../src/media/source/index.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
 import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';
@@ -29,9 +37,40 @@ import { DemoSource } from './demo-source.js';
 import { routeInterleaved, routeRequest } from './request-router.js';
 import { reply } from './responses.js';
 import { SessionTable } from './session-table.js';
-import { StreamPath, type PathSnapshot } from './stream-path.js';
+import { StreamPath, type PathOptions, type PathSnapshot } from './stream-path.js';
 import { Tally } from './tally.js';
 import { ViewerAuth } from './viewer-auth.js';
+
+/** The candidate's RTSP listen address cannot be bound: NACKs RTSP_SETTINGS, which holds it. */
+export class RtspListenError extends StreammeshError implements ResourceRefusal {
+  readonly resources: readonly RefusedResource[] = [
+    { type: 'RTSP_SETTINGS', name: RTSP_SETTINGS_NAME },
+  ];
+  constructor(message: string) {
+    super('ERR_RTSP_LISTEN', message);
+  }
+}
+
+/** A path of the candidate cannot be built (its camera URL is bad): NACKs that RTSP_PATH. */
+export class RtspPathError extends StreammeshError implements ResourceRefusal {
+  readonly resources: readonly RefusedResource[];
+  constructor(path: string, cause: unknown) {
+    super('ERR_RTSP_PATH', `proxy.rtsp.paths.${path}.source: ${errorMessage(cause)}`, { cause });
+    this.resources = [{ type: 'RTSP_PATH', name: path }];
+  }
+}
+
+/** prepare() on a service that is closed (the proxy is stopping): it takes no config any more. */
+export class RtspClosedError extends StreammeshError {
+  constructor() {
+    super('ERR_RTSP_CLOSED', 'rtsp: closed, it takes no config');
+  }
+}
+
+export interface RtspServiceOptions {
+  /** Builds a camera path's source; a CameraSource unless a test gives another. */
+  readonly cameraSource?: (options: CameraSourceOptions) => MediaSource;
+}
 
 /** How long DESCRIBE waits for an on-demand camera to answer. */
 const DESCRIBE_TIMEOUT_MS = 10_000;
@@ -80,11 +119,21 @@ interface RtspPlan {
   readonly mediaHost: string;
   readonly ports: { readonly allocator: PortAllocator; readonly signature: string };
   readonly auth: { readonly auth: ViewerAuth; readonly signature: string };
-  readonly paths: ReadonlyMap<string, RtspPathConfig | 'demo'>;
+  /** Every path of the candidate, by name. */
+  readonly paths: ReadonlyMap<string, PlannedPath>;
+}
+
+/** A path of the candidate: kept running as it is, or built by prepare and made at commit. */
+interface PlannedPath {
+  /** The path's config as JSON: a path whose signature changes is rebuilt. */
+  readonly signature: string;
+  /** Undefined when the running path of that name is kept. */
+  readonly build: PathOptions | undefined;
 }
 
 export class RtspService implements ConfigParticipant {
   readonly name = 'rtsp';
+  readonly resourceTypes: readonly ResourceType[] = ['RTSP_SETTINGS', 'RTSP_PATH'];
   readonly requests = new Tally<string>();
   readonly #log: Logger;
   readonly #paths = new Map<string, { path: StreamPath; signature: string }>();
@@ -105,11 +154,19 @@ export class RtspService implements ConfigParticipant {
   #ctx: RtspContext | undefined;
   /** Old listeners and paths still closing after a commit; close() waits for them. */
   readonly #closing = new Set<Promise<void>>();
-  /** A prepared change not yet committed or aborted: the next prepare must wait for it. */
+  /**
+   * A prepare under way, or a prepared change not yet committed or aborted:
+   * another prepare is refused. Set before prepare's first await, so two
+   * prepares started together cannot both pass.
+   */
   #pending = false;
+  /** close() ran: no prepare is taken, and a change prepared before is released, not committed. */
+  #closed = false;
+  readonly #cameraSource: (options: CameraSourceOptions) => MediaSource;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, options: RtspServiceOptions = {}) {
     this.#log = log.child({ component: 'rtsp' });
+    this.#cameraSource = options.cameraSource ?? ((camera) => new CameraSource(camera));
     this.#sessions = new SessionTable(
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
@@ -131,7 +188,18 @@ export class RtspService implements ConfigParticipant {
   }
 
   async prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    if (this.#closed) throw new RtspClosedError();
     if (this.#pending) throw new Error('rtsp: a prepared config is neither committed nor aborted');
+    this.#pending = true;
+    try {
+      return await this.#prepare(candidate);
+    } catch (error) {
+      this.#pending = false;
+      throw error;
+    }
+  }
+
+  async #prepare(candidate: MeshConfig): Promise<PreparedChange> {
     const plan = this.#plan(candidate);
     const current = this.#listener;
     // Same configured address (port 0 included): the bound listener serves on.
@@ -143,10 +211,19 @@ export class RtspService implements ConfigParticipant {
         ? current
         : await this.#bind(plan.rtsp.listen);
     const bound = listener === current ? undefined : listener;
-    this.#pending = true;
+    // close() ran while the bind awaited: the new listener must not outlive the service.
+    if (this.#closed) {
+      if (bound !== undefined) await closeServer(bound.server);
+      throw new RtspClosedError();
+    }
     return {
       commit: () => {
         this.#pending = false;
+        if (this.#closed) {
+          // Nothing of this change is in force or started; only the new listener is to free.
+          if (bound !== undefined) this.#track(closeServer(bound.server));
+          return;
+        }
         this.#commit({ ...plan, listener });
       },
       abort: async () => {
@@ -173,20 +250,19 @@ export class RtspService implements ConfigParticipant {
             auth: new ViewerAuth(rtsp.auth, { secret: this.#nonceSecret }),
             signature: authSignature,
           };
-    const paths = new Map<string, RtspPathConfig | 'demo'>();
+    const wanted = new Map<string, RtspPathConfig | 'demo'>();
     if (rtsp.enabled) {
-      for (const [name, config] of Object.entries(rtsp.paths)) {
-        if (config.source !== 'publisher') {
-          // A camera source parses its URL when the path starts, in commit, which must not fail.
-          try {
-            parseCameraUrl(config.source);
-          } catch (error) {
-            throw new Error(`proxy.rtsp.paths.${name}.source: ${errorMessage(error)}`);
-          }
-        }
-        paths.set(name, config);
-      }
-      if (rtsp.demo) paths.set(DEMO_PATH, 'demo');
+      for (const [name, config] of Object.entries(rtsp.paths)) wanted.set(name, config);
+      if (rtsp.demo) wanted.set(DEMO_PATH, 'demo');
+    }
+    const paths = new Map<string, PlannedPath>();
+    for (const [name, config] of wanted) {
+      const signature = JSON.stringify(config);
+      const kept = this.#paths.get(name)?.signature === signature;
+      const build = kept
+        ? undefined
+        : this.#pathOptions(name, config, { mediaHost, ports: ports.allocator });
+      paths.set(name, { signature, build });
     }
     return { rtsp, mediaHost, ports, auth, paths };
   }
@@ -244,6 +320,7 @@ export class RtspService implements ConfigParticipant {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const listener = this.#listener;
     if (listener !== undefined) this.#retire(listener);
     this.#listener = undefined;
@@ -275,7 +352,7 @@ export class RtspService implements ConfigParticipant {
 
   async #bind(address: string): Promise<Listener> {
     const parsed = parseHostPort(address);
-    if (typeof parsed === 'string') throw new Error(`proxy.rtsp.listen: ${parsed}`);
+    if (typeof parsed === 'string') throw new RtspListenError(`proxy.rtsp.listen: ${parsed}`);
     const gate = { live: false };
     const server = createServer({ noDelay: true }, (socket) => {
       if (gate.live) {
@@ -290,7 +367,7 @@ export class RtspService implements ConfigParticipant {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(new Error(`proxy.rtsp.listen ${address}: ${error.code ?? error.message}`));
+        reject(new RtspListenError(`proxy.rtsp.listen ${address}: ${error.code ?? error.message}`));
       });
       server.listen({ host: parsed.host, port: parsed.port, exclusive: true }, () => {
         resolve();
@@ -357,27 +434,34 @@ export class RtspService implements ConfigParticipant {
     this.#closing.add(tracked);
   }
 
-  /** Synchronous, for commit: old paths close in the background. */
-  #setPaths(wanted: ReadonlyMap<string, RtspPathConfig | 'demo'>): void {
+  /** Synchronous, for commit: old paths close in the background; new ones are made from what prepare built. */
+  #setPaths(wanted: ReadonlyMap<string, PlannedPath>): void {
     for (const [name, entry] of this.#paths) {
-      const config = wanted.get(name);
-      if (config !== undefined && JSON.stringify(config) === entry.signature) continue;
+      const planned = wanted.get(name);
+      if (planned !== undefined && planned.build === undefined) continue;
       this.#paths.delete(name);
       for (const session of [...this.#sessions.values()]) {
         if (session.path === entry.path) this.#sessions.remove(session, 'path changed');
       }
       this.#track(entry.path.close());
     }
-    for (const [name, config] of wanted) {
-      if (this.#paths.has(name)) continue;
-      this.#paths.set(name, {
-        path: this.#buildPath(name, config),
-        signature: JSON.stringify(config),
-      });
+    for (const [name, planned] of wanted) {
+      if (planned.build === undefined) continue;
+      // Makes the path and, when always on, starts the source prepare built (nothing here can fail).
+      this.#paths.set(name, { path: new StreamPath(planned.build), signature: planned.signature });
     }
   }
 
-  #buildPath(name: string, config: RtspPathConfig | 'demo'): StreamPath {
+  /**
+   * A path's options, for prepare: a camera path's source is built now (its
+   * URL parsed: a bad one refuses the config, naming the path) but not
+   * started; commit only makes the path, which starts it when always on.
+   */
+  #pathOptions(
+    name: string,
+    config: RtspPathConfig | 'demo',
+    planned: { readonly mediaHost: string; readonly ports: PortAllocator },
+  ): PathOptions {
     const common = {
       name,
       describeTimeoutMs: DESCRIBE_TIMEOUT_MS,
@@ -385,35 +469,46 @@ export class RtspService implements ConfigParticipant {
       now: () => performance.now(),
     };
     if (config === 'demo') {
-      return new StreamPath({
+      return {
         ...common,
         kind: 'demo',
         alwaysOn: false,
         lingerMs: 10_000,
         createSource: () => new DemoSource(),
-      });
+      };
     }
     if (config.source === 'publisher') {
-      return new StreamPath({ ...common, kind: 'publisher', alwaysOn: false, lingerMs: 0 });
+      return { ...common, kind: 'publisher', alwaysOn: false, lingerMs: 0 };
     }
-    const url = config.source;
-    return new StreamPath({
+    const camera = (mediaHost: string, ports: PortAllocator): MediaSource =>
+      this.#cameraSource({
+        url: config.source,
+        transport: config.transport,
+        mediaHost,
+        ports,
+        log: this.#log.child({ path: name }),
+      });
+    let first: MediaSource | undefined;
+    try {
+      first = camera(planned.mediaHost, planned.ports);
+    } catch (error) {
+      throw new RtspPathError(name, error);
+    }
+    return {
       ...common,
       kind: 'camera',
       alwaysOn: !config.onDemand,
       lingerMs: config.lingerMs,
       createSource: () => {
+        // The source prepare built, while the media address and ports it took are still in force.
+        const built = first;
+        first = undefined;
+        if (built !== undefined && planned.ports === this.#ports) return built;
         const ports = this.#ports;
         if (ports === undefined) throw new Error('camera source before the first config');
-        return new CameraSource({
-          url,
-          transport: config.transport,
-          mediaHost: this.#mediaHost,
-          ports,
-          log: this.#log.child({ path: name }),
-        });
+        return camera(this.#mediaHost, ports);
       },
-    });
+    };
   }
 }
 

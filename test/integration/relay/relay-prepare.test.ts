@@ -3,12 +3,15 @@
  * 127.0.0.1: prepare builds aside and changes nothing that carries packets,
  * commit swaps (a changed route on a fixed port keeps its port), abort gives
  * back every socket and port prepare took, and a refusal at prepare leaves
- * the running routes as they were.
+ * the running routes as they were and names the resource at fault. Of two
+ * prepares started together one is refused; a closed table takes no config,
+ * and a change prepared before close() leaves no socket behind.
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
 import {
+  refusedResourcesOf,
   validateConfig,
   type MeshConfig,
   type MeshConfigInput,
@@ -179,10 +182,27 @@ describe('relay prepare / commit / abort', () => {
     assert.deepEqual([...table.routes.keys()], ['steady']);
   });
 
-  it('a second prepare before the first is committed or aborted is refused', async () => {
-    const change = await table.prepare(config([steady(newDestination)]));
-    await assert.rejects(table.prepare(config([steady(newDestination)])), /neither committed/);
+  it('of two prepares started together one is refused; the next goes through after abort', async () => {
+    const addedPort = await freeRun(1, new Set([fixedPort, fixedPort + 1]));
+    const added = {
+      name: 'added',
+      listen: `127.0.0.1:${addedPort}`,
+      rtcpMux: true,
+      destinations: [{ address: `127.0.0.1:${newDestination.port}` }],
+    };
+    // Not awaited in between: both run their awaits (media-address check, binds) interleaved.
+    const results = await Promise.allSettled([
+      table.prepare(config([steady(newDestination), added])),
+      table.prepare(config([steady(newDestination)])),
+    ]);
+    const prepared = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    assert.equal(prepared.length, 1, 'one prepare went through');
+    assert.match(String(refused[0]), /neither committed/, 'the other was refused');
+    const [change] = prepared;
+    assert.ok(change);
     await change.abort();
+    assert.ok(await canBindUdp(addedPort), 'nothing of either prepare stays bound');
     await table.apply(config([steady(newDestination)]));
     await sendBurst(fixedPort, 3);
     await newDestination.waitForCount(3);
@@ -191,10 +211,11 @@ describe('relay prepare / commit / abort', () => {
   it('a taken RTCP port for a route leaving rtcp-mux refuses at prepare; the route runs on', async () => {
     await table.apply(config([steady(oldDestination, true)]));
     extra.push(await UdpPeer.bind(fixedPort + 1));
-    await assert.rejects(
-      table.prepare(config([steady(newDestination, false)])),
-      /proxy\.routes steady: .*RTCP port.*EADDRINUSE/,
-    );
+    await assert.rejects(table.prepare(config([steady(newDestination, false)])), (error) => {
+      assert.match(String(error), /proxy\.routes steady: .*RTCP port.*EADDRINUSE/);
+      assert.deepEqual(refusedResourcesOf(error), [{ type: 'MEDIA_ROUTE', name: 'steady' }]);
+      return true;
+    });
     await sendBurst(fixedPort, 10);
     await oldDestination.waitForCount(15);
     await sleep(50);
@@ -203,10 +224,11 @@ describe('relay prepare / commit / abort', () => {
 
   it('a media address this node does not have refuses at prepare; the routes run on', async () => {
     // 192.0.2.1 (TEST-NET-1) is valid config but no address of this machine.
-    await assert.rejects(
-      table.prepare(config([steady(newDestination)], '192.0.2.1')),
-      /proxy\.mediaAddress: 192\.0\.2\.1 cannot be bound on this node/,
-    );
+    await assert.rejects(table.prepare(config([steady(newDestination)], '192.0.2.1')), (error) => {
+      assert.match(String(error), /proxy\.mediaAddress: 192\.0\.2\.1 cannot be bound on this node/);
+      assert.deepEqual(refusedResourcesOf(error), [{ type: 'MESH_SETTINGS', name: 'mesh' }]);
+      return true;
+    });
     await sendBurst(fixedPort, 10);
     await oldDestination.waitForCount(15);
     await sleep(50);
@@ -215,5 +237,35 @@ describe('relay prepare / commit / abort', () => {
       table.snapshot().map((route) => route.destinations.map((d) => d.address)),
       [[`127.0.0.1:${oldDestination.port}`]],
     );
+  });
+
+  it('a closed table refuses prepare; a change prepared before close() is released, not started', async () => {
+    const addedPort = await freeRun(1, new Set([fixedPort, fixedPort + 1]));
+    const rangePorts = Array.from({ length: 8 }, (_, i) => rangeStart + i);
+    const candidate = config([
+      steady(newDestination),
+      {
+        name: 'added',
+        listen: `127.0.0.1:${addedPort}`,
+        rtcpMux: true,
+        destinations: [{ address: `127.0.0.1:${newDestination.port}` }],
+      },
+    ]);
+    const change = await table.prepare(candidate);
+    table.close();
+    change.commit();
+    assert.deepEqual([...table.routes.keys()], [], 'no route started after close');
+    assert.ok(await canBindUdp(addedPort), "the prepared route's port is free");
+    assert.ok(await canBindUdp(fixedPort), "the steady route's port is free");
+    assert.deepEqual(
+      await Promise.all(rangePorts.map((port) => canBindUdp(port))),
+      rangePorts.map(() => true),
+      'no destination socket of the range is left open',
+    );
+    await assert.rejects(table.prepare(candidate), { code: 'ERR_RELAY_CLOSED' });
+    assert.ok(await canBindUdp(addedPort), 'the refused prepare bound nothing');
+    await sendBurst(addedPort, 3);
+    await sleep(50);
+    assert.equal(newDestination.received.length, 0);
   });
 });
