@@ -11,11 +11,19 @@ export async function getJson<T = unknown>(url: string): Promise<JsonResponse<T>
   return { status: response.status, body: (await response.json()) as T };
 }
 
-export async function putText<T = unknown>(url: string, text: string): Promise<JsonResponse<T>> {
+/** PUT with a YAML body; `token` is sent as the admin bearer token (PUT /config needs it). */
+export async function putText<T = unknown>(
+  url: string,
+  text: string,
+  token?: string,
+): Promise<JsonResponse<T>> {
   const response = await fetch(url, {
     method: 'PUT',
     body: text,
-    headers: { 'content-type': 'application/yaml' },
+    headers: {
+      'content-type': 'application/yaml',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     signal: AbortSignal.timeout(5_000),
   });
   return { status: response.status, body: (await response.json()) as T };

@@ -7,8 +7,10 @@
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/index.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { httpUrl } from '../../src/shared/address.js';
+import { AdminCredentials } from '../../src/shared/admin/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { startProxy, type RunningProxy } from '../../rtp-proxy/index.js';
+import { newAdminToken } from './admin-token.js';
 import { getJson, getText, putText } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './process.js';
@@ -44,6 +46,8 @@ export type Received = Record<'update' | 'remove', Record<string, number>>;
 
 export class InProcessMesh {
   readonly #grpcPort: number;
+  /** The control plane's admin token, sent by put(). */
+  readonly adminToken = newAdminToken();
   plane: RunningControlPlane | undefined;
   proxy: RunningProxy | undefined;
 
@@ -86,6 +90,7 @@ export class InProcessMesh {
     this.plane = await startControlPlane({
       config: parseConfigText(this.configText(proxyYaml), 'control plane'),
       log: createLogger('control-plane', 'silent'),
+      credentials: AdminCredentials.ofToken(this.adminToken),
     });
   }
 
@@ -104,6 +109,7 @@ export class InProcessMesh {
     const put = await putText<{ version: string; changed: boolean }>(
       `${this.adminUrl}/config`,
       this.configText(proxyYaml, logLevel),
+      this.adminToken,
     );
     if (put.status !== 200 || !put.body.changed) {
       throw new Error(`PUT /config: ${put.status} ${JSON.stringify(put.body)}`);

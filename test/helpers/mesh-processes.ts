@@ -3,6 +3,7 @@
  * they run across machines: the test can kill, freeze and restart either.
  */
 import { writeFileSync } from 'node:fs';
+import { newAdminToken } from './admin-token.js';
 import { getJson, waitReady } from './http.js';
 import { freePort } from './ports.js';
 import { startStreammesh, type Running } from './process.js';
@@ -33,6 +34,8 @@ export class MeshProcesses {
   readonly configFile: string;
   readonly controlPlaneUrl: string;
   readonly proxyUrl: string;
+  /** The admin token both processes hold (STREAMMESH_ADMIN_TOKEN): PUT /config must send it. */
+  readonly adminToken = newAdminToken();
   readonly #env: Record<string, string>;
   controlPlane: Running | undefined;
   proxy: Running | undefined;
@@ -46,6 +49,7 @@ export class MeshProcesses {
       STREAMMESH_CONTROL_PLANE_GRPC: `127.0.0.1:${ports.grpc}`,
       STREAMMESH_PROXY_ADMIN: `127.0.0.1:${ports.proxy}`,
       STREAMMESH_PROXY_ID: 'proxy-under-test',
+      STREAMMESH_ADMIN_TOKEN: this.adminToken,
     };
   }
 

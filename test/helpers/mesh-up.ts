@@ -2,12 +2,15 @@
  * `streammesh up --config FILE` for media tests: the example's fixed media
  * ports, but every admin and control listener on port 0.
  */
+import { newAdminToken } from './admin-token.js';
 import { getJson, waitReady } from './http.js';
 import { startStreammesh, type Running } from './process.js';
 
 export interface MeshUp {
   readonly proxyUrl: string;
   readonly up: Running;
+  /** The mesh's admin token (STREAMMESH_ADMIN_TOKEN of every role). */
+  readonly adminToken: string;
   streams<T = unknown>(): Promise<T>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
@@ -18,7 +21,9 @@ export async function meshUp(
   configFile: string,
   env: Readonly<Record<string, string>> = {},
 ): Promise<MeshUp> {
+  const adminToken = newAdminToken();
   const up = startStreammesh(['up', '--config', configFile], {
+    STREAMMESH_ADMIN_TOKEN: adminToken,
     STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
     STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
     STREAMMESH_PROXY_ADMIN: '127.0.0.1:0',
@@ -34,6 +39,7 @@ export async function meshUp(
   return {
     proxyUrl,
     up,
+    adminToken,
     streams: async <T>() => (await getJson<T>(`${proxyUrl}/streams`)).body,
     metrics: async () => (await fetch(`${proxyUrl}/metrics`)).text(),
     stop: async () => {

@@ -60,6 +60,7 @@ describe('config push to a running proxy', () => {
     const put = await putText<{ version: string; changed: boolean }>(
       `${mesh.controlPlaneUrl}/config`,
       base('warn'),
+      mesh.adminToken,
     );
     assert.equal(put.status, 200);
     assert.equal(put.body.changed, true);
@@ -78,6 +79,7 @@ describe('config push to a running proxy', () => {
     const put = await putText<{ version: string }>(
       `${mesh.controlPlaneUrl}/config`,
       base('warn', '192.0.2.1'),
+      mesh.adminToken,
     );
     assert.equal(put.status, 200);
     const node = await waitFor(async () => {
@@ -130,6 +132,7 @@ describe('config push to a running proxy', () => {
     const put = await putText<{ error: string }>(
       `${mesh.controlPlaneUrl}/config`,
       'logLevel: loud',
+      mesh.adminToken,
     );
     assert.equal(put.status, 400);
     assert.match(put.body.error, /^PUT \/config: logLevel: must be one of/);

@@ -11,6 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, putText } from '../../helpers/http.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
 import { startStreammesh, type Running } from '../../helpers/process.js';
@@ -98,6 +99,7 @@ async function poll<T>(
 
 describe('conference through streammesh up', () => {
   let up: Running;
+  const adminToken = newAdminToken();
   let controlPlaneUrl: string;
   let signalingAdminUrl: string;
   let demoUrl: string;
@@ -118,7 +120,9 @@ describe('conference through streammesh up', () => {
 
   before(async () => {
     requireChromium();
-    up = startStreammesh(['up', '--config', writeTempConfig(meshConfig(5_000_000))]);
+    up = startStreammesh(['up', '--config', writeTempConfig(meshConfig(5_000_000))], {
+      STREAMMESH_ADMIN_TOKEN: adminToken,
+    });
     controlPlaneUrl = (await up.waitForOutput(/^control-plane +ready +(\S+)$/m, 15_000))[1] ?? '';
     signalingAdminUrl = (await up.waitForOutput(/^signaling +ready +(\S+)$/m, 30_000))[1] ?? '';
     demoUrl = (await up.waitForOutput(/demo page +(\S+)$/m, 5_000))[1] ?? '';
@@ -216,7 +220,11 @@ describe('conference through streammesh up', () => {
       (bps) => bps > 2 * LOW_LIMIT_BPS,
       30_000,
     );
-    const pushed = await putText(`${controlPlaneUrl}/config`, meshConfig(LOW_LIMIT_BPS));
+    const pushed = await putText(
+      `${controlPlaneUrl}/config`,
+      meshConfig(LOW_LIMIT_BPS),
+      adminToken,
+    );
     assert.equal(pushed.status, 200);
     // Limits apply to transports created from now on: alice joins again.
     await new Promise((resolve) => setTimeout(resolve, 1_000));

@@ -12,7 +12,9 @@ import { startProxy, type RunningProxy } from '../../../rtp-proxy/index.js';
 import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
 import { validateConfig, type MeshConfigInput } from '../../../src/config/index.js';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { AdminCredentials } from '../../../src/shared/admin/index.js';
 import { createLogger } from '../../../src/shared/log.js';
+import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, putText } from '../../helpers/http.js';
 import { canBindUdp, freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
@@ -38,6 +40,7 @@ describe('a pushed config whose L7 listener address is taken', () => {
   let steadyPort: number;
   let addedPort: number;
   let takenPort: number;
+  const adminToken = newAdminToken();
   let meshInput: MeshConfigInput;
   let sequence = 0;
 
@@ -76,7 +79,11 @@ describe('a pushed config whose L7 listener address is taken', () => {
       },
       signaling: { admin: '127.0.0.1:0', listen: '127.0.0.1:0' },
     };
-    plane = await startControlPlane({ config: validateConfig(meshInput, 'test'), log });
+    plane = await startControlPlane({
+      config: validateConfig(meshInput, 'test'),
+      log,
+      credentials: AdminCredentials.ofToken(adminToken),
+    });
     const nodeConfig = validateConfig(
       {
         ...meshInput,
@@ -124,6 +131,7 @@ describe('a pushed config whose L7 listener address is taken', () => {
     const put = await putText<{ version: string }>(
       `${planeUrl()}/config`,
       JSON.stringify(candidate),
+      adminToken,
     );
     assert.equal(put.status, 200);
     const nack = await waitFor(
