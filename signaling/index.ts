@@ -33,9 +33,35 @@ const restartFields = [
   'publicUrl',
 ] as const;
 
+type SfuSettings = MeshConfig['signaling'];
+
+/** What the SFU settings participant sets live: the server's room size and peer limits. */
+export interface LiveSfuSettings {
+  maxPeersPerRoom: number;
+  peerLimits: SfuSettings['peerLimits'];
+}
+
 export async function startSignaling(config: MeshConfig, log: Logger): Promise<RunningSignaling> {
   const startup = config.signaling;
   let server: SignalingServer | undefined;
+  /** The peer limits in force; WHIP/WHEP transports read their bitrate limit here when made. */
+  let peerLimits = startup.peerLimits;
+  const live = (running: SignalingServer): LiveSfuSettings => ({
+    set maxPeersPerRoom(value: number) {
+      running.maxPeersPerRoom = value;
+    },
+    get maxPeersPerRoom() {
+      return running.maxPeersPerRoom;
+    },
+    set peerLimits(value: SfuSettings['peerLimits']) {
+      peerLimits = value;
+      running.peerLimits = value;
+    },
+    get peerLimits() {
+      return peerLimits;
+    },
+  });
+  const rtc = liveRtcSettings(startup, () => peerLimits);
   const stats = new MediaStatsCollector({ log });
   const node = new MeshNode({
     role: 'ROLE_SIGNALING',
@@ -46,7 +72,9 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     log,
     stats: () => stats.latest,
     load: signalingLoad(() => stats.latest),
-    participants: [sfuSettingsParticipant(startup, () => server, log)],
+    participants: [
+      sfuSettingsParticipant(startup, () => (server === undefined ? undefined : live(server)), log),
+    ],
   });
   installCensus();
   registerMediaMetrics(node.metrics, () => stats.latest);
@@ -68,14 +96,14 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     server = await SignalingServer.start({
       listen: validHostPort(startup.listen),
       pool,
-      rtc: rtcSettings(startup),
+      rtc,
       peerLimits: startup.peerLimits,
       routes: (rooms) => [
         demoRoute(),
         ...whipWhepRoutes({
           rooms,
           pool,
-          rtc: rtcSettings(startup),
+          rtc,
           log,
           metrics: node.metrics,
           cameras,
@@ -106,10 +134,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     listen: running.address,
     close: async () => {
       stats.stop();
+      // The node first: it takes no more updates and lets the one in flight
+      // finish; then the SFU settings refuse any config (no server to set).
+      await node.close();
+      server = undefined;
       await running.close();
       await cameras.close();
       await pool.close();
-      await node.close();
     },
   };
 }
@@ -117,25 +148,34 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
 /**
  * The SFU's settings as a participant of the node's config transaction. The
  * listener, workers, RTC addresses and ports, the camera source and the public
- * URL are bound at start-up: a change takes a restart (logged at commit). Room
- * size and peer limits apply live, to rooms and transports created from now on.
- * Nothing is held between prepare and commit, so abort has nothing to undo.
+ * URL are bound at start-up: a change takes a restart, logged at the commit
+ * that changes them from the config in force (once, not at every later
+ * commit). Room size and peer limits apply live, to rooms and transports
+ * created from now on. Nothing is held between prepare and commit, so abort
+ * has nothing to undo. With no server running (start-up failed, or the node
+ * is stopping) every config is refused: there is nothing to put it in.
  */
 export function sfuSettingsParticipant(
-  startup: MeshConfig['signaling'],
-  server: () => Pick<SignalingServer, 'maxPeersPerRoom' | 'peerLimits'> | undefined,
+  startup: SfuSettings,
+  server: () => LiveSfuSettings | undefined,
   log: Logger,
 ): ConfigParticipant {
+  /** The settings of the last committed config (start-up's until the first). */
+  let inForce = startup;
   return {
     name: 'sfu',
+    resourceTypes: ['SIGNALING_SETTINGS'],
     prepare: (candidate) => {
+      if (server() === undefined) {
+        return Promise.reject(new Error('sfu: no signaling server running, it takes no config'));
+      }
       const next = candidate.signaling;
       const restartOnly = restartFields
-        .filter((field) => JSON.stringify(next[field]) !== JSON.stringify(startup[field]))
+        .filter((field) => JSON.stringify(next[field]) !== JSON.stringify(inForce[field]))
         .map((field) => `signaling.${field}`);
-      const live = { maxPeersPerRoom: next.maxPeersPerRoom, peerLimits: next.peerLimits };
       return Promise.resolve({
         commit: () => {
+          inForce = next;
           if (restartOnly.length > 0) {
             log.warn(
               { fields: restartOnly },
@@ -143,10 +183,10 @@ export function sfuSettingsParticipant(
             );
           }
           const running = server();
-          // Configs arrive once node.start() ran, after the server started; none if start-up failed.
+          // Closed between prepare and commit: nothing left to set.
           if (running === undefined) return;
-          running.maxPeersPerRoom = live.maxPeersPerRoom;
-          running.peerLimits = live.peerLimits;
+          running.maxPeersPerRoom = next.maxPeersPerRoom;
+          running.peerLimits = next.peerLimits;
         },
         abort: () => Promise.resolve(),
       });
@@ -154,10 +194,20 @@ export function sfuSettingsParticipant(
   };
 }
 
-function rtcSettings(settings: MeshConfig['signaling']): RtcSettings {
+/**
+ * The RTC settings of WHIP/WHEP transports: addresses from start-up (they
+ * take a restart), the incoming bitrate limit read from the peer limits in
+ * force each time a transport is made (peerLimits apply live).
+ */
+export function liveRtcSettings(
+  startup: SfuSettings,
+  peerLimits: () => SfuSettings['peerLimits'],
+): RtcSettings {
   return {
-    listenIp: settings.rtcListenIp,
-    announcedAddress: settings.announcedAddress,
-    maxIncomingBitrate: settings.peerLimits.incomingBitrate,
+    listenIp: startup.rtcListenIp,
+    announcedAddress: startup.announcedAddress,
+    get maxIncomingBitrate() {
+      return peerLimits().incomingBitrate;
+    },
   };
 }

@@ -1,13 +1,15 @@
 /**
  * The signaling node's SFU settings in the config transaction: nothing
  * changes at prepare or abort; commit puts room size and peer limits in
- * force and names the fields that take a restart.
+ * force and names the fields that take a restart, once per change from the
+ * config in force; WHIP/WHEP transports get the incoming bitrate in force;
+ * with no server running every config is refused.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { defaultConfig, type MeshConfig } from '../../../src/config/index.js';
-import { sfuSettingsParticipant } from '../../../signaling/index.js';
+import { liveRtcSettings, sfuSettingsParticipant } from '../../../signaling/index.js';
 
 type Live = { maxPeersPerRoom: number; peerLimits: MeshConfig['signaling']['peerLimits'] };
 
@@ -61,5 +63,39 @@ describe('SFU settings participant', () => {
     await change.abort();
     assert.deepEqual(state.server, before);
     assert.deepEqual(state.warnings, []);
+  });
+
+  it('warns about a restart-only change once, not again at later commits that keep it', async () => {
+    const state = setup();
+    const participant = participantFor(state);
+    const candidate = candidateOf(state.startup);
+    (await participant.prepare(candidate)).commit();
+    const later = structuredClone(candidate);
+    later.signaling.maxPeersPerRoom += 1;
+    (await participant.prepare(later)).commit();
+    assert.equal(state.server.maxPeersPerRoom, later.signaling.maxPeersPerRoom);
+    assert.equal(state.warnings.length, 1, 'the second commit changes no restart-only field');
+    (await participant.prepare(state.startup)).commit();
+    assert.equal(state.warnings.length, 2, 'changing workers back is a change again');
+  });
+
+  it('WHIP/WHEP transports get the incoming bitrate of the peer limits in force', async () => {
+    const state = setup();
+    const rtc = liveRtcSettings(state.startup.signaling, () => state.server.peerLimits);
+    assert.equal(rtc.maxIncomingBitrate, state.startup.signaling.peerLimits.incomingBitrate);
+    const candidate = candidateOf(state.startup);
+    (await participantFor(state).prepare(candidate)).commit();
+    assert.equal(rtc.maxIncomingBitrate, candidate.signaling.peerLimits.incomingBitrate);
+    assert.equal(rtc.listenIp, state.startup.signaling.rtcListenIp, 'addresses stay at start-up');
+  });
+
+  it('refuses every config when no server runs (not started, or stopping)', async () => {
+    const state = setup();
+    const participant = sfuSettingsParticipant(
+      state.startup.signaling,
+      () => undefined,
+      pino({ level: 'silent' }),
+    );
+    await assert.rejects(participant.prepare(candidateOf(state.startup)), /no signaling server/);
   });
 });
