@@ -37,7 +37,11 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
       routes,
       rtsp,
       // The L7 service needs the node's metrics registry, so it is made just below.
-      { name: 'l7', prepare: (candidate) => http.prepare(candidate) },
+      {
+        name: 'l7',
+        resourceTypes: HttpService.resourceTypes,
+        prepare: (candidate) => http.prepare(candidate),
+      },
     ],
   });
   const http: HttpService = new HttpService(log, node.metrics);
@@ -50,10 +54,12 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     id: node.id,
     admin: node.adminAddress,
     close: async () => {
+      // The node first: it takes no more updates and lets the one in flight
+      // finish, so no transaction prepares or commits on a closed service.
+      await node.close();
       routes.close();
       await rtsp.close();
       await http.close();
-      await node.close();
     },
   };
 }
