@@ -286,6 +286,41 @@ describe('CameraHub with the RTSP proxy and a GStreamer camera', { timeout: 180_
     assert.doesNotMatch(after, /path="cam1"/, 'the path series left with the pull');
   });
 
+  it('closes a pull while the camera streams into it: nothing throws, nothing is fed after', async () => {
+    const errors: string[] = [];
+    const capturing = pino({ level: 'error' }, { write: (line: string) => errors.push(line) });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onUncaught);
+    const quick = new CameraHub({
+      pool,
+      rtspBase: `rtsp://127.0.0.1:${mesh.rtspPort}`,
+      lingerMs: 0,
+      log: capturing,
+    });
+    try {
+      const source = await quick.acquire('cam1');
+      assert.ok(source !== undefined);
+      const viewer = await TestConsumer.open(source);
+      await viewer.waitForPackets(30, 5_000);
+      // Released with no linger: the pull closes at once, with packets on the way.
+      source.release();
+      await waitFor(() => (quick.pulled().length === 0 ? true : undefined), 3_000);
+      assert.ok(source.router.closed);
+      const fed = viewer.rtp.length;
+      await sleep(300);
+      assert.equal(viewer.rtp.length, fed, 'nothing reaches the Producer after the close');
+      viewer.close();
+      assert.deepEqual(uncaught, []);
+      assert.deepEqual(errors, [], 'no send error, no listener failure logged');
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await quick.close();
+    }
+  });
+
   it('keeps the producer through a camera restart and feeds it again', async () => {
     const source = await hub.acquire('cam1');
     assert.ok(source !== undefined);
