@@ -29,7 +29,11 @@ import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import { PortAllocator, bindUdp, closeQuietly, connectUdp } from '../../src/media/udp/index.js';
 import { CameraSource, type CameraTiming } from '../../src/media/rtsp-client/index.js';
-import { TrackContinuity, type SourceDescription } from '../../src/media/source/index.js';
+import {
+  TrackContinuity,
+  type MediaSource,
+  type SourceDescription,
+} from '../../src/media/source/index.js';
 import type { QualitySnapshot } from '../../src/media/quality/index.js';
 import {
   ContinuityRewrite,
@@ -93,6 +97,12 @@ export interface CameraPullOptions {
   readonly onLost: () => void;
   /** Arrival times for measurement and continuity. Default: monotonic ms. */
   readonly clock?: Clock;
+  /**
+   * The source of the camera's packets. Default: a CameraSource on `url`
+   * (TCP-interleaved). A test passes a scripted one to time packets against
+   * close().
+   */
+  readonly createSource?: () => MediaSource;
 }
 
 /** Opens a pull and waits for its first PLAY; rejects with a CameraPullError, leaving nothing behind. */
@@ -146,7 +156,7 @@ export class CameraPull {
   readonly #options: CameraPullOptions;
   readonly #log: Logger;
   readonly #socket: Socket;
-  readonly #source: CameraSource;
+  readonly #source: MediaSource;
   readonly #continuity: TrackContinuity;
   readonly #clock: Clock;
   readonly #stream = new TrackStream({ clockRate: H264_CLOCK_RATE, kind: 'video' });
@@ -198,16 +208,18 @@ export class CameraPull {
       void this.close();
       options.onLost();
     });
-    this.#source = new CameraSource({
-      url: options.url,
-      transport: 'tcp',
-      mediaHost: LOCALHOST,
-      // TCP-interleaved only: the source never asks for a UDP port pair,
-      // and an allocator with none makes sure of it.
-      ports: new PortAllocator({ start: 0, end: 0 }),
-      log: options.log,
-      timing: options.timing,
-    });
+    this.#source =
+      options.createSource?.() ??
+      new CameraSource({
+        url: options.url,
+        transport: 'tcp',
+        mediaHost: LOCALHOST,
+        // TCP-interleaved only: the source never asks for a UDP port pair,
+        // and an allocator with none makes sure of it.
+        ports: new PortAllocator({ start: 0, end: 0 }),
+        log: options.log,
+        timing: options.timing,
+      });
     this.#source.start({
       ready: (description) => {
         this.#onReady(description);

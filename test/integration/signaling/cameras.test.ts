@@ -22,6 +22,15 @@ import {
 import { parseSdp } from '../../../src/protocol/sdp/index.js';
 import { h264StartsKeyframe } from '../../../src/protocol/video/index.js';
 import { CameraHub, CameraPullError, findH264Track } from '../../../signaling/cameras/index.js';
+import { openCameraPull } from '../../../signaling/cameras/camera-pull.js';
+import {
+  describeTracks,
+  type MediaSource,
+  type SourceDescription,
+  type SourceListener,
+  type SourceState,
+} from '../../../src/media/source/index.js';
+import { DEFAULT_CAMERA_TIMING } from '../../../src/media/rtsp-client/index.js';
 import type { WatchableSource } from '../../../signaling/sfu/index.js';
 import {
   censusCounts,
@@ -35,7 +44,7 @@ import { waitFor } from '../../helpers/process.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import { startRtspCamera, type RtspCamera } from '../../helpers/peers/rtsp-camera.js';
 import { rtspMesh, type RtspMesh } from '../../helpers/rtsp-mesh.js';
-import { sleep, UdpPeer } from '../../helpers/udp.js';
+import { rtp as rtpPacket, sleep, UdpPeer } from '../../helpers/udp.js';
 
 const log = pino({ level: process.env['CAMERA_TEST_LOG'] ?? 'silent' });
 const LINGER_MS = 1500;
@@ -556,5 +565,95 @@ describe('CameraHub against a hostile RTSP server', { timeout: 60_000 }, () => {
       message: /^signaling\.cameras\.rtsp: .*not rtsp/,
     });
     await misconfigured.close();
+  });
+});
+
+/**
+ * A source that goes on delivering while its close() runs (a camera whose
+ * TEARDOWN takes a while, a source less careful than CameraSource), so
+ * packets reach the pull after its socket has closed.
+ */
+class StreamingThroughClose implements MediaSource {
+  state: SourceState = 'idle';
+  readonly transport = null;
+  readonly reconnects = 0;
+  readonly lastError = null;
+  deliveredAfterClose = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  constructor(readonly description: SourceDescription) {}
+
+  start(listener: SourceListener): void {
+    this.state = 'playing';
+    let sequence = 0;
+    setImmediate(() => {
+      listener.ready(this.description);
+    });
+    this.#timer = setInterval(() => {
+      if (this.#closing) this.deliveredAfterClose += 1;
+      const payload = Buffer.from([sequence % 30 === 0 ? 0x65 : 0x41, 1, 2, 3]);
+      listener.rtp(0, rtpPacket({ sequence: sequence++, payloadType: 96, payload }));
+    }, 2);
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await sleep(150);
+    clearInterval(this.#timer);
+    this.state = 'closed';
+  }
+}
+
+describe('CameraPull closed while its source still delivers', { timeout: 60_000 }, () => {
+  let pool: WorkerPool;
+
+  before(async () => {
+    pool = await WorkerPool.create({ size: 1, rtcMinPort: 48000, rtcMaxPort: 48999, log });
+  });
+
+  after(async () => {
+    await pool.close();
+  });
+
+  it('drops what arrives after close() as pull_closed and sends nothing on the closed socket', async () => {
+    const parsed = parseSdp(sdpText(H264_SECTION));
+    assert.ok(parsed.ok);
+    const description: SourceDescription = {
+      sdp: parsed.sdp,
+      tracks: describeTracks(parsed.sdp),
+    };
+    const url = 'rtsp://127.0.0.1:1/scripted';
+    const source = new StreamingThroughClose(description);
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onUncaught);
+    try {
+      const pull = await openCameraPull({
+        path: 'scripted',
+        url,
+        safeUrl: url,
+        track: findH264Track(parsed.sdp, url),
+        pool,
+        log,
+        timing: DEFAULT_CAMERA_TIMING,
+        startTimeoutMs: 2_000,
+        onLost: () => undefined,
+        createSource: () => source,
+      });
+      await waitFor(() => (pull.packets >= 20 ? true : undefined), 3_000);
+      await pull.close();
+      const fed = pull.packets;
+      assert.ok(source.deliveredAfterClose > 0, 'the source delivered during close()');
+      assert.deepEqual(uncaught, []);
+      assert.equal(pull.drops.pull_closed, source.deliveredAfterClose);
+      assert.equal(pull.sendErrors, 0);
+      await sleep(50);
+      assert.equal(pull.packets, fed);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
   });
 });
