@@ -6,11 +6,11 @@
  * scan refuses it in a few milliseconds at the first bracket past the limit.
  *
  * Depth is counted the way both languages nest: flow brackets (`[`, `{`)
- * outside quoted strings and comments, plus YAML block nesting (a deeper
- * indentation opens a level, and each compact `- ` on one line opens one).
- * The count errs on the high side (a key and its nested sequence at the same
- * indentation count once, so that is not a concern); a real config nests
- * about eight levels deep, far below the limit.
+ * outside quoted strings and comments, plus YAML block nesting (each deeper
+ * indentation, each compact `- ` on a line, and a line's `key: `). A sequence
+ * written at its key's indentation is not counted, so a text can nest at
+ * most about twice the limit: still bounded, which is the point; a real
+ * config nests about eight levels deep.
  */
 import type { ConfigIssue } from '../shared/errors.js';
 
@@ -59,6 +59,12 @@ function isBlank(code: number): boolean {
   return code === SPACE || code === TAB;
 }
 
+/** A `:` followed by white space or the end of the line ends a block mapping key. */
+function endsKey(text: string, index: number): boolean {
+  const next = index + 1 < text.length ? text.charCodeAt(index + 1) : NEWLINE;
+  return isBlank(next) || next === NEWLINE || next === CARRIAGE_RETURN;
+}
+
 /** `key: |`, `key: >-`, `- |2 # comment`: the rest of the line is a block scalar header. */
 function endsWithIndicator(text: string, from: number, lineEnd: number): boolean {
   const header = text
@@ -93,6 +99,8 @@ export function checkConfigText(
   let blockScalarIndent = -1;
   let lineIndent = 0;
   let lineDepth = 0;
+  /** Whether this block line's `key: ` has been counted as a mapping level. */
+  let keyOnLine = false;
   let previous = -1;
   /** Where a `|` or `>` that may open a block scalar stands on this line, or -1. */
   let indicatorAt = -1;
@@ -158,6 +166,9 @@ export function checkConfigText(
         isBlank(text.charCodeAt(index + 1))
       ) {
         entries += 1;
+        // Refuse at the first excess entry, not at the end of a megabyte-long line.
+        const refused = tooDeep(indents.length - 1 + entries);
+        if (refused !== undefined) return refused;
         index += 2;
         column += 2;
         while (index < text.length && isBlank(text.charCodeAt(index))) {
@@ -166,7 +177,9 @@ export function checkConfigText(
         }
         code = text.charCodeAt(index);
       }
-      lineDepth = indents.length + entries;
+      // The line's own collection: one per `- ` here; a mapping counts at its `: ` below.
+      lineDepth = indents.length - 1 + entries;
+      keyOnLine = false;
       const refused = tooDeep(lineDepth);
       if (refused !== undefined) return refused;
       previous = SPACE;
@@ -186,8 +199,15 @@ export function checkConfigText(
       continue;
     }
     if (quote === SINGLE_QUOTE) {
-      // '' inside a single-quoted scalar is an escaped quote: it closes and reopens, same result.
-      if (code === SINGLE_QUOTE) quote = 0;
+      if (code === SINGLE_QUOTE) {
+        // '' inside a single-quoted scalar is one escaped quote, not its end.
+        if (index + 1 < text.length && text.charCodeAt(index + 1) === SINGLE_QUOTE) {
+          index += 1;
+          column += 1;
+        } else {
+          quote = 0;
+        }
+      }
       previous = code;
       continue;
     }
@@ -208,6 +228,11 @@ export function checkConfigText(
       flow -= 1;
     } else if ((code === PIPE || code === GREATER) && isBlank(previous)) {
       indicatorAt = index;
+    } else if (code === COLON && flow === 0 && !keyOnLine && endsKey(text, index)) {
+      keyOnLine = true;
+      lineDepth += 1;
+      const refused = tooDeep(lineDepth);
+      if (refused !== undefined) return refused;
     }
     previous = code;
   }
