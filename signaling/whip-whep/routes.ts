@@ -119,7 +119,7 @@ class WhipWhepEndpoints {
         options.metrics,
       );
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.#viewerRouters = new ViewerRouters(options.pool);
+    this.#viewerRouters = new ViewerRouters(options.pool, this.#budget);
     this.#metrics = registerWhipWhepMetrics(options.metrics, (endpoint) => this.#count(endpoint));
   }
 

@@ -9,8 +9,14 @@
  *
  * A Router lives while a viewer holds a lease on it; the last release closes
  * it, and with it its side of the pipes (mediasoup closes the source side).
+ *
+ * A new Router and its pipes (which bind ports) are made for each payload
+ * type combination a viewer offers, so one is charged to the rooms budget of
+ * the viewer that made it: varied offers from one address cannot make
+ * Routers and pipes without bound.
  */
 import type { types } from 'mediasoup';
+import type { BudgetLease, WebRtcBudget } from '../server/index.js';
 import type { WorkerPool } from '../sfu/index.js';
 
 export interface ViewerRouterLease {
@@ -29,20 +35,27 @@ interface Entry {
 
 export class ViewerRouters {
   readonly #pool: WorkerPool;
+  readonly #budget: WebRtcBudget;
   readonly #entries = new Map<string, Entry>();
 
-  constructor(pool: WorkerPool) {
+  constructor(pool: WorkerPool, budget: WebRtcBudget) {
     this.#pool = pool;
+    this.#budget = budget;
   }
 
+  /**
+   * A lease on the Router for `codecs`, made if none exists, then charged to
+   * `client` (the viewer's address) as a room: throws OverBudgetError.
+   */
   async acquire(
     source: types.Router,
     codecs: readonly types.RouterRtpCodecCapability[],
+    client: string,
   ): Promise<ViewerRouterLease> {
     const key = `${source.id} ${JSON.stringify(codecs)}`;
     let entry = this.#entries.get(key);
     if (entry === undefined) {
-      entry = this.#create(key, source, codecs);
+      entry = this.#create(key, source, codecs, this.#budget.take('rooms', client));
     }
     entry.leases += 1;
     const held = entry;
@@ -73,6 +86,7 @@ export class ViewerRouters {
     key: string,
     source: types.Router,
     codecs: readonly types.RouterRtpCodecCapability[],
+    lease: BudgetLease,
   ): Entry {
     // Its consumers are counted in the stats under the source's room or camera.
     const { room, camera } = source.appData;
@@ -80,11 +94,13 @@ export class ViewerRouters {
     const router = this.#pool.createRouter(codecs, appData).then((placed) => {
       // Gone with its worker: the next viewer makes a new one.
       placed.router.observer.once('close', () => {
+        lease.release();
         if (this.#entries.get(key) === entry) this.#entries.delete(key);
       });
       return placed.router;
     });
     router.catch(() => {
+      lease.release();
       if (this.#entries.get(key) === entry) this.#entries.delete(key);
     });
     const entry: Entry = { router, pipes: new Map(), leases: 0 };

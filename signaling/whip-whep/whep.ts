@@ -82,6 +82,7 @@ export async function startWhepSession(
     lease = await context.viewerRouters.acquire(
       source.router,
       pairings.map((entry) => entry.codec),
+      context.source,
     );
     const router = lease.router;
     const transport = await context.budget.transport(context.source, () =>
