@@ -39,11 +39,11 @@ async function eventLoopMaxSeconds(adminUrl: string): Promise<number> {
 
 /** GET /healthz from 127.0.0.2 every 20 ms until stopped; resolves the slowest answer's ms. */
 function legitimateUser(port: number): { stop(): Promise<{ worstMs: number; answers: number }> } {
-  let running = true;
+  const state = { running: true };
   let worstMs = 0;
   let answers = 0;
   const loop = (async () => {
-    while (running) {
+    while (state.running) {
       const started = performance.now();
       const status = await new Promise<number>((resolve, reject) => {
         const get = request(
@@ -64,7 +64,7 @@ function legitimateUser(port: number): { stop(): Promise<{ worstMs: number; answ
   })();
   return {
     async stop() {
-      running = false;
+      state.running = false;
       await loop;
       return { worstMs, answers };
     },

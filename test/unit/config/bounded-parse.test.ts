@@ -152,7 +152,8 @@ describe('config text pre-scan', () => {
     for (let round = 0; round < 2_000; round += 1) {
       const length = next() % 400;
       let text = '';
-      for (let index = 0; index < length; index += 1) text += alphabet[next() % alphabet.length];
+      for (let index = 0; index < length; index += 1)
+        text += alphabet[next() % alphabet.length] ?? '';
       const result = checkConfigText(text);
       assert.ok(result === undefined || /^nesting deeper/.test(result.reason), text);
     }
