@@ -31,6 +31,9 @@ const restartFields = [
   'announcedAddress',
   'cameras',
   'publicUrl',
+  'connections',
+  'budgets',
+  'connectTimeoutMs',
 ] as const;
 
 type SfuSettings = MeshConfig['signaling'];
@@ -98,10 +101,14 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       pool,
       rtc,
       peerLimits: startup.peerLimits,
-      routes: (rooms) => [
+      connectionBudget: startup.connections,
+      budget: startup.budgets,
+      routes: (rooms, budget) => [
         demoRoute(),
         ...whipWhepRoutes({
           rooms,
+          budget,
+          connectTimeoutMs: startup.connectTimeoutMs,
           pool,
           rtc,
           log,
