@@ -6,6 +6,7 @@ export {
   validateConfig,
 } from './load.js';
 export { checkConfigText, configTextBounds, type TextBounds } from './bounded-parse.js';
+export { REDACTED, redactSecrets } from './redact.js';
 export { defaultParseLimits, parseConfigTextIsolated, type ParseLimits } from './isolated-parse.js';
 export {
   logLevels,

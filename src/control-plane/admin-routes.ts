@@ -7,7 +7,7 @@
  * every connected node at once.
  */
 import type { AdminServer } from '../shared/admin/index.js';
-import { parseConfigTextIsolated } from '../config/index.js';
+import { parseConfigTextIsolated, redactSecrets } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import type { ConfigStore } from './config-push/index.js';
 import type { Registry } from './registry/index.js';
@@ -17,16 +17,25 @@ export function addControlPlaneRoutes(
   store: ConfigStore,
   registry: Registry,
 ): void {
-  admin.route('GET', '/config', () => ({
-    status: 200,
-    body: {
-      version: store.current.version,
-      origin: store.current.origin,
-      updatedAt: store.current.updatedAt,
-      lastReloadError: store.lastReloadError ?? null,
-      config: store.current.config,
-    },
-  }));
+  // The config holds secrets (SRTP keys, RTSP passwords and tokens, camera
+  // credentials): shown redacted, in full only with ?reveal=true and the token.
+  admin.route('GET', '/config', (request) => {
+    const reveal = request.url.searchParams.get('reveal') === 'true';
+    if (reveal && !request.authorized()) {
+      return { status: 401, body: { error: 'GET /config?reveal=true needs the admin token' } };
+    }
+    const { config } = store.current;
+    return {
+      status: 200,
+      body: {
+        version: store.current.version,
+        origin: store.current.origin,
+        updatedAt: store.current.updatedAt,
+        lastReloadError: store.lastReloadError ?? null,
+        config: reveal ? config : redactSecrets(config),
+      },
+    };
+  });
 
   admin.route(
     'PUT',

@@ -36,6 +36,8 @@ export interface AdminRequest {
   readonly headers: IncomingMessage['headers'];
   /** The request body, read on demand and bounded by MAX_BODY_BYTES. */
   body(): Promise<string>;
+  /** Whether the request carries the admin token (for an open route that reveals more to holders). */
+  authorized(): boolean;
 }
 
 export interface AdminServerOptions {
@@ -234,6 +236,7 @@ export class AdminServer {
         url,
         headers: request.headers,
         body: () => readBody(request),
+        authorized: () => this.#authorized(request),
       });
       send(response, result.status, result.body);
     } catch (error) {

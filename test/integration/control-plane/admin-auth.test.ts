@@ -14,7 +14,9 @@
  *   is never held 50 ms, and a legitimate client on 127.0.0.2 is served
  *   throughout.
  * - GET /keys on the proxy: 401 without the token; with it, fingerprints and
- *   no key material; with ?reveal=true, the keys.
+ *   no key material; with ?reveal=true, the keys. GET /config on the control
+ *   plane shows the config with its secrets redacted; in full only with
+ *   ?reveal=true and the token.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
@@ -88,12 +90,13 @@ describe('admin credentials and bounded parsing, against real processes', () => 
   let proxyUrl: string;
   let adminPort: number;
   let token: string;
+  const rtspPassword = 'a-password-only-token-holders-see';
   const config = (logLevel: string): string =>
     [
       `logLevel: ${logLevel}`,
       'controlPlane: { heartbeatIntervalMs: 200 }',
       'proxy:',
-      '  rtsp: { enabled: false }',
+      `  rtsp: { enabled: false, auth: { users: [{ user: viewer, password: ${rtspPassword} }] } }`,
       '  routes:',
       '    - name: secret',
       '      listen: 127.0.0.1:0',
@@ -244,6 +247,18 @@ describe('admin credentials and bounded parsing, against real processes', () => 
     assert.ok(lagMs < 50, `event loop held ${lagMs.toFixed(1)} ms`);
     assert.ok(served.answers > 20 && served.worstMs < 200, JSON.stringify(served));
     assert.equal((await getJson(`${controlPlaneUrl}/healthz`)).status, 200);
+  });
+
+  it('GET /config hides secrets; ?reveal=true shows them to token holders only', async () => {
+    const open = await (await fetch(`${controlPlaneUrl}/config`)).text();
+    assert.ok(!open.includes(rtspPassword), 'no password without the token');
+    assert.match(open, /"password": "\(redacted\)"/);
+    assert.equal((await fetch(`${controlPlaneUrl}/config?reveal=true`)).status, 401);
+    const revealed = await fetch(`${controlPlaneUrl}/config?reveal=true`, {
+      headers: bearer(token),
+    });
+    assert.equal(revealed.status, 200);
+    assert.ok((await revealed.text()).includes(rtspPassword));
   });
 
   it('GET /keys: 401 without the token, fingerprints with it, key material only with reveal', async () => {
