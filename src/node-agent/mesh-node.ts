@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { AdminCredentials, AdminServer } from '../shared/admin/index.js';
-import type { MeshConfig, ResourceRef } from '../config/index.js';
+import { redactSecrets, type MeshConfig, type ResourceRef } from '../config/index.js';
 import { StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
@@ -103,7 +103,12 @@ export class MeshNode {
       body:
         this.#config.applied === undefined
           ? { version: null, config: null, resources: [] }
-          : { ...this.#config.applied, resources: this.heldResources() },
+          : {
+              ...this.#config.applied,
+              // Keys, passwords and camera credentials are not shown on an open port.
+              config: redactSecrets(this.#config.applied.config),
+              resources: this.heldResources(),
+            },
     }));
   }
 

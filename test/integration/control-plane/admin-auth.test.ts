@@ -249,7 +249,7 @@ describe('admin credentials and bounded parsing, against real processes', () => 
     assert.equal((await getJson(`${controlPlaneUrl}/healthz`)).status, 200);
   });
 
-  it('GET /config hides secrets; ?reveal=true shows them to token holders only', async () => {
+  it('GET /config (and a node /config_dump) hide secrets; ?reveal=true shows them to token holders only', async () => {
     const open = await (await fetch(`${controlPlaneUrl}/config`)).text();
     assert.ok(!open.includes(rtspPassword), 'no password without the token');
     assert.match(open, /"password": "\(redacted\)"/);
@@ -259,6 +259,10 @@ describe('admin credentials and bounded parsing, against real processes', () => 
     });
     assert.equal(revealed.status, 200);
     assert.ok((await revealed.text()).includes(rtspPassword));
+    // The proxy's /config_dump shows the same config the same way.
+    const dump = await (await fetch(`${proxyUrl}/config_dump`)).text();
+    assert.ok(!dump.includes(rtspPassword), 'no password in the node config dump');
+    assert.match(dump, /"password": "\(redacted\)"/);
   });
 
   it('GET /keys: 401 without the token, fingerprints with it, key material only with reveal', async () => {
