@@ -28,7 +28,7 @@ import {
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
-import { checkMediaAddress } from '../check-media-address.js';
+import { checkMediaAddress } from './check-media-address.js';
 import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';
 import {

@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { SnapshotRejectedError } from '../../src/node-agent/index.js';
+import { SnapshotRejectedError } from '../../../src/node-agent/index.js';
 
 /**
  * The control plane cannot know which addresses a node has; the node can.
