@@ -25,7 +25,12 @@ import type {
 } from '../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
-import type { ConfigParticipant, PreparedChange } from '../../src/node-agent/index.js';
+import {
+  PrepareGate,
+  type ConfigParticipant,
+  type PreparedChange,
+  type StagedChange,
+} from '../../src/node-agent/index.js';
 import { Cluster, clusterSettingsKey } from './cluster/cluster.js';
 import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
@@ -98,17 +103,17 @@ export class HttpService implements ConfigParticipant {
   /** Listeners no longer in force that finish their requests in flight (closed with the service). */
   readonly #retired = new Set<L7Listener>();
   #router: HttpRouter;
-  /**
-   * A prepare under way, or a prepared change not yet committed or aborted:
-   * another prepare is refused. Set before prepare's first await, so two
-   * prepares started together cannot both pass.
-   */
-  #pending = false;
-  /** close() ran: no prepare is taken, and a change prepared before is released, not committed. */
-  #closed = false;
+  readonly #gate: PrepareGate;
 
   constructor(log: Logger, registry: Registry) {
     this.#log = log.child({ component: 'http-proxy' });
+    this.#gate = new PrepareGate({
+      name: 'l7',
+      closedError: () => new HttpServiceClosedError(),
+      onReleaseError: (error) => {
+        this.#log.error({ err: error }, 'l7: releasing a change prepared before close failed');
+      },
+    });
     this.#metrics = new HttpMetrics(registry);
     this.#metrics.watchClusters(() => this.#router.clusters);
     this.#router = new HttpRouter({
@@ -141,25 +146,12 @@ export class HttpService implements ConfigParticipant {
   }
 
   /** Throws (holding nothing of `config`) when a new listen address cannot be bound. */
-  async prepareHttp(config: HttpConfig): Promise<PreparedChange> {
-    if (this.#closed) throw new HttpServiceClosedError();
-    if (this.#pending) throw new Error('l7: a prepared config is neither committed nor aborted');
-    this.#pending = true;
-    try {
-      return await this.#prepare(config);
-    } catch (error) {
-      this.#pending = false;
-      throw error;
-    }
+  prepareHttp(config: HttpConfig): Promise<PreparedChange> {
+    return this.#gate.prepare(() => this.#stage(config));
   }
 
-  async #prepare(config: HttpConfig): Promise<PreparedChange> {
+  async #stage(config: HttpConfig): Promise<StagedChange> {
     const listeners = await this.#prepareListeners(config.listeners);
-    // close() ran while the binds awaited: the new listeners must not outlive the service.
-    if (this.#closed) {
-      await Promise.all(listeners.opened.map((listener) => listener.close()));
-      throw new HttpServiceClosedError();
-    }
     const clusters = this.#prepareClusters(config);
     const router = new HttpRouter({
       config,
@@ -167,36 +159,19 @@ export class HttpService implements ConfigParticipant {
       metrics: this.#metrics,
       log: this.#log,
     });
-    let settled = false;
-    const release = async (): Promise<void> => {
-      for (const cluster of clusters.created) cluster.close();
-      await Promise.all(listeners.opened.map((listener) => listener.close()));
-    };
     return {
       commit: () => {
-        if (settled) return;
-        settled = true;
-        this.#pending = false;
-        if (this.#closed) {
-          // What this change builds on is closed; putting it in force would leak its listeners.
-          release().catch((error: unknown) => {
-            this.#log.error({ err: error }, 'l7: releasing a change prepared before close failed');
-          });
-          return;
-        }
         this.#commit(listeners, clusters, router);
       },
-      abort: async () => {
-        if (settled) return;
-        settled = true;
-        this.#pending = false;
-        await release();
+      release: async () => {
+        for (const cluster of clusters.created) cluster.close();
+        await Promise.all(listeners.opened.map((listener) => listener.close()));
       },
     };
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    this.#gate.close();
     const listeners = [...this.#listeners.values(), ...this.#retired];
     await Promise.all(listeners.map((listener) => listener.close()));
     this.#listeners.clear();

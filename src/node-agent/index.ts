@@ -13,3 +13,4 @@ export {
 } from './config-transaction.js';
 export { NodeClosedError, NodeConfig, type NodeConfigOptions } from './node-config.js';
 export { CpuSampler, type LoadFigures, type LoadSource } from './load-source.js';
+export { PrepareGate, type PrepareGateOptions, type StagedChange } from './prepare-gate.js';

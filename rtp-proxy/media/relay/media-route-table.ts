@@ -27,7 +27,12 @@ import {
 } from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
-import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
+import {
+  PrepareGate,
+  type ConfigParticipant,
+  type PreparedChange,
+  type StagedChange,
+} from '../../../src/node-agent/index.js';
 import { checkMediaAddress } from './check-media-address.js';
 import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';
@@ -112,17 +117,15 @@ export class MediaRouteTable implements ConfigParticipant {
   #allocator: PortAllocator | undefined;
   #allocatorRange = '';
   #host = '';
-  /**
-   * A prepare under way, or a prepared change not yet committed or aborted:
-   * another prepare is refused. Set before prepare's first await, so two
-   * prepares started together cannot both pass.
-   */
-  #pending = false;
-  /** close() ran: no prepare is taken, and a change prepared before is released, not committed. */
-  #closed = false;
+  readonly #gate: PrepareGate;
 
   constructor(log: Logger) {
     this.#log = log;
+    this.#gate = new PrepareGate({
+      name: 'relay',
+      closedError: () => new RelayClosedError(),
+      onReleaseError: () => undefined,
+    });
   }
 
   get routes(): ReadonlyMap<string, MediaRoute> {
@@ -134,19 +137,11 @@ export class MediaRouteTable implements ConfigParticipant {
     (await this.prepare(config)).commit();
   }
 
-  async prepare(candidate: MeshConfig): Promise<PreparedChange> {
-    if (this.#closed) throw new RelayClosedError();
-    if (this.#pending) throw new Error('relay: a prepared config is neither committed nor aborted');
-    this.#pending = true;
-    try {
-      return await this.#prepare(candidate);
-    } catch (error) {
-      this.#pending = false;
-      throw error;
-    }
+  prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    return this.#gate.prepare(() => this.#stage(candidate));
   }
 
-  async #prepare(candidate: MeshConfig): Promise<PreparedChange> {
+  async #stage(candidate: MeshConfig): Promise<StagedChange> {
     const { mediaAddress, rtpPorts, routes } = candidate.proxy;
     try {
       await checkMediaAddress(mediaAddress);
@@ -179,23 +174,11 @@ export class MediaRouteTable implements ConfigParticipant {
       this.#release(opened);
       throw error;
     }
-    // close() ran while this prepare awaited: what it opened must not outlive the table.
-    if (this.#closed) {
-      this.#release(opened);
-      throw new RelayClosedError();
-    }
     return {
       commit: () => {
-        this.#pending = false;
-        if (this.#closed) {
-          // The routes this change builds on are gone; starting it would leak its sockets.
-          this.#release(opened);
-          return;
-        }
         this.#commit(candidate, range, allocator, kept, prepared);
       },
-      abort: () => {
-        this.#pending = false;
+      release: () => {
         this.#release(opened);
         return Promise.resolve();
       },
@@ -203,7 +186,7 @@ export class MediaRouteTable implements ConfigParticipant {
   }
 
   close(): void {
-    this.#closed = true;
+    this.#gate.close();
     for (const route of this.#routes.values()) this.#close(route, new Set());
     this.#routes.clear();
   }

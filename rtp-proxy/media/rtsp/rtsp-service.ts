@@ -30,7 +30,12 @@ import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/index.js';
 import { CameraSource, type CameraSourceOptions } from '../../../src/media/rtsp-client/index.js';
 import type { MediaSource } from '../../../src/media/source/index.js';
-import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
+import {
+  PrepareGate,
+  type ConfigParticipant,
+  type PreparedChange,
+  type StagedChange,
+} from '../../../src/node-agent/index.js';
 import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';
 import { DemoSource } from './demo-source.js';
@@ -154,18 +159,16 @@ export class RtspService implements ConfigParticipant {
   #ctx: RtspContext | undefined;
   /** Old listeners and paths still closing after a commit; close() waits for them. */
   readonly #closing = new Set<Promise<void>>();
-  /**
-   * A prepare under way, or a prepared change not yet committed or aborted:
-   * another prepare is refused. Set before prepare's first await, so two
-   * prepares started together cannot both pass.
-   */
-  #pending = false;
-  /** close() ran: no prepare is taken, and a change prepared before is released, not committed. */
-  #closed = false;
+  readonly #gate: PrepareGate;
   readonly #cameraSource: (options: CameraSourceOptions) => MediaSource;
 
   constructor(log: Logger, options: RtspServiceOptions = {}) {
     this.#log = log.child({ component: 'rtsp' });
+    this.#gate = new PrepareGate({
+      name: 'rtsp',
+      closedError: () => new RtspClosedError(),
+      onReleaseError: () => undefined,
+    });
     this.#cameraSource = options.cameraSource ?? ((camera) => new CameraSource(camera));
     this.#sessions = new SessionTable(
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
@@ -187,19 +190,11 @@ export class RtspService implements ConfigParticipant {
     (await this.prepare(config)).commit();
   }
 
-  async prepare(candidate: MeshConfig): Promise<PreparedChange> {
-    if (this.#closed) throw new RtspClosedError();
-    if (this.#pending) throw new Error('rtsp: a prepared config is neither committed nor aborted');
-    this.#pending = true;
-    try {
-      return await this.#prepare(candidate);
-    } catch (error) {
-      this.#pending = false;
-      throw error;
-    }
+  prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    return this.#gate.prepare(() => this.#stage(candidate));
   }
 
-  async #prepare(candidate: MeshConfig): Promise<PreparedChange> {
+  async #stage(candidate: MeshConfig): Promise<StagedChange> {
     const plan = this.#plan(candidate);
     const current = this.#listener;
     // Same configured address (port 0 included): the bound listener serves on.
@@ -211,24 +206,16 @@ export class RtspService implements ConfigParticipant {
         ? current
         : await this.#bind(plan.rtsp.listen);
     const bound = listener === current ? undefined : listener;
-    // close() ran while the bind awaited: the new listener must not outlive the service.
-    if (this.#closed) {
-      if (bound !== undefined) await closeServer(bound.server);
-      throw new RtspClosedError();
-    }
     return {
       commit: () => {
-        this.#pending = false;
-        if (this.#closed) {
-          // Nothing of this change is in force or started; only the new listener is to free.
-          if (bound !== undefined) this.#track(closeServer(bound.server));
-          return;
-        }
         this.#commit({ ...plan, listener });
       },
-      abort: async () => {
-        this.#pending = false;
-        if (bound !== undefined) await closeServer(bound.server);
+      // Tracked, so a close() under way waits for the new listener too.
+      release: () => {
+        if (bound === undefined) return Promise.resolve();
+        const closing = closeServer(bound.server);
+        this.#track(closing);
+        return closing;
       },
     };
   }
@@ -320,7 +307,7 @@ export class RtspService implements ConfigParticipant {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    this.#gate.close();
     const listener = this.#listener;
     if (listener !== undefined) this.#retire(listener);
     this.#listener = undefined;
