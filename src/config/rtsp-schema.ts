@@ -113,7 +113,25 @@ export const rtspSchema = z
       .min(1)
       .max(100_000)
       .default(1024)
-      .describe('Concurrent RTSP connections; more are refused.'),
+      .describe('Concurrent RTSP connections; more are refused and counted.'),
+    maxConnectionsPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(64)
+      .describe(
+        'Concurrent RTSP connections from one source address; more are refused and counted.',
+      ),
+    headTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(10_000)
+      .describe(
+        'A connection must complete its first request head within this, and any later request within this of its first byte; else it is closed and counted.',
+      ),
     auth: authSchema.optional(),
     paths: z
       .record(z.string(), pathSchema)

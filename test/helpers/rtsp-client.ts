@@ -42,8 +42,13 @@ export class RtspTestClient {
     });
   }
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<RtspTestClient> {
-    const socket = connect({ port, host });
+  /** localAddress: the source address (e.g. 127.0.0.2), for a listener's per-source limits. */
+  static async connect(
+    port: number,
+    host = '127.0.0.1',
+    localAddress?: string,
+  ): Promise<RtspTestClient> {
+    const socket = connect({ port, host, ...(localAddress === undefined ? {} : { localAddress }) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);

@@ -12,6 +12,8 @@ type Sample = [labels: Record<string, string>, value: number];
 
 export function registerRtspMetrics(metrics: Registry, service: RtspService): void {
   const registers = [metrics];
+  // The listener's budget: refusals and head timeouts by reason (streammesh_listener_*).
+  service.countConnectionsIn(metrics);
   // One snapshot per scrape, shared by every metric of that scrape.
   let cached: { at: number; snapshot: RtspSnapshot } | undefined;
   const snapshot = (): RtspSnapshot => {
@@ -168,7 +170,7 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
   metric(
     'counter',
     'streammesh_proxy_rtsp_refused_connections_total',
-    'Connections refused over proxy.rtsp.maxConnections.',
+    'Connections refused (over proxy.rtsp.maxConnections or maxConnectionsPerSource, or to a retired listener); by reason in streammesh_listener_refused_connections_total{listener="rtsp"}.',
     [],
     (s) => [[{}, s.refusedConnections]],
   );

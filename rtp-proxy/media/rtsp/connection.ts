@@ -32,6 +32,8 @@ export interface ConnectionHandler {
   closed(connection: RtspConnection): void;
   /** Does the connection still hold sessions (then it is not idle)? */
   hasSessions(connection: RtspConnection): boolean;
+  /** The first request head is complete: the listener's head deadline is met. */
+  headComplete(connection: RtspConnection): void;
 }
 
 export interface ConnectionTimeouts {
@@ -61,6 +63,7 @@ export class RtspConnection implements InterleavedWriter {
   #lastRequestMs: number;
   #timer: NodeJS.Timeout;
   #closed = false;
+  #headSeen = false;
 
   constructor(
     id: number,
@@ -108,6 +111,10 @@ export class RtspConnection implements InterleavedWriter {
       switch (event.type) {
         case 'request':
           this.#lastRequestMs = Date.now();
+          if (!this.#headSeen) {
+            this.#headSeen = true;
+            this.#handler.headComplete(this);
+          }
           this.#enqueue(event.request);
           break;
         case 'interleaved':

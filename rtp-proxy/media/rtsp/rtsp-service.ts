@@ -10,10 +10,19 @@
  * running untouched) and puts the new auth in force; abort() releases the
  * listener prepare bound. A refusal names the resource at fault
  * (RTSP_SETTINGS for the listener, RTSP_PATH for a path).
+ *
+ * The listener keeps a ConnectionBudget (issue 14, "no lock-out by idle
+ * sockets"): connections in total (proxy.rtsp.maxConnections) and per source
+ * address (maxConnectionsPerSource), and a head timeout (headTimeoutMs) by
+ * which a new connection must have sent its first complete request head, so
+ * that silent sockets cannot hold every slot for sessionTimeoutSec. Refusals
+ * and timeouts are counted in streammesh_listener_refused_connections_total
+ * {listener="rtsp",reason} once countConnectionsIn() has given a registry.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Registry } from 'prom-client';
 import { parseHostPort } from '../../../src/shared/address.js';
 import {
   DEMO_PATH,
@@ -25,6 +34,12 @@ import {
   type RtspConfig,
   type RtspPathConfig,
 } from '../../../src/config/index.js';
+import {
+  ConnectionBudget,
+  defaultConnectionBudget,
+  type ConnectionBudgetLimits,
+  type HeadDeadline,
+} from '../../../src/shared/connection-budget.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/index.js';
@@ -79,8 +94,6 @@ export interface RtspServiceOptions {
 
 /** How long DESCRIBE waits for an on-demand camera to answer. */
 const DESCRIBE_TIMEOUT_MS = 10_000;
-/** A message must be complete this long after its first byte. */
-const HEADER_TIMEOUT_MS = 10_000;
 
 export interface ViewerSnapshot {
   readonly session: string;
@@ -154,7 +167,11 @@ export class RtspService implements ConfigParticipant {
   #portsSignature = '';
   #mediaHost = '127.0.0.1';
   #nextConnectionId = 1;
+  /** Connections refused: over budget, or to a listener not (or no longer) in force. */
   #refused = 0;
+  /** Made at the first bind, so that countConnectionsIn() can come after construction. */
+  #budget: ConnectionBudget | undefined;
+  #metrics: Registry | undefined;
   /** Rebuilt at each commit: the per-packet path (publisher frames) must not allocate it. */
   #ctx: RtspContext | undefined;
   /** Old listeners and paths still closing after a commit; close() waits for them. */
@@ -183,6 +200,36 @@ export class RtspService implements ConfigParticipant {
 
   get paths(): ReadonlyMap<string, { path: StreamPath }> {
     return this.#paths;
+  }
+
+  /**
+   * Counts the listener's refusals and head timeouts (and its open
+   * connections) in this registry; call it before the first config, as the
+   * node's registry exists only once the service does.
+   */
+  countConnectionsIn(registry: Registry): void {
+    if (this.#budget !== undefined) throw new Error('rtsp: metrics given after the first bind');
+    this.#metrics = registry;
+  }
+
+  /** One budget for the service's life; its limits are read from the config in force. */
+  #connectionBudget(): ConnectionBudget {
+    if (this.#budget === undefined) {
+      const config = (): RtspConfig | undefined => this.#config;
+      const limits: ConnectionBudgetLimits = {
+        get maxConnections() {
+          return config()?.maxConnections ?? defaultConnectionBudget.maxConnections;
+        },
+        get maxPerSource() {
+          return config()?.maxConnectionsPerSource ?? defaultConnectionBudget.maxPerSource;
+        },
+        get headTimeoutMs() {
+          return config()?.headTimeoutMs ?? defaultConnectionBudget.headTimeoutMs;
+        },
+      };
+      this.#budget = new ConnectionBudget('rtsp', limits, this.#metrics);
+    }
+    return this.#budget;
   }
 
   /** Prepares and commits at once, for callers outside a node's transaction (tests, tools). */
@@ -274,9 +321,6 @@ export class RtspService implements ConfigParticipant {
     this.#portsSignature = plan.ports.signature;
     this.#auth = plan.auth.auth;
     this.#authSignature = plan.auth.signature;
-    if (plan.listener.server.maxConnections !== plan.rtsp.maxConnections) {
-      plan.listener.server.maxConnections = plan.rtsp.maxConnections;
-    }
     this.#setPaths(plan.paths);
     this.#ctx = this.#buildContext();
   }
@@ -341,16 +385,17 @@ export class RtspService implements ConfigParticipant {
     const parsed = parseHostPort(address);
     if (typeof parsed === 'string') throw new RtspListenError(`proxy.rtsp.listen: ${parsed}`);
     const gate = { live: false };
+    const budget = this.#connectionBudget();
     const server = createServer({ noDelay: true }, (socket) => {
-      if (gate.live) {
-        this.#accept(socket);
-      } else {
+      if (!gate.live) {
         socket.destroy();
         this.#refused += 1;
+      } else if (budget.admit(socket)) {
+        this.#accept(socket, budget.headDeadline(socket));
+      } else {
+        // admit() destroyed the socket and counted the reason.
+        this.#refused += 1;
       }
-    });
-    server.on('drop', () => {
-      this.#refused += 1;
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
@@ -369,7 +414,7 @@ export class RtspService implements ConfigParticipant {
     return { server, configured: address, address: `${host}:${port}`, gate };
   }
 
-  #accept(socket: Socket): void {
+  #accept(socket: Socket, head: HeadDeadline): void {
     const connection = new RtspConnection(
       this.#nextConnectionId++,
       socket,
@@ -396,9 +441,12 @@ export class RtspService implements ConfigParticipant {
           this.#sessions.connectionClosed(conn.id);
         },
         hasSessions: (conn) => this.#sessions.ownedBy(conn.id).size > 0,
+        headComplete: () => {
+          head.met();
+        },
       },
       {
-        headerMs: HEADER_TIMEOUT_MS,
+        headerMs: this.#config?.headTimeoutMs ?? defaultConnectionBudget.headTimeoutMs,
         idleMs: (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       },
     );
