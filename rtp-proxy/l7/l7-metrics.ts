@@ -25,7 +25,11 @@ export class HttpMetrics {
   /** Read at scrape time from the clusters in force. */
   #clusters: () => Iterable<Cluster> = () => [];
 
+  /** The registry these metrics live in; listener budgets register their own series there. */
+  readonly registry: Registry;
+
   constructor(registry: Registry) {
+    this.registry = registry;
     const registers = [registry];
     this.requests = new Counter({
       name: 'streammesh_http_requests_total',

@@ -95,6 +95,38 @@ const listenerSchema = z
       .max(65_535)
       .default(1024)
       .describe('HTTP/2 streams a client may have open at once on one connection.'),
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(1024)
+      .describe(
+        'Connections open at once on this listener; more are refused at accept and counted.',
+      ),
+    maxConnectionsPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(256)
+      .describe(
+        'Connections open at once from one source address; more are refused at accept and counted.',
+      ),
+    headTimeoutMs: milliseconds(600_000)
+      .default(10_000)
+      .describe(
+        'A new connection must complete its first request head (HTTP/1.1) or open its first stream (HTTP/2) within this, or it is closed and counted.',
+      ),
+    maxPendingRequests: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(2048)
+      .describe(
+        'Requests in flight in this listener at once, over all connections and streams; more are answered 503 at once and counted (listener_overloaded).',
+      ),
     checkHttp2Frames: z
       .boolean()
       .default(true)

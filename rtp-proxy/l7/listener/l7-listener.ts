@@ -9,6 +9,15 @@
  * invalid HTTP/2 frames) is answered or reset here, counted by reason, and
  * never reaches a router or an upstream.
  *
+ * Budgets (issue 14): a ConnectionBudget (connections in total and per source
+ * address, refused at accept; a connection that has not sent its first
+ * request head, or opened its first HTTP/2 stream, within headTimeoutMs is
+ * closed), counted in streammesh_listener_refused_connections_total under
+ * listener "l7:<name>"; HTTP/2 streams per connection bounded by the
+ * maxConcurrentStreams setting nghttp2 enforces; and requests in flight in
+ * the listener bounded by maxPendingRequests: one more is answered 503 at
+ * once, counted as listener_overloaded, so a flood cannot queue unbounded work.
+ *
  * A listener bound by a config transaction's prepare is not in force until
  * commit: the router it would serve with is still the old config's. Until
  * open() it holds the connections it accepts, unread (a bounded number; more
@@ -31,6 +40,7 @@ import {
 import { Socket, createServer as createTcpServer, type Server, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type HostPort, validHostPort } from '../../../src/shared/address.js';
+import { ConnectionBudget, type HeadDeadline } from '../../../src/shared/connection-budget.js';
 import type { HttpListenerConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { CLIENT_ADDRESS, localReply, upgradeResponse } from './downstream.js';
@@ -73,12 +83,26 @@ export class L7Listener {
   /** Connections accepted before open(), waiting for it; undefined once open. */
   #held: Set<Socket> | undefined = new Set();
   readonly #options: L7ListenerOptions;
+  readonly #budget: ConnectionBudget;
+  /** Head deadlines of admitted connections that have not yet sent a request head. */
+  readonly #heads = new WeakMap<Socket, HeadDeadline>();
+  /** Requests in flight in this listener (HTTP/1.1 and HTTP/2), bounded by maxPendingRequests. */
+  #pending = 0;
 
   private constructor(options: L7ListenerOptions) {
     this.#options = options;
     this.config = options.config;
     const { config } = options;
     const name = config.name;
+    this.#budget = new ConnectionBudget(
+      `l7:${name}`,
+      {
+        maxConnections: config.maxConnections,
+        maxPerSource: config.maxConnectionsPerSource,
+        headTimeoutMs: config.headTimeoutMs,
+      },
+      options.metrics.registry,
+    );
     // Default parser settings on purpose: no insecureHTTPParser, so smuggling shapes are refused.
     this.#http1 = createHttp1Server({
       maxHeaderSize: config.maxHeaderBytes,
@@ -93,9 +117,14 @@ export class L7Listener {
     // does (connections come from #tcp), so start them as 'listening' would.
     this.#http1.emit('listening');
     this.#http1.on('request', (req, res) => {
+      this.#headMet(req.socket);
       this.#responses.add(res);
       res.once('close', () => this.#responses.delete(res));
       if (this.#retiring) res.shouldKeepAlive = false;
+      if (!this.#takePending(res)) {
+        localReply(res, 503, 'listener overloaded', undefined);
+        return;
+      }
       options.router().handle(name, req, res);
     });
     this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
@@ -120,6 +149,10 @@ export class L7Listener {
         localReply(res, 431, 'request header list too large', undefined);
         return;
       }
+      if (!this.#takePending(res)) {
+        localReply(res, 503, 'listener overloaded', undefined);
+        return;
+      }
       options.router().handle(name, req, res);
     });
     // Session errors are counted once, by the session's own 'error' listener (#watchSession).
@@ -129,6 +162,9 @@ export class L7Listener {
   }
 
   readonly #onConnection = (socket: Socket): void => {
+    // Over budget: destroyed before a byte is read, and counted by the budget.
+    if (!this.#budget.admit(socket)) return;
+    this.#heads.set(socket, this.#budget.headDeadline(socket));
     if (this.#held === undefined) {
       this.#accept(socket);
       return;
@@ -290,6 +326,16 @@ export class L7Listener {
 
   /** Hands a connection to the HTTP/2 server behind a frame guard. */
   #serveHttp2(socket: Socket): void {
+    // 'session' is emitted synchronously inside emit('connection'); its first stream meets the head deadline.
+    this.#connectingSocket = socket;
+    try {
+      this.#serveHttp2Guarded(socket);
+    } finally {
+      this.#connectingSocket = undefined;
+    }
+  }
+
+  #serveHttp2Guarded(socket: Socket): void {
     if (!this.config.checkHttp2Frames) {
       this.#http2.emit('connection', socket);
       return;
@@ -308,8 +354,11 @@ export class L7Listener {
   }
 
   #connectingAddress: string | undefined;
+  #connectingSocket: Socket | undefined;
 
   #watchSession(session: ServerHttp2Session): void {
+    const socket = this.#connectingSocket;
+    if (socket !== undefined) session.once('stream', () => this.#headMet(socket));
     if (this.#connectingAddress !== undefined) {
       (session as { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = this.#connectingAddress;
     }
@@ -352,11 +401,40 @@ export class L7Listener {
     );
   }
 
+  /** Requests in flight in this listener now. */
+  get pendingRequests(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Takes a pending-request slot, given back when the response closes; or,
+   * over maxPendingRequests, counts the refusal and returns false.
+   */
+  #takePending(res: { once(event: 'close', listener: () => void): unknown }): boolean {
+    if (this.#pending >= this.config.maxPendingRequests) {
+      this.#count('listener_overloaded');
+      return false;
+    }
+    this.#pending += 1;
+    res.once('close', () => {
+      this.#pending -= 1;
+    });
+    return true;
+  }
+
+  /** The connection has sent a complete request head: its head timer stops. */
+  #headMet(socket: Socket | Duplex | null): void {
+    if (!(socket instanceof Socket)) return;
+    this.#heads.get(socket)?.met();
+    this.#heads.delete(socket);
+  }
+
   #count(reason: string): void {
     this.#options.metrics.refused.inc({ listener: this.config.name, reason });
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#headMet(socket);
     socket.on('error', () => socket.destroy());
     // node:http hands over the net.Socket it accepted (never another Duplex here).
     if (!(socket instanceof Socket)) {

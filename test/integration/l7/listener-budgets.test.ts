@@ -1,0 +1,234 @@
+/**
+ * The budgets of an L7 listener (issue 14, points 3 and 4), on real sockets:
+ * connections per source address are capped at accept while a client from
+ * another loopback address is served; a connection that sends no request
+ * head is closed at the head timeout and counted, one that did is kept; and
+ * requests in flight in the listener are capped: the excess is answered 503
+ * at once and counted, and the listener serves again once they drain.
+ */
+import assert from 'node:assert/strict';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, it } from 'node:test';
+import {
+  delay,
+  http2Session,
+  send2,
+  startBackend,
+  startProxy,
+  type Backend,
+  type RunningProxy,
+} from '../../helpers/l7-harness.js';
+
+const LISTENER = 'edge';
+const BUDGET_LABEL = `l7:${LISTENER}`;
+
+/** A proxy with one listener (its budget settings from `listener`) routing everything to `backend`. */
+function startListener(
+  backend: Backend,
+  listener: Readonly<Record<string, unknown>>,
+): Promise<RunningProxy> {
+  return startProxy({
+    listeners: [{ name: LISTENER, listen: '127.0.0.1:0', ...listener }],
+    routes: [{ name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'main' } }],
+    clusters: [{ name: 'main', endpoints: [backend.address] }],
+  });
+}
+
+/** A TCP connection from `localAddress` to the proxy, once connected. */
+function openIdle(port: number, localAddress = '127.0.0.1'): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** How long until the peer closes `socket`; rejects after `waitMs`. Bytes received are returned too. */
+function closedWithin(socket: Socket, waitMs: number): Promise<{ ms: number; bytes: number }> {
+  const started = performance.now();
+  let bytes = 0;
+  socket.on('data', (part: Buffer) => (bytes += part.length));
+  socket.on('error', () => undefined);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`still open after ${waitMs} ms`)), waitMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ ms: performance.now() - started, bytes });
+    });
+  });
+}
+
+/** One HTTP/1.1 GET on its own connection from `localAddress`; status and body. */
+function getFrom(
+  port: number,
+  localAddress: string,
+  path = '/',
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, localAddress, agent: false, timeout: 5_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (part: string) => (body += part));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.once('timeout', () => req.destroy(new Error('no answer in 5 s')));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+describe('L7 listener budgets', () => {
+  let backend: Backend | undefined;
+  let proxy: RunningProxy | undefined;
+  const sockets: Socket[] = [];
+
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await proxy?.close();
+    proxy = undefined;
+    await backend?.close();
+    backend = undefined;
+  });
+
+  it('refuses a connection over the per-source cap while another source is served', async () => {
+    backend = await startBackend('web');
+    const perSource = 3;
+    proxy = await startListener(backend, { maxConnectionsPerSource: perSource });
+    const refusedBefore = await proxy.metric('streammesh_listener_refused_connections_total', {
+      listener: BUDGET_LABEL,
+      reason: 'max_per_source',
+    });
+    for (let i = 0; i < perSource; i += 1) sockets.push(await openIdle(proxy.port));
+    const extra = await openIdle(proxy.port);
+    sockets.push(extra);
+    // Refused at accept: closed at once, before any byte (the head timeout is 10 s).
+    const refused = await closedWithin(extra, 2_000);
+    assert.equal(refused.bytes, 0);
+    assert.equal(
+      await proxy.metric('streammesh_listener_refused_connections_total', {
+        listener: BUDGET_LABEL,
+        reason: 'max_per_source',
+      }),
+      refusedBefore + 1,
+    );
+    // The idle ones from 127.0.0.1 are still open, and another source is served.
+    assert.ok(sockets.slice(0, perSource).every((socket) => !socket.destroyed));
+    const answer = await getFrom(proxy.port, '127.0.0.2');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'web');
+  });
+
+  it('closes a connection that sends no request head at the head timeout, and counts it', async () => {
+    backend = await startBackend('web');
+    const headTimeoutMs = 400;
+    proxy = await startListener(backend, { headTimeoutMs });
+    const labels = { listener: BUDGET_LABEL, reason: 'head_timeout' };
+    const before = await proxy.metric('streammesh_listener_refused_connections_total', labels);
+
+    const idle = await openIdle(proxy.port);
+    sockets.push(idle);
+    // A keep-alive HTTP/1.1 connection that sent its head in time, and an HTTP/2 one.
+    const served = await openIdle(proxy.port);
+    sockets.push(served);
+    const firstAnswer = new Promise<string>((resolve) => {
+      let seen = '';
+      served.on('data', (part: Buffer) => {
+        seen += part.toString('latin1');
+        // The end of the (chunked) response.
+        if (seen.endsWith('\r\n0\r\n\r\n')) resolve(seen);
+      });
+    });
+    served.write('GET / HTTP/1.1\r\nHost: web\r\n\r\n');
+    assert.match(await firstAnswer, /^HTTP\/1\.1 200/);
+    const session = http2Session(proxy.port);
+    try {
+      assert.equal((await send2(session, { host: 'web', path: '/' })).status, 200);
+
+      const closed = await closedWithin(idle, headTimeoutMs * 10);
+      assert.equal(closed.bytes, 0);
+      assert.ok(closed.ms >= headTimeoutMs * 0.75, `closed after ${closed.ms} ms`);
+      assert.equal(
+        await proxy.metric('streammesh_listener_refused_connections_total', labels),
+        before + 1,
+      );
+      // Past the head timeout, the connections that sent a head are still open and served.
+      await delay(headTimeoutMs);
+      assert.equal(served.destroyed, false);
+      assert.equal(session.closed || session.destroyed, false);
+      assert.equal((await send2(session, { host: 'web', path: '/again' })).status, 200);
+      assert.equal(
+        await proxy.metric('streammesh_listener_refused_connections_total', labels),
+        before + 1,
+      );
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('answers requests over maxPendingRequests with 503 at once, and serves again once they drain', async () => {
+    backend = await startBackend('slow');
+    const held: ServerResponse[] = [];
+    backend.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      held.push(res);
+    };
+    const maxPendingRequests = 4;
+    const sent = 10;
+    proxy = await startListener(backend, { maxPendingRequests });
+    const labels = { listener: LISTENER, reason: 'listener_overloaded' };
+    const before = await proxy.metric('streammesh_http_refused_requests_total', labels);
+    const session = http2Session(proxy.port);
+    try {
+      const started = performance.now();
+      const answers = Array.from({ length: sent }, (_, i) =>
+        send2(session, { host: 'web', path: `/slow/${i}`, timeoutMs: 10_000 }).then((answer) => ({
+          status: answer.status,
+          ms: performance.now() - started,
+        })),
+      );
+      // The backend holds every request it gets: only the budget's worth reach it.
+      const deadline = performance.now() + 5_000;
+      while (held.length < maxPendingRequests && performance.now() < deadline) await delay(10);
+      assert.equal(held.length, maxPendingRequests);
+      const refused = await Promise.race([
+        Promise.all(answers.slice(0)).then(() => 'all answered'),
+        delay(1_000).then(() => 'waiting'),
+      ]);
+      // The held ones are still waiting on the backend, so not everything is answered yet.
+      assert.equal(refused, 'waiting');
+      assert.equal(held.length, maxPendingRequests);
+      assert.equal(
+        await proxy.metric('streammesh_http_refused_requests_total', labels),
+        before + sent - maxPendingRequests,
+      );
+      for (const res of held) res.end('slow');
+      const outcomes = await Promise.all(answers);
+      const overloaded = outcomes.filter((outcome) => outcome.status === 503);
+      assert.equal(overloaded.length, sent - maxPendingRequests);
+      assert.equal(outcomes.filter((outcome) => outcome.status === 200).length, maxPendingRequests);
+      // The 503s came while the backend still held the others, long before the release.
+      for (const outcome of overloaded) assert.ok(outcome.ms < 1_000, `503 after ${outcome.ms} ms`);
+
+      // Drained: the listener serves a full budget again.
+      backend.handler = undefined;
+      const again = await Promise.all(
+        Array.from({ length: maxPendingRequests }, (_, i) =>
+          send2(session, { host: 'web', path: `/again/${i}` }),
+        ),
+      );
+      assert.deepEqual(
+        again.map((answer) => answer.status),
+        Array.from({ length: maxPendingRequests }, () => 200),
+      );
+      assert.equal(
+        await proxy.metric('streammesh_http_refused_requests_total', labels),
+        before + sent - maxPendingRequests,
+      );
+    } finally {
+      session.destroy();
+    }
+  });
+});
