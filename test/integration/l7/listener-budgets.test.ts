@@ -4,14 +4,18 @@
  * another loopback address is served; a connection that sends no request
  * head is closed at the head timeout and counted, one that did is kept; and
  * requests in flight in the listener are capped: the excess is answered 503
- * at once and counted, and the listener serves again once they drain.
+ * at once and counted, and the listener serves again once they drain; a
+ * stream over maxConcurrentStreams on one HTTP/2 connection never reaches a
+ * backend (node ends that connection, counted).
  */
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import {
+  HTTP2_PREFACE,
   delay,
+  h2Frame,
   http2Session,
   send2,
   startBackend,
@@ -231,4 +235,89 @@ describe('L7 listener budgets', () => {
       session.destroy();
     }
   });
+
+  it('ends an HTTP/2 connection that opens more streams than maxConcurrentStreams, before the excess reaches the backend', async () => {
+    backend = await startBackend('web');
+    const held: ServerResponse[] = [];
+    backend.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      held.push(res);
+    };
+    const maxConcurrentStreams = 2;
+    proxy = await startListener(backend, { maxConcurrentStreams });
+    const refusedBefore = await proxy.metric('streammesh_http_refused_requests_total', {
+      listener: LISTENER,
+    });
+    const raw = await openIdle(proxy.port);
+    sockets.push(raw);
+    let received = Buffer.alloc(0);
+    raw.on('data', (part: Buffer) => (received = Buffer.concat([received, part])));
+    const closed = closedWithin(raw, 5_000);
+    raw.write(Buffer.concat([HTTP2_PREFACE, h2Frame(0x4, 0, 0)]));
+    // Our streams count against the server's SETTINGS once we have acknowledged them.
+    const deadline = performance.now() + 5_000;
+    while (!framesOf(received).some((f) => f.type === 0x4 && (f.flags & 0x1) === 0)) {
+      assert.ok(performance.now() < deadline, 'no SETTINGS from the proxy');
+      await delay(10);
+    }
+    raw.write(h2Frame(0x4, 0x1, 0));
+    // The backend holds every request, so each stream that reaches it stays open.
+    const opened = maxConcurrentStreams + 1;
+    for (let i = 0; i < opened; i += 1) raw.write(h2Frame(0x1, 0x5, 2 * i + 1, requestBlock(i)));
+    await closed;
+    // node (nghttp2) enforces its advertised limit: the stream over it is a
+    // session error that ends the connection (awaited above); it never reaches the backend.
+    assert.ok(
+      backend.seen.every((seen) => seen.path !== `/held/${opened - 1}`),
+      'the stream over the cap reached the backend',
+    );
+    assert.ok(backend.seen.length <= maxConcurrentStreams);
+    assert.equal(
+      await proxy.metric('streammesh_http_refused_requests_total', { listener: LISTENER }),
+      refusedBefore + 1,
+    );
+    for (const res of held) res.destroy();
+
+    // A client that keeps within the limit, on a new connection, is served in full.
+    backend.handler = undefined;
+    const session = http2Session(proxy.port);
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        const answers = await Promise.all(
+          Array.from({ length: maxConcurrentStreams }, (_, i) =>
+            send2(session, { host: 'web', path: `/polite/${round}/${i}` }),
+          ),
+        );
+        assert.ok(answers.every((answer) => answer.status === 200));
+      }
+    } finally {
+      session.destroy();
+    }
+  });
 });
+
+/** HTTP/2 frames with their stream ids and flags (a truncated last frame is left out). */
+function framesOf(
+  bytes: Buffer,
+): { type: number; flags: number; stream: number; payload: Buffer }[] {
+  const frames: { type: number; flags: number; stream: number; payload: Buffer }[] = [];
+  for (let at = 0; at + 9 <= bytes.length;) {
+    const length = bytes.readUIntBE(at, 3);
+    if (at + 9 + length > bytes.length) break;
+    frames.push({
+      type: bytes[at + 3] ?? -1,
+      flags: bytes[at + 4] ?? 0,
+      stream: bytes.readUInt32BE(at + 5) & 0x7fffffff,
+      payload: bytes.subarray(at + 9, at + 9 + length),
+    });
+    at += 9 + length;
+  }
+  return frames;
+}
+
+/** An HPACK header block for GET http://web/held/<n>, literal fields without indexing (RFC 7541). */
+function requestBlock(n: number): Buffer {
+  const literal = (nameIndex: number, value: string): Buffer =>
+    Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+  // 0x82 :method GET, 0x86 :scheme http (static table); :authority is index 1, :path index 4.
+  return Buffer.concat([Buffer.from([0x82, 0x86]), literal(1, 'web'), literal(4, `/held/${n}`)]);
+}
