@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
-import { validateConfig } from '../../../src/config/index.js';
-import { createLogger } from '../../../src/shared/log.js';
+import type { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
+import { relayTo } from '../../helpers/relay.js';
 import { UdpPeer, rtp, sleep } from '../../helpers/udp.js';
 
 function withHeader(first: number, rest: Buffer): Buffer {
@@ -64,7 +63,7 @@ const hostile: [string, Buffer, string][] = [
 ];
 
 describe('relay under hostile input', () => {
-  const table = new MediaRouteTable(createLogger('proxy', 'silent'));
+  let table: MediaRouteTable;
   let sender: UdpPeer;
   let attacker: UdpPeer;
   let receiver: UdpPeer;
@@ -77,28 +76,7 @@ describe('relay under hostile input', () => {
       UdpPeer.bind(),
       UdpPeer.bind(),
     ]);
-    await table.apply(
-      validateConfig(
-        {
-          proxy: {
-            rtpPorts: { start: 42000, end: 42999 },
-            routes: [
-              {
-                name: 'target',
-                listen: '127.0.0.1:0',
-                destinations: [{ address: `127.0.0.1:${receiver.port}` }],
-              },
-              {
-                name: 'bystander',
-                listen: '127.0.0.1:0',
-                destinations: [{ address: `127.0.0.1:${bystander.port}` }],
-              },
-            ],
-          },
-        },
-        'test',
-      ),
-    );
+    table = await relayTo({ target: receiver, bystander }, { start: 42000, end: 42999 });
   });
 
   after(() => {

@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
+import type { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
 import {
   PASS,
   type DropReason,
   type Interceptor,
   type MediaPacket,
 } from '../../../src/media/packet-chain/index.js';
-import { validateConfig } from '../../../src/config/index.js';
-import { createLogger } from '../../../src/shared/log.js';
+import { relayTo } from '../../helpers/relay.js';
 import { UdpPeer, rtp, sleep } from '../../helpers/udp.js';
 
 /** At most `limit` packets per source address:port in each window of the chain's clock. */
@@ -38,7 +37,7 @@ class PerSourceRateLimit implements Interceptor {
 }
 
 describe('relay route chain: an interceptor added from outside', () => {
-  const table = new MediaRouteTable(createLogger('proxy', 'silent'));
+  let table: MediaRouteTable;
   let sender: UdpPeer;
   let intruder: UdpPeer;
   let receiver: UdpPeer;
@@ -51,27 +50,9 @@ describe('relay route chain: an interceptor added from outside', () => {
       UdpPeer.bind(),
       UdpPeer.bind(),
     ]);
-    await table.apply(
-      validateConfig(
-        {
-          proxy: {
-            rtpPorts: { start: 39000, end: 39499 },
-            routes: [
-              {
-                name: 'limited',
-                listen: '127.0.0.1:0',
-                destinations: [{ address: `127.0.0.1:${receiver.port}` }],
-              },
-              {
-                name: 'duplicates',
-                listen: '127.0.0.1:0',
-                destinations: [{ address: `127.0.0.1:${dupReceiver.port}` }],
-              },
-            ],
-          },
-        },
-        'test',
-      ),
+    table = await relayTo(
+      { limited: receiver, duplicates: dupReceiver },
+      { start: 39000, end: 39499 },
     );
   });
 
