@@ -1,9 +1,4 @@
-export {
-  MeshNode,
-  SnapshotRejectedError,
-  type AppliedConfig,
-  type MeshNodeOptions,
-} from './mesh-node.js';
+export { MeshNode, type AppliedConfig, type MeshNodeOptions } from './mesh-node.js';
 export {
   applyConfigTransaction,
   CommitFailedError,

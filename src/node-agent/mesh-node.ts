@@ -14,7 +14,6 @@ import { Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { AdminCredentials, AdminServer } from '../shared/admin/index.js';
 import { redactSecrets, type MeshConfig, type ResourceRef } from '../config/index.js';
-import { StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import type { Role } from '../protocol/mesh/index.js';
@@ -48,12 +47,6 @@ export interface MeshNodeOptions {
   readonly stats?: () => unknown;
   /** The role's load and declared capacity, reported every second with the process's CPU. */
   readonly load?: LoadSource;
-}
-
-export class SnapshotRejectedError extends StreammeshError {
-  constructor(message: string) {
-    super('ERR_SNAPSHOT_REJECTED', message);
-  }
 }
 
 export class MeshNode {

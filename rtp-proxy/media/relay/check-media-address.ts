@@ -1,6 +1,24 @@
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { SnapshotRejectedError } from '../../../src/node-agent/index.js';
+import {
+  MESH_SETTINGS_NAME,
+  type RefusedResource,
+  type ResourceRefusal,
+} from '../../../src/config/index.js';
+import { StreammeshError } from '../../../src/shared/errors.js';
+
+/** The candidate's media address cannot be bound on this node: NACKs MESH_SETTINGS, which holds it. */
+export class MediaAddressError extends StreammeshError implements ResourceRefusal {
+  readonly resources: readonly RefusedResource[] = [
+    { type: 'MESH_SETTINGS', name: MESH_SETTINGS_NAME },
+  ];
+  constructor(address: string, code: string) {
+    super(
+      'ERR_MEDIA_ADDRESS',
+      `proxy.mediaAddress: ${address} cannot be bound on this node (${code})`,
+    );
+  }
+}
 
 /**
  * The control plane cannot know which addresses a node has; the node can.
@@ -16,9 +34,7 @@ export async function checkMediaAddress(address: string): Promise<void> {
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new SnapshotRejectedError(
-      `proxy.mediaAddress: ${address} cannot be bound on this node (${code})`,
-    );
+    throw new MediaAddressError(address, code);
   } finally {
     try {
       socket.close();

@@ -18,7 +18,6 @@
 import type { Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
 import {
-  MESH_SETTINGS_NAME,
   type MeshConfig,
   type RefusedResource,
   type ResourceRefusal,
@@ -52,16 +51,6 @@ export class MediaRouteBuildError extends StreammeshError implements ResourceRef
   constructor(route: string, reason: string) {
     super('ERR_ROUTE_BUILD', `proxy.routes ${route}: ${reason}`);
     this.resources = [{ type: 'MEDIA_ROUTE', name: route }];
-  }
-}
-
-/** The candidate's media address cannot be bound on this node: NACKs MESH_SETTINGS, which holds it. */
-export class MediaAddressError extends StreammeshError implements ResourceRefusal {
-  readonly resources: readonly RefusedResource[] = [
-    { type: 'MESH_SETTINGS', name: MESH_SETTINGS_NAME },
-  ];
-  constructor(cause: unknown) {
-    super('ERR_MEDIA_ADDRESS', errorMessage(cause), { cause });
   }
 }
 
@@ -143,11 +132,7 @@ export class MediaRouteTable implements ConfigParticipant {
 
   async #stage(candidate: MeshConfig): Promise<StagedChange> {
     const { mediaAddress, rtpPorts, routes } = candidate.proxy;
-    try {
-      await checkMediaAddress(mediaAddress);
-    } catch (error) {
-      throw new MediaAddressError(error);
-    }
+    await checkMediaAddress(mediaAddress);
     const range = `${rtpPorts.start}-${rtpPorts.end}`;
     const allocator =
       this.#allocator === undefined || range !== this.#allocatorRange

@@ -9,6 +9,7 @@
  * on the list it started with.
  */
 import type { Clock } from '../../shared/clock.js';
+import { StreammeshError } from '../../shared/errors.js';
 import { DropCounters } from './drop-counters.js';
 import type { Interceptor } from './interceptor.js';
 import type { MediaPacket } from './media-packet.js';
@@ -16,8 +17,11 @@ import { monotonicClock } from './monotonic-clock.js';
 
 export const INTERCEPTOR_FAILED = 'interceptor_failed';
 
-export class PacketChainError extends Error {
-  readonly code = 'ERR_PACKET_CHAIN';
+/** A change to the chain's list that cannot be made (unknown or duplicate name). */
+export class PacketChainError extends StreammeshError {
+  constructor(message: string) {
+    super('ERR_PACKET_CHAIN', message);
+  }
 }
 
 export interface PacketChainOptions {
