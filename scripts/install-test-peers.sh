@@ -30,6 +30,7 @@ packages=(
   libc6-dev
   chromium                     # headless WebRTC peer (test/helpers/peers/chromium.ts)
   curl                         # HTTP/2 Upgrade: h2c client in the HTTP proxy tests
+  nghttp2-client               # h2load: the HTTP/2 flood of the L7 listener (test/e2e/l7/flood-isolation)
 )
 
 # shellcheck source=lib/apt-peers.sh
