@@ -2,14 +2,15 @@
  * The rtp-proxy process: the data plane. It joins the mesh, and each config
  * it receives sets its stream routes (media/relay), its RTSP proxy
  * (media/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (l7), as one
- * transaction: all three take the config, or none does.
+ * transaction: all three take the config, or none does. The L7 proxy runs
+ * on a thread of its own, so HTTP traffic never queues in front of media.
  */
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/index.js';
-import { HttpService } from './l7/index.js';
+import { IsolatedHttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
 import { registerRtspMetrics, registerStreamMetrics } from './media/metrics/index.js';
 import { MediaRouteTable } from './media/relay/index.js';
@@ -39,12 +40,17 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
       // The L7 service needs the node's metrics registry, so it is made just below.
       {
         name: 'l7',
-        resourceTypes: HttpService.resourceTypes,
+        resourceTypes: IsolatedHttpService.resourceTypes,
         prepare: (candidate) => http.prepare(candidate),
       },
     ],
   });
-  const http: HttpService = new HttpService(log, node.metrics);
+  const http: IsolatedHttpService = new IsolatedHttpService({
+    role: 'proxy',
+    log,
+    metrics: node.metrics,
+  });
+  node.admin.addMetricsSource(() => http.threadMetrics());
   addStreamRoutes(node.admin, routes, rtsp);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);

@@ -32,6 +32,7 @@ import {
   type StagedChange,
 } from '../../src/node-agent/index.js';
 import { Cluster, clusterSettingsKey } from './cluster/cluster.js';
+import { HTTP_RESOURCE_TYPES } from './http-resources.js';
 import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
 import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
@@ -87,12 +88,7 @@ interface PreparedListeners {
 export class HttpService implements ConfigParticipant {
   readonly name = 'l7';
   /** The resource types the L7 service puts in force (static: a node may declare them before making it). */
-  static readonly resourceTypes: readonly ResourceType[] = [
-    'HTTP_LISTENER',
-    'HTTP_ROUTE',
-    'HTTP_CLUSTER',
-    'HTTP_ENDPOINTS',
-  ];
+  static readonly resourceTypes: readonly ResourceType[] = HTTP_RESOURCE_TYPES;
   readonly resourceTypes = HttpService.resourceTypes;
   readonly #log: Logger;
   readonly #metrics: HttpMetrics;

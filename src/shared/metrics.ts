@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** A metrics registry per process: Node's process metrics plus the role's own. */
 export function createMetricsRegistry(role: string): Registry {
@@ -6,4 +6,31 @@ export function createMetricsRegistry(role: string): Registry {
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** Metrics as `Registry.getMetricsAsJSON()` gives them: what crosses a thread boundary. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/**
+ * Metrics kept in another registry that this process exposes too (a worker
+ * thread's). Resolves to [] rather than failing: a scrape must still answer
+ * with what this thread has.
+ */
+export type MetricsSource = () => Promise<MetricsJson>;
+
+/**
+ * The exposition text of `registry` together with `sources`. Series of the
+ * same name and labels are summed (a listener budget counter kept in two
+ * threads is one series), as prom-client's cluster aggregation does.
+ */
+export async function exposeMetrics(
+  registry: Registry,
+  sources: readonly MetricsSource[],
+): Promise<string> {
+  if (sources.length === 0) return registry.metrics();
+  const parts = await Promise.all([
+    registry.getMetricsAsJSON(),
+    ...sources.map((source) => source()),
+  ]);
+  return AggregatorRegistry.aggregate(parts).metrics();
 }

@@ -19,6 +19,7 @@ import {
 } from '../connection-budget.js';
 import { StreammeshError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { exposeMetrics, type MetricsSource } from '../metrics.js';
 import type { AdminCredentials } from './credentials.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
@@ -98,6 +99,7 @@ interface Route {
 export class AdminServer {
   readonly #options: AdminServerOptions;
   readonly #routes = new Map<string, Map<string, Route>>();
+  readonly #metricsSources: MetricsSource[] = [];
   readonly #server: Server;
   readonly #badRequests: Counter;
   readonly #unauthorized: Counter;
@@ -149,6 +151,11 @@ export class AdminServer {
         ? { status: 200, body: { status: 'ready' } }
         : { status: 503, body: { status: 'not ready', reason: readiness.reason } };
     });
+  }
+
+  /** Metrics of another registry (a worker thread's) that /metrics shows with this process's own. */
+  addMetricsSource(source: MetricsSource): void {
+    this.#metricsSources.push(source);
   }
 
   route(method: string, path: string, handler: AdminHandler, options: RouteOptions = {}): void {
@@ -265,7 +272,7 @@ export class AdminServer {
   }
 
   async #sendMetrics(response: ServerResponse): Promise<void> {
-    const text = await this.#options.metrics.metrics();
+    const text = await exposeMetrics(this.#options.metrics, this.#metricsSources);
     response.writeHead(200, { 'content-type': this.#options.metrics.contentType });
     response.end(text);
   }

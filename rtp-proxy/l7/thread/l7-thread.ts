@@ -1,0 +1,93 @@
+/**
+ * The L7 thread's entry (a worker_threads Worker started by
+ * isolated-http-service.ts): the whole HTTP/1.1, HTTP/2 and gRPC proxy —
+ * listeners, router, clusters, upstream pools — runs here, on an event loop
+ * of its own, so that a flood of HTTP requests can queue work only here and
+ * never in front of the relay's packets on the main thread. Its metrics live
+ * in its own registry (no process metrics: the main thread has those) and
+ * are sent on request; its log lines go straight to fd 1 (pino writes to the file descriptor,
+ * not through the main thread).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import { Gauge, Registry } from 'prom-client';
+import { refusedResourcesOf } from '../../../src/config/index.js';
+import { errorMessage } from '../../../src/shared/errors.js';
+import { createLogger } from '../../../src/shared/log.js';
+import type { PreparedChange } from '../../../src/node-agent/index.js';
+import { HttpService } from '../l7-service.js';
+import type { L7Reply, L7Request, L7ThreadData, L7Value, ThreadFailure } from './messages.js';
+
+const port = parentPort;
+if (port === null) throw new Error('l7-thread.js runs as a worker thread only');
+const data = workerData as L7ThreadData;
+const log = createLogger(data.role, data.logLevel, data.tty).child({ thread: 'l7' });
+const registry = new Registry();
+registry.setDefaultLabels({ role: data.role });
+new Gauge({
+  name: 'streammesh_l7_thread_heap_used_bytes',
+  help: "V8 heap in use by the L7 thread (its own isolate; the process's heap metrics are the main thread's).",
+  registers: [registry],
+  collect() {
+    this.set(getHeapStatistics().used_heap_size);
+  },
+});
+const service = new HttpService(log, registry);
+const prepared = new Map<number, PreparedChange>();
+
+async function handle(request: L7Request): Promise<L7Value> {
+  switch (request.kind) {
+    case 'prepare':
+      // The change is kept under the request's id, which the answer names.
+      prepared.set(request.id, await service.prepareHttp(request.http));
+      return request.id;
+    case 'commit':
+      take(request.change).commit();
+      return null;
+    case 'abort':
+      await take(request.change).abort();
+      return null;
+    case 'metrics':
+      return registry.getMetricsAsJSON();
+    case 'ping':
+      return null;
+    case 'listeners':
+      return [...service.listeners].map(([name, listener]) => ({ name, ...listener.address }));
+    case 'close':
+      await service.close();
+      return null;
+  }
+}
+
+function take(change: number): PreparedChange {
+  const found = prepared.get(change);
+  if (found === undefined) throw new Error(`l7 thread: no prepared change ${change}`);
+  prepared.delete(change);
+  return found;
+}
+
+function failure(error: unknown): ThreadFailure {
+  const resources = refusedResourcesOf(error);
+  const code =
+    error !== null &&
+    typeof error === 'object' &&
+    typeof (error as { code?: unknown }).code === 'string'
+      ? (error as { code: string }).code
+      : 'ERR_L7_THREAD';
+  return { code, message: errorMessage(error), ...(resources === undefined ? {} : { resources }) };
+}
+
+port.on('message', (request: L7Request) => {
+  handle(request).then(
+    (value) => {
+      const reply: L7Reply = { id: request.id, ok: true, value };
+      port.postMessage(reply);
+      // Nothing else holds the thread open once the port is closed: it ends.
+      if (request.kind === 'close') port.close();
+    },
+    (error: unknown) => {
+      const reply: L7Reply = { id: request.id, ok: false, failure: failure(error) };
+      port.postMessage(reply);
+    },
+  );
+});

@@ -1,0 +1,189 @@
+/**
+ * The L7 proxy on a thread of its own (IsolatedHttpService, what the
+ * rtp-proxy runs; issue 14): the HTTP proxy answers while the main thread
+ * cannot run at all (the test blocks it in spawnSync(curl); with the proxy on
+ * the main thread curl would get no answer), a taken port still refuses the
+ * config naming its HTTP_LISTENER with the config in force still serving,
+ * the thread's metrics reach the node's exposition, and a thread whose event
+ * loop is stuck (a catastrophic route regex) is ended by the watchdog and
+ * started again with the config in force, while the main thread's event loop
+ * never stalls.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { IsolatedHttpService } from '../../../rtp-proxy/l7/index.js';
+import { httpSchema } from '../../../src/config/http-schema.js';
+import { refusedResourcesOf } from '../../../src/config/index.js';
+import { exposeMetrics } from '../../../src/shared/metrics.js';
+import { waitFor } from '../../helpers/process.js';
+
+const log = pino({ level: 'silent' });
+
+/** A route the proxy answers itself (fault abort, 418), plus one with a catastrophic regex. */
+function config(listen: string, extraListen?: string) {
+  return httpSchema.parse({
+    listeners: [
+      { name: 'edge', listen },
+      ...(extraListen === undefined ? [] : [{ name: 'second', listen: extraListen }]),
+    ],
+    routes: [
+      {
+        name: 'stuck',
+        // (a+)+b on a long run of a's with no b backtracks for ages: a stuck event loop.
+        match: { path: { regex: '/(a+)+b' } },
+        action: { cluster: 'nowhere' },
+      },
+      {
+        name: 'teapot',
+        match: { path: { prefix: '/' } },
+        action: { cluster: 'nowhere', fault: { abort: { status: 418, percent: 100 } } },
+      },
+    ],
+    clusters: [{ name: 'nowhere', endpoints: ['127.0.0.1:9'] }],
+  });
+}
+
+async function port(service: IsolatedHttpService, name: string): Promise<number> {
+  const found = (await service.listeners()).find((listener) => listener.name === name);
+  if (found === undefined) throw new Error(`no listener ${name}`);
+  return found.port;
+}
+
+async function status(url: string): Promise<number> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+function squat(): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
+  const services: IsolatedHttpService[] = [];
+  const squatters: Server[] = [];
+  after(async () => {
+    await Promise.all(services.map((service) => service.close()));
+    for (const server of squatters) server.close();
+  });
+
+  function start(options: { unresponsiveMs?: number; pingIntervalMs?: number } = {}) {
+    const registry = new Registry();
+    const service = new IsolatedHttpService({ role: 'proxy', log, metrics: registry, ...options });
+    services.push(service);
+    return { service, registry };
+  }
+
+  it('answers while the main thread is blocked, and its metrics join the node exposition', async () => {
+    const { service, registry } = start();
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    // spawnSync holds this thread until curl exits: only another event loop can answer it.
+    const curl = spawnSync(
+      'curl',
+      [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--max-time',
+        '5',
+        `http://127.0.0.1:${edge}/x`,
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.equal(curl.stdout, '418', `curl: ${curl.stdout} ${curl.stderr}`);
+
+    const text = await exposeMetrics(registry, [() => service.threadMetrics()]);
+    assert.match(text, /streammesh_http_requests_total\{[^}]*route="teapot"[^}]*\} 1/);
+    assert.match(text, /^streammesh_l7_thread_up 1$/m);
+    assert.match(text, /^streammesh_l7_thread_heap_used_bytes\{role="proxy"\} [1-9]/m);
+  });
+
+  it('refuses a config with a taken port naming its HTTP_LISTENER; the config in force keeps serving', async () => {
+    const { service } = start();
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    const taken = await squat();
+    squatters.push(taken);
+    const takenPort = (taken.address() as { port: number }).port;
+    await assert.rejects(
+      service.prepareHttp(config('127.0.0.1:0', `127.0.0.1:${takenPort}`)),
+      (error: unknown) => {
+        assert.deepEqual(refusedResourcesOf(error), [{ type: 'HTTP_LISTENER', name: 'second' }]);
+        assert.equal((error as { code?: string }).code, 'ERR_HTTP_LISTENER_BIND');
+        return true;
+      },
+    );
+    assert.equal(await status(`http://127.0.0.1:${edge}/still`), 418);
+    assert.deepEqual(
+      (await service.listeners()).map((listener) => listener.name),
+      ['edge'],
+    );
+  });
+
+  it('ends a thread stuck in a route regex and restarts it with the config in force; the main loop never stalls', async () => {
+    const { service, registry } = start({ unresponsiveMs: 1500, pingIntervalMs: 250 });
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    assert.equal(await status(`http://127.0.0.1:${edge}/before`), 418);
+
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    // The stuck request gets no answer: its connection dies with the thread.
+    const stuck = fetch(`http://127.0.0.1:${edge}/${'a'.repeat(40)}`, {
+      signal: AbortSignal.timeout(15_000),
+    }).then(
+      () => 'answered',
+      () => 'failed',
+    );
+    const restarted = async () => {
+      const text = await registry.metrics();
+      return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
+        ? text
+        : undefined;
+    };
+    await waitFor(restarted, 10_000);
+    assert.equal(await stuck, 'failed');
+    // Back with the same config: the listener is bound again (a new port 0 is another port).
+    const served = async () => {
+      try {
+        return (await status(`http://127.0.0.1:${await port(service, 'edge')}/after`)) === 418
+          ? true
+          : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    assert.equal(await waitFor(served, 10_000), true);
+    delay.disable();
+    assert.ok(
+      delay.max / 1e6 < 50,
+      `main event loop stalled ${(delay.max / 1e6).toFixed(1)} ms while the L7 thread was stuck`,
+    );
+  });
+
+  it('releases its ports on close', async () => {
+    const { service } = start();
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    await service.close();
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.listen(edge, '127.0.0.1', resolve);
+    });
+    again.close();
+    await assert.rejects(service.prepareHttp(config('127.0.0.1:0')), /closed/);
+  });
+});
