@@ -31,6 +31,7 @@ packages=(
   chromium                     # headless WebRTC peer (test/helpers/peers/chromium.ts)
   curl                         # HTTP/2 Upgrade: h2c client in the HTTP proxy tests
   nghttp2-client               # h2load: the HTTP/2 flood of the L7 listener (test/e2e/l7/flood-isolation)
+  prometheus                   # promtool: `check metrics` lints every role's /metrics (test/e2e/mesh/metrics-conventions)
 )
 
 # shellcheck source=lib/apt-peers.sh
