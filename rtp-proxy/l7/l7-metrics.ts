@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Cluster } from './cluster/cluster.js';
+import type { BodyBufferBudget } from './listener/body-budget.js';
 
 /** From 0.5 ms (a local hop) to 10 s (a slow upstream), for p50/p99 via histogram_quantile. */
 const LATENCY_BUCKETS = [
@@ -22,6 +23,12 @@ export class HttpMetrics {
   readonly faults: Counter<'route' | 'kind'>;
   readonly refused: Counter<'listener' | 'reason'>;
   readonly tunnelBytes: Counter<'route' | 'cluster' | 'direction'>;
+  readonly bodyCopiesAbandoned: Counter<'listener' | 'reason'>;
+  /** The listeners' body-copy budgets, read at scrape time. */
+  readonly #bodyBudgets = new Set<{
+    readonly listener: string;
+    readonly budget: BodyBufferBudget;
+  }>();
   /** Read at scrape time from the clusters in force. */
   #clusters: () => Iterable<Cluster> = () => [];
 
@@ -86,6 +93,26 @@ export class HttpMetrics {
       labelNames: ['route', 'cluster', 'direction'],
       registers,
     });
+    this.bodyCopiesAbandoned = new Counter({
+      name: 'streammesh_http_body_copies_abandoned_total',
+      help: 'Request bodies proxied without the copy a retry or mirror would resend (so not retried or mirrored), by listener and reason: request_too_large (over 64 KiB) or listener_budget_full (maxBufferedBodyBytes reached).',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
+    const bodyBudgets = this.#bodyBudgets;
+    new Gauge({
+      name: 'streammesh_http_buffered_body_bytes',
+      help: 'Bytes held in request-body copies for retries and mirrors, by listener (bounded by its maxBufferedBodyBytes).',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { listener, budget } of bodyBudgets) {
+          // Two listeners of one name (one draining while its successor serves) add up.
+          this.inc({ listener }, budget.usedBytes);
+        }
+      },
+    });
     const clusters = (): Iterable<Cluster> => this.#clusters();
     new Gauge({
       name: 'streammesh_http_endpoint_available',
@@ -129,5 +156,12 @@ export class HttpMetrics {
 
   watchClusters(clusters: () => Iterable<Cluster>): void {
     this.#clusters = clusters;
+  }
+
+  /** Reports `budget` under `listener` until the returned function is called. */
+  watchBodyBudget(listener: string, budget: BodyBufferBudget): () => void {
+    const entry = { listener, budget };
+    this.#bodyBudgets.add(entry);
+    return () => this.#bodyBudgets.delete(entry);
   }
 }

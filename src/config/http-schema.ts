@@ -127,6 +127,24 @@ const listenerSchema = z
       .describe(
         'Requests in flight in this listener at once, over all connections and streams; more are answered 503 at once and counted (listener_overloaded).',
       ),
+    maxBufferedBodyBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_073_741_824)
+      .default(16_777_216)
+      .describe(
+        'Bytes of request-body copies (kept, up to 64 KiB a request, so retries and mirrors can resend a body) held at once on this listener; a request whose copy would not fit is still proxied, but not retried or mirrored, and counted (listener_budget_full). 0 keeps no copies.',
+      ),
+    maxSessionMemoryMb: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(10)
+      .describe(
+        "Memory one HTTP/2 connection may hold in node's HTTP/2 session (streams, header tables, data queued to send), in MB; over it, new streams are refused (ENHANCE_YOUR_CALM). Times maxConnections bounds the listener's total.",
+      ),
     checkHttp2Frames: z
       .boolean()
       .default(true)

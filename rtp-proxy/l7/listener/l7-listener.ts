@@ -17,6 +17,10 @@
  * maxConcurrentStreams setting nghttp2 enforces; and requests in flight in
  * the listener bounded by maxPendingRequests: one more is answered 503 at
  * once, counted as listener_overloaded, so a flood cannot queue unbounded work.
+ * Memory: the request-body copies kept for retries and mirrors are charged
+ * to the listener's BodyBufferBudget (maxBufferedBodyBytes; a copy that does
+ * not fit is dropped, its request proxied unretried, see BodyRecorder), and
+ * each HTTP/2 session's native memory is capped by maxSessionMemoryMb.
  *
  * A listener bound by a config transaction's prepare is not in force until
  * commit: the router it would serve with is still the old config's. Until
@@ -43,6 +47,7 @@ import { type HostPort, validHostPort } from '../../../src/shared/address.js';
 import { ConnectionBudget, type HeadDeadline } from '../../../src/shared/connection-budget.js';
 import type { HttpListenerConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
+import { BodyBufferBudget, attachBodyBudget } from './body-budget.js';
 import { CLIENT_ADDRESS, localReply, upgradeResponse } from './downstream.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
@@ -88,6 +93,9 @@ export class L7Listener {
   readonly #heads = new WeakMap<Socket, HeadDeadline>();
   /** Requests in flight in this listener (HTTP/1.1 and HTTP/2), bounded by maxPendingRequests. */
   #pending = 0;
+  /** Bytes of request-body copies (for retries and mirrors) held by this listener's requests. */
+  readonly #bodyBudget: BodyBufferBudget;
+  readonly #unwatchBodyBudget: () => void;
 
   private constructor(options: L7ListenerOptions) {
     this.#options = options;
@@ -103,6 +111,8 @@ export class L7Listener {
       },
       options.metrics.registry,
     );
+    this.#bodyBudget = new BodyBufferBudget(config.maxBufferedBodyBytes);
+    this.#unwatchBodyBudget = options.metrics.watchBodyBudget(name, this.#bodyBudget);
     // Default parser settings on purpose: no insecureHTTPParser, so smuggling shapes are refused.
     this.#http1 = createHttp1Server({
       maxHeaderSize: config.maxHeaderBytes,
@@ -125,6 +135,7 @@ export class L7Listener {
         localReply(res, 503, 'listener overloaded', undefined);
         return;
       }
+      attachBodyBudget(req, this.#bodyBudget);
       options.router().handle(name, req, res);
     });
     this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
@@ -139,6 +150,8 @@ export class L7Listener {
         maxHeaderListSize: config.maxHeaderBytes,
         enablePush: false,
       },
+      // Per connection; maxConnections of them bound what nghttp2 may hold for the listener.
+      maxSessionMemory: config.maxSessionMemoryMb,
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
     });
@@ -153,6 +166,7 @@ export class L7Listener {
         localReply(res, 503, 'listener overloaded', undefined);
         return;
       }
+      attachBodyBudget(req, this.#bodyBudget);
       options.router().handle(name, req, res);
     });
     // Session errors are counted once, by the session's own 'error' listener (#watchSession).
@@ -265,6 +279,7 @@ export class L7Listener {
 
   async close(): Promise<void> {
     clearTimeout(this.#drainTimer);
+    this.#unwatchBodyBudget();
     for (const socket of this.#held ?? []) socket.destroy();
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     for (const session of this.#sessions) session.destroy();
@@ -401,6 +416,11 @@ export class L7Listener {
     );
   }
 
+  /** Bytes of request-body copies held by this listener's requests now. */
+  get bufferedBodyBytes(): number {
+    return this.#bodyBudget.usedBytes;
+  }
+
   /** Requests in flight in this listener now. */
   get pendingRequests(): number {
     return this.#pending;
@@ -449,6 +469,7 @@ export class L7Listener {
         return;
       }
       // RFC 9113 section 3.1: a server may ignore the upgrade and answer over HTTP/1.1.
+      attachBodyBudget(req, this.#bodyBudget);
       router.handle(this.config.name, req, upgradeResponse(req, socket));
       return;
     }

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { HttpRouteConfig } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import { BodyRecorder } from './body-recorder.js';
+import { bodyBudgetOf } from '../listener/body-budget.js';
 import { releaseOnce, type Release } from '../cluster/circuit-breaker.js';
 import type { Cluster, ClusterEndpoint } from '../cluster/cluster.js';
 import {
@@ -89,6 +90,8 @@ export class ProxiedRequest {
   #abandoned = false;
   /** Set when the downstream response has closed and the cleanups have run. */
   #finished = false;
+  /** The body copy for retries and mirrors, when the route has either. */
+  #recorder: BodyRecorder | undefined;
 
   constructor(
     router: RequestRouter,
@@ -154,13 +157,29 @@ export class ProxiedRequest {
     const recorder =
       this.#upgrade === undefined &&
       (route.action.retries !== undefined || route.action.mirror !== undefined)
-        ? new BodyRecorder(req)
+        ? this.#record()
         : undefined;
     if (route.action.mirror !== undefined && recorder !== undefined) {
       this.#router.mirror(route, req, this.#authority, recorder);
     }
     this.#armTimers(route);
     await this.#forward(route, cluster, recorder);
+  }
+
+  /**
+   * Starts the body copy for retries and mirrors, charged to the listener's
+   * budget; its bytes go back when the request ends, however it ends.
+   */
+  #record(): BodyRecorder {
+    const recorder = new BodyRecorder(this.#req, {
+      budget: bodyBudgetOf(this.#req),
+      onAbandoned: (reason) => {
+        this.#router.metrics.bodyCopiesAbandoned.inc({ listener: this.#listener, reason });
+      },
+    });
+    this.#recorder = recorder;
+    this.#defer(() => recorder.release());
+    return recorder;
   }
 
   /** false when a fault answered the request (or the client left during a delay). */
@@ -410,6 +429,11 @@ export class ProxiedRequest {
 
   /** Sends the final attempt's answer: its response relayed, or an error of our own. */
   #deliver(route: HttpRouteConfig, attempt: Attempt): void {
+    const recorder = this.#recorder;
+    // No retry follows the attempt delivered, so the copy is only the mirror's:
+    // it goes back to the budget once the body is complete (the mirror, waiting
+    // on the same end, replays first), not after a long response.
+    if (recorder !== undefined) void recorder.ended().then(() => recorder.release());
     const { response } = attempt;
     if (response === undefined) {
       const failure = 'failure' in attempt.outcome ? attempt.outcome.failure : 'reset';
