@@ -45,6 +45,33 @@ const controlPlaneSchema = z
         'Admin HTTP listener: /metrics, /healthz, /readyz, /config, /nodes. Beyond loopback only with an admin token.',
       ),
     grpc: hostPort.default('127.0.0.1:15101').describe('gRPC listener that nodes connect to.'),
+    grpcMaxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1024)
+      .describe(
+        'Concurrent connections on the gRPC listener; more are refused at accept and counted. Read at start.',
+      ),
+    grpcMaxConnectionsPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(256)
+      .describe(
+        'Concurrent gRPC connections from one source address; more are refused at accept and counted. Read at start.',
+      ),
+    grpcHeadTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(10_000)
+      .describe(
+        'A gRPC connection must open its first call (send the HTTP/2 preface and a request HEADERS frame) within this; else it is closed and counted. Read at start.',
+      ),
     address: hostPort
       .optional()
       .describe('Where proxies and signaling nodes dial the control plane; default: grpc.'),

@@ -63,6 +63,11 @@ export async function startControlPlane(
     store,
     registry,
     heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
+    budget: {
+      maxConnections: config.controlPlane.grpcMaxConnections,
+      maxPerSource: config.controlPlane.grpcMaxConnectionsPerSource,
+      headTimeoutMs: config.controlPlane.grpcHeadTimeoutMs,
+    },
     metrics,
     log,
   });

@@ -4,10 +4,16 @@
  * versions it holds; it is sent what differs at once, and on every change of
  * the store only the resources whose version differs from what it holds.
  * Its ACKs and NACKs (per resource) and load reports land in the registry.
+ * Connections reach the service through a GrpcListener, which keeps the
+ * listener's connection budget.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
-import { type HostPort, formatHostPort } from '../../shared/address.js';
+import type { HostPort } from '../../shared/address.js';
+import {
+  defaultConnectionBudget,
+  type ConnectionBudgetLimits,
+} from '../../shared/connection-budget.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
@@ -22,6 +28,7 @@ import {
 } from '../../protocol/mesh/index.js';
 import type { NodeRecord, Registry } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
+import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
 import { checkHelloResources, checkLoad, checkNackErrors } from './node-messages.js';
 
 const NODE_ID = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -33,18 +40,16 @@ export interface ConfigPushServerOptions {
   readonly store: ConfigStore;
   readonly registry: Registry;
   readonly heartbeatIntervalMs: number;
+  /** The gRPC listener's connection budget; default defaultConnectionBudget. */
+  readonly budget?: ConnectionBudgetLimits;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
 }
 
 export class ConfigPushServer {
   readonly #options: ConfigPushServerOptions;
-  readonly #server = new grpc.Server({
-    // Nodes send small answers, hellos of at most MAX_HELLO_RESOURCES refs
-    // and stats reports of at most MAX_STATS_JSON_LENGTH; a peer sending
-    // more is not a node.
-    'grpc.max_receive_message_length': MAX_STATS_JSON_LENGTH + 16 * 1024,
-  });
+  readonly #listener: GrpcListener;
+  readonly #server: grpc.Server;
   readonly #streams = new Map<string, NodeStream>();
   readonly #pushes: Counter;
   readonly #resourcesSent: Counter;
@@ -54,11 +59,25 @@ export class ConfigPushServer {
   readonly #badLoad: Counter;
   readonly #staleAnswers: Counter;
   readonly #refusedStreams: Counter;
-  #port = 0;
   #nonce = 0;
 
   constructor(options: ConfigPushServerOptions) {
     this.#options = options;
+    this.#listener = new GrpcListener({
+      listen: options.listen,
+      budget: options.budget ?? defaultConnectionBudget,
+      metrics: options.metrics,
+    });
+    this.#server = new grpc.Server({
+      // Nodes send small answers, hellos of at most MAX_HELLO_RESOURCES refs
+      // and stats reports of at most MAX_STATS_JSON_LENGTH; a peer sending
+      // more is not a node.
+      'grpc.max_receive_message_length': MAX_STATS_JSON_LENGTH + 16 * 1024,
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
+      'grpc.max_connection_idle_ms': IDLE_CONNECTION_MS,
+      // Meets each connection's head deadline at its first call.
+      interceptors: [this.#listener.interceptor],
+    });
     const registers = [options.metrics];
     this.#pushes = new Counter({
       name: 'streammesh_control_plane_config_pushes_total',
@@ -130,18 +149,13 @@ export class ConfigPushServer {
     });
   }
 
+  /** Binds the listen address (port 0 picks a free port) and returns where it is bound. */
   async listen(): Promise<HostPort> {
-    const address = formatHostPort(this.#options.listen);
-    this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
-        if (error === null) resolve(port);
-        else reject(error);
-      });
-    });
-    return { host: this.#options.listen.host, port: this.#port };
+    return this.#listener.listen(this.#server, grpc.ServerCredentials.createInsecure());
   }
 
   async close(): Promise<void> {
+    const stopped = this.#listener.stopAccepting();
     for (const stream of this.#streams.values()) stream.end();
     this.#streams.clear();
     await new Promise<void>((resolve) => {
@@ -154,6 +168,10 @@ export class ConfigPushServer {
         resolve();
       });
     });
+    // What grpc-js has not closed by now (after forceShutdown: a peer that
+    // never answered the GOAWAY) goes now.
+    this.#listener.destroyHeld();
+    await stopped;
   }
 
   #register(
