@@ -6,15 +6,23 @@
  * of RFC 9113 that a frame header shows (sizes, stream 0 rules, stream
  * parity, CONTINUATION order); HPACK errors stay nghttp2's to find.
  *
+ * It also follows the streams the client has open (ClientStreamCount, from
+ * the frames of both directions), so a stream over maxConcurrentStreams is a
+ * violation of its own (max_concurrent_streams) rather than nghttp2's generic
+ * session error; and it tells the listener of each stream node refuses with
+ * RST_STREAM ENHANCE_YOUR_CALM (the session over maxSessionMemory, or a
+ * header list over node's limits), which node reports nowhere else.
+ *
  * It sits between the socket and the session as a Duplex: bytes pass through
  * unchanged; on the first violation it counts a reason, sends GOAWAY with
  * the error code, and closes the socket.
  */
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { FRAME_HEADER_LENGTH, FrameReader, type FrameHeader } from './h2-frame-reader.js';
+import { ClientStreamCount } from './h2-stream-count.js';
 
 const PREFACE_LENGTH = 24;
-const FRAME_HEADER_LENGTH = 9;
 /** We never raise SETTINGS_MAX_FRAME_SIZE, so the default is the limit (RFC 9113 section 4.2). */
 const MAX_FRAME_SIZE = 16_384;
 
@@ -33,6 +41,9 @@ const FrameType = {
 
 const PROTOCOL_ERROR = 0x1;
 const FRAME_SIZE_ERROR = 0x6;
+const ENHANCE_YOUR_CALM = 0xb;
+/** An RST_STREAM's payload is its 4-byte error code. */
+const RST_STREAM_LENGTH = 4;
 const END_HEADERS = 0x4;
 const ACK = 0x1;
 
@@ -108,23 +119,38 @@ export function checkFrameHeader(
   return undefined;
 }
 
+export interface H2FrameGuardOptions {
+  /** The SETTINGS_MAX_CONCURRENT_STREAMS the server advertises. */
+  readonly maxConcurrentStreams: number;
+  /** Told of each stream the server refused with ENHANCE_YOUR_CALM (a metric label). */
+  readonly onStreamRefused: (reason: 'h2_enhance_your_calm') => void;
+}
+
 export class H2FrameGuard extends Duplex {
   readonly #socket: Socket;
   readonly #onViolation: (violation: FrameViolation) => void;
-  /** Bytes of the preface still to skip, then of the current frame's payload. */
-  #skip = PREFACE_LENGTH;
-  /** A frame header split across reads. */
-  #partial: Buffer | undefined;
+  readonly #onStreamRefused: H2FrameGuardOptions['onStreamRefused'];
+  readonly #fromClient = new FrameReader(PREFACE_LENGTH);
+  readonly #fromServer = new FrameReader(0, (frame) =>
+    frame.type === FrameType.RstStream ? RST_STREAM_LENGTH : 0,
+  );
+  readonly #streams: ClientStreamCount;
   readonly #state = { expectContinuation: 0, first: true };
   #lastStreamId = 0;
   #failed = false;
 
-  constructor(socket: Socket, onViolation: (violation: FrameViolation) => void) {
+  constructor(
+    socket: Socket,
+    onViolation: (violation: FrameViolation) => void,
+    options: H2FrameGuardOptions,
+  ) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
     this.#onViolation = onViolation;
+    this.#onStreamRefused = options.onStreamRefused;
+    this.#streams = new ClientStreamCount(options.maxConcurrentStreams);
     socket.on('data', (chunk: Buffer) => {
-      if (this.#failed || !this.#scan(chunk)) return;
+      if (this.#failed || !this.#fromClient.read(chunk, this.#checkClientFrame)) return;
       if (!this.push(chunk)) socket.pause();
     });
     socket.once('end', () => this.push(null));
@@ -146,6 +172,7 @@ export class H2FrameGuard extends Duplex {
     _encoding: BufferEncoding,
     done: (error?: Error | null) => void,
   ): void {
+    this.#fromServer.read(chunk, this.#noteServerFrame);
     if (this.#socket.write(chunk)) done();
     else this.#socket.once('drain', () => done());
   }
@@ -157,7 +184,10 @@ export class H2FrameGuard extends Duplex {
   ): void {
     this.#socket.cork();
     let drained = true;
-    for (const { chunk } of chunks) drained = this.#socket.write(chunk);
+    for (const { chunk } of chunks) {
+      this.#fromServer.read(chunk, this.#noteServerFrame);
+      drained = this.#socket.write(chunk);
+    }
     this.#socket.uncork();
     if (drained) done();
     else this.#socket.once('drain', () => done());
@@ -178,41 +208,36 @@ export class H2FrameGuard extends Duplex {
     done(error);
   }
 
-  /** false once a violation was found (and the connection is being closed). */
-  #scan(chunk: Buffer): boolean {
-    let at = 0;
-    let bytes = chunk;
-    if (this.#partial !== undefined) {
-      bytes = Buffer.concat([this.#partial, chunk]);
-      this.#partial = undefined;
+  /** false (the connection is being closed) for a frame that violates the protocol or the stream limit. */
+  readonly #checkClientFrame = (frame: FrameHeader): boolean => {
+    const { type, flags, streamId, length } = frame;
+    const violation =
+      checkFrameHeader(type, flags, streamId, length, this.#state) ??
+      (this.#streams.fromClient(frame)
+        ? undefined
+        : // RFC 9113 section 5.1.2 allows a stream error here; the frame's header
+          // block cannot be dropped without breaking HPACK, so, as nghttp2 does,
+          // the connection goes.
+          { reason: 'max_concurrent_streams', errorCode: PROTOCOL_ERROR });
+    if (violation !== undefined) {
+      this.#fail(violation);
+      return false;
     }
-    while (at < bytes.length) {
-      if (this.#skip > 0) {
-        const skipped = Math.min(this.#skip, bytes.length - at);
-        this.#skip -= skipped;
-        at += skipped;
-        continue;
-      }
-      if (bytes.length - at < FRAME_HEADER_LENGTH) {
-        this.#partial = Buffer.from(bytes.subarray(at));
-        return true;
-      }
-      const length = bytes.readUIntBE(at, 3);
-      const type = bytes[at + 3] ?? 0;
-      const flags = bytes[at + 4] ?? 0;
-      const streamId = bytes.readUInt32BE(at + 5) & 0x7fff_ffff;
-      const violation = checkFrameHeader(type, flags, streamId, length, this.#state);
-      if (violation !== undefined) {
-        this.#fail(violation);
-        return false;
-      }
-      if (type === FrameType.Headers && streamId > this.#lastStreamId)
-        this.#lastStreamId = streamId;
-      at += FRAME_HEADER_LENGTH;
-      this.#skip = length;
+    if (type === FrameType.Headers && streamId > this.#lastStreamId) this.#lastStreamId = streamId;
+    return true;
+  };
+
+  readonly #noteServerFrame = (frame: FrameHeader, payload: Buffer): boolean => {
+    this.#streams.fromServer(frame);
+    if (
+      frame.type === FrameType.RstStream &&
+      payload.length === RST_STREAM_LENGTH &&
+      payload.readUInt32BE(0) === ENHANCE_YOUR_CALM
+    ) {
+      this.#onStreamRefused('h2_enhance_your_calm');
     }
     return true;
-  }
+  };
 
   #fail(violation: FrameViolation): void {
     this.#failed = true;

@@ -355,13 +355,20 @@ export class L7Listener {
       this.#http2.emit('connection', socket);
       return;
     }
-    const guard = new H2FrameGuard(socket, (violation) => {
-      this.#count(violation.reason);
-      this.#options.log.debug(
-        { listener: this.config.name, reason: violation.reason },
-        'refused HTTP/2 connection',
-      );
-    });
+    const guard = new H2FrameGuard(
+      socket,
+      (violation) => {
+        this.#count(violation.reason);
+        this.#options.log.debug(
+          { listener: this.config.name, reason: violation.reason },
+          'refused HTTP/2 connection',
+        );
+      },
+      {
+        maxConcurrentStreams: this.config.maxConcurrentStreams,
+        onStreamRefused: (reason) => this.#count(reason),
+      },
+    );
     // 'session' is emitted synchronously inside emit('connection').
     this.#connectingAddress = socket.remoteAddress;
     this.#http2.emit('connection', guard);

@@ -6,7 +6,9 @@
  * requests in flight in the listener are capped: the excess is answered 503
  * at once and counted, and the listener serves again once they drain; a
  * stream over maxConcurrentStreams on one HTTP/2 connection never reaches a
- * backend (node ends that connection, counted).
+ * backend (the frame guard ends that connection, counted as
+ * max_concurrent_streams); a stream node refuses with ENHANCE_YOUR_CALM is
+ * counted as h2_enhance_your_calm.
  */
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -244,6 +246,7 @@ describe('L7 listener budgets', () => {
     };
     const maxConcurrentStreams = 2;
     proxy = await startListener(backend, { maxConcurrentStreams });
+    const overLimit = { listener: LISTENER, reason: 'max_concurrent_streams' };
     const refusedBefore = await proxy.metric('streammesh_http_refused_requests_total', {
       listener: LISTENER,
     });
@@ -264,13 +267,18 @@ describe('L7 listener budgets', () => {
     const opened = maxConcurrentStreams + 1;
     for (let i = 0; i < opened; i += 1) raw.write(h2Frame(0x1, 0x5, 2 * i + 1, requestBlock(i)));
     await closed;
-    // node (nghttp2) enforces its advertised limit: the stream over it is a
-    // session error that ends the connection (awaited above); it never reaches the backend.
+    // The frame guard refuses the stream over the advertised limit before nghttp2
+    // sees it: a GOAWAY (PROTOCOL_ERROR) ends the connection (awaited above), and
+    // the stream never reaches the backend.
+    const goaway = framesOf(received).find((frame) => frame.type === 0x7);
+    assert.equal(goaway?.payload.readUInt32BE(4), 0x1);
     assert.ok(
       backend.seen.every((seen) => seen.path !== `/held/${opened - 1}`),
       'the stream over the cap reached the backend',
     );
     assert.ok(backend.seen.length <= maxConcurrentStreams);
+    // Counted once, under its own reason (not nghttp2's generic session error).
+    assert.equal(await proxy.metric('streammesh_http_refused_requests_total', overLimit), 1);
     assert.equal(
       await proxy.metric('streammesh_http_refused_requests_total', { listener: LISTENER }),
       refusedBefore + 1,
@@ -289,11 +297,66 @@ describe('L7 listener budgets', () => {
         );
         assert.ok(answers.every((answer) => answer.status === 200));
       }
+      // A burst far over the limit, which node's client queues by the server's
+      // SETTINGS: each stream's slot comes back as soon as both sides have ended it.
+      const burst = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          send2(session, {
+            host: 'web',
+            path: `/burst/${i}`,
+            ...(i % 2 === 0 ? {} : { method: 'POST', body: Buffer.alloc(20_000, i) }),
+            timeoutMs: 10_000,
+          }),
+        ),
+      );
+      assert.equal(burst.filter((answer) => answer.status === 200).length, 100);
     } finally {
       session.destroy();
     }
+    // Streams closed by either side were given back: the polite client was never over.
+    assert.equal(await proxy.metric('streammesh_http_refused_requests_total', overLimit), 1);
+  });
+
+  it('counts a stream node refuses with ENHANCE_YOUR_CALM under its own reason, and serves the next', async () => {
+    backend = await startBackend('web');
+    proxy = await startListener(backend, { maxSessionMemoryMb: 4 });
+    const labels = { listener: LISTENER, reason: 'h2_enhance_your_calm' };
+    const raw = await openIdle(proxy.port);
+    sockets.push(raw);
+    let received = Buffer.alloc(0);
+    raw.on('data', (part: Buffer) => (received = Buffer.concat([received, part])));
+    raw.write(Buffer.concat([HTTP2_PREFACE, h2Frame(0x4, 0, 0), h2Frame(0x4, 0x1, 0)]));
+    // node refuses a stream with ENHANCE_YOUR_CALM when its session is over
+    // maxSessionMemory, or, as here (the cheap way to make it), when a header
+    // list has more fields than node takes (128).
+    const fields = Array.from({ length: 200 }, (_, i) => literalNewName(`x-field-${i}`, 'v'));
+    raw.write(h2Frame(0x1, 0x5, 1, Buffer.concat([requestBlock(0), ...fields])));
+    raw.write(h2Frame(0x1, 0x5, 3, requestBlock(1)));
+    const deadline = performance.now() + 5_000;
+    while (!framesOf(received).some((f) => f.type === 0x1 && f.stream === 3)) {
+      assert.ok(performance.now() < deadline, 'no answer on stream 3');
+      await delay(10);
+    }
+    const reset = framesOf(received).find((f) => f.type === 0x3 && f.stream === 1);
+    assert.equal(reset?.payload.readUInt32BE(0), 0xb);
+    assert.equal(await proxy.metric('streammesh_http_refused_requests_total', labels), 1);
+    assert.deepEqual(
+      backend.seen.map((seen) => seen.path),
+      ['/held/1'],
+    );
+    assert.equal(raw.destroyed, false);
   });
 });
+
+/** An HPACK literal field without indexing, with a new name (RFC 7541 section 6.2.2). */
+function literalNewName(name: string, value: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x00, name.length]),
+    Buffer.from(name, 'latin1'),
+    Buffer.from([value.length]),
+    Buffer.from(value, 'latin1'),
+  ]);
+}
 
 /** HTTP/2 frames with their stream ids and flags (a truncated last frame is left out). */
 function framesOf(
