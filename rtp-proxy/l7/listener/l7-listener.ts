@@ -14,9 +14,11 @@
  * request head, or opened its first HTTP/2 stream, within headTimeoutMs is
  * closed), counted in streammesh_listener_refused_connections_total under
  * listener "l7:<name>"; HTTP/2 streams per connection bounded by the
- * maxConcurrentStreams setting nghttp2 enforces; and requests in flight in
- * the listener bounded by maxPendingRequests: one more is answered 503 at
- * once, counted as listener_overloaded, so a flood cannot queue unbounded work.
+ * maxConcurrentStreams setting (the frame guard ends a connection over it,
+ * counted as max_concurrent_streams; nghttp2 enforces it too); and requests
+ * in flight in the listener bounded by maxPendingRequests: one more is
+ * answered 503 at once, counted as listener_overloaded, so a flood cannot
+ * queue unbounded work.
  * Memory: the request-body copies kept for retries and mirrors are charged
  * to the listener's BodyBufferBudget (maxBufferedBodyBytes; a copy that does
  * not fit is dropped, its request proxied unretried, see BodyRecorder), and
