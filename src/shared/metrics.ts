@@ -1,10 +1,23 @@
 import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * prom-client's default gauges whose names end in `_total` although they are
+ * not counters (promtool: "non-counter metrics should not have _total
+ * suffix"). Each is the sum over `type` of a gauge that stays:
+ * nodejs_active_handles, nodejs_active_requests, nodejs_active_resources.
+ */
+const MISNAMED_DEFAULT_GAUGES = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
 /** A metrics registry per process: Node's process metrics plus the role's own. */
 export function createMetricsRegistry(role: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry });
+  for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
   return registry;
 }
 

@@ -6,6 +6,7 @@
  * and bad input of the listener.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { MonotonicTotals } from '../../../src/shared/monotonic-totals.js';
 import type { RtspService, RtspSnapshot } from '../rtsp/index.js';
 
 type Sample = [labels: Record<string, string>, value: number];
@@ -117,18 +118,28 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
   );
   metric(
     'gauge',
-    'streammesh_proxy_rtsp_path_bitrate_bits_per_second',
-    'Bitrate from the source, per track.',
+    'streammesh_proxy_rtsp_path_received_bytes_per_second',
+    'Receive rate from the source over the last 1-2 s, per track (bitrate / 8).',
     ['path', 'track'],
-    perTrack((q) => q.bitrateBps),
+    perTrack((q) => q.bitrateBps / 8),
   );
-  metric(
-    'gauge',
-    'streammesh_proxy_rtsp_path_lost_packets',
-    'Packets lost from the source (RFC 3550 A.3), current source session.',
-    ['path', 'track'],
-    perTrack((q) => q.lost),
-  );
+  // RFC 3550's cumulative loss steps back (a late or duplicate packet, a
+  // new source session): the counter adds up its rises only.
+  const lostTotals = new MonotonicTotals();
+  new Counter({
+    name: 'streammesh_proxy_rtsp_path_lost_packets_total',
+    help: 'Packets lost from the source (RFC 3550 A.3): the rises of its cumulative loss.',
+    labelNames: ['path', 'track'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [labels, lost] of perTrack((q) => q.lost)(snapshot())) {
+        const key = `${labels.path ?? ''}\u0000${labels.track ?? ''}`;
+        this.inc(labels, lostTotals.update(key, lost));
+      }
+      lostTotals.sweep();
+    },
+  });
   metric(
     'gauge',
     'streammesh_proxy_rtsp_path_loss_ratio',

@@ -2,11 +2,16 @@
  * Prometheus view of the route table, computed at scrape time from the same
  * counters /streams shows: nothing is added to the packet path. Labels are
  * the route name (from config) and the SSRC of a live stream (at most 16 per
- * route); a stream that ends is gone from the next scrape.
+ * route); a stream that ends is gone from the next scrape. What a stream
+ * counts (packets, bytes, losses...) is a counter (`_total`); what it is now
+ * (bitrate, jitter, loss ratio, MOS) is a gauge.
  */
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { MonotonicTotals } from '../../../src/shared/monotonic-totals.js';
 import type { MediaRouteTable } from '../relay/index.js';
+
+type StreamView = ReturnType<typeof streamsOf>[number];
 
 export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable): void {
   const registers = [metrics];
@@ -14,7 +19,7 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
   const perStream = (
     name: string,
     help: string,
-    value: (stream: ReturnType<typeof streamsOf>[number]) => number | null,
+    value: (stream: StreamView) => number | null,
   ): void => {
     new Gauge({
       name,
@@ -30,18 +35,49 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
       },
     });
   };
-  perStream(
-    'streammesh_proxy_stream_packets',
+  const perStreamTotal = (
+    name: string,
+    help: string,
+    value: (stream: StreamView) => number,
+  ): void => {
+    // RFC 3550's loss steps back; the stream's own counts only do when a
+    // stream of the same SSRC starts again between two scrapes.
+    const totals = new MonotonicTotals();
+    new Counter({
+      name,
+      help,
+      labelNames: streamLabels,
+      registers,
+      collect() {
+        this.reset();
+        for (const stream of streamsOf(table)) {
+          const key = `${stream.route}\u0000${stream.ssrc}`;
+          this.inc({ route: stream.route, ssrc: stream.ssrc }, totals.update(key, value(stream)));
+        }
+        totals.sweep();
+      },
+    });
+  };
+  perStreamTotal(
+    'streammesh_proxy_stream_received_packets_total',
     'RTP packets received on the stream.',
     (s) => s.packets,
   );
-  perStream('streammesh_proxy_stream_bytes', 'RTP bytes received on the stream.', (s) => s.bytes);
-  perStream(
-    'streammesh_proxy_stream_bitrate_bits_per_second',
-    'Receive bitrate.',
-    (s) => s.bitrateBps,
+  perStreamTotal(
+    'streammesh_proxy_stream_received_bytes_total',
+    'RTP bytes received on the stream.',
+    (s) => s.bytes,
   );
-  perStream('streammesh_proxy_stream_lost_packets', 'Packets lost (RFC 3550 A.3).', (s) => s.lost);
+  perStream(
+    'streammesh_proxy_stream_received_bytes_per_second',
+    'Receive rate over the last 1-2 s (bitrate / 8: Prometheus counts bytes, not bits).',
+    (s) => s.bitrateBps / 8,
+  );
+  perStreamTotal(
+    'streammesh_proxy_stream_lost_packets_total',
+    'Packets lost (RFC 3550 A.3): the rises of its cumulative loss, which a late or duplicate packet lowers.',
+    (s) => s.lost,
+  );
   perStream(
     'streammesh_proxy_stream_loss_ratio',
     'Lost / expected (RFC 3550 A.3).',
@@ -52,14 +88,18 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
     'Interarrival jitter (RFC 3550 A.8).',
     (s) => s.jitterMs / 1000,
   );
-  perStream(
-    'streammesh_proxy_stream_duplicate_packets',
+  perStreamTotal(
+    'streammesh_proxy_stream_duplicate_packets_total',
     'Duplicated packets.',
     (s) => s.duplicates,
   );
-  perStream('streammesh_proxy_stream_reordered_packets', 'Reordered packets.', (s) => s.reordered);
-  perStream(
-    'streammesh_proxy_stream_late_packets',
+  perStreamTotal(
+    'streammesh_proxy_stream_reordered_packets_total',
+    'Reordered packets.',
+    (s) => s.reordered,
+  );
+  perStreamTotal(
+    'streammesh_proxy_stream_late_packets_total',
     'Packets too late for the window.',
     (s) => s.late,
   );

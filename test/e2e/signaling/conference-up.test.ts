@@ -112,7 +112,10 @@ describe('conference through streammesh up', () => {
   const signalingMetrics = async (): Promise<string> =>
     (await fetch(`${signalingAdminUrl}/metrics`)).text();
   const producerBitrate = async (peer: string): Promise<number> => {
-    const video = series(await signalingMetrics(), 'streammesh_signaling_stream_bitrate_bps').find(
+    const video = series(
+      await signalingMetrics(),
+      'streammesh_signaling_stream_bytes_per_second',
+    ).find(
       ({ labels }) => labels.peer === peer && labels.direction === 'in' && labels.kind === 'video',
     );
     return video?.value ?? 0;
@@ -159,7 +162,7 @@ describe('conference through streammesh up', () => {
       'both producers and consumers have bitrate and RTT series',
       signalingMetrics,
       (text) => {
-        const bitrate = series(text, 'streammesh_signaling_stream_bitrate_bps').filter(
+        const bitrate = series(text, 'streammesh_signaling_stream_bytes_per_second').filter(
           ({ labels, value }) => labels.room === 'stats' && labels.kind === 'video' && value > 0,
         );
         return bitrate.length === 4;
@@ -176,21 +179,24 @@ describe('conference through streammesh up', () => {
     for (const peer of [alicePeer, bobPeer]) {
       assert.ok(video('streammesh_signaling_stream_jitter_seconds', 'in', peer), `${peer} jitter`);
       assert.equal(video('streammesh_signaling_stream_score', 'in', peer)?.value, 10);
-      assert.ok((video('streammesh_signaling_stream_packets', 'out', peer)?.value ?? 0) > 0);
-      assert.ok(video('streammesh_signaling_stream_plis', 'out', peer), `${peer} PLI count`);
-      assert.ok(video('streammesh_signaling_stream_nacks', 'out', peer), `${peer} NACK count`);
+      assert.ok((video('streammesh_signaling_stream_packets_total', 'out', peer)?.value ?? 0) > 0);
+      assert.ok(video('streammesh_signaling_stream_plis_total', 'out', peer), `${peer} PLI count`);
       assert.ok(
-        (video('streammesh_signaling_stream_packets_lost', 'in', peer)?.value ?? 1) <= 5,
+        video('streammesh_signaling_stream_nacks_total', 'out', peer),
+        `${peer} NACK count`,
+      );
+      assert.ok(
+        (video('streammesh_signaling_stream_lost_packets_total', 'in', peer)?.value ?? 1) <= 5,
         `${peer} loss on loopback`,
       );
     }
-    const rooms = series(metrics, 'streammesh_signaling_room_bitrate_bps').filter(
+    const rooms = series(metrics, 'streammesh_signaling_room_bytes_per_second').filter(
       ({ labels }) => labels.room === 'stats',
     );
     assert.deepEqual(rooms.map(({ labels }) => labels.direction).sort(), ['in', 'out']);
     assert.ok(rooms.every(({ value }) => value > 0));
     assert.equal(
-      series(metrics, 'streammesh_signaling_peer_bitrate_bps').filter(
+      series(metrics, 'streammesh_signaling_peer_bytes_per_second').filter(
         ({ labels }) => labels.room === 'stats',
       ).length,
       4,

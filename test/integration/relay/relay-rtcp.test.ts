@@ -155,7 +155,7 @@ describe('RTCP through the relay', () => {
     assert.equal(route.streams.size, 1);
     const metrics = new Registry();
     registerStreamMetrics(metrics, table);
-    const series = `streammesh_proxy_stream_packets{route="rtcp",ssrc="${SSRC}"} 100`;
+    const series = `streammesh_proxy_stream_received_packets_total{route="rtcp",ssrc="${SSRC}"} 100`;
     assert.ok((await metrics.metrics()).includes(series));
     await sender[1].send(
       serializeRtcpCompound([new Bye({ sources: [SSRC] })]),
@@ -163,7 +163,7 @@ describe('RTCP through the relay', () => {
     );
     await waitFor(() => (route.streams.size === 0 ? true : undefined), 1_000);
     const after = await metrics.metrics();
-    assert.doesNotMatch(after, /streammesh_proxy_stream_packets\{/);
+    assert.doesNotMatch(after, /streammesh_proxy_stream_received_packets_total\{/);
     assert.match(after, /streammesh_proxy_route_received_packets_total\{route="rtcp"\} 100/);
   });
 });

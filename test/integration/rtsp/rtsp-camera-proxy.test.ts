@@ -182,7 +182,7 @@ describe('RTSP proxy with a GStreamer camera', { timeout: 180_000 }, () => {
     assert.match(metrics, /streammesh_proxy_rtsp_path_upstream_up\{path="cam1"[^}]*\} 1/);
     assert.match(
       metrics,
-      /streammesh_proxy_rtsp_path_bitrate_bits_per_second\{path="cam1",track="0"[^}]*\} [1-9]/,
+      /streammesh_proxy_rtsp_path_received_bytes_per_second\{path="cam1",track="0"[^}]*\} [1-9]/,
     );
     assert.match(
       metrics,

@@ -59,25 +59,55 @@ describe('media stats', () => {
     assert.equal(snapshot.rooms.length, 2);
   });
 
-  it('exposes the latest snapshot as gauges; a closed stream loses its series', async () => {
+  it('exposes the latest snapshot; a closed stream loses its series', async () => {
     const registry = new Registry();
     let latest: MediaStatsSnapshot = summarize(streams, new Date());
     registerMediaMetrics(registry, () => latest);
     const text = await registry.metrics();
     assert.match(
       text,
-      /streammesh_signaling_stream_bitrate_bps\{room="r1",peer="alice",direction="in",kind="video",id="p1"\} 1000/,
+      /streammesh_signaling_stream_bytes_per_second\{room="r1",peer="alice",direction="in",kind="video",id="p1"\} 125$/m,
     );
     assert.match(text, /streammesh_signaling_stream_jitter_seconds\{[^}]*id="p1"\} 0\.002/);
     assert.doesNotMatch(text, /streammesh_signaling_stream_jitter_seconds\{[^}]*id="c1"\}/);
-    assert.match(text, /streammesh_signaling_room_bitrate_bps\{room="r1",direction="out"\} 900/);
     assert.match(
       text,
-      /streammesh_signaling_peer_bitrate_bps\{room="r1",peer="alice",direction="in"\} 1050/,
+      /streammesh_signaling_room_bytes_per_second\{room="r1",direction="out"\} 112.5$/m,
+    );
+    assert.match(
+      text,
+      /streammesh_signaling_peer_bytes_per_second\{room="r1",peer="alice",direction="in"\} 131.25$/m,
     );
     latest = summarize(streams.slice(1), new Date());
     const after = await registry.metrics();
     assert.doesNotMatch(after, /id="p1"/);
     assert.match(after, /id="p2"/);
+  });
+
+  it('exposes what a stream counts as counters that never fall while the stream lives', async () => {
+    const registry = new Registry();
+    const counted = (packets: number, packetsLost: number, pliCount: number): MediaStatsSnapshot =>
+      summarize([stream({ id: 'p1', packets, packetsLost, pliCount })], new Date());
+    let latest = counted(100, 5, 1);
+    registerMediaMetrics(registry, () => latest);
+    const value = async (name: string): Promise<number> => {
+      const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+      assert.equal(metric?.type, 'counter', name);
+      return metric.values.find((v) => v.labels.id === 'p1')?.value ?? Number.NaN;
+    };
+    assert.equal(await value('streammesh_signaling_stream_packets_total'), 100);
+    assert.equal(await value('streammesh_signaling_stream_lost_packets_total'), 5);
+    // A late packet lowers RTCP's cumulative loss; a simulcast layer that stops leaves the sum.
+    latest = counted(60, 3, 1);
+    assert.equal(await value('streammesh_signaling_stream_packets_total'), 100);
+    assert.equal(await value('streammesh_signaling_stream_lost_packets_total'), 5);
+    latest = counted(80, 6, 2);
+    assert.equal(await value('streammesh_signaling_stream_packets_total'), 120, '+20 since 60');
+    assert.equal(await value('streammesh_signaling_stream_lost_packets_total'), 8, '+3 since 3');
+    assert.equal(await value('streammesh_signaling_stream_plis_total'), 2);
+    const text = await registry.metrics();
+    assert.match(text, /^# TYPE streammesh_signaling_stream_nacks_total counter$/m);
+    assert.match(text, /^# TYPE streammesh_signaling_stream_firs_total counter$/m);
+    assert.match(text, /^# TYPE streammesh_signaling_stream_score gauge$/m);
   });
 });
