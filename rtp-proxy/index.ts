@@ -12,7 +12,11 @@ import { MeshNode } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/index.js';
 import { IsolatedHttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
-import { registerRtspMetrics, registerStreamMetrics } from './media/metrics/index.js';
+import {
+  proxyStatsReport,
+  registerRtspMetrics,
+  registerStreamMetrics,
+} from './media/metrics/index.js';
 import { MediaRouteTable } from './media/relay/index.js';
 import { RtspService } from './media/rtsp/index.js';
 
@@ -33,6 +37,8 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     capabilities: ['rtp', 'srtp', 'rtsp', 'http', 'http2', 'grpc'],
     log,
     load: proxyLoad(routes, rtsp),
+    // Stream quality per relayed stream and RTSP track, for the control plane's /stats.
+    stats: () => proxyStatsReport(routes, rtsp),
     // One transaction: a service that cannot take a config leaves all in the old one.
     participants: [
       routes,
