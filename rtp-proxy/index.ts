@@ -23,6 +23,12 @@ import { RtspService } from './media/rtsp/index.js';
 export interface RunningProxy {
   readonly id: string;
   readonly admin: HostPort;
+  /** Resolves once the first config is in force (its listeners bound); rejects with its refusal. */
+  serving(): Promise<void>;
+  /** The RTSP listener's bound address (host:port), or null when RTSP is off. */
+  rtspAddress(): string | null;
+  /** The bound address of every L7 listener in force. */
+  httpListeners(): Promise<readonly { name: string; host: string; port: number }[]>;
   close(): Promise<void>;
 }
 
@@ -65,6 +71,9 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
   return {
     id: node.id,
     admin: node.adminAddress,
+    serving: () => node.firstConfig(),
+    rtspAddress: () => rtsp.address,
+    httpListeners: () => http.listeners(),
     close: async () => {
       // The node first: it takes no more updates and lets the one in flight
       // finish, so no transaction prepares or commits on a closed service.

@@ -20,6 +20,8 @@ export interface RunningSignaling {
   readonly admin: HostPort;
   /** The HTTP listener of WebSocket signaling (`ws://<listen>/ws`). */
   readonly listen: HostPort;
+  /** Resolves once the first config is in force; rejects with its refusal. */
+  serving(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -139,6 +141,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     id: node.id,
     admin: node.adminAddress,
     listen: running.address,
+    serving: () => node.firstConfig(),
     close: async () => {
       stats.stop();
       // The node first: it takes no more updates and lets the one in flight

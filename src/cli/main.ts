@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, meshConfigJsonSchema } from '../config/index.js';
+import { closestName } from '../shared/did-you-mean.js';
+import { errorMessage } from '../shared/errors.js';
 import { packageRoot } from '../shared/package-root.js';
 import { exitOnConfigError } from './config-error.js';
 import { runRole, type RoleName } from './role-process.js';
@@ -15,21 +17,28 @@ interface Command {
   readonly usage: string;
   readonly summary: string;
   readonly details: string;
-  readonly run: (positionals: string[], configFile: string | undefined) => Promise<number>;
+  readonly run: (
+    positionals: string[],
+    configFile: string | undefined,
+    verbose: boolean,
+  ) => Promise<number>;
 }
 
 const CONFIG_OPTION = '  -c, --config FILE   the mesh config (YAML); default: built-in defaults\n';
 
 const commands: Record<string, Command> = {
   up: {
-    usage: 'streammesh up [--config FILE]',
+    usage: 'streammesh up [--config FILE] [--verbose]',
     summary: 'run the whole mesh on this machine (control plane, rtp-proxy, signaling)',
     details:
       'Starts each role as a supervised child process and prints one line per role\n' +
-      'with its admin URL once it is ready. A crashed role is restarted with backoff.\n' +
-      'Ctrl-C (SIGINT) or SIGTERM stops them all.\n\n' +
-      CONFIG_OPTION,
-    run: (_positionals, configFile) => up(configFile),
+      'with its admin URL once it serves its config. A role that cannot start ends\n' +
+      '`up` with exit code 2 and the reason; one that crashes later is restarted with\n' +
+      'backoff. Warnings and errors are shown; full logs (JSON lines) go to\n' +
+      '$XDG_STATE_HOME/streammesh/up.log. Ctrl-C (SIGINT) or SIGTERM stops them all.\n\n' +
+      CONFIG_OPTION +
+      '  -v, --verbose       also write every log line to stderr\n',
+    run: (_positionals, configFile, verbose) => up({ configFile, verbose }),
   },
   'control-plane': roleCommand('control-plane', 'run the control plane: registry and config push'),
   proxy: roleCommand('proxy', 'run an rtp-proxy (the data plane)'),
@@ -97,39 +106,71 @@ function version(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
+/** The options every command takes; `up` adds --verbose. */
+const options = {
+  config: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  verbose: { type: 'boolean' },
+} as const;
+
 export async function main(argv: string[]): Promise<number> {
+  // The command is known before the options are checked, so a bad option gets that command's usage.
+  const named = argv.find((arg) => !arg.startsWith('-'));
+  const namedCommand = named === undefined ? undefined : commands[named];
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options });
   } catch (error) {
-    return usageError(`${(error as Error).message}\n\n${generalHelp()}`);
+    const usage = namedCommand === undefined ? generalHelp() : `usage: ${namedCommand.usage}\n`;
+    return usageError(`${optionError(error)}\n\n${usage}`);
   }
   const { values, positionals } = parsed;
-  const [name, ...rest] = positionals;
+  let [name, ...rest] = positionals;
   if (values.version === true) {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
+  let help = values.help === true;
+  // `streammesh help [command]` is `streammesh [command] --help`.
+  if (name === 'help') {
+    [name, ...rest] = rest;
+    help = true;
+    if (name === undefined) {
+      process.stdout.write(generalHelp());
+      return 0;
+    }
+  }
   if (name === undefined) {
     process.stdout.write(generalHelp());
-    return values.help === true ? 0 : 2;
+    return help ? 0 : 2;
   }
   const command = commands[name];
-  if (command === undefined) return usageError(`unknown command: ${name}\n\n${generalHelp()}`);
-  if (values.help === true) {
+  if (command === undefined) {
+    const meant = closestName(name, [...Object.keys(commands), 'help']);
+    const hint = meant === undefined ? '' : ` (did you mean \`${meant}\`?)`;
+    return usageError(`unknown command: ${name}${hint}\n\n${generalHelp()}`);
+  }
+  if (help) {
     process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n\n${command.details}`);
     return 0;
+  }
+  if (values.verbose === true && name !== 'up') {
+    return usageError(`--verbose is an option of \`up\` only\nusage: ${command.usage}`);
   }
   if (rest.length > 0 && name !== 'config') {
     return usageError(`unexpected argument: ${rest.join(' ')}\nusage: ${command.usage}`);
   }
-  return command.run(rest, values.config);
+  return command.run(rest, values.config, values.verbose === true);
+}
+
+/** parseArgs' complaint, with the option meant when the unknown one is a near miss. */
+function optionError(error: unknown): string {
+  const message = errorMessage(error);
+  const unknown = /Unknown option '(-{1,2})([^']+)'/.exec(message);
+  if (unknown === null) return message;
+  const [, dashes = '', given = ''] = unknown;
+  const meant = dashes === '--' ? closestName(given, Object.keys(options)) : undefined;
+  const hint = meant === undefined ? '' : ` (did you mean --${meant}?)`;
+  return `unknown option: ${dashes}${given}${hint}`;
 }

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../shared/log.js';
 import type { AdminCredentials } from '../shared/admin/index.js';
 import { adminCredentialsFor, exitOnAdminAccessError } from './admin-access.js';
 import { exitOnConfigError } from './config-error.js';
+import { describeStartFailure } from './start-failure.js';
 
 export const roleNames = ['control-plane', 'proxy', 'signaling'] as const;
 export type RoleName = (typeof roleNames)[number];
@@ -31,10 +32,17 @@ export interface ReadyMessage {
 interface Running {
   readonly listen: Readonly<Record<string, HostPort>>;
   readonly urls?: Readonly<Record<string, string>>;
+  /**
+   * Resolves once the role serves what it announces (a node: its first
+   * config in force, every listener of it bound); rejects with why not.
+   */
+  readonly serving?: () => Promise<void>;
   close(): Promise<void>;
 }
 
 const SHUTDOWN_TIMEOUT_MS = 4_000;
+/** A node with no first config this long after start cannot start (the control plane is silent). */
+const FIRST_CONFIG_TIMEOUT_MS = 30_000;
 
 export async function loadConfig(file: string | undefined): Promise<MeshConfig> {
   return file === undefined ? defaultConfig() : loadConfigFile(file);
@@ -55,11 +63,17 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
     return exitOnAdminAccessError(error);
   }
   const log = createLogger(role, config.logLevel);
-  let running: Running;
+  let running: Running | undefined;
   try {
     running = await start(role, config, configFile, credentials, log);
+    await within(running.serving?.(), FIRST_CONFIG_TIMEOUT_MS, () => {
+      const { address, grpc } = config.controlPlane;
+      return new Error(`no config from the control plane at ${address ?? grpc} within 30 s`);
+    });
   } catch (error) {
-    log.fatal({ err: error }, `${role} failed to start`);
+    // One line that says what to fix (`up` shows it as is); the details stay in the log.
+    log.fatal({ err: error }, describeStartFailure(error));
+    await running?.close().catch(() => undefined);
     return 1;
   }
   const admin = running.listen['admin'];
@@ -102,13 +116,23 @@ async function start(
     }
     case 'proxy': {
       const proxy = await startProxy(config, log);
-      const { rtsp } = config.proxy;
-      const urls: Record<string, string> =
-        rtsp.enabled && rtsp.demo ? { 'demo camera': `rtsp://${rtsp.listen}/${DEMO_PATH}` } : {};
-      for (const listener of config.proxy.http.listeners) {
-        urls[`http ${listener.name}`] = `http://${listener.listen}`;
-      }
-      return { listen: { admin: proxy.admin }, urls, close: () => proxy.close() };
+      const urls: Record<string, string> = {};
+      return {
+        listen: { admin: proxy.admin },
+        urls,
+        // The URLs name the addresses bound (a port 0 in the config is a real port here).
+        serving: async () => {
+          await proxy.serving();
+          const rtsp = proxy.rtspAddress();
+          if (rtsp !== null && config.proxy.rtsp.demo) {
+            urls['demo camera'] = `rtsp://${rtsp}/${DEMO_PATH}`;
+          }
+          for (const listener of await proxy.httpListeners()) {
+            urls[`http ${listener.name}`] = httpUrl(listener);
+          }
+        },
+        close: () => proxy.close(),
+      };
     }
     case 'signaling': {
       const signaling = await startSignaling(config, log);
@@ -119,9 +143,30 @@ async function start(
       return {
         listen: { admin: signaling.admin, listen: signaling.listen },
         urls,
+        serving: () => signaling.serving(),
         close: () => signaling.close(),
       };
     }
+  }
+}
+
+/** Waits for `work` (if any), failing with `timeout()` after `ms`. */
+async function within(
+  work: Promise<void> | undefined,
+  ms: number,
+  timeout: () => Error,
+): Promise<void> {
+  if (work === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(timeout()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

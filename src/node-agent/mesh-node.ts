@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import { Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
-import { AdminCredentials, AdminServer } from '../shared/admin/index.js';
+import { AdminCredentials, AdminServer, type Readiness } from '../shared/admin/index.js';
 import { redactSecrets, type MeshConfig, type ResourceRef } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
@@ -86,10 +86,7 @@ export class MeshNode {
       // Token-only routes (the proxy's /keys) and a bind beyond loopback need the admin token.
       credentials: AdminCredentials.reader({ file: options.config.controlPlane.adminTokenFile }),
       setting: `${options.roleName}.admin`,
-      readiness: () =>
-        this.#config.applied === undefined
-          ? { ready: false, reason: 'no config received from the control plane yet' }
-          : { ready: true },
+      readiness: () => this.#readiness(),
     });
     this.admin.route('GET', '/config_dump', () => ({
       status: 200,
@@ -107,6 +104,14 @@ export class MeshNode {
 
   get applied(): AppliedConfig | undefined {
     return this.#config.applied;
+  }
+
+  /**
+   * Settles with the first config's outcome: resolves once it is in force
+   * (every listener it names bound), rejects with its refusal.
+   */
+  firstConfig(): Promise<void> {
+    return this.#config.firstOutcome;
   }
 
   /** The resources the node holds, by type and name. */
@@ -151,6 +156,20 @@ export class MeshNode {
     await this.#client?.close();
     await this.#config.close();
     await this.admin.close();
+  }
+
+  /** Ready once a config is in force; if not, why: the refusal of the last one, or waiting. */
+  #readiness(): Readiness {
+    if (this.#config.applied !== undefined) return { ready: true };
+    const refusal = this.#config.lastRefusal;
+    if (refusal !== undefined) {
+      return { ready: false, reason: `config refused (${refusal.at}): ${refusal.message}` };
+    }
+    const { address, grpc } = this.#options.config.controlPlane;
+    return {
+      ready: false,
+      reason: `waiting for the first config from the control plane at ${address ?? grpc}`,
+    };
   }
 
   #loadReporter(source: LoadSource) {

@@ -44,6 +44,12 @@ export class NodeClosedError extends StreammeshError {
   }
 }
 
+/** An update the node refused, while no later one has been applied. */
+export interface LastRefusal {
+  readonly message: string;
+  readonly at: string;
+}
+
 export interface NodeConfigOptions {
   readonly participants: readonly ConfigParticipant[];
   readonly metrics: Registry;
@@ -64,9 +70,22 @@ export class NodeConfig {
    */
   #inFlight: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #lastRefusal: LastRefusal | undefined;
+  #settleFirst: { resolve(): void; reject(error: unknown): void } | undefined;
+  /**
+   * The outcome of the first update: resolves once it is applied, rejects
+   * with its refusal. A role is not ready before (its listeners are bound by
+   * the config), and one whose first config is refused cannot start.
+   */
+  readonly firstOutcome: Promise<void>;
 
   constructor(options: NodeConfigOptions) {
     this.#options = options;
+    this.firstOutcome = new Promise<void>((resolve, reject) => {
+      this.#settleFirst = { resolve, reject };
+    });
+    // Nobody need wait for it; its refusal is not an unhandled rejection.
+    this.firstOutcome.catch(() => undefined);
     this.#applies = new Counter({
       name: 'streammesh_node_config_applies_total',
       help: 'Config updates received, by result (ack or nack).',
@@ -82,6 +101,11 @@ export class NodeConfig {
 
   get applied(): AppliedConfig | undefined {
     return this.#applied;
+  }
+
+  /** Why the last update was refused, unless one was applied since. */
+  get lastRefusal(): LastRefusal | undefined {
+    return this.#lastRefusal;
   }
 
   /** The resources the node holds, by type and name. */
@@ -136,6 +160,9 @@ export class NodeConfig {
         appliedAt: new Date().toISOString(),
       };
       this.#applies.inc({ result: 'ack' });
+      this.#lastRefusal = undefined;
+      this.#settleFirst?.resolve();
+      this.#settleFirst = undefined;
       // The mesh-wide level applies unless this process was given its own.
       if (process.env['STREAMMESH_LOG_LEVEL'] === undefined) {
         this.#options.log.level = config.logLevel;
@@ -147,6 +174,9 @@ export class NodeConfig {
       return refs;
     } catch (error) {
       this.#applies.inc({ result: 'nack' });
+      this.#lastRefusal = { message: errorMessage(error), at: new Date().toISOString() };
+      this.#settleFirst?.reject(error);
+      this.#settleFirst = undefined;
       throw error;
     }
   }

@@ -22,7 +22,8 @@ export async function meshUp(
   env: Readonly<Record<string, string>> = {},
 ): Promise<MeshUp> {
   const adminToken = newAdminToken();
-  const up = startStreammesh(['up', '--config', configFile], {
+  // --verbose: the roles' logs on stderr too, for a failing test's message.
+  const up = startStreammesh(['up', '--config', configFile, '--verbose'], {
     STREAMMESH_ADMIN_TOKEN: adminToken,
     STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
     STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',

@@ -1,15 +1,20 @@
 /**
  * `streammesh up`: runs the control plane, one rtp-proxy and one signaling
  * node as child processes. The control plane starts first; the others are
- * told its address. A child that exits unexpectedly is restarted with
- * backoff, on the same addresses it had. SIGINT/SIGTERM stop every child
- * (SIGKILL after a grace period) and exit 0.
+ * told its address. A role that cannot start (a port taken, its first config
+ * refused) ends `up` with exit code 2 and its reason in one line: restarting
+ * cannot help. A child that exits later, after it was ready, is restarted
+ * with backoff, on the same addresses it had. Children run in process groups
+ * of their own, so a Ctrl-C reaches `up` alone, which stops the nodes first
+ * and the control plane last (no node sees its control plane vanish), with
+ * SIGKILL after a grace period.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Backoff } from '../../shared/backoff.js';
 import { packageRoot } from '../../shared/package-root.js';
 import type { ReadyMessage, RoleName } from '../role-process.js';
+import { consoleLine, followRoleOutput } from './role-output.js';
 
 /** A child that ran this long before exiting starts its backoff afresh. */
 const STABLE_AFTER_MS = 10_000;
@@ -39,10 +44,16 @@ const pinnedAddressVariables: Record<RoleName, Record<string, string>> = {
 
 export interface SupervisorOptions {
   readonly configFile: string | undefined;
+  /** A console line. */
   readonly write: (line: string) => void;
-  /** A role cannot run at all (its config is refused): `up` must end. */
+  /** Every line the roles write (the log file). */
+  readonly record: (line: string) => void;
+  /** A role cannot run at all (its config is refused, it cannot start): `up` must end. */
   readonly onFatal: (exitCode: number) => void;
 }
+
+/** Lines kept of a child's output that the console did not show, for when it cannot start. */
+const KEPT_LINES = 20;
 
 interface Child {
   readonly role: RoleName;
@@ -52,6 +63,12 @@ interface Child {
   readyOnce: boolean;
   /** Set once ready: environment that keeps its addresses across restarts. */
   pinned: Record<string, string>;
+  /** Its last lines the console did not show (a crash's stack trace, say). */
+  unshown: string[];
+  /** Whether the console showed why it failed (a fatal log record). */
+  toldWhy: boolean;
+  /** Warnings and errors from before it was first ready. */
+  held: string[];
   restartTimer: NodeJS.Timeout | undefined;
 }
 
@@ -78,26 +95,13 @@ export class Supervisor {
     this.#spawn(this.#child('signaling'));
   }
 
-  /** Stops every child; resolves when all have exited. */
+  /** Stops every child, the nodes first and the control plane last; resolves when all have exited. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    const exits: Promise<void>[] = [];
-    for (const child of this.#children.values()) {
-      clearTimeout(child.restartTimer);
-      const running = child.process;
-      if (running === undefined || running.exitCode !== null || running.signalCode !== null) {
-        continue;
-      }
-      exits.push(
-        new Promise<void>((resolve) => {
-          running.once('exit', () => resolve());
-          const kill = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
-          running.once('exit', () => clearTimeout(kill));
-          running.kill('SIGTERM');
-        }),
-      );
-    }
-    await Promise.all(exits);
+    const nodes = [...this.#children.values()].filter(({ role }) => role !== 'control-plane');
+    await Promise.all(nodes.map((child) => stopChild(child)));
+    const controlPlane = this.#children.get('control-plane');
+    if (controlPlane !== undefined) await stopChild(controlPlane);
   }
 
   #child(role: RoleName): Child {
@@ -108,6 +112,9 @@ export class Supervisor {
       startedAt: 0,
       readyOnce: false,
       pinned: {},
+      unshown: [],
+      toldWhy: false,
+      held: [],
       restartTimer: undefined,
     };
     this.#children.set(role, child);
@@ -118,12 +125,36 @@ export class Supervisor {
     const args: string[] = [child.role];
     if (this.#options.configFile !== undefined) args.push('--config', this.#options.configFile);
     const subprocess = fork(join(packageRoot(), 'bin', 'streammesh.js'), args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // A process group of its own: the terminal's Ctrl-C reaches `up` only, which stops it in order.
+      detached: true,
       env: { ...process.env, ...this.#sharedEnv, ...child.pinned },
       execArgv: roleExecArgv[child.role],
     });
     child.process = subprocess;
     child.startedAt = Date.now();
+    child.unshown = [];
+    child.toldWhy = false;
+    followRoleOutput(child.role, [subprocess.stdout, subprocess.stderr], {
+      record: (line) => {
+        this.#options.record(line);
+        if (consoleLine(child.role, line) === undefined) {
+          child.unshown.push(line);
+          if (child.unshown.length > KEPT_LINES) child.unshown.shift();
+        }
+      },
+      write: (line) => {
+        if (line.startsWith(`${child.role}: `)) {
+          child.toldWhy = true;
+          this.#options.write(line);
+        } else if (child.readyOnce) {
+          this.#options.write(line);
+        } else {
+          // Until it is ready: shown after its banner, or not at all if its fatal line tells why.
+          child.held.push(line);
+        }
+      },
+    });
     subprocess.on('message', (message: unknown) => {
       if (!isReadyMessage(message)) return;
       child.pinned = pinnedEnvironment(child.role, message);
@@ -135,13 +166,18 @@ export class Supervisor {
           this.#options.write(`${''.padEnd(13)} ${label.padEnd(12)} ${url}`);
         }
       }
+      for (const line of child.held.splice(0)) this.#options.write(line);
       onReady?.(message);
     });
     subprocess.on('exit', (code, signal) => {
       if (this.#stopping) return;
-      if (code === 2) {
-        // Exit 2 is a bad config: restarting cannot help.
-        this.#options.write(`${child.role} exited with a config error; not restarting`);
+      if (!child.readyOnce || code === 2) {
+        // It could not start (or its config is bad): restarting cannot help.
+        if (!child.toldWhy) {
+          const status = signal ?? `code ${code ?? '?'}`;
+          this.#options.write(`${child.role}: exited (${status}) before it was ready`);
+          for (const line of [...child.held, ...child.unshown]) this.#options.write(`  ${line}`);
+        }
         this.#options.onFatal(2);
         return;
       }
@@ -153,6 +189,23 @@ export class Supervisor {
       child.restartTimer = setTimeout(() => this.#spawn(child, onReady), delay);
     });
   }
+}
+
+/** SIGTERM, then SIGKILL after the grace period; resolves when it has exited. */
+function stopChild(child: Child): Promise<void> {
+  clearTimeout(child.restartTimer);
+  const running = child.process;
+  if (running === undefined || running.exitCode !== null || running.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise<void>((resolve) => {
+    const kill = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
+    running.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    running.kill('SIGTERM');
+  });
 }
 
 function pinnedEnvironment(role: RoleName, ready: ReadyMessage): Record<string, string> {

@@ -12,9 +12,9 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { StreammeshError } from '../errors.js';
+import { stateDirectory } from '../state-directory.js';
 
 export const ADMIN_TOKEN_VARIABLE = 'STREAMMESH_ADMIN_TOKEN';
 
@@ -34,10 +34,7 @@ export class AdminTokenError extends StreammeshError {
  * $XDG_STATE_HOME/streammesh/admin-token, else ~/.local/state/streammesh/admin-token.
  */
 export function defaultAdminTokenFile(env: Environment = process.env): string {
-  const stateHome = env['XDG_STATE_HOME'];
-  const base =
-    stateHome !== undefined && stateHome !== '' ? stateHome : join(homedir(), '.local', 'state');
-  return join(base, 'streammesh', 'admin-token');
+  return join(stateDirectory(env), 'admin-token');
 }
 
 export interface AdminTokenSource {
