@@ -193,10 +193,9 @@ export class DemoSource implements MediaSource {
     const wasDown = this.#state === 'retrying';
     this.#state = 'retrying';
     this.#lastError = reason;
-    if (!wasDown) {
-      listener.down(reason);
-      if (this.#listener === null) return; // closed from down()
-    }
+    listener.failed?.({ message: reason, code: 'ERR_DEMO_CLIP' });
+    if (!wasDown && this.#listener !== null) listener.down(reason);
+    if (this.#listener === null) return; // closed from failed() or down()
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#load();

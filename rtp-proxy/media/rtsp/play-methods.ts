@@ -15,7 +15,7 @@ import { rewriteForProxy, serializeSdp } from '../../../src/protocol/sdp/index.j
 import type { RtspConnection } from './connection.js';
 import type { RtspContext } from './context.js';
 import { type RequestTarget, viewerTrack } from './request-target.js';
-import { reply } from './responses.js';
+import { reasonHeader, reply } from './responses.js';
 import { existingSession } from './session-lookup.js';
 import { setupTrack } from './setup-track.js';
 import { PathUnavailableError, type StreamPath } from './stream-path.js';
@@ -33,7 +33,7 @@ async function describePath(
     if (!(error instanceof PathUnavailableError)) throw error;
     ctx.log.info({ path: path.name, reason: error.message }, 'rtsp path unavailable');
     // No publisher yet is "not found"; a camera that does not answer is "unavailable".
-    return reply(request, path.kind === 'publisher' ? 404 : 503);
+    return reply(request, path.kind === 'publisher' ? 404 : 503, [reasonHeader(error.message)]);
   }
 }
 

@@ -10,6 +10,9 @@ import type {
   SourceState,
 } from '../../../src/media/source/index.js';
 
+/** Ends that are no failure of the publisher (the reasons given to RtspSession.close). */
+const ORDERLY_ENDS: ReadonlySet<string> = new Set(['teardown', 'path changed', 'proxy stopping']);
+
 export class PublisherSource implements MediaSource {
   readonly reconnects = 0;
   readonly transport: 'udp' | 'tcp';
@@ -45,11 +48,20 @@ export class PublisherSource implements MediaSource {
     if (this.#state === 'playing') this.#listener?.rtcp(track, packet);
   }
 
-  /** The publisher is gone (TEARDOWN, disconnect or session timeout). */
+  /**
+   * The publisher is gone (TEARDOWN, disconnect or session timeout). Leaving
+   * without TEARDOWN is kept as the path's lastError.
+   */
   end(reason: string): void {
     if (this.#state !== 'playing') return;
     this.#state = 'closed';
     this.#lastError = reason;
+    if (!ORDERLY_ENDS.has(reason)) {
+      this.#listener?.failed?.({
+        message: `the publisher left without TEARDOWN: ${reason}`,
+        code: 'ERR_PUBLISHER_GONE',
+      });
+    }
     this.#listener?.down(reason);
   }
 

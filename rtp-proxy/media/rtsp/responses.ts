@@ -22,4 +22,20 @@ export function reply(
   return { version: 'RTSP/1.0', status, reason: statusText(status), headers: out, body };
 }
 
+/**
+ * Why a path cannot be played, for the viewer: an extension header (RFC 2326
+ * §12: a client ignores headers it does not know), since the status alone
+ * cannot tell "wrong camera password" from "camera unplugged".
+ */
+export const REASON_HEADER = 'X-Streammesh-Reason';
+
+/** Longest reason sent: a camera's own reason phrase is part of some reasons. */
+const MAX_REASON_LENGTH = 200;
+
+export function reasonHeader(reason: string): readonly [string, string] {
+  // One header line: control characters (a camera's text) would end it early.
+  const oneLine = reason.replace(/\p{Cc}+/gu, ' ').trim();
+  return [REASON_HEADER, oneLine.slice(0, MAX_REASON_LENGTH)];
+}
+
 const EMPTY = Buffer.alloc(0);

@@ -92,7 +92,11 @@ export interface RtspServiceOptions {
   readonly cameraSource?: (options: CameraSourceOptions) => MediaSource;
 }
 
-/** How long DESCRIBE waits for an on-demand camera to answer. */
+/**
+ * The longest a DESCRIBE waits for a source's attempt in progress. A failed
+ * attempt (a 401 from the camera, connection refused, its 5 s connect
+ * timeout) answers the viewer sooner, with the reason.
+ */
 const DESCRIBE_TIMEOUT_MS = 10_000;
 
 export interface ViewerSnapshot {

@@ -13,9 +13,17 @@
  *
  * Viewers never see the source come and go: they stay attached while it is
  * down and resume, numbering unbroken, when it returns.
+ *
+ * The path keeps its source's last failure (lastError in /streams) past the
+ * source's end: an on-demand camera closed by the linger still says why it
+ * failed. A DESCRIBE waits only while an attempt is in progress: it is
+ * answered with the failure as soon as the source reports one, and at once
+ * when the source has failed since it last came up.
  */
 import type { Logger } from '../../../src/shared/log.js';
 import type { Clock } from '../../../src/shared/clock.js';
+import { StreammeshError } from '../../../src/shared/errors.js';
+import { LastErrorRecord, type LastError } from '../../../src/shared/last-error.js';
 import { rtpHeaderLength } from '../../../src/protocol/rtp/index.js';
 import { h264StartsKeyframe, h265StartsKeyframe } from '../../../src/protocol/video/index.js';
 import type { QualitySnapshot } from '../../../src/media/quality/index.js';
@@ -32,6 +40,7 @@ import {
   TrackContinuity,
   type MediaSource,
   type SourceDescription,
+  type SourceFailure,
   type SourceListener,
   type SourceTrack,
 } from '../../../src/media/source/index.js';
@@ -73,7 +82,15 @@ export interface PathOptions {
   readonly now: () => number;
 }
 
-export class PathUnavailableError extends Error {}
+/**
+ * The path cannot serve a viewer now. Its message is the reason, written for
+ * the viewer (it goes into the DESCRIBE answer's reason header).
+ */
+export class PathUnavailableError extends StreammeshError {
+  constructor(reason: string) {
+    super('ERR_PATH_UNAVAILABLE', reason);
+  }
+}
 
 export interface TrackChainOptions {
   /** Shared by every track of the path: the path reports one total. */
@@ -127,7 +144,8 @@ export interface PathSnapshot {
     readonly reconnects: number;
     readonly outages: number;
     readonly outageMs: number;
-    readonly lastError: string | null;
+    /** The source's last failure, kept after the source closed; see src/shared/last-error.ts. */
+    readonly lastError: LastError | null;
   };
   readonly viewers: number;
   readonly packetsIn: number;
@@ -170,6 +188,13 @@ export class StreamPath {
   #outageMs = 0;
   #reconnectsBefore = 0;
   #closed = false;
+  /** Wall-clock times: they are shown as ISO dates in /streams. */
+  readonly #lastError = new LastErrorRecord();
+  /**
+   * The current source's latest failed attempt, until it comes up: a DESCRIBE
+   * then answers with it at once instead of waiting through the backoff.
+   */
+  #failure: SourceFailure | undefined;
 
   constructor(options: PathOptions) {
     this.name = options.name;
@@ -213,7 +238,9 @@ export class StreamPath {
   /**
    * The description viewers get: at once when known, else once the source
    * comes up (starting it when on demand). Rejects with PathUnavailableError
-   * when nothing is published, or the source is not up in time.
+   * when nothing is published, at once when the source has failed since it
+   * last came up (it retries in the background), as soon as the attempt in
+   * progress fails, or when the source is not up in time.
    */
   describe(): Promise<SourceDescription> {
     if (this.#closed) return Promise.reject(new PathUnavailableError('path removed'));
@@ -227,13 +254,18 @@ export class StreamPath {
       return Promise.reject(new PathUnavailableError('no one is publishing to this path'));
     }
     this.#ensureSource();
+    const failure = this.#failure;
+    if (failure !== undefined) {
+      this.#scheduleLinger();
+      return Promise.reject(new PathUnavailableError(failure.message));
+    }
     return new Promise<SourceDescription>((resolve, reject) => {
+      const timeoutMs = this.#options.describeTimeoutMs;
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         this.#scheduleLinger();
-        const reason = this.#source?.lastError ?? 'no answer';
-        reject(new PathUnavailableError(`the source did not come up: ${reason}`));
-      }, this.#options.describeTimeoutMs);
+        reject(new PathUnavailableError(`the source did not come up within ${timeoutMs} ms`));
+      }, timeoutMs);
       const waiter: Waiter = {
         resolve: (description) => {
           clearTimeout(timer);
@@ -242,6 +274,7 @@ export class StreamPath {
         },
         reject: (error) => {
           clearTimeout(timer);
+          this.#scheduleLinger();
           reject(error);
         },
       };
@@ -287,7 +320,7 @@ export class StreamPath {
         reconnects: this.reconnects,
         outages: this.outages,
         outageMs: Math.round(this.#outageMs + downFor),
-        lastError: this.#source?.lastError ?? null,
+        lastError: this.#lastError.value,
       },
       viewers: this.#viewers.size,
       packetsIn: this.packetsIn,
@@ -326,6 +359,7 @@ export class StreamPath {
     if (source === undefined) return;
     this.#source = source;
     this.#state = 'connecting';
+    this.#failure = undefined;
     const listener: SourceListener = {
       ready: (description) => {
         if (this.#source === source) this.#onReady(description);
@@ -339,6 +373,9 @@ export class StreamPath {
       down: (reason) => {
         if (this.#source === source) this.#onDown(reason, source);
       },
+      failed: (failure) => {
+        if (this.#source === source) this.#onFailed(failure);
+      },
     };
     source.start(listener);
   }
@@ -348,6 +385,7 @@ export class StreamPath {
     if (source === undefined) return;
     this.#reconnectsBefore += source.reconnects;
     this.#source = undefined;
+    this.#failure = undefined;
     this.#state = 'idle';
     this.#markUp();
     await source.close();
@@ -370,6 +408,8 @@ export class StreamPath {
       this.#tracks.forEach((t, i) => (state.waiting[i] = t.startsKeyframe !== undefined));
     }
     this.#state = 'up';
+    this.#failure = undefined;
+    this.#lastError.succeeded();
     this.#markUp();
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -423,6 +463,13 @@ export class StreamPath {
       this.#source = undefined;
       void source.close();
     }
+  }
+
+  /** Kept for /streams; viewers waiting for this attempt are told why at once. */
+  #onFailed(failure: SourceFailure): void {
+    this.#failure = failure;
+    this.#lastError.failed(failure.message, failure.code);
+    this.#rejectWaiters(failure.message);
   }
 
   #markUp(): void {

@@ -15,6 +15,24 @@ export class CameraConnectError extends CameraError {
   }
 }
 
+/** Socket errors a viewer's reason header should say in words (the errno stays, for searching). */
+const SOCKET_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+};
+
+/** "connection refused (ECONNREFUSED)" rather than node's "connect ECONNREFUSED 10.0.0.5:554". */
+export function describeSocketError(error: Error & { code?: unknown }): string {
+  const code = typeof error.code === 'string' ? error.code : undefined;
+  const words = code === undefined ? undefined : SOCKET_ERRORS[code];
+  return words === undefined ? error.message : `${words} (${code})`;
+}
+
 /** The camera did not answer in time (TCP connect or one request). */
 export class CameraTimeoutError extends CameraError {
   constructor(what: string, ms: number) {

@@ -229,6 +229,9 @@ export class CameraSource implements MediaSource {
 
   #lose(reason: CameraError): void {
     this.#state = 'retrying';
+    // Every failed attempt: a viewer waiting on a camera that never came up
+    // is told why now, not at its DESCRIBE timeout.
+    this.#emit((listener) => listener.failed?.({ message: reason.message, code: reason.code }));
     if (!this.#announced) {
       // A camera that stays away fails every attempt the same way: say it
       // once, not every backoff period.

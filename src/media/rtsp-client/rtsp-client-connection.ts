@@ -28,6 +28,7 @@ import {
   CameraError,
   CameraProtocolError,
   CameraTimeoutError,
+  describeSocketError,
 } from './camera-errors.js';
 import type { CameraCredentials } from './camera-url.js';
 
@@ -101,7 +102,7 @@ export class RtspClientConnection {
       };
       const onError = (error: Error): void => {
         cleanup();
-        reject(new CameraConnectError(address, errorMessage(error)));
+        reject(new CameraConnectError(address, describeSocketError(error)));
       };
       const onClose = (): void => {
         cleanup();

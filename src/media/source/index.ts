@@ -7,6 +7,7 @@ export {
   describeTracks,
   type MediaSource,
   type SourceDescription,
+  type SourceFailure,
   type SourceListener,
   type SourceState,
   type SourceTrack,

@@ -27,6 +27,14 @@ export interface SourceDescription {
 
 export type SourceState = 'idle' | 'connecting' | 'playing' | 'retrying' | 'closed';
 
+/** Why an attempt to bring a source up (or keep it up) failed. */
+export interface SourceFailure {
+  /** For a person (a viewer's reason header, /streams); never carries credentials. */
+  readonly message: string;
+  /** The error's stable code (StreammeshError.code), when it has one. */
+  readonly code: string | null;
+}
+
 export interface SourceListener {
   /** The source delivers media: the first time, or again after being down. */
   ready(description: SourceDescription): void;
@@ -36,6 +44,13 @@ export interface SourceListener {
   rtcp(track: number, packet: Buffer): void;
   /** The source stopped delivering; a camera retries on its own until closed. */
   down(reason: string): void;
+  /**
+   * An attempt failed: every failed attempt, also those of a source that was
+   * never up (which say no down()), and before down() when it was up. A
+   * viewer waiting for the source learns why at once instead of at a
+   * timeout. Optional: a listener that needs only up and down leaves it out.
+   */
+  failed?(failure: SourceFailure): void;
 }
 
 export interface MediaSource {
