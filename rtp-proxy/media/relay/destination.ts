@@ -9,9 +9,21 @@
  * closed (the route is being torn down, or the socket was closed under it)
  * a packet is dropped as 'destination_closed', and a send that throws all
  * the same is dropped as 'send_error'.
+ *
+ * Socket errors (an ICMP port unreachable comes back as ECONNREFUSED on the
+ * connected egress socket) are also kept as the destination's lastError for
+ * /streams; RTCP from the destination proves it alive again and marks the
+ * error resolved (UDP gives no other sign of a send that worked). Node
+ * reports such an error through the socket's 'error' event only when it
+ * arrives before the next send; a send right behind it fails inside Node,
+ * unseen without a per-packet callback, which the packet path does not pay
+ * for. A destination that stays unreachable is still reported, at the
+ * first gap between packets.
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
+import { errorMessage } from '../../../src/shared/errors.js';
+import { LastErrorRecord } from '../../../src/shared/last-error.js';
 import type { DestinationConfig } from '../../../src/config/index.js';
 import {
   HeaderRewrite,
@@ -41,6 +53,8 @@ export class Destination {
   readonly outbound: PacketChain;
   packets = 0;
   bytes = 0;
+  /** Its last socket error; see src/shared/last-error.ts. */
+  readonly lastError = new LastErrorRecord();
   readonly #drops: DropCounters;
   /** Present when the destination rewrites headers (it restores shared packets it rewrote in place). */
   readonly #rewrite: HeaderRewrite | undefined;
@@ -90,8 +104,9 @@ export class Destination {
     // With rtcp-mux on our side the receiver's RTCP arrives on the RTP port.
     (local.rtcp ?? local.rtp).on('message', feedback);
     if (local.rtcp !== undefined) local.rtp.on('message', feedback);
-    const sendError = (): void => {
+    const sendError = (error: NodeJS.ErrnoException): void => {
       drops.add(SEND_ERROR);
+      this.#recordError(error);
     };
     local.rtp.on('error', sendError);
     local.rtcp?.on('error', sendError);
@@ -146,10 +161,20 @@ export class Destination {
     try {
       socket.send(datagram);
       return true;
-    } catch {
+    } catch (error) {
       this.#drops.add(SEND_ERROR);
+      this.#recordError(error);
       return false;
     }
+  }
+
+  #recordError(error: unknown): void {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const words =
+      code === 'ECONNREFUSED'
+        ? 'port unreachable (ECONNREFUSED): nothing listens there'
+        : errorMessage(error);
+    this.lastError.failed(`sending to ${this.host}:${this.rtpPort}: ${words}`, code ?? 'ERR_SEND');
   }
 
   /**
@@ -159,6 +184,8 @@ export class Destination {
    */
   receiveFeedback(datagram: Buffer, from: RemoteInfo, arrivalMs: number): MediaPacket | undefined {
     const packet = this.#feedbackPacket.load(datagram, arrivalMs, from.address, from.port);
-    return this.#feedback.run(packet) ? packet : undefined;
+    if (!this.#feedback.run(packet)) return undefined;
+    this.lastError.succeeded();
+    return packet;
   }
 }

@@ -22,6 +22,7 @@
  * nothing is sent on a closed socket (destination.ts).
  */
 import type { RemoteInfo } from 'node:dgram';
+import type { LastError } from '../../../src/shared/last-error.js';
 import { isRtcpPacket } from '../../../src/protocol/rtp/index.js';
 import { middle32 } from '../../../src/protocol/rtcp/index.js';
 import type { RouteConfig } from '../../../src/config/index.js';
@@ -109,6 +110,8 @@ export interface MediaRouteSnapshot {
     readonly srtp: string | null;
     readonly packets: number;
     readonly bytes: number;
+    /** Its last socket error (e.g. port unreachable), kept after it passes. */
+    readonly lastError: LastError | null;
   }[];
   readonly streams: readonly QualitySnapshot[];
 }
@@ -340,6 +343,7 @@ export class MediaRoute {
         srtp: destination.srtp?.profile ?? null,
         packets: destination.packets,
         bytes: destination.bytes,
+        lastError: destination.lastError.value,
       })),
       streams: [...this.streams.values()].map((stream) => stream.quality.snapshot(now)),
     };
