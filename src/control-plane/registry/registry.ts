@@ -6,9 +6,16 @@
  * heartbeats, `disconnected` while it has no stream. Nodes silent for longer
  * than `forgetAfterMs` are forgotten, and the registry holds at most
  * `maxNodes`, so registrations cannot grow it without bound.
+ *
+ * Each node also keeps its last error (`lastError`, the shape /streams uses
+ * too: src/shared/last-error.ts): today a NACK, with its reason and time. A
+ * later ACK marks it resolved but keeps it, as does a reconnect; per resource,
+ * `resources[].nacked` is the refusal in force and is cleared by an ACK of
+ * that resource, as Envoy's error_state is.
  */
 import type { Clock } from '../../shared/clock.js';
 import { StreammeshError } from '../../shared/errors.js';
+import { LastErrorRecord, type LastError } from '../../shared/last-error.js';
 import type { Capacity, RegisterRequest, Role } from '../../protocol/mesh/index.js';
 import { NodeResources, type ResourceStateView } from './node-resources.js';
 
@@ -31,6 +38,8 @@ export interface NodeRecord {
   streamOpen: boolean;
   ackedVersion: string;
   lastNack: NackRecord | undefined;
+  /** The node's last error and when; kept across ACKs (marked resolved) and reconnects. */
+  readonly lastError: LastErrorRecord;
   /** The node's latest stats report, kept out of `list()` (it can be large). */
   stats: StatsRecord | undefined;
   /** Per resource: the version the node holds, the one in flight, the last refused. */
@@ -66,9 +75,10 @@ export interface NodeStatsView extends StatsRecord {
 
 export interface NodeView extends Omit<
   NodeRecord,
-  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load'
+  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load' | 'lastError'
 > {
   readonly state: NodeState;
+  readonly lastError: LastError | null;
   readonly lastSeen: string;
   readonly resources: ResourceStateView[];
   readonly load: LoadRecord | null;
@@ -81,6 +91,9 @@ export interface RegistryOptions {
   readonly maxNodes: number;
   readonly forgetAfterMs: number;
 }
+
+/** lastError's code for a NACK: the node's own error codes do not travel in the Nack message. */
+const NACK_CODE = 'ERR_CONFIG_NACKED';
 
 export class RegistryFullError extends StreammeshError {
   constructor(max: number) {
@@ -115,6 +128,7 @@ export class Registry {
       streamOpen: previous?.streamOpen ?? false,
       ackedVersion: request.currentVersion,
       lastNack: previous?.lastNack,
+      lastError: previous?.lastError ?? new LastErrorRecord(this.#options.clock),
       stats: previous?.stats,
       resources: previous?.resources ?? new NodeResources(),
       load: previous?.load,
@@ -156,6 +170,7 @@ export class Registry {
     const record = this.#nodes.get(id);
     if (record === undefined) return;
     record.ackedVersion = version;
+    record.lastError.succeeded();
     record.lastSeenMs = this.#options.clock.now();
   }
 
@@ -163,6 +178,7 @@ export class Registry {
     const record = this.#nodes.get(id);
     if (record === undefined) return;
     record.lastNack = { version, reason, at: new Date(this.#options.clock.now()).toISOString() };
+    record.lastError.failed(`config ${version} refused: ${reason}`, NACK_CODE);
     record.lastSeenMs = this.#options.clock.now();
   }
 
@@ -211,9 +227,10 @@ export class Registry {
 
   list(): NodeView[] {
     return [...this.#nodes.values()].map((record) => {
-      const { lastSeenMs, streamOpen: _, stats: __, resources, load, ...rest } = record;
+      const { lastSeenMs, streamOpen: _, stats: __, resources, load, lastError, ...rest } = record;
       return {
         ...rest,
+        lastError: lastError.value,
         state: this.stateOf(record),
         lastSeen: new Date(lastSeenMs).toISOString(),
         resources: resources.view(),
