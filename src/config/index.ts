@@ -1,6 +1,7 @@
 export {
   defaultConfig,
   environmentOverrides,
+  rangeEnvironmentOverrides,
   loadConfigFile,
   parseConfigText,
   validateConfig,

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, errorMessage, type ConfigIssue } from '../shared/errors.js';
 import { checkConfigText, configTextBounds } from './bounded-parse.js';
+import { suggestField } from './field-names.js';
 import { parseConfigTextIsolated } from './isolated-parse.js';
 import { meshConfigSchema, type MeshConfig } from './schema.js';
 
@@ -25,6 +26,17 @@ export const environmentOverrides = {
   STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
   STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],
 } as const satisfies Record<string, readonly string[]>;
+
+/**
+ * Port ranges people move to run two meshes on one machine, as START-END
+ * (e.g. STREAMMESH_PROXY_RTP_PORTS=40000-40999).
+ */
+export const rangeEnvironmentOverrides = {
+  STREAMMESH_PROXY_RTP_PORTS: ['proxy', 'rtpPorts'],
+  STREAMMESH_SIGNALING_RTC_PORTS: ['signaling', 'rtcPorts'],
+} as const satisfies Record<string, readonly string[]>;
+
+const PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -118,10 +130,25 @@ function applyEnvironment(raw: Record<string, unknown>, env: Environment): Envir
     setPath(document, path, value);
     paths.set(path.join('.'), variable);
   }
+  for (const [variable, path] of Object.entries(rangeEnvironmentOverrides)) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    const range = PORT_RANGE.exec(value.trim());
+    if (range === null) {
+      throw new ConfigError(variable, [
+        {
+          path: path.join('.'),
+          reason: `must be START-END (e.g. 40000-40999), got ${JSON.stringify(value)}`,
+        },
+      ]);
+    }
+    setPath(document, path, { start: Number(range[1]), end: Number(range[2]) });
+    paths.set(path.join('.'), variable);
+  }
   return { document, paths };
 }
 
-function setPath(document: Record<string, unknown>, path: readonly string[], value: string): void {
+function setPath(document: Record<string, unknown>, path: readonly string[], value: unknown): void {
   let node: Record<string, unknown> = document;
   for (const key of path.slice(0, -1)) {
     const child = node[key];
@@ -145,11 +172,16 @@ function describe(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>)
   const variable = fromEnv.get(path);
   const where = variable === undefined ? path : `${path} (from ${variable})`;
   switch (issue.code) {
-    case 'unrecognized_keys':
+    case 'unrecognized_keys': {
+      const meant =
+        issue.keys.length === 1 ? suggestField(issue.path, issue.keys[0] ?? '') : undefined;
       return {
         path: issue.keys.map((key) => (path === '' ? key : `${path}.${key}`)).join(', '),
-        reason: issue.keys.length === 1 ? 'unknown field' : 'unknown fields',
+        reason:
+          (issue.keys.length === 1 ? 'unknown field' : 'unknown fields') +
+          (meant === undefined ? '' : ` (did you mean \`${meant}\`?)`),
       };
+    }
     case 'invalid_type':
       return {
         path: where,

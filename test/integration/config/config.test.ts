@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { defaultConfig, environmentOverrides, parseConfigText } from '../../../src/config/index.js';
+import {
+  defaultConfig,
+  environmentOverrides,
+  parseConfigText,
+  rangeEnvironmentOverrides,
+} from '../../../src/config/index.js';
 import { repoRoot, runStreammesh } from '../../helpers/process.js';
 
 describe('config', () => {
@@ -44,6 +49,28 @@ describe('config', () => {
       );
       assert.equal(set, value, variable);
     }
+  });
+
+  it('port ranges move with STREAMMESH_PROXY_RTP_PORTS and STREAMMESH_SIGNALING_RTC_PORTS', () => {
+    const config = defaultConfig({
+      STREAMMESH_PROXY_RTP_PORTS: '40000-40999',
+      STREAMMESH_SIGNALING_RTC_PORTS: '41000-41999',
+    });
+    assert.deepEqual(config.proxy.rtpPorts, { start: 40000, end: 40999 });
+    assert.deepEqual(config.signaling.rtcPorts, { start: 41000, end: 41999 });
+    assert.deepEqual(Object.keys(rangeEnvironmentOverrides).sort(), [
+      'STREAMMESH_PROXY_RTP_PORTS',
+      'STREAMMESH_SIGNALING_RTC_PORTS',
+    ]);
+    assert.throws(
+      () => defaultConfig({ STREAMMESH_PROXY_RTP_PORTS: '40000:40999' }),
+      /STREAMMESH_PROXY_RTP_PORTS: proxy\.rtpPorts: must be START-END/,
+    );
+    // The range is validated like one from the file: an odd start is refused, naming the variable.
+    assert.throws(
+      () => defaultConfig({ STREAMMESH_PROXY_RTP_PORTS: '40001-40999' }),
+      /proxy\.rtpPorts \(from STREAMMESH_PROXY_RTP_PORTS\): start must be even/,
+    );
   });
 
   it('`config schema` prints a JSON Schema of every section', async () => {
