@@ -2,6 +2,12 @@
  * The WebSocket signaling protocol v1 (PROTOCOL.md): parsing requests, building frames.
  */
 export {
+  cleanDisplayName,
+  codePoints,
+  displayNameSchema,
+  MAX_DISPLAY_NAME_CHARS,
+} from './display-name.js';
+export {
   errorFrame,
   eventFrame,
   MAX_MESSAGE_BYTES,

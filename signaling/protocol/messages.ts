@@ -13,6 +13,7 @@
  * are checked for shape only, mediasoup validates their content.
  */
 import { z } from 'zod';
+import { displayNameSchema } from './display-name.js';
 
 export const PROTOCOL_VERSION = 1;
 /** The WebSocket subprotocol a client asks for (Sec-WebSocket-Protocol). */
@@ -51,7 +52,7 @@ export const requestSchemas = {
   join: z.strictObject({
     room: name,
     peer: name.optional(),
-    displayName: z.string().max(128).optional(),
+    displayName: displayNameSchema.optional(),
   }),
   leave: z.strictObject({}),
   getRouterRtpCapabilities: z.strictObject({}),

@@ -275,6 +275,8 @@ export class SignalingConnection {
       data: {
         room: data.room,
         peer,
+        // As cleaned by the protocol: the name the others are shown.
+        displayName: member.displayName ?? null,
         peers: this.#rooms.peersOf(data.room, peer),
         producers: this.#rooms.producerInfos(data.room, peer),
       },
