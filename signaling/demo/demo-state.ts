@@ -49,10 +49,14 @@ export interface DemoState {
   readonly room: string | null;
   /** This page's peer name (the server's choice when none was asked for). */
   readonly peer: string | null;
+  /** The display name the others see, as the server cleaned it; null when not joined or none. */
+  readonly displayName: string | null;
   /** The other peers in the room, by name. */
   readonly peers: readonly string[];
   readonly events: readonly DemoEvent[];
   readonly whep: WhepState;
+  /** The lines of the page's error area, oldest first; empty while it is hidden. */
+  readonly errors: readonly string[];
   /** The latest sample of every stream (taken once a second). */
   stats(): readonly StreamStats[];
 }

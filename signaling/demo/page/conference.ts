@@ -51,6 +51,10 @@ export class Conference {
     return this.#connection?.peer ?? null;
   }
 
+  get displayName(): string | null {
+    return this.#connection?.displayName ?? null;
+  }
+
   get peers(): string[] {
     return this.#connection?.peers ?? [];
   }
@@ -86,7 +90,7 @@ export class Conference {
     this.#peer = connection.peer ?? undefined;
     this.#failures = 0;
     record('joined', connection.peer);
-    status(`in room ${room} as ${connection.peer ?? '?'}`);
+    status(`in room ${room} as ${connection.displayName ?? connection.peer ?? '?'}`);
   }
 
   #lost(connection: RoomConnection, reason: string): void {

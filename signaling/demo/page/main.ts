@@ -1,7 +1,8 @@
 /**
  * The demo page's entry: wires the forms to a Conference (join a room with
  * camera and microphone) and a WhepViewer (watch a camera), samples every
- * stream's stats once a second, and exposes `window.streammeshDemo`.
+ * stream's stats once a second, puts failures in the error area (cleared
+ * when the same action next succeeds), and exposes `window.streammeshDemo`.
  */
 import './style.css';
 import {
@@ -11,6 +12,7 @@ import {
   type WhepState,
 } from '../demo-state.js';
 import { Conference } from './conference.js';
+import { explainError } from './error-area.js';
 import { StatsSampler, type StatsSource } from './stats.js';
 import { DemoUi } from './ui.js';
 import { WhepViewer } from './whep.js';
@@ -35,8 +37,16 @@ let watches = 0;
 
 const query = new URLSearchParams(location.search);
 ui.roomInput.value = query.get('room') ?? ui.roomInput.value;
-ui.nameInput.value = query.get('name') ?? '';
+ui.nameInput.value = query.get('name') ?? guestName();
 ui.cameraInput.value = query.get('camera') ?? ui.cameraInput.value;
+// As if typed: the second-tab link follows the room field, from the query's room on.
+ui.roomInput.dispatchEvent(new Event('input'));
+
+/** A name to start with, so the others never see a bare peer id: guest-1000 .. guest-9999. */
+function guestName(): string {
+  const [random = 0] = crypto.getRandomValues(new Uint16Array(1));
+  return `guest-${1000 + (random % 9000)}`;
+}
 
 function record(name: string, peer: string | null): void {
   events.push({ name, peer, at: Date.now() });
@@ -50,12 +60,17 @@ function describe(error: unknown): string {
 /** Camera and microphone; the page still joins (to watch) without them. */
 async function localMedia(): Promise<MediaStream | null> {
   try {
-    return await navigator.mediaDevices.getUserMedia({
+    const media = await navigator.mediaDevices.getUserMedia({
       audio: true,
       video: { width: { ideal: 640 }, height: { ideal: 360 } },
     });
+    ui.errors.clear('camera');
+    return media;
   } catch (error) {
-    ui.status(`no camera or microphone (${describe(error)}): joining to watch only`);
+    ui.errors.show(
+      'camera',
+      `No camera or microphone (${describe(error)}): you join to watch and listen only`,
+    );
     return null;
   }
 }
@@ -76,9 +91,10 @@ async function join(): Promise<void> {
   local = media;
   ui.showLocal(local);
   const name = ui.nameInput.value.trim();
+  const room = ui.roomInput.value.trim();
   const started = new Conference({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
-    room: ui.roomInput.value.trim(),
+    room,
     displayName: name === '' ? undefined : name,
     local: local ?? new MediaStream(),
     view: ui,
@@ -90,11 +106,15 @@ async function join(): Promise<void> {
   conference = started;
   try {
     await started.start();
+    if (attempt !== joins) return;
+    ui.errors.clear('join');
+    ui.showLocal(local, started.displayName);
   } catch (error) {
     if (attempt !== joins) return;
     if (conference === started) conference = undefined;
     ui.setJoined(false);
-    ui.status(`could not join: ${describe(error)}`);
+    ui.status('Not in a room.');
+    ui.errors.show('join', `Could not join room “${room}”: ${explainError(error)}`);
     record('error', null);
   }
 }
@@ -126,11 +146,12 @@ async function watch(): Promise<void> {
     }
     viewer = started;
     whep = 'playing';
+    ui.errors.clear('watch');
   } catch (error) {
     if (attempt !== watches) return;
     whep = 'failed';
     ui.setWatching(false);
-    ui.status(`cannot watch ${path}: ${describe(error)}`);
+    ui.errors.show('watch', `Cannot watch camera “${path}”: ${explainError(error)}`);
   }
 }
 
@@ -187,6 +208,9 @@ const state: DemoState = {
   get peer() {
     return conference?.peer ?? null;
   },
+  get displayName() {
+    return conference?.displayName ?? null;
+  },
   get peers() {
     return conference?.peers ?? [];
   },
@@ -195,6 +219,9 @@ const state: DemoState = {
   },
   get whep() {
     return viewer?.connectionState === 'failed' ? 'failed' : whep;
+  },
+  get errors() {
+    return ui.errors.lines;
   },
   stats: () => sampler.latest,
 };

@@ -93,6 +93,11 @@ export class RoomConnection {
     return this.#joined?.peer ?? null;
   }
 
+  /** Our display name as the others see it (the server's cleaned copy). */
+  get displayName(): string | null {
+    return this.#joined?.displayName ?? null;
+  }
+
   get peers(): string[] {
     return [...this.#peers.keys()];
   }

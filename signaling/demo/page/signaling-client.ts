@@ -25,6 +25,8 @@ export interface PeerInfo {
 export interface JoinAnswer {
   readonly room: string;
   readonly peer: string;
+  /** Our display name as the server cleaned it (what the others see); null when none was given. */
+  readonly displayName: string | null;
   readonly peers: readonly PeerInfo[];
   readonly producers: readonly ProducerInfo[];
 }
@@ -79,11 +81,16 @@ export type EventName = keyof Events;
 /** An error answer (its `code` is one of PROTOCOL.md's), or a failed connection. */
 export class SignalingError extends Error {
   override readonly name = 'SignalingError';
+  /** The server's own words (the message without the method in front), for the page's error area. */
+  readonly reason: string;
+
   constructor(
     readonly code: string,
     message: string,
+    reason: string = message,
   ) {
     super(message);
+    this.reason = reason;
   }
 }
 
@@ -209,7 +216,7 @@ export class SignalingClient {
     } else {
       const code = typeof frame.error?.code === 'string' ? frame.error.code : 'internal';
       const message = typeof frame.error?.message === 'string' ? frame.error.message : code;
-      pending.reject(new SignalingError(code, `${pending.method}: ${message}`));
+      pending.reject(new SignalingError(code, `${pending.method}: ${message}`, message));
     }
   }
 }

@@ -1,9 +1,13 @@
 /**
  * The page's DOM: the forms in index.html, a tile per remote peer (video,
- * audio and name), the WHEP player and the stats table. Names from the
- * network only ever go through textContent.
+ * audio and display name), the WHEP player, the stats table, the error area
+ * and the getting-started box. Peers are shown by display name (their peer
+ * id only when they gave none); names from the network only ever go through
+ * textContent.
  */
 import type { StreamStats } from '../demo-state.js';
+import { ErrorArea } from './error-area.js';
+import { linkSecondTab, rememberFolding } from './getting-started.js';
 import type { RoomView } from './room-connection.js';
 
 interface Tile {
@@ -22,15 +26,28 @@ export class DemoUi implements RoomView {
   readonly whepForm = element('whep-form', HTMLFormElement);
   readonly watchButton = element('watch', HTMLButtonElement);
   readonly unwatchButton = element('unwatch', HTMLButtonElement);
+  readonly errors = new ErrorArea(
+    element('errors', HTMLElement),
+    element('error-list', HTMLElement),
+    element('dismiss-errors', HTMLButtonElement),
+  );
   readonly #status = element('status', HTMLElement);
   readonly #tiles = element('tiles', HTMLElement);
   readonly #localVideo = element('local-video', HTMLVideoElement);
+  readonly #localCaption = element('local-caption', HTMLElement);
   readonly #cameraVideo = element('camera-video', HTMLVideoElement);
   readonly #cameraCaption = element('camera-caption', HTMLElement);
   readonly #stats = element('stats', HTMLTableSectionElement);
   readonly #peers = new Map<string, Tile>();
+  /** What each peer is called on screen, by peer id (the stats table's owners). */
+  readonly #labels = new Map<string, string>();
   /** Which tile track each consumer fills. */
   readonly #tracks = new Map<string, MediaStreamTrack>();
+
+  constructor() {
+    rememberFolding(element('getting-started', HTMLDetailsElement));
+    linkSecondTab(element('second-tab', HTMLAnchorElement), this.roomInput);
+  }
 
   status(text: string): void {
     this.#status.textContent = text;
@@ -49,8 +66,10 @@ export class DemoUi implements RoomView {
     this.unwatchButton.disabled = !watching;
   }
 
-  showLocal(stream: MediaStream | null): void {
+  /** Our own tile: the camera (null when off) and the name the others see. */
+  showLocal(stream: MediaStream | null, displayName: string | null = null): void {
     this.#localVideo.srcObject = stream;
+    this.#localCaption.textContent = displayName === null ? 'me' : `${displayName} (me)`;
   }
 
   showCamera(path: string | null, track: MediaStreamTrack | null): void {
@@ -69,8 +88,12 @@ export class DemoUi implements RoomView {
     video.playsInline = true;
     const audio = document.createElement('audio');
     audio.autoplay = true;
+    const label = displayName ?? peer;
     const caption = document.createElement('figcaption');
-    caption.textContent = displayName === null ? peer : `${displayName} (${peer})`;
+    caption.textContent = label;
+    // The peer id stays at hand (hover) for matching the server's logs.
+    caption.title = peer;
+    this.#labels.set(peer, label);
     const tile: Tile = { figure, video: new MediaStream(), audio: new MediaStream() };
     video.srcObject = tile.video;
     audio.srcObject = tile.audio;
@@ -82,6 +105,7 @@ export class DemoUi implements RoomView {
   peerLeft(peer: string): void {
     this.#peers.get(peer)?.figure.remove();
     this.#peers.delete(peer);
+    this.#labels.delete(peer);
   }
 
   trackAdded(peer: string, consumerId: string, track: MediaStreamTrack): void {
@@ -104,7 +128,7 @@ export class DemoUi implements RoomView {
     const rows = stats.map((stream) => {
       const row = document.createElement('tr');
       const cells = [
-        `${stream.direction === 'inbound' ? '⇣' : '⇡'} ${stream.owner}`,
+        `${stream.direction === 'inbound' ? '⇣' : '⇡'} ${this.#labels.get(stream.owner) ?? stream.owner}`,
         stream.kind,
         `${(stream.bitrateBps / 1000).toFixed(0)} kb/s`,
         `${(stream.lossRatio * 100).toFixed(1)} % (${stream.packetsLost})`,

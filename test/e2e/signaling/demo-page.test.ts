@@ -3,9 +3,13 @@
  * bundle, caching, no traversal), then two headless Chromium tabs that load
  * it over HTTP, join one room through its form with their fake cameras (one
  * with a display name of HTML markup, shown as text by the other), and
- * each decode the other's video through the mediasoup SFU; one tab closing
+ * each decode the other's video through the mediasoup SFU, showing the
+ * other by display name (tile and stats), never by peer id; one tab closing
  * is a peerLeft for the other, a killed worker a re-join, and the mediasoup
- * census ends where it started.
+ * census ends where it started. A third tab, a first-time user with a guest
+ * name, sees the getting-started box, and a full room and an over-long name
+ * refused in the error area in the server's words, which the next successful
+ * join clears.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -22,7 +26,7 @@ import {
   type CensusCounts,
 } from '../../../signaling/sfu/index.js';
 import { at } from '../../helpers/defined.js';
-import { until } from '../../helpers/signaling-client.js';
+import { SignalingClient, until } from '../../helpers/signaling-client.js';
 import {
   closeAllChromium,
   launchChromium,
@@ -32,9 +36,14 @@ import {
 import {
   DEMO_CHROMIUM_ARGS,
   clickJoin,
+  errorArea,
+  fillInput,
   inboundVideo,
+  localCaption,
   openDemoPage,
   peerTile,
+  statsOwners,
+  textOf,
   waitForDemo,
   type DemoPage,
   type DemoSnapshot,
@@ -269,11 +278,28 @@ describe('demo page', { timeout: 120_000 }, () => {
         );
       }
 
-      // Each tile is captioned with the other's name, as text, and its video element plays.
+      // Each tile is captioned with the other's display name (as text, not
+      // the peer id), and its video element plays.
       const bobTile = await peerTile(alice.page, bobPeer);
       assert.ok(bobTile !== null, `alice shows no tile for ${bobPeer}`);
-      assert.equal(bobTile.caption, `${BOB_NAME} (${bobPeer})`);
+      assert.equal(bobTile.caption, BOB_NAME);
       assert.ok(bobTile.videoWidth > 0, JSON.stringify(bobTile));
+      assert.equal((await peerTile(bob.page, alicePeer))?.caption, 'alice');
+      // Each knows the name the other sees, and shows it on its own tile.
+      assert.deepEqual(
+        snapshots.map((snapshot) => snapshot.displayName),
+        ['alice', BOB_NAME],
+      );
+      assert.equal(await localCaption(alice.page), 'alice (me)');
+      assert.equal(await localCaption(bob.page), `${BOB_NAME} (me)`);
+      // The stats table names whose stream it is the same way.
+      const aliceRows = await statsOwners(alice.page);
+      assert.ok(aliceRows.includes(`⇣ ${BOB_NAME}`), JSON.stringify(aliceRows));
+      assert.ok(!aliceRows.some((row) => row.includes(bobPeer)), JSON.stringify(aliceRows));
+      assert.ok((await statsOwners(bob.page)).includes('⇣ alice'));
+      // Nothing went wrong, so the error area is hidden.
+      assert.deepEqual(await errorArea(alice.page), { visible: false, lines: [] });
+      assert.deepEqual(snapshots[0].errors, []);
 
       assert.deepEqual(censusAbove(baseline), IN_CALL);
     });
@@ -339,6 +365,86 @@ describe('demo page', { timeout: 120_000 }, () => {
         'the census is back at its baseline',
       );
       assert.equal(server.connections, 0);
+    });
+
+    it('a first-time user: a guest name, getting started, refusals in the error area', async () => {
+      // The room is full: four peers (plain WebSocket clients) hold every place.
+      const holders = await Promise.all(
+        Array.from({ length: 4 }, () => SignalingClient.open(`${base.replace('http', 'ws')}/ws`)),
+      );
+      try {
+        for (const [index, holder] of holders.entries()) {
+          const joined = await holder.request('join', { room: 'full', displayName: `h${index}` });
+          assert.equal(joined.ok, true, JSON.stringify(joined));
+        }
+        const carol = await openDemoPage(chromium, `${base}/?room=full`);
+        const start = await carol.page.evaluate(() => {
+          const document = (
+            globalThis as unknown as {
+              document: {
+                getElementById(id: string): {
+                  value?: string;
+                  open?: boolean;
+                  href?: string;
+                } | null;
+              };
+            }
+          ).document;
+          return {
+            name: document.getElementById('name')?.value ?? '',
+            open: document.getElementById('getting-started')?.open ?? false,
+            secondTab: document.getElementById('second-tab')?.href ?? '',
+          };
+        });
+        assert.match(start.name, /^guest-[1-9]\d{3}$/);
+        assert.equal(start.open, true, 'getting started is open on a first visit');
+        // The second-tab link opens the same room under a name of its own.
+        assert.equal(start.secondTab, `${base}/?room=full`);
+
+        await clickJoin(carol);
+        const refused = await waitForDemo(
+          carol,
+          'the full room refused',
+          (s) => s.errors.length > 0,
+        );
+        assert.equal(refused.joined, false);
+        const full = await errorArea(carol.page);
+        assert.equal(full.visible, true);
+        assert.equal(full.lines.length, 1, JSON.stringify(full.lines));
+        assert.match(
+          at(full.lines, 0),
+          /^Could not join room “full”: room full is full \(4 peers\) \(limit_exceeded\)/,
+        );
+        assert.deepEqual(refused.errors, full.lines);
+        // The status line says where the page is, not what went wrong.
+        assert.equal(await textOf(carol.page, '#status'), 'Not in a room.');
+
+        // A name the server refuses (the field's maxlength bypassed, as a
+        // hostile client would): the line is replaced, in the server's words.
+        await fillInput(carol, 'room', 'roomy');
+        await fillInput(carol, 'name', 'x'.repeat(65));
+        await clickJoin(carol);
+        const badName = await waitForDemo(carol, 'the long name refused', (s) =>
+          s.errors.some((line) => line.includes('displayName')),
+        );
+        assert.deepEqual(badName.errors, [
+          'Could not join room “roomy”: displayName: must be at most 64 characters (bad_message) — check the room name and your name',
+        ]);
+
+        // A join that works clears the area.
+        await fillInput(carol, 'name', '  carol\u202E ');
+        await clickJoin(carol);
+        const joined = await waitForDemo(carol, 'carol joined', (s) => s.joined);
+        assert.deepEqual(joined.errors, []);
+        assert.deepEqual(await errorArea(carol.page), { visible: false, lines: [] });
+        // The name as the server cleaned it is the one shown.
+        assert.equal(joined.displayName, 'carol');
+        assert.equal(await localCaption(carol.page), 'carol (me)');
+        await carol.page.close();
+      } finally {
+        await Promise.all(holders.map((holder) => holder.close()));
+      }
+      await until(() => server.connections === 0, 'every connection closed');
     });
   });
 });

@@ -59,6 +59,31 @@ export async function clickJoin(demo: DemoPage): Promise<void> {
   await demo.page.click('#join');
 }
 
+/**
+ * Sets a form field of the page as if typed, bypassing `maxlength`: what a
+ * hostile or buggy client could send, which only the server can refuse.
+ */
+export async function fillInput(demo: DemoPage, id: string, value: string): Promise<void> {
+  await demo.page.evaluate(
+    (fieldId, text) => {
+      interface Field {
+        value: string;
+        dispatchEvent(event: unknown): boolean;
+      }
+      const scope = globalThis as unknown as {
+        document: { getElementById(id: string): Field | null };
+        Event: new (type: string) => unknown;
+      };
+      const field = scope.document.getElementById(fieldId);
+      if (field === null) throw new Error(`no #${fieldId} in the page`);
+      field.value = text;
+      field.dispatchEvent(new scope.Event('input'));
+    },
+    id,
+    value,
+  );
+}
+
 export async function demoSnapshot(page: Page): Promise<DemoSnapshot> {
   return page.evaluate((name) => {
     const state = (globalThis as unknown as Record<string, DemoState>)[name];
@@ -67,9 +92,11 @@ export async function demoSnapshot(page: Page): Promise<DemoSnapshot> {
       joined: state.joined,
       room: state.room,
       peer: state.peer,
+      displayName: state.displayName,
       peers: state.peers,
       events: state.events,
       whep: state.whep,
+      errors: state.errors,
       stats: state.stats(),
     };
   }, DEMO_STATE_GLOBAL);
@@ -111,11 +138,14 @@ export interface PeerTile {
   readonly videoWidth: number;
 }
 
-/** The minimum of the DOM the tile lookup uses (the tests compile without DOM types). */
+/** The minimum of the DOM the lookups use (the tests compile without DOM types). */
 interface TileNode {
   readonly textContent: string | null;
   readonly videoWidth?: number;
+  readonly hidden?: boolean;
+  readonly title?: string;
   querySelector(selector: string): TileNode | null;
+  querySelectorAll(selector: string): Iterable<TileNode>;
 }
 
 /** The tile of `peer` in the page, or null when the page shows none. */
@@ -129,4 +159,44 @@ export async function peerTile(page: Page, peer: string): Promise<PeerTile | nul
       videoWidth: figure.querySelector('video')?.videoWidth ?? 0,
     };
   }, peer);
+}
+
+/** What the page's error area shows: whether it is visible, and its lines' text. */
+export interface ErrorAreaView {
+  readonly visible: boolean;
+  readonly lines: readonly string[];
+}
+
+export async function errorArea(page: Page): Promise<ErrorAreaView> {
+  return page.evaluate(() => {
+    const document = (globalThis as unknown as { document: TileNode }).document;
+    const area = document.querySelector('#errors');
+    return {
+      visible: area !== null && area.hidden !== true,
+      lines: [...(area?.querySelectorAll('li') ?? [])].map((item) => item.textContent ?? ''),
+    };
+  });
+}
+
+/** The stream column of the stats table, row by row (arrow, then whose stream). */
+export async function statsOwners(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const document = (globalThis as unknown as { document: TileNode }).document;
+    return [...document.querySelectorAll('#stats tr td:first-child')].map(
+      (cell) => cell.textContent ?? '',
+    );
+  });
+}
+
+/** The text of the first element matching `selector` (e.g. `#status`), null when none does. */
+export async function textOf(page: Page, selector: string): Promise<string | null> {
+  return page.evaluate((query) => {
+    const document = (globalThis as unknown as { document: TileNode }).document;
+    return document.querySelector(query)?.textContent ?? null;
+  }, selector);
+}
+
+/** The caption of this page's own tile. */
+export async function localCaption(page: Page): Promise<string | null> {
+  return textOf(page, '#local-caption');
 }
