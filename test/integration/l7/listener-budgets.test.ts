@@ -8,7 +8,8 @@
  * stream over maxConcurrentStreams on one HTTP/2 connection never reaches a
  * backend (the frame guard ends that connection, counted as
  * max_concurrent_streams); a stream node refuses with ENHANCE_YOUR_CALM is
- * counted as h2_enhance_your_calm.
+ * counted as h2_enhance_your_calm, and a session over maxSessionMemoryMb has
+ * its new streams refused so, while another connection is served.
  */
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -345,6 +346,70 @@ describe('L7 listener budgets', () => {
       ['/held/1'],
     );
     assert.equal(raw.destroyed, false);
+  });
+});
+
+describe('L7 listener HTTP/2 session memory', () => {
+  it('refuses new streams of a session over maxSessionMemoryMb, counts them, and serves other connections', async () => {
+    const backend = await startBackend('web');
+    const held: ServerResponse[] = [];
+    backend.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      held.push(res);
+    };
+    // Everything else far out of the way: only the session's memory can refuse a stream.
+    const proxy = await startProxy({
+      listeners: [
+        {
+          name: LISTENER,
+          listen: '127.0.0.1:0',
+          maxSessionMemoryMb: 1,
+          maxConcurrentStreams: 65_535,
+          maxPendingRequests: 100_000,
+        },
+      ],
+      routes: [{ name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'main' } }],
+      clusters: [
+        {
+          name: 'main',
+          endpoints: [backend.address],
+          circuitBreaker: { maxRequests: 100_000, maxPending: 100_000 },
+        },
+      ],
+    });
+    const labels = { listener: LISTENER, reason: 'h2_enhance_your_calm' };
+    const session = http2Session(proxy.port);
+    const fresh = http2Session(proxy.port);
+    try {
+      await new Promise((resolve) => session.once('remoteSettings', resolve));
+      // Measured here: a session of 1 MB took 1000 streams opened at once and
+      // refused some of 2000; node's default 10 MB refused none of 3000.
+      const streams = 3_000;
+      let refused = 0;
+      for (let i = 0; i < streams; i += 1) {
+        const stream = session.request({ ':path': `/memory/${i}`, ':authority': 'web' });
+        stream.on('error', () => undefined);
+        stream.on('close', () => {
+          if (stream.rstCode === 0xb) refused += 1;
+        });
+      }
+      // node closes a session that goes on opening streams it refuses (more than 100).
+      const deadline = performance.now() + 10_000;
+      while (!session.closed && !session.destroyed && performance.now() < deadline) {
+        await delay(20);
+      }
+      await delay(50);
+      assert.ok(refused > 0, 'no stream was refused with ENHANCE_YOUR_CALM');
+      assert.equal(await proxy.metric('streammesh_http_refused_requests_total', labels), refused);
+      // Another connection is served.
+      backend.handler = undefined;
+      assert.equal((await send2(fresh, { host: 'web', path: '/after' })).status, 200);
+    } finally {
+      session.destroy();
+      fresh.destroy();
+      for (const res of held) res.destroy();
+      await proxy.close();
+      await backend.close();
+    }
   });
 });
 
