@@ -22,6 +22,8 @@ export const gcmTagLength = 16;
 export class AeadGcmTransform implements SrtpTransform {
   readonly rtpOverhead = gcmTagLength;
   readonly rtcpOverhead = gcmTagLength + 4;
+  readonly rtpBytesAfterMki = 0;
+  readonly rtcpBytesAfterMki = 0;
   readonly #algorithm: CipherGCMTypes;
   readonly #rtpKey: Buffer;
   readonly #rtcpKey: Buffer;

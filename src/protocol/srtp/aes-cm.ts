@@ -33,6 +33,8 @@ function saltWords(salt: Buffer): SaltWords {
 export class AesCmHmacTransform implements SrtpTransform {
   readonly rtpOverhead: number;
   readonly rtcpOverhead = 4 + srtcpCmTagLength;
+  readonly rtpBytesAfterMki: number;
+  readonly rtcpBytesAfterMki = srtcpCmTagLength;
   readonly #rtpKeystream: CtrKeystream;
   readonly #rtcpKeystream: CtrKeystream;
   readonly #rtp: CmSessionKeys;
@@ -55,6 +57,7 @@ export class AesCmHmacTransform implements SrtpTransform {
     this.#rtcpSalt = saltWords(keys.rtcp.salt);
     this.#tagLength = tagLength;
     this.rtpOverhead = tagLength;
+    this.rtpBytesAfterMki = tagLength;
     this.#rtpKeystream = new CtrKeystream(keys.rtp.encryptionKey);
     this.#rtcpKeystream = new CtrKeystream(keys.rtcp.encryptionKey);
   }

@@ -13,6 +13,18 @@ export {
   type SrtpKeyLengths,
   type SrtpProfile,
 } from './keys.js';
+export {
+  assertHopKey,
+  defaultHopProfile,
+  epochMki,
+  generateHopKey,
+  hopKeyingMaterial,
+  hopMkiLength,
+  maxHopEpoch,
+  type GenerateHopKeyOptions,
+  type HopKey,
+} from './hop-key.js';
+export { maxMkiLength } from './mki.js';
 export { defaultReplayWindowSize } from './replay-window.js';
 export type { SrtpDropReason, SrtpResult } from './result.js';
 export { defaultMaxSsrcs, SrtpSession, type SrtpSessionOptions } from './srtp-session.js';

@@ -64,8 +64,8 @@ const lifetimePattern = /^(?:2\^)?[0-9]+$/;
 /**
  * The key||salt of an SDES `a=crypto` line's key parameter: `<base64>` with an
  * optional `|lifetime`, which is ignored (the relay rekeys with the session, not
- * by packet count). An MKI (`|1:4`) is refused: SrtpSession sends and expects
- * packets without one, so accepting it would make every packet fail.
+ * by packet count). An MKI (`|1:4`) is refused: the SDES legs build their
+ * SrtpSession without one, so accepting it would make every packet fail.
  * A leading `inline:` is tolerated.
  */
 export function parseInlineKey(profile: SrtpProfile, inline: string): SrtpKeyingMaterial {

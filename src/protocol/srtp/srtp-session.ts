@@ -8,6 +8,11 @@
  * Per packet: parse the minimum (header length, SEQ, SSRC), estimate the index
  * (rollover.ts), check the replay window (replay-window.ts), run the transform
  * (aes-cm.ts, aead-gcm.ts), and only after authentication commit the index.
+ *
+ * With an MKI (mki.ts) every packet sent carries it, and a packet received
+ * must carry it or is dropped before any crypto: a receiver holding several
+ * sessions (one per key) asks each `carriesMki` and unprotects with the one
+ * that says yes.
  */
 import { AeadGcmTransform } from './aead-gcm.js';
 import { AesCmHmacTransform } from './aes-cm.js';
@@ -21,6 +26,7 @@ import {
   ReplayWindow,
   replayVerdict,
 } from './replay-window.js';
+import { insertMki, matchMki, maxMkiLength, mkiMatch, removeMki } from './mki.js';
 import { drops, type SrtpResult } from './result.js';
 import { estimatePacketIndex, maxPacketIndex, rolloverCounter } from './rollover.js';
 import {
@@ -37,6 +43,11 @@ export interface SrtpSessionOptions {
   readonly replayWindow?: number;
   /** SSRCs remembered per kind of state (RTP/RTCP, send/receive). Default 1024; least recently used goes. */
   readonly maxSsrcs?: number;
+  /**
+   * A Master Key Identifier (RFC 3711 §3.1) of 1 to 128 bytes, sent in every
+   * packet and required in every packet received. Default: none.
+   */
+  readonly mki?: Buffer;
 }
 
 export const defaultMaxSsrcs = 1024;
@@ -59,6 +70,7 @@ export class SrtpSession {
   readonly #rtpReceivers: SsrcTable<ReplayWindow>;
   readonly #rtcpSenders: SsrcTable<RtcpSenderState>;
   readonly #rtcpReceivers: SsrcTable<ReplayWindow>;
+  readonly #mki: Buffer | undefined;
 
   /** Throws SrtpKeyError for unusable keys and SrtpOptionsError for out-of-range options. */
   constructor(keys: SrtpKeyingMaterial, options: SrtpSessionOptions = {}) {
@@ -77,6 +89,15 @@ export class SrtpSession {
     if (!Number.isInteger(maxSsrcs) || maxSsrcs < 1) {
       throw new SrtpOptionsError('maxSsrcs must be a positive integer');
     }
+    const mki = options.mki;
+    if (
+      mki !== undefined &&
+      (!Buffer.isBuffer(mki) || mki.length < 1 || mki.length > maxMkiLength)
+    ) {
+      throw new SrtpOptionsError(`mki must be a Buffer of 1 to ${maxMkiLength} bytes`);
+    }
+    // A copy: the caller's buffer could change under a running session.
+    this.#mki = mki === undefined ? undefined : Buffer.from(mki);
     this.profile = keys.profile;
     this.#transform = createTransform(keys);
     this.#windowSize = windowSize;
@@ -84,6 +105,22 @@ export class SrtpSession {
     this.#rtpReceivers = new SsrcTable(maxSsrcs);
     this.#rtcpSenders = new SsrcTable(maxSsrcs);
     this.#rtcpReceivers = new SsrcTable(maxSsrcs);
+  }
+
+  /** The MKI this session sends and expects, or undefined. A copy. */
+  get mki(): Buffer | undefined {
+    return this.#mki === undefined ? undefined : Buffer.from(this.#mki);
+  }
+
+  /**
+   * Whether a protected packet carries this session's MKI where this profile
+   * puts it: a comparison of a few bytes, no crypto. False without an MKI.
+   */
+  carriesMki(protectedPacket: Buffer, kind: 'rtp' | 'rtcp'): boolean {
+    if (this.#mki === undefined) return false;
+    const after =
+      kind === 'rtp' ? this.#transform.rtpBytesAfterMki : this.#transform.rtcpBytesAfterMki;
+    return matchMki(protectedPacket, this.#mki, after) === mkiMatch.match;
   }
 
   /** An RTP packet to SRTP (RFC 3711 §3.3). `plain` is not modified. */
@@ -105,11 +142,15 @@ export class SrtpSession {
       if (index > sender.highest) sender.highest = index;
     }
     const roc = rolloverCounter(index);
-    return { ok: true, packet: this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq) };
+    const packet = this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq);
+    return { ok: true, packet: this.#withMki(packet, this.#transform.rtpBytesAfterMki) };
   }
 
   /** SRTP to RTP (RFC 3711 §3.3): replay check, authenticate and decrypt, then commit. */
-  unprotectRtp(protectedPacket: Buffer): SrtpResult {
+  unprotectRtp(received: Buffer): SrtpResult {
+    const protectedPacket = this.#withoutMki(received, this.#transform.rtpBytesAfterMki);
+    if (protectedPacket === undefined) return drops.too_short;
+    if (protectedPacket === false) return drops.auth_failed;
     const end = protectedPacket.length - this.#transform.rtpOverhead;
     if (end < rtpFixedHeaderLength) return drops.too_short;
     const headerLength = rtpHeaderLength(protectedPacket, end);
@@ -150,14 +191,18 @@ export class SrtpSession {
     const index = sender.next;
     if (index > srtcpIndexMask) return drops.key_expired;
     sender.next = index + 1;
-    return { ok: true, packet: this.#transform.protectRtcp(plain, ssrc, index, true) };
+    const packet = this.#transform.protectRtcp(plain, ssrc, index, true);
+    return { ok: true, packet: this.#withMki(packet, this.#transform.rtcpBytesAfterMki) };
   }
 
   /**
    * SRTCP to RTCP. Packets sent with E=0 (authenticated, not encrypted; RFC 3711
    * §3.4) are accepted too: their integrity is checked the same way.
    */
-  unprotectRtcp(protectedPacket: Buffer): SrtpResult {
+  unprotectRtcp(received: Buffer): SrtpResult {
+    const protectedPacket = this.#withoutMki(received, this.#transform.rtcpBytesAfterMki);
+    if (protectedPacket === undefined) return drops.too_short;
+    if (protectedPacket === false) return drops.auth_failed;
     const length = protectedPacket.length;
     if (length - this.#transform.rtcpOverhead < rtcpClearHeaderLength) return drops.too_short;
     if (!isRtcpVersion2(protectedPacket)) return drops.bad_header;
@@ -179,6 +224,24 @@ export class SrtpSession {
       window.commit(index);
     }
     return { ok: true, packet };
+  }
+
+  #withMki(packet: Buffer, bytesAfterMki: number): Buffer {
+    return this.#mki === undefined ? packet : insertMki(packet, this.#mki, bytesAfterMki);
+  }
+
+  /**
+   * The packet as the transform expects it, undefined when too short to hold
+   * the MKI, false when it carries another MKI: a key this session does not
+   * hold, counted as auth_failed (the packet cannot be authenticated here).
+   */
+  #withoutMki(packet: Buffer, bytesAfterMki: number): Buffer | undefined | false {
+    const mki = this.#mki;
+    if (mki === undefined) return packet;
+    const verdict = matchMki(packet, mki, bytesAfterMki);
+    if (verdict === mkiMatch.tooShort) return undefined;
+    if (verdict === mkiMatch.mismatch) return false;
+    return removeMki(packet, mki.length, bytesAfterMki);
   }
 }
 

@@ -9,7 +9,14 @@ export interface SrtpTransform {
   readonly rtpOverhead: number;
   /** Bytes SRTCP appends to an RTCP packet (E flag and SRTCP index, and the tag). */
   readonly rtcpOverhead: number;
-  /** Where the 32-bit E|SRTCP index word sits in a protected packet of `length` bytes. */
+  /**
+   * Bytes that follow an MKI in a protected SRTP / SRTCP packet: the AES-CM
+   * authentication tag comes after the MKI (RFC 3711 §3.1, §3.4), while GCM's
+   * tag is part of the ciphertext before it (RFC 7714 §8.1, §9.1), so 0.
+   */
+  readonly rtpBytesAfterMki: number;
+  readonly rtcpBytesAfterMki: number;
+  /** Where the 32-bit E|SRTCP index word sits in a protected packet of `length` bytes (no MKI). */
   srtcpIndexOffset(length: number): number;
   /**
    * `headerLength` has been checked against `plain.length`; `roc` and `seq` are
