@@ -168,18 +168,31 @@ export class ProxiedRequest {
 
   /**
    * Starts the body copy for retries and mirrors, charged to the listener's
-   * budget; its bytes go back when the request ends, however it ends.
+   * budget. Its bytes go back once no retry can want it (an attempt is
+   * delivered, or the request is over) and the body has ended, so that a
+   * mirror waiting on that end (registered first) has replayed it; an answer
+   * may come before the body is complete. A client that goes before its body
+   * ends never ends it: then they go back at once.
    */
   #record(): BodyRecorder {
-    const recorder = new BodyRecorder(this.#req, {
-      budget: bodyBudgetOf(this.#req),
+    const req = this.#req;
+    const recorder = new BodyRecorder(req, {
+      budget: bodyBudgetOf(req),
       onAbandoned: (reason) => {
         this.#router.metrics.bodyCopiesAbandoned.inc({ listener: this.#listener, reason });
       },
     });
     this.#recorder = recorder;
-    this.#defer(() => recorder.release());
+    req.once('close', () => {
+      if (!req.readableEnded) recorder.release();
+    });
+    this.#defer(() => this.#releaseCopyAfterBody());
     return recorder;
+  }
+
+  #releaseCopyAfterBody(): void {
+    const recorder = this.#recorder;
+    if (recorder !== undefined) void recorder.ended().then(() => recorder.release());
   }
 
   /** false when a fault answered the request (or the client left during a delay). */
@@ -429,11 +442,8 @@ export class ProxiedRequest {
 
   /** Sends the final attempt's answer: its response relayed, or an error of our own. */
   #deliver(route: HttpRouteConfig, attempt: Attempt): void {
-    const recorder = this.#recorder;
-    // No retry follows the attempt delivered, so the copy is only the mirror's:
-    // it goes back to the budget once the body is complete (the mirror, waiting
-    // on the same end, replays first), not after a long response.
-    if (recorder !== undefined) void recorder.ended().then(() => recorder.release());
+    // No retry follows the attempt delivered: the copy need not last a long response.
+    this.#releaseCopyAfterBody();
     const { response } = attempt;
     if (response === undefined) {
       const failure = 'failure' in attempt.outcome ? attempt.outcome.failure : 'reset';

@@ -216,6 +216,62 @@ describe('L7 listener body-copy budget', () => {
     await waitFor('the budget back at 0', async () => (await buffered()) === 0);
   });
 
+  it('mirrors the uploads whose copy fits, in full, and not the ones over the budget', async () => {
+    const primary = await startBackend('primary');
+    const shadow = await startBackend('shadow');
+    backends.push(primary, shadow);
+    const mirrored = new Map<string, number>();
+    shadow.handler = (req: IncomingMessage, res: ServerResponse) => {
+      let bytes = 0;
+      req.on('data', (part: Buffer) => (bytes += part.length));
+      req.on('end', () => {
+        mirrored.set(req.url ?? '', bytes);
+        res.end();
+      });
+    };
+    proxy = await startProxy({
+      listeners: [{ name: LISTENER, listen: '127.0.0.1:0', maxBufferedBodyBytes: BUDGET }],
+      routes: [
+        {
+          name: 'mirrored',
+          match: { path: { prefix: '/' } },
+          action: { cluster: 'primary', mirror: { cluster: 'shadow' } },
+        },
+      ],
+      clusters: [
+        { name: 'primary', endpoints: [primary.address] },
+        { name: 'shadow', endpoints: [shadow.address] },
+      ],
+    });
+    const running = proxy;
+    const uploads: Upload[] = [];
+    const count = 5;
+    for (let i = 0; i < count; i += 1) {
+      const upload = startUpload(running.port, `/m/${i}`);
+      uploads.push(upload);
+      for (let sent = 0; sent < UPLOAD; sent += CHUNK) upload.req.write(Buffer.alloc(CHUNK, i));
+      await waitFor(`upload ${i} through the proxy`, async () => {
+        const abandoned = await running.metric('streammesh_http_body_copies_abandoned_total', {
+          listener: LISTENER,
+        });
+        return (
+          (await buffered()) === Math.min(i + 1, 3) * UPLOAD && abandoned === Math.max(0, i - 2)
+        );
+      });
+    }
+    for (const upload of uploads) upload.req.end();
+    const answers = await Promise.all(uploads.map((upload) => upload.answer));
+    assert.ok(answers.every((answer) => answer.status === 200));
+    assert.equal(primary.seen.length, count);
+    await waitFor('three copies at the mirror', () => mirrored.size === 3);
+    await delay(100);
+    assert.deepEqual(
+      [...mirrored.entries()].sort(),
+      [0, 1, 2].map((i) => [`/m/${i}`, UPLOAD]),
+    );
+    await waitFor('the budget back at 0', async () => (await buffered()) === 0);
+  });
+
   it('gives every byte back when uploads are aborted mid-body, over HTTP/1.1 and HTTP/2', async () => {
     const started = await startRetryBackends();
     backends.push(...started.backends);
