@@ -13,13 +13,16 @@
  * in `packetsIn` and counted as drops under that reason.
  *
  * RTCP from the sender (source-address, srtcp-unprotect, rtcp-parse) is
- * measured (SR) and passed to every destination; RTCP from destinations
- * (RR, NACK, PLI, FIR...) is measured (RR) and passed upstream to the
- * sender; this hop also sends the sender its own receiver reports. Nothing
- * on the path throws: a bad packet is dropped and counted, once, by the
- * chain that dropped it, in the route's one DropCounters. After close()
- * a datagram still handed to the route is dropped as 'route_closed', and
- * nothing is sent on a closed socket (destination.ts).
+ * measured (SR) and passed to every destination; RTCP that comes while no
+ * sender holds the route, ahead of the RTP packet that latches one (ffmpeg's
+ * first SR), waits for that packet (early-sender-rtcp.ts), so a clean run
+ * drops nothing. RTCP from destinations (RR, NACK, PLI, FIR...) is measured
+ * (RR) and passed upstream to the sender; this hop also sends the sender
+ * its own receiver reports. Nothing on the path throws: a bad packet is
+ * dropped and counted, once, by the chain that dropped it, in the route's
+ * one DropCounters. After close() a datagram still handed to the route is
+ * dropped as 'route_closed', and nothing is sent on a closed socket
+ * (destination.ts).
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { LastError } from '../../../src/shared/last-error.js';
@@ -37,6 +40,7 @@ import {
   SrtpUnprotect,
   SsrcStreamTable,
   SymmetricLatch,
+  UNLATCHED_SOURCE,
   monotonicClock,
   receiveSteps,
   type DuplicateFilterOptions,
@@ -46,12 +50,20 @@ import type { SrtpSession } from '../../../src/protocol/srtp/index.js';
 import type { Clock } from '../../../src/shared/clock.js';
 import type { Destination } from './destination.js';
 import type { DropCounters, DropCounts } from './drop-counters.js';
+import { EarlySenderRtcp } from './early-sender-rtcp.js';
 import type { PortPair } from '../../../src/media/udp/index.js';
 import { ReceiverReporter, ntpMiddle32Now } from './receiver-reporter.js';
 import type { SrtpLeg } from './srtp-leg.js';
 
 /** A latched sender silent this long may be replaced by a new one. */
 const RELATCH_AFTER_MS = 5_000;
+/**
+ * RTCP held while no sender is latched: ffmpeg's first SR comes about 1 ms
+ * before its first RTP packet; a second is plenty, and a few packets bound
+ * what a stranger can park here.
+ */
+const EARLY_RTCP_MAX_AGE_MS = 1_000;
+const EARLY_RTCP_MAX_PACKETS = 4;
 /** A stream with no packet for this long has ended and leaves the metrics. */
 const STREAM_IDLE_MS = 30_000;
 /** Streams (SSRCs) per route: bounds memory and metric label cardinality. */
@@ -133,6 +145,7 @@ export class MediaRoute {
   readonly #received = new PacketCounter();
   readonly #senderRtcp: PacketChain;
   readonly #upstreamRtcp: PacketChain;
+  readonly #earlyRtcp: EarlySenderRtcp;
   readonly #packet = new MediaPacket();
   readonly #rtcpPacket = new MediaPacket();
   readonly #upstreamPacket = new MediaPacket();
@@ -191,6 +204,11 @@ export class MediaRoute {
       drops,
       clock,
     });
+    this.#earlyRtcp = new EarlySenderRtcp({
+      maxPackets: EARLY_RTCP_MAX_PACKETS,
+      maxAgeMs: EARLY_RTCP_MAX_AGE_MS,
+      onDropped: () => drops.add(UNLATCHED_SOURCE),
+    });
     this.#upstreamRtcp = new PacketChain([], { drops, clock });
     if (srtp !== undefined) {
       this.#senderRtcp.append(new SrtpUnprotect(srtp.receive, 'rtcp'));
@@ -208,6 +226,7 @@ export class MediaRoute {
     ingress.rtcp?.on('error', () => drops.add('send_error'));
     this.#sweep = setInterval(() => {
       this.#forgetIdleStreams();
+      this.#earlyRtcp.expire(this.#clock.now());
     }, 5_000);
     this.#sweep.unref();
   }
@@ -234,6 +253,7 @@ export class MediaRoute {
     this.#closed = true;
     clearInterval(this.#sweep);
     this.#reporter.close();
+    this.#earlyRtcp.clear();
   }
 
   get closed(): boolean {
@@ -250,19 +270,41 @@ export class MediaRoute {
       return;
     }
     const packet = this.#packet.load(datagram, this.#clock.now(), from.address, from.port);
-    if (!this.inbound.run(packet)) return;
+    const passed = this.inbound.run(packet);
+    // Before the fan-out: RTCP that came just ahead of this packet goes out ahead of it too.
+    if (this.#earlyRtcp.size > 0) this.#releaseEarlyRtcp(packet.arrivalMs);
+    if (!passed) return;
     // With more than one destination the bytes are read again after each one's chain.
     packet.shared = this.destinations.length > 1;
     for (const destination of this.destinations) destination.sendRtp(packet);
   }
 
-  /** RTCP from the sender: SRs are noted, everything goes to every destination. */
   #onSenderRtcp(datagram: Buffer, from: RemoteInfo): void {
     if (this.#closed) {
       this.drops.add(ROUTE_CLOSED);
       return;
     }
-    const packet = this.#rtcpPacket.load(datagram, this.#clock.now(), from.address, from.port);
+    const arrivalMs = this.#clock.now();
+    const { address, port } = from;
+    // Not (yet) the latched address, but an RTP packet from it could latch the route now.
+    if (this.#latch.sender?.address !== address && this.#latch.isOpenTo(address, arrivalMs)) {
+      this.#earlyRtcp.hold({ datagram, address, port, arrivalMs });
+      return;
+    }
+    this.#relaySenderRtcp(datagram, address, port, arrivalMs);
+  }
+
+  /** Once a sender holds the route, the RTCP that waited for it is relayed or dropped. */
+  #releaseEarlyRtcp(nowMs: number): void {
+    if (this.#latch.isOpen(nowMs)) return;
+    for (const rtcp of this.#earlyRtcp.release(nowMs)) {
+      this.#relaySenderRtcp(rtcp.datagram, rtcp.address, rtcp.port, rtcp.arrivalMs);
+    }
+  }
+
+  /** RTCP from the sender: SRs are noted, everything goes to every destination. */
+  #relaySenderRtcp(datagram: Buffer, address: string, port: number, arrivalMs: number): void {
+    const packet = this.#rtcpPacket.load(datagram, arrivalMs, address, port);
     if (!this.#senderRtcp.run(packet)) return;
     for (const rtcp of packet.rtcp) {
       if (rtcp.type === 'sr') {

@@ -10,6 +10,10 @@
  *            admitted): latch this sender, or refresh it.
  *
  * So garbage from a stranger can neither latch nor unlatch a route.
+ *
+ * `isOpenTo` tells the route's RTCP side whether a source could still latch
+ * the route: a sender's first RTCP may arrive before its first RTP packet
+ * (ffmpeg sends an SR just ahead of it), when nobody is latched yet.
  */
 import { PASS, type DropReason, type Interceptor } from './interceptor.js';
 import type { MediaPacket } from './media-packet.js';
@@ -33,20 +37,20 @@ export interface SymmetricLatchOptions {
 export class SymmetricLatch {
   readonly gate: Interceptor;
   readonly confirm: Interceptor;
+  readonly #lockedAddress: string | undefined;
+  readonly #relatchAfterMs: number;
   #sender: LatchedSender | undefined;
 
   constructor(options: SymmetricLatchOptions) {
-    const { lockedAddress, relatchAfterMs } = options;
+    this.#lockedAddress = options.lockedAddress;
+    this.#relatchAfterMs = options.relatchAfterMs;
     this.gate = {
       name: 'latch-gate',
       process: (packet: MediaPacket): DropReason | undefined => {
-        if (lockedAddress !== undefined && packet.sourceAddress !== lockedAddress) {
-          return SOURCE_NOT_ALLOWED;
-        }
+        if (!this.#allows(packet.sourceAddress)) return SOURCE_NOT_ALLOWED;
         const sender = this.#sender;
-        if (sender === undefined || this.#isSender(sender, packet)) return PASS;
-        if (packet.arrivalMs - sender.lastSeenMs > relatchAfterMs) return PASS;
-        return UNLATCHED_SOURCE;
+        if (sender !== undefined && this.#isSender(sender, packet)) return PASS;
+        return this.isOpen(packet.arrivalMs) ? PASS : UNLATCHED_SOURCE;
       },
     };
     this.confirm = {
@@ -70,6 +74,24 @@ export class SymmetricLatch {
   /** The latched sender, if any: where RTCP for it goes. */
   get sender(): LatchedSender | undefined {
     return this.#sender;
+  }
+
+  /**
+   * No sender holds the route at `nowMs`: none has latched yet, or the
+   * latched one has been silent past `relatchAfterMs`.
+   */
+  isOpen(nowMs: number): boolean {
+    const sender = this.#sender;
+    return sender === undefined || nowMs - sender.lastSeenMs > this.#relatchAfterMs;
+  }
+
+  /** Whether a valid packet from `address` arriving at `nowMs` could latch the route. */
+  isOpenTo(address: string, nowMs: number): boolean {
+    return this.#allows(address) && this.isOpen(nowMs);
+  }
+
+  #allows(address: string): boolean {
+    return this.#lockedAddress === undefined || address === this.#lockedAddress;
   }
 
   #isSender(sender: LatchedSender, packet: MediaPacket): boolean {

@@ -140,6 +140,23 @@ describe('packet chain interceptors', () => {
     assert.deepEqual(lockedChain.drops.counts, { source_not_allowed: 1 });
   });
 
+  it('symmetric latch isOpenTo: who could latch the route now (the relay holds early RTCP by it)', () => {
+    const clock = new ManualClock(0);
+    const latch = new SymmetricLatch({ relatchAfterMs: 5_000 });
+    const chain = new PacketChain([latch.gate, new RtpCheck(), latch.confirm], { clock });
+    assert.equal(latch.isOpenTo('10.0.0.9', 0), true, 'nobody latched: anyone');
+    runOne(chain, rtp({ sequence: 1 }), '10.0.0.1', 4000);
+    assert.equal(latch.isOpen(5_000), false);
+    assert.equal(latch.isOpenTo('10.0.0.1', 5_000), false, 'held, even for its own address');
+    assert.equal(latch.isOpenTo('10.0.0.9', 5_000), false);
+    assert.equal(latch.isOpen(5_001), true, 'silent past relatchAfterMs');
+    assert.equal(latch.isOpenTo('10.0.0.9', 5_001), true);
+
+    const locked = new SymmetricLatch({ lockedAddress: '10.0.0.1', relatchAfterMs: 5_000 });
+    assert.equal(locked.isOpenTo('10.0.0.1', 0), true);
+    assert.equal(locked.isOpenTo('10.0.0.9', 0), false, 'latch.address: nobody else, ever');
+  });
+
   it('source-address: only the named address, and nothing while there is none', () => {
     const owner: { address?: string } = {};
     const chain = new PacketChain([new SourceAddress(() => owner.address)]);
