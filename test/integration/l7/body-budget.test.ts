@@ -7,7 +7,13 @@
  * the budget's bytes return to 0 when the uploads end or are aborted.
  */
 import assert from 'node:assert/strict';
-import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  request,
+  type ClientRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { type ClientHttp2Stream } from 'node:http2';
 import { afterEach, describe, it } from 'node:test';
 import {
@@ -270,6 +276,70 @@ describe('L7 listener body-copy budget', () => {
       [0, 1, 2].map((i) => [`/m/${i}`, UPLOAD]),
     );
     await waitFor('the budget back at 0', async () => (await buffered()) === 0);
+  });
+
+  it('keeps the copy of a request answered before its body ended until the mirror has it', async () => {
+    const primary = await startBackend('primary');
+    const shadow = await startBackend('shadow');
+    backends.push(primary, shadow);
+    // Answers at once; the client's body goes on after the answer.
+    primary.handler = (req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200).end('early');
+      req.resume();
+    };
+    const mirrored: number[] = [];
+    shadow.handler = (req: IncomingMessage, res: ServerResponse) => {
+      let bytes = 0;
+      req.on('data', (part: Buffer) => (bytes += part.length));
+      req.on('end', () => {
+        mirrored.push(bytes);
+        res.end();
+      });
+    };
+    proxy = await startProxy({
+      listeners: [{ name: LISTENER, listen: '127.0.0.1:0', maxBufferedBodyBytes: BUDGET }],
+      routes: [
+        {
+          name: 'mirrored',
+          match: { path: { prefix: '/' } },
+          action: { cluster: 'primary', mirror: { cluster: 'shadow' } },
+        },
+      ],
+      clusters: [
+        { name: 'primary', endpoints: [primary.address] },
+        { name: 'shadow', endpoints: [shadow.address] },
+      ],
+    });
+    const running = proxy;
+    // Keep-alive, so the connection outlives the answer and the body can finish.
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const req = request({
+        host: '127.0.0.1',
+        port: running.port,
+        path: '/early',
+        method: 'PUT',
+        agent,
+        headers: { host: 'svc', 'transfer-encoding': 'chunked' },
+      });
+      req.on('error', () => undefined);
+      const answered = new Promise<number>((resolve) => {
+        req.once('response', (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode ?? 0));
+        });
+      });
+      req.write(Buffer.alloc(CHUNK, 1));
+      assert.equal(await answered, 200);
+      // The answer is complete; the copy is still held for the mirror.
+      assert.equal(await buffered(), CHUNK);
+      req.end(Buffer.alloc(CHUNK, 2));
+      await waitFor('the copy at the mirror', () => mirrored.length === 1);
+      assert.deepEqual(mirrored, [2 * CHUNK]);
+      await waitFor('the budget back at 0', async () => (await buffered()) === 0);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('gives every byte back when uploads are aborted mid-body, over HTTP/1.1 and HTTP/2', async () => {
