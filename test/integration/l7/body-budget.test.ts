@@ -3,8 +3,10 @@
  * real sockets with real node:http and node:http2 clients and backends: slow
  * uploads on a route with retries fill the budget; the ones whose copy does
  * not fit are still proxied but not retried, and counted; a small request
- * from another address, within the budget, is still served and retried; and
- * the budget's bytes return to 0 when the uploads end or are aborted.
+ * from another address, within the budget, is still served and retried; on
+ * a mirrored route only the copies that fit are mirrored, in full (also when
+ * the answer came before the body ended); and the budget's bytes return to 0
+ * when the uploads end or are aborted.
  */
 import assert from 'node:assert/strict';
 import {
