@@ -5,6 +5,7 @@
  * and refused requests. Registered once per registry; every config shares them.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { MonotonicTotals } from '../../src/shared/monotonic-totals.js';
 import type { Cluster } from './cluster/cluster.js';
 import type { BodyBufferBudget } from './listener/body-budget.js';
 
@@ -131,14 +132,20 @@ export class HttpMetrics {
         }
       },
     });
-    new Gauge({
-      name: 'streammesh_http_outlier_ejections',
-      help: 'Outlier ejections of a cluster since its config came into force.',
+    // A cluster rebuilt by a config change counts its ejections from 0 again:
+    // the counter adds up only the rises, so it never goes down.
+    const ejections = new MonotonicTotals();
+    new Counter({
+      name: 'streammesh_http_outlier_ejections_total',
+      help: 'Outlier ejections of endpoints of a cluster.',
       labelNames: ['cluster'],
       registers,
       collect() {
         this.reset();
-        for (const cluster of clusters()) this.set({ cluster: cluster.name }, cluster.ejections);
+        for (const cluster of clusters()) {
+          this.inc({ cluster: cluster.name }, ejections.update(cluster.name, cluster.ejections));
+        }
+        ejections.sweep();
       },
     });
     new Gauge({
