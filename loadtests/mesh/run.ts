@@ -1,0 +1,129 @@
+/**
+ * `npm run bench:mesh`: benchmarks of the mesh across nodes (issue 16).
+ * Today its placement part (placement.ts): the control plane's placement
+ * table (consistent hashing with bounded loads, sticky) against plain
+ * consistent hashing and weighted rendezvous hashing, side by side in one
+ * run, in this process: decision time (median, p99) at 100,000 sessions
+ * over 100 simulated nodes, sessions moved when a node leaves and joins,
+ * max/mean load. Repeated (3 runs by default, each on its own keys);
+ * medians, ratios bounded/baseline and the issue's aims. Output:
+ * loadtests/results/mesh-placement.json and a table on stdout; about 15 s.
+ *
+ * Options: --quick (1 run, 20,000 sessions), --runs N, --nodes N,
+ * --sessions N, --churn N, --lookups N, --new-after-join N,
+ * --load-factor C, --virtual-nodes N, --profiles uniform,mixed,
+ * --placers bounded,ring,rendezvous, --out DIR.
+ * Environment: BENCH_MESH_QUICK=1 is --quick.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_LOAD_FACTOR } from '../../src/control-plane/placement/index.js';
+import { int, log, runBench } from '../common/cli.js';
+import { machineInfo } from '../common/machine.js';
+import { formattedJson } from '../rtp/report.js';
+import { round } from '../rtp/stats.js';
+import { repoRoot } from '../common/streammesh-up.js';
+import {
+  runPlacement,
+  timerOverheadUs,
+  type PlacementParameters,
+  type PlacementRunResult,
+  type ProfileName,
+} from './placement.js';
+import { PLACER_NAMES } from './placers.js';
+import { resultTable, summarize } from './report.js';
+import type { PlacementResults } from './results.js';
+
+const PROFILE_NAMES: readonly ProfileName[] = ['uniform', 'mixed'];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: process.env['BENCH_MESH_QUICK'] === '1' },
+    runs: { type: 'string' },
+    nodes: { type: 'string' },
+    sessions: { type: 'string' },
+    churn: { type: 'string' },
+    lookups: { type: 'string' },
+    'new-after-join': { type: 'string' },
+    'load-factor': { type: 'string' },
+    'virtual-nodes': { type: 'string' },
+    profiles: { type: 'string' },
+    placers: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+
+const quick = args.quick;
+const parameters: PlacementParameters = {
+  runs: int(args.runs, quick ? 1 : 3, 1, 20),
+  nodes: int(args.nodes, 100, 2, 2_000),
+  sessions: int(args.sessions, quick ? 20_000 : 100_000, 1, 1_000_000),
+  churn: int(args.churn, quick ? 10_000 : 50_000, 0, 1_000_000),
+  lookups: int(args.lookups, quick ? 10_000 : 50_000, 0, 1_000_000),
+  newAfterJoin: int(args['new-after-join'], quick ? 5_000 : 20_000, 0, 1_000_000),
+  loadFactor: loadFactorArg(args['load-factor']),
+  virtualNodes: int(args['virtual-nodes'], 100, 1, 10_000),
+  profiles: listArg(args.profiles, PROFILE_NAMES),
+  placers: listArg(args.placers, PLACER_NAMES),
+};
+const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
+
+function loadFactorArg(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_LOAD_FACTOR;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 1 || value > 10) {
+    throw new Error(`--load-factor: expected a number in (1, 10], got "${text}"`);
+  }
+  return value;
+}
+
+function listArg<T extends string>(text: string | undefined, all: readonly T[]): readonly T[] {
+  if (text === undefined) return all;
+  const chosen = text.split(',').map((name) => name.trim());
+  const unknown = chosen.filter((name) => !(all as readonly string[]).includes(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown: ${unknown.join(', ')}; known: ${all.join(', ')}`);
+  return all.filter((name) => chosen.includes(name));
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const overhead = timerOverheadUs();
+  const runs: PlacementRunResult[] = [];
+  for (let run = 0; run < parameters.runs; run++) {
+    log(
+      `run ${run + 1}/${parameters.runs}: ${parameters.profiles.join(', ')} x ${parameters.placers.join(', ')}`,
+    );
+    runs.push(runPlacement(parameters, run));
+  }
+  const results: PlacementResults = {
+    benchmark: 'mesh-placement',
+    date: new Date().toISOString(),
+    command: `npm run bench:mesh${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    durationSeconds: round((Date.now() - started) / 1000),
+    machine: machineInfo(repoRoot),
+    parameters,
+    method: [
+      'In one process, no sockets: each algorithm is driven through the same sequence on the same simulated nodes and keys.',
+      'bounded: the control plane PlacementTable (src/control-plane/placement), consistent hashing with bounded loads (load factor c), weights = declared sessions, ring points in proportion to weight, sticky assignments. ring: plain consistent hashing on the same ring, no bound, stateless. rendezvous: weighted rendezvous hashing (score w / -ln(u)), stateless.',
+      'Profiles: uniform = every node declares 2000 sessions; mixed = 1000, 2000, 4000 in turn.',
+      'fill: sessions new keys placed, each assign() timed with performance.now(). churn: at full size, release a random live key and place a new one, the placement timed (the figure quoted as the decision time). lookup: assign() of a random live key.',
+      'maxMeanLoad: max over nodes of load/weight, over (sessions / sum of weights), after churn.',
+      'leave: node-1 removed, then settle (rebalance() for bounded, timed with the removal); moved = live keys whose assign() answer changed; ideal = node-1 share of the weight (1/N when weights are equal); ratioToLeaverSessions = moved / sessions node-1 held (1 = only its sessions moved).',
+      'join: a node of mean weight added after the leave, then settle; moved counted the same way (a stateless scheme ideally moves the joiner share, a sticky one 0); then newAfterJoin churn steps and the share of their new keys placed on the joiner.',
+      'Each run uses its own keys and churn sequence (seeded); medians over runs; ratios are bounded over baseline of medians.',
+      'hash: ns per key of hash32 (FNV-1a + MurmurHash3 fmix32) and of node:crypto SHA-1 (createHash per key), same keys.',
+    ],
+    timerOverheadUs: overhead,
+    runs,
+    ...summarize(runs, parameters),
+  };
+  mkdirSync(outDir, { recursive: true });
+  const jsonFile = join(outDir, 'mesh-placement.json');
+  writeFileSync(jsonFile, await formattedJson(jsonFile, results));
+  process.stdout.write(`${resultTable(results)}\n`);
+  log(`wrote ${jsonFile} in ${results.durationSeconds} s`);
+}
+
+await runBench('bench:mesh', main, { message: 'stopping (nothing runs outside this process)' });
