@@ -9,6 +9,20 @@
  *   table.assign('cam1');          // sticky: the same node while it may keep the key
  *   table.removeNode(id);          // or setNode(..., { healthy: false }) / { draining: true }
  *   const moved = table.rebalance(); // the assignments that changed, to push
+ *
+ * How the control plane is meant to drive it:
+ * - every load report: setNode(id, { weight: weightOf(load.capacity),
+ *   healthy, draining, fill: fillOf(load) }) (moves nothing by itself);
+ * - a node stale: setNode(..., healthy: false); gone: removeNode(id);
+ *   draining: setNode(..., draining: true); then rebalance() and push the
+ *   assignments it returns;
+ * - a new session: assign(key); its end: release(key);
+ * - after a control-plane restart: setNode() for each node as it
+ *   reconnects, restore(key, node, sinceMs) for each assignment it reports,
+ *   and rebalance() only after the nodes had time to report (a key on a node
+ *   not yet back counts as on a failed node).
+ * Nothing here is asynchronous or does I/O; decisions take a few
+ * microseconds at 100,000 keys over 100 nodes (loadtests/mesh).
  */
 export { hash32 } from './hash.js';
 export { fillOf, weightOf, type MeasuredLoad } from './node-load.js';

@@ -207,7 +207,8 @@ export class PlacementTable {
       const record = this.#records.get(id);
       const reason = this.#moveReason(record);
       if (record === undefined || reason === undefined) continue;
-      // Overload sheds the youngest keys: the oldest sessions are left alone longest.
+      // Overload sheds the youngest keys (the most recently attached): the
+      // oldest sessions are left alone longest.
       const keys = reason === 'overloaded' ? [...record.keys].reverse() : [...record.keys];
       for (const key of keys) {
         if (reason === 'overloaded' && this.#moveReason(record) !== 'overloaded') break;
@@ -335,8 +336,9 @@ function used(record: NodeRecord): number {
 
 function validateNode(id: string, state: PlacementNode): void {
   if (id === '') throw new PlacementError('a node id must not be empty');
-  if (!Number.isFinite(state.weight) || state.weight <= 0) {
-    throw new PlacementError(`node ${id}: weight must be a number > 0, got ${state.weight}`);
+  // A weight is a count of sessions: below 1 the node could never take one.
+  if (!Number.isFinite(state.weight) || state.weight < 1) {
+    throw new PlacementError(`node ${id}: weight must be a number >= 1, got ${state.weight}`);
   }
   if (state.fill !== undefined && (!Number.isFinite(state.fill) || state.fill < 0)) {
     throw new PlacementError(`node ${id}: fill must be a number >= 0, got ${state.fill}`);

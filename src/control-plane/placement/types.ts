@@ -26,7 +26,7 @@ export interface Assignment {
 export interface PlacementNode {
   /**
    * Sessions the node can carry: its declared `capacity.sessions`
-   * (weightOf). Sets its share of new sessions and its hard ceiling; > 0.
+   * (weightOf). Sets its share of new sessions and its hard ceiling; >= 1.
    */
   readonly weight: number;
   /** False once the registry shows it stale or gone: its sessions move. */

@@ -199,6 +199,18 @@ describe('PlacementTable: stickiness', () => {
     );
     assert.equal(table.assign(stranded.key)?.node, 'c');
   });
+
+  it('a session on a draining node with nowhere to go stays; one on a failed node is unplaced', () => {
+    const table = tableWith({ a: 1, b: 1 });
+    place(table, ['x', 'y']);
+    const onA = table.list().find((x) => x.node === 'a');
+    assert.ok(onA);
+    table.setNode('a', { weight: 1, healthy: true, draining: true });
+    assert.equal(table.assign(onA.key), onA, 'b is full: the session keeps running on a');
+    table.setNode('a', { weight: 1, healthy: false, draining: false });
+    assert.equal(table.assign(onA.key), undefined);
+    assert.equal(table.get(onA.key)?.node, 'a', 'recorded until a node has room');
+  });
 });
 
 describe('PlacementTable: weights, determinism, restore', () => {
@@ -276,7 +288,7 @@ describe('PlacementTable: weights, determinism, restore', () => {
     assert.throws(() => new PlacementTable({ loadFactor: 1 }), PlacementError);
     assert.throws(() => new PlacementTable({ virtualNodes: 0 }), { code: 'ERR_PLACEMENT_INVALID' });
     const table = new PlacementTable();
-    assert.throws(() => table.setNode('a', { weight: 0, ...up }), /weight must be/);
+    assert.throws(() => table.setNode('a', { weight: 0.5, ...up }), /weight must be a number >= 1/);
     assert.throws(() => table.setNode('a', { weight: 1, ...up, fill: Number.NaN }), /fill/);
     assert.throws(() => table.setNode('', { weight: 1, ...up }), PlacementError);
     assert.equal(table.assign('x'), undefined, 'no node: nowhere to place');
