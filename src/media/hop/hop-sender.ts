@@ -34,7 +34,12 @@ const seqModulus = 0x1_0000;
 const notRtp: SrtpResult = Object.freeze({ ok: false, reason: 'bad_header' });
 
 export interface HopSenderOptions extends HopEndOptions {
-  /** The hop's first key. */
+  /**
+   * The hop's first key. A key protects with packet indices from 0, so two
+   * senders (or one restarted) must never be given the same key: with GCM a
+   * repeated index under one key gives the authentication key away. A new
+   * sender instance gets a new epoch from the control plane.
+   */
   readonly key: HopKey;
 }
 
