@@ -16,6 +16,7 @@
  */
 import { middle32, ntpFromUnixMs, parseRtcpCompound } from '../../protocol/rtcp/index.js';
 import {
+  isRtcpPacket,
   rtpPayloadType,
   rtpSequenceNumber,
   rtpSsrc,
@@ -79,9 +80,14 @@ export class HopSender {
     this.#current = entry;
   }
 
-  /** RTP to SRTP for the hop; a packet that is not RTP is dropped (counted). */
+  /**
+   * RTP to SRTP for the hop. Dropped (counted as bad_header): what is not RTP
+   * version 2, and RTP whose marker and payload type read as an RTCP packet
+   * type (payload types 64-95, which RFC 5761 §4 rules out where RTP and
+   * RTCP share a port, as on a hop): the receiver would take it for RTCP.
+   */
   protectRtp(plain: Buffer, nowMs: number): SrtpResult {
-    if (plain.length < 12 || plain.readUInt8(0) >>> 6 !== 2) {
+    if (plain.length < 12 || plain.readUInt8(0) >>> 6 !== 2 || isRtcpPacket(plain)) {
       this.#drops.count('bad_header');
       return notRtp;
     }

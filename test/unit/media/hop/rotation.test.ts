@@ -152,6 +152,19 @@ describe('hop key rotation', () => {
     assert.equal(receiver.snapshot(0).rtpPackets, 0);
   });
 
+  it('the sender refuses what is not RTP, and RTP that a receiver would take for RTCP', () => {
+    const sender = new HopSender({ key: keyOf(1) });
+    const rtcpLooking = mediaPacket(1);
+    rtcpLooking.writeUInt8(0x80 | 72, 1); // marker + PT 72: byte 200, an SR's packet type
+    const version1 = mediaPacket(2);
+    version1.writeUInt8(0x40, 0);
+    for (const packet of [rtcpLooking, version1, Buffer.alloc(11, 0x80)]) {
+      assert.deepEqual(sender.protectRtp(packet, 0), { ok: false, reason: 'bad_header' });
+    }
+    assert.deepEqual(sender.drops(), { bad_header: 3 });
+    assert.equal(sender.snapshot(0).rtpPackets, 0);
+  });
+
   it('counts replayed packets and still delivers the stream once', () => {
     const key = keyOf(1);
     const sender = new HopSender({ key });
