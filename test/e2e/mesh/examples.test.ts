@@ -526,10 +526,11 @@ describe('docs that run', { timeout: 240_000 }, () => {
         await waitReady('http://127.0.0.1:15103', () => started[2]?.stderr() ?? '', 20_000);
       } finally {
         const exits = await Promise.all(started.map((shell) => shell.interrupt(8_000)));
-        assert.deepEqual(
-          exits.map((exit) => exit.code),
-          [0, 0, 0],
-        );
+        // Each stops on Ctrl-C. Exit 0 is promised for `up` only: through npx a
+        // role alone was seen (1 run in 3) to end as npm re-raising SIGINT.
+        for (const exit of exits) {
+          assert.ok(exit.code === 0 || exit.signal === 'SIGINT', JSON.stringify(exit));
+        }
       }
       assert.equal(upLine, 'npx streammesh up --config mesh.yaml');
       await needFreePorts('up --config mesh.yaml', { tcp: [] });
