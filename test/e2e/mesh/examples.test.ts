@@ -398,11 +398,6 @@ async function route(name: string): Promise<RouteView> {
   return found;
 }
 
-/** Only here in case a command needs a moment to show its effect. */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 // ---------------------------------------------------------------------------
 
 describe('docs that run', { timeout: 240_000 }, () => {
@@ -768,9 +763,15 @@ describe('docs that run', { timeout: 240_000 }, () => {
       assert.equal(made.code, 0, made.stderr);
       const publisher = startShell(documented(publish), { cwd: dir, timeoutMs: 30_000 });
       try {
-        await sleep(1_000);
-        const probed = await runShell('ffprobe -rtsp_transport tcp rtsp://127.0.0.1:8554/live');
-        assert.equal(probed.code, 0, `${probed.stderr}\n${publisher.stderr().slice(-2000)}`);
+        // Until the publisher has announced, "live" answers 404.
+        const probed = await waitFor(
+          async () => {
+            const probe = await runShell('ffprobe -rtsp_transport tcp rtsp://127.0.0.1:8554/live');
+            return probe.code === 0 ? probe : undefined;
+          },
+          6_000,
+          () => `ffprobe of live while publishing:\n${publisher.stderr().slice(-2000)}`,
+        );
         assert.match(probed.stderr, /Video: h264/);
       } finally {
         const exit = await publisher.exited;
