@@ -400,7 +400,7 @@ async function route(name: string): Promise<RouteView> {
 
 // ---------------------------------------------------------------------------
 
-describe('docs that run', { timeout: 240_000 }, () => {
+describe('docs that run', { timeout: 540_000 }, () => {
   after(() => {
     clientAgent.destroy();
     for (const group of groups) killGroup(group, 'SIGKILL');
@@ -412,6 +412,10 @@ describe('docs that run', { timeout: 240_000 }, () => {
     const [runLine] = shellBlocks(quickStart);
 
     before(async () => {
+      // The first npx run of a checkout installs it into npx's cache, which
+      // builds it (minutes on a new machine): done here, outside the timed waits.
+      const warm = await runShell('npx streammesh --help', { timeoutMs: 300_000 });
+      assert.equal(warm.code, 0, warm.stderr);
       await needFreePorts('the quick start', { tcp: [] });
       // `npm install && ` is what brought this test here; the rest runs as written.
       assert.equal(runLine, 'npm install && npx streammesh up');
