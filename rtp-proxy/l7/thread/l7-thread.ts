@@ -5,8 +5,9 @@
  * of its own, so that a flood of HTTP requests can queue work only here and
  * never in front of the relay's packets on the main thread. Its metrics live
  * in its own registry (no process metrics: the main thread has those) and
- * are sent on request; its log lines go straight to fd 1 (pino writes to the file descriptor,
- * not through the main thread).
+ * are sent on request; its log lines go straight to fd 1 (pino writes to the
+ * file descriptor, not through the main thread). It runs at a lower CPU
+ * priority and gives memory back once quiet (thread-tuning.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
@@ -17,6 +18,7 @@ import { createLogger } from '../../../src/shared/log.js';
 import type { PreparedChange } from '../../../src/node-agent/index.js';
 import { HttpService } from '../l7-service.js';
 import type { L7Reply, L7Request, L7ThreadData, L7Value, ThreadFailure } from './messages.js';
+import { IdleHeapReclaimer, yieldCpuToMedia } from './thread-tuning.js';
 
 const port = parentPort;
 if (port === null) throw new Error('l7-thread.js runs as a worker thread only');
@@ -32,6 +34,8 @@ new Gauge({
     this.set(getHeapStatistics().used_heap_size);
   },
 });
+yieldCpuToMedia(log);
+const reclaimer = new IdleHeapReclaimer({ registry, log });
 const service = new HttpService(log, registry);
 const prepared = new Map<number, PreparedChange>();
 
@@ -55,6 +59,7 @@ async function handle(request: L7Request): Promise<L7Value> {
       return [...service.listeners].map(([name, listener]) => ({ name, ...listener.address }));
     case 'close':
       await service.close();
+      reclaimer.stop();
       return null;
   }
 }

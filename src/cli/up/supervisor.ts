@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Backoff } from '../../shared/backoff.js';
 import { packageRoot } from '../../shared/package-root.js';
 import type { ReadyMessage, RoleName } from '../role-process.js';
+import { allocatorEnvironment } from './allocator.js';
 import { consoleLine, followRoleOutput } from './role-output.js';
 
 /** A child that ran this long before exiting starts its backoff afresh. */
@@ -128,7 +129,12 @@ export class Supervisor {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // A process group of its own: the terminal's Ctrl-C reaches `up` only, which stops it in order.
       detached: true,
-      env: { ...process.env, ...this.#sharedEnv, ...child.pinned },
+      env: {
+        ...process.env,
+        ...(child.role === 'proxy' ? allocatorEnvironment() : {}),
+        ...this.#sharedEnv,
+        ...child.pinned,
+      },
       execArgv: roleExecArgv[child.role],
     });
     child.process = subprocess;

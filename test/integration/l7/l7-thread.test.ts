@@ -11,12 +11,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { IsolatedHttpService } from '../../../rtp-proxy/l7/index.js';
+import { L7_THREAD_NICE } from '../../../rtp-proxy/l7/thread/thread-tuning.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
 import { refusedResourcesOf } from '../../../src/config/index.js';
 import { exposeMetrics } from '../../../src/shared/metrics.js';
@@ -108,6 +111,18 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     assert.match(text, /streammesh_http_requests_total\{[^}]*route="teapot"[^}]*\} 1/);
     assert.match(text, /^streammesh_l7_thread_up 1$/m);
     assert.match(text, /^streammesh_l7_thread_heap_used_bytes\{role="proxy"\} [1-9]/m);
+  });
+
+  it('runs at a lower CPU priority than the main thread, which keeps its own', async () => {
+    const { service } = start();
+    await service.listeners(); // the thread is up
+    // /proc/self/task/<tid>/stat: field 19 is the thread's nice value (after the "(comm)" field).
+    const nices = readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    assert.ok(nices.includes(L7_THREAD_NICE), `thread nice values: ${nices.join(' ')}`);
+    assert.equal(getPriority(0), 0, 'the main thread keeps its priority');
   });
 
   it('refuses a config with a taken port naming its HTTP_LISTENER; the config in force keeps serving', async () => {
