@@ -207,7 +207,10 @@ describe('HTTP proxy: reliability', () => {
     for (let i = 0; i < 6; i += 1)
       back.add((await send(proxy.port, { host: 'svc', path: '/' })).body.toString());
     assert.ok(back.has('flaky'), 'the endpoint came back after its ejection time');
-    assert.equal(await proxy.metric('streammesh_http_outlier_ejections_total', { cluster: 'main' }), 1);
+    assert.equal(
+      await proxy.metric('streammesh_http_outlier_ejections_total', { cluster: 'main' }),
+      1,
+    );
   });
 
   it('refuses requests beyond the cluster circuit breaker with 503 at once', async () => {
