@@ -68,7 +68,14 @@ describe('signaling server', () => {
     assert.equal(alice.socket.protocol, SUBPROTOCOL);
     const first = await alice.request('join', { room: 'standup', peer: 'alice' });
     assert.equal(first.ok, true);
-    assert.deepEqual(first.data, { room: 'standup', peer: 'alice', peers: [], producers: [] });
+    // The answer names the peer as the others see it: no display name given, none shown.
+    assert.deepEqual(first.data, {
+      room: 'standup',
+      peer: 'alice',
+      displayName: null,
+      peers: [],
+      producers: [],
+    });
     assert.equal(routers(), 1);
 
     const second = await bob.request('join', { room: 'standup', displayName: 'Bob' });
@@ -76,6 +83,7 @@ describe('signaling server', () => {
     const bobName = second.data?.['peer'];
     assert.match(String(bobName), /^p-[0-9a-f]{12}$/);
     assert.deepEqual(second.data?.['peers'], [{ peer: 'alice', displayName: null }]);
+    assert.equal(second.data['displayName'], 'Bob');
     const joined = await alice.event('peerJoined');
     assert.deepEqual(joined.data, { peer: bobName, displayName: 'Bob' });
     assert.equal(routers(), 1, 'one Router per room');
