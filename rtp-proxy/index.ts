@@ -8,8 +8,9 @@
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode } from '../src/node-agent/index.js';
+import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { addStreamRoutes } from './admin/index.js';
+import { withBindHost } from './bind-host.js';
 import { IsolatedHttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
 import {
@@ -32,7 +33,11 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(config: MeshConfig, log: Logger): Promise<RunningProxy> {
+export async function startProxy(startup: MeshConfig, log: Logger): Promise<RunningProxy> {
+  // The bind host is this node's own: every config, its own and each pushed one, is put on it.
+  const { bindHost } = startup.proxy;
+  const localize = (candidate: MeshConfig): MeshConfig => withBindHost(candidate, bindHost);
+  const config = localize(startup);
   const routes = new MediaRouteTable(log);
   const rtsp = new RtspService(log);
   const node = new MeshNode({
@@ -47,13 +52,13 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
     stats: () => proxyStatsReport(routes, rtsp),
     // One transaction: a service that cannot take a config leaves all in the old one.
     participants: [
-      routes,
-      rtsp,
+      localized(routes, localize),
+      localized(rtsp, localize),
       // The L7 service needs the node's metrics registry, so it is made just below.
       {
         name: 'l7',
         resourceTypes: IsolatedHttpService.resourceTypes,
-        prepare: (candidate) => http.prepare(candidate),
+        prepare: (candidate) => http.prepare(localize(candidate)),
       },
     ],
   });
@@ -82,5 +87,19 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
       await rtsp.close();
       await http.close();
     },
+  };
+}
+
+/** `participant` taking each candidate config through `localize` first. */
+function localized(
+  participant: ConfigParticipant,
+  localize: (candidate: MeshConfig) => MeshConfig,
+): ConfigParticipant {
+  return {
+    name: participant.name,
+    ...(participant.resourceTypes === undefined
+      ? {}
+      : { resourceTypes: participant.resourceTypes }),
+    prepare: (candidate) => participant.prepare(localize(candidate)),
   };
 }

@@ -13,5 +13,11 @@ export function cameraProxyBase(config: MeshConfig): string {
   const configured = config.signaling.cameras.rtsp;
   if (configured !== undefined) return configured;
   const listen = validHostPort(config.proxy.rtsp.listen);
+  // With several proxies on one machine (`up` and proxy.instances), the first one's address.
+  // (Placement will name each camera's proxy; until then any proxy serves every camera.)
+  const instance = config.proxy.instances[0];
+  if (instance !== undefined) {
+    return `rtsp://${formatHostPort({ host: instance.host, port: listen.port })}`;
+  }
   return `rtsp://${formatHostPort({ host: LOOPBACK[listen.host] ?? listen.host, port: listen.port })}`;
 }

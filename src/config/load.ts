@@ -22,6 +22,7 @@ export const environmentOverrides = {
   STREAMMESH_PROXY_MEDIA_ADDRESS: ['proxy', 'mediaAddress'],
   STREAMMESH_PROXY_ID: ['proxy', 'id'],
   STREAMMESH_PROXY_RTSP_LISTEN: ['proxy', 'rtsp', 'listen'],
+  STREAMMESH_PROXY_BIND_HOST: ['proxy', 'bindHost'],
   STREAMMESH_SIGNALING_ADMIN: ['signaling', 'admin'],
   STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
   STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],

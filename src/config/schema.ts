@@ -184,6 +184,29 @@ const proxySchema = z
       bitrateBps: 2_000_000_000,
       sessions: 10_000,
     }).prefault({}),
+    bindHost: ipAddress
+      .optional()
+      .describe(
+        "Node-local (this node's own config or STREAMMESH_PROXY_BIND_HOST, never the pushed one): every address the proxy listens on (admin, RTSP, HTTP listeners, relay routes, mediaAddress) takes this host, keeping its port. Lets several proxies share one config, one per address.",
+      ),
+    instances: z
+      .array(z.strictObject({ id: name, host: ipAddress }))
+      .max(16)
+      .default([])
+      .superRefine((instances, ctx) => {
+        for (const key of ['id', 'host'] as const) {
+          const seen = new Set<string>();
+          instances.forEach((instance, index) => {
+            if (seen.has(instance[key])) {
+              ctx.addIssue({ code: 'custom', path: [index, key], message: `${key} used twice` });
+            }
+            seen.add(instance[key]);
+          });
+        }
+      })
+      .describe(
+        '`streammesh up` runs one proxy per entry (id, and bindHost = host, e.g. 127.0.0.11) instead of one; on separate machines, run `streammesh proxy` on each with STREAMMESH_PROXY_ID and STREAMMESH_PROXY_BIND_HOST.',
+      ),
   })
   .describe('The rtp-proxy: the data plane.');
 

@@ -1,5 +1,6 @@
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MeshConfig } from '../../config/index.js';
 import { stateDirectory } from '../../shared/state-directory.js';
 import { exitOnConfigError } from '../config-error.js';
 import { loadConfig } from '../role-process.js';
@@ -22,8 +23,9 @@ export function upLogFile(): string {
  * full logs go to the log file (and to stderr with --verbose).
  */
 export async function up(options: UpOptions): Promise<number> {
+  let config: MeshConfig;
   try {
-    await loadConfig(options.configFile);
+    config = await loadConfig(options.configFile);
   } catch (error) {
     return exitOnConfigError(error);
   }
@@ -42,6 +44,7 @@ export async function up(options: UpOptions): Promise<number> {
   };
   const supervisor = new Supervisor({
     configFile: options.configFile,
+    proxies: config.proxy.instances,
     write,
     record: (line) => {
       log.write(`${line}\n`);

@@ -7,7 +7,6 @@
  */
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { RoleName } from '../role-process.js';
 
 /** pino's numeric levels. */
 const WARN = 40;
@@ -27,9 +26,9 @@ interface LogRecord {
   readonly err?: { readonly message?: string };
 }
 
-/** Follows one role's stdout and stderr (each a stream of lines). */
+/** Follows one role's stdout and stderr (each a stream of lines); `role` names it on the console. */
 export function followRoleOutput(
-  role: RoleName,
+  role: string,
   streams: readonly (Readable | null)[],
   options: RoleOutputOptions,
 ): void {
@@ -45,7 +44,7 @@ export function followRoleOutput(
 }
 
 /** The console line for one output line of `role`, if a person needs to see it. */
-export function consoleLine(role: RoleName, line: string): string | undefined {
+export function consoleLine(role: string, line: string): string | undefined {
   const record = parseRecord(line);
   if (record === undefined || record.level < WARN) return undefined;
   const message = record.msg ?? '';

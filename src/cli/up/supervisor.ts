@@ -43,8 +43,16 @@ const pinnedAddressVariables: Record<RoleName, Record<string, string>> = {
   signaling: { admin: 'STREAMMESH_SIGNALING_ADMIN', listen: 'STREAMMESH_SIGNALING_LISTEN' },
 };
 
+/** A proxy of `proxy.instances`: `up` runs one per entry instead of one. */
+export interface ProxyInstance {
+  readonly id: string;
+  readonly host: string;
+}
+
 export interface SupervisorOptions {
   readonly configFile: string | undefined;
+  /** The proxies to run (proxy.instances); none: one proxy as the config says. */
+  readonly proxies: readonly ProxyInstance[];
   /** A console line. */
   readonly write: (line: string) => void;
   /** Every line the roles write (the log file). */
@@ -58,6 +66,10 @@ const KEPT_LINES = 20;
 
 interface Child {
   readonly role: RoleName;
+  /** What the console calls it: the role, or a proxy instance's id. */
+  readonly name: string;
+  /** Its own environment (a proxy instance's id and bind host). */
+  readonly env: Readonly<Record<string, string>>;
   readonly backoff: Backoff;
   process: ChildProcess | undefined;
   startedAt: number;
@@ -75,7 +87,7 @@ interface Child {
 
 export class Supervisor {
   readonly #options: SupervisorOptions;
-  readonly #children = new Map<RoleName, Child>();
+  readonly #children = new Map<string, Child>();
   readonly #sharedEnv: Record<string, string> = {};
   #stopping = false;
 
@@ -92,7 +104,12 @@ export class Supervisor {
     const grpc = ready.listen['grpc'];
     if (grpc !== undefined) this.#sharedEnv['STREAMMESH_CONTROL_PLANE'] = grpc;
     if (this.#stopping) return;
-    this.#spawn(this.#child('proxy'));
+    if (this.#options.proxies.length === 0) this.#spawn(this.#child('proxy'));
+    for (const { id, host } of this.#options.proxies) {
+      this.#spawn(
+        this.#child('proxy', id, { STREAMMESH_PROXY_ID: id, STREAMMESH_PROXY_BIND_HOST: host }),
+      );
+    }
     this.#spawn(this.#child('signaling'));
   }
 
@@ -105,9 +122,11 @@ export class Supervisor {
     if (controlPlane !== undefined) await stopChild(controlPlane);
   }
 
-  #child(role: RoleName): Child {
+  #child(role: RoleName, name: string = role, env: Record<string, string> = {}): Child {
     const child: Child = {
       role,
+      name,
+      env,
       backoff: new Backoff({ baseMs: 250, maxMs: 10_000 }),
       process: undefined,
       startedAt: 0,
@@ -118,7 +137,7 @@ export class Supervisor {
       held: [],
       restartTimer: undefined,
     };
-    this.#children.set(role, child);
+    this.#children.set(name, child);
     return child;
   }
 
@@ -133,6 +152,7 @@ export class Supervisor {
         ...process.env,
         ...(child.role === 'proxy' ? allocatorEnvironment() : {}),
         ...this.#sharedEnv,
+        ...child.env,
         ...child.pinned,
       },
       execArgv: roleExecArgv[child.role],
@@ -141,16 +161,16 @@ export class Supervisor {
     child.startedAt = Date.now();
     child.unshown = [];
     child.toldWhy = false;
-    followRoleOutput(child.role, [subprocess.stdout, subprocess.stderr], {
+    followRoleOutput(child.name, [subprocess.stdout, subprocess.stderr], {
       record: (line) => {
         this.#options.record(line);
-        if (consoleLine(child.role, line) === undefined) {
+        if (consoleLine(child.name, line) === undefined) {
           child.unshown.push(line);
           if (child.unshown.length > KEPT_LINES) child.unshown.shift();
         }
       },
       write: (line) => {
-        if (line.startsWith(`${child.role}: `)) {
+        if (line.startsWith(`${child.name}: `)) {
           child.toldWhy = true;
           this.#options.write(line);
         } else if (child.readyOnce) {
@@ -166,7 +186,7 @@ export class Supervisor {
       child.pinned = pinnedEnvironment(child.role, message);
       const again = child.readyOnce ? ' (restarted)' : '';
       child.readyOnce = true;
-      this.#options.write(`${child.role.padEnd(13)} ready  ${message.adminUrl}${again}`);
+      this.#options.write(`${child.name.padEnd(13)} ready  ${message.adminUrl}${again}`);
       if (again === '') {
         for (const [label, url] of Object.entries(message.urls)) {
           this.#options.write(`${''.padEnd(13)} ${label.padEnd(12)} ${url}`);
@@ -181,7 +201,7 @@ export class Supervisor {
         // It could not start (or its config is bad): restarting cannot help.
         if (!child.toldWhy) {
           const status = signal ?? `code ${code ?? '?'}`;
-          this.#options.write(`${child.role}: exited (${status}) before it was ready`);
+          this.#options.write(`${child.name}: exited (${status}) before it was ready`);
           for (const line of [...child.held, ...child.unshown]) this.#options.write(`  ${line}`);
         }
         this.#options.onFatal(2);
@@ -190,7 +210,7 @@ export class Supervisor {
       if (Date.now() - child.startedAt > STABLE_AFTER_MS) child.backoff.reset();
       const delay = child.backoff.next();
       this.#options.write(
-        `${child.role} exited (${signal ?? `code ${code ?? '?'}`}); restarting in ${delay} ms`,
+        `${child.name} exited (${signal ?? `code ${code ?? '?'}`}); restarting in ${delay} ms`,
       );
       child.restartTimer = setTimeout(() => this.#spawn(child, onReady), delay);
     });

@@ -848,8 +848,49 @@ describe('docs that run', { timeout: 540_000 }, () => {
     });
   });
 
+  describe('examples/camera-mesh.yaml', () => {
+    it('runs three proxies on 127.0.0.11-13, each serving the demo camera on its own address', async () => {
+      await needFreePorts('examples/camera-mesh.yaml', { tcp: [] });
+      const [upLine, ...probes] = exampleCommands('camera-mesh.yaml');
+      assert.equal(upLine, 'npx streammesh up --config examples/camera-mesh.yaml');
+      const up = startShell(documented(upLine), { timeoutMs: 150_000 });
+      try {
+        for (const name of ['control-plane', 'proxy-a', 'proxy-b', 'proxy-c', 'signaling']) {
+          await up.waitFor(new RegExp(`^${name} +ready +http://`, 'm'), 30_000);
+        }
+        for (const [name, host] of [
+          ['proxy-a', '127.0.0.11'],
+          ['proxy-b', '127.0.0.12'],
+          ['proxy-c', '127.0.0.13'],
+        ] as const) {
+          assert.match(up.stdout(), new RegExp(`^${name} +ready +http://${host}:15102$`, 'm'));
+        }
+        const ffprobes = probes.filter((command) => command.startsWith('ffprobe '));
+        assert.equal(ffprobes.length, 2);
+        for (const probe of ffprobes) {
+          const result = await runShell(
+            `${documented(probe)} -v error -show_entries stream=codec_name -of compact`,
+          );
+          assert.equal(result.code, 0, result.stderr);
+          assert.match(result.stdout, /codec_name=h264/);
+        }
+        const nodes = await getJson<{ nodes?: { id: string; role: string }[] }>(
+          'http://127.0.0.1:15100/nodes',
+        );
+        const proxies = (nodes.body.nodes ?? [])
+          .filter((node) => node.role === 'ROLE_PROXY')
+          .map((node) => node.id)
+          .sort();
+        assert.deepEqual(proxies, ['proxy-a', 'proxy-b', 'proxy-c']);
+      } finally {
+        await stopUp(up);
+      }
+    });
+  });
+
   it('every example in examples/ was run above', () => {
     assert.deepEqual(readdirSync(EXAMPLES_DIR).sort(), [
+      'camera-mesh.yaml',
       'conference.yaml',
       'http-mesh.yaml',
       'local-mesh.yaml',

@@ -39,7 +39,7 @@ describe('config', () => {
           ? 'warn'
           : variable.endsWith('_ID')
             ? 'n1'
-            : variable.endsWith('_ADDRESS')
+            : variable.endsWith('_ADDRESS') || variable.endsWith('_HOST')
               ? '10.0.0.1'
               : '127.0.0.1:1';
       const config = defaultConfig({ [variable]: value }) as unknown as Record<string, unknown>;
