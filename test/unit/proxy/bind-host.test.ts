@@ -29,8 +29,10 @@ describe('withBindHost', () => {
     assert.equal(local.proxy.admin, '127.0.0.12:15102');
     assert.equal(local.proxy.mediaAddress, '127.0.0.12');
     assert.equal(local.proxy.rtsp.listen, '127.0.0.12:8554');
-    assert.equal(local.proxy.routes[0]?.listen, '127.0.0.12:5004');
-    assert.equal(local.proxy.routes[0]?.destinations[0]?.address, '127.0.0.1:5006');
+    assert.deepEqual(
+      local.proxy.routes.map((route) => [route.listen, route.destinations.map((d) => d.address)]),
+      [['127.0.0.12:5004', ['127.0.0.1:5006']]],
+    );
     assert.equal(local.proxy.http.listeners[0]?.listen, '127.0.0.12:15001');
     // The control plane's and signaling's addresses are not the proxy's.
     assert.equal(local.controlPlane.admin, config.controlPlane.admin);
