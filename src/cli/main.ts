@@ -37,7 +37,7 @@ const commands: Record<string, Command> = {
       'backoff. Warnings and errors are shown; full logs (JSON lines) go to\n' +
       '$XDG_STATE_HOME/streammesh/up.log. Ctrl-C (SIGINT) or SIGTERM stops them all.\n\n' +
       CONFIG_OPTION +
-      '  -v, --verbose       also write every log line to stderr\n',
+      '      --verbose       also write every log line to stderr\n',
     run: (_positionals, configFile, verbose) => up({ configFile, verbose }),
   },
   'control-plane': roleCommand('control-plane', 'run the control plane: registry and config push'),

@@ -63,9 +63,11 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
     return exitOnAdminAccessError(error);
   }
   const log = createLogger(role, config.logLevel);
+  const shutdown = handleShutdown(log);
   let running: Running | undefined;
   try {
     running = await start(role, config, configFile, credentials, log);
+    shutdown.attach(running);
     await within(running.serving?.(), FIRST_CONFIG_TIMEOUT_MS, () => {
       const { address, grpc } = config.controlPlane;
       return new Error(`no config from the control plane at ${address ?? grpc} within 30 s`);
@@ -77,7 +79,8 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
     return 1;
   }
   const admin = running.listen['admin'];
-  if (admin !== undefined && process.send !== undefined) {
+  // `up` may be gone already (then the disconnect handler is stopping this role).
+  if (admin !== undefined && process.send !== undefined && process.connected) {
     const message: ReadyMessage = {
       type: 'ready',
       role,
@@ -89,7 +92,6 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
     };
     process.send(message);
   }
-  handleShutdown(running, log);
   return 0;
 }
 
@@ -170,15 +172,17 @@ async function within(
   }
 }
 
-function handleShutdown(running: Running, log: Logger): void {
-  let stopping = false;
-  const stop = (why: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ why }, 'shutting down');
-    const force = setTimeout(() => process.exit(0), SHUTDOWN_TIMEOUT_MS);
-    force.unref();
-    running.close().then(
+/**
+ * Stops the role cleanly on SIGINT, SIGTERM, or when the supervising `up`
+ * goes away (even SIGKILLed: the IPC channel closes), from the moment the
+ * role starts: a node still waiting for its first config stops too. What
+ * has started by then is closed; a close that hangs is cut short.
+ */
+function handleShutdown(log: Logger): { attach(running: Running): void } {
+  let running: Running | undefined;
+  let why: string | undefined;
+  const closeAndExit = (role: Running): void => {
+    role.close().then(
       () => process.exit(0),
       (error: unknown) => {
         log.error({ err: error }, 'error while shutting down');
@@ -186,8 +190,21 @@ function handleShutdown(running: Running, log: Logger): void {
       },
     );
   };
+  const stop = (reason: string): void => {
+    if (why !== undefined) return;
+    why = reason;
+    log.info({ why }, 'shutting down');
+    const force = setTimeout(() => process.exit(0), SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    if (running !== undefined) closeAndExit(running);
+  };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  // The supervising `streammesh up` is gone (even if it was SIGKILLed).
   process.on('disconnect', () => stop('supervisor exited'));
+  return {
+    attach(role) {
+      running = role;
+      if (why !== undefined) closeAndExit(role);
+    },
+  };
 }

@@ -41,9 +41,15 @@ export async function exposeMetrics(
   sources: readonly MetricsSource[],
 ): Promise<string> {
   if (sources.length === 0) return registry.metrics();
-  const parts = await Promise.all([
+  const [own, ...others] = await Promise.all([
     registry.getMetricsAsJSON(),
     ...sources.map((source) => source()),
   ]);
-  return AggregatorRegistry.aggregate(parts).metrics();
+  // prom-client drops a metric marked `omit` (process_start_time_seconds)
+  // from an aggregate, as it cannot be summed over workers; here this
+  // process's own is the one value, so it is kept as it is.
+  const kept = own.map((metric) =>
+    metric.aggregator === 'omit' ? { ...metric, aggregator: 'first' as const } : metric,
+  );
+  return AggregatorRegistry.aggregate([kept, ...others]).metrics();
 }

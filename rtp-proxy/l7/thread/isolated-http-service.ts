@@ -17,7 +17,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
-import { Backoff } from '../../../src/shared/backoff.js';
+import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger, LevelWithSilent } from '../../../src/shared/log.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
@@ -37,6 +37,8 @@ export interface IsolatedHttpServiceOptions {
   readonly unresponsiveMs?: number;
   /** How often the thread is pinged (default 1 s). */
   readonly pingIntervalMs?: number;
+  /** Delay before a restart (default: full jitter, 250 ms doubling to 30 s). */
+  readonly restartBackoff?: BackoffOptions;
 }
 
 /** prepare() after close(): the proxy is stopping. */
@@ -60,19 +62,22 @@ export class IsolatedHttpService implements ConfigParticipant {
   readonly resourceTypes = IsolatedHttpService.resourceTypes;
   readonly #options: IsolatedHttpServiceOptions;
   readonly #log: Logger;
-  readonly #backoff = new Backoff({ baseMs: 250, maxMs: 30_000 });
+  readonly #backoff: Backoff;
   readonly #restarts: Counter<'reason'>;
   /** The thread, once it has the config last committed in force; replaced on restart. */
   #ready: Promise<L7ThreadHandle>;
   #thread: L7ThreadHandle | undefined;
   #committed: HttpConfig | undefined;
   #closed = false;
+  /** Config transactions prepared and not yet committed or aborted. */
+  #transactions = 0;
   #lastPong = performance.now();
   readonly #watchdog: NodeJS.Timeout;
 
   constructor(options: IsolatedHttpServiceOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'l7-thread' });
+    this.#backoff = new Backoff(options.restartBackoff ?? { baseMs: 250, maxMs: 30_000 });
     const registers = [options.metrics];
     this.#restarts = new Counter({
       name: 'streammesh_l7_thread_restarts_total',
@@ -113,25 +118,55 @@ export class IsolatedHttpService implements ConfigParticipant {
 
   async prepareHttp(http: HttpConfig): Promise<PreparedChange> {
     if (this.#closed) throw new L7ClosedError();
-    const thread = await this.#ready;
-    const change = await this.#prepareOn(thread, http);
-    return {
-      commit: () => {
-        // In force from here: a thread restarted from now on starts with it.
-        this.#committed = http;
-        thread.call({ kind: 'commit', change }).catch((error: unknown) => {
-          // Ended: the restart puts `http` in force. Anything else is a bug.
-          if (error instanceof L7ThreadEndedError) return;
-          this.#log.error({ err: error }, 'l7 thread: commit failed');
-        });
-      },
-      abort: async () => {
-        // A thread that ended holds nothing of the change any more.
-        await thread.call({ kind: 'abort', change }).catch((error: unknown) => {
-          if (!(error instanceof L7ThreadEndedError)) throw error;
-        });
-      },
+    this.#transactions += 1;
+    let settled = false;
+    const settle = (): void => {
+      if (!settled) this.#transactions -= 1;
+      settled = true;
     };
+    try {
+      const { thread, change } = await this.#prepareOnReadyThread(http);
+      return {
+        commit: () => {
+          settle();
+          // In force from here: a thread restarted from now on starts with it.
+          this.#committed = http;
+          thread.call({ kind: 'commit', change }).catch((error: unknown) => {
+            // Ended: the restart puts `http` in force. Anything else is a bug.
+            if (error instanceof L7ThreadEndedError) return;
+            this.#log.error({ err: error }, 'l7 thread: commit failed');
+          });
+        },
+        abort: async () => {
+          settle();
+          // A thread that ended holds nothing of the change any more.
+          await thread.call({ kind: 'abort', change }).catch((error: unknown) => {
+            if (!(error instanceof L7ThreadEndedError)) throw error;
+          });
+        },
+      };
+    } catch (error) {
+      settle();
+      throw error;
+    }
+  }
+
+  /**
+   * Prepares on the thread in force; a thread that ends meanwhile is no
+   * refusal of the config, so the prepare is made once more on its
+   * successor. Only the thread's own refusal (a port it cannot bind) is one.
+   */
+  async #prepareOnReadyThread(
+    http: HttpConfig,
+  ): Promise<{ thread: L7ThreadHandle; change: number }> {
+    for (let attempt = 1; ; attempt += 1) {
+      const thread = await this.#ready;
+      try {
+        return { thread, change: await this.#prepareOn(thread, http) };
+      } catch (error) {
+        if (!(error instanceof L7ThreadEndedError) || attempt >= 2 || this.#closed) throw error;
+      }
+    }
   }
 
   /** The bound address of every listener in force (tests, and `up`'s banner). */
@@ -212,27 +247,56 @@ export class IsolatedHttpService implements ConfigParticipant {
     this.#ready.catch(() => undefined);
   }
 
-  /** Starts a new thread after `delayMs` and puts the committed config in force on it. */
+  /**
+   * Starts a new thread after `delayMs` and puts the committed config in
+   * force on it. A config it cannot put in force (a port of it taken while
+   * the thread was down) leaves the thread running without it, so a new
+   * config can still be prepared; the committed one is tried again with
+   * backoff until it binds or a newer one is committed.
+   */
   async #restart(delayMs: number): Promise<L7ThreadHandle> {
     await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
     if (this.#closed) throw new L7ClosedError();
     const thread = this.#start();
     const http = this.#committed;
-    if (http === undefined) return thread;
+    if (http !== undefined && !(await this.#reapply(thread, http))) {
+      if (thread.ended) throw new L7ThreadEndedError('crashed');
+      this.#retryReapply(thread, http, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+    }
+    return thread;
+  }
+
+  /** Puts `http` in force on `thread`; false (logged) when it cannot. */
+  async #reapply(thread: L7ThreadHandle, http: HttpConfig): Promise<boolean> {
     try {
       const change = await this.#prepareOn(thread, http);
       await thread.call({ kind: 'commit', change });
       this.#log.info('l7 thread restarted with the config in force');
+      return true;
     } catch (error) {
-      // It will end (terminated here) and #ended schedules the next try.
       this.#log.error(
         { err: error },
-        `l7 thread: restart could not apply the config: ${errorMessage(error)}`,
+        `l7 thread restarted without the config in force (retrying): ${errorMessage(error)}`,
       );
-      await thread.terminate('crashed');
-      throw error;
+      return false;
     }
-    return thread;
+  }
+
+  #retryReapply(thread: L7ThreadHandle, http: HttpConfig, backoff: Backoff): void {
+    const timer = setTimeout(() => {
+      // Moot once the thread is replaced, a newer config is committed, or the service closes.
+      if (this.#closed || thread.ended || this.#thread !== thread || this.#committed !== http) {
+        return;
+      }
+      if (this.#transactions > 0) {
+        this.#retryReapply(thread, http, backoff);
+        return;
+      }
+      void this.#reapply(thread, http).then((done) => {
+        if (!done) this.#retryReapply(thread, http, backoff);
+      });
+    }, backoff.next());
+    timer.unref();
   }
 
   #checkResponsive(): void {

@@ -1,5 +1,6 @@
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { errorMessage } from '../../shared/errors.js';
 import type { MeshConfig } from '../../config/index.js';
 import { stateDirectory } from '../../shared/state-directory.js';
 import { exitOnConfigError } from '../config-error.js';
@@ -29,17 +30,16 @@ export async function up(options: UpOptions): Promise<number> {
   } catch (error) {
     return exitOnConfigError(error);
   }
-  const logFile = upLogFile();
-  mkdirSync(stateDirectory(), { recursive: true, mode: 0o700 });
-  const log = createWriteStream(logFile, { flags: 'w', mode: 0o600 });
   const write = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
+  const logFile = upLogFile();
+  const log = openLogFile(logFile, write);
   let stopping: Promise<void> | undefined;
   const finish = (exitCode: number): void => {
     stopping ??= supervisor.stop().then(() => {
       write('stopped');
-      log.end(() => process.exit(exitCode));
+      log.close(() => process.exit(exitCode));
     });
   };
   const supervisor = new Supervisor({
@@ -47,14 +47,53 @@ export async function up(options: UpOptions): Promise<number> {
     proxies: config.proxy.instances,
     write,
     record: (line) => {
-      log.write(`${line}\n`);
+      log.write(line);
       if (options.verbose) process.stderr.write(`${line}\n`);
     },
     onFatal: finish,
   });
   process.on('SIGINT', () => finish(0));
   process.on('SIGTERM', () => finish(0));
-  write(`${'logs'.padEnd(13)} ${logFile}`);
+  write(`${'logs'.padEnd(13)} ${log.open ? logFile : '(none: see the warning above)'}`);
   await supervisor.start();
   return 0;
+}
+
+interface LogFile {
+  readonly open: boolean;
+  write(line: string): void;
+  close(done: () => void): void;
+}
+
+/**
+ * The roles' log file. One that cannot be made or written (no state
+ * directory, a full disk) costs the file, never the mesh: a warning, and the
+ * lines go only where --verbose sends them.
+ */
+function openLogFile(path: string, warn: (line: string) => void): LogFile {
+  let stream: WriteStream | undefined;
+  const fail = (error: unknown): void => {
+    if (stream === undefined) return;
+    stream = undefined;
+    warn(`up: cannot write the log file ${path}: ${errorMessage(error)}; going on without it`);
+  };
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    stream = createWriteStream(path, { flags: 'w', mode: 0o600 });
+    stream.on('error', fail);
+  } catch (error) {
+    warn(`up: cannot make the log file ${path}: ${errorMessage(error)}; going on without it`);
+  }
+  return {
+    get open() {
+      return stream !== undefined;
+    },
+    write(line) {
+      stream?.write(`${line}\n`);
+    },
+    close(done) {
+      if (stream === undefined) done();
+      else stream.end(done);
+    },
+  };
 }

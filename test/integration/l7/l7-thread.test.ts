@@ -18,11 +18,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { IsolatedHttpService } from '../../../rtp-proxy/l7/index.js';
+import {
+  IsolatedHttpService,
+  type IsolatedHttpServiceOptions,
+} from '../../../rtp-proxy/l7/index.js';
 import { L7_THREAD_NICE } from '../../../rtp-proxy/l7/thread/thread-tuning.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
 import { refusedResourcesOf } from '../../../src/config/index.js';
 import { exposeMetrics } from '../../../src/shared/metrics.js';
+import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
 
 const log = pino({ level: 'silent' });
@@ -79,7 +83,7 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     for (const server of squatters) server.close();
   });
 
-  function start(options: { unresponsiveMs?: number; pingIntervalMs?: number } = {}) {
+  function start(options: Partial<IsolatedHttpServiceOptions> = {}) {
     const registry = new Registry();
     const service = new IsolatedHttpService({ role: 'proxy', log, metrics: registry, ...options });
     services.push(service);
@@ -114,14 +118,16 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
   });
 
   it('runs at a lower CPU priority than the main thread, which keeps its own', async () => {
-    const { service } = start();
-    await service.listeners(); // the thread is up
     // /proc/self/task/<tid>/stat: field 19 is the thread's nice value (after the "(comm)" field).
-    const nices = readdirSync('/proc/self/task').map((tid) => {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    });
-    assert.ok(nices.includes(L7_THREAD_NICE), `thread nice values: ${nices.join(' ')}`);
+    const niced = (): number =>
+      readdirSync('/proc/self/task').filter((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === L7_THREAD_NICE;
+      }).length;
+    const before = niced();
+    const { service } = start();
+    await service.listeners(); // its thread is up
+    assert.equal(niced(), before + 1, 'one more thread at the L7 nice value: this one');
     assert.equal(getPriority(0), 0, 'the main thread keeps its priority');
   });
 
@@ -186,6 +192,50 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
       delay.max / 1e6 < 50,
       `main event loop stalled ${(delay.max / 1e6).toFixed(1)} ms while the L7 thread was stuck`,
     );
+  });
+
+  it('a prepare on a thread that ends meanwhile is made on its successor, not refused', async () => {
+    const { service } = start({ unresponsiveMs: 1500, pingIntervalMs: 250 });
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    void fetch(`http://127.0.0.1:${edge}/${'a'.repeat(40)}`).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The thread is stuck: this prepare waits on it until the watchdog ends it.
+    const prepared = await service.prepareHttp(config('127.0.0.1:0', '127.0.0.1:0'));
+    prepared.commit();
+    const names = (await service.listeners()).map((listener) => listener.name).sort();
+    assert.deepEqual(names, ['edge', 'second']);
+    assert.equal(await status(`http://127.0.0.1:${await port(service, 'second')}/x`), 418);
+  });
+
+  it('a config whose port was taken while its thread was down does not block the next one', async () => {
+    const { service, registry } = start({
+      unresponsiveMs: 1500,
+      pingIntervalMs: 250,
+      // Restarts exactly 1 s after the end: time to take the port in between.
+      restartBackoff: { baseMs: 1000, maxMs: 1000, random: () => 0.999_999 },
+    });
+    const fixed = await freePort();
+    (await service.prepareHttp(config(`127.0.0.1:${fixed}`))).commit();
+    void fetch(`http://127.0.0.1:${fixed}/${'a'.repeat(40)}`).catch(() => undefined);
+    await waitFor(async () => {
+      const text = await registry.metrics();
+      return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
+        ? true
+        : undefined;
+    }, 10_000);
+    // Its listener's port is free now; someone else takes it before the restart.
+    const taker = createServer();
+    await new Promise<void>((resolve, reject) => {
+      taker.once('error', reject);
+      taker.listen(fixed, '127.0.0.1', resolve);
+    });
+    squatters.push(taker);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The restarted thread runs without that config; a new one (another port) goes in.
+    const next = await service.prepareHttp(config('127.0.0.1:0'));
+    next.commit();
+    assert.equal(await status(`http://127.0.0.1:${await port(service, 'edge')}/x`), 418);
   });
 
   it('releases its ports on close', async () => {
