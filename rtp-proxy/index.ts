@@ -9,7 +9,7 @@ import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode } from '../src/node-agent/index.js';
-import { addStreamRoutes } from './admin/index.js';
+import { addPlacementRoutes, addStreamRoutes } from './admin/index.js';
 import { IsolatedHttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
 import {
@@ -64,6 +64,7 @@ export async function startProxy(config: MeshConfig, log: Logger): Promise<Runni
   });
   node.admin.addMetricsSource(() => http.threadMetrics());
   addStreamRoutes(node.admin, routes, rtsp);
+  addPlacementRoutes(node.admin, node.id, node.placements);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);
   await node.start();

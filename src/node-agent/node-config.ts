@@ -6,6 +6,11 @@
  * at fault and leaves the set exactly as it was; a commit that throws (a bug:
  * every commit has run by then) leaves the new config in force, so the set
  * and the ACK say so too, and the bug is logged and counted.
+ *
+ * PLACEMENT resources travel in the same updates but are not config: they
+ * go to the node's Placements (placements.ts), never into assembleConfig,
+ * and an update that changes only placements runs no transaction. A bad
+ * placement body refuses its whole update like a bad config body does.
  */
 import { Counter, type Registry } from 'prom-client';
 import {
@@ -16,7 +21,9 @@ import {
   ResourcesRefusedError,
   resourceTypes,
   type MeshConfig,
+  PLACEMENT,
   type MeshResource,
+  type PushedResourceRef,
   type ResourceIssue,
   type ResourceRef,
   type ResourceType,
@@ -24,6 +31,7 @@ import {
 import { errorMessage, StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate } from '../protocol/mesh/index.js';
+import type { Placements } from './placements.js';
 import {
   applyConfigTransaction,
   CommitFailedError,
@@ -52,6 +60,8 @@ export interface LastRefusal {
 
 export interface NodeConfigOptions {
   readonly participants: readonly ConfigParticipant[];
+  /** Where PLACEMENT resources go; without it they are refused as not served. */
+  readonly placements?: Placements;
   readonly metrics: Registry;
   readonly log: Logger;
 }
@@ -122,7 +132,7 @@ export class NodeConfig {
    * ResourcesRefusedError naming the resources at fault (the set unchanged).
    * Updates are applied one at a time, in call order; after close() none is.
    */
-  apply(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+  apply(update: ResourceUpdate): Promise<readonly PushedResourceRef[]> {
     const result = this.#inFlight.then(() => {
       if (this.#closed) throw new NodeClosedError();
       return this.#applyNow(update);
@@ -137,13 +147,22 @@ export class NodeConfig {
     await this.#inFlight;
   }
 
-  async #applyNow(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+  async #applyNow(update: ResourceUpdate): Promise<readonly PushedResourceRef[]> {
     const source = `update ${update.systemVersion}`;
+    const placements = this.#options.placements;
     try {
-      const candidate = candidateResources(this.#resources, update, source);
-      const refs = update.resources.flatMap(({ type, name, version }) =>
+      const { candidate, issues } = candidateResources(
+        this.#resources,
+        update,
+        placements !== undefined,
+      );
+      const staged = placements?.stage(update);
+      const allIssues = [...issues, ...(staged?.issues ?? [])];
+      if (allIssues.length > 0) throw new ResourcesRefusedError(source, allIssues);
+      const refs: PushedResourceRef[] = update.resources.flatMap(({ type, name, version }) =>
         isConfigType(type) ? [{ type, name, version }] : [],
       );
+      if (placements !== undefined) refs.push(...placements.refs(update));
       const unchanged =
         this.#applied !== undefined &&
         candidate.size === this.#resources.size &&
@@ -154,6 +173,7 @@ export class NodeConfig {
         await this.#transaction(config, update, candidate, source);
       }
       this.#resources = candidate;
+      if (staged !== undefined) placements?.commit(staged);
       this.#applied = {
         version: update.systemVersion,
         config,
@@ -262,19 +282,21 @@ function isConfigType(type: string): type is ResourceType {
 }
 
 /**
- * The node's set with the update applied: removals dropped, resources added
- * or replaced. A body that is not JSON, or of a type this node does not
- * serve, is an issue of that resource.
+ * The node's config set with the update applied: removals dropped,
+ * resources added or replaced. A body that is not JSON, or of a type this
+ * node does not serve, is an issue of that resource. PLACEMENT resources are
+ * left to Placements when the node keeps them.
  */
 function candidateResources(
   current: ReadonlyMap<string, MeshResource>,
   update: ResourceUpdate,
-  source: string,
-): Map<string, MeshResource> {
+  keepsPlacements: boolean,
+): { candidate: Map<string, MeshResource>; issues: ResourceIssue[] } {
   const candidate = new Map(current);
   const issues: ResourceIssue[] = [];
   for (const ref of update.removed) candidate.delete(resourceKey(ref));
   for (const wire of update.resources) {
+    if (keepsPlacements && wire.type === PLACEMENT) continue;
     if (!isConfigType(wire.type)) {
       const type = wire.type as ResourceType;
       issues.push({ type, name: wire.name, reason: `${wire.type} is not served by this node` });
@@ -299,6 +321,5 @@ function candidateResources(
       body,
     });
   }
-  if (issues.length > 0) throw new ResourcesRefusedError(source, issues);
-  return candidate;
+  return { candidate, issues };
 }

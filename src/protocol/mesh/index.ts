@@ -99,7 +99,10 @@ export interface LoadReport {
 export interface Hello {
   id: string;
   systemVersion: string;
+  /** Config resources only (never PLACEMENT). */
   resources: WireResourceRef[];
+  /** PLACEMENT resources held, with bodies (absent from older nodes: decoded as []). */
+  placements: WireResource[];
 }
 
 export interface Ack {
@@ -139,7 +142,7 @@ export interface NullableResourceError {
 
 /** What a node sends: one member of the oneof. */
 export type NodeMessageOut =
-  | { hello: Hello }
+  | { hello: Omit<Hello, 'placements'> & { placements?: WireResource[] } }
   | { ack: Ack }
   | { nack: Nack }
   | { heartbeat: { sentAtMs: number } }
