@@ -136,7 +136,12 @@ export class InProcessMesh {
     );
   }
 
-  /** The node's streammesh_node_config_resources_received_total, by change and type. */
+  /**
+   * The node's streammesh_node_config_resources_received_total, by change
+   * and type, for config resources: PLACEMENT resources follow placement's
+   * own timing (nothing is placed in the grace period after the control
+   * plane starts), so they are left out.
+   */
   async received(): Promise<Received> {
     const { text } = await getText(`${this.proxyUrl}/metrics`);
     const received: Received = { update: {}, remove: {} };
@@ -145,6 +150,7 @@ export class InProcessMesh {
       const labels = new Map(
         [...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
       );
+      if (labels.get('type') === 'PLACEMENT') continue;
       const change = labels.get('change') === 'remove' ? 'remove' : 'update';
       received[change][labels.get('type') ?? '?'] = Number(match[2]);
     }

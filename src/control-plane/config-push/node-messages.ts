@@ -8,6 +8,7 @@ import {
   parsePlacementBody,
   PLACEMENT,
   pushedResourceTypes,
+  resourceTypes,
   type PlacementBody,
   type PushedResourceRef,
   type PushedResourceType,
@@ -44,7 +45,12 @@ export function checkRef(ref: WireResourceRef): PushedResourceRef | string {
   return { type: ref.type, name: ref.name, version: ref.version };
 }
 
-/** The resources a Hello says the node holds, or why the Hello is refused. */
+const configTypes: ReadonlySet<string> = new Set(resourceTypes);
+
+/**
+ * The config resources a Hello says the node holds, or why the Hello is
+ * refused. PLACEMENT resources come in the Hello's `placements`, never here.
+ */
 export function checkHelloResources(
   refs: readonly WireResourceRef[],
 ): PushedResourceRef[] | string {
@@ -53,6 +59,7 @@ export function checkHelloResources(
   }
   const checked: PushedResourceRef[] = [];
   for (const ref of refs) {
+    if (!configTypes.has(ref.type)) return `resource type ${ref.type} is not a config resource`;
     const result = checkRef(ref);
     if (typeof result === 'string') return result;
     checked.push(result);

@@ -5,9 +5,10 @@
  * the store only the resources whose version differs from what it holds.
  * Its ACKs and NACKs (per resource) and load reports land in the registry.
  * A proxy's wanted set is the config's resources plus the current
- * PLACEMENT resources (a PlacementFeed): a config change sends the config
- * resources and placements that changed with it as one update, a placement
- * change only the PLACEMENT resources that changed. A proxy's Hello returns
+ * PLACEMENT resources (a PlacementFeed). A placement change sends only the
+ * PLACEMENT resources that changed, as one update; a config change that
+ * also changes placements (a camera added or removed) sends the config
+ * part, then the placement part, as two updates. A proxy's Hello returns
  * the placements it holds; they are handed to the feed before the node's
  * first delta is computed, so a restarted control plane rebuilds its
  * placements from them and sends the node nothing it already holds.
@@ -21,7 +22,7 @@ import {
   defaultConnectionBudget,
   type ConnectionBudgetLimits,
 } from '../../shared/connection-budget.js';
-import type { PlacementBody, PushedResource } from '../../config/index.js';
+import { PLACEMENT, type PlacementBody, type PushedResource } from '../../config/index.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
@@ -34,7 +35,7 @@ import {
   type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
-import type { NodeRecord, Registry } from '../registry/index.js';
+import type { Delta, NodeRecord, Registry } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
 import {
@@ -407,9 +408,13 @@ export class ConfigPushServer {
   }
 
   /**
-   * Sends the node what differs between the config and what it holds. With
-   * no difference an update is still sent when the config's version moved
-   * (so the node acknowledges it), but not to a node that says it runs it.
+   * Sends the node what differs between the config (and, for a proxy, the
+   * placements) and what it holds. With no difference an update is still
+   * sent when the config's version moved (so the node acknowledges it), but
+   * not to a node that says it runs it. Config resources and placements that
+   * differ together go as two updates, config first: a node refuses a whole
+   * update, and a bad placement must not hold back a config change (nor a
+   * bad config resource the placements).
    */
   #sendDelta(id: string, stream: NodeStream, current: VersionedConfig, upToDate = false): void {
     const record: NodeRecord | undefined = this.#options.registry.get(id);
@@ -420,7 +425,21 @@ export class ConfigPushServer {
         ? current.resources
         : [...current.resources, ...placements.resources()],
     );
-    if (delta.changed.length === 0 && delta.removed.length === 0 && upToDate) return;
+    const parts = splitPlacements(delta);
+    if (parts.length === 0) {
+      if (upToDate) return;
+      parts.push(delta);
+    }
+    for (const part of parts) this.#send(id, stream, record, current, part);
+  }
+
+  #send(
+    id: string,
+    stream: NodeStream,
+    record: NodeRecord,
+    current: VersionedConfig,
+    delta: Delta,
+  ): void {
     this.#nonce += 1;
     const nonce = String(this.#nonce);
     record.resources.sent(nonce, current.version, delta);
@@ -452,4 +471,17 @@ export class ConfigPushServer {
       removed: delta.removed.map((ref) => ({ ...ref })),
     });
   }
+}
+
+/** The delta's config part and its PLACEMENT part, each only if it holds something. */
+function splitPlacements(delta: Delta): Delta[] {
+  const isPlacement = (ref: { readonly type: string }): boolean => ref.type === PLACEMENT;
+  const parts: Delta[] = [
+    {
+      changed: delta.changed.filter((resource) => !isPlacement(resource)),
+      removed: delta.removed.filter((ref) => !isPlacement(ref)),
+    },
+    { changed: delta.changed.filter(isPlacement), removed: delta.removed.filter(isPlacement) },
+  ];
+  return parts.filter((part) => part.changed.length > 0 || part.removed.length > 0);
 }

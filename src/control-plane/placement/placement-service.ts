@@ -14,8 +14,8 @@
  * - Keys: a new key is placed, a key gone from the config released, a key
  *   on a failed node moved (rebalance); a joining node moves nothing.
  * - When: a config change is taken at once (resources() catches up with the
- *   store before answering, so the config push sends a config change and
- *   the placements it implies as one update); node changes, staleness and
+ *   store before answering, so the push that carries a config change
+ *   carries the placements it implies right after it); node changes, staleness and
  *   load reports are polled every reconcileIntervalMs (200 ms): the registry
  *   raises no events, and staleness is a matter of time passing. A pass that
  *   changes assignments emits 'change' once, with nothing else to do for

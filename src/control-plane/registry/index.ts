@@ -3,3 +3,4 @@
  */
 export { registerLoadMetrics } from './load-metrics.js';
 export { Registry, type NodeRecord, type NodeState } from './registry.js';
+export type { Delta } from './node-resources.js';
