@@ -187,9 +187,13 @@ export class NodeConfig {
       if (process.env['STREAMMESH_LOG_LEVEL'] === undefined) {
         this.#options.log.level = config.logLevel;
       }
-      this.#options.log.info(
+      // Placements move with nodes, every few seconds in a busy mesh: not worth an info line each.
+      const onlyPlacements =
+        update.resources.length + update.removed.length > 0 &&
+        [...update.resources, ...update.removed].every(({ type }) => type === PLACEMENT);
+      this.#options.log[onlyPlacements ? 'debug' : 'info'](
         { version: update.systemVersion, resources: refs.length, removed: update.removed.length },
-        'config applied',
+        onlyPlacements ? 'placements applied' : 'config applied',
       );
       return refs;
     } catch (error) {

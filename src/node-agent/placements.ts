@@ -15,7 +15,14 @@ import {
   type ResourceIssue,
 } from '../config/index.js';
 import { errorMessage } from '../shared/errors.js';
-import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
+import {
+  MAX_HELLO_PLACEMENT_BYTES,
+  type ResourceUpdate,
+  type WireResource,
+} from '../protocol/mesh/index.js';
+
+/** Bytes of protobuf framing per returned placement (tags, lengths, type, order), rounded up. */
+const WIRE_OVERHEAD = 16;
 
 /** One placement as the node holds it. */
 export interface HeldPlacement {
@@ -76,15 +83,27 @@ export class Placements {
       .map(({ name, version }) => ({ type: PLACEMENT, name, version }));
   }
 
-  /** What the Hello returns: every placement with its body. */
-  wire(): WireResource[] {
-    return [...this.#held.values()].map(({ key, version, body }) => ({
-      type: PLACEMENT,
-      name: key,
-      version,
-      order: 0,
-      bodyJson: JSON.stringify(body),
-    }));
+  /**
+   * What the Hello returns: the placements with their bodies, those this
+   * node carries first, up to `maxBytes` of names, versions and bodies (the
+   * control plane resends what is left out).
+   */
+  wire(maxBytes: number = MAX_HELLO_PLACEMENT_BYTES): WireResource[] {
+    const held = [...this.#held.values()];
+    const ordered = [
+      ...held.filter(({ body }) => body.node === this.#nodeId),
+      ...held.filter(({ body }) => body.node !== this.#nodeId),
+    ];
+    const out: WireResource[] = [];
+    let bytes = 0;
+    for (const { key, version, body } of ordered) {
+      const bodyJson = JSON.stringify(body);
+      bytes +=
+        Buffer.byteLength(key) + version.length + Buffer.byteLength(bodyJson) + WIRE_OVERHEAD;
+      if (bytes > maxBytes) break;
+      out.push({ type: PLACEMENT, name: key, version, order: 0, bodyJson });
+    }
+    return out;
   }
 
   /** The node carrying `key`, if a placement names one. */

@@ -36,6 +36,13 @@ export const MAX_RESOURCE_ERRORS = 256;
 /** Resources a Hello may name at most. */
 export const MAX_HELLO_RESOURCES = 20_000;
 export const MAX_RESOURCE_NAME_LENGTH = 253;
+/**
+ * Bytes of placements (names, versions, bodies) a Hello returns at most: the
+ * control plane receives at most about 1 MiB per message, and a Hello over
+ * it would keep the node from ever reconnecting. Past it the node returns
+ * the placements it carries first; the control plane resends the others.
+ */
+export const MAX_HELLO_PLACEMENT_BYTES = 512 * 1024;
 export const MAX_RESOURCE_VERSION_LENGTH = 64;
 /**
  * Bytes of one ResourceUpdate a node accepts: a whole config of thousands of

@@ -138,6 +138,32 @@ describe('placements on a node', () => {
     assert.deepEqual(node.heldResources(), heldConfig);
   });
 
+  it('a Hello returns the placements it carries first, within its byte budget', async () => {
+    const { node, placements } = nodeWithPlacements();
+    await node.apply(
+      update('1', [
+        ...splitConfig(config).map(wire),
+        placed('camera/a', 'proxy-b'),
+        placed('camera/b', 'proxy-a'),
+        placed('camera/c', 'proxy-b'),
+        placed('camera/d', 'proxy-a'),
+      ]),
+    );
+    assert.deepEqual(
+      placements.wire().map(({ name }) => name),
+      ['camera/b', 'camera/d', 'camera/a', 'camera/c'],
+    );
+    const one = placements.wire().slice(0, 1);
+    const size = one.reduce(
+      (sum, item) => sum + item.name.length + item.version.length + item.bodyJson.length + 16,
+      0,
+    );
+    assert.deepEqual(
+      placements.wire(2 * size).map(({ name }) => name),
+      ['camera/b', 'camera/d'],
+    );
+  });
+
   it('a node without a Placements refuses them as not served', async () => {
     const node = new NodeConfig({
       participants: [],
