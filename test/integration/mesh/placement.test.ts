@@ -74,6 +74,15 @@ function owners(placements: readonly { key: string; node: string }[]): Map<strin
   return new Map(placements.map(({ key, node }) => [key, node]));
 }
 
+/** Updates the proxy acknowledged (streammesh_node_config_applies_total{result="ack"}). */
+async function updatesApplied(proxy: RunningProxy): Promise<number> {
+  const { text } = await getText(`${httpUrl(proxy.admin)}/metrics`);
+  const match = /^streammesh_node_config_applies_total\{[^}]*result="ack"[^}]*\} (\d+)$/m.exec(
+    text,
+  );
+  return Number(match?.[1] ?? 0);
+}
+
 /** The proxy's count of PLACEMENT resources received (updates and removals). */
 async function placementsReceived(proxy: RunningProxy): Promise<number> {
   const { text } = await getText(`${httpUrl(proxy.admin)}/metrics`);
@@ -197,6 +206,9 @@ describe('placement over several proxies', () => {
     assert.ok(proxy);
     const itsKeys = before.placements.filter(({ node }) => node === victim).map(({ key }) => key);
     assert.ok(itsKeys.length > 0);
+    const survivors = [...proxies].filter(([id]) => id !== victim).map(([, live]) => live);
+    const receivedBefore = await Promise.all(survivors.map((live) => placementsReceived(live)));
+    const appliedBefore = await Promise.all(survivors.map((live) => updatesApplied(live)));
     await proxy.close();
     proxies.delete(victim);
     const moved = await waitFor(
@@ -221,6 +233,15 @@ describe('placement over several proxies', () => {
         );
       }
     }
+    // Each survivor was sent the moved placements only, as one update.
+    assert.deepEqual(
+      await Promise.all(survivors.map((live) => placementsReceived(live))),
+      receivedBefore.map((count) => count + itsKeys.length),
+    );
+    assert.deepEqual(
+      await Promise.all(survivors.map((live) => updatesApplied(live))),
+      appliedBefore.map((count) => count + 1),
+    );
     assert.equal(
       moved.nodes.find(({ id }) => id === victim)?.state,
       'stale',
