@@ -20,8 +20,8 @@ import {
   resourcesNamedByRefusal,
   ResourcesRefusedError,
   resourceTypes,
-  type MeshConfig,
   PLACEMENT,
+  type MeshConfig,
   type MeshResource,
   type PushedResourceRef,
   type ResourceIssue,
@@ -172,13 +172,20 @@ export class NodeConfig {
         config = assembleConfig([...candidate.values()], source);
         await this.#transaction(config, update, candidate, source);
       }
+      const onlyPlacements =
+        update.resources.length + update.removed.length > 0 &&
+        [...update.resources, ...update.removed].every(({ type }) => type === PLACEMENT);
       this.#resources = candidate;
       if (staged !== undefined) placements?.commit(staged);
-      this.#applied = {
-        version: update.systemVersion,
-        config,
-        appliedAt: new Date().toISOString(),
-      };
+      // A placement update of the same config version leaves the config's
+      // record (and its appliedAt) as it was: the config did not change.
+      if (!onlyPlacements || this.#applied?.version !== update.systemVersion) {
+        this.#applied = {
+          version: update.systemVersion,
+          config,
+          appliedAt: new Date().toISOString(),
+        };
+      }
       this.#applies.inc({ result: 'ack' });
       this.#lastRefusal = undefined;
       this.#settleFirst?.resolve();
@@ -188,9 +195,6 @@ export class NodeConfig {
         this.#options.log.level = config.logLevel;
       }
       // Placements move with nodes, every few seconds in a busy mesh: not worth an info line each.
-      const onlyPlacements =
-        update.resources.length + update.removed.length > 0 &&
-        [...update.resources, ...update.removed].every(({ type }) => type === PLACEMENT);
       this.#options.log[onlyPlacements ? 'debug' : 'info'](
         { version: update.systemVersion, resources: refs.length, removed: update.removed.length },
         onlyPlacements ? 'placements applied' : 'config applied',

@@ -75,8 +75,10 @@ describe('placements on a node', () => {
       'the config set holds no placement',
     );
 
+    const applied1 = node.applied;
     const acked = await node.apply(update('2', [placed('camera/cam2', 'proxy-b')]));
     assert.equal(prepares(), 1, 'placements alone prepare nothing');
+    assert.equal(node.applied, applied1, 'the config record (and its appliedAt) stays');
     assert.deepEqual(
       acked.map((ref) => `${ref.type}/${ref.name}`),
       ['PLACEMENT/camera/cam2'],
