@@ -9,7 +9,7 @@ import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
-import { addStreamRoutes } from './admin/index.js';
+import { addPlacementRoutes, addStreamRoutes } from './admin/index.js';
 import { withBindHost } from './bind-host.js';
 import { IsolatedHttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
@@ -69,6 +69,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   });
   node.admin.addMetricsSource(() => http.threadMetrics());
   addStreamRoutes(node.admin, routes, rtsp);
+  addPlacementRoutes(node.admin, node.id, node.placements);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);
   await node.start();

@@ -38,13 +38,26 @@ export {
   RTSP_SETTINGS_NAME,
   SIGNALING_SETTINGS_NAME,
   splitConfig,
+  pushedResourceTypes,
   type MeshResource,
+  type PushedResource,
+  type PushedResourceRef,
+  type PushedResourceType,
   type RefusedResource,
   type ResourceIssue,
   type ResourceRefusal,
   type ResourceRef,
   type ResourceType,
 } from './resources.js';
+export {
+  parsePlacementBody,
+  PLACEMENT,
+  placementBodySchema,
+  placementReasons,
+  placementResource,
+  type PlacementBody,
+  type PlacementReason,
+} from './placement-resource.js';
 export {
   type HttpClusterConfig,
   type HttpConfig,

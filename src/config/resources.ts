@@ -43,8 +43,31 @@ export const resourceTypes = [
   'SIGNALING_SETTINGS',
 ] as const;
 
-/** The resource types a config is made of (PLACEMENT and MEDIA_KEY are reserved in the proto). */
+/** The resource types a config is made of (MEDIA_KEY is reserved in the proto). */
 export type ResourceType = (typeof resourceTypes)[number];
+
+/**
+ * Every resource type the control plane pushes: the config's, and PLACEMENT
+ * (which node carries which media session; placement-resource.ts). A
+ * PLACEMENT resource is not config: a node keeps it beside its config and
+ * never assembles it into a MeshConfig.
+ */
+export const pushedResourceTypes = [...resourceTypes, 'PLACEMENT'] as const;
+
+export type PushedResourceType = (typeof pushedResourceTypes)[number];
+
+/** A pushed resource's type, name and version (config or placement). */
+export interface PushedResourceRef {
+  readonly type: PushedResourceType;
+  readonly name: string;
+  readonly version: string;
+}
+
+/** A pushed resource with its body (config or placement). */
+export interface PushedResource extends PushedResourceRef {
+  readonly order: number;
+  readonly body: unknown;
+}
 
 export interface ResourceRef {
   readonly type: ResourceType;
@@ -61,7 +84,7 @@ export interface MeshResource extends ResourceRef {
 
 /** Why one resource of a candidate was refused. */
 export interface ResourceIssue {
-  readonly type: ResourceType;
+  readonly type: PushedResourceType;
   readonly name: string;
   readonly reason: string;
 }
@@ -249,7 +272,7 @@ export function splitConfig(config: MeshConfig): MeshResource[] {
 
 /** Collects issues per resource while a candidate is assembled. */
 class IssueList {
-  readonly issues: ResourceIssue[] = [];
+  readonly issues: (ResourceIssue & { readonly type: ResourceType })[] = [];
   add(type: ResourceType, name: string, reason: string): void {
     this.issues.push({ type, name, reason });
   }

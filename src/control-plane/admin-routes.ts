@@ -1,5 +1,6 @@
 /**
- * The control plane's own admin routes: read and write the config, list nodes.
+ * The control plane's own admin routes: read and write the config, list
+ * nodes and placements.
  * A write (`PUT /config`, YAML or JSON body) needs the admin token (checked
  * before the body is read), is validated like a file — pre-scanned for size
  * and nesting, then parsed on a worker thread under a deadline, so no body
@@ -10,12 +11,14 @@ import type { AdminServer } from '../shared/admin/index.js';
 import { parseConfigTextIsolated, redactSecrets } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import type { ConfigStore } from './config-push/index.js';
+import type { PlacementService } from './placement/index.js';
 import type { Registry } from './registry/index.js';
 
 export function addControlPlaneRoutes(
   admin: AdminServer,
   store: ConfigStore,
   registry: Registry,
+  placements: PlacementService,
 ): void {
   // The config holds secrets (SRTP keys, RTSP passwords and tokens, camera
   // credentials): shown redacted, in full only with ?reveal=true and the token.
@@ -58,4 +61,6 @@ export function addControlPlaneRoutes(
 
   admin.route('GET', '/nodes', () => ({ status: 200, body: { nodes: registry.list() } }));
   admin.route('GET', '/stats', () => ({ status: 200, body: { nodes: registry.stats() } }));
+  // Which proxy carries which session, sorted by key, and each proxy's keys against its bound.
+  admin.route('GET', '/placements', () => ({ status: 200, body: placements.view() }));
 }

@@ -1,6 +1,7 @@
 /**
  * The control plane process: the config store (file + admin writes), the
- * node registry, the MeshControl gRPC service and the admin listener.
+ * node registry, placement (which proxy carries which media session), the
+ * MeshControl gRPC service and the admin listener.
  */
 import type { FSWatcher } from 'node:fs';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
@@ -11,6 +12,7 @@ import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
 import { ConfigStore, ConfigPushServer } from './config-push/index.js';
+import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
 
 export interface ControlPlaneOptions {
@@ -25,6 +27,11 @@ export interface ControlPlaneOptions {
    * (controlPlane.adminTokenFile), created with a new token if missing.
    */
   readonly credentials?: AdminCredentials;
+  /**
+   * How long after start nothing is placed while nodes reconnect and report
+   * the placements they hold; default DEFAULT_PLACEMENT_GRACE_MS (6 s).
+   */
+  readonly placementGraceMs?: number;
 }
 
 export interface RunningControlPlane {
@@ -58,10 +65,18 @@ export async function startControlPlane(
     forgetAfterMs: 10 * 60_000,
   });
   registerLoadMetrics(metrics, registry);
+  const placements = new PlacementService({
+    store,
+    registry,
+    clock: options.clock ?? systemClock,
+    log,
+    ...(options.placementGraceMs === undefined ? {} : { graceMs: options.placementGraceMs }),
+  });
   const pushServer = new ConfigPushServer({
     listen: address(config.controlPlane.grpc),
     store,
     registry,
+    placements,
     heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
     budget: {
       maxConnections: config.controlPlane.grpcMaxConnections,
@@ -82,7 +97,7 @@ export async function startControlPlane(
   });
   // Before any port is bound: a refused admin address leaves nothing half started.
   admin.checkBind();
-  addControlPlaneRoutes(admin, store, registry);
+  addControlPlaneRoutes(admin, store, registry, placements);
 
   const grpcAddress = await pushServer.listen();
   const adminAddress = await admin.listen();
@@ -96,6 +111,7 @@ export async function startControlPlane(
       log.level = snapshot.config.logLevel;
     }
   });
+  placements.start();
   const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
   sweep.unref();
   log.info(
@@ -114,6 +130,7 @@ export async function startControlPlane(
     adminToken: credentials.describe(),
     async close() {
       clearInterval(sweep);
+      placements.close();
       watcher?.close();
       await Promise.all([pushServer.close(), admin.close()]);
     },

@@ -9,7 +9,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { Backoff } from '../shared/backoff.js';
-import { resourceKey, ResourcesRefusedError, type ResourceRef } from '../config/index.js';
+import {
+  resourceKey,
+  ResourcesRefusedError,
+  type PushedResourceRef,
+  type ResourceRef,
+} from '../config/index.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import {
@@ -24,6 +29,7 @@ import {
   type RegisterResponse,
   type ResourceError,
   type ResourceUpdate,
+  type WireResource,
   type WireResourceRef,
 } from '../protocol/mesh/index.js';
 
@@ -39,13 +45,15 @@ export interface ControlClientOptions {
   readonly listenAddresses: Readonly<Record<string, string>>;
   /** The system version the node runs now ('' for none), reported on every (re)connect. */
   readonly currentVersion: () => string;
-  /** The resources the node holds, named in every Hello. */
+  /** The config resources the node holds, named in every Hello. */
   readonly heldResources: () => readonly ResourceRef[];
+  /** The PLACEMENT resources the node holds, returned with their bodies in every Hello. */
+  readonly heldPlacements?: () => readonly WireResource[];
   /**
    * Applies an update; returns the resources now held from it, or throws
    * with the reason (a ResourcesRefusedError names the resources at fault).
    */
-  readonly apply: (update: ResourceUpdate) => Promise<readonly ResourceRef[]>;
+  readonly apply: (update: ResourceUpdate) => Promise<readonly PushedResourceRef[]>;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
   readonly backoff?: Backoff;
@@ -177,6 +185,7 @@ export class ControlClient {
         id: this.#options.identity.id,
         systemVersion: this.#options.currentVersion(),
         resources: this.#options.heldResources().map((ref) => ({ ...ref })),
+        placements: (this.#options.heldPlacements?.() ?? []).map((resource) => ({ ...resource })),
       },
     });
     const interval = Math.max(100, registration.heartbeatIntervalMs);

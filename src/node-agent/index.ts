@@ -9,3 +9,9 @@ export {
 export { NodeClosedError, NodeConfig, type NodeConfigOptions } from './node-config.js';
 export { CpuSampler, type LoadFigures, type LoadSource } from './load-source.js';
 export { PrepareGate, type PrepareGateOptions, type StagedChange } from './prepare-gate.js';
+export {
+  Placements,
+  type HeldPlacement,
+  type NodePlacementView,
+  type StagedPlacements,
+} from './placements.js';

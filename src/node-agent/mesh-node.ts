@@ -21,6 +21,7 @@ import type { ConfigParticipant } from './config-transaction.js';
 import { ControlClient } from './control-client.js';
 import { CpuSampler, type LoadSource } from './load-source.js';
 import { NodeConfig, type AppliedConfig } from './node-config.js';
+import { Placements } from './placements.js';
 
 export type { AppliedConfig } from './node-config.js';
 
@@ -55,6 +56,8 @@ export class MeshNode {
   readonly metrics: Registry;
   readonly admin: AdminServer;
   readonly #config: NodeConfig;
+  /** Which node carries each media session, as the control plane last pushed it. */
+  readonly placements: Placements;
   #client: ControlClient | undefined;
   #adminAddress: HostPort | undefined;
 
@@ -62,8 +65,10 @@ export class MeshNode {
     this.#options = options;
     this.id = options.section.id ?? defaultId(options.roleName);
     this.metrics = createMetricsRegistry(options.roleName);
+    this.placements = new Placements(this.id);
     this.#config = new NodeConfig({
       participants: options.participants ?? [],
+      placements: this.placements,
       metrics: this.metrics,
       log: options.log,
     });
@@ -138,6 +143,7 @@ export class MeshNode {
       listenAddresses: { admin: formatHostPort(this.#adminAddress) },
       currentVersion: () => this.#config.applied?.version ?? '',
       heldResources: () => this.heldResources(),
+      heldPlacements: () => this.placements.wire(),
       apply: (update) => this.#config.apply(update),
       metrics: this.metrics,
       log,

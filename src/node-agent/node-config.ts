@@ -6,6 +6,11 @@
  * at fault and leaves the set exactly as it was; a commit that throws (a bug:
  * every commit has run by then) leaves the new config in force, so the set
  * and the ACK say so too, and the bug is logged and counted.
+ *
+ * PLACEMENT resources travel in the same updates but are not config: they
+ * go to the node's Placements (placements.ts), never into assembleConfig,
+ * and an update that changes only placements runs no transaction. A bad
+ * placement body refuses its whole update like a bad config body does.
  */
 import { Counter, type Registry } from 'prom-client';
 import {
@@ -15,8 +20,10 @@ import {
   resourcesNamedByRefusal,
   ResourcesRefusedError,
   resourceTypes,
+  PLACEMENT,
   type MeshConfig,
   type MeshResource,
+  type PushedResourceRef,
   type ResourceIssue,
   type ResourceRef,
   type ResourceType,
@@ -24,6 +31,7 @@ import {
 import { errorMessage, StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate } from '../protocol/mesh/index.js';
+import type { Placements } from './placements.js';
 import {
   applyConfigTransaction,
   CommitFailedError,
@@ -52,6 +60,8 @@ export interface LastRefusal {
 
 export interface NodeConfigOptions {
   readonly participants: readonly ConfigParticipant[];
+  /** Where PLACEMENT resources go; without it they are refused as not served. */
+  readonly placements?: Placements;
   readonly metrics: Registry;
   readonly log: Logger;
 }
@@ -122,7 +132,7 @@ export class NodeConfig {
    * ResourcesRefusedError naming the resources at fault (the set unchanged).
    * Updates are applied one at a time, in call order; after close() none is.
    */
-  apply(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+  apply(update: ResourceUpdate): Promise<readonly PushedResourceRef[]> {
     const result = this.#inFlight.then(() => {
       if (this.#closed) throw new NodeClosedError();
       return this.#applyNow(update);
@@ -137,13 +147,22 @@ export class NodeConfig {
     await this.#inFlight;
   }
 
-  async #applyNow(update: ResourceUpdate): Promise<readonly ResourceRef[]> {
+  async #applyNow(update: ResourceUpdate): Promise<readonly PushedResourceRef[]> {
     const source = `update ${update.systemVersion}`;
+    const placements = this.#options.placements;
     try {
-      const candidate = candidateResources(this.#resources, update, source);
-      const refs = update.resources.flatMap(({ type, name, version }) =>
+      const { candidate, issues } = candidateResources(
+        this.#resources,
+        update,
+        placements !== undefined,
+      );
+      const staged = placements?.stage(update);
+      const allIssues = [...issues, ...(staged?.issues ?? [])];
+      if (allIssues.length > 0) throw new ResourcesRefusedError(source, allIssues);
+      const refs: PushedResourceRef[] = update.resources.flatMap(({ type, name, version }) =>
         isConfigType(type) ? [{ type, name, version }] : [],
       );
+      if (placements !== undefined) refs.push(...placements.refs(update));
       const unchanged =
         this.#applied !== undefined &&
         candidate.size === this.#resources.size &&
@@ -153,12 +172,20 @@ export class NodeConfig {
         config = assembleConfig([...candidate.values()], source);
         await this.#transaction(config, update, candidate, source);
       }
+      const onlyPlacements =
+        update.resources.length + update.removed.length > 0 &&
+        [...update.resources, ...update.removed].every(({ type }) => type === PLACEMENT);
       this.#resources = candidate;
-      this.#applied = {
-        version: update.systemVersion,
-        config,
-        appliedAt: new Date().toISOString(),
-      };
+      if (staged !== undefined) placements?.commit(staged);
+      // A placement update of the same config version leaves the config's
+      // record (and its appliedAt) as it was: the config did not change.
+      if (!onlyPlacements || this.#applied?.version !== update.systemVersion) {
+        this.#applied = {
+          version: update.systemVersion,
+          config,
+          appliedAt: new Date().toISOString(),
+        };
+      }
       this.#applies.inc({ result: 'ack' });
       this.#lastRefusal = undefined;
       this.#settleFirst?.resolve();
@@ -167,9 +194,10 @@ export class NodeConfig {
       if (process.env['STREAMMESH_LOG_LEVEL'] === undefined) {
         this.#options.log.level = config.logLevel;
       }
-      this.#options.log.info(
+      // Placements move with nodes, every few seconds in a busy mesh: not worth an info line each.
+      this.#options.log[onlyPlacements ? 'debug' : 'info'](
         { version: update.systemVersion, resources: refs.length, removed: update.removed.length },
-        'config applied',
+        onlyPlacements ? 'placements applied' : 'config applied',
       );
       return refs;
     } catch (error) {
@@ -262,19 +290,21 @@ function isConfigType(type: string): type is ResourceType {
 }
 
 /**
- * The node's set with the update applied: removals dropped, resources added
- * or replaced. A body that is not JSON, or of a type this node does not
- * serve, is an issue of that resource.
+ * The node's config set with the update applied: removals dropped,
+ * resources added or replaced. A body that is not JSON, or of a type this
+ * node does not serve, is an issue of that resource. PLACEMENT resources are
+ * left to Placements when the node keeps them.
  */
 function candidateResources(
   current: ReadonlyMap<string, MeshResource>,
   update: ResourceUpdate,
-  source: string,
-): Map<string, MeshResource> {
+  keepsPlacements: boolean,
+): { candidate: Map<string, MeshResource>; issues: ResourceIssue[] } {
   const candidate = new Map(current);
   const issues: ResourceIssue[] = [];
   for (const ref of update.removed) candidate.delete(resourceKey(ref));
   for (const wire of update.resources) {
+    if (keepsPlacements && wire.type === PLACEMENT) continue;
     if (!isConfigType(wire.type)) {
       const type = wire.type as ResourceType;
       issues.push({ type, name: wire.name, reason: `${wire.type} is not served by this node` });
@@ -299,6 +329,5 @@ function candidateResources(
       body,
     });
   }
-  if (issues.length > 0) throw new ResourcesRefusedError(source, issues);
-  return candidate;
+  return { candidate, issues };
 }

@@ -91,6 +91,11 @@ export class InProcessMesh {
       config: parseConfigText(this.configText(proxyYaml), 'control plane'),
       log: createLogger('control-plane', 'silent'),
       credentials: AdminCredentials.ofToken(this.adminToken),
+      // Placement stays in its grace period for the whole test: the counts of
+      // config resources these tests assert never depend on when placements
+      // (PLACEMENT resources of routes and cameras) start to flow.
+      // Placement has tests of its own (test/integration/mesh/placement*.test.ts).
+      placementGraceMs: 10 * 60_000,
     });
   }
 

@@ -4,7 +4,15 @@
  * registry, and what fails is refused (a Hello) or dropped and counted (a
  * load report, a NACK's per-resource error).
  */
-import { resourceTypes, type ResourceRef, type ResourceType } from '../../config/index.js';
+import {
+  parsePlacementBody,
+  PLACEMENT,
+  pushedResourceTypes,
+  resourceTypes,
+  type PlacementBody,
+  type PushedResourceRef,
+  type PushedResourceType,
+} from '../../config/index.js';
 import {
   MAX_HELLO_RESOURCES,
   MAX_REASON_LENGTH,
@@ -14,19 +22,20 @@ import {
   type Capacity,
   type LoadReport,
   type NodeMessage,
+  type WireResource,
   type WireResourceRef,
   type WireResourceType,
 } from '../../protocol/mesh/index.js';
 
-const configTypes: ReadonlySet<string> = new Set(resourceTypes);
+const pushedTypes: ReadonlySet<string> = new Set(pushedResourceTypes);
 
-function isConfigType(type: WireResourceType): type is ResourceType {
-  return configTypes.has(type);
+function isPushedType(type: WireResourceType): type is PushedResourceType {
+  return pushedTypes.has(type);
 }
 
-/** A resource ref from a node, or the reason it is not one. */
-export function checkRef(ref: WireResourceRef): ResourceRef | string {
-  if (!isConfigType(ref.type)) return `resource type ${ref.type} is not a config resource`;
+/** A resource ref from a node (config or PLACEMENT), or the reason it is not one. */
+export function checkRef(ref: WireResourceRef): PushedResourceRef | string {
+  if (!isPushedType(ref.type)) return `resource type ${ref.type} is not pushed to nodes`;
   if (ref.name.length === 0 || ref.name.length > MAX_RESOURCE_NAME_LENGTH) {
     return `resource name must be 1-${MAX_RESOURCE_NAME_LENGTH} characters`;
   }
@@ -36,13 +45,21 @@ export function checkRef(ref: WireResourceRef): ResourceRef | string {
   return { type: ref.type, name: ref.name, version: ref.version };
 }
 
-/** The resources a Hello says the node holds, or why the Hello is refused. */
-export function checkHelloResources(refs: readonly WireResourceRef[]): ResourceRef[] | string {
+const configTypes: ReadonlySet<string> = new Set(resourceTypes);
+
+/**
+ * The config resources a Hello says the node holds, or why the Hello is
+ * refused. PLACEMENT resources come in the Hello's `placements`, never here.
+ */
+export function checkHelloResources(
+  refs: readonly WireResourceRef[],
+): PushedResourceRef[] | string {
   if (refs.length > MAX_HELLO_RESOURCES) {
     return `a hello names at most ${MAX_HELLO_RESOURCES} resources`;
   }
-  const checked: ResourceRef[] = [];
+  const checked: PushedResourceRef[] = [];
   for (const ref of refs) {
+    if (!configTypes.has(ref.type)) return `resource type ${ref.type} is not a config resource`;
     const result = checkRef(ref);
     if (typeof result === 'string') return result;
     checked.push(result);
@@ -50,8 +67,47 @@ export function checkHelloResources(refs: readonly WireResourceRef[]): ResourceR
   return checked;
 }
 
+/** One PLACEMENT a node's Hello says it holds: its ref and the body read back. */
+export interface HeldPlacement {
+  readonly ref: PushedResourceRef;
+  readonly body: PlacementBody;
+}
+
+/**
+ * The PLACEMENT resources of a Hello, or why the Hello is refused. A body
+ * that does not parse is left out (the node then counts as not holding it,
+ * and is sent the current one): a placement the node holds is a hint for a
+ * restarted control plane, not a fact it must accept.
+ */
+export function checkHelloPlacements(
+  placements: readonly WireResource[],
+): { readonly held: HeldPlacement[]; readonly dropped: number } | string {
+  if (placements.length > MAX_HELLO_RESOURCES) {
+    return `a hello names at most ${MAX_HELLO_RESOURCES} placements`;
+  }
+  const held: HeldPlacement[] = [];
+  let dropped = 0;
+  for (const placement of placements) {
+    const ref = checkRef(placement);
+    if (typeof ref === 'string') return ref;
+    if (ref.type !== PLACEMENT) return `a hello's placements hold only ${PLACEMENT} resources`;
+    let body: PlacementBody | string;
+    try {
+      body = parsePlacementBody(JSON.parse(placement.bodyJson));
+    } catch {
+      body = 'not JSON';
+    }
+    if (typeof body === 'string') {
+      dropped += 1;
+      continue;
+    }
+    held.push({ ref, body });
+  }
+  return { held, dropped };
+}
+
 export interface RefusedResource {
-  readonly type: ResourceType;
+  readonly type: PushedResourceType;
   readonly name: string;
   readonly reason: string;
 }

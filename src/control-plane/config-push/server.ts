@@ -4,6 +4,14 @@
  * versions it holds; it is sent what differs at once, and on every change of
  * the store only the resources whose version differs from what it holds.
  * Its ACKs and NACKs (per resource) and load reports land in the registry.
+ * A proxy's wanted set is the config's resources plus the current
+ * PLACEMENT resources (a PlacementFeed). A placement change sends only the
+ * PLACEMENT resources that changed, as one update; a config change that
+ * also changes placements (a camera added or removed) sends the config
+ * part, then the placement part, as two updates. A proxy's Hello returns
+ * the placements it holds; they are handed to the feed before the node's
+ * first delta is computed, so a restarted control plane rebuilds its
+ * placements from them and sends the node nothing it already holds.
  * Connections reach the service through a GrpcListener, which keeps the
  * listener's connection budget.
  */
@@ -14,6 +22,7 @@ import {
   defaultConnectionBudget,
   type ConnectionBudgetLimits,
 } from '../../shared/connection-budget.js';
+import { PLACEMENT, type PlacementBody, type PushedResource } from '../../config/index.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
@@ -26,19 +35,38 @@ import {
   type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
-import type { NodeRecord, Registry } from '../registry/index.js';
+import type { Delta, NodeRecord, Registry } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
-import { checkHelloResources, checkLoad, checkNackErrors } from './node-messages.js';
+import {
+  checkHelloPlacements,
+  checkHelloResources,
+  checkLoad,
+  checkNackErrors,
+} from './node-messages.js';
 
 const NODE_ID = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 type NodeStream = grpc.ServerDuplexStream<NodeMessage, ResourceUpdate>;
 
+/**
+ * Where the PLACEMENT resources come from (the control plane's
+ * PlacementService; a test may inject its own).
+ */
+export interface PlacementFeed {
+  /** The PLACEMENT resources every proxy should hold now. */
+  resources(): readonly PushedResource[];
+  /** What a proxy's Hello says it holds (bodies checked). */
+  reported(node: string, held: readonly { key: string; body: PlacementBody }[]): void;
+  on(event: 'change', listener: () => void): unknown;
+}
+
 export interface ConfigPushServerOptions {
   readonly listen: HostPort;
   readonly store: ConfigStore;
   readonly registry: Registry;
+  /** PLACEMENT resources pushed to every proxy; none without. */
+  readonly placements?: PlacementFeed;
   readonly heartbeatIntervalMs: number;
   /** The gRPC listener's connection budget; default defaultConnectionBudget. */
   readonly budget?: ConnectionBudgetLimits;
@@ -59,6 +87,8 @@ export class ConfigPushServer {
   readonly #badLoad: Counter;
   readonly #staleAnswers: Counter;
   readonly #refusedStreams: Counter;
+  readonly #refusedResources: Counter;
+  readonly #droppedPlacements: Counter;
   #nonce = 0;
 
   constructor(options: ConfigPushServerOptions) {
@@ -117,6 +147,17 @@ export class ConfigPushServer {
       labelNames: ['reason'],
       registers,
     });
+    this.#refusedResources = new Counter({
+      name: 'streammesh_control_plane_config_refused_resources_total',
+      help: 'Resources nodes named in their NACKs, by type.',
+      labelNames: ['type'],
+      registers,
+    });
+    this.#droppedPlacements = new Counter({
+      name: 'streammesh_control_plane_hello_placements_dropped_total',
+      help: 'Placements a Hello returned with a body that does not parse; the node is sent the current one.',
+      registers,
+    });
     this.#badStats = new Counter({
       name: 'streammesh_control_plane_bad_stats_reports_total',
       help: 'Stats reports from nodes dropped, by reason (too_large, bad_json).',
@@ -146,6 +187,14 @@ export class ConfigPushServer {
     this.#server.addService(meshControlService(), handlers);
     options.store.on('change', (current) => {
       for (const [id, stream] of this.#streams) this.#sendDelta(id, stream, current);
+    });
+    options.placements?.on('change', () => {
+      const current = options.store.current;
+      for (const [id, stream] of this.#streams) {
+        if (options.registry.get(id)?.role === 'ROLE_PROXY') {
+          this.#sendDelta(id, stream, current, true);
+        }
+      }
     });
   }
 
@@ -254,11 +303,25 @@ export class ConfigPushServer {
       refuse(grpc.status.INVALID_ARGUMENT, held, 'bad_hello');
       return undefined;
     }
+    // Older nodes send no placements; a signaling node is sent none, so its are ignored.
+    const placements = checkHelloPlacements(message.hello.placements);
+    if (typeof placements === 'string') {
+      refuse(grpc.status.INVALID_ARGUMENT, placements, 'bad_hello');
+      return undefined;
+    }
+    this.#droppedPlacements.inc(placements.dropped);
     // A node that reconnects replaces its previous stream.
     this.#streams.get(id)?.end();
     this.#streams.set(id, call);
     this.#options.registry.streamOpened(id);
-    record.resources.hello(held);
+    const isProxy = record.role === 'ROLE_PROXY';
+    record.resources.hello(isProxy ? [...held, ...placements.held.map(({ ref }) => ref)] : held);
+    if (isProxy && placements.held.length > 0) {
+      this.#options.placements?.reported(
+        id,
+        placements.held.map(({ ref, body }) => ({ key: ref.name, body })),
+      );
+    }
     const current = this.#options.store.current;
     this.#sendDelta(id, call, current, systemVersion === current.version);
     return id;
@@ -293,6 +356,7 @@ export class ConfigPushServer {
           break;
         }
         this.#nacks.inc();
+        for (const error of refused) this.#refusedResources.inc({ type: error.type });
         registry.nacked(id, systemVersion, reason);
         this.#options.log.warn(
           {
@@ -344,15 +408,38 @@ export class ConfigPushServer {
   }
 
   /**
-   * Sends the node what differs between the config and what it holds. With
-   * no difference an update is still sent when the config's version moved
-   * (so the node acknowledges it), but not to a node that says it runs it.
+   * Sends the node what differs between the config (and, for a proxy, the
+   * placements) and what it holds. With no difference an update is still
+   * sent when the config's version moved (so the node acknowledges it), but
+   * not to a node that says it runs it. Config resources and placements that
+   * differ together go as two updates, config first: a node refuses a whole
+   * update, and a bad placement must not hold back a config change (nor a
+   * bad config resource the placements).
    */
   #sendDelta(id: string, stream: NodeStream, current: VersionedConfig, upToDate = false): void {
     const record: NodeRecord | undefined = this.#options.registry.get(id);
     if (record === undefined) return;
-    const delta = record.resources.delta(current.resources);
-    if (delta.changed.length === 0 && delta.removed.length === 0 && upToDate) return;
+    const placements = record.role === 'ROLE_PROXY' ? this.#options.placements : undefined;
+    const delta = record.resources.delta(
+      placements === undefined
+        ? current.resources
+        : [...current.resources, ...placements.resources()],
+    );
+    const parts = splitPlacements(delta);
+    if (parts.length === 0) {
+      if (upToDate) return;
+      parts.push(delta);
+    }
+    for (const part of parts) this.#send(id, stream, record, current, part);
+  }
+
+  #send(
+    id: string,
+    stream: NodeStream,
+    record: NodeRecord,
+    current: VersionedConfig,
+    delta: Delta,
+  ): void {
     this.#nonce += 1;
     const nonce = String(this.#nonce);
     record.resources.sent(nonce, current.version, delta);
@@ -384,4 +471,17 @@ export class ConfigPushServer {
       removed: delta.removed.map((ref) => ({ ...ref })),
     });
   }
+}
+
+/** The delta's config part and its PLACEMENT part, each only if it holds something. */
+function splitPlacements(delta: Delta): Delta[] {
+  const isPlacement = (ref: { readonly type: string }): boolean => ref.type === PLACEMENT;
+  const parts: Delta[] = [
+    {
+      changed: delta.changed.filter((resource) => !isPlacement(resource)),
+      removed: delta.removed.filter((ref) => !isPlacement(ref)),
+    },
+    { changed: delta.changed.filter(isPlacement), removed: delta.removed.filter(isPlacement) },
+  ];
+  return parts.filter((part) => part.changed.length > 0 || part.removed.length > 0);
 }

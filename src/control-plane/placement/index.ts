@@ -21,8 +21,12 @@
  *   reconnects, restore(key, node, sinceMs) for each assignment it reports,
  *   and rebalance() only after the nodes had time to report (a key on a node
  *   not yet back counts as on a failed node).
- * Nothing here is asynchronous or does I/O; decisions take a few
+ * Nothing in the table is asynchronous or does I/O; decisions take a few
  * microseconds at 100,000 keys over 100 nodes (loadtests/mesh).
+ *
+ * PlacementService (placement-service.ts) is that driving, wired to the
+ * config store and the registry: its assignments are the PLACEMENT
+ * resources the config push sends to every proxy.
  */
 export { hash32 } from './hash.js';
 export { fillOf, weightOf, type MeasuredLoad } from './node-load.js';
@@ -33,3 +37,14 @@ export {
   PlacementTable,
 } from './placement-table.js';
 export type { Assignment, MoveReason, PlacementNode, PlacementOptions } from './types.js';
+export {
+  DEFAULT_PLACEMENT_GRACE_MS,
+  DEFAULT_RECONCILE_INTERVAL_MS,
+  PlacementService,
+  type ConfigSource,
+  type PlacementNodeView,
+  type PlacementServiceOptions,
+  type PlacementsView,
+  type PlacementView,
+} from './placement-service.js';
+export { CAMERA_KEY_PREFIX, ROUTE_KEY_PREFIX, sessionKeys } from './session-keys.js';

@@ -171,9 +171,16 @@ export class PlacementTable {
    * control-plane restart: no bound is checked, nothing else moves. The
    * node need not be known yet; until setNode() names it, its keys count as
    * on a failed node, so call rebalance() only once the nodes had their
-   * chance to report.
+   * chance to report. `reason` is the one the node reports (the key's last
+   * move before the restart), so the assignment reads as it did; default
+   * 'restored'.
    */
-  restore(key: string, node: string, sinceMs: number = this.#now()): Assignment {
+  restore(
+    key: string,
+    node: string,
+    sinceMs: number = this.#now(),
+    reason: MoveReason = 'restored',
+  ): Assignment {
     if (node === '') throw new PlacementError('a node id must not be empty');
     const current = this.#assignments.get(key);
     if (current !== undefined) this.#detach(key, current.node);
@@ -191,7 +198,7 @@ export class PlacementTable {
       };
       this.#records.set(node, record);
     }
-    return this.#attach(key, record, 'restored', sinceMs);
+    return this.#attach(key, record, reason, sinceMs);
   }
 
   /**

@@ -4,13 +4,14 @@
  * sent and not yet answered, and the last version it refused with the
  * reason. From this it computes the delta a node needs: the resources whose
  * version differs from what it holds (or is about to hold), and removals of
- * those the config no longer has.
+ * those the config no longer has. Its resources are those pushed to the
+ * node: the config's and, for a proxy, the PLACEMENT resources.
  */
 import {
   resourceKey,
-  type MeshResource,
-  type ResourceRef,
-  type ResourceType,
+  type PushedResource as MeshResource,
+  type PushedResourceRef as ResourceRef,
+  type PushedResourceType as ResourceType,
 } from '../../config/index.js';
 
 export interface ResourceNack {

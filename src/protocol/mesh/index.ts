@@ -36,6 +36,13 @@ export const MAX_RESOURCE_ERRORS = 256;
 /** Resources a Hello may name at most. */
 export const MAX_HELLO_RESOURCES = 20_000;
 export const MAX_RESOURCE_NAME_LENGTH = 253;
+/**
+ * Bytes of placements (names, versions, bodies) a Hello returns at most: the
+ * control plane receives at most about 1 MiB per message, and a Hello over
+ * it would keep the node from ever reconnecting. Past it the node returns
+ * the placements it carries first; the control plane resends the others.
+ */
+export const MAX_HELLO_PLACEMENT_BYTES = 512 * 1024;
 export const MAX_RESOURCE_VERSION_LENGTH = 64;
 /**
  * Bytes of one ResourceUpdate a node accepts: a whole config of thousands of
@@ -99,7 +106,10 @@ export interface LoadReport {
 export interface Hello {
   id: string;
   systemVersion: string;
+  /** Config resources only (never PLACEMENT). */
   resources: WireResourceRef[];
+  /** PLACEMENT resources held, with bodies (absent from older nodes: decoded as []). */
+  placements: WireResource[];
 }
 
 export interface Ack {
@@ -139,7 +149,7 @@ export interface NullableResourceError {
 
 /** What a node sends: one member of the oneof. */
 export type NodeMessageOut =
-  | { hello: Hello }
+  | { hello: Omit<Hello, 'placements'> & { placements?: WireResource[] } }
   | { ack: Ack }
   | { nack: Nack }
   | { heartbeat: { sentAtMs: number } }

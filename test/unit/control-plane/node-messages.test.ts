@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  checkHelloPlacements,
   checkHelloResources,
   checkLoad,
   checkNackErrors,
@@ -58,5 +59,46 @@ describe('node message checks', () => {
     assert.deepEqual(refused, [
       { type: 'HTTP_LISTENER', name: 'edge', reason: 'x'.repeat(MAX_REASON_LENGTH) },
     ]);
+  });
+});
+
+describe('placements a hello returns', () => {
+  const body = { node: 'proxy-a', since: '2026-12-04T10:00:00.000Z', reason: 'placed' };
+  const placement = (key: string, bodyJson: string) => ({
+    type: 'PLACEMENT' as const,
+    name: key,
+    version: 'v1',
+    order: 0,
+    bodyJson,
+  });
+
+  it('reads each body back; drops and counts one that does not parse', () => {
+    const checked = checkHelloPlacements([
+      placement('camera/cam1', JSON.stringify(body)),
+      placement('camera/cam2', '{not json'),
+      placement('camera/cam3', JSON.stringify({ ...body, reason: 'whim' })),
+    ]);
+    assert.deepEqual(checked, {
+      held: [{ ref: { type: 'PLACEMENT', name: 'camera/cam1', version: 'v1' }, body }],
+      dropped: 2,
+    });
+  });
+
+  it('refuses a hello whose placements hold another type, or a bad name', () => {
+    const config = { ...placement('mesh', '{}'), type: 'MESH_SETTINGS' as const };
+    assert.equal(typeof checkHelloPlacements([config]), 'string');
+    assert.equal(typeof checkHelloPlacements([placement('', JSON.stringify(body))]), 'string');
+  });
+
+  it('keeps NACK errors that name a PLACEMENT', () => {
+    const refused = checkNackErrors({
+      nonce: '1',
+      systemVersion: 'v',
+      reason: 'r',
+      errors: [
+        { resource: { type: 'PLACEMENT', name: 'camera/cam1', version: 'v' }, reason: 'bad' },
+      ],
+    });
+    assert.deepEqual(refused, [{ type: 'PLACEMENT', name: 'camera/cam1', reason: 'bad' }]);
   });
 });
