@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A config with every listener on port 0, so tests never collide on ports. */
-export function ephemeralMeshConfig(extra = ''): string {
+export function ephemeralMeshConfig(extra = '', proxyExtra = ''): string {
   return [
     'logLevel: info',
     'controlPlane:',
@@ -14,6 +14,8 @@ export function ephemeralMeshConfig(extra = ''): string {
     '  admin: 127.0.0.1:0',
     '  rtsp:',
     '    listen: 127.0.0.1:0',
+    // More of the proxy section, indented by two (routes, http...).
+    proxyExtra,
     'signaling:',
     '  admin: 127.0.0.1:0',
     '  listen: 127.0.0.1:0',

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
  */
 const PICK_RANGE = { start: 21_000, end: 29_999 } as const;
 
-async function canBindTcp(port: number): Promise<boolean> {
+export async function canBindTcp(port: number): Promise<boolean> {
   const server = createServer();
   const bound = await new Promise<boolean>((resolve) => {
     server.once('error', () => resolve(false));

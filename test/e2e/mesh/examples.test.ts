@@ -18,7 +18,6 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,7 +30,7 @@ import {
   startBackend,
   type Backend,
 } from '../../helpers/l7-harness.js';
-import { canBindUdp } from '../../helpers/ports.js';
+import { canBindTcp, canBindUdp } from '../../helpers/ports.js';
 import { repoRoot, waitFor } from '../../helpers/process.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
 
@@ -191,16 +190,6 @@ interface Ports {
 /** What `up` binds with any example: the admin, gRPC, RTSP and signaling defaults. */
 const MESH_PORTS: Ports = { tcp: [15100, 15101, 15102, 15103, 8554, 8443] };
 
-async function tcpFree(port: number): Promise<boolean> {
-  const server = createServer();
-  const bound = await new Promise<boolean>((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => resolve(true));
-  });
-  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()));
-  return bound;
-}
-
 /**
  * Waits (at most 30 s: another test may be finishing on them) until every
  * port is free, then fails naming those still taken.
@@ -210,7 +199,7 @@ async function needFreePorts(what: string, ports: Ports): Promise<void> {
   for (;;) {
     const taken: string[] = [];
     for (const port of [...MESH_PORTS.tcp, ...ports.tcp]) {
-      if (!(await tcpFree(port))) taken.push(`${port}/tcp`);
+      if (!(await canBindTcp(port))) taken.push(`${port}/tcp`);
     }
     for (const port of ports.udp ?? []) if (!(await canBindUdp(port))) taken.push(`${port}/udp`);
     if (taken.length === 0) return;

@@ -19,7 +19,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { writeTempConfig } from '../../helpers/mesh-config.js';
+import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
 import { freePort } from '../../helpers/ports.js';
 import { binPath, repoRoot, waitFor } from '../../helpers/process.js';
 
@@ -27,20 +27,7 @@ const TOKEN = 'first-contact-test-token-0123456789';
 
 /** Every listener on port 0 unless a case takes one; `proxyExtra` goes under `proxy:`. */
 function meshConfig(proxyExtra = ''): string {
-  return [
-    'controlPlane:',
-    '  admin: 127.0.0.1:0',
-    '  grpc: 127.0.0.1:0',
-    '  heartbeatIntervalMs: 200',
-    'proxy:',
-    '  admin: 127.0.0.1:0',
-    '  rtsp:',
-    '    listen: 127.0.0.1:0',
-    proxyExtra,
-    'signaling:',
-    '  admin: 127.0.0.1:0',
-    '  listen: 127.0.0.1:0',
-  ].join('\n');
+  return ephemeralMeshConfig('', proxyExtra);
 }
 
 interface Finished {
