@@ -1,6 +1,6 @@
 /**
  * `npm run bench:mesh`: benchmarks of the mesh across nodes (issue 16).
- * Today its placement part (placement.ts): the control plane's placement
+ * First its placement part (placement.ts): the control plane's placement
  * table (consistent hashing with bounded loads, sticky) against plain
  * consistent hashing and weighted rendezvous hashing, side by side in one
  * run, in this process: decision time (median, p99) at 100,000 sessions
@@ -8,11 +8,19 @@
  * max/mean load. Repeated (3 runs by default, each on its own keys);
  * medians, ratios bounded/baseline and the issue's aims. Output:
  * loadtests/results/mesh-placement.json and a table on stdout; about 15 s.
+ * Then its push part (push.ts): a control plane and 500 simulated nodes
+ * (gRPC clients) in this process; the time from a change of the control
+ * plane's store until every node received it and its ACK is recorded, for
+ * a config change, a new camera placed and a camera moved off a failed
+ * node. Output: loadtests/results/mesh-push.json and a second table; about
+ * 25 s.
  *
  * Options: --quick (1 run, 20,000 sessions), --runs N, --nodes N,
  * --sessions N, --churn N, --lookups N, --new-after-join N,
  * --load-factor C, --virtual-nodes N, --profiles uniform,mixed,
- * --placers bounded,ring,rendezvous, --out DIR.
+ * --placers bounded,ring,rendezvous, --out DIR; for the push part
+ * --push-nodes N (simulated nodes, default 500; --nodes is the placement
+ * part's) and --push-changes N (changes of each kind, default 5).
  * Environment: BENCH_MESH_QUICK=1 is --quick.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,6 +40,7 @@ import {
   type ProfileName,
 } from './placement.js';
 import { PLACER_NAMES } from './placers.js';
+import { benchPush, type PushParameters } from './push.js';
 import { resultTable, summarize } from './report.js';
 import type { PlacementResults } from './results.js';
 
@@ -51,6 +60,8 @@ const { values: args } = parseArgs({
     profiles: { type: 'string' },
     placers: { type: 'string' },
     out: { type: 'string' },
+    'push-nodes': { type: 'string' },
+    'push-changes': { type: 'string' },
   },
 });
 
@@ -66,6 +77,11 @@ const parameters: PlacementParameters = {
   virtualNodes: int(args['virtual-nodes'], 100, 1, 10_000),
   profiles: listArg(args.profiles, PROFILE_NAMES),
   placers: listArg(args.placers, PLACER_NAMES),
+};
+const pushParameters: PushParameters = {
+  // At least 25: each move takes one node away, up to 20 of them.
+  nodes: int(args['push-nodes'], 500, 25, 2_000),
+  changes: int(args['push-changes'], 5, 1, 20),
 };
 const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
 
@@ -124,6 +140,7 @@ async function main(): Promise<void> {
   writeFileSync(jsonFile, await formattedJson(jsonFile, results));
   process.stdout.write(`${resultTable(results)}\n`);
   log(`wrote ${jsonFile} in ${results.durationSeconds} s`);
+  await benchPush(pushParameters, outDir);
 }
 
 await runBench('bench:mesh', main, { message: 'stopping (nothing runs outside this process)' });
