@@ -14,6 +14,7 @@ import { newAdminToken } from './admin-token.js';
 import { getJson, getText, putText } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './process.js';
+import { UdpPeer } from './udp.js';
 
 export const PROXY_ID = 'proxy-in-process';
 
@@ -171,4 +172,33 @@ export function receivedSince(before: Received, after: Received): Received {
         .filter(([, count]) => count !== 0),
     );
   return { update: diff(before.update, after.update), remove: diff(before.remove, after.remove) };
+}
+
+/** An in-process mesh whose proxy relays one route, `cam`, from `listen` to a UDP receiver. */
+export interface OneRouteMesh {
+  readonly mesh: InProcessMesh;
+  /** The route's RTP/RTCP port (rtcp-mux) on 127.0.0.1. */
+  readonly listen: number;
+  readonly receiver: UdpPeer;
+  close(): Promise<void>;
+}
+
+export async function startOneRouteMesh(): Promise<OneRouteMesh> {
+  const listen = await freePort();
+  const receiver = await UdpPeer.bind();
+  const mesh = await InProcessMesh.start(
+    [
+      'routes:',
+      `  - { name: cam, listen: 127.0.0.1:${listen}, rtcpMux: true, destinations: [{ address: 127.0.0.1:${receiver.port}, rtcpMux: true }] }`,
+    ].join('\n'),
+  );
+  return {
+    mesh,
+    listen,
+    receiver,
+    close: async () => {
+      receiver.close();
+      await mesh.close();
+    },
+  };
 }

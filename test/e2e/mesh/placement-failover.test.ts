@@ -13,22 +13,11 @@ import { getJson, tryGetJson, waitReady } from '../../helpers/http.js';
 import { writeTempConfig } from '../../helpers/mesh-config.js';
 import { freePort } from '../../helpers/ports.js';
 import { startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import type { PlacementsView } from '../../../src/control-plane/placement/index.js';
+import type { NodePlacementView } from '../../../src/node-agent/index.js';
 
 const CAMERAS = 12;
 const PROXY_IDS = ['proxy-1', 'proxy-2', 'proxy-3'] as const;
-
-interface Placement {
-  key: string;
-  node: string;
-  since: string;
-  reason: string;
-}
-
-interface PlacementsView {
-  restoring: boolean;
-  placements: Placement[];
-  nodes: { id: string; state: string; keys: number }[];
-}
 
 function configText(adminPort: number, grpcPort: number): string {
   return [
@@ -88,9 +77,7 @@ describe('placement across processes', () => {
           }
           const expected = JSON.stringify(current.body.placements);
           for (const { url } of proxies.values()) {
-            const held = await getJson<{ placements: (Placement & { owned: boolean })[] }>(
-              `${url}/placements`,
-            );
+            const held = await getJson<{ placements: NodePlacementView[] }>(`${url}/placements`);
             const shown = held.body.placements.map(({ key, node, since, reason }) => ({
               key,
               node,

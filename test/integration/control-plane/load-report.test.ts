@@ -18,8 +18,13 @@ import {
 import { formatHostPort } from '../../../src/shared/address.js';
 import { defaultConfig } from '../../../src/config/index.js';
 import { getJson, getText } from '../../helpers/http.js';
-import { InProcessMesh, PROXY_ID, type NodeView } from '../../helpers/in-process-mesh.js';
-import { freePort } from '../../helpers/ports.js';
+import {
+  InProcessMesh,
+  PROXY_ID,
+  startOneRouteMesh,
+  type NodeView,
+  type OneRouteMesh,
+} from '../../helpers/in-process-mesh.js';
 import { waitFor } from '../../helpers/process.js';
 import { rtp, sleep, UdpPeer } from '../../helpers/udp.js';
 
@@ -27,25 +32,17 @@ const RATE = 200;
 const PAYLOAD = 160;
 
 describe('load reports', () => {
+  let relay: OneRouteMesh;
   let mesh: InProcessMesh;
   let listen: number;
   let receiver: UdpPeer;
 
   before(async () => {
-    listen = await freePort();
-    receiver = await UdpPeer.bind();
-    mesh = await InProcessMesh.start(
-      [
-        'routes:',
-        `  - { name: cam, listen: 127.0.0.1:${listen}, rtcpMux: true, destinations: [{ address: 127.0.0.1:${receiver.port}, rtcpMux: true }] }`,
-      ].join('\n'),
-    );
+    relay = await startOneRouteMesh();
+    ({ mesh, listen, receiver } = relay);
   });
 
-  after(async () => {
-    receiver.close();
-    await mesh.close();
-  });
+  after(() => relay.close());
 
   const loadOf = async (id: string): Promise<NonNullable<NodeView['load']> | undefined> => {
     const { body } = await getJson<{ nodes: NodeView[] }>(`${mesh.adminUrl}/nodes`);

@@ -8,8 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ProxyStatsReport } from '../../../rtp-proxy/media/metrics/index.js';
 import { getJson } from '../../helpers/http.js';
-import { InProcessMesh, PROXY_ID } from '../../helpers/in-process-mesh.js';
-import { freePort } from '../../helpers/ports.js';
+import {
+  InProcessMesh,
+  PROXY_ID,
+  startOneRouteMesh,
+  type OneRouteMesh,
+} from '../../helpers/in-process-mesh.js';
 import { waitFor } from '../../helpers/process.js';
 import { rtp, sleep, UdpPeer } from '../../helpers/udp.js';
 
@@ -22,25 +26,17 @@ interface StatsBody {
 }
 
 describe('stats reports from a proxy', () => {
+  let relay: OneRouteMesh;
   let mesh: InProcessMesh;
   let listen: number;
   let receiver: UdpPeer;
 
   before(async () => {
-    listen = await freePort();
-    receiver = await UdpPeer.bind();
-    mesh = await InProcessMesh.start(
-      [
-        'routes:',
-        `  - { name: cam, listen: 127.0.0.1:${listen}, rtcpMux: true, destinations: [{ address: 127.0.0.1:${receiver.port}, rtcpMux: true }] }`,
-      ].join('\n'),
-    );
+    relay = await startOneRouteMesh();
+    ({ mesh, listen, receiver } = relay);
   });
 
-  after(async () => {
-    receiver.close();
-    await mesh.close();
-  });
+  after(() => relay.close());
 
   it("shows each relayed stream's packets and losses at the control plane's /stats", async (t) => {
     const sender = await UdpPeer.bind();

@@ -19,29 +19,19 @@ import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
+import type { PlacementsView } from '../../../src/control-plane/placement/index.js';
+import type { NodePlacementView } from '../../../src/node-agent/index.js';
+
+/** A proxy's GET /placements. */
+interface ProxyPlacements {
+  readonly node: string;
+  readonly placements: NodePlacementView[];
+}
 
 const CAMERAS = 30;
 const LOAD_FACTOR = 1.25;
 /** Long enough for three in-process proxies to start and connect on a busy 2-core machine. */
 const GRACE_MS = 4_000;
-
-interface Placement {
-  key: string;
-  node: string;
-  since: string;
-  reason: string;
-}
-
-interface PlacementsView {
-  restoring: boolean;
-  placements: Placement[];
-  nodes: { id: string; state: string; keys: number; bound: number }[];
-}
-
-interface ProxyPlacements {
-  node: string;
-  placements: (Placement & { owned: boolean })[];
-}
 
 function configText(grpcPort: number, adminPort: number, proxyId?: string): string {
   const paths = Array.from(
