@@ -59,6 +59,16 @@ export {
   type PlacementReason,
 } from './placement-resource.js';
 export {
+  hopBodySchema,
+  hopKeyOf,
+  hopResource,
+  hopResourceName,
+  MAX_HOP_KEYS,
+  MEDIA_KEY,
+  parseHopBody,
+  type HopBody,
+} from './hop-resource.js';
+export {
   type HttpClusterConfig,
   type HttpConfig,
   type HttpListenerConfig,

@@ -43,16 +43,17 @@ export const resourceTypes = [
   'SIGNALING_SETTINGS',
 ] as const;
 
-/** The resource types a config is made of (MEDIA_KEY is reserved in the proto). */
+/** The resource types a config is made of. */
 export type ResourceType = (typeof resourceTypes)[number];
 
 /**
- * Every resource type the control plane pushes: the config's, and PLACEMENT
- * (which node carries which media session; placement-resource.ts). A
- * PLACEMENT resource is not config: a node keeps it beside its config and
- * never assembles it into a MeshConfig.
+ * Every resource type the control plane pushes: the config's, PLACEMENT
+ * (which node carries which media session; placement-resource.ts) and
+ * MEDIA_KEY (a proxy-to-proxy hop and its keys; hop-resource.ts). Those two
+ * are not config: a node keeps them beside its config and never assembles
+ * them into a MeshConfig.
  */
-export const pushedResourceTypes = [...resourceTypes, 'PLACEMENT'] as const;
+export const pushedResourceTypes = [...resourceTypes, 'PLACEMENT', 'MEDIA_KEY'] as const;
 
 export type PushedResourceType = (typeof pushedResourceTypes)[number];
 

@@ -32,6 +32,7 @@ import {
   type MeshControlHandlers,
   type NodeMessage,
   type RegisterRequest,
+  type RegisterResponse,
   type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
@@ -225,7 +226,7 @@ export class ConfigPushServer {
 
   #register(
     request: RegisterRequest,
-    callback: grpc.sendUnaryData<{ heartbeatIntervalMs: number }>,
+    callback: grpc.sendUnaryData<RegisterResponse>,
   ) {
     const { id } = request.identity;
     if (!NODE_ID.test(id) || request.identity.role === 'ROLE_UNSPECIFIED') {
@@ -245,7 +246,10 @@ export class ConfigPushServer {
       { node: id, nodeRole: request.identity.role, version: request.currentVersion },
       'node registered',
     );
-    callback(null, { heartbeatIntervalMs: this.#options.heartbeatIntervalMs });
+    callback(null, {
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      placesSessions: this.#options.placements !== undefined,
+    });
   }
 
   #streamResources(call: NodeStream): void {
@@ -385,6 +389,9 @@ export class ConfigPushServer {
         registry.loaded(id, { sentAt: new Date(sentAtMs).toISOString(), ...figures });
         break;
       }
+      case 'hops':
+        // The hop planner (issue 16, item 2) takes them; until it is wired they are ignored.
+        break;
       case 'hello':
         break;
     }

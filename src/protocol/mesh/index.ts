@@ -25,6 +25,8 @@ export interface RegisterRequest {
 
 export interface RegisterResponse {
   heartbeatIntervalMs: number;
+  /** The control plane places media sessions; false (the default) from one without placement. */
+  placesSessions: boolean;
 }
 
 /** Bytes of a stats report's JSON; the control plane drops larger ones. */
@@ -103,6 +105,22 @@ export interface LoadReport {
   capacity: Capacity;
 }
 
+/** A camera stream a proxy wants over a hop, and where it receives it. */
+export interface HopRequest {
+  /** The session key ("camera/<path>"). */
+  session: string;
+  /** host:port of the receiving socket. */
+  address: string;
+}
+
+export interface HopRequests {
+  sentAtMs: number;
+  requests: HopRequest[];
+}
+
+/** Hop requests one node message may carry; more are refused. */
+export const MAX_HOP_REQUESTS = 10_000;
+
 export interface Hello {
   id: string;
   systemVersion: string;
@@ -140,7 +158,8 @@ export type NodeMessage =
   | { kind: 'nack'; nack: Omit<Nack, 'errors'> & { errors: NullableResourceError[] } }
   | { kind: 'heartbeat'; heartbeat: { sentAtMs: number } }
   | { kind: 'stats'; stats: StatsReport }
-  | { kind: 'load'; load: Omit<LoadReport, 'capacity'> & { capacity: Capacity | null } };
+  | { kind: 'load'; load: Omit<LoadReport, 'capacity'> & { capacity: Capacity | null } }
+  | { kind: 'hops'; hops: HopRequests };
 
 export interface NullableResourceError {
   resource: WireResourceRef | null;
@@ -154,7 +173,8 @@ export type NodeMessageOut =
   | { nack: Nack }
   | { heartbeat: { sentAtMs: number } }
   | { stats: StatsReport }
-  | { load: LoadReport };
+  | { load: LoadReport }
+  | { hops: HopRequests };
 
 export interface MeshControlHandlers extends grpc.UntypedServiceImplementation {
   register: grpc.handleUnaryCall<RegisterRequest, RegisterResponse>;

@@ -39,7 +39,7 @@ class ScriptedControlPlane {
   constructor() {
     const handlers: MeshControlHandlers = {
       register: (_call, callback) => {
-        callback(null, { heartbeatIntervalMs: 60_000 });
+        callback(null, { heartbeatIntervalMs: 60_000, placesSessions: false });
       },
       streamResources: (call) => {
         const stream: ScriptedStream = { call, messages: [] };
