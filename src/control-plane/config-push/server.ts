@@ -224,10 +224,7 @@ export class ConfigPushServer {
     await stopped;
   }
 
-  #register(
-    request: RegisterRequest,
-    callback: grpc.sendUnaryData<RegisterResponse>,
-  ) {
+  #register(request: RegisterRequest, callback: grpc.sendUnaryData<RegisterResponse>) {
     const { id } = request.identity;
     if (!NODE_ID.test(id) || request.identity.role === 'ROLE_UNSPECIFIED') {
       callback({
