@@ -4,13 +4,18 @@
  * stream a proxy asked for over a hop (HopRequests in the proto) whose owner
  * is another proxy, and pushes it to those two nodes only:
  *
- *   type MEDIA_KEY, name `<session key>@<receiving node>`
+ *   type MEDIA_KEY, name = hopId = `<session key>:<sender>-><receiver>`
  *   body { hopId, session, sender, receiver, senderAddress, receiverAddress,
  *          keys, sendEpoch }
  *
  * - `hopId` names one sender-receiver pair of the session; when the session
- *   moves to another owner the hop gets a new hopId and new keys (a new
- *   sender must never reuse a key: SRTP indices start again at 0).
+ *   moves to another owner it is another hop, with other keys. Two hops of
+ *   one session to one receiver exist at once only during a handover (a
+ *   drain: the new owner's hop first, the old one removed after). A sender
+ *   never reuses a key: a key protects from packet index 0.
+ * - A restarted control plane learns the hops and their keys back from the
+ *   nodes' Hellos (which return MEDIA_KEY resources with their bodies, as
+ *   they do PLACEMENT), so a restart changes no key.
  * - `keys`: the epochs both ends hold, oldest first (src/protocol/srtp
  *   HopKey; the epoch travels as the MKI). The receiver installs all of them;
  *   the sender protects with `sendEpoch`. A rotation adds epoch n+1 while
@@ -60,6 +65,13 @@ export const hopBodySchema = z
     sendEpoch: z.number().int().min(1).max(0xffff_ffff),
   })
   .superRefine((body, ctx) => {
+    if (body.hopId !== hopResourceName(body.session, body.sender, body.receiver)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hopId'],
+        message: 'must be <session>:<sender>-><receiver>',
+      });
+    }
     if (body.sender === body.receiver) {
       ctx.addIssue({ code: 'custom', path: ['receiver'], message: 'must differ from sender' });
     }
@@ -97,16 +109,16 @@ export const hopBodySchema = z
 
 export type HopBody = z.infer<typeof hopBodySchema>;
 
-/** The MEDIA_KEY resource's name: one hop per session and receiving node. */
-export function hopResourceName(session: string, receiver: string): string {
-  return `${session}@${receiver}`;
+/** The hop's id, which is also its MEDIA_KEY resource's name. */
+export function hopResourceName(session: string, sender: string, receiver: string): string {
+  return `${session}:${sender}->${receiver}`;
 }
 
 /** The MEDIA_KEY resource of one hop. */
 export function hopResource(body: HopBody): PushedResource {
   return {
     type: MEDIA_KEY,
-    name: hopResourceName(body.session, body.receiver),
+    name: body.hopId,
     order: 0,
     body,
     version: resourceVersion(body),
