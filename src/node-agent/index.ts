@@ -15,3 +15,5 @@ export {
   type NodePlacementView,
   type StagedPlacements,
 } from './placements.js';
+export { Hops, type HeldHop, type HopView, type StagedHops } from './hops.js';
+export { MeshState, meshStateTypes, type StagedMeshState } from './mesh-state.js';

@@ -21,7 +21,8 @@ import type { ConfigParticipant } from './config-transaction.js';
 import { ControlClient } from './control-client.js';
 import { CpuSampler, type LoadSource } from './load-source.js';
 import { NodeConfig, type AppliedConfig } from './node-config.js';
-import { Placements } from './placements.js';
+import { MeshState } from './mesh-state.js';
+import type { Placements } from './placements.js';
 
 export type { AppliedConfig } from './node-config.js';
 
@@ -56,8 +57,8 @@ export class MeshNode {
   readonly metrics: Registry;
   readonly admin: AdminServer;
   readonly #config: NodeConfig;
-  /** Which node carries each media session, as the control plane last pushed it. */
-  readonly placements: Placements;
+  /** Placements and hops, as the control plane last pushed them. */
+  readonly meshState: MeshState;
   #client: ControlClient | undefined;
   #adminAddress: HostPort | undefined;
 
@@ -65,10 +66,10 @@ export class MeshNode {
     this.#options = options;
     this.id = options.section.id ?? defaultId(options.roleName);
     this.metrics = createMetricsRegistry(options.roleName);
-    this.placements = new Placements(this.id);
+    this.meshState = new MeshState(this.id);
     this.#config = new NodeConfig({
       participants: options.participants ?? [],
-      placements: this.placements,
+      meshState: this.meshState,
       metrics: this.metrics,
       log: options.log,
     });
@@ -111,6 +112,11 @@ export class MeshNode {
     return this.#config.applied;
   }
 
+  /** Which node carries each media session, as the control plane last pushed it. */
+  get placements(): Placements {
+    return this.meshState.placements;
+  }
+
   /**
    * Settles with the first config's outcome: resolves once it is in force
    * (every listener it names bound), rejects with its refusal.
@@ -143,7 +149,7 @@ export class MeshNode {
       listenAddresses: { admin: formatHostPort(this.#adminAddress) },
       currentVersion: () => this.#config.applied?.version ?? '',
       heldResources: () => this.heldResources(),
-      heldPlacements: () => this.placements.wire(),
+      heldPlacements: () => this.meshState.wire(),
       apply: (update) => this.#config.apply(update),
       metrics: this.metrics,
       log,

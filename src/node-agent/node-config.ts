@@ -7,10 +7,11 @@
  * every commit has run by then) leaves the new config in force, so the set
  * and the ACK say so too, and the bug is logged and counted.
  *
- * PLACEMENT resources travel in the same updates but are not config: they
- * go to the node's Placements (placements.ts), never into assembleConfig,
- * and an update that changes only placements runs no transaction. A bad
- * placement body refuses its whole update like a bad config body does.
+ * PLACEMENT and MEDIA_KEY resources travel in the same updates but are not
+ * config: they go to the node's MeshState (mesh-state.ts), never into
+ * assembleConfig, and an update that changes only them runs no
+ * transaction. A bad body of either refuses its whole update like a bad
+ * config body does.
  */
 import { Counter, type Registry } from 'prom-client';
 import {
@@ -20,7 +21,6 @@ import {
   resourcesNamedByRefusal,
   ResourcesRefusedError,
   resourceTypes,
-  PLACEMENT,
   type MeshConfig,
   type MeshResource,
   type PushedResourceRef,
@@ -31,7 +31,7 @@ import {
 import { errorMessage, StreammeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate } from '../protocol/mesh/index.js';
-import type { Placements } from './placements.js';
+import { meshStateTypes, type MeshState } from './mesh-state.js';
 import {
   applyConfigTransaction,
   CommitFailedError,
@@ -60,8 +60,8 @@ export interface LastRefusal {
 
 export interface NodeConfigOptions {
   readonly participants: readonly ConfigParticipant[];
-  /** Where PLACEMENT resources go; without it they are refused as not served. */
-  readonly placements?: Placements;
+  /** Where PLACEMENT and MEDIA_KEY resources go; without it they are refused as not served. */
+  readonly meshState?: MeshState;
   readonly metrics: Registry;
   readonly log: Logger;
 }
@@ -149,20 +149,20 @@ export class NodeConfig {
 
   async #applyNow(update: ResourceUpdate): Promise<readonly PushedResourceRef[]> {
     const source = `update ${update.systemVersion}`;
-    const placements = this.#options.placements;
+    const meshState = this.#options.meshState;
     try {
       const { candidate, issues } = candidateResources(
         this.#resources,
         update,
-        placements !== undefined,
+        meshState !== undefined,
       );
-      const staged = placements?.stage(update);
+      const staged = meshState?.stage(update);
       const allIssues = [...issues, ...(staged?.issues ?? [])];
       if (allIssues.length > 0) throw new ResourcesRefusedError(source, allIssues);
       const refs: PushedResourceRef[] = update.resources.flatMap(({ type, name, version }) =>
         isConfigType(type) ? [{ type, name, version }] : [],
       );
-      if (placements !== undefined) refs.push(...placements.refs(update));
+      if (meshState !== undefined) refs.push(...meshState.refs(update));
       const unchanged =
         this.#applied !== undefined &&
         candidate.size === this.#resources.size &&
@@ -174,9 +174,9 @@ export class NodeConfig {
       }
       const onlyPlacements =
         update.resources.length + update.removed.length > 0 &&
-        [...update.resources, ...update.removed].every(({ type }) => type === PLACEMENT);
+        [...update.resources, ...update.removed].every(({ type }) => meshStateTypes.has(type));
       this.#resources = candidate;
-      if (staged !== undefined) placements?.commit(staged);
+      if (staged !== undefined) meshState?.commit(staged);
       // A placement update of the same config version leaves the config's
       // record (and its appliedAt) as it was: the config did not change.
       if (!onlyPlacements || this.#applied?.version !== update.systemVersion) {
@@ -304,7 +304,7 @@ function candidateResources(
   const issues: ResourceIssue[] = [];
   for (const ref of update.removed) candidate.delete(resourceKey(ref));
   for (const wire of update.resources) {
-    if (keepsPlacements && wire.type === PLACEMENT) continue;
+    if (keepsPlacements && meshStateTypes.has(wire.type)) continue;
     if (!isConfigType(wire.type)) {
       const type = wire.type as ResourceType;
       issues.push({ type, name: wire.name, reason: `${wire.type} is not served by this node` });

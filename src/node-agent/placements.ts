@@ -72,6 +72,15 @@ export class Placements {
     return { next, issues };
   }
 
+  /** Whether the staged set differs from the one held. */
+  changes(staged: StagedPlacements): boolean {
+    if (staged.next.size !== this.#held.size) return true;
+    for (const [key, held] of staged.next) {
+      if (this.#held.get(key)?.version !== held.version) return true;
+    }
+    return false;
+  }
+
   commit(staged: StagedPlacements): void {
     this.#held = staged.next;
   }

@@ -15,7 +15,7 @@ import {
   splitConfig,
   type PlacementBody,
 } from '../../../src/config/index.js';
-import { NodeConfig, Placements, type ConfigParticipant } from '../../../src/node-agent/index.js';
+import { MeshState, NodeConfig, type ConfigParticipant } from '../../../src/node-agent/index.js';
 import type { ResourceUpdate, WireResource } from '../../../src/protocol/mesh/index.js';
 
 const config = parseConfigText('proxy: { id: proxy-a }', 'test');
@@ -52,10 +52,11 @@ function nodeWithPlacements() {
       return Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() });
     },
   };
-  const placements = new Placements('proxy-a');
+  const meshState = new MeshState('proxy-a');
+  const { placements } = meshState;
   const node = new NodeConfig({
     participants: [participant],
-    placements,
+    meshState,
     metrics: new Registry(),
     log: pino({ level: 'silent' }),
   });

@@ -1,0 +1,86 @@
+/**
+ * What a node holds of the mesh beside its config: PLACEMENT resources
+ * (which node carries each media session, placements.ts) and MEDIA_KEY
+ * resources (its proxy-to-proxy hops and their keys, hops.ts). NodeConfig
+ * stages both with every update and commits them with it; 'change' is
+ * emitted after a commit that changed either, for the services that follow
+ * them (the proxy's camera mesh).
+ */
+import { EventEmitter } from 'node:events';
+import {
+  MEDIA_KEY,
+  PLACEMENT,
+  type PushedResourceRef,
+  type ResourceIssue,
+} from '../config/index.js';
+import {
+  MAX_HELLO_PLACEMENT_BYTES,
+  type ResourceUpdate,
+  type WireResource,
+} from '../protocol/mesh/index.js';
+import { Hops, type StagedHops } from './hops.js';
+import { Placements, type StagedPlacements } from './placements.js';
+
+export const meshStateTypes: ReadonlySet<string> = new Set([PLACEMENT, MEDIA_KEY]);
+
+export interface StagedMeshState {
+  readonly placements: StagedPlacements;
+  readonly hops: StagedHops;
+  readonly issues: readonly ResourceIssue[];
+}
+
+export class MeshState extends EventEmitter<{ change: [] }> {
+  readonly placements: Placements;
+  readonly hops: Hops;
+
+  constructor(nodeId: string) {
+    super();
+    this.placements = new Placements(nodeId);
+    this.hops = new Hops(nodeId);
+  }
+
+  stage(update: ResourceUpdate): StagedMeshState {
+    const placements = this.placements.stage(update);
+    const hops = this.hops.stage(update);
+    return { placements, hops, issues: [...placements.issues, ...hops.issues] };
+  }
+
+  commit(staged: StagedMeshState): void {
+    const changed = this.placements.changes(staged.placements) || this.hops.changes(staged.hops);
+    this.placements.commit(staged.placements);
+    this.hops.commit(staged.hops);
+    if (changed) this.emit('change');
+  }
+
+  refs(update: ResourceUpdate): PushedResourceRef[] {
+    return [...this.placements.refs(update), ...this.hops.refs(update)];
+  }
+
+  /**
+   * What the Hello returns, within `maxBytes`: its hops first, up to half of
+   * it (a hop left out gets new keys, a short loss on a running stream), then
+   * placements (this node's first) in the rest. The control plane resends
+   * what is left out.
+   */
+  wire(maxBytes: number = MAX_HELLO_PLACEMENT_BYTES): WireResource[] {
+    const hops: WireResource[] = [];
+    let bytes = 0;
+    for (const hop of this.hops.wire()) {
+      bytes += wireBytes(hop);
+      if (bytes > maxBytes / 2) break;
+      hops.push(hop);
+    }
+    const used = hops.reduce((sum, hop) => sum + wireBytes(hop), 0);
+    return [...hops, ...this.placements.wire(maxBytes - used)];
+  }
+}
+
+/** A resource's names, version and body, with protobuf framing (as placements.ts counts it). */
+function wireBytes(resource: WireResource): number {
+  return (
+    Buffer.byteLength(resource.name) +
+    resource.version.length +
+    Buffer.byteLength(resource.bodyJson) +
+    16
+  );
+}
