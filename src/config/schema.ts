@@ -102,6 +102,15 @@ const controlPlaneSchema = z
       .max(100)
       .default(3)
       .describe('A node that misses this many heartbeats in a row is marked stale.'),
+    hopKeyRotationSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .default(3600)
+      .describe(
+        'How often the SRTP key of each proxy-to-proxy camera hop is rotated; a key is valid for three periods.',
+      ),
   })
   .describe('The control plane: registry and config push.');
 

@@ -1,25 +1,36 @@
 /**
  * The control plane's own admin routes: read and write the config, list
- * nodes and placements.
+ * nodes, placements and camera hops, and one camera stream's path hop by
+ * hop (GET /streams/<path>/hops).
  * A write (`PUT /config`, YAML or JSON body) needs the admin token (checked
  * before the body is read), is validated like a file — pre-scanned for size
  * and nesting, then parsed on a worker thread under a deadline, so no body
  * holds the event loop or ends the process — and, if good, is pushed to
  * every connected node at once.
+ *
+ * Hop keys never leave the process but to the hop's two nodes: GET /hops
+ * shows their epochs and expiry only. GET /streams/<path>/hops is
+ * registered for each camera path the config has had (the admin server
+ * routes exact paths, and path names may hold "/"); a path the config no
+ * longer has answers 404 like one it never had.
  */
 import type { AdminServer } from '../shared/admin/index.js';
 import { parseConfigTextIsolated, redactSecrets } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import type { ConfigStore } from './config-push/index.js';
-import type { PlacementService } from './placement/index.js';
+import { streamHopsView, type HopPlanner } from './hops/index.js';
+import { CAMERA_KEY_PREFIX, sessionKeys, type PlacementService } from './placement/index.js';
 import type { Registry } from './registry/index.js';
 
-export function addControlPlaneRoutes(
-  admin: AdminServer,
-  store: ConfigStore,
-  registry: Registry,
-  placements: PlacementService,
-): void {
+export interface ControlPlaneParts {
+  readonly store: ConfigStore;
+  readonly registry: Registry;
+  readonly placements: PlacementService;
+  readonly hops: HopPlanner;
+}
+
+export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlaneParts): void {
+  const { store, registry, placements, hops } = parts;
   // The config holds secrets (SRTP keys, RTSP passwords and tokens, camera
   // credentials): shown redacted, in full only with ?reveal=true and the token.
   admin.route('GET', '/config', (request) => {
@@ -63,4 +74,32 @@ export function addControlPlaneRoutes(
   admin.route('GET', '/stats', () => ({ status: 200, body: { nodes: registry.stats() } }));
   // Which proxy carries which session, sorted by key, and each proxy's keys against its bound.
   admin.route('GET', '/placements', () => ({ status: 200, body: placements.view() }));
+  // Every hop: its two ends and addresses, key epochs and expiry, never a key.
+  admin.route('GET', '/hops', () => ({ status: 200, body: hops.view() }));
+
+  const streamRoutes = new Set<string>();
+  const addStreamRoutes = (): void => {
+    for (const session of sessionKeys(store.current.config)) {
+      if (!session.startsWith(CAMERA_KEY_PREFIX) || streamRoutes.has(session)) continue;
+      streamRoutes.add(session);
+      const path = session.slice(CAMERA_KEY_PREFIX.length);
+      admin.route('GET', `/streams/${path}/hops`, () => {
+        if (!sessionKeys(store.current.config).includes(session)) {
+          return { status: 404, body: { error: `no camera path ${path} in the config` } };
+        }
+        return {
+          status: 200,
+          body: streamHopsView({
+            path,
+            session,
+            owner: placements.placementOf(session)?.node ?? null,
+            hops: hops.hopsOf(session),
+            reports: registry.stats(),
+          }),
+        };
+      });
+    }
+  };
+  addStreamRoutes();
+  store.on('change', addStreamRoutes);
 }

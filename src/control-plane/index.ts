@@ -1,7 +1,8 @@
 /**
  * The control plane process: the config store (file + admin writes), the
- * node registry, placement (which proxy carries which media session), the
- * MeshControl gRPC service and the admin listener.
+ * node registry, placement (which proxy carries which media session), camera
+ * hops (which proxy sends which camera stream to which other, and their
+ * keys), the MeshControl gRPC service and the admin listener.
  */
 import type { FSWatcher } from 'node:fs';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
@@ -12,6 +13,7 @@ import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
 import { ConfigStore, ConfigPushServer } from './config-push/index.js';
+import { HopPlanner } from './hops/index.js';
 import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
 
@@ -32,6 +34,11 @@ export interface ControlPlaneOptions {
    * the placements they hold; default DEFAULT_PLACEMENT_GRACE_MS (6 s).
    */
   readonly placementGraceMs?: number;
+  /**
+   * How long a drained owner's hop outlives the new hop's ACK by both its
+   * nodes; default DEFAULT_HANDOVER_MS (2 s).
+   */
+  readonly hopHandoverMs?: number;
 }
 
 export interface RunningControlPlane {
@@ -72,11 +79,21 @@ export async function startControlPlane(
     log,
     ...(options.placementGraceMs === undefined ? {} : { graceMs: options.placementGraceMs }),
   });
+  const hops = new HopPlanner({
+    store,
+    registry,
+    placements,
+    clock: options.clock ?? systemClock,
+    log,
+    metrics,
+    ...(options.hopHandoverMs === undefined ? {} : { handoverMs: options.hopHandoverMs }),
+  });
   const pushServer = new ConfigPushServer({
     listen: address(config.controlPlane.grpc),
     store,
     registry,
     placements,
+    hops,
     heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
     budget: {
       maxConnections: config.controlPlane.grpcMaxConnections,
@@ -97,7 +114,7 @@ export async function startControlPlane(
   });
   // Before any port is bound: a refused admin address leaves nothing half started.
   admin.checkBind();
-  addControlPlaneRoutes(admin, store, registry, placements);
+  addControlPlaneRoutes(admin, { store, registry, placements, hops });
 
   const grpcAddress = await pushServer.listen();
   const adminAddress = await admin.listen();
@@ -112,6 +129,7 @@ export async function startControlPlane(
     }
   });
   placements.start();
+  hops.start();
   const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
   sweep.unref();
   log.info(
@@ -131,6 +149,7 @@ export async function startControlPlane(
     async close() {
       clearInterval(sweep);
       placements.close();
+      hops.close();
       watcher?.close();
       await Promise.all([pushServer.close(), admin.close()]);
     },

@@ -5,8 +5,11 @@
  * load report, a NACK's per-resource error).
  */
 import {
+  MEDIA_KEY,
+  parseHopBody,
   parsePlacementBody,
   PLACEMENT,
+  type HopBody,
   pushedResourceTypes,
   resourceTypes,
   type PlacementBody,
@@ -73,37 +76,57 @@ export interface HeldPlacement {
   readonly body: PlacementBody;
 }
 
+/** One MEDIA_KEY (a hop and its keys) a node's Hello says it holds. */
+export interface HeldHop {
+  readonly ref: PushedResourceRef;
+  readonly body: HopBody;
+}
+
+/** The body of a Hello's resource by its type's parser, or why it is left out. */
+function parseHeld<T>(bodyJson: string, parse: (body: unknown) => T | string): T | string {
+  try {
+    return parse(JSON.parse(bodyJson));
+  } catch {
+    return 'not JSON';
+  }
+}
+
 /**
- * The PLACEMENT resources of a Hello, or why the Hello is refused. A body
- * that does not parse is left out (the node then counts as not holding it,
- * and is sent the current one): a placement the node holds is a hint for a
- * restarted control plane, not a fact it must accept.
+ * The PLACEMENT and MEDIA_KEY resources of a Hello, or why the Hello is
+ * refused. A body that does not parse (or a hop named other than by its
+ * hopId) is left out and counted in `dropped` (the node then counts as not
+ * holding it, and is sent the current one): what a node holds is a hint for
+ * a restarted control plane, not a fact it must accept.
  */
-export function checkHelloPlacements(
-  placements: readonly WireResource[],
-): { readonly held: HeldPlacement[]; readonly dropped: number } | string {
+export function checkHelloPlacements(placements: readonly WireResource[]):
+  | {
+      readonly held: HeldPlacement[];
+      readonly hops: HeldHop[];
+      readonly dropped: number;
+    }
+  | string {
   if (placements.length > MAX_HELLO_RESOURCES) {
     return `a hello names at most ${MAX_HELLO_RESOURCES} placements`;
   }
   const held: HeldPlacement[] = [];
+  const hops: HeldHop[] = [];
   let dropped = 0;
   for (const placement of placements) {
     const ref = checkRef(placement);
     if (typeof ref === 'string') return ref;
-    if (ref.type !== PLACEMENT) return `a hello's placements hold only ${PLACEMENT} resources`;
-    let body: PlacementBody | string;
-    try {
-      body = parsePlacementBody(JSON.parse(placement.bodyJson));
-    } catch {
-      body = 'not JSON';
+    if (ref.type === PLACEMENT) {
+      const body = parseHeld(placement.bodyJson, parsePlacementBody);
+      if (typeof body === 'string') dropped += 1;
+      else held.push({ ref, body });
+    } else if (ref.type === MEDIA_KEY) {
+      const body = parseHeld(placement.bodyJson, parseHopBody);
+      if (typeof body === 'string' || body.hopId !== ref.name) dropped += 1;
+      else hops.push({ ref, body });
+    } else {
+      return `a hello's placements hold only ${PLACEMENT} and ${MEDIA_KEY} resources`;
     }
-    if (typeof body === 'string') {
-      dropped += 1;
-      continue;
-    }
-    held.push({ ref, body });
   }
-  return { held, dropped };
+  return { held, hops, dropped };
 }
 
 export interface RefusedResource {

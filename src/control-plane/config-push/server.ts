@@ -12,6 +12,10 @@
  * the placements it holds; they are handed to the feed before the node's
  * first delta is computed, so a restarted control plane rebuilds its
  * placements from them and sends the node nothing it already holds.
+ * Camera hops (a HopFeed, the HopPlanner) work the same way, per node: a
+ * proxy also wants the MEDIA_KEY resources of the hops it sends or
+ * receives; they travel in the same updates as PLACEMENT, its Hello returns
+ * them, and its HopRequests and ACKs go to the feed.
  * Connections reach the service through a GrpcListener, which keeps the
  * listener's connection budget.
  */
@@ -22,7 +26,13 @@ import {
   defaultConnectionBudget,
   type ConnectionBudgetLimits,
 } from '../../shared/connection-budget.js';
-import { PLACEMENT, type PlacementBody, type PushedResource } from '../../config/index.js';
+import {
+  MEDIA_KEY,
+  PLACEMENT,
+  type HopBody,
+  type PlacementBody,
+  type PushedResource,
+} from '../../config/index.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import {
@@ -31,6 +41,7 @@ import {
   meshControlService,
   type MeshControlHandlers,
   type NodeMessage,
+  type HopRequests,
   type RegisterRequest,
   type RegisterResponse,
   type ResourceUpdate,
@@ -62,12 +73,30 @@ export interface PlacementFeed {
   on(event: 'change', listener: () => void): unknown;
 }
 
+/**
+ * Where the MEDIA_KEY resources come from (the control plane's HopPlanner;
+ * a test may inject its own), and where what proxies say of hops goes.
+ */
+export interface HopFeed {
+  /** The MEDIA_KEY resources `node` should hold now. */
+  resources(node: string): readonly PushedResource[];
+  /** What a proxy's Hello says it holds (bodies checked). */
+  reported(node: string, held: readonly HopBody[]): void;
+  /** A node's whole set of hop requests, unchecked. */
+  requested(node: string, role: NodeRecord['role'], requests: HopRequests): void;
+  /** A node acknowledged an update. */
+  acked(node: string): void;
+  on(event: 'change', listener: () => void): unknown;
+}
+
 export interface ConfigPushServerOptions {
   readonly listen: HostPort;
   readonly store: ConfigStore;
   readonly registry: Registry;
   /** PLACEMENT resources pushed to every proxy; none without. */
   readonly placements?: PlacementFeed;
+  /** MEDIA_KEY resources pushed to each hop's two proxies; none without. */
+  readonly hops?: HopFeed;
   readonly heartbeatIntervalMs: number;
   /** The gRPC listener's connection budget; default defaultConnectionBudget. */
   readonly budget?: ConnectionBudgetLimits;
@@ -156,7 +185,7 @@ export class ConfigPushServer {
     });
     this.#droppedPlacements = new Counter({
       name: 'streammesh_control_plane_hello_placements_dropped_total',
-      help: 'Placements a Hello returned with a body that does not parse; the node is sent the current one.',
+      help: 'Placements and hops (MEDIA_KEY) a Hello returned with a body that does not parse; the node is sent the current one.',
       registers,
     });
     this.#badStats = new Counter({
@@ -189,14 +218,16 @@ export class ConfigPushServer {
     options.store.on('change', (current) => {
       for (const [id, stream] of this.#streams) this.#sendDelta(id, stream, current);
     });
-    options.placements?.on('change', () => {
+    const toProxies = (): void => {
       const current = options.store.current;
       for (const [id, stream] of this.#streams) {
         if (options.registry.get(id)?.role === 'ROLE_PROXY') {
           this.#sendDelta(id, stream, current, true);
         }
       }
-    });
+    };
+    options.placements?.on('change', toProxies);
+    options.hops?.on('change', toProxies);
   }
 
   /** Binds the listen address (port 0 picks a free port) and returns where it is bound. */
@@ -316,11 +347,25 @@ export class ConfigPushServer {
     this.#streams.set(id, call);
     this.#options.registry.streamOpened(id);
     const isProxy = record.role === 'ROLE_PROXY';
-    record.resources.hello(isProxy ? [...held, ...placements.held.map(({ ref }) => ref)] : held);
+    record.resources.hello(
+      isProxy
+        ? [
+            ...held,
+            ...placements.held.map(({ ref }) => ref),
+            ...placements.hops.map(({ ref }) => ref),
+          ]
+        : held,
+    );
     if (isProxy && placements.held.length > 0) {
       this.#options.placements?.reported(
         id,
         placements.held.map(({ ref, body }) => ({ key: ref.name, body })),
+      );
+    }
+    if (isProxy && placements.hops.length > 0) {
+      this.#options.hops?.reported(
+        id,
+        placements.hops.map(({ body }) => body),
       );
     }
     const current = this.#options.store.current;
@@ -341,6 +386,8 @@ export class ConfigPushServer {
         this.#acks.inc();
         registry.acked(id, systemVersion);
         this.#options.log.debug({ node: id, version: systemVersion }, 'config ACK');
+        // A receiver holding a new key lets its sender use it; a handover may end.
+        this.#options.hops?.acked(id);
         break;
       }
       case 'nack': {
@@ -386,9 +433,11 @@ export class ConfigPushServer {
         registry.loaded(id, { sentAt: new Date(sentAtMs).toISOString(), ...figures });
         break;
       }
-      case 'hops':
-        // The hop planner (issue 16, item 2) takes them; until it is wired they are ignored.
+      case 'hops': {
+        const role = registry.get(id)?.role;
+        if (role !== undefined) this.#options.hops?.requested(id, role, message.hops);
         break;
+      }
       case 'hello':
         break;
     }
@@ -423,11 +472,15 @@ export class ConfigPushServer {
   #sendDelta(id: string, stream: NodeStream, current: VersionedConfig, upToDate = false): void {
     const record: NodeRecord | undefined = this.#options.registry.get(id);
     if (record === undefined) return;
-    const placements = record.role === 'ROLE_PROXY' ? this.#options.placements : undefined;
+    const isProxy = record.role === 'ROLE_PROXY';
     const delta = record.resources.delta(
-      placements === undefined
-        ? current.resources
-        : [...current.resources, ...placements.resources()],
+      isProxy
+        ? [
+            ...current.resources,
+            ...(this.#options.placements?.resources() ?? []),
+            ...(this.#options.hops?.resources(id) ?? []),
+          ]
+        : current.resources,
     );
     const parts = splitPlacements(delta);
     if (parts.length === 0) {
@@ -477,9 +530,13 @@ export class ConfigPushServer {
   }
 }
 
-/** The delta's config part and its PLACEMENT part, each only if it holds something. */
+/**
+ * The delta's config part and its non-config part (PLACEMENT and MEDIA_KEY),
+ * each only if it holds something.
+ */
 function splitPlacements(delta: Delta): Delta[] {
-  const isPlacement = (ref: { readonly type: string }): boolean => ref.type === PLACEMENT;
+  const isPlacement = (ref: { readonly type: string }): boolean =>
+    ref.type === PLACEMENT || ref.type === MEDIA_KEY;
   const parts: Delta[] = [
     {
       changed: delta.changed.filter((resource) => !isPlacement(resource)),

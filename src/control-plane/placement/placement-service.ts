@@ -168,6 +168,14 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
     this.#tick.unref();
   }
 
+  /** The node carrying a session key now and why (its last move), or undefined. */
+  placementOf(
+    key: string,
+  ): { readonly node: string; readonly reason: PlacementReason } | undefined {
+    const assignment = this.#table.get(key);
+    return assignment === undefined ? undefined : bodyOf(assignment);
+  }
+
   /** The PLACEMENT resources to push to every proxy, after the config in force. */
   resources(): readonly PushedResource[] {
     this.#syncConfig();

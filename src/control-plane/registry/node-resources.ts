@@ -193,6 +193,17 @@ export class NodeResources {
     return this.#inFlight.get(nonce)?.versions.has(resourceKey(ref)) ?? false;
   }
 
+  /**
+   * The version of one resource the node holds (acknowledged, or named in
+   * its Hello), or null: none, or not known since an update was forgotten.
+   * The hop planner asks whether a receiver holds a new key before the
+   * sender may use it.
+   */
+  heldVersion(ref: { readonly type: string; readonly name: string }): string | null {
+    const held = this.#states.get(resourceKey(ref))?.held;
+    return typeof held === 'string' ? held : null;
+  }
+
   /** Every resource the node holds (or is sent or refused), sorted by type and name. */
   view(): ResourceStateView[] {
     return [...this.#states]
