@@ -9,7 +9,8 @@ import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
-import { addPlacementRoutes, addStreamRoutes } from './admin/index.js';
+import { CameraSource } from '../src/media/rtsp-client/index.js';
+import { addHopRoutes, addPlacementRoutes, addStreamRoutes } from './admin/index.js';
 import { withBindHost } from './bind-host.js';
 import { IsolatedHttpService } from './l7/index.js';
 import { proxyLoad } from './load-report.js';
@@ -18,6 +19,7 @@ import {
   registerRtspMetrics,
   registerStreamMetrics,
 } from './media/metrics/index.js';
+import { CameraMesh } from './media/mesh/index.js';
 import { MediaRouteTable } from './media/relay/index.js';
 import { RtspService } from './media/rtsp/index.js';
 
@@ -39,8 +41,23 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   const localize = (candidate: MeshConfig): MeshConfig => withBindHost(candidate, bindHost);
   const config = localize(startup);
   const routes = new MediaRouteTable(log);
-  const rtsp = new RtspService(log);
-  const node = new MeshNode({
+  // The camera mesh follows the node's placements and hops, so it is made
+  // after the node, which needs the RTSP service (and so this hook) first.
+  const late: { mesh?: CameraMesh } = {};
+  const rtsp = new RtspService(log, {
+    cameraSource: (camera, path) => {
+      // Built now, so a bad camera URL refuses the config at prepare.
+      let first: CameraSource | undefined = new CameraSource(camera);
+      const pull = (): CameraSource => {
+        const built = first ?? new CameraSource(camera);
+        first = undefined;
+        return built;
+      };
+      const { mesh } = late;
+      return mesh === undefined ? pull() : mesh.cameraSource(path, pull, camera.mediaHost);
+    },
+  });
+  const node: MeshNode = new MeshNode({
     role: 'ROLE_PROXY',
     roleName: 'proxy',
     config,
@@ -48,8 +65,10 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     capabilities: ['rtp', 'srtp', 'rtsp', 'http', 'http2', 'grpc'],
     log,
     load: proxyLoad(routes, rtsp),
-    // Stream quality per relayed stream and RTSP track, for the control plane's /stats.
-    stats: () => proxyStatsReport(routes, rtsp),
+    // Stream quality per relayed stream, RTSP track and hop, for the control plane's /stats.
+    stats: () => proxyStatsReport(routes, rtsp, late.mesh),
+    listenAddresses: () => (late.mesh?.address === undefined ? {} : { hop: late.mesh.address }),
+    hopRequests: () => late.mesh?.requests() ?? [],
     // One transaction: a service that cannot take a config leaves all in the old one.
     participants: [
       localized(routes, localize),
@@ -62,6 +81,17 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
       },
     ],
   });
+  const mesh = new CameraMesh({
+    nodeId: node.id,
+    meshState: node.meshState,
+    placesSessions: () => node.placesSessions,
+    requestsChanged: () => node.hopRequestsChanged(),
+    pathNamed: (name) => rtsp.pathNamed(name),
+    log,
+  });
+  late.mesh = mesh;
+  // Hops leave from the proxy's media address (its bind host when it has one).
+  await mesh.listen(config.proxy.mediaAddress);
   const http: IsolatedHttpService = new IsolatedHttpService({
     role: 'proxy',
     log,
@@ -70,6 +100,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   node.admin.addMetricsSource(() => http.threadMetrics());
   addStreamRoutes(node.admin, routes, rtsp);
   addPlacementRoutes(node.admin, node.id, node.placements);
+  addHopRoutes(node.admin, node.meshState.hops, mesh);
   registerStreamMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);
   await node.start();
@@ -86,6 +117,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
       await node.close();
       routes.close();
       await rtsp.close();
+      mesh.close();
       await http.close();
     },
   };

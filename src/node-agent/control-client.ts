@@ -22,6 +22,7 @@ import {
   MAX_RESOURCE_ERRORS,
   MAX_STATS_JSON_LENGTH,
   createMeshControlClient,
+  type HopRequest,
   type LoadReport,
   type MeshControlClient,
   type NodeIdentity,
@@ -61,6 +62,8 @@ export interface ControlClientOptions {
   readonly stats?: () => unknown;
   /** The node's load, reported every second; undefined sends none. */
   readonly load?: () => Omit<LoadReport, 'sentAtMs'>;
+  /** The camera streams the node wants over hops; sent after each Hello and on sendHopRequests(). */
+  readonly hopRequests?: () => readonly HopRequest[];
 }
 
 export class ControlClient {
@@ -78,6 +81,10 @@ export class ControlClient {
   /** Updates are applied one at a time, in the order they arrive. */
   #applying: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Whether the control plane last reached places media sessions (its Register answer). */
+  #placesSessions = false;
+  /** The stream that has had its Hello: only then may other messages go on it. */
+  #greeted: ResourceStream | undefined;
 
   constructor(options: ControlClientOptions) {
     this.#options = options;
@@ -108,6 +115,28 @@ export class ControlClient {
 
   start(): void {
     this.#connect();
+  }
+
+  /**
+   * Whether the control plane places media sessions: then a proxy pulls a
+   * camera only where a placement names it. False until it has answered.
+   */
+  get placesSessions(): boolean {
+    return this.#placesSessions;
+  }
+
+  /** Sends the node's hop requests now (they changed); after the next Hello if not connected. */
+  sendHopRequests(): void {
+    const stream = this.#greeted;
+    if (stream !== undefined && stream === this.#stream) this.#writeHopRequests(stream);
+  }
+
+  #writeHopRequests(stream: ResourceStream): void {
+    const requests = this.#options.hopRequests?.();
+    if (requests === undefined) return;
+    stream.write({
+      hops: { sentAtMs: Date.now(), requests: requests.map((request) => ({ ...request })) },
+    });
   }
 
   /**
@@ -145,6 +174,7 @@ export class ControlClient {
 
   #openStream(registration: RegisterResponse): void {
     if (this.#closed) return;
+    this.#placesSessions = registration.placesSessions;
     const stream = this.#client.streamResources();
     this.#stream = stream;
     let failed = false;
@@ -188,6 +218,8 @@ export class ControlClient {
         placements: (this.#options.heldPlacements?.() ?? []).map((resource) => ({ ...resource })),
       },
     });
+    this.#greeted = stream;
+    this.#writeHopRequests(stream);
     const interval = Math.max(100, registration.heartbeatIntervalMs);
     this.#heartbeat = setInterval(() => {
       stream.write({ heartbeat: { sentAtMs: Date.now() } });

@@ -16,7 +16,7 @@ import { AdminCredentials, AdminServer, type Readiness } from '../shared/admin/i
 import { redactSecrets, type MeshConfig, type ResourceRef } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
-import type { Role } from '../protocol/mesh/index.js';
+import type { HopRequest, Role } from '../protocol/mesh/index.js';
 import type { ConfigParticipant } from './config-transaction.js';
 import { ControlClient } from './control-client.js';
 import { CpuSampler, type LoadSource } from './load-source.js';
@@ -49,6 +49,10 @@ export interface MeshNodeOptions {
   readonly stats?: () => unknown;
   /** The role's load and declared capacity, reported every second with the process's CPU. */
   readonly load?: LoadSource;
+  /** Further listen addresses to register beside admin (a proxy's `hop` socket). */
+  readonly listenAddresses?: () => Readonly<Record<string, string>>;
+  /** The camera streams the node wants over hops (a proxy's edges); see ControlClient. */
+  readonly hopRequests?: () => readonly HopRequest[];
 }
 
 export class MeshNode {
@@ -146,7 +150,10 @@ export class MeshNode {
         role: this.#options.role,
       },
       capabilities: this.#options.capabilities,
-      listenAddresses: { admin: formatHostPort(this.#adminAddress) },
+      listenAddresses: {
+        ...this.#options.listenAddresses?.(),
+        admin: formatHostPort(this.#adminAddress),
+      },
       currentVersion: () => this.#config.applied?.version ?? '',
       heldResources: () => this.heldResources(),
       heldPlacements: () => this.meshState.wire(),
@@ -155,8 +162,21 @@ export class MeshNode {
       log,
       ...(this.#options.stats === undefined ? {} : { stats: this.#options.stats }),
       ...(this.#options.load === undefined ? {} : { load: this.#loadReporter(this.#options.load) }),
+      ...(this.#options.hopRequests === undefined
+        ? {}
+        : { hopRequests: this.#options.hopRequests }),
     });
     this.#client.start();
+  }
+
+  /** Whether the control plane places media sessions (false before it has answered). */
+  get placesSessions(): boolean {
+    return this.#client?.placesSessions ?? false;
+  }
+
+  /** The node's hop requests changed: sends them now (or after the next Hello). */
+  hopRequestsChanged(): void {
+    this.#client?.sendHopRequests();
   }
 
   /**

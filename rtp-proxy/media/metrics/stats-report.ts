@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { QualitySnapshot } from '../../../src/media/quality/index.js';
 import type { MediaRouteTable } from '../relay/index.js';
+import type { CameraMesh, HopStats } from '../mesh/index.js';
 import type { RtspService, RtspSnapshot } from '../rtsp/index.js';
 
 /** At most ~400 bytes of JSON each (test/unit/rtp-proxy/stats-report.test.ts), 1 MiB allowed. */
@@ -53,6 +54,8 @@ export interface ProxyStatsReport {
   readonly at: string;
   readonly relay: readonly RelayStreamStats[];
   readonly rtsp: readonly RtspTrackStats[];
+  /** The camera hops this proxy sends and receives (at most MAX_REPORTED_STREAMS). */
+  readonly hops: readonly HopStats[];
   /** Streams left out to keep the report within MAX_REPORTED_STREAMS. */
   readonly omitted: number;
 }
@@ -86,7 +89,11 @@ export interface RelayedStream {
 }
 
 /** The report as of now; `rtsp.snapshot()` is the one /streams serves. */
-export function proxyStatsReport(table: MediaRouteTable, rtsp: RtspService): ProxyStatsReport {
+export function proxyStatsReport(
+  table: MediaRouteTable,
+  rtsp: RtspService,
+  mesh?: CameraMesh,
+): ProxyStatsReport {
   const now = performance.now();
   function* relayed(): Generator<RelayedStream> {
     for (const route of table.routes.values()) {
@@ -95,7 +102,8 @@ export function proxyStatsReport(table: MediaRouteTable, rtsp: RtspService): Pro
       }
     }
   }
-  return buildStatsReport(relayed(), rtsp.snapshot().paths, new Date());
+  const report = buildStatsReport(relayed(), rtsp.snapshot().paths, new Date());
+  return { ...report, hops: (mesh?.stats() ?? []).slice(0, MAX_REPORTED_STREAMS) };
 }
 
 /** The report of these streams, capped at MAX_REPORTED_STREAMS. Exported for tests. */
@@ -137,5 +145,5 @@ export function buildStatsReport(
       });
     }
   }
-  return { at: at.toISOString(), relay, rtsp: tracks, omitted };
+  return { at: at.toISOString(), relay, rtsp: tracks, hops: [], omitted };
 }

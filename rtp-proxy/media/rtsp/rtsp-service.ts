@@ -88,8 +88,12 @@ export class RtspClosedError extends StreammeshError {
 }
 
 export interface RtspServiceOptions {
-  /** Builds a camera path's source; a CameraSource unless a test gives another. */
-  readonly cameraSource?: (options: CameraSourceOptions) => MediaSource;
+  /**
+   * Builds a camera path's source; a CameraSource unless given another (the
+   * proxy's camera mesh, which runs the camera only where the path is
+   * placed, or a test's).
+   */
+  readonly cameraSource?: (options: CameraSourceOptions, path: string) => MediaSource;
 }
 
 /**
@@ -181,7 +185,7 @@ export class RtspService implements ConfigParticipant {
   /** Old listeners and paths still closing after a commit; close() waits for them. */
   readonly #closing = new Set<Promise<void>>();
   readonly #gate: PrepareGate;
-  readonly #cameraSource: (options: CameraSourceOptions) => MediaSource;
+  readonly #cameraSource: (options: CameraSourceOptions, path: string) => MediaSource;
 
   constructor(log: Logger, options: RtspServiceOptions = {}) {
     this.#log = log.child({ component: 'rtsp' });
@@ -195,6 +199,11 @@ export class RtspService implements ConfigParticipant {
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
     );
+  }
+
+  /** The path of that name in force, if any. */
+  pathNamed(name: string): StreamPath | undefined {
+    return this.#paths.get(name)?.path;
   }
 
   /** The bound listen address (host:port), or null when RTSP is off. */
@@ -520,13 +529,16 @@ export class RtspService implements ConfigParticipant {
       return { ...common, kind: 'publisher', alwaysOn: false, lingerMs: 0 };
     }
     const camera = (mediaHost: string, ports: PortAllocator): MediaSource =>
-      this.#cameraSource({
-        url: config.source,
-        transport: config.transport,
-        mediaHost,
-        ports,
-        log: this.#log.child({ path: name }),
-      });
+      this.#cameraSource(
+        {
+          url: config.source,
+          transport: config.transport,
+          mediaHost,
+          ports,
+          log: this.#log.child({ path: name }),
+        },
+        name,
+      );
     let first: MediaSource | undefined;
     try {
       first = camera(planned.mediaHost, planned.ports);

@@ -1,0 +1,172 @@
+/**
+ * One hop at its owner: the camera path's packets, as its viewers get them
+ * (the path's SSRC and numbering, held back to a keyframe at the start),
+ * protected under the hop's current key epoch and sent to the edge. To the
+ * path it is one more viewer, so the owner pulls the camera once and sends
+ * one copy per edge however many viewers each edge serves, and the path's
+ * on-demand pull and linger count it like any viewer.
+ *
+ * The edge learns the stream from the description packet
+ * (description-message.ts) sent at the start and every second after; the
+ * edge's receiver reports come back through the HopSocket and give the
+ * hop's loss, jitter and round trip (HopSender).
+ */
+import type { HopBody } from '../../../src/config/index.js';
+import { HopSender, type HopSnapshot } from '../../../src/media/hop/index.js';
+import { rewriteForProxy, serializeSdp } from '../../../src/protocol/sdp/index.js';
+import { validHostPort, type HostPort } from '../../../src/shared/address.js';
+import { errorMessage } from '../../../src/shared/errors.js';
+import type { Logger } from '../../../src/shared/log.js';
+import type { PathViewer, StreamPath } from '../rtsp/index.js';
+import { buildDescriptionPacket } from './description-message.js';
+import type { HopSocket } from './hop-socket.js';
+
+/** How often the description is repeated, and a path that is not up yet asked again. */
+const DESCRIPTION_INTERVAL_MS = 1_000;
+
+export interface HopFeedOptions {
+  readonly body: HopBody;
+  readonly path: StreamPath;
+  readonly socket: HopSocket;
+  readonly log: Logger;
+  /** Unix ms (RTT arithmetic is on NTP time). */
+  readonly now: () => number;
+}
+
+export class HopFeed implements PathViewer {
+  readonly id: string;
+  readonly hopId: string;
+  readonly session: string;
+  readonly peer: string;
+  tracks: ReadonlySet<number> = new Set();
+  readonly #path: StreamPath;
+  readonly #socket: HopSocket;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #sender: HopSender;
+  readonly #to: HostPort;
+  readonly #detach: () => void;
+  #sendEpoch: number;
+  #timer: NodeJS.Timeout | undefined;
+  #attached = false;
+  #closed = false;
+  #sendErrors = 0;
+
+  /** Throws for a body whose keys the sender refuses (the caller counts it). */
+  constructor(options: HopFeedOptions) {
+    const { body } = options;
+    this.hopId = body.hopId;
+    this.id = `hop:${body.hopId}`;
+    this.session = body.session;
+    this.peer = body.receiver;
+    this.#path = options.path;
+    this.#socket = options.socket;
+    this.#log = options.log;
+    this.#now = options.now;
+    const key = body.keys.find((candidate) => candidate.epoch === body.sendEpoch);
+    if (key === undefined) throw new Error(`hop ${body.hopId}: no key for sendEpoch`);
+    this.#sender = new HopSender({ key });
+    this.#sendEpoch = body.sendEpoch;
+    this.#to = validHostPort(body.receiverAddress);
+    this.#detach = this.#socket.attach(body.receiverAddress, (datagram) => {
+      this.#sender.receiveRtcp(datagram, this.#now());
+    });
+    this.#tick();
+  }
+
+  /** A newer body of this hop: the sender moves to its sendEpoch. Throws for a bad key. */
+  update(body: HopBody): void {
+    if (body.sendEpoch === this.#sendEpoch) return;
+    const key = body.keys.find((candidate) => candidate.epoch === body.sendEpoch);
+    if (key === undefined) throw new Error(`hop ${body.hopId}: no key for sendEpoch`);
+    this.#sender.rotate(key, this.#now());
+    this.#sendEpoch = body.sendEpoch;
+  }
+
+  sendRtp(_track: number, packet: Buffer): boolean {
+    const result = this.#sender.protectRtp(packet, this.#now());
+    if (result.ok) this.#send(result.packet);
+    return true;
+  }
+
+  sendRtcp(_track: number, packet: Buffer): void {
+    const result = this.#sender.protectRtcp(packet, this.#now());
+    if (result.ok) this.#send(result.packet);
+  }
+
+  snapshot(): HopSnapshot {
+    return this.#sender.snapshot(this.#now());
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#detach();
+    this.#path.removeViewer(this);
+  }
+
+  /**
+   * Until the path is up, asks for its description (which starts an
+   * on-demand camera) and attaches once it has one; then sends the
+   * description. Every second, whatever happens.
+   */
+  #tick(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => this.#tick(), DESCRIPTION_INTERVAL_MS);
+    const known = this.#path.description;
+    if (known === undefined || !this.#attached) {
+      this.#path.describe().then(
+        () => this.#attach(),
+        (error: unknown) => {
+          this.#log.debug(
+            { hop: this.hopId, reason: errorMessage(error) },
+            'hop waits for its path',
+          );
+        },
+      );
+      return;
+    }
+    this.#sendDescription();
+  }
+
+  #attach(): void {
+    const description = this.#path.description;
+    if (this.#closed || description === undefined) return;
+    this.tracks = new Set(description.tracks.map((track) => track.index));
+    if (!this.#attached) {
+      this.#attached = true;
+      this.#path.addViewer(this);
+      this.#log.info({ hop: this.hopId, to: this.peer }, 'hop feeding its edge');
+    }
+    this.#sendDescription();
+  }
+
+  #sendDescription(): void {
+    const description = this.#path.description;
+    if (description === undefined) return;
+    const ssrcs = description.tracks.map((track) => this.#path.ssrcOf(track.index) ?? 0);
+    const sdp = serializeSdp(
+      rewriteForProxy(description.sdp, {
+        address: '0.0.0.0',
+        controlFor: (index) => `trackID=${index}`,
+      }),
+    );
+    const plain = buildDescriptionPacket(ssrcs[0] ?? 0, { sdp, ssrcs });
+    if (plain === undefined) {
+      this.#log.warn({ hop: this.hopId }, 'description too large for a hop datagram; not sent');
+      return;
+    }
+    this.sendRtcp(0, plain);
+  }
+
+  #send(datagram: Buffer): void {
+    try {
+      this.#socket.send(datagram, this.#to);
+    } catch (error) {
+      this.#sendErrors += 1;
+      if (this.#sendErrors === 1) {
+        this.#log.warn({ hop: this.hopId, err: errorMessage(error) }, 'hop send failed');
+      }
+    }
+  }
+}
