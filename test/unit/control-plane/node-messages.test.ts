@@ -10,7 +10,9 @@ import {
   checkLoad,
   checkNackErrors,
 } from '../../../src/control-plane/config-push/node-messages.js';
+import { hopResourceName } from '../../../src/config/index.js';
 import { MAX_REASON_LENGTH } from '../../../src/protocol/mesh/index.js';
+import { generateHopKey } from '../../../src/protocol/srtp/index.js';
 
 const load = {
   sentAtMs: 1_000,
@@ -42,14 +44,18 @@ describe('node message checks', () => {
     assert.equal(typeof checkHelloResources([{ ...ref, version: 'x'.repeat(65) }]), 'string');
   });
 
-  it('keeps the NACK errors that name a config resource, reasons cut to length', () => {
+  it('keeps the NACK errors that name a pushed resource (config or MEDIA_KEY), reasons cut to length', () => {
     const refused = checkNackErrors({
       nonce: '1',
       systemVersion: 'v',
       reason: 'r',
       errors: [
         { resource: null, reason: 'no resource' },
-        { resource: { type: 'MEDIA_KEY', name: 'k', version: '' }, reason: 'reserved type' },
+        {
+          resource: { type: 'RESOURCE_TYPE_UNSPECIFIED', name: 'k', version: '' },
+          reason: 'no pushed type',
+        },
+        { resource: { type: 'MEDIA_KEY', name: 'camera/c:a->b', version: 'v1' }, reason: 'bad' },
         {
           resource: { type: 'HTTP_LISTENER', name: 'edge', version: 'v2' },
           reason: 'x'.repeat(5_000),
@@ -57,6 +63,7 @@ describe('node message checks', () => {
       ],
     });
     assert.deepEqual(refused, [
+      { type: 'MEDIA_KEY', name: 'camera/c:a->b', reason: 'bad' },
       { type: 'HTTP_LISTENER', name: 'edge', reason: 'x'.repeat(MAX_REASON_LENGTH) },
     ]);
   });
@@ -80,8 +87,41 @@ describe('placements a hello returns', () => {
     ]);
     assert.deepEqual(checked, {
       held: [{ ref: { type: 'PLACEMENT', name: 'camera/cam1', version: 'v1' }, body }],
+      hops: [],
       dropped: 2,
     });
+  });
+
+  it('reads MEDIA_KEY bodies back too; drops and counts a bad one or one named other than its hopId', () => {
+    const hopId = hopResourceName('camera/cam1', 'proxy-a', 'proxy-b');
+    const hop = {
+      hopId,
+      session: 'camera/cam1',
+      sender: 'proxy-a',
+      receiver: 'proxy-b',
+      senderAddress: '127.0.0.1:7000',
+      receiverAddress: '127.0.0.1:7002',
+      keys: [generateHopKey({ hopId, epoch: 1, notAfter: 1e13 })],
+      sendEpoch: 1,
+    };
+    const mediaKey = (name: string, bodyJson: string) => ({
+      ...placement(name, bodyJson),
+      type: 'MEDIA_KEY' as const,
+    });
+    const checked = checkHelloPlacements([
+      placement('camera/cam1', JSON.stringify(body)),
+      mediaKey(hopId, JSON.stringify(hop)),
+      mediaKey(hopId, JSON.stringify({ ...hop, sendEpoch: 2 })),
+      mediaKey('camera/cam1:proxy-a->proxy-c', JSON.stringify(hop)),
+      mediaKey(hopId, '{'),
+    ]);
+    assert.ok(typeof checked !== 'string');
+    assert.deepEqual(
+      checked.hops.map(({ ref, body: held }) => ({ ref, held })),
+      [{ ref: { type: 'MEDIA_KEY', name: hopId, version: 'v1' }, held: hop }],
+    );
+    assert.equal(checked.held.length, 1);
+    assert.equal(checked.dropped, 3);
   });
 
   it('refuses a hello whose placements hold another type, or a bad name', () => {
