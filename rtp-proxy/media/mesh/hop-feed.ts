@@ -12,6 +12,7 @@
  * hop's loss, jitter and round trip (HopSender).
  */
 import type { HopBody } from '../../../src/config/index.js';
+import type { HopKey } from '../../../src/protocol/srtp/index.js';
 import { HopSender, type HopSnapshot } from '../../../src/media/hop/index.js';
 import { rewriteForProxy, serializeSdp } from '../../../src/protocol/sdp/index.js';
 import { validHostPort, type HostPort } from '../../../src/shared/address.js';
@@ -43,10 +44,11 @@ export class HopFeed implements PathViewer {
   readonly #socket: HopSocket;
   readonly #log: Logger;
   readonly #now: () => number;
-  readonly #sender: HopSender;
+  #sender: HopSender;
+  /** The key packets go out with now. */
+  #sendKey: HopKey;
   readonly #to: HostPort;
   readonly #detach: () => void;
-  #sendEpoch: number;
   #timer: NodeJS.Timeout | undefined;
   #attached = false;
   #closed = false;
@@ -63,10 +65,9 @@ export class HopFeed implements PathViewer {
     this.#socket = options.socket;
     this.#log = options.log;
     this.#now = options.now;
-    const key = body.keys.find((candidate) => candidate.epoch === body.sendEpoch);
-    if (key === undefined) throw new Error(`hop ${body.hopId}: no key for sendEpoch`);
+    const key = sendKeyOf(body);
     this.#sender = new HopSender({ key });
-    this.#sendEpoch = body.sendEpoch;
+    this.#sendKey = key;
     this.#to = validHostPort(body.receiverAddress);
     this.#detach = this.#socket.attach(body.receiverAddress, (datagram) => {
       this.#sender.receiveRtcp(datagram, this.#now());
@@ -74,13 +75,20 @@ export class HopFeed implements PathViewer {
     this.#tick();
   }
 
-  /** A newer body of this hop: the sender moves to its sendEpoch. Throws for a bad key. */
+  /**
+   * A newer body of this hop: the sender moves to its sendEpoch at the next
+   * packet. A body whose key for an epoch differs from the one in use (a
+   * control plane that lost the hop's keys and made new ones) starts a new
+   * sender: its key is fresh, so starting its packet indices at 0 again is
+   * safe, and the receiver starts over with the same keys. Throws for a bad key.
+   */
   update(body: HopBody): void {
-    if (body.sendEpoch === this.#sendEpoch) return;
-    const key = body.keys.find((candidate) => candidate.epoch === body.sendEpoch);
-    if (key === undefined) throw new Error(`hop ${body.hopId}: no key for sendEpoch`);
-    this.#sender.rotate(key, this.#now());
-    this.#sendEpoch = body.sendEpoch;
+    const key = sendKeyOf(body);
+    const current = this.#sendKey;
+    if (key.epoch === current.epoch && key.key === current.key) return;
+    if (key.epoch > current.epoch) this.#sender.rotate(key, this.#now());
+    else this.#sender = new HopSender({ key });
+    this.#sendKey = key;
   }
 
   sendRtp(_track: number, packet: Buffer): boolean {
@@ -169,4 +177,10 @@ export class HopFeed implements PathViewer {
       }
     }
   }
+}
+
+function sendKeyOf(body: HopBody): HopKey {
+  const key = body.keys.find((candidate) => candidate.epoch === body.sendEpoch);
+  if (key === undefined) throw new Error(`hop ${body.hopId}: no key for sendEpoch`);
+  return key;
 }

@@ -8,8 +8,9 @@
  * its key epochs (HopReceiver), and only the active hop's reach the path.
  *
  * Which hop is active: the one from the session's owner (the placement). A
- * hop from a new owner (a failover or a drain) takes over at its first
- * keyframe, so viewers switch between two clean pictures; the old hop's
+ * hop takes over at its first keyframe (the first hop too), so viewers
+ * switch between two clean pictures with no packet numbered and dropped in
+ * between; the old hop's
  * packets flow until then (a drain keeps it alive for the handover) and a
  * hop that is gone stops at once. Each switch is a new source epoch for the
  * path (ready() again): the path keeps its SSRC and numbering for viewers.
@@ -289,14 +290,13 @@ export class HopSource implements MediaSource {
     const active = this.#active;
     const description = hop.description;
     if (description === undefined) return false;
-    if (active !== undefined) {
-      if (hop.body.sender !== this.#options.owner()) return false;
-      const kind = description.source.tracks[track];
-      const clean =
-        kind === undefined || kind.kind !== 'video' || startsKeyframe(kind.encoding, packet);
-      if (!clean && now - hop.offeredAtMs < SWITCH_DEADLINE_MS) return false;
-      this.reconnects += 1;
-    }
+    if (active !== undefined && hop.body.sender !== this.#options.owner()) return false;
+    // Viewers restart at a keyframe after a switch: a packet before it would
+    // only be numbered and dropped at the path (a hole in their numbering).
+    const info = description.source.tracks[track];
+    const clean = info?.kind !== 'video' || startsKeyframe(info.encoding, packet);
+    if (!clean && now - hop.offeredAtMs < SWITCH_DEADLINE_MS) return false;
+    if (active !== undefined) this.reconnects += 1;
     this.#active = hop;
     this.#state = 'playing';
     this.#options.log.info({ session: this.session, hop: hop.body.hopId }, 'hop active');
