@@ -356,16 +356,18 @@ export class ConfigPushServer {
           ]
         : held,
     );
-    if (isProxy && placements.held.length > 0) {
-      this.#options.placements?.reported(
-        id,
-        placements.held.map(({ ref, body }) => ({ key: ref.name, body })),
-      );
-    }
+    // Hops first: each feed's report may emit 'change', which computes this
+    // node's delta at once, and that delta must count both.
     if (isProxy && placements.hops.length > 0) {
       this.#options.hops?.reported(
         id,
         placements.hops.map(({ body }) => body),
+      );
+    }
+    if (isProxy && placements.held.length > 0) {
+      this.#options.placements?.reported(
+        id,
+        placements.held.map(({ ref, body }) => ({ key: ref.name, body })),
       );
     }
     const current = this.#options.store.current;

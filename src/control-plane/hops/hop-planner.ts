@@ -237,7 +237,9 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
       this.#setBody(hop, merged);
       hop.pending = pendingOf(hop);
     }
-    this.#emitIfChanged();
+    // After the Hello is answered: a 'change' now would compute the node's
+    // delta before the push has taken the rest of its Hello (its placements).
+    queueMicrotask(() => this.#emitIfChanged());
   }
 
   /** One pass: wanted hops made or updated, the others removed or handed over, keys rotated. */
