@@ -145,7 +145,7 @@ export class HopSource implements MediaSource {
       const held = this.#hops.get(body.hopId);
       try {
         if (held === undefined) this.#hops.set(body.hopId, this.#newHop(body));
-        else for (const key of body.keys) held.receiver.install(key);
+        else installNewer(held.receiver, body, this.#options.now());
       } catch (error) {
         // A key that conflicts with one held (a control plane that lost the
         // hop's keys): start the hop over with the keys it sends now.
@@ -323,6 +323,21 @@ export class HopSource implements MediaSource {
 
   #count(reason: HopSourceDrop): void {
     this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + 1);
+  }
+}
+
+/**
+ * Installs the body's keys the receiver does not hold yet. A key older than
+ * the receiver's current epoch that it no longer holds was retired there
+ * already (bodies carry the epoch before the one in use for a while): it is
+ * skipped. Throws for a key that conflicts with one held (another key for
+ * a held epoch).
+ */
+function installNewer(receiver: HopReceiver, body: HopBody, now: number): void {
+  const { current, previous } = receiver.snapshot(now).epochs;
+  for (const key of body.keys) {
+    if (current !== null && key.epoch < current && key.epoch !== previous) continue;
+    receiver.install(key);
   }
 }
 
