@@ -150,6 +150,7 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
   /** Per removed hop id: its newest epoch, so a hop made again never reuses one. */
   readonly #retired = new Map<string, number>();
   readonly #badRequests: Counter;
+  #cameras: { readonly version: string; readonly keys: ReadonlySet<string> } | undefined;
   #changed = false;
   #tick: NodeJS.Timeout | undefined;
   readonly #onInput = (): void => {
@@ -280,12 +281,14 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
     return this.view().hops.filter((hop) => hop.session === session);
   }
 
-  #cameraSessions(): Set<string> {
-    return new Set(
-      sessionKeys(this.#options.store.current.config).filter((key) =>
-        key.startsWith(CAMERA_KEY_PREFIX),
-      ),
-    );
+  /** The camera session keys of the config in force (kept per config version: every ACK asks). */
+  #cameraSessions(): ReadonlySet<string> {
+    const { version, config } = this.#options.store.current;
+    if (this.#cameras?.version !== version) {
+      const keys = sessionKeys(config).filter((key) => key.startsWith(CAMERA_KEY_PREFIX));
+      this.#cameras = { version, keys: new Set(keys) };
+    }
+    return this.#cameras.keys;
   }
 
   #periodMs(): number {
