@@ -12,7 +12,9 @@
  * chain (receiveSteps in src/media/packet-chain).
  *
  * Viewers never see the source come and go: they stay attached while it is
- * down and resume, numbering unbroken, when it returns.
+ * down and resume, numbering unbroken, when it returns. A packet that no
+ * viewer gets (all wait for a keyframe after a restart) gives its sequence
+ * number back (TrackContinuity.withdraw), so that wait leaves no hole.
  *
  * The path keeps its source's last failure (lastError in /streams) past the
  * source's end: an on-demand camera closed by the linger still says why it
@@ -490,8 +492,11 @@ export class StreamPath {
     const packet = chained.buffer;
     // The rewrite touched the header only: the payload still tells a keyframe.
     const keyframe = this.#startsKeyframe(output, packet);
+    let watched = false;
+    let delivered = false;
     for (const state of this.#viewers.values()) {
       if (!state.viewer.tracks.has(track)) continue;
+      watched = true;
       if (state.waiting[track] === true) {
         if (!keyframe) {
           this.drops.add('waiting_keyframe');
@@ -499,12 +504,16 @@ export class StreamPath {
         }
         state.waiting[track] = false;
       }
-      if (!state.viewer.sendRtp(track, packet)) {
+      if (state.viewer.sendRtp(track, packet)) {
+        delivered = true;
+      } else {
         // It lost a packet: let its decoder restart clean at the next keyframe.
         this.drops.add('slow_viewer');
         if (output.startsKeyframe !== undefined) state.waiting[track] = true;
       }
     }
+    // No viewer got it (all wait for a keyframe): the next packet takes its number.
+    if (watched && !delivered) output.continuity.withdraw();
   }
 
   #startsKeyframe(output: TrackOutput, packet: Buffer): boolean {

@@ -44,6 +44,9 @@ export class TrackContinuity {
   #lastTimestamp = 0;
   #lastSentMs = 0;
   #epochs = 0;
+  /** The reference before the last rewrite moved it, while withdraw() may still undo it. */
+  #undo:
+    { readonly sequence: number; readonly timestamp: number; readonly sentMs: number } | undefined;
 
   constructor(clockRate: number, ssrc: number) {
     this.#clockRate = clockRate;
@@ -83,13 +86,36 @@ export class TrackContinuity {
     const outTs = (ts + this.#tsOffset) >>> 0;
     // Only forward progress moves the reference: a reordered packet must not.
     if (((outSeq - this.#lastSequence) & 0xffff) < 0x8000) {
+      this.#undo = {
+        sequence: this.#lastSequence,
+        timestamp: this.#lastTimestamp,
+        sentMs: this.#lastSentMs,
+      };
       this.#lastSequence = outSeq;
       this.#lastTimestamp = outTs;
       this.#lastSentMs = nowMs;
+    } else {
+      this.#undo = undefined;
     }
     setRtpSsrc(packet, this.ssrc);
     setRtpSequenceNumber(packet, outSeq);
     setRtpTimestamp(packet, outTs);
+  }
+
+  /**
+   * The packet rewritten last reached no viewer (all of them wait for a
+   * keyframe after a restart): the next packet takes its number, so a
+   * viewer's numbering has no hole for a packet it was never meant to get.
+   * Only right after rewrite(), once.
+   */
+  withdraw(): void {
+    const undo = this.#undo;
+    if (undo === undefined) return;
+    this.#undo = undefined;
+    this.#seqOffset = (this.#seqOffset - 1) & 0xffff;
+    this.#lastSequence = undo.sequence;
+    this.#lastTimestamp = undo.timestamp;
+    this.#lastSentMs = undo.sentMs;
   }
 
   /**

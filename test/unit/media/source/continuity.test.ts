@@ -51,6 +51,23 @@ describe('TrackContinuity', () => {
     assert.equal(track.epochs, 2);
   });
 
+  it('a withdrawn packet gives its number to the next one; only the last rewrite can be withdrawn', () => {
+    const track = new TrackContinuity(90_000, 7);
+    const a = send(track, { sequence: 10, timestamp: 0, ssrc: 1 }, 0);
+    // After a restart every viewer waits for a keyframe: two packets reach no one.
+    track.restart();
+    send(track, { sequence: 500, timestamp: 9000, ssrc: 2 }, 1000);
+    track.withdraw();
+    send(track, { sequence: 501, timestamp: 9000, ssrc: 2 }, 1010);
+    track.withdraw();
+    track.withdraw(); // a second withdraw of the same rewrite changes nothing
+    const keyframe = send(track, { sequence: 502, timestamp: 12_600, ssrc: 2 }, 1040);
+    assert.equal(seqOf(keyframe), (seqOf(a) + 1) & 0xffff, 'no hole where the two were withdrawn');
+    const next = send(track, { sequence: 503, timestamp: 16_200, ssrc: 2 }, 1080);
+    assert.equal(seqOf(next), (seqOf(keyframe) + 1) & 0xffff);
+    assert.equal(tsOf(next) - tsOf(keyframe), 3600, 'timestamps keep their spacing');
+  });
+
   it('starts a new epoch by itself when the SSRC changes without a restart', () => {
     const track = new TrackContinuity(8000, 5);
     const a = send(track, { sequence: 100, timestamp: 0, ssrc: 1 }, 0);
