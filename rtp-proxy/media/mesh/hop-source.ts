@@ -212,6 +212,8 @@ export class HopSource implements MediaSource {
     this.#hops.delete(hopId);
     if (this.#active === hop) {
       this.#active = undefined;
+      // Lost after having played: the next hop to take over is a reconnect.
+      this.reconnects += 1;
       this.#listener?.down(`hop ${hopId} removed`);
       this.#state = 'retrying';
     }
