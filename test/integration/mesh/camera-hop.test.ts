@@ -36,6 +36,7 @@ import { HopSender } from '../../../src/media/hop/index.js';
 import type { MediaSource } from '../../../src/media/source/index.js';
 import { rtpHeaderLength, rtpSequenceNumber, rtpSsrc } from '../../../src/protocol/rtp/index.js';
 import { generateHopKey } from '../../../src/protocol/srtp/index.js';
+import { rtp } from '../../helpers/udp.js';
 import { h264StartsKeyframe } from '../../../src/protocol/video/index.js';
 
 const run = promisify(execFile);
@@ -57,8 +58,6 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function cameraPath(createSource: () => MediaSource): StreamPath {
   const path = new StreamPath({
@@ -288,9 +287,165 @@ describe('a camera stream over a hop between two proxies (real UDP)', () => {
     assert.ok(pictures > 0);
     assert.equal(frames, pictures, 'ffmpeg decodes every picture the edge viewer got');
   });
-});
 
-void HopSender;
-void udpSocket;
-void hostPort;
-void sleep;
+  it('rotates the key with no packet lost; the reports keep reaching the owner', async () => {
+    const a = await owner('proxy-a');
+    const b = await edge(a.node);
+    // As the control plane does it: epoch 1, then epoch 2 added at both ends, then sent with.
+    const both = hopBody(a, b.address, [1, 2]);
+    const first = { ...both, keys: both.keys.slice(0, 1) };
+    b.source.offer([first]);
+    const hop = feed(first, a);
+    await until('the edge viewer receives', () => b.viewer.packets.length > 50, 10_000);
+    b.source.offer([both]);
+    hop.update(both);
+    assert.equal(hop.snapshot().epochs.current, 1, 'a new key alone does not move the sender');
+    assert.equal(b.source.snapshot().hops[0]?.epochs.next, 2, 'the edge holds the next key');
+
+    const rotatedAt = performance.now();
+    hop.update({ ...both, sendEpoch: 2 });
+    await until('packets after the rotation', () => b.viewer.since(rotatedAt).length > 50, 5_000);
+    await until(
+      'the edge switched to epoch 2',
+      () => b.source.snapshot().hops[0]?.epochs.current === 2,
+      5_000,
+    );
+    // The edge's reports are now protected under epoch 2: one must arrive and count at the owner.
+    const switchedAt = performance.now();
+    const lastReportAgeMs = (): number =>
+      Math.min(
+        ...hop.snapshot().streams.flatMap(({ downstream }) => downstream.map(({ ageMs }) => ageMs)),
+      );
+    await until(
+      'a report under the new key reaches the owner',
+      () => lastReportAgeMs() < performance.now() - switchedAt,
+      5_000,
+    );
+
+    const received = b.source.snapshot().hops[0];
+    assert.equal(received?.epochs.current, 2, 'the edge switched to epoch 2');
+    assert.equal(hop.snapshot().epochs.current, 2);
+    assert.equal(b.viewer.missing(), 0, 'no packet lost at the edge viewer');
+    assert.equal(totalDrops(received.drops), 0);
+    assert.equal(totalDrops(hop.snapshot().drops), 0, 'the owner refused no report');
+  });
+
+  it('drops and counts garbage, a stranger and a wrong key on the edge socket; the stream goes on', async () => {
+    const { a, b, body, hop } = await runningHop();
+    const to = hostPort(b.address);
+    const stranger = await udpSocket();
+    const ssrc = a.path.ssrcOf(0) ?? 0;
+    const injectedAt = performance.now();
+
+    // From the owner's own address: garbage of each kind the hop tells apart.
+    const garbage = [
+      Buffer.alloc(3), // too short
+      Buffer.alloc(200, 0xff), // not RTP version 2
+      Buffer.concat([Buffer.from([0x80, 96]), Buffer.alloc(198, 0)]), // names no epoch held
+    ];
+    for (const datagram of garbage) a.socket.send(datagram, to);
+
+    // From the owner's address, under a key of the hop's epoch that is not the hop's key.
+    const forger = new HopSender({
+      key: generateHopKey({ hopId: body.hopId, epoch: 1, notAfter: Date.now() + 60_000 }),
+    });
+    // From another port, under the hop's own key: a copy of the key is not enough.
+    const thief = new HopSender({ key: body.keys[0] ?? assert.fail('a key') });
+    const forged = 5;
+    for (let index = 0; index < forged; index += 1) {
+      const plain = rtp({ sequence: 30_000 + index, ssrc, payload: Buffer.from([0x41, 1, 2]) });
+      const wrong = forger.protectRtp(Buffer.from(plain), Date.now());
+      const stolen = thief.protectRtp(Buffer.from(plain), Date.now());
+      assert.ok(wrong.ok && stolen.ok);
+      a.socket.send(wrong.packet, to);
+      stranger.send(stolen.packet, to.port, to.host);
+    }
+
+    await until(
+      'every injected datagram is counted',
+      () =>
+        totalDrops(b.source.snapshot().hops[0]?.drops ?? {}) >= garbage.length + forged &&
+        (b.source.snapshot().drops.unknown_source ?? 0) >= forged,
+      5_000,
+    );
+    await until('the stream goes on', () => b.viewer.since(injectedAt).length > 50, 5_000);
+
+    const received = b.source.snapshot();
+    const hopDrops = received.hops[0]?.drops ?? {};
+    assert.equal(hopDrops.too_short, 1);
+    assert.equal(hopDrops.bad_header, 1);
+    assert.equal(hopDrops.unknown_key, 1);
+    assert.equal(hopDrops.auth_failed, forged);
+    assert.equal(totalDrops(hopDrops), garbage.length + forged, 'nothing else dropped');
+    assert.deepEqual(received.drops, { unknown_source: forged });
+    assert.equal(b.viewer.missing(), 0, 'no gap, and no injected packet, at the edge viewer');
+    assert.equal(hop.snapshot().lossFraction, 0);
+  });
+
+  it("switches to a new owner's hop at a keyframe: same SSRC, unbroken numbering, counted", async () => {
+    const { b, body, hop } = await runningHop();
+    const c = await owner('proxy-c');
+    const moved = hopBody(c, b.address, [1]);
+    // The placement moves to proxy-c; the control plane adds its hop, then removes the old one.
+    b.owner = c.node;
+    b.source.offer([body, moved]);
+    const newHop = feed(moved, c);
+    await until(
+      "the new owner's hop is active",
+      () => b.source.snapshot().active === moved.hopId,
+      10_000,
+    );
+    const switchedAt = performance.now();
+    b.source.offer([moved]);
+    hop.close();
+    await until('packets from the new owner', () => b.viewer.since(switchedAt).length > 50, 5_000);
+
+    const got = [...b.viewer.packets];
+    assert.deepEqual(new Set(got.map((packet) => packet.ssrc)), new Set([b.path.ssrcOf(0)]));
+    assert.equal(b.viewer.missing(), 0, 'numbering continues across the switch');
+    assert.equal(b.path.drops.counts.waiting_keyframe ?? 0, 0, 'the new hop began at a keyframe');
+    const snapshot = b.source.snapshot();
+    assert.equal(snapshot.active, moved.hopId);
+    assert.deepEqual(
+      snapshot.hops.map(({ hopId }) => hopId),
+      [moved.hopId],
+    );
+    assert.equal(b.source.reconnects, 1);
+    assert.equal(b.path.snapshot().upstream.reconnects, 1);
+    assert.ok(newHop.snapshot().rtpPackets > 0);
+    const frames = await decodedFrames(annexB(got.map(({ payload }) => payload)));
+    assert.equal(
+      frames,
+      got.filter(({ marker }) => marker).length,
+      'every picture across the switch decodes',
+    );
+  });
+
+  it("takes a new owner's hop when the old one is removed in the same update (a failover)", async () => {
+    const { b, hop } = await runningHop();
+    const c = await owner('proxy-c');
+    const moved = hopBody(c, b.address, [1]);
+    const newHop = feed(moved, c);
+    await until('the new owner feeds', () => newHop.snapshot().rtpPackets > 50, 10_000);
+    const before = b.viewer.packets.length;
+    b.owner = c.node;
+    b.source.offer([moved]);
+    hop.close();
+    await until('packets from the new owner', () => b.viewer.packets.length > before + 50, 5_000);
+
+    assert.deepEqual(
+      new Set(b.viewer.packets.map((packet) => packet.ssrc)),
+      new Set([b.path.ssrcOf(0)]),
+    );
+    const resumed = b.viewer.packets.slice(before);
+    assert.ok(resumed[0]?.keyframe, 'the viewer resumes at a keyframe');
+    assert.equal(
+      b.viewer.missing(),
+      b.path.drops.counts.waiting_keyframe ?? 0,
+      'numbers skip only the packets held back until a keyframe',
+    );
+    assert.equal(b.source.snapshot().active, moved.hopId);
+    assert.equal(b.source.reconnects, 1, 'the lost hop is a reconnect');
+    assert.equal(b.path.snapshot().upstream.reconnects, 1);
+  });
+});
