@@ -13,7 +13,10 @@
  * - Owner moves: a move for a failure ends the old hop at once (its sender
  *   is gone); a drain (`node_drained`) keeps it until the new hop is held by
  *   both its nodes plus handoverMs, so the receiver switches at a keyframe
- *   of the new stream with the old one still flowing.
+ *   of the new stream with the old one still flowing. When the receiver
+ *   itself is the new owner there is no new hop: the old one stays until
+ *   the receiver holds the placement that makes it the owner, plus
+ *   handoverMs, for it to pull the camera and switch.
  * - Rotation, every hopKeyRotationSec: add epoch n+1 (the sender stays on
  *   n); once the receiver holds a version carrying n+1, the sender moves to
  *   n+1; the next rotation drops what is older than n. A key is valid for
@@ -39,7 +42,10 @@ import {
   hopResourceName,
   MAX_HOP_KEYS,
   MEDIA_KEY,
+  PLACEMENT,
+  placementResource,
   type HopBody,
+  type PlacementBody,
   type PushedResource,
 } from '../../config/index.js';
 import {
@@ -68,7 +74,8 @@ const KEY_LIFETIME_PERIODS = 3;
 export interface SessionPlacements {
   /** True during the grace after start: hops are restored, not planned. */
   readonly restoring: boolean;
-  placementOf(session: string): { readonly node: string; readonly reason: string } | undefined;
+  /** The session's PLACEMENT body now, or undefined. */
+  placementOf(session: string): PlacementBody | undefined;
   on(event: 'change', listener: () => void): unknown;
   off(event: 'change', listener: () => void): unknown;
 }
@@ -128,6 +135,8 @@ interface Hop {
   pending: { readonly epoch: number; readonly versions: Set<string> } | undefined;
   /** When both nodes first held a version of it. */
   heldByBothAtMs: number | undefined;
+  /** During a drain to its own receiver: when the receiver first held the placement. */
+  takenOverAtMs: number | undefined;
 }
 
 interface WantedHop {
@@ -369,7 +378,8 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
    * Whether a hop no longer wanted stays for a drain's handover: its
    * session moved off its healthy sender for `node_drained`, its receiver
    * still asks, and the new owner's hop is not yet held by both nodes for
-   * handoverMs.
+   * handoverMs (or, when the receiver is the new owner, it has not held its
+   * placement for handoverMs).
    */
   #handingOver(hop: Hop, wanted: ReadonlyMap<string, WantedHop>, now: number): boolean {
     const { session, sender, receiver } = hop.body;
@@ -377,6 +387,16 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
     if (placement === undefined || placement.reason !== 'node_drained') return false;
     if (placement.node === sender || this.#healthyProxy(sender) === undefined) return false;
     if (this.#requests.get(receiver)?.has(session) !== true) return false;
+    if (placement.node === receiver) {
+      if (hop.takenOverAtMs === undefined) {
+        const held = this.#options.registry
+          .get(receiver)
+          ?.resources.heldVersion({ type: PLACEMENT, name: session });
+        if (held !== placementResource(session, placement).version) return true;
+        hop.takenOverAtMs = now;
+      }
+      return now < hop.takenOverAtMs + this.#handoverMs;
+    }
     const successorId = hopResourceName(session, placement.node, receiver);
     if (!wanted.has(successorId)) return false;
     const heldAt = this.#hops.get(successorId)?.heldByBothAtMs;
@@ -432,6 +452,7 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
       retiring: false,
       pending: undefined,
       heldByBothAtMs: undefined,
+      takenOverAtMs: undefined,
     };
     hop.pending = pendingOf(hop);
     this.#hops.set(body.hopId, hop);

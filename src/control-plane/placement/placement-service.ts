@@ -168,10 +168,8 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
     this.#tick.unref();
   }
 
-  /** The node carrying a session key now and why (its last move), or undefined. */
-  placementOf(
-    key: string,
-  ): { readonly node: string; readonly reason: PlacementReason } | undefined {
+  /** The placement of a session key now (its PLACEMENT body), or undefined. */
+  placementOf(key: string): PlacementBody | undefined {
     const assignment = this.#table.get(key);
     return assignment === undefined ? undefined : bodyOf(assignment);
   }

@@ -10,7 +10,12 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { hopResourceName, parseConfigText } from '../../../src/config/index.js';
+import {
+  hopResourceName,
+  parseConfigText,
+  type PlacementBody,
+  type PlacementReason,
+} from '../../../src/config/index.js';
 import { ConfigPushServer, ConfigStore } from '../../../src/control-plane/config-push/index.js';
 import { HopPlanner, type SessionPlacements } from '../../../src/control-plane/hops/index.js';
 import { Registry } from '../../../src/control-plane/registry/index.js';
@@ -29,12 +34,12 @@ const CAM1 = 'camera/cam1';
 
 class InjectedPlacements extends EventEmitter<{ change: [] }> implements SessionPlacements {
   readonly restoring = false;
-  readonly #owners = new Map<string, { node: string; reason: string }>();
+  readonly #owners = new Map<string, PlacementBody>();
   placementOf(session: string) {
     return this.#owners.get(session);
   }
-  place(session: string, node: string, reason: string): void {
-    this.#owners.set(session, { node, reason });
+  place(session: string, node: string, reason: PlacementReason): void {
+    this.#owners.set(session, { node, since: new Date().toISOString(), reason });
     this.emit('change');
   }
 }

@@ -15,7 +15,10 @@ import {
   MAX_HOP_KEYS,
   parseConfigText,
   parseHopBody,
+  placementResource,
   type HopBody,
+  type PlacementBody,
+  type PlacementReason,
 } from '../../../../src/config/index.js';
 import { ConfigStore } from '../../../../src/control-plane/config-push/index.js';
 import {
@@ -32,13 +35,13 @@ const HANDOVER_MS = 2_000;
 
 class InjectedPlacements extends EventEmitter<{ change: [] }> implements SessionPlacements {
   restoring = false;
-  readonly #owners = new Map<string, { node: string; reason: string }>();
+  readonly #owners = new Map<string, PlacementBody>();
   placementOf(session: string) {
     return this.#owners.get(session);
   }
   /** Sets a placement; the test runs the pass (the planner is not started). */
-  place(session: string, node: string, reason = 'placed'): void {
-    this.#owners.set(session, { node, reason });
+  place(session: string, node: string, reason: PlacementReason = 'placed'): void {
+    this.#owners.set(session, { node, since: new Date(0).toISOString(), reason });
   }
 }
 
@@ -92,6 +95,19 @@ function harness() {
     });
     registry.streamOpened(id);
   };
+  /** The node applies the session's PLACEMENT as it is now, and ACKs it. */
+  const holdPlacement = (id: string, session: string) => {
+    const resources = registry.get(id)?.resources;
+    const body = placements.placementOf(session);
+    assert.ok(resources && body);
+    nonce += 1;
+    resources.sent(String(nonce), 'v', {
+      changed: [placementResource(session, body)],
+      removed: [],
+    });
+    resources.acked(String(nonce));
+    planner.acked(id);
+  };
   /** What the push does for a node that applies its update: sent, then ACKed. */
   const ack = (id: string) => {
     const resources = registry.get(id)?.resources;
@@ -123,12 +139,13 @@ function harness() {
     planner,
     join,
     ack,
+    holdPlacement,
     request,
     bodies,
     bad,
     changes: () => changes,
     /** A placement change, and the pass it triggers. */
-    move: (session: string, node: string, reason: string) => {
+    move: (session: string, node: string, reason: PlacementReason) => {
       placements.place(session, node, reason);
       planner.reconcile();
     },
@@ -284,6 +301,30 @@ describe('HopPlanner', () => {
     h.advance(1);
     h.planner.reconcile();
     assert.deepEqual(held(), [newHop]);
+    assert.deepEqual(h.bodies('proxy-a'), []);
+  });
+
+  it('a drain to the receiver itself: the old hop stays until it holds the placement, plus the handover time', () => {
+    const h = threeProxies();
+    h.request('proxy-b', [{ session: CAM1, address: '127.0.0.1:9000' }]);
+    h.ack('proxy-a');
+    h.ack('proxy-b');
+    h.move(CAM1, 'proxy-b', 'node_drained');
+    const held = () => h.bodies('proxy-b').map((body) => body.hopId);
+    h.advance(HANDOVER_MS * 3);
+    h.planner.reconcile();
+    assert.deepEqual(
+      held(),
+      [HOP_AB],
+      'no new hop; the old one stays while proxy-b does not own it yet',
+    );
+    h.holdPlacement('proxy-b', CAM1);
+    h.advance(HANDOVER_MS - 1);
+    h.planner.reconcile();
+    assert.deepEqual(held(), [HOP_AB], 'within the handover time');
+    h.advance(1);
+    h.planner.reconcile();
+    assert.deepEqual(held(), []);
     assert.deepEqual(h.bodies('proxy-a'), []);
   });
 
