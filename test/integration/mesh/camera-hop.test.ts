@@ -353,7 +353,10 @@ describe('a camera stream over a hop between two proxies (real UDP)', () => {
     const thief = new HopSender({ key: body.keys[0] ?? assert.fail('a key') });
     const forged = 5;
     for (let index = 0; index < forged; index += 1) {
-      const plain = rtp({ sequence: 30_000 + index, ssrc, payload: Buffer.from([0x41, 1, 2]) });
+      // Ahead of the hop's numbering: too old a number would be refused as a replay before
+      // its authentication is even checked.
+      const sequence = (a.path.position(0)?.sequence ?? 0) + 1_000 + index;
+      const plain = rtp({ sequence, ssrc, payload: Buffer.from([0x41, 1, 2]) });
       const wrong = forger.protectRtp(Buffer.from(plain), Date.now());
       const stolen = thief.protectRtp(Buffer.from(plain), Date.now());
       assert.ok(wrong.ok && stolen.ok);
@@ -439,11 +442,8 @@ describe('a camera stream over a hop between two proxies (real UDP)', () => {
     );
     const resumed = b.viewer.packets.slice(before);
     assert.ok(resumed[0]?.keyframe, 'the viewer resumes at a keyframe');
-    assert.equal(
-      b.viewer.missing(),
-      b.path.drops.counts.waiting_keyframe ?? 0,
-      'numbers skip only the packets held back until a keyframe',
-    );
+    // Packets held back until a keyframe give their numbers back (TrackContinuity.withdraw).
+    assert.equal(b.viewer.missing(), 0, 'numbering continues across the failover');
     assert.equal(b.source.snapshot().active, moved.hopId);
     assert.equal(b.source.reconnects, 1, 'the lost hop is a reconnect');
     assert.equal(b.path.snapshot().upstream.reconnects, 1);
