@@ -47,8 +47,10 @@ export class HopFeed implements PathViewer {
   #sender: HopSender;
   /** The key packets go out with now. */
   #sendKey: HopKey;
-  readonly #to: HostPort;
-  readonly #detach: () => void;
+  /** Where the edge receives (the body's receiverAddress), parsed, and the socket's hold on it. */
+  #receiverAddress = '';
+  #to: HostPort = { host: '', port: 0 };
+  #detach: () => void = () => undefined;
   #timer: NodeJS.Timeout | undefined;
   #attached = false;
   #closed = false;
@@ -68,10 +70,7 @@ export class HopFeed implements PathViewer {
     const key = sendKeyOf(body);
     this.#sender = new HopSender({ key });
     this.#sendKey = key;
-    this.#to = validHostPort(body.receiverAddress);
-    this.#detach = this.#socket.attach(body.receiverAddress, (datagram) => {
-      this.#sender.receiveRtcp(datagram, this.#now());
-    });
+    this.#sendTo(body.receiverAddress);
     this.#tick();
   }
 
@@ -80,11 +79,19 @@ export class HopFeed implements PathViewer {
    * packet. A body whose key for an epoch differs from the one in use (a
    * control plane that lost the hop's keys and made new ones) starts a new
    * sender: its key is fresh, so starting its packet indices at 0 again is
-   * safe, and the receiver starts over with the same keys. Throws for a bad key.
+   * safe, and the receiver starts over with the same keys. A body with
+   * another receiverAddress (the edge's path restarted on a new socket; the
+   * control plane keeps the hop and its keys) moves the hop there. Throws for
+   * a bad key or address.
    */
   update(body: HopBody): void {
     const key = sendKeyOf(body);
     const current = this.#sendKey;
+    if (body.receiverAddress !== this.#receiverAddress) {
+      this.#sendTo(body.receiverAddress);
+      // The new socket learns the stream now rather than at the next tick.
+      if (this.#attached) this.#sendDescription();
+    }
     if (key.epoch === current.epoch && key.key === current.key) return;
     if (key.epoch > current.epoch) this.#sender.rotate(key, this.#now());
     else this.#sender = new HopSender({ key });
@@ -135,6 +142,17 @@ export class HopFeed implements PathViewer {
       return;
     }
     this.#sendDescription();
+  }
+
+  /** Sends to `address` and takes the reports coming from it. Throws for a bad address. */
+  #sendTo(address: string): void {
+    const to = validHostPort(address);
+    this.#detach();
+    this.#to = to;
+    this.#receiverAddress = address;
+    this.#detach = this.#socket.attach(address, (datagram) => {
+      this.#sender.receiveRtcp(datagram, this.#now());
+    });
   }
 
   #attach(): void {

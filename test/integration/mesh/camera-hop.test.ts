@@ -448,4 +448,28 @@ describe('a camera stream over a hop between two proxies (real UDP)', () => {
     assert.equal(b.source.reconnects, 1, 'the lost hop is a reconnect');
     assert.equal(b.path.snapshot().upstream.reconnects, 1);
   });
+
+  it("follows the edge's new receiving address in a newer body of the same hop", async () => {
+    // The edge's path lingered out and a viewer came back: a new HopSource on a new port,
+    // and the control plane brings the hop's address up to date with the same keys.
+    const { a, b, body, hop } = await runningHop();
+    const again = await edge(a.node);
+    const moved = { ...body, receiverAddress: again.address };
+    again.source.offer([moved]);
+    await b.path.close();
+    const movedAt = performance.now();
+    hop.update(moved);
+    await until('the new edge viewer receives', () => again.viewer.packets.length > 50, 5_000);
+    assert.ok(again.viewer.packets[0]?.keyframe, 'it starts at a keyframe');
+    assert.equal(again.viewer.missing(), 0);
+    const lastReportAgeMs = (): number =>
+      Math.min(
+        ...hop.snapshot().streams.flatMap(({ downstream }) => downstream.map(({ ageMs }) => ageMs)),
+      );
+    await until(
+      "the new edge's reports reach the owner",
+      () => lastReportAgeMs() < performance.now() - movedAt,
+      5_000,
+    );
+  });
 });
