@@ -60,8 +60,9 @@ export interface HopSourceOptions {
 }
 
 interface HopIn {
-  readonly body: HopBody;
-  readonly from: HostPort;
+  /** The latest body offered, and where its sender is (it moves when the owner restarts). */
+  body: HopBody;
+  from: HostPort;
   readonly receiver: HopReceiver;
   description:
     { readonly source: SourceDescription; readonly ssrcs: readonly number[] } | undefined;
@@ -145,7 +146,7 @@ export class HopSource implements MediaSource {
       const held = this.#hops.get(body.hopId);
       try {
         if (held === undefined) this.#hops.set(body.hopId, this.#newHop(body));
-        else installNewer(held.receiver, body, this.#options.now());
+        else this.#renew(held, body);
       } catch (error) {
         // A key that conflicts with one held (a control plane that lost the
         // hop's keys): start the hop over with the keys it sends now.
@@ -206,6 +207,14 @@ export class HopSource implements MediaSource {
       description: undefined,
       offeredAtMs: this.#options.now(),
     };
+  }
+
+  /** A newer body of a held hop: its new keys, and its sender's address. Throws as install does. */
+  #renew(hop: HopIn, body: HopBody): void {
+    const from = validHostPort(body.senderAddress);
+    installNewer(hop.receiver, body, this.#options.now());
+    hop.from = from;
+    hop.body = body;
   }
 
   #drop(hopId: string, hop: HopIn): void {

@@ -322,6 +322,18 @@ describe('a camera stream over a hop between two proxies (real UDP)', () => {
       5_000,
     );
 
+    // The control plane's bodies still carry epoch 1 for a while after the edge retired it.
+    await until(
+      'the edge retires epoch 1',
+      () => b.source.snapshot().hops[0]?.epochs.previous === null,
+      10_000,
+    );
+    const retiredAt = performance.now();
+    b.source.offer([{ ...both, sendEpoch: 2 }]);
+    await until('packets after', () => b.viewer.since(retiredAt).length > 25, 5_000);
+    assert.equal(b.source.snapshot().drops.hop_rejected ?? 0, 0, 'the old epoch is no conflict');
+    assert.equal(b.source.reconnects, 0, 'the hop did not start over');
+
     const received = b.source.snapshot().hops[0];
     assert.equal(received?.epochs.current, 2, 'the edge switched to epoch 2');
     assert.equal(hop.snapshot().epochs.current, 2);
@@ -471,5 +483,33 @@ describe('a camera stream over a hop between two proxies (real UDP)', () => {
       () => lastReportAgeMs() < performance.now() - movedAt,
       5_000,
     );
+  });
+
+  it("follows the owner's new sending address in a newer body of the same hop", async () => {
+    // The owner restarted on another hop port: the same hop, from a new socket, under a
+    // new epoch (a new sender must never start over under a key already used).
+    const { a, b, body, hop } = await runningHop();
+    const restarted = await HopSocket.bind(HOST);
+    closers.push(() => restarted.close());
+    const next = generateHopKey({ hopId: body.hopId, epoch: 2, notAfter: Date.now() + 60_000 });
+    const moved: HopBody = {
+      ...body,
+      senderAddress: restarted.address,
+      keys: [...body.keys, next],
+      sendEpoch: 2,
+    };
+    hop.close();
+    b.source.offer([moved]);
+    const movedAt = performance.now();
+    feed(moved, { ...a, socket: restarted });
+    await until(
+      'the edge viewer receives from the new address',
+      () => b.viewer.since(movedAt).length > 50,
+      5_000,
+    );
+    const received = b.source.snapshot();
+    assert.equal(received.drops.unknown_source ?? 0, 0);
+    assert.equal(received.hops[0]?.epochs.current, 2);
+    assert.equal(b.viewer.missing(), 0);
   });
 });
