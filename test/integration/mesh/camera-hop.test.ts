@@ -11,9 +11,10 @@
  * with unbroken numbering, starting at a keyframe and decodable (ffmpeg); the
  * edge's receiver reports reach the owner (a round trip in its snapshot); a
  * key rotation loses nothing; garbage, a stranger's packets and packets under
- * a wrong key are each dropped and counted while the stream goes on; and a
+ * a wrong key are each dropped and counted while the stream goes on; a
  * new owner's hop takes over at a keyframe with the viewer's SSRC and
- * numbering unchanged.
+ * numbering unchanged (also when the old hop goes in the same update); and a
+ * newer body of the same hop that moves either end's address is followed.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -23,7 +24,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { after, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { HopFeed } from '../../../rtp-proxy/media/mesh/hop-feed.js';
@@ -36,8 +37,9 @@ import { HopSender } from '../../../src/media/hop/index.js';
 import type { MediaSource } from '../../../src/media/source/index.js';
 import { rtpHeaderLength, rtpSequenceNumber, rtpSsrc } from '../../../src/protocol/rtp/index.js';
 import { generateHopKey } from '../../../src/protocol/srtp/index.js';
-import { rtp } from '../../helpers/udp.js';
 import { h264StartsKeyframe } from '../../../src/protocol/video/index.js';
+import { requirePeer } from '../../helpers/peers/process.js';
+import { rtp } from '../../helpers/udp.js';
 
 const run = promisify(execFile);
 const log = pino({ level: 'silent' });
@@ -45,9 +47,9 @@ const HOST = '127.0.0.1';
 const SESSION = 'camera/cam';
 const EDGE = 'proxy-b';
 
-/** Everything a test opened, closed at its end whatever happened. */
+/** Everything a test opened, closed at its end whatever happened (newest first). */
 const closers: (() => unknown)[] = [];
-after(async () => {
+afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
@@ -105,7 +107,7 @@ class EdgeViewer implements PathViewer {
   sendRtcp(): void {
     // Sender reports are not under test here.
   }
-  /** Sequence numbers missing between consecutive packets (mod 2^16), summed. */
+  /** Sequence numbers missing between consecutive packets (mod 2^16), summed; a repeat or a step back counts one. */
   missing(): number {
     let missing = 0;
     for (let index = 1; index < this.packets.length; index += 1) {
@@ -222,6 +224,7 @@ function annexB(payloads: readonly Buffer[]): Buffer {
 
 /** Frames ffmpeg decodes from the stream; it must report no error. */
 async function decodedFrames(stream: Buffer): Promise<number> {
+  requirePeer('ffmpeg');
   const dir = await mkdtemp(join(tmpdir(), 'streammesh-camera-hop-'));
   try {
     const file = join(dir, 'edge.h264');
