@@ -838,10 +838,13 @@ describe('docs that run', { timeout: 540_000 }, () => {
   });
 
   describe('examples/camera-mesh.yaml', () => {
-    it('runs three proxies on 127.0.0.11-13, each serving the demo camera on its own address', async () => {
-      await needFreePorts('examples/camera-mesh.yaml', { tcp: [] });
-      const [upLine, ...probes] = exampleCommands('camera-mesh.yaml');
+    it('three proxies on 127.0.0.11-13 serve cam1, which the whole mesh pulls once', async () => {
+      await needFreePorts('examples/camera-mesh.yaml', { tcp: [8555] });
+      const [cameraLine, upLine, ...rest] = exampleCommands('camera-mesh.yaml');
+      assert.equal(cameraLine, 'scripts/test-camera.sh');
       assert.equal(upLine, 'npx streammesh up --config examples/camera-mesh.yaml');
+      const camera = startShell(documented(cameraLine), { timeoutMs: 150_000 });
+      await camera.waitFor(/^test camera +rtsp:\/\/127\.0\.0\.1:8555\/test /m, 10_000);
       const up = startShell(documented(upLine), { timeoutMs: 150_000 });
       try {
         for (const name of ['control-plane', 'proxy-a', 'proxy-b', 'proxy-c', 'signaling']) {
@@ -854,25 +857,30 @@ describe('docs that run', { timeout: 540_000 }, () => {
         ] as const) {
           assert.match(up.stdout(), new RegExp(`^${name} +ready +http://${host}:15102$`, 'm'));
         }
-        const ffprobes = probes.filter((command) => command.startsWith('ffprobe '));
+        const ffprobes = rest.filter((command) => command.startsWith('ffprobe '));
         assert.equal(ffprobes.length, 2);
-        for (const probe of ffprobes) {
-          const result = await runShell(
-            `${documented(probe)} -v error -show_entries stream=codec_name -of compact`,
-          );
+        // Run together: both proxies serve cam1 at once, one of them (at least) as an edge.
+        const results = await Promise.all(
+          ffprobes.map((probe) =>
+            runShell(`${documented(probe)} -v error -show_entries stream=codec_name -of compact`),
+          ),
+        );
+        for (const result of results) {
           assert.equal(result.code, 0, result.stderr);
           assert.match(result.stdout, /codec_name=h264/);
         }
-        const nodes = await getJson<{ nodes?: { id: string; role: string }[] }>(
-          'http://127.0.0.1:15100/nodes',
-        );
-        const proxies = (nodes.body.nodes ?? [])
-          .filter((node) => node.role === 'ROLE_PROXY')
-          .map((node) => node.id)
-          .sort();
-        assert.deepEqual(proxies, ['proxy-a', 'proxy-b', 'proxy-c']);
+        const curl = rest.find((command) => command.startsWith('curl '));
+        assert.ok(curl !== undefined, 'the header shows the hop view');
+        const hops = await runShell(documented(curl));
+        assert.equal(hops.code, 0, hops.stderr);
+        const view = JSON.parse(hops.stdout) as { path: string; owner: string };
+        assert.equal(view.path, 'cam1');
+        assert.match(view.owner, /^proxy-[abc]$/);
+        const sessions = camera.stdout().match(/^test camera +RTSP session \d+$/gm) ?? [];
+        assert.equal(sessions.length, 1, `the camera is pulled once:\n${camera.stdout()}`);
       } finally {
         await stopUp(up);
+        await camera.interrupt(5_000);
       }
     });
   });
