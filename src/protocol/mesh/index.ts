@@ -82,6 +82,13 @@ export interface ResourceUpdate {
   systemVersion: string;
   resources: WireResource[];
   removed: WireResourceRef[];
+  /** Unix ms the node is drained until; 0 (or absent from an older control plane): not draining. */
+  drainDeadlineMs?: number;
+}
+
+/** A node asks to be drained (SIGTERM on a proxy) until `deadlineMs` (Unix ms). */
+export interface DrainRequest {
+  deadlineMs: number;
 }
 
 export interface StatsReport {
@@ -159,7 +166,8 @@ export type NodeMessage =
   | { kind: 'heartbeat'; heartbeat: { sentAtMs: number } }
   | { kind: 'stats'; stats: StatsReport }
   | { kind: 'load'; load: Omit<LoadReport, 'capacity'> & { capacity: Capacity | null } }
-  | { kind: 'hops'; hops: HopRequests };
+  | { kind: 'hops'; hops: HopRequests }
+  | { kind: 'drain'; drain: DrainRequest };
 
 export interface NullableResourceError {
   resource: WireResourceRef | null;
@@ -174,7 +182,8 @@ export type NodeMessageOut =
   | { heartbeat: { sentAtMs: number } }
   | { stats: StatsReport }
   | { load: LoadReport }
-  | { hops: HopRequests };
+  | { hops: HopRequests }
+  | { drain: DrainRequest };
 
 export interface MeshControlHandlers extends grpc.UntypedServiceImplementation {
   register: grpc.handleUnaryCall<RegisterRequest, RegisterResponse>;
