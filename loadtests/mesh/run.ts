@@ -14,14 +14,24 @@
  * a config change, a new camera placed and a camera moved off a failed
  * node. Output: loadtests/results/mesh-push.json and a second table; about
  * 25 s.
+ * Then its media part (media.ts): one camera and V viewers over one proxy
+ * (A) and the same viewers spread over three proxies (B), as processes;
+ * proxy CPU per viewer, B/A, and the camera's sessions (1 in both).
+ * Output: loadtests/results/mesh-media.json and a third table; about 3
+ * minutes.
  *
  * Options: --quick (1 run, 20,000 sessions), --runs N, --nodes N,
  * --sessions N, --churn N, --lookups N, --new-after-join N,
  * --load-factor C, --virtual-nodes N, --profiles uniform,mixed,
  * --placers bounded,ring,rendezvous, --out DIR; for the push part
  * --push-nodes N (simulated nodes, default 500; --nodes is the placement
- * part's) and --push-changes N (changes of each kind, default 5).
- * Environment: BENCH_MESH_QUICK=1 is --quick.
+ * part's) and --push-changes N (changes of each kind, default 5); for the
+ * media part --media-viewers N (default 30), --media-runs N (default 3),
+ * --media-window-ms MS (default 10000), --media-warmup-ms MS (default
+ * 3000), --media-bitrate KBPS (default 2000), --media-size WxH (default
+ * 640x360), --media-pattern NAME (default snow); --only
+ * placement,push,media runs only those parts.
+ * Environment: BENCH_MESH_QUICK=1 is --quick; BENCH_MESH_ONLY is --only.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,11 +50,15 @@ import {
   type ProfileName,
 } from './placement.js';
 import { PLACER_NAMES } from './placers.js';
+import { benchMedia } from './media.js';
+import { removeMeshTempDirs } from './media-mesh.js';
+import type { MediaParameters } from './media-results.js';
 import { benchPush, type PushParameters } from './push.js';
 import { resultTable, summarize } from './report.js';
 import type { PlacementResults } from './results.js';
 
 const PROFILE_NAMES: readonly ProfileName[] = ['uniform', 'mixed'];
+const PART_NAMES = ['placement', 'push', 'media'] as const;
 
 const { values: args } = parseArgs({
   options: {
@@ -62,6 +76,14 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     'push-nodes': { type: 'string' },
     'push-changes': { type: 'string' },
+    only: { type: 'string', default: process.env['BENCH_MESH_ONLY'] },
+    'media-viewers': { type: 'string' },
+    'media-runs': { type: 'string' },
+    'media-window-ms': { type: 'string' },
+    'media-warmup-ms': { type: 'string' },
+    'media-bitrate': { type: 'string' },
+    'media-size': { type: 'string' },
+    'media-pattern': { type: 'string' },
   },
 });
 
@@ -83,7 +105,32 @@ const pushParameters: PushParameters = {
   nodes: int(args['push-nodes'], 500, 25, 2_000),
   changes: int(args['push-changes'], 5, 1, 20),
 };
+const mediaParameters: MediaParameters = {
+  runs: int(args['media-runs'], quick ? 1 : 3, 1, 20),
+  viewers: int(args['media-viewers'], quick ? 12 : 30, 3, 600),
+  warmupMs: int(args['media-warmup-ms'], quick ? 1_000 : 3_000, 0, 60_000),
+  windowMs: int(args['media-window-ms'], quick ? 4_000 : 10_000, 1_000, 120_000),
+  camera: {
+    size: sizeArg(args['media-size'] ?? '640x360'),
+    bitrateKbps: int(args['media-bitrate'], 2_000, 100, 20_000),
+    pattern: patternArg(args['media-pattern'] ?? 'snow'),
+  },
+};
+const parts = listArg(args.only, PART_NAMES);
 const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
+
+function sizeArg(text: string): string {
+  if (!/^\d{2,4}x\d{2,4}$/.test(text)) throw new Error(`--media-size: expected WxH, got "${text}"`);
+  return text;
+}
+
+/** A videotestsrc pattern name: it goes into the camera's pipeline text. */
+function patternArg(text: string): string {
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(text)) {
+    throw new Error(`--media-pattern: expected a videotestsrc pattern name, got "${text}"`);
+  }
+  return text;
+}
 
 function loadFactorArg(text: string | undefined): number {
   if (text === undefined) return DEFAULT_LOAD_FACTOR;
@@ -104,6 +151,12 @@ function listArg<T extends string>(text: string | undefined, all: readonly T[]):
 }
 
 async function main(): Promise<void> {
+  if (parts.includes('placement')) await benchPlacement();
+  if (parts.includes('push')) await benchPush(pushParameters, outDir);
+  if (parts.includes('media')) await benchMedia(mediaParameters, outDir);
+}
+
+async function benchPlacement(): Promise<void> {
   const started = Date.now();
   const overhead = timerOverheadUs();
   const runs: PlacementRunResult[] = [];
@@ -140,7 +193,9 @@ async function main(): Promise<void> {
   writeFileSync(jsonFile, await formattedJson(jsonFile, results));
   process.stdout.write(`${resultTable(results)}\n`);
   log(`wrote ${jsonFile} in ${results.durationSeconds} s`);
-  await benchPush(pushParameters, outDir);
 }
 
-await runBench('bench:mesh', main, { message: 'stopping (nothing runs outside this process)' });
+await runBench('bench:mesh', main, {
+  message: "stopping the media part's camera and mesh processes",
+  cleanup: removeMeshTempDirs,
+});
