@@ -5,6 +5,7 @@
  * transaction: all three take the config, or none does. The L7 proxy runs
  * on a thread of its own, so HTTP traffic never queues in front of media.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
@@ -32,8 +33,17 @@ export interface RunningProxy {
   rtspAddress(): string | null;
   /** The bound address of every L7 listener in force. */
   httpListeners(): Promise<readonly { name: string; host: string; port: number }[]>;
+  /**
+   * Drains for at most `timeoutMs` (SIGTERM): no new session, its cameras
+   * placed elsewhere; resolves once it holds no viewer, owns no camera and
+   * feeds no hop, or at the deadline.
+   */
+  drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How often a drain checks whether the proxy holds anything still. */
+const DRAIN_POLL_MS = 200;
 
 export async function startProxy(startup: MeshConfig, log: Logger): Promise<RunningProxy> {
   // The bind host is this node's own: every config, its own and each pushed one, is put on it.
@@ -90,6 +100,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     log,
   });
   late.mesh = mesh;
+  node.onDrain((deadlineMs) => rtsp.drain(deadlineMs));
   // Hops leave from the proxy's media address (its bind host when it has one).
   await mesh.listen(config.proxy.mediaAddress);
   const http: IsolatedHttpService = new IsolatedHttpService({
@@ -111,6 +122,17 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     serving: () => node.firstConfig(),
     rtspAddress: () => rtsp.address,
     httpListeners: () => http.listeners(),
+    drain: async (timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      node.drain(deadline);
+      const holdsSomething = (): boolean =>
+        rtsp.sessionCount > 0 ||
+        node.placements.list().some(({ owned }) => owned) ||
+        node.meshState.hops.sending().length > 0;
+      // At least one round trip to the control plane before "holds nothing" can be believed.
+      await sleep(Math.min(timeoutMs, 2 * DRAIN_POLL_MS));
+      while (Date.now() < deadline && holdsSomething()) await sleep(DRAIN_POLL_MS);
+    },
     close: async () => {
       // The node first: it takes no more updates and lets the one in flight
       // finish, so no transaction prepares or commits on a closed service.

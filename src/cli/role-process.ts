@@ -37,6 +37,8 @@ interface Running {
    * config in force, every listener of it bound); rejects with why not.
    */
   readonly serving?: () => Promise<void>;
+  /** What SIGTERM does before close(): a proxy drains; resolves when it may stop. */
+  readonly drain?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -133,6 +135,9 @@ async function start(
             urls[`http ${listener.name}`] = httpUrl(listener);
           }
         },
+        ...(config.proxy.drainTimeoutSec > 0
+          ? { drain: () => proxy.drain(config.proxy.drainTimeoutSec * 1000) }
+          : {}),
         close: () => proxy.close(),
       };
     }
@@ -190,6 +195,7 @@ function handleShutdown(log: Logger): { attach(running: Running): void } {
       },
     );
   };
+  let draining = false;
   const stop = (reason: string): void => {
     if (why !== undefined) return;
     why = reason;
@@ -198,8 +204,26 @@ function handleShutdown(log: Logger): { attach(running: Running): void } {
     force.unref();
     if (running !== undefined) closeAndExit(running);
   };
+  // SIGTERM drains a role that can (a proxy), then stops it; SIGINT, a
+  // second SIGTERM, or `up` going away stop it at once.
+  const drainThenStop = (): void => {
+    const drain = running?.drain;
+    if (why !== undefined || draining || drain === undefined) {
+      stop('SIGTERM');
+      return;
+    }
+    draining = true;
+    log.info('SIGTERM: draining before stopping');
+    drain().then(
+      () => stop('SIGTERM, drained'),
+      (error: unknown) => {
+        log.error({ err: error }, 'drain failed');
+        stop('SIGTERM');
+      },
+    );
+  };
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGTERM', drainThenStop);
   process.on('disconnect', () => stop('supervisor exited'));
   return {
     attach(role) {

@@ -193,6 +193,15 @@ const proxySchema = z
       bitrateBps: 2_000_000_000,
       sessions: 10_000,
     }).prefault({}),
+    drainTimeoutSec: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(25)
+      .describe(
+        'On SIGTERM the proxy drains for at most this long before it stops: it takes no new session, its cameras move to other proxies (the edges switch without a gap), and it stops as soon as it holds no viewer and no camera. 0: SIGTERM stops it at once. Kubernetes kills a pod 30 s after SIGTERM by default.',
+      ),
     bindHost: ipAddress
       .optional()
       .describe(

@@ -64,6 +64,8 @@ export interface ControlClientOptions {
   readonly load?: () => Omit<LoadReport, 'sentAtMs'>;
   /** The camera streams the node wants over hops; sent after each Hello and on sendHopRequests(). */
   readonly hopRequests?: () => readonly HopRequest[];
+  /** Each update's drain deadline (Unix ms; 0: not draining), before the update is applied. */
+  readonly onDrainDeadline?: (deadlineMs: number) => void;
 }
 
 export class ControlClient {
@@ -85,6 +87,8 @@ export class ControlClient {
   #placesSessions = false;
   /** The stream that has had its Hello: only then may other messages go on it. */
   #greeted: ResourceStream | undefined;
+  /** The drain this node asked for (Unix ms), sent again after each Hello until the node stops. */
+  #drainRequest: number | undefined;
 
   constructor(options: ControlClientOptions) {
     this.#options = options;
@@ -129,6 +133,15 @@ export class ControlClient {
   sendHopRequests(): void {
     const stream = this.#greeted;
     if (stream !== undefined && stream === this.#stream) this.#writeHopRequests(stream);
+  }
+
+  /** Asks the control plane to drain this node until `deadlineMs` (now, and after each Hello). */
+  requestDrain(deadlineMs: number): void {
+    this.#drainRequest = deadlineMs;
+    const stream = this.#greeted;
+    if (stream !== undefined && stream === this.#stream) {
+      stream.write({ drain: { deadlineMs } });
+    }
   }
 
   #writeHopRequests(stream: ResourceStream): void {
@@ -192,6 +205,7 @@ export class ControlClient {
         this.#received.inc({ type: resource.type, change: 'update' });
       }
       for (const ref of update.removed) this.#received.inc({ type: ref.type, change: 'remove' });
+      this.#options.onDrainDeadline?.(update.drainDeadlineMs ?? 0);
       this.#applying = this.#applying
         .then(() => this.#applyAndAnswer(stream, update))
         .catch((error: unknown) => {
@@ -220,6 +234,8 @@ export class ControlClient {
     });
     this.#greeted = stream;
     this.#writeHopRequests(stream);
+    if (this.#drainRequest !== undefined)
+      stream.write({ drain: { deadlineMs: this.#drainRequest } });
     const interval = Math.max(100, registration.heartbeatIntervalMs);
     this.#heartbeat = setInterval(() => {
       stream.write({ heartbeat: { sentAtMs: Date.now() } });

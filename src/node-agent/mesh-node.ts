@@ -65,6 +65,10 @@ export class MeshNode {
   readonly meshState: MeshState;
   #client: ControlClient | undefined;
   #adminAddress: HostPort | undefined;
+  /** Drained until (Unix ms) as the control plane says, and as this node asked; 0: not. */
+  #drainedByControlPlane = 0;
+  #drainAsked = 0;
+  readonly #drainListeners = new Set<(deadlineMs: number) => void>();
 
   constructor(options: MeshNodeOptions) {
     this.#options = options;
@@ -169,6 +173,38 @@ export class MeshNode {
     this.#client.start();
   }
 
+  /**
+   * Until when (Unix ms) the node drains: takes no new media session and is
+   * not ready, as the control plane says (`streammesh drain`) or as it asked
+   * itself (drain()); 0 when it does not.
+   */
+  get drainDeadlineMs(): number {
+    return this.#drainAsked > 0 ? this.#drainAsked : this.#drainedByControlPlane;
+  }
+
+  /** Drains this node until `deadlineMs` (SIGTERM): tells the control plane, which moves its sessions. */
+  drain(deadlineMs: number): void {
+    const before = this.drainDeadlineMs;
+    this.#drainAsked = deadlineMs;
+    this.#client?.requestDrain(deadlineMs);
+    this.#drainChanged(before);
+  }
+
+  /** Called with the new deadline (0: no drain) whenever it changes. */
+  onDrain(listener: (deadlineMs: number) => void): void {
+    this.#drainListeners.add(listener);
+  }
+
+  #drainChanged(before: number): void {
+    const now = this.drainDeadlineMs;
+    if (now === before) return;
+    this.#options.log.info(
+      { until: now === 0 ? null : new Date(now).toISOString() },
+      now === 0 ? 'no longer draining' : 'draining',
+    );
+    for (const listener of this.#drainListeners) listener(now);
+  }
+
   /** Whether the control plane places media sessions (false before it has answered). */
   get placesSessions(): boolean {
     return this.#client?.placesSessions ?? false;
@@ -190,8 +226,12 @@ export class MeshNode {
     await this.admin.close();
   }
 
-  /** Ready once a config is in force; if not, why: the refusal of the last one, or waiting. */
+  /** Ready once a config is in force and not draining; if not, why. */
   #readiness(): Readiness {
+    const drain = this.drainDeadlineMs;
+    if (drain > 0) {
+      return { ready: false, reason: `draining until ${new Date(drain).toISOString()}` };
+    }
     if (this.#config.applied !== undefined) return { ready: true };
     const refusal = this.#config.lastRefusal;
     if (refusal !== undefined) {

@@ -15,7 +15,8 @@ export type RequestDefect =
   | 'bad_transport'
   | 'bad_state'
   | 'bad_sdp'
-  | 'unknown_method';
+  | 'unknown_method'
+  | 'draining';
 
 export interface RtspContext {
   readonly paths: ReadonlyMap<string, StreamPath>;
@@ -26,6 +27,8 @@ export interface RtspContext {
   readonly mediaHost: string;
   readonly sessionTimeoutSec: number;
   readonly defects: Tally<RequestDefect>;
+  /** Why new sessions are refused (the proxy drains), or undefined when they are taken. */
+  readonly refusing: () => string | undefined;
   readonly log: Logger;
   now(): number;
 }

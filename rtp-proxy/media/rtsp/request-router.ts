@@ -11,7 +11,7 @@ import { describe, pause, play, setupPlay } from './play-methods.js';
 import { existingSession } from './session-lookup.js';
 import { announce, publisherFrame, record, setupRecord } from './record-methods.js';
 import { requestTarget, type RequestTarget } from './request-target.js';
-import { reply } from './responses.js';
+import { reasonHeader, reply } from './responses.js';
 import type { StreamPath } from './stream-path.js';
 
 export const PUBLIC_METHODS = [
@@ -88,6 +88,12 @@ async function withPath(
   }
   const denied = authorize(ctx, connection, request, target);
   if (denied !== undefined) return denied;
+  // A draining proxy keeps its sessions and takes no new one: a client goes to another proxy.
+  const refusing = ctx.refusing();
+  if (refusing !== undefined && (existingSession(ctx, request) ?? undefined) === undefined) {
+    ctx.defects.add('draining');
+    return reply(request, 503, [reasonHeader(refusing)]);
+  }
   switch (request.method) {
     case 'DESCRIBE':
       return describe(ctx, connection, request, target, path);

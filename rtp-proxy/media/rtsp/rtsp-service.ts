@@ -174,6 +174,9 @@ export class RtspService implements ConfigParticipant {
   #ports: PortAllocator | undefined;
   #portsSignature = '';
   #mediaHost = '127.0.0.1';
+  /** Unix ms until which the proxy drains (takes no new session); 0: it takes them. */
+  #drainUntilMs = 0;
+  #drainTimer: NodeJS.Timeout | undefined;
   #nextConnectionId = 1;
   /** Connections refused: over budget, or to a listener not (or no longer) in force. */
   #refused = 0;
@@ -199,6 +202,33 @@ export class RtspService implements ConfigParticipant {
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
     );
+  }
+
+  /**
+   * Draining until `deadlineMs` (Unix ms; 0 ends it): no new session is
+   * taken (503 naming the reason, so a client tries another proxy), the
+   * sessions held keep playing, and at the deadline they are closed.
+   */
+  drain(deadlineMs: number): void {
+    this.#drainUntilMs = deadlineMs;
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    if (deadlineMs <= 0) return;
+    this.#drainTimer = setTimeout(
+      () => {
+        this.#log.info(
+          { sessions: this.#sessions.size },
+          'drain deadline: closing the last sessions',
+        );
+        this.#sessions.closeAll('proxy drained');
+      },
+      Math.max(0, deadlineMs - Date.now()),
+    );
+  }
+
+  /** RTSP sessions (viewers and publishers) held now. */
+  get sessionCount(): number {
+    return this.#sessions.size;
   }
 
   /** The path of that name in force, if any. */
@@ -364,6 +394,7 @@ export class RtspService implements ConfigParticipant {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#drainTimer);
     this.#gate.close();
     const listener = this.#listener;
     if (listener !== undefined) this.#retire(listener);
@@ -385,6 +416,10 @@ export class RtspService implements ConfigParticipant {
       paths: new Map([...this.#paths].map(([name, entry]) => [name, entry.path])),
       sessions: this.#sessions,
       auth: this.#auth,
+      refusing: () =>
+        this.#drainUntilMs > 0
+          ? `this proxy is draining until ${new Date(this.#drainUntilMs).toISOString()}: use another`
+          : undefined,
       ports,
       mediaHost: this.#mediaHost,
       sessionTimeoutSec: this.#config?.sessionTimeoutSec ?? 60,

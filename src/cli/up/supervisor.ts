@@ -217,7 +217,10 @@ export class Supervisor {
   }
 }
 
-/** SIGTERM, then SIGKILL after the grace period; resolves when it has exited. */
+/**
+ * SIGINT (stop now: `up` stops the whole mesh, so a proxy has nowhere to
+ * drain to), then SIGKILL after the grace period; resolves when it has exited.
+ */
 function stopChild(child: Child): Promise<void> {
   clearTimeout(child.restartTimer);
   const running = child.process;
@@ -230,7 +233,7 @@ function stopChild(child: Child): Promise<void> {
       clearTimeout(kill);
       resolve();
     });
-    running.kill('SIGTERM');
+    running.kill('SIGINT');
   });
 }
 
