@@ -69,6 +69,12 @@ export class CameraMesh {
   #socket: HopSocket | undefined;
   /** A hop whose path is not in force yet is tried again after a second. */
   #retry: NodeJS.Timeout | undefined;
+  /**
+   * A config update that changes a camera path's settings replaces its
+   * StreamPath and does not tell the mesh: every second, a feed whose path
+   * is no longer the one in force moves to the new one.
+   */
+  #pathCheck: NodeJS.Timeout | undefined;
   readonly #onChange = (): void => this.#follow();
 
   constructor(options: CameraMeshOptions) {
@@ -80,6 +86,8 @@ export class CameraMesh {
   /** Binds the hop socket; its address is the proxy's `hop` listen address. */
   async listen(host: string): Promise<string> {
     this.#socket = await HopSocket.bind(host);
+    this.#pathCheck = setInterval(() => this.#followPaths(), 1_000);
+    this.#pathCheck.unref();
     return this.#socket.address;
   }
 
@@ -136,6 +144,7 @@ export class CameraMesh {
   close(): void {
     this.#options.meshState.off('change', this.#onChange);
     clearTimeout(this.#retry);
+    clearInterval(this.#pathCheck);
     for (const feed of this.#feeds.values()) feed.close();
     this.#feeds.clear();
     this.#socket?.close();
@@ -202,6 +211,13 @@ export class CameraMesh {
         this.#count('hop_refused');
         this.#log.warn({ hop: body.hopId, reason: errorMessage(error) }, 'hop refused');
       }
+    }
+  }
+
+  #followPaths(): void {
+    for (const feed of this.#feeds.values()) {
+      const path = this.#options.pathNamed(feed.session.slice(CAMERA_SESSION_PREFIX.length));
+      if (path !== undefined && path !== feed.path) feed.moveTo(path);
     }
   }
 

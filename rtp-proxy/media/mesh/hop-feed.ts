@@ -40,7 +40,7 @@ export class HopFeed implements PathViewer {
   readonly session: string;
   readonly peer: string;
   tracks: ReadonlySet<number> = new Set();
-  readonly #path: StreamPath;
+  #path: StreamPath;
   readonly #socket: HopSocket;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -111,6 +111,25 @@ export class HopFeed implements PathViewer {
 
   snapshot(): HopSnapshot {
     return this.#sender.snapshot(this.#now());
+  }
+
+  /** The path this hop feeds from. */
+  get path(): StreamPath {
+    return this.#path;
+  }
+
+  /**
+   * Feeds from `path` from now on: a config update replaced the camera's
+   * path. The sender stays (its key must not start over at index 0); the
+   * edge learns the new path's SSRC from the description sent at attach.
+   */
+  moveTo(path: StreamPath): void {
+    if (this.#closed || path === this.#path) return;
+    this.#path.removeViewer(this);
+    this.#path = path;
+    this.#attached = false;
+    clearTimeout(this.#timer);
+    this.#tick();
   }
 
   close(): void {

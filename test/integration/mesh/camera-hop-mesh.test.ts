@@ -66,6 +66,7 @@ interface Proxy {
   readonly path: StreamPath;
   /** Demo sources started as this proxy's camera. */
   readonly pulls: DemoSource[];
+  replacePath(): Promise<StreamPath>;
 }
 
 async function proxy(id: string): Promise<Proxy> {
@@ -82,28 +83,43 @@ async function proxy(id: string): Promise<Proxy> {
   });
   closers.push(() => mesh.close());
   await mesh.listen(HOST);
-  const path = new StreamPath({
-    name: 'cam',
-    kind: 'camera',
-    createSource: () =>
-      mesh.cameraSource(
-        'cam',
-        () => {
-          const camera = new DemoSource();
-          pulls.push(camera);
-          return camera;
-        },
-        HOST,
-      ),
-    alwaysOn: false,
-    lingerMs: 600_000,
-    describeTimeoutMs: 10_000,
-    log,
-    now: Date.now,
-  });
-  holder.path = path;
-  closers.push(() => path.close());
-  return { id, state, mesh, path, pulls };
+  const makePath = (): StreamPath => {
+    const path = new StreamPath({
+      name: 'cam',
+      kind: 'camera',
+      createSource: () =>
+        mesh.cameraSource(
+          'cam',
+          () => {
+            const camera = new DemoSource();
+            pulls.push(camera);
+            return camera;
+          },
+          HOST,
+        ),
+      alwaysOn: false,
+      lingerMs: 600_000,
+      describeTimeoutMs: 10_000,
+      log,
+      now: Date.now,
+    });
+    holder.path = path;
+    closers.push(() => path.close());
+    return path;
+  };
+  const path = makePath();
+  return {
+    id,
+    state,
+    mesh,
+    path,
+    pulls,
+    // A config update that changes the path's settings: the RTSP service makes a new one.
+    replacePath: async () => {
+      await holder.path?.close();
+      return makePath();
+    },
+  };
 }
 
 /** Commits an update to every node, as the control plane pushes it. */
@@ -190,5 +206,29 @@ describe('camera meshes of two proxies, driven through their MeshStates', () => 
       () => a.mesh.requests().length === 1,
       5_000,
     );
+  });
+
+  it("keeps feeding the edge after a config update replaced the owner's path", async () => {
+    const a = await proxy('proxy-a');
+    const b = await proxy('proxy-b');
+    push([a, b], [placed(a.id)]);
+    const viewer = new Viewer();
+    b.path.addViewer(viewer);
+    await until('the edge asks for the stream', () => b.mesh.requests().length === 1, 5_000);
+    const body = hopBody(a, b, b.mesh.requests()[0]?.address ?? '');
+    push([a, b], [wire(hopResource(body))]);
+    await until('the edge viewer receives', () => viewer.packets.length > 50, 10_000);
+
+    await a.replacePath();
+    const before = viewer.packets.length;
+    await until(
+      'the edge viewer receives from the new path',
+      () => viewer.packets.length > before + 50,
+      10_000,
+    );
+    assert.equal(a.mesh.snapshot().sending.length, 1);
+    assert.deepEqual(new Set(viewer.packets.map(({ ssrc }) => ssrc)), new Set([b.path.ssrcOf(0)]));
+    assert.equal(viewer.missing(), 0, 'numbering continues');
+    assert.equal(b.mesh.snapshot().receiving[0]?.drops.hop_rejected ?? 0, 0, 'the hop went on');
   });
 });
