@@ -6,7 +6,8 @@
  * before the body is read), is validated like a file — pre-scanned for size
  * and nesting, then parsed on a worker thread under a deadline, so no body
  * holds the event loop or ends the process — and, if good, is pushed to
- * every connected node at once.
+ * every connected node at once. `POST /nodes/<id>/drain` (drain-routes.ts)
+ * drains a node, with the token too.
  *
  * Hop keys never leave the process but to the hop's two nodes: GET /hops
  * shows their epochs and expiry only. GET /streams/<path>/hops is
@@ -18,6 +19,7 @@ import type { AdminServer } from '../shared/admin/index.js';
 import { parseConfigTextIsolated, redactSecrets } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 import type { ConfigStore } from './config-push/index.js';
+import { addDrainRoutes } from './drain-routes.js';
 import { streamHopsView, type HopPlanner } from './hops/index.js';
 import { CAMERA_KEY_PREFIX, sessionKeys, type PlacementService } from './placement/index.js';
 import type { Registry } from './registry/index.js';
@@ -71,6 +73,7 @@ export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlanePar
   );
 
   admin.route('GET', '/nodes', () => ({ status: 200, body: { nodes: registry.list() } }));
+  addDrainRoutes(admin, registry);
   admin.route('GET', '/stats', () => ({ status: 200, body: { nodes: registry.stats() } }));
   // Which proxy carries which session, sorted by key, and each proxy's keys against its bound.
   admin.route('GET', '/placements', () => ({ status: 200, body: placements.view() }));

@@ -153,6 +153,24 @@ export function checkNackErrors(
   return refused;
 }
 
+export type DrainDefect = 'not_finite' | 'past' | 'too_far';
+
+/**
+ * The deadline of a node's DrainRequest (Unix ms), or why it is refused: in
+ * the past, or more than `maxMs` ahead of `nowMs`.
+ */
+export function checkDrain(
+  drain: Extract<NodeMessage, { kind: 'drain' }>['drain'],
+  nowMs: number,
+  maxMs: number,
+): number | DrainDefect {
+  const deadline = drain.deadlineMs;
+  if (typeof deadline !== 'number' || !Number.isFinite(deadline)) return 'not_finite';
+  if (deadline <= nowMs) return 'past';
+  if (deadline > nowMs + maxMs) return 'too_far';
+  return deadline;
+}
+
 /** No measure of one node comes near this; larger is a broken or hostile report. */
 const MAX_MEASURE = 1e15;
 

@@ -16,6 +16,12 @@
  * proxy also wants the MEDIA_KEY resources of the hops it sends or
  * receives; they travel in the same updates as PLACEMENT, its Hello returns
  * them, and its HopRequests and ACKs go to the feed.
+ * Drain: every update carries the node's drain deadline (0: not
+ * draining). When it changes (the registry's 'drain': `streammesh drain`, a
+ * node's own DrainRequest, a restart that ends it) the node is sent an
+ * update at once, with no resources if nothing else differs. A node's
+ * DrainRequest with a deadline in the past or more than MAX_DRAIN_MS ahead
+ * is dropped and counted; its stream stays.
  * Connections reach the service through a GrpcListener, which keeps the
  * listener's connection budget.
  */
@@ -47,11 +53,12 @@ import {
   type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
-import type { Delta, NodeRecord, Registry } from '../registry/index.js';
+import { MAX_DRAIN_MS, type Delta, type NodeRecord, type Registry } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
 import {
   checkHelloPlacements,
+  checkDrain,
   checkHelloResources,
   checkLoad,
   checkNackErrors,
@@ -119,6 +126,13 @@ export class ConfigPushServer {
   readonly #refusedStreams: Counter;
   readonly #refusedResources: Counter;
   readonly #droppedPlacements: Counter;
+  readonly #badDrains: Counter;
+  /**
+   * The drain deadline each node was last sent (absent: 0, what a node
+   * starts with). Kept across its streams: a node whose drain ended while
+   * it reconnected is told so.
+   */
+  readonly #drainSent = new Map<string, number>();
   #nonce = 0;
 
   constructor(options: ConfigPushServerOptions) {
@@ -188,6 +202,12 @@ export class ConfigPushServer {
       help: 'Placements and hops (MEDIA_KEY) a Hello returned with a body that does not parse; the node is sent the current one.',
       registers,
     });
+    this.#badDrains = new Counter({
+      name: 'streammesh_control_plane_bad_drain_requests_total',
+      help: 'DrainRequests from nodes dropped, by reason (not_finite, past, too_far).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.#badStats = new Counter({
       name: 'streammesh_control_plane_bad_stats_reports_total',
       help: 'Stats reports from nodes dropped, by reason (too_large, bad_json).',
@@ -228,6 +248,10 @@ export class ConfigPushServer {
     };
     options.placements?.on('change', toProxies);
     options.hops?.on('change', toProxies);
+    options.registry.on('drain', (id) => {
+      const stream = this.#streams.get(id);
+      if (stream !== undefined) this.#sendDelta(id, stream, options.store.current, true);
+    });
   }
 
   /** Binds the listen address (port 0 picks a free port) and returns where it is bound. */
@@ -440,6 +464,20 @@ export class ConfigPushServer {
         if (role !== undefined) this.#options.hops?.requested(id, role, message.hops);
         break;
       }
+      case 'drain': {
+        const deadline = checkDrain(message.drain, Date.now(), MAX_DRAIN_MS);
+        if (typeof deadline === 'string') {
+          this.#badDrains.inc({ reason: deadline });
+          this.#options.log.warn({ node: id, reason: deadline }, 'drain request refused');
+          break;
+        }
+        this.#options.log.info(
+          { node: id, deadline: new Date(deadline).toISOString() },
+          'node asked to be drained',
+        );
+        registry.drain(id, deadline);
+        break;
+      }
       case 'hello':
         break;
     }
@@ -469,7 +507,8 @@ export class ConfigPushServer {
    * not to a node that says it runs it. Config resources and placements that
    * differ together go as two updates, config first: a node refuses a whole
    * update, and a bad placement must not hold back a config change (nor a
-   * bad config resource the placements).
+   * bad config resource the placements). A drain deadline the node was
+   * not told yet is reason enough for an update (with no resources).
    */
   #sendDelta(id: string, stream: NodeStream, current: VersionedConfig, upToDate = false): void {
     const record: NodeRecord | undefined = this.#options.registry.get(id);
@@ -486,7 +525,8 @@ export class ConfigPushServer {
     );
     const parts = splitPlacements(delta);
     if (parts.length === 0) {
-      if (upToDate) return;
+      const drainMoved = this.#options.registry.drainDeadlineOf(id) !== this.#drainDeadlineSent(id);
+      if (upToDate && !drainMoved) return;
       parts.push(delta);
     }
     for (const part of parts) this.#send(id, stream, record, current, part);
@@ -501,6 +541,8 @@ export class ConfigPushServer {
   ): void {
     this.#nonce += 1;
     const nonce = String(this.#nonce);
+    const drainDeadlineMs = this.#options.registry.drainDeadlineOf(id);
+    this.#drainSent.set(id, drainDeadlineMs);
     record.resources.sent(nonce, current.version, delta);
     this.#pushes.inc();
     for (const resource of delta.changed) {
@@ -514,6 +556,7 @@ export class ConfigPushServer {
         nonce,
         changed: delta.changed.length,
         removed: delta.removed.length,
+        drainDeadlineMs,
       },
       'pushing resources',
     );
@@ -528,7 +571,12 @@ export class ConfigPushServer {
         bodyJson: JSON.stringify(resource.body),
       })),
       removed: delta.removed.map((ref) => ({ ...ref })),
+      drainDeadlineMs,
     });
+  }
+
+  #drainDeadlineSent(id: string): number {
+    return this.#drainSent.get(id) ?? 0;
   }
 }
 

@@ -10,14 +10,17 @@
  *   heartbeats); its weight is its declared capacity.sessions (weightOf), its
  *   fill its latest load report (fillOf). Until its first load report the
  *   capacity the config declares for proxies stands in. A node the registry
- *   forgot is removed.
+ *   forgot is removed. A draining proxy (the registry's drain) takes no new
+ *   key and its keys move with the reason `node_drained` to proxies with
+ *   room; with none they stay, as the table decides.
  * - Keys: a new key is placed, a key gone from the config released, a key
  *   on a failed node moved (rebalance); a joining node moves nothing.
  * - When: a config change is taken at once (resources() catches up with the
  *   store before answering, so the push that carries a config change
  *   carries the placements it implies right after it); node changes, staleness and
- *   load reports are polled every reconcileIntervalMs (200 ms): the registry
- *   raises no events, and staleness is a matter of time passing. A pass that
+ *   load reports are polled every reconcileIntervalMs (200 ms): staleness is
+ *   a matter of time passing. A drain is taken at once (the registry's
+ *   'drain' event), so its handover starts without waiting for the poll. A pass that
  *   changes assignments emits 'change' once, with nothing else to do for
  *   the push than to send what differs.
  * - Start and restart: for graceMs after start nothing is placed. Nodes
@@ -122,6 +125,9 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
   readonly #onConfig = (): void => {
     this.#syncConfig();
   };
+  readonly #onDrain = (): void => {
+    this.reconcile();
+  };
 
   constructor(options: PlacementServiceOptions) {
     super();
@@ -133,6 +139,7 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
   /** Starts the grace period, then reconciles every reconcileIntervalMs. */
   start(): void {
     this.#options.store.on('change', this.#onConfig);
+    this.#options.registry.on('drain', this.#onDrain);
     this.#grace = setTimeout(
       () => this.endRestore(),
       this.#options.graceMs ?? DEFAULT_PLACEMENT_GRACE_MS,
@@ -142,6 +149,7 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
 
   close(): void {
     this.#options.store.off('change', this.#onConfig);
+    this.#options.registry.off('drain', this.#onDrain);
     clearTimeout(this.#grace);
     clearInterval(this.#tick);
   }
@@ -259,7 +267,8 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
       this.#table.setNode(record.id, {
         weight: this.#weightOf(load?.capacity),
         healthy,
-        draining: false,
+        // Stays true past the deadline: the node takes nothing until it re-registers.
+        draining: record.draining !== undefined,
         ...(load === undefined ? {} : { fill: fillOf(load) }),
       });
       if (!this.#nodes.has(record.id)) {

@@ -2,5 +2,12 @@
  * The nodes of the mesh: registration, state, resources held, latest load.
  */
 export { registerLoadMetrics } from './load-metrics.js';
-export { Registry, type NodeRecord, type NodeState, type NodeStatsView } from './registry.js';
+export {
+  MAX_DRAIN_MS,
+  Registry,
+  type DrainView,
+  type NodeRecord,
+  type NodeState,
+  type NodeStatsView,
+} from './registry.js';
 export type { Delta } from './node-resources.js';

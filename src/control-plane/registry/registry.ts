@@ -12,7 +12,16 @@
  * later ACK marks it resolved but keeps it, as does a reconnect; per resource,
  * `resources[].nacked` is the refusal in force and is cleared by an ACK of
  * that resource, as Envoy's error_state is.
+ *
+ * A node may be draining (`streammesh drain`, or its own DrainRequest on
+ * SIGTERM) until a deadline: placement moves its sessions away and puts no
+ * new one on it, and the config push tells it. It stays draining after the
+ * deadline (it then holds no sessions) until it registers again as a new
+ * process (a Register while it has no stream: a restart) or is forgotten.
+ * The registry emits 'registered' and 'drain' so the push and the admin
+ * routes react at once instead of polling.
  */
+import { EventEmitter } from 'node:events';
 import type { Clock } from '../../shared/clock.js';
 import { StreammeshError } from '../../shared/errors.js';
 import { LastErrorRecord, type LastError } from '../../shared/last-error.js';
@@ -46,6 +55,20 @@ export interface NodeRecord {
   readonly resources: NodeResources;
   /** The node's latest load report (validated). */
   load: LoadRecord | undefined;
+  /** Whether and until when the node is draining; undefined when it is not. */
+  draining: DrainRecord | undefined;
+}
+
+/** A drain in force: since when and until when (Unix ms). */
+export interface DrainRecord {
+  readonly sinceMs: number;
+  readonly deadlineMs: number;
+}
+
+/** A drain as GET /nodes shows it. */
+export interface DrainView {
+  readonly since: string;
+  readonly deadline: string;
 }
 
 /** A node's load as it reported it, with its declared capacity. */
@@ -75,13 +98,21 @@ export interface NodeStatsView extends StatsRecord {
 
 export interface NodeView extends Omit<
   NodeRecord,
-  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load' | 'lastError'
+  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load' | 'lastError' | 'draining'
 > {
   readonly state: NodeState;
   readonly lastError: LastError | null;
   readonly lastSeen: string;
   readonly resources: ResourceStateView[];
   readonly load: LoadRecord | null;
+  readonly draining: DrainView | null;
+}
+
+export interface RegistryEvents {
+  /** A node registered (first time or again). */
+  registered: [id: string];
+  /** A node's drain started, moved its deadline, or ended. */
+  drain: [id: string];
 }
 
 export interface RegistryOptions {
@@ -92,6 +123,9 @@ export interface RegistryOptions {
   readonly forgetAfterMs: number;
 }
 
+/** The longest drain: a drain is a handover, not a way to park a node. */
+export const MAX_DRAIN_MS = 60 * 60_000;
+
 /** lastError's code for a NACK: the node's own error codes do not travel in the Nack message. */
 const NACK_CODE = 'ERR_CONFIG_NACKED';
 
@@ -101,11 +135,12 @@ export class RegistryFullError extends StreammeshError {
   }
 }
 
-export class Registry {
+export class Registry extends EventEmitter<RegistryEvents> {
   readonly #options: RegistryOptions;
   readonly #nodes = new Map<string, NodeRecord>();
 
   constructor(options: RegistryOptions) {
+    super();
     this.#options = options;
   }
 
@@ -132,9 +167,37 @@ export class Registry {
       stats: previous?.stats,
       resources: previous?.resources ?? new NodeResources(),
       load: previous?.load,
+      // A Register with no stream open is a new process (or one whose stream
+      // dropped): whatever drained the old one does not hold for it.
+      draining: previous?.streamOpen === true ? previous.draining : undefined,
     };
     this.#nodes.set(record.id, record);
+    this.emit('registered', record.id);
+    if (previous?.draining !== undefined && record.draining === undefined) {
+      this.emit('drain', record.id);
+    }
     return record;
+  }
+
+  /**
+   * Drains a registered node until `deadlineMs` (Unix ms); a second drain
+   * moves the deadline and keeps `since`. False for an unknown node.
+   */
+  drain(id: string, deadlineMs: number): boolean {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return false;
+    if (record.draining?.deadlineMs === deadlineMs) return true;
+    record.draining = {
+      sinceMs: record.draining?.sinceMs ?? this.#options.clock.now(),
+      deadlineMs,
+    };
+    this.emit('drain', id);
+    return true;
+  }
+
+  /** The deadline a node is drained until (Unix ms), 0 when it is not draining. */
+  drainDeadlineOf(id: string): number {
+    return this.#nodes.get(id)?.draining?.deadlineMs ?? 0;
   }
 
   /** Drops nodes without a stream that have been silent for forgetAfterMs. */
@@ -227,9 +290,25 @@ export class Registry {
 
   list(): NodeView[] {
     return [...this.#nodes.values()].map((record) => {
-      const { lastSeenMs, streamOpen: _, stats: __, resources, load, lastError, ...rest } = record;
+      const {
+        lastSeenMs,
+        streamOpen: _,
+        stats: __,
+        resources,
+        load,
+        lastError,
+        draining,
+        ...rest
+      } = record;
       return {
         ...rest,
+        draining:
+          draining === undefined
+            ? null
+            : {
+                since: new Date(draining.sinceMs).toISOString(),
+                deadline: new Date(draining.deadlineMs).toISOString(),
+              },
         lastError: lastError.value,
         state: this.stateOf(record),
         lastSeen: new Date(lastSeenMs).toISOString(),
