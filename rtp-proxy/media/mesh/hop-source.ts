@@ -28,13 +28,13 @@ import {
   type SourceState,
 } from '../../../src/media/source/index.js';
 import { bindUdp, closeQuietly } from '../../../src/media/udp/index.js';
-import { rtpHeaderLength, rtpSsrc } from '../../../src/protocol/rtp/index.js';
+import { rtpSsrc } from '../../../src/protocol/rtp/index.js';
 import { parseSdp } from '../../../src/protocol/sdp/index.js';
-import { h264StartsKeyframe, h265StartsKeyframe } from '../../../src/protocol/video/index.js';
 import { formatHostPort, validHostPort, type HostPort } from '../../../src/shared/address.js';
 import type { HopBody } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
+import { startsCleanly } from './clean-start.js';
 import { readDescription, type HopDescription } from './description-message.js';
 
 /** How often each hop's receiver reports go back to its owner (RFC 3550 leaves it to us). */
@@ -304,8 +304,7 @@ export class HopSource implements MediaSource {
     if (active !== undefined && hop.body.sender !== this.#options.owner()) return false;
     // Viewers restart at a keyframe after a switch: a packet before it would
     // only be numbered and dropped at the path (a hole in their numbering).
-    const info = description.source.tracks[track];
-    const clean = info?.kind !== 'video' || startsKeyframe(info.encoding, packet);
+    const clean = startsCleanly(description.source, track, packet);
     if (!clean && now - hop.offeredAtMs < SWITCH_DEADLINE_MS) return false;
     if (active !== undefined) this.reconnects += 1;
     this.#active = hop;
@@ -350,12 +349,4 @@ function installNewer(receiver: HopReceiver, body: HopBody, now: number): void {
     if (current !== null && key.epoch < current && key.epoch !== previous) continue;
     receiver.install(key);
   }
-}
-
-function startsKeyframe(encoding: string, packet: Buffer): boolean {
-  const payload = packet.subarray(rtpHeaderLength(packet));
-  if (encoding === 'H264') return h264StartsKeyframe(payload);
-  if (encoding === 'H265') return h265StartsKeyframe(payload);
-  // A codec we cannot read: any packet is as clean a start as another.
-  return true;
 }

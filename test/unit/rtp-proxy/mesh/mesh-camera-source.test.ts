@@ -1,14 +1,17 @@
 /**
  * MeshCameraSource, driven by scripted inner sources and a scripted role: it
- * runs the camera, a hop or nothing as role() says at each follow(); the
- * path above sees one source that went down (only if it was up) and came
- * back with the new inner's ready(); whatever a replaced inner still says is
+ * runs the camera, a hop or nothing as role() says at each follow(); a switch
+ * from a source that is up makes before it breaks (the new inner takes over
+ * at its first keyframe after its ready(), or at the deadline, and only then
+ * is the old one closed); a source that is not up is replaced at once, with
+ * down() only when it was up; whatever a replaced inner still says is
  * ignored; close() closes the inner and calls onClose once.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   MeshCameraSource,
+  SWITCH_DEADLINE_MS,
   type MeshRole,
 } from '../../../../rtp-proxy/media/mesh/mesh-camera-source.js';
 import {
@@ -58,7 +61,12 @@ class RecordingListener implements SourceListener {
     this.events.push('ready');
   }
   rtp(track: number, packet: Buffer): void {
-    this.events.push(`rtp ${track} ${packet[0]}`);
+    // Scripted one-byte packets say their byte; RTP packets say their sequence number.
+    this.events.push(
+      packet.length >= 12
+        ? `rtp ${track} seq ${packet.readUInt16BE(2)}`
+        : `rtp ${track} ${packet[0]}`,
+    );
   }
   rtcp(track: number, packet: Buffer): void {
     this.events.push(`rtcp ${track} ${packet[0]}`);
@@ -71,7 +79,17 @@ class RecordingListener implements SourceListener {
   }
 }
 
-function meshSource(firstRole: MeshRole) {
+/** An RTP packet whose payload starts with NAL header `nal` (0x67 SPS, 0x65 IDR, 0x41 P slice). */
+function rtpWith(nal: number, seq: number): Buffer {
+  const packet = Buffer.alloc(16);
+  packet[0] = 0x80;
+  packet[1] = 96;
+  packet.writeUInt16BE(seq, 2);
+  packet[12] = nal;
+  return packet;
+}
+
+function meshSource(firstRole: MeshRole, now: () => number = () => 0) {
   let role = firstRole;
   const made: ScriptedSource[] = [];
   let onClose = 0;
@@ -88,6 +106,7 @@ function meshSource(firstRole: MeshRole) {
       return edge;
     },
     onClose: () => (onClose += 1),
+    now,
   });
   const listener = new RecordingListener();
   return {
@@ -165,22 +184,61 @@ describe('MeshCameraSource', () => {
     ]);
   });
 
-  it('a switch is down() then the new inner ready(), and down() only when it was up', () => {
+  it('a switch makes before it breaks: the old inner plays until the new one delivers a keyframe', () => {
+    const mesh = meshSource('camera');
+    mesh.source.start(mesh.listener);
+    const camera = mesh.last();
+    camera.to.ready(DESCRIPTION);
+    mesh.become('edge');
+    const hop = mesh.last();
+    assert.equal(hop.kind, 'edge');
+    assert.equal(camera.closes, 0, 'the camera keeps playing while the hop starts');
+    camera.to.rtp(0, rtpWith(0x41, 1));
+    hop.to.rtp(0, rtpWith(0x65, 2)); // before its ready(): held back
+    hop.to.ready(DESCRIPTION);
+    hop.to.rtp(0, rtpWith(0x41, 3)); // not a keyframe: held back
+    camera.to.rtp(0, rtpWith(0x41, 4));
+    hop.to.rtp(0, rtpWith(0x67, 5)); // SPS: the hop takes over here
+    camera.to.rtp(0, rtpWith(0x41, 6)); // the old one is closed and no longer heard
+    hop.to.rtp(0, rtpWith(0x41, 7));
+    assert.deepEqual(mesh.listener.events, [
+      'ready',
+      'rtp 0 seq 1',
+      'rtp 0 seq 4',
+      'ready',
+      'rtp 0 seq 5',
+      'rtp 0 seq 7',
+    ]);
+    assert.equal(camera.closes, 1, 'the camera is let go once the hop took over');
+    assert.equal(mesh.source.inner, hop);
+
+    // A new inner that shows no keyframe takes over at the deadline anyway.
+    const slow = meshSource('camera', () => clock);
+    let clock = 0;
+    slow.source.start(slow.listener);
+    slow.last().to.ready(DESCRIPTION);
+    slow.become('edge');
+    slow.last().to.ready(DESCRIPTION);
+    slow.last().to.rtp(0, rtpWith(0x41, 10));
+    clock = SWITCH_DEADLINE_MS;
+    slow.last().to.rtp(0, rtpWith(0x41, 11));
+    assert.deepEqual(slow.listener.events, ['ready', 'ready', 'rtp 0 seq 11']);
+  });
+
+  it('a source that was not up is replaced at once, and down() only when it was up', () => {
     const mesh = meshSource('camera');
     mesh.source.start(mesh.listener);
     mesh.last().to.ready(DESCRIPTION);
+    mesh.last().to.down('camera gone');
     mesh.become('edge');
-    assert.deepEqual(mesh.listener.events, ['ready', 'down the camera moved to another proxy']);
+    assert.equal(mesh.made[0]?.closes, 1, 'a camera that is down is closed at once');
+    assert.deepEqual(mesh.listener.events, ['ready', 'down camera gone']);
     mesh.last().to.ready(DESCRIPTION);
-    mesh.last().to.rtp(0, Buffer.from([3]));
-    assert.deepEqual(mesh.listener.events.slice(2), ['ready', 'rtp 0 3']);
+    assert.deepEqual(mesh.listener.events.slice(2), ['ready']);
 
-    // The hop goes down by itself, then the camera comes here: no second down().
-    mesh.last().to.down('hop removed');
-    mesh.become('camera');
-    assert.deepEqual(mesh.listener.events.slice(4), ['down hop removed']);
-    mesh.last().to.ready(DESCRIPTION);
-    assert.deepEqual(mesh.listener.events.slice(5), ['ready']);
+    // Unplaced while up: down() at once.
+    mesh.become('unplaced');
+    assert.deepEqual(mesh.listener.events.slice(3), ['down the camera is not placed']);
 
     // A hop that never came up is replaced without a down().
     const fresh = meshSource('edge');
@@ -189,22 +247,34 @@ describe('MeshCameraSource', () => {
     assert.deepEqual(fresh.listener.events, []);
   });
 
-  it('ignores whatever a replaced inner still says', () => {
+  it('ignores whatever a replaced or superseded inner still says', () => {
     const mesh = meshSource('camera');
     mesh.source.start(mesh.listener);
     const camera = mesh.last();
     camera.to.ready(DESCRIPTION);
     mesh.become('edge');
+    const hop = mesh.last();
+    hop.to.ready(DESCRIPTION);
+    hop.to.rtp(0, rtpWith(0x67, 1));
     const before = [...mesh.listener.events];
     camera.to.ready(DESCRIPTION);
-    camera.to.rtp(0, Buffer.from([9]));
+    camera.to.rtp(0, rtpWith(0x67, 9));
     camera.to.rtcp(0, Buffer.from([9]));
     camera.to.down('late');
     camera.to.failed?.({ message: 'late', code: 'ERR_TEST' });
     assert.deepEqual(mesh.listener.events, before);
-    // And its late ready() did not make the source "up": the hop's first ready is the next event.
+    // A switch superseded before it took over: the half-started source is closed and not heard,
+    // and going back to the running source's role starts nothing.
     mesh.become('camera');
-    assert.deepEqual(mesh.listener.events, before, 'no down() for a hop that never came up');
+    const superseded = mesh.last();
+    mesh.become('edge');
+    assert.equal(superseded.closes, 1);
+    assert.equal(mesh.last(), superseded, 'no new hop: the running one stays');
+    assert.equal(mesh.source.inner, hop);
+    assert.equal(hop.closes, 0);
+    superseded.to.ready(DESCRIPTION);
+    superseded.to.rtp(0, rtpWith(0x67, 12));
+    assert.deepEqual(mesh.listener.events, before);
   });
 
   it('counts the reconnects of every inner it ran', () => {
