@@ -10,6 +10,7 @@ import { closestName } from '../shared/did-you-mean.js';
 import { errorMessage } from '../shared/errors.js';
 import { packageRoot } from '../shared/package-root.js';
 import { exitOnConfigError } from './config-error.js';
+import { DEFAULT_DEADLINE_SEC, MAX_DEADLINE_SEC, runDrain } from './drain.js';
 import { runRole, type RoleName } from './role-process.js';
 import { up } from './up/index.js';
 
@@ -17,11 +18,16 @@ interface Command {
   readonly usage: string;
   readonly summary: string;
   readonly details: string;
-  readonly run: (
-    positionals: string[],
-    configFile: string | undefined,
-    verbose: boolean,
-  ) => Promise<number>;
+  readonly run: (positionals: string[], values: CommandValues) => Promise<number>;
+  /** Takes positionals (`config validate FILE`, `drain NODE`); others refuse them. */
+  readonly positionals?: boolean;
+}
+
+/** The parsed options a command runs with. */
+interface CommandValues {
+  readonly config: string | undefined;
+  readonly verbose: boolean;
+  readonly deadline: string | undefined;
 }
 
 const CONFIG_OPTION = '  -c, --config FILE   the mesh config (YAML); default: built-in defaults\n';
@@ -38,7 +44,7 @@ const commands: Record<string, Command> = {
       '$XDG_STATE_HOME/streammesh/up.log. Ctrl-C (SIGINT) or SIGTERM stops them all.\n\n' +
       CONFIG_OPTION +
       '      --verbose       also write every log line to stderr\n',
-    run: (_positionals, configFile, verbose) => up({ configFile, verbose }),
+    run: (_positionals, { config, verbose }) => up({ configFile: config, verbose }),
   },
   'control-plane': roleCommand('control-plane', 'run the control plane: registry and config push'),
   proxy: roleCommand('proxy', 'run an rtp-proxy (the data plane)'),
@@ -51,6 +57,23 @@ const commands: Record<string, Command> = {
       '                  as FILE: field.path: reason, and exit 2\n' +
       '  schema          print the JSON Schema of the config file\n',
     run: runConfigCommand,
+    positionals: true,
+  },
+  drain: {
+    usage: 'streammesh drain <node-id> [--deadline 60s] [--config FILE]',
+    summary:
+      'drain a node: its sessions move to other proxies, its viewers play until the deadline',
+    details:
+      'Asks the control plane (its admin at controlPlane.admin, with the admin token) to\n' +
+      'drain the node: it takes no new session, its cameras are handed over to other\n' +
+      'proxies without a gap for their viewers elsewhere, and its own viewers keep\n' +
+      'playing until the deadline. Prints `<node> draining until <time>`. Exit 2 for an\n' +
+      'unknown node, a bad deadline or a control plane that does not answer.\n\n' +
+      `      --deadline TIME how long its viewers may stay: 90 (seconds), 60s, 2m, 1h;\n` +
+      `                      default ${DEFAULT_DEADLINE_SEC}s, at most ${MAX_DEADLINE_SEC / 60}m\n` +
+      CONFIG_OPTION,
+    run: (positionals, { config, deadline }) => runDrain(positionals, deadline, config),
+    positionals: true,
   },
 };
 
@@ -61,7 +84,7 @@ function roleCommand(role: RoleName, summary: string): Command {
     details:
       CONFIG_OPTION +
       '\nSettings also come from STREAMMESH_* environment variables (see the README).\n',
-    run: (_positionals, configFile) => runRole(role, configFile),
+    run: (_positionals, { config }) => runRole(role, config),
   };
 }
 
@@ -106,12 +129,13 @@ function version(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-/** The options every command takes; `up` adds --verbose. */
+/** The options every command takes; `up` adds --verbose, `drain` --deadline. */
 const options = {
   config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
   verbose: { type: 'boolean' },
+  deadline: { type: 'string' },
 } as const;
 
 export async function main(argv: string[]): Promise<number> {
@@ -158,10 +182,17 @@ export async function main(argv: string[]): Promise<number> {
   if (values.verbose === true && name !== 'up') {
     return usageError(`--verbose is an option of \`up\` only\nusage: ${command.usage}`);
   }
-  if (rest.length > 0 && name !== 'config') {
+  if (values.deadline !== undefined && name !== 'drain') {
+    return usageError(`--deadline is an option of \`drain\` only\nusage: ${command.usage}`);
+  }
+  if (rest.length > 0 && command.positionals !== true) {
     return usageError(`unexpected argument: ${rest.join(' ')}\nusage: ${command.usage}`);
   }
-  return command.run(rest, values.config, values.verbose === true);
+  return command.run(rest, {
+    config: values.config,
+    verbose: values.verbose === true,
+    deadline: values.deadline,
+  });
 }
 
 /** parseArgs' complaint, with the option meant when the unknown one is a near miss. */
