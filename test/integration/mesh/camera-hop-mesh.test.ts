@@ -9,7 +9,11 @@
  * receiving address), pulls nothing itself and gets the owner's stream once
  * the hop is pushed; when the placement moves to the edge and the hop goes
  * in the same update, the edge pulls the camera itself, its viewer keeps its
- * SSRC and numbering, and the old owner, now an edge, asks for a hop in turn.
+ * SSRC and numbering, and the old owner, now an edge, asks for a hop in turn;
+ * a config update that replaces the owner's path does not stop the hop; and
+ * in a drain to a third proxy the old owner's hop keeps the edge fed until
+ * the new owner's takes over, and the old owner lets the camera go only once
+ * a hop from the new owner delivers to it.
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -134,13 +138,17 @@ function push(nodes: readonly Proxy[], resources: WireResource[], removed: WireR
 class Viewer implements PathViewer {
   readonly id = 'viewer';
   readonly tracks = new Set([0]);
-  readonly packets: { ssrc: number; seq: number }[] = [];
+  readonly packets: { at: number; ssrc: number; seq: number }[] = [];
   sendRtp(_track: number, packet: Buffer): boolean {
-    this.packets.push({ ssrc: rtpSsrc(packet), seq: rtpSequenceNumber(packet) });
+    const at = performance.now();
+    this.packets.push({ at, ssrc: rtpSsrc(packet), seq: rtpSequenceNumber(packet) });
     return true;
   }
   sendRtcp(): void {
     // Not under test here.
+  }
+  between(from: number, to: number): number {
+    return this.packets.filter(({ at }) => at >= from && at < to).length;
   }
   missing(): number {
     let missing = 0;
@@ -166,7 +174,7 @@ function hopBody(sender: Proxy, receiver: Proxy, receiverAddress: string): HopBo
   };
 }
 
-describe('camera meshes of two proxies, driven through their MeshStates', () => {
+describe('camera meshes of proxies, driven through their MeshStates', () => {
   it('the edge takes the owner stream over a hop; after a failover it pulls the camera itself', async () => {
     const a = await proxy('proxy-a');
     const b = await proxy('proxy-b');
@@ -230,5 +238,57 @@ describe('camera meshes of two proxies, driven through their MeshStates', () => 
     assert.deepEqual(new Set(viewer.packets.map(({ ssrc }) => ssrc)), new Set([b.path.ssrcOf(0)]));
     assert.equal(viewer.missing(), 0, 'numbering continues');
     assert.equal(b.mesh.snapshot().receiving[0]?.drops.hop_rejected ?? 0, 0, 'the hop went on');
+  });
+
+  it('a drained owner keeps pulling while its hop hands over to the new owner', async () => {
+    const a = await proxy('proxy-a');
+    const b = await proxy('proxy-b');
+    const c = await proxy('proxy-c');
+    push([a, b, c], [placed(a.id)]);
+    const viewer = new Viewer();
+    b.path.addViewer(viewer);
+    await until('the edge asks for the stream', () => b.mesh.requests().length === 1, 5_000);
+    const address = b.mesh.requests()[0]?.address ?? '';
+    const fromA = hopBody(a, b, address);
+    push([a, b], [wire(hopResource(fromA))]);
+    await until('the edge viewer receives', () => viewer.packets.length > 50, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    // The drain: the session moves to proxy-c, whose hop is added; proxy-a's stays for the handover.
+    const drainedAt = performance.now();
+    const steadyRate = viewer.between(drainedAt - 1_000, drainedAt) / 1_000;
+    const fromC = hopBody(c, b, address);
+    push([a], [placed(c.id)]);
+    push([b, c], [placed(c.id), wire(hopResource(fromC))]);
+    await until(
+      "proxy-c's hop takes over",
+      () => b.mesh.snapshot().receiving[0]?.active === fromC.hopId,
+      10_000,
+    );
+    const switchedAt = performance.now();
+    const pulledByA = (): string | undefined => a.pulls[0]?.state;
+    assert.equal(pulledByA(), 'playing', 'proxy-a still pulls while its hop is held');
+    const expected = steadyRate * (switchedAt - drainedAt);
+    assert.ok(
+      viewer.between(drainedAt, switchedAt) >= expected / 2,
+      `the old hop kept the viewer fed until the switch: ${viewer.between(drainedAt, switchedAt)} packets in ${Math.round(switchedAt - drainedAt)} ms, ${Math.round(expected)} at the steady rate`,
+    );
+
+    // The handover is over: proxy-a's hop goes. proxy-a, an edge now, asks for a hop for
+    // its own path and keeps pulling until that hop delivers (make before break).
+    push([a, b], [], [{ type: 'MEDIA_KEY', name: fromA.hopId, version: '' }]);
+    await until('proxy-a asks for a hop', () => a.mesh.requests().length === 1, 5_000);
+    assert.equal(pulledByA(), 'playing');
+    const toA = hopBody(c, a, a.mesh.requests()[0]?.address ?? '');
+    push([a, c], [wire(hopResource(toA))]);
+    await until(
+      "proxy-a lets go once proxy-c's hop delivers",
+      () => pulledByA() === 'closed',
+      5_000,
+    );
+    assert.equal(a.mesh.snapshot().receiving[0]?.active, toA.hopId);
+    assert.equal(viewer.missing(), 0);
+    assert.equal(b.pulls.length, 0);
+    assert.equal(c.pulls.length, 1);
   });
 });
