@@ -12,6 +12,8 @@ export interface MediaParameters {
   /** Runs of each setup (A and B alternate which goes first). */
   readonly runs: number;
   readonly viewers: number;
+  /** After the mesh serves the path, before its idle window (a new process costs more at first). */
+  readonly settleMs: number;
   /** After every viewer has its first packet, before the window. */
   readonly warmupMs: number;
   readonly windowMs: number;

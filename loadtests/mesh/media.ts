@@ -98,7 +98,7 @@ export async function benchMedia(parameters: MediaParameters, outDir: string): P
       `Camera: GStreamer RTSP server (test/helpers/peers/rtsp-camera.py), H.264 ${parameters.camera.size} at 25 fps from videotestsrc pattern=${parameters.camera.pattern}, x264 ${parameters.camera.bitrateKbps} kbit/s; one camera for the whole part, its sessions counted per setup ("session N" lines).`,
       'Setups, each from fresh processes: a control plane and 1 (A) or 3 (B) `streammesh proxy` processes on 127.0.0.11-13 (bin/streammesh.js under coreutils timeout), one RTSP path cam (transport tcp, onDemand false). The control plane places the camera on one proxy (the owner pulls it); in B the two others get it from the owner over an SRTP hop.',
       'Viewers: light RTSP clients in the bench process (loadtests/rtsp/viewer.ts), TCP-interleaved, track 0, RTP counted by sequence number; in B spread round-robin over the three proxies (V/3 each). All connect from 127.0.0.1, so proxy.rtsp.maxConnectionsPerSource is raised to the viewers per proxy + 16.',
-      `Each setup: once every proxy serves the path (the owner pulling the camera, in B the edges fed by their hops), ${parameters.warmupMs} ms, then an idle window of ${parameters.windowMs} ms with no viewer: each proxy's CPU (idleCores: the mesh's fixed cost). Then open the viewers (${OPEN_CONCURRENCY} handshakes at a time), wait until each has its first packet, warm up ${parameters.warmupMs} ms, then a ${parameters.windowMs} ms window: utime+stime from /proc/<pid>/stat of each proxy (summed: proxyCpuSeconds), of the control plane (reported apart), the camera and this process (viewers); /proc/stat for the machine.`,
+      `Each setup: once every proxy serves the path (the owner pulling the camera, in B the edges fed by their hops), ${parameters.settleMs} ms to settle, then an idle window of ${parameters.windowMs} ms with no viewer: each proxy's CPU (idleCores: the mesh's fixed cost). Then open the viewers (${OPEN_CONCURRENCY} handshakes at a time), wait until each has its first packet, warm up ${parameters.warmupMs} ms, then a ${parameters.windowMs} ms window: utime+stime from /proc/<pid>/stat of each proxy (summed: proxyCpuSeconds), of the control plane (reported apart), the camera and this process (viewers); /proc/stat for the machine.`,
       'proxyMillicoresPerViewer = proxyCpuSeconds / window seconds / viewers x 1000; proxyUsPerPacket = proxyCpuSeconds / packets delivered to viewers in the window; marginalMillicoresPerViewer = (proxy cores in the window - idle proxy cores) / viewers x 1000. packetsLost: gaps in numbering per viewer over the window (RFC 3550), summed. cameraSessions: sessions the camera created from the setup start to the end of its window.',
       `${parameters.runs} run(s) of each setup, A and B alternating which goes first; medians per setup; ratios B/A of the medians; aim: B/A CPU per viewer <= 1.3 and one camera session in every run.`,
     ],
@@ -129,8 +129,9 @@ async function runSetup(
   });
   const viewers: { readonly viewer: LightViewer; readonly proxy: MeshProxy }[] = [];
   try {
-    // The mesh with no viewer: the camera pulled, in B the hops flowing (onDemand false).
-    await sleep(parameters.warmupMs);
+    // The mesh with no viewer: the camera pulled, in B the hops flowing (onDemand false),
+    // past the processes' first seconds (compiling, first reports), which cost several times more.
+    await sleep(parameters.settleMs);
     const idle = await proxyCoresOver(mesh, parameters.windowMs);
     for (let first = 0; first < parameters.viewers; first += OPEN_CONCURRENCY) {
       const batch = Array.from(

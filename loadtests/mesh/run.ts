@@ -16,9 +16,9 @@
  * 25 s.
  * Then its media part (media.ts): one camera and V viewers over one proxy
  * (A) and the same viewers spread over three proxies (B), as processes;
- * proxy CPU per viewer, B/A, and the camera's sessions (1 in both).
- * Output: loadtests/results/mesh-media.json and a third table; about 3
- * minutes.
+ * proxy CPU per viewer, B/A, also with no viewer (the mesh's fixed
+ * cost), and the camera's sessions (1 in both). Output:
+ * loadtests/results/mesh-media.json and a third table; about 4 minutes.
  *
  * Options: --quick (1 run, 20,000 sessions), --runs N, --nodes N,
  * --sessions N, --churn N, --lookups N, --new-after-join N,
@@ -27,10 +27,12 @@
  * --push-nodes N (simulated nodes, default 500; --nodes is the placement
  * part's) and --push-changes N (changes of each kind, default 5); for the
  * media part --media-viewers N (default 30), --media-runs N (default 3),
- * --media-window-ms MS (default 10000), --media-warmup-ms MS (default
- * 3000), --media-bitrate KBPS (default 2000), --media-size WxH (default
- * 640x360), --media-pattern NAME (default snow); --only
- * placement,push,media runs only those parts.
+ * --media-window-ms MS (default 10000), --media-settle-ms MS (default
+ * 8000: a new mesh settles before its idle window), --media-warmup-ms MS
+ * (default 3000: viewers playing before the window), --media-bitrate
+ * KBPS (default 2000), --media-size WxH (default 640x360),
+ * --media-pattern NAME (default snow); --only placement,push,media runs
+ * only those parts.
  * Environment: BENCH_MESH_QUICK=1 is --quick; BENCH_MESH_ONLY is --only.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -80,6 +82,7 @@ const { values: args } = parseArgs({
     'media-viewers': { type: 'string' },
     'media-runs': { type: 'string' },
     'media-window-ms': { type: 'string' },
+    'media-settle-ms': { type: 'string' },
     'media-warmup-ms': { type: 'string' },
     'media-bitrate': { type: 'string' },
     'media-size': { type: 'string' },
@@ -108,6 +111,7 @@ const pushParameters: PushParameters = {
 const mediaParameters: MediaParameters = {
   runs: int(args['media-runs'], quick ? 1 : 3, 1, 20),
   viewers: int(args['media-viewers'], quick ? 12 : 30, 3, 600),
+  settleMs: int(args['media-settle-ms'], quick ? 3_000 : 8_000, 0, 60_000),
   warmupMs: int(args['media-warmup-ms'], quick ? 1_000 : 3_000, 0, 60_000),
   windowMs: int(args['media-window-ms'], quick ? 4_000 : 10_000, 1_000, 120_000),
   camera: {
