@@ -1,9 +1,12 @@
 /**
  * Whether a packet is a clean place to switch a stream's source: for video
  * the start of a keyframe (H.264 or H.265), so viewers' decoders go from one
- * whole picture to another; for audio and codecs we cannot read, any packet.
+ * whole picture to another; for audio and codecs we cannot read, any packet,
+ * except that a stream with a video track we can read switches at its
+ * keyframe only (at an audio packet, the picture would start mid-GOP and
+ * viewers would wait for the next keyframe on a frozen picture).
  */
-import type { SourceDescription } from '../../../src/media/source/index.js';
+import type { SourceDescription, SourceTrack } from '../../../src/media/source/index.js';
 import { rtpHeaderLength } from '../../../src/protocol/rtp/index.js';
 import { h264StartsKeyframe, h265StartsKeyframe } from '../../../src/protocol/video/index.js';
 
@@ -13,9 +16,14 @@ export function startsCleanly(
   packet: Buffer,
 ): boolean {
   const info = description.tracks[track];
-  if (info?.kind !== 'video') return true;
+  if (info === undefined || !hasKeyframes(info)) {
+    return !description.tracks.some(hasKeyframes);
+  }
   const payload = packet.subarray(rtpHeaderLength(packet));
-  if (info.encoding === 'H264') return h264StartsKeyframe(payload);
-  if (info.encoding === 'H265') return h265StartsKeyframe(payload);
-  return true;
+  return info.encoding === 'H264' ? h264StartsKeyframe(payload) : h265StartsKeyframe(payload);
+}
+
+/** A video track whose keyframes we can tell. */
+function hasKeyframes(track: SourceTrack): boolean {
+  return track.kind === 'video' && (track.encoding === 'H264' || track.encoding === 'H265');
 }
