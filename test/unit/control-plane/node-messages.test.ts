@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  checkDrain,
   checkHelloPlacements,
   checkHelloResources,
   checkLoad,
@@ -140,5 +141,21 @@ describe('placements a hello returns', () => {
       ],
     });
     assert.deepEqual(refused, [{ type: 'PLACEMENT', name: 'camera/cam1', reason: 'bad' }]);
+  });
+});
+
+describe('checkDrain', () => {
+  const now = 1_000_000;
+  const hour = 60 * 60_000;
+  it('takes a deadline after now and at most the limit ahead', () => {
+    assert.equal(checkDrain({ deadlineMs: now + 1 }, now, hour), now + 1);
+    assert.equal(checkDrain({ deadlineMs: now + hour }, now, hour), now + hour);
+  });
+  it('refuses one in the past, too far ahead, or not a number', () => {
+    assert.equal(checkDrain({ deadlineMs: now }, now, hour), 'past');
+    assert.equal(checkDrain({ deadlineMs: 0 }, now, hour), 'past');
+    assert.equal(checkDrain({ deadlineMs: now + hour + 1 }, now, hour), 'too_far');
+    assert.equal(checkDrain({ deadlineMs: Number.NaN }, now, hour), 'not_finite');
+    assert.equal(checkDrain({ deadlineMs: Infinity }, now, hour), 'not_finite');
   });
 });

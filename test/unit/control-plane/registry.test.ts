@@ -77,4 +77,40 @@ describe('Registry', () => {
       ['p2', 'p3'],
     );
   });
+
+  it('drains a node until a deadline, past it too, until it registers again with no stream', () => {
+    const clock = { now: 1_000 };
+    const registry = registryAt(clock);
+    const events: string[] = [];
+    registry.on('drain', (id) => events.push(id));
+    registry.register(request('p1'));
+    registry.streamOpened('p1');
+    assert.equal(registry.drain('nobody', 5_000), false);
+    assert.equal(registry.list()[0]?.draining, null);
+    assert.equal(registry.drainDeadlineOf('p1'), 0);
+
+    assert.equal(registry.drain('p1', 61_000), true);
+    assert.deepEqual(registry.list()[0]?.draining, {
+      since: new Date(1_000).toISOString(),
+      deadline: new Date(61_000).toISOString(),
+    });
+    // A later drain moves the deadline and keeps since; the same deadline is no change.
+    clock.now = 2_000;
+    registry.drain('p1', 90_000);
+    registry.drain('p1', 90_000);
+    assert.equal(registry.list()[0]?.draining?.since, new Date(1_000).toISOString());
+    assert.equal(registry.drainDeadlineOf('p1'), 90_000);
+    assert.deepEqual(events, ['p1', 'p1']);
+
+    // Past the deadline it is still draining; a Register while its stream is open keeps it.
+    clock.now = 100_000;
+    registry.register(request('p1'));
+    assert.equal(registry.drainDeadlineOf('p1'), 90_000);
+    // A new process registers after its stream closed: no longer draining, and said so.
+    registry.streamClosed('p1');
+    registry.register(request('p1'));
+    assert.equal(registry.drainDeadlineOf('p1'), 0);
+    assert.equal(registry.list()[0]?.draining, null);
+    assert.deepEqual(events, ['p1', 'p1', 'p1']);
+  });
 });

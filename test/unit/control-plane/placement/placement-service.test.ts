@@ -228,4 +228,45 @@ describe('PlacementService', () => {
     ]);
     assert.equal(h.owners().get('camera/cam1'), 'proxy-a');
   });
+
+  it('a draining proxy loses its keys at once (node_drained), gets no new one, and stays drained past its deadline', () => {
+    const h = harness(30);
+    close = () => h.service.close();
+    for (const id of ['proxy-a', 'proxy-b', 'proxy-c']) h.join(id);
+    h.service.start();
+    h.service.endRestore();
+    const before = h.owners();
+    const drained = [...before].filter(([, node]) => node === 'proxy-a').map(([key]) => key);
+    assert.ok(drained.length > 0);
+    const changesBefore = h.changes();
+
+    // The registry's 'drain' moves them without waiting for a reconcile pass.
+    h.registry.drain('proxy-a', Date.parse('2026-12-04T10:01:00.000Z'));
+    assert.equal(h.changes(), changesBefore + 1);
+    const after = h.owners();
+    for (const [key, node] of before) {
+      if (node === 'proxy-a') assert.notEqual(after.get(key), 'proxy-a', key);
+      else assert.equal(after.get(key), node, `${key} moved, though its node is not draining`);
+    }
+    const reasons = h.service
+      .view()
+      .placements.filter(({ key }) => drained.includes(key))
+      .map(({ reason }) => reason);
+    assert.deepEqual(new Set(reasons), new Set(['node_drained']));
+
+    // Past the deadline it is still draining: a new camera goes elsewhere.
+    h.advance(120_000);
+    for (const id of ['proxy-a', 'proxy-b', 'proxy-c']) h.registry.seen(id);
+    h.store.set(parseConfigText(configText(40), 'test'), 'test');
+    h.service.reconcile();
+    assert.ok(![...h.owners().values()].includes('proxy-a'));
+
+    // Registered again as a new process (its stream closed first): it takes keys again.
+    h.registry.streamClosed('proxy-a');
+    h.join('proxy-a');
+    assert.equal(h.registry.drainDeadlineOf('proxy-a'), 0);
+    h.store.set(parseConfigText(configText(80), 'test'), 'test');
+    h.service.reconcile();
+    assert.ok([...h.owners().values()].includes('proxy-a'));
+  });
 });
