@@ -89,6 +89,8 @@ export interface HopFeed {
   resources(node: string): readonly PushedResource[];
   /** What a proxy's Hello says it holds (bodies checked). */
   reported(node: string, held: readonly HopBody[]): void;
+  /** Every proxy Hello, with the ids of the hops it holds (a sender holding none is new). */
+  greeted(node: string, held: ReadonlySet<string>): void;
   /** A node's whole set of hop requests, unchecked. */
   requested(node: string, role: NodeRecord['role'], requests: HopRequests): void;
   /** A node acknowledged an update. */
@@ -387,6 +389,9 @@ export class ConfigPushServer {
         id,
         placements.hops.map(({ body }) => body),
       );
+    }
+    if (isProxy) {
+      this.#options.hops?.greeted(id, new Set(placements.hops.map(({ ref }) => ref.name)));
     }
     if (isProxy && placements.held.length > 0) {
       this.#options.placements?.reported(

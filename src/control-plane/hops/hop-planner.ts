@@ -252,6 +252,25 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
     queueMicrotask(() => this.#emitIfChanged());
   }
 
+  /**
+   * A proxy said Hello, holding the hops `held` (ids). A hop it sends and
+   * does not hold has a fresh sender (a restarted process, or one that lost
+   * its state): its packet indices start at 0 again, so it must not get a
+   * key that protected packets before (with GCM a repeated index under one
+   * key gives the authentication key away). Such a hop moves to a new epoch
+   * at once; the receiver gets the new key in the same push.
+   */
+  greeted(node: string, held: ReadonlySet<string>): void {
+    if (this.#options.placements.restoring) return;
+    const now = this.#options.clock.now();
+    for (const id of this.#byNode.get(node) ?? []) {
+      const hop = this.#hops.get(id);
+      if (hop === undefined || hop.body.sender !== node || held.has(id)) continue;
+      this.#freshSenderKey(hop, now);
+    }
+    queueMicrotask(() => this.#emitIfChanged());
+  }
+
   /** One pass: wanted hops made or updated, the others removed or handed over, keys rotated. */
   reconcile(): void {
     if (this.#options.placements.restoring) return;
@@ -441,6 +460,25 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
     hop.pending = { epoch: next.epoch, versions: new Set() };
     this.#setBody(hop, { ...hop.body, keys: keys.slice(-MAX_HOP_KEYS) });
     this.#options.log.debug({ hop: hopId, epoch: next.epoch }, 'hop key rotated');
+  }
+
+  /** A new epoch that the sender uses at once (a fresh sender: see greeted()). */
+  #freshSenderKey(hop: Hop, now: number): void {
+    const newest = hop.body.keys.at(-1);
+    if (newest === undefined || newest.epoch >= maxHopEpoch) return;
+    const { hopId } = hop.body;
+    const next = generateHopKey({
+      hopId,
+      epoch: newest.epoch + 1,
+      notAfter: now + KEY_LIFETIME_PERIODS * this.#periodMs(),
+    });
+    hop.pending = undefined;
+    this.#setBody(hop, {
+      ...hop.body,
+      keys: [...hop.body.keys, next].slice(-MAX_HOP_KEYS),
+      sendEpoch: next.epoch,
+    });
+    this.#options.log.info({ hop: hopId, epoch: next.epoch }, 'hop sender is new: new key');
   }
 
   #add(body: HopBody, now: number, restored: boolean): void {

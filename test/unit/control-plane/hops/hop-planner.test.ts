@@ -389,6 +389,28 @@ describe('HopPlanner', () => {
     );
   });
 
+  it('a sender that says Hello without the hop is new: the hop moves to a new key it uses at once', () => {
+    const h = threeProxies();
+    h.request('proxy-b', [{ session: CAM1, address: '127.0.0.1:9000' }]);
+    const [before] = h.bodies('proxy-a');
+    assert.ok(before);
+    // A sender reconnecting with the hop held keeps its key; the receiver's Hello changes nothing.
+    h.planner.greeted('proxy-a', new Set([HOP_AB]));
+    h.planner.greeted('proxy-b', new Set());
+    assert.deepEqual(h.bodies('proxy-a'), [before]);
+    // The owner restarted: its Hello holds no hop.
+    h.planner.greeted('proxy-a', new Set());
+    const [after] = h.bodies('proxy-a');
+    assert.ok(after);
+    assert.deepEqual(
+      after.keys.map((key) => key.epoch),
+      [1, 2],
+    );
+    assert.equal(after.sendEpoch, 2, 'the new sender protects with a key never used');
+    assert.notEqual(after.keys[1]?.key, before.keys[0]?.key);
+    assert.deepEqual(h.bodies('proxy-b'), [after], 'the receiver gets it in the same push');
+  });
+
   it("a node's requests stay while its stream is closed, until it is stale", () => {
     const h = threeProxies();
     h.request('proxy-b', [{ session: CAM1, address: '127.0.0.1:9000' }]);
