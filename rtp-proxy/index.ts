@@ -35,8 +35,8 @@ export interface RunningProxy {
   httpListeners(): Promise<readonly { name: string; host: string; port: number }[]>;
   /**
    * Drains for at most `timeoutMs` (SIGTERM): no new session, its cameras
-   * placed elsewhere; resolves once it holds no viewer, owns no camera and
-   * feeds no hop, or at the deadline.
+   * placed elsewhere; resolves once it holds no viewer and feeds no hop, or
+   * at the deadline.
    */
   drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -125,10 +125,12 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     drain: async (timeoutMs) => {
       const deadline = Date.now() + timeoutMs;
       node.drain(deadline);
+      // An owned camera nobody watches holds nothing (with no other proxy it
+      // could not move anyway); hops it feeds hold it while the control plane
+      // is there to hand them over.
       const holdsSomething = (): boolean =>
         rtsp.sessionCount > 0 ||
-        node.placements.list().some(({ owned }) => owned) ||
-        node.meshState.hops.sending().length > 0;
+        (node.controlPlaneConnected && node.meshState.hops.sending().length > 0);
       // At least one round trip to the control plane before "holds nothing" can be believed.
       await sleep(Math.min(timeoutMs, 2 * DRAIN_POLL_MS));
       while (Date.now() < deadline && holdsSomething()) await sleep(DRAIN_POLL_MS);

@@ -129,6 +129,11 @@ export class ControlClient {
     return this.#placesSessions;
   }
 
+  /** Whether the resource stream is open and has had its Hello. */
+  get connected(): boolean {
+    return this.#greeted !== undefined && this.#greeted === this.#stream;
+  }
+
   /** Sends the node's hop requests now (they changed); after the next Hello if not connected. */
   sendHopRequests(): void {
     const stream = this.#greeted;

@@ -205,6 +205,11 @@ export class MeshNode {
     for (const listener of this.#drainListeners) listener(now);
   }
 
+  /** Whether the node's stream to the control plane is open now. */
+  get controlPlaneConnected(): boolean {
+    return this.#client?.connected ?? false;
+  }
+
   /** Whether the control plane places media sessions (false before it has answered). */
   get placesSessions(): boolean {
     return this.#client?.placesSessions ?? false;
