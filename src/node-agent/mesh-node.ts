@@ -169,6 +169,11 @@ export class MeshNode {
       ...(this.#options.hopRequests === undefined
         ? {}
         : { hopRequests: this.#options.hopRequests }),
+      onDrainDeadline: (deadlineMs) => {
+        const before = this.drainDeadlineMs;
+        this.#drainedByControlPlane = deadlineMs;
+        this.#drainChanged(before);
+      },
     });
     this.#client.start();
   }
