@@ -1,15 +1,21 @@
 /**
  * The camera mesh with real processes, as across machines: a control plane,
- * three `streammesh proxy` processes on their own loopback addresses
- * (127.0.0.11-13, the same RTSP port) and GStreamer's RTSP server as the
+ * five `streammesh proxy` processes on their own loopback addresses
+ * (127.0.0.11-15, the same RTSP port) and GStreamer's RTSP server as the
  * camera, which prints each RTSP session it creates.
  *
- * - Viewers decode the camera through all three proxies: the camera sees one
+ * - Viewers decode the camera through every proxy: the camera sees one
  *   session; the owner sends one hop per edge (not per viewer).
  * - The control plane's /streams/cam1/hops shows camera -> owner -> edges ->
  *   viewers with figures per hop.
  * - The control plane SIGKILLed and started again under live viewers: no
  *   packet missing at the edges' viewers, the same placements after.
+ * - `streammesh drain <owner>`: the camera moves to another proxy with no
+ *   gap and no hole in the numbering at the edges' viewers; the drained
+ *   proxy is not ready and refuses a new viewer with 503, its own viewer
+ *   plays on.
+ * - SIGTERM on the (new) owner: the same handover, then the proxy exits by
+ *   itself once it holds nothing.
  * - The owner SIGKILLed under live edge viewers: the camera is placed on a
  *   live proxy, which pulls it, the edges take the new hop, and their
  *   viewers go on with the same SSRC and no hole in the numbering; the gap
@@ -22,19 +28,24 @@ import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, tryGetJson, waitReady } from '../../helpers/http.js';
 import { writeTempConfig } from '../../helpers/mesh-config.js';
 import { freePort } from '../../helpers/ports.js';
-import { startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import { runStreammesh, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import { RtspTestClient } from '../../helpers/rtsp-client.js';
 import { startRtspCamera, type RtspCamera } from '../../helpers/peers/rtsp-camera.js';
-import { decodeRtsp } from '../../helpers/peers/rtsp-viewers.js';
+import { decodeRtsp, gstRtspViewer } from '../../helpers/peers/rtsp-viewers.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import { RtspSequenceViewer } from '../../helpers/rtsp-sequence-viewer.js';
 import type { PlacementsView } from '../../../src/control-plane/placement/index.js';
 
 after(stopAllPeers);
 
+// Five: a drained proxy stays drained, a SIGTERMed one goes, and the
+// failover at the end still needs an owner and an edge besides the killed one.
 const PROXIES = [
   { id: 'proxy-a', host: '127.0.0.11' },
   { id: 'proxy-b', host: '127.0.0.12' },
   { id: 'proxy-c', host: '127.0.0.13' },
+  { id: 'proxy-d', host: '127.0.0.14' },
+  { id: 'proxy-e', host: '127.0.0.15' },
 ] as const;
 const SESSION = 'camera/cam1';
 
@@ -83,6 +94,7 @@ function configText(ports: { admin: number; grpc: number; rtsp: number }, camera
     '  hopKeyRotationSec: 2',
     'proxy:',
     '  admin: 127.0.0.1:0',
+    '  drainTimeoutSec: 20',
     '  rtsp:',
     `    listen: 127.0.0.1:${ports.rtsp}`,
     '    demo: false',
@@ -98,6 +110,7 @@ describe('camera mesh across processes', () => {
   const token = newAdminToken();
   const env = { STREAMMESH_ADMIN_TOKEN: token };
   const proxies = new Map<string, ProxyProcess>();
+  const drainedProxies: ProxyProcess[] = [];
   const viewers: RtspSequenceViewer[] = [];
   let camera: RtspCamera | undefined;
   let controlPlane: Running | undefined;
@@ -153,7 +166,9 @@ describe('camera mesh across processes', () => {
   after(async () => {
     for (const viewer of viewers) viewer.close();
     await Promise.all([
-      ...[...proxies.values()].map(({ running }) => running.stop('SIGTERM', 5_000)),
+      ...[...proxies.values(), ...drainedProxies].map(({ running }) =>
+        running.stop('SIGINT', 5_000),
+      ),
       controlPlane?.stop('SIGTERM', 5_000),
       camera?.stop(),
     ]);
@@ -171,7 +186,18 @@ describe('camera mesh across processes', () => {
       'tcp',
       4,
     ).result;
+    // And a GStreamer viewer (rtspsrc over UDP) on another edge.
+    const gst = gstRtspViewer(
+      `rtsp://${proxies.get(edges[1] ?? '')?.host ?? ''}:${rtspPort}/cam1`,
+      'udp',
+      50,
+    );
     const results = await Promise.all([...decodes, extra]);
+    const gstResult = await gst;
+    assert.ok(
+      gstResult.decoded,
+      `GStreamer decoded 50 frames through an edge:\n${gstResult.output}`,
+    );
     results.forEach((result, index) => {
       assert.ok(
         result.frames >= 25,
@@ -252,6 +278,136 @@ describe('camera mesh across processes', () => {
     }
     t.diagnostic(
       `longest silence at the edge viewers across the restart: ${edgeViewers
+        .map((viewer) => Math.round(viewer.longestSilenceMs(from, to)))
+        .join(', ')} ms`,
+    );
+  });
+
+  /**
+   * Viewers on every proxy but the owner (and those in `skip`), running
+   * while `act` moves the camera; returns them and the time span to check.
+   */
+  const watchEdgesThrough = async (
+    ownerId: string,
+    act: () => Promise<void>,
+  ): Promise<{ edgeViewers: RtspSequenceViewer[]; from: number; to: number }> => {
+    const edges = [...proxies.values()].filter(({ id }) => id !== ownerId);
+    const edgeViewers = await Promise.all(
+      edges.map(({ host }) => RtspSequenceViewer.play(host, rtspPort, 'cam1')),
+    );
+    viewers.push(...edgeViewers);
+    await waitFor(
+      () => (edgeViewers.every((viewer) => viewer.packets.length > 50) ? true : undefined),
+      15_000,
+      () => 'every edge viewer to play',
+    );
+    const from = performance.now();
+    await act();
+    return { edgeViewers, from, to: performance.now() };
+  };
+
+  const placementOf = async (): Promise<{ node: string; reason: string } | undefined> =>
+    (await tryGetJson<PlacementsView>(`${planeUrl}/placements`))?.body.placements.find(
+      ({ key }) => key === SESSION,
+    );
+
+  it('`streammesh drain` hands the camera over with no gap at the edges; the drained proxy refuses new viewers', async (t) => {
+    const ownerId = await owner();
+    const drained = proxies.get(ownerId);
+    assert.ok(drained !== undefined);
+    const sessionsBefore = camera?.sessions() ?? 0;
+    const { edgeViewers, from, to } = await watchEdgesThrough(ownerId, async () => {
+      const ownViewer = await RtspSequenceViewer.play(drained.host, rtspPort, 'cam1');
+      viewers.push(ownViewer);
+      const result = await runStreammesh(
+        ['drain', ownerId, '--deadline', '30s', '--config', configFile],
+        env,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`^${ownerId} draining until \\d{4}-`, 'm'));
+      const moved = await waitFor(
+        async () => {
+          const placement = await placementOf();
+          return placement !== undefined && placement.node !== ownerId ? placement : undefined;
+        },
+        15_000,
+        () => 'cam1 to move off the drained proxy',
+      );
+      assert.equal(moved.reason, 'node_drained');
+      // The handover: the new owner pulls, the edges switch, the old owner's hops go.
+      await waitFor(
+        async () => ((await hopsOf(ownerId)).sending.length === 0 ? true : undefined),
+        15_000,
+        () => 'the drained proxy to stop feeding hops',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const readyz = await tryGetJson<{ reason?: string }>(`${drained.url}/readyz`);
+      assert.equal(readyz?.status, 503, 'a draining proxy is not ready');
+      assert.match(JSON.stringify(readyz?.body), /draining until/);
+      const client = await RtspTestClient.connect(rtspPort, drained.host);
+      const refused = await client.request('DESCRIBE', `rtsp://${drained.host}:${rtspPort}/cam1`);
+      client.close();
+      assert.equal(refused?.status, 503, 'a new viewer is refused');
+      assert.ok(
+        ownViewer.between(performance.now() - 1_000, Infinity).length > 10,
+        "the drained proxy's own viewer plays on",
+      );
+    });
+    for (const viewer of edgeViewers) {
+      assert.equal(viewer.ssrcs().size, 1);
+      assert.equal(
+        viewer.missing(from, to),
+        0,
+        `no packet missing: ${viewer.holes(from, to).join('; ')}`,
+      );
+      assert.ok(
+        viewer.longestSilenceMs(from, to) < 500,
+        `gap ${viewer.longestSilenceMs(from, to)} ms`,
+      );
+    }
+    assert.equal(
+      (camera?.sessions() ?? 0) - sessionsBefore,
+      1,
+      'the new owner pulled the camera once',
+    );
+    t.diagnostic(
+      `drained ${ownerId}; longest silence at the edge viewers: ${edgeViewers
+        .map((viewer) => Math.round(viewer.longestSilenceMs(from, to)))
+        .join(', ')} ms`,
+    );
+    // The drained proxy stays out of the rest (it takes no session).
+    proxies.delete(ownerId);
+    drainedProxies.push(drained);
+  });
+
+  it('SIGTERM on the owner drains it: the edges switch with no gap, then it exits by itself', async (t) => {
+    const ownerId = await owner();
+    const leaving = proxies.get(ownerId);
+    assert.ok(leaving !== undefined);
+    let exit: { code: number | null; ms: number } | undefined;
+    const { edgeViewers, from, to } = await watchEdgesThrough(ownerId, async () => {
+      // SIGKILL only if it has not gone by itself within 25 s (its drain is 20 s at most).
+      exit = await leaving.running.stop('SIGTERM', 25_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    });
+    proxies.delete(ownerId);
+    assert.equal(leaving.running.child.signalCode, null, 'it exited by itself, not by SIGKILL');
+    assert.equal(exit?.code, 0);
+    const placement = await placementOf();
+    assert.ok(placement !== undefined && proxies.has(placement.node));
+    for (const viewer of edgeViewers) {
+      assert.equal(
+        viewer.missing(from, to),
+        0,
+        `no packet missing: ${viewer.holes(from, to).join('; ')}`,
+      );
+      assert.ok(
+        viewer.longestSilenceMs(from, to) < 500,
+        `gap ${viewer.longestSilenceMs(from, to)} ms`,
+      );
+    }
+    t.diagnostic(
+      `SIGTERM ${ownerId}; longest silence at the edge viewers: ${edgeViewers
         .map((viewer) => Math.round(viewer.longestSilenceMs(from, to)))
         .join(', ')} ms`,
     );
