@@ -86,12 +86,17 @@ export interface PlacementView {
 export interface PlacementNodeView {
   readonly id: string;
   readonly state: NodeState;
+  /** Draining (the registry's drain): it takes no key and gives its keys away. */
+  readonly draining: boolean;
   readonly keys: number;
   /** Sessions it declares it can carry (its weight). */
   readonly weight: number;
   /** Its share of its capacity in use by its latest load report; null before one. */
   readonly fill: number | null;
-  /** The most keys bounded loads lets it hold now: ceil(c * keys * weight / healthy weight). */
+  /**
+   * The most keys bounded loads lets it hold now: ceil(c * keys * weight /
+   * healthy weight), over proxies neither stale nor draining (0 for those).
+   */
   readonly bound: number;
 }
 
@@ -230,18 +235,20 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
     const states = proxies.map((record) => {
       const state = this.#options.registry.stateOf(record);
       const weight = this.#weightOf(record.load?.capacity);
-      if (state !== 'stale') healthyWeight += weight;
-      return { record, state, weight };
+      const eligible = state !== 'stale' && record.draining === undefined;
+      if (eligible) healthyWeight += weight;
+      return { record, state, weight, eligible };
     });
-    for (const { record, state, weight } of states) {
+    for (const { record, state, weight, eligible } of states) {
       nodes.push({
         id: record.id,
         state,
+        draining: record.draining !== undefined,
         keys: loads.get(record.id) ?? 0,
         weight,
         fill: record.load === undefined ? null : fillOf(record.load),
         bound:
-          healthyWeight > 0 && state !== 'stale'
+          healthyWeight > 0 && eligible
             ? Math.ceil((this.#loadFactor * total * weight) / healthyWeight)
             : 0,
       });

@@ -253,6 +253,9 @@ describe('PlacementService', () => {
       .placements.filter(({ key }) => drained.includes(key))
       .map(({ reason }) => reason);
     assert.deepEqual(new Set(reasons), new Set(['node_drained']));
+    const shown = h.service.view().nodes.find(({ id }) => id === 'proxy-a');
+    assert.deepEqual([shown?.draining, shown?.keys, shown?.bound], [true, 0, 0]);
+    assert.equal(h.service.view().nodes.find(({ id }) => id === 'proxy-b')?.draining, false);
 
     // Past the deadline it is still draining: a new camera goes elsewhere.
     h.advance(120_000);
