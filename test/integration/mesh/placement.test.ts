@@ -1,6 +1,6 @@
 /**
  * Placement across real proxies: a control plane and several rtp-proxy
- * nodes in this process, talking over gRPC on loopback. 30 camera paths are
+ * nodes in this process, talking over gRPC on loopback. 100 camera paths are
  * placed over 3 proxies within the load bound, and every proxy holds the
  * same placements as the control plane shows; a 4th proxy joining moves
  * nothing; a proxy that goes away moves only its own keys, once it is
@@ -28,7 +28,7 @@ interface ProxyPlacements {
   readonly placements: NodePlacementView[];
 }
 
-const CAMERAS = 30;
+const CAMERAS = 100;
 const LOAD_FACTOR = 1.25;
 /** Long enough for three in-process proxies to start and connect on a busy 2-core machine. */
 const GRACE_MS = 4_000;
