@@ -251,6 +251,13 @@ export class ConfigPushServer {
     options.placements?.on('change', toProxies);
     options.hops?.on('change', toProxies);
     options.registry.on('drain', (id) => {
+      const deadlineMs = options.registry.drainDeadlineOf(id);
+      if (deadlineMs === 0) options.log.info({ node: id }, 'node no longer draining');
+      else
+        options.log.info(
+          { node: id, deadline: new Date(deadlineMs).toISOString() },
+          'node draining',
+        );
       const stream = this.#streams.get(id);
       if (stream !== undefined) this.#sendDelta(id, stream, options.store.current, true);
     });
