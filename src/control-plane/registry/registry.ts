@@ -167,9 +167,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
       stats: previous?.stats,
       resources: previous?.resources ?? new NodeResources(),
       load: previous?.load,
-      // A Register with no stream open is a new process (or one whose stream
-      // dropped): whatever drained the old one does not hold for it.
-      draining: previous?.streamOpen === true ? previous.draining : undefined,
+      // A process that runs no config yet is a new one (a restart): whatever
+      // drained the old one does not hold for it. One that reconnects after
+      // its stream dropped runs its config still, and stays drained.
+      draining: request.currentVersion === '' ? undefined : previous?.draining,
     };
     this.#nodes.set(record.id, record);
     this.emit('registered', record.id);

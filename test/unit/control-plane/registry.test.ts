@@ -78,7 +78,7 @@ describe('Registry', () => {
     );
   });
 
-  it('drains a node until a deadline, past it too, until it registers again with no stream', () => {
+  it('drains a node until a deadline, past it too, until a new process registers', () => {
     const clock = { now: 1_000 };
     const registry = registryAt(clock);
     const events: string[] = [];
@@ -102,12 +102,15 @@ describe('Registry', () => {
     assert.equal(registry.drainDeadlineOf('p1'), 90_000);
     assert.deepEqual(events, ['p1', 'p1']);
 
-    // Past the deadline it is still draining; a Register while its stream is open keeps it.
+    // Past the deadline it is still draining; the process reconnecting (it
+    // runs its config: a Register naming its version) stays drained, with its stream open or not.
     clock.now = 100_000;
-    registry.register(request('p1'));
+    registry.register({ ...request('p1'), currentVersion: 'v1' });
     assert.equal(registry.drainDeadlineOf('p1'), 90_000);
-    // A new process registers after its stream closed: no longer draining, and said so.
     registry.streamClosed('p1');
+    registry.register({ ...request('p1'), currentVersion: 'v1' });
+    assert.equal(registry.drainDeadlineOf('p1'), 90_000);
+    // A new process (no config yet) registers: no longer draining, and said so.
     registry.register(request('p1'));
     assert.equal(registry.drainDeadlineOf('p1'), 0);
     assert.equal(registry.list()[0]?.draining, null);
