@@ -12,6 +12,7 @@ export class HopDrops {
     replay: 0,
     replay_too_old: 0,
     key_expired: 0,
+    index_reused: 0,
     unknown_key: 0,
   };
 

@@ -97,10 +97,11 @@ export class HopEpochs {
         `hop ${this.hopId}: epoch ${key.epoch} is not newer than the current ${current.epoch}`,
       );
     }
+    // A hop's sender never protects an index twice (its source may go back in its numbering).
     const options =
       this.#replayWindow === undefined
-        ? { mki: epochMki(key.epoch) }
-        : { mki: epochMki(key.epoch), replayWindow: this.#replayWindow };
+        ? { mki: epochMki(key.epoch), freshIndicesOnly: true }
+        : { mki: epochMki(key.epoch), replayWindow: this.#replayWindow, freshIndicesOnly: true };
     const entry: HopEpoch = { epoch: key.epoch, key, session: new SrtpSession(material, options) };
     if (current === undefined) {
       this.#current = entry;

@@ -19,6 +19,7 @@ export function srtpDropReasons(kind: SrtpPacketKind): Readonly<Record<SrtpDropR
     replay: `${prefix}replay`,
     replay_too_old: `${prefix}replay_too_old`,
     key_expired: `${prefix}key_expired`,
+    index_reused: `${prefix}index_reused`,
   };
 }
 

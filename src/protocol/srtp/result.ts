@@ -20,7 +20,15 @@ export type SrtpDropReason =
    * which with AES-GCM gives away the authentication key; rekey. Only SRTCP
    * can get there in practice (about six hours of a 100k packet/s RTCP flood).
    */
-  | 'key_expired';
+  | 'key_expired'
+  /**
+   * Sending only (freshIndicesOnly): an RTP packet whose index is not above
+   * the highest sent for its SSRC. Protecting other plaintext under an index
+   * used before gives away the keystream, and with AES-GCM the
+   * authentication key; a sender that cannot rule out a source going back in
+   * its numbering drops such a packet instead.
+   */
+  | 'index_reused';
 
 export type SrtpResult =
   | { readonly ok: true; readonly packet: Buffer }
@@ -38,6 +46,7 @@ export const drops: Readonly<Record<SrtpDropReason, SrtpDrop>> = Object.freeze({
   bad_header: drop('bad_header'),
   auth_failed: drop('auth_failed'),
   replay: drop('replay'),
+  index_reused: drop('index_reused'),
   replay_too_old: drop('replay_too_old'),
   key_expired: drop('key_expired'),
 });

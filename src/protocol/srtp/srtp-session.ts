@@ -48,6 +48,15 @@ export interface SrtpSessionOptions {
    * packet and required in every packet received. Default: none.
    */
   readonly mki?: Buffer;
+  /**
+   * Protect an RTP packet only if its index is above every index sent for
+   * its SSRC (else drop it as `index_reused`): for a sender whose source may
+   * go back in its numbering (a camera that resets its sequence numbers, a
+   * packet reordered upstream), where a repeated index would protect other
+   * plaintext under the same keystream. Default false (the relay forwards
+   * what its sender protected once).
+   */
+  readonly freshIndicesOnly?: boolean;
 }
 
 export const defaultMaxSsrcs = 1024;
@@ -71,6 +80,7 @@ export class SrtpSession {
   readonly #rtcpSenders: SsrcTable<RtcpSenderState>;
   readonly #rtcpReceivers: SsrcTable<ReplayWindow>;
   readonly #mki: Buffer | undefined;
+  readonly #freshIndicesOnly: boolean;
 
   /** Throws SrtpKeyError for unusable keys and SrtpOptionsError for out-of-range options. */
   constructor(keys: SrtpKeyingMaterial, options: SrtpSessionOptions = {}) {
@@ -98,6 +108,7 @@ export class SrtpSession {
     }
     // A copy: the caller's buffer could change under a running session.
     this.#mki = mki === undefined ? undefined : Buffer.from(mki);
+    this.#freshIndicesOnly = options.freshIndicesOnly === true;
     this.profile = keys.profile;
     this.#transform = createTransform(keys);
     this.#windowSize = windowSize;
@@ -140,6 +151,7 @@ export class SrtpSession {
       index = estimatePacketIndex(sender.highest, seq);
       if (index > maxPacketIndex) return drops.key_expired;
       if (index > sender.highest) sender.highest = index;
+      else if (this.#freshIndicesOnly) return drops.index_reused;
     }
     const roc = rolloverCounter(index);
     const packet = this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq);

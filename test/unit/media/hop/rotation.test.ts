@@ -165,6 +165,22 @@ describe('hop key rotation', () => {
     assert.equal(sender.snapshot(0).rtpPackets, 0);
   });
 
+  it('the sender never protects an index twice: a source going back in its numbering is dropped', () => {
+    const sender = new HopSender({ key: keyOf(1) });
+    for (const seq of [100, 101, 102])
+      assert.equal(sender.protectRtp(mediaPacket(seq), 0).ok, true);
+    // A camera that reset its sequence numbers (same SSRC), and a packet reordered upstream:
+    // other plaintext under an index already used would give the keystream away.
+    for (const seq of [5, 101, 102]) {
+      assert.deepEqual(sender.protectRtp(mediaPacket(seq), 0), {
+        ok: false,
+        reason: 'index_reused',
+      });
+    }
+    assert.equal(sender.protectRtp(mediaPacket(103), 0).ok, true);
+    assert.deepEqual(sender.drops(), { index_reused: 3 });
+  });
+
   it('counts replayed packets and still delivers the stream once', () => {
     const key = keyOf(1);
     const sender = new HopSender({ key });
