@@ -10,10 +10,8 @@
  * drains a node, with the token too.
  *
  * Hop keys never leave the process but to the hop's two nodes: GET /hops
- * shows their epochs and expiry only. GET /streams/<path>/hops is
- * registered for each camera path the config has had (the admin server
- * routes exact paths, and path names may hold "/"); a path the config no
- * longer has answers 404 like one it never had.
+ * shows their epochs and expiry only. GET /streams/<path>/hops serves any
+ * path (names may hold "/"); one the config does not have answers 404.
  */
 import type { AdminServer } from '../shared/admin/index.js';
 import { parseConfigTextIsolated, redactSecrets } from '../config/index.js';
@@ -80,29 +78,26 @@ export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlanePar
   // Every hop: its two ends and addresses, key epochs and expiry, never a key.
   admin.route('GET', '/hops', () => ({ status: 200, body: hops.view() }));
 
-  const streamRoutes = new Set<string>();
-  const addStreamRoutes = (): void => {
-    for (const session of sessionKeys(store.current.config)) {
-      if (!session.startsWith(CAMERA_KEY_PREFIX) || streamRoutes.has(session)) continue;
-      streamRoutes.add(session);
-      const path = session.slice(CAMERA_KEY_PREFIX.length);
-      admin.route('GET', `/streams/${path}/hops`, () => {
-        if (!sessionKeys(store.current.config).includes(session)) {
-          return { status: 404, body: { error: `no camera path ${path} in the config` } };
-        }
-        return {
-          status: 200,
-          body: streamHopsView({
-            path,
-            session,
-            owner: placements.placementOf(session)?.node ?? null,
-            hops: hops.hopsOf(session),
-            reports: registry.stats(),
-          }),
-        };
-      });
-    }
-  };
-  addStreamRoutes();
-  store.on('change', addStreamRoutes);
+  admin.segmentRoute(
+    'GET',
+    '/streams/',
+    '/hops',
+    (_request, path) => {
+      const session = `${CAMERA_KEY_PREFIX}${path}`;
+      if (!sessionKeys(store.current.config).includes(session)) {
+        return { status: 404, body: { error: `no camera path ${path} in the config` } };
+      }
+      return {
+        status: 200,
+        body: streamHopsView({
+          path,
+          session,
+          owner: placements.placementOf(session)?.node ?? null,
+          hops: hops.hopsOf(session),
+          reports: registry.stats(),
+        }),
+      };
+    },
+    { slashes: true },
+  );
 }

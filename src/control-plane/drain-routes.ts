@@ -4,21 +4,14 @@
  * 1..3600, default 60). It needs the admin token, as PUT /config does: a
  * drain moves every session off a node. 202 with the node and its deadline
  * (placement and the push carry it out at once), 404 for a node the
- * registry does not hold, 400 for a bad body.
- *
- * The admin server routes exact paths, so the route is added for each node
- * as it first registers (as GET /streams/<path>/hops is per camera path); a
- * node never registered gets the server's own 404. The routes are capped
- * at MAX_DRAIN_ROUTES so node ids cannot grow the route table without bound;
- * past the cap a new node can only drain itself (DrainRequest).
+ * registry does not hold, 400 for a bad body. One segment route serves
+ * every node id.
  */
 import { z } from 'zod';
-import type { AdminResponse, AdminServer } from '../shared/admin/index.js';
+import type { AdminServer } from '../shared/admin/index.js';
 import { MAX_DRAIN_MS, type Registry } from './registry/index.js';
 
 export const DEFAULT_DRAIN_SEC = 60;
-/** As many node ids as the registry holds at most, many times over. */
-const MAX_DRAIN_ROUTES = 100_000;
 
 const drainBody = z
   .object({
@@ -37,26 +30,22 @@ export interface DrainAnswer {
 }
 
 export function addDrainRoutes(admin: AdminServer, registry: Registry): void {
-  const routed = new Set<string>();
-  const addRoute = (id: string): void => {
-    if (routed.has(id) || routed.size >= MAX_DRAIN_ROUTES) return;
-    routed.add(id);
-    admin.route('POST', `/nodes/${id}/drain`, async (request) => drain(id, await request.body()), {
-      access: 'token',
-    });
-  };
-  const drain = (id: string, text: string): AdminResponse => {
-    const seconds = deadlineSecOf(text);
-    if (typeof seconds === 'string') return { status: 400, body: { error: seconds } };
-    const deadlineMs = Date.now() + seconds * 1000;
-    if (!registry.drain(id, deadlineMs)) {
-      return { status: 404, body: { error: `no node ${id} is registered` } };
-    }
-    const answer: DrainAnswer = { node: id, deadline: new Date(deadlineMs).toISOString() };
-    return { status: 202, body: answer };
-  };
-  for (const record of registry.records()) addRoute(record.id);
-  registry.on('registered', addRoute);
+  admin.segmentRoute(
+    'POST',
+    '/nodes/',
+    '/drain',
+    async (request, id) => {
+      const seconds = deadlineSecOf(await request.body());
+      if (typeof seconds === 'string') return { status: 400, body: { error: seconds } };
+      const deadlineMs = Date.now() + seconds * 1000;
+      if (!registry.drain(id, deadlineMs)) {
+        return { status: 404, body: { error: `no node ${id} is registered` } };
+      }
+      const answer: DrainAnswer = { node: id, deadline: new Date(deadlineMs).toISOString() };
+      return { status: 202, body: answer };
+    },
+    { access: 'token' },
+  );
 }
 
 /** The body's deadlineSec (default DEFAULT_DRAIN_SEC), or why the body is refused. */

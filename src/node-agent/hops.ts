@@ -7,7 +7,6 @@
  * camera mesh (rtp-proxy/media/mesh) follows them.
  */
 import { MEDIA_KEY, parseHopBody, type HopBody, type ResourceIssue } from '../config/index.js';
-import { errorMessage } from '../shared/errors.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
 
 export interface HeldHop {
@@ -128,8 +127,9 @@ export class Hops {
     let json: unknown;
     try {
       json = JSON.parse(wire.bodyJson);
-    } catch (error) {
-      return `body is not JSON: ${errorMessage(error)}`;
+    } catch {
+      // Not the parser's message: it quotes the text around the error, which holds keys.
+      return 'body is not JSON';
     }
     const body = parseHopBody(json);
     if (typeof body === 'string') return body;

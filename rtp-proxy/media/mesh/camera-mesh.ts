@@ -83,16 +83,28 @@ export class CameraMesh {
     options.meshState.on('change', this.#onChange);
   }
 
-  /** Binds the hop socket; its address is the proxy's `hop` listen address. */
-  async listen(host: string): Promise<string> {
+  /**
+   * Binds the hop socket; its address is the proxy's `hop` listen address.
+   * On an unspecified address (0.0.0.0, ::) the proxy has no address other
+   * proxies could name: it takes part in no hop (it registers none and asks
+   * for none), and says so once.
+   */
+  async listen(host: string): Promise<void> {
     this.#socket = await HopSocket.bind(host);
     this.#pathCheck = setInterval(() => this.#followPaths(), 1_000);
     this.#pathCheck.unref();
-    return this.#socket.address;
+    if (isUnspecified(host)) {
+      this.#log.warn(
+        { mediaAddress: host },
+        'proxy.mediaAddress is unspecified: this proxy sends and receives no camera hops; give it its own address (or STREAMMESH_PROXY_BIND_HOST)',
+      );
+    }
   }
 
+  /** The hop socket's address, when other proxies can reach it by it. */
   get address(): string | undefined {
-    return this.#socket?.address;
+    const socket = this.#socket;
+    return socket === undefined || isUnspecified(socket.host) ? undefined : socket.address;
   }
 
   /** The source of camera path `path`: the camera, or a hop from its owner. */
@@ -102,9 +114,11 @@ export class CameraMesh {
       role: () => this.#roleOf(session),
       camera,
       edge: () => this.#edge(session, mediaHost),
+      // Followed from its start: a source prepare built and nobody started
+      // (an aborted config, a path rebuilt before anyone watched) is not held.
+      onStart: () => this.#sources.add(source),
       onClose: () => this.#sources.delete(source),
     });
-    this.#sources.add(source);
     return source;
   }
 
@@ -113,7 +127,7 @@ export class CameraMesh {
     const out: HopRequest[] = [];
     for (const [session, source] of this.#edges) {
       const address = source.address;
-      if (address !== undefined) out.push({ session, address });
+      if (address !== undefined && !isUnspecified(source.host)) out.push({ session, address });
     }
     return out;
   }
@@ -232,6 +246,10 @@ export class CameraMesh {
   #count(reason: string): void {
     this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + 1);
   }
+}
+
+function isUnspecified(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '::0';
 }
 
 function summary(

@@ -93,8 +93,17 @@ export class HopFeed implements PathViewer {
       if (this.#attached) this.#sendDescription();
     }
     if (key.epoch === current.epoch && key.key === current.key) return;
-    if (key.epoch > current.epoch) this.#sender.rotate(key, this.#now());
-    else this.#sender = new HopSender({ key });
+    if (key.epoch > current.epoch) {
+      this.#sender.rotate(key, this.#now());
+    } else if (key.epoch === current.epoch) {
+      // Another key for the epoch in use: never seen by this sender, so
+      // indices from 0 under it are safe.
+      this.#sender = new HopSender({ key });
+    } else {
+      // An older epoch (a control plane that restored an end's older body):
+      // this sender has used that key; going back to it would repeat indices.
+      return;
+    }
     this.#sendKey = key;
   }
 

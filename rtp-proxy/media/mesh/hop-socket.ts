@@ -16,10 +16,12 @@ export class HopSocket {
   readonly #peers = new Map<string, (datagram: Buffer) => void>();
   readonly #drops = new Map<HopSocketDrop, number>();
   readonly address: string;
+  readonly host: string;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
     const bound = socket.address();
+    this.host = bound.address;
     this.address = formatHostPort({ host: bound.address, port: bound.port });
     socket.on('message', (datagram, from) => this.#receive(datagram, from));
     // A send to a peer that went away (ICMP unreachable) is not the socket's end.

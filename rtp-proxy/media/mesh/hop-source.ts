@@ -39,6 +39,8 @@ import { readDescription, type HopDescription } from './description-message.js';
 
 /** How often each hop's receiver reports go back to its owner (RFC 3550 leaves it to us). */
 const REPORT_INTERVAL_MS = 1_000;
+/** A hop socket that could not be bound is tried again after this. */
+const BIND_RETRY_MS = 1_000;
 /** A new owner's hop that shows no keyframe takes over after this anyway. */
 const SWITCH_DEADLINE_MS = 3_000;
 
@@ -66,7 +68,8 @@ interface HopIn {
   readonly receiver: HopReceiver;
   description:
     { readonly source: SourceDescription; readonly ssrcs: readonly number[] } | undefined;
-  readonly offeredAtMs: number;
+  /** When its first authenticated RTP packet came: the switch deadline runs from there. */
+  firstRtpAtMs: number | undefined;
 }
 
 export interface HopSourceSnapshot {
@@ -106,6 +109,11 @@ export class HopSource implements MediaSource {
     return this.#lastError;
   }
 
+  /** The host its socket is bound to (proxy.mediaAddress). */
+  get host(): string {
+    return this.#options.mediaHost;
+  }
+
   /** Where this source receives, once bound: its hop request. */
   get address(): string | undefined {
     return this.#address;
@@ -132,6 +140,10 @@ export class HopSource implements MediaSource {
         this.#lastError = `cannot bind a hop socket on ${this.#options.mediaHost}: ${errorMessage(error)}`;
         this.#state = 'retrying';
         listener.failed?.({ message: this.#lastError, code: 'ERR_HOP_BIND' });
+        // Tried again (ports run out, an address comes up late), until closed.
+        this.#timer = setTimeout(() => {
+          if (!this.#closed) this.start(listener);
+        }, BIND_RETRY_MS);
       },
     );
   }
@@ -205,7 +217,7 @@ export class HopSource implements MediaSource {
       from: validHostPort(body.senderAddress),
       receiver,
       description: undefined,
-      offeredAtMs: this.#options.now(),
+      firstRtpAtMs: undefined,
     };
   }
 
@@ -293,9 +305,9 @@ export class HopSource implements MediaSource {
   }
 
   /**
-   * Whether `hop` takes over from the active one at this packet: when none
-   * is active, or it comes from the owner and starts a keyframe (or the
-   * active one is silent past the deadline).
+   * Whether `hop` takes over at this packet: when none is active or it
+   * comes from the owner, at a keyframe, or at any packet once its stream
+   * has run SWITCH_DEADLINE_MS without one.
    */
   #takeOver(hop: HopIn, track: number, packet: Buffer, now: number): boolean {
     const active = this.#active;
@@ -305,7 +317,8 @@ export class HopSource implements MediaSource {
     // Viewers restart at a keyframe after a switch: a packet before it would
     // only be numbered and dropped at the path (a hole in their numbering).
     const clean = startsCleanly(description.source, track, packet);
-    if (!clean && now - hop.offeredAtMs < SWITCH_DEADLINE_MS) return false;
+    hop.firstRtpAtMs ??= now;
+    if (!clean && now - hop.firstRtpAtMs < SWITCH_DEADLINE_MS) return false;
     if (active !== undefined) this.reconnects += 1;
     this.#active = hop;
     this.#state = 'playing';

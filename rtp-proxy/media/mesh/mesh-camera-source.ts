@@ -40,6 +40,8 @@ export interface MeshCameraSourceOptions {
   readonly role: () => MeshRole;
   readonly camera: () => MediaSource;
   readonly edge: () => MediaSource;
+  /** Called once, when the source is started (a source built but never started costs nothing). */
+  readonly onStart?: () => void;
   /** Called once, when the source is closed for good. */
   readonly onClose?: () => void;
   /** Monotonic ms, for the switch deadline; default performance.now. */
@@ -99,6 +101,7 @@ export class MeshCameraSource implements MediaSource {
 
   start(listener: SourceListener): void {
     this.#listener = listener;
+    this.#options.onStart?.();
     this.follow();
   }
 
@@ -126,7 +129,7 @@ export class MeshCameraSource implements MediaSource {
   }
 
   async close(): Promise<void> {
-    if (!this.#closed) this.#options.onClose?.();
+    if (!this.#closed && this.#listener !== undefined) this.#options.onClose?.();
     this.#closed = true;
     this.#listener = undefined;
     this.#dropIncoming();

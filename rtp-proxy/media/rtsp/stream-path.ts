@@ -494,6 +494,7 @@ export class StreamPath {
     const keyframe = this.#startsKeyframe(output, packet);
     let watched = false;
     let delivered = false;
+    let lost = false;
     for (const state of this.#viewers.values()) {
       if (!state.viewer.tracks.has(track)) continue;
       watched = true;
@@ -508,12 +509,14 @@ export class StreamPath {
         delivered = true;
       } else {
         // It lost a packet: let its decoder restart clean at the next keyframe.
+        lost = true;
         this.drops.add('slow_viewer');
         if (output.startsKeyframe !== undefined) state.waiting[track] = true;
       }
     }
-    // No viewer got it (all wait for a keyframe): the next packet takes its number.
-    if (watched && !delivered) output.continuity.withdraw();
+    // No viewer got it because all wait for a keyframe: the next packet takes
+    // its number. A packet a slow viewer lost keeps it: that is a real loss.
+    if (watched && !delivered && !lost) output.continuity.withdraw();
   }
 
   #startsKeyframe(output: TrackOutput, packet: Buffer): boolean {

@@ -554,6 +554,7 @@ export class ConfigPushServer {
     this.#nonce += 1;
     const nonce = String(this.#nonce);
     const drainDeadlineMs = this.#options.registry.drainDeadlineOf(id);
+    if (!this.#drainSent.has(id)) this.#forgetDrainsOfGoneNodes();
     this.#drainSent.set(id, drainDeadlineMs);
     record.resources.sent(nonce, current.version, delta);
     this.#pushes.inc();
@@ -585,6 +586,13 @@ export class ConfigPushServer {
       removed: delta.removed.map((ref) => ({ ...ref })),
       drainDeadlineMs,
     });
+  }
+
+  /** Nodes the registry forgot (a restarted proxy with a pid-based id never comes back). */
+  #forgetDrainsOfGoneNodes(): void {
+    for (const id of this.#drainSent.keys()) {
+      if (this.#options.registry.get(id) === undefined) this.#drainSent.delete(id);
+    }
   }
 
   #drainDeadlineSent(id: string): number {

@@ -166,6 +166,9 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
     this.reconcile();
   };
 
+  /** Hellos during the restore grace: whose hops each node held, judged after it. */
+  readonly #greetedWhileRestoring = new Map<string, ReadonlySet<string>>();
+
   constructor(options: HopPlannerOptions) {
     super();
     this.#options = options;
@@ -261,19 +264,31 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
    * at once; the receiver gets the new key in the same push.
    */
   greeted(node: string, held: ReadonlySet<string>): void {
-    if (this.#options.placements.restoring) return;
+    if (this.#options.placements.restoring) {
+      // The hops are not all known yet (the other ends' Hellos bring them
+      // back): judged at the first pass after the grace.
+      this.#greetedWhileRestoring.set(node, held);
+      return;
+    }
+    this.#freshSenders(node, held);
+    queueMicrotask(() => this.#emitIfChanged());
+  }
+
+  /** The hops `node` sends and did not hold at its Hello get a new key (see greeted()). */
+  #freshSenders(node: string, held: ReadonlySet<string>): void {
     const now = this.#options.clock.now();
     for (const id of this.#byNode.get(node) ?? []) {
       const hop = this.#hops.get(id);
       if (hop === undefined || hop.body.sender !== node || held.has(id)) continue;
       this.#freshSenderKey(hop, now);
     }
-    queueMicrotask(() => this.#emitIfChanged());
   }
 
   /** One pass: wanted hops made or updated, the others removed or handed over, keys rotated. */
   reconcile(): void {
     if (this.#options.placements.restoring) return;
+    for (const [node, held] of this.#greetedWhileRestoring) this.#freshSenders(node, held);
+    this.#greetedWhileRestoring.clear();
     const now = this.#options.clock.now();
     this.#forgetLapsedRequests();
     const wanted = this.#wanted();

@@ -10,6 +10,8 @@ export {
   type Readiness,
   type RouteAccess,
   type RouteOptions,
+  type SegmentHandler,
+  type SegmentRouteOptions,
 } from './server.js';
 export {
   ADMIN_TOKEN_VARIABLE,

@@ -96,9 +96,29 @@ interface Route {
   readonly access: RouteAccess;
 }
 
+/** A route with one path segment that varies: `${prefix}<segment>${suffix}`. */
+interface SegmentRoute extends Route {
+  readonly method: string;
+  readonly prefix: string;
+  readonly suffix: string;
+  readonly slashes: boolean;
+}
+
+export interface SegmentRouteOptions extends RouteOptions {
+  /** The varying part may hold `/` (a camera path name such as `site/cam1`). */
+  readonly slashes?: boolean;
+}
+
+/** The segment a request names, as a handler of segmentRoute() gets it. */
+export type SegmentHandler = (
+  request: AdminRequest,
+  segment: string,
+) => AdminResponse | Promise<AdminResponse>;
+
 export class AdminServer {
   readonly #options: AdminServerOptions;
   readonly #routes = new Map<string, Map<string, Route>>();
+  readonly #segmentRoutes: SegmentRoute[] = [];
   readonly #metricsSources: MetricsSource[] = [];
   readonly #server: Server;
   readonly #badRequests: Counter;
@@ -164,6 +184,44 @@ export class AdminServer {
     this.#routes.set(path, byMethod);
   }
 
+  /**
+   * A route for every path `${prefix}<segment>${suffix}` (e.g. `/nodes/`,
+   * `/drain`): the handler gets the segment, URL-decoded, of 1 to 253
+   * characters, one path segment unless `slashes`. One route serves every
+   * node or stream, so the route table does not grow with them. Exact
+   * routes win.
+   */
+  segmentRoute(
+    method: string,
+    prefix: string,
+    suffix: string,
+    handler: SegmentHandler,
+    options: SegmentRouteOptions = {},
+  ): void {
+    const slashes = options.slashes === true;
+    this.#segmentRoutes.push({
+      method,
+      prefix,
+      suffix,
+      slashes,
+      access: options.access ?? 'open',
+      handler: (request) =>
+        handler(request, segmentOf(request.url.pathname, prefix, suffix, slashes) ?? ''),
+    });
+  }
+
+  /** Exact routes of a path, else the segment routes it matches, by method. */
+  #routesOf(path: string): Map<string, Route> | undefined {
+    const exact = this.#routes.get(path);
+    if (exact !== undefined) return exact;
+    const matching = this.#segmentRoutes.filter(
+      (route) => segmentOf(path, route.prefix, route.suffix, route.slashes) !== undefined,
+    );
+    return matching.length === 0
+      ? undefined
+      : new Map(matching.map((route) => [route.method, route]));
+  }
+
   /** Throws AdminBindRefusedError when the listen address is beyond loopback and no token is known. */
   checkBind(): void {
     const { listen, credentials, setting } = this.#options;
@@ -209,7 +267,7 @@ export class AdminServer {
       await this.#sendMetrics(response);
       return;
     }
-    const byMethod = this.#routes.get(url.pathname);
+    const byMethod = this.#routesOf(url.pathname);
     const route = byMethod?.get(method) ?? (method === 'HEAD' ? byMethod?.get('GET') : undefined);
     if (byMethod === undefined) {
       send(response, 404, { error: `no such path: ${url.pathname}` });
@@ -304,4 +362,24 @@ async function readBody(request: IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The one segment between `prefix` and `suffix` of a path, decoded; undefined when it does not match. */
+function segmentOf(
+  path: string,
+  prefix: string,
+  suffix: string,
+  slashes: boolean,
+): string | undefined {
+  if (path.length < prefix.length + suffix.length) return undefined;
+  if (!path.startsWith(prefix) || !path.endsWith(suffix)) return undefined;
+  const raw = path.slice(prefix.length, path.length - suffix.length);
+  if (raw.length === 0 || (!slashes && raw.includes('/'))) return undefined;
+  let segment: string;
+  try {
+    segment = decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+  return segment.length <= 253 && (slashes || !segment.includes('/')) ? segment : undefined;
 }

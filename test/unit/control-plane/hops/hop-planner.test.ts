@@ -448,6 +448,29 @@ describe('HopPlanner', () => {
     assert.equal(restarted.planner.view().hops[0]?.state, 'active');
   });
 
+  it('a sender that restarted with the control plane gets a new key after the grace, not the restored one', () => {
+    const h = threeProxies();
+    h.request('proxy-b', [{ session: CAM1, address: '127.0.0.1:9000' }]);
+    const [before] = h.bodies('proxy-b');
+    assert.ok(before);
+    const restarted = threeProxies();
+    restarted.placements.restoring = true;
+    // The receiver comes back with the hop; the owner is a new process that holds none.
+    restarted.planner.reported('proxy-b', h.bodies('proxy-b'));
+    restarted.planner.greeted('proxy-b', new Set([HOP_AB]));
+    restarted.planner.greeted('proxy-a', new Set());
+    restarted.request('proxy-b', [{ session: CAM1, address: '127.0.0.1:9000' }]);
+    assert.deepEqual(restarted.bodies('proxy-a'), [before], 'nothing judged during the grace');
+    restarted.placements.restoring = false;
+    restarted.planner.reconcile();
+    const [after] = restarted.bodies('proxy-a');
+    assert.equal(after?.sendEpoch, 2, 'the new owner process sends under a key it never used');
+    assert.deepEqual(
+      after.keys.map((key) => key.epoch),
+      [1, 2],
+    );
+  });
+
   it('refuses a reported hop the reporting node is no end of', () => {
     const h = threeProxies();
     h.request('proxy-b', [{ session: CAM1, address: '127.0.0.1:9000' }]);
