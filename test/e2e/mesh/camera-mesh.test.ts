@@ -343,7 +343,7 @@ describe('camera mesh across processes', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       const readyz = await tryGetJson<{ reason?: string }>(`${drained.url}/readyz`);
       assert.equal(readyz?.status, 503, 'a draining proxy is not ready');
-      assert.match(JSON.stringify(readyz?.body), /draining until/);
+      assert.match(JSON.stringify(readyz.body), /draining until/);
       const client = await RtspTestClient.connect(rtspPort, drained.host);
       const refused = await client.request('DESCRIBE', `rtsp://${drained.host}:${rtspPort}/cam1`);
       client.close();
