@@ -40,6 +40,7 @@ export type { Assignment, MoveReason, PlacementNode, PlacementOptions } from './
 export {
   DEFAULT_PLACEMENT_GRACE_MS,
   DEFAULT_RECONCILE_INTERVAL_MS,
+  FIRST_START_SETTLE_MS,
   PlacementService,
   type ConfigSource,
   type PlacementNodeView,

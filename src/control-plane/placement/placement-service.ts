@@ -23,7 +23,9 @@
  *   'drain' event), so its handover starts without waiting for the poll. A pass that
  *   changes assignments emits 'change' once, with nothing else to do for
  *   the push than to send what differs.
- * - Start and restart: for graceMs after start nothing is placed. Nodes
+ * - Start and restart: for graceMs after start nothing is placed (on a
+ *   first start, where no proxy returns a placement, only until
+ *   FIRST_START_SETTLE_MS after the last proxy registered). Nodes
  *   reconnect meanwhile and their Hellos return the PLACEMENT resources they
  *   hold (reported()); the table is rebuilt from them, the newest `since`
  *   winning where nodes disagree. Only then does the first pass place new
@@ -55,6 +57,13 @@ export const DEFAULT_RECONCILE_INTERVAL_MS = 200;
  * apart (its backoff's ceiling), so every live node is back within it.
  */
 export const DEFAULT_PLACEMENT_GRACE_MS = 6_000;
+/**
+ * On a first start (no proxy has returned a placement), placing begins this
+ * long after the last proxy registered instead of at the end of the grace:
+ * there is nothing to restore, and the proxies starting together have had
+ * time to register and share the keys.
+ */
+export const FIRST_START_SETTLE_MS = 1_000;
 
 /** What the service needs of the config store: the config in force and its changes. */
 export interface ConfigSource {
@@ -126,6 +135,16 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
   #configVersion: string | undefined;
   #restoring = true;
   #grace: NodeJS.Timeout | undefined;
+  /** A proxy returned placements in its Hello: a restart, which keeps the whole grace. */
+  #restart = false;
+  #settle: NodeJS.Timeout | undefined;
+  readonly #onRegistered = (id: string): void => {
+    if (!this.#restoring || this.#restart) return;
+    if (this.#options.registry.get(id)?.role !== 'ROLE_PROXY') return;
+    clearTimeout(this.#settle);
+    this.#settle = setTimeout(() => this.endRestore(), FIRST_START_SETTLE_MS);
+    this.#settle.unref();
+  };
   #tick: NodeJS.Timeout | undefined;
   readonly #onConfig = (): void => {
     this.#syncConfig();
@@ -145,6 +164,7 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
   start(): void {
     this.#options.store.on('change', this.#onConfig);
     this.#options.registry.on('drain', this.#onDrain);
+    this.#options.registry.on('registered', this.#onRegistered);
     this.#grace = setTimeout(
       () => this.endRestore(),
       this.#options.graceMs ?? DEFAULT_PLACEMENT_GRACE_MS,
@@ -155,7 +175,9 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
   close(): void {
     this.#options.store.off('change', this.#onConfig);
     this.#options.registry.off('drain', this.#onDrain);
+    this.#options.registry.off('registered', this.#onRegistered);
     clearTimeout(this.#grace);
+    clearTimeout(this.#settle);
     clearInterval(this.#tick);
   }
 
@@ -170,6 +192,7 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
   endRestore(): void {
     if (!this.#restoring) return;
     clearTimeout(this.#grace);
+    clearTimeout(this.#settle);
     this.#restoring = false;
     this.#options.log.info({ restored: this.#table.size }, 'placement: grace period over');
     this.#configVersion = undefined;
@@ -200,6 +223,10 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
    */
   reported(node: string, held: readonly { readonly key: string; readonly body: PlacementBody }[]) {
     if (!this.#restoring) return;
+    if (held.length > 0) {
+      this.#restart = true;
+      clearTimeout(this.#settle);
+    }
     let changed = false;
     for (const { key, body } of held) {
       const sinceMs = Date.parse(body.since);

@@ -9,7 +9,11 @@ import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { parseConfigText, type PlacementBody } from '../../../../src/config/index.js';
 import { ConfigStore } from '../../../../src/control-plane/config-push/index.js';
-import { PlacementService, sessionKeys } from '../../../../src/control-plane/placement/index.js';
+import {
+  FIRST_START_SETTLE_MS,
+  PlacementService,
+  sessionKeys,
+} from '../../../../src/control-plane/placement/index.js';
 import { Registry } from '../../../../src/control-plane/registry/index.js';
 
 const HEARTBEAT_MS = 200;
@@ -121,6 +125,32 @@ describe('PlacementService', () => {
     const body = resources[0]?.body as PlacementBody;
     assert.equal(body.reason, 'placed');
     assert.equal(body.since, '2026-12-04T10:00:00.000Z');
+  });
+
+  it('a first start places once no proxy registered for FIRST_START_SETTLE_MS; a restart keeps the grace', async () => {
+    const first = harness(3);
+    const restart = harness(3);
+    close = () => {
+      first.service.close();
+      restart.service.close();
+    };
+    first.service.start();
+    restart.service.start();
+    first.join('proxy-a');
+    restart.join('proxy-a');
+    // The restarted control plane hears the placements the proxy holds.
+    const since = new Date(Date.parse('2026-12-04T09:00:00.000Z')).toISOString();
+    restart.service.reported('proxy-a', [
+      { key: 'camera/cam0', body: { node: 'proxy-a', since, reason: 'placed' } },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, FIRST_START_SETTLE_MS / 2));
+    first.join('proxy-b'); // a later registration restarts the wait
+    await new Promise((resolve) => setTimeout(resolve, FIRST_START_SETTLE_MS * 0.7));
+    assert.equal(first.service.restoring, true, 'proxy-b registered less than the settle time ago');
+    await new Promise((resolve) => setTimeout(resolve, FIRST_START_SETTLE_MS * 0.5));
+    assert.equal(first.service.restoring, false);
+    assert.equal(first.service.view().placements.length, 3);
+    assert.equal(restart.service.restoring, true, 'a restart waits for the whole grace');
   });
 
   it('a joining proxy moves nothing; a stale one loses exactly its keys, in one change', () => {
