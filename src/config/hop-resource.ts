@@ -32,7 +32,7 @@
 import { z } from 'zod';
 import { assertHopKey, srtpProfiles, type HopKey } from '../protocol/srtp/index.js';
 import { errorMessage } from '../shared/errors.js';
-import { resourceVersion, type PushedResource } from './resources.js';
+import { describeZodIssues, resourceVersion, type PushedResource } from './resources.js';
 
 export const MEDIA_KEY = 'MEDIA_KEY';
 
@@ -134,10 +134,5 @@ export function hopKeyOf(body: HopBody, epoch: number): HopKey | undefined {
 export function parseHopBody(body: unknown): HopBody | string {
   const parsed = hopBodySchema.safeParse(body);
   if (parsed.success) return parsed.data;
-  return parsed.error.issues
-    .map((issue) => {
-      const path = issue.path.map(String).join('.');
-      return path === '' ? issue.message : `${path}: ${issue.message}`;
-    })
-    .join('; ');
+  return describeZodIssues(parsed.error);
 }

@@ -16,7 +16,7 @@
  * with placementBodySchema and NACKs one that does not fit.
  */
 import { z } from 'zod';
-import { resourceVersion, type PushedResource } from './resources.js';
+import { describeZodIssues, resourceVersion, type PushedResource } from './resources.js';
 
 export const PLACEMENT = 'PLACEMENT';
 
@@ -53,10 +53,5 @@ export function placementResource(key: string, body: PlacementBody): PushedResou
 export function parsePlacementBody(body: unknown): PlacementBody | string {
   const parsed = placementBodySchema.safeParse(body);
   if (parsed.success) return parsed.data;
-  return parsed.error.issues
-    .map((issue) => {
-      const path = issue.path.map(String).join('.');
-      return path === '' ? issue.message : `${path}: ${issue.message}`;
-    })
-    .join('; ');
+  return describeZodIssues(parsed.error);
 }

@@ -279,7 +279,8 @@ class IssueList {
   }
 }
 
-function describeZodIssues(error: z.ZodError): string {
+/** A schema's issues as one line: `path: message; ...`. */
+export function describeZodIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.map(String).join('.');

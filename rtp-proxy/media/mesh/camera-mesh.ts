@@ -16,7 +16,7 @@
 import type { HopBody } from '../../../src/config/index.js';
 import type { MediaSource } from '../../../src/media/source/index.js';
 import type { MeshState } from '../../../src/node-agent/index.js';
-import type { HopRequest } from '../../../src/protocol/mesh/index.js';
+import type { HopRequest, HopStats } from '../../../src/protocol/mesh/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { StreamPath } from '../rtsp/index.js';
@@ -37,19 +37,6 @@ export interface CameraMeshOptions {
   /** The RTSP path of that name in force, if any. */
   readonly pathNamed: (name: string) => StreamPath | undefined;
   readonly log: Logger;
-}
-
-/** One hop as the proxy reports it to the control plane (ProxyStatsReport.hops). */
-export interface HopStats {
-  readonly hopId: string;
-  readonly session: string;
-  readonly role: 'sender' | 'receiver';
-  readonly peer: string;
-  readonly rtpPackets: number;
-  readonly lossFraction: number;
-  readonly jitterMs: number;
-  readonly rttMs: number | null;
-  readonly drops: number;
 }
 
 export interface CameraMeshSnapshot {

@@ -3,5 +3,4 @@ export {
   CameraMesh,
   type CameraMeshOptions,
   type CameraMeshSnapshot,
-  type HopStats,
 } from './camera-mesh.js';

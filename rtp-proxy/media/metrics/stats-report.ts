@@ -12,7 +12,8 @@
 import { performance } from 'node:perf_hooks';
 import type { QualitySnapshot } from '../../../src/media/quality/index.js';
 import type { MediaRouteTable } from '../relay/index.js';
-import type { CameraMesh, HopStats } from '../mesh/index.js';
+import type { HopStats } from '../../../src/protocol/mesh/index.js';
+import type { CameraMesh } from '../mesh/index.js';
 import type { RtspService, RtspSnapshot } from '../rtsp/index.js';
 
 /** At most ~400 bytes of JSON each (test/unit/rtp-proxy/stats-report.test.ts), 1 MiB allowed. */

@@ -97,14 +97,14 @@ export interface HopKeyView {
   readonly notAfter: string;
 }
 
+/** Who a hop joins and where: a hop body without its keys. */
+type HopEnds = Pick<
+  HopBody,
+  'hopId' | 'session' | 'sender' | 'receiver' | 'senderAddress' | 'receiverAddress'
+>;
+
 /** One hop as GET /hops shows it. */
-export interface HopView {
-  readonly hopId: string;
-  readonly session: string;
-  readonly sender: string;
-  readonly receiver: string;
-  readonly senderAddress: string;
-  readonly receiverAddress: string;
+export interface HopView extends HopEnds {
   readonly keys: HopKeyView[];
   readonly sendEpoch: number;
   readonly since: string;
@@ -139,14 +139,8 @@ interface Hop {
   takenOverAtMs: number | undefined;
 }
 
-interface WantedHop {
-  readonly hopId: string;
-  readonly session: string;
-  readonly sender: string;
-  readonly receiver: string;
-  readonly senderAddress: string;
-  readonly receiverAddress: string;
-}
+/** A hop the requests and placements call for. */
+type WantedHop = HopEnds;
 
 export class HopPlanner extends EventEmitter<HopPlannerEvents> {
   readonly #options: HopPlannerOptions;

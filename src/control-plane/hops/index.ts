@@ -24,7 +24,6 @@ export {
   hopStatsOf,
   streamHopsView,
   type CameraHop,
-  type HopStats,
   type ProxyHop,
   type StreamHopsView,
   type ViewersHop,

@@ -14,21 +14,9 @@
  *   from the sender's (it gets the receiver's RTCP reports).
  * - proxy -> viewers: every proxy with viewers of the path, owner included.
  */
+import type { HopStats } from '../../protocol/mesh/index.js';
 import type { NodeStatsView } from '../registry/index.js';
 import type { HopView } from './hop-planner.js';
-
-/** A hop as a proxy reports it in its stats report (`hops`). */
-export interface HopStats {
-  readonly hopId: string;
-  readonly session: string;
-  readonly role: 'sender' | 'receiver';
-  readonly peer: string;
-  readonly rtpPackets: number;
-  readonly lossFraction: number;
-  readonly jitterMs: number;
-  readonly rttMs: number | null;
-  readonly drops: number;
-}
 
 interface TrackStats {
   readonly path: string;

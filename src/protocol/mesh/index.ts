@@ -8,6 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { packageRoot } from '../../shared/package-root.js';
 
+export type { HopStats } from './hop-stats.js';
+
 export type Role = 'ROLE_UNSPECIFIED' | 'ROLE_PROXY' | 'ROLE_SIGNALING';
 
 export interface NodeIdentity {

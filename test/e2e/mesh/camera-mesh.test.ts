@@ -106,6 +106,26 @@ function configText(ports: { admin: number; grpc: number; rtsp: number }, camera
   ].join('\n');
 }
 
+/**
+ * A handover the viewers did not see: one SSRC, no hole in the numbering,
+ * no silence of 500 ms in [from, to). Returns the longest silences (ms).
+ */
+function noGapAt(viewers: readonly RtspSequenceViewer[], from: number, to: number): string {
+  for (const viewer of viewers) {
+    assert.equal(viewer.ssrcs().size, 1);
+    assert.equal(
+      viewer.missing(from, to),
+      0,
+      `no packet missing: ${viewer.holes(from, to).join('; ')}`,
+    );
+    assert.ok(
+      viewer.longestSilenceMs(from, to) < 500,
+      `gap ${viewer.longestSilenceMs(from, to)} ms`,
+    );
+  }
+  return viewers.map((viewer) => Math.round(viewer.longestSilenceMs(from, to))).join(', ');
+}
+
 describe('camera mesh across processes', () => {
   const token = newAdminToken();
   const env = { STREAMMESH_ADMIN_TOKEN: token };
@@ -353,28 +373,13 @@ describe('camera mesh across processes', () => {
         "the drained proxy's own viewer plays on",
       );
     });
-    for (const viewer of edgeViewers) {
-      assert.equal(viewer.ssrcs().size, 1);
-      assert.equal(
-        viewer.missing(from, to),
-        0,
-        `no packet missing: ${viewer.holes(from, to).join('; ')}`,
-      );
-      assert.ok(
-        viewer.longestSilenceMs(from, to) < 500,
-        `gap ${viewer.longestSilenceMs(from, to)} ms`,
-      );
-    }
+    const silences = noGapAt(edgeViewers, from, to);
     assert.equal(
       (camera?.sessions() ?? 0) - sessionsBefore,
       1,
       'the new owner pulled the camera once',
     );
-    t.diagnostic(
-      `drained ${ownerId}; longest silence at the edge viewers: ${edgeViewers
-        .map((viewer) => Math.round(viewer.longestSilenceMs(from, to)))
-        .join(', ')} ms`,
-    );
+    t.diagnostic(`drained ${ownerId}; longest silence at the edge viewers: ${silences} ms`);
     // The drained proxy stays out of the rest (it takes no session).
     proxies.delete(ownerId);
     drainedProxies.push(drained);
@@ -395,22 +400,8 @@ describe('camera mesh across processes', () => {
     assert.equal(exit?.code, 0);
     const placement = await placementOf();
     assert.ok(placement !== undefined && proxies.has(placement.node));
-    for (const viewer of edgeViewers) {
-      assert.equal(
-        viewer.missing(from, to),
-        0,
-        `no packet missing: ${viewer.holes(from, to).join('; ')}`,
-      );
-      assert.ok(
-        viewer.longestSilenceMs(from, to) < 500,
-        `gap ${viewer.longestSilenceMs(from, to)} ms`,
-      );
-    }
-    t.diagnostic(
-      `SIGTERM ${ownerId}; longest silence at the edge viewers: ${edgeViewers
-        .map((viewer) => Math.round(viewer.longestSilenceMs(from, to)))
-        .join(', ')} ms`,
-    );
+    const silences = noGapAt(edgeViewers, from, to);
+    t.diagnostic(`SIGTERM ${ownerId}; longest silence at the edge viewers: ${silences} ms`);
   });
 
   it('the owner SIGKILLed: the camera moves, the edge viewers resume with the same SSRC and numbering', async (t) => {

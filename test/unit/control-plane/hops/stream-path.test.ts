@@ -3,13 +3,13 @@
  * come from the report of the node that measures them, and what a report
  * carries that is not of the expected shape is skipped, never shown.
  */
+import type { HopStats } from '../../../../src/protocol/mesh/index.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hopResourceName } from '../../../../src/config/index.js';
 import {
   hopStatsOf,
   streamHopsView,
-  type HopStats,
   type HopView,
 } from '../../../../src/control-plane/hops/index.js';
 
