@@ -4,15 +4,20 @@
  * it held, and keeps taking config changes, which travel in updates of
  * their own. The placements here come from a feed the test controls,
  * injected into the real ConfigPushServer in place of the PlacementService.
+ * The same for MEDIA_KEY (a hop): a hop of two other nodes, and a body
+ * that is not JSON around key bytes, are NACKed by name without quoting
+ * the key, and the proxy holds no hop.
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import {
+  hopResourceName,
   parseConfigText,
   placementResource,
   type PushedResource,
 } from '../../../src/config/index.js';
+import { generateHopKey } from '../../../src/protocol/srtp/index.js';
 import { ConfigPushServer, ConfigStore } from '../../../src/control-plane/config-push/index.js';
 import { Registry } from '../../../src/control-plane/registry/index.js';
 import { httpUrl } from '../../../src/shared/address.js';
@@ -25,6 +30,22 @@ import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
 
 const PROXY_ID = 'proxy-refuses';
+
+/** Hops the test pushes, in place of the HopPlanner. */
+class InjectedHops extends EventEmitter<{ change: [] }> {
+  current: PushedResource[] = [];
+  resources(): readonly PushedResource[] {
+    return this.current;
+  }
+  reported(): void {}
+  greeted(): void {}
+  requested(): void {}
+  acked(): void {}
+  set(resources: PushedResource[]): void {
+    this.current = resources;
+    this.emit('change');
+  }
+}
 
 class InjectedPlacements extends EventEmitter<{ change: [] }> {
   current: PushedResource[] = [];
@@ -61,6 +82,7 @@ interface ProxyPlacements {
 
 describe('a bad PLACEMENT resource', () => {
   const placements = new InjectedPlacements();
+  const hops = new InjectedHops();
   const metrics = createMetricsRegistry('control-plane');
   let grpcPort: number;
   let store: ConfigStore;
@@ -100,6 +122,7 @@ describe('a bad PLACEMENT resource', () => {
       store,
       registry,
       placements,
+      hops,
       heartbeatIntervalMs: 200,
       metrics,
       log: createLogger('control-plane', 'silent'),
@@ -203,5 +226,44 @@ describe('a bad PLACEMENT resource', () => {
       (await proxyPlacements()).placements.map(({ key }) => key),
       ['camera/cam1'],
     );
+  });
+  it('a bad MEDIA_KEY is NACKed by name without quoting its key; the proxy holds no hop', async () => {
+    const key = generateHopKey({
+      hopId: hopResourceName('camera/cam1', 'proxy-x', 'proxy-y'),
+      epoch: 1,
+      notAfter: Date.now() + 60_000,
+    });
+    const foreign: PushedResource = {
+      type: 'MEDIA_KEY',
+      name: key.hopId,
+      version: 'foreign-1',
+      order: 0,
+      body: {
+        hopId: key.hopId,
+        session: 'camera/cam1',
+        sender: 'proxy-x',
+        receiver: 'proxy-y',
+        senderAddress: '127.0.0.1:7000',
+        receiverAddress: '127.0.0.1:7002',
+        keys: [key],
+        sendEpoch: 1,
+      },
+    };
+    hops.set([foreign]);
+    const hopState = (name: string) =>
+      registry
+        .get(PROXY_ID)
+        ?.resources.view()
+        .find((state) => state.type === 'MEDIA_KEY' && state.name === name);
+    const refused = await waitFor(
+      () => hopState(key.hopId)?.nacked ?? undefined,
+      5_000,
+      () => 'the NACK of the foreign hop',
+    );
+    assert.match(refused.reason, /not of this node/);
+    assert.ok(!refused.reason.includes(key.key), 'the reason never quotes the key');
+    const held = await getJson<{ held: unknown[] }>(`${httpUrl(proxy.admin)}/hops`);
+    assert.deepEqual(held.body.held, []);
+    assert.equal((await getJson(`${httpUrl(proxy.admin)}/readyz`)).status, 200);
   });
 });
