@@ -194,7 +194,7 @@ describe('camera mesh across processes', () => {
     ]);
   });
 
-  it('viewers through three proxies decode the camera, which sees one session', async (t) => {
+  it('viewers through every proxy decode the camera, which sees one session', async (t) => {
     const ownerId = await owner();
     const decodes = [...proxies.values()].map(
       ({ host }) => decodeRtsp(`rtsp://${host}:${rtspPort}/cam1`, 'tcp', 4).result,
