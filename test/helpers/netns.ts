@@ -18,10 +18,9 @@
  * name in close(), also at process exit if a test never got there. Needs
  * root; `netnsUnavailable()` says why not, for a test's skip.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { binPath, repoRoot, waitFor, type Running } from './process.js';
+import { startStreammesh, type Running } from './process.js';
 import { spawnPeer } from './peers/process.js';
 
 export interface NetnsNode {
@@ -116,49 +115,19 @@ export class NetnsLab {
   }
 
   /**
-   * `streammesh <args>` inside `node`'s namespace, as startStreammesh runs it
-   * (that one spawns node directly; here `ip netns exec` execs node, so the
-   * child's pid is the proxy's own and stop() signals it directly).
+   * `streammesh <args>` inside `node`'s namespace (`ip netns exec` execs
+   * node, so the child's pid is the proxy's own and stop() signals it).
    */
   startStreammesh(
     node: NetnsNode,
     args: readonly string[],
     env: Readonly<Record<string, string>>,
   ): Running {
-    const child = spawn('ip', ['netns', 'exec', node.ns, process.execPath, binPath, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const running = startStreammesh(args, env, ['ip', 'netns', 'exec', node.ns]);
+    const { child } = running;
     this.#children.add(child);
     child.once('exit', () => this.#children.delete(child));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    return {
-      child,
-      stdout: () => stdout,
-      stderr: () => stderr,
-      waitForOutput: (pattern, timeoutMs) =>
-        waitFor(
-          () => stdout.match(pattern) ?? undefined,
-          timeoutMs,
-          () => `no ${pattern} in output:\n${stdout}\n${stderr}`,
-        ),
-      async stop(signal, timeoutMs) {
-        const started = Date.now();
-        if (child.exitCode !== null || child.signalCode !== null) {
-          return { code: child.exitCode, ms: 0 };
-        }
-        const exited = once(child, 'exit');
-        child.kill(signal);
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        const [code] = (await exited) as [number | null];
-        clearTimeout(timer);
-        return { code, ms: Date.now() - started };
-      },
-    };
+    return running;
   }
 
   /**

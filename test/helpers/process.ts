@@ -45,12 +45,18 @@ export interface Running {
   stop(signal: NodeJS.Signals, timeoutMs: number): Promise<{ code: number | null; ms: number }>;
 }
 
-/** Starts a long-running command (`up`, a single role). */
+/**
+ * Starts a long-running command (`up`, a single role). `prefix` runs it
+ * through a command that execs node in turn (`ip netns exec <ns>`), so the
+ * child's pid is still streammesh's own and stop() signals it directly.
+ */
 export function startStreammesh(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
+  prefix: readonly string[] = [],
 ): Running {
-  const child = spawn(process.execPath, [binPath, ...args], {
+  const [command, ...commandArgs] = [...prefix, process.execPath, binPath, ...args];
+  const child = spawn(command ?? process.execPath, commandArgs, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
