@@ -4,6 +4,10 @@
  * (media/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (l7), as one
  * transaction: all three take the config, or none does. The L7 proxy runs
  * on a thread of its own, so HTTP traffic never queues in front of media.
+ * Its camera mesh (media/mesh) follows the placements and hops the control
+ * plane pushes: this proxy pulls the cameras it owns and takes the others
+ * from their owners over SRTP hops. SIGTERM drains it (drain()) before it
+ * stops.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../src/shared/address.js';
