@@ -1,0 +1,20 @@
+/**
+ * Workload identity: what every workload (proxy, signaling node, a service
+ * that asks) needs to have a name in the mesh — its SPIFFE ID, its key pair
+ * and the certificate request it sends to the mesh CA.
+ */
+export {
+  assertTrustDomain,
+  parseSpiffeId,
+  spiffeId,
+  SpiffeIdError,
+  trustDomainDefect,
+  type SpiffeIdParts,
+} from './spiffe-id.js';
+export {
+  createCsr,
+  generateWorkloadKey,
+  privateKeyPem,
+  SIGNING_ALGORITHM,
+  WORKLOAD_KEY_ALGORITHM,
+} from './workload-key.js';
