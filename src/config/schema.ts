@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseHostPort } from '../shared/address.js';
+import { trustDomainDefect } from '../shared/identity/spiffe-id.js';
 import { httpSchema } from './http-schema.js';
 import { routesSchema } from './routes-schema.js';
 import { rtspSchema } from './rtsp-schema.js';
@@ -36,6 +37,67 @@ const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, {
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const logLevelSchema = z.enum(logLevels).describe('Minimum level of log lines written.');
+
+const caSchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe(
+        'Directory where the mesh CA keeps its root (root.pem: certificate and key, mode 0600) and trust bundle (bundle.pem). ' +
+          'The root is generated on first start (directory 0700) and read on later ones; a key file others may read is refused. ' +
+          'Relative to the working directory; read at start. ' +
+          'Default: $XDG_STATE_HOME/streammesh/ca, else ~/.local/state/streammesh/ca.',
+      ),
+    certFile: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe(
+        "An operator's root certificate (PEM) to issue with instead of a generated one; needs keyFile. " +
+          'Such a root is trusted alone and never rotated by the CA. Read at start.',
+      ),
+    keyFile: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe(
+        'The private key of certFile (PEM, ECDSA P-256); refused when others may read it (make it 0600). Read at start.',
+      ),
+    leafLifetimeSec: z
+      .number()
+      .int()
+      .min(60)
+      .max(365 * 86_400)
+      .default(86_400)
+      .describe(
+        'How long a workload certificate is valid; workloads renew at half-life. Its notBefore is 5 minutes in the past, for clock skew.',
+      ),
+  })
+  .superRefine((ca, ctx) => {
+    if ((ca.certFile === undefined) !== (ca.keyFile === undefined)) {
+      const missing = ca.certFile === undefined ? 'certFile' : 'keyFile';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'certFile and keyFile go together: an operator root needs both',
+      });
+    }
+    if (ca.certFile !== undefined && ca.dir !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dir'],
+        message: 'a CA directory is for a generated root; with certFile and keyFile, leave it out',
+      });
+    }
+  })
+  .describe(
+    "The mesh CA: signs workload certificates (SPIFFE IDs) with a generated root or an operator's.",
+  );
 
 const controlPlaneSchema = z
   .strictObject({
@@ -111,6 +173,18 @@ const controlPlaneSchema = z
       .describe(
         'How often the SRTP key of each proxy-to-proxy camera hop is rotated; a key is valid for three periods.',
       ),
+    trustDomain: z
+      .string()
+      .superRefine((text, ctx) => {
+        const defect = trustDomainDefect(text);
+        if (defect !== undefined) ctx.addIssue({ code: 'custom', message: defect });
+      })
+      .default('streammesh.local')
+      .describe(
+        'The trust domain of the mesh CA: workload certificates name spiffe://<trustDomain>/ns/<namespace>/sa/<service account>, ' +
+          'and the CA certifies no other domain. Changing it makes every issued certificate foreign. Read at start.',
+      ),
+    ca: caSchema.prefault({}),
   })
   .describe('The control plane: registry and config push.');
 
