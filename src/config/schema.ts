@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseHostPort } from '../shared/address.js';
-import { trustDomainDefect } from '../shared/identity/spiffe-id.js';
+import { trustDomainDefect } from '../shared/identity/index.js';
 import { httpSchema } from './http-schema.js';
 import { routesSchema } from './routes-schema.js';
 import { rtspSchema } from './rtsp-schema.js';

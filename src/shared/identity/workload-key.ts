@@ -6,13 +6,13 @@
  * less than RSA's in a TLS handshake, and the certificates are small. The CA
  * decides the names in the certificate itself; the SAN requested here is a
  * courtesy for tools that read the CSR.
+ *
+ * @peculiar/x509 is imported when a CSR is first made, not with this module:
+ * the config schema validates trust domains through this module's index,
+ * and every process (and config parse worker) would otherwise pay the
+ * library's ~100 ms load.
  */
-import { webcrypto } from 'node:crypto';
-import {
-  Pkcs10CertificateRequestGenerator,
-  PemConverter,
-  SubjectAlternativeNameExtension,
-} from '@peculiar/x509';
+import { KeyObject, webcrypto } from 'node:crypto';
 import { parseSpiffeId } from './spiffe-id.js';
 
 export const WORKLOAD_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -29,6 +29,8 @@ export async function generateWorkloadKey(): Promise<webcrypto.CryptoKeyPair> {
 /** PKCS#10 PEM signed by the key, requesting `id` (checked) as its URI SAN. */
 export async function createCsr(key: webcrypto.CryptoKeyPair, id: string): Promise<string> {
   parseSpiffeId(id);
+  const { Pkcs10CertificateRequestGenerator, SubjectAlternativeNameExtension } =
+    await import('@peculiar/x509');
   const csr = await Pkcs10CertificateRequestGenerator.create(
     {
       keys: key,
@@ -41,7 +43,6 @@ export async function createCsr(key: webcrypto.CryptoKeyPair, id: string): Promi
 }
 
 /** The private key as PKCS#8 PEM, the form node:tls and openssl read. */
-export async function privateKeyPem(key: webcrypto.CryptoKeyPair): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key.privateKey);
-  return PemConverter.encode(der, 'PRIVATE KEY');
+export function privateKeyPem(key: webcrypto.CryptoKeyPair): string {
+  return KeyObject.from(key.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string;
 }

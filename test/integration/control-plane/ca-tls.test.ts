@@ -42,7 +42,7 @@ interface Workload {
 async function workload(ca: MeshCa, id: string): Promise<Workload> {
   const keys = await generateWorkloadKey();
   const issued = await ca.issue(await createCsr(keys, id), { spiffeId: id });
-  return { key: await privateKeyPem(keys), cert: issued.certificatePem };
+  return { key: privateKeyPem(keys), cert: issued.certificatePem };
 }
 
 /** The URI SAN of the peer's certificate, as node reports it. */
