@@ -29,8 +29,6 @@ import { errorMessage } from '../../src/shared/errors.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { waitFor } from '../../test/helpers/process.js';
 import { log } from '../common/cli.js';
-import { machineInfo } from '../common/machine.js';
-import { repoRoot } from '../common/streammesh-up.js';
 import { coresUsed, cpuSample } from '../rtp/cpu.js';
 import { formattedJson } from '../rtp/report.js';
 import { median, round } from '../rtp/stats.js';
@@ -38,6 +36,7 @@ import { systemSample, systemWindow } from '../rtsp/system.js';
 import { Camera, sleep } from '../rtsp/targets.js';
 import { LightViewer } from '../rtsp/viewer.js';
 import { MediaMesh, type MeshProxy } from './media-mesh.js';
+import { meshResultHeader } from './results.js';
 import { mediaTable, summarizeMedia } from './media-report.js';
 import {
   MEDIA_SETUPS,
@@ -88,11 +87,7 @@ export async function benchMedia(parameters: MediaParameters, outDir: string): P
     await camera.stop();
   }
   const results: MediaResults = {
-    benchmark: 'mesh-media',
-    date: new Date().toISOString(),
-    command: `npm run bench:mesh${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    durationSeconds: round((Date.now() - started) / 1000),
-    machine: machineInfo(repoRoot),
+    ...meshResultHeader('mesh-media', started),
     parameters,
     method: [
       `Camera: GStreamer RTSP server (test/helpers/peers/rtsp-camera.py), H.264 ${parameters.camera.size} at 25 fps from videotestsrc pattern=${parameters.camera.pattern}, x264 ${parameters.camera.bitrateKbps} kbit/s; one camera for the whole part, its sessions counted per setup ("session N" lines).`,

@@ -50,8 +50,7 @@ import {
   type ResourceUpdate,
 } from '../../src/protocol/mesh/index.js';
 import { log } from '../common/cli.js';
-import { machineInfo } from '../common/machine.js';
-import { repoRoot } from '../common/streammesh-up.js';
+import { meshResultHeader } from './results.js';
 import { formattedJson } from '../rtp/report.js';
 import { median, round } from '../rtp/stats.js';
 
@@ -467,11 +466,7 @@ export async function benchPush(parameters: PushParameters, outDir: string): Pro
   const started = Date.now();
   const { connectMs, runs } = await runPush(parameters);
   const results: PushResults = {
-    benchmark: 'mesh-push',
-    date: new Date().toISOString(),
-    command: `npm run bench:mesh${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    durationSeconds: round((Date.now() - started) / 1000),
-    machine: machineInfo(repoRoot),
+    ...meshResultHeader('mesh-push', started),
     parameters,
     method: [
       'One process: a control plane built from the parts startControlPlane uses (ConfigStore, Registry, PlacementService, ConfigPushServer with its gRPC listener and connection budget on 127.0.0.1, port 0; no admin listener) and N simulated proxies.',

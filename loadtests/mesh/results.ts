@@ -1,4 +1,7 @@
 /** The shape of loadtests/results/mesh-placement.json. */
+import { machineInfo } from '../common/machine.js';
+import { repoRoot } from '../common/streammesh-up.js';
+import { round } from '../rtp/stats.js';
 import type { PlacementParameters, PlacementRunResult } from './placement.js';
 
 /** Every figure of one algorithm, flattened (`churn.p99Us`, `leave.ratioToIdeal`, ...). */
@@ -32,4 +35,28 @@ export interface PlacementResults {
   /** profile -> the bounded table against the issue's aims (medians). */
   readonly aims: Record<string, PlacementAims>;
   readonly hash: { readonly fnvMixNs: number; readonly sha1Ns: number };
+}
+
+/** What every bench:mesh part's JSON starts with: which benchmark, when, how, on what. */
+export interface MeshResultHeader<Name extends string> {
+  readonly benchmark: Name;
+  readonly date: string;
+  readonly command: string;
+  readonly durationSeconds: number;
+  readonly machine: Record<string, unknown>;
+}
+
+/** The header of a part that started at `startedMs` (Date.now()) and ends now. */
+export function meshResultHeader<Name extends string>(
+  benchmark: Name,
+  startedMs: number,
+): MeshResultHeader<Name> {
+  const args = process.argv.slice(2);
+  return {
+    benchmark,
+    date: new Date().toISOString(),
+    command: `npm run bench:mesh${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+    durationSeconds: round((Date.now() - startedMs) / 1000),
+    machine: machineInfo(repoRoot),
+  };
 }

@@ -40,9 +40,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_LOAD_FACTOR } from '../../src/control-plane/placement/index.js';
 import { int, log, runBench } from '../common/cli.js';
-import { machineInfo } from '../common/machine.js';
 import { formattedJson } from '../rtp/report.js';
-import { round } from '../rtp/stats.js';
 import { repoRoot } from '../common/streammesh-up.js';
 import {
   runPlacement,
@@ -57,7 +55,7 @@ import { removeMeshTempDirs } from './media-mesh.js';
 import type { MediaParameters } from './media-results.js';
 import { benchPush, type PushParameters } from './push.js';
 import { resultTable, summarize } from './report.js';
-import type { PlacementResults } from './results.js';
+import { meshResultHeader, type PlacementResults } from './results.js';
 
 const PROFILE_NAMES: readonly ProfileName[] = ['uniform', 'mixed'];
 const PART_NAMES = ['placement', 'push', 'media'] as const;
@@ -171,11 +169,7 @@ async function benchPlacement(): Promise<void> {
     runs.push(runPlacement(parameters, run));
   }
   const results: PlacementResults = {
-    benchmark: 'mesh-placement',
-    date: new Date().toISOString(),
-    command: `npm run bench:mesh${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    durationSeconds: round((Date.now() - started) / 1000),
-    machine: machineInfo(repoRoot),
+    ...meshResultHeader('mesh-placement', started),
     parameters,
     method: [
       'In one process, no sockets: each algorithm is driven through the same sequence on the same simulated nodes and keys.',
