@@ -63,6 +63,11 @@ export const hopBodySchema = z
     receiverAddress: hostPort,
     keys: z.array(hopKeySchema).min(1).max(MAX_HOP_KEYS),
     sendEpoch: z.number().int().min(1).max(0xffff_ffff),
+    // The SPIFFE IDs the control plane authenticated each end by (mutual TLS
+    // on its gRPC channel); absent from a control plane without mTLS. A node
+    // refuses a hop that names it with another identity than its own.
+    senderIdentity: z.string().min(1).max(2048).optional(),
+    receiverIdentity: z.string().min(1).max(2048).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.hopId !== hopResourceName(body.session, body.sender, body.receiver)) {

@@ -185,8 +185,56 @@ const controlPlaneSchema = z
           'and the CA certifies no other domain. Changing it makes every issued certificate foreign. Read at start.',
       ),
     ca: caSchema.prefault({}),
+    mtls: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Mutual TLS on the gRPC listener: the control plane presents a certificate of its CA, and Register and the resource stream ' +
+          'need a client certificate of the trust domain whose CN is the node id (nodes get one with the bootstrap token). ' +
+          'false: plaintext gRPC, any process that reaches the port may register (tests and old nodes only). Read at start.',
+      ),
+    bootstrapTokenFile: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe(
+        'File holding the bootstrap token a workload shows to get its first certificate. ' +
+          'The control plane creates it with a random token on first start (mode 0600, directory 0700); nodes on the machine read it. ' +
+          'STREAMMESH_BOOTSTRAP_TOKEN, when set, is the token instead (for nodes on other machines). Read at start. ' +
+          'Default: $XDG_STATE_HOME/streammesh/bootstrap-token, else ~/.local/state/streammesh/bootstrap-token.',
+      ),
+    trustBundleFile: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe(
+        "Where nodes read the roots (PEM) they check the control plane's certificate against before they have one of their own. " +
+          'STREAMMESH_TRUST_BUNDLE, when set, is the file instead. Default: ca.certFile, else bundle.pem in ca.dir (the embedded CA on this machine).',
+      ),
   })
   .describe('The control plane: registry and config push.');
+
+/**
+ * Who a node is in the mesh: its SPIFFE ID is
+ * spiffe://<controlPlane.trustDomain>/ns/<namespace>/sa/<serviceAccount>.
+ * Node-local, like the node's id: never taken from a pushed config.
+ */
+function workloadIdentitySchema(defaultServiceAccount: string) {
+  return z
+    .strictObject({
+      namespace: name.default('default').describe('The namespace part of the SPIFFE ID.'),
+      serviceAccount: name
+        .default(defaultServiceAccount)
+        .describe(
+          'The service account part of the SPIFFE ID: the name authorization policies match (e.g. the service this proxy is the sidecar of).',
+        ),
+    })
+    .describe(
+      "The node's workload identity: spiffe://<controlPlane.trustDomain>/ns/<namespace>/sa/<serviceAccount> in its certificate.",
+    );
+}
 
 const rtpPortsSchema = z
   .strictObject({ start: port, end: port })
@@ -267,6 +315,7 @@ const proxySchema = z
       bitrateBps: 2_000_000_000,
       sessions: 10_000,
     }).prefault({}),
+    identity: workloadIdentitySchema('streammesh-proxy').prefault({}),
     drainTimeoutSec: z
       .number()
       .int()
@@ -282,7 +331,15 @@ const proxySchema = z
         "Node-local (this node's own config or STREAMMESH_PROXY_BIND_HOST, never the pushed one): every address the proxy listens on (admin, RTSP, HTTP listeners, relay routes, mediaAddress) takes this host, keeping its port. Lets several proxies share one config, one per address.",
       ),
     instances: z
-      .array(z.strictObject({ id: name, host: ipAddress }))
+      .array(
+        z.strictObject({
+          id: name,
+          host: ipAddress,
+          serviceAccount: name
+            .optional()
+            .describe("This proxy's proxy.identity.serviceAccount (default: the shared one)."),
+        }),
+      )
       .max(16)
       .default([])
       .superRefine((instances, ctx) => {
@@ -382,6 +439,14 @@ const signalingSchema = z
       bitrateBps: 1_000_000_000,
       sessions: 2_000,
     }).prefault({}),
+    identity: workloadIdentitySchema('streammesh-signaling').prefault({}),
+    requireToken: z
+      .boolean()
+      .default(false)
+      .describe(
+        'WHIP, WHEP and WebSocket rooms need a JWT signed by the control plane (`streammesh token`): ' +
+          'Authorization: Bearer, or ?jwt= (WebSocket: ?access_token=). A missing, forged or expired token is 401; a token for another room or path or role is 403.',
+      ),
     publicUrl: z
       .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
       .optional()

@@ -212,9 +212,51 @@ interface MeshControlConstructor {
   service: grpc.ServiceDefinition;
 }
 
-let loaded: MeshControlConstructor | undefined;
+export interface CertificateRequest {
+  csrPem: string;
+  /** Empty for a renewal over mutual TLS. */
+  bootstrapToken: string;
+  /** Empty for a workload that is not a node. */
+  nodeId: string;
+}
 
-function meshControl(): MeshControlConstructor {
+export interface CertificateResponse {
+  certificatePem: string;
+  chainPem: string;
+  trustBundlePem: string;
+  notAfterMs: number;
+  spiffeId: string;
+}
+
+export interface MeshIdentityHandlers extends grpc.UntypedServiceImplementation {
+  issueCertificate: grpc.handleUnaryCall<CertificateRequest, CertificateResponse>;
+}
+
+export interface MeshIdentityClient extends grpc.Client {
+  issueCertificate(
+    request: CertificateRequest,
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, response?: CertificateResponse) => void,
+  ): grpc.ClientUnaryCall;
+}
+
+interface ServiceConstructor<Client> {
+  new (
+    address: string,
+    credentials: grpc.ChannelCredentials,
+    options?: grpc.ChannelOptions,
+  ): Client;
+  service: grpc.ServiceDefinition;
+}
+
+interface LoadedServices {
+  readonly MeshControl: MeshControlConstructor;
+  readonly MeshIdentity: ServiceConstructor<MeshIdentityClient>;
+}
+
+let loaded: LoadedServices | undefined;
+
+function services(): LoadedServices {
   if (loaded !== undefined) return loaded;
   const definition = loadSync(join(packageRoot(), 'proto/streammesh/v1/mesh.proto'), {
     keepCase: false,
@@ -224,19 +266,39 @@ function meshControl(): MeshControlConstructor {
     oneofs: true,
   });
   const root = grpc.loadPackageDefinition(definition) as unknown as {
-    streammesh: { v1: { MeshControl: MeshControlConstructor } };
+    streammesh: { v1: LoadedServices };
   };
-  loaded = root.streammesh.v1.MeshControl;
+  loaded = root.streammesh.v1;
   return loaded;
 }
 
 export function meshControlService(): grpc.ServiceDefinition {
-  return meshControl().service;
+  return services().MeshControl.service;
 }
 
-export function createMeshControlClient(address: string): MeshControlClient {
-  const Client = meshControl();
-  return new Client(address, grpc.credentials.createInsecure(), {
+export function meshIdentityService(): grpc.ServiceDefinition {
+  return services().MeshIdentity.service;
+}
+
+/** A MeshIdentity client: TLS credentials (the control plane's certificate checked) in production. */
+export function createMeshIdentityClient(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+): MeshIdentityClient {
+  const Client = services().MeshIdentity;
+  return new Client(address, credentials);
+}
+
+/**
+ * A MeshControl client; plaintext unless `credentials` are given (a control
+ * plane with controlPlane.mtls needs the node's workload certificate).
+ */
+export function createMeshControlClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): MeshControlClient {
+  const Client = services().MeshControl;
+  return new Client(address, credentials, {
     // Notice a dead control plane within seconds, not at the next TCP timeout.
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,

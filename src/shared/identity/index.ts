@@ -18,3 +18,5 @@ export {
   SIGNING_ALGORITHM,
   WORKLOAD_KEY_ALGORITHM,
 } from './workload-key.js';
+export { peerIdentity, spiffeServerIdentityCheck, type PeerIdentity } from './peer-identity.js';
+export type { WorkloadCertificates, WorkloadIdentitySource } from './workload-certificates.js';
