@@ -49,6 +49,8 @@ class Plane {
     return [
       `logLevel: ${logLevel}`,
       'controlPlane:',
+      // Scripted nodes speak plaintext gRPC: this test is about the push protocol, not mTLS.
+      '  mtls: false',
       '  admin: 127.0.0.1:0',
       '  grpc: 127.0.0.1:0',
       '  heartbeatIntervalMs: 200',

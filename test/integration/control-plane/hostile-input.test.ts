@@ -69,10 +69,12 @@ describe('control plane under hostile input', () => {
   const adminToken = newAdminToken();
 
   before(async () => {
-    const config = defaultConfig({
+    const defaults = defaultConfig({
       STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
       STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
     });
+    // A raw plaintext client: this test is about the protocol's messages, not mTLS.
+    const config = { ...defaults, controlPlane: { ...defaults.controlPlane, mtls: false } };
     plane = await startControlPlane({
       config,
       log: createLogger('control-plane', 'silent'),

@@ -56,6 +56,8 @@ describe("a drain's camera handover through the control plane", () => {
     const config = [
       'logLevel: silent',
       'controlPlane:',
+      // Scripted nodes speak plaintext gRPC: this test is about the push protocol, not mTLS.
+      '  mtls: false',
       `  admin: 127.0.0.1:${adminPort}`,
       `  grpc: 127.0.0.1:${grpcPort}`,
       `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,

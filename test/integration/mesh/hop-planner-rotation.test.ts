@@ -33,6 +33,8 @@ function configText(grpcPort: number): string {
   return [
     'logLevel: silent',
     'controlPlane:',
+    // Scripted nodes speak plaintext gRPC: this test is about the push protocol, not mTLS.
+    '  mtls: false',
     '  admin: 127.0.0.1:0',
     `  grpc: 127.0.0.1:${grpcPort}`,
     `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,

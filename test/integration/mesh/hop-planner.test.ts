@@ -32,6 +32,8 @@ function configText(grpcPort: number, adminPort: number): string {
   return [
     'logLevel: silent',
     'controlPlane:',
+    // Scripted nodes speak plaintext gRPC: this test is about the push protocol, not mTLS.
+    '  mtls: false',
     `  admin: 127.0.0.1:${adminPort}`,
     `  grpc: 127.0.0.1:${grpcPort}`,
     `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,
