@@ -22,6 +22,8 @@ export interface CaptureOptions {
   readonly ports?: readonly number[];
   /** Or an inclusive UDP port range. */
   readonly portRange?: readonly [number, number];
+  /** Or a capture filter of its own (e.g. `tcp port 15101`). */
+  readonly filter?: string;
   readonly interface?: string;
   /** Output file; default: a new temporary pcapng. */
   readonly file?: string;
@@ -168,6 +170,7 @@ export function parseRtpStreams(text: string): RtpStreamStats[] {
 }
 
 function captureFilter(options: CaptureOptions): string {
+  if (options.filter !== undefined) return options.filter;
   if (options.portRange !== undefined) {
     return `udp portrange ${options.portRange[0]}-${options.portRange[1]}`;
   }
