@@ -78,12 +78,17 @@ export async function createRootCertificate(
 export interface LeafRequest {
   readonly publicKey: PublicKey;
   readonly spiffeId: string;
+  /** A node's id (a DNS label, checked by the caller): the subject CN. */
+  readonly nodeId?: string | undefined;
   readonly serialNumber: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
 }
 
-/** A workload leaf: its SPIFFE ID as the only name, for TLS on both ends of a connection. */
+/**
+ * A workload leaf: its SPIFFE ID as the only name, for TLS on both ends of
+ * a connection; a node's leaf also says which node it is (subject CN).
+ */
 export async function createLeafCertificate(
   issuer: { readonly certificate: X509Certificate; readonly privateKey: webcrypto.CryptoKey },
   leaf: LeafRequest,
@@ -91,8 +96,10 @@ export async function createLeafCertificate(
   return X509CertificateGenerator.create(
     {
       serialNumber: leaf.serialNumber,
-      // SPIFFE's X509-SVID: the URI SAN is the identity; the subject says nothing more.
-      subject: 'O=streammesh',
+      // SPIFFE's X509-SVID: the URI SAN is the identity. A node's CN is its
+      // node id, which the control plane matches against the id it registers
+      // as: one service account may run many nodes.
+      subject: leaf.nodeId === undefined ? 'O=streammesh' : `CN=${leaf.nodeId}, O=streammesh`,
       issuer: issuer.certificate.subjectName,
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,

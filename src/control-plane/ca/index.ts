@@ -7,6 +7,7 @@ export { CaError, type CaErrorCode } from './errors.js';
 export { CLOCK_SKEW_MS, ROOT_LIFETIME_MS, rootSubject } from './certificates.js';
 export {
   DEFAULT_LEAF_LIFETIME_MS,
+  isNodeId,
   MAX_CSR_BYTES,
   MeshCa,
   type FromFilesOptions,

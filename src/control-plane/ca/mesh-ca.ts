@@ -61,6 +61,8 @@ export interface FromFilesOptions {
 
 export interface IssueOptions {
   readonly spiffeId: string;
+  /** A node's id, written as the subject CN; must be a DNS label. None for other workloads. */
+  readonly nodeId?: string | undefined;
   readonly lifetimeMs?: number;
 }
 
@@ -135,9 +137,10 @@ export class MeshCa {
   }
 
   /**
-   * A leaf for `spiffeId` bound to the CSR's key. Throws CaError ERR_CA_CSR
-   * for a request that cannot be parsed or whose signature does not verify,
-   * ERR_CA_IDENTITY for an ID outside this trust domain.
+   * A leaf for `spiffeId` (and `nodeId`) bound to the CSR's key. Throws
+   * CaError ERR_CA_CSR for a request that cannot be parsed or whose
+   * signature does not verify, ERR_CA_IDENTITY for an ID outside this trust
+   * domain or a node id that is not a DNS label.
    */
   async issue(csrPem: string, options: IssueOptions): Promise<IssuedCertificate> {
     const lifetimeMs = options.lifetimeMs ?? DEFAULT_LEAF_LIFETIME_MS;
@@ -147,6 +150,12 @@ export class MeshCa {
       );
     }
     this.#assertOwnIdentity(options.spiffeId);
+    if (options.nodeId !== undefined && !isNodeId(options.nodeId)) {
+      throw new CaError(
+        'ERR_CA_IDENTITY',
+        `node id ${JSON.stringify(options.nodeId.slice(0, 100))} must be a DNS label`,
+      );
+    }
     const csr = await parseCsr(csrPem);
     const now = this.#clock.now();
     const issuer = this.#issuer;
@@ -155,6 +164,7 @@ export class MeshCa {
     const leaf = await createLeafCertificate(issuer, {
       publicKey: csr.publicKey,
       spiffeId: options.spiffeId,
+      nodeId: options.nodeId,
       serialNumber: randomSerial(),
       notBefore: new Date(now - CLOCK_SKEW_MS),
       notAfter,
@@ -251,6 +261,13 @@ async function parseCsr(pem: string): Promise<Pkcs10CertificateRequest> {
     throw new CaError('ERR_CA_CSR', "the CSR signature does not verify with the CSR's own key");
   }
   return csr;
+}
+
+/** A node id as nodes register it (a DNS label of the node registry's alphabet). */
+const NODE_ID = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+
+export function isNodeId(id: string): boolean {
+  return NODE_ID.test(id);
 }
 
 function pemOf(certificates: readonly X509Certificate[]): string {

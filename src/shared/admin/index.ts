@@ -14,9 +14,18 @@ export {
   type SegmentRouteOptions,
 } from './server.js';
 export {
+  ADMIN_TOKEN,
   ADMIN_TOKEN_VARIABLE,
   AdminCredentials,
   AdminTokenError,
+  BOOTSTRAP_TOKEN,
+  BOOTSTRAP_TOKEN_VARIABLE,
+  BootstrapCredentials,
+  BootstrapTokenError,
   defaultAdminTokenFile,
+  defaultBootstrapTokenFile,
+  TokenCredentials,
   type AdminTokenSource,
+  type TokenKind,
+  type TokenSource,
 } from './credentials.js';

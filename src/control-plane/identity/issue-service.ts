@@ -1,0 +1,246 @@
+/**
+ * MeshIdentity.IssueCertificate (mesh.proto): a workload's CSR in, a leaf of
+ * the mesh CA out, naming the SPIFFE ID the CSR asks for and, for a node,
+ * its node id as the subject CN.
+ *
+ * Who may ask for what:
+ * - a first certificate needs the bootstrap token (compared in constant
+ *   time); it may name any SPIFFE ID of the trust domain but the control
+ *   plane's own (whoever held that could pose as the control plane to
+ *   every node);
+ * - a renewal carries no token and needs the caller's current certificate,
+ *   verified by the TLS handshake (mutual TLS); it may only ask for the same
+ *   SPIFFE ID and node id that certificate names.
+ *
+ * Refusals: UNAUTHENTICATED (no token, a wrong one, a renewal without a
+ * certificate), PERMISSION_DENIED (another identity than the certificate's,
+ * another trust domain, the control plane's ID), INVALID_ARGUMENT (a CSR
+ * too large, unreadable, not self-signed, without exactly one SPIFFE ID; a
+ * node id that is not a DNS label). Each is counted by reason. Neither a
+ * token nor a key is ever logged or put in an error.
+ *
+ * Served only over TLS (controlPlane.mtls): a token sent in clear text
+ * could be read off the wire, and a certificate handed out over it could be
+ * swapped on the way.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Counter, type Registry as MetricsRegistry } from 'prom-client';
+import type { TokenCredentials } from '../../shared/admin/index.js';
+import { errorMessage, StreammeshError } from '../../shared/errors.js';
+import {
+  parseSpiffeId,
+  peerIdentity,
+  SpiffeIdError,
+  type PeerIdentity,
+} from '../../shared/identity/index.js';
+import type { Logger } from '../../shared/log.js';
+import type {
+  CertificateRequest,
+  CertificateResponse,
+  MeshIdentityHandlers,
+} from '../../protocol/mesh/index.js';
+import { CaError, isNodeId, type MeshCa } from '../ca/index.js';
+import { csrIdentity } from './csr-identity.js';
+import { controlPlaneSpiffeId } from './own-certificate.js';
+
+export type RefusalReason =
+  | 'no_token'
+  | 'bad_token'
+  | 'no_certificate'
+  | 'other_identity'
+  | 'other_trust_domain'
+  | 'reserved_identity'
+  | 'too_large'
+  | 'bad_csr'
+  | 'bad_node_id';
+
+export interface IdentityServiceOptions {
+  readonly ca: MeshCa;
+  readonly bootstrapToken: TokenCredentials;
+  readonly leafLifetimeMs: number;
+  readonly metrics: MetricsRegistry;
+  readonly log: Logger;
+}
+
+/** A request refused: its gRPC status, the metric's reason, and what the caller is told. */
+export class CertificateRefusedError extends StreammeshError {
+  readonly status: grpc.status;
+  readonly reason: RefusalReason;
+
+  constructor(status: grpc.status, reason: RefusalReason, details: string) {
+    super('ERR_CERTIFICATE_REFUSED', details);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+type Call = grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>;
+
+export class IdentityService {
+  readonly #options: IdentityServiceOptions;
+  readonly #refused: Counter;
+  readonly #issued: Counter;
+  readonly #reservedId: string;
+
+  constructor(options: IdentityServiceOptions) {
+    this.#options = options;
+    this.#reservedId = controlPlaneSpiffeId(options.ca.trustDomain);
+    this.#refused = new Counter({
+      name: 'streammesh_control_plane_certificates_refused_total',
+      help:
+        'IssueCertificate requests refused, by reason (no_token, bad_token, no_certificate, other_identity, ' +
+        'other_trust_domain, reserved_identity, too_large, bad_csr, bad_node_id).',
+      labelNames: ['reason'],
+      registers: [options.metrics],
+    });
+    this.#issued = new Counter({
+      name: 'streammesh_control_plane_certificates_issued_total',
+      help: 'Workload certificates issued, by kind (first: with the bootstrap token; renewal: over mutual TLS).',
+      labelNames: ['kind'],
+      registers: [options.metrics],
+    });
+  }
+
+  /** The handlers to add to the gRPC server with meshIdentityService(). */
+  handlers(): MeshIdentityHandlers {
+    return {
+      issueCertificate: (call: Call, callback: grpc.sendUnaryData<CertificateResponse>) => {
+        this.#issue(call).then(
+          (response) => callback(null, response),
+          (error: unknown) => {
+            if (error instanceof CertificateRefusedError) {
+              this.#refused.inc({ reason: error.reason });
+              this.#options.log.warn(
+                { reason: error.reason, node: call.request.nodeId.slice(0, 64) || undefined },
+                'certificate request refused',
+              );
+              callback({ code: error.status, details: error.message });
+              return;
+            }
+            this.#options.log.error({ error: errorMessage(error) }, 'certificate issue failed');
+            callback({
+              code: grpc.status.INTERNAL,
+              details: 'the certificate could not be issued',
+            });
+          },
+        );
+      },
+    };
+  }
+
+  async #issue(call: Call): Promise<CertificateResponse> {
+    const { csrPem, bootstrapToken, nodeId } = call.request;
+    const renewing = this.#authenticate(call, bootstrapToken);
+    const kind = renewing === undefined ? 'first' : 'renewal';
+    if (nodeId !== '' && !isNodeId(nodeId)) {
+      throw new CertificateRefusedError(
+        grpc.status.INVALID_ARGUMENT,
+        'bad_node_id',
+        'node_id must be a DNS label',
+      );
+    }
+    const asked = this.#askedIdentity(csrPem);
+    if (
+      renewing !== undefined &&
+      (asked !== renewing.spiffeId || nodeId !== (renewing.nodeId ?? ''))
+    ) {
+      throw new CertificateRefusedError(
+        grpc.status.PERMISSION_DENIED,
+        'other_identity',
+        `a renewal may only ask for the identity of the certificate it is made with (${renewing.spiffeId})`,
+      );
+    }
+    let issued;
+    try {
+      issued = await this.#options.ca.issue(csrPem, {
+        spiffeId: asked,
+        nodeId: nodeId === '' ? undefined : nodeId,
+        lifetimeMs: this.#options.leafLifetimeMs,
+      });
+    } catch (error) {
+      if (
+        error instanceof CaError &&
+        (error.code === 'ERR_CA_CSR' || error.code === 'ERR_CA_IDENTITY')
+      ) {
+        throw new CertificateRefusedError(grpc.status.INVALID_ARGUMENT, 'bad_csr', error.message);
+      }
+      throw error;
+    }
+    this.#issued.inc({ kind });
+    this.#options.log.info(
+      { spiffeId: asked, node: nodeId || undefined, kind, notAfter: issued.notAfter.toISOString() },
+      'certificate issued',
+    );
+    return {
+      certificatePem: issued.certificatePem,
+      chainPem: issued.chainPem,
+      trustBundlePem: this.#options.ca.trustBundle(),
+      notAfterMs: issued.notAfter.getTime(),
+      spiffeId: asked,
+    };
+  }
+
+  /**
+   * undefined for a caller with the bootstrap token (a first issue); the
+   * certificate's identity for a renewal. Throws CertificateRefusedError otherwise.
+   */
+  #authenticate(call: Call, token: string): PeerIdentity | undefined {
+    if (token !== '') {
+      if (!this.#options.bootstrapToken.matches(token)) {
+        throw new CertificateRefusedError(
+          grpc.status.UNAUTHENTICATED,
+          'bad_token',
+          'the bootstrap token is not valid',
+        );
+      }
+      return undefined;
+    }
+    // Present only when the handshake verified it against the trust bundle.
+    const certificate = call.getAuthContext().sslPeerCertificate;
+    if (certificate === undefined) {
+      throw new CertificateRefusedError(
+        grpc.status.UNAUTHENTICATED,
+        'no_token',
+        'a first certificate needs the bootstrap token; a renewal needs the current certificate (mutual TLS)',
+      );
+    }
+    const identity = peerIdentity(certificate, this.#options.ca.trustDomain);
+    if (identity === undefined) {
+      throw new CertificateRefusedError(
+        grpc.status.UNAUTHENTICATED,
+        'no_certificate',
+        'the client certificate names no SPIFFE ID of this trust domain',
+      );
+    }
+    return identity;
+  }
+
+  /** The SPIFFE ID the CSR asks for, if this control plane may certify it. */
+  #askedIdentity(csrPem: string): string {
+    const read = csrIdentity(csrPem);
+    if (!read.ok)
+      throw new CertificateRefusedError(grpc.status.INVALID_ARGUMENT, read.reason, read.detail);
+    let trustDomain: string;
+    try {
+      ({ trustDomain } = parseSpiffeId(read.uri));
+    } catch (error) {
+      if (!(error instanceof SpiffeIdError)) throw error;
+      throw new CertificateRefusedError(grpc.status.INVALID_ARGUMENT, 'bad_csr', error.message);
+    }
+    if (trustDomain !== this.#options.ca.trustDomain) {
+      throw new CertificateRefusedError(
+        grpc.status.PERMISSION_DENIED,
+        'other_trust_domain',
+        `${read.uri} is not in trust domain ${this.#options.ca.trustDomain}`,
+      );
+    }
+    if (read.uri === this.#reservedId) {
+      throw new CertificateRefusedError(
+        grpc.status.PERMISSION_DENIED,
+        'reserved_identity',
+        `${read.uri} is the control plane's own identity`,
+      );
+    }
+    return read.uri;
+  }
+}
