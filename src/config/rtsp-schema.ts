@@ -132,6 +132,30 @@ export const rtspSchema = z
       .describe(
         'A connection must complete its first request head within this, and any later request within this of its first byte; else it is closed and counted.',
       ),
+    requestsPerSecondPerSource: z
+      .number()
+      .min(0.1)
+      .max(100_000)
+      .default(50)
+      .describe(
+        'RTSP requests per second one source address may keep sending (over all its connections); more are answered 503 with Retry-After, the connection kept, and counted in streammesh_rate_limited_requests_total{listener="rtsp"}.',
+      ),
+    requestBurstPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(200)
+      .describe('RTSP requests one source address may send at once after being quiet.'),
+    maxSessionsPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(64)
+      .describe(
+        'RTSP sessions (SETUP viewers and publishers) one source address may hold at once; a SETUP over it is answered 453 Not Enough Bandwidth and counted.',
+      ),
     auth: authSchema.optional(),
     paths: z
       .record(z.string(), pathSchema)

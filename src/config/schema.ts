@@ -316,6 +316,15 @@ const proxySchema = z
       sessions: 10_000,
     }).prefault({}),
     identity: workloadIdentitySchema('streammesh-proxy').prefault({}),
+    maxStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(1000)
+      .describe(
+        'Streams this proxy carries at once: cameras it pulls, streams it receives over hops and from publishers. A viewer or publisher that would need one more is refused (RTSP 453) and counted in streammesh_proxy_streams_refused_total; streams carried are untouched. Always-on cameras are started whatever it says, and count.',
+      ),
     drainTimeoutSec: z
       .number()
       .int()

@@ -23,9 +23,20 @@ export const signalingConnectionsSchema = z
       .max(600_000)
       .default(10_000)
       .describe('A connection that has not sent a complete request head within this is closed.'),
+    requestsPerSecondPerSource: z
+      .number()
+      .min(0.1)
+      .max(1_000_000)
+      .default(50)
+      .describe(
+        'HTTP requests (WHIP/WHEP, /ws upgrades, the demo page) per second one source address may keep sending; more are answered 429 with Retry-After and counted in streammesh_rate_limited_requests_total{listener="signaling"}.',
+      ),
+    requestBurstPerSource: count(1_000_000)
+      .default(200)
+      .describe('HTTP requests one source address may send at once after being quiet.'),
   })
   .describe(
-    'Budget of the signaling listener: every refusal and head timeout is counted in streammesh_listener_refused_connections_total{listener="signaling"}.',
+    'Budget of the signaling listener: every refusal and head timeout is counted in streammesh_listener_refused_connections_total{listener="signaling"}, every request over its source\'s rate in streammesh_rate_limited_requests_total{listener="signaling"}.',
   );
 
 function resourceBudget(what: string, total: number, perSource: number) {
