@@ -7,9 +7,32 @@
  * counted here. A route that writes or reveals secrets is registered with
  * `access: 'token'`: its requests must carry the admin bearer token, checked
  * before the handler runs and so before any byte of the body is read.
+ *
+ * A second listener may serve the same routes over mutual TLS (listenMtls):
+ * there a client certificate of the mesh CA naming an operator identity
+ * stands for the admin token (issue 17), so an operator's tools need no
+ * shared secret. Its sockets go through the same connection budget and the
+ * same HTTP server: our own node:net server accepts (at most
+ * MAX_TLS_HANDSHAKES at once, each within TLS_HANDSHAKE_TIMEOUT_MS), a
+ * node:tls server that never listens does the handshake (client certificate
+ * asked, not required: /metrics and /healthz stay open to scrapers without
+ * one; node:tls sets `authorized` only through a tls.Server), and each
+ * secured socket is handed to the HTTP server as a connection.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP, type AddressInfo, type Socket } from 'node:net';
+import {
+  createServer as createTcpServer,
+  isIP,
+  type AddressInfo,
+  type Server as TcpServer,
+  type Socket,
+} from 'node:net';
+import {
+  createServer as createTlsServer,
+  TLSSocket,
+  type SecureContextOptions,
+  type Server as TlsServer,
+} from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { HostPort } from '../address.js';
 import {
@@ -20,6 +43,7 @@ import {
 import { StreammeshError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { exposeMetrics, type MetricsSource } from '../metrics.js';
+import { peerIdentity, type WorkloadCertificates } from '../identity/index.js';
 import type { AdminCredentials } from './credentials.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
@@ -57,6 +81,16 @@ export interface AdminServerOptions {
   readonly setting?: string;
 }
 
+/** The mutual-TLS admin listener: where, with what certificate, and who counts as an operator. */
+export interface AdminMtlsOptions {
+  readonly listen: HostPort;
+  /** The listener's own certificate, and the bundle client certificates are checked against. */
+  readonly certificates: WorkloadCertificates;
+  readonly trustDomain: string;
+  /** SPIFFE IDs whose verified client certificate stands for the admin token. */
+  readonly operators: ReadonlySet<string>;
+}
+
 /** Who may call a route: anyone who reaches the port, or holders of the admin token. */
 export type RouteAccess = 'open' | 'token';
 
@@ -72,6 +106,13 @@ export const adminConnectionBudget: ConnectionBudgetLimits = {
 };
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Connections the mutual-TLS admin listener holds at once, handshaking or
+ * secured; more are closed at accept and counted (the plaintext listener's
+ * budget counts them again once secured).
+ */
+const MAX_TLS_CONNECTIONS = 128;
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export class BodyTooLargeError extends StreammeshError {
   constructor() {
@@ -125,6 +166,16 @@ export class AdminServer {
   readonly #unauthorized: Counter;
   readonly #budget: ConnectionBudget;
   readonly #headDeadlines = new WeakMap<Socket, HeadDeadline>();
+  #mtls:
+    | {
+        readonly server: TcpServer;
+        readonly tls: TlsServer;
+        readonly options: AdminMtlsOptions;
+        /** Accepted sockets, until closed: handshakes in progress and secured connections. */
+        readonly sockets: Set<Socket>;
+      }
+    | undefined;
+  readonly #tlsFailures: Counter;
 
   constructor(options: AdminServerOptions) {
     this.#options = options;
@@ -137,6 +188,11 @@ export class AdminServer {
     this.#unauthorized = new Counter({
       name: 'streammesh_admin_unauthorized_requests_total',
       help: 'Requests to a token-only admin route answered 401 (no token or a wrong one).',
+      registers: [options.metrics],
+    });
+    this.#tlsFailures = new Counter({
+      name: 'streammesh_admin_tls_handshake_failures_total',
+      help: 'Connections to the mutual-TLS admin listener whose TLS handshake failed (not TLS, a bad certificate, closed early).',
       registers: [options.metrics],
     });
     this.#budget = new ConnectionBudget(
@@ -243,12 +299,71 @@ export class AdminServer {
     return this.address();
   }
 
+  /**
+   * Serves the same routes over TLS on a second address, where a client
+   * certificate naming one of `operators` counts as the admin token. The
+   * listener is not refused beyond loopback: a write there needs a
+   * certificate of the mesh CA.
+   */
+  async listenMtls(options: AdminMtlsOptions): Promise<HostPort> {
+    const server = createTcpServer((raw) => this.#acceptTls(raw));
+    const tls = createTlsServer({
+      ...adminSecureContext(options.certificates),
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+    });
+    tls.on('secureConnection', (socket: TLSSocket) => {
+      // The HTTP server takes it as one of its own: the budget, the head
+      // deadline and the routes are the same as on the plaintext listener.
+      this.#server.emit('connection', socket);
+    });
+    tls.on('tlsClientError', (_error, socket) => {
+      this.#tlsFailures.inc();
+      socket.destroy();
+    });
+    this.#mtls = { server, tls, options, sockets: new Set() };
+    const { host, port } = options.listen;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** A renewed certificate (or a new trust bundle): new connections use it, open ones keep theirs. */
+  setCertificates(certificates: WorkloadCertificates): void {
+    this.#mtls?.tls.setSecureContext(adminSecureContext(certificates));
+  }
+
+  #acceptTls(raw: Socket): void {
+    const mtls = this.#mtls;
+    if (mtls === undefined || mtls.sockets.size >= MAX_TLS_CONNECTIONS) {
+      this.#tlsFailures.inc();
+      raw.destroy();
+      return;
+    }
+    mtls.sockets.add(raw);
+    raw.once('close', () => mtls.sockets.delete(raw));
+    mtls.tls.emit('connection', raw);
+  }
+
   address(): HostPort {
     const address = this.#server.address() as AddressInfo;
     return { host: address.address, port: address.port };
   }
 
   async close(): Promise<void> {
+    const mtls = this.#mtls;
+    if (mtls !== undefined) {
+      for (const socket of mtls.sockets) socket.destroy();
+      await new Promise<void>((resolve) => mtls.server.close(() => resolve()));
+    }
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -318,6 +433,7 @@ export class AdminServer {
   }
 
   #authorized(request: IncomingMessage): boolean {
+    if (this.#isOperator(request)) return true;
     const credentials = this.#options.credentials;
     if (credentials === undefined) return false;
     try {
@@ -329,11 +445,29 @@ export class AdminServer {
     }
   }
 
+  /** A request on the mutual-TLS listener whose verified client certificate names an operator. */
+  #isOperator(request: IncomingMessage): boolean {
+    const mtls = this.#mtls;
+    const socket = request.socket;
+    if (mtls === undefined || !(socket instanceof TLSSocket) || !socket.authorized) return false;
+    const identity = peerIdentity(socket.getPeerCertificate(), mtls.options.trustDomain);
+    return identity !== undefined && mtls.options.operators.has(identity.spiffeId);
+  }
+
   async #sendMetrics(response: ServerResponse): Promise<void> {
     const text = await exposeMetrics(this.#options.metrics, this.#metricsSources);
     response.writeHead(200, { 'content-type': this.#options.metrics.contentType });
     response.end(text);
   }
+}
+
+function adminSecureContext(certificates: WorkloadCertificates): SecureContextOptions {
+  return {
+    key: certificates.privateKeyPem,
+    cert: certificates.certificatePem + certificates.chainPem,
+    ca: certificates.trustBundlePem,
+    minVersion: 'TLSv1.2',
+  };
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine reaches. */
