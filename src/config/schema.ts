@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseHostPort } from '../shared/address.js';
-import { trustDomainDefect } from '../shared/identity/index.js';
+import { errorMessage } from '../shared/errors.js';
+import { parseSpiffeId, trustDomainDefect } from '../shared/identity/index.js';
 import { httpSchema } from './http-schema.js';
 import { routesSchema } from './routes-schema.js';
 import { rtspSchema } from './rtsp-schema.js';
@@ -203,6 +204,27 @@ const controlPlaneSchema = z
           'The control plane creates it with a random token on first start (mode 0600, directory 0700); nodes on the machine read it. ' +
           'STREAMMESH_BOOTSTRAP_TOKEN, when set, is the token instead (for nodes on other machines). Read at start. ' +
           'Default: $XDG_STATE_HOME/streammesh/bootstrap-token, else ~/.local/state/streammesh/bootstrap-token.',
+      ),
+    adminMtls: hostPort
+      .optional()
+      .describe(
+        'A second admin listener serving the same routes over mutual TLS with a certificate of the mesh CA: there a client certificate naming one of `operators` stands for the admin token ' +
+          '(`streammesh cert operator` makes one). Open routes (/metrics, /healthz) stay open to clients without a certificate. Read at start.',
+      ),
+    operators: z
+      .array(
+        z.string().superRefine((text, ctx) => {
+          try {
+            parseSpiffeId(text);
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: errorMessage(error) });
+          }
+        }),
+      )
+      .max(64)
+      .optional()
+      .describe(
+        'SPIFFE IDs whose client certificate on adminMtls counts as the admin token. Default: spiffe://<trustDomain>/ns/streammesh/sa/operator.',
       ),
     trustBundleFile: z
       .string()
@@ -477,6 +499,9 @@ export const meshConfigSchema = z
     const listeners: [(string | number)[], string][] = [
       [['controlPlane', 'admin'], config.controlPlane.admin],
       [['controlPlane', 'grpc'], config.controlPlane.grpc],
+      ...(config.controlPlane.adminMtls === undefined
+        ? []
+        : [[['controlPlane', 'adminMtls'], config.controlPlane.adminMtls] as [string[], string]]),
       [['proxy', 'admin'], config.proxy.admin],
       ...(config.proxy.rtsp.enabled
         ? [[['proxy', 'rtsp', 'listen'], config.proxy.rtsp.listen] as [string[], string]]
