@@ -12,6 +12,7 @@ import { packageRoot } from '../shared/package-root.js';
 import { exitOnConfigError } from './config-error.js';
 import { DEFAULT_DEADLINE_SEC, MAX_DEADLINE_SEC, runDrain } from './drain.js';
 import { runRole, type RoleName } from './role-process.js';
+import { runToken, type TokenOptions } from './token.js';
 import { up } from './up/index.js';
 
 interface Command {
@@ -28,6 +29,7 @@ interface CommandValues {
   readonly config: string | undefined;
   readonly verbose: boolean;
   readonly deadline: string | undefined;
+  readonly token: TokenOptions;
 }
 
 const CONFIG_OPTION = '  -c, --config FILE   the mesh config (YAML); default: built-in defaults\n';
@@ -75,6 +77,35 @@ const commands: Record<string, Command> = {
     run: (positionals, { config, deadline }) => runDrain(positionals, deadline, config),
     positionals: true,
   },
+  token: {
+    usage:
+      'streammesh token (--path NAME... | --room NAME...) [--role viewer|publisher] [--ttl 1h] [--sub TEXT] [--config FILE]',
+    summary: 'mint an edge token (a JWT) for RTSP, WHIP/WHEP or WebSocket rooms',
+    details:
+      'Asks the control plane (its admin at controlPlane.admin, with the admin token) for a\n' +
+      'token signed by its token-issuer certificate, and prints the token alone. Edges\n' +
+      'take it as ?jwt=TOKEN (RTSP, WHIP/WHEP), ?access_token=TOKEN (WebSocket) or\n' +
+      '`Authorization: Bearer TOKEN`, where proxy.rtsp.auth.jwt or signaling.requireToken\n' +
+      'is on. A publisher token may also view.\n\n' +
+      '      --path NAME     a camera path it opens (repeatable; "*" for every path)\n' +
+      '      --room NAME     a signaling room it opens (repeatable; "*" for every room)\n' +
+      '      --role ROLE     viewer (default) or publisher\n' +
+      '      --ttl TIME      its lifetime: 90 (seconds), 30m, 1h, 7d; default 1h, at most 30d\n' +
+      '      --sub TEXT      whom it is for (free text, logged by the edges)\n' +
+      CONFIG_OPTION,
+    run: (_positionals, { config, token }) => runToken(token, config),
+  },
+};
+
+/** Options that belong to one command only. */
+const COMMAND_OPTIONS: Readonly<Record<string, string>> = {
+  verbose: 'up',
+  deadline: 'drain',
+  path: 'token',
+  room: 'token',
+  role: 'token',
+  ttl: 'token',
+  sub: 'token',
 };
 
 function roleCommand(role: RoleName, summary: string): Command {
@@ -129,13 +160,18 @@ function version(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-/** The options every command takes; `up` adds --verbose, `drain` --deadline. */
+/** The options every command takes, and those of one command (COMMAND_OPTIONS). */
 const options = {
   config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
   verbose: { type: 'boolean' },
   deadline: { type: 'string' },
+  path: { type: 'string', multiple: true },
+  room: { type: 'string', multiple: true },
+  role: { type: 'string' },
+  ttl: { type: 'string' },
+  sub: { type: 'string' },
 } as const;
 
 export async function main(argv: string[]): Promise<number> {
@@ -179,11 +215,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n\n${command.details}`);
     return 0;
   }
-  if (values.verbose === true && name !== 'up') {
-    return usageError(`--verbose is an option of \`up\` only\nusage: ${command.usage}`);
-  }
-  if (values.deadline !== undefined && name !== 'drain') {
-    return usageError(`--deadline is an option of \`drain\` only\nusage: ${command.usage}`);
+  for (const [option, owner] of Object.entries(COMMAND_OPTIONS)) {
+    if (values[option as keyof typeof values] !== undefined && name !== owner) {
+      return usageError(`--${option} is an option of \`${owner}\` only\nusage: ${command.usage}`);
+    }
   }
   if (rest.length > 0 && command.positionals !== true) {
     return usageError(`unexpected argument: ${rest.join(' ')}\nusage: ${command.usage}`);
@@ -192,6 +227,13 @@ export async function main(argv: string[]): Promise<number> {
     config: values.config,
     verbose: values.verbose === true,
     deadline: values.deadline,
+    token: {
+      path: values.path,
+      room: values.room,
+      role: values.role,
+      ttl: values.ttl,
+      sub: values.sub,
+    },
   });
 }
 

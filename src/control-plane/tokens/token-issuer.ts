@@ -1,0 +1,103 @@
+/**
+ * The control plane's token-issuer identity: a P-256 key and a mesh CA leaf
+ * for spiffe://<trust domain>/ns/streammesh/sa/token-issuer, which signs edge
+ * tokens. Edges trust a token because this leaf chains to the mesh trust
+ * bundle and names that ID; no other leaf of the CA may sign one.
+ *
+ * The leaf lives twice the longest token (MAX_TOKEN_TTL_SEC), and a new key
+ * and leaf are made once half of it has passed, on the next mint rather than
+ * on a timer (nothing to stop at close): so the leaf in use always outlives
+ * any token it signs, and a token stays valid to its exp. The first leaf is
+ * made at start, so a CA that cannot issue shows at start, not at the first
+ * request.
+ */
+import { KeyObject, X509Certificate } from 'node:crypto';
+import type { Clock } from '../../shared/clock.js';
+import {
+  MAX_TOKEN_TTL_SEC,
+  mint,
+  tokenIssuerId,
+  type EdgeTokenSigner,
+  type MintedToken,
+  type MintRequest,
+} from '../../shared/edge-token/index.js';
+import { createCsr, generateWorkloadKey } from '../../shared/identity/index.js';
+import type { MeshCa } from '../ca/index.js';
+
+/** The signing leaf's lifetime: any token it signs expires before it does, with half to spare. */
+export const TOKEN_ISSUER_LIFETIME_MS = 2 * MAX_TOKEN_TTL_SEC * 1000;
+
+export class TokenIssuer {
+  readonly #ca: MeshCa;
+  readonly #clock: Clock;
+  #signer: EdgeTokenSigner;
+  #renewAtMs: number;
+  /** The CA root that issued the leaf: a rotation makes a new leaf under the new root. */
+  #issuerPem: string;
+  #renewing: Promise<void> | undefined;
+
+  private constructor(ca: MeshCa, clock: Clock, issued: IssuedSigner) {
+    this.#ca = ca;
+    this.#clock = clock;
+    this.#signer = issued.signer;
+    this.#renewAtMs = issued.renewAtMs;
+    this.#issuerPem = issued.issuerPem;
+  }
+
+  static async start(ca: MeshCa, clock: Clock): Promise<TokenIssuer> {
+    return new TokenIssuer(ca, clock, await issueSigner(ca, clock));
+  }
+
+  /** Throws EdgeTokenError for a request no edge should honour. */
+  async mint(request: MintRequest): Promise<MintedToken> {
+    if (this.#clock.now() >= this.#renewAtMs || this.#ca.issuerCertificate() !== this.#issuerPem) {
+      // Concurrent mints share one renewal.
+      this.#renewing ??= issueSigner(this.#ca, this.#clock)
+        .then((issued) => {
+          this.#signer = issued.signer;
+          this.#renewAtMs = issued.renewAtMs;
+          this.#issuerPem = issued.issuerPem;
+        })
+        .finally(() => {
+          this.#renewing = undefined;
+        });
+      await this.#renewing;
+    }
+    return mint(this.#signer, request, this.#clock.now());
+  }
+}
+
+interface IssuedSigner {
+  readonly signer: EdgeTokenSigner;
+  readonly renewAtMs: number;
+  readonly issuerPem: string;
+}
+
+async function issueSigner(ca: MeshCa, clock: Clock): Promise<IssuedSigner> {
+  const issuerPem = ca.issuerCertificate();
+  const issuerId = tokenIssuerId(ca.trustDomain);
+  const key = await generateWorkloadKey();
+  const issued = await ca.issue(await createCsr(key, issuerId), {
+    spiffeId: issuerId,
+    lifetimeMs: TOKEN_ISSUER_LIFETIME_MS,
+  });
+  const certificates = pemBlocks(issued.certificatePem + issued.chainPem).map(
+    (pem) => new X509Certificate(pem).raw,
+  );
+  const issuedAtMs = clock.now();
+  const notAfterMs = issued.notAfter.getTime();
+  return {
+    signer: {
+      issuerId,
+      privateKey: KeyObject.from(key.privateKey),
+      certificates,
+      notAfterMs,
+    },
+    renewAtMs: issuedAtMs + (notAfterMs - issuedAtMs) / 2,
+    issuerPem,
+  };
+}
+
+function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+}

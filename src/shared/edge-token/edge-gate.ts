@@ -1,0 +1,57 @@
+/**
+ * What an edge holds to check tokens: where its trust bundle comes from (the
+ * node's workload identity, which renewals and CA rotations replace), its
+ * trust domain and a clock. The bundle is parsed again only when its text
+ * changes, not per viewer.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { scopeRefusal, type EdgeAccess } from './claims.js';
+import { parseTrustBundle, verifyEdgeToken, type EdgeTokenVerdict } from './verify.js';
+
+export interface EdgeTokenGateOptions {
+  /** The mesh trust bundle (PEM) now; undefined until the node has its certificate. */
+  readonly trustBundle: () => string | undefined;
+  readonly trustDomain: string;
+  /** Unix ms; default Date.now. */
+  readonly now?: () => number;
+}
+
+export class EdgeTokenGate {
+  readonly trustDomain: string;
+  readonly #trustBundle: () => string | undefined;
+  readonly #now: () => number;
+  #bundleText: string | undefined;
+  #roots: readonly X509Certificate[] | undefined;
+
+  constructor(options: EdgeTokenGateOptions) {
+    this.trustDomain = options.trustDomain;
+    this.#trustBundle = options.trustBundle;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The token's claims when it opens `access`; else why not. Never throws. */
+  check(token: string | undefined, access: EdgeAccess): EdgeTokenVerdict {
+    const verdict = verifyEdgeToken(token, {
+      trustBundle: this.#currentRoots(),
+      trustDomain: this.trustDomain,
+      nowMs: this.#now(),
+    });
+    if (!verdict.ok) return verdict;
+    const refusal = scopeRefusal(verdict.claims, access);
+    return refusal === undefined ? verdict : { ok: false, reason: refusal };
+  }
+
+  #currentRoots(): readonly X509Certificate[] | undefined {
+    let text: string | undefined;
+    try {
+      text = this.#trustBundle();
+    } catch {
+      text = undefined;
+    }
+    if (text !== this.#bundleText) {
+      this.#bundleText = text;
+      this.#roots = parseTrustBundle(text);
+    }
+    return this.#roots;
+  }
+}
