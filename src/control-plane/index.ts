@@ -3,19 +3,38 @@
  * node registry, placement (which proxy carries which media session), camera
  * hops (which proxy sends which camera stream to which other, and their
  * keys), the MeshControl gRPC service and the admin listener.
+ *
+ * With controlPlane.mtls (the default) it is also the mesh's identity
+ * authority: it opens the mesh CA, issues itself a certificate (renewed at
+ * half-life) for its gRPC listener, serves MeshIdentity.IssueCertificate
+ * there (first certificates against the bootstrap token, renewals over
+ * mutual TLS), and requires nodes' certificates on MeshControl.
  */
 import type { FSWatcher } from 'node:fs';
+import { experimental } from '@grpc/grpc-js';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
-import { AdminCredentials, AdminServer } from '../shared/admin/index.js';
+import {
+  AdminCredentials,
+  AdminServer,
+  BootstrapCredentials,
+  type TokenCredentials,
+} from '../shared/admin/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { MeshConfig } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
-import { ConfigStore, ConfigPushServer } from './config-push/index.js';
+import { ConfigStore, ConfigPushServer, type ChannelSecurity } from './config-push/index.js';
 import { HopPlanner } from './hops/index.js';
 import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
+import type { MeshCa } from './ca/index.js';
+import {
+  IdentityService,
+  MemoryCertificateProvider,
+  openMeshCa,
+  OwnCertificate,
+} from './identity/index.js';
 
 export interface ControlPlaneOptions {
   readonly config: MeshConfig;
@@ -29,6 +48,12 @@ export interface ControlPlaneOptions {
    * (controlPlane.adminTokenFile), created with a new token if missing.
    */
   readonly credentials?: AdminCredentials;
+  /**
+   * The bootstrap token (controlPlane.mtls only); default:
+   * STREAMMESH_BOOTSTRAP_TOKEN, else the token file
+   * (controlPlane.bootstrapTokenFile), created with a new token if missing.
+   */
+  readonly bootstrapToken?: TokenCredentials;
   /**
    * How long after start nothing is placed while nodes reconnect and report
    * the placements they hold; default DEFAULT_PLACEMENT_GRACE_MS (6 s).
@@ -46,7 +71,20 @@ export interface RunningControlPlane {
   readonly grpc: HostPort;
   /** Where the admin token is kept (a file path or the variable's name), never the token. */
   readonly adminToken: string;
+  /** The mesh's identity parts; undefined with controlPlane.mtls false. */
+  readonly identity: RunningIdentity | undefined;
   close(): Promise<void>;
+}
+
+export interface RunningIdentity {
+  /** Where the CA's root is: its directory, or the operator's certificate file. */
+  readonly ca: string;
+  /** Where the bootstrap token is kept (a file path or the variable's name), never the token. */
+  readonly bootstrapToken: string;
+  /** The control plane's own SPIFFE ID, the one its gRPC certificate names. */
+  readonly spiffeId: string;
+  /** Every root trusted now (PEM), what clients verify the control plane with. */
+  trustBundle(): string;
 }
 
 export async function startControlPlane(
@@ -86,10 +124,13 @@ export async function startControlPlane(
     clock: options.clock ?? systemClock,
     log,
     metrics,
+    requireIdentity: config.controlPlane.mtls,
     ...(options.hopHandoverMs === undefined ? {} : { handoverMs: options.hopHandoverMs }),
   });
+  const identity = config.controlPlane.mtls ? await startIdentity(options, metrics) : undefined;
   const pushServer = new ConfigPushServer({
     listen: address(config.controlPlane.grpc),
+    ...(identity === undefined ? {} : { mtls: identity.security }),
     store,
     registry,
     placements,
@@ -113,7 +154,12 @@ export async function startControlPlane(
     setting: 'controlPlane.admin',
   });
   // Before any port is bound: a refused admin address leaves nothing half started.
-  admin.checkBind();
+  try {
+    admin.checkBind();
+  } catch (error) {
+    identity?.own.close();
+    throw error;
+  }
   addControlPlaneRoutes(admin, { store, registry, placements, hops });
 
   const grpcAddress = await pushServer.listen();
@@ -138,6 +184,14 @@ export async function startControlPlane(
       grpc: grpcAddress,
       version: store.current.version,
       adminToken: credentials.describe(),
+      mtls: config.controlPlane.mtls,
+      ...(identity === undefined
+        ? {}
+        : {
+            ca: identity.running.ca,
+            bootstrapToken: identity.running.bootstrapToken,
+            spiffeId: identity.running.spiffeId,
+          }),
     },
     'control plane ready',
   );
@@ -146,12 +200,68 @@ export async function startControlPlane(
     admin: adminAddress,
     grpc: grpcAddress,
     adminToken: credentials.describe(),
+    identity: identity?.running,
     async close() {
       clearInterval(sweep);
+      identity?.own.close();
       placements.close();
       hops.close();
       watcher?.close();
       await Promise.all([pushServer.close(), admin.close()]);
+    },
+  };
+}
+
+interface StartedIdentity {
+  readonly security: ChannelSecurity;
+  readonly own: OwnCertificate;
+  readonly running: RunningIdentity;
+}
+
+/**
+ * The mesh CA, the bootstrap token, the control plane's own certificate and
+ * the IssueCertificate service, for the mTLS gRPC listener.
+ */
+async function startIdentity(
+  options: ControlPlaneOptions,
+  metrics: ReturnType<typeof createMetricsRegistry>,
+): Promise<StartedIdentity> {
+  const { config, log } = options;
+  const env = options.env ?? process.env;
+  const bootstrapToken =
+    options.bootstrapToken ??
+    BootstrapCredentials.ensure({ file: config.controlPlane.bootstrapTokenFile, env });
+  const opened = await openMeshCa(config, env, options.clock);
+  const ca: MeshCa = opened.ca;
+  const leafLifetimeMs = config.controlPlane.ca.leafLifetimeSec * 1000;
+  const provider = new MemoryCertificateProvider();
+  const own = new OwnCertificate({
+    ca,
+    provider,
+    lifetimeMs: leafLifetimeMs,
+    log,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  await own.start();
+  const service = new IdentityService({ ca, bootstrapToken, leafLifetimeMs, metrics, log });
+  return {
+    own,
+    security: {
+      // Not required at the handshake: a node's first IssueCertificate has
+      // no certificate yet; MeshControl requires one itself.
+      credentials: experimental.createCertificateProviderServerCredentials(
+        provider,
+        provider,
+        false,
+      ),
+      trustDomain: ca.trustDomain,
+      identity: service.handlers(),
+    },
+    running: {
+      ca: opened.where,
+      bootstrapToken: bootstrapToken.describe(),
+      spiffeId: own.spiffeId,
+      trustBundle: () => ca.trustBundle(),
     },
   };
 }

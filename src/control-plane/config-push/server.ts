@@ -24,6 +24,17 @@
  * is dropped and counted; its stream stays.
  * Connections reach the service through a GrpcListener, which keeps the
  * listener's connection budget.
+ * Mutual TLS (controlPlane.mtls, `mtls` here): the listener serves TLS with
+ * the control plane's certificate and asks every client for one (without
+ * requiring it: MeshIdentity's first IssueCertificate comes from a node
+ * that has none yet and shows the bootstrap token instead). MeshControl
+ * then requires it itself: Register and a stream's Hello are refused
+ * UNAUTHENTICATED without a certificate verified against the trust bundle,
+ * PERMISSION_DENIED when its CN is another node's id; both counted. A node
+ * registers with the SPIFFE ID of its certificate. Without mtls the
+ * listener is plaintext as before, and MeshIdentity is not served (a
+ * bootstrap token or a certificate sent in clear text could be read or
+ * swapped on the way).
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
@@ -40,12 +51,15 @@ import {
   type PushedResource,
 } from '../../config/index.js';
 import { errorMessage } from '../../shared/errors.js';
+import { peerIdentity } from '../../shared/identity/index.js';
 import type { Logger } from '../../shared/log.js';
 import {
   MAX_REASON_LENGTH,
   MAX_STATS_JSON_LENGTH,
   meshControlService,
+  meshIdentityService,
   type MeshControlHandlers,
+  type MeshIdentityHandlers,
   type NodeMessage,
   type HopRequests,
   type RegisterRequest,
@@ -53,6 +67,7 @@ import {
   type ResourceUpdate,
   type StatsReport,
 } from '../../protocol/mesh/index.js';
+import { isNodeId } from '../ca/index.js';
 import { MAX_DRAIN_MS, type Delta, type NodeRecord, type Registry } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
@@ -63,8 +78,6 @@ import {
   checkLoad,
   checkNackErrors,
 } from './node-messages.js';
-
-const NODE_ID = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 type NodeStream = grpc.ServerDuplexStream<NodeMessage, ResourceUpdate>;
 
@@ -98,8 +111,30 @@ export interface HopFeed {
   on(event: 'change', listener: () => void): unknown;
 }
 
+/** Mutual TLS on the listener (controlPlane.mtls). */
+export interface ChannelSecurity {
+  /** TLS with the control plane's certificate, asking clients for theirs (not requiring it). */
+  readonly credentials: grpc.ServerCredentials;
+  /** Client certificates name SPIFFE IDs of this trust domain. */
+  readonly trustDomain: string;
+  /** MeshIdentity (IssueCertificate), served on the same listener. */
+  readonly identity: MeshIdentityHandlers;
+}
+
+/** Who a call comes from, as its verified client certificate says; or why it is refused. */
+type CallerCheck =
+  | { readonly ok: true; readonly spiffeId: string | undefined }
+  | {
+      readonly ok: false;
+      readonly code: grpc.status;
+      readonly details: string;
+      readonly reason: 'no_certificate' | 'other_node';
+    };
+
 export interface ConfigPushServerOptions {
   readonly listen: HostPort;
+  /** Mutual TLS; plaintext without (tests of the protocol, old nodes). */
+  readonly mtls?: ChannelSecurity;
   readonly store: ConfigStore;
   readonly registry: Registry;
   /** PLACEMENT resources pushed to every proxy; none without. */
@@ -129,6 +164,7 @@ export class ConfigPushServer {
   readonly #refusedResources: Counter;
   readonly #droppedPlacements: Counter;
   readonly #badDrains: Counter;
+  readonly #refusedRegisters: Counter;
   /**
    * The drain deadline each node was last sent (absent: 0, what a node
    * starts with). Kept across its streams: a node whose drain ended while
@@ -189,7 +225,17 @@ export class ConfigPushServer {
     });
     this.#refusedStreams = new Counter({
       name: 'streammesh_control_plane_refused_streams_total',
-      help: 'Resource streams refused at their first message, by reason (no_hello, unregistered, bad_hello).',
+      help:
+        'Resource streams refused at their first message, by reason (no_hello, unregistered, bad_hello; ' +
+        'with mutual TLS: no_certificate, other_node).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#refusedRegisters = new Counter({
+      name: 'streammesh_control_plane_register_refused_total',
+      help:
+        'Registrations refused, by reason (bad_identity, registry_full; with mutual TLS: ' +
+        'no_certificate, other_node).',
       labelNames: ['reason'],
       registers,
     });
@@ -230,13 +276,15 @@ export class ConfigPushServer {
     });
     const handlers: MeshControlHandlers = {
       register: (call, callback) => {
-        this.#register(call.request, callback);
+        this.#register(call.request, this.#caller(call, call.request.identity.id), callback);
       },
       streamResources: (call) => {
         this.#streamResources(call);
       },
     };
     this.#server.addService(meshControlService(), handlers);
+    if (options.mtls !== undefined)
+      this.#server.addService(meshIdentityService(), options.mtls.identity);
     options.store.on('change', (current) => {
       for (const [id, stream] of this.#streams) this.#sendDelta(id, stream, current);
     });
@@ -265,7 +313,10 @@ export class ConfigPushServer {
 
   /** Binds the listen address (port 0 picks a free port) and returns where it is bound. */
   async listen(): Promise<HostPort> {
-    return this.#listener.listen(this.#server, grpc.ServerCredentials.createInsecure());
+    return this.#listener.listen(
+      this.#server,
+      this.#options.mtls?.credentials ?? grpc.ServerCredentials.createInsecure(),
+    );
   }
 
   async close(): Promise<void> {
@@ -288,9 +339,51 @@ export class ConfigPushServer {
     await stopped;
   }
 
-  #register(request: RegisterRequest, callback: grpc.sendUnaryData<RegisterResponse>) {
+  /**
+   * With mutual TLS: the SPIFFE ID of the call's client certificate, which
+   * must name node `id` as its CN. Without: no identity, and no refusal.
+   */
+  #caller(
+    call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>,
+    id: string,
+  ): CallerCheck {
+    const mtls = this.#options.mtls;
+    if (mtls === undefined) return { ok: true, spiffeId: undefined };
+    // Present only when the TLS handshake verified it against the trust bundle.
+    const identity = peerIdentity(call.getAuthContext().sslPeerCertificate, mtls.trustDomain);
+    if (identity === undefined) {
+      return {
+        ok: false,
+        code: grpc.status.UNAUTHENTICATED,
+        details: 'a client certificate of the mesh CA is required (mutual TLS)',
+        reason: 'no_certificate',
+      };
+    }
+    if (identity.nodeId !== id) {
+      return {
+        ok: false,
+        code: grpc.status.PERMISSION_DENIED,
+        details: `the client certificate is not node ${JSON.stringify(id.slice(0, 64))}'s`,
+        reason: 'other_node',
+      };
+    }
+    return { ok: true, spiffeId: identity.spiffeId };
+  }
+
+  #register(
+    request: RegisterRequest,
+    caller: CallerCheck,
+    callback: grpc.sendUnaryData<RegisterResponse>,
+  ) {
     const { id } = request.identity;
-    if (!NODE_ID.test(id) || request.identity.role === 'ROLE_UNSPECIFIED') {
+    if (!caller.ok) {
+      this.#refusedRegisters.inc({ reason: caller.reason });
+      this.#options.log.warn({ reason: caller.reason }, 'registration refused');
+      callback({ code: caller.code, details: caller.details });
+      return;
+    }
+    if (!isNodeId(id) || request.identity.role === 'ROLE_UNSPECIFIED') {
+      this.#refusedRegisters.inc({ reason: 'bad_identity' });
       callback({
         code: grpc.status.INVALID_ARGUMENT,
         details: 'identity.id must be a DNS label and identity.role must be set',
@@ -298,13 +391,19 @@ export class ConfigPushServer {
       return;
     }
     try {
-      this.#options.registry.register(request);
+      this.#options.registry.register(request, caller.spiffeId);
     } catch (error) {
+      this.#refusedRegisters.inc({ reason: 'registry_full' });
       callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: errorMessage(error) });
       return;
     }
     this.#options.log.info(
-      { node: id, nodeRole: request.identity.role, version: request.currentVersion },
+      {
+        node: id,
+        nodeRole: request.identity.role,
+        version: request.currentVersion,
+        spiffeId: caller.spiffeId,
+      },
       'node registered',
     );
     callback(null, {
@@ -354,6 +453,11 @@ export class ConfigPushServer {
       return undefined;
     }
     const { id, systemVersion } = message.hello;
+    const caller = this.#caller(call, id);
+    if (!caller.ok) {
+      refuse(caller.code, caller.details, caller.reason);
+      return undefined;
+    }
     const record = this.#options.registry.get(id);
     if (record === undefined) {
       refuse(

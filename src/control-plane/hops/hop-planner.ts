@@ -31,6 +31,11 @@
  *   back goes.
  * - A node's requests stay while its stream is closed and it is not stale
  *   (a reconnecting node sends them again after its Hello).
+ * - Identity: each hop body names both ends' SPIFFE IDs (the IDs their
+ *   certificates had when they registered), so each node can check that a
+ *   key came for it. With `requireIdentity` (controlPlane.mtls) a hop is
+ *   made only between two nodes that registered with a certificate: keys go
+ *   to authenticated nodes only.
  * - When: on a request set, a placement or config change and a node's ACK,
  *   and every reconcileIntervalMs (rotation times, handovers, staleness). A
  *   pass that changes some node's MEDIA_KEY set emits 'change' once.
@@ -89,6 +94,8 @@ export interface HopPlannerOptions {
   readonly metrics: MetricsRegistry;
   readonly handoverMs?: number;
   readonly reconcileIntervalMs?: number;
+  /** Hops only between nodes registered with a certificate (controlPlane.mtls). */
+  readonly requireIdentity?: boolean;
 }
 
 /** One key as the admin views show it: never its material. */
@@ -100,7 +107,14 @@ export interface HopKeyView {
 /** Who a hop joins and where: a hop body without its keys. */
 type HopEnds = Pick<
   HopBody,
-  'hopId' | 'session' | 'sender' | 'receiver' | 'senderAddress' | 'receiverAddress'
+  | 'hopId'
+  | 'session'
+  | 'sender'
+  | 'receiver'
+  | 'senderAddress'
+  | 'receiverAddress'
+  | 'senderIdentity'
+  | 'receiverIdentity'
 >;
 
 /** One hop as GET /hops shows it. */
@@ -358,8 +372,17 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
         if (!cameras.has(session)) continue;
         const owner = this.#options.placements.placementOf(session)?.node;
         if (owner === undefined || owner === receiver) continue;
-        const senderAddress = this.#healthyProxy(owner)?.listenAddresses[HOP_LISTEN_ADDRESS];
+        const sender = this.#healthyProxy(owner);
+        const senderAddress = sender?.listenAddresses[HOP_LISTEN_ADDRESS];
         if (senderAddress === undefined || !isHopAddress(senderAddress)) continue;
+        const senderIdentity = sender?.spiffeId ?? undefined;
+        const receiverIdentity = this.#options.registry.get(receiver)?.spiffeId ?? undefined;
+        if (
+          this.#options.requireIdentity === true &&
+          (senderIdentity === undefined || receiverIdentity === undefined)
+        ) {
+          continue;
+        }
         const hopId = hopResourceName(session, owner, receiver);
         // A Hello could not name it back (checkRef): such a hop would keep its nodes out.
         if (hopId.length > MAX_RESOURCE_NAME_LENGTH) continue;
@@ -370,6 +393,8 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
           receiver,
           senderAddress,
           receiverAddress,
+          ...(senderIdentity === undefined ? {} : { senderIdentity }),
+          ...(receiverIdentity === undefined ? {} : { receiverIdentity }),
         });
       }
     }
@@ -396,9 +421,26 @@ export class HopPlanner extends EventEmitter<HopPlannerEvents> {
     }
     hop.restored = false;
     hop.retiring = false;
-    const { senderAddress, receiverAddress } = want;
-    if (hop.body.senderAddress !== senderAddress || hop.body.receiverAddress !== receiverAddress) {
-      this.#setBody(hop, { ...hop.body, senderAddress, receiverAddress });
+    const { senderAddress, receiverAddress, senderIdentity, receiverIdentity } = want;
+    const { body } = hop;
+    if (
+      body.senderAddress !== senderAddress ||
+      body.receiverAddress !== receiverAddress ||
+      body.senderIdentity !== senderIdentity ||
+      body.receiverIdentity !== receiverIdentity
+    ) {
+      const {
+        senderIdentity: _oldSender,
+        receiverIdentity: _oldReceiver,
+        ...withoutIdentities
+      } = body;
+      this.#setBody(hop, {
+        ...withoutIdentities,
+        senderAddress,
+        receiverAddress,
+        ...(senderIdentity === undefined ? {} : { senderIdentity }),
+        ...(receiverIdentity === undefined ? {} : { receiverIdentity }),
+      });
     }
   }
 

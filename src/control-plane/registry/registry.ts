@@ -18,6 +18,8 @@
  * new one on it, and the config push tells it. It stays draining after the
  * deadline (it then holds no sessions) until it registers again as a new
  * process (a Register while it has no stream: a restart) or is forgotten.
+ * With mutual TLS on the gRPC channel, each node's record keeps the SPIFFE
+ * ID its certificate names (hops name both ends' IDs in their keys).
  * The registry emits 'registered' and 'drain' so the push and the admin
  * routes react at once instead of polling.
  */
@@ -43,6 +45,11 @@ export interface NodeRecord {
   readonly capabilities: readonly string[];
   readonly listenAddresses: Readonly<Record<string, string>>;
   readonly registeredAt: string;
+  /**
+   * The SPIFFE ID of the client certificate the node registered with
+   * (controlPlane.mtls), null without one. Only the ID: GET /nodes shows it.
+   */
+  readonly spiffeId: string | null;
   lastSeenMs: number;
   streamOpen: boolean;
   ackedVersion: string;
@@ -144,7 +151,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.#options = options;
   }
 
-  register(request: RegisterRequest): NodeRecord {
+  /** `spiffeId`: what the node's verified client certificate names (mutual TLS), if any. */
+  register(request: RegisterRequest, spiffeId?: string): NodeRecord {
     const now = this.#options.clock.now();
     const previous = this.#nodes.get(request.identity.id);
     if (previous === undefined) {
@@ -159,6 +167,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       capabilities: [...request.capabilities],
       listenAddresses: { ...request.listenAddresses },
       registeredAt: new Date(now).toISOString(),
+      spiffeId: spiffeId ?? null,
       lastSeenMs: now,
       streamOpen: previous?.streamOpen ?? false,
       ackedVersion: request.currentVersion,

@@ -1,0 +1,208 @@
+/**
+ * What the control plane's identity tests share: a real control plane with
+ * mutual TLS in a temporary directory (its own CA dir, bootstrap and admin
+ * token files, free ports), gRPC clients that check its certificate as a
+ * node does (trust bundle + its SPIFFE ID), workload keys and CSRs, openssl
+ * for what our own code must not judge, and the metrics as Prometheus text.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import { defaultConfig } from '../../../src/config/index.js';
+import {
+  createMeshControlClient,
+  createMeshIdentityClient,
+  type CertificateRequest,
+  type CertificateResponse,
+  type MeshControlClient,
+  type MeshIdentityClient,
+} from '../../../src/protocol/mesh/index.js';
+import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import {
+  createCsr,
+  generateWorkloadKey,
+  privateKeyPem,
+  spiffeId,
+  spiffeServerIdentityCheck,
+} from '../../../src/shared/identity/index.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { getText } from '../../helpers/http.js';
+
+export const OPENSSL = '/usr/bin/openssl';
+export const TRUST_DOMAIN = 'mesh.test';
+export const CONTROL_PLANE_ID = `spiffe://${TRUST_DOMAIN}/ns/streammesh/sa/control-plane`;
+
+export function proxyId(serviceAccount = 'streammesh-proxy', trustDomain = TRUST_DOMAIN): string {
+  return spiffeId({ trustDomain, namespace: 'default', serviceAccount });
+}
+
+export interface SecurePlane {
+  readonly plane: RunningControlPlane;
+  readonly dir: string;
+  readonly target: string;
+  readonly adminUrl: string;
+  /** The bootstrap token, read from the file the control plane made. */
+  readonly bootstrapToken: string;
+  readonly bundle: string;
+  /** Writes text to a new file of the test's directory; returns its path. */
+  file(text: string, name?: string): string;
+  close(): Promise<void>;
+}
+
+export async function startSecurePlane(): Promise<SecurePlane> {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-mtls-'));
+  const defaults = defaultConfig({
+    STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
+    STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
+  });
+  const config = {
+    ...defaults,
+    controlPlane: {
+      ...defaults.controlPlane,
+      mtls: true,
+      trustDomain: TRUST_DOMAIN,
+      ca: { ...defaults.controlPlane.ca, dir: join(dir, 'ca') },
+      bootstrapTokenFile: join(dir, 'state', 'bootstrap-token'),
+      adminTokenFile: join(dir, 'state', 'admin-token'),
+    },
+  };
+  const plane = await startControlPlane({
+    config,
+    // No variable may replace the files this test made.
+    env: { XDG_STATE_HOME: join(dir, 'xdg') },
+    log: createLogger('control-plane', 'silent'),
+  });
+  const identity = plane.identity;
+  if (identity === undefined) throw new Error('mtls is on, yet the control plane has no identity');
+  let files = 0;
+  return {
+    plane,
+    dir,
+    target: formatHostPort(plane.grpc),
+    adminUrl: httpUrl(plane.admin),
+    bootstrapToken: readFileSync(join(dir, 'state', 'bootstrap-token'), 'utf8').trim(),
+    bundle: identity.trustBundle(),
+    file(text, name = `f${(files += 1)}.pem`) {
+      const path = join(dir, name);
+      writeFileSync(path, text, { mode: 0o600 });
+      return path;
+    },
+    async close() {
+      await plane.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A client key and certificate to present (mutual TLS). */
+export interface ClientCertificate {
+  readonly keyPem: string;
+  readonly certificatePem: string;
+}
+
+/** TLS as a node makes it: the bundle, its certificate if any, the control plane's ID checked. */
+export function channelCredentials(
+  bundle: string,
+  client?: ClientCertificate,
+): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(
+    Buffer.from(bundle),
+    client === undefined ? null : Buffer.from(client.keyPem),
+    client === undefined ? null : Buffer.from(client.certificatePem),
+    {
+      checkServerIdentity: spiffeServerIdentityCheck(
+        TRUST_DOMAIN,
+        (identity) => identity.spiffeId === CONTROL_PLANE_ID,
+      ),
+    },
+  );
+}
+
+export function identityClient(
+  secure: SecurePlane,
+  client?: ClientCertificate,
+): MeshIdentityClient {
+  return createMeshIdentityClient(secure.target, channelCredentials(secure.bundle, client));
+}
+
+export function controlClient(
+  secure: SecurePlane,
+  client?: ClientCertificate,
+  bundle = secure.bundle,
+): MeshControlClient {
+  return createMeshControlClient(secure.target, channelCredentials(bundle, client));
+}
+
+export type Answer<T> = { ok: true; value: T } | { ok: false; error: grpc.ServiceError };
+
+export function issue(
+  client: MeshIdentityClient,
+  request: CertificateRequest,
+): Promise<Answer<CertificateResponse>> {
+  return new Promise((resolve) => {
+    client.issueCertificate(request, { deadline: Date.now() + 5_000 }, (error, response) => {
+      if (error !== null) resolve({ ok: false, error });
+      else if (response === undefined) throw new Error('no error and no response');
+      else resolve({ ok: true, value: response });
+    });
+  });
+}
+
+/** A fresh key and a CSR asking for `id`. */
+export async function keyAndCsr(id: string): Promise<{ keyPem: string; csrPem: string }> {
+  const key = await generateWorkloadKey();
+  return { keyPem: privateKeyPem(key), csrPem: await createCsr(key, id) };
+}
+
+/** A certificate from the plane, with the bootstrap token. */
+export async function certified(
+  secure: SecurePlane,
+  id: string,
+  nodeId: string,
+): Promise<ClientCertificate & { response: CertificateResponse }> {
+  const { keyPem, csrPem } = await keyAndCsr(id);
+  const client = identityClient(secure);
+  try {
+    const answer = await issue(client, {
+      csrPem,
+      bootstrapToken: secure.bootstrapToken,
+      nodeId,
+    });
+    if (!answer.ok) throw answer.error;
+    return { keyPem, certificatePem: answer.value.certificatePem, response: answer.value };
+  } finally {
+    client.close();
+  }
+}
+
+/** Runs openssl; its status and all it printed. */
+export function openssl(args: readonly string[], input?: string): { ok: boolean; output: string } {
+  const result = spawnSync(OPENSSL, args, {
+    encoding: 'utf8',
+    timeout: 15_000,
+    ...(input === undefined ? {} : { input }),
+  });
+  return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+}
+
+/** The value of one sample of the control plane's /metrics (0 when absent). */
+export async function metric(
+  secure: SecurePlane,
+  name: string,
+  labels: Readonly<Record<string, string>>,
+): Promise<number> {
+  const { text } = await getText(`${secure.adminUrl}/metrics`);
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const labelText = /\{([^}]*)\}/.exec(line)?.[1] ?? '';
+    const present = labelText === '' ? [] : labelText.split(',');
+    if (wanted.every((pair) => present.includes(pair))) {
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return 0;
+}
