@@ -186,6 +186,20 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
     (s) => [[{}, s.refusedConnections]],
   );
   metric(
+    'gauge',
+    'streammesh_proxy_streams',
+    'Streams the proxy carries now (RTSP paths whose source runs: cameras it pulls, streams over hops, publishers); at most proxy.maxStreams, always-on cameras aside.',
+    [],
+    (s) => [[{}, s.streams.carried]],
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_streams_refused_total',
+    'Viewers and publishers refused (RTSP 453) because the proxy carried proxy.maxStreams streams and they needed one more.',
+    [],
+    (s) => [[{}, s.streams.refused]],
+  );
+  metric(
     'counter',
     'streammesh_proxy_rtsp_timed_out_sessions_total',
     'UDP sessions closed after the session timeout.',

@@ -217,6 +217,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   415: 'Unsupported Media Type',
   431: 'Request Header Fields Too Large',
   451: 'Parameter Not Understood',
+  453: 'Not Enough Bandwidth',
   454: 'Session Not Found',
   455: 'Method Not Valid in This State',
   459: 'Aggregate Operation Not Allowed',

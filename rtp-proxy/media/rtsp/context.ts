@@ -16,7 +16,11 @@ export type RequestDefect =
   | 'bad_state'
   | 'bad_sdp'
   | 'unknown_method'
-  | 'draining';
+  | 'draining'
+  /** A SETUP over proxy.rtsp.maxSessionsPerSource (453). */
+  | 'sessions_per_source'
+  /** A DESCRIBE, PLAY or RECORD that would carry more than proxy.maxStreams (453). */
+  | 'max_streams';
 
 export interface RtspContext {
   readonly paths: ReadonlyMap<string, StreamPath>;
@@ -26,6 +30,10 @@ export interface RtspContext {
   /** Local address UDP media sockets bind to (proxy.mediaAddress). */
   readonly mediaHost: string;
   readonly sessionTimeoutSec: number;
+  /** RTSP sessions one source address may hold at once (proxy.rtsp.maxSessionsPerSource). */
+  readonly maxSessionsPerSource: number;
+  /** Streams the node may carry at once (proxy.maxStreams), for the 453 that names it. */
+  maxStreams(): number;
   readonly defects: Tally<RequestDefect>;
   /** Why new sessions are refused (the proxy drains), or undefined when they are taken. */
   readonly refusing: () => string | undefined;

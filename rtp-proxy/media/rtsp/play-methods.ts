@@ -18,7 +18,7 @@ import { type RequestTarget, viewerTrack } from './request-target.js';
 import { reasonHeader, reply } from './responses.js';
 import { existingSession } from './session-lookup.js';
 import { setupTrack } from './setup-track.js';
-import { PathUnavailableError, type StreamPath } from './stream-path.js';
+import { PathUnavailableError, StreamLimitError, type StreamPath } from './stream-path.js';
 import { plainAddress } from './transport-setup.js';
 import type { SourceDescription } from '../../../src/media/source/index.js';
 
@@ -31,6 +31,7 @@ async function describePath(
     return await path.describe();
   } catch (error) {
     if (!(error instanceof PathUnavailableError)) throw error;
+    if (error instanceof StreamLimitError) return streamLimit(ctx, request, error);
     ctx.log.info({ path: path.name, reason: error.message }, 'rtsp path unavailable');
     // No publisher yet is "not found"; a camera that does not answer is "unavailable".
     return reply(request, path.kind === 'publisher' ? 404 : 503, [reasonHeader(error.message)]);
@@ -102,7 +103,9 @@ export function play(
     ctx.defects.add('bad_state');
     return reply(request, 455);
   }
-  session.path.addViewer(session);
+  if (!session.path.addViewer(session)) {
+    return streamLimit(ctx, request, new StreamLimitError(ctx.maxStreams()));
+  }
   session.playing = true;
   const base = target?.base ?? request.url.replace(/\/?$/, '/');
   const entries: RtpInfoEntry[] = [];
@@ -119,6 +122,16 @@ export function play(
   ];
   if (entries.length > 0) headers.push(['RTP-Info', formatRtpInfo(entries)]);
   return reply(request, 200, headers);
+}
+
+/** The node carries proxy.maxStreams and this would be one more: 453, counted. */
+export function streamLimit(
+  ctx: RtspContext,
+  request: RtspRequest,
+  error: StreamLimitError,
+): RtspResponse {
+  ctx.defects.add('max_streams');
+  return reply(request, 453, [reasonHeader(error.message)]);
 }
 
 export function pause(ctx: RtspContext, request: RtspRequest): RtspResponse {

@@ -18,7 +18,8 @@ import { announcedTrack, type RequestTarget } from './request-target.js';
 import { reply } from './responses.js';
 import type { RtspSession } from './rtsp-session.js';
 import { describeTracks } from '../../../src/media/source/index.js';
-import { PathUnavailableError, type StreamPath } from './stream-path.js';
+import { PathUnavailableError, StreamLimitError, type StreamPath } from './stream-path.js';
+import { streamLimit } from './play-methods.js';
 import { InterleavedTrackTransport } from './track-transport.js';
 
 /** More tracks than any camera or encoder sends: a bound on what one ANNOUNCE can ask for. */
@@ -97,6 +98,7 @@ export function record(
     try {
       session.path.attachPublisher(publisher);
     } catch (error) {
+      if (error instanceof StreamLimitError) return streamLimit(ctx, request, error);
       if (!(error instanceof PathUnavailableError)) throw error;
       return reply(request, 403);
     }

@@ -18,6 +18,15 @@
  * that silent sockets cannot hold every slot for sessionTimeoutSec. Refusals
  * and timeouts are counted in streammesh_listener_refused_connections_total
  * {listener="rtsp",reason} once countConnectionsIn() has given a registry.
+ *
+ * Limits per source and per node (issue 17, point 7): requests per source
+ * address (proxy.rtsp.requestsPerSecondPerSource and requestBurstPerSource,
+ * over all its connections) are checked before a request is dispatched, and
+ * one over the rate is answered 503 with Retry-After (RFC 7826 §13.5.4), its
+ * connection kept, counted in streammesh_rate_limited_requests_total
+ * {listener="rtsp"}; sessions per source (maxSessionsPerSource) are checked
+ * at SETUP (setup-track.ts), streams per node (proxy.maxStreams) where a
+ * path starts its source (stream-path.ts, StreamSlots).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -41,6 +50,7 @@ import {
   type HeadDeadline,
 } from '../../../src/shared/connection-budget.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
+import { SourceRateLimiter, type RateLimit } from '../../../src/shared/rate-limit/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/index.js';
 import { CameraSource, type CameraSourceOptions } from '../../../src/media/rtsp-client/index.js';
@@ -55,9 +65,10 @@ import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';
 import { DemoSource } from './demo-source.js';
 import { routeInterleaved, routeRequest } from './request-router.js';
-import { reply } from './responses.js';
+import { reasonHeader, reply } from './responses.js';
 import { SessionTable } from './session-table.js';
 import { StreamPath, type PathOptions, type PathSnapshot } from './stream-path.js';
+import { StreamSlots } from './stream-slots.js';
 import { Tally } from './tally.js';
 import { ViewerAuth } from './viewer-auth.js';
 
@@ -125,6 +136,10 @@ export interface RtspSnapshot {
   readonly defects: Partial<Record<ConnectionDefect | RequestDefect, number>>;
   readonly refusedConnections: number;
   readonly timedOutSessions: number;
+  /** Requests answered 503 because their source sent over its rate. */
+  readonly rateLimitedRequests: number;
+  /** Streams carried (paths whose source runs), proxy.maxStreams, and those refused at it. */
+  readonly streams: { readonly carried: number; readonly max: number; readonly refused: number };
 }
 
 interface Listener {
@@ -140,6 +155,8 @@ interface Listener {
 /** What a candidate config needs, made ready by prepare() and put in force by commit(). */
 interface RtspPlan {
   readonly rtsp: RtspConfig;
+  /** proxy.maxStreams. */
+  readonly maxStreams: number;
   /** The listener in force after commit (undefined when RTSP is off). */
   readonly listener: Listener | undefined;
   readonly mediaHost: string;
@@ -183,6 +200,11 @@ export class RtspService implements ConfigParticipant {
   /** Made at the first bind, so that countConnectionsIn() can come after construction. */
   #budget: ConnectionBudget | undefined;
   #metrics: Registry | undefined;
+  /** Made with the budget, so that it counts in the registry countConnectionsIn() gave. */
+  #requestRate: SourceRateLimiter | undefined;
+  /** proxy.maxStreams in force. */
+  #maxStreams = 1000;
+  readonly #streams = new StreamSlots(() => this.#maxStreams);
   /** Rebuilt at each commit: the per-packet path (publisher frames) must not allocate it. */
   #ctx: RtspContext | undefined;
   /** Old listeners and paths still closing after a commit; close() waits for them. */
@@ -275,6 +297,27 @@ export class RtspService implements ConfigParticipant {
     return this.#budget;
   }
 
+  /** Requests per source, over all its connections; the limit is read from the config in force. */
+  #requestRateLimiter(): SourceRateLimiter {
+    if (this.#requestRate === undefined) {
+      const config = (): RtspConfig | undefined => this.#config;
+      const limit: RateLimit = {
+        get perSecond() {
+          return config()?.requestsPerSecondPerSource ?? 50;
+        },
+        get burst() {
+          return config()?.requestBurstPerSource ?? 200;
+        },
+      };
+      this.#requestRate = new SourceRateLimiter({
+        listener: 'rtsp',
+        limit,
+        registry: this.#metrics,
+      });
+    }
+    return this.#requestRate;
+  }
+
   /** Prepares and commits at once, for callers outside a node's transaction (tests, tools). */
   async apply(config: MeshConfig): Promise<void> {
     (await this.prepare(config)).commit();
@@ -341,7 +384,7 @@ export class RtspService implements ConfigParticipant {
         : this.#pathOptions(name, config, { mediaHost, ports: ports.allocator });
       paths.set(name, { signature, build });
     }
-    return { rtsp, mediaHost, ports, auth, paths };
+    return { rtsp, maxStreams: candidate.proxy.maxStreams, mediaHost, ports, auth, paths };
   }
 
   #commit(plan: RtspPlan): void {
@@ -355,6 +398,7 @@ export class RtspService implements ConfigParticipant {
       }
     }
     this.#config = plan.rtsp;
+    this.#maxStreams = plan.maxStreams;
     if (plan.listener === undefined) {
       this.#setPaths(new Map());
       return;
@@ -390,6 +434,12 @@ export class RtspService implements ConfigParticipant {
       defects: { ...this.#defects.counts },
       refusedConnections: this.#refused,
       timedOutSessions: this.#sessions.timedOut,
+      rateLimitedRequests: this.#requestRate?.limited ?? 0,
+      streams: {
+        carried: this.#streams.carried,
+        max: this.#streams.max,
+        refused: this.#streams.refused,
+      },
     };
   }
 
@@ -423,6 +473,8 @@ export class RtspService implements ConfigParticipant {
       ports,
       mediaHost: this.#mediaHost,
       sessionTimeoutSec: this.#config?.sessionTimeoutSec ?? 60,
+      maxSessionsPerSource: this.#config?.maxSessionsPerSource ?? 64,
+      maxStreams: () => this.#streams.max,
       defects: this.#defects,
       log: this.#log,
       now: () => performance.now(),
@@ -434,12 +486,13 @@ export class RtspService implements ConfigParticipant {
     if (typeof parsed === 'string') throw new RtspListenError(`proxy.rtsp.listen: ${parsed}`);
     const gate = { live: false };
     const budget = this.#connectionBudget();
+    const requestRate = this.#requestRateLimiter();
     const server = createServer({ noDelay: true }, (socket) => {
       if (!gate.live) {
         socket.destroy();
         this.#refused += 1;
       } else if (budget.admit(socket)) {
-        this.#accept(socket, budget.headDeadline(socket));
+        this.#accept(socket, budget.headDeadline(socket), requestRate);
       } else {
         // admit() destroyed the socket and counted the reason.
         this.#refused += 1;
@@ -462,15 +515,21 @@ export class RtspService implements ConfigParticipant {
     return { server, configured: address, address: `${host}:${port}`, gate };
   }
 
-  #accept(socket: Socket, head: HeadDeadline): void {
+  #accept(socket: Socket, head: HeadDeadline, requestRate: SourceRateLimiter): void {
     const connection = new RtspConnection(
       this.#nextConnectionId++,
       socket,
       {
         request: async (conn, request) => {
           let response;
+          const rate = requestRate.take(conn.remoteAddress);
           try {
-            response = await routeRequest(this.#context(), conn, request);
+            response = rate.allowed
+              ? await routeRequest(this.#context(), conn, request)
+              : reply(request, 503, [
+                  ['Retry-After', String(rate.retryAfterSec)],
+                  reasonHeader('too many requests from this address: retry later'),
+                ]);
           } catch (error) {
             this.#log.error({ err: error, method: request.method }, 'rtsp request failed');
             response = reply(request, 500);
@@ -547,6 +606,7 @@ export class RtspService implements ConfigParticipant {
   ): PathOptions {
     const common = {
       name,
+      streams: this.#streams,
       describeTimeoutMs: DESCRIBE_TIMEOUT_MS,
       log: this.#log,
       now: () => performance.now(),

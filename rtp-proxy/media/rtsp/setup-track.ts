@@ -1,7 +1,9 @@
 /**
  * The part of SETUP that viewers and publishers share: negotiate the
  * transport, find or create the session (a session is either playing or
- * recording one path), open the track's transport and answer with it.
+ * recording one path), open the track's transport and answer with it. A
+ * new session over the source's maxSessionsPerSource is refused with 453
+ * Not Enough Bandwidth (RFC 2326 §11.3.12) before any port is taken.
  */
 import {
   formatSession,
@@ -12,7 +14,7 @@ import {
 } from '../../../src/protocol/rtsp/index.js';
 import type { RtspConnection } from './connection.js';
 import type { RtspContext } from './context.js';
-import { reply } from './responses.js';
+import { reasonHeader, reply } from './responses.js';
 import { existingSession } from './session-lookup.js';
 import { RtspSession, type SessionMode } from './rtsp-session.js';
 import type { StreamPath } from './stream-path.js';
@@ -41,6 +43,17 @@ export async function setupTrack(
   if (named !== undefined && (named.mode !== mode || named.path !== path)) {
     ctx.defects.add('bad_state');
     return reply(request, 459);
+  }
+  if (
+    named === undefined &&
+    ctx.sessions.heldBy(connection.remoteAddress) >= ctx.maxSessionsPerSource
+  ) {
+    ctx.defects.add('sessions_per_source');
+    return reply(request, 453, [
+      reasonHeader(
+        `this address holds its maximum of ${ctx.maxSessionsPerSource} sessions: tear one down first`,
+      ),
+    ]);
   }
   const session = named ?? new RtspSession(mode, path, connection, ctx.now());
   const handlers: IncomingHandlers = {

@@ -21,6 +21,11 @@
  * failed. A DESCRIBE waits only while an attempt is in progress: it is
  * answered with the failure as soon as the source reports one, and at once
  * when the source has failed since it last came up.
+ *
+ * A running source holds one of the node's stream slots (proxy.maxStreams,
+ * StreamSlots): a DESCRIBE, PLAY or RECORD that would start one on a node
+ * carrying its maximum is refused with StreamLimitError, and the path's
+ * viewers of a stream already running never are.
  */
 import type { Logger } from '../../../src/shared/log.js';
 import type { Clock } from '../../../src/shared/clock.js';
@@ -46,6 +51,7 @@ import {
   type SourceListener,
   type SourceTrack,
 } from '../../../src/media/source/index.js';
+import type { StreamSlot, StreamSlots } from './stream-slots.js';
 
 /** What a path needs from a viewer session. */
 export interface PathViewer {
@@ -82,6 +88,8 @@ export interface PathOptions {
   readonly describeTimeoutMs: number;
   readonly log: Logger;
   readonly now: () => number;
+  /** The node's stream slots; without them the path starts its source whenever it is asked. */
+  readonly streams?: StreamSlots;
 }
 
 /**
@@ -89,8 +97,18 @@ export interface PathOptions {
  * the viewer (it goes into the DESCRIBE answer's reason header).
  */
 export class PathUnavailableError extends StreammeshError {
-  constructor(reason: string) {
-    super('ERR_PATH_UNAVAILABLE', reason);
+  constructor(reason: string, code = 'ERR_PATH_UNAVAILABLE') {
+    super(code, reason);
+  }
+}
+
+/** Starting this path's source would carry more streams than proxy.maxStreams (RTSP 453). */
+export class StreamLimitError extends PathUnavailableError {
+  constructor(max: number) {
+    super(
+      `this proxy carries its maximum of ${max} streams (proxy.maxStreams): try another proxy`,
+      'ERR_STREAM_LIMIT',
+    );
   }
 }
 
@@ -180,6 +198,8 @@ export class StreamPath {
   readonly #packet = new MediaPacket();
   readonly #viewers = new Map<PathViewer, ViewerState>();
   #source: MediaSource | undefined;
+  /** The node's stream slot, held while #source is set. */
+  #slot: StreamSlot | undefined;
   /** What viewers were told (DESCRIBE); kept across source restarts. */
   #description: SourceDescription | undefined;
   #tracks: TrackOutput[] = [];
@@ -203,7 +223,7 @@ export class StreamPath {
     this.kind = options.kind;
     this.#options = options;
     this.#clock = { now: options.now };
-    if (options.alwaysOn) this.#startSource();
+    if (options.alwaysOn) this.#startSource(undefined, true);
   }
 
   get packetsIn(): number {
@@ -248,14 +268,14 @@ export class StreamPath {
     if (this.#closed) return Promise.reject(new PathUnavailableError('path removed'));
     const known = this.#description;
     if (known !== undefined) {
-      this.#ensureSource();
+      if (!this.#ensureSource()) return Promise.reject(this.#limitError());
       this.#scheduleLinger();
       return Promise.resolve(known);
     }
     if (this.kind === 'publisher' && this.#source === undefined) {
       return Promise.reject(new PathUnavailableError('no one is publishing to this path'));
     }
-    this.#ensureSource();
+    if (!this.#ensureSource()) return Promise.reject(this.#limitError());
     const failure = this.#failure;
     if (failure !== undefined) {
       this.#scheduleLinger();
@@ -284,13 +304,18 @@ export class StreamPath {
     });
   }
 
-  addViewer(viewer: PathViewer): void {
-    if (this.#viewers.has(viewer)) return;
+  /**
+   * Attaches a viewer; false (the viewer not attached) when its source is
+   * not running and the node carries its maximum of streams.
+   */
+  addViewer(viewer: PathViewer): boolean {
+    if (this.#viewers.has(viewer)) return true;
+    if (!this.#ensureSource()) return false;
     // A viewer joining a running stream waits for a keyframe on video tracks.
     const waiting = this.#tracks.map((t) => t.startsKeyframe !== undefined);
     this.#viewers.set(viewer, { viewer, waiting });
     this.#cancelLinger();
-    this.#ensureSource();
+    return true;
   }
 
   removeViewer(viewer: PathViewer): void {
@@ -307,7 +332,7 @@ export class StreamPath {
     if (this.#source !== undefined) {
       throw new PathUnavailableError('someone is already publishing to this path');
     }
-    this.#startSource(source);
+    if (!this.#startSource(source)) throw this.#limitError();
   }
 
   snapshot(): PathSnapshot {
@@ -350,16 +375,36 @@ export class StreamPath {
     await this.#stopSource();
   }
 
-  #ensureSource(): void {
+  /** Starts the source if it should run and does not; false when the node's stream limit refused it. */
+  #ensureSource(): boolean {
     if (this.#source === undefined && this.kind !== 'publisher' && !this.#closed) {
-      this.#startSource();
+      return this.#startSource();
     }
+    return true;
   }
 
-  #startSource(given?: MediaSource): void {
-    const source = given ?? this.#options.createSource?.();
-    if (source === undefined) return;
+  #limitError(): StreamLimitError {
+    return new StreamLimitError(this.#options.streams?.max ?? 0);
+  }
+
+  /**
+   * Starts a source in a stream slot; false when no slot was free (counted
+   * by the slots). `forced`: the config starts it (always on), over the limit if need be.
+   */
+  #startSource(given?: MediaSource, forced = false): boolean {
+    const streams = this.#options.streams;
+    const slot = streams === undefined ? undefined : forced ? streams.takeAnyway() : streams.take();
+    if (streams !== undefined && slot === undefined) return false;
+    let source: MediaSource | undefined;
+    try {
+      source = given ?? this.#options.createSource?.();
+    } finally {
+      if (source === undefined) slot?.release();
+    }
+    // Nothing to start (a publisher path waits for its publisher): nothing refused either.
+    if (source === undefined) return true;
     this.#source = source;
+    this.#slot = slot;
     this.#state = 'connecting';
     this.#failure = undefined;
     const listener: SourceListener = {
@@ -380,6 +425,13 @@ export class StreamPath {
       },
     };
     source.start(listener);
+    return true;
+  }
+
+  /** The source is gone: its stream slot goes back to the node. */
+  #releaseSlot(): void {
+    this.#slot?.release();
+    this.#slot = undefined;
   }
 
   async #stopSource(): Promise<void> {
@@ -387,6 +439,7 @@ export class StreamPath {
     if (source === undefined) return;
     this.#reconnectsBefore += source.reconnects;
     this.#source = undefined;
+    this.#releaseSlot();
     this.#failure = undefined;
     this.#state = 'idle';
     this.#markUp();
@@ -463,6 +516,7 @@ export class StreamPath {
       // A publisher does not come back by itself: free the path for the next one.
       this.#reconnectsBefore += source.reconnects;
       this.#source = undefined;
+      this.#releaseSlot();
       void source.close();
     }
   }
