@@ -12,6 +12,7 @@ import { packageRoot } from '../shared/package-root.js';
 import { exitOnConfigError } from './config-error.js';
 import { DEFAULT_DEADLINE_SEC, MAX_DEADLINE_SEC, runDrain } from './drain.js';
 import { runRole, type RoleName } from './role-process.js';
+import { runCert } from './cert.js';
 import { runToken, type TokenOptions } from './token.js';
 import { up } from './up/index.js';
 
@@ -30,6 +31,8 @@ interface CommandValues {
   readonly verbose: boolean;
   readonly deadline: string | undefined;
   readonly token: TokenOptions;
+  readonly out: string | undefined;
+  readonly name: string | undefined;
 }
 
 const CONFIG_OPTION = '  -c, --config FILE   the mesh config (YAML); default: built-in defaults\n';
@@ -95,6 +98,20 @@ const commands: Record<string, Command> = {
       CONFIG_OPTION,
     run: (_positionals, { config, token }) => runToken(token, config),
   },
+  cert: {
+    usage: 'streammesh cert operator --out DIR [--name operator] [--config FILE]',
+    summary: 'get an operator certificate from the mesh CA, for the mutual-TLS admin listener',
+    details:
+      'Makes a key here, sends its CSR to the control plane (its admin at controlPlane.admin,\n' +
+      'with the admin token) and writes DIR/operator-key.pem (0600), DIR/operator.pem and\n' +
+      'DIR/bundle.pem. On controlPlane.adminMtls that certificate stands for the admin token.\n\n' +
+      '      --out DIR       where to write the key, certificate and trust bundle\n' +
+      '      --name NAME     the service account in spiffe://<trust domain>/ns/streammesh/sa/NAME\n' +
+      '                      (default operator; it must be one of controlPlane.operators)\n' +
+      CONFIG_OPTION,
+    run: ([kind], { config, out, name }) => runCert({ kind, out, name }, config),
+    positionals: true,
+  },
 };
 
 /** Options that belong to one command only. */
@@ -106,6 +123,8 @@ const COMMAND_OPTIONS: Readonly<Record<string, string>> = {
   role: 'token',
   ttl: 'token',
   sub: 'token',
+  out: 'cert',
+  name: 'cert',
 };
 
 function roleCommand(role: RoleName, summary: string): Command {
@@ -172,6 +191,8 @@ const options = {
   role: { type: 'string' },
   ttl: { type: 'string' },
   sub: { type: 'string' },
+  out: { type: 'string' },
+  name: { type: 'string' },
 } as const;
 
 export async function main(argv: string[]): Promise<number> {
@@ -234,6 +255,8 @@ export async function main(argv: string[]): Promise<number> {
       ttl: values.ttl,
       sub: values.sub,
     },
+    out: values.out,
+    name: values.name,
   });
 }
 

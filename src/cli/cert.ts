@@ -1,0 +1,109 @@
+/**
+ * `streammesh cert operator --out DIR`: an operator certificate from the
+ * mesh CA (POST /certificates on the control plane's admin, with the admin
+ * token). The key is made here and never leaves this machine: only its CSR
+ * goes to the control plane. Writes, in DIR (created 0700):
+ *
+ *   operator-key.pem   the private key (PKCS#8, mode 0600)
+ *   operator.pem       the certificate and its chain
+ *   bundle.pem         the mesh's trust bundle, to check the control plane
+ *
+ * With them an operator's tool calls the control plane's mutual-TLS admin
+ * listener (controlPlane.adminMtls), where the certificate stands for the
+ * admin token on writes (PUT /config, POST /nodes/<id>/drain, ...). Prints
+ * the SPIFFE ID and the expiry, one line.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { MeshConfig } from '../config/index.js';
+import { errorMessage } from '../shared/errors.js';
+import {
+  createCsr,
+  generateWorkloadKey,
+  privateKeyPem,
+  spiffeId,
+} from '../shared/identity/index.js';
+import { exitOnConfigError } from './config-error.js';
+import {
+  commandConfig,
+  CommandUsageError,
+  postAdmin,
+  unexpectedAnswer,
+} from './control-plane-admin.js';
+
+export const OPERATOR_KEY_FILE = 'operator-key.pem';
+export const OPERATOR_CERT_FILE = 'operator.pem';
+export const OPERATOR_BUNDLE_FILE = 'bundle.pem';
+
+export interface CertOptions {
+  readonly kind: string | undefined;
+  readonly out: string | undefined;
+  /** The operator's service account in namespace streammesh; default "operator". */
+  readonly name: string | undefined;
+}
+
+export async function runCert(
+  options: CertOptions,
+  configFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  let config: MeshConfig;
+  try {
+    config = await commandConfig(configFile, env);
+  } catch (error) {
+    return exitOnConfigError(error);
+  }
+  try {
+    if (options.kind !== 'operator') {
+      throw new CommandUsageError('usage: streammesh cert operator --out DIR [--name operator]');
+    }
+    if (options.out === undefined || options.out === '') {
+      throw new CommandUsageError('give the directory to write the certificate to: --out DIR');
+    }
+    const id = spiffeId({
+      trustDomain: config.controlPlane.trustDomain,
+      namespace: 'streammesh',
+      serviceAccount: options.name ?? 'operator',
+    });
+    const keys = await generateWorkloadKey();
+    const answer = await postAdmin(config, env, '/certificates', {
+      csrPem: await createCsr(keys, id),
+    });
+    const certificate = answer.body?.['certificatePem'];
+    const chain = answer.body?.['chainPem'];
+    const bundle = answer.body?.['trustBundlePem'];
+    const notAfterMs = answer.body?.['notAfterMs'];
+    if (answer.status === 403) {
+      throw new CommandUsageError(
+        `${id} is not an operator identity of this control plane (controlPlane.operators)`,
+      );
+    }
+    if (
+      answer.status !== 200 ||
+      typeof certificate !== 'string' ||
+      typeof chain !== 'string' ||
+      typeof bundle !== 'string' ||
+      typeof notAfterMs !== 'number'
+    ) {
+      throw unexpectedAnswer(answer);
+    }
+    const dir = resolve(options.out);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writePrivate(join(dir, OPERATOR_KEY_FILE), privateKeyPem(keys));
+    writeFileSync(join(dir, OPERATOR_CERT_FILE), certificate + chain, { mode: 0o644 });
+    writeFileSync(join(dir, OPERATOR_BUNDLE_FILE), bundle, { mode: 0o644 });
+    process.stdout.write(
+      `${id} until ${new Date(notAfterMs).toISOString()}: ${join(dir, OPERATOR_CERT_FILE)}\n`,
+    );
+    return 0;
+  } catch (error) {
+    process.stderr.write(`streammesh cert: ${errorMessage(error)}\n`);
+    return error instanceof CommandUsageError ? 2 : 1;
+  }
+}
+
+/** A file only its owner reads, even when it existed before with a looser mode. */
+function writePrivate(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
