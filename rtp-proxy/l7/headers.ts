@@ -51,19 +51,42 @@ export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
   return kept;
 }
 
-/** Adds this hop to X-Forwarded-For and keeps "te: trailers" (gRPC needs it). */
+/**
+ * The caller's SPIFFE ID, as this proxy verified it by mutual TLS (Envoy's
+ * x-forwarded-client-cert plays this part). Only the proxy sets it: a
+ * client's own copy is always removed first, so it cannot be forged.
+ */
+export const PEER_IDENTITY_HEADER = 'x-streammesh-peer-identity';
+
+/** What the proxy knows of the downstream connection a request came on. */
+export interface DownstreamFacts {
+  readonly clientAddress: string | undefined;
+  readonly encrypted: boolean;
+  /** The peer's SPIFFE ID verified by mutual TLS, if any. */
+  readonly peerIdentity: string | undefined;
+}
+
+/**
+ * Adds this hop to X-Forwarded-For, says how the request came
+ * (X-Forwarded-Proto, x-streammesh-peer-identity) and keeps "te: trailers"
+ * (gRPC needs it).
+ */
 export function forwardedRequestHeaders(
   headers: IncomingHttpHeaders,
-  clientAddress: string | undefined,
+  downstream: DownstreamFacts,
 ): OutgoingHttpHeaders {
   const kept = endToEndHeaders(headers);
+  Reflect.deleteProperty(kept, PEER_IDENTITY_HEADER);
+  if (downstream.peerIdentity !== undefined) {
+    kept[PEER_IDENTITY_HEADER] = downstream.peerIdentity;
+  }
   const te = headers['te'];
   if (typeof te === 'string' && te.trim().toLowerCase() === 'trailers') kept['te'] = 'trailers';
   const earlier = headers['x-forwarded-for'];
-  const client = clientAddress ?? 'unknown';
+  const client = downstream.clientAddress ?? 'unknown';
   const chain = Array.isArray(earlier) ? earlier.join(', ') : earlier;
   kept['x-forwarded-for'] = chain === undefined ? client : `${chain}, ${client}`;
-  kept['x-forwarded-proto'] = 'http';
+  kept['x-forwarded-proto'] = downstream.encrypted ? 'https' : 'http';
   return kept;
 }
 

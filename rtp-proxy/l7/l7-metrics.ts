@@ -23,6 +23,8 @@ export class HttpMetrics {
   readonly mirrors: Counter<'route' | 'cluster' | 'result'>;
   readonly faults: Counter<'route' | 'kind'>;
   readonly refused: Counter<'listener' | 'reason'>;
+  readonly authorizationDenied: Counter<'listener' | 'rule'>;
+  readonly upstreamTlsFailures: Counter<'cluster' | 'reason'>;
   readonly tunnelBytes: Counter<'route' | 'cluster' | 'direction'>;
   readonly bodyCopiesAbandoned: Counter<'listener' | 'reason'>;
   /** The listeners' body-copy budgets, read at scrape time. */
@@ -86,6 +88,18 @@ export class HttpMetrics {
       name: 'streammesh_http_refused_requests_total',
       help: 'Downstream requests, streams or connections refused before routing (malformed, smuggling attempts, oversized headers, slow clients, invalid HTTP/2 frames), by reason.',
       labelNames: ['listener', 'reason'],
+      registers,
+    });
+    this.authorizationDenied = new Counter({
+      name: 'streammesh_http_authorization_denied_total',
+      help: 'Requests denied by a listener\'s authorization policy (answered 403 or PERMISSION_DENIED, never proxied), by listener and deciding rule (its index, or "default").',
+      labelNames: ['listener', 'rule'],
+      registers,
+    });
+    this.upstreamTlsFailures = new Counter({
+      name: 'streammesh_http_upstream_tls_failures_total',
+      help: "Mutual TLS handshakes to a mesh cluster's endpoints that failed, by reason: server_identity (not an accepted SPIFFE ID), certificate (not verified by the trust bundle), no_certificate (this node has none), handshake (anything else).",
+      labelNames: ['cluster', 'reason'],
       registers,
     });
     this.tunnelBytes = new Counter({

@@ -13,6 +13,10 @@
  * longer has. abort() closes what prepare opened and leaves the running
  * config untouched. A listener that cannot bind refuses the config naming
  * its HTTP_LISTENER.
+ *
+ * Mesh TLS listeners and clusters take the node's workload certificate from
+ * `credentials` (fed by the main thread, renewals included); without one, a
+ * config that has them is refused naming them.
  */
 import type { Registry } from 'prom-client';
 import type {
@@ -36,6 +40,8 @@ import { HTTP_RESOURCE_TYPES } from './http-resources.js';
 import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
 import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
+import { MeshCredentials } from './tls/mesh-credentials.js';
+import { ListenerTlsError } from './listener/tls-termination.js';
 
 /** Old clusters and listeners serve their requests in flight this long before they are closed. */
 const DRAIN_MS = 30_000;
@@ -100,8 +106,11 @@ export class HttpService implements ConfigParticipant {
   readonly #retired = new Set<L7Listener>();
   #router: HttpRouter;
   readonly #gate: PrepareGate;
+  /** The node's workload certificate, as the main thread last sent it. */
+  readonly credentials: MeshCredentials;
 
-  constructor(log: Logger, registry: Registry) {
+  constructor(log: Logger, registry: Registry, credentials = new MeshCredentials()) {
+    this.credentials = credentials;
     this.#log = log.child({ component: 'http-proxy' });
     this.#gate = new PrepareGate({
       name: 'l7',
@@ -148,7 +157,13 @@ export class HttpService implements ConfigParticipant {
 
   async #stage(config: HttpConfig): Promise<StagedChange> {
     const listeners = await this.#prepareListeners(config.listeners);
-    const clusters = this.#prepareClusters(config);
+    let clusters: PreparedClusters;
+    try {
+      clusters = this.#prepareClusters(config);
+    } catch (error) {
+      await Promise.all(listeners.opened.map((listener) => listener.close()));
+      throw error;
+    }
     const router = new HttpRouter({
       config,
       clusters: new Map([...clusters.entries].map(([name, entry]) => [name, entry.cluster])),
@@ -212,6 +227,8 @@ export class HttpService implements ConfigParticipant {
         } else {
           const listener = await L7Listener.start(this.#listenerOptions(config)).catch(
             (error: unknown) => {
+              // Names the listener already; not a bind failure.
+              if (error instanceof ListenerTlsError) throw error;
               throw new ListenerBindError(config, error);
             },
           );
@@ -242,6 +259,21 @@ export class HttpService implements ConfigParticipant {
     const entries = new Map<string, ClusterEntry>();
     const created: Cluster[] = [];
     const endpointUpdates: (() => void)[] = [];
+    try {
+      this.#buildClusters(config, entries, created, endpointUpdates);
+    } catch (error) {
+      for (const cluster of created) cluster.close();
+      throw error;
+    }
+    return { entries, created, endpointUpdates };
+  }
+
+  #buildClusters(
+    config: HttpConfig,
+    entries: Map<string, ClusterEntry>,
+    created: Cluster[],
+    endpointUpdates: (() => void)[],
+  ): void {
     for (const clusterConfig of config.clusters) {
       const key = clusterSettingsKey(clusterConfig, config);
       const current = this.#clusters.get(clusterConfig.name);
@@ -252,11 +284,10 @@ export class HttpService implements ConfigParticipant {
         }
         continue;
       }
-      const cluster = new Cluster(clusterConfig, config, this.#log);
+      const cluster = new Cluster(clusterConfig, config, this.#log, undefined, this.credentials);
       created.push(cluster);
       entries.set(clusterConfig.name, { key, cluster });
     }
-    return { entries, created, endpointUpdates };
   }
 
   #commit(listeners: PreparedListeners, clusters: PreparedClusters, router: HttpRouter): void {
@@ -298,6 +329,7 @@ export class HttpService implements ConfigParticipant {
       router: () => this.#router,
       metrics: this.#metrics,
       log: this.#log,
+      credentials: this.credentials,
     };
   }
 

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { parseHostPort } from '../shared/address.js';
 import { errorMessage } from '../shared/errors.js';
+import { parseSpiffeId } from '../shared/identity/index.js';
 
 const hostPort = z.string().superRefine((text, ctx) => {
   const parsed = parseHostPort(text);
@@ -62,6 +63,77 @@ function exactlyOne(keys: readonly string[]) {
     }
   };
 }
+
+/** A mesh SPIFFE ID in its one spelling (an authorization rule must not be bypassed by another). */
+const meshSpiffeId = z
+  .string()
+  .max(512)
+  .superRefine((uri, ctx) => {
+    try {
+      parseSpiffeId(uri);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: errorMessage(error) });
+    }
+  });
+
+const httpMethod = z
+  .string()
+  .regex(/^[A-Z]{1,32}$/, { message: 'must be an upper-case HTTP method' });
+
+const listenerTlsSchema = z
+  .discriminatedUnion('mode', [
+    z
+      .strictObject({ mode: z.literal('mesh') })
+      .describe(
+        "Mutual TLS from other mesh proxies: the node's workload certificate is presented, a client certificate verified against the mesh trust bundle is required, and the client's SPIFFE ID is what authorization rules' `from` match.",
+      ),
+    z
+      .strictObject({
+        mode: z.literal('server'),
+        certFile: z.string().min(1).describe('PEM certificate (and chain) presented to clients.'),
+        keyFile: z.string().min(1).describe('PEM private key of certFile.'),
+      })
+      .describe(
+        'TLS for clients outside the mesh: a certificate from files, no client certificate.',
+      ),
+  ])
+  .describe(
+    'TLS on this listener (ALPN h2 and http/1.1, so HTTP/2 and gRPC run over it too); cleartext when absent.',
+  );
+
+const authorizationRuleSchema = z
+  .strictObject({
+    action: z.enum(['allow', 'deny']),
+    from: z
+      .array(z.union([z.literal('*'), meshSpiffeId]))
+      .min(1)
+      .max(256)
+      .optional()
+      .describe(
+        'Peer SPIFFE IDs verified by mutual TLS ("*": any verified peer); only a mesh listener has them. Any peer (or none) when absent.',
+      ),
+    paths: z
+      .array(z.string().startsWith('/', 'must start with "/"').max(1024))
+      .min(1)
+      .max(256)
+      .optional()
+      .describe(
+        'Path prefixes, matched against the normalised path (no query, dot segments resolved, repeated "/" merged); any path when absent.',
+      ),
+    methods: z.array(httpMethod).min(1).max(16).optional().describe('Any method when absent.'),
+  })
+  .describe('Matches a request when every field given matches.');
+
+const authorizationSchema = z
+  .strictObject({
+    default: z
+      .enum(['allow', 'deny'])
+      .describe('What happens to a request no rule matches ("deny": default-deny).'),
+    rules: z.array(authorizationRuleSchema).max(1024).default([]),
+  })
+  .describe(
+    'Who may call the service this listener fronts: the first matching rule decides, else the default. A denied request is answered 403 (gRPC: PERMISSION_DENIED) and never proxied.',
+  );
 
 const listenerSchema = z
   .strictObject({
@@ -153,6 +225,21 @@ const listenerSchema = z
       .describe(
         'Check every HTTP/2 frame header a client sends, so invalid frames are counted and their connection closed; false saves CPU (node then answers them with a GOAWAY, uncounted, and the idle timeout closes the connection).',
       ),
+    tls: listenerTlsSchema.optional(),
+    authorization: authorizationSchema.optional(),
+  })
+  .superRefine((listener, ctx) => {
+    // A peer identity exists only on a mesh listener: a `from` elsewhere could never match.
+    if (listener.tls?.mode === 'mesh') return;
+    listener.authorization?.rules.forEach((rule, index) => {
+      if (rule.from !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['authorization', 'rules', index, 'from'],
+          message: 'needs tls.mode "mesh" on this listener (only mutual TLS gives a peer identity)',
+        });
+      }
+    });
   })
   .describe('An L7 listener for HTTP/1.1, HTTP/2 and gRPC.');
 
@@ -189,7 +276,7 @@ const matchSchema = z
     path: pathMatchSchema,
     headers: z.array(headerMatchSchema).max(32).optional().describe('All must match.'),
     methods: z
-      .array(z.string().regex(/^[A-Z]{1,32}$/, { message: 'must be an upper-case HTTP method' }))
+      .array(httpMethod)
       .min(1)
       .max(16)
       .optional()
@@ -332,7 +419,25 @@ const clusterSchema = z
     http2: z
       .boolean()
       .default(false)
-      .describe('Speak cleartext HTTP/2 to the endpoints (one multiplexed connection each).'),
+      .describe(
+        'Speak HTTP/2 to the endpoints (one multiplexed connection each): cleartext, or over TLS with `tls`.',
+      ),
+    tls: z
+      .strictObject({
+        mode: z.literal('mesh'),
+        spiffeIds: z
+          .array(meshSpiffeId)
+          .min(1)
+          .max(256)
+          .optional()
+          .describe(
+            "The endpoints must present one of these SPIFFE IDs; any identity of the mesh's trust domain when absent.",
+          ),
+      })
+      .optional()
+      .describe(
+        "Mutual TLS to the endpoints (mesh proxies' mesh listeners): the node's workload certificate is presented and the endpoint's verified against the mesh trust bundle. A refused handshake answers 503, counted.",
+      ),
     circuitBreaker: z
       .strictObject({
         maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
@@ -467,4 +572,6 @@ export type HttpConfig = z.output<typeof httpSchema>;
 export type HttpListenerConfig = z.output<typeof listenerSchema>;
 export type HttpRouteConfig = z.output<typeof routeSchema>;
 export type HttpClusterConfig = z.output<typeof clusterSchema>;
+export type HttpListenerTlsConfig = z.output<typeof listenerTlsSchema>;
+export type HttpAuthorizationConfig = z.output<typeof authorizationSchema>;
 export type HttpRouteMatchConfig = z.output<typeof matchSchema>;

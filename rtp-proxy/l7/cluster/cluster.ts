@@ -8,13 +8,18 @@
  * outlier ejections and health state; added ones start fresh and healthy;
  * removed ones lose their pooled connections and health checks.
  *
+ * A cluster with `tls` (mode "mesh") speaks mutual TLS to its endpoints
+ * with the node's workload certificate (upstream-tls.ts), health checks
+ * included; a node without one refuses such a cluster at prepare.
+ *
  * A new cluster sends nothing until start(): one built for a candidate config
  * (a transaction's prepare) must not probe upstreams for a config that may
  * still be refused.
  */
 import { validHostPort } from '../../../src/shared/address.js';
 import { systemClock, type Clock } from '../../../src/shared/clock.js';
-import type { HttpClusterConfig, HttpConfig } from '../../../src/config/index.js';
+import type { HttpClusterConfig, HttpConfig, RefusedResource } from '../../../src/config/index.js';
+import { StreammeshError } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import {
   ConsistentHash,
@@ -37,6 +42,20 @@ import {
   type UpstreamPool,
   type UpstreamTarget,
 } from '../upstream/upstream-pool.js';
+import { meshConnector } from '../upstream/upstream-tls.js';
+import type { MeshCredentials } from '../tls/mesh-credentials.js';
+
+/** A mesh TLS cluster on a node with no workload certificate: refuses the config naming it. */
+export class ClusterTlsError extends StreammeshError {
+  readonly resources: readonly RefusedResource[];
+  constructor(config: HttpClusterConfig) {
+    super(
+      'ERR_HTTP_CLUSTER_TLS',
+      `proxy.http.clusters ${config.name} tls: mode "mesh" needs the node's workload certificate, and this node has none (controlPlane.mtls off, or not issued yet)`,
+    );
+    this.resources = [{ type: 'HTTP_CLUSTER', name: config.name }];
+  }
+}
 
 export interface ClusterEndpoint extends UpstreamTarget {
   activeRequests: number;
@@ -74,7 +93,11 @@ export class Cluster {
     http: HttpConfig,
     log: Logger,
     clock: Clock = systemClock,
+    credentials?: MeshCredentials,
   ) {
+    if (config.tls !== undefined && credentials?.current === undefined) {
+      throw new ClusterTlsError(config);
+    }
     this.name = config.name;
     this.#config = config;
     this.#endpoints = config.endpoints.map(newEndpoint);
@@ -89,7 +112,10 @@ export class Cluster {
       budgetPercent: http.retryBudget.percent,
       minRetryConcurrency: http.retryBudget.minConcurrency,
     });
-    this.pool = config.http2 ? new Http2Pool() : new Http1Pool(limits.maxConnections);
+    const connector = meshConnector(config.tls, credentials);
+    this.pool = config.http2
+      ? new Http2Pool(connector)
+      : new Http1Pool(limits.maxConnections, connector);
     if (config.outlier !== undefined) {
       this.outlier = new OutlierDetector({
         consecutiveErrors: config.outlier.consecutive5xx,
@@ -113,7 +139,11 @@ export class Cluster {
     if (config.healthCheck !== undefined) {
       this.#health = new HealthChecker(
         this.endpoints,
-        { ...config.healthCheck, http2: config.http2 },
+        {
+          ...config.healthCheck,
+          http2: config.http2,
+          ...(connector === undefined ? {} : { connector }),
+        },
         log.child({ cluster: config.name }),
       );
     }

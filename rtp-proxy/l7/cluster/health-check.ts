@@ -23,6 +23,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { httpUrl } from '../../../src/shared/address.js';
 import type { Logger } from '../../../src/shared/log.js';
+import type { UpstreamConnector } from '../upstream/upstream-tls.js';
 
 export interface HealthTarget {
   readonly id: string;
@@ -38,8 +39,10 @@ export interface HealthCheckOptions {
   readonly unhealthy: number;
   /** Consecutive successes that mark an unhealthy endpoint healthy. */
   readonly healthy: number;
-  /** The cluster speaks cleartext HTTP/2 (prior knowledge): check over HTTP/2 too. */
+  /** The cluster speaks HTTP/2 (prior knowledge, or ALPN over TLS): check over HTTP/2 too. */
   readonly http2: boolean;
+  /** Makes each check's connection (mesh TLS); plain TCP when absent. */
+  readonly connector?: UpstreamConnector;
   /** Host / :authority to send; the endpoint id when absent. */
   readonly authority?: string;
   /** Called on each transition; an exception it throws is logged, never raised. */
@@ -174,7 +177,7 @@ export class HealthChecker {
       timeoutMs: this.#options.timeoutMs,
     };
     const probe = this.#options.http2 ? probeHttp2 : probeHttp1;
-    void probe(state.target, request, controller.signal).then((result) => {
+    void probe(state.target, request, controller.signal, this.#options.connector).then((result) => {
       // close() aborted it: the endpoint's state no longer matters.
       if (controller.signal.aborted) return;
       state.inFlight = undefined;
@@ -297,6 +300,7 @@ function probeHttp1(
   target: HealthTarget,
   request: ProbeRequest,
   signal: AbortSignal,
+  connector: UpstreamConnector | undefined,
 ): Promise<ProbeResult> {
   return settleOnce(request, signal, (finish) => {
     const outgoing = http.request({
@@ -306,6 +310,9 @@ function probeHttp1(
       path: request.path,
       // A fresh connection per check, closed after it (no pool to leak).
       agent: false,
+      ...(connector === undefined
+        ? {}
+        : { createConnection: () => connector(target, ['http/1.1']) }),
       headers: { host: request.authority, 'user-agent': HEALTH_CHECK_USER_AGENT },
     });
     outgoing.on('error', (error) => finish(failure(error)));
@@ -329,9 +336,15 @@ function probeHttp2(
   target: HealthTarget,
   request: ProbeRequest,
   signal: AbortSignal,
+  connector: UpstreamConnector | undefined,
 ): Promise<ProbeResult> {
   return settleOnce(request, signal, (finish) => {
-    const session = http2.connect(httpUrl(target));
+    const session =
+      connector === undefined
+        ? http2.connect(httpUrl(target))
+        : http2.connect(httpUrl(target).replace(/^http:/, 'https:'), {
+            createConnection: () => connector(target, ['h2']),
+          });
     session.on('error', (error) => finish(failure(error)));
     let status = 0;
     const stream = session.request(

@@ -7,6 +7,7 @@ import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from '
 import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { GrpcStatus, grpcMessage, grpcStatusForHttp } from '../grpc.js';
+import type { DownstreamFacts } from '../headers.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -54,6 +55,41 @@ export function clientAddressOf(req: DownstreamRequest): string | undefined {
     if (address !== undefined) return address;
   }
   return req.socket.remoteAddress;
+}
+
+/**
+ * Set on a mesh listener's decrypted connection (HTTP/1.1) or HTTP/2 session:
+ * the SPIFFE ID its client certificate was verified to name.
+ */
+export const PEER_IDENTITY = Symbol('streammesh.peerIdentity');
+
+/** The peer's SPIFFE ID verified by mutual TLS; undefined on any other connection. */
+export function peerIdentityOf(req: DownstreamRequest): string | undefined {
+  if ('stream' in req) {
+    const session = req.stream.session as { [PEER_IDENTITY]?: string } | undefined;
+    return session?.[PEER_IDENTITY];
+  }
+  return (req.socket as { [PEER_IDENTITY]?: string } | null)?.[PEER_IDENTITY];
+}
+
+/** Set on an HTTP/2 session over TLS (its socket may be a frame guard, which hides that). */
+export const ENCRYPTED = Symbol('streammesh.encrypted');
+
+/** Whether the request came over TLS (for X-Forwarded-Proto). */
+export function isEncrypted(req: DownstreamRequest): boolean {
+  if ('stream' in req) {
+    return (req.stream.session as { [ENCRYPTED]?: boolean } | undefined)?.[ENCRYPTED] === true;
+  }
+  return (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
+}
+
+/** The facts of the connection a request came on, for the headers sent upstream. */
+export function downstreamFacts(req: DownstreamRequest): DownstreamFacts {
+  return {
+    clientAddress: clientAddressOf(req),
+    encrypted: isEncrypted(req),
+    peerIdentity: peerIdentityOf(req),
+  };
 }
 
 export function authorityOf(req: DownstreamRequest): string {

@@ -24,6 +24,13 @@
  * not fit is dropped, its request proxied unretried, see BodyRecorder), and
  * each HTTP/2 session's native memory is capped by maxSessionMemoryMb.
  *
+ * TLS (tls-termination.ts): with `tls`, each admitted connection is a TLS
+ * handshake first (mutual TLS with the node's workload certificate in mode
+ * "mesh", a certificate from files in mode "server"), and its decrypted
+ * socket goes to HTTP/2 or HTTP/1.1 by ALPN (sniffed as above when the
+ * client offered none). A mesh peer's verified identity is kept on its
+ * connection (PEER_IDENTITY) for authorization and the upstream header.
+ *
  * A listener bound by a config transaction's prepare is not in force until
  * commit: the router it would serve with is still the old config's. Until
  * open() it holds the connections it accepts, unread (a bounded number; more
@@ -44,15 +51,24 @@ import {
   type ServerHttp2Session,
 } from 'node:http2';
 import { Socket, createServer as createTcpServer, type Server, type AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { type HostPort, validHostPort } from '../../../src/shared/address.js';
 import { ConnectionBudget, type HeadDeadline } from '../../../src/shared/connection-budget.js';
 import type { HttpListenerConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { BodyBufferBudget, attachBodyBudget } from './body-budget.js';
-import { CLIENT_ADDRESS, localReply, upgradeResponse } from './downstream.js';
+import {
+  CLIENT_ADDRESS,
+  ENCRYPTED,
+  PEER_IDENTITY,
+  localReply,
+  upgradeResponse,
+} from './downstream.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
+import { TlsTermination, type SecuredConnection } from './tls-termination.js';
+import type { MeshCredentials } from '../tls/mesh-credentials.js';
 import type { HttpMetrics } from '../l7-metrics.js';
 import type { HttpRouter } from '../router/http-router.js';
 
@@ -73,6 +89,8 @@ export interface L7ListenerOptions {
   readonly router: () => HttpRouter;
   readonly metrics: HttpMetrics;
   readonly log: Logger;
+  /** The node's workload certificate, for a listener with tls.mode "mesh". */
+  readonly credentials?: MeshCredentials | undefined;
 }
 
 export class L7Listener {
@@ -98,12 +116,24 @@ export class L7Listener {
   /** Bytes of request-body copies (for retries and mirrors) held by this listener's requests. */
   readonly #bodyBudget: BodyBufferBudget;
   readonly #unwatchBodyBudget: () => void;
+  /** The TLS handshake in front of the HTTP servers, when the listener has `tls`. */
+  readonly #tls: TlsTermination | undefined;
 
   private constructor(options: L7ListenerOptions) {
     this.#options = options;
     this.config = options.config;
     const { config } = options;
     const name = config.name;
+    // First: a listener whose TLS cannot be set up refuses its config before it holds anything.
+    this.#tls =
+      config.tls === undefined
+        ? undefined
+        : new TlsTermination(config.tls, {
+            config,
+            credentials: options.credentials,
+            onSecure: (connection) => this.#secured(connection),
+            onRefused: (reason) => this.#count(reason),
+          });
     this.#budget = new ConnectionBudget(
       `l7:${name}`,
       {
@@ -282,6 +312,7 @@ export class L7Listener {
   async close(): Promise<void> {
     clearTimeout(this.#drainTimer);
     this.#unwatchBodyBudget();
+    this.#tls?.close();
     for (const socket of this.#held ?? []) socket.destroy();
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     for (const session of this.#sessions) session.destroy();
@@ -297,6 +328,18 @@ export class L7Listener {
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setNoDelay(true);
+    if (this.#tls !== undefined) {
+      this.#tls.accept(socket);
+      return;
+    }
+    this.#serve(socket, undefined);
+  }
+
+  /**
+   * Hands a connection (TCP, or the decrypted side of TLS) to the HTTP server
+   * its protocol says: by the listener's protocol, by ALPN, or by sniffing.
+   */
+  #serve(socket: Socket, alpn: string | false | null | undefined): void {
     switch (this.config.protocol) {
       case 'http1':
         this.#http1.emit('connection', socket);
@@ -305,8 +348,20 @@ export class L7Listener {
         this.#serveHttp2(socket);
         return;
       case 'auto':
-        this.#sniff(socket);
+        if (alpn === 'h2') this.#serveHttp2(socket);
+        else if (alpn === 'http/1.1') this.#http1.emit('connection', socket);
+        else this.#sniff(socket);
     }
+  }
+
+  /** A TLS handshake succeeded: the connection is served, its head deadline and identity with it. */
+  #secured({ socket, raw, identity }: SecuredConnection): void {
+    if (raw !== undefined) {
+      const deadline = this.#heads.get(raw);
+      if (deadline !== undefined) this.#heads.set(socket, deadline);
+    }
+    if (identity !== undefined) (socket as TlsWithIdentity)[PEER_IDENTITY] = identity.spiffeId;
+    this.#serve(socket, socket.alpnProtocol);
   }
 
   /** Waits for enough bytes to tell the HTTP/2 preface from an HTTP/1.1 request line. */
@@ -385,6 +440,11 @@ export class L7Listener {
     if (socket !== undefined) session.once('stream', () => this.#headMet(socket));
     if (this.#connectingAddress !== undefined) {
       (session as { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = this.#connectingAddress;
+    }
+    if (socket instanceof TLSSocket) (session as { [ENCRYPTED]?: boolean })[ENCRYPTED] = true;
+    const identity = (socket as TlsWithIdentity | undefined)?.[PEER_IDENTITY];
+    if (identity !== undefined) {
+      (session as { [PEER_IDENTITY]?: string })[PEER_IDENTITY] = identity;
     }
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
@@ -473,7 +533,8 @@ export class L7Listener {
     const router = this.#options.router();
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (upgrade === 'h2c') {
-      if (this.config.protocol === 'auto' && wantsH2cUpgrade(req)) {
+      // h2c is cleartext HTTP/2 only (RFC 9113 section 3.1); over TLS, ALPN chose the protocol.
+      if (this.config.protocol === 'auto' && this.#tls === undefined && wantsH2cUpgrade(req)) {
         upgradeToH2c(req, socket, head, this.#http2);
         return;
       }
@@ -489,6 +550,9 @@ export class L7Listener {
     router.handle(this.config.name, req, upgradeResponse(req, socket), { socket, head });
   }
 }
+
+/** A decrypted mesh connection carries its peer's SPIFFE ID. */
+type TlsWithIdentity = TLSSocket & { [PEER_IDENTITY]?: string };
 
 /** HPACK's size of a header list (RFC 7541 section 4.1): name + value + 32 per field. */
 function headerListSize(rawHeaders: readonly string[]): number {

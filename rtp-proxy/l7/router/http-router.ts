@@ -7,11 +7,17 @@
 import type { HttpConfig, HttpRouteConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { AccessLog } from './access-log.js';
+import {
+  compileAuthorization,
+  type AuthorizationDecision,
+  type AuthorizationRequest,
+  type Authorizer,
+} from './authorization.js';
 import { WeightedSplit, type Random } from '../cluster/balancers.js';
 import type { BodyRecorder } from './body-recorder.js';
 import type { Cluster } from '../cluster/cluster.js';
 import {
-  clientAddressOf,
+  downstreamFacts,
   localReply,
   type DownstreamRequest,
   type DownstreamResponse,
@@ -29,6 +35,7 @@ export class HttpRouter implements RequestRouter {
   readonly accessLog: AccessLog;
   readonly random: Random;
   readonly #matchers = new Map<string, RouteMatcher>();
+  readonly #authorizers = new Map<string, Authorizer>();
   readonly #config: HttpConfig;
   readonly #clusters: ReadonlyMap<string, Cluster>;
   readonly #splits = new Map<string, WeightedSplit<Cluster>>();
@@ -49,6 +56,7 @@ export class HttpRouter implements RequestRouter {
     this.accessLog = new AccessLog(options.log, options.config.accessLog);
     for (const listener of options.config.listeners) {
       this.#matchers.set(listener.name, compileRoutes(options.config, listener.name));
+      this.#authorizers.set(listener.name, compileAuthorization(listener.authorization));
     }
     for (const route of options.config.routes) {
       const weighted = route.action.weighted;
@@ -81,6 +89,15 @@ export class HttpRouter implements RequestRouter {
       this.#log.error({ error: errorMessage(error), listener }, 'HTTP proxy request failed');
       localReply(res, 500, 'proxy error', undefined);
     });
+  }
+
+  /**
+   * The listener's authorization policy on one request. A listener this
+   * config does not have (one retiring after a change) has no route either:
+   * its requests are answered 404 by match(), never proxied.
+   */
+  authorize(listener: string, request: AuthorizationRequest): AuthorizationDecision {
+    return this.#authorizers.get(listener)?.(request) ?? { allowed: true };
   }
 
   match(listener: string, request: RouteRequest): HttpRouteConfig | undefined {
@@ -116,7 +133,7 @@ export class HttpRouter implements RequestRouter {
       count('no_endpoint');
       return;
     }
-    const headers = forwardedRequestHeaders(req.headers, clientAddressOf(req));
+    const headers = forwardedRequestHeaders(req.headers, downstreamFacts(req));
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     void recorder.ended().then(() => {

@@ -18,6 +18,8 @@ import type { Cluster, ClusterEndpoint } from '../cluster/cluster.js';
 import {
   authorityOf,
   clientAddressOf,
+  downstreamFacts,
+  peerIdentityOf,
   localReply,
   protocolOf,
   resetDownstream,
@@ -114,6 +116,7 @@ export class ProxiedRequest {
 
   async run(): Promise<void> {
     const req = this.#req;
+    if (!this.#authorized()) return;
     const route = this.#router.match(this.#listener, {
       authority: this.#authority,
       path: req.url ?? '/',
@@ -164,6 +167,25 @@ export class ProxiedRequest {
     }
     this.#armTimers(route);
     await this.#forward(route, cluster, recorder);
+  }
+
+  /**
+   * The listener's authorization policy, before anything else: a denied
+   * request is answered 403 (gRPC: PERMISSION_DENIED, Trailers-Only) and
+   * counted, and nothing of it goes upstream.
+   */
+  #authorized(): boolean {
+    const req = this.#req;
+    const decision = this.#router.authorize(this.#listener, {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      peer: peerIdentityOf(req),
+    });
+    if (decision.allowed) return true;
+    this.#router.metrics.authorizationDenied.inc({ listener: this.#listener, rule: decision.rule });
+    this.#flags.push('AD');
+    this.#reply(403, 'denied by the authorization policy', GrpcStatus.PERMISSION_DENIED);
+    return false;
   }
 
   /**
@@ -383,7 +405,7 @@ export class ProxiedRequest {
     const release = cluster.begin(endpoint);
     this.#defer(release);
     const req = this.#req;
-    const headers = forwardedRequestHeaders(req.headers, clientAddressOf(req));
+    const headers = forwardedRequestHeaders(req.headers, downstreamFacts(req));
     applyHeaderEdit(headers, route.action.requestHeaders);
     const remaining = this.#remainingMs(route);
     if (this.#grpc && Number.isFinite(remaining))
@@ -427,6 +449,9 @@ export class ProxiedRequest {
       }
     } catch (error) {
       outcome = { failure: error instanceof UpstreamError ? error.failure : 'reset' };
+      if (error instanceof UpstreamError && error.tls !== undefined) {
+        this.#router.metrics.upstreamTlsFailures.inc({ cluster: cluster.name, reason: error.tls });
+      }
     } finally {
       clearTimeout(perTry);
     }
@@ -450,6 +475,10 @@ export class ProxiedRequest {
       if (failure === 'timeout') {
         this.#flags.push('UT');
         this.#reply(504, 'upstream request timed out', GrpcStatus.DEADLINE_EXCEEDED);
+      } else if (failure === 'tls-failure') {
+        // As Envoy answers a refused upstream handshake: the service is not available here.
+        this.#flags.push('UF');
+        this.#reply(503, `upstream ${attempt.endpoint.id}: mutual TLS handshake refused`);
       } else {
         this.#flags.push('UF');
         this.#reply(502, `upstream ${attempt.endpoint.id} failed: ${failure}`);

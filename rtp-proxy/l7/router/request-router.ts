@@ -6,6 +6,7 @@
  */
 import type { HttpRouteConfig } from '../../../src/config/index.js';
 import type { AccessLog } from './access-log.js';
+import type { AuthorizationDecision, AuthorizationRequest } from './authorization.js';
 import type { BodyRecorder } from './body-recorder.js';
 import type { Random } from '../cluster/balancers.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -17,6 +18,7 @@ export interface RequestRouter {
   readonly metrics: HttpMetrics;
   readonly accessLog: AccessLog;
   readonly random: Random;
+  authorize(listener: string, request: AuthorizationRequest): AuthorizationDecision;
   match(listener: string, request: RouteRequest): HttpRouteConfig | undefined;
   pickCluster(route: HttpRouteConfig): Cluster | undefined;
   mirror(

@@ -1,7 +1,7 @@
 /**
  * Whether a failed attempt may be tried again. Only where it is safe: a
  * request that never reached the application (connect failure, refused
- * stream) always may; one that may have been processed (a 5xx, a reset, a
+ * stream, refused TLS handshake) always may; one that may have been processed (a 5xx, a reset, a
  * timeout) only if its method is idempotent (RFC 9110 section 9.2.2); a gRPC
  * call only on the status codes the route lists.
  */
@@ -39,6 +39,9 @@ export class RetryPolicy {
         case 'connect-failure':
         case 'refused-stream':
           return this.#on.has(outcome.failure);
+        // A refused mutual TLS handshake sent nothing: another endpoint may be acceptable.
+        case 'tls-failure':
+          return this.#on.has('connect-failure');
         case 'reset':
           return idempotent && this.#on.has('reset');
         case 'timeout':

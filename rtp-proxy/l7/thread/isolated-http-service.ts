@@ -13,7 +13,10 @@
  *     committed, after a jittered backoff; the relay and RTSP proxy on the
  *     main thread never notice;
  *   - exposes the thread's metrics with the node's (/metrics), and its own:
- *     restarts by reason, whether the thread is up, its event-loop load.
+ *     restarts by reason, whether the thread is up, its event-loop load;
+ *   - hands the thread the node's workload certificate and each renewal
+ *     (useIdentity), for mesh mutual TLS; a restarted thread starts with
+ *     the latest.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
@@ -21,6 +24,10 @@ import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger, LevelWithSilent } from '../../../src/shared/log.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
+import type {
+  WorkloadCertificates,
+  WorkloadIdentitySource,
+} from '../../../src/shared/identity/index.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
 import { HTTP_RESOURCE_TYPES } from '../http-resources.js';
 import type { ListenerAddress } from './messages.js';
@@ -73,6 +80,8 @@ export class IsolatedHttpService implements ConfigParticipant {
   #transactions = 0;
   #lastPong = performance.now();
   readonly #watchdog: NodeJS.Timeout;
+  /** The node's workload certificate last given; a restarted thread starts with it. */
+  #certificates: WorkloadCertificates | undefined;
 
   constructor(options: IsolatedHttpServiceOptions) {
     this.#options = options;
@@ -169,6 +178,36 @@ export class IsolatedHttpService implements ConfigParticipant {
     }
   }
 
+  /**
+   * Follows the node's workload identity: its certificate now (if issued)
+   * and every renewal go to the thread, where mesh TLS listeners and
+   * clusters use it for their next handshakes. Returns the function that
+   * stops following.
+   */
+  useIdentity(source: WorkloadIdentitySource): () => void {
+    const current = source.current();
+    if (current !== undefined) this.setCertificates(current);
+    const renewed = (certificates: WorkloadCertificates): void => {
+      this.setCertificates(certificates);
+    };
+    source.on('renewed', renewed);
+    return () => {
+      source.off('renewed', renewed);
+    };
+  }
+
+  /** Puts `certificates` in force on the thread (and on any thread started later). */
+  setCertificates(certificates: WorkloadCertificates): void {
+    this.#certificates = certificates;
+    const thread = this.#thread;
+    if (thread === undefined || thread.ended) return;
+    thread.call({ kind: 'certificates', certificates }).catch((error: unknown) => {
+      // Ended: its successor starts with them. Anything else (bad PEM) leaves the last set in force.
+      if (error instanceof L7ThreadEndedError) return;
+      this.#log.error({ err: error }, 'l7 thread: the workload certificate was not taken');
+    });
+  }
+
   /** The bound address of every listener in force (tests, and `up`'s banner). */
   async listeners(): Promise<readonly ListenerAddress[]> {
     const thread = await this.#ready;
@@ -222,6 +261,7 @@ export class IsolatedHttpService implements ConfigParticipant {
         role: this.#options.role,
         logLevel: this.#options.log.level as LevelWithSilent,
         tty: process.stdout.isTTY,
+        certificates: this.#certificates,
       },
       { heapMb: this.#options.heapMb ?? 1024 },
       (end) => {

@@ -37,6 +37,8 @@ new Gauge({
 yieldCpuToMedia(log);
 const reclaimer = new IdleHeapReclaimer({ registry, log });
 const service = new HttpService(log, registry);
+// Before any config: a mesh TLS listener of the first config needs it.
+if (data.certificates !== undefined) service.credentials.update(data.certificates);
 const prepared = new Map<number, PreparedChange>();
 
 async function handle(request: L7Request): Promise<L7Value> {
@@ -53,6 +55,9 @@ async function handle(request: L7Request): Promise<L7Value> {
       return null;
     case 'metrics':
       return registry.getMetricsAsJSON();
+    case 'certificates':
+      service.credentials.update(request.certificates);
+      return null;
     case 'ping':
       return null;
     case 'listeners':

@@ -2,10 +2,12 @@
  * What the proxy's main thread and its L7 thread say to each other. Every
  * request carries an id; the thread answers each with a reply of that id,
  * in order. Only plain data crosses (structured clone): configs, metric
- * values, and refusals as code, message and resource refs.
+ * values, the node's workload certificates, and refusals as code, message
+ * and resource refs.
  */
 import type { HttpConfig, RefusedResource } from '../../../src/config/index.js';
 import type { LevelWithSilent } from '../../../src/shared/log.js';
+import type { WorkloadCertificates } from '../../../src/shared/identity/index.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
 
 /** Given to the thread when it starts (workerData). */
@@ -14,6 +16,8 @@ export interface L7ThreadData {
   readonly logLevel: LevelWithSilent;
   /** Whether the process's stdout is a terminal (readable log lines then). */
   readonly tty: boolean;
+  /** The node's workload certificate at start (a restarted thread gets the latest). */
+  readonly certificates: WorkloadCertificates | undefined;
 }
 
 export type L7Request =
@@ -24,6 +28,12 @@ export type L7Request =
   /** Release the change prepared under `change`; the config in force stays. */
   | { readonly kind: 'abort'; readonly id: number; readonly change: number }
   | { readonly kind: 'metrics'; readonly id: number }
+  /** A renewed workload certificate: new TLS handshakes use it, open connections keep theirs. */
+  | {
+      readonly kind: 'certificates';
+      readonly id: number;
+      readonly certificates: WorkloadCertificates;
+    }
   /** The thread's event loop is alive: answered at once. */
   | { readonly kind: 'ping'; readonly id: number }
   /** The bound address of every listener in force. */

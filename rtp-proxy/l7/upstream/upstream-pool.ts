@@ -4,6 +4,9 @@
  * trailers. HTTP/1.1 endpoints get a keep-alive pool per cluster; HTTP/2
  * endpoints get one multiplexed session each, re-opened when it goes away.
  * Failures are classified the way retry policies and outlier detection need.
+ * A mesh cluster's connections are mutual TLS (upstream-tls.ts): the pools
+ * take a connector for every new connection, so a renewed certificate
+ * reaches new connections while pooled ones keep theirs.
  */
 import {
   Agent,
@@ -22,18 +25,39 @@ import {
 import { connect as netConnect, type Socket } from 'node:net';
 import { Writable, type Duplex, type Readable } from 'node:stream';
 import type { HostPort } from '../../../src/shared/address.js';
+import { tlsFailureOf, type TlsFailure, type UpstreamConnector } from './upstream-tls.js';
 
-/** Why an attempt got no response: the names of the retry conditions. */
-export type UpstreamFailure = 'connect-failure' | 'reset' | 'refused-stream';
+/**
+ * Why an attempt got no response: the names of the retry conditions, and
+ * tls-failure (the mutual TLS handshake with a mesh endpoint failed; no
+ * request was sent, so it is retried like a connect failure).
+ */
+export type UpstreamFailure = 'connect-failure' | 'reset' | 'refused-stream' | 'tls-failure';
 
 export class UpstreamError extends Error {
   readonly failure: UpstreamFailure;
+  /** Set with failure "tls-failure": why the handshake failed. */
+  readonly tls: TlsFailure | undefined;
 
-  constructor(failure: UpstreamFailure, message: string) {
+  constructor(failure: UpstreamFailure, message: string, tls?: TlsFailure) {
     super(message);
     this.name = 'UpstreamError';
     this.failure = failure;
+    this.tls = tls;
   }
+}
+
+/** The UpstreamError for a connection or request error. */
+function upstreamError(
+  target: UpstreamTarget,
+  error: NodeJS.ErrnoException,
+  otherwise: UpstreamFailure,
+): UpstreamError {
+  const tls = tlsFailureOf(error);
+  if (tls !== undefined) {
+    return new UpstreamError('tls-failure', `${target.id}: TLS: ${error.message}`, tls);
+  }
+  return new UpstreamError(otherwise, `${target.id}: ${error.message}`);
 }
 
 export interface UpstreamTarget extends HostPort {
@@ -108,8 +132,11 @@ export class Http1Pool implements UpstreamPool {
   /** Agent names (host:port:) of retired endpoints, whose freed sockets are closed. */
   readonly #retired = new Set<string>();
 
-  /** `maxConnections` caps sockets to the whole cluster; requests beyond wait in the agent. */
-  constructor(maxConnections: number) {
+  /**
+   * `maxConnections` caps sockets to the whole cluster; requests beyond wait
+   * in the agent. With `connector`, every new connection is made by it (mesh TLS).
+   */
+  constructor(maxConnections: number, connector?: UpstreamConnector) {
     this.#agent = new Agent({
       keepAlive: true,
       // Requests are small writes that must leave at once, not wait for an ACK (Nagle).
@@ -118,6 +145,11 @@ export class Http1Pool implements UpstreamPool {
       maxSockets: maxConnections,
       scheduling: 'lifo',
     });
+    if (connector !== undefined) {
+      // node's Agent calls this for each new socket; the pool, keep-alive and limits stay its own.
+      (this.#agent as unknown as { createConnection: AgentConnect }).createConnection = (options) =>
+        connector({ host: options.host ?? '', port: Number(options.port) }, ['http/1.1']);
+    }
     // After the agent's own 'free' handler has pooled the socket: a retired
     // endpoint's socket closes instead (and the agent forgets it on 'close').
     this.#agent.on('free', (socket: Socket, options: { host?: string; port?: number | string }) => {
@@ -191,7 +223,7 @@ export class Http1Pool implements UpstreamPool {
       });
       // `on`, not `once`: a request can fail again after its response began (a reset mid-body).
       outgoing.on('error', (error: NodeJS.ErrnoException) => {
-        reject(new UpstreamError(failureOf(error), `${target.id}: ${error.message}`));
+        reject(upstreamError(target, error, failureOf(error)));
       });
     });
     // A rejection nobody awaited yet (aborted before the head) must not crash the process.
@@ -210,6 +242,12 @@ export class Http1Pool implements UpstreamPool {
 
 export class Http2Pool implements UpstreamPool {
   readonly #sessions = new Map<string, ClientHttp2Session>();
+  readonly #connector: UpstreamConnector | undefined;
+
+  /** With `connector`, sessions run over the connections it makes (mesh TLS, ALPN h2). */
+  constructor(connector?: UpstreamConnector) {
+    this.#connector = connector;
+  }
   /** Sessions that completed their connect: a stream failing on one may have been processed. */
   readonly #connected = new WeakSet<ClientHttp2Session>();
 
@@ -229,7 +267,7 @@ export class Http2Pool implements UpstreamPool {
         [h2.HTTP2_HEADER_METHOD]: request.method,
         [h2.HTTP2_HEADER_PATH]: request.path,
         [h2.HTTP2_HEADER_AUTHORITY]: request.authority,
-        [h2.HTTP2_HEADER_SCHEME]: 'http',
+        [h2.HTTP2_HEADER_SCHEME]: this.#connector === undefined ? 'http' : 'https',
       });
     } catch (error) {
       // A session already closing (GOAWAY just arrived) refuses new streams synchronously.
@@ -258,10 +296,14 @@ export class Http2Pool implements UpstreamPool {
           endedCleanly: () => !(stream.rstCode > h2.NGHTTP2_NO_ERROR),
         });
       });
-      const fail = (reason: string): void => {
+      const fail = (reason: string, error?: Error): void => {
         // Every stream closes; only one that never answered is a failure (and worth an Error).
         if (settled) return;
         settled = true;
+        if (error !== undefined && tlsFailureOf(error) !== undefined) {
+          reject(upstreamError(target, error, 'connect-failure'));
+          return;
+        }
         const failure: UpstreamFailure =
           stream.rstCode === h2.NGHTTP2_REFUSED_STREAM
             ? 'refused-stream'
@@ -270,7 +312,7 @@ export class Http2Pool implements UpstreamPool {
               : 'connect-failure';
         reject(new UpstreamError(failure, `${target.id}: ${reason}`));
       };
-      stream.on('error', (error: Error) => fail(error.message));
+      stream.on('error', (error: Error) => fail(error.message, error));
       // Closed with no head and no error event: a RST_STREAM with NO_ERROR or a GOAWAY.
       stream.once('close', () => fail('stream closed'));
     });
@@ -297,11 +339,16 @@ export class Http2Pool implements UpstreamPool {
   #session(target: UpstreamTarget): ClientHttp2Session {
     const existing = this.#sessions.get(target.id);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const session = http2Connect(`http://${target.host}:${target.port}`, {
+    const connector = this.#connector;
+    const scheme = connector === undefined ? 'http' : 'https';
+    const session = http2Connect(`${scheme}://${target.host}:${target.port}`, {
       // The proxy's own limit is the cluster circuit breaker, not the session.
       peerMaxConcurrentStreams: 1000,
       // Many streams' small frames share this socket: send them at once, not after an ACK (Nagle).
-      createConnection: () => netConnect({ host: target.host, port: target.port, noDelay: true }),
+      createConnection: () =>
+        connector === undefined
+          ? netConnect({ host: target.host, port: target.port, noDelay: true })
+          : connector(target, ['h2']),
     });
     session.once('connect', () => this.#connected.add(session));
     session.on('error', () => this.#forget(target.id, session));
@@ -317,6 +364,9 @@ export class Http2Pool implements UpstreamPool {
     if (this.#sessions.get(id) === session) this.#sessions.delete(id);
   }
 }
+
+/** node's Agent.createConnection, which it calls with the request's connect options. */
+type AgentConnect = (options: { host?: string | null; port?: number | string | null }) => Socket;
 
 /** The prefix of node's Agent.getName() for a host and port (local address and family follow). */
 function agentName(host: string, port: number | string): string {

@@ -1,0 +1,185 @@
+/**
+ * TLS on an L7 listener, between the accepted TCP connection and the HTTP
+ * servers: a node:tls server that never listens (the listener's own TCP
+ * port hands it each admitted connection) does the handshake, then the
+ * decrypted socket goes to the HTTP/1.1 or HTTP/2 server by ALPN.
+ *
+ * - mode "mesh": the node's workload certificate is presented, a client
+ *   certificate verified against the mesh trust bundle is required, and the
+ *   client must name exactly one SPIFFE ID of the mesh's trust domain
+ *   (peerIdentity()); that identity travels with the connection to
+ *   authorization and to the upstream header. A renewal swaps the context
+ *   for the next handshake only (setSecureContext): open connections keep
+ *   theirs.
+ * - mode "server": a certificate from files for clients outside the mesh;
+ *   no client certificate, no identity.
+ *
+ * Whatever fails the handshake (plaintext, garbage, an expired, foreign or
+ * self-signed certificate, no certificate, silence after a ClientHello) is
+ * dropped and counted by a reason from a fixed set, never logged per
+ * connection.
+ */
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { HttpListenerConfig, RefusedResource } from '../../../src/config/index.js';
+import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
+import { peerIdentity, type PeerIdentity } from '../../../src/shared/identity/index.js';
+import type { MeshCredentials, MeshTlsMaterial } from '../tls/mesh-credentials.js';
+
+type ListenerTls = NonNullable<HttpListenerConfig['tls']>;
+
+/** A TLS listener that cannot be set up: refuses the config naming the listener. */
+export class ListenerTlsError extends StreammeshError {
+  readonly resources: readonly RefusedResource[];
+  constructor(config: HttpListenerConfig, reason: string, cause?: unknown) {
+    super('ERR_HTTP_LISTENER_TLS', `proxy.http.listeners ${config.name} tls: ${reason}`, {
+      cause,
+    });
+    this.resources = [{ type: 'HTTP_LISTENER', name: config.name }];
+  }
+}
+
+/** A handshake that succeeded: the decrypted socket, the TCP one under it, and the peer's identity. */
+export interface SecuredConnection {
+  readonly socket: TLSSocket;
+  readonly raw: Socket | undefined;
+  /** Set on a mesh listener (always: a peer without one is refused). */
+  readonly identity: PeerIdentity | undefined;
+}
+
+export interface TlsTerminationOptions {
+  readonly config: HttpListenerConfig;
+  readonly credentials: MeshCredentials | undefined;
+  readonly onSecure: (connection: SecuredConnection) => void;
+  /** A connection dropped during or right after its handshake, with why. */
+  readonly onRefused: (reason: string) => void;
+}
+
+/** ALPN ids offered for each listener protocol (RFC 7301; "h2" is HTTP/2 over TLS). */
+const ALPN: Readonly<Record<HttpListenerConfig['protocol'], string[]>> = {
+  http1: ['http/1.1'],
+  http2: ['h2'],
+  auto: ['h2', 'http/1.1'],
+};
+
+export class TlsTermination {
+  readonly #server: TlsServer;
+  readonly #mode: ListenerTls['mode'];
+  readonly #credentials: MeshCredentials | undefined;
+  readonly #unwatch: () => void;
+
+  constructor(tls: ListenerTls, options: TlsTerminationOptions) {
+    const { config } = options;
+    this.#mode = tls.mode;
+    this.#credentials = options.credentials;
+    const context = serverContext(tls, options);
+    this.#server = new TlsServer({
+      ...context,
+      minVersion: tls.mode === 'mesh' ? 'TLSv1.3' : 'TLSv1.2',
+      requestCert: tls.mode === 'mesh',
+      rejectUnauthorized: tls.mode === 'mesh',
+      ALPNProtocols: ALPN[config.protocol],
+      // A ClientHello and then silence holds no slot past the head timeout.
+      handshakeTimeout: config.headersTimeoutMs,
+    });
+    this.#server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
+      options.onRefused(refusalReason(error));
+    });
+    this.#server.on('secureConnection', (socket: TLSSocket) => {
+      this.#secured(socket, options);
+    });
+    this.#unwatch =
+      tls.mode === 'mesh' && options.credentials !== undefined
+        ? options.credentials.onChange((material) => {
+            this.#server.setSecureContext(material.options);
+          })
+        : () => undefined;
+  }
+
+  /** Starts the handshake on an admitted connection. */
+  accept(socket: Socket): void {
+    this.#server.emit('connection', socket);
+  }
+
+  close(): void {
+    this.#unwatch();
+  }
+
+  #secured(socket: TLSSocket, options: TlsTerminationOptions): void {
+    socket.on('error', () => socket.destroy());
+    const raw = rawSocketOf(socket);
+    if (this.#mode !== 'mesh') {
+      options.onSecure({ socket, raw, identity: undefined });
+      return;
+    }
+    const material = this.#credentials?.current;
+    const identity =
+      material === undefined
+        ? undefined
+        : peerIdentity(socket.getPeerCertificate(), material.trustDomain);
+    if (identity === undefined) {
+      // Verified by a root we trust, but naming no mesh identity of our trust domain.
+      options.onRefused('tls_no_mesh_identity');
+      socket.destroy();
+      return;
+    }
+    options.onSecure({ socket, raw, identity });
+  }
+}
+
+function serverContext(
+  tls: ListenerTls,
+  options: TlsTerminationOptions,
+): MeshTlsMaterial['options'] | { readonly key: Buffer; readonly cert: Buffer } {
+  const { config } = options;
+  if (tls.mode === 'mesh') {
+    const material = options.credentials?.current;
+    if (material === undefined) {
+      throw new ListenerTlsError(
+        config,
+        'mode "mesh" needs the node\'s workload certificate, and this node has none (controlPlane.mtls off, or not issued yet)',
+      );
+    }
+    return material.options;
+  }
+  try {
+    return { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+  } catch (error) {
+    // The path is configuration, not a secret; the file's contents never appear.
+    throw new ListenerTlsError(config, `cannot read certFile or keyFile: ${errorMessage(error)}`);
+  }
+}
+
+/**
+ * The TCP socket a server-side TLSSocket wraps. node keeps it as `_parent`
+ * (stable since node 0.11, but not documented): the head deadline is kept
+ * under it, and the first request over TLS must be able to meet it.
+ */
+function rawSocketOf(socket: TLSSocket): Socket | undefined {
+  const parent = (socket as { _parent?: unknown })._parent;
+  return parent !== null && typeof parent === 'object' ? (parent as Socket) : undefined;
+}
+
+/** Why a handshake failed, as one of a few labels (never the peer's text). */
+function refusalReason(error: NodeJS.ErrnoException): string {
+  const code = error.code ?? '';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'tls_handshake_timeout';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'tls_reset';
+  if (
+    code === 'ERR_SSL_HTTP_REQUEST' ||
+    code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' ||
+    code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
+    code === 'ERR_SSL_RECORD_LENGTH_MISMATCH' ||
+    code === 'ERR_SSL_UNKNOWN_PROTOCOL'
+  ) {
+    return 'tls_not_tls';
+  }
+  if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'tls_no_client_certificate';
+  if (/CERTIFICATE|CERT_|SELF_SIGNED|UNABLE_TO_|ISSUER/.test(code)) {
+    return 'tls_client_certificate_refused';
+  }
+  if (code === 'ERR_SSL_NO_APPLICATION_PROTOCOL') return 'tls_no_application_protocol';
+  return 'tls_handshake_failed';
+}

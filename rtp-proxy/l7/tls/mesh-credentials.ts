@@ -1,0 +1,68 @@
+/**
+ * The node's workload certificate as the L7 proxy uses it: the TLS contexts
+ * its mesh listeners present and its mesh clusters dial with, and the trust
+ * domain a peer's SPIFFE ID must belong to.
+ *
+ * The L7 proxy runs on a thread of its own, so it cannot hold the node's
+ * WorkloadIdentitySource: the main thread sends each set of certificates
+ * (the first, and every renewal) as plain data, and update() puts it here.
+ * A renewal never touches a connection already open (TLS reads certificates
+ * at the handshake only): listeners swap their context for the next
+ * handshake (onChange) and clusters take the current one for every new
+ * connection. A context is built once per set, not per connection.
+ */
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { parseSpiffeId, type WorkloadCertificates } from '../../../src/shared/identity/index.js';
+
+/** What a mesh TLS end needs from one set of certificates. */
+export interface MeshTlsMaterial {
+  readonly spiffeId: string;
+  readonly trustDomain: string;
+  /** Key, leaf + chain, and the trust bundle as CA: for a server and for a client alike. */
+  readonly context: SecureContext;
+  /** The same as options, for node:tls servers' setSecureContext(). */
+  readonly options: {
+    readonly key: string;
+    readonly cert: string;
+    readonly ca: string;
+  };
+}
+
+export class MeshCredentials {
+  #material: MeshTlsMaterial | undefined;
+  readonly #listeners = new Set<(material: MeshTlsMaterial) => void>();
+
+  /** undefined until the node has a certificate (or when mTLS is off). */
+  get current(): MeshTlsMaterial | undefined {
+    return this.#material;
+  }
+
+  /** Puts a new set in force for every handshake from now on; throws (changing nothing) on bad PEM. */
+  update(certificates: WorkloadCertificates): void {
+    const options = {
+      key: certificates.privateKeyPem,
+      cert: joinPem(certificates.certificatePem, certificates.chainPem),
+      ca: certificates.trustBundlePem,
+    };
+    const material: MeshTlsMaterial = {
+      spiffeId: certificates.spiffeId,
+      trustDomain: parseSpiffeId(certificates.spiffeId).trustDomain,
+      context: createSecureContext({ ...options, minVersion: 'TLSv1.3' }),
+      options,
+    };
+    this.#material = material;
+    for (const listener of this.#listeners) listener(material);
+  }
+
+  /** Calls `listener` with every later set; returns the function that stops it. */
+  onChange(listener: (material: MeshTlsMaterial) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
+/** The leaf then the certificates above it, as one PEM (what node:tls presents). */
+function joinPem(leaf: string, chain: string): string {
+  const trimmed = chain.trim();
+  return trimmed === '' ? leaf : `${leaf.trimEnd()}\n${trimmed}\n`;
+}
