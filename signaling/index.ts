@@ -104,6 +104,10 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       rtc,
       peerLimits: startup.peerLimits,
       connectionBudget: startup.connections,
+      requestRate: {
+        perSecond: startup.connections.requestsPerSecondPerSource,
+        burst: startup.connections.requestBurstPerSource,
+      },
       budget: startup.budgets,
       routes: (rooms, budget) => [
         demoRoute(),

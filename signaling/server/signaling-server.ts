@@ -9,6 +9,14 @@
  * head timeout is closed, counted under listener="signaling"), and the
  * WebRtcBudget of WebSocket connections, rooms, transports and WHIP/WHEP
  * sessions, in total and per source address.
+ *
+ * Requests per source address (issue 17, point 7): every HTTP request and
+ * every upgrade takes a token of its source's bucket at the listener's
+ * entry, before routing, so WHIP, WHEP, /ws and the demo page are limited
+ * in one place (signaling.connections.requestsPerSecondPerSource); one over
+ * the rate is answered 429 with Retry-After and counted in
+ * streammesh_rate_limited_requests_total{listener="signaling"}. Messages on
+ * an open WebSocket have their own budget per connection (RequestBudget).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -23,6 +31,7 @@ import {
   type HeadDeadline,
 } from '../../src/shared/connection-budget.js';
 import type { Logger } from '../../src/shared/log.js';
+import { SourceRateLimiter, type RateLimit } from '../../src/shared/rate-limit/index.js';
 import { MAX_MESSAGE_BYTES, SUBPROTOCOL } from '../protocol/index.js';
 import type { RtcSettings, WorkerPool } from '../sfu/index.js';
 import type { PeerLimits } from './peer-media.js';
@@ -39,6 +48,9 @@ import {
 } from './webrtc-budget.js';
 
 export const WEBSOCKET_PATH = '/ws';
+
+/** signaling.connections' defaults: a page load, a WHEP session with its trickle, well within. */
+export const DEFAULT_REQUEST_RATE: RateLimit = { perSecond: 50, burst: 200 };
 
 /**
  * An HTTP handler mounted on the listener: requests whose path starts with
@@ -68,6 +80,8 @@ export interface SignalingServerOptions {
   readonly budget?: WebRtcBudgetLimits;
   /** Requests allowed per connection (default 200 at once, 50/s sustained). */
   readonly requestBudget?: RequestBudgetOptions;
+  /** HTTP requests and upgrades allowed per source address (default DEFAULT_REQUEST_RATE). */
+  readonly requestRate?: RateLimit;
   /** ws ping interval (default 10 s); a connection missing 2 pongs is terminated. */
   readonly heartbeatIntervalMs?: number;
 }
@@ -84,6 +98,7 @@ export class SignalingServer {
   readonly #requestBudget: RequestBudgetOptions | undefined;
   readonly #connections: ConnectionBudget;
   readonly #budget: WebRtcBudget;
+  readonly #requestRate: SourceRateLimiter;
   /** Head timers of connections that have not sent their first request head yet. */
   readonly #heads = new WeakMap<Socket, HeadDeadline>();
   #peerLimits: PeerLimits;
@@ -98,6 +113,11 @@ export class SignalingServer {
     const connectionLimits = options.connectionBudget ?? defaultConnectionBudget;
     this.#connections = new ConnectionBudget('signaling', connectionLimits, options.metrics);
     this.#budget = new WebRtcBudget(options.budget ?? DEFAULT_WEBRTC_BUDGET, options.metrics);
+    this.#requestRate = new SourceRateLimiter({
+      listener: 'signaling',
+      limit: options.requestRate ?? DEFAULT_REQUEST_RATE,
+      registry: options.metrics,
+    });
     this.#rooms = new Rooms({
       pool: options.pool,
       maxPeersPerRoom: options.maxPeersPerRoom,
@@ -124,7 +144,20 @@ export class SignalingServer {
       },
       (request, response) => {
         this.#headComplete(request);
-        this.#route(routes, request, response);
+        const retryAfterSec = this.#overRate(request);
+        if (retryAfterSec === undefined) {
+          this.#route(routes, request, response);
+          return;
+        }
+        // Its body is not read: the connection cannot carry another request.
+        response
+          .writeHead(429, {
+            'content-type': 'text/plain',
+            'retry-after': String(retryAfterSec),
+            connection: 'close',
+          })
+          .end('too many requests from this address\n');
+        request.resume();
       },
     );
     this.#http.on('connection', (socket: Socket) => {
@@ -133,7 +166,14 @@ export class SignalingServer {
     });
     this.#http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#headComplete(request);
-      this.#upgrade(request, socket, head);
+      const retryAfterSec = this.#overRate(request);
+      if (retryAfterSec === undefined) {
+        this.#upgrade(request, socket, head);
+        return;
+      }
+      refuse(socket, 429, 'Too Many Requests', 'too many requests from this address\n', {
+        'Retry-After': String(retryAfterSec),
+      });
     });
     this.#heartbeat = new Heartbeat(
       () => this.#sessions.values(),
@@ -263,6 +303,12 @@ export class SignalingServer {
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       this.#accept(ws, request, source);
     });
+  }
+
+  /** Takes a token of the request's source: undefined when it may go on, else Retry-After seconds. */
+  #overRate(request: IncomingMessage): number | undefined {
+    const decision = this.#requestRate.take(request.socket.remoteAddress ?? 'unknown');
+    return decision.allowed ? undefined : decision.retryAfterSec;
   }
 
   /** The connection sent a complete request head: its head timer stops. */
