@@ -7,6 +7,10 @@
  * counted here. A route that writes or reveals secrets is registered with
  * `access: 'token'`: its requests must carry the admin bearer token, checked
  * before the handler runs and so before any byte of the body is read.
+ * Requests per source address are limited (ADMIN_REQUEST_RATE, issue 17
+ * point 7) before anything else is done with them: one over the rate is
+ * answered 429 with Retry-After and counted in
+ * streammesh_rate_limited_requests_total{listener="admin"}.
  *
  * A second listener may serve the same routes over mutual TLS (listenMtls):
  * there a client certificate of the mesh CA naming an operator identity
@@ -42,6 +46,7 @@ import {
 } from '../connection-budget.js';
 import { StreammeshError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { SourceRateLimiter, type RateLimit } from '../rate-limit/index.js';
 import { exposeMetrics, type MetricsSource } from '../metrics.js';
 import { peerIdentity, type WorkloadCertificates } from '../identity/index.js';
 import type { AdminCredentials } from './credentials.js';
@@ -105,6 +110,13 @@ export const adminConnectionBudget: ConnectionBudgetLimits = {
   headTimeoutMs: 10_000,
 };
 
+/**
+ * Requests per source address on an admin listener: a fixed rate, not a
+ * setting. Scrapers and the CLI send a few a second; a test polling every
+ * 20 ms sends 50, and a few such loops may poll one node at once.
+ */
+export const ADMIN_REQUEST_RATE: RateLimit = { perSecond: 100, burst: 200 };
+
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
  * Connections the mutual-TLS admin listener holds at once, handshaking or
@@ -165,6 +177,7 @@ export class AdminServer {
   readonly #badRequests: Counter;
   readonly #unauthorized: Counter;
   readonly #budget: ConnectionBudget;
+  readonly #requestRate: SourceRateLimiter;
   readonly #headDeadlines = new WeakMap<Socket, HeadDeadline>();
   #mtls:
     | {
@@ -200,8 +213,22 @@ export class AdminServer {
       options.budget ?? adminConnectionBudget,
       options.metrics,
     );
+    this.#requestRate = new SourceRateLimiter({
+      listener: 'admin',
+      limit: ADMIN_REQUEST_RATE,
+      registry: options.metrics,
+    });
     this.#server = createServer({ maxHeaderSize: 16 * 1024 }, (request, response) => {
       this.#headDeadlines.get(request.socket)?.met();
+      const rate = this.#requestRate.take(request.socket.remoteAddress ?? 'unknown');
+      if (!rate.allowed) {
+        // The body is never read: the connection cannot carry another request.
+        response.setHeader('connection', 'close');
+        response.setHeader('retry-after', String(rate.retryAfterSec));
+        send(response, 429, { error: 'too many requests from this address' });
+        request.resume();
+        return;
+      }
       void this.#handle(request, response);
     });
     this.#server.on('connection', (socket: Socket) => {
