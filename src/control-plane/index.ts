@@ -28,6 +28,7 @@ import { ConfigStore, ConfigPushServer, type ChannelSecurity } from './config-pu
 import { HopPlanner } from './hops/index.js';
 import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
+import { addTokenRoutes } from './tokens/index.js';
 import type { MeshCa } from './ca/index.js';
 import {
   IdentityService,
@@ -161,6 +162,10 @@ export async function startControlPlane(
     throw error;
   }
   addControlPlaneRoutes(admin, { store, registry, placements, hops });
+  // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
+  if (identity !== undefined) {
+    await addTokenRoutes(admin, { ca: identity.ca, clock: options.clock ?? systemClock, log });
+  }
 
   const grpcAddress = await pushServer.listen();
   const adminAddress = await admin.listen();
@@ -213,6 +218,7 @@ export async function startControlPlane(
 }
 
 interface StartedIdentity {
+  readonly ca: MeshCa;
   readonly security: ChannelSecurity;
   readonly own: OwnCertificate;
   readonly running: RunningIdentity;
@@ -245,6 +251,7 @@ async function startIdentity(
   await own.start();
   const service = new IdentityService({ ca, bootstrapToken, leafLifetimeMs, metrics, log });
   return {
+    ca,
     own,
     security: {
       // Not required at the handshake: a node's first IssueCertificate has
