@@ -20,3 +20,10 @@ export {
 } from './workload-key.js';
 export { peerIdentity, spiffeServerIdentityCheck, type PeerIdentity } from './peer-identity.js';
 export type { WorkloadCertificates, WorkloadIdentitySource } from './workload-certificates.js';
+export {
+  BUNDLE_FILE,
+  CONTROL_PLANE_NAMESPACE,
+  CONTROL_PLANE_SERVICE_ACCOUNT,
+  controlPlaneSpiffeId,
+  defaultCaDirectory,
+} from './mesh-names.js';
