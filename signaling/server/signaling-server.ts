@@ -49,8 +49,11 @@ import {
 
 export const WEBSOCKET_PATH = '/ws';
 
-/** signaling.connections' defaults: a page load, a WHEP session with its trickle, well within. */
-export const DEFAULT_REQUEST_RATE: RateLimit = { perSecond: 50, burst: 200 };
+/**
+ * signaling.connections' defaults: a page load or a WHEP session with its
+ * trickle is well within, and so is a burst of a few hundred from one NAT.
+ */
+export const DEFAULT_REQUEST_RATE: RateLimit = { perSecond: 100, burst: 400 };
 
 /**
  * An HTTP handler mounted on the listener: requests whose path starts with

@@ -89,6 +89,14 @@ const authSchema = z
       .min(1)
       .default(['digest', 'basic'])
       .describe('Challenges offered to clients, in order of preference.'),
+    jwt: z
+      .boolean()
+      .optional()
+      .describe(
+        'Also accept an edge token signed by the control plane (`streammesh token --path NAME`): ?jwt=<token> in the URL, or Authorization: Bearer. ' +
+          'Its path claim must name the path ("*" for all); ANNOUNCE and RECORD need role publisher. ' +
+          'A missing, forged or expired token is 401, another path or role 403; 503 until this node holds the mesh trust bundle.',
+      ),
   })
   .describe('Clients must authenticate; without this section the RTSP proxy is open.');
 
@@ -136,7 +144,7 @@ export const rtspSchema = z
       .number()
       .min(0.1)
       .max(100_000)
-      .default(50)
+      .default(100)
       .describe(
         'RTSP requests per second one source address may keep sending (over all its connections); more are answered 503 with Retry-After, the connection kept, and counted in streammesh_rate_limited_requests_total{listener="rtsp"}.',
       ),
@@ -145,7 +153,7 @@ export const rtspSchema = z
       .int()
       .min(1)
       .max(100_000)
-      .default(200)
+      .default(400)
       .describe('RTSP requests one source address may send at once after being quiet.'),
     maxSessionsPerSource: z
       .number()

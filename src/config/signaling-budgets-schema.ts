@@ -27,12 +27,12 @@ export const signalingConnectionsSchema = z
       .number()
       .min(0.1)
       .max(1_000_000)
-      .default(50)
+      .default(100)
       .describe(
         'HTTP requests (WHIP/WHEP, /ws upgrades, the demo page) per second one source address may keep sending; more are answered 429 with Retry-After and counted in streammesh_rate_limited_requests_total{listener="signaling"}.',
       ),
     requestBurstPerSource: count(1_000_000)
-      .default(200)
+      .default(400)
       .describe('HTTP requests one source address may send at once after being quiet.'),
   })
   .describe(

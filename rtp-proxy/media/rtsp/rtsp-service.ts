@@ -71,6 +71,7 @@ import { StreamPath, type PathOptions, type PathSnapshot } from './stream-path.j
 import { StreamSlots } from './stream-slots.js';
 import { Tally } from './tally.js';
 import { ViewerAuth } from './viewer-auth.js';
+import { EdgeTokenGate } from '../../../src/shared/edge-token/index.js';
 
 /** The candidate's RTSP listen address cannot be bound: NACKs RTSP_SETTINGS, which holds it. */
 export class RtspListenError extends StreammeshError implements ResourceRefusal {
@@ -105,6 +106,12 @@ export interface RtspServiceOptions {
    * placed, or a test's).
    */
   readonly cameraSource?: (options: CameraSourceOptions, path: string) => MediaSource;
+  /**
+   * The mesh trust bundle (PEM) edge tokens are checked against (auth.jwt):
+   * the node's workload identity; undefined until it holds one, and then
+   * every token is refused as not ready.
+   */
+  readonly trustBundle?: () => string | undefined;
 }
 
 /**
@@ -187,6 +194,7 @@ export class RtspService implements ConfigParticipant {
   #listener: Listener | undefined;
   #config: RtspConfig | undefined;
   #auth = new ViewerAuth(undefined);
+  readonly #trustBundle: () => string | undefined;
   #authSignature = '';
   #ports: PortAllocator | undefined;
   #portsSignature = '';
@@ -220,6 +228,7 @@ export class RtspService implements ConfigParticipant {
       onReleaseError: () => undefined,
     });
     this.#cameraSource = options.cameraSource ?? ((camera) => new CameraSource(camera));
+    this.#trustBundle = options.trustBundle ?? (() => undefined);
     this.#sessions = new SessionTable(
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
@@ -303,10 +312,10 @@ export class RtspService implements ConfigParticipant {
       const config = (): RtspConfig | undefined => this.#config;
       const limit: RateLimit = {
         get perSecond() {
-          return config()?.requestsPerSecondPerSource ?? 50;
+          return config()?.requestsPerSecondPerSource ?? 100;
         },
         get burst() {
-          return config()?.requestBurstPerSource ?? 200;
+          return config()?.requestBurstPerSource ?? 400;
         },
       };
       this.#requestRate = new SourceRateLimiter({
@@ -362,12 +371,16 @@ export class RtspService implements ConfigParticipant {
       this.#ports !== undefined && portsSignature === this.#portsSignature
         ? { allocator: this.#ports, signature: portsSignature }
         : { allocator: new PortAllocator(candidate.proxy.rtpPorts), signature: portsSignature };
-    const authSignature = JSON.stringify(rtsp.auth ?? null);
+    const { trustDomain } = candidate.controlPlane;
+    const authSignature = JSON.stringify([rtsp.auth ?? null, trustDomain]);
     const auth =
       authSignature === this.#authSignature
         ? { auth: this.#auth, signature: authSignature }
         : {
-            auth: new ViewerAuth(rtsp.auth, { secret: this.#nonceSecret }),
+            auth: new ViewerAuth(rtsp.auth, {
+              secret: this.#nonceSecret,
+              edgeTokens: new EdgeTokenGate({ trustBundle: this.#trustBundle, trustDomain }),
+            }),
             signature: authSignature,
           };
     const wanted = new Map<string, RtspPathConfig | 'demo'>();
