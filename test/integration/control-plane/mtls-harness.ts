@@ -5,7 +5,7 @@
  * node does (trust bundle + its SPIFFE ID), workload keys and CSRs, openssl
  * for what our own code must not judge, and the metrics as Prometheus text.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +186,25 @@ export function openssl(args: readonly string[], input?: string): { ok: boolean;
     ...(input === undefined ? {} : { input }),
   });
   return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+}
+
+/**
+ * openssl without blocking this process, for commands that talk to the
+ * control plane running in it (s_client): its stdin is closed at once.
+ */
+export function opensslAsync(args: readonly string[]): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(OPENSSL, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill(), 15_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ ok: code === 0, output });
+    });
+    child.stdin.end();
+  });
 }
 
 /** The value of one sample of the control plane's /metrics (0 when absent). */
