@@ -1,4 +1,5 @@
 /** What the RTSP method handlers share: the paths, sessions, auth and media ports of the service. */
+import type { EdgeTokenFailure } from '../../../src/shared/edge-token/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { PortAllocator } from '../../../src/media/udp/index.js';
 import type { SessionTable } from './session-table.js';
@@ -11,6 +12,8 @@ export type RequestDefect =
   | 'bad_url'
   | 'unknown_path'
   | 'unauthorized'
+  /** An edge token refused, by why (a bounded set: EdgeTokenFailure). */
+  | `jwt_${EdgeTokenFailure}`
   | 'unknown_session'
   | 'bad_transport'
   | 'bad_state'

@@ -2,17 +2,21 @@
  * Dispatch of one RTSP request: CSeq check, the path it names, viewer auth,
  * then the method. Requests that name a session are authorized by it: the
  * session id is a 64-bit secret handed only to the client that passed auth
- * at SETUP.
+ * at SETUP. Publishing (ANNOUNCE, SETUP in record mode) is authorized apart
+ * from viewing: an edge token of role viewer that opened a path for DESCRIBE
+ * does not open it for ANNOUNCE on the same connection.
  */
 import type { RtspRequest, RtspResponse } from '../../../src/protocol/rtsp/index.js';
+import type { EdgeTokenFailure } from '../../../src/shared/edge-token/index.js';
 import type { RtspConnection } from './connection.js';
-import type { RtspContext } from './context.js';
+import type { RequestDefect, RtspContext } from './context.js';
 import { describe, pause, play, setupPlay } from './play-methods.js';
 import { existingSession } from './session-lookup.js';
 import { announce, publisherFrame, record, setupRecord } from './record-methods.js';
 import { requestTarget, type RequestTarget } from './request-target.js';
 import { reasonHeader, reply } from './responses.js';
 import type { StreamPath } from './stream-path.js';
+import type { AuthFailure } from './viewer-auth.js';
 
 export const PUBLIC_METHODS = [
   'OPTIONS',
@@ -31,6 +35,7 @@ export const PUBLIC_METHODS = [
 const NOT_ALLOWED = new Set(['REDIRECT', 'PLAY_NOTIFY']);
 
 const CSEQ = /^\d{1,9}$/;
+const RECORD_MODE = /mode="?record"?/i;
 
 export async function routeRequest(
   ctx: RtspContext,
@@ -100,7 +105,7 @@ async function withPath(
     case 'ANNOUNCE':
       return announce(ctx, connection, request, target, path);
     default: {
-      const recording = /mode="?record"?/i.test(request.headers.get('Transport') ?? '');
+      const recording = RECORD_MODE.test(request.headers.get('Transport') ?? '');
       return recording
         ? setupRecord(ctx, connection, request, target, path)
         : setupPlay(ctx, connection, request, target, path);
@@ -108,34 +113,47 @@ async function withPath(
   }
 }
 
-/** undefined when the request may go on; else the 401 to answer. */
+/** undefined when the request may go on; else the 401 (403, 503) to answer. */
 function authorize(
   ctx: RtspContext,
   connection: RtspConnection,
   request: RtspRequest,
   target: RequestTarget,
 ): RtspResponse | undefined {
-  if (!ctx.auth.required || connection.authenticated.has(target.pathName)) return undefined;
+  const publishing =
+    request.method === 'ANNOUNCE' ||
+    (request.method === 'SETUP' && RECORD_MODE.test(request.headers.get('Transport') ?? ''));
+  const grant = publishing ? `${target.pathName}\0publish` : target.pathName;
+  if (!ctx.auth.required || connection.authenticated.has(grant)) return undefined;
   // A session this client already holds was authorized when it was created.
   const session = existingSession(ctx, request);
   if (session !== undefined && session !== null && session.path.name === target.pathName) {
     return undefined;
   }
-  const verdict = ctx.auth.check(request);
+  const verdict = ctx.auth.check({ ...request, pathName: target.pathName, publishing });
   if (verdict.ok) {
-    connection.authenticated.add(target.pathName);
+    connection.authenticated.add(grant);
     return undefined;
   }
-  ctx.defects.add('unauthorized');
+  ctx.defects.add(defectOf(verdict.reason));
   ctx.log.info(
     { path: target.pathName, client: connection.remoteAddress, reason: verdict.reason },
     'rtsp client refused',
   );
   return reply(
     request,
-    401,
+    verdict.status,
     verdict.challenges.map((challenge) => ['WWW-Authenticate', challenge] as const),
   );
+}
+
+/** Edge token refusals are counted by why; every other refusal as unauthorized. */
+function defectOf(reason: AuthFailure): RequestDefect {
+  return isEdgeTokenFailure(reason) ? reason : 'unauthorized';
+}
+
+function isEdgeTokenFailure(reason: AuthFailure): reason is `jwt_${EdgeTokenFailure}` {
+  return reason.startsWith('jwt_');
 }
 
 function keepalive(ctx: RtspContext, request: RtspRequest): RtspResponse {

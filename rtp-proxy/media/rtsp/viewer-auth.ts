@@ -2,7 +2,11 @@
  * Who may talk to the RTSP proxy (`proxy.rtsp.auth`): a `?token=` in the
  * request URL, or an Authorization header with Basic (RFC 7617) or Digest
  * (RFC 2617, RFC 7616) credentials of a configured user. RTSP borrows HTTP
- * authentication (RFC 2326 §D.2).
+ * authentication (RFC 2326 §D.2). With `auth.jwt`, an edge token signed by
+ * the control plane (`?jwt=`, as MediaMTX reads it, or `Authorization:
+ * Bearer`) also opens the path it names, for the role it names; a token
+ * decides alone, as `?token=` does, and is checked against the mesh trust
+ * bundle with nothing asked of the control plane.
  *
  * What real clients do, seen with a server answering 401 (ffmpeg 5.1,
  * GStreamer 1.22 rtspsrc, curl 7.88):
@@ -29,9 +33,21 @@ import {
   type DigestAlgorithm,
   type RtspHeaders,
 } from '../../../src/protocol/rtsp/index.js';
+import {
+  carriedToken,
+  failureStatus,
+  EdgeTokenGate,
+  type EdgeTokenFailure,
+} from '../../../src/shared/edge-token/index.js';
 import { DigestNonces } from './digest-nonce.js';
 
-export type AuthFailure = 'missing' | 'bad-credentials' | 'bad-token' | 'stale-nonce' | 'malformed';
+export type AuthFailure =
+  | 'missing'
+  | 'bad-credentials'
+  | 'bad-token'
+  | 'stale-nonce'
+  | 'malformed'
+  | `jwt_${EdgeTokenFailure}`;
 
 /**
  * - missing: no credentials at all (the usual first request of a client).
@@ -43,13 +59,18 @@ export type AuthFailure = 'missing' | 'bad-credentials' | 'bad-token' | 'stale-n
  *   its user (RFC 7616 §3.3).
  * - malformed: unparsable or unsupported credentials, or a Digest `uri` that
  *   is not the request's (RFC 7616 §3.4.6 suggests 400 for that one).
+ * - jwt_<reason>: an edge token refused (EdgeTokenFailure): 401, or 403 for
+ *   a valid token of another path or role, or 503 before this node holds
+ *   the trust bundle.
  */
 export type AuthVerdict =
   | { readonly ok: true; readonly user: string | null }
   | {
       readonly ok: false;
       readonly reason: AuthFailure;
-      /** WWW-Authenticate values for the 401, one header line each. */
+      /** The status to answer: 401 unless a token was refused with 403 or 503. */
+      readonly status: 401 | 403 | 503;
+      /** WWW-Authenticate values for a 401, one header line each. */
       readonly challenges: readonly string[];
     };
 
@@ -62,12 +83,18 @@ export interface ViewerAuthOptions {
   readonly secret?: Buffer;
   /** Also offer Digest SHA-256, before MD5. Default false (ffmpeg cannot do SHA-256). */
   readonly offerSha256?: boolean;
+  /** Checks edge tokens; given when `auth.jwt` is on. */
+  readonly edgeTokens?: EdgeTokenGate | undefined;
 }
 
 export interface AuthRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: RtspHeaders;
+  /** The path the request names: what an edge token must open. */
+  readonly pathName?: string;
+  /** ANNOUNCE, or SETUP in record mode: an edge token must be a publisher's. */
+  readonly publishing?: boolean;
 }
 
 /** Longer Authorization values are refused unparsed (real ones are under 400 bytes). */
@@ -75,6 +102,8 @@ const MAX_AUTHORIZATION_LENGTH = 4096;
 /** Longer request URLs are refused (the RTSP parser's own limit is lower). */
 const MAX_URL_LENGTH = 8192;
 const TOKEN_PARAMETER = 'token';
+/** Where MediaMTX and its clients put a JWT. */
+export const JWT_PARAMETER = 'jwt';
 const PRINTABLE_ASCII = /^[\x20-\x7e\t]*$/;
 const BASIC = /^basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i;
 const HEX = /^[0-9A-Fa-f]+$/;
@@ -97,6 +126,7 @@ export class ViewerAuth {
   readonly #tokenHashes: readonly Buffer[];
   readonly #nonces: DigestNonces;
   readonly #offerSha256: boolean;
+  readonly #edgeTokens: EdgeTokenGate | undefined;
   /** Checked against when the user is unknown, so that costs the same as a wrong password. */
   readonly #decoy: User;
 
@@ -118,6 +148,12 @@ export class ViewerAuth {
     if (options.now !== undefined) nonceOptions.now = options.now;
     this.#nonces = new DigestNonces(nonceOptions);
     this.#offerSha256 = options.offerSha256 ?? false;
+    // Without a gate (a caller that has no trust bundle), every token is refused as not ready.
+    this.#edgeTokens =
+      config?.jwt === true
+        ? (options.edgeTokens ??
+          new EdgeTokenGate({ trustBundle: () => undefined, trustDomain: 'unset.invalid' }))
+        : undefined;
     const decoy = randomBytes(24).toString('base64url');
     this.#decoy = { password: decoy, passwordHash: sha256(decoy) };
   }
@@ -144,6 +180,11 @@ export class ViewerAuth {
       return this.#tokenMatches(token.value) ? OPEN : this.#refuse('bad-token');
     }
     const values = request.headers.getAll('Authorization');
+    if (this.#edgeTokens !== undefined) {
+      const edgeToken = carriedToken(values, request.url, JWT_PARAMETER);
+      if (edgeToken.kind === 'malformed') return this.#refuse('jwt_malformed');
+      if (edgeToken.kind === 'given') return this.#edgeToken(edgeToken.token, request);
+    }
     const value = values[0];
     if (value === undefined) return this.#refuse('missing');
     if (
@@ -165,6 +206,18 @@ export class ViewerAuth {
         : this.#refuse('bad-credentials');
     }
     return this.#refuse('malformed');
+  }
+
+  /** An edge token decides alone: its path must be the request's, its role fit the method. */
+  #edgeToken(token: string, request: AuthRequest): AuthVerdict {
+    const gate = this.#edgeTokens;
+    if (gate === undefined || request.pathName === undefined) return this.#refuse('malformed');
+    const verdict = gate.check(token, {
+      role: request.publishing === true ? 'publisher' : 'viewer',
+      path: request.pathName,
+    });
+    if (verdict.ok) return { ok: true, user: verdict.claims.sub ?? null };
+    return this.#refuse(`jwt_${verdict.reason}`, failureStatus(verdict.reason));
   }
 
   /** Every configured token is compared, in constant time each, so timing says nothing. */
@@ -253,8 +306,9 @@ export class ViewerAuth {
     return { ok: true, user: username };
   }
 
-  #refuse(reason: AuthFailure): AuthVerdict {
-    return { ok: false, reason, challenges: this.#challenges(reason === 'stale-nonce') };
+  #refuse(reason: AuthFailure, status: 401 | 403 | 503 = 401): AuthVerdict {
+    const challenges = status === 401 ? this.#challenges(reason === 'stale-nonce') : [];
+    return { ok: false, reason, status, challenges };
   }
 
   /** One WWW-Authenticate value per offered method, in the configured order. */
@@ -274,15 +328,20 @@ export class ViewerAuth {
       }
       challenges.push(`Digest ${realm}, nonce="${nonce}", algorithm=MD5, ${tail}`);
     }
+    // Last: clients pick Digest or Basic whatever the order, and none of ffmpeg, GStreamer or curl does Bearer.
+    if (this.#edgeTokens !== undefined) challenges.push(`Bearer ${realm}`);
     return Object.freeze(challenges);
   }
 }
 
-/** The request URL without its token query parameter (what the proxy logs and matches paths with). */
+/** The request URL without its token and jwt query parameters (what the proxy logs and matches paths with). */
 export function stripToken(url: string): string {
   const parts = splitQuery(url);
   if (parts === undefined) return url;
-  const kept = parts.parameters.filter((parameter) => parameterName(parameter) !== TOKEN_PARAMETER);
+  const kept = parts.parameters.filter((parameter) => {
+    const name = parameterName(parameter);
+    return name !== TOKEN_PARAMETER && name !== JWT_PARAMETER;
+  });
   return kept.length === 0
     ? parts.base + parts.fragment
     : `${parts.base}?${kept.join('&')}${parts.fragment}`;
