@@ -5,9 +5,29 @@
  * that does not parse, is named other than its hop id, or is a hop of two
  * other nodes refuses the update) and put in force with it. The proxy's
  * camera mesh (rtp-proxy/media/mesh) follows them.
+ *
+ * A hop's keys are bound to identities: a body may name the SPIFFE ID the
+ * control plane authenticated each end by (senderIdentity,
+ * receiverIdentity). One that names this node's end with another identity
+ * than this node's own is refused, so a key meant for another workload is
+ * never used here, even if a confused control plane sends it. Every refused
+ * body is counted by reason.
  */
+import { Counter, type Registry } from 'prom-client';
 import { MEDIA_KEY, parseHopBody, type HopBody, type ResourceIssue } from '../config/index.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
+
+/** Why a hop body was refused: the `reason` label of streammesh_node_hop_keys_refused_total. */
+export type HopRefusal = 'invalid_body' | 'not_this_node' | 'identity_mismatch';
+
+export interface HopsOptions {
+  /** This node's SPIFFE ID; undefined when it has none (no mTLS), and then no body may name one. */
+  readonly ownIdentity?: () => string | undefined;
+  readonly metrics?: Registry;
+}
+
+/** Characters of an identity a refusal quotes. */
+const MAX_QUOTED_IDENTITY = 300;
 
 export interface HeldHop {
   readonly version: string;
@@ -33,10 +53,21 @@ export interface StagedHops {
 
 export class Hops {
   readonly #nodeId: string;
+  readonly #ownIdentity: () => string | undefined;
+  readonly #refused: Counter | undefined;
   #held: ReadonlyMap<string, HeldHop> = new Map();
 
-  constructor(nodeId: string) {
+  constructor(nodeId: string, options: HopsOptions = {}) {
     this.#nodeId = nodeId;
+    this.#ownIdentity = options.ownIdentity ?? (() => undefined);
+    if (options.metrics !== undefined) {
+      this.#refused = new Counter({
+        name: 'streammesh_node_hop_keys_refused_total',
+        help: 'MEDIA_KEY bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
+        labelNames: ['reason'],
+        registers: [options.metrics],
+      });
+    }
   }
 
   stage(update: ResourceUpdate): StagedHops {
@@ -46,9 +77,10 @@ export class Hops {
     for (const wire of update.resources) {
       if (wire.type !== MEDIA_KEY) continue;
       const body = this.#read(wire);
-      if (typeof body === 'string') {
+      if ('refusal' in body) {
         // The reason never quotes the body: it holds keys.
-        issues.push({ type: MEDIA_KEY, name: wire.name, reason: body });
+        issues.push({ type: MEDIA_KEY, name: wire.name, reason: body.reason });
+        this.#refused?.inc({ reason: body.refusal });
         continue;
       }
       next.set(wire.name, { version: wire.version, body });
@@ -123,20 +155,43 @@ export class Hops {
       .sort((a, b) => (a.hopId < b.hopId ? -1 : a.hopId > b.hopId ? 1 : 0));
   }
 
-  #read(wire: WireResource): HopBody | string {
+  #read(wire: WireResource): HopBody | { refusal: HopRefusal; reason: string } {
     let json: unknown;
     try {
       json = JSON.parse(wire.bodyJson);
     } catch {
       // Not the parser's message: it quotes the text around the error, which holds keys.
-      return 'body is not JSON';
+      return { refusal: 'invalid_body', reason: 'body is not JSON' };
     }
     const body = parseHopBody(json);
-    if (typeof body === 'string') return body;
-    if (body.hopId !== wire.name) return `hopId ${body.hopId} is not the resource's name`;
-    if (body.sender !== this.#nodeId && body.receiver !== this.#nodeId) {
-      return `a hop of ${body.sender} and ${body.receiver}, not of this node ${this.#nodeId}`;
+    if (typeof body === 'string') return { refusal: 'invalid_body', reason: body };
+    if (body.hopId !== wire.name) {
+      return { refusal: 'invalid_body', reason: `hopId ${body.hopId} is not the resource's name` };
     }
-    return body;
+    if (body.sender !== this.#nodeId && body.receiver !== this.#nodeId) {
+      return {
+        refusal: 'not_this_node',
+        reason: `a hop of ${body.sender} and ${body.receiver}, not of this node ${this.#nodeId}`,
+      };
+    }
+    const mismatch = this.#identityMismatch(body);
+    return mismatch === undefined ? body : { refusal: 'identity_mismatch', reason: mismatch };
+  }
+
+  /** Why the body's identity for this node's end is not this node's own; undefined when it is (or names none). */
+  #identityMismatch(body: HopBody): string | undefined {
+    const own = this.#ownIdentity();
+    const ends = [
+      ['sender', body.sender, body.senderIdentity],
+      ['receiver', body.receiver, body.receiverIdentity],
+    ] as const;
+    for (const [end, node, named] of ends) {
+      if (node !== this.#nodeId || named === undefined || named === own) continue;
+      const quoted = JSON.stringify(named.slice(0, MAX_QUOTED_IDENTITY));
+      return own === undefined
+        ? `its ${end} identity ${quoted} cannot be this node's: it has no workload identity (no mTLS)`
+        : `its ${end} identity ${quoted} is not this node's ${own}`;
+    }
+    return undefined;
   }
 }

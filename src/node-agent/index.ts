@@ -15,5 +15,20 @@ export {
   type NodePlacementView,
   type StagedPlacements,
 } from './placements.js';
-export { Hops, type HeldHop, type HopView, type StagedHops } from './hops.js';
+export {
+  Hops,
+  type HeldHop,
+  type HopRefusal,
+  type HopsOptions,
+  type HopView,
+  type StagedHops,
+} from './hops.js';
 export { MeshState, meshStateTypes, type StagedMeshState } from './mesh-state.js';
+export {
+  controlChannelCredentials,
+  IdentityClosedError,
+  WorkloadCertificateProvider,
+  WorkloadIdentity,
+  workloadIdentityFromConfig,
+  type WorkloadIdentityOptions,
+} from './identity/index.js';

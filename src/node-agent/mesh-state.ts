@@ -18,7 +18,7 @@ import {
   type ResourceUpdate,
   type WireResource,
 } from '../protocol/mesh/index.js';
-import { Hops, type StagedHops } from './hops.js';
+import { Hops, type HopsOptions, type StagedHops } from './hops.js';
 import { Placements, type StagedPlacements } from './placements.js';
 
 export const meshStateTypes: ReadonlySet<string> = new Set([PLACEMENT, MEDIA_KEY]);
@@ -33,10 +33,11 @@ export class MeshState extends EventEmitter<{ change: [] }> {
   readonly placements: Placements;
   readonly hops: Hops;
 
-  constructor(nodeId: string) {
+  /** `hops`: what binds hop keys to this node's identity, and where refusals are counted. */
+  constructor(nodeId: string, hops: HopsOptions = {}) {
     super();
     this.placements = new Placements(nodeId);
-    this.hops = new Hops(nodeId);
+    this.hops = new Hops(nodeId, hops);
   }
 
   stage(update: ResourceUpdate): StagedMeshState {
