@@ -34,6 +34,7 @@ export const errorCodes = [
   'limit_exceeded',
   'rate_limited',
   'over_budget',
+  'forbidden',
   'internal',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];

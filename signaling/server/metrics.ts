@@ -3,12 +3,14 @@
  * mediasoup workers by state, and frames refused by the protocol parser.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { EdgeTokenFailure } from '../../src/shared/edge-token/index.js';
 import type { ErrorCode } from '../protocol/index.js';
 import { censusCounts, type WorkerPool } from '../sfu/index.js';
 import type { Rooms } from './rooms.js';
 
 export interface SignalingMetrics {
   badMessage(code: ErrorCode): void;
+  tokenRefused(reason: EdgeTokenFailure): void;
 }
 
 export function registerSignalingMetrics(
@@ -61,9 +63,18 @@ export function registerSignalingMetrics(
     labelNames: ['code'],
     registers,
   });
+  const tokenRefused = new Counter({
+    name: 'streammesh_signaling_websocket_token_refused_total',
+    help: 'WebSocket upgrades refused for their edge token (signaling.requireToken), by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
   return {
     badMessage: (code) => {
       bad.inc({ code });
+    },
+    tokenRefused: (reason) => {
+      tokenRefused.inc({ reason });
     },
   };
 }

@@ -6,6 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import {
+  scopeRefusal,
+  type EdgeRole,
+  type EdgeTokenClaims,
+} from '../../src/shared/edge-token/index.js';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import {
@@ -38,6 +43,12 @@ export interface SignalingConnectionOptions {
   readonly onBadMessage: (code: ErrorCode) => void;
   /** Requests allowed per connection (default DEFAULT_REQUEST_BUDGET). */
   readonly requestBudget?: RequestBudgetOptions;
+  /**
+   * The edge token the upgrade carried (signaling.requireToken): join needs
+   * its rooms claim to name the room, produce its role to be publisher.
+   * Undefined when no token is required.
+   */
+  readonly token?: EdgeTokenClaims | undefined;
 }
 
 /** A heartbeat round with no pong since the previous one is a miss; this many end the connection. */
@@ -60,6 +71,7 @@ export class SignalingConnection {
   readonly #source: string;
   readonly #onBadMessage: (code: ErrorCode) => void;
   readonly #requests: RequestBudget;
+  readonly #token: EdgeTokenClaims | undefined;
   readonly #baseLog: Logger;
   #log: Logger;
   /** 'joining' while a join waits for the room's Router. */
@@ -186,6 +198,7 @@ export class SignalingConnection {
       case 'restartIce':
         return { iceParameters: await media.restartIce(request.data.transportId) };
       case 'produce': {
+        this.#requireGrant('publisher', joined.room);
         const { transportId, kind, rtpParameters, appData } = request.data;
         const producer = await media.produce(transportId, kind, rtpParameters, appData ?? {});
         this.#rooms.addProducer(joined.room, joined.member, producer);
@@ -219,6 +232,26 @@ export class SignalingConnection {
     }
   }
 
+  /** Why the connection's edge token does not allow `role` in `room`; undefined when it does (or none is required). */
+  #grantRefusal(role: EdgeRole, room: string): ProtocolError | undefined {
+    if (this.#token === undefined) return undefined;
+    const refusal = scopeRefusal(this.#token, { role, room });
+    if (refusal === undefined) return undefined;
+    this.#log.info({ room, reason: refusal }, 'edge token refused');
+    return {
+      code: 'forbidden',
+      message:
+        refusal === 'wrong_role'
+          ? `the token's role (${this.#token.role}) may not publish in room ${room}`
+          : `the token does not open room ${room}`,
+    };
+  }
+
+  #requireGrant(role: EdgeRole, room: string): void {
+    const refusal = this.#grantRefusal(role, room);
+    if (refusal !== undefined) throw new MediaError(refusal.code, refusal.message);
+  }
+
   async #join(data: {
     room: string;
     peer?: string | undefined;
@@ -227,6 +260,8 @@ export class SignalingConnection {
     if (this.#state !== 'idle') {
       return { error: { code: 'already_joined', message: 'this connection has joined already' } };
     }
+    const refusal = this.#grantRefusal('viewer', data.room);
+    if (refusal !== undefined) return { error: refusal };
     this.#state = 'joining';
     const peer = data.peer ?? `p-${randomBytes(6).toString('hex')}`;
     const member: RoomMember = {

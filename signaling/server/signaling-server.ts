@@ -22,6 +22,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
+import {
+  carriedToken,
+  failureStatus,
+  type EdgeTokenClaims,
+  type EdgeTokenGate,
+  type EdgeTokenVerdict,
+} from '../../src/shared/edge-token/index.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { HostPort } from '../../src/shared/address.js';
 import {
@@ -87,6 +94,13 @@ export interface SignalingServerOptions {
   readonly requestRate?: RateLimit;
   /** ws ping interval (default 10 s); a connection missing 2 pongs is terminated. */
   readonly heartbeatIntervalMs?: number;
+  /**
+   * Checks edge tokens (signaling.requireToken): an upgrade to /ws needs a
+   * genuine, unexpired token (`?access_token=`, as browsers cannot set
+   * headers on a WebSocket, or Authorization: Bearer), else it is refused
+   * before upgrading; the room is checked at join.
+   */
+  readonly edgeTokens?: EdgeTokenGate | undefined;
 }
 
 export class SignalingServer {
@@ -102,6 +116,7 @@ export class SignalingServer {
   readonly #connections: ConnectionBudget;
   readonly #budget: WebRtcBudget;
   readonly #requestRate: SourceRateLimiter;
+  readonly #edgeTokens: EdgeTokenGate | undefined;
   /** Head timers of connections that have not sent their first request head yet. */
   readonly #heads = new WeakMap<Socket, HeadDeadline>();
   #peerLimits: PeerLimits;
@@ -116,6 +131,7 @@ export class SignalingServer {
     const connectionLimits = options.connectionBudget ?? defaultConnectionBudget;
     this.#connections = new ConnectionBudget('signaling', connectionLimits, options.metrics);
     this.#budget = new WebRtcBudget(options.budget ?? DEFAULT_WEBRTC_BUDGET, options.metrics);
+    this.#edgeTokens = options.edgeTokens;
     this.#requestRate = new SourceRateLimiter({
       listener: 'signaling',
       limit: options.requestRate ?? DEFAULT_REQUEST_RATE,
@@ -290,6 +306,19 @@ export class SignalingServer {
       refuse(socket, 400, 'Bad Request', `ask for the subprotocol ${SUBPROTOCOL}\n`);
       return;
     }
+    const token = this.#token(request);
+    if (token !== undefined && !token.ok) {
+      const status = failureStatus(token.reason);
+      this.#metrics.tokenRefused(token.reason);
+      const [reason, headers] =
+        status === 401
+          ? ['Unauthorized', { 'WWW-Authenticate': 'Bearer realm="streammesh"' }]
+          : status === 403
+            ? ['Forbidden', {}]
+            : ['Service Unavailable', { 'Retry-After': '5' }];
+      refuse(socket, status, reason, `edge token refused: ${token.reason}\n`, headers);
+      return;
+    }
     const source = request.socket.remoteAddress ?? 'unknown';
     let lease;
     try {
@@ -304,8 +333,22 @@ export class SignalingServer {
     // Held until the socket closes, whether or not the handshake completes.
     socket.once('close', lease.release);
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      this.#accept(ws, request, source);
+      this.#accept(ws, request, source, token?.ok === true ? token.claims : undefined);
     });
+  }
+
+  /** The upgrade's edge token checked (no room yet); undefined when none is required. */
+  #token(request: IncomingMessage): EdgeTokenVerdict | undefined {
+    const gate = this.#edgeTokens;
+    if (gate === undefined) return undefined;
+    const header = request.headers.authorization;
+    const carried = carriedToken(
+      header === undefined ? [] : [header],
+      request.url ?? '',
+      'access_token',
+    );
+    if (carried.kind === 'malformed') return { ok: false, reason: 'malformed' };
+    return gate.verify(carried.kind === 'given' ? carried.token : undefined);
   }
 
   /** Takes a token of the request's source: undefined when it may go on, else Retry-After seconds. */
@@ -320,7 +363,12 @@ export class SignalingServer {
     this.#heads.delete(request.socket);
   }
 
-  #accept(ws: WebSocket, request: IncomingMessage, source: string): void {
+  #accept(
+    ws: WebSocket,
+    request: IncomingMessage,
+    source: string,
+    token: EdgeTokenClaims | undefined,
+  ): void {
     const connection = this.#nextConnection;
     this.#nextConnection += 1;
     const log = this.#log.child({ connection, remote: source });
@@ -331,6 +379,7 @@ export class SignalingServer {
       peerLimits: this.#peerLimits,
       budget: this.#budget,
       source,
+      token,
       ...(this.#requestBudget === undefined ? {} : { requestBudget: this.#requestBudget }),
       log,
       onBadMessage: (code) => {

@@ -4,6 +4,7 @@
  * status and a bounded reason for the metrics.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EdgeTokenFailure } from '../../src/shared/edge-token/index.js';
 import { StreammeshError } from '../../src/shared/errors.js';
 import { MAX_SDP_BYTES } from '../sdp/index.js';
 
@@ -31,7 +32,9 @@ export type RefusalReason =
   | 'method'
   | 'precondition'
   | 'bad_fragment'
-  | 'internal';
+  | 'internal'
+  /** An edge token refused (signaling.requireToken), by why: a bounded set too. */
+  | `jwt_${EdgeTokenFailure}`;
 
 /** A refusal: answered with `status` and `message` as text/plain, counted by `reason`. */
 export class WhipWhepError extends StreammeshError {

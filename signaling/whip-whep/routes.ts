@@ -13,6 +13,15 @@
  * streammesh_signaling_whip_whep_refused_total{endpoint,reason}; nothing a
  * client sends makes a handler throw past here.
  *
+ * With signaling.requireToken, a POST needs an edge token signed by the
+ * control plane (`Authorization: Bearer`, or `?jwt=` for players that only
+ * take a URL): WHIP needs a publisher's token for the room, WHEP a token for
+ * the room or the camera path (`rooms` or `paths` claims). 401 (missing,
+ * forged, expired), 403 (another room, path or role), 503 until the node
+ * holds the mesh trust bundle; checked before any budget is charged or the
+ * body read. PATCH and DELETE are authorized by the session id, a secret
+ * handed to the client that passed.
+ *
  * Sessions, their transports and the rooms WHIP creates are held within the
  * node's WebRtcBudget, charged to the client's address: the session's slot
  * is taken before the body is read, the transport's before a port is bound.
@@ -22,6 +31,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { types } from 'mediasoup';
 import type { Registry } from 'prom-client';
+import {
+  carriedToken,
+  failureStatus,
+  type EdgeAccess,
+  type EdgeTokenGate,
+} from '../../src/shared/edge-token/index.js';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import { SdpError, parseWebrtcSdp, parseSdpFragment, type SdpFragment } from '../sdp/index.js';
@@ -70,6 +85,8 @@ export interface WhipWhepOptions {
   readonly maxSessions?: number;
   /** A session not connected (ICE and DTLS) this long after its answer is closed (default 8 s). */
   readonly connectTimeoutMs?: number;
+  /** Checks edge tokens; given when signaling.requireToken is on. */
+  readonly edgeTokens?: EdgeTokenGate | undefined;
 }
 
 export const DEFAULT_MAX_SESSIONS = DEFAULT_WEBRTC_BUDGET.sessions.total;
@@ -179,6 +196,7 @@ class WhipWhepEndpoints {
     request: IncomingMessage,
     response: ServerResponse,
   ): Promise<void> {
+    this.#authorize(resource, request);
     requireContentType(request, SDP_TYPE, 'accept-post');
     const source = request.socket.remoteAddress ?? 'unknown';
     // Starting sessions hold their slot too: a flood of offers cannot outrun the cap.
@@ -206,6 +224,32 @@ class WhipWhepEndpoints {
         'accept-patch': SDPFRAG_TYPE,
       })
       .end(answer);
+  }
+
+  /** Throws the refusal when an edge token is required and does not open the resource. */
+  #authorize(resource: Resource, request: IncomingMessage): void {
+    const gate = this.#options.edgeTokens;
+    if (gate === undefined || resource.type === 'session') return;
+    const access: EdgeAccess =
+      resource.type === 'whip'
+        ? { role: 'publisher', room: resource.room }
+        : resource.type === 'whep-room'
+          ? { role: 'viewer', room: resource.room }
+          : { role: 'viewer', path: resource.camera };
+    const header = request.headers.authorization;
+    const carried = carriedToken(header === undefined ? [] : [header], request.url ?? '', 'jwt');
+    const verdict =
+      carried.kind === 'malformed'
+        ? ({ ok: false, reason: 'malformed' } as const)
+        : gate.check(carried.kind === 'given' ? carried.token : undefined, access);
+    if (verdict.ok) return;
+    const status = failureStatus(verdict.reason);
+    throw new WhipWhepError(
+      status,
+      `jwt_${verdict.reason}`,
+      `edge token refused: ${verdict.reason.replaceAll('_', ' ')}`,
+      status === 401 ? { 'www-authenticate': 'Bearer realm="streammesh"' } : {},
+    );
   }
 
   async #start(

@@ -31,14 +31,23 @@ export class EdgeTokenGate {
 
   /** The token's claims when it opens `access`; else why not. Never throws. */
   check(token: string | undefined, access: EdgeAccess): EdgeTokenVerdict {
-    const verdict = verifyEdgeToken(token, {
+    const verdict = this.verify(token);
+    if (!verdict.ok) return verdict;
+    const refusal = scopeRefusal(verdict.claims, access);
+    return refusal === undefined ? verdict : { ok: false, reason: refusal };
+  }
+
+  /**
+   * The token's claims when it is genuine and valid now, whatever it opens:
+   * for an edge that learns the room later (a WebSocket joins after the
+   * upgrade) and checks the scope then with scopeRefusal().
+   */
+  verify(token: string | undefined): EdgeTokenVerdict {
+    return verifyEdgeToken(token, {
       trustBundle: this.#currentRoots(),
       trustDomain: this.trustDomain,
       nowMs: this.#now(),
     });
-    if (!verdict.ok) return verdict;
-    const refusal = scopeRefusal(verdict.claims, access);
-    return refusal === undefined ? verdict : { ok: false, reason: refusal };
   }
 
   #currentRoots(): readonly X509Certificate[] | undefined {
