@@ -52,7 +52,15 @@ export interface SecurePlane {
   close(): Promise<void>;
 }
 
-export async function startSecurePlane(): Promise<SecurePlane> {
+export interface SecurePlaneOptions {
+  /**
+   * controlPlane.ca.leafLifetimeSec; the schema's floor (60) is not applied
+   * here, so that a test can watch renewals at half-life within seconds.
+   */
+  readonly leafLifetimeSec?: number;
+}
+
+export async function startSecurePlane(options: SecurePlaneOptions = {}): Promise<SecurePlane> {
   const dir = mkdtempSync(join(tmpdir(), 'cp-mtls-'));
   const defaults = defaultConfig({
     STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
@@ -64,7 +72,13 @@ export async function startSecurePlane(): Promise<SecurePlane> {
       ...defaults.controlPlane,
       mtls: true,
       trustDomain: TRUST_DOMAIN,
-      ca: { ...defaults.controlPlane.ca, dir: join(dir, 'ca') },
+      ca: {
+        ...defaults.controlPlane.ca,
+        dir: join(dir, 'ca'),
+        ...(options.leafLifetimeSec === undefined
+          ? {}
+          : { leafLifetimeSec: options.leafLifetimeSec }),
+      },
       bootstrapTokenFile: join(dir, 'state', 'bootstrap-token'),
       adminTokenFile: join(dir, 'state', 'admin-token'),
     },
