@@ -15,9 +15,9 @@
  *   no client certificate, no identity.
  *
  * Whatever fails the handshake (plaintext, garbage, an expired, foreign or
- * self-signed certificate, no certificate, silence after a ClientHello) is
- * dropped and counted by a reason from a fixed set, never logged per
- * connection.
+ * self-signed certificate, no certificate, silence after a ClientHello past
+ * the listener's headersTimeoutMs) is dropped and counted by a reason from a
+ * fixed set, never logged per connection.
  */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -68,22 +68,35 @@ export class TlsTermination {
   readonly #mode: ListenerTls['mode'];
   readonly #credentials: MeshCredentials | undefined;
   readonly #unwatch: () => void;
+  readonly #handshakeTimeoutMs: number;
+  /** Connections in their handshake, with the timer that ends them. */
+  readonly #handshakes = new Map<Socket, NodeJS.Timeout>();
+  /** Connections this side ended (timed out): their resulting errors are not counted again. */
+  readonly #ended = new WeakSet<Socket>();
+  readonly #onRefused: (reason: string) => void;
 
   constructor(tls: ListenerTls, options: TlsTerminationOptions) {
     const { config } = options;
     this.#mode = tls.mode;
     this.#credentials = options.credentials;
+    this.#onRefused = options.onRefused;
+    // A ClientHello and then silence holds no slot for longer than a slow request head may.
+    this.#handshakeTimeoutMs = config.headersTimeoutMs;
     const context = serverContext(tls, options);
     this.#server = new TlsServer({
       ...context,
       minVersion: tls.mode === 'mesh' ? 'TLSv1.3' : 'TLSv1.2',
+      // The client certificate is checked in #secured, before a byte of the
+      // connection is read: node's own refusal (rejectUnauthorized) closes it
+      // silently, and the refusal could not be counted by reason.
       requestCert: tls.mode === 'mesh',
-      rejectUnauthorized: tls.mode === 'mesh',
+      rejectUnauthorized: false,
       ALPNProtocols: ALPN[config.protocol],
-      // A ClientHello and then silence holds no slot past the head timeout.
-      handshakeTimeout: config.headersTimeoutMs,
     });
-    this.#server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
+    this.#server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+      const raw = rawSocketOf(socket);
+      if (raw !== undefined && this.#ended.has(raw)) return;
+      if (raw !== undefined) this.#settle(raw);
       options.onRefused(refusalReason(error));
     });
     this.#server.on('secureConnection', (socket: TLSSocket) => {
@@ -97,20 +110,42 @@ export class TlsTermination {
         : () => undefined;
   }
 
-  /** Starts the handshake on an admitted connection. */
+  /** Starts the handshake on an admitted connection, bounded by the handshake timeout. */
   accept(socket: Socket): void {
+    const timer = setTimeout(() => {
+      this.#handshakes.delete(socket);
+      this.#ended.add(socket);
+      this.#onRefused('tls_handshake_timeout');
+      socket.destroy();
+    }, this.#handshakeTimeoutMs);
+    this.#handshakes.set(socket, timer);
+    socket.once('close', () => this.#settle(socket));
     this.#server.emit('connection', socket);
   }
 
   close(): void {
     this.#unwatch();
+    for (const timer of this.#handshakes.values()) clearTimeout(timer);
+    this.#handshakes.clear();
+  }
+
+  /** The handshake of `raw` is over (done, failed, or the connection closed). */
+  #settle(raw: Socket): void {
+    clearTimeout(this.#handshakes.get(raw));
+    this.#handshakes.delete(raw);
   }
 
   #secured(socket: TLSSocket, options: TlsTerminationOptions): void {
     socket.on('error', () => socket.destroy());
     const raw = rawSocketOf(socket);
+    if (raw !== undefined) this.#settle(raw);
     if (this.#mode !== 'mesh') {
       options.onSecure({ socket, raw, identity: undefined });
+      return;
+    }
+    if (!socket.authorized) {
+      options.onRefused(clientCertificateRefusal(socket));
+      socket.destroy();
       return;
     }
     const material = this.#credentials?.current;
@@ -161,6 +196,17 @@ function rawSocketOf(socket: TLSSocket): Socket | undefined {
   return parent !== null && typeof parent === 'object' ? (parent as Socket) : undefined;
 }
 
+/** Why a client certificate was not verified, as one of a few labels. */
+function clientCertificateRefusal(socket: TLSSocket): string {
+  const certificate = socket.getPeerCertificate();
+  if (Object.keys(certificate).length === 0) return 'tls_no_client_certificate';
+  const code = String(socket.authorizationError);
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return 'tls_client_certificate_expired';
+  }
+  return 'tls_client_certificate_untrusted';
+}
+
 /** Why a handshake failed, as one of a few labels (never the peer's text). */
 function refusalReason(error: NodeJS.ErrnoException): string {
   const code = error.code ?? '';
@@ -178,7 +224,7 @@ function refusalReason(error: NodeJS.ErrnoException): string {
   }
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'tls_no_client_certificate';
   if (/CERTIFICATE|CERT_|SELF_SIGNED|UNABLE_TO_|ISSUER/.test(code)) {
-    return 'tls_client_certificate_refused';
+    return 'tls_client_certificate_untrusted';
   }
   if (code === 'ERR_SSL_NO_APPLICATION_PROTOCOL') return 'tls_no_application_protocol';
   return 'tls_handshake_failed';
