@@ -66,6 +66,12 @@ export interface ControlClientOptions {
   readonly hopRequests?: () => readonly HopRequest[];
   /** Each update's drain deadline (Unix ms; 0: not draining), before the update is applied. */
   readonly onDrainDeadline?: (deadlineMs: number) => void;
+  /**
+   * The channel's credentials: mutual TLS with the node's workload
+   * certificate (identity/certificate-provider.ts) when the control plane
+   * runs with controlPlane.mtls; plaintext when absent.
+   */
+  readonly credentials?: grpc.ChannelCredentials;
 }
 
 export class ControlClient {
@@ -92,7 +98,7 @@ export class ControlClient {
 
   constructor(options: ControlClientOptions) {
     this.#options = options;
-    this.#client = createMeshControlClient(options.address);
+    this.#client = createMeshControlClient(options.address, options.credentials);
     this.#backoff = options.backoff ?? new Backoff({ baseMs: 200, maxMs: 5_000 });
     this.#connected = new Gauge({
       name: 'streammesh_node_control_plane_connected',

@@ -8,17 +8,30 @@
  * resources at fault and leaves the set exactly as it was. Updates are
  * applied one at a time (the control client queues them), and close() waits
  * for the one in flight.
+ *
+ * With controlPlane.mtls (the default) the node first gets its workload
+ * certificate (identity/): the control channel is mutual TLS with it, so the
+ * control client starts only once it is in hand, and follows its renewals
+ * without reconnecting. The role's other mTLS ends (the L7 proxy) use the
+ * same identity.
  */
 import { hostname } from 'node:os';
 import { Gauge, type Registry } from 'prom-client';
 import { formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { AdminCredentials, AdminServer, type Readiness } from '../shared/admin/index.js';
 import { redactSecrets, type MeshConfig, type ResourceRef } from '../config/index.js';
+import type { WorkloadIdentitySource } from '../shared/identity/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import type { HopRequest, Role } from '../protocol/mesh/index.js';
 import type { ConfigParticipant } from './config-transaction.js';
-import { ControlClient } from './control-client.js';
+import { ControlClient, type ControlClientOptions } from './control-client.js';
+import {
+  controlChannelCredentials,
+  IdentityClosedError,
+  workloadIdentityFromConfig,
+  type WorkloadIdentity,
+} from './identity/index.js';
 import { CpuSampler, type LoadSource } from './load-source.js';
 import { NodeConfig, type AppliedConfig } from './node-config.js';
 import { MeshState } from './mesh-state.js';
@@ -36,6 +49,13 @@ export interface MeshNodeOptions {
     readonly id?: string | undefined;
     readonly node?: string | undefined;
     readonly admin: string;
+    /** The node's SPIFFE ID's parts (proxy.identity, signaling.identity); used with controlPlane.mtls. */
+    readonly identity: { readonly namespace: string; readonly serviceAccount: string };
+    /** `streammesh up`'s proxies (proxy.instances): the one of this node's id may name its own service account. */
+    readonly instances?: readonly {
+      readonly id: string;
+      readonly serviceAccount?: string | undefined;
+    }[];
   };
   readonly capabilities: readonly string[];
   readonly log: Logger;
@@ -64,6 +84,9 @@ export class MeshNode {
   /** Placements and hops, as the control plane last pushed them. */
   readonly meshState: MeshState;
   #client: ControlClient | undefined;
+  /** The node's workload certificate, with controlPlane.mtls; undefined without. */
+  readonly #identity: WorkloadIdentity | undefined;
+  #closed = false;
   #adminAddress: HostPort | undefined;
   /** Drained until (Unix ms) as the control plane says, and as this node asked; 0: not. */
   #drainedByControlPlane = 0;
@@ -74,7 +97,21 @@ export class MeshNode {
     this.#options = options;
     this.id = options.section.id ?? defaultId(options.roleName);
     this.metrics = createMetricsRegistry(options.roleName);
-    this.meshState = new MeshState(this.id);
+    const { controlPlane } = options.config;
+    this.#identity = controlPlane.mtls
+      ? workloadIdentityFromConfig({
+          controlPlane,
+          identity: identityOf(options.section, this.id),
+          nodeId: this.id,
+          log: options.log,
+          metrics: this.metrics,
+        })
+      : undefined;
+    const ownIdentity = this.#identity?.spiffeId;
+    this.meshState = new MeshState(this.id, {
+      ownIdentity: () => ownIdentity,
+      metrics: this.metrics,
+    });
     this.#config = new NodeConfig({
       participants: options.participants ?? [],
       meshState: this.meshState,
@@ -120,6 +157,14 @@ export class MeshNode {
     return this.#config.applied;
   }
 
+  /**
+   * The node's workload certificates (renewed at half-life), for its other
+   * mutual-TLS ends; undefined without controlPlane.mtls.
+   */
+  get identity(): WorkloadIdentitySource | undefined {
+    return this.#identity;
+  }
+
   /** Which node carries each media session, as the control plane last pushed it. */
   get placements(): Placements {
     return this.meshState.placements;
@@ -143,10 +188,35 @@ export class MeshNode {
     return this.#adminAddress;
   }
 
+  /**
+   * Starts the admin listener, then the control client: at once without
+   * mTLS, else once the first workload certificate is in hand (readiness
+   * says why the node waits until then).
+   */
   async start(): Promise<void> {
-    const { config, log } = this.#options;
     this.#adminAddress = await this.admin.listen();
+    const identity = this.#identity;
+    if (identity === undefined) {
+      this.#startClient();
+      return;
+    }
+    const trustDomain = this.#options.config.controlPlane.trustDomain;
+    identity.obtain().then(
+      () => this.#startClient(controlChannelCredentials(identity, trustDomain)),
+      (error: unknown) => {
+        if (!(error instanceof IdentityClosedError)) {
+          this.#options.log.error({ err: error }, 'BUG: the workload identity failed');
+        }
+      },
+    );
+  }
+
+  #startClient(credentials?: ControlClientOptions['credentials']): void {
+    if (this.#closed) return;
+    const { config, log } = this.#options;
+    const adminAddress = this.adminAddress;
     this.#client = new ControlClient({
+      ...(credentials === undefined ? {} : { credentials }),
       address: config.controlPlane.address ?? config.controlPlane.grpc,
       identity: {
         id: this.id,
@@ -156,7 +226,7 @@ export class MeshNode {
       capabilities: this.#options.capabilities,
       listenAddresses: {
         ...this.#options.listenAddresses?.(),
-        admin: formatHostPort(this.#adminAddress),
+        admin: formatHostPort(adminAddress),
       },
       currentVersion: () => this.#config.applied?.version ?? '',
       heldResources: () => this.heldResources(),
@@ -231,6 +301,8 @@ export class MeshNode {
    * transaction runs on a closed service.
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#identity?.close();
     await this.#client?.close();
     await this.#config.close();
     await this.admin.close();
@@ -248,6 +320,10 @@ export class MeshNode {
       return { ready: false, reason: `config refused (${refusal.at}): ${refusal.message}` };
     }
     const { address, grpc } = this.#options.config.controlPlane;
+    const waiting = this.#identity?.waitingReason();
+    if (waiting !== undefined && this.#client === undefined) {
+      return { ready: false, reason: `no workload certificate yet: ${waiting}` };
+    }
     return {
       ready: false,
       reason: `waiting for the first config from the control plane at ${address ?? grpc}`,
@@ -262,6 +338,19 @@ export class MeshNode {
       capacity: source.capacity(this.#config.applied?.config ?? this.#options.config),
     });
   }
+}
+
+/**
+ * The node's SPIFFE ID's parts: the section's identity, with the service
+ * account of its own proxy.instances entry when that names one (`streammesh
+ * up` starts each instance with its id, from the one config all share).
+ */
+function identityOf(
+  section: MeshNodeOptions['section'],
+  id: string,
+): { readonly namespace: string; readonly serviceAccount: string } {
+  const own = section.instances?.find((instance) => instance.id === id)?.serviceAccount;
+  return own === undefined ? section.identity : { ...section.identity, serviceAccount: own };
 }
 
 function defaultId(roleName: string): string {
