@@ -2,7 +2,11 @@
  * A token bucket per connection: every request takes a token, tokens come
  * back at a steady rate up to a burst. Most requests cost the SFU worker an
  * IPC round trip, so one client flooding them must not slow everyone's.
+ * The bucket is the shared one (src/shared/rate-limit), which also limits
+ * requests per source address on the listeners.
  */
+import { TokenBucket, type RateLimit } from '../../src/shared/rate-limit/index.js';
+
 export interface RequestBudgetOptions {
   /** Requests a client may send at once after being quiet. */
   readonly burst: number;
@@ -15,27 +19,18 @@ export interface RequestBudgetOptions {
 export const DEFAULT_REQUEST_BUDGET: RequestBudgetOptions = { burst: 200, perSecond: 50 };
 
 export class RequestBudget {
-  readonly #burst: number;
-  readonly #perMs: number;
+  readonly #limit: RateLimit;
   readonly #now: () => number;
-  #tokens: number;
-  #at: number;
+  readonly #bucket: TokenBucket;
 
   constructor(options: RequestBudgetOptions = DEFAULT_REQUEST_BUDGET) {
-    this.#burst = options.burst;
-    this.#perMs = options.perSecond / 1000;
+    this.#limit = { burst: options.burst, perSecond: options.perSecond };
     this.#now = options.now ?? Date.now;
-    this.#tokens = options.burst;
-    this.#at = this.#now();
+    this.#bucket = new TokenBucket(this.#limit, this.#now());
   }
 
   /** Takes a token; false when none is left (the request is refused). */
   take(): boolean {
-    const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs);
-    this.#at = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
+    return this.#bucket.take(this.#limit, this.#now()) === 0;
   }
 }
