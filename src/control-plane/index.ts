@@ -24,6 +24,8 @@ import type { MeshConfig } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
+import { addOperatorCertificateRoute, operatorIds } from './operator-certificates.js';
+import { tokenIssuerId } from '../shared/edge-token/index.js';
 import { ConfigStore, ConfigPushServer, type ChannelSecurity } from './config-push/index.js';
 import { HopPlanner } from './hops/index.js';
 import { PlacementService } from './placement/index.js';
@@ -70,6 +72,8 @@ export interface ControlPlaneOptions {
 export interface RunningControlPlane {
   readonly admin: HostPort;
   readonly grpc: HostPort;
+  /** The mutual-TLS admin listener (controlPlane.adminMtls), when configured. */
+  readonly adminMtls: HostPort | undefined;
   /** Where the admin token is kept (a file path or the variable's name), never the token. */
   readonly adminToken: string;
   /** The mesh's identity parts; undefined with controlPlane.mtls false. */
@@ -165,10 +169,17 @@ export async function startControlPlane(
   // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
   if (identity !== undefined) {
     await addTokenRoutes(admin, { ca: identity.ca, clock: options.clock ?? systemClock, log });
+    addOperatorCertificateRoute(admin, {
+      ca: identity.ca,
+      operators: operatorIds(config.controlPlane),
+      leafLifetimeMs: config.controlPlane.ca.leafLifetimeSec * 1000,
+      log,
+    });
   }
 
   const grpcAddress = await pushServer.listen();
   const adminAddress = await admin.listen();
+  const adminMtlsAddress = await listenAdminMtls(admin, config, identity);
   let watcher: FSWatcher | undefined;
   if (options.configFile !== undefined) {
     watcher = store.watchFile(options.configFile, options.env ?? process.env, log);
@@ -189,6 +200,7 @@ export async function startControlPlane(
       grpc: grpcAddress,
       version: store.current.version,
       adminToken: credentials.describe(),
+      ...(adminMtlsAddress === undefined ? {} : { adminMtls: adminMtlsAddress }),
       mtls: config.controlPlane.mtls,
       ...(identity === undefined
         ? {}
@@ -204,6 +216,7 @@ export async function startControlPlane(
   return {
     admin: adminAddress,
     grpc: grpcAddress,
+    adminMtls: adminMtlsAddress,
     adminToken: credentials.describe(),
     identity: identity?.running,
     async close() {
@@ -215,6 +228,30 @@ export async function startControlPlane(
       await Promise.all([pushServer.close(), admin.close()]);
     },
   };
+}
+
+/**
+ * The mutual-TLS admin listener (controlPlane.adminMtls), with the control
+ * plane's own certificate (renewals followed); undefined when not configured.
+ */
+async function listenAdminMtls(
+  admin: AdminServer,
+  config: MeshConfig,
+  identity: StartedIdentity | undefined,
+): Promise<HostPort | undefined> {
+  const listen = config.controlPlane.adminMtls;
+  if (listen === undefined) return undefined;
+  const certificates = identity?.own.current();
+  if (identity === undefined || certificates === undefined) {
+    throw new Error('controlPlane.adminMtls needs the mesh CA: set controlPlane.mtls to true');
+  }
+  identity.own.onRenewed((renewed) => admin.setCertificates(renewed));
+  return admin.listenMtls({
+    listen: address(listen),
+    certificates,
+    trustDomain: identity.ca.trustDomain,
+    operators: operatorIds(config.controlPlane),
+  });
 }
 
 interface StartedIdentity {
@@ -249,7 +286,14 @@ async function startIdentity(
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   await own.start();
-  const service = new IdentityService({ ca, bootstrapToken, leafLifetimeMs, metrics, log });
+  const service = new IdentityService({
+    ca,
+    bootstrapToken,
+    leafLifetimeMs,
+    metrics,
+    log,
+    reservedIds: new Set([tokenIssuerId(ca.trustDomain), ...operatorIds(config.controlPlane)]),
+  });
   return {
     ca,
     own,

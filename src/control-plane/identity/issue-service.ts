@@ -60,6 +60,13 @@ export interface IdentityServiceOptions {
   readonly leafLifetimeMs: number;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
+  /**
+   * Identities IssueCertificate never certifies, beside the control plane's
+   * own: the token issuer's (its key signs edge tokens) and the operators'
+   * (their certificate stands for the admin token). The bootstrap token is
+   * readable by every node of the machine; those identities need more.
+   */
+  readonly reservedIds?: ReadonlySet<string>;
 }
 
 /** A request refused: its gRPC status, the metric's reason, and what the caller is told. */
@@ -80,11 +87,14 @@ export class IdentityService {
   readonly #options: IdentityServiceOptions;
   readonly #refused: Counter;
   readonly #issued: Counter;
-  readonly #reservedId: string;
+  readonly #reservedIds: ReadonlySet<string>;
 
   constructor(options: IdentityServiceOptions) {
     this.#options = options;
-    this.#reservedId = controlPlaneSpiffeId(options.ca.trustDomain);
+    this.#reservedIds = new Set([
+      controlPlaneSpiffeId(options.ca.trustDomain),
+      ...(options.reservedIds ?? []),
+    ]);
     this.#refused = new Counter({
       name: 'streammesh_control_plane_certificates_refused_total',
       help:
@@ -234,11 +244,11 @@ export class IdentityService {
         `${read.uri} is not in trust domain ${this.#options.ca.trustDomain}`,
       );
     }
-    if (read.uri === this.#reservedId) {
+    if (this.#reservedIds.has(read.uri)) {
       throw new CertificateRefusedError(
         grpc.status.PERMISSION_DENIED,
         'reserved_identity',
-        `${read.uri} is the control plane's own identity`,
+        `${read.uri} is reserved (the control plane's, the token issuer's or an operator's identity)`,
       );
     }
     return read.uri;

@@ -17,6 +17,7 @@ import {
   generateWorkloadKey,
   privateKeyPem,
   spiffeId,
+  type WorkloadCertificates,
 } from '../../shared/identity/index.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -52,6 +53,9 @@ export class OwnCertificate {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #notAfterMs = 0;
+  #current: WorkloadCertificates | undefined;
+  /** Told of every issue after the first (the mutual-TLS admin listener). */
+  readonly #renewedListeners = new Set<(certificates: WorkloadCertificates) => void>();
 
   constructor(options: OwnCertificateOptions) {
     this.#options = options;
@@ -62,6 +66,15 @@ export class OwnCertificate {
   /** Issues the first certificate (throws when it cannot) and schedules its renewals. */
   async start(): Promise<void> {
     await this.renew();
+  }
+
+  /** The certificate in use, its key and the trust bundle; undefined before start(). */
+  current(): WorkloadCertificates | undefined {
+    return this.#current;
+  }
+
+  onRenewed(listener: (certificates: WorkloadCertificates) => void): void {
+    this.#renewedListeners.add(listener);
   }
 
   /** When the certificate in use expires (Unix ms). */
@@ -87,6 +100,17 @@ export class OwnCertificate {
       trustBundlePem: ca.trustBundle(),
     });
     this.#notAfterMs = issued.notAfter.getTime();
+    const first = this.#current === undefined;
+    this.#current = {
+      spiffeId: this.spiffeId,
+      nodeId: undefined,
+      privateKeyPem: privateKeyPem(key),
+      certificatePem: issued.certificatePem,
+      chainPem: issued.chainPem,
+      trustBundlePem: ca.trustBundle(),
+      notAfterMs: this.#notAfterMs,
+    };
+    if (!first) for (const listener of this.#renewedListeners) listener(this.#current);
     const now = this.#clock.now();
     this.#schedule(Math.max(0, (this.#notAfterMs - now) / 2));
     this.#options.log.info(

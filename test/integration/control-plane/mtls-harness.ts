@@ -58,6 +58,8 @@ export interface SecurePlaneOptions {
    * here, so that a test can watch renewals at half-life within seconds.
    */
   readonly leafLifetimeSec?: number;
+  /** Serve the mutual-TLS admin listener (controlPlane.adminMtls) on a free port. */
+  readonly adminMtls?: boolean;
 }
 
 export async function startSecurePlane(options: SecurePlaneOptions = {}): Promise<SecurePlane> {
@@ -79,6 +81,7 @@ export async function startSecurePlane(options: SecurePlaneOptions = {}): Promis
           ? {}
           : { leafLifetimeSec: options.leafLifetimeSec }),
       },
+      ...(options.adminMtls === true ? { adminMtls: '127.0.0.1:0' } : {}),
       bootstrapTokenFile: join(dir, 'state', 'bootstrap-token'),
       adminTokenFile: join(dir, 'state', 'admin-token'),
     },
