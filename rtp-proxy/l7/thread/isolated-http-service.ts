@@ -82,6 +82,8 @@ export class IsolatedHttpService implements ConfigParticipant {
   readonly #watchdog: NodeJS.Timeout;
   /** The node's workload certificate last given; a restarted thread starts with it. */
   #certificates: WorkloadCertificates | undefined;
+  /** The node's workload identity, once useIdentity() was called. */
+  #identity: WorkloadIdentitySource | undefined;
 
   constructor(options: IsolatedHttpServiceOptions) {
     this.#options = options;
@@ -127,6 +129,8 @@ export class IsolatedHttpService implements ConfigParticipant {
 
   async prepareHttp(http: HttpConfig): Promise<PreparedChange> {
     if (this.#closed) throw new L7ClosedError();
+    // Sent before the prepare (messages keep their order): a mesh listener of it needs it.
+    this.#catchUpIdentity();
     this.#transactions += 1;
     let settled = false;
     const settle = (): void => {
@@ -181,19 +185,29 @@ export class IsolatedHttpService implements ConfigParticipant {
   /**
    * Follows the node's workload identity: its certificate now (if issued)
    * and every renewal go to the thread, where mesh TLS listeners and
-   * clusters use it for their next handshakes. Returns the function that
-   * stops following.
+   * clusters use it for their next handshakes. The first certificate may be
+   * issued after this call without a 'renewed' event (the source announces
+   * only later issues), so every prepare first sends the source's current
+   * one if the thread does not have it yet. Returns the function that stops
+   * following.
    */
   useIdentity(source: WorkloadIdentitySource): () => void {
-    const current = source.current();
-    if (current !== undefined) this.setCertificates(current);
+    this.#identity = source;
+    this.#catchUpIdentity();
     const renewed = (certificates: WorkloadCertificates): void => {
       this.setCertificates(certificates);
     };
     source.on('renewed', renewed);
     return () => {
       source.off('renewed', renewed);
+      if (this.#identity === source) this.#identity = undefined;
     };
+  }
+
+  /** Sends the identity's current certificate if the thread has not had it. */
+  #catchUpIdentity(): void {
+    const current = this.#identity?.current();
+    if (current !== undefined && current !== this.#certificates) this.setCertificates(current);
   }
 
   /** Puts `certificates` in force on the thread (and on any thread started later). */
