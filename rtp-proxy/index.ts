@@ -112,6 +112,9 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     log,
     metrics: node.metrics,
   });
+  // Mesh mutual TLS (proxy.http tls / clusters' tls) presents the node's workload certificate.
+  const { identity } = node;
+  const unfollowIdentity = identity === undefined ? undefined : http.useIdentity(identity);
   node.admin.addMetricsSource(() => http.threadMetrics());
   addStreamRoutes(node.admin, routes, rtsp);
   addPlacementRoutes(node.admin, node.id, node.placements);
@@ -146,6 +149,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
       routes.close();
       await rtsp.close();
       mesh.close();
+      unfollowIdentity?.();
       await http.close();
     },
   };
