@@ -15,13 +15,17 @@
  * (plaintext HTTP, garbage, a ClientHello and then silence) are dropped and
  * counted while proxied traffic goes on. A renewal of B's certificate
  * reaches new handshakes and leaves open connections serving; the L7
- * thread takes the certificate from the main thread.
+ * thread takes the certificate from the main thread. A listener in mode
+ * "server" terminates TLS for clients outside the mesh (curl, HTTP/1.1
+ * and HTTP/2 by ALPN) with a certificate from files.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { EventEmitter } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createTcpServer, type Server } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
@@ -409,6 +413,78 @@ describe('proxy-to-proxy mutual TLS', () => {
     open.destroy();
     // And the proxy-to-proxy path handshakes anew with it.
     assert.equal((await curl(`http://127.0.0.1:${proxyA.portOf('local')}/x`)).status, 200);
+  });
+});
+
+describe('TLS termination for clients outside the mesh (tls.mode "server")', () => {
+  it('serves HTTP/1.1 and HTTP/2 (ALPN) with a certificate from files; no client certificate, no identity', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7-server-tls-'));
+    const backend = await startBackend('edge-app');
+    const keyFile = join(dir, 'edge.key');
+    const certFile = join(dir, 'edge.pem');
+    await run('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=edge.test'],
+      ...['-addext', 'subjectAltName=DNS:edge.test'],
+    ]);
+    const proxy = await startMeshProxy(
+      {
+        listeners: [
+          { name: 'edge', listen: '127.0.0.1:0', tls: { mode: 'server', certFile, keyFile } },
+        ],
+        routes: [{ name: 'all', match: { path: { prefix: '/' } }, action: { cluster: 'app' } }],
+        clusters: [{ name: 'app', endpoints: [backend.address] }],
+      },
+      undefined,
+    );
+    try {
+      const port = proxy.portOf('edge');
+      const url = `https://edge.test:${port}/outside`;
+      const resolve = `edge.test:${port}:127.0.0.1`;
+      for (const version of ['--http1.1', '--http2']) {
+        const { stdout } = await run(
+          'curl',
+          [
+            ...['-sS', version, '--cacert', certFile, '--resolve', resolve, '-o', '/dev/null'],
+            ...['-w', '%{http_code} %{http_version}', '-H', `${PEER_HEADER}: ${FRONTEND}`, url],
+          ],
+          { timeout: 10_000 },
+        );
+        assert.equal(stdout, version === '--http2' ? '200 2' : '200 1.1');
+        const seen = backend.seen.at(-1);
+        assert.equal(
+          seen?.headers[PEER_HEADER],
+          undefined,
+          'no identity, and the forged one removed',
+        );
+        assert.equal(seen?.headers['x-forwarded-proto'], 'https');
+      }
+      // A listener whose files cannot be read refuses its config, naming it.
+      await assert.rejects(
+        startMeshProxy(
+          {
+            listeners: [
+              {
+                name: 'broken',
+                listen: '127.0.0.1:0',
+                tls: { mode: 'server', certFile: join(dir, 'missing.pem'), keyFile },
+              },
+            ],
+          },
+          undefined,
+        ),
+        (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'ERR_HTTP_LISTENER_TLS');
+          assert.match(error.message, /proxy\.http\.listeners broken tls/);
+          assert.doesNotMatch(error.message, /PRIVATE KEY/);
+          return true;
+        },
+      );
+    } finally {
+      await proxy.close();
+      await backend.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
