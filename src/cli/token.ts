@@ -1,6 +1,6 @@
 /**
  * `streammesh token --path cam1 [--path cam2] | --room r1 [--role viewer|publisher]
- * [--ttl 1h] [--sub text]`: asks the control plane to mint an edge token
+ * [--ttl 1h] [--sub text] [--compact]`: asks the control plane to mint an edge token
  * (POST /tokens on its admin, with the admin token) and prints the token
  * alone on stdout, so that `TOKEN=$(streammesh token --path cam1)` works.
  *
@@ -32,6 +32,7 @@ export interface TokenOptions {
   readonly role?: string | undefined;
   readonly ttl?: string | undefined;
   readonly sub?: string | undefined;
+  readonly compact?: boolean | undefined;
 }
 
 /** The request for the control plane; throws CommandUsageError for options that cannot make one. */
@@ -59,6 +60,7 @@ export function tokenRequestOf(options: TokenOptions): MintRequest {
     ttlSec,
     ...(paths.length > 0 ? { paths } : { rooms }),
     ...(options.sub === undefined ? {} : { sub: options.sub }),
+    ...(options.compact === true ? { compact: true } : {}),
   };
 }
 

@@ -81,9 +81,13 @@ async function issueSigner(ca: MeshCa, clock: Clock): Promise<IssuedSigner> {
     spiffeId: issuerId,
     lifetimeMs: TOKEN_ISSUER_LIFETIME_MS,
   });
-  const certificates = pemBlocks(issued.certificatePem + issued.chainPem).map(
-    (pem) => new X509Certificate(pem).raw,
-  );
+  // The root is left out of x5c: every edge holds it in its bundle (a copy in
+  // the token would be trusted for nothing), and without it a token (~1.3 KiB)
+  // fits the 2 KiB request URL an RTSP server takes, as ?jwt=.
+  const certificates = pemBlocks(issued.certificatePem + issued.chainPem)
+    .map((pem) => new X509Certificate(pem))
+    .filter((certificate) => !isSelfSigned(certificate))
+    .map((certificate) => certificate.raw);
   const issuedAtMs = clock.now();
   const notAfterMs = issued.notAfter.getTime();
   return {
@@ -96,6 +100,10 @@ async function issueSigner(ca: MeshCa, clock: Clock): Promise<IssuedSigner> {
     renewAtMs: issuedAtMs + (notAfterMs - issuedAtMs) / 2,
     issuerPem,
   };
+}
+
+function isSelfSigned(certificate: X509Certificate): boolean {
+  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey);
 }
 
 function pemBlocks(text: string): string[] {

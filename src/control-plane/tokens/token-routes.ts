@@ -1,7 +1,7 @@
 /**
  * `POST /tokens` on the control plane's admin: mints an edge token (access
  * 'token': the admin token, as every write). JSON body
- * `{"role": "viewer"|"publisher", "paths": [...] | "rooms": [...], "sub"?, "ttlSec"?}`;
+ * `{"role": "viewer"|"publisher", "paths": [...] | "rooms": [...], "sub"?, "ttlSec"?, "compact"?}`;
  * 201 `{"token", "expiresAt"}`, 400 with the reason for a bad body.
  *
  * The token itself is never logged: it opens media to whoever holds it.
@@ -34,6 +34,7 @@ const tokenBody = z
     rooms: z.array(z.string()).optional(),
     sub: z.string().optional(),
     ttlSec: z.number().int().min(1).max(MAX_TOKEN_TTL_SEC).optional(),
+    compact: z.boolean().optional(),
   })
   .strict();
 

@@ -1,11 +1,13 @@
 /**
  * What an edge holds to check tokens: where its trust bundle comes from (the
  * node's workload identity, which renewals and CA rotations replace), its
- * trust domain and a clock. The bundle is parsed again only when its text
- * changes, not per viewer.
+ * trust domain, a clock, and the signing chains it has seen (for compact
+ * tokens). The bundle is parsed again only when its text changes, not per
+ * viewer.
  */
 import type { X509Certificate } from 'node:crypto';
 import { scopeRefusal, type EdgeAccess } from './claims.js';
+import { IssuerCache } from './issuer-cache.js';
 import { parseTrustBundle, verifyEdgeToken, type EdgeTokenVerdict } from './verify.js';
 
 export interface EdgeTokenGateOptions {
@@ -20,6 +22,7 @@ export class EdgeTokenGate {
   readonly trustDomain: string;
   readonly #trustBundle: () => string | undefined;
   readonly #now: () => number;
+  readonly #issuers = new IssuerCache();
   #bundleText: string | undefined;
   #roots: readonly X509Certificate[] | undefined;
 
@@ -47,6 +50,7 @@ export class EdgeTokenGate {
       trustBundle: this.#currentRoots(),
       trustDomain: this.trustDomain,
       nowMs: this.#now(),
+      issuers: this.#issuers,
     });
   }
 

@@ -30,3 +30,4 @@ export {
   type EdgeTokenVerdict,
   type VerifyOptions,
 } from './verify.js';
+export { IssuerCache, thumbprint } from './issuer-cache.js';

@@ -1,6 +1,8 @@
 /**
  * Checking an edge token at an edge (RTSP, WHIP/WHEP, WebSocket rooms) with
- * nothing but the mesh trust bundle: the `x5c` chain must lead to a root of
+ * nothing but the mesh trust bundle: the `x5c` chain (or, in a compact
+ * token, the chain an earlier token carried, named by `x5t#S256`: see
+ * issuer-cache.ts) must lead to a root of
  * the bundle, its first certificate must name exactly the token-issuer
  * SPIFFE ID of this trust domain (any other leaf of the mesh CA — a proxy's,
  * a service's — cannot sign tokens), and its key must have made the ES256
@@ -14,6 +16,7 @@
  */
 import { verify as verifySignature, X509Certificate } from 'node:crypto';
 import { decodeBase64url } from './base64url.js';
+import type { IssuerCache } from './issuer-cache.js';
 import {
   MAX_SCOPE_NAME,
   MAX_SUBJECT,
@@ -31,6 +34,8 @@ import {
  * - oversized: over MAX_TOKEN_BYTES, refused unparsed.
  * - malformed: not three base64url parts of JSON, or claims missing or of the wrong type.
  * - unsupported_algorithm: any alg but ES256 (none, HS256, RS256, ...).
+ * - unknown_issuer: a compact token whose signing certificate this edge
+ *   has not seen in a full token yet.
  * - untrusted: the x5c chain does not lead to the bundle, is not valid now,
  *   or its leaf is not the token issuer of this trust domain.
  * - bad_signature: the issuer's key did not sign these bytes.
@@ -44,6 +49,7 @@ export type EdgeTokenFailure =
   | 'oversized'
   | 'malformed'
   | 'unsupported_algorithm'
+  | 'unknown_issuer'
   | 'untrusted'
   | 'bad_signature'
   | 'expired'
@@ -61,9 +67,11 @@ export interface VerifyOptions {
   readonly trustDomain: string;
   /** Unix ms. */
   readonly nowMs: number;
+  /** Signing chains seen in genuine tokens, for compact ones; without it compact tokens are unknown_issuer. */
+  readonly issuers?: IssuerCache | undefined;
 }
 
-/** Longer tokens are refused unparsed: a real one (two certificates in x5c) is about 1.5 KiB. */
+/** Longer tokens are refused unparsed: a real one (one certificate in x5c) is about 1.3 KiB. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 /** How far the edge's clock may be from the control plane's. */
 export const CLOCK_LEEWAY_SEC = 30;
@@ -127,8 +135,17 @@ function check(
   if (header['alg'] !== 'ES256') return refuse('unsupported_algorithm');
   // Extensions this verifier would have to understand (RFC 7515 §4.1.11): none is.
   if (header['crit'] !== undefined) return refuse('malformed');
-  const chain = certificatesOf(header['x5c']);
-  if (chain === undefined) return refuse('malformed');
+  const carried = header['x5c'] !== undefined;
+  let chain: readonly X509Certificate[] | undefined;
+  if (carried) {
+    chain = certificatesOf(header['x5c']);
+    if (chain === undefined) return refuse('malformed');
+  } else {
+    const named = header['x5t#S256'];
+    if (typeof named !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(named)) return refuse('malformed');
+    chain = options.issuers?.get(named);
+    if (chain === undefined) return refuse('unknown_issuer');
+  }
   const [leaf] = chain;
   if (leaf === undefined || !chainsToBundle(chain, roots, options.nowMs))
     return refuse('untrusted');
@@ -147,6 +164,8 @@ function check(
     signature,
   );
   if (!signed) return refuse('bad_signature');
+  // A chain that verified and signed this token: compact tokens may name it now.
+  if (carried) options.issuers?.remember(chain);
   const claims = claimsOf(jsonObject(claimsPart));
   if (claims === undefined) return refuse('malformed');
   if (claims.iss !== issuer) return refuse('untrusted');

@@ -155,6 +155,35 @@ describe('edge tokens', () => {
     assert.equal(failureStatus('not_ready'), 503);
   });
 
+  it('a compact token verifies once the gate has seen a full token of its certificate', () => {
+    let clock = NOW;
+    const gate = new EdgeTokenGate({
+      trustBundle: () => bundle,
+      trustDomain: TRUST_DOMAIN,
+      now: () => clock,
+    });
+    const compact = mint(issuer, { role: 'viewer', paths: ['cam1'], compact: true }, NOW).token;
+    assert.ok(compact.length < viewerOf('cam1').length / 2, `${compact.length} bytes`);
+    assert.equal(partsOf(compact).header['x5c'], undefined);
+    const access = { role: 'viewer', path: 'cam1' } as const;
+    refusedWith(gate.check(compact, access), 'unknown_issuer');
+    refusedWith(check(compact), 'unknown_issuer');
+    assert.ok(gate.check(viewerOf('cam1'), access).ok);
+    assert.ok(gate.check(compact, access).ok);
+    // The remembered chain is checked again each time: past its leaf's end, refused.
+    clock = issuer.notAfterMs + 1000;
+    refusedWith(gate.check(compact, access), 'untrusted');
+    clock = NOW;
+    // A thumbprint of nothing seen, and one that is not a thumbprint.
+    const header = { alg: 'ES256', 'x5t#S256': 'A'.repeat(43) };
+    refusedWith(
+      gate.check(signWith(issuer, header, partsOf(compact).claims), access),
+      'unknown_issuer',
+    );
+    const bad = { alg: 'ES256', 'x5t#S256': 'short' };
+    refusedWith(gate.check(signWith(issuer, bad, partsOf(compact).claims), access), 'malformed');
+  });
+
   it('no trust bundle yet: not ready, never accepted', () => {
     const gate = new EdgeTokenGate({ trustBundle: () => undefined, trustDomain: TRUST_DOMAIN });
     refusedWith(gate.check(viewerOf('cam1'), { role: 'viewer', path: 'cam1' }), 'not_ready');
