@@ -45,20 +45,33 @@ export interface NodeView {
 /** Resources a node received, by change ("update", "remove") and type. */
 export type Received = Record<'update' | 'remove', Record<string, number>>;
 
+export interface InProcessMeshOptions {
+  /**
+   * controlPlane.mtls false: for a test that also talks to the control plane
+   * with a scripted plaintext client (its subject is the messages, not TLS).
+   */
+  readonly plaintext?: boolean;
+}
+
 export class InProcessMesh {
   readonly #grpcPort: number;
+  readonly #plaintext: boolean;
   /** The control plane's admin token, sent by put(). */
   readonly adminToken = newAdminToken();
   plane: RunningControlPlane | undefined;
   proxy: RunningProxy | undefined;
 
-  private constructor(grpcPort: number) {
+  private constructor(grpcPort: number, plaintext: boolean) {
     this.#grpcPort = grpcPort;
+    this.#plaintext = plaintext;
   }
 
   /** `extra` is YAML appended under the base (which holds logLevel, controlPlane and proxy keys). */
-  static async start(proxyYaml: string): Promise<InProcessMesh> {
-    const mesh = new InProcessMesh(await freePort());
+  static async start(
+    proxyYaml: string,
+    options: InProcessMeshOptions = {},
+  ): Promise<InProcessMesh> {
+    const mesh = new InProcessMesh(await freePort(), options.plaintext === true);
     await mesh.startControlPlane(proxyYaml);
     mesh.proxy = await startProxy(
       parseConfigText(mesh.configText(proxyYaml), 'proxy start-up'),
@@ -76,6 +89,7 @@ export class InProcessMesh {
       '  admin: 127.0.0.1:0',
       `  grpc: 127.0.0.1:${this.#grpcPort}`,
       '  heartbeatIntervalMs: 200',
+      ...(this.#plaintext ? ['  mtls: false'] : []),
       'proxy:',
       `  id: ${PROXY_ID}`,
       '  admin: 127.0.0.1:0',
@@ -183,7 +197,7 @@ export interface OneRouteMesh {
   close(): Promise<void>;
 }
 
-export async function startOneRouteMesh(): Promise<OneRouteMesh> {
+export async function startOneRouteMesh(options: InProcessMeshOptions = {}): Promise<OneRouteMesh> {
   const listen = await freePort();
   const receiver = await UdpPeer.bind();
   const mesh = await InProcessMesh.start(
@@ -191,6 +205,7 @@ export async function startOneRouteMesh(): Promise<OneRouteMesh> {
       'routes:',
       `  - { name: cam, listen: 127.0.0.1:${listen}, rtcpMux: true, destinations: [{ address: 127.0.0.1:${receiver.port}, rtcpMux: true }] }`,
     ].join('\n'),
+    options,
   );
   return {
     mesh,

@@ -76,7 +76,7 @@ describe('the control channel is TLS on the wire (issue 17)', { timeout: 90_000 
     assert.ok(packets > 10, `packets captured: ${packets}`);
 
     assert.ok((await countMatching(capture.file, 'tls.handshake.type == 1')) >= 2, 'ClientHellos');
-    assert.ok((await countMatching(capture.file, 'tls.record.content_type == 23')) > 4, 'TLS data');
+    assert.ok((await countMatching(capture.file, 'tls.record.opaque_type == 23')) > 4, 'TLS data');
     const wire = Buffer.concat(await tcpPayloads(capture.file));
     assert.ok(wire.length > 2_000, `bytes on the channel: ${wire.length}`);
     for (const clear of [

@@ -77,7 +77,10 @@ describe('a node that NACKed a config, in GET /nodes', () => {
     );
     proxy = await startProxy(nodeConfig, log);
     await waitFor(
-      async () => ((await proxyNode())?.ackedVersion === '' ? undefined : true),
+      async () => {
+        const acked = (await proxyNode())?.ackedVersion;
+        return acked === undefined || acked === '' ? undefined : true;
+      },
       5_000,
       () => 'the proxy to ACK its first config',
     );

@@ -66,6 +66,8 @@ function configText(grpcPort: number, logLevel: string): string {
     '  admin: 127.0.0.1:0',
     `  grpc: 127.0.0.1:${grpcPort}`,
     '  heartbeatIntervalMs: 200',
+    // The push server here is a plaintext one of the test's own making.
+    '  mtls: false',
     'proxy:',
     `  id: ${PROXY_ID}`,
     '  admin: 127.0.0.1:0',
