@@ -15,5 +15,4 @@ export {
   type IssueOptions,
   type LoadOrCreateOptions,
 } from './mesh-ca.js';
-export { defaultCaDirectory } from './ca-directory.js';
-export { BUNDLE_FILE, ROOT_FILE } from './root-files.js';
+export { ROOT_FILE } from './root-files.js';

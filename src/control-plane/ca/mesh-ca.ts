@@ -16,7 +16,12 @@ import { webcrypto } from 'node:crypto';
 import { join } from 'node:path';
 import { Pkcs10CertificateRequest, type X509Certificate } from '@peculiar/x509';
 import { systemClock, type Clock } from '../../shared/clock.js';
-import { assertTrustDomain, parseSpiffeId, SpiffeIdError } from '../../shared/identity/index.js';
+import {
+  assertTrustDomain,
+  BUNDLE_FILE,
+  parseSpiffeId,
+  SpiffeIdError,
+} from '../../shared/identity/index.js';
 import {
   CLOCK_SKEW_MS,
   createLeafCertificate,
@@ -26,7 +31,6 @@ import {
 } from './certificates.js';
 import { CaError } from './errors.js';
 import {
-  BUNDLE_FILE,
   certificatesOf,
   createFile,
   ensureDirectory,

@@ -26,7 +26,6 @@ import { WORKLOAD_KEY_ALGORITHM } from '../../shared/identity/index.js';
 import { CaError } from './errors.js';
 
 export const ROOT_FILE = 'root.pem';
-export const BUNDLE_FILE = 'bundle.pem';
 
 export interface Root {
   readonly certificate: X509Certificate;

@@ -12,10 +12,4 @@ export {
   type RefusalReason,
 } from './issue-service.js';
 export { openMeshCa, type OpenedCa } from './open-ca.js';
-export {
-  CONTROL_PLANE_NAMESPACE,
-  CONTROL_PLANE_SERVICE_ACCOUNT,
-  controlPlaneSpiffeId,
-  OwnCertificate,
-  type OwnCertificateOptions,
-} from './own-certificate.js';
+export { OwnCertificate, type OwnCertificateOptions } from './own-certificate.js';

@@ -19,10 +19,16 @@
  * node id that is not a DNS label). Each is counted by reason. Neither a
  * token nor a key is ever logged or put in an error.
  *
+ * Each certificate issued is remembered per node id (or SPIFFE ID for a
+ * workload without one), with the root that signed it and its notAfter:
+ * after a CA rotation, the old roots may be retired only once no node still
+ * holds a live certificate from them (issuedTo(), ca-rotation.ts).
+ *
  * Served only over TLS (controlPlane.mtls): a token sent in clear text
  * could be read off the wire, and a certificate handed out over it could be
  * swapped on the way.
  */
+import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { TokenCredentials } from '../../shared/admin/index.js';
@@ -41,7 +47,7 @@ import type {
 } from '../../protocol/mesh/index.js';
 import { CaError, isNodeId, type MeshCa } from '../ca/index.js';
 import { csrIdentity } from './csr-identity.js';
-import { controlPlaneSpiffeId } from './own-certificate.js';
+import { controlPlaneSpiffeId } from '../../shared/identity/index.js';
 
 export type RefusalReason =
   | 'no_token'
@@ -83,11 +89,23 @@ export class CertificateRefusedError extends StreammeshError {
 
 type Call = grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>;
 
+/** The last certificate issued to one node (or workload). */
+export interface IssuedRecord {
+  readonly spiffeId: string;
+  /** SHA-256 fingerprint of the root that signed it (as node:crypto writes it). */
+  readonly rootFingerprint: string;
+  readonly notAfterMs: number;
+}
+
+/** Nodes (and workloads) remembered at most: the registry's bound; the least recent goes first. */
+const MAX_ISSUED_RECORDS = 10_000;
+
 export class IdentityService {
   readonly #options: IdentityServiceOptions;
   readonly #refused: Counter;
   readonly #issued: Counter;
   readonly #reservedIds: ReadonlySet<string>;
+  readonly #issuedTo = new Map<string, IssuedRecord>();
 
   constructor(options: IdentityServiceOptions) {
     this.#options = options;
@@ -109,6 +127,11 @@ export class IdentityService {
       labelNames: ['kind'],
       registers: [options.metrics],
     });
+  }
+
+  /** The last certificate issued to node `id` (a SPIFFE ID for a workload without a node id). */
+  issuedTo(id: string): IssuedRecord | undefined {
+    return this.#issuedTo.get(id);
   }
 
   /** The handlers to add to the gRPC server with meshIdentityService(). */
@@ -177,6 +200,11 @@ export class IdentityService {
       throw error;
     }
     this.#issued.inc({ kind });
+    this.#remember(nodeId === '' ? asked : nodeId, {
+      spiffeId: asked,
+      rootFingerprint: new X509Certificate(issued.chainPem).fingerprint256,
+      notAfterMs: issued.notAfter.getTime(),
+    });
     this.#options.log.info(
       { spiffeId: asked, node: nodeId || undefined, kind, notAfter: issued.notAfter.toISOString() },
       'certificate issued',
@@ -188,6 +216,15 @@ export class IdentityService {
       notAfterMs: issued.notAfter.getTime(),
       spiffeId: asked,
     };
+  }
+
+  #remember(id: string, record: IssuedRecord): void {
+    this.#issuedTo.delete(id);
+    this.#issuedTo.set(id, record);
+    if (this.#issuedTo.size > MAX_ISSUED_RECORDS) {
+      const oldest = this.#issuedTo.keys().next();
+      if (oldest.done !== true) this.#issuedTo.delete(oldest.value);
+    }
   }
 
   /**

@@ -5,7 +5,8 @@
  */
 import type { MeshConfig } from '../../config/index.js';
 import type { Clock } from '../../shared/clock.js';
-import { defaultCaDirectory, MeshCa } from '../ca/index.js';
+import { defaultCaDirectory } from '../../shared/identity/index.js';
+import { MeshCa } from '../ca/index.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 

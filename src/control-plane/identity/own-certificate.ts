@@ -15,8 +15,8 @@
 import {
   createCsr,
   generateWorkloadKey,
+  controlPlaneSpiffeId,
   privateKeyPem,
-  spiffeId,
   type WorkloadCertificates,
 } from '../../shared/identity/index.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
@@ -25,18 +25,7 @@ import type { Logger } from '../../shared/log.js';
 import type { MeshCa } from '../ca/index.js';
 import type { MemoryCertificateProvider } from './certificate-provider.js';
 
-export const CONTROL_PLANE_NAMESPACE = 'streammesh';
-export const CONTROL_PLANE_SERVICE_ACCOUNT = 'control-plane';
 const RETRY_MS = 60_000;
-
-/** spiffe://<trustDomain>/ns/streammesh/sa/control-plane. */
-export function controlPlaneSpiffeId(trustDomain: string): string {
-  return spiffeId({
-    trustDomain,
-    namespace: CONTROL_PLANE_NAMESPACE,
-    serviceAccount: CONTROL_PLANE_SERVICE_ACCOUNT,
-  });
-}
 
 export interface OwnCertificateOptions {
   readonly ca: MeshCa;

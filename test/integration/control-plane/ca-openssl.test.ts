@@ -17,7 +17,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BUNDLE_FILE, CaError, MeshCa, ROOT_FILE } from '../../../src/control-plane/ca/index.js';
+import { CaError, MeshCa, ROOT_FILE } from '../../../src/control-plane/ca/index.js';
+import { BUNDLE_FILE } from '../../../src/shared/identity/index.js';
 import { createCsr, generateWorkloadKey, spiffeId } from '../../../src/shared/identity/index.js';
 
 const OPENSSL = '/usr/bin/openssl';
