@@ -90,6 +90,7 @@ export class SignalingConnection {
     this.#log = options.log;
     this.#onBadMessage = options.onBadMessage;
     this.#requests = new RequestBudget(options.requestBudget);
+    this.#token = options.token;
     this.#socket.on('message', (data, isBinary) => {
       this.#onFrame(data, isBinary);
     });
