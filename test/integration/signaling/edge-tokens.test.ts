@@ -177,7 +177,7 @@ describe('edge tokens at WHIP/WHEP and WebSocket rooms', { timeout: 120_000 }, (
     assert.equal(camera.status, 403, camera.body);
   });
 
-  it("a /ws upgrade needs a token; a token of another room cannot join, the room's sees the video", async () => {
+  it("a /ws upgrade needs a token; a token of another room cannot join, the room's joins and is told of the video but may not produce", async () => {
     const ws = `${base.replace('http', 'ws')}/ws`;
     assert.equal(await upgradeStatus(ws), 401);
     assert.equal(await upgradeStatus(`${ws}?access_token=a.b.c`), 401);
