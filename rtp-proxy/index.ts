@@ -57,8 +57,10 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   const routes = new MediaRouteTable(log);
   // The camera mesh follows the node's placements and hops, so it is made
   // after the node, which needs the RTSP service (and so this hook) first.
-  const late: { mesh?: CameraMesh } = {};
+  const late: { mesh?: CameraMesh; node?: MeshNode } = {};
   const rtsp = new RtspService(log, {
+    // Edge tokens (proxy.rtsp.auth.jwt) are checked against the node's trust bundle.
+    trustBundle: () => late.node?.identity?.current()?.trustBundlePem,
     cameraSource: (camera, path) => {
       // Built now, so a bad camera URL refuses the config at prepare.
       let first: CameraSource | undefined = new CameraSource(camera);
@@ -95,6 +97,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
       },
     ],
   });
+  late.node = node;
   const mesh = new CameraMesh({
     nodeId: node.id,
     meshState: node.meshState,

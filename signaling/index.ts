@@ -7,6 +7,7 @@ import { validHostPort, type HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
+import { EdgeTokenGate } from '../src/shared/edge-token/index.js';
 import { CameraHub, cameraProxyBase } from './cameras/index.js';
 import { demoRoute } from './demo/index.js';
 import { signalingLoad } from './load-report.js';
@@ -81,6 +82,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       sfuSettingsParticipant(startup, () => (server === undefined ? undefined : live(server)), log),
     ],
   });
+  // With signaling.requireToken, WHIP/WHEP and /ws check edge tokens against the node's trust bundle.
+  const edgeTokens = startup.requireToken
+    ? new EdgeTokenGate({
+        trustBundle: () => node.identity?.current()?.trustBundlePem,
+        trustDomain: config.controlPlane.trustDomain,
+      })
+    : undefined;
   installCensus();
   registerMediaMetrics(node.metrics, () => stats.latest);
   const pool = await WorkerPool.create({
@@ -121,11 +129,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
           metrics: node.metrics,
           cameras,
           publicUrl: startup.publicUrl,
+          edgeTokens,
         }),
       ],
       maxPeersPerRoom: startup.maxPeersPerRoom,
       log,
       metrics: node.metrics,
+      edgeTokens,
     });
     await node.start();
     stats.start();
