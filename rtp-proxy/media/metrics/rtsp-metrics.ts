@@ -195,7 +195,7 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
   metric(
     'counter',
     'streammesh_proxy_streams_refused_total',
-    'Viewers and publishers refused (RTSP 453) because the proxy carried proxy.maxStreams streams and they needed one more.',
+    'Viewers and publishers refused (RTSP 453) because the proxy carried proxy.maxStreams streams and they needed one more; a hop feeding another proxy asks again every second and counts each time.',
     [],
     (s) => [[{}, s.streams.refused]],
   );
