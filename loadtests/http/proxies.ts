@@ -13,6 +13,10 @@
  *
  * Both are one thread of work: HAProxy by its nbthread 1, streammesh because
  * the proxy is one Node process (its JavaScript runs on one thread).
+ *
+ * With a HopSetup (--mtls, --two-hop) each target is instead two proxies in
+ * its one process, the second reached from the first in clear or over
+ * mutual TLS (mesh-hop.ts).
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -23,6 +27,12 @@ import { parentPid } from '../rtp/cpu.js';
 import type { Listeners, Protocol } from './endpoints.js';
 import { PeerServer, accepts, sleep, waitListening, waitPeerPid } from './processes.js';
 import { adminJson, repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
+import {
+  haproxyCertificates,
+  haproxyTwoHopSections,
+  streammeshTwoHopHttp,
+  type Hop,
+} from './mesh-hop.js';
 
 /** The repository root (this file runs as dist/loadtests/http/proxies.js). */
 export { repoRoot };
@@ -30,11 +40,18 @@ export { repoRoot };
 /** Where each protocol's backend listens. */
 export type Backends = Readonly<Record<Protocol, number>>;
 
+/** With --mtls or --two-hop: how the two proxies talk, and the ports of the hop listeners. */
+export interface HopSetup {
+  readonly hop: Exclude<Hop, 'none'>;
+  readonly ports: Listeners;
+}
+
 export async function startHaproxy(
   dir: string,
   listeners: Listeners,
   backends: Backends,
   lifetimeMs: number,
+  hop?: HopSetup,
 ): Promise<PeerServer> {
   const binary = '/usr/sbin/haproxy';
   if (!existsSync(binary))
@@ -51,6 +68,8 @@ export async function startHaproxy(
     '  timeout client 60s',
     '  timeout server 60s',
     '  timeout http-keep-alive 60s',
+  ];
+  const sections = [
     'frontend http1',
     `  bind 127.0.0.1:${listeners.http1}`,
     '  default_backend nginx_http1',
@@ -66,10 +85,18 @@ export async function startHaproxy(
     `  server nginx 127.0.0.1:${backends.http2} proto h2`,
     'backend grpc',
     `  server grpc 127.0.0.1:${backends.grpc} proto h2`,
-    '',
-  ].join('\n');
+  ];
+  const twoHop =
+    hop === undefined
+      ? undefined
+      : haproxyTwoHopSections(
+          listeners,
+          hop.ports,
+          backends,
+          hop.hop === 'mtls' ? haproxyCertificates(dir) : undefined,
+        );
   const file = join(dir, 'haproxy.cfg');
-  await writeFile(file, config);
+  await writeFile(file, [...config, ...(twoHop ?? sections), ''].join('\n'));
   // -db: foreground, one process (no master-worker), so its pid is the proxy.
   const peer = spawnPeer(binary, ['-db', '-f', file], {
     timeoutMs: lifetimeMs,
@@ -77,7 +104,7 @@ export async function startHaproxy(
     killAfterMs: 3_000,
   });
   try {
-    const ports = Object.values(listeners);
+    const ports = [...Object.values(listeners), ...Object.values(hop?.ports ?? {})];
     await waitListening(
       ports,
       10_000,
@@ -126,8 +153,15 @@ export async function startStreammesh(
   listeners: Listeners,
   backends: Backends,
   lifetimeMs: number,
+  hop?: HopSetup,
 ): Promise<PeerServer> {
-  const http = streammeshHttpConfig(listeners, backends);
+  const http =
+    hop === undefined
+      ? streammeshHttpConfig(listeners, backends)
+      : {
+          ...streammeshTwoHopHttp(listeners, hop.ports, backends, hop.hop),
+          accessLog: { percent: 0, errors: true },
+        };
   // JSON is YAML: the generated config needs no YAML writer.
   const config = {
     logLevel: 'warn',
@@ -142,7 +176,7 @@ export async function startStreammesh(
   try {
     const adminUrl = await waitProxyReady(up);
     const pid = await proxyPid(up, adminUrl);
-    const ports = Object.values(listeners);
+    const ports = [...Object.values(listeners), ...Object.values(hop?.ports ?? {})];
     try {
       await waitListening(
         ports,

@@ -20,6 +20,12 @@ export interface BenchParameters {
   readonly maxMinutes: number;
   /** Share of the lowest proxy maximum the latency phase runs at. */
   readonly latencyLoad: number;
+  /**
+   * none: one proxy between client and backend; plain / mtls (--two-hop /
+   * --mtls): two proxies (in one process per target), talking in clear or
+   * over mutual TLS (mesh-hop.ts).
+   */
+  readonly hop: 'none' | 'plain' | 'mtls';
 }
 
 /** CPU over a step's window, in cores (1 = one core busy). */

@@ -39,6 +39,13 @@
  * Output: loadtests/results/http.json (machine, date, command, parameters,
  * every step, medians, ratios) and a table on stdout.
  *
+ * --mtls: each proxy target is two proxies in one process, the second
+ * reached from the first over mutual TLS (streammesh: a mesh cluster to its
+ * own mesh listener with the certificate `up`'s CA issued; HAProxy: `ssl crt
+ * ... ca-file ... verify required` on both ends), results in
+ * http-mtls.json; --two-hop: the same two proxies in clear, results in
+ * http-two-hop.json (mesh-hop.ts). Their difference is what mTLS adds.
+ *
  * Options: --quick (2 s windows, 1 run), --protocols http1,http2,grpc,
  * --targets direct,haproxy,streammesh, --duration-s S, --connections N,
  * --streams N, --repeats N, --grpc-backend nginx|grpc-js (see backends.ts), --quiet-wait-s S (before each window, wait at
@@ -97,6 +104,8 @@ const { values: args } = parseArgs({
     'grpc-backend': { type: 'string' },
     'max-minutes': { type: 'string' },
     out: { type: 'string' },
+    mtls: { type: 'boolean', default: false },
+    'two-hop': { type: 'boolean', default: false },
   },
 });
 
@@ -114,7 +123,9 @@ const parameters: BenchParameters = {
   quietWaitSeconds: int(args['quiet-wait-s'], quick ? 0 : 20, 0, 300),
   maxMinutes: Number(args['max-minutes'] ?? (quick ? 5 : 20)),
   latencyLoad: 0.5,
+  hop: args.mtls ? 'mtls' : args['two-hop'] ? 'plain' : 'none',
 };
+const RESULT_FILES = { none: 'http.json', plain: 'http-two-hop.json', mtls: 'http-mtls.json' };
 if (!(parameters.maxMinutes > 0 && parameters.maxMinutes <= 120)) {
   throw new Error(`--max-minutes: expected a number in (0, 120], got "${args['max-minutes']}"`);
 }
@@ -165,7 +176,7 @@ async function main(): Promise<void> {
   let stoppedBy: string | null = null;
   try {
     const lifetimeMs = parameters.maxMinutes * 60_000 + 120_000;
-    const ports = await pickPorts(9);
+    const ports = await pickPorts(parameters.hop === 'none' ? 9 : 15);
     const port = (): number => ports.pop() ?? 0;
     const grpcBody = join(dir, 'grpc-request.bin');
     await writeFile(grpcBody, grpcFrame(GRPC_MESSAGE));
@@ -195,7 +206,11 @@ async function main(): Promise<void> {
       const listeners: Listeners = { http1: port(), http2: port(), grpc: port() };
       try {
         const start = name === 'haproxy' ? startHaproxy : startStreammesh;
-        const proxy = await start(dir, listeners, backendPorts, lifetimeMs);
+        const hop =
+          parameters.hop === 'none'
+            ? undefined
+            : { hop: parameters.hop, ports: { http1: port(), http2: port(), grpc: port() } };
+        const proxy = await start(dir, listeners, backendPorts, lifetimeMs, hop);
         servers.push(proxy);
         targets.push({ name, listeners, proxy });
         log(`${name}: listening on ${JSON.stringify(listeners)} (pid ${proxy.workPid})`);
@@ -278,7 +293,7 @@ async function main(): Promise<void> {
       errors,
     };
     mkdirSync(outDir, { recursive: true });
-    const jsonFile = join(outDir, 'http.json');
+    const jsonFile = join(outDir, RESULT_FILES[parameters.hop]);
     writeFileSync(jsonFile, await formattedJson(jsonFile, results));
     process.stdout.write(`${resultTable(results)}\n`);
     log(`wrote ${jsonFile} in ${round((Date.now() - startedAt) / 1000)} s`);
