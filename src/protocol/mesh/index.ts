@@ -66,7 +66,8 @@ export type WireResourceType =
   | 'HTTP_ENDPOINTS'
   | 'SIGNALING_SETTINGS'
   | 'PLACEMENT'
-  | 'MEDIA_KEY';
+  | 'MEDIA_KEY'
+  | 'TRUST_BUNDLE';
 
 export interface WireResourceRef {
   type: WireResourceType;
