@@ -69,6 +69,16 @@ export {
   type HopBody,
 } from './hop-resource.js';
 export {
+  MAX_TRUST_BUNDLE_BYTES,
+  MAX_TRUST_BUNDLE_ROOTS,
+  parseTrustBundleBody,
+  TRUST_BUNDLE,
+  TRUST_BUNDLE_NAME,
+  trustBundleBodySchema,
+  trustBundleResource,
+  type TrustBundleBody,
+} from './trust-bundle-resource.js';
+export {
   type HttpClusterConfig,
   type HttpConfig,
   type HttpListenerConfig,

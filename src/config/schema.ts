@@ -72,11 +72,12 @@ const caSchema = z
     leafLifetimeSec: z
       .number()
       .int()
-      .min(60)
+      .min(10)
       .max(365 * 86_400)
       .default(86_400)
       .describe(
-        'How long a workload certificate is valid; workloads renew at half-life. Its notBefore is 5 minutes in the past, for clock skew.',
+        'How long a workload certificate is valid; workloads renew at half-life. Its notBefore is 5 minutes in the past, for clock skew. ' +
+          'The floor is 10 s so that tests and rotation drills see several renewals in seconds; production wants hours.',
       ),
   })
   .superRefine((ca, ctx) => {

@@ -8,7 +8,9 @@
  * authority: it opens the mesh CA, issues itself a certificate (renewed at
  * half-life) for its gRPC listener, serves MeshIdentity.IssueCertificate
  * there (first certificates against the bootstrap token, renewals over
- * mutual TLS), and requires nodes' certificates on MeshControl.
+ * mutual TLS), and requires nodes' certificates on MeshControl. It pushes
+ * the CA's trust bundle to every node and serves the CA's rotation on its
+ * admin (ca-routes.ts).
  */
 import type { FSWatcher } from 'node:fs';
 import { experimental } from '@grpc/grpc-js';
@@ -24,6 +26,8 @@ import type { MeshConfig } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
+import { addCaRoutes } from './ca-routes.js';
+import { CaRotation } from './ca-rotation.js';
 import { addOperatorCertificateRoute, operatorIds } from './operator-certificates.js';
 import { tokenIssuerId } from '../shared/edge-token/index.js';
 import { ConfigStore, ConfigPushServer, type ChannelSecurity } from './config-push/index.js';
@@ -133,9 +137,22 @@ export async function startControlPlane(
     ...(options.hopHandoverMs === undefined ? {} : { handoverMs: options.hopHandoverMs }),
   });
   const identity = config.controlPlane.mtls ? await startIdentity(options, metrics) : undefined;
+  const rotation =
+    identity === undefined
+      ? undefined
+      : new CaRotation({
+          ca: identity.ca,
+          registry,
+          own: identity.own,
+          issuedTo: (id) => identity.service.issuedTo(id),
+          metrics,
+          log,
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        });
   const pushServer = new ConfigPushServer({
     listen: address(config.controlPlane.grpc),
     ...(identity === undefined ? {} : { mtls: identity.security }),
+    ...(rotation === undefined ? {} : { trustBundle: rotation }),
     store,
     registry,
     placements,
@@ -167,6 +184,7 @@ export async function startControlPlane(
   }
   addControlPlaneRoutes(admin, { store, registry, placements, hops });
   // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
+  if (rotation !== undefined) addCaRoutes(admin, rotation);
   if (identity !== undefined) {
     await addTokenRoutes(admin, { ca: identity.ca, clock: options.clock ?? systemClock, log });
     addOperatorCertificateRoute(admin, {
@@ -221,6 +239,7 @@ export async function startControlPlane(
     identity: identity?.running,
     async close() {
       clearInterval(sweep);
+      rotation?.close();
       identity?.own.close();
       placements.close();
       hops.close();
@@ -258,6 +277,7 @@ interface StartedIdentity {
   readonly ca: MeshCa;
   readonly security: ChannelSecurity;
   readonly own: OwnCertificate;
+  readonly service: IdentityService;
   readonly running: RunningIdentity;
 }
 
@@ -297,6 +317,7 @@ async function startIdentity(
   return {
     ca,
     own,
+    service,
     security: {
       // Not required at the handshake: a node's first IssueCertificate has
       // no certificate yet; MeshControl requires one itself.

@@ -108,10 +108,11 @@ export class MeshNode {
         })
       : undefined;
     const ownIdentity = this.#identity?.spiffeId;
-    this.meshState = new MeshState(this.id, {
-      ownIdentity: () => ownIdentity,
-      metrics: this.metrics,
-    });
+    this.meshState = new MeshState(
+      this.id,
+      { ownIdentity: () => ownIdentity, metrics: this.metrics },
+      { identity: this.#identity, metrics: this.metrics },
+    );
     this.#config = new NodeConfig({
       participants: options.participants ?? [],
       meshState: this.meshState,

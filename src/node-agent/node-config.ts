@@ -7,7 +7,7 @@
  * every commit has run by then) leaves the new config in force, so the set
  * and the ACK say so too, and the bug is logged and counted.
  *
- * PLACEMENT and MEDIA_KEY resources travel in the same updates but are not
+ * PLACEMENT, MEDIA_KEY and TRUST_BUNDLE resources travel in the same updates but are not
  * config: they go to the node's MeshState (mesh-state.ts), never into
  * assembleConfig, and an update that changes only them runs no
  * transaction. A bad body of either refuses its whole update like a bad

@@ -22,6 +22,11 @@
  * update at once, with no resources if nothing else differs. A node's
  * DrainRequest with a deadline in the past or more than MAX_DRAIN_MS ahead
  * is dropped and counted; its stream stays.
+ * Trust bundle (a TrustBundleFeed, with mutual TLS): every node, proxy or
+ * signaling, also wants the TRUST_BUNDLE resource (the mesh CA's roots); it
+ * travels in the non-config part of updates like PLACEMENT, and a change
+ * (a CA rotation or retirement) is sent to every node at once. Hellos do
+ * not return it: a node that reconnects is sent it again.
  * Connections reach the service through a GrpcListener, which keeps the
  * listener's connection budget.
  * Mutual TLS (controlPlane.mtls, `mtls` here): the listener serves TLS with
@@ -46,6 +51,7 @@ import {
 import {
   MEDIA_KEY,
   PLACEMENT,
+  TRUST_BUNDLE,
   type HopBody,
   type PlacementBody,
   type PushedResource,
@@ -111,6 +117,12 @@ export interface HopFeed {
   on(event: 'change', listener: () => void): unknown;
 }
 
+/** The TRUST_BUNDLE resource every node should hold (the control plane's CaRotation). */
+export interface TrustBundleFeed {
+  resource(): PushedResource;
+  on(event: 'change', listener: () => void): unknown;
+}
+
 /** Mutual TLS on the listener (controlPlane.mtls). */
 export interface ChannelSecurity {
   /** TLS with the control plane's certificate, asking clients for theirs (not requiring it). */
@@ -141,6 +153,8 @@ export interface ConfigPushServerOptions {
   readonly placements?: PlacementFeed;
   /** MEDIA_KEY resources pushed to each hop's two proxies; none without. */
   readonly hops?: HopFeed;
+  /** The TRUST_BUNDLE resource pushed to every node; none without. */
+  readonly trustBundle?: TrustBundleFeed;
   readonly heartbeatIntervalMs: number;
   /** The gRPC listener's connection budget; default defaultConnectionBudget. */
   readonly budget?: ConnectionBudgetLimits;
@@ -298,6 +312,11 @@ export class ConfigPushServer {
     };
     options.placements?.on('change', toProxies);
     options.hops?.on('change', toProxies);
+    options.trustBundle?.on('change', () => {
+      for (const [id, stream] of this.#streams) {
+        this.#sendDelta(id, stream, options.store.current, true);
+      }
+    });
     options.registry.on('drain', (id) => {
       const deadlineMs = options.registry.drainDeadlineOf(id);
       if (deadlineMs === 0) options.log.info({ node: id }, 'node no longer draining');
@@ -630,15 +649,17 @@ export class ConfigPushServer {
     const record: NodeRecord | undefined = this.#options.registry.get(id);
     if (record === undefined) return;
     const isProxy = record.role === 'ROLE_PROXY';
-    const delta = record.resources.delta(
-      isProxy
+    const trustBundle = this.#options.trustBundle?.resource();
+    const delta = record.resources.delta([
+      ...current.resources,
+      ...(isProxy
         ? [
-            ...current.resources,
             ...(this.#options.placements?.resources() ?? []),
             ...(this.#options.hops?.resources(id) ?? []),
           ]
-        : current.resources,
-    );
+        : []),
+      ...(trustBundle === undefined ? [] : [trustBundle]),
+    ]);
     const parts = splitPlacements(delta);
     if (parts.length === 0) {
       const drainMoved = this.#options.registry.drainDeadlineOf(id) !== this.#drainDeadlineSent(id);
@@ -705,12 +726,12 @@ export class ConfigPushServer {
 }
 
 /**
- * The delta's config part and its non-config part (PLACEMENT and MEDIA_KEY),
- * each only if it holds something.
+ * The delta's config part and its non-config part (PLACEMENT, MEDIA_KEY and
+ * TRUST_BUNDLE), each only if it holds something.
  */
 function splitPlacements(delta: Delta): Delta[] {
   const isPlacement = (ref: { readonly type: string }): boolean =>
-    ref.type === PLACEMENT || ref.type === MEDIA_KEY;
+    ref.type === PLACEMENT || ref.type === MEDIA_KEY || ref.type === TRUST_BUNDLE;
   const parts: Delta[] = [
     {
       changed: delta.changed.filter((resource) => !isPlacement(resource)),

@@ -11,10 +11,12 @@ export {
 } from './certificate-issuer.js';
 export { controlChannelCredentials, WorkloadCertificateProvider } from './certificate-provider.js';
 export { workloadIdentityFromConfig, type NodeIdentityOptions } from './from-config.js';
+export { trustBundleRefusal, type TrustBundleRefusal } from './trust-bundle-check.js';
 export { renewalTime, systemIdentityTimers, type IdentityTimers } from './renewal-schedule.js';
 export {
   chainOf,
   IdentityClosedError,
+  TrustBundleRefusedError,
   WorkloadIdentity,
   type WorkloadIdentityOptions,
 } from './workload-identity.js';

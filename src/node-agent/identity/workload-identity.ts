@@ -7,6 +7,13 @@
  * (certificate-provider.ts): connections already open keep the certificate
  * they were made with, so a renewal drops none.
  *
+ * The trust bundle also changes between renewals: the control plane pushes
+ * it (a TRUST_BUNDLE resource) when its CA rotates or retires a root, and
+ * updateTrustBundle() takes it with the same key and certificate, emitting
+ * 'renewed' so TLS ends trust the new root at once. A renewal answered with
+ * an older bundle (issued just before the push) keeps the pushed one while
+ * that one holds the new certificate's root.
+ *
  * Failures are retried with backoff, forever: before the first certificate
  * the trust bundle or the token may not exist yet (`streammesh up` starts
  * the control plane at the same moment), or the control plane may be
@@ -35,6 +42,7 @@ import type { CertificateResponse } from '../../protocol/mesh/index.js';
 import type { TokenCredentials } from '../../shared/admin/index.js';
 import { CertificateIssueError, type CertificateIssuer } from './certificate-issuer.js';
 import { renewalTime, systemIdentityTimers, type IdentityTimers } from './renewal-schedule.js';
+import { trustBundleRefusal, type TrustBundleRefusal } from './trust-bundle-check.js';
 
 const REDACTED = '(redacted)';
 
@@ -87,6 +95,13 @@ class BadResponseError extends StreammeshError {
   }
 }
 
+/** A pushed trust bundle the node cannot take (trust-bundle-check.ts says why). */
+export class TrustBundleRefusedError extends StreammeshError {
+  constructor(reason: string) {
+    super('ERR_TRUST_BUNDLE_REFUSED', reason);
+  }
+}
+
 type Kind = 'bootstrap' | 'renewal';
 
 export class WorkloadIdentity
@@ -109,6 +124,8 @@ export class WorkloadIdentity
   /** What is wrong now (a stable key, logged when it changes) and why, for readiness. */
   #state: { key: string; reason: string } = { key: 'starting', reason: 'not started' };
   #expiryNoticed = false;
+  /** The bundle the control plane last pushed, if any (kept over an older one a renewal brings). */
+  #pushedBundlePem: string | undefined;
   /** The token last read, only to keep it out of messages. */
   #token: string | undefined;
   readonly #requests: Counter | undefined;
@@ -171,6 +188,30 @@ export class WorkloadIdentity
     const current = this.#current;
     if (current !== undefined && this.#timers.now() < current.notAfterMs) return undefined;
     return this.#state.reason;
+  }
+
+  /** Why `pem` would be refused by updateTrustBundle(); undefined when it would be taken. */
+  trustBundleRefusal(pem: string): TrustBundleRefusal | undefined {
+    return trustBundleRefusal(pem, this.#current);
+  }
+
+  /**
+   * The control plane's new trust bundle: same key and certificate, new
+   * roots, 'renewed' emitted (nothing when it is the bundle held). Throws
+   * TrustBundleRefusedError for a bundle that does not parse or lacks the
+   * root of this node's certificate.
+   */
+  updateTrustBundle(pem: string): void {
+    const refusal = this.trustBundleRefusal(pem);
+    const current = this.#current;
+    if (refusal !== undefined || current === undefined) {
+      throw new TrustBundleRefusedError(refusal?.message ?? 'no certificate yet');
+    }
+    this.#pushedBundlePem = pem;
+    if (current.trustBundlePem === pem) return;
+    this.#current = { ...current, trustBundlePem: pem };
+    this.#options.log.info({ spiffeId: this.spiffeId }, 'trust bundle updated');
+    this.#tell(this.#current);
   }
 
   /** Stops renewing. Connections made with the certificate keep it. */
@@ -301,8 +342,13 @@ export class WorkloadIdentity
     };
   }
 
-  #accept(issued: WorkloadCertificates, kind: Kind): void {
+  #accept(response: WorkloadCertificates, kind: Kind): void {
     const first = this.#current === undefined;
+    const pushed = this.#pushedBundlePem;
+    const issued =
+      pushed !== undefined && trustBundleRefusal(pushed, response) === undefined
+        ? { ...response, trustBundlePem: pushed }
+        : response;
     const now = this.#timers.now();
     this.#current = issued;
     this.#expiryNoticed = false;
@@ -325,7 +371,11 @@ export class WorkloadIdentity
       this.#settleFirst = undefined;
       return;
     }
-    // A listener's exception is its own: the others still hear of the renewal.
+    this.#tell(issued);
+  }
+
+  /** Emits 'renewed'; a listener's exception is its own: the others still hear of it. */
+  #tell(issued: WorkloadCertificates): void {
     for (const listener of this.listeners('renewed')) {
       try {
         listener(issued);

@@ -1,0 +1,59 @@
+/**
+ * The TRUST_BUNDLE resource: every root of the mesh CA that workloads trust
+ * now, pushed by the control plane to every node (proxies and signaling
+ * nodes) whenever it changes (a CA rotation adds a root, a retirement drops
+ * the old ones). Without it a node would learn a new root only at its next
+ * certificate renewal, and until then refuse peers already certified by it.
+ *
+ *   type TRUST_BUNDLE, name "mesh", body { pem: "<every trusted root>" },
+ *   version = digest of the body (resourceVersion, as for config resources)
+ *
+ * Not config: a node hands the PEM to its workload identity, which checks
+ * that the certificates parse and that its own certificate's root is among
+ * them (a node must never lose trust in itself) before taking it. The
+ * schema only bounds the body: MAX_TRUST_BUNDLE_ROOTS roots and
+ * MAX_TRUST_BUNDLE_BYTES of PEM, far more than an overlap of two or three
+ * roots needs.
+ */
+import { z } from 'zod';
+import { describeZodIssues, resourceVersion, type PushedResource } from './resources.js';
+
+export const TRUST_BUNDLE = 'TRUST_BUNDLE';
+/** The one TRUST_BUNDLE resource's name. */
+export const TRUST_BUNDLE_NAME = 'mesh';
+export const MAX_TRUST_BUNDLE_ROOTS = 16;
+export const MAX_TRUST_BUNDLE_BYTES = 64 * 1024;
+
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+
+export const trustBundleBodySchema = z.strictObject({
+  pem: z
+    .string()
+    .max(MAX_TRUST_BUNDLE_BYTES, `must be at most ${MAX_TRUST_BUNDLE_BYTES} bytes of PEM`)
+    .refine((pem) => pem.includes(PEM_BEGIN), 'must hold PEM certificates')
+    .refine(
+      (pem) => pem.split(PEM_BEGIN).length - 1 <= MAX_TRUST_BUNDLE_ROOTS,
+      `must hold at most ${MAX_TRUST_BUNDLE_ROOTS} certificates`,
+    ),
+});
+
+export type TrustBundleBody = z.infer<typeof trustBundleBodySchema>;
+
+/** The TRUST_BUNDLE resource holding `pem`. */
+export function trustBundleResource(pem: string): PushedResource {
+  const body: TrustBundleBody = { pem };
+  return {
+    type: TRUST_BUNDLE,
+    name: TRUST_BUNDLE_NAME,
+    order: 0,
+    body,
+    version: resourceVersion(body),
+  };
+}
+
+/** A body as the schema reads it, or the reason it is refused (one line). */
+export function parseTrustBundleBody(body: unknown): TrustBundleBody | string {
+  const parsed = trustBundleBodySchema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  return describeZodIssues(parsed.error);
+}

@@ -1,0 +1,170 @@
+/**
+ * A pushed TRUST_BUNDLE on a node: a rotation's bundle (old and new roots)
+ * reaches the workload identity with the same key and certificate and one
+ * 'renewed'; a bundle that would not trust the node's own certificate (its
+ * root retired too early), that is not certificates, that holds too many,
+ * or that reaches a node without an identity is refused by name and
+ * counted, and the bundle held stays. Real certificates (a MeshCa in a
+ * temporary directory, a real WorkloadIdentity); only the gRPC call is a
+ * function.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { MeshCa } from '../../../src/control-plane/ca/index.js';
+import { trustBundleResource, TRUST_BUNDLE } from '../../../src/config/index.js';
+import {
+  WorkloadIdentity,
+  type CertificateIssuer,
+} from '../../../src/node-agent/identity/index.js';
+import { MeshState } from '../../../src/node-agent/mesh-state.js';
+import type { ResourceUpdate } from '../../../src/protocol/mesh/index.js';
+import type { WorkloadCertificates } from '../../../src/shared/identity/index.js';
+
+const TRUST_DOMAIN = 'streammesh.test';
+const SPIFFE_ID = `spiffe://${TRUST_DOMAIN}/ns/default/sa/frontend`;
+
+function update(bodyJson: string, version = 'v1', name = 'mesh'): ResourceUpdate {
+  return {
+    nonce: '1',
+    systemVersion: 'cfg',
+    resources: [{ type: TRUST_BUNDLE, name, version, order: 0, bodyJson }],
+    removed: [],
+    drainDeadlineMs: 0,
+  };
+}
+
+function pushed(pem: string): ResourceUpdate {
+  const resource = trustBundleResource(pem);
+  return update(JSON.stringify(resource.body), resource.version);
+}
+
+async function refusals(metrics: Registry, reason: string): Promise<number> {
+  const metric = await metrics
+    .getSingleMetric('streammesh_node_trust_bundles_refused_total')
+    ?.get();
+  return metric?.values.find((value) => value.labels['reason'] === reason)?.value ?? 0;
+}
+
+describe('TRUST_BUNDLE on a node', () => {
+  let dir: string;
+  let ca: MeshCa;
+  let identity: WorkloadIdentity;
+  let state: MeshState;
+  let metrics: Registry;
+  const renewed: WorkloadCertificates[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trust-bundle-unit-'));
+    ca = await MeshCa.loadOrCreate({ dir: join(dir, 'ca'), trustDomain: TRUST_DOMAIN });
+    const issuer: CertificateIssuer = {
+      issue: async (request) => {
+        const issued = await ca.issue(request.csrPem, {
+          spiffeId: SPIFFE_ID,
+          nodeId: request.nodeId,
+          lifetimeMs: 3_600_000,
+        });
+        return {
+          certificatePem: issued.certificatePem,
+          chainPem: issued.chainPem,
+          trustBundlePem: ca.trustBundle(),
+          notAfterMs: issued.notAfter.getTime(),
+          spiffeId: SPIFFE_ID,
+        };
+      },
+    };
+    identity = new WorkloadIdentity({
+      trustDomain: TRUST_DOMAIN,
+      namespace: 'default',
+      serviceAccount: 'frontend',
+      nodeId: 'proxy-a',
+      issuer,
+      trustBundle: { describe: () => 'bundle.pem', read: () => ca.trustBundle() },
+      bootstrapToken: { describe: () => 'token', token: () => 'token' },
+      log: pino({ level: 'silent' }),
+    });
+    identity.on('renewed', (certificates) => renewed.push(certificates));
+    await identity.obtain();
+    metrics = new Registry();
+    state = new MeshState('proxy-a', {}, { identity, metrics });
+  });
+
+  after(() => {
+    identity.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes a rotation's bundle: same key and certificate, new roots, one 'renewed'", async () => {
+    const before = identity.current();
+    assert.ok(before !== undefined);
+    await ca.rotate();
+    const bundle = ca.trustBundle();
+    assert.notEqual(bundle, before.trustBundlePem);
+    const staged = state.stage(pushed(bundle));
+    assert.deepEqual(staged.issues, []);
+    assert.equal(identity.current()?.trustBundlePem, before.trustBundlePem, 'not before commit');
+    state.commit(staged);
+    const now = identity.current();
+    assert.equal(now?.trustBundlePem, bundle);
+    assert.equal(now.privateKeyPem, before.privateKeyPem);
+    assert.equal(now.certificatePem, before.certificatePem);
+    assert.equal(renewed.length, 1);
+    assert.equal(renewed[0]?.trustBundlePem, bundle);
+    assert.deepEqual(state.refs(pushed(bundle)), [
+      { type: TRUST_BUNDLE, name: 'mesh', version: trustBundleResource(bundle).version },
+    ]);
+    // The same bundle again changes nothing and tells nobody.
+    state.commit(state.stage(pushed(bundle)));
+    assert.equal(renewed.length, 1);
+  });
+
+  it("refuses a bundle without the root of the node's own certificate, counted", async () => {
+    const held = identity.current()?.trustBundlePem;
+    // The node's certificate is from the first root; the new root alone would not trust it.
+    const staged = state.stage(pushed(ca.issuerCertificate()));
+    assert.equal(staged.issues.length, 1);
+    const [issue] = staged.issues;
+    assert.ok(issue !== undefined);
+    assert.equal(issue.type, TRUST_BUNDLE);
+    assert.equal(issue.name, 'mesh');
+    assert.match(issue.reason, /root of the node's own certificate/);
+    assert.equal(await refusals(metrics, 'untrusted_self'), 1);
+    assert.equal(identity.current()?.trustBundlePem, held);
+    assert.throws(() => identity.updateTrustBundle(ca.issuerCertificate()), {
+      code: 'ERR_TRUST_BUNDLE_REFUSED',
+    });
+  });
+
+  it('refuses bodies that are not certificates, or too many, counted', async () => {
+    const root = ca.issuerCertificate();
+    const bad = [
+      update('not json'),
+      update(JSON.stringify({ pem: 'no certificate here' })),
+      update(JSON.stringify({ pem: root, extra: 1 })),
+      update(
+        JSON.stringify({
+          pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+        }),
+      ),
+      update(JSON.stringify({ pem: root.repeat(17) })),
+      update(JSON.stringify({ pem: 'x'.repeat(70_000) + root })),
+      update(JSON.stringify({ pem: ca.trustBundle() }), 'v2', 'other'),
+    ];
+    for (const [index, refused] of bad.entries()) {
+      const staged = state.stage(refused);
+      assert.equal(staged.issues.length, 1, `update ${index} refused`);
+    }
+    assert.equal(await refusals(metrics, 'invalid_body'), bad.length);
+  });
+
+  it('is refused by a node without a workload identity (no mTLS)', async () => {
+    const plain = new Registry();
+    const without = new MeshState('proxy-b', {}, { metrics: plain });
+    assert.equal(without.stage(pushed(ca.trustBundle())).issues.length, 1);
+    assert.equal(await refusals(plain, 'no_identity'), 1);
+  });
+});
