@@ -207,6 +207,9 @@ function configText(options: MediaMeshOptions, admin: number, grpc: number): str
     '    demo: false',
     // Every viewer connects from 127.0.0.1 (default budget: 64 per source).
     `    maxConnectionsPerSource: ${options.viewersPerProxy + 16}`,
+    `    maxSessionsPerSource: ${options.viewersPerProxy + 16}`,
+    `    requestsPerSecondPerSource: ${Math.max(100, options.viewersPerProxy * 4)}`,
+    `    requestBurstPerSource: ${Math.max(400, options.viewersPerProxy * 8)}`,
     '    paths:',
     `      ${CAMERA_PATH}: { source: "${options.cameraUrl}", transport: tcp, onDemand: false }`,
     'signaling:',

@@ -143,6 +143,11 @@ export class Proxy {
       '    listen: 127.0.0.1:0',
       '    demo: false',
       `    maxConnections: ${options.maxConnections}`,
+      // Every viewer is on 127.0.0.1: the per-source limits must not be what the bench measures.
+      `    maxConnectionsPerSource: ${options.maxConnections}`,
+      `    maxSessionsPerSource: ${options.maxConnections}`,
+      `    requestsPerSecondPerSource: ${Math.max(100, options.maxConnections * 4)}`,
+      `    requestBurstPerSource: ${Math.max(400, options.maxConnections * 8)}`,
       '    paths:',
       `      cam: { source: "${options.cameraUrl}", onDemand: false }`,
       '',
