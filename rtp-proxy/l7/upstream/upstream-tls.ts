@@ -30,14 +30,12 @@ export function tlsFailureOf(error: unknown): TlsFailure | undefined {
     : undefined;
 }
 
-/** Errors of the TCP connect itself: not TLS failures. */
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'ETIMEDOUT',
-]);
+/**
+ * Error codes of TLS itself: OpenSSL's (ERR_SSL_*), node's (ERR_TLS_*) and
+ * X.509 verification's (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+ * DEPTH_ZERO_SELF_SIGNED_CERT...). A refused or reset TCP connect is none.
+ */
+const TLS_ERROR = /^ERR_(SSL|TLS)_|CERT|UNABLE_TO_|SELF_SIGNED|INVALID_CA|INVALID_PURPOSE/;
 
 /** Opens one connection to an endpoint, offering these ALPN protocols. */
 export type UpstreamConnector = (target: HostPort, alpn: readonly string[]) => Socket;
@@ -94,8 +92,9 @@ function markHandshakeErrors(socket: TLSSocket): void {
     secure = true;
   });
   socket.on('error', (error: NodeJS.ErrnoException) => {
-    if (secure || CONNECT_ERRORS.has(error.code ?? '') || tlsFailureOf(error) !== undefined) return;
-    mark(error, isCertificateError(error.code ?? '') ? 'certificate' : 'handshake');
+    const code = error.code ?? '';
+    if (secure || !TLS_ERROR.test(code) || tlsFailureOf(error) !== undefined) return;
+    mark(error, isCertificateError(code) ? 'certificate' : 'handshake');
   });
 }
 

@@ -338,6 +338,59 @@ describe('proxy-to-proxy mutual TLS', () => {
     assert.equal(backend.seen.length, seen);
   });
 
+  it('fails a request whose endpoint presents a certificate the trust bundle does not verify: 503, counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l7-untrusted-'));
+    const keyFile = join(dir, 'k.pem');
+    const certFile = join(dir, 'c.pem');
+    await run('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=stranger'],
+      ...['-addext', `subjectAltName=URI:${USERS}`],
+    ]);
+    const stranger = await startMeshProxy(
+      {
+        listeners: [
+          { name: 'tls', listen: '127.0.0.1:0', tls: { mode: 'server', certFile, keyFile } },
+        ],
+        routes: [{ name: 'all', match: { path: { prefix: '/' } }, action: { cluster: 'app' } }],
+        clusters: [{ name: 'app', endpoints: [backend.address] }],
+      },
+      undefined,
+    );
+    const client = await startMeshProxy(
+      {
+        listeners: [{ name: 'local', listen: '127.0.0.1:0' }],
+        routes: [
+          { name: 'all', match: { path: { prefix: '/' } }, action: { cluster: 'stranger' } },
+        ],
+        clusters: [
+          {
+            name: 'stranger',
+            endpoints: [`127.0.0.1:${stranger.portOf('tls')}`],
+            tls: { mode: 'mesh', spiffeIds: [USERS] },
+          },
+        ],
+      },
+      await issueWorkload(testCa.ca, FRONTEND),
+    );
+    try {
+      const seen = backend.seen.length;
+      assert.equal((await curl(`http://127.0.0.1:${client.portOf('local')}/x`)).status, 503);
+      assert.equal(
+        await client.metric('streammesh_http_upstream_tls_failures_total', {
+          cluster: 'stranger',
+          reason: 'certificate',
+        }),
+        1,
+      );
+      assert.equal(backend.seen.length, seen, 'nothing was sent to the stranger');
+    } finally {
+      await client.close();
+      await stranger.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('drops and counts plaintext HTTP, garbage and a silent ClientHello on the mesh listener; traffic goes on', async () => {
     const port = proxyB.portOf('users');
     const count = (reason: string): Promise<number> =>
