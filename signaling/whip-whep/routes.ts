@@ -37,6 +37,7 @@ import {
   type EdgeAccess,
   type EdgeTokenGate,
 } from '../../src/shared/edge-token/index.js';
+import { CameraStatusError } from '../../src/media/rtsp-client/index.js';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
 import { SdpError, parseWebrtcSdp, parseSdpFragment, type SdpFragment } from '../sdp/index.js';
@@ -95,6 +96,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 8_000;
 
 /** Room, peer and camera names: what the WebSocket protocol accepts for rooms and peers. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$/;
+/** Retry-After for a WHEP camera viewer refused because the proxy carries all it may. */
+const CAMERA_FULL_RETRY_AFTER_SEC = 5;
 
 type Resource =
   | { readonly type: 'whip'; readonly room: string }
@@ -324,10 +327,16 @@ class WhipWhepEndpoints {
     try {
       source = await cameras.acquire(camera);
     } catch (error) {
+      // The proxy is full (453: its proxy.maxStreams or this node's sessions
+      // per source; 503: its request rate): the viewer may try again later.
+      // Anything else is the camera's or the proxy's failure.
+      const full =
+        error instanceof CameraStatusError && (error.status === 453 || error.status === 503);
       throw new WhipWhepError(
-        502,
+        full ? 503 : 502,
         'camera_unavailable',
         `camera ${camera} cannot be pulled: ${errorMessage(error)}`,
+        full ? { 'retry-after': String(CAMERA_FULL_RETRY_AFTER_SEC) } : {},
       );
     }
     if (source === undefined) throw new WhipWhepError(404, 'no_camera', `no camera ${camera}`);
