@@ -17,6 +17,7 @@ import { defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.
 import { ADMIN_TOKEN_VARIABLE, defaultAdminTokenFile } from '../shared/admin/index.js';
 import { validHostPort } from '../shared/address.js';
 import { errorMessage, StreammeshError } from '../shared/errors.js';
+import { exitOnConfigError } from './config-error.js';
 
 /** How long a command waits for the control plane's answer. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -25,6 +26,32 @@ const REQUEST_TIMEOUT_MS = 10_000;
 export class CommandUsageError extends StreammeshError {
   constructor(message: string, code = 'ERR_COMMAND_USAGE') {
     super(code, message);
+  }
+}
+
+/**
+ * A command's run: its config (a bad one is exit 2, as the roles do), then
+ * `work`, whose text goes to stdout; a failure is one line on stderr naming
+ * the command, exit 2 for what the user can fix (CommandUsageError), else 1.
+ */
+export async function runAdminCommand(
+  name: string,
+  configFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+  work: (config: MeshConfig) => Promise<string>,
+): Promise<number> {
+  let config: MeshConfig;
+  try {
+    config = await commandConfig(configFile, env);
+  } catch (error) {
+    return exitOnConfigError(error);
+  }
+  try {
+    process.stdout.write(await work(config));
+    return 0;
+  } catch (error) {
+    process.stderr.write(`streammesh ${name}: ${errorMessage(error)}\n`);
+    return error instanceof CommandUsageError ? 2 : 1;
   }
 }
 

@@ -13,12 +13,10 @@
  * command does not expect is exit 1.
  */
 import type { MeshConfig } from '../config/index.js';
-import { errorMessage } from '../shared/errors.js';
-import { exitOnConfigError } from './config-error.js';
 import {
-  commandConfig,
   CommandUsageError,
   postAdmin,
+  runAdminCommand,
   unexpectedAnswer,
 } from './control-plane-admin.js';
 import { durationSeconds } from './duration.js';
@@ -71,21 +69,10 @@ export async function runDrain(
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let config: MeshConfig;
-  try {
-    config = await commandConfig(configFile, env);
-  } catch (error) {
-    return exitOnConfigError(error);
-  }
-  try {
-    const args = parseDrainArgs(positionals, deadline);
-    const answer = await requestDrain(config, env, args);
-    process.stdout.write(`${answer.node} draining until ${answer.deadline}\n`);
-    return 0;
-  } catch (error) {
-    process.stderr.write(`streammesh drain: ${errorMessage(error)}\n`);
-    return error instanceof CommandUsageError ? 2 : 1;
-  }
+  return runAdminCommand('drain', configFile, env, async (config) => {
+    const answer = await requestDrain(config, env, parseDrainArgs(positionals, deadline));
+    return `${answer.node} draining until ${answer.deadline}\n`;
+  });
 }
 
 async function requestDrain(

@@ -9,18 +9,15 @@
  * (`?access_token=`) check it against the mesh trust bundle. Default role
  * viewer, default lifetime 1 h, at most 30 days.
  */
-import type { MeshConfig } from '../config/index.js';
 import {
   DEFAULT_TOKEN_TTL_SEC,
   MAX_TOKEN_TTL_SEC,
   type MintRequest,
 } from '../shared/edge-token/index.js';
-import { errorMessage } from '../shared/errors.js';
-import { exitOnConfigError } from './config-error.js';
 import {
-  commandConfig,
   CommandUsageError,
   postAdmin,
+  runAdminCommand,
   unexpectedAnswer,
 } from './control-plane-admin.js';
 import { durationSeconds } from './duration.js';
@@ -69,20 +66,10 @@ export async function runToken(
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let config: MeshConfig;
-  try {
-    config = await commandConfig(configFile, env);
-  } catch (error) {
-    return exitOnConfigError(error);
-  }
-  try {
+  return runAdminCommand('token', configFile, env, async (config) => {
     const answer = await postAdmin(config, env, '/tokens', tokenRequestOf(options));
     const token = answer.body?.['token'];
     if (answer.status !== 201 || typeof token !== 'string') throw unexpectedAnswer(answer);
-    process.stdout.write(`${token}\n`);
-    return 0;
-  } catch (error) {
-    process.stderr.write(`streammesh token: ${errorMessage(error)}\n`);
-    return error instanceof CommandUsageError ? 2 : 1;
-  }
+    return `${token}\n`;
+  });
 }
