@@ -30,6 +30,7 @@ import { formatHostPort } from '../../../src/shared/address.js';
 import { createCsr, generateWorkloadKey } from '../../../src/shared/identity/index.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { startSecurePlane, TRUST_DOMAIN, type SecurePlane } from '../control-plane/mtls-harness.js';
+import { postToken } from '../../helpers/edge-token.js';
 import { requirePeer, stopAllPeers } from '../../helpers/peers/process.js';
 import { gstRtspViewer, probeRtsp } from '../../helpers/peers/rtsp-viewers.js';
 import { RtspTestClient } from '../../helpers/rtsp-client.js';
@@ -72,16 +73,8 @@ describe('edge tokens at the RTSP proxy', { timeout: 120_000 }, () => {
   const url = (path: string, token?: string): string =>
     `rtsp://127.0.0.1:${port}/${path}${token === undefined ? '' : `?jwt=${token}`}`;
 
-  const tokenFor = async (request: MintRequest): Promise<string> => {
-    const response = await fetch(`${secure.adminUrl}/tokens`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(request),
-    });
-    assert.equal(response.status, 201, await response.clone().text());
-    const answer = (await response.json()) as TokenAnswer;
-    return answer.token;
-  };
+  const tokenFor = (request: MintRequest): Promise<string> =>
+    postToken(secure.adminUrl, adminToken, request);
 
   /** DESCRIBE with the token in the URL: the status, and whether an SDP came. */
   const describeWith = async (

@@ -18,7 +18,6 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
-import type { TokenAnswer } from '../../../src/control-plane/tokens/index.js';
 import { formatHostPort } from '../../../src/shared/address.js';
 import { EdgeTokenGate, type MintRequest } from '../../../src/shared/edge-token/index.js';
 import { SUBPROTOCOL } from '../../../signaling/protocol/index.js';
@@ -26,6 +25,7 @@ import { SignalingServer } from '../../../signaling/server/index.js';
 import { WorkerPool } from '../../../signaling/sfu/index.js';
 import { whipWhepRoutes } from '../../../signaling/whip-whep/index.js';
 import { startSecurePlane, TRUST_DOMAIN, type SecurePlane } from '../control-plane/mtls-harness.js';
+import { postToken } from '../../helpers/edge-token.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import { postSdp, request, WhepViewer, WhipPublisher } from '../../helpers/peers/werift-whip.js';
 import { metricValue, SignalingClient } from '../../helpers/signaling-client.js';
@@ -61,15 +61,8 @@ describe('edge tokens at WHIP/WHEP and WebSocket rooms', { timeout: 120_000 }, (
   const registry = new Registry();
   const clients: { close(): Promise<unknown> }[] = [];
 
-  const tokenFor = async (body: MintRequest): Promise<string> => {
-    const response = await fetch(`${secure.adminUrl}/tokens`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(response.status, 201, await response.clone().text());
-    return ((await response.json()) as TokenAnswer).token;
-  };
+  const tokenFor = (request: MintRequest): Promise<string> =>
+    postToken(secure.adminUrl, adminToken, request);
   const refused = async (endpoint: string, reason: string): Promise<number> => {
     const value = await metricValue(
       registry,
