@@ -338,6 +338,47 @@ describe('proxy-to-proxy mutual TLS', () => {
     assert.equal(backend.seen.length, seen);
   });
 
+  it('a renewed client certificate is presented by new upstream connections; a pooled one keeps its own', async () => {
+    const meshB = `127.0.0.1:${proxyB.portOf('users')}`;
+    const client = await startMeshProxy(
+      {
+        listeners: [{ name: 'local', listen: '127.0.0.1:0' }],
+        routes: [{ name: 'all', match: { path: { prefix: '/' } }, action: { cluster: 'users' } }],
+        clusters: [{ name: 'users', endpoints: [meshB], tls: { mode: 'mesh' } }],
+      },
+      await issueWorkload(testCa.ca, FRONTEND),
+    );
+    // A renewal keeps the ID; here the new certificate names another one, to tell them apart.
+    const RENEWED = workloadId('frontend-renewed');
+    const local = `http://127.0.0.1:${client.portOf('local')}`;
+    const peerOf = (path: string): string | string[] | undefined =>
+      backend.seen.findLast((request) => request.path === path)?.headers[PEER_HEADER];
+    try {
+      assert.equal((await curl(`${local}/renewal-1`)).status, 200);
+      assert.equal(peerOf('/renewal-1'), FRONTEND);
+      client.service.credentials.update(await issueWorkload(testCa.ca, RENEWED));
+      assert.equal((await curl(`${local}/renewal-2`)).status, 200);
+      assert.equal(peerOf('/renewal-2'), FRONTEND, 'the pooled connection kept its certificate');
+      // Two at once: one takes the pooled connection, the other needs a new one.
+      backend.handler = (req, res) => {
+        setTimeout(() => res.end('slow'), 300);
+        req.resume();
+      };
+      const answers = await Promise.all([curl(`${local}/renewal-3`), curl(`${local}/renewal-4`)]);
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        [200, 200],
+      );
+      assert.deepEqual(
+        new Set([peerOf('/renewal-3'), peerOf('/renewal-4')]),
+        new Set([FRONTEND, RENEWED]),
+      );
+    } finally {
+      backend.handler = undefined;
+      await client.close();
+    }
+  });
+
   it('fails a request whose endpoint presents a certificate the trust bundle does not verify: 503, counted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'l7-untrusted-'));
     const keyFile = join(dir, 'k.pem');
