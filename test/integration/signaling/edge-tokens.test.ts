@@ -9,7 +9,9 @@
  * upgrade without a token is refused 401 before upgrading; with a token of
  * another room the join is refused `forbidden` and no media is announced;
  * with the room's token the peer joins and is told of the publisher's video,
- * but may not produce.
+ * but may not produce. Chromium, on another origin, plays WHEP with its
+ * token as Authorization: Bearer (through the CORS preflight); another
+ * room's token is 403.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import type { Page } from 'puppeteer-core';
 import WebSocket from 'ws';
 import { formatHostPort } from '../../../src/shared/address.js';
 import { EdgeTokenGate, type MintRequest } from '../../../src/shared/edge-token/index.js';
@@ -26,6 +29,7 @@ import { WorkerPool } from '../../../signaling/sfu/index.js';
 import { whipWhepRoutes } from '../../../signaling/whip-whep/index.js';
 import { startSecurePlane, TRUST_DOMAIN, type SecurePlane } from '../control-plane/mtls-harness.js';
 import { postToken } from '../../helpers/edge-token.js';
+import { closeAllChromium, launchChromium, LOCAL_ORIGIN } from '../../helpers/peers/chromium.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import { postSdp, request, WhepViewer, WhipPublisher } from '../../helpers/peers/werift-whip.js';
 import { metricValue, SignalingClient } from '../../helpers/signaling-client.js';
@@ -108,6 +112,7 @@ describe('edge tokens at WHIP/WHEP and WebSocket rooms', { timeout: 120_000 }, (
 
   after(async () => {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+    await closeAllChromium();
     await stopAllPeers();
     await server.close();
     await pool.close();
@@ -218,4 +223,103 @@ describe('edge tokens at WHIP/WHEP and WebSocket rooms', { timeout: 120_000 }, (
     });
     assert.equal(produced.error?.code, 'forbidden');
   });
+  it('Chromium plays WHEP from another origin with a Bearer token (CORS preflight passes); another room is 403', async () => {
+    const publisherToken = await tokenFor({ role: 'publisher', rooms: ['browser'] });
+    const publisher = track(
+      await WhipPublisher.publish(`${base}/whip/browser?jwt=${publisherToken}`, { codec: 'VP8' }),
+    );
+    await publisher.connected();
+    // As in whip-whep.test.ts: the intercepted page origin counts as public, and
+    // Local Network Access would ask a user before letting it reach 127.0.0.1.
+    const chromium = await launchChromium({
+      timeoutMs: 60_000,
+      extraArgs: ['--disable-features=LocalNetworkAccessChecks'],
+    });
+    const page = await chromium.newPage();
+    await servePage(page, base);
+    const url = `${base}/whep/rooms/browser`;
+    const wrongRoom = await tokenFor({ role: 'viewer', rooms: ['elsewhere'] });
+    const refusedAnswer = await page.evaluate(
+      (whep, token) => (globalThis as unknown as PageApi).watch(whep, token),
+      url,
+      wrongRoom,
+    );
+    assert.match(refusedAnswer, /^403 /);
+    const viewerToken = await tokenFor({ role: 'viewer', rooms: ['browser'] });
+    const answer = await page.evaluate(
+      (whep, token) => (globalThis as unknown as PageApi).watch(whep, token),
+      url,
+      viewerToken,
+    );
+    assert.match(answer, /^201 /);
+    let frames = 0;
+    const deadline = Date.now() + 15_000;
+    while (frames < 10 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      frames = await page.evaluate(() => (globalThis as unknown as PageApi).framesDecoded());
+    }
+    assert.ok(frames >= 10, `${frames} frames decoded`);
+    await chromium.close();
+  });
 });
+
+/** The page's functions (PAGE_SCRIPT), called in page.evaluate callbacks. */
+interface PageApi {
+  /** POSTs an offer with the token as Bearer; "<status> <Location or reason>". */
+  watch(url: string, token: string): Promise<string>;
+  framesDecoded(): Promise<number>;
+}
+
+/** A WHEP player as a page has it: fetch() from http://localhost with Authorization: Bearer. */
+const PAGE_SCRIPT = String.raw`
+let pc;
+window.watch = async (url, token) => {
+  pc?.close();
+  pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  await pc.setLocalDescription();
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') resolve();
+    });
+    setTimeout(resolve, 3000);
+  });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/sdp', authorization: 'Bearer ' + token },
+    body: pc.localDescription.sdp,
+  });
+  const body = await response.text();
+  if (response.status !== 201) return response.status + ' ' + body;
+  await pc.setRemoteDescription({ type: 'answer', sdp: body });
+  return response.status + ' ' + response.headers.get('location');
+};
+window.framesDecoded = async () => {
+  let frames = 0;
+  (await pc.getStats()).forEach((entry) => {
+    if (entry.type === 'inbound-rtp' && entry.kind === 'video') frames = entry.framesDecoded || 0;
+  });
+  return frames;
+};
+`;
+
+/** Serves PAGE_SCRIPT at LOCAL_ORIGIN and lets the page reach the signaling node only. */
+async function servePage(page: Page, signaling: string): Promise<void> {
+  await page.setRequestInterception(true);
+  page.on('request', (intercepted) => {
+    if (intercepted.isInterceptResolutionHandled()) return;
+    if (intercepted.url() === LOCAL_ORIGIN) {
+      void intercepted.respond({
+        status: 200,
+        contentType: 'text/html',
+        body: `<!doctype html><script>${PAGE_SCRIPT}</script>`,
+      });
+    } else if (intercepted.url().startsWith(signaling)) {
+      void intercepted.continue();
+    } else {
+      void intercepted.abort('blockedbyclient');
+    }
+  });
+  await page.goto(LOCAL_ORIGIN);
+}
