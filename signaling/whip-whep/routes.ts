@@ -395,7 +395,8 @@ class WhipWhepEndpoints {
       return new WhipWhepError(400, 'bad_sdp', `the offer cannot be used: ${error.message}`);
     }
     this.#log.error(
-      { err: error, endpoint, method: request.method, url: request.url },
+      // Without the query: it may hold an edge token (?jwt=), a secret.
+      { err: error, endpoint, method: request.method, url: (request.url ?? '').split('?')[0] },
       'WHIP/WHEP request failed',
     );
     return new WhipWhepError(500, 'internal', 'internal error');
