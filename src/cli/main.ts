@@ -94,7 +94,7 @@ const commands: Record<string, Command> = {
       '      --room NAME     a signaling room it opens (repeatable; "*" for every room)\n' +
       '      --role ROLE     viewer (default) or publisher\n' +
       '      --ttl TIME      its lifetime: 90 (seconds), 30m, 1h, 7d; default 1h, at most 30d\n' +
-      '      --sub TEXT      whom it is for (free text, logged by the edges)\n' +
+      '      --sub TEXT      whom it is for (free text; the RTSP proxy takes it as the user)\n' +
       '      --compact       name the signing certificate instead of carrying it: ~0.4 KiB\n' +
       '                      instead of ~1.3 (ffmpeg cuts RTSP URLs at 1 KiB); an edge takes\n' +
       '                      it once it has seen one full token of that certificate\n' +

@@ -183,10 +183,18 @@ export async function startControlPlane(
     throw error;
   }
   addControlPlaneRoutes(admin, { store, registry, placements, hops });
-  // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
   if (rotation !== undefined) addCaRoutes(admin, rotation);
   if (identity !== undefined) {
-    await addTokenRoutes(admin, { ca: identity.ca, clock: options.clock ?? systemClock, log });
+    // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
+    // A CA that cannot issue the signing leaf fails the start, with nothing left running.
+    await addTokenRoutes(admin, {
+      ca: identity.ca,
+      clock: options.clock ?? systemClock,
+      log,
+    }).catch((error: unknown) => {
+      identity.own.close();
+      throw error;
+    });
     addOperatorCertificateRoute(admin, {
       ca: identity.ca,
       operators: operatorIds(config.controlPlane),
