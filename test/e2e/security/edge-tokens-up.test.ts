@@ -5,10 +5,16 @@
  * proxy.rtsp.auth.jwt, GStreamer rtspsrc plays the demo camera with a full
  * token in the URL and ffprobe with a compact one (ffmpeg cuts URLs at
  * 1023 bytes); a token for another path is 403, a forged one 401, and
- * neither gets a packet.
+ * neither gets a packet. With signaling.requireToken the signaling node
+ * checks tokens against its own identity's bundle too: WHEP and /ws without
+ * a token are 401, with the room's token they get past the check.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { SUBPROTOCOL } from '../../../signaling/protocol/index.js';
+import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
+import { meshUp, type MeshUp } from '../../helpers/mesh-up.js';
 import { runStreammesh } from '../../helpers/process.js';
 import { requirePeer, stopAllPeers } from '../../helpers/peers/process.js';
 import { gstRtspViewer, probeRtsp } from '../../helpers/peers/rtsp-viewers.js';
@@ -79,5 +85,65 @@ describe('edge tokens with streammesh up', { timeout: 120_000 }, () => {
     }
     const defects = (await mesh.rtsp()).defects;
     assert.ok((defects['jwt_wrong_scope'] ?? 0) >= 2, JSON.stringify(defects));
+  });
+});
+
+/** The status a /ws upgrade is answered with: 101 when it opens. */
+function upgradeStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, SUBPROTOCOL);
+    socket.once('open', () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.once('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
+    });
+  });
+}
+
+describe('edge tokens at the signaling node of streammesh up', { timeout: 120_000 }, () => {
+  let mesh: MeshUp;
+  let listen: string;
+  let controlPlaneAdmin: string;
+
+  before(async () => {
+    mesh = await meshUp(writeTempConfig(ephemeralMeshConfig('  requireToken: true')));
+    const out = mesh.up.stdout();
+    const admin = /^control-plane +ready +http:\/\/(\S+)$/m.exec(out)?.[1];
+    const page = /^ +demo page +(http:\/\/\S+?)\/?$/m.exec(out)?.[1];
+    assert.ok(admin !== undefined && page !== undefined, out);
+    controlPlaneAdmin = admin;
+    listen = page;
+  });
+
+  after(async () => {
+    await mesh.stop();
+  });
+
+  it('WHEP and /ws need a token of the room', async () => {
+    const minted = await runStreammesh(['token', '--room', 'hall'], {
+      STREAMMESH_CONTROL_PLANE_ADMIN: controlPlaneAdmin,
+      STREAMMESH_ADMIN_TOKEN: mesh.adminToken,
+    });
+    assert.equal(minted.code, 0, minted.stderr);
+    const token = minted.stdout.trim();
+    const post = (query: string): Promise<Response> =>
+      fetch(`${listen}/whep/rooms/hall${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: 'v=0\r\n',
+      });
+    assert.equal((await post('')).status, 401);
+    // Past the token: the room has no publisher (404) or the offer is refused (400), never 401/403/503.
+    const allowed = await post(`?jwt=${token}`);
+    assert.ok([400, 404].includes(allowed.status), `${allowed.status} ${await allowed.text()}`);
+    const ws = `${listen.replace('http', 'ws')}/ws`;
+    assert.equal(await upgradeStatus(ws), 401);
+    assert.equal(await upgradeStatus(`${ws}?access_token=${token}`), 101);
   });
 });
