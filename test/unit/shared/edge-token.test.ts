@@ -33,6 +33,7 @@ import {
   SIGNING_ALGORITHM,
   spiffeId,
 } from '../../../src/shared/identity/index.js';
+import { fuzzSeed, Random } from '../../helpers/protocol/rtsp-support.js';
 
 const TRUST_DOMAIN = 'streammesh.test';
 const NOW = Date.UTC(2026, 11, 5, 3, 0, 0);
@@ -337,6 +338,44 @@ describe('edge tokens', () => {
       { ...claims, exp: Number(claims['iat']) + 31 * 86_400 },
     ];
     for (const shape of bad) refusedWith(check(signWith(issuer, header, shape)), 'malformed');
+  });
+
+  it('fuzz: no mutation of a genuine token throws or is accepted', () => {
+    const seed = fuzzSeed();
+    const random = new Random(seed);
+    const genuine = mint(issuer, { role: 'viewer', paths: ['cam1'], sub: 'fuzz' }, NOW).token;
+    const alphabet = 'ABCxyz019-_.+/=!% ';
+    for (let round = 0; round < 2_000; round += 1) {
+      let mutated: string;
+      switch (random.int(4)) {
+        case 0:
+          mutated = genuine.slice(0, random.int(genuine.length));
+          break;
+        case 1: {
+          const at = random.int(genuine.length);
+          const replacement = alphabet[random.int(alphabet.length)] ?? 'A';
+          mutated = genuine.slice(0, at) + replacement + genuine.slice(at + 1);
+          break;
+        }
+        case 2: {
+          const at = random.int(genuine.length);
+          mutated =
+            genuine.slice(0, at) +
+            random.bytes(1 + random.int(8)).toString('latin1') +
+            genuine.slice(at);
+          break;
+        }
+        default: {
+          const [header = '', claims = '', signature = ''] = genuine.split('.');
+          const parts = [header, claims, signature];
+          parts[random.int(3)] = random.bytes(random.int(64)).toString('base64url');
+          mutated = parts.join('.');
+        }
+      }
+      if (mutated === genuine) continue;
+      const verdict = check(mutated);
+      assert.equal(verdict.ok, false, `seed ${seed} round ${round}: accepted ${mutated}`);
+    }
   });
 
   it('mint refuses a request no edge should honour', () => {
