@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { X509CertificateGenerator } from '@peculiar/x509';
 import { MeshCa } from '../../../src/control-plane/ca/index.js';
 import {
+  carriedToken,
   CLOCK_LEEWAY_SEC,
   EdgeTokenGate,
   failureStatus,
@@ -23,6 +24,7 @@ import {
   scopeRefusal,
   tokenIssuerId,
   verifyEdgeToken,
+  withoutParameter,
   type EdgeAccess,
   type EdgeTokenSigner,
   type EdgeTokenVerdict,
@@ -376,6 +378,37 @@ describe('edge tokens', () => {
       const verdict = check(mutated);
       assert.equal(verdict.ok, false, `seed ${seed} round ${round}: accepted ${mutated}`);
     }
+  });
+
+  it('reads the token from Bearer or the query, and refuses two that differ', () => {
+    const url = (query: string): string => `rtsp://127.0.0.1:8554/cam1${query}`;
+    assert.deepEqual(carriedToken([], url(''), 'jwt'), { kind: 'absent' });
+    assert.deepEqual(carriedToken([], url('?jwt=a.b.c'), 'jwt'), { kind: 'given', token: 'a.b.c' });
+    assert.deepEqual(carriedToken([], url('?x=1&jwt=a%2Eb.c#f'), 'jwt'), {
+      kind: 'given',
+      token: 'a.b.c',
+    });
+    assert.deepEqual(carriedToken(['Bearer a.b.c'], url(''), 'jwt'), {
+      kind: 'given',
+      token: 'a.b.c',
+    });
+    assert.deepEqual(carriedToken(['bearer  a.b.c '], url('?jwt=a.b.c'), 'jwt'), {
+      kind: 'given',
+      token: 'a.b.c',
+    });
+    // Basic and Digest are not tokens: left to whoever reads them.
+    assert.deepEqual(carriedToken(['Basic YTpi'], url(''), 'jwt'), { kind: 'absent' });
+    for (const [headers, query] of [
+      [['Bearer a.b.c'], '?jwt=x.y.z'],
+      [[], '?jwt=a.b.c&jwt=a.b.c'],
+      [['Bearer a.b.c', 'Bearer a.b.c'], ''],
+      [['Bearer a b'], ''],
+      [[], '?jwt=%E0%A4%A'],
+    ] as const) {
+      assert.deepEqual(carriedToken(headers, url(query), 'jwt'), { kind: 'malformed' }, query);
+    }
+    assert.equal(withoutParameter(url('?a=1&jwt=a.b.c&b=2'), 'jwt'), url('?a=1&b=2'));
+    assert.equal(withoutParameter(url('?jwt=a.b.c'), 'jwt'), url(''));
   });
 
   it('mint refuses a request no edge should honour', () => {
