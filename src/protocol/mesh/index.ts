@@ -287,8 +287,17 @@ export function createMeshIdentityClient(
   credentials: grpc.ChannelCredentials,
 ): MeshIdentityClient {
   const Client = services().MeshIdentity;
-  return new Client(address, credentials);
+  return new Client(address, credentials, { ...SERVER_NAME });
 }
+
+/**
+ * The TLS server name (SNI) a node sends: grpc-js would send the target's
+ * host, an IP address for most control planes, which node:tls warns about
+ * (DEP0123: SNI must be a host name). Mesh certificates carry no DNS name
+ * and nodes check the control plane's SPIFFE ID instead, so the name only
+ * needs to be a valid one.
+ */
+const SERVER_NAME = { 'grpc.ssl_target_name_override': 'control-plane.streammesh' } as const;
 
 /**
  * A MeshControl client; plaintext unless `credentials` are given (a control
@@ -300,6 +309,7 @@ export function createMeshControlClient(
 ): MeshControlClient {
   const Client = services().MeshControl;
   return new Client(address, credentials, {
+    ...SERVER_NAME,
     // Notice a dead control plane within seconds, not at the next TCP timeout.
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
