@@ -16,18 +16,16 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { MeshConfig } from '../config/index.js';
-import { errorMessage } from '../shared/errors.js';
 import {
   createCsr,
   generateWorkloadKey,
   privateKeyPem,
   spiffeId,
 } from '../shared/identity/index.js';
-import { exitOnConfigError } from './config-error.js';
 import {
-  commandConfig,
   CommandUsageError,
   postAdmin,
+  runAdminCommand,
   unexpectedAnswer,
 } from './control-plane-admin.js';
 
@@ -47,59 +45,54 @@ export async function runCert(
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let config: MeshConfig;
-  try {
-    config = await commandConfig(configFile, env);
-  } catch (error) {
-    return exitOnConfigError(error);
+  return runAdminCommand('cert', configFile, env, (config) => certify(options, config, env));
+}
+
+/** Gets and writes the certificate; returns the line to print. */
+async function certify(
+  options: CertOptions,
+  config: MeshConfig,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  if (options.kind !== 'operator') {
+    throw new CommandUsageError('usage: streammesh cert operator --out DIR [--name operator]');
   }
-  try {
-    if (options.kind !== 'operator') {
-      throw new CommandUsageError('usage: streammesh cert operator --out DIR [--name operator]');
-    }
-    if (options.out === undefined || options.out === '') {
-      throw new CommandUsageError('give the directory to write the certificate to: --out DIR');
-    }
-    const id = spiffeId({
-      trustDomain: config.controlPlane.trustDomain,
-      namespace: 'streammesh',
-      serviceAccount: options.name ?? 'operator',
-    });
-    const keys = await generateWorkloadKey();
-    const answer = await postAdmin(config, env, '/certificates', {
-      csrPem: await createCsr(keys, id),
-    });
-    const certificate = answer.body?.['certificatePem'];
-    const chain = answer.body?.['chainPem'];
-    const bundle = answer.body?.['trustBundlePem'];
-    const notAfterMs = answer.body?.['notAfterMs'];
-    if (answer.status === 403) {
-      throw new CommandUsageError(
-        `${id} is not an operator identity of this control plane (controlPlane.operators)`,
-      );
-    }
-    if (
-      answer.status !== 200 ||
-      typeof certificate !== 'string' ||
-      typeof chain !== 'string' ||
-      typeof bundle !== 'string' ||
-      typeof notAfterMs !== 'number'
-    ) {
-      throw unexpectedAnswer(answer);
-    }
-    const dir = resolve(options.out);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writePrivate(join(dir, OPERATOR_KEY_FILE), privateKeyPem(keys));
-    writeFileSync(join(dir, OPERATOR_CERT_FILE), certificate + chain, { mode: 0o644 });
-    writeFileSync(join(dir, OPERATOR_BUNDLE_FILE), bundle, { mode: 0o644 });
-    process.stdout.write(
-      `${id} until ${new Date(notAfterMs).toISOString()}: ${join(dir, OPERATOR_CERT_FILE)}\n`,
+  if (options.out === undefined || options.out === '') {
+    throw new CommandUsageError('give the directory to write the certificate to: --out DIR');
+  }
+  const id = spiffeId({
+    trustDomain: config.controlPlane.trustDomain,
+    namespace: 'streammesh',
+    serviceAccount: options.name ?? 'operator',
+  });
+  const keys = await generateWorkloadKey();
+  const answer = await postAdmin(config, env, '/certificates', {
+    csrPem: await createCsr(keys, id),
+  });
+  const certificate = answer.body?.['certificatePem'];
+  const chain = answer.body?.['chainPem'];
+  const bundle = answer.body?.['trustBundlePem'];
+  const notAfterMs = answer.body?.['notAfterMs'];
+  if (answer.status === 403) {
+    throw new CommandUsageError(
+      `${id} is not an operator identity of this control plane (controlPlane.operators)`,
     );
-    return 0;
-  } catch (error) {
-    process.stderr.write(`streammesh cert: ${errorMessage(error)}\n`);
-    return error instanceof CommandUsageError ? 2 : 1;
   }
+  if (
+    answer.status !== 200 ||
+    typeof certificate !== 'string' ||
+    typeof chain !== 'string' ||
+    typeof bundle !== 'string' ||
+    typeof notAfterMs !== 'number'
+  ) {
+    throw unexpectedAnswer(answer);
+  }
+  const dir = resolve(options.out);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writePrivate(join(dir, OPERATOR_KEY_FILE), privateKeyPem(keys));
+  writeFileSync(join(dir, OPERATOR_CERT_FILE), certificate + chain, { mode: 0o644 });
+  writeFileSync(join(dir, OPERATOR_BUNDLE_FILE), bundle, { mode: 0o644 });
+  return `${id} until ${new Date(notAfterMs).toISOString()}: ${join(dir, OPERATOR_CERT_FILE)}\n`;
 }
 
 /** A file only its owner reads, even when it existed before with a looser mode. */

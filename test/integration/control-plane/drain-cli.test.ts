@@ -33,6 +33,8 @@ function configText(adminPort: number, grpcPort: number): string {
     `  admin: 127.0.0.1:${adminPort}`,
     `  grpc: 127.0.0.1:${grpcPort}`,
     `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,
+    // The scripted proxy speaks plaintext gRPC: this test is about the command.
+    '  mtls: false',
     '',
   ].join('\n');
 }
