@@ -38,15 +38,14 @@ export interface TrustBundleOptions {
 type Refusal = 'invalid_body' | 'untrusted_self' | 'no_identity';
 
 export interface StagedTrustBundle {
-  /** The bundle to hand over at commit, if the update brings one. */
-  readonly next: { readonly version: string; readonly pem: string } | undefined;
+  /** The bundle's PEM to hand over at commit, if the update brings one. */
+  readonly next: string | undefined;
   readonly issues: readonly ResourceIssue[];
 }
 
 export class TrustBundle {
   readonly #identity: TrustBundleHolder | undefined;
   readonly #refused: Counter | undefined;
-  #version: string | undefined;
 
   constructor(options: TrustBundleOptions = {}) {
     this.#identity = options.identity;
@@ -62,11 +61,6 @@ export class TrustBundle {
     }
   }
 
-  /** The version held (the bundle's digest), undefined before the first push. */
-  get version(): string | undefined {
-    return this.#version;
-  }
-
   stage(update: ResourceUpdate): StagedTrustBundle {
     let next: StagedTrustBundle['next'];
     const issues: ResourceIssue[] = [];
@@ -74,7 +68,7 @@ export class TrustBundle {
       if (wire.type !== TRUST_BUNDLE) continue;
       const read = this.#read(wire);
       if (typeof read !== 'string') {
-        next = { version: wire.version, pem: read.pem };
+        next = read.pem;
         continue;
       }
       issues.push({ type: TRUST_BUNDLE, name: wire.name, reason: read });
@@ -82,11 +76,19 @@ export class TrustBundle {
     return { next, issues };
   }
 
-  /** Hands the staged bundle to the identity (checked at stage: it cannot be refused now). */
+  /**
+   * Hands the staged bundle to the identity. Checked at stage; only a
+   * renewal landing between stage and commit (a certificate of a root the
+   * bundle lacks) can refuse it now: the identity keeps its bundle, the
+   * refusal is counted, and a commit never throws.
+   */
   commit(staged: StagedTrustBundle): void {
     if (staged.next === undefined) return;
-    this.#identity?.updateTrustBundle(staged.next.pem);
-    this.#version = staged.next.version;
+    try {
+      this.#identity?.updateTrustBundle(staged.next);
+    } catch {
+      this.#refused?.inc({ reason: 'untrusted_self' });
+    }
   }
 
   refs(update: ResourceUpdate): { type: typeof TRUST_BUNDLE; name: string; version: string }[] {
