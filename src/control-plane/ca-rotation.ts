@@ -7,8 +7,9 @@
  *   the new bundle is pushed to every node as the TRUST_BUNDLE resource
  *   (this object is the push server's TrustBundleFeed). Once every connected
  *   node has ACKed that bundle, the control plane's own gRPC certificate is
- *   renewed from the new root (nodes verify it with their bundle). The
- *   token issuer follows the CA's issuer at its next mint (token-issuer.ts).
+ *   renewed from the new root (nodes verify it with their bundle), and
+ *   settledIssuer() moves to it, which the token issuer follows at its next
+ *   mint (token-issuer.ts's signingRoot).
  * - Nodes renew on their own schedule (half-life) and get new-root
  *   certificates; view() shows, per node, whether it ACKed the bundle and
  *   which root its last certificate came from (IdentityService.issuedTo()).
@@ -108,6 +109,8 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
   readonly #retirements: Counter;
   readonly #refusedRetirements: Counter;
   #resource: PushedResource;
+  /** The issuer (PEM) every connected node trusted last time all had ACKed. */
+  #settledIssuer: string;
   #pending: NodeJS.Timeout | undefined;
   /** A rotate() under way: a second one waits for none, it is refused (the CA writes files). */
   #rotating = false;
@@ -118,6 +121,7 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#resource = trustBundleResource(options.ca.trustBundle());
+    this.#settledIssuer = options.ca.issuerCertificate();
     const registers = [options.metrics];
     this.#rotations = new Counter({
       name: 'streammesh_control_plane_ca_rotations_total',
@@ -135,6 +139,11 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
       labelNames: ['reason'],
       registers,
     });
+  }
+
+  /** The issuing root (PEM) once every connected node ACKed a bundle that holds it. */
+  settledIssuer(): string {
+    return this.#settledIssuer;
   }
 
   /** The TRUST_BUNDLE resource every node should hold now. */
@@ -296,6 +305,7 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
         this.#pending.unref();
         return;
       }
+      this.#settledIssuer = this.#options.ca.issuerCertificate();
       this.#options.own.renew().then(
         () => this.#options.log.info('control plane certificate renewed from the new root'),
         (error: unknown) =>

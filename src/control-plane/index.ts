@@ -191,6 +191,8 @@ export async function startControlPlane(
       ca: identity.ca,
       clock: options.clock ?? systemClock,
       log,
+      // A rotation's new root signs tokens once every connected node trusts it.
+      ...(rotation === undefined ? {} : { signingRoot: () => rotation.settledIssuer() }),
     }).catch((error: unknown) => {
       identity.own.close();
       throw error;

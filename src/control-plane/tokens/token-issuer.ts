@@ -10,6 +10,11 @@
  * any token it signs, and a token stays valid to its exp. The first leaf is
  * made at start, so a CA that cannot issue shows at start, not at the first
  * request.
+ *
+ * After a CA rotation a new leaf is made once `signingRoot()` moves: by
+ * default the CA's issuer (at once); on the control plane, the issuer every
+ * connected node has ACKed in its bundle (ca-rotation.ts), so no edge meets
+ * a token it cannot verify yet.
  */
 import { KeyObject, X509Certificate } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
@@ -32,27 +37,35 @@ export class TokenIssuer {
   readonly #clock: Clock;
   #signer: EdgeTokenSigner;
   #renewAtMs: number;
-  /** The CA root that issued the leaf: a rotation makes a new leaf under the new root. */
+  /** The root to sign under; when it moves (a rotation), a new leaf is made. */
+  readonly #signingRoot: () => string;
+  /** What signingRoot() said when the leaf was made. */
   #issuerPem: string;
   #renewing: Promise<void> | undefined;
 
-  private constructor(ca: MeshCa, clock: Clock, issued: IssuedSigner) {
+  private constructor(ca: MeshCa, clock: Clock, signingRoot: () => string, issued: IssuedSigner) {
     this.#ca = ca;
     this.#clock = clock;
+    this.#signingRoot = signingRoot;
     this.#signer = issued.signer;
     this.#renewAtMs = issued.renewAtMs;
     this.#issuerPem = issued.issuerPem;
   }
 
-  static async start(ca: MeshCa, clock: Clock): Promise<TokenIssuer> {
-    return new TokenIssuer(ca, clock, await issueSigner(ca, clock));
+  /** `signingRoot`: the root (PEM) leaves should come from; default the CA's issuer. */
+  static async start(
+    ca: MeshCa,
+    clock: Clock,
+    signingRoot: () => string = () => ca.issuerCertificate(),
+  ): Promise<TokenIssuer> {
+    return new TokenIssuer(ca, clock, signingRoot, await issueSigner(ca, clock, signingRoot()));
   }
 
   /** Throws EdgeTokenError for a request no edge should honour. */
   async mint(request: MintRequest): Promise<MintedToken> {
-    if (this.#clock.now() >= this.#renewAtMs || this.#ca.issuerCertificate() !== this.#issuerPem) {
+    if (this.#clock.now() >= this.#renewAtMs || this.#signingRoot() !== this.#issuerPem) {
       // Concurrent mints share one renewal.
-      this.#renewing ??= issueSigner(this.#ca, this.#clock)
+      this.#renewing ??= issueSigner(this.#ca, this.#clock, this.#signingRoot())
         .then((issued) => {
           this.#signer = issued.signer;
           this.#renewAtMs = issued.renewAtMs;
@@ -73,8 +86,8 @@ interface IssuedSigner {
   readonly issuerPem: string;
 }
 
-async function issueSigner(ca: MeshCa, clock: Clock): Promise<IssuedSigner> {
-  const issuerPem = ca.issuerCertificate();
+/** A new leaf; `issuerPem` is what signingRoot() says now, kept to see it move. */
+async function issueSigner(ca: MeshCa, clock: Clock, issuerPem: string): Promise<IssuedSigner> {
   const issuerId = tokenIssuerId(ca.trustDomain);
   const key = await generateWorkloadKey();
   const issued = await ca.issue(await createCsr(key, issuerId), {

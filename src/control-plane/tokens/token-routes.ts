@@ -25,6 +25,8 @@ export interface TokenRouteOptions {
   readonly ca: MeshCa;
   readonly clock: Clock;
   readonly log: Logger;
+  /** The root tokens' leaves come from (TokenIssuer.start); default the CA's issuer. */
+  readonly signingRoot?: () => string;
 }
 
 const tokenBody = z
@@ -43,7 +45,7 @@ export async function addTokenRoutes(
   admin: AdminServer,
   options: TokenRouteOptions,
 ): Promise<void> {
-  const issuer = await TokenIssuer.start(options.ca, options.clock);
+  const issuer = await TokenIssuer.start(options.ca, options.clock, options.signingRoot);
   admin.route(
     'POST',
     '/tokens',

@@ -1,7 +1,8 @@
 /**
  * CaRotation on the control plane: rotate() pushes a bundle with both roots
  * (a 'change', a new TRUST_BUNDLE version) and renews the control plane's
- * own certificate only once every connected node ACKed that bundle;
+ * own certificate (and moves the root edge tokens are signed under) only
+ * once every connected node ACKed that bundle;
  * retire() is refused while a node's live certificate is from the old root
  * (or unknown), then cuts the bundle to the issuer and pushes it; GET /ca's
  * view says all of it; rotations and retirements are counted. A real
@@ -109,9 +110,12 @@ describe('CA rotation on the control plane', () => {
   });
 
   it("pushes both roots at rotate(); the control plane's certificate waits for every ACK", async () => {
-    const first = fingerprint(ca.issuerCertificate());
+    const firstPem = ca.issuerCertificate();
+    const first = fingerprint(firstPem);
     const version = rotation.resource().version;
     assert.equal(await rotation.rotate(), true);
+    // Edge tokens stay on the old root until every node trusts the new one.
+    assert.equal(rotation.settledIssuer(), firstPem);
     assert.equal(changes, 1);
     assert.notEqual(rotation.resource().version, version);
     const view = rotation.view();
@@ -128,6 +132,7 @@ describe('CA rotation on the control plane', () => {
     ack('proxy-a');
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(renewals, 0, 'proxy-b has not ACKed the new bundle');
+    assert.equal(rotation.settledIssuer(), firstPem);
     assert.deepEqual(
       rotation.view().nodes.map((node) => [node.id, node.bundleAcked]),
       [
@@ -137,6 +142,8 @@ describe('CA rotation on the control plane', () => {
     );
     ack('proxy-b');
     await until(() => renewals === 1);
+    assert.equal(rotation.settledIssuer(), ca.issuerCertificate());
+    assert.notEqual(rotation.settledIssuer(), firstPem);
     assert.equal(rotation.view().rotationPending, false);
     assert.equal(await counter(metrics, 'streammesh_control_plane_ca_rotations_total'), 1);
   });
