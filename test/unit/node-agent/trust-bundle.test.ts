@@ -4,7 +4,8 @@
  * 'renewed'; a bundle that would not trust the node's own certificate (its
  * root retired too early), that is not certificates, that holds too many,
  * or that reaches a node without an identity is refused by name and
- * counted, and the bundle held stays. Real certificates (a MeshCa in a
+ * counted, and the bundle held stays; a renewal answered with a bundle
+ * older than the pushed one keeps the pushed one. Real certificates (a MeshCa in a
  * temporary directory, a real WorkloadIdentity); only the gRPC call is a
  * function.
  */
@@ -166,5 +167,67 @@ describe('TRUST_BUNDLE on a node', () => {
     const without = new MeshState('proxy-b', {}, { metrics: plain });
     assert.equal(without.stage(pushed(ca.trustBundle())).issues.length, 1);
     assert.equal(await refusals(plain, 'no_identity'), 1);
+  });
+});
+
+describe('a renewal after a pushed bundle', () => {
+  let dir: string;
+  let ca: MeshCa;
+  let identity: WorkloadIdentity | undefined;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trust-bundle-renewal-'));
+    ca = await MeshCa.loadOrCreate({ dir: join(dir, 'ca'), trustDomain: TRUST_DOMAIN });
+  });
+
+  after(() => {
+    identity?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the pushed bundle over the older one a renewal brings', async () => {
+    const before = ca.trustBundle();
+    // The control plane answered from before the rotation: the bundle without the new root.
+    const issuer: CertificateIssuer = {
+      issue: async (request) => {
+        const issued = await ca.issue(request.csrPem, {
+          spiffeId: SPIFFE_ID,
+          nodeId: request.nodeId,
+          lifetimeMs: 3_000,
+        });
+        return {
+          certificatePem: issued.certificatePem,
+          chainPem: issued.chainPem,
+          trustBundlePem: before,
+          notAfterMs: issued.notAfter.getTime(),
+          spiffeId: SPIFFE_ID,
+        };
+      },
+    };
+    identity = new WorkloadIdentity({
+      trustDomain: TRUST_DOMAIN,
+      namespace: 'default',
+      serviceAccount: 'frontend',
+      nodeId: 'proxy-a',
+      issuer,
+      trustBundle: { describe: () => 'bundle.pem', read: () => before },
+      bootstrapToken: { describe: () => 'token', token: () => 'token' },
+      log: pino({ level: 'silent' }),
+    });
+    const first = await identity.obtain();
+    await ca.rotate();
+    identity.updateTrustBundle(ca.trustBundle());
+    // The renewal timer is unref'd: this one keeps the test alive, and bounds it.
+    let deadline: NodeJS.Timeout | undefined;
+    const renewed = await new Promise<WorkloadCertificates>((resolve, reject) => {
+      deadline = setTimeout(() => reject(new Error('no renewal in 10 s')), 10_000);
+      identity?.on('renewed', (certificates) => {
+        if (certificates.certificatePem !== first.certificatePem) resolve(certificates);
+      });
+    }).finally(() => clearTimeout(deadline));
+    // A certificate of the new root, and the bundle that trusts it.
+    assert.equal(renewed.chainPem, ca.issuerCertificate());
+    assert.equal(renewed.trustBundlePem, ca.trustBundle());
+    assert.notEqual(renewed.trustBundlePem, before);
   });
 });
