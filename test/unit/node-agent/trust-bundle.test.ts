@@ -51,6 +51,39 @@ async function refusals(metrics: Registry, reason: string): Promise<number> {
   return metric?.values.find((value) => value.labels['reason'] === reason)?.value ?? 0;
 }
 
+/**
+ * A workload identity certified by `ca` for `lifetimeMs`, whose control
+ * plane answers every request with `bundle()` as the trust bundle.
+ */
+function identityOf(ca: MeshCa, lifetimeMs: number, bundle: () => string): WorkloadIdentity {
+  const issuer: CertificateIssuer = {
+    issue: async (request) => {
+      const issued = await ca.issue(request.csrPem, {
+        spiffeId: SPIFFE_ID,
+        nodeId: request.nodeId,
+        lifetimeMs,
+      });
+      return {
+        certificatePem: issued.certificatePem,
+        chainPem: issued.chainPem,
+        trustBundlePem: bundle(),
+        notAfterMs: issued.notAfter.getTime(),
+        spiffeId: SPIFFE_ID,
+      };
+    },
+  };
+  return new WorkloadIdentity({
+    trustDomain: TRUST_DOMAIN,
+    namespace: 'default',
+    serviceAccount: 'frontend',
+    nodeId: 'proxy-a',
+    issuer,
+    trustBundle: { describe: () => 'bundle.pem', read: bundle },
+    bootstrapToken: { describe: () => 'token', token: () => 'token' },
+    log: pino({ level: 'silent' }),
+  });
+}
+
 describe('TRUST_BUNDLE on a node', () => {
   let dir: string;
   let ca: MeshCa;
@@ -62,32 +95,7 @@ describe('TRUST_BUNDLE on a node', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'trust-bundle-unit-'));
     ca = await MeshCa.loadOrCreate({ dir: join(dir, 'ca'), trustDomain: TRUST_DOMAIN });
-    const issuer: CertificateIssuer = {
-      issue: async (request) => {
-        const issued = await ca.issue(request.csrPem, {
-          spiffeId: SPIFFE_ID,
-          nodeId: request.nodeId,
-          lifetimeMs: 3_600_000,
-        });
-        return {
-          certificatePem: issued.certificatePem,
-          chainPem: issued.chainPem,
-          trustBundlePem: ca.trustBundle(),
-          notAfterMs: issued.notAfter.getTime(),
-          spiffeId: SPIFFE_ID,
-        };
-      },
-    };
-    identity = new WorkloadIdentity({
-      trustDomain: TRUST_DOMAIN,
-      namespace: 'default',
-      serviceAccount: 'frontend',
-      nodeId: 'proxy-a',
-      issuer,
-      trustBundle: { describe: () => 'bundle.pem', read: () => ca.trustBundle() },
-      bootstrapToken: { describe: () => 'token', token: () => 'token' },
-      log: pino({ level: 'silent' }),
-    });
+    identity = identityOf(ca, 3_600_000, () => ca.trustBundle());
     identity.on('renewed', (certificates) => renewed.push(certificates));
     await identity.obtain();
     metrics = new Registry();
@@ -188,32 +196,7 @@ describe('a renewal after a pushed bundle', () => {
   it('keeps the pushed bundle over the older one a renewal brings', async () => {
     const before = ca.trustBundle();
     // The control plane answered from before the rotation: the bundle without the new root.
-    const issuer: CertificateIssuer = {
-      issue: async (request) => {
-        const issued = await ca.issue(request.csrPem, {
-          spiffeId: SPIFFE_ID,
-          nodeId: request.nodeId,
-          lifetimeMs: 3_000,
-        });
-        return {
-          certificatePem: issued.certificatePem,
-          chainPem: issued.chainPem,
-          trustBundlePem: before,
-          notAfterMs: issued.notAfter.getTime(),
-          spiffeId: SPIFFE_ID,
-        };
-      },
-    };
-    identity = new WorkloadIdentity({
-      trustDomain: TRUST_DOMAIN,
-      namespace: 'default',
-      serviceAccount: 'frontend',
-      nodeId: 'proxy-a',
-      issuer,
-      trustBundle: { describe: () => 'bundle.pem', read: () => before },
-      bootstrapToken: { describe: () => 'token', token: () => 'token' },
-      log: pino({ level: 'silent' }),
-    });
+    identity = identityOf(ca, 3_000, () => before);
     const first = await identity.obtain();
     await ca.rotate();
     identity.updateTrustBundle(ca.trustBundle());
