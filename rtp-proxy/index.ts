@@ -61,6 +61,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   const rtsp = new RtspService(log, {
     // Edge tokens (proxy.rtsp.auth.jwt) are checked against the node's trust bundle.
     trustBundle: () => late.node?.identity?.current()?.trustBundlePem,
+    tokenIssuers: () => late.node?.meshState.trustBundle.tokenIssuers(),
     cameraSource: (camera, path) => {
       // Built now, so a bad camera URL refuses the config at prepare.
       let first: CameraSource | undefined = new CameraSource(camera);

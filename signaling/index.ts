@@ -86,6 +86,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
   const edgeTokens = startup.requireToken
     ? new EdgeTokenGate({
         trustBundle: () => node.identity?.current()?.trustBundlePem,
+        tokenIssuers: () => node.meshState.trustBundle.tokenIssuers(),
         trustDomain: config.controlPlane.trustDomain,
       })
     : undefined;

@@ -5,8 +5,15 @@
  * the old ones). Without it a node would learn a new root only at its next
  * certificate renewal, and until then refuse peers already certified by it.
  *
- *   type TRUST_BUNDLE, name "mesh", body { pem: "<every trusted root>" },
+ *   type TRUST_BUNDLE, name "mesh", body { pem: "<every trusted root>",
+ *   tokenIssuers?: "<the token-issuer leaves in use>" },
  *   version = digest of the body (resourceVersion, as for config resources)
+ *
+ * `tokenIssuers` lets an edge verify a compact edge token (one that names its
+ * signing certificate by thumbprint instead of carrying it, short enough for
+ * ffmpeg's 1023-byte RTSP URLs) without having seen a full token first. A
+ * certificate there proves nothing by itself: every token is checked against
+ * the roots of `pem`, as if it had carried the certificate.
  *
  * Not config: a node hands the PEM to its workload identity, which checks
  * that the certificates parse and that its own certificate's root is among
@@ -23,10 +30,20 @@ export const TRUST_BUNDLE = 'TRUST_BUNDLE';
 export const TRUST_BUNDLE_NAME = 'mesh';
 export const MAX_TRUST_BUNDLE_ROOTS = 16;
 export const MAX_TRUST_BUNDLE_BYTES = 64 * 1024;
+/** Token-issuer leaves a bundle names at most (the one in use, and one or two before it). */
+export const MAX_TOKEN_ISSUERS = 4;
 
 const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
 
 export const trustBundleBodySchema = z.strictObject({
+  tokenIssuers: z
+    .string()
+    .max(MAX_TRUST_BUNDLE_BYTES, `must be at most ${MAX_TRUST_BUNDLE_BYTES} bytes of PEM`)
+    .refine(
+      (pem) => pem.split(PEM_BEGIN).length - 1 <= MAX_TOKEN_ISSUERS,
+      `must hold at most ${MAX_TOKEN_ISSUERS} certificates`,
+    )
+    .optional(),
   pem: z
     .string()
     .max(MAX_TRUST_BUNDLE_BYTES, `must be at most ${MAX_TRUST_BUNDLE_BYTES} bytes of PEM`)
@@ -39,9 +56,9 @@ export const trustBundleBodySchema = z.strictObject({
 
 export type TrustBundleBody = z.infer<typeof trustBundleBodySchema>;
 
-/** The TRUST_BUNDLE resource holding `pem`. */
-export function trustBundleResource(pem: string): PushedResource {
-  const body: TrustBundleBody = { pem };
+/** The TRUST_BUNDLE resource holding `pem` (and the token issuers' leaves, when known). */
+export function trustBundleResource(pem: string, tokenIssuers?: string): PushedResource {
+  const body: TrustBundleBody = tokenIssuers === undefined ? { pem } : { pem, tokenIssuers };
   return {
     type: TRUST_BUNDLE,
     name: TRUST_BUNDLE_NAME,

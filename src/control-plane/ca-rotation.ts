@@ -26,6 +26,7 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import { pemCertificateBlocks } from '../shared/identity/index.js';
 import {
   TRUST_BUNDLE,
   TRUST_BUNDLE_NAME,
@@ -109,6 +110,8 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
   readonly #retirements: Counter;
   readonly #refusedRetirements: Counter;
   #resource: PushedResource;
+  /** The token issuer's signing leaves (PEM), sent with the bundle (compact edge tokens). */
+  #tokenIssuers: string | undefined;
   /** The issuer (PEM) every connected node trusted last time all had ACKed. */
   #settledIssuer: string;
   #pending: NodeJS.Timeout | undefined;
@@ -281,8 +284,15 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
     this.#pending = undefined;
   }
 
+  /** The token issuer's leaves changed: every node is sent them with the bundle. */
+  setTokenIssuers(leavesPem: string): void {
+    if (leavesPem === this.#tokenIssuers) return;
+    this.#tokenIssuers = leavesPem;
+    this.#bundleChanged();
+  }
+
   #bundleChanged(): void {
-    this.#resource = trustBundleResource(this.#options.ca.trustBundle());
+    this.#resource = trustBundleResource(this.#options.ca.trustBundle(), this.#tokenIssuers);
     this.emit('change');
   }
 
@@ -324,7 +334,9 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
   }
 
   #roots(): X509Certificate[] {
-    return pemBlocks(this.#options.ca.trustBundle()).map((pem) => new X509Certificate(pem));
+    return pemCertificateBlocks(this.#options.ca.trustBundle()).map(
+      (pem) => new X509Certificate(pem),
+    );
   }
 
   #issuerFingerprint(): string {
@@ -333,10 +345,6 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
 }
 
 function fingerprintOf(pem: string): string | null {
-  const top = pemBlocks(pem).at(-1);
+  const top = pemCertificateBlocks(pem).at(-1);
   return top === undefined ? null : new X509Certificate(top).fingerprint256;
-}
-
-function pemBlocks(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
 }

@@ -187,7 +187,7 @@ export async function startControlPlane(
   if (identity !== undefined) {
     // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
     // A CA that cannot issue the signing leaf fails the start, with nothing left running.
-    await addTokenRoutes(admin, {
+    const tokenIssuer = await addTokenRoutes(admin, {
       ca: identity.ca,
       clock: options.clock ?? systemClock,
       log,
@@ -197,6 +197,9 @@ export async function startControlPlane(
       identity.own.close();
       throw error;
     });
+    // Edges learn the signing leaves with the bundle: compact tokens verify at once.
+    rotation?.setTokenIssuers(tokenIssuer.signingLeaves());
+    tokenIssuer.onNewSigner((leaves) => rotation?.setTokenIssuers(leaves));
     addOperatorCertificateRoute(admin, {
       ca: identity.ca,
       operators: operatorIds(config.controlPlane),

@@ -6,7 +6,8 @@
  * root of this node's own certificate refuses the update (NACK naming it,
  * counted by reason); the node keeps the bundle it had. On commit the PEM
  * goes to the workload identity (updateTrustBundle), whose 'renewed' event
- * the node's TLS ends follow.
+ * the node's TLS ends follow. The token-issuer leaves the bundle names go to
+ * the node's edges (tokenIssuers()), which then verify compact edge tokens.
  *
  * A node without a workload identity (controlPlane.mtls off) refuses the
  * resource: it has no certificate to trust roots for.
@@ -40,12 +41,15 @@ type Refusal = 'invalid_body' | 'untrusted_self' | 'no_identity';
 export interface StagedTrustBundle {
   /** The bundle's PEM to hand over at commit, if the update brings one. */
   readonly next: string | undefined;
+  /** The token issuers' leaves (PEM) it names, if any. */
+  readonly tokenIssuers: string | undefined;
   readonly issues: readonly ResourceIssue[];
 }
 
 export class TrustBundle {
   readonly #identity: TrustBundleHolder | undefined;
   readonly #refused: Counter | undefined;
+  #tokenIssuers: string | undefined;
 
   constructor(options: TrustBundleOptions = {}) {
     this.#identity = options.identity;
@@ -63,17 +67,24 @@ export class TrustBundle {
 
   stage(update: ResourceUpdate): StagedTrustBundle {
     let next: StagedTrustBundle['next'];
+    let tokenIssuers: StagedTrustBundle['tokenIssuers'];
     const issues: ResourceIssue[] = [];
     for (const wire of update.resources) {
       if (wire.type !== TRUST_BUNDLE) continue;
       const read = this.#read(wire);
       if (typeof read !== 'string') {
         next = read.pem;
+        tokenIssuers = read.tokenIssuers;
         continue;
       }
       issues.push({ type: TRUST_BUNDLE, name: wire.name, reason: read });
     }
-    return { next, issues };
+    return { next, tokenIssuers, issues };
+  }
+
+  /** The token-issuer leaves (PEM) of the bundle in force; undefined when it names none. */
+  tokenIssuers(): string | undefined {
+    return this.#tokenIssuers;
   }
 
   /**
@@ -84,6 +95,7 @@ export class TrustBundle {
    */
   commit(staged: StagedTrustBundle): void {
     if (staged.next === undefined) return;
+    this.#tokenIssuers = staged.tokenIssuers;
     try {
       this.#identity?.updateTrustBundle(staged.next);
     } catch {
@@ -98,7 +110,7 @@ export class TrustBundle {
   }
 
   /** The bundle's PEM, or why it is refused (counted). */
-  #read(wire: WireResource): { pem: string } | string {
+  #read(wire: WireResource): { pem: string; tokenIssuers?: string | undefined } | string {
     const refuse = (refusal: Refusal, reason: string): string => {
       this.#refused?.inc({ reason: refusal });
       return reason;

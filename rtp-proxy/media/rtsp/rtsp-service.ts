@@ -112,6 +112,8 @@ export interface RtspServiceOptions {
    * every token is refused as not ready.
    */
   readonly trustBundle?: () => string | undefined;
+  /** The token-issuer leaves the control plane pushed with the bundle (compact tokens). */
+  readonly tokenIssuers?: () => string | undefined;
 }
 
 /**
@@ -195,6 +197,7 @@ export class RtspService implements ConfigParticipant {
   #config: RtspConfig | undefined;
   #auth = new ViewerAuth(undefined);
   readonly #trustBundle: () => string | undefined;
+  readonly #tokenIssuers: () => string | undefined;
   #authSignature = '';
   #ports: PortAllocator | undefined;
   #portsSignature = '';
@@ -229,6 +232,7 @@ export class RtspService implements ConfigParticipant {
     });
     this.#cameraSource = options.cameraSource ?? ((camera) => new CameraSource(camera));
     this.#trustBundle = options.trustBundle ?? (() => undefined);
+    this.#tokenIssuers = options.tokenIssuers ?? (() => undefined);
     this.#sessions = new SessionTable(
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
@@ -379,7 +383,11 @@ export class RtspService implements ConfigParticipant {
         : {
             auth: new ViewerAuth(rtsp.auth, {
               secret: this.#nonceSecret,
-              edgeTokens: new EdgeTokenGate({ trustBundle: this.#trustBundle, trustDomain }),
+              edgeTokens: new EdgeTokenGate({
+                trustBundle: this.#trustBundle,
+                tokenIssuers: this.#tokenIssuers,
+                trustDomain,
+              }),
             }),
             signature: authSignature,
           };

@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PemConverter, X509Certificate } from '@peculiar/x509';
-import { WORKLOAD_KEY_ALGORITHM } from '../../shared/identity/index.js';
+import { pemCertificateBlocks, WORKLOAD_KEY_ALGORITHM } from '../../shared/identity/index.js';
 import { CaError } from './errors.js';
 
 export const ROOT_FILE = 'root.pem';
@@ -60,7 +60,7 @@ export function readOptionalFile(file: string): string | undefined {
 
 /** The certificates of a PEM text, in order. */
 export function certificatesOf(pem: string, file: string): X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const blocks = pemCertificateBlocks(pem);
   return blocks.map((block) => {
     try {
       return new X509Certificate(block);

@@ -15,6 +15,11 @@
  * default the CA's issuer (at once); on the control plane, the issuer every
  * connected node has ACKed in its bundle (ca-rotation.ts), so no edge meets
  * a token it cannot verify yet.
+ *
+ * Every new leaf is told to onNewSigner's listeners with the recent leaves
+ * (PEM, the newest and the one before: tokens of the old one live on): the
+ * control plane pushes them to every node with the trust bundle, so edges
+ * verify compact tokens (which name their leaf by thumbprint) at once.
  */
 import { KeyObject, X509Certificate } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
@@ -26,11 +31,21 @@ import {
   type MintedToken,
   type MintRequest,
 } from '../../shared/edge-token/index.js';
-import { createCsr, generateWorkloadKey } from '../../shared/identity/index.js';
+import {
+  createCsr,
+  generateWorkloadKey,
+  pemCertificateBlocks,
+} from '../../shared/identity/index.js';
 import type { MeshCa } from '../ca/index.js';
 
 /** The signing leaf's lifetime: any token it signs expires before it does, with half to spare. */
 export const TOKEN_ISSUER_LIFETIME_MS = 2 * MAX_TOKEN_TTL_SEC * 1000;
+/**
+ * Signing leaves pushed to edges: the one in use and the one before it,
+ * whose tokens may still be valid (a leaf is replaced at half its life,
+ * which is twice the longest token's).
+ */
+const RECENT_LEAVES = 2;
 
 export class TokenIssuer {
   readonly #ca: MeshCa;
@@ -42,6 +57,9 @@ export class TokenIssuer {
   /** What signingRoot() said when the leaf was made. */
   #issuerPem: string;
   #renewing: Promise<void> | undefined;
+  /** The last RECENT_LEAVES leaves, newest last (PEM). */
+  #recentLeaves: string[] = [];
+  readonly #signerListeners = new Set<(leavesPem: string) => void>();
 
   private constructor(ca: MeshCa, clock: Clock, signingRoot: () => string, issued: IssuedSigner) {
     this.#ca = ca;
@@ -50,6 +68,17 @@ export class TokenIssuer {
     this.#signer = issued.signer;
     this.#renewAtMs = issued.renewAtMs;
     this.#issuerPem = issued.issuerPem;
+    this.#recentLeaves = [leafPem(issued.signer)];
+  }
+
+  /** The recent signing leaves (PEM): what edges need for compact tokens. */
+  signingLeaves(): string {
+    return this.#recentLeaves.join('');
+  }
+
+  /** Called with signingLeaves() whenever a new leaf signs. */
+  onNewSigner(listener: (leavesPem: string) => void): void {
+    this.#signerListeners.add(listener);
   }
 
   /** `signingRoot`: the root (PEM) leaves should come from; default the CA's issuer. */
@@ -70,6 +99,10 @@ export class TokenIssuer {
           this.#signer = issued.signer;
           this.#renewAtMs = issued.renewAtMs;
           this.#issuerPem = issued.issuerPem;
+          this.#recentLeaves = [...this.#recentLeaves, leafPem(issued.signer)].slice(
+            -RECENT_LEAVES,
+          );
+          for (const listener of this.#signerListeners) listener(this.signingLeaves());
         })
         .finally(() => {
           this.#renewing = undefined;
@@ -97,7 +130,7 @@ async function issueSigner(ca: MeshCa, clock: Clock, issuerPem: string): Promise
   // The root is left out of x5c: every edge holds it in its bundle (a copy in
   // the token would be trusted for nothing), and without it a token (~1.3 KiB)
   // fits the 2 KiB request URL an RTSP server takes, as ?jwt=.
-  const certificates = pemBlocks(issued.certificatePem + issued.chainPem)
+  const certificates = pemCertificateBlocks(issued.certificatePem + issued.chainPem)
     .map((pem) => new X509Certificate(pem))
     .filter((certificate) => !isSelfSigned(certificate))
     .map((certificate) => certificate.raw);
@@ -115,10 +148,12 @@ async function issueSigner(ca: MeshCa, clock: Clock, issuerPem: string): Promise
   };
 }
 
-function isSelfSigned(certificate: X509Certificate): boolean {
-  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey);
+/** The leaf that signs (the first of x5c), as PEM. */
+function leafPem(signer: EdgeTokenSigner): string {
+  const [leaf] = signer.certificates;
+  return leaf === undefined ? '' : new X509Certificate(leaf).toString();
 }
 
-function pemBlocks(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+function isSelfSigned(certificate: X509Certificate): boolean {
+  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey);
 }

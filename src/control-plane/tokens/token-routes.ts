@@ -41,10 +41,11 @@ const tokenBody = z
   .strict();
 
 /** Makes the token-issuer certificate (at start: a CA that cannot issue fails here) and adds the route. */
+/** Adds POST /tokens; returns its issuer (whose signing leaves the nodes are sent). */
 export async function addTokenRoutes(
   admin: AdminServer,
   options: TokenRouteOptions,
-): Promise<void> {
+): Promise<TokenIssuer> {
   const issuer = await TokenIssuer.start(options.ca, options.clock, options.signingRoot);
   admin.route(
     'POST',
@@ -73,6 +74,7 @@ export async function addTokenRoutes(
     },
     { access: 'token' },
   );
+  return issuer;
 }
 
 /** The parsed body, or why it is refused. */

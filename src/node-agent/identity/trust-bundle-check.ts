@@ -7,9 +7,7 @@
  * node must never lose trust in itself, whatever the control plane sends.
  */
 import { X509Certificate } from 'node:crypto';
-import type { WorkloadCertificates } from '../../shared/identity/index.js';
-
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+import { pemCertificateBlocks, type WorkloadCertificates } from '../../shared/identity/index.js';
 
 /** Why a bundle is refused: it is not certificates, or it would not trust the node itself. */
 export interface TrustBundleRefusal {
@@ -23,7 +21,7 @@ export function trustBundleRefusal(
   current: Pick<WorkloadCertificates, 'certificatePem' | 'chainPem'> | undefined,
 ): TrustBundleRefusal | undefined {
   const invalid = (message: string): TrustBundleRefusal => ({ kind: 'invalid', message });
-  const blocks = pem.match(PEM_BLOCK) ?? [];
+  const blocks = pemCertificateBlocks(pem);
   if (blocks.length === 0) return invalid('the trust bundle holds no PEM certificate');
   const roots: X509Certificate[] = [];
   for (const [index, block] of blocks.entries()) {
@@ -36,8 +34,8 @@ export function trustBundleRefusal(
   if (current === undefined) {
     return { kind: 'untrusted_self', message: 'the node has no certificate yet to check it with' };
   }
-  const own = [...(current.certificatePem + current.chainPem).matchAll(PEM_BLOCK)].map(
-    ([block]) => new X509Certificate(block),
+  const own = pemCertificateBlocks(current.certificatePem + current.chainPem).map(
+    (block) => new X509Certificate(block),
   );
   const top = own.at(-1);
   if (top === undefined)

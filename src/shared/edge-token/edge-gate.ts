@@ -2,8 +2,9 @@
  * What an edge holds to check tokens: where its trust bundle comes from (the
  * node's workload identity, which renewals and CA rotations replace), its
  * trust domain, a clock, and the signing chains it has seen (for compact
- * tokens). The bundle is parsed again only when its text changes, not per
- * viewer.
+ * tokens: those the control plane names with the trust bundle, and those
+ * full tokens carried). The bundle is parsed again only when its text
+ * changes, not per viewer.
  */
 import type { X509Certificate } from 'node:crypto';
 import { scopeRefusal, type EdgeAccess } from './claims.js';
@@ -16,6 +17,11 @@ export interface EdgeTokenGateOptions {
   readonly trustDomain: string;
   /** Unix ms; default Date.now. */
   readonly now?: () => number;
+  /**
+   * The token-issuer leaves (PEM) the control plane pushed with the bundle:
+   * compact tokens they signed verify without a full token first.
+   */
+  readonly tokenIssuers?: () => string | undefined;
 }
 
 export class EdgeTokenGate {
@@ -25,11 +31,14 @@ export class EdgeTokenGate {
   readonly #issuers = new IssuerCache();
   #bundleText: string | undefined;
   #roots: readonly X509Certificate[] | undefined;
+  readonly #tokenIssuers: (() => string | undefined) | undefined;
+  #tokenIssuersText: string | undefined;
 
   constructor(options: EdgeTokenGateOptions) {
     this.trustDomain = options.trustDomain;
     this.#trustBundle = options.trustBundle;
     this.#now = options.now ?? Date.now;
+    this.#tokenIssuers = options.tokenIssuers;
   }
 
   /** The token's claims when it opens `access`; else why not. Never throws. */
@@ -46,12 +55,26 @@ export class EdgeTokenGate {
    * upgrade) and checks the scope then with scopeRefusal().
    */
   verify(token: string | undefined): EdgeTokenVerdict {
+    this.#learnTokenIssuers();
     return verifyEdgeToken(token, {
       trustBundle: this.#currentRoots(),
       trustDomain: this.trustDomain,
       nowMs: this.#now(),
       issuers: this.#issuers,
     });
+  }
+
+  /** Remembers the pushed token-issuer leaves when their text changed. */
+  #learnTokenIssuers(): void {
+    let text: string | undefined;
+    try {
+      text = this.#tokenIssuers?.();
+    } catch {
+      text = undefined;
+    }
+    if (text === this.#tokenIssuersText) return;
+    this.#tokenIssuersText = text;
+    for (const certificate of parseTrustBundle(text) ?? []) this.#issuers.remember([certificate]);
   }
 
   #currentRoots(): readonly X509Certificate[] | undefined {

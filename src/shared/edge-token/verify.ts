@@ -15,6 +15,7 @@
  * nothing here throws: every refusal is a reason, which the edges count.
  */
 import { verify as verifySignature, X509Certificate } from 'node:crypto';
+import { pemCertificateBlocks } from '../identity/index.js';
 import { decodeBase64url } from './base64url.js';
 import type { IssuerCache } from './issuer-cache.js';
 import {
@@ -107,7 +108,7 @@ export function verifyEdgeToken(
 /** The certificates of a PEM bundle; undefined when there is none or it does not parse. */
 export function parseTrustBundle(pem: string | undefined): X509Certificate[] | undefined {
   if (pem === undefined) return undefined;
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const blocks = pemCertificateBlocks(pem);
   try {
     return blocks.map((block) => new X509Certificate(block));
   } catch {

@@ -27,3 +27,4 @@ export {
   controlPlaneSpiffeId,
   defaultCaDirectory,
 } from './mesh-names.js';
+export { pemCertificateBlocks } from './pem.js';

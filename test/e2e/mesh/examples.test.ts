@@ -885,6 +885,65 @@ describe('docs that run', { timeout: 540_000 }, () => {
     });
   });
 
+  describe('examples/secure-mesh.yaml', () => {
+    it('frontend may call users but not billing over mTLS, and cam1 plays only with a token', async () => {
+      await needFreePorts('examples/secure-mesh.yaml', { tcp: [8555, 3001, 3002] });
+      const [cameraLine, upLine, ...rest] = exampleCommands('secure-mesh.yaml');
+      assert.equal(cameraLine, 'scripts/test-camera.sh');
+      assert.equal(upLine, 'npx streammesh up --config examples/secure-mesh.yaml');
+      // The two services the header asks for, as it shows them.
+      const services = [
+        ...exampleText('secure-mesh.yaml').matchAll(/^#\s+(node -e .*\.listen\(300[12]\)")$/gm),
+      ].map((match) => startShell(match[1] ?? '', { timeoutMs: 150_000 }));
+      assert.equal(services.length, 2, 'the header shows the two services');
+      const camera = startShell(documented(cameraLine), { timeoutMs: 150_000 });
+      await camera.waitFor(/^test camera +rtsp:\/\/127\.0\.0\.1:8555\/test /m, 10_000);
+      const up = startShell(documented(upLine), { timeoutMs: 150_000 });
+      try {
+        for (const name of ['control-plane', 'frontend', 'users', 'billing', 'signaling']) {
+          await up.waitFor(new RegExp(`^${name} +ready +http://`, 'm'), 30_000);
+        }
+        const [users, billing, ...probes] = rest;
+        assert.equal(users, 'curl http://127.0.0.11:15001/users');
+        assert.equal(billing, 'curl -i http://127.0.0.11:15001/billing');
+        const allowed = await runShell(documented(users));
+        assert.equal(allowed.stdout, 'users\n', allowed.stderr);
+        const denied = await runShell(documented(billing));
+        assert.match(denied.stdout, /^HTTP\/1\.1 403 /);
+        assert.doesNotMatch(denied.stdout, /^billing$/m, 'the billing app never saw the call');
+        const [bare, withToken] = probes.filter((command) => command.startsWith('ffprobe '));
+        assert.ok(bare !== undefined && withToken !== undefined, 'two ffprobe lines');
+        const refused = await runShell(documented(bare));
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.stderr, /401 Unauthorized/);
+        const played = await runShell(
+          `${documented(withToken)} -v error -show_entries stream=codec_name -of compact`,
+        );
+        assert.equal(played.code, 0, played.stderr);
+        assert.match(played.stdout, /codec_name=h264/);
+        // The README's token lines, against this mesh.
+        const block = shellBlocks(section('## Identity and security')).filter(
+          (command) => command.includes('streammesh token') || command.startsWith('ffprobe '),
+        );
+        assert.equal(block.length, 3, block.join('\n'));
+        const script = block.map(documented).join('\n');
+        const readmeRun = await runShell(
+          script.replace(
+            /^(ffprobe .*)$/m,
+            '$1 -v error -show_entries stream=codec_name -of compact',
+          ),
+        );
+        assert.equal(readmeRun.code, 0, readmeRun.stderr);
+        assert.match(readmeRun.stdout, /codec_name=h264/);
+        assert.equal(readmeRun.stdout.trim().split('\n').at(-1)?.split('.').length, 3, 'a JWT');
+      } finally {
+        await stopUp(up);
+        await camera.interrupt(5_000);
+        for (const service of services) await service.interrupt(2_000);
+      }
+    });
+  });
+
   it('every example in examples/ was run above', () => {
     assert.deepEqual(readdirSync(EXAMPLES_DIR).sort(), [
       'camera-mesh.yaml',
@@ -893,6 +952,7 @@ describe('docs that run', { timeout: 540_000 }, () => {
       'local-mesh.yaml',
       'rtp-relay.yaml',
       'rtsp-cameras.yaml',
+      'secure-mesh.yaml',
       'srtp-bridge.yaml',
     ]);
   });

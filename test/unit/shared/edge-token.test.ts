@@ -187,6 +187,29 @@ describe('edge tokens', () => {
     refusedWith(gate.check(signWith(issuer, bad, partsOf(compact).claims), access), 'malformed');
   });
 
+  it('a compact token verifies at once with the signing leaves the control plane pushed', async () => {
+    const leafPem = new X509Certificate(issuer.certificates[0] ?? Buffer.alloc(0)).toString();
+    let pushed: string | undefined;
+    const gate = new EdgeTokenGate({
+      trustBundle: () => bundle,
+      trustDomain: TRUST_DOMAIN,
+      now: () => NOW,
+      tokenIssuers: () => pushed,
+    });
+    const compact = mint(issuer, { role: 'viewer', paths: ['cam1'], compact: true }, NOW).token;
+    const access = { role: 'viewer', path: 'cam1' } as const;
+    refusedWith(gate.check(compact, access), 'unknown_issuer');
+    pushed = leafPem;
+    assert.ok(gate.check(compact, access).ok);
+    // A pushed leaf is checked like a carried one: a token-issuer leaf of another
+    // CA verifies nothing here.
+    const otherCa = await newCa(TRUST_DOMAIN);
+    const stranger = await signerFrom(otherCa, tokenIssuerId(TRUST_DOMAIN));
+    pushed = new X509Certificate(stranger.certificates[0] ?? Buffer.alloc(0)).toString();
+    const foreign = mint(stranger, { role: 'viewer', paths: ['cam1'], compact: true }, NOW).token;
+    refusedWith(gate.check(foreign, access), 'untrusted');
+  });
+
   it('no trust bundle yet: not ready, never accepted', () => {
     const gate = new EdgeTokenGate({ trustBundle: () => undefined, trustDomain: TRUST_DOMAIN });
     refusedWith(gate.check(viewerOf('cam1'), { role: 'viewer', path: 'cam1' }), 'not_ready');
