@@ -13,7 +13,8 @@
  * admin token on writes (PUT /config, POST /nodes/<id>/drain, ...). Prints
  * the SPIFFE ID and the expiry, one line.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { MeshConfig } from '../config/index.js';
 import {
@@ -95,8 +96,13 @@ async function certify(
   return `${id} until ${new Date(notAfterMs).toISOString()}: ${join(dir, OPERATOR_CERT_FILE)}\n`;
 }
 
-/** A file only its owner reads, even when it existed before with a looser mode. */
+/**
+ * A file only its owner reads: written to a new file created 0600 (never
+ * through a link, never into an old file with a looser mode), then renamed
+ * over `path`.
+ */
 function writePrivate(path: string, text: string): void {
-  writeFileSync(path, text, { mode: 0o600 });
-  chmodSync(path, 0o600);
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(temporary, text, { mode: 0o600, flag: 'wx' });
+  renameSync(temporary, path);
 }

@@ -50,7 +50,7 @@ const ACK_POLL_MS = 100;
 export interface CaRotationOptions {
   readonly ca: MeshCa;
   readonly registry: Registry;
-  readonly own: Pick<OwnCertificate, 'renew' | 'current'>;
+  readonly own: Pick<OwnCertificate, 'renew' | 'current' | 'refreshTrustBundle'>;
   /** The last certificate issued to a node (IdentityService.issuedTo). */
   readonly issuedTo: (id: string) => IssuedRoot | undefined;
   readonly metrics: MetricsRegistry;
@@ -100,7 +100,7 @@ export interface CaView {
 /** Why old roots cannot be retired now: each node still holding one (or unknown). */
 export interface RetireBlocker {
   readonly node: string;
-  readonly reason: 'old_root' | 'unknown_certificate' | 'bundle_not_acked';
+  readonly reason: 'old_root' | 'unknown_certificate' | 'bundle_not_acked' | 'control_plane';
 }
 
 export class CaRotation extends EventEmitter<{ change: [] }> {
@@ -168,6 +168,8 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
       this.#rotating = false;
     }
     this.#rotations.inc();
+    // The control plane's own listeners trust the new root at once.
+    this.#options.own.refreshTrustBundle();
     this.#bundleChanged();
     this.#options.log.info(
       { bundleVersion: this.#resource.version },
@@ -185,6 +187,12 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
     const now = this.#clock.now();
     const issuer = this.#issuerFingerprint();
     const blockers: RetireBlocker[] = [];
+    // The control plane's own certificate too: retired under it, nodes could
+    // no longer verify the control plane (its renewal waits for every ACK).
+    const own = this.#options.own.current();
+    if (own !== undefined && fingerprintOf(own.chainPem) !== issuer) {
+      blockers.push({ node: 'control-plane', reason: 'control_plane' });
+    }
     for (const record of this.#options.registry.records()) {
       if (record.spiffeId === null) continue;
       const connected = record.streamOpen;
@@ -225,6 +233,9 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
       throw error;
     }
     this.#retirements.inc();
+    // The control plane's own listeners stop trusting the retired roots now,
+    // not at their next renewal.
+    this.#options.own.refreshTrustBundle();
     this.#bundleChanged();
     this.#options.log.info(
       { retired: before - 1, bundleVersion: this.#resource.version },

@@ -12,6 +12,13 @@
  * through to a server that resolves the dots (Envoy normalises for its RBAC
  * filter for the same reason). An encoded "/" or "\" stays encoded: servers
  * differ on it, and decoding it would invent segments the client never sent.
+ *
+ * Targets that upstreams read in more than one way are denied under any
+ * policy (rule "ambiguous_target"): a fragment ("#" never belongs in a request
+ * target, and servers differ on whether it ends the path) and a dot segment
+ * with parameters ("/..;/", which Tomcat resolves as ".."). Methods are
+ * compared upper-cased: HTTP/2 lets a client send "delete", which node's
+ * HTTP/1.1 client forwards as DELETE, and a deny rule on DELETE must hold.
  */
 import type { HttpListenerConfig } from '../../../src/config/index.js';
 
@@ -44,7 +51,7 @@ export function compileAuthorization(policy: Policy | undefined): Authorizer {
     const matches = (request: AuthorizationRequest, path: string): boolean =>
       (from === undefined ||
         (request.peer !== undefined && (from.has('*') || from.has(request.peer)))) &&
-      (methods === undefined || methods.has(request.method)) &&
+      (methods === undefined || methods.has(request.method.toUpperCase())) &&
       (paths === undefined || paths.some((prefix) => path.startsWith(prefix)));
     const decision: AuthorizationDecision =
       rule.action === 'allow' ? ALLOWED : { allowed: false, rule: String(index) };
@@ -53,9 +60,20 @@ export function compileAuthorization(policy: Policy | undefined): Authorizer {
   const fallback: AuthorizationDecision =
     policy.default === 'allow' ? ALLOWED : { allowed: false, rule: 'default' };
   return (request) => {
+    if (isAmbiguousTarget(request.url)) return AMBIGUOUS;
     const path = normalizePath(request.url);
     return rules.find((rule) => rule.matches(request, path))?.decision ?? fallback;
   };
+}
+
+const AMBIGUOUS: AuthorizationDecision = { allowed: false, rule: 'ambiguous_target' };
+
+/** A fragment, or a "." or ".." segment with parameters (";"), in the path. */
+function isAmbiguousTarget(url: string): boolean {
+  if (url.includes('#')) return true;
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  return /(^|\/)(%2e|\.)(%2e|\.)?;/i.test(path);
 }
 
 /** Unreserved characters (RFC 3986 section 2.3): decoding them changes no meaning. */

@@ -66,6 +66,27 @@ export class OwnCertificate {
     this.#renewedListeners.add(listener);
   }
 
+  /**
+   * The CA's trust bundle changed (a rotation added a root, a retirement
+   * dropped one): the listeners check clients against it from now on, with
+   * the same certificate and key. Without this the control plane would go on
+   * trusting a retired root (the usual reason to retire one is that its key
+   * leaked) and refuse the new one's certificates until its next renewal.
+   */
+  refreshTrustBundle(): void {
+    const current = this.#current;
+    if (current === undefined || this.#closed) return;
+    const trustBundlePem = this.#options.ca.trustBundle();
+    if (trustBundlePem === current.trustBundlePem) return;
+    this.#options.provider.set({
+      certificateChainPem: current.certificatePem + current.chainPem,
+      privateKeyPem: current.privateKeyPem,
+      trustBundlePem,
+    });
+    this.#current = { ...current, trustBundlePem };
+    for (const listener of this.#renewedListeners) listener(this.#current);
+  }
+
   /** When the certificate in use expires (Unix ms). */
   get notAfterMs(): number {
     return this.#notAfterMs;

@@ -3,6 +3,7 @@ export { TokenBucket, type RateLimit } from './token-bucket.js';
 export {
   DEFAULT_MAX_SOURCES,
   SourceRateLimiter,
+  sourceKey,
   type RateDecision,
   type SourceRateLimiterOptions,
 } from './source-rate-limiter.js';

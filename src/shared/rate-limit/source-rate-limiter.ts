@@ -105,7 +105,8 @@ export class SourceRateLimiter {
   }
 
   /** One request from `source`: allowed (a token taken), or refused and counted. */
-  take(source: string): RateDecision {
+  take(address: string): RateDecision {
+    const source = sourceKey(address);
     const now = this.#clock.now();
     let bucket = this.#buckets.get(source);
     if (bucket === undefined) {
@@ -133,4 +134,27 @@ export class SourceRateLimiter {
       this.#metrics?.evicted.inc({ listener: this.#listener });
     }
   }
+}
+
+/**
+ * The bucket a source address counts against: an IPv4 address itself; an
+ * IPv6 address by its /64, the block one host or one subscriber is given.
+ * Keyed by the whole IPv6 address, one host could take a fresh bucket (a
+ * full burst) per address of its /64 and push real sources out of the map.
+ * IPv4-mapped IPv6 addresses count as the IPv4 address.
+ */
+export function sourceKey(address: string): string {
+  if (!address.includes(':')) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1] !== undefined) return mapped[1];
+  const [head = '', tail = ''] = address.toLowerCase().split('%')[0]?.split('::') ?? [];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

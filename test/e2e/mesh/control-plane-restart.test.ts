@@ -62,12 +62,18 @@ describe('control plane restart', () => {
       return current?.version === body.version ? current : undefined;
     }, 8_000);
     assert.equal(dump.config?.logLevel, 'debug');
-    // Its Hello named what it holds: only MESH_SETTINGS (logLevel) differed.
+    // Its Hello named what it holds: of the config, only MESH_SETTINGS
+    // (logLevel) differed. The trust bundle (not config) comes again: a
+    // restarted control plane signs edge tokens with a new leaf, which the
+    // bundle names.
     const receivedAfter = await received(mesh.proxyUrl);
-    const grown = [...receivedAfter].filter(
-      ([key, count]) => count !== (receivedFirst.get(key) ?? 0),
-    );
-    assert.deepEqual(grown, [['MESH_SETTINGS/update', 2]]);
+    const grown = [...receivedAfter]
+      .filter(([key, count]) => count !== (receivedFirst.get(key) ?? 0))
+      .sort(([a], [b]) => a.localeCompare(b));
+    assert.deepEqual(grown, [
+      ['MESH_SETTINGS/update', 2],
+      ['TRUST_BUNDLE/update', 2],
+    ]);
     const metrics = await getText(`${mesh.proxyUrl}/metrics`);
     assert.match(
       metrics.text,

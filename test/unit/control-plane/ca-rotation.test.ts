@@ -49,6 +49,9 @@ describe('CA rotation on the control plane', () => {
   const issued = new Map<string, IssuedRoot>();
   let renewals = 0;
   let changes = 0;
+  let refreshes = 0;
+  /** The root (PEM) the control plane's own certificate comes from. */
+  let ownRoot = '';
   let nonce = 0;
 
   const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
@@ -65,15 +68,29 @@ describe('CA rotation on the control plane', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ca-rotation-unit-'));
     ca = await MeshCa.loadOrCreate({ dir: join(dir, 'ca'), trustDomain: TRUST_DOMAIN });
+    ownRoot = ca.issuerCertificate();
     rotation = new CaRotation({
       ca,
       registry,
       own: {
+        // The control plane's certificate: from the CA's issuer at each renewal.
         renew: () => {
           renewals += 1;
+          ownRoot = ca.issuerCertificate();
           return Promise.resolve();
         },
-        current: () => undefined,
+        current: () => ({
+          spiffeId: `spiffe://${TRUST_DOMAIN}/ns/streammesh/sa/control-plane`,
+          nodeId: undefined,
+          privateKeyPem: '',
+          certificatePem: '',
+          chainPem: ownRoot,
+          trustBundlePem: ca.trustBundle(),
+          notAfterMs: Date.now() + 60_000,
+        }),
+        refreshTrustBundle: () => {
+          refreshes += 1;
+        },
       },
       issuedTo: (id) => issued.get(id),
       metrics,
@@ -114,6 +131,8 @@ describe('CA rotation on the control plane', () => {
     const first = fingerprint(firstPem);
     const version = rotation.resource().version;
     assert.equal(await rotation.rotate(), true);
+    // The control plane's listeners trust the new root at once.
+    assert.equal(refreshes, 1);
     // Edge tokens stay on the old root until every node trusts the new one.
     assert.equal(rotation.settledIssuer(), firstPem);
     assert.equal(changes, 1);
@@ -171,6 +190,8 @@ describe('CA rotation on the control plane', () => {
     );
     const before = changes;
     assert.deepEqual(rotation.retire(), { retired: 1 });
+    // ... and stop trusting the retired one at once, not at their next renewal.
+    assert.equal(refreshes, 2);
     assert.equal(changes, before + 1);
     assert.equal(rotation.view().roots.length, 1);
     assert.equal(ca.trustBundle(), ca.issuerCertificate());
@@ -187,5 +208,8 @@ describe('CA rotation on the control plane', () => {
         (blocker) => blocker.node === 'proxy-b' && blocker.reason === 'unknown_certificate',
       ),
     );
+    // No node has ACKed this rotation: the control plane's own certificate is
+    // still from the old root, which a retirement would leave nodes unable to verify.
+    assert.ok(result.blockers.some((blocker) => blocker.reason === 'control_plane'));
   });
 });

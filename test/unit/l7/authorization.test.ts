@@ -51,6 +51,42 @@ describe('compileAuthorization', () => {
     assert.deepEqual(ask('GET', '/public/a'), { allowed: false, rule: 'default' });
   });
 
+  it('compares methods upper-cased: an HTTP/2 "delete" meets a deny rule on DELETE', () => {
+    const decide = policy({
+      default: 'allow',
+      rules: [{ action: 'deny', methods: ['DELETE'], paths: ['/users'] }],
+    });
+    for (const method of ['DELETE', 'delete', 'Delete']) {
+      assert.deepEqual(decide({ method, url: '/users/1', peer: FRONTEND }), {
+        allowed: false,
+        rule: '0',
+      });
+    }
+    assert.deepEqual(decide({ method: 'get', url: '/users/1', peer: FRONTEND }), {
+      allowed: true,
+    });
+  });
+
+  it('denies targets upstreams read in more than one way, whatever the policy', () => {
+    const decide = policy({ default: 'allow', rules: [] });
+    for (const url of [
+      '/users#/../billing',
+      '/users/..;/billing',
+      '/users/.;/x',
+      '/users/%2e%2e;/billing',
+      '/users/%2E.;jsessionid=1/billing',
+    ]) {
+      assert.deepEqual(decide({ method: 'GET', url, peer: FRONTEND }), {
+        allowed: false,
+        rule: 'ambiguous_target',
+      });
+    }
+    // A ";" elsewhere, and one in the query, are ordinary.
+    for (const url of ['/users;v=1/x', '/users/a..;b', '/users?x=/..;/']) {
+      assert.deepEqual(decide({ method: 'GET', url, peer: FRONTEND }), { allowed: true }, url);
+    }
+  });
+
   it('matches paths after normalisation, and never the query', () => {
     const decide = policy({ default: 'allow', rules: [{ action: 'deny', paths: ['/billing'] }] });
     for (const url of [

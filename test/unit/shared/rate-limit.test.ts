@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import type { Clock } from '../../../src/shared/clock.js';
 import {
   SourceRateLimiter,
+  sourceKey,
   TokenBucket,
   type RateLimit,
 } from '../../../src/shared/rate-limit/index.js';
@@ -63,6 +64,35 @@ describe('TokenBucket', () => {
     assert.equal(bucket.take(limit, 10_000), 0);
     assert.notEqual(bucket.take(limit, 5_000), 0);
     assert.notEqual(bucket.take(limit, 5_000), 0);
+  });
+});
+
+describe('sourceKey', () => {
+  it('keys IPv4 by address and IPv6 by its /64, however it is spelled', () => {
+    assert.equal(sourceKey('127.0.0.1'), '127.0.0.1');
+    assert.equal(sourceKey('::ffff:127.0.0.2'), '127.0.0.2');
+    assert.equal(sourceKey('::1'), '0:0:0:0::/64');
+    const one = sourceKey('2001:db8:1:2:3:4:5:6');
+    assert.equal(one, '2001:db8:1:2::/64');
+    for (const same of ['2001:db8:1:2::9', '2001:0DB8:0001:0002:ffff::1', '2001:db8:1:2::']) {
+      assert.equal(sourceKey(same), one, same);
+    }
+    assert.notEqual(sourceKey('2001:db8:1:3::1'), one);
+    assert.equal(sourceKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  });
+
+  it('gives one /64 one bucket: a host cannot take a fresh burst per address', () => {
+    const limiter = new SourceRateLimiter({
+      listener: 'test',
+      limit: { perSecond: 1, burst: 5 },
+      clock: new ManualClock(),
+    });
+    let allowed = 0;
+    for (let host = 1; host <= 50; host += 1) {
+      if (limiter.take(`2001:db8:1:2::${host.toString(16)}`).allowed) allowed += 1;
+    }
+    assert.equal(allowed, 5);
+    assert.equal(allowedOf(limiter, '2001:db8:1:3::1', 5), 5, 'another /64 is served');
   });
 });
 
