@@ -177,11 +177,17 @@ export class InProcessMesh {
   }
 }
 
-/** What `after` received that `before` had not, per change and type (zero counts left out). */
+/**
+ * The config resources `after` received that `before` had not, per change
+ * and type (zero counts left out). The trust bundle is left out: it is not
+ * config, and a restarted control plane sends it again (its edge-token
+ * signer, which the bundle names, is new).
+ */
 export function receivedSince(before: Received, after: Received): Received {
   const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
     Object.fromEntries(
       Object.entries(b)
+        .filter(([type]) => type !== 'TRUST_BUNDLE')
         .map(([type, count]): [string, number] => [type, count - (a[type] ?? 0)])
         .filter(([, count]) => count !== 0),
     );
