@@ -13,8 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { startCapture } from '../../helpers/peers/tshark.js';
-import { spawnPeer } from '../../helpers/peers/process.js';
+import { capturedTcpPayloads, countCaptured, startCapture } from '../../helpers/peers/tshark.js';
 import { startBackend, type Backend, type RunningProxy } from '../../helpers/l7-harness.js';
 import {
   issueWorkload,
@@ -26,38 +25,6 @@ import {
 
 const run = promisify(execFile);
 const identity = (value: Buffer): Buffer => value;
-
-/** The TCP payloads of a capture that match a display filter, as bytes. */
-async function tcpPayloads(file: string, filter: string): Promise<Buffer> {
-  const peer = spawnPeer(
-    'tshark',
-    ['-r', file, '-Y', filter, '-T', 'fields', '-e', 'tcp.payload'],
-    {
-      timeoutMs: 30_000,
-    },
-  );
-  const exit = await peer.exited;
-  assert.equal(exit.code, 0, exit.stderr);
-  return Buffer.concat(
-    exit.stdout
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => Buffer.from(line.replaceAll(':', '').trim(), 'hex')),
-  );
-}
-
-/** How many packets of the capture match a display filter (`decode`: tshark's -d options). */
-async function countMatching(
-  file: string,
-  filter: string,
-  decode: readonly string[] = [],
-): Promise<number> {
-  const args = ['-r', file, ...decode, '-Y', filter, '-T', 'fields', '-e', 'frame.number'];
-  const peer = spawnPeer('tshark', args, { timeoutMs: 30_000 });
-  const exit = await peer.exited;
-  assert.equal(exit.code, 0, exit.stderr);
-  return exit.stdout.split('\n').filter((line) => line.trim() !== '').length;
-}
 
 describe('the proxy-to-proxy hop is TLS on the wire', { timeout: 90_000 }, () => {
   let testCa: TestCa;
@@ -201,24 +168,26 @@ describe('the proxy-to-proxy hop is TLS on the wire', { timeout: 90_000 }, () =>
     assert.ok(packets > 0, 'tshark captured packets');
     const onMesh = `tcp.port == ${mesh}`;
     assert.ok(
-      (await countMatching(capture.file, `${onMesh} && tls.handshake.type == 1`)) >= 2,
+      (await countCaptured(capture.file, `${onMesh} && tls.handshake.type == 1`)) >= 2,
       'ClientHellos on the mesh hop (HTTP/1.1 and HTTP/2 connections)',
     );
     // TLS 1.3 hides the real type: every encrypted record says application_data (its opaque_type).
-    const dataRecords = await countMatching(
+    const dataRecords = await countCaptured(
       capture.file,
       `${onMesh} && (tls.record.opaque_type == 23 || tls.record.content_type == 23)`,
     );
     assert.ok(dataRecords >= 6, `TLS application data records on the mesh hop: ${dataRecords}`);
-    const meshWire = (await tcpPayloads(capture.file, onMesh)).toString('latin1');
-    const plainWire = (await tcpPayloads(capture.file, `tcp.port == ${local}`)).toString('latin1');
+    const meshWire = (await capturedTcpPayloads(capture.file, onMesh)).toString('latin1');
+    const plainWire = (await capturedTcpPayloads(capture.file, `tcp.port == ${local}`)).toString(
+      'latin1',
+    );
     // HTTP/1.1 heads and message bodies are raw bytes on a cleartext wire.
     for (const clear of [paths[0] ?? '', `hdr-${marker}`, `body-${marker}`]) {
       assert.ok(plainWire.includes(clear), `"${clear}" is seen on the plaintext hop`);
     }
     // HTTP/2 headers are HPACK-coded: tshark decodes them (as HTTP/2 on the port).
     const http2Headers = async (port: number, text: string): Promise<number> =>
-      countMatching(capture.file, `tcp.port == ${port} && http2.header.value contains "${text}"`, [
+      countCaptured(capture.file, `tcp.port == ${port} && http2.header.value contains "${text}"`, [
         '-d',
         `tcp.port==${port},http2`,
       ]);
@@ -231,6 +200,6 @@ describe('the proxy-to-proxy hop is TLS on the wire', { timeout: 90_000 }, () =>
     }
     assert.ok(!meshWire.includes('PRI * HTTP/2.0'), 'no cleartext HTTP/2 preface on the mTLS hop');
     assert.ok(!meshWire.includes('HTTP/1.1'), 'no cleartext HTTP/1.1 on the mTLS hop');
-    assert.equal(await countMatching(capture.file, `${onMesh} && (http || http2)`), 0);
+    assert.equal(await countCaptured(capture.file, `${onMesh} && (http || http2)`), 0);
   });
 });

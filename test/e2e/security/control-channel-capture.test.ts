@@ -11,37 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startCapture } from '../../helpers/peers/tshark.js';
-import { spawnPeer } from '../../helpers/peers/process.js';
+import { capturedTcpPayloads, countCaptured, startCapture } from '../../helpers/peers/tshark.js';
 import { freePort } from '../../helpers/ports.js';
 import { startStreammesh, type Running } from '../../helpers/process.js';
-
-/** The TCP payloads of a capture, each as bytes. */
-async function tcpPayloads(file: string): Promise<Buffer[]> {
-  const peer = spawnPeer('tshark', ['-r', file, '-T', 'fields', '-e', 'tcp.payload'], {
-    timeoutMs: 30_000,
-  });
-  const exit = await peer.exited;
-  assert.equal(exit.code, 0, exit.stderr);
-  return exit.stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => Buffer.from(line.replaceAll(':', '').trim(), 'hex'));
-}
-
-/** How many packets of the capture match a display filter. */
-async function countMatching(file: string, filter: string): Promise<number> {
-  const peer = spawnPeer(
-    'tshark',
-    ['-r', file, '-Y', filter, '-T', 'fields', '-e', 'frame.number'],
-    {
-      timeoutMs: 30_000,
-    },
-  );
-  const exit = await peer.exited;
-  assert.equal(exit.code, 0, exit.stderr);
-  return exit.stdout.split('\n').filter((line) => line.trim() !== '').length;
-}
 
 describe('the control channel is TLS on the wire (issue 17)', { timeout: 90_000 }, () => {
   const state = mkdtempSync(join(tmpdir(), 'streammesh-capture-'));
@@ -75,9 +47,9 @@ describe('the control channel is TLS on the wire (issue 17)', { timeout: 90_000 
     const { packets } = await capture.stop();
     assert.ok(packets > 10, `packets captured: ${packets}`);
 
-    assert.ok((await countMatching(capture.file, 'tls.handshake.type == 1')) >= 2, 'ClientHellos');
-    assert.ok((await countMatching(capture.file, 'tls.record.opaque_type == 23')) > 4, 'TLS data');
-    const wire = Buffer.concat(await tcpPayloads(capture.file));
+    assert.ok((await countCaptured(capture.file, 'tls.handshake.type == 1')) >= 2, 'ClientHellos');
+    assert.ok((await countCaptured(capture.file, 'tls.record.opaque_type == 23')) > 4, 'TLS data');
+    const wire = await capturedTcpPayloads(capture.file);
     assert.ok(wire.length > 2_000, `bytes on the channel: ${wire.length}`);
     for (const clear of [
       'PRI * HTTP/2.0',

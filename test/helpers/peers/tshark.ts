@@ -197,3 +197,33 @@ async function runTshark(args: readonly string[]): Promise<string> {
     throw new Error(`tshark ${args.join(' ')} exited ${exit.code}:\n${exit.stderr}`);
   return exit.stdout;
 }
+
+/** The TCP payloads of a capture's packets that match a display filter, as one buffer. */
+export async function capturedTcpPayloads(file: string, filter = 'tcp'): Promise<Buffer> {
+  const peer = spawnPeer(
+    'tshark',
+    ['-r', file, '-Y', filter, '-T', 'fields', '-e', 'tcp.payload'],
+    { timeoutMs: 30_000 },
+  );
+  const exit = await peer.exited;
+  if (exit.code !== 0) throw new Error(`tshark -r ${file} -Y ${filter}: ${exit.stderr}`);
+  return Buffer.concat(
+    exit.stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => Buffer.from(line.replaceAll(':', '').trim(), 'hex')),
+  );
+}
+
+/** How many packets of a capture match a display filter (`decode`: tshark's -d options). */
+export async function countCaptured(
+  file: string,
+  filter: string,
+  decode: readonly string[] = [],
+): Promise<number> {
+  const args = ['-r', file, ...decode, '-Y', filter, '-T', 'fields', '-e', 'frame.number'];
+  const peer = spawnPeer('tshark', args, { timeoutMs: 30_000 });
+  const exit = await peer.exited;
+  if (exit.code !== 0) throw new Error(`tshark -r ${file} -Y ${filter}: ${exit.stderr}`);
+  return exit.stdout.split('\n').filter((line) => line.trim() !== '').length;
+}
