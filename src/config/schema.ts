@@ -522,6 +522,14 @@ export const meshConfigSchema = z
       else
         ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
     }
+    // The mutual-TLS admin listener's certificate comes from the mesh CA, which runs with mtls.
+    if (config.controlPlane.adminMtls !== undefined && !config.controlPlane.mtls) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['controlPlane', 'adminMtls'],
+        message: 'needs controlPlane.mtls: true (its certificate comes from the mesh CA)',
+      });
+    }
     // The proxy and the SFU bind UDP ports on the same machine in `up`.
     const rtc = config.signaling.rtcPorts;
     const rtp = config.proxy.rtpPorts;
