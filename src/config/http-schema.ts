@@ -192,6 +192,22 @@ const listenerSchema = z
       .describe(
         'A new connection must complete its first request head (HTTP/1.1) or open its first stream (HTTP/2) within this, or it is closed and counted.',
       ),
+    requestsPerSecondPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .optional()
+      .describe(
+        'Requests (HTTP/1.1 requests, HTTP/2 streams) one source address may send per second on this listener; more are answered 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED) and counted (rate_limited, and streammesh_rate_limited_requests_total{listener="l7"}). No limit when absent: a sidecar listener serves one application.',
+      ),
+    requestBurstPerSource: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .optional()
+      .describe('Requests one source may send at once above its rate; default twice the rate.'),
     maxPendingRequests: z
       .number()
       .int()

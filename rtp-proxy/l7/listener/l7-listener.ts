@@ -58,13 +58,16 @@ import { ConnectionBudget, type HeadDeadline } from '../../../src/shared/connect
 import type { HttpListenerConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { BodyBufferBudget, attachBodyBudget } from './body-budget.js';
+import { SourceRateLimiter } from '../../../src/shared/rate-limit/index.js';
 import {
   CLIENT_ADDRESS,
   ENCRYPTED,
   PEER_IDENTITY,
   localReply,
   upgradeResponse,
+  type DownstreamResponse,
 } from './downstream.js';
+import { GrpcStatus, isGrpcRequest } from '../grpc.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
 import { TlsTermination, type SecuredConnection } from './tls-termination.js';
@@ -118,12 +121,23 @@ export class L7Listener {
   readonly #unwatchBodyBudget: () => void;
   /** The TLS handshake in front of the HTTP servers, when the listener has `tls`. */
   readonly #tls: TlsTermination | undefined;
+  /** Requests per source (requestsPerSecondPerSource), when the listener limits them. */
+  readonly #requestRate: SourceRateLimiter | undefined;
 
   private constructor(options: L7ListenerOptions) {
     this.#options = options;
     this.config = options.config;
     const { config } = options;
     const name = config.name;
+    const perSecond = config.requestsPerSecondPerSource;
+    this.#requestRate =
+      perSecond === undefined
+        ? undefined
+        : new SourceRateLimiter({
+            listener: 'l7',
+            limit: { perSecond, burst: config.requestBurstPerSource ?? 2 * perSecond },
+            registry: options.metrics.registry,
+          });
     // First: a listener whose TLS cannot be set up refuses its config before it holds anything.
     this.#tls =
       config.tls === undefined
@@ -163,6 +177,7 @@ export class L7Listener {
       this.#responses.add(res);
       res.once('close', () => this.#responses.delete(res));
       if (this.#retiring) res.shouldKeepAlive = false;
+      if (!this.#withinRate(req, res)) return;
       if (!this.#takePending(res)) {
         localReply(res, 503, 'listener overloaded', undefined);
         return;
@@ -194,6 +209,7 @@ export class L7Listener {
         localReply(res, 431, 'request header list too large', undefined);
         return;
       }
+      if (!this.#withinRate(req, res)) return;
       if (!this.#takePending(res)) {
         localReply(res, 503, 'listener overloaded', undefined);
         return;
@@ -509,6 +525,27 @@ export class L7Listener {
       this.#pending -= 1;
     });
     return true;
+  }
+
+  /**
+   * Whether the request's source is within its rate; else it is answered
+   * 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED, Trailers-Only) and
+   * counted, before it takes a pending slot or reaches a route.
+   */
+  #withinRate(
+    req: {
+      readonly socket: { readonly remoteAddress?: string | undefined } | null;
+      readonly headers: IncomingMessage['headers'];
+    },
+    res: DownstreamResponse,
+  ): boolean {
+    const rate = this.#requestRate?.take(req.socket?.remoteAddress ?? 'unknown');
+    if (rate === undefined || rate.allowed) return true;
+    this.#count('rate_limited');
+    res.setHeader('retry-after', String(rate.retryAfterSec));
+    const grpc = isGrpcRequest(req.headers) ? { status: GrpcStatus.RESOURCE_EXHAUSTED } : undefined;
+    localReply(res, 429, 'too many requests from this source', grpc);
+    return false;
   }
 
   /** The connection has sent a complete request head: its head timer stops. */
