@@ -5,7 +5,9 @@
  * not (401), while open routes (/metrics) stay open; the bearer token still
  * works over TLS. A certificate from another CA never verifies, and bytes
  * that are not TLS are dropped and counted. A renewed listener certificate
- * is used by new connections.
+ * is used by new connections. openssl-made certificates naming the operator
+ * (expired, another trust domain, self-signed, another CA) are never taken
+ * for one.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -29,6 +31,13 @@ import {
 } from '../../../src/shared/identity/index.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { newAdminToken, bearer } from '../../helpers/admin-token.js';
+import {
+  TRUST_DOMAIN as MESH_TRUST_DOMAIN,
+  issueWorkload,
+  refusedClientCertificates,
+  startTestCa,
+  type TestCa,
+} from '../../helpers/mesh-tls.js';
 
 const TRUST_DOMAIN = 'streammesh.test';
 const id = (serviceAccount: string): string =>
@@ -197,5 +206,84 @@ describe('admin listener over mutual TLS', () => {
     assert.notEqual(afterRenewal.serverSerial, before.serverSerial);
     const expected = new X509Certificate(renewed.certificatePem);
     assert.equal(afterRenewal.serverSerial, expected.serialNumber);
+  });
+});
+
+describe('admin listener over mutual TLS: certificates it must refuse', () => {
+  let testCa: TestCa;
+  let admin: AdminServer;
+  let port: number;
+  let refused: ReturnType<typeof refusedClientCertificates>;
+  const operatorId = spiffeId({
+    trustDomain: MESH_TRUST_DOMAIN,
+    namespace: 'streammesh',
+    serviceAccount: 'operator',
+  });
+  let writes = 0;
+
+  before(async () => {
+    testCa = await startTestCa();
+    // openssl-made, all naming the operator: expired, another trust domain,
+    // self-signed, another CA's.
+    refused = refusedClientCertificates(testCa.dir, testCa.rootFile, operatorId);
+    admin = new AdminServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      metrics: new Registry(),
+      log: createLogger('control-plane', 'silent'),
+      readiness: () => ({ ready: true }),
+      credentials: AdminCredentials.ofToken(newAdminToken()),
+    });
+    admin.route('POST', '/write', () => ({ status: 200, body: { written: (writes += 1) } }), {
+      access: 'token',
+    });
+    await admin.listen();
+    ({ port } = await admin.listenMtls({
+      listen: { host: '127.0.0.1', port: 0 },
+      certificates: await issueWorkload(
+        testCa.ca,
+        spiffeId({
+          trustDomain: MESH_TRUST_DOMAIN,
+          namespace: 'streammesh',
+          serviceAccount: 'control-plane',
+        }),
+      ),
+      trustDomain: MESH_TRUST_DOMAIN,
+      operators: new Set([operatorId]),
+    }));
+  });
+
+  after(async () => {
+    await admin.close();
+    testCa.close();
+  });
+
+  it('takes none of them for an operator: expired, other trust domain, self-signed, other CA', async () => {
+    for (const [kind, files] of Object.entries(refused)) {
+      const answer = await new Promise<number>((resolve) => {
+        const request = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/write',
+            method: 'POST',
+            ca: testCa.bundlePem,
+            key: files.key,
+            cert: files.cert,
+            checkServerIdentity: () => undefined,
+            agent: false,
+            timeout: 5_000,
+          },
+          (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          },
+        );
+        // A handshake the server ends is a refusal too.
+        request.on('error', () => resolve(-1));
+        request.end();
+      });
+      assert.ok(answer === 401 || answer === -1, `${kind}: ${answer}`);
+    }
+    assert.equal(writes, 0);
   });
 });
