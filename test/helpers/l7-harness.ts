@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
 import { httpSchema } from '../../src/config/http-schema.js';
+import type { WorkloadCertificates } from '../../src/shared/identity/index.js';
 
 export interface RunningProxy {
   readonly service: HttpService;
@@ -30,10 +31,17 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-/** Starts the proxy on `input` (proxy.http config; listeners on port 0 unless given). */
-export async function startProxy(input: unknown): Promise<RunningProxy> {
+/**
+ * Starts the proxy on `input` (proxy.http config; listeners on port 0 unless
+ * given), holding `certificates` as its node's workload certificate if given.
+ */
+export async function startProxy(
+  input: unknown,
+  certificates?: WorkloadCertificates,
+): Promise<RunningProxy> {
   const registry = new Registry();
   const service = new HttpService(pino({ level: 'silent' }), registry);
+  if (certificates !== undefined) service.credentials.update(certificates);
   await service.apply(httpSchema.parse(input));
   const portOf = (listener: string): number => {
     const found = service.listeners.get(listener);

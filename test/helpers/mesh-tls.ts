@@ -10,10 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { MeshCa } from '../../src/control-plane/ca/index.js';
-import { httpSchema } from '../../src/config/http-schema.js';
 import {
   createCsr,
   generateWorkloadKey,
@@ -21,8 +18,7 @@ import {
   spiffeId,
   type WorkloadCertificates,
 } from '../../src/shared/identity/index.js';
-import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
-import { metricSum, type Answer, type RunningProxy } from './l7-harness.js';
+import { startProxy, type Answer, type RunningProxy } from './l7-harness.js';
 
 export const TRUST_DOMAIN = 'streammesh.local';
 
@@ -68,28 +64,11 @@ export async function issueWorkload(ca: MeshCa, id: string): Promise<WorkloadCer
 }
 
 /** An L7 proxy on `input` (proxy.http) holding `certificates` as its node's workload certificate. */
-export async function startMeshProxy(
+export function startMeshProxy(
   input: unknown,
   certificates: WorkloadCertificates | undefined,
 ): Promise<RunningProxy> {
-  const registry = new Registry();
-  const service = new HttpService(pino({ level: 'silent' }), registry);
-  if (certificates !== undefined) service.credentials.update(certificates);
-  await service.apply(httpSchema.parse(input));
-  const portOf = (listener: string): number => {
-    const found = service.listeners.get(listener);
-    if (found === undefined) throw new Error(`no listener ${listener}`);
-    return found.address.port;
-  };
-  const first = [...service.listeners.keys()][0] ?? '';
-  return {
-    service,
-    registry,
-    port: portOf(first),
-    portOf,
-    metric: (name, labels = {}) => metricSum(registry, name, labels),
-    close: () => service.close(),
-  };
+  return startProxy(input, certificates);
 }
 
 /** A key and certificate on disk, for openssl and node:tls clients. */
