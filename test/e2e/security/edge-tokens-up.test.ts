@@ -11,8 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
-import { SUBPROTOCOL } from '../../../signaling/protocol/index.js';
+import { upgradeStatus } from '../../helpers/signaling-client.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
 import { meshUp, type MeshUp } from '../../helpers/mesh-up.js';
 import { runStreammesh } from '../../helpers/process.js';
@@ -87,24 +86,6 @@ describe('edge tokens with streammesh up', { timeout: 120_000 }, () => {
     assert.ok((defects['jwt_wrong_scope'] ?? 0) >= 2, JSON.stringify(defects));
   });
 });
-
-/** The status a /ws upgrade is answered with: 101 when it opens. */
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, SUBPROTOCOL);
-    socket.once('open', () => {
-      socket.close();
-      resolve(101);
-    });
-    socket.once('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.once('error', (error) => {
-      if (!/Unexpected server response/.test(error.message)) reject(error);
-    });
-  });
-}
 
 describe('edge tokens at the signaling node of streammesh up', { timeout: 120_000 }, () => {
   let mesh: MeshUp;

@@ -20,10 +20,8 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { Page } from 'puppeteer-core';
-import WebSocket from 'ws';
 import { formatHostPort } from '../../../src/shared/address.js';
 import { EdgeTokenGate, type MintRequest } from '../../../src/shared/edge-token/index.js';
-import { SUBPROTOCOL } from '../../../signaling/protocol/index.js';
 import { SignalingServer } from '../../../signaling/server/index.js';
 import { WorkerPool } from '../../../signaling/sfu/index.js';
 import { whipWhepRoutes } from '../../../signaling/whip-whep/index.js';
@@ -32,29 +30,11 @@ import { postToken } from '../../helpers/edge-token.js';
 import { closeAllChromium, launchChromium, LOCAL_ORIGIN } from '../../helpers/peers/chromium.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import { postSdp, request, WhepViewer, WhipPublisher } from '../../helpers/peers/werift-whip.js';
-import { metricValue, SignalingClient } from '../../helpers/signaling-client.js';
+import { metricValue, SignalingClient, upgradeStatus } from '../../helpers/signaling-client.js';
 
 const log = pino({ level: 'silent' });
 /** An SDP offer is not even read before the token is checked: any text will do. */
 const OFFER = 'v=0\r\n';
-
-/** The status a /ws upgrade is answered with: 101 when it opens. */
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, SUBPROTOCOL);
-    socket.once('open', () => {
-      socket.close();
-      resolve(101);
-    });
-    socket.once('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.once('error', (error) => {
-      if (!/Unexpected server response/.test(error.message)) reject(error);
-    });
-  });
-}
 
 describe('edge tokens at WHIP/WHEP and WebSocket rooms', { timeout: 120_000 }, () => {
   let secure: SecurePlane;
