@@ -94,9 +94,10 @@ describe('edge tokens at the signaling node of streammesh up', { timeout: 120_00
 
   before(async () => {
     mesh = await meshUp(writeTempConfig(ephemeralMeshConfig('  requireToken: true')));
+    // meshUp waits for the proxy; the signaling node may print its lines a moment later.
+    const page = (await mesh.up.waitForOutput(/^ +demo page +(http:\/\/\S+?)\/?$/m, 15_000))[1];
     const out = mesh.up.stdout();
     const admin = /^control-plane +ready +http:\/\/(\S+)$/m.exec(out)?.[1];
-    const page = /^ +demo page +(http:\/\/\S+?)\/?$/m.exec(out)?.[1];
     assert.ok(admin !== undefined && page !== undefined, out);
     controlPlaneAdmin = admin;
     listen = page;
