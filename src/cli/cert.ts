@@ -1,5 +1,6 @@
 /**
- * `streammesh cert operator --out DIR`: an operator certificate from the
+ * `streammesh cert operator --out DIR` (and `streammesh cert revoke SERIAL`,
+ * cert-revoke.ts): an operator certificate from the
  * mesh CA (POST /certificates on the control plane's admin, with the admin
  * token). The key is made here and never leaves this machine: only its CSR
  * goes to the control plane. Writes, in DIR (created 0700):
@@ -29,6 +30,7 @@ import {
   runAdminCommand,
   unexpectedAnswer,
 } from './control-plane-admin.js';
+import { revokeCertificate } from './cert-revoke.js';
 
 export const OPERATOR_KEY_FILE = 'operator-key.pem';
 export const OPERATOR_CERT_FILE = 'operator.pem';
@@ -36,6 +38,8 @@ export const OPERATOR_BUNDLE_FILE = 'bundle.pem';
 
 export interface CertOptions {
   readonly kind: string | undefined;
+  /** The positional after `revoke`. */
+  readonly serial?: string | undefined;
   readonly out: string | undefined;
   /** The operator's service account in namespace streammesh; default "operator". */
   readonly name: string | undefined;
@@ -46,7 +50,11 @@ export async function runCert(
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  return runAdminCommand('cert', configFile, env, (config) => certify(options, config, env));
+  return runAdminCommand('cert', configFile, env, (config) =>
+    options.kind === 'revoke'
+      ? revokeCertificate(options.serial, config, env)
+      : certify(options, config, env),
+  );
 }
 
 /** Gets and writes the certificate; returns the line to print. */
@@ -56,7 +64,9 @@ async function certify(
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
   if (options.kind !== 'operator') {
-    throw new CommandUsageError('usage: streammesh cert operator --out DIR [--name operator]');
+    throw new CommandUsageError(
+      'usage: streammesh cert operator --out DIR [--name operator] | streammesh cert revoke SERIAL',
+    );
   }
   if (options.out === undefined || options.out === '') {
     throw new CommandUsageError('give the directory to write the certificate to: --out DIR');

@@ -102,17 +102,22 @@ const commands: Record<string, Command> = {
     run: (_positionals, { config, token }) => runToken(token, config),
   },
   cert: {
-    usage: 'streammesh cert operator --out DIR [--name operator] [--config FILE]',
-    summary: 'get an operator certificate from the mesh CA, for the mutual-TLS admin listener',
+    usage:
+      'streammesh cert operator --out DIR [--name operator] [--config FILE]\n' +
+      '       streammesh cert revoke SERIAL [--config FILE]',
+    summary:
+      'get an operator certificate from the mesh CA (for the mutual-TLS admin listener), or revoke one',
     details:
       'Makes a key here, sends its CSR to the control plane (its admin at controlPlane.admin,\n' +
       'with the admin token) and writes DIR/operator-key.pem (0600), DIR/operator.pem and\n' +
       'DIR/bundle.pem. On controlPlane.adminMtls that certificate stands for the admin token.\n\n' +
       '      --out DIR       where to write the key, certificate and trust bundle\n' +
       '      --name NAME     the service account in spiffe://<trust domain>/ns/streammesh/sa/NAME\n' +
-      '                      (default operator; it must be one of controlPlane.operators)\n' +
+      '                      (default operator; it must be one of controlPlane.operators)\n\n' +
+      'revoke SERIAL revokes a certificate of the mesh CA (hex, as GET /ca or openssl prints\n' +
+      'it): every mTLS port of the mesh refuses it until it expires; a node holding it is cut off.\n' +
       CONFIG_OPTION,
-    run: ([kind], { config, out, name }) => runCert({ kind, out, name }, config),
+    run: ([kind, serial], { config, out, name }) => runCert({ kind, serial, out, name }, config),
     positionals: true,
   },
 };

@@ -69,6 +69,7 @@ export {
   type HopBody,
 } from './hop-resource.js';
 export {
+  MAX_REVOKED_SERIALS,
   MAX_TRUST_BUNDLE_BYTES,
   MAX_TRUST_BUNDLE_ROOTS,
   parseTrustBundleBody,

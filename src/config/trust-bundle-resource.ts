@@ -6,7 +6,8 @@
  * certificate renewal, and until then refuse peers already certified by it.
  *
  *   type TRUST_BUNDLE, name "mesh", body { pem: "<every trusted root>",
- *   tokenIssuers?: "<the token-issuer leaves in use>" },
+ *   tokenIssuers?: "<the token-issuer leaves in use>",
+ *   revoked?: ["<serial, upper-case hex>", ...] },
  *   version = digest of the body (resourceVersion, as for config resources)
  *
  * `tokenIssuers` lets an edge verify a compact edge token (one that names its
@@ -14,6 +15,11 @@
  * ffmpeg's 1023-byte RTSP URLs) without having seen a full token first. A
  * certificate there proves nothing by itself: every token is checked against
  * the roots of `pem`, as if it had carried the certificate.
+ *
+ * `revoked` names the certificates revoked before their expiry
+ * (POST /certificates/<serial>/revoke): every mTLS end of the node refuses a
+ * peer presenting one (src/shared/identity/revoked-serials.ts). A serial
+ * leaves the list when its certificate expires.
  *
  * Not config: a node hands the PEM to its workload identity, which checks
  * that the certificates parse and that its own certificate's root is among
@@ -32,10 +38,20 @@ export const MAX_TRUST_BUNDLE_ROOTS = 16;
 export const MAX_TRUST_BUNDLE_BYTES = 64 * 1024;
 /** Token-issuer leaves a bundle names at most (the one in use, and one or two before it). */
 export const MAX_TOKEN_ISSUERS = 4;
+/**
+ * Revoked serials a bundle names at most: serials leave the list when their
+ * certificates expire (a day by default), so this is thousands of
+ * revocations a day, and ~90 KB of body at most.
+ */
+export const MAX_REVOKED_SERIALS = 2048;
 
 const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
 
 export const trustBundleBodySchema = z.strictObject({
+  revoked: z
+    .array(z.string().regex(/^[0-9A-F]{1,40}$/, 'must be a serial number in upper-case hex'))
+    .max(MAX_REVOKED_SERIALS, `must name at most ${MAX_REVOKED_SERIALS} serials`)
+    .optional(),
   tokenIssuers: z
     .string()
     .max(MAX_TRUST_BUNDLE_BYTES, `must be at most ${MAX_TRUST_BUNDLE_BYTES} bytes of PEM`)
@@ -56,9 +72,20 @@ export const trustBundleBodySchema = z.strictObject({
 
 export type TrustBundleBody = z.infer<typeof trustBundleBodySchema>;
 
-/** The TRUST_BUNDLE resource holding `pem` (and the token issuers' leaves, when known). */
-export function trustBundleResource(pem: string, tokenIssuers?: string): PushedResource {
-  const body: TrustBundleBody = tokenIssuers === undefined ? { pem } : { pem, tokenIssuers };
+/**
+ * The TRUST_BUNDLE resource holding `pem`, and the token issuers' leaves and
+ * the revoked serials when there are any.
+ */
+export function trustBundleResource(
+  pem: string,
+  tokenIssuers?: string,
+  revoked: readonly string[] = [],
+): PushedResource {
+  const body: TrustBundleBody = {
+    pem,
+    ...(tokenIssuers === undefined ? {} : { tokenIssuers }),
+    ...(revoked.length === 0 ? {} : { revoked: [...revoked] }),
+  };
   return {
     type: TRUST_BUNDLE,
     name: TRUST_BUNDLE_NAME,

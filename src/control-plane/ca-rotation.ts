@@ -33,7 +33,7 @@ import {
   trustBundleResource,
   type PushedResource,
 } from '../config/index.js';
-import type { MeshCa } from './ca/index.js';
+import type { MeshCa, Revocations } from './ca/index.js';
 import type { OwnCertificate } from './identity/index.js';
 import type { NodeRecord, Registry } from './registry/index.js';
 
@@ -42,6 +42,7 @@ export interface IssuedRoot {
   /** SHA-256 fingerprint of the root that signed it. */
   readonly rootFingerprint: string;
   readonly notAfterMs: number;
+  readonly serialNumber: string;
 }
 
 /** How often a pending rotation looks at the nodes' ACKs. */
@@ -56,6 +57,8 @@ export interface CaRotationOptions {
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** The revocation list: its serials go with the bundle, and a revocation pushes it. */
+  readonly revocations?: Pick<Revocations, 'serials' | 'on'>;
 }
 
 /** One trusted root as GET /ca shows it. */
@@ -80,6 +83,8 @@ export interface NodeCaView {
   readonly certificate: {
     readonly rootFingerprint256: string;
     readonly notAfter: string;
+    /** What POST /certificates/<serial>/revoke takes. */
+    readonly serialNumber: string;
     /** Whether the issuing root signed it. */
     readonly fromIssuer: boolean;
   } | null;
@@ -123,8 +128,15 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
     super();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#resource = trustBundleResource(options.ca.trustBundle());
+    this.#resource = trustBundleResource(
+      options.ca.trustBundle(),
+      undefined,
+      options.revocations?.serials(),
+    );
     this.#settledIssuer = options.ca.issuerCertificate();
+    options.revocations?.on('change', () => {
+      this.#bundleChanged();
+    });
     const registers = [options.metrics];
     this.#rotations = new Counter({
       name: 'streammesh_control_plane_ca_rotations_total',
@@ -264,6 +276,7 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
             : {
                 rootFingerprint256: issued.rootFingerprint,
                 notAfter: new Date(issued.notAfterMs).toISOString(),
+                serialNumber: issued.serialNumber,
                 fromIssuer: issued.rootFingerprint === issuer && issued.notAfterMs > now,
               },
       });
@@ -303,7 +316,11 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
   }
 
   #bundleChanged(): void {
-    this.#resource = trustBundleResource(this.#options.ca.trustBundle(), this.#tokenIssuers);
+    this.#resource = trustBundleResource(
+      this.#options.ca.trustBundle(),
+      this.#tokenIssuers,
+      this.#options.revocations?.serials(),
+    );
     this.emit('change');
   }
 

@@ -27,6 +27,7 @@ import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { addControlPlaneRoutes } from './admin-routes.js';
 import { addCaRoutes } from './ca-routes.js';
+import { addRevocationRoutes } from './revocation-routes.js';
 import { CaRotation } from './ca-rotation.js';
 import { addOperatorCertificateRoute, operatorIds } from './operator-certificates.js';
 import { tokenIssuerId } from '../shared/edge-token/index.js';
@@ -35,7 +36,7 @@ import { HopPlanner } from './hops/index.js';
 import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
 import { addTokenRoutes } from './tokens/index.js';
-import type { MeshCa } from './ca/index.js';
+import { Revocations, type MeshCa } from './ca/index.js';
 import {
   IdentityService,
   MemoryCertificateProvider,
@@ -145,6 +146,7 @@ export async function startControlPlane(
           registry,
           own: identity.own,
           issuedTo: (id) => identity.service.issuedTo(id),
+          revocations: identity.revocations,
           metrics,
           log,
           ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -184,6 +186,7 @@ export async function startControlPlane(
   }
   addControlPlaneRoutes(admin, { store, registry, placements, hops });
   if (rotation !== undefined) addCaRoutes(admin, rotation);
+  if (identity !== undefined) addRevocationRoutes(admin, identity.revocations);
   if (identity !== undefined) {
     // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
     // A CA that cannot issue the signing leaf fails the start, with nothing left running.
@@ -202,6 +205,7 @@ export async function startControlPlane(
     tokenIssuer.onNewSigner((leaves) => rotation?.setTokenIssuers(leaves));
     addOperatorCertificateRoute(admin, {
       ca: identity.ca,
+      revocations: identity.revocations,
       operators: operatorIds(config.controlPlane),
       leafLifetimeMs: config.controlPlane.ca.leafLifetimeSec * 1000,
       log,
@@ -283,6 +287,7 @@ async function listenAdminMtls(
     certificates,
     trustDomain: identity.ca.trustDomain,
     operators: operatorIds(config.controlPlane),
+    revoked: identity.revocations,
   });
 }
 
@@ -291,6 +296,7 @@ interface StartedIdentity {
   readonly security: ChannelSecurity;
   readonly own: OwnCertificate;
   readonly service: IdentityService;
+  readonly revocations: Revocations;
   readonly running: RunningIdentity;
 }
 
@@ -318,6 +324,12 @@ async function startIdentity(
     log,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
+  const revocations = new Revocations({
+    dir: opened.stateDir,
+    maxLeafLifetimeMs: leafLifetimeMs,
+    metrics,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
   await own.start();
   const service = new IdentityService({
     ca,
@@ -326,11 +338,13 @@ async function startIdentity(
     metrics,
     log,
     reservedIds: new Set([tokenIssuerId(ca.trustDomain), ...operatorIds(config.controlPlane)]),
+    revocations,
   });
   return {
     ca,
     own,
     service,
+    revocations,
     security: {
       // Not required at the handshake: a node's first IssueCertificate has
       // no certificate yet; MeshControl requires one itself.
@@ -341,6 +355,7 @@ async function startIdentity(
       ),
       trustDomain: ca.trustDomain,
       identity: service.handlers(),
+      revocations,
     },
     running: {
       ca: opened.where,

@@ -22,7 +22,7 @@ import type { AdminServer } from '../shared/admin/index.js';
 import { errorMessage } from '../shared/errors.js';
 import { spiffeId } from '../shared/identity/index.js';
 import type { Logger } from '../shared/log.js';
-import { CaError, type MeshCa } from './ca/index.js';
+import { CaError, type MeshCa, type Revocations } from './ca/index.js';
 import { csrIdentity } from './identity/index.js';
 
 export const OPERATOR_NAMESPACE = 'streammesh';
@@ -46,6 +46,8 @@ export interface OperatorCertificateOptions {
   readonly operators: ReadonlySet<string>;
   readonly leafLifetimeMs: number;
   readonly log: Logger;
+  /** Told of every certificate issued, so that it can be revoked by serial. */
+  readonly revocations?: Pick<Revocations, 'noteIssued'>;
 }
 
 export function addOperatorCertificateRoute(
@@ -80,6 +82,7 @@ export function addOperatorCertificateRoute(
           spiffeId: asked.uri,
           lifetimeMs: options.leafLifetimeMs,
         });
+        options.revocations?.noteIssued(issued.serialNumber, asked.uri, issued.notAfter.getTime());
         options.log.info(
           { spiffeId: asked.uri, notAfter: issued.notAfter.toISOString() },
           'operator certificate issued',

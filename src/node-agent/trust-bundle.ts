@@ -8,6 +8,8 @@
  * goes to the workload identity (updateTrustBundle), whose 'renewed' event
  * the node's TLS ends follow. The token-issuer leaves the bundle names go to
  * the node's edges (tokenIssuers()), which then verify compact edge tokens.
+ * The revoked serials go to the identity with the PEM, and from it to every
+ * TLS end of the node (WorkloadCertificates.revokedSerials).
  *
  * A node without a workload identity (controlPlane.mtls off) refuses the
  * resource: it has no certificate to trust roots for.
@@ -19,6 +21,7 @@ import {
   TRUST_BUNDLE,
   TRUST_BUNDLE_NAME,
   type ResourceIssue,
+  type TrustBundleBody,
 } from '../config/index.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
 import type { TrustBundleRefusal } from './identity/index.js';
@@ -26,7 +29,7 @@ import type { TrustBundleRefusal } from './identity/index.js';
 /** What a bundle is handed to: the node's WorkloadIdentity. */
 export interface TrustBundleHolder {
   trustBundleRefusal(pem: string): TrustBundleRefusal | undefined;
-  updateTrustBundle(pem: string): void;
+  updateTrustBundle(pem: string, revokedSerials?: readonly string[]): void;
 }
 
 export interface TrustBundleOptions {
@@ -43,6 +46,8 @@ export interface StagedTrustBundle {
   readonly next: string | undefined;
   /** The token issuers' leaves (PEM) it names, if any. */
   readonly tokenIssuers: string | undefined;
+  /** The serials it revokes. */
+  readonly revoked: readonly string[];
   readonly issues: readonly ResourceIssue[];
 }
 
@@ -68,6 +73,7 @@ export class TrustBundle {
   stage(update: ResourceUpdate): StagedTrustBundle {
     let next: StagedTrustBundle['next'];
     let tokenIssuers: StagedTrustBundle['tokenIssuers'];
+    let revoked: StagedTrustBundle['revoked'] = [];
     const issues: ResourceIssue[] = [];
     for (const wire of update.resources) {
       if (wire.type !== TRUST_BUNDLE) continue;
@@ -75,11 +81,12 @@ export class TrustBundle {
       if (typeof read !== 'string') {
         next = read.pem;
         tokenIssuers = read.tokenIssuers;
+        revoked = read.revoked ?? [];
         continue;
       }
       issues.push({ type: TRUST_BUNDLE, name: wire.name, reason: read });
     }
-    return { next, tokenIssuers, issues };
+    return { next, tokenIssuers, revoked, issues };
   }
 
   /** The token-issuer leaves (PEM) of the bundle in force; undefined when it names none. */
@@ -97,7 +104,7 @@ export class TrustBundle {
     if (staged.next === undefined) return;
     this.#tokenIssuers = staged.tokenIssuers;
     try {
-      this.#identity?.updateTrustBundle(staged.next);
+      this.#identity?.updateTrustBundle(staged.next, staged.revoked);
     } catch {
       this.#refused?.inc({ reason: 'untrusted_self' });
     }
@@ -110,7 +117,7 @@ export class TrustBundle {
   }
 
   /** The bundle's PEM, or why it is refused (counted). */
-  #read(wire: WireResource): { pem: string; tokenIssuers?: string | undefined } | string {
+  #read(wire: WireResource): TrustBundleBody | string {
     const refuse = (refusal: Refusal, reason: string): string => {
       this.#refused?.inc({ reason: refusal });
       return reason;

@@ -8,7 +8,9 @@
  *   certificate verified against the mesh trust bundle is required, and the
  *   client must name exactly one SPIFFE ID of the mesh's trust domain
  *   (peerIdentity()); that identity travels with the connection to
- *   authorization and to the upstream header. A renewal swaps the context
+ *   authorization and to the upstream header. A client certificate on the
+ *   mesh's revocation list (pushed with the trust bundle) is refused like
+ *   an untrusted one, and counted apart. A renewal swaps the context
  *   for the next handshake only (setSecureContext): open connections keep
  *   theirs.
  * - mode "server": a certificate from files for clients outside the mesh;
@@ -24,7 +26,11 @@ import type { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { HttpListenerConfig, RefusedResource } from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
-import { peerIdentity, type PeerIdentity } from '../../../src/shared/identity/index.js';
+import {
+  isRevokedCertificate,
+  peerIdentity,
+  type PeerIdentity,
+} from '../../../src/shared/identity/index.js';
 import type { MeshCredentials, MeshTlsMaterial } from '../tls/mesh-credentials.js';
 
 type ListenerTls = NonNullable<HttpListenerConfig['tls']>;
@@ -149,10 +155,14 @@ export class TlsTermination {
       return;
     }
     const material = this.#credentials?.current;
+    const certificate = socket.getPeerCertificate();
+    if (material !== undefined && isRevokedCertificate(certificate, material.revoked)) {
+      options.onRefused('tls_client_certificate_revoked');
+      socket.destroy();
+      return;
+    }
     const identity =
-      material === undefined
-        ? undefined
-        : peerIdentity(socket.getPeerCertificate(), material.trustDomain);
+      material === undefined ? undefined : peerIdentity(certificate, material.trustDomain);
     if (identity === undefined) {
       // Verified by a root we trust, but naming no mesh identity of our trust domain.
       options.onRefused('tls_no_mesh_identity');

@@ -10,14 +10,25 @@
  * at the handshake only): listeners swap their context for the next
  * handshake (onChange) and clusters take the current one for every new
  * connection. A context is built once per set, not per connection.
+ *
+ * Each set carries the mesh's revoked serials (pushed with the trust
+ * bundle, which sends a new set): listeners refuse a client presenting one,
+ * clusters an endpoint presenting one, from the next handshake on.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { parseSpiffeId, type WorkloadCertificates } from '../../../src/shared/identity/index.js';
+import {
+  parseSpiffeId,
+  revokedSerialSet,
+  type RevokedSerials,
+  type WorkloadCertificates,
+} from '../../../src/shared/identity/index.js';
 
 /** What a mesh TLS end needs from one set of certificates. */
 export interface MeshTlsMaterial {
   readonly spiffeId: string;
   readonly trustDomain: string;
+  /** Certificates revoked before their expiry: a peer presenting one is refused. */
+  readonly revoked: RevokedSerials;
   /** Key, leaf + chain, and the trust bundle as CA: for a server and for a client alike. */
   readonly context: SecureContext;
   /** The same as options, for node:tls servers' setSecureContext(). */
@@ -47,6 +58,7 @@ export class MeshCredentials {
     const material: MeshTlsMaterial = {
       spiffeId: certificates.spiffeId,
       trustDomain: parseSpiffeId(certificates.spiffeId).trustDomain,
+      revoked: revokedSerialSet(certificates.revokedSerials ?? []),
       context: createSecureContext({ ...options, minVersion: 'TLSv1.3' }),
       options,
     };

@@ -6,7 +6,8 @@
  * the endpoint against the mesh trust bundle, and accepts it only if its
  * certificate names a SPIFFE ID of the trust domain, one of `spiffeIds`
  * when the cluster lists them. Mesh certificates name no host, so the SPIFFE
- * ID replaces the host name check.
+ * ID replaces the host name check. An endpoint whose certificate is on the
+ * mesh's revocation list is refused like one naming the wrong identity.
  *
  * A handshake that fails is told apart from a refused TCP connect: the
  * error is marked with why (tlsFailureOf), so the request is answered 503
@@ -15,7 +16,11 @@
 import { Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { HttpClusterConfig } from '../../../src/config/index.js';
-import { spiffeServerIdentityCheck } from '../../../src/shared/identity/index.js';
+import {
+  isRevokedCertificate,
+  spiffeServerIdentityCheck,
+  type RevokedSerials,
+} from '../../../src/shared/identity/index.js';
 import type { MeshCredentials } from '../tls/mesh-credentials.js';
 import type { HostPort } from '../../../src/shared/address.js';
 
@@ -58,9 +63,12 @@ export function meshConnector(
       minVersion: 'TLSv1.3',
       rejectUnauthorized: true,
       checkServerIdentity: markIdentityFailure(
-        spiffeServerIdentityCheck(
-          material.trustDomain,
-          (identity) => accepted === undefined || accepted.has(identity.spiffeId),
+        refuseRevoked(
+          material.revoked,
+          spiffeServerIdentityCheck(
+            material.trustDomain,
+            (identity) => accepted === undefined || accepted.has(identity.spiffeId),
+          ),
         ),
       ),
     });
@@ -69,6 +77,17 @@ export function meshConnector(
     markHandshakeErrors(socket);
     return socket;
   };
+}
+
+/** `check`, after refusing a server certificate that is revoked. */
+function refuseRevoked(
+  revoked: RevokedSerials,
+  check: ReturnType<typeof spiffeServerIdentityCheck>,
+): ReturnType<typeof spiffeServerIdentityCheck> {
+  return (host, certificate) =>
+    isRevokedCertificate(certificate, revoked)
+      ? new Error('the server certificate is revoked')
+      : check(host, certificate);
 }
 
 function markIdentityFailure(

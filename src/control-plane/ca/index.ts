@@ -16,3 +16,10 @@ export {
   type LoadOrCreateOptions,
 } from './mesh-ca.js';
 export { ROOT_FILE } from './root-files.js';
+export {
+  REVOCATIONS_FILE,
+  Revocations,
+  type RevocationsOptions,
+  type RevokedEntry,
+  type RevokeResult,
+} from './revocations.js';

@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import {
   assertTrustDomain,
   BUNDLE_FILE,
+  normalizeSerial,
   parseSpiffeId,
   SpiffeIdError,
 } from '../../shared/identity/index.js';
@@ -76,6 +77,8 @@ export interface IssuedCertificate {
   /** The certificates above the leaf, up to the root that signed it. */
   readonly chainPem: string;
   readonly notAfter: Date;
+  /** The leaf's serial number, upper-case hex (as node:tls shows a peer's). */
+  readonly serialNumber: string;
 }
 
 export class MeshCa {
@@ -177,6 +180,7 @@ export class MeshCa {
       certificatePem: leaf.toString('pem') + '\n',
       chainPem: issuer.certificate.toString('pem') + '\n',
       notAfter,
+      serialNumber: normalizeSerial(leaf.serialNumber) ?? leaf.serialNumber.toUpperCase(),
     };
   }
 

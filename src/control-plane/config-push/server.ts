@@ -57,7 +57,11 @@ import {
   type PushedResource,
 } from '../../config/index.js';
 import { errorMessage } from '../../shared/errors.js';
-import { peerIdentity } from '../../shared/identity/index.js';
+import {
+  isRevokedCertificate,
+  peerIdentity,
+  type RevokedSerials,
+} from '../../shared/identity/index.js';
 import type { Logger } from '../../shared/log.js';
 import {
   MAX_REASON_LENGTH,
@@ -131,6 +135,13 @@ export interface ChannelSecurity {
   readonly trustDomain: string;
   /** MeshIdentity (IssueCertificate), served on the same listener. */
   readonly identity: MeshIdentityHandlers;
+  /**
+   * Certificates revoked before their expiry: refused at Register and at a
+   * stream's hello, and a stream open under one is ended when it is revoked.
+   */
+  readonly revocations?: RevokedSerials & {
+    on(event: 'change', listener: () => void): unknown;
+  };
 }
 
 /** Who a call comes from, as its verified client certificate says; or why it is refused. */
@@ -140,7 +151,7 @@ type CallerCheck =
       readonly ok: false;
       readonly code: grpc.status;
       readonly details: string;
-      readonly reason: 'no_certificate' | 'other_node';
+      readonly reason: 'no_certificate' | 'other_node' | 'revoked';
     };
 
 export interface ConfigPushServerOptions {
@@ -241,7 +252,7 @@ export class ConfigPushServer {
       name: 'streammesh_control_plane_refused_streams_total',
       help:
         'Resource streams refused at their first message, by reason (no_hello, unregistered, bad_hello; ' +
-        'with mutual TLS: no_certificate, other_node).',
+        'with mutual TLS: no_certificate, other_node, revoked: also a stream ended when its certificate is revoked).',
       labelNames: ['reason'],
       registers,
     });
@@ -249,7 +260,7 @@ export class ConfigPushServer {
       name: 'streammesh_control_plane_register_refused_total',
       help:
         'Registrations refused, by reason (bad_identity, registry_full; with mutual TLS: ' +
-        'no_certificate, other_node).',
+        'no_certificate, other_node, revoked).',
       labelNames: ['reason'],
       registers,
     });
@@ -317,6 +328,9 @@ export class ConfigPushServer {
         this.#sendDelta(id, stream, options.store.current, true);
       }
     });
+    options.mtls?.revocations?.on('change', () => {
+      this.#endRevokedStreams();
+    });
     options.registry.on('drain', (id) => {
       const deadlineMs = options.registry.drainDeadlineOf(id);
       if (deadlineMs === 0) options.log.info({ node: id }, 'node no longer draining');
@@ -369,7 +383,16 @@ export class ConfigPushServer {
     const mtls = this.#options.mtls;
     if (mtls === undefined) return { ok: true, spiffeId: undefined };
     // Present only when the TLS handshake verified it against the trust bundle.
-    const identity = peerIdentity(call.getAuthContext().sslPeerCertificate, mtls.trustDomain);
+    const certificate = call.getAuthContext().sslPeerCertificate;
+    if (mtls.revocations !== undefined && isRevokedCertificate(certificate, mtls.revocations)) {
+      return {
+        ok: false,
+        code: grpc.status.UNAUTHENTICATED,
+        details: 'the client certificate is revoked',
+        reason: 'revoked',
+      };
+    }
+    const identity = peerIdentity(certificate, mtls.trustDomain);
     if (identity === undefined) {
       return {
         ok: false,
@@ -429,6 +452,26 @@ export class ConfigPushServer {
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
       placesSessions: this.#options.placements !== undefined,
     });
+  }
+
+  /**
+   * Ends every stream whose client certificate was revoked: the node gets
+   * no further resource (key, placement, bundle) under it, and cannot
+   * register again until it holds another certificate.
+   */
+  #endRevokedStreams(): void {
+    const revocations = this.#options.mtls?.revocations;
+    if (revocations === undefined) return;
+    for (const [id, stream] of [...this.#streams]) {
+      if (!isRevokedCertificate(stream.getAuthContext().sslPeerCertificate, revocations)) continue;
+      this.#options.log.warn({ node: id }, 'resource stream ended: its certificate was revoked');
+      this.#refusedStreams.inc({ reason: 'revoked' });
+      const ended: Partial<grpc.StatusObject> = {
+        code: grpc.status.UNAUTHENTICATED,
+        details: 'the client certificate was revoked',
+      };
+      stream.emit('error', ended);
+    }
   }
 
   #streamResources(call: NodeStream): void {

@@ -34,6 +34,7 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { TokenCredentials } from '../../shared/admin/index.js';
 import { errorMessage, StreammeshError } from '../../shared/errors.js';
 import {
+  isRevokedCertificate,
   parseSpiffeId,
   peerIdentity,
   SpiffeIdError,
@@ -45,7 +46,7 @@ import type {
   CertificateResponse,
   MeshIdentityHandlers,
 } from '../../protocol/mesh/index.js';
-import { CaError, isNodeId, type MeshCa } from '../ca/index.js';
+import { CaError, isNodeId, type MeshCa, type Revocations } from '../ca/index.js';
 import { csrIdentity } from './csr-identity.js';
 import { controlPlaneSpiffeId } from '../../shared/identity/index.js';
 
@@ -58,7 +59,8 @@ export type RefusalReason =
   | 'reserved_identity'
   | 'too_large'
   | 'bad_csr'
-  | 'bad_node_id';
+  | 'bad_node_id'
+  | 'revoked';
 
 export interface IdentityServiceOptions {
   readonly ca: MeshCa;
@@ -73,6 +75,11 @@ export interface IdentityServiceOptions {
    * readable by every node of the machine; those identities need more.
    */
   readonly reservedIds?: ReadonlySet<string>;
+  /**
+   * The revocation list: a revoked certificate renews nothing, and every
+   * certificate issued is noted there (its expiry, for a later revoke).
+   */
+  readonly revocations?: Pick<Revocations, 'has' | 'noteIssued'>;
 }
 
 /** A request refused: its gRPC status, the metric's reason, and what the caller is told. */
@@ -95,6 +102,8 @@ export interface IssuedRecord {
   /** SHA-256 fingerprint of the root that signed it (as node:crypto writes it). */
   readonly rootFingerprint: string;
   readonly notAfterMs: number;
+  /** Upper-case hex: what POST /certificates/<serial>/revoke takes. */
+  readonly serialNumber: string;
 }
 
 /** Nodes (and workloads) remembered at most: the registry's bound; the least recent goes first. */
@@ -117,7 +126,7 @@ export class IdentityService {
       name: 'streammesh_control_plane_certificates_refused_total',
       help:
         'IssueCertificate requests refused, by reason (no_token, bad_token, no_certificate, other_identity, ' +
-        'other_trust_domain, reserved_identity, too_large, bad_csr, bad_node_id).',
+        'other_trust_domain, reserved_identity, too_large, bad_csr, bad_node_id, revoked).',
       labelNames: ['reason'],
       registers: [options.metrics],
     });
@@ -200,10 +209,12 @@ export class IdentityService {
       throw error;
     }
     this.#issued.inc({ kind });
+    this.#options.revocations?.noteIssued(issued.serialNumber, asked, issued.notAfter.getTime());
     this.#remember(nodeId === '' ? asked : nodeId, {
       spiffeId: asked,
       rootFingerprint: new X509Certificate(issued.chainPem).fingerprint256,
       notAfterMs: issued.notAfter.getTime(),
+      serialNumber: issued.serialNumber,
     });
     this.#options.log.info(
       { spiffeId: asked, node: nodeId || undefined, kind, notAfter: issued.notAfter.toISOString() },
@@ -249,6 +260,14 @@ export class IdentityService {
         grpc.status.UNAUTHENTICATED,
         'no_token',
         'a first certificate needs the bootstrap token; a renewal needs the current certificate (mutual TLS)',
+      );
+    }
+    const revocations = this.#options.revocations;
+    if (revocations !== undefined && isRevokedCertificate(certificate, revocations)) {
+      throw new CertificateRefusedError(
+        grpc.status.UNAUTHENTICATED,
+        'revoked',
+        'the client certificate is revoked: a revoked certificate renews nothing',
       );
     }
     const identity = peerIdentity(certificate, this.#options.ca.trustDomain);

@@ -14,6 +14,11 @@ export interface OpenedCa {
   readonly ca: MeshCa;
   /** Where the root is: its directory, or the operator's certificate file. */
   readonly where: string;
+  /**
+   * The directory of the CA's other state (the revocation list): the CA
+   * directory, also beside an operator's root (controlPlane.ca.dir, else the default).
+   */
+  readonly stateDir: string;
 }
 
 export async function openMeshCa(
@@ -32,8 +37,13 @@ export async function openMeshCa(
         ...withClock,
       }),
       where: ca.certFile,
+      stateDir: ca.dir ?? defaultCaDirectory(env),
     };
   }
   const dir = ca.dir ?? defaultCaDirectory(env);
-  return { ca: await MeshCa.loadOrCreate({ dir, trustDomain, ...withClock }), where: dir };
+  return {
+    ca: await MeshCa.loadOrCreate({ dir, trustDomain, ...withClock }),
+    where: dir,
+    stateDir: dir,
+  };
 }

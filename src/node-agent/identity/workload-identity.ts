@@ -12,7 +12,8 @@
  * updateTrustBundle() takes it with the same key and certificate, emitting
  * 'renewed' so TLS ends trust the new root at once. A renewal answered with
  * an older bundle (issued just before the push) keeps the pushed one while
- * that one holds the new certificate's root.
+ * that one holds the new certificate's root. The revoked serials the bundle
+ * carries travel the same way (revokedSerials), and a renewal keeps them.
  *
  * Failures are retried with backoff, forever: before the first certificate
  * the trust bundle or the token may not exist yet (`streammesh up` starts
@@ -126,6 +127,8 @@ export class WorkloadIdentity
   #expiryNoticed = false;
   /** The bundle the control plane last pushed, if any (kept over an older one a renewal brings). */
   #pushedBundlePem: string | undefined;
+  /** The revoked serials of the last pushed bundle: a renewal keeps them. */
+  #revokedSerials: readonly string[] = [];
   /** The token last read, only to keep it out of messages. */
   #token: string | undefined;
   readonly #requests: Counter | undefined;
@@ -201,15 +204,21 @@ export class WorkloadIdentity
    * TrustBundleRefusedError for a bundle that does not parse or lacks the
    * root of this node's certificate.
    */
-  updateTrustBundle(pem: string): void {
+  updateTrustBundle(pem: string, revokedSerials: readonly string[] = []): void {
     const refusal = this.trustBundleRefusal(pem);
     const current = this.#current;
     if (refusal !== undefined || current === undefined) {
       throw new TrustBundleRefusedError(refusal?.message ?? 'no certificate yet');
     }
     this.#pushedBundlePem = pem;
-    if (current.trustBundlePem === pem) return;
-    this.#current = { ...current, trustBundlePem: pem };
+    this.#revokedSerials = revokedSerials;
+    if (
+      current.trustBundlePem === pem &&
+      sameSerials(current.revokedSerials ?? [], revokedSerials)
+    ) {
+      return;
+    }
+    this.#current = { ...current, trustBundlePem: pem, revokedSerials };
     this.#options.log.info({ spiffeId: this.spiffeId }, 'trust bundle updated');
     this.#tell(this.#current);
   }
@@ -345,10 +354,12 @@ export class WorkloadIdentity
   #accept(response: WorkloadCertificates, kind: Kind): void {
     const first = this.#current === undefined;
     const pushed = this.#pushedBundlePem;
-    const issued =
-      pushed !== undefined && trustBundleRefusal(pushed, response) === undefined
+    const issued = {
+      ...(pushed !== undefined && trustBundleRefusal(pushed, response) === undefined
         ? { ...response, trustBundlePem: pushed }
-        : response;
+        : response),
+      revokedSerials: this.#revokedSerials,
+    };
     const now = this.#timers.now();
     this.#current = issued;
     this.#expiryNoticed = false;
@@ -448,4 +459,8 @@ function serialOf(pem: string): string {
   } catch {
     return '';
   }
+}
+
+function sameSerials(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((serial, index) => serial === b[index]);
 }

@@ -48,7 +48,12 @@ import { StreammeshError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SourceRateLimiter, type RateLimit } from '../rate-limit/index.js';
 import { exposeMetrics, type MetricsSource } from '../metrics.js';
-import { peerIdentity, type WorkloadCertificates } from '../identity/index.js';
+import {
+  isRevokedCertificate,
+  peerIdentity,
+  type RevokedSerials,
+  type WorkloadCertificates,
+} from '../identity/index.js';
 import type { AdminCredentials } from './credentials.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
@@ -94,6 +99,8 @@ export interface AdminMtlsOptions {
   readonly trustDomain: string;
   /** SPIFFE IDs whose verified client certificate stands for the admin token. */
   readonly operators: ReadonlySet<string>;
+  /** Certificates revoked before their expiry: one of them stands for nothing. */
+  readonly revoked?: RevokedSerials;
 }
 
 /** Who may call a route: anyone who reaches the port, or holders of the admin token. */
@@ -192,6 +199,7 @@ export class AdminServer {
       }
     | undefined;
   readonly #tlsFailures: Counter;
+  readonly #revokedOperators: Counter;
 
   constructor(options: AdminServerOptions) {
     this.#options = options;
@@ -209,6 +217,11 @@ export class AdminServer {
     this.#tlsFailures = new Counter({
       name: 'streammesh_admin_tls_handshake_failures_total',
       help: 'Connections to the mutual-TLS admin listener whose TLS handshake failed (not TLS, a bad certificate, closed early).',
+      registers: [options.metrics],
+    });
+    this.#revokedOperators = new Counter({
+      name: 'streammesh_admin_revoked_certificate_requests_total',
+      help: 'Requests to a token-only route on the mutual-TLS admin listener made with a revoked client certificate (then taken as having no certificate).',
       registers: [options.metrics],
     });
     this.#budget = new ConnectionBudget(
@@ -480,7 +493,13 @@ export class AdminServer {
     const mtls = this.#mtls;
     const socket = request.socket;
     if (mtls === undefined || !(socket instanceof TLSSocket) || !socket.authorized) return false;
-    const identity = peerIdentity(socket.getPeerCertificate(), mtls.options.trustDomain);
+    const certificate = socket.getPeerCertificate();
+    const revoked = mtls.options.revoked;
+    if (revoked !== undefined && isRevokedCertificate(certificate, revoked)) {
+      this.#revokedOperators.inc();
+      return false;
+    }
+    const identity = peerIdentity(certificate, mtls.options.trustDomain);
     return identity !== undefined && mtls.options.operators.has(identity.spiffeId);
   }
 

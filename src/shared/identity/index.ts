@@ -28,3 +28,10 @@ export {
   defaultCaDirectory,
 } from './mesh-names.js';
 export { pemCertificateBlocks } from './pem.js';
+export {
+  isRevokedCertificate,
+  NO_REVOCATIONS,
+  normalizeSerial,
+  revokedSerialSet,
+  type RevokedSerials,
+} from './revoked-serials.js';

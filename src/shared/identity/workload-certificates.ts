@@ -17,6 +17,11 @@ export interface WorkloadCertificates {
   readonly chainPem: string;
   /** Every root the mesh trusts now (old and new during a CA rotation). */
   readonly trustBundlePem: string;
+  /**
+   * Serials of certificates revoked before their expiry, pushed with the
+   * bundle: the TLS ends refuse peers presenting one. None until pushed.
+   */
+  readonly revokedSerials?: readonly string[];
   /** Unix ms. */
   readonly notAfterMs: number;
 }

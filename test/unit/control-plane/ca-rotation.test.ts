@@ -111,6 +111,7 @@ describe('CA rotation on the control plane', () => {
       issued.set(id, {
         rootFingerprint: fingerprint(ca.issuerCertificate()),
         notAfterMs: Date.now() + 60_000,
+        serialNumber: '4A',
       });
       ack(id);
     }
@@ -180,6 +181,7 @@ describe('CA rotation on the control plane', () => {
     const newRoot = {
       rootFingerprint: fingerprint(ca.issuerCertificate()),
       notAfterMs: Date.now() + 60_000,
+      serialNumber: '4B',
     };
     issued.set('proxy-a', newRoot);
     // proxy-b's old certificate expired: it no longer needs the old root.

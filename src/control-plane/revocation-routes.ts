@@ -1,0 +1,70 @@
+/**
+ * Revocation on the control plane's admin (controlPlane.mtls only):
+ *
+ * - `POST /certificates/<serial>/revoke` (admin token): the certificate
+ *   with that serial (hex, with or without colons, as `openssl x509
+ *   -serial` or GET /ca prints it) is refused from now on by every mTLS
+ *   port of the mesh: the control plane's gRPC port (register, resource
+ *   stream, renewal; a stream open under it is ended), its mutual-TLS admin
+ *   listener, and every node's L7 mesh listeners and mesh clusters once they
+ *   hold the pushed bundle. 200 with the entry; `known` says whether this
+ *   control plane issued it (if not, the entry lasts the longest leaf
+ *   lifetime). 400 for what is not a serial, 507 when the list is full.
+ * - `GET /certificates/revoked`: the list (serial, owner, expiry), no key.
+ *
+ * Revoking a node's certificate cuts the node off; it comes back only with
+ * a new certificate (a new bootstrap). Revocation is permanent until the
+ * certificate expires: there is no un-revoke.
+ */
+import type { AdminServer } from '../shared/admin/index.js';
+import type { Revocations, RevokedEntry } from './ca/index.js';
+
+/** An entry as the admin shows it. */
+export interface RevokedView {
+  readonly serial: string;
+  readonly spiffeId: string | null;
+  readonly revokedAt: string;
+  /** When it leaves the list: its certificate's expiry. */
+  readonly until: string;
+}
+
+export function addRevocationRoutes(admin: AdminServer, revocations: Revocations): void {
+  admin.segmentRoute(
+    'POST',
+    '/certificates/',
+    '/revoke',
+    (_request, serial) => {
+      const result = revocations.revoke(serial);
+      if (!result.ok) {
+        return result.reason === 'list_full'
+          ? {
+              status: 507,
+              body: {
+                error: 'the revocation list is full; entries leave it as their certificates expire',
+              },
+            }
+          : {
+              status: 400,
+              body: {
+                error: 'not a serial number: hex digits (up to 20 bytes), with or without colons',
+              },
+            };
+      }
+      return { status: 200, body: { ...viewOf(result.entry), known: result.known } };
+    },
+    { access: 'token' },
+  );
+  admin.route('GET', '/certificates/revoked', () => ({
+    status: 200,
+    body: { revoked: revocations.entries().map(viewOf) },
+  }));
+}
+
+function viewOf(entry: RevokedEntry): RevokedView {
+  return {
+    serial: entry.serial,
+    spiffeId: entry.spiffeId,
+    revokedAt: new Date(entry.revokedAtMs).toISOString(),
+    until: new Date(entry.notAfterMs).toISOString(),
+  };
+}
