@@ -39,8 +39,8 @@ function update(bodyJson: string, version = 'v1', name = 'mesh'): ResourceUpdate
   };
 }
 
-function pushed(pem: string): ResourceUpdate {
-  const resource = trustBundleResource(pem);
+function pushed(pem: string, revoked: readonly string[] = []): ResourceUpdate {
+  const resource = trustBundleResource(pem, undefined, revoked);
   return update(JSON.stringify(resource.body), resource.version);
 }
 
@@ -148,7 +148,42 @@ describe('TRUST_BUNDLE on a node', () => {
     });
   });
 
+  it("hands the revoked serials to the identity with the bundle: one 'renewed', the same certificate", () => {
+    const before = identity.current();
+    assert.ok(before !== undefined);
+    const told = renewed.length;
+    const bundle = before.trustBundlePem;
+    state.commit(state.stage(pushed(bundle, ['4A1B', 'C0FFEE'])));
+    assert.deepEqual(identity.current()?.revokedSerials, ['4A1B', 'C0FFEE']);
+    assert.equal(identity.current()?.certificatePem, before.certificatePem);
+    assert.equal(renewed.length, told + 1);
+    assert.deepEqual(renewed.at(-1)?.revokedSerials, ['4A1B', 'C0FFEE']);
+    // The same list again tells nobody; a bundle without a list clears it.
+    state.commit(state.stage(pushed(bundle, ['4A1B', 'C0FFEE'])));
+    assert.equal(renewed.length, told + 1);
+    state.commit(state.stage(pushed(bundle)));
+    assert.deepEqual(identity.current()?.revokedSerials, []);
+    assert.equal(renewed.length, told + 2);
+  });
+
+  it('refuses a revoked list that is not serials, or too long, counted', async () => {
+    const bundle = identity.current()?.trustBundlePem ?? '';
+    const counted = await refusals(metrics, 'invalid_body');
+    const bad = [
+      update(JSON.stringify({ pem: bundle, revoked: ['4a1b'] })),
+      update(JSON.stringify({ pem: bundle, revoked: ['not hex'] })),
+      update(JSON.stringify({ pem: bundle, revoked: ['A'.repeat(41)] })),
+      update(JSON.stringify({ pem: bundle, revoked: '4A' })),
+      update(JSON.stringify({ pem: bundle, revoked: Array.from({ length: 2049 }, () => '4A') })),
+    ];
+    for (const [index, refused] of bad.entries()) {
+      assert.equal(state.stage(refused).issues.length, 1, `update ${index} refused`);
+    }
+    assert.equal(await refusals(metrics, 'invalid_body'), counted + bad.length);
+  });
+
   it('refuses bodies that are not certificates, or too many, counted', async () => {
+    const counted = await refusals(metrics, 'invalid_body');
     const root = ca.issuerCertificate();
     const bad = [
       update('not json'),
@@ -167,7 +202,7 @@ describe('TRUST_BUNDLE on a node', () => {
       const staged = state.stage(refused);
       assert.equal(staged.issues.length, 1, `update ${index} refused`);
     }
-    assert.equal(await refusals(metrics, 'invalid_body'), bad.length);
+    assert.equal(await refusals(metrics, 'invalid_body'), counted + bad.length);
   });
 
   it('is refused by a node without a workload identity (no mTLS)', async () => {
@@ -202,6 +237,7 @@ describe('a renewal after a pushed bundle', () => {
     identity.updateTrustBundle(ca.trustBundle());
     // The renewal timer is unref'd: this one keeps the test alive, and bounds it.
     let deadline: NodeJS.Timeout | undefined;
+    identity.updateTrustBundle(ca.trustBundle(), ['4A1B']);
     const renewed = await new Promise<WorkloadCertificates>((resolve, reject) => {
       deadline = setTimeout(() => reject(new Error('no renewal in 10 s')), 10_000);
       identity?.on('renewed', (certificates) => {
@@ -212,5 +248,7 @@ describe('a renewal after a pushed bundle', () => {
     assert.equal(renewed.chainPem, ca.issuerCertificate());
     assert.equal(renewed.trustBundlePem, ca.trustBundle());
     assert.notEqual(renewed.trustBundlePem, before);
+    // The pushed revocation list outlives the renewal too.
+    assert.deepEqual(renewed.revokedSerials, ['4A1B']);
   });
 });
