@@ -49,7 +49,11 @@ export interface SecurePlane {
   readonly bundle: string;
   /** Writes text to a new file of the test's directory; returns its path. */
   file(text: string, name?: string): string;
+  /** The admin token, read from the file the control plane made. */
+  adminToken(): string;
   close(): Promise<void>;
+  /** Closes the control plane but keeps its directory, for a restart on it (SecurePlaneOptions.dir). */
+  stop(): Promise<void>;
 }
 
 export interface SecurePlaneOptions {
@@ -60,10 +64,15 @@ export interface SecurePlaneOptions {
   readonly leafLifetimeSec?: number;
   /** Serve the mutual-TLS admin listener (controlPlane.adminMtls) on a free port. */
   readonly adminMtls?: boolean;
+  /**
+   * The directory of a plane stopped before (SecurePlane.dir): the restart
+   * finds its CA, tokens and revocation list there. Default: a new one.
+   */
+  readonly dir?: string;
 }
 
 export async function startSecurePlane(options: SecurePlaneOptions = {}): Promise<SecurePlane> {
-  const dir = mkdtempSync(join(tmpdir(), 'cp-mtls-'));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'cp-mtls-'));
   const defaults = defaultConfig({
     STREAMMESH_CONTROL_PLANE_ADMIN: '127.0.0.1:0',
     STREAMMESH_CONTROL_PLANE_GRPC: '127.0.0.1:0',
@@ -107,9 +116,13 @@ export async function startSecurePlane(options: SecurePlaneOptions = {}): Promis
       writeFileSync(path, text, { mode: 0o600 });
       return path;
     },
+    adminToken: () => readFileSync(join(dir, 'state', 'admin-token'), 'utf8').trim(),
     async close() {
       await plane.close();
       rmSync(dir, { recursive: true, force: true });
+    },
+    async stop() {
+      await plane.close();
     },
   };
 }
