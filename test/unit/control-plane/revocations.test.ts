@@ -1,0 +1,241 @@
+/**
+ * Revocations (src/control-plane/ca/revocations.ts), the list behind
+ * POST /certificates/<serial>/revoke: serials in the one form every TLS end
+ * compares, how long each stays listed (its certificate's expiry when this
+ * control plane issued it, else the longest leaf lifetime), expiry, the
+ * bound, and revoked.json (0600, read back by the next instance, refused
+ * when it is not a list). The clock is injected, so times are exact.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import {
+  CaError,
+  REVOCATIONS_FILE,
+  Revocations,
+  type RevokedEntry,
+  type RevokeResult,
+} from '../../../src/control-plane/ca/index.js';
+import { MAX_REVOKED_SERIALS } from '../../../src/config/index.js';
+import type { Clock } from '../../../src/shared/clock.js';
+
+const NOW = Date.UTC(2026, 11, 5, 3, 0, 0);
+const MAX_LEAF_LIFETIME_MS = 24 * 3_600_000;
+const ID = 'spiffe://mesh.test/ns/default/sa/streammesh-proxy';
+/** A serial as MeshCa makes them: 16 bytes, upper-case hex. */
+const SERIAL = '5A0102030405060708090A0B0C0D0E0F';
+
+class FakeClock implements Clock {
+  constructor(public ms: number) {}
+  now(): number {
+    return this.ms;
+  }
+}
+
+function listed(result: RevokeResult): { entry: RevokedEntry; known: boolean } {
+  assert.ok(result.ok, result.ok ? '' : result.reason);
+  return { entry: result.entry, known: result.known };
+}
+
+function caErrorWith(code: string): (error: unknown) => boolean {
+  return (error) => error instanceof CaError && error.code === code;
+}
+
+/** `count` distinct serials (as MeshCa's, never with a leading zero). */
+function serials(count: number, prefix = '6'): string[] {
+  return Array.from(
+    { length: count },
+    (_, index) => `${prefix}${index.toString(16).padStart(8, '0')}`,
+  );
+}
+
+describe('Revocations', () => {
+  let dir: string;
+  let clock: FakeClock;
+  const open = (metrics?: Registry): Revocations =>
+    new Revocations({
+      dir,
+      maxLeafLifetimeMs: MAX_LEAF_LIFETIME_MS,
+      clock,
+      ...(metrics === undefined ? {} : { metrics }),
+    });
+  const file = (): string => join(dir, REVOCATIONS_FILE);
+
+  beforeEach(() => {
+    dir = join(mkdtempSync(join(tmpdir(), 'revocations-')), 'ca');
+    clock = new FakeClock(NOW);
+  });
+  afterEach(() => {
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  });
+
+  it("lists a serial in one form whatever form it is given in (openssl's colons, lower case, leading zeros)", () => {
+    const revocations = open();
+    const colons = `00:${SERIAL.toLowerCase().match(/../g)?.join(':') ?? ''}`;
+    const { entry } = listed(revocations.revoke(colons));
+    assert.equal(entry.serial, SERIAL);
+    assert.deepEqual(revocations.serials(), [SERIAL]);
+    for (const form of [SERIAL, SERIAL.toLowerCase(), `000${SERIAL}`, colons]) {
+      assert.equal(revocations.has(form), true, form);
+    }
+    assert.equal(revocations.has('5A01'), false);
+  });
+
+  it('refuses what is not a serial, and writes nothing', () => {
+    const revocations = open();
+    let changes = 0;
+    revocations.on('change', () => (changes += 1));
+    for (const bad of ['', 'xyz', 'a'.repeat(41), '5a:', ':5a', '5a::01', '5a 01', '0x5a']) {
+      assert.deepEqual(revocations.revoke(bad), { ok: false, reason: 'not_a_serial' }, bad);
+    }
+    assert.equal(revocations.has('xyz'), false);
+    assert.equal(changes, 0);
+    assert.throws(() => statSync(file()), { code: 'ENOENT' });
+  });
+
+  it('keeps a serial it issued until that certificate expires, naming whose it was', () => {
+    const revocations = open();
+    const notAfterMs = NOW + 3_600_000;
+    revocations.noteIssued(SERIAL.toLowerCase(), ID, notAfterMs);
+    clock.ms = NOW + 1_000;
+    const { entry, known } = listed(revocations.revoke(SERIAL));
+    assert.equal(known, true);
+    assert.deepEqual(entry, {
+      serial: SERIAL,
+      notAfterMs,
+      spiffeId: ID,
+      revokedAtMs: NOW + 1_000,
+    });
+  });
+
+  it('keeps a serial it never issued for the longest leaf lifetime, whose unknown', () => {
+    const revocations = open();
+    revocations.noteIssued('not a serial', ID, NOW + 1);
+    const { entry, known } = listed(revocations.revoke(SERIAL));
+    assert.equal(known, false);
+    assert.deepEqual(entry, {
+      serial: SERIAL,
+      notAfterMs: NOW + MAX_LEAF_LIFETIME_MS,
+      spiffeId: null,
+      revokedAtMs: NOW,
+    });
+  });
+
+  it('answers a second revocation with the first entry, telling no one again', () => {
+    const revocations = open();
+    let changes = 0;
+    revocations.on('change', () => (changes += 1));
+    const first = listed(revocations.revoke(SERIAL)).entry;
+    clock.ms = NOW + 5_000;
+    assert.deepEqual(listed(revocations.revoke(SERIAL.toLowerCase())).entry, first);
+    assert.equal(changes, 1);
+    assert.equal(revocations.entries().length, 1);
+  });
+
+  it('counts revocations by whether it issued them', async () => {
+    const metrics = new Registry();
+    const revocations = open(metrics);
+    revocations.noteIssued(SERIAL, ID, NOW + 60_000);
+    listed(revocations.revoke(SERIAL));
+    listed(revocations.revoke('7B'));
+    listed(revocations.revoke('7C'));
+    const counted = await metrics
+      .getSingleMetric('streammesh_control_plane_certificates_revoked_total')
+      ?.get();
+    const byKnown = Object.fromEntries(
+      (counted?.values ?? []).map((sample) => [String(sample.labels['known']), sample.value]),
+    );
+    assert.deepEqual(byKnown, { true: 1, false: 2 });
+  });
+
+  it('forgets an entry once its certificate has expired: has() false, gone from serials()', () => {
+    const revocations = open();
+    const notAfterMs = NOW + 60_000;
+    revocations.noteIssued(SERIAL, ID, notAfterMs);
+    listed(revocations.revoke(SERIAL));
+    listed(revocations.revoke('7B'));
+    clock.ms = notAfterMs - 1;
+    assert.equal(revocations.has(SERIAL), true);
+    assert.deepEqual(revocations.serials().sort(), [SERIAL, '7B'].sort());
+    clock.ms = notAfterMs;
+    assert.equal(revocations.has(SERIAL), false);
+    assert.deepEqual(revocations.serials(), ['7B']);
+    assert.deepEqual(
+      revocations.entries().map((entry) => entry.serial),
+      ['7B'],
+    );
+  });
+
+  it('writes revoked.json 0600 at each revocation, and a new instance reads it back', () => {
+    const first = open();
+    first.noteIssued(SERIAL, ID, NOW + 60_000);
+    // A file the operator left readable by others is replaced, not written through.
+    writeFileSync(file(), '{"revoked":[]}\n', { mode: 0o644 });
+    chmodSync(file(), 0o644);
+    listed(first.revoke(SERIAL));
+    assert.equal(statSync(file()).mode & 0o777, 0o600);
+    listed(first.revoke('7B'));
+    assert.equal(statSync(file()).mode & 0o777, 0o600);
+    assert.deepEqual(
+      (JSON.parse(readFileSync(file(), 'utf8')) as { revoked: RevokedEntry[] }).revoked,
+      first.entries(),
+    );
+
+    const second = open();
+    assert.deepEqual(second.entries(), first.entries());
+    assert.equal(second.has(SERIAL.toLowerCase()), true);
+    // What expired while it was down is not listed.
+    clock.ms = NOW + 60_000;
+    assert.deepEqual(open().serials(), ['7B']);
+  });
+
+  it('refuses a revoked.json that is not a revocation list: CaError ERR_CA_FILE', () => {
+    open();
+    const entry = { serial: SERIAL, notAfterMs: NOW + 1, spiffeId: null, revokedAtMs: NOW };
+    for (const text of [
+      'not json',
+      '[]',
+      '{}',
+      JSON.stringify({ revoked: [{ ...entry, notAfterMs: -1 }] }),
+      JSON.stringify({ revoked: [{ ...entry, extra: true }] }),
+      JSON.stringify({ revoked: [{ ...entry, serial: 'xyz' }] }),
+      JSON.stringify({ revoked: [entry], other: 1 }),
+    ]) {
+      writeFileSync(file(), text, { mode: 0o600 });
+      assert.throws(() => open(), caErrorWith('ERR_CA_FILE'), text);
+    }
+  });
+
+  it('refuses a revocation past MAX_REVOKED_SERIALS live entries, until one expires', () => {
+    const live = serials(MAX_REVOKED_SERIALS - 1);
+    const entries = live.map((serial) => ({
+      serial,
+      notAfterMs: NOW + MAX_LEAF_LIFETIME_MS,
+      spiffeId: null,
+      revokedAtMs: NOW,
+    }));
+    // One more that expires first.
+    entries.push({ serial: '7FFF', notAfterMs: NOW + 1_000, spiffeId: null, revokedAtMs: NOW });
+    open();
+    writeFileSync(file(), JSON.stringify({ revoked: entries }), { mode: 0o600 });
+    const revocations = open();
+    assert.equal(revocations.serials().length, MAX_REVOKED_SERIALS);
+    let changes = 0;
+    revocations.on('change', () => (changes += 1));
+
+    assert.deepEqual(revocations.revoke(SERIAL), { ok: false, reason: 'list_full' });
+    assert.equal(revocations.has(SERIAL), false);
+    // A serial already listed is still answered.
+    assert.equal(listed(revocations.revoke(live[0] ?? '')).entry.serial, live[0]);
+    assert.equal(changes, 0);
+
+    clock.ms = NOW + 1_000;
+    listed(revocations.revoke(SERIAL));
+    assert.equal(revocations.has(SERIAL), true);
+    assert.equal(revocations.serials().length, MAX_REVOKED_SERIALS);
+    assert.equal(changes, 1);
+  });
+});
