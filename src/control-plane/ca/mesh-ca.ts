@@ -166,8 +166,11 @@ export class MeshCa {
     const csr = await parseCsr(csrPem);
     const now = this.#clock.now();
     const issuer = this.#issuer;
-    // A leaf never outlives the root that vouches for it.
-    const notAfter = new Date(Math.min(now + lifetimeMs, issuer.certificate.notAfter.getTime()));
+    // A leaf never outlives the root that vouches for it. Whole seconds: the
+    // certificate keeps no more, and notAfter must be the date it holds.
+    const notAfter = new Date(
+      Math.floor(Math.min(now + lifetimeMs, issuer.certificate.notAfter.getTime()) / 1000) * 1000,
+    );
     const leaf = await createLeafCertificate(issuer, {
       publicKey: csr.publicKey,
       spiffeId: options.spiffeId,

@@ -11,7 +11,9 @@
  *   serial it does not know (issued before a restart) it keeps the entry for
  *   the longest lifetime a leaf gets (ca.leafLifetimeSec), which outlasts it.
  * - The list is written to `revoked.json` in the CA directory (0600, whole
- *   or not at all) and read at start: a restart does not forgive.
+ *   or not at all) and read at start: a restart does not forgive. A
+ *   revocation merges what the file holds first (a second control plane on
+ *   the directory); that one enforces it from its own next revocation or restart.
  * - Expired entries are dropped whenever the list is read or changed; at
  *   most MAX_REVOKED_SERIALS live ones (the bundle's bound), past which a
  *   revocation is refused rather than an older one forgotten.
@@ -24,6 +26,7 @@ import { join } from 'node:path';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../shared/clock.js';
+import { errorMessage } from '../../shared/errors.js';
 import { normalizeSerial, type RevokedSerials } from '../../shared/identity/index.js';
 import { MAX_REVOKED_SERIALS } from '../../config/index.js';
 import { CaError } from './errors.js';
@@ -115,7 +118,9 @@ export class Revocations extends EventEmitter<{ change: [] }> implements Revoked
     this.#prune();
     const listed = this.#revoked.get(normalized);
     const issued = this.#issued.get(normalized);
-    if (listed !== undefined) return { ok: true, entry: listed, known: issued !== undefined };
+    if (listed !== undefined) {
+      return { ok: true, entry: listed, known: issued !== undefined || listed.spiffeId !== null };
+    }
     if (this.#revoked.size >= MAX_REVOKED_SERIALS) return { ok: false, reason: 'list_full' };
     const now = this.#clock.now();
     const entry: RevokedEntry = {
@@ -124,6 +129,12 @@ export class Revocations extends EventEmitter<{ change: [] }> implements Revoked
       spiffeId: issued?.spiffeId ?? null,
       revokedAtMs: now,
     };
+    // Another control plane on the same directory may have revoked since
+    // this one read the file: its entries are kept, not written over.
+    for (const stored of readEntries(this.#file)) {
+      if (!this.#revoked.has(stored.serial)) this.#revoked.set(stored.serial, stored);
+    }
+    this.#prune();
     this.#revoked.set(normalized, entry);
     // Written before anyone is told: a revocation the control plane
     // answered 200 for survives its restart.
@@ -170,7 +181,12 @@ export class Revocations extends EventEmitter<{ change: [] }> implements Revoked
 }
 
 function readEntries(file: string): RevokedEntry[] {
-  const text = readOptionalFile(file);
+  let text: string | undefined;
+  try {
+    text = readOptionalFile(file);
+  } catch (error) {
+    throw new CaError('ERR_CA_FILE', `${file}: cannot be read (${errorMessage(error)})`, error);
+  }
   if (text === undefined) return [];
   let json: unknown;
   try {
