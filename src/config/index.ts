@@ -85,3 +85,27 @@ export {
   type HttpListenerConfig,
   type HttpRouteConfig,
 } from './http-schema.js';
+export {
+  meshHostPortSchema,
+  meshNodeIdSchema,
+  parseSignalingNodeBody,
+  SIGNALING_NODE,
+  signalingNodeBodySchema,
+  signalingNodeResource,
+  type SignalingNodeBody,
+} from './signaling-node-resource.js';
+export {
+  parsePipeBody,
+  PIPE,
+  PIPE_SRTP_SUITE,
+  pipeBodySchema,
+  pipeEndsOf,
+  pipeEndSchema,
+  pipeResource,
+  pipeResourceName,
+  pipeSrtpSchema,
+  roomNameSchema,
+  type PipeBody,
+  type PipeEnd,
+  type PipeSrtp,
+} from './pipe-resource.js';

@@ -26,6 +26,8 @@ export const environmentOverrides = {
   STREAMMESH_SIGNALING_ADMIN: ['signaling', 'admin'],
   STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
   STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],
+  STREAMMESH_SIGNALING_BIND_HOST: ['signaling', 'bindHost'],
+  STREAMMESH_SIGNALING_CASCADE_LISTEN: ['signaling', 'cascade', 'listen'],
 } as const satisfies Record<string, readonly string[]>;
 
 /**

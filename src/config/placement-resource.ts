@@ -8,7 +8,8 @@
  *
  * Session keys (src/control-plane/placement/session-keys.ts):
  * `camera/<RTSP path name>` for a path whose source is a camera URL, and
- * `route/<media route name>` for a relay route.
+ * `route/<media route name>` for a relay route; and, pushed to signaling
+ * nodes instead, `room/<room name>` for an SFU room (its home node, issue 18).
  *
  * The body says where the session is and since when, not what it is: the
  * config describes the camera or route. `since` is an ISO 8601 time (the

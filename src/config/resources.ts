@@ -49,16 +49,20 @@ export type ResourceType = (typeof resourceTypes)[number];
 /**
  * Every resource type the control plane pushes: the config's, PLACEMENT
  * (which node carries which media session; placement-resource.ts) and
- * MEDIA_KEY (a proxy-to-proxy hop and its keys; hop-resource.ts) and
- * TRUST_BUNDLE (the mesh CA's roots; trust-bundle-resource.ts). Those three
- * are not config: a node keeps them beside its config and never assembles
- * them into a MeshConfig.
+ * MEDIA_KEY (a proxy-to-proxy hop and its keys; hop-resource.ts),
+ * TRUST_BUNDLE (the mesh CA's roots; trust-bundle-resource.ts),
+ * SIGNALING_NODE (the mesh's signaling nodes; signaling-node-resource.ts)
+ * and PIPE (a room's cascade pipe between two signaling nodes;
+ * pipe-resource.ts). Those are not config: a node keeps them beside its
+ * config and never assembles them into a MeshConfig.
  */
 export const pushedResourceTypes = [
   ...resourceTypes,
   'PLACEMENT',
   'MEDIA_KEY',
   'TRUST_BUNDLE',
+  'SIGNALING_NODE',
+  'PIPE',
 ] as const;
 
 export type PushedResourceType = (typeof pushedResourceTypes)[number];

@@ -319,6 +319,33 @@ function capacitySchema(defaults: {
     .describe('Declared capacity of this node, reported to the control plane with its load.');
 }
 
+/** Several nodes of one role from one config (`streammesh up`), each on its own address. */
+function instancesSchema(role: 'proxy' | 'signaling') {
+  return z
+    .array(
+      z.strictObject({
+        id: name,
+        host: ipAddress,
+        serviceAccount: name
+          .optional()
+          .describe(`This node's ${role}.identity.serviceAccount (default: the shared one).`),
+      }),
+    )
+    .max(16)
+    .default([])
+    .superRefine((instances, ctx) => {
+      for (const key of ['id', 'host'] as const) {
+        const seen = new Set<string>();
+        instances.forEach((instance, index) => {
+          if (seen.has(instance[key])) {
+            ctx.addIssue({ code: 'custom', path: [index, key], message: `${key} used twice` });
+          }
+          seen.add(instance[key]);
+        });
+      }
+    });
+}
+
 const proxySchema = z
   .strictObject({
     id: name.optional().describe('Proxy id in the registry; default: proxy-<hostname>-<pid>.'),
@@ -362,32 +389,9 @@ const proxySchema = z
       .describe(
         "Node-local (this node's own config or STREAMMESH_PROXY_BIND_HOST, never the pushed one): every address the proxy listens on (admin, RTSP, HTTP listeners, relay routes, mediaAddress) takes this host, keeping its port. Lets several proxies share one config, one per address.",
       ),
-    instances: z
-      .array(
-        z.strictObject({
-          id: name,
-          host: ipAddress,
-          serviceAccount: name
-            .optional()
-            .describe("This proxy's proxy.identity.serviceAccount (default: the shared one)."),
-        }),
-      )
-      .max(16)
-      .default([])
-      .superRefine((instances, ctx) => {
-        for (const key of ['id', 'host'] as const) {
-          const seen = new Set<string>();
-          instances.forEach((instance, index) => {
-            if (seen.has(instance[key])) {
-              ctx.addIssue({ code: 'custom', path: [index, key], message: `${key} used twice` });
-            }
-            seen.add(instance[key]);
-          });
-        }
-      })
-      .describe(
-        '`streammesh up` runs one proxy per entry (id, and bindHost = host, e.g. 127.0.0.11) instead of one; on separate machines, run `streammesh proxy` on each with STREAMMESH_PROXY_ID and STREAMMESH_PROXY_BIND_HOST.',
-      ),
+    instances: instancesSchema('proxy').describe(
+      '`streammesh up` runs one proxy per entry (id, and bindHost = host, e.g. 127.0.0.11) instead of one; on separate machines, run `streammesh proxy` on each with STREAMMESH_PROXY_ID and STREAMMESH_PROXY_BIND_HOST.',
+    ),
   })
   .describe('The rtp-proxy: the data plane.');
 
@@ -483,8 +487,61 @@ const signalingSchema = z
       .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
       .optional()
       .describe(
-        'Base URL clients reach the listener at, for WHIP/WHEP Location headers; default: http://<listen>.',
+        'Base URL clients reach the listener at, for WHIP/WHEP Location headers and for redirects from other signaling nodes; default: http://<listen>.',
       ),
+    maxPeersPerNode: z
+      .number()
+      .int('must be an integer')
+      .min(1)
+      .max(10_000)
+      .default(50)
+      .describe(
+        'Participants of one room this node serves at most; past it, a room spans several nodes (cascading) and new participants are placed on another node. maxPeersPerRoom still bounds the whole room.',
+      ),
+    cascade: z
+      .strictObject({
+        listen: hostPort
+          .default('127.0.0.1:8444')
+          .describe(
+            'The cascade link: other signaling nodes connect here (mutual TLS with workload certificates) to carry room events between nodes.',
+          ),
+        httpRedirect: z
+          .boolean()
+          .default(true)
+          .describe(
+            'WHIP and WHEP for a room held by another node are answered 307 with its URL (RFC 9725); false: this node serves them and cascades (one address behind a load balancer).',
+          ),
+        pipeLingerMs: z
+          .number()
+          .int('must be an integer')
+          .min(0)
+          .max(600_000)
+          .default(5_000)
+          .describe(
+            'How long a producer piped in from another node stays after its last consumer here leaves.',
+          ),
+      })
+      .prefault({})
+      .describe(
+        'Rooms across signaling nodes: pipes between nodes and the link that coordinates them.',
+      ),
+    drainTimeoutSec: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(25)
+      .describe(
+        'On SIGTERM (or `streammesh drain`) the node takes no new participant and asks its participants to move to other nodes; it stops once it has none, or after this long.',
+      ),
+    bindHost: ipAddress
+      .optional()
+      .describe(
+        "Node-local (this node's own config or STREAMMESH_SIGNALING_BIND_HOST, never the pushed one): every address the signaling node listens on (admin, listen, cascade.listen, rtcListenIp) takes this host, keeping its port.",
+      ),
+    instances: instancesSchema('signaling').describe(
+      '`streammesh up` runs one signaling node per entry (id, and bindHost = host, e.g. 127.0.0.21) instead of one; on separate machines, run `streammesh signaling` on each with STREAMMESH_SIGNALING_ID and STREAMMESH_SIGNALING_BIND_HOST.',
+    ),
   })
   .describe('The signaling node: WebRTC edge and SFU.');
 
@@ -513,6 +570,7 @@ export const meshConfigSchema = z
       ]),
       [['signaling', 'admin'], config.signaling.admin],
       [['signaling', 'listen'], config.signaling.listen],
+      [['signaling', 'cascade', 'listen'], config.signaling.cascade.listen],
     ];
     const seen = new Map<string, string>();
     for (const [path, address] of listeners) {

@@ -67,7 +67,9 @@ export type WireResourceType =
   | 'SIGNALING_SETTINGS'
   | 'PLACEMENT'
   | 'MEDIA_KEY'
-  | 'TRUST_BUNDLE';
+  | 'TRUST_BUNDLE'
+  | 'SIGNALING_NODE'
+  | 'PIPE';
 
 export interface WireResourceRef {
   type: WireResourceType;
@@ -113,6 +115,11 @@ export interface LoadReport {
   cpuCores: number;
   sessions: number;
   capacity: Capacity;
+  /** Signaling nodes: mediasoup producers and consumers now (0 from proxies and older nodes). */
+  producers?: number;
+  consumers?: number;
+  /** Signaling nodes: cores the busiest mediasoup worker used over the last interval. */
+  workerCpuCores?: number;
 }
 
 /** A camera stream a proxy wants over a hop, and where it receives it. */
@@ -130,6 +137,39 @@ export interface HopRequests {
 
 /** Hop requests one node message may carry; more are refused. */
 export const MAX_HOP_REQUESTS = 10_000;
+
+/** One SFU room a signaling node has local participants in. */
+export interface RoomReport {
+  room: string;
+  peers: number;
+  producers: number;
+}
+
+/** The whole set of a signaling node's rooms (sent on change and after each Hello). */
+export interface RoomReports {
+  sentAtMs: number;
+  rooms: RoomReport[];
+}
+
+/** Rooms one report may name at most; a larger report is refused whole. */
+export const MAX_ROOM_REPORTS = 10_000;
+
+/** A signaling node's end of one PIPE: its PipeTransport's address and SRTP key. */
+export interface PipeEndpoint {
+  pipeId: string;
+  address: string;
+  srtpCryptoSuite: string;
+  srtpKeyBase64: string;
+}
+
+/** The whole set of a signaling node's pipe ends (sent on change and after each Hello). */
+export interface PipeEndpoints {
+  sentAtMs: number;
+  endpoints: PipeEndpoint[];
+}
+
+/** Pipe ends one message may carry at most; a larger set is refused whole. */
+export const MAX_PIPE_ENDPOINTS = 10_000;
 
 export interface Hello {
   id: string;
@@ -170,7 +210,9 @@ export type NodeMessage =
   | { kind: 'stats'; stats: StatsReport }
   | { kind: 'load'; load: Omit<LoadReport, 'capacity'> & { capacity: Capacity | null } }
   | { kind: 'hops'; hops: HopRequests }
-  | { kind: 'drain'; drain: DrainRequest };
+  | { kind: 'drain'; drain: DrainRequest }
+  | { kind: 'rooms'; rooms: RoomReports }
+  | { kind: 'pipes'; pipes: PipeEndpoints };
 
 export interface NullableResourceError {
   resource: WireResourceRef | null;
@@ -186,7 +228,9 @@ export type NodeMessageOut =
   | { stats: StatsReport }
   | { load: LoadReport }
   | { hops: HopRequests }
-  | { drain: DrainRequest };
+  | { drain: DrainRequest }
+  | { rooms: RoomReports }
+  | { pipes: PipeEndpoints };
 
 export interface MeshControlHandlers extends grpc.UntypedServiceImplementation {
   register: grpc.handleUnaryCall<RegisterRequest, RegisterResponse>;
