@@ -40,7 +40,7 @@ import { HTTP_RESOURCE_TYPES } from './http-resources.js';
 import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
 import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
-import { MeshCredentials } from './tls/mesh-credentials.js';
+import { MeshCredentials } from '../../src/shared/identity/index.js';
 import { ListenerTlsError } from './listener/tls-termination.js';
 
 /** Old clusters and listeners serve their requests in flight this long before they are closed. */

@@ -43,7 +43,7 @@ import {
   type UpstreamTarget,
 } from '../upstream/upstream-pool.js';
 import { meshConnector } from '../upstream/upstream-tls.js';
-import type { MeshCredentials } from '../tls/mesh-credentials.js';
+import type { MeshCredentials } from '../../../src/shared/identity/index.js';
 
 /** A mesh TLS cluster on a node with no workload certificate: refuses the config naming it. */
 export class ClusterTlsError extends StreammeshError {

@@ -71,7 +71,7 @@ import { GrpcStatus, isGrpcRequest } from '../grpc.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
 import { TlsTermination, type SecuredConnection } from './tls-termination.js';
-import type { MeshCredentials } from '../tls/mesh-credentials.js';
+import type { MeshCredentials } from '../../../src/shared/identity/index.js';
 import type { HttpMetrics } from '../l7-metrics.js';
 import type { HttpRouter } from '../router/http-router.js';
 

@@ -31,7 +31,7 @@ import {
   peerIdentity,
   type PeerIdentity,
 } from '../../../src/shared/identity/index.js';
-import type { MeshCredentials, MeshTlsMaterial } from '../tls/mesh-credentials.js';
+import type { MeshCredentials, MeshTlsMaterial } from '../../../src/shared/identity/index.js';
 
 type ListenerTls = NonNullable<HttpListenerConfig['tls']>;
 

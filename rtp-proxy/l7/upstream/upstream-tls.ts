@@ -21,7 +21,7 @@ import {
   spiffeServerIdentityCheck,
   type RevokedSerials,
 } from '../../../src/shared/identity/index.js';
-import type { MeshCredentials } from '../tls/mesh-credentials.js';
+import type { MeshCredentials } from '../../../src/shared/identity/index.js';
 import type { HostPort } from '../../../src/shared/address.js';
 
 export type TlsFailure = 'server_identity' | 'certificate' | 'no_certificate' | 'handshake';

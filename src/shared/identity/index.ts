@@ -35,3 +35,4 @@ export {
   revokedSerialSet,
   type RevokedSerials,
 } from './revoked-serials.js';
+export { MeshCredentials, type MeshTlsMaterial } from './mesh-credentials.js';

@@ -1,11 +1,13 @@
 /**
- * The node's workload certificate as the L7 proxy uses it: the TLS contexts
- * its mesh listeners present and its mesh clusters dial with, and the trust
- * domain a peer's SPIFFE ID must belong to.
+ * The node's workload certificate as a mesh TLS end uses it: the TLS
+ * contexts its listeners present and its clients dial with, and the trust
+ * domain a peer's SPIFFE ID must belong to. Shared by the L7 proxy's mesh
+ * listeners and clusters and the signaling nodes' cascade link.
  *
- * The L7 proxy runs on a thread of its own, so it cannot hold the node's
- * WorkloadIdentitySource: the main thread sends each set of certificates
- * (the first, and every renewal) as plain data, and update() puts it here.
+ * Whoever holds the node's WorkloadIdentitySource feeds it: the L7 proxy
+ * runs on a thread of its own, so its main thread sends each set of
+ * certificates (the first, and every renewal) as plain data; the cascade
+ * link subscribes to the source itself. update() puts a set here.
  * A renewal never touches a connection already open (TLS reads certificates
  * at the handshake only): listeners swap their context for the next
  * handshake (onChange) and clusters take the current one for every new
@@ -16,12 +18,9 @@
  * clusters an endpoint presenting one, from the next handshake on.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
-import {
-  parseSpiffeId,
-  revokedSerialSet,
-  type RevokedSerials,
-  type WorkloadCertificates,
-} from '../../../src/shared/identity/index.js';
+import { revokedSerialSet, type RevokedSerials } from './revoked-serials.js';
+import { parseSpiffeId } from './spiffe-id.js';
+import type { WorkloadCertificates } from './workload-certificates.js';
 
 /** What a mesh TLS end needs from one set of certificates. */
 export interface MeshTlsMaterial {
