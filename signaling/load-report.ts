@@ -3,18 +3,48 @@
  * collector samples (it does not ask the workers again): packets per second
  * in and out (growth of each Producer's and Consumer's packet count between
  * two distinct samples), bits per second (the streams' bitrates summed), and
- * sessions (live Producers + Consumers, from the census).
+ * sessions (live Producers + Consumers, from the census), also reported apart
+ * (pipe producers and consumers included: they cost a worker as much).
+ *
+ * workerCpuCores is the busiest mediasoup worker's CPU: the node agent's own
+ * CPU figure is the Node process only, while the media runs in the workers,
+ * and a room is as fast as the one worker thread holding it. Asking the
+ * workers is asynchronous, so each report starts a sample and carries the
+ * previous one (one report interval old). The pool is created after the node
+ * joins the mesh, hence a getter; without one the figure is 0.
  */
 import type { MeshConfig } from '../src/config/index.js';
 import type { LoadFigures, LoadSource } from '../src/node-agent/index.js';
-import { censusCounts } from './sfu/index.js';
+import { WorkerCpuSampler, censusCounts, type WorkerCpuSource } from './sfu/index.js';
 import type { MediaStatsSnapshot } from './stats/index.js';
 
-export function signalingLoad(latest: () => MediaStatsSnapshot): LoadSource {
+/** LoadFigures with what only a signaling node reports. */
+export interface SignalingLoadFigures extends LoadFigures {
+  readonly producers: number;
+  readonly consumers: number;
+  readonly workerCpuCores: number;
+}
+
+export interface SignalingLoadOptions {
+  /** The worker pool once it exists (WorkerPool.resourceUsage). */
+  readonly workers?: () => WorkerCpuSource | undefined;
+  /** Default: a sampler on the monotonic clock; tests pass their own. */
+  readonly workerCpu?: WorkerCpuSampler;
+}
+
+export interface SignalingLoadSource extends LoadSource {
+  measure(): SignalingLoadFigures;
+}
+
+export function signalingLoad(
+  latest: () => MediaStatsSnapshot,
+  options: SignalingLoadOptions = {},
+): SignalingLoadSource {
   let previous: MediaStatsSnapshot | undefined;
   let packetsPerSecond = 0;
+  const workerCpu = options.workerCpu ?? new WorkerCpuSampler();
   return {
-    measure(): LoadFigures {
+    measure(): SignalingLoadFigures {
       const current = latest();
       // The collector samples every 2 s: between two samples the rate stands.
       if (previous === undefined || current.at !== previous.at) {
@@ -22,10 +52,15 @@ export function signalingLoad(latest: () => MediaStatsSnapshot): LoadSource {
         previous = current;
       }
       const census = censusCounts();
+      const workers = options.workers?.();
+      if (workers !== undefined) workerCpu.poll(workers);
       return {
         packetsPerSecond,
         bitrateBps: current.streams.reduce((sum, stream) => sum + stream.bitrateBps, 0),
         sessions: census.producers + census.consumers,
+        producers: census.producers,
+        consumers: census.consumers,
+        workerCpuCores: workerCpu.busiestCores,
       };
     },
     capacity: (config: MeshConfig) => config.signaling.capacity,

@@ -8,6 +8,7 @@ export {
   type WorkerPoolErrorCode,
   type WorkerPoolEvents,
   type WorkerPoolOptions,
+  type WorkerCpuTime,
 } from './worker-pool.js';
 export { splitPortRange, type PortRange } from './port-slices.js';
 export {
@@ -25,3 +26,4 @@ export {
   type LiveStream,
 } from './census.js';
 export type { CameraSources, WatchableSource } from './watchable-source.js';
+export { WorkerCpuSampler, type WorkerCpuSource } from './worker-cpu.js';

@@ -57,6 +57,15 @@ export interface WorkerInfo {
   readonly portRange: PortRange;
 }
 
+/** CPU time one live worker process has used since it started. */
+export interface WorkerCpuTime {
+  readonly index: number;
+  /** Identifies the process: a restarted slot starts counting from zero again. */
+  readonly pid: number;
+  /** User + system CPU time in milliseconds (getrusage of the worker). */
+  readonly cpuMs: number;
+}
+
 export interface PlacedRouter<RouterAppData extends types.AppData = types.AppData> {
   readonly router: types.Router<RouterAppData>;
   readonly workerIndex: number;
@@ -196,6 +205,28 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       restarts: slot.restarts,
       portRange: slot.portRange,
     }));
+  }
+
+  /**
+   * The CPU time of each live worker, asked of the workers themselves (a
+   * worker that dies meanwhile is left out). The Node process's own CPU figure
+   * does not include them, and one busy worker is what saturates first: it is
+   * one thread, so a room on it cannot use a second core.
+   */
+  async resourceUsage(): Promise<WorkerCpuTime[]> {
+    const asked = this.#slots.flatMap((slot) => {
+      const worker = slot.worker;
+      if (worker === undefined) return [];
+      return [
+        worker.getResourceUsage().then((usage): WorkerCpuTime => ({
+          index: slot.index,
+          pid: worker.pid,
+          cpuMs: usage.ru_utime + usage.ru_stime,
+        })),
+      ];
+    });
+    const answers = await Promise.allSettled(asked);
+    return answers.flatMap((answer) => (answer.status === 'fulfilled' ? [answer.value] : []));
   }
 
   /**
