@@ -7,11 +7,11 @@
  * every commit has run by then) leaves the new config in force, so the set
  * and the ACK say so too, and the bug is logged and counted.
  *
- * PLACEMENT, MEDIA_KEY and TRUST_BUNDLE resources travel in the same updates but are not
- * config: they go to the node's MeshState (mesh-state.ts), never into
- * assembleConfig, and an update that changes only them runs no
- * transaction. A bad body of either refuses its whole update like a bad
- * config body does.
+ * PLACEMENT, MEDIA_KEY, TRUST_BUNDLE, SIGNALING_NODE and PIPE resources
+ * travel in the same updates but are not config: they go to the node's
+ * MeshState (mesh-state.ts), never into assembleConfig, and an update that
+ * changes only them runs no transaction. A bad body of any of them refuses
+ * its whole update like a bad config body does.
  */
 import { Counter, type Registry } from 'prom-client';
 import {
@@ -60,7 +60,7 @@ export interface LastRefusal {
 
 export interface NodeConfigOptions {
   readonly participants: readonly ConfigParticipant[];
-  /** Where PLACEMENT and MEDIA_KEY resources go; without it they are refused as not served. */
+  /** Where the resources of meshStateTypes go; without it they are refused as not served. */
   readonly meshState?: MeshState;
   readonly metrics: Registry;
   readonly log: Logger;

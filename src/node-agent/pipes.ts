@@ -1,0 +1,223 @@
+/**
+ * The PIPE resources a signaling node holds (src/config/pipe-resource.ts):
+ * one per SFU room it shares with another signaling node, naming both ends
+ * of the mediasoup PipeTransport pair and, once each node has reported it,
+ * that end's address and SRTP key. Like hops (hops.ts) they are not config:
+ * staged with the rest of an update, put in force with it, returned with
+ * their bodies in the Hello so a restarted control plane keeps their keys.
+ * After a commit that changed them, listeners get the whole set: the
+ * signaling node's cascade creates, connects and closes its transports from
+ * it.
+ *
+ * A pipe's key is bound to identities. A body is refused (the update is
+ * NACKed, the refusal counted by reason) when it does not parse, when
+ * neither end is this node (a pipe of two other nodes), or when this node's
+ * end names another SPIFFE ID than this node's own, so a key meant for
+ * another workload is never used here even if a confused control plane
+ * sends it. An end naming no identity (null: a control plane without mTLS)
+ * is accepted, as hops accept one. The other end's identity is not judged
+ * here: that node checks its own, and the cascade link accepts the peer
+ * only under it. A refusal never quotes a key.
+ */
+import { Counter, type Registry } from 'prom-client';
+import {
+  parsePipeBody,
+  PIPE,
+  pipeEndsOf,
+  type PipeBody,
+  type ResourceIssue,
+} from '../config/index.js';
+import type { Logger } from '../shared/log.js';
+import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
+import { ChangeListeners, type ChangeListener } from './change-listeners.js';
+
+/** Why a pipe body was refused: the `reason` label of streammesh_node_pipes_refused_total. */
+export type PipeRefusal = 'invalid_body' | 'not_this_node' | 'identity_mismatch';
+
+export interface PipesOptions {
+  /** This node's SPIFFE ID; undefined when it has none (no mTLS), and then no body may name one for it. */
+  readonly ownIdentity?: () => string | undefined;
+  readonly metrics?: Registry;
+  /** Where a listener's exception is reported (a bug of the listener). */
+  readonly log?: Logger;
+}
+
+/** Characters of an identity a refusal quotes. */
+const MAX_QUOTED_IDENTITY = 300;
+
+export interface HeldPipe {
+  readonly version: string;
+  readonly body: PipeBody;
+}
+
+/** A pipe as a node's admin shows it: everything but key material. */
+export interface PipeView {
+  readonly pipeId: string;
+  readonly room: string;
+  readonly peer: string;
+  readonly ownAddress: string | null;
+  readonly peerAddress: string | null;
+  /** Whether the control plane has this node's key and the peer's: the pipe can connect. */
+  readonly ownKey: boolean;
+  readonly peerKey: boolean;
+}
+
+export interface StagedPipes {
+  readonly next: ReadonlyMap<string, HeldPipe>;
+  readonly issues: readonly ResourceIssue[];
+}
+
+export class Pipes {
+  readonly #nodeId: string;
+  readonly #ownIdentity: () => string | undefined;
+  readonly #refused: Counter | undefined;
+  readonly #listeners: ChangeListeners<ReadonlyMap<string, PipeBody>>;
+  #held: ReadonlyMap<string, HeldPipe> = new Map();
+
+  constructor(nodeId: string, options: PipesOptions = {}) {
+    this.#nodeId = nodeId;
+    this.#ownIdentity = options.ownIdentity ?? (() => undefined);
+    if (options.metrics !== undefined) {
+      this.#refused = new Counter({
+        name: 'streammesh_node_pipes_refused_total',
+        help: 'PIPE bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
+        labelNames: ['reason'],
+        registers: [options.metrics],
+      });
+    }
+    const log = options.log;
+    this.#listeners = new ChangeListeners((error) =>
+      log?.error({ err: error }, 'BUG: a pipes listener threw'),
+    );
+  }
+
+  stage(update: ResourceUpdate): StagedPipes {
+    const next = new Map(this.#held);
+    const issues: ResourceIssue[] = [];
+    for (const ref of update.removed) if (ref.type === PIPE) next.delete(ref.name);
+    for (const wire of update.resources) {
+      if (wire.type !== PIPE) continue;
+      const body = this.#read(wire);
+      if ('refusal' in body) {
+        // The reason never quotes the body: it holds keys.
+        issues.push({ type: PIPE, name: wire.name, reason: body.reason });
+        this.#refused?.inc({ reason: body.refusal });
+        continue;
+      }
+      next.set(wire.name, { version: wire.version, body });
+    }
+    return { next, issues };
+  }
+
+  /** Whether the staged set differs from the one held. */
+  changes(staged: StagedPipes): boolean {
+    if (staged.next.size !== this.#held.size) return true;
+    for (const [id, pipe] of staged.next)
+      if (this.#held.get(id)?.version !== pipe.version) return true;
+    return false;
+  }
+
+  /** Puts the staged set in force; tells the listeners when it changed. */
+  commit(staged: StagedPipes): void {
+    const changed = this.changes(staged);
+    this.#held = staged.next;
+    if (changed) this.#listeners.tell(this.#bodies());
+  }
+
+  refs(update: ResourceUpdate): { type: typeof PIPE; name: string; version: string }[] {
+    return update.resources
+      .filter((wire) => wire.type === PIPE)
+      .map(({ name, version }) => ({ type: PIPE, name, version }));
+  }
+
+  /** Every pipe held, for the Hello (with bodies: a restarted control plane keeps their keys). */
+  wire(): WireResource[] {
+    return [...this.#held].map(([name, { version, body }]) => ({
+      type: PIPE,
+      name,
+      version,
+      order: 0,
+      bodyJson: JSON.stringify(body),
+    }));
+  }
+
+  /**
+   * Calls `listener` with the whole set after each commit that changed it
+   * (a pipe added, filled in or removed); returns the function that stops it.
+   */
+  onChange(listener: ChangeListener<ReadonlyMap<string, PipeBody>>): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  get(pipeId: string): PipeBody | undefined {
+    return this.#held.get(pipeId)?.body;
+  }
+
+  /** Every pipe held, by pipeId. */
+  list(): PipeBody[] {
+    return [...this.#bodies().values()];
+  }
+
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** Every pipe without its keys, sorted by pipeId (for an admin route). */
+  views(): PipeView[] {
+    return this.list().flatMap((body) => {
+      const ends = pipeEndsOf(body, this.#nodeId);
+      if (ends === undefined) return [];
+      return [
+        {
+          pipeId: body.pipeId,
+          room: body.room,
+          peer: ends.peer.node,
+          ownAddress: ends.own.address ?? null,
+          peerAddress: ends.peer.address ?? null,
+          ownKey: ends.own.srtp !== undefined,
+          peerKey: ends.peer.srtp !== undefined,
+        },
+      ];
+    });
+  }
+
+  #bodies(): ReadonlyMap<string, PipeBody> {
+    const ids = [...this.#held.keys()].sort();
+    return new Map(
+      ids.flatMap((id) => {
+        const held = this.#held.get(id);
+        return held === undefined ? [] : [[id, held.body] as const];
+      }),
+    );
+  }
+
+  #read(wire: WireResource): PipeBody | { refusal: PipeRefusal; reason: string } {
+    let json: unknown;
+    try {
+      json = JSON.parse(wire.bodyJson);
+    } catch {
+      // Not the parser's message: it quotes the text around the error, which holds keys.
+      return { refusal: 'invalid_body', reason: 'body is not JSON' };
+    }
+    const body = parsePipeBody(wire.name, json);
+    if (typeof body === 'string') return { refusal: 'invalid_body', reason: body };
+    const ends = pipeEndsOf(body, this.#nodeId);
+    if (ends === undefined) {
+      return {
+        refusal: 'not_this_node',
+        reason: `a pipe of ${body.a.node} and ${body.b.node}, not of this node ${this.#nodeId}`,
+      };
+    }
+    const named = ends.own.identity;
+    const own = this.#ownIdentity();
+    if (named === null || named === own) return body;
+    const quoted = JSON.stringify(named.slice(0, MAX_QUOTED_IDENTITY));
+    return {
+      refusal: 'identity_mismatch',
+      reason:
+        own === undefined
+          ? `its identity for this node ${quoted} cannot be this node's: it has no workload identity (no mTLS)`
+          : `its identity for this node ${quoted} is not this node's ${own}`,
+    };
+  }
+}
