@@ -2,7 +2,9 @@
  * A node's side of MeshControl: register, hold the resource stream (its Hello
  * names the resources it holds), apply each update and answer ACK or NACK
  * (naming the refused resources), send heartbeats, stats and a load report
- * every second. When the control plane is unreachable the node keeps its last
+ * every second, and the whole sets the control plane plans from: a proxy's
+ * hop requests, a signaling node's rooms and pipe ends (after each Hello and
+ * when they change, rooms and pipe ends at most once per 50 ms). When the control plane is unreachable the node keeps its last
  * good config and retries with jittered exponential backoff, so a restarted
  * control plane is not stampeded.
  */
@@ -18,8 +20,10 @@ import {
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import {
+  MAX_PIPE_ENDPOINTS,
   MAX_REASON_LENGTH,
   MAX_RESOURCE_ERRORS,
+  MAX_ROOM_REPORTS,
   MAX_STATS_JSON_LENGTH,
   createMeshControlClient,
   type HopRequest,
@@ -27,15 +31,21 @@ import {
   type MeshControlClient,
   type NodeIdentity,
   type NodeMessageOut,
+  type PipeEndpoint,
   type RegisterResponse,
   type ResourceError,
   type ResourceUpdate,
+  type RoomReport,
   type WireResource,
   type WireResourceRef,
 } from '../protocol/mesh/index.js';
+import { Coalescer } from './coalescer.js';
 
 /** How often a node reports its load. */
 export const LOAD_REPORT_INTERVAL_MS = 1_000;
+
+/** The least time between two room reports, or two pipe end reports, of a node. */
+export const REPORT_COALESCE_MS = 50;
 
 type ResourceStream = grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate>;
 
@@ -64,6 +74,10 @@ export interface ControlClientOptions {
   readonly load?: () => Omit<LoadReport, 'sentAtMs'>;
   /** The camera streams the node wants over hops; sent after each Hello and on sendHopRequests(). */
   readonly hopRequests?: () => readonly HopRequest[];
+  /** A signaling node's rooms; sent after each Hello and on sendRooms(). */
+  readonly rooms?: () => readonly RoomReport[];
+  /** A signaling node's pipe ends (with their keys); sent after each Hello and on sendPipeEndpoints(). */
+  readonly pipeEndpoints?: () => readonly PipeEndpoint[];
   /** Each update's drain deadline (Unix ms; 0: not draining), before the update is applied. */
   readonly onDrainDeadline?: (deadlineMs: number) => void;
   /**
@@ -95,6 +109,8 @@ export class ControlClient {
   #greeted: ResourceStream | undefined;
   /** The drain this node asked for (Unix ms), sent again after each Hello until the node stops. */
   #drainRequest: number | undefined;
+  readonly #roomReports = new Coalescer(REPORT_COALESCE_MS, () => this.#writeRooms());
+  readonly #pipeReports = new Coalescer(REPORT_COALESCE_MS, () => this.#writePipeEndpoints());
 
   constructor(options: ControlClientOptions) {
     this.#options = options;
@@ -146,6 +162,16 @@ export class ControlClient {
     if (stream !== undefined && stream === this.#stream) this.#writeHopRequests(stream);
   }
 
+  /** Sends the node's rooms (they changed), coalesced; after the next Hello if not connected. */
+  sendRooms(): void {
+    if (this.connected) this.#roomReports.changed();
+  }
+
+  /** Sends the node's pipe ends (they changed), coalesced; after the next Hello if not connected. */
+  sendPipeEndpoints(): void {
+    if (this.connected) this.#pipeReports.changed();
+  }
+
   /** Asks the control plane to drain this node until `deadlineMs` (now, and after each Hello). */
   requestDrain(deadlineMs: number): void {
     this.#drainRequest = deadlineMs;
@@ -160,6 +186,38 @@ export class ControlClient {
     if (requests === undefined) return;
     stream.write({
       hops: { sentAtMs: Date.now(), requests: requests.map((request) => ({ ...request })) },
+    });
+  }
+
+  /** The whole room set on the greeted stream; one over MAX_ROOM_REPORTS would be refused whole, so is not sent. */
+  #writeRooms(): void {
+    const stream = this.#greeted;
+    const rooms = this.#options.rooms?.();
+    if (rooms === undefined || stream === undefined || stream !== this.#stream) return;
+    if (rooms.length > MAX_ROOM_REPORTS) {
+      this.#options.log.warn(
+        { rooms: rooms.length, max: MAX_ROOM_REPORTS },
+        'too many rooms to report; not sent',
+      );
+      return;
+    }
+    stream.write({ rooms: { sentAtMs: Date.now(), rooms: rooms.map((room) => ({ ...room })) } });
+  }
+
+  /** The whole pipe end set on the greeted stream (its keys are never logged). */
+  #writePipeEndpoints(): void {
+    const stream = this.#greeted;
+    const endpoints = this.#options.pipeEndpoints?.();
+    if (endpoints === undefined || stream === undefined || stream !== this.#stream) return;
+    if (endpoints.length > MAX_PIPE_ENDPOINTS) {
+      this.#options.log.warn(
+        { endpoints: endpoints.length, max: MAX_PIPE_ENDPOINTS },
+        'too many pipe ends to report; not sent',
+      );
+      return;
+    }
+    stream.write({
+      pipes: { sentAtMs: Date.now(), endpoints: endpoints.map((endpoint) => ({ ...endpoint })) },
     });
   }
 
@@ -245,6 +303,8 @@ export class ControlClient {
     });
     this.#greeted = stream;
     this.#writeHopRequests(stream);
+    this.#roomReports.flush();
+    this.#pipeReports.flush();
     if (this.#drainRequest !== undefined)
       stream.write({ drain: { deadlineMs: this.#drainRequest } });
     const interval = Math.max(100, registration.heartbeatIntervalMs);
@@ -305,6 +365,8 @@ export class ControlClient {
   #stopStream(): void {
     clearInterval(this.#heartbeat);
     clearInterval(this.#loadTimer);
+    this.#roomReports.cancel();
+    this.#pipeReports.cancel();
     this.#connected.set(0);
     const stream = this.#stream;
     this.#stream = undefined;

@@ -23,7 +23,28 @@ export {
   type HopView,
   type StagedHops,
 } from './hops.js';
-export { MeshState, meshStateTypes, type StagedMeshState } from './mesh-state.js';
+export {
+  Pipes,
+  type HeldPipe,
+  type PipeRefusal,
+  type PipesOptions,
+  type PipeView,
+  type StagedPipes,
+} from './pipes.js';
+export {
+  SignalingNodes,
+  type HeldSignalingNode,
+  type SignalingNodesOptions,
+  type StagedSignalingNodes,
+} from './signaling-nodes.js';
+export { Coalescer } from './coalescer.js';
+export { ChangeListeners, type ChangeListener } from './change-listeners.js';
+export {
+  MeshState,
+  meshStateTypes,
+  type MeshStateOptions,
+  type StagedMeshState,
+} from './mesh-state.js';
 export {
   controlChannelCredentials,
   IdentityClosedError,

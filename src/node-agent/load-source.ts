@@ -1,7 +1,8 @@
 /**
  * What a node reports as its load every second: the role measures its media
- * (packets/s, bitrate, sessions) and declares its capacity; the node agent
- * adds the CPU its process used.
+ * (packets/s, bitrate, sessions; a signaling node also its mediasoup
+ * producers, consumers and busiest worker's CPU) and declares its capacity;
+ * the node agent adds the CPU its process used.
  */
 import type { MeshConfig } from '../config/index.js';
 import type { Capacity } from '../protocol/mesh/index.js';
@@ -10,6 +11,15 @@ export interface LoadFigures {
   readonly packetsPerSecond: number;
   readonly bitrateBps: number;
   readonly sessions: number;
+  /** mediasoup producers and consumers now, pipes included; absent (reported 0) without mediasoup. */
+  readonly producers?: number;
+  readonly consumers?: number;
+  /**
+   * Cores the busiest mediasoup worker used over the interval (a worker is
+   * one thread: near 1 it is saturated, whatever the Node process uses);
+   * absent (reported 0) without mediasoup.
+   */
+  readonly workerCpuCores?: number;
 }
 
 export interface LoadSource {

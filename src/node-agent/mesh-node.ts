@@ -23,7 +23,7 @@ import { redactSecrets, type MeshConfig, type ResourceRef } from '../config/inde
 import type { WorkloadIdentitySource } from '../shared/identity/index.js';
 import type { Logger } from '../shared/log.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
-import type { HopRequest, Role } from '../protocol/mesh/index.js';
+import type { HopRequest, PipeEndpoint, Role, RoomReport } from '../protocol/mesh/index.js';
 import type { ConfigParticipant } from './config-transaction.js';
 import { ControlClient, type ControlClientOptions } from './control-client.js';
 import {
@@ -35,7 +35,9 @@ import {
 import { CpuSampler, type LoadSource } from './load-source.js';
 import { NodeConfig, type AppliedConfig } from './node-config.js';
 import { MeshState } from './mesh-state.js';
+import type { Pipes } from './pipes.js';
 import type { Placements } from './placements.js';
+import type { SignalingNodes } from './signaling-nodes.js';
 
 export type { AppliedConfig } from './node-config.js';
 
@@ -73,6 +75,10 @@ export interface MeshNodeOptions {
   readonly listenAddresses?: () => Readonly<Record<string, string>>;
   /** The camera streams the node wants over hops (a proxy's edges); see ControlClient. */
   readonly hopRequests?: () => readonly HopRequest[];
+  /** A signaling node's rooms with local participants (the whole set); see roomsChanged(). */
+  readonly rooms?: () => readonly RoomReport[];
+  /** A signaling node's PipeTransport ends, one per PIPE it holds (the whole set); see pipeEndpointsChanged(). */
+  readonly pipeEndpoints?: () => readonly PipeEndpoint[];
 }
 
 export class MeshNode {
@@ -81,7 +87,7 @@ export class MeshNode {
   readonly metrics: Registry;
   readonly admin: AdminServer;
   readonly #config: NodeConfig;
-  /** Placements and hops, as the control plane last pushed them. */
+  /** Placements, hops, pipes and peer signaling nodes, as the control plane last pushed them. */
   readonly meshState: MeshState;
   #client: ControlClient | undefined;
   /** The node's workload certificate, with controlPlane.mtls; undefined without. */
@@ -110,7 +116,7 @@ export class MeshNode {
     const ownIdentity = this.#identity?.spiffeId;
     this.meshState = new MeshState(
       this.id,
-      { ownIdentity: () => ownIdentity, metrics: this.metrics },
+      { ownIdentity: () => ownIdentity, metrics: this.metrics, log: options.log },
       { identity: this.#identity, metrics: this.metrics },
     );
     this.#config = new NodeConfig({
@@ -169,6 +175,16 @@ export class MeshNode {
   /** Which node carries each media session, as the control plane last pushed it. */
   get placements(): Placements {
     return this.meshState.placements;
+  }
+
+  /** A signaling node's cascade pipes (PIPE), as the control plane last pushed them. */
+  get pipes(): Pipes {
+    return this.meshState.pipes;
+  }
+
+  /** The mesh's signaling nodes (SIGNALING_NODE), as the control plane last pushed them. */
+  get signalingNodes(): SignalingNodes {
+    return this.meshState.signalingNodes;
   }
 
   /**
@@ -240,6 +256,10 @@ export class MeshNode {
       ...(this.#options.hopRequests === undefined
         ? {}
         : { hopRequests: this.#options.hopRequests }),
+      ...(this.#options.rooms === undefined ? {} : { rooms: this.#options.rooms }),
+      ...(this.#options.pipeEndpoints === undefined
+        ? {}
+        : { pipeEndpoints: this.#options.pipeEndpoints }),
       onDrainDeadline: (deadlineMs) => {
         const before = this.drainDeadlineMs;
         this.#drainedByControlPlane = deadlineMs;
@@ -296,6 +316,16 @@ export class MeshNode {
     this.#client?.sendHopRequests();
   }
 
+  /** The node's rooms changed: sends the set (at most once per 50 ms; after the next Hello if not connected). */
+  roomsChanged(): void {
+    this.#client?.sendRooms();
+  }
+
+  /** The node's pipe ends changed: sends the set (at most once per 50 ms; after the next Hello if not connected). */
+  pipeEndpointsChanged(): void {
+    this.#client?.sendPipeEndpoints();
+  }
+
   /**
    * Stops taking config updates and waits for the transaction in flight, if
    * any, to commit or abort: the role closes its services after this, so no
@@ -333,11 +363,18 @@ export class MeshNode {
 
   #loadReporter(source: LoadSource) {
     const cpu = new CpuSampler();
-    return () => ({
-      ...source.measure(),
-      cpuCores: cpu.cores(),
-      capacity: source.capacity(this.#config.applied?.config ?? this.#options.config),
-    });
+    return () => {
+      const { producers = 0, consumers = 0, workerCpuCores = 0, ...figures } = source.measure();
+      return {
+        ...figures,
+        // 0 from a role without mediasoup (a proxy): the report's fields are plain numbers.
+        producers,
+        consumers,
+        workerCpuCores,
+        cpuCores: cpu.cores(),
+        capacity: source.capacity(this.#config.applied?.config ?? this.#options.config),
+      };
+    };
   }
 }
 
