@@ -2,10 +2,13 @@
  * Reading a config: from a YAML file, from STREAMMESH_* environment variables,
  * or from a snapshot pushed by the control plane. Every entry parses with the
  * one schema and fails with a ConfigError naming the source, field and reason.
+ * A node's own config (file, environment) also gets its node-local settings
+ * applied here (signaling.bindHost); a pushed snapshot never does.
  */
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { formatHostPort, validHostPort } from '../shared/address.js';
 import { ConfigError, errorMessage, type ConfigIssue } from '../shared/errors.js';
 import { checkConfigText, configTextBounds } from './bounded-parse.js';
 import { suggestField } from './field-names.js';
@@ -70,7 +73,7 @@ export async function loadConfigFile(
 
 /** The embedded default: no file, only defaults and the environment. */
 export function defaultConfig(env: Environment = process.env): MeshConfig {
-  return validateConfig({}, '(defaults)', env);
+  return validateOwnConfig({}, '(defaults)', env);
 }
 
 /**
@@ -81,21 +84,90 @@ export function defaultConfig(env: Environment = process.env): MeshConfig {
 export function parseConfigText(text: string, source: string, env: Environment = {}): MeshConfig {
   const refused = checkConfigText(text);
   if (refused !== undefined) throw new ConfigError(source, [refused]);
-  return validateConfig(parseYaml(text, source), source, env);
+  return validateOwnConfig(parseYaml(text, source), source, env);
 }
 
-/** Validates an already-decoded document (a file's YAML, a pushed snapshot's JSON). */
+/**
+ * Validates an already-decoded document (a file's YAML, a pushed snapshot's
+ * JSON) as it is: node-local settings are not applied, so a snapshot from the
+ * control plane never moves this node's listeners (the node applies its own
+ * bind host to what it is pushed).
+ */
 export function validateConfig(raw: unknown, source: string, env: Environment = {}): MeshConfig {
-  if (raw === null || raw === undefined) raw = {};
+  const fromEnv = applyEnvironment(topLevelMapping(raw, source), env);
+  return parseDocumentWith(fromEnv.document, source, fromEnv.paths);
+}
+
+/** Paths of every address a signaling node listens on: where signaling.bindHost applies. */
+const signalingListenPaths = [
+  'signaling.admin',
+  'signaling.listen',
+  'signaling.cascade.listen',
+  'signaling.rtcListenIp',
+] as const;
+
+/**
+ * `config` with every address the signaling node listens on (admin, listen,
+ * cascade.listen, rtcListenIp) on `host`, each keeping its port; the config
+ * itself without a host. Several signaling nodes share one config this way,
+ * one per address (`up` and signaling.instances). Other roles' addresses, and
+ * the addresses others dial (publicUrl, announcedAddress), stay as they are.
+ */
+export function withSignalingBindHost(config: MeshConfig, host: string | undefined): MeshConfig {
+  if (host === undefined) return config;
+  const onHost = (listen: string): string => formatHostPort({ ...validHostPort(listen), host });
+  const { signaling } = config;
+  return {
+    ...config,
+    signaling: {
+      ...signaling,
+      bindHost: host,
+      admin: onHost(signaling.admin),
+      listen: onHost(signaling.listen),
+      cascade: { ...signaling.cascade, listen: onHost(signaling.cascade.listen) },
+      rtcListenIp: host,
+    },
+  };
+}
+
+/**
+ * A node's own config (its file or defaults, and its environment): validated,
+ * then its node-local settings applied. The whole-config checks run again on
+ * the result: two signaling listeners that differed only by host (0.0.0.0:8443
+ * and 127.0.0.1:8443) meet on the bind host, and the error says so.
+ */
+function validateOwnConfig(raw: unknown, source: string, env: Environment): MeshConfig {
+  const fromEnv = applyEnvironment(topLevelMapping(raw, source), env);
+  const config = parseDocumentWith(fromEnv.document, source, fromEnv.paths);
+  const host = config.signaling.bindHost;
+  if (host === undefined) return config;
+  const setBy = fromEnv.paths.get('signaling.bindHost') ?? 'signaling.bindHost';
+  return parseDocumentWith(
+    withSignalingBindHost(config, host),
+    source,
+    new Map(signalingListenPaths.map((path) => [path, setBy])),
+  );
+}
+
+function topLevelMapping(raw: unknown, source: string): Record<string, unknown> {
+  if (raw === null || raw === undefined) return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(source, [{ path: '', reason: 'the top level must be a mapping' }]);
   }
-  const fromEnv = applyEnvironment(raw as Record<string, unknown>, env);
-  const result = meshConfigSchema.safeParse(fromEnv.document, { reportInput: true });
+  return raw as Record<string, unknown>;
+}
+
+/** The schema's parse; `setBy` maps a config path to what set it, for the error. */
+function parseDocumentWith(
+  document: unknown,
+  source: string,
+  setBy: ReadonlyMap<string, string>,
+): MeshConfig {
+  const result = meshConfigSchema.safeParse(document, { reportInput: true });
   if (result.success) return result.data;
   throw new ConfigError(
     source,
-    result.error.issues.map((issue) => describe(issue, fromEnv.paths)),
+    result.error.issues.map((issue) => describe(issue, setBy)),
   );
 }
 
