@@ -3,3 +3,11 @@
  */
 export { ConfigStore } from './config-store.js';
 export { ConfigPushServer, type ChannelSecurity } from './server.js';
+export {
+  checkPipeEndpoints,
+  checkRoomReports,
+  parsePipeId,
+  type CheckedPipeEndpoint,
+  type PipeEndpointsDefect,
+  type RoomReportsDefect,
+} from './node-messages.js';

@@ -6,10 +6,21 @@
  */
 import {
   MEDIA_KEY,
+  meshHostPortSchema,
+  meshNodeIdSchema,
   parseHopBody,
+  parsePipeBody,
   parsePlacementBody,
+  PIPE,
+  PIPE_SRTP_SUITE,
+  pipeResourceName,
+  pipeSrtpSchema,
   PLACEMENT,
+  roomNameSchema,
+  SIGNALING_NODE,
   type HopBody,
+  type PipeBody,
+  type PipeSrtp,
   pushedResourceTypes,
   resourceTypes,
   type PlacementBody,
@@ -18,17 +29,21 @@ import {
 } from '../../config/index.js';
 import {
   MAX_HELLO_RESOURCES,
+  MAX_PIPE_ENDPOINTS,
   MAX_REASON_LENGTH,
   MAX_RESOURCE_ERRORS,
   MAX_RESOURCE_NAME_LENGTH,
   MAX_RESOURCE_VERSION_LENGTH,
+  MAX_ROOM_REPORTS,
   type Capacity,
   type LoadReport,
   type NodeMessage,
+  type RoomReport,
   type WireResource,
   type WireResourceRef,
   type WireResourceType,
 } from '../../protocol/mesh/index.js';
+import { parseHostPort } from '../../shared/address.js';
 
 const pushedTypes: ReadonlySet<string> = new Set(pushedResourceTypes);
 
@@ -91,17 +106,28 @@ function parseHeld<T>(bodyJson: string, parse: (body: unknown) => T | string): T
   }
 }
 
+/** One PIPE (a room's cascade pipe) a signaling node's Hello says it holds. */
+export interface HeldPipe {
+  readonly ref: PushedResourceRef;
+  readonly body: PipeBody;
+}
+
 /**
- * The PLACEMENT and MEDIA_KEY resources of a Hello, or why the Hello is
- * refused. A body that does not parse (or a hop named other than by its
- * hopId) is left out and counted in `dropped` (the node then counts as not
+ * The PLACEMENT, MEDIA_KEY and PIPE resources of a Hello (and the
+ * SIGNALING_NODE refs a signaling node may return), or why the Hello is
+ * refused. A body that does not parse (or a hop or pipe named other than by
+ * its id) is left out and counted in `dropped` (the node then counts as not
  * holding it, and is sent the current one): what a node holds is a hint for
- * a restarted control plane, not a fact it must accept.
+ * a restarted control plane, not a fact it must accept. SIGNALING_NODE
+ * bodies are not read: the control plane makes them again from its
+ * registry, and a ref only spares the node a resend.
  */
 export function checkHelloPlacements(placements: readonly WireResource[]):
   | {
       readonly held: HeldPlacement[];
       readonly hops: HeldHop[];
+      readonly pipes: HeldPipe[];
+      readonly signalingNodes: PushedResourceRef[];
       readonly dropped: number;
     }
   | string {
@@ -110,6 +136,8 @@ export function checkHelloPlacements(placements: readonly WireResource[]):
   }
   const held: HeldPlacement[] = [];
   const hops: HeldHop[] = [];
+  const pipes: HeldPipe[] = [];
+  const signalingNodes: PushedResourceRef[] = [];
   let dropped = 0;
   for (const placement of placements) {
     const ref = checkRef(placement);
@@ -122,11 +150,17 @@ export function checkHelloPlacements(placements: readonly WireResource[]):
       const body = parseHeld(placement.bodyJson, parseHopBody);
       if (typeof body === 'string' || body.hopId !== ref.name) dropped += 1;
       else hops.push({ ref, body });
+    } else if (ref.type === PIPE) {
+      const body = parseHeld(placement.bodyJson, (json) => parsePipeBody(ref.name, json));
+      if (typeof body === 'string') dropped += 1;
+      else pipes.push({ ref, body });
+    } else if (ref.type === SIGNALING_NODE) {
+      signalingNodes.push(ref);
     } else {
-      return `a hello's placements hold only ${PLACEMENT} and ${MEDIA_KEY} resources`;
+      return `a hello's placements hold only ${PLACEMENT}, ${MEDIA_KEY}, ${PIPE} and ${SIGNALING_NODE} resources`;
     }
   }
-  return { held, hops, dropped };
+  return { held, hops, pipes, signalingNodes, dropped };
 }
 
 export interface RefusedResource {
@@ -198,4 +232,118 @@ export function checkLoad(
   if (figures.some((value) => value < 0)) return 'negative';
   if (figures.some((value) => value > MAX_MEASURE)) return 'too_large';
   return { ...load, capacity };
+}
+
+/** Why a RoomReports set is dropped: the label of streammesh_control_plane_bad_room_reports_total. */
+export type RoomReportsDefect =
+  'not_signaling' | 'too_many' | 'bad_room' | 'duplicate_room' | 'bad_count';
+
+/** Peers or producers one room of one node may claim; more is a broken or hostile report. */
+const MAX_ROOM_COUNT = 1_000_000;
+
+/**
+ * A signaling node's rooms, checked, or why the whole set is dropped (the
+ * node's previous set then stays in force: a half-understood set must not
+ * take a room away from a node still serving it).
+ */
+export function checkRoomReports(
+  reports: Extract<NodeMessage, { kind: 'rooms' }>['rooms'],
+): RoomReport[] | Exclude<RoomReportsDefect, 'not_signaling'> {
+  if (reports.rooms.length > MAX_ROOM_REPORTS) return 'too_many';
+  const seen = new Set<string>();
+  const checked: RoomReport[] = [];
+  for (const { room, peers, producers } of reports.rooms) {
+    if (!roomNameSchema.safeParse(room).success) return 'bad_room';
+    if (seen.has(room)) return 'duplicate_room';
+    if (!isCount(peers) || !isCount(producers)) return 'bad_count';
+    seen.add(room);
+    checked.push({ room, peers, producers });
+  }
+  return checked;
+}
+
+function isCount(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= MAX_ROOM_COUNT;
+}
+
+/** Why a PipeEndpoints set is dropped: the label of streammesh_control_plane_bad_pipe_endpoints_total. */
+export type PipeEndpointsDefect =
+  | 'not_signaling'
+  | 'too_many'
+  | 'bad_pipe_id'
+  | 'not_own_pipe'
+  | 'duplicate_pipe'
+  | 'bad_address'
+  | 'bad_suite'
+  | 'bad_key';
+
+/** One end of a pipe as its node reported it, checked. */
+export interface CheckedPipeEndpoint {
+  readonly pipeId: string;
+  readonly room: string;
+  readonly address: string;
+  readonly srtp: PipeSrtp;
+}
+
+/** Room and ends of a pipe id `pipe/<room>/<a>~<b>`, when it is one (a < b). */
+export function parsePipeId(
+  pipeId: string,
+): { readonly room: string; readonly a: string; readonly b: string } | undefined {
+  const match = /^pipe\/([^/]+)\/([^/~]+)~([^/~]+)$/.exec(pipeId);
+  if (match === null) return undefined;
+  const [, room = '', a = '', b = ''] = match;
+  if (!roomNameSchema.safeParse(room).success) return undefined;
+  if (!meshNodeIdSchema.safeParse(a).success || !meshNodeIdSchema.safeParse(b).success) {
+    return undefined;
+  }
+  if (pipeResourceName(room, a, b) !== pipeId) return undefined;
+  return { room, a, b };
+}
+
+/**
+ * Node `sender`'s pipe ends, checked, or why the whole set is dropped. Each
+ * must name a pipe `sender` is an end of: a node speaks for its own end
+ * only. The reasons name what is wrong, never the value (a key must not
+ * reach a log or a metric).
+ */
+export function checkPipeEndpoints(
+  sender: string,
+  endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes'],
+): CheckedPipeEndpoint[] | Exclude<PipeEndpointsDefect, 'not_signaling'> {
+  if (endpoints.endpoints.length > MAX_PIPE_ENDPOINTS) return 'too_many';
+  const seen = new Set<string>();
+  const checked: CheckedPipeEndpoint[] = [];
+  for (const endpoint of endpoints.endpoints) {
+    const ends = parsePipeId(endpoint.pipeId);
+    if (ends === undefined) return 'bad_pipe_id';
+    if (ends.a !== sender && ends.b !== sender) return 'not_own_pipe';
+    if (seen.has(endpoint.pipeId)) return 'duplicate_pipe';
+    if (!isPipeAddress(endpoint.address)) return 'bad_address';
+    if (endpoint.srtpCryptoSuite !== PIPE_SRTP_SUITE) return 'bad_suite';
+    const srtp = pipeSrtpSchema.safeParse({
+      cryptoSuite: endpoint.srtpCryptoSuite,
+      keyBase64: endpoint.srtpKeyBase64,
+    });
+    if (!srtp.success || !decodesTo44Bytes(endpoint.srtpKeyBase64)) return 'bad_key';
+    seen.add(endpoint.pipeId);
+    checked.push({
+      pipeId: endpoint.pipeId,
+      room: ends.room,
+      address: endpoint.address,
+      srtp: srtp.data,
+    });
+  }
+  return checked;
+}
+
+/** A host:port the PIPE body takes, with a port a socket can have. */
+function isPipeAddress(address: string): boolean {
+  if (!meshHostPortSchema.safeParse(address).success) return false;
+  const parsed = parseHostPort(address);
+  return typeof parsed !== 'string' && parsed.port > 0;
+}
+
+/** AES-256-GCM's 32 bytes of key and 12 of salt: what mediasoup's pipe makes and takes. */
+function decodesTo44Bytes(keyBase64: string): boolean {
+  return Buffer.from(keyBase64, 'base64').length === 44;
 }

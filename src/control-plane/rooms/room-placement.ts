@@ -1,0 +1,329 @@
+/**
+ * Room placement (issue 18): each SFU room some signaling node reports
+ * gets a home node, the PLACEMENT `room/<name>` that the config push sends
+ * to every signaling node (a node that cannot take a participant sends it
+ * home: a WebSocket `moved`, a WHIP/WHEP 307). Its own PlacementTable over
+ * the registry's signaling nodes, driven as PlacementService drives the
+ * proxies' one:
+ *
+ * - Nodes: the registry's signaling nodes. Healthy while not stale; weight
+ *   their declared capacity.sessions (before a load report, the config's
+ *   signaling.capacity); fill their latest load report. A draining node
+ *   takes no new room and its rooms move (`node_drained`); a stale or
+ *   forgotten node's rooms move (`node_failed`).
+ * - Keys: demand-keyed. A room is placed at the first report that names it
+ *   (RoomMembership 'change', at once) and released lingerMs (10 s) after
+ *   no node reports it any more, so a room whose last participant rejoins
+ *   at once keeps its home.
+ * - Start and restart: as PlacementService. For graceMs nothing is placed
+ *   (on a first start, where no signaling Hello returns a room, only until
+ *   FIRST_START_SETTLE_MS after the last signaling node registered); the
+ *   signaling nodes' Hellos return the room PLACEMENTs they hold
+ *   (reported()) and the table is rebuilt from them, the newest `since`
+ *   winning.
+ * - When: on a membership change and a drain at once, and every
+ *   reconcileIntervalMs (staleness, lingering rooms). A pass that changes
+ *   assignments emits 'change' once.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  placementResource,
+  type PlacementBody,
+  type PlacementReason,
+  type PushedResource,
+} from '../../config/index.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import type { Capacity } from '../../protocol/mesh/index.js';
+import {
+  DEFAULT_PLACEMENT_GRACE_MS,
+  DEFAULT_RECONCILE_INTERVAL_MS,
+  FIRST_START_SETTLE_MS,
+  fillOf,
+  PlacementTable,
+  weightOf,
+  type Assignment,
+  type ConfigSource,
+  type PlacementNodeView,
+  type PlacementView,
+} from '../placement/index.js';
+import type { Registry } from '../registry/index.js';
+import type { RoomMembership } from './room-membership.js';
+
+/** The prefix of a room's placement key: `room/<name>`. */
+export const ROOM_KEY_PREFIX = 'room/';
+/** Default time a room nobody reports keeps its home. */
+export const DEFAULT_ROOM_LINGER_MS = 10_000;
+
+export function roomKey(room: string): string {
+  return `${ROOM_KEY_PREFIX}${room}`;
+}
+
+export interface RoomPlacementOptions {
+  /** The config in force: signaling.capacity stands in before a node's first load report. */
+  readonly store: ConfigSource;
+  readonly registry: Registry;
+  readonly membership: RoomMembership;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly loadFactor?: number;
+  readonly graceMs?: number;
+  readonly reconcileIntervalMs?: number;
+  readonly lingerMs?: number;
+}
+
+/** Room placements as GET /placements shows them (its `rooms`). */
+export interface RoomPlacementsView {
+  readonly restoring: boolean;
+  readonly loadFactor: number;
+  readonly lingerMs: number;
+  readonly placements: PlacementView[];
+  readonly nodes: PlacementNodeView[];
+}
+
+export interface RoomPlacementEvents {
+  /** Room assignments changed: push them to the signaling nodes. */
+  change: [];
+}
+
+export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
+  readonly #options: RoomPlacementOptions;
+  readonly #table: PlacementTable;
+  readonly #loadFactor: number;
+  readonly #lingerMs: number;
+  readonly #resources = new Map<string, PushedResource>();
+  /** Reported rooms' keys that found no node yet. */
+  readonly #unplaced = new Set<string>();
+  /** Placed keys no node reports, and since when (clock ms). */
+  readonly #unreportedSince = new Map<string, number>();
+  /** Signaling nodes set in the table, so those the registry forgets can be removed. */
+  readonly #nodes = new Set<string>();
+  #restoring = true;
+  #restart = false;
+  #grace: NodeJS.Timeout | undefined;
+  #settle: NodeJS.Timeout | undefined;
+  #tick: NodeJS.Timeout | undefined;
+  readonly #onRegistered = (id: string): void => {
+    if (!this.#restoring || this.#restart) return;
+    if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') return;
+    clearTimeout(this.#settle);
+    this.#settle = setTimeout(() => this.endRestore(), FIRST_START_SETTLE_MS);
+    this.#settle.unref();
+  };
+  readonly #onInput = (): void => {
+    this.reconcile();
+  };
+
+  constructor(options: RoomPlacementOptions) {
+    super();
+    this.#options = options;
+    this.#loadFactor = options.loadFactor ?? 1.25;
+    this.#lingerMs = options.lingerMs ?? DEFAULT_ROOM_LINGER_MS;
+    this.#table = new PlacementTable({ loadFactor: this.#loadFactor, clock: options.clock });
+  }
+
+  /** Starts the grace period, then reconciles on input and every reconcileIntervalMs. */
+  start(): void {
+    this.#options.membership.on('change', this.#onInput);
+    this.#options.registry.on('drain', this.#onInput);
+    this.#options.registry.on('registered', this.#onRegistered);
+    this.#grace = setTimeout(
+      () => this.endRestore(),
+      this.#options.graceMs ?? DEFAULT_PLACEMENT_GRACE_MS,
+    );
+    this.#grace.unref();
+  }
+
+  close(): void {
+    this.#options.membership.off('change', this.#onInput);
+    this.#options.registry.off('drain', this.#onInput);
+    this.#options.registry.off('registered', this.#onRegistered);
+    clearTimeout(this.#grace);
+    clearTimeout(this.#settle);
+    clearInterval(this.#tick);
+  }
+
+  get restoring(): boolean {
+    return this.#restoring;
+  }
+
+  /** Ends the grace period now: places what must be placed, then reconciles periodically. */
+  endRestore(): void {
+    if (!this.#restoring) return;
+    clearTimeout(this.#grace);
+    clearTimeout(this.#settle);
+    this.#restoring = false;
+    this.#options.log.info({ restored: this.#table.size }, 'room placement: grace period over');
+    this.reconcile();
+    this.#tick = setInterval(
+      () => this.reconcile(),
+      this.#options.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS,
+    );
+    this.#tick.unref();
+  }
+
+  /** The home of `room` now (its PLACEMENT body), or undefined. */
+  homeOf(room: string): PlacementBody | undefined {
+    const assignment = this.#table.get(roomKey(room));
+    return assignment === undefined ? undefined : bodyOf(assignment);
+  }
+
+  /** The room PLACEMENT resources every signaling node should hold. */
+  resources(): readonly PushedResource[] {
+    return [...this.#resources.values()];
+  }
+
+  /**
+   * The room PLACEMENTs a signaling node's Hello says it holds. Taken only
+   * during the grace period, and only `room/` keys; the newest `since` wins.
+   */
+  reported(node: string, held: readonly { readonly key: string; readonly body: PlacementBody }[]) {
+    if (!this.#restoring) return;
+    const rooms = held.filter(({ key }) => key.startsWith(ROOM_KEY_PREFIX));
+    if (rooms.length > 0) {
+      this.#restart = true;
+      clearTimeout(this.#settle);
+    }
+    let changed = false;
+    for (const { key, body } of rooms) {
+      const sinceMs = Date.parse(body.since);
+      const current = this.#table.get(key);
+      if (current !== undefined && current.sinceMs >= sinceMs) continue;
+      this.#record(this.#table.restore(key, body.node, sinceMs, body.reason));
+      changed = true;
+    }
+    this.#options.log.debug({ node, rooms: rooms.length }, 'room placement: node reported');
+    if (changed) this.emit('change');
+  }
+
+  /** One pass: nodes from the registry, rooms from the reports, failed nodes' rooms moved. */
+  reconcile(): void {
+    if (this.#restoring) return;
+    this.#options.membership.forgetLapsed();
+    let changed = this.#syncNodes();
+    changed = this.#syncRooms() || changed;
+    for (const moved of this.#table.rebalance()) {
+      this.#record(moved);
+      changed = true;
+    }
+    if (changed) this.emit('change');
+  }
+
+  view(): RoomPlacementsView {
+    const loads = this.#table.loads();
+    const total = this.#table.size;
+    const signaling = [...this.#options.registry.records()].filter(
+      (record) => record.role === 'ROLE_SIGNALING',
+    );
+    let healthyWeight = 0;
+    const states = signaling.map((record) => {
+      const state = this.#options.registry.stateOf(record);
+      const weight = this.#weightOf(record.load?.capacity);
+      const eligible = state !== 'stale' && record.draining === undefined;
+      if (eligible) healthyWeight += weight;
+      return { record, state, weight, eligible };
+    });
+    const nodes: PlacementNodeView[] = states.map(({ record, state, weight, eligible }) => ({
+      id: record.id,
+      state,
+      draining: record.draining !== undefined,
+      keys: loads.get(record.id) ?? 0,
+      weight,
+      fill: record.load === undefined ? null : fillOf(record.load),
+      bound:
+        healthyWeight > 0 && eligible
+          ? Math.ceil((this.#loadFactor * total * weight) / healthyWeight)
+          : 0,
+    }));
+    nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return {
+      restoring: this.#restoring,
+      loadFactor: this.#loadFactor,
+      lingerMs: this.#lingerMs,
+      placements: this.#table.list().map(viewOf),
+      nodes,
+    };
+  }
+
+  /** Sets every signaling node of the registry in the table; removes those it forgot. */
+  #syncNodes(): boolean {
+    const seen = new Set<string>();
+    let changed = false;
+    for (const record of this.#options.registry.records()) {
+      if (record.role !== 'ROLE_SIGNALING') continue;
+      seen.add(record.id);
+      const { load } = record;
+      this.#table.setNode(record.id, {
+        weight: this.#weightOf(load?.capacity),
+        healthy: this.#options.registry.stateOf(record) !== 'stale',
+        draining: record.draining !== undefined,
+        ...(load === undefined ? {} : { fill: fillOf(load) }),
+      });
+      if (!this.#nodes.has(record.id)) {
+        this.#nodes.add(record.id);
+        changed = true;
+      }
+    }
+    for (const id of this.#nodes) {
+      if (seen.has(id)) continue;
+      this.#table.removeNode(id);
+      this.#nodes.delete(id);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Places newly reported rooms, releases those nobody reported for lingerMs. */
+  #syncRooms(): boolean {
+    const now = this.#options.clock.now();
+    const reported = new Set([...this.#options.membership.rooms().keys()].map(roomKey));
+    let changed = false;
+    for (const assignment of this.#table.list()) {
+      const { key } = assignment;
+      if (reported.has(key)) {
+        this.#unreportedSince.delete(key);
+        continue;
+      }
+      const since = this.#unreportedSince.get(key);
+      if (since === undefined) {
+        this.#unreportedSince.set(key, now);
+        continue;
+      }
+      if (now - since < this.#lingerMs) continue;
+      this.#table.release(key);
+      this.#resources.delete(key);
+      this.#unreportedSince.delete(key);
+      this.#options.log.debug({ key }, 'room placement: room released');
+      changed = true;
+    }
+    for (const key of this.#unplaced) if (!reported.has(key)) this.#unplaced.delete(key);
+    for (const key of reported) if (this.#table.get(key) === undefined) this.#unplaced.add(key);
+    for (const key of this.#unplaced) {
+      const assignment = this.#table.assign(key);
+      if (assignment === undefined) break; // no room for one: none for the others either
+      this.#unplaced.delete(key);
+      this.#record(assignment);
+      changed = true;
+    }
+    return changed;
+  }
+
+  #record(assignment: Assignment): void {
+    this.#resources.set(assignment.key, placementResource(assignment.key, bodyOf(assignment)));
+  }
+
+  #weightOf(capacity: Capacity | undefined): number {
+    const declared = capacity ?? this.#options.store.current.config.signaling.capacity;
+    return Math.max(1, weightOf(declared));
+  }
+}
+
+function bodyOf(assignment: Assignment): PlacementBody {
+  const reason: PlacementReason = assignment.reason;
+  return { node: assignment.node, since: new Date(assignment.sinceMs).toISOString(), reason };
+}
+
+function viewOf(assignment: Assignment): PlacementView {
+  const { node, since, reason } = bodyOf(assignment);
+  return { key: assignment.key, node, since, reason };
+}
