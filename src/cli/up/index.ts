@@ -45,6 +45,7 @@ export async function up(options: UpOptions): Promise<number> {
   const supervisor = new Supervisor({
     configFile: options.configFile,
     proxies: config.proxy.instances,
+    signalingNodes: config.signaling.instances,
     write,
     record: (line) => {
       log.write(line);

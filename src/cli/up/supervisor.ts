@@ -1,7 +1,9 @@
 /**
- * `streammesh up`: runs the control plane, one rtp-proxy and one signaling
- * node as child processes. The control plane starts first; the others are
- * told its address. A role that cannot start (a port taken, its first config
+ * `streammesh up`: runs the control plane, the rtp-proxies and the signaling
+ * nodes as child processes: one of each, or one per entry of proxy.instances
+ * and signaling.instances (each told its id and bind host; the console names
+ * it by its id). The control plane starts first; the others are told its
+ * address. A role that cannot start (a port taken, its first config
  * refused) ends `up` with exit code 2 and its reason in one line: restarting
  * cannot help. A child that exits later, after it was ready, is restarted
  * with backoff, on the same addresses it had. Children run in process groups
@@ -40,19 +42,35 @@ const pinnedAddressVariables: Record<RoleName, Record<string, string>> = {
     grpc: 'STREAMMESH_CONTROL_PLANE_GRPC',
   },
   proxy: { admin: 'STREAMMESH_PROXY_ADMIN' },
-  signaling: { admin: 'STREAMMESH_SIGNALING_ADMIN', listen: 'STREAMMESH_SIGNALING_LISTEN' },
+  signaling: {
+    admin: 'STREAMMESH_SIGNALING_ADMIN',
+    listen: 'STREAMMESH_SIGNALING_LISTEN',
+    cascade: 'STREAMMESH_SIGNALING_CASCADE_LISTEN',
+  },
 };
 
-/** A proxy of `proxy.instances`: `up` runs one per entry instead of one. */
-export interface ProxyInstance {
+/**
+ * A node of `proxy.instances` or `signaling.instances`: `up` runs one per
+ * entry instead of one. (Its serviceAccount is read by the node itself, from
+ * the entry of its id.)
+ */
+export interface NodeInstance {
   readonly id: string;
   readonly host: string;
 }
 
+/** The variables that make a child one instance: its id and its bind host. */
+const instanceVariables = {
+  proxy: { id: 'STREAMMESH_PROXY_ID', bindHost: 'STREAMMESH_PROXY_BIND_HOST' },
+  signaling: { id: 'STREAMMESH_SIGNALING_ID', bindHost: 'STREAMMESH_SIGNALING_BIND_HOST' },
+} as const;
+
 export interface SupervisorOptions {
   readonly configFile: string | undefined;
   /** The proxies to run (proxy.instances); none: one proxy as the config says. */
-  readonly proxies: readonly ProxyInstance[];
+  readonly proxies: readonly NodeInstance[];
+  /** The signaling nodes to run (signaling.instances); none: one as the config says. */
+  readonly signalingNodes: readonly NodeInstance[];
   /** A console line. */
   readonly write: (line: string) => void;
   /** Every line the roles write (the log file). */
@@ -66,9 +84,9 @@ const KEPT_LINES = 20;
 
 interface Child {
   readonly role: RoleName;
-  /** What the console calls it: the role, or a proxy instance's id. */
+  /** What the console calls it: the role, or an instance's id. */
   readonly name: string;
-  /** Its own environment (a proxy instance's id and bind host). */
+  /** Its own environment (an instance's id and bind host). */
   readonly env: Readonly<Record<string, string>>;
   readonly backoff: Backoff;
   process: ChildProcess | undefined;
@@ -87,6 +105,7 @@ interface Child {
 
 export class Supervisor {
   readonly #options: SupervisorOptions;
+  /** By role and name: a proxy and a signaling node may share an id. */
   readonly #children = new Map<string, Child>();
   readonly #sharedEnv: Record<string, string> = {};
   #stopping = false;
@@ -104,13 +123,8 @@ export class Supervisor {
     const grpc = ready.listen['grpc'];
     if (grpc !== undefined) this.#sharedEnv['STREAMMESH_CONTROL_PLANE'] = grpc;
     if (this.#stopping) return;
-    if (this.#options.proxies.length === 0) this.#spawn(this.#child('proxy'));
-    for (const { id, host } of this.#options.proxies) {
-      this.#spawn(
-        this.#child('proxy', id, { STREAMMESH_PROXY_ID: id, STREAMMESH_PROXY_BIND_HOST: host }),
-      );
-    }
-    this.#spawn(this.#child('signaling'));
+    this.#spawnNodes('proxy', this.#options.proxies);
+    this.#spawnNodes('signaling', this.#options.signalingNodes);
   }
 
   /** Stops every child, the nodes first and the control plane last; resolves when all have exited. */
@@ -118,8 +132,17 @@ export class Supervisor {
     this.#stopping = true;
     const nodes = [...this.#children.values()].filter(({ role }) => role !== 'control-plane');
     await Promise.all(nodes.map((child) => stopChild(child)));
-    const controlPlane = this.#children.get('control-plane');
+    const controlPlane = this.#children.get(childKey('control-plane', 'control-plane'));
     if (controlPlane !== undefined) await stopChild(controlPlane);
+  }
+
+  /** One node of `role` as the config says, or one per instance on its own id and host. */
+  #spawnNodes(role: 'proxy' | 'signaling', instances: readonly NodeInstance[]): void {
+    if (instances.length === 0) this.#spawn(this.#child(role));
+    const variables = instanceVariables[role];
+    for (const { id, host } of instances) {
+      this.#spawn(this.#child(role, id, { [variables.id]: id, [variables.bindHost]: host }));
+    }
   }
 
   #child(role: RoleName, name: string = role, env: Record<string, string> = {}): Child {
@@ -137,7 +160,7 @@ export class Supervisor {
       held: [],
       restartTimer: undefined,
     };
-    this.#children.set(name, child);
+    this.#children.set(childKey(role, name), child);
     return child;
   }
 
@@ -235,6 +258,10 @@ function stopChild(child: Child): Promise<void> {
     });
     running.kill('SIGINT');
   });
+}
+
+function childKey(role: RoleName, name: string): string {
+  return `${role}/${name}`;
 }
 
 function pinnedEnvironment(role: RoleName, ready: ReadyMessage): Record<string, string> {
