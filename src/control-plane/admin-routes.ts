@@ -1,7 +1,9 @@
 /**
  * The control plane's own admin routes: read and write the config, list
  * nodes, placements and camera hops, and one camera stream's path hop by
- * hop (GET /streams/<path>/hops).
+ * hop (GET /streams/<path>/hops); SFU rooms across signaling nodes: GET
+ * /placements also shows rooms' homes (`rooms`), GET /rooms each room's
+ * home and member nodes, GET /pipes the cascade pipes.
  * A write (`PUT /config`, YAML or JSON body) needs the admin token (checked
  * before the body is read), is validated like a file — pre-scanned for size
  * and nesting, then parsed on a worker thread under a deadline, so no body
@@ -12,6 +14,8 @@
  * Hop keys never leave the process but to the hop's two nodes: GET /hops
  * shows their epochs and expiry only. GET /streams/<path>/hops serves any
  * path (names may hold "/"); one the config does not have answers 404.
+ * Pipe keys likewise: GET /pipes and GET /rooms say whether an end is
+ * keyed, never the key.
  */
 import type { AdminServer } from '../shared/admin/index.js';
 import { parseConfigTextIsolated, redactSecrets } from '../config/index.js';
@@ -21,16 +25,18 @@ import { addDrainRoutes } from './drain-routes.js';
 import { streamHopsView, type HopPlanner } from './hops/index.js';
 import { CAMERA_KEY_PREFIX, sessionKeys, type PlacementService } from './placement/index.js';
 import type { Registry } from './registry/index.js';
+import { roomsView, type RoomsParts } from './rooms/index.js';
 
 export interface ControlPlaneParts {
   readonly store: ConfigStore;
   readonly registry: Registry;
   readonly placements: PlacementService;
   readonly hops: HopPlanner;
+  readonly rooms: RoomsParts;
 }
 
 export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlaneParts): void {
-  const { store, registry, placements, hops } = parts;
+  const { store, registry, placements, hops, rooms } = parts;
   // The config holds secrets (SRTP keys, RTSP passwords and tokens, camera
   // credentials): shown redacted, in full only with ?reveal=true and the token.
   admin.route('GET', '/config', (request) => {
@@ -73,8 +79,16 @@ export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlanePar
   admin.route('GET', '/nodes', () => ({ status: 200, body: { nodes: registry.list() } }));
   addDrainRoutes(admin, registry);
   admin.route('GET', '/stats', () => ({ status: 200, body: { nodes: registry.stats() } }));
-  // Which proxy carries which session, sorted by key, and each proxy's keys against its bound.
-  admin.route('GET', '/placements', () => ({ status: 200, body: placements.view() }));
+  // Which proxy carries which session, sorted by key, and each proxy's keys
+  // against its bound; `rooms`: the same for SFU rooms over signaling nodes.
+  admin.route('GET', '/placements', () => ({
+    status: 200,
+    body: { ...placements.view(), rooms: rooms.placement.view() },
+  }));
+  // Every SFU room: its home, member nodes (peers, producers) and pipes.
+  admin.route('GET', '/rooms', () => ({ status: 200, body: roomsView(rooms) }));
+  // Every cascade pipe: its room, two ends, addresses and whether keyed, never a key.
+  admin.route('GET', '/pipes', () => ({ status: 200, body: rooms.pipes.view() }));
   // Every hop: its two ends and addresses, key epochs and expiry, never a key.
   admin.route('GET', '/hops', () => ({ status: 200, body: hops.view() }));
 

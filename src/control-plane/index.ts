@@ -2,7 +2,10 @@
  * The control plane process: the config store (file + admin writes), the
  * node registry, placement (which proxy carries which media session), camera
  * hops (which proxy sends which camera stream to which other, and their
- * keys), the MeshControl gRPC service and the admin listener.
+ * keys), SFU rooms across signaling nodes (each room's home node, the
+ * signaling nodes' directory, and the cascade pipes between nodes sharing a
+ * room, with the keys their nodes made: src/control-plane/rooms), the
+ * MeshControl gRPC service and the admin listener.
  *
  * With controlPlane.mtls (the default) it is also the mesh's identity
  * authority: it opens the mesh CA, issues itself a certificate (renewed at
@@ -35,6 +38,7 @@ import { ConfigStore, ConfigPushServer, type ChannelSecurity } from './config-pu
 import { HopPlanner } from './hops/index.js';
 import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
+import { PipePlanner, RoomMembership, RoomPlacement, SignalingNodes } from './rooms/index.js';
 import { addTokenRoutes } from './tokens/index.js';
 import { Revocations, type MeshCa } from './ca/index.js';
 import {
@@ -72,6 +76,8 @@ export interface ControlPlaneOptions {
    * nodes; default DEFAULT_HANDOVER_MS (2 s).
    */
   readonly hopHandoverMs?: number;
+  /** How long a room no signaling node reports keeps its home; default DEFAULT_ROOM_LINGER_MS (10 s). */
+  readonly roomLingerMs?: number;
 }
 
 export interface RunningControlPlane {
@@ -137,6 +143,26 @@ export async function startControlPlane(
     requireIdentity: config.controlPlane.mtls,
     ...(options.hopHandoverMs === undefined ? {} : { handoverMs: options.hopHandoverMs }),
   });
+  const membership = new RoomMembership(registry);
+  const roomPlacement = new RoomPlacement({
+    store,
+    registry,
+    membership,
+    clock: options.clock ?? systemClock,
+    log,
+    ...(options.placementGraceMs === undefined ? {} : { graceMs: options.placementGraceMs }),
+    ...(options.roomLingerMs === undefined ? {} : { lingerMs: options.roomLingerMs }),
+  });
+  const signalingNodes = new SignalingNodes({ registry, log });
+  const pipes = new PipePlanner({
+    registry,
+    membership,
+    grace: roomPlacement,
+    clock: options.clock ?? systemClock,
+    log,
+    requireIdentity: config.controlPlane.mtls,
+  });
+  const rooms = { membership, placement: roomPlacement, pipes };
   const identity = config.controlPlane.mtls ? await startIdentity(options, metrics) : undefined;
   const rotation =
     identity === undefined
@@ -159,6 +185,7 @@ export async function startControlPlane(
     registry,
     placements,
     hops,
+    rooms: { placements: roomPlacement, signalingNodes, pipes, membership },
     heartbeatIntervalMs: config.controlPlane.heartbeatIntervalMs,
     budget: {
       maxConnections: config.controlPlane.grpcMaxConnections,
@@ -184,7 +211,7 @@ export async function startControlPlane(
     identity?.own.close();
     throw error;
   }
-  addControlPlaneRoutes(admin, { store, registry, placements, hops });
+  addControlPlaneRoutes(admin, { store, registry, placements, hops, rooms });
   if (rotation !== undefined) addCaRoutes(admin, rotation);
   if (identity !== undefined) addRevocationRoutes(admin, identity.revocations);
   if (identity !== undefined) {
@@ -227,6 +254,9 @@ export async function startControlPlane(
   });
   placements.start();
   hops.start();
+  roomPlacement.start();
+  signalingNodes.start();
+  pipes.start();
   const sweep = setInterval(() => registry.forgetSilentNodes(), 60_000);
   sweep.unref();
   log.info(
@@ -260,6 +290,9 @@ export async function startControlPlane(
       identity?.own.close();
       placements.close();
       hops.close();
+      roomPlacement.close();
+      signalingNodes.close();
+      pipes.close();
       watcher?.close();
       await Promise.all([pushServer.close(), admin.close()]);
     },

@@ -16,6 +16,16 @@
  * proxy also wants the MEDIA_KEY resources of the hops it sends or
  * receives; they travel in the same updates as PLACEMENT, its Hello returns
  * them, and its HopRequests and ACKs go to the feed.
+ * SFU rooms (issue 18, RoomFeeds): a signaling node wants the room
+ * PLACEMENTs (every room's home), the SIGNALING_NODE resources (every live
+ * signaling node) and the PIPEs it is an end of; a proxy wants none of
+ * them, and a signaling node no camera PLACEMENT or MEDIA_KEY. They travel
+ * in the non-config part of updates. A signaling node's RoomReports and
+ * PipeEndpoints are checked (node-messages.ts) and handed to the feeds; a
+ * bad set is dropped whole and counted by reason (never quoting a key), as
+ * is one from a node that is not a signaling node; the stream stays. Its
+ * Hello returns the room PLACEMENTs and PIPEs it holds, handed to the feeds
+ * for their restore; a feed's 'change' is sent to every signaling node.
  * Drain: every update carries the node's drain deadline (0: not
  * draining). When it changes (the registry's 'drain': `streammesh drain`, a
  * node's own DrainRequest, a restart that ends it) the node is sent an
@@ -50,9 +60,12 @@ import {
 } from '../../shared/connection-budget.js';
 import {
   MEDIA_KEY,
+  PIPE,
   PLACEMENT,
+  SIGNALING_NODE,
   TRUST_BUNDLE,
   type HopBody,
+  type PipeBody,
   type PlacementBody,
   type PushedResource,
 } from '../../config/index.js';
@@ -73,6 +86,7 @@ import {
   type NodeMessage,
   type HopRequests,
   type RegisterRequest,
+  type RoomReport,
   type RegisterResponse,
   type ResourceUpdate,
   type StatsReport,
@@ -87,6 +101,9 @@ import {
   checkHelloResources,
   checkLoad,
   checkNackErrors,
+  checkPipeEndpoints,
+  checkRoomReports,
+  type CheckedPipeEndpoint,
 } from './node-messages.js';
 
 type NodeStream = grpc.ServerDuplexStream<NodeMessage, ResourceUpdate>;
@@ -119,6 +136,32 @@ export interface HopFeed {
   /** A node acknowledged an update. */
   acked(node: string): void;
   on(event: 'change', listener: () => void): unknown;
+}
+
+/**
+ * Where SFU rooms' resources come from and what signaling nodes say of
+ * rooms goes (the control plane's src/control-plane/rooms; a test may
+ * inject its own).
+ */
+export interface RoomFeeds {
+  /** Room PLACEMENTs (`room/<name>`), for every signaling node; Hellos' go to reported(). */
+  readonly placements: PlacementFeed;
+  /** SIGNALING_NODE resources, for every signaling node. */
+  readonly signalingNodes: {
+    resources(): readonly PushedResource[];
+    on(event: 'change', listener: () => void): unknown;
+  };
+  /** PIPE resources, each for its two nodes. */
+  readonly pipes: {
+    resources(node: string): readonly PushedResource[];
+    /** What a signaling node's Hello says it holds (bodies checked). */
+    reported(node: string, held: readonly PipeBody[]): void;
+    /** A signaling node's whole set of pipe ends (checked). */
+    endpoints(node: string, endpoints: readonly CheckedPipeEndpoint[]): void;
+    on(event: 'change', listener: () => void): unknown;
+  };
+  /** A signaling node's whole set of rooms (checked). */
+  readonly membership: { report(node: string, rooms: readonly RoomReport[]): void };
 }
 
 /** The TRUST_BUNDLE resource every node should hold (the control plane's CaRotation). */
@@ -164,6 +207,8 @@ export interface ConfigPushServerOptions {
   readonly placements?: PlacementFeed;
   /** MEDIA_KEY resources pushed to each hop's two proxies; none without. */
   readonly hops?: HopFeed;
+  /** Room PLACEMENTs, SIGNALING_NODEs and PIPEs pushed to signaling nodes; none without. */
+  readonly rooms?: RoomFeeds;
   /** The TRUST_BUNDLE resource pushed to every node; none without. */
   readonly trustBundle?: TrustBundleFeed;
   readonly heartbeatIntervalMs: number;
@@ -189,6 +234,8 @@ export class ConfigPushServer {
   readonly #refusedResources: Counter;
   readonly #droppedPlacements: Counter;
   readonly #badDrains: Counter;
+  readonly #badRoomReports: Counter;
+  readonly #badPipeEndpoints: Counter;
   readonly #refusedRegisters: Counter;
   /**
    * The drain deadline each node was last sent (absent: 0, what a node
@@ -281,6 +328,22 @@ export class ConfigPushServer {
       labelNames: ['reason'],
       registers,
     });
+    this.#badRoomReports = new Counter({
+      name: 'streammesh_control_plane_bad_room_reports_total',
+      help:
+        'RoomReports sets from nodes dropped whole, by reason (not_signaling, too_many, bad_room, ' +
+        'duplicate_room, bad_count).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#badPipeEndpoints = new Counter({
+      name: 'streammesh_control_plane_bad_pipe_endpoints_total',
+      help:
+        'PipeEndpoints sets from nodes dropped whole, by reason (not_signaling, too_many, bad_pipe_id, ' +
+        'not_own_pipe, duplicate_pipe, bad_address, bad_suite, bad_key).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.#badStats = new Counter({
       name: 'streammesh_control_plane_bad_stats_reports_total',
       help: 'Stats reports from nodes dropped, by reason (too_large, bad_json).',
@@ -323,6 +386,17 @@ export class ConfigPushServer {
     };
     options.placements?.on('change', toProxies);
     options.hops?.on('change', toProxies);
+    const toSignaling = (): void => {
+      const current = options.store.current;
+      for (const [id, stream] of this.#streams) {
+        if (options.registry.get(id)?.role === 'ROLE_SIGNALING') {
+          this.#sendDelta(id, stream, current, true);
+        }
+      }
+    };
+    options.rooms?.placements.on('change', toSignaling);
+    options.rooms?.signalingNodes.on('change', toSignaling);
+    options.rooms?.pipes.on('change', toSignaling);
     options.trustBundle?.on('change', () => {
       for (const [id, stream] of this.#streams) {
         this.#sendDelta(id, stream, options.store.current, true);
@@ -534,7 +608,8 @@ export class ConfigPushServer {
       refuse(grpc.status.INVALID_ARGUMENT, held, 'bad_hello');
       return undefined;
     }
-    // Older nodes send no placements; a signaling node is sent none, so its are ignored.
+    // Older nodes send no placements. A proxy's room keys and pipes, and a
+    // signaling node's camera keys and hops, are not theirs: ignored.
     const placements = checkHelloPlacements(message.hello.placements);
     if (typeof placements === 'string') {
       refuse(grpc.status.INVALID_ARGUMENT, placements, 'bad_hello');
@@ -546,15 +621,37 @@ export class ConfigPushServer {
     this.#streams.set(id, call);
     this.#options.registry.streamOpened(id);
     const isProxy = record.role === 'ROLE_PROXY';
+    const isSignaling = record.role === 'ROLE_SIGNALING';
+    const sessionPlacements = placements.held.filter(({ ref }) => !isRoomKey(ref.name));
+    const roomPlacements = placements.held.filter(({ ref }) => isRoomKey(ref.name));
     record.resources.hello(
       isProxy
         ? [
             ...held,
-            ...placements.held.map(({ ref }) => ref),
+            ...sessionPlacements.map(({ ref }) => ref),
             ...placements.hops.map(({ ref }) => ref),
           ]
-        : held,
+        : isSignaling && this.#options.rooms !== undefined
+          ? [
+              ...held,
+              ...roomPlacements.map(({ ref }) => ref),
+              ...placements.pipes.map(({ ref }) => ref),
+              ...placements.signalingNodes,
+            ]
+          : held,
     );
+    if (isSignaling && placements.pipes.length > 0) {
+      this.#options.rooms?.pipes.reported(
+        id,
+        placements.pipes.map(({ body }) => body),
+      );
+    }
+    if (isSignaling && roomPlacements.length > 0) {
+      this.#options.rooms?.placements.reported(
+        id,
+        roomPlacements.map(({ ref, body }) => ({ key: ref.name, body })),
+      );
+    }
     // Hops first: each feed's report may emit 'change', which computes this
     // node's delta at once, and that delta must count both.
     if (isProxy && placements.hops.length > 0) {
@@ -566,10 +663,10 @@ export class ConfigPushServer {
     if (isProxy) {
       this.#options.hops?.greeted(id, new Set(placements.hops.map(({ ref }) => ref.name)));
     }
-    if (isProxy && placements.held.length > 0) {
+    if (isProxy && sessionPlacements.length > 0) {
       this.#options.placements?.reported(
         id,
-        placements.held.map(({ ref, body }) => ({ key: ref.name, body })),
+        sessionPlacements.map(({ ref, body }) => ({ key: ref.name, body })),
       );
     }
     const current = this.#options.store.current;
@@ -656,9 +753,48 @@ export class ConfigPushServer {
         registry.drain(id, deadline);
         break;
       }
+      case 'rooms':
+        this.#onRooms(id, message.rooms);
+        break;
+      case 'pipes':
+        this.#onPipes(id, message.pipes);
+        break;
       case 'hello':
         break;
     }
+  }
+
+  /** A signaling node's rooms: checked, then to the membership; a bad set dropped and counted. */
+  #onRooms(id: string, reports: Extract<NodeMessage, { kind: 'rooms' }>['rooms']): void {
+    if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') {
+      this.#badRoomReports.inc({ reason: 'not_signaling' });
+      return;
+    }
+    const checked = checkRoomReports(reports);
+    if (typeof checked === 'string') {
+      this.#badRoomReports.inc({ reason: checked });
+      this.#options.log.warn({ node: id, reason: checked }, 'room reports dropped');
+      return;
+    }
+    this.#options.rooms?.membership.report(id, checked);
+  }
+
+  /**
+   * A signaling node's pipe ends: checked, then to the planner; a bad set
+   * dropped and counted. The log names the reason only: an endpoint holds a key.
+   */
+  #onPipes(id: string, endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes']): void {
+    if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') {
+      this.#badPipeEndpoints.inc({ reason: 'not_signaling' });
+      return;
+    }
+    const checked = checkPipeEndpoints(id, endpoints);
+    if (typeof checked === 'string') {
+      this.#badPipeEndpoints.inc({ reason: checked });
+      this.#options.log.warn({ node: id, reason: checked }, 'pipe endpoints dropped');
+      return;
+    }
+    this.#options.rooms?.pipes.endpoints(id, checked);
   }
 
   /** A report that is too large or not JSON is dropped and counted; the stream stays. */
@@ -692,6 +828,7 @@ export class ConfigPushServer {
     const record: NodeRecord | undefined = this.#options.registry.get(id);
     if (record === undefined) return;
     const isProxy = record.role === 'ROLE_PROXY';
+    const rooms = record.role === 'ROLE_SIGNALING' ? this.#options.rooms : undefined;
     const trustBundle = this.#options.trustBundle?.resource();
     const delta = record.resources.delta([
       ...current.resources,
@@ -701,6 +838,13 @@ export class ConfigPushServer {
             ...(this.#options.hops?.resources(id) ?? []),
           ]
         : []),
+      ...(rooms === undefined
+        ? []
+        : [
+            ...rooms.placements.resources(),
+            ...rooms.signalingNodes.resources(),
+            ...rooms.pipes.resources(id),
+          ]),
       ...(trustBundle === undefined ? [] : [trustBundle]),
     ]);
     const parts = splitPlacements(delta);
@@ -768,13 +912,25 @@ export class ConfigPushServer {
   }
 }
 
+/** Room keys (`room/<name>`) go to signaling nodes, the others to proxies. */
+function isRoomKey(key: string): boolean {
+  return key.startsWith('room/');
+}
+
+const NON_CONFIG_TYPES: ReadonlySet<string> = new Set([
+  PLACEMENT,
+  MEDIA_KEY,
+  TRUST_BUNDLE,
+  SIGNALING_NODE,
+  PIPE,
+]);
+
 /**
- * The delta's config part and its non-config part (PLACEMENT, MEDIA_KEY and
- * TRUST_BUNDLE), each only if it holds something.
+ * The delta's config part and its non-config part (PLACEMENT, MEDIA_KEY,
+ * TRUST_BUNDLE, SIGNALING_NODE and PIPE), each only if it holds something.
  */
 function splitPlacements(delta: Delta): Delta[] {
-  const isPlacement = (ref: { readonly type: string }): boolean =>
-    ref.type === PLACEMENT || ref.type === MEDIA_KEY || ref.type === TRUST_BUNDLE;
+  const isPlacement = (ref: { readonly type: string }): boolean => NON_CONFIG_TYPES.has(ref.type);
   const parts: Delta[] = [
     {
       changed: delta.changed.filter((resource) => !isPlacement(resource)),

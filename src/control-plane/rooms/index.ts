@@ -28,7 +28,7 @@ export {
   type RoomPlacementOptions,
   type RoomPlacementsView,
 } from './room-placement.js';
-export { roomsView, type RoomsView, type RoomView } from './rooms-view.js';
+export { roomsView, type RoomsParts, type RoomsView, type RoomView } from './rooms-view.js';
 export {
   CASCADE_LISTEN_ADDRESS,
   SIGNALING_LISTEN_ADDRESS,
