@@ -3,8 +3,8 @@
  * WorkerPool and the WebSocket signaling server (signaling.listen, path /ws),
  * with WHIP/WHEP (signaling/WHIP-WHEP.md) and the demo page on the same listener.
  */
-import { validHostPort, type HostPort } from '../src/shared/address.js';
-import type { MeshConfig } from '../src/config/index.js';
+import { formatHostPort, httpUrl, validHostPort, type HostPort } from '../src/shared/address.js';
+import { withSignalingBindHost, type MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { EdgeTokenGate } from '../src/shared/edge-token/index.js';
@@ -78,6 +78,16 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     log,
     stats: () => stats.latest,
     load: signalingLoad(() => stats.latest),
+    // Where other signaling nodes send participants (redirects) and open the
+    // cascade link: the control plane passes them on as SIGNALING_NODE.
+    listenAddresses: () =>
+      server === undefined
+        ? {}
+        : {
+            signaling: formatHostPort(server.address),
+            signaling_url: startup.publicUrl ?? httpUrl(server.address),
+            cascade: startup.cascade.listen,
+          },
     participants: [
       sfuSettingsParticipant(startup, () => (server === undefined ? undefined : live(server)), log),
     ],
@@ -194,7 +204,8 @@ export function sfuSettingsParticipant(
       if (server() === undefined) {
         return Promise.reject(new Error('sfu: no signaling server running, it takes no config'));
       }
-      const next = candidate.signaling;
+      // The pushed listen addresses are the control plane's: this node's own bind host stays.
+      const next = withSignalingBindHost(candidate, startup.bindHost).signaling;
       const restartOnly = restartFields
         .filter((field) => JSON.stringify(next[field]) !== JSON.stringify(inForce[field]))
         .map((field) => `signaling.${field}`);

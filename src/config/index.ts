@@ -5,6 +5,7 @@ export {
   loadConfigFile,
   parseConfigText,
   validateConfig,
+  withSignalingBindHost,
 } from './load.js';
 export { checkConfigText, configTextBounds, type TextBounds } from './bounded-parse.js';
 export { REDACTED, redactSecrets } from './redact.js';

@@ -580,6 +580,17 @@ export const meshConfigSchema = z
       else
         ctx.addIssue({ code: 'custom', path, message: `${address} is already used by ${first}` });
     }
+    // Every node registers under its id: a proxy and a signaling node of `up` may not share one.
+    const proxyIds = new Set(config.proxy.instances.map((instance) => instance.id));
+    config.signaling.instances.forEach((instance, index) => {
+      if (proxyIds.has(instance.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['signaling', 'instances', index, 'id'],
+          message: `${instance.id} is also a proxy.instances id`,
+        });
+      }
+    });
     // The mutual-TLS admin listener's certificate comes from the mesh CA, which runs with mtls.
     if (config.controlPlane.adminMtls !== undefined && !config.controlPlane.mtls) {
       ctx.addIssue({
