@@ -126,8 +126,9 @@ export function checkHelloPlacements(placements: readonly WireResource[]):
   | {
       readonly held: HeldPlacement[];
       readonly hops: HeldHop[];
-      readonly pipes: HeldPipe[];
-      readonly signalingNodes: PushedResourceRef[];
+      /** Present when the Hello holds some (a signaling node's; proxies' Hellos keep their shape). */
+      readonly pipes?: HeldPipe[];
+      readonly signalingNodes?: PushedResourceRef[];
       readonly dropped: number;
     }
   | string {
@@ -160,7 +161,13 @@ export function checkHelloPlacements(placements: readonly WireResource[]):
       return `a hello's placements hold only ${PLACEMENT}, ${MEDIA_KEY}, ${PIPE} and ${SIGNALING_NODE} resources`;
     }
   }
-  return { held, hops, pipes, signalingNodes, dropped };
+  return {
+    held,
+    hops,
+    ...(pipes.length > 0 ? { pipes } : {}),
+    ...(signalingNodes.length > 0 ? { signalingNodes } : {}),
+    dropped,
+  };
 }
 
 export interface RefusedResource {

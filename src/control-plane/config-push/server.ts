@@ -624,6 +624,7 @@ export class ConfigPushServer {
     const isSignaling = record.role === 'ROLE_SIGNALING';
     const sessionPlacements = placements.held.filter(({ ref }) => !isRoomKey(ref.name));
     const roomPlacements = placements.held.filter(({ ref }) => isRoomKey(ref.name));
+    const heldPipes = placements.pipes ?? [];
     record.resources.hello(
       isProxy
         ? [
@@ -635,15 +636,15 @@ export class ConfigPushServer {
           ? [
               ...held,
               ...roomPlacements.map(({ ref }) => ref),
-              ...placements.pipes.map(({ ref }) => ref),
-              ...placements.signalingNodes,
+              ...heldPipes.map(({ ref }) => ref),
+              ...(placements.signalingNodes ?? []),
             ]
           : held,
     );
-    if (isSignaling && placements.pipes.length > 0) {
+    if (isSignaling && heldPipes.length > 0) {
       this.#options.rooms?.pipes.reported(
         id,
-        placements.pipes.map(({ body }) => body),
+        heldPipes.map(({ body }) => body),
       );
     }
     if (isSignaling && roomPlacements.length > 0) {
