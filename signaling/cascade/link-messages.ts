@@ -24,7 +24,7 @@
  * peers followed by `producerAdded` messages).
  */
 import { z } from 'zod';
-import { meshNodeIdSchema, roomNameSchema } from '../../src/config/index.js';
+import { roomNameSchema } from '../../src/config/index.js';
 import { displayNameSchema } from '../protocol/index.js';
 
 export const LINK_PROTOCOL_VERSION = 1;
@@ -58,8 +58,6 @@ const producerEvent = z.strictObject({ room, producerId });
 
 /** Each message type's fields (`type` and `v` aside). */
 export const linkMessageSchemas = {
-  /** The first frame of a plaintext link (no workload identity: tests only): who dials. */
-  hello: z.strictObject({ node: meshNodeIdSchema }),
   /** A room's whole local roster and producers, when the link comes up or the room becomes shared. */
   sync: z.strictObject({
     room,

@@ -21,7 +21,6 @@ import {
 const PRODUCER = '0b9a4c2e-5a6f-4d0e-9f1a-2c3d4e5f6a7b';
 
 const VALID: readonly LinkMessage[] = [
-  { type: 'hello', node: 'sig-a' },
   {
     type: 'sync',
     room: 'standup',
@@ -150,7 +149,6 @@ describe('cascade link messages', () => {
         paused: false,
       },
       { type: 'pipeRefused', id: 1, room: 'r', producerId: 'x', reason: '' },
-      { type: 'hello', node: 'Not A Node' },
       { type: 'ping', at: 1 },
       { type: 'sync', room: 'r', peers: [{ peer: 'p' }], producers: [] },
     ];
