@@ -1,0 +1,173 @@
+/**
+ * RoomPlacement on a fake clock: a room is placed at its first report and
+ * kept while any node reports it, released lingerMs after the last report,
+ * moved off a draining node (node_drained) or a stale one (node_failed),
+ * and rebuilt from signaling Hellos during the grace (newest `since` wins,
+ * only `room/` keys). Proxies take no room.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { RoomPlacement, roomKey } from '../../../../src/control-plane/rooms/index.js';
+import { roomsFixture, STALE_AFTER_MS, type Rooms } from './rooms-fixture.js';
+
+const LINGER_MS = 10_000;
+
+function placementOf(rooms: Rooms): RoomPlacement {
+  return new RoomPlacement({
+    store: rooms.store,
+    registry: rooms.registry,
+    membership: rooms.membership,
+    clock: { now: () => rooms.clock.now },
+    log: rooms.log,
+    lingerMs: LINGER_MS,
+    graceMs: 60_000,
+  });
+}
+
+const report = (room: string) => [{ room, peers: 1, producers: 0 }];
+
+describe('RoomPlacement', () => {
+  const started: RoomPlacement[] = [];
+  const start = (rooms: Rooms): RoomPlacement => {
+    const placement = placementOf(rooms);
+    placement.start();
+    started.push(placement);
+    return placement;
+  };
+  afterEach(() => {
+    for (const placement of started.splice(0)) placement.close();
+  });
+
+  it('places a room at its first report, on a signaling node, once for all its nodes', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    rooms.join('proxy-a', { role: 'ROLE_PROXY' });
+    const placement = start(rooms);
+    placement.endRestore();
+    let changes = 0;
+    placement.on('change', () => (changes += 1));
+    rooms.membership.report('sig-a', report('r1'));
+    const home = placement.homeOf('r1');
+    assert.ok(home !== undefined && ['sig-a', 'sig-b'].includes(home.node));
+    assert.equal(home.reason, 'placed');
+    assert.equal(changes, 1, 'placed at once, one change');
+    rooms.membership.report('sig-b', report('r1'));
+    assert.deepEqual(placement.homeOf('r1'), home, 'a second member moves nothing');
+    assert.deepEqual(
+      placement.resources().map(({ type, name }) => `${type}/${name}`),
+      ['PLACEMENT/room/r1'],
+    );
+    assert.ok(
+      placement.view().nodes.every(({ id }) => id.startsWith('sig-')),
+      'no proxy',
+    );
+  });
+
+  it('keeps a room lingerMs after its last report, then releases it', () => {
+    const rooms = roomsFixture();
+    rooms.join('sig-a');
+    const placement = start(rooms);
+    placement.endRestore();
+    rooms.membership.report('sig-a', report('r1'));
+    rooms.membership.report('sig-a', []);
+    const goneAt = rooms.clock.now;
+    rooms.clock.now = goneAt + LINGER_MS - 1;
+    rooms.heartbeat();
+    placement.reconcile();
+    assert.ok(placement.homeOf('r1'), 'kept while it lingers');
+    rooms.membership.report('sig-a', report('r1'));
+    rooms.membership.report('sig-a', []);
+    const againAt = rooms.clock.now;
+    rooms.clock.now = againAt + LINGER_MS - 1;
+    rooms.heartbeat();
+    placement.reconcile();
+    assert.ok(placement.homeOf('r1'), 'a report restarts the linger');
+    rooms.clock.now = againAt + LINGER_MS;
+    rooms.heartbeat();
+    placement.reconcile();
+    assert.equal(placement.homeOf('r1'), undefined);
+    assert.deepEqual(placement.resources(), []);
+  });
+
+  it('moves the rooms of a draining node (node_drained) and gives it no new one', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    const placement = start(rooms);
+    placement.endRestore();
+    const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
+    rooms.membership.report(
+      'sig-a',
+      names.map((room) => ({ room, peers: 1, producers: 0 })),
+    );
+    const onA = names.filter((room) => placement.homeOf(room)?.node === 'sig-a');
+    assert.ok(onA.length > 0, 'bounded loads spread 20 rooms over both');
+    rooms.registry.drain('sig-a', rooms.clock.now + 60_000);
+    for (const room of onA) {
+      assert.deepEqual(
+        [placement.homeOf(room)?.node, placement.homeOf(room)?.reason],
+        ['sig-b', 'node_drained'],
+      );
+    }
+    rooms.membership.report('sig-b', report('new-room'));
+    assert.equal(placement.homeOf('new-room')?.node, 'sig-b');
+  });
+
+  it('moves the rooms of a stale node (node_failed)', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b', 'sig-c']) rooms.join(id);
+    const placement = start(rooms);
+    placement.endRestore();
+    const names = Array.from({ length: 30 }, (_, i) => `r${i}`);
+    for (const id of ['sig-a', 'sig-b', 'sig-c']) {
+      rooms.membership.report(
+        id,
+        names.map((room) => ({ room, peers: 1, producers: 0 })),
+      );
+    }
+    const onC = names.filter((room) => placement.homeOf(room)?.node === 'sig-c');
+    assert.ok(onC.length > 0);
+    rooms.clock.now += STALE_AFTER_MS + 1;
+    rooms.registry.seen('sig-a');
+    rooms.registry.seen('sig-b');
+    placement.reconcile();
+    for (const room of onC) {
+      const home = placement.homeOf(room);
+      assert.ok(home !== undefined && home.node !== 'sig-c', `${room} left sig-c`);
+      assert.equal(home.reason, 'node_failed');
+    }
+    const stayed = names.filter((room) => !onC.includes(room));
+    assert.ok(
+      stayed.every((room) => placement.homeOf(room)?.reason === 'placed'),
+      'others stay',
+    );
+  });
+
+  it('rebuilds from Hellos in the grace: newest since wins, room keys only', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    const placement = start(rooms);
+    assert.ok(placement.restoring);
+    const older = { node: 'sig-a', since: '2026-12-05T07:00:00.000Z', reason: 'placed' as const };
+    const newer = {
+      node: 'sig-b',
+      since: '2026-12-05T07:30:00.000Z',
+      reason: 'node_drained' as const,
+    };
+    placement.reported('sig-a', [
+      { key: roomKey('r1'), body: older },
+      { key: 'camera/cam1', body: older },
+    ]);
+    placement.reported('sig-b', [{ key: roomKey('r1'), body: newer }]);
+    placement.reported('sig-a', [{ key: roomKey('r1'), body: older }]);
+    assert.deepEqual(placement.homeOf('r1'), newer, 'taken back exactly, the newest');
+    assert.deepEqual(
+      placement.resources().map(({ name }) => name),
+      ['room/r1'],
+    );
+    rooms.membership.report('sig-a', report('r1'));
+    placement.endRestore();
+    assert.deepEqual(placement.homeOf('r1'), newer, 'the grace ends with nothing to move');
+    placement.reported('sig-a', [{ key: roomKey('r2'), body: older }]);
+    assert.equal(placement.homeOf('r2'), undefined, 'after the grace a Hello restores nothing');
+  });
+});
