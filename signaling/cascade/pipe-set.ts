@@ -272,7 +272,8 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
    * it). Its answer is what the peer's pipeIn takes.
    */
   pipeOut(peer: string, producerId: string): Promise<PipedOut> {
-    this.#checkPeer(peer);
+    const refusal = this.#refusal(peer);
+    if (refusal !== undefined) return Promise.reject(refusal);
     let piped = this.#out.get(peer);
     if (piped === undefined) {
       piped = new Map();
@@ -297,7 +298,8 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
    * one (concurrent calls share it). The same id from another peer is refused.
    */
   pipeIn(peer: string, request: PipeInRequest): Promise<types.Producer> {
-    this.#checkPeer(peer);
+    const refusal = this.#refusal(peer);
+    if (refusal !== undefined) return Promise.reject(refusal);
     const existing = this.#in.get(request.producerId);
     if (existing !== undefined) {
       if (existing.peer === peer) return existing.promise;
@@ -321,17 +323,11 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
 
   /** Mirrors the origin's pause; false when no such producer is piped in. */
   async pausePipedIn(producerId: string): Promise<boolean> {
-    const producer = await this.#pipedIn(producerId);
-    if (producer === undefined) return false;
-    await producer.pause();
-    return true;
+    return this.#withPipedIn(producerId, (producer) => producer.pause());
   }
 
   async resumePipedIn(producerId: string): Promise<boolean> {
-    const producer = await this.#pipedIn(producerId);
-    if (producer === undefined) return false;
-    await producer.resume();
-    return true;
+    return this.#withPipedIn(producerId, (producer) => producer.resume());
   }
 
   /** Mirrors the origin's close (or the last local consumer gone); its consumers close. */
@@ -476,11 +472,22 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
     return producer;
   }
 
-  async #pipedIn(producerId: string): Promise<types.Producer | undefined> {
+  /** Runs `action` on a live piped-in producer; false when there is none (or it closed meanwhile). */
+  async #withPipedIn(
+    producerId: string,
+    action: (producer: types.Producer) => Promise<void>,
+  ): Promise<boolean> {
     const entry = this.#in.get(producerId);
-    if (entry === undefined) return undefined;
+    if (entry === undefined) return false;
     const producer = entry.producer ?? (await entry.promise.catch(() => undefined));
-    return producer === undefined || producer.closed ? undefined : producer;
+    if (producer === undefined || producer.closed) return false;
+    try {
+      await action(producer);
+    } catch (error) {
+      if (closedNow(producer)) return false;
+      throw this.#mediaError(`mirroring on piped-in producer ${producerId}`, error);
+    }
+    return true;
   }
 
   async #create(peer: string, pipeId: string, resets: number): Promise<Pipe> {
@@ -576,10 +583,17 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
   }
 
   #checkPeer(peer: string): void {
-    this.#checkOpen();
+    const refusal = this.#refusal(peer);
+    if (refusal !== undefined) throw refusal;
+  }
+
+  /** Why nothing can be piped to `peer` now, if so. */
+  #refusal(peer: string): PipeSetError | undefined {
+    if (this.#closed) return closedError(this.room);
     if (peer === this.node) {
-      throw new PipeSetError('ERR_PIPE_NO_PEER', `a pipe needs another node than ${this.node}`);
+      return new PipeSetError('ERR_PIPE_NO_PEER', `a pipe needs another node than ${this.node}`);
     }
+    return undefined;
   }
 
   #checkOpen(): void {
@@ -602,6 +616,11 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
 
 function closedError(room: string): PipeSetError {
   return new PipeSetError('ERR_PIPE_CLOSED', `the pipes of room ${room} are closed`);
+}
+
+/** `closed` read where narrowing would assume it unchanged (after an await). */
+function closedNow(producer: types.Producer): boolean {
+  return producer.closed;
 }
 
 function ignore(): void {

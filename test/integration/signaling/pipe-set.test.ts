@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import type { types } from 'mediasoup';
 import {
   PipeSet,
@@ -18,6 +19,7 @@ import {
   type PipeSetEvents,
 } from '../../../signaling/cascade/pipe-set.js';
 import type { PipeEndpoint } from '../../../signaling/cascade/pipe-endpoint.js';
+import { registerPipeMetrics } from '../../../signaling/cascade/pipe-metrics.js';
 import {
   WorkerPool,
   censusCounts,
@@ -189,6 +191,17 @@ describe('PipeSet between two nodes', () => {
         setB.stats().pipes.map(({ peer, connected }) => ({ peer, connected })),
         [{ peer: NODE_A, connected: true }],
       );
+      // Both nodes live in this process: the gauges sum A's and B's sets.
+      const metrics = new Registry();
+      registerPipeMetrics(metrics);
+      const values = async (name: string): Promise<Record<string, number>> => {
+        const metric = (await metrics.getMetricsAsJSON()).find((entry) => entry.name === name);
+        return Object.fromEntries(
+          (metric?.values ?? []).map((value) => [Object.values(value.labels).join(), value.value]),
+        );
+      };
+      assert.deepEqual(await values('streammesh_signaling_piped_producers'), { in: 1, out: 1 });
+      assert.deepEqual(await values('streammesh_signaling_pipes'), { connected: 2, waiting: 0 });
 
       const first = at(subscribers, 0);
       await waitFor(
@@ -364,6 +377,26 @@ describe('PipeSet between two nodes', () => {
       setA.close();
       setB.close();
     }
+    assert.deepEqual(censusCounts(), baseline);
+  });
+
+  it('closes with its Router (a worker died), and refuses work after', async () => {
+    const { router } = await nodeA.pool.createRouter(codecs, { room: 'short-lived' });
+    const set = new PipeSet({
+      router,
+      room: 'short-lived',
+      node: NODE_A,
+      rtc: { listenIp: '127.0.0.11' },
+      log,
+    });
+    await set.open(NODE_B, `pipe/short-lived/${NODE_A}~${NODE_B}`);
+    const closed = new Promise<void>((resolve) => set.once('close', resolve));
+    router.close();
+    await closed;
+    assert.equal(set.closed, true);
+    assert.deepEqual(set.stats().pipes, []);
+    await assert.rejects(set.open(NODE_B, 'x'), { code: 'ERR_PIPE_CLOSED' });
+    await assert.rejects(set.pipeOut(NODE_B, 'p'), { code: 'ERR_PIPE_CLOSED' });
     assert.deepEqual(censusCounts(), baseline);
   });
 
