@@ -1,0 +1,181 @@
+/**
+ * PipePlanner on a fake clock: a PIPE per pair of signaling nodes sharing a
+ * room, sent to its two nodes only; each end filled from its own node's
+ * endpoints; withdrawn when a node leaves the room or goes stale (kept while
+ * a node's stream is merely closed), its ends forgotten with it; no pipe to
+ * a node without a SPIFFE ID when identities are required; bodies rebuilt
+ * exactly from Hellos during the grace; no key in the view.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import { pipeResourceName, type PipeBody } from '../../../../src/config/index.js';
+import { checkPipeEndpoints } from '../../../../src/control-plane/config-push/index.js';
+import { PipePlanner } from '../../../../src/control-plane/rooms/index.js';
+import { roomsFixture, STALE_AFTER_MS, type Rooms } from './rooms-fixture.js';
+
+const report = (...names: string[]) => names.map((room) => ({ room, peers: 1, producers: 0 }));
+
+function endpointOf(node: string, pipeId: string, address: string) {
+  const checked = checkPipeEndpoints(node, {
+    sentAtMs: 0,
+    endpoints: [
+      {
+        pipeId,
+        address,
+        srtpCryptoSuite: 'AEAD_AES_256_GCM',
+        srtpKeyBase64: randomBytes(44).toString('base64'),
+      },
+    ],
+  });
+  assert.ok(typeof checked !== 'string', 'endpoint refused');
+  return checked;
+}
+
+describe('PipePlanner', () => {
+  const planners: PipePlanner[] = [];
+  const grace = { restoring: false };
+  const plannerOf = (rooms: Rooms, requireIdentity = false): PipePlanner => {
+    const planner = new PipePlanner({
+      registry: rooms.registry,
+      membership: rooms.membership,
+      grace,
+      clock: { now: () => rooms.clock.now },
+      log: rooms.log,
+      requireIdentity,
+    });
+    planner.start();
+    planners.push(planner);
+    return planner;
+  };
+  const names = (planner: PipePlanner, node: string) =>
+    planner.resources(node).map(({ name }) => name);
+  const bodyAt = (planner: PipePlanner, node: string, pipeId: string): PipeBody | undefined =>
+    planner.resources(node).find(({ name }) => name === pipeId)?.body as PipeBody | undefined;
+  afterEach(() => {
+    for (const planner of planners.splice(0)) planner.close();
+    grace.restoring = false;
+  });
+
+  it('makes a pipe per pair of nodes sharing a room, for those two nodes only', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b', 'sig-c', 'sig-d']) rooms.join(id);
+    const planner = plannerOf(rooms);
+    let changes = 0;
+    planner.on('change', () => (changes += 1));
+    for (const id of ['sig-a', 'sig-b', 'sig-c']) rooms.membership.report(id, report('r1'));
+    rooms.membership.report('sig-d', report('r2'));
+    assert.ok(changes > 0);
+    assert.deepEqual(names(planner, 'sig-a'), ['pipe/r1/sig-a~sig-b', 'pipe/r1/sig-a~sig-c']);
+    assert.deepEqual(names(planner, 'sig-c'), ['pipe/r1/sig-a~sig-c', 'pipe/r1/sig-b~sig-c']);
+    assert.deepEqual(names(planner, 'sig-d'), [], 'alone in r2: no pipe');
+    assert.deepEqual(bodyAt(planner, 'sig-b', 'pipe/r1/sig-a~sig-b'), {
+      pipeId: 'pipe/r1/sig-a~sig-b',
+      room: 'r1',
+      a: { node: 'sig-a', identity: null },
+      b: { node: 'sig-b', identity: null },
+    });
+  });
+
+  it('fills each end from its own node, only for a pipe that exists; forgets ends with the pipe', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b', 'sig-c']) rooms.join(id);
+    const planner = plannerOf(rooms);
+    for (const id of ['sig-a', 'sig-b']) rooms.membership.report(id, report('r1'));
+    const pipeId = pipeResourceName('r1', 'sig-a', 'sig-b');
+    const fromB = endpointOf('sig-b', pipeId, '127.0.0.12:40000');
+    planner.endpoints('sig-b', fromB);
+    const body = bodyAt(planner, 'sig-a', pipeId);
+    assert.ok(body);
+    assert.equal(body.a.address, undefined, 'sig-a has not reported yet');
+    assert.equal(body.b.address, '127.0.0.12:40000');
+    assert.deepEqual(body.b.srtp, fromB[0]?.srtp);
+    assert.deepEqual(bodyAt(planner, 'sig-b', pipeId), body, 'one body for both ends');
+    // A pipe sig-c is not an end of yet: its endpoint is not kept.
+    const early = endpointOf('sig-c', pipeResourceName('r1', 'sig-a', 'sig-c'), '127.0.0.13:1');
+    planner.endpoints('sig-c', early);
+    rooms.membership.report('sig-c', report('r1'));
+    assert.equal(bodyAt(planner, 'sig-c', 'pipe/r1/sig-a~sig-c')?.b.address, undefined);
+    // sig-b leaves r1 and comes back: the new pipe waits for a new transport.
+    rooms.membership.report('sig-b', []);
+    assert.deepEqual(names(planner, 'sig-b'), []);
+    rooms.membership.report('sig-b', report('r1'));
+    assert.equal(bodyAt(planner, 'sig-a', pipeId)?.b.address, undefined);
+    const text = JSON.stringify(planner.view());
+    assert.ok(!text.includes(fromB[0]?.srtp.keyBase64 ?? '?'), 'no key in the view');
+  });
+
+  it('withdraws a stale node’s pipes, not those of a node whose stream merely closed', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    const planner = plannerOf(rooms);
+    for (const id of ['sig-a', 'sig-b']) rooms.membership.report(id, report('r1'));
+    rooms.registry.streamClosed('sig-b');
+    planner.reconcile();
+    assert.deepEqual(names(planner, 'sig-a'), ['pipe/r1/sig-a~sig-b'], 'a blip cuts no media');
+    rooms.clock.now += STALE_AFTER_MS + 1;
+    rooms.registry.seen('sig-a');
+    planner.reconcile();
+    assert.deepEqual(names(planner, 'sig-a'), []);
+    assert.deepEqual(names(planner, 'sig-b'), []);
+  });
+
+  it('with identities required, joins only nodes that registered with a certificate', () => {
+    const rooms = roomsFixture();
+    rooms.join('sig-a', { spiffeId: 'spiffe://mesh.test/ns/default/sa/sig' });
+    rooms.join('sig-b', { spiffeId: 'spiffe://mesh.test/ns/default/sa/sig' });
+    rooms.join('sig-c');
+    const planner = plannerOf(rooms, true);
+    for (const id of ['sig-a', 'sig-b', 'sig-c']) rooms.membership.report(id, report('r1'));
+    assert.deepEqual(names(planner, 'sig-a'), ['pipe/r1/sig-a~sig-b']);
+    assert.deepEqual(names(planner, 'sig-c'), []);
+    assert.equal(
+      bodyAt(planner, 'sig-a', 'pipe/r1/sig-a~sig-b')?.b.identity,
+      'spiffe://mesh.test/ns/default/sa/sig',
+    );
+  });
+
+  it('takes bodies back from Hellos in the grace, each node’s own end winning; then plans', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    grace.restoring = true;
+    const planner = plannerOf(rooms);
+    const pipeId = pipeResourceName('r1', 'sig-a', 'sig-b');
+    const [a] = endpointOf('sig-a', pipeId, '127.0.0.11:40000');
+    const [b] = endpointOf('sig-b', pipeId, '127.0.0.12:40000');
+    const [forged] = endpointOf('sig-a', pipeId, '127.0.0.66:1');
+    assert.ok(a && b && forged);
+    const body: PipeBody = {
+      pipeId,
+      room: 'r1',
+      a: { node: 'sig-a', identity: null, address: a.address, srtp: a.srtp },
+      b: { node: 'sig-b', identity: null, address: b.address, srtp: b.srtp },
+    };
+    // sig-b's Hello says something else of sig-a's end; sig-a's own word wins.
+    planner.reported('sig-b', [
+      { ...body, a: { ...body.a, address: forged.address, srtp: forged.srtp } },
+    ]);
+    planner.reported('sig-a', [body]);
+    planner.reported('sig-a', [
+      {
+        ...body,
+        pipeId: 'pipe/r9/sig-b~sig-c',
+        room: 'r9',
+        a: { node: 'sig-b', identity: null },
+        b: { node: 'sig-c', identity: null },
+      },
+    ]);
+    assert.deepEqual(bodyAt(planner, 'sig-a', pipeId), body);
+    assert.deepEqual(names(planner, 'sig-c'), [], 'a Hello speaks only for its own pipes');
+    const restoredVersion = planner.resources('sig-a')[0]?.version;
+    for (const id of ['sig-a', 'sig-b']) rooms.membership.report(id, report('r1'));
+    grace.restoring = false;
+    planner.reconcile();
+    assert.equal(
+      planner.resources('sig-a')[0]?.version,
+      restoredVersion,
+      'a restart changes nothing',
+    );
+    assert.equal(planner.view().pipes[0]?.state, 'active');
+  });
+});
