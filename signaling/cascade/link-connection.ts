@@ -40,10 +40,14 @@ export const LINK_CLOSE = {
   replaced: 4001,
   /** The peer stopped answering pings, or stopped reading. */
   unresponsive: 4002,
+  /** The directory no longer knows the peer under the identity the link was made with. */
+  unknown: 4003,
 } as const;
 
 export interface LinkConnectionOptions {
   readonly node: string;
+  /** The peer's SPIFFE ID the link was authenticated under (null without mTLS). */
+  readonly identity: string | null;
   readonly socket: WebSocket;
   /** Whether this node dialed it. */
   readonly dialed: boolean;
@@ -60,6 +64,7 @@ export interface LinkConnectionOptions {
 
 export class LinkConnection {
   readonly node: string;
+  readonly identity: string | null;
   readonly dialed: boolean;
   readonly #socket: WebSocket;
   readonly #options: LinkConnectionOptions;
@@ -70,6 +75,7 @@ export class LinkConnection {
 
   constructor(options: LinkConnectionOptions) {
     this.node = options.node;
+    this.identity = options.identity;
     this.dialed = options.dialed;
     this.#socket = options.socket;
     this.#options = options;

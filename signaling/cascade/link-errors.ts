@@ -32,3 +32,13 @@ export class LinksClosedError extends StreammeshError {
     super('ERR_CASCADE_LINKS_CLOSED', 'the cascade links are closed');
   }
 }
+
+/** mTLS is on but the node has no workload certificate yet: the listener cannot start. */
+export class NoWorkloadCertificateError extends StreammeshError {
+  constructor() {
+    super(
+      'ERR_CASCADE_LINK_NO_CERTIFICATE',
+      'the cascade link listener needs the workload certificate, and this node has none yet',
+    );
+  }
+}

@@ -32,6 +32,7 @@ import { ConnectionBudget, type HeadDeadline } from '../../src/shared/connection
 import type { MeshCredentials } from '../../src/shared/identity/index.js';
 import type { Logger } from '../../src/shared/log.js';
 import { MAX_LINK_FRAME_BYTES } from './link-connection.js';
+import { NoWorkloadCertificateError } from './link-errors.js';
 import { LINK_SUBPROTOCOL } from './link-messages.js';
 import type { LinkMetrics, LinkRefusal } from './link-metrics.js';
 import {
@@ -88,7 +89,7 @@ export class LinkServer {
     const { credentials } = options;
     const material = credentials?.current;
     if (credentials !== undefined && material === undefined) {
-      throw new Error('the cascade link listener needs the workload certificate first');
+      throw new NoWorkloadCertificateError();
     }
     if (credentials === undefined || material === undefined) {
       this.#server = createHttpServer();
@@ -119,8 +120,8 @@ export class LinkServer {
       this.#server = server;
     }
     this.#server.on('request', (request: IncomingMessage, response) => {
+      // Only the upgrade is served here.
       response.writeHead(426, { connection: 'close', upgrade: 'websocket' }).end();
-      request.socket.destroy();
     });
     this.#server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgrade(request, socket, head);

@@ -231,6 +231,27 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
   }
 
   /**
+   * The directory changed (SIGNALING_NODE entries): links to nodes it no
+   * longer has, or has under another identity than the link was made with,
+   * are closed, and what was queued for a node it no longer has is dropped.
+   */
+  refresh(): void {
+    for (const peer of [...this.#peers.values()]) {
+      const entry = this.#options.lookup(peer.node);
+      const connection = peer.connection;
+      if (connection !== undefined && entry?.identity !== connection.identity) {
+        this.#log.info({ node: peer.node }, 'cascade link peer left the directory');
+        this.#end(peer);
+        connection.close(LINK_CLOSE.unknown, 'unknown peer');
+        // Redialed (under the new identity) by #redialLater if the entry is still there.
+        this.#redialLater(peer);
+      } else if (entry === undefined) {
+        this.#forget(peer);
+      }
+    }
+  }
+
+  /**
    * Closes the link to `node` (no room shared any more) and stops
    * redialing it; the peer is told not to redial either. A later send()
    * opens it again.
@@ -397,6 +418,8 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
     }
     const connection: LinkConnection = new LinkConnection({
       node,
+      // What the peer was just checked against (its certificate, by the server or the dialer).
+      identity: this.#options.lookup(node)?.identity ?? null,
       socket,
       dialed,
       heartbeatMs: this.#options.heartbeatMs ?? DEFAULT_LINK_HEARTBEAT_MS,

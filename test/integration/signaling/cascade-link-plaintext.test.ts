@@ -11,7 +11,8 @@
  *   lost it) replaces it: a 'down' then an 'up';
  * - a request with no reply times out, one in flight when the link goes
  *   down fails at once with LinkDownError, one to an unknown node fails;
- * - disconnect() releases the link: the peer does not redial it.
+ * - disconnect() releases the link: the peer does not redial it;
+ * - refresh() closes the link to a node the directory no longer has.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -200,6 +201,42 @@ describe('cascade link (plaintext, tests only) and its sessions', () => {
     // A later message opens it again.
     b.links.send('sig-a', { type: 'peerLeft', room: 'r', peer: 'y' });
     await until(() => a.received.length === 2, 'a receives again');
+    await a.links.close();
+    await b.links.close();
+  });
+
+  it('closes the link to a node the directory no longer has, on refresh()', async () => {
+    const a = await startNode('sig-a');
+    const b = await startNode('sig-b');
+    a.links.send('sig-b', { type: 'peerLeft', room: 'r', peer: 'x' });
+    await until(() => b.received.length === 1, 'b receives');
+    entries.delete('sig-a');
+    b.links.refresh();
+    await until(() => b.events.includes('down sig-a'), 'down at b');
+    await until(() => a.events.includes('down sig-b'), 'down at a');
+    // sig-a redials (sig-b is still in its directory), and sig-b refuses it.
+    await waitFor(
+      async () =>
+        (await count(
+          b.registry,
+          'streammesh_signaling_cascade_links_refused_total',
+          'unknown_node',
+        )) > 0
+          ? true
+          : undefined,
+      WAIT_MS,
+      () => 'redial refused as unknown_node',
+    );
+    assert.deepEqual(b.links.upNodes(), []);
+    b.links.send('sig-a', { type: 'peerLeft', room: 'r', peer: 'y' });
+    assert.equal(
+      await count(
+        b.registry,
+        'streammesh_signaling_cascade_messages_dropped_total',
+        'send_undelivered',
+      ),
+      1,
+    );
     await a.links.close();
     await b.links.close();
   });

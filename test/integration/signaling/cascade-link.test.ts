@@ -557,8 +557,12 @@ describe('cascade link (mutual TLS)', () => {
     const serial = (pem: string): string => new X509Certificate(pem).serialNumber;
     const first = certificates.get('sig-b') ?? assert.fail();
     assert.equal(await presented(), serial(first.certificatePem));
-    const renewed = await issueNode(testCa.ca, 'sig-b');
+    // The renewal also moves sig-b to another SPIFFE ID, so that a handshake
+    // made with the old certificate would be refused from now on.
+    const renewedId = workloadId('streammesh-signaling-renewed');
+    const renewed = await issueNode(testCa.ca, 'sig-b', renewedId);
     b.identity.renew(renewed);
+    directory.set('sig-b', b.port, renewedId);
     assert.equal(await presented(), serial(renewed.certificatePem));
     assert.notEqual(serial(renewed.certificatePem), serial(first.certificatePem));
     // The link made with the old certificate is still the same session.
@@ -569,7 +573,8 @@ describe('cascade link (mutual TLS)', () => {
       () => 'received',
     );
     assert.deepEqual(b.events, ['up sig-a']);
-    // A new dial from sig-b uses its renewed certificate, and sig-a accepts it.
+    // A new dial from sig-b presents its renewed certificate: sig-a, which now
+    // knows sig-b only under the new identity, accepts it.
     a.links.disconnect('sig-b');
     await waitFor(
       () => (b.events.includes('down sig-a') ? true : undefined),
@@ -581,6 +586,12 @@ describe('cascade link (mutual TLS)', () => {
       () => (a.received.length > 0 ? true : undefined),
       WAIT_MS,
       () => 'a receives',
+    );
+    assert.equal(
+      await counter(a.registry, 'streammesh_signaling_cascade_links_refused_total', {
+        reason: 'identity_mismatch',
+      }),
+      0,
     );
     await a.links.close();
     await b.links.close();
