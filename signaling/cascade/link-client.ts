@@ -75,6 +75,8 @@ export function dialLink(options: DialOptions): Promise<WebSocket> {
           secureContext: material.context,
           minVersion: 'TLSv1.3' as const,
           rejectUnauthorized: true,
+          // ws hands its options to tls.connect as they are (its typings say boolean;
+          // node:tls takes an Error to refuse, undefined to accept).
           checkServerIdentity: marked(
             linkServerIdentityCheck(material, options.node, options.entry.identity),
           ),

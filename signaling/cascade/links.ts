@@ -349,7 +349,7 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
     }).then(
       (socket) => {
         if (peer.dial !== dial || this.#closed || this.#peers.get(peer.node) !== peer) {
-          socket.close(LINK_CLOSE.replaced, 'not needed');
+          discard(socket, 'not needed');
           return;
         }
         peer.dial = undefined;
@@ -404,7 +404,7 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
   /** A link to `node` opened (dialed by this node or by the peer). */
   #adopt(node: string, socket: WebSocket, dialed: boolean): void {
     if (this.#closed || (!dialed && !this.#admits(node))) {
-      socket.close(LINK_CLOSE.replaced, 'duplicate');
+      discard(socket, 'duplicate');
       return;
     }
     const peer = this.#peer(node);
@@ -502,4 +502,10 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
       this.#log.error({ event, err: errorMessage(error) }, 'cascade link listener threw');
     }
   }
+}
+
+/** Closes a socket that will not become a link; nothing listens to it any more, so errors are moot. */
+function discard(socket: WebSocket, reason: string): void {
+  socket.on('error', () => undefined);
+  socket.close(LINK_CLOSE.replaced, reason);
 }
