@@ -33,10 +33,18 @@ export async function meshUp(
     STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
     ...env,
   });
-  const match = await up.waitForOutput(/^proxy +ready +(http:\/\/\S+)$/m, 10_000);
-  const proxyUrl = match[1] ?? '';
-  // Ready means the config, and with it every route, is in force.
-  await waitReady(proxyUrl, () => up.stderr(), 10_000);
+  let proxyUrl: string;
+  try {
+    // Generous: on a loaded 2-core machine the roles start in seconds, not milliseconds.
+    const match = await up.waitForOutput(/^proxy +ready +(http:\/\/\S+)$/m, 30_000);
+    proxyUrl = match[1] ?? '';
+    // Ready means the config, and with it every route, is in force.
+    await waitReady(proxyUrl, () => up.stderr(), 30_000);
+  } catch (error) {
+    // A mesh that never got ready is stopped here: the caller has nothing to stop.
+    await up.stop('SIGTERM', 5_000);
+    throw error;
+  }
   return {
     proxyUrl,
     up,

@@ -936,6 +936,31 @@ describe('docs that run', { timeout: 540_000 }, () => {
         assert.equal(readmeRun.code, 0, readmeRun.stderr);
         assert.match(readmeRun.stdout, /codec_name=h264/);
         assert.equal(readmeRun.stdout.trim().split('\n').at(-1)?.split('.').length, 3, 'a JWT');
+        // The README's revocation lines: list the serials, revoke billing's, see it listed.
+        const [listSerials, revoke, listRevoked] = shellBlocks(
+          section('## Identity and security'),
+        ).filter(
+          (command) =>
+            command.includes('/ca ') ||
+            command.includes('certificates/revoked') ||
+            command.includes('cert revoke'),
+        );
+        assert.ok(
+          listSerials !== undefined && revoke !== undefined && listRevoked !== undefined,
+          'three revocation lines',
+        );
+        const serials = await runShell(documented(listSerials));
+        assert.equal(serials.code, 0, serials.stderr);
+        const billingSerial = /^billing ([0-9A-F]+)$/m.exec(serials.stdout)?.[1];
+        assert.ok(billingSerial !== undefined, serials.stdout);
+        const revoked = await runShell(revoke.replace('<serial>', billingSerial));
+        assert.equal(revoked.code, 0, revoked.stderr);
+        assert.match(revoked.stdout, new RegExp(`^revoked ${billingSerial} \\(spiffe://`));
+        const listed = await runShell(documented(listRevoked));
+        assert.equal(
+          (JSON.parse(listed.stdout) as { revoked: { serial: string }[] }).revoked[0]?.serial,
+          billingSerial,
+        );
       } finally {
         await stopUp(up);
         await camera.interrupt(5_000);
