@@ -303,7 +303,8 @@ export function parsePipeId(
   if (!meshNodeIdSchema.safeParse(a).success || !meshNodeIdSchema.safeParse(b).success) {
     return undefined;
   }
-  if (pipeResourceName(room, a, b) !== pipeId) return undefined;
+  // Ends in order and distinct: a pipe joins two nodes.
+  if (!(a < b) || pipeResourceName(room, a, b) !== pipeId) return undefined;
   return { room, a, b };
 }
 
