@@ -12,6 +12,8 @@ export type LinkDropReason =
   | 'rate_limited'
   /** A reply no request of this node waits for (late, unknown id, another producer). */
   | 'unexpected_reply'
+  /** About a room this node does not share with the sender (no PIPE between them). */
+  | 'not_member'
   /** Sent while the link was not up and the queue was full: the oldest queued one goes. */
   | 'send_queue_full'
   /** Queued for a node that is no longer known, or a link released before it came up. */

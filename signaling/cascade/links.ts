@@ -68,6 +68,12 @@ export interface CascadeLinksOptions {
   readonly identity?: WorkloadIdentitySource | undefined;
   /** The SIGNALING_NODE entry of a node, or undefined when there is none. */
   readonly lookup: LinkPeerLookup;
+  /**
+   * Whether `room` is shared with `node` (a PIPE between the two nodes):
+   * a message about another room is dropped and counted (not_member), so a
+   * peer node cannot reach into rooms it has no part in. None: every room.
+   */
+  readonly shares?: (node: string, room: string) => boolean;
   readonly log: Logger;
   readonly metrics: Registry;
   /** A ping this often; a link missing MAX_MISSED_PONGS answers in a row is ended. */
@@ -489,6 +495,11 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
       clearTimeout(pending.timer);
       this.#pending.delete(message.id);
       pending.resolve(message);
+      return;
+    }
+    const { shares } = this.#options;
+    if (shares !== undefined && 'room' in message && !shares(node, message.room)) {
+      this.#metrics.dropped('not_member');
       return;
     }
     this.#emit('message', node, message);

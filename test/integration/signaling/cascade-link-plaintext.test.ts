@@ -12,7 +12,8 @@
  * - a request with no reply times out, one in flight when the link goes
  *   down fails at once with LinkDownError, one to an unknown node fails;
  * - disconnect() releases the link: the peer does not redial it;
- * - refresh() closes the link to a node the directory no longer has.
+ * - refresh() closes the link to a node the directory no longer has;
+ * - a message about a room the two nodes do not share is dropped (not_member).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -50,9 +51,13 @@ const entries = new Map<string, LinkPeerEntry>();
 const started: CascadeLinks[] = [];
 const sockets: WebSocket[] = [];
 
-async function startNode(node: string): Promise<TestNode> {
+async function startNode(
+  node: string,
+  shares?: (peer: string, room: string) => boolean,
+): Promise<TestNode> {
   const registry = new Registry();
   const links = new CascadeLinks({
+    ...(shares === undefined ? {} : { shares }),
     ownNode: node,
     listen: { host: HOSTS[node] ?? '', port: 0 },
     lookup: (peer) => entries.get(peer),
@@ -237,6 +242,28 @@ describe('cascade link (plaintext, tests only) and its sessions', () => {
       ),
       1,
     );
+    await a.links.close();
+    await b.links.close();
+  });
+
+  it('drops messages about a room the nodes do not share, and counts them', async () => {
+    const a = await startNode('sig-a');
+    const b = await startNode('sig-b', (peer, room) => peer === 'sig-a' && room === 'shared');
+    a.links.send('sig-b', { type: 'peerJoined', room: 'elsewhere', peer: 'x', displayName: 'X' });
+    a.links.send('sig-b', { type: 'producerClosed', room: 'elsewhere', producerId: 'p' });
+    a.links.send('sig-b', { type: 'peerJoined', room: 'shared', peer: 'y', displayName: 'Y' });
+    await until(() => b.received.length === 1, 'the shared room message arrives');
+    assert.deepEqual(b.received, [
+      {
+        node: 'sig-a',
+        message: { type: 'peerJoined', room: 'shared', peer: 'y', displayName: 'Y' },
+      },
+    ]);
+    assert.equal(
+      await count(b.registry, 'streammesh_signaling_cascade_messages_dropped_total', 'not_member'),
+      2,
+    );
+    assert.ok(b.links.isUp('sig-a'));
     await a.links.close();
     await b.links.close();
   });

@@ -350,6 +350,23 @@ describe('cascade link (mutual TLS)', () => {
         () => `${name} counted as ${reason}`,
       );
     }
+    // Plaintext on the TLS port.
+    const plain = new WebSocket(
+      `ws://${HOSTS['sig-b'] ?? ''}:${b.port}${LINK_PATH}`,
+      LINK_SUBPROTOCOL,
+    );
+    sockets.push(plain);
+    assert.equal(await outcome(plain), 'refused');
+    await waitFor(
+      async () =>
+        (await counter(b.registry, 'streammesh_signaling_cascade_links_refused_total', {
+          reason: 'tls_not_tls',
+        })) === 1
+          ? true
+          : undefined,
+      WAIT_MS,
+      () => 'plaintext counted as tls_not_tls',
+    );
     assert.deepEqual(b.links.upNodes(), []);
     // The real sig-c is accepted: the refusals were about the certificates.
     const good = rawLink(
@@ -361,6 +378,25 @@ describe('cascade link (mutual TLS)', () => {
     sockets.push(good);
     assert.equal(await outcome(good), 'open');
     good.close();
+    // Until its certificate is revoked (the list comes with the trust bundle, as a renewal).
+    const sigC = certificates.get('sig-c') ?? assert.fail();
+    b.identity.renew({
+      ...(certificates.get('sig-b') ?? assert.fail()),
+      revokedSerials: [new X509Certificate(sigC.certificatePem).serialNumber],
+    });
+    const revoked = rawLink(HOSTS['sig-b'] ?? '', b.port, testCa.bundlePem, pem(sigC));
+    sockets.push(revoked);
+    assert.equal(await outcome(revoked), 'refused');
+    await waitFor(
+      async () =>
+        (await counter(b.registry, 'streammesh_signaling_cascade_links_refused_total', {
+          reason: 'tls_client_certificate_revoked',
+        })) === 1
+          ? true
+          : undefined,
+      WAIT_MS,
+      () => 'revoked counted',
+    );
     await b.links.close();
   });
 
