@@ -4,6 +4,7 @@
 export { ConfigStore } from './config-store.js';
 export { ConfigPushServer, type ChannelSecurity } from './server.js';
 export {
+  checkLoad,
   checkPipeEndpoints,
   checkRoomReports,
   parsePipeId,

@@ -232,6 +232,8 @@ export function checkLoad(
     capacity.packetsPerSecond,
     capacity.bitrateBps,
     capacity.sessions,
+    // A signaling node's (issue 18); absent from older nodes.
+    ...[load.producers, load.consumers, load.workerCpuCores].filter((value) => value !== undefined),
   ];
   if (figures.some((value) => typeof value !== 'number' || !Number.isFinite(value))) {
     return 'not_finite';
