@@ -25,6 +25,7 @@ export {
   ROOM_KEY_PREFIX,
   RoomPlacement,
   roomKey,
+  signalingFillOf,
   type RoomPlacementOptions,
   type RoomPlacementsView,
 } from './room-placement.js';

@@ -8,7 +8,9 @@
  *
  * - Nodes: the registry's signaling nodes. Healthy while not stale; weight
  *   their declared capacity.sessions (before a load report, the config's
- *   signaling.capacity); fill their latest load report. A draining node
+ *   signaling.capacity); fill their latest load report, where the busiest
+ *   mediasoup worker's CPU counts against one core (a worker is one
+ *   thread: at 1 it is saturated, whatever the sessions say). A draining node
  *   takes no new room and its rooms move (`node_drained`); a stale or
  *   forgotten node's rooms move (`node_failed`).
  * - Keys: demand-keyed. A room is placed at the first report that names it
@@ -44,6 +46,7 @@ import {
   weightOf,
   type Assignment,
   type ConfigSource,
+  type MeasuredLoad,
   type PlacementNodeView,
   type PlacementView,
 } from '../placement/index.js';
@@ -229,7 +232,7 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
       draining: record.draining !== undefined,
       keys: loads.get(record.id) ?? 0,
       weight,
-      fill: record.load === undefined ? null : fillOf(record.load),
+      fill: record.load === undefined ? null : signalingFillOf(record.load),
       bound:
         healthyWeight > 0 && eligible
           ? Math.ceil((this.#loadFactor * total * weight) / healthyWeight)
@@ -257,7 +260,7 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
         weight: this.#weightOf(load?.capacity),
         healthy: this.#options.registry.stateOf(record) !== 'stale',
         draining: record.draining !== undefined,
-        ...(load === undefined ? {} : { fill: fillOf(load) }),
+        ...(load === undefined ? {} : { fill: signalingFillOf(load) }),
       });
       if (!this.#nodes.has(record.id)) {
         this.#nodes.add(record.id);
@@ -316,6 +319,17 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     const declared = capacity ?? this.#options.store.current.config.signaling.capacity;
     return Math.max(1, weightOf(declared));
   }
+}
+
+/**
+ * A signaling node's fill: fillOf, or its busiest worker's cores over one
+ * core when that is larger. The registry keeps the figures checkLoad
+ * passed, workerCpuCores among them when the node sends it.
+ */
+export function signalingFillOf(load: MeasuredLoad & { readonly workerCpuCores?: number }): number {
+  const worker = load.workerCpuCores;
+  const workerFill = worker !== undefined && Number.isFinite(worker) && worker > 0 ? worker : 0;
+  return Math.max(fillOf(load), workerFill);
 }
 
 function bodyOf(assignment: Assignment): PlacementBody {

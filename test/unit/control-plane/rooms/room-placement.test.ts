@@ -7,7 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { RoomPlacement, roomKey } from '../../../../src/control-plane/rooms/index.js';
+import { fillOf } from '../../../../src/control-plane/placement/index.js';
+import {
+  RoomPlacement,
+  roomKey,
+  signalingFillOf,
+} from '../../../../src/control-plane/rooms/index.js';
 import { roomsFixture, STALE_AFTER_MS, type Rooms } from './rooms-fixture.js';
 
 const LINGER_MS = 10_000;
@@ -140,6 +145,36 @@ describe('RoomPlacement', () => {
       stayed.every((room) => placement.homeOf(room)?.reason === 'placed'),
       'others stay',
     );
+  });
+
+  it('counts the busiest worker’s CPU in a node’s fill: a saturated worker sheds rooms', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    const placement = start(rooms);
+    placement.endRestore();
+    const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
+    rooms.membership.report(
+      'sig-a',
+      names.map((room) => ({ room, peers: 1, producers: 0 })),
+    );
+    const onA = names.filter((room) => placement.homeOf(room)?.node === 'sig-a');
+    assert.ok(onA.length > 0);
+    const capacity = rooms.store.current.config.signaling.capacity;
+    const light = { packetsPerSecond: 1, bitrateBps: 1, cpuCores: 0.1, sessions: 1, capacity };
+    assert.equal(signalingFillOf({ ...light, workerCpuCores: 0.5 }), 0.5);
+    assert.equal(signalingFillOf(light), fillOf(light), 'an older node: fill as before');
+    rooms.registry.loaded('sig-a', {
+      sentAt: new Date(rooms.clock.now).toISOString(),
+      ...light,
+      // What checkLoad passes on for a signaling node (the registry keeps it as sent).
+      ...{ workerCpuCores: 1.5 },
+    });
+    placement.reconcile();
+    const fillA = placement.view().nodes.find(({ id }) => id === 'sig-a')?.fill;
+    assert.equal(fillA, 1.5);
+    const moved = onA.filter((room) => placement.homeOf(room)?.node === 'sig-b');
+    assert.ok(moved.length > 0, 'some rooms left the saturated node');
+    for (const room of moved) assert.equal(placement.homeOf(room)?.reason, 'overloaded');
   });
 
   it('rebuilds from Hellos in the grace: newest since wins, room keys only', () => {
