@@ -156,6 +156,8 @@ export interface RoomFeeds {
     resources(node: string): readonly PushedResource[];
     /** What a signaling node's Hello says it holds (bodies checked). */
     reported(node: string, held: readonly PipeBody[]): void;
+    /** Every signaling node Hello, with the ids of the PIPEs it holds (one holding none may be new). */
+    greeted(node: string, held: ReadonlySet<string>): void;
     /** A signaling node's whole set of pipe ends (checked). */
     endpoints(node: string, endpoints: readonly CheckedPipeEndpoint[]): void;
     on(event: 'change', listener: () => void): unknown;
@@ -646,6 +648,9 @@ export class ConfigPushServer {
         id,
         heldPipes.map(({ body }) => body),
       );
+    }
+    if (isSignaling) {
+      this.#options.rooms?.pipes.greeted(id, new Set(heldPipes.map(({ ref }) => ref.name)));
     }
     if (isSignaling && roomPlacements.length > 0) {
       this.#options.rooms?.placements.reported(

@@ -28,6 +28,10 @@
  *   link accepts the peer only under it. With `requireIdentity`
  *   (controlPlane.mtls) a pipe is made only between two nodes that
  *   registered with a certificate.
+ * - A node's Hello that does not hold one of its pipes comes from a fresh
+ *   process (a restart, or one that lost its state): the transport behind
+ *   its end is gone, so its end is emptied at once (greeted()) and the
+ *   other node stops sending to it until the new transport is reported.
  * - Restart: during the room placement's grace the signaling Hellos return
  *   the PIPEs they hold, with both ends' addresses and keys; they are taken
  *   back as they were (a node's own end from its own Hello wins), so a
@@ -204,6 +208,26 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
     }
     // After the Hello is answered: a 'change' now would compute the node's
     // delta before the push has taken the rest of its Hello.
+    queueMicrotask(() => this.#emitIfChanged());
+  }
+
+  /**
+   * A signaling node said Hello, holding the pipes `held` (ids): its end of
+   * each pipe it does not hold is forgotten (see the header). In the grace
+   * the pipes are not all known yet, and nothing is judged.
+   */
+  greeted(node: string, held: ReadonlySet<string>): void {
+    if (this.#options.grace.restoring) return;
+    const own = this.#endpoints.get(node);
+    if (own === undefined) return;
+    for (const pipeId of [...own.keys()]) {
+      if (held.has(pipeId)) continue;
+      own.delete(pipeId);
+      const pipe = this.#pipes.get(pipeId);
+      if (pipe !== undefined) this.#setBody(pipe, this.#withEndpoints(pipe.body));
+    }
+    if (own.size === 0) this.#endpoints.delete(node);
+    // After the Hello is answered, as reported().
     queueMicrotask(() => this.#emitIfChanged());
   }
 

@@ -105,6 +105,27 @@ describe('PipePlanner', () => {
     assert.ok(!text.includes(fromB[0]?.srtp.keyBase64 ?? '?'), 'no key in the view');
   });
 
+  it('empties the end of a node whose Hello does not hold the pipe (a fresh process)', async () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    const planner = plannerOf(rooms);
+    for (const id of ['sig-a', 'sig-b']) rooms.membership.report(id, report('r1'));
+    const pipeId = pipeResourceName('r1', 'sig-a', 'sig-b');
+    planner.endpoints('sig-a', endpointOf('sig-a', pipeId, '127.0.0.11:40000'));
+    planner.endpoints('sig-b', endpointOf('sig-b', pipeId, '127.0.0.12:40000'));
+    let changes = 0;
+    planner.on('change', () => (changes += 1));
+    planner.greeted('sig-a', new Set([pipeId]));
+    planner.greeted('sig-b', new Set());
+    await Promise.resolve();
+    const body = bodyAt(planner, 'sig-a', pipeId);
+    assert.ok(body);
+    assert.equal(body.a.address, '127.0.0.11:40000', 'a reconnect that holds it keeps its end');
+    assert.equal(body.b.address, undefined, 'a restarted node reports a new transport');
+    assert.equal(body.b.srtp, undefined);
+    assert.equal(changes, 1);
+  });
+
   it('withdraws a stale node’s pipes, not those of a node whose stream merely closed', () => {
     const rooms = roomsFixture();
     for (const id of ['sig-a', 'sig-b']) rooms.join(id);
