@@ -8,7 +8,8 @@
  * and the proxy none of these resources; no admin view or metric holds a
  * key. A node that stops reporting r1 loses the PIPE; bad RoomReports and
  * PipeEndpoints are dropped whole and counted by reason while the stream
- * stays; a stale node's rooms move to the others (node_failed).
+ * stays; a stale node's rooms move to the others (node_failed); a drained
+ * node shows draining to every node and its rooms move (node_drained).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -354,5 +355,39 @@ describe('SFU rooms through the control plane', () => {
       5_000,
       () => `${victimId} withdrawn from the directory`,
     );
+  });
+  it('streammesh drain of a signaling node: every node sees it draining, its rooms move (node_drained)', async () => {
+    const live = [a, b, c].filter((node) => !node.ended && node.signalingNodeOf(node.options.id));
+    const [drained, other] = live;
+    assert.ok(drained && other, 'two nodes still up after the stale one');
+    const placedBefore = (await roomPlacements()).placements;
+    const homed = placedBefore
+      .filter(({ node }) => node === drained.options.id)
+      .map(({ key }) => key);
+    assert.ok(homed.length > 0, 'bounded loads leave rooms on each of the two');
+    const response = await fetch(admin(`/nodes/${drained.options.id}/drain`), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ deadlineSec: 60 }),
+    });
+    assert.equal(response.status, 202);
+    await waitFor(
+      () =>
+        live.every((node) => node.signalingNodeOf(drained.options.id)?.draining === true)
+          ? true
+          : undefined,
+      5_000,
+      () => 'SIGNALING_NODE draining at every live node',
+    );
+    const after = await waitFor(
+      async () => {
+        const view = await roomPlacements();
+        const now = view.placements.filter(({ key }) => homed.includes(key));
+        return now.every(({ node }) => node !== drained.options.id) ? now : undefined;
+      },
+      5_000,
+      () => `rooms off ${drained.options.id}`,
+    );
+    for (const placement of after) assert.equal(placement.reason, 'node_drained');
   });
 });
