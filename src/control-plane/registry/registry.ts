@@ -87,6 +87,10 @@ export interface LoadRecord {
   readonly cpuCores: number;
   readonly sessions: number;
   readonly capacity: Capacity;
+  /** Signaling nodes: mediasoup producers and consumers, and the busiest worker's cores. */
+  readonly producers?: number;
+  readonly consumers?: number;
+  readonly workerCpuCores?: number;
 }
 
 export interface StatsRecord {
