@@ -7,11 +7,23 @@ export {
 export {
   Rooms,
   RoomError,
+  type JoinOptions,
+  type PeerInfo,
   type ProducerInfo,
   type RoomAppData,
   type RoomMember,
   type RoomProducer,
+  type RoomSpan,
+  type RoomsEvents,
+  type RoomsOptions,
 } from './rooms.js';
+export {
+  RemoteRoster,
+  type RemotePeer,
+  type RemoteProducer,
+  type RemoteProducerInput,
+  type RosterChange,
+} from './remote-roster.js';
 export { SignalingConnection, MAX_MISSED_PONGS } from './signaling-connection.js';
 export {
   DEFAULT_WEBRTC_BUDGET,

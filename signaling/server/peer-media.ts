@@ -14,6 +14,7 @@ import {
   type RtcSettings,
   type TransportParameters,
 } from '../sfu/index.js';
+import { RoomError } from './rooms.js';
 import { OverBudgetError, type WebRtcBudget } from './webrtc-budget.js';
 
 export interface PeerLimits {
@@ -51,6 +52,12 @@ export interface PeerMediaOptions {
   readonly source: string;
   /** Events about this peer's consumers (consumerClosed, consumerPaused, consumerResumed). */
   readonly notify: (event: EventName, data: unknown) => void;
+  /**
+   * Makes a producer consumable on `router` before a consume: one of
+   * another signaling node is piped in first (Rooms.ensureProducer). Throws
+   * a RoomError or MediaError the client is answered with.
+   */
+  readonly ensureProducer?: (producerId: string) => Promise<void>;
 }
 
 export interface ConsumerDescription {
@@ -175,6 +182,8 @@ export class PeerMedia {
       throw new MediaError('limit_exceeded', `at most ${limits.consumers} consumers per peer`);
     }
     const capabilities = rtpCapabilities as types.RtpCapabilities;
+    await this.#options.ensureProducer?.(producerId);
+    if (this.#isClosed()) throw new MediaError('not_joined', 'the peer left while consuming');
     let consumable: boolean;
     try {
       consumable = router.canConsume({ producerId, rtpCapabilities: capabilities });
@@ -242,6 +251,11 @@ export class PeerMedia {
     for (const transport of [...this.#transports.values()]) transport.close();
   }
 
+  /** `#closed` read where narrowing would assume it unchanged (after an await). */
+  #isClosed(): boolean {
+    return this.#closed;
+  }
+
   #transport(
     transportId: string,
     direction?: 'send' | 'recv',
@@ -278,11 +292,13 @@ function checkCodecKinds(kind: types.MediaKind, rtpParameters: unknown): void {
 
 /**
  * mediasoup refuses bad parameters with TypeError (shape) or UnsupportedError
- * (codecs): the client's fault, answered bad_message. A spent budget (or no
+ * (codecs): the client's fault, answered bad_message. A room's refusal (a
+ * remote producer that cannot be piped in) keeps its code. A spent budget (or no
  * port left) is over_budget. Anything else is ours.
  */
 export function asMediaError(error: unknown): unknown {
   if (error instanceof MediaError) return error;
+  if (error instanceof RoomError) return new MediaError(error.code, error.message);
   if (error instanceof OverBudgetError) return new MediaError('over_budget', error.message);
   if (error instanceof TypeError || (error instanceof Error && error.name === 'UnsupportedError')) {
     return new MediaError('bad_message', error.message);

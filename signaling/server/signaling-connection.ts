@@ -280,7 +280,8 @@ export class SignalingConnection {
     };
     let router;
     try {
-      router = await this.#rooms.join(data.room, member, this.#source);
+      // The answer lists the room's members on other nodes too: wait for them.
+      router = await this.#rooms.join(data.room, member, this.#source, { awaitRemote: true });
     } catch (error) {
       this.#state = 'idle';
       if (error instanceof RoomError || error instanceof OverBudgetError)
@@ -303,6 +304,7 @@ export class SignalingConnection {
       notify: (event, payload) => {
         member.notify(event, payload);
       },
+      ensureProducer: (producerId) => this.#rooms.ensureProducer(data.room, producerId),
     });
     this.#state = { room: data.room, member, media };
     this.#log = this.#log.child({ room: data.room, peer });

@@ -76,6 +76,8 @@ export interface SignalingServerOptions {
   readonly listen: HostPort;
   readonly pool: WorkerPool;
   readonly maxPeersPerRoom: number;
+  /** A room's members on this node at most (signaling.maxPeersPerNode); default maxPeersPerRoom. */
+  readonly maxPeersPerNode?: number;
   /** Where WebRTC transports listen. */
   readonly rtc: RtcSettings;
   readonly peerLimits: PeerLimits;
@@ -140,6 +142,9 @@ export class SignalingServer {
     this.#rooms = new Rooms({
       pool: options.pool,
       maxPeersPerRoom: options.maxPeersPerRoom,
+      ...(options.maxPeersPerNode === undefined
+        ? {}
+        : { maxPeersPerNode: options.maxPeersPerNode }),
       log: options.log,
       budget: this.#budget,
     });
@@ -248,6 +253,18 @@ export class SignalingServer {
 
   set maxPeersPerRoom(value: number) {
     this.#rooms.maxPeersPerRoom = value;
+  }
+
+  get maxPeersPerRoom(): number {
+    return this.#rooms.maxPeersPerRoom;
+  }
+
+  set maxPeersPerNode(value: number) {
+    this.#rooms.maxPeersPerNode = value;
+  }
+
+  get maxPeersPerNode(): number {
+    return this.#rooms.maxPeersPerNode;
   }
 
   /** Applies to transports, producers and consumers created from now on. */
