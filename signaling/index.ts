@@ -2,13 +2,21 @@
  * The signaling node: joins the mesh and holds its config, runs the mediasoup
  * WorkerPool and the WebSocket signaling server (signaling.listen, path /ws),
  * with WHIP/WHEP (signaling/WHIP-WHEP.md) and the demo page on the same listener.
+ *
+ * Rooms span signaling nodes (signaling/CASCADE.md): the cascade links listen
+ * on signaling.cascade.listen and RoomCascade ties the rooms to the PIPEs
+ * the control plane pushes. With mTLS the link listener needs the workload
+ * certificate, and the node registers the address it bound (a port 0 is a
+ * real port there), so the certificate is obtained before the node's
+ * control client starts: until then the admin listener is not up either.
  */
 import { formatHostPort, httpUrl, validHostPort, type HostPort } from '../src/shared/address.js';
 import { withSignalingBindHost, type MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
+import { MeshNode, WorkloadIdentity, type ConfigParticipant } from '../src/node-agent/index.js';
 import { EdgeTokenGate } from '../src/shared/edge-token/index.js';
 import { CameraHub, cameraProxyBase } from './cameras/index.js';
+import { CascadeLinks, RoomCascade, registerPipeMetrics } from './cascade/index.js';
 import { demoRoute } from './demo/index.js';
 import { signalingLoad } from './load-report.js';
 import { SignalingServer } from './server/index.js';
@@ -21,6 +29,10 @@ export interface RunningSignaling {
   readonly admin: HostPort;
   /** The HTTP listener of WebSocket signaling (`ws://<listen>/ws`). */
   readonly listen: HostPort;
+  /** The cascade link listener other signaling nodes dial (signaling.cascade.listen, as bound). */
+  readonly cascade: HostPort;
+  /** Rooms across nodes: each room's pipes and what crosses them. */
+  readonly roomCascade: RoomCascade;
   /** Resolves once the first config is in force; rejects with its refusal. */
   serving(): Promise<void>;
   close(): Promise<void>;
@@ -37,6 +49,7 @@ const restartFields = [
   'connections',
   'budgets',
   'connectTimeoutMs',
+  'cascade',
 ] as const;
 
 type SfuSettings = MeshConfig['signaling'];
@@ -44,6 +57,8 @@ type SfuSettings = MeshConfig['signaling'];
 /** What the SFU settings participant sets live: the server's room size and peer limits. */
 export interface LiveSfuSettings {
   maxPeersPerRoom: number;
+  /** A room's members on this node at most; absent where there is no such bound. */
+  maxPeersPerNode?: number;
   peerLimits: SfuSettings['peerLimits'];
 }
 
@@ -59,6 +74,12 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     get maxPeersPerRoom() {
       return running.maxPeersPerRoom;
     },
+    set maxPeersPerNode(value: number) {
+      running.maxPeersPerNode = value;
+    },
+    get maxPeersPerNode() {
+      return running.maxPeersPerNode;
+    },
     set peerLimits(value: SfuSettings['peerLimits']) {
       peerLimits = value;
       running.peerLimits = value;
@@ -69,6 +90,10 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
   });
   const rtc = liveRtcSettings(startup, () => peerLimits);
   const stats = new MediaStatsCollector({ log });
+  /** Made after the node (the load source reads them once they exist). */
+  const late: { pool?: WorkerPool } = {};
+  let cascade: RoomCascade | undefined;
+  let cascadeAddress: HostPort | undefined;
   const node = new MeshNode({
     role: 'ROLE_SIGNALING',
     roleName: 'signaling',
@@ -77,7 +102,9 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     capabilities: ['signaling'],
     log,
     stats: () => stats.latest,
-    load: signalingLoad(() => stats.latest),
+    load: signalingLoad(() => stats.latest, { workers: () => late.pool }),
+    rooms: () => cascade?.reports() ?? [],
+    pipeEndpoints: () => cascade?.pipeEndpoints() ?? [],
     // Where other signaling nodes send participants (redirects) and open the
     // cascade link: the control plane passes them on as SIGNALING_NODE.
     listenAddresses: () =>
@@ -86,7 +113,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
         : {
             signaling: formatHostPort(server.address),
             signaling_url: startup.publicUrl ?? httpUrl(server.address),
-            cascade: startup.cascade.listen,
+            ...(cascadeAddress === undefined ? {} : { cascade: formatHostPort(cascadeAddress) }),
           },
     participants: [
       sfuSettingsParticipant(startup, () => (server === undefined ? undefined : live(server)), log),
@@ -102,15 +129,18 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     : undefined;
   installCensus();
   registerMediaMetrics(node.metrics, () => stats.latest);
-  const pool = await WorkerPool.create({
+  const workers = await WorkerPool.create({
     size: startup.workers,
     rtcMinPort: startup.rtcPorts.start,
     rtcMaxPort: startup.rtcPorts.end,
     log,
   });
+  late.pool = workers;
+  let links: CascadeLinks | undefined;
+  let unfollowSignalingNodes: (() => void) | undefined;
   // Cameras of the RTSP proxy for WHEP viewers, pulled while watched.
   const cameras = new CameraHub({
-    pool,
+    pool: workers,
     rtspBase: cameraProxyBase(config),
     lingerMs: startup.cameras.lingerMs,
     log,
@@ -119,7 +149,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
   try {
     server = await SignalingServer.start({
       listen: validHostPort(startup.listen),
-      pool,
+      pool: workers,
       rtc,
       peerLimits: startup.peerLimits,
       connectionBudget: startup.connections,
@@ -134,7 +164,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
           rooms,
           budget,
           connectTimeoutMs: startup.connectTimeoutMs,
-          pool,
+          pool: workers,
           rtc,
           log,
           metrics: node.metrics,
@@ -144,28 +174,81 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
         }),
       ],
       maxPeersPerRoom: startup.maxPeersPerRoom,
+      maxPeersPerNode: startup.maxPeersPerNode,
       log,
       metrics: node.metrics,
       edgeTokens,
     });
+    const identity = node.identity;
+    // The link listener presents the workload certificate: it must be in hand.
+    if (identity instanceof WorkloadIdentity) await identity.obtain();
+    links = new CascadeLinks({
+      ownNode: node.id,
+      listen: validHostPort(startup.cascade.listen),
+      identity,
+      lookup: (peer) => {
+        const entry = node.signalingNodes.get(peer);
+        return entry === undefined ? undefined : { link: entry.link, identity: entry.identity };
+      },
+      shares: RoomCascade.sharesBy(node.pipes, node.id),
+      log,
+      metrics: node.metrics,
+    });
+    cascadeAddress = await links.listen();
+    const openLinks = links;
+    unfollowSignalingNodes = node.signalingNodes.onChange(() => {
+      openLinks.refresh();
+    });
+    cascade = new RoomCascade({
+      node: node.id,
+      rooms: server.rooms,
+      links,
+      pipes: node.pipes,
+      homeOf: (room) => node.meshState.placements.nodeOf(`room/${room}`),
+      rtc,
+      pipeLingerMs: () => startup.cascade.pipeLingerMs,
+      roomsChanged: () => {
+        node.roomsChanged();
+      },
+      pipeEndpointsChanged: () => {
+        node.pipeEndpointsChanged();
+      },
+      log,
+    });
+    registerPipeMetrics(node.metrics);
     await node.start();
     stats.start();
   } catch (error) {
+    unfollowSignalingNodes?.();
+    cascade?.close();
+    await links?.close();
     await server?.close();
     await cameras.close();
-    await pool.close();
+    await workers.close();
     await node.close();
     throw error;
   }
   const running = server;
+  const runningLinks = links;
+  const roomCascade = cascade;
+  const boundCascade = cascadeAddress;
+  const unfollowDirectory = unfollowSignalingNodes;
   log.info(
-    { id: node.id, admin: node.adminAddress, listen: running.address, workers: startup.workers },
+    {
+      id: node.id,
+      admin: node.adminAddress,
+      listen: running.address,
+      cascade: boundCascade,
+      workers: startup.workers,
+    },
     'signaling started',
   );
   return {
     id: node.id,
     admin: node.adminAddress,
     listen: running.address,
+    cascade: boundCascade,
+    roomCascade,
     serving: () => node.firstConfig(),
     close: async () => {
       stats.stop();
@@ -173,9 +256,12 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       // finish; then the SFU settings refuse any config (no server to set).
       await node.close();
       server = undefined;
+      unfollowDirectory();
+      roomCascade.close();
+      await runningLinks.close();
       await running.close();
       await cameras.close();
-      await pool.close();
+      await workers.close();
     },
   };
 }
@@ -222,6 +308,9 @@ export function sfuSettingsParticipant(
           // Closed between prepare and commit: nothing left to set.
           if (running === undefined) return;
           running.maxPeersPerRoom = next.maxPeersPerRoom;
+          if (running.maxPeersPerNode !== undefined) {
+            running.maxPeersPerNode = next.maxPeersPerNode;
+          }
           running.peerLimits = next.peerLimits;
         },
         abort: () => Promise.resolve(),

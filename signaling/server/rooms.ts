@@ -443,32 +443,43 @@ export class Rooms extends EventEmitter<RoomsEvents> {
 
   // The remote side, as the cascade hears it from node `node`.
 
-  remotePeerJoined(roomName: string, node: string, peer: PeerInfo): void {
+  remotePeerJoined(roomName: string, node: string, peer: PeerInfo): RosterChange[] {
     const room = this.#rooms.get(roomName);
     // A local member of that id is this node's: the other node's is not shown.
-    if (room === undefined || room.members.has(peer.peer)) return;
-    this.#apply(room, room.remote.joinPeer(node, peer.peer, peer.displayName));
+    if (room === undefined || room.members.has(peer.peer)) return [];
+    return this.#apply(room, room.remote.joinPeer(node, peer.peer, peer.displayName));
   }
 
-  remotePeerLeft(roomName: string, node: string, peer: string): void {
+  remotePeerLeft(roomName: string, node: string, peer: string): RosterChange[] {
     const room = this.#rooms.get(roomName);
-    if (room !== undefined) this.#apply(room, room.remote.leavePeer(node, peer));
+    return room === undefined ? [] : this.#apply(room, room.remote.leavePeer(node, peer));
   }
 
-  remoteProducerAdded(roomName: string, node: string, producer: RemoteProducerInput): void {
+  remoteProducerAdded(
+    roomName: string,
+    node: string,
+    producer: RemoteProducerInput,
+  ): RosterChange[] {
     const room = this.#rooms.get(roomName);
-    if (room === undefined || room.producers.has(producer.producerId)) return;
-    this.#apply(room, room.remote.addProducer(node, producer));
+    if (room === undefined || room.producers.has(producer.producerId)) return [];
+    return this.#apply(room, room.remote.addProducer(node, producer));
   }
 
-  remoteProducerPaused(roomName: string, node: string, producerId: string, paused: boolean): void {
+  remoteProducerPaused(
+    roomName: string,
+    node: string,
+    producerId: string,
+    paused: boolean,
+  ): RosterChange[] {
     const room = this.#rooms.get(roomName);
-    if (room !== undefined) this.#apply(room, room.remote.setPaused(node, producerId, paused));
+    return room === undefined
+      ? []
+      : this.#apply(room, room.remote.setPaused(node, producerId, paused));
   }
 
-  remoteProducerClosed(roomName: string, node: string, producerId: string): void {
+  remoteProducerClosed(roomName: string, node: string, producerId: string): RosterChange[] {
     const room = this.#rooms.get(roomName);
-    if (room !== undefined) this.#apply(room, room.remote.closeProducer(node, producerId));
+    return room === undefined ? [] : this.#apply(room, room.remote.closeProducer(node, producerId));
   }
 
   /** `node`'s whole share of the room (a `sync`); answers the changes made. */
@@ -485,17 +496,14 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       peers.filter((entry) => !room.members.has(entry.peer)),
       producers.filter((entry) => !room.producers.has(entry.producerId)),
     );
-    this.#apply(room, changes);
-    return changes;
+    return this.#apply(room, changes);
   }
 
   /** `node` is gone for the room: its members leave, its producers close. */
   dropRemote(roomName: string, node: string): RosterChange[] {
     const room = this.#rooms.get(roomName);
     if (room === undefined) return [];
-    const changes = room.remote.drop(node);
-    this.#apply(room, changes);
-    return changes;
+    return this.#apply(room, room.remote.drop(node));
   }
 
   /** Stops listening to the pool; the pool's close() closes the Routers. */
@@ -518,7 +526,8 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     }
   }
 
-  #apply(room: Room, changes: readonly RosterChange[]): void {
+  /** Tells the local members of `changes`; answers them. */
+  #apply(room: Room, changes: RosterChange[]): RosterChange[] {
     for (const change of changes) {
       switch (change.event) {
         case 'peerJoined':
@@ -540,6 +549,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
           });
       }
     }
+    return changes;
   }
 
   #create(name: string, lease: BudgetLease | undefined): Room {

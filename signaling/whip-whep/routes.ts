@@ -292,6 +292,8 @@ class WhipWhepEndpoints {
   /**
    * A room's producers as a WHEP source: one peer's (the given one, or the
    * peer of the room's first producer), so audio and video belong together.
+   * A peer on another signaling node is watched through this node's copy of
+   * its producers (signaling/CASCADE.md); the room must have a member here.
    */
   async #roomSource(room: string, peer: string | undefined): Promise<WatchableSource> {
     let router: types.Router | undefined;
@@ -303,11 +305,17 @@ class WhipWhepEndpoints {
     if (router === undefined || router.closed) {
       throw new WhipWhepError(404, 'no_room', `no room ${room}`);
     }
-    const entries = this.#options.rooms.producers(room);
-    const sender = peer ?? entries[0]?.peer;
-    const producers = entries
-      .filter((entry) => entry.peer === sender)
-      .map((entry) => entry.producer);
+    // Producers of the room's members on other nodes are piped in first (the cascade).
+    const { rooms } = this.#options;
+    const infos = rooms.producerInfos(room);
+    const sender = peer ?? infos[0]?.peer;
+    const producers = (
+      await Promise.all(
+        infos
+          .filter((info) => info.peer === sender)
+          .map((info) => rooms.consumable(room, info.producerId).catch(() => undefined)),
+      )
+    ).filter((producer): producer is types.Producer => producer !== undefined);
     if (producers.length === 0) {
       throw new WhipWhepError(
         404,

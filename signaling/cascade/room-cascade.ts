@@ -1,0 +1,725 @@
+/**
+ * Rooms that span signaling nodes (issue 18; signaling/CASCADE.md): the glue
+ * between this node's Rooms, the control plane's PIPE resources, the pipes
+ * (PipeSet, one per room) and the cascade links to the other nodes.
+ *
+ * - Report: the rooms held here with their local peers and producers
+ *   (`reports()`, MeshNode `rooms`), again on every change; the control
+ *   plane makes a PIPE for each pair of nodes reporting the same room.
+ * - PIPE appears for a room held here: our end is opened (a PipeTransport
+ *   on the room's Router) and reported (`pipeEndpoints()`); once the PIPE
+ *   holds the peer's end, ours connects to it. The room's local roster and
+ *   producers go to the peer node as a `sync`. A PIPE removed: its pipe
+ *   closes and what that node had in the room leaves.
+ * - Local changes (Rooms events) go to every node the room is shared with;
+ *   the other nodes' messages change the room's remote members, and the
+ *   local members are told as of local ones.
+ * - A remote producer is piped in when first consumed here (one copy per
+ *   node pair, concurrent consumes share it): pipeRequest to its node, whose
+ *   pipeOut answers pipeReady; pause, resume and close are mirrored on the
+ *   copy (mediasoup does not carry them). A copy no consumer has used for
+ *   pipeLingerMs closes, and its node is told (`unpipe`).
+ * - A link session ends ('down': the node died or the link broke): what
+ *   the node had in every room leaves and its pipes close; the next session
+ *   ('up') opens them again and syncs. The link goes (disconnect) when no
+ *   room is shared with the node any more.
+ *
+ * Messages are trusted only for the rooms a PIPE says are shared (the links
+ * drop others, counted not_member), and a node changes only what it
+ * reported (RemoteRoster). A `sync` can be lost to that check when it
+ * arrives before the PIPE does here; the first `sync` of a session from a
+ * node is therefore answered with ours, so both sides converge.
+ */
+import type { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { pipeEndsOf, pipeResourceName, type PipeBody } from '../../src/config/index.js';
+import { errorMessage, StreammeshError } from '../../src/shared/errors.js';
+import type { Logger } from '../../src/shared/log.js';
+import type { PipeEndpoint as ReportedPipeEnd, RoomReport } from '../../src/protocol/mesh/index.js';
+import type {
+  PeerInfo,
+  ProducerInfo,
+  RoomAppData,
+  Rooms,
+  RoomsEvents,
+  RoomSpan,
+  RosterChange,
+} from '../server/index.js';
+import type { RtcSettings } from '../sfu/index.js';
+import type { LinkMessage, LinkMessageOf } from './link-messages.js';
+import type { CascadeLinks } from './links.js';
+import { PipeSet, type PipeSetStats } from './pipe-set.js';
+import { roomSyncMessages, syncPeer, type SyncProducer } from './room-sync.js';
+
+/** The PIPE resources this node holds (MeshNode `pipes`). */
+export interface PipeSource {
+  list(): PipeBody[];
+  onChange(listener: () => void): () => void;
+}
+
+export interface RoomCascadeOptions {
+  /** This node's id. */
+  readonly node: string;
+  readonly rooms: Rooms;
+  readonly links: CascadeLinks;
+  readonly pipes: PipeSource;
+  /** The room's home node (PLACEMENT room/<name>), if the control plane placed it. */
+  readonly homeOf: (room: string) => string | undefined;
+  readonly rtc: Pick<RtcSettings, 'listenIp' | 'announcedAddress'>;
+  /** signaling.cascade.pipeLingerMs, read when a copy loses its last consumer. */
+  readonly pipeLingerMs: () => number;
+  /** The room set changed: report it (MeshNode.roomsChanged). */
+  readonly roomsChanged: () => void;
+  /** Our pipe ends changed: report them (MeshNode.pipeEndpointsChanged). */
+  readonly pipeEndpointsChanged: () => void;
+  readonly log: Logger;
+  /** How long a join waits for the room's home node to sync (default JOIN_SETTLE_MS). */
+  readonly joinSettleMs?: number;
+  /** How long a pipeRequest waits for its answer (default PIPE_REQUEST_TIMEOUT_MS). */
+  readonly pipeRequestTimeoutMs?: number;
+}
+
+/**
+ * A first join here waits this long at most for the home node's `sync` (a
+ * report, a PIPE push, a link and a message: well under a second on one
+ * network); a home that no longer has the room costs a join this much.
+ */
+export const JOIN_SETTLE_MS = 2_000;
+export const PIPE_REQUEST_TIMEOUT_MS = 5_000;
+
+export type RoomCascadeErrorCode =
+  /** The room has no pipe to the producer's node (yet). */
+  | 'ERR_CASCADE_NOT_SHARED'
+  /** The producer's node answered pipeRefused. */
+  | 'ERR_CASCADE_PIPE_REFUSED'
+  /** The room closed here while the producer was being piped in. */
+  | 'ERR_CASCADE_CLOSED';
+
+/** A remote producer could not be piped in. */
+export class RoomCascadeError extends StreammeshError {
+  declare readonly code: RoomCascadeErrorCode;
+
+  // Not useless: it narrows `code` to this class's codes.
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
+  constructor(code: RoomCascadeErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** A pipe this node acts on: a PIPE of a room held here. */
+interface KnownPipe {
+  readonly pipeId: string;
+  readonly room: string;
+  readonly peer: string;
+}
+
+/** A producer piped in here, with the local consumers that use it. */
+interface Copy {
+  readonly room: string;
+  readonly origin: string;
+  readonly producerId: string;
+  consumers: number;
+  linger: NodeJS.Timeout | undefined;
+}
+
+const key = (a: string, b: string): string => `${a}\n${b}`;
+
+export class RoomCascade implements RoomSpan {
+  readonly #options: RoomCascadeOptions;
+  readonly #log: Logger;
+  readonly #routers = new Map<string, types.Router<RoomAppData>>();
+  readonly #sets = new Map<string, PipeSet>();
+  /** By pipe id. */
+  readonly #known = new Map<string, KnownPipe>();
+  /** peer + room: a `sync` came from the peer for the room in this link session. */
+  readonly #synced = new Set<string>();
+  /** peer + room: joins waiting for that sync. */
+  readonly #settling = new Map<string, Set<() => void>>();
+  /** room + producer id: pipe-ins under way or done. */
+  readonly #pipingIn = new Map<string, Promise<types.Producer>>();
+  readonly #copies = new Map<string, Copy>();
+  /** Nodes this node holds a PIPE with: their links are released when the last one goes. */
+  readonly #linked = new Set<string>();
+  readonly #unsubscribe: (() => void)[] = [];
+  #closed = false;
+
+  constructor(options: RoomCascadeOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'room-cascade' });
+    const { rooms, links } = options;
+    const on = <E extends keyof RoomsEvents>(
+      event: E,
+      handler: (...args: RoomsEvents[E]) => void,
+    ): void => {
+      const listener = handler as (...args: unknown[]) => void;
+      (rooms as EventEmitter).on(event, listener);
+      this.#unsubscribe.push(() => (rooms as EventEmitter).off(event, listener));
+    };
+    on('room-created', (room, router) => {
+      this.#routers.set(room, router);
+      this.#followConsumers(room, router);
+      options.roomsChanged();
+      this.#reconcile();
+    });
+    on('room-closed', (room) => {
+      this.#roomClosed(room);
+    });
+    on('peer-joined', (room, peer) => {
+      options.roomsChanged();
+      this.#broadcast(room, { type: 'peerJoined', room, ...syncPeer(peer) });
+    });
+    on('peer-left', (room, peer) => {
+      options.roomsChanged();
+      this.#broadcast(room, { type: 'peerLeft', room, peer });
+    });
+    on('producer-added', (room, producer) => {
+      options.roomsChanged();
+      this.#broadcast(room, { type: 'producerAdded', room, ...linkProducer(producer) });
+    });
+    on('producer-paused', (room, producerId) => {
+      this.#broadcast(room, { type: 'producerPaused', room, producerId });
+    });
+    on('producer-resumed', (room, producerId) => {
+      this.#broadcast(room, { type: 'producerResumed', room, producerId });
+    });
+    on('producer-closed', (room, producerId) => {
+      options.roomsChanged();
+      this.#broadcast(room, { type: 'producerClosed', room, producerId });
+    });
+    const onMessage = (node: string, message: LinkMessage): void => {
+      this.#received(node, message);
+    };
+    const onUp = (node: string): void => {
+      this.#linkUp(node);
+    };
+    const onDown = (node: string): void => {
+      this.#linkDown(node);
+    };
+    links.on('message', onMessage);
+    links.on('up', onUp);
+    links.on('down', onDown);
+    this.#unsubscribe.push(
+      () => links.off('message', onMessage),
+      () => links.off('up', onUp),
+      () => links.off('down', onDown),
+      options.pipes.onChange(() => {
+        this.#reconcile();
+      }),
+    );
+    rooms.span = this;
+    this.#reconcile();
+  }
+
+  /** Whether `room` is shared with `node` now: a PIPE between the two nodes (CascadeLinks `shares`). */
+  static sharesBy(pipes: PipeSource, ownNode: string): (node: string, room: string) => boolean {
+    return (node, room) => {
+      const pipeId = pipeResourceName(room, ownNode, node);
+      return pipes.list().some((body) => body.pipeId === pipeId);
+    };
+  }
+
+  /** The rooms held here, with their local peers and producers (RoomReports). */
+  reports(): RoomReport[] {
+    return this.#options.rooms.localCounts();
+  }
+
+  /** Our ends of every pipe (PipeEndpoints). */
+  pipeEndpoints(): ReportedPipeEnd[] {
+    const ends: ReportedPipeEnd[] = [];
+    for (const set of this.#sets.values()) {
+      for (const end of set.endpoints()) {
+        if (!this.#known.has(end.pipeId)) continue;
+        ends.push({
+          pipeId: end.pipeId,
+          address: end.endpoint.address,
+          srtpCryptoSuite: end.endpoint.srtp.cryptoSuite,
+          srtpKeyBase64: end.endpoint.srtp.keyBase64,
+        });
+      }
+    }
+    return ends;
+  }
+
+  /** Each room's pipes and what crosses them (no keys). */
+  stats(): PipeSetStats[] {
+    return [...this.#sets.values()].map((set) => set.stats());
+  }
+
+  settle(room: string): Promise<void> {
+    const home = this.#options.homeOf(room);
+    if (this.#closed || home === undefined || home === this.#options.node) {
+      return Promise.resolve();
+    }
+    const waitKey = key(home, room);
+    if (this.#synced.has(waitKey)) return Promise.resolve();
+    return new Promise((resolve) => {
+      let waiters = this.#settling.get(waitKey);
+      if (waiters === undefined) {
+        waiters = new Set();
+        this.#settling.set(waitKey, waiters);
+      }
+      const held = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        held.delete(done);
+        if (held.size === 0 && this.#settling.get(waitKey) === held) {
+          this.#settling.delete(waitKey);
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, this.#options.joinSettleMs ?? JOIN_SETTLE_MS);
+      timer.unref();
+      held.add(done);
+    });
+  }
+
+  pipeIn(room: string, origin: string, producerId: string): Promise<types.Producer> {
+    const copyKey = key(room, producerId);
+    const pending = this.#pipingIn.get(copyKey);
+    if (pending !== undefined) return pending;
+    const piped = this.#pipeIn(room, origin, producerId);
+    this.#pipingIn.set(copyKey, piped);
+    piped.then(
+      (producer) => {
+        producer.observer.once('close', () => {
+          if (this.#pipingIn.get(copyKey) === piped) this.#pipingIn.delete(copyKey);
+        });
+      },
+      () => {
+        if (this.#pipingIn.get(copyKey) === piped) this.#pipingIn.delete(copyKey);
+      },
+    );
+    return piped;
+  }
+
+  /** Stops following rooms, PIPEs and links; closes every pipe (the Routers stay). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    if (this.#options.rooms.span === this) this.#options.rooms.span = undefined;
+    for (const set of this.#sets.values()) set.close();
+    this.#sets.clear();
+    this.#known.clear();
+    for (const copy of this.#copies.values()) clearTimeout(copy.linger);
+    this.#copies.clear();
+    for (const waiters of this.#settling.values()) for (const done of [...waiters]) done();
+  }
+
+  async #pipeIn(room: string, origin: string, producerId: string): Promise<types.Producer> {
+    const set = this.#sets.get(room);
+    if (set === undefined || !this.#sharedWith(origin, room)) {
+      throw new RoomCascadeError(
+        'ERR_CASCADE_NOT_SHARED',
+        `room ${room} has no pipe to node ${origin} yet`,
+      );
+    }
+    const reply = await this.#options.links.request(
+      origin,
+      { room, producerId },
+      this.#options.pipeRequestTimeoutMs ?? PIPE_REQUEST_TIMEOUT_MS,
+    );
+    if (reply.type === 'pipeRefused') {
+      throw new RoomCascadeError(
+        'ERR_CASCADE_PIPE_REFUSED',
+        `node ${origin} refused to pipe ${producerId}: ${reply.reason}`,
+      );
+    }
+    if (this.#sets.get(room) !== set) {
+      throw new RoomCascadeError('ERR_CASCADE_CLOSED', `room ${room} closed meanwhile`);
+    }
+    const remote = this.#options.rooms.remoteProducer(room, producerId);
+    const producer = await set.pipeIn(origin, {
+      producerId,
+      kind: reply.kind,
+      rtpParameters: reply.rtpParameters as unknown as types.RtpParameters,
+      paused: reply.paused,
+      appData: { peer: remote?.peer ?? origin, origin },
+    });
+    this.#track(room, origin, producer);
+    return producer;
+  }
+
+  /** A new copy: no consumer yet (the consume that asked for it follows at once). */
+  #track(room: string, origin: string, producer: types.Producer): void {
+    const copyKey = key(room, producer.id);
+    if (this.#copies.has(copyKey)) return;
+    const copy: Copy = { room, origin, producerId: producer.id, consumers: 0, linger: undefined };
+    this.#copies.set(copyKey, copy);
+    this.#lingerLater(copy);
+    producer.observer.once('close', () => {
+      clearTimeout(copy.linger);
+      if (this.#copies.get(copyKey) === copy) this.#copies.delete(copyKey);
+    });
+  }
+
+  /** Counts the consumers of copies on the room's Router (WebRTC peers and WHEP viewers' pipes alike). */
+  #followConsumers(room: string, router: types.Router): void {
+    router.observer.on('newtransport', (transport: types.Transport) => {
+      // Our own pipes' consumers carry producers out, not to anyone here.
+      if (typeof transport.appData['pipeId'] === 'string') return;
+      transport.observer.on('newconsumer', (consumer: types.Consumer) => {
+        const copy = this.#copies.get(key(room, consumer.producerId));
+        if (copy === undefined) return;
+        copy.consumers += 1;
+        clearTimeout(copy.linger);
+        copy.linger = undefined;
+        consumer.observer.once('close', () => {
+          copy.consumers -= 1;
+          if (copy.consumers === 0 && this.#copies.get(key(room, copy.producerId)) === copy) {
+            this.#lingerLater(copy);
+          }
+        });
+      });
+    });
+  }
+
+  #lingerLater(copy: Copy): void {
+    clearTimeout(copy.linger);
+    copy.linger = setTimeout(() => {
+      copy.linger = undefined;
+      if (copy.consumers > 0 || this.#copies.get(key(copy.room, copy.producerId)) !== copy) return;
+      this.#log.debug(
+        { room: copy.room, producerId: copy.producerId, origin: copy.origin },
+        'piped-in producer unused: closed',
+      );
+      this.#copies.delete(key(copy.room, copy.producerId));
+      this.#sets.get(copy.room)?.closePipedIn(copy.producerId);
+      this.#options.links.send(copy.origin, {
+        type: 'unpipe',
+        room: copy.room,
+        producerId: copy.producerId,
+      });
+    }, this.#options.pipeLingerMs());
+    copy.linger.unref();
+  }
+
+  /** Brings the pipes in line with the PIPEs held and the rooms held here. */
+  #reconcile(): void {
+    if (this.#closed) return;
+    const own = this.#options.node;
+    const wanted = new Map<string, { body: PipeBody; peer: string }>();
+    for (const body of this.#options.pipes.list()) {
+      const ends = pipeEndsOf(body, own);
+      if (ends === undefined || !this.#routers.has(body.room)) continue;
+      wanted.set(body.pipeId, { body, peer: ends.peer.node });
+    }
+    let endsChanged = false;
+    for (const pipe of [...this.#known.values()]) {
+      if (wanted.has(pipe.pipeId)) continue;
+      this.#forgetPipe(pipe);
+      endsChanged = true;
+    }
+    for (const [pipeId, { body, peer }] of wanted) {
+      const set = this.#setOf(body.room);
+      if (set === undefined) continue;
+      if (!this.#known.has(pipeId)) {
+        this.#known.set(pipeId, { pipeId, room: body.room, peer });
+        endsChanged = true;
+        set.open(peer, pipeId).then(
+          () => {
+            this.#options.pipeEndpointsChanged();
+          },
+          (error: unknown) => {
+            this.#log.warn({ pipe: pipeId, err: errorMessage(error) }, 'pipe could not be opened');
+          },
+        );
+        this.#sendSync(peer, body.room);
+      }
+      this.#connect(set, body, peer);
+    }
+    if (endsChanged) this.#options.pipeEndpointsChanged();
+    this.#releaseLinks();
+  }
+
+  /**
+   * Links to nodes with which no PIPE is held any more are released (a
+   * PIPE of a room closed here keeps its link until the control plane
+   * withdraws it: the peer may still send about it meanwhile).
+   */
+  #releaseLinks(): void {
+    const own = this.#options.node;
+    const peers = new Set<string>();
+    for (const body of this.#options.pipes.list()) {
+      const peer = pipeEndsOf(body, own)?.peer.node;
+      if (peer !== undefined) peers.add(peer);
+    }
+    for (const peer of this.#linked) {
+      if (peers.has(peer)) continue;
+      this.#linked.delete(peer);
+      this.#options.links.disconnect(peer);
+    }
+    for (const peer of peers) this.#linked.add(peer);
+  }
+
+  #setOf(room: string): PipeSet | undefined {
+    const existing = this.#sets.get(room);
+    if (existing !== undefined && !existing.closed) return existing;
+    const router = this.#routers.get(room);
+    if (router === undefined || router.closed) return undefined;
+    const set = new PipeSet({
+      router,
+      room,
+      node: this.#options.node,
+      rtc: this.#options.rtc,
+      log: this.#options.log,
+    });
+    set.on('endpoint', () => {
+      this.#options.pipeEndpointsChanged();
+    });
+    set.once('close', () => {
+      if (this.#sets.get(room) === set) this.#sets.delete(room);
+    });
+    this.#sets.set(room, set);
+    return set;
+  }
+
+  /** Connects our end once the PIPE holds the peer's (the same end again changes nothing). */
+  #connect(set: PipeSet, body: PipeBody, peer: string): void {
+    const ends = pipeEndsOf(body, this.#options.node);
+    const theirs = ends?.peer;
+    if (theirs?.address === undefined || theirs.srtp === undefined) return;
+    const mine = ends?.own;
+    const ownEnd =
+      mine?.address === undefined || mine.srtp === undefined
+        ? undefined
+        : { address: mine.address, srtp: mine.srtp };
+    set.connect(peer, { address: theirs.address, srtp: theirs.srtp }, { ownEnd }).then(
+      (result) => {
+        if (result.recreated) this.#options.pipeEndpointsChanged();
+      },
+      (error: unknown) => {
+        this.#log.warn(
+          { pipe: body.pipeId, err: errorMessage(error) },
+          'pipe could not be connected',
+        );
+      },
+    );
+  }
+
+  /** The pipe is gone (PIPE removed, or the link session ended): what its node had leaves. */
+  #forgetPipe(pipe: KnownPipe): void {
+    this.#known.delete(pipe.pipeId);
+    this.#synced.delete(key(pipe.peer, pipe.room));
+    this.#mirror(pipe.room, this.#options.rooms.dropRemote(pipe.room, pipe.peer));
+    const set = this.#sets.get(pipe.room);
+    if (set !== undefined) {
+      set.closePeer(pipe.peer).catch((error: unknown) => {
+        this.#log.warn({ pipe: pipe.pipeId, err: errorMessage(error) }, 'pipe close failed');
+      });
+    }
+  }
+
+  #roomClosed(room: string): void {
+    this.#routers.delete(room);
+    this.#sets.get(room)?.close();
+    this.#sets.delete(room);
+    for (const pipe of [...this.#known.values()]) {
+      if (pipe.room !== room) continue;
+      this.#known.delete(pipe.pipeId);
+      this.#synced.delete(key(pipe.peer, room));
+    }
+    for (const [copyKey, copy] of this.#copies) {
+      if (copy.room !== room) continue;
+      clearTimeout(copy.linger);
+      this.#copies.delete(copyKey);
+    }
+    this.#options.roomsChanged();
+    this.#options.pipeEndpointsChanged();
+  }
+
+  #sharedWith(peer: string, room: string): boolean {
+    return this.#known.has(pipeResourceName(room, this.#options.node, peer));
+  }
+
+  /** Sends `message` to every node the room is shared with. */
+  #broadcast(room: string, message: LinkMessage): void {
+    if (this.#closed) return;
+    for (const pipe of this.#known.values()) {
+      if (pipe.room === room) this.#options.links.send(pipe.peer, message);
+    }
+  }
+
+  #sendSync(peer: string, room: string): void {
+    const messages = roomSyncMessages(
+      room,
+      this.#options.rooms.localPeers(room).map(syncPeer),
+      this.#options.rooms.localProducerInfos(room).map(linkProducer),
+    );
+    for (const message of messages) this.#options.links.send(peer, message);
+  }
+
+  #linkUp(node: string): void {
+    if (this.#closed) return;
+    // Pipes closed when the last session ended are opened again first.
+    this.#reconcile();
+    for (const pipe of this.#known.values()) {
+      if (pipe.peer === node) this.#sendSync(node, pipe.room);
+    }
+  }
+
+  #linkDown(node: string): void {
+    if (this.#closed) return;
+    let changed = false;
+    for (const pipe of [...this.#known.values()]) {
+      if (pipe.peer !== node) continue;
+      this.#forgetPipe(pipe);
+      changed = true;
+    }
+    if (changed) this.#options.pipeEndpointsChanged();
+  }
+
+  #received(node: string, message: LinkMessage): void {
+    if (this.#closed) return;
+    const { rooms } = this.#options;
+    switch (message.type) {
+      case 'sync': {
+        if (!this.#sharedWith(node, message.room)) return;
+        const changes = rooms.remoteSync(
+          message.room,
+          node,
+          message.peers.map(peerInfo),
+          message.producers.map(producerInput),
+        );
+        this.#mirror(message.room, changes);
+        const syncKey = key(node, message.room);
+        if (!this.#synced.has(syncKey)) {
+          this.#synced.add(syncKey);
+          // Ours may have been dropped there, sent before its PIPE arrived.
+          this.#sendSync(node, message.room);
+        }
+        for (const done of [...(this.#settling.get(syncKey) ?? [])]) done();
+        return;
+      }
+      case 'peerJoined':
+        rooms.remotePeerJoined(message.room, node, peerInfo(message));
+        return;
+      case 'peerLeft':
+        this.#mirror(message.room, rooms.remotePeerLeft(message.room, node, message.peer));
+        return;
+      case 'producerAdded':
+        rooms.remoteProducerAdded(message.room, node, producerInput(message));
+        return;
+      case 'producerPaused':
+      case 'producerResumed': {
+        const paused = message.type === 'producerPaused';
+        this.#mirror(
+          message.room,
+          rooms.remoteProducerPaused(message.room, node, message.producerId, paused),
+        );
+        return;
+      }
+      case 'producerClosed':
+        this.#mirror(
+          message.room,
+          rooms.remoteProducerClosed(message.room, node, message.producerId),
+        );
+        return;
+      case 'pipeRequest':
+        this.#answerPipeRequest(node, message);
+        return;
+      case 'unpipe':
+        this.#sets.get(message.room)?.unpipeOut(node, message.producerId);
+        return;
+      case 'pipeReady':
+      case 'pipeRefused':
+      case 'ping':
+      case 'pong':
+        return;
+    }
+  }
+
+  /** Remote producers that closed, paused or resumed: the copies here follow. */
+  #mirror(room: string, changes: readonly RosterChange[]): void {
+    const set = this.#sets.get(room);
+    if (set === undefined) return;
+    for (const change of changes) {
+      if (!('producer' in change)) continue;
+      const { producerId } = change.producer;
+      const failed = (error: unknown): void => {
+        this.#log.warn({ room, producerId, err: errorMessage(error) }, 'mirroring failed');
+      };
+      if (change.event === 'producerClosed') set.closePipedIn(producerId);
+      else if (change.event === 'producerPaused') set.pausePipedIn(producerId).catch(failed);
+      else if (change.event === 'producerResumed') set.resumePipedIn(producerId).catch(failed);
+    }
+  }
+
+  #answerPipeRequest(node: string, message: LinkMessageOf<'pipeRequest'>): void {
+    const { room, producerId, id } = message;
+    const refuse = (reason: string): void => {
+      this.#options.links.send(node, { type: 'pipeRefused', id, room, producerId, reason });
+    };
+    const set = this.#sets.get(room);
+    if (set === undefined || !this.#sharedWith(node, room)) {
+      refuse('the room has no pipe to you here');
+      return;
+    }
+    if (this.#options.rooms.localProducer(room, producerId) === undefined) {
+      refuse('no such producer here');
+      return;
+    }
+    set.pipeOut(node, producerId).then(
+      (out) => {
+        this.#options.links.send(node, {
+          type: 'pipeReady',
+          id,
+          room,
+          producerId,
+          kind: out.kind,
+          rtpParameters: out.rtpParameters as unknown as Record<string, unknown>,
+          paused: out.paused,
+        });
+      },
+      (error: unknown) => {
+        refuse(errorMessage(error).slice(0, 200));
+      },
+    );
+  }
+}
+
+/** A producer's fields as the link carries them. */
+function linkProducer(producer: ProducerInfo): SyncProducer {
+  return {
+    peer: producer.peer,
+    producerId: producer.producerId,
+    kind: producer.kind,
+    paused: producer.paused,
+    appData: jsonAppData(producer.appData),
+  };
+}
+
+/** appData as JSON can carry it (a client's appData is JSON already; anything else is left out). */
+function jsonAppData(appData: types.AppData): SyncProducer['appData'] {
+  try {
+    return JSON.parse(JSON.stringify(appData)) as SyncProducer['appData'];
+  } catch {
+    return {};
+  }
+}
+
+function peerInfo(entry: { readonly peer: string; readonly displayName: string }): PeerInfo {
+  return { peer: entry.peer, displayName: entry.displayName };
+}
+
+function producerInput(entry: {
+  readonly peer: string;
+  readonly producerId: string;
+  readonly kind: types.MediaKind;
+  readonly paused: boolean;
+  readonly appData?: Record<string, unknown> | undefined;
+}): {
+  peer: string;
+  producerId: string;
+  kind: types.MediaKind;
+  paused: boolean;
+  appData: types.AppData;
+} {
+  return {
+    peer: entry.peer,
+    producerId: entry.producerId,
+    kind: entry.kind,
+    paused: entry.paused,
+    appData: entry.appData ?? {},
+  };
+}
