@@ -80,9 +80,10 @@ export interface RoomCascadeOptions {
 }
 
 /**
- * A first join here waits this long at most for the home node's `sync` (a
- * report, a PIPE push, a link and a message: well under a second on one
- * network); a home that no longer has the room costs a join this much.
+ * The first join of a room here waits this long at most for the other
+ * nodes' `sync` (a report, a PIPE push, a link and a message: well under a
+ * second on one network); a room whose home is kept while no node reports
+ * it (the control plane's linger) costs that first join this much.
  */
 export const JOIN_SETTLE_MS = 2_000;
 export const PIPE_REQUEST_TIMEOUT_MS = 5_000;
@@ -133,7 +134,9 @@ export class RoomCascade implements RoomSpan {
   readonly #known = new Map<string, KnownPipe>();
   /** peer + room: a `sync` came from the peer for the room in this link session. */
   readonly #synced = new Set<string>();
-  /** peer + room: joins waiting for that sync. */
+  /** Rooms whose first join here has settled: later joins do not wait. */
+  readonly #settledOnce = new Set<string>();
+  /** By room: joins waiting for its remote members (settle). */
   readonly #settling = new Map<string, Set<() => void>>();
   /** room + producer id: pipe-ins under way or done. */
   readonly #pipingIn = new Map<string, Promise<types.Producer>>();
@@ -245,32 +248,51 @@ export class RoomCascade implements RoomSpan {
     return [...this.#sets.values()].map((set) => set.stats());
   }
 
+  /**
+   * A room no node has reported (no home placed) is new: nothing to wait
+   * for. Otherwise some node reported it lately: wait until this node holds
+   * PIPEs of the room and every one of those nodes has synced, or
+   * joinSettleMs (a home kept while no node reports the room, lingerMs,
+   * costs a join that much).
+   */
   settle(room: string): Promise<void> {
-    const home = this.#options.homeOf(room);
-    if (this.#closed || home === undefined || home === this.#options.node) {
+    if (this.#settledOnce.has(room)) return Promise.resolve();
+    if (this.#closed || this.#options.homeOf(room) === undefined || this.#settled(room)) {
+      this.#settledOnce.add(room);
       return Promise.resolve();
     }
-    const waitKey = key(home, room);
-    if (this.#synced.has(waitKey)) return Promise.resolve();
     return new Promise((resolve) => {
-      let waiters = this.#settling.get(waitKey);
+      let waiters = this.#settling.get(room);
       if (waiters === undefined) {
         waiters = new Set();
-        this.#settling.set(waitKey, waiters);
+        this.#settling.set(room, waiters);
       }
       const held = waiters;
       const done = (): void => {
         clearTimeout(timer);
         held.delete(done);
-        if (held.size === 0 && this.#settling.get(waitKey) === held) {
-          this.#settling.delete(waitKey);
-        }
+        if (held.size === 0 && this.#settling.get(room) === held) this.#settling.delete(room);
+        // Later joins answer with what is known: the rest comes as events.
+        if (this.#routers.has(room)) this.#settledOnce.add(room);
         resolve();
       };
       const timer = setTimeout(done, this.#options.joinSettleMs ?? JOIN_SETTLE_MS);
       timer.unref();
       held.add(done);
     });
+  }
+
+  /** Whether the room is shared with some node and every one of them has synced it. */
+  #settled(room: string): boolean {
+    const peers = [...this.#known.values()].filter((pipe) => pipe.room === room);
+    return peers.length > 0 && peers.every((pipe) => this.#synced.has(key(pipe.peer, room)));
+  }
+
+  /** Joins waiting for the room's remote members go on once it is settled. */
+  #wakeSettled(room: string): void {
+    const waiters = this.#settling.get(room);
+    if (waiters === undefined || !this.#settled(room)) return;
+    for (const done of [...waiters]) done();
   }
 
   pipeIn(room: string, origin: string, producerId: string): Promise<types.Producer> {
@@ -430,6 +452,7 @@ export class RoomCascade implements RoomSpan {
     }
     if (endsChanged) this.#options.pipeEndpointsChanged();
     this.#releaseLinks();
+    for (const room of this.#settling.keys()) this.#wakeSettled(room);
   }
 
   /**
@@ -512,6 +535,7 @@ export class RoomCascade implements RoomSpan {
 
   #roomClosed(room: string): void {
     this.#routers.delete(room);
+    this.#settledOnce.delete(room);
     this.#sets.get(room)?.close();
     this.#sets.delete(room);
     for (const pipe of [...this.#known.values()]) {
@@ -588,7 +612,7 @@ export class RoomCascade implements RoomSpan {
           // Ours may have been dropped there, sent before its PIPE arrived.
           this.#sendSync(node, message.room);
         }
-        for (const done of [...(this.#settling.get(syncKey) ?? [])]) done();
+        this.#wakeSettled(message.room);
         return;
       }
       case 'peerJoined':

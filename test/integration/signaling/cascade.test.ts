@@ -1,0 +1,332 @@
+/**
+ * A room across two signaling nodes (issue 18, E1), everything real: an
+ * in-process control plane with mutual TLS (its own CA in a temporary
+ * directory), two `startSignaling` nodes on 127.0.0.11 and 127.0.0.12 (one
+ * mediasoup worker each, their own RTC ports, cascade links over mTLS),
+ * werift peers and GStreamer's VP8 (160x120, 15 fps).
+ *
+ * A publisher joins r1 on A; subscribers join r1 on B. B's join answer
+ * lists A's peer and producer, a subscriber consumes it and RTP arrives
+ * through the pipe; a second subscriber on B makes no second copy (one pipe
+ * producer on B, one pipe consumer on A, and the process-wide census grows
+ * by one producer only). Pause, resume and close on A reach B's consumers
+ * as consumerPaused, consumerResumed and consumerClosed; A's peer leaving
+ * is peerLeft at B. The control plane shows r1's home and its pipe while
+ * the room is shared. After everyone leaves, the mediasoup objects of both
+ * nodes return to what they were before the first join.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseConfigText } from '../../../src/config/index.js';
+import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import { AdminCredentials } from '../../../src/shared/admin/index.js';
+import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { startSignaling, type RunningSignaling } from '../../../signaling/index.js';
+import { censusCounts, type CensusCounts } from '../../../signaling/sfu/index.js';
+import { newAdminToken } from '../../helpers/admin-token.js';
+import { getJson } from '../../helpers/http.js';
+import { freePort } from '../../helpers/ports.js';
+import { waitFor } from '../../helpers/process.js';
+import { stopAllPeers } from '../../helpers/peers/process.js';
+import {
+  RtpFanIn,
+  WeriftPublisher,
+  WeriftSubscriber,
+  signalingChannel,
+  startVideoSource,
+  type RtpReception,
+} from '../../helpers/peers/werift-signaling.js';
+import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+
+const TRUST_DOMAIN = 'mesh.test';
+const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
+const NODES = [
+  { id: 'sfu-a', host: '127.0.0.11', rtcPorts: [43110, 43159] },
+  { id: 'sfu-b', host: '127.0.0.12', rtcPorts: [43160, 43209] },
+] as const;
+const PIPE_R1 = 'pipe/r1/sfu-a~sfu-b';
+
+function ok(frame: Frame): Record<string, unknown> {
+  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
+  return frame.data ?? {};
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The census without workers (each node's pool keeps its own). */
+function media(): string {
+  const { workers: _, ...rest } = censusCounts();
+  return JSON.stringify(rest);
+}
+
+describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
+  let dir: string;
+  let plane: RunningControlPlane | undefined;
+  const nodes: RunningSignaling[] = [];
+  const clients: SignalingClient[] = [];
+  const peers: { close(): Promise<void> }[] = [];
+  let source: RtpFanIn | undefined;
+  let baseline: CensusCounts;
+
+  const configText = (grpcPort: number, node?: (typeof NODES)[number]): string =>
+    [
+      `logLevel: ${LOG_LEVEL}`,
+      'controlPlane:',
+      '  admin: 127.0.0.1:0',
+      `  grpc: 127.0.0.1:${grpcPort}`,
+      '  heartbeatIntervalMs: 200',
+      `  trustDomain: ${TRUST_DOMAIN}`,
+      `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
+      `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
+      `  ca: { dir: ${join(dir, 'ca')} }`,
+      'signaling:',
+      ...(node === undefined
+        ? ['  admin: 127.0.0.1:0', '  listen: 127.0.0.1:0', '  cascade: { listen: 127.0.0.1:0 }']
+        : [
+            `  id: ${node.id}`,
+            `  admin: ${node.host}:0`,
+            `  listen: ${node.host}:0`,
+            `  rtcListenIp: ${node.host}`,
+            `  rtcPorts: { start: ${node.rtcPorts[0]}, end: ${node.rtcPorts[1]} }`,
+            '  workers: 1',
+            `  cascade: { listen: ${node.host}:0, pipeLingerMs: 500 }`,
+          ]),
+      // Each node its own SPIFFE ID (its service account), as `up` gives them.
+      '  instances:',
+      ...NODES.map(
+        (entry) => `    - { id: ${entry.id}, host: ${entry.host}, serviceAccount: ${entry.id} }`,
+      ),
+    ].join('\n');
+
+  const wsUrl = (node: RunningSignaling): string => `ws://${formatHostPort(node.listen)}/ws`;
+  const adminUrl = (): string => {
+    assert.ok(plane !== undefined);
+    return httpUrl(plane.admin);
+  };
+
+  const join_ = async (
+    node: RunningSignaling,
+    peer: string,
+  ): Promise<[SignalingClient, Record<string, unknown>]> => {
+    const client = await SignalingClient.open(wsUrl(node));
+    clients.push(client);
+    return [client, ok(await client.request('join', { room: 'r1', peer }))];
+  };
+
+  /** The node's PipeSet stats for r1: producers piped in and out. */
+  const piped = (node: RunningSignaling): { in: number; out: number } => {
+    const r1 = node.roomCascade.stats().find((set) => set.room === 'r1');
+    return { in: r1?.pipedIn ?? 0, out: r1?.pipedOut ?? 0 };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cascade-'));
+    const grpcPort = await freePort();
+    plane = await startControlPlane({
+      config: parseConfigText(configText(grpcPort), 'control plane'),
+      env: { XDG_STATE_HOME: join(dir, 'xdg') },
+      log: createLogger('control-plane', LOG_LEVEL === 'silent' ? 'silent' : 'info'),
+      credentials: AdminCredentials.ofToken(newAdminToken()),
+      // Rooms are placed (and pipes planned) soon after the nodes register.
+      placementGraceMs: 300,
+    });
+    for (const node of NODES) {
+      const config = parseConfigText(configText(grpcPort, node), `${node.id} start-up`);
+      nodes.push(
+        await startSignaling(
+          config,
+          createLogger(node.id, LOG_LEVEL === 'silent' ? 'silent' : 'info'),
+        ),
+      );
+    }
+    await Promise.all(nodes.map((node) => node.serving()));
+    baseline = censusCounts();
+    source = await RtpFanIn.bind();
+    startVideoSource({
+      codec: 'VP8',
+      ports: [source.port],
+      width: 160,
+      height: 120,
+      fps: 15,
+      bitrateKbps: 150,
+      timeoutMs: 85_000,
+    });
+  });
+
+  after(async () => {
+    await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
+    await Promise.all(clients.map((client) => client.close()));
+    source?.close();
+    await stopAllPeers();
+    for (const node of nodes) await node.close();
+    await plane?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pipes A’s producer to B’s subscribers once, carries pause, close and leave, and leaves nothing behind', async () => {
+    const [a, b] = nodes;
+    assert.ok(a !== undefined && b !== undefined && source !== undefined);
+    const video = source;
+    await waitFor(
+      () => (video.packets > 0 ? true : undefined),
+      10_000,
+      () => 'GStreamer sends',
+    );
+
+    // alice publishes in r1 on A.
+    const [aliceWs] = await join_(a, 'alice');
+    const alice = await WeriftPublisher.publish(signalingChannel(aliceWs));
+    peers.push(alice);
+    video.add((packet) => alice.writeRtp(packet));
+    // r1 gets a home (on either node: consistent hashing on the name).
+    const home = await waitFor(
+      async () => {
+        const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
+          `${adminUrl()}/placements`,
+        );
+        return body.rooms.placements.find((p) => p.key === 'room/r1')?.node;
+      },
+      10_000,
+      () => 'r1 placed',
+    );
+    assert.ok(['sfu-a', 'sfu-b'].includes(home), `r1's home ${home} is a signaling node`);
+    // B holds the placement (its first join waits for the room's other nodes then).
+    await waitFor(
+      async () => {
+        const { body } = await getJson<{
+          nodes: {
+            id: string;
+            resources: { type: string; name: string; acked: string | null }[];
+          }[];
+        }>(`${adminUrl()}/nodes`);
+        const held = body.nodes
+          .find((node) => node.id === 'sfu-b')
+          ?.resources.some(
+            (r) => r.type === 'PLACEMENT' && r.name === 'room/r1' && r.acked !== null,
+          );
+        return held === true ? true : undefined;
+      },
+      10_000,
+      () => 'sfu-b holds room/r1',
+    );
+
+    // bob joins r1 on B: the answer lists alice and her producer, from A.
+    const [bobWs, bobJoin] = await join_(b, 'bob');
+    assert.deepEqual(
+      (bobJoin['peers'] as { peer: string }[]).map((p) => p.peer),
+      ['alice'],
+    );
+    assert.deepEqual(
+      (bobJoin['producers'] as { peer: string; producerId: string }[]).map((p) => [
+        p.peer,
+        p.producerId,
+      ]),
+      [['alice', alice.producerId]],
+    );
+    // A's alice learns of bob as of a local peer.
+    assert.equal((await aliceWs.event('peerJoined')).data?.['peer'], 'bob');
+
+    const beforeConsume = censusCounts();
+    const bob = await WeriftSubscriber.open(signalingChannel(bobWs));
+    peers.push(bob);
+    const [bobGets] = await bob.consume([alice.producerId]);
+    assert.ok(bobGets !== undefined);
+
+    // carol, on B too, consumes the same producer: no second copy.
+    const [carolWs, carolJoin] = await join_(b, 'carol');
+    assert.deepEqual((carolJoin['peers'] as { peer: string }[]).map((p) => p.peer).sort(), [
+      'alice',
+      'bob',
+    ]);
+    const carol = await WeriftSubscriber.open(signalingChannel(carolWs));
+    peers.push(carol);
+    const [carolGets] = await carol.consume([alice.producerId]);
+    assert.ok(carolGets !== undefined);
+    const receptions: RtpReception[] = [bobGets, carolGets];
+    await waitFor(
+      () => (receptions.every((r) => r.received > 20 && r.keyframes > 0) ? true : undefined),
+      15_000,
+      () => `RTP through the pipe (${receptions.map((r) => r.received).join(', ')})`,
+    );
+    assert.deepEqual(piped(b), { in: 1, out: 0 }, 'one copy of alice’s producer on B');
+    assert.deepEqual(piped(a), { in: 0, out: 1 }, 'one pipe consumer on A');
+    const now = censusCounts();
+    assert.equal(now.producers - beforeConsume.producers, 1, 'one producer more: B’s copy');
+    // Per subscriber: its consumer; plus A’s one pipe consumer.
+    assert.equal(now.consumers - beforeConsume.consumers, 3);
+    assert.equal(bob.unrouted + carol.unrouted, 0);
+
+    // The control plane shows r1's pipe, both ends addressed and keyed.
+    const { body: pipes } = await getJson<{
+      pipes: { pipeId: string; room: string; a: { node: string }; b: { node: string } }[];
+    }>(`${adminUrl()}/pipes`);
+    const pipe = pipes.pipes.find((entry) => entry.pipeId === PIPE_R1);
+    assert.ok(pipe !== undefined, `GET /pipes lists ${PIPE_R1}: ${JSON.stringify(pipes)}`);
+    assert.deepEqual([pipe.room, pipe.a.node, pipe.b.node], ['r1', 'sfu-a', 'sfu-b']);
+    assert.doesNotMatch(JSON.stringify(pipes), /keyBase64/, 'no key in the view');
+
+    // Pause and resume on A reach both consumers on B.
+    ok(await aliceWs.request('pauseProducer', { producerId: alice.producerId }));
+    await Promise.all([bobWs.event('consumerPaused'), carolWs.event('consumerPaused')]);
+    await sleep(300);
+    const paused = receptions.map((r) => r.received);
+    await sleep(700);
+    assert.deepEqual(
+      receptions.map((r) => r.received),
+      paused,
+      'no packet while paused',
+    );
+    ok(await aliceWs.request('resumeProducer', { producerId: alice.producerId }));
+    await Promise.all([bobWs.event('consumerResumed'), carolWs.event('consumerResumed')]);
+    await waitFor(
+      () => (receptions.every((r, i) => r.received > (paused[i] ?? 0) + 5) ? true : undefined),
+      10_000,
+      () => 'the flow restarts after resume',
+    );
+
+    // Closing the producer on A closes the consumers on B and B's copy.
+    ok(await aliceWs.request('closeProducer', { producerId: alice.producerId }));
+    const closed = await Promise.all([
+      bobWs.event('consumerClosed'),
+      carolWs.event('consumerClosed'),
+      bobWs.event('producerClosed'),
+    ]);
+    assert.ok(closed.every((frame) => frame.data?.['producerId'] === alice.producerId));
+    await waitFor(
+      () => (piped(b).in === 0 && piped(a).out === 0 ? true : undefined),
+      5_000,
+      () => `no copy left (${JSON.stringify([piped(a), piped(b)])})`,
+    );
+
+    // alice leaves A: B's peers see her leave.
+    ok(await aliceWs.request('leave'));
+    assert.equal((await bobWs.event('peerLeft')).data?.['peer'], 'alice');
+    assert.equal((await carolWs.event('peerLeft')).data?.['peer'], 'alice');
+
+    for (const client of [bobWs, carolWs]) ok(await client.request('leave'));
+    await Promise.all([alice.close(), bob.close(), carol.close()]);
+    const { workers: _, ...expected } = baseline;
+    await waitFor(
+      () => (media() === JSON.stringify(expected) ? true : undefined),
+      10_000,
+      () => `mediasoup objects back to ${JSON.stringify(expected)} (now ${media()})`,
+    );
+    // Neither node holds r1 any more; the control plane withdraws the pipe.
+    await waitFor(
+      async () => {
+        const { body } = await getJson<{ pipes: { pipeId: string }[] }>(`${adminUrl()}/pipes`);
+        return body.pipes.some((entry) => entry.pipeId === PIPE_R1) ? undefined : true;
+      },
+      10_000,
+      () => 'the pipe withdrawn',
+    );
+    assert.deepEqual(
+      nodes.map((node) => node.roomCascade.stats().length),
+      [0, 0],
+    );
+  });
+});
