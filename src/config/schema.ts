@@ -227,6 +227,24 @@ const controlPlaneSchema = z
       .describe(
         'SPIFFE IDs whose client certificate on adminMtls counts as the admin token. Default: spiffe://<trustDomain>/ns/streammesh/sa/operator.',
       ),
+    signalingIdentities: z
+      .array(
+        z.string().superRefine((text, ctx) => {
+          try {
+            parseSpiffeId(text);
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: errorMessage(error) });
+          }
+        }),
+      )
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        'With mtls: the SPIFFE IDs that may register as signaling nodes; a node whose certificate names another ID is refused the signaling role, ' +
+          'and one that names one of these is refused every other role. Default: signaling.identity and each signaling.instances[].serviceAccount, ' +
+          'in signaling.identity.namespace and the trust domain. Read at start.',
+      ),
     trustBundleFile: z
       .string()
       .min(1)
@@ -503,7 +521,8 @@ const signalingSchema = z
         listen: hostPort
           .default('127.0.0.1:8444')
           .describe(
-            'The cascade link: other signaling nodes connect here (mutual TLS with workload certificates) to carry room events between nodes.',
+            'The cascade link: other signaling nodes connect here (mutual TLS with workload certificates) to carry room events between nodes. ' +
+              'Beyond loopback only with controlPlane.mtls: true.',
           ),
         httpRedirect: z
           .boolean()
@@ -599,6 +618,19 @@ export const meshConfigSchema = z
         message: 'needs controlPlane.mtls: true (its certificate comes from the mesh CA)',
       });
     }
+    // Without mutual TLS a cascade link is accepted on the dialer's word and
+    // source address (x-streammesh-node): anything that shares a peer's host
+    // or NAT could speak for it. Like an admin listener without a token, it
+    // then stays on loopback.
+    const cascade = parseHostPort(config.signaling.cascade.listen);
+    if (!config.controlPlane.mtls && typeof cascade !== 'string' && !isLoopbackHost(cascade.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signaling', 'cascade', 'listen'],
+        message:
+          'beyond loopback only with controlPlane.mtls: true (a plaintext cascade link cannot tell who dials it)',
+      });
+    }
     // The proxy and the SFU bind UDP ports on the same machine in `up`.
     const rtc = config.signaling.rtcPorts;
     const rtp = config.proxy.rtpPorts;
@@ -616,6 +648,18 @@ export const meshConfigSchema = z
     }
   })
   .describe('streammesh configuration (one file for every role).');
+
+/**
+ * 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: what only this machine
+ * reaches. The same rule as the admin listener's isLoopbackHost
+ * (src/shared/admin/server.ts), which the config cannot import without
+ * pulling the admin server (and prom-client) into every config parse.
+ */
+function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host.startsWith('::ffff:127.');
+}
 
 /** The config with defaults applied: what every role works with. */
 export type MeshConfig = z.output<typeof meshConfigSchema>;

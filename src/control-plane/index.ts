@@ -11,7 +11,8 @@
  * authority: it opens the mesh CA, issues itself a certificate (renewed at
  * half-life) for its gRPC listener, serves MeshIdentity.IssueCertificate
  * there (first certificates against the bootstrap token, renewals over
- * mutual TLS), and requires nodes' certificates on MeshControl. It pushes
+ * mutual TLS), and requires nodes' certificates on MeshControl, where a
+ * node's role must fit its certificate's SPIFFE ID (node-roles.ts). It pushes
  * the CA's trust bundle to every node and serves the CA's rotation on its
  * admin (ca-routes.ts).
  */
@@ -33,6 +34,7 @@ import { addCaRoutes } from './ca-routes.js';
 import { addRevocationRoutes } from './revocation-routes.js';
 import { CaRotation } from './ca-rotation.js';
 import { addOperatorCertificateRoute, operatorIds } from './operator-certificates.js';
+import { signalingIdentities } from './node-roles.js';
 import { tokenIssuerId } from '../shared/edge-token/index.js';
 import { ConfigStore, ConfigPushServer, type ChannelSecurity } from './config-push/index.js';
 import { HopPlanner } from './hops/index.js';
@@ -389,6 +391,7 @@ async function startIdentity(
       trustDomain: ca.trustDomain,
       identity: service.handlers(),
       revocations,
+      signalingIdentities: signalingIdentities(config, ca.trustDomain),
     },
     running: {
       ca: opened.where,

@@ -46,7 +46,11 @@
  * then requires it itself: Register and a stream's Hello are refused
  * UNAUTHENTICATED without a certificate verified against the trust bundle,
  * PERMISSION_DENIED when its CN is another node's id; both counted. A node
- * registers with the SPIFFE ID of its certificate. Without mtls the
+ * registers with the SPIFFE ID of its certificate, and its role must fit it
+ * (node-roles.ts): only a signaling identity registers (and says Hello) as
+ * a signaling node, and it as nothing else, else PERMISSION_DENIED
+ * `wrong_role`. An id keeps the role it registered with until the registry
+ * forgets it (`role_change`). Without mtls the
  * listener is plaintext as before, and MeshIdentity is not served (a
  * bootstrap token or a certificate sent in clear text could be read or
  * swapped on the way).
@@ -92,7 +96,14 @@ import {
   type StatsReport,
 } from '../../protocol/mesh/index.js';
 import { isNodeId } from '../ca/index.js';
-import { MAX_DRAIN_MS, type Delta, type NodeRecord, type Registry } from '../registry/index.js';
+import { roleFitsIdentity } from '../node-roles.js';
+import {
+  MAX_DRAIN_MS,
+  RoleChangeError,
+  type Delta,
+  type NodeRecord,
+  type Registry,
+} from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
 import {
@@ -187,6 +198,11 @@ export interface ChannelSecurity {
   readonly revocations?: RevokedSerials & {
     on(event: 'change', listener: () => void): unknown;
   };
+  /**
+   * The SPIFFE IDs that may register as signaling nodes (node-roles.ts);
+   * a node under one of them may take no other role. Absent: not checked.
+   */
+  readonly signalingIdentities?: ReadonlySet<string>;
 }
 
 /** Who a call comes from, as its verified client certificate says; or why it is refused. */
@@ -196,7 +212,7 @@ type CallerCheck =
       readonly ok: false;
       readonly code: grpc.status;
       readonly details: string;
-      readonly reason: 'no_certificate' | 'other_node' | 'revoked';
+      readonly reason: 'no_certificate' | 'other_node' | 'revoked' | 'wrong_role';
     };
 
 export interface ConfigPushServerOptions {
@@ -301,15 +317,16 @@ export class ConfigPushServer {
       name: 'streammesh_control_plane_refused_streams_total',
       help:
         'Resource streams refused at their first message, by reason (no_hello, unregistered, bad_hello; ' +
-        'with mutual TLS: no_certificate, other_node, revoked: also a stream ended when its certificate is revoked).',
+        'with mutual TLS: no_certificate, other_node, wrong_role (the certificate does not fit the registered role), ' +
+        'revoked: also a stream ended when its certificate is revoked).',
       labelNames: ['reason'],
       registers,
     });
     this.#refusedRegisters = new Counter({
       name: 'streammesh_control_plane_register_refused_total',
       help:
-        'Registrations refused, by reason (bad_identity, registry_full; with mutual TLS: ' +
-        'no_certificate, other_node, revoked).',
+        'Registrations refused, by reason (bad_identity, registry_full, role_change (an id registered under ' +
+        'another role); with mutual TLS: no_certificate, other_node, revoked, wrong_role (a role its certificate does not hold)).',
       labelNames: ['reason'],
       registers,
     });
@@ -508,9 +525,33 @@ export class ConfigPushServer {
       });
       return;
     }
+    const role = this.#roleCheck(request.identity.role, caller.spiffeId);
+    if (!role.ok) {
+      this.#refusedRegisters.inc({ reason: role.reason });
+      this.#options.log.warn(
+        {
+          node: id,
+          nodeRole: request.identity.role,
+          spiffeId: caller.spiffeId,
+          reason: role.reason,
+        },
+        'registration refused',
+      );
+      callback({ code: role.code, details: role.details });
+      return;
+    }
     try {
       this.#options.registry.register(request, caller.spiffeId);
     } catch (error) {
+      if (error instanceof RoleChangeError) {
+        this.#refusedRegisters.inc({ reason: 'role_change' });
+        this.#options.log.warn(
+          { node: id, nodeRole: request.identity.role, reason: 'role_change' },
+          'registration refused',
+        );
+        callback({ code: grpc.status.PERMISSION_DENIED, details: errorMessage(error) });
+        return;
+      }
       this.#refusedRegisters.inc({ reason: 'registry_full' });
       callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: errorMessage(error) });
       return;
@@ -528,6 +569,27 @@ export class ConfigPushServer {
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
       placesSessions: this.#options.placements !== undefined,
     });
+  }
+
+  /**
+   * With mutual TLS and signaling identities: whether a certificate naming
+   * `spiffeId` may hold `role` (node-roles.ts). Checked at Register and at
+   * each stream's Hello (a stream may come under another certificate of
+   * the same node id than its Register did).
+   */
+  #roleCheck(role: NodeRecord['role'], spiffeId: string | undefined): CallerCheck {
+    const signaling = this.#options.mtls?.signalingIdentities;
+    if (signaling === undefined || spiffeId === undefined) return { ok: true, spiffeId };
+    if (roleFitsIdentity(role, spiffeId, signaling)) return { ok: true, spiffeId };
+    return {
+      ok: false,
+      code: grpc.status.PERMISSION_DENIED,
+      details:
+        role === 'ROLE_SIGNALING'
+          ? 'the client certificate is not a signaling node identity (controlPlane.signalingIdentities)'
+          : `a signaling node identity may not register as ${role}`,
+      reason: 'wrong_role',
+    };
   }
 
   /**
@@ -603,6 +665,11 @@ export class ConfigPushServer {
         'first message must be a hello from a registered node',
         'unregistered',
       );
+      return undefined;
+    }
+    const role = this.#roleCheck(record.role, caller.spiffeId);
+    if (!role.ok) {
+      refuse(role.code, role.details, role.reason);
       return undefined;
     }
     const held = checkHelloResources(message.hello.resources);

@@ -5,6 +5,8 @@ export { registerLoadMetrics } from './load-metrics.js';
 export {
   MAX_DRAIN_MS,
   Registry,
+  RegistryFullError,
+  RoleChangeError,
   type DrainView,
   type NodeRecord,
   type NodeState,

@@ -20,6 +20,8 @@
  * process (a Register while it has no stream: a restart) or is forgotten.
  * With mutual TLS on the gRPC channel, each node's record keeps the SPIFFE
  * ID its certificate names (hops name both ends' IDs in their keys).
+ * A node id keeps its role until the registry forgets it: registering it
+ * under another role is refused (RoleChangeError).
  * The registry emits 'registered' and 'drain' so the push and the admin
  * routes react at once instead of polling.
  */
@@ -146,6 +148,21 @@ export class RegistryFullError extends StreammeshError {
   }
 }
 
+/**
+ * A node id registered under one role registers again under another: the
+ * record (and what was planned for it: placements, pipes, hops) is the old
+ * role's until the registry forgets it, and a role is never a node's to
+ * switch (review finding 2).
+ */
+export class RoleChangeError extends StreammeshError {
+  constructor(id: string, registered: Role) {
+    super(
+      'ERR_ROLE_CHANGE',
+      `node ${JSON.stringify(id.slice(0, 64))} is registered as ${registered} until it is forgotten`,
+    );
+  }
+}
+
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly #options: RegistryOptions;
   readonly #nodes = new Map<string, NodeRecord>();
@@ -155,10 +172,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.#options = options;
   }
 
-  /** `spiffeId`: what the node's verified client certificate names (mutual TLS), if any. */
+  /**
+   * `spiffeId`: what the node's verified client certificate names (mutual
+   * TLS), if any. Throws RegistryFullError, and RoleChangeError for an id
+   * registered under another role.
+   */
   register(request: RegisterRequest, spiffeId?: string): NodeRecord {
     const now = this.#options.clock.now();
     const previous = this.#nodes.get(request.identity.id);
+    if (previous !== undefined && previous.role !== request.identity.role) {
+      throw new RoleChangeError(request.identity.id, previous.role);
+    }
     if (previous === undefined) {
       this.forgetSilentNodes();
       if (this.#nodes.size >= this.#options.maxNodes)

@@ -69,6 +69,8 @@ export interface SecurePlaneOptions {
    * finds its CA, tokens and revocation list there. Default: a new one.
    */
   readonly dir?: string;
+  /** controlPlane.signalingIdentities: the SPIFFE IDs that may register as signaling nodes. */
+  readonly signalingIdentities?: readonly string[];
 }
 
 export async function startSecurePlane(options: SecurePlaneOptions = {}): Promise<SecurePlane> {
@@ -91,6 +93,9 @@ export async function startSecurePlane(options: SecurePlaneOptions = {}): Promis
           : { leafLifetimeSec: options.leafLifetimeSec }),
       },
       ...(options.adminMtls === true ? { adminMtls: '127.0.0.1:0' } : {}),
+      ...(options.signalingIdentities === undefined
+        ? {}
+        : { signalingIdentities: [...options.signalingIdentities] }),
       bootstrapTokenFile: join(dir, 'state', 'bootstrap-token'),
       adminTokenFile: join(dir, 'state', 'admin-token'),
     },

@@ -5,15 +5,23 @@
  * they get name each node under the SPIFFE ID of the certificate it
  * registered with (what a node checks a key came for, and what the cascade
  * link accepts the peer under), and each node's key reaches the other.
+ * The role is the certificate's (controlPlane.signalingIdentities): a
+ * proxy's certificate cannot register or say Hello as a signaling node, nor
+ * a signaling node's as a proxy (PERMISSION_DENIED, counted `wrong_role`),
+ * and such a node never enters the signaling directory.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { pipeResourceName } from '../../../src/config/index.js';
+import { getText } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
 import {
   certified,
   channelCredentials,
+  controlClient,
+  metric,
   proxyId,
   startSecurePlane,
   type SecurePlane,
@@ -22,6 +30,8 @@ import { ScriptedSignaling } from './rooms-scripted-signaling.js';
 
 const HEARTBEAT_MS = 500;
 const PIPE_R1 = pipeResourceName('r1', 'sig-a', 'sig-b');
+const REGISTER_REFUSED = 'streammesh_control_plane_register_refused_total';
+const STREAM_REFUSED = 'streammesh_control_plane_refused_streams_total';
 
 describe('SFU rooms over mutual TLS', () => {
   let secure: SecurePlane;
@@ -29,7 +39,7 @@ describe('SFU rooms over mutual TLS', () => {
   const ids = { 'sig-a': proxyId('signaling-a'), 'sig-b': proxyId('signaling-b') };
 
   before(async () => {
-    secure = await startSecurePlane();
+    secure = await startSecurePlane({ signalingIdentities: Object.values(ids) });
     for (const [id, spiffe] of Object.entries(ids)) {
       const certificate = await certified(secure, spiffe, id);
       const node = new ScriptedSignaling({
@@ -88,3 +98,84 @@ describe('SFU rooms over mutual TLS', () => {
     assert.equal(atB.keyBase64, fromA.srtpKeyBase64);
   });
 });
+
+describe('SFU rooms over mutual TLS: the role is the certificate’s', () => {
+  let secure: SecurePlane;
+  const signalingId = proxyId('signaling-a');
+
+  before(async () => {
+    secure = await startSecurePlane({ signalingIdentities: [signalingId] });
+  });
+
+  after(async () => {
+    await secure.close();
+  });
+
+  /** Registers a scripted node under `spiffe` as `role`: the error that refused it, or null. */
+  async function registerAs(
+    id: string,
+    spiffe: string,
+    role: 'ROLE_SIGNALING' | 'ROLE_PROXY',
+  ): Promise<grpc.ServiceError | null> {
+    const node = new ScriptedSignaling({
+      id,
+      grpc: secure.target,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      listen: '127.0.0.31:8080',
+      cascade: '127.0.0.31:8444',
+      role,
+      credentials: channelCredentials(secure.bundle, await certified(secure, spiffe, id)),
+    });
+    try {
+      await node.connect();
+      return null;
+    } catch (error) {
+      return error as grpc.ServiceError;
+    } finally {
+      node.close();
+    }
+  }
+
+  it('refuses a proxy’s certificate as a signaling node and a signaling one as a proxy', async () => {
+    const before = await metric(secure, REGISTER_REFUSED, { reason: 'wrong_role' });
+    const asSignaling = await registerAs('proxy-7', proxyId(), 'ROLE_SIGNALING');
+    assert.equal(asSignaling?.code, grpc.status.PERMISSION_DENIED);
+    const asProxy = await registerAs('sig-x', signalingId, 'ROLE_PROXY');
+    assert.equal(asProxy?.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(await metric(secure, REGISTER_REFUSED, { reason: 'wrong_role' }), before + 2);
+    // The one it fits registers.
+    assert.equal(await registerAs('sig-y', signalingId, 'ROLE_SIGNALING'), null);
+    const nodes = await getNodes(secure);
+    assert.deepEqual(
+      nodes.map((node) => node.id).filter((id) => id === 'proxy-7' || id === 'sig-x'),
+      [],
+    );
+  });
+
+  it('refuses the Hello of a signaling node under a certificate of another role', async () => {
+    const before = await metric(secure, STREAM_REFUSED, { reason: 'wrong_role' });
+    assert.equal(await registerAs('sig-z', signalingId, 'ROLE_SIGNALING'), null);
+    // Another certificate for the same node id, naming a proxy's SPIFFE ID.
+    const client = controlClient(secure, await certified(secure, proxyId(), 'sig-z'));
+    try {
+      const code = await new Promise<grpc.status | undefined>((resolve) => {
+        const stream = client.streamResources({ deadline: Date.now() + 5_000 });
+        stream.on('data', () => {
+          resolve(undefined);
+          stream.cancel();
+        });
+        stream.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        stream.write({ hello: { id: 'sig-z', systemVersion: '', resources: [], placements: [] } });
+      });
+      assert.equal(code, grpc.status.PERMISSION_DENIED);
+    } finally {
+      client.close();
+    }
+    assert.equal(await metric(secure, STREAM_REFUSED, { reason: 'wrong_role' }), before + 1);
+  });
+});
+
+async function getNodes(secure: SecurePlane): Promise<{ id: string; role: string }[]> {
+  const { text } = await getText(`${secure.adminUrl}/nodes`);
+  return (JSON.parse(text) as { nodes: { id: string; role: string }[] }).nodes;
+}

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Registry, RegistryFullError } from '../../../src/control-plane/registry/registry.js';
+import {
+  Registry,
+  RegistryFullError,
+  RoleChangeError,
+} from '../../../src/control-plane/registry/registry.js';
 import type { RegisterRequest } from '../../../src/protocol/mesh/index.js';
 
 function request(id: string): RegisterRequest {
@@ -56,6 +60,25 @@ describe('Registry', () => {
       reason: 'proxy.mediaAddress: cannot bind',
       at: new Date(0).toISOString(),
     });
+  });
+
+  it('keeps a node id’s role until it is forgotten: another role is refused', () => {
+    const clock = { now: 0 };
+    const registry = registryAt(clock);
+    registry.register(request('n1'));
+    const asSignaling = {
+      ...request('n1'),
+      identity: { id: 'n1', node: 'n1', role: 'ROLE_SIGNALING' as const },
+    };
+    assert.throws(() => registry.register(asSignaling), RoleChangeError);
+    assert.equal(registry.get('n1')?.role, 'ROLE_PROXY');
+    // The same role registers again (a reconnect).
+    registry.register(request('n1'));
+    // Silent past forgetAfterMs with no stream: forgotten, and free to take another role.
+    clock.now = 60_001;
+    registry.forgetSilentNodes();
+    registry.register(asSignaling);
+    assert.equal(registry.get('n1')?.role, 'ROLE_SIGNALING');
   });
 
   it('is bounded: a full registry refuses new nodes and forgets long-silent ones', () => {
