@@ -141,6 +141,12 @@ export class RoomCascade implements RoomSpan {
   /** room + producer id: pipe-ins under way or done. */
   readonly #pipingIn = new Map<string, Promise<types.Producer>>();
   readonly #copies = new Map<string, Copy>();
+  /**
+   * Nodes whose link session ended and has not come back: their pipes stay
+   * closed (the PIPE may still name an end that is gone) until the link is
+   * up again, or the PIPEs go.
+   */
+  readonly #down = new Set<string>();
   /** Nodes this node holds a PIPE with: their links are released when the last one goes. */
   readonly #linked = new Set<string>();
   readonly #unsubscribe: (() => void)[] = [];
@@ -433,6 +439,8 @@ export class RoomCascade implements RoomSpan {
       endsChanged = true;
     }
     for (const [pipeId, { body, peer }] of wanted) {
+      // Opened again when the link is (CascadeLinks redials a link that broke).
+      if (this.#down.has(peer)) continue;
       const set = this.#setOf(body.room);
       if (set === undefined) continue;
       if (!this.#known.has(pipeId)) {
@@ -473,6 +481,8 @@ export class RoomCascade implements RoomSpan {
       this.#options.links.disconnect(peer);
     }
     for (const peer of peers) this.#linked.add(peer);
+    // A released link (or a node gone for good) is no session to wait for.
+    for (const peer of this.#down) if (!peers.has(peer)) this.#down.delete(peer);
   }
 
   #setOf(room: string): PipeSet | undefined {
@@ -575,6 +585,7 @@ export class RoomCascade implements RoomSpan {
 
   #linkUp(node: string): void {
     if (this.#closed) return;
+    this.#down.delete(node);
     // Pipes closed when the last session ended are opened again first.
     this.#reconcile();
     for (const pipe of this.#known.values()) {
@@ -584,6 +595,7 @@ export class RoomCascade implements RoomSpan {
 
   #linkDown(node: string): void {
     if (this.#closed) return;
+    this.#down.add(node);
     let changed = false;
     for (const pipe of [...this.#known.values()]) {
       if (pipe.peer !== node) continue;

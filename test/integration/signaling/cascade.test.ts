@@ -14,6 +14,11 @@
  * is peerLeft at B. The control plane shows r1's home and its pipe while
  * the room is shared. After everyone leaves, the mediasoup objects of both
  * nodes return to what they were before the first join.
+ *
+ * Then, in r2: a copy whose last consumer on B closed is unpiped at both
+ * ends after pipeLingerMs (and piped again when consumed again); and when A
+ * goes away, B's members see A's peer leave and its producer close, B's
+ * consumer of it closes and B has no pipe left to A.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -111,17 +116,52 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
   const join_ = async (
     node: RunningSignaling,
     peer: string,
+    room = 'r1',
   ): Promise<[SignalingClient, Record<string, unknown>]> => {
     const client = await SignalingClient.open(wsUrl(node));
     clients.push(client);
-    return [client, ok(await client.request('join', { room: 'r1', peer }))];
+    return [client, ok(await client.request('join', { room, peer }))];
   };
 
-  /** The node's PipeSet stats for r1: producers piped in and out. */
-  const piped = (node: RunningSignaling): { in: number; out: number } => {
-    const r1 = node.roomCascade.stats().find((set) => set.room === 'r1');
-    return { in: r1?.pipedIn ?? 0, out: r1?.pipedOut ?? 0 };
+  /** The node's PipeSet stats for a room: producers piped in and out. */
+  const piped = (node: RunningSignaling, room = 'r1'): { in: number; out: number } => {
+    const set = node.roomCascade.stats().find((entry) => entry.room === room);
+    return { in: set?.pipedIn ?? 0, out: set?.pipedOut ?? 0 };
   };
+
+  /** Waits until the control plane placed `room` and sfu-b holds its placement. */
+  const placedAtB = async (room: string): Promise<string> => {
+    const home = await waitFor(
+      async () => {
+        const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
+          `${adminUrl()}/placements`,
+        );
+        return body.rooms.placements.find((p) => p.key === `room/${room}`)?.node;
+      },
+      10_000,
+      () => `${room} placed`,
+    );
+    await waitFor(
+      async () => {
+        const { body } = await getJson<{
+          nodes: {
+            id: string;
+            resources: { type: string; name: string; acked: string | null }[];
+          }[];
+        }>(`${adminUrl()}/nodes`);
+        const held = body.nodes
+          .find((node) => node.id === 'sfu-b')
+          ?.resources.some(
+            (r) => r.type === 'PLACEMENT' && r.name === `room/${room}` && r.acked !== null,
+          );
+        return held === true ? true : undefined;
+      },
+      10_000,
+      () => `sfu-b holds room/${room}`,
+    );
+    return home;
+  };
+  const closed = new Set<RunningSignaling>();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cascade-'));
@@ -162,7 +202,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     await Promise.all(clients.map((client) => client.close()));
     source?.close();
     await stopAllPeers();
-    for (const node of nodes) await node.close();
+    for (const node of nodes) if (!closed.has(node)) await node.close();
     await plane?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -182,37 +222,10 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     const alice = await WeriftPublisher.publish(signalingChannel(aliceWs));
     peers.push(alice);
     video.add((packet) => alice.writeRtp(packet));
-    // r1 gets a home (on either node: consistent hashing on the name).
-    const home = await waitFor(
-      async () => {
-        const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
-          `${adminUrl()}/placements`,
-        );
-        return body.rooms.placements.find((p) => p.key === 'room/r1')?.node;
-      },
-      10_000,
-      () => 'r1 placed',
-    );
+    // r1 gets a home (on either node: hashing on the name; the home need not
+    // be a member), and B holds it: B's first join waits for A's roster then.
+    const home = await placedAtB('r1');
     assert.ok(['sfu-a', 'sfu-b'].includes(home), `r1's home ${home} is a signaling node`);
-    // B holds the placement (its first join waits for the room's other nodes then).
-    await waitFor(
-      async () => {
-        const { body } = await getJson<{
-          nodes: {
-            id: string;
-            resources: { type: string; name: string; acked: string | null }[];
-          }[];
-        }>(`${adminUrl()}/nodes`);
-        const held = body.nodes
-          .find((node) => node.id === 'sfu-b')
-          ?.resources.some(
-            (r) => r.type === 'PLACEMENT' && r.name === 'room/r1' && r.acked !== null,
-          );
-        return held === true ? true : undefined;
-      },
-      10_000,
-      () => 'sfu-b holds room/r1',
-    );
 
     // bob joins r1 on B: the answer lists alice and her producer, from A.
     const [bobWs, bobJoin] = await join_(b, 'bob');
@@ -327,6 +340,77 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     assert.deepEqual(
       nodes.map((node) => node.roomCascade.stats().length),
       [0, 0],
+    );
+  });
+
+  it('unpipes a copy no one consumes, and drops what a node that goes away had', async () => {
+    const [a, b] = nodes;
+    assert.ok(a !== undefined && b !== undefined && source !== undefined);
+    const video = source;
+    const [danWs] = await join_(a, 'dan', 'r2');
+    const dan = await WeriftPublisher.publish(signalingChannel(danWs));
+    peers.push(dan);
+    video.add((packet) => dan.writeRtp(packet));
+    await placedAtB('r2');
+    const [eveWs, eveJoin] = await join_(b, 'eve', 'r2');
+    assert.deepEqual(
+      (eveJoin['producers'] as { producerId: string }[]).map((p) => p.producerId),
+      [dan.producerId],
+    );
+    const [frankWs] = await join_(b, 'frank', 'r2');
+    const eve = await WeriftSubscriber.open(signalingChannel(eveWs));
+    peers.push(eve);
+    const [first] = await eve.consume([dan.producerId]);
+    assert.ok(first !== undefined);
+    await waitFor(
+      () => (first.received > 10 ? true : undefined),
+      15_000,
+      () => 'RTP to eve',
+    );
+    assert.deepEqual(piped(b, 'r2'), { in: 1, out: 0 });
+
+    // eve stops consuming: the copy stays for pipeLingerMs (500 ms), then goes at both ends.
+    ok(await eveWs.request('closeConsumer', { consumerId: first.consumerId }));
+    assert.deepEqual(piped(b, 'r2'), { in: 1, out: 0 }, 'kept while it lingers');
+    await waitFor(
+      () => (piped(b, 'r2').in === 0 && piped(a, 'r2').out === 0 ? true : undefined),
+      5_000,
+      () => `the unused copy unpiped (${JSON.stringify([piped(a, 'r2'), piped(b, 'r2')])})`,
+    );
+    // Consumed again: piped again.
+    const [second] = await eve.consume([dan.producerId]);
+    assert.ok(second !== undefined);
+    await waitFor(
+      () => (second.received > 10 ? true : undefined),
+      15_000,
+      () => 'RTP again',
+    );
+    assert.deepEqual(piped(b, 'r2'), { in: 1, out: 0 });
+
+    // A goes away: its link drops; at B dan leaves, his producer and eve's consumer close.
+    closed.add(a);
+    await a.close();
+    const [consumerClosed, eveSawLeave, frankSawLeave] = await Promise.all([
+      eveWs.event('consumerClosed'),
+      eveWs.event('peerLeft'),
+      frankWs.event('peerLeft'),
+    ]);
+    assert.equal(consumerClosed.data?.['producerId'], dan.producerId);
+    assert.deepEqual([eveSawLeave.data?.['peer'], frankSawLeave.data?.['peer']], ['dan', 'dan']);
+    assert.equal((await frankWs.event('producerClosed')).data?.['producerId'], dan.producerId);
+    assert.deepEqual(
+      b.roomCascade.stats().find((set) => set.room === 'r2')?.pipes ?? [],
+      [],
+      'no pipe to the node that went away',
+    );
+
+    for (const client of [eveWs, frankWs]) ok(await client.request('leave'));
+    await Promise.all([dan.close(), eve.close()]);
+    const { workers: _, ...expected } = baseline;
+    await waitFor(
+      () => (media() === JSON.stringify(expected) ? true : undefined),
+      10_000,
+      () => `mediasoup objects back to ${JSON.stringify(expected)} (now ${media()})`,
     );
   });
 });
