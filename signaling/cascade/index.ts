@@ -73,6 +73,7 @@ export {
   JOIN_SETTLE_MS,
   PIPE_REQUEST_TIMEOUT_MS,
   RoomCascade,
+  SYNC_ANSWER_WINDOW_MS,
   RoomCascadeError,
   type PipeSource,
   type RoomCascadeErrorCode,

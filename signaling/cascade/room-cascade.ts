@@ -27,8 +27,11 @@
  * Messages are trusted only for the rooms a PIPE says are shared (the links
  * drop others, counted not_member), and a node changes only what it
  * reported (RemoteRoster). A `sync` can be lost to that check when it
- * arrives before the PIPE does here; the first `sync` of a session from a
- * node is therefore answered with ours, so both sides converge.
+ * arrives before the PIPE does here, and a room made again here (its last
+ * member left and one came back while the PIPE stayed) needs the other
+ * node's share again: a `sync` is answered with ours when it is the first
+ * of the session from that node, or when ours did not go lately, so both
+ * sides converge and the exchange ends.
  */
 import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
@@ -77,6 +80,8 @@ export interface RoomCascadeOptions {
   readonly joinSettleMs?: number;
   /** How long a pipeRequest waits for its answer (default PIPE_REQUEST_TIMEOUT_MS). */
   readonly pipeRequestTimeoutMs?: number;
+  /** Milliseconds, for when a sync went (default Date.now). */
+  readonly now?: () => number;
 }
 
 /**
@@ -87,6 +92,8 @@ export interface RoomCascadeOptions {
  */
 export const JOIN_SETTLE_MS = 2_000;
 export const PIPE_REQUEST_TIMEOUT_MS = 5_000;
+/** A `sync` is answered with ours unless ours went this recently (see #received). */
+export const SYNC_ANSWER_WINDOW_MS = 2_000;
 
 export type RoomCascadeErrorCode =
   /** The room has no pipe to the producer's node (yet). */
@@ -134,6 +141,8 @@ export class RoomCascade implements RoomSpan {
   readonly #known = new Map<string, KnownPipe>();
   /** peer + room: a `sync` came from the peer for the room in this link session. */
   readonly #synced = new Set<string>();
+  /** peer + room: when our last `sync` of the room went to the peer. */
+  readonly #syncSentAt = new Map<string, number>();
   /** Rooms whose first join here has settled: later joins do not wait. */
   readonly #settledOnce = new Set<string>();
   /** By room: joins waiting for its remote members (settle). */
@@ -289,6 +298,10 @@ export class RoomCascade implements RoomSpan {
   }
 
   /** Whether the room is shared with some node and every one of them has synced it. */
+  #now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+
   #settled(room: string): boolean {
     const peers = [...this.#known.values()].filter((pipe) => pipe.room === room);
     return peers.length > 0 && peers.every((pipe) => this.#synced.has(key(pipe.peer, room)));
@@ -364,6 +377,15 @@ export class RoomCascade implements RoomSpan {
       paused: reply.paused,
       appData: { peer: remote?.peer ?? origin, origin },
     });
+    // The producer may have closed or paused at its node while this one was made.
+    const now = this.#options.rooms.remoteProducer(room, producerId);
+    if (now === undefined || now.node !== origin) {
+      set.closePipedIn(producerId);
+      throw new RoomCascadeError('ERR_CASCADE_CLOSED', `producer ${producerId} closed meanwhile`);
+    }
+    if (now.paused !== producer.paused) {
+      await (now.paused ? set.pausePipedIn(producerId) : set.resumePipedIn(producerId));
+    }
     this.#track(room, origin, producer);
     return producer;
   }
@@ -534,6 +556,7 @@ export class RoomCascade implements RoomSpan {
   #forgetPipe(pipe: KnownPipe): void {
     this.#known.delete(pipe.pipeId);
     this.#synced.delete(key(pipe.peer, pipe.room));
+    this.#syncSentAt.delete(key(pipe.peer, pipe.room));
     this.#mirror(pipe.room, this.#options.rooms.dropRemote(pipe.room, pipe.peer));
     const set = this.#sets.get(pipe.room);
     if (set !== undefined) {
@@ -552,6 +575,7 @@ export class RoomCascade implements RoomSpan {
       if (pipe.room !== room) continue;
       this.#known.delete(pipe.pipeId);
       this.#synced.delete(key(pipe.peer, room));
+      this.#syncSentAt.delete(key(pipe.peer, room));
     }
     for (const [copyKey, copy] of this.#copies) {
       if (copy.room !== room) continue;
@@ -575,6 +599,7 @@ export class RoomCascade implements RoomSpan {
   }
 
   #sendSync(peer: string, room: string): void {
+    this.#syncSentAt.set(key(peer, room), this.#now());
     const messages = roomSyncMessages(
       room,
       this.#options.rooms.localPeers(room).map(syncPeer),
@@ -619,9 +644,14 @@ export class RoomCascade implements RoomSpan {
         );
         this.#mirror(message.room, changes);
         const syncKey = key(node, message.room);
-        if (!this.#synced.has(syncKey)) {
-          this.#synced.add(syncKey);
-          // Ours may have been dropped there, sent before its PIPE arrived.
+        const first = !this.#synced.has(syncKey);
+        this.#synced.add(syncKey);
+        const sentAt = this.#syncSentAt.get(syncKey);
+        // Answered when it is the node's first (ours may have been dropped
+        // there, sent before its PIPE arrived), or when ours is not recent
+        // (its room was made again and knows nothing of ours). Two recent
+        // syncs each way end the exchange.
+        if (first || sentAt === undefined || this.#now() - sentAt > SYNC_ANSWER_WINDOW_MS) {
           this.#sendSync(node, message.room);
         }
         this.#wakeSettled(message.room);

@@ -211,6 +211,10 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     this.#span = span;
   }
 
+  get span(): RoomSpan | undefined {
+    return this.#span;
+  }
+
   /**
    * Adds `member` to `roomName`, creating the room's Router on the first join
    * (within the rooms budget of `source`, the member's address, before any
