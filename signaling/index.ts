@@ -205,6 +205,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       links,
       pipes: node.pipes,
       homeOf: (room) => node.meshState.placements.nodeOf(`room/${room}`),
+      otherNodes: () => node.signalingNodes.list().some((entry) => entry.node !== node.id),
       rtc,
       pipeLingerMs: () => startup.cascade.pipeLingerMs,
       roomsChanged: () => {

@@ -68,6 +68,8 @@ export interface RoomCascadeOptions {
   readonly pipes: PipeSource;
   /** The room's home node (PLACEMENT room/<name>), if the control plane placed it. */
   readonly homeOf: (room: string) => string | undefined;
+  /** Whether the mesh has other signaling nodes (SIGNALING_NODE entries) that could hold a room. */
+  readonly otherNodes: () => boolean;
   readonly rtc: Pick<RtcSettings, 'listenIp' | 'announcedAddress'>;
   /** signaling.cascade.pipeLingerMs, read when a copy loses its last consumer. */
   readonly pipeLingerMs: () => number;
@@ -264,15 +266,21 @@ export class RoomCascade implements RoomSpan {
   }
 
   /**
-   * A room no node has reported (no home placed) is new: nothing to wait
-   * for. Otherwise some node reported it lately: wait until this node holds
+   * A room no node has reported (no home placed) is new, and a node alone in
+   * the mesh shares no room: nothing to wait for. Otherwise some node
+   * reported the room lately: wait until this node holds
    * PIPEs of the room and every one of those nodes has synced, or
    * joinSettleMs (a home kept while no node reports the room, lingerMs,
    * costs a join that much).
    */
   settle(room: string): Promise<void> {
     if (this.#settledOnce.has(room)) return Promise.resolve();
-    if (this.#closed || this.#options.homeOf(room) === undefined || this.#settled(room)) {
+    if (
+      this.#closed ||
+      !this.#options.otherNodes() ||
+      this.#options.homeOf(room) === undefined ||
+      this.#settled(room)
+    ) {
       this.#settledOnce.add(room);
       return Promise.resolve();
     }
