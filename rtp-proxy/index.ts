@@ -12,6 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
+import { revocationsOf } from '../src/shared/identity/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { CameraSource } from '../src/media/rtsp-client/index.js';
@@ -62,6 +63,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     // Edge tokens (proxy.rtsp.auth.jwt) are checked against the node's trust bundle.
     trustBundle: () => late.node?.identity?.current()?.trustBundlePem,
     tokenIssuers: () => late.node?.meshState.trustBundle.tokenIssuers(),
+    revoked: revocationsOf(() => late.node?.identity?.current()),
     cameraSource: (camera, path) => {
       // Built now, so a bad camera URL refuses the config at prepare.
       let first: CameraSource | undefined = new CameraSource(camera);

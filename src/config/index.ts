@@ -70,7 +70,9 @@ export {
   type HopBody,
 } from './hop-resource.js';
 export {
+  MAX_REVOKED_IDENTITIES,
   MAX_REVOKED_SERIALS,
+  type BundleRevocations,
   MAX_TRUST_BUNDLE_BYTES,
   MAX_TRUST_BUNDLE_ROOTS,
   parseTrustBundleBody,

@@ -7,7 +7,8 @@
  *
  *   type TRUST_BUNDLE, name "mesh", body { pem: "<every trusted root>",
  *   tokenIssuers?: "<the token-issuer leaves in use>",
- *   revoked?: ["<serial, upper-case hex>", ...] },
+ *   revoked?: ["<serial, upper-case hex>", ...],
+ *   revokedIdentities?: [{ spiffeId, nodeId, issuedBeforeMs }, ...] },
  *   version = digest of the body (resourceVersion, as for config resources)
  *
  * `tokenIssuers` lets an edge verify a compact edge token (one that names its
@@ -19,7 +20,9 @@
  * `revoked` names the certificates revoked before their expiry
  * (POST /certificates/<serial>/revoke): every mTLS end of the node refuses a
  * peer presenting one (src/shared/identity/revoked-serials.ts). A serial
- * leaves the list when its certificate expires.
+ * leaves the list when its certificate expires. `revokedIdentities` revokes
+ * every certificate of a SPIFFE ID (and node id) issued before a time: the
+ * renewals of a revoked certificate, which a stolen key could have made.
  *
  * Not config: a node hands the PEM to its workload identity, which checks
  * that the certificates parse and that its own certificate's root is among
@@ -29,6 +32,7 @@
  * roots needs.
  */
 import { z } from 'zod';
+import type { RevokedIdentity } from '../shared/identity/index.js';
 import { describeZodIssues, resourceVersion, type PushedResource } from './resources.js';
 
 export const TRUST_BUNDLE = 'TRUST_BUNDLE';
@@ -44,10 +48,30 @@ export const MAX_TOKEN_ISSUERS = 4;
  * revocations a day, and ~90 KB of body at most.
  */
 export const MAX_REVOKED_SERIALS = 2048;
+/** Identity rules a bundle names at most (one per certificate revoked by an operator, for a lifetime). */
+export const MAX_REVOKED_IDENTITIES = 256;
+
+/** The revocations a bundle carries (src/shared/identity/revoked-serials.ts). */
+export interface BundleRevocations {
+  readonly serials: readonly string[];
+  readonly identities: readonly RevokedIdentity[];
+}
+
+const NO_BUNDLE_REVOCATIONS: BundleRevocations = { serials: [], identities: [] };
 
 const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
 
 export const trustBundleBodySchema = z.strictObject({
+  revokedIdentities: z
+    .array(
+      z.strictObject({
+        spiffeId: z.string().min(1).max(2048),
+        nodeId: z.string().min(1).max(253).nullable(),
+        issuedBeforeMs: z.number().int().nonnegative(),
+      }),
+    )
+    .max(MAX_REVOKED_IDENTITIES, `must name at most ${MAX_REVOKED_IDENTITIES} identities`)
+    .optional(),
   revoked: z
     .array(z.string().regex(/^[0-9A-F]{1,40}$/, 'must be a serial number in upper-case hex'))
     .max(MAX_REVOKED_SERIALS, `must name at most ${MAX_REVOKED_SERIALS} serials`)
@@ -79,12 +103,14 @@ export type TrustBundleBody = z.infer<typeof trustBundleBodySchema>;
 export function trustBundleResource(
   pem: string,
   tokenIssuers?: string,
-  revoked: readonly string[] = [],
+  revocations: BundleRevocations = NO_BUNDLE_REVOCATIONS,
 ): PushedResource {
+  const { serials, identities } = revocations;
   const body: TrustBundleBody = {
     pem,
     ...(tokenIssuers === undefined ? {} : { tokenIssuers }),
-    ...(revoked.length === 0 ? {} : { revoked: [...revoked] }),
+    ...(serials.length === 0 ? {} : { revoked: [...serials] }),
+    ...(identities.length === 0 ? {} : { revokedIdentities: [...identities] }),
   };
   return {
     type: TRUST_BUNDLE,

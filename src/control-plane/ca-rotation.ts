@@ -31,6 +31,7 @@ import {
   TRUST_BUNDLE,
   TRUST_BUNDLE_NAME,
   trustBundleResource,
+  type BundleRevocations,
   type PushedResource,
 } from '../config/index.js';
 import type { MeshCa, Revocations } from './ca/index.js';
@@ -58,7 +59,7 @@ export interface CaRotationOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   /** The revocation list: its serials go with the bundle, and a revocation pushes it. */
-  readonly revocations?: Pick<Revocations, 'serials' | 'on'>;
+  readonly revocations?: Pick<Revocations, 'serials' | 'identities' | 'on'>;
 }
 
 /** One trusted root as GET /ca shows it. */
@@ -131,7 +132,7 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
     this.#resource = trustBundleResource(
       options.ca.trustBundle(),
       undefined,
-      options.revocations?.serials(),
+      bundleRevocations(options.revocations),
     );
     this.#settledIssuer = options.ca.issuerCertificate();
     options.revocations?.on('change', () => {
@@ -319,7 +320,7 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
     this.#resource = trustBundleResource(
       this.#options.ca.trustBundle(),
       this.#tokenIssuers,
-      this.#options.revocations?.serials(),
+      bundleRevocations(this.#options.revocations),
     );
     this.emit('change');
   }
@@ -375,4 +376,12 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
 function fingerprintOf(pem: string): string | null {
   const top = pemCertificateBlocks(pem).at(-1);
   return top === undefined ? null : new X509Certificate(top).fingerprint256;
+}
+
+function bundleRevocations(
+  revocations: Pick<Revocations, 'serials' | 'identities'> | undefined,
+): BundleRevocations | undefined {
+  return revocations === undefined
+    ? undefined
+    : { serials: revocations.serials(), identities: revocations.identities() };
 }

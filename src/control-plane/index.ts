@@ -16,6 +16,7 @@
  * the CA's trust bundle to every node and serves the CA's rotation on its
  * admin (ca-routes.ts).
  */
+import { X509Certificate } from 'node:crypto';
 import type { FSWatcher } from 'node:fs';
 import { experimental } from '@grpc/grpc-js';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
@@ -215,7 +216,12 @@ export async function startControlPlane(
   }
   addControlPlaneRoutes(admin, { store, registry, placements, hops, rooms });
   if (rotation !== undefined) addCaRoutes(admin, rotation);
-  if (identity !== undefined) addRevocationRoutes(admin, identity.revocations);
+  if (identity !== undefined) {
+    addRevocationRoutes(admin, identity.revocations, () => {
+      const own = identity.own.current();
+      return own === undefined ? undefined : new X509Certificate(own.certificatePem).serialNumber;
+    });
+  }
   if (identity !== undefined) {
     // Edge tokens are signed by a leaf of the mesh CA: with mTLS off there is no CA, and no tokens.
     // A CA that cannot issue the signing leaf fails the start, with nothing left running.
@@ -225,6 +231,7 @@ export async function startControlPlane(
       log,
       // A rotation's new root signs tokens once every connected node trusts it.
       ...(rotation === undefined ? {} : { signingRoot: () => rotation.settledIssuer() }),
+      revocations: identity.revocations,
     }).catch((error: unknown) => {
       identity.own.close();
       throw error;

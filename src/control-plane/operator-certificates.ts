@@ -82,7 +82,12 @@ export function addOperatorCertificateRoute(
           spiffeId: asked.uri,
           lifetimeMs: options.leafLifetimeMs,
         });
-        options.revocations?.noteIssued(issued.serialNumber, asked.uri, issued.notAfter.getTime());
+        options.revocations?.noteIssued(
+          issued.serialNumber,
+          asked.uri,
+          issued.notAfter.getTime(),
+          null,
+        );
         options.log.info(
           { spiffeId: asked.uri, notAfter: issued.notAfter.toISOString() },
           'operator certificate issued',

@@ -12,11 +12,17 @@
  *   lifetime). 400 for what is not a serial, 507 when the list is full.
  * - `GET /certificates/revoked`: the list (serial, owner, expiry), no key.
  *
- * Revoking a node's certificate cuts the node off; it comes back only with
- * a new certificate (a new bootstrap). Revocation is permanent until the
- * certificate expires: there is no un-revoke.
+ * Revoking a certificate the control plane issued also revokes every
+ * certificate of the same SPIFFE ID (and node id) issued before it: the
+ * renewals a stolen key may have made. A node is cut off, and comes back
+ * only with a certificate issued later (a new bootstrap); an operator, with
+ * a new operator certificate (give each operator a name of their own,
+ * `streammesh cert operator --name`, or one revocation cuts off all who
+ * share it). Revocation is permanent until what it covers has expired:
+ * there is no un-revoke.
  */
 import type { AdminServer } from '../shared/admin/index.js';
+import { normalizeSerial } from '../shared/identity/index.js';
 import type { Revocations, RevokedEntry } from './ca/index.js';
 
 /** An entry as the admin shows it. */
@@ -24,16 +30,44 @@ export interface RevokedView {
   readonly serial: string;
   readonly spiffeId: string | null;
   readonly revokedAt: string;
-  /** When it leaves the list: its certificate's expiry. */
+  /** Its certificate's expiry. */
   readonly until: string;
+  /**
+   * For a certificate this control plane issued: every certificate of that
+   * SPIFFE ID (and node id) issued before `issuedBefore` is revoked with it.
+   */
+  readonly revokesIdentity: {
+    readonly spiffeId: string;
+    readonly nodeId: string | null;
+    readonly issuedBefore: string;
+  } | null;
 }
 
-export function addRevocationRoutes(admin: AdminServer, revocations: Revocations): void {
+/**
+ * `ownSerial`: the control plane's own gRPC certificate's serial, which is
+ * not revoked here (nodes would lose the control plane until it renewed; a
+ * control plane whose key leaked needs a CA rotation, POST /ca/rotate).
+ */
+export function addRevocationRoutes(
+  admin: AdminServer,
+  revocations: Revocations,
+  ownSerial: () => string | undefined,
+): void {
   admin.segmentRoute(
     'POST',
     '/certificates/',
     '/revoke',
     (_request, serial) => {
+      const own = ownSerial();
+      if (own !== undefined && normalizeSerial(serial) === normalizeSerial(own)) {
+        return {
+          status: 409,
+          body: {
+            error:
+              "that is the control plane's own certificate: to replace it, rotate the CA (POST /ca/rotate)",
+          },
+        };
+      }
       const result = revocations.revoke(serial);
       if (!result.ok) {
         return result.reason === 'list_full'
@@ -66,5 +100,13 @@ function viewOf(entry: RevokedEntry): RevokedView {
     spiffeId: entry.spiffeId,
     revokedAt: new Date(entry.revokedAtMs).toISOString(),
     until: new Date(entry.notAfterMs).toISOString(),
+    revokesIdentity:
+      entry.identityUntilMs === null || entry.spiffeId === null
+        ? null
+        : {
+            spiffeId: entry.spiffeId,
+            nodeId: entry.nodeId,
+            issuedBefore: new Date(entry.revokedAtMs).toISOString(),
+          },
   };
 }

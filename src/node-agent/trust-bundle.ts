@@ -24,12 +24,17 @@ import {
   type TrustBundleBody,
 } from '../config/index.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
+import type { RevokedIdentity } from '../shared/identity/index.js';
 import type { TrustBundleRefusal } from './identity/index.js';
 
 /** What a bundle is handed to: the node's WorkloadIdentity. */
 export interface TrustBundleHolder {
   trustBundleRefusal(pem: string): TrustBundleRefusal | undefined;
-  updateTrustBundle(pem: string, revokedSerials?: readonly string[]): void;
+  updateTrustBundle(
+    pem: string,
+    revokedSerials?: readonly string[],
+    revokedIdentities?: readonly RevokedIdentity[],
+  ): void;
 }
 
 export interface TrustBundleOptions {
@@ -46,8 +51,9 @@ export interface StagedTrustBundle {
   readonly next: string | undefined;
   /** The token issuers' leaves (PEM) it names, if any. */
   readonly tokenIssuers: string | undefined;
-  /** The serials it revokes. */
+  /** The serials it revokes, and the identities it revokes up to a time. */
   readonly revoked: readonly string[];
+  readonly revokedIdentities: readonly RevokedIdentity[];
   readonly issues: readonly ResourceIssue[];
 }
 
@@ -74,6 +80,7 @@ export class TrustBundle {
     let next: StagedTrustBundle['next'];
     let tokenIssuers: StagedTrustBundle['tokenIssuers'];
     let revoked: StagedTrustBundle['revoked'] = [];
+    let revokedIdentities: StagedTrustBundle['revokedIdentities'] = [];
     const issues: ResourceIssue[] = [];
     for (const wire of update.resources) {
       if (wire.type !== TRUST_BUNDLE) continue;
@@ -82,11 +89,12 @@ export class TrustBundle {
         next = read.pem;
         tokenIssuers = read.tokenIssuers;
         revoked = read.revoked ?? [];
+        revokedIdentities = read.revokedIdentities ?? [];
         continue;
       }
       issues.push({ type: TRUST_BUNDLE, name: wire.name, reason: read });
     }
-    return { next, tokenIssuers, revoked, issues };
+    return { next, tokenIssuers, revoked, revokedIdentities, issues };
   }
 
   /** The token-issuer leaves (PEM) of the bundle in force; undefined when it names none. */
@@ -104,7 +112,7 @@ export class TrustBundle {
     if (staged.next === undefined) return;
     this.#tokenIssuers = staged.tokenIssuers;
     try {
-      this.#identity?.updateTrustBundle(staged.next, staged.revoked);
+      this.#identity?.updateTrustBundle(staged.next, staged.revoked, staged.revokedIdentities);
     } catch {
       this.#refused?.inc({ reason: 'untrusted_self' });
     }

@@ -10,7 +10,9 @@
  *   (peerIdentity()); that identity travels with the connection to
  *   authorization and to the upstream header. A client certificate on the
  *   mesh's revocation list (pushed with the trust bundle) is refused like
- *   an untrusted one, and counted apart. A renewal swaps the context
+ *   an untrusted one, and counted apart; a connection already open is
+ *   closed when the list that revokes its certificate arrives (an HTTP/2
+ *   client never idles). A renewal swaps the context
  *   for the next handshake only (setSecureContext): open connections keep
  *   theirs.
  * - mode "server": a certificate from files for clients outside the mesh;
@@ -23,7 +25,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { Server as TlsServer, type TLSSocket } from 'node:tls';
+import { Server as TlsServer, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { HttpListenerConfig, RefusedResource } from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import {
@@ -79,6 +81,8 @@ export class TlsTermination {
   readonly #handshakes = new Map<Socket, NodeJS.Timeout>();
   /** Connections this side ended (timed out): their resulting errors are not counted again. */
   readonly #ended = new WeakSet<Socket>();
+  /** Open mesh connections, with their client certificate: re-checked when the revocation list changes. */
+  readonly #open = new Map<TLSSocket, PeerCertificate>();
   readonly #onRefused: (reason: string) => void;
 
   constructor(tls: ListenerTls, options: TlsTerminationOptions) {
@@ -112,6 +116,7 @@ export class TlsTermination {
       tls.mode === 'mesh' && options.credentials !== undefined
         ? options.credentials.onChange((material) => {
             this.#server.setSecureContext(material.options);
+            this.#closeRevoked(material);
           })
         : () => undefined;
   }
@@ -131,8 +136,18 @@ export class TlsTermination {
 
   close(): void {
     this.#unwatch();
+    this.#open.clear();
     for (const timer of this.#handshakes.values()) clearTimeout(timer);
     this.#handshakes.clear();
+  }
+
+  #closeRevoked(material: MeshTlsMaterial): void {
+    for (const [socket, certificate] of this.#open) {
+      if (!isRevokedCertificate(certificate, material.revoked)) continue;
+      this.#open.delete(socket);
+      this.#onRefused('tls_client_certificate_revoked');
+      socket.destroy();
+    }
   }
 
   /** The handshake of `raw` is over (done, failed, or the connection closed). */
@@ -169,6 +184,8 @@ export class TlsTermination {
       socket.destroy();
       return;
     }
+    this.#open.set(socket, certificate);
+    socket.once('close', () => this.#open.delete(socket));
     options.onSecure({ socket, raw, identity });
   }
 }

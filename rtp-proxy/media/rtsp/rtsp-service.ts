@@ -50,6 +50,7 @@ import {
   type HeadDeadline,
 } from '../../../src/shared/connection-budget.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
+import type { RevokedSerials } from '../../../src/shared/identity/index.js';
 import { SourceRateLimiter, type RateLimit } from '../../../src/shared/rate-limit/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/index.js';
@@ -114,6 +115,8 @@ export interface RtspServiceOptions {
   readonly trustBundle?: () => string | undefined;
   /** The token-issuer leaves the control plane pushed with the bundle (compact tokens). */
   readonly tokenIssuers?: () => string | undefined;
+  /** The mesh's revocation list now: tokens of a revoked signer are refused. */
+  readonly revoked?: () => RevokedSerials | undefined;
 }
 
 /**
@@ -198,6 +201,7 @@ export class RtspService implements ConfigParticipant {
   #auth = new ViewerAuth(undefined);
   readonly #trustBundle: () => string | undefined;
   readonly #tokenIssuers: () => string | undefined;
+  readonly #revoked: () => RevokedSerials | undefined;
   #authSignature = '';
   #ports: PortAllocator | undefined;
   #portsSignature = '';
@@ -233,6 +237,7 @@ export class RtspService implements ConfigParticipant {
     this.#cameraSource = options.cameraSource ?? ((camera) => new CameraSource(camera));
     this.#trustBundle = options.trustBundle ?? (() => undefined);
     this.#tokenIssuers = options.tokenIssuers ?? (() => undefined);
+    this.#revoked = options.revoked ?? (() => undefined);
     this.#sessions = new SessionTable(
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
@@ -386,6 +391,7 @@ export class RtspService implements ConfigParticipant {
               edgeTokens: new EdgeTokenGate({
                 trustBundle: this.#trustBundle,
                 tokenIssuers: this.#tokenIssuers,
+                revoked: this.#revoked,
                 trustDomain,
               }),
             }),

@@ -20,12 +20,19 @@ import {
   type PublicKey,
   type X509Certificate,
 } from '@peculiar/x509';
-import { SIGNING_ALGORITHM, WORKLOAD_KEY_ALGORITHM } from '../../shared/identity/index.js';
+import {
+  ISSUE_BACKDATE_MS,
+  SIGNING_ALGORITHM,
+  WORKLOAD_KEY_ALGORITHM,
+} from '../../shared/identity/index.js';
 
 type KeyPair = webcrypto.CryptoKeyPair;
 
-/** Allowance for clocks of workloads that run behind the CA's. */
-export const CLOCK_SKEW_MS = 5 * 60_000;
+/**
+ * Allowance for clocks of workloads that run behind the CA's: leaves are
+ * backdated by it, which revocation by identity reads back (revoked-serials.ts).
+ */
+export const CLOCK_SKEW_MS = ISSUE_BACKDATE_MS;
 export const ROOT_LIFETIME_MS = 10 * 365 * 86_400_000;
 
 /**

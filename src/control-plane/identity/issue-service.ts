@@ -79,7 +79,7 @@ export interface IdentityServiceOptions {
    * The revocation list: a revoked certificate renews nothing, and every
    * certificate issued is noted there (its expiry, for a later revoke).
    */
-  readonly revocations?: Pick<Revocations, 'has' | 'noteIssued'>;
+  readonly revocations?: Pick<Revocations, 'has' | 'revokesIssue' | 'noteIssued'>;
 }
 
 /** A request refused: its gRPC status, the metric's reason, and what the caller is told. */
@@ -208,8 +208,27 @@ export class IdentityService {
       }
       throw error;
     }
+    const revocations = this.#options.revocations;
+    revocations?.noteIssued(
+      issued.serialNumber,
+      asked,
+      issued.notAfter.getTime(),
+      nodeId === '' ? null : nodeId,
+    );
+    // Revoked while the CA signed: the new certificate is of that identity and
+    // issued before the revocation, so it is revoked too; answer as for a revoked one.
+    if (
+      renewing !== undefined &&
+      revocations !== undefined &&
+      isRevokedCertificate(call.getAuthContext().sslPeerCertificate, revocations)
+    ) {
+      throw new CertificateRefusedError(
+        grpc.status.UNAUTHENTICATED,
+        'revoked',
+        'the client certificate is revoked: a revoked certificate renews nothing',
+      );
+    }
     this.#issued.inc({ kind });
-    this.#options.revocations?.noteIssued(issued.serialNumber, asked, issued.notAfter.getTime());
     this.#remember(nodeId === '' ? asked : nodeId, {
       spiffeId: asked,
       rootFingerprint: new X509Certificate(issued.chainPem).fingerprint256,

@@ -16,6 +16,10 @@
  * connected node has ACKed in its bundle (ca-rotation.ts), so no edge meets
  * a token it cannot verify yet.
  *
+ * A leaf an operator revokes (POST /certificates/<serial>/revoke, with the
+ * serial of its x5c) is replaced at the next mint too: edges refuse tokens
+ * it signed, from then on, as they learn the list with the trust bundle.
+ *
  * Every new leaf is told to onNewSigner's listeners with the recent leaves
  * (PEM, the newest and the one before: tokens of the old one live on): the
  * control plane pushes them to every node with the trust bundle, so edges
@@ -34,7 +38,9 @@ import {
 import {
   createCsr,
   generateWorkloadKey,
+  isRevokedX509,
   pemCertificateBlocks,
+  type RevokedSerials,
 } from '../../shared/identity/index.js';
 import type { MeshCa } from '../ca/index.js';
 
@@ -46,6 +52,11 @@ export const TOKEN_ISSUER_LIFETIME_MS = 2 * MAX_TOKEN_TTL_SEC * 1000;
  * which is twice the longest token's).
  */
 const RECENT_LEAVES = 2;
+
+/** What the token issuer needs of the revocation list (control-plane/ca/revocations.ts). */
+export interface TokenIssuerRevocations extends RevokedSerials {
+  noteIssued(serial: string, spiffeId: string, notAfterMs: number, nodeId: string | null): void;
+}
 
 export class TokenIssuer {
   readonly #ca: MeshCa;
@@ -60,11 +71,19 @@ export class TokenIssuer {
   /** The last RECENT_LEAVES leaves, newest last (PEM). */
   #recentLeaves: string[] = [];
   readonly #signerListeners = new Set<(leavesPem: string) => void>();
+  readonly #revocations: TokenIssuerRevocations | undefined;
 
-  private constructor(ca: MeshCa, clock: Clock, signingRoot: () => string, issued: IssuedSigner) {
+  private constructor(
+    ca: MeshCa,
+    clock: Clock,
+    signingRoot: () => string,
+    issued: IssuedSigner,
+    revocations: TokenIssuerRevocations | undefined,
+  ) {
     this.#ca = ca;
     this.#clock = clock;
     this.#signingRoot = signingRoot;
+    this.#revocations = revocations;
     this.#signer = issued.signer;
     this.#renewAtMs = issued.renewAtMs;
     this.#issuerPem = issued.issuerPem;
@@ -86,15 +105,21 @@ export class TokenIssuer {
     ca: MeshCa,
     clock: Clock,
     signingRoot: () => string = () => ca.issuerCertificate(),
+    revocations?: TokenIssuerRevocations,
   ): Promise<TokenIssuer> {
-    return new TokenIssuer(ca, clock, signingRoot, await issueSigner(ca, clock, signingRoot()));
+    const issued = await issueSigner(ca, clock, signingRoot(), revocations);
+    return new TokenIssuer(ca, clock, signingRoot, issued, revocations);
   }
 
   /** Throws EdgeTokenError for a request no edge should honour. */
   async mint(request: MintRequest): Promise<MintedToken> {
-    if (this.#clock.now() >= this.#renewAtMs || this.#signingRoot() !== this.#issuerPem) {
+    if (
+      this.#clock.now() >= this.#renewAtMs ||
+      this.#signingRoot() !== this.#issuerPem ||
+      this.#leafRevoked()
+    ) {
       // Concurrent mints share one renewal.
-      this.#renewing ??= issueSigner(this.#ca, this.#clock, this.#signingRoot())
+      this.#renewing ??= issueSigner(this.#ca, this.#clock, this.#signingRoot(), this.#revocations)
         .then((issued) => {
           this.#signer = issued.signer;
           this.#renewAtMs = issued.renewAtMs;
@@ -111,6 +136,15 @@ export class TokenIssuer {
     }
     return mint(this.#signer, request, this.#clock.now());
   }
+
+  #leafRevoked(): boolean {
+    const [leaf] = this.#signer.certificates;
+    return (
+      this.#revocations !== undefined &&
+      leaf !== undefined &&
+      isRevokedX509(new X509Certificate(leaf), this.#revocations)
+    );
+  }
 }
 
 interface IssuedSigner {
@@ -120,13 +154,20 @@ interface IssuedSigner {
 }
 
 /** A new leaf; `issuerPem` is what signingRoot() says now, kept to see it move. */
-async function issueSigner(ca: MeshCa, clock: Clock, issuerPem: string): Promise<IssuedSigner> {
+async function issueSigner(
+  ca: MeshCa,
+  clock: Clock,
+  issuerPem: string,
+  revocations: TokenIssuerRevocations | undefined,
+): Promise<IssuedSigner> {
   const issuerId = tokenIssuerId(ca.trustDomain);
   const key = await generateWorkloadKey();
   const issued = await ca.issue(await createCsr(key, issuerId), {
     spiffeId: issuerId,
     lifetimeMs: TOKEN_ISSUER_LIFETIME_MS,
   });
+  // Known to the list, a revocation of it also covers its 60-day lifetime.
+  revocations?.noteIssued(issued.serialNumber, issuerId, issued.notAfter.getTime(), null);
   // The root is left out of x5c: every edge holds it in its bundle (a copy in
   // the token would be trusted for nothing), and without it a token (~1.3 KiB)
   // fits the 2 KiB request URL an RTSP server takes, as ?jwt=.

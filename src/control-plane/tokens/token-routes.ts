@@ -12,7 +12,7 @@ import type { Clock } from '../../shared/clock.js';
 import { EdgeTokenError, MAX_TOKEN_TTL_SEC } from '../../shared/edge-token/index.js';
 import type { Logger } from '../../shared/log.js';
 import type { MeshCa } from '../ca/index.js';
-import { TokenIssuer } from './token-issuer.js';
+import { TokenIssuer, type TokenIssuerRevocations } from './token-issuer.js';
 
 /** What POST /tokens answers. */
 export interface TokenAnswer {
@@ -27,6 +27,8 @@ export interface TokenRouteOptions {
   readonly log: Logger;
   /** The root tokens' leaves come from (TokenIssuer.start); default the CA's issuer. */
   readonly signingRoot?: () => string;
+  /** The revocation list: signing leaves are noted there, and a revoked one is replaced. */
+  readonly revocations?: TokenIssuerRevocations;
 }
 
 const tokenBody = z
@@ -46,7 +48,12 @@ export async function addTokenRoutes(
   admin: AdminServer,
   options: TokenRouteOptions,
 ): Promise<TokenIssuer> {
-  const issuer = await TokenIssuer.start(options.ca, options.clock, options.signingRoot);
+  const issuer = await TokenIssuer.start(
+    options.ca,
+    options.clock,
+    options.signingRoot,
+    options.revocations,
+  );
   admin.route(
     'POST',
     '/tokens',

@@ -13,7 +13,8 @@
  * 'renewed' so TLS ends trust the new root at once. A renewal answered with
  * an older bundle (issued just before the push) keeps the pushed one while
  * that one holds the new certificate's root. The revoked serials the bundle
- * carries travel the same way (revokedSerials), and a renewal keeps them.
+ * carries travel the same way (revokedSerials, revokedIdentities), and a
+ * renewal keeps them.
  *
  * Failures are retried with backoff, forever: before the first certificate
  * the trust bundle or the token may not exist yet (`streammesh up` starts
@@ -35,6 +36,7 @@ import {
   generateWorkloadKey,
   privateKeyPem,
   spiffeId,
+  type RevokedIdentity,
   type WorkloadCertificates,
   type WorkloadIdentitySource,
 } from '../../shared/identity/index.js';
@@ -129,6 +131,7 @@ export class WorkloadIdentity
   #pushedBundlePem: string | undefined;
   /** The revoked serials of the last pushed bundle: a renewal keeps them. */
   #revokedSerials: readonly string[] = [];
+  #revokedIdentities: readonly RevokedIdentity[] = [];
   /** The token last read, only to keep it out of messages. */
   #token: string | undefined;
   readonly #requests: Counter | undefined;
@@ -204,7 +207,11 @@ export class WorkloadIdentity
    * TrustBundleRefusedError for a bundle that does not parse or lacks the
    * root of this node's certificate.
    */
-  updateTrustBundle(pem: string, revokedSerials: readonly string[] = []): void {
+  updateTrustBundle(
+    pem: string,
+    revokedSerials: readonly string[] = [],
+    revokedIdentities: readonly RevokedIdentity[] = [],
+  ): void {
     const refusal = this.trustBundleRefusal(pem);
     const current = this.#current;
     if (refusal !== undefined || current === undefined) {
@@ -212,13 +219,15 @@ export class WorkloadIdentity
     }
     this.#pushedBundlePem = pem;
     this.#revokedSerials = revokedSerials;
+    this.#revokedIdentities = revokedIdentities;
     if (
       current.trustBundlePem === pem &&
-      sameSerials(current.revokedSerials ?? [], revokedSerials)
+      sameSerials(current.revokedSerials ?? [], revokedSerials) &&
+      JSON.stringify(current.revokedIdentities ?? []) === JSON.stringify(revokedIdentities)
     ) {
       return;
     }
-    this.#current = { ...current, trustBundlePem: pem, revokedSerials };
+    this.#current = { ...current, trustBundlePem: pem, revokedSerials, revokedIdentities };
     this.#options.log.info({ spiffeId: this.spiffeId }, 'trust bundle updated');
     this.#tell(this.#current);
   }
@@ -359,6 +368,7 @@ export class WorkloadIdentity
         ? { ...response, trustBundlePem: pushed }
         : response),
       revokedSerials: this.#revokedSerials,
+      revokedIdentities: this.#revokedIdentities,
     };
     const now = this.#timers.now();
     this.#current = issued;

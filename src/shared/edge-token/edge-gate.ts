@@ -7,6 +7,7 @@
  * changes, not per viewer.
  */
 import type { X509Certificate } from 'node:crypto';
+import type { RevokedSerials } from '../identity/index.js';
 import { scopeRefusal, type EdgeAccess } from './claims.js';
 import { IssuerCache } from './issuer-cache.js';
 import { parseTrustBundle, verifyEdgeToken, type EdgeTokenVerdict } from './verify.js';
@@ -22,6 +23,8 @@ export interface EdgeTokenGateOptions {
    * compact tokens they signed verify without a full token first.
    */
   readonly tokenIssuers?: () => string | undefined;
+  /** The mesh's revocation list now (pushed with the bundle): a revoked signer's tokens are refused. */
+  readonly revoked?: () => RevokedSerials | undefined;
 }
 
 export class EdgeTokenGate {
@@ -33,12 +36,14 @@ export class EdgeTokenGate {
   #roots: readonly X509Certificate[] | undefined;
   readonly #tokenIssuers: (() => string | undefined) | undefined;
   #tokenIssuersText: string | undefined;
+  readonly #revoked: (() => RevokedSerials | undefined) | undefined;
 
   constructor(options: EdgeTokenGateOptions) {
     this.trustDomain = options.trustDomain;
     this.#trustBundle = options.trustBundle;
     this.#now = options.now ?? Date.now;
     this.#tokenIssuers = options.tokenIssuers;
+    this.#revoked = options.revoked;
   }
 
   /** The token's claims when it opens `access`; else why not. Never throws. */
@@ -61,6 +66,7 @@ export class EdgeTokenGate {
       trustDomain: this.trustDomain,
       nowMs: this.#now(),
       issuers: this.#issuers,
+      revoked: this.#revoked?.(),
     });
   }
 

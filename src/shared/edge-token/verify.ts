@@ -15,7 +15,7 @@
  * nothing here throws: every refusal is a reason, which the edges count.
  */
 import { verify as verifySignature, X509Certificate } from 'node:crypto';
-import { pemCertificateBlocks } from '../identity/index.js';
+import { isRevokedX509, pemCertificateBlocks, type RevokedSerials } from '../identity/index.js';
 import { decodeBase64url } from './base64url.js';
 import type { IssuerCache } from './issuer-cache.js';
 import {
@@ -40,6 +40,8 @@ import {
  * - untrusted: the x5c chain does not lead to the bundle, is not valid now,
  *   or its leaf is not the token issuer of this trust domain.
  * - bad_signature: the issuer's key did not sign these bytes.
+ * - revoked: signed by a token-issuer certificate on the mesh's revocation
+ *   list (its key leaked): edges learn the list with the trust bundle.
  * - expired / not_yet_valid: exp is past / nbf or iat is ahead (CLOCK_LEEWAY_SEC either way).
  * - wrong_scope / wrong_role: a valid token for another path or room, or a
  *   viewer token where publishing is asked (scopeRefusal()).
@@ -53,6 +55,7 @@ export type EdgeTokenFailure =
   | 'unknown_issuer'
   | 'untrusted'
   | 'bad_signature'
+  | 'revoked'
   | 'expired'
   | 'not_yet_valid'
   | 'wrong_scope'
@@ -70,6 +73,8 @@ export interface VerifyOptions {
   readonly nowMs: number;
   /** Signing chains seen in genuine tokens, for compact ones; without it compact tokens are unknown_issuer. */
   readonly issuers?: IssuerCache | undefined;
+  /** The mesh's revocation list; none: nothing is revoked. */
+  readonly revoked?: RevokedSerials | undefined;
 }
 
 /** Longer tokens are refused unparsed: a real one (one certificate in x5c) is about 1.3 KiB. */
@@ -165,6 +170,9 @@ function check(
     signature,
   );
   if (!signed) return refuse('bad_signature');
+  if (options.revoked !== undefined && isRevokedX509(leaf, options.revoked)) {
+    return refuse('revoked');
+  }
   // A chain that verified and signed this token: compact tokens may name it now.
   if (carried) options.issuers?.remember(chain);
   const claims = claimsOf(jsonObject(claimsPart));

@@ -29,10 +29,14 @@ export {
 } from './mesh-names.js';
 export { pemCertificateBlocks } from './pem.js';
 export {
+  identityRevokes,
   isRevokedCertificate,
+  isRevokedX509,
+  ISSUE_BACKDATE_MS,
   NO_REVOCATIONS,
   normalizeSerial,
   revokedSerialSet,
+  type RevokedIdentity,
   type RevokedSerials,
 } from './revoked-serials.js';
-export { MeshCredentials, type MeshTlsMaterial } from './mesh-credentials.js';
+export { MeshCredentials, revocationsOf, type MeshTlsMaterial } from './mesh-credentials.js';

@@ -57,7 +57,10 @@ export class MeshCredentials {
     const material: MeshTlsMaterial = {
       spiffeId: certificates.spiffeId,
       trustDomain: parseSpiffeId(certificates.spiffeId).trustDomain,
-      revoked: revokedSerialSet(certificates.revokedSerials ?? []),
+      revoked: revokedSerialSet(
+        certificates.revokedSerials ?? [],
+        certificates.revokedIdentities ?? [],
+      ),
       context: createSecureContext({ ...options, minVersion: 'TLSv1.3' }),
       options,
     };
@@ -76,4 +79,30 @@ export class MeshCredentials {
 function joinPem(leaf: string, chain: string): string {
   const trimmed = chain.trim();
   return trimmed === '' ? leaf : `${leaf.trimEnd()}\n${trimmed}\n`;
+}
+
+/**
+ * The revocation list the certificates `current()` returns carry, made once
+ * per set (a renewal or a pushed bundle brings a new one), for checks that
+ * run per request (edge tokens).
+ */
+export function revocationsOf(
+  current: () => WorkloadCertificates | undefined,
+): () => RevokedSerials | undefined {
+  let held: WorkloadCertificates | undefined;
+  let list: RevokedSerials | undefined;
+  return () => {
+    const certificates = current();
+    if (certificates !== held) {
+      held = certificates;
+      list =
+        certificates === undefined
+          ? undefined
+          : revokedSerialSet(
+              certificates.revokedSerials ?? [],
+              certificates.revokedIdentities ?? [],
+            );
+    }
+    return list;
+  };
 }

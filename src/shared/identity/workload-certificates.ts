@@ -6,6 +6,8 @@
  * they were made with; new ones use the new set. This is how a renewal drops
  * no connection (TLS checks certificates only at the handshake).
  */
+import type { RevokedIdentity } from './revoked-serials.js';
+
 export interface WorkloadCertificates {
   readonly spiffeId: string;
   /** The node id the certificate names as its CN; undefined for a workload that is not a node. */
@@ -22,6 +24,8 @@ export interface WorkloadCertificates {
    * bundle: the TLS ends refuse peers presenting one. None until pushed.
    */
   readonly revokedSerials?: readonly string[];
+  /** Identities revoked up to a time (revoked-serials.ts), pushed with the serials. */
+  readonly revokedIdentities?: readonly RevokedIdentity[];
   /** Unix ms. */
   readonly notAfterMs: number;
 }

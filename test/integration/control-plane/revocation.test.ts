@@ -20,6 +20,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -375,6 +376,59 @@ describe('certificate revocation at the control plane', () => {
       nodeC.stream.close();
       nodeC.client.close();
     }
+  });
+
+  it('revokes the renewal a stolen key made before the revocation; a new bootstrap gets the node back', async () => {
+    const nodeD = await connectedNode(secure, 'proxy-d');
+    nodeD.stream.close();
+    nodeD.client.close();
+    // The thief renews with the stolen certificate first: a fresh key and serial.
+    const { keyPem, csrPem } = await keyAndCsr(proxyId());
+    const identity = identityClient(secure, nodeD.certificate);
+    const renewed = await issue(identity, { csrPem, bootstrapToken: '', nodeId: 'proxy-d' });
+    identity.close();
+    assert.ok(renewed.ok, renewed.ok ? '' : renewed.error.details);
+    const stolen = { keyPem, certificatePem: renewed.value.certificatePem };
+    // Later (certificates say when they were issued to the second), the
+    // operator revokes the serial they know of: the first one.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const first = new X509Certificate(nodeD.certificate.certificatePem).serialNumber;
+    const revoked = await revoke(secure, first);
+    assert.equal(revoked.status, 200, revoked.body.error);
+    await assertCutOff(secure, nodeD.certificate, 'proxy-d');
+    // The renewal is of the same identity and node, issued before: cut off too.
+    await assertCutOff(secure, stolen, 'proxy-d');
+    // The node bootstraps again (a new key, a certificate issued after the revocation) and is back.
+    const back = await connectedNode(secure, 'proxy-d');
+    back.stream.close();
+    back.client.close();
+  });
+
+  it("refuses to revoke the control plane's own certificate (409: rotate the CA instead)", async () => {
+    const own = await new Promise<string>((resolve, reject) => {
+      const [host = '', port = ''] = secure.target.split(/:(?=\d+$)/);
+      const socket = tlsConnect(
+        {
+          host,
+          port: Number(port),
+          rejectUnauthorized: false,
+          ALPNProtocols: ['h2'],
+          servername: 'control-plane.streammesh',
+        },
+        () => {
+          resolve(socket.getPeerCertificate().serialNumber);
+          socket.destroy();
+        },
+      );
+      socket.once('error', reject);
+    });
+    const refused = await revoke(secure, own);
+    assert.equal(refused.status, 409, refused.body.error);
+    assert.match(refused.body.error ?? '', /rotate the CA/);
+    const list = await getJson<{ revoked: { serial: string }[] }>(
+      `${secure.adminUrl}/certificates/revoked`,
+    );
+    assert.ok(!list.body.revoked.some((entry) => entry.serial === own));
   });
 
   it('lists an entry until its certificate expires, and checks who asks and what', async () => {

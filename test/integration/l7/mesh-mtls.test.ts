@@ -21,6 +21,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -507,6 +508,43 @@ describe('proxy-to-proxy mutual TLS', () => {
     open.destroy();
     // And the proxy-to-proxy path handshakes anew with it.
     assert.equal((await curl(`http://127.0.0.1:${proxyA.portOf('local')}/x`)).status, 200);
+  });
+
+  it('closes an open connection whose client certificate a new revocation list names, counted; other clients go on', async () => {
+    const port = proxyB.portOf('users');
+    const revokedClient = await issueWorkload(testCa.ca, FRONTEND);
+    const open = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      key: revokedClient.privateKeyPem,
+      cert: revokedClient.certificatePem + revokedClient.chainPem,
+      ca: testCa.bundlePem,
+      ALPNProtocols: ['http/1.1'],
+      checkServerIdentity: () => undefined,
+    });
+    await once(open, 'secureConnect');
+    const closed = once(open, 'close');
+    open.write('GET /before-revocation HTTP/1.1\r\nHost: mesh.test\r\n\r\n');
+    await once(open, 'data');
+    const revokedCount = (): Promise<number> =>
+      proxyB.metric('streammesh_http_refused_requests_total', {
+        listener: 'users',
+        reason: 'tls_client_certificate_revoked',
+      });
+    const before = await revokedCount();
+    // The list arrives with the trust bundle (a new certificate set on the L7 thread).
+    proxyB.service.credentials.update({
+      ...(await issueWorkload(testCa.ca, USERS)),
+      revokedSerials: [new X509Certificate(revokedClient.certificatePem).serialNumber],
+    });
+    await Promise.race([
+      closed,
+      delay(5_000).then(() => assert.fail('the revoked client was not closed')),
+    ]);
+    assert.equal(await until(revokedCount, before + 1), before + 1);
+    // Another frontend certificate, and the proxy-to-proxy path, are served.
+    assert.match(await sClient(port, bundleFile, frontendFiles), /^HTTP\/1\.1 200 /);
+    assert.equal((await curl(`http://127.0.0.1:${proxyA.portOf('local')}/y`)).status, 200);
   });
 });
 

@@ -1,10 +1,12 @@
 /**
  * Revocations (src/control-plane/ca/revocations.ts), the list behind
  * POST /certificates/<serial>/revoke: serials in the one form every TLS end
- * compares, how long each stays listed (its certificate's expiry when this
- * control plane issued it, else the longest leaf lifetime), expiry, the
- * bound, and revoked.json (0600, read back by the next instance, refused
- * when it is not a list). The clock is injected, so times are exact.
+ * compares; for a certificate this control plane issued, every certificate
+ * of its SPIFFE ID and node id issued before the revocation (its renewals);
+ * how long each entry stays (until what it revokes has expired, plus the
+ * CA's backdating), the bounds, and revoked.json (0600, read back by the
+ * next instance, refused when it is not a list or holds too many). The
+ * clock is injected, so times are exact.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,8 @@ import {
   type RevokedEntry,
   type RevokeResult,
 } from '../../../src/control-plane/ca/index.js';
-import { MAX_REVOKED_SERIALS } from '../../../src/config/index.js';
+import { MAX_REVOKED_IDENTITIES, MAX_REVOKED_SERIALS } from '../../../src/config/index.js';
+import { ISSUE_BACKDATE_MS } from '../../../src/shared/identity/index.js';
 import type { Clock } from '../../../src/shared/clock.js';
 
 const NOW = Date.UTC(2026, 11, 5, 3, 0, 0);
@@ -96,10 +99,10 @@ describe('Revocations', () => {
     assert.throws(() => statSync(file()), { code: 'ENOENT' });
   });
 
-  it('keeps a serial it issued until that certificate expires, naming whose it was', () => {
+  it('names whose a serial it issued was, and revokes that identity up to now for a lifetime', () => {
     const revocations = open();
     const notAfterMs = NOW + 3_600_000;
-    revocations.noteIssued(SERIAL.toLowerCase(), ID, notAfterMs);
+    revocations.noteIssued(SERIAL.toLowerCase(), ID, notAfterMs, 'proxy-a');
     clock.ms = NOW + 1_000;
     const { entry, known } = listed(revocations.revoke(SERIAL));
     assert.equal(known, true);
@@ -107,11 +110,16 @@ describe('Revocations', () => {
       serial: SERIAL,
       notAfterMs,
       spiffeId: ID,
+      nodeId: 'proxy-a',
       revokedAtMs: NOW + 1_000,
+      identityUntilMs: NOW + 1_000 + MAX_LEAF_LIFETIME_MS,
     });
+    assert.deepEqual(revocations.identities(), [
+      { spiffeId: ID, nodeId: 'proxy-a', issuedBeforeMs: NOW + 1_000 },
+    ]);
   });
 
-  it('keeps a serial it never issued for the longest leaf lifetime, whose unknown', () => {
+  it('keeps a serial it never issued for the longest leaf lifetime, whose unknown, revoking no identity', () => {
     const revocations = open();
     revocations.noteIssued('not a serial', ID, NOW + 1);
     const { entry, known } = listed(revocations.revoke(SERIAL));
@@ -120,8 +128,43 @@ describe('Revocations', () => {
       serial: SERIAL,
       notAfterMs: NOW + MAX_LEAF_LIFETIME_MS,
       spiffeId: null,
+      nodeId: null,
       revokedAtMs: NOW,
+      identityUntilMs: null,
     });
+    assert.deepEqual(revocations.identities(), []);
+    assert.equal(revocations.revokesIssue(ID, undefined, NOW - 1), false);
+  });
+
+  it("revokes the renewals of a node's certificate (same SPIFFE ID and node, issued before), not later ones or other nodes'", () => {
+    const revocations = open();
+    revocations.noteIssued(SERIAL, ID, NOW + 3_600_000, 'proxy-a');
+    clock.ms = NOW + 10_000;
+    listed(revocations.revoke(SERIAL));
+    assert.equal(revocations.revokesIssue(ID, 'proxy-a', NOW + 9_999), true);
+    assert.equal(revocations.revokesIssue(ID, 'proxy-a', NOW + 10_000), false, 'issued after');
+    assert.equal(revocations.revokesIssue(ID, 'proxy-b', NOW), false, 'another node');
+    assert.equal(revocations.revokesIssue(`${ID}-x`, 'proxy-a', NOW), false, 'another identity');
+    // Until everything issued before it has expired, on a lagging clock too.
+    clock.ms = NOW + 10_000 + MAX_LEAF_LIFETIME_MS + ISSUE_BACKDATE_MS - 1;
+    assert.equal(revocations.revokesIssue(ID, 'proxy-a', NOW), true);
+    clock.ms += 1;
+    assert.equal(revocations.revokesIssue(ID, 'proxy-a', NOW), false);
+    assert.deepEqual(revocations.identities(), []);
+  });
+
+  it("revokes every operator certificate of an identity issued before (no node id: any CN), and keeps a long-lived signer's rule its whole life", () => {
+    const revocations = open();
+    const operator = 'spiffe://mesh.test/ns/streammesh/sa/operator';
+    revocations.noteIssued(SERIAL, operator, NOW + 3_600_000, null);
+    const signer = 'spiffe://mesh.test/ns/streammesh/sa/token-issuer';
+    const sixtyDays = 60 * 24 * 3_600_000;
+    revocations.noteIssued('7A', signer, NOW + sixtyDays, null);
+    listed(revocations.revoke(SERIAL));
+    assert.equal(revocations.revokesIssue(operator, undefined, NOW - 1), true);
+    assert.equal(revocations.revokesIssue(operator, 'anything', NOW - 1), true);
+    const { entry } = listed(revocations.revoke('7A'));
+    assert.equal(entry.identityUntilMs, NOW + sixtyDays);
   });
 
   it('answers a second revocation with the first entry, telling no one again', () => {
@@ -151,16 +194,16 @@ describe('Revocations', () => {
     assert.deepEqual(byKnown, { true: 1, false: 2 });
   });
 
-  it('forgets an entry once its certificate has expired: has() false, gone from serials()', () => {
+  it('forgets an entry once what it revokes has expired (plus the backdating): has() false, gone from serials()', () => {
     const revocations = open();
-    const notAfterMs = NOW + 60_000;
-    revocations.noteIssued(SERIAL, ID, notAfterMs);
     listed(revocations.revoke(SERIAL));
+    clock.ms = NOW + 60_000;
     listed(revocations.revoke('7B'));
-    clock.ms = notAfterMs - 1;
+    const gone = NOW + MAX_LEAF_LIFETIME_MS + ISSUE_BACKDATE_MS;
+    clock.ms = gone - 1;
     assert.equal(revocations.has(SERIAL), true);
     assert.deepEqual(revocations.serials().sort(), [SERIAL, '7B'].sort());
-    clock.ms = notAfterMs;
+    clock.ms = gone;
     assert.equal(revocations.has(SERIAL), false);
     assert.deepEqual(revocations.serials(), ['7B']);
     assert.deepEqual(
@@ -177,6 +220,7 @@ describe('Revocations', () => {
     chmodSync(file(), 0o644);
     listed(first.revoke(SERIAL));
     assert.equal(statSync(file()).mode & 0o777, 0o600);
+    clock.ms = NOW + 60_000;
     listed(first.revoke('7B'));
     assert.equal(statSync(file()).mode & 0o777, 0o600);
     assert.deepEqual(
@@ -188,7 +232,7 @@ describe('Revocations', () => {
     assert.deepEqual(second.entries(), first.entries());
     assert.equal(second.has(SERIAL.toLowerCase()), true);
     // What expired while it was down is not listed.
-    clock.ms = NOW + 60_000;
+    clock.ms = NOW + MAX_LEAF_LIFETIME_MS + ISSUE_BACKDATE_MS;
     assert.deepEqual(open().serials(), ['7B']);
   });
 
@@ -232,10 +276,34 @@ describe('Revocations', () => {
     assert.equal(listed(revocations.revoke(live[0] ?? '')).entry.serial, live[0]);
     assert.equal(changes, 0);
 
-    clock.ms = NOW + 1_000;
+    clock.ms = NOW + 1_000 + ISSUE_BACKDATE_MS;
     listed(revocations.revoke(SERIAL));
     assert.equal(revocations.has(SERIAL), true);
     assert.equal(revocations.serials().length, MAX_REVOKED_SERIALS);
     assert.equal(changes, 1);
+  });
+
+  it('refuses a revoked.json holding more live entries than a bundle carries', () => {
+    open();
+    const entries = serials(MAX_REVOKED_SERIALS + 1).map((serial) => ({
+      serial,
+      notAfterMs: NOW + MAX_LEAF_LIFETIME_MS,
+      spiffeId: null,
+      revokedAtMs: NOW,
+    }));
+    writeFileSync(file(), JSON.stringify({ revoked: entries }), { mode: 0o600 });
+    assert.throws(() => open(), caErrorWith('ERR_CA_FILE'));
+  });
+
+  it('refuses a known revocation past MAX_REVOKED_IDENTITIES identity rules; an unknown serial still goes', () => {
+    const revocations = open();
+    for (const serial of serials(MAX_REVOKED_IDENTITIES + 1, '5')) {
+      revocations.noteIssued(serial, ID, NOW + 60_000, serial.toLowerCase());
+    }
+    const [last = '', ...first] = serials(MAX_REVOKED_IDENTITIES + 1, '5').reverse();
+    for (const serial of first) listed(revocations.revoke(serial));
+    assert.equal(revocations.identities().length, MAX_REVOKED_IDENTITIES);
+    assert.deepEqual(revocations.revoke(last), { ok: false, reason: 'list_full' });
+    listed(revocations.revoke('7C'));
   });
 });

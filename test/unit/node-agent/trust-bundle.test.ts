@@ -40,7 +40,7 @@ function update(bodyJson: string, version = 'v1', name = 'mesh'): ResourceUpdate
 }
 
 function pushed(pem: string, revoked: readonly string[] = []): ResourceUpdate {
-  const resource = trustBundleResource(pem, undefined, revoked);
+  const resource = trustBundleResource(pem, undefined, { serials: revoked, identities: [] });
   return update(JSON.stringify(resource.body), resource.version);
 }
 

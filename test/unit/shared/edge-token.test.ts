@@ -32,6 +32,7 @@ import {
 import {
   createCsr,
   generateWorkloadKey,
+  revokedSerialSet,
   SIGNING_ALGORITHM,
   spiffeId,
 } from '../../../src/shared/identity/index.js';
@@ -265,6 +266,41 @@ describe('edge tokens', () => {
     );
     assert.deepEqual(partsOf(lying.token).header['x5c'], real['x5c']);
     refusedWith(check(lying.token), 'bad_signature');
+  });
+
+  it("refuses a token of a revoked signer (by serial or by the issuer's identity), 401, and takes the next signer's", async () => {
+    const token = viewerOf('cam1');
+    const [leaf] = issuer.certificates;
+    assert.ok(leaf !== undefined);
+    const serial = new X509Certificate(leaf).serialNumber;
+    let revoked = revokedSerialSet([serial]);
+    const gate = new EdgeTokenGate({
+      trustBundle: () => bundle,
+      trustDomain: TRUST_DOMAIN,
+      now: () => NOW,
+      revoked: () => revoked,
+    });
+    refusedWith(gate.verify(token), 'revoked');
+    assert.equal(failureStatus('revoked'), 401);
+    // Revoked by identity: every signer of the token issuer made before the rule.
+    revoked = revokedSerialSet(
+      [],
+      [
+        {
+          spiffeId: tokenIssuerId(TRUST_DOMAIN),
+          nodeId: null,
+          issuedBeforeMs: Date.now() + 60_000,
+        },
+      ],
+    );
+    refusedWith(gate.verify(token), 'revoked');
+    // The next signer, issued after the rule, signs tokens every edge takes.
+    revoked = revokedSerialSet(
+      [serial],
+      [{ spiffeId: tokenIssuerId(TRUST_DOMAIN), nodeId: null, issuedBeforeMs: NOW - 2 * HOUR_MS }],
+    );
+    const next = await signerFrom(ca, tokenIssuerId(TRUST_DOMAIN));
+    assert.ok(gate.verify(mint(next, { role: 'viewer', paths: ['cam1'] }, NOW).token).ok);
   });
 
   it('refuses a leaf of the CA that is not the token issuer', async () => {

@@ -3,7 +3,10 @@
  * colon form and a pasted lower-case one name the same certificate; what is
  * not a serial (too long, not hex, empty) names none and matches nothing.
  * Against a real certificate: a PeerCertificate's serialNumber as node:tls
- * gives it is found in a set made from X509Certificate's.
+ * gives it is found in a set made from X509Certificate's; an identity rule
+ * revokes a leaf of that SPIFFE ID and node issued before its time (read
+ * back from notBefore and the CA's backdating), not one issued after, and
+ * not another node's.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -16,6 +19,7 @@ import {
   createCsr,
   generateWorkloadKey,
   isRevokedCertificate,
+  isRevokedX509,
   NO_REVOCATIONS,
   normalizeSerial,
   revokedSerialSet,
@@ -55,6 +59,50 @@ describe('revoked serials', () => {
       assert.equal(isRevokedCertificate({}, set), false);
       assert.equal(isRevokedCertificate(undefined, set), false);
       assert.equal(isRevokedCertificate({ serialNumber: serial }, NO_REVOCATIONS), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('revokes by identity a leaf issued before the rule, read from its notBefore, on both kinds of certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'revoked-identity-'));
+    try {
+      const ca = await MeshCa.loadOrCreate({ dir, trustDomain: 'mesh.test' });
+      const id = 'spiffe://mesh.test/ns/default/sa/web';
+      const keys = await generateWorkloadKey();
+      const issued = await ca.issue(await createCsr(keys, id), { spiffeId: id, nodeId: 'web-1' });
+      const leaf = new X509Certificate(issued.certificatePem);
+      // As node:tls hands over a peer's certificate.
+      const peer = {
+        serialNumber: leaf.serialNumber,
+        valid_from: leaf.validFrom,
+        subject: { CN: 'web-1' },
+        subjectaltname: leaf.subjectAltName ?? '',
+      };
+      const issuedAt = Date.now();
+      const after = revokedSerialSet(
+        [],
+        [{ spiffeId: id, nodeId: 'web-1', issuedBeforeMs: issuedAt + 5_000 }],
+      );
+      assert.equal(isRevokedX509(leaf, after), true);
+      assert.equal(isRevokedCertificate(peer, after), true);
+      // A rule made before the leaf was issued (the node bootstrapped again since) does not touch it.
+      const before = revokedSerialSet(
+        [],
+        [{ spiffeId: id, nodeId: 'web-1', issuedBeforeMs: issuedAt - 5_000 }],
+      );
+      assert.equal(isRevokedX509(leaf, before), false);
+      assert.equal(isRevokedCertificate(peer, before), false);
+      const otherNode = revokedSerialSet(
+        [],
+        [{ spiffeId: id, nodeId: 'web-2', issuedBeforeMs: issuedAt + 5_000 }],
+      );
+      assert.equal(isRevokedCertificate(peer, otherNode), false);
+      const anyNode = revokedSerialSet(
+        [],
+        [{ spiffeId: id, nodeId: null, issuedBeforeMs: issuedAt + 5_000 }],
+      );
+      assert.equal(isRevokedCertificate(peer, anyNode), true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
