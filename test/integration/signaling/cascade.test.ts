@@ -15,7 +15,9 @@
  * the room is shared. After everyone leaves, the mediasoup objects of both
  * nodes return to what they were before the first join.
  *
- * Then, in r2: a copy whose last consumer on B closed is unpiped at both
+ * In r3, B is joined without waiting for the control plane: what B's
+ * answer does not list comes as events. Then, in r2: a copy whose last
+ * consumer on B closed is unpiped at both
  * ends after pipeLingerMs (and piped again when consumed again); and when A
  * goes away, B's members see A's peer leave and its producer close, B's
  * consumer of it closes and B has no pipe left to A.
@@ -340,6 +342,29 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     assert.deepEqual(
       nodes.map((node) => node.roomCascade.stats().length),
       [0, 0],
+    );
+  });
+
+  it('a join that does not wait for the other node learns its members from events after the answer', async () => {
+    const [a, b] = nodes;
+    assert.ok(a !== undefined && b !== undefined);
+    // No wait for the placement: B may answer before it knows A holds r3.
+    const [ginaWs] = await join_(a, 'gina', 'r3');
+    const [hugoWs, hugoJoin] = await join_(b, 'hugo', 'r3');
+    const listed = (hugoJoin['peers'] as { peer: string }[]).map((p) => p.peer);
+    if (!listed.includes('gina')) {
+      assert.equal((await hugoWs.event('peerJoined')).data?.['peer'], 'gina');
+    }
+    // Either way each side hears of the other once, and of a leave.
+    assert.equal((await ginaWs.event('peerJoined')).data?.['peer'], 'hugo');
+    ok(await ginaWs.request('leave'));
+    assert.equal((await hugoWs.event('peerLeft')).data?.['peer'], 'gina');
+    ok(await hugoWs.request('leave'));
+    const { workers: _, ...expected } = baseline;
+    await waitFor(
+      () => (media() === JSON.stringify(expected) ? true : undefined),
+      10_000,
+      () => `mediasoup objects back to ${JSON.stringify(expected)} (now ${media()})`,
     );
   });
 
