@@ -2,8 +2,9 @@
  * The control plane's token issuer: its leaf names the token-issuer ID and
  * outlives any token (so a 30-day token is minted at once); a new key and
  * leaf are made once half the leaf's life has passed, and after a CA
- * rotation, so tokens keep verifying against the bundle. The clock is
- * injected, so the half-life is exact.
+ * rotation, so tokens keep verifying against the bundle; a leaf revoked on
+ * the mesh's list is replaced at the next mint, and edges holding the list
+ * refuse what it signed. The clock is injected, so the half-life is exact.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -11,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { MeshCa } from '../../../src/control-plane/ca/index.js';
+import { MeshCa, Revocations } from '../../../src/control-plane/ca/index.js';
 import { TOKEN_ISSUER_LIFETIME_MS, TokenIssuer } from '../../../src/control-plane/tokens/index.js';
 import {
   MAX_TOKEN_TTL_SEC,
@@ -76,5 +77,38 @@ describe('TokenIssuer', () => {
       'signed under the new root: verifies after the old one retires',
     );
     assert.equal(verify(renewed.token), false, 'the old root retired: its tokens are untrusted');
+  });
+
+  it('replaces a revoked leaf at the next mint; edges with the list refuse its tokens, not the new ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'token-issuer-revoked-'));
+    dirs.push(dir);
+    const clock = { now: () => Date.now() };
+    const ca = await MeshCa.loadOrCreate({
+      dir: join(dir, 'ca'),
+      trustDomain: TRUST_DOMAIN,
+      clock,
+    });
+    const revocations = new Revocations({ dir: join(dir, 'ca'), maxLeafLifetimeMs: 3_600_000 });
+    const issuer = await TokenIssuer.start(ca, clock, undefined, revocations);
+    const verify = (token: string): string =>
+      ((verdict) => (verdict.ok ? 'ok' : verdict.reason))(
+        verifyEdgeToken(token, {
+          trustBundle: ca.trustBundle(),
+          trustDomain: TRUST_DOMAIN,
+          nowMs: Date.now(),
+          revoked: revocations,
+        }),
+      );
+    const before = await issuer.mint({ role: 'viewer', rooms: ['r'] });
+    const leaf = leafOf(before.token);
+    assert.equal(verify(before.token), 'ok');
+    // Certificates tell when they were issued to the second: revoke later than that.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const revoked = revocations.revoke(leaf.serialNumber);
+    assert.ok(revoked.ok && revoked.known, 'the issuer noted its leaf');
+    assert.equal(verify(before.token), 'revoked');
+    const after = await issuer.mint({ role: 'viewer', rooms: ['r'] });
+    assert.notEqual(leafOf(after.token).serialNumber, leaf.serialNumber, 'a new leaf');
+    assert.equal(verify(after.token), 'ok');
   });
 });
