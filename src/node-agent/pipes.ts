@@ -15,7 +15,9 @@
  * end names another SPIFFE ID than this node's own, so a key meant for
  * another workload is never used here even if a confused control plane
  * sends it. An end naming no identity (null: a control plane without mTLS)
- * is accepted, as hops accept one. The other end's identity is not judged
+ * is accepted only by a node that has none either: a node with a workload
+ * identity refuses it (identity_mismatch), as the key would be bound to
+ * no one (review finding 10). The other end's identity is not judged
  * here: that node checks its own, and the cascade link accepts the peer
  * only under it. A refusal never quotes a key.
  */
@@ -210,7 +212,13 @@ export class Pipes {
     }
     const named = ends.own.identity;
     const own = this.#ownIdentity();
-    if (named === null || named === own) return body;
+    if (named === (own ?? null)) return body;
+    if (named === null) {
+      return {
+        refusal: 'identity_mismatch',
+        reason: `it names no identity for this node, which is ${own ?? '?'}: a key must be bound to it`,
+      };
+    }
     const quoted = JSON.stringify(named.slice(0, MAX_QUOTED_IDENTITY));
     return {
       refusal: 'identity_mismatch',

@@ -245,7 +245,7 @@ export function checkLoad(
 
 /** Why a RoomReports set is dropped: the label of streammesh_control_plane_bad_room_reports_total. */
 export type RoomReportsDefect =
-  'not_signaling' | 'too_many' | 'bad_room' | 'duplicate_room' | 'bad_count';
+  'not_signaling' | 'rate_limited' | 'too_many' | 'bad_room' | 'duplicate_room' | 'bad_count';
 
 /** Peers or producers one room of one node may claim; more is a broken or hostile report. */
 const MAX_ROOM_COUNT = 1_000_000;
@@ -253,12 +253,15 @@ const MAX_ROOM_COUNT = 1_000_000;
 /**
  * A signaling node's rooms, checked, or why the whole set is dropped (the
  * node's previous set then stays in force: a half-understood set must not
- * take a room away from a node still serving it).
+ * take a room away from a node still serving it). `maxRooms`: the most one
+ * node may report (the control plane's per-node cap), at most
+ * MAX_ROOM_REPORTS.
  */
 export function checkRoomReports(
   reports: Extract<NodeMessage, { kind: 'rooms' }>['rooms'],
-): RoomReport[] | Exclude<RoomReportsDefect, 'not_signaling'> {
-  if (reports.rooms.length > MAX_ROOM_REPORTS) return 'too_many';
+  maxRooms = MAX_ROOM_REPORTS,
+): RoomReport[] | Exclude<RoomReportsDefect, 'not_signaling' | 'rate_limited'> {
+  if (reports.rooms.length > Math.min(maxRooms, MAX_ROOM_REPORTS)) return 'too_many';
   const seen = new Set<string>();
   const checked: RoomReport[] = [];
   for (const { room, peers, producers } of reports.rooms) {
@@ -278,6 +281,7 @@ function isCount(value: number): boolean {
 /** Why a PipeEndpoints set is dropped: the label of streammesh_control_plane_bad_pipe_endpoints_total. */
 export type PipeEndpointsDefect =
   | 'not_signaling'
+  | 'rate_limited'
   | 'too_many'
   | 'bad_pipe_id'
   | 'not_own_pipe'
@@ -319,7 +323,7 @@ export function parsePipeId(
 export function checkPipeEndpoints(
   sender: string,
   endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes'],
-): CheckedPipeEndpoint[] | Exclude<PipeEndpointsDefect, 'not_signaling'> {
+): CheckedPipeEndpoint[] | Exclude<PipeEndpointsDefect, 'not_signaling' | 'rate_limited'> {
   if (endpoints.endpoints.length > MAX_PIPE_ENDPOINTS) return 'too_many';
   const seen = new Set<string>();
   const checked: CheckedPipeEndpoint[] = [];

@@ -23,7 +23,9 @@
  * in the non-config part of updates. A signaling node's RoomReports and
  * PipeEndpoints are checked (node-messages.ts) and handed to the feeds; a
  * bad set is dropped whole and counted by reason (never quoting a key), as
- * is one from a node that is not a signaling node; the stream stays. Its
+ * is one from a node that is not a signaling node, and one over the
+ * stream's rate (report-limits.ts); the stream stays, and its warnings are
+ * logged at most once per interval. Its
  * Hello returns the room PLACEMENTs and PIPEs it holds, handed to the feeds
  * for their restore; a feed's 'change' is sent to every signaling node.
  * Drain: every update carries the node's drain deadline (0: not
@@ -106,6 +108,7 @@ import {
 } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
+import { REPORT_LOG_INTERVAL_MS, StreamReportLimits } from './report-limits.js';
 import {
   checkHelloPlacements,
   checkDrain,
@@ -350,15 +353,15 @@ export class ConfigPushServer {
     this.#badRoomReports = new Counter({
       name: 'streammesh_control_plane_bad_room_reports_total',
       help:
-        'RoomReports sets from nodes dropped whole, by reason (not_signaling, too_many, bad_room, ' +
-        'duplicate_room, bad_count).',
+        'RoomReports sets from nodes dropped whole, by reason (not_signaling, rate_limited, too_many ' +
+        '(more rooms than signaling.capacity.sessions), bad_room, duplicate_room, bad_count).',
       labelNames: ['reason'],
       registers,
     });
     this.#badPipeEndpoints = new Counter({
       name: 'streammesh_control_plane_bad_pipe_endpoints_total',
       help:
-        'PipeEndpoints sets from nodes dropped whole, by reason (not_signaling, too_many, bad_pipe_id, ' +
+        'PipeEndpoints sets from nodes dropped whole, by reason (not_signaling, rate_limited, too_many, bad_pipe_id, ' +
         'not_own_pipe, duplicate_pipe, bad_address, bad_suite, bad_key).',
       labelNames: ['reason'],
       registers,
@@ -615,6 +618,7 @@ export class ConfigPushServer {
   #streamResources(call: NodeStream): void {
     let id: string | undefined;
     let refused = false;
+    const limits = new StreamReportLimits(Date.now());
     call.on('data', (message: NodeMessage) => {
       // A refused stream has had its status; what the peer still sends on it
       // (already in flight, or more) is dropped, not refused once more.
@@ -624,7 +628,7 @@ export class ConfigPushServer {
         refused = id === undefined;
         return;
       }
-      this.#onNodeMessage(id, message);
+      this.#onNodeMessage(id, message, limits);
     });
     const closed = (): void => {
       if (id === undefined || this.#streams.get(id) !== call) return;
@@ -747,7 +751,7 @@ export class ConfigPushServer {
     return id;
   }
 
-  #onNodeMessage(id: string, message: NodeMessage): void {
+  #onNodeMessage(id: string, message: NodeMessage, limits: StreamReportLimits): void {
     const registry = this.#options.registry;
     switch (message.kind) {
       case 'ack': {
@@ -827,44 +831,86 @@ export class ConfigPushServer {
         break;
       }
       case 'rooms':
-        this.#onRooms(id, message.rooms);
+        this.#onRooms(id, message.rooms, limits);
         break;
       case 'pipes':
-        this.#onPipes(id, message.pipes);
+        this.#onPipes(id, message.pipes, limits);
         break;
       case 'hello':
         break;
     }
   }
 
-  /** A signaling node's rooms: checked, then to the membership; a bad set dropped and counted. */
-  #onRooms(id: string, reports: Extract<NodeMessage, { kind: 'rooms' }>['rooms']): void {
+  /**
+   * A signaling node's rooms: within the stream's rate, checked (at most
+   * signaling.capacity.sessions rooms: a node cannot have participants in
+   * more rooms than it has sessions, and a larger set would only crowd
+   * other nodes' rooms out of placement), then to the membership; a set
+   * over the rate or bad is dropped and counted.
+   */
+  #onRooms(
+    id: string,
+    reports: Extract<NodeMessage, { kind: 'rooms' }>['rooms'],
+    limits: StreamReportLimits,
+  ): void {
     if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') {
       this.#badRoomReports.inc({ reason: 'not_signaling' });
       return;
     }
-    const checked = checkRoomReports(reports);
+    const now = Date.now();
+    if (!limits.admit('rooms', now)) {
+      this.#badRoomReports.inc({ reason: 'rate_limited' });
+      this.#warnThrottled(limits, now, id, 'rate_limited', 'room reports dropped');
+      return;
+    }
+    const maxRooms = this.#options.store.current.config.signaling.capacity.sessions;
+    const checked = checkRoomReports(reports, maxRooms);
     if (typeof checked === 'string') {
       this.#badRoomReports.inc({ reason: checked });
-      this.#options.log.warn({ node: id, reason: checked }, 'room reports dropped');
+      this.#warnThrottled(limits, now, id, checked, 'room reports dropped');
       return;
     }
     this.#options.rooms?.membership.report(id, checked);
+  }
+
+  /** A warning about what a stream sends, at most once per REPORT_LOG_INTERVAL_MS per stream. */
+  #warnThrottled(
+    limits: StreamReportLimits,
+    now: number,
+    id: string,
+    reason: string,
+    message: string,
+  ): void {
+    if (!limits.mayLog(now)) return;
+    this.#options.log.warn(
+      { node: id, reason, quietForMs: REPORT_LOG_INTERVAL_MS },
+      `${message} (further warnings of this stream held back for the interval; the counters count each)`,
+    );
   }
 
   /**
    * A signaling node's pipe ends: checked, then to the planner; a bad set
    * dropped and counted. The log names the reason only: an endpoint holds a key.
    */
-  #onPipes(id: string, endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes']): void {
+  #onPipes(
+    id: string,
+    endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes'],
+    limits: StreamReportLimits,
+  ): void {
     if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') {
       this.#badPipeEndpoints.inc({ reason: 'not_signaling' });
+      return;
+    }
+    const now = Date.now();
+    if (!limits.admit('pipes', now)) {
+      this.#badPipeEndpoints.inc({ reason: 'rate_limited' });
+      this.#warnThrottled(limits, now, id, 'rate_limited', 'pipe endpoints dropped');
       return;
     }
     const checked = checkPipeEndpoints(id, endpoints);
     if (typeof checked === 'string') {
       this.#badPipeEndpoints.inc({ reason: checked });
-      this.#options.log.warn({ node: id, reason: checked }, 'pipe endpoints dropped');
+      this.#warnThrottled(limits, now, id, checked, 'pipe endpoints dropped');
       return;
     }
     this.#options.rooms?.pipes.endpoints(id, checked);

@@ -22,6 +22,7 @@ export {
 export { RoomMembership, type RoomShare } from './room-membership.js';
 export {
   DEFAULT_ROOM_LINGER_MS,
+  MAX_RESTORED_SINCE_SKEW_MS,
   ROOM_KEY_PREFIX,
   RoomPlacement,
   roomKey,

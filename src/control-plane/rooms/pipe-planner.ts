@@ -33,12 +33,19 @@
  *   its end is gone, so its end is emptied at once (greeted()) and the
  *   other node stops sending to it until the new transport is reported.
  * - Restart: during the room placement's grace the signaling Hellos return
- *   the PIPEs they hold, with both ends' addresses and keys; they are taken
- *   back as they were (a node's own end from its own Hello wins), so a
- *   restart changes no body and no transport. After the grace, a restored
- *   pipe that no pair of reports calls for goes.
- * - When: on a membership change, an endpoint set, and every
- *   reconcileIntervalMs (staleness). A pass that changes some node's PIPE
+ *   the PIPEs they hold. A Hello is a node's word (review finding 10), so
+ *   from each only its own end's address and key are taken, and a pipe is
+ *   taken back once both its nodes returned it: each end then has its own
+ *   node's address and key and the identity its node registered with, as
+ *   before the restart, so a restart changes no body and no transport.
+ *   Until then the pipe is pending: the node that returned it is sent back
+ *   exactly what it holds (nothing changes for it) and the other node
+ *   nothing, and a pipe whose other node is registered but not as a
+ *   signaling node is not taken at all. After the grace, pending pipes are
+ *   forgotten, and a restored pipe that no pair of reports calls for goes.
+ * - When: on a membership change, an endpoint set that changed the node's
+ *   ends (the same set again plans nothing), and every reconcileIntervalMs
+ *   (staleness). A pass that changes some node's PIPE
  *   set emits 'change' once.
  * Keys never appear in a view, a log line or a metric: view() shows whether
  * an end is keyed, not the key.
@@ -118,6 +125,9 @@ interface Pipe {
   restored: boolean;
 }
 
+/** A pipe one of its nodes returned in the grace, the other not yet: per node, what it holds. */
+type PendingPipe = Map<string, PushedResource>;
+
 export class PipePlanner extends EventEmitter<PipePlannerEvents> {
   readonly #options: PipePlannerOptions;
   readonly #pipes = new Map<string, Pipe>();
@@ -125,6 +135,8 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
   readonly #byNode = new Map<string, Set<string>>();
   /** Per node: its reported end of each pipe, by pipe id. */
   readonly #endpoints = new Map<string, Map<string, Endpoint>>();
+  /** Pipes returned by one of their nodes only, during the grace, by pipe id. */
+  readonly #pending = new Map<string, PendingPipe>();
   #changed = false;
   #tick: NodeJS.Timeout | undefined;
   readonly #onInput = (): void => {
@@ -152,12 +164,18 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
 
   /** The PIPE resources `node` should hold: the pipes it is an end of. */
   resources(node: string): readonly PushedResource[] {
-    const ids = this.#byNode.get(node);
-    if (ids === undefined) return [];
-    return [...ids].flatMap((id) => {
-      const pipe = this.#pipes.get(id);
-      return pipe === undefined ? [] : [pipe.resource];
+    const ids = this.#byNode.get(node) ?? [];
+    const pending = [...this.#pending.values()].flatMap((held) => {
+      const resource = held.get(node);
+      return resource === undefined ? [] : [resource];
     });
+    return [
+      ...[...ids].flatMap((id) => {
+        const pipe = this.#pipes.get(id);
+        return pipe === undefined ? [] : [pipe.resource];
+      }),
+      ...pending,
+    ];
   }
 
   /**
@@ -167,12 +185,17 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
   endpoints(node: string, endpoints: readonly CheckedPipeEndpoint[]): void {
     const own = new Map<string, Endpoint>();
     for (const { pipeId, address, srtp } of endpoints) {
-      if (this.#byNode.get(node)?.has(pipeId) !== true) {
+      const current =
+        this.#byNode.get(node)?.has(pipeId) === true ||
+        this.#pending.get(pipeId)?.has(node) === true;
+      if (!current) {
         this.#options.log.debug({ node, pipe: pipeId }, 'endpoint for no current pipe ignored');
         continue;
       }
       own.set(pipeId, { address, srtp });
     }
+    // The same set again (a node repeating itself, or flooding): nothing to plan.
+    if (sameEndpoints(this.#endpoints.get(node), own)) return;
     if (own.size === 0) this.#endpoints.delete(node);
     else this.#endpoints.set(node, own);
     if (this.#options.grace.restoring) {
@@ -189,22 +212,37 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
 
   /**
    * The PIPEs a signaling node's Hello says it holds (bodies checked).
-   * Taken during the grace only, and only pipes the node is an end of.
+   * Taken during the grace only, only pipes the node is an end of, and of
+   * each only the node's own end (see the header).
    */
   reported(node: string, bodies: readonly PipeBody[]): void {
     if (!this.#options.grace.restoring) return;
     for (const body of bodies) {
-      if (body.a.node !== node && body.b.node !== node) continue;
-      for (const end of [body.a, body.b]) {
-        if (end.address === undefined || end.srtp === undefined) continue;
-        const known = this.#endpoints.get(end.node)?.has(body.pipeId) === true;
-        // A node's own end from its own Hello wins over what the other end says of it.
-        if (known && end.node !== node) continue;
-        this.#setEndpoint(end.node, body.pipeId, { address: end.address, srtp: end.srtp });
+      const own = body.a.node === node ? body.a : body.b.node === node ? body.b : undefined;
+      if (own === undefined) continue;
+      const other = own === body.a ? body.b : body.a;
+      const otherRecord = this.#options.registry.get(other.node);
+      if (otherRecord !== undefined && otherRecord.role !== 'ROLE_SIGNALING') continue;
+      if (own.address !== undefined && own.srtp !== undefined) {
+        this.#setEndpoint(node, body.pipeId, { address: own.address, srtp: own.srtp });
       }
       const pipe = this.#pipes.get(body.pipeId);
-      if (pipe === undefined) this.#add(this.#withEndpoints(body), true);
-      else this.#setBody(pipe, this.#withEndpoints(pipe.body));
+      if (pipe !== undefined) {
+        this.#setBody(pipe, this.#withEndpoints(pipe.body));
+        continue;
+      }
+      const held: PendingPipe = this.#pending.get(body.pipeId) ?? new Map<string, PushedResource>();
+      held.set(node, pipeResource(body));
+      if (!held.has(other.node)) {
+        this.#pending.set(body.pipeId, held);
+        continue;
+      }
+      this.#pending.delete(body.pipeId);
+      const rebuilt = this.#rebuilt(body);
+      if (rebuilt !== undefined) this.#add(this.#withEndpoints(rebuilt), true);
+      else this.#forgetEndpoints(body.pipeId, [body.a.node, body.b.node]);
+      // The pipe is the planner's now (or no one's): what each node holds is judged again.
+      this.#changed = true;
     }
     // After the Hello is answered: a 'change' now would compute the node's
     // delta before the push has taken the rest of its Hello.
@@ -235,6 +273,10 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
   reconcile(): void {
     if (this.#options.grace.restoring) return;
     this.#options.membership.forgetLapsed();
+    // Pipes only one node returned in the grace are not taken back (see the header).
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    if (pending.length > 0) this.#changed = true;
     const wanted = this.#wanted();
     for (const body of wanted.values()) {
       const pipe = this.#pipes.get(body.pipeId);
@@ -247,6 +289,9 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
       this.#setBody(pipe, body);
     }
     for (const [id, pipe] of this.#pipes) if (!wanted.has(id)) this.#remove(pipe);
+    for (const [pipeId, held] of pending) {
+      if (!this.#pipes.has(pipeId)) this.#forgetEndpoints(pipeId, held.keys());
+    }
     this.#emitIfChanged();
   }
 
@@ -308,6 +353,34 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
     return { pipeId: body.pipeId, room: body.room, a: end(body.a), b: end(body.b) };
   }
 
+  /**
+   * A pipe both its nodes returned, with each end's identity the one its
+   * node registered with (not what a Hello says), and no address or key
+   * (#withEndpoints adds each node's own); undefined when its nodes are
+   * not both registered signaling nodes (with identities, when required).
+   */
+  #rebuilt(body: PipeBody): PipeBody | undefined {
+    const { registry, requireIdentity } = this.#options;
+    const end = (node: string): PipeEnd | undefined => {
+      const record = registry.get(node);
+      if (record?.role !== 'ROLE_SIGNALING') return undefined;
+      if (requireIdentity === true && record.spiffeId === null) return undefined;
+      return { node, identity: record.spiffeId };
+    };
+    const [a, b] = [end(body.a.node), end(body.b.node)];
+    if (a === undefined || b === undefined) return undefined;
+    const rebuilt: PipeBody = { pipeId: body.pipeId, room: body.room, a, b };
+    return pipeBodySchema.safeParse(rebuilt).success ? rebuilt : undefined;
+  }
+
+  #forgetEndpoints(pipeId: string, nodes: Iterable<string>): void {
+    for (const node of nodes) {
+      const own = this.#endpoints.get(node);
+      own?.delete(pipeId);
+      if (own?.size === 0) this.#endpoints.delete(node);
+    }
+  }
+
   #setEndpoint(node: string, pipeId: string, endpoint: Endpoint): void {
     const own = this.#endpoints.get(node) ?? new Map<string, Endpoint>();
     own.set(pipeId, endpoint);
@@ -357,6 +430,21 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
     this.#changed = false;
     this.emit('change');
   }
+}
+
+function sameEndpoints(
+  previous: ReadonlyMap<string, Endpoint> | undefined,
+  next: ReadonlyMap<string, Endpoint>,
+): boolean {
+  if ((previous?.size ?? 0) !== next.size) return false;
+  for (const [pipeId, endpoint] of next) {
+    const before = previous?.get(pipeId);
+    // One suite exists (PIPE_SRTP_SUITE): the address and the key say it all.
+    if (before?.address !== endpoint.address || before.srtp.keyBase64 !== endpoint.srtp.keyBase64) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function endViewOf(end: PipeEnd): PipeEndView {

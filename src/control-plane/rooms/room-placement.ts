@@ -17,12 +17,24 @@
  *   (RoomMembership 'change', at once) and released lingerMs (10 s) after
  *   no node reports it any more, so a room whose last participant rejoins
  *   at once keeps its home.
+ * - Fair share: reports are a node's word, so one node's rooms may fill at
+ *   most a fair share of the table (the eligible nodes' capacity over their
+ *   number): a room is placed only while one of the nodes reporting it has
+ *   fewer placed rooms than that. A room counts against the nodes whose
+ *   reports placed it until it is released, lingering included. Past it, its rooms wait (and are placed
+ *   as its others are released), and one node reporting thousands of rooms
+ *   cannot use up the bounds every other node's rooms need (review
+ *   finding 3; the push server also caps and rate-limits the reports).
  * - Start and restart: as PlacementService. For graceMs nothing is placed
  *   (on a first start, where no signaling Hello returns a room, only until
  *   FIRST_START_SETTLE_MS after the last signaling node registered); the
  *   signaling nodes' Hellos return the room PLACEMENTs they hold
  *   (reported()) and the table is rebuilt from them, the newest `since`
- *   winning.
+ *   winning. What a Hello returns is a node's word (review finding 4): a
+ *   `since` more than MAX_RESTORED_SINCE_SKEW_MS ahead of the clock is
+ *   refused (it would win every later claim), and at the end of the grace
+ *   a restored home of a room some node reports stays only where its node
+ *   itself reports it; otherwise the room is placed again.
  * - When: on a membership change and a drain at once, and every
  *   reconcileIntervalMs (staleness, lingering rooms). A pass that changes
  *   assignments emits 'change' once.
@@ -51,12 +63,18 @@ import {
   type PlacementView,
 } from '../placement/index.js';
 import type { Registry } from '../registry/index.js';
-import type { RoomMembership } from './room-membership.js';
+import type { RoomMembership, RoomShare } from './room-membership.js';
 
 /** The prefix of a room's placement key: `room/<name>`. */
 export const ROOM_KEY_PREFIX = 'room/';
 /** Default time a room nobody reports keeps its home. */
 export const DEFAULT_ROOM_LINGER_MS = 10_000;
+
+/**
+ * How far ahead of the control plane's clock a restored `since` may be (the
+ * skew certificates allow too); later is a node's invention, refused.
+ */
+export const MAX_RESTORED_SINCE_SKEW_MS = 5 * 60_000;
 
 export function roomKey(room: string): string {
   return `${ROOM_KEY_PREFIX}${room}`;
@@ -101,6 +119,10 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
   readonly #unreportedSince = new Map<string, number>();
   /** Signaling nodes set in the table, so those the registry forgets can be removed. */
   readonly #nodes = new Set<string>();
+  /** The nodes whose reports placed each key, charged for it until it is released. */
+  readonly #chargedTo = new Map<string, readonly string[]>();
+  /** Keys restored from Hellos, judged once at the end of the grace (see the header). */
+  readonly #restored = new Set<string>();
   #restoring = true;
   #restart = false;
   #grace: NodeJS.Timeout | undefined;
@@ -178,7 +200,8 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
 
   /**
    * The room PLACEMENTs a signaling node's Hello says it holds. Taken only
-   * during the grace period, and only `room/` keys; the newest `since` wins.
+   * during the grace period, and only `room/` keys; the newest `since` wins,
+   * and one later than MAX_RESTORED_SINCE_SKEW_MS ahead of now is refused.
    */
   reported(node: string, held: readonly { readonly key: string; readonly body: PlacementBody }[]) {
     if (!this.#restoring) return;
@@ -188,12 +211,25 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
       clearTimeout(this.#settle);
     }
     let changed = false;
+    let refused = 0;
+    const latest = this.#options.clock.now() + MAX_RESTORED_SINCE_SKEW_MS;
     for (const { key, body } of rooms) {
       const sinceMs = Date.parse(body.since);
+      if (!Number.isFinite(sinceMs) || sinceMs > latest) {
+        refused += 1;
+        continue;
+      }
       const current = this.#table.get(key);
       if (current !== undefined && current.sinceMs >= sinceMs) continue;
       this.#record(this.#table.restore(key, body.node, sinceMs, body.reason));
+      this.#restored.add(key);
       changed = true;
+    }
+    if (refused > 0) {
+      this.#options.log.warn(
+        { node, refused },
+        'room placement: restored homes with a `since` in the future refused',
+      );
     }
     this.#options.log.debug({ node, rooms: rooms.length }, 'room placement: node reported');
     if (changed) this.emit('change');
@@ -204,6 +240,7 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     if (this.#restoring) return;
     this.#options.membership.forgetLapsed();
     let changed = this.#syncNodes();
+    changed = this.#dropUnclaimedRestores() || changed;
     changed = this.#syncRooms() || changed;
     for (const moved of this.#table.rebalance()) {
       this.#record(moved);
@@ -276,10 +313,42 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     return changed;
   }
 
+  /**
+   * Once, at the first pass after the grace: a restored home whose node
+   * does not itself report the room while others do is released, and
+   * placed again (from the reports) like a new room. A Hello's word alone
+   * keeps no home.
+   */
+  #dropUnclaimedRestores(): boolean {
+    if (this.#restored.size === 0) return false;
+    const rooms = this.#options.membership.rooms();
+    let changed = false;
+    for (const key of this.#restored) {
+      const assignment = this.#table.get(key);
+      if (assignment === undefined) continue;
+      const reporters = rooms.get(key.slice(ROOM_KEY_PREFIX.length)) ?? [];
+      // Nobody's room any more: it lingers and goes as any unreported room.
+      if (reporters.length === 0) continue;
+      if (reporters.some(({ node }) => node === assignment.node)) continue;
+      this.#table.release(key);
+      this.#resources.delete(key);
+      this.#unreportedSince.delete(key);
+      this.#chargedTo.delete(key);
+      this.#options.log.info(
+        { key, node: assignment.node },
+        'room placement: a restored home whose node does not report the room is placed again',
+      );
+      changed = true;
+    }
+    this.#restored.clear();
+    return changed;
+  }
+
   /** Places newly reported rooms, releases those nobody reported for lingerMs. */
   #syncRooms(): boolean {
     const now = this.#options.clock.now();
-    const reported = new Set([...this.#options.membership.rooms().keys()].map(roomKey));
+    const rooms = this.#options.membership.rooms();
+    const reported = new Set([...rooms.keys()].map(roomKey));
     let changed = false;
     for (const assignment of this.#table.list()) {
       const { key } = assignment;
@@ -296,19 +365,67 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
       this.#table.release(key);
       this.#resources.delete(key);
       this.#unreportedSince.delete(key);
+      this.#chargedTo.delete(key);
       this.#options.log.debug({ key }, 'room placement: room released');
       changed = true;
     }
     for (const key of this.#unplaced) if (!reported.has(key)) this.#unplaced.delete(key);
     for (const key of reported) if (this.#table.get(key) === undefined) this.#unplaced.add(key);
+    const shares = this.#shares(rooms);
+    let heldBack = 0;
     for (const key of this.#unplaced) {
+      const reporters = rooms.get(key.slice(ROOM_KEY_PREFIX.length)) ?? [];
+      if (!reporters.some(({ node }) => shares.has(node))) {
+        heldBack += 1;
+        continue;
+      }
       const assignment = this.#table.assign(key);
       if (assignment === undefined) break; // no room for one: none for the others either
       this.#unplaced.delete(key);
       this.#record(assignment);
+      const charged = reporters.map(({ node }) => node);
+      this.#chargedTo.set(key, charged);
+      for (const node of charged) shares.take(node);
       changed = true;
     }
+    if (heldBack > 0) {
+      this.#options.log.debug(
+        { heldBack, fairShare: shares.fairShare },
+        'room placement: rooms of nodes past their fair share wait',
+      );
+    }
     return changed;
+  }
+
+  /**
+   * What each node may still have placed of the rooms it reports: a fair
+   * share of the table, the eligible nodes' capacity over their number,
+   * less the placed rooms it reports already (see the header).
+   */
+  #shares(rooms: ReadonlyMap<string, readonly RoomShare[]>): FairShares {
+    let capacity = 0;
+    let eligible = 0;
+    for (const record of this.#options.registry.records()) {
+      if (record.role !== 'ROLE_SIGNALING' || record.draining !== undefined) continue;
+      if (this.#options.registry.stateOf(record) === 'stale') continue;
+      capacity += Math.floor(this.#weightOf(record.load?.capacity));
+      eligible += 1;
+    }
+    const fairShare = Math.ceil(capacity / Math.max(1, eligible));
+    const used = new Map<string, number>();
+    for (const { key } of this.#table.list()) {
+      // A lingering room stays charged to whoever placed it: reporting fresh
+      // rooms while the last ones linger must not take more than the share.
+      const charged =
+        this.#chargedTo.get(key) ??
+        (rooms.get(key.slice(ROOM_KEY_PREFIX.length)) ?? []).map(({ node }) => node);
+      for (const node of charged) used.set(node, (used.get(node) ?? 0) + 1);
+    }
+    return {
+      fairShare,
+      has: (node) => (used.get(node) ?? 0) < fairShare,
+      take: (node) => used.set(node, (used.get(node) ?? 0) + 1),
+    };
   }
 
   #record(assignment: Assignment): void {
@@ -330,6 +447,13 @@ export function signalingFillOf(load: MeasuredLoad & { readonly workerCpuCores?:
   const worker = load.workerCpuCores;
   const workerFill = worker !== undefined && Number.isFinite(worker) && worker > 0 ? worker : 0;
   return Math.max(fillOf(load), workerFill);
+}
+
+/** Per node, whether it may have one more of its reported rooms placed now. */
+interface FairShares {
+  readonly fairShare: number;
+  has(node: string): boolean;
+  take(node: string): void;
 }
 
 function bodyOf(assignment: Assignment): PlacementBody {

@@ -2,8 +2,8 @@
  * PIPE resources on a signaling node (issue 18): held beside the config and
  * put in force with their update. A pipe naming this node is held (its
  * update ACKed, no config transaction); one of two other nodes, one naming
- * this node's end with another SPIFFE ID, and one with a bad key are
- * refused by name (the update NACKed, nothing held), counted by reason, and
+ * this node's end with another SPIFFE ID (or with none, when it has one),
+ * and one with a bad key are refused by name (the update NACKed, nothing held), counted by reason, and
  * no refusal quotes a key. Listeners get the whole set after each commit
  * that changed it, a removal included; a listener that throws does not turn
  * an update already in force into a NACK. The Hello returns the pipes with
@@ -167,15 +167,23 @@ describe('pipes on a signaling node', () => {
   });
 
   it('holds a pipe whose ends name no identity (a control plane without mTLS), and one not filled in yet', async () => {
-    for (const ownIdentity of [OWN, undefined]) {
-      const { state } = await signalingNode('sig-b', ownIdentity);
-      const bare = pipe('r1', ['sig-a', null], ['sig-b', null], false);
-      const staged = state.stage(update('1', [wire(bare)]));
-      assert.deepEqual(staged.issues, []);
-      state.commit(staged);
-      assert.deepEqual(state.pipes.views()[0]?.ownKey, false);
-      assert.equal(state.pipes.views()[0]?.peer, 'sig-a');
-    }
+    const { state } = await signalingNode('sig-b', undefined);
+    const bare = pipe('r1', ['sig-a', null], ['sig-b', null], false);
+    const staged = state.stage(update('1', [wire(bare)]));
+    assert.deepEqual(staged.issues, []);
+    state.commit(staged);
+    assert.deepEqual(state.pipes.views()[0]?.ownKey, false);
+    assert.equal(state.pipes.views()[0]?.peer, 'sig-a');
+  });
+
+  it('a node with an identity refuses a pipe that names none for it, counted, its key never held', async () => {
+    const { state, node, metrics } = await signalingNode('sig-b', OWN);
+    const body = pipe('r1', ['sig-a', PEER], ['sig-b', null]);
+    const reason = await refusedBy(node, wire(body));
+    assert.match(reason, /names no identity for this node/);
+    for (const k of keysOf(body)) assert.ok(!reason.includes(k), 'no key quoted');
+    assert.equal(await refusedCount(metrics, 'identity_mismatch'), 1);
+    assert.equal(state.pipes.get(body.pipeId), undefined);
   });
 
   it('refuses a pipe of two other nodes, counted as not_this_node', async () => {

@@ -4,7 +4,11 @@
  * endpoints; withdrawn when a node leaves the room or goes stale (kept while
  * a node's stream is merely closed), its ends forgotten with it; no pipe to
  * a node without a SPIFFE ID when identities are required; bodies rebuilt
- * exactly from Hellos during the grace; no key in the view.
+ * exactly from Hellos during the grace, each end from its own node's Hello
+ * and the registry (a Hello's word about the other end, identities
+ * included, is not taken; a pipe only one node returned is echoed to it
+ * alone and forgotten after the grace; none with a proxy); the same
+ * endpoint set again plans nothing; no key in the view.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +17,12 @@ import { pipeResourceName, type PipeBody } from '../../../../src/config/index.js
 import { checkPipeEndpoints } from '../../../../src/control-plane/config-push/index.js';
 import { PipePlanner } from '../../../../src/control-plane/rooms/index.js';
 import { roomsFixture, STALE_AFTER_MS, type Rooms } from './rooms-fixture.js';
+
+/** An end's address and key as a body holds them. */
+const filled = ({ address, srtp }: { address: string; srtp: PipeBody['a']['srtp'] & object }) => ({
+  address,
+  srtp,
+});
 
 const report = (...names: string[]) => names.map((room) => ({ room, peers: 1, producers: 0 }));
 
@@ -198,5 +208,112 @@ describe('PipePlanner', () => {
       'a restart changes nothing',
     );
     assert.equal(planner.view().pipes[0]?.state, 'active');
+  });
+
+  it('in the grace takes from a Hello only its own end, identities from the registry, never a proxy’s pipe', async () => {
+    const rooms = roomsFixture();
+    const ids = {
+      a: 'spiffe://mesh.test/ns/default/sa/sig-a',
+      v: 'spiffe://mesh.test/ns/default/sa/victim',
+    };
+    rooms.join('sig-a', { spiffeId: ids.a });
+    rooms.join('victim', { spiffeId: ids.v });
+    rooms.join('proxy-a', { role: 'ROLE_PROXY', spiffeId: 'spiffe://mesh.test/ns/default/sa/p' });
+    grace.restoring = true;
+    const planner = plannerOf(rooms, true);
+    let changes = 0;
+    planner.on('change', () => (changes += 1));
+    const pipeId = pipeResourceName('r1', 'sig-a', 'victim');
+    const [own] = endpointOf('sig-a', pipeId, '127.0.0.11:40000');
+    const [made] = endpointOf('victim', pipeId, '127.0.0.66:1');
+    assert.ok(own && made);
+    // sig-a returns a pipe with the victim's end made up: no identity, its own address and key.
+    const claimed: PipeBody = {
+      pipeId,
+      room: 'r1',
+      a: { node: 'sig-a', identity: 'spiffe://mesh.test/ns/default/sa/anything', ...filled(own) },
+      b: { node: 'victim', identity: null, address: made.address, srtp: made.srtp },
+    };
+    planner.reported('sig-a', [
+      claimed,
+      {
+        pipeId: pipeResourceName('r1', 'proxy-a', 'sig-a'),
+        room: 'r1',
+        a: { node: 'proxy-a', identity: null },
+        b: { node: 'sig-a', identity: ids.a },
+      },
+    ]);
+    await Promise.resolve();
+    assert.deepEqual(names(planner, 'victim'), [], 'nothing of it reaches the victim');
+    assert.deepEqual(names(planner, 'proxy-a'), []);
+    assert.deepEqual(
+      planner.resources('sig-a').map(({ body }) => body),
+      [claimed],
+      'sig-a is sent back what it holds, nothing more',
+    );
+    assert.equal(changes, 0);
+    // The victim returns the pipe too (it did hold it): each end is its own node's, identities the registry's.
+    const [victimOwn] = endpointOf('victim', pipeId, '127.0.0.12:40000');
+    assert.ok(victimOwn);
+    planner.reported('victim', [
+      {
+        ...claimed,
+        a: { node: 'sig-a', identity: ids.a },
+        b: { node: 'victim', identity: ids.v, ...filled(victimOwn) },
+      },
+    ]);
+    await Promise.resolve();
+    assert.deepEqual(bodyAt(planner, 'victim', pipeId), {
+      pipeId,
+      room: 'r1',
+      a: { node: 'sig-a', identity: ids.a, ...filled(own) },
+      b: { node: 'victim', identity: ids.v, ...filled(victimOwn) },
+    });
+    assert.equal(changes, 1);
+  });
+
+  it('forgets after the grace a pipe only one of its nodes returned', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    grace.restoring = true;
+    const planner = plannerOf(rooms);
+    const pipeId = pipeResourceName('r1', 'sig-a', 'sig-b');
+    const [own] = endpointOf('sig-a', pipeId, '127.0.0.11:40000');
+    assert.ok(own);
+    planner.reported('sig-a', [
+      {
+        pipeId,
+        room: 'r1',
+        a: { node: 'sig-a', identity: null, ...filled(own) },
+        b: { node: 'sig-b', identity: null },
+      },
+    ]);
+    assert.deepEqual(names(planner, 'sig-a'), [pipeId]);
+    grace.restoring = false;
+    planner.reconcile();
+    assert.deepEqual(names(planner, 'sig-a'), [], 'no reports call for it');
+    // Called for later, it starts without the end that Hello named.
+    for (const id of ['sig-a', 'sig-b']) rooms.membership.report(id, report('r1'));
+    assert.equal(bodyAt(planner, 'sig-a', pipeId)?.a.address, undefined);
+  });
+
+  it('plans nothing for the same endpoint set again', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
+    const planner = plannerOf(rooms);
+    for (const id of ['sig-a', 'sig-b']) rooms.membership.report(id, report('r1'));
+    const set = endpointOf('sig-a', pipeResourceName('r1', 'sig-a', 'sig-b'), '127.0.0.11:40000');
+    let passes = 0;
+    const reconcile = planner.reconcile.bind(planner);
+    planner.reconcile = () => {
+      passes += 1;
+      reconcile();
+    };
+    planner.endpoints('sig-a', set);
+    assert.equal(passes, 1);
+    for (let i = 0; i < 100; i += 1) planner.endpoints('sig-a', set);
+    assert.equal(passes, 1, 'a repeated set costs no pass');
+    planner.endpoints('sig-a', []);
+    assert.equal(passes, 2, 'a changed set does');
   });
 });

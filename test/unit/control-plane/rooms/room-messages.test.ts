@@ -65,6 +65,18 @@ describe('checkRoomReports', () => {
     assert.equal(checkRoomReports(rooms(...many)), 'too_many');
     assert.equal(checkRoomReports(rooms(...many.slice(1))).length, MAX_ROOM_REPORTS);
   });
+
+  it('caps one node’s set at maxRooms (the per-node cap), never above MAX_ROOM_REPORTS', () => {
+    const set = Array.from({ length: 21 }, (_, i) => ({ room: `r${i}`, peers: 1, producers: 0 }));
+    assert.equal(checkRoomReports(rooms(...set), 20), 'too_many');
+    assert.equal(checkRoomReports(rooms(...set.slice(1)), 20).length, 20);
+    const many = Array.from({ length: MAX_ROOM_REPORTS + 1 }, (_, i) => ({
+      room: `r${i}`,
+      peers: 1,
+      producers: 0,
+    }));
+    assert.equal(checkRoomReports(rooms(...many), 10 * MAX_ROOM_REPORTS), 'too_many');
+  });
 });
 
 describe('checkPipeEndpoints', () => {

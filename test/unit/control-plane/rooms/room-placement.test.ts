@@ -3,12 +3,17 @@
  * kept while any node reports it, released lingerMs after the last report,
  * moved off a draining node (node_drained) or a stale one (node_failed),
  * and rebuilt from signaling Hellos during the grace (newest `since` wins,
- * only `room/` keys). Proxies take no room.
+ * only `room/` keys). Proxies take no room. What nodes say is their word
+ * (review findings 3, 4): one node reporting thousands of rooms gets at
+ * most a fair share placed and another node's room still finds a home; a
+ * Hello's `since` in the far future is refused, and a restored home whose
+ * node does not report the room is placed again.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { fillOf } from '../../../../src/control-plane/placement/index.js';
 import {
+  MAX_RESTORED_SINCE_SKEW_MS,
   RoomPlacement,
   roomKey,
   signalingFillOf,
@@ -200,9 +205,94 @@ describe('RoomPlacement', () => {
       ['room/r1'],
     );
     rooms.membership.report('sig-a', report('r1'));
+    rooms.membership.report('sig-b', report('r1'));
     placement.endRestore();
     assert.deepEqual(placement.homeOf('r1'), newer, 'the grace ends with nothing to move');
     placement.reported('sig-a', [{ key: roomKey('r2'), body: older }]);
     assert.equal(placement.homeOf('r2'), undefined, 'after the grace a Hello restores nothing');
+  });
+
+  it('places at most a fair share of one node’s rooms: another node’s room still gets a home', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b', 'evil']) rooms.join(id);
+    const placement = start(rooms);
+    placement.endRestore();
+    const { sessions } = rooms.store.current.config.signaling.capacity;
+    // More rooms than the whole table holds (the push server's cap bypassed).
+    const flood = Array.from({ length: 4 * sessions }, (_, i) => ({
+      room: `flood-${i}`,
+      peers: 1,
+      producers: 0,
+    }));
+    rooms.membership.report('evil', flood);
+    const view = placement.view();
+    const fairShare = Math.ceil(view.nodes.reduce((sum, n) => sum + n.weight, 0) / 3);
+    const placed = view.placements.filter(({ key }) => key.startsWith('room/flood-')).length;
+    assert.equal(placed, fairShare, 'one node’s rooms fill its fair share, no more');
+    // Fresh rooms while its last ones linger: still no more than the share.
+    rooms.membership.report(
+      'evil',
+      flood.map(({ room }) => ({ room: `churn-${room}`, peers: 1, producers: 0 })),
+    );
+    assert.equal(
+      placement.view().placements.filter(({ key }) => key.startsWith('room/churn-')).length,
+      0,
+      'its lingering rooms still count against it',
+    );
+    rooms.membership.report('sig-a', report('legit-room'));
+    assert.ok(placement.homeOf('legit-room') !== undefined, 'the honest room has a home');
+    // A waiting room that an honest node reports too is placed on the honest node's share.
+    const last = `churn-flood-${4 * sessions - 1}`;
+    assert.equal(placement.homeOf(last), undefined);
+    rooms.membership.report('sig-b', report(last));
+    assert.ok(placement.homeOf(last) !== undefined);
+  });
+
+  it('refuses a restored since far in the future (a Hello claiming 2099)', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b', 'evil']) rooms.join(id);
+    const placement = start(rooms);
+    const honest = { node: 'sig-a', since: '2026-12-05T07:00:00.000Z', reason: 'placed' as const };
+    placement.reported('sig-a', [{ key: roomKey('board'), body: honest }]);
+    placement.reported('evil', [
+      {
+        key: roomKey('board'),
+        body: { node: 'evil', since: '2099-01-01T00:00:00.000Z', reason: 'placed' },
+      },
+    ]);
+    assert.deepEqual(placement.homeOf('board'), honest, 'the future claim is refused');
+    // Within the skew a later claim still wins (clocks differ).
+    const skewed = new Date(rooms.clock.now + MAX_RESTORED_SINCE_SKEW_MS).toISOString();
+    placement.reported('sig-b', [
+      { key: roomKey('board'), body: { node: 'sig-b', since: skewed, reason: 'placed' } },
+    ]);
+    assert.equal(placement.homeOf('board')?.node, 'sig-b');
+  });
+
+  it('places again a restored home whose node does not report the room by the end of the grace', () => {
+    const rooms = roomsFixture();
+    for (const id of ['sig-a', 'sig-b', 'evil']) rooms.join(id);
+    const placement = start(rooms);
+    const claim = {
+      node: 'evil',
+      since: new Date(rooms.clock.now - 60_000).toISOString(),
+      reason: 'placed' as const,
+    };
+    placement.reported('evil', [
+      { key: roomKey('board'), body: claim },
+      { key: roomKey('own'), body: claim },
+      { key: roomKey('gone'), body: claim },
+    ]);
+    rooms.membership.report('sig-a', report('board'));
+    rooms.membership.report('evil', report('own'));
+    let changes = 0;
+    placement.on('change', () => (changes += 1));
+    placement.endRestore();
+    const board = placement.homeOf('board');
+    assert.ok(board !== undefined);
+    assert.notEqual(board.since, claim.since, 'board placed again, afresh');
+    assert.deepEqual(placement.homeOf('own'), claim, 'a home its node reports stays');
+    assert.deepEqual(placement.homeOf('gone'), claim, 'a room nobody reports lingers as any other');
+    assert.equal(changes, 1);
   });
 });
