@@ -5,6 +5,7 @@ export {
   type SignalingServerOptions,
 } from './signaling-server.js';
 export {
+  MAX_REMOTE_PRODUCERS_PER_PEER,
   Rooms,
   RoomError,
   type JoinOptions,
@@ -19,6 +20,7 @@ export {
 } from './rooms.js';
 export {
   RemoteRoster,
+  type RosterLimits,
   type RemotePeer,
   type RemoteProducer,
   type RemoteProducerInput,

@@ -8,7 +8,10 @@
  *
  * A node changes only what it reported: a peer or producer id already held
  * for another node is left alone (a clash, or a stale message), so one node
- * cannot close or rename another's. Pure: no I/O, no mediasoup object.
+ * cannot close or rename another's. The other nodes are authenticated but
+ * still input: past the roster's bounds (`limits`) a new peer or producer
+ * is left out (and counted in `refused`), so no node can grow a room here
+ * without end. Pure: no I/O, no mediasoup object.
  */
 import type { types } from 'mediasoup';
 
@@ -41,9 +44,22 @@ export type RosterChange =
 
 export type RemoteProducerInput = Omit<RemoteProducer, 'node'>;
 
+/** Bounds of what other nodes may hold in one room here (read at each addition). */
+export interface RosterLimits {
+  readonly maxPeers: () => number;
+  readonly maxProducers: () => number;
+}
+
 export class RemoteRoster {
   readonly #peers = new Map<string, RemotePeer>();
   readonly #producers = new Map<string, RemoteProducer>();
+  readonly #limits: RosterLimits | undefined;
+  /** Peers and producers left out for the bounds. */
+  refused = 0;
+
+  constructor(limits?: RosterLimits) {
+    this.#limits = limits;
+  }
 
   get peers(): ReadonlyMap<string, RemotePeer> {
     return this.#peers;
@@ -59,6 +75,10 @@ export class RemoteRoster {
       if (held.node === node && held.displayName !== displayName) {
         this.#peers.set(peer, { ...held, displayName });
       }
+      return [];
+    }
+    if (this.#limits !== undefined && this.#peers.size >= this.#limits.maxPeers()) {
+      this.refused += 1;
       return [];
     }
     const entry: RemotePeer = { peer, displayName, node };
@@ -85,6 +105,10 @@ export class RemoteRoster {
     const held = this.#producers.get(input.producerId);
     if (held !== undefined) {
       return held.node === node ? this.setPaused(node, input.producerId, input.paused) : [];
+    }
+    if (this.#limits !== undefined && this.#producers.size >= this.#limits.maxProducers()) {
+      this.refused += 1;
+      return [];
     }
     const entry: RemoteProducer = { ...input, node };
     this.#producers.set(entry.producerId, entry);

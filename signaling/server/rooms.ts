@@ -30,6 +30,13 @@ import {
 } from './remote-roster.js';
 import type { BudgetLease, WebRtcBudget } from './webrtc-budget.js';
 
+/**
+ * Producers per member of another node a room takes (audio, video, screen
+ * and a few simulcast-free spares); other nodes' producers past
+ * maxPeersPerRoom times this are left out (RemoteRoster).
+ */
+export const MAX_REMOTE_PRODUCERS_PER_PEER = 8;
+
 /** What a room needs of a connected peer. */
 export interface RoomMember {
   readonly peer: string;
@@ -578,7 +585,10 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       waiting: new Set(),
       announced: new Set(),
       producers: new Map(),
-      remote: new RemoteRoster(),
+      remote: new RemoteRoster({
+        maxPeers: () => this.#maxPeersPerRoom,
+        maxProducers: () => this.#maxPeersPerRoom * MAX_REMOTE_PRODUCERS_PER_PEER,
+      }),
       router,
       created: undefined,
       workerIndex: undefined,

@@ -6,7 +6,7 @@
  * - each change answers the protocol events the local members get, and a
  *   repeated message answers none;
  * - a node changes only what it reported (a peer or producer id another
- *   node holds is left alone);
+ *   node holds is left alone), and no node grows a room past its bounds;
  * - a `sync` replaces a node's whole share: what it lacks closes and
  *   leaves, what is new is added, a changed pause state is told;
  * - a share larger than a frame is a `sync` of what fits, then peerJoined
@@ -82,6 +82,28 @@ describe('RemoteRoster', () => {
     assert.deepEqual(events(roster.drop('c')), []);
     assert.equal(roster.producers.get('p1')?.node, 'b');
     assert.equal(roster.peers.get('bob')?.node, 'b');
+  });
+
+  it('leaves out, and counts, peers and producers past its bounds', () => {
+    let maxPeers = 2;
+    const roster = new RemoteRoster({ maxPeers: () => maxPeers, maxProducers: () => 3 });
+    const changes = roster.sync(
+      'b',
+      ['p1', 'p2', 'p3'].map((peer) => ({ peer, displayName: null })),
+      ['x1', 'x2', 'x3', 'x4'].map((id) => video(id, 'p1')),
+    );
+    assert.deepEqual(events(changes), [
+      'peerJoined p1@b',
+      'peerJoined p2@b',
+      'newProducer x1@b',
+      'newProducer x2@b',
+      'newProducer x3@b',
+    ]);
+    assert.equal(roster.refused, 2);
+    assert.deepEqual(events(roster.joinPeer('c', 'p4', null)), []);
+    // The bound is read at each addition.
+    maxPeers = 3;
+    assert.deepEqual(events(roster.joinPeer('c', 'p4', null)), ['peerJoined p4@c']);
   });
 
   it('replaces a node’s share with a sync, and a drop empties it', () => {
