@@ -8,6 +8,7 @@ export {
   checkPipeEndpoints,
   checkRoomReports,
   parsePipeId,
+  registeredHostsOf,
   type CheckedPipeEndpoint,
   type PipeEndpointsDefect,
   type RoomReportsDefect,

@@ -317,12 +317,16 @@ export function parsePipeId(
 /**
  * Node `sender`'s pipe ends, checked, or why the whole set is dropped. Each
  * must name a pipe `sender` is an end of: a node speaks for its own end
- * only. The reasons name what is wrong, never the value (a key must not
- * reach a log or a metric).
+ * only. With `hosts` (registeredHostsOf the sender), each end's address
+ * must be on one of them (`bad_address` otherwise): the other end sends the
+ * room's media there, and a node that could name any host would aim its
+ * peers' media at a third party (review finding 11). The reasons name what
+ * is wrong, never the value (a key must not reach a log or a metric).
  */
 export function checkPipeEndpoints(
   sender: string,
   endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes'],
+  hosts?: ReadonlySet<string>,
 ): CheckedPipeEndpoint[] | Exclude<PipeEndpointsDefect, 'not_signaling' | 'rate_limited'> {
   if (endpoints.endpoints.length > MAX_PIPE_ENDPOINTS) return 'too_many';
   const seen = new Set<string>();
@@ -333,6 +337,7 @@ export function checkPipeEndpoints(
     if (ends.a !== sender && ends.b !== sender) return 'not_own_pipe';
     if (seen.has(endpoint.pipeId)) return 'duplicate_pipe';
     if (!isPipeAddress(endpoint.address)) return 'bad_address';
+    if (hosts !== undefined && !hosts.has(hostOf(endpoint.address))) return 'bad_address';
     if (endpoint.srtpCryptoSuite !== PIPE_SRTP_SUITE) return 'bad_suite';
     const srtp = pipeSrtpSchema.safeParse({
       cryptoSuite: endpoint.srtpCryptoSuite,
@@ -348,6 +353,40 @@ export function checkPipeEndpoints(
     });
   }
   return checked;
+}
+
+/**
+ * The listen addresses whose host a signaling node's pipe ends may use:
+ * its `signaling`, `cascade` and `rtc` addresses (host:port, or a bare
+ * host for `rtc`) and the host of its `signaling_url`. Hosts are compared
+ * lowercased, IPv6 without brackets; a wildcard (0.0.0.0, ::) names no host.
+ */
+export const PIPE_HOST_LISTEN_ADDRESSES = ['signaling', 'cascade', 'rtc'] as const;
+export const PIPE_HOST_URL_ADDRESS = 'signaling_url';
+
+export function registeredHostsOf(
+  listenAddresses: Readonly<Record<string, string>>,
+): ReadonlySet<string> {
+  const hosts = new Set<string>();
+  const add = (host: string): void => {
+    const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    if (bare !== '' && bare !== '0.0.0.0' && bare !== '::') hosts.add(bare);
+  };
+  for (const key of PIPE_HOST_LISTEN_ADDRESSES) {
+    const address = listenAddresses[key];
+    if (address === undefined) continue;
+    const parsed = parseHostPort(address);
+    add(typeof parsed === 'string' ? address : parsed.host);
+  }
+  const url = listenAddresses[PIPE_HOST_URL_ADDRESS];
+  if (url !== undefined && URL.canParse(url)) add(new URL(url).hostname);
+  return hosts;
+}
+
+/** The host of an address isPipeAddress passed, as registeredHostsOf keeps hosts. */
+function hostOf(address: string): string {
+  const parsed = parseHostPort(address);
+  return typeof parsed === 'string' ? '' : parsed.host.toLowerCase();
 }
 
 /** A host:port the PIPE body takes, with a port a socket can have. */

@@ -117,6 +117,7 @@ import {
   checkNackErrors,
   checkPipeEndpoints,
   checkRoomReports,
+  registeredHostsOf,
   type CheckedPipeEndpoint,
 } from './node-messages.js';
 
@@ -362,7 +363,7 @@ export class ConfigPushServer {
       name: 'streammesh_control_plane_bad_pipe_endpoints_total',
       help:
         'PipeEndpoints sets from nodes dropped whole, by reason (not_signaling, rate_limited, too_many, bad_pipe_id, ' +
-        'not_own_pipe, duplicate_pipe, bad_address, bad_suite, bad_key).',
+        'not_own_pipe, duplicate_pipe, bad_address (not host:port, or a host the node did not register), bad_suite, bad_key).',
       labelNames: ['reason'],
       registers,
     });
@@ -889,8 +890,10 @@ export class ConfigPushServer {
   }
 
   /**
-   * A signaling node's pipe ends: checked, then to the planner; a bad set
-   * dropped and counted. The log names the reason only: an endpoint holds a key.
+   * A signaling node's pipe ends: within the stream's rate, checked (each
+   * on a host the node registered: registeredHostsOf), then to the
+   * planner; a set over the rate or bad is dropped and counted. The log
+   * names the reason only: an endpoint holds a key.
    */
   #onPipes(
     id: string,
@@ -907,7 +910,10 @@ export class ConfigPushServer {
       this.#warnThrottled(limits, now, id, 'rate_limited', 'pipe endpoints dropped');
       return;
     }
-    const checked = checkPipeEndpoints(id, endpoints);
+    const record = this.#options.registry.get(id);
+    const hosts =
+      record === undefined ? new Set<string>() : registeredHostsOf(record.listenAddresses);
+    const checked = checkPipeEndpoints(id, endpoints, hosts);
     if (typeof checked === 'string') {
       this.#badPipeEndpoints.inc({ reason: checked });
       this.#warnThrottled(limits, now, id, checked, 'pipe endpoints dropped');

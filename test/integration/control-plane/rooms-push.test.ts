@@ -7,7 +7,8 @@
  * address and key, while the third node (not in r1) is never sent a PIPE
  * and the proxy none of these resources; no admin view or metric holds a
  * key. A node that stops reporting r1 loses the PIPE; bad RoomReports and
- * PipeEndpoints are dropped whole and counted by reason while the stream
+ * PipeEndpoints (an end on a host the node did not register among them)
+ * are dropped whole and counted by reason while the stream
  * stays; a stale node's rooms move to the others (node_failed); a drained
  * node shows draining to every node and its rooms move (node_drained).
  */
@@ -247,6 +248,7 @@ describe('SFU rooms through the control plane', () => {
       badKey: await metric(pipes, 'bad_key'),
       badSuite: await metric(pipes, 'bad_suite'),
       badId: await metric(pipes, 'bad_pipe_id'),
+      badAddress: await metric(pipes, 'bad_address'),
       proxyPipes: await metric(pipes, 'not_signaling'),
     };
     const held = a.pipes().get(PIPE_R1);
@@ -265,6 +267,8 @@ describe('SFU rooms through the control plane', () => {
       { ...endpoint(PIPE_R1, '127.0.0.11:40000'), srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' },
     ]);
     a.reportPipes([endpoint('pipe/r1/sig-b~sig-a', '127.0.0.11:40000')]);
+    // Not a host sig-a registered: its peers' media would go to a third party.
+    a.reportPipes([endpoint(PIPE_R1, '127.0.0.99:40000')]);
     proxy.send({
       rooms: { sentAtMs: Date.now(), rooms: [{ room: 'r1', peers: 1, producers: 0 }] },
     });
@@ -281,6 +285,7 @@ describe('SFU rooms through the control plane', () => {
     assert.equal(await metric(pipes, 'bad_key'), before.badKey + 1);
     assert.equal(await metric(pipes, 'bad_suite'), before.badSuite + 1);
     assert.equal(await metric(pipes, 'bad_pipe_id'), before.badId + 1, 'ends out of order');
+    assert.equal(await metric(pipes, 'bad_address'), before.badAddress + 1, 'an unregistered host');
     assert.equal(a.ended, false, 'the stream stays');
     assert.deepEqual(a.pipes().get(PIPE_R1), held, 'the previous sets stay in force');
     const view = (await getJson<RoomsView>(admin('/rooms'))).body;

@@ -11,6 +11,7 @@ import {
   checkPipeEndpoints,
   checkRoomReports,
   parsePipeId,
+  registeredHostsOf,
 } from '../../../../src/control-plane/config-push/index.js';
 import {
   MAX_PIPE_ENDPOINTS,
@@ -125,6 +126,29 @@ describe('checkPipeEndpoints', () => {
       end(`pipe/r${i}/sig-a~sig-b`),
     );
     assert.equal(checkPipeEndpoints('sig-a', pipes(...many)), 'too_many');
+  });
+
+  it('takes an end only on a host the node registered (bad_address otherwise)', () => {
+    const hosts = registeredHostsOf({
+      signaling: '127.0.0.11:8443',
+      cascade: '[::1]:8444',
+      signaling_url: 'https://SFU.example.com/base',
+      rtc: '10.0.0.5',
+      admin: '192.0.2.1:15103',
+    });
+    assert.deepEqual([...hosts].sort(), ['10.0.0.5', '127.0.0.11', '::1', 'sfu.example.com']);
+    for (const address of ['127.0.0.11:40000', '[::1]:5', 'sfu.example.com:40000', '10.0.0.5:1']) {
+      const result = checkPipeEndpoints('sig-a', pipes(end(pipeId, { address })), hosts);
+      assert.ok(typeof result !== 'string', address);
+    }
+    for (const address of ['127.0.0.12:40000', 'victim.internal:5000', '192.0.2.1:40000']) {
+      const set = pipes(end(pipeId.replace('r1', 'r0')), end(pipeId, { address }));
+      assert.equal(checkPipeEndpoints('sig-a', set, hosts), 'bad_address', address);
+    }
+    // A wildcard listen address names no host; a node with none registered can name none.
+    const wildcard = registeredHostsOf({ signaling: '0.0.0.0:8443', cascade: '[::]:8444' });
+    assert.equal(wildcard.size, 0);
+    assert.equal(checkPipeEndpoints('sig-a', pipes(end(pipeId)), wildcard), 'bad_address');
   });
 
   it('never throws on generated hostile ends, and a refusal is one of the labels', () => {
