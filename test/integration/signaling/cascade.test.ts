@@ -9,7 +9,7 @@
  * lists A's peer and producer, a subscriber consumes it and RTP arrives
  * through the pipe; a second subscriber on B makes no second copy (one pipe
  * producer on B, one pipe consumer on A, and the process-wide census grows
- * by one producer only). Pause, resume and close on A reach B's consumers
+ * by one producer only), nor does a WHEP viewer of A's peer at B. Pause, resume and close on A reach B's consumers
  * as consumerPaused, consumerResumed and consumerClosed; A's peer leaving
  * is peerLeft at B. The control plane shows r1's home and its pipe while
  * the room is shared. After everyone leaves, the mediasoup objects of both
@@ -47,6 +47,7 @@ import {
   startVideoSource,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
+import { WhepViewer } from '../../helpers/peers/werift-whip.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 
 const TRUST_DOMAIN = 'mesh.test';
@@ -283,6 +284,15 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     assert.ok(pipe !== undefined, `GET /pipes lists ${PIPE_R1}: ${JSON.stringify(pipes)}`);
     assert.deepEqual([pipe.room, pipe.a.node, pipe.b.node], ['r1', 'sfu-a', 'sfu-b']);
     assert.doesNotMatch(JSON.stringify(pipes), /keyBase64/, 'no key in the view');
+
+    // A WHEP viewer of alice through B watches B's copy: still one copy.
+    const viewer = await WhepViewer.watch(
+      `http://${formatHostPort(b.listen)}/whep/rooms/r1/alice`,
+      { audio: false },
+    );
+    await viewer.waitFor((got) => got.video.packets > 10, 'WHEP video of a peer on A, at B');
+    assert.deepEqual(piped(b), { in: 1, out: 0 }, 'the WHEP viewer shares B’s copy');
+    await viewer.close();
 
     // Pause and resume on A reach both consumers on B.
     ok(await aliceWs.request('pauseProducer', { producerId: alice.producerId }));
