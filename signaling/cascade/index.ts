@@ -80,3 +80,4 @@ export {
   type RoomCascadeOptions,
 } from './room-cascade.js';
 export { roomSyncMessages, syncPeer, type SyncPeer, type SyncProducer } from './room-sync.js';
+export { RoomCopies, type RoomCopiesOptions } from './room-copies.js';

@@ -52,6 +52,7 @@ import type { RtcSettings } from '../sfu/index.js';
 import type { LinkMessage, LinkMessageOf } from './link-messages.js';
 import type { CascadeLinks } from './links.js';
 import { PipeSet, type PipeSetStats } from './pipe-set.js';
+import { RoomCopies } from './room-copies.js';
 import { roomSyncMessages, syncPeer, type SyncProducer } from './room-sync.js';
 
 /** The PIPE resources this node holds (MeshNode `pipes`). */
@@ -123,15 +124,6 @@ interface KnownPipe {
   readonly peer: string;
 }
 
-/** A producer piped in here, with the local consumers that use it. */
-interface Copy {
-  readonly room: string;
-  readonly origin: string;
-  readonly producerId: string;
-  consumers: number;
-  linger: NodeJS.Timeout | undefined;
-}
-
 const key = (a: string, b: string): string => `${a}\n${b}`;
 
 export class RoomCascade implements RoomSpan {
@@ -151,7 +143,7 @@ export class RoomCascade implements RoomSpan {
   readonly #settling = new Map<string, Set<() => void>>();
   /** room + producer id: pipe-ins under way or done. */
   readonly #pipingIn = new Map<string, Promise<types.Producer>>();
-  readonly #copies = new Map<string, Copy>();
+  readonly #copies: RoomCopies;
   /**
    * Nodes whose link session ended and has not come back: their pipes stay
    * closed (the PIPE may still name an end that is gone) until the link is
@@ -166,6 +158,14 @@ export class RoomCascade implements RoomSpan {
   constructor(options: RoomCascadeOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'room-cascade' });
+    this.#copies = new RoomCopies({
+      lingerMs: options.pipeLingerMs,
+      unused: (room, origin, producerId) => {
+        this.#log.debug({ room, producerId, origin }, 'piped-in producer unused: closed');
+        this.#sets.get(room)?.closePipedIn(producerId);
+        options.links.send(origin, { type: 'unpipe', room, producerId });
+      },
+    });
     const { rooms, links } = options;
     const on = <E extends keyof RoomsEvents>(
       event: E,
@@ -177,7 +177,7 @@ export class RoomCascade implements RoomSpan {
     };
     on('room-created', (room, router) => {
       this.#routers.set(room, router);
-      this.#followConsumers(room, router);
+      this.#copies.follow(room, router);
       options.roomsChanged();
       this.#reconcile();
     });
@@ -350,8 +350,7 @@ export class RoomCascade implements RoomSpan {
     for (const set of this.#sets.values()) set.close();
     this.#sets.clear();
     this.#known.clear();
-    for (const copy of this.#copies.values()) clearTimeout(copy.linger);
-    this.#copies.clear();
+    this.#copies.close();
     for (const waiters of this.#settling.values()) for (const done of [...waiters]) done();
   }
 
@@ -394,62 +393,8 @@ export class RoomCascade implements RoomSpan {
     if (now.paused !== producer.paused) {
       await (now.paused ? set.pausePipedIn(producerId) : set.resumePipedIn(producerId));
     }
-    this.#track(room, origin, producer);
+    this.#copies.add(room, origin, producer);
     return producer;
-  }
-
-  /** A new copy: no consumer yet (the consume that asked for it follows at once). */
-  #track(room: string, origin: string, producer: types.Producer): void {
-    const copyKey = key(room, producer.id);
-    if (this.#copies.has(copyKey)) return;
-    const copy: Copy = { room, origin, producerId: producer.id, consumers: 0, linger: undefined };
-    this.#copies.set(copyKey, copy);
-    this.#lingerLater(copy);
-    producer.observer.once('close', () => {
-      clearTimeout(copy.linger);
-      if (this.#copies.get(copyKey) === copy) this.#copies.delete(copyKey);
-    });
-  }
-
-  /** Counts the consumers of copies on the room's Router (WebRTC peers and WHEP viewers' pipes alike). */
-  #followConsumers(room: string, router: types.Router): void {
-    router.observer.on('newtransport', (transport: types.Transport) => {
-      // Our own pipes' consumers carry producers out, not to anyone here.
-      if (typeof transport.appData['pipeId'] === 'string') return;
-      transport.observer.on('newconsumer', (consumer: types.Consumer) => {
-        const copy = this.#copies.get(key(room, consumer.producerId));
-        if (copy === undefined) return;
-        copy.consumers += 1;
-        clearTimeout(copy.linger);
-        copy.linger = undefined;
-        consumer.observer.once('close', () => {
-          copy.consumers -= 1;
-          if (copy.consumers === 0 && this.#copies.get(key(room, copy.producerId)) === copy) {
-            this.#lingerLater(copy);
-          }
-        });
-      });
-    });
-  }
-
-  #lingerLater(copy: Copy): void {
-    clearTimeout(copy.linger);
-    copy.linger = setTimeout(() => {
-      copy.linger = undefined;
-      if (copy.consumers > 0 || this.#copies.get(key(copy.room, copy.producerId)) !== copy) return;
-      this.#log.debug(
-        { room: copy.room, producerId: copy.producerId, origin: copy.origin },
-        'piped-in producer unused: closed',
-      );
-      this.#copies.delete(key(copy.room, copy.producerId));
-      this.#sets.get(copy.room)?.closePipedIn(copy.producerId);
-      this.#options.links.send(copy.origin, {
-        type: 'unpipe',
-        room: copy.room,
-        producerId: copy.producerId,
-      });
-    }, this.#options.pipeLingerMs());
-    copy.linger.unref();
   }
 
   /** Brings the pipes in line with the PIPEs held and the rooms held here. */
@@ -585,11 +530,7 @@ export class RoomCascade implements RoomSpan {
       this.#synced.delete(key(pipe.peer, room));
       this.#syncSentAt.delete(key(pipe.peer, room));
     }
-    for (const [copyKey, copy] of this.#copies) {
-      if (copy.room !== room) continue;
-      clearTimeout(copy.linger);
-      this.#copies.delete(copyKey);
-    }
+    this.#copies.forgetRoom(room);
     this.#options.roomsChanged();
     this.#options.pipeEndpointsChanged();
   }
