@@ -34,8 +34,9 @@
  *   other node stops sending to it until the new transport is reported.
  * - Restart: during the room placement's grace the signaling Hellos return
  *   the PIPEs they hold. A Hello is a node's word (review finding 10), so
- *   from each only its own end's address and key are taken, and a pipe is
- *   taken back once both its nodes returned it: each end then has its own
+ *   from each only its own end's address (on a host it registered) and key
+ *   are taken, and a pipe is taken back once both its nodes returned it:
+ *   each end then has its own
  *   node's address and key and the identity its node registered with, as
  *   before the restart, so a restart changes no body and no transport.
  *   Until then the pipe is pending: the node that returned it is sent back
@@ -63,7 +64,8 @@ import {
 import { MAX_RESOURCE_NAME_LENGTH } from '../../protocol/mesh/index.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
-import type { CheckedPipeEndpoint } from '../config-push/index.js';
+import { parseHostPort } from '../../shared/address.js';
+import { registeredHostsOf, type CheckedPipeEndpoint } from '../config-push/index.js';
 import { DEFAULT_RECONCILE_INTERVAL_MS } from '../placement/index.js';
 import type { Registry } from '../registry/index.js';
 import type { RoomMembership } from './room-membership.js';
@@ -223,7 +225,12 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
       const other = own === body.a ? body.b : body.a;
       const otherRecord = this.#options.registry.get(other.node);
       if (otherRecord !== undefined && otherRecord.role !== 'ROLE_SIGNALING') continue;
-      if (own.address !== undefined && own.srtp !== undefined) {
+      // Its own end only on a host it registered, as PipeEndpoints (checkPipeEndpoints).
+      if (
+        own.address !== undefined &&
+        own.srtp !== undefined &&
+        this.#onOwnHost(node, own.address)
+      ) {
         this.#setEndpoint(node, body.pipeId, { address: own.address, srtp: own.srtp });
       }
       const pipe = this.#pipes.get(body.pipeId);
@@ -371,6 +378,14 @@ export class PipePlanner extends EventEmitter<PipePlannerEvents> {
     if (a === undefined || b === undefined) return undefined;
     const rebuilt: PipeBody = { pipeId: body.pipeId, room: body.room, a, b };
     return pipeBodySchema.safeParse(rebuilt).success ? rebuilt : undefined;
+  }
+
+  #onOwnHost(node: string, address: string): boolean {
+    const record = this.#options.registry.get(node);
+    if (record === undefined) return false;
+    const host = parseHostPort(address);
+    if (typeof host === 'string') return false;
+    return registeredHostsOf(record.listenAddresses).has(host.host.toLowerCase());
   }
 
   #forgetEndpoints(pipeId: string, nodes: Iterable<string>): void {

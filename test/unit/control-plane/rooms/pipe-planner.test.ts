@@ -172,8 +172,8 @@ describe('PipePlanner', () => {
     grace.restoring = true;
     const planner = plannerOf(rooms);
     const pipeId = pipeResourceName('r1', 'sig-a', 'sig-b');
-    const [a] = endpointOf('sig-a', pipeId, '127.0.0.11:40000');
-    const [b] = endpointOf('sig-b', pipeId, '127.0.0.12:40000');
+    const [a] = endpointOf('sig-a', pipeId, '127.0.0.10:40000');
+    const [b] = endpointOf('sig-b', pipeId, '127.0.0.11:40000');
     const [forged] = endpointOf('sig-a', pipeId, '127.0.0.66:1');
     assert.ok(a && b && forged);
     const body: PipeBody = {
@@ -224,7 +224,7 @@ describe('PipePlanner', () => {
     let changes = 0;
     planner.on('change', () => (changes += 1));
     const pipeId = pipeResourceName('r1', 'sig-a', 'victim');
-    const [own] = endpointOf('sig-a', pipeId, '127.0.0.11:40000');
+    const [own] = endpointOf('sig-a', pipeId, '127.0.0.10:40000');
     const [made] = endpointOf('victim', pipeId, '127.0.0.66:1');
     assert.ok(own && made);
     // sig-a returns a pipe with the victim's end made up: no identity, its own address and key.
@@ -253,7 +253,7 @@ describe('PipePlanner', () => {
     );
     assert.equal(changes, 0);
     // The victim returns the pipe too (it did hold it): each end is its own node's, identities the registry's.
-    const [victimOwn] = endpointOf('victim', pipeId, '127.0.0.12:40000');
+    const [victimOwn] = endpointOf('victim', pipeId, '127.0.0.11:40000');
     assert.ok(victimOwn);
     planner.reported('victim', [
       {
@@ -272,13 +272,13 @@ describe('PipePlanner', () => {
     assert.equal(changes, 1);
   });
 
-  it('forgets after the grace a pipe only one of its nodes returned', () => {
+  it('forgets after the grace a pipe only one of its nodes returned; a Hello’s end off its hosts is not taken', () => {
     const rooms = roomsFixture();
     for (const id of ['sig-a', 'sig-b']) rooms.join(id);
     grace.restoring = true;
     const planner = plannerOf(rooms);
     const pipeId = pipeResourceName('r1', 'sig-a', 'sig-b');
-    const [own] = endpointOf('sig-a', pipeId, '127.0.0.11:40000');
+    const [own] = endpointOf('sig-a', pipeId, '127.0.0.10:40000');
     assert.ok(own);
     planner.reported('sig-a', [
       {
@@ -289,6 +289,19 @@ describe('PipePlanner', () => {
       },
     ]);
     assert.deepEqual(names(planner, 'sig-a'), [pipeId]);
+    // sig-b returns it too, its own end on a host it did not register: that end is not taken.
+    const [foreign] = endpointOf('sig-b', pipeId, '127.0.0.66:40000');
+    assert.ok(foreign);
+    planner.reported('sig-b', [
+      {
+        pipeId,
+        room: 'r1',
+        a: { node: 'sig-a', identity: null },
+        b: { node: 'sig-b', identity: null, ...filled(foreign) },
+      },
+    ]);
+    assert.equal(bodyAt(planner, 'sig-b', pipeId)?.b.address, undefined);
+    assert.equal(bodyAt(planner, 'sig-b', pipeId)?.a.address, own.address);
     grace.restoring = false;
     planner.reconcile();
     assert.deepEqual(names(planner, 'sig-a'), [], 'no reports call for it');
