@@ -421,6 +421,8 @@ export class ConfigPushServer {
     options.rooms?.signalingNodes.on('change', toSignaling);
     options.rooms?.pipes.on('change', toSignaling);
     options.trustBundle?.on('change', () => {
+      // A bundle that brings a revocation goes to no stream it revokes: end those first.
+      this.#endRevokedStreams();
       for (const [id, stream] of this.#streams) {
         this.#sendDelta(id, stream, options.store.current, true);
       }
