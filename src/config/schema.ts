@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseHostPort } from '../shared/address.js';
+import { isLoopbackHost, parseHostPort } from '../shared/address.js';
 import { errorMessage } from '../shared/errors.js';
 import { parseSpiffeId, trustDomainDefect } from '../shared/identity/index.js';
 import { httpSchema } from './http-schema.js';
@@ -648,18 +648,6 @@ export const meshConfigSchema = z
     }
   })
   .describe('streammesh configuration (one file for every role).');
-
-/**
- * 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: what only this machine
- * reaches. The same rule as the admin listener's isLoopbackHost
- * (src/shared/admin/server.ts), which the config cannot import without
- * pulling the admin server (and prom-client) into every config parse.
- */
-function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || host.startsWith('::ffff:127.');
-}
 
 /** The config with defaults applied: what every role works with. */
 export type MeshConfig = z.output<typeof meshConfigSchema>;

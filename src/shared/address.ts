@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 /** `host:port` strings as used in the config: `127.0.0.1:7700`, `[::1]:7700`. */
 export interface HostPort {
   readonly host: string;
@@ -31,4 +32,11 @@ export function validHostPort(text: string): HostPort {
   const parsed = parseHostPort(text);
   if (typeof parsed === 'string') throw new Error(parsed);
   return parsed;
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host.startsWith('::ffff:127.');
 }

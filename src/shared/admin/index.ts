@@ -2,7 +2,6 @@ export {
   adminConnectionBudget,
   AdminBindRefusedError,
   AdminServer,
-  isLoopbackHost,
   type AdminHandler,
   type AdminRequest,
   type AdminResponse,
@@ -29,3 +28,4 @@ export {
   type TokenKind,
   type TokenSource,
 } from './credentials.js';
+export { isLoopbackHost } from '../address.js';

@@ -26,7 +26,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   createServer as createTcpServer,
-  isIP,
   type AddressInfo,
   type Server as TcpServer,
   type Socket,
@@ -38,7 +37,7 @@ import {
   type Server as TlsServer,
 } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
-import type { HostPort } from '../address.js';
+import { isLoopbackHost, type HostPort } from '../address.js';
 import {
   ConnectionBudget,
   type ConnectionBudgetLimits,
@@ -517,13 +516,6 @@ function adminSecureContext(certificates: WorkloadCertificates): SecureContextOp
     ca: certificates.trustBundlePem,
     minVersion: 'TLSv1.2',
   };
-}
-
-/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine reaches. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || host.startsWith('::ffff:127.');
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {
