@@ -114,6 +114,9 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
             signaling: formatHostPort(server.address),
             signaling_url: startup.publicUrl ?? httpUrl(server.address),
             ...(cascadeAddress === undefined ? {} : { cascade: formatHostPort(cascadeAddress) }),
+            // The host pipe ends are on (PipeTransports on rtcListenIp, or announced):
+            // the control plane takes a pipe end only on a host the node registered.
+            rtc: startup.announcedAddress ?? startup.rtcListenIp,
           },
     participants: [
       sfuSettingsParticipant(startup, () => (server === undefined ? undefined : live(server)), log),
