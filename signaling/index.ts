@@ -199,9 +199,6 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     });
     cascadeAddress = await links.listen();
     const openLinks = links;
-    unfollowSignalingNodes = node.signalingNodes.onChange(() => {
-      openLinks.refresh();
-    });
     cascade = new RoomCascade({
       node: node.id,
       rooms: server.rooms,
@@ -218,6 +215,11 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
         node.pipeEndpointsChanged();
       },
       log,
+    });
+    const roomsAcross = cascade;
+    unfollowSignalingNodes = node.signalingNodes.onChange(() => {
+      openLinks.refresh();
+      roomsAcross.directoryChanged();
     });
     registerPipeMetrics(node.metrics);
     await node.start();

@@ -341,6 +341,18 @@ export class RoomCascade implements RoomSpan {
     return piped;
   }
 
+  /**
+   * The directory changed (SIGNALING_NODE entries): a `sync` sent to a node
+   * the directory did not name yet was dropped unsent, so each room shared
+   * with a node whose link is not up is synced again (which dials it).
+   */
+  directoryChanged(): void {
+    if (this.#closed) return;
+    for (const pipe of this.#known.values()) {
+      if (!this.#options.links.isUp(pipe.peer)) this.#sendSync(pipe.peer, pipe.room);
+    }
+  }
+
   /** Stops following rooms, PIPEs and links; closes every pipe (the Routers stay). */
   close(): void {
     if (this.#closed) return;
