@@ -58,6 +58,7 @@ import { roomSyncMessages, syncPeer, type SyncProducer } from './room-sync.js';
 /** The PIPE resources this node holds (MeshNode `pipes`). */
 export interface PipeSource {
   list(): PipeBody[];
+  get(pipeId: string): PipeBody | undefined;
   onChange(listener: () => void): () => void;
 }
 
@@ -232,10 +233,7 @@ export class RoomCascade implements RoomSpan {
 
   /** Whether `room` is shared with `node` now: a PIPE between the two nodes (CascadeLinks `shares`). */
   static sharesBy(pipes: PipeSource, ownNode: string): (node: string, room: string) => boolean {
-    return (node, room) => {
-      const pipeId = pipeResourceName(room, ownNode, node);
-      return pipes.list().some((body) => body.pipeId === pipeId);
-    };
+    return (node, room) => pipes.get(pipeResourceName(room, ownNode, node)) !== undefined;
   }
 
   /** The rooms held here, with their local peers and producers (RoomReports). */
