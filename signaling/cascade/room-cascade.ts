@@ -20,9 +20,14 @@
  *   copy (mediasoup does not carry them). A copy no consumer has used for
  *   pipeLingerMs closes, and its node is told (`unpipe`).
  * - A link session ends ('down': the node died or the link broke): what
- *   the node had in every room leaves and its pipes close; the next session
+ *   the node had in every room leaves and its pipes close, and stay closed
+ *   (the PIPE may still name an end that is gone) until the next session
  *   ('up') opens them again and syncs. The link goes (disconnect) when no
- *   room is shared with the node any more.
+ *   PIPE names the node any more.
+ * - Joins (RoomSpan.settle): the first join of a room here waits, bounded,
+ *   until every node the room is shared with has synced, when some node may
+ *   hold the room (it has a home, and this node is not alone), so the join
+ *   answer lists the whole room; later changes come as events.
  *
  * Messages are trusted only for the rooms a PIPE says are shared (the links
  * drop others, counted not_member), and a node changes only what it
@@ -80,7 +85,7 @@ export interface RoomCascadeOptions {
   /** Our pipe ends changed: report them (MeshNode.pipeEndpointsChanged). */
   readonly pipeEndpointsChanged: () => void;
   readonly log: Logger;
-  /** How long a join waits for the room's home node to sync (default JOIN_SETTLE_MS). */
+  /** How long a room's first join here waits for its other nodes to sync (default JOIN_SETTLE_MS). */
   readonly joinSettleMs?: number;
   /** How long a pipeRequest waits for its answer (default PIPE_REQUEST_TIMEOUT_MS). */
   readonly pipeRequestTimeoutMs?: number;
