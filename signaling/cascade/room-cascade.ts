@@ -32,11 +32,12 @@
  * Messages are trusted only for the rooms a PIPE says are shared (the links
  * drop others, counted not_member), and a node changes only what it
  * reported (RemoteRoster). A `sync` can be lost to that check when it
- * arrives before the PIPE does here, and a room made again here (its last
- * member left and one came back while the PIPE stayed) needs the other
- * node's share again: a `sync` is answered with ours when it is the first
- * of the session from that node, or when ours did not go lately, so both
- * sides converge and the exchange ends.
+ * arrives before the PIPE does here, and a room made again on the other
+ * node (its last member left and one came back while the PIPE stayed) needs
+ * our share again: a `sync` is answered with ours when it is the first from
+ * that node for the room (in this link session, or since its last member
+ * left), or when ours did not go lately, so both sides converge and the
+ * exchange ends.
  */
 import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
@@ -626,6 +627,12 @@ export class RoomCascade implements RoomSpan {
         return;
       case 'peerLeft':
         this.#mirror(message.room, rooms.remotePeerLeft(message.room, node, message.peer));
+        if (!rooms.hasRemotePeers(message.room, node)) {
+          // Its last member left: its room there closes, and one made again
+          // knows nothing of ours, so its next sync is answered as a first.
+          this.#synced.delete(key(node, message.room));
+          this.#syncSentAt.delete(key(node, message.room));
+        }
         return;
       case 'producerAdded':
         rooms.remoteProducerAdded(message.room, node, producerInput(message));

@@ -357,6 +357,14 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     return this.#rooms.get(roomName)?.producers.get(producerId)?.producer;
   }
 
+  /** Whether `node` has members in the room here (as it told this node). */
+  hasRemotePeers(roomName: string, node: string): boolean {
+    const room = this.#rooms.get(roomName);
+    if (room === undefined) return false;
+    for (const entry of room.remote.peers.values()) if (entry.node === node) return true;
+    return false;
+  }
+
   /** A producer of another node in the room, or undefined. */
   remoteProducer(roomName: string, producerId: string): RemoteProducer | undefined {
     return this.#rooms.get(roomName)?.remote.producers.get(producerId);

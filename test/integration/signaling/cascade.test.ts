@@ -16,7 +16,8 @@
  * nodes return to what they were before the first join.
  *
  * In r3, B is joined without waiting for the control plane: what B's
- * answer does not list comes as events. Then, in r2: a copy whose last
+ * answer does not list comes as events. In r4, a room B leaves and joins
+ * again at once (its PIPE still there) lists A's member in each answer. Then, in r2: a copy whose last
  * consumer on B closed is unpiped at both
  * ends after pipeLingerMs (and piped again when consumed again); and when A
  * goes away, B's members see A's peer leave and its producer close, B's
@@ -376,6 +377,26 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
       10_000,
       () => `mediasoup objects back to ${JSON.stringify(expected)} (now ${media()})`,
     );
+  });
+
+  it('a room left and joined again on B at once gets A’s members again in the answer', async () => {
+    const [a, b] = nodes;
+    assert.ok(a !== undefined && b !== undefined);
+    const [idaWs] = await join_(a, 'ida', 'r4');
+    await placedAtB('r4');
+    for (const round of [1, 2, 3]) {
+      const [jonWs, jonJoin] = await join_(b, 'jon', 'r4');
+      assert.deepEqual(
+        (jonJoin['peers'] as { peer: string }[]).map((p) => p.peer),
+        ['ida'],
+        `round ${round}`,
+      );
+      // B's room closes with jon: the PIPE may stay a while, and the next
+      // round's room on B must get A's share again at once.
+      ok(await jonWs.request('leave'));
+      await jonWs.close();
+    }
+    ok(await idaWs.request('leave'));
   });
 
   it('unpipes a copy no one consumes, and drops what a node that goes away had', async () => {
