@@ -5,6 +5,7 @@ export {
   type MediaStatsOptions,
   type MediaStatsSnapshot,
   type PeerStats,
+  type PipeStreamStats,
   type RoomStats,
   type StreamStats,
 } from './media-stats.js';

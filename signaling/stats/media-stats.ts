@@ -3,6 +3,14 @@
  * getStats() on a timer and keeps the latest snapshot, grouped by room and
  * peer. Prometheus and the control-plane report both read that snapshot, so a
  * scrape never waits on the workers and costs the same however often it comes.
+ *
+ * Cascade pipes (issue 18: a PipeTransport to another signaling node, marked
+ * by appData.pipeId) are not peers: their streams go in `pipes`, each with
+ * its pipe, the node at the other end and its direction, so the control
+ * plane can show each node-to-node hop (GET /rooms/<room>/hops) and `peers`,
+ * `rooms` and `streams` stay what they were, the room's own participants.
+ * Pipes between two Routers of this node (WHEP viewer Routers) are left out
+ * of both: counting them would count the same media twice.
  */
 import type { types } from 'mediasoup';
 import type { Logger } from '../../src/shared/log.js';
@@ -51,11 +59,40 @@ export interface RoomStats {
   readonly consumers: number;
 }
 
+/** A producer piped to or from another signaling node, as this node measures it. */
+export interface PipeStreamStats {
+  /** The pipe Producer's or pipe Consumer's own id. */
+  readonly id: string;
+  /** The piped producer: it keeps its id on both nodes. */
+  readonly producerId: string;
+  /** in: a pipe Producer (media from remoteNode); out: a pipe Consumer (media to it). */
+  readonly direction: 'in' | 'out';
+  readonly room: string;
+  readonly pipeId: string;
+  /** The node at the other end of the pipe. */
+  readonly remoteNode: string;
+  readonly kind: string;
+  readonly bitrateBps: number;
+  /** Received from the pipe (in) or sent into it (out). */
+  readonly packets: number;
+  readonly packetsLost: number;
+  /** 0..1: as measured here (in), or from the other end's receiver report (out). */
+  readonly fractionLost: number;
+  /** Interarrival jitter of what arrives from the pipe; undefined for out. */
+  readonly jitterSeconds: number | undefined;
+  readonly roundTripTimeSeconds: number | undefined;
+}
+
 export interface MediaStatsSnapshot {
   readonly at: string;
   readonly rooms: readonly RoomStats[];
   readonly peers: readonly PeerStats[];
   readonly streams: readonly StreamStats[];
+  /**
+   * Cascade pipe streams, kept out of rooms, peers and streams. Optional so
+   * that a snapshot made before pipes existed (a test's, say) still reads.
+   */
+  readonly pipes?: readonly PipeStreamStats[];
 }
 
 export const EMPTY_SNAPSHOT: MediaStatsSnapshot = {
@@ -63,6 +100,7 @@ export const EMPTY_SNAPSHOT: MediaStatsSnapshot = {
   rooms: [],
   peers: [],
   streams: [],
+  pipes: [],
 };
 
 /** getStats calls in flight at once: a big node must not flood its workers' channels. */
@@ -123,12 +161,18 @@ function combine(
   };
 }
 
-/**
- * Pipe transports carry a producer from one Router to another on the same
- * node (WHEP viewer Routers): counting those again would count media twice.
- */
-function isPipe(live: LiveStream<types.Producer> | LiveStream<types.Consumer>): boolean {
+type AnyLive = LiveStream<types.Producer> | LiveStream<types.Consumer>;
+
+function isPipe(live: AnyLive): boolean {
   return live.transport.type === 'pipe';
+}
+
+/** A cascade pipe's marks (pipe-set.ts PipeAppData); undefined for any other transport. */
+function cascadePipeOf(live: AnyLive): { pipeId: string; remoteNode: string } | undefined {
+  if (!isPipe(live)) return undefined;
+  const { pipeId, pipePeer } = live.transport.appData as { pipeId?: unknown; pipePeer?: unknown };
+  if (typeof pipeId !== 'string' || typeof pipePeer !== 'string') return undefined;
+  return { pipeId, remoteNode: pipePeer };
 }
 
 async function sampleProducer(live: LiveStream<types.Producer>): Promise<StreamStats | undefined> {
@@ -141,10 +185,35 @@ async function sampleConsumer(live: LiveStream<types.Consumer>): Promise<StreamS
   return combine(live, 'out', own);
 }
 
+/** A cascade pipe stream: its StreamStats, with the pipe's marks instead of a peer. */
+function pipeStreamOf(live: AnyLive, stats: StreamStats | undefined): PipeStreamStats | undefined {
+  const pipe = cascadePipeOf(live);
+  if (pipe === undefined || stats === undefined) return undefined;
+  return {
+    id: stats.id,
+    producerId: stats.producerId ?? stats.id,
+    direction: stats.direction,
+    room: stats.room,
+    pipeId: pipe.pipeId,
+    remoteNode: pipe.remoteNode,
+    kind: stats.kind,
+    bitrateBps: stats.bitrateBps,
+    packets: stats.packets,
+    packetsLost: stats.packetsLost,
+    fractionLost: stats.fractionLost,
+    jitterSeconds: stats.jitterSeconds,
+    roundTripTimeSeconds: stats.roundTripTimeSeconds,
+  };
+}
+
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** Groups streams into peers and rooms. Exported for tests. */
-export function summarize(streams: readonly StreamStats[], at: Date): MediaStatsSnapshot {
+/** Groups streams into peers and rooms; pipe streams are kept apart. Exported for tests. */
+export function summarize(
+  streams: readonly StreamStats[],
+  at: Date,
+  pipes: readonly PipeStreamStats[] = [],
+): MediaStatsSnapshot {
   const peers = new Map<string, Mutable<PeerStats>>();
   const rooms = new Map<string, Mutable<RoomStats>>();
   for (const stream of streams) {
@@ -178,14 +247,20 @@ export function summarize(streams: readonly StreamStats[], at: Date): MediaStats
     peers.set(peerKey, peer);
     rooms.set(stream.room, room);
   }
-  return { at: at.toISOString(), rooms: [...rooms.values()], peers: [...peers.values()], streams };
+  return {
+    at: at.toISOString(),
+    rooms: [...rooms.values()],
+    peers: [...peers.values()],
+    streams,
+    pipes,
+  };
 }
 
-async function sampleAll<T>(
+async function sampleAll<T, S>(
   items: readonly T[],
-  sample: (item: T) => Promise<StreamStats | undefined>,
-): Promise<StreamStats[]> {
-  const results: StreamStats[] = [];
+  sample: (item: T) => Promise<S | undefined>,
+): Promise<S[]> {
+  const results: S[] = [];
   for (let start = 0; start < items.length; start += SAMPLE_CONCURRENCY) {
     const batch = items.slice(start, start + SAMPLE_CONCURRENCY);
     const settled = await Promise.allSettled(batch.map(sample));
@@ -240,17 +315,28 @@ export class MediaStatsCollector {
   async sample(): Promise<MediaStatsSnapshot> {
     this.#sampling ??= (async () => {
       try {
+        const producers = [...liveProducers()];
+        const consumers = [...liveConsumers()];
         const streams = [
           ...(await sampleAll(
-            [...liveProducers()].filter((live) => !isPipe(live)),
+            producers.filter((live) => !isPipe(live)),
             sampleProducer,
           )),
           ...(await sampleAll(
-            [...liveConsumers()].filter((live) => !isPipe(live)),
+            consumers.filter((live) => !isPipe(live)),
             sampleConsumer,
           )),
         ];
-        this.#latest = summarize(streams, new Date());
+        const cascade = (live: AnyLive): boolean => cascadePipeOf(live) !== undefined;
+        const pipes = [
+          ...(await sampleAll(producers.filter(cascade), async (live) =>
+            pipeStreamOf(live, await sampleProducer(live)),
+          )),
+          ...(await sampleAll(consumers.filter(cascade), async (live) =>
+            pipeStreamOf(live, await sampleConsumer(live)),
+          )),
+        ];
+        this.#latest = summarize(streams, new Date(), pipes);
         return this.#latest;
       } finally {
         this.#sampling = undefined;

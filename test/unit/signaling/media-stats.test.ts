@@ -11,6 +11,7 @@ import {
   registerMediaMetrics,
   summarize,
   type MediaStatsSnapshot,
+  type PipeStreamStats,
   type StreamStats,
 } from '../../../signaling/stats/index.js';
 
@@ -109,5 +110,30 @@ describe('media stats', () => {
     assert.match(text, /^# TYPE streammesh_signaling_stream_nacks_total counter$/m);
     assert.match(text, /^# TYPE streammesh_signaling_stream_firs_total counter$/m);
     assert.match(text, /^# TYPE streammesh_signaling_stream_score gauge$/m);
+  });
+
+  it('keeps cascade pipe streams apart: rooms, peers and streams are the participants only', () => {
+    const pipe: PipeStreamStats = {
+      id: 'p1',
+      producerId: 'p1',
+      direction: 'in',
+      room: 'r1',
+      pipeId: 'pipe/r1/a~b',
+      remoteNode: 'a',
+      kind: 'video',
+      bitrateBps: 5000,
+      packets: 40,
+      packetsLost: 1,
+      fractionLost: 0.01,
+      jitterSeconds: 0.001,
+      roundTripTimeSeconds: 0.002,
+    };
+    const without = summarize(streams, new Date(5_000));
+    const withPipe = summarize(streams, new Date(5_000), [pipe]);
+    assert.deepEqual(withPipe.rooms, without.rooms);
+    assert.deepEqual(withPipe.peers, without.peers);
+    assert.deepEqual(withPipe.streams, without.streams);
+    assert.deepEqual(withPipe.pipes, [pipe]);
+    assert.deepEqual(without.pipes, []);
   });
 });
