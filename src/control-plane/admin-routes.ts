@@ -3,7 +3,8 @@
  * nodes, placements and camera hops, and one camera stream's path hop by
  * hop (GET /streams/<path>/hops); SFU rooms across signaling nodes: GET
  * /placements also shows rooms' homes (`rooms`), GET /rooms each room's
- * home and member nodes, GET /pipes the cascade pipes.
+ * home and member nodes, GET /rooms/<room>/hops one room's path hop by
+ * hop (room-hops.ts), GET /pipes the cascade pipes.
  * A write (`PUT /config`, YAML or JSON body) needs the admin token (checked
  * before the body is read), is validated like a file — pre-scanned for size
  * and nesting, then parsed on a worker thread under a deadline, so no body
@@ -26,6 +27,9 @@ import { streamHopsView, type HopPlanner } from './hops/index.js';
 import { CAMERA_KEY_PREFIX, sessionKeys, type PlacementService } from './placement/index.js';
 import type { Registry } from './registry/index.js';
 import { roomsView, type RoomsParts } from './rooms/index.js';
+// TODO(issue 18, E3): export roomHopsView from rooms/index.ts (outside this change's files) and import it there.
+// eslint-disable-next-line streammesh/import-entries
+import { roomHopsView } from './rooms/room-hops.js';
 
 export interface ControlPlaneParts {
   readonly store: ConfigStore;
@@ -87,6 +91,21 @@ export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlanePar
   }));
   // Every SFU room: its home, member nodes (peers, producers) and pipes.
   admin.route('GET', '/rooms', () => ({ status: 200, body: roomsView(rooms) }));
+  // One room's path hop by hop: publishers, pipes between its nodes (loss,
+  // jitter, RTT from the nodes' stats reports), viewers. 404 for a room no
+  // node reports and no pipe or home names.
+  admin.segmentRoute('GET', '/rooms/', '/hops', (_request, room) => {
+    const shares = rooms.membership.rooms().get(room) ?? [];
+    const pipes = rooms.pipes.pipesOf(room);
+    const home = rooms.placement.homeOf(room)?.node ?? null;
+    if (shares.length === 0 && pipes.length === 0 && home === null) {
+      return { status: 404, body: { error: `no node reports room ${room}` } };
+    }
+    return {
+      status: 200,
+      body: roomHopsView({ room, home, shares, pipes, reports: registry.stats() }),
+    };
+  });
   // Every cascade pipe: its room, two ends, addresses and whether keyed, never a key.
   admin.route('GET', '/pipes', () => ({ status: 200, body: rooms.pipes.view() }));
   // Every hop: its two ends and addresses, key epochs and expiry, never a key.
