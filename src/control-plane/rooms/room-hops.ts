@@ -188,8 +188,9 @@ function consumersOf(stats: unknown, room: string): number | null {
 /** The largest value; undefined for none (a loop: a report's arrays may be long). */
 function maxOf(values: readonly (number | undefined)[]): number | undefined {
   let max: number | undefined;
-  for (const value of values)
+  for (const value of values) {
     if (value !== undefined && (max === undefined || value > max)) max = value;
+  }
   return max;
 }
 
@@ -199,15 +200,15 @@ function worstMs(seconds: readonly (number | undefined)[]): number | null {
   return max === undefined ? null : max * 1000;
 }
 
+/** One direction of a pipe, from each node's checked pipe entries of the room. */
 function pipeHop(
   pipeId: string,
   from: string,
   to: string,
-  reports: ReadonlyMap<string, unknown>,
-  room: string,
+  pipeEntries: ReadonlyMap<string, readonly PipeEntry[]>,
 ): PipeHop {
   const onPipe = (node: string, remote: string, direction: 'in' | 'out'): PipeEntry[] =>
-    entriesOf(reports.get(node), 'pipes', room, pipeEntry).filter(
+    (pipeEntries.get(node) ?? []).filter(
       (entry) =>
         entry.pipeId === pipeId && entry.remoteNode === remote && entry.direction === direction,
     );
@@ -258,7 +259,10 @@ const lossOf = (streams: readonly StreamEntry[]): number =>
   maxOf(streams.map((stream) => stream.fractionLost)) ?? 0;
 
 export function roomHopsView(input: RoomHopsInput): RoomHopsView {
-  const { room, home, shares, pipes } = input;
+  const { room, home, shares } = input;
+  const pipes = input.pipes
+    .filter((pipe) => pipe.room === room)
+    .sort((x, y) => compare(x.pipeId, y.pipeId));
   const nodes = new Set(shares.map((share) => share.node));
   for (const pipe of pipes) nodes.add(pipe.a.node).add(pipe.b.node);
   const reports = new Map(
@@ -266,11 +270,14 @@ export function roomHopsView(input: RoomHopsInput): RoomHopsView {
       .filter((report) => report.role === 'ROLE_SIGNALING' && nodes.has(report.id))
       .map((report) => [report.id, report.stats]),
   );
+  // Each report's pipe entries are read once, however many pipes the room has.
+  const pipeEntries = new Map(
+    [...reports].map(([node, stats]) => [node, entriesOf(stats, 'pipes', room, pipeEntry)]),
+  );
   const hops: PipeHop[] = [];
-  for (const pipe of [...pipes].sort((x, y) => compare(x.pipeId, y.pipeId))) {
-    if (pipe.room !== room) continue;
-    hops.push(pipeHop(pipe.pipeId, pipe.a.node, pipe.b.node, reports, room));
-    hops.push(pipeHop(pipe.pipeId, pipe.b.node, pipe.a.node, reports, room));
+  for (const pipe of pipes) {
+    hops.push(pipeHop(pipe.pipeId, pipe.a.node, pipe.b.node, pipeEntries));
+    hops.push(pipeHop(pipe.pipeId, pipe.b.node, pipe.a.node, pipeEntries));
   }
   return {
     room,
