@@ -24,8 +24,10 @@ export interface LiveStream<Stream> {
 }
 
 const counts: CensusCounts = { workers: 0, routers: 0, transports: 0, producers: 0, consumers: 0 };
-const producers = new Map<string, LiveStream<types.Producer>>();
-const consumers = new Map<string, LiveStream<types.Consumer>>();
+// Keyed by the object, not its id: a cascade pipe producer takes the id of
+// the producer it carries, and two nodes may share a process (tests, the bench).
+const producers = new Map<types.Producer, LiveStream<types.Producer>>();
+const consumers = new Map<types.Consumer, LiveStream<types.Consumer>>();
 let installed = false;
 
 /** Anything with a mediasoup observer that emits 'close'. */
@@ -44,12 +46,12 @@ function track(kind: keyof CensusCounts, target: Observed, onClose?: () => void)
 function followTransport(router: types.Router, transport: types.Transport): void {
   track('transports', transport);
   transport.observer.on('newproducer', (producer: types.Producer) => {
-    producers.set(producer.id, { stream: producer, transport, router });
-    track('producers', producer, () => producers.delete(producer.id));
+    producers.set(producer, { stream: producer, transport, router });
+    track('producers', producer, () => producers.delete(producer));
   });
   transport.observer.on('newconsumer', (consumer: types.Consumer) => {
-    consumers.set(consumer.id, { stream: consumer, transport, router });
-    track('consumers', consumer, () => consumers.delete(consumer.id));
+    consumers.set(consumer, { stream: consumer, transport, router });
+    track('consumers', consumer, () => consumers.delete(consumer));
   });
 }
 

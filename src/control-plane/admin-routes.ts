@@ -26,10 +26,7 @@ import { addDrainRoutes } from './drain-routes.js';
 import { streamHopsView, type HopPlanner } from './hops/index.js';
 import { CAMERA_KEY_PREFIX, sessionKeys, type PlacementService } from './placement/index.js';
 import type { Registry } from './registry/index.js';
-import { roomsView, type RoomsParts } from './rooms/index.js';
-// TODO(issue 18, E3): export roomHopsView from rooms/index.ts (outside this change's files) and import it there.
-// eslint-disable-next-line streammesh/import-entries
-import { roomHopsView } from './rooms/room-hops.js';
+import { roomHopsView, roomsView, type RoomsParts } from './rooms/index.js';
 
 export interface ControlPlaneParts {
   readonly store: ConfigStore;

@@ -38,3 +38,4 @@ export {
   SignalingNodes,
   signalingNodeBodyOf,
 } from './signaling-nodes.js';
+export { roomHopsView, type RoomHopsView } from './room-hops.js';
