@@ -57,6 +57,7 @@ import type {
 import type { RtcSettings } from '../sfu/index.js';
 import type { LinkMessage, LinkMessageOf } from './link-messages.js';
 import type { CascadeLinks } from './links.js';
+import { sameEndpoint, type PipeEndpoint } from './pipe-endpoint.js';
 import { PipeSet, type PipeSetStats } from './pipe-set.js';
 import { RoomCopies } from './room-copies.js';
 import { roomSyncMessages, syncPeer, type SyncProducer } from './room-sync.js';
@@ -102,6 +103,8 @@ export interface RoomCascadeOptions {
  */
 export const JOIN_SETTLE_MS = 2_000;
 export const PIPE_REQUEST_TIMEOUT_MS = 5_000;
+/** How long a new pipe end of ours waits for the peer's new end before taking its old one. */
+export const TAINT_MS = 2_000;
 /** A `sync` is answered with ours unless ours went this recently (see #received). */
 export const SYNC_ANSWER_WINDOW_MS = 2_000;
 
@@ -111,7 +114,9 @@ export type RoomCascadeErrorCode =
   /** The producer's node answered pipeRefused. */
   | 'ERR_CASCADE_PIPE_REFUSED'
   /** The room closed here while the producer was being piped in. */
-  | 'ERR_CASCADE_CLOSED';
+  | 'ERR_CASCADE_CLOSED'
+  /** Our end of the pipe to the producer's node did not connect in time. */
+  | 'ERR_CASCADE_NOT_CONNECTED';
 
 /** A remote producer could not be piped in. */
 export class RoomCascadeError extends StreammeshError {
@@ -157,6 +162,13 @@ export class RoomCascade implements RoomSpan {
    * up again, or the PIPEs go.
    */
   readonly #down = new Set<string>();
+  /** By pipe id: lookups waiting for our end of the pipe to connect (#whenConnected). */
+  readonly #connecting = new Map<string, Set<() => void>>();
+  /** By pipe id: the peer end our previous transport of the pipe had (#taint). */
+  readonly #taints = new Map<
+    string,
+    { readonly end: PipeEndpoint; readonly at: number; retry: NodeJS.Timeout | undefined }
+  >();
   /** Nodes this node holds a PIPE with: their links are released when the last one goes. */
   readonly #linked = new Set<string>();
   readonly #unsubscribe: (() => void)[] = [];
@@ -367,6 +379,8 @@ export class RoomCascade implements RoomSpan {
     this.#sets.clear();
     this.#known.clear();
     this.#copies.close();
+    for (const taint of this.#taints.values()) clearTimeout(taint.retry);
+    this.#taints.clear();
     for (const waiters of this.#settling.values()) for (const done of [...waiters]) done();
   }
 
@@ -378,11 +392,13 @@ export class RoomCascade implements RoomSpan {
         `room ${room} has no pipe to node ${origin} yet`,
       );
     }
-    const reply = await this.#options.links.request(
-      origin,
-      { room, producerId },
-      this.#options.pipeRequestTimeoutMs ?? PIPE_REQUEST_TIMEOUT_MS,
-    );
+    // A copy is made on our current transport, from a pipe Consumer the
+    // origin makes on the transport ours is connected to: until both are
+    // paired, the origin's may be one it is about to replace (its Consumer,
+    // and the SSRCs our copy would expect, would go with it).
+    const timeoutMs = this.#options.pipeRequestTimeoutMs ?? PIPE_REQUEST_TIMEOUT_MS;
+    await this.#whenConnected(set, room, origin, timeoutMs);
+    const reply = await this.#options.links.request(origin, { room, producerId }, timeoutMs);
     if (reply.type === 'pipeRefused') {
       throw new RoomCascadeError(
         'ERR_CASCADE_PIPE_REFUSED',
@@ -410,7 +426,46 @@ export class RoomCascade implements RoomSpan {
       await (now.paused ? set.pausePipedIn(producerId) : set.resumePipedIn(producerId));
     }
     this.#copies.add(room, origin, producer);
+    this.#log.debug({ room, origin, producerId }, 'producer piped in');
     return producer;
+  }
+
+  /** Resolves once our end of the pipe to `peer` is connected; rejects after `timeoutMs`. */
+  #whenConnected(set: PipeSet, room: string, peer: string, timeoutMs: number): Promise<void> {
+    const pipeId = pipeResourceName(room, this.#options.node, peer);
+    if (set.stats().pipes.some((pipe) => pipe.peer === peer && pipe.connected)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const waiters = this.#connecting.get(pipeId) ?? new Set<() => void>();
+      this.#connecting.set(pipeId, waiters);
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#connecting.get(pipeId) === waiters) {
+          this.#connecting.delete(pipeId);
+        }
+      };
+      const connected = (): void => {
+        done();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new RoomCascadeError(
+            'ERR_CASCADE_NOT_CONNECTED',
+            `the pipe of room ${room} to node ${peer} did not connect within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      timer.unref();
+      waiters.add(connected);
+    });
+  }
+
+  #wakeConnected(pipeId: string): void {
+    for (const connected of [...(this.#connecting.get(pipeId) ?? [])]) connected();
   }
 
   /** Brings the pipes in line with the PIPEs held and the rooms held here. */
@@ -491,6 +546,7 @@ export class RoomCascade implements RoomSpan {
     set.on('endpoint', () => {
       this.#options.pipeEndpointsChanged();
     });
+
     set.once('close', () => {
       if (this.#sets.get(room) === set) this.#sets.delete(room);
     });
@@ -503,14 +559,17 @@ export class RoomCascade implements RoomSpan {
     const ends = pipeEndsOf(body, this.#options.node);
     const theirs = ends?.peer;
     if (theirs?.address === undefined || theirs.srtp === undefined) return;
+    const end = { address: theirs.address, srtp: theirs.srtp };
+    if (this.#tainted(body.pipeId, end)) return;
     const mine = ends?.own;
     const ownEnd =
       mine?.address === undefined || mine.srtp === undefined
         ? undefined
         : { address: mine.address, srtp: mine.srtp };
-    set.connect(peer, { address: theirs.address, srtp: theirs.srtp }, { ownEnd }).then(
+    set.connect(peer, end, { ownEnd }).then(
       (result) => {
         if (result.recreated) this.#options.pipeEndpointsChanged();
+        if (result.state === 'connected') this.#wakeConnected(body.pipeId);
       },
       (error: unknown) => {
         this.#log.warn(
@@ -521,8 +580,54 @@ export class RoomCascade implements RoomSpan {
     );
   }
 
+  /**
+   * Whether `end` is the peer end our previous transport of this pipe had
+   * (see #taint): the peer has to make a new one, which we wait for. After
+   * TAINT_MS we connect to it anyway: a peer that never connected to our
+   * previous end keeps its own, and nothing else would come.
+   */
+  #tainted(pipeId: string, end: PipeEndpoint): boolean {
+    const taint = this.#taints.get(pipeId);
+    if (taint === undefined) return false;
+    if (!sameEndpoint(taint.end, end) || this.#now() - taint.at >= TAINT_MS) {
+      this.#taints.delete(pipeId);
+      return false;
+    }
+    if (taint.retry === undefined) {
+      taint.retry = setTimeout(() => {
+        this.#reconcile();
+      }, TAINT_MS);
+      taint.retry.unref();
+    }
+    return true;
+  }
+
+  /**
+   * Our transport of `pipe` is closing while the peer's stays: the peer end
+   * in the PIPE now was (or is about to be) connected to it, and a
+   * PipeTransport connects once, so the peer makes a new end when it sees
+   * ours change. Our next transport must not connect to the old one (both
+   * would then make theirs again, closing what crossed them meanwhile).
+   */
+  #taint(pipe: KnownPipe): void {
+    const body = this.#options.pipes.get(pipe.pipeId);
+    const peerEnd = body === undefined ? undefined : pipeEndsOf(body, this.#options.node)?.peer;
+    const previous = this.#taints.get(pipe.pipeId);
+    clearTimeout(previous?.retry);
+    if (peerEnd?.address === undefined || peerEnd.srtp === undefined) {
+      this.#taints.delete(pipe.pipeId);
+      return;
+    }
+    this.#taints.set(pipe.pipeId, {
+      end: { address: peerEnd.address, srtp: peerEnd.srtp },
+      at: this.#now(),
+      retry: undefined,
+    });
+  }
+
   /** The pipe is gone (PIPE removed, or the link session ended): what its node had leaves. */
   #forgetPipe(pipe: KnownPipe): void {
+    this.#taint(pipe);
     this.#known.delete(pipe.pipeId);
     this.#synced.delete(key(pipe.peer, pipe.room));
     this.#syncSentAt.delete(key(pipe.peer, pipe.room));
@@ -542,6 +647,7 @@ export class RoomCascade implements RoomSpan {
     this.#sets.delete(room);
     for (const pipe of [...this.#known.values()]) {
       if (pipe.room !== room) continue;
+      this.#taint(pipe);
       this.#known.delete(pipe.pipeId);
       this.#synced.delete(key(pipe.peer, room));
       this.#syncSentAt.delete(key(pipe.peer, room));
@@ -698,6 +804,7 @@ export class RoomCascade implements RoomSpan {
     }
     set.pipeOut(node, producerId).then(
       (out) => {
+        this.#log.debug({ room, peer: node, producerId }, 'producer piped out');
         this.#options.links.send(node, {
           type: 'pipeReady',
           id,

@@ -17,7 +17,8 @@
  *
  * In r3, B is joined without waiting for the control plane: what B's
  * answer does not list comes as events. In r4, a room B leaves and joins
- * again at once (its PIPE still there) lists A's member in each answer. Then, in r2: a copy whose last
+ * again at once (its PIPE still there) lists A's member in each answer, and
+ * media crosses the pipe made again each time. Then, in r2: a copy whose last
  * consumer on B closed is unpiped at both
  * ends after pipeLingerMs (and piped again when consumed again); and when A
  * goes away, B's members see A's peer leave and its producer close, B's
@@ -379,10 +380,14 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     );
   });
 
-  it('a room left and joined again on B at once gets A’s members again in the answer', async () => {
+  it('a room left and joined again on B at once gets A’s members again, and media through the pipe made again', async () => {
     const [a, b] = nodes;
-    assert.ok(a !== undefined && b !== undefined);
+    assert.ok(a !== undefined && b !== undefined && source !== undefined);
+    const video = source;
     const [idaWs] = await join_(a, 'ida', 'r4');
+    const ida = await WeriftPublisher.publish(signalingChannel(idaWs));
+    peers.push(ida);
+    video.add((packet) => ida.writeRtp(packet));
     await placedAtB('r4');
     for (const round of [1, 2, 3]) {
       const [jonWs, jonJoin] = await join_(b, 'jon', 'r4');
@@ -391,12 +396,22 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
         ['ida'],
         `round ${round}`,
       );
-      // B's room closes with jon: the PIPE may stay a while, and the next
-      // round's room on B must get A's share again at once.
+      // Each round B's room is new: a new pipe end, which A connects to.
+      const jon = await WeriftSubscriber.open(signalingChannel(jonWs));
+      const [gets] = await jon.consume([ida.producerId]);
+      assert.ok(gets !== undefined);
+      await waitFor(
+        () => (gets.received > 5 ? true : undefined),
+        15_000,
+        () => `round ${round}: RTP through the pipe`,
+      );
+      // B's room closes with jon; the PIPE may stay a while.
       ok(await jonWs.request('leave'));
+      await jon.close();
       await jonWs.close();
     }
     ok(await idaWs.request('leave'));
+    await ida.close();
   });
 
   it('unpipes a copy no one consumes, and drops what a node that goes away had', async () => {
