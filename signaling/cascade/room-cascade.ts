@@ -15,15 +15,19 @@
  *   the other nodes' messages change the room's remote members, and the
  *   local members are told as of local ones.
  * - A remote producer is piped in when first consumed here (one copy per
- *   node pair, concurrent consumes share it): pipeRequest to its node, whose
- *   pipeOut answers pipeReady; pause, resume and close are mirrored on the
+ *   node pair, concurrent consumes share it), once our end of the pipe is
+ *   connected: pipeRequest to its node, whose pipeOut answers pipeReady; pause, resume and close are mirrored on the
  *   copy (mediasoup does not carry them). A copy no consumer has used for
  *   pipeLingerMs closes, and its node is told (`unpipe`).
  * - A link session ends ('down': the node died or the link broke): what
  *   the node had in every room leaves and its pipes close, and stay closed
  *   (the PIPE may still name an end that is gone) until the next session
  *   ('up') opens them again and syncs. The link goes (disconnect) when no
- *   PIPE names the node any more.
+ *   PIPE names the node any more. A transport of ours made again for a
+ *   pipe (room made again, new session) does not connect to the peer end
+ *   its predecessor had: a PipeTransport connects once, so the peer makes a
+ *   new end, which we wait for (bounded), rather than both ends replacing
+ *   each other and what crossed them.
  * - Joins (RoomSpan.settle): the first join of a room here waits, bounded,
  *   until every node the room is shared with has synced, when some node may
  *   hold the room (it has a home, and this node is not alone), so the join
