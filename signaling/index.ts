@@ -11,6 +11,7 @@
  * control client starts: until then the admin listener is not up either.
  */
 import { formatHostPort, httpUrl, validHostPort, type HostPort } from '../src/shared/address.js';
+import { revocationsOf } from '../src/shared/identity/index.js';
 import { withSignalingBindHost, type MeshConfig } from '../src/config/index.js';
 import type { Logger } from '../src/shared/log.js';
 import { MeshNode, WorkloadIdentity, type ConfigParticipant } from '../src/node-agent/index.js';
@@ -127,6 +128,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     ? new EdgeTokenGate({
         trustBundle: () => node.identity?.current()?.trustBundlePem,
         tokenIssuers: () => node.meshState.trustBundle.tokenIssuers(),
+        revoked: revocationsOf(() => node.identity?.current()),
         trustDomain: config.controlPlane.trustDomain,
       })
     : undefined;

@@ -61,10 +61,12 @@ export const linkMessageSchemas = {
   /** A room's whole local roster and producers, when the link comes up or the room becomes shared. */
   sync: z.strictObject({
     room,
-    peers: z.array(z.strictObject({ peer, displayName: displayNameSchema })).max(MAX_LIST),
+    peers: z
+      .array(z.strictObject({ peer, displayName: displayNameSchema.nullable() }))
+      .max(MAX_LIST),
     producers: z.array(z.strictObject(producerInfo)).max(MAX_LIST),
   }),
-  peerJoined: z.strictObject({ room, peer, displayName: displayNameSchema }),
+  peerJoined: z.strictObject({ room, peer, displayName: displayNameSchema.nullable() }),
   peerLeft: z.strictObject({ room, peer }),
   producerAdded: z.strictObject({ room, ...producerInfo }),
   producerClosed: producerEvent,

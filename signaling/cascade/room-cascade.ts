@@ -846,7 +846,7 @@ function jsonAppData(appData: types.AppData): SyncProducer['appData'] {
   }
 }
 
-function peerInfo(entry: { readonly peer: string; readonly displayName: string }): PeerInfo {
+function peerInfo(entry: { readonly peer: string; readonly displayName: string | null }): PeerInfo {
   return { peer: entry.peer, displayName: entry.displayName };
 }
 

@@ -23,7 +23,7 @@ export type SyncProducer = LinkMessageOf<'sync'>['producers'][number];
 const SYNC_BUDGET_BYTES = MAX_LINK_MESSAGE_BYTES - 1024;
 
 export function syncPeer(peer: { peer: string; displayName: string | null }): SyncPeer {
-  return { peer: peer.peer, displayName: peer.displayName ?? peer.peer };
+  return { peer: peer.peer, displayName: peer.displayName };
 }
 
 /** The messages that give a peer node `room`'s local share. */

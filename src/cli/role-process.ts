@@ -148,7 +148,7 @@ async function start(
       const urls: Record<string, string> = { 'demo page': `${base}/` };
       if (rtsp.enabled && rtsp.demo) urls['WHEP demo'] = `${base}/whep/${DEMO_PATH}`;
       return {
-        listen: { admin: signaling.admin, listen: signaling.listen },
+        listen: { admin: signaling.admin, listen: signaling.listen, cascade: signaling.cascade },
         urls,
         serving: () => signaling.serving(),
         close: () => signaling.close(),

@@ -19,6 +19,8 @@ export function ephemeralMeshConfig(extra = '', proxyExtra = ''): string {
     'signaling:',
     '  admin: 127.0.0.1:0',
     '  listen: 127.0.0.1:0',
+    // Several signaling nodes of a test would all take the default 127.0.0.1:8444.
+    '  cascade: { listen: 127.0.0.1:0 }',
     extra,
   ].join('\n');
 }

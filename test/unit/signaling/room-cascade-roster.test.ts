@@ -149,8 +149,8 @@ describe('roomSyncMessages', () => {
     assert.deepEqual(messages[0], {
       type: 'sync',
       room: 'r1',
-      // The link names every peer: one without a display name by its id.
-      peers: [{ peer: 'alice', displayName: 'alice' }],
+      // A peer without a display name has none on the other nodes either.
+      peers: [{ peer: 'alice', displayName: null }],
       producers: [video('p1', 'alice')],
     });
   });
