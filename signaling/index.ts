@@ -175,6 +175,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
           metrics: node.metrics,
           cameras,
           publicUrl: startup.publicUrl,
+          httpRedirect: startup.cascade.httpRedirect,
           edgeTokens,
         }),
       ],
@@ -219,6 +220,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       log,
     });
     const roomsAcross = cascade;
+    // The doors (server/door.ts): where a join or a WHIP/WHEP POST is served.
+    server.rooms.directory = {
+      here: node.id,
+      draining: () => node.drainDeadlineMs > 0,
+      homeOf: (room) => node.meshState.placements.nodeOf(`room/${room}`),
+      nodes: () => node.signalingNodes.list(),
+    };
     unfollowSignalingNodes = node.signalingNodes.onChange(() => {
       openLinks.refresh();
       roomsAcross.directoryChanged();

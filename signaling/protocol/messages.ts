@@ -35,6 +35,7 @@ export const errorCodes = [
   'rate_limited',
   'over_budget',
   'forbidden',
+  'moved',
   'internal',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -87,6 +88,8 @@ export type ClientRequest = {
 export interface ProtocolError {
   readonly code: ErrorCode;
   readonly message: string;
+  /** With `moved`: the WebSocket URL of the node to join instead (ws:// or wss://). */
+  readonly url?: string;
 }
 
 export type ParseResult =

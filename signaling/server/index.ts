@@ -28,6 +28,18 @@ export {
 } from './remote-roster.js';
 export { SignalingConnection, MAX_MISSED_PONGS } from './signaling-connection.js';
 export {
+  canTakeHere,
+  doorFacts,
+  httpDoor,
+  redirectLocation,
+  websocketDoor,
+  websocketUrlOf,
+  type DoorDecision,
+  type DoorFacts,
+  type DoorNode,
+  type NodeDirectory,
+} from './door.js';
+export {
   DEFAULT_WEBRTC_BUDGET,
   OverBudgetError,
   WebRtcBudget,

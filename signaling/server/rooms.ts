@@ -29,6 +29,7 @@ import {
   type RosterChange,
 } from './remote-roster.js';
 import type { BudgetLease, WebRtcBudget } from './webrtc-budget.js';
+import type { NodeDirectory } from './door.js';
 
 /**
  * Producers per member of another node a room takes (audio, video, screen
@@ -44,6 +45,12 @@ export interface RoomMember {
   notify(event: EventName, data: unknown): void;
   /** The room is gone (its worker died): forget it without a leave. */
   dropped(): void;
+  /**
+   * Not shown to the others (no peerJoined, not in join answers or syncs):
+   * a WHEP viewer that holds a room here so it is cascaded (door.ts). It
+   * counts against maxPeersPerNode and keeps the room open like any member.
+   */
+  readonly hidden?: boolean;
 }
 
 export interface RoomsOptions {
@@ -174,6 +181,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
   #maxPeersPerRoom: number;
   #maxPeersPerNode: number;
   #span: RoomSpan | undefined;
+  #directory: NodeDirectory | undefined;
 
   constructor(options: RoomsOptions) {
     super();
@@ -222,6 +230,20 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     return this.#span;
   }
 
+  /** The signaling nodes, for the doors (door.ts); unset outside a mesh (no doors). */
+  set directory(directory: NodeDirectory | undefined) {
+    this.#directory = directory;
+  }
+
+  get directory(): NodeDirectory | undefined {
+    return this.#directory;
+  }
+
+  /** The room's members on this node (joining ones included). */
+  localPeerCount(roomName: string): number {
+    return this.#rooms.get(roomName)?.members.size ?? 0;
+  }
+
   /**
    * Adds `member` to `roomName`, creating the room's Router on the first join
    * (within the rooms budget of `source`, the member's address, before any
@@ -267,10 +289,12 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       );
     }
     this.#checkStillIn(room, member);
-    room.announced.add(member);
-    const info: PeerInfo = { peer: member.peer, displayName: member.displayName ?? null };
-    this.#tell(room, 'peerJoined', info, member);
-    this.#emit('peer-joined', roomName, info);
+    if (member.hidden !== true) {
+      room.announced.add(member);
+      const info: PeerInfo = { peer: member.peer, displayName: member.displayName ?? null };
+      this.#tell(room, 'peerJoined', info, member);
+      this.#emit('peer-joined', roomName, info);
+    }
     if (options.awaitRemote === true) {
       await this.#span?.settle(roomName);
       this.#checkStillIn(room, member);
@@ -299,7 +323,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     const room = this.#rooms.get(roomName);
     if (room === undefined) return [];
     const local = [...room.members.values()]
-      .filter((member) => member.peer !== peer)
+      .filter((member) => member.peer !== peer && member.hidden !== true)
       .map((member) => ({ peer: member.peer, displayName: member.displayName ?? null }));
     const remote = [...room.remote.peers.values()].map((entry) => ({
       peer: entry.peer,

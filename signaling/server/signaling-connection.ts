@@ -26,6 +26,7 @@ import {
 import type { RtcSettings } from '../sfu/index.js';
 import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
 import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';
+import { doorFacts, websocketDoor, websocketUrlOf } from './door.js';
 import { RoomError, type RoomMember, type Rooms } from './rooms.js';
 import { OverBudgetError, type WebRtcBudget } from './webrtc-budget.js';
 
@@ -263,6 +264,8 @@ export class SignalingConnection {
     }
     const refusal = this.#grantRefusal('viewer', data.room);
     if (refusal !== undefined) return { error: refusal };
+    const elsewhere = this.#door(data.room);
+    if (elsewhere !== undefined) return { error: elsewhere };
     this.#state = 'joining';
     const peer = data.peer ?? `p-${randomBytes(6).toString('hex')}`;
     const member: RoomMember = {
@@ -284,6 +287,10 @@ export class SignalingConnection {
       router = await this.#rooms.join(data.room, member, this.#source, { awaitRemote: true });
     } catch (error) {
       this.#state = 'idle';
+      // Filled here by a concurrent join since the door let this one in: the door again.
+      if (error instanceof RoomError && error.code === 'limit_exceeded') {
+        return { error: this.#door(data.room) ?? { code: error.code, message: error.message } };
+      }
       if (error instanceof RoomError || error instanceof OverBudgetError)
         return { error: { code: error.code, message: error.message } };
       throw error;
@@ -319,6 +326,40 @@ export class SignalingConnection {
         producers: this.#rooms.producerInfos(data.room, peer),
       },
     };
+  }
+
+  /**
+   * The door (door.ts): undefined when this node serves the join, else the
+   * error that answers it: `moved` to another node's WebSocket URL, or
+   * limit_exceeded when no node can take it. No doors outside a mesh.
+   */
+  #door(room: string): ProtocolError | undefined {
+    const directory = this.#rooms.directory;
+    if (directory === undefined) return undefined;
+    const decision = websocketDoor(
+      doorFacts(directory, room, this.#rooms.localPeerCount(room), this.#rooms.maxPeersPerNode),
+    );
+    switch (decision.kind) {
+      case 'serve':
+        return undefined;
+      case 'redirect': {
+        const url = websocketUrlOf(decision.url);
+        this.#log.info({ room, node: decision.node }, 'join sent to another node');
+        return {
+          code: 'moved',
+          message: `room ${room} is served by node ${decision.node}: join there`,
+          url,
+        };
+      }
+      case 'refuse':
+        return {
+          code: 'limit_exceeded',
+          message:
+            decision.reason === 'draining'
+              ? `this node drains and no other node takes room ${room}`
+              : `room ${room} has ${this.#rooms.maxPeersPerNode} peers on this node (maxPeersPerNode) and no other node takes it`,
+        };
+    }
   }
 
   #leave(): void {

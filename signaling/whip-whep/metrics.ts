@@ -1,6 +1,7 @@
 /**
  * Prometheus view of WHIP and WHEP: sessions open now by endpoint (read at
- * scrape time) and refused requests by endpoint and reason.
+ * scrape time), refused requests by endpoint and reason, and POSTs sent to
+ * another node (307, the door).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RefusalReason } from './http.js';
@@ -9,6 +10,8 @@ export type Endpoint = 'whip' | 'whep';
 
 export interface WhipWhepMetrics {
   refused(endpoint: Endpoint, reason: RefusalReason): void;
+  /** A POST answered 307 to another signaling node (the door, server/door.ts). */
+  redirected(endpoint: Endpoint): void;
 }
 
 export function registerWhipWhepMetrics(
@@ -31,9 +34,18 @@ export function registerWhipWhepMetrics(
     labelNames: ['endpoint', 'reason'],
     registers,
   });
+  const redirected = new Counter({
+    name: 'streammesh_signaling_whip_whep_redirected_total',
+    help: 'WHIP/WHEP POSTs answered 307 to the signaling node holding the room, by endpoint.',
+    labelNames: ['endpoint'],
+    registers,
+  });
   return {
     refused: (endpoint, reason) => {
       refused.inc({ endpoint, reason });
+    },
+    redirected: (endpoint) => {
+      redirected.inc({ endpoint });
     },
   };
 }

@@ -13,6 +13,13 @@
  * streammesh_signaling_whip_whep_refused_total{endpoint,reason}; nothing a
  * client sends makes a handler throw past here.
  *
+ * Any signaling node is a door (server/door.ts, signaling/CASCADE.md): a
+ * POST for a room whose home is another open node is answered 307 with
+ * `Location` on that node, the path and query kept (RFC 9725 allows it),
+ * unless signaling.cascade.httpRedirect is off; otherwise it is served
+ * here, and a WHEP viewer of a room held only by other nodes makes this
+ * node hold it too (a member no one is shown), so the room is cascaded.
+ *
  * With signaling.requireToken, a POST needs an edge token signed by the
  * control plane (`Authorization: Bearer`, or `?jwt=` for players that only
  * take a URL): WHIP needs a publisher's token for the room, WHEP a token for
@@ -28,6 +35,7 @@
  * Over budget is 429 (this source) or 503 (the node), with Retry-After; a
  * worker with no port left is 503 no_ports, never a 500.
  */
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { types } from 'mediasoup';
 import type { Registry } from 'prom-client';
@@ -44,8 +52,13 @@ import { SdpError, parseWebrtcSdp, parseSdpFragment, type SdpFragment } from '..
 import {
   DEFAULT_WEBRTC_BUDGET,
   OverBudgetError,
+  RoomError,
   WebRtcBudget,
+  doorFacts,
+  httpDoor,
+  redirectLocation,
   type HttpRoute,
+  type RoomMember,
   type Rooms,
 } from '../server/index.js';
 import type { CameraSources, RtcSettings, WatchableSource, WorkerPool } from '../sfu/index.js';
@@ -88,6 +101,11 @@ export interface WhipWhepOptions {
   readonly connectTimeoutMs?: number;
   /** Checks edge tokens; given when signaling.requireToken is on. */
   readonly edgeTokens?: EdgeTokenGate | undefined;
+  /**
+   * signaling.cascade.httpRedirect (default true): a POST for a room homed
+   * on another node is a 307 there; false serves it here (cascaded).
+   */
+  readonly httpRedirect?: boolean;
 }
 
 export const DEFAULT_MAX_SESSIONS = DEFAULT_WEBRTC_BUDGET.sessions.total;
@@ -201,6 +219,14 @@ class WhipWhepEndpoints {
   ): Promise<void> {
     this.#authorize(resource, request);
     requireContentType(request, SDP_TYPE, 'accept-post');
+    const elsewhere = this.#door(resource, request);
+    if (elsewhere !== undefined) {
+      request.resume();
+      response
+        .writeHead(307, { ...CORS_HEADERS, 'content-type': 'text/plain', location: elsewhere })
+        .end('the room is served by another node: POST there\n');
+      return;
+    }
     const source = request.socket.remoteAddress ?? 'unknown';
     // Starting sessions hold their slot too: a flood of offers cannot outrun the cap.
     const slot = this.#budget.take('sessions', source);
@@ -227,6 +253,32 @@ class WhipWhepEndpoints {
         'accept-patch': SDPFRAG_TYPE,
       })
       .end(answer);
+  }
+
+  /**
+   * The door (server/door.ts) for a room's POST: the Location of another
+   * node to send it to, or undefined to serve it here. No doors outside a
+   * mesh, nor for cameras (every node pulls them alike).
+   */
+  #door(resource: Resource, request: IncomingMessage): string | undefined {
+    const { rooms } = this.#options;
+    const directory = rooms.directory;
+    if (directory === undefined || (resource.type !== 'whip' && resource.type !== 'whep-room')) {
+      return undefined;
+    }
+    const decision = httpDoor(
+      doorFacts(
+        directory,
+        resource.room,
+        rooms.localPeerCount(resource.room),
+        rooms.maxPeersPerNode,
+      ),
+      this.#options.httpRedirect ?? true,
+    );
+    if (decision.kind !== 'redirect') return undefined;
+    this.#metrics.redirected(resource.type === 'whip' ? 'whip' : 'whep');
+    this.#log.debug({ room: resource.room, node: decision.node }, 'POST sent to another node');
+    return redirectLocation(decision.url, request.url ?? '/');
   }
 
   /** Throws the refusal when an edge token is required and does not open the resource. */
@@ -274,7 +326,7 @@ class WhipWhepEndpoints {
       case 'whip':
         return startWhipSession(context, id, resource.room, offer);
       case 'whep-room': {
-        const source = await this.#roomSource(resource.room, resource.peer);
+        const source = await this.#roomSource(resource.room, resource.peer, context.source);
         return startWhepSession(context, id, source, offer, {
           room: resource.room,
           ...(resource.peer === undefined ? {} : { peer: resource.peer }),
@@ -295,16 +347,69 @@ class WhipWhepEndpoints {
    * A peer on another signaling node is watched through this node's copy of
    * its producers (signaling/CASCADE.md); the room must have a member here.
    */
-  async #roomSource(room: string, peer: string | undefined): Promise<WatchableSource> {
+  async #roomSource(
+    room: string,
+    peer: string | undefined,
+    client: string,
+  ): Promise<WatchableSource> {
     let router: types.Router | undefined;
     try {
       router = await this.#options.rooms.router(room);
     } catch {
       router = undefined;
     }
-    if (router === undefined || router.closed) {
+    if (router === undefined || router.closed) return this.#cascadedSource(room, peer, client);
+    return this.#producersOf(room, peer, router, () => undefined);
+  }
+
+  /**
+   * A room not held here but by other nodes (it has a home): the viewer
+   * holds it here as a member no one is shown, so the room is cascaded to
+   * this node (its join waits for the other nodes' rosters), and leaves with
+   * the session. No home: no such room anywhere.
+   */
+  async #cascadedSource(
+    room: string,
+    peer: string | undefined,
+    client: string,
+  ): Promise<WatchableSource> {
+    const { rooms } = this.#options;
+    if (rooms.span === undefined || rooms.directory?.homeOf(room) === undefined) {
       throw new WhipWhepError(404, 'no_room', `no room ${room}`);
     }
+    const viewer: RoomMember = {
+      peer: `whep-${randomBytes(6).toString('hex')}`,
+      displayName: undefined,
+      hidden: true,
+      notify: () => undefined,
+      dropped: () => undefined,
+    };
+    let router: types.Router;
+    try {
+      router = await rooms.join(room, viewer, client, { awaitRemote: true });
+    } catch (error) {
+      if (error instanceof RoomError && error.code === 'limit_exceeded') {
+        throw new WhipWhepError(503, 'room_full', error.message);
+      }
+      throw error;
+    }
+    const leave = (): void => {
+      rooms.leave(room, viewer);
+    };
+    try {
+      return await this.#producersOf(room, peer, router, leave);
+    } catch (error) {
+      leave();
+      throw error;
+    }
+  }
+
+  async #producersOf(
+    room: string,
+    peer: string | undefined,
+    router: types.Router,
+    release: () => void,
+  ): Promise<WatchableSource> {
     // Producers of the room's members on other nodes are piped in first (the cascade).
     const { rooms } = this.#options;
     const infos = rooms.producerInfos(room);
@@ -325,7 +430,7 @@ class WhipWhepEndpoints {
           : `${peer} sends nothing in room ${room}`,
       );
     }
-    return { router, producers, release: () => undefined };
+    return { router, producers, release };
   }
 
   async #cameraSource(camera: string): Promise<WatchableSource> {

@@ -1,0 +1,164 @@
+/**
+ * Any signaling node is a door (issue 18 point 2, signaling/CASCADE.md
+ * "Doors"): a participant may reach any node, and the node decides, per
+ * request, to serve the room here (cascading it with the nodes that hold
+ * it), to send the participant to another node, or to refuse. Pure: the
+ * node's facts go in, a decision comes out, so every case is a row of a
+ * unit table and the WebSocket and HTTP doors cannot drift apart.
+ *
+ * Why the two doors differ:
+ * - A WebSocket join is served here whenever this node can take it: the
+ *   socket is already open, cascading costs one pipe per producer and node
+ *   pair, and a redirect costs the client a second connection. Only a node
+ *   that cannot take it (draining, or the room's maxPeersPerNode reached
+ *   here) sends the client elsewhere: to the room's home, else to the first
+ *   other node by id that is not draining.
+ * - A WHIP/WHEP POST is redirected to the room's home when it is another
+ *   node (RFC 9725 allows a 307), because a media session there needs no
+ *   pipe, and an HTTP client follows a redirect for free. Behind one load
+ *   balancer (the home's URL unreachable by clients) the operator turns it
+ *   off (signaling.cascade.httpRedirect: false) and the door cascades.
+ *
+ * Whether another node can take the participant is known only as far as
+ * its SIGNALING_NODE entry says (draining or not): its room sizes are its
+ * own. A node that turns out full answers for itself (limit_exceeded, or
+ * its own redirect).
+ */
+
+/** Another signaling node as the door sees it (its SIGNALING_NODE entry). */
+export interface DoorNode {
+  readonly node: string;
+  /** Its public HTTP base URL (http:// or https://). */
+  readonly url: string;
+  readonly draining: boolean;
+}
+
+/** What the door knows when a request for a room arrives at this node. */
+export interface DoorFacts {
+  /** This node's id. */
+  readonly here: string;
+  /** This node drains: it takes no new participant. */
+  readonly drainingHere: boolean;
+  /** The room's members on this node now. */
+  readonly localPeers: number;
+  /** signaling.maxPeersPerNode. */
+  readonly maxPeersPerNode: number;
+  /** The room's home (PLACEMENT room/<name>), undefined before it is placed. */
+  readonly home: string | undefined;
+  /** Every signaling node of the directory (this one may be among them). */
+  readonly nodes: readonly DoorNode[];
+}
+
+export type DoorDecision =
+  | { readonly kind: 'serve' }
+  | { readonly kind: 'redirect'; readonly node: string; readonly url: string }
+  | { readonly kind: 'refuse'; readonly reason: 'draining' | 'full' };
+
+const SERVE: DoorDecision = { kind: 'serve' };
+
+/** Whether this node can take one more participant of the room. */
+export function canTakeHere(facts: DoorFacts): boolean {
+  return !facts.drainingHere && facts.localPeers < facts.maxPeersPerNode;
+}
+
+/** The room's home when it is another node that takes participants. */
+function openHome(facts: DoorFacts): DoorNode | undefined {
+  if (facts.home === undefined || facts.home === facts.here) return undefined;
+  const home = facts.nodes.find((entry) => entry.node === facts.home);
+  return home === undefined || home.draining ? undefined : home;
+}
+
+/** Where to send a participant this node cannot take: the home, else the first other open node by id. */
+function elsewhere(facts: DoorFacts): DoorNode | undefined {
+  return (
+    openHome(facts) ??
+    [...facts.nodes]
+      .sort((x, y) => (x.node < y.node ? -1 : x.node > y.node ? 1 : 0))
+      .find((entry) => entry.node !== facts.here && !entry.draining)
+  );
+}
+
+function redirectTo(node: DoorNode): DoorDecision {
+  return { kind: 'redirect', node: node.node, url: node.url };
+}
+
+function refusal(facts: DoorFacts): DoorDecision {
+  return { kind: 'refuse', reason: facts.drainingHere ? 'draining' : 'full' };
+}
+
+/** A WebSocket join: served here if this node can take it, else sent elsewhere, else refused. */
+export function websocketDoor(facts: DoorFacts): DoorDecision {
+  if (canTakeHere(facts)) return SERVE;
+  const target = elsewhere(facts);
+  return target === undefined ? refusal(facts) : redirectTo(target);
+}
+
+/**
+ * A WHIP or WHEP POST for a room: with `httpRedirect`, sent to the room's
+ * home when that is another open node, or elsewhere when this node cannot
+ * take it; otherwise served here (a node that cannot take it then refuses
+ * as it would without doors).
+ */
+export function httpDoor(facts: DoorFacts, httpRedirect: boolean): DoorDecision {
+  if (!httpRedirect) return SERVE;
+  const home = openHome(facts);
+  if (home !== undefined) return redirectTo(home);
+  if (canTakeHere(facts)) return SERVE;
+  const target = elsewhere(facts);
+  return target === undefined ? SERVE : redirectTo(target);
+}
+
+/**
+ * The WebSocket URL of a node's signaling endpoint, from its public HTTP
+ * URL: http -> ws, https -> wss, `/ws` under its path.
+ */
+export function websocketUrlOf(httpUrl: string): string {
+  const url = new URL(httpUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+/**
+ * Where a redirected HTTP request goes: the node's public URL (its path
+ * kept as a prefix) followed by the request's own path and query (which
+ * may carry `?jwt=`: the edge token the client was given holds there too).
+ */
+export function redirectLocation(nodeUrl: string, requestPathAndQuery: string): string {
+  const base = nodeUrl.replace(/\/+$/, '');
+  const tail = requestPathAndQuery.startsWith('/')
+    ? requestPathAndQuery
+    : `/${requestPathAndQuery}`;
+  return `${base}${tail}`;
+}
+
+/**
+ * The node's directory as the doors read it (set on Rooms by the node when
+ * it is in a mesh): its id, whether it drains, each room's home, and the
+ * signaling nodes. Read at each request: it changes with every config push.
+ */
+export interface NodeDirectory {
+  readonly here: string;
+  draining(): boolean;
+  homeOf(room: string): string | undefined;
+  nodes(): readonly DoorNode[];
+}
+
+/** The facts of a request for `room`, read from the directory now. */
+export function doorFacts(
+  directory: NodeDirectory,
+  room: string,
+  localPeers: number,
+  maxPeersPerNode: number,
+): DoorFacts {
+  return {
+    here: directory.here,
+    drainingHere: directory.draining(),
+    localPeers,
+    maxPeersPerNode,
+    home: directory.homeOf(room),
+    nodes: directory.nodes(),
+  };
+}

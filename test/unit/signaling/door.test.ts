@@ -1,0 +1,169 @@
+/**
+ * The doors (signaling/server/door.ts) as a table: a request for a room at
+ * node `b`, with the room's home, this node's state and the directory, and
+ * what each door decides. Every row changes one fact from a neighbour, so a
+ * row that fails names the fact the decision stopped honouring.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  httpDoor,
+  redirectLocation,
+  websocketDoor,
+  websocketUrlOf,
+  type DoorDecision,
+  type DoorFacts,
+  type DoorNode,
+} from '../../../signaling/server/door.js';
+
+const url = (node: string): string => `http://${node}.test:8443`;
+const node = (id: string, draining = false): DoorNode => ({ node: id, url: url(id), draining });
+
+const BASE: DoorFacts = {
+  here: 'b',
+  drainingHere: false,
+  localPeers: 0,
+  maxPeersPerNode: 2,
+  home: 'a',
+  // Not in id order: the door sorts.
+  nodes: [node('c'), node('b'), node('a')],
+};
+
+const serve: DoorDecision = { kind: 'serve' };
+const to = (id: string): DoorDecision => ({ kind: 'redirect', node: id, url: url(id) });
+
+interface Row {
+  readonly name: string;
+  readonly facts: Partial<DoorFacts>;
+  readonly websocket: DoorDecision;
+  readonly http: DoorDecision;
+  /** With httpRedirect off. */
+  readonly httpOff: DoorDecision;
+}
+
+const rows: Row[] = [
+  {
+    name: 'room homed elsewhere, room here',
+    facts: {},
+    websocket: serve,
+    http: to('a'),
+    httpOff: serve,
+  },
+  {
+    name: 'room homed here',
+    facts: { home: 'b' },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'room not placed yet',
+    facts: { home: undefined },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'home unknown to the directory',
+    facts: { home: 'z' },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'home drains',
+    facts: { nodes: [node('a', true), node('b'), node('c')] },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'full here: the home',
+    facts: { localPeers: 2 },
+    websocket: to('a'),
+    http: to('a'),
+    httpOff: serve,
+  },
+  {
+    name: 'full here, homed here: the first other node by id',
+    facts: { localPeers: 2, home: 'b' },
+    websocket: to('a'),
+    http: to('a'),
+    httpOff: serve,
+  },
+  {
+    name: 'full here, home drains: the first other open node',
+    facts: { localPeers: 3, nodes: [node('a', true), node('b'), node('c')] },
+    websocket: to('c'),
+    http: to('c'),
+    httpOff: serve,
+  },
+  {
+    name: 'full here, every other node drains',
+    facts: { localPeers: 2, nodes: [node('a', true), node('b'), node('c', true)] },
+    websocket: { kind: 'refuse', reason: 'full' },
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'draining here: the home',
+    facts: { drainingHere: true },
+    websocket: to('a'),
+    http: to('a'),
+    httpOff: serve,
+  },
+  {
+    name: 'draining here, alone',
+    facts: { drainingHere: true, nodes: [node('b', true)] },
+    websocket: { kind: 'refuse', reason: 'draining' },
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'outside a directory (no nodes), full',
+    facts: { localPeers: 2, nodes: [], home: undefined },
+    websocket: { kind: 'refuse', reason: 'full' },
+    http: serve,
+    httpOff: serve,
+  },
+];
+
+describe('door', () => {
+  for (const row of rows) {
+    it(row.name, () => {
+      const facts = { ...BASE, ...row.facts };
+      assert.deepEqual(websocketDoor(facts), row.websocket, 'WebSocket join');
+      assert.deepEqual(httpDoor(facts, true), row.http, 'WHIP/WHEP, httpRedirect on');
+      assert.deepEqual(httpDoor(facts, false), row.httpOff, 'WHIP/WHEP, httpRedirect off');
+    });
+  }
+
+  it('never sends a request to the node it came to', () => {
+    for (const row of rows) {
+      for (const decision of [
+        websocketDoor({ ...BASE, ...row.facts }),
+        httpDoor({ ...BASE, ...row.facts }, true),
+      ]) {
+        if (decision.kind === 'redirect') assert.notEqual(decision.node, BASE.here, row.name);
+      }
+    }
+  });
+
+  it('derives the WebSocket URL from a node’s public URL', () => {
+    assert.equal(websocketUrlOf('http://127.0.0.21:8443'), 'ws://127.0.0.21:8443/ws');
+    assert.equal(websocketUrlOf('https://sfu.example/'), 'wss://sfu.example/ws');
+    assert.equal(websocketUrlOf('https://edge.example/sfu-a/'), 'wss://edge.example/sfu-a/ws');
+    assert.equal(websocketUrlOf('http://[::1]:9000?x=1'), 'ws://[::1]:9000/ws');
+  });
+
+  it('keeps the request’s path and query under the node’s URL', () => {
+    assert.equal(
+      redirectLocation('http://127.0.0.21:8443', '/whep/rooms/r1/alice?jwt=abc'),
+      'http://127.0.0.21:8443/whep/rooms/r1/alice?jwt=abc',
+    );
+    assert.equal(
+      redirectLocation('https://edge.example/sfu-a/', '/whip/r1'),
+      'https://edge.example/sfu-a/whip/r1',
+    );
+  });
+});
