@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -259,4 +260,47 @@ export async function metric(
     }
   }
   return 0;
+}
+
+/**
+ * A request to the plane's mutual-TLS admin listener, presenting `client`'s
+ * certificate (none when undefined) and checking the control plane's.
+ */
+export function adminMtlsCall(
+  secure: SecurePlane,
+  method: string,
+  path: string,
+  body: string,
+  client?: ClientCertificate,
+  contentType = 'application/json',
+): Promise<{ status: number; text: string }> {
+  const listen = secure.plane.adminMtls;
+  if (listen === undefined) throw new Error('no adminMtls listener');
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      {
+        host: listen.host,
+        port: listen.port,
+        method,
+        path,
+        ca: secure.bundle,
+        ...(client === undefined ? {} : { key: client.keyPem, cert: client.certificatePem }),
+        checkServerIdentity: spiffeServerIdentityCheck(
+          TRUST_DOMAIN,
+          (peer) => peer.spiffeId === CONTROL_PLANE_ID,
+        ),
+        headers: { 'content-type': contentType },
+        agent: false,
+        timeout: 5_000,
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
 }

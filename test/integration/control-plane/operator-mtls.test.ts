@@ -10,74 +10,30 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { formatHostPort } from '../../../src/shared/address.js';
-import { spiffeServerIdentityCheck } from '../../../src/shared/identity/index.js';
 import { runStreammesh } from '../../helpers/process.js';
 import {
-  CONTROL_PLANE_ID,
   TRUST_DOMAIN,
+  adminMtlsCall,
   certified,
   identityClient,
   issue,
   keyAndCsr,
   proxyId,
   startSecurePlane,
+  type ClientCertificate,
   type SecurePlane,
 } from './mtls-harness.js';
 
 const OPERATOR_ID = `spiffe://${TRUST_DOMAIN}/ns/streammesh/sa/operator`;
 const TOKEN_ISSUER_ID = `spiffe://${TRUST_DOMAIN}/ns/streammesh/sa/token-issuer`;
 
-interface Client {
-  readonly keyPem: string;
-  readonly certificatePem: string;
-}
-
-function adminCall(
-  secure: SecurePlane,
-  method: string,
-  path: string,
-  body: string,
-  client?: Client,
-): Promise<{ status: number; text: string }> {
-  const listen = secure.plane.adminMtls;
-  if (listen === undefined) throw new Error('no adminMtls listener');
-  return new Promise((resolve, reject) => {
-    const request = httpsRequest(
-      {
-        host: listen.host,
-        port: listen.port,
-        method,
-        path,
-        ca: secure.bundle,
-        ...(client === undefined ? {} : { key: client.keyPem, cert: client.certificatePem }),
-        checkServerIdentity: spiffeServerIdentityCheck(
-          TRUST_DOMAIN,
-          (peer) => peer.spiffeId === CONTROL_PLANE_ID,
-        ),
-        headers: { 'content-type': 'application/yaml' },
-        agent: false,
-        timeout: 5_000,
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
-}
-
 describe('operators over mutual TLS', () => {
   let secure: SecurePlane;
-  let operator: Client;
+  let operator: ClientCertificate;
   let outDir: string;
 
   before(async () => {
@@ -133,18 +89,31 @@ describe('operators over mutual TLS', () => {
   it('lets an operator certificate write the config and drain, and nobody else', async () => {
     const node = await certified(secure, proxyId(), 'proxy-a');
     const yaml = 'logLevel: debug\n';
-    assert.equal((await adminCall(secure, 'PUT', '/config', yaml)).status, 401);
-    assert.equal((await adminCall(secure, 'PUT', '/config', yaml, node)).status, 401);
-    const written = await adminCall(secure, 'PUT', '/config', yaml, operator);
+    assert.equal(
+      (await adminMtlsCall(secure, 'PUT', '/config', yaml, undefined, 'application/yaml')).status,
+      401,
+    );
+    assert.equal(
+      (await adminMtlsCall(secure, 'PUT', '/config', yaml, node, 'application/yaml')).status,
+      401,
+    );
+    const written = await adminMtlsCall(
+      secure,
+      'PUT',
+      '/config',
+      yaml,
+      operator,
+      'application/yaml',
+    );
     assert.equal(written.status, 200, written.text);
     const config = (await (await fetch(`${secure.adminUrl}/config`)).json()) as {
       config: { logLevel: string };
     };
     assert.equal(config.config.logLevel, 'debug');
     // Authorized, and then the node is unknown: 404, not 401.
-    assert.equal((await adminCall(secure, 'POST', '/nodes/ghost/drain', '{}')).status, 401);
+    assert.equal((await adminMtlsCall(secure, 'POST', '/nodes/ghost/drain', '{}')).status, 401);
     assert.equal(
-      (await adminCall(secure, 'POST', '/nodes/ghost/drain', '{}', operator)).status,
+      (await adminMtlsCall(secure, 'POST', '/nodes/ghost/drain', '{}', operator)).status,
       404,
     );
   });

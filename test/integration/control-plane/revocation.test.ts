@@ -19,7 +19,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -30,12 +29,11 @@ import type {
   ResourceUpdate,
 } from '../../../src/protocol/mesh/index.js';
 import { formatHostPort } from '../../../src/shared/address.js';
-import { spiffeServerIdentityCheck } from '../../../src/shared/identity/index.js';
 import { getJson } from '../../helpers/http.js';
 import { runStreammesh } from '../../helpers/process.js';
 import {
-  CONTROL_PLANE_ID,
   TRUST_DOMAIN,
+  adminMtlsCall,
   certified,
   controlClient,
   identityClient,
@@ -261,45 +259,6 @@ async function revokedCounts(secure: SecurePlane): Promise<readonly number[]> {
     await metric(secure, STREAM_REFUSED, { reason: 'revoked' }),
     await metric(secure, CERTIFICATES_REFUSED, { reason: 'revoked' }),
   ];
-}
-
-function adminMtlsCall(
-  secure: SecurePlane,
-  method: string,
-  path: string,
-  body: string,
-  client: ClientCertificate,
-): Promise<{ status: number; text: string }> {
-  const listen = secure.plane.adminMtls;
-  if (listen === undefined) throw new Error('no adminMtls listener');
-  return new Promise((resolve, reject) => {
-    const request = httpsRequest(
-      {
-        host: listen.host,
-        port: listen.port,
-        method,
-        path,
-        ca: secure.bundle,
-        key: client.keyPem,
-        cert: client.certificatePem,
-        checkServerIdentity: spiffeServerIdentityCheck(
-          TRUST_DOMAIN,
-          (peer) => peer.spiffeId === CONTROL_PLANE_ID,
-        ),
-        headers: { 'content-type': 'application/json' },
-        agent: false,
-        timeout: 5_000,
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
 }
 
 describe('certificate revocation at the control plane', () => {
