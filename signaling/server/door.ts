@@ -14,15 +14,17 @@
  *   here) sends the client elsewhere: to the room's home, else to the first
  *   other node by id that is not draining.
  * - A WHIP/WHEP POST is redirected to the room's home when it is another
- *   node (RFC 9725 allows a 307), because a media session there needs no
- *   pipe, and an HTTP client follows a redirect for free. Behind one load
+ *   open node (RFC 9725 allows a 307), because a media session there needs
+ *   no pipe, and an HTTP client follows a redirect for free. Never
+ *   elsewhere: the home does not redirect, so a POST takes one hop at most. Behind one load
  *   balancer (the home's URL unreachable by clients) the operator turns it
  *   off (signaling.cascade.httpRedirect: false) and the door cascades.
  *
  * Whether another node can take the participant is known only as far as
  * its SIGNALING_NODE entry says (draining or not): its room sizes are its
  * own. A node that turns out full answers for itself (limit_exceeded, or
- * its own redirect).
+ * its own `moved`): WebSocket clients bound how many `moved` they follow
+ * (two full nodes can send a join back and forth).
  */
 
 /** Another signaling node as the door sees it (its SIGNALING_NODE entry). */
@@ -95,17 +97,15 @@ export function websocketDoor(facts: DoorFacts): DoorDecision {
 
 /**
  * A WHIP or WHEP POST for a room: with `httpRedirect`, sent to the room's
- * home when that is another open node, or elsewhere when this node cannot
- * take it; otherwise served here (a node that cannot take it then refuses
- * as it would without doors).
+ * home when that is another open node; otherwise served here (a node that
+ * cannot take it then refuses as it would without doors). Only ever to the
+ * home, which never redirects the room's requests: one hop at most, where
+ * "the first other node" could send two full nodes' clients back and forth.
  */
 export function httpDoor(facts: DoorFacts, httpRedirect: boolean): DoorDecision {
   if (!httpRedirect) return SERVE;
   const home = openHome(facts);
-  if (home !== undefined) return redirectTo(home);
-  if (canTakeHere(facts)) return SERVE;
-  const target = elsewhere(facts);
-  return target === undefined ? SERVE : redirectTo(target);
+  return home === undefined ? SERVE : redirectTo(home);
 }
 
 /**

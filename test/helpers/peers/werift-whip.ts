@@ -49,6 +49,8 @@ export async function request(
   const response = await fetch(url, {
     method,
     headers,
+    // A redirect is the caller's to see (a 307 of a WHIP/WHEP door) and follow.
+    redirect: 'manual',
     ...(body === undefined ? {} : { body }),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
@@ -158,9 +160,14 @@ async function gatheredOffer(pc: RTCPeerConnection): Promise<string> {
   return sdp;
 }
 
+/** Redirects of one POST followed at most (307/308, RFC 9725). */
+const MAX_REDIRECTS = 3;
+
 /** What a POST of an offer gave: the session resource, the answer, its ETag. */
 interface Negotiated {
   readonly location: string;
+  /** The URLs a 307/308 sent the offer to, in order (empty: none). */
+  readonly redirects: readonly string[];
   readonly answer: string;
   readonly etag: string;
   readonly localAddress?: string;
@@ -171,6 +178,8 @@ export class WhipWhepClient {
   readonly pc: RTCPeerConnection;
   /** The session resource (absolute). */
   readonly location: string;
+  /** The URLs a 307/308 sent the offer to before it was answered, in order. */
+  readonly redirects: readonly string[];
   readonly answer: string;
   etag: string;
   /** Where this client's requests leave from (undefined: the default). */
@@ -180,27 +189,46 @@ export class WhipWhepClient {
   protected constructor(pc: RTCPeerConnection, negotiated: Negotiated) {
     this.pc = pc;
     this.location = negotiated.location;
+    this.redirects = negotiated.redirects;
     this.answer = negotiated.answer;
     this.etag = negotiated.etag;
     this.localAddress = negotiated.localAddress;
   }
 
-  /** POSTs the offer of `pc`, applies the answer; throws with the status and reason on a refusal. */
+  /**
+   * POSTs the offer of `pc`, following a 307/308 (the same offer to its
+   * Location, resolved against the URL that answered it; at most
+   * MAX_REDIRECTS), applies the answer; throws with the status and reason
+   * on a refusal.
+   */
   protected static async negotiate(
     url: string,
     pc: RTCPeerConnection,
     localAddress?: string,
   ): Promise<Negotiated> {
     const offer = await gatheredOffer(pc);
-    const reply = await postSdp(url, offer, localAddress);
+    let target = url;
+    const redirects: string[] = [];
+    let reply = await postSdp(target, offer, localAddress);
+    while (reply.status === 307 || reply.status === 308) {
+      const next = reply.headers.get('location');
+      if (next === null) throw new Error(`POST ${target}: ${reply.status} without a Location`);
+      if (redirects.length === MAX_REDIRECTS) {
+        throw new Error(`POST ${url}: more than ${MAX_REDIRECTS} redirects`);
+      }
+      target = new URL(next, target).toString();
+      redirects.push(target);
+      reply = await postSdp(target, offer, localAddress);
+    }
     if (reply.status !== 201) {
-      throw new Error(`POST ${url}: ${reply.status} ${reply.body.trim()}`);
+      throw new Error(`POST ${target}: ${reply.status} ${reply.body.trim()}`);
     }
     const location = reply.headers.get('location');
-    if (location === null) throw new Error(`POST ${url}: 201 without a Location`);
+    if (location === null) throw new Error(`POST ${target}: 201 without a Location`);
     await pc.setRemoteDescription({ type: 'answer', sdp: reply.body });
     return {
-      location: new URL(location, url).toString(),
+      location: new URL(location, target).toString(),
+      redirects,
       answer: reply.body,
       etag: reply.headers.get('etag') ?? '',
       ...(localAddress === undefined ? {} : { localAddress }),

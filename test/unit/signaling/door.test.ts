@@ -88,14 +88,14 @@ const rows: Row[] = [
     name: 'full here, homed here: the first other node by id',
     facts: { localPeers: 2, home: 'b' },
     websocket: to('a'),
-    http: to('a'),
+    http: serve,
     httpOff: serve,
   },
   {
     name: 'full here, home drains: the first other open node',
     facts: { localPeers: 3, nodes: [node('a', true), node('b'), node('c')] },
     websocket: to('c'),
-    http: to('c'),
+    http: serve,
     httpOff: serve,
   },
   {
@@ -145,6 +145,22 @@ describe('door', () => {
         httpDoor({ ...BASE, ...row.facts }, true),
       ]) {
         if (decision.kind === 'redirect') assert.notEqual(decision.node, BASE.here, row.name);
+      }
+    }
+  });
+
+  it('sends a POST one hop at most: the node it is sent to serves it', () => {
+    for (const row of rows) {
+      const facts = { ...BASE, ...row.facts };
+      const decision = httpDoor(facts, true);
+      if (decision.kind !== 'redirect') continue;
+      // There, the room's members are that node's: any count, even full.
+      for (const localPeers of [0, facts.maxPeersPerNode]) {
+        assert.deepEqual(
+          httpDoor({ ...facts, here: decision.node, localPeers }, true),
+          serve,
+          row.name,
+        );
       }
     }
   });

@@ -1,0 +1,324 @@
+/**
+ * Any signaling node is a door (issue 18 point 2, signaling/server/door.ts),
+ * everything real: an in-process control plane with mutual TLS, three
+ * `startSignaling` nodes on 127.0.0.21-23 (one mediasoup worker each, their
+ * own RTC ports, cascade links over mTLS), `signaling.maxPeersPerNode: 1`,
+ * werift peers and GStreamer's VP8. sfu-c runs with
+ * `signaling.cascade.httpRedirect: false`; the others with the default.
+ *
+ * alice publishes on A in a room the control plane homed on A (the first
+ * of a few candidate names it places there):
+ * - a WHEP viewer POSTing to B is sent to A by a 307 whose Location keeps
+ *   the path and query, follows it and receives video with key frames; B
+ *   never holds the room;
+ * - a WHEP viewer POSTing to C (httpRedirect off) is served at C: C holds
+ *   the room (alice's members see no one join) and pipes alice's producer
+ *   in; the room leaves C with the viewer.
+ * Then bob joins a room on B; carol's join there is past maxPeersPerNode and
+ * answered `moved` with the WebSocket URL of the room's home (or of sfu-a
+ * when B is the home), and her join there lists bob.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseConfigText } from '../../../src/config/index.js';
+import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import { AdminCredentials } from '../../../src/shared/admin/index.js';
+import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { startSignaling, type RunningSignaling } from '../../../signaling/index.js';
+import { newAdminToken } from '../../helpers/admin-token.js';
+import { getJson } from '../../helpers/http.js';
+import { freePort } from '../../helpers/ports.js';
+import { waitFor } from '../../helpers/process.js';
+import { stopAllPeers } from '../../helpers/peers/process.js';
+import {
+  RtpFanIn,
+  WeriftPublisher,
+  signalingChannel,
+  startVideoSource,
+} from '../../helpers/peers/werift-signaling.js';
+import { WhepViewer } from '../../helpers/peers/werift-whip.js';
+import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+
+const TRUST_DOMAIN = 'mesh.test';
+const LOG_LEVEL = process.env['DOOR_TEST_LOG'] ?? 'silent';
+const NODES = [
+  { id: 'sfu-a', host: '127.0.0.21', rtcPorts: [43410, 43459], httpRedirect: true },
+  { id: 'sfu-b', host: '127.0.0.22', rtcPorts: [43460, 43509], httpRedirect: true },
+  { id: 'sfu-c', host: '127.0.0.23', rtcPorts: [43510, 43559], httpRedirect: false },
+] as const;
+/** Room names tried until one is homed on sfu-a (placement hashes the name over three nodes). */
+const CANDIDATES = Array.from({ length: 12 }, (_, index) => `door-${index}`);
+
+function ok(frame: Frame): Record<string, unknown> {
+  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
+  return frame.data ?? {};
+}
+
+describe('any signaling node is a door', { timeout: 90_000 }, () => {
+  let dir: string;
+  let plane: RunningControlPlane | undefined;
+  const nodes = new Map<string, RunningSignaling>();
+  const clients: SignalingClient[] = [];
+  const peers: { close(): Promise<void> }[] = [];
+  const viewers: WhepViewer[] = [];
+  let source: RtpFanIn | undefined;
+
+  const configText = (grpcPort: number, node?: (typeof NODES)[number]): string =>
+    [
+      `logLevel: ${LOG_LEVEL}`,
+      'controlPlane:',
+      '  admin: 127.0.0.1:0',
+      `  grpc: 127.0.0.1:${grpcPort}`,
+      '  heartbeatIntervalMs: 200',
+      `  trustDomain: ${TRUST_DOMAIN}`,
+      `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
+      `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
+      `  ca: { dir: ${join(dir, 'ca')} }`,
+      'signaling:',
+      // Pushed to every node by the control plane, so set on both sides.
+      '  maxPeersPerNode: 1',
+      ...(node === undefined
+        ? ['  admin: 127.0.0.1:0', '  listen: 127.0.0.1:0', '  cascade: { listen: 127.0.0.1:0 }']
+        : [
+            `  id: ${node.id}`,
+            `  admin: ${node.host}:0`,
+            `  listen: ${node.host}:0`,
+            `  rtcListenIp: ${node.host}`,
+            `  rtcPorts: { start: ${node.rtcPorts[0]}, end: ${node.rtcPorts[1]} }`,
+            '  workers: 1',
+            `  cascade: { listen: ${node.host}:0, pipeLingerMs: 500, httpRedirect: ${node.httpRedirect} }`,
+          ]),
+      '  instances:',
+      ...NODES.map(
+        (entry) => `    - { id: ${entry.id}, host: ${entry.host}, serviceAccount: ${entry.id} }`,
+      ),
+    ].join('\n');
+
+  const node = (id: string): RunningSignaling => {
+    const running = nodes.get(id);
+    assert.ok(running !== undefined, `node ${id} runs`);
+    return running;
+  };
+  const wsUrl = (id: string): string => `ws://${formatHostPort(node(id).listen)}/ws`;
+  const httpBase = (id: string): string => httpUrl(node(id).listen);
+  const adminUrl = (): string => {
+    assert.ok(plane !== undefined);
+    return httpUrl(plane.admin);
+  };
+  const holds = (id: string, room: string): boolean =>
+    node(id)
+      .roomCascade.reports()
+      .some((entry) => entry.room === room);
+
+  const open = async (url: string): Promise<SignalingClient> => {
+    const client = await SignalingClient.open(url);
+    clients.push(client);
+    return client;
+  };
+
+  /** The home of each room the control plane placed. */
+  const homes = async (): Promise<Map<string, string>> => {
+    const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
+      `${adminUrl()}/placements`,
+    );
+    return new Map(
+      body.rooms.placements
+        .filter((p) => p.key.startsWith('room/'))
+        .map((p) => [p.key.slice('room/'.length), p.node]),
+    );
+  };
+
+  /** Waits until every node holds (acked) `room`'s placement: their doors know its home. */
+  const placedEverywhere = async (room: string): Promise<void> => {
+    await waitFor(
+      async () => {
+        const { body } = await getJson<{
+          nodes: {
+            id: string;
+            resources: { type: string; name: string; acked: string | null }[];
+          }[];
+        }>(`${adminUrl()}/nodes`);
+        const all = NODES.every((entry) =>
+          body.nodes
+            .find((held) => held.id === entry.id)
+            ?.resources.some(
+              (r) => r.type === 'PLACEMENT' && r.name === `room/${room}` && r.acked !== null,
+            ),
+        );
+        return all ? true : undefined;
+      },
+      10_000,
+      () => `every node holds room/${room}`,
+    );
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'door-'));
+    const grpcPort = await freePort();
+    plane = await startControlPlane({
+      config: parseConfigText(configText(grpcPort), 'control plane'),
+      env: { XDG_STATE_HOME: join(dir, 'xdg') },
+      log: createLogger('control-plane', LOG_LEVEL === 'silent' ? 'silent' : 'info'),
+      credentials: AdminCredentials.ofToken(newAdminToken()),
+      placementGraceMs: 300,
+    });
+    for (const entry of NODES) {
+      const config = parseConfigText(configText(grpcPort, entry), `${entry.id} start-up`);
+      nodes.set(
+        entry.id,
+        await startSignaling(
+          config,
+          createLogger(entry.id, LOG_LEVEL === 'silent' ? 'silent' : 'info'),
+        ),
+      );
+    }
+    await Promise.all([...nodes.values()].map((running) => running.serving()));
+    // Each node's directory names all three (the doors choose among them).
+    await waitFor(
+      async () => {
+        const { body } = await getJson<{
+          nodes: { id: string; resources: { type: string; acked: string | null }[] }[];
+        }>(`${adminUrl()}/nodes`);
+        const complete = NODES.every(
+          (entry) =>
+            body.nodes
+              .find((held) => held.id === entry.id)
+              ?.resources.filter((r) => r.type === 'SIGNALING_NODE' && r.acked !== null).length ===
+            NODES.length,
+        );
+        return complete ? true : undefined;
+      },
+      10_000,
+      () => 'every node holds the three SIGNALING_NODE entries',
+    );
+    source = await RtpFanIn.bind();
+    startVideoSource({
+      codec: 'VP8',
+      ports: [source.port],
+      width: 160,
+      height: 120,
+      fps: 15,
+      bitrateKbps: 150,
+      timeoutMs: 85_000,
+    });
+  });
+
+  after(async () => {
+    await Promise.all(viewers.map((viewer) => viewer.close().catch(() => undefined)));
+    await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
+    await Promise.all(clients.map((client) => client.close()));
+    source?.close();
+    await stopAllPeers();
+    for (const running of nodes.values()) await running.close();
+    await plane?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('WHEP through a node without the room: a 307 to its home, or cascaded with httpRedirect off', async () => {
+    assert.ok(source !== undefined);
+    const video = source;
+    await waitFor(
+      () => (video.packets > 0 ? true : undefined),
+      10_000,
+      () => 'GStreamer sends',
+    );
+
+    // alice joins each candidate room on A; the first homed on A is kept.
+    const joined = await Promise.all(
+      CANDIDATES.map(async (room) => {
+        const client = await open(wsUrl('sfu-a'));
+        ok(await client.request('join', { room, peer: 'alice' }));
+        return { room, client };
+      }),
+    );
+    const placed = await waitFor(
+      async () => {
+        const known = await homes();
+        return CANDIDATES.every((room) => known.has(room)) ? known : undefined;
+      },
+      10_000,
+      () => 'every candidate room placed',
+    );
+    const kept = joined.find((entry) => placed.get(entry.room) === 'sfu-a');
+    assert.ok(kept !== undefined, `a candidate homed on sfu-a: ${JSON.stringify([...placed])}`);
+    for (const entry of joined) if (entry !== kept) await entry.client.close();
+    const room = kept.room;
+    const alice = await WeriftPublisher.publish(signalingChannel(kept.client));
+    peers.push(alice);
+    video.add((packet) => alice.writeRtp(packet));
+    await placedEverywhere(room);
+
+    // (a) B redirects: the offer goes to A, the query kept.
+    const atB = await WhepViewer.watch(`${httpBase('sfu-b')}/whep/rooms/${room}/alice?jwt=t1`, {
+      audio: false,
+    });
+    viewers.push(atB);
+    assert.deepEqual(atB.redirects, [`${httpBase('sfu-a')}/whep/rooms/${room}/alice?jwt=t1`]);
+    assert.ok(atB.location.startsWith(`${httpBase('sfu-a')}/whep/session/`), atB.location);
+    await atB.waitFor(
+      (got) => got.video.packets > 10 && got.video.keyframes > 0,
+      'WHEP video from A after the redirect',
+    );
+    assert.equal(holds('sfu-b', room), false, 'B never held the room');
+    await atB.close();
+
+    // (b) C serves it (httpRedirect off) by holding the room and cascading.
+    const atC = await WhepViewer.watch(`${httpBase('sfu-c')}/whep/rooms/${room}/alice`, {
+      audio: false,
+    });
+    viewers.push(atC);
+    assert.deepEqual(atC.redirects, [], 'no redirect with httpRedirect off');
+    assert.ok(atC.location.startsWith('http://127.0.0.23:'), atC.location);
+    await atC.waitFor(
+      (got) => got.video.packets > 10 && got.video.keyframes > 0,
+      'WHEP video of a peer on A, at C',
+    );
+    assert.equal(holds('sfu-c', room), true, 'C holds the room for its viewer');
+    const atCStats = node('sfu-c')
+      .roomCascade.stats()
+      .find((entry) => entry.room === room);
+    assert.equal(atCStats?.pipedIn, 1, 'alice’s producer piped to C once');
+    await atC.close();
+    await waitFor(
+      () => (holds('sfu-c', room) ? undefined : true),
+      5_000,
+      () => 'the room leaves C with its viewer',
+    );
+    // The viewer was a member no one was shown.
+    await assert.rejects(
+      kept.client.take((frame) => frame.event === 'peerJoined', 'peerJoined'),
+      /timed out/,
+    );
+  });
+
+  it('a WebSocket join past maxPeersPerNode is moved to the room’s home, and works there', async () => {
+    const room = 'door-ws';
+    const bob = await open(wsUrl('sfu-b'));
+    ok(await bob.request('join', { room, peer: 'bob' }));
+    await placedEverywhere(room);
+    const home = (await homes()).get(room);
+    assert.ok(home !== undefined);
+    const target = home === 'sfu-b' ? 'sfu-a' : home;
+
+    const carolAtB = await open(wsUrl('sfu-b'));
+    const refused = await carolAtB.request('join', { room, peer: 'carol' });
+    assert.equal(refused.ok, false);
+    const error = refused.error as { code: string; message: string; url?: string };
+    assert.equal(error.code, 'moved', JSON.stringify(error));
+    assert.equal(error.url, wsUrl(target), `moved to ${target} (home ${home})`);
+    await carolAtB.close();
+
+    const carol = await open(error.url);
+    const answer = ok(await carol.request('join', { room, peer: 'carol' }));
+    assert.deepEqual(
+      (answer['peers'] as { peer: string }[]).map((p) => p.peer),
+      ['bob'],
+      'carol’s answer on the other node lists bob (cascaded)',
+    );
+    assert.equal((await bob.event('peerJoined')).data?.['peer'], 'carol');
+  });
+});
