@@ -345,7 +345,8 @@ class WhipWhepEndpoints {
    * A room's producers as a WHEP source: one peer's (the given one, or the
    * peer of the room's first producer), so audio and video belong together.
    * A peer on another signaling node is watched through this node's copy of
-   * its producers (signaling/CASCADE.md); the room must have a member here.
+   * its producers (signaling/CASCADE.md); a room not held here is held for
+   * the viewer (#cascadedSource).
    */
   async #roomSource(
     room: string,
