@@ -2,6 +2,12 @@
  * Being in a room across connections: a RoomConnection per WebSocket, and a
  * new one (a re-join, with the same local tracks and peer name) when the
  * server says `reconnect` or the socket drops, after a growing pause.
+ *
+ * A node that cannot take the join answers `moved` with another node's
+ * WebSocket URL (signaling/CASCADE.md, "Doors"): the join is sent there at
+ * once, at most MAX_MOVES times in a row (two full nodes may send it back
+ * and forth). A re-join starts at the page's own node again: it is the
+ * door, and the node we were moved to may be the one that went away.
  */
 import { RoomConnection, type RoomView } from './room-connection.js';
 import { SignalingError } from './signaling-client.js';
@@ -9,6 +15,21 @@ import type { StatsSource } from './stats.js';
 
 /** Pauses before re-joining, ms; the last repeats. */
 const REJOIN_DELAYS_MS = [250, 1_000, 2_000, 5_000];
+/** `moved` answers followed for one join. */
+const MAX_MOVES = 2;
+
+/** The URL of a `moved` answer, when it is one to follow (ws: or wss:). */
+function movedTo(error: unknown): string | undefined {
+  if (!(error instanceof SignalingError) || error.code !== 'moved' || error.url === undefined) {
+    return undefined;
+  }
+  try {
+    const url = new URL(error.url);
+    return url.protocol === 'ws:' || url.protocol === 'wss:' ? url.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ConferenceOptions {
   readonly url: string;
@@ -74,13 +95,26 @@ export class Conference {
   async #join(): Promise<void> {
     const { room, status, record } = this.#options;
     status(`joining ${room}…`);
-    const connection = await RoomConnection.open({
-      ...this.#options,
-      peer: this.#peer,
-      lost: (lostConnection, reason) => {
-        this.#lost(lostConnection, reason);
-      },
-    });
+    let url = this.#options.url;
+    let connection: RoomConnection | undefined;
+    for (let moves = 0; connection === undefined; moves += 1) {
+      try {
+        connection = await RoomConnection.open({
+          ...this.#options,
+          url,
+          peer: this.#peer,
+          lost: (lostConnection, reason) => {
+            this.#lost(lostConnection, reason);
+          },
+        });
+      } catch (error) {
+        const next = movedTo(error);
+        if (next === undefined || moves === MAX_MOVES || this.#stopped) throw error;
+        url = next;
+        status(`joining ${room} on ${new URL(next).host}…`);
+        record('moved', null);
+      }
+    }
     if (this.#stopped) {
       connection.close();
       return;

@@ -88,6 +88,8 @@ export class SignalingError extends Error {
     readonly code: string,
     message: string,
     reason: string = message,
+    /** With `moved`: the WebSocket URL of the node to join instead. */
+    readonly url?: string,
   ) {
     super(message);
     this.reason = reason;
@@ -105,7 +107,7 @@ interface Frame {
   readonly id?: unknown;
   readonly ok?: unknown;
   readonly data?: unknown;
-  readonly error?: { readonly code?: unknown; readonly message?: unknown };
+  readonly error?: { readonly code?: unknown; readonly message?: unknown; readonly url?: unknown };
   readonly event?: unknown;
 }
 
@@ -216,7 +218,8 @@ export class SignalingClient {
     } else {
       const code = typeof frame.error?.code === 'string' ? frame.error.code : 'internal';
       const message = typeof frame.error?.message === 'string' ? frame.error.message : code;
-      pending.reject(new SignalingError(code, `${pending.method}: ${message}`, message));
+      const url = typeof frame.error?.url === 'string' ? frame.error.url : undefined;
+      pending.reject(new SignalingError(code, `${pending.method}: ${message}`, message, url));
     }
   }
 }
