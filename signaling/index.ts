@@ -164,7 +164,13 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       },
       budget: startup.budgets,
       routes: (rooms, budget) => [
-        demoRoute(),
+        demoRoute({
+          peerUrls: () =>
+            node.signalingNodes
+              .list()
+              .filter((entry) => entry.node !== node.id)
+              .map((entry) => entry.url),
+        }),
         ...whipWhepRoutes({
           rooms,
           budget,

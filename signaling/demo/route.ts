@@ -28,17 +28,39 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** The page loads only its own files and talks only to its own origin (WebSocket, WHEP). */
-const PAGE_POLICY = [
-  "default-src 'self'",
-  "connect-src 'self'",
-  "media-src 'self' blob: mediastream:",
-  "img-src 'self' data:",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+/**
+ * The page loads only its own files and talks only to its own origin
+ * (WebSocket, WHEP) and to the mesh's other signaling nodes, which a join
+ * may be moved to (`moved`, CASCADE.md).
+ */
+function pagePolicy(peerOrigins: readonly string[]): string {
+  return [
+    "default-src 'self'",
+    ["connect-src 'self'", ...peerOrigins].join(' '),
+    "media-src 'self' blob: mediastream:",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
+ * The WebSocket origin (ws: or wss:) of a signaling node's public URL;
+ * undefined for one that is not http(s). Only an origin reaches the policy:
+ * nothing of a path or a query can break out of its directive.
+ */
+export function webSocketOrigin(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
+  return `${parsed.protocol === 'https:' ? 'wss:' : 'ws:'}//${parsed.host}`;
+}
 
 interface StaticFile {
   readonly body: Buffer;
@@ -49,6 +71,8 @@ interface StaticFile {
 export interface DemoRouteOptions {
   /** The built page (default: dist/demo-page beside the compiled code). */
   readonly directory?: string;
+  /** The other signaling nodes' public URLs now (the page may be moved there). */
+  readonly peerUrls?: () => readonly string[];
 }
 
 export function demoRoute(options: DemoRouteOptions = {}): HttpRoute {
@@ -88,7 +112,8 @@ export function demoRoute(options: DemoRouteOptions = {}): HttpRoute {
         notFound(response);
         return;
       }
-      send(request, response, file, name === INDEX);
+      const peers = (options.peerUrls?.() ?? []).flatMap((url) => webSocketOrigin(url) ?? []);
+      send(request, response, file, name === INDEX ? pagePolicy([...new Set(peers)]) : undefined);
     },
   };
 }
@@ -101,17 +126,19 @@ function fileName(path: string): string | undefined {
   return name === INDEX || name.includes('/') ? undefined : name;
 }
 
+/** `policy`: the page's content security policy; undefined for an asset. */
 function send(
   request: IncomingMessage,
   response: ServerResponse,
   file: StaticFile,
-  isPage: boolean,
+  policy: string | undefined,
 ): void {
+  const isPage = policy !== undefined;
   const headers: Record<string, string> = {
     etag: file.etag,
     'cache-control': isPage ? 'no-cache' : 'public, max-age=31536000, immutable',
     'x-content-type-options': 'nosniff',
-    ...(isPage ? { 'content-security-policy': PAGE_POLICY, 'referrer-policy': 'no-referrer' } : {}),
+    ...(isPage ? { 'content-security-policy': policy, 'referrer-policy': 'no-referrer' } : {}),
   };
   if (request.headers['if-none-match'] === file.etag) {
     response.writeHead(304, headers).end();
