@@ -16,10 +16,9 @@ import type { RoomPlacementsView } from '../../../src/control-plane/rooms/index.
 import { AdminCredentials } from '../../../src/shared/admin/index.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { newAdminToken } from '../../helpers/admin-token.js';
-import { getJson, getText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
-import { ScriptedSignaling } from './rooms-scripted-signaling.js';
+import { roomsAdmin, ScriptedSignaling } from './rooms-scripted-signaling.js';
 
 const HEARTBEAT_MS = 200;
 const GRACE_MS = 1_000;
@@ -50,15 +49,9 @@ describe('a signaling node flooding room reports', () => {
   let honest: ScriptedSignaling;
 
   const admin = (path: string) => `http://127.0.0.1:${adminPort}${path}`;
-  const roomPlacements = async (): Promise<RoomPlacementsView> =>
-    (await getJson<{ rooms: RoomPlacementsView }>(admin('/placements'))).body.rooms;
-  const metric = async (name: string, reason: string): Promise<number> => {
-    const { text } = await getText(admin('/metrics'));
-    const line = text
-      .split('\n')
-      .find((row) => row.startsWith(`${name}{`) && row.includes(`reason="${reason}"`));
-    return line === undefined ? 0 : Number(line.split(' ')[1]);
-  };
+  const roomPlacements = (): Promise<RoomPlacementsView> => roomsAdmin(admin('')).roomPlacements();
+  const metric = (name: string, reason: string): Promise<number> =>
+    roomsAdmin(admin('')).metric(name, reason);
 
   before(async () => {
     const grpcPort = await freePort();

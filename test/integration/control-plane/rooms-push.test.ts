@@ -29,7 +29,7 @@ import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
-import { ScriptedSignaling } from './rooms-scripted-signaling.js';
+import { roomsAdmin, ScriptedSignaling } from './rooms-scripted-signaling.js';
 
 const HEARTBEAT_MS = 200;
 /** Long enough for the scripted nodes to connect on a busy machine. */
@@ -70,15 +70,9 @@ describe('SFU rooms through the control plane', () => {
   const keys: string[] = [];
 
   const admin = (path: string) => `http://127.0.0.1:${adminPort}${path}`;
-  const roomPlacements = async (): Promise<RoomPlacementsView> =>
-    (await getJson<{ rooms: RoomPlacementsView }>(admin('/placements'))).body.rooms;
-  const metric = async (name: string, reason: string): Promise<number> => {
-    const { text } = await getText(admin('/metrics'));
-    const line = text
-      .split('\n')
-      .find((row) => row.startsWith(`${name}{`) && row.includes(`reason="${reason}"`));
-    return line === undefined ? 0 : Number(line.split(' ')[1]);
-  };
+  const roomPlacements = (): Promise<RoomPlacementsView> => roomsAdmin(admin('')).roomPlacements();
+  const metric = (name: string, reason: string): Promise<number> =>
+    roomsAdmin(admin('')).metric(name, reason);
 
   before(async () => {
     const grpcPort = await freePort();

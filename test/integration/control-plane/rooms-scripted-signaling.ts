@@ -10,6 +10,7 @@
  * and to whom it sends it.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { RoomPlacementsView } from '../../../src/control-plane/rooms/index.js';
 import {
   parsePipeBody,
   parsePlacementBody,
@@ -28,6 +29,7 @@ import {
   type RoomReport,
   type WireResource,
 } from '../../../src/protocol/mesh/index.js';
+import { getJson, getText } from '../../helpers/http.js';
 
 export interface ScriptedSignalingOptions {
   readonly id: string;
@@ -195,4 +197,23 @@ export class ScriptedSignaling {
       },
     });
   }
+}
+
+/** What the rooms tests read from a control plane's admin at `adminUrl`. */
+export function roomsAdmin(adminUrl: string): {
+  roomPlacements(): Promise<RoomPlacementsView>;
+  /** The count of a metric's series with `reason`, 0 when it has none. */
+  metric(name: string, reason: string): Promise<number>;
+} {
+  return {
+    roomPlacements: async () =>
+      (await getJson<{ rooms: RoomPlacementsView }>(`${adminUrl}/placements`)).body.rooms,
+    metric: async (name, reason) => {
+      const { text } = await getText(`${adminUrl}/metrics`);
+      const line = text
+        .split('\n')
+        .find((row) => row.startsWith(`${name}{`) && row.includes(`reason="${reason}"`));
+      return line === undefined ? 0 : Number(line.split(' ')[1]);
+    },
+  };
 }
