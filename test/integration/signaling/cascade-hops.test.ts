@@ -13,28 +13,18 @@
  *
  * Both nodes run in this one process, and the media stats collector reads
  * the process-wide census, so each node's report holds both nodes' streams
- * here; and the census keys live Producers by id, so B's pipe Producer (it
- * keeps alice's id) hides alice's own from the stats while both live. The
- * test therefore checks the pipe hop, which the view reads by pipe, end and
- * direction, and not the publishers and viewers (one node per process in
- * use, where neither happens).
+ * here. The test therefore checks the pipe hop, which the view reads by
+ * pipe, end and direction, and not the publishers and viewers (one node per
+ * process in use, where this does not happen).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
 import type { RoomHopsView } from '../../../src/control-plane/rooms/room-hops.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
-import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
-import { createLogger } from '../../../src/shared/log.js';
-import { startSignaling, type RunningSignaling } from '../../../signaling/index.js';
-import { newAdminToken } from '../../helpers/admin-token.js';
+import { formatHostPort } from '../../../src/shared/address.js';
+import type { RunningSignaling } from '../../../signaling/index.js';
 import { getJson } from '../../helpers/http.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
+import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -45,11 +35,10 @@ import {
 } from '../../helpers/peers/werift-signaling.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 
-const TRUST_DOMAIN = 'mesh.test';
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const NODES = [
-  { id: 'sfu-a', host: '127.0.0.21', rtcPorts: [43210, 43259] },
-  { id: 'sfu-b', host: '127.0.0.22', rtcPorts: [43260, 43309] },
+  { id: 'sfu-a', host: '127.0.0.21', rtcPorts: [43210, 43259] as const },
+  { id: 'sfu-b', host: '127.0.0.22', rtcPorts: [43260, 43309] as const },
 ] as const;
 const ROOM = 'h1';
 const PIPE = `pipe/${ROOM}/sfu-a~sfu-b`;
@@ -60,45 +49,15 @@ function ok(frame: Frame): Record<string, unknown> {
 }
 
 describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 }, () => {
-  let dir: string;
-  let plane: RunningControlPlane | undefined;
-  const nodes: RunningSignaling[] = [];
+  let mesh: SignalingMesh | undefined;
+  let nodes: readonly RunningSignaling[] = [];
   const clients: SignalingClient[] = [];
   const peers: { close(): Promise<void> }[] = [];
   let source: RtpFanIn | undefined;
 
-  const configText = (grpcPort: number, node?: (typeof NODES)[number]): string =>
-    [
-      `logLevel: ${LOG_LEVEL}`,
-      'controlPlane:',
-      '  admin: 127.0.0.1:0',
-      `  grpc: 127.0.0.1:${grpcPort}`,
-      '  heartbeatIntervalMs: 200',
-      `  trustDomain: ${TRUST_DOMAIN}`,
-      `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
-      `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
-      `  ca: { dir: ${join(dir, 'ca')} }`,
-      'signaling:',
-      ...(node === undefined
-        ? ['  admin: 127.0.0.1:0', '  listen: 127.0.0.1:0', '  cascade: { listen: 127.0.0.1:0 }']
-        : [
-            `  id: ${node.id}`,
-            `  admin: ${node.host}:0`,
-            `  listen: ${node.host}:0`,
-            `  rtcListenIp: ${node.host}`,
-            `  rtcPorts: { start: ${node.rtcPorts[0]}, end: ${node.rtcPorts[1]} }`,
-            '  workers: 1',
-            `  cascade: { listen: ${node.host}:0 }`,
-          ]),
-      '  instances:',
-      ...NODES.map(
-        (entry) => `    - { id: ${entry.id}, host: ${entry.host}, serviceAccount: ${entry.id} }`,
-      ),
-    ].join('\n');
-
   const adminUrl = (): string => {
-    assert.ok(plane !== undefined);
-    return httpUrl(plane.admin);
+    assert.ok(mesh !== undefined);
+    return mesh.adminUrl;
   };
 
   const join_ = async (
@@ -111,25 +70,8 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cascade-hops-'));
-    const grpcPort = await freePort();
-    plane = await startControlPlane({
-      config: parseConfigText(configText(grpcPort), 'control plane'),
-      env: { XDG_STATE_HOME: join(dir, 'xdg') },
-      log: createLogger('control-plane', LOG_LEVEL === 'silent' ? 'silent' : 'info'),
-      credentials: AdminCredentials.ofToken(newAdminToken()),
-      placementGraceMs: 300,
-    });
-    for (const node of NODES) {
-      const config = parseConfigText(configText(grpcPort, node), `${node.id} start-up`);
-      nodes.push(
-        await startSignaling(
-          config,
-          createLogger(node.id, LOG_LEVEL === 'silent' ? 'silent' : 'info'),
-        ),
-      );
-    }
-    await Promise.all(nodes.map((node) => node.serving()));
+    mesh = await startSignalingMesh({ prefix: 'cascade-hops', nodes: NODES, logLevel: LOG_LEVEL });
+    nodes = mesh.nodes;
     source = await RtpFanIn.bind();
     startVideoSource({
       codec: 'VP8',
@@ -147,9 +89,7 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
     await Promise.all(clients.map((client) => client.close()));
     source?.close();
     await stopAllPeers();
-    for (const node of nodes) await node.close();
-    await plane?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.close();
   });
 
   it('shows the A -> B pipe hop with packets and an RTT from the nodes’ stats', async () => {

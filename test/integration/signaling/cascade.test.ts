@@ -25,21 +25,13 @@
  * consumer of it closes and B has no pipe left to A.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
-import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
-import { createLogger } from '../../../src/shared/log.js';
-import { startSignaling, type RunningSignaling } from '../../../signaling/index.js';
+import { formatHostPort } from '../../../src/shared/address.js';
+import type { RunningSignaling } from '../../../signaling/index.js';
 import { censusCounts, type CensusCounts } from '../../../signaling/sfu/index.js';
-import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson } from '../../helpers/http.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
+import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -52,11 +44,20 @@ import {
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 
-const TRUST_DOMAIN = 'mesh.test';
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const NODES = [
-  { id: 'sfu-a', host: '127.0.0.11', rtcPorts: [43110, 43159] },
-  { id: 'sfu-b', host: '127.0.0.12', rtcPorts: [43160, 43209] },
+  {
+    id: 'sfu-a',
+    host: '127.0.0.11',
+    rtcPorts: [43110, 43159] as const,
+    cascade: 'pipeLingerMs: 500',
+  },
+  {
+    id: 'sfu-b',
+    host: '127.0.0.12',
+    rtcPorts: [43160, 43209] as const,
+    cascade: 'pipeLingerMs: 500',
+  },
 ] as const;
 const PIPE_R1 = 'pipe/r1/sfu-a~sfu-b';
 
@@ -74,48 +75,17 @@ function media(): string {
 }
 
 describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
-  let dir: string;
-  let plane: RunningControlPlane | undefined;
-  const nodes: RunningSignaling[] = [];
+  let mesh: SignalingMesh | undefined;
+  let nodes: readonly RunningSignaling[] = [];
   const clients: SignalingClient[] = [];
   const peers: { close(): Promise<void> }[] = [];
   let source: RtpFanIn | undefined;
   let baseline: CensusCounts;
 
-  const configText = (grpcPort: number, node?: (typeof NODES)[number]): string =>
-    [
-      `logLevel: ${LOG_LEVEL}`,
-      'controlPlane:',
-      '  admin: 127.0.0.1:0',
-      `  grpc: 127.0.0.1:${grpcPort}`,
-      '  heartbeatIntervalMs: 200',
-      `  trustDomain: ${TRUST_DOMAIN}`,
-      `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
-      `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
-      `  ca: { dir: ${join(dir, 'ca')} }`,
-      'signaling:',
-      ...(node === undefined
-        ? ['  admin: 127.0.0.1:0', '  listen: 127.0.0.1:0', '  cascade: { listen: 127.0.0.1:0 }']
-        : [
-            `  id: ${node.id}`,
-            `  admin: ${node.host}:0`,
-            `  listen: ${node.host}:0`,
-            `  rtcListenIp: ${node.host}`,
-            `  rtcPorts: { start: ${node.rtcPorts[0]}, end: ${node.rtcPorts[1]} }`,
-            '  workers: 1',
-            `  cascade: { listen: ${node.host}:0, pipeLingerMs: 500 }`,
-          ]),
-      // Each node its own SPIFFE ID (its service account), as `up` gives them.
-      '  instances:',
-      ...NODES.map(
-        (entry) => `    - { id: ${entry.id}, host: ${entry.host}, serviceAccount: ${entry.id} }`,
-      ),
-    ].join('\n');
-
   const wsUrl = (node: RunningSignaling): string => `ws://${formatHostPort(node.listen)}/ws`;
   const adminUrl = (): string => {
-    assert.ok(plane !== undefined);
-    return httpUrl(plane.admin);
+    assert.ok(mesh !== undefined);
+    return mesh.adminUrl;
   };
 
   const join_ = async (
@@ -169,26 +139,8 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
   const closed = new Set<RunningSignaling>();
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cascade-'));
-    const grpcPort = await freePort();
-    plane = await startControlPlane({
-      config: parseConfigText(configText(grpcPort), 'control plane'),
-      env: { XDG_STATE_HOME: join(dir, 'xdg') },
-      log: createLogger('control-plane', LOG_LEVEL === 'silent' ? 'silent' : 'info'),
-      credentials: AdminCredentials.ofToken(newAdminToken()),
-      // Rooms are placed (and pipes planned) soon after the nodes register.
-      placementGraceMs: 300,
-    });
-    for (const node of NODES) {
-      const config = parseConfigText(configText(grpcPort, node), `${node.id} start-up`);
-      nodes.push(
-        await startSignaling(
-          config,
-          createLogger(node.id, LOG_LEVEL === 'silent' ? 'silent' : 'info'),
-        ),
-      );
-    }
-    await Promise.all(nodes.map((node) => node.serving()));
+    mesh = await startSignalingMesh({ prefix: 'cascade', nodes: NODES, logLevel: LOG_LEVEL });
+    nodes = mesh.nodes;
     baseline = censusCounts();
     source = await RtpFanIn.bind();
     startVideoSource({
@@ -207,9 +159,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     await Promise.all(clients.map((client) => client.close()));
     source?.close();
     await stopAllPeers();
-    for (const node of nodes) if (!closed.has(node)) await node.close();
-    await plane?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.close(closed);
   });
 
   it('pipes A’s producer to B’s subscribers once, carries pause, close and leave, and leaves nothing behind', async () => {

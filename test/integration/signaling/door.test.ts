@@ -19,20 +19,12 @@
  * when B is the home), and her join there lists bob.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
-import { createLogger } from '../../../src/shared/log.js';
-import { startSignaling, type RunningSignaling } from '../../../signaling/index.js';
-import { newAdminToken } from '../../helpers/admin-token.js';
+import type { RunningSignaling } from '../../../signaling/index.js';
 import { getJson } from '../../helpers/http.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
+import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -43,12 +35,11 @@ import {
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 
-const TRUST_DOMAIN = 'mesh.test';
 const LOG_LEVEL = process.env['DOOR_TEST_LOG'] ?? 'silent';
 const NODES = [
-  { id: 'sfu-a', host: '127.0.0.21', rtcPorts: [43410, 43459], httpRedirect: true },
-  { id: 'sfu-b', host: '127.0.0.22', rtcPorts: [43460, 43509], httpRedirect: true },
-  { id: 'sfu-c', host: '127.0.0.23', rtcPorts: [43510, 43559], httpRedirect: false },
+  { id: 'sfu-a', host: '127.0.0.21', rtcPorts: [43410, 43459] as const, httpRedirect: true },
+  { id: 'sfu-b', host: '127.0.0.22', rtcPorts: [43460, 43509] as const, httpRedirect: true },
+  { id: 'sfu-c', host: '127.0.0.23', rtcPorts: [43510, 43559] as const, httpRedirect: false },
 ] as const;
 /** Room names tried until one is homed on sfu-a (placement hashes the name over three nodes). */
 const CANDIDATES = Array.from({ length: 12 }, (_, index) => `door-${index}`);
@@ -59,44 +50,12 @@ function ok(frame: Frame): Record<string, unknown> {
 }
 
 describe('any signaling node is a door', { timeout: 90_000 }, () => {
-  let dir: string;
-  let plane: RunningControlPlane | undefined;
+  let mesh: SignalingMesh | undefined;
   const nodes = new Map<string, RunningSignaling>();
   const clients: SignalingClient[] = [];
   const peers: { close(): Promise<void> }[] = [];
   const viewers: WhepViewer[] = [];
   let source: RtpFanIn | undefined;
-
-  const configText = (grpcPort: number, node?: (typeof NODES)[number]): string =>
-    [
-      `logLevel: ${LOG_LEVEL}`,
-      'controlPlane:',
-      '  admin: 127.0.0.1:0',
-      `  grpc: 127.0.0.1:${grpcPort}`,
-      '  heartbeatIntervalMs: 200',
-      `  trustDomain: ${TRUST_DOMAIN}`,
-      `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
-      `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
-      `  ca: { dir: ${join(dir, 'ca')} }`,
-      'signaling:',
-      // Pushed to every node by the control plane, so set on both sides.
-      '  maxPeersPerNode: 1',
-      ...(node === undefined
-        ? ['  admin: 127.0.0.1:0', '  listen: 127.0.0.1:0', '  cascade: { listen: 127.0.0.1:0 }']
-        : [
-            `  id: ${node.id}`,
-            `  admin: ${node.host}:0`,
-            `  listen: ${node.host}:0`,
-            `  rtcListenIp: ${node.host}`,
-            `  rtcPorts: { start: ${node.rtcPorts[0]}, end: ${node.rtcPorts[1]} }`,
-            '  workers: 1',
-            `  cascade: { listen: ${node.host}:0, pipeLingerMs: 500, httpRedirect: ${node.httpRedirect} }`,
-          ]),
-      '  instances:',
-      ...NODES.map(
-        (entry) => `    - { id: ${entry.id}, host: ${entry.host}, serviceAccount: ${entry.id} }`,
-      ),
-    ].join('\n');
 
   const node = (id: string): RunningSignaling => {
     const running = nodes.get(id);
@@ -106,8 +65,8 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
   const wsUrl = (id: string): string => `ws://${formatHostPort(node(id).listen)}/ws`;
   const httpBase = (id: string): string => httpUrl(node(id).listen);
   const adminUrl = (): string => {
-    assert.ok(plane !== undefined);
-    return httpUrl(plane.admin);
+    assert.ok(mesh !== undefined);
+    return mesh.adminUrl;
   };
   const holds = (id: string, room: string): boolean =>
     node(id)
@@ -157,26 +116,17 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'door-'));
-    const grpcPort = await freePort();
-    plane = await startControlPlane({
-      config: parseConfigText(configText(grpcPort), 'control plane'),
-      env: { XDG_STATE_HOME: join(dir, 'xdg') },
-      log: createLogger('control-plane', LOG_LEVEL === 'silent' ? 'silent' : 'info'),
-      credentials: AdminCredentials.ofToken(newAdminToken()),
-      placementGraceMs: 300,
+    mesh = await startSignalingMesh({
+      prefix: 'door',
+      nodes: NODES.map((entry) => ({
+        ...entry,
+        cascade: `pipeLingerMs: 500, httpRedirect: ${entry.httpRedirect}`,
+      })),
+      // Pushed to every node by the control plane, so set on both sides.
+      signaling: ['  maxPeersPerNode: 1'],
+      logLevel: LOG_LEVEL,
     });
-    for (const entry of NODES) {
-      const config = parseConfigText(configText(grpcPort, entry), `${entry.id} start-up`);
-      nodes.set(
-        entry.id,
-        await startSignaling(
-          config,
-          createLogger(entry.id, LOG_LEVEL === 'silent' ? 'silent' : 'info'),
-        ),
-      );
-    }
-    await Promise.all([...nodes.values()].map((running) => running.serving()));
+    mesh.nodes.forEach((running, index) => nodes.set(NODES[index]?.id ?? '', running));
     // Each node's directory names all three (the doors choose among them).
     await waitFor(
       async () => {
@@ -213,9 +163,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
     await Promise.all(clients.map((client) => client.close()));
     source?.close();
     await stopAllPeers();
-    for (const running of nodes.values()) await running.close();
-    await plane?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.close();
   });
 
   it('WHEP through a node without the room: a 307 to its home, or cascaded with httpRedirect off', async () => {
