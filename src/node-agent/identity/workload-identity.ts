@@ -222,8 +222,8 @@ export class WorkloadIdentity
     this.#revokedIdentities = revokedIdentities;
     if (
       current.trustBundlePem === pem &&
-      sameSerials(current.revokedSerials ?? [], revokedSerials) &&
-      JSON.stringify(current.revokedIdentities ?? []) === JSON.stringify(revokedIdentities)
+      JSON.stringify([current.revokedSerials ?? [], current.revokedIdentities ?? []]) ===
+        JSON.stringify([revokedSerials, revokedIdentities])
     ) {
       return;
     }
@@ -469,8 +469,4 @@ function serialOf(pem: string): string {
   } catch {
     return '';
   }
-}
-
-function sameSerials(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((serial, index) => serial === b[index]);
 }

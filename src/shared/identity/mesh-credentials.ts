@@ -57,10 +57,7 @@ export class MeshCredentials {
     const material: MeshTlsMaterial = {
       spiffeId: certificates.spiffeId,
       trustDomain: parseSpiffeId(certificates.spiffeId).trustDomain,
-      revoked: revokedSerialSet(
-        certificates.revokedSerials ?? [],
-        certificates.revokedIdentities ?? [],
-      ),
+      revoked: revocationListOf(certificates),
       context: createSecureContext({ ...options, minVersion: 'TLSv1.3' }),
       options,
     };
@@ -95,14 +92,13 @@ export function revocationsOf(
     const certificates = current();
     if (certificates !== held) {
       held = certificates;
-      list =
-        certificates === undefined
-          ? undefined
-          : revokedSerialSet(
-              certificates.revokedSerials ?? [],
-              certificates.revokedIdentities ?? [],
-            );
+      list = certificates === undefined ? undefined : revocationListOf(certificates);
     }
     return list;
   };
+}
+
+/** The revocation list a set of certificates carries (none until one is pushed). */
+function revocationListOf(certificates: WorkloadCertificates): RevokedSerials {
+  return revokedSerialSet(certificates.revokedSerials ?? [], certificates.revokedIdentities ?? []);
 }
