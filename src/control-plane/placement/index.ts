@@ -26,7 +26,10 @@
  *
  * PlacementService (placement-service.ts) is that driving, wired to the
  * config store and the registry: its assignments are the PLACEMENT
- * resources the config push sends to every proxy.
+ * resources the config push sends to every proxy. RoomPlacement
+ * (rooms/room-placement.ts) drives one over signaling nodes; both share
+ * RolePlacements (the table over one role's nodes, with its resources) and
+ * PlacementGrace (nothing placed while the nodes' Hellos restore it).
  */
 export { hash32 } from './hash.js';
 export { fillOf, weightOf, type MeasuredLoad } from './node-load.js';
@@ -41,11 +44,20 @@ export {
   DEFAULT_PLACEMENT_GRACE_MS,
   DEFAULT_RECONCILE_INTERVAL_MS,
   FIRST_START_SETTLE_MS,
+  PlacementGrace,
+  type PlacementGraceOptions,
+} from './placement-grace.js';
+export {
+  RolePlacements,
+  type NodeLoad,
+  type PlacementNodeView,
+  type PlacementView,
+  type RolePlacementsOptions,
+} from './role-placements.js';
+export {
   PlacementService,
   type ConfigSource,
-  type PlacementNodeView,
   type PlacementServiceOptions,
   type PlacementsView,
-  type PlacementView,
 } from './placement-service.js';
 export { CAMERA_KEY_PREFIX, ROUTE_KEY_PREFIX, sessionKeys } from './session-keys.js';

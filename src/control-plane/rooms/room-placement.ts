@@ -2,9 +2,9 @@
  * Room placement (issue 18): each SFU room some signaling node reports
  * gets a home node, the PLACEMENT `room/<name>` that the config push sends
  * to every signaling node (a node that cannot take a participant sends it
- * home: a WebSocket `moved`, a WHIP/WHEP 307). Its own PlacementTable over
- * the registry's signaling nodes, driven as PlacementService drives the
- * proxies' one:
+ * home: a WebSocket `moved`, a WHIP/WHEP 307). Its own table over the
+ * registry's signaling nodes (RolePlacements) and start (PlacementGrace),
+ * both shared with PlacementService, which drives the proxies' one:
  *
  * - Nodes: the registry's signaling nodes. Healthy while not stale; weight
  *   their declared capacity.sessions (before a load report, the config's
@@ -40,23 +40,13 @@
  *   assignments emits 'change' once.
  */
 import { EventEmitter } from 'node:events';
-import {
-  placementResource,
-  type PlacementBody,
-  type PlacementReason,
-  type PushedResource,
-} from '../../config/index.js';
+import type { PlacementBody, PushedResource } from '../../config/index.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
-import type { Capacity } from '../../protocol/mesh/index.js';
 import {
-  DEFAULT_PLACEMENT_GRACE_MS,
-  DEFAULT_RECONCILE_INTERVAL_MS,
-  FIRST_START_SETTLE_MS,
   fillOf,
-  PlacementTable,
-  weightOf,
-  type Assignment,
+  PlacementGrace,
+  RolePlacements,
   type ConfigSource,
   type MeasuredLoad,
   type PlacementNodeView,
@@ -109,32 +99,18 @@ export interface RoomPlacementEvents {
 
 export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
   readonly #options: RoomPlacementOptions;
-  readonly #table: PlacementTable;
+  readonly #placements: RolePlacements;
+  readonly #grace: PlacementGrace;
   readonly #loadFactor: number;
   readonly #lingerMs: number;
-  readonly #resources = new Map<string, PushedResource>();
   /** Reported rooms' keys that found no node yet. */
   readonly #unplaced = new Set<string>();
   /** Placed keys no node reports, and since when (clock ms). */
   readonly #unreportedSince = new Map<string, number>();
-  /** Signaling nodes set in the table, so those the registry forgets can be removed. */
-  readonly #nodes = new Set<string>();
   /** The nodes whose reports placed each key, charged for it until it is released. */
   readonly #chargedTo = new Map<string, readonly string[]>();
   /** Keys restored from Hellos, judged once at the end of the grace (see the header). */
   readonly #restored = new Set<string>();
-  #restoring = true;
-  #restart = false;
-  #grace: NodeJS.Timeout | undefined;
-  #settle: NodeJS.Timeout | undefined;
-  #tick: NodeJS.Timeout | undefined;
-  readonly #onRegistered = (id: string): void => {
-    if (!this.#restoring || this.#restart) return;
-    if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') return;
-    clearTimeout(this.#settle);
-    this.#settle = setTimeout(() => this.endRestore(), FIRST_START_SETTLE_MS);
-    this.#settle.unref();
-  };
   readonly #onInput = (): void => {
     this.reconcile();
   };
@@ -144,58 +120,62 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     this.#options = options;
     this.#loadFactor = options.loadFactor ?? 1.25;
     this.#lingerMs = options.lingerMs ?? DEFAULT_ROOM_LINGER_MS;
-    this.#table = new PlacementTable({ loadFactor: this.#loadFactor, clock: options.clock });
+    this.#placements = new RolePlacements({
+      registry: options.registry,
+      role: 'ROLE_SIGNALING',
+      clock: options.clock,
+      loadFactor: this.#loadFactor,
+      declaredCapacity: () => options.store.current.config.signaling.capacity,
+      fillOf: signalingFillOf,
+    });
+    this.#grace = new PlacementGrace({
+      registry: options.registry,
+      role: 'ROLE_SIGNALING',
+      ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+      ...(options.reconcileIntervalMs === undefined
+        ? {}
+        : { reconcileIntervalMs: options.reconcileIntervalMs }),
+      ended: () => {
+        this.#options.log.info(
+          { restored: this.#placements.size },
+          'room placement: grace period over',
+        );
+        this.reconcile();
+      },
+      reconcile: () => this.reconcile(),
+    });
   }
 
   /** Starts the grace period, then reconciles on input and every reconcileIntervalMs. */
   start(): void {
     this.#options.membership.on('change', this.#onInput);
     this.#options.registry.on('drain', this.#onInput);
-    this.#options.registry.on('registered', this.#onRegistered);
-    this.#grace = setTimeout(
-      () => this.endRestore(),
-      this.#options.graceMs ?? DEFAULT_PLACEMENT_GRACE_MS,
-    );
-    this.#grace.unref();
+    this.#grace.start();
   }
 
   close(): void {
     this.#options.membership.off('change', this.#onInput);
     this.#options.registry.off('drain', this.#onInput);
-    this.#options.registry.off('registered', this.#onRegistered);
-    clearTimeout(this.#grace);
-    clearTimeout(this.#settle);
-    clearInterval(this.#tick);
+    this.#grace.close();
   }
 
   get restoring(): boolean {
-    return this.#restoring;
+    return this.#grace.restoring;
   }
 
   /** Ends the grace period now: places what must be placed, then reconciles periodically. */
   endRestore(): void {
-    if (!this.#restoring) return;
-    clearTimeout(this.#grace);
-    clearTimeout(this.#settle);
-    this.#restoring = false;
-    this.#options.log.info({ restored: this.#table.size }, 'room placement: grace period over');
-    this.reconcile();
-    this.#tick = setInterval(
-      () => this.reconcile(),
-      this.#options.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS,
-    );
-    this.#tick.unref();
+    this.#grace.end();
   }
 
   /** The home of `room` now (its PLACEMENT body), or undefined. */
   homeOf(room: string): PlacementBody | undefined {
-    const assignment = this.#table.get(roomKey(room));
-    return assignment === undefined ? undefined : bodyOf(assignment);
+    return this.#placements.bodyOf(roomKey(room));
   }
 
   /** The room PLACEMENT resources every signaling node should hold. */
   resources(): readonly PushedResource[] {
-    return [...this.#resources.values()];
+    return this.#placements.resources();
   }
 
   /**
@@ -204,12 +184,9 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
    * and one later than MAX_RESTORED_SINCE_SKEW_MS ahead of now is refused.
    */
   reported(node: string, held: readonly { readonly key: string; readonly body: PlacementBody }[]) {
-    if (!this.#restoring) return;
+    if (!this.#grace.restoring) return;
     const rooms = held.filter(({ key }) => key.startsWith(ROOM_KEY_PREFIX));
-    if (rooms.length > 0) {
-      this.#restart = true;
-      clearTimeout(this.#settle);
-    }
+    if (rooms.length > 0) this.#grace.restarted();
     let changed = false;
     let refused = 0;
     const latest = this.#options.clock.now() + MAX_RESTORED_SINCE_SKEW_MS;
@@ -219,9 +196,7 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
         refused += 1;
         continue;
       }
-      const current = this.#table.get(key);
-      if (current !== undefined && current.sinceMs >= sinceMs) continue;
-      this.#record(this.#table.restore(key, body.node, sinceMs, body.reason));
+      if (!this.#placements.restore(key, body, sinceMs)) continue;
       this.#restored.add(key);
       changed = true;
     }
@@ -237,80 +212,23 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
 
   /** One pass: nodes from the registry, rooms from the reports, failed nodes' rooms moved. */
   reconcile(): void {
-    if (this.#restoring) return;
+    if (this.#grace.restoring) return;
     this.#options.membership.forgetLapsed();
-    let changed = this.#syncNodes();
+    let changed = this.#placements.syncNodes();
     changed = this.#dropUnclaimedRestores() || changed;
     changed = this.#syncRooms() || changed;
-    for (const moved of this.#table.rebalance()) {
-      this.#record(moved);
-      changed = true;
-    }
+    changed = this.#placements.rebalance() || changed;
     if (changed) this.emit('change');
   }
 
   view(): RoomPlacementsView {
-    const loads = this.#table.loads();
-    const total = this.#table.size;
-    const signaling = [...this.#options.registry.records()].filter(
-      (record) => record.role === 'ROLE_SIGNALING',
-    );
-    let healthyWeight = 0;
-    const states = signaling.map((record) => {
-      const state = this.#options.registry.stateOf(record);
-      const weight = this.#weightOf(record.load?.capacity);
-      const eligible = state !== 'stale' && record.draining === undefined;
-      if (eligible) healthyWeight += weight;
-      return { record, state, weight, eligible };
-    });
-    const nodes: PlacementNodeView[] = states.map(({ record, state, weight, eligible }) => ({
-      id: record.id,
-      state,
-      draining: record.draining !== undefined,
-      keys: loads.get(record.id) ?? 0,
-      weight,
-      fill: record.load === undefined ? null : signalingFillOf(record.load),
-      bound:
-        healthyWeight > 0 && eligible
-          ? Math.ceil((this.#loadFactor * total * weight) / healthyWeight)
-          : 0,
-    }));
-    nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return {
-      restoring: this.#restoring,
+      restoring: this.#grace.restoring,
       loadFactor: this.#loadFactor,
       lingerMs: this.#lingerMs,
-      placements: this.#table.list().map(viewOf),
-      nodes,
+      placements: this.#placements.placementsView(),
+      nodes: this.#placements.nodesView(),
     };
-  }
-
-  /** Sets every signaling node of the registry in the table; removes those it forgot. */
-  #syncNodes(): boolean {
-    const seen = new Set<string>();
-    let changed = false;
-    for (const record of this.#options.registry.records()) {
-      if (record.role !== 'ROLE_SIGNALING') continue;
-      seen.add(record.id);
-      const { load } = record;
-      this.#table.setNode(record.id, {
-        weight: this.#weightOf(load?.capacity),
-        healthy: this.#options.registry.stateOf(record) !== 'stale',
-        draining: record.draining !== undefined,
-        ...(load === undefined ? {} : { fill: signalingFillOf(load) }),
-      });
-      if (!this.#nodes.has(record.id)) {
-        this.#nodes.add(record.id);
-        changed = true;
-      }
-    }
-    for (const id of this.#nodes) {
-      if (seen.has(id)) continue;
-      this.#table.removeNode(id);
-      this.#nodes.delete(id);
-      changed = true;
-    }
-    return changed;
   }
 
   /**
@@ -324,16 +242,13 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     const rooms = this.#options.membership.rooms();
     let changed = false;
     for (const key of this.#restored) {
-      const assignment = this.#table.get(key);
+      const assignment = this.#placements.get(key);
       if (assignment === undefined) continue;
       const reporters = rooms.get(key.slice(ROOM_KEY_PREFIX.length)) ?? [];
       // Nobody's room any more: it lingers and goes as any unreported room.
       if (reporters.length === 0) continue;
       if (reporters.some(({ node }) => node === assignment.node)) continue;
-      this.#table.release(key);
-      this.#resources.delete(key);
-      this.#unreportedSince.delete(key);
-      this.#chargedTo.delete(key);
+      this.#release(key);
       this.#options.log.info(
         { key, node: assignment.node },
         'room placement: a restored home whose node does not report the room is placed again',
@@ -350,7 +265,7 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     const rooms = this.#options.membership.rooms();
     const reported = new Set([...rooms.keys()].map(roomKey));
     let changed = false;
-    for (const assignment of this.#table.list()) {
+    for (const assignment of this.#placements.list()) {
       const { key } = assignment;
       if (reported.has(key)) {
         this.#unreportedSince.delete(key);
@@ -362,15 +277,14 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
         continue;
       }
       if (now - since < this.#lingerMs) continue;
-      this.#table.release(key);
-      this.#resources.delete(key);
-      this.#unreportedSince.delete(key);
-      this.#chargedTo.delete(key);
+      this.#release(key);
       this.#options.log.debug({ key }, 'room placement: room released');
       changed = true;
     }
     for (const key of this.#unplaced) if (!reported.has(key)) this.#unplaced.delete(key);
-    for (const key of reported) if (this.#table.get(key) === undefined) this.#unplaced.add(key);
+    for (const key of reported) {
+      if (this.#placements.get(key) === undefined) this.#unplaced.add(key);
+    }
     const shares = this.#shares(rooms);
     let heldBack = 0;
     for (const key of this.#unplaced) {
@@ -379,10 +293,9 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
         heldBack += 1;
         continue;
       }
-      const assignment = this.#table.assign(key);
+      const assignment = this.#placements.assign(key);
       if (assignment === undefined) break; // no room for one: none for the others either
       this.#unplaced.delete(key);
-      this.#record(assignment);
       const charged = reporters.map(({ node }) => node);
       this.#chargedTo.set(key, charged);
       for (const node of charged) shares.take(node);
@@ -403,17 +316,10 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
    * less the placed rooms it reports already (see the header).
    */
   #shares(rooms: ReadonlyMap<string, readonly RoomShare[]>): FairShares {
-    let capacity = 0;
-    let eligible = 0;
-    for (const record of this.#options.registry.records()) {
-      if (record.role !== 'ROLE_SIGNALING' || record.draining !== undefined) continue;
-      if (this.#options.registry.stateOf(record) === 'stale') continue;
-      capacity += Math.floor(this.#weightOf(record.load?.capacity));
-      eligible += 1;
-    }
+    const { capacity, eligible } = this.#placements.eligibleCapacity();
     const fairShare = Math.ceil(capacity / Math.max(1, eligible));
     const used = new Map<string, number>();
-    for (const { key } of this.#table.list()) {
+    for (const { key } of this.#placements.list()) {
       // A lingering room stays charged to whoever placed it: reporting fresh
       // rooms while the last ones linger must not take more than the share.
       const charged =
@@ -428,13 +334,11 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     };
   }
 
-  #record(assignment: Assignment): void {
-    this.#resources.set(assignment.key, placementResource(assignment.key, bodyOf(assignment)));
-  }
-
-  #weightOf(capacity: Capacity | undefined): number {
-    const declared = capacity ?? this.#options.store.current.config.signaling.capacity;
-    return Math.max(1, weightOf(declared));
+  /** Releases a room's home and forgets what was kept about it. */
+  #release(key: string): void {
+    this.#placements.release(key);
+    this.#unreportedSince.delete(key);
+    this.#chargedTo.delete(key);
   }
 }
 
@@ -454,14 +358,4 @@ interface FairShares {
   readonly fairShare: number;
   has(node: string): boolean;
   take(node: string): void;
-}
-
-function bodyOf(assignment: Assignment): PlacementBody {
-  const reason: PlacementReason = assignment.reason;
-  return { node: assignment.node, since: new Date(assignment.sinceMs).toISOString(), reason };
-}
-
-function viewOf(assignment: Assignment): PlacementView {
-  const { node, since, reason } = bodyOf(assignment);
-  return { key: assignment.key, node, since, reason };
 }
