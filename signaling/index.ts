@@ -9,6 +9,13 @@
  * certificate, and the node registers the address it bound (a port 0 is a
  * real port there), so the certificate is obtained before the node's
  * control client starts: until then the admin listener is not up either.
+ *
+ * Drain (CASCADE.md "Drain"; `streammesh drain`, or SIGTERM through
+ * drain()): the doors send new joins elsewhere, and the WebSocket peers here
+ * are asked to `move` (SignalingServer.askToMove), again whenever the
+ * directory changes while the drain lasts. The admin's GET /pipes shows this
+ * node's cascade pipes (no keys): what a survivor of a failed node still
+ * holds toward it.
  */
 import { formatHostPort, httpUrl, validHostPort, type HostPort } from '../src/shared/address.js';
 import { revocationsOf } from '../src/shared/identity/index.js';
@@ -36,8 +43,18 @@ export interface RunningSignaling {
   readonly roomCascade: RoomCascade;
   /** Resolves once the first config is in force; rejects with its refusal. */
   serving(): Promise<void>;
+  /**
+   * Drains for `timeoutMs` (SIGTERM): the node tells the control plane,
+   * takes no new participant and asks its peers to move; resolves once no
+   * participant is left here (WebSocket peers, WHIP/WHEP sessions) or the
+   * time is up.
+   */
+  drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How often a drain checks whether the node still serves anyone. */
+const DRAIN_POLL_MS = 200;
 
 const restartFields = [
   'listen',
@@ -233,10 +250,20 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       homeOf: (room) => node.meshState.placements.nodeOf(`room/${room}`),
       nodes: () => node.signalingNodes.list(),
     };
+    const serving = server;
     unfollowSignalingNodes = node.signalingNodes.onChange(() => {
       openLinks.refresh();
       roomsAcross.directoryChanged();
+      // A peer with nowhere to move to before may have somewhere now.
+      if (node.drainDeadlineMs > 0) serving.askToMove(node.drainDeadlineMs);
     });
+    node.onDrain((deadlineMs) => {
+      serving.askToMove(deadlineMs);
+    });
+    node.admin.route('GET', '/pipes', () => ({
+      status: 200,
+      body: { node: node.id, rooms: roomsAcross.stats() },
+    }));
     registerPipeMetrics(node.metrics);
     await node.start();
     stats.start();
@@ -272,6 +299,14 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     cascade: boundCascade,
     roomCascade,
     serving: () => node.firstConfig(),
+    drain: async (timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      node.drain(deadline);
+      do {
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      } while (Date.now() < deadline && running.participants > 0);
+      log.info({ participants: running.participants }, 'drain over');
+    },
     close: async () => {
       stats.stop();
       // The node first: it takes no more updates and lets the one in flight

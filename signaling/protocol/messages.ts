@@ -180,6 +180,7 @@ export const eventNames = [
   'consumerPaused',
   'consumerResumed',
   'reconnect',
+  'move',
 ] as const;
 export type EventName = (typeof eventNames)[number];
 

@@ -70,14 +70,33 @@ function openHome(facts: DoorFacts): DoorNode | undefined {
   return home === undefined || home.draining ? undefined : home;
 }
 
-/** Where to send a participant this node cannot take: the home, else the first other open node by id. */
-function elsewhere(facts: DoorFacts): DoorNode | undefined {
-  return (
-    openHome(facts) ??
-    [...facts.nodes]
-      .sort((x, y) => (x.node < y.node ? -1 : x.node > y.node ? 1 : 0))
-      .find((entry) => entry.node !== facts.here && !entry.draining)
-  );
+/** The other nodes that take participants (not draining), by id. */
+function openOthers(facts: DoorFacts): DoorNode[] {
+  return [...facts.nodes]
+    .filter((entry) => entry.node !== facts.here && !entry.draining)
+    .sort((x, y) => (x.node < y.node ? -1 : x.node > y.node ? 1 : 0));
+}
+
+/**
+ * Where to send a participant this node cannot take (a join refused here, or
+ * a member asked to `move` off a draining node): the room's home when it is
+ * another open node, else the first other open node by id; undefined when
+ * there is none.
+ */
+export function elsewhere(facts: DoorFacts): DoorNode | undefined {
+  return openHome(facts) ?? openOthers(facts)[0];
+}
+
+/**
+ * The doors a join answer carries: the WebSocket URLs of the other nodes
+ * that take participants, in the order a client should try them (the room's
+ * home first, then by id), for when this node goes away. The directory as
+ * it is now: a client takes them as hints, any of them may be gone later.
+ */
+export function doorsOf(facts: DoorFacts): string[] {
+  const home = openHome(facts);
+  const ordered = home === undefined ? openOthers(facts) : [home, ...openOthers(facts)];
+  return [...new Set(ordered.map((entry) => websocketUrlOf(entry.url)))];
 }
 
 function redirectTo(node: DoorNode): DoorDecision {

@@ -29,6 +29,8 @@ export {
 export { SignalingConnection, MAX_MISSED_PONGS } from './signaling-connection.js';
 export {
   canTakeHere,
+  doorsOf,
+  elsewhere,
   doorFacts,
   httpDoor,
   redirectLocation,

@@ -3,6 +3,12 @@
  * and answered; the peer's room membership lives here. Errors are answered on
  * the same connection, which stays open (a frame over maxPayload is the one
  * exception: ws closes it with 1009).
+ *
+ * In a mesh (signaling/CASCADE.md) a join answer names the doors: the other
+ * nodes a client may join through when this one goes away. A node that
+ * drains asks its joined peers to `move` (askToMove) to the node its door
+ * would send a new join of the room to; the peer goes when it is ready
+ * (make-before-break), the node stays until its drain ends.
  */
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
@@ -26,7 +32,7 @@ import {
 import type { RtcSettings } from '../sfu/index.js';
 import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
 import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';
-import { doorFacts, websocketDoor, websocketUrlOf } from './door.js';
+import { doorFacts, doorsOf, elsewhere, websocketDoor, websocketUrlOf } from './door.js';
 import { RoomError, type RoomMember, type Rooms } from './rooms.js';
 import { OverBudgetError, type WebRtcBudget } from './webrtc-budget.js';
 
@@ -50,6 +56,8 @@ export interface SignalingConnectionOptions {
    * Undefined when no token is required.
    */
   readonly token?: EdgeTokenClaims | undefined;
+  /** Called once a join is answered (the peer may be told events from now on). */
+  readonly joined?: (connection: SignalingConnection) => void;
 }
 
 /** A heartbeat round with no pong since the previous one is a miss; this many end the connection. */
@@ -74,7 +82,10 @@ export class SignalingConnection {
   readonly #requests: RequestBudget;
   readonly #token: EdgeTokenClaims | undefined;
   readonly #baseLog: Logger;
+  readonly #joinedHook: ((connection: SignalingConnection) => void) | undefined;
   #log: Logger;
+  /** The WebSocket URL this peer was asked to move to (askToMove), once asked. */
+  #movedTo: string | undefined;
   /** 'joining' while a join waits for the room's Router. */
   #state: 'idle' | 'joining' | Joined = 'idle';
   #missedPongs = 0;
@@ -92,6 +103,7 @@ export class SignalingConnection {
     this.#onBadMessage = options.onBadMessage;
     this.#requests = new RequestBudget(options.requestBudget);
     this.#token = options.token;
+    this.#joinedHook = options.joined;
     this.#socket.on('message', (data, isBinary) => {
       this.#onFrame(data, isBinary);
     });
@@ -107,6 +119,46 @@ export class SignalingConnection {
       this.#leave();
       this.#log.debug({ code }, 'websocket closed');
     });
+  }
+
+  /** Whether the connection is in a room now (its join answered or being answered). */
+  get joined(): boolean {
+    return typeof this.#state === 'object';
+  }
+
+  /**
+   * Asks the joined peer to move to another node, because this one drains:
+   * the `move` event `{room, url, deadlineMs?}` with the WebSocket URL of
+   * the node this node's door would send a new join of the room to (the
+   * room's home, else the first other open node: door.ts). Once per
+   * connection. False when the peer was not told: not joined, told
+   * already, or no other node takes participants (it stays until the
+   * drain ends; the caller may ask again when the directory changes).
+   */
+  askToMove(deadlineMs: number): boolean {
+    const joined = this.#state;
+    const directory = this.#rooms.directory;
+    if (typeof joined !== 'object' || this.#movedTo !== undefined || directory === undefined) {
+      return false;
+    }
+    const target = elsewhere(
+      doorFacts(
+        directory,
+        joined.room,
+        this.#rooms.localPeerCount(joined.room),
+        this.#rooms.maxPeersPerNode,
+      ),
+    );
+    if (target === undefined) return false;
+    const url = websocketUrlOf(target.url);
+    this.#movedTo = url;
+    joined.member.notify('move', {
+      room: joined.room,
+      url,
+      ...(deadlineMs > 0 ? { deadlineMs } : {}),
+    });
+    this.#log.info({ node: target.node }, 'asked to move: this node drains');
+    return true;
   }
 
   /** One heartbeat round: terminate after MAX_MISSED_PONGS misses, else ping. */
@@ -154,8 +206,13 @@ export class SignalingConnection {
     }
     this.#handle(parsed.request).then(
       (result) => {
-        if ('error' in result) this.#send(errorFrame(parsed.request.id, result.error));
-        else this.#send(responseFrame(parsed.request.id, result.data));
+        if ('error' in result) {
+          this.#send(errorFrame(parsed.request.id, result.error));
+          return;
+        }
+        this.#send(responseFrame(parsed.request.id, result.data));
+        // Events may follow the answer only: a drain's `move` among them.
+        if (parsed.request.method === 'join' && this.joined) this.#joinedHook?.(this);
       },
       (error: unknown) => {
         this.#log.error({ err: error, method: parsed.request.method }, 'request failed');
@@ -324,8 +381,18 @@ export class SignalingConnection {
         displayName: member.displayName ?? null,
         peers: this.#rooms.peersOf(data.room, peer),
         producers: this.#rooms.producerInfos(data.room, peer),
+        doors: this.#doors(data.room),
       },
     };
+  }
+
+  /** The other open nodes' WebSocket URLs (door.ts doorsOf); none outside a mesh. */
+  #doors(room: string): string[] {
+    const directory = this.#rooms.directory;
+    if (directory === undefined) return [];
+    return doorsOf(
+      doorFacts(directory, room, this.#rooms.localPeerCount(room), this.#rooms.maxPeersPerNode),
+    );
   }
 
   /**

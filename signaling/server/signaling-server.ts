@@ -17,6 +17,10 @@
  * the rate is answered 429 with Retry-After and counted in
  * streammesh_rate_limited_requests_total{listener="signaling"}. Messages on
  * an open WebSocket have their own budget per connection (RequestBudget).
+ *
+ * Drain (signaling/CASCADE.md, "Drain"): askToMove() asks every joined
+ * WebSocket peer, and each one joined later, to `move` to another node;
+ * `participants` is what the drain waits for to be gone.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -123,6 +127,8 @@ export class SignalingServer {
   readonly #heads = new WeakMap<Socket, HeadDeadline>();
   #peerLimits: PeerLimits;
   #address: HostPort | undefined;
+  /** The drain deadline (Unix ms) peers are asked to move by; 0 while not draining. */
+  #moveDeadlineMs = 0;
   #nextConnection = 1;
 
   private constructor(options: SignalingServerOptions) {
@@ -272,6 +278,33 @@ export class SignalingServer {
     this.#peerLimits = value;
   }
 
+  /**
+   * Who is still served here: WebSocket peers in a room, and WHIP/WHEP
+   * sessions (open or starting). A drain ends when none is left.
+   */
+  get participants(): number {
+    let joined = 0;
+    for (const session of this.#sessions.values()) if (session.joined) joined += 1;
+    return joined + this.#budget.inUse('sessions');
+  }
+
+  /**
+   * This node drains until `deadlineMs` (Unix ms): every joined WebSocket
+   * peer not asked yet is asked to `move` (SignalingConnection.askToMove),
+   * and so is each peer whose join is answered from now on (it passed the
+   * door before the drain began). Call again when the directory changes: a
+   * peer with nowhere to go before may have somewhere now. 0 ends it (peers
+   * joined later are not asked). Answers how many were asked now.
+   */
+  askToMove(deadlineMs: number): number {
+    this.#moveDeadlineMs = deadlineMs;
+    if (deadlineMs <= 0) return 0;
+    let asked = 0;
+    for (const session of this.#sessions.values()) if (session.askToMove(deadlineMs)) asked += 1;
+    if (asked > 0) this.#log.info({ asked }, 'peers asked to move: this node drains');
+    return asked;
+  }
+
   /** Closes every connection (their peers leave) and the listener. */
   async close(): Promise<void> {
     this.#heartbeat.stop();
@@ -401,6 +434,9 @@ export class SignalingServer {
       log,
       onBadMessage: (code) => {
         this.#metrics.badMessage(code);
+      },
+      joined: (joinedSession) => {
+        if (this.#moveDeadlineMs > 0) joinedSession.askToMove(this.#moveDeadlineMs);
       },
     });
     this.#sessions.set(ws, session);

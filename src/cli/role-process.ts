@@ -37,7 +37,10 @@ interface Running {
    * config in force, every listener of it bound); rejects with why not.
    */
   readonly serving?: () => Promise<void>;
-  /** What SIGTERM does before close(): a proxy drains; resolves when it may stop. */
+  /**
+   * What SIGTERM does before close(): a proxy hands its sessions over, a
+   * signaling node asks its participants to move; resolves when it may stop.
+   */
   readonly drain?: () => Promise<void>;
   close(): Promise<void>;
 }
@@ -151,6 +154,9 @@ async function start(
         listen: { admin: signaling.admin, listen: signaling.listen, cascade: signaling.cascade },
         urls,
         serving: () => signaling.serving(),
+        ...(config.signaling.drainTimeoutSec > 0
+          ? { drain: () => signaling.drain(config.signaling.drainTimeoutSec * 1000) }
+          : {}),
         close: () => signaling.close(),
       };
     }
@@ -204,7 +210,7 @@ function handleShutdown(log: Logger): { attach(running: Running): void } {
     force.unref();
     if (running !== undefined) closeAndExit(running);
   };
-  // SIGTERM drains a role that can (a proxy), then stops it; SIGINT, a
+  // SIGTERM drains a role that can (a proxy, a signaling node), then stops it; SIGINT, a
   // second SIGTERM, or `up` going away stop it at once.
   const drainThenStop = (): void => {
     const drain = running?.drain;
