@@ -381,18 +381,23 @@ export class SignalingConnection {
         displayName: member.displayName ?? null,
         peers: this.#rooms.peersOf(data.room, peer),
         producers: this.#rooms.producerInfos(data.room, peer),
-        doors: this.#doors(data.room),
+        ...this.#doors(data.room),
       },
     };
   }
 
-  /** The other open nodes' WebSocket URLs (door.ts doorsOf); none outside a mesh. */
-  #doors(room: string): string[] {
+  /**
+   * `doors`: the other open nodes' WebSocket URLs (door.ts doorsOf). Only in
+   * a mesh: a lone node has no other door, and its answers stay as they were.
+   */
+  #doors(room: string): { doors?: string[] } {
     const directory = this.#rooms.directory;
-    if (directory === undefined) return [];
-    return doorsOf(
-      doorFacts(directory, room, this.#rooms.localPeerCount(room), this.#rooms.maxPeersPerNode),
-    );
+    if (directory === undefined) return {};
+    return {
+      doors: doorsOf(
+        doorFacts(directory, room, this.#rooms.localPeerCount(room), this.#rooms.maxPeersPerNode),
+      ),
+    };
   }
 
   /**
