@@ -12,62 +12,11 @@ import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { ControlClient } from '../../../src/node-agent/control-client.js';
 import type { ResourceRef } from '../../../src/config/index.js';
-import {
-  meshControlService,
-  type Hello,
-  type MeshControlHandlers,
-  type NodeMessage,
-  type ResourceUpdate,
-} from '../../../src/protocol/mesh/index.js';
+import type { Hello, ResourceUpdate } from '../../../src/protocol/mesh/index.js';
 import { Backoff } from '../../../src/shared/backoff.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { waitFor } from '../../helpers/process.js';
-
-type ServerStream = grpc.ServerDuplexStream<NodeMessage, ResourceUpdate>;
-
-/** One resource stream as the server sees it: the messages it received, in order. */
-interface ScriptedStream {
-  readonly call: ServerStream;
-  readonly messages: NodeMessage[];
-}
-
-class ScriptedControlPlane {
-  readonly streams: ScriptedStream[] = [];
-  readonly #server = new grpc.Server();
-  #port = 0;
-
-  constructor() {
-    const handlers: MeshControlHandlers = {
-      register: (_call, callback) => {
-        callback(null, { heartbeatIntervalMs: 60_000, placesSessions: false });
-      },
-      streamResources: (call) => {
-        const stream: ScriptedStream = { call, messages: [] };
-        this.streams.push(stream);
-        call.on('data', (message: NodeMessage) => stream.messages.push(message));
-        call.on('error', () => undefined);
-      },
-    };
-    this.#server.addService(meshControlService(), handlers);
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.#port}`;
-  }
-
-  async listen(): Promise<void> {
-    this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, port) => {
-        if (e === null) resolve(port);
-        else reject(e);
-      });
-    });
-  }
-
-  close(): void {
-    this.#server.forceShutdown();
-  }
-}
+import { messagesOf, ScriptedControlPlane, type ScriptedStream } from './scripted-control-plane.js';
 
 const route = (version: string): ResourceRef => ({ type: 'MEDIA_ROUTE', name: 'a', version });
 
@@ -146,13 +95,13 @@ const until = (condition: () => boolean, what: string): Promise<true> =>
   );
 
 const hellos = (stream: ScriptedStream | undefined): Hello[] =>
-  (stream?.messages ?? []).flatMap((message) => (message.kind === 'hello' ? [message.hello] : []));
+  messagesOf(stream, 'hello').map(({ hello }) => hello);
 
 describe('control client: reconnects and transactions', () => {
   let plane: ScriptedControlPlane;
 
   before(async () => {
-    plane = new ScriptedControlPlane();
+    plane = new ScriptedControlPlane({ placesSessions: false });
     await plane.listen();
   });
 

@@ -18,7 +18,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
 import {
   parseConfigText,
   PIPE_SRTP_SUITE,
@@ -32,73 +31,16 @@ import {
 } from '../../../src/config/index.js';
 import { MeshNode, type LoadSource } from '../../../src/node-agent/index.js';
 import { REPORT_COALESCE_MS } from '../../../src/node-agent/control-client.js';
-import {
-  meshControlService,
-  type Hello,
-  type MeshControlHandlers,
-  type NodeMessage,
-  type PipeEndpoint,
-  type ResourceUpdate,
-  type RoomReport,
-  type WireResource,
+import type {
+  Hello,
+  PipeEndpoint,
+  RoomReport,
+  WireResource,
 } from '../../../src/protocol/mesh/index.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { at } from '../../helpers/defined.js';
 import { waitFor } from '../../helpers/process.js';
-
-type ServerStream = grpc.ServerDuplexStream<NodeMessage, ResourceUpdate>;
-
-interface ScriptedStream {
-  readonly call: ServerStream;
-  readonly messages: NodeMessage[];
-}
-
-/** The control plane's part: accepts every node, records what each stream says. */
-class ScriptedControlPlane {
-  readonly streams: ScriptedStream[] = [];
-  readonly #server = new grpc.Server();
-  #port = 0;
-
-  constructor() {
-    const handlers: MeshControlHandlers = {
-      register: (_call, callback) => {
-        callback(null, { heartbeatIntervalMs: 60_000, placesSessions: true });
-      },
-      streamResources: (call) => {
-        const stream: ScriptedStream = { call, messages: [] };
-        this.streams.push(stream);
-        call.on('data', (message: NodeMessage) => stream.messages.push(message));
-        call.on('error', () => undefined);
-      },
-    };
-    this.#server.addService(meshControlService(), handlers);
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.#port}`;
-  }
-
-  async listen(): Promise<void> {
-    this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, port) => {
-        if (e === null) resolve(port);
-        else reject(e);
-      });
-    });
-  }
-
-  close(): void {
-    this.#server.forceShutdown();
-  }
-}
-
-const of = <K extends NodeMessage['kind']>(
-  stream: ScriptedStream | undefined,
-  kind: K,
-): Extract<NodeMessage, { kind: K }>[] =>
-  (stream?.messages ?? []).filter(
-    (message): message is Extract<NodeMessage, { kind: K }> => message.kind === kind,
-  );
+import { messagesOf, ScriptedControlPlane } from '../control-plane/scripted-control-plane.js';
 
 const until = <T>(probe: () => T | undefined, what: string): Promise<T> =>
   waitFor(probe, 5_000, () => what);
@@ -152,7 +94,7 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
   let pipe: PipeBody;
 
   before(async () => {
-    plane = new ScriptedControlPlane();
+    plane = new ScriptedControlPlane({ placesSessions: true });
     await plane.listen();
     config = nodeConfig('signaling', 'sig-a', plane.address);
   });
@@ -178,14 +120,14 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
     node.pipes.onChange((pipes) => pipeChanges.push([...pipes.keys()]));
     await node.start();
     const stream = await until(() => plane.streams[0], 'a resource stream');
-    await until(() => of(stream, 'pipes')[0], 'the pipe end set after the Hello');
+    await until(() => messagesOf(stream, 'pipes')[0], 'the pipe end set after the Hello');
     assert.deepEqual(
       stream.messages.map(({ kind }) => kind),
       ['hello', 'rooms', 'pipes'],
       'the Hello first, then both whole sets',
     );
-    assert.deepEqual(of(stream, 'rooms')[0]?.rooms.rooms, rooms);
-    assert.deepEqual(of(stream, 'pipes')[0]?.pipes.endpoints, []);
+    assert.deepEqual(messagesOf(stream, 'rooms')[0]?.rooms.rooms, rooms);
+    assert.deepEqual(messagesOf(stream, 'pipes')[0]?.pipes.endpoints, []);
 
     pipe = {
       pipeId: pipeResourceName('standup', 'sig-a', 'sig-b'),
@@ -219,7 +161,7 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
       ),
     ];
     stream.call.write({ nonce: '1', systemVersion: 'sv1', resources: pushed, removed: [] });
-    const ack = await until(() => of(stream, 'ack')[0], 'the ACK');
+    const ack = await until(() => messagesOf(stream, 'ack')[0], 'the ACK');
     const applied = new Set(ack.ack.applied.map(({ type, name }) => `${type}/${name}`));
     for (const name of ['SIGNALING_NODE/sig-b', `PIPE/${pipe.pipeId}`, 'PLACEMENT/room/standup']) {
       assert.ok(applied.has(name), `${name} acknowledged`);
@@ -235,16 +177,19 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
     const stream = plane.streams[0];
     // An interval after the last report, so the burst's first change goes at once.
     await new Promise((resolve) => setTimeout(resolve, 2 * REPORT_COALESCE_MS));
-    const before = of(stream, 'rooms').length;
+    const before = messagesOf(stream, 'rooms').length;
     const started = Date.now();
     for (let peers = 3; peers <= 12; peers += 1) {
       rooms = [{ room: 'standup', peers, producers: 1 }];
       node.roomsChanged();
     }
-    await until(() => (of(stream, 'rooms').length >= before + 2 ? true : undefined), 'two reports');
+    await until(
+      () => (messagesOf(stream, 'rooms').length >= before + 2 ? true : undefined),
+      'two reports',
+    );
     // Twice the interval: any further report of the burst would have come by then.
     await new Promise((resolve) => setTimeout(resolve, 2 * REPORT_COALESCE_MS));
-    const reports = of(stream, 'rooms').slice(before);
+    const reports = messagesOf(stream, 'rooms').slice(before);
     assert.equal(reports.length, 2, 'ten changes, two reports');
     assert.equal(reports[0]?.rooms.rooms[0]?.peers, 3, 'the first at once');
     assert.deepEqual(reports[1]?.rooms.rooms, rooms, 'the last one carries the last set');
@@ -267,14 +212,14 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
       },
     ];
     await new Promise((resolve) => setTimeout(resolve, 2 * REPORT_COALESCE_MS));
-    const before = of(stream, 'pipes').length;
+    const before = messagesOf(stream, 'pipes').length;
     node.pipeEndpointsChanged();
-    const report = await until(() => of(stream, 'pipes')[before], 'the pipe end report');
+    const report = await until(() => messagesOf(stream, 'pipes')[before], 'the pipe end report');
     assert.deepEqual(report.pipes.endpoints, endpoints);
   });
 
   it('reports producers, consumers and worker CPU in its load; 0 from a role without them', async () => {
-    const load = await until(() => of(plane.streams[0], 'load')[0], 'a load report');
+    const load = await until(() => messagesOf(plane.streams[0], 'load')[0], 'a load report');
     assert.equal(load.load.producers, 3);
     assert.equal(load.load.consumers, 5);
     assert.equal(load.load.workerCpuCores, 0.25);
@@ -291,13 +236,20 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
       load: loadSource(false),
     });
     await proxy.start();
-    const proxyLoad = await until(() => of(plane.streams[start], 'load')[0], 'a proxy load report');
+    const proxyLoad = await until(
+      () => messagesOf(plane.streams[start], 'load')[0],
+      'a proxy load report',
+    );
     assert.equal(proxyLoad.load.sessions, 8);
     assert.equal(proxyLoad.load.producers, 0);
     assert.equal(proxyLoad.load.consumers, 0);
     assert.equal(proxyLoad.load.workerCpuCores, 0);
-    assert.deepEqual(of(plane.streams[start], 'rooms'), [], 'a node without rooms sends none');
-    assert.deepEqual(of(plane.streams[start], 'pipes'), []);
+    assert.deepEqual(
+      messagesOf(plane.streams[start], 'rooms'),
+      [],
+      'a node without rooms sends none',
+    );
+    assert.deepEqual(messagesOf(plane.streams[start], 'pipes'), []);
     await proxy.close();
     proxy = undefined;
   });
@@ -309,19 +261,23 @@ describe('a signaling node reports rooms and pipe ends, and holds pipes, peers a
     const start = plane.streams.length;
     first.call.end();
     const second = await until(() => plane.streams[start], 'the node reconnects');
-    await until(() => of(second, 'pipes')[0], 'the pipe end set after the second Hello');
+    await until(() => messagesOf(second, 'pipes')[0], 'the pipe end set after the second Hello');
     assert.deepEqual(
       second.messages.slice(0, 3).map(({ kind }) => kind),
       ['hello', 'rooms', 'pipes'],
     );
-    const hello: Hello | undefined = of(second, 'hello')[0]?.hello;
+    const hello: Hello | undefined = messagesOf(second, 'hello')[0]?.hello;
     const returned = new Map((hello?.placements ?? []).map((r) => [`${r.type}/${r.name}`, r]));
     const held = returned.get(`PIPE/${pipe.pipeId}`);
     assert.ok(held !== undefined, 'the PIPE returned');
     assert.deepEqual(JSON.parse(held.bodyJson) as PipeBody, pipe, 'with its body, keys included');
     assert.ok(returned.has('PLACEMENT/room/standup'), 'the room placement returned');
     assert.ok(!returned.has('SIGNALING_NODE/sig-b'), 'signaling nodes are not returned');
-    assert.deepEqual(of(second, 'rooms')[0]?.rooms.rooms, rooms, 'the current room set');
-    assert.deepEqual(of(second, 'pipes')[0]?.pipes.endpoints, endpoints, 'the current pipe ends');
+    assert.deepEqual(messagesOf(second, 'rooms')[0]?.rooms.rooms, rooms, 'the current room set');
+    assert.deepEqual(
+      messagesOf(second, 'pipes')[0]?.pipes.endpoints,
+      endpoints,
+      'the current pipe ends',
+    );
   });
 });
