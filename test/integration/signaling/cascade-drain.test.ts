@@ -1,0 +1,165 @@
+/**
+ * A signaling node leaving by drain (issue 18 point 5, signaling/CASCADE.md
+ * "Drain"), everything real: an in-process control plane with mutual TLS
+ * and two `startSignaling` nodes on 127.0.0.61-62 (startSignalingMesh),
+ * clients speaking the protocol over real WebSockets.
+ *
+ * - A join answer in a mesh carries `doors`: the other node's ws URL.
+ * - Node A drains the way SIGTERM drains it (RunningSignaling.drain: it
+ *   tells the control plane, which pushes its drain to B): each peer joined
+ *   on A gets `move` with B's ws URL and the drain's deadline; a new join at
+ *   A is answered `moved` to B; once B knows A drains, its answers name no
+ *   door to A.
+ * - The drain ends as soon as A serves no one (the moved peers joined B and
+ *   left A), long before its deadline.
+ *
+ * (`streammesh drain`, the control plane's POST /nodes/<id>/drain, reaches
+ * the same MeshNode.onDrain: test/e2e/signaling/cascade-failover-move.test.ts
+ * runs it against real processes.)
+ */
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it } from 'node:test';
+import { formatHostPort } from '../../../src/shared/address.js';
+import type { RunningSignaling } from '../../../signaling/index.js';
+import { getJson } from '../../helpers/http.js';
+import { waitFor } from '../../helpers/process.js';
+import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+
+const LOG_LEVEL = process.env['DRAIN_TEST_LOG'] ?? 'silent';
+const NODES = [
+  { id: 'sfu-a', host: '127.0.0.61', rtcPorts: [43810, 43859] as const },
+  { id: 'sfu-b', host: '127.0.0.62', rtcPorts: [43860, 43909] as const },
+] as const;
+const ROOM = 'drain-r';
+/** Far beyond what the test takes: the drain must end because A is empty, not at its deadline. */
+const DRAIN_TIMEOUT_MS = 30_000;
+
+function ok(frame: Frame): Record<string, unknown> {
+  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
+  return frame.data ?? {};
+}
+
+describe('a signaling node drains: its peers are asked to move', { timeout: 90_000 }, () => {
+  let mesh: SignalingMesh | undefined;
+  const clients: SignalingClient[] = [];
+
+  const node = (index: 0 | 1): RunningSignaling => {
+    const running = mesh?.nodes[index];
+    assert.ok(running !== undefined);
+    return running;
+  };
+  const wsUrl = (index: 0 | 1): string => `ws://${formatHostPort(node(index).listen)}/ws`;
+  const open = async (url: string): Promise<SignalingClient> => {
+    const client = await SignalingClient.open(url);
+    clients.push(client);
+    return client;
+  };
+
+  before(async () => {
+    mesh = await startSignalingMesh({
+      prefix: 'drain',
+      nodes: NODES.map((entry) => ({ ...entry, cascade: 'pipeLingerMs: 500' })),
+      logLevel: LOG_LEVEL,
+    });
+    const adminUrl = mesh.adminUrl;
+    // Each node's directory names both (doors and moves choose among them).
+    await waitFor(
+      async () => {
+        const { body } = await getJson<{
+          nodes: { id: string; resources: { type: string; acked: string | null }[] }[];
+        }>(`${adminUrl}/nodes`);
+        const complete = NODES.every(
+          (entry) =>
+            body.nodes
+              .find((held) => held.id === entry.id)
+              ?.resources.filter((r) => r.type === 'SIGNALING_NODE' && r.acked !== null).length ===
+            NODES.length,
+        );
+        return complete ? true : undefined;
+      },
+      10_000,
+      () => 'every node holds both SIGNALING_NODE entries',
+    );
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await mesh?.close();
+  });
+
+  it('join answers name the other node as a door; a drain asks every peer on A to move to B', async () => {
+    const alice = await open(wsUrl(0));
+    const carol = await open(wsUrl(0));
+    const bob = await open(wsUrl(1));
+    const aliceJoin = ok(await alice.request('join', { room: ROOM, peer: 'alice' }));
+    assert.deepEqual(aliceJoin['doors'], [wsUrl(1)], 'A names B as its door');
+    ok(await carol.request('join', { room: ROOM, peer: 'carol', displayName: 'Carol' }));
+    const bobJoin = ok(await bob.request('join', { room: ROOM, peer: 'bob' }));
+    assert.deepEqual(bobJoin['doors'], [wsUrl(0)], 'B names A as its door');
+
+    const started = performance.now();
+    const asked = Date.now();
+    const drained = node(0).drain(DRAIN_TIMEOUT_MS);
+    let drainOver: number | undefined;
+    void drained.then(() => {
+      drainOver = performance.now();
+    });
+
+    for (const client of [alice, carol]) {
+      const move = await client.event('move');
+      assert.equal(move.data?.['room'], ROOM);
+      assert.equal(move.data['url'], wsUrl(1), 'moved to the other node');
+      const deadline = move.data['deadlineMs'];
+      assert.ok(
+        typeof deadline === 'number' && deadline >= asked + DRAIN_TIMEOUT_MS - 1_000,
+        `the drain's deadline: ${String(deadline)}`,
+      );
+    }
+
+    // A takes no one new: a join there is sent to B.
+    const dave = await open(wsUrl(0));
+    const refused = await dave.request('join', { room: ROOM, peer: 'dave' });
+    assert.equal(refused.ok, false);
+    assert.equal(refused.error?.code, 'moved');
+    assert.equal((refused.error as { url?: string } | undefined)?.url, wsUrl(1));
+
+    // Once B knows A drains, its answers name no door to A.
+    await waitFor(
+      async () => {
+        const probe = await open(wsUrl(1));
+        const answer = ok(await probe.request('join', { room: 'drain-probe' }));
+        await probe.close();
+        return Array.isArray(answer['doors']) && answer['doors'].length === 0 ? true : undefined;
+      },
+      10_000,
+      () => "B's join answers to stop naming the draining A",
+    );
+    assert.equal(drainOver, undefined, 'the drain lasts while A serves its peers');
+
+    // Make before break: each moves to B under a new peer name, then leaves A.
+    const aliceThere = await open(wsUrl(1));
+    const aliceMoved = ok(await aliceThere.request('join', { room: ROOM, peer: 'alice-2' }));
+    assert.ok(
+      (aliceMoved['peers'] as { peer: string }[]).some((entry) => entry.peer === 'alice'),
+      'her old self is still in the room (on A) when she joins B',
+    );
+    await alice.close();
+    const carolThere = await open(wsUrl(1));
+    ok(await carolThere.request('join', { room: ROOM, peer: 'carol-2', displayName: 'Carol' }));
+    assert.equal(drainOver, undefined, 'carol is still on A');
+    await carol.close();
+    await dave.close();
+
+    await drained;
+    const took = performance.now() - started;
+    assert.ok(took < DRAIN_TIMEOUT_MS / 2, `the drain ended once A was empty (${took} ms)`);
+    console.log(`# drain-to-empty-ms: ${Math.round(took)}`);
+    // bob saw his room mates come back from B and their old selves leave.
+    const left = new Set<unknown>();
+    for (let index = 0; index < 2; index += 1)
+      left.add((await bob.event('peerLeft')).data?.['peer']);
+    assert.deepEqual([...left].sort(), ['alice', 'carol']);
+  });
+});
