@@ -14,6 +14,11 @@ export type LinkDropReason =
   | 'unexpected_reply'
   /** About a room this node does not share with the sender (no PIPE between them). */
   | 'not_member'
+  /**
+   * About a peer or producer the sender does not hold here (this node's own,
+   * another node's, or none): the room ignores it (RoomCascade).
+   */
+  | 'not_owner'
   /** Sent while the link was not up and the queue was full: the oldest queued one goes. */
   | 'send_queue_full'
   /** Queued for a node that is no longer known, or a link released before it came up. */
@@ -69,7 +74,7 @@ export function registerLinkMetrics(registry: Registry, linksUp: () => number): 
   });
   const dropped = new Counter({
     name: 'streammesh_signaling_cascade_messages_dropped_total',
-    help: 'Cascade link frames dropped while the link stayed up, by reason (not parsed, too large, over the rate, unexpected reply; or not sent).',
+    help: 'Cascade link frames dropped while the link stayed up, by reason (not parsed, too large, over the rate, unexpected reply, a room not shared, a peer or producer the sender does not hold; or not sent).',
     labelNames: ['reason'],
     registers,
   });

@@ -178,6 +178,14 @@ export class CascadeLinks extends EventEmitter<CascadeLinksEvents> {
   }
 
   /**
+   * A message this link delivered that the room logic ignored because it
+   * names what the sender does not hold: counted with the link's drops.
+   */
+  ignored(reason: 'not_owner'): void {
+    this.#metrics.dropped(reason);
+  }
+
+  /**
    * Sends `message` to `node`: at once when the link is up, else queued
    * (bounded; the oldest goes first) and the link opened. Never throws; a
    * message that cannot go is counted.

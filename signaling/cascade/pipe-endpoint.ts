@@ -32,7 +32,9 @@ export type PipeSetErrorCode =
   /** The producer is piped in from another peer node already. */
   | 'ERR_PIPE_DUPLICATE'
   /** mediasoup refused (an unknown producer, a transport closed meanwhile). */
-  | 'ERR_PIPE_MEDIA';
+  | 'ERR_PIPE_MEDIA'
+  /** No port left in the pipes' share of the worker's slice (sfu/port-slices.ts). */
+  | 'ERR_PIPE_PORTS';
 
 export class PipeSetError extends StreammeshError {
   declare readonly code: PipeSetErrorCode;

@@ -4,9 +4,17 @@
  * set's stats(), and a room's series would outlive nothing useful here).
  * A producer piped in is one copy of a remote producer this node's workers
  * receive; piped out, one copy it sends to a peer node.
+ *
+ * mediasoup drops what a pipe's port receives that is not its peer's media
+ * without a word: the unaccounted bytes (PipeSet.unaccountedBytes) are
+ * sampled at each scrape and added up here. Like the gauges, the counters
+ * are the process's: two nodes in one process (tests) share them.
  */
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { PipeSet } from './pipe-set.js';
+
+/** Unaccounted pipe bytes sampled so far in this process (every registry reads the same sum). */
+let unaccountedBytes = 0;
 
 export function registerPipeMetrics(metrics: Registry): void {
   const registers = [metrics];
@@ -43,6 +51,28 @@ export function registerPipeMetrics(metrics: Registry): void {
       }
       this.set({ direction: 'in' }, pipedIn);
       this.set({ direction: 'out' }, pipedOut);
+    },
+  });
+  new Counter({
+    name: 'streammesh_signaling_pipes_refused_total',
+    help: "Cascade pipes not opened because the pipes' share of their worker's RTC ports (a quarter of its slice) was full; participants keep the rest.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(PipeSet.portsRefused);
+    },
+  });
+  new Counter({
+    name: 'streammesh_signaling_pipe_unaccounted_bytes_total',
+    help:
+      "Bytes received on cascade pipe ports and not taken as the peer node's RTP or RTX (mediasoup drops garbage, wrong-key, replayed and foreign datagrams in silence). " +
+      'Approximate: bytesReceived - rtpBytesReceived - rtxBytesReceived of each pipe transport, sampled at scrape time, so it also counts the peer RTCP and the 16-byte SRTP tag of every accepted packet.',
+    registers,
+    async collect() {
+      const sampled = await Promise.all([...PipeSet.live()].map((set) => set.unaccountedBytes()));
+      unaccountedBytes += sampled.reduce((sum, bytes) => sum + bytes, 0);
+      this.reset();
+      this.inc(unaccountedBytes);
     },
   });
 }

@@ -26,6 +26,18 @@
  * of its own (the end that made it recreate, or one that came with an older
  * end of ours), and waits for the next. See `connect`.
  *
+ * Ports: a pipe is made by the rooms this node shares, not by a participant,
+ * so it binds only in the pipes' share of its worker's port slice
+ * (sfu/port-slices.ts `pipePortRange`): however many rooms are shared,
+ * participants keep the rest of the slice. A pipe that finds no port there
+ * is refused (ERR_PIPE_PORTS) and counted (`portsRefused`); its room is not
+ * cascaded with that node until the room or the link session is made again.
+ *
+ * Drops: mediasoup drops in silence what arrives on a pipe's port and is not
+ * its peer's media (garbage, a wrong key, a replay, another source).
+ * `unaccountedBytes()` samples each transport's bytes received less the RTP
+ * and RTX bytes it took (CASCADE.md "Hostile input").
+ *
  * The set never closes the Router (the room owns it), and closes itself when
  * the Router closes (a worker died). Keys are never logged.
  */
@@ -33,7 +45,8 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { errorMessage } from '../../src/shared/errors.js';
 import type { Logger } from '../../src/shared/log.js';
-import type { RtcSettings } from '../sfu/index.js';
+import { isPortExhaustion } from '../server/index.js';
+import { pipePortRange, portSliceOf, type RtcSettings } from '../sfu/index.js';
 import {
   PipeSetError,
   connectParameters,
@@ -138,6 +151,8 @@ interface Pipe {
   /** Peer ends bound to an earlier transport of ours (follower side only). */
   stale: PipeEndpoint[];
   resets: number;
+  /** The transport's unaccounted bytes at the last sample (unaccountedBytes). */
+  sampled: number;
 }
 
 interface OutEntry {
@@ -156,6 +171,7 @@ const MAX_STALE_ENDS = 4;
 
 export class PipeSet extends EventEmitter<PipeSetEvents> {
   static readonly #live = new Set<PipeSet>();
+  static #portsRefused = 0;
 
   readonly room: string;
   readonly node: string;
@@ -186,6 +202,11 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
   /** The sets not closed yet, for metrics. */
   static live(): IterableIterator<PipeSet> {
     return PipeSet.#live.values();
+  }
+
+  /** Pipes refused since start because the pipes' share of a worker's ports was full (this process). */
+  static get portsRefused(): number {
+    return PipeSet.#portsRefused;
   }
 
   get closed(): boolean {
@@ -409,6 +430,34 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
     };
   }
 
+  /**
+   * Bytes that reached this set's pipe ports since the last sample and were
+   * not taken as the peer's RTP or RTX: mediasoup's transport bytesReceived
+   * less rtpBytesReceived and rtxBytesReceived. Approximate: it includes the
+   * peer's RTCP and the SRTP tag of every accepted packet; bytes of a pipe
+   * closed since its last sample are not counted. Concurrent samples count
+   * each byte once.
+   */
+  async unaccountedBytes(): Promise<number> {
+    const sampled = await Promise.all(
+      [...this.#pipes.values()].map(async (pipe) => {
+        let stats: types.PipeTransportStat[];
+        try {
+          stats = await pipe.transport.getStats();
+        } catch {
+          return 0; // closed meanwhile
+        }
+        const stat = stats[0];
+        if (stat === undefined) return 0;
+        const now = stat.bytesReceived - stat.rtpBytesReceived - stat.rtxBytesReceived;
+        const delta = Math.max(0, now - pipe.sampled);
+        pipe.sampled = Math.max(pipe.sampled, now);
+        return delta;
+      }),
+    );
+    return sampled.reduce((sum, bytes) => sum + bytes, 0);
+  }
+
   async #consume(
     peer: string,
     producerId: string,
@@ -493,6 +542,9 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
   async #create(peer: string, pipeId: string, resets: number): Promise<Pipe> {
     this.#checkOpen();
     const appData: PipeAppData = { room: this.room, pipePeer: peer, pipeId };
+    // Outside a WorkerPool (no slice known) the worker's whole range.
+    const slice = portSliceOf(this.#router);
+    const portRange = slice === undefined ? undefined : pipePortRange(slice);
     let transport: types.PipeTransport<PipeAppData>;
     try {
       transport = await this.#router.createPipeTransport<PipeAppData>({
@@ -502,12 +554,21 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
           ...(this.#rtc.announcedAddress === undefined
             ? {}
             : { announcedAddress: this.#rtc.announcedAddress }),
+          ...(portRange === undefined ? {} : { portRange }),
         },
         enableSrtp: true,
         enableRtx: true,
         appData,
       });
     } catch (error) {
+      if (isPortExhaustion(error) && !this.#isClosed()) {
+        PipeSet.#portsRefused += 1;
+        throw new PipeSetError(
+          'ERR_PIPE_PORTS',
+          `no port left for the pipe to ${peer}: pipes take at most ports ${portRange?.min}-${portRange?.max} of this worker`,
+          { cause: error },
+        );
+      }
       throw this.#mediaError(`making the pipe to ${peer}`, error);
     }
     if (this.#isClosed()) {
@@ -522,6 +583,7 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
       connectedTo: undefined,
       stale: [],
       resets,
+      sampled: 0,
     };
     this.#pipes.set(peer, pipe);
     this.#log.info({ peer, pipeId, address: pipe.own.address }, 'pipe opened');

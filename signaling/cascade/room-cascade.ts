@@ -35,7 +35,10 @@
  *
  * Messages are trusted only for the rooms a PIPE says are shared (the links
  * drop others, counted not_member), and a node changes only what it
- * reported (RemoteRoster). A `sync` can be lost to that check when it
+ * reported (RemoteRoster): a message of a room held here naming a peer or
+ * producer of this node's, another node's producer, or nothing the sender
+ * holds (a leave, a pause, a close, a pipe request) is left without effect
+ * and counted not_owner (`#claimsOnlyItsOwn`). A `sync` can be lost to that check when it
  * arrives before the PIPE does here, and a room made again on the other
  * node (its last member left and one came back while the PIPE stayed) needs
  * our share again: a `sync` is answered with ours when it is the first from
@@ -708,6 +711,8 @@ export class RoomCascade implements RoomSpan {
   #received(node: string, message: LinkMessage): void {
     if (this.#closed) return;
     const { rooms } = this.#options;
+    // Entries it does not hold are left alone below (RemoteRoster); counted here.
+    if (!this.#claimsOnlyItsOwn(node, message)) this.#options.links.ignored('not_owner');
     switch (message.type) {
       case 'sync': {
         if (!this.#sharedWith(node, message.room)) return;
@@ -735,8 +740,13 @@ export class RoomCascade implements RoomSpan {
       case 'peerJoined':
         rooms.remotePeerJoined(message.room, node, peerInfo(message));
         return;
-      case 'peerLeft':
-        this.#mirror(message.room, rooms.remotePeerLeft(message.room, node, message.peer));
+      case 'peerLeft': {
+        const left = rooms.remotePeerLeft(message.room, node, message.peer);
+        // No change: the peer was not the sender's (its own, or it never said so).
+        if (left.length === 0 && this.#routers.has(message.room) && !this.#isLocalPeer(message)) {
+          this.#options.links.ignored('not_owner');
+        }
+        this.#mirror(message.room, left);
         if (!rooms.hasRemotePeers(message.room, node)) {
           // Its last member left: its room there closes, and one made again
           // knows nothing of ours, so its next sync is answered as a first.
@@ -744,6 +754,7 @@ export class RoomCascade implements RoomSpan {
           this.#syncSentAt.delete(key(node, message.room));
         }
         return;
+      }
       case 'producerAdded':
         rooms.remoteProducerAdded(message.room, node, producerInput(message));
         return;
@@ -774,6 +785,52 @@ export class RoomCascade implements RoomSpan {
       case 'pong':
         return;
     }
+  }
+
+  /**
+   * Whether `message` names only peers and producers its sender may hold:
+   * none of this node's own members or producers, no other node's
+   * producer, and (for a pause, resume, close or pipe request) a producer
+   * it holds, or one of ours. Messages of a room not held here (closed
+   * meanwhile) pass: nothing is changed by them. A peer that another node
+   * holds is left alone by RemoteRoster but not told apart here (Rooms
+   * shows no remote peer's node).
+   */
+  #claimsOnlyItsOwn(node: string, message: LinkMessage): boolean {
+    if (!('room' in message) || !this.#routers.has(message.room)) return true;
+    const { rooms } = this.#options;
+    const room = message.room;
+    const local = new Set(rooms.localPeers(room).map((peer) => peer.peer));
+    const foreignProducer = (producerId: string): boolean => {
+      if (rooms.localProducer(room, producerId) !== undefined) return true;
+      const remote = rooms.remoteProducer(room, producerId);
+      return remote !== undefined && remote.node !== node;
+    };
+    switch (message.type) {
+      case 'sync':
+        return (
+          !message.peers.some((peer) => local.has(peer.peer)) &&
+          !message.producers.some((producer) => foreignProducer(producer.producerId))
+        );
+      case 'peerJoined':
+        return !local.has(message.peer);
+      case 'peerLeft':
+        return !local.has(message.peer);
+      case 'producerAdded':
+        return !local.has(message.peer) && !foreignProducer(message.producerId);
+      case 'producerPaused':
+      case 'producerResumed':
+      case 'producerClosed':
+        return rooms.remoteProducer(room, message.producerId)?.node === node;
+      case 'pipeRequest':
+        return rooms.localProducer(room, message.producerId) !== undefined;
+      default:
+        return true;
+    }
+  }
+
+  #isLocalPeer(message: { readonly room: string; readonly peer: string }): boolean {
+    return this.#options.rooms.localPeers(message.room).some((peer) => peer.peer === message.peer);
   }
 
   /** Remote producers that closed, paused or resumed: the copies here follow. */

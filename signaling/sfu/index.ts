@@ -1,6 +1,7 @@
 export {
   WorkerPool,
   WorkerPoolError,
+  portSliceOf,
   type LostRouter,
   type PlacedRouter,
   type RouterCodecs,
@@ -10,7 +11,7 @@ export {
   type WorkerPoolOptions,
   type WorkerCpuTime,
 } from './worker-pool.js';
-export { splitPortRange, type PortRange } from './port-slices.js';
+export { PIPE_PORT_SHARE, pipePortRange, splitPortRange, type PortRange } from './port-slices.js';
 export {
   createWebRtcTransport,
   transportParameters,

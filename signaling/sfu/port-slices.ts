@@ -2,6 +2,12 @@
  * Splits one RTC port range into a disjoint slice per worker. A worker keeps
  * its slice across restarts, so two live workers never bind the same port and a
  * restarted worker never competes with a sibling for one.
+ *
+ * Cascade pipes (signaling/cascade) are made by the rooms a node shares with
+ * others, not by a participant, so no participant budget holds them back:
+ * they bind only in the top PIPE_PORT_SHARE of their worker's slice
+ * (`pipePortRange`). Participants keep the rest of every slice whatever
+ * rooms are shared; they may also take ports of the pipes' part.
  */
 import { StreammeshError } from '../../src/shared/errors.js';
 
@@ -42,4 +48,14 @@ export function splitPortRange(range: PortRange, count: number): PortRange[] {
     slices.push({ min: first, max: index === count - 1 ? max : first + per - 1 });
   }
   return slices;
+}
+
+/** The part of a worker's slice cascade pipes may bind: one port in this many, at least one. */
+export const PIPE_PORT_SHARE = 4;
+
+/** The top 1/PIPE_PORT_SHARE of `slice` (at least its last port): where pipe transports bind. */
+export function pipePortRange(slice: PortRange): PortRange {
+  const total = slice.max - slice.min + 1;
+  const ports = Math.max(1, Math.floor(total / PIPE_PORT_SHARE));
+  return { min: slice.max - ports + 1, max: slice.max };
 }

@@ -97,6 +97,22 @@ export class WorkerPoolError extends StreammeshError {
   }
 }
 
+/**
+ * The port slice of the worker each live Router was made on, by Router
+ * (weak: a closed Router goes with its last reference). Keyed by object so
+ * that several pools in one process (tests, the bench) do not mix.
+ */
+const slicesOfRouters = new WeakMap<types.Router, PortRange>();
+
+/**
+ * The RTC port slice of the worker hosting `router`, when a WorkerPool made
+ * it; transports that must stay in a share of it (cascade pipes,
+ * port-slices.ts `pipePortRange`) narrow it down.
+ */
+export function portSliceOf(router: types.Router): PortRange | undefined {
+  return slicesOfRouters.get(router);
+}
+
 const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 const DEFAULT_PLACEMENT_TIMEOUT_MS = 10_000;
 /** A worker that ran this long before dying starts its restarts from the base delay again. */
@@ -265,6 +281,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       if (router.closed) continue; // the worker died right after creating it
       const entry: RouterEntry = { router, mediaCodecs: [...mediaCodecs] };
       slot.routers.set(router.id, entry);
+      slicesOfRouters.set(router, slot.portRange);
       router.observer.once('close', () => {
         // A Router closed by its owner leaves the count; one closed because its
         // worker died stays listed until 'worker-died' reports it as lost.
