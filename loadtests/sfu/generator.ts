@@ -6,9 +6,15 @@
  * PeerConnection consumes all the publishers of its room and counts each
  * consumer's packets and loss. Peers run here, not in the driver and not in
  * the SFU process, so their work is not billed to the SFU.
+ *
+ * Publishers join at one URL, subscribers at theirs (with --nodes 2, some
+ * on the other node: the room is cascaded). A subscriber consumes once its
+ * node knows every producer of the room: the join answer lists what the
+ * node knew, the rest comes as newProducer (a producer of another node is
+ * known there once the nodes have synced the room).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { SignalingClient } from '../../test/helpers/signaling-client.js';
+import { SignalingClient, type Frame } from '../../test/helpers/signaling-client.js';
 import {
   RtpFanIn,
   WeriftPublisher,
@@ -41,6 +47,8 @@ const peers: Peer[] = [];
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 const subscribers: WeriftSubscriber[] = [];
+/** Bound on a subscriber's node learning of the room's producers (the cascade syncs the room). */
+const PRODUCERS_KNOWN_MS = 15_000;
 
 function reply(message: GeneratorPort | RoomsAdded | GeneratorSnapshot | AllClosed): void {
   process.send?.(message);
@@ -52,21 +60,51 @@ async function channel(
   url: string,
   room: string,
   peer: string,
-): Promise<{ channel: SfuChannel; client: SignalingClient | undefined }> {
-  if (side === 'bare') return { channel: bareChannel(url, room), client: undefined };
+): Promise<{
+  channel: SfuChannel;
+  client: SignalingClient | undefined;
+  joined: Frame | undefined;
+}> {
+  if (side === 'bare') {
+    return { channel: bareChannel(url, room), client: undefined, joined: undefined };
+  }
   const client = await SignalingClient.open(url);
   const joined = await client.request('join', { room, peer });
   if (joined.ok !== true) {
     await client.close();
     throw new Error(`join ${room}: ${joined.error?.code ?? '?'} ${joined.error?.message ?? ''}`);
   }
-  return { channel: signalingChannel(client), client };
+  return { channel: signalingChannel(client), client, joined };
+}
+
+/** Resolves once the subscriber's node has named every one of `producerIds` (join answer or newProducer). */
+async function producersKnown(
+  client: SignalingClient,
+  joined: Frame,
+  producerIds: readonly string[],
+): Promise<void> {
+  const listed = (joined.data?.['producers'] ?? []) as readonly { producerId?: unknown }[];
+  const missing = new Set(producerIds);
+  for (const producer of listed) missing.delete(String(producer.producerId));
+  const deadline = Date.now() + PRODUCERS_KNOWN_MS;
+  while (missing.size > 0) {
+    if (Date.now() > deadline) throw new Error(`${missing.size} producers never announced`);
+    // take() gives up after 5 s; the loop's own deadline bounds the wait.
+    const frame = await client
+      .take(
+        (f) => f.event === 'newProducer' && missing.has(String(f.data?.['producerId'])),
+        'newProducer',
+      )
+      .catch(() => undefined);
+    if (frame !== undefined) missing.delete(String(frame.data?.['producerId']));
+  }
 }
 
 /** A room: its publishers connect at once, then its subscribers, each consuming them all. */
 async function buildRoom(
   side: SideName,
   url: string,
+  subscriberUrls: readonly string[],
   room: string,
   publisherCount: number,
   subscriberCount: number,
@@ -94,8 +132,14 @@ async function buildRoom(
   );
   await Promise.all(
     Array.from({ length: subscriberCount }, async (_, i) => {
-      const { channel: sfu, client } = await channel(side, url, room, `sub${i}`);
-      const subscriber = await WeriftSubscriber.open(sfu, options).catch(async (error: unknown) => {
+      const at = subscriberUrls[i % subscriberUrls.length] ?? url;
+      const { channel: sfu, client, joined } = await channel(side, at, room, `sub${i}`);
+      const subscriber = await (async () => {
+        if (client !== undefined && joined !== undefined) {
+          await producersKnown(client, joined, producerIds);
+        }
+        return WeriftSubscriber.open(sfu, options);
+      })().catch(async (error: unknown) => {
         await client?.close();
         throw error;
       });
@@ -116,7 +160,14 @@ async function addRooms(request: Extract<GeneratorRequest, { type: 'addRooms' }>
       const room = request.rooms[next] ?? '';
       next += 1;
       try {
-        await buildRoom(request.side, request.url, room, request.publishers, request.subscribers);
+        await buildRoom(
+          request.side,
+          request.url,
+          request.subscriberUrls,
+          room,
+          request.publishers,
+          request.subscribers,
+        );
       } catch (error) {
         failedRooms += 1;
         if (errors.size < 5) errors.add(error instanceof Error ? error.message : String(error));

@@ -1,22 +1,38 @@
 /** What the SFU benchmark driver (run.ts) and its child processes say over IPC. */
 
-/** The two SFUs measured: streammesh's signaling node, and mediasoup driven directly. */
-export type SideName = 'streammesh' | 'bare';
+/**
+ * The SFUs measured: streammesh's signaling node and mediasoup driven
+ * directly (the default run); with --nodes 2, a mesh (in-process control
+ * plane) of one signaling node and one of two cascaded nodes.
+ */
+export type SideName = 'streammesh' | 'bare' | 'one-node' | 'two-nodes';
 
-export interface SfuNodeConfig {
-  readonly side: SideName;
-  /** The worker's RTC port range (one worker: the figures are per worker). */
+/** Where one SFU node of a side listens: its host (RTC and signaling) and its worker's RTC ports. */
+export interface SfuNodePlace {
+  readonly host: string;
   readonly rtcMinPort: number;
   readonly rtcMaxPort: number;
 }
 
-/** The SFU node is up (its answer to 'info'): its process, its one worker, where clients reach it. */
-export interface SfuNodeReady {
-  readonly type: 'info';
-  readonly pid: number;
+export interface SfuNodeConfig {
+  readonly side: SideName;
+  /** One per signaling node of the side (one worker each: the figures are per worker). */
+  readonly nodes: readonly SfuNodePlace[];
+}
+
+/** One SFU node of the side: its id, its one worker, where clients reach it. */
+export interface SfuNodeInfo {
+  readonly id: string;
   readonly workerPid: number;
   /** ws://.../ws (streammesh) or http://.../rpc (bare). */
   readonly url: string;
+}
+
+/** The SFU process is up (its answer to 'info'): its pid and its nodes, in the config's order. */
+export interface SfuNodeReady {
+  readonly type: 'info';
+  readonly pid: number;
+  readonly nodes: readonly SfuNodeInfo[];
 }
 
 export interface GeneratorConfig {
@@ -32,7 +48,10 @@ export type GeneratorRequest =
   | {
       readonly type: 'addRooms';
       readonly side: SideName;
+      /** Where every publisher joins. */
       readonly url: string;
+      /** Where subscriber i joins: subscriberUrls[i % length] (one node: [url]). */
+      readonly subscriberUrls: readonly string[];
       readonly rooms: readonly string[];
       readonly publishers: number;
       readonly subscribers: number;

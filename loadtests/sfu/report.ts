@@ -3,10 +3,17 @@ import type { SideName } from './messages.js';
 import { finalAttempts, type BenchResults, type StepResult } from './results.js';
 import { text } from '../common/svg.js';
 
-const COLORS: Record<SideName, string> = { streammesh: '#54a24b', bare: '#f58518' };
+const COLORS: Record<SideName, string> = {
+  streammesh: '#54a24b',
+  bare: '#f58518',
+  'one-node': '#54a24b',
+  'two-nodes': '#4c78a8',
+};
 const LABELS: Record<SideName, string> = {
   streammesh: 'streammesh signaling (1 worker)',
   bare: 'bare mediasoup (1 worker)',
+  'one-node': 'one signaling node (1 worker)',
+  'two-nodes': 'two cascaded nodes (1 worker each, same 2 cores)',
 };
 
 export function resultTable(results: BenchResults): string {
@@ -82,14 +89,50 @@ export function resultTable(results: BenchResults): string {
     );
   }
   const c = results.comparison;
+  const [mine = 'streammesh', theirs = 'bare'] = c.sides;
   lines.push(
-    `streammesh / bare: max consumers x${c.maxConsumersRatio ?? '-'}; at ${c.commonStep ?? '-'} consumers ` +
-      `worker CPU ${c.workerCpu.streammesh ?? '-'} / ${c.workerCpu.bare ?? '-'} cores (x${c.workerCpuRatio ?? '-'}), ` +
-      `node CPU ${c.nodeCpu.streammesh ?? '-'} / ${c.nodeCpu.bare ?? '-'} cores`,
+    `${mine} / ${theirs}: max consumers x${c.maxConsumersRatio ?? '-'}; at ${c.commonStep ?? '-'} consumers ` +
+      `worker CPU ${c.workerCpu[mine] ?? '-'} / ${c.workerCpu[theirs] ?? '-'} cores (x${c.workerCpuRatio ?? '-'}), ` +
+      `node CPU ${c.nodeCpu[mine] ?? '-'} / ${c.nodeCpu[theirs] ?? '-'} cores`,
   );
+  lines.push(...cascadeLines(results));
   lines.push(`machine busy before the run: ${results.idleMachineBusy} cores`);
   lines.push(`reference: ${results.reference}`);
   return lines.join('\n');
+}
+
+/** --nodes 2: the cascade's worker CPU per step and the latency trials. */
+function cascadeLines(results: BenchResults): string[] {
+  const lines: string[] = [];
+  const cascade = results.cascade;
+  if (cascade !== undefined) {
+    lines.push(
+      '',
+      'cascade worker CPU (cores): consumers, piped producers, two nodes (A+B), one node, extra, mCPU per piped producer',
+    );
+    for (const step of cascade.steps) {
+      lines.push(
+        `  ${step.consumers}  ${step.pipedProducers}  ${step.twoNodesWorkers.join('+')}=${step.twoNodesWorker}  ` +
+          `${step.oneNodeWorker}  ${step.extraWorkerCores}  ${step.extraMillicoresPerPipedProducer ?? '-'}`,
+      );
+    }
+    lines.push(
+      `cascade: ${cascade.extraMillicoresPerPipedProducer ?? '-'} worker millicores per piped producer ` +
+        `(median, steps >= 100 consumers); workers two nodes / one node x${cascade.workerCpuRatio ?? '-'}`,
+    );
+  }
+  const latency = results.latency;
+  if (latency !== undefined && latency !== null) {
+    const pair = (d: { p50: number | null; p99: number | null }): string =>
+      `${d.p50 ?? '-'} / ${d.p99 ?? '-'}`;
+    lines.push(
+      `latency, ${latency.trials.length} trials (${latency.incomplete} incomplete), ms after produce, p50 / p99:`,
+      `  produce answered on A      ${pair(latency.answeredMs)}`,
+      `  newProducer on A / on B    ${pair(latency.newProducerMs.a)}  |  ${pair(latency.newProducerMs.b)}  (B-A ${pair(latency.cascadeAddsMs.newProducer)})`,
+      `  first RTP on A / on B      ${pair(latency.firstRtpMs.a)}  |  ${pair(latency.firstRtpMs.b)}  (B-A ${pair(latency.cascadeAddsMs.firstRtp)})`,
+    );
+  }
+  return lines;
 }
 
 const WIDTH = 900;
@@ -119,7 +162,9 @@ export function chartSvg(results: BenchResults): string {
     text(
       16,
       28,
-      'Consumers per mediasoup worker: streammesh signaling vs bare mediasoup',
+      results.parameters.nodes === 2
+        ? 'Consumers at <= 1% loss: one signaling node vs two cascaded nodes on the same cores'
+        : 'Consumers per mediasoup worker: streammesh signaling vs bare mediasoup',
       16,
       'bold',
     ),
@@ -139,7 +184,12 @@ export function chartSvg(results: BenchResults): string {
       limit: maxLossPercent,
       max: Math.max(5, maxLossPercent * 5),
     },
-    { title: 'mediasoup worker CPU, cores', value: (s) => s.cpu.worker, limit: 1, max: 1.2 },
+    {
+      title: "mediasoup worker CPU (every node's), cores",
+      value: (s) => s.cpu.worker,
+      limit: 1,
+      max: 1.2,
+    },
     {
       title: `whole machine busy, cores of ${cores} (SFU, werift generators, kernel, others)`,
       value: (s) => s.cpu.machineBusy,

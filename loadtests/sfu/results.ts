@@ -1,7 +1,11 @@
-/** The shape of loadtests/results/sfu.json. */
+/** The shape of loadtests/results/sfu.json (and sfu-cascade.json, --nodes 2). */
+import { median, round } from '../rtp/stats.js';
+import type { LatencyResult } from './cascade-latency.js';
 import type { SideName } from './messages.js';
 
 export interface BenchParameters {
+  /** 1: streammesh vs bare; 2: a mesh of one signaling node vs two with the cascade. */
+  readonly nodes: number;
   /** Total consumers per step (rounded up to whole rooms). */
   readonly steps: readonly number[];
   readonly publishersPerRoom: number;
@@ -22,12 +26,16 @@ export interface BenchParameters {
   };
   readonly maxMinutes: number;
   readonly sides: readonly SideName[];
+  /** --nodes 2: cascade latency trials before the two-node ramp (0: none). */
+  readonly latencyTrials: number;
 }
 
 export interface CpuWindow {
-  /** Cores used over the window (1 = one core busy), utime+stime from /proc/<pid>/stat. */
+  /** Cores used over the window (1 = one core busy), utime+stime from /proc/<pid>/stat: every node's worker. */
   readonly worker: number;
-  /** The Node process around the worker: the signaling node, or the bare RPC. */
+  /** Each node's worker, in the side's order (one entry but with --nodes 2's two-node side). */
+  readonly workers: readonly number[];
+  /** The Node process around the worker: the signaling node, or the bare RPC (--nodes 2: the control plane and every node). */
   readonly node: number;
   /** All generator processes together, and the busiest one (each is one event loop: ~1 is saturated). */
   readonly generators: number;
@@ -60,6 +68,8 @@ export interface StepResult {
   /** How long the driver waited for other processes on the machine to calm down before the window. */
   readonly quietWaitMs: number;
   readonly producers: number;
+  /** Producers piped from A to B (two-nodes side; 0 elsewhere). */
+  readonly pipedProducers: number;
   readonly consumers: number;
   readonly setupMs: number;
   readonly failedRooms: number;
@@ -111,7 +121,7 @@ export interface SideSummary {
 }
 
 export interface BenchResults {
-  readonly benchmark: 'sfu-consumers-per-worker';
+  readonly benchmark: 'sfu-consumers-per-worker' | 'sfu-cascade';
   readonly date: string;
   readonly command: string;
   readonly durationSeconds: number;
@@ -122,14 +132,19 @@ export interface BenchResults {
   readonly method: readonly string[];
   readonly steps: readonly StepResult[];
   readonly summary: Partial<Record<SideName, SideSummary>>;
-  /** streammesh against bare: the largest step both served, and CPU there (cores). */
+  /** streammesh against bare (two-nodes against one-node): the largest step both served, and CPU there (cores). */
   readonly comparison: {
+    /** [the side compared, the side it is compared with]. */
+    readonly sides: readonly SideName[];
     readonly maxConsumersRatio: number | null;
     readonly commonStep: number | null;
     readonly workerCpu: Partial<Record<SideName, number>>;
     readonly nodeCpu: Partial<Record<SideName, number>>;
     readonly workerCpuRatio: number | null;
   };
+  /** --nodes 2 only. */
+  readonly cascade?: CascadeComparison;
+  readonly latency?: LatencyResult | null;
   readonly reference: string;
   readonly stoppedBy: string | null;
   readonly errors: readonly string[];
@@ -139,4 +154,68 @@ export interface BenchResults {
 export function finalAttempts(steps: readonly StepResult[], side: SideName): StepResult[] {
   const mine = steps.filter((s) => s.side === side);
   return mine.filter((s, i) => mine[i + 1]?.rooms !== s.rooms);
+}
+
+/** One step served by both the two-node and the one-node side. */
+export interface CascadeStep {
+  readonly consumers: number;
+  readonly pipedProducers: number;
+  /** Both nodes' workers (A, B) and their sum; the one node's worker. */
+  readonly twoNodesWorkers: readonly number[];
+  readonly twoNodesWorker: number;
+  readonly oneNodeWorker: number;
+  /** twoNodesWorker - oneNodeWorker, cores, and per piped producer, millicores. */
+  readonly extraWorkerCores: number;
+  readonly extraMillicoresPerPipedProducer: number | null;
+  /** The mesh process (control plane and nodes) on each side. */
+  readonly twoNodesNode: number;
+  readonly oneNodeNode: number;
+}
+
+export interface CascadeComparison {
+  readonly steps: readonly CascadeStep[];
+  /** Median over the steps of >= 100 consumers (the smaller ones are a few clock ticks). */
+  readonly extraMillicoresPerPipedProducer: number | null;
+  /** The same, relative: two nodes' workers / one node's. */
+  readonly workerCpuRatio: number | null;
+}
+
+/** The cascade's worker CPU: `two`'s workers against `one`'s at every step both served. */
+export function cascadeComparison(
+  steps: readonly StepResult[],
+  two: SideName,
+  one: SideName,
+): CascadeComparison {
+  const ones = finalAttempts(steps, one).filter((s) => s.served);
+  const both: CascadeStep[] = [];
+  for (const step of finalAttempts(steps, two)) {
+    const base = ones.find((s) => s.consumers === step.consumers);
+    if (!step.served || base === undefined) continue;
+    const extra = step.cpu.worker - base.cpu.worker;
+    both.push({
+      consumers: step.consumers,
+      pipedProducers: step.pipedProducers,
+      twoNodesWorkers: step.cpu.workers,
+      twoNodesWorker: step.cpu.worker,
+      oneNodeWorker: base.cpu.worker,
+      extraWorkerCores: round(extra, 3),
+      extraMillicoresPerPipedProducer:
+        step.pipedProducers > 0 ? round((extra / step.pipedProducers) * 1000, 3) : null,
+      twoNodesNode: step.cpu.node,
+      oneNodeNode: base.cpu.node,
+    });
+  }
+  const big = both.filter((s) => s.consumers >= 100);
+  const perProducer = big
+    .map((s) => s.extraMillicoresPerPipedProducer)
+    .filter((v): v is number => v !== null);
+  const ratios = big
+    .filter((s) => s.oneNodeWorker > 0)
+    .map((s) => s.twoNodesWorker / s.oneNodeWorker);
+  return {
+    steps: both,
+    extraMillicoresPerPipedProducer:
+      perProducer.length === 0 ? null : round(median(perProducer), 3),
+    workerCpuRatio: ratios.length === 0 ? null : round(median(ratios), 3),
+  };
 }

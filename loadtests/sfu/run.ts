@@ -25,14 +25,27 @@
  * 90% of a core (or the machine above 95% busy) is marked generator-
  * saturated: there the load generator, not mediasoup, is the limit.
  *
+ * --nodes 2: the same ramp on two other sides, both a mesh (an in-process
+ * control plane with signaling nodes on their own loopback addresses, one
+ * worker each, mesh-sfu.ts): `one-node` (node A alone) and `two-nodes` (A
+ * and B, the cascade): publishers join on A, subscribers alternate A, B,
+ * so every room spans both nodes and each producer is piped to B once.
+ * Per step, the workers' CPU of both against one at the same load gives
+ * the cascade's cost per piped producer. Before the two-node ramp, with no
+ * load, cascade-latency.ts times a new producer on A reaching a
+ * participant on B (newProducer, first RTP) next to one on A. Both nodes'
+ * workers share the machine's cores with each other and the load: this
+ * measures the cascade's overhead, not scale-out. Results in
+ * sfu-cascade.json and sfu-cascade.svg.
+ *
  * Output: loadtests/results/sfu.json and sfu.svg, and a table on stdout.
  * Options: --quick (two small steps, 4 s windows, no wait for a quiet
  * machine: under a minute), --steps 20,60,..., --publishers P,
  * --subscribers S, --generators G, --concurrency ROOMS, --warmup-ms MS,
  * --measure-ms MS, --bitrate KBPS, --max-loss PERCENT, --quiet-wait-ms MS
- * (0: measure at once), --sides streammesh,bare, --max-minutes M (hard
- * bound: no step starts after it; partial results are still written),
- * --out DIR.
+ * (0: measure at once), --sides streammesh,bare (or one-node,two-nodes),
+ * --nodes 2, --latency-trials N (0: none), --max-minutes M (hard bound: no
+ * step starts after it; partial results are still written), --out DIR.
  * Environment: BENCH_SFU_QUICK=1 is --quick.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -50,6 +63,7 @@ import { formattedJson } from '../rtp/report.js';
 import { median, round } from '../rtp/stats.js';
 import { systemSample, systemWindow, type SystemSample } from '../rtsp/system.js';
 import { repoRoot, sleep } from '../rtsp/targets.js';
+import { cascadeLatency, type LatencyResult } from './cascade-latency.js';
 import type {
   AllClosed,
   GeneratorConfig,
@@ -57,12 +71,14 @@ import type {
   GeneratorSnapshot,
   RoomsAdded,
   SfuNodeConfig,
+  SfuNodePlace,
   SfuNodeReady,
   SideName,
 } from './messages.js';
 import { chartSvg, resultTable } from './report.js';
 import { socketDrops, type SocketDrops } from './socket-drops.js';
 import {
+  cascadeComparison,
   finalAttempts,
   type BenchParameters,
   type BenchResults,
@@ -87,13 +103,19 @@ const { values: args } = parseArgs({
     'max-loss': { type: 'string' },
     'quiet-wait-ms': { type: 'string' },
     sides: { type: 'string' },
+    nodes: { type: 'string' },
+    'latency-trials': { type: 'string' },
     'max-minutes': { type: 'string' },
     out: { type: 'string' },
   },
 });
 
 const quick = args.quick;
+const nodeCount = int(args.nodes, 1, 1, 2);
+const SIDES: readonly SideName[] =
+  nodeCount === 2 ? ['one-node', 'two-nodes'] : ['streammesh', 'bare'];
 const parameters: BenchParameters = {
+  nodes: nodeCount,
   steps: (args.steps ?? (quick ? '10,30' : '20,60,100,200,300,400,450,500,550,600,700,800,1000'))
     .split(',')
     .map((n) => int(n, 20, 1, 5_000))
@@ -113,9 +135,10 @@ const parameters: BenchParameters = {
     bitrateKbps: int(args.bitrate, 300, 50, 5_000),
   },
   maxMinutes: Number(args['max-minutes'] ?? (quick ? 2 : 12)),
-  sides: (args.sides ?? 'streammesh,bare')
+  sides: (args.sides ?? SIDES.join(','))
     .split(',')
-    .filter((name): name is SideName => name === 'streammesh' || name === 'bare'),
+    .filter((name): name is SideName => (SIDES as readonly string[]).includes(name)),
+  latencyTrials: nodeCount === 2 ? int(args['latency-trials'], quick ? 10 : 50, 0, 500) : 0,
 };
 if (!(parameters.maxMinutes > 0 && parameters.maxMinutes <= 120)) {
   throw new Error(`--max-minutes: expected a number in (0, 120], got "${args['max-minutes']}"`);
@@ -127,11 +150,26 @@ const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
 const startedAt = Date.now();
 const deadline = startedAt + parameters.maxMinutes * 60_000;
 const cores = cpus().length;
-/** RTC ports of each side's one worker: below the ephemeral range the werift peers bind in. */
-const RTC_PORTS: Record<SideName, { min: number; max: number }> = {
-  streammesh: { min: 21_000, max: 22_999 },
-  bare: { min: 23_000, max: 24_999 },
+/**
+ * Each side's nodes: host and their one worker's RTC ports, below the
+ * ephemeral range the werift peers bind in. The mesh nodes are on loopback
+ * addresses of their own, as `up` runs signaling.instances.
+ */
+const PLACES: Record<SideName, readonly SfuNodePlace[]> = {
+  streammesh: [{ host: '127.0.0.1', rtcMinPort: 21_000, rtcMaxPort: 22_999 }],
+  bare: [{ host: '127.0.0.1', rtcMinPort: 23_000, rtcMaxPort: 24_999 }],
+  'one-node': [{ host: '127.0.0.11', rtcMinPort: 25_000, rtcMaxPort: 26_499 }],
+  'two-nodes': [
+    { host: '127.0.0.11', rtcMinPort: 26_500, rtcMaxPort: 27_999 },
+    { host: '127.0.0.12', rtcMinPort: 28_000, rtcMaxPort: 29_499 },
+  ],
 };
+const rtcPorts = (side: SideName): { min: number; max: number }[] =>
+  PLACES[side].map((place) => ({ min: place.rtcMinPort, max: place.rtcMaxPort }));
+/** Bound on one latency trial (both participants' first packets). */
+const LATENCY_TRIAL_MS = 10_000;
+/** Latency trials per room: the participants' PeerConnections gain a consumer per trial. */
+const LATENCY_TRIALS_PER_ROOM = 10;
 /** ICE + DTLS of one werift PeerConnection, loaded. */
 const CONNECT_TIMEOUT_MS = 20_000;
 /** Saturation thresholds (see Saturated in results.ts). */
@@ -151,7 +189,8 @@ const QUIET_PROBE_MS = 2_000;
 interface Sample {
   readonly at: number;
   readonly snapshots: readonly GeneratorSnapshot[];
-  readonly worker: CpuSample | undefined;
+  /** Each node's worker, in the side's order. */
+  readonly workers: readonly (CpuSample | undefined)[];
   readonly node: CpuSample | undefined;
   readonly generators: readonly (CpuSample | undefined)[];
   readonly source: CpuSample | undefined;
@@ -189,23 +228,19 @@ async function sample(rig: Rig, node: SfuNode): Promise<Sample> {
   return {
     at: performance.now(),
     snapshots,
-    worker: safeCpu(node.ready.workerPid),
+    workers: node.ready.nodes.map((n) => safeCpu(n.workerPid)),
     node: safeCpu(node.ready.pid),
     generators: rig.generators.map((g) => safeCpu(g.pid)),
     source: safeCpu(rig.sourcePid),
     driver: cpuSample(process.pid),
     system: systemSample(),
-    drops: socketDrops(RTC_PORTS[node.side]),
+    drops: socketDrops(rtcPorts(node.side)),
   };
 }
 
 async function startNode(side: SideName): Promise<SfuNode> {
-  const config: SfuNodeConfig = {
-    side,
-    rtcMinPort: RTC_PORTS[side].min,
-    rtcMaxPort: RTC_PORTS[side].max,
-  };
-  const child = await forkChild('../sfu/sfu-node.js', config, 30_000);
+  const config: SfuNodeConfig = { side, nodes: PLACES[side] };
+  const child = await forkChild('../sfu/sfu-node.js', config, 60_000);
   const ready = await child.request<SfuNodeReady>({ type: 'info' }, 'info', 10_000);
   return { side, child, ready };
 }
@@ -216,6 +251,7 @@ async function main(): Promise<void> {
   const steps: StepResult[] = [];
   const endedBy = new Map<SideName, SideSummary['endedBy']>();
   let stoppedBy: string | null = null;
+  let latency: LatencyResult | null = null;
   const generators: Child[] = [];
   try {
     const idle = await idleMachineBusy();
@@ -260,7 +296,12 @@ async function main(): Promise<void> {
       let node: SfuNode | undefined;
       try {
         node = await startNode(side);
-        log(`${side}: node pid ${node.ready.pid}, worker pid ${node.ready.workerPid}`);
+        const workers = node.ready.nodes.map((n) => `${n.id} ${n.workerPid}`).join(', ');
+        log(`${side}: node pid ${node.ready.pid}, worker pids ${workers}`);
+        const [a, b] = node.ready.nodes;
+        if (parameters.latencyTrials > 0 && a !== undefined && b !== undefined) {
+          latency = await measureLatency(a.url, b.url, sideDeadline);
+        }
         endedBy.set(side, await ramp(rig, node, sourcePps, sideDeadline, steps));
         if (endedBy.get(side) === 'time') stoppedBy = `the ${parameters.maxMinutes} min bound`;
       } catch (error) {
@@ -278,17 +319,39 @@ async function main(): Promise<void> {
       }
     }
 
-    const results = summarize(idle, steps, endedBy, stoppedBy, errors);
+    const results = summarize(idle, steps, endedBy, stoppedBy, errors, latency);
     mkdirSync(outDir, { recursive: true });
-    const jsonFile = join(outDir, 'sfu.json');
+    const name = nodeCount === 2 ? 'sfu-cascade' : 'sfu';
+    const jsonFile = join(outDir, `${name}.json`);
     writeFileSync(jsonFile, await formattedJson(jsonFile, results));
-    writeFileSync(join(outDir, 'sfu.svg'), chartSvg(results));
+    writeFileSync(join(outDir, `${name}.svg`), chartSvg(results));
     process.stdout.write(`${resultTable(results)}\n`);
-    log(`wrote ${jsonFile} and sfu.svg in ${round((Date.now() - startedAt) / 1000)} s`);
+    log(`wrote ${jsonFile} and ${name}.svg in ${round((Date.now() - startedAt) / 1000)} s`);
   } finally {
     for (const child of generators) await child.stop().catch(() => undefined);
     await stopAllPeers();
   }
+}
+
+/** The cascade latency trials (cascade-latency.ts), in this process, before the two-node ramp. */
+async function measureLatency(urlA: string, urlB: string, until: number): Promise<LatencyResult> {
+  log(`two-nodes: ${parameters.latencyTrials} latency trials (a new producer on A, seen on B)`);
+  const result = await cascadeLatency({
+    urlA,
+    urlB,
+    trials: parameters.latencyTrials,
+    trialsPerRoom: LATENCY_TRIALS_PER_ROOM,
+    trialTimeoutMs: LATENCY_TRIAL_MS,
+    deadline: until,
+  });
+  const { newProducerMs: np, firstRtpMs: rtp, cascadeAddsMs: adds } = result;
+  log(
+    `  ${result.trials.length} trials (${result.incomplete} incomplete): newProducer p50/p99 ms ` +
+      `A ${np.a.p50}/${np.a.p99}, B ${np.b.p50}/${np.b.p99} (B-A ${adds.newProducer.p50}/${adds.newProducer.p99}); ` +
+      `first RTP A ${rtp.a.p50}/${rtp.a.p99}, B ${rtp.b.p50}/${rtp.b.p99} (B-A ${adds.firstRtp.p50}/${adds.firstRtp.p99})` +
+      (result.errors.length > 0 ? `; errors: ${result.errors.join('; ')}` : ''),
+  );
+  return result;
 }
 
 /** Packets/s of the shared source as the first generator receives it, over 2 s. */
@@ -330,7 +393,8 @@ async function ramp(
           {
             type: 'addRooms',
             side,
-            url: node.ready.url,
+            url: node.ready.nodes[0]?.url ?? '',
+            subscriberUrls: node.ready.nodes.map((n) => n.url),
             rooms: mine,
             publishers: parameters.publishersPerRoom,
             subscribers: parameters.subscribersPerRoom,
@@ -380,7 +444,8 @@ async function ramp(
 async function waitForQuiet(rig: Rig, node: SfuNode): Promise<number> {
   const started = performance.now();
   while (parameters.quietWaitMs > 0) {
-    const pids = [node.ready.workerPid, node.ready.pid, rig.sourcePid, process.pid];
+    const workerPids = node.ready.nodes.map((n) => n.workerPid);
+    const pids = [...workerPids, node.ready.pid, rig.sourcePid, process.pid];
     const processes = [...pids, ...rig.generators.map((g) => g.pid)];
     const before = processes.map(safeCpu);
     const system = systemSample();
@@ -449,9 +514,14 @@ function measureStep(
   const used = (x: CpuSample | undefined, y: CpuSample | undefined): number =>
     x === undefined || y === undefined ? Number.NaN : round(coresUsed(x, y), 3);
   const generatorCores = b.generators.map((after, i) => used(a.generators[i], after));
+  const workerCores = b.workers.map((after, i) => used(a.workers[i], after));
   const system = systemWindow(a.system, b.system, cores);
   const cpu = {
-    worker: used(a.worker, b.worker),
+    worker: round(
+      workerCores.reduce((sum, c) => sum + c, 0),
+      3,
+    ),
+    workers: workerCores,
     node: used(a.node, b.node),
     generators: round(
       generatorCores.reduce((sum, c) => sum + c, 0),
@@ -480,10 +550,13 @@ function measureStep(
   // The source's rate over this window, as the first generator received it.
   const sourceDelta = (b.snapshots[0]?.sourcePackets ?? 0) - (a.snapshots[0]?.sourcePackets ?? 0);
   const windowSourcePps = sourceDelta > 0 ? round(sourceDelta / seconds, 1) : sourcePps;
+  // A room's producers are piped to B when one of its subscribers is there (subscriber 1 on).
+  const piped = side === 'two-nodes' && parameters.subscribersPerRoom > 1;
   return {
     side,
     rooms,
     producers: rooms * parameters.publishersPerRoom,
+    pipedProducers: piped ? rooms * parameters.publishersPerRoom : 0,
     consumers,
     ...setup,
     notStarted,
@@ -509,7 +582,7 @@ function measureStep(
 
 function saturation(cpu: Omit<CpuWindow, 'others'>, loopDelayP99: number): Saturated[] {
   const saturated: Saturated[] = [];
-  if (cpu.worker >= CORE_SATURATED) saturated.push('worker');
+  if (cpu.workers.some((worker) => worker >= CORE_SATURATED)) saturated.push('worker');
   if (cpu.generatorMax >= CORE_SATURATED || loopDelayP99 >= LOOP_DELAY_SATURATED_MS) {
     saturated.push('generator');
   }
@@ -524,12 +597,20 @@ async function idleMachineBusy(): Promise<number> {
   return round(systemWindow(before, systemSample(), cores).busyCores, 3);
 }
 
+const CASCADE_METHOD = [
+  '--nodes 2: both sides are a mesh in one child process: an in-process control plane (mutual TLS) and signaling nodes as `up` runs signaling.instances (test/helpers/signaling-mesh.ts), each on its own loopback address with one mediasoup worker; budgets for anonymous clients lifted (every peer comes from 127.0.0.1). one-node: node A (127.0.0.11) alone. two-nodes: A and B (127.0.0.12) with the cascade (signaling/CASCADE.md).',
+  'two-nodes load: publishers join on A; subscriber i of a room joins on A when i is even and on B when odd (5 subscribers: 3 on A, 2 on B), and consumes once B has announced every producer of the room; so every room spans both nodes (one PipeTransport pair) and each producer is piped to B once (pipedProducers). one-node: the same rooms, all on A.',
+  "Cascade CPU: at each step both sides served, the workers of both nodes minus the one node's worker at the same consumers, per piped producer (millicores; median over steps of >= 100 consumers). The two workers share the same 2 cores with each other, the load generators and the driver: this is the overhead of the cascade (a pipe consumer on A, a pipe producer on B, SRTP on the pipe), not scale-out.",
+  "Latency (before the two-node ramp, no load; loadtests/sfu/cascade-latency.ts, in the driver process): per trial a publisher on A with its send transport already connected sends produce (t0); times to A's answer, to newProducer at a participant on A and one on B, and to the first RTP packet of the consumer each makes at once on that event; a separate GStreamer VP8 source with every frame a key frame (30 fps), so the wait for a key frame is one frame at most. Rooms of 10 trials each with a warm publisher already piped; p99 is nearest rank (of 50 trials: the largest).",
+];
+
 function summarize(
   idle: number,
   steps: readonly StepResult[],
   endedBy: ReadonlyMap<SideName, SideSummary['endedBy']>,
   stoppedBy: string | null,
   errors: readonly string[],
+  latency: LatencyResult | null,
 ): BenchResults {
   const summary: Partial<Record<SideName, SideSummary>> = {};
   for (const side of parameters.sides) {
@@ -557,19 +638,22 @@ function summarize(
       consumersPerWorkerCore: perConsumer > 0 ? Math.round(1000 / perConsumer) : null,
     };
   }
-  const ours = summary.streammesh?.maxConsumers ?? null;
-  const bare = summary.bare?.maxConsumers ?? null;
-  const final = [...finalAttempts(steps, 'streammesh'), ...finalAttempts(steps, 'bare')];
+  // The side compared, and what it is compared with: streammesh / bare, or two nodes / one.
+  const [mine, theirs] = nodeCount === 2 ? SIDES.toReversed() : SIDES;
+  if (mine === undefined || theirs === undefined) throw new Error('two sides expected');
+  const ours = summary[mine]?.maxConsumers ?? null;
+  const bare = summary[theirs]?.maxConsumers ?? null;
+  const final = [...finalAttempts(steps, mine), ...finalAttempts(steps, theirs)];
   const bothServed = final
-    .filter((s) => s.side === 'streammesh' && s.served)
+    .filter((s) => s.side === mine && s.served)
     .map((s) => s.consumers)
-    .filter((n) => final.some((s) => s.side === 'bare' && s.served && s.consumers === n));
+    .filter((n) => final.some((s) => s.side === theirs && s.served && s.consumers === n));
   const commonStep = bothServed.length === 0 ? null : Math.max(...bothServed);
   const at = (side: SideName): StepResult | undefined =>
     final.find((s) => s.side === side && s.consumers === commonStep && s.served);
   const cpuAt = (which: 'worker' | 'node'): Partial<Record<SideName, number>> => {
     const cores: Partial<Record<SideName, number>> = {};
-    for (const side of ['streammesh', 'bare'] as const) {
+    for (const side of [mine, theirs]) {
       const step = at(side);
       if (step !== undefined) cores[side] = step.cpu[which];
     }
@@ -578,7 +662,7 @@ function summarize(
   const ratio = (x: number | undefined, y: number | undefined): number | null =>
     x === undefined || y === undefined || !(y > 0) ? null : round(x / y, 3);
   return {
-    benchmark: 'sfu-consumers-per-worker',
+    benchmark: nodeCount === 2 ? 'sfu-cascade' : 'sfu-consumers-per-worker',
     date: new Date().toISOString(),
     command: `npm run bench:sfu${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     durationSeconds: round((Date.now() - startedAt) / 1000),
@@ -600,17 +684,22 @@ function summarize(
       'Per step: add rooms up to the step, wait the warm-up (new consumers start at a key frame; one per second), then over the window count per consumer the packets received and the advance of the highest extended RTP sequence number; loss = expected - received (NACK retransmissions that arrive count as received), only consumers that had started.',
       'Served: loss <= maxLossPercent of the packets expected, every consumer started, none stalled (nothing in the window), no room failed to set up. A side ends at its first step not served. The machine may be shared: before each window the driver waits (at most quietWaitMs, probing 2 s at a time) until processes outside the benchmark use < 0.25 cores (quietWaitMs), and a step not served while they still used >= 0.25 cores over its window (cpu.others) is measured again with the same rooms, at most twice; every attempt is in steps, the last one counts.',
       'CPU: utime+stime over the window from /proc/<pid>/stat of the mediasoup worker, the Node process around it (signaling node or bare RPC), each generator, GStreamer and the driver; machine = all cores from /proc/stat, softirq its interrupt and softirq time (loopback packet delivery); others = machine minus softirq and all of these: anything else running on the machine (idleMachineBusy is the machine before the run). A generator is one Node event loop: near 1 core it is saturated, and the load generator (werift SRTP and RTP in JavaScript), not mediasoup, limits the step.',
+      ...(nodeCount === 2 ? CASCADE_METHOD : []),
     ],
     steps,
     summary,
     comparison: {
+      sides: [mine, theirs],
       maxConsumersRatio:
         ours === null || bare === null || bare === 0 ? null : round(ours / bare, 3),
       commonStep,
       workerCpu: cpuAt('worker'),
       nodeCpu: cpuAt('node'),
-      workerCpuRatio: ratio(at('streammesh')?.cpu.worker, at('bare')?.cpu.worker),
+      workerCpuRatio: ratio(at(mine)?.cpu.worker, at(theirs)?.cpu.worker),
     },
+    ...(nodeCount === 2
+      ? { cascade: cascadeComparison(steps, 'two-nodes', 'one-node'), latency }
+      : {}),
     reference:
       'https://mediasoup.org/documentation/v3/scalability: depending on the host CPU, one mediasoup worker (a C++ subprocess on one core) typically handles over ~500 consumers in total.',
     stoppedBy,

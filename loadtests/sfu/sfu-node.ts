@@ -8,9 +8,12 @@
  *               notifications) and the media stats sampler (getStats of every
  *               producer and consumer every 2 s), with the census it reads.
  *   bare        one mediasoup Worker and the bare RPC of bare-rpc.ts.
+ *   one-node,   (--nodes 2) an in-process control plane and one or two
+ *   two-nodes   signaling nodes with the cascade, one worker each
+ *               (mesh-sfu.ts).
  *
- * Once up it says 'ready', and answers 'info' with its pid, the worker's pid
- * and the URL clients use.
+ * Once up it says 'ready', and answers 'info' with its pid and, per node,
+ * the worker's pid and the URL clients use.
  */
 import * as mediasoup from 'mediasoup';
 import { pino } from 'pino';
@@ -22,28 +25,36 @@ import { SignalingServer } from '../../signaling/server/index.js';
 import { WorkerPool, installCensus } from '../../signaling/sfu/index.js';
 import { MediaStatsCollector } from '../../signaling/stats/index.js';
 import { BareSfu } from './bare-rpc.js';
-import { CHILD_MAX_LIFETIME_MS, type SfuNodeConfig, type SfuNodeReady } from './messages.js';
+import { startMeshSfu } from './mesh-sfu.js';
+import {
+  CHILD_MAX_LIFETIME_MS,
+  type SfuNodeConfig,
+  type SfuNodePlace,
+  type SfuNodeReady,
+} from './messages.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SfuNodeConfig;
 const log = pino({ level: 'warn' });
 const closers: (() => Promise<void>)[] = [];
+/** The streammesh and bare sides run one node: the first (and only) place. */
+const place: SfuNodePlace = config.nodes[0] ?? { host: '127.0.0.1', rtcMinPort: 0, rtcMaxPort: 0 };
 
 async function startStreammesh(): Promise<SfuNodeReady> {
   const defaults = meshConfigSchema.parse({}).signaling;
   installCensus();
   const pool = await WorkerPool.create({
     size: 1,
-    rtcMinPort: config.rtcMinPort,
-    rtcMaxPort: config.rtcMaxPort,
+    rtcMinPort: place.rtcMinPort,
+    rtcMaxPort: place.rtcMaxPort,
     log,
   });
   closers.push(() => pool.close());
   const server = await SignalingServer.start({
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: place.host, port: 0 },
     pool,
     maxPeersPerRoom: defaults.maxPeersPerRoom,
     rtc: {
-      listenIp: '127.0.0.1',
+      listenIp: place.host,
       maxIncomingBitrate: defaults.peerLimits.incomingBitrate,
     },
     peerLimits: defaults.peerLimits,
@@ -59,19 +70,19 @@ async function startStreammesh(): Promise<SfuNodeReady> {
   });
   const worker = pool.workers[0];
   if (worker === undefined) throw new Error('the pool started no worker');
+  const url = `ws://${formatHostPort(server.address)}/ws`;
   return {
     type: 'info',
     pid: process.pid,
-    workerPid: worker.pid,
-    url: `ws://${formatHostPort(server.address)}/ws`,
+    nodes: [{ id: 'streammesh', workerPid: worker.pid, url }],
   };
 }
 
 async function startBare(): Promise<SfuNodeReady> {
   const worker = await mediasoup.createWorker({
     logLevel: 'warn',
-    rtcMinPort: config.rtcMinPort,
-    rtcMaxPort: config.rtcMaxPort,
+    rtcMinPort: place.rtcMinPort,
+    rtcMaxPort: place.rtcMaxPort,
   });
   closers.push(() => {
     worker.close();
@@ -79,7 +90,29 @@ async function startBare(): Promise<SfuNodeReady> {
   });
   const sfu = await BareSfu.start(worker, [...roomMediaCodecs]);
   closers.unshift(() => sfu.close());
-  return { type: 'info', pid: process.pid, workerPid: worker.pid, url: sfu.url };
+  return {
+    type: 'info',
+    pid: process.pid,
+    nodes: [{ id: 'bare', workerPid: worker.pid, url: sfu.url }],
+  };
+}
+
+async function startMesh(): Promise<SfuNodeReady> {
+  const mesh = await startMeshSfu(config.nodes);
+  closers.push(() => mesh.close());
+  return { type: 'info', pid: process.pid, nodes: mesh.nodes };
+}
+
+async function start(): Promise<SfuNodeReady> {
+  switch (config.side) {
+    case 'streammesh':
+      return startStreammesh();
+    case 'bare':
+      return startBare();
+    case 'one-node':
+    case 'two-nodes':
+      return startMesh();
+  }
 }
 
 let stopping = false;
@@ -101,7 +134,7 @@ process.on('SIGINT', () => void shutdown());
 setTimeout(() => void shutdown(), CHILD_MAX_LIFETIME_MS).unref();
 
 try {
-  ready = config.side === 'bare' ? await startBare() : await startStreammesh();
+  ready = await start();
   process.send?.({ type: 'ready', pid: process.pid });
 } catch (error) {
   process.stderr.write(`sfu-node (${config.side}) failed: ${String(error)}\n`);
