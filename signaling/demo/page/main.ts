@@ -3,6 +3,11 @@
  * camera and microphone) and a WhepViewer (watch a camera), samples every
  * stream's stats once a second, puts failures in the error area (cleared
  * when the same action next succeeds), and exposes `window.streammeshDemo`.
+ *
+ * Query: `room`, `name`, `camera` fill the forms; `video=small` asks the
+ * camera for 320x240 at 15 fps (several tabs on one small machine);
+ * `statsMs` samples the stats that often (100-5000, default 1000), for a
+ * test that measures a freeze finer than a second.
  */
 import './style.css';
 import {
@@ -18,7 +23,18 @@ import { DemoUi } from './ui.js';
 import { WhepViewer } from './whep.js';
 
 const MAX_EVENTS = 100;
-const STATS_INTERVAL_MS = 1_000;
+const query = new URLSearchParams(location.search);
+const STATS_INTERVAL_MS = boundedNumber(query.get('statsMs'), 100, 5_000) ?? 1_000;
+const VIDEO: MediaTrackConstraints =
+  query.get('video') === 'small'
+    ? { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15 } }
+    : { width: { ideal: 640 }, height: { ideal: 360 } };
+
+/** A whole number of the query within min..max, else undefined. */
+function boundedNumber(text: string | null, min: number, max: number): number | undefined {
+  const value = Number(text ?? Number.NaN);
+  return Number.isInteger(value) && value >= min && value <= max ? value : undefined;
+}
 
 const ui = new DemoUi();
 const sampler = new StatsSampler();
@@ -35,7 +51,6 @@ let whep: WhepState = 'idle';
 let joins = 0;
 let watches = 0;
 
-const query = new URLSearchParams(location.search);
 ui.roomInput.value = query.get('room') ?? ui.roomInput.value;
 ui.nameInput.value = query.get('name') ?? guestName();
 ui.cameraInput.value = query.get('camera') ?? ui.cameraInput.value;
@@ -62,7 +77,7 @@ async function localMedia(): Promise<MediaStream | null> {
   try {
     const media = await navigator.mediaDevices.getUserMedia({
       audio: true,
-      video: { width: { ideal: 640 }, height: { ideal: 360 } },
+      video: VIDEO,
     });
     ui.errors.clear('camera');
     return media;

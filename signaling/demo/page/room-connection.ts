@@ -5,6 +5,11 @@
  * join answer lists and each newProducer), and resume each consumer once its
  * track is set up. Notifications are handled one at a time, in order and
  * after the set-up, so a consumerClosed can never overtake its consume.
+ *
+ * While the page moves to another node (conference.ts) two connections are
+ * in the room at once, as two peers: the new one ignores the old one's peer
+ * (`ignorePeers`), and the old one, once `leaving()`, takes no newcomer (the
+ * new one among them) and keeps what it shows until it is closed.
  */
 import { Device, type types } from 'mediasoup-client';
 import {
@@ -37,6 +42,10 @@ export interface RoomConnectionOptions {
   readonly record: (name: string, peer: string | null) => void;
   /** Called once if the room is lost (socket closed, `reconnect`) while not closed by us. */
   readonly lost: (connection: RoomConnection, reason: string) => void;
+  /** The node asks us to join at `url` instead (`move`: it drains). */
+  readonly move: (connection: RoomConnection, url: string) => void;
+  /** Peers not shown nor consumed: our own connection on another node, while we move. */
+  readonly ignorePeers?: ReadonlySet<string>;
 }
 
 interface RemoteConsumer {
@@ -60,6 +69,10 @@ export class RoomConnection {
   /** Consumes and notifications, run one after another behind the set-up. */
   #queue: Promise<void>;
   #closed = false;
+  /** Set by leaving(): no newcomer is shown any more. */
+  #leaving = false;
+  /** The URL of a `move` the node sent, once it sent one. */
+  #movedTo: string | undefined;
 
   private constructor(options: RoomConnectionOptions, client: SignalingClient) {
     this.#options = options;
@@ -100,6 +113,25 @@ export class RoomConnection {
 
   get peers(): string[] {
     return [...this.#peers.keys()];
+  }
+
+  /** The join answer's doors: where to join if this node goes away (none outside a mesh). */
+  get doors(): readonly string[] {
+    return this.#joined?.doors ?? [];
+  }
+
+  /** Where the node asked us to move (`move`), if it did: it may ask before the set-up ends. */
+  get movedTo(): string | undefined {
+    return this.#movedTo;
+  }
+
+  /**
+   * We are moving to another connection: from now on no peer or producer
+   * that appears is shown (our new self would be one); what is shown stays
+   * until close().
+   */
+  leaving(): void {
+    this.#leaving = true;
   }
 
   /** What getStats() can be asked of: our producers and our consumers. */
@@ -148,7 +180,9 @@ export class RoomConnection {
       ...(displayName === undefined ? {} : { displayName }),
     });
     this.#joined = joined;
-    for (const { peer, displayName: name } of joined.peers) this.#addPeer(peer, name);
+    for (const { peer, displayName: name } of joined.peers) {
+      if (!this.#ignored(peer)) this.#addPeer(peer, name);
+    }
     // Queued now, before any later notification can be: they are older news.
     for (const info of joined.producers) this.#enqueue(() => this.#consume(info));
     const routerRtpCapabilities = await client.request('getRouterRtpCapabilities', {});
@@ -180,7 +214,7 @@ export class RoomConnection {
       'peerJoined',
       (data) => data.peer,
       (data) => {
-        this.#addPeer(data.peer, data.displayName);
+        if (!this.#leaving && !this.#ignored(data.peer)) this.#addPeer(data.peer, data.displayName);
       },
     );
     handle(
@@ -193,7 +227,7 @@ export class RoomConnection {
     handle(
       'newProducer',
       (data) => data.peer,
-      (data) => this.#consume(data),
+      (data) => (this.#leaving ? undefined : this.#consume(data)),
     );
     handle(
       'producerClosed',
@@ -216,6 +250,13 @@ export class RoomConnection {
         this.#lost(`reconnect: ${data.reason}`);
       },
     );
+    // Not queued: a move is acted on at once (the new connection makes its
+    // own way), whatever this one is still setting up.
+    client.on('move', (data) => {
+      this.#options.record('move', null);
+      this.#movedTo = data.url;
+      if (!this.#closed) this.#options.move(this, data.url);
+    });
     client.onClose(() => {
       this.#lost('connection closed');
     });
@@ -277,7 +318,13 @@ export class RoomConnection {
     await transport.restartIce({ iceParameters });
   }
 
+  /** A peer this connection does not show (our own other connection). */
+  #ignored(peer: string): boolean {
+    return this.#options.ignorePeers?.has(peer) ?? false;
+  }
+
   async #consume(info: ProducerInfo): Promise<void> {
+    if (this.#ignored(info.peer)) return;
     const recv = this.#recv;
     if (recv === undefined) throw new Error('consume before the recv transport exists');
     let answer;

@@ -29,6 +29,8 @@ export interface JoinAnswer {
   readonly displayName: string | null;
   readonly peers: readonly PeerInfo[];
   readonly producers: readonly ProducerInfo[];
+  /** In a mesh: the other nodes' WebSocket URLs, to join through if this node goes away. */
+  readonly doors?: readonly string[];
 }
 
 export interface TransportAnswer {
@@ -75,6 +77,8 @@ export interface Events {
   producerClosed: { peer: string; producerId: string };
   consumerClosed: { consumerId: string; producerId: string };
   reconnect: { room: string; reason: string };
+  /** The node drains: join again at `url` (ws: or wss:), before `deadlineMs` (Unix ms). */
+  move: { room: string; url: string; deadlineMs?: number };
 }
 export type EventName = keyof Events;
 

@@ -4,6 +4,12 @@
  * and the getting-started box. Peers are shown by display name (their peer
  * id only when they gave none); names from the network only ever go through
  * textContent.
+ *
+ * A tile plays one video and one audio track: the newest that has media
+ * (an unmuted track), else the newest. While the page moves to another node
+ * a peer has two of each for a moment (one per connection): the old keeps
+ * playing until the new one's media arrives, then the new takes over, so
+ * what is seen is at most a held last frame, not a blank tile.
  */
 import type { StreamStats } from '../demo-state.js';
 import { ErrorArea } from './error-area.js';
@@ -14,6 +20,8 @@ interface Tile {
   readonly figure: HTMLElement;
   readonly video: MediaStream;
   readonly audio: MediaStream;
+  /** Every track the tile has been given and not yet lost, oldest first. */
+  readonly tracks: MediaStreamTrack[];
 }
 
 export class DemoUi implements RoomView {
@@ -94,7 +102,12 @@ export class DemoUi implements RoomView {
     // The peer id stays at hand (hover) for matching the server's logs.
     caption.title = peer;
     this.#labels.set(peer, label);
-    const tile: Tile = { figure, video: new MediaStream(), audio: new MediaStream() };
+    const tile: Tile = {
+      figure,
+      video: new MediaStream(),
+      audio: new MediaStream(),
+      tracks: [],
+    };
     video.srcObject = tile.video;
     audio.srcObject = tile.audio;
     figure.append(video, audio, caption);
@@ -111,8 +124,13 @@ export class DemoUi implements RoomView {
   trackAdded(peer: string, consumerId: string, track: MediaStreamTrack): void {
     const tile = this.#peers.get(peer);
     if (tile === undefined) return;
-    (track.kind === 'video' ? tile.video : tile.audio).addTrack(track);
+    tile.tracks.push(track);
     this.#tracks.set(consumerId, track);
+    this.#play(tile, track.kind);
+    // Its media arrived: it may take over from an older track.
+    track.addEventListener('unmute', () => {
+      this.#play(tile, track.kind);
+    });
   }
 
   trackRemoved(peer: string, consumerId: string): void {
@@ -120,8 +138,18 @@ export class DemoUi implements RoomView {
     this.#tracks.delete(consumerId);
     const tile = this.#peers.get(peer);
     if (track === undefined || tile === undefined) return;
-    tile.video.removeTrack(track);
-    tile.audio.removeTrack(track);
+    const index = tile.tracks.indexOf(track);
+    if (index >= 0) tile.tracks.splice(index, 1);
+    this.#play(tile, track.kind);
+  }
+
+  /** Puts the tile's track of `kind` to play: the newest with media, else the newest. */
+  #play(tile: Tile, kind: string): void {
+    const stream = kind === 'video' ? tile.video : tile.audio;
+    const candidates = tile.tracks.filter((track) => track.kind === kind);
+    const chosen = candidates.findLast((track) => !track.muted) ?? candidates.at(-1);
+    for (const track of stream.getTracks()) if (track !== chosen) stream.removeTrack(track);
+    if (chosen !== undefined && !stream.getTracks().includes(chosen)) stream.addTrack(chosen);
   }
 
   renderStats(stats: readonly StreamStats[]): void {
