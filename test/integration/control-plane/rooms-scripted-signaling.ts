@@ -1,10 +1,10 @@
 /**
  * A signaling node as the control plane sees it, scripted (the rooms
- * counterpart of scripted-proxy.ts): it registers with the listen addresses
- * a signaling node gives for the cascade (`signaling`, `cascade`), holds a
- * resource stream over real gRPC (plaintext, or mutual TLS with a
- * certificate of the mesh CA), heartbeats, applies and ACKs updates, keeps
- * what it holds, returns its room PLACEMENTs and PIPEs in its Hello when it
+ * counterpart of scripted-proxy.ts): a ScriptedNode (scripted-node.ts:
+ * registration, stream over plaintext or mutual TLS with a certificate of
+ * the mesh CA, heartbeats, Hello, ACKs) that registers with the listen
+ * addresses a signaling node gives for the cascade (`signaling`,
+ * `cascade`), returns its room PLACEMENTs and PIPEs in its Hello when it
  * reconnects, and sends RoomReports and PipeEndpoints when told. It has no
  * mediasoup: the tests that use it are about what the control plane decides
  * and to whom it sends it.
@@ -19,17 +19,16 @@ import {
   type PlacementBody,
   type SignalingNodeBody,
 } from '../../../src/config/index.js';
-import {
-  createMeshControlClient,
-  type MeshControlClient,
-  type NodeMessageOut,
-  type PipeEndpoint,
-  type ResourceUpdate,
-  type Role,
-  type RoomReport,
-  type WireResource,
+import type {
+  NodeMessageOut,
+  PipeEndpoint,
+  ResourceUpdate,
+  Role,
+  RoomReport,
+  WireResource,
 } from '../../../src/protocol/mesh/index.js';
 import { getJson, getText } from '../../helpers/http.js';
+import { ScriptedNode } from './scripted-node.js';
 
 export interface ScriptedSignalingOptions {
   readonly id: string;
@@ -52,88 +51,57 @@ const NON_CONFIG = new Set(['PLACEMENT', 'PIPE', 'SIGNALING_NODE', 'MEDIA_KEY'])
 export class ScriptedSignaling {
   readonly options: ScriptedSignalingOptions;
   readonly updates: ResourceUpdate[] = [];
-  /** What it holds, by `type/name`. */
-  readonly held = new Map<string, WireResource>();
-  #systemVersion = '';
-  #client: MeshControlClient | undefined;
-  #stream: grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate> | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
-  #ended = false;
+  readonly #node: ScriptedNode;
 
   constructor(options: ScriptedSignalingOptions) {
     this.options = options;
+    this.#node = new ScriptedNode({
+      id: options.id,
+      grpc: options.grpc,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      role: options.role ?? 'ROLE_SIGNALING',
+      capabilities: ['sfu'],
+      listenAddresses: {
+        signaling: options.listen,
+        ...(options.cascade === undefined ? {} : { cascade: options.cascade }),
+      },
+      credentials: options.credentials,
+      returnedInHello: NON_CONFIG,
+      received: (update) => {
+        this.updates.push(update);
+        this.#node.apply(update);
+      },
+    });
+  }
+
+  /** What it holds, by `type/name`. */
+  get held(): Map<string, WireResource> {
+    return this.#node.held;
   }
 
   /** Registers and opens the stream with a Hello naming what it holds. */
-  async connect(): Promise<void> {
-    const client = createMeshControlClient(this.options.grpc, this.options.credentials);
-    this.#client = client;
-    await new Promise<void>((resolve, reject) => {
-      client.register(
-        {
-          identity: {
-            id: this.options.id,
-            node: 'scripted',
-            role: this.options.role ?? 'ROLE_SIGNALING',
-          },
-          capabilities: ['sfu'],
-          listenAddresses: {
-            signaling: this.options.listen,
-            ...(this.options.cascade === undefined ? {} : { cascade: this.options.cascade }),
-          },
-          currentVersion: this.#systemVersion,
-        },
-        { deadline: Date.now() + 5_000 },
-        (error) => (error === null ? resolve() : reject(error)),
-      );
-    });
-    const stream = client.streamResources();
-    this.#stream = stream;
-    this.#ended = false;
-    stream.on('error', () => {
-      this.#ended = true;
-    });
-    stream.on('end', () => {
-      this.#ended = true;
-    });
-    stream.on('data', (update: ResourceUpdate) => {
-      this.updates.push(update);
-      this.#apply(update);
-    });
-    const held = [...this.held.values()];
-    stream.write({
-      hello: {
-        id: this.options.id,
-        systemVersion: this.#systemVersion,
-        resources: held
-          .filter((resource) => !NON_CONFIG.has(resource.type))
-          .map(({ type, name, version }) => ({ type, name, version })),
-        placements: held.filter((resource) => NON_CONFIG.has(resource.type)),
-      },
-    });
-    this.#heartbeat = setInterval(() => {
-      stream.write({ heartbeat: { sentAtMs: Date.now() } });
-    }, this.options.heartbeatIntervalMs);
+  connect(): Promise<void> {
+    return this.#node.connect();
   }
 
   /** Whether the control plane ended its stream. */
   get ended(): boolean {
-    return this.#ended;
+    return this.#node.ended;
   }
 
   /** Sends its whole set of rooms. */
   reportRooms(rooms: RoomReport[]): void {
-    this.#stream?.write({ rooms: { sentAtMs: Date.now(), rooms } });
+    this.#node.send({ rooms: { sentAtMs: Date.now(), rooms } });
   }
 
   /** Sends its whole set of pipe ends. */
   reportPipes(endpoints: PipeEndpoint[]): void {
-    this.#stream?.write({ pipes: { sentAtMs: Date.now(), endpoints } });
+    this.#node.send({ pipes: { sentAtMs: Date.now(), endpoints } });
   }
 
   /** Sends any node message (a hostile or broken node). */
   send(message: NodeMessageOut): void {
-    this.#stream?.write(message);
+    this.#node.send(message);
   }
 
   /** The PIPEs it holds, bodies read back, by pipe id. */
@@ -176,26 +144,7 @@ export class ScriptedSignaling {
 
   /** Goes silent as a crashed node does: no heartbeat, stream gone. */
   close(): void {
-    clearInterval(this.#heartbeat);
-    this.#stream?.cancel();
-    this.#client?.close();
-    this.#stream = undefined;
-    this.#client = undefined;
-  }
-
-  #apply(update: ResourceUpdate): void {
-    for (const resource of update.resources) {
-      this.held.set(`${resource.type}/${resource.name}`, resource);
-    }
-    for (const ref of update.removed) this.held.delete(`${ref.type}/${ref.name}`);
-    this.#systemVersion = update.systemVersion;
-    this.#stream?.write({
-      ack: {
-        nonce: update.nonce,
-        systemVersion: update.systemVersion,
-        applied: update.resources.map(({ type, name, version }) => ({ type, name, version })),
-      },
-    });
+    this.#node.close();
   }
 }
 

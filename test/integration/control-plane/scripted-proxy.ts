@@ -1,23 +1,16 @@
 /**
- * A proxy as the control plane sees it, scripted: it registers (with a
- * `hop` listen address), holds a resource stream over real gRPC, heartbeats,
- * applies and ACKs updates (or holds its ACKs back when told), keeps what it
- * was sent, and returns it in its Hello when it reconnects, as a real node
- * does. It records every update with the time it arrived, so a test can
- * state the order in which nodes saw things. It has no media plane: the
- * tests that use it are about what the control plane decides and sends.
+ * A proxy as the control plane sees it, scripted: a ScriptedNode
+ * (scripted-node.ts: registration, stream, heartbeats, Hello, ACKs) that
+ * registers with a `hop` listen address, sends hop requests and stats, and
+ * holds its ACKs back when told. It records every update with the time it
+ * arrived, so a test can state the order in which nodes saw things. It has
+ * no media plane: the tests that use it are about what the control plane
+ * decides and sends.
  */
 import { performance } from 'node:perf_hooks';
-import type * as grpc from '@grpc/grpc-js';
 import { parseHopBody, type HopBody } from '../../../src/config/index.js';
-import {
-  createMeshControlClient,
-  type HopRequest,
-  type MeshControlClient,
-  type NodeMessageOut,
-  type ResourceUpdate,
-  type WireResource,
-} from '../../../src/protocol/mesh/index.js';
+import type { HopRequest, ResourceUpdate, WireResource } from '../../../src/protocol/mesh/index.js';
+import { ScriptedNode } from './scripted-node.js';
 
 /** One update as it arrived. */
 export interface ReceivedUpdate {
@@ -34,6 +27,7 @@ export interface ScriptedProxyOptions {
   readonly heartbeatIntervalMs: number;
 }
 
+/** Held resources returned in a Hello's `placements`. */
 const NON_CONFIG = new Set(['PLACEMENT', 'MEDIA_KEY']);
 
 export class ScriptedProxy {
@@ -41,65 +35,43 @@ export class ScriptedProxy {
   readonly updates: ReceivedUpdate[] = [];
   /** Per ACK sent: its nonce and when (performance.now()). */
   readonly acks: { readonly nonce: string; readonly at: number }[] = [];
-  /** What it holds, by `type/name`. */
-  readonly held = new Map<string, WireResource>();
-  #systemVersion = '';
-  #client: MeshControlClient | undefined;
-  #stream: grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate> | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #node: ScriptedNode;
   #holdAcks = false;
   readonly #heldBack: ResourceUpdate[] = [];
   #requests: HopRequest[] = [];
 
   constructor(options: ScriptedProxyOptions) {
     this.options = options;
+    this.#node = new ScriptedNode({
+      id: options.id,
+      grpc: options.grpc,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      role: 'ROLE_PROXY',
+      capabilities: ['rtp'],
+      listenAddresses: { hop: options.hopAddress },
+      returnedInHello: NON_CONFIG,
+      received: (update) => {
+        this.updates.push({ at: performance.now(), update });
+        if (this.#holdAcks) this.#heldBack.push(update);
+        else this.#apply(update);
+      },
+    });
+  }
+
+  /** What it holds, by `type/name`. */
+  get held(): Map<string, WireResource> {
+    return this.#node.held;
   }
 
   /** Registers and opens the stream with a Hello naming what it holds. */
-  async connect(): Promise<void> {
-    const client = createMeshControlClient(this.options.grpc);
-    this.#client = client;
-    await new Promise<void>((resolve, reject) => {
-      client.register(
-        {
-          identity: { id: this.options.id, node: 'scripted', role: 'ROLE_PROXY' },
-          capabilities: ['rtp'],
-          listenAddresses: { hop: this.options.hopAddress },
-          currentVersion: this.#systemVersion,
-        },
-        { deadline: Date.now() + 5_000 },
-        (error) => (error === null ? resolve() : reject(error)),
-      );
-    });
-    const stream = client.streamResources();
-    this.#stream = stream;
-    // The stream's end (a test closes it, or the control plane goes) is not under test.
-    stream.on('error', () => undefined);
-    stream.on('data', (update: ResourceUpdate) => {
-      this.updates.push({ at: performance.now(), update });
-      if (this.#holdAcks) this.#heldBack.push(update);
-      else this.#apply(update);
-    });
-    const held = [...this.held.values()];
-    stream.write({
-      hello: {
-        id: this.options.id,
-        systemVersion: this.#systemVersion,
-        resources: held
-          .filter((resource) => !NON_CONFIG.has(resource.type))
-          .map(({ type, name, version }) => ({ type, name, version })),
-        placements: held.filter((resource) => NON_CONFIG.has(resource.type)),
-      },
-    });
-    this.#heartbeat = setInterval(() => {
-      stream.write({ heartbeat: { sentAtMs: Date.now() } });
-    }, this.options.heartbeatIntervalMs);
+  connect(): Promise<void> {
+    return this.#node.connect();
   }
 
   /** Sends its whole set of hop requests (again after each Hello, as a proxy does). */
   request(requests: HopRequest[]): void {
     this.#requests = requests;
-    this.#stream?.write({ hops: { sentAtMs: Date.now(), requests } });
+    this.#node.send({ hops: { sentAtMs: Date.now(), requests } });
   }
 
   /** Sends the last set again (after a reconnect). */
@@ -108,7 +80,7 @@ export class ScriptedProxy {
   }
 
   sendStats(stats: unknown): void {
-    this.#stream?.write({ stats: { sentAtMs: Date.now(), statsJson: JSON.stringify(stats) } });
+    this.#node.send({ stats: { sentAtMs: Date.now(), statsJson: JSON.stringify(stats) } });
   }
 
   /** Applies updates as they come but holds its ACKs back until released. */
@@ -149,26 +121,11 @@ export class ScriptedProxy {
 
   /** Goes silent as a crashed node does: no heartbeat, stream gone. */
   close(): void {
-    clearInterval(this.#heartbeat);
-    this.#stream?.cancel();
-    this.#client?.close();
-    this.#stream = undefined;
-    this.#client = undefined;
+    this.#node.close();
   }
 
   #apply(update: ResourceUpdate): void {
-    for (const resource of update.resources) {
-      this.held.set(`${resource.type}/${resource.name}`, resource);
-    }
-    for (const ref of update.removed) this.held.delete(`${ref.type}/${ref.name}`);
-    this.#systemVersion = update.systemVersion;
-    this.#stream?.write({
-      ack: {
-        nonce: update.nonce,
-        systemVersion: update.systemVersion,
-        applied: update.resources.map(({ type, name, version }) => ({ type, name, version })),
-      },
-    });
+    this.#node.apply(update);
     this.acks.push({ nonce: update.nonce, at: performance.now() });
   }
 }
