@@ -31,33 +31,15 @@ import {
 } from '../../../src/config/index.js';
 import { MeshNode, type LoadSource } from '../../../src/node-agent/index.js';
 import { REPORT_COALESCE_MS } from '../../../src/node-agent/control-client.js';
-import type {
-  Hello,
-  PipeEndpoint,
-  RoomReport,
-  WireResource,
-} from '../../../src/protocol/mesh/index.js';
+import type { Hello, PipeEndpoint, RoomReport } from '../../../src/protocol/mesh/index.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { at } from '../../helpers/defined.js';
 import { waitFor } from '../../helpers/process.js';
+import { wire } from '../../helpers/resource-updates.js';
 import { messagesOf, ScriptedControlPlane } from '../control-plane/scripted-control-plane.js';
 
 const until = <T>(probe: () => T | undefined, what: string): Promise<T> =>
   waitFor(probe, 5_000, () => what);
-
-const wire = (resource: {
-  type: string;
-  name: string;
-  version: string;
-  order: number;
-  body: unknown;
-}): WireResource => ({
-  type: resource.type as WireResource['type'],
-  name: resource.name,
-  version: resource.version,
-  order: resource.order,
-  bodyJson: JSON.stringify(resource.body),
-});
 
 function nodeConfig(role: 'signaling' | 'proxy', id: string, grpcAddress: string): MeshConfig {
   return parseConfigText(

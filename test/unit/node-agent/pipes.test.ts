@@ -24,9 +24,10 @@ import {
   type PipeBody,
   type PipeEnd,
 } from '../../../src/config/index.js';
-import { MeshState, NodeConfig } from '../../../src/node-agent/index.js';
-import type { ResourceUpdate, WireResource } from '../../../src/protocol/mesh/index.js';
+import { MeshState, type NodeConfig } from '../../../src/node-agent/index.js';
+import type { WireResource } from '../../../src/protocol/mesh/index.js';
 import { at } from '../../helpers/defined.js';
+import { countingNodeConfig, update, wire } from '../../helpers/resource-updates.js';
 
 const OWN = 'spiffe://mesh.test/ns/default/sa/signaling-a';
 const PEER = 'spiffe://mesh.test/ns/default/sa/signaling-b';
@@ -61,57 +62,21 @@ function pipe(
   };
 }
 
-function wire(body: PipeBody): WireResource {
-  const resource = pipeResource(body);
-  return {
-    type: 'PIPE',
-    name: resource.name,
-    version: resource.version,
-    order: 0,
-    bodyJson: JSON.stringify(resource.body),
-  };
-}
+const pipeWire = (body: PipeBody): WireResource => wire(pipeResource(body));
 
-const update = (
-  nonce: string,
-  resources: WireResource[],
-  removed: ResourceUpdate['removed'] = [],
-): ResourceUpdate => ({ nonce, systemVersion: 'sv1', resources, removed });
-
-const configWire = (): WireResource[] =>
-  splitConfig(config).map(({ type, name, version, order, body }) => ({
-    type,
-    name,
-    version,
-    order,
-    bodyJson: JSON.stringify(body),
-  }));
+const configWire = (): WireResource[] => splitConfig(config).map(wire);
 
 /** A signaling node's MeshState and NodeConfig, its config applied (one transaction). */
 async function signalingNode(id: string, identity: string | undefined, log?: Logger) {
   const metrics = new Registry();
-  let prepares = 0;
   const state = new MeshState(id, {
     ownIdentity: () => identity,
     metrics,
     ...(log === undefined ? {} : { log }),
   });
-  const node = new NodeConfig({
-    participants: [
-      {
-        name: 'counting',
-        prepare: () => {
-          prepares += 1;
-          return Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() });
-        },
-      },
-    ],
-    meshState: state,
-    metrics,
-    log: pino({ level: 'silent' }),
-  });
+  const { node, prepares } = countingNodeConfig({ meshState: state, metrics });
   await node.apply(update('0', configWire()));
-  return { state, node, metrics, prepares: () => prepares };
+  return { state, node, metrics, prepares };
 }
 
 async function refusedCount(metrics: Registry, reason: string): Promise<number> {
@@ -142,7 +107,7 @@ describe('pipes on a signaling node', () => {
     const { state, node, prepares } = await signalingNode('sig-a', OWN);
     assert.equal(prepares(), 1);
     const body = pipe('standup', ['sig-a', OWN], ['sig-b', PEER]);
-    const acked = await node.apply(update('2', [wire(body)]));
+    const acked = await node.apply(update('2', [pipeWire(body)]));
     assert.equal(prepares(), 1, 'a pipe alone prepares nothing');
     assert.deepEqual(
       acked.map((ref) => `${ref.type}/${ref.name}`),
@@ -169,7 +134,7 @@ describe('pipes on a signaling node', () => {
   it('holds a pipe whose ends name no identity (a control plane without mTLS), and one not filled in yet', async () => {
     const { state } = await signalingNode('sig-b', undefined);
     const bare = pipe('r1', ['sig-a', null], ['sig-b', null], false);
-    const staged = state.stage(update('1', [wire(bare)]));
+    const staged = state.stage(update('1', [pipeWire(bare)]));
     assert.deepEqual(staged.issues, []);
     state.commit(staged);
     assert.deepEqual(state.pipes.views()[0]?.ownKey, false);
@@ -179,7 +144,7 @@ describe('pipes on a signaling node', () => {
   it('a node with an identity refuses a pipe that names none for it, counted, its key never held', async () => {
     const { state, node, metrics } = await signalingNode('sig-b', OWN);
     const body = pipe('r1', ['sig-a', PEER], ['sig-b', null]);
-    const reason = await refusedBy(node, wire(body));
+    const reason = await refusedBy(node, pipeWire(body));
     assert.match(reason, /names no identity for this node/);
     for (const k of keysOf(body)) assert.ok(!reason.includes(k), 'no key quoted');
     assert.equal(await refusedCount(metrics, 'identity_mismatch'), 1);
@@ -189,7 +154,7 @@ describe('pipes on a signaling node', () => {
   it('refuses a pipe of two other nodes, counted as not_this_node', async () => {
     const { state, node, metrics } = await signalingNode('sig-c', OWN);
     const body = pipe('r1', ['sig-a', PEER], ['sig-b', OTHER]);
-    const reason = await refusedBy(node, wire(body));
+    const reason = await refusedBy(node, pipeWire(body));
     assert.match(reason, /a pipe of sig-a and sig-b, not of this node sig-c/);
     for (const k of keysOf(body)) assert.ok(!reason.includes(k), 'no key quoted');
     assert.equal(await refusedCount(metrics, 'not_this_node'), 1);
@@ -199,7 +164,7 @@ describe('pipes on a signaling node', () => {
   it("refuses a pipe naming this node's end with another identity, counted, its key never held", async () => {
     const { state, node, metrics } = await signalingNode('sig-b', OWN);
     const body = pipe('r1', ['sig-a', PEER], ['sig-b', OTHER]);
-    const reason = await refusedBy(node, wire(body));
+    const reason = await refusedBy(node, pipeWire(body));
     assert.match(reason, /identity for this node "spiffe:\/\/.*\/sa\/billing" is not this node's/);
     for (const k of keysOf(body)) assert.ok(!reason.includes(k), 'no key quoted');
     assert.equal(await refusedCount(metrics, 'identity_mismatch'), 1);
@@ -208,14 +173,16 @@ describe('pipes on a signaling node', () => {
 
   it('a node without an identity (no mTLS) refuses a pipe that names one for it', async () => {
     const { node, metrics } = await signalingNode('sig-a', undefined);
-    const reason = await refusedBy(node, wire(pipe('r1', ['sig-a', OWN], ['sig-b', PEER])));
+    const reason = await refusedBy(node, pipeWire(pipe('r1', ['sig-a', OWN], ['sig-b', PEER])));
     assert.match(reason, /no workload identity/);
     assert.equal(await refusedCount(metrics, 'identity_mismatch'), 1);
   });
 
   it("does not judge the other end's identity (that node checks its own)", async () => {
     const { state } = await signalingNode('sig-a', OWN);
-    const staged = state.stage(update('1', [wire(pipe('r1', ['sig-a', OWN], ['sig-b', OTHER]))]));
+    const staged = state.stage(
+      update('1', [pipeWire(pipe('r1', ['sig-a', OWN], ['sig-b', OTHER]))]),
+    );
     assert.deepEqual(staged.issues, []);
   });
 
@@ -271,7 +238,7 @@ describe('pipes on a signaling node', () => {
     const { state, node } = await signalingNode('sig-a', OWN);
     const good = pipe('r1', ['sig-a', OWN], ['sig-b', PEER]);
     const bad = pipe('r2', ['sig-a', OTHER], ['sig-b', PEER]);
-    await assert.rejects(node.apply(update('1', [wire(good), wire(bad)])), (error) => {
+    await assert.rejects(node.apply(update('1', [pipeWire(good), pipeWire(bad)])), (error) => {
       assert.ok(error instanceof ResourcesRefusedError);
       assert.deepEqual(
         error.resourceIssues.map(({ name }) => name),
@@ -288,14 +255,14 @@ describe('pipes on a signaling node', () => {
     const stop = state.pipes.onChange((pipes) => seen.push([...pipes.keys()]));
     const r1 = pipe('r1', ['sig-a', OWN], ['sig-b', PEER], false);
     const r2 = pipe('r2', ['sig-a', OWN], ['sig-c', PEER]);
-    await node.apply(update('1', [wire(r2), wire(r1)]));
+    await node.apply(update('1', [pipeWire(r2), pipeWire(r1)]));
     assert.deepEqual(seen, [[r1.pipeId, r2.pipeId]]);
 
-    await node.apply(update('2', [wire(r1)]));
+    await node.apply(update('2', [pipeWire(r1)]));
     assert.equal(seen.length, 1, 'the same version again is no change');
 
     const filled = pipe('r1', ['sig-a', OWN], ['sig-b', PEER]);
-    await node.apply(update('3', [wire(filled)]));
+    await node.apply(update('3', [pipeWire(filled)]));
     assert.equal(seen.length, 2, 'an end filled in is a change');
     assert.deepEqual(state.pipes.get(r1.pipeId), filled);
 
@@ -319,7 +286,7 @@ describe('pipes on a signaling node', () => {
     });
     state.pipes.onChange(() => (later += 1));
     const body = pipe('r1', ['sig-a', OWN], ['sig-b', PEER]);
-    const acked = await node.apply(update('1', [wire(body)]));
+    const acked = await node.apply(update('1', [pipeWire(body)]));
     assert.equal(acked.length, 1);
     assert.equal(later, 1, 'the next listener is still told');
     assert.equal(logged.length, 1);
@@ -330,7 +297,7 @@ describe('pipes on a signaling node', () => {
   it('the Hello returns pipes with their bodies, keys included, within its byte budget', async () => {
     const { state } = await signalingNode('sig-a', OWN);
     const body = pipe('r1', ['sig-a', OWN], ['sig-b', PEER]);
-    state.commit(state.stage(update('1', [wire(body)])));
+    state.commit(state.stage(update('1', [pipeWire(body)])));
     const hello = state.wire();
     const pipes = hello.filter(({ type }) => type === 'PIPE');
     assert.equal(pipes.length, 1);

@@ -15,52 +15,19 @@ import {
   splitConfig,
   type PlacementBody,
 } from '../../../src/config/index.js';
-import { MeshState, NodeConfig, type ConfigParticipant } from '../../../src/node-agent/index.js';
-import type { ResourceUpdate, WireResource } from '../../../src/protocol/mesh/index.js';
+import { MeshState, NodeConfig } from '../../../src/node-agent/index.js';
+import type { WireResource } from '../../../src/protocol/mesh/index.js';
+import { countingNodeConfig, update, wire } from '../../helpers/resource-updates.js';
 
 const config = parseConfigText('proxy: { id: proxy-a }', 'test');
-
-const wire = (resource: {
-  type: string;
-  name: string;
-  version: string;
-  order: number;
-  body: unknown;
-}): WireResource => ({
-  type: resource.type as WireResource['type'],
-  name: resource.name,
-  version: resource.version,
-  order: resource.order,
-  bodyJson: JSON.stringify(resource.body),
-});
 
 const placed = (key: string, node: string): WireResource =>
   wire(placementResource(key, { node, since: '2026-12-04T10:00:00.000Z', reason: 'placed' }));
 
-const update = (
-  nonce: string,
-  resources: WireResource[],
-  removed: ResourceUpdate['removed'] = [],
-): ResourceUpdate => ({ nonce, systemVersion: 'sv1', resources, removed });
-
 function nodeWithPlacements() {
-  let prepares = 0;
-  const participant: ConfigParticipant = {
-    name: 'counting',
-    prepare: () => {
-      prepares += 1;
-      return Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() });
-    },
-  };
   const meshState = new MeshState('proxy-a');
-  const { placements } = meshState;
-  const node = new NodeConfig({
-    participants: [participant],
-    meshState,
-    metrics: new Registry(),
-    log: pino({ level: 'silent' }),
-  });
-  return { node, placements, prepares: () => prepares };
+  const { node, prepares } = countingNodeConfig({ meshState });
+  return { node, placements: meshState.placements, prepares };
 }
 
 describe('placements on a node', () => {

@@ -11,8 +11,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import {
   parseConfigText,
   placementResource,
@@ -21,24 +19,11 @@ import {
   splitConfig,
   type SignalingNodeBody,
 } from '../../../src/config/index.js';
-import { MeshState, NodeConfig } from '../../../src/node-agent/index.js';
-import type { ResourceUpdate, WireResource } from '../../../src/protocol/mesh/index.js';
+import { MeshState } from '../../../src/node-agent/index.js';
+import type { WireResource } from '../../../src/protocol/mesh/index.js';
+import { countingNodeConfig, update, wire } from '../../helpers/resource-updates.js';
 
 const config = parseConfigText('signaling: { id: sig-a }', 'test');
-
-const wire = (resource: {
-  type: string;
-  name: string;
-  version: string;
-  order: number;
-  body: unknown;
-}): WireResource => ({
-  type: resource.type as WireResource['type'],
-  name: resource.name,
-  version: resource.version,
-  order: resource.order,
-  bodyJson: JSON.stringify(resource.body),
-});
 
 const peer = (node: string, draining = false): SignalingNodeBody => ({
   node,
@@ -57,31 +42,11 @@ const roomHome = (room: string, node: string): WireResource =>
     }),
   );
 
-const update = (
-  nonce: string,
-  resources: WireResource[],
-  removed: ResourceUpdate['removed'] = [],
-): ResourceUpdate => ({ nonce, systemVersion: 'sv1', resources, removed });
-
 async function signalingNode() {
-  let prepares = 0;
   const state = new MeshState('sig-a');
-  const node = new NodeConfig({
-    participants: [
-      {
-        name: 'counting',
-        prepare: () => {
-          prepares += 1;
-          return Promise.resolve({ commit: () => undefined, abort: () => Promise.resolve() });
-        },
-      },
-    ],
-    meshState: state,
-    metrics: new Registry(),
-    log: pino({ level: 'silent' }),
-  });
+  const { node, prepares } = countingNodeConfig({ meshState: state });
   await node.apply(update('0', splitConfig(config).map(wire)));
-  return { state, node, prepares: () => prepares };
+  return { state, node, prepares };
 }
 
 describe('signaling nodes on a signaling node', () => {
