@@ -30,8 +30,10 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 
 /**
  * The page loads only its own files and talks only to its own origin
- * (WebSocket, WHEP) and to the mesh's other signaling nodes, which a join
- * may be moved to (`moved`, CASCADE.md).
+ * (WebSocket, WHEP) and to the mesh's other signaling nodes: a join may be
+ * moved there (`moved`, `move`, doors: CASCADE.md), and a WHIP/WHEP POST
+ * redirected there (a 307 to the room's home), which the browser follows
+ * only if the policy lets it connect to the target.
  */
 function pagePolicy(peerOrigins: readonly string[]): string {
   return [
@@ -47,19 +49,21 @@ function pagePolicy(peerOrigins: readonly string[]): string {
 }
 
 /**
- * The WebSocket origin (ws: or wss:) of a signaling node's public URL;
- * undefined for one that is not http(s). Only an origin reaches the policy:
- * nothing of a path or a query can break out of its directive.
+ * The origins of a signaling node's public URL the page may connect to: its
+ * http(s) origin (WHIP/WHEP) and its WebSocket one (ws: or wss:); none for a
+ * URL that is not http(s). Only origins reach the policy: nothing of a path
+ * or a query can break out of its directive.
  */
-export function webSocketOrigin(url: string): string | undefined {
+export function nodeOrigins(url: string): readonly string[] {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return undefined;
+    return [];
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
-  return `${parsed.protocol === 'https:' ? 'wss:' : 'ws:'}//${parsed.host}`;
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return [];
+  const secure = parsed.protocol === 'https:';
+  return [`${parsed.protocol}//${parsed.host}`, `${secure ? 'wss:' : 'ws:'}//${parsed.host}`];
 }
 
 interface StaticFile {
@@ -112,7 +116,7 @@ export function demoRoute(options: DemoRouteOptions = {}): HttpRoute {
         notFound(response);
         return;
       }
-      const peers = (options.peerUrls?.() ?? []).flatMap((url) => webSocketOrigin(url) ?? []);
+      const peers = (options.peerUrls?.() ?? []).flatMap(nodeOrigins);
       send(request, response, file, name === INDEX ? pagePolicy([...new Set(peers)]) : undefined);
     },
   };

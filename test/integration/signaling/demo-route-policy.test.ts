@@ -1,8 +1,9 @@
 /**
  * The demo page's content security policy lets it connect to its own origin
- * and to the mesh's other signaling nodes (a join may be `moved` there), as
- * WebSocket origins only: a path, a query or a quote in a node's URL never
- * reaches the policy, and a URL that is not http(s) adds nothing.
+ * and to the mesh's other signaling nodes (a join may be `moved` there, a
+ * WHIP/WHEP POST redirected there), as their http(s) and WebSocket origins
+ * only: a path, a query or a quote in a node's URL never reaches the policy,
+ * and a URL that is not http(s) adds nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { demoRoute, webSocketOrigin } from '../../../signaling/demo/route.js';
+import { demoRoute, nodeOrigins } from '../../../signaling/demo/route.js';
 
 describe('demo page policy', () => {
   let dir: string;
@@ -47,7 +48,7 @@ describe('demo page policy', () => {
     assert.equal(await connectSrc(), "'self'");
   });
 
-  it("adds each other node's WebSocket origin, and nothing of a path, a query or a bad URL", async () => {
+  it("adds each other node's http and WebSocket origins, and nothing of a path, a query or a bad URL", async () => {
     peers = [
       'http://127.0.0.22:8443/',
       'https://sfu-b.example:8443/ignored?x=1',
@@ -58,8 +59,8 @@ describe('demo page policy', () => {
     ];
     assert.equal(
       await connectSrc(),
-      "'self' ws://127.0.0.22:8443 wss://sfu-b.example:8443 ws://sfu-c.example",
+      "'self' http://127.0.0.22:8443 ws://127.0.0.22:8443 https://sfu-b.example:8443 wss://sfu-b.example:8443 http://sfu-c.example ws://sfu-c.example",
     );
-    assert.equal(webSocketOrigin('ftp://x/'), undefined);
+    assert.deepEqual(nodeOrigins('ftp://x/'), []);
   });
 });
