@@ -7,7 +7,10 @@
  *   answered    A answers produce (the producer exists on A)
  *   newProducer the event reaches the participant on A / on B (over the
  *               cascade link: producerAdded, then B's own notification)
- *   first RTP   the participant consumes at once on newProducer; its first
+ *   consumed    the participant consumes at once on newProducer: consume
+ *               answered (on B once the producer is piped in), werift's
+ *               SDP, resumeConsumer answered
+ *   first RTP   its first
  *               RTP packet of that producer arrives (on B: pipeRequest to
  *               A, pipeReady, the pipe producer and B's consumer, then the
  *               media through the pipe)
@@ -16,10 +19,11 @@
  * warm publisher on A, consumed by both participants), so the figure is
  * the path of one more producer, not the set-up of a room's pipe. The
  * source for these trials is a GStreamer VP8 stream of its own with every
- * frame a key frame at 30 fps: a consumer starts at a key frame, and with
+ * frame a key frame at 60 fps: a consumer starts at a key frame, and with
  * the load's one per second, the wait for the next one (0-1 s) would hide
- * everything else; here it is at most one frame (33 ms), the same on both
- * nodes. The participants are replaced every `trialsPerRoom` trials (a new
+ * everything else; here it is at most one frame (17 ms) after `consumed`,
+ * on either node (so first RTP moves in steps of a frame; `consumed` does
+ * not). The participants are replaced every `trialsPerRoom` trials (a new
  * room), so their PeerConnections do not grow by a consumer per trial
  * without bound.
  *
@@ -62,6 +66,7 @@ export interface LatencyOptions {
 export interface LatencyTrial {
   readonly answeredMs: number;
   readonly newProducerMs: { readonly a: number | null; readonly b: number | null };
+  readonly consumedMs: { readonly a: number | null; readonly b: number | null };
   readonly firstRtpMs: { readonly a: number | null; readonly b: number | null };
 }
 
@@ -78,9 +83,14 @@ export interface LatencyResult {
   readonly incomplete: number;
   readonly answeredMs: Distribution;
   readonly newProducerMs: { readonly a: Distribution; readonly b: Distribution };
+  readonly consumedMs: { readonly a: Distribution; readonly b: Distribution };
   readonly firstRtpMs: { readonly a: Distribution; readonly b: Distribution };
   /** Per trial, B minus A: what the cascade adds. */
-  readonly cascadeAddsMs: { readonly newProducer: Distribution; readonly firstRtp: Distribution };
+  readonly cascadeAddsMs: {
+    readonly newProducer: Distribution;
+    readonly consumed: Distribution;
+    readonly firstRtp: Distribution;
+  };
   readonly errors: readonly string[];
 }
 
@@ -152,6 +162,7 @@ async function readyPublisher(channel: SfuChannel, timeoutMs: number): Promise<R
  */
 class Watcher {
   readonly newProducerAt = new Map<string, number>();
+  readonly consumedAt = new Map<string, number>();
   readonly errors: string[] = [];
   readonly #firstBySsrc = new Map<number, number>();
   readonly #ssrcOf = new Map<string, number>();
@@ -199,6 +210,7 @@ class Watcher {
       const subscriber = await this.#subscriber;
       if (subscriber === undefined) throw new Error('no PeerConnection yet');
       const [reception] = await subscriber.consume([producerId]);
+      this.consumedAt.set(producerId, performance.now());
       if (reception !== undefined) this.#ssrcOf.set(producerId, reception.ssrc);
     } catch (error) {
       this.errors.push(`consume ${producerId}: ${String(error)}`);
@@ -233,9 +245,9 @@ export async function cascadeLatency(options: LatencyOptions): Promise<LatencyRe
   const video = startVideoSource({
     codec: 'VP8',
     ports: [source.port],
-    fps: 30,
+    fps: 60,
     keyframeInterval: 1,
-    bitrateKbps: 300,
+    bitrateKbps: 600,
     timeoutMs: options.trials * options.trialTimeoutMs + 120_000,
   });
   const trials: LatencyTrial[] = [];
@@ -294,12 +306,17 @@ export async function cascadeLatency(options: LatencyOptions): Promise<LatencyRe
       a: distribution(trials.map((t) => t.newProducerMs.a)),
       b: distribution(trials.map((t) => t.newProducerMs.b)),
     },
+    consumedMs: {
+      a: distribution(trials.map((t) => t.consumedMs.a)),
+      b: distribution(trials.map((t) => t.consumedMs.b)),
+    },
     firstRtpMs: {
       a: distribution(trials.map((t) => t.firstRtpMs.a)),
       b: distribution(trials.map((t) => t.firstRtpMs.b)),
     },
     cascadeAddsMs: {
       newProducer: distribution(trials.map((t) => difference(t.newProducerMs))),
+      consumed: distribution(trials.map((t) => difference(t.consumedMs))),
       firstRtp: distribution(trials.map((t) => difference(t.firstRtpMs))),
     },
     errors: [...new Set(errors)].slice(0, 10),
@@ -343,6 +360,10 @@ async function oneTrial(
       newProducerMs: {
         a: since(a.newProducerAt.get(producerId)),
         b: since(b.newProducerAt.get(producerId)),
+      },
+      consumedMs: {
+        a: since(a.consumedAt.get(producerId)),
+        b: since(b.consumedAt.get(producerId)),
       },
       firstRtpMs: { a: since(a.firstRtp(producerId)), b: since(b.firstRtp(producerId)) },
     };

@@ -129,6 +129,7 @@ function cascadeLines(results: BenchResults): string[] {
       `latency, ${latency.trials.length} trials (${latency.incomplete} incomplete), ms after produce, p50 / p99:`,
       `  produce answered on A      ${pair(latency.answeredMs)}`,
       `  newProducer on A / on B    ${pair(latency.newProducerMs.a)}  |  ${pair(latency.newProducerMs.b)}  (B-A ${pair(latency.cascadeAddsMs.newProducer)})`,
+      `  consumed on A / on B       ${pair(latency.consumedMs.a)}  |  ${pair(latency.consumedMs.b)}  (B-A ${pair(latency.cascadeAddsMs.consumed)})`,
       `  first RTP on A / on B      ${pair(latency.firstRtpMs.a)}  |  ${pair(latency.firstRtpMs.b)}  (B-A ${pair(latency.cascadeAddsMs.firstRtp)})`,
     );
   }
