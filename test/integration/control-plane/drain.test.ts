@@ -19,8 +19,7 @@
 import assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import type { RunningControlPlane } from '../../../src/control-plane/index.js';
 import type { PlacementsView } from '../../../src/control-plane/placement/index.js';
 import {
   createMeshControlClient,
@@ -28,27 +27,24 @@ import {
   type NodeMessageOut,
   type ResourceUpdate,
 } from '../../../src/protocol/mesh/index.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
-import { createLogger } from '../../../src/shared/log.js';
 import { bearer, newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText } from '../../helpers/http.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
+import {
+  freePlanePorts,
+  scriptedPlaneConfigText,
+  startScriptedPlane,
+  type PlanePorts,
+} from './scripted-plane.js';
 import { ScriptedProxy } from './scripted-proxy.js';
 
 const HEARTBEAT_MS = 200;
 const GRACE_MS = 1_500;
 const CAMERAS = 12;
 
-function configText(grpcPort: number, adminPort: number, cameras: number): string {
+/** The proxy section with `cameras` RTSP paths, each a key to place. */
+function cameraLines(cameras: number): string[] {
   return [
-    'logLevel: silent',
-    'controlPlane:',
-    // Scripted nodes speak plaintext gRPC: this test is about the push protocol, not mTLS.
-    '  mtls: false',
-    `  admin: 127.0.0.1:${adminPort}`,
-    `  grpc: 127.0.0.1:${grpcPort}`,
-    `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,
     'proxy:',
     '  rtsp:',
     '    paths:',
@@ -56,7 +52,7 @@ function configText(grpcPort: number, adminPort: number, cameras: number): strin
       { length: cameras },
       (_, index) => `      cam${index}: { source: "rtsp://127.0.0.1:9/cam${index}" }`,
     ),
-  ].join('\n');
+  ];
 }
 
 /**
@@ -130,8 +126,7 @@ describe('drain, control plane side', () => {
   let plane: RunningControlPlane;
   let grpcAddress: string;
   let adminUrl: string;
-  let grpcPort: number;
-  let adminPort: number;
+  let ports: PlanePorts;
   let a: ScriptedProxy;
   let b: ScriptedProxy;
   let c: SelfDrainingProxy;
@@ -167,14 +162,14 @@ describe('drain, control plane side', () => {
     });
 
   before(async () => {
-    grpcPort = await freePort();
-    adminPort = await freePort();
-    grpcAddress = `127.0.0.1:${grpcPort}`;
-    adminUrl = `http://127.0.0.1:${adminPort}`;
-    plane = await startControlPlane({
-      config: parseConfigText(configText(grpcPort, adminPort, CAMERAS), 'drain test'),
-      log: createLogger('control-plane', 'silent'),
-      credentials: AdminCredentials.ofToken(token),
+    ports = await freePlanePorts();
+    grpcAddress = `127.0.0.1:${ports.grpc}`;
+    adminUrl = `http://127.0.0.1:${ports.admin}`;
+    plane = await startScriptedPlane({
+      ports,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      more: cameraLines(CAMERAS),
+      token,
       placementGraceMs: GRACE_MS,
     });
     a = scripted('proxy-a');
@@ -277,7 +272,7 @@ describe('drain, control plane side', () => {
     const put = await fetch(`${adminUrl}/config`, {
       method: 'PUT',
       headers: bearer(token),
-      body: configText(grpcPort, adminPort, CAMERAS + 1),
+      body: scriptedPlaneConfigText(ports, HEARTBEAT_MS, cameraLines(CAMERAS + 1)),
     });
     assert.equal(put.status, 200);
     const added = await waitFor(

@@ -9,16 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../../src/config/index.js';
 import { REPORT_RATE } from '../../../src/control-plane/config-push/report-limits.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import type { RunningControlPlane } from '../../../src/control-plane/index.js';
 import type { RoomPlacementsView } from '../../../src/control-plane/rooms/index.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
-import { createLogger } from '../../../src/shared/log.js';
 import { newAdminToken } from '../../helpers/admin-token.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
-import { roomsAdmin, ScriptedSignaling } from './rooms-scripted-signaling.js';
+import { roomsAdmin, signalingAt, type ScriptedSignaling } from './rooms-scripted-signaling.js';
+import { freePlanePorts, startScriptedPlane } from './scripted-plane.js';
 
 const HEARTBEAT_MS = 200;
 const GRACE_MS = 1_000;
@@ -26,20 +23,6 @@ const GRACE_MS = 1_000;
 const SESSIONS = 20;
 const FLOOD = 300;
 const ROOMS = 'streammesh_control_plane_bad_room_reports_total';
-
-function configText(grpcPort: number, adminPort: number): string {
-  return [
-    'logLevel: silent',
-    'controlPlane:',
-    '  mtls: false',
-    `  admin: 127.0.0.1:${adminPort}`,
-    `  grpc: 127.0.0.1:${grpcPort}`,
-    `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,
-    'signaling:',
-    '  capacity:',
-    `    sessions: ${SESSIONS}`,
-  ].join('\n');
-}
 
 describe('a signaling node flooding room reports', () => {
   const token = newAdminToken();
@@ -54,30 +37,23 @@ describe('a signaling node flooding room reports', () => {
     roomsAdmin(admin('')).metric(name, reason);
 
   before(async () => {
-    const grpcPort = await freePort();
-    adminPort = await freePort();
-    plane = await startControlPlane({
-      config: parseConfigText(configText(grpcPort, adminPort), 'control plane'),
-      log: createLogger('control-plane', 'silent'),
-      credentials: AdminCredentials.ofToken(token),
+    const ports = await freePlanePorts();
+    adminPort = ports.admin;
+    plane = await startScriptedPlane({
+      ports,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      more: ['signaling:', '  capacity:', `    sessions: ${SESSIONS}`],
+      token,
       placementGraceMs: GRACE_MS,
     });
-    const node = (id: string, last: number) =>
-      new ScriptedSignaling({
-        id,
-        grpc: `127.0.0.1:${grpcPort}`,
-        heartbeatIntervalMs: HEARTBEAT_MS,
-        listen: `127.0.0.${last}:8080`,
-        cascade: `127.0.0.${last}:8444`,
-      });
-    [evil, honest] = [node('evil', 11), node('sfu-a', 12)];
+    const grpc = `127.0.0.1:${ports.grpc}`;
+    [evil, honest] = [
+      signalingAt('evil', 11, grpc, HEARTBEAT_MS),
+      signalingAt('sfu-a', 12, grpc, HEARTBEAT_MS),
+    ];
     await evil.connect();
     await honest.connect();
-    await waitFor(
-      async () => ((await roomPlacements()).restoring ? undefined : true),
-      10_000,
-      () => 'room placement past its grace',
-    );
+    await roomsAdmin(admin('')).pastGrace();
   });
 
   after(async () => {

@@ -11,7 +11,6 @@
  * and such a node never enters the signaling directory.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { pipeResourceName } from '../../../src/config/index.js';
@@ -26,7 +25,7 @@ import {
   startSecurePlane,
   type SecurePlane,
 } from './mtls-harness.js';
-import { ScriptedSignaling } from './rooms-scripted-signaling.js';
+import { keyedEndpoint, ScriptedSignaling } from './rooms-scripted-signaling.js';
 
 const HEARTBEAT_MS = 500;
 const PIPE_R1 = pipeResourceName('r1', 'sig-a', 'sig-b');
@@ -75,13 +74,10 @@ describe('SFU rooms over mutual TLS', () => {
     assert.equal(pipe.b.identity, ids['sig-b']);
     assert.equal(b.signalingNodeOf('sig-a')?.identity, ids['sig-a']);
     assert.equal(a.signalingNodeOf('sig-b')?.identity, ids['sig-b']);
-    const keyOf = (last: number) => ({
-      pipeId: PIPE_R1,
-      address: `127.0.0.${last}:40000`,
-      srtpCryptoSuite: 'AEAD_AES_256_GCM',
-      srtpKeyBase64: randomBytes(44).toString('base64'),
-    });
-    const [fromA, fromB] = [keyOf(11), keyOf(12)];
+    const [fromA, fromB] = [
+      keyedEndpoint(PIPE_R1, '127.0.0.11:40000'),
+      keyedEndpoint(PIPE_R1, '127.0.0.12:40000'),
+    ];
     a.reportPipes([fromA]);
     b.reportPipes([fromB]);
     const atA = await waitFor(

@@ -13,51 +13,30 @@
  * node shows draining to every node and its rooms move (node_drained).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import type { RunningControlPlane } from '../../../src/control-plane/index.js';
 import type {
   PipesView,
   RoomPlacementsView,
   RoomsView,
 } from '../../../src/control-plane/rooms/index.js';
-import { MAX_ROOM_REPORTS, type PipeEndpoint } from '../../../src/protocol/mesh/index.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
-import { createLogger } from '../../../src/shared/log.js';
+import { MAX_ROOM_REPORTS } from '../../../src/protocol/mesh/index.js';
 import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText } from '../../helpers/http.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
-import { roomsAdmin, ScriptedSignaling } from './rooms-scripted-signaling.js';
+import {
+  keyedEndpoint,
+  roomsAdmin,
+  ScriptedSignaling,
+  signalingAt,
+} from './rooms-scripted-signaling.js';
+import { freePlanePorts, startScriptedPlane } from './scripted-plane.js';
 
 const HEARTBEAT_MS = 200;
 /** Long enough for the scripted nodes to connect on a busy machine. */
 const GRACE_MS = 1_500;
 const LINGER_MS = 1_000;
 const PIPE_R1 = 'pipe/r1/sig-a~sig-b';
-
-function configText(grpcPort: number, adminPort: number): string {
-  return [
-    'logLevel: silent',
-    'controlPlane:',
-    // Scripted nodes speak plaintext gRPC: this test is about what goes to whom.
-    '  mtls: false',
-    `  admin: 127.0.0.1:${adminPort}`,
-    `  grpc: 127.0.0.1:${grpcPort}`,
-    `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,
-    '  staleAfterMissedHeartbeats: 3',
-  ].join('\n');
-}
-
-function endpoint(pipeId: string, address: string): PipeEndpoint {
-  return {
-    pipeId,
-    address,
-    srtpCryptoSuite: 'AEAD_AES_256_GCM',
-    srtpKeyBase64: randomBytes(44).toString('base64'),
-  };
-}
 
 describe('SFU rooms through the control plane', () => {
   const token = newAdminToken();
@@ -75,25 +54,22 @@ describe('SFU rooms through the control plane', () => {
     roomsAdmin(admin('')).metric(name, reason);
 
   before(async () => {
-    const grpcPort = await freePort();
-    adminPort = await freePort();
-    plane = await startControlPlane({
-      config: parseConfigText(configText(grpcPort, adminPort), 'control plane'),
-      log: createLogger('control-plane', 'silent'),
-      credentials: AdminCredentials.ofToken(token),
+    const ports = await freePlanePorts();
+    adminPort = ports.admin;
+    plane = await startScriptedPlane({
+      ports,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      more: ['  staleAfterMissedHeartbeats: 3'],
+      token,
       placementGraceMs: GRACE_MS,
       roomLingerMs: LINGER_MS,
     });
-    const grpc = `127.0.0.1:${grpcPort}`;
-    const node = (id: string, last: number) =>
-      new ScriptedSignaling({
-        id,
-        grpc,
-        heartbeatIntervalMs: HEARTBEAT_MS,
-        listen: `127.0.0.${last}:8080`,
-        cascade: `127.0.0.${last}:8444`,
-      });
-    [a, b, c] = [node('sig-a', 11), node('sig-b', 12), node('sig-c', 13)];
+    const grpc = `127.0.0.1:${ports.grpc}`;
+    [a, b, c] = [
+      signalingAt('sig-a', 11, grpc, HEARTBEAT_MS),
+      signalingAt('sig-b', 12, grpc, HEARTBEAT_MS),
+      signalingAt('sig-c', 13, grpc, HEARTBEAT_MS),
+    ];
     proxy = new ScriptedSignaling({
       id: 'proxy-a',
       grpc,
@@ -103,11 +79,7 @@ describe('SFU rooms through the control plane', () => {
     });
     for (const scripted of [a, b, c]) await scripted.connect();
     await proxy.connect();
-    await waitFor(
-      async () => ((await roomPlacements()).restoring ? undefined : true),
-      10_000,
-      () => 'room placement past its grace',
-    );
+    await roomsAdmin(admin('')).pastGrace();
     a.reportRooms([{ room: 'r1', peers: 2, producers: 2 }]);
     b.reportRooms([{ room: 'r1', peers: 1, producers: 0 }]);
     c.reportRooms([{ room: 'r2', peers: 1, producers: 1 }]);
@@ -179,8 +151,8 @@ describe('SFU rooms through the control plane', () => {
   });
 
   it('each end gets the other end address and key once both reported; the third node nothing', async () => {
-    const fromA = endpoint(PIPE_R1, '127.0.0.11:40000');
-    const fromB = endpoint(PIPE_R1, '127.0.0.12:40002');
+    const fromA = keyedEndpoint(PIPE_R1, '127.0.0.11:40000');
+    const fromB = keyedEndpoint(PIPE_R1, '127.0.0.12:40002');
     keys.push(fromA.srtpKeyBase64, fromB.srtpKeyBase64);
     a.reportPipes([fromA]);
     b.reportPipes([fromB]);
@@ -255,14 +227,14 @@ describe('SFU rooms through the control plane', () => {
     );
     a.reportRooms([{ room: '../etc', peers: 1, producers: 0 }]);
     // sig-a speaks for sig-b and sig-c's pipe: not its own.
-    a.reportPipes([endpoint('pipe/r1/sig-b~sig-c', '127.0.0.11:40000')]);
-    a.reportPipes([{ ...endpoint(PIPE_R1, '127.0.0.11:40000'), srtpKeyBase64: 'c2hvcnQ=' }]);
+    a.reportPipes([keyedEndpoint('pipe/r1/sig-b~sig-c', '127.0.0.11:40000')]);
+    a.reportPipes([{ ...keyedEndpoint(PIPE_R1, '127.0.0.11:40000'), srtpKeyBase64: 'c2hvcnQ=' }]);
     a.reportPipes([
-      { ...endpoint(PIPE_R1, '127.0.0.11:40000'), srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' },
+      { ...keyedEndpoint(PIPE_R1, '127.0.0.11:40000'), srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' },
     ]);
-    a.reportPipes([endpoint('pipe/r1/sig-b~sig-a', '127.0.0.11:40000')]);
+    a.reportPipes([keyedEndpoint('pipe/r1/sig-b~sig-a', '127.0.0.11:40000')]);
     // Not a host sig-a registered: its peers' media would go to a third party.
-    a.reportPipes([endpoint(PIPE_R1, '127.0.0.99:40000')]);
+    a.reportPipes([keyedEndpoint(PIPE_R1, '127.0.0.99:40000')]);
     proxy.send({
       rooms: { sentAtMs: Date.now(), rooms: [{ room: 'r1', peers: 1, producers: 0 }] },
     });

@@ -8,18 +8,19 @@
  * no transport is torn down, no home moves.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText, pipeResourceName } from '../../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
-import type { RoomPlacementsView } from '../../../src/control-plane/rooms/index.js';
-import { AdminCredentials } from '../../../src/shared/admin/index.js';
-import { createLogger } from '../../../src/shared/log.js';
+import { pipeResourceName } from '../../../src/config/index.js';
+import type { RunningControlPlane } from '../../../src/control-plane/index.js';
+import type { PipeEndpoint } from '../../../src/protocol/mesh/index.js';
 import { newAdminToken } from '../../helpers/admin-token.js';
-import { getJson } from '../../helpers/http.js';
-import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
-import { ScriptedSignaling } from './rooms-scripted-signaling.js';
+import {
+  keyedEndpoint,
+  roomsAdmin,
+  signalingAt,
+  type ScriptedSignaling,
+} from './rooms-scripted-signaling.js';
+import { freePlanePorts, startScriptedPlane, type PlanePorts } from './scripted-plane.js';
 
 const HEARTBEAT_MS = 200;
 const GRACE_MS = 1_500;
@@ -27,42 +28,21 @@ const PIPE_R1 = pipeResourceName('r1', 'sig-a', 'sig-b');
 
 describe('a control-plane restart and SFU rooms', () => {
   const token = newAdminToken();
-  let grpcPort: number;
-  let adminPort: number;
+  let ports: PlanePorts;
   let plane: RunningControlPlane | undefined;
   let nodes: ScriptedSignaling[] = [];
 
   const startPlane = async (): Promise<void> => {
-    plane = await startControlPlane({
-      config: parseConfigText(
-        [
-          'logLevel: silent',
-          'controlPlane:',
-          '  mtls: false',
-          `  admin: 127.0.0.1:${adminPort}`,
-          `  grpc: 127.0.0.1:${grpcPort}`,
-          `  heartbeatIntervalMs: ${HEARTBEAT_MS}`,
-          '  staleAfterMissedHeartbeats: 3',
-        ].join('\n'),
-        'control plane',
-      ),
-      log: createLogger('control-plane', 'silent'),
-      credentials: AdminCredentials.ofToken(token),
+    plane = await startScriptedPlane({
+      ports,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      more: ['  staleAfterMissedHeartbeats: 3'],
+      token,
       placementGraceMs: GRACE_MS,
     });
   };
-  const restoring = async (): Promise<boolean> =>
-    (await getJson<{ rooms: RoomPlacementsView }>(`http://127.0.0.1:${adminPort}/placements`)).body
-      .rooms.restoring;
-  const endpoints = new Map<string, ReturnType<typeof endpointOf>>();
-  function endpointOf(last: number) {
-    return {
-      pipeId: PIPE_R1,
-      address: `127.0.0.${last}:40000`,
-      srtpCryptoSuite: 'AEAD_AES_256_GCM',
-      srtpKeyBase64: randomBytes(44).toString('base64'),
-    };
-  }
+  const pastGrace = (): Promise<void> => roomsAdmin(`http://127.0.0.1:${ports.admin}`).pastGrace();
+  const endpoints = new Map<string, PipeEndpoint>();
   /** What a real node sends after every Hello: its rooms and its pipe ends. */
   const report = (): void => {
     for (const node of nodes) {
@@ -73,29 +53,20 @@ describe('a control-plane restart and SFU rooms', () => {
   };
 
   before(async () => {
-    grpcPort = await freePort();
-    adminPort = await freePort();
+    ports = await freePlanePorts();
     await startPlane();
-    nodes = ['sig-a', 'sig-b'].map(
-      (id, i) =>
-        new ScriptedSignaling({
-          id,
-          grpc: `127.0.0.1:${grpcPort}`,
-          heartbeatIntervalMs: HEARTBEAT_MS,
-          listen: `127.0.0.${11 + i}:8080`,
-          cascade: `127.0.0.${11 + i}:8444`,
-        }),
-    );
+    const grpc = `127.0.0.1:${ports.grpc}`;
+    nodes = ['sig-a', 'sig-b'].map((id, i) => signalingAt(id, 11 + i, grpc, HEARTBEAT_MS));
     for (const node of nodes) await node.connect();
-    await waitFor(async () => ((await restoring()) ? undefined : true), 10_000);
+    await pastGrace();
     report();
     await waitFor(
       () => (nodes.every((node) => node.pipes().has(PIPE_R1)) ? true : undefined),
       5_000,
       () => 'PIPE r1 at both nodes',
     );
-    endpoints.set('sig-a', endpointOf(11));
-    endpoints.set('sig-b', endpointOf(12));
+    endpoints.set('sig-a', keyedEndpoint(PIPE_R1, '127.0.0.11:40000'));
+    endpoints.set('sig-b', keyedEndpoint(PIPE_R1, '127.0.0.12:40000'));
     report();
     await waitFor(
       () =>
@@ -129,7 +100,7 @@ describe('a control-plane restart and SFU rooms', () => {
     const sentBefore = nodes.map((node) => node.updates.length);
     for (const node of nodes) await node.connect();
     report();
-    await waitFor(async () => ((await restoring()) ? undefined : true), 10_000);
+    await pastGrace();
     // Past the grace, the first planning passes have run.
     await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT_MS));
     assert.deepEqual(nodes.map(held), before, 'the same versions');

@@ -9,6 +9,7 @@
  * mediasoup: the tests that use it are about what the control plane decides
  * and to whom it sends it.
  */
+import { randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import type { RoomPlacementsView } from '../../../src/control-plane/rooms/index.js';
 import {
@@ -28,6 +29,7 @@ import type {
   WireResource,
 } from '../../../src/protocol/mesh/index.js';
 import { getJson, getText } from '../../helpers/http.js';
+import { waitFor } from '../../helpers/process.js';
 import { ScriptedNode } from './scripted-node.js';
 
 export interface ScriptedSignalingOptions {
@@ -148,15 +150,54 @@ export class ScriptedSignaling {
   }
 }
 
+/** A node's end of `pipeId` at `address`, with a fresh key (AEAD_AES_256_GCM, 44 bytes). */
+export function keyedEndpoint(pipeId: string, address: string): PipeEndpoint {
+  return {
+    pipeId,
+    address,
+    srtpCryptoSuite: 'AEAD_AES_256_GCM',
+    srtpKeyBase64: randomBytes(44).toString('base64'),
+  };
+}
+
+/**
+ * A scripted signaling node on 127.0.0.<last>, as a real one registers:
+ * its `signaling` listener on port 8080, its `cascade` one on 8444.
+ */
+export function signalingAt(
+  id: string,
+  last: number,
+  grpc: string,
+  heartbeatIntervalMs: number,
+): ScriptedSignaling {
+  return new ScriptedSignaling({
+    id,
+    grpc,
+    heartbeatIntervalMs,
+    listen: `127.0.0.${last}:8080`,
+    cascade: `127.0.0.${last}:8444`,
+  });
+}
+
 /** What the rooms tests read from a control plane's admin at `adminUrl`. */
 export function roomsAdmin(adminUrl: string): {
   roomPlacements(): Promise<RoomPlacementsView>;
+  /** Resolves once the room placement's grace is over (10 s at most). */
+  pastGrace(): Promise<void>;
   /** The count of a metric's series with `reason`, 0 when it has none. */
   metric(name: string, reason: string): Promise<number>;
 } {
+  const roomPlacements = async (): Promise<RoomPlacementsView> =>
+    (await getJson<{ rooms: RoomPlacementsView }>(`${adminUrl}/placements`)).body.rooms;
   return {
-    roomPlacements: async () =>
-      (await getJson<{ rooms: RoomPlacementsView }>(`${adminUrl}/placements`)).body.rooms,
+    roomPlacements,
+    pastGrace: async () => {
+      await waitFor(
+        async () => ((await roomPlacements()).restoring ? undefined : true),
+        10_000,
+        () => 'room placement past its grace',
+      );
+    },
     metric: async (name, reason) => {
       const { text } = await getText(`${adminUrl}/metrics`);
       const line = text
