@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,7 @@ import {
 } from '../../helpers/l7-harness.js';
 import { canBindTcp, canBindUdp } from '../../helpers/ports.js';
 import { repoRoot, waitFor } from '../../helpers/process.js';
-import { WhepViewer } from '../../helpers/peers/werift-whip.js';
+import { WhipPublisher, WhepViewer } from '../../helpers/peers/werift-whip.js';
 
 // ---------------------------------------------------------------------------
 // Commands as a user types them
@@ -185,6 +186,12 @@ async function watchWithFfplay(command: string, seconds: number): Promise<void> 
 interface Ports {
   readonly tcp: readonly number[];
   readonly udp?: readonly number[];
+  /**
+   * Loopback addresses of `instances` nodes, which bind the same ports on
+   * their own host: the TCP ports are checked there too (a listener on
+   * 127.0.0.11:8443 leaves 127.0.0.1:8443 free).
+   */
+  readonly hosts?: readonly string[];
 }
 
 /** What `up` binds with any example: the admin, gRPC, RTSP and signaling defaults. */
@@ -200,6 +207,9 @@ async function needFreePorts(what: string, ports: Ports): Promise<void> {
     const taken: string[] = [];
     for (const port of [...MESH_PORTS.tcp, ...ports.tcp]) {
       if (!(await canBindTcp(port))) taken.push(`${port}/tcp`);
+      for (const host of ports.hosts ?? []) {
+        if (!(await canBindTcpOn(host, port))) taken.push(`${host}:${port}/tcp`);
+      }
     }
     for (const port of ports.udp ?? []) if (!(await canBindUdp(port))) taken.push(`${port}/udp`);
     if (taken.length === 0) return;
@@ -211,6 +221,17 @@ async function needFreePorts(what: string, ports: Ports): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/** canBindTcp on another address than 127.0.0.1. */
+async function canBindTcpOn(host: string, port: number): Promise<boolean> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => resolve(true));
+  });
+  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bound;
 }
 
 // ---------------------------------------------------------------------------
@@ -389,7 +410,7 @@ async function route(name: string): Promise<RouteView> {
 
 // ---------------------------------------------------------------------------
 
-describe('docs that run', { timeout: 540_000 }, () => {
+describe('docs that run', { timeout: 600_000 }, () => {
   after(() => {
     clientAgent.destroy();
     for (const group of groups) killGroup(group, 'SIGKILL');
@@ -885,6 +906,94 @@ describe('docs that run', { timeout: 540_000 }, () => {
     });
   });
 
+  describe('examples/sfu-mesh.yaml', () => {
+    it('three signaling nodes on 127.0.0.11-13: each prints and serves its URLs; WHIP at one, WHEP at each', async () => {
+      const NODES = [
+        ['sfu-a', '127.0.0.11'],
+        ['sfu-b', '127.0.0.12'],
+        ['sfu-c', '127.0.0.13'],
+      ] as const;
+      await needFreePorts('examples/sfu-mesh.yaml', {
+        tcp: [8444],
+        hosts: NODES.map(([, host]) => host),
+      });
+      const [upLine, placementsCurl, roomsCurl] = exampleCommands('sfu-mesh.yaml');
+      assert.equal(upLine, 'npx streammesh up --config examples/sfu-mesh.yaml');
+      assert.equal(placementsCurl, 'curl http://127.0.0.1:15100/placements');
+      assert.equal(roomsCurl, 'curl http://127.0.0.1:15100/rooms');
+      const up = startShell(documented(upLine), { timeoutMs: 150_000 });
+      const viewers: WhepViewer[] = [];
+      let publisher: WhipPublisher | undefined;
+      try {
+        for (const name of ['control-plane', 'proxy', ...NODES.map(([id]) => id)]) {
+          await up.waitFor(new RegExp(`^${name} +ready +http://`, 'm'), 30_000);
+        }
+        for (const [id, host] of NODES) {
+          // The node's ready line and the URLs under it, as the header says.
+          const block = await up.waitFor(
+            new RegExp(`^${id} +ready +(\\S+)\\n +demo page +(\\S+)\\n +WHEP demo +(\\S+)$`, 'm'),
+            10_000,
+          );
+          assert.deepEqual(block.slice(1), [
+            `http://${host}:15103`,
+            `http://${host}:8443/`,
+            `http://${host}:8443/whep/demo`,
+          ]);
+          await waitReady(block[1] ?? '', () => up.stderr(), 10_000);
+          const page = await getText(`http://${host}:8443/`);
+          assert.equal(page.status, 200, id);
+          assert.match(page.text, /<html/i, id);
+        }
+        // WHIP into a room at sfu-a, WHEP of it through every node (each
+        // serves it, redirects to its home or cascades it: whichever, video).
+        publisher = await WhipPublisher.publish('http://127.0.0.11:8443/whip/example', {
+          timeoutMs: 60_000,
+        });
+        for (const [id, host] of NODES) {
+          const viewer = await WhepViewer.watch(`http://${host}:8443/whep/rooms/example`, {
+            audio: false,
+          });
+          viewers.push(viewer);
+          await viewer.waitFor(
+            (got) => got.video.packets > 10 && got.video.keyframes > 0,
+            `the room's video through ${id}`,
+            15_000,
+          );
+        }
+        const camera = await WhepViewer.watch('http://127.0.0.13:8443/whep/demo', { audio: false });
+        viewers.push(camera);
+        await camera.waitFor(
+          (got) => got.video.packets >= 50 && got.video.keyframes >= 1,
+          'the demo camera through sfu-c',
+          15_000,
+        );
+        // The header's curls: the room's home, and the nodes that hold it.
+        const placements = await runShell(documented(placementsCurl));
+        assert.equal(placements.code, 0, placements.stderr);
+        const homes = (
+          JSON.parse(placements.stdout) as {
+            rooms: { placements: { key: string; node: string }[] };
+          }
+        ).rooms.placements;
+        const home = homes.find((placement) => placement.key === 'room/example')?.node;
+        assert.ok(home !== undefined && NODES.some(([id]) => id === home), JSON.stringify(homes));
+        const rooms = await runShell(documented(roomsCurl));
+        assert.equal(rooms.code, 0, rooms.stderr);
+        const example = (
+          JSON.parse(rooms.stdout) as { rooms: { room: string; nodes: { node: string }[] }[] }
+        ).rooms.find((room) => room.room === 'example');
+        assert.ok(
+          example?.nodes.some((share) => share.node === 'sfu-a'),
+          `sfu-a holds the room it publishes: ${rooms.stdout}`,
+        );
+      } finally {
+        await Promise.all(viewers.map((viewer) => viewer.close().catch(() => undefined)));
+        await publisher?.close().catch(() => undefined);
+        await stopUp(up);
+      }
+    });
+  });
+
   describe('examples/secure-mesh.yaml', () => {
     it('frontend may call users but not billing over mTLS, and cam1 plays only with a token', async () => {
       await needFreePorts('examples/secure-mesh.yaml', { tcp: [8555, 3001, 3002] });
@@ -978,6 +1087,7 @@ describe('docs that run', { timeout: 540_000 }, () => {
       'rtp-relay.yaml',
       'rtsp-cameras.yaml',
       'secure-mesh.yaml',
+      'sfu-mesh.yaml',
       'srtp-bridge.yaml',
     ]);
   });
