@@ -74,8 +74,8 @@ interface PipesView {
 class FrameWatch {
   /** Frames decoded so far, by stream id. */
   readonly #frames = new Map<string, number>();
-  /** Times (performance.now()) some stream of a source showed new frames, by source. */
-  readonly #progress = new Map<string, number[]>();
+  /** When (performance.now()) which stream of a source showed new frames, by source. */
+  readonly #progress = new Map<string, { readonly at: number; readonly stream: string }[]>();
 
   /** Reads one snapshot taken at `at`; `sourceOf` names whose video a stream owner is. */
   observe(snapshot: DemoSnapshot, at: number, sourceOf: (owner: string) => string): void {
@@ -87,19 +87,32 @@ class FrameWatch {
       if (frames <= before) continue;
       const source = sourceOf(stream.owner);
       const times = this.#progress.get(source) ?? [];
-      times.push(at);
+      times.push({ at, stream: stream.id });
       this.#progress.set(source, times);
     }
   }
 
-  /** The first time after `from` that `source` showed new frames, if it did. */
-  firstAfter(source: string, from: number): number | undefined {
-    return this.#progress.get(source)?.find((at) => at > from);
+  /** The streams seen so far (consumers: a new connection's are new ones). */
+  streams(): ReadonlySet<string> {
+    return new Set(this.#frames.keys());
+  }
+
+  /**
+   * The first time after `from` that `source` showed new frames, on a
+   * stream not in `old` if given (a sample read after `from` may still
+   * count frames decoded before it: only a new consumer's are new media).
+   */
+  firstAfter(source: string, from: number, old?: ReadonlySet<string>): number | undefined {
+    return this.#progress
+      .get(source)
+      ?.find((entry) => entry.at > from && old?.has(entry.stream) !== true)?.at;
   }
 
   /** The longest stretch in [from, to] with no new frame from `source`. */
   longestGap(source: string, from: number, to: number): number {
-    const times = (this.#progress.get(source) ?? []).filter((at) => at > from && at <= to);
+    const times = (this.#progress.get(source) ?? [])
+      .map((entry) => entry.at)
+      .filter((at) => at > from && at <= to);
     let longest = 0;
     let previous = from;
     for (const at of [...times, to]) {
@@ -283,16 +296,18 @@ describe(
 
     it('SIGKILL of a node: its page is back with media through a door, the others never stop, no pipe to it is left', async () => {
       const pidA = await pidOf('sfu-a');
-      // Frames flowing now between the survivors' pages.
+      // Media back means new consumers: the streams of the connections before the kill are old.
+      const old = new Map(NODES.map(({ id }) => [id, watchOf(id).streams()]));
       const killedAt = performance.now();
+      const killedWall = Date.now();
       process.kill(pidA, 'SIGKILL');
       const back = await waitFor(
         () => {
-          const own = ['sfu-b', 'sfu-c'].map((other) =>
-            watchOf('sfu-a').firstAfter(other, killedAt),
+          const own = (['sfu-b', 'sfu-c'] as const).map((other) =>
+            watchOf('sfu-a').firstAfter(other, killedAt, old.get('sfu-a')),
           );
-          const seen = ['sfu-b', 'sfu-c'].map((id) =>
-            watchOf(id as NodeId).firstAfter('sfu-a', killedAt),
+          const seen = (['sfu-b', 'sfu-c'] as const).map((id) =>
+            watchOf(id).firstAfter('sfu-a', killedAt, old.get(id)),
           );
           if ([...own, ...seen].some((at) => at === undefined)) return undefined;
           return own as number[];
@@ -312,7 +327,10 @@ describe(
         survivorGap < SURVIVOR_GAP_BOUND_MS,
         `the survivors kept receiving each other (longest gap ${Math.round(survivorGap)} ms)`,
       );
-      const events = (await demoSnapshot(pageOf('sfu-a').page)).events.map((event) => event.name);
+      const events = (await demoSnapshot(pageOf('sfu-a').page)).events
+        .filter((event) => event.at >= killedWall)
+        .map((event) => event.name);
+      console.log(`# killed-node-page-events: ${events.join(',')}`);
       assert.ok(events.includes('joined'), `the page joined again: ${events.join(',')}`);
 
       // The survivors hold no pipe to the dead node (its restarted self serves no one).
@@ -360,6 +378,7 @@ describe(
         () => `the page ${drained} serves`,
       );
       const others = NODES.map(({ id }) => id).filter((id) => id !== mover);
+      const old = new Map(NODES.map(({ id }) => [id, watchOf(id).streams()]));
       const drainedAt = performance.now();
       const result = await runStreammesh(
         ['drain', drained, '--deadline', '60s', '--config', configFile],
@@ -382,7 +401,20 @@ describe(
         snapshot.events.some((event) => event.name === 'move' && event.at > Date.now() - 60_000),
         `the page was asked to move: ${snapshot.events.map((event) => event.name).join(',')}`,
       );
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      // Media again through the new connection: the mover's new consumers, the others' of it.
+      await waitFor(
+        () =>
+          others.every(
+            (other) =>
+              watchOf(mover).firstAfter(other, drainedAt, old.get(mover)) !== undefined &&
+              watchOf(other).firstAfter(mover, drainedAt, old.get(other)) !== undefined,
+          )
+            ? true
+            : undefined,
+        15_000,
+        () => 'the moved page and the others to decode each other through new consumers',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       const settled = performance.now();
       const gaps = [
         ...others.map((other) => watchOf(mover).longestGap(other, drainedAt, settled)),
