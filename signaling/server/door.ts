@@ -25,6 +25,12 @@
  * own. A node that turns out full answers for itself (limit_exceeded, or
  * its own `moved`): WebSocket clients bound how many `moved` they follow
  * (two full nodes can send a join back and forth).
+ *
+ * When a node leaves (signaling/CASCADE.md, "Drain" and "Node failure") the
+ * same choice serves twice more: a peer of a draining node is asked to
+ * `move` where a refused join would go (elsewhere), and every join answer
+ * names the doors a client tries when its node cannot be reached (doorsOf,
+ * in the order elsewhere would pick them).
  */
 
 /** Another signaling node as the door sees it (its SIGNALING_NODE entry). */
