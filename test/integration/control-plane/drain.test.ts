@@ -17,16 +17,9 @@
  *   drains the node as the admin route does.
  */
 import assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
 import { after, before, describe, it } from 'node:test';
 import type { RunningControlPlane } from '../../../src/control-plane/index.js';
 import type { PlacementsView } from '../../../src/control-plane/placement/index.js';
-import {
-  createMeshControlClient,
-  type MeshControlClient,
-  type NodeMessageOut,
-  type ResourceUpdate,
-} from '../../../src/protocol/mesh/index.js';
 import { bearer, newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
@@ -55,66 +48,6 @@ function cameraLines(cameras: number): string[] {
   ];
 }
 
-/**
- * A proxy that drains itself, as one does on SIGTERM: registers, holds its
- * stream, ACKs every update, and sends DrainRequests when told. (The
- * ScriptedProxy has no way to send one; this one has no Hello state.)
- */
-class SelfDrainingProxy {
-  readonly updates: ResourceUpdate[] = [];
-  #client: MeshControlClient | undefined;
-  #stream: grpc.ClientDuplexStream<NodeMessageOut, ResourceUpdate> | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly id: string,
-    readonly grpcAddress: string,
-  ) {}
-
-  async connect(): Promise<void> {
-    const client = createMeshControlClient(this.grpcAddress);
-    this.#client = client;
-    await new Promise<void>((resolve, reject) => {
-      client.register(
-        {
-          identity: { id: this.id, node: 'scripted', role: 'ROLE_PROXY' },
-          capabilities: ['rtp'],
-          listenAddresses: { hop: '127.0.0.1:9' },
-          currentVersion: '',
-        },
-        { deadline: Date.now() + 5_000 },
-        (error) => (error === null ? resolve() : reject(error)),
-      );
-    });
-    const stream = client.streamResources();
-    this.#stream = stream;
-    stream.on('error', () => undefined);
-    stream.on('data', (update: ResourceUpdate) => {
-      this.updates.push(update);
-      stream.write({
-        ack: { nonce: update.nonce, systemVersion: update.systemVersion, applied: [] },
-      });
-    });
-    stream.write({
-      hello: { id: this.id, systemVersion: '', resources: [], placements: [] },
-    });
-    this.#heartbeat = setInterval(
-      () => stream.write({ heartbeat: { sentAtMs: Date.now() } }),
-      HEARTBEAT_MS,
-    );
-  }
-
-  drain(deadlineMs: number): void {
-    this.#stream?.write({ drain: { deadlineMs } });
-  }
-
-  close(): void {
-    clearInterval(this.#heartbeat);
-    this.#stream?.cancel();
-    this.#client?.close();
-  }
-}
-
 interface NodeView {
   readonly id: string;
   readonly state: string;
@@ -129,7 +62,7 @@ describe('drain, control plane side', () => {
   let ports: PlanePorts;
   let a: ScriptedProxy;
   let b: ScriptedProxy;
-  let c: SelfDrainingProxy;
+  let c: ScriptedProxy;
 
   const post = async (path: string, body: string, authorized = true) => {
     const response = await fetch(`${adminUrl}${path}`, {
@@ -174,7 +107,7 @@ describe('drain, control plane side', () => {
     });
     a = scripted('proxy-a');
     b = scripted('proxy-b');
-    c = new SelfDrainingProxy('proxy-c', grpcAddress);
+    c = scripted('proxy-c');
     await Promise.all([a.connect(), b.connect(), c.connect()]);
     await waitFor(
       async () => {
@@ -261,7 +194,7 @@ describe('drain, control plane side', () => {
       () => 'proxy-b told of the moved cameras',
     );
     assert.ok(b.updates.every(({ update }) => update.drainDeadlineMs === 0));
-    assert.ok(c.updates.every((update) => update.drainDeadlineMs === 0));
+    assert.ok(c.updates.every(({ update }) => update.drainDeadlineMs === 0));
 
     const shown = (await nodes()).find((node) => node.id === 'proxy-a');
     assert.equal(shown?.draining?.deadline, new Date(deadlineMs).toISOString());
@@ -346,7 +279,8 @@ describe('drain, control plane side', () => {
     }
     // On the stream that carried the refused requests.
     await waitFor(
-      () => (c.updates.some((update) => update.drainDeadlineMs === deadlineMs) ? true : undefined),
+      () =>
+        c.updates.some(({ update }) => update.drainDeadlineMs === deadlineMs) ? true : undefined,
       5_000,
       () => 'proxy-c told its deadline',
     );

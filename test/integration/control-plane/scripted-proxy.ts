@@ -1,8 +1,8 @@
 /**
  * A proxy as the control plane sees it, scripted: a ScriptedNode
  * (scripted-node.ts: registration, stream, heartbeats, Hello, ACKs) that
- * registers with a `hop` listen address, sends hop requests and stats, and
- * holds its ACKs back when told. It records every update with the time it
+ * registers with a `hop` listen address, sends hop requests, stats and
+ * DrainRequests, and holds its ACKs back when told. It records every update with the time it
  * arrived, so a test can state the order in which nodes saw things. It has
  * no media plane: the tests that use it are about what the control plane
  * decides and sends.
@@ -77,6 +77,11 @@ export class ScriptedProxy {
   /** Sends the last set again (after a reconnect). */
   requestAgain(): void {
     this.request(this.#requests);
+  }
+
+  /** Asks to be drained until `deadlineMs` (Unix ms), as a proxy does on SIGTERM. */
+  drain(deadlineMs: number): void {
+    this.#node.send({ drain: { deadlineMs } });
   }
 
   sendStats(stats: unknown): void {
