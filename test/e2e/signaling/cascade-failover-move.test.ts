@@ -17,6 +17,9 @@
  *   longest gap in frames decoded (its own of the others, the others' of
  *   it) is measured and printed. SIGTERM of the drained node then exits 0
  *   (up says so, and restarts it).
+ * - SIGTERM of a node serving pages, without `streammesh drain`: it drains
+ *   (signaling.drainTimeoutSec), its pages move and decode again, and it
+ *   exits 0 as soon as it is empty, well before its deadline.
  *
  * Measured figures are printed as `# <name>: <value>`. Each page samples its
  * stats every 200 ms (?statsMs=200), so gaps are measured to ~0.3 s.
@@ -55,6 +58,8 @@ const SURVIVOR_GAP_BOUND_MS = 3_000;
 const BACK_WITH_MEDIA_BOUND_MS = 20_000;
 /** "A short freeze": the move is make-before-break. */
 const MOVE_GAP_BOUND_MS = 5_000;
+/** signaling.drainTimeoutSec: what SIGTERM drains for at most. */
+const DRAIN_TIMEOUT_SEC = 20;
 
 interface NodeProcess {
   readonly id: NodeId;
@@ -208,7 +213,7 @@ describe(
         ephemeralMeshConfig(
           [
             '  workers: 1',
-            '  drainTimeoutSec: 20',
+            `  drainTimeoutSec: ${DRAIN_TIMEOUT_SEC}`,
             '  rtcPorts: { start: 47200, end: 47299 }',
             '  instances:',
             ...NODES.map(({ id, host }) => `    - { id: ${id}, host: ${host} }`),
@@ -436,6 +441,72 @@ describe(
       console.log(
         `# sigterm-of-drained-node-exit-ms: ${Math.round(performance.now() - stoppedAt)}`,
       );
+    });
+
+    it('SIGTERM of a node serving pages: they move, and it exits 0 once empty, before its drain deadline', async () => {
+      // The live node serving the most pages, and which pages those are.
+      const counts = await waitFor(
+        async () => {
+          const now = await peersPerNode();
+          const total = [...now.values()].reduce((sum, count) => sum + count, 0);
+          return total === NODES.length ? now : undefined;
+        },
+        20_000,
+        () => 'three peers in all on the live nodes',
+      );
+      const [target] = [...counts.entries()].sort((x, y) => y[1] - x[1])[0] ?? [];
+      assert.ok(target !== undefined);
+      const movers = await waitFor(
+        async () => {
+          const held = await (await fetch(`${nodeOf(target).admin}/metrics`)).text();
+          const found: NodeId[] = [];
+          for (const [id, page] of pages) {
+            const { peer } = await demoSnapshot(page.page);
+            if (peer !== null && held.includes(`peer="${peer}"`)) found.push(id);
+          }
+          return found.length === counts.get(target) ? found : undefined;
+        },
+        10_000,
+        () => `the pages ${target} serves`,
+      );
+      const exits = (): number =>
+        up.stdout().match(new RegExp(`^${target} exited \\(code 0\\)`, 'gm'))?.length ?? 0;
+      const exitsBefore = exits();
+      const old = new Map(NODES.map(({ id }) => [id, watchOf(id).streams()]));
+      const pid = await pidOf(target);
+      const termAt = performance.now();
+      process.kill(pid, 'SIGTERM');
+      // It drains (signaling.drainTimeoutSec: 20 s) and stops as soon as its pages are gone.
+      await waitFor(
+        () => (exits() > exitsBefore ? true : undefined),
+        DRAIN_TIMEOUT_SEC * 1000 + 10_000,
+        () => `${target} to exit 0:\n${up.stdout().slice(-2000)}`,
+      );
+      const exitedAfter = performance.now() - termAt;
+      console.log(`# sigterm-with-${movers.length}-pages-exit-ms: ${Math.round(exitedAfter)}`);
+      assert.ok(
+        exitedAfter < DRAIN_TIMEOUT_SEC * 1000 - 5_000,
+        `it stopped once empty, not at its deadline (${Math.round(exitedAfter)} ms)`,
+      );
+      // The pages it served decode the others again through new consumers, and are decoded.
+      await waitFor(
+        () =>
+          movers.every((mover) =>
+            NODES.filter(({ id }) => id !== mover).every(
+              ({ id: other }) =>
+                watchOf(mover).firstAfter(other, termAt, old.get(mover)) !== undefined &&
+                watchOf(other).firstAfter(mover, termAt, old.get(other)) !== undefined,
+            ),
+          )
+            ? true
+            : undefined,
+        15_000,
+        () => 'the moved pages and the others to decode each other again',
+      );
+      for (const mover of movers) {
+        const events = (await demoSnapshot(pageOf(mover).page)).events.map((event) => event.name);
+        assert.ok(events.includes('move'), `${mover}'s page was asked to move`);
+      }
     });
   },
 );
