@@ -7,8 +7,8 @@
  *
  * Two pages of one headless Chromium open the demo page of sfu-a and of
  * sfu-b (the URLs `up` printed for each), join one room through the form
- * with their fake cameras, and each decodes the other's video, which crosses
- * the pipe between the two nodes (framesDecoded, sampled in the page, grows).
+ * with their fake cameras (10 fps: light on a shared machine), and each
+ * decodes the other's video, which crosses the pipe between the two nodes (framesDecoded, sampled in the page, grows).
  * A werift subscriber joined through sfu-c receives both pages' video RTP,
  * key frames included (a PLI crosses the pipe to the page that sends). The
  * control plane's GET /rooms then shows one participant on each node and a
@@ -21,6 +21,7 @@ import { getJson } from '../../helpers/http.js';
 import { meshUp, type MeshUp } from '../../helpers/mesh-up.js';
 import { repoRoot, waitFor } from '../../helpers/process.js';
 import {
+  LIGHT_FAKE_CAMERA_ARGS,
   closeAllChromium,
   launchChromium,
   type ChromiumPeer,
@@ -86,7 +87,10 @@ describe(
         );
         pages.set(id, page);
       }
-      chromium = await launchChromium({ timeoutMs: 140_000, extraArgs: DEMO_CHROMIUM_ARGS });
+      chromium = await launchChromium({
+        timeoutMs: 140_000,
+        extraArgs: [...DEMO_CHROMIUM_ARGS, ...LIGHT_FAKE_CAMERA_ARGS],
+      });
     });
 
     after(async () => {
