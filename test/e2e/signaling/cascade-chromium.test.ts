@@ -8,8 +8,8 @@
  * Two pages of one headless Chromium open the demo page of sfu-a and of
  * sfu-b (the URLs `up` printed for each), join one room through the form
  * with their fake cameras (10 fps: light on a shared machine), and each
- * decodes the other's video, which crosses the pipe between the two nodes (framesDecoded, sampled in the page, grows).
- * A werift subscriber joined through sfu-c receives both pages' video RTP,
+ * decodes the other's video, which crosses the pipe between the two nodes
+ * (framesDecoded, sampled in the page, grows). A werift subscriber joined through sfu-c receives both pages' video RTP,
  * key frames included (a PLI crosses the pipe to the page that sends). The
  * control plane's GET /rooms then shows one participant on each node and a
  * pipe between each pair of them.
