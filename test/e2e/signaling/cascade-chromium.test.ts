@@ -9,10 +9,10 @@
  * sfu-b (the URLs `up` printed for each), join one room through the form
  * with their fake cameras (10 fps: light on a shared machine), and each
  * decodes the other's video, which crosses the pipe between the two nodes
- * (framesDecoded, sampled in the page, grows). A werift subscriber joined through sfu-c receives both pages' video RTP,
- * key frames included (a PLI crosses the pipe to the page that sends). The
- * control plane's GET /rooms then shows one participant on each node and a
- * pipe between each pair of them.
+ * (framesDecoded, sampled in the page, grows). A werift subscriber joined
+ * through sfu-c receives both pages' video RTP, key frames included (a PLI
+ * crosses the pipe to the page that sends). The control plane's GET /rooms
+ * then shows one participant on each node and a pipe between each pair.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
