@@ -34,7 +34,12 @@ function placementOf(rooms: Rooms): RoomPlacement {
   });
 }
 
-const report = (room: string) => [{ room, peers: 1, producers: 0 }];
+/** A node's report of `names`, one peer each. */
+const report = (...names: string[]) => names.map((room) => ({ room, peers: 1, producers: 0 }));
+
+/** `count` room names: `${prefix}0`, `${prefix}1`, ... */
+const numbered = (count: number, prefix = 'r'): string[] =>
+  Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 
 describe('RoomPlacement', () => {
   const started: RoomPlacement[] = [];
@@ -43,6 +48,12 @@ describe('RoomPlacement', () => {
     placement.start();
     started.push(placement);
     return placement;
+  };
+  /** Signaling nodes `ids` registered, and a RoomPlacement started over them (in its grace). */
+  const startOver = (ids: readonly string[]): { rooms: Rooms; placement: RoomPlacement } => {
+    const rooms = roomsFixture();
+    for (const id of ids) rooms.join(id);
+    return { rooms, placement: start(rooms) };
   };
   afterEach(() => {
     for (const placement of started.splice(0)) placement.close();
@@ -74,9 +85,7 @@ describe('RoomPlacement', () => {
   });
 
   it('keeps a room lingerMs after its last report, then releases it', () => {
-    const rooms = roomsFixture();
-    rooms.join('sig-a');
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a']);
     placement.endRestore();
     rooms.membership.report('sig-a', report('r1'));
     rooms.membership.report('sig-a', []);
@@ -100,15 +109,10 @@ describe('RoomPlacement', () => {
   });
 
   it('moves the rooms of a draining node (node_drained) and gives it no new one', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b']);
     placement.endRestore();
-    const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
-    rooms.membership.report(
-      'sig-a',
-      names.map((room) => ({ room, peers: 1, producers: 0 })),
-    );
+    const names = numbered(20);
+    rooms.membership.report('sig-a', report(...names));
     const onA = names.filter((room) => placement.homeOf(room)?.node === 'sig-a');
     assert.ok(onA.length > 0, 'bounded loads spread 20 rooms over both');
     rooms.registry.drain('sig-a', rooms.clock.now + 60_000);
@@ -123,17 +127,10 @@ describe('RoomPlacement', () => {
   });
 
   it('moves the rooms of a stale node (node_failed)', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b', 'sig-c']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b', 'sig-c']);
     placement.endRestore();
-    const names = Array.from({ length: 30 }, (_, i) => `r${i}`);
-    for (const id of ['sig-a', 'sig-b', 'sig-c']) {
-      rooms.membership.report(
-        id,
-        names.map((room) => ({ room, peers: 1, producers: 0 })),
-      );
-    }
+    const names = numbered(30);
+    for (const id of ['sig-a', 'sig-b', 'sig-c']) rooms.membership.report(id, report(...names));
     const onC = names.filter((room) => placement.homeOf(room)?.node === 'sig-c');
     assert.ok(onC.length > 0);
     rooms.clock.now += STALE_AFTER_MS + 1;
@@ -153,15 +150,10 @@ describe('RoomPlacement', () => {
   });
 
   it('counts the busiest worker’s CPU in a node’s fill: a saturated worker sheds rooms', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b']);
     placement.endRestore();
-    const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
-    rooms.membership.report(
-      'sig-a',
-      names.map((room) => ({ room, peers: 1, producers: 0 })),
-    );
+    const names = numbered(20);
+    rooms.membership.report('sig-a', report(...names));
     const onA = names.filter((room) => placement.homeOf(room)?.node === 'sig-a');
     assert.ok(onA.length > 0);
     const capacity = rooms.store.current.config.signaling.capacity;
@@ -183,9 +175,7 @@ describe('RoomPlacement', () => {
   });
 
   it('rebuilds from Hellos in the grace: newest since wins, room keys only', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b']);
     assert.ok(placement.restoring);
     const older = { node: 'sig-a', since: '2026-12-05T07:00:00.000Z', reason: 'placed' as const };
     const newer = {
@@ -213,27 +203,17 @@ describe('RoomPlacement', () => {
   });
 
   it('places at most a fair share of one node’s rooms: another node’s room still gets a home', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b', 'evil']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b', 'evil']);
     placement.endRestore();
     const { sessions } = rooms.store.current.config.signaling.capacity;
     // More rooms than the whole table holds (the push server's cap bypassed).
-    const flood = Array.from({ length: 4 * sessions }, (_, i) => ({
-      room: `flood-${i}`,
-      peers: 1,
-      producers: 0,
-    }));
-    rooms.membership.report('evil', flood);
+    rooms.membership.report('evil', report(...numbered(4 * sessions, 'flood-')));
     const view = placement.view();
     const fairShare = Math.ceil(view.nodes.reduce((sum, n) => sum + n.weight, 0) / 3);
     const placed = view.placements.filter(({ key }) => key.startsWith('room/flood-')).length;
     assert.equal(placed, fairShare, 'one node’s rooms fill its fair share, no more');
     // Fresh rooms while its last ones linger: still no more than the share.
-    rooms.membership.report(
-      'evil',
-      flood.map(({ room }) => ({ room: `churn-${room}`, peers: 1, producers: 0 })),
-    );
+    rooms.membership.report('evil', report(...numbered(4 * sessions, 'churn-flood-')));
     assert.equal(
       placement.view().placements.filter(({ key }) => key.startsWith('room/churn-')).length,
       0,
@@ -249,9 +229,7 @@ describe('RoomPlacement', () => {
   });
 
   it('refuses a restored since far in the future (a Hello claiming 2099)', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b', 'evil']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b', 'evil']);
     const honest = { node: 'sig-a', since: '2026-12-05T07:00:00.000Z', reason: 'placed' as const };
     placement.reported('sig-a', [{ key: roomKey('board'), body: honest }]);
     placement.reported('evil', [
@@ -270,9 +248,7 @@ describe('RoomPlacement', () => {
   });
 
   it('places again a restored home whose node does not report the room by the end of the grace', () => {
-    const rooms = roomsFixture();
-    for (const id of ['sig-a', 'sig-b', 'evil']) rooms.join(id);
-    const placement = start(rooms);
+    const { rooms, placement } = startOver(['sig-a', 'sig-b', 'evil']);
     const claim = {
       node: 'evil',
       since: new Date(rooms.clock.now - 60_000).toISOString(),
