@@ -2,33 +2,33 @@
  * How long a participant on node B takes to see a new producer published on
  * node A (`bench:sfu --nodes 2`), next to a participant on A itself:
  *
- *   t0          the publisher's `produce` request leaves (its send transport
- *               is already connected: ICE and DTLS are not in the figure)
- *   answered    A answers produce (the producer exists on A)
- *   newProducer the event reaches the participant on A / on B (over the
- *               cascade link: producerAdded, then B's own notification)
- *   consumed    the participant consumes at once on newProducer: consume
- *               answered (on B once the producer is piped in), werift's
- *               SDP, resumeConsumer answered
- *   first RTP   its first
- *               RTP packet of that producer arrives (on B: pipeRequest to
- *               A, pipeReady, the pipe producer and B's consumer, then the
- *               media through the pipe)
+ *   t0           the publisher's `produce` request leaves (its send
+ *                transport is already connected: ICE and DTLS are not in
+ *                the figure)
+ *   answered     A answers produce (the producer exists on A)
+ *   newProducer  the event reaches the participant on A / on B (over the
+ *                cascade link: producerAdded, then B's own notification)
+ *   consume      the participant consumes at once on newProducer: its
+ *   answered     consume request answered (on B: pipeRequest to A,
+ *                pipeReady, the pipe producer, then B's consumer)
+ *   consumed     and werift's SDP done and resumeConsumer answered
+ *   first RTP    that consumer's first RTP packet arrives
  *
- * Every trial is a new publisher in a room where the pipe already runs (a
- * warm publisher on A, consumed by both participants), so the figure is
- * the path of one more producer, not the set-up of a room's pipe. The
- * source for these trials is a GStreamer VP8 stream of its own with every
- * frame a key frame at 60 fps: a consumer starts at a key frame, and with
- * the load's one per second, the wait for the next one (0-1 s) would hide
- * everything else; here it is at most one frame (17 ms) after `consumed`,
- * on either node (so first RTP moves in steps of a frame; `consumed` does
- * not). The participants are replaced every `trialsPerRoom` trials (a new
- * room), so their PeerConnections do not grow by a consumer per trial
- * without bound.
+ * Both participants hear every newProducer, but only one consumes in each
+ * trial, A and B in turn: both live in this process, and werift's SDP work
+ * for one would delay the other's clock readings. Every trial is a new
+ * publisher in a room where the pipe already runs (a warm publisher on A,
+ * consumed by both), so the figure is the path of one more producer, not
+ * the set-up of a room's pipe. Its source is a GStreamer VP8 stream of its
+ * own, every frame a key frame at 60 fps: a consumer starts at a key frame,
+ * and with the load's one per second the wait for the next one (0-1 s)
+ * would hide everything else; here it is one frame (17 ms) at most after
+ * the consume, on either node. The participants are replaced every
+ * `trialsPerRoom` trials (a new room), so their PeerConnections do not grow
+ * by a consumer per trial without bound.
  *
  * Runs in the driver process, on an SFU with no load on it; all times are
- * from one clock (performance.now()).
+ * read from one clock (performance.now()).
  */
 import { MediaStreamTrack, type RTCPeerConnection } from 'werift';
 import {
@@ -54,6 +54,7 @@ export interface LatencyOptions {
   /** ws:// URLs of node A (publishers, the reference participant) and node B. */
   readonly urlA: string;
   readonly urlB: string;
+  /** Trials in which A's participant consumes, and as many in which B's does. */
   readonly trials: number;
   readonly trialsPerRoom: number;
   /** Bound on one trial (both first packets), ms. */
@@ -62,12 +63,20 @@ export interface LatencyOptions {
   readonly deadline: number;
 }
 
-/** One trial's times after t0 (the produce request sent), ms; null: never within the bound. */
+/** One trial's times after t0 (the produce request sent), ms; null: not seen. */
 export interface LatencyTrial {
+  /** Whose participant consumed in this trial. */
+  readonly consumer: 'a' | 'b';
   readonly answeredMs: number;
   readonly newProducerMs: { readonly a: number | null; readonly b: number | null };
-  readonly consumedMs: { readonly a: number | null; readonly b: number | null };
-  readonly firstRtpMs: { readonly a: number | null; readonly b: number | null };
+  readonly consumeAnsweredMs: number | null;
+  readonly consumedMs: number | null;
+  readonly firstRtpMs: number | null;
+}
+
+interface PerNode<T> {
+  readonly a: T;
+  readonly b: T;
 }
 
 export interface Distribution {
@@ -79,17 +88,24 @@ export interface Distribution {
 
 export interface LatencyResult {
   readonly trials: readonly LatencyTrial[];
-  /** Trials that did not see both first packets within trialTimeoutMs. */
+  /** Trials whose consumer got no first packet within trialTimeoutMs (or that failed). */
   readonly incomplete: number;
   readonly answeredMs: Distribution;
-  readonly newProducerMs: { readonly a: Distribution; readonly b: Distribution };
-  readonly consumedMs: { readonly a: Distribution; readonly b: Distribution };
-  readonly firstRtpMs: { readonly a: Distribution; readonly b: Distribution };
-  /** Per trial, B minus A: what the cascade adds. */
+  /** Over every trial (both participants hear each one). */
+  readonly newProducerMs: PerNode<Distribution>;
+  /** Over the trials in which that node's participant consumed. */
+  readonly consumeAnsweredMs: PerNode<Distribution>;
+  readonly consumedMs: PerNode<Distribution>;
+  readonly firstRtpMs: PerNode<Distribution>;
+  /**
+   * What the cascade adds, B minus A: newProducer per trial; the others as
+   * the difference of the medians (A and B consume in different trials).
+   */
   readonly cascadeAddsMs: {
     readonly newProducer: Distribution;
-    readonly consumed: Distribution;
-    readonly firstRtp: Distribution;
+    readonly consumeAnsweredP50: number | null;
+    readonly consumedP50: number | null;
+    readonly firstRtpP50: number | null;
   };
   readonly errors: readonly string[];
 }
@@ -155,13 +171,16 @@ async function readyPublisher(channel: SfuChannel, timeoutMs: number): Promise<R
 }
 
 /**
- * A participant that consumes every producer it hears of at once (the join
- * answer's, then each newProducer) and notes when the event and the first
- * RTP packet of each arrive. Events are heard from the join on, before its
- * PeerConnection exists; their consumes wait for it.
+ * A participant that notes when each newProducer arrives and, while
+ * `consumes`, consumes it at once (and the join answer's producers), noting
+ * when the consume is answered, done, and its first RTP packet arrives.
+ * Events are heard from the join on, before its PeerConnection exists;
+ * their consumes wait for it.
  */
 class Watcher {
+  consumes = true;
   readonly newProducerAt = new Map<string, number>();
+  readonly consumeAnsweredAt = new Map<string, number>();
   readonly consumedAt = new Map<string, number>();
   readonly errors: string[] = [];
   readonly #firstBySsrc = new Map<number, number>();
@@ -177,24 +196,33 @@ class Watcher {
       const producerId = frame.data?.['producerId'];
       if (frame.event !== 'newProducer' || typeof producerId !== 'string') return;
       this.newProducerAt.set(producerId, at);
-      void this.#consume(producerId);
+      if (this.consumes) void this.#consume(producerId);
     });
   }
 
   static async open(url: string, room: string, peer: string, timeoutMs: number): Promise<Watcher> {
     const [client, answer] = await joined(url, room, peer);
     const watcher = new Watcher(client);
-    watcher.#subscriber = WeriftSubscriber.open(signalingChannel(client), {
-      connectTimeoutMs: timeoutMs,
-    }).then((subscriber) => {
-      subscriber.pc.onTrack.subscribe((track) => {
-        track.onReceiveRtp.subscribe((packet) => {
-          const { ssrc } = packet.header;
-          if (!watcher.#firstBySsrc.has(ssrc)) watcher.#firstBySsrc.set(ssrc, performance.now());
+    const channel = signalingChannel(client);
+    const timed: SfuChannel = {
+      ...channel,
+      consume: async (transportId, producerId, capabilities) => {
+        const consumer = await channel.consume(transportId, producerId, capabilities);
+        watcher.consumeAnsweredAt.set(producerId, performance.now());
+        return consumer;
+      },
+    };
+    watcher.#subscriber = WeriftSubscriber.open(timed, { connectTimeoutMs: timeoutMs }).then(
+      (subscriber) => {
+        subscriber.pc.onTrack.subscribe((track) => {
+          track.onReceiveRtp.subscribe((packet) => {
+            const { ssrc } = packet.header;
+            if (!watcher.#firstBySsrc.has(ssrc)) watcher.#firstBySsrc.set(ssrc, performance.now());
+          });
         });
-      });
-      return subscriber;
-    });
+        return subscriber;
+      },
+    );
     await watcher.#subscriber.catch(async (error: unknown) => {
       await client.close();
       throw error;
@@ -248,14 +276,15 @@ export async function cascadeLatency(options: LatencyOptions): Promise<LatencyRe
     fps: 60,
     keyframeInterval: 1,
     bitrateKbps: 600,
-    timeoutMs: options.trials * options.trialTimeoutMs + 120_000,
+    timeoutMs: 2 * options.trials * options.trialTimeoutMs + 120_000,
   });
   const trials: LatencyTrial[] = [];
   const errors: string[] = [];
   let incomplete = 0;
   const timeoutMs = options.trialTimeoutMs;
   try {
-    for (let room = 0; trials.length + incomplete < options.trials; room += 1) {
+    const total = 2 * options.trials;
+    for (let room = 0; trials.length + incomplete < total; room += 1) {
       if (Date.now() > options.deadline) break;
       const name = `latency-${room}`;
       const closers: (() => Promise<void>)[] = [];
@@ -281,8 +310,19 @@ export async function cascadeLatency(options: LatencyOptions): Promise<LatencyRe
         );
         if (!warmed) throw new Error(`${name}: the warm producer never reached both watchers`);
         for (let k = 0; k < options.trialsPerRoom; k += 1) {
-          if (trials.length + incomplete >= options.trials || Date.now() > options.deadline) break;
-          const trial = await oneTrial(options.urlA, name, `t${k}`, source, a, b, timeoutMs);
+          if (trials.length + incomplete >= total || Date.now() > options.deadline) break;
+          const consumer = k % 2 === 0 ? a : b;
+          a.consumes = consumer === a;
+          b.consumes = consumer === b;
+          const trial = await oneTrial(
+            options.urlA,
+            name,
+            `t${k}`,
+            source,
+            [a, b],
+            consumer,
+            timeoutMs,
+          );
           if (trial === undefined) incomplete += 1;
           else trials.push(trial);
         }
@@ -298,6 +338,13 @@ export async function cascadeLatency(options: LatencyOptions): Promise<LatencyRe
     source.close();
     await video.stop();
   }
+  const perNode = (time: (t: LatencyTrial) => number | null): PerNode<Distribution> => ({
+    a: distribution(trials.filter((t) => t.consumer === 'a').map(time)),
+    b: distribution(trials.filter((t) => t.consumer === 'b').map(time)),
+  });
+  const consumeAnsweredMs = perNode((t) => t.consumeAnsweredMs);
+  const consumedMs = perNode((t) => t.consumedMs);
+  const firstRtpMs = perNode((t) => t.firstRtpMs);
   return {
     trials,
     incomplete,
@@ -306,35 +353,33 @@ export async function cascadeLatency(options: LatencyOptions): Promise<LatencyRe
       a: distribution(trials.map((t) => t.newProducerMs.a)),
       b: distribution(trials.map((t) => t.newProducerMs.b)),
     },
-    consumedMs: {
-      a: distribution(trials.map((t) => t.consumedMs.a)),
-      b: distribution(trials.map((t) => t.consumedMs.b)),
-    },
-    firstRtpMs: {
-      a: distribution(trials.map((t) => t.firstRtpMs.a)),
-      b: distribution(trials.map((t) => t.firstRtpMs.b)),
-    },
+    consumeAnsweredMs,
+    consumedMs,
+    firstRtpMs,
     cascadeAddsMs: {
-      newProducer: distribution(trials.map((t) => difference(t.newProducerMs))),
-      consumed: distribution(trials.map((t) => difference(t.consumedMs))),
-      firstRtp: distribution(trials.map((t) => difference(t.firstRtpMs))),
+      newProducer: distribution(
+        trials.map(({ newProducerMs: { a, b } }) => (a === null || b === null ? null : b - a)),
+      ),
+      consumeAnsweredP50: medianDifference(consumeAnsweredMs),
+      consumedP50: medianDifference(consumedMs),
+      firstRtpP50: medianDifference(firstRtpMs),
     },
     errors: [...new Set(errors)].slice(0, 10),
   };
 }
 
-function difference(pair: { readonly a: number | null; readonly b: number | null }): number | null {
-  return pair.a === null || pair.b === null ? null : pair.b - pair.a;
+function medianDifference({ a, b }: PerNode<Distribution>): number | null {
+  return a.p50 === null || b.p50 === null ? null : round(b.p50 - a.p50, 1);
 }
 
-/** One new publisher on A; undefined when a watcher did not get its first packet in time. */
+/** One new publisher on A; undefined when `consumer` did not get its first packet in time. */
 async function oneTrial(
   urlA: string,
   room: string,
   peer: string,
   source: RtpFanIn,
-  a: Watcher,
-  b: Watcher,
+  [a, b]: readonly [Watcher, Watcher],
+  consumer: Watcher,
   timeoutMs: number,
 ): Promise<LatencyTrial | undefined> {
   const [client] = await joined(urlA, room, peer);
@@ -349,30 +394,26 @@ async function oneTrial(
     const t0 = performance.now();
     const producerId = await publisher.produce();
     const answered = performance.now();
-    const complete = await until(
-      () => a.firstRtp(producerId) !== undefined && b.firstRtp(producerId) !== undefined,
-      timeoutMs,
-    );
+    const complete = await until(() => consumer.firstRtp(producerId) !== undefined, timeoutMs);
     const since = (at: number | undefined): number | null =>
       at === undefined ? null : round(at - t0, 2);
     const trial: LatencyTrial = {
+      consumer: consumer === a ? 'a' : 'b',
       answeredMs: round(answered - t0, 2),
       newProducerMs: {
         a: since(a.newProducerAt.get(producerId)),
         b: since(b.newProducerAt.get(producerId)),
       },
-      consumedMs: {
-        a: since(a.consumedAt.get(producerId)),
-        b: since(b.consumedAt.get(producerId)),
-      },
-      firstRtpMs: { a: since(a.firstRtp(producerId)), b: since(b.firstRtp(producerId)) },
+      consumeAnsweredMs: since(consumer.consumeAnsweredAt.get(producerId)),
+      consumedMs: since(consumer.consumedAt.get(producerId)),
+      firstRtpMs: since(consumer.firstRtp(producerId)),
     };
     return complete ? trial : undefined;
   } finally {
     detach();
     await publisher.pc.close().catch(() => undefined);
     await client.close().catch(() => undefined);
-    // The producer's close reaches both watchers (consumerClosed) before the next trial.
+    // The producer's close reaches the consumer (consumerClosed) before the next trial.
     await sleep(200);
   }
 }

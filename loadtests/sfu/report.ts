@@ -125,12 +125,14 @@ function cascadeLines(results: BenchResults): string[] {
   if (latency !== undefined && latency !== null) {
     const pair = (d: { p50: number | null; p99: number | null }): string =>
       `${d.p50 ?? '-'} / ${d.p99 ?? '-'}`;
+    const adds = latency.cascadeAddsMs;
     lines.push(
-      `latency, ${latency.trials.length} trials (${latency.incomplete} incomplete), ms after produce, p50 / p99:`,
-      `  produce answered on A      ${pair(latency.answeredMs)}`,
-      `  newProducer on A / on B    ${pair(latency.newProducerMs.a)}  |  ${pair(latency.newProducerMs.b)}  (B-A ${pair(latency.cascadeAddsMs.newProducer)})`,
-      `  consumed on A / on B       ${pair(latency.consumedMs.a)}  |  ${pair(latency.consumedMs.b)}  (B-A ${pair(latency.cascadeAddsMs.consumed)})`,
-      `  first RTP on A / on B      ${pair(latency.firstRtpMs.a)}  |  ${pair(latency.firstRtpMs.b)}  (B-A ${pair(latency.cascadeAddsMs.firstRtp)})`,
+      `latency, ${latency.trials.length} trials (${latency.incomplete} incomplete), ms after produce, p50 / p99, on A | on B:`,
+      `  produce answered on A   ${pair(latency.answeredMs)}`,
+      `  newProducer             ${pair(latency.newProducerMs.a)}  |  ${pair(latency.newProducerMs.b)}  (B-A per trial ${pair(adds.newProducer)})`,
+      `  consume answered        ${pair(latency.consumeAnsweredMs.a)}  |  ${pair(latency.consumeAnsweredMs.b)}  (B-A of p50 ${adds.consumeAnsweredP50 ?? '-'})`,
+      `  consumed (SDP, resume)  ${pair(latency.consumedMs.a)}  |  ${pair(latency.consumedMs.b)}  (B-A of p50 ${adds.consumedP50 ?? '-'})`,
+      `  first RTP               ${pair(latency.firstRtpMs.a)}  |  ${pair(latency.firstRtpMs.b)}  (B-A of p50 ${adds.firstRtpP50 ?? '-'})`,
     );
   }
   return lines;

@@ -340,7 +340,9 @@ async function main(): Promise<void> {
 
 /** The cascade latency trials (cascade-latency.ts), in this process, before the two-node ramp. */
 async function measureLatency(urlA: string, urlB: string, until: number): Promise<LatencyResult> {
-  log(`two-nodes: ${parameters.latencyTrials} latency trials (a new producer on A, seen on B)`);
+  log(
+    `two-nodes: ${parameters.latencyTrials} latency trials per node (a new producer on A, consumed on A or B)`,
+  );
   const result = await cascadeLatency({
     urlA,
     urlB,
@@ -349,12 +351,13 @@ async function measureLatency(urlA: string, urlB: string, until: number): Promis
     trialTimeoutMs: LATENCY_TRIAL_MS,
     deadline: until,
   });
-  const { newProducerMs: np, consumedMs: done, firstRtpMs: rtp, cascadeAddsMs: adds } = result;
+  const { newProducerMs: np, consumeAnsweredMs: answer, firstRtpMs: rtp } = result;
+  const adds = result.cascadeAddsMs;
+  const pair = (d: { p50: number | null; p99: number | null }): string => `${d.p50}/${d.p99}`;
   log(
-    `  ${result.trials.length} trials (${result.incomplete} incomplete): newProducer p50/p99 ms ` +
-      `A ${np.a.p50}/${np.a.p99}, B ${np.b.p50}/${np.b.p99} (B-A ${adds.newProducer.p50}/${adds.newProducer.p99}); ` +
-      `consumed A ${done.a.p50}/${done.a.p99}, B ${done.b.p50}/${done.b.p99} (B-A ${adds.consumed.p50}/${adds.consumed.p99}); ` +
-      `first RTP A ${rtp.a.p50}/${rtp.a.p99}, B ${rtp.b.p50}/${rtp.b.p99} (B-A ${adds.firstRtp.p50}/${adds.firstRtp.p99})` +
+    `  ${result.trials.length} trials (${result.incomplete} incomplete), p50/p99 ms: newProducer ` +
+      `A ${pair(np.a)}, B ${pair(np.b)} (B-A ${pair(adds.newProducer)}); consume answered ` +
+      `A ${pair(answer.a)}, B ${pair(answer.b)}; first RTP A ${pair(rtp.a)}, B ${pair(rtp.b)}` +
       (result.errors.length > 0 ? `; errors: ${result.errors.join('; ')}` : ''),
   );
   return result;
@@ -607,7 +610,7 @@ const CASCADE_METHOD = [
   '--nodes 2: both sides are a mesh in one child process: an in-process control plane (mutual TLS) and signaling nodes as `up` runs signaling.instances (test/helpers/signaling-mesh.ts), each on its own loopback address with one mediasoup worker; budgets for anonymous clients lifted (every peer comes from 127.0.0.1). one-node: node A (127.0.0.11) alone. two-nodes: A and B (127.0.0.12) with the cascade (signaling/CASCADE.md).',
   'two-nodes load: publishers join on A; subscriber i of a room joins on A when i is even and on B when odd (5 subscribers: 3 on A, 2 on B), and consumes once B has announced every producer of the room; so every room spans both nodes (one PipeTransport pair) and each producer is piped to B once (pipedProducers). one-node: the same rooms, all on A.',
   "Cascade CPU: at each step both sides served, the workers of both nodes minus the one node's worker at the same consumers, per piped producer (millicores; median over steps of >= 100 consumers). The two workers share the same 2 cores with each other, the load generators and the driver: this is the overhead of the cascade (a pipe consumer on A, a pipe producer on B, SRTP on the pipe), not scale-out.",
-  "Latency (before the two-node ramp, no load; loadtests/sfu/cascade-latency.ts, in the driver process): per trial a publisher on A with its send transport already connected sends produce (t0); times to A's answer, to newProducer at a participant on A and one on B, to the end of the consume each makes at once on that event (consume answered, on B once piped in; werift's SDP; resumeConsumer answered), and to that consumer's first RTP packet; a separate GStreamer VP8 source with every frame a key frame (60 fps), so the wait for a key frame after the consume is one frame (17 ms) at most. Rooms of 10 trials each with a warm publisher already piped; p99 is nearest rank (of 50 trials: the largest).",
+  "Latency (before the two-node ramp, no load; loadtests/sfu/cascade-latency.ts, in the driver process): per trial a publisher on A with its send transport already connected sends produce (t0); times to A's answer, to newProducer at a participant on A and one on B (both, every trial), and, for the one that consumes at once on that event (A and B in turn, latencyTrials each: one process holds both, so only one does werift work per trial), to its consume answered (on B once piped in), to the end of the consume (werift's SDP, resumeConsumer answered) and to that consumer's first RTP packet. A separate GStreamer VP8 source with every frame a key frame (60 fps), so the wait for a key frame after the consume is one frame (17 ms) at most. Rooms of 10 trials with a warm publisher already piped; p99 is nearest rank (of 50: the largest).",
 ];
 
 function summarize(
