@@ -20,6 +20,7 @@ import {
   type CertificateResponse,
   type MeshControlClient,
   type MeshIdentityClient,
+  type RegisterRequest,
 } from '../../../src/protocol/mesh/index.js';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
 import {
@@ -170,6 +171,19 @@ export function controlClient(
   bundle = secure.bundle,
 ): MeshControlClient {
   return createMeshControlClient(secure.target, channelCredentials(bundle, client));
+}
+
+/** Registers `id` as a proxy over `client`: null when taken, else the error that refused it. */
+export function register(client: MeshControlClient, id: string): Promise<grpc.ServiceError | null> {
+  const request: RegisterRequest = {
+    identity: { id, node: 'test', role: 'ROLE_PROXY' },
+    capabilities: ['rtp'],
+    listenAddresses: {},
+    currentVersion: '',
+  };
+  return new Promise((resolve) => {
+    client.register(request, { deadline: Date.now() + 5_000 }, (error) => resolve(error));
+  });
 }
 
 export type Answer<T> = { ok: true; value: T } | { ok: false; error: grpc.ServiceError };

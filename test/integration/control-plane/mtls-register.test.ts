@@ -18,11 +18,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type {
-  MeshControlClient,
-  RegisterRequest,
-  ResourceUpdate,
-} from '../../../src/protocol/mesh/index.js';
+import type { MeshControlClient, ResourceUpdate } from '../../../src/protocol/mesh/index.js';
 import { getJson } from '../../helpers/http.js';
 import {
   CONTROL_PLANE_ID,
@@ -32,6 +28,7 @@ import {
   openssl,
   opensslAsync,
   proxyId,
+  register,
   startSecurePlane,
   TRUST_DOMAIN,
   type ClientCertificate,
@@ -40,21 +37,6 @@ import {
 
 const REGISTER_REFUSED = 'streammesh_control_plane_register_refused_total';
 const STREAM_REFUSED = 'streammesh_control_plane_refused_streams_total';
-
-function request(id: string): RegisterRequest {
-  return {
-    identity: { id, node: 'test', role: 'ROLE_PROXY' },
-    capabilities: ['rtp'],
-    listenAddresses: {},
-    currentVersion: '',
-  };
-}
-
-function register(client: MeshControlClient, id: string): Promise<grpc.ServiceError | null> {
-  return new Promise((resolve) => {
-    client.register(request(id), { deadline: Date.now() + 5_000 }, (error) => resolve(error));
-  });
-}
 
 /** Opens a stream with a Hello as `id`: its first update, or the error that ended it. */
 function hello(

@@ -23,11 +23,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type {
-  MeshControlClient,
-  RegisterRequest,
-  ResourceUpdate,
-} from '../../../src/protocol/mesh/index.js';
+import type { MeshControlClient, ResourceUpdate } from '../../../src/protocol/mesh/index.js';
 import { formatHostPort } from '../../../src/shared/address.js';
 import { getJson } from '../../helpers/http.js';
 import { runStreammesh } from '../../helpers/process.js';
@@ -42,6 +38,7 @@ import {
   metric,
   openssl,
   proxyId,
+  register,
   startSecurePlane,
   type ClientCertificate,
   type SecurePlane,
@@ -68,21 +65,6 @@ interface CaNodes {
     readonly id: string;
     readonly certificate: { readonly serialNumber: string } | null;
   }[];
-}
-
-function registration(id: string): RegisterRequest {
-  return {
-    identity: { id, node: 'test', role: 'ROLE_PROXY' },
-    capabilities: ['rtp'],
-    listenAddresses: {},
-    currentVersion: '',
-  };
-}
-
-function register(client: MeshControlClient, id: string): Promise<grpc.ServiceError | null> {
-  return new Promise((resolve) => {
-    client.register(registration(id), { deadline: Date.now() + 5_000 }, (error) => resolve(error));
-  });
 }
 
 /**
