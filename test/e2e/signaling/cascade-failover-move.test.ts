@@ -337,6 +337,9 @@ describe(
         .map((event) => event.name);
       console.log(`# killed-node-page-events: ${events.join(',')}`);
       assert.ok(events.includes('joined'), `the page joined again: ${events.join(',')}`);
+      // Its first re-join (250 ms after the drop) finds A down: up cannot have
+      // restarted it by then (a node takes seconds to start), so it took a door.
+      assert.ok(events.includes('door'), `the page tried a door: ${events.join(',')}`);
 
       // The survivors hold no pipe to the dead node (its restarted self serves no one).
       for (const id of ['sfu-b', 'sfu-c'] as const) {
