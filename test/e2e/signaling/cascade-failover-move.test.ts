@@ -6,9 +6,9 @@
  * node.
  *
  * - SIGKILL of node A: the two other pages keep receiving each other (no
- *   long gap); A's page sees its socket drop, cannot reach A (or reaches
- *   it again if `up` restarted it by then: either is fine) and joins
- *   through a door of its last join answer, publishing and consuming again;
+ *   long gap); A's page sees its socket drop, cannot reach A (`up`
+ *   restarts it, but that takes seconds) and joins through a door of its
+ *   last join answer, publishing and consuming again;
  *   the time from the kill to its first frame decoded again is measured and
  *   printed. The survivors hold no pipe to the dead node (their GET /pipes).
  *   `up` restarts A on its own address: that node serves no one afterwards.
