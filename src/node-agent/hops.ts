@@ -11,11 +11,13 @@
  * receiverIdentity). One that names this node's end with another identity
  * than this node's own is refused, so a key meant for another workload is
  * never used here, even if a confused control plane sends it. Every refused
- * body is counted by reason.
+ * body is counted by reason. Staging, commit and the Hello are HeldSet's
+ * (held-set.ts); this file reads a body and answers for the hops.
  */
 import { Counter, type Registry } from 'prom-client';
-import { MEDIA_KEY, parseHopBody, type HopBody, type ResourceIssue } from '../config/index.js';
+import { MEDIA_KEY, parseHopBody, type HopBody } from '../config/index.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
+import { HeldSet, type HeldResource, type Refused, type StagedSet } from './held-set.js';
 
 /** Why a hop body was refused: the `reason` label of streammesh_node_hop_keys_refused_total. */
 export type HopRefusal = 'invalid_body' | 'not_this_node' | 'identity_mismatch';
@@ -29,10 +31,7 @@ export interface HopsOptions {
 /** Characters of an identity a refusal quotes. */
 const MAX_QUOTED_IDENTITY = 300;
 
-export interface HeldHop {
-  readonly version: string;
-  readonly body: HopBody;
-}
+export type HeldHop = HeldResource<HopBody>;
 
 /** A hop as a node's admin shows it: everything but key material. */
 export interface HopView {
@@ -46,88 +45,63 @@ export interface HopView {
   readonly sendEpoch: number;
 }
 
-export interface StagedHops {
-  readonly next: ReadonlyMap<string, HeldHop>;
-  readonly issues: readonly ResourceIssue[];
-}
+export type StagedHops = StagedSet<HopBody>;
 
 export class Hops {
   readonly #nodeId: string;
   readonly #ownIdentity: () => string | undefined;
-  readonly #refused: Counter | undefined;
-  #held: ReadonlyMap<string, HeldHop> = new Map();
+  readonly #held: HeldSet<typeof MEDIA_KEY, HopBody, HopRefusal>;
 
   constructor(nodeId: string, options: HopsOptions = {}) {
     this.#nodeId = nodeId;
     this.#ownIdentity = options.ownIdentity ?? (() => undefined);
-    if (options.metrics !== undefined) {
-      this.#refused = new Counter({
-        name: 'streammesh_node_hop_keys_refused_total',
-        help: 'MEDIA_KEY bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
-        labelNames: ['reason'],
-        registers: [options.metrics],
-      });
-    }
+    this.#held = new HeldSet({
+      type: MEDIA_KEY,
+      read: (name, json) => this.#read(name, json),
+      notJson: 'invalid_body',
+      refused:
+        options.metrics === undefined
+          ? undefined
+          : new Counter({
+              name: 'streammesh_node_hop_keys_refused_total',
+              help: 'MEDIA_KEY bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
+              labelNames: ['reason'],
+              registers: [options.metrics],
+            }),
+    });
   }
 
   stage(update: ResourceUpdate): StagedHops {
-    const next = new Map(this.#held);
-    const issues: ResourceIssue[] = [];
-    for (const ref of update.removed) if (ref.type === MEDIA_KEY) next.delete(ref.name);
-    for (const wire of update.resources) {
-      if (wire.type !== MEDIA_KEY) continue;
-      const body = this.#read(wire);
-      if ('refusal' in body) {
-        // The reason never quotes the body: it holds keys.
-        issues.push({ type: MEDIA_KEY, name: wire.name, reason: body.reason });
-        this.#refused?.inc({ reason: body.refusal });
-        continue;
-      }
-      next.set(wire.name, { version: wire.version, body });
-    }
-    return { next, issues };
+    return this.#held.stage(update);
   }
 
   /** Whether the staged set differs from the one held. */
   changes(staged: StagedHops): boolean {
-    if (staged.next.size !== this.#held.size) return true;
-    for (const [id, hop] of staged.next)
-      if (this.#held.get(id)?.version !== hop.version) return true;
-    return false;
+    return this.#held.changes(staged);
   }
 
   commit(staged: StagedHops): void {
-    this.#held = staged.next;
+    this.#held.commit(staged);
   }
 
   refs(update: ResourceUpdate): { type: typeof MEDIA_KEY; name: string; version: string }[] {
-    return update.resources
-      .filter((wire) => wire.type === MEDIA_KEY)
-      .map(({ name, version }) => ({ type: MEDIA_KEY, name, version }));
+    return this.#held.refs(update);
   }
 
   /** Every hop held, for the Hello (with bodies: a restarted control plane keeps their keys). */
   wire(): WireResource[] {
-    return [...this.#held].map(([name, { version, body }]) => ({
-      type: MEDIA_KEY,
-      name,
-      version,
-      order: 0,
-      bodyJson: JSON.stringify(body),
-    }));
+    return this.#held.wire();
   }
 
   /** The hops this node sends. */
   sending(): HopBody[] {
-    return [...this.#held.values()]
-      .map(({ body }) => body)
-      .filter((body) => body.sender === this.#nodeId);
+    return this.#held.values().filter((body) => body.sender === this.#nodeId);
   }
 
   /** The hops this node receives, by session. */
   receiving(): Map<string, HopBody[]> {
     const out = new Map<string, HopBody[]>();
-    for (const { body } of this.#held.values()) {
+    for (const body of this.#held.values()) {
       if (body.receiver !== this.#nodeId) continue;
       const list = out.get(body.session) ?? [];
       list.push(body);
@@ -141,8 +115,9 @@ export class Hops {
   }
 
   list(): HopView[] {
-    return [...this.#held.values()]
-      .map(({ body }) => ({
+    return this.#held
+      .values()
+      .map((body) => ({
         hopId: body.hopId,
         session: body.session,
         role: body.sender === this.#nodeId ? ('sender' as const) : ('receiver' as const),
@@ -155,17 +130,10 @@ export class Hops {
       .sort((a, b) => (a.hopId < b.hopId ? -1 : a.hopId > b.hopId ? 1 : 0));
   }
 
-  #read(wire: WireResource): HopBody | { refusal: HopRefusal; reason: string } {
-    let json: unknown;
-    try {
-      json = JSON.parse(wire.bodyJson);
-    } catch {
-      // Not the parser's message: it quotes the text around the error, which holds keys.
-      return { refusal: 'invalid_body', reason: 'body is not JSON' };
-    }
+  #read(name: string, json: unknown): HopBody | Refused<HopRefusal> {
     const body = parseHopBody(json);
     if (typeof body === 'string') return { refusal: 'invalid_body', reason: body };
-    if (body.hopId !== wire.name) {
+    if (body.hopId !== name) {
       return { refusal: 'invalid_body', reason: `hopId ${body.hopId} is not the resource's name` };
     }
     if (body.sender !== this.#nodeId && body.receiver !== this.#nodeId) {

@@ -19,19 +19,16 @@
  * identity refuses it (identity_mismatch), as the key would be bound to
  * no one (review finding 10). The other end's identity is not judged
  * here: that node checks its own, and the cascade link accepts the peer
- * only under it. A refusal never quotes a key.
+ * only under it. A refusal never quotes a key. Staging, commit and the
+ * Hello are HeldSet's (held-set.ts); this file reads a body and answers
+ * for the pipes.
  */
 import { Counter, type Registry } from 'prom-client';
-import {
-  parsePipeBody,
-  PIPE,
-  pipeEndsOf,
-  type PipeBody,
-  type ResourceIssue,
-} from '../config/index.js';
+import { parsePipeBody, PIPE, pipeEndsOf, type PipeBody } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
+import { HeldSet, type HeldResource, type Refused, type StagedSet } from './held-set.js';
 
 /** Why a pipe body was refused: the `reason` label of streammesh_node_pipes_refused_total. */
 export type PipeRefusal = 'invalid_body' | 'not_this_node' | 'identity_mismatch';
@@ -47,10 +44,7 @@ export interface PipesOptions {
 /** Characters of an identity a refusal quotes. */
 const MAX_QUOTED_IDENTITY = 300;
 
-export interface HeldPipe {
-  readonly version: string;
-  readonly body: PipeBody;
-}
+export type HeldPipe = HeldResource<PipeBody>;
 
 /** A pipe as a node's admin shows it: everything but key material. */
 export interface PipeView {
@@ -64,29 +58,31 @@ export interface PipeView {
   readonly peerKey: boolean;
 }
 
-export interface StagedPipes {
-  readonly next: ReadonlyMap<string, HeldPipe>;
-  readonly issues: readonly ResourceIssue[];
-}
+export type StagedPipes = StagedSet<PipeBody>;
 
 export class Pipes {
   readonly #nodeId: string;
   readonly #ownIdentity: () => string | undefined;
-  readonly #refused: Counter | undefined;
   readonly #listeners: ChangeListeners<ReadonlyMap<string, PipeBody>>;
-  #held: ReadonlyMap<string, HeldPipe> = new Map();
+  readonly #held: HeldSet<typeof PIPE, PipeBody, PipeRefusal>;
 
   constructor(nodeId: string, options: PipesOptions = {}) {
     this.#nodeId = nodeId;
     this.#ownIdentity = options.ownIdentity ?? (() => undefined);
-    if (options.metrics !== undefined) {
-      this.#refused = new Counter({
-        name: 'streammesh_node_pipes_refused_total',
-        help: 'PIPE bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
-        labelNames: ['reason'],
-        registers: [options.metrics],
-      });
-    }
+    this.#held = new HeldSet({
+      type: PIPE,
+      read: (name, json) => this.#read(name, json),
+      notJson: 'invalid_body',
+      refused:
+        options.metrics === undefined
+          ? undefined
+          : new Counter({
+              name: 'streammesh_node_pipes_refused_total',
+              help: 'PIPE bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
+              labelNames: ['reason'],
+              registers: [options.metrics],
+            }),
+    });
     const log = options.log;
     this.#listeners = new ChangeListeners((error) =>
       log?.error({ err: error }, 'BUG: a pipes listener threw'),
@@ -94,53 +90,26 @@ export class Pipes {
   }
 
   stage(update: ResourceUpdate): StagedPipes {
-    const next = new Map(this.#held);
-    const issues: ResourceIssue[] = [];
-    for (const ref of update.removed) if (ref.type === PIPE) next.delete(ref.name);
-    for (const wire of update.resources) {
-      if (wire.type !== PIPE) continue;
-      const body = this.#read(wire);
-      if ('refusal' in body) {
-        // The reason never quotes the body: it holds keys.
-        issues.push({ type: PIPE, name: wire.name, reason: body.reason });
-        this.#refused?.inc({ reason: body.refusal });
-        continue;
-      }
-      next.set(wire.name, { version: wire.version, body });
-    }
-    return { next, issues };
+    return this.#held.stage(update);
   }
 
   /** Whether the staged set differs from the one held. */
   changes(staged: StagedPipes): boolean {
-    if (staged.next.size !== this.#held.size) return true;
-    for (const [id, pipe] of staged.next)
-      if (this.#held.get(id)?.version !== pipe.version) return true;
-    return false;
+    return this.#held.changes(staged);
   }
 
   /** Puts the staged set in force; tells the listeners when it changed. */
   commit(staged: StagedPipes): void {
-    const changed = this.changes(staged);
-    this.#held = staged.next;
-    if (changed) this.#listeners.tell(this.#bodies());
+    if (this.#held.commit(staged)) this.#listeners.tell(this.#held.byName());
   }
 
   refs(update: ResourceUpdate): { type: typeof PIPE; name: string; version: string }[] {
-    return update.resources
-      .filter((wire) => wire.type === PIPE)
-      .map(({ name, version }) => ({ type: PIPE, name, version }));
+    return this.#held.refs(update);
   }
 
   /** Every pipe held, for the Hello (with bodies: a restarted control plane keeps their keys). */
   wire(): WireResource[] {
-    return [...this.#held].map(([name, { version, body }]) => ({
-      type: PIPE,
-      name,
-      version,
-      order: 0,
-      bodyJson: JSON.stringify(body),
-    }));
+    return this.#held.wire();
   }
 
   /**
@@ -152,12 +121,12 @@ export class Pipes {
   }
 
   get(pipeId: string): PipeBody | undefined {
-    return this.#held.get(pipeId)?.body;
+    return this.#held.get(pipeId);
   }
 
   /** Every pipe held, by pipeId. */
   list(): PipeBody[] {
-    return [...this.#bodies().values()];
+    return [...this.#held.byName().values()];
   }
 
   get size(): number {
@@ -183,25 +152,8 @@ export class Pipes {
     });
   }
 
-  #bodies(): ReadonlyMap<string, PipeBody> {
-    const ids = [...this.#held.keys()].sort();
-    return new Map(
-      ids.flatMap((id) => {
-        const held = this.#held.get(id);
-        return held === undefined ? [] : [[id, held.body] as const];
-      }),
-    );
-  }
-
-  #read(wire: WireResource): PipeBody | { refusal: PipeRefusal; reason: string } {
-    let json: unknown;
-    try {
-      json = JSON.parse(wire.bodyJson);
-    } catch {
-      // Not the parser's message: it quotes the text around the error, which holds keys.
-      return { refusal: 'invalid_body', reason: 'body is not JSON' };
-    }
-    const body = parsePipeBody(wire.name, json);
+  #read(name: string, json: unknown): PipeBody | Refused<PipeRefusal> {
+    const body = parsePipeBody(name, json);
     if (typeof body === 'string') return { refusal: 'invalid_body', reason: body };
     const ends = pipeEndsOf(body, this.#nodeId);
     if (ends === undefined) {

@@ -8,27 +8,18 @@
  * with the rest of an update (a body that does not parse, or is named other
  * than its node, refuses the update) and put in force with it; listeners get
  * the whole set after each commit that changed it. Not returned in the
- * Hello: the control plane knows its own registry.
+ * Hello: the control plane knows its own registry. Staging and commit are
+ * HeldSet's (held-set.ts).
  */
-import {
-  parseSignalingNodeBody,
-  SIGNALING_NODE,
-  type ResourceIssue,
-  type SignalingNodeBody,
-} from '../config/index.js';
+import { parseSignalingNodeBody, SIGNALING_NODE, type SignalingNodeBody } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate } from '../protocol/mesh/index.js';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
+import { HeldSet, type HeldResource, type StagedSet } from './held-set.js';
 
-export interface HeldSignalingNode {
-  readonly version: string;
-  readonly body: SignalingNodeBody;
-}
+export type HeldSignalingNode = HeldResource<SignalingNodeBody>;
 
-export interface StagedSignalingNodes {
-  readonly next: ReadonlyMap<string, HeldSignalingNode>;
-  readonly issues: readonly ResourceIssue[];
-}
+export type StagedSignalingNodes = StagedSet<SignalingNodeBody>;
 
 export interface SignalingNodesOptions {
   /** Where a listener's exception is reported (a bug of the listener). */
@@ -37,7 +28,14 @@ export interface SignalingNodesOptions {
 
 export class SignalingNodes {
   readonly #listeners: ChangeListeners<ReadonlyMap<string, SignalingNodeBody>>;
-  #held: ReadonlyMap<string, HeldSignalingNode> = new Map();
+  readonly #held = new HeldSet({
+    type: SIGNALING_NODE,
+    read: (name, json) => {
+      const body = parseSignalingNodeBody(name, json);
+      return typeof body === 'string' ? { refusal: 'invalid_body' as const, reason: body } : body;
+    },
+    notJson: 'invalid_body',
+  });
 
   constructor(options: SignalingNodesOptions = {}) {
     const log = options.log;
@@ -47,47 +45,21 @@ export class SignalingNodes {
   }
 
   stage(update: ResourceUpdate): StagedSignalingNodes {
-    const next = new Map(this.#held);
-    const issues: ResourceIssue[] = [];
-    for (const ref of update.removed) if (ref.type === SIGNALING_NODE) next.delete(ref.name);
-    for (const wire of update.resources) {
-      if (wire.type !== SIGNALING_NODE) continue;
-      let json: unknown;
-      try {
-        json = JSON.parse(wire.bodyJson);
-      } catch {
-        issues.push({ type: SIGNALING_NODE, name: wire.name, reason: 'body is not JSON' });
-        continue;
-      }
-      const body = parseSignalingNodeBody(wire.name, json);
-      if (typeof body === 'string') {
-        issues.push({ type: SIGNALING_NODE, name: wire.name, reason: body });
-        continue;
-      }
-      next.set(wire.name, { version: wire.version, body });
-    }
-    return { next, issues };
+    return this.#held.stage(update);
   }
 
   /** Whether the staged set differs from the one held. */
   changes(staged: StagedSignalingNodes): boolean {
-    if (staged.next.size !== this.#held.size) return true;
-    for (const [node, held] of staged.next)
-      if (this.#held.get(node)?.version !== held.version) return true;
-    return false;
+    return this.#held.changes(staged);
   }
 
   /** Puts the staged set in force; tells the listeners when it changed. */
   commit(staged: StagedSignalingNodes): void {
-    const changed = this.changes(staged);
-    this.#held = staged.next;
-    if (changed) this.#listeners.tell(this.#bodies());
+    if (this.#held.commit(staged)) this.#listeners.tell(this.#held.byName());
   }
 
   refs(update: ResourceUpdate): { type: typeof SIGNALING_NODE; name: string; version: string }[] {
-    return update.resources
-      .filter((wire) => wire.type === SIGNALING_NODE)
-      .map(({ name, version }) => ({ type: SIGNALING_NODE, name, version }));
+    return this.#held.refs(update);
   }
 
   /** Calls `listener` with the whole set after each commit that changed it; returns the function that stops it. */
@@ -96,25 +68,15 @@ export class SignalingNodes {
   }
 
   get(node: string): SignalingNodeBody | undefined {
-    return this.#held.get(node)?.body;
+    return this.#held.get(node);
   }
 
   /** Every signaling node, sorted by id. */
   list(): SignalingNodeBody[] {
-    return [...this.#bodies().values()];
+    return [...this.#held.byName().values()];
   }
 
   get size(): number {
     return this.#held.size;
-  }
-
-  #bodies(): ReadonlyMap<string, SignalingNodeBody> {
-    const nodes = [...this.#held.keys()].sort();
-    return new Map(
-      nodes.flatMap((node) => {
-        const held = this.#held.get(node);
-        return held === undefined ? [] : [[node, held.body] as const];
-      }),
-    );
   }
 }
