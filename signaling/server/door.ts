@@ -123,14 +123,18 @@ export function websocketDoor(facts: DoorFacts): DoorDecision {
 /**
  * A WHIP or WHEP POST for a room: with `httpRedirect`, sent to the room's
  * home when that is another open node; otherwise served here (a node that
- * cannot take it then refuses as it would without doors). Only ever to the
- * home, which never redirects the room's requests: one hop at most, where
- * "the first other node" could send two full nodes' clients back and forth.
+ * cannot take it then refuses as it would without doors). A draining node
+ * sends it where it would send a join (`elsewhere`: the home, else the
+ * first other open node), since a WHIP/WHEP session cannot be asked to move
+ * later. One hop at most: the node it is sent to is open and either the
+ * room's home, which never redirects the room's requests, or a node that
+ * finds no open home either; "the first other node" for a full node could
+ * send two full nodes' clients back and forth.
  */
 export function httpDoor(facts: DoorFacts, httpRedirect: boolean): DoorDecision {
   if (!httpRedirect) return SERVE;
-  const home = openHome(facts);
-  return home === undefined ? SERVE : redirectTo(home);
+  const target = facts.drainingHere ? elsewhere(facts) : openHome(facts);
+  return target === undefined ? SERVE : redirectTo(target);
 }
 
 /**

@@ -10,6 +10,10 @@
  *   on A gets `move` with B's ws URL and the drain's deadline; a new join at
  *   A is answered `moved` to B; once B knows A drains, its answers name no
  *   door to A.
+ * - A WHEP POST at A is a 307 to B (a WHIP/WHEP session cannot be asked to
+ *   move later). The room's home may have left A by then (the control plane
+ *   moves it at once); the case where A is still its home is a row of
+ *   test/unit/signaling/door.test.ts.
  * - The drain ends as soon as A serves no one (the moved peers joined B and
  *   left A), long before its deadline.
  *
@@ -124,6 +128,21 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     assert.equal(refused.ok, false);
     assert.equal(refused.error?.code, 'moved');
     assert.equal((refused.error as { url?: string } | undefined)?.url, wsUrl(1));
+
+    // Nor a WHIP/WHEP session, which could not be asked to move later: a
+    // POST of the room is sent to B, though the room may still be homed on A.
+    const whep = await fetch(`http://${formatHostPort(node(0).listen)}/whep/rooms/${ROOM}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: 'v=0\r\n',
+      redirect: 'manual',
+    });
+    await whep.arrayBuffer();
+    assert.equal(whep.status, 307, 'a WHEP POST at the draining node is redirected');
+    assert.equal(
+      whep.headers.get('location'),
+      `http://${formatHostPort(node(1).listen)}/whep/rooms/${ROOM}`,
+    );
 
     // Once B knows A drains, its answers name no door to A.
     await waitFor(

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  doorsOf,
   httpDoor,
   redirectLocation,
   websocketDoor,
@@ -113,6 +114,20 @@ const rows: Row[] = [
     httpOff: serve,
   },
   {
+    name: 'draining here, homed here: the first other open node',
+    facts: { drainingHere: true, home: 'b', nodes: [node('c'), node('b', true), node('a', true)] },
+    websocket: to('c'),
+    http: to('c'),
+    httpOff: serve,
+  },
+  {
+    name: 'draining here, room not placed: the first other node by id',
+    facts: { drainingHere: true, home: undefined },
+    websocket: to('a'),
+    http: to('a'),
+    httpOff: serve,
+  },
+  {
     name: 'draining here, alone',
     facts: { drainingHere: true, nodes: [node('b', true)] },
     websocket: { kind: 'refuse', reason: 'draining' },
@@ -154,15 +169,30 @@ describe('door', () => {
       const facts = { ...BASE, ...row.facts };
       const decision = httpDoor(facts, true);
       if (decision.kind !== 'redirect') continue;
-      // There, the room's members are that node's: any count, even full.
+      // There, the room's members are that node's: any count, even full. The
+      // target is open (the door sends nowhere else), and the directory
+      // there says what it says here, this node draining if it is.
+      const nodes = facts.nodes.map((entry) =>
+        entry.node === facts.here && facts.drainingHere ? { ...entry, draining: true } : entry,
+      );
       for (const localPeers of [0, facts.maxPeersPerNode]) {
         assert.deepEqual(
-          httpDoor({ ...facts, here: decision.node, localPeers }, true),
+          httpDoor({ ...facts, here: decision.node, drainingHere: false, nodes, localPeers }, true),
           serve,
           row.name,
         );
       }
     }
+  });
+
+  it('lists the doors a join answer carries: other open nodes, the home first', () => {
+    const ws = (id: string): string => `ws://${id}.test:8443/ws`;
+    assert.deepEqual(doorsOf({ ...BASE, home: 'c' }), [ws('c'), ws('a')]);
+    assert.deepEqual(doorsOf(BASE), [ws('a'), ws('c')]);
+    assert.deepEqual(doorsOf({ ...BASE, nodes: [node('a', true), node('b'), node('c')] }), [
+      ws('c'),
+    ]);
+    assert.deepEqual(doorsOf({ ...BASE, nodes: [node('b')] }), []);
   });
 
   it('derives the WebSocket URL from a node’s public URL', () => {
