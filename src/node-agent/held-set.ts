@@ -1,17 +1,18 @@
 /**
  * The resources of one type a node holds beside its config, by name: what
- * Hops (MEDIA_KEY), Pipes (PIPE) and SignalingNodes (SIGNALING_NODE) share,
- * each saying only how to read a body. Staged with every update (its
+ * Placements (PLACEMENT), Hops (MEDIA_KEY), Pipes (PIPE) and SignalingNodes
+ * (SIGNALING_NODE) share, each saying only how to read a body. Staged with every update (its
  * removals, then each body read; a refused body is an issue that refuses
  * the whole update, counted by reason) and put in force with it.
  *
- * A body that is not JSON is refused with 'body is not JSON', never the
- * parser's message: that quotes the text around the error, and hop and pipe
- * bodies hold keys. For the same reason a reader's reasons never quote a
- * body.
+ * A body that is not JSON is refused with 'body is not JSON', without the
+ * parser's message unless the type allows it: that quotes the text around
+ * the error, and hop and pipe bodies hold keys. For the same reason a
+ * reader's reasons never quote a body.
  */
 import type { Counter } from 'prom-client';
 import type { PushedResourceType, ResourceIssue } from '../config/index.js';
+import { errorMessage } from '../shared/errors.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
 
 export interface HeldResource<B> {
@@ -36,6 +37,8 @@ export interface HeldSetOptions<T extends PushedResourceType, B, R extends strin
   readonly read: (name: string, json: unknown) => B | Refused<R>;
   /** The refusal given to a body that is not JSON. */
   readonly notJson: R;
+  /** Whether that refusal may quote the parser's message (bodies without secrets only). */
+  readonly quoteParseError?: boolean;
   /** Counts refusals by `reason`; none: not counted. */
   readonly refused?: Counter | undefined;
 }
@@ -113,6 +116,11 @@ export class HeldSet<T extends PushedResourceType, B extends object, R extends s
     return [...this.#held.values()].map(({ body }) => body);
   }
 
+  /** Every resource held, by name, in the order they were first held. */
+  entries(): [string, HeldResource<B>][] {
+    return [...this.#held];
+  }
+
   /** Every body by name, sorted by name. */
   byName(): ReadonlyMap<string, B> {
     const names = [...this.#held.keys()].sort();
@@ -128,8 +136,12 @@ export class HeldSet<T extends PushedResourceType, B extends object, R extends s
     let json: unknown;
     try {
       json = JSON.parse(wire.bodyJson);
-    } catch {
-      return { refusal: this.#options.notJson, reason: 'body is not JSON' };
+    } catch (error) {
+      const reason =
+        this.#options.quoteParseError === true
+          ? `body is not JSON: ${errorMessage(error)}`
+          : 'body is not JSON';
+      return { refusal: this.#options.notJson, reason };
     }
     return this.#options.read(wire.name, json);
   }

@@ -6,30 +6,26 @@
  * bad config resource does) and puts them in force with it. They live as
  * long as the process, so a node keeps its last placements while the
  * control plane is away, and returns them in its Hello when it is back.
+ * Staging and commit are HeldSet's (held-set.ts).
  */
 import {
   parsePlacementBody,
   PLACEMENT,
   type PlacementBody,
   type PlacementReason,
-  type ResourceIssue,
 } from '../config/index.js';
-import { errorMessage } from '../shared/errors.js';
 import {
   MAX_HELLO_PLACEMENT_BYTES,
   type ResourceUpdate,
   type WireResource,
 } from '../protocol/mesh/index.js';
+import { HeldSet, type HeldResource, type StagedSet } from './held-set.js';
 
 /** Bytes of protobuf framing per returned placement (tags, lengths, type, order), rounded up. */
 const WIRE_OVERHEAD = 16;
 
-/** One placement as the node holds it. */
-export interface HeldPlacement {
-  readonly key: string;
-  readonly version: string;
-  readonly body: PlacementBody;
-}
+/** One placement as the node holds it (by its key). */
+export type HeldPlacement = HeldResource<PlacementBody>;
 
 /** One placement as GET /placements on a node shows it. */
 export interface NodePlacementView {
@@ -42,14 +38,20 @@ export interface NodePlacementView {
 }
 
 /** An update's placements staged: put in force by commit() with the rest of the update. */
-export interface StagedPlacements {
-  readonly next: ReadonlyMap<string, HeldPlacement>;
-  readonly issues: readonly ResourceIssue[];
-}
+export type StagedPlacements = StagedSet<PlacementBody>;
 
 export class Placements {
   readonly #nodeId: string;
-  #held: ReadonlyMap<string, HeldPlacement> = new Map();
+  readonly #held = new HeldSet({
+    type: PLACEMENT,
+    read: (_key, json) => {
+      const body = parsePlacementBody(json);
+      return typeof body === 'string' ? { refusal: 'invalid_body' as const, reason: body } : body;
+    },
+    notJson: 'invalid_body',
+    // A placement holds no secret: the parser's message helps whoever reads the NACK.
+    quoteParseError: true,
+  });
 
   constructor(nodeId: string) {
     this.#nodeId = nodeId;
@@ -57,39 +59,21 @@ export class Placements {
 
   /** The set with the update's PLACEMENT resources and removals applied, and the refused bodies. */
   stage(update: ResourceUpdate): StagedPlacements {
-    const next = new Map(this.#held);
-    const issues: ResourceIssue[] = [];
-    for (const ref of update.removed) if (ref.type === PLACEMENT) next.delete(ref.name);
-    for (const wire of update.resources) {
-      if (wire.type !== PLACEMENT) continue;
-      const body = readBody(wire);
-      if (typeof body === 'string') {
-        issues.push({ type: PLACEMENT, name: wire.name, reason: body });
-        continue;
-      }
-      next.set(wire.name, { key: wire.name, version: wire.version, body });
-    }
-    return { next, issues };
+    return this.#held.stage(update);
   }
 
   /** Whether the staged set differs from the one held. */
   changes(staged: StagedPlacements): boolean {
-    if (staged.next.size !== this.#held.size) return true;
-    for (const [key, held] of staged.next) {
-      if (this.#held.get(key)?.version !== held.version) return true;
-    }
-    return false;
+    return this.#held.changes(staged);
   }
 
   commit(staged: StagedPlacements): void {
-    this.#held = staged.next;
+    this.#held.commit(staged);
   }
 
   /** Every placement held, as its ref (for an ACK). */
   refs(update: ResourceUpdate): { type: typeof PLACEMENT; name: string; version: string }[] {
-    return update.resources
-      .filter((wire) => wire.type === PLACEMENT)
-      .map(({ name, version }) => ({ type: PLACEMENT, name, version }));
+    return this.#held.refs(update);
   }
 
   /**
@@ -98,14 +82,14 @@ export class Placements {
    * control plane resends what is left out).
    */
   wire(maxBytes: number = MAX_HELLO_PLACEMENT_BYTES): WireResource[] {
-    const held = [...this.#held.values()];
+    const held = this.#held.entries();
     const ordered = [
-      ...held.filter(({ body }) => body.node === this.#nodeId),
-      ...held.filter(({ body }) => body.node !== this.#nodeId),
+      ...held.filter(([, { body }]) => body.node === this.#nodeId),
+      ...held.filter(([, { body }]) => body.node !== this.#nodeId),
     ];
     const out: WireResource[] = [];
     let bytes = 0;
-    for (const { key, version, body } of ordered) {
+    for (const [key, { version, body }] of ordered) {
       const bodyJson = JSON.stringify(body);
       bytes +=
         Buffer.byteLength(key) + version.length + Buffer.byteLength(bodyJson) + WIRE_OVERHEAD;
@@ -117,7 +101,7 @@ export class Placements {
 
   /** The node carrying `key`, if a placement names one. */
   nodeOf(key: string): string | undefined {
-    return this.#held.get(key)?.body.node;
+    return this.#held.get(key)?.node;
   }
 
   get size(): number {
@@ -126,18 +110,9 @@ export class Placements {
 
   /** Every placement, sorted by key, with whether this node carries it. */
   list(): NodePlacementView[] {
-    return [...this.#held.values()]
-      .map(({ key, body }) => ({ key, ...body, owned: body.node === this.#nodeId }))
+    return this.#held
+      .entries()
+      .map(([key, { body }]) => ({ key, ...body, owned: body.node === this.#nodeId }))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
-}
-
-function readBody(wire: WireResource): PlacementBody | string {
-  let body: unknown;
-  try {
-    body = JSON.parse(wire.bodyJson);
-  } catch (error) {
-    return `body is not JSON: ${errorMessage(error)}`;
-  }
-  return parsePlacementBody(body);
 }
