@@ -30,8 +30,8 @@
  * so it binds only in the pipes' share of its worker's port slice
  * (sfu/port-slices.ts `pipePortRange`): however many rooms are shared,
  * participants keep the rest of the slice. A pipe that finds no port there
- * is refused (ERR_PIPE_PORTS) and counted (`portsRefused`); its room is not
- * cascaded with that node until the room or the link session is made again.
+ * is refused (ERR_PIPE_PORTS) and counted (`portsRefused`); the cascade tries
+ * it again at the next change of the PIPEs or rooms held.
  *
  * Drops: mediasoup drops in silence what arrives on a pipe's port and is not
  * its peer's media (garbage, a wrong key, a replay, another source).
@@ -390,6 +390,11 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
     this.#out.clear();
     this.#log.debug('pipe set closed');
     this.emit('close');
+  }
+
+  /** Whether a pipe to `peer` is open (made, connected or not). */
+  has(peer: string): boolean {
+    return this.#pipes.has(peer);
   }
 
   /** Our ends, for the PipeEndpoints message (the whole set). */

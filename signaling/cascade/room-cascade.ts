@@ -496,9 +496,13 @@ export class RoomCascade implements RoomSpan {
       if (this.#down.has(peer)) continue;
       const set = this.#setOf(body.room);
       if (set === undefined) continue;
-      if (!this.#known.has(pipeId)) {
+      const fresh = !this.#known.has(pipeId);
+      if (fresh) {
         this.#known.set(pipeId, { pipeId, room: body.room, peer });
         endsChanged = true;
+      }
+      // A pipe refused (no port in the pipes' share) is tried again here.
+      if (fresh || !set.has(peer)) {
         set.open(peer, pipeId).then(
           () => {
             this.#options.pipeEndpointsChanged();
@@ -507,8 +511,8 @@ export class RoomCascade implements RoomSpan {
             this.#log.warn({ pipe: pipeId, err: errorMessage(error) }, 'pipe could not be opened');
           },
         );
-        this.#sendSync(peer, body.room);
       }
+      if (fresh) this.#sendSync(peer, body.room);
       this.#connect(set, body, peer);
     }
     if (endsChanged) this.#options.pipeEndpointsChanged();
