@@ -19,6 +19,8 @@
  *   copies on B and their pipe consumers on A close, while B's producers
  *   still cross to A. Then everyone leaves and the census returns to its
  *   value before the first join.
+ * - None of this honest traffic is counted as a claim on what its sender
+ *   does not hold (`not_owner` stays 0 on both nodes).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -74,6 +76,20 @@ function ok(frame: Frame): Record<string, unknown> {
 function media(counts: CensusCounts = censusCounts()): string {
   const { workers: _, ...rest } = counts;
   return JSON.stringify(rest);
+}
+
+/** Link messages a node ignored as naming what their sender does not hold. */
+async function notOwner(node: RunningSignaling): Promise<number> {
+  const url = `http://${formatHostPort(node.admin)}/metrics`;
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+  const line = text
+    .split('\n')
+    .find(
+      (row) =>
+        row.startsWith('streammesh_signaling_cascade_messages_dropped_total{') &&
+        row.includes('reason="not_owner"'),
+    );
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
 
 /** Ids of the live pipe producers on the node whose pipes lead to `peer` (B's lead to A). */
@@ -263,5 +279,6 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
       [a, b].map((node) => node.roomCascade.stats().length),
       [0, 0],
     );
+    assert.deepEqual(await Promise.all([a, b].map(notOwner)), [0, 0], 'no honest message ignored');
   });
 });
