@@ -108,7 +108,7 @@ import {
 } from '../registry/index.js';
 import type { ConfigStore, VersionedConfig } from './config-store.js';
 import { GrpcListener, IDLE_CONNECTION_MS, MAX_STREAMS_PER_CONNECTION } from './grpc-listener.js';
-import { REPORT_LOG_INTERVAL_MS, StreamReportLimits } from './report-limits.js';
+import { REPORT_LOG_INTERVAL_MS, StreamReportLimits, type ReportKind } from './report-limits.js';
 import {
   checkHelloPlacements,
   checkDrain,
@@ -856,24 +856,57 @@ export class ConfigPushServer {
     reports: Extract<NodeMessage, { kind: 'rooms' }>['rooms'],
     limits: StreamReportLimits,
   ): void {
+    const checked = this.#signalingReport(id, 'rooms', limits, this.#badRoomReports, () =>
+      checkRoomReports(reports, this.#options.store.current.config.signaling.capacity.sessions),
+    );
+    if (checked !== undefined) this.#options.rooms?.membership.report(id, checked);
+  }
+
+  /**
+   * A signaling node's pipe ends: within the stream's rate, checked (each
+   * on a host the node registered: registeredHostsOf), then to the
+   * planner; a set over the rate or bad is dropped and counted. The log
+   * names the reason only: an endpoint holds a key.
+   */
+  #onPipes(
+    id: string,
+    endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes'],
+    limits: StreamReportLimits,
+  ): void {
+    const checked = this.#signalingReport(id, 'pipes', limits, this.#badPipeEndpoints, () => {
+      const record = this.#options.registry.get(id);
+      const hosts =
+        record === undefined ? new Set<string>() : registeredHostsOf(record.listenAddresses);
+      return checkPipeEndpoints(id, endpoints, hosts);
+    });
+    if (checked !== undefined) this.#options.rooms?.pipes.endpoints(id, checked);
+  }
+
+  /**
+   * What rooms and pipe ends have in common: taken from a signaling node
+   * only, within the stream's rate for `kind`, then `check`ed (a string is
+   * the reason it fails). What is dropped is counted in `bad` by reason and,
+   * but for a node of another role, warned of (throttled); what passes is
+   * returned.
+   */
+  #signalingReport<T>(
+    id: string,
+    kind: ReportKind,
+    limits: StreamReportLimits,
+    bad: Counter,
+    check: () => T | string,
+  ): T | undefined {
     if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') {
-      this.#badRoomReports.inc({ reason: 'not_signaling' });
-      return;
+      bad.inc({ reason: 'not_signaling' });
+      return undefined;
     }
     const now = Date.now();
-    if (!limits.admit('rooms', now)) {
-      this.#badRoomReports.inc({ reason: 'rate_limited' });
-      this.#warnThrottled(limits, now, id, 'rate_limited', 'room reports dropped');
-      return;
-    }
-    const maxRooms = this.#options.store.current.config.signaling.capacity.sessions;
-    const checked = checkRoomReports(reports, maxRooms);
-    if (typeof checked === 'string') {
-      this.#badRoomReports.inc({ reason: checked });
-      this.#warnThrottled(limits, now, id, checked, 'room reports dropped');
-      return;
-    }
-    this.#options.rooms?.membership.report(id, checked);
+    const checked = limits.admit(kind, now) ? check() : 'rate_limited';
+    if (typeof checked !== 'string') return checked;
+    bad.inc({ reason: checked });
+    const dropped = kind === 'rooms' ? 'room reports dropped' : 'pipe endpoints dropped';
+    this.#warnThrottled(limits, now, id, checked, dropped);
+    return undefined;
   }
 
   /** A warning about what a stream sends, at most once per REPORT_LOG_INTERVAL_MS per stream. */
@@ -889,39 +922,6 @@ export class ConfigPushServer {
       { node: id, reason, quietForMs: REPORT_LOG_INTERVAL_MS },
       `${message} (further warnings of this stream held back for the interval; the counters count each)`,
     );
-  }
-
-  /**
-   * A signaling node's pipe ends: within the stream's rate, checked (each
-   * on a host the node registered: registeredHostsOf), then to the
-   * planner; a set over the rate or bad is dropped and counted. The log
-   * names the reason only: an endpoint holds a key.
-   */
-  #onPipes(
-    id: string,
-    endpoints: Extract<NodeMessage, { kind: 'pipes' }>['pipes'],
-    limits: StreamReportLimits,
-  ): void {
-    if (this.#options.registry.get(id)?.role !== 'ROLE_SIGNALING') {
-      this.#badPipeEndpoints.inc({ reason: 'not_signaling' });
-      return;
-    }
-    const now = Date.now();
-    if (!limits.admit('pipes', now)) {
-      this.#badPipeEndpoints.inc({ reason: 'rate_limited' });
-      this.#warnThrottled(limits, now, id, 'rate_limited', 'pipe endpoints dropped');
-      return;
-    }
-    const record = this.#options.registry.get(id);
-    const hosts =
-      record === undefined ? new Set<string>() : registeredHostsOf(record.listenAddresses);
-    const checked = checkPipeEndpoints(id, endpoints, hosts);
-    if (typeof checked === 'string') {
-      this.#badPipeEndpoints.inc({ reason: checked });
-      this.#warnThrottled(limits, now, id, checked, 'pipe endpoints dropped');
-      return;
-    }
-    this.#options.rooms?.pipes.endpoints(id, checked);
   }
 
   /** A report that is too large or not JSON is dropped and counted; the stream stays. */
