@@ -38,13 +38,14 @@
  * reported (RemoteRoster): a message of a room held here naming a peer or
  * producer of this node's, another node's producer, or nothing the sender
  * holds (a leave, a pause, a close, a pipe request) is left without effect
- * and counted not_owner (`#claimsOnlyItsOwn`). A `sync` can be lost to that check when it
- * arrives before the PIPE does here, and a room made again on the other
- * node (its last member left and one came back while the PIPE stayed) needs
- * our share again: a `sync` is answered with ours when it is the first from
- * that node for the room (in this link session, or since its last member
- * left), or when ours did not go lately, so both sides converge and the
- * exchange ends.
+ * and counted not_owner (`#claimsOnlyItsOwn`).
+ *
+ * A `sync` can be lost to the PIPE check when it arrives before the PIPE
+ * does here, and a room made again on the other node (its last member left
+ * and one came back while the PIPE stayed) needs our share again: a `sync`
+ * is answered with ours when it is the first from that node for the room
+ * (in this link session, or since its last member left), or when ours did
+ * not go lately, so both sides converge and the exchange ends.
  */
 import type { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
@@ -792,13 +793,12 @@ export class RoomCascade implements RoomSpan {
   }
 
   /**
-   * Whether `message` names only peers and producers its sender may hold:
-   * none of this node's own members or producers, no other node's
-   * producer, and (for a pause, resume, close or pipe request) a producer
-   * it holds, or one of ours. Messages of a room not held here (closed
-   * meanwhile) pass: nothing is changed by them. A peer that another node
-   * holds is left alone by RemoteRoster but not told apart here (Rooms
-   * shows no remote peer's node).
+   * Whether `message` names only what its sender may speak of: none of this
+   * node's members or producers, no other node's producer; a pause, resume
+   * or close names a producer the sender holds, a pipe request one of ours.
+   * Messages of a room not held here (closed meanwhile) pass: they change
+   * nothing. A peer another node holds is left alone by RemoteRoster but
+   * not told apart here (Rooms shows no remote peer's node).
    */
   #claimsOnlyItsOwn(node: string, message: LinkMessage): boolean {
     if (!('room' in message) || !this.#routers.has(message.room)) return true;
@@ -817,7 +817,6 @@ export class RoomCascade implements RoomSpan {
           !message.producers.some((producer) => foreignProducer(producer.producerId))
         );
       case 'peerJoined':
-        return !local.has(message.peer);
       case 'peerLeft':
         return !local.has(message.peer);
       case 'producerAdded':
