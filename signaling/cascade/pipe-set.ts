@@ -570,7 +570,9 @@ export class PipeSet extends EventEmitter<PipeSetEvents> {
         PipeSet.#portsRefused += 1;
         throw new PipeSetError(
           'ERR_PIPE_PORTS',
-          `no port left for the pipe to ${peer}: pipes take at most ports ${portRange?.min}-${portRange?.max} of this worker`,
+          portRange === undefined
+            ? `no port left on this worker for the pipe to ${peer}`
+            : `no port left for the pipe to ${peer}: pipes bind only ports ${portRange.min}-${portRange.max} of this worker`,
           { cause: error },
         );
       }

@@ -5,7 +5,7 @@
  *
  * Cascade pipes (signaling/cascade) are made by the rooms a node shares with
  * others, not by a participant, so no participant budget holds them back:
- * they bind only in the top PIPE_PORT_SHARE of their worker's slice
+ * they bind only in the top 1/PIPE_PORT_SHARE of their worker's slice
  * (`pipePortRange`). Participants keep the rest of every slice whatever
  * rooms are shared; they may also take ports of the pipes' part.
  */
