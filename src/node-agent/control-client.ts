@@ -189,36 +189,43 @@ export class ControlClient {
     });
   }
 
-  /** The whole room set on the greeted stream; one over MAX_ROOM_REPORTS would be refused whole, so is not sent. */
+  /** The whole room set on the greeted stream. */
   #writeRooms(): void {
-    const stream = this.#greeted;
-    const rooms = this.#options.rooms?.();
-    if (rooms === undefined || stream === undefined || stream !== this.#stream) return;
-    if (rooms.length > MAX_ROOM_REPORTS) {
-      this.#options.log.warn(
-        { rooms: rooms.length, max: MAX_ROOM_REPORTS },
-        'too many rooms to report; not sent',
-      );
-      return;
-    }
-    stream.write({ rooms: { sentAtMs: Date.now(), rooms: rooms.map((room) => ({ ...room })) } });
+    this.#writeWholeSet(
+      this.#options.rooms?.(),
+      { max: MAX_ROOM_REPORTS, field: 'rooms', what: 'rooms' },
+      (rooms) => ({ rooms: { sentAtMs: Date.now(), rooms } }),
+    );
   }
 
   /** The whole pipe end set on the greeted stream (its keys are never logged). */
   #writePipeEndpoints(): void {
+    this.#writeWholeSet(
+      this.#options.pipeEndpoints?.(),
+      { max: MAX_PIPE_ENDPOINTS, field: 'endpoints', what: 'pipe ends' },
+      (endpoints) => ({ pipes: { sentAtMs: Date.now(), endpoints } }),
+    );
+  }
+
+  /**
+   * A whole set (of copies) on the greeted stream only; one over `max`
+   * would be refused whole, so is not sent but warned of, by its size.
+   */
+  #writeWholeSet<T extends object>(
+    items: readonly T[] | undefined,
+    limit: { readonly max: number; readonly field: string; readonly what: string },
+    message: (copies: T[]) => NodeMessageOut,
+  ): void {
     const stream = this.#greeted;
-    const endpoints = this.#options.pipeEndpoints?.();
-    if (endpoints === undefined || stream === undefined || stream !== this.#stream) return;
-    if (endpoints.length > MAX_PIPE_ENDPOINTS) {
+    if (items === undefined || stream === undefined || stream !== this.#stream) return;
+    if (items.length > limit.max) {
       this.#options.log.warn(
-        { endpoints: endpoints.length, max: MAX_PIPE_ENDPOINTS },
-        'too many pipe ends to report; not sent',
+        { [limit.field]: items.length, max: limit.max },
+        `too many ${limit.what} to report; not sent`,
       );
       return;
     }
-    stream.write({
-      pipes: { sentAtMs: Date.now(), endpoints: endpoints.map((endpoint) => ({ ...endpoint })) },
-    });
+    stream.write(message(items.map((item) => ({ ...item }))));
   }
 
   /**
