@@ -127,6 +127,15 @@ export class SignalingConnection {
   }
 
   /**
+   * Whether a room has or will have this peer: joined, or its join waiting
+   * for the room (its Router, the members of other nodes). A drain waits
+   * for these: a join under way becomes a member a moment later.
+   */
+  get joiningOrJoined(): boolean {
+    return this.#state !== 'idle';
+  }
+
+  /**
    * Asks the joined peer to move to another node, because this one drains:
    * the `move` event `{room, url, deadlineMs?}` with the WebSocket URL of
    * the node this node's door would send a new join of the room to (the

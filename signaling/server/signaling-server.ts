@@ -279,13 +279,15 @@ export class SignalingServer {
   }
 
   /**
-   * Who is still served here: WebSocket peers in a room, and WHIP/WHEP
-   * sessions (open or starting). A drain ends when none is left.
+   * Who is still served here: WebSocket peers in a room or joining one (a
+   * join may wait for the room's members on other nodes: cut then, it would
+   * be lost), and WHIP/WHEP sessions (open or starting). A drain ends when
+   * none is left.
    */
   get participants(): number {
-    let joined = 0;
-    for (const session of this.#sessions.values()) if (session.joined) joined += 1;
-    return joined + this.#budget.inUse('sessions');
+    let peers = 0;
+    for (const session of this.#sessions.values()) if (session.joiningOrJoined) peers += 1;
+    return peers + this.#budget.inUse('sessions');
   }
 
   /**
