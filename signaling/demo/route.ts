@@ -33,7 +33,10 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
  * (WebSocket, WHEP) and to the mesh's other signaling nodes: a join may be
  * moved there (`moved`, `move`, doors: CASCADE.md), and a WHIP/WHEP POST
  * redirected there (a 307 to the room's home), which the browser follows
- * only if the policy lets it connect to the target.
+ * only if the policy lets it connect to the target. The policy is the
+ * page's for its life: a node that joins the mesh after the page was loaded
+ * is refused by the browser, and the page takes it for unreachable (it tries
+ * its other doors; a reload names the new node).
  */
 function pagePolicy(peerOrigins: readonly string[]): string {
   return [

@@ -137,9 +137,21 @@ export class SignalingClient {
     });
   }
 
-  /** Opens `url` (ws:// or wss://) with the protocol's subprotocol. */
+  /**
+   * Opens `url` (ws:// or wss://) with the protocol's subprotocol. Every
+   * failure is a SignalingError 'closed', also the browser's synchronous
+   * refusal (a SecurityError: the page's connect-src does not name a node
+   * that joined the mesh after the page loaded), so a caller tries the next
+   * door the same way.
+   */
   static open(url: string): Promise<SignalingClient> {
-    const socket = new WebSocket(url, SUBPROTOCOL);
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(url, SUBPROTOCOL);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return Promise.reject(new SignalingError('closed', `cannot connect to ${url}: ${why}`));
+    }
     return new Promise((resolve, reject) => {
       const fail = (): void => {
         clearTimeout(timer);
