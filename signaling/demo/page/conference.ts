@@ -19,8 +19,11 @@
  * one keeps playing and takes no newcomer, the new one ignores our old self,
  * and the tiles are shared (SharedView), so the others' pictures stay up.
  * The others see our new name join and the old one leave. A move that
- * fails leaves us where we are (the node goes at its drain's deadline, and
- * the re-join after a lost connection takes over).
+ * fails (the target full and sending us back, unreachable, or refused by
+ * the page's policy) closes the old connection too and joins again as
+ * after a lost one: the old one, once leaving, shows no newcomer, and the
+ * node asks once per connection, so staying would show a frozen room. The
+ * re-join goes to the page's own node, whose door sends it on.
  */
 import { RoomConnection, type RoomView } from './room-connection.js';
 import { SharedView } from './shared-view.js';
@@ -211,7 +214,7 @@ export class Conference {
           return;
         }
         if (next.closed) {
-          this.#afterFailedMove('the new connection closed while joining');
+          this.#afterFailedMove(from, 'the new connection closed while joining');
           return;
         }
         this.#adopt(next);
@@ -219,14 +222,21 @@ export class Conference {
       },
       (error: unknown) => {
         this.#moving = false;
-        this.#afterFailedMove(error instanceof Error ? error.message : String(error));
+        this.#afterFailedMove(from, error instanceof Error ? error.message : String(error));
       },
     );
   }
 
-  /** We stay where we are; if that connection was lost meanwhile, join again. */
-  #afterFailedMove(reason: string): void {
+  /**
+   * `from` shows no newcomer any more (leaving) and will not be asked to
+   * move again: it goes, and we join again as after a lost connection.
+   */
+  #afterFailedMove(from: RoomConnection, reason: string): void {
     this.#options.record('error', null);
+    if (this.#connection === from) {
+      this.#connection = undefined;
+      from.close();
+    }
     if (this.#connection === undefined) this.#rejoinLater(`could not move: ${reason}`);
   }
 
