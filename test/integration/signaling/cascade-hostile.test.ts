@@ -363,7 +363,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
       `pipe port: ${hostile.length} datagrams, ${hostileBytes} bytes sent; unaccounted +${unaccounted}; kernel drops ${dropped}; bob +${reception.received - receivedBefore} packets, longest gap ${longestGapMs} ms`,
     );
     assert.ok(longestGapMs < 1_000, `bob's longest gap ${longestGapMs} ms`);
-    assert.ok(reception.received > receivedBefore + 15, 'bob kept receiving');
+    assert.ok(reception.received > receivedBefore + 5, 'bob kept receiving');
     assert.ok(
       unaccounted >= reached,
       `unaccounted bytes grew by ${unaccounted}, at least the ${reached} that reached the worker`,
