@@ -10,10 +10,13 @@
  * the error, and hop and pipe bodies hold keys. For the same reason a
  * reader's reasons never quote a body.
  */
-import type { Counter } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { PushedResourceType, ResourceIssue } from '../config/index.js';
 import { errorMessage } from '../shared/errors.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
+
+/** Characters of an identity a refusal quotes (hops, pipes: a body naming another one). */
+export const MAX_QUOTED_IDENTITY = 300;
 
 export interface HeldResource<B> {
   readonly version: string;
@@ -39,16 +42,26 @@ export interface HeldSetOptions<T extends PushedResourceType, B, R extends strin
   readonly notJson: R;
   /** Whether that refusal may quote the parser's message (bodies without secrets only). */
   readonly quoteParseError?: boolean;
-  /** Counts refusals by `reason`; none: not counted. */
-  readonly refused?: Counter | undefined;
+  /** The counter of refusals by `reason`, registered in `metrics`; either absent: not counted. */
+  readonly refusedMetric?: { readonly name: string; readonly help: string };
+  readonly metrics?: Registry | undefined;
 }
 
 export class HeldSet<T extends PushedResourceType, B extends object, R extends string> {
   readonly #options: HeldSetOptions<T, B, R>;
+  readonly #refused: Counter | undefined;
   #held: ReadonlyMap<string, HeldResource<B>> = new Map();
 
   constructor(options: HeldSetOptions<T, B, R>) {
     this.#options = options;
+    const { refusedMetric, metrics } = options;
+    if (refusedMetric !== undefined && metrics !== undefined) {
+      this.#refused = new Counter({
+        ...refusedMetric,
+        labelNames: ['reason'],
+        registers: [metrics],
+      });
+    }
   }
 
   stage(update: ResourceUpdate): StagedSet<B> {
@@ -61,7 +74,7 @@ export class HeldSet<T extends PushedResourceType, B extends object, R extends s
       const body = this.#read(wire);
       if ('refusal' in body) {
         issues.push({ type, name: wire.name, reason: body.reason });
-        this.#options.refused?.inc({ reason: body.refusal });
+        this.#refused?.inc({ reason: body.refusal });
         continue;
       }
       next.set(wire.name, { version: wire.version, body });

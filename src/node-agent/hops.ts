@@ -14,10 +14,16 @@
  * body is counted by reason. Staging, commit and the Hello are HeldSet's
  * (held-set.ts); this file reads a body and answers for the hops.
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { MEDIA_KEY, parseHopBody, type HopBody } from '../config/index.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
-import { HeldSet, type HeldResource, type Refused, type StagedSet } from './held-set.js';
+import {
+  HeldSet,
+  MAX_QUOTED_IDENTITY,
+  type HeldResource,
+  type Refused,
+  type StagedSet,
+} from './held-set.js';
 
 /** Why a hop body was refused: the `reason` label of streammesh_node_hop_keys_refused_total. */
 export type HopRefusal = 'invalid_body' | 'not_this_node' | 'identity_mismatch';
@@ -27,9 +33,6 @@ export interface HopsOptions {
   readonly ownIdentity?: () => string | undefined;
   readonly metrics?: Registry;
 }
-
-/** Characters of an identity a refusal quotes. */
-const MAX_QUOTED_IDENTITY = 300;
 
 export type HeldHop = HeldResource<HopBody>;
 
@@ -59,15 +62,11 @@ export class Hops {
       type: MEDIA_KEY,
       read: (name, json) => this.#read(name, json),
       notJson: 'invalid_body',
-      refused:
-        options.metrics === undefined
-          ? undefined
-          : new Counter({
-              name: 'streammesh_node_hop_keys_refused_total',
-              help: 'MEDIA_KEY bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
-              labelNames: ['reason'],
-              registers: [options.metrics],
-            }),
+      refusedMetric: {
+        name: 'streammesh_node_hop_keys_refused_total',
+        help: 'MEDIA_KEY bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
+      },
+      metrics: options.metrics,
     });
   }
 

@@ -23,12 +23,18 @@
  * Hello are HeldSet's (held-set.ts); this file reads a body and answers
  * for the pipes.
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { parsePipeBody, PIPE, pipeEndsOf, type PipeBody } from '../config/index.js';
 import type { Logger } from '../shared/log.js';
 import type { ResourceUpdate, WireResource } from '../protocol/mesh/index.js';
 import { ChangeListeners, type ChangeListener } from './change-listeners.js';
-import { HeldSet, type HeldResource, type Refused, type StagedSet } from './held-set.js';
+import {
+  HeldSet,
+  MAX_QUOTED_IDENTITY,
+  type HeldResource,
+  type Refused,
+  type StagedSet,
+} from './held-set.js';
 
 /** Why a pipe body was refused: the `reason` label of streammesh_node_pipes_refused_total. */
 export type PipeRefusal = 'invalid_body' | 'not_this_node' | 'identity_mismatch';
@@ -40,9 +46,6 @@ export interface PipesOptions {
   /** Where a listener's exception is reported (a bug of the listener). */
   readonly log?: Logger;
 }
-
-/** Characters of an identity a refusal quotes. */
-const MAX_QUOTED_IDENTITY = 300;
 
 export type HeldPipe = HeldResource<PipeBody>;
 
@@ -73,15 +76,11 @@ export class Pipes {
       type: PIPE,
       read: (name, json) => this.#read(name, json),
       notJson: 'invalid_body',
-      refused:
-        options.metrics === undefined
-          ? undefined
-          : new Counter({
-              name: 'streammesh_node_pipes_refused_total',
-              help: 'PIPE bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
-              labelNames: ['reason'],
-              registers: [options.metrics],
-            }),
+      refusedMetric: {
+        name: 'streammesh_node_pipes_refused_total',
+        help: 'PIPE bodies refused (NACK), by reason: invalid_body, not_this_node, identity_mismatch (names this node with another identity).',
+      },
+      metrics: options.metrics,
     });
     const log = options.log;
     this.#listeners = new ChangeListeners((error) =>
