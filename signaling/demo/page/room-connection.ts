@@ -10,6 +10,9 @@
  * in the room at once, as two peers: the new one ignores the old one's peer
  * (`ignorePeers`), and the old one, once `leaving()`, takes no newcomer (the
  * new one among them) and keeps what it shows until it is closed.
+ *
+ * A node that stops answering (its host gone: no close ever comes) is found
+ * by the connection's own pings (Liveness) and lost like a closed one.
  */
 import { Device, type types } from 'mediasoup-client';
 import {
@@ -20,6 +23,7 @@ import {
   type JoinAnswer,
   type ProducerInfo,
 } from './signaling-client.js';
+import { Liveness } from './liveness.js';
 import type { StatsSource } from './stats.js';
 
 /** Where the connection draws (ui.ts implements it). */
@@ -61,6 +65,7 @@ export class RoomConnection {
   readonly #producers: types.Producer[] = [];
   /** By consumer id. */
   readonly #consumers = new Map<string, RemoteConsumer>();
+  readonly #liveness: Liveness;
   #recv: types.Transport | undefined;
   #send: types.Transport | undefined;
   #joined: JoinAnswer | undefined;
@@ -82,12 +87,19 @@ export class RoomConnection {
       open = resolve;
     });
     this.#setUpDone = open;
+    this.#liveness = new Liveness(
+      () => client.request('ping', {}),
+      (reason) => {
+        this.#lost(`the node stopped answering (${reason})`);
+      },
+    );
   }
 
   /** Connects and joins; rejects (and cleans up) if any step fails. */
   static async open(options: RoomConnectionOptions): Promise<RoomConnection> {
     const client = await SignalingClient.open(options.url);
     const connection = new RoomConnection(options, client);
+    connection.#liveness.start();
     try {
       await connection.#setUp();
     } catch (error) {
@@ -158,6 +170,7 @@ export class RoomConnection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#liveness.stop();
     this.#client.close();
     this.#recv?.close();
     this.#send?.close();

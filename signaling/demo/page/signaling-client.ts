@@ -8,7 +8,8 @@ import type { types } from 'mediasoup-client';
 export const SUBPROTOCOL = 'streammesh.v1';
 /** A request still unanswered after this long is failed (the server answers in milliseconds). */
 const REQUEST_TIMEOUT_MS = 10_000;
-const OPEN_TIMEOUT_MS = 10_000;
+/** A node answers a WebSocket upgrade in milliseconds; one that does not is as good as down. */
+const OPEN_TIMEOUT_MS = 5_000;
 
 export interface ProducerInfo {
   readonly peer: string;
@@ -66,6 +67,7 @@ interface Methods {
     ConsumeAnswer,
   ];
   resumeConsumer: [{ consumerId: string }, Empty];
+  ping: [Empty, Empty];
 }
 export type Method = keyof Methods;
 
