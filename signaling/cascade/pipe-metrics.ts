@@ -55,7 +55,7 @@ export function registerPipeMetrics(metrics: Registry): void {
   });
   new Counter({
     name: 'streammesh_signaling_pipes_refused_total',
-    help: "Cascade pipes not opened because the pipes' share of their worker's RTC ports (a quarter of its slice) was full; participants keep the rest.",
+    help: "Attempts to open a cascade pipe refused because the pipes' share of their worker's RTC ports (a quarter of its slice) was full (a refused pipe is tried again at the next change of PIPEs or rooms, and counted again); participants keep the rest.",
     registers,
     collect() {
       this.reset();

@@ -795,9 +795,12 @@ export class RoomCascade implements RoomSpan {
   /**
    * Whether `message` names only what its sender may speak of: none of this
    * node's members or producers, no other node's producer; a pause, resume
-   * or close names a producer the sender holds, a pipe request one of ours.
-   * Messages of a room not held here (closed meanwhile) pass: they change
-   * nothing. A peer another node holds is left alone by RemoteRoster but
+   * or close names no producer another node (or this one) holds, a pipe
+   * request none of another node's. A producer no one holds here passes:
+   * it is an honest race as often as not (closed here while the request or
+   * the close was on its way, or a close after the sender's peerLeft), and
+   * changes nothing. Messages of a room not held here (closed meanwhile)
+   * pass too. A peer another node holds is left alone by RemoteRoster but
    * not told apart here (Rooms shows no remote peer's node).
    */
   #claimsOnlyItsOwn(node: string, message: LinkMessage): boolean {
@@ -824,9 +827,11 @@ export class RoomCascade implements RoomSpan {
       case 'producerPaused':
       case 'producerResumed':
       case 'producerClosed':
-        return rooms.remoteProducer(room, message.producerId)?.node === node;
-      case 'pipeRequest':
-        return rooms.localProducer(room, message.producerId) !== undefined;
+        return !foreignProducer(message.producerId);
+      case 'pipeRequest': {
+        const remote = rooms.remoteProducer(room, message.producerId);
+        return remote === undefined || rooms.localProducer(room, message.producerId) !== undefined;
+      }
       default:
         return true;
     }

@@ -28,13 +28,15 @@
  * sharing the live room, that lies about it: a scripted signaling node C
  * (registered with the control plane under a signaling certificate of the
  * mesh CA, node id sfu-c, reporting the room, so the control plane gives B a
- * PIPE with it) dials B's link with a real CascadeLinks and sends pipe
- * requests for an unknown producer and for A's, a close and a pause of A's
- * producer, leaves of A's and B's peers, a sync, a producerAdded and a
- * peerJoined naming them. Each is without effect (bob sees no event about
- * alice or himself, his media keeps flowing) and counted on B as
+ * PIPE with it) dials B's link with a real CascadeLinks and sends a pipe
+ * request for A's producer, a close and a pause of it, leaves of A's and B's
+ * peers, a sync, a producerAdded and a peerJoined naming them. Each is
+ * without effect (bob sees no event about alice or himself, his media keeps
+ * flowing) and counted on B as
  * `streammesh_signaling_cascade_messages_dropped_total{reason="not_owner"}`,
- * one per message.
+ * one per message. A pipe request and a close naming a producer no one
+ * holds are refused or ignored but not counted: as often an honest race (a
+ * producer closed while the message was on its way).
  */
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
@@ -464,8 +466,11 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     const producerId = alice.producerId;
     const video = { kind: 'video' as const, paused: false, appData: {} };
 
+    // A producer no one holds: refused, and not counted (as often an honest
+    // race: closed while the request was on its way).
     const unknown = await links.request('sfu-b', { room: ROOM, producerId: 'no-such' }, 5_000);
     assert.equal(unknown.type, 'pipeRefused');
+    links.send('sfu-b', { type: 'producerClosed', room: ROOM, producerId: 'no-such' });
     const notB = await links.request('sfu-b', { room: ROOM, producerId }, 5_000);
     assert.equal(notB.type, 'pipeRefused', 'B pipes only its own producers');
     links.send('sfu-b', { type: 'producerClosed', room: ROOM, producerId });
@@ -483,7 +488,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     });
     links.send('sfu-b', { type: 'producerAdded', room: ROOM, peer: 'alice', producerId, ...video });
     links.send('sfu-b', { type: 'peerJoined', room: ROOM, peer: 'bob', displayName: 'Mallory' });
-    const claims = 9;
+    const claims = 8;
     await waitFor(
       async () => ((await notOwner()) - droppedBefore >= claims ? true : undefined),
       5_000,
