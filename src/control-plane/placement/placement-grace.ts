@@ -34,8 +34,8 @@ export interface PlacementGraceOptions {
   readonly registry: Registry;
   /** The nodes the placement places on: only their registrations settle a first start. */
   readonly role: Role;
-  readonly graceMs?: number;
-  readonly reconcileIntervalMs?: number;
+  readonly graceMs?: number | undefined;
+  readonly reconcileIntervalMs?: number | undefined;
   /** Runs once as the grace ends (restoring is false by then): place what must be placed. */
   readonly ended: () => void;
   /** Runs every reconcileIntervalMs after the grace. */

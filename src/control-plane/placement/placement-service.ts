@@ -104,10 +104,8 @@ export class PlacementService extends EventEmitter<PlacementServiceEvents> {
     this.#grace = new PlacementGrace({
       registry: options.registry,
       role: 'ROLE_PROXY',
-      ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
-      ...(options.reconcileIntervalMs === undefined
-        ? {}
-        : { reconcileIntervalMs: options.reconcileIntervalMs }),
+      graceMs: options.graceMs,
+      reconcileIntervalMs: options.reconcileIntervalMs,
       ended: () => {
         this.#options.log.info({ restored: this.#placements.size }, 'placement: grace period over');
         this.#configVersion = undefined;

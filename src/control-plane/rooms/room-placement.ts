@@ -131,10 +131,8 @@ export class RoomPlacement extends EventEmitter<RoomPlacementEvents> {
     this.#grace = new PlacementGrace({
       registry: options.registry,
       role: 'ROLE_SIGNALING',
-      ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
-      ...(options.reconcileIntervalMs === undefined
-        ? {}
-        : { reconcileIntervalMs: options.reconcileIntervalMs }),
+      graceMs: options.graceMs,
+      reconcileIntervalMs: options.reconcileIntervalMs,
       ended: () => {
         this.#options.log.info(
           { restored: this.#placements.size },
