@@ -15,10 +15,25 @@
  *   other node by id that is not draining.
  * - A WHIP/WHEP POST is redirected to the room's home when it is another
  *   open node (RFC 9725 allows a 307), because a media session there needs
- *   no pipe, and an HTTP client follows a redirect for free. Never
- *   elsewhere: the home does not redirect, so a POST takes one hop at most. Behind one load
- *   balancer (the home's URL unreachable by clients) the operator turns it
- *   off (signaling.cascade.httpRedirect: false) and the door cascades.
+ *   no pipe, and an HTTP client follows a redirect for free. A draining
+ *   node sends it where it would send a join (the home, else the first
+ *   other open node), since the session could not be asked to move later.
+ *   Nowhere else: a node that can take it serves it when it is the home or
+ *   the home is not open. Behind one load balancer (the home's URL
+ *   unreachable by clients) the operator turns it off
+ *   (signaling.cascade.httpRedirect: false) and the door cascades.
+ *
+ * How many hops a POST takes: one while the nodes' directories agree (the
+ * target is open, and is the home, which serves its room, or finds no
+ * open home either). Each node decides from its own directory, though,
+ * and a config push reaches them at different moments: a node that still
+ * thinks the home is elsewhere, or that the node it sends to is open when
+ * that one drains too, adds a hop; two nodes draining at once, each not
+ * yet knowing of the other, send a POST back and forth until one of them
+ * learns it (a push: well under a second) or the client's redirect limit
+ * (fetch and browsers: 20) ends it. Nothing marks a redirected request, so
+ * a node cannot tell it already moved once; that would take the routes
+ * adding a marker to the 307's Location and honouring it.
  *
  * Whether another node can take the participant is known only as far as
  * its SIGNALING_NODE entry says (draining or not): its room sizes are its
@@ -126,10 +141,9 @@ export function websocketDoor(facts: DoorFacts): DoorDecision {
  * cannot take it then refuses as it would without doors). A draining node
  * sends it where it would send a join (`elsewhere`: the home, else the
  * first other open node), since a WHIP/WHEP session cannot be asked to move
- * later. One hop at most: the node it is sent to is open and either the
- * room's home, which never redirects the room's requests, or a node that
- * finds no open home either; "the first other node" for a full node could
- * send two full nodes' clients back and forth.
+ * later. One hop while the directories agree (see the header for when
+ * they do not); "the first other node" for a full node is not used here: it
+ * could send two full nodes' clients back and forth.
  */
 export function httpDoor(facts: DoorFacts, httpRedirect: boolean): DoorDecision {
   if (!httpRedirect) return SERVE;
