@@ -13,7 +13,9 @@
  * Drain (CASCADE.md "Drain"; `streammesh drain`, or SIGTERM through
  * drain()): the doors send new joins elsewhere, and the WebSocket peers here
  * are asked to `move` (SignalingServer.askToMove), again whenever the
- * directory changes while the drain lasts. The admin's GET /pipes shows this
+ * directory changes while the drain lasts; at the drain's deadline who is
+ * left is closed (SignalingServer.closeAtDeadline) and the node stays up,
+ * empty, until its process is stopped. The admin's GET /pipes shows this
  * node's cascade pipes (no keys): what a survivor of a failed node still
  * holds toward it.
  */
@@ -55,6 +57,33 @@ export interface RunningSignaling {
 
 /** How often a drain checks whether the node still serves anyone. */
 const DRAIN_POLL_MS = 200;
+/** The longest delay setTimeout holds; a later deadline is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Runs `reached` once when the deadline set last (Unix ms) passes; 0 sets none. */
+class Deadline {
+  readonly #reached: () => void;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(reached: () => void) {
+    this.#reached = reached;
+  }
+
+  set(deadlineMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (deadlineMs <= 0) return;
+    const wait = deadlineMs - Date.now();
+    this.#timer = setTimeout(
+      () => {
+        if (Date.now() < deadlineMs) this.set(deadlineMs);
+        else this.#reached();
+      },
+      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
+    );
+    this.#timer.unref();
+  }
+}
 
 const restartFields = [
   'listen',
@@ -160,6 +189,12 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
   late.pool = workers;
   let links: CascadeLinks | undefined;
   let unfollowSignalingNodes: (() => void) | undefined;
+  // What is left at the drain's deadline is closed, however the drain came
+  // (`streammesh drain` or SIGTERM), as a proxy closes its viewers then.
+  const drainDeadline = new Deadline(() => {
+    const closed = server?.closeAtDeadline('this node drained: its deadline passed') ?? 0;
+    log.info({ closed }, "the drain's deadline passed: who was left is closed");
+  });
   // Cameras of the RTSP proxy for WHEP viewers, pulled while watched.
   const cameras = new CameraHub({
     pool: workers,
@@ -259,6 +294,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     });
     node.onDrain((deadlineMs) => {
       serving.askToMove(deadlineMs);
+      drainDeadline.set(deadlineMs);
     });
     node.admin.route('GET', '/pipes', () => ({
       status: 200,
@@ -268,6 +304,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     await node.start();
     stats.start();
   } catch (error) {
+    drainDeadline.set(0);
     unfollowSignalingNodes?.();
     cascade?.close();
     await links?.close();
@@ -313,6 +350,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
       // finish; then the SFU settings refuse any config (no server to set).
       await node.close();
       server = undefined;
+      drainDeadline.set(0);
       unfollowDirectory();
       roomCascade.close();
       await runningLinks.close();

@@ -640,24 +640,48 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     }
   }
 
+  /**
+   * Every room goes at once (a drain's deadline passed): its members are
+   * dropped and told to `reconnect` (a WHIP publisher's session ends), and
+   * its Router closes with every transport on it (so do WHEP sessions).
+   * Answers how many members were dropped.
+   */
+  dropAll(reason: string): number {
+    let dropped = 0;
+    for (const room of [...this.#rooms.values()]) {
+      dropped += room.members.size;
+      this.#drop(room, reason);
+      room.router.then(
+        (router) => {
+          router.close();
+        },
+        () => undefined,
+      );
+    }
+    if (dropped > 0) this.#log.info({ dropped, reason }, 'rooms closed; peers told to reconnect');
+    return dropped;
+  }
+
   readonly #onWorkerDied = (index: number, _error: Error, lost: readonly LostRouter[]): void => {
     const lostIds = new Set(lost.map((entry) => entry.router.id));
     for (const room of [...this.#rooms.values()]) {
       if (room.created === undefined || !lostIds.has(room.created.id)) continue;
-      this.#rooms.delete(room.name);
-      room.lease?.release();
       this.#log.warn(
         { room: room.name, worker: index, peers: room.members.size },
         'room lost with its worker; peers told to reconnect',
       );
-      this.#emit('room-closed', room.name);
-      for (const member of room.members.values()) {
-        member.dropped();
-        member.notify('reconnect', {
-          room: room.name,
-          reason: 'the SFU worker hosting the room died',
-        });
-      }
+      this.#drop(room, 'the SFU worker hosting the room died');
     }
   };
+
+  /** The room is gone: its members forget it without a leave and are told to `reconnect`. */
+  #drop(room: Room, reason: string): void {
+    this.#rooms.delete(room.name);
+    room.lease?.release();
+    if (room.created !== undefined) this.#emit('room-closed', room.name);
+    for (const member of room.members.values()) {
+      member.dropped();
+      member.notify('reconnect', { room: room.name, reason });
+    }
+  }
 }

@@ -170,6 +170,19 @@ export class SignalingConnection {
     return true;
   }
 
+  /**
+   * The node's drain deadline passed: the peer is told to `reconnect` (join
+   * again: the doors send it to another node) and leaves its room here.
+   * False when it is in no room.
+   */
+  leaveAtDeadline(reason: string): boolean {
+    const joined = this.#state;
+    if (typeof joined !== 'object') return false;
+    joined.member.notify('reconnect', { room: joined.room, reason });
+    this.#leave();
+    return true;
+  }
+
   /** One heartbeat round: terminate after MAX_MISSED_PONGS misses, else ping. */
   heartbeat(): void {
     if (this.#closed) return;

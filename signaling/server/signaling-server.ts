@@ -20,7 +20,8 @@
  *
  * Drain (signaling/CASCADE.md, "Drain"): askToMove() asks every joined
  * WebSocket peer, and each one joined later, to `move` to another node;
- * `participants` is what the drain waits for to be gone.
+ * `participants` is what the drain waits for to be gone; closeAtDeadline()
+ * closes who is left when the drain's deadline passes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -305,6 +306,23 @@ export class SignalingServer {
     for (const session of this.#sessions.values()) if (session.askToMove(deadlineMs)) asked += 1;
     if (asked > 0) this.#log.info({ asked }, 'peers asked to move: this node drains');
     return asked;
+  }
+
+  /**
+   * The drain's deadline passed: whoever is still served here is closed, as
+   * a proxy closes its viewers at its drain's deadline, and the node stays
+   * up (empty, draining) until its process is stopped. WebSocket peers are
+   * told to `reconnect` and leave (a client joins again through the doors);
+   * then the rooms close with what is left in them (WHIP publishers, WHEP
+   * viewers of rooms: their sessions end). A WHEP viewer of a camera is in
+   * no room and plays on. Answers how many were closed.
+   */
+  closeAtDeadline(reason: string): number {
+    let closed = 0;
+    for (const session of this.#sessions.values()) {
+      if (session.leaveAtDeadline(reason)) closed += 1;
+    }
+    return closed + this.#rooms.dropAll(reason);
   }
 
   /** Closes every connection (their peers leave) and the listener. */

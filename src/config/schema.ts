@@ -551,7 +551,7 @@ const signalingSchema = z
       .max(3600)
       .default(25)
       .describe(
-        'On SIGTERM (or `streammesh drain`) the node takes no new participant and asks its participants to move to other nodes; it stops once it has none, or after this long.',
+        'How long SIGTERM drains the node: it takes no new participant and asks its WebSocket peers to move to other nodes (when another is open: one that opens meanwhile, e.g. the new pod of a rolling update, is used too), and stops as soon as it serves no one, or after this long, when who is left is closed. 0: SIGTERM stops it at once. (`streammesh drain` has its own --deadline, at which the same are closed; the node then stays up, empty, until stopped.)',
       ),
     bindHost: ipAddress
       .optional()

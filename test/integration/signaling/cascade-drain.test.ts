@@ -16,6 +16,9 @@
  *   test/unit/signaling/door.test.ts.
  * - The drain ends as soon as A serves no one (the moved peers joined B and
  *   left A), long before its deadline.
+ * - Then B drains too, with nowhere to send its peers: at its deadline they
+ *   are told to `reconnect` and leave its rooms (who is left is closed, as
+ *   a proxy closes its viewers), and B stays up, taking no one.
  *
  * (`streammesh drain`, the control plane's POST /nodes/<id>/drain, reaches
  * the same MeshNode.onDrain: test/e2e/signaling/cascade-failover-move.test.ts
@@ -39,6 +42,8 @@ const NODES = [
 const ROOM = 'drain-r';
 /** Far beyond what the test takes: the drain must end because A is empty, not at its deadline. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** B's drain, which nothing ends early: its peers have nowhere to go. */
+const SHORT_DRAIN_MS = 2_000;
 
 function ok(frame: Frame): Record<string, unknown> {
   assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
@@ -182,5 +187,28 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     for (let index = 0; index < 2; index += 1)
       left.add((await bob.event('peerLeft')).data?.['peer']);
     assert.deepEqual([...left].sort(), ['alice', 'carol']);
+  });
+
+  it("at the drain's deadline who is left is told to reconnect and leaves; the node stays up", async () => {
+    // A drains already: B has nowhere to send its peers, so none is asked to move.
+    const erin = await open(wsUrl(1));
+    const frank = await open(wsUrl(1));
+    ok(await erin.request('join', { room: ROOM, peer: 'erin' }));
+    ok(await frank.request('join', { room: `${ROOM}-2`, peer: 'frank' }));
+    const asked = Date.now();
+    const drained = node(1).drain(SHORT_DRAIN_MS);
+    for (const client of [erin, frank]) {
+      const reconnect = await client.event('reconnect');
+      assert.ok(Date.now() >= asked + SHORT_DRAIN_MS, 'not before the deadline');
+      assert.match(String(reconnect.data?.['reason']), /deadline/);
+      // Out of the room: a request of a joined peer is refused.
+      const answer = await client.request('getRouterRtpCapabilities');
+      assert.equal(answer.error?.code, 'not_joined');
+    }
+    await drained;
+    // Up, empty and draining: a join is refused (A drains too), not unanswered.
+    const late = await open(wsUrl(1));
+    const refused = await late.request('join', { room: ROOM, peer: 'gina' });
+    assert.equal(refused.error?.code, 'limit_exceeded');
   });
 });
