@@ -9,7 +9,9 @@
  * and forth). A re-join starts at the page's own node again: it is the
  * door, and the node we were moved to may be the one that went away. When
  * that node cannot be reached (it died), the re-join tries the doors the
- * last join answer named, in order.
+ * last join answer named, in order, then those earlier answers named (a
+ * node that was draining or not yet known then may be the one up now; an
+ * unreachable door costs an open timeout), MAX_DOORS in all.
  *
  * A node that drains asks us to `move` (CASCADE.md, "Drain"): make before
  * break. A second connection joins at the URL given, under a new peer name
@@ -34,6 +36,8 @@ import type { StatsSource } from './stats.js';
 const REJOIN_DELAYS_MS = [250, 1_000, 2_000, 5_000];
 /** `moved` answers followed for one join. */
 const MAX_MOVES = 2;
+/** Doors kept (the newest first): an unreachable one costs a re-join an open timeout. */
+const MAX_DOORS = 8;
 const NO_PEERS: ReadonlySet<string> = new Set();
 
 /** A ws: or wss: URL as given by the server (`moved`, `move`, doors), else undefined. */
@@ -75,7 +79,7 @@ export class Conference {
   #connection: RoomConnection | undefined;
   /** The name the server gave us, asked for again on a re-join. */
   #peer: string | undefined;
-  /** The doors of the last join answer: where a re-join goes when our node is unreachable. */
+  /** Where a re-join goes when our node is unreachable: the last join answer's doors, then older ones. */
   #doors: readonly string[] = [];
   /** A move to another node is under way. */
   #moving = false;
@@ -188,7 +192,8 @@ export class Conference {
   #adopt(connection: RoomConnection): void {
     this.#connection = connection;
     this.#peer = connection.peer ?? undefined;
-    this.#doors = connection.doors.filter((door) => websocketUrl(door) !== undefined);
+    const fresh = connection.doors.filter((door) => websocketUrl(door) !== undefined);
+    this.#doors = [...new Set([...fresh, ...this.#doors])].slice(0, MAX_DOORS);
     this.#failures = 0;
     this.#options.record('joined', connection.peer);
     this.#options.status(
