@@ -20,11 +20,16 @@
  * - SIGTERM of a node serving pages, without `streammesh drain`: it drains
  *   (signaling.drainTimeoutSec), its pages move and decode again, and it
  *   exits 0 as soon as it is empty, well before its deadline.
+ * - SIGSTOP of a node serving pages, the stand-in for a host that vanished
+ *   (its sockets stay open, nothing answers, no close comes): its pages
+ *   notice by their own pings going unanswered, join again through a door
+ *   and decode again (the time to media is printed). SIGCONT after.
  *
  * Measured figures are printed as `# <name>: <value>`. Each page samples its
  * stats every 200 ms (?statsMs=200), so gaps are measured to ~0.3 s.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { bearer, newAdminToken } from '../../helpers/admin-token.js';
@@ -130,7 +135,7 @@ class FrameWatch {
 
 describe(
   'a signaling node leaving: SIGKILL and drain, with demo pages',
-  { timeout: 240_000 },
+  { timeout: 300_000 },
   () => {
     let up: Running;
     const adminToken = newAdminToken();
@@ -248,7 +253,7 @@ describe(
         20_000,
         () => 'every node holds the three SIGNALING_NODE entries',
       );
-      chromium = await launchChromium({ timeoutMs: 230_000, extraArgs: DEMO_CHROMIUM_ARGS });
+      chromium = await launchChromium({ timeoutMs: 290_000, extraArgs: DEMO_CHROMIUM_ARGS });
       for (const { id } of NODES) {
         const name = `page-${id}`;
         const page = await openDemoPage(
@@ -516,6 +521,95 @@ describe(
           events.includes('move'),
           `${mover}'s page was asked to move: ${events.join(',')}`,
         );
+      }
+    });
+
+    it('a node that stops answering (SIGSTOP: its host gone): its pages notice by their pings and come back through a door', async () => {
+      const counts = await waitFor(
+        async () => {
+          const now = await peersPerNode();
+          const total = [...now.values()].reduce((sum, count) => sum + count, 0);
+          return total === NODES.length ? now : undefined;
+        },
+        20_000,
+        () => 'three peers in all on the live nodes',
+      );
+      const [target] = [...counts.entries()].sort((x, y) => y[1] - x[1])[0] ?? [];
+      assert.ok(target !== undefined);
+      const stranded = await waitFor(
+        async () => {
+          const held = await (await fetch(`${nodeOf(target).admin}/metrics`)).text();
+          const found: NodeId[] = [];
+          for (const [id, page] of pages) {
+            const { peer } = await demoSnapshot(page.page);
+            if (peer !== null && held.includes(`peer="${peer}"`)) found.push(id);
+          }
+          return found.length === counts.get(target) ? found : undefined;
+        },
+        10_000,
+        () => `the pages ${target} serves`,
+      );
+      const old = new Map(NODES.map(({ id }) => [id, watchOf(id).streams()]));
+      const pid = await pidOf(target);
+      // The node and its mediasoup workers (its children): all of it stops, as a host would.
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+        .split(' ')
+        .filter((text) => text.trim() !== '')
+        .map(Number);
+      const stopped = [pid, ...children];
+      const stoppedAt = performance.now();
+      const stoppedWall = Date.now();
+      // The processes keep their sockets open and answer nothing: no close, no
+      // RST reaches the pages, as when a host vanishes.
+      for (const each of stopped) process.kill(each, 'SIGSTOP');
+      const pageEvents = async (page: NodeId): Promise<string> => {
+        const snapshot = await demoSnapshot(pageOf(page).page);
+        const status = await pageOf(page).page.evaluate(
+          () =>
+            (
+              globalThis as unknown as {
+                document: { getElementById(id: string): { textContent: string | null } | null };
+              }
+            ).document.getElementById('status')?.textContent ?? '',
+        );
+        const events = snapshot.events
+          .slice(-20)
+          .map(
+            (event) =>
+              `${event.name}${event.at >= stoppedWall ? '+' : ''}${event.at - stoppedWall}`,
+          );
+        return `${page}: joined=${String(snapshot.joined)} peers=${snapshot.peers.join('/')} events=${events.join(',')} errors=${snapshot.errors.join(' | ')} status=${status}`;
+      };
+      try {
+        await waitFor(
+          () =>
+            stranded.every((page) =>
+              NODES.filter(({ id }) => id !== page).every(
+                ({ id: other }) =>
+                  watchOf(page).firstAfter(other, stoppedAt, old.get(page)) !== undefined &&
+                  watchOf(other).firstAfter(page, stoppedAt, old.get(other)) !== undefined,
+              ),
+            )
+              ? true
+              : undefined,
+          BACK_WITH_MEDIA_BOUND_MS + 10_000,
+          () => `the pages of the stopped ${target} to decode the others again, and they them`,
+        ).catch(async (error: unknown) => {
+          for (const page of NODES) console.log(`# ${await pageEvents(page.id)}`);
+          throw error;
+        });
+        console.log(
+          `# time-to-media-after-sigstop-ms: ${Math.round(performance.now() - stoppedAt)}`,
+        );
+        for (const page of stranded) {
+          const events = (await demoSnapshot(pageOf(page).page)).events
+            .filter((event) => event.at >= stoppedWall)
+            .map((event) => event.name);
+          console.log(`# stopped-node-page-events: ${events.join(',')}`);
+          assert.ok(events.includes('joined'), `${page}'s page joined again: ${events.join(',')}`);
+        }
+      } finally {
+        for (const each of stopped) process.kill(each, 'SIGCONT');
       }
     });
   },
