@@ -17,8 +17,9 @@
  * - The drain ends as soon as A serves no one (the moved peers joined B and
  *   left A), long before its deadline.
  * - Then B drains too, with nowhere to send its peers: at its deadline they
- *   are told to `reconnect` and leave its rooms (who is left is closed, as
- *   a proxy closes its viewers), and B stays up, taking no one.
+ *   are told to `reconnect` and leave its rooms, and its WHIP publisher's
+ *   session ends with its room (who is left is closed, as a proxy closes
+ *   its viewers); B stays up, taking no one.
  *
  * (`streammesh drain`, the control plane's POST /nodes/<id>/drain, reaches
  * the same MeshNode.onDrain: test/e2e/signaling/cascade-failover-move.test.ts
@@ -33,6 +34,7 @@ import { getJson } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { WhipPublisher } from '../../helpers/peers/werift-whip.js';
 
 const LOG_LEVEL = process.env['DRAIN_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -60,6 +62,20 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     return running;
   };
   const wsUrl = (index: 0 | 1): string => `ws://${formatHostPort(node(index).listen)}/ws`;
+  const httpBase = (index: 0 | 1): string => `http://${formatHostPort(node(index).listen)}`;
+  /** WHIP sessions open on a node, from its admin's metrics. */
+  const whipSessions = async (index: 0 | 1): Promise<number> => {
+    const text = await (await fetch(`http://${formatHostPort(node(index).admin)}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find(
+        (row) =>
+          row.startsWith('streammesh_signaling_whip_whep_sessions{') &&
+          row.includes('endpoint="whip"'),
+      );
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  const publishers: WhipPublisher[] = [];
   const open = async (url: string): Promise<SignalingClient> => {
     const client = await SignalingClient.open(url);
     clients.push(client);
@@ -95,6 +111,7 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
 
   after(async () => {
     await Promise.all(clients.map((client) => client.close()));
+    await Promise.all(publishers.map((publisher) => publisher.close(false)));
     await mesh?.close();
   });
 
@@ -195,6 +212,13 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     const frank = await open(wsUrl(1));
     ok(await erin.request('join', { room: ROOM, peer: 'erin' }));
     ok(await frank.request('join', { room: `${ROOM}-2`, peer: 'frank' }));
+    // And a WHIP publisher, which nothing can ask to move.
+    const publisher = await WhipPublisher.publish(`${httpBase(1)}/whip/${ROOM}-whip`, {
+      timeoutMs: 30_000,
+    });
+    publishers.push(publisher);
+    await publisher.connected();
+    assert.equal(await whipSessions(1), 1, 'B holds the WHIP session');
     const asked = Date.now();
     const drained = node(1).drain(SHORT_DRAIN_MS);
     for (const client of [erin, frank]) {
@@ -206,6 +230,12 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
       assert.equal(answer.error?.code, 'not_joined');
     }
     await drained;
+    // The WHIP session ended with its room.
+    await waitFor(
+      async () => ((await whipSessions(1)) === 0 ? true : undefined),
+      5_000,
+      () => "B's WHIP session to end at the deadline",
+    );
     // Up, empty and draining: a join is refused (A drains too), not unanswered.
     const late = await open(wsUrl(1));
     const refused = await late.request('join', { room: ROOM, peer: 'gina' });
