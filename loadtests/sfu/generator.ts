@@ -47,6 +47,8 @@ const peers: Peer[] = [];
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 const subscribers: WeriftSubscriber[] = [];
+/** consumerClosed events to subscribers: nothing in the load closes a producer, so the SFU did. */
+let consumersClosed = 0;
 /** Bound on a subscriber's node learning of the room's producers (the cascade syncs the room). */
 const PRODUCERS_KNOWN_MS = 15_000;
 
@@ -134,6 +136,9 @@ async function buildRoom(
     Array.from({ length: subscriberCount }, async (_, i) => {
       const at = subscriberUrls[i % subscriberUrls.length] ?? url;
       const { channel: sfu, client, joined } = await channel(side, at, room, `sub${i}`);
+      client?.socket.on('message', (data) => {
+        if ((data as Buffer).includes('"consumerClosed"')) consumersClosed += 1;
+      });
       const subscriber = await (async () => {
         if (client !== undefined && joined !== undefined) {
           await producersKnown(client, joined, producerIds);
@@ -210,6 +215,7 @@ function snapshot(): void {
     keyframes,
     sourcePackets: source.packets,
     unrouted,
+    consumersClosed,
   });
 }
 
@@ -226,6 +232,8 @@ async function closeAll(): Promise<void> {
       }),
     );
   }
+  // Closing the publishers closed their consumers: not the SFU's doing.
+  consumersClosed = 0;
   reply({ type: 'closeAll', closed: closing.length, ms: Math.round(performance.now() - started) });
 }
 

@@ -12,6 +12,8 @@
  * the SFU runs out. The one-node and two-node sides get the same config,
  * so the only difference between them is the cascade.
  *
+ * BENCH_SFU_MESH_LOG=info shows the nodes' and the control plane's logs.
+ *
  * The nodes' worker pids come from mediasoup's process-wide observer: the
  * mesh starts its nodes one after the other, each with one worker, so the
  * n-th worker created belongs to the n-th node.
@@ -58,6 +60,8 @@ export async function startMeshSfu(places: readonly SfuNodePlace[]): Promise<Mes
       rtcPorts: [place.rtcMinPort, place.rtcMaxPort] as const,
     })),
     signaling: SIGNALING_LINES,
+    // The mesh's logs (info and up) on the bench's stderr, e.g. to see a cascade link go down.
+    logLevel: process.env['BENCH_SFU_MESH_LOG'] ?? 'silent',
   }).finally(() => mediasoup.observer.off('newworker', onWorker));
   if (workerPids.length !== places.length) {
     await mesh.close();

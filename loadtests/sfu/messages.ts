@@ -89,6 +89,8 @@ export interface GeneratorSnapshot {
   readonly sourcePackets: number;
   /** Packets no consumer claimed (an SSRC not negotiated). */
   readonly unrouted: number;
+  /** consumerClosed events the subscribers got since the last closeAll (the SFU closed a consumer under them). */
+  readonly consumersClosed: number;
 }
 
 export interface AllClosed {

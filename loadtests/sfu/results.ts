@@ -78,6 +78,8 @@ export interface StepResult {
   readonly notStarted: number;
   /** Started consumers that received nothing in the window. */
   readonly stalled: number;
+  /** consumerClosed events the side's subscribers got by the end of the window (no producer of the load closes: the SFU closed them). */
+  readonly consumersClosed: number;
   readonly windowMs: number;
   readonly received: number;
   readonly expected: number;

@@ -477,7 +477,8 @@ async function waitForQuiet(rig: Rig, node: SfuNode): Promise<number> {
 function logStep(step: StepResult): void {
   log(
     `  ${step.side} ${step.consumers} consumers: ${step.served ? 'served' : `NOT served (${step.failedBy.join(', ')})`}; ` +
-      `loss ${step.lossPercent}%, not started ${step.notStarted}, stalled ${step.stalled}; ` +
+      `loss ${step.lossPercent}%, not started ${step.notStarted}, stalled ${step.stalled}, ` +
+      `consumers closed by the SFU ${step.consumersClosed}; ` +
       `${step.deliveredPps}/${step.expectedPps} pkt/s; cores: worker ${step.cpu.worker} node ${step.cpu.node} ` +
       `generators ${step.cpu.generators} (max ${step.cpu.generatorMax}) machine ${step.cpu.machineBusy} ` +
       `(others ${step.cpu.others}); UDP receive-buffer drops ${step.udpRcvbufErrors} ` +
@@ -570,6 +571,7 @@ function measureStep(
     ...setup,
     notStarted,
     stalled,
+    consumersClosed: sum(b.snapshots, (x) => x.consumersClosed),
     windowMs,
     received,
     expected,
@@ -587,6 +589,10 @@ function measureStep(
     served: failedBy.length === 0,
     failedBy,
   };
+}
+
+function sum<T>(items: readonly T[], value: (item: T) => number): number {
+  return items.reduce((total, item) => total + value(item), 0);
 }
 
 function saturation(cpu: Omit<CpuWindow, 'others'>, loopDelayP99: number): Saturated[] {
