@@ -1,7 +1,9 @@
 /**
  * The demo page's logic that needs no browser, run in Node: each module is
  * bundled from signaling/demo/page with esbuild (as scripts/build-demo.mjs
- * bundles the page; the page is outside this tsconfig) and imported.
+ * bundles the page; the page is outside this tsconfig) and imported. An
+ * integration test: esbuild runs as a child process, which unit tests may
+ * not start.
  *
  * - Liveness: a node that stops answering `ping` is given up after
  *   `maxUnanswered` unanswered pings in a row, never while it answers, and
@@ -18,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { build } from 'esbuild';
 
-/** signaling/demo/page, from dist/test/unit/signaling. */
+/** signaling/demo/page, from dist/test/integration/signaling. */
 const PAGE = fileURLToPath(new URL('../../../../signaling/demo/page/', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'demo-page-test-'));
 
