@@ -46,7 +46,7 @@ import {
   RtpFanIn,
   WeriftPublisher,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
@@ -165,11 +165,8 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
       (resources) => resources.filter((r) => r.type === 'SIGNALING_NODE').length === NODES.length,
     );
 
-    const video = await RtpFanIn.bind();
-    source = video;
-    startVideoSource({
+    const video = await startFannedVideo({
       codec: 'VP8',
-      ports: [video.port],
       width: 320,
       height: 240,
       fps: 15,
@@ -177,11 +174,8 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
       keyframeInterval: 15,
       timeoutMs: 140_000,
     });
-    await waitFor(
-      () => (video.packets > 0 ? true : undefined),
-      10_000,
-      () => 'GStreamer sends',
-    );
+    source = video;
+    await video.sending();
 
     // A member joins each candidate room on A; the first homed on A is kept.
     const joined = await Promise.all(

@@ -35,6 +35,7 @@ import {
 import type { TransportParameters } from '../../../signaling/sfu/index.js';
 import { SequenceCounter } from '../../../loadtests/rtsp/sequence.js';
 import { h264StartsKeyframe } from '../../../src/protocol/video/index.js';
+import { waitFor } from '../process.js';
 import type { Frame, SignalingClient } from '../signaling-client.js';
 import { requirePeer, spawnPeer, type PeerProcess } from './process.js';
 
@@ -482,6 +483,15 @@ export class RtpFanIn {
     return this.socket.address().port;
   }
 
+  /** Resolves once a packet came in (GStreamer takes a moment to start); fails after `timeoutMs`. */
+  async sending(timeoutMs = 10_000): Promise<void> {
+    await waitFor(
+      () => (this.packets > 0 ? true : undefined),
+      timeoutMs,
+      () => 'GStreamer sends',
+    );
+  }
+
   /** Adds a listener; returns its removal. */
   add(listener: (packet: Buffer) => void): () => void {
     this.#listeners.add(listener);
@@ -491,4 +501,34 @@ export class RtpFanIn {
   close(): void {
     this.socket.close();
   }
+}
+
+/**
+ * The video of a cascade test: light on a shared machine (several such
+ * tests run at once), yet enough to see media cross a pipe.
+ */
+export const SMALL_VP8 = {
+  codec: 'VP8',
+  width: 160,
+  height: 120,
+  fps: 15,
+  bitrateKbps: 150,
+} as const satisfies Partial<VideoSourceOptions>;
+
+/**
+ * One GStreamer source (startVideoSource) into a fresh RtpFanIn, to which
+ * each publisher adds itself. The GStreamer process is a peer process:
+ * stopAllPeers stops it; the caller closes the RtpFanIn.
+ */
+export async function startFannedVideo(
+  options: Omit<VideoSourceOptions, 'ports'>,
+): Promise<RtpFanIn> {
+  const fan = await RtpFanIn.bind();
+  try {
+    startVideoSource({ ...options, ports: [fan.port] });
+  } catch (error) {
+    fan.close();
+    throw error;
+  }
+  return fan;
 }

@@ -30,8 +30,9 @@ import {
   RtpFanIn,
   WeriftPublisher,
   WeriftSubscriber,
+  SMALL_VP8,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 
@@ -72,16 +73,7 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
   before(async () => {
     mesh = await startSignalingMesh({ prefix: 'cascade-hops', nodes: NODES, logLevel: LOG_LEVEL });
     nodes = mesh.nodes;
-    source = await RtpFanIn.bind();
-    startVideoSource({
-      codec: 'VP8',
-      ports: [source.port],
-      width: 160,
-      height: 120,
-      fps: 15,
-      bitrateKbps: 150,
-      timeoutMs: 85_000,
-    });
+    source = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 85_000 });
   });
 
   after(async () => {
@@ -96,11 +88,7 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
     const [a, b] = nodes;
     assert.ok(a !== undefined && b !== undefined && source !== undefined);
     const video = source;
-    await waitFor(
-      () => (video.packets > 0 ? true : undefined),
-      10_000,
-      () => 'GStreamer sends',
-    );
+    await video.sending();
 
     const missing = await getJson<{ error: string }>(`${adminUrl()}/rooms/${ROOM}/hops`);
     assert.equal(missing.status, 404, 'no node reports the room yet');

@@ -70,8 +70,9 @@ import {
   RtpFanIn,
   WeriftPublisher,
   WeriftSubscriber,
+  SMALL_VP8,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
@@ -207,22 +208,9 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
       nodes: NODES,
       logLevel: LOG_LEVEL,
     });
-    source = await RtpFanIn.bind();
-    startVideoSource({
-      codec: 'VP8',
-      ports: [source.port],
-      width: 160,
-      height: 120,
-      fps: 15,
-      bitrateKbps: 150,
-      timeoutMs: 115_000,
-    });
-    const video = source;
-    await waitFor(
-      () => (video.packets > 0 ? true : undefined),
-      10_000,
-      () => 'GStreamer sends',
-    );
+    const video = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 115_000 });
+    source = video;
+    await video.sending();
     const [a, b] = nodes();
     const aliceWs = await SignalingClient.open(wsUrl(a));
     clients.push(aliceWs);

@@ -37,8 +37,9 @@ import {
   RtpFanIn,
   WeriftPublisher,
   WeriftSubscriber,
+  SMALL_VP8,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
@@ -142,16 +143,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     mesh = await startSignalingMesh({ prefix: 'cascade', nodes: NODES, logLevel: LOG_LEVEL });
     nodes = mesh.nodes;
     baseline = censusCounts();
-    source = await RtpFanIn.bind();
-    startVideoSource({
-      codec: 'VP8',
-      ports: [source.port],
-      width: 160,
-      height: 120,
-      fps: 15,
-      bitrateKbps: 150,
-      timeoutMs: 85_000,
-    });
+    source = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 85_000 });
   });
 
   after(async () => {
@@ -166,11 +158,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     const [a, b] = nodes;
     assert.ok(a !== undefined && b !== undefined && source !== undefined);
     const video = source;
-    await waitFor(
-      () => (video.packets > 0 ? true : undefined),
-      10_000,
-      () => 'GStreamer sends',
-    );
+    await video.sending();
 
     // alice publishes in r1 on A.
     const [aliceWs] = await join_(a, 'alice');

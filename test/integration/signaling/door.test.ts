@@ -29,8 +29,9 @@ import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
   WeriftPublisher,
+  SMALL_VP8,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
@@ -145,16 +146,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
       10_000,
       () => 'every node holds the three SIGNALING_NODE entries',
     );
-    source = await RtpFanIn.bind();
-    startVideoSource({
-      codec: 'VP8',
-      ports: [source.port],
-      width: 160,
-      height: 120,
-      fps: 15,
-      bitrateKbps: 150,
-      timeoutMs: 85_000,
-    });
+    source = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 85_000 });
   });
 
   after(async () => {
@@ -169,11 +161,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
   it('WHEP through a node without the room: a 307 to its home, or cascaded with httpRedirect off', async () => {
     assert.ok(source !== undefined);
     const video = source;
-    await waitFor(
-      () => (video.packets > 0 ? true : undefined),
-      10_000,
-      () => 'GStreamer sends',
-    );
+    await video.sending();
 
     // alice joins each candidate room on A; the first homed on A is kept.
     const joined = await Promise.all(

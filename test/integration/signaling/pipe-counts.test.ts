@@ -33,8 +33,9 @@ import {
   RtpFanIn,
   WeriftPublisher,
   WeriftSubscriber,
+  SMALL_VP8,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
@@ -121,16 +122,7 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
       signaling: [`  maxPeersPerNode: ${PER_NODE}`],
       logLevel: LOG_LEVEL,
     });
-    source = await RtpFanIn.bind();
-    startVideoSource({
-      codec: 'VP8',
-      ports: [source.port],
-      width: 160,
-      height: 120,
-      fps: 15,
-      bitrateKbps: 150,
-      timeoutMs: 115_000,
-    });
+    source = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 115_000 });
   });
 
   after(async () => {
@@ -150,11 +142,7 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
     const [a, b] = mesh.nodes;
     assert.ok(a !== undefined && b !== undefined);
     const video = source;
-    await waitFor(
-      () => (video.packets > 0 ? true : undefined),
-      10_000,
-      () => 'GStreamer sends',
-    );
+    await video.sending();
     const baseline = censusCounts();
 
     const join = async (name: string, node: RunningSignaling): Promise<Participant> => {

@@ -28,7 +28,7 @@ import {
   WeriftPublisher,
   WeriftSubscriber,
   signalingChannel,
-  startVideoSource,
+  startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 
@@ -70,8 +70,7 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
     });
     url = `ws://${formatHostPort(server.address)}/ws`;
     baseline = censusCounts();
-    source = await RtpFanIn.bind();
-    startVideoSource({ codec: 'VP8', ports: [source.port], timeoutMs: 60_000 });
+    source = await startFannedVideo({ codec: 'VP8', timeoutMs: 60_000 });
   });
 
   after(async () => {
