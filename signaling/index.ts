@@ -141,6 +141,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
   const late: { pool?: WorkerPool } = {};
   let cascade: RoomCascade | undefined;
   let cascadeAddress: HostPort | undefined;
+  const load = signalingLoad(() => stats.latest, { workers: () => late.pool });
   const node = new MeshNode({
     role: 'ROLE_SIGNALING',
     roleName: 'signaling',
@@ -149,7 +150,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     capabilities: ['signaling'],
     log,
     stats: () => stats.latest,
-    load: signalingLoad(() => stats.latest, { workers: () => late.pool }),
+    load,
     rooms: () => cascade?.reports() ?? [],
     pipeEndpoints: () => cascade?.pipeEndpoints() ?? [],
     // Where other signaling nodes send participants (redirects) and open the
@@ -282,6 +283,7 @@ export async function startSignaling(config: MeshConfig, log: Logger): Promise<R
     server.rooms.directory = {
       here: node.id,
       draining: () => node.drainDeadlineMs > 0,
+      overloaded: () => load.overloaded(),
       homeOf: (room) => node.meshState.placements.nodeOf(`room/${room}`),
       nodes: () => node.signalingNodes.list(),
     };

@@ -12,8 +12,14 @@
  * workers is asynchronous, so each report starts a sample and carries the
  * previous one (one report interval old). The pool is created after the node
  * joins the mesh, hence a getter; without one the figure is 0.
+ *
+ * overloaded() tells the doors (server/door.ts) whether the last report was
+ * over the capacity it declared, by the rule the control plane moves rooms
+ * off a node with (signalingFillOf: any of packets/s, bit/s and sessions
+ * over its declared figure, or the busiest worker over one core).
  */
 import type { MeshConfig } from '../src/config/index.js';
+import type { Capacity } from '../src/protocol/mesh/index.js';
 import type { LoadFigures, LoadSource } from '../src/node-agent/index.js';
 import { WorkerCpuSampler, censusCounts, type WorkerCpuSource } from './sfu/index.js';
 import type { MediaStatsSnapshot } from './stats/index.js';
@@ -34,6 +40,18 @@ export interface SignalingLoadOptions {
 
 export interface SignalingLoadSource extends LoadSource {
   measure(): SignalingLoadFigures;
+  /** Whether the last figures measured were over the capacity last declared; false before. */
+  overloaded(): boolean;
+}
+
+/** Whether `figures` exceed `capacity` (the control plane's fill above 1). */
+export function isOverloaded(figures: SignalingLoadFigures, capacity: Capacity): boolean {
+  return (
+    figures.packetsPerSecond > capacity.packetsPerSecond ||
+    figures.bitrateBps > capacity.bitrateBps ||
+    figures.sessions > capacity.sessions ||
+    figures.workerCpuCores > 1
+  );
 }
 
 export function signalingLoad(
@@ -43,6 +61,8 @@ export function signalingLoad(
   let previous: MediaStatsSnapshot | undefined;
   let packetsPerSecond = 0;
   const workerCpu = options.workerCpu ?? new WorkerCpuSampler();
+  let last: SignalingLoadFigures | undefined;
+  let declared: Capacity | undefined;
   return {
     measure(): SignalingLoadFigures {
       const current = latest();
@@ -54,7 +74,7 @@ export function signalingLoad(
       const census = censusCounts();
       const workers = options.workers?.();
       if (workers !== undefined) workerCpu.poll(workers);
-      return {
+      last = {
         packetsPerSecond,
         bitrateBps: current.streams.reduce((sum, stream) => sum + stream.bitrateBps, 0),
         sessions: census.producers + census.consumers,
@@ -62,8 +82,13 @@ export function signalingLoad(
         consumers: census.consumers,
         workerCpuCores: workerCpu.busiestCores,
       };
+      return last;
     },
-    capacity: (config: MeshConfig) => config.signaling.capacity,
+    capacity: (config: MeshConfig) => {
+      declared = config.signaling.capacity;
+      return declared;
+    },
+    overloaded: () => last !== undefined && declared !== undefined && isOverloaded(last, declared),
   };
 }
 

@@ -12,7 +12,12 @@
  *   pair, and a redirect costs the client a second connection. Only a node
  *   that cannot take it (draining, or the room's maxPeersPerNode reached
  *   here) sends the client elsewhere: to the room's home, else to the first
- *   other node by id that is not draining.
+ *   other node by id that is not draining. An overloaded node (its last
+ *   load report over its declared capacity: the control plane's own rule
+ *   for moving rooms off it) sends a join only to the room's home when
+ *   that is another open node, and serves it otherwise: overload is a soft
+ *   limit, and the home serves its own room however busy, so an overloaded
+ *   join takes one hop at most and is never refused for it.
  * - A WHIP/WHEP POST is redirected to the room's home when it is another
  *   open node (RFC 9725 allows a 307), because a media session there needs
  *   no pipe, and an HTTP client follows a redirect for free. A draining
@@ -62,6 +67,8 @@ export interface DoorFacts {
   readonly here: string;
   /** This node drains: it takes no new participant. */
   readonly drainingHere: boolean;
+  /** This node's last load over its declared capacity (fill above 1). */
+  readonly overloadedHere: boolean;
   /** The room's members on this node now. */
   readonly localPeers: number;
   /** signaling.maxPeersPerNode. */
@@ -79,9 +86,14 @@ export type DoorDecision =
 
 const SERVE: DoorDecision = { kind: 'serve' };
 
+/** Whether this node must not take one more participant of the room (draining, or full). */
+function closedHere(facts: DoorFacts): boolean {
+  return facts.drainingHere || facts.localPeers >= facts.maxPeersPerNode;
+}
+
 /** Whether this node can take one more participant of the room. */
 export function canTakeHere(facts: DoorFacts): boolean {
-  return !facts.drainingHere && facts.localPeers < facts.maxPeersPerNode;
+  return !closedHere(facts) && !facts.overloadedHere;
 }
 
 /** The room's home when it is another node that takes participants. */
@@ -128,9 +140,17 @@ function refusal(facts: DoorFacts): DoorDecision {
   return { kind: 'refuse', reason: facts.drainingHere ? 'draining' : 'full' };
 }
 
-/** A WebSocket join: served here if this node can take it, else sent elsewhere, else refused. */
+/**
+ * A WebSocket join: served here if this node can take it; else sent
+ * elsewhere, else refused; only overloaded, sent to the room's home when
+ * that is another open node, else served.
+ */
 export function websocketDoor(facts: DoorFacts): DoorDecision {
   if (canTakeHere(facts)) return SERVE;
+  if (!closedHere(facts)) {
+    const home = openHome(facts);
+    return home === undefined ? SERVE : redirectTo(home);
+  }
   const target = elsewhere(facts);
   return target === undefined ? refusal(facts) : redirectTo(target);
 }
@@ -185,6 +205,8 @@ export function redirectLocation(nodeUrl: string, requestPathAndQuery: string): 
 export interface NodeDirectory {
   readonly here: string;
   draining(): boolean;
+  /** Whether this node's last load report was over its declared capacity. */
+  overloaded(): boolean;
   homeOf(room: string): string | undefined;
   nodes(): readonly DoorNode[];
 }
@@ -199,6 +221,7 @@ export function doorFacts(
   return {
     here: directory.here,
     drainingHere: directory.draining(),
+    overloadedHere: directory.overloaded(),
     localPeers,
     maxPeersPerNode,
     home: directory.homeOf(room),

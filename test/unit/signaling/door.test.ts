@@ -23,6 +23,7 @@ const node = (id: string, draining = false): DoorNode => ({ node: id, url: url(i
 const BASE: DoorFacts = {
   here: 'b',
   drainingHere: false,
+  overloadedHere: false,
   localPeers: 0,
   maxPeersPerNode: 2,
   home: 'a',
@@ -135,6 +136,41 @@ const rows: Row[] = [
     httpOff: serve,
   },
   {
+    name: 'overloaded here: a join goes to the home',
+    facts: { overloadedHere: true },
+    websocket: to('a'),
+    http: to('a'),
+    httpOff: serve,
+  },
+  {
+    name: 'overloaded here, homed here: served (overload is soft; no other node is asked)',
+    facts: { overloadedHere: true, home: 'b' },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'overloaded here, home drains: served, not sent to another node',
+    facts: { overloadedHere: true, nodes: [node('a', true), node('b'), node('c')] },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'overloaded here, room not placed: served',
+    facts: { overloadedHere: true, home: undefined },
+    websocket: serve,
+    http: serve,
+    httpOff: serve,
+  },
+  {
+    name: 'overloaded and full here, homed here: the first other node by id',
+    facts: { overloadedHere: true, localPeers: 2, home: 'b' },
+    websocket: to('a'),
+    http: serve,
+    httpOff: serve,
+  },
+  {
     name: 'outside a directory (no nodes), full',
     facts: { localPeers: 2, nodes: [], home: undefined },
     websocket: { kind: 'refuse', reason: 'full' },
@@ -161,6 +197,18 @@ describe('door', () => {
       ]) {
         if (decision.kind === 'redirect') assert.notEqual(decision.node, BASE.here, row.name);
       }
+    }
+  });
+
+  it('sends an overloaded join one hop at most: the home serves it, however busy', () => {
+    for (const row of rows) {
+      const facts = { ...BASE, ...row.facts };
+      if (!facts.overloadedHere || facts.drainingHere) continue;
+      if (facts.localPeers >= facts.maxPeersPerNode) continue;
+      const decision = websocketDoor(facts);
+      if (decision.kind !== 'redirect') continue;
+      assert.equal(decision.node, facts.home, row.name);
+      assert.deepEqual(websocketDoor({ ...facts, here: decision.node }), serve, row.name);
     }
   });
 

@@ -4,11 +4,13 @@
  * worker's, a restarted worker (new pid) has no figure until its second
  * sample, and a report carries the sample taken for the previous one (asking
  * the workers is asynchronous). The real workers' rusage is read in the
- * pipe-set integration test.
+ * pipe-set integration test. Overloaded (for the doors) is any figure over
+ * its declared capacity, or the busiest worker over one core, and only once
+ * both a report and a capacity are known.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { signalingLoad } from '../../../signaling/load-report.js';
+import { isOverloaded, signalingLoad } from '../../../signaling/load-report.js';
 import { WorkerCpuSampler, type WorkerCpuTime } from '../../../signaling/sfu/index.js';
 import { EMPTY_SNAPSHOT } from '../../../signaling/stats/index.js';
 
@@ -121,5 +123,48 @@ describe('signalingLoad', () => {
   it('reports 0 worker cores before the pool exists', () => {
     const load = signalingLoad(() => EMPTY_SNAPSHOT, { workers: () => undefined });
     assert.equal(load.measure().workerCpuCores, 0);
+  });
+
+  it('is overloaded only past a declared figure or one worker core, and not before a report', async () => {
+    let cpuMs = 0;
+    const clock = new FakeClock();
+    const pool = { resourceUsage: () => Promise.resolve([time(0, 42, cpuMs)]) };
+    const load = signalingLoad(() => EMPTY_SNAPSHOT, {
+      workers: () => pool,
+      workerCpu: new WorkerCpuSampler(clock),
+    });
+    const capacity = { packetsPerSecond: 100, bitrateBps: 1_000, sessions: 2 };
+    assert.equal(load.overloaded(), false, 'nothing measured yet');
+    load.measure();
+    assert.equal(load.overloaded(), false, 'no capacity declared yet');
+    load.capacity({ signaling: { capacity } } as Parameters<typeof load.capacity>[0]);
+    assert.equal(load.overloaded(), false, 'an idle node');
+    // The busiest worker past one core: 1.2 s of CPU in 1 s (two reports to carry it).
+    await Promise.resolve();
+    clock.ms += 1_000;
+    cpuMs = 1_200;
+    load.measure();
+    await Promise.resolve();
+    load.measure();
+    assert.equal(load.overloaded(), true, 'a worker past one core');
+
+    const idle = {
+      packetsPerSecond: 0,
+      bitrateBps: 0,
+      sessions: 0,
+      producers: 0,
+      consumers: 0,
+      workerCpuCores: 0,
+    };
+    assert.equal(isOverloaded(idle, capacity), false);
+    assert.equal(
+      isOverloaded({ ...idle, sessions: 2 }, capacity),
+      false,
+      'at capacity is not over',
+    );
+    assert.equal(isOverloaded({ ...idle, sessions: 3 }, capacity), true);
+    assert.equal(isOverloaded({ ...idle, packetsPerSecond: 101 }, capacity), true);
+    assert.equal(isOverloaded({ ...idle, bitrateBps: 1_001 }, capacity), true);
+    assert.equal(isOverloaded({ ...idle, workerCpuCores: 0.99 }, capacity), false);
   });
 });
