@@ -35,6 +35,7 @@ import { after, before, describe, it } from 'node:test';
 import { bearer, newAdminToken } from '../../helpers/admin-token.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
 import { runStreammesh, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import { waitForFullDirectory } from '../../helpers/signaling-mesh-admin.js';
 import {
   closeAllChromium,
   launchChromium,
@@ -235,23 +236,10 @@ describe(
         nodes.set(id, { id, admin: match[1] ?? '', demo: match[2] ?? '' });
       }
       // Every node's directory names all three: doors and moves choose among them.
-      await waitFor(
-        async () => {
-          const answer = await fetch(`${controlPlane}/nodes`, { headers: bearer(adminToken) });
-          const { nodes: held } = (await answer.json()) as {
-            nodes: { id: string; resources: { type: string; acked: string | null }[] }[];
-          };
-          const complete = NODES.every(
-            ({ id }) =>
-              held
-                .find((entry) => entry.id === id)
-                ?.resources.filter((r) => r.type === 'SIGNALING_NODE' && r.acked !== null)
-                .length === NODES.length,
-          );
-          return complete ? true : undefined;
-        },
-        20_000,
-        () => 'every node holds the three SIGNALING_NODE entries',
+      await waitForFullDirectory(
+        controlPlane,
+        NODES.map(({ id }) => id),
+        { headers: bearer(adminToken), timeoutMs: 20_000 },
       );
       chromium = await launchChromium({ timeoutMs: 290_000, extraArgs: DEMO_CHROMIUM_ARGS });
       for (const { id } of NODES) {

@@ -27,9 +27,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
-import { getJson, getText } from '../../helpers/http.js';
+import { getText } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import {
+  joinRoomHomedOn,
+  waitForFullDirectory,
+  waitForRoomPlacement,
+} from '../../helpers/signaling-mesh-admin.js';
 import {
   closeAllChromium,
   launchChromium,
@@ -49,7 +54,7 @@ import {
   startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['WHEP_ACROSS_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -59,11 +64,6 @@ const NODES = [
 ] as const;
 /** Room names tried until one is homed on sfu-a (placement hashes the name over three nodes). */
 const CANDIDATES = Array.from({ length: 12 }, (_, index) => `whep-across-${index}`);
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 /**
  * The value of `name` in a node's Prometheus text for the series whose
@@ -112,41 +112,7 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
   const whepRedirects = async (id: string): Promise<number> =>
     metric(await metrics(id), 'streammesh_signaling_whip_whep_redirected_total', 'endpoint="whep"');
 
-  /** The home of each room the control plane placed. */
-  const homes = async (): Promise<Map<string, string>> => {
-    const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
-      `${adminUrl()}/placements`,
-    );
-    return new Map(
-      body.rooms.placements
-        .filter((p) => p.key.startsWith('room/'))
-        .map((p) => [p.key.slice('room/'.length), p.node]),
-    );
-  };
-
-  interface NodeResources {
-    readonly id: string;
-    readonly resources: readonly { type: string; name: string; acked: string | null }[];
-  }
-
-  /** Waits until every node has acked resources matching `held` (their doors know of it). */
-  const everyNodeAcked = async (
-    what: string,
-    held: (resources: NodeResources['resources']) => boolean,
-  ): Promise<void> => {
-    await waitFor(
-      async () => {
-        const { body } = await getJson<{ nodes: NodeResources[] }>(`${adminUrl()}/nodes`);
-        const all = NODES.every((entry) => {
-          const found = body.nodes.find((candidate) => candidate.id === entry.id);
-          return found !== undefined && held(found.resources.filter((r) => r.acked !== null));
-        });
-        return all ? true : undefined;
-      },
-      10_000,
-      () => `every node holds ${what}`,
-    );
-  };
+  const nodeIds = NODES.map((entry) => entry.id);
 
   before(async () => {
     mesh = await startSignalingMesh({
@@ -160,10 +126,7 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
     mesh.nodes.forEach((running, index) => nodes.set(NODES[index]?.id ?? '', running));
     // Each node's directory names all three: the doors, and the demo page's
     // connect-src, come from it.
-    await everyNodeAcked(
-      'the three SIGNALING_NODE entries',
-      (resources) => resources.filter((r) => r.type === 'SIGNALING_NODE').length === NODES.length,
-    );
+    await waitForFullDirectory(adminUrl(), nodeIds);
 
     const video = await startFannedVideo({
       codec: 'VP8',
@@ -178,34 +141,24 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
     await video.sending();
 
     // A member joins each candidate room on A; the first homed on A is kept.
-    const joined = await Promise.all(
-      CANDIDATES.map(async (name) => {
+    const kept = await joinRoomHomedOn({
+      adminUrl: adminUrl(),
+      home: 'sfu-a',
+      candidates: CANDIDATES,
+      peer: 'alice',
+      open: async () => {
         const client = await SignalingClient.open(
           `ws://${formatHostPort(node('sfu-a').listen)}/ws`,
         );
         clients.push(client);
-        ok(await client.request('join', { room: name, peer: 'alice' }));
-        return { room: name, client };
-      }),
-    );
-    const placed = await waitFor(
-      async () => {
-        const known = await homes();
-        return CANDIDATES.every((name) => known.has(name)) ? known : undefined;
+        return client;
       },
-      10_000,
-      () => 'every candidate room placed',
-    );
-    const kept = joined.find((entry) => placed.get(entry.room) === 'sfu-a');
-    assert.ok(kept !== undefined, `a candidate homed on sfu-a: ${JSON.stringify([...placed])}`);
-    for (const entry of joined) if (entry !== kept) await entry.client.close();
+    });
     room = kept.room;
     const publisher = await WeriftPublisher.publish(signalingChannel(kept.client));
     alice = publisher;
     video.add((packet) => publisher.writeRtp(packet));
-    await everyNodeAcked(`room/${room}`, (resources) =>
-      resources.some((r) => r.type === 'PLACEMENT' && r.name === `room/${room}`),
-    );
+    await waitForRoomPlacement(adminUrl(), nodeIds, room);
     chromium = await launchChromium({ timeoutMs: 140_000, extraArgs: DEMO_CHROMIUM_ARGS });
   });
 

@@ -30,9 +30,9 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { formatHostPort } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
-import { getJson } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { waitForFullDirectory } from '../../helpers/signaling-mesh-admin.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 import { WhipPublisher } from '../../helpers/peers/werift-whip.js';
 
@@ -88,24 +88,10 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
       nodes: NODES.map((entry) => ({ ...entry, cascade: 'pipeLingerMs: 500' })),
       logLevel: LOG_LEVEL,
     });
-    const adminUrl = mesh.adminUrl;
     // Each node's directory names both (doors and moves choose among them).
-    await waitFor(
-      async () => {
-        const { body } = await getJson<{
-          nodes: { id: string; resources: { type: string; acked: string | null }[] }[];
-        }>(`${adminUrl}/nodes`);
-        const complete = NODES.every(
-          (entry) =>
-            body.nodes
-              .find((held) => held.id === entry.id)
-              ?.resources.filter((r) => r.type === 'SIGNALING_NODE' && r.acked !== null).length ===
-            NODES.length,
-        );
-        return complete ? true : undefined;
-      },
-      10_000,
-      () => 'every node holds both SIGNALING_NODE entries',
+    await waitForFullDirectory(
+      mesh.adminUrl,
+      NODES.map((entry) => entry.id),
     );
   });
 

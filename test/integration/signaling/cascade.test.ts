@@ -32,6 +32,7 @@ import { censusCounts, type CensusCounts } from '../../../signaling/sfu/index.js
 import { getJson } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { roomHomes, waitForRoomPlacement } from '../../helpers/signaling-mesh-admin.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -108,33 +109,11 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
   /** Waits until the control plane placed `room` and sfu-b holds its placement. */
   const placedAtB = async (room: string): Promise<string> => {
     const home = await waitFor(
-      async () => {
-        const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
-          `${adminUrl()}/placements`,
-        );
-        return body.rooms.placements.find((p) => p.key === `room/${room}`)?.node;
-      },
+      async () => (await roomHomes(adminUrl())).get(room),
       10_000,
       () => `${room} placed`,
     );
-    await waitFor(
-      async () => {
-        const { body } = await getJson<{
-          nodes: {
-            id: string;
-            resources: { type: string; name: string; acked: string | null }[];
-          }[];
-        }>(`${adminUrl()}/nodes`);
-        const held = body.nodes
-          .find((node) => node.id === 'sfu-b')
-          ?.resources.some(
-            (r) => r.type === 'PLACEMENT' && r.name === `room/${room}` && r.acked !== null,
-          );
-        return held === true ? true : undefined;
-      },
-      10_000,
-      () => `sfu-b holds room/${room}`,
-    );
+    await waitForRoomPlacement(adminUrl(), ['sfu-b'], room);
     return home;
   };
   const closed = new Set<RunningSignaling>();

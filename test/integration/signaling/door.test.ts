@@ -22,9 +22,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
-import { getJson } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import {
+  joinRoomHomedOn,
+  roomHomes,
+  waitForFullDirectory,
+  waitForRoomPlacement,
+} from '../../helpers/signaling-mesh-admin.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -80,41 +85,10 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
     return client;
   };
 
-  /** The home of each room the control plane placed. */
-  const homes = async (): Promise<Map<string, string>> => {
-    const { body } = await getJson<{ rooms: { placements: { key: string; node: string }[] } }>(
-      `${adminUrl()}/placements`,
-    );
-    return new Map(
-      body.rooms.placements
-        .filter((p) => p.key.startsWith('room/'))
-        .map((p) => [p.key.slice('room/'.length), p.node]),
-    );
-  };
-
+  const nodeIds = NODES.map((entry) => entry.id);
   /** Waits until every node holds (acked) `room`'s placement: their doors know its home. */
-  const placedEverywhere = async (room: string): Promise<void> => {
-    await waitFor(
-      async () => {
-        const { body } = await getJson<{
-          nodes: {
-            id: string;
-            resources: { type: string; name: string; acked: string | null }[];
-          }[];
-        }>(`${adminUrl()}/nodes`);
-        const all = NODES.every((entry) =>
-          body.nodes
-            .find((held) => held.id === entry.id)
-            ?.resources.some(
-              (r) => r.type === 'PLACEMENT' && r.name === `room/${room}` && r.acked !== null,
-            ),
-        );
-        return all ? true : undefined;
-      },
-      10_000,
-      () => `every node holds room/${room}`,
-    );
-  };
+  const placedEverywhere = (room: string): Promise<void> =>
+    waitForRoomPlacement(adminUrl(), nodeIds, room);
 
   before(async () => {
     mesh = await startSignalingMesh({
@@ -129,23 +103,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
     });
     mesh.nodes.forEach((running, index) => nodes.set(NODES[index]?.id ?? '', running));
     // Each node's directory names all three (the doors choose among them).
-    await waitFor(
-      async () => {
-        const { body } = await getJson<{
-          nodes: { id: string; resources: { type: string; acked: string | null }[] }[];
-        }>(`${adminUrl()}/nodes`);
-        const complete = NODES.every(
-          (entry) =>
-            body.nodes
-              .find((held) => held.id === entry.id)
-              ?.resources.filter((r) => r.type === 'SIGNALING_NODE' && r.acked !== null).length ===
-            NODES.length,
-        );
-        return complete ? true : undefined;
-      },
-      10_000,
-      () => 'every node holds the three SIGNALING_NODE entries',
-    );
+    await waitForFullDirectory(adminUrl(), nodeIds);
     source = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 85_000 });
   });
 
@@ -164,24 +122,13 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
     await video.sending();
 
     // alice joins each candidate room on A; the first homed on A is kept.
-    const joined = await Promise.all(
-      CANDIDATES.map(async (room) => {
-        const client = await open(wsUrl('sfu-a'));
-        ok(await client.request('join', { room, peer: 'alice' }));
-        return { room, client };
-      }),
-    );
-    const placed = await waitFor(
-      async () => {
-        const known = await homes();
-        return CANDIDATES.every((room) => known.has(room)) ? known : undefined;
-      },
-      10_000,
-      () => 'every candidate room placed',
-    );
-    const kept = joined.find((entry) => placed.get(entry.room) === 'sfu-a');
-    assert.ok(kept !== undefined, `a candidate homed on sfu-a: ${JSON.stringify([...placed])}`);
-    for (const entry of joined) if (entry !== kept) await entry.client.close();
+    const kept = await joinRoomHomedOn({
+      adminUrl: adminUrl(),
+      home: 'sfu-a',
+      candidates: CANDIDATES,
+      peer: 'alice',
+      open: () => open(wsUrl('sfu-a')),
+    });
     const room = kept.room;
     const alice = await WeriftPublisher.publish(signalingChannel(kept.client));
     peers.push(alice);
@@ -236,7 +183,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
     const bob = await open(wsUrl('sfu-b'));
     ok(await bob.request('join', { room, peer: 'bob' }));
     await placedEverywhere(room);
-    const home = (await homes()).get(room);
+    const home = (await roomHomes(adminUrl())).get(room);
     assert.ok(home !== undefined);
     const target = home === 'sfu-b' ? 'sfu-a' : home;
 
