@@ -5,12 +5,13 @@
  * (its own SPIFFE ID from its service account in signaling.instances), port
  * 0 everywhere but its RTC range, and one worker.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../../src/config/index.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/index.js';
-import { httpUrl } from '../../src/shared/address.js';
+import { formatHostPort, httpUrl } from '../../src/shared/address.js';
 import { AdminCredentials } from '../../src/shared/admin/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { startSignaling, type RunningSignaling } from '../../signaling/index.js';
@@ -40,6 +41,8 @@ export interface SignalingMesh {
   /** In the order of the options' nodes. */
   readonly nodes: readonly RunningSignaling[];
   readonly adminUrl: string;
+  /** The node of that id; fails the test when the mesh has none. */
+  node(id: string): RunningSignaling;
   /** Stops every node not in `closed`, then the control plane, and removes the directory. */
   close(closed?: ReadonlySet<RunningSignaling>): Promise<void>;
 }
@@ -104,10 +107,20 @@ export async function startSignalingMesh(options: SignalingMeshOptions): Promise
     plane,
     nodes,
     adminUrl: httpUrl(plane.admin),
+    node(id) {
+      const found = nodes.find((node) => node.id === id);
+      assert.ok(found !== undefined, `node ${id} runs`);
+      return found;
+    },
     async close(closed = new Set()) {
       for (const node of nodes) if (!closed.has(node)) await node.close();
       await plane.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A node's WebSocket signaling endpoint (signaling/PROTOCOL.md). */
+export function wsUrlOf(node: RunningSignaling): string {
+  return `ws://${formatHostPort(node.listen)}/ws`;
 }

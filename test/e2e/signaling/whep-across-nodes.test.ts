@@ -25,11 +25,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { httpUrl } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
 import { getText } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import {
   joinRoomHomedOn,
   waitForFullDirectory,
@@ -79,7 +79,6 @@ function metric(text: string, name: string, label: string): number {
 
 describe('WHEP of a room through a node that does not hold it', { timeout: 150_000 }, () => {
   let mesh: SignalingMesh | undefined;
-  const nodes = new Map<string, RunningSignaling>();
   const clients: SignalingClient[] = [];
   const viewers: WhepViewer[] = [];
   let alice: WeriftPublisher | undefined;
@@ -88,9 +87,8 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
   let room = '';
 
   const node = (id: string): RunningSignaling => {
-    const running = nodes.get(id);
-    assert.ok(running !== undefined, `node ${id} runs`);
-    return running;
+    assert.ok(mesh !== undefined);
+    return mesh.node(id);
   };
   const httpBase = (id: string): string => httpUrl(node(id).listen);
   const adminUrl = (): string => {
@@ -123,7 +121,6 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
       })),
       logLevel: LOG_LEVEL,
     });
-    mesh.nodes.forEach((running, index) => nodes.set(NODES[index]?.id ?? '', running));
     // Each node's directory names all three: the doors, and the demo page's
     // connect-src, come from it.
     await waitForFullDirectory(adminUrl(), nodeIds);
@@ -147,9 +144,7 @@ describe('WHEP of a room through a node that does not hold it', { timeout: 150_0
       candidates: CANDIDATES,
       peer: 'alice',
       open: async () => {
-        const client = await SignalingClient.open(
-          `ws://${formatHostPort(node('sfu-a').listen)}/ws`,
-        );
+        const client = await SignalingClient.open(wsUrlOf(node('sfu-a')));
         clients.push(client);
         return client;
       },

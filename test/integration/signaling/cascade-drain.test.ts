@@ -31,7 +31,7 @@ import { after, before, describe, it } from 'node:test';
 import { formatHostPort } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
 import { waitFor } from '../../helpers/process.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { waitForFullDirectory } from '../../helpers/signaling-mesh-admin.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
 import { WhipPublisher } from '../../helpers/peers/werift-whip.js';
@@ -61,7 +61,7 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     assert.ok(running !== undefined);
     return running;
   };
-  const wsUrl = (index: 0 | 1): string => `ws://${formatHostPort(node(index).listen)}/ws`;
+  const wsUrl = (index: 0 | 1): string => wsUrlOf(node(index));
   const httpBase = (index: 0 | 1): string => `http://${formatHostPort(node(index).listen)}`;
   /** WHIP sessions open on a node, from its admin's metrics. */
   const whipSessions = async (index: 0 | 1): Promise<number> => {

@@ -20,11 +20,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RoomHopsView } from '../../../src/control-plane/rooms/room-hops.js';
-import { formatHostPort } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
 import { getJson } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -65,7 +64,7 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
     node: RunningSignaling,
     peer: string,
   ): Promise<[SignalingClient, Record<string, unknown>]> => {
-    const client = await SignalingClient.open(`ws://${formatHostPort(node.listen)}/ws`);
+    const client = await SignalingClient.open(wsUrlOf(node));
     clients.push(client);
     return [client, ok(await client.request('join', { room: ROOM, peer }))];
   };

@@ -76,7 +76,7 @@ import {
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { ScriptedSignaling } from '../control-plane/rooms-scripted-signaling.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
@@ -194,7 +194,6 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     assert.ok(a !== undefined && b !== undefined);
     return [a, b];
   };
-  const wsUrl = (node: RunningSignaling): string => `ws://${formatHostPort(node.listen)}/ws`;
   /** B's pipe of the room toward `peer`. */
   const pipeAt = (node: RunningSignaling, peer: string) =>
     node.roomCascade
@@ -212,7 +211,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     source = video;
     await video.sending();
     const [a, b] = nodes();
-    const aliceWs = await SignalingClient.open(wsUrl(a));
+    const aliceWs = await SignalingClient.open(wsUrlOf(a));
     clients.push(aliceWs);
     ok(await aliceWs.request('join', { room: ROOM, peer: 'alice' }));
     const publisher = await WeriftPublisher.publish(signalingChannel(aliceWs));
@@ -220,7 +219,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     peers.push(publisher);
     video.add((packet) => publisher.writeRtp(packet));
 
-    const ws = await SignalingClient.open(wsUrl(b));
+    const ws = await SignalingClient.open(wsUrlOf(b));
     clients.push(ws);
     bobWs = ws;
     ok(await ws.request('join', { room: ROOM, peer: 'bob' }));

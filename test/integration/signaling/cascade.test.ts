@@ -31,7 +31,7 @@ import type { RunningSignaling } from '../../../signaling/index.js';
 import { censusCounts, type CensusCounts } from '../../../signaling/sfu/index.js';
 import { getJson } from '../../helpers/http.js';
 import { waitFor } from '../../helpers/process.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { roomHomes, waitForRoomPlacement } from '../../helpers/signaling-mesh-admin.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
@@ -84,7 +84,6 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
   let source: RtpFanIn | undefined;
   let baseline: CensusCounts;
 
-  const wsUrl = (node: RunningSignaling): string => `ws://${formatHostPort(node.listen)}/ws`;
   const adminUrl = (): string => {
     assert.ok(mesh !== undefined);
     return mesh.adminUrl;
@@ -95,7 +94,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     peer: string,
     room = 'r1',
   ): Promise<[SignalingClient, Record<string, unknown>]> => {
-    const client = await SignalingClient.open(wsUrl(node));
+    const client = await SignalingClient.open(wsUrlOf(node));
     clients.push(client);
     return [client, ok(await client.request('join', { room, peer }))];
   };

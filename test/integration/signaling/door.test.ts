@@ -20,10 +20,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { httpUrl } from '../../../src/shared/address.js';
 import type { RunningSignaling } from '../../../signaling/index.js';
 import { waitFor } from '../../helpers/process.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import {
   joinRoomHomedOn,
   roomHomes,
@@ -57,18 +57,16 @@ function ok(frame: Frame): Record<string, unknown> {
 
 describe('any signaling node is a door', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
-  const nodes = new Map<string, RunningSignaling>();
   const clients: SignalingClient[] = [];
   const peers: { close(): Promise<void> }[] = [];
   const viewers: WhepViewer[] = [];
   let source: RtpFanIn | undefined;
 
   const node = (id: string): RunningSignaling => {
-    const running = nodes.get(id);
-    assert.ok(running !== undefined, `node ${id} runs`);
-    return running;
+    assert.ok(mesh !== undefined);
+    return mesh.node(id);
   };
-  const wsUrl = (id: string): string => `ws://${formatHostPort(node(id).listen)}/ws`;
+  const wsUrl = (id: string): string => wsUrlOf(node(id));
   const httpBase = (id: string): string => httpUrl(node(id).listen);
   const adminUrl = (): string => {
     assert.ok(mesh !== undefined);
@@ -101,7 +99,6 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
       signaling: ['  maxPeersPerNode: 1'],
       logLevel: LOG_LEVEL,
     });
-    mesh.nodes.forEach((running, index) => nodes.set(NODES[index]?.id ?? '', running));
     // Each node's directory names all three (the doors choose among them).
     await waitForFullDirectory(adminUrl(), nodeIds);
     source = await startFannedVideo({ ...SMALL_VP8, timeoutMs: 85_000 });

@@ -39,7 +39,7 @@ import {
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
-import { startSignalingMesh, type SignalingMesh } from '../../helpers/signaling-mesh.js';
+import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const ROOM = 'six';
@@ -109,7 +109,6 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
   const participants: Participant[] = [];
   const spare: SignalingClient[] = [];
 
-  const wsUrl = (node: RunningSignaling): string => `ws://${formatHostPort(node.listen)}/ws`;
   const piped = (node: RunningSignaling): { in: number; out: number } => {
     const set = node.roomCascade.stats().find((entry) => entry.room === ROOM);
     return { in: set?.pipedIn ?? 0, out: set?.pipedOut ?? 0 };
@@ -146,7 +145,7 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
     const baseline = censusCounts();
 
     const join = async (name: string, node: RunningSignaling): Promise<Participant> => {
-      const ws = await SignalingClient.open(wsUrl(node));
+      const ws = await SignalingClient.open(wsUrlOf(node));
       ok(await ws.request('join', { room: ROOM, peer: name }));
       const participant: Participant = { name, node, ws, receptions: [] };
       participants.push(participant);
@@ -155,12 +154,12 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
     for (const name of ['p1', 'p2', 'p3']) await join(name, a);
 
     // A holds three of the room: a fourth join there goes to B.
-    const fourth = await SignalingClient.open(wsUrl(a));
+    const fourth = await SignalingClient.open(wsUrlOf(a));
     spare.push(fourth);
     const refused = await fourth.request('join', { room: ROOM, peer: 'p4' });
     const error = refused.error as { code: string; url?: string } | undefined;
     assert.equal(error?.code, 'moved', JSON.stringify(refused));
-    assert.equal(error.url, wsUrl(b));
+    assert.equal(error.url, wsUrlOf(b));
     for (const name of ['p4', 'p5', 'p6']) await join(name, b);
     assert.deepEqual(
       participants.map((p) => p.node.id),
