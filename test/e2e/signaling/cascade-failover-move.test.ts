@@ -196,6 +196,68 @@ describe(
       }
       return counts;
     };
+    /** Waits until the live nodes serve the three pages in all (none between two nodes); how many each. */
+    const settledPeers = (): Promise<Map<NodeId, number>> =>
+      waitFor(
+        async () => {
+          const counts = await peersPerNode();
+          const total = [...counts.values()].reduce((sum, count) => sum + count, 0);
+          return total === NODES.length ? counts : undefined;
+        },
+        20_000,
+        () => 'three peers in all on the live nodes',
+      );
+    /** The live node serving the most pages. */
+    const busiest = (counts: ReadonlyMap<NodeId, number>): NodeId => {
+      const [target] = [...counts.entries()].sort((x, y) => y[1] - x[1])[0] ?? [];
+      assert.ok(target !== undefined);
+      return target;
+    };
+    /** The `count` pages `node` serves: those whose peer names its stream metrics carry. */
+    const pagesServedBy = (node: NodeId, count: number): Promise<NodeId[]> =>
+      waitFor(
+        async () => {
+          const held = await (await fetch(`${nodeOf(node).admin}/metrics`)).text();
+          const found: NodeId[] = [];
+          for (const [id, page] of pages) {
+            const { peer } = await demoSnapshot(page.page);
+            if (peer !== null && held.includes(`peer="${peer}"`)) found.push(id);
+          }
+          return found.length === count ? found : undefined;
+        },
+        10_000,
+        () => `the pages ${node} serves`,
+      );
+    /**
+     * Waits until each of `movers` decodes every other page, and is decoded
+     * by it, through consumers made since `since` (streams not in `old`).
+     */
+    const decodeEachOtherSince = (
+      movers: readonly NodeId[],
+      since: number,
+      old: ReadonlyMap<NodeId, ReadonlySet<string>>,
+      timeoutMs: number,
+      what: () => string,
+    ): Promise<true> =>
+      waitFor(
+        () =>
+          movers.every((mover) =>
+            NODES.filter(({ id }) => id !== mover).every(
+              ({ id: other }) =>
+                watchOf(mover).firstAfter(other, since, old.get(mover)) !== undefined &&
+                watchOf(other).firstAfter(mover, since, old.get(other)) !== undefined,
+            ),
+          )
+            ? true
+            : undefined,
+        timeoutMs,
+        what,
+      );
+    /** The names of the events a page logged since `wall` (Date.now()). */
+    const eventsSince = async (id: NodeId, wall: number): Promise<string[]> =>
+      (await demoSnapshot(pageOf(id).page)).events
+        .filter((event) => event.at >= wall)
+        .map((event) => event.name);
 
     /** Snapshots every page, records new frames, and learns each page's current peer name. */
     const poll = async (): Promise<void> => {
@@ -325,9 +387,7 @@ describe(
         survivorGap < SURVIVOR_GAP_BOUND_MS,
         `the survivors kept receiving each other (longest gap ${Math.round(survivorGap)} ms)`,
       );
-      const events = (await demoSnapshot(pageOf('sfu-a').page)).events
-        .filter((event) => event.at >= killedWall)
-        .map((event) => event.name);
+      const events = await eventsSince('sfu-a', killedWall);
       console.log(`# killed-node-page-events: ${events.join(',')}`);
       assert.ok(events.includes('joined'), `the page joined again: ${events.join(',')}`);
       // Its first re-join (250 ms after the drop) finds A down: up cannot have
@@ -348,15 +408,7 @@ describe(
           () => `${id} to hold no pipe to sfu-a`,
         );
       }
-      const where = await waitFor(
-        async () => {
-          const counts = await peersPerNode();
-          const total = [...counts.values()].reduce((sum, count) => sum + count, 0);
-          return total === NODES.length ? counts : undefined;
-        },
-        20_000,
-        () => 'three peers in all on the live nodes',
-      );
+      const where = await settledPeers();
       console.log(`# peers-per-node-after-kill: ${JSON.stringify(Object.fromEntries(where))}`);
     });
 
@@ -365,19 +417,8 @@ describe(
       const counts = await peersPerNode();
       const drained = (['sfu-b', 'sfu-c'] as const).find((id) => counts.get(id) === 1);
       assert.ok(drained !== undefined, `a node with one page: ${JSON.stringify([...counts])}`);
-      // The page it serves: the one whose peer name its stream metrics carry.
-      const mover = await waitFor(
-        async () => {
-          const held = await (await fetch(`${nodeOf(drained).admin}/metrics`)).text();
-          for (const [id, page] of pages) {
-            const { peer } = await demoSnapshot(page.page);
-            if (peer !== null && held.includes(`peer="${peer}"`)) return id;
-          }
-          return undefined;
-        },
-        10_000,
-        () => `the page ${drained} serves`,
-      );
+      const [mover] = await pagesServedBy(drained, 1);
+      assert.ok(mover !== undefined);
       const others = NODES.map(({ id }) => id).filter((id) => id !== mover);
       const old = new Map(NODES.map(({ id }) => [id, watchOf(id).streams()]));
       const drainedAt = performance.now();
@@ -403,15 +444,10 @@ describe(
         `the page was asked to move: ${snapshot.events.map((event) => event.name).join(',')}`,
       );
       // Media again through the new connection: the mover's new consumers, the others' of it.
-      await waitFor(
-        () =>
-          others.every(
-            (other) =>
-              watchOf(mover).firstAfter(other, drainedAt, old.get(mover)) !== undefined &&
-              watchOf(other).firstAfter(mover, drainedAt, old.get(other)) !== undefined,
-          )
-            ? true
-            : undefined,
+      await decodeEachOtherSince(
+        [mover],
+        drainedAt,
+        old,
         15_000,
         () => 'the moved page and the others to decode each other through new consumers',
       );
@@ -441,30 +477,9 @@ describe(
 
     it('SIGTERM of a node serving pages: they move, and it exits 0 once empty, before its drain deadline', async () => {
       // The live node serving the most pages, and which pages those are.
-      const counts = await waitFor(
-        async () => {
-          const now = await peersPerNode();
-          const total = [...now.values()].reduce((sum, count) => sum + count, 0);
-          return total === NODES.length ? now : undefined;
-        },
-        20_000,
-        () => 'three peers in all on the live nodes',
-      );
-      const [target] = [...counts.entries()].sort((x, y) => y[1] - x[1])[0] ?? [];
-      assert.ok(target !== undefined);
-      const movers = await waitFor(
-        async () => {
-          const held = await (await fetch(`${nodeOf(target).admin}/metrics`)).text();
-          const found: NodeId[] = [];
-          for (const [id, page] of pages) {
-            const { peer } = await demoSnapshot(page.page);
-            if (peer !== null && held.includes(`peer="${peer}"`)) found.push(id);
-          }
-          return found.length === counts.get(target) ? found : undefined;
-        },
-        10_000,
-        () => `the pages ${target} serves`,
-      );
+      const counts = await settledPeers();
+      const target = busiest(counts);
+      const movers = await pagesServedBy(target, counts.get(target) ?? 0);
       const exits = (): number =>
         up.stdout().match(new RegExp(`^${target} exited \\(code 0\\)`, 'gm'))?.length ?? 0;
       const exitsBefore = exits();
@@ -486,25 +501,16 @@ describe(
         `it stopped once empty, not at its deadline (${Math.round(exitedAfter)} ms)`,
       );
       // The pages it served decode the others again through new consumers, and are decoded.
-      await waitFor(
-        () =>
-          movers.every((mover) =>
-            NODES.filter(({ id }) => id !== mover).every(
-              ({ id: other }) =>
-                watchOf(mover).firstAfter(other, termAt, old.get(mover)) !== undefined &&
-                watchOf(other).firstAfter(mover, termAt, old.get(other)) !== undefined,
-            ),
-          )
-            ? true
-            : undefined,
+      await decodeEachOtherSince(
+        movers,
+        termAt,
+        old,
         15_000,
         () => 'the moved pages and the others to decode each other again',
       );
       // This SIGTERM's move: the page's log also holds the earlier drain's.
       for (const mover of movers) {
-        const events = (await demoSnapshot(pageOf(mover).page)).events
-          .filter((event) => event.at >= termWall)
-          .map((event) => event.name);
+        const events = await eventsSince(mover, termWall);
         assert.ok(
           events.includes('move'),
           `${mover}'s page was asked to move: ${events.join(',')}`,
@@ -513,30 +519,9 @@ describe(
     });
 
     it('a node that stops answering (SIGSTOP: its host gone): its pages notice by their pings and come back through a door', async () => {
-      const counts = await waitFor(
-        async () => {
-          const now = await peersPerNode();
-          const total = [...now.values()].reduce((sum, count) => sum + count, 0);
-          return total === NODES.length ? now : undefined;
-        },
-        20_000,
-        () => 'three peers in all on the live nodes',
-      );
-      const [target] = [...counts.entries()].sort((x, y) => y[1] - x[1])[0] ?? [];
-      assert.ok(target !== undefined);
-      const stranded = await waitFor(
-        async () => {
-          const held = await (await fetch(`${nodeOf(target).admin}/metrics`)).text();
-          const found: NodeId[] = [];
-          for (const [id, page] of pages) {
-            const { peer } = await demoSnapshot(page.page);
-            if (peer !== null && held.includes(`peer="${peer}"`)) found.push(id);
-          }
-          return found.length === counts.get(target) ? found : undefined;
-        },
-        10_000,
-        () => `the pages ${target} serves`,
-      );
+      const counts = await settledPeers();
+      const target = busiest(counts);
+      const stranded = await pagesServedBy(target, counts.get(target) ?? 0);
       const old = new Map(NODES.map(({ id }) => [id, watchOf(id).streams()]));
       const pid = await pidOf(target);
       // The node and its mediasoup workers (its children): all of it stops, as a host would.
@@ -569,17 +554,10 @@ describe(
         return `${page}: joined=${String(snapshot.joined)} peers=${snapshot.peers.join('/')} events=${events.join(',')} errors=${snapshot.errors.join(' | ')} status=${status}`;
       };
       try {
-        await waitFor(
-          () =>
-            stranded.every((page) =>
-              NODES.filter(({ id }) => id !== page).every(
-                ({ id: other }) =>
-                  watchOf(page).firstAfter(other, stoppedAt, old.get(page)) !== undefined &&
-                  watchOf(other).firstAfter(page, stoppedAt, old.get(other)) !== undefined,
-              ),
-            )
-              ? true
-              : undefined,
+        await decodeEachOtherSince(
+          stranded,
+          stoppedAt,
+          old,
           BACK_WITH_MEDIA_BOUND_MS + 10_000,
           () => `the pages of the stopped ${target} to decode the others again, and they them`,
         ).catch(async (error: unknown) => {
@@ -590,9 +568,7 @@ describe(
           `# time-to-media-after-sigstop-ms: ${Math.round(performance.now() - stoppedAt)}`,
         );
         for (const page of stranded) {
-          const events = (await demoSnapshot(pageOf(page).page)).events
-            .filter((event) => event.at >= stoppedWall)
-            .map((event) => event.name);
+          const events = await eventsSince(page, stoppedWall);
           console.log(`# stopped-node-page-events: ${events.join(',')}`);
           assert.ok(events.includes('joined'), `${page}'s page joined again: ${events.join(',')}`);
         }
