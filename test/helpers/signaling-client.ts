@@ -2,6 +2,7 @@
  * Test side of the signaling protocol: a `ws` client that queues every frame
  * it receives until a test takes it, and small waiting helpers.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Registry } from 'prom-client';
 import WebSocket from 'ws';
@@ -81,6 +82,12 @@ export class SignalingClient {
     this.socket.close();
     await closed;
   }
+}
+
+/** The data of a successful answer; fails the test with the error of any other. */
+export function okData(frame: Frame): Record<string, unknown> {
+  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
+  return frame.data ?? {};
 }
 
 export async function metricValue(registry: Registry, name: string, labels = ''): Promise<number> {

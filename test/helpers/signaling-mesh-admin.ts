@@ -11,7 +11,7 @@
  * the admin token's header).
  */
 import assert from 'node:assert/strict';
-import type { SignalingClient } from './signaling-client.js';
+import { okData, type SignalingClient } from './signaling-client.js';
 import { waitFor } from './process.js';
 
 /** One resource the control plane pushed to a node, as GET /nodes lists it. */
@@ -133,8 +133,7 @@ export async function joinRoomHomedOn(
   const joined = await Promise.all(
     options.candidates.map(async (room) => {
       const client = await options.open();
-      const answer = await client.request('join', { room, peer: options.peer });
-      assert.equal(answer.ok, true, `expected success, got ${JSON.stringify(answer.error)}`);
+      okData(await client.request('join', { room, peer: options.peer }));
       return { room, client };
     }),
   );

@@ -33,7 +33,7 @@ import type { RunningSignaling } from '../../../signaling/index.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { waitForFullDirectory } from '../../helpers/signaling-mesh-admin.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData } from '../../helpers/signaling-client.js';
 import { WhipPublisher } from '../../helpers/peers/werift-whip.js';
 
 const LOG_LEVEL = process.env['DRAIN_TEST_LOG'] ?? 'silent';
@@ -46,11 +46,6 @@ const ROOM = 'drain-r';
 const DRAIN_TIMEOUT_MS = 30_000;
 /** B's drain, which nothing ends early: its peers have nowhere to go. */
 const SHORT_DRAIN_MS = 2_000;
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 describe('a signaling node drains: its peers are asked to move', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
@@ -105,10 +100,10 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     const alice = await open(wsUrl(0));
     const carol = await open(wsUrl(0));
     const bob = await open(wsUrl(1));
-    const aliceJoin = ok(await alice.request('join', { room: ROOM, peer: 'alice' }));
+    const aliceJoin = okData(await alice.request('join', { room: ROOM, peer: 'alice' }));
     assert.deepEqual(aliceJoin['doors'], [wsUrl(1)], 'A names B as its door');
-    ok(await carol.request('join', { room: ROOM, peer: 'carol', displayName: 'Carol' }));
-    const bobJoin = ok(await bob.request('join', { room: ROOM, peer: 'bob' }));
+    okData(await carol.request('join', { room: ROOM, peer: 'carol', displayName: 'Carol' }));
+    const bobJoin = okData(await bob.request('join', { room: ROOM, peer: 'bob' }));
     assert.deepEqual(bobJoin['doors'], [wsUrl(0)], 'B names A as its door');
 
     const started = performance.now();
@@ -156,7 +151,7 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     await waitFor(
       async () => {
         const probe = await open(wsUrl(1));
-        const answer = ok(await probe.request('join', { room: 'drain-probe' }));
+        const answer = okData(await probe.request('join', { room: 'drain-probe' }));
         await probe.close();
         return Array.isArray(answer['doors']) && answer['doors'].length === 0 ? true : undefined;
       },
@@ -169,14 +164,14 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
 
     // Make before break: each moves to B under a new peer name, then leaves A.
     const aliceThere = await open(wsUrl(1));
-    const aliceMoved = ok(await aliceThere.request('join', { room: ROOM, peer: 'alice-2' }));
+    const aliceMoved = okData(await aliceThere.request('join', { room: ROOM, peer: 'alice-2' }));
     assert.ok(
       (aliceMoved['peers'] as { peer: string }[]).some((entry) => entry.peer === 'alice'),
       'her old self is still in the room (on A) when she joins B',
     );
     await alice.close();
     const carolThere = await open(wsUrl(1));
-    ok(await carolThere.request('join', { room: ROOM, peer: 'carol-2', displayName: 'Carol' }));
+    okData(await carolThere.request('join', { room: ROOM, peer: 'carol-2', displayName: 'Carol' }));
     assert.equal(drainOver, undefined, 'carol is still on A');
     await carol.close();
     await dave.close();
@@ -196,8 +191,8 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     // A drains already: B has nowhere to send its peers, so none is asked to move.
     const erin = await open(wsUrl(1));
     const frank = await open(wsUrl(1));
-    ok(await erin.request('join', { room: ROOM, peer: 'erin' }));
-    ok(await frank.request('join', { room: `${ROOM}-2`, peer: 'frank' }));
+    okData(await erin.request('join', { room: ROOM, peer: 'erin' }));
+    okData(await frank.request('join', { room: `${ROOM}-2`, peer: 'frank' }));
     // And a WHIP publisher, which nothing can ask to move.
     const publisher = await WhipPublisher.publish(`${httpBase(1)}/whip/${ROOM}-whip`, {
       timeoutMs: 30_000,

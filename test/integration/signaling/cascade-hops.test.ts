@@ -33,7 +33,7 @@ import {
   signalingChannel,
   startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -42,11 +42,6 @@ const NODES = [
 ] as const;
 const ROOM = 'h1';
 const PIPE = `pipe/${ROOM}/sfu-a~sfu-b`;
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
@@ -66,7 +61,7 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
   ): Promise<[SignalingClient, Record<string, unknown>]> => {
     const client = await SignalingClient.open(wsUrlOf(node));
     clients.push(client);
-    return [client, ok(await client.request('join', { room: ROOM, peer }))];
+    return [client, okData(await client.request('join', { room: ROOM, peer }))];
   };
 
   before(async () => {

@@ -75,7 +75,7 @@ import {
   startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData } from '../../helpers/signaling-client.js';
 import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { ScriptedSignaling } from '../control-plane/rooms-scripted-signaling.js';
 
@@ -103,11 +103,6 @@ const MAX_DATAGRAM = 65_507;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const run = promisify(execFile);
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 /** The sum of a metric's series at a node's admin whose labels include `labels` (0 before it exists). */
 async function metric(
@@ -213,7 +208,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     const [a, b] = nodes();
     const aliceWs = await SignalingClient.open(wsUrlOf(a));
     clients.push(aliceWs);
-    ok(await aliceWs.request('join', { room: ROOM, peer: 'alice' }));
+    okData(await aliceWs.request('join', { room: ROOM, peer: 'alice' }));
     const publisher = await WeriftPublisher.publish(signalingChannel(aliceWs));
     alice = publisher;
     peers.push(publisher);
@@ -222,7 +217,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     const ws = await SignalingClient.open(wsUrlOf(b));
     clients.push(ws);
     bobWs = ws;
-    ok(await ws.request('join', { room: ROOM, peer: 'bob' }));
+    okData(await ws.request('join', { room: ROOM, peer: 'bob' }));
     // bob hears of alice's producer (in the answer or as an event) before consuming it.
     await waitFor(
       () => (b.roomCascade.stats().some((set) => set.room === ROOM) ? true : undefined),

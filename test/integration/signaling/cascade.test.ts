@@ -44,7 +44,7 @@ import {
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -62,11 +62,6 @@ const NODES = [
   },
 ] as const;
 const PIPE_R1 = 'pipe/r1/sfu-a~sfu-b';
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -96,7 +91,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
   ): Promise<[SignalingClient, Record<string, unknown>]> => {
     const client = await SignalingClient.open(wsUrlOf(node));
     clients.push(client);
-    return [client, ok(await client.request('join', { room, peer }))];
+    return [client, okData(await client.request('join', { room, peer }))];
   };
 
   /** The node's PipeSet stats for a room: producers piped in and out. */
@@ -213,7 +208,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     await viewer.close();
 
     // Pause and resume on A reach both consumers on B.
-    ok(await aliceWs.request('pauseProducer', { producerId: alice.producerId }));
+    okData(await aliceWs.request('pauseProducer', { producerId: alice.producerId }));
     await Promise.all([bobWs.event('consumerPaused'), carolWs.event('consumerPaused')]);
     await sleep(300);
     const paused = receptions.map((r) => r.received);
@@ -223,7 +218,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
       paused,
       'no packet while paused',
     );
-    ok(await aliceWs.request('resumeProducer', { producerId: alice.producerId }));
+    okData(await aliceWs.request('resumeProducer', { producerId: alice.producerId }));
     await Promise.all([bobWs.event('consumerResumed'), carolWs.event('consumerResumed')]);
     await waitFor(
       () => (receptions.every((r, i) => r.received > (paused[i] ?? 0) + 5) ? true : undefined),
@@ -232,7 +227,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     );
 
     // Closing the producer on A closes the consumers on B and B's copy.
-    ok(await aliceWs.request('closeProducer', { producerId: alice.producerId }));
+    okData(await aliceWs.request('closeProducer', { producerId: alice.producerId }));
     const closed = await Promise.all([
       bobWs.event('consumerClosed'),
       carolWs.event('consumerClosed'),
@@ -246,11 +241,11 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     );
 
     // alice leaves A: B's peers see her leave.
-    ok(await aliceWs.request('leave'));
+    okData(await aliceWs.request('leave'));
     assert.equal((await bobWs.event('peerLeft')).data?.['peer'], 'alice');
     assert.equal((await carolWs.event('peerLeft')).data?.['peer'], 'alice');
 
-    for (const client of [bobWs, carolWs]) ok(await client.request('leave'));
+    for (const client of [bobWs, carolWs]) okData(await client.request('leave'));
     await Promise.all([alice.close(), bob.close(), carol.close()]);
     const { workers: _, ...expected } = baseline;
     await waitFor(
@@ -285,9 +280,9 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     }
     // Either way each side hears of the other once, and of a leave.
     assert.equal((await ginaWs.event('peerJoined')).data?.['peer'], 'hugo');
-    ok(await ginaWs.request('leave'));
+    okData(await ginaWs.request('leave'));
     assert.equal((await hugoWs.event('peerLeft')).data?.['peer'], 'gina');
-    ok(await hugoWs.request('leave'));
+    okData(await hugoWs.request('leave'));
     const { workers: _, ...expected } = baseline;
     await waitFor(
       () => (media() === JSON.stringify(expected) ? true : undefined),
@@ -322,11 +317,11 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
         () => `round ${round}: RTP through the pipe`,
       );
       // B's room closes with jon; the PIPE may stay a while.
-      ok(await jonWs.request('leave'));
+      okData(await jonWs.request('leave'));
       await jon.close();
       await jonWs.close();
     }
-    ok(await idaWs.request('leave'));
+    okData(await idaWs.request('leave'));
     await ida.close();
   });
 
@@ -357,7 +352,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     assert.deepEqual(piped(b, 'r2'), { in: 1, out: 0 });
 
     // eve stops consuming: the copy stays for pipeLingerMs (500 ms), then goes at both ends.
-    ok(await eveWs.request('closeConsumer', { consumerId: first.consumerId }));
+    okData(await eveWs.request('closeConsumer', { consumerId: first.consumerId }));
     assert.deepEqual(piped(b, 'r2'), { in: 1, out: 0 }, 'kept while it lingers');
     await waitFor(
       () => (piped(b, 'r2').in === 0 && piped(a, 'r2').out === 0 ? true : undefined),
@@ -391,7 +386,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
       'no pipe to the node that went away',
     );
 
-    for (const client of [eveWs, frankWs]) ok(await client.request('leave'));
+    for (const client of [eveWs, frankWs]) okData(await client.request('leave'));
     await Promise.all([dan.close(), eve.close()]);
     const { workers: _, ...expected } = baseline;
     await waitFor(

@@ -39,7 +39,7 @@ import {
   startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['DOOR_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -49,11 +49,6 @@ const NODES = [
 ] as const;
 /** Room names tried until one is homed on sfu-a (placement hashes the name over three nodes). */
 const CANDIDATES = Array.from({ length: 12 }, (_, index) => `door-${index}`);
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 describe('any signaling node is a door', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
@@ -178,7 +173,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
   it('a WebSocket join past maxPeersPerNode is moved to the room’s home, and works there', async () => {
     const room = 'door-ws';
     const bob = await open(wsUrl('sfu-b'));
-    ok(await bob.request('join', { room, peer: 'bob' }));
+    okData(await bob.request('join', { room, peer: 'bob' }));
     await placedEverywhere(room);
     const home = (await roomHomes(adminUrl())).get(room);
     assert.ok(home !== undefined);
@@ -193,7 +188,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
     await carolAtB.close();
 
     const carol = await open(error.url);
-    const answer = ok(await carol.request('join', { room, peer: 'carol' }));
+    const answer = okData(await carol.request('join', { room, peer: 'carol' }));
     assert.deepEqual(
       (answer['peers'] as { peer: string }[]).map((p) => p.peer),
       ['bob'],

@@ -20,7 +20,7 @@ import {
   type CensusCounts,
 } from '../../../signaling/sfu/index.js';
 import { at } from '../../helpers/defined.js';
-import { SignalingClient, until, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData, until, type Frame } from '../../helpers/signaling-client.js';
 
 const log = pino({ level: 'silent' });
 
@@ -41,11 +41,6 @@ function vp8Parameters(ssrc: number): Record<string, unknown> {
   };
 }
 
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
-
 function errorCode(frame: Frame): string | undefined {
   return frame.ok === false ? frame.error?.code : undefined;
 }
@@ -64,7 +59,7 @@ describe('signaling media methods', () => {
   };
   const joined = async (room: string, peer: string): Promise<SignalingClient> => {
     const client = await open();
-    ok(await client.request('join', { room, peer }));
+    okData(await client.request('join', { room, peer }));
     return client;
   };
   const mediaCounts = (): Omit<CensusCounts, 'workers'> => {
@@ -106,12 +101,12 @@ describe('signaling media methods', () => {
 
   it('produce, consume, pause, resume and close, with notifications both ways', async () => {
     const alice = await joined('flow', 'alice');
-    const send = ok(await alice.request('createTransport', { direction: 'send' }));
+    const send = okData(await alice.request('createTransport', { direction: 'send' }));
     assert.equal(typeof send.id, 'string');
     const candidates = send.iceCandidates as { ip: string; protocol: string }[];
     assert.ok(candidates.some((candidate) => candidate.protocol === 'udp'));
     assert.ok(candidates.every((candidate) => candidate.ip === '127.0.0.1'));
-    const produced = ok(
+    const produced = okData(
       await alice.request('produce', {
         transportId: send.id,
         kind: 'video',
@@ -122,13 +117,13 @@ describe('signaling media methods', () => {
     const producerId = produced.producerId as string;
 
     const bob = await open();
-    const join = ok(await bob.request('join', { room: 'flow', peer: 'bob' }));
+    const join = okData(await bob.request('join', { room: 'flow', peer: 'bob' }));
     assert.deepEqual(join.producers, [
       { peer: 'alice', producerId, kind: 'video', paused: false, appData: { source: 'camera' } },
     ]);
-    const capabilities = ok(await bob.request('getRouterRtpCapabilities'));
-    const recv = ok(await bob.request('createTransport', { direction: 'recv' }));
-    const consumed = ok(
+    const capabilities = okData(await bob.request('getRouterRtpCapabilities'));
+    const recv = okData(await bob.request('createTransport', { direction: 'recv' }));
+    const consumed = okData(
       await bob.request('consume', {
         transportId: recv.id,
         producerId,
@@ -138,25 +133,25 @@ describe('signaling media methods', () => {
     assert.equal(consumed.paused, true, 'consumers start paused');
     assert.equal(consumed.kind, 'video');
     const consumerId = consumed.consumerId as string;
-    ok(await bob.request('resumeConsumer', { consumerId }));
+    okData(await bob.request('resumeConsumer', { consumerId }));
 
-    ok(await alice.request('pauseProducer', { producerId }));
+    okData(await alice.request('pauseProducer', { producerId }));
     await bob.event('producerPaused');
     assert.deepEqual((await bob.event('consumerPaused')).data, { consumerId, producerId });
-    ok(await alice.request('resumeProducer', { producerId }));
+    okData(await alice.request('resumeProducer', { producerId }));
     await bob.event('consumerResumed');
 
-    const restarted = ok(await alice.request('restartIce', { transportId: send.id }));
+    const restarted = okData(await alice.request('restartIce', { transportId: send.id }));
     const before = send.iceParameters as { usernameFragment: string };
     const afterRestart = restarted.iceParameters as { usernameFragment: string };
     assert.notEqual(afterRestart.usernameFragment, before.usernameFragment);
 
-    ok(await alice.request('closeProducer', { producerId }));
+    okData(await alice.request('closeProducer', { producerId }));
     assert.deepEqual((await bob.event('producerClosed')).data, { peer: 'alice', producerId });
     assert.deepEqual((await bob.event('consumerClosed')).data, { consumerId, producerId });
     assert.equal(errorCode(await bob.request('resumeConsumer', { consumerId })), 'not_found');
 
-    const second = ok(
+    const second = okData(
       await alice.request('produce', {
         transportId: send.id,
         kind: 'video',
@@ -172,9 +167,9 @@ describe('signaling media methods', () => {
 
   it('a peer that stops answering the heartbeat is cleaned up with its media', async () => {
     const silent = await open({ autoPong: false });
-    ok(await silent.request('join', { room: 'dead', peer: 'ghost' }));
-    const send = ok(await silent.request('createTransport', { direction: 'send' }));
-    const produced = ok(
+    okData(await silent.request('join', { room: 'dead', peer: 'ghost' }));
+    const send = okData(await silent.request('createTransport', { direction: 'send' }));
+    const produced = okData(
       await silent.request('produce', {
         transportId: send.id,
         kind: 'video',
@@ -222,9 +217,9 @@ describe('signaling media methods', () => {
 
   it('answers out-of-order and malformed media requests with their codes', async () => {
     const dave = await joined('bad', 'dave');
-    const send = ok(await dave.request('createTransport', { direction: 'send' }));
-    const recv = ok(await dave.request('createTransport', { direction: 'recv' }));
-    const caps = ok(await dave.request('getRouterRtpCapabilities'));
+    const send = okData(await dave.request('createTransport', { direction: 'send' }));
+    const recv = okData(await dave.request('createTransport', { direction: 'recv' }));
+    const caps = okData(await dave.request('getRouterRtpCapabilities'));
     const cases: [string, Record<string, unknown>, string][] = [
       ['connectTransport', { transportId: 'nope', dtlsParameters: {} }, 'not_found'],
       ['connectTransport', { transportId: send.id, dtlsParameters: { x: 1 } }, 'bad_message'],
@@ -266,8 +261,8 @@ describe('signaling media methods', () => {
       assert.equal(typeof answer.error?.message, 'string');
     }
     assert.equal(censusCounts().producers, baseline.producers, 'no producer from a refusal');
-    ok(await dave.request('ping'));
-    ok(await dave.request('leave'));
+    okData(await dave.request('ping'));
+    okData(await dave.request('leave'));
     assert.equal(
       errorCode(await dave.request('createTransport', { direction: 'send' })),
       'not_joined',
@@ -295,7 +290,7 @@ describe('signaling media methods', () => {
       assert.equal(answers.length - limited, 20, 'the burst is served');
       assert.ok(limited >= 75, `${limited} refused`);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      ok(await client.request('ping'));
+      okData(await client.request('ping'));
     } finally {
       await flooded.close();
     }
@@ -309,7 +304,7 @@ describe('signaling media methods', () => {
       return seed / 2 ** 31;
     };
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
-    const caps = ok(await at(peers, 0).request('getRouterRtpCapabilities'));
+    const caps = okData(await at(peers, 0).request('getRouterRtpCapabilities'));
     const ids: string[] = ['nope'];
     const garbage = (): unknown =>
       pick([pick(ids), random() * 1e6, null, { a: 1 }, 'send', 'video', [], 'x'.repeat(100)]);
@@ -349,7 +344,7 @@ describe('signaling media methods', () => {
     }
     // The mutations must reach past validation: transports and producers got made.
     assert.ok(ids.length > 5, `only ${ids.length - 1} objects created`);
-    for (const client of peers) ok(await client.request('ping'));
+    for (const client of peers) okData(await client.request('ping'));
     await Promise.all(peers.map((client) => client.close()));
     await backToBaseline();
   });

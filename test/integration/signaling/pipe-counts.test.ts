@@ -38,7 +38,7 @@ import {
   startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData } from '../../helpers/signaling-client.js';
 import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
@@ -66,11 +66,6 @@ interface Participant {
   publisher?: WeriftPublisher;
   subscriber?: WeriftSubscriber;
   receptions: RtpReception[];
-}
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
 }
 
 /** The census without workers (each node's pool keeps its own). */
@@ -146,7 +141,7 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
 
     const join = async (name: string, node: RunningSignaling): Promise<Participant> => {
       const ws = await SignalingClient.open(wsUrlOf(node));
-      ok(await ws.request('join', { room: ROOM, peer: name }));
+      okData(await ws.request('join', { room: ROOM, peer: name }));
       const participant: Participant = { name, node, ws, receptions: [] };
       participants.push(participant);
       return participant;
@@ -230,7 +225,7 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
     for (const participant of participants.slice(PER_NODE)) {
       for (const reception of participant.receptions) {
         if (!onA.includes(reception.producerId)) continue;
-        ok(await participant.ws.request('closeConsumer', { consumerId: reception.consumerId }));
+        okData(await participant.ws.request('closeConsumer', { consumerId: reception.consumerId }));
       }
     }
     await waitFor(
@@ -253,7 +248,7 @@ describe('exact pipe counts: six participants over two nodes', { timeout: 120_00
 
     // Everyone leaves: nothing is left on either node.
     for (const participant of participants) {
-      ok(await participant.ws.request('leave'));
+      okData(await participant.ws.request('leave'));
       await participant.publisher?.close();
       await participant.subscriber?.close();
     }

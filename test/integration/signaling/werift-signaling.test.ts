@@ -21,7 +21,7 @@ import {
   installCensus,
   type CensusCounts,
 } from '../../../signaling/sfu/index.js';
-import { SignalingClient, until, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, okData, until, type Frame } from '../../helpers/signaling-client.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import {
   RtpFanIn,
@@ -33,11 +33,6 @@ import {
 } from '../../helpers/peers/werift-signaling.js';
 
 const log = pino({ level: 'silent' });
-
-function ok(frame: Frame): Record<string, unknown> {
-  assert.equal(frame.ok, true, `expected success, got ${JSON.stringify(frame.error)}`);
-  return frame.data ?? {};
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -87,12 +82,12 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
 
     // carol is in the room first: she learns the producer from newProducer.
     const [carolWs, carolJoin] = await joined('werift', 'carol');
-    assert.deepEqual(ok(carolJoin).producers, []);
+    assert.deepEqual(okData(carolJoin).producers, []);
     const carol = await WeriftSubscriber.open(signalingChannel(carolWs));
     peers.push(carol);
 
     const [aliceWs, aliceJoin] = await joined('werift', 'alice');
-    ok(aliceJoin);
+    okData(aliceJoin);
     const alice = await WeriftPublisher.publish(signalingChannel(aliceWs));
     peers.push(alice);
     source.add((packet) => alice.writeRtp(packet));
@@ -103,7 +98,7 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
 
     // bob joins after: he learns it from join's producers.
     const [bobWs, bobJoin] = await joined('werift', 'bob');
-    const listed = ok(bobJoin).producers as { producerId: string }[];
+    const listed = okData(bobJoin).producers as { producerId: string }[];
     assert.deepEqual(
       listed.map((p) => p.producerId),
       [alice.producerId],
@@ -126,7 +121,7 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
     }
     assert.equal(carol.unrouted + bob.unrouted, 0, 'every packet belongs to a consumer');
 
-    ok(await aliceWs.request('pauseProducer', { producerId: alice.producerId }));
+    okData(await aliceWs.request('pauseProducer', { producerId: alice.producerId }));
     await Promise.all([carolWs.event('consumerPaused'), bobWs.event('consumerPaused')]);
     // Packets already on the wire may still land; then nothing.
     await sleep(300);
@@ -138,7 +133,7 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
       'no packet while the producer is paused',
     );
 
-    ok(await aliceWs.request('resumeProducer', { producerId: alice.producerId }));
+    okData(await aliceWs.request('resumeProducer', { producerId: alice.producerId }));
     await Promise.all([carolWs.event('consumerResumed'), bobWs.event('consumerResumed')]);
     await until(
       () => receptions.every((r, i) => r.received > (paused[i] ?? 0) + 20),
@@ -147,7 +142,7 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
 
     // A second publisher: carol's one PeerConnection renegotiates and receives both.
     const [daveWs, daveJoin] = await joined('werift', 'dave');
-    ok(daveJoin);
+    okData(daveJoin);
     const dave = await WeriftPublisher.publish(signalingChannel(daveWs));
     peers.push(dave);
     source.add((packet) => dave.writeRtp(packet));
@@ -161,7 +156,7 @@ describe('werift clients of the signaling protocol', { timeout: 30_000 }, () => 
     );
     assert.equal(carol.receptions.size, 2);
 
-    for (const client of [aliceWs, bobWs, carolWs, daveWs]) ok(await client.request('leave'));
+    for (const client of [aliceWs, bobWs, carolWs, daveWs]) okData(await client.request('leave'));
     await Promise.all([alice.close(), bob.close(), carol.close(), dave.close()]);
     const { workers: _, ...expected } = baseline;
     const media = (): string => {
