@@ -9,13 +9,15 @@
  * Both nodes declare `capacity.sessions: 1`. A room homed on one node (H;
  * the other is the door D): a join at D is served while D is idle; once D
  * carries two producers (its load report over its declared capacity, the
- * control plane's rule for "overloaded"), a join at D is answered `moved`
- * with H's WebSocket URL, and joining there works. The rows of test/unit/signaling/door.test.ts hold the rest
+ * control plane's rule for "overloaded"), a join at the node that is not
+ * H is answered `moved` with H's WebSocket URL, and joining there works. The rows of test/unit/signaling/door.test.ts hold the rest
  * (an overloaded home serves; overload alone never refuses).
  *
  * In one process the census, and so the sessions each node reports, counts
  * both nodes' producers: H is over its capacity too, which changes nothing
- * for H (the room's home serves its room however busy).
+ * for H (the room's home serves its room however busy), but the control
+ * plane may move the room's home off it (overloaded): the test reads the
+ * home at each probe.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -80,22 +82,25 @@ describe('an overloaded signaling node sends joins to the room’s home', { time
   });
 
   it('serves a join while idle, and sends it to the home once over its capacity', async () => {
-    // alice opens the room on A; its home is either node (placement hashes
-    // the name): the other one is the door under test.
     const room = 'overload-r';
+    /** The node the room is homed on now (0 or 1), and the other one: the door under test. */
+    const placesNow = async (): Promise<{ home: 0 | 1; door: 0 | 1 }> => {
+      const homeId = (await roomHomes(adminUrl())).get(room);
+      const home = NODE_IDS.findIndex((id) => id === homeId);
+      assert.ok(home === 0 || home === 1, `the room is homed on one of the nodes: ${homeId}`);
+      return { home, door: home === 0 ? 1 : 0 };
+    };
+    // alice opens the room on A; its home is either node (placement hashes the name).
     const opened = await join(0, room, 'alice');
     assert.equal(opened.ok, true, JSON.stringify(opened.error));
     await waitForRoomPlacement(adminUrl(), NODE_IDS, room);
-    const homeId = (await roomHomes(adminUrl())).get(room);
-    const home = NODE_IDS.findIndex((id) => id === homeId);
-    assert.ok(home === 0 || home === 1, `the room is homed on one of the nodes: ${homeId}`);
-    const door = home === 0 ? 1 : 0;
+    const { door } = await placesNow();
 
     // Idle: the door serves the room (and so holds it with the home).
     const idle = await join(door, room, 'carol');
     assert.equal(idle.ok, true, `an idle node serves: ${JSON.stringify(idle.error)}`);
 
-    // Two producers at the door, in a room of its own: two sessions over a capacity of one.
+    // Two producers at the door: two sessions over a capacity of one.
     for (const peer of ['p1', 'p2']) {
       const client = await open(wsUrl(door));
       const joined = await client.request('join', { room: 'busy', peer });
@@ -103,14 +108,21 @@ describe('an overloaded signaling node sends joins to the room’s home', { time
       publishers.push(await WeriftPublisher.publish(signalingChannel(client)));
     }
 
-    // The next load report (every second) says the door is over: joins go to the home.
-    const moved = await waitFor(
+    // The next load report (every second) says the nodes are over (both:
+    // the census is shared): a join at the node that is not the room's home
+    // goes to the home. The control plane may move the home meanwhile (its
+    // node is overloaded too), so each probe reads where it is now; a probe
+    // that was served leaves at once, so the room stays small.
+    const { moved, home } = await waitFor(
       async () => {
-        const answer = await join(door, room, `dave-${Date.now()}`);
-        return answer.ok === false ? answer : undefined;
+        const now = await placesNow();
+        const probe = await SignalingClient.open(wsUrl(now.door));
+        const answer = await probe.request('join', { room, peer: 'probe' });
+        await probe.close();
+        return answer.ok === false ? { moved: answer, home: now.home } : undefined;
       },
       10_000,
-      () => 'a join at the overloaded node to be sent elsewhere',
+      () => 'a join at an overloaded node that is not the home to be sent elsewhere',
     );
     assert.equal(moved.error?.code, 'moved', JSON.stringify(moved.error));
     assert.equal(
