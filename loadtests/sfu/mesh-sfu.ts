@@ -3,8 +3,8 @@
  * as by default) and one or two signaling nodes, each on its own loopback
  * address with one mediasoup worker, with the config `up` gives each node
  * (its own SPIFFE ID from its service account in signaling.instances), as
- * the cascade tests start them (test/helpers/signaling-mesh.ts) but at the
- * default heartbeat (1 s): the tests' 200 ms makes the control plane find a
+ * the cascade tests start them (test/helpers/signaling-mesh.ts
+ * startSignalingMesh) but at the default heartbeat (1 s): the tests' 200 ms makes the control plane find a
  * node stale after 0.6 s, which a loaded machine reaches (the control plane
  * and both nodes share one event loop here), and a stale node's PIPEs are
  * withdrawn, closing every consumer of a piped producer. With two nodes a
@@ -23,21 +23,17 @@
  * nodes start one after the other, each with one worker, so the n-th
  * worker created belongs to the n-th node.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as mediasoup from 'mediasoup';
-import { parseConfigText } from '../../src/config/index.js';
-import { startControlPlane } from '../../src/control-plane/index.js';
-import { formatHostPort } from '../../src/shared/address.js';
-import { AdminCredentials } from '../../src/shared/admin/index.js';
-import { createLogger } from '../../src/shared/log.js';
-import { startSignaling, type RunningSignaling } from '../../signaling/index.js';
-import { newAdminToken } from '../../test/helpers/admin-token.js';
-import { freePort } from '../../test/helpers/ports.js';
+import {
+  startSignalingMesh,
+  wsUrlOf,
+  type SignalingMesh,
+} from '../../test/helpers/signaling-mesh.js';
 import type { SfuNodeInfo, SfuNodePlace } from './messages.js';
 
 const UNLIMITED = 1_000_000;
+/** The default heartbeat, not the tests' 200 ms (see above). */
+const HEARTBEAT_INTERVAL_MS = 1_000;
 
 /** Lines under `signaling:` for the control plane (which pushes them) and every node. */
 const SIGNALING_LINES = [
@@ -59,89 +55,38 @@ export interface MeshSfu {
   close(): Promise<void>;
 }
 
-/** The config text of the control plane (node undefined) or of one node, as `up` writes it. */
-function configText(
-  dir: string,
-  level: string,
-  grpcPort: number,
-  nodes: readonly (SfuNodePlace & { id: string })[],
-  node?: SfuNodePlace & { id: string },
-): string {
-  return [
-    `logLevel: ${level}`,
-    'controlPlane:',
-    '  admin: 127.0.0.1:0',
-    `  grpc: 127.0.0.1:${grpcPort}`,
-    '  trustDomain: mesh.test',
-    `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
-    `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
-    `  ca: { dir: ${join(dir, 'ca')} }`,
-    'signaling:',
-    ...SIGNALING_LINES,
-    ...(node === undefined
-      ? ['  admin: 127.0.0.1:0', '  listen: 127.0.0.1:0', '  cascade: { listen: 127.0.0.1:0 }']
-      : [
-          `  id: ${node.id}`,
-          `  admin: ${node.host}:0`,
-          `  listen: ${node.host}:0`,
-          `  rtcListenIp: ${node.host}`,
-          `  rtcPorts: { start: ${node.rtcMinPort}, end: ${node.rtcMaxPort} }`,
-          '  workers: 1',
-          `  cascade: { listen: ${node.host}:0 }`,
-        ]),
-    '  instances:',
-    ...nodes.map(
-      (entry) => `    - { id: ${entry.id}, host: ${entry.host}, serviceAccount: ${entry.id} }`,
-    ),
-  ].join('\n');
-}
-
 export async function startMeshSfu(places: readonly SfuNodePlace[]): Promise<MeshSfu> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-sfu-'));
-  const level = process.env['BENCH_SFU_MESH_LOG'] ?? 'silent';
-  const logger = (name: string) => createLogger(name, level === 'silent' ? 'silent' : 'info');
-  const nodes = places.map((place, i) => ({ ...place, id: `sfu-${String.fromCharCode(97 + i)}` }));
-  const grpcPort = await freePort();
-  const plane = await startControlPlane({
-    config: parseConfigText(configText(dir, level, grpcPort, nodes), 'control plane'),
-    env: { XDG_STATE_HOME: join(dir, 'xdg') },
-    log: logger('control-plane'),
-    credentials: AdminCredentials.ofToken(newAdminToken()),
-    // Rooms are placed (and pipes planned) soon after the nodes register.
-    placementGraceMs: 300,
-  });
-  const running: RunningSignaling[] = [];
   const workerPids: number[] = [];
   const onWorker = (worker: mediasoup.types.Worker): void => {
     workerPids.push(worker.pid);
   };
-  const close = async (): Promise<void> => {
-    for (const node of running) await node.close();
-    await plane.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
   mediasoup.observer.on('newworker', onWorker);
+  let mesh: SignalingMesh;
   try {
-    for (const node of nodes) {
-      const config = parseConfigText(configText(dir, level, grpcPort, nodes, node), node.id);
-      running.push(await startSignaling(config, logger(node.id)));
-    }
-    await Promise.all(running.map((node) => node.serving()));
-    if (workerPids.length !== places.length) {
-      throw new Error(`expected ${places.length} mediasoup workers, saw ${workerPids.length}`);
-    }
-  } catch (error) {
-    await close();
-    throw error;
+    mesh = await startSignalingMesh({
+      prefix: 'bench-sfu',
+      nodes: places.map((place, i) => ({
+        id: `sfu-${String.fromCharCode(97 + i)}`,
+        host: place.host,
+        rtcPorts: [place.rtcMinPort, place.rtcMaxPort] as const,
+      })),
+      signaling: SIGNALING_LINES,
+      logLevel: process.env['BENCH_SFU_MESH_LOG'] ?? 'silent',
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    });
   } finally {
     mediasoup.observer.off('newworker', onWorker);
   }
+  if (workerPids.length !== places.length) {
+    await mesh.close();
+    throw new Error(`expected ${places.length} mediasoup workers, saw ${workerPids.length}`);
+  }
   return {
-    nodes: running.map((node, i) => ({
+    nodes: mesh.nodes.map((node, i) => ({
       id: node.id,
       workerPid: workerPids[i] ?? 0,
-      url: `ws://${formatHostPort(node.listen)}/ws`,
+      url: wsUrlOf(node),
     })),
-    close,
+    close: () => mesh.close(),
   };
 }

@@ -34,6 +34,12 @@ export interface SignalingMeshOptions {
   readonly signaling?: readonly string[];
   /** pino level; 'silent' unless a test is being debugged. */
   readonly logLevel?: string;
+  /**
+   * The control plane's heartbeat (default 200 ms: a node is found stale
+   * 0.6 s after it stops, which keeps failure tests short; a loaded process
+   * may reach that, and a stale node's PIPEs are withdrawn).
+   */
+  readonly heartbeatIntervalMs?: number;
 }
 
 export interface SignalingMesh {
@@ -57,7 +63,7 @@ export async function startSignalingMesh(options: SignalingMeshOptions): Promise
       'controlPlane:',
       '  admin: 127.0.0.1:0',
       `  grpc: 127.0.0.1:${grpcPort}`,
-      '  heartbeatIntervalMs: 200',
+      `  heartbeatIntervalMs: ${options.heartbeatIntervalMs ?? 200}`,
       '  trustDomain: mesh.test',
       `  adminTokenFile: ${join(dir, 'state', 'admin-token')}`,
       `  bootstrapTokenFile: ${join(dir, 'state', 'bootstrap-token')}`,
