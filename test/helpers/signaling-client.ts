@@ -90,6 +90,34 @@ export function okData(frame: Frame): Record<string, unknown> {
   return frame.data ?? {};
 }
 
+/**
+ * The clients one test opens, closed together at its end: the tests of rooms
+ * across nodes each kept a list, a push per open and a close of them all.
+ */
+export class SignalingClients {
+  readonly #opened: SignalingClient[] = [];
+
+  async open(url: string): Promise<SignalingClient> {
+    const client = await SignalingClient.open(url);
+    this.#opened.push(client);
+    return client;
+  }
+
+  /** A client at `url` joined to `room` as `peer`, and the answer's data; fails the test unless joined. */
+  async joined(
+    url: string,
+    room: string,
+    peer: string,
+  ): Promise<[SignalingClient, Record<string, unknown>]> {
+    const client = await this.open(url);
+    return [client, okData(await client.request('join', { room, peer }))];
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.#opened.splice(0).map((client) => client.close()));
+  }
+}
+
 export async function metricValue(registry: Registry, name: string, labels = ''): Promise<number> {
   const text = await registry.metrics();
   const line = text.split('\n').find((row) => row.startsWith(`${name}${labels} `));

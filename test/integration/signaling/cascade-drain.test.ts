@@ -33,7 +33,7 @@ import type { RunningSignaling } from '../../../signaling/index.js';
 import { waitFor } from '../../helpers/process.js';
 import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { waitForFullDirectory } from '../../helpers/signaling-mesh-admin.js';
-import { SignalingClient, okData } from '../../helpers/signaling-client.js';
+import { SignalingClient, SignalingClients, okData } from '../../helpers/signaling-client.js';
 import { WhipPublisher } from '../../helpers/peers/werift-whip.js';
 
 const LOG_LEVEL = process.env['DRAIN_TEST_LOG'] ?? 'silent';
@@ -49,7 +49,7 @@ const SHORT_DRAIN_MS = 2_000;
 
 describe('a signaling node drains: its peers are asked to move', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
-  const clients: SignalingClient[] = [];
+  const clients = new SignalingClients();
 
   const node = (index: 0 | 1): RunningSignaling => {
     const running = mesh?.nodes[index];
@@ -71,11 +71,7 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
     return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
   const publishers: WhipPublisher[] = [];
-  const open = async (url: string): Promise<SignalingClient> => {
-    const client = await SignalingClient.open(url);
-    clients.push(client);
-    return client;
-  };
+  const open = (url: string): Promise<SignalingClient> => clients.open(url);
 
   before(async () => {
     mesh = await startSignalingMesh({
@@ -91,7 +87,7 @@ describe('a signaling node drains: its peers are asked to move', { timeout: 90_0
   });
 
   after(async () => {
-    await Promise.all(clients.map((client) => client.close()));
+    await clients.closeAll();
     await Promise.all(publishers.map((publisher) => publisher.close(false)));
     await mesh?.close();
   });

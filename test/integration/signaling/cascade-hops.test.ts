@@ -33,7 +33,7 @@ import {
   signalingChannel,
   startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
-import { SignalingClient, okData } from '../../helpers/signaling-client.js';
+import { SignalingClient, SignalingClients } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -46,7 +46,7 @@ const PIPE = `pipe/${ROOM}/sfu-a~sfu-b`;
 describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
   let nodes: readonly RunningSignaling[] = [];
-  const clients: SignalingClient[] = [];
+  const clients = new SignalingClients();
   const peers: { close(): Promise<void> }[] = [];
   let source: RtpFanIn | undefined;
 
@@ -55,14 +55,11 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
     return mesh.adminUrl;
   };
 
-  const join_ = async (
+  const join_ = (
     node: RunningSignaling,
     peer: string,
-  ): Promise<[SignalingClient, Record<string, unknown>]> => {
-    const client = await SignalingClient.open(wsUrlOf(node));
-    clients.push(client);
-    return [client, okData(await client.request('join', { room: ROOM, peer }))];
-  };
+  ): Promise<[SignalingClient, Record<string, unknown>]> =>
+    clients.joined(wsUrlOf(node), ROOM, peer);
 
   before(async () => {
     mesh = await startSignalingMesh({ prefix: 'cascade-hops', nodes: NODES, logLevel: LOG_LEVEL });
@@ -72,7 +69,7 @@ describe('the pipe hop of a room across two signaling nodes', { timeout: 90_000 
 
   after(async () => {
     await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
-    await Promise.all(clients.map((client) => client.close()));
+    await clients.closeAll();
     source?.close();
     await stopAllPeers();
     await mesh?.close();

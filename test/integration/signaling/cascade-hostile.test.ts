@@ -75,7 +75,7 @@ import {
   startFannedVideo,
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
-import { SignalingClient, okData } from '../../helpers/signaling-client.js';
+import { SignalingClient, SignalingClients } from '../../helpers/signaling-client.js';
 import { startSignalingMesh, wsUrlOf, type SignalingMesh } from '../../helpers/signaling-mesh.js';
 import { ScriptedSignaling } from '../control-plane/rooms-scripted-signaling.js';
 
@@ -175,7 +175,7 @@ class FixedIdentity extends EventEmitter implements WorkloadIdentitySource {
 describe('hostile input against a live cascaded room', { timeout: 120_000 }, () => {
   let mesh: SignalingMesh | undefined;
   let source: RtpFanIn | undefined;
-  const clients: SignalingClient[] = [];
+  const clients = new SignalingClients();
   const peers: { close(): Promise<void> }[] = [];
   const sockets: Socket[] = [];
   let hostileLinks: CascadeLinks | undefined;
@@ -206,18 +206,14 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     source = video;
     await video.sending();
     const [a, b] = nodes();
-    const aliceWs = await SignalingClient.open(wsUrlOf(a));
-    clients.push(aliceWs);
-    okData(await aliceWs.request('join', { room: ROOM, peer: 'alice' }));
+    const [aliceWs] = await clients.joined(wsUrlOf(a), ROOM, 'alice');
     const publisher = await WeriftPublisher.publish(signalingChannel(aliceWs));
     alice = publisher;
     peers.push(publisher);
     video.add((packet) => publisher.writeRtp(packet));
 
-    const ws = await SignalingClient.open(wsUrlOf(b));
-    clients.push(ws);
+    const [ws] = await clients.joined(wsUrlOf(b), ROOM, 'bob');
     bobWs = ws;
-    okData(await ws.request('join', { room: ROOM, peer: 'bob' }));
     // bob hears of alice's producer (in the answer or as an event) before consuming it.
     await waitFor(
       () => (b.roomCascade.stats().some((set) => set.room === ROOM) ? true : undefined),
@@ -247,7 +243,7 @@ describe('hostile input against a live cascaded room', { timeout: 120_000 }, () 
     scripted?.close();
     for (const socket of sockets) socket.close();
     await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
-    await Promise.all(clients.map((client) => client.close()));
+    await clients.closeAll();
     source?.close();
     await stopAllPeers();
     await mesh?.close();

@@ -44,7 +44,7 @@ import {
   type RtpReception,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
-import { SignalingClient, okData } from '../../helpers/signaling-client.js';
+import { SignalingClient, SignalingClients, okData } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['CASCADE_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -74,7 +74,7 @@ function media(): string {
 describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
   let nodes: readonly RunningSignaling[] = [];
-  const clients: SignalingClient[] = [];
+  const clients = new SignalingClients();
   const peers: { close(): Promise<void> }[] = [];
   let source: RtpFanIn | undefined;
   let baseline: CensusCounts;
@@ -84,15 +84,12 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
     return mesh.adminUrl;
   };
 
-  const join_ = async (
+  const join_ = (
     node: RunningSignaling,
     peer: string,
     room = 'r1',
-  ): Promise<[SignalingClient, Record<string, unknown>]> => {
-    const client = await SignalingClient.open(wsUrlOf(node));
-    clients.push(client);
-    return [client, okData(await client.request('join', { room, peer }))];
-  };
+  ): Promise<[SignalingClient, Record<string, unknown>]> =>
+    clients.joined(wsUrlOf(node), room, peer);
 
   /** The node's PipeSet stats for a room: producers piped in and out. */
   const piped = (node: RunningSignaling, room = 'r1'): { in: number; out: number } => {
@@ -121,7 +118,7 @@ describe('a room across two signaling nodes', { timeout: 90_000 }, () => {
 
   after(async () => {
     await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
-    await Promise.all(clients.map((client) => client.close()));
+    await clients.closeAll();
     source?.close();
     await stopAllPeers();
     await mesh?.close(closed);

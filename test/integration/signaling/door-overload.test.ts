@@ -25,7 +25,7 @@ import type { RunningSignaling } from '../../../signaling/index.js';
 import { stopAllPeers } from '../../helpers/peers/process.js';
 import { WeriftPublisher, signalingChannel } from '../../helpers/peers/werift-signaling.js';
 import { waitFor } from '../../helpers/process.js';
-import { SignalingClient, type Frame } from '../../helpers/signaling-client.js';
+import { SignalingClient, SignalingClients, type Frame } from '../../helpers/signaling-client.js';
 import {
   roomHomes,
   waitForFullDirectory,
@@ -42,7 +42,7 @@ const NODE_IDS = NODES.map((entry) => entry.id);
 
 describe('an overloaded signaling node sends joins to the room’s home', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
-  const clients: SignalingClient[] = [];
+  const clients = new SignalingClients();
   const publishers: WeriftPublisher[] = [];
 
   const node = (index: 0 | 1): RunningSignaling => {
@@ -55,11 +55,7 @@ describe('an overloaded signaling node sends joins to the room’s home', { time
     assert.ok(mesh !== undefined);
     return mesh.adminUrl;
   };
-  const open = async (url: string): Promise<SignalingClient> => {
-    const client = await SignalingClient.open(url);
-    clients.push(client);
-    return client;
-  };
+  const open = (url: string): Promise<SignalingClient> => clients.open(url);
   const join = async (index: 0 | 1, room: string, peer: string): Promise<Frame> =>
     (await open(wsUrl(index))).request('join', { room, peer });
 
@@ -76,7 +72,7 @@ describe('an overloaded signaling node sends joins to the room’s home', { time
 
   after(async () => {
     await Promise.all(publishers.map((publisher) => publisher.close().catch(() => undefined)));
-    await Promise.all(clients.map((client) => client.close()));
+    await clients.closeAll();
     await stopAllPeers();
     await mesh?.close();
   });

@@ -39,7 +39,7 @@ import {
   startFannedVideo,
 } from '../../helpers/peers/werift-signaling.js';
 import { WhepViewer } from '../../helpers/peers/werift-whip.js';
-import { SignalingClient, okData } from '../../helpers/signaling-client.js';
+import { SignalingClient, SignalingClients, okData } from '../../helpers/signaling-client.js';
 
 const LOG_LEVEL = process.env['DOOR_TEST_LOG'] ?? 'silent';
 const NODES = [
@@ -52,7 +52,7 @@ const CANDIDATES = Array.from({ length: 12 }, (_, index) => `door-${index}`);
 
 describe('any signaling node is a door', { timeout: 90_000 }, () => {
   let mesh: SignalingMesh | undefined;
-  const clients: SignalingClient[] = [];
+  const clients = new SignalingClients();
   const peers: { close(): Promise<void> }[] = [];
   const viewers: WhepViewer[] = [];
   let source: RtpFanIn | undefined;
@@ -72,11 +72,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
       .roomCascade.reports()
       .some((entry) => entry.room === room);
 
-  const open = async (url: string): Promise<SignalingClient> => {
-    const client = await SignalingClient.open(url);
-    clients.push(client);
-    return client;
-  };
+  const open = (url: string): Promise<SignalingClient> => clients.open(url);
 
   const nodeIds = NODES.map((entry) => entry.id);
   /** Waits until every node holds (acked) `room`'s placement: their doors know its home. */
@@ -102,7 +98,7 @@ describe('any signaling node is a door', { timeout: 90_000 }, () => {
   after(async () => {
     await Promise.all(viewers.map((viewer) => viewer.close().catch(() => undefined)));
     await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
-    await Promise.all(clients.map((client) => client.close()));
+    await clients.closeAll();
     source?.close();
     await stopAllPeers();
     await mesh?.close();
