@@ -92,7 +92,7 @@ function closedHere(facts: DoorFacts): boolean {
 }
 
 /** Whether this node can take one more participant of the room. */
-export function canTakeHere(facts: DoorFacts): boolean {
+function canTakeHere(facts: DoorFacts): boolean {
   return !closedHere(facts) && !facts.overloadedHere;
 }
 

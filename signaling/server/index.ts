@@ -28,10 +28,8 @@ export {
 } from './remote-roster.js';
 export { SignalingConnection, MAX_MISSED_PONGS } from './signaling-connection.js';
 export {
-  canTakeHere,
   doorsOf,
   elsewhere,
-  doorFacts,
   httpDoor,
   redirectLocation,
   websocketDoor,

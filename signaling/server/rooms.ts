@@ -29,7 +29,7 @@ import {
   type RosterChange,
 } from './remote-roster.js';
 import type { BudgetLease, WebRtcBudget } from './webrtc-budget.js';
-import type { NodeDirectory } from './door.js';
+import { doorFacts, type DoorFacts, type NodeDirectory } from './door.js';
 
 /**
  * Producers per member of another node a room takes (audio, video, screen
@@ -237,6 +237,14 @@ export class Rooms extends EventEmitter<RoomsEvents> {
 
   get directory(): NodeDirectory | undefined {
     return this.#directory;
+  }
+
+  /** The doors' facts of a request for `room` now (door.ts); undefined outside a mesh. */
+  doorFacts(room: string): DoorFacts | undefined {
+    const directory = this.#directory;
+    return directory === undefined
+      ? undefined
+      : doorFacts(directory, room, this.localPeerCount(room), this.maxPeersPerNode);
   }
 
   /** The room's members on this node (joining ones included). */

@@ -32,7 +32,7 @@ import {
 import type { RtcSettings } from '../sfu/index.js';
 import { MediaError, PeerMedia, asMediaError, type PeerLimits } from './peer-media.js';
 import { RequestBudget, type RequestBudgetOptions } from './request-budget.js';
-import { doorFacts, doorsOf, elsewhere, websocketDoor, websocketUrlOf } from './door.js';
+import { doorsOf, elsewhere, websocketDoor, websocketUrlOf } from './door.js';
 import { RoomError, type RoomMember, type Rooms } from './rooms.js';
 import { OverBudgetError, type WebRtcBudget } from './webrtc-budget.js';
 
@@ -84,8 +84,8 @@ export class SignalingConnection {
   readonly #baseLog: Logger;
   readonly #joinedHook: ((connection: SignalingConnection) => void) | undefined;
   #log: Logger;
-  /** The WebSocket URL this peer was asked to move to (askToMove), once asked. */
-  #movedTo: string | undefined;
+  /** Whether this peer was asked to move (askToMove asks once). */
+  #askedToMove = false;
   /** 'joining' while a join waits for the room's Router. */
   #state: 'idle' | 'joining' | Joined = 'idle';
   #missedPongs = 0;
@@ -146,21 +146,12 @@ export class SignalingConnection {
    */
   askToMove(deadlineMs: number): boolean {
     const joined = this.#state;
-    const directory = this.#rooms.directory;
-    if (typeof joined !== 'object' || this.#movedTo !== undefined || directory === undefined) {
-      return false;
-    }
-    const target = elsewhere(
-      doorFacts(
-        directory,
-        joined.room,
-        this.#rooms.localPeerCount(joined.room),
-        this.#rooms.maxPeersPerNode,
-      ),
-    );
+    if (typeof joined !== 'object' || this.#askedToMove) return false;
+    const facts = this.#rooms.doorFacts(joined.room);
+    const target = facts === undefined ? undefined : elsewhere(facts);
     if (target === undefined) return false;
     const url = websocketUrlOf(target.url);
-    this.#movedTo = url;
+    this.#askedToMove = true;
     joined.member.notify('move', {
       room: joined.room,
       url,
@@ -413,13 +404,8 @@ export class SignalingConnection {
    * a mesh: a lone node has no other door, and its answers stay as they were.
    */
   #doors(room: string): { doors?: string[] } {
-    const directory = this.#rooms.directory;
-    if (directory === undefined) return {};
-    return {
-      doors: doorsOf(
-        doorFacts(directory, room, this.#rooms.localPeerCount(room), this.#rooms.maxPeersPerNode),
-      ),
-    };
+    const facts = this.#rooms.doorFacts(room);
+    return facts === undefined ? {} : { doors: doorsOf(facts) };
   }
 
   /**
@@ -428,11 +414,9 @@ export class SignalingConnection {
    * limit_exceeded when no node can take it. No doors outside a mesh.
    */
   #door(room: string): ProtocolError | undefined {
-    const directory = this.#rooms.directory;
-    if (directory === undefined) return undefined;
-    const decision = websocketDoor(
-      doorFacts(directory, room, this.#rooms.localPeerCount(room), this.#rooms.maxPeersPerNode),
-    );
+    const facts = this.#rooms.doorFacts(room);
+    if (facts === undefined) return undefined;
+    const decision = websocketDoor(facts);
     switch (decision.kind) {
       case 'serve':
         return undefined;

@@ -54,7 +54,6 @@ import {
   OverBudgetError,
   RoomError,
   WebRtcBudget,
-  doorFacts,
   httpDoor,
   redirectLocation,
   type HttpRoute,
@@ -261,20 +260,10 @@ class WhipWhepEndpoints {
    * mesh, nor for cameras (every node pulls them alike).
    */
   #door(resource: Resource, request: IncomingMessage): string | undefined {
-    const { rooms } = this.#options;
-    const directory = rooms.directory;
-    if (directory === undefined || (resource.type !== 'whip' && resource.type !== 'whep-room')) {
-      return undefined;
-    }
-    const decision = httpDoor(
-      doorFacts(
-        directory,
-        resource.room,
-        rooms.localPeerCount(resource.room),
-        rooms.maxPeersPerNode,
-      ),
-      this.#options.httpRedirect ?? true,
-    );
+    if (resource.type !== 'whip' && resource.type !== 'whep-room') return undefined;
+    const facts = this.#options.rooms.doorFacts(resource.room);
+    if (facts === undefined) return undefined;
+    const decision = httpDoor(facts, this.#options.httpRedirect ?? true);
     if (decision.kind !== 'redirect') return undefined;
     this.#metrics.redirected(resource.type === 'whip' ? 'whip' : 'whep');
     this.#log.debug({ room: resource.room, node: decision.node }, 'POST sent to another node');
