@@ -415,9 +415,27 @@ const clusterSchema = z
     name: name.describe('Unique name; routes send to it.'),
     endpoints: z
       .array(hostPort)
-      .min(1)
       .max(4096)
-      .describe('Upstream host:port addresses (from the registry later).'),
+      .default([])
+      .describe(
+        'Upstream host:port addresses. At least one, unless `service` names where they come from.',
+      ),
+    service: z
+      .strictObject({
+        name: name.describe('The Service whose EndpointSlices list the endpoints.'),
+        namespace: name
+          .optional()
+          .describe(
+            "Its namespace; default: the control plane's (controlPlane.kubernetes.namespace).",
+          ),
+        port: z
+          .union([z.number().int().min(1).max(65535), name])
+          .describe('The Service port, by number or name.'),
+      })
+      .optional()
+      .describe(
+        "With controlPlane.registry: kubernetes, the endpoints are the ready addresses of this Service's EndpointSlices, followed as pods come and go (the cluster is updated in place: untouched endpoints keep their connections, outlier and health state). Until the first list arrives, and without the kubernetes registry, `endpoints` is used. No ready address: requests are answered 503.",
+      ),
     lb: z
       .enum(['round-robin', 'least-request', 'consistent-hash'])
       .default('round-robin')
@@ -485,6 +503,13 @@ const clusterSchema = z
       .describe('Active HTTP GET health checks; a 2xx answer is healthy.'),
   })
   .superRefine((cluster, ctx) => {
+    if (cluster.endpoints.length === 0 && cluster.service === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoints'],
+        message: 'needs at least one endpoint (or a `service` to discover them from)',
+      });
+    }
     if ((cluster.lb === 'consistent-hash') !== (cluster.hashOn !== undefined)) {
       ctx.addIssue({
         code: 'custom',

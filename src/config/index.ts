@@ -7,6 +7,12 @@ export {
   validateConfig,
   withSignalingBindHost,
 } from './load.js';
+export {
+  kubernetesNamespace,
+  kubernetesObjectName,
+  kubernetesSchema,
+  type KubernetesConfig,
+} from './kubernetes-schema.js';
 export { checkConfigText, configTextBounds, type TextBounds } from './bounded-parse.js';
 export { REDACTED, redactSecrets } from './redact.js';
 export { defaultParseLimits, parseConfigTextIsolated, type ParseLimits } from './isolated-parse.js';

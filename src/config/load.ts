@@ -31,6 +31,9 @@ export const environmentOverrides = {
   STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],
   STREAMMESH_SIGNALING_BIND_HOST: ['signaling', 'bindHost'],
   STREAMMESH_SIGNALING_CASCADE_LISTEN: ['signaling', 'cascade', 'listen'],
+  STREAMMESH_SIGNALING_ANNOUNCED_ADDRESS: ['signaling', 'announcedAddress'],
+  STREAMMESH_SIGNALING_PUBLIC_URL: ['signaling', 'publicUrl'],
+  STREAMMESH_CONTROL_PLANE_REGISTRY: ['controlPlane', 'registry'],
 } as const satisfies Record<string, readonly string[]>;
 
 /**

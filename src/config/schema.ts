@@ -10,6 +10,7 @@ import { isLoopbackHost, parseHostPort } from '../shared/address.js';
 import { errorMessage } from '../shared/errors.js';
 import { parseSpiffeId, trustDomainDefect } from '../shared/identity/index.js';
 import { httpSchema } from './http-schema.js';
+import { kubernetesSchema } from './kubernetes-schema.js';
 import { routesSchema } from './routes-schema.js';
 import { rtspSchema } from './rtsp-schema.js';
 import {
@@ -187,6 +188,13 @@ const controlPlaneSchema = z
           'and the CA certifies no other domain. Changing it makes every issued certificate foreign. Read at start.',
       ),
     ca: caSchema.prefault({}),
+    registry: z
+      .enum(['file', 'kubernetes'])
+      .default('file')
+      .describe(
+        'Where services, cameras, routes and endpoints come from. file: this config (the embedded default). kubernetes: this config laid under the custom resources (Camera, MediaRoute) and EndpointSlices read from the API server, with leader election among replicas, the CA root in a Secret, and workloads authenticated by ServiceAccount tokens (controlPlane.kubernetes). Read at start.',
+      ),
+    kubernetes: kubernetesSchema.prefault({}),
     mtls: z
       .boolean()
       .default(true)

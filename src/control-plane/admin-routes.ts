@@ -71,7 +71,16 @@ export function addControlPlaneRoutes(admin: AdminServer, parts: ControlPlanePar
         }
         throw error;
       }
-      const changed = store.set(config, 'admin API');
+      let changed;
+      try {
+        changed = store.set(config, 'admin API');
+      } catch (error) {
+        // A layer (custom resources, EndpointSlices) does not fit the new base.
+        if (error instanceof ConfigError) {
+          return { status: 409, body: { error: error.message, issues: error.issues } };
+        }
+        throw error;
+      }
       return { status: 200, body: { version: store.current.version, changed } };
     },
     { access: 'token' },

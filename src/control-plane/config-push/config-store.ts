@@ -1,7 +1,11 @@
 /**
  * The config the control plane serves, with its version. Sources: the config
  * file (watched: an edit is picked up within ~100 ms) and writes on the admin
- * API. A bad edit is reported and changes nothing: the last good config stays.
+ * API, which make the base; and layers laid over the base by other sources
+ * (on Kubernetes: custom resources, EndpointSlices). The composed config is
+ * validated whole with the one schema, so a layer can never push what a file
+ * could not hold. A bad edit or layer is reported and changes nothing: the
+ * last good config stays.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -10,6 +14,7 @@ import { basename, dirname, resolve } from 'node:path';
 import {
   loadConfigFile,
   splitConfig,
+  validateConfig,
   type MeshConfig,
   type MeshResource,
 } from '../../config/index.js';
@@ -28,18 +33,33 @@ export interface VersionedConfig {
   readonly updatedAt: string;
 }
 
+/**
+ * What a source adds to the base config: a pure function of it (the same
+ * base gives the same config), re-applied whenever the base changes. It
+ * returns a new config and leaves its argument untouched.
+ */
+export type ConfigLayer = (base: MeshConfig) => MeshConfig;
+
 export interface ConfigStoreEvents {
   change: [VersionedConfig];
 }
 
 export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   #current: VersionedConfig;
+  #base: MeshConfig;
+  readonly #layers = new Map<string, ConfigLayer>();
   #sequence = 1;
   #lastReloadError: string | undefined;
 
   constructor(initial: MeshConfig, origin: string) {
     super();
+    this.#base = initial;
     this.#current = versioned(initial, this.#sequence, origin);
+  }
+
+  /** The config of the file or the admin API, without the layers. */
+  get base(): MeshConfig {
+    return this.#base;
   }
 
   get current(): VersionedConfig {
@@ -51,8 +71,44 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     return this.#lastReloadError;
   }
 
-  /** Replaces the config; returns false when the content did not change. */
+  /**
+   * Replaces the base config (the layers are laid over it again); returns
+   * false when the served content did not change. Throws a ConfigError,
+   * changing nothing, when a layer does not fit the new base.
+   */
   set(config: MeshConfig, origin: string): boolean {
+    const composed = this.#compose(config, this.#layers, origin);
+    this.#base = config;
+    return this.#serve(composed, origin);
+  }
+
+  /**
+   * Lays a layer over the base under its name, replacing the one of that
+   * name (undefined removes it); returns false when the served content did
+   * not change. Throws a ConfigError, changing nothing, when the composed
+   * config is invalid: its issues name the fields at fault, so the source
+   * can tell which of its objects to refuse.
+   */
+  setLayer(name: string, layer: ConfigLayer | undefined, origin: string): boolean {
+    const layers = new Map(this.#layers);
+    if (layer === undefined) layers.delete(name);
+    else layers.set(name, layer);
+    const composed = this.#compose(this.#base, layers, origin);
+    if (layer === undefined) this.#layers.delete(name);
+    else this.#layers.set(name, layer);
+    return this.#serve(composed, origin);
+  }
+
+  #compose(base: MeshConfig, layers: ReadonlyMap<string, ConfigLayer>, origin: string): MeshConfig {
+    if (layers.size === 0) return base;
+    let config = base;
+    for (const layer of layers.values()) config = layer(config);
+    // Parsing a parsed config gives it back unchanged; the layers' additions
+    // are checked with everything else (duplicate names, ports, references).
+    return validateConfig(config, origin);
+  }
+
+  #serve(config: MeshConfig, origin: string): boolean {
     const json = JSON.stringify(config);
     if (json === this.#current.json) return false;
     this.#sequence += 1;

@@ -1,7 +1,7 @@
 /**
  * The config the control plane serves and its incremental push to nodes (mesh.proto).
  */
-export { ConfigStore } from './config-store.js';
+export { ConfigStore, type ConfigLayer } from './config-store.js';
 export { ConfigPushServer, type ChannelSecurity } from './server.js';
 export {
   checkLoad,
