@@ -8,6 +8,7 @@ const base = validateConfig(
   { proxy: { rtsp: { paths: { lobby: { source: 'publisher' } } } } },
   'test',
 );
+const lobby = base.proxy.rtsp.paths['lobby'] ?? assert.fail('the base has no lobby path');
 
 /** A layer that adds one RTSP path, as the Camera resources do. */
 function pathLayer(name: string, source: string): ConfigLayer {
