@@ -43,6 +43,12 @@ import { PlacementService } from './placement/index.js';
 import { registerLoadMetrics, Registry } from './registry/index.js';
 import { PipePlanner, RoomMembership, RoomPlacement, SignalingNodes } from './rooms/index.js';
 import { addTokenRoutes } from './tokens/index.js';
+import {
+  kubeClient,
+  kubernetesSourceStarters,
+  startKubernetesSources,
+  type RunningSource,
+} from './kubernetes/index.js';
 import { Revocations, type MeshCa } from './ca/index.js';
 import {
   IdentityService,
@@ -261,6 +267,26 @@ export async function startControlPlane(
       log.level = snapshot.config.logLevel;
     }
   });
+  // The file's config is the base; on Kubernetes the API server's objects are laid over it.
+  let kubernetes: RunningSource | undefined;
+  if (config.controlPlane.registry === 'kubernetes') {
+    kubernetes = await startKubernetesSources(
+      {
+        kube: kubeClient(config.controlPlane.kubernetes, options.env ?? process.env),
+        config,
+        store,
+        registry,
+        metrics,
+        log,
+      },
+      kubernetesSourceStarters,
+    ).catch(async (error: unknown) => {
+      identity?.own.close();
+      watcher?.close();
+      await Promise.all([pushServer.close(), admin.close()]);
+      throw error;
+    });
+  }
   placements.start();
   hops.start();
   roomPlacement.start();
@@ -303,6 +329,7 @@ export async function startControlPlane(
       signalingNodes.close();
       pipes.close();
       watcher?.close();
+      await kubernetes?.close();
       await Promise.all([pushServer.close(), admin.close()]);
     },
   };

@@ -1,0 +1,7 @@
+/**
+ * The sources a control plane with controlPlane.registry: kubernetes
+ * starts, in this order (sources.ts).
+ */
+import type { SourceStarter } from './sources.js';
+
+export const kubernetesSourceStarters: readonly SourceStarter[] = [];
