@@ -2,6 +2,10 @@
  * The sources a control plane with controlPlane.registry: kubernetes
  * starts, in this order (sources.ts).
  */
+import { startEndpointSliceSource, startPodSource } from './discovery/index.js';
 import type { SourceStarter } from './sources.js';
 
-export const kubernetesSourceStarters: readonly SourceStarter[] = [];
+export const kubernetesSourceStarters: readonly SourceStarter[] = [
+  startEndpointSliceSource,
+  startPodSource,
+];
