@@ -46,6 +46,12 @@ export interface KubeApiServer {
 export interface KubeApiServerOptions {
   /** Hard bound on the servers' lifetime; default 20 minutes. */
   readonly timeoutMs?: number;
+  /**
+   * The address the API server listens on and is reached at; default
+   * 127.0.0.1. Pods run in network namespaces reach it on their bridge's
+   * root address (netns.ts), as pods reach the `kubernetes` Service.
+   */
+  readonly address?: string;
 }
 
 const ADMIN_TOKEN = 'streammesh-test-admin-token';
@@ -62,7 +68,8 @@ export async function startKubeApiServer(
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    makeCertificates(dir);
+    const address = options.address ?? '127.0.0.1';
+    makeCertificates(dir, address);
     writeFileSync(join(dir, 'tokens.csv'), `${ADMIN_TOKEN},admin,admin,system:masters\n`);
     const etcdPort = await freePort();
     const etcdPeerPort = await freePort((port) => port !== etcdPort);
@@ -90,8 +97,8 @@ export async function startKubeApiServer(
       tools.kubeApiserver,
       [
         `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--bind-address=${address}`,
+        `--advertise-address=${address}`,
         `--secure-port=${port}`,
         `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
         `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
@@ -112,7 +119,7 @@ export async function startKubeApiServer(
       { timeoutMs, stopSignal: 'SIGTERM', killAfterMs: 5_000 },
     );
     peers.push(apiserver);
-    const url = `https://127.0.0.1:${port}`;
+    const url = `https://${address}:${port}`;
     const caFile = join(dir, 'ca.crt');
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(
@@ -221,8 +228,8 @@ function runTool(
   });
 }
 
-/** A CA, the API server's leaf for 127.0.0.1 and localhost, and the ServiceAccount signing key. */
-function makeCertificates(dir: string): void {
+/** A CA, the API server's leaf for its address and localhost, and the ServiceAccount signing key. */
+function makeCertificates(dir: string, address: string): void {
   const openssl = (args: readonly string[]): void => {
     const result = spawnSync('openssl', [...args], { cwd: dir, encoding: 'utf8' });
     if (result.status !== 0) {
@@ -255,7 +262,7 @@ function makeCertificates(dir: string): void {
   ]);
   writeFileSync(
     join(dir, 'apiserver.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n' +
+    `subjectAltName=IP:127.0.0.1,IP:${address},DNS:localhost,DNS:kubernetes.default.svc\n` +
       'extendedKeyUsage=serverAuth\n',
   );
   openssl([
