@@ -11,5 +11,6 @@ export {
   type NodeRecord,
   type NodeState,
   type NodeStatsView,
+  type PodRecord,
 } from './registry.js';
 export type { Delta } from './node-resources.js';

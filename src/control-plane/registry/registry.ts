@@ -24,6 +24,12 @@
  * under another role is refused (RoleChangeError).
  * The registry emits 'registered' and 'drain' so the push and the admin
  * routes react at once instead of polling.
+ *
+ * On Kubernetes (controlPlane.registry: kubernetes) a node also keeps the
+ * Pod it runs in, as the Pod watch last saw it (a node's id is its Pod's
+ * name): GET /nodes shows it, and a node whose Pod was deleted is stale at
+ * once rather than after missed heartbeats, until a new Pod of that name
+ * appears. A Pod that is only terminating is not gone: its process drains.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../shared/clock.js';
@@ -66,6 +72,21 @@ export interface NodeRecord {
   load: LoadRecord | undefined;
   /** Whether and until when the node is draining; undefined when it is not. */
   draining: DrainRecord | undefined;
+  /** The node's Pod on Kubernetes; undefined elsewhere, or before the Pod watch saw it. */
+  pod: PodRecord | undefined;
+}
+
+/** A node's Pod as the control plane's Pod watch saw it. */
+export interface PodRecord {
+  readonly name: string;
+  readonly uid: string;
+  /** The Kubernetes node it is scheduled on; null while unscheduled. */
+  readonly nodeName: string | null;
+  readonly podIP: string | null;
+  /** Since when it is terminating (its deletionTimestamp); null otherwise. */
+  readonly terminatingSince: string | null;
+  /** When the watch saw it deleted: the node is stale from then on. */
+  readonly deletedAt: string | null;
 }
 
 /** A drain in force: since when and until when (Unix ms). */
@@ -111,7 +132,7 @@ export interface NodeStatsView extends StatsRecord {
 
 export interface NodeView extends Omit<
   NodeRecord,
-  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load' | 'lastError' | 'draining'
+  'lastSeenMs' | 'streamOpen' | 'stats' | 'resources' | 'load' | 'lastError' | 'draining' | 'pod'
 > {
   readonly state: NodeState;
   readonly lastError: LastError | null;
@@ -119,6 +140,7 @@ export interface NodeView extends Omit<
   readonly resources: ResourceStateView[];
   readonly load: LoadRecord | null;
   readonly draining: DrainView | null;
+  readonly pod: PodRecord | null;
 }
 
 export interface RegistryEvents {
@@ -208,6 +230,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       // drained the old one does not hold for it. One that reconnects after
       // its stream dropped runs its config still, and stays drained.
       draining: request.currentVersion === '' ? undefined : previous?.draining,
+      pod: previous?.pod,
     };
     this.#nodes.set(record.id, record);
     this.emit('registered', record.id);
@@ -236,6 +259,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** The deadline a node is drained until (Unix ms), 0 when it is not draining. */
   drainDeadlineOf(id: string): number {
     return this.#nodes.get(id)?.draining?.deadlineMs ?? 0;
+  }
+
+  /** Keeps the Pod node `id` runs in (a deleted one makes it stale); false for an unknown node. */
+  podSeen(id: string, pod: PodRecord): boolean {
+    const record = this.#nodes.get(id);
+    if (record === undefined) return false;
+    record.pod = pod;
+    return true;
   }
 
   /** Drops nodes without a stream that have been silent for forgetAfterMs. */
@@ -320,6 +351,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   stateOf(record: NodeRecord): NodeState {
+    if (record.pod !== undefined && record.pod.deletedAt !== null) return 'stale';
     const silentFor = this.#options.clock.now() - record.lastSeenMs;
     const limit = this.#options.heartbeatIntervalMs * this.#options.staleAfterMissedHeartbeats;
     if (silentFor > limit) return 'stale';
@@ -336,6 +368,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         load,
         lastError,
         draining,
+        pod,
         ...rest
       } = record;
       return {
@@ -352,6 +385,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         lastSeen: new Date(lastSeenMs).toISOString(),
         resources: resources.view(),
         load: load ?? null,
+        pod: pod ?? null,
       };
     });
   }

@@ -1,9 +1,21 @@
 /**
  * Discovery on Kubernetes: the EndpointSlices of HTTP clusters' Services
- * (their endpoints) and the Pods of the proxies and SFU nodes (a node whose
- * Pod is deleted is gone at once).
+ * (their endpoints, laid over the base config) and the Pods of the proxies
+ * and SFU nodes (where each node runs; a node whose Pod is deleted is gone
+ * at once).
  */
-import type { SourceStarter } from '../sources.js';
-
-export const startEndpointSliceSource: SourceStarter = () => Promise.resolve({ close() {} });
-export const startPodSource: SourceStarter = () => Promise.resolve({ close() {} });
+export {
+  ENDPOINT_SLICES_LAYER,
+  EndpointSliceSource,
+  endpointSlicesLayer,
+  startEndpointSliceSource,
+} from './endpoint-slice-source.js';
+export {
+  endpointsFor,
+  parseSlice,
+  type SliceDefect,
+  type SliceEndpoints,
+} from './endpoint-slices.js';
+export { ListWatch, type ListWatchOptions } from './list-watch.js';
+export { MESH_POD_SELECTOR, PodSource, startPodSource } from './pod-source.js';
+export { parsePod, type PodDefect } from './pods.js';
