@@ -7,7 +7,12 @@
 import { startControlPlane } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
 import { startSignaling } from '../../signaling/index.js';
-import { httpUrl, formatHostPort, type HostPort } from '../shared/address.js';
+// Deep imports until src/control-plane/index.ts exports these (a shared file; asked for).
+// eslint-disable-next-line streammesh/import-entries
+import { kubeClient } from '../control-plane/kubernetes/index.js';
+// eslint-disable-next-line streammesh/import-entries
+import { startElectedReplica } from '../control-plane/kubernetes/elected-replica.js';
+import { httpUrl, formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { DEMO_PATH, defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import type { AdminCredentials } from '../shared/admin/index.js';
@@ -109,11 +114,26 @@ async function start(
 ): Promise<Running> {
   switch (role) {
     case 'control-plane': {
-      const plane = await startControlPlane(
+      const options =
         configFile === undefined
           ? { config, log, credentials }
-          : { config, log, credentials, configFile },
-      );
+          : { config, log, credentials, configFile };
+      const { registry, kubernetes } = config.controlPlane;
+      if (registry === 'kubernetes' && kubernetes.leaderElection.enabled) {
+        // One of several replicas: it serves (binds gRPC and the full admin) only while it leads.
+        const replica = await startElectedReplica({
+          settings: kubernetes,
+          kube: kubeClient(kubernetes),
+          admin: validHostPort(config.controlPlane.admin),
+          credentials,
+          env: process.env,
+          log,
+          lead: () => startControlPlane(options),
+          exit: (code) => process.exit(code),
+        });
+        return { listen: { admin: replica.admin }, close: () => replica.close() };
+      }
+      const plane = await startControlPlane(options);
       return {
         listen: { admin: plane.admin, grpc: plane.grpc },
         // `up` prints this once: where the token is, never the token.
