@@ -11,9 +11,11 @@ export {
   MAX_CSR_BYTES,
   MeshCa,
   type FromFilesOptions,
+  type FromPemOptions,
   type IssuedCertificate,
   type IssueOptions,
   type LoadOrCreateOptions,
+  type NewRoot,
 } from './mesh-ca.js';
 export { ROOT_FILE } from './root-files.js';
 export {

@@ -10,11 +10,13 @@
  *
  * Rotation: rotate() makes a new root the issuer and keeps the old one in
  * the bundle, so leaves of both verify while workloads renew; retire()
- * drops the old roots once every leaf they signed has been renewed.
+ * drops the old roots once every leaf they signed has been renewed. Only a
+ * CA kept in a directory rotates: an operator's root (files) and a root kept
+ * elsewhere (fromPem: a Kubernetes Secret) are replaced where they are kept.
  */
 import { webcrypto } from 'node:crypto';
 import { join } from 'node:path';
-import { Pkcs10CertificateRequest, type X509Certificate } from '@peculiar/x509';
+import { PemConverter, Pkcs10CertificateRequest, type X509Certificate } from '@peculiar/x509';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import {
   assertTrustDomain,
@@ -64,6 +66,27 @@ export interface FromFilesOptions {
   readonly clock?: Clock;
 }
 
+export interface FromPemOptions {
+  /** The issuing root's certificate (PEM). */
+  readonly certificatePem: string;
+  /** Its private key (PEM, PKCS#8 or SEC1, ECDSA P-256). Never logged, never in an error. */
+  readonly keyPem: string;
+  /** Every root trusted (PEM); the issuer is added when missing. Default: the issuer alone. */
+  readonly bundlePem?: string;
+  readonly trustDomain: string;
+  /** Where the root is kept, for messages (e.g. "Secret streammesh/streammesh-ca"). */
+  readonly where: string;
+  /** Why rotate() and retire() are refused: what to do instead. */
+  readonly notRotatable: string;
+  readonly clock?: Clock;
+}
+
+/** A new root's certificate and PKCS#8 key, PEM: what a store outside the CA keeps. */
+export interface NewRoot {
+  readonly certificatePem: string;
+  readonly keyPem: string;
+}
+
 export interface IssueOptions {
   readonly spiffeId: string;
   /** A node's id, written as the subject CN; must be a DNS label. None for other workloads. */
@@ -84,8 +107,10 @@ export interface IssuedCertificate {
 export class MeshCa {
   readonly trustDomain: string;
   readonly #clock: Clock;
-  /** Where the roots are kept, undefined for an operator's root (not rotated here). */
+  /** Where the roots are kept, undefined for a root kept elsewhere (not rotated here). */
   readonly #dir: string | undefined;
+  /** Why a root kept elsewhere is not rotated here: what to do instead. */
+  readonly #notRotatable: string;
   #issuer: Root;
   /** Every root trusted now, the issuer included, oldest first. */
   #trusted: X509Certificate[];
@@ -93,13 +118,14 @@ export class MeshCa {
   private constructor(
     trustDomain: string,
     clock: Clock,
-    dir: string | undefined,
+    dir: string | { notRotatable: string },
     issuer: Root,
     trusted: X509Certificate[],
   ) {
     this.trustDomain = trustDomain;
     this.#clock = clock;
-    this.#dir = dir;
+    this.#dir = typeof dir === 'string' ? dir : undefined;
+    this.#notRotatable = typeof dir === 'string' ? '' : dir.notRotatable;
     this.#issuer = issuer;
     this.#trusted = trusted;
   }
@@ -138,9 +164,44 @@ export class MeshCa {
       keyPem,
       `${options.certFile} and ${options.keyFile}`,
     );
-    return new MeshCa(options.trustDomain, options.clock ?? systemClock, undefined, issuer, [
-      issuer.certificate,
-    ]);
+    return new MeshCa(
+      options.trustDomain,
+      options.clock ?? systemClock,
+      { notRotatable: 'a root supplied from files: replace the files instead' },
+      issuer,
+      [issuer.certificate],
+    );
+  }
+
+  /**
+   * A root kept outside the CA (a Kubernetes Secret), given as text: trusted
+   * with the bundle given, never rotated here (options.notRotatable says
+   * what to do instead). Throws CaError ERR_CA_FILE naming `where` (never
+   * the key) when the certificate and key do not make a P-256 CA root.
+   */
+  static async fromPem(options: FromPemOptions): Promise<MeshCa> {
+    assertTrustDomain(options.trustDomain);
+    const issuer = await rootOf(options.certificatePem, options.keyPem, options.where);
+    const bundle = certificatesOf(options.bundlePem ?? '', options.where);
+    return new MeshCa(
+      options.trustDomain,
+      options.clock ?? systemClock,
+      { notRotatable: options.notRotatable },
+      issuer,
+      withIssuer(bundle, issuer),
+    );
+  }
+
+  /** A new root for `trustDomain`, for a store outside the CA to keep (then fromPem). */
+  static async newRoot(trustDomain: string, clock: Clock = systemClock): Promise<NewRoot> {
+    assertTrustDomain(trustDomain);
+    const keys = await generateRootKey();
+    const certificate = await createRootCertificate(keys, trustDomain, clock.now());
+    const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+    return {
+      certificatePem: certificate.toString('pem') + '\n',
+      keyPem: PemConverter.encode(der, 'PRIVATE KEY') + '\n',
+    };
   }
 
   /**
@@ -240,10 +301,7 @@ export class MeshCa {
 
   #writableDir(operation: string): string {
     if (this.#dir === undefined) {
-      throw new CaError(
-        'ERR_CA_STATE',
-        `cannot ${operation} a root supplied from files: replace the files instead`,
-      );
+      throw new CaError('ERR_CA_STATE', `cannot ${operation} ${this.#notRotatable}`);
     }
     return this.#dir;
   }

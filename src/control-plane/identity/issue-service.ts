@@ -4,20 +4,25 @@
  * its node id as the subject CN.
  *
  * Who may ask for what:
- * - a first certificate needs the bootstrap token (compared in constant
- *   time); it may name any SPIFFE ID of the trust domain but the control
- *   plane's own (whoever held that could pose as the control plane to
- *   every node);
+ * - a first certificate needs a token, checked by the authenticator
+ *   (token-authenticators.ts): the bootstrap token (embedded mode), which
+ *   may name any SPIFFE ID of the trust domain, or on Kubernetes a
+ *   ServiceAccount token (TokenReview), which may name only its
+ *   ServiceAccount's ID and, bound to a pod, only that pod as node id.
+ *   Never the control plane's own ID nor another reserved one (whoever held
+ *   that could pose as the control plane to every node);
  * - a renewal carries no token and needs the caller's current certificate,
  *   verified by the TLS handshake (mutual TLS); it may only ask for the same
  *   SPIFFE ID and node id that certificate names.
  *
  * Refusals: UNAUTHENTICATED (no token, a wrong one, a renewal without a
- * certificate), PERMISSION_DENIED (another identity than the certificate's,
- * another trust domain, the control plane's ID), INVALID_ARGUMENT (a CSR
- * too large, unreadable, not self-signed, without exactly one SPIFFE ID; a
- * node id that is not a DNS label). Each is counted by reason. Neither a
- * token nor a key is ever logged or put in an error.
+ * certificate), PERMISSION_DENIED (another identity than the token's or the
+ * certificate's, another trust domain, the control plane's ID),
+ * INVALID_ARGUMENT (a CSR too large, unreadable, not self-signed, without
+ * exactly one SPIFFE ID; a node id that is not a DNS label), UNAVAILABLE
+ * (the token could not be checked now: the API server did not answer).
+ * Each is counted by reason. Neither a token nor a key is ever logged or
+ * put in an error.
  *
  * Each certificate issued is remembered per node id (or SPIFFE ID for a
  * workload without one), with the root that signed it and its notAfter:
@@ -31,8 +36,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
-import type { TokenCredentials } from '../../shared/admin/index.js';
-import { errorMessage, StreammeshError } from '../../shared/errors.js';
+import { errorMessage } from '../../shared/errors.js';
 import {
   isRevokedCertificate,
   parseSpiffeId,
@@ -47,24 +51,15 @@ import type {
   MeshIdentityHandlers,
 } from '../../protocol/mesh/index.js';
 import { CaError, isNodeId, type MeshCa, type Revocations } from '../ca/index.js';
+import { CertificateRefusedError } from './certificate-refused.js';
 import { csrIdentity } from './csr-identity.js';
+import type { FirstCertificateAuthenticator, TokenGrant } from './token-authenticators.js';
 import { controlPlaneSpiffeId } from '../../shared/identity/index.js';
-
-export type RefusalReason =
-  | 'no_token'
-  | 'bad_token'
-  | 'no_certificate'
-  | 'other_identity'
-  | 'other_trust_domain'
-  | 'reserved_identity'
-  | 'too_large'
-  | 'bad_csr'
-  | 'bad_node_id'
-  | 'revoked';
 
 export interface IdentityServiceOptions {
   readonly ca: MeshCa;
-  readonly bootstrapToken: TokenCredentials;
+  /** Checks a first request's token: bootstrapTokenAuthenticator, or TokenReview on Kubernetes. */
+  readonly authenticator: FirstCertificateAuthenticator;
   readonly leafLifetimeMs: number;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
@@ -72,7 +67,8 @@ export interface IdentityServiceOptions {
    * Identities IssueCertificate never certifies, beside the control plane's
    * own: the token issuer's (its key signs edge tokens) and the operators'
    * (their certificate stands for the admin token). The bootstrap token is
-   * readable by every node of the machine; those identities need more.
+   * readable by every node of the machine, and a ServiceAccount may be
+   * named like one; those identities need more.
    */
   readonly reservedIds?: ReadonlySet<string>;
   /**
@@ -82,19 +78,12 @@ export interface IdentityServiceOptions {
   readonly revocations?: Pick<Revocations, 'has' | 'revokesIssue' | 'noteIssued'>;
 }
 
-/** A request refused: its gRPC status, the metric's reason, and what the caller is told. */
-export class CertificateRefusedError extends StreammeshError {
-  readonly status: grpc.status;
-  readonly reason: RefusalReason;
-
-  constructor(status: grpc.status, reason: RefusalReason, details: string) {
-    super('ERR_CERTIFICATE_REFUSED', details);
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
 type Call = grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>;
+
+/** Who asks: a first request with what its token grants, or a renewal with its certificate's identity. */
+type Caller =
+  | { readonly kind: 'first'; readonly grant: TokenGrant }
+  | { readonly kind: 'renewal'; readonly identity: PeerIdentity };
 
 /** The last certificate issued to one node (or workload). */
 export interface IssuedRecord {
@@ -125,14 +114,14 @@ export class IdentityService {
     this.#refused = new Counter({
       name: 'streammesh_control_plane_certificates_refused_total',
       help:
-        'IssueCertificate requests refused, by reason (no_token, bad_token, no_certificate, other_identity, ' +
+        'IssueCertificate requests refused, by reason (no_token, bad_token, review_unavailable, no_certificate, other_identity, ' +
         'other_trust_domain, reserved_identity, too_large, bad_csr, bad_node_id, revoked).',
       labelNames: ['reason'],
       registers: [options.metrics],
     });
     this.#issued = new Counter({
       name: 'streammesh_control_plane_certificates_issued_total',
-      help: 'Workload certificates issued, by kind (first: with the bootstrap token; renewal: over mutual TLS).',
+      help: 'Workload certificates issued, by kind (first: with a token, the bootstrap token or a ServiceAccount token; renewal: over mutual TLS).',
       labelNames: ['kind'],
       registers: [options.metrics],
     });
@@ -172,8 +161,9 @@ export class IdentityService {
 
   async #issue(call: Call): Promise<CertificateResponse> {
     const { csrPem, bootstrapToken, nodeId } = call.request;
-    const renewing = this.#authenticate(call, bootstrapToken);
-    const kind = renewing === undefined ? 'first' : 'renewal';
+    const caller = await this.#authenticate(call, bootstrapToken);
+    const { kind } = caller;
+    const renewing = caller.kind === 'renewal' ? caller.identity : undefined;
     if (nodeId !== '' && !isNodeId(nodeId)) {
       throw new CertificateRefusedError(
         grpc.status.INVALID_ARGUMENT,
@@ -182,6 +172,7 @@ export class IdentityService {
       );
     }
     const asked = this.#askedIdentity(csrPem);
+    if (caller.kind === 'first') this.#assertGranted(caller.grant, asked, nodeId);
     if (
       renewing !== undefined &&
       (asked !== renewing.spiffeId || nodeId !== (renewing.nodeId ?? ''))
@@ -236,7 +227,13 @@ export class IdentityService {
       serialNumber: issued.serialNumber,
     });
     this.#options.log.info(
-      { spiffeId: asked, node: nodeId || undefined, kind, notAfter: issued.notAfter.toISOString() },
+      {
+        spiffeId: asked,
+        node: nodeId || undefined,
+        kind,
+        ...(caller.kind === 'first' ? { holder: caller.grant.holder } : {}),
+        notAfter: issued.notAfter.toISOString(),
+      },
       'certificate issued',
     );
     return {
@@ -258,19 +255,12 @@ export class IdentityService {
   }
 
   /**
-   * undefined for a caller with the bootstrap token (a first issue); the
-   * certificate's identity for a renewal. Throws CertificateRefusedError otherwise.
+   * The token's grant for a first issue; the certificate's identity for a
+   * renewal. Throws CertificateRefusedError otherwise.
    */
-  #authenticate(call: Call, token: string): PeerIdentity | undefined {
+  async #authenticate(call: Call, token: string): Promise<Caller> {
     if (token !== '') {
-      if (!this.#options.bootstrapToken.matches(token)) {
-        throw new CertificateRefusedError(
-          grpc.status.UNAUTHENTICATED,
-          'bad_token',
-          'the bootstrap token is not valid',
-        );
-      }
-      return undefined;
+      return { kind: 'first', grant: await this.#options.authenticator.authenticate(token) };
     }
     // Present only when the handshake verified it against the trust bundle.
     const certificate = call.getAuthContext().sslPeerCertificate;
@@ -297,7 +287,25 @@ export class IdentityService {
         'the client certificate names no SPIFFE ID of this trust domain',
       );
     }
-    return identity;
+    return { kind: 'renewal', identity };
+  }
+
+  /** A first request asks only for what its token grants (a ServiceAccount's ID, a pod's name). */
+  #assertGranted(grant: TokenGrant, asked: string, nodeId: string): void {
+    if (grant.spiffeId !== undefined && asked !== grant.spiffeId) {
+      throw new CertificateRefusedError(
+        grpc.status.PERMISSION_DENIED,
+        'other_identity',
+        `the token is ${grant.holder}'s: it may ask only for ${grant.spiffeId}`,
+      );
+    }
+    if (grant.nodeId !== undefined && nodeId !== grant.nodeId) {
+      throw new CertificateRefusedError(
+        grpc.status.PERMISSION_DENIED,
+        'other_identity',
+        `the token is bound to pod ${grant.nodeId}: node_id must be ${grant.nodeId}`,
+      );
+    }
   }
 
   /** The SPIFFE ID the CSR asks for, if this control plane may certify it. */

@@ -3,7 +3,9 @@
  * and the control plane's address from controlPlane, the SPIFFE ID's
  * namespace and service account from the role's `identity` section, the
  * trust bundle from where trust-bundle-file.ts finds it, the bootstrap token
- * from STREAMMESH_BOOTSTRAP_TOKEN or controlPlane.bootstrapTokenFile.
+ * from STREAMMESH_BOOTSTRAP_TOKEN or controlPlane.bootstrapTokenFile (read
+ * again at each first request: on Kubernetes it is the pod's projected
+ * ServiceAccount token, which kubelet rotates).
  */
 import type { Registry } from 'prom-client';
 import type { MeshConfig } from '../../config/index.js';
@@ -29,6 +31,10 @@ export function workloadIdentityFromConfig(options: NodeIdentityOptions): Worklo
   const { controlPlane, identity } = options;
   const env = options.env ?? process.env;
   const bundleFile = trustBundleFile(controlPlane, env);
+  const bootstrapToken = BootstrapCredentials.reader({
+    file: controlPlane.bootstrapTokenFile,
+    env,
+  });
   return new WorkloadIdentity({
     trustDomain: controlPlane.trustDomain,
     namespace: identity.namespace,
@@ -39,7 +45,12 @@ export function workloadIdentityFromConfig(options: NodeIdentityOptions): Worklo
       controlPlane.trustDomain,
     ),
     trustBundle: { describe: () => bundleFile, read: () => readTrustBundle(bundleFile) },
-    bootstrapToken: BootstrapCredentials.reader({ file: controlPlane.bootstrapTokenFile, env }),
+    bootstrapToken: {
+      describe: () => bootstrapToken.describe(),
+      // Read again at each first request: on Kubernetes the file is a projected
+      // ServiceAccount token that kubelet replaces before it expires.
+      token: () => bootstrapToken.freshToken(),
+    },
     log: options.log,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });

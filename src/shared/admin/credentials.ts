@@ -145,6 +145,20 @@ export class TokenCredentials {
   }
 
   /**
+   * As token(), but read from the file again (when it comes from one): a
+   * token someone else rewrites, as kubelet rewrites a projected
+   * ServiceAccount token before it expires, is never used past its change.
+   * While the file is missing, the token last read. Never log it.
+   */
+  freshToken(): string | undefined {
+    if (this.file !== undefined) {
+      const token = readTokenFile(this.#kind, this.file);
+      if (token !== undefined) this.#keep(token);
+    }
+    return this.#token;
+  }
+
+  /**
    * Creates the file with a new random token when it does not exist (no
    * file when the variable supplies the token). Throws when the file cannot
    * be written, holds no valid token, or others may read it.

@@ -1,0 +1,78 @@
+/**
+ * The identity authority of a control plane with registry: kubernetes:
+ *
+ * - the CA's root from the Secret controlPlane.kubernetes.caSecret (made
+ *   and kept there on the first start, the same for every replica), or the
+ *   operator's root from its files;
+ * - the trust bundle published in the ConfigMap streammesh-trust-bundle,
+ *   which node pods mount to check the control plane before they have a
+ *   certificate (trust-bundle-configmap.ts);
+ * - first certificates against ServiceAccount tokens checked with
+ *   TokenReview (audience controlPlane.kubernetes.tokenAudience) instead of
+ *   the bootstrap token file, which is neither read nor made here: in a pod
+ *   that path is the node's projected token, not a secret to create.
+ */
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type { MeshConfig } from '../../config/index.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import {
+  configMapApi,
+  kubernetesTokenReview,
+  publishTrustBundle,
+  secretApi,
+  TokenReviewer,
+  TRUST_BUNDLE_CONFIGMAP,
+  type KubeClient,
+} from '../kubernetes/index.js';
+import { openMeshCaOnKubernetes, type OpenedCa } from './open-ca.js';
+import {
+  serviceAccountTokenAuthenticator,
+  type FirstCertificateAuthenticator,
+} from './token-authenticators.js';
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+export interface KubernetesIdentityOptions {
+  readonly config: MeshConfig;
+  readonly kube: KubeClient;
+  readonly env: Environment;
+  readonly metrics: MetricsRegistry;
+  readonly log: Logger;
+  readonly clock?: Clock;
+}
+
+export interface KubernetesIdentity {
+  readonly opened: OpenedCa;
+  readonly authenticator: FirstCertificateAuthenticator;
+}
+
+export async function openKubernetesIdentity(
+  options: KubernetesIdentityOptions,
+): Promise<KubernetesIdentity> {
+  const { config, kube, log } = options;
+  const withClock = options.clock === undefined ? {} : { clock: options.clock };
+  const opened = await openMeshCaOnKubernetes(config, options.env, {
+    api: secretApi(kube),
+    namespace: kube.namespace,
+    log,
+    ...withClock,
+  });
+  const published = await publishTrustBundle(
+    configMapApi(kube),
+    kube.namespace,
+    opened.ca.trustBundle(),
+  );
+  log.info(
+    { configMap: `${kube.namespace}/${TRUST_BUNDLE_CONFIGMAP}`, result: published },
+    'trust bundle published',
+  );
+  const reviewer = new TokenReviewer({
+    review: kubernetesTokenReview(kube),
+    audience: config.controlPlane.kubernetes.tokenAudience,
+    trustDomain: config.controlPlane.trustDomain,
+    metrics: options.metrics,
+    ...withClock,
+  });
+  return { opened, authenticator: serviceAccountTokenAuthenticator(reviewer) };
+}
