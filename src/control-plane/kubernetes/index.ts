@@ -6,3 +6,24 @@ export {
   type SourceStarter,
 } from './sources.js';
 export { kubernetesSourceStarters } from './starters.js';
+export {
+  caSecretWhere,
+  CaSecretError,
+  loadOrCreateCaSecret,
+  secretApi,
+  type KeptRoot,
+  type SecretApi,
+} from './ca-secret.js';
+export {
+  allowedIdentity,
+  kubernetesTokenReview,
+  TokenReviewer,
+  TokenReviewUnavailableError,
+  type TokenVerdict,
+} from './token-review.js';
+export {
+  configMapApi,
+  publishTrustBundle,
+  TRUST_BUNDLE_CONFIGMAP,
+  TRUST_BUNDLE_KEY,
+} from './trust-bundle-configmap.js';
