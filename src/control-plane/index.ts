@@ -51,10 +51,14 @@ import {
 } from './kubernetes/index.js';
 import { Revocations, type MeshCa } from './ca/index.js';
 import {
+  bootstrapTokenAuthenticator,
   IdentityService,
   MemoryCertificateProvider,
+  openKubernetesIdentity,
   openMeshCa,
   OwnCertificate,
+  type FirstCertificateAuthenticator,
+  type OpenedCa,
 } from './identity/index.js';
 
 export interface ControlPlaneOptions {
@@ -370,8 +374,11 @@ interface StartedIdentity {
 }
 
 /**
- * The mesh CA, the bootstrap token, the control plane's own certificate and
- * the IssueCertificate service, for the mTLS gRPC listener.
+ * The mesh CA, how first requests are authenticated (the bootstrap token;
+ * on the kubernetes registry, the CA root in its Secret, the trust bundle
+ * ConfigMap and ServiceAccount tokens checked with TokenReview), the
+ * control plane's own certificate and the IssueCertificate service, for the
+ * mTLS gRPC listener.
  */
 async function startIdentity(
   options: ControlPlaneOptions,
@@ -379,10 +386,24 @@ async function startIdentity(
 ): Promise<StartedIdentity> {
   const { config, log } = options;
   const env = options.env ?? process.env;
-  const bootstrapToken =
-    options.bootstrapToken ??
-    BootstrapCredentials.ensure({ file: config.controlPlane.bootstrapTokenFile, env });
-  const opened = await openMeshCa(config, env, options.clock);
+  let opened: OpenedCa;
+  let authenticator: FirstCertificateAuthenticator;
+  if (config.controlPlane.registry === 'kubernetes') {
+    ({ opened, authenticator } = await openKubernetesIdentity({
+      config,
+      kube: kubeClient(config.controlPlane.kubernetes, env),
+      env,
+      metrics,
+      log,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    }));
+  } else {
+    authenticator = bootstrapTokenAuthenticator(
+      options.bootstrapToken ??
+        BootstrapCredentials.ensure({ file: config.controlPlane.bootstrapTokenFile, env }),
+    );
+    opened = await openMeshCa(config, env, options.clock);
+  }
   const ca: MeshCa = opened.ca;
   const leafLifetimeMs = config.controlPlane.ca.leafLifetimeSec * 1000;
   const provider = new MemoryCertificateProvider();
@@ -402,7 +423,7 @@ async function startIdentity(
   await own.start();
   const service = new IdentityService({
     ca,
-    bootstrapToken,
+    authenticator,
     leafLifetimeMs,
     metrics,
     log,
@@ -429,7 +450,7 @@ async function startIdentity(
     },
     running: {
       ca: opened.where,
-      bootstrapToken: bootstrapToken.describe(),
+      bootstrapToken: authenticator.describe(),
       spiffeId: own.spiffeId,
       trustBundle: () => ca.trustBundle(),
     },
