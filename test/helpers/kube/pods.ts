@@ -27,7 +27,15 @@
  * names resolve through the namespace's /etc/hosts, written by the test).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repoRoot } from '../process.js';
 import type { KubeApiServer } from './api-server.js';
@@ -173,8 +181,27 @@ export interface RunningPod {
   signal(signal: NodeJS.Signals): void;
   /** Resolves when the process has exited. */
   exited(): Promise<void>;
-  /** Kills the process (if still running) and deletes what the runner made; the Pod object stays. */
+  /** Kills the process (if still running) and deletes its volumes; the Pod object stays. */
   stop(): Promise<void>;
+}
+
+/** Mount points made on the shared filesystem, deepest first. */
+const createdMountPoints: string[] = [];
+
+/**
+ * Removes the mount points startPod made. Only once every pod has stopped:
+ * removing a path another pod's mount namespace has a mount on detaches it
+ * there (Linux >= 3.18).
+ */
+export function removeMountPoints(): void {
+  for (const path of createdMountPoints.splice(0)) {
+    try {
+      if (statSync(path).isFile()) unlinkSync(path);
+      else rmdirSync(path);
+    } catch {
+      // Gone already, or not empty: something else put a file there; leave it.
+    }
+  }
 }
 
 /** A uid and gid for containers that name none: Kubernetes would use the image's user. */
@@ -182,9 +209,10 @@ const DEFAULT_UID = 10001;
 
 export async function startPod(options: StartPodOptions): Promise<RunningPod> {
   const { kube, namespace, name, template, network } = options;
-  const container = template.spec.containers[0];
-  if (container === undefined) throw new Error(`pod ${name}: no container`);
   const pod = await createPodObject(options);
+  // The created Pod's container, with what admission added (the ServiceAccount's API access mount).
+  const container = pod.spec.containers[0];
+  if (container === undefined) throw new Error(`pod ${name}: no container`);
   const scratch = join(kube.dir, 'pods', name);
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true, mode: 0o755 });
@@ -196,23 +224,30 @@ export async function startPod(options: StartPodOptions): Promise<RunningPod> {
     container.securityContext?.runAsGroup ?? template.spec.securityContext?.runAsGroup ?? user;
   writeHosts(network);
   const mounts: string[] = [`mount --bind ${quote(repoRoot)} ${quote(options.image.workdir)}`];
-  const createdDirs: string[] = [];
-  const mountPoint = (path: string): void => {
-    // Mount points must exist on the shared filesystem; the ones made here are removed at stop.
-    let missing = path;
-    while (!existsSync(missing) && !existsSync(dirname(missing))) missing = dirname(missing);
-    if (!existsSync(path)) {
-      mkdirSync(path, { recursive: true });
-      createdDirs.push(existsSync(missing) ? missing : path);
+  /**
+   * Mount points must exist on the shared filesystem (a directory, or a file
+   * for a file's subPath mount); removeMountPoints() removes the ones made
+   * here once every pod has stopped.
+   */
+  const mountPoint = (path: string, file: boolean): void => {
+    if (existsSync(path)) return;
+    const missing: string[] = [];
+    for (let dir = dirname(path); !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+    for (const dir of missing) {
+      mkdirSync(dir);
+      createdMountPoints.unshift(dir);
     }
+    if (file) writeFileSync(path, '');
+    else mkdirSync(path);
+    createdMountPoints.unshift(path);
   };
-  mountPoint(options.image.workdir);
+  mountPoint(options.image.workdir, false);
   for (const mount of container.volumeMounts ?? []) {
     const source = volumes.get(mount.name);
     if (source === undefined)
       throw new Error(`pod ${name}: volumeMount ${mount.name} has no volume`);
     const from = mount.subPath === undefined ? source : join(source, mount.subPath);
-    mountPoint(mount.mountPath);
+    mountPoint(mount.mountPath, statSync(from).isFile());
     mounts.push(`mount --bind ${quote(from)} ${quote(mount.mountPath)}`);
     if (mount.readOnly === true) {
       mounts.push(`mount -o remount,bind,ro ${quote(mount.mountPath)}`);
@@ -305,13 +340,6 @@ export async function startPod(options: StartPodOptions): Promise<RunningPod> {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exit;
-      }
-      for (const dir of createdDirs.reverse()) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          // Not empty or gone: another pod of the test may still use it as a mount point.
-        }
       }
       rmSync(scratch, { recursive: true, force: true });
     },
