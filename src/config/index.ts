@@ -23,10 +23,16 @@ export {
   type MeshConfig,
   type MeshConfigInput,
 } from './schema.js';
-export { type DestinationConfig, type RouteConfig, type SrtpLegConfig } from './routes-schema.js';
+export {
+  routeSchema,
+  type DestinationConfig,
+  type RouteConfig,
+  type SrtpLegConfig,
+} from './routes-schema.js';
 export {
   DEMO_PATH,
   RTSP_PATH_NAME,
+  rtspPathSchema,
   type RtspAuthConfig,
   type RtspConfig,
   type RtspPathConfig,

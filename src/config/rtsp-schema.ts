@@ -198,3 +198,6 @@ export const rtspSchema = z
 export type RtspConfig = z.output<typeof rtspSchema>;
 export type RtspPathConfig = z.output<typeof pathSchema>;
 export type RtspAuthConfig = z.output<typeof authSchema>;
+
+/** One path's schema, for objects that carry a single path (the Camera custom resource). */
+export { pathSchema as rtspPathSchema };
