@@ -24,8 +24,16 @@ export const CA_CERTIFICATE_KEY = 'tls.crt';
 export const CA_KEY_KEY = 'tls.key';
 export const CA_BUNDLE_KEY = 'bundle.pem';
 
-/** The Secret calls this code makes (CoreV1Api's), apart so the race is unit-tested. */
-export type SecretApi = Pick<CoreV1Api, 'readNamespacedSecret' | 'createNamespacedSecret'>;
+/** A Secret as read here: its data (base64 values, as the API sends them). */
+export interface SecretData {
+  readonly data?: Readonly<Record<string, string>>;
+}
+
+/** The Secret calls this code makes (CoreV1Api has them), apart so the race is unit-tested. */
+export interface SecretApi {
+  readNamespacedSecret(request: { name: string; namespace: string }): Promise<SecretData>;
+  createNamespacedSecret(request: { namespace: string; body: V1Secret }): Promise<unknown>;
+}
 
 /** The root as the Secret keeps it (PEM texts). */
 export interface KeptRoot {
@@ -111,7 +119,7 @@ export function secretOfRoot(name: string, root: NewRoot): V1Secret {
  * The root a Secret keeps; throws CaSecretError naming the key missing.
  * Whether the certificate and key make a CA root is MeshCa.fromPem's check.
  */
-export function rootOfSecret(secret: V1Secret, where: string): KeptRoot {
+export function rootOfSecret(secret: SecretData, where: string): KeptRoot {
   const text = (key: string): string | undefined => {
     const value = secret.data?.[key];
     return value === undefined || value === ''
@@ -141,7 +149,7 @@ async function readSecret(
   api: SecretApi,
   namespace: string,
   name: string,
-): Promise<V1Secret | undefined> {
+): Promise<SecretData | undefined> {
   try {
     return await api.readNamespacedSecret({ name, namespace });
   } catch (error) {

@@ -22,12 +22,7 @@
  * "try again", never take it for a verdict.
  */
 import { createHash } from 'node:crypto';
-import {
-  AuthenticationV1Api,
-  V1TokenReview,
-  V1TokenReviewSpec,
-  type V1TokenReviewStatus,
-} from '@kubernetes/client-node';
+import { AuthenticationV1Api, V1TokenReview, V1TokenReviewSpec } from '@kubernetes/client-node';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { errorMessage, StreammeshError } from '../../shared/errors.js';
@@ -45,6 +40,19 @@ export const DEFAULT_REVIEW_TIMEOUT_MS = 5_000;
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 
 const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):([^:]+)$/;
+
+/** The fields of a TokenReview's status read here (V1TokenReviewStatus has them). */
+export interface ReviewStatus {
+  readonly authenticated?: boolean;
+  /** The API server's reason for a token it does not authenticate. */
+  readonly error?: string;
+  /** The audiences the API server checked the token for, among those asked. */
+  readonly audiences?: readonly string[];
+  readonly user?: {
+    readonly username?: string;
+    readonly extra?: Readonly<Record<string, readonly string[]>>;
+  };
+}
 
 /** What a token lets its holder be certified as. */
 export interface AllowedIdentity {
@@ -68,7 +76,7 @@ export type TokenVerdict = AllowedIdentity | RefusedToken;
 
 /** A review's status read as a verdict (pure: the whole policy of a token). */
 export function allowedIdentity(
-  status: V1TokenReviewStatus | undefined,
+  status: ReviewStatus | undefined,
   expected: { readonly audience: string; readonly trustDomain: string },
 ): TokenVerdict {
   if (status?.authenticated !== true) {
@@ -120,7 +128,7 @@ export class TokenReviewUnavailableError extends StreammeshError {
 }
 
 /** Sends one TokenReview and resolves with its status. */
-export type ReviewCall = (token: string, audience: string) => Promise<V1TokenReviewStatus>;
+export type ReviewCall = (token: string, audience: string) => Promise<ReviewStatus>;
 
 export interface TokenReviewerOptions {
   readonly review: ReviewCall;
@@ -169,7 +177,7 @@ export class TokenReviewer {
 
   /** The token's verdict; rejects with TokenReviewUnavailableError when the API server gave none. */
   async check(token: string): Promise<TokenVerdict> {
-    const key = createHash('sha256').update(token).digest('hex');
+    const key = tokenKey(token);
     const now = this.#clock.now();
     const cached = this.#cache.get(key);
     if (cached !== undefined && cached.expiresAtMs > now) {
@@ -188,7 +196,7 @@ export class TokenReviewer {
   }
 
   async #review(key: string, token: string): Promise<TokenVerdict> {
-    let status: V1TokenReviewStatus;
+    let status: ReviewStatus;
     try {
       status = await withTimeout(
         this.#options.review(token, this.audience),
@@ -222,6 +230,11 @@ export class TokenReviewer {
       if (oldest.done !== true) this.#cache.delete(oldest.value);
     }
   }
+}
+
+/** What the cache keeps a token's review under: its SHA-256 (hex), never the token. */
+export function tokenKey(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 /** TokenReviews sent to the API server of `kube` (the control plane needs system:auth-delegator). */
