@@ -19,6 +19,7 @@ export {
   kubernetesTokenReview,
   TokenReviewer,
   TokenReviewUnavailableError,
+  type ReviewStatus,
   type TokenVerdict,
 } from './token-review.js';
 export {
