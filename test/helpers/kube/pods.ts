@@ -213,7 +213,9 @@ export async function startPod(options: StartPodOptions): Promise<RunningPod> {
   // The created Pod's container, with what admission added (the ServiceAccount's API access mount).
   const container = pod.spec.containers[0];
   if (container === undefined) throw new Error(`pod ${name}: no container`);
-  const scratch = join(kube.dir, 'pods', name);
+  // Not under /tmp: pod specs mount an emptyDir there, which would hide the
+  // volumes' sources from the mounts made after it.
+  const scratch = join('/var/tmp', `streammesh-pods-${process.pid}`, name);
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true, mode: 0o755 });
   const fields = fieldValues(options, pod.uid);
