@@ -28,16 +28,27 @@ function describedFields(
   return Object.fromEntries(
     Object.entries(properties)
       .filter(([name]) => !leaveOut.includes(name))
-      .map(([name, field]) => [
-        name,
-        {
-          ...(typeof field['description'] === 'string'
-            ? { description: field['description'] }
-            : {}),
-          'x-kubernetes-preserve-unknown-fields': true,
-        },
-      ]),
+      .map(([name, field]) => {
+        const description = descriptionOf(field);
+        return [
+          name,
+          {
+            ...(description === undefined ? {} : { description }),
+            'x-kubernetes-preserve-unknown-fields': true,
+          },
+        ];
+      }),
   );
+}
+
+/** A field's description, or for an undescribed list its items'. */
+function descriptionOf(field: Schema): string | undefined {
+  if (typeof field['description'] === 'string') return field['description'];
+  const items = field['items'] as Schema | undefined;
+  if (items !== undefined && typeof items['description'] === 'string') {
+    return `A list; each item: ${items['description']}`;
+  }
+  return undefined;
 }
 
 /** metav1.Condition, as the API machinery's own CRDs (Gateway API) declare it. */
