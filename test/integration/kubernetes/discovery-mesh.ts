@@ -20,6 +20,7 @@ export interface NodeView {
   readonly id: string;
   readonly state: string;
   readonly ackedVersion: string;
+  readonly lastSeen: string;
   readonly lastNack?: { version: string; reason: string };
   readonly pod: {
     name: string;
