@@ -1,0 +1,346 @@
+/**
+ * Identity on Kubernetes against a real API server (etcd and kube-apiserver
+ * on loopback, with a ServiceAccount signing key: `kubectl create token`
+ * mints real tokens and TokenReview checks them for real):
+ *
+ * - two control planes with registry: kubernetes (leader election off,
+ *   free ports) started at the same moment make one CA root between them:
+ *   the Secret (kubernetes.io/tls) one of them created, the other reading it
+ *   (after a 409 if they raced), so both issue from the same root (same
+ *   fingerprint); the trust bundle is published in the ConfigMap
+ *   streammesh-trust-bundle;
+ * - a real proxy process whose bootstrapTokenFile is a real token of the
+ *   ServiceAccount streammesh-proxy (as the chart's projected token) and
+ *   whose trust bundle is that ConfigMap's bundle.pem (what kubelet would
+ *   mount) gets its certificate, registers over mutual TLS, and its
+ *   certificate names spiffe://<td>/ns/<ns>/sa/streammesh-proxy;
+ * - IssueCertificate refuses a token of another ServiceAccount asking for
+ *   the proxy's identity (PERMISSION_DENIED; the same token gets its own),
+ *   a token bound to a pod asking for another node id (PERMISSION_DENIED;
+ *   the pod's own name is granted), a token for another audience and a
+ *   garbage token (UNAUTHENTICATED); with the API server gone, a token not
+ *   reviewed before gets UNAVAILABLE, never a certificate, and is counted.
+ *
+ * No kubelet runs: the test writes the token and bundle files kubelet would
+ * mount, and the bound pod stays Pending (TokenReview needs it to exist only).
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { parseConfigText } from '../../../src/config/index.js';
+import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import { createMeshIdentityClient } from '../../../src/protocol/mesh/index.js';
+import { formatHostPort, httpUrl } from '../../../src/shared/address.js';
+import { AdminCredentials } from '../../../src/shared/admin/index.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { newAdminToken } from '../../helpers/admin-token.js';
+import { getJson, getText } from '../../helpers/http.js';
+import { startKubeApiServer, type KubeApiServer } from '../../helpers/kube/api-server.js';
+import { repoRoot, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import {
+  channelCredentials,
+  issue,
+  keyAndCsr,
+  TRUST_DOMAIN,
+} from '../control-plane/mtls-harness.js';
+
+const NAMESPACE = 'streammesh';
+const CA_SECRET = 'streammesh-ca';
+const AUDIENCE = 'streammesh';
+const PROXY_SA = 'streammesh-proxy';
+const OTHER_SA = 'camera-viewer';
+const PROXY_ID = `spiffe://${TRUST_DOMAIN}/ns/${NAMESPACE}/sa/${PROXY_SA}`;
+const OTHER_ID = `spiffe://${TRUST_DOMAIN}/ns/${NAMESPACE}/sa/${OTHER_SA}`;
+const NODE_ID = 'proxy-on-kube';
+const BOUND_POD = 'proxy-pod-0';
+const REFUSED = 'streammesh_control_plane_certificates_refused_total';
+
+interface NodeView {
+  readonly id: string;
+  readonly spiffeId: string | null;
+  readonly state: string;
+}
+
+interface CaView {
+  readonly nodes: readonly {
+    readonly id: string;
+    readonly certificate: { readonly serialNumber: string } | null;
+  }[];
+}
+
+function fingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256;
+}
+
+/** The value of one sample of a plane's /metrics (0 when absent). */
+async function metric(plane: RunningControlPlane, name: string, reason: string): Promise<number> {
+  const { text } = await getText(`${httpUrl(plane.admin)}/metrics`);
+  const line = text
+    .split('\n')
+    .find((row) => row.startsWith(`${name}{`) && row.includes(`reason="${reason}"`));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () => {
+  let kube: KubeApiServer;
+  let kubeClosed = false;
+  let dir: string;
+  const planes: RunningControlPlane[] = [];
+  const processes: Running[] = [];
+  const adminToken = newAdminToken();
+
+  before(async () => {
+    kube = await startKubeApiServer();
+    dir = mkdtempSync(join(tmpdir(), 'kube-identity-'));
+    // The control plane watches these kinds on the kubernetes registry (as the chart installs them).
+    const crds = join(repoRoot, 'helm', 'streammesh', 'crds');
+    if (existsSync(crds)) await kube.kubectl(['apply', '-f', crds]);
+    await kube.kubectl(['create', 'namespace', NAMESPACE]);
+    await kube.kubectl(['create', 'serviceaccount', PROXY_SA, '-n', NAMESPACE]);
+    await kube.kubectl(['create', 'serviceaccount', OTHER_SA, '-n', NAMESPACE]);
+  });
+
+  after(async () => {
+    await Promise.all(processes.map(async (running) => running.stop('SIGKILL', 5_000)));
+    await Promise.all(planes.map(async (plane) => plane.close()));
+    if (!kubeClosed) await kube.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function configText(): string {
+    return [
+      'logLevel: silent',
+      'controlPlane:',
+      '  admin: 127.0.0.1:0',
+      '  grpc: 127.0.0.1:0',
+      '  heartbeatIntervalMs: 200',
+      `  trustDomain: ${TRUST_DOMAIN}`,
+      '  registry: kubernetes',
+      '  kubernetes:',
+      `    kubeconfig: ${kube.kubeconfig}`,
+      `    namespace: ${NAMESPACE}`,
+      `    caSecret: ${CA_SECRET}`,
+      `    tokenAudience: ${AUDIENCE}`,
+      '    leaderElection: { enabled: false }',
+      '',
+    ].join('\n');
+  }
+
+  async function startPlane(name: string): Promise<RunningControlPlane> {
+    const plane = await startControlPlane({
+      config: parseConfigText(configText(), name),
+      // Nothing of this machine's state: no CA directory, no token file is used.
+      env: { XDG_STATE_HOME: join(dir, name) },
+      log: createLogger(name, 'silent'),
+      credentials: AdminCredentials.ofToken(adminToken),
+    });
+    planes.push(plane);
+    return plane;
+  }
+
+  function plane(index: number): RunningControlPlane {
+    const found = planes[index];
+    assert.ok(found !== undefined, `control plane ${index} did not start`);
+    return found;
+  }
+
+  /** IssueCertificate on `target` with `token`, asking for `id` as `nodeId`. */
+  async function ask(target: RunningControlPlane, token: string, id: string, nodeId: string) {
+    const bundle = target.identity?.trustBundle() ?? assert.fail('no identity');
+    const client = createMeshIdentityClient(
+      formatHostPort(target.grpc),
+      channelCredentials(bundle),
+    );
+    try {
+      const { csrPem } = await keyAndCsr(id);
+      return await issue(client, { csrPem, bootstrapToken: token, nodeId });
+    } finally {
+      client.close();
+    }
+  }
+
+  it('makes one CA root in the Secret for two control planes started together, and publishes the bundle', async () => {
+    await Promise.all([startPlane('cp-a'), startPlane('cp-b')]);
+    const [a, b] = [plane(0), plane(1)];
+    const secret = JSON.parse(
+      await kube.kubectl(['get', 'secret', CA_SECRET, '-n', NAMESPACE, '-o', 'json']),
+    ) as { type: string; data: Record<string, string> };
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    const kept = Buffer.from(secret.data['tls.crt'] ?? '', 'base64').toString('utf8');
+    assert.match(Buffer.from(secret.data['tls.key'] ?? '', 'base64').toString(), /PRIVATE KEY/);
+    assert.equal(a.identity?.ca, `Secret ${NAMESPACE}/${CA_SECRET}`);
+    // Both sign with the Secret's root: their leaves chain to the same certificate.
+    const issuedA = await ask(
+      a,
+      await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE),
+      PROXY_ID,
+      'a-node',
+    );
+    const issuedB = await ask(
+      b,
+      await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE),
+      PROXY_ID,
+      'b-node',
+    );
+    assert.ok(issuedA.ok && issuedB.ok, 'a ServiceAccount token was refused its own identity');
+    assert.equal(fingerprint(issuedA.value.chainPem), fingerprint(kept));
+    assert.equal(fingerprint(issuedB.value.chainPem), fingerprint(kept));
+    assert.equal(a.identity.trustBundle(), b.identity?.trustBundle());
+    const published = await kube.kubectl([
+      'get',
+      'configmap',
+      'streammesh-trust-bundle',
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.data.bundle\\.pem}',
+    ]);
+    assert.equal(published, a.identity.trustBundle());
+    assert.equal(fingerprint(published), fingerprint(kept));
+  });
+
+  it('certifies a real proxy by its ServiceAccount token, which then registers over mTLS', async () => {
+    const a = plane(0);
+    // What kubelet would mount: the projected token (audience streammesh) and the bundle ConfigMap.
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE), {
+      mode: 0o600,
+    });
+    const bundleFile = join(dir, 'bundle.pem');
+    writeFileSync(
+      bundleFile,
+      await kube.kubectl([
+        'get',
+        'configmap',
+        'streammesh-trust-bundle',
+        '-n',
+        NAMESPACE,
+        '-o',
+        'jsonpath={.data.bundle\\.pem}',
+      ]),
+    );
+    const configFile = join(dir, 'proxy.yaml');
+    writeFileSync(
+      configFile,
+      [
+        'logLevel: info',
+        'controlPlane:',
+        `  address: ${formatHostPort(a.grpc)}`,
+        `  trustDomain: ${TRUST_DOMAIN}`,
+        `  bootstrapTokenFile: ${tokenFile}`,
+        `  trustBundleFile: ${bundleFile}`,
+        'proxy:',
+        `  id: ${NODE_ID}`,
+        '  admin: 127.0.0.1:0',
+        '  rtsp: { listen: 127.0.0.1:0, demo: false }',
+        `  identity: { namespace: ${NAMESPACE}, serviceAccount: ${PROXY_SA} }`,
+        '',
+      ].join('\n'),
+    );
+    const proxy = startStreammesh(['proxy', '--config', configFile], {
+      STREAMMESH_ADMIN_TOKEN: adminToken,
+      XDG_STATE_HOME: join(dir, 'proxy-state'),
+    });
+    processes.push(proxy);
+    const view = await waitFor(
+      async () => {
+        const { body } = await getJson<{ nodes: NodeView[] }>(`${httpUrl(a.admin)}/nodes`);
+        return body.nodes.find((node) => node.id === NODE_ID && node.state === 'connected');
+      },
+      20_000,
+      () => `${NODE_ID} connected:\n${proxy.stdout().slice(-3000)}\n${proxy.stderr().slice(-2000)}`,
+    );
+    // Registered over mutual TLS: the registry takes the ID from the certificate it presented.
+    assert.equal(view.spiffeId, PROXY_ID);
+    const { body: ca } = await getJson<CaView>(`${httpUrl(a.admin)}/ca`);
+    assert.ok(ca.nodes.find((node) => node.id === NODE_ID)?.certificate !== null);
+    assert.doesNotMatch(proxy.stdout() + proxy.stderr(), /eyJ/, 'the token was logged');
+  });
+
+  it("refuses a token of another ServiceAccount the proxy's identity: PERMISSION_DENIED", async () => {
+    const a = plane(0);
+    const before = await metric(a, REFUSED, 'other_identity');
+    const other = await kube.createToken(NAMESPACE, OTHER_SA, AUDIENCE);
+    const refused = await ask(a, other, PROXY_ID, 'impostor');
+    assert.ok(!refused.ok);
+    assert.equal(refused.error.code, grpc.status.PERMISSION_DENIED, refused.error.details);
+    assert.match(refused.error.details, new RegExp(`may ask only for ${OTHER_ID}`));
+    // The same token gets its own identity: the identity refused, not the token.
+    const own = await ask(a, other, OTHER_ID, 'viewer');
+    assert.ok(own.ok, own.ok ? '' : own.error.details);
+    assert.equal(await metric(a, REFUSED, 'other_identity'), before + 1);
+  });
+
+  it('holds a pod-bound token to its pod: another node id is PERMISSION_DENIED', async () => {
+    const a = plane(0);
+    // A Pod no kubelet runs (it stays Pending): the token is bound to it, and TokenReview checks it exists.
+    await kube.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: BOUND_POD, namespace: NAMESPACE },
+        spec: {
+          serviceAccountName: PROXY_SA,
+          automountServiceAccountToken: false,
+          containers: [{ name: 'proxy', image: 'streammesh:test' }],
+        },
+      }),
+    );
+    const bound = (
+      await kube.kubectl([
+        'create',
+        'token',
+        PROXY_SA,
+        '-n',
+        NAMESPACE,
+        `--audience=${AUDIENCE}`,
+        '--bound-object-kind=Pod',
+        `--bound-object-name=${BOUND_POD}`,
+      ])
+    ).trim();
+    const elsewhere = await ask(a, bound, PROXY_ID, 'proxy-pod-1');
+    assert.ok(!elsewhere.ok);
+    assert.equal(elsewhere.error.code, grpc.status.PERMISSION_DENIED, elsewhere.error.details);
+    assert.match(elsewhere.error.details, new RegExp(`bound to pod ${BOUND_POD}`));
+    const own = await ask(a, bound, PROXY_ID, BOUND_POD);
+    assert.ok(own.ok, own.ok ? '' : own.error.details);
+    assert.match(
+      new X509Certificate(own.value.certificatePem).subject,
+      new RegExp(`CN=${BOUND_POD}`),
+    );
+  });
+
+  it('refuses a token for another audience and a garbage token: UNAUTHENTICATED', async () => {
+    const a = plane(0);
+    const before = await metric(a, REFUSED, 'bad_token');
+    const otherAudience = await kube.createToken(NAMESPACE, PROXY_SA, 'some-other-service');
+    const wrong = await ask(a, otherAudience, PROXY_ID, 'wrong-audience');
+    assert.ok(!wrong.ok);
+    assert.equal(wrong.error.code, grpc.status.UNAUTHENTICATED, wrong.error.details);
+    const garbage = await ask(a, 'not-a-token-at-all-0123456789', PROXY_ID, 'garbage');
+    assert.ok(!garbage.ok);
+    assert.equal(garbage.error.code, grpc.status.UNAUTHENTICATED, garbage.error.details);
+    for (const refused of [wrong, garbage]) {
+      assert.ok(!refused.ok);
+      assert.doesNotMatch(refused.error.details, /eyJ|not-a-token/, 'a refusal quoted the token');
+    }
+    assert.equal(await metric(a, REFUSED, 'bad_token'), before + 2);
+  });
+
+  it('answers UNAVAILABLE, never a certificate, while the API server is unreachable', async () => {
+    const a = plane(0);
+    const unreviewed = await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE);
+    const before = await metric(a, REFUSED, 'review_unavailable');
+    kubeClosed = true;
+    await kube.close();
+    const answer = await ask(a, unreviewed, PROXY_ID, 'while-down');
+    assert.ok(!answer.ok, 'a certificate was issued without a review');
+    assert.equal(answer.error.code, grpc.status.UNAVAILABLE, answer.error.details);
+    assert.equal(await metric(a, REFUSED, 'review_unavailable'), before + 1);
+  });
+});
