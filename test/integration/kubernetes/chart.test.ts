@@ -20,6 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfigText, type MeshConfig } from '../../../src/config/index.js';
 import { startKubeApiServer, type KubeApiServer } from '../../helpers/kube/api-server.js';
+import { repoRoot } from '../../helpers/process.js';
 import {
   chartDir,
   containerEnvironment,
@@ -359,6 +360,28 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
     assert.equal(replicas, '3', 'the upgrade itself took effect');
   });
 
+  it('ships a Grafana dashboard whose queries use only metrics the code exports', async () => {
+    const objects = await render(['--set', 'metrics.grafanaDashboard.enabled=true']);
+    const dashboard = objectNamed(objects, 'ConfigMap', `${RELEASE}-dashboard`);
+    assert.equal(dashboard.metadata.labels?.['grafana_dashboard'], '1');
+    const json = dashboard.data?.['streammesh.json'] ?? assert.fail('no dashboard JSON');
+    assert.deepEqual(
+      JSON.parse(json),
+      JSON.parse(readFileSync(join(chartDir, 'dashboards', 'streammesh.json'), 'utf8')),
+    );
+    const queried = new Set(
+      [...json.matchAll(/streammesh_[a-z0-9_]+/g)].map(([name]) =>
+        // A histogram is queried by its series: the metric is the name without _bucket.
+        name.replace(/_bucket$/, ''),
+      ),
+    );
+    assert.ok(queried.size >= 10, 'streams, hops, SFU load and HTTP metrics are queried');
+    const exported = sourceText(['src', 'rtp-proxy', 'signaling']);
+    for (const name of queried) {
+      assert.ok(exported.includes(`'${name}'`), `${name} is a metric name in the code`);
+    }
+  });
+
   it('refuses bad values with a non-zero exit and a message naming the field', () => {
     const cases: readonly [set: string, message: RegExp][] = [
       // values.schema.json
@@ -403,6 +426,20 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
     }
   });
 });
+
+/** Every TypeScript source under these directories of the repository, concatenated. */
+function sourceText(dirs: readonly string[]): string {
+  const texts: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts')) texts.push(readFileSync(path, 'utf8'));
+    }
+  };
+  for (const dir of dirs) walk(join(repoRoot, dir));
+  return texts.join('\n');
+}
 
 function volume(pod: PodSpec, name: string): Record<string, unknown> {
   return pod.volumes?.find((entry) => entry['name'] === name) ?? assert.fail(`no volume ${name}`);
