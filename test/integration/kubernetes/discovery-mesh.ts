@@ -12,7 +12,7 @@ import { AdminCredentials } from '../../../src/shared/admin/index.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { startProxy, type RunningProxy } from '../../../rtp-proxy/index.js';
 import { newAdminToken } from '../../helpers/admin-token.js';
-import { getJson, getText } from '../../helpers/http.js';
+import { getJson, getText, putText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
 
 /** A node as GET /nodes shows it, the fields these tests read. */
@@ -37,6 +37,8 @@ export interface DiscoveryMesh {
   readonly proxy: RunningProxy;
   readonly adminUrl: string;
   nodes(): Promise<NodeView[]>;
+  /** Replaces the base config's proxy.http (as a file edit would); returns the new version. */
+  putHttp(http: Readonly<Record<string, unknown>>): Promise<string>;
   /** The control plane's current config version. */
   version(): Promise<string>;
   /** A gauge or counter of the proxy node's /metrics, summed over series matching `labels`. */
@@ -51,35 +53,34 @@ export async function startDiscoveryMesh(options: {
   readonly http: Readonly<Record<string, unknown>>;
 }): Promise<DiscoveryMesh> {
   const grpcPort = await freePort();
-  const config: MeshConfig = validateConfig(
-    {
-      logLevel: process.env['STREAMMESH_TEST_LOG'] ?? 'silent',
-      controlPlane: {
-        admin: '127.0.0.1:0',
-        grpc: `127.0.0.1:${grpcPort}`,
-        heartbeatIntervalMs: 200,
-        mtls: false,
-        registry: 'kubernetes',
-        kubernetes: {
-          kubeconfig: options.kubeconfig,
-          namespace: options.namespace,
-          leaderElection: { enabled: false },
-        },
+  const raw = (http: Readonly<Record<string, unknown>>) => ({
+    logLevel: process.env['STREAMMESH_TEST_LOG'] ?? 'silent',
+    controlPlane: {
+      admin: '127.0.0.1:0',
+      grpc: `127.0.0.1:${grpcPort}`,
+      heartbeatIntervalMs: 200,
+      mtls: false,
+      registry: 'kubernetes',
+      kubernetes: {
+        kubeconfig: options.kubeconfig,
+        namespace: options.namespace,
+        leaderElection: { enabled: false },
       },
-      proxy: {
-        id: options.proxyId,
-        admin: '127.0.0.1:0',
-        rtsp: { enabled: false },
-        http: options.http,
-      },
-      signaling: { admin: '127.0.0.1:0', listen: '127.0.0.1:0' },
     },
-    'discovery test',
-  );
+    proxy: {
+      id: options.proxyId,
+      admin: '127.0.0.1:0',
+      rtsp: { enabled: false },
+      http,
+    },
+    signaling: { admin: '127.0.0.1:0', listen: '127.0.0.1:0' },
+  });
+  const config: MeshConfig = validateConfig(raw(options.http), 'discovery test');
+  const adminToken = newAdminToken();
   const plane = await startControlPlane({
     config,
     log: createLogger('control-plane', config.logLevel),
-    credentials: AdminCredentials.ofToken(newAdminToken()),
+    credentials: AdminCredentials.ofToken(adminToken),
     env: {},
   });
   let proxy: RunningProxy;
@@ -95,6 +96,17 @@ export async function startDiscoveryMesh(options: {
     proxy,
     adminUrl,
     nodes: async () => (await getJson<{ nodes: NodeView[] }>(`${adminUrl}/nodes`)).body.nodes,
+    putHttp: async (http) => {
+      // JSON is YAML: the admin API takes the whole config as a file would hold it.
+      const put = await putText<{ version: string }>(
+        `${adminUrl}/config`,
+        JSON.stringify(raw(http)),
+        adminToken,
+      );
+      if (put.status !== 200)
+        throw new Error(`PUT /config: ${put.status} ${JSON.stringify(put.body)}`);
+      return put.body.version;
+    },
     version: async () => (await getJson<{ version: string }>(`${adminUrl}/config`)).body.version,
     proxyMetric: async (name, labels = {}) => {
       const { text } = await getText(`${httpUrl(proxy.admin)}/metrics`);

@@ -61,25 +61,26 @@ async function startBackend(name: string, ip: string, port: number): Promise<Bac
   return backend;
 }
 
-/** The EndpointSlice the controller would write for the Service's pods `ready` and `unready`. */
+/** The EndpointSlice the controller would write for `service`'s pods `ready` and `unready`. */
 function slice(
+  service: string,
+  port: number,
   ready: readonly Backend[],
   unready: readonly Backend[] = [],
-  port: number,
 ): Record<string, unknown> {
   const endpoint = (backend: Backend, isReady: boolean) => ({
     addresses: [backend.ip],
     conditions: { ready: isReady, serving: isReady, terminating: false },
-    targetRef: { kind: 'Pod', name: `api-${backend.name}`, namespace: NAMESPACE },
+    targetRef: { kind: 'Pod', name: `${service}-${backend.name}`, namespace: NAMESPACE },
   });
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: {
-      name: 'api-x7k2p',
+      name: `${service}-x7k2p`,
       namespace: NAMESPACE,
       labels: {
-        'kubernetes.io/service-name': 'api',
+        'kubernetes.io/service-name': service,
         'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
       },
     },
@@ -98,6 +99,33 @@ const served = (backend: Backend, prefix: string): number =>
 
 const skip = netnsUnavailable();
 
+/**
+ * Resets every TCP connection this process holds to the API server (ss -K,
+ * root): what a dropped watch looks like to the control plane.
+ */
+function cutApiServerConnections(url: string): () => number {
+  const { hostname, port } = new URL(url);
+  return () => {
+    let cut = 0;
+    const listed = spawnSync(
+      'ss',
+      ['-tnpH', 'state', 'established', 'dst', hostname, 'dport', '=', `:${port}`],
+      { encoding: 'utf8' },
+    ).stdout;
+    for (const line of listed.split('\n')) {
+      if (!line.includes(`pid=${process.pid},`)) continue;
+      const local = line.trim().split(/\s+/)[2] ?? '';
+      const localPort = local.slice(local.lastIndexOf(':') + 1);
+      spawnSync('ss', [
+        ...['-K', '-tn', 'dst', hostname, 'dport', '=', `:${port}`],
+        ...['sport', '=', `:${localPort}`],
+      ]);
+      cut += 1;
+    }
+    return cut;
+  };
+}
+
 describe('EndpointSlices: HTTP traffic follows the Service', { skip }, () => {
   let kube: KubeApiServer;
   let lab: NetnsLab;
@@ -109,7 +137,10 @@ describe('EndpointSlices: HTTP traffic follows the Service', { skip }, () => {
   const cleanups: (() => Promise<void> | void)[] = [];
 
   const apply = async (ready: readonly Backend[], unready: readonly Backend[] = []) => {
-    await kube.kubectl(['apply', '-f', '-'], JSON.stringify(slice(ready, unready, backendPort)));
+    await kube.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify(slice('api', backendPort, ready, unready)),
+    );
   };
   const request = (path: string) => send(listenPort, { host: 'api', path });
   /** Sends requests under `prefix` until `done` holds (at most 400). */
@@ -158,25 +189,34 @@ describe('EndpointSlices: HTTP traffic follows the Service', { skip }, () => {
       kubeconfig: kube.kubeconfig,
       namespace: NAMESPACE,
       proxyId: PROXY_ID,
-      http: {
-        listeners: [{ name: 'edge', listen: `127.0.0.1:${listenPort}` }],
-        routes: [{ name: 'all', match: { path: { prefix: '/' } }, action: { cluster: 'api' } }],
-        clusters: [
-          {
-            name: 'api',
-            service: { name: 'api', port: 'http' },
-            // Half the cluster may be ejected: one of three endpoints.
-            outlier: {
-              consecutive5xx: 3,
-              baseEjectionMs: BASE_EJECTION_MS,
-              maxEjectionPercent: 50,
-            },
-          },
-        ],
-      },
+      http: httpConfig(),
     });
     cleanups.push(() => mesh.close());
     await mesh.proxy.serving();
+  });
+
+  /** The proxy's http section: cluster "api", and whatever `extra` adds before it. */
+  const httpConfig = (
+    extra: { routes: unknown[]; clusters: unknown[] } = { routes: [], clusters: [] },
+  ) => ({
+    listeners: [{ name: 'edge', listen: `127.0.0.1:${listenPort}` }],
+    routes: [
+      ...extra.routes,
+      { name: 'all', match: { path: { prefix: '/' } }, action: { cluster: 'api' } },
+    ],
+    clusters: [
+      ...extra.clusters,
+      {
+        name: 'api',
+        service: { name: 'api', port: 'http' },
+        // Half the cluster may be ejected: one of three endpoints.
+        outlier: {
+          consecutive5xx: 3,
+          baseEjectionMs: BASE_EJECTION_MS,
+          maxEjectionPercent: 50,
+        },
+      },
+    ],
   });
 
   after(async () => {
@@ -261,5 +301,51 @@ describe('EndpointSlices: HTTP traffic follows the Service', { skip }, () => {
       5_000,
       () => 'served again once an endpoint is ready',
     );
+  });
+  it('follows the slices again after its connections to the API server are cut', async () => {
+    const [, b2, b3] = [backend(0), backend(1), backend(2)];
+    await apply([b3]);
+    await sendUntil('/cut-before', () => served(b3, '/cut-before') > 0, 'b3 served');
+    // Cut this process's connections to the API server (the watches among them)
+    // for a second, while the slice changes: b3 leaves, b2 comes.
+    const cut = cutApiServerConnections(kube.url);
+    let connectionsCut = 0;
+    const cutting = setInterval(() => (connectionsCut += cut()), 20);
+    try {
+      connectionsCut += cut();
+      await apply([b2]);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    } finally {
+      clearInterval(cutting);
+    }
+    assert.ok(connectionsCut > 0, 'connections to the API server were cut');
+    await sendUntil('/cut-after', () => served(b2, '/cut-after') > 0, 'b2 served after the cut');
+    for (let i = 0; i < 10; i += 1) {
+      assert.equal((await request(`/cut-settled/${i}`)).status, 200);
+    }
+    assert.equal(served(b3, '/cut-settled'), 0, 'b3, no longer listed, gets nothing');
+  });
+
+  it('watches the Service of a cluster the base config gains, and stops when it loses it', async () => {
+    const b4 = backend(3);
+    const withAdmin = {
+      routes: [
+        { name: 'admin', match: { path: { prefix: '/admin' } }, action: { cluster: 'admin' } },
+      ],
+      clusters: [{ name: 'admin', service: { name: 'admin-api', port: 'http' } }],
+    };
+    await mesh.putHttp(httpConfig(withAdmin));
+    await nodeAcked();
+    // Not listed yet (no slice): the file's endpoints, none, so 503.
+    assert.equal((await request('/admin/none')).status, 503);
+    await kube.kubectl(['apply', '-f', '-'], JSON.stringify(slice('admin-api', backendPort, [b4])));
+    await sendUntil('/admin/', () => served(b4, '/admin/') > 0, 'b4 served for admin-api');
+
+    // The cluster leaves the base: /admin goes to "api" again, whatever admin-api's slice says.
+    await mesh.putHttp(httpConfig());
+    await nodeAcked();
+    const b4Before = b4.seen.length;
+    for (let i = 0; i < 5; i += 1) assert.equal((await request(`/admin/gone/${i}`)).status, 200);
+    assert.equal(b4.seen.length, b4Before, 'b4 (only in admin-api) gets nothing');
   });
 });
