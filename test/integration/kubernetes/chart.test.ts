@@ -99,6 +99,11 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
       const controlPlane = objectNamed(objects, 'Deployment', `${RELEASE}-control-plane`);
       assert.equal(controlPlane.spec?.['replicas'], valueOf(variant, ['controlPlane', 'replicas']));
       assert.equal(controlPlane.spec?.['replicas'], 2, `${variant.name}: 2 control planes`);
+      // Only the leader is ready: a rollout must not wait for a new pod to be ready first.
+      assert.deepEqual(controlPlane.spec['strategy'], {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: 1, maxUnavailable: '100%' },
+      });
       objectNamed(objects, 'DaemonSet', `${RELEASE}-proxy`);
       const signaling = objectNamed(objects, 'StatefulSet', `${RELEASE}-signaling`);
       assert.equal(signaling.spec?.['replicas'], valueOf(variant, ['signaling', 'replicas']));
