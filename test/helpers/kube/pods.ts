@@ -83,14 +83,16 @@ export interface Volume {
     readonly name: string;
     readonly items?: KeyToPath[];
     readonly optional?: boolean;
+    readonly defaultMode?: number;
   };
   readonly secret?: {
     readonly secretName: string;
+    readonly defaultMode?: number;
     readonly items?: KeyToPath[];
     readonly optional?: boolean;
   };
   readonly emptyDir?: Record<string, unknown>;
-  readonly projected?: { readonly sources: VolumeProjection[] };
+  readonly projected?: { readonly sources: VolumeProjection[]; readonly defaultMode?: number };
   readonly downwardAPI?: { readonly items?: { path: string; fieldRef?: { fieldPath: string } }[] };
 }
 interface Probe {
@@ -204,11 +206,14 @@ export function removeMountPoints(): void {
   }
 }
 
+/** Volume files' mode when the volume names none, as Kubernetes defaults it. */
+const DEFAULT_MODE = 0o644;
+
 /** A uid and gid for containers that name none: Kubernetes would use the image's user. */
 const DEFAULT_UID = 10001;
 
 export async function startPod(options: StartPodOptions): Promise<RunningPod> {
-  const { kube, namespace, name, template, network } = options;
+  const { kube, namespace, name, network } = options;
   const pod = await createPodObject(options);
   // The created Pod's container, with what admission added (the ServiceAccount's API access mount).
   const container = pod.spec.containers[0];
@@ -221,9 +226,7 @@ export async function startPod(options: StartPodOptions): Promise<RunningPod> {
   const fields = fieldValues(options, pod.uid);
   const volumes = await materializeVolumes(options, pod, scratch, fields);
   const env = await containerEnv(options, container, fields);
-  const user = container.securityContext?.runAsUser ?? template.spec.securityContext?.runAsUser;
-  const group =
-    container.securityContext?.runAsGroup ?? template.spec.securityContext?.runAsGroup ?? user;
+  const { uid, gid } = podUser(pod.spec);
   writeHosts(network);
   const mounts: string[] = [`mount --bind ${quote(repoRoot)} ${quote(options.image.workdir)}`];
   /**
@@ -260,10 +263,7 @@ export async function startPod(options: StartPodOptions): Promise<RunningPod> {
     mounts.push('mount -o remount,bind,ro /');
   }
   const command = [...(container.command ?? options.image.entrypoint), ...(container.args ?? [])];
-  const identity =
-    user === undefined
-      ? [`--reuid=${DEFAULT_UID}`, `--regid=${DEFAULT_UID}`]
-      : [`--reuid=${user}`, `--regid=${group ?? user}`];
+  const identity = [`--reuid=${uid}`, `--regid=${gid}`];
   const script = [
     'set -e',
     ...mounts,
@@ -446,14 +446,23 @@ function writeKeys(
   dir: string,
   data: Readonly<Record<string, Buffer>>,
   items: readonly KeyToPath[] | undefined,
+  mode: number,
 ): void {
   const chosen = items ?? Object.keys(data).map((key) => ({ key, path: key }));
   for (const { key, path } of chosen) {
     const value = data[key];
     if (value === undefined) continue;
     mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), value, { mode: 0o644 });
+    writeFileSync(join(dir, path), value, { mode });
   }
+}
+
+/** The user and group the pod's (first) container runs as. */
+function podUser(spec: PodSpec): { uid: number; gid: number } {
+  const container = spec.containers[0]?.securityContext;
+  const uid = container?.runAsUser ?? spec.securityContext?.runAsUser ?? DEFAULT_UID;
+  const gid = container?.runAsGroup ?? spec.securityContext?.runAsGroup ?? uid;
+  return { uid, gid };
 }
 
 /** Each volume as a directory under scratch, filled from the API server. */
@@ -474,7 +483,9 @@ async function materializeVolumes(
       spawnSync('chmod', ['1777', dir]);
     } else if (volume.configMap !== undefined) {
       const data = await configMapData(options, volume.configMap.name, volume.configMap.optional);
-      if (data !== undefined) writeKeys(dir, data, volume.configMap.items);
+      if (data !== undefined) {
+        writeKeys(dir, data, volume.configMap.items, volume.configMap.defaultMode ?? DEFAULT_MODE);
+      }
     } else if (volume.secret !== undefined) {
       const data = await objectData(
         kube,
@@ -483,10 +494,13 @@ async function materializeVolumes(
         volume.secret.secretName,
         volume.secret.optional === true,
       );
-      if (data !== undefined) writeKeys(dir, data, volume.secret.items);
+      if (data !== undefined) {
+        writeKeys(dir, data, volume.secret.items, volume.secret.defaultMode ?? DEFAULT_MODE);
+      }
     } else if (volume.downwardAPI !== undefined) {
       writeDownward(dir, volume.downwardAPI.items, fields, name);
     } else if (volume.projected !== undefined) {
+      const mode = volume.projected.defaultMode ?? DEFAULT_MODE;
       for (const source of volume.projected.sources) {
         if (source.serviceAccountToken !== undefined) {
           const { audience, expirationSeconds, path } = source.serviceAccountToken;
@@ -500,14 +514,14 @@ async function materializeVolumes(
               `--bound-object-uid=${pod.uid}`,
             ],
           ]);
-          writeFileSync(join(dir, path), token.trim(), { mode: 0o644 });
+          writeFileSync(join(dir, path), token.trim(), { mode });
         } else if (source.configMap !== undefined) {
           const data = await configMapData(
             options,
             source.configMap.name,
             source.configMap.optional,
           );
-          if (data !== undefined) writeKeys(dir, data, source.configMap.items);
+          if (data !== undefined) writeKeys(dir, data, source.configMap.items, mode);
         } else if (source.secret !== undefined) {
           const data = await objectData(
             kube,
@@ -516,7 +530,7 @@ async function materializeVolumes(
             source.secret.name,
             source.secret.optional === true,
           );
-          if (data !== undefined) writeKeys(dir, data, source.secret.items);
+          if (data !== undefined) writeKeys(dir, data, source.secret.items, mode);
         } else if (source.downwardAPI !== undefined) {
           writeDownward(dir, source.downwardAPI.items, fields, name);
         }
@@ -525,6 +539,10 @@ async function materializeVolumes(
       throw new Error(`pod ${name}: volume ${volume.name} is of a kind the runner does not make`);
     }
   }
+  // Kubelet gives a pod whose containers share one user its volumes' files
+  // (the projected token above all, mode 0400/0600) owned by that user.
+  const user = podUser(pod.spec);
+  spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, join(scratch, 'volumes')]);
   return made;
 }
 
