@@ -13,7 +13,11 @@
  *   ServiceAccount streammesh-proxy (as the chart's projected token) and
  *   whose trust bundle is that ConfigMap's bundle.pem (what kubelet would
  *   mount) gets its certificate, registers over mutual TLS, and its
- *   certificate names spiffe://<td>/ns/<ns>/sa/streammesh-proxy;
+ *   certificate names spiffe://<td>/ns/<ns>/sa/streammesh-proxy; the token
+ *   file holds a refused token first and is replaced while the node retries
+ *   (as kubelet rotates it): the node reads it again, it is not cached;
+ * - rotation is refused there (409, naming the Secret): a rotation would
+ *   have to reach every replica, which reads the Secret only at start;
  * - IssueCertificate refuses a token of another ServiceAccount asking for
  *   the proxy's identity (PERMISSION_DENIED; the same token gets its own),
  *   a token bound to a pod asking for another node id (PERMISSION_DENIED;
@@ -26,7 +30,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -203,11 +207,30 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     assert.equal(fingerprint(published), fingerprint(kept));
   });
 
+  it('refuses POST /ca/rotate on the kubernetes registry, saying how to rotate the Secret', async () => {
+    const a = plane(0);
+    const before = a.identity?.trustBundle();
+    const response = await fetch(`${httpUrl(a.admin)}/ca/rotate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    assert.equal(response.status, 409);
+    const { error } = (await response.json()) as { error: string };
+    assert.match(
+      error,
+      new RegExp(`cannot rotate the root kept in Secret ${NAMESPACE}/${CA_SECRET}`),
+    );
+    assert.equal(a.identity?.trustBundle(), before);
+  });
+
   it('certifies a real proxy by its ServiceAccount token, which then registers over mTLS', async () => {
     const a = plane(0);
-    // What kubelet would mount: the projected token (audience streammesh) and the bundle ConfigMap.
+    // What kubelet would mount: the projected token and the bundle ConfigMap. The token
+    // is first one the control plane refuses (minted for another audience), then
+    // replaced as kubelet replaces a projected token: the node must read it again.
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE), {
+    const refusedBefore = await metric(a, REFUSED, 'bad_token');
+    writeFileSync(tokenFile, await kube.createToken(NAMESPACE, PROXY_SA, 'not-streammesh'), {
       mode: 0o600,
     });
     const bundleFile = join(dir, 'bundle.pem');
@@ -246,6 +269,14 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
       XDG_STATE_HOME: join(dir, 'proxy-state'),
     });
     processes.push(proxy);
+    await waitFor(
+      async () => ((await metric(a, REFUSED, 'bad_token')) > refusedBefore ? true : undefined),
+      20_000,
+      () => `the first token refused:\n${proxy.stdout().slice(-3000)}`,
+    );
+    const renewed = join(dir, 'token.new');
+    writeFileSync(renewed, await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE), { mode: 0o600 });
+    renameSync(renewed, tokenFile);
     const view = await waitFor(
       async () => {
         const { body } = await getJson<{ nodes: NodeView[] }>(`${httpUrl(a.admin)}/nodes`);
