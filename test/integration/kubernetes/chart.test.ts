@@ -363,6 +363,38 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
       'jsonpath={.spec.replicas}',
     ]);
     assert.equal(replicas, '3', 'the upgrade itself took effect');
+
+    // The installed RBAC as the API server's authorizer decides it for the
+    // control plane's ServiceAccount (the Role's names are the config's defaults).
+    const account = `system:serviceaccount:${NAMESPACE}:${RELEASE}-control-plane`;
+    const canI = async (...args: string[]): Promise<string> => {
+      const answer = await server()
+        .kubectl(['auth', 'can-i', '--as', account, '-n', NAMESPACE, ...args])
+        .catch((error: unknown) => (error as { stdout?: string }).stdout ?? '');
+      return answer.trim();
+    };
+    const allowed: readonly string[][] = [
+      ['update', 'leases.coordination.k8s.io/streammesh-control-plane'],
+      ['create', 'leases.coordination.k8s.io'],
+      ['get', 'secrets/streammesh-ca'],
+      ['update', 'configmaps/streammesh-trust-bundle'],
+      ['watch', 'pods'],
+      ['list', 'endpointslices.discovery.k8s.io'],
+      ['watch', 'cameras.streammesh.io'],
+      ['patch', 'mediaroutes.streammesh.io', '--subresource=status'],
+      ['create', 'tokenreviews.authentication.k8s.io'],
+    ];
+    const refused: readonly string[][] = [
+      ['update', 'leases.coordination.k8s.io/another-lease'],
+      ['get', 'secrets/another-secret'],
+      ['list', 'secrets'],
+      ['update', 'configmaps/another-configmap'],
+      ['delete', 'pods'],
+      ['update', 'cameras.streammesh.io'],
+      ['list', 'endpointslices.discovery.k8s.io', '-n', 'default'],
+    ];
+    for (const args of allowed) assert.equal(await canI(...args), 'yes', args.join(' '));
+    for (const args of refused) assert.equal(await canI(...args), 'no', args.join(' '));
   });
 
   it('ships a Grafana dashboard whose queries use only metrics the code exports', async () => {
