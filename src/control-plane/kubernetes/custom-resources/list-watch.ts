@@ -6,7 +6,8 @@
  * drops; it lists again when the API server says the version is gone (410,
  * as an HTTP status or an ERROR event). Failures wait a jittered backoff, so
  * an API server that is down is not hammered, and never end the loop: a
- * control plane keeps serving what it has.
+ * control plane keeps serving what it has. A watch silent for longer than
+ * the server's own timeout (a connection lost without a FIN) is aborted.
  *
  * The informer of @kubernetes/client-node is not used: it stops for good on
  * its first error and leaves the restart to its user.
@@ -22,29 +23,56 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 /** Why a watch was started again: "closed" by the server, "gone" (410: listed again), or an "error". */
 export type RestartReason = 'closed' | 'gone' | 'error';
 
+export type WatchParams = Readonly<Record<string, string | number | boolean>>;
+
+/** The two calls a ListWatch makes; apiWatchClient makes them on the API server. */
+export interface WatchClient {
+  /** The resource, for logs. */
+  readonly path: string;
+  list(): Promise<unknown>;
+  /** As @kubernetes/client-node's Watch.watch: `onDone` once, with an error or null. */
+  watch(
+    params: WatchParams,
+    onEvent: (type: string, object: unknown) => void,
+    onDone: (error: unknown) => void,
+  ): Promise<AbortController>;
+}
+
+export function apiWatchClient(
+  kubeConfig: KubeConfig,
+  resource: { group: string; version: string; namespace: string; plural: string },
+): WatchClient {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const watch = new Watch(kubeConfig);
+  const { group, version, namespace, plural } = resource;
+  const path = `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
+  return {
+    path,
+    list: () => api.listNamespacedCustomObject({ group, version, namespace, plural }),
+    watch: (params, onEvent, onDone) => watch.watch(path, { ...params }, onEvent, onDone),
+  };
+}
+
 export interface ListWatchOptions {
-  readonly kubeConfig: KubeConfig;
-  readonly group: string;
-  readonly version: string;
-  readonly namespace: string;
-  readonly plural: string;
+  readonly client: WatchClient;
   /** After each list: every object there is (those not in it are gone). */
   readonly onList: (items: readonly unknown[]) => void;
   readonly onEvent: (type: WatchEventType, object: unknown) => void;
   readonly onRestart: (reason: RestartReason) => void;
   readonly log: Logger;
   readonly backoff?: BackoffOptions;
-  /** The API server ends each watch after this (client-go picks 5-10 min). */
+  /** The API server ends each watch after this; default 5-10 min, as client-go. */
   readonly watchTimeoutSec?: number;
 }
 
 /** A watch that lasted this long was healthy: the backoff starts over. */
 const HEALTHY_WATCH_MS = 10_000;
+/** Past the server's timeout, how long a silent watch is given before it is aborted. */
+const SILENCE_GRACE_MS = 30_000;
 
 export class ListWatch {
   readonly #options: ListWatchOptions;
-  readonly #api: CustomObjectsApi;
-  readonly #watch: Watch;
+  readonly #client: WatchClient;
   readonly #backoff: Backoff;
   #resourceVersion = '';
   #closed = false;
@@ -54,14 +82,8 @@ export class ListWatch {
 
   constructor(options: ListWatchOptions) {
     this.#options = options;
-    this.#api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.#watch = new Watch(options.kubeConfig);
+    this.#client = options.client;
     this.#backoff = new Backoff(options.backoff ?? { baseMs: 200, maxMs: 30_000 });
-  }
-
-  get #path(): string {
-    const { group, version, namespace, plural } = this.#options;
-    return `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
   }
 
   start(): void {
@@ -75,6 +97,10 @@ export class ListWatch {
     await this.#running;
   }
 
+  #isClosed(): boolean {
+    return this.#closed;
+  }
+
   async #loop(): Promise<void> {
     while (!this.#closed) {
       const started = Date.now();
@@ -85,7 +111,7 @@ export class ListWatch {
       } catch (error) {
         reason = 'error';
         this.#options.log.warn(
-          { resource: this.#path, reason: errorMessage(error) },
+          { resource: this.#client.path, reason: errorMessage(error) },
           'custom resources: list failed; retrying',
         );
       }
@@ -93,40 +119,38 @@ export class ListWatch {
       if (this.#isClosed()) break;
       this.#options.onRestart(reason);
       if (reason === 'gone') this.#resourceVersion = '';
-      if (Date.now() - started >= HEALTHY_WATCH_MS) this.#backoff.reset();
-      // A watch the server ended on time is resumed at once; anything else waits.
-      if (reason !== 'closed' || Date.now() - started < HEALTHY_WATCH_MS) {
-        await this.#sleep(this.#backoff.next());
-      }
+      const healthy = Date.now() - started >= HEALTHY_WATCH_MS;
+      if (healthy) this.#backoff.reset();
+      // A watch the server ended after a healthy run is resumed at once; anything else waits.
+      if (reason !== 'closed' || !healthy) await this.#sleep(this.#backoff.next());
     }
   }
 
-  #isClosed(): boolean {
-    return this.#closed;
-  }
-
   async #list(): Promise<void> {
-    const { group, version, namespace, plural } = this.#options;
-    const list: unknown = await this.#api.listNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural,
-    });
+    const list = await this.#client.list();
     const items =
       isRecord(list) && Array.isArray(list['items']) ? (list['items'] as unknown[]) : [];
     const metadata = isRecord(list) && isRecord(list['metadata']) ? list['metadata'] : {};
-    const version_ = metadata['resourceVersion'];
+    const listed = metadata['resourceVersion'];
     this.#options.onList(items);
-    this.#resourceVersion = typeof version_ === 'string' ? version_ : '';
+    this.#resourceVersion = typeof listed === 'string' ? listed : '';
   }
 
   /** Watches until the watch ends; resolves with why. */
   #watchOnce(): Promise<RestartReason> {
     if (this.#resourceVersion === '') return Promise.resolve('gone');
+    const timeoutSec = this.#options.watchTimeoutSec ?? 300 + Math.floor(Math.random() * 300);
     return new Promise((resolve) => {
       let gone = false;
+      let ended = false;
+      let silence: NodeJS.Timeout | undefined;
+      const heard = (): void => {
+        clearTimeout(silence);
+        silence = setTimeout(() => this.#abort?.abort(), timeoutSec * 1000 + SILENCE_GRACE_MS);
+        silence.unref();
+      };
       const onEvent = (type: string, object: unknown): void => {
+        heard();
         try {
           if (type === 'ERROR') {
             // A Status: 410 means the version is too old to resume from.
@@ -144,12 +168,15 @@ export class ListWatch {
         } catch (error) {
           // One object must not end the watch of all the others.
           this.#options.log.error(
-            { reason: errorMessage(error) },
+            { resource: this.#client.path, reason: errorMessage(error) },
             'custom resources: event not handled',
           );
         }
       };
       const onDone = (error: unknown): void => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(silence);
         this.#abort = undefined;
         const status = isRecord(error) ? (error['statusCode'] ?? error['code']) : undefined;
         if (gone || status === 410) resolve('gone');
@@ -157,26 +184,27 @@ export class ListWatch {
         else {
           if (!this.#closed) {
             this.#options.log.warn(
-              { resource: this.#path, reason: errorMessage(error) },
+              { resource: this.#client.path, reason: errorMessage(error) },
               'custom resources: watch failed; resuming',
             );
           }
           resolve('error');
         }
       };
-      this.#watch
+      heard();
+      this.#client
         .watch(
-          this.#path,
           {
             resourceVersion: this.#resourceVersion,
             allowWatchBookmarks: true,
-            timeoutSeconds: this.#options.watchTimeoutSec ?? 300 + Math.floor(Math.random() * 300),
+            timeoutSeconds: timeoutSec,
           },
           onEvent,
           onDone,
         )
         .then(
           (abort) => {
+            if (ended) return;
             if (this.#closed) abort.abort();
             else this.#abort = abort;
           },

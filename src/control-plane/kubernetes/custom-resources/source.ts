@@ -18,7 +18,7 @@ import { errorMessage } from '../../../shared/errors.js';
 import type { ConfigStore } from '../../config-push/index.js';
 import type { RunningSource, SourceStarter } from '../sources.js';
 import { GROUP, KINDS, VERSION } from './kinds.js';
-import { ListWatch } from './list-watch.js';
+import { apiWatchClient, ListWatch } from './list-watch.js';
 import { Reconciler } from './reconciler.js';
 import { apiStatusPatcher, StatusWriter } from './status-writer.js';
 
@@ -82,7 +82,12 @@ export const startCustomResources: SourceStarter = (context) => {
   );
   const reconciler = new Reconciler({
     store,
-    nodes: () => registry.list(),
+    nodes: () =>
+      [...registry.records()].map((record) => ({
+        role: record.role,
+        state: registry.stateOf(record),
+        ackedVersion: record.ackedVersion,
+      })),
     statuses: writer,
   });
 
@@ -95,11 +100,12 @@ export const startCustomResources: SourceStarter = (context) => {
   const watches = KINDS.map(
     (kind) =>
       new ListWatch({
-        kubeConfig: kube.kubeConfig,
-        group: GROUP,
-        version: VERSION,
-        namespace: kube.namespace,
-        plural: kind.plural,
+        client: apiWatchClient(kube.kubeConfig, {
+          group: GROUP,
+          version: VERSION,
+          namespace: kube.namespace,
+          plural: kind.plural,
+        }),
         onList: (items) => {
           reconciler.listed(kind.kind, items);
           schedule();
