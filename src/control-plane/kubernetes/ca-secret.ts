@@ -163,14 +163,18 @@ export function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? (error as ApiException<unknown>).code : undefined;
 }
 
-/** The API's error with what was being done; its body is the API server's Status, never the Secret. */
+/**
+ * The API's failure with what was being done: its HTTP status, or the
+ * client's words when no answer came. Not the error itself (no `cause`):
+ * an answer to a create may echo what was sent, and that holds the key.
+ */
 function apiError(error: unknown, doing: string): CaSecretError {
   const status = statusOf(error);
   const detail =
     status === undefined
       ? errorMessage(error)
       : `HTTP ${status}${status === 403 ? ' (the control plane ServiceAccount may not: see the chart Role)' : ''}`;
-  return new CaSecretError(`${doing}: ${detail}`, { cause: error });
+  return new CaSecretError(`${doing}: ${detail}`);
 }
 
 /** The Secret calls of a KubeClient. */
