@@ -23,13 +23,13 @@ import { errorMessage } from '../../../shared/errors.js';
 import type { ConfigLayer } from '../../config-push/index.js';
 import type { KubernetesContext, RunningSource, SourceStarter } from '../sources.js';
 import {
+  ServiceSlices,
   endpointsFor,
-  parseSlice,
   type CountDefect,
   type SliceDefect,
   type SliceEndpoints,
 } from './endpoint-slices.js';
-import { ListWatch, type WatchEventType } from './list-watch.js';
+import { ListWatch } from './list-watch.js';
 import { droppedCounter } from './metrics.js';
 
 export const ENDPOINT_SLICES_LAYER = 'endpoint-slices';
@@ -40,11 +40,10 @@ interface ServiceRef {
   readonly name: string;
 }
 
-/** One watched Service: its slices by name, once listed. */
+/** One watched Service: its list+watch and the slices it handed over. */
 interface WatchedService {
   readonly watch: ListWatch;
-  readonly slices: Map<string, SliceEndpoints>;
-  listed: boolean;
+  readonly slices: ServiceSlices;
 }
 
 const keyOf = (service: ServiceRef): string => `${service.namespace}/${service.name}`;
@@ -139,11 +138,10 @@ export class EndpointSliceSource implements RunningSource {
   }
 
   #watch(service: ServiceRef): WatchedService {
-    const slices = new Map<string, SliceEndpoints>();
+    const slices = new ServiceSlices(this.#count);
     const labelSelector = `kubernetes.io/service-name=${service.name}`;
     const watched: WatchedService = {
       slices,
-      listed: false,
       watch: new ListWatch({
         kubeConfig: this.#context.kube.kubeConfig,
         path: `/apis/discovery.k8s.io/v1/namespaces/${service.namespace}/endpointslices`,
@@ -156,13 +154,11 @@ export class EndpointSliceSource implements RunningSource {
           return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
         },
         onList: (items) => {
-          slices.clear();
-          for (const item of items) this.#apply(slices, 'ADDED', item);
-          watched.listed = true;
+          slices.list(items);
           this.#scheduleLayer();
         },
         onEvent: (type, object) => {
-          this.#apply(slices, type, object);
+          slices.event(type, object);
           this.#scheduleLayer();
         },
         log: this.#context.log.child({ service: keyOf(service) }),
@@ -170,18 +166,6 @@ export class EndpointSliceSource implements RunningSource {
     };
     watched.watch.start();
     return watched;
-  }
-
-  #apply(slices: Map<string, SliceEndpoints>, type: WatchEventType, object: unknown): void {
-    const name = nameOf(object);
-    if (type === 'DELETED') {
-      if (name !== undefined) slices.delete(name);
-      return;
-    }
-    const slice = parseSlice(object, this.#count);
-    if (slice !== undefined) slices.set(slice.name, slice);
-    // A slice that became unreadable says nothing true any more.
-    else if (name !== undefined) slices.delete(name);
   }
 
   /** Events come in bursts (a rollout, the first lists): one layer for each burst. */
@@ -197,7 +181,7 @@ export class EndpointSliceSource implements RunningSource {
     if (this.#closed) return;
     const snapshot = new Map<string, readonly SliceEndpoints[]>();
     for (const [key, watched] of this.#services) {
-      if (watched.listed) snapshot.set(key, [...watched.slices.values()]);
+      if (watched.slices.listed) snapshot.set(key, watched.slices.values());
     }
     const layer = endpointSlicesLayer(snapshot, this.#context.kube.namespace, this.#count);
     try {
@@ -223,11 +207,6 @@ export class EndpointSliceSource implements RunningSource {
     for (const watched of this.#services.values()) watched.watch.close();
     this.#services.clear();
   }
-}
-
-function nameOf(object: unknown): string | undefined {
-  const metadata = (object as { metadata?: { name?: unknown } } | null)?.metadata;
-  return typeof metadata?.name === 'string' ? metadata.name : undefined;
 }
 
 export const startEndpointSliceSource: SourceStarter = (context) => {

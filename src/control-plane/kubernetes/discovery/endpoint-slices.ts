@@ -19,8 +19,9 @@
  * What the API server would refuse, but a broken or hostile one could still
  * send, is dropped and counted by reason, never thrown: a slice that is not
  * an object or has no name, an address type other than IPv4 or IPv6 (FQDN
- * is deprecated), more endpoints or ports than the API allows; an address
- * that is not an IP of the slice's type, a port out of range.
+ * is deprecated), more endpoints or ports than the API allows, slices of
+ * one Service past MAX_SERVICE_SLICES; an address that is not an IP of the
+ * slice's type, a port out of range.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { formatHostPort, parseHostPort } from '../../../shared/address.js';
@@ -28,6 +29,11 @@ import { formatHostPort, parseHostPort } from '../../../shared/address.js';
 /** The API's own limits (validation of EndpointSlice). */
 export const MAX_SLICE_ENDPOINTS = 1000;
 export const MAX_SLICE_PORTS = 100;
+/**
+ * Slices kept per Service: the controller puts up to 100 endpoints in one
+ * (1000 at most), so this holds far more than a cluster's endpoint cap.
+ */
+export const MAX_SERVICE_SLICES = 256;
 /** proxy.http.clusters[].endpoints holds at most this many (http-schema.ts). */
 export const MAX_CLUSTER_ENDPOINTS = 4096;
 
@@ -37,6 +43,7 @@ export type SliceDefect =
   | 'no_name'
   | 'bad_address_type'
   | 'too_many_endpoints'
+  | 'too_many_slices'
   | 'too_many_ports'
   | 'bad_endpoint'
   | 'bad_address'
@@ -181,4 +188,52 @@ export function endpointsFor(
     return sorted.slice(0, MAX_CLUSTER_ENDPOINTS);
   }
   return sorted;
+}
+
+/**
+ * The slices of one Service as its list and watch hand them over: a list
+ * replaces them all, an event adds, replaces or deletes one by name. A slice
+ * that becomes unreadable is dropped (what it said before is no longer
+ * true); past MAX_SERVICE_SLICES new ones are dropped and counted.
+ */
+export class ServiceSlices {
+  readonly #slices = new Map<string, SliceEndpoints>();
+  readonly #count: CountDefect;
+  #listed = false;
+
+  constructor(count: CountDefect) {
+    this.#count = count;
+  }
+
+  /** Whether a list arrived: until then the cluster keeps the file's endpoints. */
+  get listed(): boolean {
+    return this.#listed;
+  }
+
+  list(items: readonly unknown[]): void {
+    this.#slices.clear();
+    for (const item of items) this.event('ADDED', item);
+    this.#listed = true;
+  }
+
+  event(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void {
+    const metadata = record(object)?.['metadata'];
+    const name = record(metadata)?.['name'];
+    if (type === 'DELETED') {
+      if (typeof name === 'string') this.#slices.delete(name);
+      return;
+    }
+    const slice = parseSlice(object, this.#count);
+    if (slice === undefined) {
+      if (typeof name === 'string') this.#slices.delete(name);
+    } else if (!this.#slices.has(slice.name) && this.#slices.size >= MAX_SERVICE_SLICES) {
+      this.#count('too_many_slices');
+    } else {
+      this.#slices.set(slice.name, slice);
+    }
+  }
+
+  values(): SliceEndpoints[] {
+    return [...this.#slices.values()];
+  }
 }

@@ -11,6 +11,8 @@ export {
   startEndpointSliceSource,
 } from './endpoint-slice-source.js';
 export {
+  MAX_SERVICE_SLICES,
+  ServiceSlices,
   endpointsFor,
   parseSlice,
   type SliceDefect,

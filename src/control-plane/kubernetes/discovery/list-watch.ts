@@ -110,7 +110,6 @@ export class ListWatch {
         {
           labelSelector: this.#options.labelSelector,
           resourceVersion: listed.resourceVersion,
-          allowWatchBookmarks: true,
         },
         (type: string, object: unknown) => {
           if (ended || this.#closed) return;

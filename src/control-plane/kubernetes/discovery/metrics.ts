@@ -14,7 +14,7 @@ export function droppedCounter(registry: Registry): Counter<'kind' | 'reason'> {
       name: 'streammesh_control_plane_kubernetes_dropped_total',
       help:
         'Objects from the Kubernetes API server, or parts of them, that discovery dropped, by kind (EndpointSlice, Pod) and reason ' +
-        '(not_an_object, no_name, bad_address_type, too_many_endpoints, too_many_ports, bad_endpoint, bad_address, bad_port).',
+        '(not_an_object, no_name, bad_address_type, too_many_endpoints, too_many_ports, too_many_slices, too_many_pods, bad_endpoint, bad_address, bad_port).',
       labelNames: ['kind', 'reason'],
       registers: [registry],
     });

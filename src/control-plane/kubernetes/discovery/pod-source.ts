@@ -19,6 +19,9 @@ import { ListWatch, type WatchEventType } from './list-watch.js';
 import { droppedCounter } from './metrics.js';
 import { parsePod, type PodDefect } from './pods.js';
 
+/** Pods kept at most: far more mesh nodes than one control plane serves (a hostile server's flood is dropped). */
+export const MAX_PODS = 10_000;
+
 export const MESH_POD_SELECTOR =
   'app.kubernetes.io/name=streammesh,app.kubernetes.io/component in (proxy,signaling)';
 
@@ -63,7 +66,8 @@ export class PodSource implements RunningSource {
 
   #listed(items: readonly unknown[]): void {
     const listed = new Map<string, PodRecord>();
-    for (const item of items) {
+    if (items.length > MAX_PODS) this.#count('too_many_pods');
+    for (const item of items.slice(0, MAX_PODS)) {
       const pod = parsePod(item, this.#count);
       if (pod !== undefined) listed.set(pod.name, { ...pod, deletedAt: null });
     }
@@ -87,6 +91,10 @@ export class PodSource implements RunningSource {
   }
 
   #seen(pod: PodRecord): void {
+    if (!this.#pods.has(pod.name) && this.#pods.size >= MAX_PODS) {
+      this.#count('too_many_pods');
+      return;
+    }
     this.#pods.set(pod.name, pod);
     this.#context.registry.podSeen(pod.name, pod);
   }

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { PodRecord } from '../../registry/index.js';
 
 /** Why a Pod (or one of its fields) was dropped: the label of streammesh_control_plane_kubernetes_dropped_total. */
-export type PodDefect = 'not_an_object' | 'no_name' | 'bad_address';
+export type PodDefect = 'not_an_object' | 'no_name' | 'bad_address' | 'too_many_pods';
 
 /** A Kubernetes object name is at most 253 characters (DNS subdomain). */
 const MAX_NAME = 253;

@@ -10,6 +10,8 @@ import { validateConfig } from '../../../../src/config/index.js';
 import { ConfigStore } from '../../../../src/control-plane/config-push/index.js';
 import {
   ENDPOINT_SLICES_LAYER,
+  MAX_SERVICE_SLICES,
+  ServiceSlices,
   endpointSlicesLayer,
   endpointsFor,
   parsePod,
@@ -182,6 +184,38 @@ describe('EndpointSlices to endpoints', () => {
         'endpoint-slices',
       ),
     );
+  });
+});
+
+describe("a Service's slices as its list and watch hand them over", () => {
+  it('replaces all on a list, follows events by name, drops what turned unreadable, caps the count', () => {
+    const defects: SliceDefect[] = [];
+    const slices = new ServiceSlices((d) => defects.push(d));
+    const endpoints = () => endpointsFor(slices.values(), 'http', () => undefined);
+    assert.equal(slices.listed, false);
+    slices.list([slice('a', [ready('10.0.0.1')]), slice('b', [ready('10.0.0.2')])]);
+    assert.equal(slices.listed, true);
+    assert.deepEqual(endpoints(), ['10.0.0.1:8080', '10.0.0.2:8080']);
+    slices.event('MODIFIED', slice('a', [ready('10.0.0.3')]));
+    slices.event('DELETED', slice('b', []));
+    assert.deepEqual(endpoints(), ['10.0.0.3:8080']);
+    // A re-list (after a dropped watch) replaces what was known: b is gone.
+    slices.event('ADDED', slice('b', [ready('10.0.0.2')]));
+    slices.list([slice('a', [ready('10.0.0.3')])]);
+    assert.deepEqual(endpoints(), ['10.0.0.3:8080']);
+    // A slice rewritten into something unreadable no longer counts.
+    slices.event('MODIFIED', slice('a', [ready('10.0.0.3')], undefined, 'FQDN'));
+    assert.deepEqual(endpoints(), []);
+    slices.event('DELETED', null);
+    for (let i = 0; i < MAX_SERVICE_SLICES + 5; i += 1) {
+      slices.event('ADDED', slice(`s${i}`, [ready(`10.1.${i >> 8}.${i & 255}`)]));
+    }
+    assert.equal(slices.values().length, MAX_SERVICE_SLICES);
+    assert.equal(defects.filter((d) => d === 'too_many_slices').length, 5);
+    // A known slice still updates at the cap.
+    slices.event('MODIFIED', slice('s0', []));
+    assert.equal(slices.values().length, MAX_SERVICE_SLICES);
+    assert.ok(!endpoints().includes('10.1.0.0:8080'));
   });
 });
 
