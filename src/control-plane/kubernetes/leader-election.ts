@@ -112,6 +112,7 @@ export class LeaderElector {
   #cancelDeadline: (() => void) | undefined;
   #inFlight: Promise<Attempt> | undefined;
   #started = false;
+  #lastFailure: string | undefined;
 
   constructor(options: LeaderElectorOptions) {
     if (options.renewDeadlineMs >= options.leaseDurationMs) {
@@ -186,6 +187,7 @@ export class LeaderElector {
         if (this.#stopped) return;
         if (this.#leading) this.#afterRenewal(result);
         else if (result.outcome === 'held') this.#startLeading();
+        else this.#noteCandidateFailure(result);
       })
       .catch((error: unknown) => {
         this.#options.log.error({ err: error }, 'leader election: a callback failed');
@@ -194,6 +196,18 @@ export class LeaderElector {
         if (this.#stopped) return;
         this.#cancelNext = this.#timers.after(this.#options.retryPeriodMs, () => this.#tick());
       });
+  }
+
+  /** A candidate's failed attempts, logged when the reason changes (not every retry period). */
+  #noteCandidateFailure(result: Attempt): void {
+    const reason = result.outcome === 'failed' ? result.reason : undefined;
+    if (reason !== undefined && reason !== this.#lastFailure) {
+      this.#options.log.warn(
+        { identity: this.identity, err: reason },
+        'leader election: could not read or take the lease; retrying',
+      );
+    }
+    this.#lastFailure = reason;
   }
 
   #startLeading(): void {

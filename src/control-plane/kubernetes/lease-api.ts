@@ -95,7 +95,12 @@ function conflictReason(error: ApiException<unknown>): string {
 /** A Lease as the API server gave it, as the elector reads it (missing fields: a free Lease). */
 function observed(lease: V1Lease): ObservedLease {
   const spec = lease.spec;
-  const time = (value: Date | undefined): number => (value === undefined ? 0 : value.getTime());
+  // Typed V1MicroTime (a Date), but the client's deserializer leaves MicroTime as the wire's string.
+  const time = (value: unknown): number => {
+    if (value instanceof Date) return value.getTime();
+    if (typeof value === 'string') return Date.parse(value) || 0;
+    return 0;
+  };
   return {
     resourceVersion: lease.metadata?.resourceVersion ?? '',
     record: {
