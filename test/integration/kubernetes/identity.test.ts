@@ -8,7 +8,7 @@
  *   the Secret (kubernetes.io/tls) one of them created, the other reading it
  *   (after a 409 if they raced), so both issue from the same root (same
  *   fingerprint); the trust bundle is published in the ConfigMap
- *   streammesh-trust-bundle;
+ *   streammesh-trust-bundle, and rewritten at start when it differs;
  * - a real proxy process whose bootstrapTokenFile is a real token of the
  *   ServiceAccount streammesh-proxy (as the chart's projected token) and
  *   whose trust bundle is that ConfigMap's bundle.pem (what kubelet would
@@ -54,6 +54,7 @@ import {
 
 const NAMESPACE = 'streammesh';
 const CA_SECRET = 'streammesh-ca';
+const TRUST_BUNDLE_CONFIGMAP = 'streammesh-trust-bundle';
 const AUDIENCE = 'streammesh';
 const PROXY_SA = 'streammesh-proxy';
 const OTHER_SA = 'camera-viewer';
@@ -152,6 +153,19 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     return found;
   }
 
+  /** The bundle.pem of the trust bundle ConfigMap, as kubelet would mount it. */
+  async function publishedBundle(): Promise<string> {
+    return await kube.kubectl([
+      'get',
+      'configmap',
+      TRUST_BUNDLE_CONFIGMAP,
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.data.bundle\\.pem}',
+    ]);
+  }
+
   /** IssueCertificate on `target` with `token`, asking for `id` as `nodeId`. */
   async function ask(target: RunningControlPlane, token: string, id: string, nodeId: string) {
     const bundle = target.identity?.trustBundle() ?? assert.fail('no identity');
@@ -194,17 +208,26 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     assert.equal(fingerprint(issuedA.value.chainPem), fingerprint(kept));
     assert.equal(fingerprint(issuedB.value.chainPem), fingerprint(kept));
     assert.equal(a.identity.trustBundle(), b.identity?.trustBundle());
-    const published = await kube.kubectl([
-      'get',
-      'configmap',
-      'streammesh-trust-bundle',
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.data.bundle\\.pem}',
-    ]);
+    const published = await publishedBundle();
     assert.equal(published, a.identity.trustBundle());
     assert.equal(fingerprint(published), fingerprint(kept));
+  });
+
+  it('rewrites a bundle ConfigMap that no longer holds the roots at start', async () => {
+    const expected = plane(0).identity?.trustBundle();
+    await kube.kubectl([
+      'patch',
+      'configmap',
+      TRUST_BUNDLE_CONFIGMAP,
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { 'bundle.pem': 'stale\n' } }),
+    ]);
+    const third = await startPlane('cp-c');
+    assert.equal(third.identity?.trustBundle(), expected, 'a third plane made another root');
+    assert.equal(await publishedBundle(), expected);
   });
 
   it('refuses POST /ca/rotate on the kubernetes registry, saying how to rotate the Secret', async () => {
@@ -234,18 +257,7 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
       mode: 0o600,
     });
     const bundleFile = join(dir, 'bundle.pem');
-    writeFileSync(
-      bundleFile,
-      await kube.kubectl([
-        'get',
-        'configmap',
-        'streammesh-trust-bundle',
-        '-n',
-        NAMESPACE,
-        '-o',
-        'jsonpath={.data.bundle\\.pem}',
-      ]),
-    );
+    writeFileSync(bundleFile, await publishedBundle());
     const configFile = join(dir, 'proxy.yaml');
     writeFileSync(
       configFile,
