@@ -2,20 +2,26 @@
  * Lays the valid objects over the file's config as ONE ConfigStore layer
  * ("custom-resources"), refusing those that clash:
  *
- * - with the file: a Camera whose path the file names, a MediaRoute whose
- *   name or listen address a route of the file has. The file is the
- *   operator's, so it wins; the layer checks this again each time it is
- *   laid, so a file edit that adds such a path drops the Camera rather than
- *   being refused itself.
+ * - with the file: a Camera whose path the file names (or "demo" while the
+ *   file serves the demo camera), a MediaRoute whose name or listen address
+ *   a route of the file has. The file is the operator's, so it wins; the
+ *   layer checks this again each time it is laid, so a file edit that adds
+ *   such a path drops the Camera rather than being refused itself.
  * - with each other: of two Cameras on one path, or two MediaRoutes on one
  *   listen address, the older (creationTimestamp, then name) keeps it.
- * - with anything else the whole-config validation finds (the demo path, a
- *   listener): the store refuses the layer with a ConfigError whose issue
- *   paths (proxy.rtsp.paths.<path>..., proxy.routes[i]...) name the objects
- *   at fault; those are refused and the rest laid again. An issue that names
- *   none of them refuses them all, with its reason: nothing unvalidated is laid.
+ * - with anything else the whole-config validation finds (a rule no
+ *   pre-check here covers): the store refuses the layer with a ConfigError
+ *   whose issue paths (proxy.rtsp.paths.<path>..., proxy.routes[i]...) name
+ *   the objects at fault; those are refused and the rest laid again. An
+ *   issue that names none of them refuses them all, with its reason:
+ *   nothing unvalidated is laid.
  */
-import type { MeshConfig, RouteConfig, RtspPathConfig } from '../../../config/index.js';
+import {
+  DEMO_PATH,
+  type MeshConfig,
+  type RouteConfig,
+  type RtspPathConfig,
+} from '../../../config/index.js';
 import type { ConfigLayer } from '../../config-push/index.js';
 import { ConfigError } from '../../../shared/errors.js';
 import { describeObject, type CustomObject } from './kinds.js';
@@ -194,6 +200,9 @@ export function clashOf(
   if (entry.kind === 'Camera') {
     if (Object.hasOwn(base.proxy.rtsp.paths, entry.path)) {
       return `path ${entry.path} is a path of the config file, which wins`;
+    }
+    if (entry.path === DEMO_PATH && base.proxy.rtsp.demo) {
+      return `path ${DEMO_PATH} is the built-in demo camera (proxy.rtsp.demo of the config file)`;
     }
     const other = earlier.find((item) => item.kind === 'Camera' && item.path === entry.path);
     return other === undefined

@@ -13,7 +13,7 @@ import { conditionsFor, isProgrammed, type Judgement } from './conditions.js';
 import { CustomResourceLayer, entryKey, type Entry, type LayerTarget } from './compose.js';
 import { byAge, readObject, type Condition, type CustomObject, type KindName } from './kinds.js';
 import { HeldVersions, type NodeAck } from './programmed.js';
-import { validateObject } from './validate.js';
+import { validateObject, type Validated } from './validate.js';
 
 /** Said of an object refused after a version of it was laid: nothing of it stays on the proxies. */
 export const WITHDRAWN =
@@ -50,6 +50,14 @@ export class Reconciler {
   readonly #held = new HeldVersions();
   /** Objects (uid) a version of which was laid: refused now, they are said to be withdrawn. */
   readonly #everLaid = new Set<string>();
+  /**
+   * Each object's verdict for its generation: a spec edit moves the
+   * generation, a status write does not, so a pass validates only what changed.
+   */
+  readonly #verdicts = new Map<
+    string,
+    { readonly generation: number; readonly verdict: Validated }
+  >();
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -87,8 +95,20 @@ export class Reconciler {
     if (object !== undefined) this.#forget(object.uid);
   }
 
+  #validated(object: CustomObject): Validated {
+    const known = this.#verdicts.get(object.uid);
+    // Generation 0: the object does not say (not an API server's): judged each time.
+    if (known !== undefined && object.generation !== 0 && known.generation === object.generation) {
+      return known.verdict;
+    }
+    const verdict = validateObject(object);
+    this.#verdicts.set(object.uid, { generation: object.generation, verdict });
+    return verdict;
+  }
+
   #forget(uid: string): void {
     this.#objects.delete(uid);
+    this.#verdicts.delete(uid);
     this.#everLaid.delete(uid);
     this.#options.statuses.forget(uid);
   }
@@ -98,7 +118,7 @@ export class Reconciler {
     const refusals = new Map<string, Judgement>();
     const entries: Entry[] = [];
     for (const object of objects) {
-      const validated = validateObject(object);
+      const validated = this.#validated(object);
       if (!validated.ok) {
         refusals.set(object.uid, {
           accepted: false,

@@ -26,6 +26,7 @@ import {
   MAX_MESSAGE_CHARS,
   validateObject,
 } from '../../../../src/control-plane/kubernetes/custom-resources/validate.js';
+import { ConfigError } from '../../../../src/shared/errors.js';
 import { createLogger } from '../../../../src/shared/log.js';
 
 const FILE = [
@@ -99,6 +100,11 @@ function harness(file = FILE): {
     return found;
   };
   return { store, reconciler, written, nodes, condition };
+}
+
+/** The source of a path of the served config (a function: each call reads the store anew). */
+function sourceOf(store: ConfigStore, path: string): string | undefined {
+  return store.current.config.proxy.rtsp.paths[path]?.source;
 }
 
 function objectOf(kind: KindName, item: unknown): CustomObject {
@@ -215,19 +221,93 @@ describe('a Camera', () => {
     assert.match(condition('Camera/lobby', 'Accepted').message, /config file/);
   });
 
-  it('a clash only the whole config finds (the demo path) is attributed to the Camera at fault', () => {
+  it('"demo" while the file serves the demo camera is Conflicted', () => {
     const { store, reconciler, condition } = harness();
+    reconciler.listed('Camera', [camera('demo', { source: 'publisher' })]);
+    reconciler.pass();
+    assert.equal(condition('Camera/demo', 'Accepted').reason, 'Conflicted');
+    assert.match(condition('Camera/demo', 'Accepted').message, /built-in demo camera/);
+    assert.equal(store.current.config.proxy.rtsp.paths['demo'], undefined);
+  });
+
+  it('a refusal of the whole config is attributed to the objects its issue paths name', () => {
+    // A rule of the whole config that no pre-check knows: here, a store
+    // whose validation also refuses the path "forbidden" and the route on port 6666.
+    const store = new ConfigStore(parseConfigText(FILE, 'file'), 'file');
+    const written = new Map<string, readonly Condition[]>();
+    const stricter = {
+      get base() {
+        return store.base;
+      },
+      setLayer: (name: string, layer: Parameters<ConfigStore['setLayer']>[1], origin: string) => {
+        if (layer !== undefined) {
+          const composed = layer(store.base);
+          const index = composed.proxy.routes.findIndex((item) => item.listen.endsWith(':6666'));
+          const issues = [
+            ...(Object.hasOwn(composed.proxy.rtsp.paths, 'forbidden')
+              ? [{ path: 'proxy.rtsp.paths.forbidden.source', reason: 'not here' }]
+              : []),
+            ...(index === -1 ? [] : [{ path: `proxy.routes[${index}].listen`, reason: 'taken' }]),
+          ];
+          if (issues.length > 0) throw new ConfigError(origin, issues);
+        }
+        return store.setLayer(name, layer, origin);
+      },
+    };
+    const reconciler = new Reconciler({
+      store: stricter,
+      nodes: () => [],
+      statuses: {
+        write: (object, conditions) => written.set(object.name, conditions),
+        forget: () => undefined,
+      },
+    });
     reconciler.listed('Camera', [
-      camera('demo', { source: 'publisher' }),
-      camera('porch', { source: 'publisher' }),
+      camera('forbidden', { source: 'publisher' }),
+      camera('allowed', { source: 'publisher' }),
+    ]);
+    reconciler.listed('MediaRoute', [
+      route('r6666', routeSpec('127.0.0.1:6666')),
+      route('r6668', routeSpec('127.0.0.1:6668')),
     ]);
     reconciler.pass();
-    const accepted = condition('Camera/demo', 'Accepted');
-    assert.equal(accepted.reason, 'Conflicted');
-    assert.match(accepted.message, /built-in demo camera/);
-    assert.equal(condition('Camera/porch', 'Accepted').status, 'True');
-    assert.equal(store.current.config.proxy.rtsp.paths['porch']?.source, 'publisher');
-    assert.equal(store.current.config.proxy.rtsp.paths['demo'], undefined);
+    const accepted = (name: string): Condition | undefined =>
+      written.get(name)?.find((item) => item.type === 'Accepted');
+    assert.equal(accepted('forbidden')?.reason, 'Conflicted');
+    assert.match(
+      accepted('forbidden')?.message ?? '',
+      /proxy\.rtsp\.paths\.forbidden\.source: not here/,
+    );
+    assert.equal(accepted('r6666')?.reason, 'Conflicted');
+    assert.match(accepted('r6666')?.message ?? '', /proxy\.routes\[1\]\.listen: taken/);
+    assert.equal(accepted('allowed')?.status, 'True');
+    assert.equal(accepted('r6668')?.status, 'True');
+    assert.deepEqual(Object.keys(store.current.config.proxy.rtsp.paths).sort(), [
+      'allowed',
+      'lobby',
+    ]);
+    assert.deepEqual(
+      store.current.config.proxy.routes.map((item) => item.name),
+      ['file-route', 'r6668'],
+    );
+  });
+
+  it('a file edit that takes its path drops the Camera (the edit is not refused); the edit undone, it is back', () => {
+    const { store, reconciler, condition } = harness();
+    reconciler.listed('Camera', [camera('door', { source: 'rtsp://10.0.0.1/x' })]);
+    reconciler.pass();
+    const withDoor = FILE.replace(
+      'lobby: { source: publisher }',
+      'lobby: { source: publisher }, door: { source: publisher }',
+    );
+    assert.equal(store.set(parseConfigText(withDoor, 'file'), 'file'), true);
+    assert.equal(sourceOf(store, 'door'), 'publisher', "the file's");
+    reconciler.pass();
+    assert.equal(condition('Camera/door', 'Accepted').reason, 'Conflicted');
+    store.set(parseConfigText(FILE, 'file'), 'file');
+    reconciler.pass();
+    assert.equal(sourceOf(store, 'door'), 'rtsp://10.0.0.1/x');
+    assert.equal(condition('Camera/door', 'Accepted').status, 'True');
   });
 
   it('edited to be invalid, it is withdrawn (the last good spec is not kept), and the status says so', () => {
