@@ -65,12 +65,26 @@ function servicesOf(config: MeshConfig, defaultNamespace: string): Map<string, S
 /**
  * The layer for the slices known now: each cluster whose Service was listed
  * gets its endpoints; the others keep the base's. A pure function of the base.
+ * Each Service and port is merged once per layer (the store lays it again
+ * whenever the base or another layer changes), so its defects count once.
  */
 export function endpointSlicesLayer(
   slicesByService: ReadonlyMap<string, readonly SliceEndpoints[]>,
   defaultNamespace: string,
   count: CountDefect,
 ): ConfigLayer {
+  const merged = new Map<string, readonly string[]>();
+  const endpointsOf = (key: string, port: string | number): readonly string[] | undefined => {
+    const slices = slicesByService.get(key);
+    if (slices === undefined) return undefined;
+    const memo = `${key} ${typeof port} ${port}`;
+    let endpoints = merged.get(memo);
+    if (endpoints === undefined) {
+      endpoints = endpointsFor(slices, port, count);
+      merged.set(memo, endpoints);
+    }
+    return endpoints;
+  };
   return (base) => ({
     ...base,
     proxy: {
@@ -79,14 +93,12 @@ export function endpointSlicesLayer(
         ...base.proxy.http,
         clusters: base.proxy.http.clusters.map((cluster) => {
           if (cluster.service === undefined) return cluster;
-          const slices = slicesByService.get(
-            keyOf({
-              namespace: cluster.service.namespace ?? defaultNamespace,
-              name: cluster.service.name,
-            }),
-          );
-          if (slices === undefined) return cluster;
-          return { ...cluster, endpoints: endpointsFor(slices, cluster.service.port, count) };
+          const key = keyOf({
+            namespace: cluster.service.namespace ?? defaultNamespace,
+            name: cluster.service.name,
+          });
+          const endpoints = endpointsOf(key, cluster.service.port);
+          return endpoints === undefined ? cluster : { ...cluster, endpoints: [...endpoints] };
         }),
       },
     },
