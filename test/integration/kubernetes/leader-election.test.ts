@@ -7,9 +7,13 @@
  * whichever leads, and the node dials it, standing in for the Service that
  * routes to the ready pod only.
  *
- * The replicas run with controlPlane.mtls: false: the point here is who
- * serves, not identity (with mtls and registry kubernetes both would read
- * the CA root from its Secret; identity*.test.ts shows that).
+ * The replicas run with mutual TLS as the chart runs them: on the
+ * kubernetes registry both sign with the CA root kept in its Secret, and the
+ * node gets its first certificate with a real ServiceAccount token (checked
+ * with TokenReview) and trusts the bundle the leader publishes in a
+ * ConfigMap (written to a file here, as kubelet would mount it). So the
+ * node, certified under the first leader, is accepted by the second only
+ * because both replicas use one root.
  *
  * Shown: exactly one leads (the Lease names it, its /readyz is 200, the
  * other's is 503 naming it, with streammesh_control_plane_leader 0); after
@@ -21,7 +25,8 @@
  * holder in the Lease stops serving and exits non-zero.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { newAdminToken } from '../../helpers/admin-token.js';
@@ -34,6 +39,8 @@ import { UdpPeer, rtp } from '../../helpers/udp.js';
 
 const NAMESPACE = 'default';
 const PROXY_ID = 'relay-node';
+const PROXY_SA = 'streammesh-proxy';
+const TRUST_BUNDLE_CONFIGMAP = 'streammesh-trust-bundle';
 /** The schema's defaults, which the replicas run with. */
 const LEASE_DURATION_MS = 10_000;
 const RETRY_PERIOD_MS = 2_000;
@@ -49,7 +56,11 @@ interface Readyz {
 }
 
 interface NodesView {
-  readonly nodes: readonly { readonly id: string; readonly state: string }[];
+  readonly nodes: readonly {
+    readonly id: string;
+    readonly state: string;
+    readonly spiffeId: string | null;
+  }[];
 }
 
 interface Lease {
@@ -69,12 +80,15 @@ class Replica {
     adminPort: number,
     configFile: string,
     token: string,
+    stateDir: string,
   ) {
     this.adminUrl = `http://127.0.0.1:${adminPort}`;
     this.process = startStreammesh(['control-plane', '--config', configFile], {
       STREAMMESH_CONTROL_PLANE_ADMIN: `127.0.0.1:${adminPort}`,
       STREAMMESH_ADMIN_TOKEN: token,
       POD_NAME: name,
+      // Nothing of this machine's state (CA directory, token files) is used.
+      XDG_STATE_HOME: join(stateDir, name),
     });
   }
 
@@ -110,11 +124,15 @@ describe(
     const receivers = new Set<UdpPeer>();
     const relays: { stop(): Promise<unknown> }[] = [];
 
+    let dir: string;
+
     before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'leader-election-'));
       kube = await startKubeApiServer();
       // As the chart installs them: the control plane watches these kinds.
       const crds = join(repoRoot, 'helm', 'streammesh', 'crds');
       if (existsSync(crds)) await kube.kubectl(['apply', '-f', crds]);
+      await kube.kubectl(['create', 'serviceaccount', PROXY_SA, '-n', NAMESPACE]);
     });
 
     after(async () => {
@@ -122,19 +140,23 @@ describe(
       for (const receiver of receivers) receiver.close();
       await Promise.all(started.map(async (running) => running.stop('SIGKILL', 5_000)));
       await kube.close();
+      rmSync(dir, { recursive: true, force: true });
     });
 
-    /** Two replicas and a relaying proxy node, on a Lease of their own. */
+    /** Two replicas on a Lease of their own, and the config file a proxy node would use. */
     async function mesh(lease: string): Promise<{
       readonly replicas: readonly [Replica, Replica];
+      readonly configFile: string;
+      /** Where the node's token and trust bundle files go. */
+      readonly files: string;
       readonly routeListen: number;
       readonly receiver: UdpPeer;
-      readonly proxyAdmin: string;
     }> {
       const grpc = await freePort();
       const routeListen = await routePort();
       const receiver = await UdpPeer.bind();
       receivers.add(receiver);
+      const files = mkdtempSync(join(dir, `${lease}-`));
       const configFile = writeTempConfig(
         [
           'logLevel: info',
@@ -142,8 +164,10 @@ describe(
           '  admin: 127.0.0.1:0',
           `  grpc: 127.0.0.1:${grpc}`,
           '  heartbeatIntervalMs: 200',
-          '  mtls: false',
           '  registry: kubernetes',
+          // The node's side: its projected token and the mounted trust bundle (written below).
+          `  bootstrapTokenFile: ${join(files, 'token')}`,
+          `  trustBundleFile: ${join(files, 'bundle.pem')}`,
           '  kubernetes:',
           `    kubeconfig: ${kube.kubeconfig}`,
           `    namespace: ${NAMESPACE}`,
@@ -151,6 +175,7 @@ describe(
           'proxy:',
           '  admin: 127.0.0.1:0',
           '  rtsp: { listen: 127.0.0.1:0, demo: false }',
+          `  identity: { namespace: ${NAMESPACE}, serviceAccount: ${PROXY_SA} }`,
           '  routes:',
           '    - name: handover',
           `      listen: 127.0.0.1:${routeListen}`,
@@ -164,20 +189,53 @@ describe(
         await startReplica('cp-a', configFile),
         await startReplica('cp-b', configFile),
       ];
+      return { replicas, configFile, files, routeListen, receiver };
+    }
+
+    /**
+     * A proxy node dialling the shared gRPC address, with what kubelet would
+     * mount: a ServiceAccount token and the bundle the leader published.
+     */
+    async function startProxy(configFile: string, files: string): Promise<string> {
+      writeFileSync(
+        join(files, 'token'),
+        await kube.createToken(NAMESPACE, PROXY_SA, 'streammesh'),
+        {
+          mode: 0o600,
+        },
+      );
+      writeFileSync(
+        join(files, 'bundle.pem'),
+        await kube.kubectl([
+          'get',
+          'configmap',
+          TRUST_BUNDLE_CONFIGMAP,
+          '-n',
+          NAMESPACE,
+          '-o',
+          'jsonpath={.data.bundle\\.pem}',
+        ]),
+      );
       const proxyPort = await freePort();
-      const proxyAdmin = `http://127.0.0.1:${proxyPort}`;
-      // Started with the replicas: it retries the gRPC address until one leads.
       const proxy = startStreammesh(['proxy', '--config', configFile], {
         STREAMMESH_PROXY_ADMIN: `127.0.0.1:${proxyPort}`,
         STREAMMESH_PROXY_ID: PROXY_ID,
         STREAMMESH_ADMIN_TOKEN: token,
+        XDG_STATE_HOME: join(files, 'proxy-state'),
       });
       started.push(proxy);
-      return { replicas, routeListen, receiver, proxyAdmin };
+      const proxyAdmin = `http://127.0.0.1:${proxyPort}`;
+      await waitFor(
+        async () => ((await tryGetJson(`${proxyAdmin}/readyz`))?.status === 200 ? true : undefined),
+        30_000,
+        () =>
+          `the proxy node ready (its first config from the leader):\n${proxy.stdout().slice(-3000)}\n${proxy.stderr().slice(-2000)}`,
+      );
+      return proxyAdmin;
     }
 
     async function startReplica(name: string, configFile: string): Promise<Replica> {
-      const replica = new Replica(name, await freePort(), configFile, token);
+      const replica = new Replica(name, await freePort(), configFile, token, dir);
       started.push(replica.process);
       await waitFor(
         async () => {
@@ -225,9 +283,18 @@ describe(
       ) as Lease;
     }
 
+    /** The node connected to `replica` over mutual TLS, with the ServiceAccount's identity. */
     async function nodeConnectedTo(replica: Replica): Promise<boolean> {
       const nodes = await tryGetJson<NodesView>(`${replica.adminUrl}/nodes`);
-      return nodes?.status === 200 && nodes.body.nodes.some(({ id }) => id === PROXY_ID);
+      return (
+        nodes?.status === 200 &&
+        nodes.body.nodes.some(
+          ({ id, state, spiffeId }) =>
+            id === PROXY_ID &&
+            state === 'connected' &&
+            spiffeId?.endsWith(`/ns/${NAMESPACE}/sa/${PROXY_SA}`) === true,
+        )
+      );
     }
 
     /** Sends RTP to the route every PACKET_INTERVAL_MS until stopped; the receiver keeps arrival times. */
@@ -259,15 +326,11 @@ describe(
 
     it('SIGKILL of the leader: the follower leads within 15 s, the node reconnects to it and relays throughout', async () => {
       const lease = 'cp-sigkill';
-      const { replicas, routeListen, receiver, proxyAdmin } = await mesh(lease);
+      const { replicas, configFile, files, routeListen, receiver } = await mesh(lease);
       const first = await oneLeads(lease, replicas, 30_000);
       const metrics = await getText(`${first.follower.adminUrl}/metrics`);
       assert.match(metrics.text, /^streammesh_control_plane_leader\{[^}]*\} 0$/m);
-      await waitFor(
-        async () => ((await tryGetJson(`${proxyAdmin}/readyz`))?.status === 200 ? true : undefined),
-        30_000,
-        () => 'the proxy node ready (its first config from the leader)',
-      );
+      await startProxy(configFile, files);
       await waitFor(
         async () => ((await nodeConnectedTo(first.leader)) ? true : undefined),
         10_000,
