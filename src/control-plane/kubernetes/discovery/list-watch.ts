@@ -10,8 +10,10 @@
  * delivered an event or stayed open a while, so a flapping API server is
  * not hammered while a healthy one is back within the base delay.
  *
- * The objects are handed over as parsed JSON, `unknown`: the sources check
- * every field they use, as they would any network input.
+ * The objects are handed over as the client gives them (the typed API's
+ * models from a list, parsed JSON from a watch: the same field names) and
+ * typed `unknown`: the sources check every field they use, as they would
+ * any network input.
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Backoff } from '../../../shared/backoff.js';
@@ -41,21 +43,12 @@ export interface ListWatchOptions {
   readonly backoff?: Backoff;
 }
 
-export interface ListWatchStats {
-  /** Lists that succeeded (the first and every re-list). */
-  readonly lists: number;
-  /** Watches that ended and were followed by a re-list. */
-  readonly restarts: number;
-}
-
 export class ListWatch {
   readonly #options: ListWatchOptions;
   readonly #backoff: Backoff;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
   #abort: AbortController | undefined;
-  #lists = 0;
-  #restarts = 0;
 
   constructor(options: ListWatchOptions) {
     this.#options = options;
@@ -64,10 +57,6 @@ export class ListWatch {
 
   start(): void {
     void this.#cycle();
-  }
-
-  get stats(): ListWatchStats {
-    return { lists: this.#lists, restarts: this.#restarts };
   }
 
   #isClosed(): boolean {
@@ -86,12 +75,12 @@ export class ListWatch {
     try {
       listed = await this.#options.list();
     } catch (error) {
-      this.#retry(`list failed: ${errorMessage(error)}`);
+      // Not reaching the API server, or not allowed to list (RBAC): worth a warning.
+      this.#retry(`list failed: ${errorMessage(error)}`, 'warn');
       return;
     }
     // close() may have run during the await.
     if (this.#isClosed()) return;
-    this.#lists += 1;
     this.#options.onList(listed.items);
     let ended = false;
     const watchedSince = Date.now();
@@ -101,7 +90,6 @@ export class ListWatch {
       this.#abort?.abort();
       // A watch the server closed after its timeout was a healthy one.
       if (Date.now() - watchedSince > HEALTHY_WATCH_MS) this.#backoff.reset();
-      this.#restarts += 1;
       this.#retry(reason);
     };
     try {
@@ -134,10 +122,10 @@ export class ListWatch {
     }
   }
 
-  #retry(reason: string): void {
+  #retry(reason: string, level: 'info' | 'warn' = 'info'): void {
     if (this.#closed) return;
     const delayMs = this.#backoff.next();
-    this.#options.log.info({ path: this.#options.path, reason, delayMs }, 'kubernetes re-list');
+    this.#options.log[level]({ path: this.#options.path, reason, delayMs }, 'kubernetes re-list');
     this.#timer = setTimeout(() => void this.#cycle(), delayMs);
   }
 }
