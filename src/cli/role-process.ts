@@ -4,14 +4,10 @@
  * shuts down cleanly on SIGINT, SIGTERM, or when the parent goes away (so no
  * role outlives a killed `streammesh up`).
  */
-import { startControlPlane } from '../control-plane/index.js';
+import { kubeClient, startControlPlane, startElectedReplica } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
 import { startSignaling } from '../../signaling/index.js';
 // Deep imports until src/control-plane/index.ts exports these (a shared file; asked for).
-// eslint-disable-next-line streammesh/import-entries
-import { kubeClient } from '../control-plane/kubernetes/index.js';
-// eslint-disable-next-line streammesh/import-entries
-import { startElectedReplica } from '../control-plane/kubernetes/elected-replica.js';
 import { httpUrl, formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { DEMO_PATH, defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';

@@ -19,6 +19,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { FSWatcher } from 'node:fs';
 import { experimental } from '@grpc/grpc-js';
+import { Gauge } from 'prom-client';
 import { validHostPort as address, type HostPort } from '../shared/address.js';
 import {
   AdminCredentials,
@@ -46,6 +47,7 @@ import { addTokenRoutes } from './tokens/index.js';
 import {
   kubeClient,
   kubernetesSourceStarters,
+  LEADER_GAUGE_HELP,
   startKubernetesSources,
   type RunningSource,
 } from './kubernetes/index.js';
@@ -60,6 +62,8 @@ import {
   type FirstCertificateAuthenticator,
   type OpenedCa,
 } from './identity/index.js';
+
+export { kubeClient, startElectedReplica } from './kubernetes/index.js';
 
 export interface ControlPlaneOptions {
   readonly config: MeshConfig;
@@ -127,6 +131,18 @@ export async function startControlPlane(
       env: options.env ?? process.env,
     });
   const metrics = createMetricsRegistry('control-plane');
+  if (
+    config.controlPlane.registry === 'kubernetes' &&
+    config.controlPlane.kubernetes.leaderElection.enabled
+  ) {
+    // Under leader election this runs only once the replica holds the Lease
+    // (kubernetes/elected-replica.ts); its standby admin said 0 until then.
+    new Gauge({
+      name: 'streammesh_control_plane_leader',
+      help: LEADER_GAUGE_HELP,
+      registers: [metrics],
+    }).set(1);
+  }
   const store = new ConfigStore(
     config,
     options.configFile ? `file ${options.configFile}` : 'defaults',

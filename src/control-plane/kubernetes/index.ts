@@ -28,3 +28,5 @@ export {
   TRUST_BUNDLE_CONFIGMAP,
   TRUST_BUNDLE_KEY,
 } from './trust-bundle-configmap.js';
+export { startElectedReplica, type ElectedReplica } from './elected-replica.js';
+export { LEADER_GAUGE_HELP } from './standby-admin.js';

@@ -25,11 +25,14 @@ export interface StandbyAdmin {
   close(): Promise<void>;
 }
 
+export const LEADER_GAUGE_HELP =
+  'Whether this control plane replica holds the leader election Lease (1) and serves nodes, or stands by (0).';
+
 export async function startStandbyAdmin(options: StandbyAdminOptions): Promise<StandbyAdmin> {
   const metrics = createMetricsRegistry('control-plane');
   new Gauge({
     name: 'streammesh_control_plane_leader',
-    help: 'Whether this control plane replica holds the leader election Lease (1) and serves nodes, or stands by (0).',
+    help: LEADER_GAUGE_HELP,
     registers: [metrics],
   }).set(0);
   const admin = new AdminServer({

@@ -358,6 +358,12 @@ export function createMeshControlClient(
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.keepalive_permit_without_calls': 1,
+    // The channel's own reconnect backoff (1 s growing to 120 s by default)
+    // would hold a node's retries back long after a new control plane leads
+    // (a Kubernetes failover, a restart): keep it within the node's own
+    // retry backoff (control-client.ts: 200 ms to 5 s).
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 5_000,
     // A whole config as one update (a first connect) may exceed the 4 MiB default.
     'grpc.max_receive_message_length': MAX_UPDATE_BYTES,
   });
