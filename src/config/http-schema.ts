@@ -430,7 +430,9 @@ const clusterSchema = z
           ),
         port: z
           .union([z.number().int().min(1).max(65535), name])
-          .describe('The Service port, by number or name.'),
+          .describe(
+            "The Service port's name (the EndpointSlices' port of that name), or a number: the pods' port (what EndpointSlices carry, the Service's targetPort), not the Service's own port.",
+          ),
       })
       .optional()
       .describe(
