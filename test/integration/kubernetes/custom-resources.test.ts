@@ -28,6 +28,7 @@ import { freePort } from '../../helpers/ports.js';
 import { repoRoot, waitFor } from '../../helpers/process.js';
 import { RtspTestClient } from '../../helpers/rtsp-client.js';
 import { rtp, UdpPeer } from '../../helpers/udp.js';
+import { kubernetesControlPlane } from '../../helpers/kube/control-plane-config.js';
 
 const NAMESPACE = 'mesh';
 const PROXY_ID = 'proxy-crd';
@@ -70,18 +71,11 @@ describe('custom resources Camera and MediaRoute', { timeout: 240_000 }, () => {
     const config: MeshConfig = validateConfig(
       {
         logLevel: process.env['STREAMMESH_TEST_LOG'] ?? 'silent',
-        controlPlane: {
-          admin: '127.0.0.1:0',
-          grpc: `127.0.0.1:${grpcPort}`,
-          heartbeatIntervalMs: 200,
-          mtls: false,
-          registry: 'kubernetes',
-          kubernetes: {
-            kubeconfig: api.kubeconfig,
-            namespace: NAMESPACE,
-            leaderElection: { enabled: false },
-          },
-        },
+        controlPlane: kubernetesControlPlane({
+          kubeconfig: api.kubeconfig,
+          namespace: NAMESPACE,
+          grpcPort,
+        }),
         proxy: {
           id: PROXY_ID,
           admin: '127.0.0.1:0',

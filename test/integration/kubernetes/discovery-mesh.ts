@@ -14,6 +14,7 @@ import { startProxy, type RunningProxy } from '../../../rtp-proxy/index.js';
 import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText, putText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
+import { kubernetesControlPlane } from '../../helpers/kube/control-plane-config.js';
 
 /** A node as GET /nodes shows it, the fields these tests read. */
 export interface NodeView {
@@ -55,18 +56,11 @@ export async function startDiscoveryMesh(options: {
   const grpcPort = await freePort();
   const raw = (http: Readonly<Record<string, unknown>>) => ({
     logLevel: process.env['STREAMMESH_TEST_LOG'] ?? 'silent',
-    controlPlane: {
-      admin: '127.0.0.1:0',
-      grpc: `127.0.0.1:${grpcPort}`,
-      heartbeatIntervalMs: 200,
-      mtls: false,
-      registry: 'kubernetes',
-      kubernetes: {
-        kubeconfig: options.kubeconfig,
-        namespace: options.namespace,
-        leaderElection: { enabled: false },
-      },
-    },
+    controlPlane: kubernetesControlPlane({
+      kubeconfig: options.kubeconfig,
+      namespace: options.namespace,
+      grpcPort,
+    }),
     proxy: {
       id: options.proxyId,
       admin: '127.0.0.1:0',

@@ -45,6 +45,7 @@ import { newAdminToken } from '../../helpers/admin-token.js';
 import { getJson, getText } from '../../helpers/http.js';
 import { startKubeApiServer, type KubeApiServer } from '../../helpers/kube/api-server.js';
 import { repoRoot, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import { publishedTrustBundle } from '../../helpers/kube/control-plane-config.js';
 import {
   channelCredentials,
   issue,
@@ -155,15 +156,7 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
 
   /** The bundle.pem of the trust bundle ConfigMap, as kubelet would mount it. */
   async function publishedBundle(): Promise<string> {
-    return await kube.kubectl([
-      'get',
-      'configmap',
-      TRUST_BUNDLE_CONFIGMAP,
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.data.bundle\\.pem}',
-    ]);
+    return publishedTrustBundle((args) => kube.kubectl(args), TRUST_BUNDLE_CONFIGMAP, NAMESPACE);
   }
 
   /** IssueCertificate on `target` with `token`, asking for `id` as `nodeId`. */

@@ -36,6 +36,7 @@ import { canBindUdp, freePort } from '../../helpers/ports.js';
 import { repoRoot, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
 import { startKubeApiServer, type KubeApiServer } from '../../helpers/kube/api-server.js';
 import { UdpPeer, rtp } from '../../helpers/udp.js';
+import { publishedTrustBundle } from '../../helpers/kube/control-plane-config.js';
 
 const NAMESPACE = 'default';
 const PROXY_ID = 'relay-node';
@@ -206,15 +207,7 @@ describe(
       );
       writeFileSync(
         join(files, 'bundle.pem'),
-        await kube.kubectl([
-          'get',
-          'configmap',
-          TRUST_BUNDLE_CONFIGMAP,
-          '-n',
-          NAMESPACE,
-          '-o',
-          'jsonpath={.data.bundle\\.pem}',
-        ]),
+        await publishedTrustBundle((args) => kube.kubectl(args), TRUST_BUNDLE_CONFIGMAP, NAMESPACE),
       );
       const proxyPort = await freePort();
       const proxy = startStreammesh(['proxy', '--config', configFile], {
