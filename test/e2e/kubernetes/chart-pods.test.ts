@@ -158,20 +158,38 @@ describe(
       return ((await response.json()) as { nodes: { id: string; state?: string }[] }).nodes;
     };
 
-    /** RTSP DESCRIBE, SETUP (interleaved) and PLAY of `path` at the proxy pod: RTP packets seen in `ms`. */
-    const watch = async (path: string, ms: number): Promise<number> => {
+    /** RTSP DESCRIBE, SETUP (interleaved) and PLAY of `path` at the proxy pod; undefined when refused. */
+    const play = async (path: string): Promise<RtspTestClient | undefined> => {
       const url = `rtsp://${pod(proxyPod).ip}:${RTSP_PORT}/${path}`;
       const client = await RtspTestClient.connect(RTSP_PORT, pod(proxyPod).ip);
+      const described = await client.request('DESCRIBE', url);
+      const setup =
+        described?.status === 200
+          ? await client.request('SETUP', `${url}/trackID=0`, {
+              Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1',
+            })
+          : undefined;
+      const session = setup?.headers.get('Session')?.split(';')[0];
+      if (
+        session === undefined ||
+        (await client.request('PLAY', url, { Session: session }))?.status !== 200
+      ) {
+        client.close();
+        return undefined;
+      }
+      return client;
+    };
+
+    const rtpCount = (client: RtspTestClient): number =>
+      client.frames.filter(({ channel }) => channel === 0).length;
+
+    /** RTP packets of `path` a viewer at the proxy pod gets in `ms`. */
+    const watch = async (path: string, ms: number): Promise<number> => {
+      const client = await play(path);
+      if (client === undefined) return 0;
       try {
-        const described = await client.request('DESCRIBE', url);
-        if (described?.status !== 200) return 0;
-        const setup = await client.request('SETUP', `${url}/trackID=0`, {
-          Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1',
-        });
-        const session = setup?.headers.get('Session')?.split(';')[0] ?? '';
-        if ((await client.request('PLAY', url, { Session: session }))?.status !== 200) return 0;
         await new Promise((resolve) => setTimeout(resolve, ms));
-        return client.frames.filter(({ channel }) => channel === 0).length;
+        return rtpCount(client);
       } finally {
         client.close();
       }
@@ -404,6 +422,14 @@ describe(
       const old = await leader();
       assert.ok(old !== undefined);
       const follower = controlPlanes.find((name) => name !== old) ?? assert.fail('no follower');
+      // A viewer of the Camera applied earlier watches through the handover:
+      // the new leader must push its custom resources with its first config,
+      // or the proxy would close the path (and this session) in between.
+      const viewer = (await play('lobby')) ?? assert.fail('lobby plays before the handover');
+      let viewerClosed = false;
+      void viewer.closed.then(() => {
+        viewerClosed = true;
+      });
       const killedAt = performance.now();
       pod(old).signal('SIGKILL');
       await pod(old).exited();
@@ -428,6 +454,15 @@ describe(
         30_000,
         () => 'the nodes to reconnect to the new leader',
       );
+      const before = rtpCount(viewer);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      assert.equal(
+        viewerClosed,
+        false,
+        'the viewer of a Camera kept its session through the handover',
+      );
+      assert.ok(rtpCount(viewer) > before, 'and kept receiving RTP from the new leader on');
+      viewer.close();
       // The new leader programs what is applied now: a second Camera reaches the proxy.
       await applyCamera('yard');
       await waitFor(
