@@ -1,7 +1,7 @@
 /**
  * Settings for running on Kubernetes: where the control plane reads the API
  * server, the Lease its replicas elect a leader with, the Secret that keeps
- * the mesh CA's root, and how workloads prove who they are (ServiceAccount
+ * the mesh CA's root and the ConfigMap its trust bundle is published in, and how workloads prove who they are (ServiceAccount
  * tokens checked with TokenReview). Used only with
  * controlPlane.registry: kubernetes; the embedded default (file registry)
  * never reads them.
@@ -98,6 +98,11 @@ export const kubernetesSchema = z
       .default('streammesh-ca')
       .describe(
         "The Secret (type kubernetes.io/tls) keeping the mesh CA's root certificate and key, so every replica signs with the same root; created by the first leader when missing. Replaces ca.dir.",
+      ),
+    trustBundleConfigMap: kubernetesObjectName
+      .default('streammesh-trust-bundle')
+      .describe(
+        'The ConfigMap the control plane publishes the trust bundle in (key bundle.pem), for node pods to mount; one per release, so that two releases in one namespace do not share it.',
       ),
     tokenAudience: z
       .string()

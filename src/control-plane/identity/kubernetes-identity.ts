@@ -4,7 +4,8 @@
  * - the CA's root from the Secret controlPlane.kubernetes.caSecret (made
  *   and kept there on the first start, the same for every replica), or the
  *   operator's root from its files;
- * - the trust bundle published in the ConfigMap streammesh-trust-bundle,
+ * - the trust bundle published in the ConfigMap
+ *   controlPlane.kubernetes.trustBundleConfigMap,
  *   which node pods mount to check the control plane before they have a
  *   certificate (trust-bundle-configmap.ts);
  * - first certificates against ServiceAccount tokens checked with
@@ -22,7 +23,6 @@ import {
   publishTrustBundle,
   secretApi,
   TokenReviewer,
-  TRUST_BUNDLE_CONFIGMAP,
   type KubeClient,
 } from '../kubernetes/index.js';
 import { openMeshCaOnKubernetes, type OpenedCa } from './open-ca.js';
@@ -58,13 +58,17 @@ export async function openKubernetesIdentity(
     log,
     ...withClock,
   });
+  const bundleConfigMap = {
+    namespace: kube.namespace,
+    name: config.controlPlane.kubernetes.trustBundleConfigMap,
+  };
   const published = await publishTrustBundle(
     configMapApi(kube),
-    kube.namespace,
+    bundleConfigMap,
     opened.ca.trustBundle(),
   );
   log.info(
-    { configMap: `${kube.namespace}/${TRUST_BUNDLE_CONFIGMAP}`, result: published },
+    { configMap: `${bundleConfigMap.namespace}/${bundleConfigMap.name}`, result: published },
     'trust bundle published',
   );
   const reviewer = new TokenReviewer({

@@ -1,7 +1,8 @@
 /**
  * The trust bundle (every root the mesh CA trusts now, PEM) published as a
- * ConfigMap of the control plane namespace, TRUST_BUNDLE_CONFIGMAP with key
- * `bundle.pem`. The chart mounts it into node pods
+ * ConfigMap of the control plane namespace, named by
+ * controlPlane.kubernetes.trustBundleConfigMap (one per release: two releases
+ * in a namespace must not overwrite each other's), with key `bundle.pem`. The chart mounts it into node pods
  * (controlPlane.trustBundleFile): a node checks the control plane's
  * certificate with it before it has a certificate of its own, the way a node
  * on the control plane's machine reads bundle.pem from ca.dir.
@@ -17,7 +18,7 @@ import { errorMessage, StreammeshError } from '../../shared/errors.js';
 import type { KubeClient } from './kube-client.js';
 import { statusOf } from './ca-secret.js';
 
-/** The ConfigMap's name (the chart mounts it by this name). */
+/** The ConfigMap's name when the settings name none (the schema's default). */
 export const TRUST_BUNDLE_CONFIGMAP = 'streammesh-trust-bundle';
 export const TRUST_BUNDLE_KEY = 'bundle.pem';
 
@@ -35,16 +36,23 @@ export class TrustBundleConfigMapError extends StreammeshError {
   }
 }
 
+/** Where the bundle is published: the ConfigMap's namespace and name. */
+export interface TrustBundleConfigMapRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
 /**
  * Makes the ConfigMap hold `bundlePem`. Resolves with what was done:
  * 'created', 'updated', or 'unchanged' (it held that bundle already).
  */
 export async function publishTrustBundle(
   api: ConfigMapApi,
-  namespace: string,
+  ref: TrustBundleConfigMapRef,
   bundlePem: string,
 ): Promise<'created' | 'updated' | 'unchanged'> {
-  const where = `ConfigMap ${namespace}/${TRUST_BUNDLE_CONFIGMAP}`;
+  const { namespace, name } = ref;
+  const where = `ConfigMap ${namespace}/${name}`;
   const fail = (doing: string, error: unknown): TrustBundleConfigMapError => {
     const status = statusOf(error);
     return new TrustBundleConfigMapError(
@@ -55,20 +63,20 @@ export async function publishTrustBundle(
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
     let current: V1ConfigMap | undefined;
     try {
-      current = await api.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace });
+      current = await api.readNamespacedConfigMap({ name, namespace });
     } catch (error) {
       if (statusOf(error) !== 404) throw fail('read', error);
     }
     try {
       if (current === undefined) {
-        await api.createNamespacedConfigMap({ namespace, body: configMapOf(bundlePem) });
+        await api.createNamespacedConfigMap({ namespace, body: configMapOf(name, bundlePem) });
         return 'created';
       }
       if (current.data?.[TRUST_BUNDLE_KEY] === bundlePem) return 'unchanged';
       await api.replaceNamespacedConfigMap({
-        name: TRUST_BUNDLE_CONFIGMAP,
+        name,
         namespace,
-        body: configMapOf(bundlePem, current.metadata?.resourceVersion),
+        body: configMapOf(name, bundlePem, current.metadata?.resourceVersion),
       });
       return 'updated';
     } catch (error) {
@@ -82,13 +90,13 @@ export async function publishTrustBundle(
 }
 
 /** The ConfigMap holding the bundle; a replace names the resourceVersion it read. */
-function configMapOf(bundlePem: string, resourceVersion?: string): V1ConfigMap {
+function configMapOf(name: string, bundlePem: string, resourceVersion?: string): V1ConfigMap {
   // The client's models are classes (its serializer reads them by attribute map).
   return Object.assign(new V1ConfigMap(), {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: Object.assign(new V1ObjectMeta(), {
-      name: TRUST_BUNDLE_CONFIGMAP,
+      name,
       labels: {
         'app.kubernetes.io/managed-by': 'streammesh',
         'app.kubernetes.io/component': 'trust-bundle',
