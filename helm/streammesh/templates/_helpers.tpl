@@ -39,18 +39,35 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- printf "%s-%s" (include "streammesh.fullname" (index . 0)) (index . 1) -}}
 {{- end -}}
 
+{{/*
+The control plane's admin token: PUT /config, drain, certificate revocation
+and issue, join tokens. Only the control plane's pods get it.
+*/}}
 {{- define "streammesh.adminTokenSecret" -}}
 {{- default (printf "%s-admin-token" (include "streammesh.fullname" .)) .Values.controlPlane.adminTokenSecret -}}
 {{- end -}}
 
 {{/*
-The trust bundle ConfigMap: the control plane writes the mesh CA's roots
-there under a fixed name (src/control-plane/kubernetes/trust-bundle-configmap.ts),
-so two releases in one namespace would share it; the chart mounts it into
-the nodes and grants the control plane that one name.
+The nodes' own admin token: what a proxy's or signaling node's admin
+listener needs to bind beyond loopback and what the proxy's GET /keys
+requires. A separate Secret because proxies run on the host network by
+default: a compromised node must not hold the control plane's token. No
+node ever presents an admin token to the control plane (nodes reach it over
+gRPC with their certificates), so nothing needs the two to match.
+*/}}
+{{- define "streammesh.nodeAdminTokenSecret" -}}
+{{- printf "%s-node-admin-token" (include "streammesh.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The names the control plane keeps its state under in the namespace, one set
+per release (two releases in one namespace must not share a Lease, a CA or
+a trust bundle): set in the rendered config unless config names them, and
+read back from it by RBAC and the node pods' mounts. The release
+`streammesh` gets the control plane's defaults.
 */}}
 {{- define "streammesh.trustBundleConfigMap" -}}
-streammesh-trust-bundle
+{{- dig "controlPlane" "kubernetes" "trustBundleConfigMap" "" (include "streammesh.configDict" . | fromJson) -}}
 {{- end -}}
 
 {{/* Where the config, tokens and trust bundle are mounted: the paths the config names. */}}
@@ -137,6 +154,19 @@ leave the operator's setting unexplained.
     "identity" (dict "namespace" $ns "serviceAccount" (include "streammesh.serviceAccount" (list . "signaling"))))
 -}}
 {{- $merged := mergeOverwrite $user $forced -}}
+{{- /* Per-release names of the Lease, the CA Secret and the trust bundle ConfigMap (config may name others). */ -}}
+{{- $kube := $merged.controlPlane.kubernetes -}}
+{{- $election := default dict $kube.leaderElection -}}
+{{- if not (hasKey $election "lease") -}}
+{{- $_ := set $election "lease" (printf "%s-control-plane" $full) -}}
+{{- end -}}
+{{- $_ := set $kube "leaderElection" $election -}}
+{{- if not (hasKey $kube "caSecret") -}}
+{{- $_ := set $kube "caSecret" (printf "%s-ca" $full) -}}
+{{- end -}}
+{{- if not (hasKey $kube "trustBundleConfigMap") -}}
+{{- $_ := set $kube "trustBundleConfigMap" (printf "%s-trust-bundle" $full) -}}
+{{- end -}}
 {{- /* HTTP listeners keep their port and listen on every address of the pod. */ -}}
 {{- $http := dig "proxy" "http" dict $merged -}}
 {{- if and (kindIs "map" $http) (hasKey $http "listeners") -}}
@@ -192,6 +222,9 @@ ConfigMap.
 {{- fail (printf "signaling.rtcPorts %d-%d overlaps proxy.rtpPorts %d-%d: with host networking both bind on the node" (int $rtc.start) (int $rtc.end) (int $rtp.start) (int $rtp.end)) -}}
 {{- end -}}
 {{- $config := include "streammesh.configDict" . | fromJson -}}
+{{- if and (gt (int .Values.controlPlane.replicas) 1) (eq (toString (dig "controlPlane" "kubernetes" "leaderElection" "enabled" true $config)) "false") -}}
+{{- fail (printf "config.controlPlane.kubernetes.leaderElection.enabled: false with controlPlane.replicas %d would run %d control planes at once, each serving the nodes: keep leader election on, or set controlPlane.replicas: 1" (int .Values.controlPlane.replicas) (int .Values.controlPlane.replicas)) -}}
+{{- end -}}
 {{- if eq (toString (dig "controlPlane" "mtls" true $config)) "false" -}}
 {{- fail "config.controlPlane.mtls: false cannot run on Kubernetes: the cascade link and the control channel leave loopback, which needs mutual TLS" -}}
 {{- end -}}
@@ -220,7 +253,10 @@ ConfigMap.
 {{- end -}}
 {{- end -}}
 
-{{/* Environment every container gets. */}}
+{{/*
+Environment every container gets: (list $ <the admin token's Secret>), the
+control plane's for the control plane, the nodes' own for the nodes.
+*/}}
 {{- define "streammesh.commonEnv" -}}
 - name: POD_NAME
   valueFrom: { fieldRef: { fieldPath: metadata.name } }
@@ -229,7 +265,7 @@ ConfigMap.
 - name: STREAMMESH_ADMIN_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ include "streammesh.adminTokenSecret" . }}
+      name: {{ index . 1 }}
       key: token
 # The state directory (generated files, logs of `up`) is an emptyDir: the
 # root filesystem is read-only.

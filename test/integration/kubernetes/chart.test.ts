@@ -4,9 +4,12 @@
  * rendered pods (probes, non-root read-only containers, resources, the
  * command and its config), the rendered config read with streammesh's own
  * schema exactly as each pod's environment makes each role read it, the
- * control plane's RBAC, every rendered object applied to a real API server
- * with a server-side dry run (after the CRDs are established), a real
- * install and upgrade, and values refused with a message naming the field.
+ * control plane's RBAC (exactly the verbs its code calls), the admin tokens
+ * (the control plane's kept out of the node pods), the per-release names of
+ * the Lease, CA Secret and trust bundle, every rendered object applied to a
+ * real API server with a server-side dry run (after the CRDs are
+ * established), a real install and upgrade (and a second release beside
+ * it), and values refused with a message naming the field.
  *
  * No kubelet, scheduler or CNI runs here: nothing is scheduled or started.
  * What a pod would get from the kubelet (its name, pod IP, host IP, the
@@ -190,16 +193,30 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
       const objects = await render(variant.args);
       const text = objectNamed(objects, 'ConfigMap', `${RELEASE}-config`).data?.['config.yaml'];
       assert.ok(text !== undefined, variant.name);
-      const secret = objectNamed(objects, 'Secret', `${RELEASE}-admin-token`);
-      const token = Buffer.from(secret.data?.['token'] ?? '', 'base64').toString('utf8');
-      assert.match(token, /^[A-Za-z0-9]{32}$/, 'a generated 32-character token');
-      const secrets = { [`${RELEASE}-admin-token/token`]: token };
+      const tokenOf = (name: string): string => {
+        const secret = objectNamed(objects, 'Secret', name);
+        const token = Buffer.from(secret.data?.['token'] ?? '', 'base64').toString('utf8');
+        assert.match(token, /^[A-Za-z0-9]{32}$/, `${name}: a generated 32-character token`);
+        return token;
+      };
+      const controlPlaneToken = tokenOf(`${RELEASE}-admin-token`);
+      const nodeToken = tokenOf(`${RELEASE}-node-admin-token`);
+      assert.notEqual(nodeToken, controlPlaneToken, 'two tokens, generated apart');
+      const secrets = {
+        [`${RELEASE}-admin-token/token`]: controlPlaneToken,
+        [`${RELEASE}-node-admin-token/token`]: nodeToken,
+      };
       for (const { object, pod } of workloads(objects)) {
         const container = pod.containers[0] ?? assert.fail('a container');
         const role = container.args?.[0] ?? '';
         const standIn = standInPod(object.metadata.name, pod);
         const env = containerEnvironment(container, standIn, secrets);
-        assert.equal(env['STREAMMESH_ADMIN_TOKEN'], token);
+        // Each admin listener binds beyond loopback with its own token (src/cli/admin-access.ts).
+        assert.equal(
+          env['STREAMMESH_ADMIN_TOKEN'],
+          role === 'control-plane' ? controlPlaneToken : nodeToken,
+          `${variant.name}: ${role}'s admin token`,
+        );
         // What the process does with its file and environment (src/config/load.ts).
         const config = parseConfigText(text, `${variant.name} ${role}`, env);
         const where = `${variant.name}: ${role}`;
@@ -227,7 +244,72 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
     }
   });
 
-  it('grants the control plane what it uses, in its namespace, by name where RBAC allows', async () => {
+  it("keeps the control plane's admin token out of the proxy and signaling pods", async () => {
+    // Proxies run on the host network by default: a compromised node must not
+    // hold the token of the control plane's PUT /config, drain and revocation.
+    for (const args of [[], ['--set', 'controlPlane.adminTokenSecret=operator-admin-token']]) {
+      const objects = await render(args);
+      const controlPlane = workloads(objects).find((w) => w.object.kind === 'Deployment');
+      const controlPlaneSecrets = secretsReferenced(
+        controlPlane?.pod ?? assert.fail('no Deployment'),
+      );
+      const expected = args.length === 0 ? `${RELEASE}-admin-token` : 'operator-admin-token';
+      assert.deepEqual(controlPlaneSecrets, [expected], `${args.join(' ')}: the control plane's`);
+      const nodes = workloads(objects).filter((w) => w.object.kind !== 'Deployment');
+      assert.equal(nodes.length, 2, 'the proxy DaemonSet and the signaling StatefulSet');
+      for (const { object, pod } of nodes) {
+        const where = `${args.join(' ')}: ${object.kind} ${object.metadata.name}`;
+        assert.deepEqual(secretsReferenced(pod), [`${RELEASE}-node-admin-token`], where);
+        // Any mention at all, whatever field a later change might add it in.
+        assert.ok(!JSON.stringify(pod).includes(JSON.stringify(expected)), where);
+      }
+      // The nodes' Secret exists whether or not the operator names the control plane's.
+      objectNamed(objects, 'Secret', `${RELEASE}-node-admin-token`);
+    }
+  });
+
+  it('names the Lease, the CA Secret and the trust bundle ConfigMap after the release, and grants and mounts those', async () => {
+    const namesOf = async (
+      release: string,
+    ): Promise<{ lease: string; caSecret: string; trustBundle: string }> => {
+      const objects = parseManifest(
+        await server().helm(['template', release, chartDir, '-n', NAMESPACE]),
+      );
+      const text = objectNamed(objects, 'ConfigMap', `${release}-config`).data?.['config.yaml'];
+      const { kubernetes } = parseConfigText(text ?? '', `${release} configmap`).controlPlane;
+      const names = {
+        lease: kubernetes.leaderElection.lease,
+        caSecret: kubernetes.caSecret,
+        trustBundle: kubernetes.trustBundleConfigMap,
+      };
+      const role = objectNamed(objects, 'Role', `${release}-control-plane`);
+      const named = (role.rules ?? []).flatMap((rule) => rule.resourceNames ?? []);
+      assert.deepEqual(named, [names.lease, names.caSecret, names.trustBundle], `${release}: RBAC`);
+      for (const { object, pod } of workloads(objects)) {
+        if (object.kind === 'Deployment') continue;
+        assert.deepEqual(
+          volume(pod, 'trust')['configMap'],
+          { name: names.trustBundle, optional: true },
+          `${release}: ${object.metadata.name} mounts its release's trust bundle`,
+        );
+      }
+      return names;
+    };
+    // The release named streammesh keeps the control plane's defaults (no rename on upgrade).
+    assert.deepEqual(await namesOf(RELEASE), {
+      lease: 'streammesh-control-plane',
+      caSecret: 'streammesh-ca',
+      trustBundle: 'streammesh-trust-bundle',
+    });
+    const other = await namesOf('cameras-east');
+    assert.deepEqual(other, {
+      lease: 'cameras-east-control-plane',
+      caSecret: 'cameras-east-ca',
+      trustBundle: 'cameras-east-trust-bundle',
+    });
+  });
+
+  it('grants the control plane exactly the verbs its code calls, in its namespace, by name where RBAC allows', async () => {
     const objects = await render([]);
     const text = objectNamed(objects, 'ConfigMap', `${RELEASE}-config`).data?.['config.yaml'];
     const config = parseConfigText(text ?? '', 'configmap');
@@ -246,14 +328,21 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
       [kubernetes.leaderElection.lease],
     ]);
     assert.deepEqual(grants('', 'secrets', 'get'), [[kubernetes.caSecret]]);
-    assert.deepEqual(grants('', 'secrets', 'update'), [[kubernetes.caSecret]]);
-    assert.deepEqual(grants('', 'configmaps', 'update'), [['streammesh-trust-bundle']]);
-    assert.deepEqual(grants('', 'secrets', 'list'), [], 'no Secret is listed');
+    assert.deepEqual(grants('', 'secrets', 'create'), [['*']]);
+    assert.deepEqual(grants('', 'configmaps', 'update'), [[kubernetes.trustBundleConfigMap]]);
     assert.deepEqual(grants('', 'pods', 'watch'), [['*']]);
     assert.deepEqual(grants('discovery.k8s.io', 'endpointslices', 'watch'), [['*']]);
     assert.deepEqual(grants('streammesh.io', 'cameras/status', 'patch'), [['*']]);
     assert.deepEqual(grants('streammesh.io', 'mediaroutes', 'watch'), [['*']]);
-    assert.deepEqual(grants('', 'events', 'create'), [['*']]);
+    // What no code calls (ca-secret.ts reads and creates; status-writer.ts
+    // merge-patches; the sources list and watch; nothing records Events).
+    assert.deepEqual(grants('', 'secrets', 'update'), [], 'the CA Secret is never rewritten');
+    assert.deepEqual(grants('', 'secrets', 'list'), [], 'no Secret is listed');
+    assert.deepEqual(grants('', 'events', 'create'), [], 'no Event is recorded');
+    assert.deepEqual(grants('streammesh.io', 'cameras/status', 'update'), [], 'patch only');
+    assert.deepEqual(grants('streammesh.io', 'mediaroutes/status', 'get'), []);
+    assert.deepEqual(grants('', 'pods', 'get'), [], 'pods are listed and watched');
+    assert.deepEqual(grants('streammesh.io', 'cameras', 'get'), []);
     for (const rule of role.rules ?? []) {
       assert.ok(!rule.verbs.includes('*') && !rule.resources.includes('*'), 'no wildcard');
       assert.ok(!rule.verbs.includes('delete'), 'deletes nothing');
@@ -279,7 +368,7 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
           {
             apiGroups: ['discovery.k8s.io'],
             resources: ['endpointslices'],
-            verbs: ['get', 'list', 'watch'],
+            verbs: ['list', 'watch'],
           },
         ],
       ],
@@ -329,20 +418,14 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
     );
   });
 
-  it('installs and upgrades for real, keeping the admin token it generated', async () => {
+  it('installs and upgrades for real, keeping the admin tokens it generated', async () => {
     await server().helm(['install', RELEASE, chartDir, '-n', NAMESPACE, '--create-namespace']);
-    const read = (): Promise<string> =>
-      server().kubectl([
-        '-n',
-        NAMESPACE,
-        'get',
-        'secret',
-        `${RELEASE}-admin-token`,
-        '-o',
-        'jsonpath={.data.token}',
-      ]);
+    const read = (secret = `${RELEASE}-admin-token`): Promise<string> =>
+      server().kubectl(['-n', NAMESPACE, 'get', 'secret', secret, '-o', 'jsonpath={.data.token}']);
     const token = await read();
-    assert.ok(token.length > 0);
+    const nodeToken = await read(`${RELEASE}-node-admin-token`);
+    assert.ok(token.length > 0 && nodeToken.length > 0);
+    assert.notEqual(nodeToken, token);
     await server().helm([
       'upgrade',
       RELEASE,
@@ -353,6 +436,7 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
       'signaling.replicas=3',
     ]);
     assert.equal(await read(), token, 'the upgrade kept the token (lookup)');
+    assert.equal(await read(`${RELEASE}-node-admin-token`), nodeToken, "and the nodes' token");
     const replicas = await server().kubectl([
       '-n',
       NAMESPACE,
@@ -364,37 +448,72 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
     ]);
     assert.equal(replicas, '3', 'the upgrade itself took effect');
 
-    // The installed RBAC as the API server's authorizer decides it for the
-    // control plane's ServiceAccount (the Role's names are the config's defaults).
-    const account = `system:serviceaccount:${NAMESPACE}:${RELEASE}-control-plane`;
-    const canI = async (...args: string[]): Promise<string> => {
+    // A second release in the same namespace installs beside it, with its own names.
+    const second = 'cameras-east';
+    await server().helm(['install', second, chartDir, '-n', NAMESPACE]);
+    assert.notEqual(await read(`${second}-admin-token`), token);
+
+    // The installed RBAC as the API server's authorizer decides it for each
+    // release's control plane ServiceAccount: what its code calls, on its
+    // release's Lease, CA Secret and trust bundle, and nothing else.
+    const canI = async (release: string, args: readonly string[]): Promise<string> => {
+      const account = `system:serviceaccount:${NAMESPACE}:${release}-control-plane`;
       const answer = await server()
         .kubectl(['auth', 'can-i', '--as', account, '-n', NAMESPACE, ...args])
         .catch((error: unknown) => (error as { stdout?: string }).stdout ?? '');
       return answer.trim();
     };
-    const allowed: readonly string[][] = [
-      ['update', 'leases.coordination.k8s.io/streammesh-control-plane'],
-      ['create', 'leases.coordination.k8s.io'],
-      ['get', 'secrets/streammesh-ca'],
-      ['update', 'configmaps/streammesh-trust-bundle'],
-      ['watch', 'pods'],
-      ['list', 'endpointslices.discovery.k8s.io'],
-      ['watch', 'cameras.streammesh.io'],
-      ['patch', 'mediaroutes.streammesh.io', '--subresource=status'],
-      ['create', 'tokenreviews.authentication.k8s.io'],
-    ];
-    const refused: readonly string[][] = [
-      ['update', 'leases.coordination.k8s.io/another-lease'],
-      ['get', 'secrets/another-secret'],
-      ['list', 'secrets'],
-      ['update', 'configmaps/another-configmap'],
-      ['delete', 'pods'],
-      ['update', 'cameras.streammesh.io'],
-      ['list', 'endpointslices.discovery.k8s.io', '-n', 'default'],
-    ];
-    for (const args of allowed) assert.equal(await canI(...args), 'yes', args.join(' '));
-    for (const args of refused) assert.equal(await canI(...args), 'no', args.join(' '));
+    for (const [release, other] of [
+      [RELEASE, second],
+      [second, RELEASE],
+    ] as const) {
+      const allowed: readonly string[][] = [
+        ['get', `leases.coordination.k8s.io/${release}-control-plane`],
+        ['update', `leases.coordination.k8s.io/${release}-control-plane`],
+        ['create', 'leases.coordination.k8s.io'],
+        ['get', `secrets/${release}-ca`],
+        ['create', 'secrets'],
+        ['get', `configmaps/${release}-trust-bundle`],
+        ['update', `configmaps/${release}-trust-bundle`],
+        ['create', 'configmaps'],
+        ['list', 'pods'],
+        ['watch', 'pods'],
+        ['list', 'endpointslices.discovery.k8s.io'],
+        ['watch', 'endpointslices.discovery.k8s.io'],
+        ['list', 'cameras.streammesh.io'],
+        ['watch', 'mediaroutes.streammesh.io'],
+        ['patch', 'cameras.streammesh.io', '--subresource=status'],
+        ['patch', 'mediaroutes.streammesh.io', '--subresource=status'],
+        ['create', 'tokenreviews.authentication.k8s.io'],
+      ];
+      const refused: readonly string[][] = [
+        // The other release's state.
+        ['update', `leases.coordination.k8s.io/${other}-control-plane`],
+        ['get', `secrets/${other}-ca`],
+        ['update', `configmaps/${other}-trust-bundle`],
+        // Verbs no code calls.
+        ['update', `secrets/${release}-ca`],
+        ['patch', `secrets/${release}-ca`],
+        ['create', 'events'],
+        ['create', 'events.events.k8s.io'],
+        ['update', 'cameras.streammesh.io', '--subresource=status'],
+        ['get', 'mediaroutes.streammesh.io', '--subresource=status'],
+        ['get', 'pods'],
+        ['get', 'cameras.streammesh.io'],
+        // And what was never meant.
+        ['get', `secrets/${release}-admin-token`],
+        ['list', 'secrets'],
+        ['delete', 'pods'],
+        ['update', 'cameras.streammesh.io'],
+        ['list', 'endpointslices.discovery.k8s.io', '-n', 'default'],
+      ];
+      for (const args of allowed) {
+        assert.equal(await canI(release, args), 'yes', `${release}: ${args.join(' ')}`);
+      }
+      for (const args of refused) {
+        assert.equal(await canI(release, args), 'no', `${release}: ${args.join(' ')}`);
+      }
+    }
   });
 
   it('ships a Grafana dashboard whose queries use only metrics the code exports', async () => {
@@ -449,7 +568,22 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
         'config.controlPlane.mtls=false',
         /config\.controlPlane\.mtls: false cannot run on Kubernetes/,
       ],
+      // Two replicas without an election would both serve the nodes.
+      [
+        'config.controlPlane.kubernetes.leaderElection.enabled=false',
+        /config\.controlPlane\.kubernetes\.leaderElection\.enabled: false with controlPlane\.replicas 2/,
+      ],
     ];
+    // One replica without an election is one control plane: rendered.
+    const single = spawnSync(
+      server().tools.helm,
+      [
+        ...['template', RELEASE, chartDir, '-n', NAMESPACE, '--set'],
+        'controlPlane.replicas=1,config.controlPlane.kubernetes.leaderElection.enabled=false',
+      ],
+      { encoding: 'utf8', env: { ...process.env, KUBECONFIG: server().kubeconfig } },
+    );
+    assert.equal(single.status, 0, single.stderr);
     for (const [set, message] of cases) {
       // helm itself, for its exit status (the harness's helm() keeps only stderr).
       const refusal = spawnSync(
@@ -476,6 +610,25 @@ function sourceText(dirs: readonly string[]): string {
   };
   for (const dir of dirs) walk(join(repoRoot, dir));
   return texts.join('\n');
+}
+
+/** The Secrets a pod spec names: in env (secretKeyRef, envFrom) and volumes (secret, projected), sorted. */
+function secretsReferenced(pod: PodSpec): readonly string[] {
+  const names = new Set<string>();
+  const visit = (node: unknown, key: string): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item, key);
+    } else if (node !== null && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if (['secretKeyRef', 'secretRef', 'secret'].includes(key)) {
+        const name = record['name'] ?? record['secretName'];
+        if (typeof name === 'string') names.add(name);
+      }
+      for (const [child, value] of Object.entries(record)) visit(value, child);
+    }
+  };
+  visit(pod, '');
+  return [...names].sort();
 }
 
 function volume(pod: PodSpec, name: string): Record<string, unknown> {
@@ -527,7 +680,11 @@ function checkNodeFiles(
     ),
   );
   const bundle = volumeHolding(pod, container, config.controlPlane.trustBundleFile ?? '');
-  assert.deepEqual(bundle['configMap'], { name: 'streammesh-trust-bundle', optional: true }, where);
+  assert.deepEqual(
+    bundle['configMap'],
+    { name: config.controlPlane.kubernetes.trustBundleConfigMap, optional: true },
+    `${where}: the ConfigMap the control plane publishes the trust bundle in`,
+  );
 }
 
 function checkProxy(
