@@ -37,6 +37,28 @@ export function signalingIdentities(config: MeshConfig, trustDomain: string): Re
 }
 
 /**
+ * The SPIFFE IDs the mesh's own workloads run as: proxy.identity (and each
+ * proxy.instances[].serviceAccount) and the signaling identities. On the
+ * kubernetes registry only these ServiceAccounts are certified
+ * (kubernetes/token-review.ts): roleFitsIdentity lets any identity but a
+ * signaling one be a proxy, so certifying any ServiceAccount of the cluster
+ * would let any workload become a proxy.
+ */
+export function meshWorkloadIdentities(
+  config: MeshConfig,
+  trustDomain: string,
+): ReadonlySet<string> {
+  const { namespace, serviceAccount } = config.proxy.identity;
+  const proxies = [
+    serviceAccount,
+    ...config.proxy.instances.flatMap((instance) =>
+      instance.serviceAccount === undefined ? [] : [instance.serviceAccount],
+    ),
+  ].map((account) => spiffeId({ trustDomain, namespace, serviceAccount: account }));
+  return new Set([...proxies, ...signalingIdentities(config, trustDomain)]);
+}
+
+/**
  * Whether a node whose certificate names `identity` may hold `role`: a
  * signaling node only under a signaling identity, any other role only
  * under another identity.

@@ -10,6 +10,8 @@ export type RefusalReason =
   | 'no_token'
   | 'bad_token'
   | 'review_unavailable'
+  | 'not_mesh_workload'
+  | 'unbound_token'
   | 'no_certificate'
   | 'other_identity'
   | 'other_trust_domain'

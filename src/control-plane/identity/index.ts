@@ -22,6 +22,7 @@ export {
 } from './kubernetes-identity.js';
 export { OwnCertificate, type OwnCertificateOptions } from './own-certificate.js';
 export {
+  assertGranted,
   bootstrapTokenAuthenticator,
   serviceAccountTokenAuthenticator,
   type FirstCertificateAuthenticator,

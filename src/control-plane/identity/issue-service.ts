@@ -53,7 +53,11 @@ import type {
 import { CaError, isNodeId, type MeshCa, type Revocations } from '../ca/index.js';
 import { CertificateRefusedError } from './certificate-refused.js';
 import { csrIdentity } from './csr-identity.js';
-import type { FirstCertificateAuthenticator, TokenGrant } from './token-authenticators.js';
+import {
+  assertGranted,
+  type FirstCertificateAuthenticator,
+  type TokenGrant,
+} from './token-authenticators.js';
 import { controlPlaneSpiffeId } from '../../shared/identity/index.js';
 
 export interface IdentityServiceOptions {
@@ -114,7 +118,7 @@ export class IdentityService {
     this.#refused = new Counter({
       name: 'streammesh_control_plane_certificates_refused_total',
       help:
-        'IssueCertificate requests refused, by reason (no_token, bad_token, review_unavailable, no_certificate, other_identity, ' +
+        'IssueCertificate requests refused, by reason (no_token, bad_token, review_unavailable, not_mesh_workload, unbound_token, no_certificate, other_identity, ' +
         'other_trust_domain, reserved_identity, too_large, bad_csr, bad_node_id, revoked).',
       labelNames: ['reason'],
       registers: [options.metrics],
@@ -172,7 +176,7 @@ export class IdentityService {
       );
     }
     const asked = this.#askedIdentity(csrPem);
-    if (caller.kind === 'first') this.#assertGranted(caller.grant, asked, nodeId);
+    if (caller.kind === 'first') assertGranted(caller.grant, asked, nodeId);
     if (
       renewing !== undefined &&
       (asked !== renewing.spiffeId || nodeId !== (renewing.nodeId ?? ''))
@@ -288,24 +292,6 @@ export class IdentityService {
       );
     }
     return { kind: 'renewal', identity };
-  }
-
-  /** A first request asks only for what its token grants (a ServiceAccount's ID, a pod's name). */
-  #assertGranted(grant: TokenGrant, asked: string, nodeId: string): void {
-    if (grant.spiffeId !== undefined && asked !== grant.spiffeId) {
-      throw new CertificateRefusedError(
-        grpc.status.PERMISSION_DENIED,
-        'other_identity',
-        `the token is ${grant.holder}'s: it may ask only for ${grant.spiffeId}`,
-      );
-    }
-    if (grant.nodeId !== undefined && nodeId !== grant.nodeId) {
-      throw new CertificateRefusedError(
-        grpc.status.PERMISSION_DENIED,
-        'other_identity',
-        `the token is bound to pod ${grant.nodeId}: node_id must be ${grant.nodeId}`,
-      );
-    }
   }
 
   /** The SPIFFE ID the CSR asks for, if this control plane may certify it. */

@@ -8,7 +8,8 @@
  *   controlPlane.kubernetes.trustBundleConfigMap,
  *   which node pods mount to check the control plane before they have a
  *   certificate (trust-bundle-configmap.ts);
- * - first certificates against ServiceAccount tokens checked with
+ * - first certificates against pod-bound ServiceAccount tokens of the
+ *   mesh's own workloads (meshWorkloadIdentities), checked with
  *   TokenReview (audience controlPlane.kubernetes.tokenAudience) instead of
  *   the bootstrap token file, which is neither read nor made here: in a pod
  *   that path is the node's projected token, not a secret to create.
@@ -25,6 +26,7 @@ import {
   TokenReviewer,
   type KubeClient,
 } from '../kubernetes/index.js';
+import { meshWorkloadIdentities } from '../node-roles.js';
 import { openMeshCaOnKubernetes, type OpenedCa } from './open-ca.js';
 import {
   serviceAccountTokenAuthenticator,
@@ -75,6 +77,7 @@ export async function openKubernetesIdentity(
     review: kubernetesTokenReview(kube),
     audience: config.controlPlane.kubernetes.tokenAudience,
     trustDomain: config.controlPlane.trustDomain,
+    workloads: meshWorkloadIdentities(config, config.controlPlane.trustDomain),
     metrics: options.metrics,
     ...withClock,
   });

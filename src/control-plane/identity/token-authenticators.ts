@@ -7,14 +7,18 @@
  *   (reserved ones aside: issue-service.ts) and any node id: it is the
  *   machine's shared secret;
  * - Kubernetes: the workload's ServiceAccount token, checked with
- *   TokenReview (kubernetes/token-review.ts). It may ask only for its
- *   ServiceAccount's SPIFFE ID and, when bound to a pod, only for that
- *   pod's name as node id: a compromised pod cannot be certified as
- *   another workload.
+ *   TokenReview (kubernetes/token-review.ts). Only the ServiceAccounts the
+ *   mesh runs as (its proxies' and signaling nodes') are certified, and
+ *   only with a token bound to a pod; such a token may ask only for its
+ *   ServiceAccount's SPIFFE ID and that pod's name as node id: another
+ *   workload of the cluster cannot become a proxy, and a compromised pod
+ *   cannot be certified as another node.
  *
- * A token refused is UNAUTHENTICATED bad_token; an API server that gives
- * no verdict is UNAVAILABLE review_unavailable (the node retries), never a
- * certificate.
+ * A token refused is UNAUTHENTICATED bad_token; a valid token of a
+ * ServiceAccount the mesh does not run as, or one bound to no pod, is
+ * PERMISSION_DENIED not_mesh_workload or unbound_token; an API server that
+ * gives no verdict is UNAVAILABLE review_unavailable (the node retries),
+ * never a certificate. assertGranted() holds a first request to its grant.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { TokenCredentials } from '../../shared/admin/index.js';
@@ -78,15 +82,43 @@ export function serviceAccountTokenAuthenticator(
         );
       }
       if (!verdict.ok) {
+        // A valid token of the wrong workload is a matter of permission, not of proof.
+        if (verdict.reason === 'not_mesh_workload' || verdict.reason === 'unbound_token') {
+          throw new CertificateRefusedError(
+            grpc.status.PERMISSION_DENIED,
+            verdict.reason,
+            verdict.detail,
+          );
+        }
         throw new CertificateRefusedError(grpc.status.UNAUTHENTICATED, 'bad_token', verdict.detail);
       }
       return {
         spiffeId: verdict.spiffeId,
-        ...(verdict.podName === undefined ? {} : { nodeId: verdict.podName }),
-        holder: `ServiceAccount ${verdict.namespace}/${verdict.serviceAccount}${
-          verdict.podName === undefined ? '' : ` (pod ${verdict.podName})`
-        }`,
+        nodeId: verdict.podName,
+        holder: `ServiceAccount ${verdict.namespace}/${verdict.serviceAccount} (pod ${verdict.podName})`,
       };
     },
   };
+}
+
+/**
+ * Holds a first request to its token's grant: the SPIFFE ID `asked` (the
+ * CSR's) and the node id (the certificate's CN) must be the granted ones.
+ * Throws CertificateRefusedError PERMISSION_DENIED other_identity.
+ */
+export function assertGranted(grant: TokenGrant, asked: string, nodeId: string): void {
+  if (grant.spiffeId !== undefined && asked !== grant.spiffeId) {
+    throw new CertificateRefusedError(
+      grpc.status.PERMISSION_DENIED,
+      'other_identity',
+      `the token is ${grant.holder}'s: it may ask only for ${grant.spiffeId}`,
+    );
+  }
+  if (grant.nodeId !== undefined && nodeId !== grant.nodeId) {
+    throw new CertificateRefusedError(
+      grpc.status.PERMISSION_DENIED,
+      'other_identity',
+      `the token is bound to pod ${grant.nodeId}: node_id must be ${grant.nodeId}`,
+    );
+  }
 }

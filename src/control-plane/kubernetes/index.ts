@@ -20,6 +20,7 @@ export {
   TokenReviewer,
   TokenReviewUnavailableError,
   type ReviewStatus,
+  type TokenExpectations,
   type TokenVerdict,
 } from './token-review.js';
 export {

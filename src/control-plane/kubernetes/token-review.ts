@@ -9,8 +9,18 @@
  * (controlPlane.kubernetes.tokenAudience: a token minted for another
  * service cannot be replayed here), by a ServiceAccount
  * (`system:serviceaccount:<ns>:<sa>` → spiffe://<trust domain>/ns/<ns>/sa/<sa>)
- * and, for a token bound to a pod, that pod's name (the node id it may ask
- * for).
+ * that is one of the workloads the mesh runs as (its proxies' and
+ * signaling nodes' identities: node-roles.ts meshWorkloadIdentities), and
+ * bound to a pod, whose name is then the only node id it may ask for.
+ *
+ * Why both limits: any ServiceAccount of the cluster can get a token for
+ * our audience (a projected volume or `kubectl create token --audience`),
+ * and a certificate lets its holder register as a proxy and receive camera
+ * keys. A token not bound to a pod outlives any pod (up to its expiry,
+ * whoever minted it) and names no node, so it proves no running workload.
+ * The pod is in the ServiceAccount's namespace (the API server binds a
+ * token only to an object of its own namespace), so a pod of another
+ * namespace never passes under a mesh identity.
  *
  * TokenReviewer asks, with a deadline, and keeps a positive answer briefly
  * (DEFAULT_CACHE_TTL_MS), keyed by the token's SHA-256, never the token:
@@ -62,22 +72,37 @@ export interface AllowedIdentity {
   /** spiffe://<trust domain>/ns/<namespace>/sa/<service account>. */
   readonly spiffeId: string;
   /** The pod the token is bound to: the only node id it may ask for. */
-  readonly podName: string | undefined;
+  readonly podName: string;
 }
 
 export interface RefusedToken {
   readonly ok: false;
-  readonly reason: 'not_authenticated' | 'wrong_audience' | 'not_a_service_account';
+  readonly reason:
+    | 'not_authenticated'
+    | 'wrong_audience'
+    | 'not_a_service_account'
+    /** A ServiceAccount the mesh does not run as. */
+    | 'not_mesh_workload'
+    /** A mesh ServiceAccount's token not bound to a pod. */
+    | 'unbound_token';
   /** Why, for the caller; the API server's words at most, never the token. */
   readonly detail: string;
 }
 
 export type TokenVerdict = AllowedIdentity | RefusedToken;
 
+/** What a token must be to be certified. */
+export interface TokenExpectations {
+  readonly audience: string;
+  readonly trustDomain: string;
+  /** The SPIFFE IDs the mesh's workloads run as: no other ServiceAccount is certified. */
+  readonly workloads: ReadonlySet<string>;
+}
+
 /** A review's status read as a verdict (pure: the whole policy of a token). */
 export function allowedIdentity(
   status: ReviewStatus | undefined,
-  expected: { readonly audience: string; readonly trustDomain: string },
+  expected: TokenExpectations,
 ): TokenVerdict {
   if (status?.authenticated !== true) {
     const why = status?.error === undefined ? '' : `: ${status.error.slice(0, 200)}`;
@@ -116,8 +141,23 @@ export function allowedIdentity(
       detail: `ServiceAccount ${namespace}/${serviceAccount} has no SPIFFE ID: ${error.message}`,
     };
   }
-  const pods = status.user?.extra?.[POD_NAME_EXTRA] ?? [];
-  return { ok: true, namespace, serviceAccount, spiffeId: id, podName: pods[0] };
+  const account = `ServiceAccount ${namespace}/${serviceAccount}`;
+  if (!expected.workloads.has(id)) {
+    return {
+      ok: false,
+      reason: 'not_mesh_workload',
+      detail: `${account} is not one the mesh runs as (proxy.identity, signaling.identity): the mesh certifies only its own workloads`,
+    };
+  }
+  const podName = status.user?.extra?.[POD_NAME_EXTRA]?.[0];
+  if (podName === undefined || podName === '') {
+    return {
+      ok: false,
+      reason: 'unbound_token',
+      detail: `the token of ${account} is not bound to a pod: use the pod's projected ServiceAccount token (or kubectl create token --bound-object-kind Pod)`,
+    };
+  }
+  return { ok: true, namespace, serviceAccount, spiffeId: id, podName };
 }
 
 /** The API server gave no verdict: unreachable, an error status, or too slow. */
@@ -130,10 +170,8 @@ export class TokenReviewUnavailableError extends StreammeshError {
 /** Sends one TokenReview and resolves with its status. */
 export type ReviewCall = (token: string, audience: string) => Promise<ReviewStatus>;
 
-export interface TokenReviewerOptions {
+export interface TokenReviewerOptions extends TokenExpectations {
   readonly review: ReviewCall;
-  readonly audience: string;
-  readonly trustDomain: string;
   readonly metrics?: MetricsRegistry;
   readonly clock?: Clock;
   readonly cacheTtlMs?: number;

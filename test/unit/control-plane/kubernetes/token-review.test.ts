@@ -1,15 +1,19 @@
 /**
  * ServiceAccount tokens as the control plane judges them:
  *
- * - allowedIdentity(): a TokenReview status → the one SPIFFE ID (and, for a
- *   pod-bound token, the one node id) its holder may ask for; refused when
- *   not authenticated, for another audience, or not a ServiceAccount's;
+ * - allowedIdentity(): a TokenReview status → the one SPIFFE ID and the one
+ *   node id (its pod's name) its holder may ask for; refused when not
+ *   authenticated, for another audience, not a ServiceAccount's, a
+ *   ServiceAccount the mesh does not run as (another one, or a mesh
+ *   ServiceAccount's name in another namespace), or not bound to a pod;
+ *   assertGranted() then refuses a request for another node id than the pod;
  * - TokenReviewer: a positive review is kept for its TTL under the token's
  *   SHA-256 (the clock is injected), refusals and failures are not kept,
  *   concurrent checks of one token share one review, and no answer (an
  *   error, the deadline) is TokenReviewUnavailableError, never a verdict;
  * - the authenticator maps those to IssueCertificate's refusals:
- *   UNAUTHENTICATED bad_token, UNAVAILABLE review_unavailable.
+ *   UNAUTHENTICATED bad_token, PERMISSION_DENIED not_mesh_workload and
+ *   unbound_token, UNAVAILABLE review_unavailable.
  *
  * The API server is replaced by a function returning statuses shaped as the
  * real one answers (test/integration/kubernetes/identity.test.ts asks the
@@ -30,52 +34,111 @@ import {
   tokenKey,
 } from '../../../../src/control-plane/kubernetes/token-review.js';
 import {
+  assertGranted,
   CertificateRefusedError,
   serviceAccountTokenAuthenticator,
 } from '../../../../src/control-plane/identity/index.js';
+import { meshWorkloadIdentities } from '../../../../src/control-plane/node-roles.js';
+import { meshConfigSchema } from '../../../../src/config/index.js';
 
-const EXPECTED = { audience: 'streammesh', trustDomain: 'mesh.test' };
 const PROXY_ID = 'spiffe://mesh.test/ns/media/sa/streammesh-proxy';
+const SIGNALING_ID = 'spiffe://mesh.test/ns/media/sa/streammesh-signaling';
+const EXPECTED = {
+  audience: 'streammesh',
+  trustDomain: 'mesh.test',
+  workloads: new Set([PROXY_ID, SIGNALING_ID]),
+};
+const POD = 'proxy-7xk2p';
 
+/** A review of `media/streammesh-proxy`'s token bound to pod POD, as the API server answers. */
 function reviewed(overrides: ReviewStatus = {}): ReviewStatus {
   return {
     authenticated: true,
     audiences: ['streammesh'],
-    user: {
-      username: 'system:serviceaccount:media:streammesh-proxy',
-      extra: { 'authentication.kubernetes.io/credential-id': ['JTI=9f1c'] },
-    },
+    user: boundUser('media', 'streammesh-proxy'),
     ...overrides,
   };
 }
 
+/** A ServiceAccount's user; its token bound to `pod`, or to none when null. */
+function boundUser(namespace: string, serviceAccount: string, pod: string | null = POD) {
+  return {
+    username: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    extra: {
+      'authentication.kubernetes.io/credential-id': ['JTI=9f1c'],
+      ...(pod === null
+        ? {}
+        : { [POD_NAME_EXTRA]: [pod], 'authentication.kubernetes.io/pod-uid': ['0c9e'] }),
+    },
+  };
+}
+
+function refusal(error: unknown, status: grpc.status, reason: string): true {
+  assert.ok(error instanceof CertificateRefusedError, String(error));
+  assert.equal(error.status, status);
+  assert.equal(error.reason, reason);
+  return true;
+}
+
 describe('allowedIdentity', () => {
-  it("allows a ServiceAccount's token only its own SPIFFE ID, and no pod when unbound", () => {
+  it("allows a mesh workload's pod-bound token its own SPIFFE ID and its pod's name", () => {
     assert.deepEqual(allowedIdentity(reviewed(), EXPECTED), {
       ok: true,
       namespace: 'media',
       serviceAccount: 'streammesh-proxy',
       spiffeId: PROXY_ID,
-      podName: undefined,
+      podName: POD,
     });
-  });
-
-  it('names the pod of a pod-bound token: the only node id it may ask for', () => {
-    const verdict = allowedIdentity(
-      reviewed({
-        user: {
-          username: 'system:serviceaccount:media:streammesh-proxy',
-          extra: {
-            [POD_NAME_EXTRA]: ['proxy-7xk2p'],
-            'authentication.kubernetes.io/pod-uid': ['0c9e'],
-          },
-        },
-      }),
+    const signaling = allowedIdentity(
+      reviewed({ user: boundUser('media', 'streammesh-signaling', 'signaling-0') }),
       EXPECTED,
     );
-    assert.ok(verdict.ok);
-    assert.equal(verdict.podName, 'proxy-7xk2p');
-    assert.equal(verdict.spiffeId, PROXY_ID);
+    assert.equal(signaling.ok && signaling.spiffeId, SIGNALING_ID);
+  });
+
+  it('refuses another ServiceAccount, and a mesh ServiceAccount name in another namespace', () => {
+    for (const [namespace, serviceAccount] of [
+      ['media', 'default'],
+      ['media', 'some-app'],
+      ['other', 'streammesh-proxy'],
+      ['other', 'streammesh-signaling'],
+    ] as const) {
+      const verdict = allowedIdentity(
+        reviewed({ user: boundUser(namespace, serviceAccount) }),
+        EXPECTED,
+      );
+      const who = `${namespace}/${serviceAccount}`;
+      assert.equal(!verdict.ok && verdict.reason, 'not_mesh_workload', who);
+      assert.ok(!verdict.ok && verdict.detail.includes(who), who);
+    }
+  });
+
+  it('refuses a mesh ServiceAccount token bound to no pod', () => {
+    for (const user of [
+      boundUser('media', 'streammesh-proxy', null),
+      { ...boundUser('media', 'streammesh-proxy'), extra: { [POD_NAME_EXTRA]: [] } },
+      { ...boundUser('media', 'streammesh-proxy'), extra: { [POD_NAME_EXTRA]: [''] } },
+      { username: 'system:serviceaccount:media:streammesh-proxy' },
+    ]) {
+      const verdict = allowedIdentity(reviewed({ user }), EXPECTED);
+      assert.equal(!verdict.ok && verdict.reason, 'unbound_token', JSON.stringify(user));
+    }
+  });
+
+  it('with assertGranted, refuses a node id other than the pod and an ID other than its own', async () => {
+    const grant = await serviceAccountTokenAuthenticator({
+      audience: 'streammesh',
+      check: () => Promise.resolve(allowedIdentity(reviewed(), EXPECTED)),
+    }).authenticate('a-token-0123456789');
+    assert.doesNotThrow(() => assertGranted(grant, PROXY_ID, POD));
+    assert.throws(
+      () => assertGranted(grant, PROXY_ID, 'proxy-other'),
+      (error: unknown) => refusal(error, grpc.status.PERMISSION_DENIED, 'other_identity'),
+    );
+    assert.throws(
+      () => assertGranted(grant, SIGNALING_ID, POD),
+      (error: unknown) => refusal(error, grpc.status.PERMISSION_DENIED, 'other_identity'),
+    );
   });
 
   it('refuses a token the API server does not authenticate, with its words', () => {
@@ -129,8 +192,7 @@ function harness(answer: (token: string) => Promise<ReviewStatus>) {
       calls.push(token);
       return answer(token);
     },
-    audience: 'streammesh',
-    trustDomain: 'mesh.test',
+    ...EXPECTED,
     clock,
     timeoutMs: 200,
   });
@@ -201,22 +263,11 @@ describe('serviceAccountTokenAuthenticator', () => {
   it("grants the ServiceAccount's ID and the pod's name, nothing else", async () => {
     const authenticator = serviceAccountTokenAuthenticator({
       audience: 'streammesh',
-      check: () =>
-        Promise.resolve(
-          allowedIdentity(
-            reviewed({
-              user: {
-                username: 'system:serviceaccount:media:streammesh-proxy',
-                extra: { [POD_NAME_EXTRA]: ['proxy-7xk2p'] },
-              },
-            }),
-            EXPECTED,
-          ),
-        ),
+      check: () => Promise.resolve(allowedIdentity(reviewed(), EXPECTED)),
     });
     const grant = await authenticator.authenticate('a-token-0123456789');
     assert.equal(grant.spiffeId, PROXY_ID);
-    assert.equal(grant.nodeId, 'proxy-7xk2p');
+    assert.equal(grant.nodeId, POD);
     assert.doesNotMatch(grant.holder, /a-token/);
   });
 
@@ -225,22 +276,65 @@ describe('serviceAccountTokenAuthenticator', () => {
       audience: 'streammesh',
       check: () => Promise.resolve(allowedIdentity(reviewed({ audiences: ['other'] }), EXPECTED)),
     });
-    await assert.rejects(refusing.authenticate('a-token-0123456789'), (error: unknown) => {
-      assert.ok(error instanceof CertificateRefusedError);
-      assert.equal(error.status, grpc.status.UNAUTHENTICATED);
-      assert.equal(error.reason, 'bad_token');
-      return true;
-    });
+    await assert.rejects(refusing.authenticate('a-token-0123456789'), (error: unknown) =>
+      refusal(error, grpc.status.UNAUTHENTICATED, 'bad_token'),
+    );
     const unreachable = serviceAccountTokenAuthenticator({
       audience: 'streammesh',
       check: () =>
         Promise.reject(new TokenReviewUnavailableError('the API server could not review')),
     });
-    await assert.rejects(unreachable.authenticate('a-token-0123456789'), (error: unknown) => {
-      assert.ok(error instanceof CertificateRefusedError);
-      assert.equal(error.status, grpc.status.UNAVAILABLE);
-      assert.equal(error.reason, 'review_unavailable');
-      return true;
+    await assert.rejects(unreachable.authenticate('a-token-0123456789'), (error: unknown) =>
+      refusal(error, grpc.status.UNAVAILABLE, 'review_unavailable'),
+    );
+  });
+
+  it('refuses a valid token of another workload or bound to no pod as PERMISSION_DENIED', async () => {
+    for (const [user, reason] of [
+      [boundUser('media', 'some-app'), 'not_mesh_workload'],
+      [boundUser('media', 'streammesh-proxy', null), 'unbound_token'],
+    ] as const) {
+      const authenticator = serviceAccountTokenAuthenticator({
+        audience: 'streammesh',
+        check: () => Promise.resolve(allowedIdentity(reviewed({ user }), EXPECTED)),
+      });
+      await assert.rejects(authenticator.authenticate('a-token-0123456789'), (error: unknown) =>
+        refusal(error, grpc.status.PERMISSION_DENIED, reason),
+      );
+    }
+  });
+});
+
+describe('meshWorkloadIdentities', () => {
+  it("is the proxies' and signaling nodes' identities, instances' ServiceAccounts included", () => {
+    const config = meshConfigSchema.parse({
+      controlPlane: { trustDomain: 'mesh.test' },
+      proxy: {
+        identity: { namespace: 'media', serviceAccount: 'edge-proxy' },
+        instances: [{ id: 'p2', host: '127.0.0.2', serviceAccount: 'edge-proxy-b' }],
+      },
+      signaling: {
+        identity: { namespace: 'sig', serviceAccount: 'sig' },
+        instances: [{ id: 's2', host: '127.0.0.3', serviceAccount: 'sig-b' }],
+      },
     });
+    assert.deepEqual([...meshWorkloadIdentities(config, 'mesh.test')].sort(), [
+      'spiffe://mesh.test/ns/media/sa/edge-proxy',
+      'spiffe://mesh.test/ns/media/sa/edge-proxy-b',
+      'spiffe://mesh.test/ns/sig/sa/sig',
+      'spiffe://mesh.test/ns/sig/sa/sig-b',
+    ]);
+    // controlPlane.signalingIdentities replaces the signaling ones, as for roles.
+    const configured = meshConfigSchema.parse({
+      controlPlane: {
+        trustDomain: 'mesh.test',
+        signalingIdentities: ['spiffe://mesh.test/ns/sig/sa/only-this'],
+      },
+      proxy: { identity: { namespace: 'media', serviceAccount: 'edge-proxy' } },
+    });
+    assert.deepEqual([...meshWorkloadIdentities(configured, 'mesh.test')].sort(), [
+      'spiffe://mesh.test/ns/media/sa/edge-proxy',
+      'spiffe://mesh.test/ns/sig/sa/only-this',
+    ]);
   });
 });
