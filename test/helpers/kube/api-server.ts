@@ -38,8 +38,17 @@ export interface KubeApiServer {
   kubectl(args: readonly string[], stdin?: string): Promise<string>;
   /** Runs helm against this server; resolves with stdout, rejects with stderr. */
   helm(args: readonly string[], stdin?: string): Promise<string>;
-  /** A real ServiceAccount token (TokenRequest), for the audience given. */
-  createToken(namespace: string, serviceAccount: string, audience?: string): Promise<string>;
+  /**
+   * A real ServiceAccount token (TokenRequest), for the audience given;
+   * bound to `boundPod` when given (a Pod of that namespace: its name and
+   * uid), as kubelet's projected tokens are, unbound otherwise.
+   */
+  createToken(
+    namespace: string,
+    serviceAccount: string,
+    audience?: string,
+    boundPod?: { readonly name: string; readonly uid: string },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -153,7 +162,7 @@ export async function startKubeApiServer(
       dir,
       kubectl: (args, stdin) => run(tools.kubectl, args, stdin),
       helm: (args, stdin) => run(tools.helm, args, stdin),
-      createToken: async (namespace, serviceAccount, audience) =>
+      createToken: async (namespace, serviceAccount, audience, boundPod) =>
         (
           await run(tools.kubectl, [
             'create',
@@ -163,6 +172,13 @@ export async function startKubeApiServer(
             namespace,
             '--duration=1h',
             ...(audience === undefined ? [] : [`--audience=${audience}`]),
+            ...(boundPod === undefined
+              ? []
+              : [
+                  '--bound-object-kind=Pod',
+                  `--bound-object-name=${boundPod.name}`,
+                  `--bound-object-uid=${boundPod.uid}`,
+                ]),
           ])
         ).trim(),
       close,
