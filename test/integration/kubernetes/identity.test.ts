@@ -10,7 +10,8 @@
  *   fingerprint); the trust bundle is published in the ConfigMap
  *   streammesh-trust-bundle, and rewritten at start when it differs;
  * - a real proxy process whose bootstrapTokenFile is a real token of the
- *   ServiceAccount streammesh-proxy (as the chart's projected token) and
+ *   ServiceAccount streammesh-proxy bound to its Pod (as the chart's
+ *   projected token) and
  *   whose trust bundle is that ConfigMap's bundle.pem (what kubelet would
  *   mount) gets its certificate, registers over mutual TLS, and its
  *   certificate names spiffe://<td>/ns/<ns>/sa/streammesh-proxy; the token
@@ -18,15 +19,20 @@
  *   (as kubelet rotates it): the node reads it again, it is not cached;
  * - rotation is refused there (409, naming the Secret): a rotation would
  *   have to reach every replica, which reads the Secret only at start;
- * - IssueCertificate refuses a token of another ServiceAccount asking for
- *   the proxy's identity (PERMISSION_DENIED; the same token gets its own),
- *   a token bound to a pod asking for another node id (PERMISSION_DENIED;
- *   the pod's own name is granted), a token for another audience and a
- *   garbage token (UNAUTHENTICATED); with the API server gone, a token not
- *   reviewed before gets UNAVAILABLE, never a certificate, and is counted.
+ * - only the mesh's workloads (the control plane's proxy.identity and
+ *   signaling.identity) are certified, and only with a token bound to a
+ *   Pod: a pod-bound token of another ServiceAccount, or of a ServiceAccount
+ *   named as the proxy's in another namespace, is PERMISSION_DENIED
+ *   not_mesh_workload whatever it asks for (its own identity included); the
+ *   proxy ServiceAccount's unbound token is PERMISSION_DENIED unbound_token;
+ *   a pod-bound token asking for another node id is PERMISSION_DENIED (the
+ *   pod's own name is granted); a token for another audience and a garbage
+ *   token are UNAUTHENTICATED; with the API server gone, a token not
+ *   reviewed before gets UNAVAILABLE, never a certificate; each counted.
  *
  * No kubelet runs: the test writes the token and bundle files kubelet would
- * mount, and the bound pod stays Pending (TokenReview needs it to exist only).
+ * mount, and the Pods tokens are bound to stay Pending (TokenReview needs
+ * them to exist only).
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -59,6 +65,7 @@ const TRUST_BUNDLE_CONFIGMAP = 'streammesh-trust-bundle';
 const AUDIENCE = 'streammesh';
 const PROXY_SA = 'streammesh-proxy';
 const OTHER_SA = 'camera-viewer';
+const OTHER_NAMESPACE = 'elsewhere';
 const PROXY_ID = `spiffe://${TRUST_DOMAIN}/ns/${NAMESPACE}/sa/${PROXY_SA}`;
 const OTHER_ID = `spiffe://${TRUST_DOMAIN}/ns/${NAMESPACE}/sa/${OTHER_SA}`;
 const NODE_ID = 'proxy-on-kube';
@@ -108,6 +115,8 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     await kube.kubectl(['create', 'namespace', NAMESPACE]);
     await kube.kubectl(['create', 'serviceaccount', PROXY_SA, '-n', NAMESPACE]);
     await kube.kubectl(['create', 'serviceaccount', OTHER_SA, '-n', NAMESPACE]);
+    await kube.kubectl(['create', 'namespace', OTHER_NAMESPACE]);
+    await kube.kubectl(['create', 'serviceaccount', PROXY_SA, '-n', OTHER_NAMESPACE]);
   });
 
   after(async () => {
@@ -132,6 +141,11 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
       `    caSecret: ${CA_SECRET}`,
       `    tokenAudience: ${AUDIENCE}`,
       '    leaderElection: { enabled: false }',
+      // The workloads the mesh runs as: the only ServiceAccounts certified.
+      'proxy:',
+      `  identity: { namespace: ${NAMESPACE}, serviceAccount: ${PROXY_SA} }`,
+      'signaling:',
+      `  identity: { namespace: ${NAMESPACE}, serviceAccount: streammesh-signaling }`,
       '',
     ].join('\n');
   }
@@ -157,6 +171,41 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
   /** The bundle.pem of the trust bundle ConfigMap, as kubelet would mount it. */
   async function publishedBundle(): Promise<string> {
     return publishedTrustBundle((args) => kube.kubectl(args), TRUST_BUNDLE_CONFIGMAP, NAMESPACE);
+  }
+
+  /**
+   * A token of `serviceAccount` bound to a Pod `pod` of `namespace` (created
+   * here; no kubelet runs it, it stays Pending), as kubelet projects it.
+   */
+  async function podToken(
+    pod: string,
+    serviceAccount = PROXY_SA,
+    namespace = NAMESPACE,
+    audience = AUDIENCE,
+  ): Promise<string> {
+    await kube.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: pod, namespace },
+        spec: {
+          serviceAccountName: serviceAccount,
+          automountServiceAccountToken: false,
+          containers: [{ name: 'node', image: 'streammesh:test' }],
+        },
+      }),
+    );
+    const uid = await kube.kubectl([
+      'get',
+      'pod',
+      pod,
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]);
+    return kube.createToken(namespace, serviceAccount, audience, { name: pod, uid: uid.trim() });
   }
 
   /** IssueCertificate on `target` with `token`, asking for `id` as `nodeId`. */
@@ -185,19 +234,9 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     assert.match(Buffer.from(secret.data['tls.key'] ?? '', 'base64').toString(), /PRIVATE KEY/);
     assert.equal(a.identity?.ca, `Secret ${NAMESPACE}/${CA_SECRET}`);
     // Both sign with the Secret's root: their leaves chain to the same certificate.
-    const issuedA = await ask(
-      a,
-      await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE),
-      PROXY_ID,
-      'a-node',
-    );
-    const issuedB = await ask(
-      b,
-      await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE),
-      PROXY_ID,
-      'b-node',
-    );
-    assert.ok(issuedA.ok && issuedB.ok, 'a ServiceAccount token was refused its own identity');
+    const issuedA = await ask(a, await podToken('a-node'), PROXY_ID, 'a-node');
+    const issuedB = await ask(b, await podToken('b-node'), PROXY_ID, 'b-node');
+    assert.ok(issuedA.ok && issuedB.ok, "a proxy pod's token was refused its own identity");
     assert.equal(fingerprint(issuedA.value.chainPem), fingerprint(kept));
     assert.equal(fingerprint(issuedB.value.chainPem), fingerprint(kept));
     assert.equal(a.identity.trustBundle(), b.identity?.trustBundle());
@@ -280,7 +319,7 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
       () => `the first token refused:\n${proxy.stdout().slice(-3000)}`,
     );
     const renewed = join(dir, 'token.new');
-    writeFileSync(renewed, await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE), { mode: 0o600 });
+    writeFileSync(renewed, await podToken(NODE_ID), { mode: 0o600 });
     renameSync(renewed, tokenFile);
     const view = await waitFor(
       async () => {
@@ -297,48 +336,41 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     assert.doesNotMatch(proxy.stdout() + proxy.stderr(), /eyJ/, 'the token was logged');
   });
 
-  it("refuses a token of another ServiceAccount the proxy's identity: PERMISSION_DENIED", async () => {
+  it('certifies no ServiceAccount the mesh does not run as, even its own identity: PERMISSION_DENIED', async () => {
     const a = plane(0);
-    const before = await metric(a, REFUSED, 'other_identity');
-    const other = await kube.createToken(NAMESPACE, OTHER_SA, AUDIENCE);
-    const refused = await ask(a, other, PROXY_ID, 'impostor');
-    assert.ok(!refused.ok);
+    const before = await metric(a, REFUSED, 'not_mesh_workload');
+    // Pod-bound tokens for our audience: all that is wrong is whose they are.
+    const other = await podToken('viewer-pod', OTHER_SA);
+    const elsewhere = await podToken('proxy-elsewhere', PROXY_SA, OTHER_NAMESPACE);
+    const elsewhereId = `spiffe://${TRUST_DOMAIN}/ns/${OTHER_NAMESPACE}/sa/${PROXY_SA}`;
+    for (const [token, id, nodeId] of [
+      [other, PROXY_ID, 'viewer-pod'],
+      [other, OTHER_ID, 'viewer-pod'],
+      [elsewhere, PROXY_ID, 'proxy-elsewhere'],
+      [elsewhere, elsewhereId, 'proxy-elsewhere'],
+    ] as const) {
+      const refused = await ask(a, token, id, nodeId);
+      assert.ok(!refused.ok, `${id} was certified`);
+      assert.equal(refused.error.code, grpc.status.PERMISSION_DENIED, refused.error.details);
+      assert.match(refused.error.details, /is not one the mesh runs as/);
+    }
+    assert.equal(await metric(a, REFUSED, 'not_mesh_workload'), before + 4);
+  });
+
+  it("refuses the proxy ServiceAccount's token bound to no pod: PERMISSION_DENIED", async () => {
+    const a = plane(0);
+    const before = await metric(a, REFUSED, 'unbound_token');
+    const unbound = await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE);
+    const refused = await ask(a, unbound, PROXY_ID, 'some-node');
+    assert.ok(!refused.ok, 'an unbound token was certified');
     assert.equal(refused.error.code, grpc.status.PERMISSION_DENIED, refused.error.details);
-    assert.match(refused.error.details, new RegExp(`may ask only for ${OTHER_ID}`));
-    // The same token gets its own identity: the identity refused, not the token.
-    const own = await ask(a, other, OTHER_ID, 'viewer');
-    assert.ok(own.ok, own.ok ? '' : own.error.details);
-    assert.equal(await metric(a, REFUSED, 'other_identity'), before + 1);
+    assert.match(refused.error.details, /not bound to a pod/);
+    assert.equal(await metric(a, REFUSED, 'unbound_token'), before + 1);
   });
 
   it('holds a pod-bound token to its pod: another node id is PERMISSION_DENIED', async () => {
     const a = plane(0);
-    // A Pod no kubelet runs (it stays Pending): the token is bound to it, and TokenReview checks it exists.
-    await kube.kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: BOUND_POD, namespace: NAMESPACE },
-        spec: {
-          serviceAccountName: PROXY_SA,
-          automountServiceAccountToken: false,
-          containers: [{ name: 'proxy', image: 'streammesh:test' }],
-        },
-      }),
-    );
-    const bound = (
-      await kube.kubectl([
-        'create',
-        'token',
-        PROXY_SA,
-        '-n',
-        NAMESPACE,
-        `--audience=${AUDIENCE}`,
-        '--bound-object-kind=Pod',
-        `--bound-object-name=${BOUND_POD}`,
-      ])
-    ).trim();
+    const bound = await podToken(BOUND_POD);
     const elsewhere = await ask(a, bound, PROXY_ID, 'proxy-pod-1');
     assert.ok(!elsewhere.ok);
     assert.equal(elsewhere.error.code, grpc.status.PERMISSION_DENIED, elsewhere.error.details);
@@ -370,7 +402,7 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
 
   it('answers UNAVAILABLE, never a certificate, while the API server is unreachable', async () => {
     const a = plane(0);
-    const unreviewed = await kube.createToken(NAMESPACE, PROXY_SA, AUDIENCE);
+    const unreviewed = await podToken('while-down');
     const before = await metric(a, REFUSED, 'review_unavailable');
     kubeClosed = true;
     await kube.close();
