@@ -9,8 +9,8 @@
  *
  * The replicas run with mutual TLS as the chart runs them: on the
  * kubernetes registry both sign with the CA root kept in its Secret, and the
- * node gets its first certificate with a real ServiceAccount token (checked
- * with TokenReview) and trusts the bundle the leader publishes in a
+ * node gets its first certificate with a real ServiceAccount token bound to
+ * its Pod (checked with TokenReview) and trusts the bundle the leader publishes in a
  * ConfigMap (written to a file here, as kubelet would mount it). So the
  * node, certified under the first leader, is accepted by the second only
  * because both replicas use one root.
@@ -195,12 +195,39 @@ describe(
 
     /**
      * A proxy node dialling the shared gRPC address, with what kubelet would
-     * mount: a ServiceAccount token and the bundle the leader published.
+     * mount: a ServiceAccount token bound to its Pod (named as the node: the
+     * control plane certifies only a pod's own name) and the bundle the
+     * leader published. No kubelet runs the Pod; it stays Pending.
      */
     async function startProxy(configFile: string, files: string): Promise<string> {
+      await kube.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: PROXY_ID, namespace: NAMESPACE },
+          spec: {
+            serviceAccountName: PROXY_SA,
+            automountServiceAccountToken: false,
+            containers: [{ name: 'proxy', image: 'streammesh:test' }],
+          },
+        }),
+      );
+      const uid = await kube.kubectl([
+        'get',
+        'pod',
+        PROXY_ID,
+        '-n',
+        NAMESPACE,
+        '-o',
+        'jsonpath={.metadata.uid}',
+      ]);
       writeFileSync(
         join(files, 'token'),
-        await kube.createToken(NAMESPACE, PROXY_SA, 'streammesh'),
+        await kube.createToken(NAMESPACE, PROXY_SA, 'streammesh', {
+          name: PROXY_ID,
+          uid: uid.trim(),
+        }),
         {
           mode: 0o600,
         },
