@@ -14,6 +14,9 @@
  * the mesh's processes run here, outside any pod.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateConfig, type MeshConfig } from '../../../src/config/index.js';
 import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
@@ -53,6 +56,27 @@ describe('custom resources Camera and MediaRoute', { timeout: 240_000 }, () => {
   let rtspPort: number;
   let adminUrl: string;
   let proxyUrl: string;
+  let config: MeshConfig;
+  /** The control plane serving now (a test restarts it). */
+  let plane: RunningControlPlane;
+
+  /** `kubeconfig`: another way to the API server than the config's (a slow one). */
+  const startPlane = async (kubeconfig?: string): Promise<RunningControlPlane> =>
+    startControlPlane({
+      config:
+        kubeconfig === undefined
+          ? config
+          : {
+              ...config,
+              controlPlane: {
+                ...config.controlPlane,
+                kubernetes: { ...config.controlPlane.kubernetes, kubeconfig },
+              },
+            },
+      log: createLogger('control-plane', config.logLevel),
+      credentials: AdminCredentials.ofToken(newAdminToken()),
+      env: {},
+    });
 
   before(async () => {
     api = await startKubeApiServer();
@@ -68,7 +92,7 @@ describe('custom resources Camera and MediaRoute', { timeout: 240_000 }, () => {
     await api.kubectl(['create', 'namespace', NAMESPACE]);
     rtspPort = await freePort();
     const grpcPort = await freePort((port) => port !== rtspPort);
-    const config: MeshConfig = validateConfig(
+    config = validateConfig(
       {
         logLevel: process.env['STREAMMESH_TEST_LOG'] ?? 'silent',
         controlPlane: kubernetesControlPlane({
@@ -85,13 +109,8 @@ describe('custom resources Camera and MediaRoute', { timeout: 240_000 }, () => {
       },
       'custom resources test',
     );
-    const plane: RunningControlPlane = await startControlPlane({
-      config,
-      log: createLogger('control-plane', config.logLevel),
-      credentials: AdminCredentials.ofToken(newAdminToken()),
-      env: {},
-    });
-    started.push(plane);
+    plane = await startPlane();
+    started.push({ close: async () => plane.close() });
     const proxy: RunningProxy = await startProxy(config, createLogger('proxy', config.logLevel));
     started.push(proxy);
     adminUrl = httpUrl(plane.admin);
@@ -310,4 +329,119 @@ describe('custom resources Camera and MediaRoute', { timeout: 240_000 }, () => {
     assert.equal((await served()).proxy.rtsp.paths['door'], undefined);
     assert.equal(await describePath('door'), 404);
   });
+
+  it('a restarted control plane never serves the proxy a config without its Cameras', async () => {
+    // As after every failover: the proxy reconnects within 200 ms of the new control plane
+    // binding its gRPC port. A config without the Camera would tear its path down, and with it
+    // the viewer's session; a config with it changes nothing, and the viewer keeps receiving RTP.
+    // The new control plane reaches the API server through a forwarder that holds each
+    // connection back a while, as a busy API server would: a control plane serving before its
+    // lists are in would serve the proxy the file's config alone for that long.
+    const slow = await slowForwarder(api.url, API_DELAY_MS);
+    const slowKubeconfig = join(api.dir, 'kubeconfig-slow');
+    await writeFile(
+      slowKubeconfig,
+      (await readFile(api.kubeconfig, 'utf8')).replaceAll(api.url, slow.url),
+    );
+    await apply(
+      [
+        'apiVersion: streammesh.io/v1alpha1',
+        'kind: Camera',
+        'metadata: { name: gate }',
+        `spec: { source: "rtsp://127.0.0.1:${rtspPort}/demo" }`,
+      ].join('\n'),
+    );
+    await waitCondition('camera/gate', 'Programmed', 'True', 'Programmed');
+    const viewer = await RtspTestClient.connect(rtspPort);
+    try {
+      const url = `rtsp://127.0.0.1:${rtspPort}/gate`;
+      assert.equal((await viewer.request('DESCRIBE', url))?.status, 200);
+      const setup = await viewer.request('SETUP', `${url}/trackID=0`, {
+        Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1',
+      });
+      assert.equal(setup?.status, 200);
+      const session = setup.headers.get('Session')?.split(';')[0] ?? '';
+      assert.equal((await viewer.request('PLAY', url, { Session: session }))?.status, 200);
+      const rtpFrames = (): number => viewer.frames.filter((frame) => frame.channel === 0).length;
+      await waitFor(
+        () => (rtpFrames() > 0 ? true : undefined),
+        10_000,
+        () => 'RTP to the viewer',
+      );
+
+      for (let restart = 1; restart <= 2; restart += 1) {
+        await plane.close();
+        plane = await startPlane(slowKubeconfig);
+        adminUrl = httpUrl(plane.admin);
+        const version = (await getJson<{ version: string }>(`${adminUrl}/config`)).body.version;
+        // The proxy reconnected and acknowledged the new control plane's config.
+        await waitFor(
+          async () => {
+            const { body } = await getJson<{ nodes: { id: string; ackedVersion: string }[] }>(
+              `${adminUrl}/nodes`,
+            );
+            return body.nodes.some((node) => node.id === PROXY_ID && node.ackedVersion === version)
+              ? true
+              : undefined;
+          },
+          15_000,
+          () => `the proxy acknowledging version ${version} of restart ${restart}`,
+        );
+        const before = rtpFrames();
+        await waitFor(
+          () => (rtpFrames() > before ? true : undefined),
+          5_000,
+          () => `RTP to the viewer after restart ${restart} (its session kept)`,
+        );
+        assert.ok(
+          (await streams()).rtsp.paths.some((path) => path.name === 'gate'),
+          'the proxy still runs the path',
+        );
+      }
+      assert.equal(
+        (await viewer.request('GET_PARAMETER', url, { Session: session }))?.status,
+        200,
+        'the session lived through both restarts',
+      );
+    } finally {
+      viewer.close();
+      await slow.close();
+    }
+  });
 });
+
+/** How long the slow forwarder holds each connection to the API server back. */
+const API_DELAY_MS = 1_500;
+
+/** A TCP forwarder to `target` (https://host:port) that connects each client `delayMs` late. */
+async function slowForwarder(
+  target: string,
+  delayMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.pause();
+    const timer = setTimeout(() => {
+      const upstream = connect({ host: hostname, port: Number(port) });
+      sockets.add(upstream);
+      upstream.on('close', () => sockets.delete(upstream));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+      client.resume();
+    }, delayMs);
+    client.on('close', () => clearTimeout(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, hostname, resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `https://${hostname}:${address.port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

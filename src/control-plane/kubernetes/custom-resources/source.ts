@@ -5,7 +5,9 @@
  * as the "custom-resources" layer and given status conditions
  * (reconciler.ts).
  *
- * A pass runs on the next turn of the event loop after anything it depends
+ * The starter resolves once both kinds were listed and that pass laid them
+ * (bounded: initial-lists.ts), so the control plane serves nodes no config
+ * without them. A pass runs on the next turn of the event loop after anything it depends
  * on moves (a watch event, a new config version), and every second while an
  * accepted object waits for proxies to acknowledge it or a status write
  * failed: the registry has no event for acknowledgements.
@@ -18,14 +20,15 @@ import { errorMessage } from '../../../shared/errors.js';
 import type { ConfigStore } from '../../config-push/index.js';
 import type { RunningSource, SourceStarter } from '../sources.js';
 import { GROUP, KINDS, VERSION } from './kinds.js';
-import { apiWatchClient, ListWatch } from './list-watch.js';
+import { initialLists } from '../initial-lists.js';
+import { apiWatchClient, ListWatch } from '../list-watch.js';
 import { Reconciler } from './reconciler.js';
 import { apiStatusPatcher, StatusWriter } from './status-writer.js';
 
 /** How often a pass runs while something waits for acknowledgements or a status write. */
 export const RECHECK_MS = 1_000;
 
-export const startCustomResources: SourceStarter = (context) => {
+export const startCustomResources: SourceStarter = async (context) => {
   const { kube, store, registry, metrics, log } = context;
   const gauge = new Gauge({
     name: 'streammesh_custom_resources',
@@ -129,6 +132,14 @@ export const startCustomResources: SourceStarter = (context) => {
     'custom resources: watching',
   );
 
+  await initialLists(
+    watches.map((watch) => watch.firstList),
+    { source: 'custom_resources', metrics, log },
+  );
+  // Laid now, not on the next turn: the config served from here on holds them.
+  if (immediate !== undefined) clearImmediate(immediate);
+  pass();
+
   const running: RunningSource = {
     close: async () => {
       closed = true;
@@ -138,5 +149,5 @@ export const startCustomResources: SourceStarter = (context) => {
       await Promise.all(watches.map(async (watch) => watch.close()));
     },
   };
-  return Promise.resolve(running);
+  return running;
 };

@@ -10,7 +10,9 @@
  * follow pods without rebuilding clusters, and an unchanged set pushes
  * nothing (the store serves the same JSON).
  *
- * The base changing (a file edit or PUT /config adds or drops a cluster
+ * The starter resolves once the Services of the base were listed and laid
+ * (bounded: initial-lists.ts), so nodes are never served the file's
+ * endpoints for a Service that has its own. The base changing (a file edit or PUT /config adds or drops a cluster
  * with `service`) starts and stops watches. Slices that cannot be read are
  * dropped and counted (streammesh_control_plane_kubernetes_dropped_total);
  * a layer the store refuses is logged and counted, the last good config
@@ -29,7 +31,8 @@ import {
   type SliceDefect,
   type SliceEndpoints,
 } from './endpoint-slices.js';
-import { ListWatch } from './list-watch.js';
+import { initialLists } from '../initial-lists.js';
+import { collectionWatchClient, ListWatch } from '../list-watch.js';
 import { droppedCounter } from './metrics.js';
 
 export const ENDPOINT_SLICES_LAYER = 'endpoint-slices';
@@ -141,7 +144,7 @@ export class EndpointSliceSource implements RunningSource {
     const wanted = servicesOf(base, this.#context.kube.namespace);
     for (const [key, watched] of this.#services) {
       if (wanted.has(key)) continue;
-      watched.watch.close();
+      void watched.watch.close();
       this.#services.delete(key);
     }
     for (const [key, service] of wanted) {
@@ -155,16 +158,13 @@ export class EndpointSliceSource implements RunningSource {
     const watched: WatchedService = {
       slices,
       watch: new ListWatch({
-        kubeConfig: this.#context.kube.kubeConfig,
-        path: `/apis/discovery.k8s.io/v1/namespaces/${service.namespace}/endpointslices`,
-        labelSelector,
-        list: async () => {
-          const list = await this.#api.listNamespacedEndpointSlice({
-            namespace: service.namespace,
-            labelSelector,
-          });
-          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-        },
+        client: collectionWatchClient(
+          this.#context.kube.kubeConfig,
+          `/apis/discovery.k8s.io/v1/namespaces/${service.namespace}/endpointslices`,
+          () =>
+            this.#api.listNamespacedEndpointSlice({ namespace: service.namespace, labelSelector }),
+          { labelSelector },
+        ),
         onList: (items) => {
           slices.list(items);
           this.#scheduleLayer();
@@ -212,17 +212,34 @@ export class EndpointSliceSource implements RunningSource {
     }
   }
 
-  close(): void {
+  /** Resolves once the Services watched now were listed and laid (bounded: initial-lists.ts). */
+  async initialLists(): Promise<void> {
+    const lists = [...this.#services.values()].map((watched) => watched.watch.firstList);
+    if (lists.length === 0) return;
+    await initialLists(lists, {
+      source: 'endpoint_slices',
+      metrics: this.#context.metrics,
+      log: this.#context.log,
+    });
+    // Laid now, not on the next turn: the config served from here on holds them.
+    if (this.#layerTimer !== undefined) clearImmediate(this.#layerTimer);
+    this.#layerTimer = undefined;
+    this.#layEndpoints();
+  }
+
+  async close(): Promise<void> {
     this.#closed = true;
     this.#context.store.off('change', this.#onChange);
     if (this.#layerTimer !== undefined) clearImmediate(this.#layerTimer);
-    for (const watched of this.#services.values()) watched.watch.close();
+    const watches = [...this.#services.values()].map(async (watched) => watched.watch.close());
     this.#services.clear();
+    await Promise.all(watches);
   }
 }
 
-export const startEndpointSliceSource: SourceStarter = (context) => {
+export const startEndpointSliceSource: SourceStarter = async (context) => {
   const source = new EndpointSliceSource(context);
   source.start();
-  return Promise.resolve(source);
+  await source.initialLists();
+  return source;
 };

@@ -18,6 +18,5 @@ export {
   type SliceDefect,
   type SliceEndpoints,
 } from './endpoint-slices.js';
-export { ListWatch, type ListWatchOptions } from './list-watch.js';
 export { MESH_POD_SELECTOR, PodSource, startPodSource } from './pod-source.js';
 export { parsePod, type PodDefect } from './pods.js';

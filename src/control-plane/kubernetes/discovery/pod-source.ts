@@ -15,7 +15,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { PodRecord } from '../../registry/index.js';
 import type { KubernetesContext, RunningSource, SourceStarter } from '../sources.js';
-import { ListWatch, type WatchEventType } from './list-watch.js';
+import { collectionWatchClient, ListWatch, type WatchEventType } from '../list-watch.js';
 import { droppedCounter } from './metrics.js';
 import { parsePod, type PodDefect } from './pods.js';
 
@@ -43,16 +43,12 @@ export class PodSource implements RunningSource {
     const api = context.kube.kubeConfig.makeApiClient(CoreV1Api);
     const namespace = context.kube.namespace;
     this.#watch = new ListWatch({
-      kubeConfig: context.kube.kubeConfig,
-      path: `/api/v1/namespaces/${namespace}/pods`,
-      labelSelector: MESH_POD_SELECTOR,
-      list: async () => {
-        const list = await api.listNamespacedPod({
-          namespace,
-          labelSelector: MESH_POD_SELECTOR,
-        });
-        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-      },
+      client: collectionWatchClient(
+        context.kube.kubeConfig,
+        `/api/v1/namespaces/${namespace}/pods`,
+        () => api.listNamespacedPod({ namespace, labelSelector: MESH_POD_SELECTOR }),
+        { labelSelector: MESH_POD_SELECTOR },
+      ),
       onList: (items) => this.#listed(items),
       onEvent: (type, object) => this.#event(type, object),
       log: context.log.child({ source: 'pods' }),
@@ -107,9 +103,9 @@ export class PodSource implements RunningSource {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#context.registry.off('registered', this.#onRegistered);
-    this.#watch.close();
+    await this.#watch.close();
   }
 }
 

@@ -13,7 +13,7 @@ import {
   type RestartReason,
   type WatchClient,
   type WatchParams,
-} from '../../../../src/control-plane/kubernetes/custom-resources/list-watch.js';
+} from '../../../../src/control-plane/kubernetes/list-watch.js';
 import { createLogger } from '../../../../src/shared/log.js';
 import { waitFor } from '../../../helpers/process.js';
 

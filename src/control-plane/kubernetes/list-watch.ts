@@ -1,22 +1,32 @@
 /**
- * List, then watch from the list's resourceVersion, for one kind of custom
- * object in one namespace — client-go's reflector, small. The watch is
- * resumed where it stopped (the last resourceVersion seen, bookmarks
- * included) when the API server ends it (timeoutSeconds) or the connection
- * drops; it lists again when the API server says the version is gone (410,
- * as an HTTP status or an ERROR event). Failures wait a jittered backoff, so
- * an API server that is down is not hammered, and never end the loop: a
- * control plane keeps serving what it has. A watch silent for longer than
- * the server's own timeout (a connection lost without a FIN) is aborted.
+ * List, then watch from the list's resourceVersion, for one collection
+ * (custom objects of a kind, a Service's EndpointSlices, the mesh's Pods) —
+ * client-go's reflector, small; every Kubernetes source uses this one loop.
+ * The watch is resumed where it stopped (the last resourceVersion seen,
+ * bookmarks included) when the API server ends it (timeoutSeconds) or the
+ * connection drops; it lists again when the API server says the version is
+ * gone (410, as an HTTP status or an ERROR event). Each list hands over the
+ * whole set (`onList`), so a deletion missed meanwhile is seen. Failures
+ * wait a jittered backoff, so an API server that is down is not hammered,
+ * and never end the loop: a control plane keeps serving what it has. A
+ * watch silent for longer than the server's own timeout (a connection lost
+ * without a FIN, which TCP keepalive notices only after minutes) is aborted.
+ *
+ * `firstList` resolves once the first list was handed over (or on close):
+ * a source's starter waits for it (initial-lists.ts), so the control plane
+ * does not serve nodes a config without what the API server holds.
+ *
+ * Objects are typed `unknown` (a list's items may be the client's typed
+ * models, a watch's are parsed JSON: the same field names): the sources
+ * check every field they use, as they would any network input.
  *
  * The informer of @kubernetes/client-node is not used: it stops for good on
  * its first error and leaves the restart to its user.
  */
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
-import { Backoff, type BackoffOptions } from '../../../shared/backoff.js';
-import { errorMessage } from '../../../shared/errors.js';
-import type { Logger } from '../../../shared/log.js';
-import { isRecord } from './kinds.js';
+import { Backoff, type BackoffOptions } from '../../shared/backoff.js';
+import { errorMessage } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -38,19 +48,36 @@ export interface WatchClient {
   ): Promise<AbortController>;
 }
 
+/**
+ * A WatchClient for the collection at `path` (e.g.
+ * /apis/discovery.k8s.io/v1/namespaces/web/endpointslices): `list` lists it
+ * with the same `query` (a labelSelector) the watch is given.
+ */
+export function collectionWatchClient(
+  kubeConfig: KubeConfig,
+  path: string,
+  list: () => Promise<unknown>,
+  query: WatchParams = {},
+): WatchClient {
+  const watch = new Watch(kubeConfig);
+  return {
+    path,
+    list,
+    watch: (params, onEvent, onDone) => watch.watch(path, { ...query, ...params }, onEvent, onDone),
+  };
+}
+
+/** The WatchClient of one kind of custom object in one namespace. */
 export function apiWatchClient(
   kubeConfig: KubeConfig,
   resource: { group: string; version: string; namespace: string; plural: string },
 ): WatchClient {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const watch = new Watch(kubeConfig);
   const { group, version, namespace, plural } = resource;
   const path = `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
-  return {
-    path,
-    list: () => api.listNamespacedCustomObject({ group, version, namespace, plural }),
-    watch: (params, onEvent, onDone) => watch.watch(path, { ...params }, onEvent, onDone),
-  };
+  return collectionWatchClient(kubeConfig, path, () =>
+    api.listNamespacedCustomObject({ group, version, namespace, plural }),
+  );
 }
 
 export interface ListWatchOptions {
@@ -58,7 +85,7 @@ export interface ListWatchOptions {
   /** After each list: every object there is (those not in it are gone). */
   readonly onList: (items: readonly unknown[]) => void;
   readonly onEvent: (type: WatchEventType, object: unknown) => void;
-  readonly onRestart: (reason: RestartReason) => void;
+  readonly onRestart?: (reason: RestartReason) => void;
   readonly log: Logger;
   readonly backoff?: BackoffOptions;
   /** The API server ends each watch after this; default 5-10 min, as client-go. */
@@ -79,11 +106,17 @@ export class ListWatch {
   #abort: AbortController | undefined;
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
+  #firstListed: (() => void) | undefined;
+  /** Resolves once the first list was handed to onList, or on close. */
+  readonly firstList: Promise<void>;
 
   constructor(options: ListWatchOptions) {
     this.#options = options;
     this.#client = options.client;
     this.#backoff = new Backoff(options.backoff ?? { baseMs: 200, maxMs: 30_000 });
+    this.firstList = new Promise((resolve) => {
+      this.#firstListed = resolve;
+    });
   }
 
   start(): void {
@@ -92,6 +125,7 @@ export class ListWatch {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#firstListed?.();
     this.#abort?.abort();
     this.#wake?.();
     await this.#running;
@@ -112,12 +146,12 @@ export class ListWatch {
         reason = 'error';
         this.#options.log.warn(
           { resource: this.#client.path, reason: errorMessage(error) },
-          'custom resources: list failed; retrying',
+          'kubernetes: list failed; retrying',
         );
       }
       // close() may have run while the watch was open.
       if (this.#isClosed()) break;
-      this.#options.onRestart(reason);
+      this.#options.onRestart?.(reason);
       if (reason === 'gone') this.#resourceVersion = '';
       const healthy = Date.now() - started >= HEALTHY_WATCH_MS;
       if (healthy) this.#backoff.reset();
@@ -134,6 +168,7 @@ export class ListWatch {
     const listed = metadata['resourceVersion'];
     this.#options.onList(items);
     this.#resourceVersion = typeof listed === 'string' ? listed : '';
+    this.#firstListed?.();
   }
 
   /** Watches until the watch ends; resolves with why. */
@@ -169,7 +204,7 @@ export class ListWatch {
           // One object must not end the watch of all the others.
           this.#options.log.error(
             { resource: this.#client.path, reason: errorMessage(error) },
-            'custom resources: event not handled',
+            'kubernetes: watch event not handled',
           );
         }
       };
@@ -185,7 +220,7 @@ export class ListWatch {
           if (!this.#closed) {
             this.#options.log.warn(
               { resource: this.#client.path, reason: errorMessage(error) },
-              'custom resources: watch failed; resuming',
+              'kubernetes: watch failed; resuming',
             );
           }
           resolve('error');
@@ -232,4 +267,8 @@ export class ListWatch {
       };
     });
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
