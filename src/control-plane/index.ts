@@ -274,20 +274,9 @@ export async function startControlPlane(
     });
   }
 
-  const grpcAddress = await pushServer.listen();
-  const adminAddress = await admin.listen();
-  const adminMtlsAddress = await listenAdminMtls(admin, config, identity);
-  let watcher: FSWatcher | undefined;
-  if (options.configFile !== undefined) {
-    watcher = store.watchFile(options.configFile, options.env ?? process.env, log);
-  }
-  store.on('change', (snapshot) => {
-    // A level set in this process's environment wins over the file.
-    if ((options.env ?? process.env)['STREAMMESH_LOG_LEVEL'] === undefined) {
-      log.level = snapshot.config.logLevel;
-    }
-  });
   // The file's config is the base; on Kubernetes the API server's objects are laid over it.
+  // Started (first lists laid) before the ports are bound: a node connecting at once, as
+  // nodes do after a failover, must not be sent a config without them.
   let kubernetes: RunningSource | undefined;
   if (config.controlPlane.registry === 'kubernetes') {
     kubernetes = await startKubernetesSources(
@@ -300,13 +289,33 @@ export async function startControlPlane(
         log,
       },
       kubernetesSourceStarters,
-    ).catch(async (error: unknown) => {
+    ).catch((error: unknown) => {
       identity?.own.close();
-      watcher?.close();
-      await Promise.all([pushServer.close(), admin.close()]);
       throw error;
     });
   }
+  const grpcAddress = await pushServer.listen().catch(async (error: unknown) => {
+    identity?.own.close();
+    await kubernetes?.close();
+    throw error;
+  });
+  const adminAddress = await admin.listen().catch(async (error: unknown) => {
+    identity?.own.close();
+    await kubernetes?.close();
+    await pushServer.close();
+    throw error;
+  });
+  const adminMtlsAddress = await listenAdminMtls(admin, config, identity);
+  let watcher: FSWatcher | undefined;
+  if (options.configFile !== undefined) {
+    watcher = store.watchFile(options.configFile, options.env ?? process.env, log);
+  }
+  store.on('change', (snapshot) => {
+    // A level set in this process's environment wins over the file.
+    if ((options.env ?? process.env)['STREAMMESH_LOG_LEVEL'] === undefined) {
+      log.level = snapshot.config.logLevel;
+    }
+  });
   placements.start();
   hops.start();
   roomPlacement.start();
