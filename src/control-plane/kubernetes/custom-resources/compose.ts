@@ -60,7 +60,15 @@ interface Applied {
 
 export class CustomResourceLayer {
   readonly #target: LayerTarget;
+  /** The application in the served config: the last one the store took. */
   #applied: Applied = { entries: [], routesBefore: 0 };
+  /**
+   * The last application, taken or not: the store runs the layer before it
+   * validates the result, and may refuse it (a bad base in set(), a clash
+   * in setLayer()). Read to attribute a refusal; becomes #applied only once
+   * the store serves it.
+   */
+  #lastApplied: Applied = { entries: [], routesBefore: 0 };
   /** What was laid last and over which base: laid again only when either changes. */
   #laidKey: string | undefined;
   #laidBase: MeshConfig | undefined;
@@ -69,9 +77,14 @@ export class CustomResourceLayer {
     this.#target = target;
   }
 
-  /** The entries the served config holds (the layer's last application). */
+  /** The entries the served config holds (the layer's last application the store took). */
   get applied(): readonly Entry[] {
     return this.#applied.entries;
+  }
+
+  /** The store served a config (its 'change' event): it holds the layer's last application. */
+  served(): void {
+    this.#applied = this.#lastApplied;
   }
 
   /** `entries`: the valid objects, older first. */
@@ -111,11 +124,13 @@ export class CustomResourceLayer {
   #tryLay(entries: readonly Entry[]): ConfigError | undefined {
     try {
       if (entries.length === 0) {
-        this.#applied = { entries: [], routesBefore: 0 };
+        this.#lastApplied = { entries: [], routesBefore: 0 };
         this.#target.setLayer(LAYER_NAME, undefined, 'custom resources');
       } else {
         this.#target.setLayer(LAYER_NAME, this.#layerOf(entries), 'custom resources');
       }
+      // Taken, even when the served content did not change (no 'change' event then).
+      this.#applied = this.#lastApplied;
       return undefined;
     } catch (error) {
       if (error instanceof ConfigError) return error;
@@ -135,7 +150,7 @@ export class CustomResourceLayer {
         else routes.push(entry.route);
         applied.entries.push(entry);
       }
-      this.#applied = applied;
+      this.#lastApplied = applied;
       return {
         ...base,
         proxy: { ...base.proxy, routes, rtsp: { ...base.proxy.rtsp, paths } },
@@ -145,7 +160,8 @@ export class CustomResourceLayer {
 
   /** uid -> message, for each laid entry an issue of the refusal points into. */
   #atFault(error: ConfigError): Map<string, string> {
-    const { entries, routesBefore } = this.#applied;
+    // The refused application's entries: the issue paths point into it.
+    const { entries, routesBefore } = this.#lastApplied;
     const cameras = entries.filter((entry) => entry.kind === 'Camera');
     const routes = entries.filter((entry) => entry.kind === 'MediaRoute');
     const found = new Map<string, string[]>();

@@ -66,6 +66,7 @@ export class Reconciler {
 
   /** The store served `version`: it holds what the layer last added. */
   served(version: string): void {
+    this.#layer.served();
     const entries = this.#layer.applied;
     for (const entry of entries) this.#everLaid.add(entry.object.uid);
     this.#held.record(version, entries.map(entryKey));

@@ -310,6 +310,32 @@ describe('a Camera', () => {
     assert.equal(condition('Camera/door', 'Accepted').status, 'True');
   });
 
+  it('a base the store refuses (set() throws) leaves the Camera served and Accepted: the refused composition is not taken for the served one', () => {
+    const { store, reconciler, condition } = harness();
+    reconciler.listed('Camera', [camera('door', { source: 'rtsp://10.0.0.1/x' })]);
+    reconciler.pass();
+    // A base whose own door path is invalid: the layer, run over it, leaves the Camera out
+    // (the file wins), then the whole config is refused, and the last good one stays served.
+    const base = store.base;
+    const lobby = base.proxy.rtsp.paths['lobby'];
+    assert.ok(lobby !== undefined);
+    const bad = {
+      ...base,
+      proxy: {
+        ...base.proxy,
+        rtsp: {
+          ...base.proxy.rtsp,
+          paths: { ...base.proxy.rtsp.paths, door: { ...lobby, source: 'ftp://10.0.0.1/door' } },
+        },
+      },
+    };
+    assert.throws(() => store.set(bad, 'file'), ConfigError);
+    assert.equal(sourceOf(store, 'door'), 'rtsp://10.0.0.1/x', 'still served');
+    reconciler.pass();
+    assert.equal(condition('Camera/door', 'Accepted').status, 'True');
+    assert.equal(condition('Camera/door', 'Accepted').reason, 'Accepted');
+  });
+
   it('edited to be invalid, it is withdrawn (the last good spec is not kept), and the status says so', () => {
     const { store, reconciler, condition } = harness();
     reconciler.listed('Camera', [camera('door', { source: 'publisher' }, { uid: 'door-uid' })]);
