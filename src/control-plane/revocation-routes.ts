@@ -9,7 +9,9 @@
  *   listener, and every node's L7 mesh listeners and mesh clusters once they
  *   hold the pushed bundle. 200 with the entry; `known` says whether this
  *   control plane issued it (if not, the entry lasts the longest leaf
- *   lifetime). 400 for what is not a serial, 507 when the list is full.
+ *   lifetime). 400 for what is not a serial, 507 when the list is full,
+ *   409 on the kubernetes registry, where the list would be one replica's
+ *   only (ca/revocations.ts): the answer says what to do instead.
  * - `GET /certificates/revoked`: the list (serial, owner, expiry), no key.
  *
  * Revoking a certificate the control plane issued also revokes every
@@ -70,6 +72,9 @@ export function addRevocationRoutes(
       }
       const result = revocations.revoke(serial);
       if (!result.ok) {
+        if (result.reason === 'not_shared') {
+          return { status: 409, body: { error: `cannot revoke here: ${result.detail}` } };
+        }
         return result.reason === 'list_full'
           ? {
               status: 507,

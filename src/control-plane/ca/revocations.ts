@@ -21,6 +21,11 @@
  *   revocation merges what the file holds first (a second control plane on
  *   the directory); that one enforces it from its own next revocation or
  *   restart.
+ * - On the kubernetes registry (options.notShared) revoke() refuses: the
+ *   list is one replica's (its state directory, an emptyDir in the chart),
+ *   so a certificate revoked on one leader would be accepted again by the
+ *   next after a failover; a refusal that says what to do instead is
+ *   honest, a revocation that silently lapses is not.
  * - At most MAX_REVOKED_SERIALS live entries, MAX_REVOKED_IDENTITIES of
  *   them revoking identities (the bundle's bounds): past them a revocation
  *   is refused rather than an older one forgotten.
@@ -69,7 +74,9 @@ export interface RevokedEntry {
 
 export type RevokeResult =
   | { readonly ok: true; readonly entry: RevokedEntry; readonly known: boolean }
-  | { readonly ok: false; readonly reason: 'not_a_serial' | 'list_full' };
+  | { readonly ok: false; readonly reason: 'not_a_serial' | 'list_full' }
+  /** Revocations cannot be made on this control plane; `detail` says why and what to do. */
+  | { readonly ok: false; readonly reason: 'not_shared'; readonly detail: string };
 
 /** What noteIssued() remembers of one certificate. */
 export interface IssuedRecord {
@@ -100,6 +107,12 @@ export interface RevocationsOptions {
   readonly dir: string;
   /** The longest lifetime a workload leaf gets: how long an unknown serial is kept. */
   readonly maxLeafLifetimeMs: number;
+  /**
+   * Set when the list would not reach the other control plane replicas
+   * (the kubernetes registry): why, and what to do instead. revoke() then
+   * refuses with it.
+   */
+  readonly notShared?: string | undefined;
   readonly metrics?: MetricsRegistry;
   readonly clock?: Clock;
 }
@@ -108,6 +121,7 @@ export class Revocations extends EventEmitter<{ change: [] }> implements Revoked
   readonly #file: string;
   readonly #clock: Clock;
   readonly #maxLeafLifetimeMs: number;
+  readonly #notShared: string | undefined;
   readonly #revoked = new Map<string, RevokedEntry>();
   /** Serial -> whose, and when, for what this control plane issued (oldest first). */
   readonly #issued = new Map<string, IssuedRecord>();
@@ -120,6 +134,7 @@ export class Revocations extends EventEmitter<{ change: [] }> implements Revoked
     this.#file = join(options.dir, REVOCATIONS_FILE);
     this.#clock = options.clock ?? systemClock;
     this.#maxLeafLifetimeMs = options.maxLeafLifetimeMs;
+    this.#notShared = options.notShared;
     for (const entry of readEntries(this.#file)) this.#revoked.set(entry.serial, entry);
     this.#prune();
     if (this.#revoked.size > MAX_REVOKED_SERIALS) {
@@ -166,6 +181,9 @@ export class Revocations extends EventEmitter<{ change: [] }> implements Revoked
   revoke(serial: string): RevokeResult {
     const normalized = normalizeSerial(serial);
     if (normalized === undefined) return { ok: false, reason: 'not_a_serial' };
+    if (this.#notShared !== undefined) {
+      return { ok: false, reason: 'not_shared', detail: this.#notShared };
+    }
     this.#prune();
     const listed = this.#revoked.get(normalized);
     const issued = this.#issued.get(normalized);

@@ -4,7 +4,9 @@
  * controlPlane.ca.dir (default defaultCaDirectory()), made on first start;
  * on Kubernetes (openMeshCaOnKubernetes) the root kept in the Secret
  * controlPlane.kubernetes.caSecret instead of ca.dir, and an operator's
- * root still from its files (never copied into the Secret).
+ * root still from its files (never copied into the Secret). On Kubernetes
+ * the opened CA also says why revocations cannot be made there
+ * (revocationsNotShared): the list would be one replica's only.
  */
 import type { MeshConfig } from '../../config/index.js';
 import type { Clock } from '../../shared/clock.js';
@@ -25,6 +27,12 @@ export interface OpenedCa {
    * (controlPlane.ca.dir, else the default).
    */
   readonly stateDir: string;
+  /**
+   * Set when a revocation list kept in stateDir would be this replica's
+   * only (the kubernetes registry): why, and what to do instead. For
+   * RevocationsOptions.notShared.
+   */
+  readonly revocationsNotShared?: string;
 }
 
 export async function openMeshCa(
@@ -64,10 +72,20 @@ export async function openMeshCaOnKubernetes(
   options: KubernetesCaOptions,
 ): Promise<OpenedCa> {
   const operators = await operatorCa(config, env, options.clock);
-  if (operators !== undefined) return operators;
+  if (operators !== undefined) {
+    return {
+      ...operators,
+      revocationsNotShared: revocationsNotShared(
+        operators.stateDir,
+        `replace the root files (${operators.where}) on every replica with a new root`,
+        config,
+      ),
+    };
+  }
   const { trustDomain, ca, kubernetes } = config.controlPlane;
   const withClock = options.clock === undefined ? {} : { clock: options.clock };
   const where = caSecretWhere(options.namespace, kubernetes.caSecret);
+  const stateDir = ca.dir ?? defaultCaDirectory(env);
   const root = await loadOrCreateCaSecret({
     api: options.api,
     namespace: options.namespace,
@@ -87,8 +105,30 @@ export async function openMeshCaOnKubernetes(
       ...withClock,
     }),
     where,
-    stateDir: ca.dir ?? defaultCaDirectory(env),
+    stateDir,
+    revocationsNotShared: revocationsNotShared(
+      stateDir,
+      `put a new root in ${where} (tls.crt, tls.key and bundle.pem without the old root)`,
+      config,
+    ),
   };
+}
+
+/**
+ * Why a revocation cannot be made on the kubernetes registry, and what to
+ * do instead. The list would live in one replica's state directory (an
+ * emptyDir in the chart): after a failover the next leader, which never
+ * saw it, would accept the certificate again until it expired.
+ */
+function revocationsNotShared(stateDir: string, newRoot: string, config: MeshConfig): string {
+  const lifetime = config.controlPlane.ca.leafLifetimeSec;
+  return (
+    `revocations are not shared between control plane replicas on the kubernetes registry ` +
+    `(each would keep its list in its own ${stateDir}), so another replica would accept the certificate ` +
+    `after a failover. Instead, to cut off every certificate of the mesh, rotate the CA: ${newRoot}, ` +
+    `and restart the control plane replicas; or shorten controlPlane.ca.leafLifetimeSec ` +
+    `(now ${lifetime} s) so that a stolen certificate expires sooner`
+  );
 }
 
 /** The operator's root (ca.certFile and keyFile); undefined when the config names none. */

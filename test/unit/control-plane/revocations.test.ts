@@ -5,8 +5,10 @@
  * of its SPIFFE ID and node id issued before the revocation (its renewals);
  * how long each entry stays (until what it revokes has expired, plus the
  * CA's backdating), the bounds, and revoked.json (0600, read back by the
- * next instance, refused when it is not a list or holds too many). The
- * clock is injected, so times are exact.
+ * next instance, refused when it is not a list or holds too many); on the
+ * kubernetes registry (notShared, set by openMeshCaOnKubernetes) every
+ * revocation refused, saying why and what to do instead, and nothing
+ * listed. The clock is injected, so times are exact.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,11 @@ import {
 } from '../../../src/control-plane/ca/index.js';
 import { MAX_REVOKED_IDENTITIES, MAX_REVOKED_SERIALS } from '../../../src/config/index.js';
 import { ISSUE_BACKDATE_MS } from '../../../src/shared/identity/index.js';
+import { ApiException } from '@kubernetes/client-node';
+import { meshConfigSchema } from '../../../src/config/index.js';
+import { openMeshCa, openMeshCaOnKubernetes } from '../../../src/control-plane/identity/index.js';
+import type { SecretApi } from '../../../src/control-plane/kubernetes/index.js';
+import { createLogger } from '../../../src/shared/log.js';
 import type { Clock } from '../../../src/shared/clock.js';
 
 const NOW = Date.UTC(2026, 11, 5, 3, 0, 0);
@@ -73,6 +80,26 @@ describe('Revocations', () => {
   });
   afterEach(() => {
     rmSync(join(dir, '..'), { recursive: true, force: true });
+  });
+
+  it("refuses every revocation when its list would be one replica's only, listing and writing nothing", () => {
+    const detail = 'revocations are not shared between control plane replicas';
+    const revocations = new Revocations({
+      dir,
+      maxLeafLifetimeMs: MAX_LEAF_LIFETIME_MS,
+      clock,
+      notShared: detail,
+    });
+    let changes = 0;
+    revocations.on('change', () => (changes += 1));
+    revocations.noteIssued(SERIAL, ID, NOW + 3_600_000, 'proxy-1');
+    assert.deepEqual(revocations.revoke(SERIAL), { ok: false, reason: 'not_shared', detail });
+    // What is not a serial is still said to be so.
+    assert.deepEqual(revocations.revoke('xyz'), { ok: false, reason: 'not_a_serial' });
+    assert.equal(revocations.has(SERIAL), false);
+    assert.deepEqual(revocations.entries(), []);
+    assert.equal(changes, 0);
+    assert.throws(() => statSync(file()), { code: 'ENOENT' });
   });
 
   it("lists a serial in one form whatever form it is given in (openssl's colons, lower case, leading zeros)", () => {
@@ -305,5 +332,49 @@ describe('Revocations', () => {
     assert.equal(revocations.identities().length, MAX_REVOKED_IDENTITIES);
     assert.deepEqual(revocations.revoke(last), { ok: false, reason: 'list_full' });
     listed(revocations.revoke('7C'));
+  });
+});
+
+describe('where revocations may be made', () => {
+  it('not on the kubernetes registry: the opened CA says why and what to do instead; elsewhere nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'revocations-where-'));
+    try {
+      const config = meshConfigSchema.parse({
+        controlPlane: {
+          trustDomain: 'mesh.test',
+          registry: 'kubernetes',
+          ca: { dir, leafLifetimeSec: 7200 },
+          kubernetes: { caSecret: 'cams-ca' },
+        },
+      });
+      // No Secret yet: the first replica creates it.
+      const api: SecretApi = {
+        readNamespacedSecret: () =>
+          Promise.reject(new ApiException(404, 'HTTP 404', '{"kind":"Status"}', {})),
+        createNamespacedSecret: ({ body }) => Promise.resolve(body),
+      };
+      const opened = await openMeshCaOnKubernetes(
+        config,
+        {},
+        {
+          api,
+          namespace: 'media',
+          log: createLogger('test', 'silent'),
+        },
+      );
+      const why = opened.revocationsNotShared ?? assert.fail('revocations allowed on kubernetes');
+      assert.match(why, /not shared between control plane replicas/);
+      assert.match(why, /Secret media\/cams-ca/);
+      assert.match(why, /leafLifetimeSec \(now 7200 s\)/);
+      assert.ok(why.includes(dir), 'the state directory is not named');
+
+      const onFiles = await openMeshCa(
+        meshConfigSchema.parse({ controlPlane: { trustDomain: 'mesh.test', ca: { dir } } }),
+        {},
+      );
+      assert.equal(onFiles.revocationsNotShared, undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
