@@ -442,6 +442,10 @@ async function startIdentity(
   const revocations = new Revocations({
     dir: opened.stateDir,
     maxLeafLifetimeMs: leafLifetimeMs,
+    // On Kubernetes each replica would keep its own list: revoking is refused there.
+    ...(opened.revocationsNotShared === undefined
+      ? {}
+      : { notShared: opened.revocationsNotShared }),
     metrics,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });

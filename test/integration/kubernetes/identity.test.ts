@@ -278,6 +278,17 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     assert.equal(a.identity?.trustBundle(), before);
   });
 
+  it('refuses revocations on the kubernetes registry: each replica would keep its own list', async () => {
+    const a = plane(0);
+    const response = await fetch(`${httpUrl(a.admin)}/certificates/01ab/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    assert.equal(response.status, 409);
+    const { error } = (await response.json()) as { error: string };
+    assert.match(error, /not shared between control plane replicas/);
+  });
+
   it('certifies a real proxy by its ServiceAccount token, which then registers over mTLS', async () => {
     const a = plane(0);
     // What kubelet would mount: the projected token and the bundle ConfigMap. The token
