@@ -18,20 +18,18 @@ import type { Logger } from '../../shared/log.js';
 /** How long a starter waits for its first lists before the control plane serves without them. */
 export const INITIAL_LIST_TIMEOUT_MS = 15_000;
 
-const timeouts = new WeakMap<Registry, Counter<'source'>>();
+const TIMEOUTS = 'streammesh_control_plane_kubernetes_initial_list_timeouts_total';
 
+/** The counter, made by the first source to wait on this registry (exported at 0), shared by the next. */
 function timeoutCounter(registry: Registry): Counter<'source'> {
-  let counter = timeouts.get(registry);
-  if (counter === undefined) {
-    counter = new Counter({
-      name: 'streammesh_control_plane_kubernetes_initial_list_timeouts_total',
-      help: 'Kubernetes sources that started serving before their first lists came in (the API server slow, down or refusing): nodes got the config without them meanwhile.',
-      labelNames: ['source'],
-      registers: [registry],
-    });
-    timeouts.set(registry, counter);
-  }
-  return counter;
+  const made = registry.getSingleMetric(TIMEOUTS);
+  if (made instanceof Counter) return made;
+  return new Counter({
+    name: TIMEOUTS,
+    help: 'Kubernetes sources that started serving before their first lists came in (the API server slow, down or refusing): nodes got the config without them meanwhile.',
+    labelNames: ['source'],
+    registers: [registry],
+  });
 }
 
 export interface InitialListsOptions {
@@ -48,6 +46,7 @@ export async function initialLists(
   options: InitialListsOptions,
 ): Promise<boolean> {
   const timeoutMs = options.timeoutMs ?? INITIAL_LIST_TIMEOUT_MS;
+  const counter = timeoutCounter(options.metrics);
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), timeoutMs);
@@ -55,7 +54,7 @@ export async function initialLists(
   const listed = await Promise.race([Promise.all(lists).then(() => true as const), expired]);
   clearTimeout(timer);
   if (!listed) {
-    timeoutCounter(options.metrics).inc({ source: options.source });
+    counter.inc({ source: options.source });
     options.log.warn(
       { source: options.source, timeoutMs },
       'kubernetes: first lists not in yet; serving without them until they come',

@@ -90,7 +90,11 @@ export interface ListWatchOptions {
   readonly backoff?: BackoffOptions;
   /** The API server ends each watch after this; default 5-10 min, as client-go. */
   readonly watchTimeoutSec?: number;
+  /** Past the server's timeout, how long a silent watch is given before it is aborted; default 30 s. */
+  readonly silenceGraceMs?: number;
 }
+
+const CLOSED = Symbol('closed');
 
 /** A watch that lasted this long was healthy: the backoff starts over. */
 const HEALTHY_WATCH_MS = 10_000;
@@ -106,6 +110,9 @@ export class ListWatch {
   #abort: AbortController | undefined;
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
+  /** Resolves on close(): a list the API server never answers does not hold close() up. */
+  readonly #closing: Promise<typeof CLOSED>;
+  #onClose: (() => void) | undefined;
   #firstListed: (() => void) | undefined;
   /** Resolves once the first list was handed to onList, or on close. */
   readonly firstList: Promise<void>;
@@ -117,6 +124,9 @@ export class ListWatch {
     this.firstList = new Promise((resolve) => {
       this.#firstListed = resolve;
     });
+    this.#closing = new Promise((resolve) => {
+      this.#onClose = () => resolve(CLOSED);
+    });
   }
 
   start(): void {
@@ -125,6 +135,7 @@ export class ListWatch {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#onClose?.();
     this.#firstListed?.();
     this.#abort?.abort();
     this.#wake?.();
@@ -141,6 +152,7 @@ export class ListWatch {
       let reason: RestartReason;
       try {
         if (this.#resourceVersion === '') await this.#list();
+        if (this.#isClosed()) break;
         reason = await this.#watchOnce();
       } catch (error) {
         reason = 'error';
@@ -161,7 +173,8 @@ export class ListWatch {
   }
 
   async #list(): Promise<void> {
-    const list = await this.#client.list();
+    const list = await Promise.race([this.#client.list(), this.#closing]);
+    if (list === CLOSED) return;
     const items =
       isRecord(list) && Array.isArray(list['items']) ? (list['items'] as unknown[]) : [];
     const metadata = isRecord(list) && isRecord(list['metadata']) ? list['metadata'] : {};
@@ -181,7 +194,10 @@ export class ListWatch {
       let silence: NodeJS.Timeout | undefined;
       const heard = (): void => {
         clearTimeout(silence);
-        silence = setTimeout(() => this.#abort?.abort(), timeoutSec * 1000 + SILENCE_GRACE_MS);
+        silence = setTimeout(
+          () => this.#abort?.abort(),
+          timeoutSec * 1000 + (this.#options.silenceGraceMs ?? SILENCE_GRACE_MS),
+        );
         silence.unref();
       };
       const onEvent = (type: string, object: unknown): void => {
