@@ -8,8 +8,9 @@
  * node whose Pod is deleted is stale at once, so placement, pipes and hops
  * leave it without waiting for its missed heartbeats (registry.ts).
  *
- * A deletion missed while no watch was open is found at the next list (a
- * Pod known before and not listed now). A Pod seen before its node
+ * A deletion while no watch was open comes with the resumed watch, or, when
+ * the API server no longer has that history (410), at the next list (a Pod
+ * known before and not listed now). A Pod seen before its node
  * registers is handed over when it does.
  */
 import { CoreV1Api } from '@kubernetes/client-node';
