@@ -15,10 +15,12 @@
  * Certificates are made with openssl per server (a CA and a serving leaf for
  * 127.0.0.1), so clients verify the API server rather than skip TLS checks.
  */
+import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { freePort } from '../ports.js';
 import { spawnPeer, type PeerProcess } from '../peers/process.js';
 import { kubeTools, type KubeTools } from './tools.js';
@@ -64,6 +66,21 @@ export interface KubeApiServerOptions {
 }
 
 const ADMIN_TOKEN = 'streammesh-test-admin-token';
+
+/**
+ * An API server for the enclosing suite: started before its tests, stopped
+ * after them. The accessor fails the calling test when it did not start.
+ */
+export function apiServerForSuite(options: KubeApiServerOptions = {}): () => KubeApiServer {
+  let kube: KubeApiServer | undefined;
+  before(async () => {
+    kube = await startKubeApiServer(options);
+  });
+  after(async () => {
+    await kube?.close();
+  });
+  return () => kube ?? assert.fail('the API server did not start');
+}
 
 export async function startKubeApiServer(
   options: KubeApiServerOptions = {},

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startKubeApiServer, type KubeApiServer } from '../../helpers/kube/api-server.js';
+import { describe, it } from 'node:test';
+import { apiServerForSuite } from '../../helpers/kube/api-server.js';
 
 // The harness itself: a real API server that stores, validates and
 // authenticates, which every Kubernetes test stands on.
 describe('test API server (etcd + kube-apiserver from their Go modules)', () => {
-  let kube: KubeApiServer | undefined;
-  before(async () => {
-    kube = await startKubeApiServer();
-  });
-  after(async () => {
-    await kube?.close();
-  });
-
-  const server = (): KubeApiServer => kube ?? assert.fail('the API server did not start');
+  const server = apiServerForSuite();
 
   it('reports the pinned version, stores objects and refuses invalid ones with the real schema', async () => {
     const version = JSON.parse(await server().kubectl(['version', '-o', 'json'])) as {

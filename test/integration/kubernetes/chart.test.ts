@@ -19,10 +19,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfigText, type MeshConfig } from '../../../src/config/index.js';
-import { startKubeApiServer, type KubeApiServer } from '../../helpers/kube/api-server.js';
+import { apiServerForSuite } from '../../helpers/kube/api-server.js';
 import { repoRoot } from '../../helpers/process.js';
 import {
   chartDir,
@@ -74,15 +74,7 @@ function valueOf(variant: Variant, path: readonly string[]): unknown {
 }
 
 describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () => {
-  let kube: KubeApiServer | undefined;
-  before(async () => {
-    kube = await startKubeApiServer();
-  });
-  after(async () => {
-    await kube?.close();
-  });
-
-  const server = (): KubeApiServer => kube ?? assert.fail('the API server did not start');
+  const server = apiServerForSuite();
   const template = (args: readonly string[]): Promise<string> =>
     server().helm(['template', RELEASE, chartDir, '-n', NAMESPACE, ...args]);
   const render = async (args: readonly string[]): Promise<readonly KubeObject[]> =>
