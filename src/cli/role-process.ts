@@ -7,7 +7,6 @@
 import { kubeClient, startControlPlane, startElectedReplica } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
 import { startSignaling } from '../../signaling/index.js';
-// Deep imports until src/control-plane/index.ts exports these (a shared file; asked for).
 import { httpUrl, formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { DEMO_PATH, defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
