@@ -33,15 +33,20 @@ describe('config', () => {
   });
 
   it('every documented environment variable maps to a field of the schema', () => {
+    // A valid value of each kind of setting; host:port unless the name says otherwise.
+    const special: Readonly<Record<string, string>> = {
+      STREAMMESH_LOG_LEVEL: 'warn',
+      STREAMMESH_CONTROL_PLANE_REGISTRY: 'kubernetes',
+      STREAMMESH_SIGNALING_PUBLIC_URL: 'https://sfu-0.example.net/',
+    };
     for (const [variable, path] of Object.entries(environmentOverrides)) {
       const value =
-        variable === 'STREAMMESH_LOG_LEVEL'
-          ? 'warn'
-          : variable.endsWith('_ID')
-            ? 'n1'
-            : variable.endsWith('_ADDRESS') || variable.endsWith('_HOST')
-              ? '10.0.0.1'
-              : '127.0.0.1:1';
+        special[variable] ??
+        (variable.endsWith('_ID')
+          ? 'n1'
+          : variable.endsWith('_ADDRESS') || variable.endsWith('_HOST')
+            ? '10.0.0.1'
+            : '127.0.0.1:1');
       const config = defaultConfig({ [variable]: value }) as unknown as Record<string, unknown>;
       const set = path.reduce<unknown>(
         (node, key) => (node as Record<string, unknown>)[key],
