@@ -2,8 +2,9 @@
  * `npm run bench:rtp`: the RTP relay benchmark (DESIGN.md §4).
  *
  * Side by side in one run, on the same flows (N streams from fixed source
- * ports to N receiver ports): direct, the minimal node:dgram relay,
- * rtpengine and the streammesh rtp-proxy for plain RTP; rtpengine and
+ * ports to N receiver ports): direct, the minimal node:dgram relay, the C
+ * recvmmsg/sendmmsg relay (mmsg-relay.c: the one-core ceiling), rtpengine
+ * and the streammesh rtp-proxy for plain RTP; rtpengine and
  * streammesh bridging RTP to SRTP. For each packet size and target:
  *
  * 1. the highest total packets/s with zero loss (doubling, then bisection;
@@ -15,7 +16,8 @@
  *    "added latency" (target minus direct) and CPU compare equal loads.
  *
  * Runs are repeated (default 3) and medians reported, with ratios
- * streammesh/minimal, streammesh/rtpengine and srtp/plain. Output:
+ * streammesh/minimal, streammesh/mmsg, streammesh/rtpengine and
+ * srtp/plain. Output:
  * loadtests/results/rtp.json and rtp.svg, and a table on stdout.
  *
  * Options: --quick (1 run, short steps), --runs N, --streams N,
@@ -45,6 +47,7 @@ import type {
 import { median, round } from './stats.js';
 import {
   MinimalRelay,
+  MmsgRelay,
   RtpengineRelay,
   StreammeshRelay,
   directTarget,
@@ -56,6 +59,7 @@ import {
 const ALL_TARGETS = [
   'direct',
   'minimal',
+  'mmsg',
   'rtpengine',
   'streammesh',
   'rtpengine-srtp',
@@ -127,6 +131,20 @@ async function main(): Promise<void> {
       const minimal = await MinimalRelay.start(flows, await pairs());
       relays.push(minimal);
       targets.push(minimal.target());
+    }
+    if (wanted.has('mmsg')) {
+      try {
+        const mmsg = await MmsgRelay.start(
+          flows,
+          await pairs(),
+          parameters.maxMinutes * 60_000 + 60_000,
+        );
+        relays.push(mmsg);
+        targets.push(mmsg.target());
+      } catch (error) {
+        setupErrors['mmsg'] = errorMessage(error);
+        log(`mmsg relay unavailable: ${errorMessage(error)}`);
+      }
     }
     if (wanted.has('rtpengine') || wanted.has('rtpengine-srtp')) {
       try {
@@ -320,6 +338,8 @@ function summarize(
     });
     ratios[size] = {
       'streammesh/minimal': compare('streammesh', 'minimal'),
+      'streammesh/mmsg': compare('streammesh', 'mmsg'),
+      'minimal/mmsg': compare('minimal', 'mmsg'),
       'streammesh/rtpengine': compare('streammesh', 'rtpengine'),
       'streammesh-srtp/rtpengine-srtp': compare('streammesh-srtp', 'rtpengine-srtp'),
       'srtp/plain streammesh': compare('streammesh-srtp', 'streammesh'),

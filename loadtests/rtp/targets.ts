@@ -5,14 +5,17 @@
  *
  *   direct           generator -> receiver
  *   minimal          generator -> minimal-relay.ts (node:dgram, no stream logic) -> receiver
+ *   mmsg             generator -> mmsg-relay.c (recvmmsg/sendmmsg batches: the one-core ceiling) -> receiver
  *   rtpengine        generator -> rtpengine (userspace) -> receiver; one call per stream
  *   streammesh       generator -> `streammesh up` rtp-proxy -> receiver; one route per stream
  *   *-srtp           the same relay bridging RTP in to SRTP out (AES_CM_128_HMAC_SHA1_80)
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { peerPid, type PeerProcess } from '../../test/helpers/peers/process.js';
+import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import {
   setupOneWayRelay,
   startRtpengine,
@@ -35,7 +38,7 @@ export interface Flow {
 
 export interface Target {
   readonly name: string;
-  readonly relay: 'direct' | 'minimal' | 'rtpengine' | 'streammesh';
+  readonly relay: 'direct' | 'minimal' | 'mmsg' | 'rtpengine' | 'streammesh';
   readonly leg: 'plain' | 'srtp';
   /** Bytes each packet gains on the way (the SRTP tag). */
   readonly growth: number;
@@ -88,6 +91,61 @@ export class MinimalRelay {
   stop(): Promise<void> {
     return this.#child.stop();
   }
+}
+
+/**
+ * The C relay (mmsg-relay.c), built with the system's gcc next to this
+ * file's compiled copy when missing or older than its source.
+ */
+export class MmsgRelay {
+  readonly #peer: PeerProcess;
+  readonly ingress: number[];
+
+  private constructor(peer: PeerProcess, ingress: number[]) {
+    this.#peer = peer;
+    this.ingress = ingress;
+  }
+
+  static async start(
+    flows: readonly Flow[],
+    ingress: readonly number[],
+    timeoutMs: number,
+  ): Promise<MmsgRelay> {
+    const binary = buildMmsgRelay();
+    const pairs = flows.map((flow, i) => `${String(ingress[i])}:${String(flow.receiver)}`);
+    const peer = spawnPeer(binary, [pairs.join(',')], { timeoutMs, stopSignal: 'SIGTERM' });
+    await peer.waitForStderr(/^ready$/m, 10_000);
+    return new MmsgRelay(peer, [...ingress]);
+  }
+
+  target(): Target {
+    return {
+      name: 'mmsg',
+      relay: 'mmsg',
+      leg: 'plain',
+      growth: 0,
+      open: () => Promise.resolve(this.ingress),
+      close: () => Promise.resolve(),
+      relayPid: () => peerPid(this.#peer),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.#peer.stop('SIGTERM');
+  }
+}
+
+function buildMmsgRelay(): string {
+  const source = join(repoRoot, 'loadtests', 'rtp', 'mmsg-relay.c');
+  const binary = join(repoRoot, 'dist', 'loadtests', 'rtp', 'mmsg-relay');
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  const built = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', binary, source], {
+    encoding: 'utf8',
+  });
+  if (built.status !== 0) {
+    throw new Error(`gcc could not build ${source}: ${built.stderr || String(built.error)}`);
+  }
+  return binary;
 }
 
 /** rtpengine with one call per flow, set up on open and deleted on close. */
