@@ -187,15 +187,24 @@ export interface RunningPod {
   stop(): Promise<void>;
 }
 
+/**
+ * Where the pods' volumes are made, one directory per pod. Not under /tmp:
+ * pod specs mount an emptyDir there, which would hide the volumes' sources
+ * from the mounts made after it.
+ */
+const PODS_DIR = join('/var/tmp', `streammesh-pods-${process.pid}`);
+
 /** Mount points made on the shared filesystem, deepest first. */
 const createdMountPoints: string[] = [];
 
 /**
- * Removes the mount points startPod made. Only once every pod has stopped:
+ * Removes the mount points startPod made, and the pods' volume directory.
+ * Only once every pod has stopped:
  * removing a path another pod's mount namespace has a mount on detaches it
  * there (Linux >= 3.18).
  */
 export function removeMountPoints(): void {
+  rmSync(PODS_DIR, { recursive: true, force: true });
   for (const path of createdMountPoints.splice(0)) {
     try {
       if (statSync(path).isFile()) unlinkSync(path);
@@ -218,9 +227,7 @@ export async function startPod(options: StartPodOptions): Promise<RunningPod> {
   // The created Pod's container, with what admission added (the ServiceAccount's API access mount).
   const container = pod.spec.containers[0];
   if (container === undefined) throw new Error(`pod ${name}: no container`);
-  // Not under /tmp: pod specs mount an emptyDir there, which would hide the
-  // volumes' sources from the mounts made after it.
-  const scratch = join('/var/tmp', `streammesh-pods-${process.pid}`, name);
+  const scratch = join(PODS_DIR, name);
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true, mode: 0o755 });
   const fields = fieldValues(options, pod.uid);
