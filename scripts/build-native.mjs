@@ -42,7 +42,10 @@ if (nodeGyp === undefined) giveUp('node-gyp not found');
 const args = [nodeGyp, 'rebuild', `--nodedir=${prefix}`, '--directory', addonDir];
 console.log(`build-native: ${process.execPath} ${args.join(' ')}`);
 const started = Date.now();
-const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+const result = spawnSync(process.execPath, args, {
+  stdio: ['ignore', 'pipe', 'pipe'],
+  encoding: 'utf8',
+});
 if (result.status !== 0 || !existsSync(output)) {
   process.stderr.write(result.stdout ?? '');
   process.stderr.write(result.stderr ?? '');
