@@ -36,7 +36,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -111,7 +111,7 @@ describe('identity on Kubernetes (real API server)', { timeout: 240_000 }, () =>
     dir = mkdtempSync(join(tmpdir(), 'kube-identity-'));
     // The control plane watches these kinds on the kubernetes registry (as the chart installs them).
     const crds = join(repoRoot, 'helm', 'streammesh', 'crds');
-    if (existsSync(crds)) await kube.kubectl(['apply', '-f', crds]);
+    await kube.kubectl(['apply', '-f', crds]);
     await kube.kubectl(['create', 'namespace', NAMESPACE]);
     await kube.kubectl(['create', 'serviceaccount', PROXY_SA, '-n', NAMESPACE]);
     await kube.kubectl(['create', 'serviceaccount', OTHER_SA, '-n', NAMESPACE]);

@@ -25,7 +25,7 @@
  * holder in the Lease stops serving and exits non-zero.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -132,7 +132,7 @@ describe(
       kube = await startKubeApiServer();
       // As the chart installs them: the control plane watches these kinds.
       const crds = join(repoRoot, 'helm', 'streammesh', 'crds');
-      if (existsSync(crds)) await kube.kubectl(['apply', '-f', crds]);
+      await kube.kubectl(['apply', '-f', crds]);
       await kube.kubectl(['create', 'serviceaccount', PROXY_SA, '-n', NAMESPACE]);
     });
 
