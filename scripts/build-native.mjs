@@ -1,28 +1,47 @@
-// Builds the batched UDP I/O addon (native/udp-batch, issue 20) with node-gyp
-// into native/udp-batch/build/. The headers are the running node's own
-// (<prefix>/include/node, prefix derived from process.execPath: /usr/bin/node
-// -> /usr), passed as --nodedir so that node-gyp never tries to download them.
-// When it cannot build (no headers, no compiler, node-gyp missing, a compile
-// error) it says why and exits 0: the media sockets then fall back to
-// node:dgram, which is slower but complete. Run by hand or by the tests.
+// Builds the project's native addons (issue 20): every native/<name>/ with a
+// binding.gyp, by node-gyp into native/<name>/build/Release/. Today:
+// udp-batch (recvmmsg/sendmmsg media sockets) and whatever else sits there.
+// The headers are the running node's own (<prefix>/include/node, prefix
+// derived from process.execPath: /usr/bin/node -> /usr), passed as --nodedir
+// so that node-gyp never tries to download them.
+//
+// Run by `npm install` (postinstall) and by the tests. When an addon cannot
+// be built (no headers, no compiler, node-gyp missing, a missing library, a
+// compile error) it says why and goes on, and the script still exits 0: the
+// code falls back to its JavaScript path (node:dgram, node:crypto), which is
+// slower but complete. `--strict` makes a failed build exit 1 (CI uses it to
+// prove the native path is really built).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const addonDir = join(root, 'native/udp-batch');
-const output = join(addonDir, 'build/Release/udp_batch.node');
+const strict = process.argv.includes('--strict');
+const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+let failures = 0;
 
-function giveUp(reason) {
-  console.log(`build-native: not built (${reason}); media sockets will use node:dgram`);
-  process.exit(0);
+function notBuilt(name, reason) {
+  failures++;
+  console.log(`build-native: ${name} not built (${reason}); its JavaScript fallback will be used`);
 }
+
+function finish() {
+  process.exit(strict && failures > 0 ? 1 : 0);
+}
+
+const addons = readdirSync(join(root, 'native'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .filter((name) => existsSync(join(root, 'native', name, 'binding.gyp')))
+  .filter((name) => only.length === 0 || only.includes(name))
+  .sort();
 
 const prefix = dirname(dirname(process.execPath));
 if (!existsSync(join(prefix, 'include/node/node_api.h'))) {
-  giveUp(`no node headers at ${join(prefix, 'include/node')}`);
+  for (const name of addons) notBuilt(name, `no node headers at ${join(prefix, 'include/node')}`);
+  finish();
 }
 
 // node-gyp as npm ships it, next to the running node, or an installed one.
@@ -37,18 +56,28 @@ const candidates = [
   })(),
 ];
 const nodeGyp = candidates.find((path) => existsSync(path));
-if (nodeGyp === undefined) giveUp('node-gyp not found');
-
-const args = [nodeGyp, 'rebuild', `--nodedir=${prefix}`, '--directory', addonDir];
-console.log(`build-native: ${process.execPath} ${args.join(' ')}`);
-const started = Date.now();
-const result = spawnSync(process.execPath, args, {
-  stdio: ['ignore', 'pipe', 'pipe'],
-  encoding: 'utf8',
-});
-if (result.status !== 0 || !existsSync(output)) {
-  process.stderr.write(result.stdout ?? '');
-  process.stderr.write(result.stderr ?? '');
-  giveUp(`node-gyp exited with ${result.status ?? result.signal}`);
+if (nodeGyp === undefined) {
+  for (const name of addons) notBuilt(name, 'node-gyp not found');
+  finish();
 }
-console.log(`build-native: built ${output} in ${Date.now() - started} ms`);
+
+for (const name of addons) {
+  const addonDir = join(root, 'native', name);
+  const args = [nodeGyp, 'rebuild', `--nodedir=${prefix}`, '--directory', addonDir];
+  console.log(`build-native: ${process.execPath} ${args.join(' ')}`);
+  const started = Date.now();
+  const result = spawnSync(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  const release = join(addonDir, 'build/Release');
+  const built = existsSync(release) && readdirSync(release).some((file) => file.endsWith('.node'));
+  if (result.status !== 0 || !built) {
+    process.stderr.write(result.stdout ?? '');
+    process.stderr.write(result.stderr ?? '');
+    notBuilt(name, `node-gyp exited with ${result.status ?? result.signal}`);
+    continue;
+  }
+  console.log(`build-native: built ${name} in ${Date.now() - started} ms`);
+}
+finish();
