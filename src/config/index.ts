@@ -2,6 +2,7 @@ export {
   defaultConfig,
   environmentOverrides,
   rangeEnvironmentOverrides,
+  integerEnvironmentOverrides,
   loadConfigFile,
   parseConfigText,
   validateConfig,

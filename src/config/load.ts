@@ -26,6 +26,8 @@ export const environmentOverrides = {
   STREAMMESH_PROXY_ID: ['proxy', 'id'],
   STREAMMESH_PROXY_RTSP_LISTEN: ['proxy', 'rtsp', 'listen'],
   STREAMMESH_PROXY_BIND_HOST: ['proxy', 'bindHost'],
+  STREAMMESH_PROXY_UDP_IO: ['proxy', 'udpIo'],
+  STREAMMESH_PROXY_SRTP_ENGINE: ['proxy', 'srtpEngine'],
   STREAMMESH_SIGNALING_ADMIN: ['signaling', 'admin'],
   STREAMMESH_SIGNALING_ID: ['signaling', 'id'],
   STREAMMESH_SIGNALING_LISTEN: ['signaling', 'listen'],
@@ -46,6 +48,13 @@ export const rangeEnvironmentOverrides = {
 } as const satisfies Record<string, readonly string[]>;
 
 const PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+
+/** Counts set per machine (e.g. STREAMMESH_PROXY_WORKERS=2), as decimal integers. */
+export const integerEnvironmentOverrides = {
+  STREAMMESH_PROXY_WORKERS: ['proxy', 'workers'],
+} as const satisfies Record<string, readonly string[]>;
+
+const DECIMAL_INTEGER = /^\d{1,9}$/;
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -221,6 +230,17 @@ function applyEnvironment(raw: Record<string, unknown>, env: Environment): Envir
       ]);
     }
     setPath(document, path, { start: Number(range[1]), end: Number(range[2]) });
+    paths.set(path.join('.'), variable);
+  }
+  for (const [variable, path] of Object.entries(integerEnvironmentOverrides)) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    if (!DECIMAL_INTEGER.test(value.trim())) {
+      throw new ConfigError(variable, [
+        { path: path.join('.'), reason: `must be a whole number, got ${JSON.stringify(value)}` },
+      ]);
+    }
+    setPath(document, path, Number(value.trim()));
     paths.set(path.join('.'), variable);
   }
   return { document, paths };

@@ -410,6 +410,27 @@ const proxySchema = z
       .describe(
         'On SIGTERM the proxy drains for at most this long before it stops: it takes no new session, its cameras move to other proxies (the edges switch without a gap), and it stops as soon as it holds no viewer and no camera. 0: SIGTERM stops it at once. Kubernetes kills a pod 30 s after SIGTERM by default.',
       ),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        "Node-local, read at start (this node's own config or STREAMMESH_PROXY_WORKERS): data-plane workers. Media routes are sharded over this many worker threads (a route stays on its worker while it runs) and the HTTP listeners are served by as many threads sharing each listening socket. Default: one per core (os.availableParallelism()).",
+      ),
+    udpIo: z
+      .enum(['auto', 'native', 'dgram'])
+      .default('auto')
+      .describe(
+        'Node-local, read at start (or STREAMMESH_PROXY_UDP_IO): how media sockets move datagrams. native: the recvmmsg/sendmmsg addon built at npm install (native/udp-batch), refusing to start without it; dgram: node:dgram, one system call per datagram; auto: native when built, else dgram (logged once).',
+      ),
+    srtpEngine: z
+      .enum(['auto', 'libsrtp', 'node'])
+      .default('auto')
+      .describe(
+        "Node-local, read at start (or STREAMMESH_PROXY_SRTP_ENGINE): what protects and unprotects SRTP. libsrtp: Debian's libsrtp2 through the addon built at npm install (native/srtp), refusing to start without it; node: node:crypto; auto: libsrtp when built, else node (logged once).",
+      ),
     bindHost: ipAddress
       .optional()
       .describe(

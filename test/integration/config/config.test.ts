@@ -7,6 +7,7 @@ import {
   environmentOverrides,
   parseConfigText,
   rangeEnvironmentOverrides,
+  integerEnvironmentOverrides,
 } from '../../../src/config/index.js';
 import { repoRoot, runStreammesh } from '../../helpers/process.js';
 
@@ -37,6 +38,8 @@ describe('config', () => {
     const special: Readonly<Record<string, string>> = {
       STREAMMESH_LOG_LEVEL: 'warn',
       STREAMMESH_CONTROL_PLANE_REGISTRY: 'kubernetes',
+      STREAMMESH_PROXY_UDP_IO: 'dgram',
+      STREAMMESH_PROXY_SRTP_ENGINE: 'node',
       STREAMMESH_SIGNALING_PUBLIC_URL: 'https://sfu-0.example.net/',
     };
     for (const [variable, path] of Object.entries(environmentOverrides)) {
@@ -75,6 +78,20 @@ describe('config', () => {
     assert.throws(
       () => defaultConfig({ STREAMMESH_PROXY_RTP_PORTS: '40001-40999' }),
       /proxy\.rtpPorts \(from STREAMMESH_PROXY_RTP_PORTS\): start must be even/,
+    );
+  });
+
+  it('the data-plane worker count comes from STREAMMESH_PROXY_WORKERS, a whole number', () => {
+    assert.equal(defaultConfig({}).proxy.workers, undefined);
+    assert.equal(defaultConfig({ STREAMMESH_PROXY_WORKERS: '2' }).proxy.workers, 2);
+    assert.deepEqual(Object.keys(integerEnvironmentOverrides), ['STREAMMESH_PROXY_WORKERS']);
+    assert.throws(
+      () => defaultConfig({ STREAMMESH_PROXY_WORKERS: 'two' }),
+      /STREAMMESH_PROXY_WORKERS: proxy\.workers: must be a whole number/,
+    );
+    assert.throws(
+      () => defaultConfig({ STREAMMESH_PROXY_WORKERS: '0' }),
+      /proxy\.workers \(from STREAMMESH_PROXY_WORKERS\)/,
     );
   });
 
