@@ -19,6 +19,8 @@ export interface StepResult {
   readonly generatorLimited: boolean;
   readonly durationMs: number;
   readonly latency: LatencySummary;
+  /** Packets older than the highest sequence number seen, summed over flows (C sink only). */
+  readonly reordered?: number;
 }
 
 export interface LatencyResult extends StepResult {
@@ -81,6 +83,7 @@ export function stepper(generator: Child, receiver: Child, drainMs: number): Ste
         generatorLimited: run.achievedPps < ratePps * 0.97,
         durationMs: Math.round(run.durationMs),
         latency: collected.latency,
+        ...(collected.reordered === undefined ? {} : { reordered: total(collected.reordered) }),
         relayCpuCores: cores === null ? null : round(cores, 3),
         packetsPerCpuSecond:
           cores === null || cores <= 0 ? null : Math.round(run.achievedPps / cores),

@@ -41,6 +41,13 @@ export interface ReceiverCollect {
   readonly foreign: number;
   readonly bytes: number;
   readonly latency: LatencySummary;
+  /**
+   * Per port, from the RTP sequence numbers (the C sink only): packets older
+   * than the highest seen, repeats, and gaps in the numbering.
+   */
+  readonly reordered?: readonly number[];
+  readonly duplicates?: readonly number[];
+  readonly seqLost?: readonly number[];
 }
 
 export interface Ready {

@@ -14,6 +14,11 @@ export interface BenchParameters {
   readonly bisections: number;
   readonly maxMinutes: number;
   readonly targets: readonly string[];
+  /** Who made and took the load: rtp-load.c (c) or generator.ts/receiver.ts (node). */
+  readonly load: 'c' | 'node';
+  /** Latency at half of each target's own maximum, or at half the lowest maximum. */
+  readonly latencyAt: 'own' | 'common';
+  readonly streammeshVariants?: unknown;
 }
 
 export interface TargetRun {
@@ -30,6 +35,8 @@ export interface SizeRun {
 export interface TargetSummary {
   readonly maxPps: number;
   readonly limitedBy: string;
+  /** The rate of the latency phase (median over runs). */
+  readonly latencyRatePps: number;
   readonly latencyP50Us: number;
   readonly latencyP99Us: number;
   readonly addedP50Us: number;

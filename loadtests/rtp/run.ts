@@ -4,24 +4,30 @@
  * Side by side in one run, on the same flows (N streams from fixed source
  * ports to N receiver ports): direct, the minimal node:dgram relay, the C
  * recvmmsg/sendmmsg relay (mmsg-relay.c: the one-core ceiling), rtpengine
- * and the streammesh rtp-proxy for plain RTP; rtpengine and
- * streammesh bridging RTP to SRTP. For each packet size and target:
+ * and the streammesh rtp-proxy for plain RTP (batched native UDP I/O, the
+ * node:dgram fallback, 2 workers); rtpengine and streammesh bridging RTP to
+ * SRTP (streammesh with libsrtp and with node:crypto). The load comes from
+ * the C generator and sink (rtp-load.c, sendmmsg/recvmmsg) unless
+ * --load node picks the Node ones. For each packet size and target:
  *
  * 1. the highest total packets/s with zero loss (doubling, then bisection;
  *    later runs search around the first run's answer), each step a bounded
  *    burst of load followed by a drain and a count;
- * 2. one-way latency p50/p99 and the relay's CPU at one common rate per
- *    packet size: half the lowest zero-loss maximum among the targets of that
- *    run, so every target runs at no more than half its own maximum, and
- *    "added latency" (target minus direct) and CPU compare equal loads.
+ * 2. one-way latency p50/p99 and the relay's CPU at half load: with
+ *    --latency-at own (the default) each target at half its own zero-loss
+ *    maximum of that run; with --latency-at common every target at one rate
+ *    per size, half the lowest maximum among the targets (equal loads).
+ *    direct is measured at the common rate in both modes: "added latency" is
+ *    target minus that.
  *
  * Runs are repeated (default 3) and medians reported, with ratios
- * streammesh/minimal, streammesh/mmsg, streammesh/rtpengine and
- * srtp/plain. Output:
+ * streammesh/mmsg, srtp/plain, libsrtp/node, workers2/workers1,
+ * native/dgram, streammesh/minimal and streammesh/rtpengine. Output:
  * loadtests/results/rtp.json and rtp.svg, and a table on stdout.
  *
- * Options: --quick (1 run, short steps), --runs N, --streams N,
- * --sizes 200,1200, --step-ms MS, --latency-ms MS, --targets a,b,...,
+ * Options: --quick (1 run, 200 B only, short steps: about 2 minutes),
+ * --runs N, --streams N, --sizes 200,1200, --step-ms MS, --latency-ms MS,
+ * --targets a,b,..., --load c|node, --latency-at own|common,
  * --max-minutes M (hard bound; partial results are still written),
  * --out DIR. Environment: BENCH_RTP_QUICK=1 is --quick.
  */
@@ -33,7 +39,9 @@ import { freePort } from '../../test/helpers/ports.js';
 import { int, log, runBench } from '../common/cli.js';
 import { commandLine, machineInfo as sharedMachineInfo } from '../common/machine.js';
 import { freeUdpPortPair, stopAllPeers } from '../../test/helpers/peers/process.js';
-import { forkChild, type Child } from './children.js';
+import { loadavg, availableParallelism } from 'node:os';
+import type { Child } from './children.js';
+import { defaultLoadKind, LOAD_KINDS, startReceiver, type LoadKind } from './load.js';
 import { searchMaxRate, type LatencyResult } from './measure.js';
 import { chartSvg, formattedJson, resultTable } from './report.js';
 import { DeadlineError, FlowSession } from './session.js';
@@ -49,6 +57,7 @@ import {
   MinimalRelay,
   MmsgRelay,
   RtpengineRelay,
+  STREAMMESH_VARIANTS,
   StreammeshRelay,
   directTarget,
   repoRoot,
@@ -56,15 +65,16 @@ import {
   type Target,
 } from './targets.js';
 
+const STREAMMESH_TARGETS = Object.keys(STREAMMESH_VARIANTS) as (keyof typeof STREAMMESH_VARIANTS)[];
 const ALL_TARGETS = [
   'direct',
-  'minimal',
   'mmsg',
+  'minimal',
   'rtpengine',
-  'streammesh',
   'rtpengine-srtp',
-  'streammesh-srtp',
+  ...STREAMMESH_TARGETS,
 ] as const;
+const LATENCY_AT = ['own', 'common'] as const;
 
 const { values: args } = parseArgs({
   options: {
@@ -76,26 +86,54 @@ const { values: args } = parseArgs({
     'latency-ms': { type: 'string' },
     targets: { type: 'string' },
     'max-minutes': { type: 'string' },
+    load: { type: 'string' },
+    'latency-at': { type: 'string' },
     out: { type: 'string' },
   },
 });
+
+function oneOf<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  option: string,
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new Error(`${option}: expected one of ${allowed.join(', ')}, got "${value}"`);
+  }
+  return value as T;
+}
+
+function targetList(text: string): string[] {
+  const names = text.split(',');
+  const unknown = names.filter((name) => !(ALL_TARGETS as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new Error(`--targets: unknown ${unknown.join(', ')} (known: ${ALL_TARGETS.join(', ')})`);
+  }
+  return names;
+}
+
+const loadChoice = defaultLoadKind();
+const load: LoadKind = oneOf(args.load, LOAD_KINDS, '--load') ?? loadChoice.kind;
 
 const quick = args.quick;
 const parameters: BenchParameters = {
   runs: int(args.runs, quick ? 1 : 3, 1, 10),
   streams: int(args.streams, 4, 1, 32),
-  sizes: (args.sizes ?? '200,1200').split(',').map((size) => int(size, 200, 28, 1400)),
-  stepMs: int(args['step-ms'], quick ? 700 : 1_000, 200, 10_000),
-  latencyMs: int(args['latency-ms'], quick ? 1_000 : 2_000, 200, 20_000),
-  drainMs: 250,
+  sizes: (args.sizes ?? (quick ? '200' : '200,1200'))
+    .split(',')
+    .map((size) => int(size, 200, 28, 1400)),
+  stepMs: int(args['step-ms'], quick ? 500 : 1_000, 200, 10_000),
+  latencyMs: int(args['latency-ms'], quick ? 800 : 2_000, 200, 20_000),
+  drainMs: quick ? 200 : 250,
   warmupMs: 300,
   startPps: 20_000,
-  maxPps: 400_000,
-  bisections: quick ? 2 : 3,
-  maxMinutes: int(args['max-minutes'], 20, 1, 120),
-  targets: (args.targets ?? ALL_TARGETS.join(','))
-    .split(',')
-    .filter((name) => (ALL_TARGETS as readonly string[]).includes(name)),
+  maxPps: load === 'c' ? 800_000 : 400_000,
+  bisections: quick ? 1 : 3,
+  maxMinutes: int(args['max-minutes'], quick ? 4 : 20, 1, 120),
+  targets: targetList(args.targets ?? ALL_TARGETS.join(',')),
+  load,
+  latencyAt: oneOf(args['latency-at'], LATENCY_AT, '--latency-at') ?? 'own',
 };
 const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
 const deadline = Date.now() + parameters.maxMinutes * 60_000;
@@ -103,6 +141,10 @@ const deadline = Date.now() + parameters.maxMinutes * 60_000;
 async function main(): Promise<void> {
   const started = Date.now();
   log(`bench:rtp ${JSON.stringify(parameters)}`);
+  if (loadChoice.reason !== undefined && args.load === undefined) {
+    log(`the C load programs could not be built, using the Node ones: ${loadChoice.reason}`);
+  }
+  const loadAverageStart = loadavg().map((value) => round(value, 2));
 
   const flows: Flow[] = [];
   for (let i = 0; i < parameters.streams; i++) {
@@ -120,7 +162,11 @@ async function main(): Promise<void> {
   // Media port blocks below the ephemeral range: rtpengine 400 ports, the proxy 600.
   const block = 20_000 + 1_000 * Math.floor(Math.random() * 10);
 
-  const receiver = await forkChild('./receiver.js', { ports: flows.map((flow) => flow.receiver) });
+  const receiver = await startReceiver(
+    load,
+    flows.map((flow) => flow.receiver),
+  );
+  const health: Record<string, unknown> = {};
   const relays: { stop(): Promise<void> }[] = [];
   const targets: Target[] = [];
   const setupErrors: Record<string, string> = {};
@@ -157,22 +203,25 @@ async function main(): Promise<void> {
         log(`rtpengine unavailable: ${errorMessage(error)}`);
       }
     }
-    if (wanted.has('streammesh') || wanted.has('streammesh-srtp')) {
+    // One `up` per variant (its settings are read at start), each with a
+    // block of 120 media ports above rtpengine's.
+    for (const [index, name] of STREAMMESH_TARGETS.entries()) {
+      if (!wanted.has(name)) continue;
       try {
         const mesh = await StreammeshRelay.start({
+          name,
           flows,
-          plainIngress: await pairs(),
-          srtpIngress: await pairs(),
+          ingress: await pairs(),
           adminPort: await freePort(),
-          rtpPorts: { start: block + 400, end: block + 999 },
+          rtpPorts: { start: block + 400 + 120 * index, end: block + 519 + 120 * index },
           timeoutMs: parameters.maxMinutes * 60_000 + 60_000,
         });
         relays.push(mesh);
-        if (wanted.has('streammesh')) targets.push(mesh.target('plain'));
-        if (wanted.has('streammesh-srtp')) targets.push(mesh.target('srtp'));
+        health[name] = mesh.health;
+        targets.push(mesh.target());
       } catch (error) {
-        setupErrors['streammesh'] = errorMessage(error);
-        log(`streammesh unavailable: ${errorMessage(error)}`);
+        setupErrors[name] = errorMessage(error);
+        log(`${name} unavailable: ${errorMessage(error)}`);
       }
     }
 
@@ -210,11 +259,12 @@ async function main(): Promise<void> {
           for (const target of targets) {
             const entry = sizeRun.targets[target.name];
             if (entry === undefined || entry.error !== undefined) continue;
-            log(
-              `run ${run}/${parameters.runs}, ${size} B, ${target.name}: latency at ${common} pps`,
-            );
+            const own = Math.round((entry.search?.maxPps ?? 0) / 2);
+            const rate =
+              parameters.latencyAt === 'own' && target.name !== 'direct' && own > 0 ? own : common;
+            log(`run ${run}/${parameters.runs}, ${size} B, ${target.name}: latency at ${rate} pps`);
             const measured = await withFlows(target, flows, size, receiver, async (step) => ({
-              latency: await step.step(common, parameters.latencyMs, target.relayPid()),
+              latency: await step.step(rate, parameters.latencyMs, target.relayPid()),
             }));
             if (measured.latency !== undefined) entry.latency = measured.latency;
             if (measured.error !== undefined) entry.error = measured.error;
@@ -233,7 +283,11 @@ async function main(): Promise<void> {
       log(`stopped at the ${parameters.maxMinutes} min bound: writing partial results`);
     }
 
-    const results = summarize(runs, setupErrors, Date.now() - started);
+    const results = summarize(runs, setupErrors, Date.now() - started, {
+      loadAverageStart,
+      loadAverageEnd: loadavg().map((value) => round(value, 2)),
+      streammeshHealth: health,
+    });
     mkdirSync(outDir, { recursive: true });
     const jsonFile = join(outDir, 'rtp.json');
     writeFileSync(jsonFile, await formattedJson(jsonFile, results));
@@ -274,6 +328,7 @@ async function withFlows(
     flows,
     size,
     receiver,
+    load,
     drainMs: parameters.drainMs,
     warmupMs: parameters.warmupMs,
     deadline,
@@ -293,6 +348,7 @@ function summarize(
   runs: readonly Record<string, SizeRun>[],
   setupErrors: Record<string, string>,
   durationMs: number,
+  observed: Record<string, unknown>,
 ): BenchResults {
   const medians: BenchResults['medians'] = {};
   const ratios: BenchResults['ratios'] = {};
@@ -312,6 +368,7 @@ function summarize(
       perTarget[name] = {
         maxPps: pick((e) => e.target?.search?.maxPps),
         limitedBy: [...new Set(entries.map((e) => e.target?.search?.limitedBy))].join(','),
+        latencyRatePps: pick((e) => e.target?.latency?.requestedPps, 0),
         latencyP50Us: pick((e) => e.target?.latency?.latency.p50Us),
         latencyP99Us: pick((e) => e.target?.latency?.latency.p99Us),
         addedP50Us: pick((e) => diff(e.target?.latency?.latency.p50Us, direct(e)?.latency.p50Us)),
@@ -337,12 +394,17 @@ function summarize(
       packetsPerCpuSecond: ratio(a, b, 'packetsPerCpuSecond'),
     });
     ratios[size] = {
-      'streammesh/minimal': compare('streammesh', 'minimal'),
       'streammesh/mmsg': compare('streammesh', 'mmsg'),
+      'srtp/plain streammesh (libsrtp)': compare('streammesh-srtp', 'streammesh'),
+      'srtp/plain streammesh (node)': compare('streammesh-srtp-node', 'streammesh'),
+      'libsrtp/node streammesh-srtp': compare('streammesh-srtp', 'streammesh-srtp-node'),
+      'workers2/workers1 streammesh': compare('streammesh-w2', 'streammesh'),
+      'native/dgram streammesh': compare('streammesh', 'streammesh-dgram'),
+      'streammesh-dgram/mmsg': compare('streammesh-dgram', 'mmsg'),
+      'streammesh/minimal': compare('streammesh', 'minimal'),
       'minimal/mmsg': compare('minimal', 'mmsg'),
       'streammesh/rtpengine': compare('streammesh', 'rtpengine'),
       'streammesh-srtp/rtpengine-srtp': compare('streammesh-srtp', 'rtpengine-srtp'),
-      'srtp/plain streammesh': compare('streammesh-srtp', 'streammesh'),
       'srtp/plain rtpengine': compare('rtpengine-srtp', 'rtpengine'),
       'minimal/direct': compare('minimal', 'direct'),
     };
@@ -352,12 +414,18 @@ function summarize(
     date: new Date().toISOString(),
     command: `npm run bench:rtp${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     durationSeconds: round(durationMs / 1000),
-    machine: machineInfo(),
-    parameters,
+    machine: { ...machineInfo(), ...observed },
+    parameters: { ...parameters, streammeshVariants: STREAMMESH_VARIANTS },
     method: [
       'All processes on one machine over 127.0.0.1: generator, receiver, relay (and the orchestrator) share its cores.',
       'Max rate: highest total packets/s (all streams) of a step with zero loss after a drain; doubling from startPps, then bisection; runs after the first search around the first answer.',
-      'Latency: one-way, receive time minus the send time in an RTP header extension (CLOCK_MONOTONIC), at one common rate per size = half the lowest max rate of that run; added = target minus direct at that rate.',
+      parameters.latencyAt === 'own'
+        ? 'Latency: one-way, receive time minus the send time in an RTP header extension (CLOCK_MONOTONIC), each target at half its own max rate of that run (latencyRatePps); direct at the common rate (half the lowest max rate of that run); added = target minus direct.'
+        : 'Latency: one-way, receive time minus the send time in an RTP header extension (CLOCK_MONOTONIC), at one common rate per size = half the lowest max rate of that run; added = target minus direct at that rate.',
+      parameters.load === 'c'
+        ? 'Load: rtp-load.c, a C generator (sendmmsg per flow, paced in bursts of at most 50 µs of packets, send time stamped per batch just before the call) and sink (recvmmsg, one clock read per batch, a 1 µs histogram; per flow reorder and sequence gaps).'
+        : 'Load: generator.ts and receiver.ts (node:dgram, one system call per datagram).',
+      'streammesh variants: one `streammesh up` each, with STREAMMESH_PROXY_UDP_IO, STREAMMESH_PROXY_SRTP_ENGINE and STREAMMESH_PROXY_WORKERS as in parameters.streammeshVariants; machine.streammeshHealth is what each proxy reported on /healthz.',
       'CPU: utime+stime of the relay process (all threads) over the send period, from /proc/<pid>/stat; packetsPerCpuSecond = rate / cores used.',
       'limitedBy "generator": the generator could not send faster and nothing was lost: the figure is the harness ceiling, not the target’s.',
       'SRTP targets: RTP in, SRTP (AES_CM_128_HMAC_SHA1_80) out; the receiver counts packets and reads the clear header extension, it does not decrypt.',
@@ -379,6 +447,7 @@ function machineInfo(): Record<string, unknown> {
   return {
     ...sharedMachineInfo(repoRoot),
     rtpengine: commandLine('rtpengine', ['--version']).replace(/^Version:\s*/, ''),
+    availableParallelism: availableParallelism(),
   };
 }
 

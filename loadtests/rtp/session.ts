@@ -6,7 +6,8 @@
  * next step), and rtpengine, once a stream's receive queue has overflowed
  * five times, discards that stream's packets for the rest of the call.
  */
-import { forkChild, type Child } from './children.js';
+import type { Child } from './children.js';
+import { startGenerator, type LoadKind } from './load.js';
 import { stepper, type LatencyResult, type Stepper } from './measure.js';
 import type { GeneratorConfig } from './messages.js';
 import type { Flow, Target } from './targets.js';
@@ -20,6 +21,8 @@ export interface SessionOptions {
   readonly flows: readonly Flow[];
   readonly size: number;
   readonly receiver: Child;
+  /** The generator's kind (the receiver's is the caller's). */
+  readonly load: LoadKind;
   readonly drainMs: number;
   readonly warmupMs: number;
   /** Date.now() after which no step starts. */
@@ -64,7 +67,7 @@ export class FlowSession implements Stepper {
       size,
       streams: flows.map((flow, i) => ({ src: flow.src, dst: ingress[i] ?? 0, ssrc: flow.ssrc })),
     };
-    this.#generator = await forkChild('./generator.js', config);
+    this.#generator = await startGenerator(this.#options.load, config);
     const fresh = stepper(this.#generator, receiver, this.#options.drainMs);
     // Warm-up: relays learn (latch onto) the senders, JIT compilers settle,
     // and a backlog from an earlier overload drains.

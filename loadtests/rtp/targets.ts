@@ -9,9 +9,11 @@
  *   rtpengine        generator -> rtpengine (userspace) -> receiver; one call per stream
  *   streammesh       generator -> `streammesh up` rtp-proxy -> receiver; one route per stream
  *   *-srtp           the same relay bridging RTP in to SRTP out (AES_CM_128_HMAC_SHA1_80)
+ *
+ * streammesh runs as one `up` per variant of its node-local data-plane
+ * settings (proxy.udpIo, proxy.srtpEngine, proxy.workers: read at start,
+ * set here by their STREAMMESH_PROXY_* variables): see STREAMMESH_VARIANTS.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ import {
   type Rtpengine,
 } from '../../test/helpers/peers/rtpengine.js';
 import { randomSrtpKey, SRTP_SUITE } from '../../test/helpers/peers/srtp-key.js';
+import { buildC } from './c-build.js';
 import { forkChild, type Child } from './children.js';
 import { parentPid } from './cpu.js';
 import { repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
@@ -34,6 +37,26 @@ export interface Flow {
   readonly src: number;
   readonly receiver: number;
   readonly ssrc: number;
+}
+
+/**
+ * The streammesh targets: each is one `up` with these data-plane settings,
+ * serving one leg. Everything not named here is the same in all of them.
+ */
+export const STREAMMESH_VARIANTS = {
+  streammesh: { leg: 'plain', udpIo: 'native', srtpEngine: 'libsrtp', workers: 1 },
+  'streammesh-dgram': { leg: 'plain', udpIo: 'dgram', srtpEngine: 'libsrtp', workers: 1 },
+  'streammesh-w2': { leg: 'plain', udpIo: 'native', srtpEngine: 'libsrtp', workers: 2 },
+  'streammesh-srtp': { leg: 'srtp', udpIo: 'native', srtpEngine: 'libsrtp', workers: 1 },
+  'streammesh-srtp-node': { leg: 'srtp', udpIo: 'native', srtpEngine: 'node', workers: 1 },
+} as const satisfies Record<string, StreammeshVariant>;
+export type StreammeshTargetName = keyof typeof STREAMMESH_VARIANTS;
+
+export interface StreammeshVariant {
+  readonly leg: 'plain' | 'srtp';
+  readonly udpIo: 'auto' | 'native' | 'dgram';
+  readonly srtpEngine: 'auto' | 'libsrtp' | 'node';
+  readonly workers: number;
 }
 
 export interface Target {
@@ -111,7 +134,7 @@ export class MmsgRelay {
     ingress: readonly number[],
     timeoutMs: number,
   ): Promise<MmsgRelay> {
-    const binary = buildMmsgRelay();
+    const binary = buildC('mmsg-relay');
     const pairs = flows.map((flow, i) => `${String(ingress[i])}:${String(flow.receiver)}`);
     const peer = spawnPeer(binary, [pairs.join(',')], { timeoutMs, stopSignal: 'SIGTERM' });
     await peer.waitForStderr(/^ready$/m, 10_000);
@@ -133,19 +156,6 @@ export class MmsgRelay {
   async stop(): Promise<void> {
     await this.#peer.stop('SIGTERM');
   }
-}
-
-function buildMmsgRelay(): string {
-  const source = join(repoRoot, 'loadtests', 'rtp', 'mmsg-relay.c');
-  const binary = join(repoRoot, 'dist', 'loadtests', 'rtp', 'mmsg-relay');
-  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
-  const built = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', binary, source], {
-    encoding: 'utf8',
-  });
-  if (built.status !== 0) {
-    throw new Error(`gcc could not build ${source}: ${built.stderr || String(built.error)}`);
-  }
-  return binary;
 }
 
 /** rtpengine with one call per flow, set up on open and deleted on close. */
@@ -194,44 +204,53 @@ export class RtpengineRelay {
   }
 }
 
-/** `node bin/streammesh.js up --config FILE` with one plain and one SRTP-egress route per flow. */
+/**
+ * `node bin/streammesh.js up --config FILE` with one route per flow, plain or
+ * with SRTP egress, and the variant's data-plane settings in its environment.
+ */
 export class StreammeshRelay {
   readonly #up: PeerProcess;
   readonly #adminUrl: string;
-  readonly plainIngress: number[];
-  readonly srtpIngress: number[];
+  readonly name: StreammeshTargetName;
+  readonly variant: StreammeshVariant;
+  readonly ingress: number[];
   #proxyPid: number | undefined;
+  /** The proxy's /healthz body once ready (what it says it runs with, if it says). */
+  health: unknown;
 
-  private constructor(up: PeerProcess, adminUrl: string, plain: number[], srtp: number[]) {
+  private constructor(
+    up: PeerProcess,
+    adminUrl: string,
+    name: StreammeshTargetName,
+    ingress: number[],
+  ) {
     this.#up = up;
     this.#adminUrl = adminUrl;
-    this.plainIngress = plain;
-    this.srtpIngress = srtp;
+    this.name = name;
+    this.variant = STREAMMESH_VARIANTS[name];
+    this.ingress = ingress;
   }
 
   static async start(options: {
+    name: StreammeshTargetName;
     flows: readonly Flow[];
-    plainIngress: readonly number[];
-    srtpIngress: readonly number[];
+    ingress: readonly number[];
     adminPort: number;
     rtpPorts: { start: number; end: number };
     timeoutMs: number;
   }): Promise<StreammeshRelay> {
+    const variant: StreammeshVariant = STREAMMESH_VARIANTS[options.name];
     const key = randomSrtpKey();
     const routes = options.flows.flatMap((flow, i) => [
-      `    - name: bench-plain-${i}`,
-      `      listen: 127.0.0.1:${options.plainIngress[i] ?? 0}`,
+      `    - name: bench-${variant.leg}-${i}`,
+      `      listen: 127.0.0.1:${options.ingress[i] ?? 0}`,
       '      kind: video',
       '      clockRate: 90000',
       '      destinations:',
       `        - address: 127.0.0.1:${flow.receiver}`,
-      `    - name: bench-srtp-${i}`,
-      `      listen: 127.0.0.1:${options.srtpIngress[i] ?? 0}`,
-      '      kind: video',
-      '      clockRate: 90000',
-      '      destinations:',
-      `        - address: 127.0.0.1:${flow.receiver}`,
-      `          srtp: { profile: ${SRTP_SUITE}, key: "${key}" }`,
+      ...(variant.leg === 'srtp'
+        ? [`          srtp: { profile: ${SRTP_SUITE}, key: "${key}" }`]
+        : []),
     ]);
     const config = [
       'logLevel: warn',
@@ -249,16 +268,18 @@ export class StreammeshRelay {
 
     const up = spawnStreammeshUp(file, {
       timeoutMs: options.timeoutMs,
-      env: { STREAMMESH_PROXY_ADMIN: `127.0.0.1:${options.adminPort}` },
+      env: {
+        STREAMMESH_PROXY_ADMIN: `127.0.0.1:${options.adminPort}`,
+        STREAMMESH_PROXY_UDP_IO: variant.udpIo,
+        STREAMMESH_PROXY_SRTP_ENGINE: variant.srtpEngine,
+        STREAMMESH_PROXY_WORKERS: String(variant.workers),
+      },
     });
-    const relay = new StreammeshRelay(
-      up,
-      `http://127.0.0.1:${options.adminPort}`,
-      [...options.plainIngress],
-      [...options.srtpIngress],
-    );
+    const relay = new StreammeshRelay(up, `http://127.0.0.1:${options.adminPort}`, options.name, [
+      ...options.ingress,
+    ]);
     try {
-      await relay.#waitReady(options.flows.length * 2, 30_000);
+      await relay.#waitReady(options.flows.length, 30_000);
     } catch (error) {
       await up.stop();
       throw error;
@@ -285,6 +306,7 @@ export class StreammeshRelay {
           throw new Error(`proxy /healthz pid ${pid} is not a child of streammesh up (${upPid})`);
         }
         this.#proxyPid = pid;
+        this.health = health?.body;
         return;
       }
       if (Date.now() > deadline) {
@@ -296,13 +318,14 @@ export class StreammeshRelay {
     }
   }
 
-  target(leg: 'plain' | 'srtp'): Target {
+  target(): Target {
+    const leg = this.variant.leg;
     return {
-      name: leg === 'plain' ? 'streammesh' : 'streammesh-srtp',
+      name: this.name,
       relay: 'streammesh',
       leg,
       growth: leg === 'plain' ? 0 : 10,
-      open: () => Promise.resolve(leg === 'plain' ? this.plainIngress : this.srtpIngress),
+      open: () => Promise.resolve(this.ingress),
       close: () => Promise.resolve(),
       relayPid: () => this.#proxyPid,
     };
