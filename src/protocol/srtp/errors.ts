@@ -17,3 +17,14 @@ export class SrtpOptionsError extends StreammeshError {
     super('ERR_SRTP_OPTIONS', message);
   }
 }
+
+/**
+ * The SRTP engine asked for cannot run: `libsrtp` without the native addon
+ * built (native/srtp, needs libsrtp2-dev), or an engine name that is none of
+ * auto, libsrtp, node.
+ */
+export class SrtpEngineError extends StreammeshError {
+  constructor(message: string) {
+    super('ERR_SRTP_ENGINE', message);
+  }
+}

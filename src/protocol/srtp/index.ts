@@ -1,8 +1,17 @@
 /**
  * SRTP and SRTCP (RFC 3711) with AES-CM/HMAC-SHA1 and AES-GCM (RFC 7714), on
- * node:crypto: the import point for the relay's SRTP interceptors.
+ * libsrtp2 (native/srtp) or node:crypto: the import point for the relay's
+ * SRTP interceptors. Callers make sessions with createSrtpSession.
  */
-export { SrtpKeyError, SrtpOptionsError } from './errors.js';
+export { SrtpEngineError, SrtpKeyError, SrtpOptionsError } from './errors.js';
+export type { SrtpContext, SrtpEngineChoice, SrtpEngineName } from './srtp-context.js';
+export {
+  createSrtpSession,
+  currentSrtpEngine,
+  srtpEngineChoices,
+  srtpEngineFallbackReason,
+  useSrtpEngine,
+} from './srtp-engine.js';
 export {
   formatInlineKey,
   generateKeyingMaterial,

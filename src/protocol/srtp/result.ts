@@ -19,6 +19,10 @@ export type SrtpDropReason =
    * index past 2^48 (RFC 3711 §3.3.1). Protecting more would reuse an index,
    * which with AES-GCM gives away the authentication key; rekey. Only SRTCP
    * can get there in practice (about six hours of a 100k packet/s RTCP flood).
+   * The libsrtp engine also says it when libsrtp cannot protect with the key
+   * at all (out of memory, its crypto backend failed, or its index disagreed
+   * with ours: a bug); unprotecting, such a failure is auth_failed. The
+   * packet is dropped, never sent or delivered unchecked.
    */
   | 'key_expired'
   /**

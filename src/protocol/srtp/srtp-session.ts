@@ -7,18 +7,22 @@
  *
  * Per packet: parse the minimum (header length, SEQ, SSRC), estimate the index
  * (rollover.ts), check the replay window (replay-window.ts), run the transform
- * (aes-cm.ts, aead-gcm.ts), and only after authentication commit the index.
+ * of the session's engine (node:crypto: aes-cm.ts, aead-gcm.ts; libsrtp2:
+ * libsrtp-transform.ts), and only after authentication commit the index.
+ * The policy is this class's for both engines, so that their verdicts are
+ * the same; with libsrtp a returned packet is a view of a buffer the session
+ * reuses on its next call (srtp-context.ts).
  *
  * With an MKI (mki.ts) every packet sent carries it, and a packet received
  * must carry it or is dropped before any crypto: a receiver holding several
  * sessions (one per key) asks each `carriesMki` and unprotects with the one
  * that says yes.
  */
-import { AeadGcmTransform } from './aead-gcm.js';
-import { AesCmHmacTransform } from './aes-cm.js';
-import { SrtpKeyError, SrtpOptionsError } from './errors.js';
-import { deriveCmSessionKeys, deriveGcmSessionKeys } from './key-derivation.js';
+import { SrtpEngineError, SrtpOptionsError } from './errors.js';
 import { assertKeyingMaterial, type SrtpKeyingMaterial, type SrtpProfile } from './keys.js';
+import { loadLibsrtpAddon } from './libsrtp-addon.js';
+import { LibsrtpTransform } from './libsrtp-transform.js';
+import { createNodeTransform } from './node-transform.js';
 import {
   defaultReplayWindowSize,
   maxReplayWindowSize,
@@ -35,8 +39,15 @@ import {
   rtpFixedHeaderLength,
   rtpHeaderLength,
 } from './rtp-header.js';
+import type { SrtpContext, SrtpEngineName } from './srtp-context.js';
 import { SsrcTable } from './ssrc-table.js';
-import { srtcpEncryptedFlag, srtcpIndexMask, type SrtpTransform } from './transform.js';
+import {
+  srtcpEncryptedFlag,
+  srtcpIndexMask,
+  ssrcStateKind,
+  type SrtpTransform,
+  type SsrcStateKind,
+} from './transform.js';
 
 export interface SrtpSessionOptions {
   /** Replay window in packets, per SSRC, for SRTP and SRTCP (RFC 3711 §3.3.2). Default 128. */
@@ -71,8 +82,9 @@ interface RtcpSenderState {
   next: number;
 }
 
-export class SrtpSession {
+export class SrtpSession implements SrtpContext {
   readonly profile: SrtpProfile;
+  readonly engine: SrtpEngineName;
   readonly #transform: SrtpTransform;
   readonly #windowSize: number;
   readonly #rtpSenders: SsrcTable<RtpSenderState>;
@@ -82,8 +94,16 @@ export class SrtpSession {
   readonly #mki: Buffer | undefined;
   readonly #freshIndicesOnly: boolean;
 
-  /** Throws SrtpKeyError for unusable keys and SrtpOptionsError for out-of-range options. */
-  constructor(keys: SrtpKeyingMaterial, options: SrtpSessionOptions = {}) {
+  /**
+   * Throws SrtpKeyError for unusable keys, SrtpOptionsError for out-of-range
+   * options and SrtpEngineError for `libsrtp` without the addon. Most callers
+   * want createSrtpSession (srtp-engine.ts), which picks the engine.
+   */
+  constructor(
+    keys: SrtpKeyingMaterial,
+    options: SrtpSessionOptions = {},
+    engine: SrtpEngineName = 'node',
+  ) {
     assertKeyingMaterial(keys);
     const windowSize = options.replayWindow ?? defaultReplayWindowSize;
     if (
@@ -110,12 +130,22 @@ export class SrtpSession {
     this.#mki = mki === undefined ? undefined : Buffer.from(mki);
     this.#freshIndicesOnly = options.freshIndicesOnly === true;
     this.profile = keys.profile;
-    this.#transform = createTransform(keys);
+    this.engine = engine;
+    this.#transform = createTransform(keys, engine, windowSize, this.#mki);
     this.#windowSize = windowSize;
-    this.#rtpSenders = new SsrcTable(maxSsrcs);
-    this.#rtpReceivers = new SsrcTable(maxSsrcs);
-    this.#rtcpSenders = new SsrcTable(maxSsrcs);
-    this.#rtcpReceivers = new SsrcTable(maxSsrcs);
+    const table = <State>(kind: SsrcStateKind): SsrcTable<State> => {
+      const transform = this.#transform;
+      // The libsrtp engine's streams leave with ours: its state and ours stay one.
+      const forget = transform.forget?.bind(transform);
+      return new SsrcTable<State>(
+        maxSsrcs,
+        forget === undefined ? undefined : (ssrc) => forget(kind, ssrc),
+      );
+    };
+    this.#rtpSenders = table(ssrcStateKind.rtpSend);
+    this.#rtpReceivers = table(ssrcStateKind.rtpReceive);
+    this.#rtcpSenders = table(ssrcStateKind.rtcpSend);
+    this.#rtcpReceivers = table(ssrcStateKind.rtcpReceive);
   }
 
   /** The MKI this session sends and expects, or undefined. A copy. */
@@ -155,6 +185,7 @@ export class SrtpSession {
     }
     const roc = rolloverCounter(index);
     const packet = this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq);
+    if (packet === undefined) return drops[this.#transform.failure ?? 'key_expired'];
     return { ok: true, packet: this.#withMki(packet, this.#transform.rtpBytesAfterMki) };
   }
 
@@ -163,7 +194,7 @@ export class SrtpSession {
     const protectedPacket = this.#withoutMki(received, this.#transform.rtpBytesAfterMki);
     if (protectedPacket === undefined) return drops.too_short;
     if (protectedPacket === false) return drops.auth_failed;
-    const end = protectedPacket.length - this.#transform.rtpOverhead;
+    const end = this.#lengthWithoutMki(protectedPacket) - this.#transform.rtpOverhead;
     if (end < rtpFixedHeaderLength) return drops.too_short;
     const headerLength = rtpHeaderLength(protectedPacket, end);
     if (headerLength < 0) return drops.bad_header;
@@ -180,7 +211,7 @@ export class SrtpSession {
     }
     const roc = rolloverCounter(index);
     const packet = this.#transform.unprotectRtp(protectedPacket, headerLength, ssrc, roc, seq);
-    if (packet === undefined) return drops.auth_failed;
+    if (packet === undefined) return drops[this.#transform.failure ?? 'auth_failed'];
     // Only an authenticated packet creates or moves receive state (RFC 3711 §3.3.1, §3.3.2).
     if (window === undefined) {
       this.#rtpReceivers.set(ssrc, new ReplayWindow(this.#windowSize, index));
@@ -204,6 +235,7 @@ export class SrtpSession {
     if (index > srtcpIndexMask) return drops.key_expired;
     sender.next = index + 1;
     const packet = this.#transform.protectRtcp(plain, ssrc, index, true);
+    if (packet === undefined) return drops[this.#transform.failure ?? 'key_expired'];
     return { ok: true, packet: this.#withMki(packet, this.#transform.rtcpBytesAfterMki) };
   }
 
@@ -215,7 +247,7 @@ export class SrtpSession {
     const protectedPacket = this.#withoutMki(received, this.#transform.rtcpBytesAfterMki);
     if (protectedPacket === undefined) return drops.too_short;
     if (protectedPacket === false) return drops.auth_failed;
-    const length = protectedPacket.length;
+    const length = this.#lengthWithoutMki(protectedPacket);
     if (length - this.#transform.rtcpOverhead < rtcpClearHeaderLength) return drops.too_short;
     if (!isRtcpVersion2(protectedPacket)) return drops.bad_header;
     const ssrc = protectedPacket.readUInt32BE(4);
@@ -229,7 +261,7 @@ export class SrtpSession {
       if (verdict === replayVerdict.tooOld) return drops.replay_too_old;
     }
     const packet = this.#transform.unprotectRtcp(protectedPacket, ssrc, index, encrypted);
-    if (packet === undefined) return drops.auth_failed;
+    if (packet === undefined) return drops[this.#transform.failure ?? 'auth_failed'];
     if (window === undefined) {
       this.#rtcpReceivers.set(ssrc, new ReplayWindow(this.#windowSize, index));
     } else {
@@ -239,7 +271,16 @@ export class SrtpSession {
   }
 
   #withMki(packet: Buffer, bytesAfterMki: number): Buffer {
-    return this.#mki === undefined ? packet : insertMki(packet, this.#mki, bytesAfterMki);
+    if (this.#mki === undefined || this.#transform.handlesMki === true) return packet;
+    return insertMki(packet, this.#mki, bytesAfterMki);
+  }
+
+  /** A packet's length as the RFC's layout counts it: without the MKI the transform may have left in. */
+  #lengthWithoutMki(packet: Buffer): number {
+    const mki = this.#mki;
+    return mki !== undefined && this.#transform.handlesMki === true
+      ? packet.length - mki.length
+      : packet.length;
   }
 
   /**
@@ -253,21 +294,23 @@ export class SrtpSession {
     const verdict = matchMki(packet, mki, bytesAfterMki);
     if (verdict === mkiMatch.tooShort) return undefined;
     if (verdict === mkiMatch.mismatch) return false;
+    // The libsrtp engine takes the MKI out in its own buffer: no copy here.
+    if (this.#transform.handlesMki === true) return packet;
     return removeMki(packet, mki.length, bytesAfterMki);
   }
 }
 
-/** The transform for a profile, with its session keys derived once (key_derivation_rate 0). */
-export function createTransform(keys: SrtpKeyingMaterial): SrtpTransform {
-  switch (keys.profile) {
-    case 'AES_CM_128_HMAC_SHA1_80':
-      return new AesCmHmacTransform(deriveCmSessionKeys(keys.masterKey, keys.masterSalt), 10);
-    case 'AES_CM_128_HMAC_SHA1_32':
-      return new AesCmHmacTransform(deriveCmSessionKeys(keys.masterKey, keys.masterSalt), 4);
-    case 'AEAD_AES_128_GCM':
-    case 'AEAD_AES_256_GCM':
-      return new AeadGcmTransform(deriveGcmSessionKeys(keys.masterKey, keys.masterSalt));
-    default:
-      throw new SrtpKeyError(`unknown SRTP profile ${String(keys.profile)}`);
+/** The transform of an engine, with its session keys derived once (key_derivation_rate 0). */
+export function createTransform(
+  keys: SrtpKeyingMaterial,
+  engine: SrtpEngineName = 'node',
+  replayWindow = defaultReplayWindowSize,
+  mki?: Buffer,
+): SrtpTransform {
+  if (engine === 'node') return createNodeTransform(keys);
+  const loaded = loadLibsrtpAddon();
+  if ('error' in loaded) {
+    throw new SrtpEngineError(`the libsrtp engine's addon is not loaded: ${loaded.error}`);
   }
+  return new LibsrtpTransform(loaded.addon, keys, replayWindow, mki);
 }

@@ -3,7 +3,18 @@
  * out. The session owns parsing, rollover counters and replay state; a
  * transform owns the session keys and the RFC's byte layout. Transforms never
  * mutate their input: the relay fans one plain packet out to many legs.
+ *
+ * Two engines implement it: node:crypto (aes-cm.ts, aead-gcm.ts: every
+ * packet returned is a new Buffer) and libsrtp2 (libsrtp-transform.ts: the
+ * packet returned is a view of a buffer the transform reuses on its next
+ * call).
  */
+import type { SrtpDropReason } from './result.js';
+
+/** The four kinds of per-SSRC state a session keeps apart (the native addon's kind numbers). */
+export const ssrcStateKind = { rtpSend: 0, rtpReceive: 1, rtcpSend: 2, rtcpReceive: 3 } as const;
+export type SsrcStateKind = (typeof ssrcStateKind)[keyof typeof ssrcStateKind];
+
 export interface SrtpTransform {
   /** Bytes SRTP appends to an RTP packet (the authentication tag). */
   readonly rtpOverhead: number;
@@ -19,11 +30,27 @@ export interface SrtpTransform {
   /** Where the 32-bit E|SRTCP index word sits in a protected packet of `length` bytes (no MKI). */
   srtcpIndexOffset(length: number): number;
   /**
+   * True when the transform puts the MKI in and takes it out itself (libsrtp:
+   * in its own buffer, no copy): the session then hands it received packets
+   * with their MKI (checked already) and takes protected ones as they are.
+   */
+  readonly handlesMki?: boolean;
+  /** Why the last call that returned undefined failed; auth_failed when absent. */
+  readonly failure?: SrtpDropReason;
+  /** The session forgot one SSRC's state of one kind (its table evicted it). */
+  forget?(kind: SsrcStateKind, ssrc: number): void;
+  /**
    * `headerLength` has been checked against `plain.length`; `roc` and `seq` are
    * the two halves of the 48-bit packet index (RFC 3711 §3.3.1).
    */
-  protectRtp(plain: Buffer, headerLength: number, ssrc: number, roc: number, seq: number): Buffer;
-  /** The plain packet, or undefined when authentication fails. */
+  protectRtp(
+    plain: Buffer,
+    headerLength: number,
+    ssrc: number,
+    roc: number,
+    seq: number,
+  ): Buffer | undefined;
+  /** The plain packet, or undefined when authentication (or, see `failure`, the engine) fails. */
   unprotectRtp(
     packet: Buffer,
     headerLength: number,
@@ -32,7 +59,7 @@ export interface SrtpTransform {
     seq: number,
   ): Buffer | undefined;
   /** `index` is the 31-bit SRTCP index; `encrypt` false sends an authenticated-only packet (E=0). */
-  protectRtcp(plain: Buffer, ssrc: number, index: number, encrypt: boolean): Buffer;
+  protectRtcp(plain: Buffer, ssrc: number, index: number, encrypt: boolean): Buffer | undefined;
   /** The plain packet, or undefined when authentication fails. */
   unprotectRtcp(
     packet: Buffer,

@@ -1,0 +1,15 @@
+# SRTP through Debian's libsrtp2 (issue 20, point 2): one libsrtp session set
+# per SrtpSession, protect/unprotect in place in a buffer the TypeScript
+# wrapper owns. Plain C against N-API only; needs libsrtp2-dev
+# (scripts/install-runtime-packages.sh). Built by scripts/build-native.mjs.
+{
+  "targets": [
+    {
+      "target_name": "srtp",
+      "sources": ["srtp_addon.c"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lsrtp2", "-lpthread"]
+    }
+  ]
+}

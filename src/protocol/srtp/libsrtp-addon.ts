@@ -1,0 +1,83 @@
+/**
+ * The libsrtp2 addon (native/srtp/srtp_addon.c), loaded once per thread on
+ * first use. Its functions, as the C file documents them.
+ */
+import { createRequire } from 'node:module';
+
+/** An opaque libsrtp context: four libsrtp sessions (RTP/RTCP, send/receive) for one key. */
+export type LibsrtpHandle = object & { readonly __libsrtpHandle: unique symbol };
+
+export interface LibsrtpAddon {
+  /** `profile` is libsrtp's srtp_profile_t; throws on bad arguments. */
+  create(
+    profile: number,
+    keyAndSalt: Buffer,
+    rtpReceiveWindow: number,
+    rtpSendWindow: number,
+    mki: Buffer | undefined,
+  ): LibsrtpHandle;
+  /**
+   * The new length of the packet now in `work`, or a negative code:
+   * -(srtp_err_status_t) or one of libsrtpCode.
+   */
+  transform(
+    handle: LibsrtpHandle,
+    op: number,
+    input: Buffer,
+    work: Buffer,
+    expected: number,
+  ): number;
+  /** Forgets one SSRC's state of one kind (ssrcStateKind); false when it had none. */
+  removeStream(handle: LibsrtpHandle, kind: number, ssrc: number): boolean;
+  version(): string;
+}
+
+/** transform()'s operations. */
+export const libsrtpOp = {
+  protectRtp: 0,
+  unprotectRtp: 1,
+  protectRtcp: 2,
+  unprotectRtcp: 3,
+} as const;
+
+/** transform()'s negative results: libsrtp's own (negated) and the addon's checks. */
+export const libsrtpCode = {
+  badParam: -2,
+  authFail: -7,
+  replayFail: -9,
+  replayOld: -10,
+  keyExpired: -15,
+  parseErr: -21,
+  badMki: -25,
+  tooShort: -101,
+  badHeader: -102,
+  mkiMismatch: -103,
+  noRoom: -104,
+  diverged: -105,
+  noSession: -106,
+} as const;
+
+/** Relative to this file in src/ and in dist/src/ alike. */
+const ADDON_PATHS = [
+  '../../../native/srtp/build/Release/srtp.node',
+  '../../../../native/srtp/build/Release/srtp.node',
+];
+
+let loaded: { addon: LibsrtpAddon } | { error: string } | undefined;
+
+/** The addon, or why it cannot be loaded (not built, libsrtp2 missing, wrong ABI...). */
+export function loadLibsrtpAddon(): { addon: LibsrtpAddon } | { error: string } {
+  if (loaded !== undefined) return loaded;
+  const require = createRequire(import.meta.url);
+  const errors: string[] = [];
+  for (const path of ADDON_PATHS) {
+    try {
+      loaded = { addon: require(path) as LibsrtpAddon };
+      return loaded;
+    } catch (error) {
+      errors.push(error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error));
+    }
+  }
+  loaded = { error: errors.join('; ') };
+  return loaded;
+}

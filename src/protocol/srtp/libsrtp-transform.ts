@@ -1,0 +1,215 @@
+/**
+ * The libsrtp2 engine: the SrtpTransform of SrtpSession over the native addon
+ * (native/srtp). The session still does everything libsrtp does not do our
+ * way (parsing and length checks, index estimate, our replay windows, LRU of
+ * SSRCs, freshIndicesOnly, key_expired): libsrtp runs the crypto and keeps
+ * its own per-SSRC state in step (the addon checks that its ROC and SRTCP
+ * index agree with ours, packet by packet).
+ *
+ * A packet returned is a view of `#work`, a buffer this transform owns and
+ * overwrites on its next call: the caller copies what it keeps.
+ *
+ * Where libsrtp's API cannot do what the node:crypto engine does, that packet
+ * goes through the node:crypto transform (created on first need), so the
+ * bytes and verdicts of both engines stay the same:
+ * - SRTCP index 0. libsrtp increments its SRTCP index before sending, so its
+ *   first packet carries index 1; RFC 3711 §3.4 and our engine start at 0.
+ *   The first SRTCP packet of each sending SSRC (one per stream, RTCP's rate)
+ *   is protected here; libsrtp then sends index 1 onward.
+ * - An RTP packet to send more than `libsrtpSendWindow` indices behind the
+ *   highest sent (libsrtp refuses it as replay_old even with allow_repeat_tx;
+ *   ours protects it unless freshIndicesOnly).
+ * - An SRTCP packet received 128 or more indices behind the highest while the
+ *   session's replay window is larger: libsrtp's SRTCP replay database is a
+ *   fixed 128 bits (srtp_rdb_t); ours follows the replayWindow option.
+ */
+import type { SrtpKeyingMaterial, SrtpProfile } from './keys.js';
+import { libsrtpCode, libsrtpOp, type LibsrtpAddon, type LibsrtpHandle } from './libsrtp-addon.js';
+import { insertMki, removeMki } from './mki.js';
+import { createNodeTransform } from './node-transform.js';
+import type { SrtpDropReason } from './result.js';
+import type { SrtpTransform, SsrcStateKind } from './transform.js';
+
+/**
+ * libsrtp's replay window on the sending side (allow_repeat_tx lets it send an
+ * index again inside it). 1,024 bits per sending SSRC; a packet reordered by
+ * more before it reaches the sender goes through node:crypto.
+ */
+export const libsrtpSendWindow = 1024;
+/** libsrtp's SRTCP replay database (srtp_rdb_t), fixed. */
+export const libsrtpSrtcpWindow = 128;
+
+/** libsrtp's srtp_profile_t code points (RFC 5764 §4.1.2, RFC 7714 §14.2). */
+const profileCodes: Readonly<Record<SrtpProfile, number>> = {
+  AES_CM_128_HMAC_SHA1_80: 1,
+  AES_CM_128_HMAC_SHA1_32: 2,
+  AEAD_AES_128_GCM: 7,
+  AEAD_AES_256_GCM: 8,
+};
+
+/** Room libsrtp may write past the packet (SRTP_MAX_TRAILER_LEN, the SRTCP word) and an MKI. */
+const headroom = 144 + 4 + 128;
+const initialWorkBytes = 2048;
+
+export class LibsrtpTransform implements SrtpTransform {
+  readonly handlesMki = true;
+  readonly rtpOverhead: number;
+  readonly rtcpOverhead: number;
+  readonly rtpBytesAfterMki: number;
+  readonly rtcpBytesAfterMki: number;
+  failure: SrtpDropReason = 'auth_failed';
+  readonly #addon: LibsrtpAddon;
+  readonly #handle: LibsrtpHandle;
+  readonly #keys: SrtpKeyingMaterial;
+  readonly #mki: Buffer | undefined;
+  readonly #srtcpWindow: number;
+  #work = Buffer.allocUnsafeSlow(initialWorkBytes);
+  #fallback: SrtpTransform | undefined;
+
+  /** `replayWindow`: the session's (checked); `mki`: a copy the session keeps unchanged. */
+  constructor(
+    addon: LibsrtpAddon,
+    keys: SrtpKeyingMaterial,
+    replayWindow: number,
+    mki: Buffer | undefined,
+  ) {
+    this.#addon = addon;
+    this.#keys = keys;
+    this.#mki = mki;
+    this.#srtcpWindow = replayWindow;
+    const keyAndSalt = Buffer.concat([keys.masterKey, keys.masterSalt]);
+    this.#handle = addon.create(
+      profileCodes[keys.profile],
+      keyAndSalt,
+      replayWindow,
+      libsrtpSendWindow,
+      mki,
+    );
+    keyAndSalt.fill(0);
+    const gcm = keys.profile === 'AEAD_AES_128_GCM' || keys.profile === 'AEAD_AES_256_GCM';
+    const rtpTag = keys.profile === 'AES_CM_128_HMAC_SHA1_32' ? 4 : 10;
+    this.rtpOverhead = gcm ? 16 : rtpTag;
+    this.rtcpOverhead = gcm ? 20 : 14;
+    this.rtpBytesAfterMki = gcm ? 0 : rtpTag;
+    this.rtcpBytesAfterMki = gcm ? 0 : 10;
+  }
+
+  srtcpIndexOffset(length: number): number {
+    return this.rtcpBytesAfterMki === 0 ? length - 4 : length - this.rtcpBytesAfterMki - 4;
+  }
+
+  protectRtp(
+    plain: Buffer,
+    headerLength: number,
+    ssrc: number,
+    roc: number,
+    seq: number,
+  ): Buffer | undefined {
+    const length = this.#run(libsrtpOp.protectRtp, plain, roc);
+    if (length >= 0) return this.#work.subarray(0, length);
+    if (length === libsrtpCode.replayOld) {
+      // Older than libsrtp's send window (libsrtp changed nothing): see the header.
+      const packet = this.#node().protectRtp(plain, headerLength, ssrc, roc, seq);
+      return packet === undefined ? undefined : this.#withMki(packet, this.rtpBytesAfterMki);
+    }
+    return this.#result(length, true);
+  }
+
+  unprotectRtp(
+    received: Buffer,
+    _headerLength: number,
+    _ssrc: number,
+    roc: number,
+  ): Buffer | undefined {
+    const length = this.#run(libsrtpOp.unprotectRtp, received, roc);
+    return this.#result(length, false);
+  }
+
+  protectRtcp(plain: Buffer, ssrc: number, index: number, encrypt: boolean): Buffer | undefined {
+    if (index === 0 || !encrypt) {
+      // libsrtp starts at index 1 and always encrypts: see the header.
+      const packet = this.#node().protectRtcp(plain, ssrc, index, encrypt);
+      return packet === undefined ? undefined : this.#withMki(packet, this.rtcpBytesAfterMki);
+    }
+    const length = this.#run(libsrtpOp.protectRtcp, plain, index);
+    return this.#result(length, true);
+  }
+
+  unprotectRtcp(
+    received: Buffer,
+    ssrc: number,
+    index: number,
+    encrypted: boolean,
+  ): Buffer | undefined {
+    const length = this.#run(libsrtpOp.unprotectRtcp, received, 0);
+    if (length >= 0) return this.#work.subarray(0, length);
+    if (length === libsrtpCode.replayOld && this.#srtcpWindow > libsrtpSrtcpWindow) {
+      // Inside our window, below libsrtp's fixed one (libsrtp changed nothing): see the header.
+      const packet =
+        this.#mki === undefined
+          ? received
+          : removeMki(received, this.#mki.length, this.rtcpBytesAfterMki);
+      const plain = this.#node().unprotectRtcp(packet, ssrc, index, encrypted);
+      if (plain === undefined) this.failure = 'auth_failed';
+      return plain;
+    }
+    return this.#result(length, false);
+  }
+
+  forget(kind: SsrcStateKind, ssrc: number): void {
+    this.#addon.removeStream(this.#handle, kind, ssrc);
+  }
+
+  #run(op: number, input: Buffer, expected: number): number {
+    if (input.length + headroom > this.#work.length) {
+      // Once per larger packet size, never past a UDP datagram and the headroom.
+      this.#work = Buffer.allocUnsafeSlow(Math.max(input.length + headroom, this.#work.length * 2));
+    }
+    return this.#addon.transform(this.#handle, op, input, this.#work, expected);
+  }
+
+  /** The packet in #work, or undefined with the reason in `failure`. */
+  #result(length: number, protecting: boolean): Buffer | undefined {
+    if (length >= 0) return this.#work.subarray(0, length);
+    this.failure = dropReason(length, protecting);
+    return undefined;
+  }
+
+  #node(): SrtpTransform {
+    this.#fallback ??= createNodeTransform(this.#keys);
+    return this.#fallback;
+  }
+
+  #withMki(packet: Buffer, bytesAfterMki: number): Buffer {
+    return this.#mki === undefined ? packet : insertMki(packet, this.#mki, bytesAfterMki);
+  }
+}
+
+/**
+ * The drop reason of a negative transform() result. A failure of the engine
+ * itself (no memory, the crypto backend, an index that disagrees with ours)
+ * is key_expired when protecting (the key cannot be used) and auth_failed
+ * when unprotecting (the packet cannot be authenticated): see result.ts.
+ */
+export function dropReason(code: number, protecting: boolean): SrtpDropReason {
+  switch (code) {
+    case libsrtpCode.authFail:
+    case libsrtpCode.badMki:
+    case libsrtpCode.mkiMismatch:
+      return 'auth_failed';
+    case libsrtpCode.replayFail:
+      return 'replay';
+    case libsrtpCode.replayOld:
+      return 'replay_too_old';
+    case libsrtpCode.keyExpired:
+      return 'key_expired';
+    case libsrtpCode.tooShort:
+    case libsrtpCode.badParam:
+      return 'too_short';
+    case libsrtpCode.badHeader:
+    case libsrtpCode.parseErr:
+      return 'bad_header';
+    default:
+      return protecting ? 'key_expired' : 'auth_failed';
+  }
+}
