@@ -17,6 +17,11 @@
  * Mesh TLS listeners and clusters take the node's workload certificate from
  * `credentials` (fed by the main thread, renewals included); without one, a
  * config that has them is refused naming them.
+ *
+ * Several L7 threads may serve the same listeners, each with its own
+ * HttpService and its own socket of every port (prepareShared, issue 20):
+ * the first thread binds each new port exclusively (picking the port of a
+ * listener of port 0), the others join the ports it got.
  */
 import type { Registry } from 'prom-client';
 import type {
@@ -42,6 +47,7 @@ import { HttpRouter } from './router/http-router.js';
 import { L7Listener, type L7ListenerOptions } from './listener/l7-listener.js';
 import { MeshCredentials } from '../../src/shared/identity/index.js';
 import { ListenerTlsError } from './listener/tls-termination.js';
+import type { SharedPort } from './listener/shared-listen.js';
 
 /** Old clusters and listeners serve their requests in flight this long before they are closed. */
 const DRAIN_MS = 30_000;
@@ -64,6 +70,21 @@ export class HttpServiceClosedError extends StreammeshError {
   constructor() {
     super('ERR_HTTP_SERVICE_CLOSED', 'l7: closed, it takes no config');
   }
+}
+
+/** How a prepare's new listeners bind when several L7 threads serve them. */
+export interface PortSharing {
+  /** This thread binds first: each new port only if nobody holds it, port 0 picking one. */
+  readonly exclusive: boolean;
+  /** The port each listener of port 0 took on the first thread, by listener name. */
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+/** A change prepared by prepareShared, with the port of every listener of port 0 in it. */
+export interface SharedPrepared {
+  readonly prepared: PreparedChange;
+  /** By listener name: the bound port of each listener whose config says port 0. */
+  readonly ports: Readonly<Record<string, number>>;
 }
 
 interface ClusterEntry {
@@ -152,11 +173,25 @@ export class HttpService implements ConfigParticipant {
 
   /** Throws (holding nothing of `config`) when a new listen address cannot be bound. */
   prepareHttp(config: HttpConfig): Promise<PreparedChange> {
-    return this.#gate.prepare(() => this.#stage(config));
+    return this.#gate.prepare(() => this.#stage(config, undefined));
   }
 
-  async #stage(config: HttpConfig): Promise<StagedChange> {
-    const listeners = await this.#prepareListeners(config.listeners);
+  /** prepareHttp as one of several L7 threads serving the same ports (see the top). */
+  async prepareShared(config: HttpConfig, sharing: PortSharing): Promise<SharedPrepared> {
+    let ports: Record<string, number> = {};
+    const prepared = await this.#gate.prepare(async () => {
+      const staged = await this.#stage(config, sharing);
+      ports = staged.ports;
+      return staged;
+    });
+    return { prepared, ports };
+  }
+
+  async #stage(
+    config: HttpConfig,
+    sharing: PortSharing | undefined,
+  ): Promise<StagedChange & { readonly ports: Record<string, number> }> {
+    const listeners = await this.#prepareListeners(config.listeners, sharing);
     let clusters: PreparedClusters;
     try {
       clusters = this.#prepareClusters(config);
@@ -171,6 +206,7 @@ export class HttpService implements ConfigParticipant {
       log: this.#log,
     });
     return {
+      ports: anyPortBindings(listeners.next),
       commit: () => {
         this.#commit(listeners, clusters, router);
       },
@@ -202,7 +238,10 @@ export class HttpService implements ConfigParticipant {
    * nobody can take it in between), and binds every new address now: a taken
    * port refuses the config here, with what was bound so far closed again.
    */
-  async #prepareListeners(configs: readonly HttpListenerConfig[]): Promise<PreparedListeners> {
+  async #prepareListeners(
+    configs: readonly HttpListenerConfig[],
+    sharing: PortSharing | undefined,
+  ): Promise<PreparedListeners> {
     const next = new Map<string, L7Listener>();
     const claimed = new Set<L7Listener>();
     for (const config of configs) {
@@ -225,13 +264,13 @@ export class HttpService implements ConfigParticipant {
           takeovers.push({ previous, next: successor });
           next.set(config.name, successor);
         } else {
-          const listener = await L7Listener.start(this.#listenerOptions(config)).catch(
-            (error: unknown) => {
-              // Names the listener already; not a bind failure.
-              if (error instanceof ListenerTlsError) throw error;
-              throw new ListenerBindError(config, error);
-            },
-          );
+          const start = async (): Promise<L7Listener> =>
+            L7Listener.start(this.#listenerOptions(config, sharedPortOf(config, sharing)));
+          const listener = await start().catch((error: unknown) => {
+            // Names the listener already; not a bind failure.
+            if (error instanceof ListenerTlsError) throw error;
+            throw new ListenerBindError(config, error);
+          });
           opened.push(listener);
           next.set(config.name, listener);
         }
@@ -245,7 +284,7 @@ export class HttpService implements ConfigParticipant {
 
   /** A listener in force, not kept, bound to exactly `listen` (never a port-0 one: 0 means "any"). */
   #portHolder(listen: string, claimed: ReadonlySet<L7Listener>): L7Listener | undefined {
-    if (/:0$/.test(listen)) return undefined;
+    if (isAnyPort(listen)) return undefined;
     return [...this.#listeners.values()].find(
       (listener) => listener.config.listen === listen && !claimed.has(listener),
     );
@@ -323,13 +362,14 @@ export class HttpService implements ConfigParticipant {
     for (const [name, entry] of clusters.entries) this.#clusters.set(name, entry);
   }
 
-  #listenerOptions(config: HttpListenerConfig): L7ListenerOptions {
+  #listenerOptions(config: HttpListenerConfig, sharedPort?: SharedPort): L7ListenerOptions {
     return {
       config,
       router: () => this.#router,
       metrics: this.#metrics,
       log: this.#log,
       credentials: this.credentials,
+      sharedPort,
     };
   }
 
@@ -348,6 +388,33 @@ export class HttpService implements ConfigParticipant {
     timer.unref();
     this.#draining.set(cluster, timer);
   }
+}
+
+/** How a new listener of a shared prepare binds: first or joining, on the first thread's port. */
+function sharedPortOf(
+  config: HttpListenerConfig,
+  sharing: PortSharing | undefined,
+): SharedPort | undefined {
+  if (sharing === undefined) return undefined;
+  if (sharing.exclusive) return { exclusive: true };
+  if (!isAnyPort(config.listen)) return { exclusive: false };
+  const port = sharing.ports[config.name];
+  // Joining "port 0" would be a port of its own, which no other thread serves.
+  if (port === undefined) throw new Error(`no port of the first L7 thread for port 0`);
+  return { exclusive: false, port };
+}
+
+/** The bound port of every listener of port 0 (all bound: a port-0 listener never takes over). */
+function anyPortBindings(listeners: ReadonlyMap<string, L7Listener>): Record<string, number> {
+  const ports: Record<string, number> = {};
+  for (const [name, listener] of listeners) {
+    if (isAnyPort(listener.config.listen)) ports[name] = listener.address.port;
+  }
+  return ports;
+}
+
+function isAnyPort(listen: string): boolean {
+  return /:0$/.test(listen);
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

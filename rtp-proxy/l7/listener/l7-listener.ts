@@ -71,6 +71,7 @@ import { GrpcStatus, isGrpcRequest } from '../grpc.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
 import { TlsTermination, type SecuredConnection } from './tls-termination.js';
+import { listenTcp, type SharedPort } from './shared-listen.js';
 import type { MeshCredentials } from '../../../src/shared/identity/index.js';
 import type { HttpMetrics } from '../l7-metrics.js';
 import type { HttpRouter } from '../router/http-router.js';
@@ -94,6 +95,8 @@ export interface L7ListenerOptions {
   readonly log: Logger;
   /** The node's workload certificate, for a listener with tls.mode "mesh". */
   readonly credentials?: MeshCredentials | undefined;
+  /** Set when several L7 threads serve the port, each on its own socket (shared-listen.ts). */
+  readonly sharedPort?: SharedPort | undefined;
 }
 
 export class L7Listener {
@@ -268,13 +271,7 @@ export class L7Listener {
     const listener = new L7Listener(options);
     const { host, port } = validHostPort(options.config.listen);
     try {
-      await new Promise<void>((resolve, reject) => {
-        listener.#tcp.once('error', reject);
-        listener.#tcp.listen(port, host, () => {
-          listener.#tcp.off('error', reject);
-          resolve();
-        });
-      });
+      await listenTcp(listener.#tcp, host, port, options.sharedPort);
     } catch (error) {
       // Stops the slow-client check timer started in the constructor.
       listener.#http1.close(() => undefined);

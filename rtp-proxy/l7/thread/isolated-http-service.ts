@@ -1,28 +1,35 @@
 /**
- * The rtp-proxy's L7 proxy on a thread of its own (issue 14: an HTTP/2
- * flood delayed relayed RTP by seconds when both shared one event loop).
- * To the node it is one participant of the config transaction like the
- * in-thread HttpService it runs; here it
+ * The rtp-proxy's L7 proxy on threads of its own (issue 14: an HTTP/2 flood
+ * delayed relayed RTP by seconds when both shared one event loop), as many
+ * as `workers` (proxy.workers; issue 20: every core used). To the node it is
+ * one participant of the config transaction like the in-thread HttpService
+ * each thread runs; here it
  *
- *   - forwards prepare/commit/abort of the candidate's proxy.http to the
- *     thread (the thread binds the listeners, so a taken port still NACKs
- *     naming its HTTP_LISTENER);
- *   - supervises the thread: one that runs out of its heap, crashes, or
- *     whose event loop answers no ping for `unresponsiveMs` (a pathological
- *     route regex, a bug) is ended and started again with the config last
- *     committed, after a jittered backoff; the relay and RTSP proxy on the
- *     main thread never notice;
- *   - exposes the thread's metrics with the node's (/metrics), and its own:
- *     restarts by reason, whether the thread is up, its event-loop load;
- *   - hands the thread the node's workload certificate and each renewal
- *     (useIdentity), for mesh mutual TLS; a restarted thread starts with
- *     the latest.
+ *   - serves every listener from every thread: each thread listens on its
+ *     own SO_REUSEPORT socket of each port (listener/shared-listen.ts, the
+ *     tcp-listen addon) and the kernel spreads new connections over them.
+ *     Without the addon, or with one worker, one thread as before (node's own
+ *     listen), said once in the log;
+ *   - makes a config push all or none over the threads: the first thread
+ *     prepares (binding each new port only if nobody holds it, so a taken
+ *     port still NACKs naming its HTTP_LISTENER, and picking the port of a
+ *     listener of port 0), then the others (joining those ports); all commit
+ *     only when all prepared, else those prepared abort and the first
+ *     refusal is the answer;
+ *   - supervises each thread alone (l7-worker.ts): one that crashes, runs out
+ *     of its heap, or stops answering pings is ended and started again with
+ *     the config in force, joining the ports the others still serve;
+ *   - exposes the threads' metrics with the node's (/metrics), each series
+ *     with a `worker` label (0..N-1) when there are several, and its own:
+ *     restarts by reason, whether each thread is up, its event-loop load;
+ *   - hands the threads the node's workload certificate and each renewal
+ *     (useIdentity), for mesh mutual TLS; a restarted thread starts with the
+ *     latest.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
-import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
-import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
-import type { Logger, LevelWithSilent } from '../../../src/shared/log.js';
+import type { BackoffOptions } from '../../../src/shared/backoff.js';
+import type { Logger } from '../../../src/shared/log.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
 import type {
   WorkloadCertificates,
@@ -30,99 +37,101 @@ import type {
 } from '../../../src/shared/identity/index.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
 import { HTTP_RESOURCE_TYPES } from '../http-resources.js';
+import type { PortSharing } from '../l7-service.js';
+import { loadTcpListenAddon } from '../listener/shared-listen.js';
 import type { ListenerAddress } from './messages.js';
-import { L7ThreadEndedError, L7ThreadHandle, type ThreadEnd } from './thread-handle.js';
+import { L7ClosedError, L7Worker, type L7WorkerHost, type WorkerPrepared } from './l7-worker.js';
+
+export { L7ClosedError } from './l7-worker.js';
 
 export interface IsolatedHttpServiceOptions {
   readonly role: string;
   readonly log: Logger;
-  /** The node's registry: the supervision metrics go here, the thread's are merged at scrape. */
+  /** The node's registry: the supervision metrics go here, the threads' are merged at scrape. */
   readonly metrics: Registry;
-  /** Old-generation heap of the thread, MB (default 1024). */
+  /**
+   * L7 threads serving every listener (default 1; the proxy passes
+   * proxy.workers, one per core by default). More than one needs the
+   * tcp-listen addon; without it one thread serves, said in the log.
+   */
+  readonly workers?: number;
+  /** Old-generation heap of each thread, MB (default 1024). */
   readonly heapMb?: number;
   /** A thread that answers no ping for this long is restarted (default 10 s). */
   readonly unresponsiveMs?: number;
-  /** How often the thread is pinged (default 1 s). */
+  /** How often each thread is pinged (default 1 s). */
   readonly pingIntervalMs?: number;
   /** Delay before a restart (default: full jitter, 250 ms doubling to 30 s). */
   readonly restartBackoff?: BackoffOptions;
 }
-
-/** prepare() after close(): the proxy is stopping. */
-export class L7ClosedError extends StreammeshError {
-  constructor() {
-    super('ERR_HTTP_SERVICE_CLOSED', 'l7: closed, it takes no config');
-  }
-}
-
-/** A scrape waits this long for the thread's metrics, then answers without them. */
-const METRICS_TIMEOUT_MS = 2000;
-/** close() waits this long for the thread to close its listeners, then terminates it. */
-const CLOSE_TIMEOUT_MS = 5000;
-/** A thread that ran this long was healthy: the restart backoff starts over. */
-const HEALTHY_RUN_MS = 60_000;
 
 export class IsolatedHttpService implements ConfigParticipant {
   readonly name = 'l7';
   /** Static: the node declares them before the service is made. */
   static readonly resourceTypes: readonly ResourceType[] = HTTP_RESOURCE_TYPES;
   readonly resourceTypes = IsolatedHttpService.resourceTypes;
-  readonly #options: IsolatedHttpServiceOptions;
   readonly #log: Logger;
-  readonly #backoff: Backoff;
-  readonly #restarts: Counter<'reason'>;
-  /** The thread, once it has the config last committed in force; replaced on restart. */
-  #ready: Promise<L7ThreadHandle>;
-  #thread: L7ThreadHandle | undefined;
+  readonly #workers: readonly L7Worker[];
   #committed: HttpConfig | undefined;
+  /** The port each listener of port 0 in force is bound to (what a restarted thread joins). */
+  #committedPorts: Readonly<Record<string, number>> = {};
   #closed = false;
   /** Config transactions prepared and not yet committed or aborted. */
   #transactions = 0;
-  #lastPong = performance.now();
-  readonly #watchdog: NodeJS.Timeout;
+  /** The workers' re-applications after a restart, one at a time (L7WorkerHost.serialize). */
+  #reapplying: Promise<unknown> = Promise.resolve();
   /** The node's workload certificate last given; a restarted thread starts with it. */
   #certificates: WorkloadCertificates | undefined;
   /** The node's workload identity, once useIdentity() was called. */
   #identity: WorkloadIdentitySource | undefined;
 
   constructor(options: IsolatedHttpServiceOptions) {
-    this.#options = options;
     this.#log = options.log.child({ component: 'l7-thread' });
-    this.#backoff = new Backoff(options.restartBackoff ?? { baseMs: 250, maxMs: 30_000 });
-    const registers = [options.metrics];
-    this.#restarts = new Counter({
-      name: 'streammesh_l7_thread_restarts_total',
-      help: 'L7 threads ended and started again, by reason (out_of_memory, crashed, exited, unresponsive).',
-      labelNames: ['reason'],
-      registers,
-    });
-    const current = (): L7ThreadHandle | undefined => this.#thread;
-    new Gauge({
-      name: 'streammesh_l7_thread_up',
-      help: 'Whether the L7 thread is running (1) or being restarted (0).',
-      registers,
-      collect() {
-        const thread = current();
-        this.set(thread !== undefined && !thread.ended ? 1 : 0);
+    const count = this.#threadCount(options.workers ?? 1);
+    const host: L7WorkerHost = {
+      committed: () => this.#committed,
+      restartSharing: (worker) => this.#restartSharing(worker),
+      reapplied: (_worker, sharing, reply) => {
+        // A thread that bound first after all were down: the others join its ports.
+        if (sharing?.exclusive === true) this.#committedPorts = reply.ports;
       },
-    });
-    new Gauge({
-      name: 'streammesh_l7_thread_event_loop_utilization',
-      help: "Share of time the L7 thread's event loop was busy since the previous scrape (0-1).",
-      registers,
-      collect() {
-        const thread = current();
-        if (thread !== undefined && !thread.ended) this.set(thread.utilization());
+      certificates: () => this.#certificates,
+      transactionOpen: () => this.#transactions > 0,
+      closed: () => this.#closed,
+      serialize: (task) => {
+        const run = this.#reapplying.then(task, task);
+        this.#reapplying = run.catch(() => undefined);
+        return run;
       },
-    });
-    this.#ready = Promise.resolve(this.#start());
-    this.#watchdog = setInterval(() => {
-      this.#checkResponsive();
-    }, options.pingIntervalMs ?? 1000);
-    this.#watchdog.unref();
+    };
+    const workers: L7Worker[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const log = count === 1 ? this.#log : this.#log.child({ worker: index });
+      workers.push(
+        new L7Worker(
+          {
+            index,
+            role: options.role,
+            log,
+            heapMb: options.heapMb ?? 1024,
+            unresponsiveMs: options.unresponsiveMs ?? 10_000,
+            pingIntervalMs: options.pingIntervalMs ?? 1000,
+            restartBackoff: options.restartBackoff ?? { baseMs: 250, maxMs: 30_000 },
+          },
+          host,
+        ),
+      );
+    }
+    this.#workers = workers;
+    this.#registerMetrics(options.metrics);
   }
 
-  /** The node's config transaction: prepares the candidate's proxy.http on the thread. */
+  /** How many L7 threads serve the listeners. */
+  get workers(): number {
+    return this.#workers.length;
+  }
+
+  /** The node's config transaction: prepares the candidate's proxy.http on every thread. */
   prepare(candidate: MeshConfig): Promise<PreparedChange> {
     return this.prepareHttp(candidate.proxy.http);
   }
@@ -138,24 +147,18 @@ export class IsolatedHttpService implements ConfigParticipant {
       settled = true;
     };
     try {
-      const { thread, change } = await this.#prepareOnReadyThread(http);
+      const prepared = await this.#prepareAll(http);
       return {
         commit: () => {
           settle();
           // In force from here: a thread restarted from now on starts with it.
           this.#committed = http;
-          thread.call({ kind: 'commit', change }).catch((error: unknown) => {
-            // Ended: the restart puts `http` in force. Anything else is a bug.
-            if (error instanceof L7ThreadEndedError) return;
-            this.#log.error({ err: error }, 'l7 thread: commit failed');
-          });
+          this.#committedPorts = prepared[0]?.reply.ports ?? {};
+          for (const change of prepared) this.#workers[change.worker]?.commit(change);
         },
         abort: async () => {
           settle();
-          // A thread that ended holds nothing of the change any more.
-          await thread.call({ kind: 'abort', change }).catch((error: unknown) => {
-            if (!(error instanceof L7ThreadEndedError)) throw error;
-          });
+          await this.#abortAll(prepared);
         },
       };
     } catch (error) {
@@ -165,30 +168,59 @@ export class IsolatedHttpService implements ConfigParticipant {
   }
 
   /**
-   * Prepares on the thread in force; a thread that ends meanwhile is no
-   * refusal of the config, so the prepare is made once more on its
-   * successor. Only the thread's own refusal (a port it cannot bind) is one.
+   * Prepares `http` on every thread, the first one first (it binds each new
+   * port exclusively and picks the ports of port-0 listeners), then the
+   * others together, joining those ports. Any refusal aborts what the others
+   * prepared and is thrown (the first thread's, else the lowest-numbered).
    */
-  async #prepareOnReadyThread(
-    http: HttpConfig,
-  ): Promise<{ thread: L7ThreadHandle; change: number }> {
-    for (let attempt = 1; ; attempt += 1) {
-      const thread = await this.#ready;
-      try {
-        return { thread, change: await this.#prepareOn(thread, http) };
-      } catch (error) {
-        if (!(error instanceof L7ThreadEndedError) || attempt >= 2 || this.#closed) throw error;
-      }
+  async #prepareAll(http: HttpConfig): Promise<WorkerPrepared[]> {
+    const [first, ...others] = this.#workers;
+    if (first === undefined) return [];
+    if (others.length === 0) return [await first.prepare(http, undefined)];
+    const leader = await first.prepare(http, { exclusive: true, ports: {} });
+    const joined = { exclusive: false, ports: leader.reply.ports };
+    const results = await Promise.allSettled(others.map((worker) => worker.prepare(http, joined)));
+    const prepared = [leader];
+    let refusal: { reason: unknown } | undefined;
+    for (const result of results) {
+      if (result.status === 'fulfilled') prepared.push(result.value);
+      else refusal ??= { reason: result.reason };
     }
+    if (refusal === undefined) return prepared;
+    await this.#abortAll(prepared).catch((error: unknown) => {
+      this.#log.error({ err: error }, 'l7: releasing a refused config on the other threads failed');
+    });
+    throw refusal.reason;
+  }
+
+  async #abortAll(prepared: readonly WorkerPrepared[]): Promise<void> {
+    const results = await Promise.allSettled(
+      prepared.map(async (change) => this.#workers[change.worker]?.abort(change)),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  /**
+   * How a restarted thread binds its listeners: joining the ports the
+   * threads with the config in force serve; alone, with none of them, it
+   * binds first (and the others will join it).
+   */
+  #restartSharing(worker: number): PortSharing | undefined {
+    if (this.#workers.length === 1) return undefined;
+    const othersServe = this.#workers.some((other) => other.index !== worker && other.inForce);
+    return othersServe
+      ? { exclusive: false, ports: this.#committedPorts }
+      : { exclusive: true, ports: {} };
   }
 
   /**
    * Follows the node's workload identity: its certificate now (if issued)
-   * and every renewal go to the thread, where mesh TLS listeners and
+   * and every renewal go to the threads, where mesh TLS listeners and
    * clusters use it for their next handshakes. The first certificate may be
    * issued after this call without a 'renewed' event (the source announces
    * only later issues), so every prepare first sends the source's current
-   * one if the thread does not have it yet. Returns the function that stops
+   * one if the threads do not have it yet. Returns the function that stops
    * following.
    */
   useIdentity(source: WorkloadIdentitySource): () => void {
@@ -204,169 +236,142 @@ export class IsolatedHttpService implements ConfigParticipant {
     };
   }
 
-  /** Sends the identity's current certificate if the thread has not had it. */
+  /** Sends the identity's current certificate if the threads have not had it. */
   #catchUpIdentity(): void {
     const current = this.#identity?.current();
     if (current !== undefined && current !== this.#certificates) this.setCertificates(current);
   }
 
-  /** Puts `certificates` in force on the thread (and on any thread started later). */
+  /** Puts `certificates` in force on every thread (and on any thread started later). */
   setCertificates(certificates: WorkloadCertificates): void {
     this.#certificates = certificates;
-    const thread = this.#thread;
-    if (thread === undefined || thread.ended) return;
-    thread.call({ kind: 'certificates', certificates }).catch((error: unknown) => {
-      // Ended: its successor starts with them. Anything else (bad PEM) leaves the last set in force.
-      if (error instanceof L7ThreadEndedError) return;
-      this.#log.error({ err: error }, 'l7 thread: the workload certificate was not taken');
-    });
+    for (const worker of this.#workers) worker.setCertificates(certificates);
   }
 
-  /** The bound address of every listener in force (tests, and `up`'s banner). */
-  async listeners(): Promise<readonly ListenerAddress[]> {
-    const thread = await this.#ready;
-    return (await thread.call({ kind: 'listeners' })) as readonly ListenerAddress[];
+  /**
+   * The bound address of every listener in force (tests, and `up`'s banner):
+   * the first thread's, or thread `worker`'s (all serve the same ports).
+   */
+  async listeners(worker = 0): Promise<readonly ListenerAddress[]> {
+    const found = this.#workers[worker];
+    if (found === undefined) throw new RangeError(`l7: no worker ${worker}`);
+    return found.listeners();
   }
 
-  /** The thread's metrics, for the node's /metrics; [] while it restarts or is too busy to answer. */
+  /**
+   * The threads' metrics, for the node's /metrics: each series with the
+   * label worker="<index>" when there are several threads (as they are, with
+   * one). A thread that restarts or is too busy to answer is left out.
+   */
   async threadMetrics(): Promise<MetricsJson> {
-    const thread = this.#thread;
-    if (thread === undefined || thread.ended) return [];
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<MetricsJson>((resolve) => {
-      timer = setTimeout(() => resolve([]), METRICS_TIMEOUT_MS);
-    });
-    const answer = thread
-      .call({ kind: 'metrics' })
-      .then((value) => value as MetricsJson)
-      .catch(() => [] as MetricsJson);
-    try {
-      return await Promise.race([answer, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const all = await Promise.all(this.#workers.map((worker) => worker.metrics()));
+    if (all.length === 1) return all[0] ?? [];
+    return mergeByWorker(all);
+  }
+
+  /** Makes thread `worker` throw an uncaught exception, as a bug would (tests of the supervision). */
+  async crashWorker(worker: number): Promise<void> {
+    const found = this.#workers[worker];
+    if (found === undefined) throw new RangeError(`l7: no worker ${worker}`);
+    await found.crash();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearInterval(this.#watchdog);
-    const thread = this.#thread;
-    if (thread === undefined || thread.ended) return;
-    const timer = setTimeout(() => void thread.terminate('closed'), CLOSE_TIMEOUT_MS);
-    try {
-      await thread.call({ kind: 'close' });
-    } catch {
-      // Ended already, or terminated by the timer: nothing left to close.
-    } finally {
-      clearTimeout(timer);
-      await thread.terminate('closed');
+    await Promise.all(this.#workers.map((worker) => worker.close()));
+  }
+
+  /** `requested`, or 1 (said once) when the threads could not share a port. */
+  #threadCount(requested: number): number {
+    if (!Number.isInteger(requested) || requested < 1) {
+      throw new RangeError(`l7: ${requested} is not a number of workers`);
     }
-  }
-
-  async #prepareOn(thread: L7ThreadHandle, http: HttpConfig): Promise<number> {
-    const change = await thread.call({ kind: 'prepare', http });
-    return change as number;
-  }
-
-  #start(): L7ThreadHandle {
-    const startedAt = performance.now();
-    const thread = new L7ThreadHandle(
-      {
-        role: this.#options.role,
-        logLevel: this.#options.log.level as LevelWithSilent,
-        tty: process.stdout.isTTY,
-        certificates: this.#certificates,
-      },
-      { heapMb: this.#options.heapMb ?? 1024 },
-      (end) => {
-        this.#ended(thread, end, performance.now() - startedAt);
-      },
-    );
-    this.#thread = thread;
-    this.#lastPong = performance.now();
-    return thread;
-  }
-
-  #ended(thread: L7ThreadHandle, end: ThreadEnd, ranMs: number): void {
-    if (this.#closed || end === 'closed' || thread !== this.#thread) return;
-    this.#restarts.inc({ reason: end });
-    if (ranMs >= HEALTHY_RUN_MS) this.#backoff.reset();
-    const delayMs = this.#backoff.next();
-    this.#log.error(
-      { reason: end, ranMs: Math.round(ranMs), restartInMs: delayMs },
-      'l7 thread ended; restarting it with the config in force (media is not affected)',
-    );
-    this.#ready = this.#restart(delayMs);
-    // A prepare waiting on the restart sees its failure; nobody else must.
-    this.#ready.catch(() => undefined);
-  }
-
-  /**
-   * Starts a new thread after `delayMs` and puts the committed config in
-   * force on it. A config it cannot put in force (a port of it taken while
-   * the thread was down) leaves the thread running without it, so a new
-   * config can still be prepared; the committed one is tried again with
-   * backoff until it binds or a newer one is committed.
-   */
-  async #restart(delayMs: number): Promise<L7ThreadHandle> {
-    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-    if (this.#closed) throw new L7ClosedError();
-    const thread = this.#start();
-    const http = this.#committed;
-    if (http !== undefined && !(await this.#reapply(thread, http))) {
-      if (thread.ended) throw new L7ThreadEndedError('crashed');
-      this.#retryReapply(thread, http, new Backoff({ baseMs: 500, maxMs: 30_000 }));
-    }
-    return thread;
-  }
-
-  /** Puts `http` in force on `thread`; false (logged) when it cannot. */
-  async #reapply(thread: L7ThreadHandle, http: HttpConfig): Promise<boolean> {
-    try {
-      const change = await this.#prepareOn(thread, http);
-      await thread.call({ kind: 'commit', change });
-      this.#log.info('l7 thread restarted with the config in force');
-      return true;
-    } catch (error) {
-      this.#log.error(
-        { err: error },
-        `l7 thread restarted without the config in force (retrying): ${errorMessage(error)}`,
+    if (requested === 1) return 1;
+    const addon = loadTcpListenAddon();
+    if ('error' in addon) {
+      this.#log.warn(
+        { requested, reason: addon.error },
+        'l7: the tcp-listen addon is not built (npm install builds it), so one thread serves the HTTP listeners instead of proxy.workers',
       );
-      return false;
+      return 1;
     }
+    this.#log.info({ workers: requested }, 'l7: HTTP listeners served by several threads');
+    return requested;
   }
 
-  #retryReapply(thread: L7ThreadHandle, http: HttpConfig, backoff: Backoff): void {
-    const timer = setTimeout(() => {
-      // Moot once the thread is replaced, a newer config is committed, or the service closes.
-      if (this.#closed || thread.ended || this.#thread !== thread || this.#committed !== http) {
-        return;
-      }
-      if (this.#transactions > 0) {
-        this.#retryReapply(thread, http, backoff);
-        return;
-      }
-      void this.#reapply(thread, http).then((done) => {
-        if (!done) this.#retryReapply(thread, http, backoff);
-      });
-    }, backoff.next());
-    timer.unref();
-  }
-
-  #checkResponsive(): void {
-    const thread = this.#thread;
-    if (thread === undefined || thread.ended) return;
-    const silentMs = performance.now() - this.#lastPong;
-    if (silentMs > (this.#options.unresponsiveMs ?? 10_000)) {
-      this.#log.error({ silentMs: Math.round(silentMs) }, 'l7 thread does not answer; ending it');
-      void thread.terminate('unresponsive');
-      return;
-    }
-    thread.call({ kind: 'ping' }).then(
-      () => {
-        if (this.#thread === thread) this.#lastPong = performance.now();
+  #registerMetrics(metrics: Registry): void {
+    const registers = [metrics];
+    const workers = this.#workers;
+    // One thread: the series as they always were; several: one per thread.
+    const labelled = workers.length > 1;
+    const label = (worker: L7Worker): { worker?: string } =>
+      labelled ? { worker: String(worker.index) } : {};
+    new Gauge({
+      name: 'streammesh_l7_threads',
+      help: 'L7 threads serving the HTTP listeners (proxy.workers, or 1 without the tcp-listen addon).',
+      registers,
+      collect() {
+        this.set(workers.length);
       },
-      () => undefined,
-    );
+    });
+    new Counter({
+      name: 'streammesh_l7_thread_restarts_total',
+      help: 'L7 threads ended and started again, by reason (out_of_memory, crashed, exited, unresponsive) and, with several, by worker.',
+      labelNames: ['reason', 'worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const worker of workers) {
+          for (const [reason, count] of worker.restarts) {
+            this.inc({ reason, ...label(worker) }, count);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'streammesh_l7_thread_up',
+      help: 'Whether the L7 thread is running (1) or being restarted (0); with several, by worker.',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const worker of workers) this.set(label(worker), worker.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'streammesh_l7_thread_event_loop_utilization',
+      help: "Share of time the L7 thread's event loop was busy since the previous scrape (0-1); with several, by worker.",
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const worker of workers) {
+          const busy = worker.utilization();
+          if (busy !== undefined) this.set(label(worker), busy);
+        }
+      },
+    });
   }
+}
+
+/**
+ * One exposition of several threads' metrics: each value labelled with its
+ * thread's index, series of the same name joined under one metric (so that
+ * the aggregation at scrape keeps them apart instead of summing them).
+ */
+function mergeByWorker(all: readonly MetricsJson[]): MetricsJson {
+  const byName = new Map<string, MetricsJson[number]>();
+  all.forEach((metrics, index) => {
+    const worker = String(index);
+    for (const metric of metrics) {
+      const values = metric.values.map((value) => ({
+        ...value,
+        labels: { ...value.labels, worker },
+      }));
+      const known = byName.get(metric.name);
+      if (known === undefined) byName.set(metric.name, { ...metric, values });
+      else known.values.push(...(values as typeof known.values));
+    }
+  });
+  return [...byName.values()];
 }

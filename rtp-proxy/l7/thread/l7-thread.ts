@@ -23,7 +23,10 @@ import { IdleHeapReclaimer, yieldCpuToMedia } from './thread-tuning.js';
 const port = parentPort;
 if (port === null) throw new Error('l7-thread.js runs as a worker thread only');
 const data = workerData as L7ThreadData;
-const log = createLogger(data.role, data.logLevel, data.tty).child({ thread: 'l7' });
+const log = createLogger(data.role, data.logLevel, data.tty).child({
+  thread: 'l7',
+  worker: data.worker,
+});
 const registry = new Registry();
 registry.setDefaultLabels({ role: data.role });
 new Gauge({
@@ -43,10 +46,16 @@ const prepared = new Map<number, PreparedChange>();
 
 async function handle(request: L7Request): Promise<L7Value> {
   switch (request.kind) {
-    case 'prepare':
+    case 'prepare': {
       // The change is kept under the request's id, which the answer names.
-      prepared.set(request.id, await service.prepareHttp(request.http));
-      return request.id;
+      if (request.sharing === undefined) {
+        prepared.set(request.id, await service.prepareHttp(request.http));
+        return { change: request.id, ports: {} };
+      }
+      const shared = await service.prepareShared(request.http, request.sharing);
+      prepared.set(request.id, shared.prepared);
+      return { change: request.id, ports: shared.ports };
+    }
     case 'commit':
       take(request.change).commit();
       return null;
@@ -65,6 +74,11 @@ async function handle(request: L7Request): Promise<L7Value> {
     case 'close':
       await service.close();
       reclaimer.stop();
+      return null;
+    case 'crash':
+      setImmediate(() => {
+        throw new Error('l7 thread: crash asked for (a test of its supervision)');
+      });
       return null;
   }
 }

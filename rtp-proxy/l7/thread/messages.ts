@@ -9,6 +9,7 @@ import type { HttpConfig, RefusedResource } from '../../../src/config/index.js';
 import type { LevelWithSilent } from '../../../src/shared/log.js';
 import type { WorkloadCertificates } from '../../../src/shared/identity/index.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
+import type { PortSharing } from '../l7-service.js';
 
 /** Given to the thread when it starts (workerData). */
 export interface L7ThreadData {
@@ -18,11 +19,22 @@ export interface L7ThreadData {
   readonly tty: boolean;
   /** The node's workload certificate at start (a restarted thread gets the latest). */
   readonly certificates: WorkloadCertificates | undefined;
+  /** Which of the L7 threads this is (0..workers-1), for its logs. */
+  readonly worker: number;
 }
 
 export type L7Request =
-  /** Prepare `http` (binds new listeners); the thread keeps the change under `id`. */
-  | { readonly kind: 'prepare'; readonly id: number; readonly http: HttpConfig }
+  /**
+   * Prepare `http` (binds new listeners); the thread keeps the change under
+   * `id`. With `sharing`, its listeners share their ports with the other L7
+   * threads' (HttpService.prepareShared).
+   */
+  | {
+      readonly kind: 'prepare';
+      readonly id: number;
+      readonly http: HttpConfig;
+      readonly sharing?: PortSharing | undefined;
+    }
   /** Put in force the change prepared under `change`. */
   | { readonly kind: 'commit'; readonly id: number; readonly change: number }
   /** Release the change prepared under `change`; the config in force stays. */
@@ -39,7 +51,12 @@ export type L7Request =
   /** The bound address of every listener in force. */
   | { readonly kind: 'listeners'; readonly id: number }
   /** Close every listener and cluster; the thread then ends. */
-  | { readonly kind: 'close'; readonly id: number };
+  | { readonly kind: 'close'; readonly id: number }
+  /**
+   * Throw an uncaught exception on the thread's next turn, as a bug would:
+   * tests of the supervision use it (no network input can send it).
+   */
+  | { readonly kind: 'crash'; readonly id: number };
 
 /** A refusal from the thread, rebuilt on the main thread as an error. */
 export interface ThreadFailure {
@@ -55,7 +72,15 @@ export interface ListenerAddress {
   readonly port: number;
 }
 
-export type L7Value = null | number | MetricsJson | readonly ListenerAddress[];
+/** The answer to a prepare. */
+export interface PreparedReply {
+  /** The id the change is kept under, for its commit or abort. */
+  readonly change: number;
+  /** The bound port of each listener of port 0 in the prepared config, by name. */
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+export type L7Value = null | PreparedReply | MetricsJson | readonly ListenerAddress[];
 
 export type L7Reply =
   | { readonly id: number; readonly ok: true; readonly value: L7Value }

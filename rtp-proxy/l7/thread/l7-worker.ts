@@ -1,0 +1,346 @@
+/**
+ * One of the L7 threads, supervised (IsolatedHttpService owns one per
+ * proxy.workers): a thread that runs out of its heap, crashes, or whose
+ * event loop answers no ping for `unresponsiveMs` (a pathological route
+ * regex, a bug) is ended and started again alone, after a jittered backoff,
+ * with the config last committed; the other threads keep serving meanwhile
+ * (their sockets of each port take every new connection).
+ *
+ * What the worker needs of its owner (the config in force, how a restarted
+ * thread's listeners bind, the workload certificate) it asks through
+ * L7WorkerHost, so that a restart always takes the latest.
+ */
+import type { HttpConfig } from '../../../src/config/index.js';
+import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
+import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
+import type { Logger, LevelWithSilent } from '../../../src/shared/log.js';
+import type { MetricsJson } from '../../../src/shared/metrics.js';
+import type { WorkloadCertificates } from '../../../src/shared/identity/index.js';
+import type { PortSharing } from '../l7-service.js';
+import type { ListenerAddress, PreparedReply } from './messages.js';
+import { L7ThreadEndedError, L7ThreadHandle, type ThreadEnd } from './thread-handle.js';
+
+export interface L7WorkerOptions {
+  /** 0..workers-1. */
+  readonly index: number;
+  readonly role: string;
+  readonly log: Logger;
+  readonly heapMb: number;
+  readonly unresponsiveMs: number;
+  readonly pingIntervalMs: number;
+  readonly restartBackoff: BackoffOptions;
+}
+
+/** What a worker asks of the service that owns it. */
+export interface L7WorkerHost {
+  /** The config last committed: a restarted thread is given it. */
+  committed(): HttpConfig | undefined;
+  /**
+   * How a restarted thread's listeners bind (undefined: alone, node's own
+   * listen). Asked at each attempt, since the other threads may come and go.
+   */
+  restartSharing(worker: number): PortSharing | undefined;
+  /** A restarted thread put the committed config in force, its listeners bound as `ports`. */
+  reapplied(worker: number, sharing: PortSharing | undefined, reply: PreparedReply): void;
+  /** The node's workload certificate last given; a restarted thread starts with it. */
+  certificates(): WorkloadCertificates | undefined;
+  /** Whether a config transaction is prepared and not yet settled: a retry waits for it. */
+  transactionOpen(): boolean;
+  /** The service is closing: no more restarts. */
+  closed(): boolean;
+  /**
+   * Runs `task` alone among the workers' re-applications: a restarted thread
+   * that binds first must have bound before another decides how to bind.
+   */
+  serialize<T>(task: () => Promise<T>): Promise<T>;
+}
+
+/** prepare() after close(): the proxy is stopping. */
+export class L7ClosedError extends StreammeshError {
+  constructor() {
+    super('ERR_HTTP_SERVICE_CLOSED', 'l7: closed, it takes no config');
+  }
+}
+
+/** A change prepared on one thread. */
+export interface WorkerPrepared {
+  /** The worker's index. */
+  readonly worker: number;
+  readonly thread: L7ThreadHandle;
+  readonly reply: PreparedReply;
+}
+
+/** A scrape waits this long for the thread's metrics, then answers without them. */
+const METRICS_TIMEOUT_MS = 2000;
+/** close() waits this long for the thread to close its listeners, then terminates it. */
+const CLOSE_TIMEOUT_MS = 5000;
+/** A thread that ran this long was healthy: the restart backoff starts over. */
+const HEALTHY_RUN_MS = 60_000;
+
+export class L7Worker {
+  readonly index: number;
+  /** Restarts so far, by reason. */
+  readonly restarts = new Map<ThreadEnd, number>();
+  readonly #options: L7WorkerOptions;
+  readonly #host: L7WorkerHost;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+  /** The thread, once it has the config last committed in force; replaced on restart. */
+  #ready: Promise<L7ThreadHandle>;
+  #thread: L7ThreadHandle;
+  /** Whether the thread has the config last committed in force (false while restarting). */
+  #inForce = true;
+  #lastPong = performance.now();
+  readonly #watchdog: NodeJS.Timeout;
+
+  constructor(options: L7WorkerOptions, host: L7WorkerHost) {
+    this.index = options.index;
+    this.#options = options;
+    this.#host = host;
+    this.#log = options.log;
+    this.#backoff = new Backoff(options.restartBackoff);
+    this.#thread = this.#start();
+    this.#ready = Promise.resolve(this.#thread);
+    this.#watchdog = setInterval(() => {
+      this.#checkResponsive();
+    }, options.pingIntervalMs);
+    this.#watchdog.unref();
+  }
+
+  /** Whether the thread runs (not being restarted). */
+  get up(): boolean {
+    return !this.#thread.ended;
+  }
+
+  /** Whether the thread runs with the config last committed in force. */
+  get inForce(): boolean {
+    return this.#inForce && !this.#thread.ended;
+  }
+
+  /** Share of time the thread's event loop was busy since the last call; undefined while down. */
+  utilization(): number | undefined {
+    return this.#thread.ended ? undefined : this.#thread.utilization();
+  }
+
+  /**
+   * Prepares on the thread in force; a thread that ends meanwhile is no
+   * refusal of the config, so the prepare is made once more on its
+   * successor. Only the thread's own refusal (a port it cannot bind) is one.
+   */
+  async prepare(http: HttpConfig, sharing: PortSharing | undefined): Promise<WorkerPrepared> {
+    for (let attempt = 1; ; attempt += 1) {
+      const thread = await this.#ready;
+      try {
+        return { worker: this.index, thread, reply: await prepareOn(thread, http, sharing) };
+      } catch (error) {
+        if (!(error instanceof L7ThreadEndedError) || attempt >= 2 || this.#host.closed()) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** Puts a prepared change in force (the transaction's commit): it cannot fail. */
+  commit(prepared: WorkerPrepared): void {
+    if (prepared.thread === this.#thread) this.#inForce = true;
+    prepared.thread
+      .call({ kind: 'commit', change: prepared.reply.change })
+      .catch((error: unknown) => {
+        // Ended: the restart puts the committed config in force. Anything else is a bug.
+        if (error instanceof L7ThreadEndedError) return;
+        this.#log.error({ err: error }, 'l7 thread: commit failed');
+      });
+  }
+
+  /** Releases a prepared change; a thread that ended holds nothing of it any more. */
+  async abort(prepared: WorkerPrepared): Promise<void> {
+    await prepared.thread
+      .call({ kind: 'abort', change: prepared.reply.change })
+      .catch((error: unknown) => {
+        if (!(error instanceof L7ThreadEndedError)) throw error;
+      });
+  }
+
+  /** The bound address of every listener in force on this thread. */
+  async listeners(): Promise<readonly ListenerAddress[]> {
+    const thread = await this.#ready;
+    return (await thread.call({ kind: 'listeners' })) as readonly ListenerAddress[];
+  }
+
+  /** The thread's metrics; [] while it restarts or is too busy to answer. */
+  async metrics(): Promise<MetricsJson> {
+    const thread = this.#thread;
+    if (thread.ended) return [];
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<MetricsJson>((resolve) => {
+      timer = setTimeout(() => resolve([]), METRICS_TIMEOUT_MS);
+    });
+    const answer = thread
+      .call({ kind: 'metrics' })
+      .then((value) => value as MetricsJson)
+      .catch(() => [] as MetricsJson);
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Puts `certificates` in force on the thread (a thread started later gets them from the host). */
+  setCertificates(certificates: WorkloadCertificates): void {
+    const thread = this.#thread;
+    if (thread.ended) return;
+    thread.call({ kind: 'certificates', certificates }).catch((error: unknown) => {
+      // Ended: its successor starts with them. Anything else (bad PEM) leaves the last set in force.
+      if (error instanceof L7ThreadEndedError) return;
+      this.#log.error({ err: error }, 'l7 thread: the workload certificate was not taken');
+    });
+  }
+
+  /** Makes the thread throw an uncaught exception, as a bug would (tests of the supervision). */
+  async crash(): Promise<void> {
+    const thread = await this.#ready;
+    await thread.call({ kind: 'crash' });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#watchdog);
+    const thread = this.#thread;
+    if (thread.ended) return;
+    const timer = setTimeout(() => void thread.terminate('closed'), CLOSE_TIMEOUT_MS);
+    try {
+      await thread.call({ kind: 'close' });
+    } catch {
+      // Ended already, or terminated by the timer: nothing left to close.
+    } finally {
+      clearTimeout(timer);
+      await thread.terminate('closed');
+    }
+  }
+
+  #start(): L7ThreadHandle {
+    const startedAt = performance.now();
+    const thread = new L7ThreadHandle(
+      {
+        role: this.#options.role,
+        logLevel: this.#log.level as LevelWithSilent,
+        tty: process.stdout.isTTY,
+        certificates: this.#host.certificates(),
+        worker: this.index,
+      },
+      { heapMb: this.#options.heapMb },
+      (end) => {
+        this.#ended(thread, end, performance.now() - startedAt);
+      },
+    );
+    this.#thread = thread;
+    this.#lastPong = performance.now();
+    return thread;
+  }
+
+  #ended(thread: L7ThreadHandle, end: ThreadEnd, ranMs: number): void {
+    if (this.#host.closed() || end === 'closed' || thread !== this.#thread) return;
+    this.#inForce = false;
+    this.restarts.set(end, (this.restarts.get(end) ?? 0) + 1);
+    if (ranMs >= HEALTHY_RUN_MS) this.#backoff.reset();
+    const delayMs = this.#backoff.next();
+    this.#log.error(
+      { reason: end, ranMs: Math.round(ranMs), restartInMs: delayMs },
+      'l7 thread ended; restarting it with the config in force (media and the other L7 threads are not affected)',
+    );
+    this.#ready = this.#restart(delayMs);
+    // A prepare waiting on the restart sees its failure; nobody else must.
+    this.#ready.catch(() => undefined);
+  }
+
+  /**
+   * Starts a new thread after `delayMs` and puts the committed config in
+   * force on it. A config it cannot put in force (a port of it taken while
+   * the thread was down) leaves the thread running without it, so a new
+   * config can still be prepared; the committed one is tried again with
+   * backoff until it binds or a newer one is committed.
+   */
+  async #restart(delayMs: number): Promise<L7ThreadHandle> {
+    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    if (this.#host.closed()) throw new L7ClosedError();
+    const thread = this.#start();
+    const http = this.#host.committed();
+    if (http === undefined) {
+      this.#inForce = true;
+      return thread;
+    }
+    if (!(await this.#reapply(thread, http))) {
+      if (thread.ended) throw new L7ThreadEndedError('crashed');
+      this.#retryReapply(thread, http, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+    }
+    return thread;
+  }
+
+  /** Puts `http` in force on `thread`; false (logged) when it cannot. */
+  #reapply(thread: L7ThreadHandle, http: HttpConfig): Promise<boolean> {
+    return this.#host.serialize(async () => {
+      const sharing = this.#host.restartSharing(this.index);
+      try {
+        const reply = await prepareOn(thread, http, sharing);
+        await thread.call({ kind: 'commit', change: reply.change });
+        if (thread === this.#thread) this.#inForce = true;
+        this.#host.reapplied(this.index, sharing, reply);
+        this.#log.info('l7 thread restarted with the config in force');
+        return true;
+      } catch (error) {
+        this.#log.error(
+          { err: error },
+          `l7 thread restarted without the config in force (retrying): ${errorMessage(error)}`,
+        );
+        return false;
+      }
+    });
+  }
+
+  #retryReapply(thread: L7ThreadHandle, http: HttpConfig, backoff: Backoff): void {
+    const timer = setTimeout(() => {
+      // Moot once the thread is replaced, a newer config is committed, or the service closes.
+      if (
+        this.#host.closed() ||
+        thread.ended ||
+        this.#thread !== thread ||
+        this.#host.committed() !== http
+      ) {
+        return;
+      }
+      if (this.#host.transactionOpen()) {
+        this.#retryReapply(thread, http, backoff);
+        return;
+      }
+      void this.#reapply(thread, http).then((done) => {
+        if (!done) this.#retryReapply(thread, http, backoff);
+      });
+    }, backoff.next());
+    timer.unref();
+  }
+
+  #checkResponsive(): void {
+    const thread = this.#thread;
+    if (thread.ended) return;
+    const silentMs = performance.now() - this.#lastPong;
+    if (silentMs > this.#options.unresponsiveMs) {
+      this.#log.error({ silentMs: Math.round(silentMs) }, 'l7 thread does not answer; ending it');
+      void thread.terminate('unresponsive');
+      return;
+    }
+    thread.call({ kind: 'ping' }).then(
+      () => {
+        if (this.#thread === thread) this.#lastPong = performance.now();
+      },
+      () => undefined,
+    );
+  }
+}
+
+async function prepareOn(
+  thread: L7ThreadHandle,
+  http: HttpConfig,
+  sharing: PortSharing | undefined,
+): Promise<PreparedReply> {
+  return (await thread.call({ kind: 'prepare', http, sharing })) as PreparedReply;
+}
