@@ -28,6 +28,7 @@ import {
 import { CameraMesh } from './media/mesh/index.js';
 import { MediaRouteTable } from './media/relay/index.js';
 import { RtspService } from './media/rtsp/index.js';
+import { startSrtpEngine } from './media/metrics/srtp-engine-metrics.js';
 
 export interface RunningProxy {
   readonly id: string;
@@ -101,6 +102,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     ],
   });
   late.node = node;
+  startSrtpEngine(node.metrics, startup.proxy.srtpEngine, log);
   const mesh = new CameraMesh({
     nodeId: node.id,
     meshState: node.meshState,
