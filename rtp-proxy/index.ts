@@ -24,11 +24,11 @@ import {
   proxyStatsReport,
   registerRtspMetrics,
   registerStreamMetrics,
+  startSrtpEngine,
 } from './media/metrics/index.js';
 import { CameraMesh } from './media/mesh/index.js';
 import { MediaRouteTable } from './media/relay/index.js';
 import { RtspService } from './media/rtsp/index.js';
-import { startSrtpEngine } from './media/metrics/srtp-engine-metrics.js';
 
 export interface RunningProxy {
   readonly id: string;
