@@ -4,6 +4,7 @@
  */
 export { registerRtspMetrics } from './rtsp-metrics.js';
 export { registerStreamMetrics } from './stream-metrics.js';
+export { startSrtpEngine } from './srtp-engine-metrics.js';
 export {
   MAX_REPORTED_STREAMS,
   buildStatsReport,
