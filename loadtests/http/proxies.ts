@@ -2,7 +2,7 @@
  * The two proxies compared, each with one listener per protocol, forwarding
  * to the backends (backends.ts):
  *
- *   haproxy     HAProxy 2.6 (Debian), `nbthread 1`, `http-reuse always`;
+ *   haproxy     HAProxy 2.6 (Debian), `nbthread N` (1, or 2 for haproxy-w2), `http-reuse always`;
  *               h2 frontends (`proto h2`, cleartext prior knowledge) for
  *               HTTP/2 and gRPC, and h2 to the backends of those two
  *               (`server ... proto h2`); HTTP/1.1 end to end for HTTP/1.1
@@ -11,8 +11,9 @@
  *               one route per listener, clusters with http2: true for the
  *               HTTP/2 and gRPC backends
  *
- * Both are one thread of work: HAProxy by its nbthread 1, streammesh because
- * the proxy is one Node process (its JavaScript runs on one thread).
+ * With one worker, both are one thread of work: HAProxy by its nbthread 1,
+ * streammesh by proxy.workers 1 (STREAMMESH_PROXY_WORKERS). The -w2 targets
+ * give each two. bare-proxy.ts (startBareNode) is the third, one Node thread.
  *
  * With a HopSetup (--mtls, --two-hop) each target is instead two proxies in
  * its one process, the second reached from the first in clear or over
@@ -21,6 +22,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { httpSchema } from '../../src/config/http-schema.js';
 import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import { parentPid } from '../rtp/cpu.js';
@@ -52,13 +54,14 @@ export async function startHaproxy(
   backends: Backends,
   lifetimeMs: number,
   hop?: HopSetup,
+  workers = 1,
 ): Promise<PeerServer> {
   const binary = '/usr/sbin/haproxy';
   if (!existsSync(binary))
     throw new Error(`${binary} is missing: run scripts/install-bench-peers.sh`);
   const config = [
     'global',
-    '  nbthread 1',
+    `  nbthread ${workers}`,
     '  maxconn 4096',
     'defaults',
     '  mode http',
@@ -95,7 +98,7 @@ export async function startHaproxy(
           backends,
           hop.hop === 'mtls' ? haproxyCertificates(dir) : undefined,
         );
-  const file = join(dir, 'haproxy.cfg');
+  const file = join(dir, `haproxy-${workers}.cfg`);
   await writeFile(file, [...config, ...(twoHop ?? sections), ''].join('\n'));
   // -db: foreground, one process (no master-worker), so its pid is the proxy.
   const peer = spawnPeer(binary, ['-db', '-f', file], {
@@ -154,6 +157,7 @@ export async function startStreammesh(
   backends: Backends,
   lifetimeMs: number,
   hop?: HopSetup,
+  workers = 1,
 ): Promise<PeerServer> {
   const http =
     hop === undefined
@@ -169,10 +173,14 @@ export async function startStreammesh(
     signaling: { admin: '127.0.0.1:0' },
     proxy: { admin: '127.0.0.1:0', http },
   };
-  const file = join(dir, 'streammesh.yaml');
+  const file = join(dir, `streammesh-${workers}.yaml`);
   await writeFile(file, `${JSON.stringify(config, null, 2)}\n`);
 
-  const up = spawnStreammeshUp(file, { timeoutMs: lifetimeMs });
+  // proxy.workers is node-local and read at start: set by its variable.
+  const up = spawnStreammeshUp(file, {
+    timeoutMs: lifetimeMs,
+    env: { STREAMMESH_PROXY_WORKERS: String(workers) },
+  });
   try {
     const adminUrl = await waitProxyReady(up);
     const pid = await proxyPid(up, adminUrl);
@@ -197,6 +205,32 @@ export async function startStreammesh(
     return new PeerServer('streammesh', up, pid);
   } catch (error) {
     await up.stop();
+    throw error;
+  }
+}
+
+/** bare-proxy.ts in a child process of its own: node:http and node:http2 with no proxy logic. */
+export async function startBareNode(
+  listeners: Listeners,
+  backends: Backends,
+  lifetimeMs: number,
+): Promise<PeerServer> {
+  const script = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
+  const peer = spawnPeer(process.execPath, [script, JSON.stringify({ listeners, backends })], {
+    timeoutMs: lifetimeMs,
+    stopSignal: 'SIGTERM',
+    killAfterMs: 3_000,
+  });
+  try {
+    await waitListening(
+      Object.values(listeners),
+      10_000,
+      () => peer.running(),
+      () => peer.stderr(),
+    );
+    return new PeerServer('bare-node', peer, await waitPeerPid(peer));
+  } catch (error) {
+    await peer.stop();
     throw error;
   }
 }

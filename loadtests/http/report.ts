@@ -15,6 +15,9 @@ export function resultTable(results: BenchResults): string {
     'p99 ms',
     '+p50 ms',
     '+p99 ms',
+    'fixed',
+    'p99 ms',
+    '+p99 ms',
     'failed',
   ];
   const rows: string[][] = [header];
@@ -32,6 +35,9 @@ export function resultTable(results: BenchResults): string {
         fmt(s.p99Ms, 3),
         target === 'direct' ? '' : fmt(s.addedP50Ms, 3),
         target === 'direct' ? '' : fmt(s.addedP99Ms, 3),
+        fmt(s.atFixedRate.offeredPerSecond),
+        fmt(s.atFixedRate.p99Ms, 3),
+        target === 'direct' ? '' : fmt(s.atFixedRate.addedP99Ms, 3),
         String(s.failedRequests),
       ]);
     }
@@ -43,13 +49,22 @@ export function resultTable(results: BenchResults): string {
       .join('  '),
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  const comparisons = Object.entries(results.comparison).map(
-    ([protocol, c]) =>
-      `${protocol.padEnd(6)} streammesh/haproxy max req/s x${fmt(c.rpsRatio, 2)} ` +
-      `(aim >= ${AIMS.rpsRatio}: ${verdict(c.aims.rpsAtLeast06xHaproxy)}), ` +
-      `req/s per proxy core x${fmt(c.rpsPerCpuRatio, 2)}; added p99 streammesh ` +
-      `${fmt(c.addedP99Ms.streammesh, 3)} ms, haproxy ${fmt(c.addedP99Ms.haproxy, 3)} ms ` +
-      `(aim <= ${AIMS.addedP99Ms} ms: ${verdict(c.aims.addedP99AtMost2Ms)})`,
+  const comparisons = Object.entries(results.comparison).flatMap(([protocol, c]) => [
+    `${protocol.padEnd(6)} streammesh/bare-node req/s per core x${fmt(c.perCoreVsBareNode, 2)} ` +
+      `(aim >= ${AIMS.perCoreVsBareNode}: ${verdict(c.aims.perCoreAtLeast09xBareNode)}), ` +
+      `max x${fmt(c.maxVsBareNode, 2)}; workers 2/1 x${fmt(c.workers2OverWorkers1, 2)} ` +
+      `(growing: ${verdict(c.aims.growsWithWorkers)}), haproxy nbthread 2/1 ` +
+      `x${fmt(c.haproxyThreads2OverThreads1, 2)}`,
+    `${' '.repeat(6)} streammesh/haproxy max x${fmt(c.rpsRatio, 2)}, per core ` +
+      `x${fmt(c.rpsPerCpuRatio, 2)}, w2/haproxy-w2 x${fmt(c.streammeshW2OverHaproxyW2, 2)}; ` +
+      `streammesh added p99 ${fmt(c.addedP99MsAtFixedRate.streammesh, 3)} ms at the fixed rate ` +
+      `(aim <= ${AIMS.addedP99Ms} ms: ${verdict(c.aims.addedP99AtMost2MsAtFixedRate)}), ` +
+      `${fmt(c.addedP99Ms.streammesh, 3)} ms at half load ` +
+      `(${verdict(c.aims.addedP99AtMost2Ms)})`,
+  ]);
+  const versus = Object.entries(results.addedP99VsHttp1).map(
+    ([name, r]) =>
+      `${name} added p99: x${fmt(r.fixed, 2)} at the fixed rate, x${fmt(r.half, 2)} at half load`,
   );
   const problems = [
     ...Object.entries(results.setupErrors).map(
@@ -61,8 +76,9 @@ export function resultTable(results: BenchResults): string {
   return [
     ...lines,
     '',
-    `medians of ${results.parameters.repeats} run(s); latency at half load = half the lowest proxy maximum per run; +p50/+p99 = target - direct at that rate`,
+    `medians of ${results.parameters.repeats} run(s); half load = half of streammesh's maximum per run; fixed = ${results.parameters.fixedRatePerSecond}/s over ${results.parameters.connections} connections; +p50/+p99 = target - direct at that rate`,
     ...comparisons,
+    ...versus,
     ...problems,
   ].join('\n');
 }

@@ -26,7 +26,19 @@ export interface BenchParameters {
    * over mutual TLS (mesh-hop.ts).
    */
   readonly hop: 'none' | 'plain' | 'mtls';
+  /** The fixed rate of the "fixed" latency phase (over `connections`). */
+  readonly fixedRatePerSecond: number;
+  /** Which latency phases ran: fixed (fixedRatePerSecond), half (half streammesh's max). */
+  readonly latencyPhases: readonly LatencyPhase[];
 }
+
+/**
+ * fixed: every target at fixedRatePerSecond (1,000/s over 16 connections by
+ * default: the point of Istio's published sidecar benchmark); half: every
+ * target at half of streammesh's own maximum in the run (half the lowest
+ * proxy maximum when streammesh was not measured).
+ */
+export type LatencyPhase = 'fixed' | 'half';
 
 /** CPU over a step's window, in cores (1 = one core busy). */
 export interface StepCpu {
@@ -54,6 +66,7 @@ export interface MaxStep {
 
 export interface LatencyStep {
   readonly run: number;
+  readonly phase: LatencyPhase;
   readonly protocol: Protocol;
   readonly target: TargetName;
   /** The rate offered (h2load --rps x connections). */
@@ -85,7 +98,18 @@ export interface TargetSummary {
   readonly addedP50Ms: number;
   readonly addedP99Ms: number;
   readonly proxyCoresAtHalfLoad: number;
+  /** The same figures at the fixed rate. */
+  readonly atFixedRate: PhaseSummary;
   readonly failedRequests: number;
+}
+
+export interface PhaseSummary {
+  readonly offeredPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly addedP50Ms: number;
+  readonly addedP99Ms: number;
+  readonly proxyCores: number;
 }
 
 export interface ProtocolComparison {
@@ -93,12 +117,25 @@ export interface ProtocolComparison {
   readonly rpsRatio: number;
   /** streammesh / haproxy, of requests per proxy CPU-second. */
   readonly rpsPerCpuRatio: number;
-  readonly addedP50Ms: Partial<Record<'haproxy' | 'streammesh', number>>;
-  readonly addedP99Ms: Partial<Record<'haproxy' | 'streammesh', number>>;
+  /** streammesh / bare-node, of requests per proxy CPU-second (aim >= 0.9). */
+  readonly perCoreVsBareNode: number;
+  /** streammesh / bare-node, of the median maxima. */
+  readonly maxVsBareNode: number;
+  /** streammesh-w2 / streammesh, of the median maxima. */
+  readonly workers2OverWorkers1: number;
+  readonly haproxyThreads2OverThreads1: number;
+  readonly streammeshW2OverHaproxyW2: number;
+  /** Per proxy target: added latency at half load (half phase). */
+  readonly addedP50Ms: Partial<Record<TargetName, number>>;
+  readonly addedP99Ms: Partial<Record<TargetName, number>>;
+  readonly addedP99MsAtFixedRate: Partial<Record<TargetName, number>>;
   /** The issue's aims; null when not measured. */
   readonly aims: {
     readonly rpsAtLeast06xHaproxy: boolean | null;
     readonly addedP99AtMost2Ms: boolean | null;
+    readonly addedP99AtMost2MsAtFixedRate: boolean | null;
+    readonly perCoreAtLeast09xBareNode: boolean | null;
+    readonly growsWithWorkers: boolean | null;
   };
 }
 
@@ -117,6 +154,8 @@ export interface BenchResults {
   readonly latencySteps: readonly LatencyStep[];
   readonly summary: Partial<Record<Protocol, Partial<Record<TargetName, TargetSummary>>>>;
   readonly comparison: Partial<Record<Protocol, ProtocolComparison>>;
+  /** streammesh's added p99 of HTTP/2 and gRPC over HTTP/1.1's, per latency phase. */
+  readonly addedP99VsHttp1: Record<string, { readonly half: number; readonly fixed: number }>;
   readonly stoppedBy: string | null;
   readonly errors: readonly string[];
 }

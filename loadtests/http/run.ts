@@ -2,9 +2,13 @@
  * `npm run bench:http`: the L7 proxy (HTTP/1.1, HTTP/2, gRPC) against
  * HAProxy and against no proxy, side by side in one run.
  *
- *   direct      client -> backend
- *   haproxy     client -> HAProxy 2.6 (nbthread 1, http-reuse always) -> backend
- *   streammesh  client -> `streammesh up` rtp-proxy (proxy.http) -> backend
+ *   direct         client -> backend
+ *   bare-node      client -> bare-proxy.ts (node:http + keep-alive agent,
+ *                  node:http2 + one upstream session; no proxy logic) -> backend
+ *   haproxy        client -> HAProxy 2.6 (nbthread 1, http-reuse always) -> backend
+ *   haproxy-w2     the same with nbthread 2
+ *   streammesh     client -> `streammesh up` rtp-proxy (proxy.http), proxy.workers 1 -> backend
+ *   streammesh-w2  the same with proxy.workers 2 (STREAMMESH_PROXY_WORKERS=2)
  *
  * Backends (backends.ts): nginx for HTTP/1.1, HTTP/2 (h2c, prior
  * knowledge) and, by default, gRPC unary (a fixed gRPC reply; the
@@ -22,13 +26,16 @@
  *   1. maximum: closed loop over fixed connections (HTTP/2 and gRPC: x
  *      streams each) for a fixed window after a warm-up; requests/s, and
  *      CPU of the proxy, the backend and the machine over the window;
- *   2. latency at half load: every target at one rate, half the lowest
- *      maximum among the proxies in this run (so each proxy runs at no more
- *      than half its own maximum), h2load --rps over the same connections;
+ *   2. latency, two phases, every target (direct included) at the same rate
+ *      in each: "fixed", 1,000 requests/s over 16 connections (--fixed-rps,
+ *      --connections; the point of Istio's sidecar benchmark), and "half",
+ *      half of streammesh's own maximum in this run (half the lowest proxy
+ *      maximum when streammesh is not measured); h2load --rps, paced;
  *      p50/p99 from h2load's per-request log; added = target - direct.
- * Repeated (3 runs by default); medians, streammesh/haproxy ratios and
- * whether the issue's aims are met (>= 0.6x HAProxy's requests/s; added p99
- * <= 2 ms at half load).
+ * Repeated (3 runs by default); medians and ratios: streammesh/bare-node
+ * requests/s per proxy core (aim >= 0.9), workers 2/1 (aim: growing),
+ * streammesh/haproxy, added p99 of HTTP/2 and gRPC over HTTP/1.1's, and
+ * whether added p99 <= 2 ms at both rates.
  *
  * CPU: utime+stime from /proc/<pid>/stat of HAProxy's one process, of the
  * rtp-proxy child of `up` (its pid from the proxy's /healthz, checked to be
@@ -47,7 +54,9 @@
  * http-two-hop.json (mesh-hop.ts). Their difference is what mTLS adds.
  *
  * Options: --quick (2 s windows, 1 run), --protocols http1,http2,grpc,
- * --targets direct,haproxy,streammesh, --duration-s S, --connections N,
+ * --targets direct,bare-node,haproxy,haproxy-w2,streammesh,streammesh-w2,
+ * --fixed-rps N (default 1000), --latency-phases fixed,half,
+ * --duration-s S, --connections N,
  * --streams N, --repeats N, --grpc-backend nginx|grpc-js (see backends.ts), --quiet-wait-s S (before each window, wait at
  * most this long for a quiet machine; 0 with --quick), --max-minutes M (hard bound: no step starts
  * after it; partial results are still written), --out DIR.
@@ -56,7 +65,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/shared/errors.js';
@@ -70,9 +79,11 @@ import { round } from '../rtp/stats.js';
 import { systemSample, systemWindow, type SystemSample } from '../rtsp/system.js';
 import { startGrpcBackend, startNginx } from './backends.js';
 import {
+  HOP_TARGETS,
   PROTOCOLS,
   PROXIES,
   TARGETS,
+  WORKERS,
   parseList,
   url,
   type Listeners,
@@ -84,9 +95,22 @@ import { GRPC_MESSAGE, grpcFrame } from './grpc-message.js';
 const GRPC_BACKENDS = ['nginx', 'grpc-js'] as const;
 import { closedLoop, rateLimited, type LoadResult } from './load.js';
 import type { Server } from './processes.js';
-import { repoRoot, startHaproxy, startStreammesh, type Backends } from './proxies.js';
+import {
+  repoRoot,
+  startBareNode,
+  startHaproxy,
+  startStreammesh,
+  type Backends,
+} from './proxies.js';
 import { resultTable } from './report.js';
-import type { BenchParameters, BenchResults, LatencyStep, MaxStep, StepCpu } from './results.js';
+import type {
+  BenchParameters,
+  BenchResults,
+  LatencyPhase,
+  LatencyStep,
+  MaxStep,
+  StepCpu,
+} from './results.js';
 import { checkAnswers } from './smoke.js';
 import { summarize } from './summary.js';
 import { QUIET_CORES, waitForQuiet } from './quiet.js';
@@ -103,6 +127,8 @@ const { values: args } = parseArgs({
     'quiet-wait-s': { type: 'string' },
     'grpc-backend': { type: 'string' },
     'max-minutes': { type: 'string' },
+    'fixed-rps': { type: 'string' },
+    'latency-phases': { type: 'string' },
     out: { type: 'string' },
     mtls: { type: 'boolean', default: false },
     'two-hop': { type: 'boolean', default: false },
@@ -110,9 +136,12 @@ const { values: args } = parseArgs({
 });
 
 const quick = args.quick;
+const twoProxies = args.mtls || args['two-hop'];
+const knownTargets = twoProxies ? HOP_TARGETS : TARGETS;
+const LATENCY_PHASES: readonly LatencyPhase[] = ['fixed', 'half'];
 const parameters: BenchParameters = {
   protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
-  targets: parseList(args.targets ?? TARGETS.join(','), TARGETS, '--targets'),
+  targets: parseList(args.targets ?? knownTargets.join(','), knownTargets, '--targets'),
   durationSeconds: int(args['duration-s'], quick ? 2 : 5, 1, 120),
   warmupSeconds: 1,
   connections: int(args.connections, 16, 1, 1_000),
@@ -124,6 +153,12 @@ const parameters: BenchParameters = {
   maxMinutes: Number(args['max-minutes'] ?? (quick ? 5 : 20)),
   latencyLoad: 0.5,
   hop: args.mtls ? 'mtls' : args['two-hop'] ? 'plain' : 'none',
+  fixedRatePerSecond: int(args['fixed-rps'], 1_000, 1, 1_000_000),
+  latencyPhases: parseList(
+    args['latency-phases'] ?? LATENCY_PHASES.join(','),
+    LATENCY_PHASES,
+    '--latency-phases',
+  ),
 };
 const RESULT_FILES = { none: 'http.json', plain: 'http-two-hop.json', mtls: 'http-mtls.json' };
 if (!(parameters.maxMinutes > 0 && parameters.maxMinutes <= 120)) {
@@ -176,7 +211,7 @@ async function main(): Promise<void> {
   let stoppedBy: string | null = null;
   try {
     const lifetimeMs = parameters.maxMinutes * 60_000 + 120_000;
-    const ports = await pickPorts(parameters.hop === 'none' ? 9 : 15);
+    const ports = await pickPorts(3 + 6 * parameters.targets.length);
     const port = (): number => ports.pop() ?? 0;
     const grpcBody = join(dir, 'grpc-request.bin');
     await writeFile(grpcBody, grpcFrame(GRPC_MESSAGE));
@@ -205,12 +240,17 @@ async function main(): Promise<void> {
       }
       const listeners: Listeners = { http1: port(), http2: port(), grpc: port() };
       try {
-        const start = name === 'haproxy' ? startHaproxy : startStreammesh;
         const hop =
           parameters.hop === 'none'
             ? undefined
             : { hop: parameters.hop, ports: { http1: port(), http2: port(), grpc: port() } };
-        const proxy = await start(dir, listeners, backendPorts, lifetimeMs, hop);
+        const workers = WORKERS[name] ?? 1;
+        const proxy =
+          name === 'bare-node'
+            ? await startBareNode(listeners, backendPorts, lifetimeMs)
+            : name.startsWith('haproxy')
+              ? await startHaproxy(dir, listeners, backendPorts, lifetimeMs, hop, workers)
+              : await startStreammesh(dir, listeners, backendPorts, lifetimeMs, hop, workers);
         servers.push(proxy);
         targets.push({ name, listeners, proxy });
         log(`${name}: listening on ${JSON.stringify(listeners)} (pid ${proxy.workPid})`);
@@ -258,15 +298,17 @@ async function main(): Promise<void> {
             maxSteps.push(step);
             if (step.failed === 0) maxima.set(target.name, step.requestsPerSecond);
           }
-          const rate = commonRate(maxima);
-          if (rate === undefined) continue;
-          for (const target of [...order].reverse()) {
-            const step = await guarded(
-              errors,
-              `${target.name}/${protocol} latency (run ${run + 1})`,
-              () => measureLatency(rig, target, protocol, run, rate),
-            );
-            if (step !== undefined) latencySteps.push(step);
+          for (const phase of parameters.latencyPhases) {
+            const rate = phase === 'fixed' ? parameters.fixedRatePerSecond : halfRate(maxima);
+            if (rate === undefined) continue;
+            for (const target of [...order].reverse()) {
+              const step = await guarded(
+                errors,
+                `${target.name}/${protocol} latency ${phase} (run ${run + 1})`,
+                () => measureLatency(rig, target, protocol, run, rate, phase),
+              );
+              if (step !== undefined) latencySteps.push(step);
+            }
           }
         }
       }
@@ -281,7 +323,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       command: `npm run bench:http${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       durationSeconds: round((Date.now() - startedAt) / 1000),
-      machine,
+      machine: { ...machine, loadAverageEnd: loadavg().map((v) => round(v, 2)) },
       parameters,
       method: METHOD,
       backends: BACKENDS,
@@ -355,6 +397,7 @@ async function measureLatency(
   protocol: Protocol,
   run: number,
   rate: number,
+  phase: LatencyPhase,
 ): Promise<LatencyStep> {
   assertRunning(target);
   const quietWaitMs = await waitForQuiet(parameters.quietWaitSeconds * 1000);
@@ -362,12 +405,12 @@ async function measureLatency(
   const result = await rateLimited({
     ...loadOptions(rig, target, protocol),
     ratePerSecond: rate,
-    logFile: join(rig.dir, `latency-${target.name}-${protocol}.tsv`),
+    logFile: join(rig.dir, `latency-${target.name}-${protocol}-${phase}.tsv`),
   });
   const cpu = window.end();
   const offered = result.pacing.offeredPerSecond;
   logStep(
-    `${target.name}/${protocol} at ${offered}/s over ${result.pacing.connections} connections (run ${run + 1})`,
+    `${target.name}/${protocol} ${phase} at ${offered}/s over ${result.pacing.connections} connections (run ${run + 1})`,
     result,
     cpu,
     quietWaitMs,
@@ -375,6 +418,7 @@ async function measureLatency(
   if (result.latency === undefined) throw new Error('h2load gave no latency');
   return {
     run: run + 1,
+    phase,
     protocol,
     target: target.name,
     offeredPerSecond: offered,
@@ -401,8 +445,13 @@ function loadOptions(rig: Rig, target: Target, protocol: Protocol) {
   };
 }
 
-/** Half the lowest maximum among the proxies of this run (direct's when no proxy ran). */
-function commonRate(maxima: ReadonlyMap<TargetName, number>): number | undefined {
+/**
+ * Half of streammesh's own maximum in this run; without it, half the lowest
+ * maximum among the proxies (direct's when no proxy ran).
+ */
+function halfRate(maxima: ReadonlyMap<TargetName, number>): number | undefined {
+  const own = maxima.get('streammesh');
+  if (own !== undefined) return Math.floor(own * parameters.latencyLoad);
   const proxies = PROXIES.map((name) => maxima.get(name)).filter((v) => v !== undefined);
   const basis = proxies.length > 0 ? Math.min(...proxies) : maxima.get('direct');
   return basis === undefined ? undefined : Math.floor(basis * parameters.latencyLoad);
@@ -488,6 +537,8 @@ function machineInfo(): Record<string, unknown> {
     commandLine('dpkg-query', ['-W', '-f=${Version}', name]);
   return {
     ...sharedMachineInfo(repoRoot),
+    availableParallelism: availableParallelism(),
+    loadAverageStart: loadavg().map((v) => round(v, 2)),
     haproxy: version('haproxy'),
     nginx: version('nginx'),
     wrk: version('wrk'),
@@ -508,14 +559,14 @@ function grpcJsVersion(): string {
 
 const METHOD: readonly string[] = [
   'Everything on 127.0.0.1; the load client, the proxy and the backend share the machine (cores in machine.cores); nothing is pinned.',
-  'Targets: direct (client -> backend), haproxy (HAProxy 2.6, nbthread 1, http-reuse always, h2 to the HTTP/2 and gRPC backends), streammesh (`streammesh up`, the rtp-proxy child serving proxy.http.listeners with protocol auto, clusters with http2: true for the HTTP/2 and gRPC backends, access log off). Each has one listener per protocol.',
+  'Targets: direct (client -> backend), bare-node (bare-proxy.ts: node:http server + http.request over a keep-alive agent for HTTP/1.1; node:http2 h2c server + one http2 session to the backend for HTTP/2 and gRPC, headers, body and trailers forwarded; no proxy logic; one Node thread), haproxy / haproxy-w2 (HAProxy 2.6, nbthread 1 / 2, http-reuse always, h2 to the HTTP/2 and gRPC backends), streammesh / streammesh-w2 (`streammesh up` with STREAMMESH_PROXY_WORKERS 1 / 2, the rtp-proxy child serving proxy.http.listeners with protocol auto, clusters with http2: true for the HTTP/2 and gRPC backends, access log off). Each has one listener per protocol.',
   'Backends: see "backends". nginx serves HTTP/1.1, h2c and gRPC on three ports, one worker, keepalive_requests 1e8; backend CPU per window shows how far it is from its limit.',
   'Before any load, one request per target and protocol must return the backend answer (gRPC: a @grpc/grpc-js client call, status OK, echoed bytes); a pair that does not is listed in setupErrors and not loaded.',
   'Maximum: closed loop, wrk -t1 for HTTP/1.1 (a 1 s run first to warm up), h2load -t1 for HTTP/2 and gRPC (-m streams per connection, --warm-up-time 1 s); requests/s over the window. A window with failed requests does not count towards the common rate.',
-  'Latency: h2load -t1 at half the lowest proxy maximum of the same run and protocol, for every target including direct, paced: h2load --rps sends what is due every max(10 ms, 1/rps) per connection, so each connection sends at most 100 requests/s (one per tick), with as many connections as that takes (at least --connections), opened over 10 ms (-r per 1 ms) so that their timers are spread and arrivals come a few per millisecond, not in 10 ms bursts; counted runs (-n = rate x duration; -r excludes -D) after a warm-up run of the same shape; --h1 -m1 for HTTP/1.1; p50/p99 of the per-request times in h2load --log-file (request start to end of response, successful requests only). added = target - direct at that rate in the same run; the summary gives the median of the per-run differences.',
+  "Latency, two phases (latencyPhases): fixed = fixedRatePerSecond over `connections` connections; half = half of streammesh's own maximum in the same run and protocol (half the lowest proxy maximum when streammesh was not measured). In each, every target including direct at that rate, h2load -t1, paced: h2load --rps sends what is due every max(10 ms, 1/rps) per connection, so each connection sends at most 100 requests/s (one per tick), with as many connections as that takes (at least --connections), opened over 10 ms (-r per 1 ms) so that their timers are spread and arrivals come a few per millisecond, not in 10 ms bursts; counted runs (-n = rate x duration; -r excludes -D) after a warm-up run of the same shape; --h1 -m1 for HTTP/1.1; p50/p99 of the per-request times in h2load --log-file (request start to end of response, successful requests only). added = target - direct at that rate in the same run; the summary gives the median of the per-run differences.",
   'CPU: utime+stime over each window from /proc/<pid>/stat of the proxy (HAProxy; the rtp-proxy child of up, pid from its /healthz, checked to be a child of up), the backend (nginx worker; gRPC server) and the whole machine (/proc/stat). requestsPerProxyCpuSecond = max requests/s / proxy cores at that maximum.',
   `The machine may be shared: before each window the driver waits (at most quietWaitSeconds, probing 1 s at a time) until all processes together use < ${QUIET_CORES} cores (the benchmark's own are idle then); the wait is recorded per step (quietWaitMs), and cpu.machineBusy shows what the whole machine did over the window.`,
-  'Runs: targets alternate order between runs (maximum phase in one order, latency phase in the reverse); medians over runs. Aims (the issue): streammesh >= 0.6x HAProxy requests/s, added p99 <= 2 ms at half load.',
+  'Runs: targets alternate order between runs (maximum phase in one order, latency phases in the reverse); medians over runs. Aims (issue 20): streammesh requests/s per proxy core >= 0.9x bare-node and growing with workers (streammesh-w2/streammesh); added p99 <= 2 ms at the fixed rate and at half load, for HTTP/2 and gRPC as for HTTP/1.1 (addedP99VsHttp1). CPU of a multi-threaded proxy (haproxy-w2, streammesh-w2) is all its threads: requests per proxy CPU-second stays per core.',
 ];
 
 let tempDir: string | undefined;

@@ -1,97 +1,187 @@
-/** Medians over the runs, added latency against direct, and streammesh/haproxy ratios. */
+/**
+ * Medians over the runs, added latency against direct, and the ratios the
+ * issue asks for: streammesh/bare-node requests/s per core, workers 2/1,
+ * added p99 of HTTP/2 and gRPC against HTTP/1.1, streammesh/haproxy.
+ */
 import { median, round } from '../rtp/stats.js';
 import type { Protocol, TargetName } from './endpoints.js';
 import type {
   BenchResults,
+  LatencyPhase,
   LatencyStep,
   MaxStep,
+  PhaseSummary,
   ProtocolComparison,
   TargetSummary,
 } from './results.js';
 
 /** The issue's aims for the HTTP proxy. */
-export const AIMS = { rpsRatio: 0.6, addedP99Ms: 2 } as const;
+export const AIMS = {
+  rpsRatio: 0.6,
+  addedP99Ms: 2,
+  perCoreVsBareNode: 0.9,
+} as const;
 
 export function summarize(
   protocols: readonly Protocol[],
   targets: readonly TargetName[],
   maxSteps: readonly MaxStep[],
   latencySteps: readonly LatencyStep[],
-): Pick<BenchResults, 'summary' | 'comparison'> {
+): Pick<BenchResults, 'summary' | 'comparison' | 'addedP99VsHttp1'> {
   const summary: BenchResults['summary'] = {};
   const comparison: BenchResults['comparison'] = {};
   for (const protocol of protocols) {
     const byTarget: Partial<Record<TargetName, TargetSummary>> = {};
     for (const target of targets) {
       const maxima = maxSteps.filter((s) => s.protocol === protocol && s.target === target);
+      const phase = (name: LatencyPhase): PhaseSummary =>
+        phaseSummary(latencySteps, protocol, target, name);
+      const half = phase('half');
       const latencies = latencySteps.filter((s) => s.protocol === protocol && s.target === target);
       if (maxima.length === 0 && latencies.length === 0) continue;
-      const added = (pick: (step: LatencyStep) => number): number =>
-        round(
-          median(
-            latencies.map((step) => {
-              const direct = latencySteps.find(
-                (d) => d.protocol === protocol && d.target === 'direct' && d.run === step.run,
-              );
-              return direct === undefined ? Number.NaN : pick(step) - pick(direct);
-            }),
-          ),
-          3,
-        );
-      const maxRps = round(median(maxima.map((s) => s.requestsPerSecond)), 0);
-      const proxyCores = round(median(maxima.map((s) => s.cpu.proxy)), 3);
       byTarget[target] = {
-        runs: Math.max(maxima.length, latencies.length),
-        maxRequestsPerSecond: maxRps,
-        proxyCoresAtMax: proxyCores,
+        runs: Math.max(
+          maxima.length,
+          ...['half', 'fixed'].map((p) => latencies.filter((s) => s.phase === p).length),
+        ),
+        maxRequestsPerSecond: round(median(maxima.map((s) => s.requestsPerSecond)), 0),
+        proxyCoresAtMax: round(median(maxima.map((s) => s.cpu.proxy)), 3),
         requestsPerProxyCpuSecond: round(
           median(maxima.map((s) => s.requestsPerSecond / s.cpu.proxy)),
           0,
         ),
         backendCoresAtMax: round(median(maxima.map((s) => s.cpu.backend)), 3),
         machineBusyCoresAtMax: round(median(maxima.map((s) => s.cpu.machineBusy)), 2),
-        halfLoadPerSecond: round(median(latencies.map((s) => s.offeredPerSecond)), 0),
-        p50Ms: round(median(latencies.map((s) => s.latency.p50Ms)), 3),
-        p99Ms: round(median(latencies.map((s) => s.latency.p99Ms)), 3),
-        addedP50Ms: target === 'direct' ? 0 : added((s) => s.latency.p50Ms),
-        addedP99Ms: target === 'direct' ? 0 : added((s) => s.latency.p99Ms),
-        proxyCoresAtHalfLoad: round(median(latencies.map((s) => s.cpu.proxy)), 3),
+        halfLoadPerSecond: half.offeredPerSecond,
+        p50Ms: half.p50Ms,
+        p99Ms: half.p99Ms,
+        addedP50Ms: half.addedP50Ms,
+        addedP99Ms: half.addedP99Ms,
+        proxyCoresAtHalfLoad: half.proxyCores,
+        atFixedRate: phase('fixed'),
         failedRequests: [...maxima, ...latencies].reduce((sum, s) => sum + s.failed, 0),
       };
     }
     summary[protocol] = byTarget;
-    comparison[protocol] = compare(byTarget['haproxy'], byTarget['streammesh']);
+    comparison[protocol] = compare(byTarget);
   }
-  return { summary, comparison };
+  return { summary, comparison, addedP99VsHttp1: versusHttp1(summary) };
 }
 
-function compare(
-  haproxy: TargetSummary | undefined,
-  streammesh: TargetSummary | undefined,
-): ProtocolComparison {
-  const ratio = (x: number | undefined, y: number | undefined): number =>
-    x === undefined || y === undefined || !(y > 0) ? Number.NaN : round(x / y, 3);
+function phaseSummary(
+  steps: readonly LatencyStep[],
+  protocol: Protocol,
+  target: TargetName,
+  phase: LatencyPhase,
+): PhaseSummary {
+  const mine = steps.filter(
+    (s) => s.protocol === protocol && s.target === target && s.phase === phase,
+  );
+  const added = (pick: (step: LatencyStep) => number): number =>
+    target === 'direct'
+      ? 0
+      : round(
+          median(
+            mine.map((step) => {
+              const direct = steps.find(
+                (d) =>
+                  d.protocol === protocol &&
+                  d.target === 'direct' &&
+                  d.run === step.run &&
+                  d.phase === phase,
+              );
+              return direct === undefined ? Number.NaN : pick(step) - pick(direct);
+            }),
+          ),
+          3,
+        );
+  return {
+    offeredPerSecond: round(median(mine.map((s) => s.offeredPerSecond)), 0),
+    p50Ms: round(median(mine.map((s) => s.latency.p50Ms)), 3),
+    p99Ms: round(median(mine.map((s) => s.latency.p99Ms)), 3),
+    addedP50Ms: added((s) => s.latency.p50Ms),
+    addedP99Ms: added((s) => s.latency.p99Ms),
+    proxyCores: round(median(mine.map((s) => s.cpu.proxy)), 3),
+  };
+}
+
+function ratio(x: number | undefined, y: number | undefined): number {
+  return x === undefined || y === undefined || !(y > 0) || !Number.isFinite(x)
+    ? Number.NaN
+    : round(x / y, 3);
+}
+
+function known(value: number | undefined): value is number {
+  return value !== undefined && Number.isFinite(value);
+}
+
+function compare(by: Partial<Record<TargetName, TargetSummary>>): ProtocolComparison {
+  const haproxy = by['haproxy'];
+  const streammesh = by['streammesh'];
   const rpsRatio = ratio(streammesh?.maxRequestsPerSecond, haproxy?.maxRequestsPerSecond);
+  const perCoreVsBare = ratio(
+    streammesh?.requestsPerProxyCpuSecond,
+    by['bare-node']?.requestsPerProxyCpuSecond,
+  );
   const addedP99 = streammesh?.addedP99Ms;
-  const known = (value: number | undefined): value is number =>
-    value !== undefined && Number.isFinite(value);
+  const addedP99Fixed = streammesh?.atFixedRate.addedP99Ms;
+  const workersRatio = ratio(
+    by['streammesh-w2']?.maxRequestsPerSecond,
+    streammesh?.maxRequestsPerSecond,
+  );
+  const pick = (field: (s: TargetSummary) => number): Partial<Record<TargetName, number>> => {
+    const out: Partial<Record<TargetName, number>> = {};
+    for (const [name, s] of Object.entries(by) as [TargetName, TargetSummary][]) {
+      if (name !== 'direct' && known(field(s))) out[name] = field(s);
+    }
+    return out;
+  };
   return {
     rpsRatio,
     rpsPerCpuRatio: ratio(
       streammesh?.requestsPerProxyCpuSecond,
       haproxy?.requestsPerProxyCpuSecond,
     ),
-    addedP50Ms: {
-      ...(known(haproxy?.addedP50Ms) ? { haproxy: haproxy.addedP50Ms } : {}),
-      ...(known(streammesh?.addedP50Ms) ? { streammesh: streammesh.addedP50Ms } : {}),
-    },
-    addedP99Ms: {
-      ...(known(haproxy?.addedP99Ms) ? { haproxy: haproxy.addedP99Ms } : {}),
-      ...(known(addedP99) ? { streammesh: addedP99 } : {}),
-    },
+    perCoreVsBareNode: perCoreVsBare,
+    maxVsBareNode: ratio(streammesh?.maxRequestsPerSecond, by['bare-node']?.maxRequestsPerSecond),
+    workers2OverWorkers1: workersRatio,
+    haproxyThreads2OverThreads1: ratio(
+      by['haproxy-w2']?.maxRequestsPerSecond,
+      haproxy?.maxRequestsPerSecond,
+    ),
+    streammeshW2OverHaproxyW2: ratio(
+      by['streammesh-w2']?.maxRequestsPerSecond,
+      by['haproxy-w2']?.maxRequestsPerSecond,
+    ),
+    addedP50Ms: pick((s) => s.addedP50Ms),
+    addedP99Ms: pick((s) => s.addedP99Ms),
+    addedP99MsAtFixedRate: pick((s) => s.atFixedRate.addedP99Ms),
     aims: {
       rpsAtLeast06xHaproxy: Number.isFinite(rpsRatio) ? rpsRatio >= AIMS.rpsRatio : null,
       addedP99AtMost2Ms: known(addedP99) ? addedP99 <= AIMS.addedP99Ms : null,
+      addedP99AtMost2MsAtFixedRate: known(addedP99Fixed) ? addedP99Fixed <= AIMS.addedP99Ms : null,
+      perCoreAtLeast09xBareNode: Number.isFinite(perCoreVsBare)
+        ? perCoreVsBare >= AIMS.perCoreVsBareNode
+        : null,
+      growsWithWorkers: Number.isFinite(workersRatio) ? workersRatio > 1 : null,
     },
   };
+}
+
+/** streammesh's added p99 of each protocol over HTTP/1.1's, at both latency rates. */
+function versusHttp1(summary: BenchResults['summary']): BenchResults['addedP99VsHttp1'] {
+  const out: BenchResults['addedP99VsHttp1'] = {};
+  for (const target of ['streammesh', 'streammesh-w2'] as const) {
+    const http1 = summary.http1?.[target];
+    if (http1 === undefined) continue;
+    for (const protocol of ['http2', 'grpc'] as const) {
+      const other = summary[protocol]?.[target];
+      if (other === undefined) continue;
+      out[`${target} ${protocol}/http1`] = {
+        half: ratio(other.addedP99Ms, http1.addedP99Ms),
+        fixed: ratio(other.atFixedRate.addedP99Ms, http1.atFixedRate.addedP99Ms),
+      };
+    }
+  }
+  return out;
 }
