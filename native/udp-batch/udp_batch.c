@@ -18,12 +18,17 @@
  *   and cleared: a media socket must not take the process down, and the
  *   TypeScript wrapper already catches its handler's errors, so this is a
  *   backstop that a test can see, not a path in normal use.
+ * - An error the kernel queued on the socket (ICMP port unreachable:
+ *   ECONNREFUSED on a connected socket) comes out of recvmmsg; it is handed
+ *   over as onBatch(0, code). The errno that ended a short send is kept for
+ *   takeSendError(handle), read by the caller only when a send fell short.
  * - send() validates every offset/length against the buffer before sending
  *   anything: JavaScript input must never make the addon read out of bounds.
- *   A full socket buffer (EAGAIN/ENOBUFS), an ICMP error from the peer or a
- *   datagram too long for the protocol (EMSGSIZE: IPv4 carries 65,507 bytes
- *   at most) ends the send early and the count the kernel took is returned; the
- *   caller counts the rest as dropped. The packet path never throws for that.
+ *   A full socket buffer (EAGAIN/ENOBUFS) ends the send early; an ICMP error
+ *   from the peer or a datagram too long for the protocol (EMSGSIZE: IPv4
+ *   carries 65,507 bytes at most) costs that datagram only. The count the
+ *   kernel took is returned; the caller counts the rest as dropped. The
+ *   packet path never throws for that.
  * - close() stops the poll at once (no callback after it) and closes the fd
  *   in uv_close's callback. The state is freed once both the uv handle is
  *   closed and the JavaScript object is finalized, whichever comes last; a
@@ -31,6 +36,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -66,6 +72,7 @@ typedef struct {
   int uv_closed;   /* uv_close's callback ran: fd closed */
   int finalized;   /* the JavaScript object is gone */
   int polling;
+  int send_error; /* errno that ended the last short send, 0 when none; read by takeSendError */
   double callback_errors;
 } batch_socket;
 
@@ -116,12 +123,26 @@ static void on_uv_close(uv_handle_t *handle) {
   if (s->finalized) free_state(s);
 }
 
-/* Stops delivery at once; the fd goes in uv_close's callback. */
+/*
+ * Stops delivery at once and frees the port at once: the socket is replaced
+ * under its fd number by /dev/null (dup3), so that a port closed now can be
+ * bound again now (a config that moves a route to the port another one just
+ * left). The fd number itself stays ours until uv_close's callback closes
+ * it: libuv's poll handle still names it, and a number closed early could be
+ * reused by another socket before libuv lets go of it.
+ */
 static void begin_close(napi_env env, batch_socket *s) {
   if (s->closing) return;
   s->closing = 1;
   if (s->polling) uv_poll_stop(&s->poll);
   s->polling = 0;
+  if (s->fd >= 0) {
+    int placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (placeholder >= 0) {
+      dup3(placeholder, s->fd, O_CLOEXEC);
+      close(placeholder);
+    }
+  }
   if (s->on_batch != NULL) {
     napi_delete_reference(env, s->on_batch);
     s->on_batch = NULL;
@@ -172,7 +193,17 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     s->msgs[i].msg_len = 0;
   }
   int count = recvmmsg(s->fd, s->msgs, (unsigned)s->batch, MSG_DONTWAIT, NULL);
-  if (count <= 0) return; /* EAGAIN, or an ICMP error queued on the socket: nothing to hand over */
+  int err = count < 0 ? errno : 0;
+  if (count == 0) return;
+  /*
+   * EAGAIN: nothing (yet). Any other error is one the kernel queued on the
+   * socket (an ICMP port unreachable on a connected socket: ECONNREFUSED) and
+   * cleared by this call: it is handed over as onBatch(0, code), so that the
+   * owner can say why its peer does not answer. Datagrams still queued come
+   * with the next readable event.
+   */
+  if (count < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) return;
+  if (count < 0) count = 0;
   for (int i = 0; i < count; i++) {
     s->lengths[i] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
     encode_source(s, i);
@@ -181,13 +212,20 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback, self, argv[1];
+  napi_value callback, self, argv[2];
+  size_t argc = 1;
+  if (err != 0) {
+    argc = 2;
+    if (napi_create_string_utf8(env, uv_err_name(uv_translate_sys_error(err)), NAPI_AUTO_LENGTH,
+                                &argv[1]) != napi_ok)
+      argc = 1;
+  }
   if (s->on_batch != NULL && napi_get_reference_value(env, s->on_batch, &callback) == napi_ok &&
       napi_get_reference_value(env, s->self, &self) == napi_ok && self != NULL &&
       napi_create_int32(env, count, &argv[0]) == napi_ok) {
     napi_value result;
     /* make_callback: process.nextTick and promise jobs run after the batch, as after an I/O event. */
-    napi_make_callback(env, s->async_context, self, callback, 1, argv, &result);
+    napi_make_callback(env, s->async_context, self, callback, argc, argv, &result);
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -487,15 +525,28 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
+  /*
+   * `next` is the first datagram not tried yet; `sent` counts those the
+   * kernel took. sendmmsg stops at the first datagram it refuses and loses
+   * that error when it sent some before it, so the rest is tried again: the
+   * refused one then fails first and its errno is known. A full buffer
+   * (EAGAIN, ENOBUFS) ends the send (the rest would fail alike); any other
+   * refusal costs that one datagram (a datagram too long, an ICMP error
+   * queued on the socket, which the refusal clears) and sending goes on, as
+   * node:dgram's independent sends do. Every turn consumes at least one
+   * datagram, so the loop ends.
+   */
   struct mmsghdr msgs[SEND_CHUNK];
   struct iovec iovs[SEND_CHUNK];
-  size_t sent = 0;
-  while (sent < count) {
-    size_t chunk = count - sent < SEND_CHUNK ? count - sent : SEND_CHUNK;
+  size_t sent = 0, next = 0;
+  int interrupted = 0;
+  s->send_error = 0;
+  while (next < count) {
+    size_t chunk = count - next < SEND_CHUNK ? count - next : SEND_CHUNK;
     memset(msgs, 0, sizeof(struct mmsghdr) * chunk);
     for (size_t i = 0; i < chunk; i++) {
-      iovs[i].iov_base = buffer + offsets[sent + i];
-      iovs[i].iov_len = (size_t)lengths[sent + i];
+      iovs[i].iov_base = buffer + offsets[next + i];
+      iovs[i].iov_len = (size_t)lengths[next + i];
       msgs[i].msg_hdr.msg_iov = &iovs[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
       if (destination_length > 0) {
@@ -506,17 +557,42 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     int n = sendmmsg(s->fd, msgs, (unsigned)chunk, MSG_DONTWAIT);
     if (n < 0) {
       int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == ECONNREFUSED ||
-          err == EHOSTUNREACH || err == ENETUNREACH || err == EMSGSIZE)
-        break;
+      if (err == EINTR && interrupted++ < 8) continue;
+      s->send_error = err;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR) break;
+      if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EMSGSIZE ||
+          err == EPERM || err == EACCES || err == EINVAL || err == EDESTADDRREQ ||
+          err == ENOTCONN || err == EHOSTDOWN || err == ENETDOWN) {
+        next += 1; /* that one datagram is lost; the others go on */
+        continue;
+      }
       return throw_errno(env, "sendmmsg", err);
     }
+    if (n == 0) break; /* not seen: sendmmsg takes one at least or fails */
     sent += (size_t)n;
-    if ((size_t)n < chunk) break;
+    next += (size_t)n;
   }
   napi_value result;
   CHECK(napi_create_double(env, (double)sent, &result));
+  return result;
+}
+
+/* ---------- takeSendError(handle): why the last send stopped short, once ---------- */
+
+static napi_value js_take_send_error(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return range_error(env, "takeSendError(handle)");
+  batch_socket *s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  if (s->send_error == 0) {
+    CHECK(napi_get_undefined(env, &result));
+    return result;
+  }
+  CHECK(napi_create_string_utf8(env, uv_err_name(uv_translate_sys_error(s->send_error)),
+                                NAPI_AUTO_LENGTH, &result));
+  s->send_error = 0;
   return result;
 }
 
@@ -551,6 +627,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"callbackErrors", NULL, js_callback_errors, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"takeSendError", NULL, js_take_send_error, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   return exports;

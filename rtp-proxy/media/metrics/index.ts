@@ -5,6 +5,7 @@
 export { registerRtspMetrics } from './rtsp-metrics.js';
 export { registerStreamMetrics } from './stream-metrics.js';
 export { startSrtpEngine } from './srtp-engine-metrics.js';
+export { useProxyUdpIo } from './udp-io-metrics.js';
 export {
   MAX_REPORTED_STREAMS,
   buildStatsReport,

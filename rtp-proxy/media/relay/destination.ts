@@ -5,24 +5,24 @@
  * Feedback arriving on the egress ports runs the destination's feedback
  * chain (from its host only, SRTCP unprotect, RTCP parse).
  *
+ * The egress sockets are BatchSockets (native recvmmsg/sendmmsg or
+ * node:dgram, src/media/udp/udp-io.ts). What leaves during one batch of the
+ * route's ingress is copied into the socket's send slab (the bytes may be
+ * the receive slab's or an SRTP engine's reused buffer) and goes out as one
+ * sendBatch when the route calls flush() at the end of that batch.
+ *
  * Sending never throws into the packet loop: once either egress socket has
  * closed (the route is being torn down, or the socket was closed under it)
- * a packet is dropped as 'destination_closed', and a send that throws all
- * the same is dropped as 'send_error'.
+ * a packet is dropped as 'destination_closed', and datagrams the kernel does
+ * not take are dropped as 'send_error'.
  *
  * Socket errors (an ICMP port unreachable comes back as ECONNREFUSED on the
- * connected egress socket) are also kept as the destination's lastError for
- * /streams; RTCP from the destination proves it alive again and marks the
- * error resolved (UDP gives no other sign of a send that worked). Node
- * reports such an error through the socket's 'error' event only when it
- * arrives before the next send; a send right behind it fails inside Node,
- * unseen without a per-packet callback, which the packet path does not pay
- * for. A destination that stays unreachable is still reported, at the
- * first gap between packets.
+ * connected egress socket: from the next send, or from the receive the
+ * socket's readiness triggers) are also kept as the destination's lastError
+ * for /streams; RTCP from the destination proves it alive again and marks
+ * the error resolved (UDP gives no other sign of a send that worked).
  */
-import type { RemoteInfo, Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
-import { errorMessage } from '../../../src/shared/errors.js';
 import { LastErrorRecord } from '../../../src/shared/last-error.js';
 import type { DestinationConfig } from '../../../src/config/index.js';
 import {
@@ -35,13 +35,19 @@ import {
   SrtpUnprotect,
   type DropCounters,
 } from '../../../src/media/packet-chain/index.js';
-import { type PortPair, connectUdp } from '../../../src/media/udp/index.js';
+import {
+  SendSlab,
+  type FlushResult,
+  type PortPair,
+  type UdpSocketError,
+  type UdpSource,
+} from '../../../src/media/udp/index.js';
 import { SrtpLeg } from './srtp-leg.js';
 
 export const DESTINATION_CLOSED = 'destination_closed';
 export const SEND_ERROR = 'send_error';
 
-export type FeedbackHandler = (destination: Destination, packet: Buffer, from: RemoteInfo) => void;
+export type FeedbackHandler = (destination: Destination, packet: Buffer, from: UdpSource) => void;
 
 export class Destination {
   readonly host: string;
@@ -64,6 +70,9 @@ export class Destination {
   readonly #packet = new MediaPacket();
   readonly #rtcpPacket = new MediaPacket();
   readonly #feedbackPacket = new MediaPacket();
+  readonly #rtpSlab: SendSlab;
+  /** The RTCP port's own slab; undefined with rtcp-mux (RTCP goes in the RTP slab, in order). */
+  readonly #rtcpSlab: SendSlab | undefined;
 
   constructor(
     config: DestinationConfig,
@@ -98,83 +107,91 @@ export class Destination {
       this.#feedback.append(new SrtpUnprotect(this.srtp.receive, 'rtcp'));
     }
     this.#feedback.append(new RtcpParse());
-    const feedback = (packet: Buffer, from: RemoteInfo): void => {
-      onFeedback(this, packet, from);
+    const counted = (result: FlushResult): void => {
+      this.#counted(result);
     };
+    this.#rtpSlab = new SendSlab(local.rtp, counted);
+    this.#rtcpSlab = local.rtcp === undefined ? undefined : new SendSlab(local.rtcp, counted);
     // With rtcp-mux on our side the receiver's RTCP arrives on the RTP port.
-    (local.rtcp ?? local.rtp).on('message', feedback);
-    if (local.rtcp !== undefined) local.rtp.on('message', feedback);
-    const sendError = (error: NodeJS.ErrnoException): void => {
-      drops.add(SEND_ERROR);
-      this.#recordError(error);
-    };
-    local.rtp.on('error', sendError);
-    local.rtcp?.on('error', sendError);
-    const closed = (): void => {
-      this.#closed = true;
-    };
-    local.rtp.once('close', closed);
-    local.rtcp?.once('close', closed);
+    const sockets = local.rtcp === undefined ? [local.rtp] : [local.rtp, local.rtcp];
+    for (const socket of sockets) {
+      socket.onBatch((batch) => {
+        for (let i = 0; i < batch.count; i++) onFeedback(this, batch.datagram(i), batch.source(i));
+      });
+      socket.onError((error) => {
+        this.#onSocketError(error);
+      });
+    }
   }
 
   /** True once an egress socket has closed: nothing more is sent. */
   get closed(): boolean {
+    if (!this.#closed) this.#closed = this.local.rtp.closed || this.local.rtcp?.closed === true;
     return this.#closed;
   }
 
   /** Points the egress sockets at the destination; call once, before any send. */
   async connect(): Promise<void> {
-    await connectUdp(this.local.rtp, this.rtpPort, this.host);
-    if (this.local.rtcp !== undefined) await connectUdp(this.local.rtcp, this.rtcpPort, this.host);
+    await this.local.rtp.connect(this.host, this.rtpPort);
+    if (this.local.rtcp !== undefined) await this.local.rtcp.connect(this.host, this.rtcpPort);
   }
 
-  /** The packet path's last hop: the outbound chain, then the socket. `inbound` is not modified. */
+  /**
+   * The packet path's last hop: the outbound chain, then the send slab
+   * (sent at the route's flush()). `inbound` is not modified.
+   */
   sendRtp(inbound: MediaPacket): void {
-    if (this.#closed) {
+    if (this.closed) {
       this.#drops.add(DESTINATION_CLOSED);
       return;
     }
     const packet = this.#packet.loadFrom(inbound);
     const passed = this.outbound.run(packet);
-    const out = packet.buffer;
+    // Copied here: SRTP protect may hand back a buffer it reuses on its next call.
+    if (passed) this.#rtpSlab.push(packet.buffer);
     // Before any return: the next destination reads the sender's header again.
     this.#rewrite?.restore();
-    if (!passed) return;
-    // Connected to rtpPort/host by connect(): no address per datagram.
-    if (!this.#send(this.local.rtp, out)) return;
-    this.packets += 1;
-    this.bytes += out.length;
   }
 
   sendRtcp(plain: Buffer): void {
-    if (this.#closed) {
+    if (this.closed) {
       this.#drops.add(DESTINATION_CLOSED);
       return;
     }
     const packet = this.#rtcpPacket.load(plain, 0);
     if (!this.#rtcpOut.run(packet)) return;
-    this.#send(this.local.rtcp ?? this.local.rtp, packet.buffer);
+    (this.#rtcpSlab ?? this.#rtpSlab).push(packet.buffer, false);
   }
 
-  /** dgram's send throws at once on a closed socket: counted, never into the packet loop. */
-  #send(socket: Socket, datagram: Buffer): boolean {
-    try {
-      socket.send(datagram);
-      return true;
-    } catch (error) {
-      this.#drops.add(SEND_ERROR);
-      this.#recordError(error);
-      return false;
-    }
+  /** Sends what this turn gathered: one sendBatch per egress socket. */
+  flush(): void {
+    if (this.#rtpSlab.pending > 0) this.#counted(this.#rtpSlab.flush());
+    if (this.#rtcpSlab !== undefined && this.#rtcpSlab.pending > 0)
+      this.#counted(this.#rtcpSlab.flush());
   }
 
-  #recordError(error: unknown): void {
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  /** A flush's outcome in the counters: packets and bytes sent, the rest dropped. */
+  #counted(result: FlushResult): void {
+    // RTP only (pushed as measured); RTCP shares the slab when muxed.
+    this.packets += result.measured;
+    this.bytes += result.measuredBytes;
+    if (result.lost === 0) return;
+    if (this.closed) this.#drops.add(DESTINATION_CLOSED, result.lost);
+    else this.#drops.add(SEND_ERROR, result.lost);
+  }
+
+  /**
+   * An error the socket reported: kept as lastError. One reported late (an
+   * ICMP error queued on the socket, node:dgram's failed send) is a datagram
+   * that did not arrive, counted here; one from inside a flush was counted by it.
+   */
+  #onSocketError(error: UdpSocketError): void {
+    if (error.late) this.#drops.add(SEND_ERROR);
     const words =
-      code === 'ECONNREFUSED'
+      error.code === 'ECONNREFUSED'
         ? 'port unreachable (ECONNREFUSED): nothing listens there'
-        : errorMessage(error);
-    this.lastError.failed(`sending to ${this.host}:${this.rtpPort}: ${words}`, code ?? 'ERR_SEND');
+        : error.message;
+    this.lastError.failed(`sending to ${this.host}:${this.rtpPort}: ${words}`, error.code);
   }
 
   /**
@@ -182,7 +199,7 @@ export class Destination {
    * the parsed packet (reused for the next datagram), or undefined when it
    * was dropped (counted).
    */
-  receiveFeedback(datagram: Buffer, from: RemoteInfo, arrivalMs: number): MediaPacket | undefined {
+  receiveFeedback(datagram: Buffer, from: UdpSource, arrivalMs: number): MediaPacket | undefined {
     const packet = this.#feedbackPacket.load(datagram, arrivalMs, from.address, from.port);
     if (!this.#feedback.run(packet)) return undefined;
     this.lastError.succeeded();

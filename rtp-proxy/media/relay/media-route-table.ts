@@ -15,7 +15,6 @@
  * ingress socket at commit instead. A route listening on port 0 gets a fresh
  * pair from proxy.rtpPorts, as a new route would.
  */
-import type { Socket } from 'node:dgram';
 import { validHostPort } from '../../../src/shared/address.js';
 import {
   type MeshConfig,
@@ -37,10 +36,11 @@ import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';
 import {
   PortAllocator,
+  bindMediaSocket,
   bindPair,
+  closeMediaSocket,
+  type BatchSocket,
   type PortPair,
-  bindUdp,
-  closeQuietly,
 } from '../../../src/media/udp/index.js';
 import { MediaRoute, type MediaRouteSnapshot } from './media-route.js';
 import { SrtpLeg } from './srtp-leg.js';
@@ -90,7 +90,7 @@ interface PreparedRoute {
 
 /** What prepare() opened; abort() closes exactly this. */
 interface Opened {
-  readonly sockets: Socket[];
+  readonly sockets: BatchSocket[];
   /** Running routes whose ingress a prepared route takes over (at most one each). */
   readonly takenOver: Set<MediaRoute>;
   readonly ports: { readonly allocator: PortAllocator; readonly port: number }[];
@@ -214,7 +214,7 @@ export class MediaRouteTable implements ConfigParticipant {
     kept: ReadonlySet<MediaRoute>,
     prepared: readonly PreparedRoute[],
   ): void {
-    const adopted = new Set<Socket>();
+    const adopted = new Set<BatchSocket>();
     for (const route of prepared) {
       const { pair, from } = route.ingress;
       if (from === undefined) continue;
@@ -315,12 +315,12 @@ export class MediaRouteTable implements ConfigParticipant {
     // The running route holds this address until commit: take its sockets over.
     opened.takenOver.add(holder);
     const old = holder.ingress;
-    let rtcp: Socket | undefined;
+    let rtcp: BatchSocket | undefined;
     if (!config.rtcpMux) {
       rtcp = old.rtcp;
       if (rtcp === undefined) {
         try {
-          rtcp = await bindUdp(listen.host, listen.port + 1);
+          rtcp = await bindMediaSocket(listen.host, listen.port + 1);
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? errorMessage(error);
           throw new Error(
@@ -348,28 +348,27 @@ export class MediaRouteTable implements ConfigParticipant {
   }
 
   #release(opened: Opened): void {
-    for (const socket of opened.sockets) closeQuietly(socket);
+    for (const socket of opened.sockets) closeMediaSocket(socket);
     for (const { allocator, port } of opened.ports) allocator.release(port);
   }
 
   /** Closes a route; sockets in `adopted` now belong to its successor and stay open. */
-  #close(route: MediaRoute, adopted: ReadonlySet<Socket>): void {
+  #close(route: MediaRoute, adopted: ReadonlySet<BatchSocket>): void {
     route.close();
     for (const socket of [route.ingress.rtp, route.ingress.rtcp]) {
       if (socket === undefined) continue;
       if (adopted.has(socket)) {
-        // The successor attaches its own handlers; the old route's must not see its packets.
-        socket.removeAllListeners('message');
-        socket.removeAllListeners('error');
-      } else {
-        closeQuietly(socket);
+        // The successor, made in this same commit, sets its own handlers
+        // (replacing the old route's); until then the closed route drops as 'route_closed'.
+        continue;
       }
+      closeMediaSocket(socket);
     }
     if (!adopted.has(route.ingress.rtp))
       this.#leases.get(route.ingress)?.release(route.ingress.port);
     for (const destination of route.destinations) {
-      closeQuietly(destination.local.rtp);
-      closeQuietly(destination.local.rtcp);
+      closeMediaSocket(destination.local.rtp);
+      closeMediaSocket(destination.local.rtcp);
       this.#leases.get(destination.local)?.release(destination.local.port);
     }
     this.#log.info({ route: route.name }, 'stream route stopped');

@@ -23,8 +23,14 @@
  * one DropCounters. After close() a datagram still handed to the route is
  * dropped as 'route_closed', and nothing is sent on a closed socket
  * (destination.ts).
+ *
+ * The sockets are BatchSockets (src/media/udp): datagrams arrive one batch
+ * per event-loop turn and run the chain one by one; what the batch sends to
+ * the destinations waits in their send slabs and leaves at the end of the
+ * batch, one sendBatch (one sendmmsg natively) per egress socket. A source
+ * address is decoded only because the latch needs it, and the native socket
+ * decodes one sender's address once, not per datagram.
  */
-import type { RemoteInfo } from 'node:dgram';
 import type { LastError } from '../../../src/shared/last-error.js';
 import { isRtcpPacket } from '../../../src/protocol/rtp/index.js';
 import { middle32 } from '../../../src/protocol/rtcp/index.js';
@@ -51,7 +57,7 @@ import type { Clock } from '../../../src/shared/clock.js';
 import type { Destination } from './destination.js';
 import type { DropCounters, DropCounts } from './drop-counters.js';
 import { EarlySenderRtcp } from './early-sender-rtcp.js';
-import type { PortPair } from '../../../src/media/udp/index.js';
+import type { PortPair, UdpBatch, UdpSource } from '../../../src/media/udp/index.js';
 import { ReceiverReporter, ntpMiddle32Now } from './receiver-reporter.js';
 import type { SrtpLeg } from './srtp-leg.js';
 
@@ -149,6 +155,9 @@ export class MediaRoute {
   readonly #packet = new MediaPacket();
   readonly #rtcpPacket = new MediaPacket();
   readonly #upstreamPacket = new MediaPacket();
+  /** sendBatch's arrays for one datagram upstream, created once. */
+  readonly #oneOffset = new Int32Array(1);
+  readonly #oneLength = new Int32Array(1);
   #sweep: NodeJS.Timeout;
   #closed = false;
 
@@ -216,14 +225,19 @@ export class MediaRoute {
     }
     this.#senderRtcp.append(new RtcpParse());
 
-    ingress.rtp.on('message', (packet: Buffer, from: RemoteInfo) => {
-      this.#onIngressRtpPort(packet, from);
+    // A successor taking these sockets over (media-route-table.ts) replaces both handlers.
+    ingress.rtp.onBatch((batch) => {
+      this.#onIngressRtpBatch(batch);
     });
-    ingress.rtcp?.on('message', (packet: Buffer, from: RemoteInfo) => {
-      this.#onSenderRtcp(packet, from);
+    ingress.rtcp?.onBatch((batch) => {
+      this.#onSenderRtcpBatch(batch);
     });
-    ingress.rtp.on('error', () => drops.add('send_error'));
-    ingress.rtcp?.on('error', () => drops.add('send_error'));
+    // Only upstream RTCP leaves the ingress sockets; a late error is one of those lost.
+    const ingressError = (error: { readonly late: boolean }): void => {
+      if (error.late) drops.add('send_error');
+    };
+    ingress.rtp.onError(ingressError);
+    ingress.rtcp?.onError(ingressError);
     this.#sweep = setInterval(() => {
       this.#forgetIdleStreams();
       this.#earlyRtcp.expire(this.#clock.now());
@@ -260,7 +274,24 @@ export class MediaRoute {
     return this.#closed;
   }
 
-  #onIngressRtpPort(datagram: Buffer, from: RemoteInfo): void {
+  /** One turn's datagrams on the RTP port, one by one through the chain; then one send per destination. */
+  #onIngressRtpBatch(batch: UdpBatch): void {
+    for (let i = 0; i < batch.count; i++) {
+      this.#onIngressRtpPort(batch.datagram(i), batch.source(i));
+    }
+    this.#flush();
+  }
+
+  #onSenderRtcpBatch(batch: UdpBatch): void {
+    for (let i = 0; i < batch.count; i++) this.#onSenderRtcp(batch.datagram(i), batch.source(i));
+    this.#flush();
+  }
+
+  #flush(): void {
+    for (const destination of this.destinations) destination.flush();
+  }
+
+  #onIngressRtpPort(datagram: Buffer, from: UdpSource): void {
     if (this.config.rtcpMux && isRtcpPacket(datagram)) {
       this.#onSenderRtcp(datagram, from);
       return;
@@ -279,7 +310,7 @@ export class MediaRoute {
     for (const destination of this.destinations) destination.sendRtp(packet);
   }
 
-  #onSenderRtcp(datagram: Buffer, from: RemoteInfo): void {
+  #onSenderRtcp(datagram: Buffer, from: UdpSource): void {
     if (this.#closed) {
       this.drops.add(ROUTE_CLOSED);
       return;
@@ -288,7 +319,8 @@ export class MediaRoute {
     const { address, port } = from;
     // Not (yet) the latched address, but an RTP packet from it could latch the route now.
     if (this.#latch.sender?.address !== address && this.#latch.isOpenTo(address, arrivalMs)) {
-      this.#earlyRtcp.hold({ datagram, address, port, arrivalMs });
+      // Kept past this batch, whose memory the socket reuses: copied (rare: before a sender latches).
+      this.#earlyRtcp.hold({ datagram: Buffer.from(datagram), address, port, arrivalMs });
       return;
     }
     this.#relaySenderRtcp(datagram, address, port, arrivalMs);
@@ -320,7 +352,7 @@ export class MediaRoute {
   }
 
   /** RTCP from a destination: its RRs are folded in, everything goes upstream. */
-  onFeedback(destination: Destination, datagram: Buffer, from: RemoteInfo): void {
+  onFeedback(destination: Destination, datagram: Buffer, from: UdpSource): void {
     if (this.#closed) {
       this.drops.add(ROUTE_CLOSED);
       return;
@@ -354,12 +386,21 @@ export class MediaRoute {
     const packet = this.#upstreamPacket.load(plain, 0);
     if (!this.#upstreamRtcp.run(packet)) return;
     const port = this.config.rtcpMux ? sender.port : sender.port + 1;
+    const socket = this.ingress.rtcp ?? this.ingress.rtp;
+    this.#oneLength[0] = packet.buffer.length;
+    let taken = 0;
     try {
-      (this.ingress.rtcp ?? this.ingress.rtp).send(packet.buffer, port, sender.address);
+      // Sent at once, not batched: RTCP upstream is a few packets a second.
+      if (!socket.closed) {
+        taken = socket.sendBatch(packet.buffer, this.#oneOffset, this.#oneLength, 1, {
+          address: sender.address,
+          port,
+        });
+      }
     } catch {
-      // The ingress socket closed under the route (dgram throws at once).
-      this.drops.add('send_error');
+      // Refused at once (a socket closed under the route): counted below.
     }
+    if (taken === 0) this.drops.add('send_error');
   }
 
   #forgetIdleStreams(): void {

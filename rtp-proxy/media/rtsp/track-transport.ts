@@ -3,9 +3,12 @@
  * UDP on a port pair of the proxy's own (RFC 2326 §12.39 client_port /
  * server_port), or `$`-framed inside the RTSP connection (§10.12). The same
  * transport carries media out (viewer) or in (publisher).
+ *
+ * UDP goes through BatchSockets (native recvmmsg/sendmmsg or node:dgram):
+ * what a viewer gets during one event-loop turn is copied into its send
+ * slab and leaves as one sendBatch at the end of the turn.
  */
-import type { RemoteInfo } from 'node:dgram';
-import { type PortPair, closeQuietly, connectUdp } from '../../../src/media/udp/index.js';
+import { SendSlab, closePair, type PortPair, type UdpBatch } from '../../../src/media/udp/index.js';
 import { frameBatcher, type InterleavedWriter } from './frame-batcher.js';
 
 export interface TrackTransport {
@@ -23,6 +26,9 @@ export interface IncomingHandlers {
   stray(): void;
 }
 
+/** A viewer's slab: a burst of one turn (a key frame's packets), small enough for many viewers. */
+const VIEWER_SLAB = { datagrams: 32, bytes: 32 * 1500 };
+
 /**
  * A TCP viewer whose unsent backlog passes this is not keeping up: its
  * packets are dropped (and its video restarts at a keyframe) rather than
@@ -34,10 +40,20 @@ export class UdpTrackTransport implements TrackTransport {
   readonly kind = 'udp';
   readonly pair: PortPair;
   readonly #release: () => void;
+  readonly #rtpSlab: SendSlab;
+  readonly #rtcpSlab: SendSlab;
+  /** Datagrams the kernel did not take (a viewer's socket buffer full, its port closed). */
+  lost = 0;
 
   private constructor(pair: PortPair, release: () => void) {
     this.pair = pair;
     this.#release = release;
+    const counted = (result: { readonly lost: number }): void => {
+      this.lost += result.lost;
+    };
+    this.#rtpSlab = new SendSlab(pair.rtp, counted, VIEWER_SLAB);
+    this.#rtcpSlab =
+      pair.rtcp === undefined ? this.#rtpSlab : new SendSlab(pair.rtcp, counted, VIEWER_SLAB);
   }
 
   /**
@@ -52,32 +68,35 @@ export class UdpTrackTransport implements TrackTransport {
     release: () => void,
   ): Promise<UdpTrackTransport> {
     const transport = new UdpTrackTransport(pair, release);
-    const rtcpSocket = pair.rtcp ?? pair.rtp;
     try {
-      await connectUdp(pair.rtp, client.rtpPort, client.host);
-      if (pair.rtcp !== undefined) await connectUdp(pair.rtcp, client.rtcpPort, client.host);
+      await pair.rtp.connect(client.host, client.rtpPort);
+      if (pair.rtcp !== undefined) await pair.rtcp.connect(client.host, client.rtcpPort);
     } catch (error) {
       transport.close();
       throw error;
     }
     // A connected socket only delivers its peer's datagrams; the address check
-    // stays for the rtcp-mux case and as a second line.
-    const accept = (from: RemoteInfo): boolean => {
-      if (from.address === client.host) return true;
-      incoming.stray();
-      return false;
+    // stays for the rtcp-mux case and as a second line. A publisher's packets
+    // go on to every viewer and may be kept (TCP frames): each is a Buffer of its own.
+    const take = (deliver: (packet: Buffer) => void) => (batch: UdpBatch) => {
+      for (let i = 0; i < batch.count; i++) {
+        if (batch.source(i).address === client.host) deliver(copyIfViewed(pair, batch.datagram(i)));
+        else incoming.stray();
+      }
     };
-    pair.rtp.on('message', (packet: Buffer, from: RemoteInfo) => {
-      if (accept(from)) incoming.rtp(packet);
-    });
-    if (pair.rtcp !== undefined) {
-      rtcpSocket.on('message', (packet: Buffer, from: RemoteInfo) => {
-        if (accept(from)) incoming.rtcp(packet);
-      });
-    }
+    pair.rtp.onBatch(
+      take((packet) => {
+        incoming.rtp(packet);
+      }),
+    );
+    pair.rtcp?.onBatch(
+      take((packet) => {
+        incoming.rtcp(packet);
+      }),
+    );
     const ignore = (): void => undefined;
-    pair.rtp.on('error', ignore);
-    pair.rtcp?.on('error', ignore);
+    pair.rtp.onError(ignore);
+    pair.rtcp?.onError(ignore);
     return transport;
   }
 
@@ -86,19 +105,35 @@ export class UdpTrackTransport implements TrackTransport {
   }
 
   sendRtp(packet: Buffer): boolean {
-    this.pair.rtp.send(packet);
+    if (this.pair.rtp.closed) return false;
+    this.#rtpSlab.push(packet);
+    this.#rtpSlab.flushLater();
     return true;
   }
 
   sendRtcp(packet: Buffer): void {
-    (this.pair.rtcp ?? this.pair.rtp).send(packet);
+    if (this.#rtcpSlab === this.#rtpSlab ? this.pair.rtp.closed : this.pair.rtcp?.closed === true)
+      return;
+    this.#rtcpSlab.push(packet);
+    this.#rtcpSlab.flushLater();
   }
 
   close(): void {
-    closeQuietly(this.pair.rtp);
-    closeQuietly(this.pair.rtcp);
+    // What this turn gathered for the viewer goes before its sockets close.
+    this.#rtpSlab.flushReported();
+    if (this.#rtcpSlab !== this.#rtpSlab) this.#rtcpSlab.flushReported();
+    closePair(this.pair);
     this.#release();
   }
+}
+
+/**
+ * A datagram's bytes the receiver may keep: the native socket's datagram is
+ * a view of its receive slab, rewritten by the next batch, so it is copied;
+ * node:dgram's is a Buffer of its own already.
+ */
+function copyIfViewed(pair: PortPair, datagram: Buffer): Buffer {
+  return pair.rtp.kind === 'native' ? Buffer.from(datagram) : datagram;
 }
 
 export class InterleavedTrackTransport implements TrackTransport {

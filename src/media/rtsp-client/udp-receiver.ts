@@ -3,10 +3,21 @@
  * RTCP on the next, RFC 3550 §11), bound from the proxy's RTP port range.
  * Datagrams from any address but the camera's are dropped and counted: the
  * ports are open to the network, and only the camera may feed the path.
+ *
+ * The sockets are BatchSockets of the thread's UDP I/O kind: a burst (a key
+ * frame) comes in with one recvmmsg. The sink gets a Buffer of its own for
+ * each datagram (copied out of the native receive slab, which the next batch
+ * rewrites): the fan-out behind it keeps packets past the batch (TCP
+ * viewers' frames, hops).
  */
-import type { RemoteInfo } from 'node:dgram';
 import type { Logger } from '../../shared/log.js';
-import { type PortAllocator, type PortPair, closeQuietly } from '../udp/index.js';
+import {
+  closePair,
+  type PortAllocator,
+  type PortPair,
+  type UdpBatch,
+  type UdpSocketError,
+} from '../udp/index.js';
 
 export interface UdpTrackSink {
   rtp(packet: Buffer): void;
@@ -29,11 +40,14 @@ export class UdpTrackReceiver {
     this.#pair = pair;
     this.#ports = ports;
     // A socket without an 'error' listener would take the process down.
-    const onError = (error: Error): void => {
-      log.warn({ err: error, port: pair.port }, 'camera media socket error');
+    const onError = (error: UdpSocketError): void => {
+      log.warn(
+        { code: error.code, error: error.message, port: pair.port },
+        'camera media socket error',
+      );
     };
-    pair.rtp.on('error', onError);
-    pair.rtcp?.on('error', onError);
+    pair.rtp.onError(onError);
+    pair.rtcp?.onError(onError);
   }
 
   /** Binds a fresh RTP/RTCP pair on `host`. Rejects as PortAllocator.allocate does. */
@@ -48,20 +62,25 @@ export class UdpTrackReceiver {
 
   /** Starts handing the camera's datagrams (from one of `sources`) to `sink`. */
   listen(sources: ReadonlySet<string>, sink: UdpTrackSink): void {
+    const viewed = this.#pair.rtp.kind === 'native';
     const route =
       (deliver: (packet: Buffer) => void) =>
-      (packet: Buffer, from: RemoteInfo): void => {
-        if (sources.has(normalizeAddress(from.address))) deliver(packet);
-        else sink.foreign();
+      (batch: UdpBatch): void => {
+        for (let i = 0; i < batch.count; i++) {
+          if (!sources.has(normalizeAddress(batch.source(i).address))) {
+            sink.foreign();
+            continue;
+          }
+          const datagram = batch.datagram(i);
+          deliver(viewed ? Buffer.from(datagram) : datagram);
+        }
       };
-    this.#pair.rtp.on(
-      'message',
+    this.#pair.rtp.onBatch(
       route((packet) => {
         sink.rtp(packet);
       }),
     );
-    this.#pair.rtcp?.on(
-      'message',
+    this.#pair.rtcp?.onBatch(
       route((packet) => {
         sink.rtcp(packet);
       }),
@@ -72,10 +91,7 @@ export class UdpTrackReceiver {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const socket of [this.#pair.rtp, this.#pair.rtcp]) {
-      socket?.removeAllListeners('message');
-      closeQuietly(socket);
-    }
+    closePair(this.#pair);
     this.#ports.release(this.#pair.port);
   }
 }

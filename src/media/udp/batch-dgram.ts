@@ -20,6 +20,7 @@ import {
   type BatchSocket,
   type BatchSocketCounters,
   type BatchSocketOptions,
+  type ErrorHandler,
   type UdpBatch,
   type UdpDestination,
   type UdpSource,
@@ -31,6 +32,8 @@ export class DgramBatchSocket implements BatchSocket {
   readonly #counters = new MutableCounters();
   #socket: Socket | undefined;
   #handler: BatchHandler | undefined;
+  #errorHandler: ErrorHandler | undefined;
+  #port = 0;
   #closed = false;
   #connected = false;
   #datagrams: Buffer[] = [];
@@ -55,6 +58,14 @@ export class DgramBatchSocket implements BatchSocket {
     return this.#counters;
   }
 
+  get port(): number {
+    return this.#port;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   async bind(address: string, port: number): Promise<number> {
     if (this.#closed || this.#socket !== undefined)
       throw new Error('BatchSocket: already bound or closed');
@@ -67,12 +78,21 @@ export class DgramBatchSocket implements BatchSocket {
         resolve();
       });
     });
-    socket.setRecvBufferSize(this.#options.recvBufferBytes);
-    socket.setSendBufferSize(this.#options.sendBufferBytes);
-    // Asynchronous send errors (ICMP unreachable...) are counted with the sends, not thrown.
-    socket.on('error', () => {});
-    socket.on('message', (message, info) => this.#collect(message, info));
-    return socket.address().port;
+    try {
+      socket.setRecvBufferSize(this.#options.recvBufferBytes);
+      socket.setSendBufferSize(this.#options.sendBufferBytes);
+    } catch {
+      // Capped by net.core.rmem_max/wmem_max; the default still works.
+    }
+    // Asynchronous errors (ICMP unreachable...) go to the error handler, never thrown.
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.#reportError(error, true);
+    });
+    socket.on('message', (message, info) => {
+      this.#collect(message, info);
+    });
+    this.#port = socket.address().port;
+    return this.#port;
   }
 
   async connect(address: string, port: number): Promise<void> {
@@ -95,6 +115,14 @@ export class DgramBatchSocket implements BatchSocket {
     this.#handler = handler;
   }
 
+  get batchHandler(): BatchHandler | undefined {
+    return this.#handler;
+  }
+
+  onError(handler: ErrorHandler): void {
+    this.#errorHandler = handler;
+  }
+
   sendBatch(
     buffer: Uint8Array,
     offsets: Int32Array,
@@ -104,6 +132,7 @@ export class DgramBatchSocket implements BatchSocket {
   ): number {
     checkSendArguments(buffer, offsets, lengths, count);
     const socket = this.#bound();
+    let sent = 0;
     for (let i = 0; i < count; i++) {
       const start = offsets[i] ?? 0;
       const datagram = Buffer.from(buffer.subarray(start, start + (lengths[i] ?? 0)));
@@ -111,12 +140,20 @@ export class DgramBatchSocket implements BatchSocket {
         if (error === null) return;
         this.#counters.sent--;
         this.#counters.sendDropped++;
+        this.#reportError(error, true);
       };
-      if (destination === undefined) socket.send(datagram, done);
-      else socket.send(datagram, destination.port, destination.address, done);
+      try {
+        if (destination === undefined) socket.send(datagram, done);
+        else socket.send(datagram, destination.port, destination.address, done);
+        sent++;
+      } catch (error) {
+        // A destination on a connected socket, a socket closed under us: refused at once.
+        this.#counters.sendDropped++;
+        this.#reportError(error as NodeJS.ErrnoException, false);
+      }
     }
-    this.#counters.sent += count;
-    return count;
+    this.#counters.sent += sent;
+    return sent;
   }
 
   async close(): Promise<void> {
@@ -129,6 +166,16 @@ export class DgramBatchSocket implements BatchSocket {
     if (socket === undefined) return;
     socket.removeAllListeners('message');
     await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  #reportError(error: NodeJS.ErrnoException, late: boolean): void {
+    const handler = this.#errorHandler;
+    if (handler === undefined || this.#closed) return;
+    try {
+      handler({ code: error.code ?? 'ERR_SOCKET', message: error.message, late });
+    } catch {
+      this.#counters.handlerErrors++;
+    }
   }
 
   #bound(): Socket {

@@ -17,6 +17,7 @@ import {
   type BatchSocket,
   type BatchSocketCounters,
   type BatchSocketOptions,
+  type ErrorHandler,
   type UdpBatch,
   type UdpDestination,
   type UdpSource,
@@ -35,7 +36,7 @@ interface UdpBatchAddon {
     address: string,
     port: number,
     options: Required<BatchSocketOptions>,
-    onBatch: (count: number) => void,
+    onBatch: (count: number, error?: string) => void,
   ): NativeHandle;
   connect(handle: NativeHandle, address: string, port: number): void;
   send(
@@ -48,6 +49,8 @@ interface UdpBatchAddon {
   ): number;
   close(handle: NativeHandle): void;
   callbackErrors(handle: NativeHandle): number;
+  /** The errno name that ended the last short send, once; undefined when none. */
+  takeSendError(handle: NativeHandle): string | undefined;
 }
 
 /** Relative to this file in src/ and in dist/src/ alike. */
@@ -75,19 +78,65 @@ export function loadUdpBatchAddon(): { addon: UdpBatchAddon } | { error: string 
   return loaded;
 }
 
-function decodeSource(sources: Uint8Array, index: number): UdpSource {
+/**
+ * An IPv6 address as libuv prints it (BIND's inet_ntop6, which node:dgram's
+ * RemoteInfo uses): the longest run of two or more zero groups as '::', an
+ * IPv4-mapped or -compatible address with its dotted tail. The latch
+ * compares these strings with node:dgram's and the config's, so they must
+ * be the same text.
+ */
+function formatIpv6(bytes: Uint8Array, at: number): string {
+  const words: number[] = [];
+  for (let g = 0; g < 8; g++)
+    words.push(((bytes[at + 2 * g] ?? 0) << 8) | (bytes[at + 2 * g + 1] ?? 0));
+  let bestBase = -1;
+  let bestLength = 0;
+  let base = -1;
+  for (let g = 0; g <= 8; g++) {
+    if (g < 8 && words[g] === 0) {
+      if (base === -1) base = g;
+    } else if (base !== -1) {
+      if (g - base > bestLength) {
+        bestBase = base;
+        bestLength = g - base;
+      }
+      base = -1;
+    }
+  }
+  if (bestLength < 2) bestBase = -1;
+  let text = '';
+  for (let g = 0; g < 8; g++) {
+    if (bestBase !== -1 && g >= bestBase && g < bestBase + bestLength) {
+      if (g === bestBase) text += ':';
+      continue;
+    }
+    if (g !== 0) text += ':';
+    if (
+      g === 6 &&
+      bestBase === 0 &&
+      (bestLength === 6 || (bestLength === 5 && words[5] === 0xffff))
+    ) {
+      text += `${bytes[at + 12] ?? 0}.${bytes[at + 13] ?? 0}.${bytes[at + 14] ?? 0}.${bytes[at + 15] ?? 0}`;
+      return text;
+    }
+    text += (words[g] ?? 0).toString(16);
+  }
+  if (bestBase !== -1 && bestBase + bestLength === 8) text += ':';
+  return text;
+}
+
+/** Decodes the addon's 20-byte source record (family, 0, port BE, address). */
+export function decodeSource(sources: Uint8Array, index: number): UdpSource {
   const at = index * 20;
   const port = ((sources[at + 2] ?? 0) << 8) | (sources[at + 3] ?? 0);
   if (sources[at] === 4) {
-    return { family: 4, address: sources.subarray(at + 4, at + 8).join('.'), port };
+    return {
+      family: 4,
+      address: `${sources[at + 4] ?? 0}.${sources[at + 5] ?? 0}.${sources[at + 6] ?? 0}.${sources[at + 7] ?? 0}`,
+      port,
+    };
   }
-  const groups: string[] = [];
-  for (let g = 0; g < 8; g++) {
-    groups.push(
-      (((sources[at + 4 + 2 * g] ?? 0) << 8) | (sources[at + 5 + 2 * g] ?? 0)).toString(16),
-    );
-  }
-  return { family: 6, address: groups.join(':'), port };
+  return { family: 6, address: formatIpv6(sources, at + 4), port };
 }
 
 export class NativeBatchSocket implements BatchSocket {
@@ -100,7 +149,14 @@ export class NativeBatchSocket implements BatchSocket {
   #lengths: Int32Array = new Int32Array(0);
   #sources: Uint8Array = new Uint8Array(0);
   #handler: BatchHandler | undefined;
+  #errorHandler: ErrorHandler | undefined;
   #family: 4 | 6 = 4;
+  /**
+   * The last source decoded and its record: a media socket hears one peer
+   * (or a few), so the same source is decoded once, not per datagram.
+   */
+  readonly #cachedRecord = new Uint8Array(20);
+  #cachedSource: UdpSource | undefined;
   #closed = false;
   /** Indices into the slab of this batch's whole datagrams. */
   #index = new Int32Array(0);
@@ -113,7 +169,7 @@ export class NativeBatchSocket implements BatchSocket {
     this.#batch = {
       count: 0,
       datagram: (i) => this.#datagram(i),
-      source: (i) => decodeSource(this.#sources, this.#slot(i)),
+      source: (i) => this.#source(this.#slot(i)),
     };
   }
 
@@ -126,12 +182,21 @@ export class NativeBatchSocket implements BatchSocket {
     return this.#handle === undefined ? 0 : this.#addon.callbackErrors(this.#handle);
   }
 
+  get port(): number {
+    return this.#handle?.port ?? 0;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   bind(address: string, port: number): Promise<number> {
     if (this.#closed || this.#handle !== undefined)
       throw new Error('BatchSocket: already bound or closed');
     this.#family = isIPv6(address) ? 6 : 4;
-    const handle = this.#addon.open(this.#family, address, port, this.#options, (count) => {
-      this.#deliver(count);
+    const handle = this.#addon.open(this.#family, address, port, this.#options, (count, error) => {
+      if (error !== undefined) this.#reportError(error, 'receive');
+      if (count > 0) this.#deliver(count);
     });
     this.#handle = handle;
     this.#slab = handle.slab;
@@ -150,6 +215,14 @@ export class NativeBatchSocket implements BatchSocket {
     this.#handler = handler;
   }
 
+  get batchHandler(): BatchHandler | undefined {
+    return this.#handler;
+  }
+
+  onError(handler: ErrorHandler): void {
+    this.#errorHandler = handler;
+  }
+
   sendBatch(
     buffer: Uint8Array,
     offsets: Int32Array,
@@ -159,9 +232,14 @@ export class NativeBatchSocket implements BatchSocket {
   ): number {
     checkSendArguments(buffer, offsets, lengths, count);
     const target = destination === undefined ? undefined : { family: this.#family, ...destination };
-    const sent = this.#addon.send(this.#bound(), buffer, offsets, lengths, count, target);
+    const handle = this.#bound();
+    const sent = this.#addon.send(handle, buffer, offsets, lengths, count, target);
     this.#counters.sent += sent;
     this.#counters.sendDropped += count - sent;
+    if (sent < count) {
+      const code = this.#addon.takeSendError(handle);
+      if (code !== undefined) this.#reportError(code, 'send');
+    }
     return sent;
   }
 
@@ -198,6 +276,28 @@ export class NativeBatchSocket implements BatchSocket {
     } finally {
       this.#batch.count = 0;
     }
+  }
+
+  #reportError(code: string, during: 'send' | 'receive'): void {
+    const handler = this.#errorHandler;
+    if (handler === undefined || this.#closed) return;
+    try {
+      handler({ code, message: `${during} ${code}`, late: during === 'receive' });
+    } catch {
+      this.#counters.handlerErrors++;
+    }
+  }
+
+  #source(slot: number): UdpSource {
+    const sources = this.#sources;
+    const at = slot * 20;
+    const cached = this.#cachedRecord;
+    let same = this.#cachedSource !== undefined;
+    for (let b = 0; same && b < 20; b++) same = cached[b] === sources[at + b];
+    if (same && this.#cachedSource !== undefined) return this.#cachedSource;
+    for (let b = 0; b < 20; b++) cached[b] = sources[at + b] ?? 0;
+    this.#cachedSource = decodeSource(sources, slot);
+    return this.#cachedSource;
   }
 
   #slot(i: number): number {

@@ -56,15 +56,45 @@ export interface BatchSocketOptions {
 
 export type BatchHandler = (batch: UdpBatch) => void;
 
+/**
+ * An error the kernel reported for the socket: an ICMP error queued on it
+ * (a connected socket's peer has no port open: ECONNREFUSED), or why a
+ * sendBatch fell short (EMSGSIZE, EAGAIN...). Created only when one happens.
+ */
+export interface UdpSocketError {
+  readonly code: string;
+  readonly message: string;
+  /**
+   * false: reported from inside sendBatch, whose return value already shows
+   * the datagrams it cost. true: reported afterwards, outside any call (an
+   * ICMP error the kernel queued on the socket, or node:dgram's late send
+   * failure), a loss sendBatch's return value did not show.
+   */
+  readonly late: boolean;
+}
+
+export type ErrorHandler = (error: UdpSocketError) => void;
+
 export interface BatchSocket {
   readonly kind: 'native' | 'dgram';
   readonly counters: BatchSocketCounters;
+  /** The bound port (0 before bind). */
+  readonly port: number;
+  /** True once close() was called: nothing is received or sent any more. */
+  readonly closed: boolean;
   /** Binds to address:port (0: any free port); resolves with the bound port. */
   bind(address: string, port: number): Promise<number>;
   /** Fixes the peer (or changes it): sendBatch without a destination goes there. */
   connect(address: string, port: number): Promise<void>;
   /** The handler receives every batch; an exception it throws is counted, never thrown on. */
   onBatch(handler: BatchHandler): void;
+  /** The handler in force (a test or a tap may wrap it with onBatch). */
+  readonly batchHandler: BatchHandler | undefined;
+  /**
+   * The handler hears the socket's errors (see UdpSocketError); sendBatch's
+   * own shortfall is reported through it too, after sendBatch counted it.
+   */
+  onError(handler: ErrorHandler): void;
   /**
    * Sends `count` datagrams, the i-th being buffer[offsets[i], offsets[i] + lengths[i]).
    * Returns how many the kernel took; the rest are counted in sendDropped.

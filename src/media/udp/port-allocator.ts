@@ -3,16 +3,25 @@
  * both sockets. Ports held by other programs are skipped; the search starts
  * where the last one ended, so a freed pair is not reused at once (late
  * packets of an old stream must not reach a new one).
+ *
+ * The sockets are media sockets (BatchSocket) of the thread's UDP I/O kind
+ * (udp-io.ts): native recvmmsg/sendmmsg or node:dgram.
  */
-import type { Socket } from 'node:dgram';
 import { StreammeshError } from '../../shared/errors.js';
-import { bindUdp, closeQuietly } from './udp.js';
+import type { BatchSocket } from './batch-types.js';
+import { bindMediaSocket, closeMediaSocket } from './udp-io.js';
 
 export interface PortPair {
-  readonly rtp: Socket;
+  readonly rtp: BatchSocket;
   /** Undefined when RTCP shares the RTP port (rtcp-mux). */
-  readonly rtcp: Socket | undefined;
+  readonly rtcp: BatchSocket | undefined;
   readonly port: number;
+}
+
+/** Closes both sockets of a pair (without waiting; already closed is fine). */
+export function closePair(pair: PortPair): void {
+  closeMediaSocket(pair.rtp);
+  closeMediaSocket(pair.rtcp);
 }
 
 export class PortsExhaustedError extends StreammeshError {
@@ -60,13 +69,13 @@ export async function bindPair(
   port: number,
   mux: boolean,
 ): Promise<PortPair | undefined> {
-  let rtp: Socket | undefined;
+  let rtp: BatchSocket | undefined;
   try {
-    rtp = await bindUdp(host, port);
-    const rtcp = mux ? undefined : await bindUdp(host, port + 1);
+    rtp = await bindMediaSocket(host, port);
+    const rtcp = mux ? undefined : await bindMediaSocket(host, port + 1);
     return { rtp, rtcp, port };
   } catch (error) {
-    closeQuietly(rtp);
+    closeMediaSocket(rtp);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') return undefined;
     throw error;

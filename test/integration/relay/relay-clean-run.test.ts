@@ -41,11 +41,18 @@ interface Arrival {
 /** Records every datagram on the route's ingress ports, ahead of the route's own handler. */
 function watchIngress(route: MediaRoute): Arrival[] {
   const arrivals: Arrival[] = [];
-  const record = (bytes: Buffer, from: { address: string; port: number }): void => {
-    arrivals.push({ rtcp: isRtcpPacket(bytes), from: `${from.address}:${from.port}`, bytes });
-  };
-  route.ingress.rtp.prependListener('message', record);
-  route.ingress.rtcp?.prependListener('message', record);
+  for (const socket of [route.ingress.rtp, route.ingress.rtcp]) {
+    if (socket === undefined) continue;
+    const routeHandler = socket.batchHandler;
+    socket.onBatch((batch) => {
+      for (let i = 0; i < batch.count; i++) {
+        const bytes = Buffer.from(batch.datagram(i));
+        const from = batch.source(i);
+        arrivals.push({ rtcp: isRtcpPacket(bytes), from: `${from.address}:${from.port}`, bytes });
+      }
+      routeHandler?.(batch);
+    });
+  }
   return arrivals;
 }
 
