@@ -25,6 +25,7 @@ import {
   registerRtspMetrics,
   registerStreamMetrics,
   startSrtpEngine,
+  useProxyUdpIo,
 } from './media/metrics/index.js';
 import { CameraMesh } from './media/mesh/index.js';
 import { MediaRouteTable } from './media/relay/index.js';
@@ -128,6 +129,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   addPlacementRoutes(node.admin, node.id, node.placements);
   addHopRoutes(node.admin, node.meshState.hops, mesh);
   registerStreamMetrics(node.metrics, routes);
+  useProxyUdpIo(node.metrics, config.proxy.udpIo, log);
   registerRtspMetrics(node.metrics, rtsp);
   await node.start();
   log.info({ id: node.id, admin: node.adminAddress }, 'proxy started');
