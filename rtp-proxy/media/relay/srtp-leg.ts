@@ -1,6 +1,7 @@
 import type { SrtpLegConfig } from '../../../src/config/index.js';
 import {
   SrtpSession,
+  createSrtpSession,
   formatInlineKey,
   generateKeyingMaterial,
   parseInlineKey,
@@ -11,7 +12,9 @@ import {
 /**
  * The SRTP state of one leg. Two sessions with the same keys: one for what
  * this proxy sends on the leg, one for what it receives on it, so sender and
- * receiver rollover/replay state never mix.
+ * receiver rollover/replay state never mix. On this thread's SRTP engine
+ * (createSrtpSession): with libsrtp a packet they return is a view reused on
+ * their next call, which the relay copies into its send slab at once.
  */
 export class SrtpLeg {
   readonly profile: SrtpProfile;
@@ -29,7 +32,7 @@ export class SrtpLeg {
     this.profile = config.profile;
     this.generated = config.key === 'generate';
     this.inlineKey = formatInlineKey(keys);
-    this.send = new SrtpSession(keys);
-    this.receive = new SrtpSession(keys);
+    this.send = createSrtpSession(keys);
+    this.receive = createSrtpSession(keys);
   }
 }

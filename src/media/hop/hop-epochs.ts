@@ -23,10 +23,12 @@
  * on the old key is not, for long. After that its packets are `unknown_key`.
  */
 import {
+  createSrtpSession,
   epochMki,
   hopKeyingMaterial,
-  SrtpSession,
+  withOwnedPackets,
   type HopKey,
+  type SrtpContext,
 } from '../../protocol/srtp/index.js';
 import { HopKeyRejectedError, HopOptionsError } from './errors.js';
 import type { HopEpochsSnapshot, HopPacketKind } from './hop-types.js';
@@ -38,7 +40,7 @@ export const maxWaitingEpochs = 2;
 export interface HopEpoch {
   readonly epoch: number;
   readonly key: HopKey;
-  readonly session: SrtpSession;
+  readonly session: SrtpContext;
 }
 
 export interface HopEpochsOptions {
@@ -102,7 +104,10 @@ export class HopEpochs {
       this.#replayWindow === undefined
         ? { mki: epochMki(key.epoch), freshIndicesOnly: true }
         : { mki: epochMki(key.epoch), replayWindow: this.#replayWindow, freshIndicesOnly: true };
-    const entry: HopEpoch = { epoch: key.epoch, key, session: new SrtpSession(material, options) };
+    // On this thread's SRTP engine, with packets the hop's callers own: they go
+    // to node:dgram sends and RTSP viewers' sockets, which read them later.
+    const session = withOwnedPackets(createSrtpSession(material, options));
+    const entry: HopEpoch = { epoch: key.epoch, key, session };
     if (current === undefined) {
       this.#current = entry;
     } else {

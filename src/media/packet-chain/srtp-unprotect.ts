@@ -1,9 +1,11 @@
 /**
  * SRTP/SRTCP unprotect (RFC 3711) with one leg's receive session: the packet
  * continues decrypted and authenticated, or is dropped as
- * 'srtp_<reason>' / 'srtcp_<reason>' (auth_failed, replay, ...).
+ * 'srtp_<reason>' / 'srtcp_<reason>' (auth_failed, replay, ...). The
+ * decrypted packet may be a view the session reuses on its next call
+ * (SrtpContext): the chain uses it before the next datagram is unprotected.
  */
-import type { SrtpDropReason, SrtpSession } from '../../protocol/srtp/index.js';
+import type { SrtpContext, SrtpDropReason } from '../../protocol/srtp/index.js';
 import { PASS, type DropReason, type Interceptor } from './interceptor.js';
 import type { MediaPacket } from './media-packet.js';
 
@@ -25,11 +27,11 @@ export function srtpDropReasons(kind: SrtpPacketKind): Readonly<Record<SrtpDropR
 
 export class SrtpUnprotect implements Interceptor {
   readonly name: string;
-  readonly #session: SrtpSession;
+  readonly #session: SrtpContext;
   readonly #rtcp: boolean;
   readonly #reasons: Readonly<Record<SrtpDropReason, string>>;
 
-  constructor(session: SrtpSession, kind: SrtpPacketKind = 'rtp') {
+  constructor(session: SrtpContext, kind: SrtpPacketKind = 'rtp') {
     this.name = kind === 'rtp' ? 'srtp-unprotect' : 'srtcp-unprotect';
     this.#session = session;
     this.#rtcp = kind === 'rtcp';

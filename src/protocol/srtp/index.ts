@@ -5,6 +5,7 @@
  */
 export { SrtpEngineError, SrtpKeyError, SrtpOptionsError } from './errors.js';
 export type { SrtpContext, SrtpEngineChoice, SrtpEngineName } from './srtp-context.js';
+export { withOwnedPackets } from './owned-packets.js';
 export {
   createSrtpSession,
   currentSrtpEngine,

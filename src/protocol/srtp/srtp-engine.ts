@@ -14,7 +14,7 @@ import type { Logger } from '../../shared/log.js';
 import { SrtpEngineError } from './errors.js';
 import type { SrtpKeyingMaterial } from './keys.js';
 import { loadLibsrtpAddon } from './libsrtp-addon.js';
-import type { SrtpContext, SrtpEngineChoice, SrtpEngineName } from './srtp-context.js';
+import type { SrtpEngineChoice, SrtpEngineName } from './srtp-context.js';
 import { SrtpSession, type SrtpSessionOptions } from './srtp-session.js';
 
 export const srtpEngineChoices: readonly SrtpEngineChoice[] = Object.freeze([
@@ -64,12 +64,17 @@ export function srtpEngineFallbackReason(): string | undefined {
   return fallbackReason;
 }
 
-/** An SRTP session on this thread's engine, or on `engine` when given (tests, benchmarks). */
+/**
+ * An SRTP session on this thread's engine, or on `engineName` when given
+ * (tests, benchmarks). Its ok packets may be views it reuses on its next
+ * call (SrtpContext): a caller that keeps them copies, or wraps the session
+ * in withOwnedPackets.
+ */
 export function createSrtpSession(
   keys: SrtpKeyingMaterial,
   options: SrtpSessionOptions = {},
   engineName: SrtpEngineName = currentSrtpEngine(),
-): SrtpContext {
+): SrtpSession {
   return new SrtpSession(keys, options, engineName);
 }
 
