@@ -17,6 +17,8 @@ const PORT_ZERO_ENV: Readonly<Record<string, string>> = {
   STREAMMESH_PROXY_ADMIN: '127.0.0.1:0',
   STREAMMESH_PROXY_RTSP_LISTEN: '127.0.0.1:0',
   STREAMMESH_SIGNALING_LISTEN: '127.0.0.1:0',
+  // Fixed (8444) by default: two `up` side by side (bench variants) would collide.
+  STREAMMESH_SIGNALING_CASCADE_LISTEN: '127.0.0.1:0',
   STREAMMESH_SIGNALING_ADMIN: '127.0.0.1:0',
 };
 
