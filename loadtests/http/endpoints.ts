@@ -26,7 +26,7 @@ export type TargetName = (typeof TARGETS)[number];
 export const HOP_TARGETS: readonly TargetName[] = ['direct', 'haproxy', 'streammesh'];
 
 /** The proxies whose maxima set the latency rate when streammesh was not measured. */
-export const PROXIES: readonly TargetName[] = ['haproxy', 'streammesh'];
+export const PROXIES: readonly TargetName[] = ['haproxy', 'streammesh', 'bare-node'];
 
 /** Threads of work of each proxy target (HAProxy's nbthread, streammesh's proxy.workers). */
 export const WORKERS: Readonly<Partial<Record<TargetName, number>>> = {
