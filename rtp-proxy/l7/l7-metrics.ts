@@ -32,6 +32,9 @@ export class HttpMetrics {
     readonly listener: string;
     readonly budget: BodyBufferBudget;
   }>();
+  /** Per-request counts of `requests` and `upstreamAttempts`, handed to them when read. */
+  readonly #requestTally = new Tally<'listener' | 'route' | 'cluster' | 'code'>();
+  readonly #attemptTally = new Tally<'cluster' | 'endpoint' | 'result'>();
   /** Read at scrape time from the clusters in force. */
   #clusters: () => Iterable<Cluster> = () => [];
 
@@ -41,11 +44,15 @@ export class HttpMetrics {
   constructor(registry: Registry) {
     this.registry = registry;
     const registers = [registry];
+    const requestTally = this.#requestTally;
     this.requests = new Counter({
       name: 'streammesh_http_requests_total',
       help: 'Downstream HTTP/gRPC requests answered, by listener, route, cluster and HTTP status ("none": no route or cluster).',
       labelNames: ['listener', 'route', 'cluster', 'code'],
       registers,
+      collect() {
+        requestTally.flushInto(this);
+      },
     });
     this.duration = new Histogram({
       name: 'streammesh_http_request_duration_seconds',
@@ -54,11 +61,15 @@ export class HttpMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    const attemptTally = this.#attemptTally;
     this.upstreamAttempts = new Counter({
       name: 'streammesh_http_upstream_attempts_total',
       help: 'Attempts sent to endpoints, by result: a status class, connect-failure, reset, refused-stream or timeout.',
       labelNames: ['cluster', 'endpoint', 'result'],
       registers,
+      collect() {
+        attemptTally.flushInto(this);
+      },
     });
     this.retries = new Counter({
       name: 'streammesh_http_retries_total',
@@ -175,6 +186,25 @@ export class HttpMetrics {
     });
   }
 
+  /** One downstream request answered (streammesh_http_requests_total), on the request path. */
+  countRequest(listener: string, route: string, cluster: string, code: number): void {
+    this.#requestTally.add(`${listener}\0${route}\0${cluster}\0${code}`, () => ({
+      listener,
+      route,
+      cluster,
+      code: String(code),
+    }));
+  }
+
+  /** One attempt on an endpoint (streammesh_http_upstream_attempts_total), on the request path. */
+  countAttempt(cluster: string, endpoint: string, result: string): void {
+    this.#attemptTally.add(`${cluster}\0${endpoint}\0${result}`, () => ({
+      cluster,
+      endpoint,
+      result,
+    }));
+  }
+
   watchClusters(clusters: () => Iterable<Cluster>): void {
     this.#clusters = clusters;
   }
@@ -184,5 +214,32 @@ export class HttpMetrics {
     const entry = { listener, budget };
     this.#bodyBudgets.add(entry);
     return () => this.#bodyBudgets.delete(entry);
+  }
+}
+
+/**
+ * Counts of one counter by label set, kept where the request path can add to
+ * them cheaply (one string key, one Map lookup) and handed to the prom-client
+ * counter when it is read: its inc() validates, sorts and hashes the label
+ * object on every call, which the profile showed on every request. Its
+ * entries are the counter's own series (bounded the same way), kept so a
+ * label set seen again allocates nothing.
+ */
+class Tally<Label extends string> {
+  readonly #counts = new Map<string, { readonly labels: Record<Label, string>; count: number }>();
+
+  /** One more for the label set `key` names; `labels` is called only the first time. */
+  add(key: string, labels: () => Record<Label, string>): void {
+    const entry = this.#counts.get(key);
+    if (entry !== undefined) entry.count += 1;
+    else this.#counts.set(key, { labels: labels(), count: 1 });
+  }
+
+  flushInto(counter: Counter<Label>): void {
+    for (const entry of this.#counts.values()) {
+      if (entry.count === 0) continue;
+      counter.inc(entry.labels, entry.count);
+      entry.count = 0;
+    }
   }
 }

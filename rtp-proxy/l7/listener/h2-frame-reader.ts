@@ -15,9 +15,20 @@ export interface FrameHeader {
   readonly length: number;
 }
 
+/** The one header object a reader fills for each frame it hands over. */
+interface MutableFrameHeader {
+  type: number;
+  flags: number;
+  streamId: number;
+  length: number;
+}
+
 const NO_PAYLOAD = Buffer.alloc(0);
 
-/** Told each frame in order; false stops the reading (the connection is being closed). */
+/**
+ * Told each frame in order; false stops the reading (the connection is being
+ * closed). `header` is reused for the next frame: copy what must outlive the call.
+ */
 export type OnFrame = (header: FrameHeader, payload: Buffer) => boolean;
 
 export class FrameReader {
@@ -28,6 +39,8 @@ export class FrameReader {
   /** A frame whose first payload bytes are wanted, until they are all here. */
   #held: { readonly header: FrameHeader; readonly wanted: number; got: Buffer } | undefined;
   readonly #payloadWanted: (header: FrameHeader) => number;
+  /** Filled in place for every frame: no object per frame on a connection's byte path. */
+  readonly #header: MutableFrameHeader = { type: 0, flags: 0, streamId: 0, length: 0 };
 
   /**
    * `skipFirst`: bytes before the first frame (a client's 24-byte preface);
@@ -67,17 +80,17 @@ export class FrameReader {
         this.#partial = Buffer.from(bytes.subarray(at));
         return true;
       }
-      const header: FrameHeader = {
-        length: bytes.readUIntBE(at, 3),
-        type: bytes[at + 3] ?? 0,
-        flags: bytes[at + 4] ?? 0,
-        streamId: bytes.readUInt32BE(at + 5) & 0x7fff_ffff,
-      };
+      const header = this.#header;
+      header.length = bytes.readUIntBE(at, 3);
+      header.type = bytes[at + 3] ?? 0;
+      header.flags = bytes[at + 4] ?? 0;
+      header.streamId = bytes.readUInt32BE(at + 5) & 0x7fff_ffff;
       at += FRAME_HEADER_LENGTH;
       const wanted = Math.min(this.#payloadWanted(header), header.length);
       this.#skip = header.length - wanted;
       if (wanted > 0) {
-        this.#held = { header, wanted, got: NO_PAYLOAD };
+        // Rare (an RST_STREAM's code): this header outlives the read, so it is copied.
+        this.#held = { header: { ...header }, wanted, got: NO_PAYLOAD };
         continue;
       }
       if (!onFrame(header, NO_PAYLOAD)) return false;

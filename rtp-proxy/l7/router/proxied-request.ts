@@ -90,6 +90,8 @@ export class ProxiedRequest {
   #grpcStatus: number | null = null;
   /** Set once the exchange is over for us: deadline hit or client gone. Nothing more is sent. */
   #abandoned = false;
+  /** Set when the route's deadline or idle timer ended the request. */
+  #timedOut = false;
   /** Set when the downstream response has closed and the cleanups have run. */
   #finished = false;
   /** The body copy for retries and mirrors, when the route has either. */
@@ -427,7 +429,12 @@ export class ProxiedRequest {
     else if (index === 0) req.pipe(exchange.body);
     else recorder?.replayInto(exchange.body);
     const sentAt = performance.now();
-    const perTryMs = Math.min(route.action.retries?.perTryTimeoutMs ?? Infinity, remaining);
+    // Without retries the per-try timeout is the request's deadline, which the
+    // route timer (#timeOut) enforces already: no second timer and race per request.
+    const perTryMs =
+      route.action.retries === undefined
+        ? Infinity
+        : Math.min(route.action.retries.perTryTimeoutMs ?? Infinity, remaining);
     let perTry: NodeJS.Timeout | undefined;
     const timedOut = Number.isFinite(perTryMs)
       ? new Promise<'timeout'>((resolve) => {
@@ -448,7 +455,10 @@ export class ProxiedRequest {
         outcome = { status: first.status, headers: first.headers };
       }
     } catch (error) {
-      outcome = { failure: error instanceof UpstreamError ? error.failure : 'reset' };
+      // Aborted by the route's deadline (or idle) timer: the attempt timed out.
+      outcome = this.#timedOut
+        ? { failure: 'timeout' }
+        : { failure: error instanceof UpstreamError ? error.failure : 'reset' };
       if (error instanceof UpstreamError && error.tls !== undefined) {
         this.#router.metrics.upstreamTlsFailures.inc({ cluster: cluster.name, reason: error.tls });
       }
@@ -457,11 +467,11 @@ export class ProxiedRequest {
     }
     if (response === undefined) release();
     cluster.record(endpoint, outcome, performance.now() - sentAt);
-    this.#router.metrics.upstreamAttempts.inc({
-      cluster: cluster.name,
-      endpoint: endpoint.id,
-      result: 'status' in outcome ? `${Math.floor(outcome.status / 100)}xx` : outcome.failure,
-    });
+    this.#router.metrics.countAttempt(
+      cluster.name,
+      endpoint.id,
+      'status' in outcome ? statusClass(outcome.status) : outcome.failure,
+    );
     return { endpoint, exchange, outcome, response, release };
   }
 
@@ -605,6 +615,7 @@ export class ProxiedRequest {
   #timeOut(): void {
     if (this.#abandoned) return;
     this.#abandoned = true;
+    this.#timedOut = true;
     this.#current?.abort();
     if (!this.#flags.includes('SI')) this.#flags.push('UT');
     if (this.#res.headersSent) resetDownstream(this.#res);
@@ -651,7 +662,7 @@ export class ProxiedRequest {
     const route = this.#route?.name ?? 'none';
     const cluster = this.#cluster?.name ?? 'none';
     const metrics = this.#router.metrics;
-    metrics.requests.inc({ listener: this.#listener, route, cluster, code: String(status) });
+    metrics.countRequest(this.#listener, route, cluster, status);
     metrics.duration.observe({ route, cluster }, durationMs / 1000);
     const failed = this.#flags.length > 0 && !this.#flags.every((flag) => flag === 'DI');
     if (!this.#router.accessLog.wanted(status, failed)) return;
@@ -691,6 +702,13 @@ function discard(attempt: Attempt): void {
   response.body.once('error', attempt.release);
   response.body.once('close', attempt.release);
   response.body.resume();
+}
+
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** "2xx" for 200..299: the attempt metric's label, without a new string per request. */
+function statusClass(status: number): string {
+  return STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
 }
 
 function sleep(ms: number): Promise<void> {

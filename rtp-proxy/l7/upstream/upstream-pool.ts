@@ -68,6 +68,10 @@ export interface UpstreamRequest {
   readonly method: string;
   readonly path: string;
   readonly authority: string;
+  /**
+   * Made for this one attempt by the caller: the pool adds its host or
+   * pseudo-headers to it in place rather than copying it per request.
+   */
   readonly headers: OutgoingHttpHeaders;
 }
 
@@ -186,7 +190,7 @@ export class Http1Pool implements UpstreamPool {
       port: target.port,
       method: request.method,
       path: request.path,
-      headers: { ...request.headers, host: request.authority },
+      headers: withHeader(request.headers, 'host', request.authority),
       agent: this.#agent,
     });
     if (request.headers['upgrade'] !== undefined) {
@@ -262,13 +266,12 @@ export class Http2Pool implements UpstreamPool {
     const session = this.#session(target);
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request({
-        ...request.headers,
-        [h2.HTTP2_HEADER_METHOD]: request.method,
-        [h2.HTTP2_HEADER_PATH]: request.path,
-        [h2.HTTP2_HEADER_AUTHORITY]: request.authority,
-        [h2.HTTP2_HEADER_SCHEME]: this.#connector === undefined ? 'http' : 'https',
-      });
+      const headers = request.headers;
+      headers[h2.HTTP2_HEADER_METHOD] = request.method;
+      headers[h2.HTTP2_HEADER_PATH] = request.path;
+      headers[h2.HTTP2_HEADER_AUTHORITY] = request.authority;
+      headers[h2.HTTP2_HEADER_SCHEME] = this.#connector === undefined ? 'http' : 'https';
+      stream = session.request(headers);
     } catch (error) {
       // A session already closing (GOAWAY just arrived) refuses new streams synchronously.
       this.#forget(target.id, session);
@@ -371,6 +374,16 @@ type AgentConnect = (options: { host?: string | null; port?: number | string | n
 /** The prefix of node's Agent.getName() for a host and port (local address and family follow). */
 function agentName(host: string, port: number | string): string {
   return `${host}:${port}:`;
+}
+
+/** `headers` with `name` set, in place (the caller's object is made for one attempt). */
+function withHeader(
+  headers: OutgoingHttpHeaders,
+  name: string,
+  value: string,
+): OutgoingHttpHeaders {
+  headers[name] = value;
+  return headers;
 }
 
 /** A body sink for an attempt that never started; whatever is piped in is dropped. */
