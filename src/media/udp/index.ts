@@ -23,6 +23,7 @@ export {
   type UdpIoKind,
   type UdpIoSetting,
 } from './udp-io.js';
+export { loadUdpBatchAddon } from './batch-native.js';
 export { SendSlab, type FlushResult, type SendSlabOptions } from './send-slab.js';
 export type {
   BatchHandler,

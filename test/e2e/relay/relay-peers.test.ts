@@ -55,6 +55,12 @@ describe('relay with real peers', { timeout: 180_000 }, () => {
     }
     const relay = route(await mesh.streams<Streams>(), 'camera-relay');
     assert.equal(relay.streams[0]?.lost, 0);
+    // The test script runs this suite twice, native and dgram: the proxy ran on the path asked for.
+    const kind = process.env.STREAMMESH_PROXY_UDP_IO === 'dgram' ? 'dgram' : 'native';
+    assert.match(
+      await mesh.metrics(),
+      new RegExp(`streammesh_proxy_udp_io\\{kind="${kind}"[^}]*\\} 1`),
+    );
     await mesh.stop();
   });
 

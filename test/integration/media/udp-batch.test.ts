@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import {
   loadUdpBatchAddon,
   openBatchSocket,
@@ -467,6 +468,266 @@ describe('udp_batch addon, called directly', () => {
       },
       5_000,
       () => `port ${port} still held after collection`,
+    );
+  });
+});
+
+/**
+ * The relay's input boundary, fuzzed natively: random datagrams (zero-length,
+ * short, exactly maxDatagram, one byte over, far over) from several
+ * senders. Every datagram is either handed over whole and byte-identical or
+ * counted as truncated; none is altered, none lost on loopback, and a source
+ * decodes to its sender.
+ */
+describe('udp_batch boundary fuzz (native)', () => {
+  it('3,000 random-length datagrams: each whole and identical or counted truncated, sources right', async () => {
+    const maxDatagram = 512;
+    const opened = openBatchSocket({ native: true, batch: 16, maxDatagram });
+    const socket = opened.socket;
+    const port = await socket.bind(host, 0);
+    const senders = [await plainSocket(), await plainSocket(), await plainSocket()];
+    const got: { bytes: Buffer; from: string }[] = [];
+    socket.onBatch((batch) => {
+      for (let i = 0; i < batch.count; i++) {
+        const source = batch.source(i);
+        got.push({
+          bytes: Buffer.from(batch.datagram(i)),
+          from: `${source.address}:${source.port}`,
+        });
+      }
+    });
+    // A fixed seed: a failure can be replayed.
+    let seed = 0x2f6b_3a1d;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) & 0x7fff_ffff;
+      return seed / 0x8000_0000;
+    };
+    const lengths = [0, 1, 11, 12, maxDatagram - 1, maxDatagram, maxDatagram + 1, 1500, 9000];
+    const expected: { bytes: Buffer; from: string }[] = [];
+    let oversize = 0;
+    try {
+      for (let n = 0; n < 3_000; n++) {
+        const senderIndex = Math.floor(random() * senders.length);
+        const sender = at(senders, senderIndex);
+        const length =
+          random() < 0.5
+            ? at(lengths, Math.floor(random() * lengths.length))
+            : Math.floor(random() * (maxDatagram + 64));
+        const datagram = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) datagram[i] = Math.floor(random() * 256);
+        await send(sender, datagram, port);
+        if (length > maxDatagram) oversize++;
+        else expected.push({ bytes: datagram, from: `${host}:${sender.address().port}` });
+        // Let the receiver drain now and then: loopback must not drop for the check to hold.
+        if (n % 64 === 63) await sleep(1);
+      }
+      await waitFor(
+        () => (got.length + socket.counters.truncated >= 3_000 ? true : undefined),
+        5_000,
+        () => `${got.length} whole + ${socket.counters.truncated} truncated of 3000`,
+      );
+      assert.equal(socket.counters.truncated, oversize);
+      assert.equal(got.length, expected.length);
+      got.forEach((datagram, i) => {
+        const want = at(expected, i);
+        assert.ok(datagram.bytes.equals(want.bytes), `datagram ${i} altered`);
+        assert.equal(datagram.from, want.from, `datagram ${i}'s source`);
+      });
+    } finally {
+      await socket.close();
+      for (const sender of senders) await close(sender);
+    }
+  });
+});
+
+/**
+ * Full socket buffers, for real. On loopback the kernel never refuses a
+ * datagram for a full send buffer (the loopback device frees the sender's
+ * buffer at transmit), so this runs in a network namespace of its own whose
+ * loopback has a token bucket (tc tbf, 1 Mbit/s): datagrams wait in the
+ * qdisc (whose limit is far above the send buffer, so it queues rather than
+ * drops), the tiny send buffer fills, and sendmmsg takes fewer than asked
+ * (EAGAIN). The receiver, with a tiny receive buffer, does not read while
+ * the sender sends (the child's event loop is busy sending), as a blocked
+ * reader would. The child process prints its counters; nothing may crash.
+ */
+describe('udp_batch with full socket buffers (native, in a network namespace)', () => {
+  const ns = `smudpio${process.pid}`;
+  const unavailable = ((): string | undefined => {
+    if (process.getuid?.() !== 0) return 'needs root (ip netns, tc)';
+    const added = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+    if (added.status !== 0) return `ip netns add: ${added.stderr}`;
+    const lo = spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
+    const tbf = spawnSync(
+      'ip',
+      [
+        ...['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root'],
+        ...['tbf', 'rate', '1mbit', 'burst', '1600', 'limit', '1000000'],
+      ],
+      { encoding: 'utf8' },
+    );
+    if (lo.status !== 0 || tbf.status !== 0) {
+      spawnSync('ip', ['netns', 'del', ns]);
+      return `tc tbf in a namespace: ${lo.stderr}${tbf.stderr}`;
+    }
+    return undefined;
+  })();
+
+  after(() => {
+    if (unavailable === undefined) spawnSync('ip', ['netns', 'del', ns]);
+  });
+
+  it(
+    'the kernel takes fewer than asked: the rest counted as sendDropped, EAGAIN reported, no crash',
+    { skip: unavailable },
+    () => {
+      const module = join(root, 'dist/src/media/udp/batch-socket.js');
+      const child = `
+        const { openBatchSocket } = await import(${JSON.stringify(module)});
+        const sender = openBatchSocket({ native: true, sendBufferBytes: 4096 }).socket;
+        const reader = openBatchSocket({ native: true, recvBufferBytes: 4096 }).socket;
+        await sender.bind('127.0.0.1', 0);
+        const readerPort = await reader.bind('127.0.0.1', 0);
+        let received = 0;
+        reader.onBatch((batch) => { received += batch.count; });
+        const errors = [];
+        sender.onError((error) => errors.push(error.code + (error.late ? ':late' : '')));
+        await sender.connect('127.0.0.1', readerPort);
+        const count = 64;
+        const buffer = Buffer.alloc(1200 * count, 9);
+        const offsets = Int32Array.from({ length: count }, (_, i) => i * 1200);
+        const lengths = new Int32Array(count).fill(1200);
+        let asked = 0, taken = 0;
+        for (let round = 0; round < 20; round++) {
+          taken += sender.sendBatch(buffer, offsets, lengths, count);
+          asked += count;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        console.log(JSON.stringify({ asked, taken, counters: sender.counters, errors, received,
+          truncated: reader.counters.truncated }));
+        await sender.close();
+        await reader.close();
+      `;
+      const run = spawnSync(
+        'ip',
+        ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', child],
+        { encoding: 'utf8', timeout: 20_000 },
+      );
+      assert.equal(run.status, 0, `the child ran to its end: ${run.stderr}`);
+      const result = JSON.parse(run.stdout.trim()) as {
+        asked: number;
+        taken: number;
+        counters: { sent: number; sendDropped: number };
+        errors: string[];
+        received: number;
+      };
+      assert.ok(result.taken < result.asked, `the kernel took fewer than asked: ${run.stdout}`);
+      assert.ok(result.taken > 0, 'but some');
+      assert.equal(result.counters.sent, result.taken);
+      assert.equal(result.counters.sent + result.counters.sendDropped, result.asked);
+      assert.ok(
+        result.errors.some((code) => code === 'EAGAIN' || code === 'ENOBUFS'),
+        `the short sends say why: ${result.errors.join(', ')}`,
+      );
+      assert.ok(result.received > 0, 'the reader got some once it could read');
+      assert.ok(result.received <= result.taken, 'never more than was sent');
+    },
+  );
+});
+
+/**
+ * The addon from worker threads: each thread has its own N-API environment
+ * and event loop, and the addon keeps no process-wide state, so sockets in
+ * two workers at once receive, send and close on their own loops, and a
+ * worker terminated with a socket still open neither crashes the process
+ * nor keeps the port.
+ */
+describe('udp_batch in worker threads', () => {
+  const module = join(root, 'dist/src/media/udp/batch-socket.js');
+  // Echoes each datagram back to its source; 'close' closes and reports.
+  const workerCode = `
+    const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(module)}).then(async ({ openBatchSocket }) => {
+      const opened = openBatchSocket({ native: true, batch: 16 });
+      const socket = opened.socket;
+      const port = await socket.bind('127.0.0.1', 0);
+      const out = Buffer.alloc(2048 * 16);
+      const offsets = new Int32Array(16);
+      const lengths = new Int32Array(16);
+      socket.onBatch((batch) => {
+        for (let i = 0; i < batch.count; i++) {
+          offsets[0] = 0;
+          lengths[0] = batch.datagram(i).copy(out, 0);
+          const source = batch.source(i);
+          socket.sendBatch(out, offsets, lengths, 1, { address: source.address, port: source.port });
+        }
+      });
+      parentPort.on('message', async (message) => {
+        if (message !== 'close') return;
+        await socket.close();
+        parentPort.postMessage({ closed: true, counters: { ...socket.counters } });
+      });
+      parentPort.postMessage({ kind: opened.kind, port });
+    });
+  `;
+
+  async function startWorker(): Promise<{ worker: Worker; port: number; kind: string }> {
+    const worker = new Worker(workerCode, { eval: true });
+    const ready = await new Promise<{ kind: string; port: number }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    return { worker, ...ready };
+  }
+
+  it('two workers at once: each echoes 500 datagrams in order, then closes and frees its port', async () => {
+    const workers = [await startWorker(), await startWorker()];
+    try {
+      for (const { kind } of workers) assert.equal(kind, 'native');
+      const sinks = [await receiver(), await receiver()];
+      for (let n = 0; n < 500; n++) {
+        for (const [w, { port }] of workers.entries()) {
+          await send(at(sinks, w).socket, payload(w, n, 200), port);
+        }
+      }
+      for (const [w, sink] of sinks.entries()) {
+        await waitFor(
+          () => (sink.got.length >= 500 ? true : undefined),
+          5_000,
+          () => `worker ${w} echoed ${sink.got.length} of 500`,
+        );
+        sink.got.forEach((datagram, n) =>
+          assert.ok(datagram.equals(payload(w, n, 200)), `worker ${w}: datagram ${n}`),
+        );
+        await close(sink.socket);
+      }
+      for (const { worker, port } of workers) {
+        const closed = new Promise<{ counters: { received: number; sent: number } }>((resolve) =>
+          worker.once('message', resolve),
+        );
+        worker.postMessage('close');
+        const { counters } = await closed;
+        assert.equal(counters.received, 500);
+        assert.equal(counters.sent, 500);
+        assert.ok(await canBindUdp(port), `port ${port} free after close in the worker`);
+      }
+    } finally {
+      for (const { worker } of workers) await worker.terminate();
+    }
+  });
+
+  it('a worker terminated with its socket open: no crash, the port is freed', async () => {
+    const { worker, port } = await startWorker();
+    assert.equal(await canBindUdp(port), false, 'the worker holds its port');
+    const sender = await plainSocket();
+    // Traffic while it goes down.
+    for (let n = 0; n < 50; n++) await send(sender, payload(9, n, 100), port);
+    await worker.terminate();
+    await close(sender);
+    await waitFor(
+      async () => ((await canBindUdp(port)) ? true : undefined),
+      5_000,
+      () => `port ${port} still held after the worker ended`,
     );
   });
 });
