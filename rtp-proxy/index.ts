@@ -1,6 +1,7 @@
 /**
  * The rtp-proxy process: the data plane. It joins the mesh, and each config
- * it receives sets its stream routes (media/relay), its RTSP proxy
+ * it receives sets its stream routes (media/relay, sharded over
+ * proxy.workers media worker threads by media/workers), its RTSP proxy
  * (media/rtsp) and its HTTP/1.1, HTTP/2 and gRPC proxy (l7), as one
  * transaction: all three take the config, or none does. The L7 proxy runs
  * on a thread of its own, so HTTP traffic never queues in front of media.
@@ -9,6 +10,7 @@
  * from their owners over SRTP hops. SIGTERM drains it (drain()) before it
  * stops.
  */
+import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
@@ -28,7 +30,7 @@ import {
   useProxyUdpIo,
 } from './media/metrics/index.js';
 import { CameraMesh } from './media/mesh/index.js';
-import { MediaRouteTable } from './media/relay/index.js';
+import { MediaWorkers, registerWorkerMetrics } from './media/workers/index.js';
 import { RtspService } from './media/rtsp/index.js';
 
 export interface RunningProxy {
@@ -38,6 +40,8 @@ export interface RunningProxy {
   serving(): Promise<void>;
   /** The RTSP listener's bound address (host:port), or null when RTSP is off. */
   rtspAddress(): string | null;
+  /** The relay's media workers: per-worker state, route snapshots, and test hooks. */
+  readonly relay: MediaWorkers;
   /** The bound address of every L7 listener in force. */
   httpListeners(): Promise<readonly { name: string; host: string; port: number }[]>;
   /**
@@ -57,7 +61,13 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   const { bindHost } = startup.proxy;
   const localize = (candidate: MeshConfig): MeshConfig => withBindHost(candidate, bindHost);
   const config = localize(startup);
-  const routes = new MediaRouteTable(log);
+  // Node-local, read at start (proxy.workers or STREAMMESH_PROXY_WORKERS): a pushed config cannot change it.
+  const routes = new MediaWorkers({
+    workers: startup.proxy.workers ?? availableParallelism(),
+    log,
+    udpIo: startup.proxy.udpIo,
+    srtpEngine: startup.proxy.srtpEngine,
+  });
   // The camera mesh follows the node's placements and hops, so it is made
   // after the node, which needs the RTSP service (and so this hook) first.
   const late: { mesh?: CameraMesh; node?: MeshNode } = {};
@@ -130,6 +140,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   addHopRoutes(node.admin, node.meshState.hops, mesh);
   registerStreamMetrics(node.metrics, routes);
   useProxyUdpIo(node.metrics, config.proxy.udpIo, log);
+  registerWorkerMetrics(node.metrics, routes);
   registerRtspMetrics(node.metrics, rtsp);
   await node.start();
   log.info({ id: node.id, admin: node.adminAddress }, 'proxy started');
@@ -138,6 +149,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     admin: node.adminAddress,
     serving: () => node.firstConfig(),
     rtspAddress: () => rtsp.address,
+    relay: routes,
     httpListeners: () => http.listeners(),
     drain: async (timeoutMs) => {
       const deadline = Date.now() + timeoutMs;
@@ -156,7 +168,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
       // The node first: it takes no more updates and lets the one in flight
       // finish, so no transaction prepares or commits on a closed service.
       await node.close();
-      routes.close();
+      await routes.close();
       await rtsp.close();
       mesh.close();
       unfollowIdentity?.();

@@ -3,12 +3,13 @@
  * proxy already count (nothing is added to the packet path): packets and
  * bits per second in and out (deltas of the routes', destinations', paths'
  * and viewer sessions' counters since the previous report), and sessions
- * (media routes + RTSP viewer sessions).
+ * (media routes + RTSP viewer sessions). The relay's counters are as its
+ * media workers last gave them (at most about a second old).
  */
 import { performance } from 'node:perf_hooks';
 import type { MeshConfig } from '../src/config/index.js';
 import type { LoadFigures, LoadSource } from '../src/node-agent/index.js';
-import type { MediaRouteTable } from './media/relay/index.js';
+import type { LatestRouteSource } from './media/workers/index.js';
 import type { RtspService } from './media/rtsp/index.js';
 
 interface Totals {
@@ -41,8 +42,9 @@ export class CounterDeltas<Key> {
   }
 }
 
-export function proxyLoad(routes: MediaRouteTable, rtsp: RtspService): LoadSource {
-  const relayDeltas = new CounterDeltas<object>();
+export function proxyLoad(relay: LatestRouteSource, rtsp: RtspService): LoadSource {
+  // By route name: a route restarted with its worker counts again from zero.
+  const relayDeltas = new CounterDeltas<string>();
   const pathDeltas = new CounterDeltas<string>();
   const viewerDeltas = new CounterDeltas<string>();
   let since = performance.now();
@@ -54,7 +56,8 @@ export function proxyLoad(routes: MediaRouteTable, rtsp: RtspService): LoadSourc
         packets += delta.packets;
         bytes += delta.bytes;
       };
-      for (const route of routes.routes.values()) {
+      const routes = relay.latestRoutes();
+      for (const route of routes) {
         let packetsOut = 0;
         let bytesOut = 0;
         for (const destination of route.destinations) {
@@ -62,7 +65,7 @@ export function proxyLoad(routes: MediaRouteTable, rtsp: RtspService): LoadSourc
           bytesOut += destination.bytes;
         }
         count(
-          relayDeltas.add(route, {
+          relayDeltas.add(route.name, {
             packets: route.packetsIn + packetsOut,
             bytes: route.bytesIn + bytesOut,
           }),
@@ -89,7 +92,7 @@ export function proxyLoad(routes: MediaRouteTable, rtsp: RtspService): LoadSourc
       return {
         packetsPerSecond: packets / seconds,
         bitrateBps: (bytes * 8) / seconds,
-        sessions: routes.routes.size + snapshot.sessions.length,
+        sessions: routes.length + snapshot.sessions.length,
       };
     },
     capacity: (config: MeshConfig) => config.proxy.capacity,

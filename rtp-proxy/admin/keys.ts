@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AdminServer } from '../../src/shared/admin/index.js';
-import type { MediaRouteTable } from '../media/relay/index.js';
-
-type MediaRouteKeys = ReturnType<MediaRouteTable['keys']>[number];
+import type { MediaRouteKeys, RouteKeySource } from '../media/workers/index.js';
 
 /** What GET /keys shows without `?reveal=true`: enough to tell keys apart, nothing to decrypt with. */
 export interface KeySummary {
@@ -30,12 +28,12 @@ function summarize(key: MediaRouteKeys): KeySummary {
  * material only when they ask for it explicitly (`?reveal=true`); otherwise
  * each key's route, leg, profile and fingerprint.
  */
-export function addKeyRoutes(admin: AdminServer, table: MediaRouteTable): void {
+export function addKeyRoutes(admin: AdminServer, relay: RouteKeySource): void {
   admin.route(
     'GET',
     '/keys',
-    (request) => {
-      const keys = table.keys();
+    async (request) => {
+      const keys = await relay.keys();
       const reveal = request.url.searchParams.get('reveal') === 'true';
       return {
         status: 200,

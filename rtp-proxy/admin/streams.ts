@@ -1,23 +1,24 @@
 import type { AdminServer } from '../../src/shared/admin/index.js';
-import type { MediaRouteTable } from '../media/relay/index.js';
+import type { RouteKeySource, RouteSnapshotSource } from '../media/workers/index.js';
 import type { RtspService } from '../media/rtsp/index.js';
 import { addKeyRoutes } from './keys.js';
 
 /**
  * `GET /streams`: every route, its latched sender, destinations, drop
- * counters and per-stream quality; and the RTSP proxy's paths (camera state,
- * outages, per-track quality) and sessions (viewers and publishers); and
- * `GET /keys` (keys.ts), kept apart from /streams so that statistics can be
- * shared without sharing secrets.
+ * counters and per-stream quality (asked of the media workers that carry
+ * them at each request, so it is as fresh as on one thread); and the RTSP
+ * proxy's paths (camera state, outages, per-track quality) and sessions
+ * (viewers and publishers); and `GET /keys` (keys.ts), kept apart from
+ * /streams so that statistics can be shared without sharing secrets.
  */
 export function addStreamRoutes(
   admin: AdminServer,
-  table: MediaRouteTable,
+  relay: RouteSnapshotSource & RouteKeySource,
   rtsp: RtspService,
 ): void {
-  admin.route('GET', '/streams', () => ({
+  admin.route('GET', '/streams', async () => ({
     status: 200,
-    body: { routes: table.snapshot(), rtsp: rtsp.snapshot() },
+    body: { routes: await relay.snapshot(), rtsp: rtsp.snapshot() },
   }));
-  addKeyRoutes(admin, table);
+  addKeyRoutes(admin, relay);
 }

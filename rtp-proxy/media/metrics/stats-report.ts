@@ -9,9 +9,8 @@
  * MAX_REPORTED_STREAMS streams, relay streams in route order then path
  * tracks, and counts the rest in `omitted`.
  */
-import { performance } from 'node:perf_hooks';
 import type { QualitySnapshot } from '../../../src/media/quality/index.js';
-import type { MediaRouteTable } from '../relay/index.js';
+import type { LatestRouteSource } from '../workers/index.js';
 import type { HopStats } from '../../../src/protocol/mesh/index.js';
 import type { CameraMesh } from '../mesh/index.js';
 import type { RtspService, RtspSnapshot } from '../rtsp/index.js';
@@ -89,18 +88,19 @@ export interface RelayedStream {
   readonly quality: QualitySnapshot;
 }
 
-/** The report as of now; `rtsp.snapshot()` is the one /streams serves. */
+/**
+ * The report as of now; `rtsp.snapshot()` is the one /streams serves. The
+ * relay's routes are as the media workers last gave them (at most about a
+ * second old: the report is made on a heartbeat, which cannot wait).
+ */
 export function proxyStatsReport(
-  table: MediaRouteTable,
+  relay: LatestRouteSource,
   rtsp: RtspService,
   mesh?: CameraMesh,
 ): ProxyStatsReport {
-  const now = performance.now();
   function* relayed(): Generator<RelayedStream> {
-    for (const route of table.routes.values()) {
-      for (const stream of route.streams.values()) {
-        yield { route: route.name, quality: stream.quality.snapshot(now) };
-      }
+    for (const route of relay.latestRoutes()) {
+      for (const quality of route.streams) yield { route: route.name, quality };
     }
   }
   const report = buildStatsReport(relayed(), rtsp.snapshot().paths, new Date());

@@ -1,20 +1,34 @@
 /**
- * Prometheus view of the route table, computed at scrape time from the same
- * counters /streams shows: nothing is added to the packet path. Labels are
+ * Prometheus view of the relay's routes, computed at scrape time from the
+ * same snapshots /streams shows: nothing is added to the packet path. The
+ * routes may live on media workers (rtp-proxy/media/workers): their
+ * snapshots are fetched once per scrape, shared by every series. Labels are
  * the route name (from config) and the SSRC of a live stream (at most 16 per
  * route); a stream that ends is gone from the next scrape. What a stream
  * counts (packets, bytes, losses...) is a counter (`_total`); what it is now
- * (bitrate, jitter, loss ratio, MOS) is a gauge.
+ * (bitrate, jitter, loss ratio, MOS) is a gauge. Which worker carries a route
+ * is streammesh_proxy_route_worker (workers/worker-metrics.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { MonotonicTotals } from '../../../src/shared/monotonic-totals.js';
-import type { MediaRouteTable } from '../relay/index.js';
+import type { MediaRouteSnapshot, RouteSnapshotSource } from '../workers/index.js';
 
 type StreamView = ReturnType<typeof streamsOf>[number];
 
-export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable): void {
+/** The series of one scrape are collected together: they share one snapshot made within this. */
+const SCRAPE_SHARE_MS = 100;
+
+export function registerStreamMetrics(metrics: Registry, source: RouteSnapshotSource): void {
   const registers = [metrics];
+  let shared: { at: number; routes: Promise<readonly MediaRouteSnapshot[]> } | undefined;
+  const routes = (): Promise<readonly MediaRouteSnapshot[]> => {
+    const now = performance.now();
+    if (shared === undefined || now - shared.at > SCRAPE_SHARE_MS) {
+      shared = { at: now, routes: Promise.resolve(source.snapshot()) };
+    }
+    return shared.routes;
+  };
   const streamLabels = ['route', 'ssrc'];
   const perStream = (
     name: string,
@@ -26,9 +40,10 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
       help,
       labelNames: streamLabels,
       registers,
-      collect() {
+      async collect() {
+        const streams = streamsOf(await routes());
         this.reset();
-        for (const stream of streamsOf(table)) {
+        for (const stream of streams) {
           const measured = value(stream);
           if (measured !== null) this.set({ route: stream.route, ssrc: stream.ssrc }, measured);
         }
@@ -48,9 +63,10 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
       help,
       labelNames: streamLabels,
       registers,
-      collect() {
+      async collect() {
+        const streams = streamsOf(await routes());
         this.reset();
-        for (const stream of streamsOf(table)) {
+        for (const stream of streams) {
           const key = `${stream.route}\u0000${stream.ssrc}`;
           this.inc({ route: stream.route, ssrc: stream.ssrc }, totals.update(key, value(stream)));
         }
@@ -130,10 +146,11 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
     help: 'Packets dropped by the route, by reason.',
     labelNames: ['route', 'reason'],
     registers,
-    collect() {
+    async collect() {
+      const all = await routes();
       this.reset();
-      for (const route of table.routes.values()) {
-        for (const [reason, count] of Object.entries(route.drops.counts)) {
+      for (const route of all) {
+        for (const [reason, count] of Object.entries(route.drops)) {
           this.inc({ route: route.name, reason }, count);
         }
       }
@@ -144,9 +161,10 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
     help: 'Valid RTP packets received by the route.',
     labelNames: ['route'],
     registers,
-    collect() {
+    async collect() {
+      const all = await routes();
       this.reset();
-      for (const route of table.routes.values()) this.inc({ route: route.name }, route.packetsIn);
+      for (const route of all) this.inc({ route: route.name }, route.packetsIn);
     },
   });
   new Counter({
@@ -154,9 +172,10 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
     help: 'RTP packets sent to destinations.',
     labelNames: ['route'],
     registers,
-    collect() {
+    async collect() {
+      const all = await routes();
       this.reset();
-      for (const route of table.routes.values()) {
+      for (const route of all) {
         let sent = 0;
         for (const destination of route.destinations) sent += destination.packets;
         this.inc({ route: route.name }, sent);
@@ -165,12 +184,8 @@ export function registerStreamMetrics(metrics: Registry, table: MediaRouteTable)
   });
 }
 
-function streamsOf(table: MediaRouteTable) {
-  const now = performance.now();
-  return [...table.routes.values()].flatMap((route) =>
-    [...route.streams.values()].map((stream) => {
-      const snapshot = stream.quality.snapshot(now);
-      return { ...snapshot, route: route.name, ssrc: String(snapshot.ssrc) };
-    }),
+function streamsOf(routes: readonly MediaRouteSnapshot[]) {
+  return routes.flatMap((route) =>
+    route.streams.map((stream) => ({ ...stream, route: route.name, ssrc: String(stream.ssrc) })),
   );
 }

@@ -1,0 +1,159 @@
+/**
+ * A media worker's entry (a worker_threads Worker started by
+ * worker-handle.ts): one MediaRouteTable with its own sockets, carrying the
+ * routes whose names hash to this worker (shard.ts). Its packets never touch
+ * the main thread: they come in and go out on this thread's event loop. The
+ * main thread sends it its share of each config (prepare, then commit or
+ * abort), and asks for snapshots, keys and pings; answers go back as plain
+ * data. Its log lines go straight to fd 1, tagged with the worker's index.
+ *
+ * A worker may start as a spare (no index yet): loading this module graph in
+ * a new thread takes about a second on a busy machine, far longer than
+ * building a worker's routes, so the main thread keeps one spare loaded and
+ * hands it the index of a worker that died ('adopt').
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { refusedResourcesOf } from '../../../src/config/index.js';
+import { errorMessage } from '../../../src/shared/errors.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { useSrtpEngine } from '../../../src/protocol/srtp/index.js';
+import type { PreparedChange } from '../../../src/node-agent/index.js';
+import { MediaRouteTable } from '../relay/index.js';
+import type {
+  MediaWorkerData,
+  MediaWorkerReply,
+  MediaWorkerRequest,
+  MediaWorkerValue,
+  WorkerFailure,
+} from './messages.js';
+
+const port = parentPort;
+if (port === null) throw new Error('media-worker.js runs as a worker thread only');
+const data = workerData as MediaWorkerData;
+const rootLog = createLogger('proxy', data.logLevel, data.tty);
+// The SRTP engine and the UDP I/O are chosen per thread (module state): each
+// worker makes the startup config's choice, as the main thread did (which
+// refused to start if the choice could not be had, so this does not throw).
+useSrtpEngine(data.srtpEngine, rootLog);
+// ISSUE 20 (helper udpio): useUdpIo(data.udpIo, rootLog) from src/media/udp
+// once it is committed; until then a worker takes the module's default
+// (STREAMMESH_PROXY_UDP_IO, else auto).
+/** This worker's index and routes, once it is one of the relay's workers (not a spare). */
+let worker: { readonly index: number; readonly table: MediaRouteTable } | undefined;
+if (data.index !== null) adopt(data.index);
+
+function adopt(index: number): void {
+  if (worker !== undefined) throw new Error(`media worker ${worker.index} is not a spare`);
+  worker = { index, table: new MediaRouteTable(rootLog.child({ worker: index })) };
+}
+
+function routes(): MediaRouteTable {
+  if (worker === undefined) throw new Error('media worker: a spare has no routes');
+  return worker.table;
+}
+
+const prepared = new Map<number, PreparedChange>();
+/** Packets of routes this worker closed: the worker's totals must not fall when a route goes. */
+let retiredIn = 0;
+let retiredOut = 0;
+
+type MediaRoute = MediaRouteTable['routes'] extends ReadonlyMap<string, infer R> ? R : never;
+
+function packetsOut(route: MediaRoute): number {
+  let sent = 0;
+  for (const destination of route.destinations) sent += destination.packets;
+  return sent;
+}
+
+function totals(): { packetsIn: number; packetsOut: number } {
+  let packetsIn = retiredIn;
+  let sent = retiredOut;
+  for (const route of routes().routes.values()) {
+    packetsIn += route.packetsIn;
+    sent += packetsOut(route);
+  }
+  return { packetsIn, packetsOut: sent };
+}
+
+function commit(change: PreparedChange): void {
+  const table = routes();
+  const before = [...table.routes.values()];
+  change.commit();
+  const running = new Set(table.routes.values());
+  for (const route of before) {
+    if (running.has(route)) continue;
+    retiredIn += route.packetsIn;
+    retiredOut += packetsOut(route);
+  }
+}
+
+async function handle(request: MediaWorkerRequest): Promise<MediaWorkerValue> {
+  switch (request.kind) {
+    case 'adopt':
+      adopt(request.index);
+      return null;
+    case 'prepare':
+      prepared.set(request.id, await routes().prepare(request.config));
+      return request.id;
+    case 'commit':
+      commit(take(request.change));
+      return null;
+    case 'abort':
+      await take(request.change).abort();
+      return null;
+    case 'snapshot':
+      return { routes: routes().snapshot(), totals: totals() };
+    case 'keys':
+      return routes().keys();
+    case 'ping':
+      return null;
+    case 'close':
+      worker?.table.close();
+      return null;
+    case 'crash':
+      setImmediate(() => {
+        throw new Error(`media worker ${worker?.index}: crash requested by a test hook`);
+      });
+      return null;
+    case 'hang': {
+      const until = performance.now() + request.ms;
+      while (performance.now() < until) {
+        // Blocks the event loop on purpose (test hook): no packet, no ping is served.
+      }
+      return null;
+    }
+  }
+}
+
+function take(change: number): PreparedChange {
+  const found = prepared.get(change);
+  if (found === undefined) throw new Error(`media worker: no prepared change ${change}`);
+  prepared.delete(change);
+  return found;
+}
+
+function failure(error: unknown): WorkerFailure {
+  const resources = refusedResourcesOf(error);
+  const code =
+    error !== null &&
+    typeof error === 'object' &&
+    typeof (error as { code?: unknown }).code === 'string'
+      ? (error as { code: string }).code
+      : 'ERR_MEDIA_WORKER';
+  return { code, message: errorMessage(error), ...(resources === undefined ? {} : { resources }) };
+}
+
+port.on('message', (request: MediaWorkerRequest) => {
+  handle(request).then(
+    (value) => {
+      const reply: MediaWorkerReply = { id: request.id, ok: true, value };
+      port.postMessage(reply);
+      // Nothing else holds the thread open once its routes and port are closed: it ends.
+      if (request.kind === 'close') port.close();
+    },
+    (error: unknown) => {
+      const reply: MediaWorkerReply = { id: request.id, ok: false, failure: failure(error) };
+      port.postMessage(reply);
+    },
+  );
+});

@@ -1,0 +1,589 @@
+/**
+ * The relay sharded over worker threads (issue 20, point 3): N media
+ * workers, each with its own MediaRouteTable and sockets, carrying the routes
+ * whose names hash to it (shard.ts). To the node it is the one relay
+ * participant of the config transaction, as the in-thread table was:
+ *
+ *   - prepare: every worker prepares its share of the candidate (its routes,
+ *     its slice of proxy.rtpPorts) at once. If any refuses, the others abort
+ *     and the relay refuses with the refusal as the worker gave it (a route
+ *     it cannot build still NACKs naming that MEDIA_ROUTE; several workers'
+ *     refusals are joined). commit: every worker commits. All or none.
+ *   - supervision: a worker that crashes, runs out of memory, or whose event
+ *     loop answers no ping for `unresponsiveMs` is ended and replaced after
+ *     a short jittered backoff, and its successor is given the share of the
+ *     config last committed. The successor is a spare worker started ahead
+ *     of need: a new thread takes about a second to load the relay's
+ *     modules on a busy machine, a loaded spare a few ms to build the
+ *     routes (the spare is replaced in the background). Its routes come back: routes with a fixed listen address on
+ *     the same port, routes on port 0 on whatever pair its allocator gives
+ *     them now (usually another one: senders must learn it again, from
+ *     /streams or the control plane). Packets that reach a route while its
+ *     worker is down are lost; the other workers' routes never notice.
+ *   - readers: snapshots, keys and per-worker figures are asked of the
+ *     workers on demand (GET /streams is always fresh; concurrent askers
+ *     share one round), and once a second for the synchronous readers (the
+ *     load and stats reports) through latestRoutes().
+ *
+ * A route keeps its worker while it runs; it cannot change worker, since
+ * its sockets belong to its worker's thread. One consequence: a config that
+ * gives a fixed listen address to a route of another name (a rename, or a
+ * port moved between routes) in one step is refused when the two names land
+ * on different workers (the old route holds the port until commit, and a
+ * socket cannot be handed across threads); two pushes (remove, then add) do it.
+ */
+import { performance } from 'node:perf_hooks';
+import type { MeshConfig, RefusedResource, ResourceType } from '../../../src/config/index.js';
+import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
+import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
+import type { LevelWithSilent, Logger } from '../../../src/shared/log.js';
+import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
+import type { MediaWorkerData, WorkerSnapshot } from './messages.js';
+import type { MediaRouteKeys, MediaRouteSnapshot, RelayView } from './relay-view.js';
+import { workerOfRoute, workerShare } from './shard.js';
+import {
+  MediaWorkerEndedError,
+  MediaWorkerHandle,
+  MediaWorkerRefusal,
+  type WorkerEnd,
+} from './worker-handle.js';
+
+export interface MediaWorkersOptions {
+  /** How many workers (proxy.workers, read at start); fixed for the life of the process. */
+  readonly workers: number;
+  readonly log: Logger;
+  readonly udpIo: MeshConfig['proxy']['udpIo'];
+  readonly srtpEngine: MeshConfig['proxy']['srtpEngine'];
+  /** A worker that answers no ping for this long is restarted (default 5 s). */
+  readonly unresponsiveMs?: number;
+  /** How often each worker is pinged (default 1 s). */
+  readonly pingIntervalMs?: number;
+  /** Delay before a restart (default: full jitter, 50 ms doubling to 10 s). */
+  readonly restartBackoff?: BackoffOptions;
+  /** How often latestRoutes() is refreshed (default 1 s). */
+  readonly refreshIntervalMs?: number;
+  /** Keep a loaded spare worker to replace a dead one at once (default true). */
+  readonly spare?: boolean;
+}
+
+/** prepare() after close(): the proxy is stopping (the code the in-thread relay used). */
+export class RelayClosedError extends StreammeshError {
+  constructor() {
+    super('ERR_RELAY_CLOSED', 'relay: closed, it takes no config');
+  }
+}
+
+/** One worker's state, for metrics and tests. */
+export interface MediaWorkerState {
+  readonly index: number;
+  readonly up: boolean;
+  /** Restarts by reason since the process started. */
+  readonly restarts: ReadonlyMap<WorkerEnd, number>;
+  /**
+   * The last restart's gap, ms: from the worker's end to its routes in
+   * force again on its successor (null before any restart, or while one is
+   * under way).
+   */
+  readonly lastGapMs: number | null;
+}
+
+/** A worker's answer to a snapshot or keys request may take this long, then it is left out. */
+const ASK_TIMEOUT_MS = 2000;
+/** close() waits this long for a worker to close its routes, then terminates it. */
+const CLOSE_TIMEOUT_MS = 5000;
+/** A new worker must answer its first ping within this (or unresponsiveMs if longer). */
+const START_TIMEOUT_MS = 30_000;
+/** A worker that ran this long was healthy: its restart backoff starts over. */
+const HEALTHY_RUN_MS = 60_000;
+
+interface Slot {
+  readonly index: number;
+  readonly backoff: Backoff;
+  thread: MediaWorkerHandle;
+  /** The worker once its share of the config last committed is in force; replaced on restart. */
+  ready: Promise<MediaWorkerHandle>;
+  /** The share last committed: what a restarted worker is given. */
+  committed: MeshConfig | undefined;
+  startedAt: number;
+  lastPong: number;
+  /** Whether this worker has answered a ping yet (it loads its modules first). */
+  answered: boolean;
+  endedAt: number | undefined;
+  lastGapMs: number | null;
+  readonly restarts: Map<WorkerEnd, number>;
+}
+
+export class MediaWorkers implements ConfigParticipant, RelayView {
+  readonly name = 'relay';
+  readonly resourceTypes: readonly ResourceType[] = ['MEDIA_ROUTE', 'MESH_SETTINGS'];
+  readonly #options: MediaWorkersOptions;
+  readonly #log: Logger;
+  readonly #slots: Slot[] = [];
+  readonly #timers: NodeJS.Timeout[] = [];
+  /** Route name -> its place in the config last committed: snapshots keep config order. */
+  #order = new Map<string, number>();
+  #latest: readonly WorkerSnapshot[] = [];
+  /** The round of snapshot requests under way, and the commit count when it was sent. */
+  #asking:
+    { readonly commits: number; readonly answers: Promise<readonly WorkerSnapshot[]> } | undefined;
+  /** Commits so far: a round sent before the last commit is not shared (it may predate it). */
+  #commits = 0;
+  /** A worker with its modules loaded and no routes, ready to replace one that died. */
+  #spare: MediaWorkerHandle | undefined;
+  #closed = false;
+  /** Config transactions prepared and not yet committed or aborted. */
+  #transactions = 0;
+
+  constructor(options: MediaWorkersOptions) {
+    if (!Number.isInteger(options.workers) || options.workers < 1) {
+      throw new RangeError(`media workers: ${options.workers} is not a worker count`);
+    }
+    this.#options = options;
+    this.#log = options.log.child({ component: 'media-workers' });
+    for (let index = 0; index < options.workers; index += 1) {
+      const slot: Slot = {
+        index,
+        backoff: new Backoff(options.restartBackoff ?? { baseMs: 50, maxMs: 10_000 }),
+        thread: undefined as unknown as MediaWorkerHandle,
+        ready: undefined as unknown as Promise<MediaWorkerHandle>,
+        committed: undefined,
+        startedAt: 0,
+        lastPong: 0,
+        answered: false,
+        endedAt: undefined,
+        lastGapMs: null,
+        restarts: new Map(),
+      };
+      this.#start(slot);
+      slot.ready = Promise.resolve(slot.thread);
+      this.#slots.push(slot);
+    }
+    this.#startSpare();
+    const watchdog = setInterval(() => {
+      for (const slot of this.#slots) this.#checkResponsive(slot);
+    }, options.pingIntervalMs ?? 1000);
+    const refresh = setInterval(() => {
+      this.workerSnapshots().catch(() => undefined);
+    }, options.refreshIntervalMs ?? 1000);
+    for (const timer of [watchdog, refresh]) {
+      timer.unref();
+      this.#timers.push(timer);
+    }
+  }
+
+  get workers(): number {
+    return this.#slots.length;
+  }
+
+  /** The worker that carries (or would carry) the route named `name`. */
+  workerOf(route: string): number {
+    return workerOfRoute(route, this.#slots.length);
+  }
+
+  prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    if (this.#closed) return Promise.reject(new RelayClosedError());
+    return this.#prepare(candidate);
+  }
+
+  /** Prepares and commits at once, for callers outside a node's transaction (tests, tools). */
+  async apply(config: MeshConfig): Promise<void> {
+    (await this.prepare(config)).commit();
+  }
+
+  async #prepare(candidate: MeshConfig): Promise<PreparedChange> {
+    this.#transactions += 1;
+    let settled = false;
+    const settle = (): void => {
+      if (!settled) this.#transactions -= 1;
+      settled = true;
+    };
+    const workers = this.#slots.length;
+    const shares = this.#slots.map((slot) => workerShare(candidate, slot.index, workers));
+    const results = await Promise.allSettled(
+      this.#slots.map((slot, index) => this.#prepareOnReady(slot, shares[index] as MeshConfig)),
+    );
+    const prepared = results.flatMap((result) =>
+      result.status === 'fulfilled' ? [result.value] : [],
+    );
+    const refusals = results.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason as unknown] : [],
+    );
+    if (refusals.length > 0) {
+      // None of it goes in force: the workers that could take their share let it go.
+      await Promise.all(prepared.map((change) => abortOn(change.thread, change.change)));
+      settle();
+      throw joinRefusals(refusals);
+    }
+    const order = new Map(candidate.proxy.routes.map((route, index) => [route.name, index]));
+    return {
+      commit: () => {
+        settle();
+        this.#commits += 1;
+        this.#order = order;
+        for (const { slot, thread, change, share } of prepared) {
+          // In force from here: a worker restarted from now on starts with it.
+          slot.committed = share;
+          thread.call({ kind: 'commit', change }).catch((error: unknown) => {
+            // Ended: its restart puts `share` in force. Anything else is a bug.
+            if (error instanceof MediaWorkerEndedError) return;
+            this.#log.error({ err: error, worker: slot.index }, 'media worker: commit failed');
+          });
+        }
+      },
+      abort: async () => {
+        settle();
+        await Promise.all(prepared.map((change) => abortOn(change.thread, change.change)));
+      },
+    };
+  }
+
+  /**
+   * Prepares `share` on the worker in force; a worker that ends meanwhile is
+   * no refusal of the config, so the prepare is made once more on its
+   * successor (which has the committed config in force by then).
+   */
+  async #prepareOnReady(
+    slot: Slot,
+    share: MeshConfig,
+  ): Promise<{ slot: Slot; thread: MediaWorkerHandle; change: number; share: MeshConfig }> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const thread = await slot.ready;
+        const change = (await thread.call({ kind: 'prepare', config: share })) as number;
+        return { slot, thread, change, share };
+      } catch (error) {
+        if (!(error instanceof MediaWorkerEndedError) || attempt >= 2 || this.#closed) throw error;
+      }
+    }
+  }
+
+  /** Every route, fresh from the workers, in config order. */
+  async snapshot(): Promise<readonly MediaRouteSnapshot[]> {
+    return this.#routesOf(await this.workerSnapshots());
+  }
+
+  /** The routes as last fetched (at most about refreshIntervalMs old), in config order. */
+  latestRoutes(): readonly MediaRouteSnapshot[] {
+    return this.#routesOf(this.#latest);
+  }
+
+  /** Each live worker's routes and totals; a worker restarting or too busy to answer is left out. */
+  workerSnapshots(): Promise<readonly WorkerSnapshot[]> {
+    if (this.#asking?.commits === this.#commits) return this.#asking.answers;
+    const round = {
+      commits: this.#commits,
+      answers: this.#askAll().finally(() => {
+        if (this.#asking === round) this.#asking = undefined;
+      }),
+    };
+    this.#asking = round;
+    return round.answers;
+  }
+
+  /** The latest per-worker snapshots (for metrics that must not wait). */
+  latestWorkerSnapshots(): readonly WorkerSnapshot[] {
+    return this.#latest;
+  }
+
+  async keys(): Promise<readonly MediaRouteKeys[]> {
+    const answers = await Promise.all(
+      this.#slots.map(
+        async (slot) =>
+          ((await ask(slot.thread, 'keys')) as readonly MediaRouteKeys[] | undefined) ?? [],
+      ),
+    );
+    return answers.flat().sort((a, b) => this.#rank(a.route) - this.#rank(b.route));
+  }
+
+  /** Each worker's state (metrics, tests). */
+  states(): readonly MediaWorkerState[] {
+    return this.#slots.map((slot) => ({
+      index: slot.index,
+      up: !slot.thread.ended && slot.endedAt === undefined,
+      restarts: new Map(slot.restarts),
+      lastGapMs: slot.lastGapMs,
+    }));
+  }
+
+  /** Share of time each worker's event loop was busy since the previous call (0-1); null when down. */
+  utilization(): readonly (number | null)[] {
+    return this.#slots.map((slot) => (slot.thread.ended ? null : slot.thread.utilization()));
+  }
+
+  /** Resolves once every worker has its share of the config last committed in force. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#slots.map((slot) => slot.ready));
+  }
+
+  /**
+   * Test hooks, not reachable from the network: make worker `index` crash
+   * (an uncaught exception on its next turn, as a bug would) or block its
+   * event loop for `ms` (as a runaway loop would; the watchdog ends it once
+   * it is silent for unresponsiveMs).
+   */
+  readonly testHooks = {
+    crash: async (index: number): Promise<void> => {
+      await this.#slotAt(index)
+        .thread.call({ kind: 'crash' })
+        .catch(() => undefined);
+    },
+    hang: (index: number, ms: number): void => {
+      this.#slotAt(index)
+        .thread.call({ kind: 'hang', ms })
+        .catch(() => undefined);
+    },
+  };
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    await spare?.terminate('closed');
+    await Promise.all(
+      this.#slots.map(async ({ thread }) => {
+        if (thread.ended) return;
+        const timer = setTimeout(() => void thread.terminate('closed'), CLOSE_TIMEOUT_MS);
+        try {
+          await thread.call({ kind: 'close' });
+        } catch {
+          // Ended already, or terminated by the timer: nothing left to close.
+        } finally {
+          clearTimeout(timer);
+          await thread.terminate('closed');
+        }
+      }),
+    );
+  }
+
+  #slotAt(index: number): Slot {
+    const slot = this.#slots[index];
+    if (slot === undefined) throw new RangeError(`no media worker ${index}`);
+    return slot;
+  }
+
+  #rank(route: string): number {
+    return this.#order.get(route) ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  #routesOf(snapshots: readonly WorkerSnapshot[]): readonly MediaRouteSnapshot[] {
+    return snapshots
+      .flatMap((snapshot) => snapshot.routes)
+      .sort((a, b) => this.#rank(a.name) - this.#rank(b.name));
+  }
+
+  async #askAll(): Promise<readonly WorkerSnapshot[]> {
+    const answers = await Promise.all(
+      this.#slots.map(async (slot): Promise<WorkerSnapshot | undefined> => {
+        const value = (await ask(slot.thread, 'snapshot')) as
+          Omit<WorkerSnapshot, 'worker'> | undefined;
+        return value === undefined ? undefined : { worker: slot.index, ...value };
+      }),
+    );
+    const snapshots = answers.flatMap((answer) => (answer === undefined ? [] : [answer]));
+    this.#latest = snapshots;
+    return snapshots;
+  }
+
+  #workerData(index: number | null): MediaWorkerData {
+    return {
+      index,
+      workers: this.#options.workers,
+      logLevel: this.#options.log.level as LevelWithSilent,
+      tty: process.stdout.isTTY,
+      udpIo: this.#options.udpIo,
+      srtpEngine: this.#options.srtpEngine,
+    };
+  }
+
+  #start(slot: Slot): MediaWorkerHandle {
+    const thread = new MediaWorkerHandle(this.#workerData(slot.index), (end) => {
+      this.#ended(slot, thread, end);
+    });
+    this.#installed(slot, thread);
+    return thread;
+  }
+
+  #installed(slot: Slot, thread: MediaWorkerHandle): void {
+    slot.thread = thread;
+    slot.startedAt = performance.now();
+    slot.lastPong = slot.startedAt;
+    slot.answered = false;
+  }
+
+  /** Starts a spare unless there is one (or spares are off, or the relay is closing). */
+  #startSpare(): void {
+    if (this.#closed || this.#spare !== undefined || this.#options.spare === false) return;
+    const spare = new MediaWorkerHandle(this.#workerData(null), (end) => {
+      if (this.#spare !== spare) return;
+      this.#spare = undefined;
+      if (this.#closed || end === 'closed') return;
+      this.#log.error({ reason: end }, 'spare media worker ended; starting another');
+      setTimeout(() => this.#startSpare(), 1000).unref();
+    });
+    this.#spare = spare;
+  }
+
+  /** The spare, made worker `slot.index`; undefined when there is none that can be. */
+  async #takeSpare(slot: Slot): Promise<MediaWorkerHandle | undefined> {
+    const spare = this.#spare;
+    if (spare === undefined || spare.ended) return undefined;
+    this.#spare = undefined;
+    this.#installed(slot, spare);
+    try {
+      await spare.adopt(slot.index, (end) => {
+        this.#ended(slot, spare, end);
+      });
+      return spare;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #ended(slot: Slot, thread: MediaWorkerHandle, end: WorkerEnd): void {
+    if (this.#closed || end === 'closed' || thread !== slot.thread) return;
+    const now = performance.now();
+    slot.restarts.set(end, (slot.restarts.get(end) ?? 0) + 1);
+    if (now - slot.startedAt >= HEALTHY_RUN_MS) slot.backoff.reset();
+    slot.endedAt = now;
+    slot.lastGapMs = null;
+    const delayMs = slot.backoff.next();
+    this.#log.error(
+      { worker: slot.index, reason: end, restartInMs: delayMs },
+      'media worker ended; restarting it with its routes (the other workers are not affected)',
+    );
+    slot.ready = this.#restart(slot, delayMs);
+    // A prepare waiting on the restart sees its failure; nobody else must.
+    slot.ready.catch(() => undefined);
+  }
+
+  /**
+   * Starts a new worker after `delayMs` and puts the committed share in force
+   * on it. A share it cannot put in force (a fixed port taken while the
+   * worker was down) leaves the worker running without it, so a new config
+   * can still be prepared; the share is tried again with backoff until it
+   * binds or a newer one is committed.
+   */
+  async #restart(slot: Slot, delayMs: number): Promise<MediaWorkerHandle> {
+    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    if (this.#closed) throw new RelayClosedError();
+    const thread = (await this.#takeSpare(slot)) ?? this.#start(slot);
+    const share = slot.committed;
+    const reapplied = share === undefined || (await this.#reapply(slot, thread, share));
+    // Loaded while nothing else waits on it: the next restart is as quick as this one.
+    this.#startSpare();
+    if (!reapplied) {
+      if (thread.ended) throw new MediaWorkerEndedError(slot.index, 'crashed');
+      this.#retryReapply(slot, thread, share, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+      return thread;
+    }
+    this.#back(slot);
+    return thread;
+  }
+
+  /** The worker's routes are in force again: the gap closes. */
+  #back(slot: Slot): void {
+    if (slot.endedAt !== undefined) slot.lastGapMs = performance.now() - slot.endedAt;
+    slot.endedAt = undefined;
+    this.#log.info(
+      { worker: slot.index, gapMs: slot.lastGapMs === null ? null : Math.round(slot.lastGapMs) },
+      'media worker restarted with its routes',
+    );
+  }
+
+  async #reapply(slot: Slot, thread: MediaWorkerHandle, share: MeshConfig): Promise<boolean> {
+    try {
+      const change = (await thread.call({ kind: 'prepare', config: share })) as number;
+      await thread.call({ kind: 'commit', change });
+      return true;
+    } catch (error) {
+      this.#log.error(
+        { err: error, worker: slot.index },
+        `media worker restarted without its routes (retrying): ${errorMessage(error)}`,
+      );
+      return false;
+    }
+  }
+
+  #retryReapply(slot: Slot, thread: MediaWorkerHandle, share: MeshConfig, backoff: Backoff): void {
+    const timer = setTimeout(() => {
+      // Moot once the worker is replaced, a newer share is committed, or the relay closes.
+      if (this.#closed || thread.ended || slot.thread !== thread || slot.committed !== share) {
+        return;
+      }
+      if (this.#transactions > 0) {
+        this.#retryReapply(slot, thread, share, backoff);
+        return;
+      }
+      void this.#reapply(slot, thread, share).then((done) => {
+        if (done) this.#back(slot);
+        else this.#retryReapply(slot, thread, share, backoff);
+      });
+    }, backoff.next());
+    timer.unref();
+  }
+
+  #checkResponsive(slot: Slot): void {
+    const thread = slot.thread;
+    if (thread.ended) return;
+    const silentMs = performance.now() - slot.lastPong;
+    // A new thread loads the relay's modules before it can answer (about a
+    // second on a busy machine): it is given longer for its first answer.
+    const unresponsiveMs = this.#options.unresponsiveMs ?? 5000;
+    if (silentMs > (slot.answered ? unresponsiveMs : Math.max(unresponsiveMs, START_TIMEOUT_MS))) {
+      this.#log.error(
+        { worker: slot.index, silentMs: Math.round(silentMs) },
+        'media worker does not answer; ending it',
+      );
+      void thread.terminate('unresponsive');
+      return;
+    }
+    thread.call({ kind: 'ping' }).then(
+      () => {
+        if (slot.thread !== thread) return;
+        slot.lastPong = performance.now();
+        slot.answered = true;
+      },
+      () => undefined,
+    );
+  }
+}
+
+/** `kind` asked of `thread`, or undefined when it is down or does not answer in ASK_TIMEOUT_MS. */
+async function ask(thread: MediaWorkerHandle, kind: 'snapshot' | 'keys'): Promise<unknown> {
+  if (thread.ended) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ASK_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([thread.call({ kind }).catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function abortOn(thread: MediaWorkerHandle, change: number): Promise<void> {
+  // A worker that ended holds nothing of the change any more; an abort only frees.
+  await thread.call({ kind: 'abort', change }).catch(() => undefined);
+}
+
+/**
+ * The relay's refusal from its workers' refusals: one is thrown as it is;
+ * several become one naming every resource refused, so the NACK names every
+ * route that cannot be built, whichever worker found it.
+ */
+function joinRefusals(refusals: readonly unknown[]): unknown {
+  const [first] = refusals;
+  if (refusals.length === 1 || !(first instanceof MediaWorkerRefusal)) return first;
+  const resources: RefusedResource[] = [];
+  for (const refusal of refusals) {
+    if (refusal instanceof MediaWorkerRefusal) resources.push(...(refusal.resources ?? []));
+  }
+  return new MediaWorkerRefusal(first.worker, {
+    code: first.code,
+    message: refusals.map(errorMessage).join('; '),
+    ...(resources.length === 0 ? {} : { resources }),
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * What the proxy's main thread and a media worker say to each other. Every
+ * request carries an id; the worker answers each with a reply of that id.
+ * Only plain data crosses (structured clone): the worker's share of a
+ * config, route snapshots and keys, and refusals as code, message and the
+ * resources they name (so a MEDIA_ROUTE refusal still NACKs its route).
+ */
+import type { MeshConfig, RefusedResource } from '../../../src/config/index.js';
+import type { LevelWithSilent } from '../../../src/shared/log.js';
+import type { MediaRouteKeys, MediaRouteSnapshot } from './relay-view.js';
+
+/** Given to a worker when it starts (workerData). */
+export interface MediaWorkerData {
+  /** Its index among the relay's workers; null for a spare, which is given one later ('adopt'). */
+  readonly index: number | null;
+  readonly workers: number;
+  readonly logLevel: LevelWithSilent;
+  /** Whether the process's stdout is a terminal (readable log lines then). */
+  readonly tty: boolean;
+  /** proxy.udpIo of the startup config: how this worker's sockets move datagrams. */
+  readonly udpIo: MeshConfig['proxy']['udpIo'];
+  /** proxy.srtpEngine of the startup config. */
+  readonly srtpEngine: MeshConfig['proxy']['srtpEngine'];
+}
+
+export type MediaWorkerRequest =
+  /** A spare becomes worker `index` (it then takes that worker's share). */
+  | { readonly kind: 'adopt'; readonly id: number; readonly index: number }
+  /** Prepare the worker's share of a candidate; the change is kept under `id`. */
+  | { readonly kind: 'prepare'; readonly id: number; readonly config: MeshConfig }
+  | { readonly kind: 'commit'; readonly id: number; readonly change: number }
+  | { readonly kind: 'abort'; readonly id: number; readonly change: number }
+  /** Every route's snapshot and the worker's packet totals. */
+  | { readonly kind: 'snapshot'; readonly id: number }
+  /** The SRTP keys of every leg (GET /keys). */
+  | { readonly kind: 'keys'; readonly id: number }
+  /** The worker's event loop is alive: answered at once. */
+  | { readonly kind: 'ping'; readonly id: number }
+  /** Close every route; the worker then ends. */
+  | { readonly kind: 'close'; readonly id: number }
+  /**
+   * Test hooks (MediaWorkers.testHooks): 'crash' throws an uncaught
+   * exception on the worker's next turn (what a bug would do); 'hang' blocks
+   * its event loop for `ms` (what a runaway loop would do).
+   */
+  | { readonly kind: 'crash'; readonly id: number }
+  | { readonly kind: 'hang'; readonly id: number; readonly ms: number };
+
+/** Counters of the worker as a whole: its routes' plus those of routes it has closed. */
+export interface WorkerTotals {
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+}
+
+export interface WorkerSnapshot {
+  readonly worker: number;
+  readonly routes: readonly MediaRouteSnapshot[];
+  readonly totals: WorkerTotals;
+}
+
+/** A refusal from the worker, rebuilt on the main thread as an error. */
+export interface WorkerFailure {
+  readonly code: string;
+  readonly message: string;
+  readonly resources?: readonly RefusedResource[];
+}
+
+export type MediaWorkerValue =
+  null | number | Omit<WorkerSnapshot, 'worker'> | readonly MediaRouteKeys[];
+
+export type MediaWorkerReply =
+  | { readonly id: number; readonly ok: true; readonly value: MediaWorkerValue }
+  | { readonly id: number; readonly ok: false; readonly failure: WorkerFailure };
