@@ -279,7 +279,7 @@ export class StreammeshRelay {
       ...options.ingress,
     ]);
     try {
-      await relay.#waitReady(options.flows.length, 30_000);
+      await relay.#waitReady(options.flows.length, 60_000);
     } catch (error) {
       await up.stop();
       throw error;
