@@ -29,6 +29,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
 import type { BackoffOptions } from '../../../src/shared/backoff.js';
+import { errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
 import type {
@@ -181,12 +182,16 @@ export class IsolatedHttpService implements ConfigParticipant {
     const joined = { exclusive: false, ports: leader.reply.ports };
     const results = await Promise.allSettled(others.map((worker) => worker.prepare(http, joined)));
     const prepared = [leader];
-    let refusal: { reason: unknown } | undefined;
-    for (const result of results) {
+    let refusal: { worker: number; reason: unknown } | undefined;
+    results.forEach((result, index) => {
       if (result.status === 'fulfilled') prepared.push(result.value);
-      else refusal ??= { reason: result.reason };
-    }
+      else refusal ??= { worker: index + 1, reason: result.reason };
+    });
     if (refusal === undefined) return prepared;
+    this.#log.warn(
+      { worker: refusal.worker, reason: errorMessage(refusal.reason) },
+      'l7: a thread refused the config the first one prepared; it goes in on none',
+    );
     await this.#abortAll(prepared).catch((error: unknown) => {
       this.#log.error({ err: error }, 'l7: releasing a refused config on the other threads failed');
     });

@@ -288,6 +288,8 @@ export class L7Worker {
         this.#log.info('l7 thread restarted with the config in force');
         return true;
       } catch (error) {
+        // Closing ends the thread under its re-application: nothing to report.
+        if (this.#host.closed()) return false;
         this.#log.error(
           { err: error },
           `l7 thread restarted without the config in force (retrying): ${errorMessage(error)}`,

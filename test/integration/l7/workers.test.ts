@@ -1,0 +1,409 @@
+/**
+ * The L7 proxy served by several threads (issue 20, point 3): with
+ * workers: 2 both threads listen on their own SO_REUSEPORT socket of every
+ * port (native/tcp-listen), so connections land on both (h2load's 16
+ * connections, counted per worker in the merged metrics); a config push is
+ * all or none over the threads (a port another process holds, even with
+ * SO_REUSEPORT under our uid, refuses the config naming its HTTP_LISTENER and
+ * no thread changes; a refusal by the second thread after the first bound
+ * makes the first release its socket); a crashed thread is restarted alone
+ * with the config in force and joins the port, while the other keeps serving
+ * (failed requests during the gap measured).
+ *
+ * Real parts: the threads, sockets and kernel; h2load and node:http clients;
+ * a node:http backend; python3 as the other process holding a port. The
+ * crash is asked of the thread (an uncaught exception it throws, as a bug
+ * would): nothing on the network can crash it on purpose.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { IsolatedHttpService } from '../../../rtp-proxy/l7/index.js';
+import { loadTcpListenAddon } from '../../../rtp-proxy/l7/listener/shared-listen.js';
+import { httpSchema } from '../../../src/config/http-schema.js';
+import { refusedResourcesOf } from '../../../src/config/index.js';
+import { exposeMetrics } from '../../../src/shared/metrics.js';
+import { startBackend, type Backend } from '../../helpers/l7-harness.js';
+import { startH2load } from '../../helpers/peers/h2load.js';
+import { spawnPeer, stopAllPeers } from '../../helpers/peers/process.js';
+import { canBindTcp, freePort } from '../../helpers/ports.js';
+import { waitFor } from '../../helpers/process.js';
+
+const log = pino({ level: 'silent' });
+
+interface Parts {
+  /** The edge listener's address (default 127.0.0.1:0). */
+  readonly edge?: string;
+  /** A second listener's address, if any. */
+  readonly second?: string;
+  /** true: every request goes to the backend; false: answered 418 by the proxy. */
+  readonly proxied: boolean;
+  /** The edge listener's connection budget (a setting change: a takeover on a fixed port). */
+  readonly maxConnections?: number;
+}
+
+function config(backend: Backend, parts: Parts) {
+  return httpSchema.parse({
+    listeners: [
+      {
+        name: 'edge',
+        listen: parts.edge ?? '127.0.0.1:0',
+        ...(parts.maxConnections === undefined ? {} : { maxConnections: parts.maxConnections }),
+      },
+      ...(parts.second === undefined ? [] : [{ name: 'second', listen: parts.second }]),
+    ],
+    routes: [
+      parts.proxied
+        ? { name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'backend' } }
+        : {
+            name: 'teapot',
+            match: { path: { prefix: '/' } },
+            action: { cluster: 'backend', fault: { abort: { status: 418, percent: 100 } } },
+          },
+    ],
+    clusters: [{ name: 'backend', endpoints: [backend.address] }],
+  });
+}
+
+/** Samples of `name` in the node's exposition (its own registry and the threads'), summed by worker. */
+async function byWorker(
+  registry: Registry,
+  service: IsolatedHttpService,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<Map<string, number>> {
+  const text = await exposeMetrics(registry, [() => service.threadMetrics()]);
+  const sums = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const found = new Map(
+      [...line.matchAll(/(\w+)="([^"]*)"/g)].map((match) => [match[1], match[2]]),
+    );
+    if (!Object.entries(labels).every(([key, value]) => found.get(key) === value)) continue;
+    const worker = found.get('worker') ?? 'none';
+    sums.set(worker, (sums.get(worker) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return sums;
+}
+
+/** One GET over a connection of its own (so the kernel picks a thread for each): status or error code. */
+function getOnce(port: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+        res.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      },
+    );
+    req.once('timeout', () =>
+      req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
+    );
+    req.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    req.end();
+  });
+}
+
+async function statuses(port: number, count: number): Promise<(number | string)[]> {
+  const all: (number | string)[] = [];
+  for (let i = 0; i < count; i += 1) all.push(await getOnce(port));
+  return all;
+}
+
+async function edgePort(service: IsolatedHttpService, worker = 0): Promise<number> {
+  const found = (await service.listeners(worker)).find((listener) => listener.name === 'edge');
+  if (found === undefined) throw new Error(`worker ${worker}: no listener edge`);
+  return found.port;
+}
+
+describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
+  const services: IsolatedHttpService[] = [];
+  let backend: Backend;
+  before(async () => {
+    const addon = loadTcpListenAddon();
+    assert.ok(
+      !('error' in addon),
+      `the tcp-listen addon must be built (node scripts/build-native.mjs): ${'error' in addon ? addon.error : ''}`,
+    );
+    backend = await startBackend('backend');
+  });
+  after(async () => {
+    await Promise.all(services.map((service) => service.close()));
+    await backend.close();
+    await stopAllPeers();
+  });
+
+  function start(options: { restartBackoffMs?: number; log?: Logger } = {}) {
+    const registry = new Registry();
+    const service = new IsolatedHttpService({
+      role: 'proxy',
+      log: options.log ?? log,
+      metrics: registry,
+      workers: 2,
+      ...(options.restartBackoffMs === undefined
+        ? {}
+        : {
+            restartBackoff: {
+              baseMs: options.restartBackoffMs,
+              maxMs: options.restartBackoffMs,
+              random: () => 0.999_999,
+            },
+          }),
+    });
+    services.push(service);
+    return { service, registry };
+  }
+
+  // First: no other socket of this process opens or closes meanwhile.
+  it('a refusal by the second thread after the first bound: the first releases its socket, none changes', async () => {
+    const lines: string[] = [];
+    const { service } = start({
+      log: pino({ level: 'warn' }, { write: (line) => lines.push(line) }),
+    });
+    (await service.prepareHttp(config(backend, { proxied: false }))).commit();
+    const port = await edgePort(service);
+    const fixed = await freePort();
+    // Every fd of the process taken but one: the first thread's socket gets
+    // it, the second thread's fails (EMFILE), a real per-thread failure. The
+    // soft limit is lowered first so that few fds fill the table.
+    const prlimit = (...args: string[]): string => {
+      const run = spawnSync('prlimit', ['--pid', String(process.pid), ...args], {
+        encoding: 'utf8',
+      });
+      assert.equal(run.status, 0, `prlimit ${args.join(' ')}: ${run.stderr}`);
+      return run.stdout.trim();
+    };
+    const original = prlimit('--nofile', '--output=SOFT', '--noheadings');
+    const highest = Math.max(...readdirSync('/proc/self/fd').map(Number));
+    prlimit(`--nofile=${highest + 64}:`);
+    const fillers: number[] = [];
+    let outcome: unknown;
+    try {
+      for (;;) {
+        try {
+          fillers.push(openSync('/dev/null', 'r'));
+        } catch {
+          break;
+        }
+      }
+      closeSync(fillers.pop() ?? -1);
+      outcome = await service
+        .prepareHttp(config(backend, { second: `127.0.0.1:${fixed}`, proxied: true }))
+        .then(
+          (prepared) => prepared.abort().then(() => 'prepared'),
+          (error: unknown) => error,
+        );
+    } finally {
+      for (const fd of fillers) closeSync(fd);
+      prlimit(`--nofile=${original}:`);
+    }
+    assert.notEqual(outcome, 'prepared', 'the second thread cannot open its socket');
+    assert.deepEqual(refusedResourcesOf(outcome), [{ type: 'HTTP_LISTENER', name: 'second' }]);
+    assert.match(String(outcome), /EMFILE/);
+    const refusals = lines
+      .map((line) => JSON.parse(line) as { msg?: string; worker?: number })
+      .filter((entry) => entry.msg?.includes('refused the config the first one prepared'));
+    assert.deepEqual(
+      refusals.map((entry) => entry.worker),
+      [1],
+      'the second thread refused (the first had bound its socket)',
+    );
+    assert.ok(await canBindTcp(fixed), "the first thread's socket of the refused port was closed");
+    for (const worker of [0, 1]) {
+      assert.deepEqual(
+        (await service.listeners(worker)).map((listener) => listener.name),
+        ['edge'],
+        `worker ${worker} keeps the config in force`,
+      );
+    }
+    assert.deepEqual(new Set(await statuses(port, 20)), new Set([418]));
+  });
+
+  it('spreads connections over both threads, which serve the same port; metrics per worker', async () => {
+    const { service, registry } = start();
+    assert.equal(service.workers, 2);
+    (await service.prepareHttp(config(backend, { proxied: true }))).commit();
+    const port = await edgePort(service, 0);
+    assert.equal(await edgePort(service, 1), port, 'both threads serve the port the first one got');
+
+    const { result } = startH2load({
+      url: `http://127.0.0.1:${port}/`,
+      clients: 16,
+      streams: 1,
+      requests: 3200,
+    });
+    const { summary, exit } = await result;
+    assert.ok(summary !== undefined, `h2load printed no summary: ${exit.stdout} ${exit.stderr}`);
+    assert.equal(summary.status2xx, 3200, `h2load: ${exit.stdout}`);
+
+    const requests = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'main',
+      code: '200',
+    });
+    const first = requests.get('0') ?? 0;
+    const second = requests.get('1') ?? 0;
+    assert.ok(first > 0 && second > 0, `requests by worker: ${JSON.stringify([...requests])}`);
+    assert.equal(first + second, 3200, 'every request counted once, by the thread that served it');
+
+    const up = await byWorker(registry, service, 'streammesh_l7_thread_up');
+    assert.deepEqual([...up].sort(), [
+      ['0', 1],
+      ['1', 1],
+    ]);
+    const heap = await byWorker(registry, service, 'streammesh_l7_thread_heap_used_bytes');
+    assert.ok((heap.get('0') ?? 0) > 0 && (heap.get('1') ?? 0) > 0, 'each thread its own heap');
+    const text = await registry.metrics();
+    assert.match(text, /^streammesh_l7_threads 2$/m);
+  });
+
+  it('refuses a port another process holds with SO_REUSEPORT, naming its HTTP_LISTENER; no thread changes', async () => {
+    const { service, registry } = start();
+    const fixed = await freePort();
+    const before = config(backend, { edge: `127.0.0.1:${fixed}`, proxied: false });
+    (await service.prepareHttp(before)).commit();
+
+    // Another process of our uid holding a port with SO_REUSEPORT, as another
+    // streammesh proxy would: a plain SO_REUSEPORT socket could join it.
+    const squatter = spawnPeer(
+      '/usr/bin/python3',
+      [
+        '-c',
+        [
+          'import socket, time',
+          's = socket.socket()',
+          's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)',
+          "s.bind(('127.0.0.1', 0))",
+          's.listen(16)',
+          'print(s.getsockname()[1], flush=True)',
+          // Its stdin is /dev/null: it holds the port until stopped.
+          'time.sleep(120)',
+        ].join('\n'),
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const taken = await waitFor(() => {
+      const printed = Number.parseInt(squatter.stdout(), 10);
+      return Number.isInteger(printed) ? printed : undefined;
+    }, 10_000);
+    const addon = loadTcpListenAddon();
+    if ('error' in addon) throw new Error(addon.error);
+    const joined = addon.addon.listen('127.0.0.1', taken, 16, false);
+    addon.addon.close(joined.fd);
+
+    // A changed edge (a takeover of its fixed port on each thread), another route, and the taken port.
+    const refused = config(backend, {
+      edge: `127.0.0.1:${fixed}`,
+      maxConnections: 500,
+      second: `127.0.0.1:${taken}`,
+      proxied: true,
+    });
+    await assert.rejects(service.prepareHttp(refused), (error: unknown) => {
+      assert.deepEqual(refusedResourcesOf(error), [{ type: 'HTTP_LISTENER', name: 'second' }]);
+      assert.equal((error as { code?: string }).code, 'ERR_HTTP_LISTENER_BIND');
+      assert.match(String(error), /EADDRINUSE/);
+      return true;
+    });
+    for (const worker of [0, 1]) {
+      assert.deepEqual(
+        (await service.listeners(worker)).map((listener) => `${listener.name}:${listener.port}`),
+        [`edge:${fixed}`],
+        `worker ${worker} keeps the config in force`,
+      );
+    }
+    const answers = await statuses(fixed, 40);
+    assert.deepEqual(new Set(answers), new Set([418]), 'the old route answers, on every thread');
+    const teapots = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'teapot',
+    });
+    assert.ok(
+      (teapots.get('0') ?? 0) > 0 && (teapots.get('1') ?? 0) > 0,
+      `both threads serve the old config: ${JSON.stringify([...teapots])}`,
+    );
+
+    // Without the taken port the same change goes in, on both threads.
+    const accepted = config(backend, {
+      edge: `127.0.0.1:${fixed}`,
+      maxConnections: 500,
+      proxied: true,
+    });
+    (await service.prepareHttp(accepted)).commit();
+    assert.deepEqual(new Set(await statuses(fixed, 40)), new Set([200]));
+    const proxied = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'main',
+    });
+    assert.ok(
+      (proxied.get('0') ?? 0) > 0 && (proxied.get('1') ?? 0) > 0,
+      `both threads took the new config: ${JSON.stringify([...proxied])}`,
+    );
+    await squatter.stop();
+  });
+
+  it('restarts a crashed thread alone with the config in force; the other serves meanwhile', async () => {
+    // A fixed 1 s before the restart: a gap long enough to measure.
+    const { service, registry } = start({ restartBackoffMs: 1000 });
+    (await service.prepareHttp(config(backend, { proxied: true }))).commit();
+    const port = await edgePort(service);
+
+    const outcomes: { at: number; result: number | string }[] = [];
+    let running = true;
+    const clients = Array.from({ length: 4 }, async () => {
+      while (running) outcomes.push({ at: performance.now(), result: await getOnce(port) });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const crashedAt = performance.now();
+    await service.crashWorker(0);
+    await waitFor(
+      async () => {
+        const restarts = await byWorker(registry, service, 'streammesh_l7_thread_restarts_total', {
+          reason: 'crashed',
+        });
+        return restarts.get('0') === 1 ? true : undefined;
+      },
+      10_000,
+      () => 'worker 0 ended by its crash',
+    );
+    // Resolves once the restarted thread has the config in force again.
+    const [restartedEdge] = await service.listeners(0);
+    const restarted = performance.now();
+    // Requests after the restart: the restarted thread takes its share again.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    running = false;
+    await Promise.all(clients);
+
+    const gap = outcomes.filter(({ at }) => at >= crashedAt && at < restarted);
+    const servedInGap = gap.filter(({ result }) => result === 200).length;
+    const failed = outcomes.filter(({ result }) => result !== 200);
+    const restartsOfOther = await byWorker(
+      registry,
+      service,
+      'streammesh_l7_thread_restarts_total',
+    );
+    assert.equal(restartsOfOther.get('1') ?? 0, 0, 'the other thread was never restarted');
+    assert.ok(
+      restarted - crashedAt >= 900,
+      `the gap lasted ${Math.round(restarted - crashedAt)} ms`,
+    );
+    assert.ok(servedInGap > 0, 'the other thread served while the crashed one was down');
+    // What can fail: the requests in flight on the crashed thread and the
+    // connections queued on its socket when it closed, a few at most.
+    assert.ok(
+      failed.length <= 4,
+      `failed requests: ${failed.length} (${failed.map(({ result }) => result).join(', ')})`,
+    );
+    assert.equal(restartedEdge?.port, port, 'the restarted thread joined the same port');
+    const served = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'main',
+    });
+    assert.ok((served.get('0') ?? 0) > 0, 'the restarted thread serves again');
+    console.log(
+      `# crash of one of two L7 threads: ${outcomes.length} requests, ${failed.length} failed, ` +
+        `${servedInGap} served during the ${Math.round(restarted - crashedAt)} ms gap` +
+        ` (failures: ${failed.map(({ result }) => result).join(', ') || 'none'})`,
+    );
+  });
+});
