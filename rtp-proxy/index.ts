@@ -130,6 +130,8 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     role: 'proxy',
     log,
     metrics: node.metrics,
+    // As many L7 threads as media workers, each listening on every HTTP port (SO_REUSEPORT).
+    workers: startup.proxy.workers ?? availableParallelism(),
   });
   // Mesh mutual TLS (proxy.http tls / clusters' tls) presents the node's workload certificate.
   const { identity } = node;
