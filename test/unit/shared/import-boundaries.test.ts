@@ -130,21 +130,21 @@ describe('import boundaries', () => {
 
   it('refuses an import cycle, type-only imports included', async () => {
     const eslint = await boundaryLinter();
-    // port-allocator.ts imports udp.ts; udp.ts importing it back closes a loop.
+    // port-allocator.ts imports udp-io.ts; udp-io.ts importing it back closes a loop.
     const [cyclic] = await eslint.lintText(
-      "import type { UdpSocket } from './udp.js';\nexport type { UdpSocket };",
+      "import type { UdpIoKind } from './udp-io.js';\nexport type { UdpIoKind };",
       { filePath: join(repoRoot, 'src/media/udp/port-allocator.ts') },
     );
-    assert.deepEqual(cyclic?.messages ?? [], [], 'port-allocator -> udp is no cycle');
+    assert.deepEqual(cyclic?.messages ?? [], [], 'port-allocator -> udp-io is no cycle');
     const [loop] = await eslint.lintText(
       "import type { PortAllocator } from './port-allocator.js';\nexport type { PortAllocator };",
-      { filePath: join(repoRoot, 'src/media/udp/udp.ts') },
+      { filePath: join(repoRoot, 'src/media/udp/udp-io.ts') },
     );
     const cycleMessages = (loop?.messages ?? []).map((m) => m.message);
     assert.equal(cycleMessages.length, 1, cycleMessages.join('; '));
     assert.match(
       cycleMessages[0] ?? '',
-      /import cycle: src\/media\/udp\/udp\.ts -> src\/media\/udp\/port-allocator\.ts -> src\/media\/udp\/udp\.ts/,
+      /import cycle: src\/media\/udp\/udp-io\.ts -> src\/media\/udp\/port-allocator\.ts -> src\/media\/udp\/udp-io\.ts/,
     );
   });
 
