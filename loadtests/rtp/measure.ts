@@ -4,7 +4,7 @@
  * latency/CPU phase.
  */
 import type { Child } from './children.js';
-import { coresUsed, cpuSample } from './cpu.js';
+import { cpuSample } from './cpu.js';
 import type { GeneratorRun, ReceiverCollect } from './messages.js';
 import { round, type LatencySummary } from './stats.js';
 
@@ -24,9 +24,13 @@ export interface StepResult {
 }
 
 export interface LatencyResult extends StepResult {
-  /** CPU of the relay process over the send period: 1.0 = one core busy. */
+  /**
+   * CPU the relay spent on this step (from the first send to the end of the
+   * drain, so a backlog it works off after the generator stopped counts)
+   * over the send period: the cores this rate takes; 1.0 = one core.
+   */
   readonly relayCpuCores: number | null;
-  /** Packets relayed per second of relay CPU: the packets/s one core would carry. */
+  /** Packets received per second of relay CPU (same span): the packets/s one core would carry. */
   readonly packetsPerCpuSecond: number | null;
 }
 
@@ -58,7 +62,6 @@ export function stepper(generator: Child, receiver: Child, drainMs: number): Ste
         'run',
         durationMs + 15_000,
       );
-      const after = relayPid === undefined ? undefined : cpuSample(relayPid);
       // Drain: wait at least drainMs, then until the count holds still for 100 ms
       // (a relay with a backlog keeps delivering after the generator stopped).
       await sleep(drainMs);
@@ -72,7 +75,10 @@ export function stepper(generator: Child, receiver: Child, drainMs: number): Ste
       }
       const received = total(collected.received);
       const lost = run.sent - received;
-      const cores = before === undefined || after === undefined ? null : coresUsed(before, after);
+      const after = relayPid === undefined ? undefined : cpuSample(relayPid);
+      const cpuSeconds =
+        before === undefined || after === undefined ? null : after.cpuSeconds - before.cpuSeconds;
+      const cores = cpuSeconds === null ? null : cpuSeconds / (run.durationMs / 1000);
       return {
         requestedPps: Math.round(ratePps),
         achievedPps: Math.round(run.achievedPps),
@@ -86,7 +92,7 @@ export function stepper(generator: Child, receiver: Child, drainMs: number): Ste
         ...(collected.reordered === undefined ? {} : { reordered: total(collected.reordered) }),
         relayCpuCores: cores === null ? null : round(cores, 3),
         packetsPerCpuSecond:
-          cores === null || cores <= 0 ? null : Math.round(run.achievedPps / cores),
+          cpuSeconds === null || cpuSeconds <= 0 ? null : Math.round(received / cpuSeconds),
       };
     },
   };

@@ -426,7 +426,7 @@ function summarize(
         ? 'Load: rtp-load.c, a C generator (sendmmsg per flow, paced in bursts of at most 50 µs of packets, send time stamped per batch just before the call) and sink (recvmmsg, one clock read per batch, a 1 µs histogram; per flow reorder and sequence gaps).'
         : 'Load: generator.ts and receiver.ts (node:dgram, one system call per datagram).',
       'streammesh variants: one `streammesh up` each, with STREAMMESH_PROXY_UDP_IO, STREAMMESH_PROXY_SRTP_ENGINE and STREAMMESH_PROXY_WORKERS as in parameters.streammeshVariants; machine.streammeshHealth is what each proxy reported on /healthz.',
-      'CPU: utime+stime of the relay process (all threads) over the send period, from /proc/<pid>/stat; packetsPerCpuSecond = rate / cores used.',
+      'CPU: utime+stime of the relay process (all threads) from /proc/<pid>/stat, from the first send to the end of the drain (a backlog worked off after the generator stopped counts); relayCpuCores = that CPU over the send period, packetsPerCpuSecond = packets received / that CPU.',
       'limitedBy "generator": the generator could not send faster and nothing was lost: the figure is the harness ceiling, not the target’s.',
       'SRTP targets: RTP in, SRTP (AES_CM_128_HMAC_SHA1_80) out; the receiver counts packets and reads the clear header extension, it does not decrypt.',
       'A step with loss is followed by fresh flows (new generator, new rtpengine calls, warm-up): an overloaded relay may still hold a backlog, and rtpengine discards a stream for the rest of its call once its receive queue has overflowed 5 times.',
