@@ -92,6 +92,20 @@ export function downstreamFacts(req: DownstreamRequest): DownstreamFacts {
   };
 }
 
+/**
+ * True when the request has no body to relay: HTTP/2, its HEADERS frame
+ * carried END_STREAM; HTTP/1.1, it has neither Content-Length nor
+ * Transfer-Encoding (RFC 9112 section 6.3), or Content-Length 0. Such a
+ * request's upstream body is ended at once rather than piped.
+ */
+export function hasNoBody(req: DownstreamRequest): boolean {
+  if ('stream' in req) return req.stream.endAfterHeaders;
+  const { headers } = req;
+  if (headers['transfer-encoding'] !== undefined) return false;
+  const length = headers['content-length'];
+  return length === undefined || length === '0';
+}
+
 export function authorityOf(req: DownstreamRequest): string {
   const value = req.headers[':authority'] ?? req.headers.host;
   return typeof value === 'string' ? value : '';

@@ -19,6 +19,7 @@ import {
   authorityOf,
   clientAddressOf,
   downstreamFacts,
+  hasNoBody,
   peerIdentityOf,
   localReply,
   protocolOf,
@@ -425,7 +426,8 @@ export class ProxiedRequest {
       headers,
     });
     this.#current = exchange;
-    if (this.#upgrade !== undefined) exchange.body.end();
+    // A request without a body (most GETs) ends its upstream body now: no pipe to set up.
+    if (this.#upgrade !== undefined || (index === 0 && hasNoBody(req))) exchange.body.end();
     else if (index === 0) req.pipe(exchange.body);
     else recorder?.replayInto(exchange.body);
     const sentAt = performance.now();
