@@ -23,10 +23,11 @@
  * - The MKI (RFC 3711 §3.1) is put in and taken out here rather than by
  *   libsrtp's MKI support: it is not authenticated, so the bytes are the
  *   same, and it keeps libsrtp's key set to one key.
- * - The index libsrtp used is checked against the one the TypeScript session
- *   computed (the ROC for RTP, the SRTCP index for RTCP): they follow the
- *   same algorithm from the same state, and a disagreement would otherwise
- *   send packets its receiver cannot authenticate. It returns CODE_DIVERGED.
+ * - libsrtp's state is checked against the TypeScript session's after each
+ *   call (for RTP the ROC of the SSRC's highest index, which libsrtp exposes;
+ *   for SRTCP the index it wrote): both follow the same algorithm from the
+ *   same state, and a disagreement would otherwise send packets their
+ *   receiver cannot authenticate. It returns CODE_DIVERGED.
  * - srtp_init() runs once per process (pthread_once): contexts may be
  *   created in worker threads; nothing else here is process-wide and
  *   mutable. A context is used by the one thread that created it.
@@ -156,7 +157,7 @@ static srtp_t session_for(srtp_context *ctx, int kind) {
 
 /* Copies and protects one RTP packet; returns its new length or a negative code. */
 static int protect_rtp(srtp_context *ctx, uint8_t *work, size_t capacity, const uint8_t *input,
-                       int length, uint32_t expected_roc) {
+                       int length, uint32_t expected_stream_roc) {
     if (length < 12) return CODE_TOO_SHORT;
     if ((size_t)length + SRTP_MAX_TRAILER_LEN + ctx->mki_len > capacity) return CODE_NO_ROOM;
     memmove(work, input, (size_t)length);
@@ -168,7 +169,7 @@ static int protect_rtp(srtp_context *ctx, uint8_t *work, size_t capacity, const 
     if (status != srtp_err_status_ok) return -(int)status;
     uint32_t roc = 0;
     if (srtp_get_stream_roc(session, read_u32(work + 8), &roc) != srtp_err_status_ok ||
-        roc != expected_roc) {
+        roc != expected_stream_roc) {
         return CODE_DIVERGED;
     }
     if (ctx->mki_len > 0) {
@@ -191,7 +192,7 @@ static int strip_mki(srtp_context *ctx, uint8_t *work, int length, int bytes_aft
 }
 
 static int unprotect_rtp(srtp_context *ctx, uint8_t *work, size_t capacity, const uint8_t *input,
-                         int length, uint32_t expected_roc) {
+                         int length, uint32_t expected_stream_roc) {
     if ((size_t)length > capacity) return CODE_NO_ROOM;
     memmove(work, input, (size_t)length);
     int plain = strip_mki(ctx, work, length, ctx->rtp_tag);
@@ -205,7 +206,7 @@ static int unprotect_rtp(srtp_context *ctx, uint8_t *work, size_t capacity, cons
     if (status != srtp_err_status_ok) return -(int)status;
     uint32_t roc = 0;
     if (srtp_get_stream_roc(session, read_u32(work + 8), &roc) != srtp_err_status_ok ||
-        roc != expected_roc) {
+        roc != expected_stream_roc) {
         return CODE_DIVERGED;
     }
     return out;
@@ -350,7 +351,8 @@ static napi_value create(napi_env env, napi_callback_info info) {
  * transform(handle, op, input, work, expected) -> length >= 0, or a negative
  * code: -(srtp_err_status_t) from libsrtp, or one of CODE_*.
  * op: 0 protect RTP, 1 unprotect RTP, 2 protect RTCP, 3 unprotect RTCP.
- * expected: the ROC (RTP) or SRTCP index (protect RTCP) the caller computed.
+ * expected: for RTP the ROC of the SSRC's highest index once this packet
+ * counts, for protect RTCP the SRTCP index, as the caller computed them.
  */
 static napi_value transform(napi_env env, napi_callback_info info) {
     size_t argc = 5;

@@ -104,12 +104,13 @@ export class LibsrtpTransform implements SrtpTransform {
     ssrc: number,
     roc: number,
     seq: number,
+    streamRoc: number,
   ): Buffer | undefined {
-    const length = this.#run(libsrtpOp.protectRtp, plain, roc);
+    const length = this.#run(libsrtpOp.protectRtp, plain, streamRoc);
     if (length >= 0) return this.#work.subarray(0, length);
     if (length === libsrtpCode.replayOld) {
       // Older than libsrtp's send window (libsrtp changed nothing): see the header.
-      const packet = this.#node().protectRtp(plain, headerLength, ssrc, roc, seq);
+      const packet = this.#node().protectRtp(plain, headerLength, ssrc, roc, seq, streamRoc);
       return packet === undefined ? undefined : this.#withMki(packet, this.rtpBytesAfterMki);
     }
     return this.#result(length, true);
@@ -119,9 +120,11 @@ export class LibsrtpTransform implements SrtpTransform {
     received: Buffer,
     _headerLength: number,
     _ssrc: number,
-    roc: number,
+    _roc: number,
+    _seq: number,
+    streamRoc: number,
   ): Buffer | undefined {
-    const length = this.#run(libsrtpOp.unprotectRtp, received, roc);
+    const length = this.#run(libsrtpOp.unprotectRtp, received, streamRoc);
     return this.#result(length, false);
   }
 

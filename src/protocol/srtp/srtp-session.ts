@@ -184,7 +184,8 @@ export class SrtpSession implements SrtpContext {
       else if (this.#freshIndicesOnly) return drops.index_reused;
     }
     const roc = rolloverCounter(index);
-    const packet = this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq);
+    const streamRoc = rolloverCounter(sender === undefined ? index : sender.highest);
+    const packet = this.#transform.protectRtp(plain, headerLength, ssrc, roc, seq, streamRoc);
     if (packet === undefined) return drops[this.#transform.failure ?? 'key_expired'];
     return { ok: true, packet: this.#withMki(packet, this.#transform.rtpBytesAfterMki) };
   }
@@ -210,7 +211,17 @@ export class SrtpSession implements SrtpContext {
       if (verdict === replayVerdict.tooOld) return drops.replay_too_old;
     }
     const roc = rolloverCounter(index);
-    const packet = this.#transform.unprotectRtp(protectedPacket, headerLength, ssrc, roc, seq);
+    const streamRoc = rolloverCounter(
+      window === undefined ? index : Math.max(window.highest, index),
+    );
+    const packet = this.#transform.unprotectRtp(
+      protectedPacket,
+      headerLength,
+      ssrc,
+      roc,
+      seq,
+      streamRoc,
+    );
     if (packet === undefined) return drops[this.#transform.failure ?? 'auth_failed'];
     // Only an authenticated packet creates or moves receive state (RFC 3711 §3.3.1, §3.3.2).
     if (window === undefined) {

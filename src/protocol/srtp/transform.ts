@@ -41,7 +41,9 @@ export interface SrtpTransform {
   forget?(kind: SsrcStateKind, ssrc: number): void;
   /**
    * `headerLength` has been checked against `plain.length`; `roc` and `seq` are
-   * the two halves of the 48-bit packet index (RFC 3711 §3.3.1).
+   * the two halves of the 48-bit packet index (RFC 3711 §3.3.1). `streamRoc`
+   * is the ROC of the SSRC's highest index once this packet counts (the
+   * libsrtp engine checks libsrtp's own against it).
    */
   protectRtp(
     plain: Buffer,
@@ -49,6 +51,7 @@ export interface SrtpTransform {
     ssrc: number,
     roc: number,
     seq: number,
+    streamRoc: number,
   ): Buffer | undefined;
   /** The plain packet, or undefined when authentication (or, see `failure`, the engine) fails. */
   unprotectRtp(
@@ -57,6 +60,7 @@ export interface SrtpTransform {
     ssrc: number,
     roc: number,
     seq: number,
+    streamRoc: number,
   ): Buffer | undefined;
   /** `index` is the 31-bit SRTCP index; `encrypt` false sends an authenticated-only packet (E=0). */
   protectRtcp(plain: Buffer, ssrc: number, index: number, encrypt: boolean): Buffer | undefined;
