@@ -283,6 +283,11 @@ async function main(): Promise<void> {
       log(`stopped at the ${parameters.maxMinutes} min bound: writing partial results`);
     }
 
+    for (const relay of relays) {
+      if (relay instanceof StreammeshRelay) {
+        health[relay.name] = { atStart: relay.health, metricsAtEnd: await relay.dataPlane() };
+      }
+    }
     const results = summarize(runs, setupErrors, Date.now() - started, {
       loadAverageStart,
       loadAverageEnd: loadavg().map((value) => round(value, 2)),
@@ -425,7 +430,7 @@ function summarize(
       parameters.load === 'c'
         ? 'Load: rtp-load.c, a C generator (sendmmsg per flow, paced in bursts of at most 50 µs of packets, send time stamped per batch just before the call) and sink (recvmmsg, one clock read per batch, a 1 µs histogram; per flow reorder and sequence gaps).'
         : 'Load: generator.ts and receiver.ts (node:dgram, one system call per datagram).',
-      'streammesh variants: one `streammesh up` each, with STREAMMESH_PROXY_UDP_IO, STREAMMESH_PROXY_SRTP_ENGINE and STREAMMESH_PROXY_WORKERS as in parameters.streammeshVariants; machine.streammeshHealth is what each proxy reported on /healthz.',
+      'streammesh variants: one `streammesh up` each, with STREAMMESH_PROXY_UDP_IO, STREAMMESH_PROXY_SRTP_ENGINE and STREAMMESH_PROXY_WORKERS as in parameters.streammeshVariants; machine.streammeshHealth is what each proxy reported (/healthz and its udp_io, srtp_engine and worker metrics) once ready and at the end.',
       'CPU: utime+stime of the relay process (all threads) from /proc/<pid>/stat, from the first send to the end of the drain (a backlog worked off after the generator stopped counts); relayCpuCores = that CPU over the send period, packetsPerCpuSecond = packets received / that CPU.',
       'limitedBy "generator": the generator could not send faster and nothing was lost: the figure is the harness ceiling, not the target’s.',
       'SRTP targets: RTP in, SRTP (AES_CM_128_HMAC_SHA1_80) out; the receiver counts packets and reads the clear header extension, it does not decrypt.',

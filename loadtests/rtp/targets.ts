@@ -215,7 +215,7 @@ export class StreammeshRelay {
   readonly variant: StreammeshVariant;
   readonly ingress: number[];
   #proxyPid: number | undefined;
-  /** The proxy's /healthz body once ready (what it says it runs with, if it says). */
+  /** The proxy's /healthz body and data-plane metrics once ready (what it says it runs with). */
   health: unknown;
 
   private constructor(
@@ -306,7 +306,7 @@ export class StreammeshRelay {
           throw new Error(`proxy /healthz pid ${pid} is not a child of streammesh up (${upPid})`);
         }
         this.#proxyPid = pid;
-        this.health = health?.body;
+        this.health = { healthz: health?.body, metrics: await dataPlaneMetrics(this.#adminUrl) };
         return;
       }
       if (Date.now() > deadline) {
@@ -331,12 +331,34 @@ export class StreammeshRelay {
     };
   }
 
+  /** The data-plane metrics now (per-worker packet counts show how the routes were sharded). */
+  dataPlane(): Promise<string[]> {
+    return dataPlaneMetrics(this.#adminUrl);
+  }
+
   async streams(): Promise<unknown> {
     return (await getJson(`${this.#adminUrl}/streams`))?.body;
   }
 
   async stop(): Promise<void> {
     await this.#up.stop();
+  }
+}
+
+/**
+ * The proxy's own word on what it runs: the /metrics lines that name the UDP
+ * I/O path, the SRTP engine or the workers (whatever this build exports).
+ */
+async function dataPlaneMetrics(adminUrl: string): Promise<string[]> {
+  try {
+    const response = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    const text = await response.text();
+    return text
+      .split('\n')
+      .filter((line) => !line.startsWith('#') && /udp_io|srtp_engine|worker/.test(line))
+      .slice(0, 40);
+  } catch {
+    return [];
   }
 }
 
