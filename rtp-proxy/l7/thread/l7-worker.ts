@@ -76,6 +76,8 @@ const METRICS_TIMEOUT_MS = 2000;
 const CLOSE_TIMEOUT_MS = 5000;
 /** A thread that ran this long was healthy: the restart backoff starts over. */
 const HEALTHY_RUN_MS = 60_000;
+/** More time a new thread has to answer its first ping (it loads the proxy's modules first). */
+const BOOT_GRACE_MS = 10_000;
 
 export class L7Worker {
   readonly index: number;
@@ -91,6 +93,8 @@ export class L7Worker {
   /** Whether the thread has the config last committed in force (false while restarting). */
   #inForce = true;
   #lastPong = performance.now();
+  /** Whether the thread in force has answered a ping yet (it may still be loading its modules). */
+  #answered = false;
   readonly #watchdog: NodeJS.Timeout;
 
   constructor(options: L7WorkerOptions, host: L7WorkerHost) {
@@ -161,10 +165,18 @@ export class L7Worker {
       });
   }
 
-  /** The bound address of every listener in force on this thread. */
+  /** The bound address of every listener in force on this thread (its successor's if it ends meanwhile). */
   async listeners(): Promise<readonly ListenerAddress[]> {
-    const thread = await this.#ready;
-    return (await thread.call({ kind: 'listeners' })) as readonly ListenerAddress[];
+    for (let attempt = 1; ; attempt += 1) {
+      const thread = await this.#ready;
+      try {
+        return (await thread.call({ kind: 'listeners' })) as readonly ListenerAddress[];
+      } catch (error) {
+        if (!(error instanceof L7ThreadEndedError) || attempt >= 2 || this.#host.closed()) {
+          throw error;
+        }
+      }
+    }
   }
 
   /** The thread's metrics; [] while it restarts or is too busy to answer. */
@@ -235,6 +247,7 @@ export class L7Worker {
     );
     this.#thread = thread;
     this.#lastPong = performance.now();
+    this.#answered = false;
     return thread;
   }
 
@@ -325,14 +338,19 @@ export class L7Worker {
     const thread = this.#thread;
     if (thread.ended) return;
     const silentMs = performance.now() - this.#lastPong;
-    if (silentMs > this.#options.unresponsiveMs) {
+    // A thread loads its modules before it can answer: on a busy machine that
+    // alone took 2-4 s, which is no reason to end it (and start another).
+    const allowedMs = this.#options.unresponsiveMs + (this.#answered ? 0 : BOOT_GRACE_MS);
+    if (silentMs > allowedMs) {
       this.#log.error({ silentMs: Math.round(silentMs) }, 'l7 thread does not answer; ending it');
       void thread.terminate('unresponsive');
       return;
     }
     thread.call({ kind: 'ping' }).then(
       () => {
-        if (this.#thread === thread) this.#lastPong = performance.now();
+        if (this.#thread !== thread) return;
+        this.#lastPong = performance.now();
+        this.#answered = true;
       },
       () => undefined,
     );

@@ -44,6 +44,8 @@ interface Parts {
   readonly proxied: boolean;
   /** The edge listener's connection budget (a setting change: a takeover on a fixed port). */
   readonly maxConnections?: number;
+  /** A route whose regex backtracks for ages on /aaa...a: a stuck event loop. */
+  readonly stuck?: boolean;
 }
 
 function config(backend: Backend, parts: Parts) {
@@ -57,6 +59,15 @@ function config(backend: Backend, parts: Parts) {
       ...(parts.second === undefined ? [] : [{ name: 'second', listen: parts.second }]),
     ],
     routes: [
+      ...(parts.stuck === true
+        ? [
+            {
+              name: 'stuck',
+              match: { path: { regex: '/(a+)+b' } },
+              action: { cluster: 'backend' },
+            },
+          ]
+        : []),
       parts.proxied
         ? { name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'backend' } }
         : {
@@ -91,16 +102,13 @@ async function byWorker(
 }
 
 /** One GET over a connection of its own (so the kernel picks a thread for each): status or error code. */
-function getOnce(port: number): Promise<number | string> {
+function getOnce(port: number, path = '/'): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 },
-      (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-        res.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-      },
-    );
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
     req.once('timeout', () =>
       req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
     );
@@ -138,13 +146,22 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
     await stopAllPeers();
   });
 
-  function start(options: { restartBackoffMs?: number; log?: Logger } = {}) {
+  function start(
+    options: {
+      restartBackoffMs?: number;
+      log?: Logger;
+      unresponsiveMs?: number;
+      pingIntervalMs?: number;
+    } = {},
+  ) {
     const registry = new Registry();
     const service = new IsolatedHttpService({
       role: 'proxy',
       log: options.log ?? log,
       metrics: registry,
       workers: 2,
+      ...(options.unresponsiveMs === undefined ? {} : { unresponsiveMs: options.unresponsiveMs }),
+      ...(options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs }),
       ...(options.restartBackoffMs === undefined
         ? {}
         : {
@@ -404,6 +421,73 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
       `# crash of one of two L7 threads: ${outcomes.length} requests, ${failed.length} failed, ` +
         `${servedInGap} served during the ${Math.round(restarted - crashedAt)} ms gap` +
         ` (failures: ${failed.map(({ result }) => result).join(', ') || 'none'})`,
+    );
+  });
+
+  it('ends a stuck thread alone; the other serves meanwhile, connections queued on the stuck one fail', async () => {
+    const { service, registry } = start({ unresponsiveMs: 1500, pingIntervalMs: 250 });
+    (await service.prepareHttp(config(backend, { proxied: true, stuck: true }))).commit();
+    const port = await edgePort(service);
+    const stuck = getOnce(port, `/${'a'.repeat(40)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // New connections while one thread is stuck: the kernel still gives it its share.
+    const during = await Promise.all(Array.from({ length: 20 }, () => getOnce(port)));
+    const restarts = await waitFor(
+      async () => {
+        const found = await byWorker(registry, service, 'streammesh_l7_thread_restarts_total', {
+          reason: 'unresponsive',
+        });
+        const total = [...found.values()].reduce((sum, count) => sum + count, 0);
+        return total >= 1 ? found : undefined;
+      },
+      15_000,
+      () => 'a thread ended as unresponsive',
+    );
+    assert.notEqual(await stuck, 200, 'the stuck request dies with its thread');
+    const ended = [...restarts].filter(([, count]) => count > 0).map(([worker]) => worker);
+    assert.equal(ended.length, 1, `one thread restarted: ${JSON.stringify([...restarts])}`);
+    const served = during.filter((result) => result === 200).length;
+    assert.ok(
+      served > 0,
+      `the healthy thread served while the other was stuck: ${during.join(', ')}`,
+    );
+    const worker = Number(ended[0]);
+    // Back with the config in force, on the same port, taking its share again.
+    assert.equal((await service.listeners(worker))[0]?.port, port);
+    assert.deepEqual(new Set(await statuses(port, 30)), new Set([200]));
+    const after = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'main',
+    });
+    assert.ok((after.get(String(worker)) ?? 0) > 0, 'the restarted thread serves again');
+    console.log(
+      `# one of two L7 threads stuck 1500 ms+: ${served} of ${during.length} new connections served, ` +
+        `the others failed (${during.filter((result) => result !== 200).join(', ') || 'none'})`,
+    );
+  });
+
+  it('when every thread crashed, the first back binds the port and the other joins it', async () => {
+    const { service, registry } = start({ restartBackoffMs: 300 });
+    (await service.prepareHttp(config(backend, { proxied: true }))).commit();
+    await Promise.all([service.crashWorker(0), service.crashWorker(1)]);
+    await waitFor(
+      async () => {
+        const found = await byWorker(registry, service, 'streammesh_l7_thread_restarts_total', {
+          reason: 'crashed',
+        });
+        return found.get('0') === 1 && found.get('1') === 1 ? true : undefined;
+      },
+      15_000,
+      () => 'both threads ended by their crash',
+    );
+    const first = await edgePort(service, 0);
+    assert.equal(await edgePort(service, 1), first, 'both threads serve one port');
+    assert.deepEqual(new Set(await statuses(first, 40)), new Set([200]));
+    const served = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'main',
+    });
+    assert.ok(
+      (served.get('0') ?? 0) > 0 && (served.get('1') ?? 0) > 0,
+      `both restarted threads serve: ${JSON.stringify([...served])}`,
     );
   });
 });
