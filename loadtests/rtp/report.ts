@@ -4,11 +4,15 @@ import { text } from '../common/svg.js';
 
 const COLORS: Record<string, string> = {
   direct: '#9e9e9e',
+  mmsg: '#6b6b6b',
   minimal: '#4c78a8',
   rtpengine: '#f58518',
   streammesh: '#54a24b',
+  'streammesh-dgram': '#88d27a',
+  'streammesh-w2': '#2e7d32',
   'rtpengine-srtp': '#ffbf79',
   'streammesh-srtp': '#9be28f',
+  'streammesh-srtp-node': '#c5ecbd',
 };
 
 const ROW = 26;
@@ -30,11 +34,14 @@ export function chartSvg(results: BenchResults): string {
     parts.push(
       text(16, y, `${size}-byte RTP packets, ${results.parameters.streams} streams`, 15, 'bold'),
     );
+    const own = results.parameters.latencyAt === 'own';
     parts.push(
       text(
         LABEL_W + 440,
         y,
-        `latency at ${common.map((pps) => formatPps(pps ?? 0)).join(' / ')} packets/s (one per run)`,
+        own
+          ? 'latency at half each target’s own max (direct: half the lowest max)'
+          : `latency at ${common.map((pps) => formatPps(pps ?? 0)).join(' / ')} packets/s (one per run)`,
         11,
         'normal',
         '#555',
@@ -110,6 +117,7 @@ export function resultTable(results: BenchResults): string {
     'target',
     'max pps',
     'limit',
+    'latency at pps',
     'p50 µs',
     'p99 µs',
     '+p50 µs',
@@ -125,6 +133,7 @@ export function resultTable(results: BenchResults): string {
         name,
         fmt(s.maxPps),
         s.limitedBy,
+        fmt(s.latencyRatePps),
         fmt(s.latencyP50Us),
         fmt(s.latencyP99Us),
         name === 'direct' ? '' : fmt(s.addedP50Us),
