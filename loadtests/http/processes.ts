@@ -23,11 +23,14 @@ export class PeerServer implements Server {
   readonly name: string;
   readonly workPid: number;
   readonly #peer: PeerProcess;
+  /** What the server says about its threads of work, if it says (streammesh's metrics). */
+  readonly reported: readonly string[];
 
-  constructor(name: string, peer: PeerProcess, workPid: number) {
+  constructor(name: string, peer: PeerProcess, workPid: number, reported: readonly string[] = []) {
     this.name = name;
     this.#peer = peer;
     this.workPid = workPid;
+    this.reported = reported;
   }
 
   running(): boolean {

@@ -202,7 +202,7 @@ export async function startStreammesh(
           `(${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
       );
     }
-    return new PeerServer('streammesh', up, pid);
+    return new PeerServer('streammesh', up, pid, await threadMetrics(adminUrl));
   } catch (error) {
     await up.stop();
     throw error;
@@ -264,6 +264,20 @@ async function proxyPid(up: PeerProcess, adminUrl: string): Promise<number> {
     throw new Error(`proxy /healthz pid ${pid} is not a child of streammesh up (${upPid})`);
   }
   return pid;
+}
+
+/** The proxy's metrics naming its L7 threads and workers: how many it runs. */
+async function threadMetrics(adminUrl: string): Promise<string[]> {
+  try {
+    const response = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    const text = await response.text();
+    return text
+      .split('\n')
+      .filter((line) => /^streammesh_(l7_threads|l7_thread_up|proxy_worker_up)\b/.test(line))
+      .slice(0, 20);
+  } catch {
+    return [];
+  }
 }
 
 async function status(url: string): Promise<number | undefined> {

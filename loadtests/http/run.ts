@@ -205,6 +205,7 @@ async function main(): Promise<void> {
   tempDir = dir;
   const servers: Server[] = [];
   const setupErrors: Record<string, string> = {};
+  const reported: Record<string, readonly string[]> = {};
   const errors: string[] = [];
   const maxSteps: MaxStep[] = [];
   const latencySteps: LatencyStep[] = [];
@@ -253,6 +254,7 @@ async function main(): Promise<void> {
               : await startStreammesh(dir, listeners, backendPorts, lifetimeMs, hop, workers);
         servers.push(proxy);
         targets.push({ name, listeners, proxy });
+        if (proxy.reported.length > 0) reported[name] = proxy.reported;
         log(`${name}: listening on ${JSON.stringify(listeners)} (pid ${proxy.workPid})`);
       } catch (error) {
         setupErrors[name] = errorMessage(error);
@@ -323,7 +325,11 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       command: `npm run bench:http${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       durationSeconds: round((Date.now() - startedAt) / 1000),
-      machine: { ...machine, loadAverageEnd: loadavg().map((v) => round(v, 2)) },
+      machine: {
+        ...machine,
+        loadAverageEnd: loadavg().map((v) => round(v, 2)),
+        streammeshThreads: reported,
+      },
       parameters,
       method: METHOD,
       backends: BACKENDS,
