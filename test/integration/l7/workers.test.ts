@@ -490,4 +490,15 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
       `both restarted threads serve: ${JSON.stringify([...served])}`,
     );
   });
+
+  it('closing releases the port on every thread', async () => {
+    const { service } = start();
+    const fixed = await freePort();
+    (
+      await service.prepareHttp(config(backend, { edge: `127.0.0.1:${fixed}`, proxied: false }))
+    ).commit();
+    assert.equal(await canBindTcp(fixed), false, 'held while served');
+    await service.close();
+    assert.ok(await canBindTcp(fixed), 'both sockets of the port closed');
+  });
 });
