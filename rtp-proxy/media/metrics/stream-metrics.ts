@@ -9,27 +9,27 @@
  * (bitrate, jitter, loss ratio, MOS) is a gauge. Which worker carries a route
  * is streammesh_proxy_route_worker (workers/worker-metrics.ts).
  */
-import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { MonotonicTotals } from '../../../src/shared/monotonic-totals.js';
 import type { MediaRouteSnapshot, RouteSnapshotSource } from '../workers/index.js';
 
 type StreamView = ReturnType<typeof streamsOf>[number];
 
-/** The series of one scrape are collected together: they share one snapshot made within this. */
-const SCRAPE_SHARE_MS = 100;
-
 export function registerStreamMetrics(metrics: Registry, source: RouteSnapshotSource): void {
   const registers = [metrics];
-  let shared: { at: number; routes: Promise<readonly MediaRouteSnapshot[]> } | undefined;
-  const routes = (): Promise<readonly MediaRouteSnapshot[]> => {
-    const now = performance.now();
-    if (shared === undefined || now - shared.at > SCRAPE_SHARE_MS) {
-      shared = { at: now, routes: Promise.resolve(source.snapshot()) };
-    }
-    return shared.routes;
-  };
   const streamLabels = ['route', 'ssrc'];
+  // prom-client starts every collect() of a scrape in one synchronous loop:
+  // a snapshot asked for in that turn serves them all, a later scrape asks again.
+  let shared: Promise<readonly MediaRouteSnapshot[]> | undefined;
+  const routes = (): Promise<readonly MediaRouteSnapshot[]> => {
+    if (shared === undefined) {
+      shared = Promise.resolve(source.snapshot());
+      setImmediate(() => {
+        shared = undefined;
+      });
+    }
+    return shared;
+  };
   const perStream = (
     name: string,
     help: string,

@@ -17,6 +17,7 @@ import { refusedResourcesOf } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { useSrtpEngine } from '../../../src/protocol/srtp/index.js';
+import { useUdpIo } from '../../../src/media/udp/index.js';
 import type { PreparedChange } from '../../../src/node-agent/index.js';
 import { MediaRouteTable } from '../relay/index.js';
 import type {
@@ -35,9 +36,7 @@ const rootLog = createLogger('proxy', data.logLevel, data.tty);
 // worker makes the startup config's choice, as the main thread did (which
 // refused to start if the choice could not be had, so this does not throw).
 useSrtpEngine(data.srtpEngine, rootLog);
-// ISSUE 20 (helper udpio): useUdpIo(data.udpIo, rootLog) from src/media/udp
-// once it is committed; until then a worker takes the module's default
-// (STREAMMESH_PROXY_UDP_IO, else auto).
+useUdpIo(data.udpIo, rootLog);
 /** This worker's index and routes, once it is one of the relay's workers (not a spare). */
 let worker: { readonly index: number; readonly table: MediaRouteTable } | undefined;
 if (data.index !== null) adopt(data.index);

@@ -158,7 +158,14 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
       slot.ready = Promise.resolve(slot.thread);
       this.#slots.push(slot);
     }
-    this.#startSpare();
+    // The spare loads once the workers have (three threads loading the relay's
+    // modules at once would delay the first config on a small machine).
+    void Promise.all(this.#slots.map((slot) => slot.thread.call({ kind: 'ping' }))).then(
+      () => {
+        this.#startSpare();
+      },
+      () => undefined,
+    );
     const watchdog = setInterval(() => {
       for (const slot of this.#slots) this.#checkResponsive(slot);
     }, options.pingIntervalMs ?? 1000);
