@@ -58,6 +58,14 @@ export class DgramBatchSocket implements BatchSocket {
     return this.#counters;
   }
 
+  /** One callback for every send (none made per datagram): a late failure moves it from sent to dropped. */
+  readonly #sendDone = (error: Error | null): void => {
+    if (error === null) return;
+    this.#counters.sent--;
+    this.#counters.sendDropped++;
+    this.#reportError(error, true);
+  };
+
   get port(): number {
     return this.#port;
   }
@@ -134,14 +142,9 @@ export class DgramBatchSocket implements BatchSocket {
     const socket = this.#bound();
     let sent = 0;
     for (let i = 0; i < count; i++) {
-      const start = offsets[i] ?? 0;
-      const datagram = Buffer.from(buffer.subarray(start, start + (lengths[i] ?? 0)));
-      const done = (error: Error | null): void => {
-        if (error === null) return;
-        this.#counters.sent--;
-        this.#counters.sendDropped++;
-        this.#reportError(error, true);
-      };
+      // A copy: dgram may send after the caller has reused its buffer.
+      const datagram = Buffer.copyBytesFrom(buffer, offsets[i] ?? 0, lengths[i] ?? 0);
+      const done = this.#sendDone;
       try {
         if (destination === undefined) socket.send(datagram, done);
         else socket.send(datagram, destination.port, destination.address, done);
