@@ -19,13 +19,101 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { workerOfRoute, type MediaRouteSnapshot } from '../../../rtp-proxy/media/workers/index.js';
-import { InProcessMesh } from '../../helpers/in-process-mesh.js';
-import { getJson, getText } from '../../helpers/http.js';
+import { startProxy, type RunningProxy } from '../../../rtp-proxy/index.js';
+import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
+import { parseConfigText } from '../../../src/config/index.js';
+import { httpUrl } from '../../../src/shared/address.js';
+import { AdminCredentials } from '../../../src/shared/admin/index.js';
+import { createLogger } from '../../../src/shared/log.js';
+import { newAdminToken } from '../../helpers/admin-token.js';
+import type { NodeView } from '../../helpers/in-process-mesh.js';
+import { getJson, getText, putText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
 import { UdpPeer, rtp, sleep } from '../../helpers/udp.js';
 
 const WORKERS = 2;
+const PROXY_ID = 'proxy-workers';
+
+/**
+ * A control plane and a proxy in this process, as test/helpers/in-process-mesh.ts
+ * makes them, but waiting up to 30 s for the first config: each media worker
+ * compiles the relay's modules when it starts (about a second alone, several
+ * on a machine as loaded as the shared test machines get).
+ */
+class WorkersMesh {
+  readonly #adminToken = newAdminToken();
+  readonly #grpcPort: number;
+  plane: RunningControlPlane | undefined;
+  proxy: RunningProxy | undefined;
+
+  private constructor(grpcPort: number) {
+    this.#grpcPort = grpcPort;
+  }
+
+  static async start(proxyYaml: string): Promise<WorkersMesh> {
+    const mesh = new WorkersMesh(await freePort());
+    const log = createLogger('test', 'silent');
+    mesh.plane = await startControlPlane({
+      config: parseConfigText(mesh.#configText(proxyYaml), 'control plane'),
+      log,
+      credentials: AdminCredentials.ofToken(mesh.#adminToken),
+      placementGraceMs: 10 * 60_000,
+    });
+    mesh.proxy = await startProxy(parseConfigText(mesh.#configText(proxyYaml), 'proxy'), log);
+    await waitFor(
+      async () => (((await mesh.node())?.ackedVersion ?? '') === '' ? undefined : true),
+      30_000,
+      () => 'the proxy to acknowledge its first config',
+    );
+    return mesh;
+  }
+
+  #configText(proxyYaml: string): string {
+    return [
+      'logLevel: silent',
+      'controlPlane:',
+      '  admin: 127.0.0.1:0',
+      `  grpc: 127.0.0.1:${this.#grpcPort}`,
+      '  heartbeatIntervalMs: 200',
+      'proxy:',
+      `  id: ${PROXY_ID}`,
+      '  admin: 127.0.0.1:0',
+      '  rtsp: { enabled: false }',
+      ...proxyYaml.split('\n').map((line) => `  ${line}`),
+      'signaling:',
+      '  admin: 127.0.0.1:0',
+      '  listen: 127.0.0.1:0',
+    ].join('\n');
+  }
+
+  get proxyUrl(): string {
+    assert.ok(this.proxy);
+    return httpUrl(this.proxy.admin);
+  }
+
+  async put(proxyYaml: string): Promise<string> {
+    assert.ok(this.plane);
+    const put = await putText<{ version: string }>(
+      `${httpUrl(this.plane.admin)}/config`,
+      this.#configText(proxyYaml),
+      this.#adminToken,
+    );
+    assert.equal(put.status, 200);
+    return put.body.version;
+  }
+
+  async node(): Promise<NodeView | undefined> {
+    assert.ok(this.plane);
+    const { body } = await getJson<{ nodes: NodeView[] }>(`${httpUrl(this.plane.admin)}/nodes`);
+    return body.nodes.find((node) => node.id === PROXY_ID);
+  }
+
+  async close(): Promise<void> {
+    await this.proxy?.close();
+    await this.plane?.close();
+  }
+}
 
 /** The first name `prefix<n>` that hashes to `worker`. */
 function nameOnWorker(prefix: string, worker: number): string {
@@ -59,7 +147,7 @@ describe('media routes sharded over 2 workers', { timeout: 120_000 }, () => {
   const b = nameOnWorker('route-b', 1);
   const added0 = nameOnWorker('added-a', 0);
   const added1 = nameOnWorker('added-b', 1);
-  let mesh: InProcessMesh;
+  let mesh: WorkersMesh;
   let sender: UdpPeer;
   let rxA: UdpPeer;
   let rxB: UdpPeer;
@@ -97,7 +185,7 @@ describe('media routes sharded over 2 workers', { timeout: 120_000 }, () => {
     portA = await evenFreePort();
     portB = await evenFreePort([portA]);
     rtpStart = 2 * (21_000 + Math.floor(Math.random() * 2_000));
-    mesh = await InProcessMesh.start(
+    mesh = await WorkersMesh.start(
       proxyYaml([routeLine(a, portA, [rxA]), routeLine(b, portB, [rxB])]),
     );
     await waitFor(async () => ((await streams()).length === 2 ? true : undefined), 5_000);
