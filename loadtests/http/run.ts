@@ -142,7 +142,7 @@ const LATENCY_PHASES: readonly LatencyPhase[] = ['fixed', 'half'];
 const parameters: BenchParameters = {
   protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
   targets: parseList(args.targets ?? knownTargets.join(','), knownTargets, '--targets'),
-  durationSeconds: int(args['duration-s'], quick ? 2 : 5, 1, 120),
+  durationSeconds: int(args['duration-s'], quick ? 2 : 4, 1, 120),
   warmupSeconds: 1,
   connections: int(args.connections, 16, 1, 1_000),
   streams: int(args.streams, 8, 1, 256),
@@ -150,7 +150,7 @@ const parameters: BenchParameters = {
   grpcBackend:
     parseList(args['grpc-backend'] ?? 'nginx', GRPC_BACKENDS, '--grpc-backend')[0] ?? 'nginx',
   quietWaitSeconds: int(args['quiet-wait-s'], quick ? 0 : 20, 0, 300),
-  maxMinutes: Number(args['max-minutes'] ?? (quick ? 5 : 20)),
+  maxMinutes: Number(args['max-minutes'] ?? (quick ? 6 : 25)),
   latencyLoad: 0.5,
   hop: args.mtls ? 'mtls' : args['two-hop'] ? 'plain' : 'none',
   fixedRatePerSecond: int(args['fixed-rps'], 1_000, 1, 1_000_000),
