@@ -1,0 +1,101 @@
+/**
+ * Why the HTTP/2 frame guard still reads the client's bytes (and so keeps
+ * downstream HTTP/2 on node's JS-stream path, ~10% of the proxy's CPU per
+ * request, measured for issue 20): on node's native socket path, nghttp2
+ * refuses these invalid frames with a GOAWAY, but node tells its user
+ * nothing and keeps the connection, unread, until the idle timeout. Counting
+ * them by reason and closing at once cannot be built on node's events.
+ *
+ * A plain node:http2 server (no streammesh code) on real sockets, fed each
+ * shape by a raw client. When a node upgrade makes one of these cases
+ * observable (a session 'error', 'frameError' or 'close', or the socket
+ * closed), this test fails: the guard may then be able to leave the byte
+ * path for it (see h2-frame-guard.ts).
+ */
+import assert from 'node:assert/strict';
+import { createServer as createHttp2Server, type ServerHttp2Session } from 'node:http2';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { HTTP2_PREFACE, delay, h2Frame, h2FramesIn } from '../../helpers/l7-harness.js';
+
+const settings = h2Frame(0x4, 0, 0);
+
+/** Shapes the frame guard refuses that node's native path lets pass silently, with nghttp2's GOAWAY code. */
+const SILENT: readonly { name: string; bytes: Buffer; code: number }[] = [
+  { name: 'DATA on stream 0', bytes: h2Frame(0x0, 0, 0, Buffer.from('x')), code: 0x1 },
+  { name: 'frame over 16 KiB', bytes: h2Frame(0x0, 0, 1, Buffer.alloc(20_000)), code: 0x6 },
+  { name: 'SETTINGS of 5 bytes', bytes: h2Frame(0x4, 0, 0, Buffer.alloc(5)), code: 0x6 },
+  { name: 'PING of 4 bytes', bytes: h2Frame(0x6, 0, 0, Buffer.alloc(4)), code: 0x6 },
+  {
+    name: 'HEADERS without END_HEADERS then DATA',
+    bytes: Buffer.concat([
+      h2Frame(0x1, 0x0, 1, Buffer.from([0x82])),
+      h2Frame(0x0, 0, 1, Buffer.from('x')),
+    ]),
+    code: 0x1,
+  },
+];
+
+/** How long node is given to say something; the guard closes such a connection at once. */
+const WATCH_MS = 500;
+
+describe("node's native HTTP/2 path and invalid frames", () => {
+  const http2 = createHttp2Server({ maxSessionInvalidFrames: 0 });
+  const tcp = createTcpServer();
+  /** Per connection, in order: what node told the server about it. */
+  const seen: { events: string[]; socket: Socket }[] = [];
+  let port = 0;
+
+  before(async () => {
+    http2.on('session', (session: ServerHttp2Session) => {
+      const entry = seen[seen.length - 1];
+      if (entry === undefined) return;
+      for (const event of ['error', 'frameError', 'close', 'goaway'] as const) {
+        session.on(event, (...args: unknown[]) => {
+          const code = (args[0] as { code?: string } | undefined)?.code ?? '';
+          entry.events.push(`${event}${code === '' ? '' : `:${code}`}`);
+        });
+      }
+    });
+    tcp.on('connection', (socket: Socket) => {
+      const events: string[] = [];
+      seen.push({ events, socket });
+      socket.on('close', () => events.push('socket-close'));
+      socket.on('error', () => undefined);
+      http2.emit('connection', socket);
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    port = (tcp.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    for (const { socket } of seen) socket.destroy();
+    await new Promise((resolve) => tcp.close(resolve));
+    http2.close();
+  });
+
+  for (const shape of SILENT) {
+    it(`${shape.name}: nghttp2 sends GOAWAY ${shape.code}, node reports nothing and keeps the socket`, async () => {
+      const client = connect(port, '127.0.0.1');
+      client.on('error', () => undefined);
+      let received = Buffer.alloc(0);
+      client.on('data', (part: Buffer) => (received = Buffer.concat([received, part])));
+      await new Promise((resolve) => client.once('connect', resolve));
+      client.write(Buffer.concat([HTTP2_PREFACE, settings, shape.bytes]));
+      await delay(WATCH_MS);
+      const entry = seen[seen.length - 1];
+      // Read before the client goes: its close is not the server's doing.
+      const events = [...(entry?.events ?? ['no connection'])];
+      const open = entry?.socket.destroyed === false;
+      client.destroy();
+      const goaway = h2FramesIn(received).find((frame) => frame.type === 0x7);
+      assert.equal(goaway?.payload.readUInt32BE(4), shape.code, 'nghttp2 no longer refuses it so');
+      assert.deepEqual(
+        events,
+        [],
+        'node now reports this case: the frame guard may not need the byte path for it',
+      );
+      assert.ok(open, 'node closed the connection by itself');
+    });
+  }
+});
