@@ -26,6 +26,7 @@
  *     (useIdentity), for mesh mutual TLS; a restarted thread starts with the
  *     latest.
  */
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
 import type { BackoffOptions } from '../../../src/shared/backoff.js';
@@ -301,6 +302,11 @@ export class IsolatedHttpService implements ConfigParticipant {
       return 1;
     }
     this.#log.info({ workers: requested }, 'l7: HTTP listeners served by several threads');
+    if (readSysctl('net/ipv4/tcp_migrate_req') === '0') {
+      this.#log.info(
+        'l7: net.ipv4.tcp_migrate_req is 0: connections waiting on a thread that is ended (stuck, crashed) are reset; with 1 the kernel hands them to the other threads',
+      );
+    }
     return requested;
   }
 
@@ -356,6 +362,15 @@ export class IsolatedHttpService implements ConfigParticipant {
         }
       },
     });
+  }
+}
+
+/** A sysctl of this network namespace, or undefined where there is none (not Linux, older kernel). */
+function readSysctl(name: string): string | undefined {
+  try {
+    return readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 
