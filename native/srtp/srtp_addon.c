@@ -29,8 +29,9 @@
  *   same state, and a disagreement would otherwise send packets their
  *   receiver cannot authenticate. It returns CODE_DIVERGED.
  * - srtp_init() runs once per process (pthread_once): contexts may be
- *   created in worker threads; nothing else here is process-wide and
- *   mutable. A context is used by the one thread that created it.
+ *   created in worker threads; the only other process-wide mutable state is
+ *   an atomic count of live contexts (for tests). A context is used by the
+ *   one thread that created it.
  * - The context (keys zeroed) and its libsrtp sessions are freed by the
  *   finalizer of the JavaScript handle.
  */
@@ -73,6 +74,8 @@ typedef struct {
 } srtp_context;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* Contexts alive in the process (all threads): atomic, read by tests to see finalizers run. */
+static long live_contexts = 0;
 static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
 static void init_libsrtp(void) {
@@ -263,6 +266,7 @@ static void finalize_context(napi_env env, void *data, void *hint) {
     /* Keys are secrets: do not leave them in freed memory. */
     explicit_bzero(ctx, sizeof *ctx);
     free(ctx);
+    __atomic_sub_fetch(&live_contexts, 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -325,6 +329,7 @@ static napi_value create(napi_env env, napi_callback_info info) {
         napi_throw_error(env, "ERR_SRTP_NATIVE_ALLOC", "out of memory");
         return NULL;
     }
+    __atomic_add_fetch(&live_contexts, 1, __ATOMIC_RELAXED);
     ctx->profile = (srtp_profile_t)profile;
     memcpy(ctx->key, key, key_len);
     ctx->rtp_tag = rtp_tag;
@@ -419,12 +424,18 @@ static napi_value version(napi_env env, napi_callback_info info) {
     return result;
 }
 
+/* liveContexts(): contexts not yet finalized, in the whole process. */
+static napi_value live(napi_env env, napi_callback_info info) {
+    return number(env, (int32_t)__atomic_load_n(&live_contexts, __ATOMIC_RELAXED));
+}
+
 static napi_value init(napi_env env, napi_value exports) {
     napi_property_descriptor properties[] = {
         {"create", NULL, create, NULL, NULL, NULL, napi_default, NULL},
         {"transform", NULL, transform, NULL, NULL, NULL, napi_default, NULL},
         {"removeStream", NULL, remove_stream, NULL, NULL, NULL, napi_default, NULL},
         {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
+        {"liveContexts", NULL, live, NULL, NULL, NULL, napi_default, NULL},
     };
     napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
     return exports;

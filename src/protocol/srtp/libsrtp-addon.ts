@@ -30,6 +30,8 @@ export interface LibsrtpAddon {
   /** Forgets one SSRC's state of one kind (ssrcStateKind); false when it had none. */
   removeStream(handle: LibsrtpHandle, kind: number, ssrc: number): boolean;
   version(): string;
+  /** Contexts created and not yet freed by their finalizer, in the whole process. */
+  liveContexts(): number;
 }
 
 /** transform()'s operations. */
