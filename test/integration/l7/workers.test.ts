@@ -507,4 +507,39 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
     await service.close();
     assert.ok(await canBindTcp(fixed), 'both sockets of the port closed');
   });
+
+  it('shares an IPv6 port too: curl over [::1], a new connection per request, reaches both threads', async () => {
+    const { service, registry } = start();
+    (await service.prepareHttp(config(backend, { edge: '[::1]:0', proxied: false }))).commit();
+    const [first] = await service.listeners(0);
+    const [second] = await service.listeners(1);
+    assert.equal(first?.host, '::1');
+    assert.equal(second?.port, first.port, 'both threads serve the port the first one got');
+    const url = `http://[::1]:${first.port}/`;
+    const curl = spawnSync(
+      'curl',
+      [
+        '-g',
+        '-s',
+        '-w',
+        '%{http_code}\\n',
+        '-H',
+        'Connection: close',
+        '--max-time',
+        '20',
+        // -o applies to one URL: each has its own.
+        ...Array.from({ length: 30 }, () => ['-o', '/dev/null', url]).flat(),
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.deepEqual(new Set(curl.stdout.trim().split('\n')), new Set(['418']), curl.stderr);
+    const teapots = await byWorker(registry, service, 'streammesh_http_requests_total', {
+      route: 'teapot',
+    });
+    assert.equal((teapots.get('0') ?? 0) + (teapots.get('1') ?? 0), 30);
+    assert.ok(
+      (teapots.get('0') ?? 0) > 0 && (teapots.get('1') ?? 0) > 0,
+      `requests by worker: ${JSON.stringify([...teapots])}`,
+    );
+  });
 });
