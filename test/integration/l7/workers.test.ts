@@ -361,6 +361,7 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
   });
 
   it('restarts a crashed thread alone with the config in force; the other serves meanwhile', async () => {
+    const CLIENTS = 4;
     // A fixed 1 s before the restart: a gap long enough to measure.
     const { service, registry } = start({ restartBackoffMs: 1000 });
     (await service.prepareHttp(config(backend, { proxied: true }))).commit();
@@ -368,7 +369,7 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
 
     const outcomes: { at: number; result: number | string }[] = [];
     let running = true;
-    const clients = Array.from({ length: 4 }, async () => {
+    const clients = Array.from({ length: CLIENTS }, async () => {
       while (running) outcomes.push({ at: performance.now(), result: await getOnce(port) });
     });
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -406,10 +407,11 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
       `the gap lasted ${Math.round(restarted - crashedAt)} ms`,
     );
     assert.ok(servedInGap > 0, 'the other thread served while the crashed one was down');
-    // What can fail: the requests in flight on the crashed thread and the
-    // connections queued on its socket when it closed, a few at most.
+    // What can fail: the requests in flight on the crashed thread (each
+    // client has one at a time) and a retry that met its socket again in the
+    // moment before the thread's end closed it. Not one per request of the gap.
     assert.ok(
-      failed.length <= 4,
+      failed.length <= 2 * CLIENTS,
       `failed requests: ${failed.length} (${failed.map(({ result }) => result).join(', ')})`,
     );
     assert.equal(restartedEdge?.port, port, 'the restarted thread joined the same port');
