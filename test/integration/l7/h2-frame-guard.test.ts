@@ -5,12 +5,16 @@
  * connection and a count under its reason, while valid traffic passes.
  */
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { checkFrameHeader } from '../../../rtp-proxy/l7/listener/h2-frame-guard.js';
 import {
   HTTP2_PREFACE,
   h2Frame,
   clientAgent,
+  delay,
+  h2FramesIn,
   http2Session,
   send2,
   sendRaw,
@@ -70,6 +74,13 @@ const INVALID: readonly { name: string; bytes: Buffer; reason: string; code: num
     code: 1,
   },
 ];
+
+/** An HPACK block for GET http://web<path> (static-table :method, :scheme; literal :authority, :path). */
+function getBlock(path: string): Buffer {
+  const literal = (nameIndex: number, value: string): Buffer =>
+    Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+  return Buffer.concat([Buffer.from([0x82, 0x86]), literal(1, 'web'), literal(4, path)]);
+}
 
 describe('HTTP/2 frame guard', () => {
   it('tells connection errors from valid frame headers', () => {
@@ -181,6 +192,59 @@ describe('HTTP/2 frame guard', () => {
         await proxy.metric('streammesh_http_refused_requests_total', { listener: 'unchecked' }),
         before,
       );
+    });
+
+    it('frees what a stream in flight held when its connection sends an invalid frame, and serves another connection meanwhile', async () => {
+      const held: ServerResponse[] = [];
+      web.handler = (_req: IncomingMessage, res: ServerResponse) => {
+        held.push(res);
+      };
+      const other = http2Session(proxy.port);
+      try {
+        const seenBefore = web.seen.length;
+        const before = await proxy.metric('streammesh_http_refused_requests_total', {
+          reason: 'h2_stream_zero',
+        });
+        // A valid GET on stream 1, which the backend holds, then DATA on stream 0.
+        const raw = connect(proxy.port, '127.0.0.1');
+        raw.on('error', () => undefined);
+        let received = Buffer.alloc(0);
+        raw.on('data', (part: Buffer) => (received = Buffer.concat([received, part])));
+        const closed = new Promise((resolve) => raw.once('close', resolve));
+        raw.write(
+          Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x1, 0x5, 1, getBlock('/held'))]),
+        );
+        const deadline = performance.now() + 5_000;
+        while (web.seen.length === seenBefore) {
+          assert.ok(performance.now() < deadline, 'stream 1 never reached the backend');
+          await delay(10);
+        }
+        const listener = proxy.service.listeners.get('h2');
+        const pending = (): number | undefined => listener?.pendingRequests;
+        assert.equal(pending(), 1);
+        raw.write(h2Frame(0x0, 0, 0, Buffer.from('x')));
+        await closed;
+        const goaway = h2FramesIn(received).find((frame) => frame.type === 0x7);
+        assert.equal(goaway?.payload.readUInt32BE(4), 0x1);
+        assert.equal(
+          await proxy.metric('streammesh_http_refused_requests_total', {
+            reason: 'h2_stream_zero',
+          }),
+          before + 1,
+        );
+        // The held stream's slot comes back once its session is gone.
+        while (pending() !== 0) {
+          assert.ok(performance.now() < deadline, 'the closed connection kept its request slot');
+          await delay(10);
+        }
+        web.handler = undefined;
+        const answer = await send2(other, { host: 'web', path: '/other' });
+        assert.equal(answer.status, 200);
+      } finally {
+        web.handler = undefined;
+        for (const res of held) res.destroy();
+        other.close();
+      }
     });
   });
 });
