@@ -174,10 +174,12 @@ static void generator_run(double rate, double duration_ms) {
   const int64_t start = monotonic_ns();
   long attempted = 0;
   long failed = 0;
+  const long planned = (long)((double)duration_ns / ns_per_packet);
   for (;;) {
     int64_t elapsed = monotonic_ns() - start;
-    if (elapsed >= duration_ns) break;
-    long due = (long)((double)elapsed / ns_per_packet) + 1;
+    /* Past the end, one last burst sends what fell due before it (a stall at the end). */
+    const int last = elapsed >= duration_ns;
+    long due = last ? planned : (long)((double)elapsed / ns_per_packet) + 1;
     long burst = due - attempted;
     if (burst > BURST) burst = BURST;
     while (burst > 0) {
@@ -188,6 +190,7 @@ static void generator_run(double rate, double duration_ms) {
       if (flow->pending == FLOW_BATCH) failed += flush_flow(flow);
     }
     for (int f = 0; f < flow_count; f++) failed += flush_flow(&flows[f]);
+    if (last) break;
     int64_t next = (int64_t)((double)attempted * ns_per_packet);
     int64_t ahead = next - (monotonic_ns() - start);
     if (ahead > 0) {
