@@ -68,6 +68,14 @@ export class MediaWorkerHandle {
     this.#index = data.index ?? -1;
     this.#onEnd = onEnd;
     this.#worker = new Worker(new URL('./media-worker.js', import.meta.url), { workerData: data });
+    // A worker alone does not keep the process alive (a proxy that fails to
+    // start after its workers did must still exit); a request waiting for
+    // its answer does.
+    this.#worker.unref();
+    // Node refs the worker's port again when it comes online.
+    this.#worker.once('online', () => {
+      if (this.#waiting.size === 0) this.#worker.unref();
+    });
     let error: NodeJS.ErrnoException | undefined;
     this.#worker.on('message', (reply: MediaWorkerReply) => {
       this.#settle(reply);
@@ -115,6 +123,7 @@ export class MediaWorkerHandle {
     const id = this.#nextId++;
     return new Promise<MediaWorkerValue>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
+      if (this.#waiting.size === 1) this.#worker.ref();
       const request: MediaWorkerRequest = { ...body, id };
       this.#worker.postMessage(request);
     });
@@ -142,6 +151,7 @@ export class MediaWorkerHandle {
     const waiting = this.#waiting.get(reply.id);
     if (waiting === undefined) return;
     this.#waiting.delete(reply.id);
+    if (this.#waiting.size === 0) this.#worker.unref();
     if (reply.ok) waiting.resolve(reply.value);
     else waiting.reject(new MediaWorkerRefusal(this.#index, reply.failure));
   }
