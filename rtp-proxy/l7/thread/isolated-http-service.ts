@@ -80,6 +80,12 @@ export class IsolatedHttpService implements ConfigParticipant {
   #closed = false;
   /** Config transactions prepared and not yet committed or aborted. */
   #transactions = 0;
+  /**
+   * The last commit, until every thread has done it: the next prepare waits
+   * for it, so that a port a thread closes in that commit (a listener
+   * removed) is closed on every thread before the first binds it again.
+   */
+  #committing: Promise<unknown> = Promise.resolve();
   /** The workers' re-applications after a restart, one at a time (L7WorkerHost.serialize). */
   #reapplying: Promise<unknown> = Promise.resolve();
   /** The node's workload certificate last given; a restarted thread starts with it. */
@@ -149,6 +155,7 @@ export class IsolatedHttpService implements ConfigParticipant {
       settled = true;
     };
     try {
+      await this.#committing;
       const prepared = await this.#prepareAll(http);
       return {
         commit: () => {
@@ -156,7 +163,12 @@ export class IsolatedHttpService implements ConfigParticipant {
           // In force from here: a thread restarted from now on starts with it.
           this.#committed = http;
           this.#committedPorts = prepared[0]?.reply.ports ?? {};
-          for (const change of prepared) this.#workers[change.worker]?.commit(change);
+          const commits: Promise<void>[] = [];
+          for (const change of prepared) {
+            const worker = this.#workers[change.worker];
+            if (worker !== undefined) commits.push(worker.commit(change));
+          }
+          this.#committing = Promise.all(commits);
         },
         abort: async () => {
           settle();

@@ -144,16 +144,20 @@ export class L7Worker {
     }
   }
 
-  /** Puts a prepared change in force (the transaction's commit): it cannot fail. */
-  commit(prepared: WorkerPrepared): void {
+  /**
+   * Puts a prepared change in force (the transaction's commit): it cannot
+   * fail. Resolves once the thread has done it (or ended), never rejects.
+   */
+  commit(prepared: WorkerPrepared): Promise<void> {
     if (prepared.thread === this.#thread) this.#inForce = true;
-    prepared.thread
-      .call({ kind: 'commit', change: prepared.reply.change })
-      .catch((error: unknown) => {
+    return prepared.thread.call({ kind: 'commit', change: prepared.reply.change }).then(
+      () => undefined,
+      (error: unknown) => {
         // Ended: the restart puts the committed config in force. Anything else is a bug.
         if (error instanceof L7ThreadEndedError) return;
         this.#log.error({ err: error }, 'l7 thread: commit failed');
-      });
+      },
+    );
   }
 
   /** Releases a prepared change; a thread that ended holds nothing of it any more. */

@@ -544,4 +544,28 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
       `requests by worker: ${JSON.stringify([...teapots])}`,
     );
   });
+
+  it('a fixed port dropped by one push can be bound again by the next, on every thread', async () => {
+    const { service } = start();
+    const fixed = await freePort();
+    (
+      await service.prepareHttp(config(backend, { edge: `127.0.0.1:${fixed}`, proxied: false }))
+    ).commit();
+    // The listener goes; the next push, at once, has another listener on its port.
+    (
+      await service.prepareHttp(config(backend, { second: '127.0.0.1:0', proxied: false }))
+    ).commit();
+    const again = httpSchema.parse({
+      ...config(backend, { proxied: true }),
+      listeners: [{ name: 'again', listen: `127.0.0.1:${fixed}` }],
+    });
+    (await service.prepareHttp(again)).commit();
+    for (const worker of [0, 1]) {
+      assert.deepEqual(
+        (await service.listeners(worker)).map((listener) => `${listener.name}:${listener.port}`),
+        [`again:${fixed}`],
+      );
+    }
+    assert.deepEqual(new Set(await statuses(fixed, 20)), new Set([200]));
+  });
 });
