@@ -15,7 +15,6 @@ import { after, describe, it } from 'node:test';
 import {
   generateKeyingMaterial,
   srtpProfiles,
-  SrtpSession,
   type SrtpKeyingMaterial,
   type SrtpProfile,
   type SrtpResult,
@@ -119,42 +118,53 @@ function libsrtp(
 
 function packetOf(result: SrtpResult): Buffer {
   assert.ok(result.ok, `expected a packet, got ${JSON.stringify(result)}`);
-  return result.packet;
+  // A copy: the libsrtp engine's packet is a view it overwrites on its next call.
+  return Buffer.from(result.packet);
 }
 
-describe('SRTP MKI against libsrtp2', () => {
-  for (const profile of srtpProfiles) {
-    it(`${profile}: byte-identical with an MKI, each side unprotects the other's`, () => {
-      const keys = generateKeyingMaterial(profile);
-      const mki = Buffer.from([0x00, 0x00, 0x00, 0x2a]);
-      const plainRtp = rtpPacket({ seq: 4242, ssrc: 0xcafe_f00d, payload: Buffer.alloc(100, 7) });
-      const plainRtcp = rtcpPacket(new SeededRandom(11), 0xcafe_f00d);
+import { sessionsOn, srtpEngines } from '../../../helpers/protocol/srtp-engines.js';
 
-      const ourRtp = packetOf(new SrtpSession(keys, { mki }).protectRtp(plainRtp));
-      assert.deepEqual(libsrtp(keys, mki, 'p', plainRtp), ourRtp);
-      assert.deepEqual(libsrtp(keys, mki, 'u', ourRtp), plainRtp);
-      assert.deepEqual(
-        packetOf(new SrtpSession(keys, { mki }).unprotectRtp(libsrtp(keys, mki, 'p', plainRtp))),
-        plainRtp,
-      );
+// Both of our engines against the libsrtp2 peer process (an independent libsrtp).
+for (const engine of srtpEngines) {
+  const newSession = sessionsOn(engine);
 
-      // libsrtp's first SRTCP index is 1, ours 0 (RFC 3711 §3.4): our second packet is its first.
-      const rtcpSender = new SrtpSession(keys, { mki });
-      packetOf(rtcpSender.protectRtcp(plainRtcp));
-      const ourRtcp = packetOf(rtcpSender.protectRtcp(plainRtcp));
-      assert.deepEqual(libsrtp(keys, mki, 'pc', plainRtcp), ourRtcp);
-      // libsrtp 2.5 looks for an SRTCP MKI one RTP tag length from the end, so under
-      // _32 (4-byte RTP tag, 10-byte SRTCP tag) it refuses even its own packet with bad_mki
-      // (fixed upstream in cisco/libsrtp#733, Dec 2024; Debian 12 has 2.5.0). Byte identity above
-      // and our unprotect of its packet below still pin the format.
-      if (profile !== 'AES_CM_128_HMAC_SHA1_32') {
-        assert.deepEqual(libsrtp(keys, mki, 'uc', ourRtcp), plainRtcp);
+  describe(`engine ${engine}`, () => {
+    describe('SRTP MKI against libsrtp2', () => {
+      for (const profile of srtpProfiles) {
+        it(`${profile}: byte-identical with an MKI, each side unprotects the other's`, () => {
+          const keys = generateKeyingMaterial(profile);
+          const mki = Buffer.from([0x00, 0x00, 0x00, 0x2a]);
+          const plainRtp = rtpPacket({
+            seq: 4242,
+            ssrc: 0xcafe_f00d,
+            payload: Buffer.alloc(100, 7),
+          });
+          const plainRtcp = rtcpPacket(new SeededRandom(11), 0xcafe_f00d);
+
+          const ourRtp = packetOf(newSession(keys, { mki }).protectRtp(plainRtp));
+          assert.deepEqual(libsrtp(keys, mki, 'p', plainRtp), ourRtp);
+          assert.deepEqual(libsrtp(keys, mki, 'u', ourRtp), plainRtp);
+          assert.deepEqual(
+            packetOf(newSession(keys, { mki }).unprotectRtp(libsrtp(keys, mki, 'p', plainRtp))),
+            plainRtp,
+          );
+
+          // libsrtp's first SRTCP index is 1, ours 0 (RFC 3711 §3.4): our second packet is its first.
+          const rtcpSender = newSession(keys, { mki });
+          packetOf(rtcpSender.protectRtcp(plainRtcp));
+          const ourRtcp = packetOf(rtcpSender.protectRtcp(plainRtcp));
+          assert.deepEqual(libsrtp(keys, mki, 'pc', plainRtcp), ourRtcp);
+          // libsrtp 2.5 looks for an SRTCP MKI one RTP tag length from the end, so under
+          // _32 (4-byte RTP tag, 10-byte SRTCP tag) it refuses even its own packet with bad_mki
+          // (fixed upstream in cisco/libsrtp#733, Dec 2024; Debian 12 has 2.5.0). Byte identity above
+          // and our unprotect of its packet below still pin the format.
+          if (profile !== 'AES_CM_128_HMAC_SHA1_32') {
+            assert.deepEqual(libsrtp(keys, mki, 'uc', ourRtcp), plainRtcp);
+          }
+          const theirRtcp = libsrtp(keys, mki, 'pc', plainRtcp);
+          assert.deepEqual(packetOf(newSession(keys, { mki }).unprotectRtcp(theirRtcp)), plainRtcp);
+        });
       }
-      const theirRtcp = libsrtp(keys, mki, 'pc', plainRtcp);
-      assert.deepEqual(
-        packetOf(new SrtpSession(keys, { mki }).unprotectRtcp(theirRtcp)),
-        plainRtcp,
-      );
     });
-  }
-});
+  });
+}

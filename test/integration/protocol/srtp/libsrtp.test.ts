@@ -11,7 +11,6 @@ import { describe, it } from 'node:test';
 import {
   generateKeyingMaterial,
   srtpProfiles,
-  SrtpSession,
   type SrtpKeyingMaterial,
   type SrtpResult,
 } from '../../../../src/protocol/srtp/index.js';
@@ -83,7 +82,13 @@ function assertSameVerdicts(mine: readonly string[], reference: readonly string[
 
 function packetOf(result: SrtpResult | PeerReply): Buffer {
   assert.ok(result.ok, `expected a packet, got ${JSON.stringify(result)}`);
-  return result.packet;
+  // A copy: the libsrtp engine's packet is a view it overwrites on its next call.
+  return Buffer.from(result.packet);
+}
+
+/** A result whose packet is ours to keep: the libsrtp engine's is a view reused on its next call. */
+function owned(result: SrtpResult): SrtpResult {
+  return result.ok ? { ok: true, packet: Buffer.from(result.packet) } : result;
 }
 
 /** Swaps packets up to `distance` apart, so that some arrive late. */
@@ -134,127 +139,142 @@ function sequenceNumbers(random: SeededRandom, count: number): number[] {
   return seqs;
 }
 
-describe('libsrtp2 interop', () => {
-  it('builds the libsrtp2 peer', () => {
-    assert.ok('binary' in build, 'unavailable' in build ? build.unavailable : '');
-  });
+import { sessionsOn, srtpEngines } from '../../../helpers/protocol/srtp-engines.js';
 
-  for (const profile of srtpProfiles) {
-    describe(profile, () => {
-      it('protects RTP byte for byte as libsrtp does, across the wrap, and each side unprotects the other', async () => {
-        const random = new SeededRandom(0x5eed0001);
-        const keys = generateKeyingMaterial(profile);
-        const sender = new SrtpSession(keys);
-        const ssrcs = [0x11111111, 0xdeadbeef, random.next()];
-        const plain = Array.from({ length: 600 }, (_, i) =>
-          randomRtpPacket(random, {
-            seq: (65300 + Math.floor(i / 3)) % 0x1_0000,
-            ssrc: ssrcs[i % 3] ?? 0,
-          }),
-        );
-        const mine = plain.map((packet) => packetOf(sender.protectRtp(packet)));
+// Both of our engines against the libsrtp2 peer process (an independent libsrtp).
+for (const engine of srtpEngines) {
+  const newSession = sessionsOn(engine);
 
-        await withPeer(keys, 128, async (peer) => {
-          const theirsProtected = (await peer.run(plain.map((p) => ['p', p] as const))).map(
-            packetOf,
-          );
-          assert.deepEqual(mine, theirsProtected);
+  describe(`engine ${engine}`, () => {
+    describe('libsrtp2 interop', () => {
+      it('builds the libsrtp2 peer', () => {
+        assert.ok('binary' in build, 'unavailable' in build ? build.unavailable : '');
+      });
 
-          // Reordered around the wrap: libsrtp takes ours, we take libsrtp's.
-          const order = reorder(random, [...plain.keys()], 30);
-          const replies = await peer.run(
-            order.map((i) => ['u', mine[i] ?? Buffer.alloc(0)] as const),
-          );
-          assert.deepEqual(
-            replies.map(packetOf),
-            order.map((i) => plain[i]),
-          );
-          const receiver = new SrtpSession(keys);
-          for (const i of order) {
-            assert.deepEqual(receiver.unprotectRtp(theirsProtected[i] ?? Buffer.alloc(0)), {
-              ok: true,
-              packet: plain[i],
+      for (const profile of srtpProfiles) {
+        describe(profile, () => {
+          it('protects RTP byte for byte as libsrtp does, across the wrap, and each side unprotects the other', async () => {
+            const random = new SeededRandom(0x5eed0001);
+            const keys = generateKeyingMaterial(profile);
+            const sender = newSession(keys);
+            const ssrcs = [0x11111111, 0xdeadbeef, random.next()];
+            const plain = Array.from({ length: 600 }, (_, i) =>
+              randomRtpPacket(random, {
+                seq: (65300 + Math.floor(i / 3)) % 0x1_0000,
+                ssrc: ssrcs[i % 3] ?? 0,
+              }),
+            );
+            const mine = plain.map((packet) => packetOf(sender.protectRtp(packet)));
+
+            await withPeer(keys, 128, async (peer) => {
+              const theirsProtected = (await peer.run(plain.map((p) => ['p', p] as const))).map(
+                packetOf,
+              );
+              assert.deepEqual(mine, theirsProtected);
+
+              // Reordered around the wrap: libsrtp takes ours, we take libsrtp's.
+              const order = reorder(random, [...plain.keys()], 30);
+              const replies = await peer.run(
+                order.map((i) => ['u', mine[i] ?? Buffer.alloc(0)] as const),
+              );
+              assert.deepEqual(
+                replies.map(packetOf),
+                order.map((i) => plain[i]),
+              );
+              const receiver = newSession(keys);
+              for (const i of order) {
+                assert.deepEqual(receiver.unprotectRtp(theirsProtected[i] ?? Buffer.alloc(0)), {
+                  ok: true,
+                  packet: plain[i],
+                });
+              }
+            });
+          });
+
+          it('protects RTCP byte for byte as libsrtp does (SRTCP tag and index), and each side unprotects the other', async () => {
+            const random = new SeededRandom(0x5eed0002);
+            const keys = generateKeyingMaterial(profile);
+            const sender = newSession(keys);
+            const ssrcs = [0x22222222, random.next()];
+            // libsrtp's first SRTCP index is 1, ours 0 (RFC 3711 §3.4): one packet each to line them up.
+            const warmUps = ssrcs.map((ssrc) =>
+              packetOf(sender.protectRtcp(rtcpPacket(random, ssrc))),
+            );
+            const plain = Array.from({ length: 200 }, (_, i) =>
+              rtcpPacket(random, ssrcs[i % 2] ?? 0, random.below(40)),
+            );
+            const mine = plain.map((packet) => packetOf(sender.protectRtcp(packet)));
+
+            await withPeer(keys, 128, async (peer) => {
+              const theirsProtected = (await peer.run(plain.map((p) => ['pc', p] as const))).map(
+                packetOf,
+              );
+              assert.deepEqual(mine, theirsProtected);
+              // 80-bit SRTCP tag under every AES-CM profile, _32 included (RFC 3711 §5.2, libsrtp).
+              const overhead = profile.startsWith('AES_CM') ? 14 : 20;
+              assert.equal(mine[0]?.length, (plain[0]?.length ?? 0) + overhead);
+
+              const replies = await peer.run([...warmUps, ...mine].map((p) => ['uc', p] as const));
+              assert.deepEqual(replies.map(packetOf).slice(2), plain);
+              const receiver = newSession(keys);
+              for (const [i, packet] of theirsProtected.entries()) {
+                assert.deepEqual(receiver.unprotectRtcp(packet), { ok: true, packet: plain[i] });
+              }
+            });
+          });
+
+          for (const window of profile === 'AEAD_AES_128_GCM' ? [128, 1024] : [128]) {
+            it(`agrees with libsrtp on every SRTP verdict of a chaotic delivery (window ${window})`, async () => {
+              const random = new SeededRandom(0x5eed0003 + window);
+              const keys = generateKeyingMaterial(profile);
+              const sender = newSession(keys);
+              const protectedPackets = [0x33333333, 0x44444444].flatMap((ssrc) =>
+                sequenceNumbers(random, 1500).map((seq) =>
+                  packetOf(
+                    sender.protectRtp(randomRtpPacket(random, { seq, ssrc, maxPayload: 200 })),
+                  ),
+                ),
+              );
+              const delivery = chaoticDelivery(random, protectedPackets);
+              const receiver = newSession(keys, { replayWindow: window });
+              const mine = delivery.map((packet) => owned(receiver.unprotectRtp(packet)));
+
+              await withPeer(keys, window, async (peer) => {
+                const replies = await peer.run(delivery.map((p) => ['u', p] as const));
+                assertSameVerdicts(mine.map(ours), replies.map(theirs));
+                for (const [i, reply] of replies.entries()) {
+                  if (reply.ok)
+                    assert.deepEqual(packetOf(mine[i] ?? { ok: false, status: 0 }), reply.packet);
+                }
+              });
+              const verdicts = new Set(mine.map(ours));
+              for (const verdict of ['ok', 'auth_failed', 'replay', 'replay_too_old']) {
+                assert.ok(verdicts.has(verdict), `the delivery exercises ${verdict}`);
+              }
             });
           }
-        });
-      });
 
-      it('protects RTCP byte for byte as libsrtp does (SRTCP tag and index), and each side unprotects the other', async () => {
-        const random = new SeededRandom(0x5eed0002);
-        const keys = generateKeyingMaterial(profile);
-        const sender = new SrtpSession(keys);
-        const ssrcs = [0x22222222, random.next()];
-        // libsrtp's first SRTCP index is 1, ours 0 (RFC 3711 §3.4): one packet each to line them up.
-        const warmUps = ssrcs.map((ssrc) => packetOf(sender.protectRtcp(rtcpPacket(random, ssrc))));
-        const plain = Array.from({ length: 200 }, (_, i) =>
-          rtcpPacket(random, ssrcs[i % 2] ?? 0, random.below(40)),
-        );
-        const mine = plain.map((packet) => packetOf(sender.protectRtcp(packet)));
-
-        await withPeer(keys, 128, async (peer) => {
-          const theirsProtected = (await peer.run(plain.map((p) => ['pc', p] as const))).map(
-            packetOf,
-          );
-          assert.deepEqual(mine, theirsProtected);
-          // 80-bit SRTCP tag under every AES-CM profile, _32 included (RFC 3711 §5.2, libsrtp).
-          const overhead = profile.startsWith('AES_CM') ? 14 : 20;
-          assert.equal(mine[0]?.length, (plain[0]?.length ?? 0) + overhead);
-
-          const replies = await peer.run([...warmUps, ...mine].map((p) => ['uc', p] as const));
-          assert.deepEqual(replies.map(packetOf).slice(2), plain);
-          const receiver = new SrtpSession(keys);
-          for (const [i, packet] of theirsProtected.entries()) {
-            assert.deepEqual(receiver.unprotectRtcp(packet), { ok: true, packet: plain[i] });
-          }
-        });
-      });
-
-      for (const window of profile === 'AEAD_AES_128_GCM' ? [128, 1024] : [128]) {
-        it(`agrees with libsrtp on every SRTP verdict of a chaotic delivery (window ${window})`, async () => {
-          const random = new SeededRandom(0x5eed0003 + window);
-          const keys = generateKeyingMaterial(profile);
-          const sender = new SrtpSession(keys);
-          const protectedPackets = [0x33333333, 0x44444444].flatMap((ssrc) =>
-            sequenceNumbers(random, 1500).map((seq) =>
-              packetOf(sender.protectRtp(randomRtpPacket(random, { seq, ssrc, maxPayload: 200 }))),
-            ),
-          );
-          const delivery = chaoticDelivery(random, protectedPackets);
-          const receiver = new SrtpSession(keys, { replayWindow: window });
-          const mine = delivery.map((packet) => receiver.unprotectRtp(packet));
-
-          await withPeer(keys, window, async (peer) => {
-            const replies = await peer.run(delivery.map((p) => ['u', p] as const));
-            assertSameVerdicts(mine.map(ours), replies.map(theirs));
-            for (const [i, reply] of replies.entries()) {
-              if (reply.ok)
-                assert.deepEqual(packetOf(mine[i] ?? { ok: false, status: 0 }), reply.packet);
-            }
+          it('agrees with libsrtp on every SRTCP verdict of a chaotic delivery', async () => {
+            const random = new SeededRandom(0x5eed0004);
+            const keys = generateKeyingMaterial(profile);
+            const sender = newSession(keys);
+            const protectedPackets = Array.from({ length: 800 }, (_, i) =>
+              packetOf(
+                sender.protectRtcp(rtcpPacket(random, i % 2 === 0 ? 0x55555555 : 0x66666666)),
+              ),
+            );
+            const delivery = chaoticDelivery(random, protectedPackets);
+            // libsrtp's SRTCP replay database is fixed at 128 packets.
+            const receiver = newSession(keys, { replayWindow: 128 });
+            const mine = delivery.map((packet) => ours(receiver.unprotectRtcp(packet)));
+            await withPeer(keys, 128, async (peer) => {
+              const replies = await peer.run(delivery.map((p) => ['uc', p] as const));
+              assertSameVerdicts(mine, replies.map(theirs));
+            });
+            assert.ok(mine.includes('replay') && mine.includes('auth_failed'));
           });
-          const verdicts = new Set(mine.map(ours));
-          for (const verdict of ['ok', 'auth_failed', 'replay', 'replay_too_old']) {
-            assert.ok(verdicts.has(verdict), `the delivery exercises ${verdict}`);
-          }
         });
       }
-
-      it('agrees with libsrtp on every SRTCP verdict of a chaotic delivery', async () => {
-        const random = new SeededRandom(0x5eed0004);
-        const keys = generateKeyingMaterial(profile);
-        const sender = new SrtpSession(keys);
-        const protectedPackets = Array.from({ length: 800 }, (_, i) =>
-          packetOf(sender.protectRtcp(rtcpPacket(random, i % 2 === 0 ? 0x55555555 : 0x66666666))),
-        );
-        const delivery = chaoticDelivery(random, protectedPackets);
-        // libsrtp's SRTCP replay database is fixed at 128 packets.
-        const receiver = new SrtpSession(keys, { replayWindow: 128 });
-        const mine = delivery.map((packet) => ours(receiver.unprotectRtcp(packet)));
-        await withPeer(keys, 128, async (peer) => {
-          const replies = await peer.run(delivery.map((p) => ['uc', p] as const));
-          assertSameVerdicts(mine, replies.map(theirs));
-        });
-        assert.ok(mine.includes('replay') && mine.includes('auth_failed'));
-      });
     });
-  }
-});
+  });
+}
