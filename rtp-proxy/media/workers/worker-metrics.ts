@@ -3,7 +3,7 @@
  *
  *   streammesh_proxy_worker_up{worker}                      1 running, 0 restarting
  *   streammesh_proxy_worker_restarts_total{worker,reason}   crashed, out_of_memory, exited, unresponsive
- *   streammesh_proxy_worker_restart_gap_seconds{worker}     the last restart's gap (end -> routes back)
+ *   streammesh_proxy_worker_restart_gap_seconds{worker}     the last restart's gap (exit seen -> routes back)
  *   streammesh_proxy_worker_event_loop_utilization{worker}  busy share since the previous scrape
  *   streammesh_proxy_worker_routes{worker}                  routes it carries
  *   streammesh_proxy_worker_received_packets_total{worker}  RTP packets in, over all its routes
@@ -48,7 +48,7 @@ export function registerWorkerMetrics(metrics: Registry, workers: MediaWorkers):
   });
   new Gauge({
     name: 'streammesh_proxy_worker_restart_gap_seconds',
-    help: "The media worker's last restart: from its end to its routes in force again.",
+    help: "The media worker's last restart: from its exit reaching the main thread to its routes in force again (the dead thread's own teardown before that is not counted).",
     labelNames,
     registers,
     collect() {
