@@ -2,17 +2,20 @@
  * RTP <-> SRTP bridging through the relay, for every profile, with the
  * peers' side done by our SRTP library (ffmpeg and GStreamer take that role
  * in test/e2e/relay/relay-peers.test.ts). A wrong key delivers nothing and counts
- * authentication failures; a replayed packet is dropped.
+ * authentication failures; a replayed packet is dropped. The relay runs on each
+ * SRTP engine in turn (libsrtp2, node:crypto); the peers' side on node:crypto.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
 import {
   SrtpSession,
+  currentSrtpEngine,
   formatInlineKey,
   generateKeyingMaterial,
   parseInlineKey,
   srtpProfiles,
+  useSrtpEngine,
 } from '../../../src/protocol/srtp/index.js';
 import { validateConfig } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/shared/log.js';
@@ -26,46 +29,108 @@ function protect(session: SrtpSession, packet: Buffer): Buffer {
   return result.packet;
 }
 
-describe('SRTP bridging through the relay', () => {
-  // A closed table takes no config: each case closes its own and starts a new one.
-  let table = new MediaRouteTable(log);
-  const peers: UdpPeer[] = [];
-  after(() => {
-    table.close();
-    for (const peer of peers) peer.close();
-  });
+for (const engine of ['libsrtp', 'node'] as const) {
+  describe(`SRTP bridging through the relay (${engine})`, () => {
+    before(() => {
+      // The relay's legs make their sessions on this thread's engine.
+      assert.equal(useSrtpEngine(engine), engine);
+    });
+    after(() => {
+      useSrtpEngine('auto');
+    });
+    // A closed table takes no config: each case closes its own and starts a new one.
+    let table = new MediaRouteTable(log);
+    const peers: UdpPeer[] = [];
+    after(() => {
+      table.close();
+      for (const peer of peers) peer.close();
+    });
 
-  for (const profile of srtpProfiles) {
-    it(`${profile}: SRTP in -> RTP out, and RTP in -> SRTP out`, async () => {
-      const [sender, plainReceiver, srtpReceiver] = await Promise.all([
-        UdpPeer.bind(),
-        UdpPeer.bind(),
-        UdpPeer.bind(),
-      ]);
-      peers.push(sender, plainReceiver, srtpReceiver);
-      const inKeys = generateKeyingMaterial(profile);
-      const outKeys = generateKeyingMaterial(profile);
+    for (const profile of srtpProfiles) {
+      it(`${profile}: SRTP in -> RTP out, and RTP in -> SRTP out`, async () => {
+        const [sender, plainReceiver, srtpReceiver] = await Promise.all([
+          UdpPeer.bind(),
+          UdpPeer.bind(),
+          UdpPeer.bind(),
+        ]);
+        peers.push(sender, plainReceiver, srtpReceiver);
+        const inKeys = generateKeyingMaterial(profile);
+        const outKeys = generateKeyingMaterial(profile);
+        await table.apply(
+          validateConfig(
+            {
+              proxy: {
+                rtpPorts: { start: 43000, end: 43999 },
+                routes: [
+                  {
+                    name: 'decrypt',
+                    listen: '127.0.0.1:0',
+                    srtp: { profile, key: formatInlineKey(inKeys) },
+                    destinations: [{ address: `127.0.0.1:${plainReceiver.port}` }],
+                  },
+                  {
+                    name: 'encrypt',
+                    listen: '127.0.0.1:0',
+                    destinations: [
+                      {
+                        address: `127.0.0.1:${srtpReceiver.port}`,
+                        srtp: { profile, key: formatInlineKey(outKeys) },
+                      },
+                    ],
+                  },
+                ],
+              },
+            },
+            'test',
+          ),
+        );
+        const plain = Array.from({ length: 40 }, (_, i) =>
+          rtp({ sequence: 65_520 + i, ssrc: 0xabc }),
+        );
+        // The relay's legs run on the engine under test.
+        assert.equal(currentSrtpEngine(), engine);
+        assert.equal(table.routes.get('decrypt')?.ingressSrtp?.receive.engine, engine);
+        const senderSession = new SrtpSession(inKeys);
+        for (const packet of plain)
+          await sender.send(
+            protect(senderSession, packet),
+            table.routes.get('decrypt')?.ingress.port ?? 0,
+          );
+        const decrypted = await plainReceiver.waitForCount(40);
+        assert.deepEqual(
+          decrypted.map((r) => r.packet),
+          plain,
+        );
+
+        for (const packet of plain)
+          await sender.send(packet, table.routes.get('encrypt')?.ingress.port ?? 0);
+        const encrypted = await srtpReceiver.waitForCount(40);
+        const receiverSession = new SrtpSession(outKeys);
+        const opened = encrypted.map((r) => receiverSession.unprotectRtp(r.packet));
+        assert.deepEqual(
+          opened.map((r) => (r.ok ? r.packet : r.reason)),
+          plain,
+        );
+        table.close();
+        table = new MediaRouteTable(log);
+      });
+    }
+
+    it('generates a key per leg when asked, and shows it at /keys', async () => {
+      const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
+      peers.push(sender, receiver);
+      const profile = 'AEAD_AES_128_GCM';
       await table.apply(
         validateConfig(
           {
             proxy: {
-              rtpPorts: { start: 43000, end: 43999 },
+              rtpPorts: { start: 44000, end: 44999 },
               routes: [
                 {
-                  name: 'decrypt',
+                  name: 'generated',
                   listen: '127.0.0.1:0',
-                  srtp: { profile, key: formatInlineKey(inKeys) },
-                  destinations: [{ address: `127.0.0.1:${plainReceiver.port}` }],
-                },
-                {
-                  name: 'encrypt',
-                  listen: '127.0.0.1:0',
-                  destinations: [
-                    {
-                      address: `127.0.0.1:${srtpReceiver.port}`,
-                      srtp: { profile, key: formatInlineKey(outKeys) },
-                    },
-                  ],
+                  srtp: { profile, key: 'generate' },
+                  destinations: [{ address: `127.0.0.1:${receiver.port}` }],
                 },
               ],
             },
@@ -73,108 +138,60 @@ describe('SRTP bridging through the relay', () => {
           'test',
         ),
       );
-      const plain = Array.from({ length: 40 }, (_, i) =>
-        rtp({ sequence: 65_520 + i, ssrc: 0xabc }),
-      );
-      const senderSession = new SrtpSession(inKeys);
-      for (const packet of plain)
-        await sender.send(
-          protect(senderSession, packet),
-          table.routes.get('decrypt')?.ingress.port ?? 0,
-        );
-      const decrypted = await plainReceiver.waitForCount(40);
-      assert.deepEqual(
-        decrypted.map((r) => r.packet),
-        plain,
-      );
-
-      for (const packet of plain)
-        await sender.send(packet, table.routes.get('encrypt')?.ingress.port ?? 0);
-      const encrypted = await srtpReceiver.waitForCount(40);
-      const receiverSession = new SrtpSession(outKeys);
-      const opened = encrypted.map((r) => receiverSession.unprotectRtp(r.packet));
-      assert.deepEqual(
-        opened.map((r) => (r.ok ? r.packet : r.reason)),
-        plain,
-      );
+      const [shown] = table.keys();
+      assert.equal(shown?.route, 'generated');
+      assert.equal(shown.leg, 'ingress');
+      assert.equal(shown.generated, true);
+      const session = new SrtpSession(parseInlineKey(profile, shown.inline));
+      const packet = rtp({ sequence: 9 });
+      await sender.send(protect(session, packet), table.routes.get('generated')?.ingress.port ?? 0);
+      const [received] = await receiver.waitForCount(1);
+      assert.deepEqual(received?.packet, packet);
       table.close();
       table = new MediaRouteTable(log);
     });
-  }
 
-  it('generates a key per leg when asked, and shows it at /keys', async () => {
-    const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
-    peers.push(sender, receiver);
-    const profile = 'AEAD_AES_128_GCM';
-    await table.apply(
-      validateConfig(
-        {
-          proxy: {
-            rtpPorts: { start: 44000, end: 44999 },
-            routes: [
-              {
-                name: 'generated',
-                listen: '127.0.0.1:0',
-                srtp: { profile, key: 'generate' },
-                destinations: [{ address: `127.0.0.1:${receiver.port}` }],
-              },
-            ],
+    it('a wrong key delivers nothing and counts authentication failures; replays are dropped', async () => {
+      const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
+      peers.push(sender, receiver);
+      const profile = 'AES_CM_128_HMAC_SHA1_80';
+      const routeKeys = generateKeyingMaterial(profile);
+      await table.apply(
+        validateConfig(
+          {
+            proxy: {
+              rtpPorts: { start: 44000, end: 44999 },
+              routes: [
+                {
+                  name: 'keyed',
+                  listen: '127.0.0.1:0',
+                  srtp: { profile, key: formatInlineKey(routeKeys) },
+                  destinations: [{ address: `127.0.0.1:${receiver.port}` }],
+                },
+              ],
+            },
           },
-        },
-        'test',
-      ),
-    );
-    const [shown] = table.keys();
-    assert.equal(shown?.route, 'generated');
-    assert.equal(shown.leg, 'ingress');
-    assert.equal(shown.generated, true);
-    const session = new SrtpSession(parseInlineKey(profile, shown.inline));
-    const packet = rtp({ sequence: 9 });
-    await sender.send(protect(session, packet), table.routes.get('generated')?.ingress.port ?? 0);
-    const [received] = await receiver.waitForCount(1);
-    assert.deepEqual(received?.packet, packet);
-    table.close();
-    table = new MediaRouteTable(log);
-  });
+          'test',
+        ),
+      );
+      const port = table.routes.get('keyed')?.ingress.port ?? 0;
+      const wrong = new SrtpSession(generateKeyingMaterial(profile));
+      for (let i = 0; i < 25; i += 1) await sender.send(protect(wrong, rtp({ sequence: i })), port);
+      await sleep(100);
+      assert.equal(receiver.received.length, 0);
+      assert.equal(table.routes.get('keyed')?.drops.counts.srtp_auth_failed, 25);
 
-  it('a wrong key delivers nothing and counts authentication failures; replays are dropped', async () => {
-    const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
-    peers.push(sender, receiver);
-    const profile = 'AES_CM_128_HMAC_SHA1_80';
-    const routeKeys = generateKeyingMaterial(profile);
-    await table.apply(
-      validateConfig(
-        {
-          proxy: {
-            rtpPorts: { start: 44000, end: 44999 },
-            routes: [
-              {
-                name: 'keyed',
-                listen: '127.0.0.1:0',
-                srtp: { profile, key: formatInlineKey(routeKeys) },
-                destinations: [{ address: `127.0.0.1:${receiver.port}` }],
-              },
-            ],
-          },
-        },
-        'test',
-      ),
-    );
-    const port = table.routes.get('keyed')?.ingress.port ?? 0;
-    const wrong = new SrtpSession(generateKeyingMaterial(profile));
-    for (let i = 0; i < 25; i += 1) await sender.send(protect(wrong, rtp({ sequence: i })), port);
-    await sleep(100);
-    assert.equal(receiver.received.length, 0);
-    assert.equal(table.routes.get('keyed')?.drops.counts.srtp_auth_failed, 25);
-
-    const right = new SrtpSession(routeKeys);
-    const packets = Array.from({ length: 5 }, (_, i) => protect(right, rtp({ sequence: 100 + i })));
-    for (const packet of packets) await sender.send(packet, port);
-    await receiver.waitForCount(5);
-    for (const packet of packets) await sender.send(packet, port);
-    await sleep(100);
-    assert.equal(receiver.received.length, 5);
-    assert.equal(table.routes.get('keyed')?.drops.counts.srtp_replay, 5);
-    table.close();
+      const right = new SrtpSession(routeKeys);
+      const packets = Array.from({ length: 5 }, (_, i) =>
+        protect(right, rtp({ sequence: 100 + i })),
+      );
+      for (const packet of packets) await sender.send(packet, port);
+      await receiver.waitForCount(5);
+      for (const packet of packets) await sender.send(packet, port);
+      await sleep(100);
+      assert.equal(receiver.received.length, 5);
+      assert.equal(table.routes.get('keyed')?.drops.counts.srtp_replay, 5);
+      table.close();
+    });
   });
-});
+}
