@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -51,6 +52,8 @@
 #define MAX_DATAGRAM 65535
 #define SOURCE_BYTES 20
 #define SEND_CHUNK 64
+/* One SCM_TIMESTAMPNS per datagram. */
+#define CONTROL_BYTES CMSG_SPACE(sizeof(struct timespec))
 
 typedef struct {
   uv_poll_t poll;
@@ -65,6 +68,8 @@ typedef struct {
   uint8_t *slab;
   int32_t *lengths;
   uint8_t *sources;
+  double *ages;    /* ms each datagram of the batch waited since the kernel took it (0: unknown) */
+  uint8_t *controls;
   struct mmsghdr *msgs;
   struct iovec *iovs;
   struct sockaddr_storage *addrs;
@@ -112,6 +117,7 @@ static void free_state(batch_socket *s) {
   free(s->msgs);
   free(s->iovs);
   free(s->addrs);
+  free(s->controls);
   free(s);
 }
 
@@ -189,6 +195,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   if (s->closing) return;
   for (int i = 0; i < s->batch; i++) {
     s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    s->msgs[i].msg_hdr.msg_control = s->controls + (size_t)i * CONTROL_BYTES;
+    s->msgs[i].msg_hdr.msg_controllen = CONTROL_BYTES;
     s->msgs[i].msg_hdr.msg_flags = 0;
     s->msgs[i].msg_len = 0;
   }
@@ -204,9 +212,26 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
    */
   if (count < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) return;
   if (count < 0) count = 0;
+  /*
+   * A batch is read after its datagrams arrived, some long after (a busy
+   * loop): each one's age since the kernel stamped it lets the caller put
+   * its arrival time back, which jitter measurement needs.
+   */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
   for (int i = 0; i < count; i++) {
     s->lengths[i] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
     encode_source(s, i);
+    s->ages[i] = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&s->msgs[i].msg_hdr); c != NULL;
+         c = CMSG_NXTHDR(&s->msgs[i].msg_hdr, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+      struct timespec stamp;
+      memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+      double age = (double)(now.tv_sec - stamp.tv_sec) * 1e3 + (double)(now.tv_nsec - stamp.tv_nsec) / 1e6;
+      /* A clock step between the stamp and now: no age rather than a wrong one. */
+      s->ages[i] = age > 0 && age < 10000 ? age : 0;
+    }
   }
 
   napi_env env = s->env;
@@ -333,6 +358,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "setsockopt SO_SNDBUF", err);
   }
+  int on = 1;
+  /* Kernel receive timestamps (see on_readable); without them ages stay 0. */
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   if (bind(fd, (struct sockaddr *)&addr, addr_len) != 0) {
     int err = errno;
     close(fd);
@@ -357,15 +385,16 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   s->msgs = calloc((size_t)batch, sizeof *s->msgs);
   s->iovs = calloc((size_t)batch, sizeof *s->iovs);
   s->addrs = calloc((size_t)batch, sizeof *s->addrs);
-  if (s->msgs == NULL || s->iovs == NULL || s->addrs == NULL) {
+  s->controls = calloc((size_t)batch, CONTROL_BYTES);
+  if (s->msgs == NULL || s->iovs == NULL || s->addrs == NULL || s->controls == NULL) {
     close(fd);
     free_state(s);
     return throw_errno(env, "calloc", ENOMEM);
   }
 
   /* Slab and per-batch arrays: created once, owned by the handle object. */
-  napi_value handle, slab, lengths_buffer, lengths, sources_buffer, sources, port_value;
-  void *slab_data, *lengths_data, *sources_data;
+  napi_value handle, slab, lengths_buffer, lengths, sources_buffer, sources, port_value, ages_buffer, ages;
+  void *slab_data, *lengths_data, *sources_data, *ages_data;
   if (napi_create_object(env, &handle) != napi_ok ||
       napi_create_arraybuffer(env, (size_t)batch * (size_t)max_datagram, &slab_data, &slab) != napi_ok ||
       napi_create_arraybuffer(env, (size_t)batch * 4, &lengths_data, &lengths_buffer) != napi_ok ||
@@ -377,7 +406,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       napi_set_named_property(env, handle, "port", port_value) != napi_ok ||
       napi_set_named_property(env, handle, "slab", slab) != napi_ok ||
       napi_set_named_property(env, handle, "lengths", lengths) != napi_ok ||
-      napi_set_named_property(env, handle, "sources", sources) != napi_ok) {
+      napi_set_named_property(env, handle, "sources", sources) != napi_ok ||
+      napi_create_arraybuffer(env, (size_t)batch * 8, &ages_data, &ages_buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, (size_t)batch, ages_buffer, 0, &ages) != napi_ok ||
+      napi_set_named_property(env, handle, "ages", ages) != napi_ok) {
     close(fd);
     free_state(s);
     return NULL;
@@ -385,6 +417,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   s->slab = slab_data;
   s->lengths = lengths_data;
   s->sources = sources_data;
+  s->ages = ages_data;
   for (int i = 0; i < batch; i++) {
     s->iovs[i].iov_base = s->slab + (size_t)i * (size_t)max_datagram;
     s->iovs[i].iov_len = (size_t)max_datagram;

@@ -276,14 +276,20 @@ export class MediaRoute {
 
   /** One turn's datagrams on the RTP port, one by one through the chain; then one send per destination. */
   #onIngressRtpBatch(batch: UdpBatch): void {
+    // Arrival times are put back from each datagram's age: a batch read late
+    // must not look like a burst to the jitter measurement.
+    const now = this.#clock.now();
     for (let i = 0; i < batch.count; i++) {
-      this.#onIngressRtpPort(batch.datagram(i), batch.source(i));
+      this.#onIngressRtpPort(batch.datagram(i), batch.source(i), now - batch.ageMs(i));
     }
     this.#flush();
   }
 
   #onSenderRtcpBatch(batch: UdpBatch): void {
-    for (let i = 0; i < batch.count; i++) this.#onSenderRtcp(batch.datagram(i), batch.source(i));
+    const now = this.#clock.now();
+    for (let i = 0; i < batch.count; i++) {
+      this.#onSenderRtcp(batch.datagram(i), batch.source(i), now - batch.ageMs(i));
+    }
     this.#flush();
   }
 
@@ -291,16 +297,16 @@ export class MediaRoute {
     for (const destination of this.destinations) destination.flush();
   }
 
-  #onIngressRtpPort(datagram: Buffer, from: UdpSource): void {
+  #onIngressRtpPort(datagram: Buffer, from: UdpSource, arrivalMs: number): void {
     if (this.config.rtcpMux && isRtcpPacket(datagram)) {
-      this.#onSenderRtcp(datagram, from);
+      this.#onSenderRtcp(datagram, from, arrivalMs);
       return;
     }
     if (this.#closed) {
       this.drops.add(ROUTE_CLOSED);
       return;
     }
-    const packet = this.#packet.load(datagram, this.#clock.now(), from.address, from.port);
+    const packet = this.#packet.load(datagram, arrivalMs, from.address, from.port);
     const passed = this.inbound.run(packet);
     // Before the fan-out: RTCP that came just ahead of this packet goes out ahead of it too.
     if (this.#earlyRtcp.size > 0) this.#releaseEarlyRtcp(packet.arrivalMs);
@@ -310,12 +316,11 @@ export class MediaRoute {
     for (const destination of this.destinations) destination.sendRtp(packet);
   }
 
-  #onSenderRtcp(datagram: Buffer, from: UdpSource): void {
+  #onSenderRtcp(datagram: Buffer, from: UdpSource, arrivalMs: number): void {
     if (this.#closed) {
       this.drops.add(ROUTE_CLOSED);
       return;
     }
-    const arrivalMs = this.#clock.now();
     const { address, port } = from;
     // Not (yet) the latched address, but an RTP packet from it could latch the route now.
     if (this.#latch.sender?.address !== address && this.#latch.isOpenTo(address, arrivalMs)) {

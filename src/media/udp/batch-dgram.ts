@@ -38,6 +38,9 @@ export class DgramBatchSocket implements BatchSocket {
   #connected = false;
   #datagrams: Buffer[] = [];
   #sources: RemoteInfo[] = [];
+  /** performance.now() at each datagram's 'message' event. */
+  #arrivals: number[] = [];
+  #deliveredAt = 0;
   #flush: NodeJS.Immediate | undefined;
   /** The one batch object, its count rewritten for each batch (0 outside the handler). */
   readonly #batch: { count: number } & Omit<UdpBatch, 'count'>;
@@ -51,6 +54,7 @@ export class DgramBatchSocket implements BatchSocket {
         const info = this.#pick(this.#sources, i);
         return { family: info.family === 'IPv6' ? 6 : 4, address: info.address, port: info.port };
       },
+      ageMs: (i) => Math.max(0, this.#deliveredAt - this.#pick(this.#arrivals, i)),
     };
   }
 
@@ -165,6 +169,7 @@ export class DgramBatchSocket implements BatchSocket {
     if (this.#flush !== undefined) clearImmediate(this.#flush);
     this.#datagrams = [];
     this.#sources = [];
+    this.#arrivals = [];
     const socket = this.#socket;
     if (socket === undefined) return;
     socket.removeAllListeners('message');
@@ -194,6 +199,7 @@ export class DgramBatchSocket implements BatchSocket {
     }
     this.#datagrams.push(message);
     this.#sources.push(info);
+    this.#arrivals.push(performance.now());
     this.#flush ??= setImmediate(() => this.#deliver());
   }
 
@@ -201,12 +207,16 @@ export class DgramBatchSocket implements BatchSocket {
     this.#flush = undefined;
     const datagrams = this.#datagrams;
     const sources = this.#sources;
+    const arrivals = this.#arrivals;
     this.#datagrams = [];
     this.#sources = [];
+    this.#arrivals = [];
+    this.#deliveredAt = performance.now();
     for (let start = 0; start < datagrams.length && !this.#closed; start += this.#options.batch) {
       const end = Math.min(start + this.#options.batch, datagrams.length);
       this.#datagrams = datagrams.slice(start, end);
       this.#sources = sources.slice(start, end);
+      this.#arrivals = arrivals.slice(start, end);
       this.#batch.count = end - start;
       this.#counters.received += this.#batch.count;
       try {
@@ -220,6 +230,7 @@ export class DgramBatchSocket implements BatchSocket {
     if (!this.#closed) {
       this.#datagrams = [];
       this.#sources = [];
+      this.#arrivals = [];
     }
   }
 

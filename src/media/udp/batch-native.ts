@@ -28,6 +28,7 @@ interface NativeHandle {
   readonly slab: ArrayBuffer;
   readonly lengths: Int32Array;
   readonly sources: Uint8Array;
+  readonly ages: Float64Array;
 }
 
 interface UdpBatchAddon {
@@ -148,6 +149,7 @@ export class NativeBatchSocket implements BatchSocket {
   #slab = new ArrayBuffer(0);
   #lengths: Int32Array = new Int32Array(0);
   #sources: Uint8Array = new Uint8Array(0);
+  #ages: Float64Array = new Float64Array(0);
   #handler: BatchHandler | undefined;
   #errorHandler: ErrorHandler | undefined;
   #family: 4 | 6 = 4;
@@ -170,6 +172,7 @@ export class NativeBatchSocket implements BatchSocket {
       count: 0,
       datagram: (i) => this.#datagram(i),
       source: (i) => this.#source(this.#slot(i)),
+      ageMs: (i) => this.#ages[this.#slot(i)] ?? 0,
     };
   }
 
@@ -202,6 +205,7 @@ export class NativeBatchSocket implements BatchSocket {
     this.#slab = handle.slab;
     this.#lengths = handle.lengths;
     this.#sources = handle.sources;
+    this.#ages = handle.ages;
     this.#index = new Int32Array(this.#options.batch);
     return Promise.resolve(handle.port);
   }

@@ -30,6 +30,13 @@ export interface UdpBatch {
   datagram(index: number): Buffer;
   /** Decoded on demand: a relay with a connected peer never pays for it. */
   source(index: number): UdpSource;
+  /**
+   * How long (ms) the datagram waited between its arrival and this batch:
+   * natively from the kernel's receive timestamp, with node:dgram from its
+   * 'message' event; 0 when unknown. Arrival = now - ageMs: jitter is
+   * measured on arrival times, not on when a busy loop got to a batch.
+   */
+  ageMs(index: number): number;
 }
 
 export interface BatchSocketCounters {

@@ -731,3 +731,34 @@ describe('udp_batch in worker threads', () => {
     );
   });
 });
+
+describe('udp_batch receive timestamps (native)', () => {
+  it("ageMs is each datagram's wait since the kernel took it, not the batch's read time", async () => {
+    const opened = openBatchSocket({ native: true, batch: 16 });
+    const socket = opened.socket;
+    const port = await socket.bind(host, 0);
+    const sender = await plainSocket();
+    const ages: number[] = [];
+    socket.onBatch((batch) => {
+      for (let i = 0; i < batch.count; i++) ages.push(batch.ageMs(i));
+    });
+    try {
+      await send(sender, payload(1, 1, 100), port);
+      await send(sender, payload(1, 2, 100), port);
+      // The loop is busy for 150 ms while both wait in the kernel, as under load.
+      const until = performance.now() + 150;
+      while (performance.now() < until) {
+        // busy
+      }
+      await send(sender, payload(1, 3, 100), port);
+      await waitFor(() => (ages.length >= 3 ? true : undefined), 2_000);
+      const [first, second, third] = [at(ages, 0), at(ages, 1), at(ages, 2)];
+      assert.ok(first >= 120 && first < 2_000, `the first waited the busy spell: ${first} ms`);
+      assert.ok(second >= 120 && second <= first, `the second too, a little less: ${second} ms`);
+      assert.ok(third < 100, `the third did not: ${third} ms`);
+    } finally {
+      await socket.close();
+      await close(sender);
+    }
+  });
+});
