@@ -87,7 +87,11 @@ describe('relay with real peers', { timeout: 180_000 }, () => {
     const ports = { fanIn: 0, gstIn: 0, gstOut: 0, keyedIn: 0, keyedOut: 0, impairedIn: 0 };
     const fanOut: number[] = [];
     const key = randomSrtpKey();
-    let impairedReceiver: UdpPeer;
+    let impairedReceiver: UdpPeer | undefined;
+    // Closed whatever the tests did: an open socket would keep the test process from exiting.
+    after(() => {
+      impairedReceiver?.close();
+    });
 
     it('starts with routes for fan-out, GStreamer SRTP, a wrong key and tshark', async () => {
       for (const name of Object.keys(ports) as (keyof typeof ports)[])
@@ -184,7 +188,6 @@ describe('relay with real peers', { timeout: 180_000 }, () => {
       within10(stream.jitterMeanMs, seen.meanJitterMs, 'mean jitter ms');
       within10(stream.jitterMaxMs, seen.maxJitterMs, 'max jitter ms');
       assert.ok(stream.mos !== null && stream.mos < 4.4, 'loss lowers the MOS');
-      impairedReceiver.close();
     });
   });
 });
