@@ -78,7 +78,7 @@ describe('relay sends on closing sockets', () => {
     await gone.waitForCount(1);
 
     // Closed from outside the route, as a socket can be; the route does not know.
-    route.destinations[0]?.local.rtp.close();
+    await route.destinations[0]?.local.rtp.close();
     const sent = 20;
     for (let i = 1; i <= sent; i += 1) await sender.send(rtp({ sequence: i }), port);
     // A sender report goes to every destination as well.

@@ -227,8 +227,8 @@ describe('CameraSource.close()', { timeout: 60_000 }, () => {
     assert.equal(udpPortBound(port), false, 'the RTP port is still bound');
     const pair = await ports.allocate('127.0.0.1', false);
     assert.equal(pair.port, port);
-    pair.rtp.close();
-    pair.rtcp?.close();
+    await pair.rtp.close();
+    await pair.rtcp?.close();
     ports.release(pair.port);
     await waitForHandles(baseline);
     await sleep(500);
