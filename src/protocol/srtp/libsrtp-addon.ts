@@ -41,6 +41,7 @@ export const libsrtpOp = {
   protectRtcp: 2,
   unprotectRtcp: 3,
 } as const;
+export type LibsrtpOp = (typeof libsrtpOp)[keyof typeof libsrtpOp];
 
 /** transform()'s negative results: libsrtp's own (negated) and the addon's checks. */
 export const libsrtpCode = {

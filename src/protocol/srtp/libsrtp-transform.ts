@@ -6,8 +6,14 @@
  * its own per-SSRC state in step (the addon checks that its ROC and SRTCP
  * index agree with ours, packet by packet).
  *
- * A packet returned is a view of `#work`, a buffer this transform owns and
- * overwrites on its next call: the caller copies what it keeps.
+ * A packet returned is a view of one of four work buffers this transform
+ * owns, one per operation (protect RTP, unprotect RTP, protect RTCP,
+ * unprotect RTCP): the next call of the SAME operation overwrites it, a call
+ * of another one does not. The relay holds an unprotected RTP packet while
+ * the SRTCP that came ahead of it is unprotected and sent (media-route.ts),
+ * and protects RTCP for a leg while an RTP packet is in flight: one shared
+ * buffer handed it the other packet's bytes. The caller copies what it keeps
+ * past the next call of the same operation.
  *
  * Where libsrtp's API cannot do what the node:crypto engine does, that packet
  * goes through the node:crypto transform (created on first need), so the
@@ -24,7 +30,13 @@
  *   fixed 128 bits (srtp_rdb_t); ours follows the replayWindow option.
  */
 import type { SrtpKeyingMaterial, SrtpProfile } from './keys.js';
-import { libsrtpCode, libsrtpOp, type LibsrtpAddon, type LibsrtpHandle } from './libsrtp-addon.js';
+import {
+  libsrtpCode,
+  libsrtpOp,
+  type LibsrtpAddon,
+  type LibsrtpHandle,
+  type LibsrtpOp,
+} from './libsrtp-addon.js';
 import { insertMki, removeMki } from './mki.js';
 import { createNodeTransform } from './node-transform.js';
 import type { SrtpDropReason } from './result.js';
@@ -63,7 +75,13 @@ export class LibsrtpTransform implements SrtpTransform {
   readonly #keys: SrtpKeyingMaterial;
   readonly #mki: Buffer | undefined;
   readonly #srtcpWindow: number;
-  #work = Buffer.allocUnsafeSlow(initialWorkBytes);
+  /** One work buffer per operation, indexed by libsrtpOp: see the header. */
+  readonly #work: [Buffer, Buffer, Buffer, Buffer] = [
+    Buffer.allocUnsafeSlow(initialWorkBytes),
+    Buffer.allocUnsafeSlow(initialWorkBytes),
+    Buffer.allocUnsafeSlow(initialWorkBytes),
+    Buffer.allocUnsafeSlow(initialWorkBytes),
+  ];
   #fallback: SrtpTransform | undefined;
 
   /** `replayWindow`: the session's (checked); `mki`: a copy the session keeps unchanged. */
@@ -107,13 +125,13 @@ export class LibsrtpTransform implements SrtpTransform {
     streamRoc: number,
   ): Buffer | undefined {
     const length = this.#run(libsrtpOp.protectRtp, plain, streamRoc);
-    if (length >= 0) return this.#work.subarray(0, length);
+    if (length >= 0) return this.#view(libsrtpOp.protectRtp, length);
     if (length === libsrtpCode.replayOld) {
       // Older than libsrtp's send window (libsrtp changed nothing): see the header.
       const packet = this.#node().protectRtp(plain, headerLength, ssrc, roc, seq, streamRoc);
       return packet === undefined ? undefined : this.#withMki(packet, this.rtpBytesAfterMki);
     }
-    return this.#result(length, true);
+    return this.#result(libsrtpOp.protectRtp, length, true);
   }
 
   unprotectRtp(
@@ -125,7 +143,7 @@ export class LibsrtpTransform implements SrtpTransform {
     streamRoc: number,
   ): Buffer | undefined {
     const length = this.#run(libsrtpOp.unprotectRtp, received, streamRoc);
-    return this.#result(length, false);
+    return this.#result(libsrtpOp.unprotectRtp, length, false);
   }
 
   protectRtcp(plain: Buffer, ssrc: number, index: number, encrypt: boolean): Buffer | undefined {
@@ -135,7 +153,7 @@ export class LibsrtpTransform implements SrtpTransform {
       return packet === undefined ? undefined : this.#withMki(packet, this.rtcpBytesAfterMki);
     }
     const length = this.#run(libsrtpOp.protectRtcp, plain, index);
-    return this.#result(length, true);
+    return this.#result(libsrtpOp.protectRtcp, length, true);
   }
 
   unprotectRtcp(
@@ -145,7 +163,7 @@ export class LibsrtpTransform implements SrtpTransform {
     encrypted: boolean,
   ): Buffer | undefined {
     const length = this.#run(libsrtpOp.unprotectRtcp, received, 0);
-    if (length >= 0) return this.#work.subarray(0, length);
+    if (length >= 0) return this.#view(libsrtpOp.unprotectRtcp, length);
     if (length === libsrtpCode.replayOld && this.#srtcpWindow > libsrtpSrtcpWindow) {
       // Inside our window, below libsrtp's fixed one (libsrtp changed nothing): see the header.
       const packet =
@@ -156,24 +174,31 @@ export class LibsrtpTransform implements SrtpTransform {
       if (plain === undefined) this.failure = 'auth_failed';
       return plain;
     }
-    return this.#result(length, false);
+    return this.#result(libsrtpOp.unprotectRtcp, length, false);
   }
 
   forget(kind: SsrcStateKind, ssrc: number): void {
     this.#addon.removeStream(this.#handle, kind, ssrc);
   }
 
-  #run(op: number, input: Buffer, expected: number): number {
-    if (input.length + headroom > this.#work.length) {
+  #run(op: LibsrtpOp, input: Buffer, expected: number): number {
+    let work = this.#work[op];
+    if (input.length + headroom > work.length) {
       // Once per larger packet size, never past a UDP datagram and the headroom.
-      this.#work = Buffer.allocUnsafeSlow(Math.max(input.length + headroom, this.#work.length * 2));
+      // The old buffer is left to the views still held on it.
+      work = Buffer.allocUnsafeSlow(Math.max(input.length + headroom, work.length * 2));
+      this.#work[op] = work;
     }
-    return this.#addon.transform(this.#handle, op, input, this.#work, expected);
+    return this.#addon.transform(this.#handle, op, input, work, expected);
   }
 
-  /** The packet in #work, or undefined with the reason in `failure`. */
-  #result(length: number, protecting: boolean): Buffer | undefined {
-    if (length >= 0) return this.#work.subarray(0, length);
+  #view(op: LibsrtpOp, length: number): Buffer {
+    return this.#work[op].subarray(0, length);
+  }
+
+  /** The packet in op's work buffer, or undefined with the reason in `failure`. */
+  #result(op: LibsrtpOp, length: number, protecting: boolean): Buffer | undefined {
+    if (length >= 0) return this.#view(op, length);
     this.failure = dropReason(length, protecting);
     return undefined;
   }

@@ -1,5 +1,6 @@
 /**
- * For callers that keep what a session returns past its next call: a session
+ * For callers that keep what a session returns past the next call of the same
+ * method (srtp-context.ts): a session
  * whose ok packets are the caller's own (a copy when the engine hands out a
  * view of its reused buffer, i.e. libsrtp; node:crypto's are new already).
  * The hop path needs it: its packets go to node:dgram sends (which read the

@@ -22,12 +22,17 @@ export interface SrtpContext {
    * Each of the four never modifies its input and never throws on packet
    * data: a packet that cannot pass is a drop with its reason.
    *
-   * The packet of an ok result may be a VIEW OF A BUFFER THE SESSION REUSES:
-   * it is valid until the next call of any of the four on this session, which
-   * overwrites it (the libsrtp engine protects in place in a buffer it owns,
-   * so that no packet allocates one). A caller that keeps the packet past
-   * that point (queues it, sends it asynchronously, holds it for later)
-   * copies it first. Input may be such a view (of this or another session).
+   * The packet of an ok result may be a VIEW OF A BUFFER THE SESSION REUSES
+   * (the libsrtp engine protects in place in buffers it owns, so that no
+   * packet allocates one). The session keeps one such buffer per method: the
+   * packet stays valid until the next call of THE SAME METHOD on this session
+   * (which may overwrite it even when it drops its packet), and calls of the
+   * other three leave it intact. So an unprotected RTP packet survives the unprotectRtcp of
+   * SRTCP that is relayed ahead of it, and protectRtcp of a report sent while
+   * an RTP packet is in flight. A caller that keeps the packet past the next
+   * call of the same method (queues it, sends it asynchronously, holds it
+   * for later) copies it first. Input may be such a view (of this or another
+   * session, of any method's buffer).
    */
   protectRtp(plain: Buffer): SrtpResult;
   unprotectRtp(received: Buffer): SrtpResult;

@@ -11,7 +11,7 @@
  * libsrtp-transform.ts), and only after authentication commit the index.
  * The policy is this class's for both engines, so that their verdicts are
  * the same; with libsrtp a returned packet is a view of a buffer the session
- * reuses on its next call (srtp-context.ts).
+ * reuses on the next call of the same method (srtp-context.ts).
  *
  * With an MKI (mki.ts) every packet sent carries it, and a packet received
  * must carry it or is dropped before any crypto: a receiver holding several

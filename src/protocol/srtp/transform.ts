@@ -6,8 +6,8 @@
  *
  * Two engines implement it: node:crypto (aes-cm.ts, aead-gcm.ts: every
  * packet returned is a new Buffer) and libsrtp2 (libsrtp-transform.ts: the
- * packet returned is a view of a buffer the transform reuses on its next
- * call).
+ * packet returned is a view of a buffer the transform reuses on the next call
+ * of the same method; each method has its own).
  */
 import type { SrtpDropReason } from './result.js';
 

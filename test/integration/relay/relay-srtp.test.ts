@@ -1,9 +1,11 @@
 /**
  * RTP <-> SRTP bridging through the relay, for every profile, with the
  * peers' side done by our SRTP library (ffmpeg and GStreamer take that role
- * in test/e2e/relay/relay-peers.test.ts). A wrong key delivers nothing and counts
- * authentication failures; a replayed packet is dropped. The relay runs on each
- * SRTP engine in turn (libsrtp2, node:crypto); the peers' side on node:crypto.
+ * in test/e2e/relay/relay-peers.test.ts). A wrong key delivers nothing and
+ * counts authentication failures; a replayed packet is dropped; SRTCP that
+ * comes ahead of the first SRTP packet goes out ahead of it, both intact. The
+ * relay runs on each SRTP engine in turn (libsrtp2, node:crypto); the peers'
+ * side on node:crypto.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -147,6 +149,60 @@ for (const engine of ['libsrtp', 'node'] as const) {
       await sender.send(protect(session, packet), table.routes.get('generated')?.ingress.port ?? 0);
       const [received] = await receiver.waitForCount(1);
       assert.deepEqual(received?.packet, packet);
+      table.close();
+      table = new MediaRouteTable(log);
+    });
+
+    it('SRTCP that arrives before the first SRTP packet: the receiver gets the SR and the RTP packets intact', async () => {
+      // The early SR waits for the latch and is unprotected when the first RTP
+      // packet has been: with one work buffer in the engine, that RTP packet
+      // went out holding the SR's bytes.
+      const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
+      peers.push(sender, receiver);
+      const profile = 'AES_CM_128_HMAC_SHA1_80';
+      const keys = generateKeyingMaterial(profile);
+      await table.apply(
+        validateConfig(
+          {
+            proxy: {
+              rtpPorts: { start: 44000, end: 44999 },
+              routes: [
+                {
+                  name: 'early-rtcp',
+                  listen: '127.0.0.1:0',
+                  rtcpMux: true,
+                  srtp: { profile, key: formatInlineKey(keys) },
+                  destinations: [{ address: `127.0.0.1:${receiver.port}`, rtcpMux: true }],
+                },
+              ],
+            },
+          },
+          'test',
+        ),
+      );
+      assert.equal(table.routes.get('early-rtcp')?.ingressSrtp?.receive.engine, engine);
+      const port = table.routes.get('early-rtcp')?.ingress.port ?? 0;
+      const senderSession = new SrtpSession(keys);
+      const sr = Buffer.alloc(28);
+      sr[0] = 0x80;
+      sr[1] = 200;
+      sr.writeUInt16BE(6, 2);
+      sr.writeUInt32BE(0xabc, 4);
+      sr.writeUInt32BE(0xe100_0000, 8);
+      sr.fill(0x11, 16);
+      const srtcp = senderSession.protectRtcp(sr);
+      assert.ok(srtcp.ok);
+      await sender.send(srtcp.packet, port);
+      await sleep(50);
+      assert.equal(receiver.received.length, 0, 'the SR waits for the first RTP packet');
+      const plain = Array.from({ length: 3 }, (_, i) => rtp({ sequence: 100 + i, ssrc: 0xabc }));
+      for (const packet of plain) await sender.send(protect(senderSession, packet), port);
+      const received = await receiver.waitForCount(4);
+      // The SR first (it came ahead of the RTP), then the three RTP packets, byte for byte.
+      assert.deepEqual(
+        received.map((r) => r.packet),
+        [sr, ...plain],
+      );
       table.close();
       table = new MediaRouteTable(log);
     });

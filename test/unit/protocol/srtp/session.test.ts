@@ -320,6 +320,47 @@ for (const engine of srtpEngines) {
         }
       });
 
+      it("a packet a method returns stays intact across calls of the other methods (each has its own work buffer): an RTP unprotect's across an RTCP unprotect", () => {
+        // The relay holds an unprotected RTP packet while it unprotects and
+        // sends the SRTCP that came ahead of it (media-route.ts), and protects
+        // RTCP while RTP is in flight. Views, not copies: libsrtp's packets are
+        // views of buffers it reuses.
+        const keys = generateKeyingMaterial('AES_CM_128_HMAC_SHA1_80');
+        const peer = newSession(keys);
+        const session = newSession(keys);
+        const random = new SeededRandom(11);
+        // Several rounds: the first SRTCP index is sent apart (libsrtp-transform.ts).
+        for (let round = 0; round < 4; round++) {
+          const rtpIn = randomRtpPacket(random, { seq: 500 + round, ssrc: 0x5eed });
+          const rtcpIn = rtcpPacket(random, 0x5eed, 12);
+          const rtpOut = randomRtpPacket(random, { seq: 900 + round, ssrc: 0xfeed });
+          const rtcpOut = rtcpPacket(random, 0xfeed, 9);
+          const srtp = packetOf(peer.protectRtp(rtpIn));
+          const srtcp = packetOf(peer.protectRtcp(rtcpIn));
+
+          const fromUnprotectRtp = session.unprotectRtp(srtp);
+          const fromUnprotectRtcp = session.unprotectRtcp(srtcp);
+          const fromProtectRtp = session.protectRtp(rtpOut);
+          const sentRtp = packetOf(fromProtectRtp);
+          const fromProtectRtcp = session.protectRtcp(rtcpOut);
+          const sentRtcp = packetOf(fromProtectRtcp);
+          const views: [string, SrtpResult, Buffer][] = [
+            ['unprotectRtp', fromUnprotectRtp, rtpIn],
+            ['unprotectRtcp', fromUnprotectRtcp, rtcpIn],
+            ['protectRtp', fromProtectRtp, sentRtp],
+            ['protectRtcp', fromProtectRtcp, sentRtcp],
+          ];
+          // After all four calls, every packet is still the one its call returned.
+          for (const [what, view, expected] of views) {
+            assert.ok(view.ok, `round ${round}: ${what}`);
+            assert.deepEqual(view.packet, expected, `round ${round}: ${what}'s packet`);
+          }
+          // And the protected ones are what the peer opens.
+          assert.deepEqual(peer.unprotectRtp(sentRtp), { ok: true, packet: rtpOut });
+          assert.deepEqual(peer.unprotectRtcp(sentRtcp), { ok: true, packet: rtcpOut });
+        }
+      });
+
       it('remembers at most maxSsrcs streams, forgetting the least recently used', () => {
         const { sender, receiver } = pair('AES_CM_128_HMAC_SHA1_80', { maxSsrcs: 3 });
         const [one, two, three, four] = [1, 2, 3, 4].map((ssrc) =>
