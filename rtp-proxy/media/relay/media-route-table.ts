@@ -25,12 +25,13 @@ import {
 } from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
-import {
-  PrepareGate,
-  type ConfigParticipant,
-  type PreparedChange,
-  type StagedChange,
-} from '../../../src/node-agent/index.js';
+// Straight from the modules, not the node-agent index: the index pulls in
+// grpc-js (the control channel), which a worker thread would load for nothing.
+import type {
+  ConfigParticipant,
+  PreparedChange,
+} from '../../../src/node-agent/config-transaction.js';
+import { PrepareGate, type StagedChange } from '../../../src/node-agent/prepare-gate.js';
 import { checkMediaAddress } from './check-media-address.js';
 import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';

@@ -56,12 +56,13 @@ import type { Logger } from '../../../src/shared/log.js';
 import { PortAllocator } from '../../../src/media/udp/index.js';
 import { CameraSource, type CameraSourceOptions } from '../../../src/media/rtsp-client/index.js';
 import type { MediaSource } from '../../../src/media/source/index.js';
-import {
-  PrepareGate,
-  type ConfigParticipant,
-  type PreparedChange,
-  type StagedChange,
-} from '../../../src/node-agent/index.js';
+// Straight from the modules, not the node-agent index: the index pulls in
+// grpc-js (the control channel), which a worker thread would load for nothing.
+import type {
+  ConfigParticipant,
+  PreparedChange,
+} from '../../../src/node-agent/config-transaction.js';
+import { PrepareGate, type StagedChange } from '../../../src/node-agent/prepare-gate.js';
 import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';
 import { DemoSource } from './demo-source.js';
