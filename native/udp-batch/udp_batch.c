@@ -22,13 +22,26 @@
  *   ECONNREFUSED on a connected socket) comes out of recvmmsg; it is handed
  *   over as onBatch(0, code). The errno that ended a short send is kept for
  *   takeSendError(handle), read by the caller only when a send fell short.
- * - send() validates every offset/length against the buffer before sending
- *   anything: JavaScript input must never make the addon read out of bounds.
- *   A full socket buffer (EAGAIN/ENOBUFS) ends the send early; an ICMP error
- *   from the peer or a datagram too long for the protocol (EMSGSIZE: IPv4
- *   carries 65,507 bytes at most) costs that datagram only. The count the
- *   kernel took is returned; the caller counts the rest as dropped. The
- *   packet path never throws for that.
+ * - The handle's port and buffers are read-only, non-configurable
+ *   properties, and the addon holds strong references to the four
+ *   ArrayBuffers. JavaScript can still transfer one away (postMessage,
+ *   structuredClone): before each recvmmsg the addon checks that none is
+ *   detached; if one is, it writes nothing, calls onBatch(0,
+ *   "ERR_BUFFER_DETACHED") and closes the socket.
+ * - send() reads the destination first (its getters run JavaScript), then
+ *   the buffer and arrays, and validates every offset/length against the
+ *   buffer before sending anything, sending from validated copies:
+ *   JavaScript input must never make the addon read out of bounds.
+ *   A full socket buffer (EAGAIN/ENOBUFS) ends the send early; EBADF,
+ *   EFAULT, ENOTSOCK (a bug of ours) throw; any other errno (an ICMP error
+ *   from the peer: ECONNREFUSED, ENOPROTOOPT, ENONET, EPROTO...; a datagram
+ *   too long for the protocol, EMSGSIZE: IPv4 carries 65,507 bytes at most;
+ *   a route that refuses) costs that datagram only. The count the kernel
+ *   took is returned; the caller counts the rest as dropped. The packet path
+ *   never throws for that.
+ * - Each env (main thread, worker) keeps a list of its open sockets and an
+ *   async cleanup hook: a worker ending with sockets open has them closed
+ *   before node unloads the addon (see env_state).
  * - close() stops the poll at once (no callback after it) and closes the fd
  *   in uv_close's callback. The state is freed once both the uv handle is
  *   closed and the JavaScript object is finalized, whichever comes last; a
@@ -55,8 +68,12 @@
 /* One SCM_TIMESTAMPNS per datagram. */
 #define CONTROL_BYTES CMSG_SPACE(sizeof(struct timespec))
 
-typedef struct {
+struct env_state;
+
+typedef struct batch_socket {
   uv_poll_t poll;
+  struct env_state *owner; /* the env whose loop polls it (see env_state) */
+  struct batch_socket *prev, *next; /* in owner's list until uv_close's callback */
   napi_env env;
   napi_ref on_batch;
   napi_ref self; /* weak: lets the poll callback find the handle object */
@@ -65,6 +82,12 @@ typedef struct {
   int family;
   int batch;
   int max_datagram;
+  /*
+   * Strong references to the four ArrayBuffers the batch is written into:
+   * JavaScript may drop or transfer them, so the pointers below are used only
+   * after napi_is_detached_arraybuffer said no, in the same turn.
+   */
+  napi_ref buffers[4];
   uint8_t *slab;
   int32_t *lengths;
   uint8_t *sources;
@@ -80,6 +103,22 @@ typedef struct {
   int send_error; /* errno that ended the last short send, 0 when none; read by takeSendError */
   double callback_errors;
 } batch_socket;
+
+/*
+ * Per-env (main thread or worker) state, set as the addon's instance data.
+ * A worker that ends with sockets open runs the finalizers at its env's
+ * teardown, after which node unloads an addon only the worker loaded; a
+ * uv_close started there would call back into unmapped code. So an async
+ * cleanup hook (which node waits for before it unloads anything) closes
+ * every socket still in the list and is removed when the last uv_close
+ * callback ran.
+ */
+typedef struct env_state {
+  napi_env env;
+  batch_socket *sockets; /* uv handle not closed yet */
+  napi_async_cleanup_hook_handle cleanup;
+  int tearing_down;
+} env_state;
 
 /* ---------- errors ---------- */
 
@@ -113,6 +152,21 @@ static napi_value range_error(napi_env env, const char *message) {
 
 /* ---------- state lifetime ---------- */
 
+static void unlink_socket(batch_socket *s) {
+  env_state *owner = s->owner;
+  if (owner == NULL) return;
+  if (s->prev != NULL) s->prev->next = s->next;
+  else owner->sockets = s->next;
+  if (s->next != NULL) s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+  s->owner = NULL;
+  if (owner->tearing_down && owner->sockets == NULL && owner->cleanup != NULL) {
+    napi_async_cleanup_hook_handle hook = owner->cleanup;
+    owner->cleanup = NULL;
+    napi_remove_async_cleanup_hook(hook); /* node may go on and unload us */
+  }
+}
+
 static void free_state(batch_socket *s) {
   free(s->msgs);
   free(s->iovs);
@@ -126,6 +180,11 @@ static void on_uv_close(uv_handle_t *handle) {
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   s->uv_closed = 1;
+  /*
+   * Removing the cleanup hook (the last socket of an env going down) lets
+   * node unload the addon, but only after this callback returned to the loop.
+   */
+  unlink_socket(s);
   if (s->finalized) free_state(s);
 }
 
@@ -157,7 +216,41 @@ static void begin_close(napi_env env, batch_socket *s) {
     napi_async_destroy(env, s->async_context);
     s->async_context = NULL;
   }
+  for (int i = 0; i < 4; i++) {
+    if (s->buffers[i] != NULL) napi_delete_reference(env, s->buffers[i]);
+    s->buffers[i] = NULL;
+  }
   uv_close((uv_handle_t *)&s->poll, on_uv_close);
+}
+
+/* The env goes down (a worker ends, however): close what is still open. */
+static void on_env_cleanup(napi_async_cleanup_hook_handle hook, void *data) {
+  env_state *state = (env_state *)data;
+  state->tearing_down = 1;
+  for (batch_socket *s = state->sockets; s != NULL; s = s->next) begin_close(state->env, s);
+  if (state->sockets == NULL && state->cleanup != NULL) {
+    state->cleanup = NULL;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
+static void free_env_state(napi_env env, void *data, void *hint) {
+  free(data);
+}
+
+/*
+ * Whether any of the receive buffers was detached (transferred) by
+ * JavaScript; a buffer that cannot be read counts as detached.
+ */
+static int buffers_detached(napi_env env, batch_socket *s) {
+  for (int i = 0; i < 4; i++) {
+    napi_value buffer;
+    bool detached = true;
+    if (s->buffers[i] == NULL || napi_get_reference_value(env, s->buffers[i], &buffer) != napi_ok ||
+        buffer == NULL || napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached)
+      return 1;
+  }
+  return 0;
 }
 
 static void finalize(napi_env env, void *data, void *hint) {
@@ -190,9 +283,48 @@ static void encode_source(batch_socket *s, int i) {
   }
 }
 
+/* onBatch(count[, code]) through make_callback; an exception it throws is counted. */
+static void deliver(napi_env env, batch_socket *s, int count, const char *code) {
+  napi_value callback, self, argv[2];
+  size_t argc = 1;
+  if (code != NULL) {
+    argc = 2;
+    if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &argv[1]) != napi_ok) argc = 1;
+  }
+  if (s->on_batch != NULL && napi_get_reference_value(env, s->on_batch, &callback) == napi_ok &&
+      napi_get_reference_value(env, s->self, &self) == napi_ok && self != NULL &&
+      napi_create_int32(env, count, &argv[0]) == napi_ok) {
+    napi_value result;
+    /* make_callback: process.nextTick and promise jobs run after the batch, as after an I/O event. */
+    napi_make_callback(env, s->async_context, self, callback, argc, argv, &result);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      s->callback_errors += 1;
+    }
+  }
+}
+
 static void on_readable(uv_poll_t *poll, int status, int events) {
   batch_socket *s = (batch_socket *)poll->data;
   if (s->closing) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  /*
+   * A receive buffer transferred away by JavaScript (postMessage, structuredClone
+   * with transfer) no longer belongs to us: writing into it would write into
+   * memory owned elsewhere, or freed. The socket cannot go on: it says why
+   * (onBatch(0, "ERR_BUFFER_DETACHED")) and closes.
+   */
+  if (buffers_detached(env, s)) {
+    deliver(env, s, 0, "ERR_BUFFER_DETACHED");
+    begin_close(env, s);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
   for (int i = 0; i < s->batch; i++) {
     s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
     s->msgs[i].msg_hdr.msg_control = s->controls + (size_t)i * CONTROL_BYTES;
@@ -202,7 +334,6 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   }
   int count = recvmmsg(s->fd, s->msgs, (unsigned)s->batch, MSG_DONTWAIT, NULL);
   int err = count < 0 ? errno : 0;
-  if (count == 0) return;
   /*
    * EAGAIN: nothing (yet). Any other error is one the kernel queued on the
    * socket (an ICMP port unreachable on a connected socket: ECONNREFUSED) and
@@ -210,7 +341,10 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
    * owner can say why its peer does not answer. Datagrams still queued come
    * with the next readable event.
    */
-  if (count < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) return;
+  if (count == 0 || (count < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))) {
+    napi_close_handle_scope(env, scope);
+    return;
+  }
   if (count < 0) count = 0;
   /*
    * A batch is read after its datagrams arrived, some long after (a busy
@@ -233,32 +367,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       s->ages[i] = age > 0 && age < 10000 ? age : 0;
     }
   }
-
-  napi_env env = s->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback, self, argv[2];
-  size_t argc = 1;
-  if (err != 0) {
-    argc = 2;
-    if (napi_create_string_utf8(env, uv_err_name(uv_translate_sys_error(err)), NAPI_AUTO_LENGTH,
-                                &argv[1]) != napi_ok)
-      argc = 1;
-  }
-  if (s->on_batch != NULL && napi_get_reference_value(env, s->on_batch, &callback) == napi_ok &&
-      napi_get_reference_value(env, s->self, &self) == napi_ok && self != NULL &&
-      napi_create_int32(env, count, &argv[0]) == napi_ok) {
-    napi_value result;
-    /* make_callback: process.nextTick and promise jobs run after the batch, as after an I/O event. */
-    napi_make_callback(env, s->async_context, self, callback, argc, argv, &result);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      s->callback_errors += 1;
-    }
-  }
+  deliver(env, s, count, err != 0 ? uv_err_name(uv_translate_sys_error(err)) : NULL);
   napi_close_handle_scope(env, scope);
 }
 
@@ -346,6 +455,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "open: address is not an IP address of that family");
     return NULL;
   }
+  env_state *owner = NULL;
+  if (napi_get_instance_data(env, (void **)&owner) != napi_ok || owner == NULL) {
+    napi_throw_error(env, NULL, "open: the addon was not initialised in this env");
+    return NULL;
+  }
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno);
   if (recv_bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &recv_bytes, sizeof recv_bytes) != 0) {
@@ -403,13 +517,28 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       napi_create_typedarray(env, napi_uint8_array, (size_t)batch * SOURCE_BYTES, sources_buffer, 0,
                              &sources) != napi_ok ||
       napi_create_int32(env, bound_port, &port_value) != napi_ok ||
-      napi_set_named_property(env, handle, "port", port_value) != napi_ok ||
-      napi_set_named_property(env, handle, "slab", slab) != napi_ok ||
-      napi_set_named_property(env, handle, "lengths", lengths) != napi_ok ||
-      napi_set_named_property(env, handle, "sources", sources) != napi_ok ||
       napi_create_arraybuffer(env, (size_t)batch * 8, &ages_data, &ages_buffer) != napi_ok ||
-      napi_create_typedarray(env, napi_float64_array, (size_t)batch, ages_buffer, 0, &ages) != napi_ok ||
-      napi_set_named_property(env, handle, "ages", ages) != napi_ok) {
+      napi_create_typedarray(env, napi_float64_array, (size_t)batch, ages_buffer, 0, &ages) != napi_ok) {
+    close(fd);
+    free_state(s);
+    return NULL;
+  }
+  /* Read-only and non-configurable: the handle's buffers are the ones we write into. */
+  napi_property_descriptor fields[] = {
+      {"port", NULL, NULL, NULL, NULL, port_value, napi_enumerable, NULL},
+      {"slab", NULL, NULL, NULL, NULL, slab, napi_enumerable, NULL},
+      {"lengths", NULL, NULL, NULL, NULL, lengths, napi_enumerable, NULL},
+      {"sources", NULL, NULL, NULL, NULL, sources, napi_enumerable, NULL},
+      {"ages", NULL, NULL, NULL, NULL, ages, napi_enumerable, NULL},
+  };
+  napi_value held[4] = {slab, lengths_buffer, sources_buffer, ages_buffer};
+  int referenced = 0;
+  if (napi_define_properties(env, handle, sizeof fields / sizeof fields[0], fields) == napi_ok) {
+    while (referenced < 4 && napi_create_reference(env, held[referenced], 1, &s->buffers[referenced]) == napi_ok)
+      referenced++;
+  }
+  if (referenced < 4) {
+    for (int i = 0; i < referenced; i++) napi_delete_reference(env, s->buffers[i]);
     close(fd);
     free_state(s);
     return NULL;
@@ -435,6 +564,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   s->poll.data = s;
+  /* In the env's list until uv_close's callback (see on_env_cleanup). */
+  s->owner = owner;
+  s->next = owner->sockets;
+  if (owner->sockets != NULL) owner->sockets->prev = s;
+  owner->sockets = s;
   /* From here the state is freed through begin_close/finalize only. */
   if (napi_wrap(env, handle, s, finalize, NULL, NULL) != napi_ok) {
     s->finalized = 1;
@@ -508,6 +642,9 @@ static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *leng
   return -1;
 }
 
+/* Validated copies of offsets/lengths up to this count live on the stack. */
+#define SEND_COPY_ON_STACK 256
+
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -516,31 +653,13 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   batch_socket *s = unwrap(env, argv[0]);
   if (s == NULL) return NULL;
   if (s->closing) return throw_errno(env, "send", EBADF);
-  uint8_t *buffer = NULL;
-  size_t buffer_length = 0;
-  int32_t *offsets = NULL, *lengths = NULL;
-  size_t offsets_length = 0, lengths_length = 0;
-  if (bytes_of(env, argv[1], &buffer, &buffer_length) != 0) {
-    napi_throw_type_error(env, NULL, "send: buffer must be a Uint8Array or ArrayBuffer");
-    return NULL;
-  }
-  if (typed_int32(env, argv[2], &offsets, &offsets_length) != 0 ||
-      typed_int32(env, argv[3], &lengths, &lengths_length) != 0) {
-    napi_throw_type_error(env, NULL, "send: offsets and lengths must be Int32Arrays");
-    return NULL;
-  }
-  double count_number;
-  CHECK(napi_get_value_double(env, argv[4], &count_number));
-  if (!(count_number >= 0) || count_number != (double)(int64_t)count_number ||
-      count_number > (double)offsets_length || count_number > (double)lengths_length)
-    return range_error(env, "send: count must be an integer within both offsets and lengths");
-  size_t count = (size_t)count_number;
-  for (size_t i = 0; i < count; i++) {
-    int64_t offset = offsets[i], length = lengths[i];
-    if (offset < 0 || length < 0 || length > MAX_DATAGRAM || (uint64_t)(offset + length) > buffer_length)
-      return range_error(env, "send: an offset/length lies outside the buffer");
-  }
 
+  /*
+   * The destination first: reading its properties runs JavaScript (getters,
+   * proxies), which could shrink, detach or rewrite the buffer and the
+   * offsets/lengths. Everything read after it, no JavaScript runs until the
+   * datagrams are sent.
+   */
   struct sockaddr_storage destination;
   socklen_t destination_length = 0;
   napi_valuetype destination_type = napi_undefined;
@@ -551,11 +670,58 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     if (get_int_property(env, argv[5], "family", 0, &family) ||
         get_int_property(env, argv[5], "port", 0, &port) || family != s->family || port < 1 ||
         port > 65535 || napi_get_named_property(env, argv[5], "address", &address) != napi_ok ||
-        parse_address(env, address, family, port, &destination, &destination_length) != 0)
+        parse_address(env, address, family, port, &destination, &destination_length) != 0) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) return NULL; /* a getter threw: that exception */
       return range_error(env, "send: destination must be { family (the socket's), address, port 1-65535 }");
+    }
+    /* The getters may have closed the socket. */
+    if (s->closing) return throw_errno(env, "send", EBADF);
   } else if (destination_type != napi_undefined && destination_type != napi_null) {
     napi_throw_type_error(env, NULL, "send: destination must be an object or undefined");
     return NULL;
+  }
+
+  uint8_t *buffer = NULL;
+  size_t buffer_length = 0;
+  int32_t *offsets_in = NULL, *lengths_in = NULL;
+  size_t offsets_length = 0, lengths_length = 0;
+  if (bytes_of(env, argv[1], &buffer, &buffer_length) != 0) {
+    napi_throw_type_error(env, NULL, "send: buffer must be a Uint8Array or ArrayBuffer");
+    return NULL;
+  }
+  if (typed_int32(env, argv[2], &offsets_in, &offsets_length) != 0 ||
+      typed_int32(env, argv[3], &lengths_in, &lengths_length) != 0) {
+    napi_throw_type_error(env, NULL, "send: offsets and lengths must be Int32Arrays");
+    return NULL;
+  }
+  double count_number;
+  CHECK(napi_get_value_double(env, argv[4], &count_number));
+  if (!(count_number >= 0) || count_number != (double)(int64_t)count_number ||
+      count_number > (double)offsets_length || count_number > (double)lengths_length)
+    return range_error(env, "send: count must be an integer within both offsets and lengths");
+  size_t count = (size_t)count_number;
+  /*
+   * Validated values are copied and only the copies are used: offsets and
+   * lengths may share memory with each other or with the buffer, so nothing
+   * read twice from them can be trusted.
+   */
+  int32_t stack_copy[2 * SEND_COPY_ON_STACK];
+  int32_t *copy = stack_copy;
+  if (count > SEND_COPY_ON_STACK) {
+    copy = malloc(count * 2 * sizeof *copy);
+    if (copy == NULL) return throw_errno(env, "send", ENOMEM);
+  }
+  int32_t *offsets = copy, *lengths = copy + count;
+  for (size_t i = 0; i < count; i++) {
+    int64_t offset = offsets_in[i], length = lengths_in[i];
+    if (offset < 0 || length < 0 || length > MAX_DATAGRAM || (uint64_t)(offset + length) > buffer_length) {
+      if (copy != stack_copy) free(copy);
+      return range_error(env, "send: an offset/length lies outside the buffer");
+    }
+    offsets[i] = (int32_t)offset;
+    lengths[i] = (int32_t)length;
   }
 
   /*
@@ -593,18 +759,25 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       if (err == EINTR && interrupted++ < 8) continue;
       s->send_error = err;
       if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR) break;
-      if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EMSGSIZE ||
-          err == EPERM || err == EACCES || err == EINVAL || err == EDESTADDRREQ ||
-          err == ENOTCONN || err == EHOSTDOWN || err == ENETDOWN) {
-        next += 1; /* that one datagram is lost; the others go on */
-        continue;
+      /*
+       * A bug of ours, not a refusal of this datagram: no point going on.
+       * Every other errno (an ICMP error queued on the socket: ECONNREFUSED,
+       * ENOPROTOOPT, ENONET, EHOSTDOWN, EPROTO...; EMSGSIZE; a route that
+       * refuses: EACCES, EPERM, and EINVAL, which a blackhole route gives)
+       * costs this datagram only, as with node:dgram's independent sends.
+       */
+      if (err == EBADF || err == EFAULT || err == ENOTSOCK) {
+        if (copy != stack_copy) free(copy);
+        return throw_errno(env, "sendmmsg", err);
       }
-      return throw_errno(env, "sendmmsg", err);
+      next += 1; /* that one datagram is lost; the others go on */
+      continue;
     }
     if (n == 0) break; /* not seen: sendmmsg takes one at least or fails */
     sent += (size_t)n;
     next += (size_t)n;
   }
+  if (copy != stack_copy) free(copy);
   napi_value result;
   CHECK(napi_create_double(env, (double)sent, &result));
   return result;
@@ -654,6 +827,22 @@ static napi_value js_callback_errors(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* Once per env (init may run again when the addon is loaded again in it). */
+  env_state *state = NULL;
+  if (napi_get_instance_data(env, (void **)&state) != napi_ok || state == NULL) {
+    state = calloc(1, sizeof *state);
+    if (state == NULL) {
+      napi_throw_error(env, NULL, "udp_batch: out of memory");
+      return NULL;
+    }
+    state->env = env;
+    if (napi_set_instance_data(env, state, free_env_state, NULL) != napi_ok) {
+      free(state);
+      napi_throw_error(env, NULL, "udp_batch: napi_set_instance_data failed");
+      return NULL;
+    }
+    CHECK(napi_add_async_cleanup_hook(env, on_env_cleanup, state, &state->cleanup));
+  }
   napi_property_descriptor properties[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -23,6 +23,12 @@ import {
   type UdpSource,
 } from './batch-types.js';
 
+/**
+ * Read-only, non-configurable properties: the addon writes each batch into
+ * these buffers. Transferring one away (postMessage, structuredClone) makes
+ * the addon close the socket with onBatch(0, 'ERR_BUFFER_DETACHED'), reported
+ * through onError: copy a datagram out of the slab rather than transfer it.
+ */
 interface NativeHandle {
   readonly port: number;
   readonly slab: ArrayBuffer;

@@ -762,3 +762,326 @@ describe('udp_batch receive timestamps (native)', () => {
     }
   });
 });
+
+/**
+ * A worker that ends with a native socket open, in a process whose main
+ * thread never loaded the addon: node unloads the addon with the worker, so a
+ * close still in flight at the worker's teardown would call back into
+ * unmapped code (SIGSEGV, the whole process). The addon closes its sockets
+ * in an async cleanup hook, which node waits for before unloading. Each end
+ * runs in its own child process, whose exit is checked.
+ */
+describe('udp_batch: a worker ending with sockets open (child process)', () => {
+  const addonPath = join(root, 'native/udp-batch/build/Release/udp_batch.node');
+  const workerCode = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const addon = require(${JSON.stringify(addonPath)});
+    const options = { batch: 8, maxDatagram: 2048, recvBufferBytes: 0, sendBufferBytes: 0 };
+    const open = addon.open(4, '127.0.0.1', 0, options, () => {});
+    const closing = addon.open(4, '127.0.0.1', 0, options, () => {});
+    globalThis.keep = [open, closing];
+    parentPort.on('message', () => {
+      addon.close(closing); // its close still in flight when the worker ends
+      if (workerData === 'throw') throw new Error('the worker fails');
+      if (workerData === 'exit') process.exit(3);
+    });
+    parentPort.postMessage([open.port, closing.port]);
+  `;
+  const mainCode = `
+    const { Worker } = require('node:worker_threads');
+    const dgram = require('node:dgram');
+    const mode = process.env.END;
+    const worker = new Worker(${JSON.stringify(workerCode)}, { eval: true, workerData: mode });
+    let ports = [];
+    worker.on('error', (error) => console.log('worker error: ' + error.message));
+    worker.once('message', (held) => {
+      ports = held;
+      if (mode === 'terminate') void worker.terminate();
+      else worker.postMessage('end');
+    });
+    worker.on('exit', (code) => setTimeout(async () => {
+      let free = 0;
+      for (const port of ports) {
+        const socket = dgram.createSocket('udp4');
+        const bound = await new Promise((resolve) => {
+          socket.once('error', () => resolve(false));
+          socket.bind(port, '127.0.0.1', () => resolve(true));
+        });
+        if (bound) { free++; socket.close(); }
+      }
+      const mapped = require('node:fs').readFileSync('/proc/self/maps', 'utf8').includes('udp_batch.node');
+      console.log(JSON.stringify({ workerExit: code, free, addonMapped: mapped }));
+    }, 200));
+  `;
+
+  for (const [end, workerExit] of [
+    ['terminate', 1],
+    ['throw', 1],
+    ['exit', 3],
+  ] as const) {
+    it(`ended by ${end}: the process survives, both ports are freed, the addon unloaded`, () => {
+      const child = spawnSync(process.execPath, ['-e', mainCode], {
+        encoding: 'utf8',
+        env: { ...process.env, END: end },
+        timeout: 20_000,
+      });
+      assert.equal(child.signal, null, `the process died of ${child.signal}: ${child.stderr}`);
+      assert.equal(child.status, 0, child.stderr);
+      const report = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as {
+        workerExit?: number;
+        free?: number;
+        addonMapped?: boolean;
+      };
+      assert.equal(report.workerExit, workerExit, child.stdout);
+      assert.equal(report.free, 2, 'both ports free after the worker ended');
+      // The scenario of the crash: only the worker had the addon loaded.
+      assert.equal(report.addonMapped, false, 'the addon was unloaded with the worker');
+    });
+  }
+});
+
+describe('udp_batch addon against hostile JavaScript', () => {
+  const options = { batch: 4, maxDatagram: 1024, recvBufferBytes: 0, sendBufferBytes: 0 };
+  const loadAddon = () => {
+    const loaded = loadUdpBatchAddon();
+    assert.ok('addon' in loaded, 'addon' in loaded ? '' : loaded.error);
+    return loaded.addon;
+  };
+
+  it("the handle's port and buffers are read-only and cannot be redefined", () => {
+    const addon = loadAddon();
+    const handle = addon.open(4, host, 0, options, () => {});
+    try {
+      for (const name of ['port', 'slab', 'lengths', 'sources', 'ages']) {
+        const descriptor = Object.getOwnPropertyDescriptor(handle, name);
+        assert.equal(descriptor?.writable, false, name);
+        assert.equal(descriptor.configurable, false, name);
+        assert.equal(Reflect.set(handle, name, new ArrayBuffer(8)), false, name);
+        assert.equal(Reflect.defineProperty(handle, name, { value: 1 }), false, name);
+      }
+    } finally {
+      addon.close(handle);
+    }
+  });
+
+  for (const which of ['slab', 'lengths', 'sources', 'ages'] as const) {
+    it(`${which} transferred away: nothing written into it, ERR_BUFFER_DETACHED, the socket closes`, async () => {
+      const addon = loadAddon();
+      const codes: string[] = [];
+      let delivered = 0;
+      const handle = addon.open(4, host, 0, options, (count, code) => {
+        delivered += count;
+        if (code !== undefined) codes.push(code);
+      });
+      const buffer = which === 'slab' ? handle.slab : (handle[which].buffer as ArrayBuffer);
+      // As a handler that posts a batch's backing store to another thread does.
+      const moved = structuredClone(buffer, { transfer: [buffer] });
+      assert.equal(buffer.byteLength, 0);
+      const sender = await plainSocket();
+      try {
+        await send(sender, Buffer.alloc(200, 0x46), handle.port);
+        await waitFor(
+          () => (codes.length > 0 ? true : undefined),
+          2_000,
+          () => 'no ERR_BUFFER_DETACHED',
+        );
+        assert.deepEqual(codes, ['ERR_BUFFER_DETACHED']);
+        assert.equal(delivered, 0);
+        assert.ok(
+          new Uint8Array(moved).every((byte) => byte === 0),
+          'the transferred buffer was written into',
+        );
+        await waitFor(
+          async () => ((await canBindUdp(handle.port)) ? true : undefined),
+          2_000,
+          () => `port ${handle.port} still held`,
+        );
+        assert.throws(
+          () => addon.send(handle, new Uint8Array(1), new Int32Array([0]), new Int32Array([1]), 1),
+          (error: Error & { code?: string }) => error.code === 'EBADF',
+        );
+      } finally {
+        addon.close(handle);
+        await close(sender);
+      }
+    });
+  }
+
+  it('slab transferred and its clone collected: no write into memory since given to others', async () => {
+    const addon = loadAddon();
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const codes: string[] = [];
+    const handle = addon.open(4, host, 0, options, (_count, code) => {
+      if (code !== undefined) codes.push(code);
+    });
+    ((): void => {
+      structuredClone(handle.slab, { transfer: [handle.slab] });
+    })();
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Buffers of the slab's size, as any other session allocates them.
+    const others = Array.from({ length: 200 }, () => new Uint8Array(4 * 1024));
+    const sender = await plainSocket();
+    try {
+      await send(sender, Buffer.alloc(100, 0x46), handle.port);
+      await waitFor(() => (codes.length > 0 ? true : undefined), 2_000);
+      assert.deepEqual(codes, ['ERR_BUFFER_DETACHED']);
+      assert.equal(
+        others.findIndex((other) => other.some((byte) => byte !== 0)),
+        -1,
+        'another buffer was written into',
+      );
+    } finally {
+      addon.close(handle);
+      await close(sender);
+    }
+  });
+
+  it('send() reads the destination first: its getters cannot change what was checked', async () => {
+    const addon = loadAddon();
+    const handle = addon.open(4, host, 0, options, () => {});
+    const sink = await receiver();
+    try {
+      const buffer = new Uint8Array(4096).fill(7);
+      const offsets = new Int32Array([0]);
+      const lengths = new Int32Array([16]);
+      const outside = {
+        family: 4 as const,
+        port: sink.port,
+        get address(): string {
+          offsets[0] = -3000;
+          lengths[0] = 3000;
+          return host;
+        },
+      };
+      assert.throws(() => addon.send(handle, buffer, offsets, lengths, 1, outside), RangeError);
+      const detached = new Uint8Array(4096);
+      const detaching = {
+        family: 4 as const,
+        port: sink.port,
+        get address(): string {
+          structuredClone(detached.buffer, { transfer: [detached.buffer] });
+          return host;
+        },
+      };
+      assert.throws(
+        () => addon.send(handle, detached, new Int32Array([0]), new Int32Array([16]), 1, detaching),
+        RangeError,
+      );
+      const throwing = {
+        family: 4 as const,
+        port: sink.port,
+        get address(): string {
+          throw new Error('a getter that throws');
+        },
+      };
+      assert.throws(
+        () => addon.send(handle, buffer, new Int32Array([0]), new Int32Array([16]), 1, throwing),
+        /a getter that throws/,
+      );
+      // Rewritten to values still inside the buffer: those are the ones sent.
+      offsets[0] = 0;
+      lengths[0] = 16;
+      const growing = {
+        family: 4 as const,
+        port: sink.port,
+        get address(): string {
+          lengths[0] = 32;
+          return host;
+        },
+      };
+      assert.equal(addon.send(handle, buffer, offsets, lengths, 1, growing), 1);
+      await waitFor(() => (sink.got.length > 0 ? true : undefined), 2_000);
+      await sleep(50);
+      assert.equal(sink.got.length, 1, 'only the last send sent anything');
+      assert.deepEqual([...at(sink.got, 0)], new Array<number>(32).fill(7));
+    } finally {
+      addon.close(handle);
+      await close(sink.socket);
+    }
+  });
+});
+
+/**
+ * ICMP errors a connected UDP socket gets (injected through a raw socket by
+ * python3: loopback produces none of these by itself) each cost the one
+ * datagram the kernel refused with it, never the batch: send() takes the
+ * other 63 of 64 and names the error.
+ */
+describe('udp_batch: ICMP errors cost one datagram (native, raw socket)', () => {
+  const unavailable =
+    process.getuid?.() !== 0
+      ? 'needs root (a raw socket)'
+      : existsSync('/usr/bin/python3')
+        ? undefined
+        : 'needs /usr/bin/python3';
+  // Our socket's datagram quoted in an ICMP error from the peer, to 127.0.0.1.
+  const injector = `
+import socket, struct, sys
+src, dst, icmp_type, code = (int(a) for a in sys.argv[1:5])
+def csum(b):
+    if len(b) % 2: b += b'\\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return (~s) & 0xffff
+lo = socket.inet_aton('127.0.0.1')
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 32, 1, 0, 64, 17, 0, lo, lo)
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+icmp = struct.pack('!BBHI', icmp_type, code, 0, 0) + ip + struct.pack('!HHHH', src, dst, 12, 0)
+icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).sendto(icmp, ('127.0.0.1', 0))
+`;
+
+  it(
+    'protocol unreachable, host isolated, parameter problem: 63 of 64 sent, the error named',
+    { skip: unavailable },
+    async () => {
+      const loaded = loadUdpBatchAddon();
+      assert.ok('addon' in loaded);
+      const { addon } = loaded;
+      const sink = await receiver();
+      const handle = addon.open(
+        4,
+        host,
+        0,
+        { batch: 8, maxDatagram: 2048, recvBufferBytes: 0, sendBufferBytes: 0 },
+        () => {},
+      );
+      const count = 64;
+      const buffer = new Uint8Array(count * 100).fill(1);
+      const offsets = Int32Array.from({ length: count }, (_, i) => i * 100);
+      const lengths = new Int32Array(count).fill(100);
+      try {
+        addon.connect(handle, host, sink.port);
+        let expected = 0;
+        for (const [type, code, errno] of [
+          [3, 2, 'ENOPROTOOPT'],
+          [3, 8, 'ENONET'],
+          [12, 0, 'EPROTO'],
+        ] as const) {
+          // Synchronous: no event-loop turn lets the receive side take the error first.
+          const injected = spawnSync('/usr/bin/python3', [
+            ...['-c', injector, String(handle.port), String(sink.port)],
+            ...[String(type), String(code)],
+          ]);
+          assert.equal(injected.status, 0, String(injected.stderr));
+          assert.equal(addon.send(handle, buffer, offsets, lengths, count), count - 1, errno);
+          assert.equal(addon.takeSendError(handle), errno);
+          expected += count - 1;
+        }
+        assert.equal(addon.send(handle, buffer, offsets, lengths, count), count, 'then all');
+        expected += count;
+        await waitFor(
+          () => (sink.got.length >= expected ? true : undefined),
+          5_000,
+          () => `${sink.got.length} of ${expected} arrived`,
+        );
+      } finally {
+        addon.close(handle);
+        await close(sink.socket);
+      }
+    },
+  );
+});
