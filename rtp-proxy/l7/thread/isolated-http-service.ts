@@ -84,9 +84,11 @@ export class IsolatedHttpService implements ConfigParticipant {
   /** Config transactions prepared and not yet committed or aborted. */
   #transactions = 0;
   /**
-   * The last commit, until every thread has done it: the next prepare waits
-   * for it, so that a port a thread closes in that commit (a listener
-   * removed) is closed on every thread before the first binds it again.
+   * The last commit, until every thread has done it (a thread that missed it
+   * by ending before it: until its successor has the config): the next
+   * prepare waits for it, so that a port a thread closes in that commit (a
+   * listener removed) is closed on every thread before the first binds it
+   * again.
    */
   #committing: Promise<unknown> = Promise.resolve();
   /** The workers' re-applications after a restart, one at a time (L7WorkerHost.serialize). */
@@ -166,6 +168,9 @@ export class IsolatedHttpService implements ConfigParticipant {
           // In force from here: a thread restarted from now on starts with it.
           this.#committed = http;
           this.#committedPorts = prepared[0]?.reply.ports ?? {};
+          // A worker whose prepared thread ended before this commit (its
+          // successor took the config committed before) is given this one
+          // after its restart: its commit resolves once it has it (or tried).
           const commits: Promise<void>[] = [];
           for (const change of prepared) {
             const worker = this.#workers[change.worker];

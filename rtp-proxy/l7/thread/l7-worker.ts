@@ -67,6 +67,8 @@ export interface WorkerPrepared {
   /** The worker's index. */
   readonly worker: number;
   readonly thread: L7ThreadHandle;
+  /** The config prepared (what the thread has in force once it commits). */
+  readonly http: HttpConfig;
   readonly reply: PreparedReply;
 }
 
@@ -74,6 +76,12 @@ export interface WorkerPrepared {
 const METRICS_TIMEOUT_MS = 2000;
 /** close() waits this long for the thread to close its listeners, then terminates it. */
 const CLOSE_TIMEOUT_MS = 5000;
+/**
+ * A restart puts the committed config in force at most this many times in a
+ * row when a newer one is committed under it (one can be, at most: a prepare
+ * waits for the restart, so only a transaction prepared before it commits).
+ */
+const MAX_REAPPLY_ROUNDS = 3;
 /** A thread that ran this long was healthy: the restart backoff starts over. */
 const HEALTHY_RUN_MS = 60_000;
 /** More time a new thread has to answer its first ping (it loads the proxy's modules first). */
@@ -92,6 +100,13 @@ export class L7Worker {
   #thread: L7ThreadHandle;
   /** Whether the thread has the config last committed in force (false while restarting). */
   #inForce = true;
+  /**
+   * The config the thread in force has (had put to it) in force: undefined
+   * for a new thread. What the committed config is compared with, so that a
+   * thread that missed a commit (it ended between prepare and commit, and its
+   * successor took the config committed before) is given it after all.
+   */
+  #applied: HttpConfig | undefined;
   #lastPong = performance.now();
   /** Whether the thread in force has answered a ping yet (it may still be loading its modules). */
   #answered = false;
@@ -135,7 +150,8 @@ export class L7Worker {
     for (let attempt = 1; ; attempt += 1) {
       const thread = await this.#ready;
       try {
-        return { worker: this.index, thread, reply: await prepareOn(thread, http, sharing) };
+        const reply = await prepareOn(thread, http, sharing);
+        return { worker: this.index, thread, http, reply };
       } catch (error) {
         if (!(error instanceof L7ThreadEndedError) || attempt >= 2 || this.#host.closed()) {
           throw error;
@@ -147,17 +163,29 @@ export class L7Worker {
   /**
    * Puts a prepared change in force (the transaction's commit): it cannot
    * fail. Resolves once the thread has done it (or ended), never rejects.
+   *
+   * The thread prepared may be gone: ended before the commit, its successor
+   * may already run with the config committed before (a restart takes the
+   * config committed when it starts). Then, or when the commit finds the
+   * thread ended, the committed config is put in force on the thread now in
+   * place, once its restart is done; the next prepare waits for that (the
+   * service's commit waits for every worker's).
    */
-  commit(prepared: WorkerPrepared): Promise<void> {
-    if (prepared.thread === this.#thread) this.#inForce = true;
-    return prepared.thread.call({ kind: 'commit', change: prepared.reply.change }).then(
-      () => undefined,
-      (error: unknown) => {
-        // Ended: the restart puts the committed config in force. Anything else is a bug.
-        if (error instanceof L7ThreadEndedError) return;
+  async commit(prepared: WorkerPrepared): Promise<void> {
+    // Messages keep their order: whatever the thread is asked after this sees the change in force.
+    if (prepared.thread === this.#thread) {
+      this.#inForce = true;
+      this.#applied = prepared.http;
+    }
+    try {
+      await prepared.thread.call({ kind: 'commit', change: prepared.reply.change });
+    } catch (error) {
+      // Anything but the thread's end is a bug: its config is as before, caught up below.
+      if (!(error instanceof L7ThreadEndedError)) {
         this.#log.error({ err: error }, 'l7 thread: commit failed');
-      },
-    );
+      }
+    }
+    await this.#catchUp();
   }
 
   /** Releases a prepared change; a thread that ended holds nothing of it any more. */
@@ -219,6 +247,28 @@ export class L7Worker {
     await thread.call({ kind: 'crash' });
   }
 
+  /**
+   * Puts the committed config in force on the thread in place if it does not
+   * have it (a commit missed it). A thread that is ended or replaced
+   * meanwhile is left to its restart, which takes the committed config.
+   */
+  async #catchUp(): Promise<void> {
+    const thread = await this.#ready.catch(() => undefined);
+    if (thread === undefined || thread.ended || thread !== this.#thread || this.#host.closed()) {
+      return;
+    }
+    const http = this.#host.committed();
+    if (http === undefined || this.#applied === http) return;
+    this.#inForce = false;
+    this.#log.warn(
+      'l7 thread: a commit missed this thread (it ended between prepare and commit); putting the committed config in force',
+    );
+    // A retry is moot if the thread ends meanwhile (its restart takes over): #retryReapply checks.
+    if (!(await this.#reapply(thread, http))) {
+      this.#retryReapply(thread, http, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+    }
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#watchdog);
     const thread = this.#thread;
@@ -250,6 +300,7 @@ export class L7Worker {
       },
     );
     this.#thread = thread;
+    this.#applied = undefined;
     this.#lastPong = performance.now();
     this.#answered = false;
     return thread;
@@ -275,22 +326,39 @@ export class L7Worker {
    * force on it. A config it cannot put in force (a port of it taken while
    * the thread was down) leaves the thread running without it, so a new
    * config can still be prepared; the committed one is tried again with
-   * backoff until it binds or a newer one is committed.
+   * backoff until it binds or a newer one is committed. A config committed
+   * while the restart put the one before in force (a transaction prepared
+   * before this thread's end) is put in force next, so that the restart ends
+   * with the config last committed.
    */
   async #restart(delayMs: number): Promise<L7ThreadHandle> {
     await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
     if (this.#host.closed()) throw new L7ClosedError();
     const thread = this.#start();
-    const http = this.#host.committed();
-    if (http === undefined) {
-      this.#inForce = true;
-      return thread;
+    for (let round = 1; ; round += 1) {
+      const http = this.#host.committed();
+      if (http === undefined) {
+        this.#inForce = true;
+        return thread;
+      }
+      if (this.#applied === http) return thread;
+      if (!(await this.#reapply(thread, http))) {
+        if (thread.ended) throw new L7ThreadEndedError('crashed');
+        this.#retryReapply(thread, http, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+        return thread;
+      }
+      // Ended meanwhile: its own restart takes over.
+      if (thread !== this.#thread) return thread;
+      if (round >= MAX_REAPPLY_ROUNDS) {
+        // Not expected (see MAX_REAPPLY_ROUNDS); a commit still catches the thread up.
+        if (this.#host.committed() !== http) {
+          this.#log.warn(
+            'l7 thread: the config changed under each re-application; leaving the last one applied',
+          );
+        }
+        return thread;
+      }
     }
-    if (!(await this.#reapply(thread, http))) {
-      if (thread.ended) throw new L7ThreadEndedError('crashed');
-      this.#retryReapply(thread, http, new Backoff({ baseMs: 500, maxMs: 30_000 }));
-    }
-    return thread;
   }
 
   /** Puts `http` in force on `thread`; false (logged) when it cannot. */
@@ -300,7 +368,11 @@ export class L7Worker {
       try {
         const reply = await prepareOn(thread, http, sharing);
         await thread.call({ kind: 'commit', change: reply.change });
-        if (thread === this.#thread) this.#inForce = true;
+        if (thread === this.#thread) {
+          this.#applied = http;
+          // In force only if nothing newer was committed meanwhile (then a re-application follows).
+          this.#inForce = this.#host.committed() === http;
+        }
         this.#host.reapplied(this.index, sharing, reply);
         this.#log.info('l7 thread restarted with the config in force');
         return true;

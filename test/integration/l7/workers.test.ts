@@ -568,4 +568,57 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
     }
     assert.deepEqual(new Set(await statuses(fixed, 20)), new Set([200]));
   });
+
+  it('a thread that dies between prepare and commit gets the committed config, not the one before', async () => {
+    const { service, registry } = start({ restartBackoffMs: 100 });
+    const gone = await freePort();
+    const listeners = (...list: { name: string; listen: string }[]) =>
+      httpSchema.parse({ ...config(backend, { proxied: false }), listeners: list });
+    const named = async (worker: number) =>
+      (await service.listeners(worker)).map((listener) => `${listener.name}:${listener.port}`);
+    // C1: edge and `second` on a fixed port.
+    (
+      await service.prepareHttp(
+        listeners(
+          { name: 'edge', listen: '127.0.0.1:0' },
+          { name: 'second', listen: `127.0.0.1:${gone}` },
+        ),
+      )
+    ).commit();
+    const edge = await edgePort(service);
+    // C2 drops `second` and adds `third`; prepared on both threads, then thread 1 dies.
+    const change = await service.prepareHttp(
+      listeners({ name: 'edge', listen: '127.0.0.1:0' }, { name: 'third', listen: '127.0.0.1:0' }),
+    );
+    await service.crashWorker(1);
+    await waitFor(
+      async () => {
+        const restarts = await byWorker(registry, service, 'streammesh_l7_thread_restarts_total', {
+          reason: 'crashed',
+        });
+        return restarts.get('1') === 1 ? true : undefined;
+      },
+      10_000,
+      () => 'worker 1 ended by its crash',
+    );
+    // Its successor came back before the commit, with C1 (the config committed then).
+    assert.deepEqual(await named(1), [`edge:${edge}`, `second:${gone}`]);
+    change.commit();
+    const third = (await service.listeners(0)).find((listener) => listener.name === 'third');
+    assert.ok(third !== undefined, 'thread 0 serves C2');
+    const expected = [`edge:${edge}`, `third:${third.port}`];
+    assert.deepEqual(await named(0), expected);
+    let seen: string[] = [];
+    await waitFor(
+      async () => {
+        seen = await named(1);
+        return JSON.stringify(seen) === JSON.stringify(expected) ? true : undefined;
+      },
+      10_000,
+      () => `thread 1 still serves ${JSON.stringify(seen)}, not ${JSON.stringify(expected)}`,
+    );
+    // The port of the listener C2 removed is held by no thread any more.
+    assert.ok(await canBindTcp(gone), `port ${gone} of the removed listener released`);
+    assert.deepEqual(new Set(await statuses(third.port, 10)), new Set([418]));
+  });
 });
