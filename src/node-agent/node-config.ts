@@ -81,6 +81,13 @@ export class NodeConfig {
   #inFlight: Promise<unknown> = Promise.resolve();
   #closed = false;
   #lastRefusal: LastRefusal | undefined;
+  /**
+   * The last update that carried config resources was refused: the config in
+   * force is older than the control plane's version, and a later update
+   * without config resources (placements, keys...) stamped with that version
+   * must not make the refused version look applied (/config_dump).
+   */
+  #configBehind = false;
   #settleFirst: { resolve(): void; reject(error: unknown): void } | undefined;
   /**
    * The outcome of the first update: resolves once it is applied, rejects
@@ -172,14 +179,22 @@ export class NodeConfig {
         config = assembleConfig([...candidate.values()], source);
         await this.#transaction(config, update, candidate, source);
       }
-      const onlyPlacements =
-        update.resources.length + update.removed.length > 0 &&
-        [...update.resources, ...update.removed].every(({ type }) => meshStateTypes.has(type));
+      const carriesConfig = carriesConfigResources(update);
+      const onlyPlacements = !carriesConfig && update.resources.length + update.removed.length > 0;
       this.#resources = candidate;
       if (staged !== undefined) meshState?.commit(staged);
       // A placement update of the same config version leaves the config's
-      // record (and its appliedAt) as it was: the config did not change.
-      if (!onlyPlacements || this.#applied?.version !== update.systemVersion) {
+      // record (and its appliedAt) as it was: the config did not change. One
+      // stamped with a version whose config this node refused leaves it too:
+      // the control plane sends non-config resources apart from the config,
+      // under its current version, also after the config part was NACKed.
+      const stamp =
+        this.#applied === undefined ||
+        carriesConfig ||
+        (!this.#configBehind &&
+          (!onlyPlacements || this.#applied.version !== update.systemVersion));
+      if (carriesConfig) this.#configBehind = false;
+      if (stamp) {
         this.#applied = {
           version: update.systemVersion,
           config,
@@ -202,6 +217,7 @@ export class NodeConfig {
       return refs;
     } catch (error) {
       this.#applies.inc({ result: 'nack' });
+      if (carriesConfigResources(update)) this.#configBehind = true;
       this.#lastRefusal = { message: errorMessage(error), at: new Date().toISOString() };
       this.#settleFirst?.reject(error);
       this.#settleFirst = undefined;
@@ -284,6 +300,11 @@ function refusedInUpdate(
 }
 
 const configTypes: ReadonlySet<string> = new Set(resourceTypes);
+
+/** Whether an update adds, replaces or removes any config resource (not only mesh state). */
+function carriesConfigResources(update: ResourceUpdate): boolean {
+  return [...update.resources, ...update.removed].some(({ type }) => !meshStateTypes.has(type));
+}
 
 function isConfigType(type: string): type is ResourceType {
   return configTypes.has(type);
