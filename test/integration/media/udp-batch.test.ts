@@ -1011,7 +1011,7 @@ describe('udp_batch addon against hostile JavaScript', () => {
  * datagram the kernel refused with it, never the batch: send() takes the
  * other 63 of 64 and names the error.
  */
-describe('udp_batch: ICMP errors cost one datagram (native, raw socket)', () => {
+describe('udp_batch: refusals from the network cost one datagram each (native, root)', () => {
   const unavailable =
     process.getuid?.() !== 0
       ? 'needs root (a raw socket)'
@@ -1082,6 +1082,34 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).sendto(icmp,
         addon.close(handle);
         await close(sink.socket);
       }
+    },
+  );
+  it(
+    'a blackhole route (EINVAL from sendmmsg): each datagram costs itself, no throw',
+    { skip: unavailable },
+    () => {
+      // In its own network namespace: the route does not touch the host's.
+      const script = `
+        const addon = require(${JSON.stringify(join(root, 'native/udp-batch/build/Release/udp_batch.node'))});
+        const options = { batch: 1, maxDatagram: 100, recvBufferBytes: 0, sendBufferBytes: 0 };
+        const handle = addon.open(4, '0.0.0.0', 0, options, () => {});
+        const destination = { family: 4, address: '10.9.9.9', port: 9 };
+        const sent = addon.send(handle, new Uint8Array(20), new Int32Array([0, 10]), new Int32Array([10, 10]), 2, destination);
+        console.log(JSON.stringify({ sent, error: addon.takeSendError(handle) }));
+        addon.close(handle);
+      `;
+      const child = spawnSync(
+        'unshare',
+        [
+          ...['-n', 'sh', '-c'],
+          'ip link set lo up && ip addr add 10.1.1.1/24 dev lo && ip route add blackhole 10.9.9.9 && "$0" -e "$1"',
+          process.execPath,
+          script,
+        ],
+        { encoding: 'utf8', timeout: 10_000 },
+      );
+      assert.equal(child.status, 0, child.stderr);
+      assert.deepEqual(JSON.parse(child.stdout), { sent: 0, error: 'EINVAL' });
     },
   );
 });
