@@ -33,7 +33,10 @@ export function addKeyRoutes(admin: AdminServer, relay: RouteKeySource): void {
     'GET',
     '/keys',
     async (request) => {
-      const keys = await relay.keys();
+      // A worker restarting or too busy to answer: its legs are missing, and the answer says so.
+      const { keys, missingWorkers } = relay.keysReport
+        ? await relay.keysReport()
+        : { keys: await relay.keys(), missingWorkers: [] };
       const reveal = request.url.searchParams.get('reveal') === 'true';
       return {
         status: 200,
@@ -41,6 +44,7 @@ export function addKeyRoutes(admin: AdminServer, relay: RouteKeySource): void {
           keys: reveal
             ? keys.map((key) => ({ ...summarize(key), inline: key.inline }))
             : keys.map(summarize),
+          ...(missingWorkers.length === 0 ? {} : { missingWorkers }),
         },
       };
     },

@@ -16,9 +16,19 @@ export function addStreamRoutes(
   relay: RouteSnapshotSource & RouteKeySource,
   rtsp: RtspService,
 ): void {
-  admin.route('GET', '/streams', async () => ({
-    status: 200,
-    body: { routes: await relay.snapshot(), rtsp: rtsp.snapshot() },
-  }));
+  admin.route('GET', '/streams', async () => {
+    // A worker restarting or too busy to answer: its routes are missing, and the answer says so.
+    const report = relay.snapshotReport
+      ? await relay.snapshotReport()
+      : { routes: await relay.snapshot(), missingWorkers: [] };
+    return {
+      status: 200,
+      body: {
+        routes: report.routes,
+        ...(report.missingWorkers.length === 0 ? {} : { missingWorkers: report.missingWorkers }),
+        rtsp: rtsp.snapshot(),
+      },
+    };
+  });
   addKeyRoutes(admin, relay);
 }

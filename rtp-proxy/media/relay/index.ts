@@ -1,4 +1,4 @@
 /**
  * The RTP/SRTP relay: the table of media routes (`proxy.routes`), a config participant.
  */
-export { MediaRouteTable } from './media-route-table.js';
+export { MediaRouteTable, generatedKeyId } from './media-route-table.js';

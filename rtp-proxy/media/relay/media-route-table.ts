@@ -22,6 +22,8 @@ import {
   type ResourceRefusal,
   type ResourceType,
   type RouteConfig,
+  type DestinationConfig,
+  type SrtpLegConfig,
 } from '../../../src/config/index.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
@@ -37,6 +39,7 @@ import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';
 import {
   PortAllocator,
+  PortsExhaustedError,
   bindMediaSocket,
   bindPair,
   closeMediaSocket,
@@ -68,6 +71,27 @@ export interface MediaRouteKeys {
   readonly profile: string;
   readonly inline: string;
   readonly generated: boolean;
+}
+
+/** What a sharded relay's worker adds to a prepare (rtp-proxy/media/workers). */
+export interface TablePrepareOptions {
+  /**
+   * The whole of proxy.rtpPorts when the candidate's range is this worker's
+   * slice of it: a pair is taken from the whole range once the slice is
+   * exhausted (the kernel settles collisions with the other workers).
+   */
+  readonly wholePorts?: { readonly start: number; readonly end: number };
+  /**
+   * Keys generated before for `srtp.key: generate` legs, by
+   * generatedKeyId(route, leg): a restarted worker rebuilds those legs with
+   * the same keys (peers hold them), not new ones.
+   */
+  readonly generatedKeys?: Readonly<Record<string, string>>;
+}
+
+/** The id of a leg in TablePrepareOptions.generatedKeys (leg as in keys()). */
+export function generatedKeyId(route: string, leg: string): string {
+  return `${route}\n${leg}`;
 }
 
 /** The ingress of a prepared route: its own new pair, or sockets of a running route it takes over. */
@@ -106,6 +130,10 @@ export class MediaRouteTable implements ConfigParticipant {
   readonly #leases = new WeakMap<PortPair, PortAllocator>();
   #allocator: PortAllocator | undefined;
   #allocatorRange = '';
+  /** TablePrepareOptions.wholePorts's allocator, kept while the range is the same. */
+  #whole: { readonly range: string; readonly allocator: PortAllocator } | undefined;
+  /** TablePrepareOptions.generatedKeys of the change being staged (one at a time: the gate). */
+  #presetKeys: Readonly<Record<string, string>> = {};
   #host = '';
   readonly #gate: PrepareGate;
 
@@ -127,12 +155,19 @@ export class MediaRouteTable implements ConfigParticipant {
     (await this.prepare(config)).commit();
   }
 
-  prepare(candidate: MeshConfig): Promise<PreparedChange> {
-    return this.#gate.prepare(() => this.#stage(candidate));
+  prepare(candidate: MeshConfig, options: TablePrepareOptions = {}): Promise<PreparedChange> {
+    return this.#gate.prepare(() => this.#stage(candidate, options));
   }
 
-  async #stage(candidate: MeshConfig): Promise<StagedChange> {
+  async #stage(candidate: MeshConfig, options: TablePrepareOptions): Promise<StagedChange> {
     const { mediaAddress, rtpPorts, routes } = candidate.proxy;
+    this.#presetKeys = options.generatedKeys ?? {};
+    const whole = options.wholePorts;
+    const wholeRange = whole === undefined ? '' : `${whole.start}-${whole.end}`;
+    if (whole === undefined) this.#whole = undefined;
+    else if (this.#whole?.range !== wholeRange) {
+      this.#whole = { range: wholeRange, allocator: new PortAllocator(whole) };
+    }
     await checkMediaAddress(mediaAddress);
     const range = `${rtpPorts.start}-${rtpPorts.end}`;
     const allocator =
@@ -191,17 +226,18 @@ export class MediaRouteTable implements ConfigParticipant {
           leg: 'ingress',
           profile: ingress.profile,
           inline: ingress.inlineKey,
-          generated: ingress.generated,
+          generated: route.config.srtp?.key === 'generate',
         });
       }
-      for (const destination of route.destinations) {
+      for (const [index, destination] of route.destinations.entries()) {
         if (destination.srtp === undefined) continue;
         keys.push({
           route: route.name,
           leg: `${destination.host}:${destination.rtpPort}`,
           profile: destination.srtp.profile,
           inline: destination.srtp.inlineKey,
-          generated: destination.srtp.generated,
+          // From the config: a leg rebuilt with its earlier generated key (preset) is still generated.
+          generated: route.config.destinations[index]?.srtp?.key === 'generate',
         });
       }
     }
@@ -273,13 +309,21 @@ export class MediaRouteTable implements ConfigParticipant {
       const destinations: Destination[] = [];
       for (const destination of config.destinations) {
         const local = await this.#lease(allocator, mediaHost, destination.rtcpMux, opened);
-        const leg = new Destination(destination, local, drops, (from, packet, source) => {
-          owner.route?.onFeedback(from, packet, source);
-        });
+        const leg = new Destination(
+          this.#withPresetKey(config.name, destination),
+          local,
+          drops,
+          (from, packet, source) => {
+            owner.route?.onFeedback(from, packet, source);
+          },
+        );
         await leg.connect();
         destinations.push(leg);
       }
-      const srtp = config.srtp === undefined ? undefined : new SrtpLeg(config.srtp);
+      const srtp =
+        config.srtp === undefined
+          ? undefined
+          : new SrtpLeg(this.#presetLeg(config.name, 'ingress', config.srtp));
       return { config, host: listen.host, ingress, srtp, destinations, drops, owner };
     } catch (error) {
       throw new MediaRouteBuildError(config.name, errorMessage(error));
@@ -334,15 +378,38 @@ export class MediaRouteTable implements ConfigParticipant {
     return { pair: { rtp: old.rtp, rtcp, port: old.port }, from: holder };
   }
 
+  /** `srtp` with the key generated before for this leg, if any (else as configured). */
+  #presetLeg(route: string, leg: string, srtp: SrtpLegConfig): SrtpLegConfig {
+    const preset =
+      srtp.key === 'generate' ? this.#presetKeys[generatedKeyId(route, leg)] : undefined;
+    return preset === undefined ? srtp : { ...srtp, key: preset };
+  }
+
+  #withPresetKey(route: string, destination: DestinationConfig): DestinationConfig {
+    if (destination.srtp === undefined) return destination;
+    const { host, port } = validHostPort(destination.address);
+    const srtp = this.#presetLeg(route, `${host}:${port}`, destination.srtp);
+    return srtp === destination.srtp ? destination : { ...destination, srtp };
+  }
+
   async #lease(
     allocator: PortAllocator,
     host: string,
     mux: boolean,
     opened: Opened,
   ): Promise<PortPair> {
-    const pair = await allocator.allocate(host, mux);
-    this.#leases.set(pair, allocator);
-    opened.ports.push({ allocator, port: pair.port });
+    let lender = allocator;
+    let pair: PortPair;
+    try {
+      pair = await allocator.allocate(host, mux);
+    } catch (error) {
+      // This worker's slice is used up: the whole configured range, as one thread would.
+      if (!(error instanceof PortsExhaustedError) || this.#whole === undefined) throw error;
+      lender = this.#whole.allocator;
+      pair = await lender.allocate(host, mux);
+    }
+    this.#leases.set(pair, lender);
+    opened.ports.push({ allocator: lender, port: pair.port });
     opened.sockets.push(pair.rtp);
     if (pair.rtcp !== undefined) opened.sockets.push(pair.rtcp);
     return pair;

@@ -12,12 +12,14 @@ export {
 export { MediaWorkerRefusal, MediaWorkerEndedError, type WorkerEnd } from './worker-handle.js';
 export type { WorkerSnapshot, WorkerTotals } from './messages.js';
 export type {
+  KeysReport,
   LatestRouteSource,
   MediaRouteKeys,
   MediaRouteSnapshot,
   RelayView,
   RouteKeySource,
   RouteSnapshotSource,
+  RoutesReport,
 } from './relay-view.js';
 export { registerWorkerMetrics } from './worker-metrics.js';
 export { fnv1a32, workerOfRoute, workerPorts, workerShare } from './shard.js';

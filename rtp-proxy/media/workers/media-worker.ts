@@ -92,11 +92,20 @@ async function handle(request: MediaWorkerRequest): Promise<MediaWorkerValue> {
       adopt(request.index);
       return null;
     case 'prepare':
-      prepared.set(request.id, await routes().prepare(request.config));
+      prepared.set(
+        request.id,
+        await routes().prepare(request.config, {
+          ...(request.wholePorts === undefined ? {} : { wholePorts: request.wholePorts }),
+          ...(request.generatedKeys === undefined ? {} : { generatedKeys: request.generatedKeys }),
+        }),
+      );
       return request.id;
     case 'commit':
       commit(take(request.change));
-      return null;
+      // The main thread keeps these: a successor of this worker reuses them.
+      return routes()
+        .keys()
+        .filter((key) => key.generated);
     case 'abort':
       await take(request.change).abort();
       return null;

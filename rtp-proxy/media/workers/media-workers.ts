@@ -12,7 +12,11 @@
  *   - supervision: a worker that crashes, runs out of memory, or whose event
  *     loop answers no ping for `unresponsiveMs` is ended and replaced after
  *     a short jittered backoff, and its successor is given the share of the
- *     config last committed. The successor is a spare worker started ahead
+ *     config last committed (a commit that finds its worker dead, its
+ *     prepare made on the predecessor, is re-applied on the successor: what
+ *     a worker has in force is tracked, not assumed), with the keys its
+ *     predecessor generated for `srtp.key: generate` legs whose route is
+ *     unchanged (peers hold those keys). The successor is a spare worker started ahead
  *     of need: a new thread takes about a second to load the relay's
  *     modules on a busy machine, a loaded spare a few ms to build the
  *     routes (the spare is replaced in the background). Its routes come back: routes with a fixed listen address on
@@ -21,7 +25,9 @@
  *     /streams or the control plane). Packets that reach a route while its
  *     worker is down are lost; the other workers' routes never notice.
  *   - readers: snapshots, keys and per-worker figures are asked of the
- *     workers on demand (GET /streams is always fresh; concurrent askers
+ *     workers on demand (a worker that does not answer in 2 s is left out
+ *     and named: snapshotReport/keysReport, the missingWorkers of /streams
+ *     and /keys) (GET /streams is always fresh; concurrent askers
  *     share one round), and once a second for the synchronous readers (the
  *     load and stats reports) through latestRoutes().
  *
@@ -38,9 +44,16 @@ import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { LevelWithSilent, Logger } from '../../../src/shared/log.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
+import { generatedKeyId } from '../relay/index.js';
 import type { MediaWorkerData, WorkerSnapshot } from './messages.js';
-import type { MediaRouteKeys, MediaRouteSnapshot, RelayView } from './relay-view.js';
-import { workerOfRoute, workerShare } from './shard.js';
+import type {
+  KeysReport,
+  MediaRouteKeys,
+  MediaRouteSnapshot,
+  RelayView,
+  RoutesReport,
+} from './relay-view.js';
+import { type PortRange, workerOfRoute, workerShare } from './shard.js';
 import {
   MediaWorkerEndedError,
   MediaWorkerHandle,
@@ -96,6 +109,33 @@ const START_TIMEOUT_MS = 30_000;
 /** A worker that ran this long was healthy: its restart backoff starts over. */
 const HEALTHY_RUN_MS = 60_000;
 
+/** A worker's share of a config, and proxy.rtpPorts as configured (the share holds its slice). */
+interface Share {
+  readonly config: MeshConfig;
+  readonly wholePorts: PortRange;
+}
+
+/**
+ * One at a time per worker thread: a node transaction (from its prepare to
+ * its commit or abort) or a re-apply of the committed share (a restart, a
+ * retry, a commit that missed its worker). A worker holds one prepared
+ * change at a time and refuses a second prepare.
+ */
+class ThreadLock {
+  #tail: Promise<void> = Promise.resolve();
+
+  /** Resolves once the lock is held, with its release (idempotent). */
+  acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const before = this.#tail;
+    this.#tail = before.then(() => held);
+    return before.then(() => release);
+  }
+}
+
 interface Slot {
   readonly index: number;
   readonly backoff: Backoff;
@@ -103,7 +143,15 @@ interface Slot {
   /** The worker once its share of the config last committed is in force; replaced on restart. */
   ready: Promise<MediaWorkerHandle>;
   /** The share last committed: what a restarted worker is given. */
-  committed: MeshConfig | undefined;
+  committed: Share | undefined;
+  /** The share a worker thread has actually put in force (the commit answered). */
+  applied: { readonly thread: MediaWorkerHandle; readonly share: Share } | undefined;
+  /**
+   * The keys of `srtp.key: generate` legs as the worker generated them, and
+   * the share they were generated for: a successor is given them back for
+   * the routes whose config is unchanged (peers hold those keys).
+   */
+  generated: { readonly share: Share; readonly keys: readonly MediaRouteKeys[] } | undefined;
   startedAt: number;
   lastPong: number;
   /** Whether this worker has answered a ping yet (it loads its modules first). */
@@ -131,8 +179,7 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
   /** A worker with its modules loaded and no routes, ready to replace one that died. */
   #spare: MediaWorkerHandle | undefined;
   #closed = false;
-  /** Config transactions prepared and not yet committed or aborted. */
-  #transactions = 0;
+  readonly #locks = new WeakMap<MediaWorkerHandle, ThreadLock>();
 
   constructor(options: MediaWorkersOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1) {
@@ -147,6 +194,8 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
         thread: undefined as unknown as MediaWorkerHandle,
         ready: undefined as unknown as Promise<MediaWorkerHandle>,
         committed: undefined,
+        applied: undefined,
+        generated: undefined,
         startedAt: 0,
         lastPong: 0,
         answered: false,
@@ -198,16 +247,15 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
   }
 
   async #prepare(candidate: MeshConfig): Promise<PreparedChange> {
-    this.#transactions += 1;
-    let settled = false;
-    const settle = (): void => {
-      if (!settled) this.#transactions -= 1;
-      settled = true;
-    };
     const workers = this.#slots.length;
-    const shares = this.#slots.map((slot) => workerShare(candidate, slot.index, workers));
+    const wholePorts = candidate.proxy.rtpPorts;
     const results = await Promise.allSettled(
-      this.#slots.map((slot, index) => this.#prepareOnReady(slot, shares[index] as MeshConfig)),
+      this.#slots.map((slot) =>
+        this.#prepareOnReady(slot, {
+          config: workerShare(candidate, slot.index, workers),
+          wholePorts: { start: wholePorts.start, end: wholePorts.end },
+        }),
+      ),
     );
     const prepared = results.flatMap((result) =>
       result.status === 'fulfilled' ? [result.value] : [],
@@ -217,29 +265,44 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     );
     if (refusals.length > 0) {
       // None of it goes in force: the workers that could take their share let it go.
-      await Promise.all(prepared.map((change) => abortOn(change.thread, change.change)));
-      settle();
+      await Promise.all(prepared.map((change) => abortOn(change)));
       throw joinRefusals(refusals);
     }
     const order = new Map(candidate.proxy.routes.map((route, index) => [route.name, index]));
     return {
       commit: () => {
-        settle();
         this.#commits += 1;
         this.#order = order;
-        for (const { slot, thread, change, share } of prepared) {
+        for (const { slot, thread, change, share, release } of prepared) {
           // In force from here: a worker restarted from now on starts with it.
           slot.committed = share;
-          thread.call({ kind: 'commit', change }).catch((error: unknown) => {
-            // Ended: its restart puts `share` in force. Anything else is a bug.
-            if (error instanceof MediaWorkerEndedError) return;
-            this.#log.error({ err: error, worker: slot.index }, 'media worker: commit failed');
-          });
+          if (thread.ended || thread !== slot.thread) {
+            // Prepared on a worker that died since: its successor may have
+            // put the share before in force already; it is given this one.
+            release();
+            this.#ensureCommitted(slot);
+            continue;
+          }
+          thread
+            .call({ kind: 'commit', change })
+            .then(
+              (keys) => {
+                this.#applied(slot, thread, share, keys);
+              },
+              (error: unknown) => {
+                // Ended: its successor is given slot.committed (by the restart, or here).
+                if (error instanceof MediaWorkerEndedError) {
+                  this.#ensureCommitted(slot);
+                  return;
+                }
+                this.#log.error({ err: error, worker: slot.index }, 'media worker: commit failed');
+              },
+            )
+            .finally(release);
         }
       },
       abort: async () => {
-        settle();
-        await Promise.all(prepared.map((change) => abortOn(change.thread, change.change)));
+        await Promise.all(prepared.map((change) => abortOn(change)));
       },
     };
   }
@@ -249,19 +312,82 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
    * no refusal of the config, so the prepare is made once more on its
    * successor (which has the committed config in force by then).
    */
-  async #prepareOnReady(
-    slot: Slot,
-    share: MeshConfig,
-  ): Promise<{ slot: Slot; thread: MediaWorkerHandle; change: number; share: MeshConfig }> {
+  async #prepareOnReady(slot: Slot, share: Share): Promise<PreparedOnWorker> {
     for (let attempt = 1; ; attempt += 1) {
+      const thread = await slot.ready;
+      // Held until this transaction commits or aborts (released here if it fails).
+      const release = await this.#lockOf(thread).acquire();
       try {
-        const thread = await slot.ready;
-        const change = (await thread.call({ kind: 'prepare', config: share })) as number;
-        return { slot, thread, change, share };
+        if (thread.ended) throw new MediaWorkerEndedError(slot.index, 'crashed');
+        const change = (await thread.call({
+          kind: 'prepare',
+          config: share.config,
+          wholePorts: share.wholePorts,
+        })) as number;
+        return { slot, thread, change, share, release };
       } catch (error) {
-        if (!(error instanceof MediaWorkerEndedError) || attempt >= 2 || this.#closed) throw error;
+        release();
+        if (!(error instanceof MediaWorkerEndedError) || attempt >= 3 || this.#closed) throw error;
       }
     }
+  }
+
+  #lockOf(thread: MediaWorkerHandle): ThreadLock {
+    let lock = this.#locks.get(thread);
+    if (lock === undefined) {
+      lock = new ThreadLock();
+      this.#locks.set(thread, lock);
+    }
+    return lock;
+  }
+
+  /**
+   * Puts slot.committed in force on the slot's worker once it is ready,
+   * unless it is already: a commit that found its worker dead must not
+   * leave the successor with the share before (which its restart applied).
+   */
+  #ensureCommitted(slot: Slot): void {
+    if (this.#closed) return;
+    const chained = slot.ready.then(async (thread) => {
+      if (thread.ended || this.#closed) return thread;
+      const release = await this.#lockOf(thread).acquire();
+      let done: boolean;
+      try {
+        done = await this.#reapplyCommitted(slot, thread);
+      } finally {
+        release();
+      }
+      // Refused (a fixed port taken meanwhile): tried again later (moot if the worker ended).
+      if (!done) this.#retryReapply(slot, thread, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+      return thread;
+    });
+    slot.ready = chained;
+    // A prepare waiting on it sees its failure; nobody else must.
+    chained.catch(() => undefined);
+  }
+
+  /** `share` is in force on `thread`: what a restart compares with, and its generated keys. */
+  #applied(slot: Slot, thread: MediaWorkerHandle, share: Share, keys: unknown): void {
+    slot.applied = { thread, share };
+    if (Array.isArray(keys)) slot.generated = { share, keys: keys as MediaRouteKeys[] };
+    if (slot.thread === thread && slot.endedAt !== undefined) this.#back(slot);
+  }
+
+  /** The keys generated for `share`'s legs before, for the routes whose config has not changed. */
+  #presetKeys(slot: Slot, share: Share): Record<string, string> {
+    const presets: Record<string, string> = {};
+    const generated = slot.generated;
+    if (generated === undefined) return presets;
+    const configOf = (config: MeshConfig, route: string): string | undefined => {
+      const found = config.proxy.routes.find((candidate) => candidate.name === route);
+      return found === undefined ? undefined : JSON.stringify(found);
+    };
+    for (const key of generated.keys) {
+      const now = configOf(share.config, key.route);
+      if (now === undefined || now !== configOf(generated.share.config, key.route)) continue;
+      presets[generatedKeyId(key.route, key.leg)] = key.inline;
+    }
+    return presets;
   }
 
   /** Every route, fresh from the workers, in config order. */
@@ -292,14 +418,33 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     return this.#latest;
   }
 
+  /** Every route, and the workers that did not answer (restarting, or too busy): their routes are missing. */
+  async snapshotReport(): Promise<RoutesReport> {
+    const snapshots = await this.workerSnapshots();
+    const answered = new Set(snapshots.map((snapshot) => snapshot.worker));
+    return {
+      routes: this.#routesOf(snapshots),
+      missingWorkers: this.#slots.flatMap((slot) => (answered.has(slot.index) ? [] : [slot.index])),
+    };
+  }
+
   async keys(): Promise<readonly MediaRouteKeys[]> {
+    return (await this.keysReport()).keys;
+  }
+
+  /** Every leg's key, and the workers that did not answer (their legs are missing). */
+  async keysReport(): Promise<KeysReport> {
     const answers = await Promise.all(
       this.#slots.map(
-        async (slot) =>
-          ((await ask(slot.thread, 'keys')) as readonly MediaRouteKeys[] | undefined) ?? [],
+        async (slot) => (await ask(slot.thread, 'keys')) as readonly MediaRouteKeys[] | undefined,
       ),
     );
-    return answers.flat().sort((a, b) => this.#rank(a.route) - this.#rank(b.route));
+    return {
+      keys: answers
+        .flatMap((answer) => answer ?? [])
+        .sort((a, b) => this.#rank(a.route) - this.#rank(b.route)),
+      missingWorkers: answers.flatMap((answer, index) => (answer === undefined ? [index] : [])),
+    };
   }
 
   /** Each worker's state (metrics, tests). */
@@ -437,15 +582,18 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     const spare = this.#spare;
     if (spare === undefined || spare.ended) return undefined;
     this.#spare = undefined;
-    this.#installed(slot, spare);
     try {
+      // Installed once adopted: a spare that dies adopting is no restart of the slot.
       await spare.adopt(slot.index, (end) => {
         this.#ended(slot, spare, end);
       });
-      return spare;
     } catch {
+      // Not this worker, and no spare any more either: it must not linger.
+      await spare.terminate('closed');
       return undefined;
     }
+    this.#installed(slot, spare);
+    return spare;
   }
 
   #ended(slot: Slot, thread: MediaWorkerHandle, end: WorkerEnd): void {
@@ -476,17 +624,39 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
     if (this.#closed) throw new RelayClosedError();
     const thread = (await this.#takeSpare(slot)) ?? this.#start(slot);
-    const share = slot.committed;
-    const reapplied = share === undefined || (await this.#reapply(slot, thread, share));
+    const release = await this.#lockOf(thread).acquire();
+    let reapplied: boolean;
+    try {
+      reapplied = await this.#reapplyCommitted(slot, thread);
+    } finally {
+      release();
+    }
     // Loaded while nothing else waits on it: the next restart is as quick as this one.
     this.#startSpare();
     if (!reapplied) {
       if (thread.ended) throw new MediaWorkerEndedError(slot.index, 'crashed');
-      this.#retryReapply(slot, thread, share, new Backoff({ baseMs: 500, maxMs: 30_000 }));
+      this.#retryReapply(slot, thread, new Backoff({ baseMs: 500, maxMs: 30_000 }));
       return thread;
     }
-    this.#back(slot);
+    if (slot.endedAt !== undefined) this.#back(slot);
     return thread;
+  }
+
+  /**
+   * Puts slot.committed in force on `thread` unless it is already (call with
+   * the slot's lock held); false when the worker refused it or ended.
+   */
+  async #reapplyCommitted(slot: Slot, thread: MediaWorkerHandle): Promise<boolean> {
+    // A commit made meanwhile (its prepare on the dead worker) changes
+    // slot.committed: applied again until they agree (bounded: a commit
+    // also chains its own re-apply).
+    for (let pass = 0; pass < 3; pass += 1) {
+      const share = slot.committed;
+      if (share === undefined) return true;
+      if (slot.applied?.thread === thread && slot.applied.share === share) return true;
+      if (!(await this.#reapply(slot, thread, share))) return false;
+    }
+    return slot.applied?.thread === thread && slot.applied.share === slot.committed;
   }
 
   /** The worker's routes are in force again: the gap closes. */
@@ -499,10 +669,15 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     );
   }
 
-  async #reapply(slot: Slot, thread: MediaWorkerHandle, share: MeshConfig): Promise<boolean> {
+  async #reapply(slot: Slot, thread: MediaWorkerHandle, share: Share): Promise<boolean> {
     try {
-      const change = (await thread.call({ kind: 'prepare', config: share })) as number;
-      await thread.call({ kind: 'commit', change });
+      const change = (await thread.call({
+        kind: 'prepare',
+        config: share.config,
+        wholePorts: share.wholePorts,
+        generatedKeys: this.#presetKeys(slot, share),
+      })) as number;
+      this.#applied(slot, thread, share, await thread.call({ kind: 'commit', change }));
       return true;
     } catch (error) {
       this.#log.error(
@@ -513,20 +688,24 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     }
   }
 
-  #retryReapply(slot: Slot, thread: MediaWorkerHandle, share: MeshConfig, backoff: Backoff): void {
+  #retryReapply(slot: Slot, thread: MediaWorkerHandle, backoff: Backoff): void {
     const timer = setTimeout(() => {
-      // Moot once the worker is replaced, a newer share is committed, or the relay closes.
-      if (this.#closed || thread.ended || slot.thread !== thread || slot.committed !== share) {
-        return;
-      }
-      if (this.#transactions > 0) {
-        this.#retryReapply(slot, thread, share, backoff);
-        return;
-      }
-      void this.#reapply(slot, thread, share).then((done) => {
-        if (done) this.#back(slot);
-        else this.#retryReapply(slot, thread, share, backoff);
-      });
+      void (async () => {
+        // Moot once the worker is replaced or the relay closes.
+        const moot = (): boolean => this.#closed || thread.ended || slot.thread !== thread;
+        if (moot()) return;
+        // After any transaction under way (its prepare would be refused next to this one).
+        const release = await this.#lockOf(thread).acquire();
+        let done: boolean;
+        try {
+          if (moot()) return;
+          done = await this.#reapplyCommitted(slot, thread);
+        } finally {
+          release();
+        }
+        if (!done) this.#retryReapply(slot, thread, backoff);
+        else if (slot.endedAt !== undefined) this.#back(slot);
+      })();
     }, backoff.next());
     timer.unref();
   }
@@ -571,9 +750,22 @@ async function ask(thread: MediaWorkerHandle, kind: 'snapshot' | 'keys'): Promis
   }
 }
 
-async function abortOn(thread: MediaWorkerHandle, change: number): Promise<void> {
+/** A worker's share prepared for a node transaction, holding the worker's lock. */
+interface PreparedOnWorker {
+  readonly slot: Slot;
+  readonly thread: MediaWorkerHandle;
+  readonly change: number;
+  readonly share: Share;
+  readonly release: () => void;
+}
+
+async function abortOn(prepared: PreparedOnWorker): Promise<void> {
   // A worker that ended holds nothing of the change any more; an abort only frees.
-  await thread.call({ kind: 'abort', change }).catch(() => undefined);
+  try {
+    await prepared.thread.call({ kind: 'abort', change: prepared.change }).catch(() => undefined);
+  } finally {
+    prepared.release();
+  }
 }
 
 /**
@@ -582,12 +774,13 @@ async function abortOn(thread: MediaWorkerHandle, change: number): Promise<void>
  * route that cannot be built, whichever worker found it.
  */
 function joinRefusals(refusals: readonly unknown[]): unknown {
-  const [first] = refusals;
-  if (refusals.length === 1 || !(first instanceof MediaWorkerRefusal)) return first;
+  // A worker's refusal names what it refused; another's end (no refusal of
+  // the config) must not hide that, whichever came first.
+  const named = refusals.filter((refusal) => refusal instanceof MediaWorkerRefusal);
+  const [first] = named;
+  if (refusals.length === 1 || first === undefined) return refusals[0];
   const resources: RefusedResource[] = [];
-  for (const refusal of refusals) {
-    if (refusal instanceof MediaWorkerRefusal) resources.push(...(refusal.resources ?? []));
-  }
+  for (const refusal of named) resources.push(...(refusal.resources ?? []));
   return new MediaWorkerRefusal(first.worker, {
     code: first.code,
     message: refusals.map(errorMessage).join('; '),

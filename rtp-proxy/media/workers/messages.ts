@@ -26,8 +26,20 @@ export interface MediaWorkerData {
 export type MediaWorkerRequest =
   /** A spare becomes worker `index` (it then takes that worker's share). */
   | { readonly kind: 'adopt'; readonly id: number; readonly index: number }
-  /** Prepare the worker's share of a candidate; the change is kept under `id`. */
-  | { readonly kind: 'prepare'; readonly id: number; readonly config: MeshConfig }
+  /**
+   * Prepare the worker's share of a candidate; the change is kept under `id`.
+   * `wholePorts`: proxy.rtpPorts as configured (the share holds the worker's
+   * slice). `generatedKeys`: keys this worker's predecessor generated, for
+   * a restart to rebuild the same legs with the same keys.
+   */
+  | {
+      readonly kind: 'prepare';
+      readonly id: number;
+      readonly config: MeshConfig;
+      readonly wholePorts?: { readonly start: number; readonly end: number };
+      readonly generatedKeys?: Readonly<Record<string, string>>;
+    }
+  /** Answered with the generated keys of every leg in force after the commit (MediaRouteKeys[]). */
   | { readonly kind: 'commit'; readonly id: number; readonly change: number }
   | { readonly kind: 'abort'; readonly id: number; readonly change: number }
   /** Every route's snapshot and the worker's packet totals. */

@@ -19,7 +19,10 @@
  * every worker, after every push). A range with fewer pairs than workers is
  * not split: every worker then allocates from all of it, and the kernel
  * settles who binds what (a taken port is skipped, as a port held by another
- * program is today).
+ * program is today). A worker whose slice is used up also allocates from the
+ * whole range (each prepare carries it), the same way: a config one thread
+ * accepts is not refused because its routes hash to one worker, and a
+ * refusal names the range as configured.
  */
 import type { MeshConfig, RouteConfig } from '../../../src/config/index.js';
 

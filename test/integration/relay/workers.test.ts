@@ -387,4 +387,28 @@ describe('media routes sharded over 2 workers', { timeout: 120_000 }, () => {
       squatter.close();
     }
   });
+
+  it('says in /streams which worker did not answer, rather than leaving its routes out silently', async () => {
+    const busy = workerOfRoute(b, WORKERS);
+    // Longer than /streams waits for a worker (2 s), shorter than the watchdog (5 s).
+    relay().testHooks.hang(busy, 3_000);
+    const { status, body } = await getJson<{
+      routes: MediaRouteSnapshot[];
+      missingWorkers?: number[];
+    }>(`${mesh.proxyUrl}/streams`);
+    assert.equal(status, 200);
+    assert.deepEqual(body.missingWorkers, [busy]);
+    assert.ok(body.routes.every((route) => route.name !== b));
+    const answered = await waitFor(
+      async () => {
+        const again = await getJson<{ routes: MediaRouteSnapshot[]; missingWorkers?: number[] }>(
+          `${mesh.proxyUrl}/streams`,
+        );
+        return again.body.missingWorkers === undefined ? again.body : undefined;
+      },
+      10_000,
+      () => `worker ${busy} answers again`,
+    );
+    assert.ok(answered.routes.some((route) => route.name === b));
+  });
 });
