@@ -178,7 +178,10 @@ describe('camera mesh across processes', () => {
         });
         const url = `http://${host}:${port}`;
         proxies.set(id, { id, host, running, url });
-        await waitReady(url, () => running.stderr(), 20_000);
+        // Three proxies start at once, each loading proxy.workers media
+        // workers, a spare and as many L7 threads (one per core by default):
+        // on 2 busy cores that takes them longer than 20 s together.
+        await waitReady(url, () => running.stderr(), 60_000);
       }),
     );
   });
