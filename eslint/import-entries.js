@@ -9,6 +9,13 @@ import { visitImports } from './visit-imports.js';
 
 const productRoots = ['src', 'rtp-proxy', 'signaling'];
 
+/**
+ * Second entries of a module, each a light part of it that code can load
+ * without the rest: src/node-agent/transaction.ts is what a worker thread
+ * needs of the config transaction, without the control channel's grpc-js.
+ */
+const secondEntries = ['src/node-agent/transaction.ts'];
+
 function inside(file, dir) {
   return file.startsWith(dir + path.sep);
 }
@@ -48,6 +55,7 @@ export const importEntriesRule = {
       const target = resolved.replace(/\.js$/, '.ts');
       const module = entryFolder(importer, target, root);
       if (module === undefined || target === path.join(module, 'index.ts')) return;
+      if (secondEntries.some((entry) => target === path.join(root, entry))) return;
       context.report({
         node,
         messageId: 'deep',

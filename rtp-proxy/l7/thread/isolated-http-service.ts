@@ -37,10 +37,7 @@ import type {
   WorkloadCertificates,
   WorkloadIdentitySource,
 } from '../../../src/shared/identity/index.js';
-import type {
-  ConfigParticipant,
-  PreparedChange,
-} from '../../../src/node-agent/config-transaction.js';
+import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/transaction.js';
 import { HTTP_RESOURCE_TYPES } from '../http-resources.js';
 import type { PortSharing } from '../l7-service.js';
 import { loadTcpListenAddon } from '../listener/shared-listen.js';

@@ -15,7 +15,7 @@ import { Gauge, Registry } from 'prom-client';
 import { refusedResourcesOf } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import { createLogger } from '../../../src/shared/log.js';
-import type { PreparedChange } from '../../../src/node-agent/config-transaction.js';
+import type { PreparedChange } from '../../../src/node-agent/transaction.js';
 import { HttpService } from '../l7-service.js';
 import type { L7Reply, L7Request, L7ThreadData, L7Value, ThreadFailure } from './messages.js';
 import { IdleHeapReclaimer, yieldCpuToMedia } from './thread-tuning.js';

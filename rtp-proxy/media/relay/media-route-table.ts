@@ -29,11 +29,8 @@ import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 // Straight from the modules, not the node-agent index: the index pulls in
 // grpc-js (the control channel), which a worker thread would load for nothing.
-import type {
-  ConfigParticipant,
-  PreparedChange,
-} from '../../../src/node-agent/config-transaction.js';
-import { PrepareGate, type StagedChange } from '../../../src/node-agent/prepare-gate.js';
+import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/transaction.js';
+import { PrepareGate, type StagedChange } from '../../../src/node-agent/transaction.js';
 import { checkMediaAddress } from './check-media-address.js';
 import { Destination } from './destination.js';
 import { DropCounters } from './drop-counters.js';

@@ -58,11 +58,8 @@ import { CameraSource, type CameraSourceOptions } from '../../../src/media/rtsp-
 import type { MediaSource } from '../../../src/media/source/index.js';
 // Straight from the modules, not the node-agent index: the index pulls in
 // grpc-js (the control channel), which a worker thread would load for nothing.
-import type {
-  ConfigParticipant,
-  PreparedChange,
-} from '../../../src/node-agent/config-transaction.js';
-import { PrepareGate, type StagedChange } from '../../../src/node-agent/prepare-gate.js';
+import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/transaction.js';
+import { PrepareGate, type StagedChange } from '../../../src/node-agent/transaction.js';
 import { RtspConnection, type ConnectionDefect } from './connection.js';
 import type { RequestDefect, RtspContext } from './context.js';
 import { DemoSource } from './demo-source.js';

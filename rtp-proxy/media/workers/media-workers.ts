@@ -783,7 +783,8 @@ function joinRefusals(refusals: readonly unknown[]): unknown {
   for (const refusal of named) resources.push(...(refusal.resources ?? []));
   return new MediaWorkerRefusal(first.worker, {
     code: first.code,
-    message: refusals.map(errorMessage).join('; '),
+    // Workers refusing for one reason (a setting every share carries) say it once.
+    message: [...new Set(refusals.map(errorMessage))].join('; '),
     ...(resources.length === 0 ? {} : { resources }),
   });
 }
