@@ -95,13 +95,19 @@ function lines(text: string): string[] {
 
 const READY = /^(control-plane|proxy|signaling) +ready +http:\/\/127\.0\.0\.1:\d+$/;
 
+/** Waits for the three ready lines; when they do not come, stops `up` (a pty left open would keep this file's process alive). */
 async function allReady(launched: Launched, timeoutMs: number): Promise<void> {
-  await waitFor(
-    () =>
-      lines(launched.stdout()).filter((line) => READY.test(line)).length === 3 ? true : undefined,
-    timeoutMs,
-    () => `three ready lines, got:\n${launched.stdout()}\n${launched.stderr()}`,
-  );
+  try {
+    await waitFor(
+      () =>
+        lines(launched.stdout()).filter((line) => READY.test(line)).length === 3 ? true : undefined,
+      timeoutMs,
+      () => `three ready lines, got:\n${launched.stdout()}\n${launched.stderr()}`,
+    );
+  } catch (error) {
+    killGroup(launched.child, 'SIGKILL');
+    throw error;
+  }
 }
 
 function squatTcp(port: number): Promise<Server> {
