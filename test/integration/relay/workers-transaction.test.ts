@@ -123,7 +123,8 @@ describe('media routes on 2 workers, as a config participant', { timeout: 60_000
     ]);
     portA = await evenFreePort();
     portB = await evenFreePort([portA]);
-    rtpStart = 2 * (23_000 + Math.floor(Math.random() * 2_000));
+    // Even, and with its 200 ports below signaling.rtcPorts' default 50000-59999 (the config refuses an overlap).
+    rtpStart = 2 * (20_000 + Math.floor(Math.random() * 2_000));
     workers = new MediaWorkers({
       workers: WORKERS,
       log,
