@@ -65,8 +65,9 @@ describe('incremental resource push to a proxy node', () => {
     const held = (await dump()).resources;
     assert.deepEqual(
       node.resources
-        // The trust bundle is not config: the node holds it apart from its config resources.
-        .filter((state) => state.type !== 'TRUST_BUNDLE')
+        // The trust bundle and placements are not config: the node holds them
+        // apart from its config resources.
+        .filter((state) => state.type !== 'TRUST_BUNDLE' && state.type !== 'PLACEMENT')
         .map((state) => `${state.type}/${state.name}@${String(state.acked)}`)
         .sort(),
       held.map((ref) => `${ref.type}/${ref.name}@${ref.version}`).sort(),
