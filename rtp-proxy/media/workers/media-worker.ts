@@ -12,24 +12,17 @@
  * building a worker's routes, so the main thread keeps one spare loaded and
  * hands it the index of a worker that died ('adopt').
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { refusedResourcesOf } from '../../../src/config/index.js';
-import { errorMessage } from '../../../src/shared/errors.js';
+import { workerData } from 'node:worker_threads';
+import { refusedResourcesOf, type RefusedResource } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/shared/log.js';
+import { PreparedChanges, serveRequests, threadPort } from '../../../src/shared/threads/index.js';
 import { useSrtpEngine } from '../../../src/protocol/srtp/index.js';
 import { useUdpIo } from '../../../src/media/udp/index.js';
 import type { PreparedChange } from '../../../src/node-agent/index.js';
 import { MediaRouteTable } from '../relay/index.js';
-import type {
-  MediaWorkerData,
-  MediaWorkerReply,
-  MediaWorkerRequest,
-  MediaWorkerValue,
-  WorkerFailure,
-} from './messages.js';
+import type { MediaWorkerData, MediaWorkerRequest, MediaWorkerValue } from './messages.js';
 
-const port = parentPort;
-if (port === null) throw new Error('media-worker.js runs as a worker thread only');
+const port = threadPort('media-worker.js');
 const data = workerData as MediaWorkerData;
 const rootLog = createLogger('proxy', data.logLevel, data.tty);
 // The SRTP engine and the UDP I/O are chosen per thread (module state): each
@@ -51,7 +44,7 @@ function routes(): MediaRouteTable {
   return worker.table;
 }
 
-const prepared = new Map<number, PreparedChange>();
+const prepared = new PreparedChanges<PreparedChange>('media worker');
 /** Packets of routes this worker closed: the worker's totals must not fall when a route goes. */
 let retiredIn = 0;
 let retiredOut = 0;
@@ -92,7 +85,7 @@ async function handle(request: MediaWorkerRequest): Promise<MediaWorkerValue> {
       adopt(request.index);
       return null;
     case 'prepare':
-      prepared.set(
+      prepared.keep(
         request.id,
         await routes().prepare(request.config, {
           ...(request.wholePorts === undefined ? {} : { wholePorts: request.wholePorts }),
@@ -101,13 +94,13 @@ async function handle(request: MediaWorkerRequest): Promise<MediaWorkerValue> {
       );
       return request.id;
     case 'commit':
-      commit(take(request.change));
+      commit(prepared.take(request.change));
       // The main thread keeps these: a successor of this worker reuses them.
       return routes()
         .keys()
         .filter((key) => key.generated);
     case 'abort':
-      await take(request.change).abort();
+      await prepared.take(request.change).abort();
       return null;
     case 'snapshot':
       return { routes: routes().snapshot(), totals: totals() };
@@ -133,35 +126,8 @@ async function handle(request: MediaWorkerRequest): Promise<MediaWorkerValue> {
   }
 }
 
-function take(change: number): PreparedChange {
-  const found = prepared.get(change);
-  if (found === undefined) throw new Error(`media worker: no prepared change ${change}`);
-  prepared.delete(change);
-  return found;
-}
-
-function failure(error: unknown): WorkerFailure {
-  const resources = refusedResourcesOf(error);
-  const code =
-    error !== null &&
-    typeof error === 'object' &&
-    typeof (error as { code?: unknown }).code === 'string'
-      ? (error as { code: string }).code
-      : 'ERR_MEDIA_WORKER';
-  return { code, message: errorMessage(error), ...(resources === undefined ? {} : { resources }) };
-}
-
-port.on('message', (request: MediaWorkerRequest) => {
-  handle(request).then(
-    (value) => {
-      const reply: MediaWorkerReply = { id: request.id, ok: true, value };
-      port.postMessage(reply);
-      // Nothing else holds the thread open once its routes and port are closed: it ends.
-      if (request.kind === 'close') port.close();
-    },
-    (error: unknown) => {
-      const reply: MediaWorkerReply = { id: request.id, ok: false, failure: failure(error) };
-      port.postMessage(reply);
-    },
-  );
+serveRequests<MediaWorkerRequest, MediaWorkerValue, RefusedResource>(port, {
+  handle,
+  fallbackCode: 'ERR_MEDIA_WORKER',
+  resourcesOf: refusedResourcesOf,
 });

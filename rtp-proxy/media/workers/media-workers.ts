@@ -493,20 +493,7 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     const spare = this.#spare;
     this.#spare = undefined;
     await spare?.terminate('closed');
-    await Promise.all(
-      this.#slots.map(async ({ thread }) => {
-        if (thread.ended) return;
-        const timer = setTimeout(() => void thread.terminate('closed'), CLOSE_TIMEOUT_MS);
-        try {
-          await thread.call({ kind: 'close' });
-        } catch {
-          // Ended already, or terminated by the timer: nothing left to close.
-        } finally {
-          clearTimeout(timer);
-          await thread.terminate('closed');
-        }
-      }),
-    );
+    await Promise.all(this.#slots.map(({ thread }) => thread.close(CLOSE_TIMEOUT_MS)));
   }
 
   #slotAt(index: number): Slot {

@@ -7,6 +7,7 @@
  */
 import type { MeshConfig, RefusedResource } from '../../../src/config/index.js';
 import type { LevelWithSilent } from '../../../src/shared/log.js';
+import type { ThreadFailure, ThreadReply } from '../../../src/shared/threads/index.js';
 import type { MediaRouteKeys, MediaRouteSnapshot } from './relay-view.js';
 
 /** Given to a worker when it starts (workerData). */
@@ -71,15 +72,9 @@ export interface WorkerSnapshot {
 }
 
 /** A refusal from the worker, rebuilt on the main thread as an error. */
-export interface WorkerFailure {
-  readonly code: string;
-  readonly message: string;
-  readonly resources?: readonly RefusedResource[];
-}
+export type WorkerFailure = ThreadFailure<RefusedResource>;
 
 export type MediaWorkerValue =
   null | number | Omit<WorkerSnapshot, 'worker'> | readonly MediaRouteKeys[];
 
-export type MediaWorkerReply =
-  | { readonly id: number; readonly ok: true; readonly value: MediaWorkerValue }
-  | { readonly id: number; readonly ok: false; readonly failure: WorkerFailure };
+export type MediaWorkerReply = ThreadReply<MediaWorkerValue, RefusedResource>;
