@@ -21,7 +21,8 @@
  * Several L7 threads may serve the same listeners, each with its own
  * HttpService and its own socket of every port (prepareShared, issue 20):
  * the first thread binds each new port exclusively (picking the port of a
- * listener of port 0), the others join the ports it got.
+ * listener of port 0), the others join the ports it got. Their clusters
+ * share outlier ejections through `ejections` (adoptEjection on arrival).
  */
 import type { Registry } from 'prom-client';
 import type {
@@ -38,7 +39,8 @@ import type { Logger } from '../../src/shared/log.js';
 // grpc-js (the control channel), which a worker thread would load for nothing.
 import type { ConfigParticipant, PreparedChange } from '../../src/node-agent/transaction.js';
 import { PrepareGate, type StagedChange } from '../../src/node-agent/transaction.js';
-import { Cluster, clusterSettingsKey } from './cluster/cluster.js';
+import { Cluster, clusterSettingsKey, type EjectionShare } from './cluster/cluster.js';
+import type { Ejection } from './cluster/outlier.js';
 import { HTTP_RESOURCE_TYPES } from './http-resources.js';
 import { HttpMetrics } from './l7-metrics.js';
 import { HttpRouter } from './router/http-router.js';
@@ -110,6 +112,12 @@ interface PreparedListeners {
   readonly claimed: ReadonlySet<L7Listener>;
 }
 
+export interface HttpServiceOptions {
+  readonly credentials?: MeshCredentials;
+  /** Where this service's outlier ejections go when other L7 threads serve the same config. */
+  readonly ejections?: EjectionShare;
+}
+
 export class HttpService implements ConfigParticipant {
   readonly name = 'l7';
   /** The resource types the L7 service puts in force (static: a node may declare them before making it). */
@@ -127,9 +135,11 @@ export class HttpService implements ConfigParticipant {
   readonly #gate: PrepareGate;
   /** The node's workload certificate, as the main thread last sent it. */
   readonly credentials: MeshCredentials;
+  readonly #ejections: EjectionShare | undefined;
 
-  constructor(log: Logger, registry: Registry, credentials = new MeshCredentials()) {
-    this.credentials = credentials;
+  constructor(log: Logger, registry: Registry, options: HttpServiceOptions = {}) {
+    this.credentials = options.credentials ?? new MeshCredentials();
+    this.#ejections = options.ejections;
     this.#log = log.child({ component: 'http-proxy' });
     this.#gate = new PrepareGate({
       name: 'l7',
@@ -152,6 +162,11 @@ export class HttpService implements ConfigParticipant {
       metrics: this.#metrics,
       log: this.#log,
     });
+  }
+
+  /** An ejection another L7 thread's cluster `cluster` decided: the cluster in force adopts it. */
+  adoptEjection(cluster: string, endpointId: string, ejection: Ejection): void {
+    this.#clusters.get(cluster)?.cluster.adoptEjection(endpointId, ejection);
   }
 
   /** The listeners in force, by name (their bound addresses, for tests and `up`). */
@@ -321,7 +336,11 @@ export class HttpService implements ConfigParticipant {
         }
         continue;
       }
-      const cluster = new Cluster(clusterConfig, config, this.#log, undefined, this.credentials);
+      const cluster = new Cluster(clusterConfig, config, {
+        log: this.#log,
+        credentials: this.credentials,
+        ...(this.#ejections === undefined ? {} : { ejections: this.#ejections }),
+      });
       created.push(cluster);
       entries.set(clusterConfig.name, { key, cluster });
     }

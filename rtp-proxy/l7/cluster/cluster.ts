@@ -15,6 +15,9 @@
  * A new cluster sends nothing until start(): one built for a candidate config
  * (a transaction's prepare) must not probe upstreams for a config that may
  * still be refused.
+ *
+ * With several L7 threads each has its own instance of a cluster; their
+ * outlier ejections are shared through `ejections` (outlier.ts says why).
  */
 import { validHostPort } from '../../../src/shared/address.js';
 import { systemClock, type Clock } from '../../../src/shared/clock.js';
@@ -33,7 +36,7 @@ import {
 } from './balancers.js';
 import { CircuitBreaker, releaseOnce, type Release } from './circuit-breaker.js';
 import { HealthChecker } from './health-check.js';
-import { OutlierDetector, outcomeOf } from './outlier.js';
+import { OutlierDetector, outcomeOf, type Ejection } from './outlier.js';
 import { RetryBudget } from './retry-budget.js';
 import {
   Http1Pool,
@@ -59,6 +62,19 @@ export class ClusterTlsError extends StreammeshError {
 
 export interface ClusterEndpoint extends UpstreamTarget {
   activeRequests: number;
+}
+
+/** Where a cluster's outlier ejections go to the same cluster in the other L7 threads. */
+export interface EjectionShare {
+  publish(cluster: string, endpointId: string, ejection: Ejection): void;
+}
+
+export interface ClusterContext {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** The node's workload certificate, for a cluster with `tls`. */
+  readonly credentials?: MeshCredentials;
+  readonly ejections?: EjectionShare;
 }
 
 /** What one attempt said about its endpoint: a status, or a failure with no response. */
@@ -88,13 +104,8 @@ export class Cluster {
   #ejections = 0;
   #inFlight = 0;
 
-  constructor(
-    config: HttpClusterConfig,
-    http: HttpConfig,
-    log: Logger,
-    clock: Clock = systemClock,
-    credentials?: MeshCredentials,
-  ) {
+  constructor(config: HttpClusterConfig, http: HttpConfig, context: ClusterContext) {
+    const { log, clock = systemClock, credentials, ejections } = context;
     if (config.tls !== undefined && credentials?.current === undefined) {
       throw new ClusterTlsError(config);
     }
@@ -124,6 +135,13 @@ export class Cluster {
         maxEjectionMs: config.outlier.baseEjectionMs * 10,
         maxEjectionPercent: config.outlier.maxEjectionPercent,
         clock,
+        ...(ejections === undefined
+          ? {}
+          : {
+              onEjected: (endpointId: string, ejection: Ejection) => {
+                ejections.publish(config.name, endpointId, ejection);
+              },
+            }),
       });
       this.outlier.setEndpoints(this.endpoints.map((endpoint) => endpoint.id));
     }
@@ -248,6 +266,11 @@ export class Cluster {
       if (!wasEjected && this.outlier.isEjected(endpoint.id)) this.#ejections += 1;
     }
     if ('status' in result) this.#latency?.observe(endpoint.id, latencyMs);
+  }
+
+  /** An ejection the same cluster in another L7 thread decided: this one adopts it. */
+  adoptEjection(endpointId: string, ejection: Ejection): void {
+    this.outlier?.adopt(endpointId, ejection);
   }
 
   isHealthy(endpointId: string): boolean {

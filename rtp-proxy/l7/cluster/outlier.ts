@@ -9,6 +9,13 @@
  *
  * Time is read from the injected clock on each call; un-ejection happens
  * lazily then, so there is no timer to leak.
+ *
+ * A proxy serving from several L7 threads has a detector per thread, each
+ * counting the responses its own connections see. An ejection is still the
+ * whole proxy's, as with Envoy's one detector over all its workers: the
+ * thread that ejects tells the others (onEjected), which adopt it (adopt)
+ * until the same time, so no thread keeps sending to an endpoint another
+ * found failing. Times are wall-clock (Date.now), the same in every thread.
  */
 import type { Clock } from '../../../src/shared/clock.js';
 import type { Endpoint } from './balancers.js';
@@ -25,6 +32,16 @@ export interface OutlierOptions {
   /** Never more than this share of the cluster ejected at once (Envoy default 10). */
   readonly maxEjectionPercent: number;
   readonly clock: Clock;
+  /** Called when this detector ejects an endpoint (not for adopted ejections). */
+  readonly onEjected?: (endpointId: string, ejection: Ejection) => void;
+}
+
+/** One ejection as another detector of the same cluster adopts it. */
+export interface Ejection {
+  /** Clock time at which it ends. */
+  readonly until: number;
+  /** How many times the endpoint has been ejected, this one included (the next one lasts longer). */
+  readonly ejections: number;
 }
 
 /** What one response says about its endpoint. */
@@ -91,8 +108,22 @@ export class OutlierDetector {
       health.consecutiveErrors >= this.#options.consecutiveErrors ||
       health.consecutiveGatewayErrors >= this.#options.consecutiveGatewayErrors
     ) {
-      this.#eject(health);
+      this.#eject(endpointId, health);
     }
+  }
+
+  /**
+   * Takes an ejection another detector of this cluster decided (another L7
+   * thread's), whatever this one counted: the endpoint is out until
+   * `ejection.until` (or longer if this detector ejected it for longer).
+   * The percentage cap is the deciding detector's to apply. Unknown
+   * endpoints, and ejections already over, are ignored.
+   */
+  adopt(endpointId: string, ejection: Ejection): void {
+    const health = this.#endpoints.get(endpointId);
+    if (health === undefined || ejection.until <= this.#options.clock.now()) return;
+    health.ejections = Math.max(health.ejections, ejection.ejections);
+    health.ejectedUntil = Math.max(health.ejectedUntil ?? 0, ejection.until);
   }
 
   isEjected(endpointId: string): boolean {
@@ -116,7 +147,7 @@ export class OutlierDetector {
     return this.#refused;
   }
 
-  #eject(health: EndpointHealth): void {
+  #eject(endpointId: string, health: EndpointHealth): void {
     const allowed = Math.floor((this.#options.maxEjectionPercent / 100) * this.#endpoints.size);
     if (this.ejectedCount >= allowed) {
       // The error counts stay, so the next failure tries again once room frees up.
@@ -129,6 +160,10 @@ export class OutlierDetector {
       this.#options.baseEjectionMs * health.ejections,
     );
     health.ejectedUntil = this.#options.clock.now() + duration;
+    this.#options.onEjected?.(endpointId, {
+      until: health.ejectedUntil,
+      ejections: health.ejections,
+    });
   }
 
   /** Returns endpoints whose time is up to service, with fresh error counts. */

@@ -24,8 +24,12 @@
  *     restarts by reason, whether each thread is up, its event-loop load;
  *   - hands the threads the node's workload certificate and each renewal
  *     (useIdentity), for mesh mutual TLS; a restarted thread starts with the
- *     latest.
+ *     latest;
+ *   - gives the threads a channel to share outlier ejections on: an
+ *     endpoint one thread ejects is out for all (ejection-channel.ts). A
+ *     restarted thread starts with none: it learns the next ones.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
@@ -114,6 +118,9 @@ export class IsolatedHttpService implements ConfigParticipant {
         return run;
       },
     };
+    // Outlier ejections are the proxy's, not a thread's: its threads share
+    // them on a channel of their own (ejection-channel.ts).
+    const ejectionChannel = count === 1 ? undefined : `streammesh-l7-ejections-${randomUUID()}`;
     const workers: L7Worker[] = [];
     for (let index = 0; index < count; index += 1) {
       const log = count === 1 ? this.#log : this.#log.child({ worker: index });
@@ -127,6 +134,7 @@ export class IsolatedHttpService implements ConfigParticipant {
             unresponsiveMs: options.unresponsiveMs ?? 10_000,
             pingIntervalMs: options.pingIntervalMs ?? 1000,
             restartBackoff: options.restartBackoff ?? { baseMs: 250, maxMs: 30_000 },
+            ejectionChannel,
           },
           host,
         ),

@@ -17,6 +17,7 @@ import { errorMessage } from '../../../src/shared/errors.js';
 import { createLogger } from '../../../src/shared/log.js';
 import type { PreparedChange } from '../../../src/node-agent/transaction.js';
 import { HttpService } from '../l7-service.js';
+import { EjectionChannel } from './ejection-channel.js';
 import type { L7Reply, L7Request, L7ThreadData, L7Value, ThreadFailure } from './messages.js';
 import { IdleHeapReclaimer, yieldCpuToMedia } from './thread-tuning.js';
 
@@ -39,7 +40,13 @@ new Gauge({
 });
 yieldCpuToMedia(log);
 const reclaimer = new IdleHeapReclaimer({ registry, log });
-const service = new HttpService(log, registry);
+const ejections =
+  data.ejectionChannel === undefined
+    ? undefined
+    : new EjectionChannel(data.ejectionChannel, (cluster, endpointId, ejection) => {
+        service.adoptEjection(cluster, endpointId, ejection);
+      });
+const service = new HttpService(log, registry, ejections === undefined ? {} : { ejections });
 // Before any config: a mesh TLS listener of the first config needs it.
 if (data.certificates !== undefined) service.credentials.update(data.certificates);
 const prepared = new Map<number, PreparedChange>();
@@ -73,6 +80,7 @@ async function handle(request: L7Request): Promise<L7Value> {
       return [...service.listeners].map(([name, listener]) => ({ name, ...listener.address }));
     case 'close':
       await service.close();
+      ejections?.close();
       reclaimer.stop();
       return null;
     case 'crash':

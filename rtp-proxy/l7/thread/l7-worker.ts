@@ -29,6 +29,8 @@ export interface L7WorkerOptions {
   readonly unresponsiveMs: number;
   readonly pingIntervalMs: number;
   readonly restartBackoff: BackoffOptions;
+  /** The channel of the service's threads' shared outlier ejections (messages.ts L7ThreadData). */
+  readonly ejectionChannel: string | undefined;
 }
 
 /** What a worker asks of the service that owns it. */
@@ -293,6 +295,7 @@ export class L7Worker {
         tty: process.stdout.isTTY,
         certificates: this.#host.certificates(),
         worker: this.index,
+        ejectionChannel: this.#options.ejectionChannel,
       },
       { heapMb: this.#options.heapMb },
       (end) => {

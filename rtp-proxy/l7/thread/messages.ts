@@ -21,6 +21,11 @@ export interface L7ThreadData {
   readonly certificates: WorkloadCertificates | undefined;
   /** Which of the L7 threads this is (0..workers-1), for its logs. */
   readonly worker: number;
+  /**
+   * The BroadcastChannel on which this proxy's L7 threads share their
+   * outlier ejections (ejection-channel.ts); absent with one thread.
+   */
+  readonly ejectionChannel?: string | undefined;
 }
 
 export type L7Request =

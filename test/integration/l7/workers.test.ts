@@ -621,4 +621,94 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
     assert.ok(await canBindTcp(gone), `port ${gone} of the removed listener released`);
     assert.deepEqual(new Set(await statuses(third.port, 10)), new Set([418]));
   });
+
+  it('an endpoint one thread ejects is ejected on every thread: no thread sends it another request', async () => {
+    const { service, registry } = start();
+    const failing = await startBackend('failing');
+    failing.handler = (_req, res) => {
+      res.writeHead(500).end('failing');
+    };
+    try {
+      (
+        await service.prepareHttp(
+          httpSchema.parse({
+            listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
+            routes: [
+              { name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'api' } },
+            ],
+            clusters: [
+              {
+                name: 'api',
+                endpoints: [backend.address, failing.address],
+                outlier: { consecutive5xx: 3, baseEjectionMs: 60_000, maxEjectionPercent: 50 },
+              },
+            ],
+          }),
+        )
+      ).commit();
+      const port = await edgePort(service);
+      const available = (): Promise<Map<string, number>> =>
+        byWorker(registry, service, 'streammesh_http_endpoint_available', {
+          cluster: 'api',
+          endpoint: failing.address,
+        });
+      const requests = (): Promise<Map<string, number>> =>
+        byWorker(registry, service, 'streammesh_http_requests_total', { route: 'main' });
+
+      // A connection per request until one thread has seen 3 failures in a row and ejected it.
+      for (let i = 0; i < 200 && ![...(await available()).values()].includes(0); i += 1) {
+        await getOnce(port, `/fail/${i}`);
+      }
+      const ejectedBy = [...(await available())].filter(([, value]) => value === 0);
+      assert.ok(ejectedBy.length > 0, 'one thread ejected the failing endpoint');
+      // The others adopt it without a request of their own to it.
+      let byThread = new Map<string, number>();
+      await waitFor(
+        async () => {
+          byThread = await available();
+          return byThread.size === 2 && [...byThread.values()].every((value) => value === 0)
+            ? true
+            : undefined;
+        },
+        5_000,
+        () => `available by worker: ${JSON.stringify([...byThread])}`,
+      );
+
+      const seenBefore = failing.seen.length;
+      const before = await requests();
+      const after: (number | string)[] = [];
+      for (let i = 0; i < 60; i += 1) after.push(await getOnce(port, `/after/${i}`));
+      assert.deepEqual(
+        new Set(after),
+        new Set([200]),
+        'every request answered by the good endpoint',
+      );
+      assert.equal(
+        failing.seen.length,
+        seenBefore,
+        'no thread sent the ejected endpoint a request',
+      );
+      const served = await requests();
+      for (const worker of ['0', '1']) {
+        assert.ok(
+          (served.get(worker) ?? 0) > (before.get(worker) ?? 0),
+          `worker ${worker} served some of the requests after the ejection: ${JSON.stringify([...served])}`,
+        );
+      }
+      const ejections = await byWorker(
+        registry,
+        service,
+        'streammesh_http_outlier_ejections_total',
+        {
+          cluster: 'api',
+        },
+      );
+      assert.ok(
+        [...ejections.values()].reduce((sum, count) => sum + count, 0) >= 1,
+        'the ejection is counted by the thread that decided it',
+      );
+    } finally {
+      await failing.close();
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { RoundRobin, type Endpoint } from '../../../rtp-proxy/l7/cluster/balance
 import {
   OutlierDetector,
   outcomeOf,
+  type Ejection,
   type OutlierOptions,
 } from '../../../rtp-proxy/l7/cluster/outlier.js';
 
@@ -110,5 +111,54 @@ describe('OutlierDetector', () => {
     detector.setEndpoints(['ep1', 'ep2']);
     assert.equal(detector.isEjected('ep0'), false);
     assert.equal(detector.ejectedCount, 0);
+  });
+
+  it('tells onEjected what it ejected, and only that: not an adopted ejection, not a refused one', () => {
+    const told: [string, Ejection][] = [];
+    const { detector, advance } = setup(4, {
+      onEjected: (id, ejection) => told.push([id, ejection]),
+    });
+    fail(detector, 'ep1', 5);
+    assert.deepEqual(told, [['ep1', { until: 31_000, ejections: 1 }]]);
+    detector.adopt('ep2', { until: 20_000, ejections: 1 });
+    fail(detector, 'ep3', 5);
+    assert.equal(detector.refusedEjections, 1, 'ep3 over the 50% cap');
+    assert.equal(told.length, 1);
+    advance(30_000);
+    fail(detector, 'ep1', 5);
+    assert.deepEqual(
+      told[1],
+      ['ep1', { until: 91_000, ejections: 2 }],
+      'the second lasts twice as long',
+    );
+  });
+
+  it("adopts another detector's ejection until its end, with its count, whatever its own count", () => {
+    const { detector, advance } = setup(4);
+    fail(detector, 'ep1', 2);
+    detector.adopt('ep1', { until: 61_000, ejections: 2 });
+    assert.equal(detector.isEjected('ep1'), true);
+    advance(59_999);
+    assert.equal(detector.isEjected('ep1'), true);
+    advance(1);
+    assert.equal(detector.isEjected('ep1'), false, 'back at the adopted end');
+    fail(detector, 'ep1', 5);
+    advance(89_999);
+    assert.equal(detector.isEjected('ep1'), true, 'its next ejection is the third: 90 s');
+    advance(1);
+    assert.equal(detector.isEjected('ep1'), false);
+  });
+
+  it('keeps the later end when it adopts an ejection it already has, and ignores stale or unknown ones', () => {
+    const { detector, advance } = setup(4);
+    fail(detector, 'ep1', 5);
+    detector.adopt('ep1', { until: 5_000, ejections: 1 });
+    advance(29_999);
+    assert.equal(detector.isEjected('ep1'), true, 'its own, longer, ejection stands');
+    detector.adopt('ep2', { until: 1_000, ejections: 1 });
+    assert.equal(detector.isEjected('ep2'), false, 'an ejection already over is not taken');
+    detector.adopt('gone', { until: 99_000, ejections: 1 });
+    assert.equal(detector.isEjected('gone'), false);
+    assert.equal(detector.ejectedCount, 1);
   });
 });
