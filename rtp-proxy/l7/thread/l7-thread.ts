@@ -9,20 +9,19 @@
  * file descriptor, not through the main thread). It runs at a lower CPU
  * priority and gives memory back once quiet (thread-tuning.ts).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { Gauge, Registry } from 'prom-client';
-import { refusedResourcesOf } from '../../../src/config/index.js';
-import { errorMessage } from '../../../src/shared/errors.js';
+import { refusedResourcesOf, type RefusedResource } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/shared/log.js';
+import { PreparedChanges, serveRequests, threadPort } from '../../../src/shared/threads/index.js';
 import type { PreparedChange } from '../../../src/node-agent/transaction.js';
 import { HttpService } from '../l7-service.js';
 import { EjectionChannel } from './ejection-channel.js';
-import type { L7Reply, L7Request, L7ThreadData, L7Value, ThreadFailure } from './messages.js';
+import type { L7Request, L7ThreadData, L7Value } from './messages.js';
 import { IdleHeapReclaimer, yieldCpuToMedia } from './thread-tuning.js';
 
-const port = parentPort;
-if (port === null) throw new Error('l7-thread.js runs as a worker thread only');
+const port = threadPort('l7-thread.js');
 const data = workerData as L7ThreadData;
 const log = createLogger(data.role, data.logLevel, data.tty).child({
   thread: 'l7',
@@ -49,25 +48,25 @@ const ejections =
 const service = new HttpService(log, registry, ejections === undefined ? {} : { ejections });
 // Before any config: a mesh TLS listener of the first config needs it.
 if (data.certificates !== undefined) service.credentials.update(data.certificates);
-const prepared = new Map<number, PreparedChange>();
+const prepared = new PreparedChanges<PreparedChange>('l7 thread');
 
 async function handle(request: L7Request): Promise<L7Value> {
   switch (request.kind) {
     case 'prepare': {
       // The change is kept under the request's id, which the answer names.
       if (request.sharing === undefined) {
-        prepared.set(request.id, await service.prepareHttp(request.http));
+        prepared.keep(request.id, await service.prepareHttp(request.http));
         return { change: request.id, ports: {} };
       }
       const shared = await service.prepareShared(request.http, request.sharing);
-      prepared.set(request.id, shared.prepared);
+      prepared.keep(request.id, shared.prepared);
       return { change: request.id, ports: shared.ports };
     }
     case 'commit':
-      take(request.change).commit();
+      prepared.take(request.change).commit();
       return null;
     case 'abort':
-      await take(request.change).abort();
+      await prepared.take(request.change).abort();
       return null;
     case 'metrics':
       return registry.getMetricsAsJSON();
@@ -91,35 +90,8 @@ async function handle(request: L7Request): Promise<L7Value> {
   }
 }
 
-function take(change: number): PreparedChange {
-  const found = prepared.get(change);
-  if (found === undefined) throw new Error(`l7 thread: no prepared change ${change}`);
-  prepared.delete(change);
-  return found;
-}
-
-function failure(error: unknown): ThreadFailure {
-  const resources = refusedResourcesOf(error);
-  const code =
-    error !== null &&
-    typeof error === 'object' &&
-    typeof (error as { code?: unknown }).code === 'string'
-      ? (error as { code: string }).code
-      : 'ERR_L7_THREAD';
-  return { code, message: errorMessage(error), ...(resources === undefined ? {} : { resources }) };
-}
-
-port.on('message', (request: L7Request) => {
-  handle(request).then(
-    (value) => {
-      const reply: L7Reply = { id: request.id, ok: true, value };
-      port.postMessage(reply);
-      // Nothing else holds the thread open once the port is closed: it ends.
-      if (request.kind === 'close') port.close();
-    },
-    (error: unknown) => {
-      const reply: L7Reply = { id: request.id, ok: false, failure: failure(error) };
-      port.postMessage(reply);
-    },
-  );
+serveRequests<L7Request, L7Value, RefusedResource>(port, {
+  handle,
+  fallbackCode: 'ERR_L7_THREAD',
+  resourcesOf: refusedResourcesOf,
 });

@@ -273,17 +273,7 @@ export class L7Worker {
 
   async close(): Promise<void> {
     clearInterval(this.#watchdog);
-    const thread = this.#thread;
-    if (thread.ended) return;
-    const timer = setTimeout(() => void thread.terminate('closed'), CLOSE_TIMEOUT_MS);
-    try {
-      await thread.call({ kind: 'close' });
-    } catch {
-      // Ended already, or terminated by the timer: nothing left to close.
-    } finally {
-      clearTimeout(timer);
-      await thread.terminate('closed');
-    }
+    await this.#thread.close(CLOSE_TIMEOUT_MS);
   }
 
   #start(): L7ThreadHandle {
