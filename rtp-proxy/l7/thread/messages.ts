@@ -9,6 +9,7 @@ import type { HttpConfig, RefusedResource } from '../../../src/config/index.js';
 import type { LevelWithSilent } from '../../../src/shared/log.js';
 import type { WorkloadCertificates } from '../../../src/shared/identity/index.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
+import type { ThreadFailure as SharedThreadFailure } from '../../../src/shared/threads/index.js';
 import type { PortSharing } from '../l7-service.js';
 
 /** Given to the thread when it starts (workerData). */
@@ -64,12 +65,7 @@ export type L7Request =
   | { readonly kind: 'crash'; readonly id: number };
 
 /** A refusal from the thread, rebuilt on the main thread as an error. */
-export interface ThreadFailure {
-  readonly code: string;
-  readonly message: string;
-  /** The resources refused, when the error named them (ResourceRefusal). */
-  readonly resources?: readonly RefusedResource[];
-}
+export type ThreadFailure = SharedThreadFailure<RefusedResource>;
 
 export interface ListenerAddress {
   readonly name: string;
@@ -86,7 +82,3 @@ export interface PreparedReply {
 }
 
 export type L7Value = null | PreparedReply | MetricsJson | readonly ListenerAddress[];
-
-export type L7Reply =
-  | { readonly id: number; readonly ok: true; readonly value: L7Value }
-  | { readonly id: number; readonly ok: false; readonly failure: ThreadFailure };

@@ -7,7 +7,7 @@
  */
 import type { MeshConfig, RefusedResource } from '../../../src/config/index.js';
 import type { LevelWithSilent } from '../../../src/shared/log.js';
-import type { ThreadFailure, ThreadReply } from '../../../src/shared/threads/index.js';
+import type { ThreadFailure } from '../../../src/shared/threads/index.js';
 import type { MediaRouteKeys, MediaRouteSnapshot } from './relay-view.js';
 
 /** Given to a worker when it starts (workerData). */
@@ -76,5 +76,3 @@ export type WorkerFailure = ThreadFailure<RefusedResource>;
 
 export type MediaWorkerValue =
   null | number | Omit<WorkerSnapshot, 'worker'> | readonly MediaRouteKeys[];
-
-export type MediaWorkerReply = ThreadReply<MediaWorkerValue, RefusedResource>;
