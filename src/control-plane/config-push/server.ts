@@ -765,8 +765,15 @@ export class ConfigPushServer {
           break;
         }
         this.#acks.inc();
-        registry.acked(id, systemVersion);
-        this.#options.log.debug({ node: id, version: systemVersion }, 'config ACK');
+        // The non-config part of a push is sent apart under the same version
+        // and is ACKed even when the config part was NACKed: the node holds
+        // that version only once no config refusal is in force.
+        const refusingConfig = record?.resources
+          .refusals()
+          .some((ref) => !NON_CONFIG_TYPES.has(ref.type));
+        if (refusingConfig === true) registry.seen(id);
+        else registry.acked(id, systemVersion);
+        this.#options.log.debug({ node: id, version: systemVersion, refusingConfig }, 'config ACK');
         // A receiver holding a new key lets its sender use it; a handover may end.
         this.#options.hops?.acked(id);
         break;

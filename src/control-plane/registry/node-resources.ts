@@ -68,6 +68,8 @@ export class NodeResources {
   readonly #states = new Map<string, ResourceState>();
   /** Updates sent and not answered, oldest first. */
   readonly #inFlight = new Map<string, SentUpdate>();
+  /** The versions the last delta() was asked for, by resource key. */
+  #desired: ReadonlyMap<string, string> = new Map();
   #sequence = 0;
 
   /** The node's (re)connect: what it holds now replaces what was known. */
@@ -95,6 +97,7 @@ export class NodeResources {
    * moves back to the held version while another is on its way.
    */
   delta(desired: readonly MeshResource[]): Delta {
+    this.#desired = new Map(desired.map((resource) => [resourceKey(resource), resource.version]));
     const wanted = new Set<string>();
     const changed: MeshResource[] = [];
     for (const resource of desired) {
@@ -186,6 +189,29 @@ export class NodeResources {
       state.nacked = { version: update.versions.get(key) ?? '(removal)', reason, at };
     }
     return update.systemVersion;
+  }
+
+  /**
+   * The refusals in force: resources whose desired version (as of the last
+   * delta) the node refused and does not hold, and removals it refused of
+   * resources it still holds. While there is one the node does not hold
+   * what the control plane wants, whatever later updates it acknowledges. A
+   * refusal of a resource since dropped from what is desired, or put back
+   * to the version the node holds, is no longer in force.
+   */
+  refusals(): ResourceRef[] {
+    const refused: ResourceRef[] = [];
+    for (const [key, state] of this.#states) {
+      if (state.nacked === undefined) continue;
+      const desired = this.#desired.get(key);
+      const inForce =
+        desired === undefined
+          ? state.nacked.version === '(removal)' && state.held !== null
+          : state.held !== desired;
+      if (inForce)
+        refused.push({ type: state.type, name: state.name, version: state.nacked.version });
+    }
+    return refused;
   }
 
   /** Whether the update `nonce` is in flight and carried this resource. */

@@ -9,7 +9,10 @@
  *
  * Each node also keeps its last error (`lastError`, the shape /streams uses
  * too: src/shared/last-error.ts): today a NACK, with its reason and time. A
- * later ACK marks it resolved but keeps it, as does a reconnect; per resource,
+ * later ACK marks it resolved but keeps it, as does a reconnect (an ACK of
+ * only the non-config part of a push, while a config refusal is in force,
+ * neither resolves it nor moves `ackedVersion`: the config push calls
+ * seen() then); per resource,
  * `resources[].nacked` is the refusal in force and is cleared by an ACK of
  * that resource, as Envoy's error_state is.
  *

@@ -21,7 +21,12 @@ import { waitFor } from '../../helpers/process.js';
 import { UdpPeer, rtp, sleep } from '../../helpers/udp.js';
 
 interface NodesBody {
-  nodes: { role: string; ackedVersion: string; lastNack?: { version: string; reason: string } }[];
+  nodes: {
+    role: string;
+    ackedVersion: string;
+    lastNack?: { version: string; reason: string };
+    resources: { type: string; name: string; acked: string | null }[];
+  }[];
 }
 interface StreamsBody {
   routes: { name: string; packetsIn: number; destinations: { address: string }[] }[];
@@ -158,5 +163,24 @@ describe('a pushed config whose L7 listener address is taken', () => {
       [['steady', 25]],
     );
     assert.ok(await canBindUdp(addedPort), 'the new route left no socket bound');
+
+    // The push's non-config part (the new route's PLACEMENT) is sent apart
+    // under the refused version and ACKed: the control plane still records
+    // the old version as the one the proxy holds.
+    const proxyNode = await waitFor(
+      async () => {
+        const node = (await getJson<NodesBody>(`${planeUrl()}/nodes`)).body.nodes.find(
+          (found) => found.role === 'ROLE_PROXY',
+        );
+        const placement = node?.resources.find(
+          (state) => state.type === 'PLACEMENT' && state.name === 'route/added',
+        );
+        return placement?.acked === null || placement === undefined ? undefined : node;
+      },
+      10_000,
+      () => 'the PLACEMENT of route/added ACKed',
+    );
+    assert.equal(proxyNode.ackedVersion, before.body.version, 'the refused version is not ACKed');
+    assert.equal(proxyNode.lastNack?.version, put.body.version);
   });
 });

@@ -102,6 +102,53 @@ describe('NodeResources', () => {
   const heldAll = () => resources.map(({ type, name, version }) => ({ type, name, version }));
   const stateOfA = (node: NodeResources) => node.view().find((item) => item.name === 'a');
 
+  it('a refusal is in force until the node holds the wanted version, or the config drops or reverts it', () => {
+    const node = new NodeResources();
+    node.hello(heldAll());
+    const changed = withRouteA(48_000);
+    node.sent('1', 'v2', node.delta(changed));
+    node.nacked('1', [{ type: 'MEDIA_ROUTE', name: 'a', reason: 'port taken' }], 'now');
+    assert.deepEqual(keys(node.refusals()), ['MEDIA_ROUTE/a']);
+    // An update without route a (what the config push sends apart: placements) changes nothing.
+    node.sent('2', 'v2', { changed: [], removed: [] });
+    node.acked('2');
+    assert.deepEqual(
+      keys(node.refusals()),
+      ['MEDIA_ROUTE/a'],
+      'still refused after an unrelated ACK',
+    );
+    // Sent again and ACKed (the cause is gone): no refusal.
+    node.sent('3', 'v2', node.delta(changed));
+    node.acked('3');
+    assert.deepEqual(node.refusals(), []);
+
+    // Refused again, then the config goes back to the version the node holds.
+    const other = withRouteA(16_000);
+    node.sent('4', 'v3', node.delta(other));
+    node.nacked('4', [{ type: 'MEDIA_ROUTE', name: 'a', reason: 'port taken' }], 'now');
+    assert.equal(node.refusals().length, 1);
+    node.delta(changed);
+    assert.deepEqual(node.refusals(), [], 'the wanted version is the one held');
+
+    // Refused again, then the config drops route a altogether.
+    node.sent('5', 'v4', node.delta(other));
+    node.nacked('5', [{ type: 'MEDIA_ROUTE', name: 'a', reason: 'port taken' }], 'now');
+    const withoutA = resources.filter((item) => resourceKey(item) !== 'MEDIA_ROUTE/a');
+    const removal = node.delta(withoutA);
+    assert.deepEqual(
+      node.refusals(),
+      [],
+      'a refusal of a resource the config no longer has is not in force',
+    );
+    // A refused removal is in force while the node still holds the resource.
+    node.sent('6', 'v5', removal);
+    node.nacked('6', [{ type: 'MEDIA_ROUTE', name: 'a', reason: 'busy' }], 'now');
+    assert.deepEqual(
+      node.refusals().map((ref) => [resourceKey(ref), ref.version]),
+      [['MEDIA_ROUTE/a', '(removal)']],
+    );
+  });
+
   it('two updates in flight: each ACK makes its own versions held, in order', () => {
     const node = new NodeResources();
     node.hello(heldAll());
