@@ -51,14 +51,18 @@ describe('config text pre-scan', () => {
 
   it('refuses the 1 MiB attack ([ x 500,000 then ] x 500,000) at its first excess bracket, in milliseconds', () => {
     const attack = `${'['.repeat(500_000)}${']'.repeat(500_000)}`;
-    const started = performance.now();
-    const refused = checkConfigText(attack);
-    const elapsedMs = performance.now() - started;
-    assert.equal(
-      refused?.reason,
-      `nesting deeper than ${maxDepth} levels at line 1, column ${maxDepth + 1}`,
-    );
-    assert.ok(elapsedMs < 50, `${elapsedMs} ms`);
+    // The best of three runs, as below: one run can meet a stall of the shared machine.
+    const runs = [0, 1, 2].map(() => {
+      const started = performance.now();
+      const refused = checkConfigText(attack);
+      const elapsedMs = performance.now() - started;
+      assert.equal(
+        refused?.reason,
+        `nesting deeper than ${maxDepth} levels at line 1, column ${maxDepth + 1}`,
+      );
+      return elapsedMs;
+    });
+    assert.ok(Math.min(...runs) < 50, `${runs.map((ms) => ms.toFixed(1)).join(', ')} ms`);
   });
 
   it('scans a 1 MiB text of the deepest allowed nesting in well under 50 ms', () => {
