@@ -22,15 +22,30 @@ export type ParseResult =
   | { readonly ok: true; readonly config: MeshConfig }
   | { readonly ok: false; readonly issues: ConfigIssue[] };
 
+/** The worker's first message: its modules are loaded and the parse begins now. */
+export const PARSE_STARTED = 'parse-started';
+
+export type ParseWorkerMessage = typeof PARSE_STARTED | ParseResult;
+
 export interface ParseLimits {
-  /** The worker is stopped, and the text refused, after this long. */
+  /**
+   * The worker is stopped, and the text refused, this long after it began
+   * to parse. The thread's start-up is not counted: loading the schema's
+   * modules takes a second or more on a loaded machine, whatever the text.
+   */
   readonly timeoutMs: number;
+  /** The worker's start-up (no text read yet) may take this long before it is given up. */
+  readonly startupTimeoutMs: number;
   /** The worker's old-generation heap; exhausting it refuses the text. */
   readonly maxHeapMb: number;
 }
 
 /** A legitimate config parses in milliseconds; a 1 MiB list of routes in under one second. */
-export const defaultParseLimits: ParseLimits = { timeoutMs: 3_000, maxHeapMb: 256 };
+export const defaultParseLimits: ParseLimits = {
+  timeoutMs: 3_000,
+  startupTimeoutMs: 30_000,
+  maxHeapMb: 256,
+};
 
 /**
  * parseConfigText on a worker thread: resolves to the config, or rejects with
@@ -52,12 +67,24 @@ export async function parseConfigTextIsolated(
   });
   const result = await new Promise<ParseResult>((resolve) => {
     const refuse = (reason: string): void => resolve({ ok: false, issues: [{ path: '', reason }] });
-    const timer = setTimeout(() => {
-      refuse(`took longer than ${limits.timeoutMs} ms to parse; refused`);
-      void worker.terminate();
-    }, limits.timeoutMs);
-    worker.once('message', (message: ParseResult) => {
+    const giveUp = (reason: string, afterMs: number): NodeJS.Timeout =>
+      setTimeout(() => {
+        refuse(reason);
+        void worker.terminate();
+      }, afterMs);
+    let timer = giveUp(
+      `the config parser did not start within ${limits.startupTimeoutMs} ms; not parsed`,
+      limits.startupTimeoutMs,
+    );
+    worker.on('message', (message: ParseWorkerMessage) => {
       clearTimeout(timer);
+      if (message === PARSE_STARTED) {
+        timer = giveUp(
+          `took longer than ${limits.timeoutMs} ms to parse; refused`,
+          limits.timeoutMs,
+        );
+        return;
+      }
       resolve(message);
     });
     worker.once('error', (error: NodeJS.ErrnoException) => {

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { parseConfigText } from './load.js';
-import type { ParseRequest, ParseResult } from './isolated-parse.js';
+import { PARSE_STARTED, type ParseRequest, type ParseResult } from './isolated-parse.js';
 
 /** A config with more problems than this is reported by its first ones. */
 const MAX_ISSUES = 50;
@@ -27,4 +27,6 @@ function parse(request: ParseRequest): ParseResult {
   }
 }
 
+// The caller's deadline starts here, not at the thread's start (isolated-parse.ts).
+parentPort?.postMessage(PARSE_STARTED);
 parentPort?.postMessage(parse(workerData as ParseRequest));
