@@ -108,9 +108,17 @@ static int get_buffer(napi_env env, napi_value value, uint8_t **data, size_t *le
     return 1;
 }
 
+/*
+ * Marks the handles this addon makes: an external of any other origin (another
+ * addon's) is refused as a handle instead of being read as a context.
+ */
+static const napi_type_tag CONTEXT_TAG = {0x5e7f0c2a9b4d4e61ULL, 0xa3d8b1c6f02e7d95ULL};
+
 static int get_context(napi_env env, napi_value value, srtp_context **out) {
     napi_valuetype type;
     if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return 0;
+    bool tagged = false;
+    if (napi_check_object_type_tag(env, value, &CONTEXT_TAG, &tagged) != napi_ok || !tagged) return 0;
     void *raw = NULL;
     if (napi_get_value_external(env, value, &raw) != napi_ok || raw == NULL) return 0;
     *out = (srtp_context *)raw;
@@ -347,6 +355,11 @@ static napi_value create(napi_env env, napi_callback_info info) {
     if (napi_create_external(env, ctx, finalize_context, NULL, &handle) != napi_ok) {
         finalize_context(env, ctx, NULL);
         napi_throw_error(env, "ERR_SRTP_NATIVE_ALLOC", "cannot create the handle");
+        return NULL;
+    }
+    /* The external owns ctx from here: the garbage collector frees it. */
+    if (napi_type_tag_object(env, handle, &CONTEXT_TAG) != napi_ok) {
+        napi_throw_error(env, "ERR_SRTP_NATIVE_ALLOC", "cannot tag the handle");
         return NULL;
     }
     return handle;

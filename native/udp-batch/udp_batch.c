@@ -410,9 +410,17 @@ static int get_int_property(napi_env env, napi_value object, const char *name, i
   return napi_get_value_int32(env, value, out) == napi_ok ? 0 : -1;
 }
 
+/*
+ * Marks the handles this addon wraps: an object another addon wrapped is
+ * refused as a handle instead of being read as a socket.
+ */
+static const napi_type_tag HANDLE_TAG = {0x2c91d7e04f6b4a38ULL, 0x8e5f13a7c0b2d946ULL};
+
 static batch_socket *unwrap(napi_env env, napi_value handle) {
   batch_socket *s = NULL;
-  if (napi_unwrap(env, handle, (void **)&s) != napi_ok || s == NULL) {
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, handle, &HANDLE_TAG, &tagged) != napi_ok || !tagged ||
+      napi_unwrap(env, handle, (void **)&s) != napi_ok || s == NULL) {
     napi_throw_type_error(env, NULL, "not a udp_batch handle");
     return NULL;
   }
@@ -574,6 +582,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     s->finalized = 1;
     begin_close(env, s);
     napi_throw_error(env, NULL, "open: napi_wrap failed");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, handle, &HANDLE_TAG) != napi_ok) {
+    begin_close(env, s);
+    napi_throw_error(env, NULL, "open: napi_type_tag_object failed");
     return NULL;
   }
   CHECK(napi_create_reference(env, handle, 0, &s->self));
