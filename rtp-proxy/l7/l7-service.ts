@@ -22,7 +22,9 @@
  * HttpService and its own socket of every port (prepareShared, issue 20):
  * the first thread binds each new port exclusively (picking the port of a
  * listener of port 0), the others join the ports it got. Their clusters
- * share outlier ejections through `ejections` (adoptEjection on arrival).
+ * share their state through `share`: outlier ejections (adoptEjection on
+ * arrival) and active health (adoptHealth; decidedHealth answers a thread
+ * that asks), each endpoint probed by one thread only.
  */
 import type { Registry } from 'prom-client';
 import type {
@@ -39,7 +41,8 @@ import type { Logger } from '../../src/shared/log.js';
 // grpc-js (the control channel), which a worker thread would load for nothing.
 import type { ConfigParticipant, PreparedChange } from '../../src/node-agent/transaction.js';
 import { PrepareGate, type StagedChange } from '../../src/node-agent/transaction.js';
-import { Cluster, clusterSettingsKey, type EjectionShare } from './cluster/cluster.js';
+import { Cluster, clusterSettingsKey, type ClusterStateShare } from './cluster/cluster.js';
+import type { HealthState } from './cluster/health-check.js';
 import type { Ejection } from './cluster/outlier.js';
 import { HTTP_RESOURCE_TYPES } from './http-resources.js';
 import { HttpMetrics } from './l7-metrics.js';
@@ -114,8 +117,8 @@ interface PreparedListeners {
 
 export interface HttpServiceOptions {
   readonly credentials?: MeshCredentials;
-  /** Where this service's outlier ejections go when other L7 threads serve the same config. */
-  readonly ejections?: EjectionShare;
+  /** How this service's clusters share their state when other L7 threads serve the same config. */
+  readonly share?: ClusterStateShare;
 }
 
 export class HttpService implements ConfigParticipant {
@@ -135,11 +138,11 @@ export class HttpService implements ConfigParticipant {
   readonly #gate: PrepareGate;
   /** The node's workload certificate, as the main thread last sent it. */
   readonly credentials: MeshCredentials;
-  readonly #ejections: EjectionShare | undefined;
+  readonly #share: ClusterStateShare | undefined;
 
   constructor(log: Logger, registry: Registry, options: HttpServiceOptions = {}) {
     this.credentials = options.credentials ?? new MeshCredentials();
-    this.#ejections = options.ejections;
+    this.#share = options.share;
     this.#log = log.child({ component: 'http-proxy' });
     this.#gate = new PrepareGate({
       name: 'l7',
@@ -167,6 +170,16 @@ export class HttpService implements ConfigParticipant {
   /** An ejection another L7 thread's cluster `cluster` decided: the cluster in force adopts it. */
   adoptEjection(cluster: string, endpointId: string, ejection: Ejection): void {
     this.#clusters.get(cluster)?.cluster.adoptEjection(endpointId, ejection);
+  }
+
+  /** Health another L7 thread's cluster `cluster` decided or knows: the cluster in force adopts it. */
+  adoptHealth(cluster: string, settings: string, states: readonly HealthState[]): void {
+    this.#clusters.get(cluster)?.cluster.adoptHealth(settings, states);
+  }
+
+  /** What the cluster in force knows of its endpoints' health, for another thread's cluster that starts. */
+  decidedHealth(cluster: string, settings: string): HealthState[] {
+    return this.#clusters.get(cluster)?.cluster.decidedHealth(settings) ?? [];
   }
 
   /** The listeners in force, by name (their bound addresses, for tests and `up`). */
@@ -339,7 +352,7 @@ export class HttpService implements ConfigParticipant {
       const cluster = new Cluster(clusterConfig, config, {
         log: this.#log,
         credentials: this.credentials,
-        ...(this.#ejections === undefined ? {} : { ejections: this.#ejections }),
+        ...(this.#share === undefined ? {} : { share: this.#share }),
       });
       created.push(cluster);
       entries.set(clusterConfig.name, { key, cluster });

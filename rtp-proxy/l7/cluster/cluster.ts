@@ -16,9 +16,18 @@
  * (a transaction's prepare) must not probe upstreams for a config that may
  * still be refused.
  *
- * With several L7 threads each has its own instance of a cluster; their
- * outlier ejections are shared through `ejections` (outlier.ts says why).
+ * With several L7 threads each has its own instance of a cluster; they share
+ * their state through `share` (thread/cluster-state-channel.ts): outlier
+ * ejections (outlier.ts says why) and active health, which only the
+ * endpoint's owner thread probes (health-check.ts, health-owner.ts). A
+ * cluster that starts asks the others for the health they know, so a
+ * restarted thread, or a cluster rebuilt by a config change, does not take
+ * an endpoint another thread found failing for healthy. Health states are
+ * tagged with the cluster's `settings`: a state from an instance built for
+ * other settings (one a config change is replacing) is never adopted, since
+ * the instance replacing it starts over, all healthy.
  */
+import { createHash } from 'node:crypto';
 import { validHostPort } from '../../../src/shared/address.js';
 import { systemClock, type Clock } from '../../../src/shared/clock.js';
 import type { HttpClusterConfig, HttpConfig, RefusedResource } from '../../../src/config/index.js';
@@ -35,7 +44,7 @@ import {
   type RequestHeaders,
 } from './balancers.js';
 import { CircuitBreaker, releaseOnce, type Release } from './circuit-breaker.js';
-import { HealthChecker } from './health-check.js';
+import { HealthChecker, type HealthState } from './health-check.js';
 import { OutlierDetector, outcomeOf, type Ejection } from './outlier.js';
 import { RetryBudget } from './retry-budget.js';
 import {
@@ -64,9 +73,16 @@ export interface ClusterEndpoint extends UpstreamTarget {
   activeRequests: number;
 }
 
-/** Where a cluster's outlier ejections go to the same cluster in the other L7 threads. */
-export interface EjectionShare {
-  publish(cluster: string, endpointId: string, ejection: Ejection): void;
+/** How a cluster shares its state with the same cluster in the proxy's other L7 threads. */
+export interface ClusterStateShare {
+  /** This thread's detector ejected an endpoint. */
+  publishEjection(cluster: string, endpointId: string, ejection: Ejection): void;
+  /** Health this thread's probes decided (or, answering a sync, knows), for the others to adopt. */
+  publishHealth(cluster: string, settings: string, states: readonly HealthState[]): void;
+  /** A cluster started here: asks the others for the health they know (they answer with publishHealth). */
+  requestSync(cluster: string, settings: string): void;
+  /** Whether this thread probes the endpoint (health-owner.ts). */
+  owns(cluster: string, endpointId: string): boolean;
 }
 
 export interface ClusterContext {
@@ -74,7 +90,7 @@ export interface ClusterContext {
   readonly clock?: Clock;
   /** The node's workload certificate, for a cluster with `tls`. */
   readonly credentials?: MeshCredentials;
-  readonly ejections?: EjectionShare;
+  readonly share?: ClusterStateShare;
 }
 
 /** What one attempt said about its endpoint: a status, or a failure with no response. */
@@ -90,6 +106,8 @@ export function clusterSettingsKey(config: HttpClusterConfig, http: HttpConfig):
 
 export class Cluster {
   readonly name: string;
+  /** A digest of clusterSettingsKey: which instances' health states are comparable. */
+  readonly settings: string;
   #config: HttpClusterConfig;
   #endpoints: readonly ClusterEndpoint[];
   readonly breaker: CircuitBreaker;
@@ -100,16 +118,22 @@ export class Cluster {
   readonly #latency: PeakEwma | undefined;
   readonly #health: HealthChecker | undefined;
   readonly #hashOn: HashKeySource | undefined;
+  readonly #share: ClusterStateShare | undefined;
   /** Ejections so far, for a counter (the detector keeps only the current state). */
   #ejections = 0;
   #inFlight = 0;
 
   constructor(config: HttpClusterConfig, http: HttpConfig, context: ClusterContext) {
-    const { log, clock = systemClock, credentials, ejections } = context;
+    const { log, clock = systemClock, credentials, share } = context;
     if (config.tls !== undefined && credentials?.current === undefined) {
       throw new ClusterTlsError(config);
     }
     this.name = config.name;
+    this.settings = createHash('sha256')
+      .update(clusterSettingsKey(config, http))
+      .digest('base64url')
+      .slice(0, 22);
+    this.#share = share;
     this.#config = config;
     this.#endpoints = config.endpoints.map(newEndpoint);
     const limits = config.circuitBreaker;
@@ -135,11 +159,11 @@ export class Cluster {
         maxEjectionMs: config.outlier.baseEjectionMs * 10,
         maxEjectionPercent: config.outlier.maxEjectionPercent,
         clock,
-        ...(ejections === undefined
+        ...(share === undefined
           ? {}
           : {
               onEjected: (endpointId: string, ejection: Ejection) => {
-                ejections.publish(config.name, endpointId, ejection);
+                share.publishEjection(config.name, endpointId, ejection);
               },
             }),
       });
@@ -160,16 +184,31 @@ export class Cluster {
         {
           ...config.healthCheck,
           http2: config.http2,
+          clock,
           ...(connector === undefined ? {} : { connector }),
+          ...(share === undefined
+            ? {}
+            : {
+                owns: (id: string) => share.owns(config.name, id),
+                onChange: (id: string, healthy: boolean, since: number) => {
+                  share.publishHealth(config.name, this.settings, [{ id, healthy, since }]);
+                },
+              }),
         },
         log.child({ cluster: config.name }),
       );
     }
   }
 
-  /** Starts the active health checks (if any); the cluster is in force from now on. */
+  /**
+   * Starts the active health checks (if any) of the endpoints this thread
+   * owns, and asks the other threads for the health of the rest; the
+   * cluster is in force from now on.
+   */
   start(): void {
-    this.#health?.start();
+    if (this.#health === undefined) return;
+    this.#health.start();
+    this.#share?.requestSync(this.name, this.settings);
   }
 
   get config(): HttpClusterConfig {
@@ -271,6 +310,21 @@ export class Cluster {
   /** An ejection the same cluster in another L7 thread decided: this one adopts it. */
   adoptEjection(endpointId: string, ejection: Ejection): void {
     this.outlier?.adopt(endpointId, ejection);
+  }
+
+  /**
+   * Health another L7 thread's instance of this cluster decided or knows:
+   * adopted where newer, if that instance was built for the same settings.
+   */
+  adoptHealth(settings: string, states: readonly HealthState[]): void {
+    if (this.#health === undefined || settings !== this.settings) return;
+    for (const state of states) this.#health.adopt(state);
+  }
+
+  /** The health transitions this instance knows of (its own and adopted), for a thread that asks. */
+  decidedHealth(settings: string): HealthState[] {
+    if (this.#health === undefined || settings !== this.settings) return [];
+    return this.#health.decided();
   }
 
   isHealthy(endpointId: string): boolean {

@@ -18,10 +18,19 @@
  * HTTP/2 session with prior knowledge that is closed after the check): a check
  * every few seconds costs little, and a fresh connection also proves the
  * endpoint still accepts new ones, which a reused connection would hide.
+ *
+ * A proxy serving from several L7 threads has a checker per thread, but each
+ * endpoint is probed by one of them only, its owner (`owns`, from
+ * health-owner.ts), as Envoy probes once per proxy: the owner's transitions
+ * are stamped with their wall-clock time (`since`) and told to the other
+ * threads, whose checkers adopt them (adopt) and never probe that endpoint.
+ * The newest stamp wins, whoever relays it, so a thread that learns states
+ * from several others in any order ends with the owner's latest.
  */
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { httpUrl } from '../../../src/shared/address.js';
+import { systemClock, type Clock } from '../../../src/shared/clock.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { UpstreamConnector } from '../upstream/upstream-tls.js';
 
@@ -45,8 +54,26 @@ export interface HealthCheckOptions {
   readonly connector?: UpstreamConnector;
   /** Host / :authority to send; the endpoint id when absent. */
   readonly authority?: string;
-  /** Called on each transition; an exception it throws is logged, never raised. */
-  readonly onChange?: (id: string, healthy: boolean) => void;
+  /**
+   * Called on each transition this checker's own probes decide (not on
+   * adopted ones), with its time; an exception it throws is logged, never raised.
+   */
+  readonly onChange?: (id: string, healthy: boolean, since: number) => void;
+  /** Whether this checker probes `id` (default: every endpoint); the others' health is adopted. */
+  readonly owns?: (id: string) => boolean;
+  /** Stamps transitions (wall-clock: stamps are compared across threads). */
+  readonly clock?: Clock;
+}
+
+/** An endpoint's health as its owner last decided it. */
+export interface HealthState {
+  readonly id: string;
+  readonly healthy: boolean;
+  /**
+   * Clock time of the owner's transition that decided it; 0 while nobody has
+   * (the endpoint is assumed healthy, as at start).
+   */
+  readonly since: number;
 }
 
 export interface HealthSnapshot {
@@ -79,6 +106,8 @@ export function jitteredInterval(intervalMs: number, random: () => number = Math
 interface EndpointState {
   readonly target: HealthTarget;
   healthy: boolean;
+  /** See HealthState.since. */
+  since: number;
   consecutiveFailures: number;
   consecutiveSuccesses: number;
   /** The wait before the next check; undefined while a check runs. */
@@ -115,7 +144,9 @@ export class HealthChecker {
     }
     for (const target of targets) {
       const state = this.#add(target);
-      if (state !== undefined && this.#started && !this.#closed) this.#check(state);
+      if (state !== undefined && this.#started && !this.#closed && this.#owns(state)) {
+        this.#check(state);
+      }
     }
   }
 
@@ -126,6 +157,7 @@ export class HealthChecker {
     const state: EndpointState = {
       target,
       healthy: true,
+      since: 0,
       consecutiveFailures: 0,
       consecutiveSuccesses: 0,
       timer: undefined,
@@ -135,11 +167,42 @@ export class HealthChecker {
     return state;
   }
 
-  /** Checks every endpoint at once, then each on its own jittered interval. Idempotent. */
+  /** Checks every endpoint it owns at once, then each on its own jittered interval. Idempotent. */
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    for (const state of this.#endpoints.values()) this.#check(state);
+    for (const state of this.#endpoints.values()) {
+      if (this.#owns(state)) this.#check(state);
+    }
+  }
+
+  /**
+   * Takes an endpoint's health as another thread knows it, if newer than
+   * what this checker holds: an owner's transition, or (for a thread that
+   * just started, its own endpoints included) the last one the others
+   * heard. The consecutive counts stay: an owner goes on from the adopted
+   * state with its own probes. Returns whether the health changed.
+   */
+  adopt(state: HealthState): boolean {
+    const held = this.#endpoints.get(state.id);
+    if (held === undefined || state.since <= held.since) return false;
+    held.since = state.since;
+    if (held.healthy === state.healthy) return false;
+    held.healthy = state.healthy;
+    this.#log.info(
+      { endpoint: state.id, healthy: state.healthy },
+      state.healthy
+        ? "endpoint passes another L7 thread's health checks again"
+        : "endpoint fails another L7 thread's health checks, taken out of rotation",
+    );
+    return true;
+  }
+
+  /** The endpoints whose health a transition decided (since > 0), for a thread that asks. */
+  decided(): HealthState[] {
+    return [...this.#endpoints.values()]
+      .filter((state) => state.since > 0)
+      .map((state) => ({ id: state.target.id, healthy: state.healthy, since: state.since }));
   }
 
   /** Unknown ids are healthy: health checks only ever take known endpoints out. */
@@ -166,6 +229,10 @@ export class HealthChecker {
       state.inFlight?.abort();
       state.inFlight = undefined;
     }
+  }
+
+  #owns(state: EndpointState): boolean {
+    return this.#options.owns?.(state.target.id) ?? true;
   }
 
   #check(state: EndpointState): void {
@@ -202,6 +269,7 @@ export class HealthChecker {
       state.consecutiveFailures = 0;
       if (!state.healthy && state.consecutiveSuccesses >= this.#options.healthy) {
         state.healthy = true;
+        state.since = this.#stamp(state);
         this.#log.info({ endpoint: state.target.id }, 'endpoint passes health checks again');
         this.#notify(state);
       }
@@ -212,6 +280,7 @@ export class HealthChecker {
     this.#log.debug({ endpoint: state.target.id, reason: result.reason }, 'health check failed');
     if (state.healthy && state.consecutiveFailures >= this.#options.unhealthy) {
       state.healthy = false;
+      state.since = this.#stamp(state);
       this.#log.warn(
         { endpoint: state.target.id, reason: result.reason, failures: state.consecutiveFailures },
         'endpoint fails health checks, taken out of rotation',
@@ -220,9 +289,17 @@ export class HealthChecker {
     }
   }
 
+  /**
+   * A transition's time: the clock's, but always after the state it replaces
+   * (an adopted stamp may be a hair ahead of this thread's reading of the clock).
+   */
+  #stamp(state: EndpointState): number {
+    return Math.max((this.#options.clock ?? systemClock).now(), state.since + 1);
+  }
+
   #notify(state: EndpointState): void {
     try {
-      this.#options.onChange?.(state.target.id, state.healthy);
+      this.#options.onChange?.(state.target.id, state.healthy, state.since);
     } catch (error) {
       this.#log.error({ err: error, endpoint: state.target.id }, 'health onChange listener threw');
     }

@@ -25,9 +25,11 @@
  *   - hands the threads the node's workload certificate and each renewal
  *     (useIdentity), for mesh mutual TLS; a restarted thread starts with the
  *     latest;
- *   - gives the threads a channel to share outlier ejections on: an
- *     endpoint one thread ejects is out for all (ejection-channel.ts). A
- *     restarted thread starts with none: it learns the next ones.
+ *   - gives the threads a channel to share their clusters' state on
+ *     (cluster-state-channel.ts): an endpoint one thread ejects is out for
+ *     all (a restarted thread starts with no ejections: it learns the next
+ *     ones), and each endpoint is health-checked by one thread, whose
+ *     verdict all adopt (a thread that starts asks for the current ones).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -118,9 +120,10 @@ export class IsolatedHttpService implements ConfigParticipant {
         return run;
       },
     };
-    // Outlier ejections are the proxy's, not a thread's: its threads share
-    // them on a channel of their own (ejection-channel.ts).
-    const ejectionChannel = count === 1 ? undefined : `streammesh-l7-ejections-${randomUUID()}`;
+    // Outlier ejections and endpoint health are the proxy's, not a thread's:
+    // its threads share them on a channel of their own (cluster-state-channel.ts).
+    const clusterStateChannel =
+      count === 1 ? undefined : `streammesh-l7-cluster-state-${randomUUID()}`;
     const workers: L7Worker[] = [];
     for (let index = 0; index < count; index += 1) {
       const log = count === 1 ? this.#log : this.#log.child({ worker: index });
@@ -128,13 +131,14 @@ export class IsolatedHttpService implements ConfigParticipant {
         new L7Worker(
           {
             index,
+            workers: count,
             role: options.role,
             log,
             heapMb: options.heapMb ?? 1024,
             unresponsiveMs: options.unresponsiveMs ?? 10_000,
             pingIntervalMs: options.pingIntervalMs ?? 1000,
             restartBackoff: options.restartBackoff ?? { baseMs: 250, maxMs: 30_000 },
-            ejectionChannel,
+            clusterStateChannel,
           },
           host,
         ),

@@ -17,7 +17,7 @@ import { createLogger } from '../../../src/shared/log.js';
 import { PreparedChanges, serveRequests, threadPort } from '../../../src/shared/threads/index.js';
 import type { PreparedChange } from '../../../src/node-agent/transaction.js';
 import { HttpService } from '../l7-service.js';
-import { EjectionChannel } from './ejection-channel.js';
+import { ClusterStateChannel } from './cluster-state-channel.js';
 import type { L7Request, L7ThreadData, L7Value } from './messages.js';
 import { IdleHeapReclaimer, yieldCpuToMedia } from './thread-tuning.js';
 
@@ -39,13 +39,24 @@ new Gauge({
 });
 yieldCpuToMedia(log);
 const reclaimer = new IdleHeapReclaimer({ registry, log });
-const ejections =
-  data.ejectionChannel === undefined
+// With one thread there is no channel: its clusters probe every endpoint, as before.
+const share: ClusterStateChannel | undefined =
+  data.clusterStateChannel === undefined
     ? undefined
-    : new EjectionChannel(data.ejectionChannel, (cluster, endpointId, ejection) => {
-        service.adoptEjection(cluster, endpointId, ejection);
-      });
-const service = new HttpService(log, registry, ejections === undefined ? {} : { ejections });
+    : new ClusterStateChannel(
+        data.clusterStateChannel,
+        { index: data.worker, threads: data.workers },
+        {
+          adoptEjection: (cluster, endpointId, ejection) => {
+            service.adoptEjection(cluster, endpointId, ejection);
+          },
+          adoptHealth: (cluster, settings, states) => {
+            service.adoptHealth(cluster, settings, states);
+          },
+          decidedHealth: (cluster, settings) => service.decidedHealth(cluster, settings),
+        },
+      );
+const service = new HttpService(log, registry, share === undefined ? {} : { share });
 // Before any config: a mesh TLS listener of the first config needs it.
 if (data.certificates !== undefined) service.credentials.update(data.certificates);
 const prepared = new PreparedChanges<PreparedChange>('l7 thread');
@@ -79,7 +90,7 @@ async function handle(request: L7Request): Promise<L7Value> {
       return [...service.listeners].map(([name, listener]) => ({ name, ...listener.address }));
     case 'close':
       await service.close();
-      ejections?.close();
+      share?.close();
       reclaimer.stop();
       return null;
     case 'crash':

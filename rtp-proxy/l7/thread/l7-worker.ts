@@ -23,14 +23,16 @@ import { L7ThreadEndedError, L7ThreadHandle, type ThreadEnd } from './thread-han
 export interface L7WorkerOptions {
   /** 0..workers-1. */
   readonly index: number;
+  /** How many L7 threads the service has. */
+  readonly workers: number;
   readonly role: string;
   readonly log: Logger;
   readonly heapMb: number;
   readonly unresponsiveMs: number;
   readonly pingIntervalMs: number;
   readonly restartBackoff: BackoffOptions;
-  /** The channel of the service's threads' shared outlier ejections (messages.ts L7ThreadData). */
-  readonly ejectionChannel: string | undefined;
+  /** The channel of the service's threads' shared cluster state (messages.ts L7ThreadData). */
+  readonly clusterStateChannel: string | undefined;
 }
 
 /** What a worker asks of the service that owns it. */
@@ -285,7 +287,8 @@ export class L7Worker {
         tty: process.stdout.isTTY,
         certificates: this.#host.certificates(),
         worker: this.index,
-        ejectionChannel: this.#options.ejectionChannel,
+        workers: this.#options.workers,
+        clusterStateChannel: this.#options.clusterStateChannel,
       },
       { heapMb: this.#options.heapMb },
       (end) => {

@@ -20,13 +20,15 @@ export interface L7ThreadData {
   readonly tty: boolean;
   /** The node's workload certificate at start (a restarted thread gets the latest). */
   readonly certificates: WorkloadCertificates | undefined;
-  /** Which of the L7 threads this is (0..workers-1), for its logs. */
+  /** Which of the L7 threads this is (0..workers-1), for its logs and the endpoints it probes. */
   readonly worker: number;
+  /** How many L7 threads the proxy has (which endpoints each probes: health-owner.ts). */
+  readonly workers: number;
   /**
    * The BroadcastChannel on which this proxy's L7 threads share their
-   * outlier ejections (ejection-channel.ts); absent with one thread.
+   * clusters' state (cluster-state-channel.ts); absent with one thread.
    */
-  readonly ejectionChannel?: string | undefined;
+  readonly clusterStateChannel?: string | undefined;
 }
 
 export type L7Request =
