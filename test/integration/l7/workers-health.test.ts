@@ -181,6 +181,9 @@ describe('L7 health checks with two threads', { timeout: 120_000 }, () => {
       );
       // It is probed at all, by someone (a loaded machine may slow the probes down).
       assert.ok(got >= 10, `${backend.name}: only ${got} probes in ${Math.round(elapsed)} ms`);
+      console.log(
+        `# ${backend.name}: ${got} probes in ${Math.round(elapsed)} ms (one thread's bound ${bound})`,
+      );
     }
 
     // 2. The second backend fails its health path: every thread takes it out.
