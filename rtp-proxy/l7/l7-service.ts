@@ -177,6 +177,13 @@ export class HttpService implements ConfigParticipant {
     this.#clusters.get(cluster)?.cluster.adoptHealth(settings, states);
   }
 
+  /** The outlier ejections in force in `cluster`, for another thread's cluster that starts. */
+  currentEjections(
+    cluster: string,
+  ): { readonly endpointId: string; readonly ejection: Ejection }[] {
+    return this.#clusters.get(cluster)?.cluster.currentEjections() ?? [];
+  }
+
   /** What the cluster in force knows of its endpoints' health, for another thread's cluster that starts. */
   decidedHealth(cluster: string, settings: string): HealthState[] {
     return this.#clusters.get(cluster)?.cluster.decidedHealth(settings) ?? [];

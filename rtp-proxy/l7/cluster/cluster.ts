@@ -206,9 +206,10 @@ export class Cluster {
    * cluster is in force from now on.
    */
   start(): void {
-    if (this.#health === undefined) return;
-    this.#health.start();
-    this.#share?.requestSync(this.name, this.settings);
+    this.#health?.start();
+    if (this.#health !== undefined || this.outlier !== undefined) {
+      this.#share?.requestSync(this.name, this.settings);
+    }
   }
 
   get config(): HttpClusterConfig {
@@ -308,6 +309,11 @@ export class Cluster {
   }
 
   /** An ejection the same cluster in another L7 thread decided: this one adopts it. */
+  /** The outlier ejections in force, for another thread's cluster that starts. */
+  currentEjections(): { readonly endpointId: string; readonly ejection: Ejection }[] {
+    return this.outlier?.ejections() ?? [];
+  }
+
   adoptEjection(endpointId: string, ejection: Ejection): void {
     this.outlier?.adopt(endpointId, ejection);
   }

@@ -126,6 +126,20 @@ export class OutlierDetector {
     health.ejectedUntil = Math.max(health.ejectedUntil ?? 0, ejection.until);
   }
 
+  /** The ejections in force, each as adopt() takes it (for another detector that starts). */
+  ejections(): { readonly endpointId: string; readonly ejection: Ejection }[] {
+    this.#expire();
+    const current: { readonly endpointId: string; readonly ejection: Ejection }[] = [];
+    for (const [endpointId, health] of this.#endpoints) {
+      if (health.ejectedUntil === undefined) continue;
+      current.push({
+        endpointId,
+        ejection: { until: health.ejectedUntil, ejections: health.ejections },
+      });
+    }
+    return current;
+  }
+
   isEjected(endpointId: string): boolean {
     this.#expire();
     return this.#endpoints.get(endpointId)?.ejectedUntil !== undefined;

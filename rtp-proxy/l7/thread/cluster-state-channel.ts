@@ -7,7 +7,8 @@
  * checked: cluster-state-messages.ts.
  *
  * Outlier ejections: a thread's cluster ejects, every other thread's cluster
- * of that name adopts the ejection.
+ * of that name adopts the ejection. A cluster that starts asks (sync, as
+ * below) and is sent the ejections in force too.
  *
  * Active health: each endpoint is probed by its owner thread only
  * (health-owner.ts); the owner posts each transition and the others adopt
@@ -42,6 +43,10 @@ export interface ClusterStatePeer {
   adoptHealth(cluster: string, settings: string, states: readonly HealthState[]): void;
   /** What this thread's cluster knows, to answer another thread's sync. */
   decidedHealth(cluster: string, settings: string): readonly HealthState[];
+  /** The ejections in force in this thread's cluster, to answer another thread's sync. */
+  currentEjections(
+    cluster: string,
+  ): readonly { readonly endpointId: string; readonly ejection: Ejection }[];
 }
 
 export class ClusterStateChannel implements ClusterStateShare {
@@ -69,6 +74,9 @@ export class ClusterStateChannel implements ClusterStateShare {
         case 'sync': {
           const states = peer.decidedHealth(message.cluster, message.settings);
           if (states.length > 0) this.publishHealth(message.cluster, message.settings, states);
+          for (const { endpointId, ejection } of peer.currentEjections(message.cluster)) {
+            this.publishEjection(message.cluster, endpointId, ejection);
+          }
           return;
         }
       }

@@ -27,9 +27,9 @@
  *     latest;
  *   - gives the threads a channel to share their clusters' state on
  *     (cluster-state-channel.ts): an endpoint one thread ejects is out for
- *     all (a restarted thread starts with no ejections: it learns the next
- *     ones), and each endpoint is health-checked by one thread, whose
- *     verdict all adopt (a thread that starts asks for the current ones).
+ *     all, and each endpoint is health-checked by one thread, whose verdict
+ *     all adopt; a thread that starts asks for the ejections and verdicts
+ *     in force.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -54,9 +54,10 @@ const share: ClusterStateChannel | undefined =
             service.adoptHealth(cluster, settings, states);
           },
           decidedHealth: (cluster, settings) => service.decidedHealth(cluster, settings),
+          currentEjections: (cluster) => service.currentEjections(cluster),
         },
       );
-const service = new HttpService(log, registry, share === undefined ? {} : { share });
+const service: HttpService = new HttpService(log, registry, share === undefined ? {} : { share });
 // Before any config: a mesh TLS listener of the first config needs it.
 if (data.certificates !== undefined) service.credentials.update(data.certificates);
 const prepared = new PreparedChanges<PreparedChange>('l7 thread');

@@ -622,7 +622,7 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
     assert.deepEqual(new Set(await statuses(third.port, 10)), new Set([418]));
   });
 
-  it('an endpoint one thread ejects is ejected on every thread: no thread sends it another request', async () => {
+  it('an endpoint one thread ejects is ejected on every thread, a restarted one too: no thread sends it another request', async () => {
     const { service, registry } = start();
     const failing = await startBackend('failing');
     failing.handler = (_req, res) => {
@@ -706,6 +706,30 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
       assert.ok(
         [...ejections.values()].reduce((sum, count) => sum + count, 0) >= 1,
         'the ejection is counted by the thread that decided it',
+      );
+
+      // A thread restarted after a crash is told the ejections in force when its cluster starts.
+      const restartsOf = async (): Promise<number> =>
+        (
+          await byWorker(registry, service, 'streammesh_l7_thread_restarts_total', {
+            reason: 'crashed',
+          })
+        ).get('1') ?? 0;
+      await service.crashWorker(1);
+      await waitFor(
+        async () => ((await restartsOf()) === 1 ? true : undefined),
+        10_000,
+        () => 'worker 1 ended by its crash',
+      );
+      await service.listeners(1); // resolves once the restarted thread has the config in force
+      await waitFor(
+        async () => {
+          byThread = await available();
+          return byThread.get('1') === 0 ? true : undefined;
+        },
+        2_000,
+        () =>
+          `the restarted worker 1 still takes the ejected endpoint: ${JSON.stringify([...byThread])}`,
       );
     } finally {
       await failing.close();

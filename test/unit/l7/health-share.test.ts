@@ -159,7 +159,10 @@ describe('Cluster health across threads', () => {
 });
 
 /** A peer that records what arrives and answers syncs with `known`. */
-function recordingPeer(known: readonly HealthState[] = []) {
+function recordingPeer(
+  known: readonly HealthState[] = [],
+  ejected: readonly { readonly endpointId: string; readonly ejection: Ejection }[] = [],
+) {
   const arrived: (readonly unknown[])[] = [];
   const peer: ClusterStatePeer = {
     adoptEjection: (cluster: string, endpointId: string, ejection: Ejection) => {
@@ -170,6 +173,7 @@ function recordingPeer(known: readonly HealthState[] = []) {
       arrived.push(['sync', cluster, settings]);
       return known;
     },
+    currentEjections: () => ejected,
   };
   return { peer, arrived };
 }
@@ -184,7 +188,9 @@ describe('ClusterStateChannel', () => {
     const name = `test-cluster-state-${process.pid}-${Math.random()}`;
     const known = [{ id: 'a:1', healthy: false, since: 42 }];
     const left = recordingPeer();
-    const right = recordingPeer(known);
+    const right = recordingPeer(known, [
+      { endpointId: 'c:3', ejection: { until: 7000, ejections: 2 } },
+    ]);
     const a = new ClusterStateChannel(name, { index: 0, threads: 2 }, left.peer);
     const b = new ClusterStateChannel(name, { index: 1, threads: 2 }, right.peer);
     try {
@@ -200,13 +206,25 @@ describe('ClusterStateChannel', () => {
       a.requestSync('api', 'digest');
       await turn();
       assert.deepEqual(last(right.arrived), ['sync', 'api', 'digest']);
-      assert.deepEqual(left.arrived, [['health', 'api', 'digest', known]], 'answered at once');
+      assert.deepEqual(
+        left.arrived,
+        [
+          ['health', 'api', 'digest', known],
+          ['ejection', 'api', 'c:3', { until: 7000, ejections: 2 }],
+        ],
+        'answered at once, with the health and the ejections in force',
+      );
 
       // A sync nobody knows anything about is not answered.
       b.requestSync('web', 'other');
       await turn();
       assert.deepEqual(last(left.arrived), ['sync', 'web', 'other']);
       assert.equal(right.arrived.filter((entry) => entry[0] === 'health').length, 1);
+      assert.equal(
+        right.arrived.filter((entry) => entry[0] === 'ejection').length,
+        1,
+        'the left thread has no ejection to tell',
+      );
 
       // Each thread owns its share of the endpoints, as health-owner.ts says.
       for (const endpoint of ['a:1', 'b:2', 'c:3', 'd:4']) {

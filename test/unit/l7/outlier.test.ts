@@ -149,6 +149,20 @@ describe('OutlierDetector', () => {
     assert.equal(detector.isEjected('ep1'), false);
   });
 
+  it('lists the ejections in force, as adopt() takes them', () => {
+    const { detector, advance } = setup(4);
+    fail(detector, 'ep1', 5);
+    detector.adopt('ep2', { until: 61_000, ejections: 3 });
+    assert.deepEqual(detector.ejections(), [
+      { endpointId: 'ep1', ejection: { until: 31_000, ejections: 1 } },
+      { endpointId: 'ep2', ejection: { until: 61_000, ejections: 3 } },
+    ]);
+    advance(30_000);
+    assert.deepEqual(detector.ejections(), [
+      { endpointId: 'ep2', ejection: { until: 61_000, ejections: 3 } },
+    ]);
+  });
+
   it('keeps the later end when it adopts an ejection it already has, and ignores stale or unknown ones', () => {
     const { detector, advance } = setup(4);
     fail(detector, 'ep1', 5);
