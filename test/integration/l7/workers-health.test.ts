@@ -17,7 +17,6 @@
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -26,51 +25,14 @@ import { HEALTH_CHECK_USER_AGENT } from '../../../rtp-proxy/l7/cluster/health-ch
 import { healthOwner } from '../../../rtp-proxy/l7/cluster/health-owner.js';
 import { loadTcpListenAddon } from '../../../rtp-proxy/l7/listener/shared-listen.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
-import { exposeMetrics } from '../../../src/shared/metrics.js';
 import { startBackend, type Backend } from '../../helpers/l7-harness.js';
 import { waitFor } from '../../helpers/process.js';
+import { byWorker, getOnce } from '../../helpers/l7-workers.js';
 
 const INTERVAL_MS = 100;
 const HEALTH_PATH = '/healthz';
 /** A restarted thread comes back after this (fixed): long enough to look at the gap. */
 const RESTART_MS = 1500;
-
-/** Samples of `name` in the node's exposition (its own registry and the threads'), summed by worker. */
-async function byWorker(
-  registry: Registry,
-  service: IsolatedHttpService,
-  name: string,
-  labels: Readonly<Record<string, string>> = {},
-): Promise<Map<string, number>> {
-  const text = await exposeMetrics(registry, [() => service.threadMetrics()]);
-  const sums = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const found = new Map(
-      [...line.matchAll(/(\w+)="([^"]*)"/g)].map((match) => [match[1], match[2]]),
-    );
-    if (!Object.entries(labels).every(([key, value]) => found.get(key) === value)) continue;
-    const worker = found.get('worker') ?? 'none';
-    sums.set(worker, (sums.get(worker) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return sums;
-}
-
-/** One GET over a connection of its own (so the kernel picks a thread for each): status or error code. */
-function getOnce(port: number, path = '/'): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-      res.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    });
-    req.once('timeout', () =>
-      req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
-    );
-    req.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    req.end();
-  });
-}
 
 const isProbe = (entry: Backend['seen'][number]): boolean =>
   entry.headers['user-agent'] === HEALTH_CHECK_USER_AGENT;

@@ -18,7 +18,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -26,12 +25,12 @@ import { IsolatedHttpService } from '../../../rtp-proxy/l7/index.js';
 import { loadTcpListenAddon } from '../../../rtp-proxy/l7/listener/shared-listen.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
 import { refusedResourcesOf } from '../../../src/config/index.js';
-import { exposeMetrics } from '../../../src/shared/metrics.js';
 import { startBackend, type Backend } from '../../helpers/l7-harness.js';
 import { startH2load } from '../../helpers/peers/h2load.js';
 import { spawnPeer, stopAllPeers } from '../../helpers/peers/process.js';
 import { canBindTcp, freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
+import { byWorker, getOnce } from '../../helpers/l7-workers.js';
 
 const log = pino({ level: 'silent' });
 
@@ -77,43 +76,6 @@ function config(backend: Backend, parts: Parts) {
           },
     ],
     clusters: [{ name: 'backend', endpoints: [backend.address] }],
-  });
-}
-
-/** Samples of `name` in the node's exposition (its own registry and the threads'), summed by worker. */
-async function byWorker(
-  registry: Registry,
-  service: IsolatedHttpService,
-  name: string,
-  labels: Readonly<Record<string, string>> = {},
-): Promise<Map<string, number>> {
-  const text = await exposeMetrics(registry, [() => service.threadMetrics()]);
-  const sums = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const found = new Map(
-      [...line.matchAll(/(\w+)="([^"]*)"/g)].map((match) => [match[1], match[2]]),
-    );
-    if (!Object.entries(labels).every(([key, value]) => found.get(key) === value)) continue;
-    const worker = found.get('worker') ?? 'none';
-    sums.set(worker, (sums.get(worker) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return sums;
-}
-
-/** One GET over a connection of its own (so the kernel picks a thread for each): status or error code. */
-function getOnce(port: number, path = '/'): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-      res.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    });
-    req.once('timeout', () =>
-      req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
-    );
-    req.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    req.end();
   });
 }
 
