@@ -84,6 +84,16 @@ static void init_libsrtp(void) {
 
 /* ---------- helpers ---------- */
 
+/*
+ * An N-API call that fails (an exception pending, an engine shutting down)
+ * ends the function with nothing returned: JavaScript then sees the pending
+ * exception, or undefined, never a value read from an unset napi_value.
+ */
+#define CALL(expression)                                                                           \
+    do {                                                                                           \
+        if ((expression) != napi_ok) return NULL;                                                  \
+    } while (0)
+
 static napi_value throw_type(napi_env env, const char *message) {
     napi_throw_type_error(env, "ERR_SRTP_NATIVE_ARGUMENT", message);
     return NULL;
@@ -91,7 +101,7 @@ static napi_value throw_type(napi_env env, const char *message) {
 
 static napi_value number(napi_env env, int32_t value) {
     napi_value result;
-    napi_create_int32(env, value, &result);
+    CALL(napi_create_int32(env, value, &result));
     return result;
 }
 
@@ -285,7 +295,7 @@ static void finalize_context(napi_env env, void *data, void *hint) {
 static napi_value create(napi_env env, napi_callback_info info) {
     size_t argc = 5;
     napi_value argv[5];
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     if (argc < 4) return throw_type(env, "create(profile, keyAndSalt, rxWindow, txWindow, mki?)");
     pthread_once(&init_once, init_libsrtp);
     if (init_status != srtp_err_status_ok) {
@@ -325,7 +335,7 @@ static napi_value create(napi_env env, napi_callback_info info) {
     size_t mki_len = 0;
     if (argc >= 5) {
         napi_valuetype type;
-        napi_typeof(env, argv[4], &type);
+        CALL(napi_typeof(env, argv[4], &type));
         if (type != napi_undefined) {
             if (!get_buffer(env, argv[4], &mki, &mki_len) || mki_len < 1 || mki_len > MAX_MKI) {
                 return throw_type(env, "create: mki must be a Buffer of 1 to 128 bytes");
@@ -375,7 +385,7 @@ static napi_value create(napi_env env, napi_callback_info info) {
 static napi_value transform(napi_env env, napi_callback_info info) {
     size_t argc = 5;
     napi_value argv[5];
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     srtp_context *ctx;
     int32_t op;
     uint8_t *input, *work;
@@ -413,7 +423,7 @@ static napi_value transform(napi_env env, napi_callback_info info) {
 static napi_value remove_stream(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     srtp_context *ctx;
     int32_t kind;
     uint32_t ssrc;
@@ -426,14 +436,14 @@ static napi_value remove_stream(napi_env env, napi_callback_info info) {
         removed = srtp_remove_stream(ctx->sessions[kind], htonl(ssrc)) == srtp_err_status_ok;
     }
     napi_value result;
-    napi_get_boolean(env, removed, &result);
+    CALL(napi_get_boolean(env, removed, &result));
     return result;
 }
 
 /* libsrtp's version string, for the engine's startup log. */
 static napi_value version(napi_env env, napi_callback_info info) {
     napi_value result;
-    napi_create_string_utf8(env, srtp_get_version_string(), NAPI_AUTO_LENGTH, &result);
+    CALL(napi_create_string_utf8(env, srtp_get_version_string(), NAPI_AUTO_LENGTH, &result));
     return result;
 }
 
@@ -450,7 +460,7 @@ static napi_value init(napi_env env, napi_value exports) {
         {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
         {"liveContexts", NULL, live, NULL, NULL, NULL, napi_default, NULL},
     };
-    napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+    CALL(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
     return exports;
 }
 
