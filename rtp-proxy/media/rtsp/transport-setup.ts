@@ -74,12 +74,16 @@ export function plainAddress(address: string): string {
 async function openUdp(
   ctx: RtspContext,
   session: RtspSession,
+  track: number,
   client: { host: string; rtpPort: number; rtcpPort: number },
   incoming: IncomingHandlers,
 ): Promise<UdpTrackTransport | WorkerUdpTrackTransport> {
   if (ctx.spread !== undefined && session.mode === 'play') {
     const spread = await ctx.spread.open(ctx.ports, ctx.mediaHost, client, {
       ...incoming,
+      reopened: () => {
+        if (session.playing) session.path.restartAtKeyframe(session, track);
+      },
       gone: (reason) => {
         ctx.sessions.remove(session, reason);
       },
@@ -113,7 +117,7 @@ export async function openTransport(
       rtpPort: choice.clientPorts[0],
       rtcpPort: choice.clientPorts[1],
     };
-    const transport = await openUdp(ctx, session, client, incoming);
+    const transport = await openUdp(ctx, session, track, client, incoming);
     const answer: TransportSpec = {
       protocol: 'RTP/AVP',
       delivery: 'unicast',

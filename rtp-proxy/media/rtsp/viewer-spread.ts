@@ -20,7 +20,8 @@
  * A worker that dies takes its pairs with it (its sockets close with the
  * thread). Its viewers are opened again on its successor on the same ports
  * and to the same client: the viewer's player, which knows only those
- * ports, carries on after a gap, as a relay route with a fixed port does;
+ * ports, carries on after a gap (from the next keyframe, as a viewer that
+ * lost packets by being slow does), as a relay route with a fixed port does;
  * ending the sessions instead would stop every player that does not
  * reconnect by itself (ffplay, most NVRs). What the path sends a viewer
  * while its worker is down counts as lost for it; the other workers'
@@ -57,6 +58,8 @@ export class ViewerWorkerError extends StreammeshError {
 const OPEN_TIMEOUT_MS = 5000;
 
 export interface SpreadIncoming extends IncomingHandlers {
+  /** Opened again on a restarted worker: what it missed meanwhile is lost (restart it at a keyframe). */
+  reopened(): void;
   /** The track cannot go on (its worker's successor could not bind its ports): end the session. */
   gone(reason: string): void;
 }
@@ -244,6 +247,7 @@ export class ViewerSpread {
         }
         transport.reopening = false;
         this.#reopened += 1;
+        transport.incoming.reopened();
         return;
       }
       reason = `its port pair ${transport.port}-${transport.port + 1} is taken`;

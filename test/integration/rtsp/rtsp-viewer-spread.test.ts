@@ -19,13 +19,16 @@
  *   - a viewer that leaves (TEARDOWN) has its pair closed: both ports can
  *     be bound again;
  *   - a media worker that crashes: its viewers are opened again on its
- *     successor on the same ports and go on (a gap, measured, counted as
+ *     successor on the same ports and go on from the next keyframe (a gap,
+ *     measured; what was sent while the worker was down is counted as
  *     udpLost), and the other worker's viewers lose nothing.
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { startProxy, type RunningProxy } from '../../../rtp-proxy/index.js';
+import { rtpHeaderLength } from '../../../src/protocol/rtp/index.js';
+import { h264StartsKeyframe } from '../../../src/protocol/video/index.js';
 import { startControlPlane, type RunningControlPlane } from '../../../src/control-plane/index.js';
 import { parseConfigText } from '../../../src/config/index.js';
 import { httpUrl } from '../../../src/shared/address.js';
@@ -402,13 +405,23 @@ describe('RTSP UDP viewers spread over 2 media workers', { timeout: 180_000 }, (
     for (const viewer of spared) {
       assert.deepEqual(gaps(viewer.sequences()), [], 'a spared viewer has no gap');
     }
-    // The crashed worker's viewers: one gap each (the restart), then in order again.
+    // The crashed worker's viewers: one gap each (the restart, then the wait
+    // for a keyframe so that their decoders restart clean), then in order again.
     const lostInGap = hit.map((viewer) => {
       // From the last packet before the crash.
-      const after = viewer.sequences().slice(Math.max(0, (mark[viewers.indexOf(viewer)] ?? 0) - 1));
-      const found = gaps(after);
+      const from = Math.max(0, (mark[viewers.indexOf(viewer)] ?? 0) - 1);
+      const found = gaps(viewer.sequences().slice(from));
       assert.ok(found.length <= 1, `one gap at most: ${JSON.stringify(found)}`);
-      return found.reduce((sum, gap) => sum + gap.step - 1, 0);
+      const [gap] = found;
+      if (gap !== undefined) {
+        const first = viewer.rtp.received[from + gap.at]?.packet;
+        assert.ok(first, 'a packet after the gap');
+        assert.ok(
+          h264StartsKeyframe(first.subarray(rtpHeaderLength(first))),
+          'it resumes at a keyframe',
+        );
+      }
+      return found.reduce((sum, { step }) => sum + step - 1, 0);
     });
     const sessions = await Promise.all(hit.map((viewer) => sessionOf(viewer)));
     const counted = sessions.map((s) => s?.udpLost ?? -1);
@@ -418,7 +431,8 @@ describe('RTSP UDP viewers spread over 2 media workers', { timeout: 180_000 }, (
         `the ${spared.length} viewers of worker ${1 - crashed}: none lost`,
     );
     // What the path sent them while their worker was known to be down is
-    // counted; what the dying thread had not sent yet cannot be.
+    // counted as udpLost; what the dying thread had not sent yet cannot be;
+    // what they skipped waiting for the keyframe is the path's waiting_keyframe.
     counted.forEach((lost, i) => {
       assert.ok(lost >= 0 && lost <= (lostInGap[i] ?? 0), `udpLost ${lost} of ${lostInGap[i]}`);
     });
