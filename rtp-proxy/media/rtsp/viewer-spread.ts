@@ -47,10 +47,17 @@ export interface ViewerThreads {
   followViewerChannels(listener: (worker: number, port: MessagePort | undefined) => void): void;
 }
 
-/** A worker did not answer an open in time, or ended before it did. */
+/** A worker refused to open a viewer pair, or did not answer in time. */
 export class ViewerWorkerError extends StreammeshError {
-  constructor(message: string) {
-    super('ERR_VIEWER_WORKER', message);
+  constructor(message: string, code = 'ERR_VIEWER_WORKER') {
+    super(code, message);
+  }
+}
+
+/** The worker ended (or is restarting) before it answered: no refusal of the viewer. */
+export class ViewerWorkerEndedError extends ViewerWorkerError {
+  constructor(worker: number) {
+    super(`media worker ${worker} ended or is restarting`, 'ERR_VIEWER_WORKER_ENDED');
   }
 }
 
@@ -118,8 +125,8 @@ export class ViewerSpread {
 
   /**
    * A UDP viewer track on the worker with the fewest, its pair picked by
-   * `ports` and bound there; undefined when no worker is up (the caller
-   * serves the viewer on main).
+   * `ports` and bound there; undefined when no worker is up or the one
+   * chosen ended before it answered (the caller serves the viewer on main).
    */
   async open(
     ports: PortAllocator,
@@ -145,6 +152,7 @@ export class ViewerSpread {
       this.#byId.delete(viewer);
       // An open the worker may still finish is closed there.
       this.#post(lane, { kind: 'close', viewer });
+      if (error instanceof ViewerWorkerEndedError) return undefined;
       throw error;
     }
     transport.open = { host, client };
@@ -176,9 +184,7 @@ export class ViewerSpread {
   /** Asks the lane's worker to bind `port` and connect it; false when the port is taken. */
   #openOn(lane: Lane, open: Omit<ViewerOpen, 'kind' | 'request'>): Promise<boolean> {
     const port = lane.outbox.port;
-    if (port === undefined) {
-      return Promise.reject(new ViewerWorkerError(`media worker ${lane.index} is restarting`));
-    }
+    if (port === undefined) return Promise.reject(new ViewerWorkerEndedError(lane.index));
     const request = this.#nextRequest++;
     return new Promise<boolean>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -227,7 +233,7 @@ export class ViewerSpread {
     port.removeAllListeners('message');
     if (lane.outbox.port === port) lane.outbox.port = undefined;
     for (const waiting of lane.waiting.values()) {
-      waiting.reject(new ViewerWorkerError(`media worker ${lane.index} ended`));
+      waiting.reject(new ViewerWorkerEndedError(lane.index));
     }
     lane.waiting.clear();
     for (const transport of lane.viewers) transport.reopening = true;
@@ -252,6 +258,8 @@ export class ViewerSpread {
       }
       reason = `its port pair ${transport.port}-${transport.port + 1} is taken`;
     } catch (error) {
+      // The successor died too: the next one opens it again (it stays reopening).
+      if (error instanceof ViewerWorkerEndedError) return;
       reason = error instanceof Error ? error.message : String(error);
     }
     if (this.#byId.get(transport.viewer) !== transport) return;
