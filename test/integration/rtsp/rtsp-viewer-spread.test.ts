@@ -437,6 +437,11 @@ describe('RTSP UDP viewers spread over 2 media workers', { timeout: 180_000 }, (
       assert.ok(lost >= 0 && lost <= (lostInGap[i] ?? 0), `udpLost ${lost} of ${lostInGap[i]}`);
     });
     assert.equal((await rtsp()).viewerSpread?.reopenFailed, 0);
+    const { text } = await getText(`${mesh.proxyUrl}/metrics`);
+    assert.equal(
+      metric(text, 'streammesh_proxy_rtsp_viewer_reopens_total', { result: 'reopened' }),
+      hit.length,
+    );
     assert.equal((await rtsp()).timedOutSessions, 1); // the stranger's only
   });
 });
