@@ -55,10 +55,11 @@ export type ViewerOpened =
 
 export type FromViewerWorker =
   | ViewerOpened
-  /** A datagram from the viewer (its RTCP receiver reports, or RTP). */
+  /** An RTCP datagram from the viewer (its receiver reports; a few a turn at most). */
   | {
       readonly kind: 'incoming';
       readonly viewer: number;
+      /** Always true: a viewer's RTP is dropped in the worker (main ignores it too). */
       readonly rtcp: boolean;
       readonly packet: Uint8Array;
     }

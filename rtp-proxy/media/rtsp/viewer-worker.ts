@@ -7,9 +7,10 @@
  * send slab and leaves with one sendBatch at the end of the worker's turn,
  * as on main.
  *
- * What the viewer sends back (RTCP receiver reports) goes to main, which
- * keeps the session; so do its stray count and the datagrams the kernel did
- * not take (once a second). This file is the worker's one entry into the
+ * What the viewer sends back (RTCP receiver reports, a few a turn at most)
+ * goes to main, which keeps the session; so do its stray count and the
+ * datagrams the kernel did not take (once a second). Its RTP, which the
+ * session ignores on main too, is dropped here. This file is the worker's one entry into the
  * RTSP module: it loads the transport, not the service.
  */
 import type { MessagePort } from 'node:worker_threads';
@@ -24,6 +25,13 @@ import {
 
 /** How often the datagrams the kernel refused are reported (they only feed counters). */
 const LOST_REPORT_MS = 1000;
+/**
+ * RTCP datagrams of one viewer handed to main per turn of this worker; more
+ * are dropped. A receiver report is a sign of life for the session: a
+ * client that floods its RTCP port must not turn each datagram into a
+ * message to the main thread.
+ */
+const RTCP_PER_TURN = 4;
 
 export interface ViewerTracks {
   /** The viewer tracks open now. */
@@ -37,16 +45,27 @@ export function serveViewers(port: MessagePort): ViewerTracks {
   /** Opens under way: a close that comes first wins (the pair is closed once bound). */
   const opening = new Map<number, { cancelled: boolean }>();
   const reportedLost = new Map<number, number>();
+  /** What goes to main at the end of this turn: strays counted, RTCP held (per viewer). */
   const strays = new Map<number, number>();
-  let straysScheduled = false;
-  const post = (message: FromViewerWorker, transfer?: ArrayBuffer[]): void => {
-    port.postMessage(message, transfer);
+  const rtcp = new Map<number, Buffer[]>();
+  let scheduled = false;
+  const post = (message: FromViewerWorker): void => {
+    port.postMessage(message);
   };
 
-  const flushStrays = (): void => {
-    straysScheduled = false;
+  const flushTurn = (): void => {
+    scheduled = false;
     for (const [viewer, count] of strays) post({ kind: 'strays', viewer, count });
     strays.clear();
+    for (const [viewer, packets] of rtcp) {
+      for (const packet of packets) post({ kind: 'incoming', viewer, rtcp: true, packet });
+    }
+    rtcp.clear();
+  };
+  const later = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flushTurn);
   };
 
   const open = async (request: ViewerOpen): Promise<void> => {
@@ -67,24 +86,22 @@ export function serveViewers(port: MessagePort): ViewerTracks {
         });
         return;
       }
-      const incoming =
-        (rtcp: boolean) =>
-        (packet: Buffer): void => {
-          // Cloned by postMessage: the transport's own copy stays here.
-          post({ kind: 'incoming', viewer: request.viewer, rtcp, packet });
-        };
+      const { viewer } = request;
       const transport = await UdpTrackTransport.open(
         pair,
         request.client,
         {
-          rtp: incoming(false),
-          rtcp: incoming(true),
+          // A viewer's RTP is ignored by its session on main too: dropped here.
+          rtp: () => undefined,
+          rtcp: (packet) => {
+            const held = rtcp.get(viewer);
+            if (held === undefined) rtcp.set(viewer, [packet]);
+            else if (held.length < RTCP_PER_TURN) held.push(packet);
+            later();
+          },
           stray: () => {
-            strays.set(request.viewer, (strays.get(request.viewer) ?? 0) + 1);
-            if (!straysScheduled) {
-              straysScheduled = true;
-              setImmediate(flushStrays);
-            }
+            strays.set(viewer, (strays.get(viewer) ?? 0) + 1);
+            later();
           },
         },
         () => undefined, // main owns the port allocator
