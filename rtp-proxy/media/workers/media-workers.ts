@@ -242,8 +242,8 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
 
   /**
    * RTSP viewer tracks (ViewerThreads): `listener` gets each worker's
-   * viewer channel now, and the channel of each thread that later takes a
-   * worker's place (a restart), once it is installed.
+   * viewer channel now, undefined as soon as a worker's end is seen, and
+   * the channel of the thread that takes its place once it is installed.
    */
   followViewerChannels(listener: (worker: number, port: MessagePort | undefined) => void): void {
     this.#viewerListeners.push(listener);
