@@ -14,7 +14,12 @@ const productRoots = ['src', 'rtp-proxy', 'signaling'];
  * without the rest: src/node-agent/transaction.ts is what a worker thread
  * needs of the config transaction, without the control channel's grpc-js.
  */
-const secondEntries = ['src/node-agent/transaction.ts'];
+const secondEntries = [
+  'src/node-agent/transaction.ts',
+  // What a media worker thread needs of the RTSP module: the viewer tracks it
+  // carries (rtp-proxy/media/rtsp/viewer-spread.ts), without the service.
+  'rtp-proxy/media/rtsp/viewer-worker.ts',
+];
 
 function inside(file, dir) {
   return file.startsWith(dir + path.sep);

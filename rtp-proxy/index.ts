@@ -76,6 +76,8 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     trustBundle: () => late.node?.identity?.current()?.trustBundlePem,
     tokenIssuers: () => late.node?.meshState.trustBundle.tokenIssuers(),
     revoked: revocationsOf(() => late.node?.identity?.current()),
+    // UDP viewer tracks spread over the media workers (with one, all stay here).
+    viewerThreads: routes,
     cameraSource: (camera, path) => {
       // Built now, so a bad camera URL refuses the config at prepare.
       let first: CameraSource | undefined = new CameraSource(camera);

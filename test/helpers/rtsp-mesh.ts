@@ -32,8 +32,12 @@ export interface RtspView {
     readonly transport: string | null;
     readonly playing: boolean;
     readonly bytesSent: number;
+    /** The media worker of each UDP track on one; empty when on the main thread. */
+    readonly workers: readonly number[];
   }[];
   readonly defects: Record<string, number>;
+  /** UDP viewer tracks per media worker; null when the proxy has one worker. */
+  readonly viewerSpread: { readonly viewerTracks: readonly number[] } | null;
 }
 
 export interface RtspMesh extends MeshUp {

@@ -2,8 +2,10 @@
  * Prometheus view of the RTSP proxy, computed at scrape time from the same
  * snapshot /streams shows. Per path (camera): viewers, upstream state,
  * reconnects, outage time, bitrate, loss and jitter per track (the relay's
- * measurement); per viewer session: bytes and transport; and the requests
- * and bad input of the listener.
+ * measurement); per viewer session: bytes and transport; the requests
+ * and bad input of the listener; and, with several media workers, the UDP
+ * viewer tracks opened again after a worker restart (the tracks each worker
+ * carries are workers/worker-metrics.ts's).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { MonotonicTotals } from '../../../src/shared/monotonic-totals.js';
@@ -205,6 +207,19 @@ export function registerRtspMetrics(metrics: Registry, service: RtspService): vo
     'UDP sessions closed after the session timeout.',
     [],
     (s) => [[{}, s.timedOutSessions]],
+  );
+  metric(
+    'counter',
+    'streammesh_proxy_rtsp_viewer_reopens_total',
+    'UDP viewer tracks of a media worker that ended, opened again on its successor on the same ports (result="reopened"), or whose session was ended because they could not be (result="failed"). Absent with one worker.',
+    ['result'],
+    (s) =>
+      s.viewerSpread === null
+        ? []
+        : [
+            [{ result: 'reopened' }, s.viewerSpread.reopened],
+            [{ result: 'failed' }, s.viewerSpread.reopenFailed],
+          ],
   );
   metric(
     'counter',

@@ -5,6 +5,7 @@ import type { PortAllocator } from '../../../src/media/udp/index.js';
 import type { SessionTable } from './session-table.js';
 import type { StreamPath } from './stream-path.js';
 import type { Tally } from './tally.js';
+import type { ViewerSpread } from './viewer-spread.js';
 import type { ViewerAuth } from './viewer-auth.js';
 
 export type RequestDefect =
@@ -30,6 +31,8 @@ export interface RtspContext {
   readonly sessions: SessionTable;
   readonly auth: ViewerAuth;
   readonly ports: PortAllocator;
+  /** UDP viewer tracks go to the media workers (proxy.workers > 1); undefined: on this thread. */
+  readonly spread: ViewerSpread | undefined;
   /** Local address UDP media sockets bind to (proxy.mediaAddress). */
   readonly mediaHost: string;
   readonly sessionTimeoutSec: number;

@@ -3,3 +3,4 @@
  */
 export { RtspService, type RtspSnapshot } from './rtsp-service.js';
 export type { PathViewer, StreamPath } from './stream-path.js';
+export type { SpreadStats, ViewerThreads } from './viewer-spread.js';

@@ -70,6 +70,14 @@ import { StreamPath, type PathOptions, type PathSnapshot } from './stream-path.j
 import { StreamSlots } from './stream-slots.js';
 import { Tally } from './tally.js';
 import { ViewerAuth } from './viewer-auth.js';
+import type { RtspSession } from './rtsp-session.js';
+import { UdpTrackTransport } from './track-transport.js';
+import {
+  ViewerSpread,
+  WorkerUdpTrackTransport,
+  type SpreadStats,
+  type ViewerThreads,
+} from './viewer-spread.js';
 import { EdgeTokenGate } from '../../../src/shared/edge-token/index.js';
 
 /** The candidate's RTSP listen address cannot be bound: NACKs RTSP_SETTINGS, which holds it. */
@@ -115,6 +123,11 @@ export interface RtspServiceOptions {
   readonly tokenIssuers?: () => string | undefined;
   /** The mesh's revocation list now: tokens of a revoked signer are refused. */
   readonly revoked?: () => RevokedSerials | undefined;
+  /**
+   * The media workers, when there are several: UDP viewer tracks are spread
+   * over them (viewer-spread.ts). Without them every track is on this thread.
+   */
+  readonly viewerThreads?: ViewerThreads;
 }
 
 /**
@@ -135,6 +148,10 @@ export interface ViewerSnapshot {
   readonly bytesSent: number;
   readonly packetsDropped: number;
   readonly bytesReceived: number;
+  /** UDP datagrams the proxy could not send the viewer (the kernel refused them, or its worker was restarting). */
+  readonly udpLost: number;
+  /** The media worker of each UDP track on one (ascending by track); empty when all are on the main thread. */
+  readonly workers: readonly number[];
   readonly ageMs: number;
 }
 
@@ -150,6 +167,8 @@ export interface RtspSnapshot {
   readonly rateLimitedRequests: number;
   /** Streams carried (paths whose source runs), proxy.maxStreams, and those refused at it. */
   readonly streams: { readonly carried: number; readonly max: number; readonly refused: number };
+  /** UDP viewer tracks per media worker and their re-opens after a worker restart; null with one worker. */
+  readonly viewerSpread: SpreadStats | null;
 }
 
 interface Listener {
@@ -224,6 +243,7 @@ export class RtspService implements ConfigParticipant {
   readonly #closing = new Set<Promise<void>>();
   readonly #gate: PrepareGate;
   readonly #cameraSource: (options: CameraSourceOptions, path: string) => MediaSource;
+  readonly #spread: ViewerSpread | undefined;
 
   constructor(log: Logger, options: RtspServiceOptions = {}) {
     this.#log = log.child({ component: 'rtsp' });
@@ -236,6 +256,11 @@ export class RtspService implements ConfigParticipant {
     this.#trustBundle = options.trustBundle ?? (() => undefined);
     this.#tokenIssuers = options.tokenIssuers ?? (() => undefined);
     this.#revoked = options.revoked ?? (() => undefined);
+    const threads = options.viewerThreads;
+    this.#spread =
+      threads === undefined || threads.workers < 2
+        ? undefined
+        : new ViewerSpread(threads, this.#log);
     this.#sessions = new SessionTable(
       () => (this.#config?.sessionTimeoutSec ?? 60) * 1000,
       () => performance.now(),
@@ -454,6 +479,7 @@ export class RtspService implements ConfigParticipant {
         bytesSent: s.bytesSent,
         packetsDropped: s.packetsDropped,
         bytesReceived: s.bytesReceived,
+        ...udpTracks(s),
         ageMs: Math.round(now - s.createdMs),
       })),
       defects: { ...this.#defects.counts },
@@ -465,6 +491,7 @@ export class RtspService implements ConfigParticipant {
         max: this.#streams.max,
         refused: this.#streams.refused,
       },
+      viewerSpread: this.#spread?.stats() ?? null,
     };
   }
 
@@ -496,6 +523,7 @@ export class RtspService implements ConfigParticipant {
           ? `this proxy is draining until ${new Date(this.#drainUntilMs).toISOString()}: use another`
           : undefined,
       ports,
+      spread: this.#spread,
       mediaHost: this.#mediaHost,
       sessionTimeoutSec: this.#config?.sessionTimeoutSec ?? 60,
       maxSessionsPerSource: this.#config?.maxSessionsPerSource ?? 64,
@@ -685,4 +713,20 @@ export class RtspService implements ConfigParticipant {
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A session's UDP losses and the workers of its tracks, for /streams. */
+function udpTracks(session: RtspSession): { udpLost: number; workers: number[] } {
+  let udpLost = 0;
+  const workers: number[] = [];
+  for (const track of [...session.transports.keys()].sort((a, b) => a - b)) {
+    const transport = session.transports.get(track);
+    if (transport instanceof WorkerUdpTrackTransport) {
+      workers.push(transport.worker);
+      udpLost += transport.lost;
+    } else if (transport instanceof UdpTrackTransport) {
+      udpLost += transport.lost;
+    }
+  }
+  return { udpLost, workers };
 }

@@ -318,6 +318,18 @@ export class StreamPath {
     return true;
   }
 
+  /**
+   * The viewer lost packets of `track` outside the path (its media worker
+   * restarted): it gets nothing more of the track until the next keyframe,
+   * so that its decoder restarts clean, as a slow viewer's does.
+   */
+  restartAtKeyframe(viewer: PathViewer, track: number): void {
+    const state = this.#viewers.get(viewer);
+    if (state !== undefined && this.#tracks[track]?.startsKeyframe !== undefined) {
+      state.waiting[track] = true;
+    }
+  }
+
   removeViewer(viewer: PathViewer): void {
     if (!this.#viewers.delete(viewer)) return;
     this.#scheduleLinger();

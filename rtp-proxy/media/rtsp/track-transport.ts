@@ -6,7 +6,9 @@
  *
  * UDP goes through BatchSockets (native recvmmsg/sendmmsg or node:dgram):
  * what a viewer gets during one event-loop turn is copied into its send
- * slab and leaves as one sendBatch at the end of the turn.
+ * slab and leaves as one sendBatch at the end of the turn. With several
+ * media workers a viewer's UDP track is a WorkerUdpTrackTransport instead
+ * (viewer-spread.ts): this same UdpTrackTransport, run in a worker.
  */
 import { SendSlab, closePair, type PortPair, type UdpBatch } from '../../../src/media/udp/index.js';
 import { frameBatcher, type InterleavedWriter } from './frame-batcher.js';

@@ -15,6 +15,7 @@ import {
   type IncomingHandlers,
   type TrackTransport,
 } from './track-transport.js';
+import type { WorkerUdpTrackTransport } from './viewer-spread.js';
 
 export type TransportChoice =
   | { readonly kind: 'udp'; readonly clientPorts: [number, number]; readonly spec: TransportSpec }
@@ -66,6 +67,36 @@ export function plainAddress(address: string): string {
 }
 
 /**
+ * A viewer's UDP track on a media worker when the proxy has several
+ * (viewer-spread.ts), else (one worker, a publisher, every worker
+ * restarting) on a pair of the main thread, as before.
+ */
+async function openUdp(
+  ctx: RtspContext,
+  session: RtspSession,
+  track: number,
+  client: { host: string; rtpPort: number; rtcpPort: number },
+  incoming: IncomingHandlers,
+): Promise<UdpTrackTransport | WorkerUdpTrackTransport> {
+  if (ctx.spread !== undefined && session.mode === 'play') {
+    const spread = await ctx.spread.open(ctx.ports, ctx.mediaHost, client, {
+      ...incoming,
+      reopened: () => {
+        if (session.playing) session.path.restartAtKeyframe(session, track);
+      },
+      gone: (reason) => {
+        ctx.sessions.remove(session, reason);
+      },
+    });
+    if (spread !== undefined) return spread;
+  }
+  const pair: PortPair = await ctx.ports.allocate(ctx.mediaHost, false);
+  return UdpTrackTransport.open(pair, client, incoming, () => {
+    ctx.ports.release(pair.port);
+  });
+}
+
+/**
  * Opens the transport for one track and returns it with the Transport
  * header value to answer. Throws when no port pair is free or the client's
  * address cannot be reached.
@@ -81,19 +112,12 @@ export async function openTransport(
 ): Promise<{ transport: TrackTransport; answer: TransportSpec }> {
   const mode = choice.spec.mode === undefined ? {} : { mode: choice.spec.mode };
   if (choice.kind === 'udp') {
-    const pair: PortPair = await ctx.ports.allocate(ctx.mediaHost, false);
-    const transport = await UdpTrackTransport.open(
-      pair,
-      {
-        host: plainAddress(connection.remoteAddress),
-        rtpPort: choice.clientPorts[0],
-        rtcpPort: choice.clientPorts[1],
-      },
-      incoming,
-      () => {
-        ctx.ports.release(pair.port);
-      },
-    );
+    const client = {
+      host: plainAddress(connection.remoteAddress),
+      rtpPort: choice.clientPorts[0],
+      rtcpPort: choice.clientPorts[1],
+    };
+    const transport = await openUdp(ctx, session, track, client, incoming);
     const answer: TransportSpec = {
       protocol: 'RTP/AVP',
       delivery: 'unicast',

@@ -20,6 +20,7 @@ import { useSrtpEngine } from '../../../src/protocol/srtp/index.js';
 import { useUdpIo } from '../../../src/media/udp/index.js';
 import type { PreparedChange } from '../../../src/node-agent/index.js';
 import { MediaRouteTable } from '../relay/index.js';
+import { serveViewers } from '../rtsp/viewer-worker.js';
 import type { MediaWorkerData, MediaWorkerRequest, MediaWorkerValue } from './messages.js';
 
 const port = threadPort('media-worker.js');
@@ -30,6 +31,8 @@ const rootLog = createLogger('proxy', data.logLevel, data.tty);
 // refused to start if the choice could not be had, so this does not throw).
 useSrtpEngine(data.srtpEngine, rootLog);
 useUdpIo(data.udpIo, rootLog);
+/** The RTSP UDP viewer tracks main placed on this worker (a spare gets none until it adopts). */
+const viewers = serveViewers(data.viewers);
 /** This worker's index and routes, once it is one of the relay's workers (not a spare). */
 let worker: { readonly index: number; readonly table: MediaRouteTable } | undefined;
 if (data.index !== null) adopt(data.index);
@@ -103,13 +106,18 @@ async function handle(request: MediaWorkerRequest): Promise<MediaWorkerValue> {
       await prepared.take(request.change).abort();
       return null;
     case 'snapshot':
-      return { routes: routes().snapshot(), totals: totals() };
+      return {
+        routes: routes().snapshot(),
+        totals: totals(),
+        rtspViewerTracks: viewers.count,
+      };
     case 'keys':
       return routes().keys();
     case 'ping':
       return null;
     case 'close':
       worker?.table.close();
+      viewers.close();
       return null;
     case 'crash':
       setImmediate(() => {

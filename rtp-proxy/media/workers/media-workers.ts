@@ -31,6 +31,11 @@
  *     share one round), and once a second for the synchronous readers (the
  *     load and stats reports) through latestRoutes().
  *
+ * RTSP UDP viewer tracks (rtp-proxy/media/rtsp/viewer-spread.ts) use the
+ * workers too, over a channel per thread (followViewerChannels): the RTSP
+ * service is told each worker's channel, that a worker ended, and its
+ * successor's channel, and opens the worker's viewer tracks again on it.
+ *
  * A route keeps its worker while it runs; it cannot change worker, since
  * its sockets belong to its worker's thread. One consequence: a config that
  * gives a fixed listen address to a route of another name (a rename, or a
@@ -39,12 +44,14 @@
  * socket cannot be handed across threads); two pushes (remove, then add) do it.
  */
 import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
 import type { MeshConfig, RefusedResource, ResourceType } from '../../../src/config/index.js';
 import { Backoff, type BackoffOptions } from '../../../src/shared/backoff.js';
 import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { LevelWithSilent, Logger } from '../../../src/shared/log.js';
 import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/index.js';
 import { generatedKeyId } from '../relay/index.js';
+import type { ViewerThreads } from '../rtsp/index.js';
 import type { MediaWorkerData, WorkerSnapshot } from './messages.js';
 import type {
   KeysReport,
@@ -161,7 +168,7 @@ interface Slot {
   readonly restarts: Map<WorkerEnd, number>;
 }
 
-export class MediaWorkers implements ConfigParticipant, RelayView {
+export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads {
   readonly name = 'relay';
   readonly resourceTypes: readonly ResourceType[] = ['MEDIA_ROUTE', 'MESH_SETTINGS'];
   readonly #options: MediaWorkersOptions;
@@ -180,6 +187,8 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
   #spare: MediaWorkerHandle | undefined;
   #closed = false;
   readonly #locks = new WeakMap<MediaWorkerHandle, ThreadLock>();
+  /** Told each worker thread's viewer channel (the RTSP service's ViewerSpread). */
+  readonly #viewerListeners: ((worker: number, port: MessagePort | undefined) => void)[] = [];
 
   constructor(options: MediaWorkersOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1) {
@@ -229,6 +238,18 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
 
   get workers(): number {
     return this.#slots.length;
+  }
+
+  /**
+   * RTSP viewer tracks (ViewerThreads): `listener` gets each worker's
+   * viewer channel now, undefined as soon as a worker's end is seen, and
+   * the channel of the thread that takes its place once it is installed.
+   */
+  followViewerChannels(listener: (worker: number, port: MessagePort | undefined) => void): void {
+    this.#viewerListeners.push(listener);
+    for (const slot of this.#slots) {
+      if (!slot.thread.ended) listener(slot.index, slot.thread.viewers);
+    }
   }
 
   /** The worker that carries (or would carry) the route named `name`. */
@@ -525,7 +546,7 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     return snapshots;
   }
 
-  #workerData(index: number | null): MediaWorkerData {
+  #workerData(index: number | null): Omit<MediaWorkerData, 'viewers'> {
     return {
       index,
       workers: this.#options.workers,
@@ -549,6 +570,7 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     slot.startedAt = performance.now();
     slot.lastPong = slot.startedAt;
     slot.answered = false;
+    for (const listener of this.#viewerListeners) listener(slot.index, thread.viewers);
   }
 
   /** Starts a spare unless there is one (or spares are off, or the relay is closing). */
@@ -587,6 +609,8 @@ export class MediaWorkers implements ConfigParticipant, RelayView {
     if (this.#closed || end === 'closed' || thread !== slot.thread) return;
     const now = performance.now();
     slot.restarts.set(end, (slot.restarts.get(end) ?? 0) + 1);
+    // Its RTSP viewer tracks are gone with it until the successor opens them again.
+    for (const listener of this.#viewerListeners) listener(slot.index, undefined);
     if (now - slot.startedAt >= HEALTHY_RUN_MS) slot.backoff.reset();
     slot.endedAt = now;
     slot.lastGapMs = null;

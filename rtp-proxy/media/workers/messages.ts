@@ -5,6 +5,7 @@
  * config, route snapshots and keys, and refusals as code, message and the
  * resources they name (so a MEDIA_ROUTE refusal still NACKs its route).
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { MeshConfig, RefusedResource } from '../../../src/config/index.js';
 import type { LevelWithSilent } from '../../../src/shared/log.js';
 import type { ThreadFailure } from '../../../src/shared/threads/index.js';
@@ -22,6 +23,11 @@ export interface MediaWorkerData {
   readonly udpIo: MeshConfig['proxy']['udpIo'];
   /** proxy.srtpEngine of the startup config. */
   readonly srtpEngine: MeshConfig['proxy']['srtpEngine'];
+  /**
+   * The worker's end of its channel for RTSP viewer tracks (packets one way,
+   * RTCP and counts the other: rtp-proxy/media/rtsp/viewer-messages.ts).
+   */
+  readonly viewers: MessagePort;
 }
 
 export type MediaWorkerRequest =
@@ -69,6 +75,8 @@ export interface WorkerSnapshot {
   readonly worker: number;
   readonly routes: readonly MediaRouteSnapshot[];
   readonly totals: WorkerTotals;
+  /** RTSP UDP viewer tracks whose pair is open on the worker (as the worker counts them). */
+  readonly rtspViewerTracks: number;
 }
 
 /** A refusal from the worker, rebuilt on the main thread as an error. */

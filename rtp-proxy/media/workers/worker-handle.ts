@@ -4,6 +4,7 @@
  * keeps the process alive only while a request waits, may start as a spare
  * and later adopt a worker's index, and names that index in its errors.
  */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { RefusedResource } from '../../../src/config/index.js';
 import { StreammeshError } from '../../../src/shared/errors.js';
 import { ThreadHandle, ThreadRefusal, type ThreadEnd } from '../../../src/shared/threads/index.js';
@@ -44,16 +45,28 @@ export class MediaWorkerHandle extends ThreadHandle<
 > {
   /** Its worker index; -1 while it is a spare. */
   #index: number;
+  /** Main's end of the thread's channel for RTSP viewer tracks. */
+  readonly viewers: MessagePort;
 
-  constructor(data: MediaWorkerData, onEnd: (end: WorkerEnd) => void) {
+  constructor(data: Omit<MediaWorkerData, 'viewers'>, onEnd: (end: WorkerEnd) => void) {
+    // Each thread its own channel: a successor's is new, the dead one's closes with it.
+    const channel = new MessageChannel();
     // A worker alone does not keep the process alive (a proxy that fails to
     // start after its workers did must still exit); a request waiting for
     // its answer does.
     super(
       new URL('./media-worker.js', import.meta.url),
-      { worker: { workerData: data }, refOnlyWhileWaiting: true },
+      {
+        worker: {
+          workerData: { ...data, viewers: channel.port2 } satisfies MediaWorkerData,
+          transferList: [channel.port2],
+        },
+        refOnlyWhileWaiting: true,
+      },
       onEnd,
     );
+    this.viewers = channel.port1;
+    this.viewers.unref();
     this.#index = data.index ?? -1;
   }
 

@@ -9,6 +9,7 @@
  *   streammesh_proxy_worker_received_packets_total{worker}  RTP packets in, over all its routes
  *   streammesh_proxy_worker_sent_packets_total{worker}      RTP packets out, over all its routes
  *   streammesh_proxy_route_worker{route,worker}             1: which worker carries a route
+ *   streammesh_proxy_worker_rtsp_viewer_tracks{worker}      RTSP UDP viewer tracks it carries
  *
  * The per-route series (stream-metrics.ts) keep their names and labels; the
  * last series here joins them to a worker (`* on(route) group_left(worker)`).
@@ -107,6 +108,18 @@ export function registerWorkerMetrics(metrics: Registry, workers: MediaWorkers):
       for (const snapshot of await workers.workerSnapshots()) {
         const key = String(snapshot.worker);
         this.inc({ worker: key }, sent.update(key, snapshot.totals.packetsOut));
+      }
+    },
+  });
+  new Gauge({
+    name: 'streammesh_proxy_worker_rtsp_viewer_tracks',
+    help: 'RTSP UDP viewer tracks whose port pair and sends the media worker carries (as the worker counts them).',
+    labelNames,
+    registers,
+    async collect() {
+      this.reset();
+      for (const snapshot of await workers.workerSnapshots()) {
+        this.set({ worker: snapshot.worker }, snapshot.rtspViewerTracks);
       }
     },
   });

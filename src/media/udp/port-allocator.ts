@@ -44,16 +44,33 @@ export class PortAllocator {
   }
 
   /** Binds a pair on `host` (only the even port when `mux`). */
-  async allocate(host: string, mux: boolean): Promise<PortPair> {
+  allocate(host: string, mux: boolean): Promise<PortPair> {
+    return this.allocateWith((port) => bindPair(host, port, mux));
+  }
+
+  /**
+   * Picks the pairs as allocate() does but lets `bind` bind them, for a
+   * pair bound on another thread (an RTSP viewer's pair on a media worker):
+   * `bind` resolves undefined when the port is taken (the next is tried)
+   * and rejects to give up. The port is held once `bind` took it.
+   */
+  async allocateWith<Bound>(bind: (port: number) => Promise<Bound | undefined>): Promise<Bound> {
     const pairs = (this.#end - this.#start) / 2 + 1;
     for (let tried = 0; tried < pairs; tried += 1) {
       const port = this.#cursor;
       this.#cursor = port + 2 > this.#end ? this.#start : port + 2;
       if (this.#held.has(port)) continue;
-      const pair = await bindPair(host, port, mux);
-      if (pair === undefined) continue;
+      // Held while bound elsewhere, so that a concurrent allocation skips it.
       this.#held.add(port);
-      return pair;
+      let bound: Bound | undefined;
+      try {
+        bound = await bind(port);
+      } catch (error) {
+        this.#held.delete(port);
+        throw error;
+      }
+      if (bound !== undefined) return bound;
+      this.#held.delete(port);
     }
     throw new PortsExhaustedError(this.#start, this.#end + 1);
   }

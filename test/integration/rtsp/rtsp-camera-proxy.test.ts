@@ -5,6 +5,7 @@
  * Digest-protected camera, and a late joiner that starts at a keyframe.
  */
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { h264StartsKeyframe } from '../../../src/protocol/video/index.js';
 import { rtpHeaderLength } from '../../../src/protocol/rtp/index.js';
@@ -93,6 +94,14 @@ describe('RTSP proxy with a GStreamer camera', { timeout: 180_000 }, () => {
   it('starts a late joiner at a keyframe, and ffmpeg decodes without errors', async () => {
     const early = decodeRtsp(mesh.url('cam1'), 'udp', 4);
     await sleep(1500);
+    // The proxy `up` starts has one media worker per core (or STREAMMESH_PROXY_WORKERS):
+    // with more than one, this pass runs the spread path, the UDP viewer's pair on a worker.
+    const workers = Number(process.env.STREAMMESH_PROXY_WORKERS ?? availableParallelism());
+    const view = await mesh.rtsp();
+    assert.equal(view.viewerSpread !== null, workers > 1, `proxy.workers ${workers}`);
+    const udp = view.sessions.find((s) => s.transport === 'udp' && s.playing);
+    assert.ok(udp, 'the UDP viewer plays');
+    assert.equal(udp.workers.length, workers > 1 ? 1 : 0, JSON.stringify(udp));
     // Join in the middle of a GOP (key frame every second at 25 fps).
     await sleep(Math.floor(Math.random() * 900));
     const late = await playTcp(mesh, 'cam1');

@@ -142,6 +142,27 @@ describe('StreamPath', () => {
     await path.close();
   });
 
+  it('restarts a viewer at a keyframe when told it lost packets elsewhere (its worker restarted)', async () => {
+    const { path, sources } = makePath();
+    const moved = new RecordingViewer('moved');
+    const other = new RecordingViewer('other');
+    path.addViewer(moved);
+    path.addViewer(other);
+    const listener = sources[0]?.listener;
+    assert.ok(listener);
+    listener.ready(DESCRIPTION);
+    let seq = 1;
+    listener.rtp(0, h264(seq++, true));
+    listener.rtp(0, h264(seq++, false));
+    path.restartAtKeyframe(moved, 0);
+    listener.rtp(0, h264(seq++, false)); // held back for the moved one
+    listener.rtp(0, h264(seq++, true));
+    assert.deepEqual(moved.received, [1, 0, 1]);
+    assert.deepEqual(other.received, [1, 0, 0, 1]);
+    path.restartAtKeyframe(new RecordingViewer('not a viewer'), 0); // ignored
+    await path.close();
+  });
+
   it('keeps viewers attached while the source is down and counts the outage', async () => {
     const { path, sources } = makePath();
     const viewer = new RecordingViewer('v');
