@@ -31,6 +31,7 @@ import { getJson, getText, putText } from '../../helpers/http.js';
 import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
 import { UdpPeer, rtp, sleep } from '../../helpers/udp.js';
+import { metric } from '../../helpers/exposition.js';
 
 const WORKERS = 2;
 const PROXY_ID = 'proxy-workers';
@@ -125,18 +126,6 @@ function nameOnWorker(prefix: string, worker: number): string {
 
 const evenFreePort = (taken: readonly number[] = []): Promise<number> =>
   freePort((port) => port % 2 === 0 && !taken.includes(port));
-
-function metric(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const body = line.slice(name.length + 1, line.indexOf('}'));
-    const found = new Map([...body.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) {
-      return Number(line.slice(line.indexOf('}') + 1));
-    }
-  }
-  return undefined;
-}
 
 function sequencesOf(peer: UdpPeer): number[] {
   return peer.received.map(({ packet }) => packet.readUInt16BE(2));

@@ -43,6 +43,7 @@ import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/process.js';
 import { RtspTestClient } from '../../helpers/rtsp-client.js';
 import { UdpPeer, sleep } from '../../helpers/udp.js';
+import { metric } from '../../helpers/exposition.js';
 
 const WORKERS = 2;
 const VIEWERS = 6;
@@ -204,18 +205,6 @@ function gaps(sequences: readonly number[]): { at: number; step: number }[] {
     if (step !== 1) found.push({ at: i, step });
   }
   return found;
-}
-
-function metric(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const body = line.slice(name.length + 1, line.indexOf('}'));
-    const found = new Map([...body.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) {
-      return Number(line.slice(line.indexOf('}') + 1));
-    }
-  }
-  return undefined;
 }
 
 /** Whether both ports of the pair at `port` can be bound (nobody holds them). */
