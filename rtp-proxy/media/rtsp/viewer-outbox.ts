@@ -12,6 +12,7 @@
  * repeat.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { flushAtTurnEnd } from '../../../src/media/udp/index.js';
 import { SEND_RTP, type ToViewerWorker } from './viewer-messages.js';
 
 /** A turn's first slab; it doubles when a turn needs more (a key frame to many viewers). */
@@ -19,16 +20,6 @@ const INITIAL_SLAB_BYTES = 64 * 1024;
 const INITIAL_PACKETS = 64;
 
 type Words = Uint32Array<ArrayBuffer>;
-
-/** Outboxes waiting for the end of this turn (per thread). */
-const pending = new Set<ViewerOutbox>();
-let scheduled = false;
-
-function flushPending(): void {
-  scheduled = false;
-  for (const outbox of pending) outbox.flush();
-  pending.clear();
-}
 
 export class ViewerOutbox {
   #port: MessagePort | undefined;
@@ -64,14 +55,13 @@ export class ViewerOutbox {
     this.#plan[at + 1] = kind;
     this.#plan[at + 2] = index;
     this.#entries += 1;
-    if (!pending.has(this)) {
-      pending.add(this);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flushPending);
-      }
-    }
+    flushAtTurnEnd(this);
     return true;
+  }
+
+  /** The end of the turn push() asked for. */
+  flushAtTurnEnd(): void {
+    this.flush();
   }
 
   /** Posts what the turn gathered (a viewer leaving calls it first, so its last packets go). */

@@ -25,6 +25,7 @@ export {
 } from './udp-io.js';
 export { loadUdpBatchAddon } from './batch-native.js';
 export { SendSlab, type FlushResult, type SendSlabOptions } from './send-slab.js';
+export { flushAtTurnEnd, type TurnEndFlush } from './turn-end.js';
 export type {
   BatchHandler,
   BatchSocket,

@@ -13,6 +13,7 @@
  * per datagram or per flush.
  */
 import type { BatchSocket, UdpDestination } from './batch-types.js';
+import { flushAtTurnEnd } from './turn-end.js';
 
 export interface SendSlabOptions {
   /** Datagrams held at most before a flush (1-1024). Default 64. */
@@ -31,16 +32,6 @@ export interface FlushResult {
   /** Of those taken, the ones pushed as `measured` (a relay's RTP, not its RTCP), and their bytes. */
   readonly measured: number;
   readonly measuredBytes: number;
-}
-
-/** Slabs waiting for the end of this turn (per thread: module state). */
-const laterSlabs = new Set<SendSlab>();
-let laterScheduled = false;
-
-function flushLaterSlabs(): void {
-  laterScheduled = false;
-  for (const slab of laterSlabs) slab.flushReported();
-  laterSlabs.clear();
 }
 
 export class SendSlab {
@@ -130,11 +121,12 @@ export class SendSlab {
 
   /** Flushes at the end of this event-loop turn (the check phase), with the thread's other slabs. */
   flushLater(): void {
-    laterSlabs.add(this);
-    if (!laterScheduled) {
-      laterScheduled = true;
-      setImmediate(flushLaterSlabs);
-    }
+    flushAtTurnEnd(this);
+  }
+
+  /** The end of the turn flushLater() asked for. */
+  flushAtTurnEnd(): void {
+    this.flushReported();
   }
 
   /** flush(), its result handed to the constructor's callback. */
