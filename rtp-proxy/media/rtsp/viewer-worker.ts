@@ -14,7 +14,7 @@
  * RTSP module: it loads the transport, not the service.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { bindPair } from '../../../src/media/udp/index.js';
+import { bindPair, flushAtTurnEnd } from '../../../src/media/udp/index.js';
 import { UdpTrackTransport } from './track-transport.js';
 import {
   SEND_RTP,
@@ -48,13 +48,11 @@ export function serveViewers(port: MessagePort): ViewerTracks {
   /** What goes to main at the end of this turn: strays counted, RTCP held (per viewer). */
   const strays = new Map<number, number>();
   const rtcp = new Map<number, Buffer[]>();
-  let scheduled = false;
   const post = (message: FromViewerWorker): void => {
     port.postMessage(message);
   };
 
   const flushTurn = (): void => {
-    scheduled = false;
     for (const [viewer, count] of strays) post({ kind: 'strays', viewer, count });
     strays.clear();
     for (const [viewer, packets] of rtcp) {
@@ -62,10 +60,9 @@ export function serveViewers(port: MessagePort): ViewerTracks {
     }
     rtcp.clear();
   };
+  const toMain = { flushAtTurnEnd: flushTurn };
   const later = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(flushTurn);
+    flushAtTurnEnd(toMain);
   };
 
   const open = async (request: ViewerOpen): Promise<void> => {
