@@ -33,9 +33,8 @@ export type ToViewerWorker =
       readonly slab: ArrayBuffer;
       readonly offsets: Uint32Array;
       readonly lengths: Uint32Array;
-      /** [viewer, kind, index] per delivery; `entries` of them are used. */
+      /** [viewer, kind, index] per delivery, in order. */
       readonly plan: Uint32Array;
-      readonly entries: number;
     };
 
 export const SEND_RTP = 0;

@@ -81,7 +81,6 @@ export class ViewerOutbox {
       offsets,
       lengths,
       plan,
-      entries: this.#entries,
     };
     port.postMessage(message, [slab, offsets.buffer, lengths.buffer, plan.buffer]);
     this.#reset();

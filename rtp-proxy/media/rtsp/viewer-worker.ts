@@ -144,7 +144,8 @@ export function serveViewers(port: MessagePort): ViewerTracks {
   }
 
   const sends = (message: Extract<ToViewerWorker, { kind: 'sends' }>): void => {
-    const { slab, offsets, lengths, plan, entries } = message;
+    const { slab, offsets, lengths, plan } = message;
+    const entries = plan.length / 3;
     // One view per packet of the turn, shared by its viewers (each copies it into its slab).
     const views: (Buffer | undefined)[] = [];
     for (let entry = 0; entry < entries; entry += 1) {

@@ -203,8 +203,8 @@ describe('ViewerSpread', () => {
     await until(() => (threads.threads[0]?.sends.length ?? 0) === 1, 'the turn posted');
     const turn = threads.threads[0]?.sends[0];
     assert.equal(turn?.offsets.length, 1, 'one copy for viewers a and c');
-    assert.equal(turn.entries, 2);
-    assert.equal(threads.threads[1]?.sends[0]?.entries, 1);
+    assert.equal(turn.plan.length / 3, 2);
+    assert.equal((threads.threads[1]?.sends[0]?.plan.length ?? 0) / 3, 1);
   });
 
   it('hands the viewer’s RTCP to its session; a viewer that leaves sends its turn first, then closes', async () => {
