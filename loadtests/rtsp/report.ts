@@ -1,11 +1,24 @@
 /** The RTSP benchmark's table on stdout and its chart (hand-written SVG). */
-import type { BenchResults, StepResult, TargetName } from './results.js';
+import {
+  isProxyTarget,
+  TARGET_NAMES,
+  type BenchResults,
+  type KeyFigures,
+  type KeyRatios,
+  type StepResult,
+  type TargetName,
+} from './results.js';
 import { text } from '../common/svg.js';
 
-const COLORS: Record<TargetName, string> = { proxy: '#54a24b', direct: '#f58518' };
+const COLORS: Record<TargetName, string> = {
+  proxy: '#54a24b',
+  'proxy-w2': '#4c78a8',
+  direct: '#f58518',
+};
 const LABELS: Record<TargetName, string> = {
-  proxy: 'through the proxy (1 camera session)',
-  direct: 'direct to the camera (N camera sessions)',
+  proxy: 'proxy, workers 1 (all on its main thread)',
+  'proxy-w2': 'proxy, workers 2 (UDP viewers on them)',
+  direct: 'direct to the camera (N sessions)',
 };
 
 export function resultTable(results: BenchResults): string {
@@ -24,6 +37,7 @@ export function resultTable(results: BenchResults): string {
     'viewers CPU',
     'machine',
     'cam sess',
+    'UDP tracks main|workers',
     'mCPU/viewer',
     'marginal',
     'µs/pkt',
@@ -45,6 +59,9 @@ export function resultTable(results: BenchResults): string {
       (step.cpu.udpViewers + step.cpu.tcpViewers).toFixed(2),
       step.cpu.machineBusy.toFixed(2),
       String(step.cameraSessionsOpened),
+      step.workers === undefined
+        ? '-'
+        : `${step.workers.onMain}|${step.workers.viewerTracks.join('+')}`,
       step.fanoutMillicoresPerViewer.allIn.toFixed(2),
       fmtOptional(step.fanoutMillicoresPerViewer.marginal, 2),
       fmtOptional(step.fanoutMicrosPerPacket.marginal, 2),
@@ -60,11 +77,13 @@ export function resultTable(results: BenchResults): string {
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   const summary: string[] = [''];
-  for (const name of ['proxy', 'direct'] as const) {
+  const ran = results.parameters.targets;
+  for (const name of ran) {
     const s = results.summary[name];
     const runs = s.largestServedRuns;
+    const workers = results.proxies[name as keyof BenchResults['proxies']]?.workers;
     summary.push(
-      `${name.padEnd(6)}  largest N at zero loss (served): ${s.largestServedN ?? 'none'}` +
+      `${name.padEnd(8)}  ${workers === undefined ? '' : `(workers ${workers}) `}largest N at zero loss (served): ${s.largestServedN ?? 'none'}` +
         (runs.runs > 1 ? ` (served in ${runs.served} of ${runs.runs} runs)` : '') +
         (s.firstFailedN === null
           ? ', bound reached'
@@ -75,21 +94,40 @@ export function resultTable(results: BenchResults): string {
   }
   const key = results.keyStep;
   if (key !== null) {
-    const p = key.proxy;
-    const d = key.direct;
-    summary.push(
-      `key step N=${key.viewers}, medians of ${p.samples} (proxy) and ${d.samples} (direct) runs: ` +
-        `fan-out CPU ${p.fanoutCores.toFixed(3)} (proxy) vs ${d.fanoutCores.toFixed(3)} (camera) cores; ` +
-        `marginal mCPU/viewer ${p.marginalMillicoresPerViewer.toFixed(2)} vs ${d.marginalMillicoresPerViewer.toFixed(2)} ` +
-        `(x${fmtOptional(key.ratios['marginalMillicoresPerViewer'], 2)}), ` +
-        `µs/packet ${p.marginalMicrosPerPacket.toFixed(2)} vs ${d.marginalMicrosPerPacket.toFixed(2)} ` +
-        `(x${fmtOptional(key.ratios['marginalMicrosPerPacket'], 2)}); ` +
-        `camera+proxy vs camera mCPU/viewer ${p.systemMillicoresPerViewer.toFixed(2)} vs ${d.systemMillicoresPerViewer.toFixed(2)}`,
-    );
+    summary.push(`key step N=${key.viewers}, medians over its runs:`);
+    for (const name of TARGET_NAMES) {
+      const f: KeyFigures | null = key[name];
+      if (f === null) continue;
+      summary.push(
+        `  ${name.padEnd(8)}  ${f.samples} runs (${f.servedSamples} served): fan-out CPU ` +
+          `${f.fanoutCores.toFixed(3)} cores (${isProxyTarget(name) ? 'proxy' : 'camera'}); ` +
+          `mCPU/viewer ${f.allInMillicoresPerViewer.toFixed(2)} all-in, ` +
+          `${fmtOptional(f.marginalMillicoresPerViewer, 2)} marginal; ` +
+          `µs/packet ${fmtOptional(f.marginalMicrosPerPacket, 2)}; ` +
+          `${isProxyTarget(name) ? 'camera+proxy' : 'camera'} mCPU/viewer ${f.systemMillicoresPerViewer.toFixed(2)}`,
+      );
+    }
+    const ratioLine = (label: string, r: KeyRatios | null): void => {
+      if (r === null) return;
+      summary.push(
+        `  ${label}: fan-out cores x${fmtOptional(r.fanoutCores, 2)}, ` +
+          `mCPU/viewer x${fmtOptional(r.allInMillicoresPerViewer, 2)} all-in, ` +
+          `x${fmtOptional(r.marginalMillicoresPerViewer, 2)} marginal, ` +
+          `µs/packet x${fmtOptional(r.marginalMicrosPerPacket, 2)}, ` +
+          `largest N served x${fmtOptional(r.largestServedN, 2)}`,
+      );
+    };
+    ratioLine('proxy/direct', key.ratios);
+    ratioLine('proxy-w2/proxy', key.w2OverProxy);
+    ratioLine('proxy-w2/direct', key.w2OverDirect);
   }
+  const idle = Object.entries(results.baselines.proxyIdleCores)
+    .map(([name, cores]) => `${name} ${fmtOptional(cores, 3)}`)
+    .join(', ');
   summary.push(
-    `baselines: proxy idle ${results.baselines.proxyIdleCores.toFixed(3)} cores, ` +
-      `camera with one session ${results.baselines.cameraOneSessionCores.toFixed(3)} cores`,
+    `baselines: proxies idle ${idle === '' ? '-' : idle} cores; camera with the proxies' ` +
+      `${results.baselines.cameraProxySessions} session(s) ` +
+      `${fmtOptional(results.baselines.cameraProxySessionsCores, 3)} cores`,
   );
   if (results.stoppedBy !== null) summary.push(`stopped by: ${results.stoppedBy}`);
   for (const error of results.errors) summary.push(`error: ${error.split('\n')[0] ?? ''}`);
@@ -109,14 +147,14 @@ export function chartSvg(results: BenchResults): string {
   const maxN = Math.max(...ns, 20);
   const x = (n: number): number => (Math.log(n / minN) / Math.log(maxN / minN)) * panelW;
   const fanout = (step: StepResult): number =>
-    step.target === 'proxy' ? step.cpu.proxy : step.cpu.camera;
+    isProxyTarget(step.target) ? step.cpu.proxy : step.cpu.camera;
   const marginal = (step: StepResult): number =>
     step.fanoutMillicoresPerViewer.marginal ?? step.fanoutMillicoresPerViewer.allIn;
   const panels = [
     {
       title: 'CPU of the fan-out process (cores): proxy, or camera',
       value: fanout,
-      baseline: results.baselines.cameraOneSessionCores,
+      baseline: results.baselines.cameraProxySessionsCores,
     },
     { title: 'CPU per viewer, marginal (millicores)', value: marginal, baseline: Number.NaN },
   ];
@@ -144,7 +182,7 @@ export function chartSvg(results: BenchResults): string {
         text(
           ox + panelW - 4,
           y(panel.baseline) - 4,
-          'camera with 1 session (encoding)',
+          `camera with the proxies' ${results.baselines.cameraProxySessions} session(s) (encoding)`,
           10,
           'normal',
           '#555',
@@ -163,7 +201,7 @@ export function chartSvg(results: BenchResults): string {
         'middle',
       ),
     );
-    for (const target of ['proxy', 'direct'] as const) {
+    for (const target of TARGET_NAMES) {
       const series = byN(
         steps.filter((step) => step.target === target),
         panel.value,
@@ -187,7 +225,8 @@ export function chartSvg(results: BenchResults): string {
   });
   const width = left + 2 * panelW + gap + 30;
   const legendY = top + panelH + 56;
-  const legend = (['proxy', 'direct'] as const).map((target, i) => {
+  const ran = results.parameters.targets;
+  const legend = ran.map((target, i) => {
     const lx = left + i * 290;
     return [
       `<rect x="${lx}" y="${legendY - 9}" width="14" height="10" fill="${COLORS[target]}"/>`,
@@ -195,17 +234,22 @@ export function chartSvg(results: BenchResults): string {
     ].join('');
   });
   legend.push(
-    `<circle cx="${left + 596}" cy="${legendY - 4}" r="5" fill="#fff" stroke="#d62728" stroke-width="2"/>`,
-    text(left + 606, legendY, 'not served (loss, delay, failures)', 11),
+    `<circle cx="${left + 5}" cy="${legendY + 14}" r="5" fill="#fff" stroke="#d62728" stroke-width="2"/>`,
+    text(left + 20, legendY + 18, 'not served (loss, delay, failures)', 11),
   );
-  const height = legendY + 16;
+  const height = legendY + 34;
   const s = results.summary;
   const machine = results.machine;
   const stream = results.stream;
   const title = `streammesh RTSP fan-out — ${results.date.slice(0, 10)}, ${String(machine['cores'])} cores, ${String(machine['cpuModel'])}, commit ${String(machine['commit'])}`;
   const subtitle =
-    `largest N at zero loss: proxy ${s.proxy.largestServedN ?? 'none'}${s.proxy.firstFailedN === null ? ' (bound)' : ''}, ` +
-    `direct ${s.direct.largestServedN ?? 'none'}${s.direct.firstFailedN === null ? ' (bound)' : ''}` +
+    `largest N at zero loss: ` +
+    ran
+      .map(
+        (name) =>
+          `${name} ${s[name].largestServedN ?? 'none'}${s[name].firstFailedN === null ? ' (bound)' : ''}`,
+      )
+      .join(', ') +
     (stream === null
       ? ''
       : `; camera stream ${Math.round(stream.packetsPerSecond)} pkt/s, ${Math.round(stream.kbps)} kbit/s`);

@@ -1,7 +1,25 @@
 /** The shape of loadtests/results/rtsp.json. */
 import type { ViewerTransport } from './messages.js';
 
-export type TargetName = 'proxy' | 'direct';
+/**
+ * The targets: `proxy` is `streammesh up` with proxy.workers 1 (every viewer
+ * on the main thread, as before the spread), `proxy-w2` with proxy.workers 2
+ * (UDP viewer tracks spread over the two media workers), `direct` the camera.
+ */
+export type ProxyTargetName = 'proxy' | 'proxy-w2';
+export type TargetName = ProxyTargetName | 'direct';
+
+export const TARGET_NAMES: readonly TargetName[] = ['proxy', 'proxy-w2', 'direct'];
+export const PROXY_TARGETS: readonly ProxyTargetName[] = ['proxy', 'proxy-w2'];
+/** proxy.workers of each proxy target (STREAMMESH_PROXY_WORKERS of its `streammesh up`). */
+export const PROXY_WORKERS: Readonly<Record<ProxyTargetName, number>> = {
+  proxy: 1,
+  'proxy-w2': 2,
+};
+
+export function isProxyTarget(target: TargetName): target is ProxyTargetName {
+  return target !== 'direct';
+}
 
 export interface BenchParameters {
   readonly steps: readonly number[];
@@ -9,7 +27,7 @@ export interface BenchParameters {
   readonly refine: number;
   /** Re-runs of each target's largest N served. */
   readonly confirm: number;
-  /** Runs of the key step (both targets at half the smaller of their largest N served). */
+  /** Runs of the key step (every target at half the smallest of their largest N served). */
   readonly repeats: number;
   readonly warmupMs: number;
   readonly measureMs: number;
@@ -27,8 +45,15 @@ export interface BenchParameters {
 }
 
 export interface CpuWindow {
-  /** Cores used over the window (1 = one core busy), utime+stime from /proc/<pid>/stat. */
+  /**
+   * Cores used over the window (1 = one core busy), utime+stime from
+   * /proc/<pid>/stat (all threads: a proxy's media workers count): the
+   * proxy the step goes through (proxy, proxy-w2); for direct steps the
+   * idle `proxy` (workers 1), or the idle `proxy-w2` when it is the only one.
+   */
   readonly proxy: number;
+  /** Every proxy running during the window (the target's own and the idle one), by target. */
+  readonly proxies: Partial<Record<ProxyTargetName, number>>;
   readonly camera: number;
   readonly udpViewers: number;
   readonly tcpViewers: number;
@@ -91,17 +116,34 @@ export interface StepResult {
   readonly cpu: CpuWindow;
   /**
    * Millicores per viewer (CPU-ms per second per viewer) of the process that
-   * fans out: the proxy for `proxy`, the camera for `direct`. `all-in`
-   * divides its whole CPU by N; `marginal` first subtracts its cost with no
-   * viewer of its own (proxy: idle, measured during the direct steps;
-   * camera: one session, measured during the proxy steps).
+   * fans out: the target's proxy for `proxy` and `proxy-w2`, the camera for
+   * `direct`. `all-in` divides its whole CPU by N; `marginal` first
+   * subtracts its cost with no viewer of its own (a proxy: idle, measured
+   * during the other targets' steps; camera: serving only the proxies' own
+   * sessions, measured during the proxy steps).
    */
   readonly fanoutMillicoresPerViewer: { readonly allIn: number; readonly marginal?: number };
   /** The same CPU per RTP packet delivered to viewers, µs. */
   readonly fanoutMicrosPerPacket: { readonly allIn: number; readonly marginal?: number };
+  /**
+   * Proxy targets: the proxy's media workers and where its UDP viewer tracks
+   * were once every viewer had started (one track per UDP viewer), from its
+   * admin /metrics. A proxy-w2 step with any UDP viewer track not on a
+   * worker, or a proxy step with any on one, is an error, not a step.
+   */
+  readonly workers?: {
+    /** proxy.workers: media worker threads (streammesh_proxy_worker_up series). */
+    readonly workers: number;
+    /** streammesh_proxy_worker_rtsp_viewer_tracks{worker}: each worker's own count, by worker index. */
+    readonly viewerTracks: readonly number[];
+    /** UDP viewers that opened (one track each). */
+    readonly udpViewersOpened: number;
+    /** Of their tracks, those on the main thread: opened - the workers' sum. */
+    readonly onMain: number;
+  };
   /** Camera sessions opened from the viewers' first SETUP to the window's end (proxy: 0, it keeps its one; direct: N). */
   readonly cameraSessionsOpened: number;
-  /** Proxy-side counters over the window (GET /streams). */
+  /** Proxy-side counters over the window (GET /streams): the target's proxy; for direct, the idle one of `cpu.proxy`. */
   readonly proxyCounters?: {
     readonly packetsIn: number;
     readonly drops: Record<string, number>;
@@ -128,12 +170,28 @@ export interface TargetSummary {
 }
 
 export interface KeyStep {
+  /** Half the smallest of the targets' largest N served (rounded to 5). */
   readonly viewers: number;
-  /** Half the smaller largest N served; medians over its runs (series step if any, and repeats). */
-  readonly proxy: KeyFigures;
-  readonly direct: KeyFigures;
-  /** proxy / direct. */
-  readonly ratios: Record<string, number>;
+  /** Medians over its runs (series step if any, and repeats); null: the target did not run. */
+  readonly proxy: KeyFigures | null;
+  readonly 'proxy-w2': KeyFigures | null;
+  readonly direct: KeyFigures | null;
+  /** proxy / direct (null when either did not run). */
+  readonly ratios: KeyRatios | null;
+  /** proxy-w2 / proxy: what spreading the UDP viewers over 2 media workers changes. */
+  readonly w2OverProxy: KeyRatios | null;
+  /** proxy-w2 / direct. */
+  readonly w2OverDirect: KeyRatios | null;
+}
+
+/** x / y of the key step's figures, and of the two targets' largest N served. */
+export interface KeyRatios {
+  readonly fanoutCores: number;
+  readonly allInMillicoresPerViewer: number;
+  readonly marginalMillicoresPerViewer: number;
+  readonly systemMillicoresPerViewer: number;
+  readonly marginalMicrosPerPacket: number;
+  readonly largestServedN: number;
 }
 
 export interface KeyFigures {
@@ -144,7 +202,7 @@ export interface KeyFigures {
   readonly marginalMillicoresPerViewer: number;
   readonly marginalMicrosPerPacket: number;
   readonly cameraCores: number;
-  /** Proxy + camera (proxy target), camera (direct): what serving N viewers costs the machine. */
+  /** Proxy + camera (proxy targets), camera (direct): what serving N viewers costs the machine. */
   readonly systemMillicoresPerViewer: number;
   readonly deliveredPps: number;
   readonly machineBusyCores: number;
@@ -163,13 +221,29 @@ export interface BenchResults {
     readonly bytesPerPacket: number;
     readonly kbps: number;
   } | null;
+  /**
+   * Each proxy target's `streammesh up`: its proxy.workers (checked at start
+   * against the workers its /metrics report) and its media port range.
+   */
+  readonly proxies: Partial<
+    Record<
+      ProxyTargetName,
+      {
+        readonly workers: number;
+        readonly rtpPorts: { readonly start: number; readonly end: number };
+      }
+    >
+  >;
   readonly baselines: {
-    /** Proxy cores with no viewers (median over the direct steps). */
-    readonly proxyIdleCores: number;
-    /** Camera cores serving one session, the proxy's (median over the proxy steps). */
-    readonly cameraOneSessionCores: number;
+    /** Each proxy's cores with no viewers of its own (median over the other targets' steps). */
+    readonly proxyIdleCores: Partial<Record<ProxyTargetName, number>>;
+    /** Camera sessions the proxies hold (one per proxy running, always on). */
+    readonly cameraProxySessions: number;
+    /** Camera cores serving only those sessions (median over the proxy targets' steps). */
+    readonly cameraProxySessionsCores: number;
   };
   readonly steps: readonly StepResult[];
+  /** Every target; one not run has largestServedN null and no runs. */
   readonly summary: Record<TargetName, TargetSummary>;
   readonly keyStep: KeyStep | null;
   readonly stoppedBy: string | null;

@@ -4,13 +4,19 @@
  * pulling that camera, always on. Both run under coreutils `timeout`
  * (spawnPeer), so they end by themselves even if the driver is killed.
  *
- *   direct   viewers -> camera                 (N camera sessions)
- *   proxy    viewers -> rtp-proxy -> camera     (N proxy sessions, 1 camera session)
+ *   direct     viewers -> camera                            (N camera sessions)
+ *   proxy      viewers -> rtp-proxy, workers 1 -> camera    (N proxy sessions, 1 camera session)
+ *   proxy-w2   viewers -> rtp-proxy, workers 2 -> camera    (the same, UDP viewers on the workers)
+ *
+ * A proxy's media worker count (proxy.workers) is node-local and read at
+ * start: it is set by STREAMMESH_PROXY_WORKERS in `up`'s environment, and
+ * checked against the workers its /metrics report.
  */
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { metric } from '../../test/helpers/exposition.js';
 import { peerPid, spawnPeer, type PeerProcess } from '../../test/helpers/peers/process.js';
 import { parentPid } from '../rtp/cpu.js';
 import { adminJson, repoRoot, spawnStreammeshUp } from '../common/streammesh-up.js';
@@ -78,6 +84,8 @@ export class Camera {
 
 export interface ProxyOptions {
   readonly cameraUrl: string;
+  /** proxy.workers: media worker threads (1: every RTSP viewer on the main thread). */
+  readonly workers: number;
   readonly rtpPorts: { readonly start: number; readonly end: number };
   readonly maxConnections: number;
   readonly timeoutMs: number;
@@ -120,12 +128,24 @@ export class Proxy {
   readonly url: string;
   readonly adminUrl: string;
   readonly pid: number;
+  /** proxy.workers as set; checked against the workers /metrics report at start. */
+  readonly workers: number;
+  readonly rtpPorts: { readonly start: number; readonly end: number };
   readonly #up: PeerProcess;
   readonly #dir: string;
 
-  private constructor(up: PeerProcess, dir: string, adminUrl: string, url: string, pid: number) {
+  private constructor(
+    up: PeerProcess,
+    dir: string,
+    options: ProxyOptions,
+    adminUrl: string,
+    url: string,
+    pid: number,
+  ) {
     this.#up = up;
     this.#dir = dir;
+    this.workers = options.workers;
+    this.rtpPorts = options.rtpPorts;
     this.adminUrl = adminUrl;
     this.url = url;
     this.pid = pid;
@@ -157,7 +177,11 @@ export class Proxy {
     const file = join(dir, 'bench.yaml');
     await writeFile(file, config);
 
-    const up = spawnStreammeshUp(file, { timeoutMs: options.timeoutMs });
+    // proxy.workers is node-local and read at start: set by its variable.
+    const up = spawnStreammeshUp(file, {
+      timeoutMs: options.timeoutMs,
+      env: { STREAMMESH_PROXY_WORKERS: String(options.workers) },
+    });
     try {
       const deadline = Date.now() + 30_000;
       let adminUrl: string | undefined;
@@ -180,7 +204,22 @@ export class Proxy {
                 `proxy /healthz pid ${pid} is not a child of streammesh up (${upPid})`,
               );
             }
-            return new Proxy(up, dir, adminUrl, `rtsp://${streams.listen}/cam`, pid);
+            const proxy = new Proxy(
+              up,
+              dir,
+              options,
+              adminUrl,
+              `rtsp://${streams.listen}/cam`,
+              pid,
+            );
+            const running = await proxy.workersRunning();
+            if (running !== options.workers) {
+              throw new Error(
+                `the proxy runs ${running ?? 'an unknown number of'} media workers ` +
+                  `(streammesh_proxy_worker_up), not the ${options.workers} of STREAMMESH_PROXY_WORKERS`,
+              );
+            }
+            return proxy;
           }
         }
         await sleep(200);
@@ -195,6 +234,47 @@ export class Proxy {
 
   streams(): Promise<RtspStreams | undefined> {
     return rtspStreams(this.adminUrl);
+  }
+
+  /** Its admin /metrics (Prometheus text), or undefined when it does not answer. */
+  async metrics(): Promise<string | undefined> {
+    try {
+      const response = await fetch(`${this.adminUrl}/metrics`, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      return response.ok ? await response.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Media workers the proxy reports (one streammesh_proxy_worker_up series each). */
+  async workersRunning(): Promise<number | undefined> {
+    const text = await this.metrics();
+    return text?.split('\n').filter((line) => line.startsWith('streammesh_proxy_worker_up{'))
+      .length;
+  }
+
+  /**
+   * RTSP UDP viewer tracks each media worker carries, by worker index, as
+   * the workers count them (streammesh_proxy_worker_rtsp_viewer_tracks{worker}).
+   * A worker that does not answer the scrape in time (busy) has no series:
+   * asked again, three times at most.
+   */
+  async workerViewerTracks(): Promise<number[]> {
+    let missing = 'no answer to GET /metrics';
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if (attempt > 0) await sleep(500);
+      const text = await this.metrics();
+      if (text === undefined) continue;
+      const tracks = Array.from({ length: this.workers }, (_, worker) =>
+        metric(text, 'streammesh_proxy_worker_rtsp_viewer_tracks', { worker: String(worker) }),
+      );
+      const absent = tracks.findIndex((value) => value === undefined || !Number.isFinite(value));
+      if (absent === -1) return tracks as number[];
+      missing = `no streammesh_proxy_worker_rtsp_viewer_tracks{worker="${absent}"} in /metrics`;
+    }
+    throw new Error(`${this.url}: where its UDP viewers are is unknown (${missing})`);
   }
 
   running(): boolean {
