@@ -83,6 +83,8 @@ export interface ClusterStateShare {
   requestSync(cluster: string, settings: string): void;
   /** Whether this thread probes the endpoint (health-owner.ts). */
   owns(cluster: string, endpointId: string): boolean;
+  /** A stamp for a health transition, later than every stamp any thread took before. */
+  stamp(): number;
 }
 
 export interface ClusterContext {
@@ -190,6 +192,7 @@ export class Cluster {
             ? {}
             : {
                 owns: (id: string) => share.owns(config.name, id),
+                stamp: () => share.stamp(),
                 onChange: (id: string, healthy: boolean, since: number) => {
                   share.publishHealth(config.name, this.settings, [{ id, healthy, since }]);
                 },

@@ -22,8 +22,8 @@
  * A proxy serving from several L7 threads has a checker per thread, but each
  * endpoint is probed by one of them only, its owner (`owns`, from
  * health-owner.ts), as Envoy probes once per proxy: the owner's transitions
- * are stamped with their wall-clock time (`since`) and told to the other
- * threads, whose checkers adopt them (adopt) and never probe that endpoint.
+ * are stamped (`since`, from a counter the threads share) and told to the
+ * other threads, whose checkers adopt them (adopt) and never probe that endpoint.
  * The newest stamp wins, whoever relays it, so a thread that learns states
  * from several others in any order ends with the owner's latest.
  */
@@ -61,8 +61,13 @@ export interface HealthCheckOptions {
   readonly onChange?: (id: string, healthy: boolean, since: number) => void;
   /** Whether this checker probes `id` (default: every endpoint); the others' health is adopted. */
   readonly owns?: (id: string) => boolean;
-  /** Stamps transitions (wall-clock: stamps are compared across threads). */
+  /** Stamps transitions when `stamp` is absent (one thread: its stamps are compared with its own). */
   readonly clock?: Clock;
+  /**
+   * Stamps transitions whose stamps other threads compare: a counter they
+   * share (cluster-state-channel.ts), which a wall-clock step cannot reorder.
+   */
+  readonly stamp?: () => number;
 }
 
 /** An endpoint's health as its owner last decided it. */
@@ -70,8 +75,8 @@ export interface HealthState {
   readonly id: string;
   readonly healthy: boolean;
   /**
-   * Clock time of the owner's transition that decided it; 0 while nobody has
-   * (the endpoint is assumed healthy, as at start).
+   * The stamp of the owner's transition that decided it (HealthCheckOptions.stamp,
+   * or the clock's time); 0 while nobody has (the endpoint is assumed healthy, as at start).
    */
   readonly since: number;
 }
@@ -290,11 +295,12 @@ export class HealthChecker {
   }
 
   /**
-   * A transition's time: the clock's, but always after the state it replaces
-   * (an adopted stamp may be a hair ahead of this thread's reading of the clock).
+   * A transition's stamp, always after the state it replaces (with the clock,
+   * an adopted stamp may be a hair ahead of this thread's reading of it).
    */
   #stamp(state: EndpointState): number {
-    return Math.max((this.#options.clock ?? systemClock).now(), state.since + 1);
+    const next = this.#options.stamp?.() ?? (this.#options.clock ?? systemClock).now();
+    return Math.max(next, state.since + 1);
   }
 
   #notify(state: EndpointState): void {

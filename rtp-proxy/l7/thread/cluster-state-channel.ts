@@ -26,6 +26,7 @@
  * meanwhile: a restart takes a second or so, and a probe of each endpoint
  * from a thread chosen for the gap would be a second owner to reconcile.
  */
+import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import type { ClusterStateShare } from '../cluster/cluster.js';
 import type { HealthState } from '../cluster/health-check.js';
@@ -36,6 +37,26 @@ import {
   type ClusterStateMessage,
   type HealthMessage,
 } from './cluster-state-messages.js';
+
+/** What a proxy's L7 threads are given to share their clusters' state. */
+export interface SharedClusterState {
+  /** The BroadcastChannel's name. */
+  readonly channel: string;
+  /**
+   * One 64-bit counter (a BigInt64Array's only element) that every thread
+   * stamps its health transitions from: stamps order transitions across
+   * threads whatever the wall clock does (a step back cannot make a later
+   * transition look older), and a restarted thread gets the same counter.
+   */
+  readonly stamps: SharedArrayBuffer;
+}
+
+export function newSharedClusterState(): SharedClusterState {
+  return {
+    channel: `streammesh-l7-cluster-state-${randomUUID()}`,
+    stamps: new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT),
+  };
+}
 
 /** What this thread does with what the others post. */
 export interface ClusterStatePeer {
@@ -52,10 +73,12 @@ export interface ClusterStatePeer {
 export class ClusterStateChannel implements ClusterStateShare {
   readonly #channel: BroadcastChannel;
   readonly #place: ThreadPlace;
+  readonly #stamps: BigInt64Array;
 
-  constructor(name: string, place: ThreadPlace, peer: ClusterStatePeer) {
+  constructor(shared: SharedClusterState, place: ThreadPlace, peer: ClusterStatePeer) {
     this.#place = place;
-    this.#channel = new BroadcastChannel(name);
+    this.#stamps = new BigInt64Array(shared.stamps);
+    this.#channel = new BroadcastChannel(shared.channel);
     // The channel must not keep a thread alive that has closed everything else.
     this.#channel.unref();
     this.#channel.onmessage = (event) => {
@@ -85,6 +108,11 @@ export class ClusterStateChannel implements ClusterStateShare {
 
   owns(cluster: string, endpointId: string): boolean {
     return ownsEndpoint(this.#place, cluster, endpointId);
+  }
+
+  /** The next stamp of the proxy's counter: later than every stamp any thread took before. */
+  stamp(): number {
+    return Number(Atomics.add(this.#stamps, 0, 1n) + 1n);
   }
 
   publishEjection(cluster: string, endpointId: string, ejection: Ejection): void {

@@ -31,7 +31,6 @@
  *     all adopt; a thread that starts asks for the ejections and verdicts
  *     in force.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpConfig, MeshConfig, ResourceType } from '../../../src/config/index.js';
@@ -47,6 +46,7 @@ import type { ConfigParticipant, PreparedChange } from '../../../src/node-agent/
 import { HTTP_RESOURCE_TYPES } from '../http-resources.js';
 import type { PortSharing } from '../l7-service.js';
 import { loadTcpListenAddon } from '../listener/shared-listen.js';
+import { newSharedClusterState } from './cluster-state-channel.js';
 import type { ListenerAddress } from './messages.js';
 import { L7ClosedError, L7Worker, type L7WorkerHost, type WorkerPrepared } from './l7-worker.js';
 
@@ -122,8 +122,7 @@ export class IsolatedHttpService implements ConfigParticipant {
     };
     // Outlier ejections and endpoint health are the proxy's, not a thread's:
     // its threads share them on a channel of their own (cluster-state-channel.ts).
-    const clusterStateChannel =
-      count === 1 ? undefined : `streammesh-l7-cluster-state-${randomUUID()}`;
+    const clusterState = count === 1 ? undefined : newSharedClusterState();
     const workers: L7Worker[] = [];
     for (let index = 0; index < count; index += 1) {
       const log = count === 1 ? this.#log : this.#log.child({ worker: index });
@@ -138,7 +137,7 @@ export class IsolatedHttpService implements ConfigParticipant {
             unresponsiveMs: options.unresponsiveMs ?? 10_000,
             pingIntervalMs: options.pingIntervalMs ?? 1000,
             restartBackoff: options.restartBackoff ?? { baseMs: 250, maxMs: 30_000 },
-            clusterStateChannel,
+            clusterState,
           },
           host,
         ),

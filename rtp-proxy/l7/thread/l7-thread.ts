@@ -41,10 +41,10 @@ yieldCpuToMedia(log);
 const reclaimer = new IdleHeapReclaimer({ registry, log });
 // With one thread there is no channel: its clusters probe every endpoint, as before.
 const share: ClusterStateChannel | undefined =
-  data.clusterStateChannel === undefined
+  data.clusterState === undefined
     ? undefined
     : new ClusterStateChannel(
-        data.clusterStateChannel,
+        data.clusterState,
         { index: data.worker, threads: data.workers },
         {
           adoptEjection: (cluster, endpointId, ejection) => {

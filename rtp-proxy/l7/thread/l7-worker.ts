@@ -17,6 +17,7 @@ import type { Logger, LevelWithSilent } from '../../../src/shared/log.js';
 import type { MetricsJson } from '../../../src/shared/metrics.js';
 import type { WorkloadCertificates } from '../../../src/shared/identity/index.js';
 import type { PortSharing } from '../l7-service.js';
+import type { SharedClusterState } from './cluster-state-channel.js';
 import type { ListenerAddress, PreparedReply } from './messages.js';
 import { L7ThreadEndedError, L7ThreadHandle, type ThreadEnd } from './thread-handle.js';
 
@@ -31,8 +32,8 @@ export interface L7WorkerOptions {
   readonly unresponsiveMs: number;
   readonly pingIntervalMs: number;
   readonly restartBackoff: BackoffOptions;
-  /** The channel of the service's threads' shared cluster state (messages.ts L7ThreadData). */
-  readonly clusterStateChannel: string | undefined;
+  /** How the service's threads share their cluster state (messages.ts L7ThreadData). */
+  readonly clusterState: SharedClusterState | undefined;
 }
 
 /** What a worker asks of the service that owns it. */
@@ -288,7 +289,7 @@ export class L7Worker {
         certificates: this.#host.certificates(),
         worker: this.index,
         workers: this.#options.workers,
-        clusterStateChannel: this.#options.clusterStateChannel,
+        clusterState: this.#options.clusterState,
       },
       { heapMb: this.#options.heapMb },
       (end) => {

@@ -11,6 +11,7 @@ import type { WorkloadCertificates } from '../../../src/shared/identity/index.js
 import type { MetricsJson } from '../../../src/shared/metrics.js';
 import type { ThreadFailure as SharedThreadFailure } from '../../../src/shared/threads/index.js';
 import type { PortSharing } from '../l7-service.js';
+import type { SharedClusterState } from './cluster-state-channel.js';
 
 /** Given to the thread when it starts (workerData). */
 export interface L7ThreadData {
@@ -25,10 +26,10 @@ export interface L7ThreadData {
   /** How many L7 threads the proxy has (which endpoints each probes: health-owner.ts). */
   readonly workers: number;
   /**
-   * The BroadcastChannel on which this proxy's L7 threads share their
-   * clusters' state (cluster-state-channel.ts); absent with one thread.
+   * How this proxy's L7 threads share their clusters' state
+   * (cluster-state-channel.ts); absent with one thread.
    */
-  readonly clusterStateChannel?: string | undefined;
+  readonly clusterState?: SharedClusterState | undefined;
 }
 
 export type L7Request =

@@ -16,6 +16,7 @@ import { healthOwner } from '../../../rtp-proxy/l7/cluster/health-owner.js';
 import type { Ejection } from '../../../rtp-proxy/l7/cluster/outlier.js';
 import {
   ClusterStateChannel,
+  newSharedClusterState,
   type ClusterStatePeer,
 } from '../../../rtp-proxy/l7/thread/cluster-state-channel.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
@@ -85,32 +86,64 @@ describe('HealthChecker.adopt', () => {
   });
 });
 
-/** A share that records what a cluster asks of it and owns nothing. */
-function recordingShare(): ClusterStateShare & {
+/**
+ * A share that records what a cluster asks of it, owns nothing (or every
+ * endpoint) and stamps from a counter starting after `stampsFrom`.
+ */
+function recordingShare(
+  owns = false,
+  stampsFrom = 0,
+): ClusterStateShare & {
   readonly syncs: [string, string][];
   readonly health: [string, string, readonly HealthState[]][];
 } {
   const syncs: [string, string][] = [];
   const health: [string, string, readonly HealthState[]][] = [];
+  let stamps = stampsFrom;
   return {
     syncs,
     health,
     publishEjection: () => undefined,
     publishHealth: (cluster, settings, states) => health.push([cluster, settings, states]),
     requestSync: (cluster, settings) => syncs.push([cluster, settings]),
-    owns: () => false,
+    owns: () => owns,
+    stamp: () => (stamps += 1),
   };
 }
 
-function clusterConfig(path: string) {
+function clusterConfig(path: string, check: { intervalMs?: number; unhealthy?: number } = {}) {
   return httpSchema.parse({
     listeners: [],
     routes: [],
-    clusters: [{ name: 'api', endpoints: ['127.0.0.1:1', '127.0.0.1:2'], healthCheck: { path } }],
+    clusters: [
+      { name: 'api', endpoints: ['127.0.0.1:1', '127.0.0.1:2'], healthCheck: { path, ...check } },
+    ],
   });
 }
 
 describe('Cluster health across threads', () => {
+  it('stamps its transitions from the share’s counter, not from its clock', async () => {
+    // The clock says 7 (stepped back, say): a clock stamp would order this
+    // transition before any a thread made earlier at a later clock reading.
+    const share = recordingShare(true, 1_000);
+    const http = clusterConfig('/healthz', { intervalMs: 5, unhealthy: 1 });
+    const config = http.clusters[0];
+    assert.ok(config !== undefined);
+    const cluster = new Cluster(config, http, { log, share, clock: { now: () => 7 } });
+    cluster.start();
+    try {
+      // Each probe is refused its socket (forbid-io.ts): both endpoints go unhealthy.
+      for (let i = 0; i < 100 && share.health.length < 2; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const stamps = share.health.flatMap(([, , states]) => states.map((state) => state.since));
+      assert.equal(stamps.length, 2, 'one transition per endpoint');
+      assert.deepEqual([...stamps].sort(), [1_001, 1_002]);
+    } finally {
+      cluster.close();
+    }
+  });
+
   it('asks for the others’ health when it starts, and adopts states of its own settings only', () => {
     const share = recordingShare();
     const http = clusterConfig('/healthz');
@@ -185,14 +218,14 @@ const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2
 
 describe('ClusterStateChannel', () => {
   it('carries ejections, health and syncs between threads; a sync is answered with what is known', async () => {
-    const name = `test-cluster-state-${process.pid}-${Math.random()}`;
+    const shared = newSharedClusterState();
     const known = [{ id: 'a:1', healthy: false, since: 42 }];
     const left = recordingPeer();
     const right = recordingPeer(known, [
       { endpointId: 'c:3', ejection: { until: 7000, ejections: 2 } },
     ]);
-    const a = new ClusterStateChannel(name, { index: 0, threads: 2 }, left.peer);
-    const b = new ClusterStateChannel(name, { index: 1, threads: 2 }, right.peer);
+    const a = new ClusterStateChannel(shared, { index: 0, threads: 2 }, left.peer);
+    const b = new ClusterStateChannel(shared, { index: 1, threads: 2 }, right.peer);
     try {
       a.publishEjection('api', 'a:1', { until: 9000, ejections: 1 });
       a.publishHealth('api', 'digest', [{ id: 'b:2', healthy: true, since: 7 }]);
@@ -238,11 +271,35 @@ describe('ClusterStateChannel', () => {
     }
   });
 
+  it('stamps from one counter for all threads, a restarted one included', () => {
+    const shared = newSharedClusterState();
+    const place = (index: number) => ({ index, threads: 2 });
+    const a = new ClusterStateChannel(shared, place(0), recordingPeer().peer);
+    const b = new ClusterStateChannel(shared, place(1), recordingPeer().peer);
+    try {
+      assert.deepEqual([a.stamp(), b.stamp(), a.stamp()], [1, 2, 3]);
+      b.close();
+      const restarted = new ClusterStateChannel(shared, place(1), recordingPeer().peer);
+      assert.equal(restarted.stamp(), 4, 'a thread started again goes on from the same counter');
+      restarted.close();
+      // Another proxy's threads have a counter of their own.
+      const other = new ClusterStateChannel(
+        newSharedClusterState(),
+        place(0),
+        recordingPeer().peer,
+      );
+      assert.equal(other.stamp(), 1);
+      other.close();
+    } finally {
+      a.close();
+    }
+  });
+
   it('drops a malformed message and goes on with the next', async () => {
-    const name = `test-cluster-state-${process.pid}-${Math.random()}`;
+    const shared = newSharedClusterState();
     const receiver = recordingPeer();
-    const channel = new ClusterStateChannel(name, { index: 0, threads: 2 }, receiver.peer);
-    const raw = new BroadcastChannel(name);
+    const channel = new ClusterStateChannel(shared, { index: 0, threads: 2 }, receiver.peer);
+    const raw = new BroadcastChannel(shared.channel);
     try {
       raw.postMessage({ kind: 'health', cluster: 'api', settings: 'd', states: [{ id: 'a:1' }] });
       raw.postMessage({ kind: 'ejection', cluster: 'api', endpoint: 'a:1', until: 'soon' });
