@@ -138,7 +138,10 @@ async function waitForDecodedFrames(page: Page, timeoutMs: number): Promise<Peer
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const stats = await peerStats(page, 'receiver');
-    if (stats.framesDecoded > 0 || Date.now() > deadline) return stats;
+    // A stats report can count a decoded frame before it carries the frame's
+    // width (seen once in a full run: framesDecoded > 0, frameWidth absent).
+    const decoded = stats.framesDecoded > 0 && stats.frameWidth > 0;
+    if (decoded || Date.now() > deadline) return stats;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
