@@ -54,14 +54,11 @@ export type ViewerOpened =
 
 export type FromViewerWorker =
   | ViewerOpened
-  /** An RTCP datagram from the viewer (its receiver reports; a few a turn at most). */
-  | {
-      readonly kind: 'incoming';
-      readonly viewer: number;
-      /** Always true: a viewer's RTP is dropped in the worker (main ignores it too). */
-      readonly rtcp: boolean;
-      readonly packet: Uint8Array;
-    }
+  /**
+   * An RTCP datagram from the viewer (its receiver reports; a few a turn at
+   * most). Its RTP is dropped in the worker: main ignores it too.
+   */
+  | { readonly kind: 'rtcp'; readonly viewer: number; readonly packet: Uint8Array }
   /** Datagrams to the viewer's pair from another address, dropped. */
   | { readonly kind: 'strays'; readonly viewer: number; readonly count: number }
   /** Datagrams the kernel did not take for the viewer since the last report. */

@@ -55,7 +55,8 @@ export class ViewerOutbox {
     this.#plan[at + 1] = kind;
     this.#plan[at + 2] = index;
     this.#entries += 1;
-    flushAtTurnEnd(this);
+    // Asked once per turn, by its first delivery: not a set lookup per packet and viewer.
+    if (this.#entries === 1) flushAtTurnEnd(this);
     return true;
   }
 

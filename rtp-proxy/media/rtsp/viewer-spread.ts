@@ -29,7 +29,7 @@
  * meanwhile) has its session ended and counted.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { StreammeshError } from '../../../src/shared/errors.js';
+import { StreammeshError, errorMessage } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
 import type { PortAllocator } from '../../../src/media/udp/index.js';
 import type { IncomingHandlers, TrackTransport } from './track-transport.js';
@@ -260,7 +260,7 @@ export class ViewerSpread {
     } catch (error) {
       // The successor died too: the next one opens it again (it stays reopening).
       if (error instanceof ViewerWorkerEndedError) return;
-      reason = error instanceof Error ? error.message : String(error);
+      reason = errorMessage(error);
     }
     if (this.#byId.get(transport.viewer) !== transport) return;
     this.#reopenFailed += 1;
@@ -289,16 +289,11 @@ export class ViewerSpread {
     const transport = this.#byId.get(message.viewer);
     if (transport === undefined) return;
     switch (message.kind) {
-      case 'incoming': {
-        const packet = Buffer.from(
-          message.packet.buffer,
-          message.packet.byteOffset,
-          message.packet.byteLength,
+      case 'rtcp':
+        transport.incoming.rtcp(
+          Buffer.from(message.packet.buffer, message.packet.byteOffset, message.packet.byteLength),
         );
-        if (message.rtcp) transport.incoming.rtcp(packet);
-        else transport.incoming.rtp(packet);
         return;
-      }
       case 'strays':
         for (let i = 0; i < message.count; i += 1) transport.incoming.stray();
         return;

@@ -15,6 +15,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { bindPair, flushAtTurnEnd } from '../../../src/media/udp/index.js';
+import { errorMessage } from '../../../src/shared/errors.js';
 import { UdpTrackTransport } from './track-transport.js';
 import {
   SEND_RTP,
@@ -56,7 +57,7 @@ export function serveViewers(port: MessagePort): ViewerTracks {
     for (const [viewer, count] of strays) post({ kind: 'strays', viewer, count });
     strays.clear();
     for (const [viewer, packets] of rtcp) {
-      for (const packet of packets) post({ kind: 'incoming', viewer, rtcp: true, packet });
+      for (const packet of packets) post({ kind: 'rtcp', viewer, packet });
     }
     rtcp.clear();
   };
@@ -118,7 +119,7 @@ export function serveViewers(port: MessagePort): ViewerTracks {
         ok: false,
         taken: false,
         code,
-        message: error instanceof Error ? error.message : String(error),
+        message: errorMessage(error),
       });
     } finally {
       if (opening.get(request.viewer) === attempt) opening.delete(request.viewer);

@@ -63,7 +63,7 @@ class ScriptedWorker {
 
   /** A datagram from the viewer, as the worker forwards it. */
   incoming(viewer: number, packet: Buffer): void {
-    this.#far.postMessage({ kind: 'incoming', viewer, rtcp: true, packet });
+    this.#far.postMessage({ kind: 'rtcp', viewer, packet });
   }
 
   end(): void {
