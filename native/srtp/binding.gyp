@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "srtp",
-      "sources": ["srtp_addon.c"],
+      "sources": ["srtp_addon.c", "openssl_crypto.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lsrtp2", "-lpthread"]

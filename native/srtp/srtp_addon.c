@@ -38,10 +38,13 @@
 #include <arpa/inet.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <srtp2/srtp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "openssl_crypto.h"
 
 #define KIND_RTP_TX 0
 #define KIND_RTP_RX 1
@@ -78,8 +81,28 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static long live_contexts = 0;
 static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
+/* Which AES-CM and HMAC-SHA1 libsrtp uses: "openssl", or "libsrtp" and why. */
+static char crypto_in_use[96] = "libsrtp";
+
+/*
+ * STREAMMESH_PROXY_SRTP_CRYPTO=libsrtp keeps libsrtp's own primitives (NSS in
+ * Debian's build), for measuring one against the other; anything else asks
+ * for OpenSSL's (openssl_crypto.c).
+ */
 static void init_libsrtp(void) {
     init_status = srtp_init();
+    if (init_status != srtp_err_status_ok) return;
+    const char *choice = getenv("STREAMMESH_PROXY_SRTP_CRYPTO");
+    if (choice != NULL && strcmp(choice, "libsrtp") == 0) {
+        snprintf(crypto_in_use, sizeof crypto_in_use, "libsrtp (STREAMMESH_PROXY_SRTP_CRYPTO)");
+        return;
+    }
+    srtp_err_status_t status = use_openssl_crypto();
+    if (status == srtp_err_status_ok) {
+        snprintf(crypto_in_use, sizeof crypto_in_use, "openssl");
+    } else {
+        snprintf(crypto_in_use, sizeof crypto_in_use, "libsrtp (OpenSSL refused: status %d)", status);
+    }
 }
 
 /* ---------- helpers ---------- */
@@ -447,6 +470,14 @@ static napi_value version(napi_env env, napi_callback_info info) {
     return result;
 }
 
+/* crypto(): "openssl" when libsrtp's AES-CM and HMAC-SHA1 are OpenSSL's, else "libsrtp (why)". */
+static napi_value crypto(napi_env env, napi_callback_info info) {
+    pthread_once(&init_once, init_libsrtp);
+    napi_value result;
+    CALL(napi_create_string_utf8(env, crypto_in_use, NAPI_AUTO_LENGTH, &result));
+    return result;
+}
+
 /* liveContexts(): contexts not yet finalized, in the whole process. */
 static napi_value live(napi_env env, napi_callback_info info) {
     return number(env, (int32_t)__atomic_load_n(&live_contexts, __ATOMIC_RELAXED));
@@ -458,6 +489,7 @@ static napi_value init(napi_env env, napi_value exports) {
         {"transform", NULL, transform, NULL, NULL, NULL, napi_default, NULL},
         {"removeStream", NULL, remove_stream, NULL, NULL, NULL, napi_default, NULL},
         {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
+        {"crypto", NULL, crypto, NULL, NULL, NULL, napi_default, NULL},
         {"liveContexts", NULL, live, NULL, NULL, NULL, napi_default, NULL},
     };
     CALL(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));

@@ -6,7 +6,11 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { MeshConfig } from '../../../src/config/index.js';
-import { useSrtpEngine, type SrtpEngineName } from '../../../src/protocol/srtp/index.js';
+import {
+  libsrtpCrypto,
+  useSrtpEngine,
+  type SrtpEngineName,
+} from '../../../src/protocol/srtp/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 
 /**
@@ -19,7 +23,8 @@ export function startSrtpEngine(
   log: Logger,
 ): SrtpEngineName {
   const engine = useSrtpEngine(choice, log);
-  log.info({ srtpEngine: engine, configured: choice }, 'SRTP engine');
+  const crypto = engine === 'libsrtp' ? libsrtpCrypto() : undefined;
+  log.info({ srtpEngine: engine, configured: choice, crypto }, 'SRTP engine');
   const gauge = new Gauge({
     name: 'streammesh_proxy_srtp_engine',
     help: 'The SRTP engine in use: 1 for the engine in force (libsrtp: libsrtp2 through native/srtp; node: node:crypto)',

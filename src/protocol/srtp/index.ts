@@ -9,6 +9,7 @@ export { withOwnedPackets } from './owned-packets.js';
 export {
   createSrtpSession,
   currentSrtpEngine,
+  libsrtpCrypto,
   srtpEngineChoices,
   srtpEngineFallbackReason,
   useSrtpEngine,

@@ -30,6 +30,12 @@ export interface LibsrtpAddon {
   /** Forgets one SSRC's state of one kind (ssrcStateKind); false when it had none. */
   removeStream(handle: LibsrtpHandle, kind: number, ssrc: number): boolean;
   version(): string;
+  /**
+   * Whose AES-CM and HMAC-SHA1 libsrtp runs: "openssl" (node's OpenSSL,
+   * native/srtp/openssl_crypto.c), or "libsrtp (why)" for its own (NSS in
+   * Debian's build). Process-wide, settled by the first call into the addon.
+   */
+  crypto(): string;
   /** Contexts created and not yet freed by their finalizer, in the whole process. */
   liveContexts(): number;
 }

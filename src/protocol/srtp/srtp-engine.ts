@@ -59,6 +59,15 @@ export function currentSrtpEngine(): SrtpEngineName {
   return engine;
 }
 
+/**
+ * Whose AES-CM and HMAC-SHA1 the libsrtp engine runs (libsrtp-addon's
+ * crypto()), or undefined when the addon is not loaded.
+ */
+export function libsrtpCrypto(): string | undefined {
+  const loaded = loadLibsrtpAddon();
+  return 'error' in loaded ? undefined : loaded.addon.crypto();
+}
+
 /** Why `auto` chose node in this thread, or undefined. */
 export function srtpEngineFallbackReason(): string | undefined {
   return fallbackReason;
