@@ -1,7 +1,14 @@
 /**
  * What SRTP costs per packet on each engine (issue 20, point 2): libsrtp2
  * through native/srtp against node:crypto, for the four profiles, 200- and
- * 1200-byte RTP packets, protect and unprotect, one core, in this process.
+ * 1200-byte RTP packets, protect and unprotect, one core. libsrtp runs twice:
+ * `libsrtp` with the AES-CM and HMAC-SHA1 the proxy gives it (OpenSSL's,
+ * native/srtp/openssl_crypto.c), in this process, and `libsrtp-nss` with its
+ * own (NSS in Debian's build), in a child started with
+ * STREAMMESH_PROXY_SRTP_CRYPTO=libsrtp since the choice is process-wide.
+ * `c-libsrtp` is the floor: libsrtp with the OpenSSL primitives called from
+ * C in a loop (libsrtp-alone.c), no JavaScript, N-API or session
+ * bookkeeping; what `libsrtp` costs above it is the engine's wrapper.
  *
  * Per case: packets/s over `seconds` (after a warm-up of a tenth of it), and
  * the garbage collections seen meanwhile (perf_hooks 'gc' entries: count,
@@ -15,6 +22,7 @@
  *
  * Writes loadtests/results/srtp-engines.json (and a table on stdout).
  */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,17 +40,23 @@ import {
 } from '../../src/protocol/srtp/index.js';
 import { loadLibsrtpAddon } from '../../src/protocol/srtp/libsrtp-addon.js';
 import { int, log, runBench } from '../common/cli.js';
+import { buildC } from '../rtp/c-build.js';
 import { formattedJson } from '../rtp/report.js';
 import { median, round } from '../rtp/stats.js';
 
-const engines: readonly SrtpEngineName[] = ['node', 'libsrtp'];
+/**
+ * libsrtp-nss: the libsrtp engine with libsrtp's own primitives, in the
+ * child. c-libsrtp: libsrtp-alone.c.
+ */
+type BenchEngine = SrtpEngineName | 'libsrtp-nss' | 'c-libsrtp';
+const engines: readonly BenchEngine[] = ['node', 'libsrtp', 'libsrtp-nss', 'c-libsrtp'];
 const sizes = [200, 1200] as const;
 const operations = ['protect', 'unprotect'] as const;
 type Operation = (typeof operations)[number];
 const ringSize = 4096;
 
 interface Case {
-  readonly engine: SrtpEngineName;
+  readonly engine: BenchEngine;
   readonly profile: SrtpProfile;
   readonly size: number;
   readonly operation: Operation;
@@ -162,10 +176,11 @@ function unprotectStep(keys: SrtpKeyingMaterial, engine: SrtpEngineName, size: n
 
 async function measure(one: Case, seconds: number, gc: GcWatch): Promise<Sample> {
   const keys = generateKeyingMaterial(one.profile);
+  const engine: SrtpEngineName = one.engine === 'node' ? 'node' : 'libsrtp';
   const step =
     one.operation === 'protect'
-      ? protectStep(createSrtpSession(keys, {}, one.engine), one.size)
-      : unprotectStep(keys, one.engine, one.size);
+      ? protectStep(createSrtpSession(keys, {}, engine), one.size)
+      : unprotectStep(keys, engine, one.size);
   const run = timed(seconds, step);
   const collected = await gc.between(run.start, run.end);
   return {
@@ -174,6 +189,67 @@ async function measure(one: Case, seconds: number, gc: GcWatch): Promise<Sample>
     gcTotalMs: collected.totalMs,
     gcMaxMs: collected.maxMs,
   };
+}
+
+/** What the child says first: whose primitives its libsrtp runs. */
+interface ChildReady {
+  readonly crypto: string;
+}
+
+/** The child's side: measures each case it is sent and answers with the sample. */
+function serveCases(): void {
+  const loaded = loadLibsrtpAddon();
+  if ('error' in loaded) throw new Error(`the libsrtp addon is not built: ${loaded.error}`);
+  const gc = new GcWatch();
+  process.on('message', (message: { one: Case; seconds: number }) => {
+    void measure(message.one, message.seconds, gc).then((sample) => process.send?.(sample));
+  });
+  process.on('disconnect', () => {
+    gc.close();
+    process.exit(0);
+  });
+  const ready: ChildReady = { crypto: loaded.addon.crypto() };
+  process.send?.(ready);
+}
+
+/** The child for libsrtp-nss, once it has said its libsrtp runs libsrtp's own primitives. */
+async function startNssChild(): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
+    env: { ...process.env, STREAMMESH_PROXY_SRTP_CRYPTO: 'libsrtp' },
+  });
+  const ready = await new Promise<ChildReady>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as ChildReady));
+    child.once('exit', (code) => reject(new Error(`the libsrtp-nss child exited (${code})`)));
+  });
+  if (!ready.crypto.startsWith('libsrtp')) {
+    child.kill();
+    throw new Error(`the libsrtp-nss child runs ${ready.crypto}, not libsrtp's own primitives`);
+  }
+  return child;
+}
+
+function measureInChild(child: ChildProcess, one: Case, seconds: number): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null): void =>
+      reject(new Error(`the libsrtp-nss child exited (${code})`));
+    child.once('exit', onExit);
+    child.once('message', (sample) => {
+      child.off('exit', onExit);
+      resolve(sample as Sample);
+    });
+    child.send({ one, seconds });
+  });
+}
+
+/** One case in libsrtp-alone (no garbage collector there). */
+function measureInC(binary: string, one: Case, seconds: number): Sample {
+  const run = spawnSync(binary, [one.profile, String(one.size), one.operation, String(seconds)], {
+    encoding: 'utf8',
+    timeout: (seconds + 10) * 1000,
+  });
+  if (run.status !== 0) throw new Error(`libsrtp-alone failed: ${run.stderr || String(run.error)}`);
+  const { nsPerPacket } = JSON.parse(run.stdout) as { nsPerPacket: number };
+  return { packetsPerSecond: 1e9 / nsPerPacket, gcCount: 0, gcTotalMs: 0, gcMaxMs: 0 };
 }
 
 async function main(): Promise<void> {
@@ -203,17 +279,32 @@ async function main(): Promise<void> {
       }
     }
   }
+  const crypto = loaded.addon.crypto();
   log(
-    `srtp engines: ${cases.length} cases x ${runs} runs x ${seconds} s, ${loaded.addon.version()}, node ${process.version}, load ${loadavg()
+    `srtp engines: ${cases.length} cases x ${runs} runs x ${seconds} s, ${loaded.addon.version()} (crypto: ${crypto}), node ${process.version}, load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
+  const floor = buildC('libsrtp-alone');
   const gc = new GcWatch();
+  const nss = await startNssChild();
   const samples = new Map<Case, Sample[]>(cases.map((one) => [one, []]));
-  for (let run = 0; run < runs; run++) {
-    for (const one of cases) samples.get(one)?.push(await measure(one, seconds, gc));
+  try {
+    for (let run = 0; run < runs; run++) {
+      for (const one of cases) {
+        const sample =
+          one.engine === 'libsrtp-nss'
+            ? await measureInChild(nss, one, seconds)
+            : one.engine === 'c-libsrtp'
+              ? measureInC(floor, one, seconds)
+              : await measure(one, seconds, gc);
+        samples.get(one)?.push(sample);
+      }
+    }
+  } finally {
+    gc.close();
+    nss.disconnect();
   }
-  gc.close();
   const results: CaseResult[] = cases.map((one) => {
     const list = samples.get(one) ?? [];
     const packetsPerSecond = median(list.map((s) => s.packetsPerSecond));
@@ -226,27 +317,29 @@ async function main(): Promise<void> {
       gcMaxMs: round(median(list.map((s) => s.gcMaxMs)), 2),
     };
   });
+  const over = (r: CaseResult, engine: BenchEngine): number | null => {
+    const other = results.find(
+      (n) =>
+        n.engine === engine &&
+        n.profile === r.profile &&
+        n.size === r.size &&
+        n.operation === r.operation,
+    );
+    return other === undefined ? null : round(r.packetsPerSecond / other.packetsPerSecond, 2);
+  };
   const ratios = results
     .filter((r) => r.engine === 'libsrtp')
-    .map((r) => {
-      const node = results.find(
-        (n) =>
-          n.engine === 'node' &&
-          n.profile === r.profile &&
-          n.size === r.size &&
-          n.operation === r.operation,
-      );
-      return {
-        profile: r.profile,
-        size: r.size,
-        operation: r.operation,
-        libsrtpOverNode:
-          node === undefined ? null : round(r.packetsPerSecond / node.packetsPerSecond, 2),
-      };
-    });
+    .map((r) => ({
+      profile: r.profile,
+      size: r.size,
+      operation: r.operation,
+      libsrtpOverNode: over(r, 'node'),
+      libsrtpOverLibsrtpNss: over(r, 'libsrtp-nss'),
+      libsrtpOverC: over(r, 'c-libsrtp'),
+    }));
   const table = results.map(
     (r) =>
-      `${r.engine.padEnd(8)} ${r.profile.padEnd(24)} ${String(r.size).padStart(5)} ${r.operation.padEnd(9)} ` +
+      `${r.engine.padEnd(11)} ${r.profile.padEnd(24)} ${String(r.size).padStart(5)} ${r.operation.padEnd(9)} ` +
       `${String(r.packetsPerSecond).padStart(9)} pkt/s ${String(r.nsPerPacket).padStart(6)} ns  ` +
       `gc ${r.gcCount} (${r.gcTotalMs} ms, max ${r.gcMaxMs} ms)`,
   );
@@ -265,6 +358,7 @@ async function main(): Promise<void> {
     },
     node: process.version,
     libsrtp: loaded.addon.version(),
+    libsrtpCrypto: crypto,
     secondsPerCase: seconds,
     runs,
     results,
@@ -276,4 +370,8 @@ async function main(): Promise<void> {
   log(`wrote ${file}`);
 }
 
-await runBench('srtp-engines', main, { message: 'SRTP engine benchmark stopped' });
+if (process.argv.includes('--serve')) {
+  serveCases();
+} else {
+  await runBench('srtp-engines', main, { message: 'SRTP engine benchmark stopped' });
+}
