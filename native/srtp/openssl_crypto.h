@@ -8,7 +8,7 @@
 #include <srtp2/srtp.h>
 
 /*
- * Replaces libsrtp's AES-ICM-128, AES-ICM-256 and HMAC-SHA1 with the OpenSSL
+ * Replaces libsrtp's AES-ICM-128/256, AES-GCM-128/256 and HMAC-SHA1 with the OpenSSL
  * ones in libsrtp's crypto kernel (process-wide). Call once, after
  * srtp_init() and before any session exists. libsrtp runs its own
  * known-answer tests on each before taking it; on any failure what was

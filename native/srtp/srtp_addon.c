@@ -81,7 +81,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static long live_contexts = 0;
 static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
-/* Which AES-CM and HMAC-SHA1 libsrtp uses: "openssl", or "libsrtp" and why. */
+/* Whose AES (CM, GCM) and HMAC-SHA1 libsrtp uses: "openssl", or "libsrtp" and why. */
 static char crypto_in_use[96] = "libsrtp";
 
 /*
@@ -470,7 +470,7 @@ static napi_value version(napi_env env, napi_callback_info info) {
     return result;
 }
 
-/* crypto(): "openssl" when libsrtp's AES-CM and HMAC-SHA1 are OpenSSL's, else "libsrtp (why)". */
+/* crypto(): "openssl" when libsrtp's AES and HMAC-SHA1 are OpenSSL's, else "libsrtp (why)". */
 static napi_value crypto(napi_env env, napi_callback_info info) {
     pthread_once(&init_once, init_libsrtp);
     napi_value result;

@@ -31,7 +31,7 @@ export interface LibsrtpAddon {
   removeStream(handle: LibsrtpHandle, kind: number, ssrc: number): boolean;
   version(): string;
   /**
-   * Whose AES-CM and HMAC-SHA1 libsrtp runs: "openssl" (node's OpenSSL,
+   * Whose AES (CM, GCM) and HMAC-SHA1 libsrtp runs: "openssl" (node's OpenSSL,
    * native/srtp/openssl_crypto.c), or "libsrtp (why)" for its own (NSS in
    * Debian's build). Process-wide, settled by the first call into the addon.
    */

@@ -60,7 +60,7 @@ export function currentSrtpEngine(): SrtpEngineName {
 }
 
 /**
- * Whose AES-CM and HMAC-SHA1 the libsrtp engine runs (libsrtp-addon's
+ * Whose AES (CM, GCM) and HMAC-SHA1 the libsrtp engine runs (libsrtp-addon's
  * crypto()), or undefined when the addon is not loaded.
  */
 export function libsrtpCrypto(): string | undefined {
