@@ -1,6 +1,8 @@
 # SRTP through Debian's libsrtp2 (issue 20, point 2): one libsrtp session set
 # per SrtpSession, protect/unprotect in place in a buffer the TypeScript
-# wrapper owns. Plain C against N-API only; needs libsrtp2-dev
+# wrapper owns; libsrtp's AES and HMAC-SHA1 from node's own OpenSSL
+# (openssl_crypto.c: node exports libcrypto, its headers come with node's,
+# so nothing more is linked). Plain C against N-API; needs libsrtp2-dev
 # (scripts/install-runtime-packages.sh). Built by scripts/build-native.mjs.
 {
   "targets": [

@@ -1,5 +1,5 @@
 /*
- * AES counter mode and HMAC-SHA1 for libsrtp2 from OpenSSL (see
+ * AES (counter mode, GCM) and HMAC-SHA1 for libsrtp2 from OpenSSL (see
  * openssl_crypto.c for why).
  */
 #ifndef STREAMMESH_SRTP_OPENSSL_CRYPTO_H

@@ -28,7 +28,8 @@
  *   for SRTCP the index it wrote): both follow the same algorithm from the
  *   same state, and a disagreement would otherwise send packets their
  *   receiver cannot authenticate. It returns CODE_DIVERGED.
- * - srtp_init() runs once per process (pthread_once): contexts may be
+ * - srtp_init() runs once per process (pthread_once), and with it the
+ *   choice of libsrtp's primitives (openssl_crypto.c): contexts may be
  *   created in worker threads; the only other process-wide mutable state is
  *   an atomic count of live contexts (for tests). A context is used by the
  *   one thread that created it.
