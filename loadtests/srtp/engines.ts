@@ -2,7 +2,7 @@
  * What SRTP costs per packet on each engine (issue 20, point 2): libsrtp2
  * through native/srtp against node:crypto, for the four profiles, 200- and
  * 1200-byte RTP packets, protect and unprotect, one core. libsrtp runs twice:
- * `libsrtp` with the AES-CM and HMAC-SHA1 the proxy gives it (OpenSSL's,
+ * `libsrtp` with the AES and HMAC-SHA1 the proxy gives it (OpenSSL's,
  * native/srtp/openssl_crypto.c), in this process, and `libsrtp-nss` with its
  * own (NSS in Debian's build), in a child started with
  * STREAMMESH_PROXY_SRTP_CRYPTO=libsrtp since the choice is process-wide.
