@@ -58,30 +58,21 @@ extern const srtp_cipher_test_case_t srtp_aes_gcm_128_test_case_0 __attribute__(
 extern const srtp_cipher_test_case_t srtp_aes_gcm_256_test_case_0 __attribute__((weak));
 extern const srtp_auth_test_case_t srtp_hmac_test_case_0 __attribute__((weak));
 
-/* ---------- AES-ICM ---------- */
+/* ---------- what the AES ciphers share ---------- */
 
+/* The first member of every cipher state here. */
 typedef struct {
     EVP_CIPHER_CTX *evp;
-    uint8_t salt[16]; /* the 14-byte salt, two zero bytes after it */
-    int key_size;     /* 16 or 32 */
-} icm_state;
+    int key_size;      /* 16 or 32 */
+    size_t state_size; /* of the whole state, to zero it */
+} evp_state;
 
-static const srtp_cipher_type_t icm_128;
-static const srtp_cipher_type_t icm_256;
-
-static srtp_err_status_t icm_alloc(srtp_cipher_t **out, int key_len, int tag_len) {
-    (void)tag_len;
-    const srtp_cipher_type_t *type;
-    int algorithm, key_size;
-    if (key_len == SRTP_AES_ICM_128_KEY_LEN_WSALT) {
-        type = &icm_128, algorithm = SRTP_AES_ICM_128, key_size = SRTP_AES_128_KEY_LEN;
-    } else if (key_len == SRTP_AES_ICM_256_KEY_LEN_WSALT) {
-        type = &icm_256, algorithm = SRTP_AES_ICM_256, key_size = SRTP_AES_256_KEY_LEN;
-    } else {
-        return srtp_err_status_bad_param;
-    }
+/* A libsrtp cipher of `type` with a zeroed state of `state_size` bytes that starts with an evp_state. */
+static srtp_err_status_t evp_cipher_alloc(srtp_cipher_t **out, const srtp_cipher_type_t *type,
+                                          int algorithm, int key_len, int key_size,
+                                          size_t state_size) {
     srtp_cipher_t *cipher = calloc(1, sizeof *cipher);
-    icm_state *state = calloc(1, sizeof *state);
+    evp_state *state = calloc(1, state_size);
     EVP_CIPHER_CTX *evp = EVP_CIPHER_CTX_new();
     if (cipher == NULL || state == NULL || evp == NULL) {
         EVP_CIPHER_CTX_free(evp);
@@ -91,6 +82,7 @@ static srtp_err_status_t icm_alloc(srtp_cipher_t **out, int key_len, int tag_len
     }
     state->evp = evp;
     state->key_size = key_size;
+    state->state_size = state_size;
     cipher->type = type;
     cipher->state = state;
     cipher->key_len = key_len;
@@ -99,27 +91,51 @@ static srtp_err_status_t icm_alloc(srtp_cipher_t **out, int key_len, int tag_len
     return srtp_err_status_ok;
 }
 
-static srtp_err_status_t icm_dealloc(srtp_cipher_t *cipher) {
+static srtp_err_status_t evp_cipher_dealloc(srtp_cipher_t *cipher) {
     if (cipher == NULL) return srtp_err_status_bad_param;
-    icm_state *state = cipher->state;
+    evp_state *state = cipher->state;
     if (state != NULL) {
+        size_t size = state->state_size;
         EVP_CIPHER_CTX_free(state->evp); /* zeroes the key schedule */
-        OPENSSL_cleanse(state, sizeof *state);
+        OPENSSL_cleanse(state, size);
         free(state);
     }
     free(cipher);
     return srtp_err_status_ok;
 }
 
+/* ---------- AES-ICM ---------- */
+
+typedef struct {
+    evp_state base;
+    uint8_t salt[16]; /* the 14-byte salt, two zero bytes after it */
+} icm_state;
+
+static const srtp_cipher_type_t icm_128;
+static const srtp_cipher_type_t icm_256;
+
+static srtp_err_status_t icm_alloc(srtp_cipher_t **out, int key_len, int tag_len) {
+    (void)tag_len;
+    if (key_len == SRTP_AES_ICM_128_KEY_LEN_WSALT) {
+        return evp_cipher_alloc(out, &icm_128, SRTP_AES_ICM_128, key_len, SRTP_AES_128_KEY_LEN,
+                                sizeof(icm_state));
+    }
+    if (key_len == SRTP_AES_ICM_256_KEY_LEN_WSALT) {
+        return evp_cipher_alloc(out, &icm_256, SRTP_AES_ICM_256, key_len, SRTP_AES_256_KEY_LEN,
+                                sizeof(icm_state));
+    }
+    return srtp_err_status_bad_param;
+}
+
 /* key: the AES key, then the 14-byte salt. */
 static srtp_err_status_t icm_init(void *opaque, const uint8_t *key) {
     icm_state *state = opaque;
     memset(state->salt, 0, sizeof state->salt);
-    memcpy(state->salt, key + state->key_size, SRTP_SALT_LEN);
-    const EVP_CIPHER *aes = state->key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_ctr()
+    memcpy(state->salt, key + state->base.key_size, SRTP_SALT_LEN);
+    const EVP_CIPHER *aes = state->base.key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_ctr()
                                                                      : EVP_aes_128_ctr();
-    if (EVP_CIPHER_CTX_reset(state->evp) != 1 ||
-        EVP_EncryptInit_ex(state->evp, aes, NULL, key, NULL) != 1) {
+    if (EVP_CIPHER_CTX_reset(state->base.evp) != 1 ||
+        EVP_EncryptInit_ex(state->base.evp, aes, NULL, key, NULL) != 1) {
         return srtp_err_status_init_fail;
     }
     return srtp_err_status_ok;
@@ -130,7 +146,7 @@ static srtp_err_status_t icm_set_iv(void *opaque, uint8_t *iv, srtp_cipher_direc
     icm_state *state = opaque;
     uint8_t counter[16];
     for (int i = 0; i < 16; i++) counter[i] = state->salt[i] ^ iv[i];
-    if (EVP_EncryptInit_ex(state->evp, NULL, NULL, NULL, counter) != 1) {
+    if (EVP_EncryptInit_ex(state->base.evp, NULL, NULL, NULL, counter) != 1) {
         return srtp_err_status_cipher_fail;
     }
     return srtp_err_status_ok;
@@ -141,7 +157,7 @@ static srtp_err_status_t icm_crypt(void *opaque, uint8_t *buffer, unsigned int *
     icm_state *state = opaque;
     if (*length > 0x7fffffffu) return srtp_err_status_bad_param;
     int written = 0;
-    if (EVP_EncryptUpdate(state->evp, buffer, &written, buffer, (int)*length) != 1 ||
+    if (EVP_EncryptUpdate(state->base.evp, buffer, &written, buffer, (int)*length) != 1 ||
         written != (int)*length) {
         return srtp_err_status_cipher_fail;
     }
@@ -149,11 +165,11 @@ static srtp_err_status_t icm_crypt(void *opaque, uint8_t *buffer, unsigned int *
 }
 
 static const srtp_cipher_type_t icm_128 = {
-    icm_alloc, icm_dealloc, icm_init, NULL, icm_crypt, icm_crypt, icm_set_iv, NULL,
+    icm_alloc, evp_cipher_dealloc, icm_init, NULL, icm_crypt, icm_crypt, icm_set_iv, NULL,
     "AES-128 counter mode (OpenSSL, streammesh)", &srtp_aes_icm_128_test_case_0, SRTP_AES_ICM_128,
 };
 static const srtp_cipher_type_t icm_256 = {
-    icm_alloc, icm_dealloc, icm_init, NULL, icm_crypt, icm_crypt, icm_set_iv, NULL,
+    icm_alloc, evp_cipher_dealloc, icm_init, NULL, icm_crypt, icm_crypt, icm_set_iv, NULL,
     "AES-256 counter mode (OpenSSL, streammesh)", &srtp_aes_icm_256_test_case_0, SRTP_AES_ICM_256,
 };
 
@@ -162,9 +178,8 @@ static const srtp_cipher_type_t icm_256 = {
 #define GCM_IV 12
 
 typedef struct {
-    EVP_CIPHER_CTX *evp;
-    int key_size;  /* 16 or 32 */
-    int tag_len;   /* 8 or 16 */
+    evp_state base;
+    int tag_len; /* 8 or 16 */
     int decrypting;
 } gcm_state;
 
@@ -172,56 +187,29 @@ static const srtp_cipher_type_t gcm_128;
 static const srtp_cipher_type_t gcm_256;
 
 static srtp_err_status_t gcm_alloc(srtp_cipher_t **out, int key_len, int tag_len) {
-    const srtp_cipher_type_t *type;
-    int algorithm, key_size;
+    if (tag_len != 8 && tag_len != 16) return srtp_err_status_bad_param;
+    srtp_err_status_t status;
     if (key_len == SRTP_AES_GCM_128_KEY_LEN_WSALT) {
-        type = &gcm_128, algorithm = SRTP_AES_GCM_128, key_size = SRTP_AES_128_KEY_LEN;
+        status = evp_cipher_alloc(out, &gcm_128, SRTP_AES_GCM_128, key_len, SRTP_AES_128_KEY_LEN,
+                                  sizeof(gcm_state));
     } else if (key_len == SRTP_AES_GCM_256_KEY_LEN_WSALT) {
-        type = &gcm_256, algorithm = SRTP_AES_GCM_256, key_size = SRTP_AES_256_KEY_LEN;
+        status = evp_cipher_alloc(out, &gcm_256, SRTP_AES_GCM_256, key_len, SRTP_AES_256_KEY_LEN,
+                                  sizeof(gcm_state));
     } else {
         return srtp_err_status_bad_param;
     }
-    if (tag_len != 8 && tag_len != 16) return srtp_err_status_bad_param;
-    srtp_cipher_t *cipher = calloc(1, sizeof *cipher);
-    gcm_state *state = calloc(1, sizeof *state);
-    EVP_CIPHER_CTX *evp = EVP_CIPHER_CTX_new();
-    if (cipher == NULL || state == NULL || evp == NULL) {
-        EVP_CIPHER_CTX_free(evp);
-        free(state);
-        free(cipher);
-        return srtp_err_status_alloc_fail;
-    }
-    state->evp = evp;
-    state->key_size = key_size;
-    state->tag_len = tag_len;
-    cipher->type = type;
-    cipher->state = state;
-    cipher->key_len = key_len;
-    cipher->algorithm = algorithm;
-    *out = cipher;
-    return srtp_err_status_ok;
-}
-
-static srtp_err_status_t gcm_dealloc(srtp_cipher_t *cipher) {
-    if (cipher == NULL) return srtp_err_status_bad_param;
-    gcm_state *state = cipher->state;
-    if (state != NULL) {
-        EVP_CIPHER_CTX_free(state->evp);
-        OPENSSL_cleanse(state, sizeof *state);
-        free(state);
-    }
-    free(cipher);
-    return srtp_err_status_ok;
+    if (status == srtp_err_status_ok) ((gcm_state *)(*out)->state)->tag_len = tag_len;
+    return status;
 }
 
 /* key: the AES key (libsrtp applies the salt to the IV itself). */
 static srtp_err_status_t gcm_init(void *opaque, const uint8_t *key) {
     gcm_state *state = opaque;
-    const EVP_CIPHER *aes = state->key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_gcm()
+    const EVP_CIPHER *aes = state->base.key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_gcm()
                                                                      : EVP_aes_128_gcm();
-    if (EVP_CIPHER_CTX_reset(state->evp) != 1 ||
-        EVP_CipherInit_ex(state->evp, aes, NULL, key, NULL, 1) != 1 ||
-        EVP_CIPHER_CTX_ctrl(state->evp, EVP_CTRL_GCM_SET_IVLEN, GCM_IV, NULL) != 1) {
+    if (EVP_CIPHER_CTX_reset(state->base.evp) != 1 ||
+        EVP_CipherInit_ex(state->base.evp, aes, NULL, key, NULL, 1) != 1 ||
+        EVP_CIPHER_CTX_ctrl(state->base.evp, EVP_CTRL_GCM_SET_IVLEN, GCM_IV, NULL) != 1) {
         return srtp_err_status_init_fail;
     }
     return srtp_err_status_ok;
@@ -233,7 +221,7 @@ static srtp_err_status_t gcm_set_iv(void *opaque, uint8_t *iv, srtp_cipher_direc
         return srtp_err_status_bad_param;
     }
     state->decrypting = direction == srtp_direction_decrypt;
-    if (EVP_CipherInit_ex(state->evp, NULL, NULL, NULL, iv, state->decrypting ? 0 : 1) != 1) {
+    if (EVP_CipherInit_ex(state->base.evp, NULL, NULL, NULL, iv, state->decrypting ? 0 : 1) != 1) {
         return srtp_err_status_init_fail;
     }
     return srtp_err_status_ok;
@@ -244,7 +232,7 @@ static srtp_err_status_t gcm_set_aad(void *opaque, const uint8_t *aad, uint32_t 
     gcm_state *state = opaque;
     if (length > 0x7fffffffu) return srtp_err_status_bad_param;
     int written = 0;
-    if (EVP_CipherUpdate(state->evp, NULL, &written, aad, (int)length) != 1) {
+    if (EVP_CipherUpdate(state->base.evp, NULL, &written, aad, (int)length) != 1) {
         return srtp_err_status_algo_fail;
     }
     return srtp_err_status_ok;
@@ -255,7 +243,7 @@ static srtp_err_status_t gcm_encrypt(void *opaque, uint8_t *buffer, unsigned int
     gcm_state *state = opaque;
     if (state->decrypting || *length > 0x7fffffffu) return srtp_err_status_bad_param;
     int written = 0;
-    if (EVP_CipherUpdate(state->evp, buffer, &written, buffer, (int)*length) != 1 ||
+    if (EVP_CipherUpdate(state->base.evp, buffer, &written, buffer, (int)*length) != 1 ||
         written != (int)*length) {
         return srtp_err_status_cipher_fail;
     }
@@ -266,8 +254,8 @@ static srtp_err_status_t gcm_get_tag(void *opaque, uint8_t *tag, uint32_t *lengt
     gcm_state *state = opaque;
     int written = 0;
     uint8_t none[16];
-    if (state->decrypting || EVP_CipherFinal_ex(state->evp, none, &written) != 1 ||
-        EVP_CIPHER_CTX_ctrl(state->evp, EVP_CTRL_GCM_GET_TAG, state->tag_len, tag) != 1) {
+    if (state->decrypting || EVP_CipherFinal_ex(state->base.evp, none, &written) != 1 ||
+        EVP_CIPHER_CTX_ctrl(state->base.evp, EVP_CTRL_GCM_GET_TAG, state->tag_len, tag) != 1) {
         return srtp_err_status_algo_fail;
     }
     *length = (uint32_t)state->tag_len;
@@ -282,21 +270,21 @@ static srtp_err_status_t gcm_decrypt(void *opaque, uint8_t *buffer, unsigned int
     int data = (int)*length - state->tag_len;
     int written = 0;
     uint8_t none[16];
-    if (EVP_CIPHER_CTX_ctrl(state->evp, EVP_CTRL_GCM_SET_TAG, state->tag_len, buffer + data) != 1 ||
-        EVP_CipherUpdate(state->evp, buffer, &written, buffer, data) != 1 || written != data) {
+    if (EVP_CIPHER_CTX_ctrl(state->base.evp, EVP_CTRL_GCM_SET_TAG, state->tag_len, buffer + data) != 1 ||
+        EVP_CipherUpdate(state->base.evp, buffer, &written, buffer, data) != 1 || written != data) {
         return srtp_err_status_cipher_fail;
     }
-    if (EVP_CipherFinal_ex(state->evp, none, &written) != 1) return srtp_err_status_auth_fail;
+    if (EVP_CipherFinal_ex(state->base.evp, none, &written) != 1) return srtp_err_status_auth_fail;
     *length = (unsigned int)data;
     return srtp_err_status_ok;
 }
 
 static const srtp_cipher_type_t gcm_128 = {
-    gcm_alloc, gcm_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv, gcm_get_tag,
+    gcm_alloc, evp_cipher_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv, gcm_get_tag,
     "AES-128 GCM (OpenSSL, streammesh)", &srtp_aes_gcm_128_test_case_0, SRTP_AES_GCM_128,
 };
 static const srtp_cipher_type_t gcm_256 = {
-    gcm_alloc, gcm_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv, gcm_get_tag,
+    gcm_alloc, evp_cipher_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv, gcm_get_tag,
     "AES-256 GCM (OpenSSL, streammesh)", &srtp_aes_gcm_256_test_case_0, SRTP_AES_GCM_256,
 };
 
