@@ -1,8 +1,11 @@
 /**
  * The SRTP engine of this proxy's main thread, chosen once at start from
  * proxy.srtpEngine (or STREAMMESH_PROXY_SRTP_ENGINE), and its gauge:
- * streammesh_proxy_srtp_engine{engine="libsrtp"|"node"} 1. Media workers make
- * the same choice from the same startup config (media/workers).
+ * streammesh_proxy_srtp_engine{engine="libsrtp"|"node",crypto} 1, crypto
+ * saying whose AES and HMAC-SHA1 run: "openssl" or "libsrtp" (libsrtp's own,
+ * STREAMMESH_PROXY_SRTP_CRYPTO=libsrtp or a refused replacement, whose
+ * reason the log line gives) for libsrtp, "node" for node:crypto. Media
+ * workers make the same choice from the same startup config (media/workers).
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { MeshConfig } from '../../../src/config/index.js';
@@ -23,14 +26,14 @@ export function startSrtpEngine(
   log: Logger,
 ): SrtpEngineName {
   const engine = useSrtpEngine(choice, log);
-  const crypto = engine === 'libsrtp' ? libsrtpCrypto() : undefined;
+  const crypto = engine === 'libsrtp' ? (libsrtpCrypto() ?? 'libsrtp') : 'node';
   log.info({ srtpEngine: engine, configured: choice, crypto }, 'SRTP engine');
   const gauge = new Gauge({
     name: 'streammesh_proxy_srtp_engine',
-    help: 'The SRTP engine in use: 1 for the engine in force (libsrtp: libsrtp2 through native/srtp; node: node:crypto)',
-    labelNames: ['engine'],
+    help: 'The SRTP engine in use: 1 for the engine in force (libsrtp: libsrtp2 through native/srtp; node: node:crypto) and whose AES and HMAC-SHA1 it runs (openssl, libsrtp or node)',
+    labelNames: ['engine', 'crypto'],
     registers: [metrics],
   });
-  gauge.set({ engine }, 1);
+  gauge.set({ engine, crypto: crypto.split(' ')[0] ?? crypto }, 1);
   return engine;
 }

@@ -1,6 +1,7 @@
 /**
  * The proxy's SRTP engine at start: proxy.srtpEngine sets this thread's
- * engine and streammesh_proxy_srtp_engine{engine} says which one runs.
+ * engine and streammesh_proxy_srtp_engine{engine,crypto} says which one runs,
+ * and whose primitives: OpenSSL's for libsrtp (native/srtp/openssl_crypto.c).
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
@@ -27,17 +28,20 @@ describe('startSrtpEngine', () => {
     useSrtpEngine('auto');
   });
 
-  for (const [configured, engine] of [
-    ['libsrtp', 'libsrtp'],
-    ['node', 'node'],
+  for (const [configured, engine, crypto] of [
+    ['libsrtp', 'libsrtp', 'openssl'],
+    ['node', 'node', 'node'],
     // The addon is built for the tests (test:all builds native/ with --strict).
-    ['auto', 'libsrtp'],
+    ['auto', 'libsrtp', 'openssl'],
   ] as const) {
-    it(`srtpEngine ${configured}: sessions on ${engine}, and the gauge says ${engine}`, async () => {
+    it(`srtpEngine ${configured}: sessions on ${engine}, and the gauge says ${engine} with ${crypto}'s primitives`, async () => {
       const registry = new Registry();
       assert.equal(startSrtpEngine(registry, configured, log), engine);
       assert.equal(createSrtpSession(generateKeyingMaterial('AEAD_AES_128_GCM')).engine, engine);
-      assert.equal(await gauge(registry), `streammesh_proxy_srtp_engine{engine="${engine}"} 1`);
+      assert.equal(
+        await gauge(registry),
+        `streammesh_proxy_srtp_engine{engine="${engine}",crypto="${crypto}"} 1`,
+      );
     });
   }
 });
