@@ -67,7 +67,7 @@ typedef struct {
     size_t state_size; /* of the whole state, to zero it */
 } evp_state;
 
-/* A libsrtp cipher of `type` with a zeroed state of `state_size` bytes that starts with an evp_state. */
+/* A libsrtp cipher of `type`, its state `state_size` zeroed bytes that start with an evp_state. */
 static srtp_err_status_t evp_cipher_alloc(srtp_cipher_t **out, const srtp_cipher_type_t *type,
                                           int algorithm, int key_len, int key_size,
                                           size_t state_size) {
@@ -132,8 +132,8 @@ static srtp_err_status_t icm_init(void *opaque, const uint8_t *key) {
     icm_state *state = opaque;
     memset(state->salt, 0, sizeof state->salt);
     memcpy(state->salt, key + state->base.key_size, SRTP_SALT_LEN);
-    const EVP_CIPHER *aes = state->base.key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_ctr()
-                                                                     : EVP_aes_128_ctr();
+    const EVP_CIPHER *aes =
+        state->base.key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_ctr() : EVP_aes_128_ctr();
     if (EVP_CIPHER_CTX_reset(state->base.evp) != 1 ||
         EVP_EncryptInit_ex(state->base.evp, aes, NULL, key, NULL) != 1) {
         return srtp_err_status_init_fail;
@@ -205,8 +205,8 @@ static srtp_err_status_t gcm_alloc(srtp_cipher_t **out, int key_len, int tag_len
 /* key: the AES key (libsrtp applies the salt to the IV itself). */
 static srtp_err_status_t gcm_init(void *opaque, const uint8_t *key) {
     gcm_state *state = opaque;
-    const EVP_CIPHER *aes = state->base.key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_gcm()
-                                                                     : EVP_aes_128_gcm();
+    const EVP_CIPHER *aes =
+        state->base.key_size == SRTP_AES_256_KEY_LEN ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
     if (EVP_CIPHER_CTX_reset(state->base.evp) != 1 ||
         EVP_CipherInit_ex(state->base.evp, aes, NULL, key, NULL, 1) != 1 ||
         EVP_CIPHER_CTX_ctrl(state->base.evp, EVP_CTRL_GCM_SET_IVLEN, GCM_IV, NULL) != 1) {
@@ -270,7 +270,8 @@ static srtp_err_status_t gcm_decrypt(void *opaque, uint8_t *buffer, unsigned int
     int data = (int)*length - state->tag_len;
     int written = 0;
     uint8_t none[16];
-    if (EVP_CIPHER_CTX_ctrl(state->base.evp, EVP_CTRL_GCM_SET_TAG, state->tag_len, buffer + data) != 1 ||
+    uint8_t *tag = buffer + data;
+    if (EVP_CIPHER_CTX_ctrl(state->base.evp, EVP_CTRL_GCM_SET_TAG, state->tag_len, tag) != 1 ||
         EVP_CipherUpdate(state->base.evp, buffer, &written, buffer, data) != 1 || written != data) {
         return srtp_err_status_cipher_fail;
     }
@@ -280,12 +281,14 @@ static srtp_err_status_t gcm_decrypt(void *opaque, uint8_t *buffer, unsigned int
 }
 
 static const srtp_cipher_type_t gcm_128 = {
-    gcm_alloc, evp_cipher_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv, gcm_get_tag,
-    "AES-128 GCM (OpenSSL, streammesh)", &srtp_aes_gcm_128_test_case_0, SRTP_AES_GCM_128,
+    gcm_alloc, evp_cipher_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv,
+    gcm_get_tag, "AES-128 GCM (OpenSSL, streammesh)", &srtp_aes_gcm_128_test_case_0,
+    SRTP_AES_GCM_128,
 };
 static const srtp_cipher_type_t gcm_256 = {
-    gcm_alloc, evp_cipher_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv, gcm_get_tag,
-    "AES-256 GCM (OpenSSL, streammesh)", &srtp_aes_gcm_256_test_case_0, SRTP_AES_GCM_256,
+    gcm_alloc, evp_cipher_dealloc, gcm_init, gcm_set_aad, gcm_encrypt, gcm_decrypt, gcm_set_iv,
+    gcm_get_tag, "AES-256 GCM (OpenSSL, streammesh)", &srtp_aes_gcm_256_test_case_0,
+    SRTP_AES_GCM_256,
 };
 
 /* ---------- HMAC-SHA1 ---------- */

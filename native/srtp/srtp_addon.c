@@ -102,7 +102,8 @@ static void init_libsrtp(void) {
     if (status == srtp_err_status_ok) {
         snprintf(crypto_in_use, sizeof crypto_in_use, "openssl");
     } else {
-        snprintf(crypto_in_use, sizeof crypto_in_use, "libsrtp (OpenSSL refused: status %d)", status);
+        snprintf(crypto_in_use, sizeof crypto_in_use, "libsrtp (OpenSSL refused: status %d)",
+                 status);
     }
 }
 
