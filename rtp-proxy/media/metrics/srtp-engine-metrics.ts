@@ -34,6 +34,8 @@ export function startSrtpEngine(
     labelNames: ['engine', 'crypto'],
     registers: [metrics],
   });
-  gauge.set({ engine, crypto: crypto.split(' ')[0] ?? crypto }, 1);
+  // The label names whose primitives run; the log line above keeps the reason for libsrtp's own.
+  const primitives = engine === 'node' ? 'node' : crypto === 'openssl' ? 'openssl' : 'libsrtp';
+  gauge.set({ engine, crypto: primitives }, 1);
   return engine;
 }
