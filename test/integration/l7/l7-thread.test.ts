@@ -219,6 +219,9 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     });
     const fixed = await freePort();
     (await service.prepareHttp(config(`127.0.0.1:${fixed}`))).commit();
+    // commit() only posts the change to the thread: a request sent at once can
+    // be served by the config before it (no stuck route), so wait for an answer.
+    assert.equal(await status(`http://127.0.0.1:${fixed}/before`), 418);
     void fetch(`http://127.0.0.1:${fixed}/${'a'.repeat(40)}`).catch(() => undefined);
     await waitFor(async () => {
       const text = await registry.metrics();
