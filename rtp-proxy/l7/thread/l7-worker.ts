@@ -112,9 +112,8 @@ export class L7Worker {
    * successor took the config committed before) is given it after all.
    */
   #applied: HttpConfig | undefined;
-  #lastPong = performance.now();
-  /** Whether the thread in force has answered a ping yet (it may still be loading its modules). */
-  #answered = false;
+  /** When the thread in force was started: its silence counts from then until its first answer. */
+  #startedAt = performance.now();
   readonly #watchdog: NodeJS.Timeout;
 
   constructor(options: L7WorkerOptions, host: L7WorkerHost) {
@@ -298,8 +297,7 @@ export class L7Worker {
     );
     this.#thread = thread;
     this.#applied = undefined;
-    this.#lastPong = performance.now();
-    this.#answered = false;
+    this.#startedAt = performance.now();
     return thread;
   }
 
@@ -410,23 +408,20 @@ export class L7Worker {
   #checkResponsive(): void {
     const thread = this.#thread;
     if (thread.ended) return;
-    const silentMs = performance.now() - this.#lastPong;
+    // Any answer (a prepare's as well as a ping's) shows the loop ran: a thread
+    // stuck by the first request after its prepare gets no boot grace.
+    const silentMs = thread.silentMs(this.#startedAt);
     // A thread loads its modules before it can answer: on a busy machine that
     // alone took 2-4 s, which is no reason to end it (and start another).
-    const allowedMs = this.#options.unresponsiveMs + (this.#answered ? 0 : BOOT_GRACE_MS);
+    const allowedMs =
+      this.#options.unresponsiveMs + (thread.lastAnswerAt === undefined ? BOOT_GRACE_MS : 0);
     if (silentMs > allowedMs) {
       this.#log.error({ silentMs: Math.round(silentMs) }, 'l7 thread does not answer; ending it');
       void thread.terminate('unresponsive');
       return;
     }
-    thread.call({ kind: 'ping' }).then(
-      () => {
-        if (this.#thread !== thread) return;
-        this.#lastPong = performance.now();
-        this.#answered = true;
-      },
-      () => undefined,
-    );
+    // Its answer is all the watchdog needs (thread.lastAnswerAt).
+    thread.call({ kind: 'ping' }).catch(() => undefined);
   }
 }
 

@@ -159,10 +159,8 @@ interface Slot {
    * the routes whose config is unchanged (peers hold those keys).
    */
   generated: { readonly share: Share; readonly keys: readonly MediaRouteKeys[] } | undefined;
+  /** When its thread was installed in the slot (a spare may have been started before). */
   startedAt: number;
-  lastPong: number;
-  /** Whether this worker has answered a ping yet (it loads its modules first). */
-  answered: boolean;
   endedAt: number | undefined;
   lastGapMs: number | null;
   readonly restarts: Map<WorkerEnd, number>;
@@ -206,8 +204,6 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
         applied: undefined,
         generated: undefined,
         startedAt: 0,
-        lastPong: 0,
-        answered: false,
         endedAt: undefined,
         lastGapMs: null,
         restarts: new Map(),
@@ -568,8 +564,6 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
   #installed(slot: Slot, thread: MediaWorkerHandle): void {
     slot.thread = thread;
     slot.startedAt = performance.now();
-    slot.lastPong = slot.startedAt;
-    slot.answered = false;
     for (const listener of this.#viewerListeners) listener(slot.index, thread.viewers);
   }
 
@@ -724,11 +718,13 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
   #checkResponsive(slot: Slot): void {
     const thread = slot.thread;
     if (thread.ended) return;
-    const silentMs = performance.now() - slot.lastPong;
+    // Any answer (a prepare's as well as a ping's) shows the loop ran.
+    const silentMs = thread.silentMs(slot.startedAt);
     // A new thread loads the relay's modules before it can answer (about a
     // second on a busy machine): it is given longer for its first answer.
     const unresponsiveMs = this.#options.unresponsiveMs ?? 5000;
-    if (silentMs > (slot.answered ? unresponsiveMs : Math.max(unresponsiveMs, START_TIMEOUT_MS))) {
+    const booted = thread.lastAnswerAt !== undefined;
+    if (silentMs > (booted ? unresponsiveMs : Math.max(unresponsiveMs, START_TIMEOUT_MS))) {
       this.#log.error(
         { worker: slot.index, silentMs: Math.round(silentMs) },
         'media worker does not answer; ending it',
@@ -736,14 +732,8 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
       void thread.terminate('unresponsive');
       return;
     }
-    thread.call({ kind: 'ping' }).then(
-      () => {
-        if (slot.thread !== thread) return;
-        slot.lastPong = performance.now();
-        slot.answered = true;
-      },
-      () => undefined,
-    );
+    // Its answer is all the watchdog needs (thread.lastAnswerAt).
+    thread.call({ kind: 'ping' }).catch(() => undefined);
   }
 }
 

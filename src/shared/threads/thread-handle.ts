@@ -51,6 +51,7 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
   #end: ThreadEnd | undefined;
   #terminating: ThreadEnd | undefined;
   #lastUtilization: EventLoopUtilization | undefined;
+  #lastAnswerAt: number | undefined;
 
   /** Starts the thread at `entry`; `onEnd` is told once why it ended. */
   constructor(entry: URL, options: ThreadHandleOptions, onEnd: (end: ThreadEnd) => void) {
@@ -66,6 +67,7 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
     }
     let error: NodeJS.ErrnoException | undefined;
     this.#worker.on('message', (reply: ThreadReply<Value, Resource>) => {
+      this.#lastAnswerAt = performance.now();
       this.#settle(reply);
     });
     this.#worker.on('error', (thrown: NodeJS.ErrnoException) => {
@@ -99,6 +101,22 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
 
   get ended(): boolean {
     return this.#end !== undefined;
+  }
+
+  /**
+   * When (performance.now()) the thread last answered any request; undefined
+   * until its first answer. Any answer shows its event loop ran then.
+   */
+  get lastAnswerAt(): number | undefined {
+    return this.#lastAnswerAt;
+  }
+
+  /**
+   * How long the thread has been silent (ms): since its last answer, or since
+   * `since` (when its owner started or installed it) if that is later.
+   */
+  silentMs(since: number): number {
+    return performance.now() - Math.max(since, this.#lastAnswerAt ?? since);
   }
 
   /** Sends a request; resolves with the thread's answer, or rejects with its refusal or its end. */

@@ -196,6 +196,26 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     );
   });
 
+  it('ends a thread stuck right after its first config, before any ping, without the boot grace', async () => {
+    // The first ping goes out after 1 s: the thread answers its prepare, then
+    // is stuck before it ever answers a ping. The prepare's answer showed it
+    // had booted, so the 10 s grace for loading its modules no longer applies.
+    const { service, registry } = start({ unresponsiveMs: 1500, pingIntervalMs: 1000 });
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    assert.equal(await status(`http://127.0.0.1:${edge}/before`), 418);
+    const stuckAt = performance.now();
+    void fetch(`http://127.0.0.1:${edge}/${'a'.repeat(40)}`).catch(() => undefined);
+    await waitFor(async () => {
+      const text = await registry.metrics();
+      return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
+        ? true
+        : undefined;
+    }, 8000);
+    const endedAfterMs = performance.now() - stuckAt;
+    assert.ok(endedAfterMs < 5000, `ended ${Math.round(endedAfterMs)} ms after it was stuck`);
+  });
+
   it('a prepare on a thread that ends meanwhile is made on its successor, not refused', async () => {
     const { service } = start({ unresponsiveMs: 1500, pingIntervalMs: 250 });
     (await service.prepareHttp(config('127.0.0.1:0'))).commit();
