@@ -134,28 +134,34 @@ static int get_int(napi_env env, napi_value value, int32_t *out) {
     return napi_get_value_int32(env, value, out) == napi_ok;
 }
 
+/*
+ * A Buffer's (any Uint8Array's) bytes in one N-API call: anything else is
+ * refused (napi_invalid_arg, no exception). `data` includes the view's offset.
+ */
 static int get_buffer(napi_env env, napi_value value, uint8_t **data, size_t *length) {
-    bool is_buffer = false;
-    if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) return 0;
+    napi_typedarray_type type;
     void *raw = NULL;
-    if (napi_get_buffer_info(env, value, &raw, length) != napi_ok) return 0;
+    if (napi_get_typedarray_info(env, value, &type, length, &raw, NULL, NULL) != napi_ok ||
+        type != napi_uint8_array) {
+        return 0;
+    }
     *data = (uint8_t *)raw;
     return 1;
 }
 
 /*
- * Marks the handles this addon makes: an external of any other origin (another
- * addon's) is refused as a handle instead of being read as a context.
+ * Marks the handles this addon makes: an object of any other origin (another
+ * addon's wrapped object) is refused as a handle instead of being read as a
+ * context.
  */
 static const napi_type_tag CONTEXT_TAG = {0x5e7f0c2a9b4d4e61ULL, 0xa3d8b1c6f02e7d95ULL};
 
+/* The context of a handle (for removeStream; the handle's own calls get it bound). */
 static int get_context(napi_env env, napi_value value, srtp_context **out) {
-    napi_valuetype type;
-    if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return 0;
     bool tagged = false;
     if (napi_check_object_type_tag(env, value, &CONTEXT_TAG, &tagged) != napi_ok || !tagged) return 0;
     void *raw = NULL;
-    if (napi_get_value_external(env, value, &raw) != napi_ok || raw == NULL) return 0;
+    if (napi_unwrap(env, value, &raw) != napi_ok || raw == NULL) return 0;
     *out = (srtp_context *)raw;
     return 1;
 }
@@ -313,6 +319,54 @@ static void finalize_context(napi_env env, void *data, void *hint) {
 }
 
 /*
+ * The handle create() returns is this function bound to its context:
+ * handle(op, input, work, expected) -> length >= 0, or a negative
+ * code: -(srtp_err_status_t) from libsrtp, or one of CODE_*. Bound, the
+ * context needs no lookup or check per packet (that cost more N-API calls
+ * than the rest of the arguments together).
+ * op: 0 protect RTP, 1 unprotect RTP, 2 protect RTCP, 3 unprotect RTCP.
+ * expected: for RTP the ROC of the SSRC's highest index once this packet
+ * counts, for protect RTCP the SRTCP index, as the caller computed them.
+ */
+static napi_value transform(napi_env env, napi_callback_info info) {
+    size_t argc = 4;
+    napi_value argv[4];
+    void *bound = NULL;
+    CALL(napi_get_cb_info(env, info, &argc, argv, NULL, &bound));
+    srtp_context *ctx = (srtp_context *)bound;
+    int32_t op;
+    uint8_t *input, *work;
+    size_t input_len, capacity;
+    uint32_t expected = 0;
+    if (argc < 4 || ctx == NULL || !get_int(env, argv[0], &op) ||
+        !get_buffer(env, argv[1], &input, &input_len) ||
+        !get_buffer(env, argv[2], &work, &capacity) ||
+        napi_get_value_uint32(env, argv[3], &expected) != napi_ok) {
+        return throw_type(env, "handle(op, input, work, expected)");
+    }
+    if (input_len > 0x7fffffff - 4096 || capacity > 0x7fffffff) return number(env, CODE_NO_ROOM);
+    int length = (int)input_len;
+    int result;
+    switch (op) {
+    case 0:
+        result = protect_rtp(ctx, work, capacity, input, length, expected);
+        break;
+    case 1:
+        result = unprotect_rtp(ctx, work, capacity, input, length, expected);
+        break;
+    case 2:
+        result = protect_rtcp(ctx, work, capacity, input, length, expected);
+        break;
+    case 3:
+        result = unprotect_rtcp(ctx, work, capacity, input, length);
+        break;
+    default:
+        return throw_type(env, "handle: op must be 0 to 3");
+    }
+    return number(env, result);
+}
+
+/*
  * create(profile, keyAndSalt, rtpReceiveWindow, rtpSendWindow, mki | undefined)
  * profile: libsrtp's srtp_profile_t (1, 2, 7, 8). Throws on bad arguments:
  * they come from the wrapper, never from the network.
@@ -387,61 +441,19 @@ static napi_value create(napi_env env, napi_callback_info info) {
     if (mki_len > 0) memcpy(ctx->mki, mki, mki_len);
     ctx->mki_len = (int)mki_len;
     napi_value handle;
-    if (napi_create_external(env, ctx, finalize_context, NULL, &handle) != napi_ok) {
+    if (napi_create_function(env, "transform", NAPI_AUTO_LENGTH, transform, ctx, &handle) !=
+            napi_ok ||
+        napi_wrap(env, handle, ctx, finalize_context, NULL, NULL) != napi_ok) {
         finalize_context(env, ctx, NULL);
         napi_throw_error(env, "ERR_SRTP_NATIVE_ALLOC", "cannot create the handle");
         return NULL;
     }
-    /* The external owns ctx from here: the garbage collector frees it. */
+    /* The function owns ctx from here: the garbage collector frees it. */
     if (napi_type_tag_object(env, handle, &CONTEXT_TAG) != napi_ok) {
         napi_throw_error(env, "ERR_SRTP_NATIVE_ALLOC", "cannot tag the handle");
         return NULL;
     }
     return handle;
-}
-
-/*
- * transform(handle, op, input, work, expected) -> length >= 0, or a negative
- * code: -(srtp_err_status_t) from libsrtp, or one of CODE_*.
- * op: 0 protect RTP, 1 unprotect RTP, 2 protect RTCP, 3 unprotect RTCP.
- * expected: for RTP the ROC of the SSRC's highest index once this packet
- * counts, for protect RTCP the SRTCP index, as the caller computed them.
- */
-static napi_value transform(napi_env env, napi_callback_info info) {
-    size_t argc = 5;
-    napi_value argv[5];
-    CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    srtp_context *ctx;
-    int32_t op;
-    uint8_t *input, *work;
-    size_t input_len, capacity;
-    uint32_t expected = 0;
-    if (argc < 5 || !get_context(env, argv[0], &ctx) || !get_int(env, argv[1], &op) ||
-        !get_buffer(env, argv[2], &input, &input_len) ||
-        !get_buffer(env, argv[3], &work, &capacity) ||
-        napi_get_value_uint32(env, argv[4], &expected) != napi_ok) {
-        return throw_type(env, "transform(handle, op, input, work, expected)");
-    }
-    if (input_len > 0x7fffffff - 4096 || capacity > 0x7fffffff) return number(env, CODE_NO_ROOM);
-    int length = (int)input_len;
-    int result;
-    switch (op) {
-    case 0:
-        result = protect_rtp(ctx, work, capacity, input, length, expected);
-        break;
-    case 1:
-        result = unprotect_rtp(ctx, work, capacity, input, length, expected);
-        break;
-    case 2:
-        result = protect_rtcp(ctx, work, capacity, input, length, expected);
-        break;
-    case 3:
-        result = unprotect_rtcp(ctx, work, capacity, input, length);
-        break;
-    default:
-        return throw_type(env, "transform: op must be 0 to 3");
-    }
-    return number(env, result);
 }
 
 /* removeStream(handle, kind, ssrc): forgets one SSRC's state of one kind (0..3). */
@@ -488,7 +500,6 @@ static napi_value live(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
     napi_property_descriptor properties[] = {
         {"create", NULL, create, NULL, NULL, NULL, napi_default, NULL},
-        {"transform", NULL, transform, NULL, NULL, NULL, napi_default, NULL},
         {"removeStream", NULL, remove_stream, NULL, NULL, NULL, napi_default, NULL},
         {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
         {"crypto", NULL, crypto, NULL, NULL, NULL, napi_default, NULL},

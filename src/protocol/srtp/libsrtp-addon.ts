@@ -4,8 +4,19 @@
  */
 import { createRequire } from 'node:module';
 
-/** An opaque libsrtp context: four libsrtp sessions (RTP/RTCP, send/receive) for one key. */
-export type LibsrtpHandle = object & { readonly __libsrtpHandle: unique symbol };
+/**
+ * A libsrtp context (four libsrtp sessions, RTP/RTCP and send/receive, for
+ * one key) as the function that runs it, bound to it in C so that a packet
+ * pays for no handle lookup: handle(op, input, work, expected) is the new
+ * length of the packet now in `work`, or a negative code: -(srtp_err_status_t)
+ * or one of libsrtpCode. Freed when the function is collected.
+ */
+export type LibsrtpHandle = ((
+  op: LibsrtpOp,
+  input: Buffer,
+  work: Buffer,
+  expected: number,
+) => number) & { readonly __libsrtpHandle: unique symbol };
 
 export interface LibsrtpAddon {
   /** `profile` is libsrtp's srtp_profile_t; throws on bad arguments. */
@@ -16,17 +27,6 @@ export interface LibsrtpAddon {
     rtpSendWindow: number,
     mki: Buffer | undefined,
   ): LibsrtpHandle;
-  /**
-   * The new length of the packet now in `work`, or a negative code:
-   * -(srtp_err_status_t) or one of libsrtpCode.
-   */
-  transform(
-    handle: LibsrtpHandle,
-    op: number,
-    input: Buffer,
-    work: Buffer,
-    expected: number,
-  ): number;
   /** Forgets one SSRC's state of one kind (ssrcStateKind); false when it had none. */
   removeStream(handle: LibsrtpHandle, kind: number, ssrc: number): boolean;
   version(): string;

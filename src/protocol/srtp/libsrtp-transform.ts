@@ -189,7 +189,7 @@ export class LibsrtpTransform implements SrtpTransform {
       work = Buffer.allocUnsafeSlow(Math.max(input.length + headroom, work.length * 2));
       this.#work[op] = work;
     }
-    return this.#addon.transform(this.#handle, op, input, work, expected);
+    return this.#handle(op, input, work, expected);
   }
 
   #view(op: LibsrtpOp, length: number): Buffer {
