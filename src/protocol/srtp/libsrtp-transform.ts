@@ -82,6 +82,17 @@ export class LibsrtpTransform implements SrtpTransform {
     Buffer.allocUnsafeSlow(initialWorkBytes),
     Buffer.allocUnsafeSlow(initialWorkBytes),
   ];
+  /**
+   * The last view returned per operation: a stream's packets are mostly of
+   * one size (audio frames, full-MTU video), and the same view is returned
+   * again for the same length instead of a new one per packet.
+   */
+  readonly #views: [
+    Buffer | undefined,
+    Buffer | undefined,
+    Buffer | undefined,
+    Buffer | undefined,
+  ] = [undefined, undefined, undefined, undefined];
   #fallback: SrtpTransform | undefined;
 
   /** `replayWindow`: the session's (checked); `mki`: a copy the session keeps unchanged. */
@@ -188,12 +199,17 @@ export class LibsrtpTransform implements SrtpTransform {
       // The old buffer is left to the views still held on it.
       work = Buffer.allocUnsafeSlow(Math.max(input.length + headroom, work.length * 2));
       this.#work[op] = work;
+      this.#views[op] = undefined;
     }
     return this.#handle(op, input, work, expected);
   }
 
   #view(op: LibsrtpOp, length: number): Buffer {
-    return this.#work[op].subarray(0, length);
+    const last = this.#views[op];
+    if (last?.length === length) return last;
+    const view = this.#work[op].subarray(0, length);
+    this.#views[op] = view;
+    return view;
   }
 
   /** The packet in op's work buffer, or undefined with the reason in `failure`. */
