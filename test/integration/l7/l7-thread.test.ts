@@ -67,6 +67,16 @@ async function status(url: string): Promise<number> {
   return response.status;
 }
 
+/** Resolves once the service's thread has been ended once for not answering, and restarted. */
+async function unresponsiveRestart(registry: Registry, timeoutMs: number): Promise<void> {
+  await waitFor(async () => {
+    const text = await registry.metrics();
+    return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
+      ? true
+      : undefined;
+  }, timeoutMs);
+}
+
 function squat(): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -168,13 +178,7 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
       () => 'answered',
       () => 'failed',
     );
-    const restarted = async () => {
-      const text = await registry.metrics();
-      return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
-        ? text
-        : undefined;
-    };
-    await waitFor(restarted, 10_000);
+    await unresponsiveRestart(registry, 10_000);
     assert.equal(await stuck, 'failed');
     // Back with the same config: the listener is bound again (a new port 0 is another port).
     const served = async () => {
@@ -206,12 +210,7 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     assert.equal(await status(`http://127.0.0.1:${edge}/before`), 418);
     const stuckAt = performance.now();
     void fetch(`http://127.0.0.1:${edge}/${'a'.repeat(40)}`).catch(() => undefined);
-    await waitFor(async () => {
-      const text = await registry.metrics();
-      return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
-        ? true
-        : undefined;
-    }, 8000);
+    await unresponsiveRestart(registry, 8000);
     const endedAfterMs = performance.now() - stuckAt;
     assert.ok(endedAfterMs < 5000, `ended ${Math.round(endedAfterMs)} ms after it was stuck`);
   });
@@ -239,16 +238,9 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     });
     const fixed = await freePort();
     (await service.prepareHttp(config(`127.0.0.1:${fixed}`))).commit();
-    // commit() only posts the change to the thread: a request sent at once can
-    // be served by the config before it (no stuck route), so wait for an answer.
     assert.equal(await status(`http://127.0.0.1:${fixed}/before`), 418);
     void fetch(`http://127.0.0.1:${fixed}/${'a'.repeat(40)}`).catch(() => undefined);
-    await waitFor(async () => {
-      const text = await registry.metrics();
-      return /streammesh_l7_thread_restarts_total\{reason="unresponsive"\} 1/.test(text)
-        ? true
-        : undefined;
-    }, 10_000);
+    await unresponsiveRestart(registry, 10_000);
     // Its listener's port is free now; someone else takes it before the restart.
     const taker = createServer();
     await new Promise<void>((resolve, reject) => {
