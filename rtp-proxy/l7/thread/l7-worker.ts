@@ -112,8 +112,6 @@ export class L7Worker {
    * successor took the config committed before) is given it after all.
    */
   #applied: HttpConfig | undefined;
-  /** When the thread in force was started: its silence counts from then until its first answer. */
-  #startedAt = performance.now();
   readonly #watchdog: NodeJS.Timeout;
 
   constructor(options: L7WorkerOptions, host: L7WorkerHost) {
@@ -279,7 +277,6 @@ export class L7Worker {
   }
 
   #start(): L7ThreadHandle {
-    const startedAt = performance.now();
     const thread = new L7ThreadHandle(
       {
         role: this.#options.role,
@@ -292,12 +289,11 @@ export class L7Worker {
       },
       { heapMb: this.#options.heapMb },
       (end) => {
-        this.#ended(thread, end, performance.now() - startedAt);
+        this.#ended(thread, end, performance.now() - thread.startedAt);
       },
     );
     this.#thread = thread;
     this.#applied = undefined;
-    this.#startedAt = performance.now();
     return thread;
   }
 
@@ -410,7 +406,7 @@ export class L7Worker {
     if (thread.ended) return;
     // Any answer (a prepare's as well as a ping's) shows the loop ran: a thread
     // stuck by the first request after its prepare gets no boot grace.
-    const silentMs = thread.silentMs(this.#startedAt);
+    const silentMs = thread.silentMs();
     // A thread loads its modules before it can answer: on a busy machine that
     // alone took 2-4 s, which is no reason to end it (and start another).
     const allowedMs =

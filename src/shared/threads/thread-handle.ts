@@ -52,6 +52,8 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
   #terminating: ThreadEnd | undefined;
   #lastUtilization: EventLoopUtilization | undefined;
   #lastAnswerAt: number | undefined;
+  /** When (performance.now()) the thread was started. */
+  readonly startedAt = performance.now();
 
   /** Starts the thread at `entry`; `onEnd` is told once why it ended. */
   constructor(entry: URL, options: ThreadHandleOptions, onEnd: (end: ThreadEnd) => void) {
@@ -113,9 +115,9 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
 
   /**
    * How long the thread has been silent (ms): since its last answer, or since
-   * `since` (when its owner started or installed it) if that is later.
+   * `since` (its start, or when its owner put it to use) if that is later.
    */
-  silentMs(since: number): number {
+  silentMs(since: number = this.startedAt): number {
     return performance.now() - Math.max(since, this.#lastAnswerAt ?? since);
   }
 
