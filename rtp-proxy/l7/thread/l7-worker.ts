@@ -304,7 +304,7 @@ export class L7Worker {
     if (ranMs >= HEALTHY_RUN_MS) this.#backoff.reset();
     const delayMs = this.#backoff.next();
     this.#log.error(
-      { reason: end, ranMs: Math.round(ranMs), restartInMs: delayMs },
+      { reason: end, err: thread.endError, ranMs: Math.round(ranMs), restartInMs: delayMs },
       'l7 thread ended; restarting it with the config in force (media and the other L7 threads are not affected)',
     );
     this.#ready = this.#restart(delayMs);

@@ -574,7 +574,10 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
       if (this.#spare !== spare) return;
       this.#spare = undefined;
       if (this.#closed || end === 'closed') return;
-      this.#log.error({ reason: end }, 'spare media worker ended; starting another');
+      this.#log.error(
+        { reason: end, err: spare.endError },
+        'spare media worker ended; starting another',
+      );
       setTimeout(() => this.#startSpare(), 1000).unref();
     });
     this.#spare = spare;
@@ -610,7 +613,7 @@ export class MediaWorkers implements ConfigParticipant, RelayView, ViewerThreads
     slot.lastGapMs = null;
     const delayMs = slot.backoff.next();
     this.#log.error(
-      { worker: slot.index, reason: end, restartInMs: delayMs },
+      { worker: slot.index, reason: end, err: thread.endError, restartInMs: delayMs },
       'media worker ended; restarting it with its routes (the other workers are not affected)',
     );
     slot.ready = this.#restart(slot, delayMs);

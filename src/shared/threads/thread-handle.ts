@@ -52,6 +52,7 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
   #terminating: ThreadEnd | undefined;
   #lastUtilization: EventLoopUtilization | undefined;
   #lastAnswerAt: number | undefined;
+  #endError: NodeJS.ErrnoException | undefined;
   /** When (performance.now()) the thread was started. */
   readonly startedAt = performance.now();
 
@@ -67,15 +68,15 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
         if (this.#waiting.size === 0) this.#worker.unref();
       });
     }
-    let error: NodeJS.ErrnoException | undefined;
     this.#worker.on('message', (reply: ThreadReply<Value, Resource>) => {
       this.#lastAnswerAt = performance.now();
       this.#settle(reply);
     });
     this.#worker.on('error', (thrown: NodeJS.ErrnoException) => {
-      error = thrown;
+      this.#endError = thrown;
     });
     this.#worker.once('exit', () => {
+      const error = this.#endError;
       const end: ThreadEnd =
         this.#terminating ??
         (error === undefined
@@ -103,6 +104,15 @@ export abstract class ThreadHandle<Request extends ThreadRequest, Value, Resourc
 
   get ended(): boolean {
     return this.#end !== undefined;
+  }
+
+  /**
+   * What the thread threw that ended it (an uncaught exception, or running
+   * out of its heap); undefined while it runs or when it ended otherwise.
+   * Node tells only the Worker's owner, so it is lost unless the owner logs it.
+   */
+  get endError(): Error | undefined {
+    return this.#endError;
   }
 
   /**

@@ -325,7 +325,11 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
   it('restarts a crashed thread alone with the config in force; the other serves meanwhile', async () => {
     const CLIENTS = 4;
     // A fixed 1 s before the restart: a gap long enough to measure.
-    const { service, registry } = start({ restartBackoffMs: 1000 });
+    const lines: string[] = [];
+    const { service, registry } = start({
+      restartBackoffMs: 1000,
+      log: pino({ level: 'error' }, { write: (line) => lines.push(line) }),
+    });
     (await service.prepareHttp(config(backend, { proxied: true }))).commit();
     const port = await edgePort(service);
 
@@ -377,6 +381,15 @@ describe('L7 proxy served by two threads', { timeout: 180_000 }, () => {
       `failed requests: ${failed.length} (${failed.map(({ result }) => result).join(', ')})`,
     );
     assert.equal(restartedEdge?.port, port, 'the restarted thread joined the same port');
+    // Node tells only the Worker's owner what a thread threw: the log must say it.
+    const ended = lines
+      .map((line) => JSON.parse(line) as { msg?: string; err?: { message?: string } })
+      .find((record) => record.msg?.startsWith('l7 thread ended') === true);
+    assert.match(
+      ended?.err?.message ?? '',
+      /crash asked for/,
+      `the end's log record: ${lines.join('')}`,
+    );
     const served = await byWorker(registry, service, 'streammesh_http_requests_total', {
       route: 'main',
     });

@@ -14,9 +14,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { MediaWorkers, workerOfRoute } from '../../../rtp-proxy/media/workers/index.js';
 import { validateConfig, type MeshConfig } from '../../../src/config/index.js';
-import { createLogger } from '../../../src/shared/log.js';
 import { waitFor } from '../../helpers/process.js';
 import { UdpPeer, rtp } from '../../helpers/udp.js';
 
@@ -70,7 +70,9 @@ const randomRange = (base: number, size: number): { start: number; end: number }
   return { start, end: start + size - 1 };
 };
 
-const log = createLogger('proxy', 'silent');
+/** Error records of the workers' log, for what a crashed worker threw. */
+const errorLines: string[] = [];
+const log = pino({ level: 'error' }, { write: (line: string) => errorLines.push(line) });
 
 /** Worker `index` is back from a restart (its successor has its routes in force). */
 async function restarted(workers: MediaWorkers, index: number, restarts: number): Promise<void> {
@@ -166,8 +168,18 @@ describe('media workers across restarts and small port ranges', { timeout: 90_00
     assert.equal(before.length, 2);
     assert.ok(before.every((key) => key.generated));
     const restarts = workers.states()[0]?.restarts.get('crashed') ?? 0;
+    errorLines.length = 0;
     await workers.testHooks.crash(0);
     await restarted(workers, 0, restarts + 1);
+    // Node tells only the Worker's owner what a thread threw: the log must say it.
+    const ended = errorLines
+      .map((line) => JSON.parse(line) as { msg?: string; err?: { message?: string } })
+      .find((record) => record.msg?.startsWith('media worker ended') === true);
+    assert.match(
+      ended?.err?.message ?? '',
+      /crash requested by a test hook/,
+      `the end's log record: ${errorLines.join('')}`,
+    );
     await workers.settled();
     const afterRestart = await workers.keys();
     assert.deepEqual(
