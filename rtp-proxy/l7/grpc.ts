@@ -59,9 +59,31 @@ export function parseGrpcTimeout(
   return unit === undefined ? undefined : Number(match[1]) * unit;
 }
 
-/** The remaining time as a `grpc-timeout` value, in whole milliseconds (at least 1). */
+/** Units a forwarded `grpc-timeout` is written in, finest first. */
+const FORMAT_UNITS = [
+  ['m', 1],
+  ['S', 1000],
+  ['M', 60_000],
+  ['H', 3_600_000],
+] as const;
+
+/** The largest value of `grpc-timeout`: 8 digits (the gRPC HTTP/2 protocol). */
+const MAX_TIMEOUT_VALUE = 99_999_999;
+
+/**
+ * The remaining time as a `grpc-timeout` value: whole milliseconds (at least
+ * 1), or the finest coarser unit in which it fits 8 digits, rounded down so
+ * the upstream's deadline is never later than ours. A longer deadline (a
+ * caller's days-long one on a route without a timeout) in milliseconds would
+ * be a value servers refuse.
+ */
 export function formatGrpcTimeout(ms: number): string {
-  return `${Math.max(1, Math.floor(ms))}m`;
+  const whole = Math.max(1, Math.floor(ms));
+  for (const [unit, size] of FORMAT_UNITS) {
+    const value = Math.floor(whole / size);
+    if (value <= MAX_TIMEOUT_VALUE) return `${value}${unit}`;
+  }
+  return `${MAX_TIMEOUT_VALUE}H`;
 }
 
 /** gRPC's mapping of HTTP statuses it did not expect (http-grpc-status-mapping.md). */

@@ -45,6 +45,7 @@ import {
 import type { RequestRouter } from './request-router.js';
 import { retryBackoff } from '../cluster/retry-budget.js';
 import { RetryPolicy, type AttemptOutcome } from './retry-policy.js';
+import { RequestTimer } from './request-timer.js';
 import { runTunnel } from './tunnel.js';
 import {
   UpstreamError,
@@ -80,8 +81,8 @@ export class ProxiedRequest {
   readonly #upgrade: DownstreamUpgrade | undefined;
   /** Set once the upstream said 101: the request ends when the tunnel closes, not the response. */
   #tunnelling = false;
-  /** Stops the route timeout and idle timer (a tunnel has its own idle timer). */
-  #disarmTimers: () => void = () => undefined;
+  /** The route timeout and idle timeout; stopped at the end, or when a tunnel (with its own) opens. */
+  #timer: RequestTimer | undefined;
   #route: HttpRouteConfig | undefined;
   #cluster: Cluster | undefined;
   #endpoint: ClusterEndpoint | undefined;
@@ -246,28 +247,28 @@ export class ProxiedRequest {
 
   /** The route timeout (or the gRPC deadline, if sooner) and the idle timeout. */
   #armTimers(route: HttpRouteConfig): void {
-    const deadlineMs = this.#deadlineMs(route);
-    const deadline = Number.isFinite(deadlineMs)
-      ? setTimeout(() => this.#timeOut(), deadlineMs)
-      : undefined;
-    const idle = setTimeout(() => {
-      this.#flags.push('SI');
-      this.#timeOut();
-    }, route.action.idleTimeoutMs);
-    const refresh = (): void => {
-      idle.refresh();
-    };
-    this.#req.on('data', refresh);
-    this.#disarmTimers = () => {
-      clearTimeout(deadline);
-      clearTimeout(idle);
-      this.#req.off('data', refresh);
-    };
-    this.#defer(this.#disarmTimers);
-    this.#idleRefresh = refresh;
+    const timer = new RequestTimer(this.#deadlineMs(route), route.action.idleTimeoutMs, {
+      onDeadline: () => {
+        this.#timeOut();
+      },
+      onIdle: () => {
+        this.#flags.push('SI');
+        this.#timeOut();
+      },
+    });
+    this.#timer = timer;
+    this.#req.on('data', timer.touch);
+    this.#defer(() => {
+      this.#disarmTimers();
+    });
   }
 
-  #idleRefresh: (() => void) | undefined;
+  #disarmTimers(): void {
+    const timer = this.#timer;
+    if (timer === undefined) return;
+    timer.stop();
+    this.#req.off('data', timer.touch);
+  }
 
   #deadlineMs(route: HttpRouteConfig): number {
     const routeMs = route.action.timeoutMs === 0 ? Infinity : route.action.timeoutMs;
@@ -292,7 +293,8 @@ export class ProxiedRequest {
         : retryBackoff({ baseMs: retries.backoff.baseMs, maxMs: retries.backoff.maxMs });
     const method = this.#req.method ?? 'GET';
     let releaseRetry: Release | undefined;
-    const tried = new Set<string>();
+    // Endpoints of earlier attempts, for a retry to avoid; none without retries.
+    const tried = policy === undefined ? undefined : new Set<string>();
     for (let index = 0; ; index += 1) {
       const endpoint = cluster.pick(this.#req.headers, tried);
       if (endpoint === undefined) {
@@ -305,7 +307,7 @@ export class ProxiedRequest {
         releaseRetry?.();
         return;
       }
-      tried.add(endpoint.id);
+      tried?.add(endpoint.id);
       const attempt = await this.#attempt(route, cluster, endpoint, index, recorder);
       releaseRetry?.();
       releaseRetry = undefined;
@@ -527,7 +529,7 @@ export class ProxiedRequest {
       this.#reply(502, `upstream answer cannot be relayed: ${errorMessage(error)}`);
       return;
     }
-    if (this.#idleRefresh !== undefined) body.on('data', this.#idleRefresh);
+    if (this.#timer !== undefined) body.on('data', this.#timer.touch);
     body.pipe(res as NodeJS.WritableStream, { end: false });
     body.once('end', () => {
       if (!response.endedCleanly()) {
