@@ -145,6 +145,15 @@ describe('HTTP proxy: gRPC', () => {
           },
         },
         {
+          // No route timeout (long streams): the caller's deadline alone applies.
+          name: 'untimed',
+          match: {
+            path: { prefix: '/test.Echo/' },
+            headers: [{ name: 'x-pool', exact: 'untimed' }],
+          },
+          action: { cluster: 'echo', timeoutMs: 0 },
+        },
+        {
           name: 'echo',
           match: { path: { prefix: '/test.Echo/' } },
           action: { cluster: 'echo', timeoutMs: 400 },
@@ -194,6 +203,47 @@ describe('HTTP proxy: gRPC', () => {
     const remaining = deadline - before;
     // The route timeout is 400 ms: shorter than the caller's 5 s, so it wins.
     assert.ok(remaining > 200 && remaining <= 450, `upstream deadline was ${remaining} ms away`);
+  });
+
+  it('waits out a deadline of days on a route without a timeout, and passes it on in 8 digits', async () => {
+    const untimed = (deadlineMs: number): Promise<string> => {
+      const metadata = new grpc.Metadata();
+      metadata.set('x-pool', 'untimed');
+      return new Promise<string>((resolve, reject) => {
+        client.makeUnaryRequest(
+          '/test.Echo/Echo',
+          identity,
+          identity,
+          Buffer.from('long deadline'),
+          metadata,
+          { deadline: Date.now() + deadlineMs },
+          (error: grpc.ServiceError | null, answer?: Buffer) => {
+            if (error === null) resolve(answer?.toString() ?? '');
+            else reject(error);
+          },
+        );
+      });
+    };
+    const dayMs = 24 * 3_600_000;
+    // 30 days: more than setTimeout takes (2^31 ms), which runs a longer one
+    // after 1 ms. (grpc-js's server keeps such a deadline wrapped, so only the
+    // answer is checked here.)
+    assert.match(await untimed(30 * dayMs), /^(alpha|beta):long deadline$/);
+    // 2 days: more than 8 digits of milliseconds, so it goes upstream in seconds.
+    alpha.lastDeadline = undefined;
+    beta.lastDeadline = undefined;
+    const before = Date.now();
+    assert.match(await untimed(2 * dayMs), /^(alpha|beta):long deadline$/);
+    const deadline = [alpha, beta]
+      .map((server) => server.lastDeadline)
+      .map((value) => (value instanceof Date ? value.getTime() : value))
+      .find((value) => value !== undefined);
+    assert.ok(deadline !== undefined && Number.isFinite(deadline), 'the upstream saw no deadline');
+    const remaining = deadline - before;
+    assert.ok(
+      remaining > 2 * dayMs - 60_000 && remaining <= 2 * dayMs + 1_000,
+      `upstream deadline was ${remaining} ms away`,
+    );
   });
 
   it('answers DEADLINE_EXCEEDED itself when the upstream outlasts the deadline', async () => {
