@@ -45,7 +45,7 @@ import {
 import type { RequestRouter } from './request-router.js';
 import { retryBackoff } from '../cluster/retry-budget.js';
 import { RetryPolicy, type AttemptOutcome } from './retry-policy.js';
-import { RequestTimer } from './request-timer.js';
+import { MAX_TIMEOUT_MS, RequestTimer } from './request-timer.js';
 import { runTunnel } from './tunnel.js';
 import {
   UpstreamError,
@@ -440,11 +440,14 @@ export class ProxiedRequest {
         ? Infinity
         : Math.min(route.action.retries.perTryTimeoutMs ?? Infinity, remaining);
     let perTry: NodeJS.Timeout | undefined;
-    const timedOut = Number.isFinite(perTryMs)
-      ? new Promise<'timeout'>((resolve) => {
-          perTry = setTimeout(() => resolve('timeout'), perTryMs);
-        })
-      : undefined;
+    // Longer than setTimeout takes (it would fire after 1 ms): the request's
+    // own timer, which re-arms in steps, ends it at the same deadline.
+    const timedOut =
+      perTryMs <= MAX_TIMEOUT_MS
+        ? new Promise<'timeout'>((resolve) => {
+            perTry = setTimeout(() => resolve('timeout'), perTryMs);
+          })
+        : undefined;
     let outcome: AttemptOutcome;
     let response: UpstreamResponse | undefined;
     try {

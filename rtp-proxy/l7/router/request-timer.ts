@@ -10,6 +10,9 @@
  */
 import { performance } from 'node:perf_hooks';
 
+/** The longest delay setTimeout takes; node runs a longer one after 1 ms. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /**
  * libuv fires a timer by its loop's cached millisecond clock, which can be
  * up to a millisecond behind performance.now(): a timer this close to its

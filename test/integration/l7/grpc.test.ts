@@ -151,7 +151,12 @@ describe('HTTP proxy: gRPC', () => {
             path: { prefix: '/test.Echo/' },
             headers: [{ name: 'x-pool', exact: 'untimed' }],
           },
-          action: { cluster: 'echo', timeoutMs: 0 },
+          // Retries give each attempt a per-try timer too, the caller's deadline by default.
+          action: {
+            cluster: 'echo',
+            timeoutMs: 0,
+            retries: { attempts: 1, on: ['unavailable'], backoff: { baseMs: 1, maxMs: 5 } },
+          },
         },
         {
           name: 'echo',
