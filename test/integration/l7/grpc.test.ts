@@ -120,6 +120,17 @@ function callEcho(client: grpc.Client, text: string, deadlineMs = 5_000): Promis
   });
 }
 
+/** The deadline (ms since the epoch) the upstream that served the last call saw; it must have one. */
+function upstreamDeadline(servers: readonly EchoServer[]): number {
+  // grpc-js gives a Date or a number (ms since the epoch; Infinity without a deadline).
+  const deadline = servers
+    .map((server) => server.lastDeadline)
+    .map((value) => (value instanceof Date ? value.getTime() : value))
+    .find((value) => value !== undefined);
+  assert.ok(deadline !== undefined && Number.isFinite(deadline), 'the upstream saw no deadline');
+  return deadline;
+}
+
 describe('HTTP proxy: gRPC', () => {
   let alpha: EchoServer;
   let beta: EchoServer;
@@ -199,13 +210,7 @@ describe('HTTP proxy: gRPC', () => {
     alpha.lastDeadline = undefined;
     beta.lastDeadline = undefined;
     await callEcho(client, 'deadline check', 5_000);
-    // grpc-js gives a Date or a number (ms since the epoch; Infinity without a deadline).
-    const deadline = [alpha, beta]
-      .map((server) => server.lastDeadline)
-      .map((value) => (value instanceof Date ? value.getTime() : value))
-      .find((value) => value !== undefined);
-    assert.ok(deadline !== undefined && Number.isFinite(deadline), 'the upstream saw no deadline');
-    const remaining = deadline - before;
+    const remaining = upstreamDeadline([alpha, beta]) - before;
     // The route timeout is 400 ms: shorter than the caller's 5 s, so it wins.
     assert.ok(remaining > 200 && remaining <= 450, `upstream deadline was ${remaining} ms away`);
   });
@@ -239,12 +244,7 @@ describe('HTTP proxy: gRPC', () => {
     beta.lastDeadline = undefined;
     const before = Date.now();
     assert.match(await untimed(2 * dayMs), /^(alpha|beta):long deadline$/);
-    const deadline = [alpha, beta]
-      .map((server) => server.lastDeadline)
-      .map((value) => (value instanceof Date ? value.getTime() : value))
-      .find((value) => value !== undefined);
-    assert.ok(deadline !== undefined && Number.isFinite(deadline), 'the upstream saw no deadline');
-    const remaining = deadline - before;
+    const remaining = upstreamDeadline([alpha, beta]) - before;
     assert.ok(
       remaining > 2 * dayMs - 60_000 && remaining <= 2 * dayMs + 1_000,
       `upstream deadline was ${remaining} ms away`,
