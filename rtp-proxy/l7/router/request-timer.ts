@@ -61,17 +61,18 @@ export class RequestTimer {
   }
 
   #fire(): void {
-    const now = performance.now() + TIMER_SLACK_MS;
+    const now = performance.now();
+    const onTime = now + TIMER_SLACK_MS;
     this.#timer = undefined;
-    if (now >= this.#deadlineAt) {
+    if (onTime >= this.#deadlineAt) {
       this.#events.onDeadline();
       return;
     }
     const idleAt = this.#lastActivity + this.#idleMs;
-    if (now >= idleAt) {
+    if (onTime >= idleAt) {
       this.#events.onIdle();
       return;
     }
-    this.#arm(Math.min(this.#deadlineAt, idleAt) - (now - TIMER_SLACK_MS));
+    this.#arm(Math.min(this.#deadlineAt, idleAt) - now);
   }
 }
