@@ -50,7 +50,7 @@ const streams: Stream[] = await Promise.all(
     await once(socket, 'connect');
     const template = packetTemplate(config.size, spec.ssrc);
     const ring = Array.from({ length: RING }, () => Buffer.from(template));
-    return { socket, ring, sequence: Math.floor(Math.random() * 0x10000) };
+    return { socket, ring, sequence: spec.sequence ?? Math.floor(Math.random() * 0x10000) };
   }),
 );
 
@@ -96,6 +96,7 @@ async function run(ratePps: number, durationMs: number): Promise<GeneratorRun> {
     sendErrors: errors,
     durationMs: elapsedMs,
     achievedPps: ((sent - errors) / elapsedMs) * 1000,
+    next: streams.map((stream) => stream.sequence),
   };
 }
 

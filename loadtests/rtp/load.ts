@@ -15,7 +15,9 @@ export type LoadKind = (typeof LOAD_KINDS)[number];
 export function startGenerator(kind: LoadKind, config: GeneratorConfig): Promise<Child> {
   if (kind === 'node') return forkChild('./generator.js', config);
   const flows = config.streams.map(
-    (stream) => `${stream.src}:${stream.dst}:${String(stream.ssrc >>> 0)}`,
+    (stream) =>
+      `${stream.src}:${stream.dst}:${String(stream.ssrc >>> 0)}` +
+      (stream.sequence === undefined ? '' : `:${String(stream.sequence)}`),
   );
   return spawnLineChild(buildC('rtp-load'), ['gen', String(config.size), flows.join(',')]);
 }

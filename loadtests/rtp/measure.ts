@@ -52,7 +52,13 @@ function collect(receiver: Child): Promise<ReceiverCollect> {
   return receiver.request<ReceiverCollect>({ type: 'collect' }, 'collect', 5_000);
 }
 
-export function stepper(generator: Child, receiver: Child, drainMs: number): Stepper {
+/** `onRun` is told what each run of the generator answered. */
+export function stepper(
+  generator: Child,
+  receiver: Child,
+  drainMs: number,
+  onRun?: (run: GeneratorRun) => void,
+): Stepper {
   return {
     async step(ratePps, durationMs, relayPid) {
       await receiver.request({ type: 'reset' }, 'reset', 5_000);
@@ -62,6 +68,7 @@ export function stepper(generator: Child, receiver: Child, drainMs: number): Ste
         'run',
         durationMs + 15_000,
       );
+      onRun?.(run);
       // Drain: wait at least drainMs, then until the count holds still for 100 ms
       // (a relay with a backlog keeps delivering after the generator stopped).
       await sleep(drainMs);

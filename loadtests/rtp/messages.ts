@@ -7,6 +7,14 @@ export interface StreamSpec {
   /** Where this stream is sent: the target's ingress port. */
   readonly dst: number;
   readonly ssrc: number;
+  /**
+   * The first sequence number; default random (a new sender). A generator
+   * that replaces another passes the last one's `next`, so the stream goes
+   * on as its one sender's would: a relay keeps per-SSRC state (an SRTP
+   * sender's highest index), and a stream that jumped back under the same
+   * SSRC would measure its slow path (libsrtp-transform.ts) instead.
+   */
+  readonly sequence?: number;
 }
 
 export interface GeneratorConfig {
@@ -24,6 +32,8 @@ export interface GeneratorRun {
   readonly sendErrors: number;
   readonly durationMs: number;
   readonly achievedPps: number;
+  /** Each stream's next sequence number, in the order of GeneratorConfig.streams. */
+  readonly next: readonly number[];
 }
 
 export interface ReceiverConfig {

@@ -12,13 +12,17 @@
  * the send time of SRTP packets a relay protected without decrypting them;
  * the Node receiver and this sink read each other's packets.
  *
- *   rtp-load gen SIZE SRC:DST:SSRC[,...] [RATE DURATION_MS]
+ *   rtp-load gen SIZE SRC:DST:SSRC[:SEQ][,...] [RATE DURATION_MS]
  *   rtp-load sink PORT[,PORT...] [DURATION_MS]
  *
  * With the optional arguments each runs once, prints one JSON line on
  * stdout and exits. Without them each prints {"type":"ready","pid":N} and
  * takes one command per line on stdin, answering with one JSON line:
- *   gen:  "run PPS MS" -> {"type":"run","sent":..,"sendErrors":..,"durationMs":..,"achievedPps":..}
+ *   gen:  "run PPS MS" -> {"type":"run","sent":..,"sendErrors":..,"durationMs":..,"achievedPps":..,
+ *         "next":[per flow]}
+ * SEQ is a flow's first sequence number (default random, a new sender);
+ * "next" is the one each flow sends next, so that a generator started later
+ * continues the same streams as their one sender would.
  *   sink: "reset" -> {"type":"reset"};  "collect" -> {"type":"collect",
  *         "received":[per flow],"foreign":..,"bytes":..,"reordered":[..],
  *         "duplicates":[..],"seqLost":[..],"latency":{samples,meanUs,p50Us,
@@ -202,14 +206,17 @@ static void generator_run(double rate, double duration_ms) {
   }
   double elapsed_ms = (double)(monotonic_ns() - start) / 1e6;
   long sent = attempted - failed;
-  printf("{\"type\":\"run\",\"sent\":%ld,\"sendErrors\":%ld,\"durationMs\":%.3f,\"achievedPps\":%.1f}\n",
+  printf("{\"type\":\"run\",\"sent\":%ld,\"sendErrors\":%ld,\"durationMs\":%.3f,\"achievedPps\":%.1f,"
+         "\"next\":[",
          sent, failed, elapsed_ms, elapsed_ms > 0 ? (double)sent / elapsed_ms * 1000.0 : 0.0);
+  for (int f = 0; f < flow_count; f++) printf("%s%u", f == 0 ? "" : ",", (unsigned)flows[f].sequence);
+  printf("]}\n");
   fflush(stdout);
 }
 
 static int generator_main(int argc, char **argv) {
   if (argc != 4 && argc != 6) {
-    fprintf(stderr, "usage: rtp-load gen SIZE SRC:DST:SSRC[,...] [RATE DURATION_MS]\n");
+    fprintf(stderr, "usage: rtp-load gen SIZE SRC:DST:SSRC[:SEQ][,...] [RATE DURATION_MS]\n");
     return 2;
   }
   packet_size = atoi(argv[2]);
@@ -223,8 +230,9 @@ static int generator_main(int argc, char **argv) {
   for (char *item = strtok(argv[3], ","); item != NULL; item = strtok(NULL, ",")) {
     unsigned src = 0, dst = 0;
     unsigned long ssrc = 0;
-    if (flow_count == MAX_FLOWS || sscanf(item, "%u:%u:%lu", &src, &dst, &ssrc) != 3 ||
-        src == 0 || src > 65535 || dst == 0 || dst > 65535) {
+    unsigned first = (unsigned)rand() & 0xffff;
+    int fields = flow_count == MAX_FLOWS ? 0 : sscanf(item, "%u:%u:%lu:%u", &src, &dst, &ssrc, &first);
+    if (fields < 3 || src == 0 || src > 65535 || dst == 0 || dst > 65535 || first > 65535) {
       fprintf(stderr, "rtp-load: bad flow %s\n", item);
       return 2;
     }
@@ -239,7 +247,7 @@ static int generator_main(int argc, char **argv) {
       return 1;
     }
     flow->ssrc = (uint32_t)ssrc;
-    flow->sequence = (uint16_t)rand();
+    flow->sequence = (uint16_t)first;
     for (int i = 0; i < FLOW_BATCH; i++) {
       template_packet(flow->packets[i], flow->ssrc);
       flow->iov[i].iov_base = flow->packets[i];

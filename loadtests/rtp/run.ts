@@ -44,7 +44,7 @@ import type { Child } from './children.js';
 import { defaultLoadKind, LOAD_KINDS, startReceiver, type LoadKind } from './load.js';
 import { searchMaxRate, type LatencyResult } from './measure.js';
 import { chartSvg, formattedJson, resultTable } from './report.js';
-import { DeadlineError, FlowSession } from './session.js';
+import { DeadlineError, FlowNumbering, FlowSession } from './session.js';
 import type {
   BenchParameters,
   BenchResults,
@@ -137,6 +137,8 @@ const parameters: BenchParameters = {
 };
 const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
 const deadline = Date.now() + parameters.maxMinutes * 60_000;
+/** The flows' numbering, one sender each for the whole run (session.ts). */
+const numbering = new FlowNumbering();
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -343,6 +345,7 @@ async function withFlows(
     load,
     drainMs: parameters.drainMs,
     warmupMs: parameters.warmupMs,
+    numbering,
     deadline,
   });
   try {

@@ -5,12 +5,38 @@
  * overloaded relay may keep a backlog (packets that would be counted in the
  * next step), and rtpengine, once a stream's receive queue has overflowed
  * five times, discards that stream's packets for the rest of the call.
+ *
+ * A flow (its source port and SSRC) is one sender for the whole benchmark:
+ * its sequence numbers go on across generators, sessions and targets
+ * (FlowNumbering), as a real sender's would. Relays keep per-SSRC state
+ * (an SRTP sender's highest index): a flow that jumped back to a random
+ * number under the same SSRC at each new generator put half the sessions
+ * of a streammesh SRTP target on a slow path (an index far behind the
+ * highest sent goes through node:crypto, libsrtp-transform.ts).
  */
 import type { Child } from './children.js';
 import { startGenerator, type LoadKind } from './load.js';
 import { stepper, type LatencyResult, type Stepper } from './measure.js';
-import type { GeneratorConfig } from './messages.js';
+import type { GeneratorConfig, GeneratorRun, StreamSpec } from './messages.js';
 import type { Flow, Target } from './targets.js';
+
+/** Each flow's next sequence number, from the last run of any generator. */
+export class FlowNumbering {
+  #next: readonly number[] = [];
+
+  /** The flows as a generator's streams to `ingress`, numbered on from the last run. */
+  streams(flows: readonly Flow[], ingress: readonly number[]): StreamSpec[] {
+    return flows.map((flow, i) => {
+      const stream = { src: flow.src, dst: ingress[i] ?? 0, ssrc: flow.ssrc };
+      const sequence = this.#next[i];
+      return sequence === undefined ? stream : { ...stream, sequence };
+    });
+  }
+
+  record(run: GeneratorRun): void {
+    this.#next = run.next;
+  }
+}
 
 export class DeadlineError extends Error {
   override readonly name = 'DeadlineError';
@@ -25,6 +51,8 @@ export interface SessionOptions {
   readonly load: LoadKind;
   readonly drainMs: number;
   readonly warmupMs: number;
+  /** Shared by every session of the benchmark. */
+  readonly numbering: FlowNumbering;
   /** Date.now() after which no step starts. */
   readonly deadline: number;
 }
@@ -59,16 +87,18 @@ export class FlowSession implements Stepper {
   }
 
   async #reopen(): Promise<void> {
-    const { target, flows, size, receiver } = this.#options;
+    const { target, flows, size, receiver, numbering } = this.#options;
     if (this.opened > 0) await this.close();
     this.opened++;
     const ingress = await target.open();
     const config: GeneratorConfig = {
       size,
-      streams: flows.map((flow, i) => ({ src: flow.src, dst: ingress[i] ?? 0, ssrc: flow.ssrc })),
+      streams: numbering.streams(flows, ingress),
     };
     this.#generator = await startGenerator(this.#options.load, config);
-    const fresh = stepper(this.#generator, receiver, this.#options.drainMs);
+    const fresh = stepper(this.#generator, receiver, this.#options.drainMs, (run) => {
+      numbering.record(run);
+    });
     // Warm-up: relays learn (latch onto) the senders, JIT compilers settle,
     // and a backlog from an earlier overload drains.
     const warm = await fresh.step(2_000, this.#options.warmupMs);

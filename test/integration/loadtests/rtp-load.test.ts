@@ -3,7 +3,9 @@
  * real loopback sockets: what bench:rtp counts must be what was sent, the
  * packets must be the RTP of packet.ts (so relays accept them and the Node
  * receiver reads them), and the sink's per-flow reorder and gap counts must
- * follow the sequence numbers. Hostile input to the sink (short and foreign
+ * follow the sequence numbers. A flow's numbering goes on from generator
+ * to generator (bench:rtp's flows are one sender each, session.ts), with the
+ * C and the Node generator alike. Hostile input to the sink (short and foreign
  * datagrams, unknown commands) is counted, never a crash.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +15,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { buildC } from '../../../loadtests/rtp/c-build.js';
 import type { Child } from '../../../loadtests/rtp/children.js';
-import { startGenerator, startReceiver } from '../../../loadtests/rtp/load.js';
+import { LOAD_KINDS, startGenerator, startReceiver } from '../../../loadtests/rtp/load.js';
 import type { GeneratorRun, ReceiverCollect } from '../../../loadtests/rtp/messages.js';
 import {
   PAYLOAD_TYPE,
@@ -123,6 +125,46 @@ describe('rtp-load.c (bench:rtp load)', { timeout: 60_000 }, () => {
     }
   });
 
+  for (const kind of LOAD_KINDS) {
+    it(`${kind} generator: a flow starts at the sequence number given and reports its next one, which a later generator goes on from`, async () => {
+      const receiver = await boundSocket();
+      const port = receiver.address().port;
+      const sequences: number[] = [];
+      receiver.on('message', (packet: Buffer) => sequences.push(packet.readUInt16BE(2)));
+      const src = await freeUdpPort();
+      const runOnce = async (sequence?: number): Promise<GeneratorRun> => {
+        const stream = { src, dst: port, ssrc: 0x5eed0001 };
+        const generator = await startGenerator(kind, {
+          size: 200,
+          streams: [sequence === undefined ? stream : { ...stream, sequence }],
+        });
+        try {
+          return await generator.request<GeneratorRun>(
+            { type: 'run', ratePps: 5_000, durationMs: 100 },
+            'run',
+            10_000,
+          );
+        } finally {
+          await generator.stop();
+        }
+      };
+      try {
+        // Across the wrap: the first generator's last packets are 65535, 0, 1...
+        const first = await runOnce(65_400);
+        assert.ok(first.sent > 200, `sent ${first.sent}`);
+        assert.deepEqual(first.next, [(65_400 + first.sent) & 0xffff]);
+        const second = await runOnce(first.next[0]);
+        await sleep(200);
+        assert.equal(sequences.length, first.sent + second.sent);
+        for (const [i, sequence] of sequences.entries())
+          assert.equal(sequence, (65_400 + i) & 0xffff);
+        assert.deepEqual(second.next, [(65_400 + sequences.length) & 0xffff]);
+      } finally {
+        receiver.close();
+      }
+    });
+  }
+
   it('the sink counts reordering and gaps per flow, and short or foreign datagrams apart', async () => {
     const ports = [await freeUdpPort(), await freeUdpPort()];
     const sink = await startReceiver('c', ports);
@@ -169,6 +211,7 @@ describe('rtp-load.c (bench:rtp load)', { timeout: 60_000 }, () => {
       ['gen', '10', '1:2:3'],
       ['gen', '200', 'x'],
       ['gen', '200', '70000:2:3'],
+      ['gen', '200', '1:2:3:65536'],
       ['sink', '0'],
       ['sink', 'abc'],
       ['relay'],
