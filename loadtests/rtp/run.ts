@@ -137,8 +137,8 @@ const parameters: BenchParameters = {
 };
 const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
 const deadline = Date.now() + parameters.maxMinutes * 60_000;
-/** The flows' numbering, one sender each for the whole run (session.ts). */
-const numbering = new FlowNumbering();
+/** Each target's flows' numbering: one sender each per target for the whole run (session.ts). */
+const numberings = new Map<string, FlowNumbering>();
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -337,6 +337,11 @@ async function withFlows(
   receiver: Child,
   body: (session: FlowSession) => Promise<TargetRun>,
 ): Promise<TargetRun> {
+  let numbering = numberings.get(target.name);
+  if (numbering === undefined) {
+    numbering = new FlowNumbering();
+    numberings.set(target.name, numbering);
+  }
   const session = new FlowSession({
     target,
     flows,

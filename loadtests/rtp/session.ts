@@ -6,13 +6,15 @@
  * next step), and rtpengine, once a stream's receive queue has overflowed
  * five times, discards that stream's packets for the rest of the call.
  *
- * A flow (its source port and SSRC) is one sender for the whole benchmark:
- * its sequence numbers go on across generators, sessions and targets
- * (FlowNumbering), as a real sender's would. Relays keep per-SSRC state
- * (an SRTP sender's highest index): a flow that jumped back to a random
- * number under the same SSRC at each new generator put half the sessions
- * of a streammesh SRTP target on a slow path (an index far behind the
- * highest sent goes through node:crypto, libsrtp-transform.ts).
+ * A flow (its source port and SSRC) is one sender per target for the whole
+ * benchmark: its sequence numbers go on across that target's generators and
+ * sessions (FlowNumbering), as a real sender's would. Relays keep per-SSRC
+ * state (an SRTP sender's highest index): a flow that jumped to a random
+ * number under the same SSRC at each new generator, or by however many
+ * packets it sent to other targets meanwhile, would start behind that
+ * highest index about half the time, and a streammesh SRTP target
+ * protects such packets through node:crypto (libsrtp-transform.ts), a slow
+ * path the benchmark would measure instead of libsrtp.
  */
 import type { Child } from './children.js';
 import { startGenerator, type LoadKind } from './load.js';
@@ -20,7 +22,7 @@ import { stepper, type LatencyResult, type Stepper } from './measure.js';
 import type { GeneratorConfig, GeneratorRun, StreamSpec } from './messages.js';
 import type { Flow, Target } from './targets.js';
 
-/** Each flow's next sequence number, from the last run of any generator. */
+/** Each flow's next sequence number on one target, from the last run of its generators. */
 export class FlowNumbering {
   #next: readonly number[] = [];
 
@@ -51,7 +53,7 @@ export interface SessionOptions {
   readonly load: LoadKind;
   readonly drainMs: number;
   readonly warmupMs: number;
-  /** Shared by every session of the benchmark. */
+  /** The target's: shared by every session of the benchmark on this target. */
   readonly numbering: FlowNumbering;
   /** Date.now() after which no step starts. */
   readonly deadline: number;
