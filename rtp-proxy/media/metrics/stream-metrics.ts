@@ -157,6 +157,17 @@ export function registerStreamMetrics(metrics: Registry, source: RouteSnapshotSo
     },
   });
   new Counter({
+    name: 'streammesh_proxy_route_srtp_node_crypto_packets_total',
+    help: "SRTP and SRTCP packets of the route the libsrtp engine could not take and node:crypto protected or unprotected (same bytes, several times the CPU): a sender gone back in its numbering under the same SSRC, each SSRC's first SRTCP packet, SRTCP later than libsrtp's 128-packet window.",
+    labelNames: ['route'],
+    registers,
+    async collect() {
+      const all = await routes();
+      this.reset();
+      for (const route of all) this.inc({ route: route.name }, route.srtpNodeCryptoPackets);
+    },
+  });
+  new Counter({
     name: 'streammesh_proxy_route_received_packets_total',
     help: 'Valid RTP packets received by the route.',
     labelNames: ['route'],

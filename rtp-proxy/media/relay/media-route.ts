@@ -122,6 +122,12 @@ export interface MediaRouteSnapshot {
   readonly packetsIn: number;
   readonly bytesIn: number;
   readonly drops: DropCounts;
+  /**
+   * SRTP and SRTCP packets of all its legs that the libsrtp engine handed
+   * to node:crypto (a sender gone back in its numbering, each SSRC's first
+   * SRTCP packet...): see src/protocol/srtp/libsrtp-transform.ts.
+   */
+  readonly srtpNodeCryptoPackets: number;
   readonly destinations: readonly {
     readonly address: string;
     readonly local: string;
@@ -425,6 +431,10 @@ export class MediaRoute {
       packetsIn: this.packetsIn,
       bytesIn: this.bytesIn,
       drops: { ...this.drops.counts },
+      srtpNodeCryptoPackets: this.destinations.reduce(
+        (sum, destination) => sum + (destination.srtp?.nodeCryptoPackets ?? 0),
+        this.#srtp?.nodeCryptoPackets ?? 0,
+      ),
       destinations: this.destinations.map((destination) => ({
         address: `${destination.host}:${destination.rtpPort}`,
         local: `${this.#host}:${destination.local.port}`,

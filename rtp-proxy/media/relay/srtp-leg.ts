@@ -35,4 +35,9 @@ export class SrtpLeg {
     this.send = createSrtpSession(keys);
     this.receive = createSrtpSession(keys);
   }
+
+  /** Both sessions' packets the libsrtp engine handed to node:crypto. */
+  get nodeCryptoPackets(): number {
+    return this.send.nodeCryptoPackets + this.receive.nodeCryptoPackets;
+  }
 }

@@ -94,6 +94,7 @@ export class LibsrtpTransform implements SrtpTransform {
     Buffer | undefined,
   ] = [undefined, undefined, undefined, undefined];
   #fallback: SrtpTransform | undefined;
+  #nodeCryptoPackets = 0;
 
   /** `replayWindow`: the session's (checked); `mki`: a copy the session keeps unchanged. */
   constructor(
@@ -121,6 +122,10 @@ export class LibsrtpTransform implements SrtpTransform {
     this.rtcpOverhead = gcm ? 20 : 14;
     this.rtpBytesAfterMki = gcm ? 0 : rtpTag;
     this.rtcpBytesAfterMki = gcm ? 0 : 10;
+  }
+
+  get nodeCryptoPackets(): number {
+    return this.#nodeCryptoPackets;
   }
 
   srtcpIndexOffset(length: number): number {
@@ -219,7 +224,9 @@ export class LibsrtpTransform implements SrtpTransform {
     return undefined;
   }
 
+  /** The node:crypto transform, for one packet (counted). */
   #node(): SrtpTransform {
+    this.#nodeCryptoPackets += 1;
     this.#fallback ??= createNodeTransform(this.#keys);
     return this.#fallback;
   }

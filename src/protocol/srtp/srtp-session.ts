@@ -148,6 +148,14 @@ export class SrtpSession implements SrtpContext {
     this.#rtcpReceivers = table(ssrcStateKind.rtcpReceive);
   }
 
+  /**
+   * Packets the libsrtp engine handed to node:crypto (libsrtp-transform.ts
+   * says when): same bytes, several times the CPU. Always 0 on node.
+   */
+  get nodeCryptoPackets(): number {
+    return this.#transform.nodeCryptoPackets ?? 0;
+  }
+
   /** The MKI this session sends and expects, or undefined. A copy. */
   get mki(): Buffer | undefined {
     return this.#mki === undefined ? undefined : Buffer.from(this.#mki);

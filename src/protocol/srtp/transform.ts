@@ -37,6 +37,11 @@ export interface SrtpTransform {
   readonly handlesMki?: boolean;
   /** Why the last call that returned undefined failed; auth_failed when absent. */
   readonly failure?: SrtpDropReason;
+  /**
+   * The libsrtp engine: packets it handed to node:crypto, where libsrtp's
+   * API cannot do what RFC 3711 says (libsrtp-transform.ts). Absent: none.
+   */
+  readonly nodeCryptoPackets?: number;
   /** The session forgot one SSRC's state of one kind (its table evicted it). */
   forget?(kind: SsrcStateKind, ssrc: number): void;
   /**

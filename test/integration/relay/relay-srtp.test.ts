@@ -3,12 +3,16 @@
  * peers' side done by our SRTP library (ffmpeg and GStreamer take that role
  * in test/e2e/relay/relay-peers.test.ts). A wrong key delivers nothing and
  * counts authentication failures; a replayed packet is dropped; SRTCP that
- * comes ahead of the first SRTP packet goes out ahead of it, both intact. The
+ * comes ahead of the first SRTP packet goes out ahead of it, both intact; a
+ * sender that goes back in its numbering is relayed, and the packets the
+ * libsrtp engine hands to node:crypto for it are counted. The
  * relay runs on each SRTP engine in turn (libsrtp2, node:crypto); the peers'
  * side on node:crypto.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { registerStreamMetrics } from '../../../rtp-proxy/media/metrics/stream-metrics.js';
 import { MediaRouteTable } from '../../../rtp-proxy/media/relay/media-route-table.js';
 import {
   SrtpSession,
@@ -202,6 +206,62 @@ for (const engine of ['libsrtp', 'node'] as const) {
       assert.deepEqual(
         received.map((r) => r.packet),
         [sr, ...plain],
+      );
+      table.close();
+      table = new MediaRouteTable(log);
+    });
+
+    it('a sender gone back in its numbering is still relayed, and what libsrtp could not take is counted', async () => {
+      const [sender, receiver] = await Promise.all([UdpPeer.bind(), UdpPeer.bind()]);
+      peers.push(sender, receiver);
+      const profile = 'AES_CM_128_HMAC_SHA1_80';
+      const outKeys = generateKeyingMaterial(profile);
+      await table.apply(
+        validateConfig(
+          {
+            proxy: {
+              rtpPorts: { start: 44000, end: 44999 },
+              routes: [
+                {
+                  name: 'restarted',
+                  listen: '127.0.0.1:0',
+                  destinations: [
+                    {
+                      address: `127.0.0.1:${receiver.port}`,
+                      srtp: { profile, key: formatInlineKey(outKeys) },
+                    },
+                  ],
+                },
+              ],
+            },
+          },
+          'test',
+        ),
+      );
+      const metrics = new Registry();
+      registerStreamMetrics(metrics, table);
+      const port = table.routes.get('restarted')?.ingress.port ?? 0;
+      // The source restarts 4,900 behind: past libsrtp's 1,024-packet send window.
+      const first = Array.from({ length: 5 }, (_, i) => rtp({ sequence: 5_000 + i, ssrc: 0x77 }));
+      const restarted = Array.from({ length: 5 }, (_, i) => rtp({ sequence: 100 + i, ssrc: 0x77 }));
+      for (const packet of [...first, ...restarted]) await sender.send(packet, port);
+      const relayed = await receiver.waitForCount(10);
+      // Protected as RFC 3711 says (index 100-104 of ROC 0): a receiver that starts there opens them.
+      const receiverSession = new SrtpSession(outKeys);
+      assert.deepEqual(
+        relayed.slice(5).map((r) => {
+          const opened = receiverSession.unprotectRtp(r.packet);
+          return opened.ok ? opened.packet : opened.reason;
+        }),
+        restarted,
+      );
+      const expected = engine === 'libsrtp' ? restarted.length : 0;
+      assert.equal(table.routes.get('restarted')?.snapshot().srtpNodeCryptoPackets, expected);
+      assert.match(
+        await metrics.metrics(),
+        new RegExp(
+          `streammesh_proxy_route_srtp_node_crypto_packets_total\\{route="restarted"\\} ${expected}\\n`,
+        ),
       );
       table.close();
       table = new MediaRouteTable(log);
