@@ -347,7 +347,8 @@ export class StreammeshRelay {
 
 /**
  * The proxy's own word on what it runs: the /metrics lines that name the UDP
- * I/O path, the SRTP engine or the workers (whatever this build exports).
+ * I/O path, the SRTP engine, the packets libsrtp handed to node:crypto, or
+ * the workers (whatever this build exports).
  */
 async function dataPlaneMetrics(adminUrl: string): Promise<string[]> {
   try {
@@ -355,7 +356,9 @@ async function dataPlaneMetrics(adminUrl: string): Promise<string[]> {
     const text = await response.text();
     return text
       .split('\n')
-      .filter((line) => !line.startsWith('#') && /udp_io|srtp_engine|worker/.test(line))
+      .filter(
+        (line) => !line.startsWith('#') && /udp_io|srtp_engine|srtp_node_crypto|worker/.test(line),
+      )
       .slice(0, 40);
   } catch {
     return [];
