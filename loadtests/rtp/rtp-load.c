@@ -20,14 +20,14 @@
  * takes one command per line on stdin, answering with one JSON line:
  *   gen:  "run PPS MS" -> {"type":"run","sent":..,"sendErrors":..,"durationMs":..,"achievedPps":..,
  *         "next":[per flow]}
- * SEQ is a flow's first sequence number (default random, a new sender);
- * "next" is the one each flow sends next, so that a generator started later
- * continues the same streams as their one sender would.
  *   sink: "reset" -> {"type":"reset"};  "collect" -> {"type":"collect",
  *         "received":[per flow],"foreign":..,"bytes":..,"reordered":[..],
  *         "duplicates":[..],"seqLost":[..],"latency":{samples,meanUs,p50Us,
  *         p90Us,p99Us,p999Us,maxUs}}
  *   both: "exit", or end of stdin (the parent is gone).
+ * SEQ is a flow's first sequence number (default random, a new sender);
+ * "next" is the one each flow sends next, so that a generator started later
+ * goes on with the same streams as their one sender would.
  * Bounded: a run lasts at most 60 s at most 2,000,000 packets/s; every
  * process ends by itself after 30 minutes (SIGALRM). Ports are on 127.0.0.1.
  *

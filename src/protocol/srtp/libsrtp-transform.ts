@@ -28,6 +28,8 @@
  * - An SRTCP packet received 128 or more indices behind the highest while the
  *   session's replay window is larger: libsrtp's SRTCP replay database is a
  *   fixed 128 bits (srtp_rdb_t); ours follows the replayWindow option.
+ * Each such packet is counted (nodeCryptoPackets): it costs node:crypto's
+ * CPU, several times libsrtp's, and an operator sees it per route.
  */
 import type { SrtpKeyingMaterial, SrtpProfile } from './keys.js';
 import {
