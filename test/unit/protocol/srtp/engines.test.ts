@@ -194,7 +194,7 @@ describe('SRTP engines', () => {
         const plain = rtpPacket({ seq, ssrc: 9, payload: Buffer.alloc(50, seq & 0xff) });
         assert.ok(same(`${profile} seq ${seq}`, node, libsrtp, (s) => s.protectRtp(plain)).ok);
       }
-      // Only the one past the window (4000 is 1,000 behind: libsrtp sends it again itself).
+      // Only the one past the window (4000, 1,001 behind, is inside it: libsrtp protects it).
       assert.equal(libsrtp.nodeCryptoPackets, 1);
       // With freshIndicesOnly both refuse it before any crypto.
       const fresh = { freshIndicesOnly: true };
