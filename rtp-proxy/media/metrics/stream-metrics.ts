@@ -156,43 +156,38 @@ export function registerStreamMetrics(metrics: Registry, source: RouteSnapshotSo
       }
     },
   });
-  new Counter({
-    name: 'streammesh_proxy_route_srtp_node_crypto_packets_total',
-    help: "SRTP and SRTCP packets of the route the libsrtp engine could not take and node:crypto protected or unprotected (same bytes, several times the CPU): a sender gone back in its numbering under the same SSRC, each SSRC's first SRTCP packet, SRTCP later than libsrtp's 128-packet window.",
-    labelNames: ['route'],
-    registers,
-    async collect() {
-      const all = await routes();
-      this.reset();
-      for (const route of all) this.inc({ route: route.name }, route.srtpNodeCryptoPackets);
-    },
-  });
-  new Counter({
-    name: 'streammesh_proxy_route_received_packets_total',
-    help: 'Valid RTP packets received by the route.',
-    labelNames: ['route'],
-    registers,
-    async collect() {
-      const all = await routes();
-      this.reset();
-      for (const route of all) this.inc({ route: route.name }, route.packetsIn);
-    },
-  });
-  new Counter({
-    name: 'streammesh_proxy_route_sent_packets_total',
-    help: 'RTP packets sent to destinations.',
-    labelNames: ['route'],
-    registers,
-    async collect() {
-      const all = await routes();
-      this.reset();
-      for (const route of all) {
-        let sent = 0;
-        for (const destination of route.destinations) sent += destination.packets;
-        this.inc({ route: route.name }, sent);
-      }
-    },
-  });
+  const perRouteTotal = (
+    name: string,
+    help: string,
+    value: (route: MediaRouteSnapshot) => number,
+  ): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['route'],
+      registers,
+      async collect() {
+        const all = await routes();
+        this.reset();
+        for (const route of all) this.inc({ route: route.name }, value(route));
+      },
+    });
+  };
+  perRouteTotal(
+    'streammesh_proxy_route_srtp_node_crypto_packets_total',
+    "SRTP and SRTCP packets of the route the libsrtp engine could not take and node:crypto protected or unprotected (same bytes, several times the CPU): a sender gone back in its numbering under the same SSRC, each SSRC's first SRTCP packet, SRTCP later than libsrtp's 128-packet window.",
+    (route) => route.srtpNodeCryptoPackets,
+  );
+  perRouteTotal(
+    'streammesh_proxy_route_received_packets_total',
+    'Valid RTP packets received by the route.',
+    (route) => route.packetsIn,
+  );
+  perRouteTotal(
+    'streammesh_proxy_route_sent_packets_total',
+    'RTP packets sent to destinations.',
+    (route) => route.destinations.reduce((sent, destination) => sent + destination.packets, 0),
+  );
 }
 
 function streamsOf(routes: readonly MediaRouteSnapshot[]) {
