@@ -36,16 +36,37 @@ export async function canBindUdp(port: number): Promise<boolean> {
 }
 
 /**
- * A port free a moment ago for both TCP and UDP on 127.0.0.1 (so it serves
- * an RTSP server and its UDP media alike). Only for the few tests that must
- * restart a server on the same port; everything else listens on port 0.
+ * Ports this test process has handed out. A picked port stays unbound until
+ * the test starts what listens on it, often seconds later, so a second pick
+ * in between would find it free: a suite that picked six pairs in a row once
+ * got the same one for a proxy's listen address and a receiver, and ffmpeg
+ * could not bind while the proxy relayed into its own route.
  */
-export async function freePort(accept: (port: number) => boolean = () => true): Promise<number> {
-  const span = PICK_RANGE.end - PICK_RANGE.start + 1;
+const handedOut = new Set<number>();
+
+/**
+ * A port free a moment ago for both TCP and UDP on 127.0.0.1 (so it serves
+ * an RTSP server and its UDP media alike), never one this process picked
+ * before. Only for the few tests that must restart a server on the same port
+ * or write it into a config; everything else listens on port 0.
+ */
+export async function freePort(
+  accept: (port: number) => boolean = () => true,
+  {
+    width = 1,
+  }: {
+    /** Ports from the one returned up that are handed out with it (2: RTP and RTCP). */ width?: number;
+  } = {},
+): Promise<number> {
+  const span = PICK_RANGE.end - PICK_RANGE.start + 2 - width;
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = PICK_RANGE.start + Math.floor(Math.random() * span);
-    if (!accept(port)) continue;
-    if ((await canBindTcp(port)) && (await canBindUdp(port))) return port;
+    const run = Array.from({ length: width }, (_, i) => port + i);
+    if (run.some((p) => handedOut.has(p)) || !accept(port)) continue;
+    if ((await canBindTcp(port)) && (await canBindUdp(port))) {
+      for (const p of run) handedOut.add(p);
+      return port;
+    }
   }
   throw new Error(`no free port in ${PICK_RANGE.start}-${PICK_RANGE.end}`);
 }

@@ -238,7 +238,7 @@ export async function waitUdpBound(
 /** An even UDP port P on 127.0.0.1 with P+1 free too (RTP and RTCP), free a moment ago. */
 export async function freeUdpPortPair(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await freePort((candidate) => candidate % 2 === 0);
+    const port = await freePort((candidate) => candidate % 2 === 0, { width: 2 });
     if (!udpPortBound(port + 1) && (await canBindUdp(port + 1))) return port;
   }
   throw new Error('no free even UDP port pair');
