@@ -4,8 +4,9 @@
  * listeners, router, clusters, upstream pools — runs here, on an event loop
  * of its own, so that a flood of HTTP requests can queue work only here and
  * never in front of the relay's packets on the main thread. Its metrics live
- * in its own registry (no process metrics: the main thread has those) and
- * are sent on request; its log lines go straight to fd 1 (pino writes to the
+ * in its own registry (no process metrics: the main thread has those; but
+ * its own heap and GC pauses, which the main thread's do not show) and are
+ * sent on request; its log lines go straight to fd 1 (pino writes to the
  * file descriptor, not through the main thread). It runs at a lower CPU
  * priority and gives memory back once quiet (thread-tuning.ts).
  */
@@ -13,6 +14,7 @@ import { workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { Gauge, Registry } from 'prom-client';
 import { refusedResourcesOf, type RefusedResource } from '../../../src/config/index.js';
+import { observeGcPauses } from '../../../src/shared/gc-pauses.js';
 import { createLogger } from '../../../src/shared/log.js';
 import { PreparedChanges, serveRequests, threadPort } from '../../../src/shared/threads/index.js';
 import type { PreparedChange } from '../../../src/node-agent/transaction.js';
@@ -37,6 +39,11 @@ new Gauge({
     this.set(getHeapStatistics().used_heap_size);
   },
 });
+const gcPauses = observeGcPauses(
+  registry,
+  'streammesh_l7_thread_gc_duration_seconds',
+  "Garbage-collection pauses of the L7 thread's own isolate, by kind (minor: scavenge); nodejs_gc_duration_seconds is the main thread's.",
+);
 yieldCpuToMedia(log);
 const reclaimer = new IdleHeapReclaimer({ registry, log });
 // With one thread there is no channel: its clusters probe every endpoint, as before.
@@ -93,6 +100,7 @@ async function handle(request: L7Request): Promise<L7Value> {
       await service.close();
       share?.close();
       reclaimer.stop();
+      gcPauses.stop();
       return null;
     case 'crash':
       setImmediate(() => {

@@ -127,6 +127,35 @@ describe('L7 proxy on its own thread', { timeout: 60_000 }, () => {
     assert.match(text, /^streammesh_l7_thread_heap_used_bytes\{role="proxy"\} [1-9]/m);
   });
 
+  it("measures its own garbage-collection pauses, which the main thread's metrics do not show", async () => {
+    const { service, registry } = start();
+    (await service.prepareHttp(config('127.0.0.1:0'))).commit();
+    const edge = await port(service, 'edge');
+    const scavenges = async (): Promise<number> => {
+      const text = await exposeMetrics(registry, [() => service.threadMetrics()]);
+      const count =
+        /^streammesh_l7_thread_gc_duration_seconds_count\{[^}]*kind="minor"[^}]*\} (\d+)$/m.exec(
+          text,
+        );
+      return Number(count?.[1] ?? 0);
+    };
+    // This registry has no default metrics: a pause counted here is the thread's.
+    assert.equal(await scavenges(), 0);
+    // Requests make the thread's garbage; bounded, in rounds, until a scavenge is counted.
+    for (let round = 0; round < 20 && (await scavenges()) === 0; round += 1) {
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, () => status(`http://127.0.0.1:${edge}/x`)),
+      );
+      assert.ok(answers.every((code) => code === 418));
+    }
+    assert.ok((await scavenges()) > 0, 'a scavenge of the thread was counted');
+    const text = await exposeMetrics(registry, [() => service.threadMetrics()]);
+    assert.match(
+      text,
+      /^streammesh_l7_thread_gc_duration_seconds_bucket\{[^}]*le="0.0005"[^}]*kind="minor"/m,
+    );
+  });
+
   it('runs at a lower CPU priority than the main thread, which keeps its own', async () => {
     // /proc/self/task/<tid>/stat: field 19 is the thread's nice value (after the "(comm)" field).
     const niced = (): number =>
