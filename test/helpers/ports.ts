@@ -38,11 +38,16 @@ export async function canBindUdp(port: number): Promise<boolean> {
 /**
  * Ports this test process has handed out. A picked port stays unbound until
  * the test starts what listens on it, often seconds later, so a second pick
- * in between would find it free: a suite that picked six pairs in a row once
- * got the same one for a proxy's listen address and a receiver, and ffmpeg
- * could not bind while the proxy relayed into its own route.
+ * in between would find it free. A suite that picks nine pairs in a row
+ * failed in CI as two of them meeting would make it: ffmpeg could not bind
+ * its receiving port, and the next test read a stream that was not its own.
  */
 const handedOut = new Set<number>();
+
+export interface PickOptions {
+  /** Ports from the one returned up that are handed out with it (2: RTP and RTCP). */
+  readonly width?: number;
+}
 
 /**
  * A port free a moment ago for both TCP and UDP on 127.0.0.1 (so it serves
@@ -52,11 +57,7 @@ const handedOut = new Set<number>();
  */
 export async function freePort(
   accept: (port: number) => boolean = () => true,
-  {
-    width = 1,
-  }: {
-    /** Ports from the one returned up that are handed out with it (2: RTP and RTCP). */ width?: number;
-  } = {},
+  { width = 1 }: PickOptions = {},
 ): Promise<number> {
   const span = PICK_RANGE.end - PICK_RANGE.start + 2 - width;
   for (let attempt = 0; attempt < 200; attempt++) {
