@@ -29,7 +29,7 @@
  */
 import { createHash } from 'node:crypto';
 import { validHostPort } from '../../../src/shared/address.js';
-import { systemClock, type Clock } from '../../../src/shared/clock.js';
+import { sharedMonotonicClock, type Clock } from '../../../src/shared/clock.js';
 import type { HttpClusterConfig, HttpConfig, RefusedResource } from '../../../src/config/index.js';
 import { StreammeshError } from '../../../src/shared/errors.js';
 import type { Logger } from '../../../src/shared/log.js';
@@ -126,7 +126,7 @@ export class Cluster {
   #inFlight = 0;
 
   constructor(config: HttpClusterConfig, http: HttpConfig, context: ClusterContext) {
-    const { log, clock = systemClock, credentials, share } = context;
+    const { log, clock = sharedMonotonicClock, credentials, share } = context;
     if (config.tls !== undefined && credentials?.current === undefined) {
       throw new ClusterTlsError(config);
     }

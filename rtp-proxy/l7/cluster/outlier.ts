@@ -15,7 +15,8 @@
  * whole proxy's, as with Envoy's one detector over all its workers: the
  * thread that ejects tells the others (onEjected), which adopt it (adopt)
  * until the same time, so no thread keeps sending to an endpoint another
- * found failing. Times are wall-clock (Date.now), the same in every thread.
+ * found failing. The cluster's clock is monotonic and the same in every
+ * thread (sharedMonotonicClock): a wall-clock step moves no ejection's end.
  */
 import type { Clock } from '../../../src/shared/clock.js';
 import type { Endpoint } from './balancers.js';
