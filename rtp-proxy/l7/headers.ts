@@ -31,16 +31,7 @@ export type HeaderEdit = NonNullable<HttpRouteConfig['action']['requestHeaders']
  * minus HTTP/2 pseudo-headers; "host" goes too: the authority travels apart.
  */
 export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const connection = headers.connection;
-  const named =
-    connection === undefined
-      ? undefined
-      : new Set(
-          connection
-            .split(',')
-            .map((token) => token.trim().toLowerCase())
-            .filter((token) => token !== ''),
-        );
+  const named = namedByConnection(headers.connection);
   const kept: OutgoingHttpHeaders = {};
   for (const name in headers) {
     const value = headers[name];
@@ -49,6 +40,24 @@ export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
     kept[name] = value;
   }
   return kept;
+}
+
+/**
+ * The headers a Connection header names; undefined for none, and for the
+ * values nearly every message carries (keep-alive, close, upgrade), which
+ * name only hop-by-hop headers dropped anyway: no Set and no split per
+ * message (both ends of every proxied request pass here).
+ */
+function namedByConnection(connection: string | undefined): ReadonlySet<string> | undefined {
+  if (connection === undefined) return undefined;
+  const lower = connection.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return undefined;
+  return new Set(
+    lower
+      .split(',')
+      .map((token) => token.trim())
+      .filter((token) => token !== ''),
+  );
 }
 
 /**
