@@ -8,6 +8,7 @@
     {
       "target_name": "tcp_listen",
       "sources": ["tcp_listen.c"],
+      "include_dirs": ["../common"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }

@@ -37,52 +37,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "napi_errors.h"
+
 #define MAX_HOST 128
 
-#define CHECK(call)                                                            \
-  do {                                                                         \
-    if ((call) != napi_ok) {                                                   \
-      const napi_extended_error_info *info = NULL;                             \
-      napi_get_last_error_info(env, &info);                                    \
-      bool pending = false;                                                    \
-      napi_is_exception_pending(env, &pending);                                \
-      if (!pending)                                                            \
-        napi_throw_error(env, NULL,                                            \
-                         info && info->error_message ? info->error_message     \
-                                                     : "N-API call failed");   \
-      return NULL;                                                             \
-    }                                                                          \
-  } while (0)
-
-static const char *errno_code(int err) {
-  switch (err) {
-    case EADDRINUSE: return "EADDRINUSE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case EACCES: return "EACCES";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EINVAL: return "EINVAL";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case ENOBUFS: return "ENOBUFS";
-    case ENOMEM: return "ENOMEM";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    default: return "ESYSCALL";
-  }
-}
-
-/* Throws an Error whose code is the errno's name, as node's own socket errors carry. */
+/* Throws errno as node's socket errors carry it, the address at the end. */
 static napi_value throw_errno(napi_env env, const char *call, const char *host, int port,
                               int err) {
-  char message[256];
-  snprintf(message, sizeof message, "%s %s: %s %s:%d", call, errno_code(err), strerror(err),
-           host, port);
-  napi_throw_error(env, errno_code(err), message);
-  return NULL;
-}
-
-static napi_value range_error(napi_env env, const char *message) {
-  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
-  return NULL;
+  char where[MAX_HOST + 8];
+  snprintf(where, sizeof where, "%s:%d", host, port);
+  return throw_errno_at(env, call, err, where);
 }
 
 static int set_flag(int fd, int option) {

@@ -6,6 +6,7 @@
     {
       "target_name": "udp_batch",
       "sources": ["udp_batch.c"],
+      "include_dirs": ["../common"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }

@@ -61,6 +61,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errors.h"
+
 #define MAX_BATCH 64
 #define MAX_DATAGRAM 65535
 #define SOURCE_BYTES 20
@@ -123,31 +125,7 @@ typedef struct env_state {
 /* ---------- errors ---------- */
 
 static napi_value throw_errno(napi_env env, const char *call, int err) {
-  char message[160];
-  snprintf(message, sizeof message, "%s %s: %s", call, uv_err_name(uv_translate_sys_error(err)),
-           strerror(err));
-  napi_throw_error(env, uv_err_name(uv_translate_sys_error(err)), message);
-  return NULL;
-}
-
-#define CHECK(call)                                                       \
-  do {                                                                    \
-    if ((call) != napi_ok) {                                              \
-      const napi_extended_error_info *info = NULL;                        \
-      napi_get_last_error_info(env, &info);                               \
-      bool pending = false;                                               \
-      napi_is_exception_pending(env, &pending);                           \
-      if (!pending)                                                       \
-        napi_throw_error(env, NULL,                                       \
-                         info && info->error_message ? info->error_message \
-                                                     : "N-API call failed"); \
-      return NULL;                                                        \
-    }                                                                     \
-  } while (0)
-
-static napi_value range_error(napi_env env, const char *message) {
-  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
-  return NULL;
+  return throw_errno_at(env, call, err, "");
 }
 
 /* ---------- state lifetime ---------- */

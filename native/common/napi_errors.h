@@ -1,0 +1,52 @@
+/*
+ * What the socket addons (udp-batch, tcp-listen) throw, in one place so they
+ * throw alike: an N-API call that failed, an argument out of range, and a
+ * system call's errno as node's own socket errors carry it (code
+ * "EADDRINUSE", message "bind EADDRINUSE: Address already in use ...").
+ * Header-only: each addon is one translation unit built on its own.
+ */
+#ifndef STREAMMESH_NAPI_ERRORS_H
+#define STREAMMESH_NAPI_ERRORS_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+/* Ends the calling function (returning NULL) when an N-API call fails, with an exception pending. */
+#define CHECK(call)                                                                 \
+  do {                                                                              \
+    if ((call) != napi_ok) {                                                        \
+      const napi_extended_error_info *info = NULL;                                  \
+      napi_get_last_error_info(env, &info);                                         \
+      bool pending = false;                                                         \
+      napi_is_exception_pending(env, &pending);                                     \
+      if (!pending)                                                                 \
+        napi_throw_error(env, NULL,                                                 \
+                         info && info->error_message ? info->error_message          \
+                                                     : "N-API call failed");        \
+      return NULL;                                                                  \
+    }                                                                               \
+  } while (0)
+
+static inline napi_value range_error(napi_env env, const char *message) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
+  return NULL;
+}
+
+/*
+ * Throws an Error whose code is errno's name (libuv's, as node names it);
+ * `where` ("" for nothing) ends the message, such as the address in question.
+ */
+static inline napi_value throw_errno_at(napi_env env, const char *call, int err,
+                                        const char *where) {
+  const char *code = uv_err_name(uv_translate_sys_error(err));
+  char message[256];
+  snprintf(message, sizeof message, "%s %s: %s%s%s", call, code, strerror(err),
+           where[0] == '\0' ? "" : " ", where);
+  napi_throw_error(env, code, message);
+  return NULL;
+}
+
+#endif
