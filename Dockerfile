@@ -6,12 +6,18 @@
 # steps: the postinstall builds mediasoup's C++ worker (scripts/
 # mediasoup-worker.mjs: mediasoup's prebuilt binary where it can be fetched,
 # else an offline build against Debian packages, hence python3, make and
-# g++ here) and `prepare` compiles the TypeScript to dist/ and bundles the
-# demo page. Dev dependencies are then pruned.
+# g++ here), then the native addons (scripts/build-native.mjs: batched UDP
+# I/O, libsrtp2, shared TCP listening sockets; hence libsrtp2-dev), and
+# `prepare` compiles the TypeScript to dist/ and bundles the demo page. The
+# build fails if an addon did not build: an image without them would run the
+# slow fallbacks (node:dgram, node:crypto) and one L7 thread. Dev
+# dependencies are then pruned.
 #
 # Runtime stage: node on Debian slim, the shared libraries a worker built
-# against Debian packages links to, and the app, run as user 10001 on a
-# read-only root filesystem (the chart mounts emptyDirs where it writes).
+# against Debian packages and the SRTP addon link to, and the app with the
+# built addons, run as user 10001 on a read-only root filesystem (the chart
+# mounts emptyDirs where it writes). test/integration/kubernetes/
+# dockerfile.test.ts checks both stages' files without a Docker engine.
 #
 #   docker build -t streammesh:0.1.0 .
 
@@ -20,13 +26,14 @@ FROM node:20-bookworm AS build
 # whose security updates replace exact versions.
 # hadolint ignore=DL3008
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends python3 make g++ \
+  && apt-get install -y --no-install-recommends python3 make g++ libsrtp2-dev \
   && rm -rf /var/lib/apt/lists/*
 # npm 11: the version the project's lockfile and install scripts are made with.
 RUN npm install -g npm@11
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY scripts/ scripts/
+COPY native/ native/
 # `npm ci` runs prepare (tsc and the demo page) too: the sources must be in place.
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin/ bin/
@@ -39,6 +46,9 @@ COPY test/ test/
 COPY loadtests/ loadtests/
 RUN npm ci \
   && test -x node_modules/mediasoup/worker/out/Release/mediasoup-worker \
+  && test -f native/udp-batch/build/Release/udp_batch.node \
+  && test -f native/srtp/build/Release/srtp.node \
+  && test -f native/tcp-listen/build/Release/tcp_listen.node \
   && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-bookworm-slim AS runtime
@@ -58,6 +68,10 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules/ node_modules/
+# The addons, where their loaders look (<app>/native/<name>/build/Release/).
+COPY --from=build /app/native/udp-batch/build/Release/udp_batch.node native/udp-batch/build/Release/
+COPY --from=build /app/native/srtp/build/Release/srtp.node native/srtp/build/Release/
+COPY --from=build /app/native/tcp-listen/build/Release/tcp_listen.node native/tcp-listen/build/Release/
 # The compiled roles and the demo page; not the compiled tests and benchmarks.
 COPY --from=build /app/dist/src/ dist/src/
 COPY --from=build /app/dist/rtp-proxy/ dist/rtp-proxy/

@@ -31,6 +31,12 @@ function finish() {
   process.exit(strict && failures > 0 ? 1 : 0);
 }
 
+if (!existsSync(join(root, 'native'))) {
+  // A tree without the addons' sources (an image build context that left them out).
+  notBuilt('every addon', `no ${join(root, 'native')}`);
+  finish();
+}
+
 const addons = readdirSync(join(root, 'native'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name)

