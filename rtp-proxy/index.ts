@@ -10,12 +10,12 @@
  * from their owners over SRTP hops. SIGTERM drains it (drain()) before it
  * stops.
  */
-import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../src/shared/address.js';
 import type { MeshConfig } from '../src/config/index.js';
 import { revocationsOf } from '../src/shared/identity/index.js';
 import type { Logger } from '../src/shared/log.js';
+import { usableCores } from '../src/shared/usable-cores.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { CameraSource } from '../src/media/rtsp-client/index.js';
 import { addHopRoutes, addPlacementRoutes, addStreamRoutes } from './admin/index.js';
@@ -62,8 +62,9 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   const localize = (candidate: MeshConfig): MeshConfig => withBindHost(candidate, bindHost);
   const config = localize(startup);
   // Node-local, read at start (proxy.workers or STREAMMESH_PROXY_WORKERS): a pushed config cannot change it.
+  const workers = startup.proxy.workers ?? usableCores();
   const routes = new MediaWorkers({
-    workers: startup.proxy.workers ?? availableParallelism(),
+    workers,
     log,
     udpIo: startup.proxy.udpIo,
     srtpEngine: startup.proxy.srtpEngine,
@@ -133,7 +134,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
     log,
     metrics: node.metrics,
     // As many L7 threads as media workers, each listening on every HTTP port (SO_REUSEPORT).
-    workers: startup.proxy.workers ?? availableParallelism(),
+    workers,
   });
   // Mesh mutual TLS (proxy.http tls / clusters' tls) presents the node's workload certificate.
   const { identity } = node;

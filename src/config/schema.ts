@@ -4,10 +4,10 @@
  * environment overrides and pushed snapshots — is derived from this.
  */
 import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isLoopbackHost, parseHostPort } from '../shared/address.js';
 import { errorMessage } from '../shared/errors.js';
+import { usableCores } from '../shared/usable-cores.js';
 import { parseSpiffeId, trustDomainDefect } from '../shared/identity/index.js';
 import { httpSchema } from './http-schema.js';
 import { kubernetesSchema } from './kubernetes-schema.js';
@@ -417,7 +417,7 @@ const proxySchema = z
       .max(64)
       .optional()
       .describe(
-        "Node-local, read at start (this node's own config or STREAMMESH_PROXY_WORKERS): data-plane workers. Media routes are sharded over this many worker threads (a route stays on its worker while it runs) and the HTTP listeners are served by as many threads sharing each listening socket. Default: one per core (os.availableParallelism()).",
+        "Node-local, read at start (this node's own config or STREAMMESH_PROXY_WORKERS): data-plane workers. Media routes are sharded over this many worker threads (a route stays on its worker while it runs) and the HTTP listeners are served by as many threads sharing each listening socket. Default: one per core this process may use (its CPU affinity, capped by its cgroup CPU quota: a pod's CPU limit).",
       ),
     udpIo: z
       .enum(['auto', 'native', 'dgram'])
@@ -493,8 +493,10 @@ const signalingSchema = z
       .int('must be an integer')
       .min(1)
       .max(1024)
-      .default(() => availableParallelism())
-      .describe('mediasoup worker processes; default: one per CPU.'),
+      .default(() => usableCores())
+      .describe(
+        'mediasoup worker processes; default: one per core this process may use (its CPU affinity, capped by its cgroup CPU quota).',
+      ),
     rtcPorts: rtcPortsSchema.prefault({ start: 50000, end: 59999 }),
     maxPeersPerRoom: z
       .number()
