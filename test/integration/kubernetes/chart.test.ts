@@ -693,6 +693,8 @@ function checkProxy(
     `${where}: the identity is the pod's ServiceAccount`,
   );
   assert.equal(config.proxy.admin, `0.0.0.0:${String(portNamed(container, 'admin'))}`);
+  // Not one per core of the node: the chart's proxy.workers (2), however large the node.
+  assert.equal(config.proxy.workers, 2, `${where}: proxy.workers`);
   assert.equal(config.proxy.rtsp.listen, `0.0.0.0:${String(portNamed(container, 'rtsp'))}`);
   for (const listener of config.proxy.http.listeners) {
     assert.match(listener.listen, /^0\.0\.0\.0:\d+$/, where);
