@@ -7,14 +7,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { Cluster } from '../../../rtp-proxy/l7/cluster/cluster.js';
+import { Cluster, type ClusterEndpoint } from '../../../rtp-proxy/l7/cluster/cluster.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
 
 const log = pino({ level: 'silent' });
 const EJECTION_MS = 300;
 const HOUR_MS = 3_600_000;
 
-function ejectingCluster(): Cluster {
+/** A cluster (its own clock: none injected) with its first endpoint ejected by one 503. */
+function withEjectedEndpoint(): { cluster: Cluster; endpoint: ClusterEndpoint } {
   const http = httpSchema.parse({
     listeners: [],
     routes: [],
@@ -28,19 +29,20 @@ function ejectingCluster(): Cluster {
   });
   const config = http.clusters[0];
   assert.ok(config !== undefined);
-  return new Cluster(config, http, { log });
+  const cluster = new Cluster(config, http, { log });
+  const [endpoint] = cluster.endpoints;
+  assert.ok(endpoint !== undefined);
+  cluster.record(endpoint, { status: 503 }, 1);
+  assert.equal(cluster.isAvailable(endpoint), false, 'ejected by one 503');
+  return { cluster, endpoint };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Cluster clock', () => {
   it('a wall-clock step forward does not end an ejection early', (t) => {
-    const cluster = ejectingCluster();
-    const [endpoint] = cluster.endpoints;
-    assert.ok(endpoint !== undefined);
+    const { cluster, endpoint } = withEjectedEndpoint();
     try {
-      cluster.record(endpoint, { status: 503 }, 1);
-      assert.equal(cluster.isAvailable(endpoint), false, 'ejected by one 503');
       t.mock.timers.enable({ apis: ['Date'], now: Date.now() + HOUR_MS });
       assert.equal(
         cluster.isAvailable(endpoint),
@@ -53,12 +55,8 @@ describe('Cluster clock', () => {
   });
 
   it('a wall-clock step back does not hold an ejection past its time', async (t) => {
-    const cluster = ejectingCluster();
-    const [endpoint] = cluster.endpoints;
-    assert.ok(endpoint !== undefined);
+    const { cluster, endpoint } = withEjectedEndpoint();
     try {
-      cluster.record(endpoint, { status: 503 }, 1);
-      assert.equal(cluster.isAvailable(endpoint), false, 'ejected by one 503');
       // Only Date is mocked: the sleep below takes real time.
       t.mock.timers.enable({ apis: ['Date'], now: Date.now() - HOUR_MS });
       await sleep(EJECTION_MS * 2);
