@@ -14,7 +14,10 @@
 #include <string.h>
 #include <uv.h>
 
-/* Ends the calling function (returning NULL) when an N-API call fails, with an exception pending. */
+/*
+ * Ends the calling function (returning NULL) when an N-API call fails, with
+ * an exception pending. Uses the `env` in scope.
+ */
 #define CHECK(call)                                                                 \
   do {                                                                              \
     if ((call) != napi_ok) {                                                        \
@@ -41,7 +44,9 @@ static inline napi_value range_error(napi_env env, const char *message) {
  */
 static inline napi_value throw_errno_at(napi_env env, const char *call, int err,
                                         const char *where) {
-  const char *code = uv_err_name(uv_translate_sys_error(err));
+  /* uv_err_name() allocates (and never frees) the name of an errno it does not know. */
+  char code[64];
+  uv_err_name_r(uv_translate_sys_error(err), code, sizeof code);
   char message[256];
   snprintf(message, sizeof message, "%s %s: %s%s%s", call, code, strerror(err),
            where[0] == '\0' ? "" : " ", where);

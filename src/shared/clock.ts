@@ -7,14 +7,11 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 /**
  * Monotonic milliseconds that every thread of the process reads alike
- * (CLOCK_MONOTONIC, through process.hrtime): for times threads hand each
+ * (CLOCK_MONOTONIC, through process.hrtime.bigint): for times threads hand each
  * other, such as an outlier ejection's end, which a wall-clock step must
  * neither bring forward nor hold back. performance.now() is monotonic too,
  * but counts from each thread's own start.
  */
 export const sharedMonotonicClock: Clock = {
-  now: () => {
-    const [seconds, nanoseconds] = process.hrtime();
-    return seconds * 1_000 + nanoseconds / 1_000_000;
-  },
+  now: () => Number(process.hrtime.bigint()) / 1_000_000,
 };

@@ -2,8 +2,8 @@
  * How many cores this process may use, for the defaults that say "one per
  * core" (proxy.workers, signaling.workers): os.availableParallelism() (the
  * CPU affinity) capped by the CPU quota of the process's cgroup. In a
- * Kubernetes pod with a CPU limit, availableParallelism() counts every core
- * of the node: a proxy on a 64-core node limited to 2 CPUs would start 64
+ * Kubernetes pod with a CPU limit, Node 20's availableParallelism() (libuv
+ * 1.46) counts every core of the node: a proxy on a 64-core node limited to 2 CPUs would start 64
  * media workers and 64 L7 threads, each with its own heap, and share 2 CPUs
  * among them. Go (GOMAXPROCS, 1.25) and the JVM read the same quota.
  *
@@ -78,16 +78,24 @@ function cpuMounts(mountinfo: string): CgroupMount[] {
     const [type, , options = ''] = after.split(' ');
     if (root === undefined || mountPoint === undefined) continue;
     if (type === 'cgroup2')
-      found.push({ version: 2, root: unescape(root), mountPoint: unescape(mountPoint) });
+      found.push({
+        version: 2,
+        root: unescapeMountField(root),
+        mountPoint: unescapeMountField(mountPoint),
+      });
     else if (type === 'cgroup' && options.split(',').includes('cpu')) {
-      found.push({ version: 1, root: unescape(root), mountPoint: unescape(mountPoint) });
+      found.push({
+        version: 1,
+        root: unescapeMountField(root),
+        mountPoint: unescapeMountField(mountPoint),
+      });
     }
   }
   return found;
 }
 
 /** mountinfo writes space, tab, newline and backslash as octal escapes (\040). */
-function unescape(field: string): string {
+function unescapeMountField(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) =>
     String.fromCharCode(parseInt(octal, 8)),
   );
@@ -95,17 +103,19 @@ function unescape(field: string): string {
 
 function smallestQuota(read: ReadText, mount: CgroupMount, path: string): number | undefined {
   // Inside a container the mount's root is the container's own cgroup (or "/" with a cgroup namespace).
-  const relativePath =
+  const below =
     mount.root === '/'
       ? path
       : path.startsWith(`${mount.root}/`)
         ? path.slice(mount.root.length)
         : '/';
+  const top = posix.resolve(mount.mountPoint);
   let smallest: number | undefined;
-  for (let dir = posix.join(mount.mountPoint, relativePath); ; dir = posix.dirname(dir)) {
+  // From the process's cgroup up to the mount's root directory, and never above it.
+  for (let dir = posix.resolve(top, `.${below}`); dir.startsWith(top); dir = posix.dirname(dir)) {
     const quota = mount.version === 1 ? quotaV1(read, dir) : quotaV2(read, dir);
     if (quota !== undefined) smallest = Math.min(smallest ?? Infinity, quota);
-    if (dir === mount.mountPoint || dir === '/' || !dir.startsWith(mount.mountPoint)) break;
+    if (dir === top) break;
   }
   return smallest;
 }

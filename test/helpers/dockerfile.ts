@@ -6,7 +6,7 @@
  * Not a Dockerfile parser in general: no ADD, no variables, no heredocs,
  * which our Dockerfile does not use (the test fails on one it cannot read).
  */
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 
 export interface Copy {
@@ -28,7 +28,8 @@ function instructions(text: string): string[] {
   let pending = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
-    if (line.startsWith('#') && pending === '') continue;
+    // Comment lines go, also inside a continuation (Docker strips them there too).
+    if (line.startsWith('#')) continue;
     if (line.endsWith('\\')) {
       pending += `${line.slice(0, -1)} `;
       continue;
@@ -74,11 +75,14 @@ export function parseStages(text: string): Stage[] {
   return stages;
 }
 
-/** Where a COPY puts one source, as an absolute path in its stage. */
-export function copiedTo(stage: Stage, copy: Copy, source: string): string {
+/**
+ * Where a COPY puts one source, as an absolute path in its stage: a
+ * directory's contents go into the destination; a file goes inside a
+ * destination written with a trailing slash, else becomes it.
+ */
+export function copiedTo(stage: Stage, copy: Copy, source: string, directory: boolean): string {
   const destination = posix.resolve(stage.workdir, copy.destination);
-  // "dir/ dest/" copies the directory's contents; "file dest/" puts the file inside dest.
-  return copy.destination.endsWith('/') && !source.endsWith('/')
+  return !directory && copy.destination.endsWith('/')
     ? posix.join(destination, posix.basename(source))
     : destination;
 }
@@ -106,8 +110,11 @@ export function dockerignoreRules(root: string): RegExp[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('!'))
-    .map(ignoreRule);
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      if (line.startsWith('!')) throw new Error(`exceptions are not read here: ${line}`);
+      return ignoreRule(line);
+    });
 }
 
 /**
@@ -124,7 +131,10 @@ export function stageContext(root: string, stage: Stage, into: string): void {
   for (const copy of stage.copies) {
     if (copy.from !== undefined) continue;
     for (const source of copy.sources) {
-      const target = relative(stage.workdir, copiedTo(stage, copy, source));
+      // Docker fails the build on a source the context does not hold.
+      if (!kept(join(root, source))) throw new Error(`${source} is left out by .dockerignore`);
+      const directory = statSync(join(root, source)).isDirectory();
+      const target = relative(stage.workdir, copiedTo(stage, copy, source, directory));
       if (target.startsWith('..')) throw new Error(`${source} goes outside ${stage.workdir}`);
       cpSync(join(root, source), join(into, target), { recursive: true, filter: kept });
     }

@@ -100,6 +100,7 @@ leave the operator's setting unexplained.
   (list "proxy.mediaAddress" "media binds 0.0.0.0; camera hops use the pod IP")
   (list "proxy.rtpPorts" "set proxy.rtpPorts")
   (list "proxy.rtsp.listen" "set proxy.rtspPort")
+  (list "proxy.workers" "set proxy.workers")
   (list "proxy.identity" "the proxy's identity is its ServiceAccount")
   (list "signaling.id" "each signaling node is named after its pod")
   (list "signaling.bindHost" "each signaling node binds its pod IP")

@@ -21,7 +21,7 @@ export interface EjectionMessage {
   readonly kind: 'ejection';
   readonly cluster: string;
   readonly endpoint: string;
-  /** Wall-clock time the ejection ends. */
+  /** When the ejection ends, on the clock every thread shares (sharedMonotonicClock). */
   readonly until: number;
   readonly ejections: number;
 }

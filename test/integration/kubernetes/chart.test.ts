@@ -556,6 +556,12 @@ describe('Helm chart helm/streammesh (helm, kubectl and a real API server)', () 
         'config.proxy.rtpPorts.start=2',
         /config\.proxy\.rtpPorts is set by the chart \(set proxy\.rtpPorts\)/,
       ],
+      // Its environment variable would override it without a word.
+      [
+        'config.proxy.workers=8',
+        /config\.proxy\.workers is set by the chart \(set proxy\.workers\)/,
+      ],
+      ['proxy.workers=0', /\/proxy\/workers'?: minimum: got 0, want 1/],
       [
         'config.controlPlane.mtls=false',
         /config\.controlPlane\.mtls: false cannot run on Kubernetes/,

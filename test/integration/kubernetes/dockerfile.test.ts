@@ -98,10 +98,11 @@ function shippedAs(stage: Stage, from: string, path: string): string | undefined
   for (const copy of stage.copies) {
     if (copy.from !== from) continue;
     for (const source of copy.sources) {
-      if (source === path) return copiedTo(stage, copy, source);
+      // The build stage's paths named here are files (the addons) or directories (ending in "/").
+      if (source === path) return copiedTo(stage, copy, source, false);
       const directory = source.endsWith('/') ? source : `${source}/`;
       if (path.startsWith(directory)) {
-        return posix.join(copiedTo(stage, copy, source), path.slice(directory.length));
+        return posix.join(copiedTo(stage, copy, source, true), path.slice(directory.length));
       }
     }
   }

@@ -12,30 +12,42 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
+import { usableCores } from '../../../src/shared/usable-cores.js';
 import { repoRoot } from '../../helpers/process.js';
 
 const CPU_HIERARCHY = '/sys/fs/cgroup/cpu';
 const PERIOD_US = 100_000;
+const PROBE_TIMEOUT_MS = 30_000;
 
 function cgroupsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (makes cgroups)';
   if (!existsSync(join(CPU_HIERARCHY, 'cpu.cfs_quota_us'))) {
     return `no cgroup v1 cpu controller at ${CPU_HIERARCHY}`;
   }
-  if (availableParallelism() < 2) return 'needs 2 cores, to see a quota of 1 below them';
+  if (usableCores() < 2) return 'needs 2 usable cores, to see a quota of 1 below them';
   return undefined;
 }
 
-/** Makes a cgroup (and its parent first) under the cpu hierarchy; quotaUs -1 for none. */
-function makeCgroup(path: string, quotaUs: number): string {
-  const dir = join(CPU_HIERARCHY, path);
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
-  writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
-  return dir;
+/**
+ * Makes cgroups under the cpu hierarchy (quotaUs -1 for none), all removed
+ * when the test ends, children first (node:test runs after-hooks in the
+ * order they were added).
+ */
+function cgroupMaker(t: TestContext): (path: string, quotaUs: number) => string {
+  const made: string[] = [];
+  t.after(() => {
+    for (const dir of made.reverse()) rmdirSync(dir);
+  });
+  return (path, quotaUs) => {
+    const dir = join(CPU_HIERARCHY, path);
+    mkdirSync(dir);
+    made.push(dir);
+    writeFileSync(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
+    writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+    return dir;
+  };
 }
 
 const probe = `
@@ -63,7 +75,9 @@ async function readIn(dir: string): Promise<{ cores: number; signalingWorkers: n
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), PROBE_TIMEOUT_MS);
   const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
   assert.equal(code, 0, `probe in ${dir}: ${stderr}`);
   return JSON.parse(stdout) as { cores: number; signalingWorkers: number };
 }
@@ -71,26 +85,18 @@ async function readIn(dir: string): Promise<{ cores: number; signalingWorkers: n
 describe('usable cores under a real cgroup CPU quota', { skip: cgroupsUnavailable() }, () => {
   const base = `streammesh-test-${process.pid}`;
 
-  it('a quota of one CPU makes one core, for usableCores() and the signaling workers default', async () => {
-    const dir = makeCgroup(`${base}-one`, PERIOD_US);
-    try {
-      assert.deepEqual(await readIn(dir), { cores: 1, signalingWorkers: 1 });
-    } finally {
-      rmdirSync(dir);
-    }
+  it('a quota of one CPU makes one core, for usableCores() and the signaling workers default', async (t) => {
+    const dir = cgroupMaker(t)(`${base}-one`, PERIOD_US);
+    assert.deepEqual(await readIn(dir), { cores: 1, signalingWorkers: 1 });
   });
 
-  it("an ancestor's quota counts; a cgroup without one leaves every core", async () => {
-    const parent = makeCgroup(`${base}-parent`, PERIOD_US);
+  it("an ancestor's quota counts; a cgroup without one leaves what its parent allows", async (t) => {
+    const makeCgroup = cgroupMaker(t);
+    makeCgroup(`${base}-parent`, PERIOD_US);
     const child = makeCgroup(`${base}-parent/child`, -1);
     const free = makeCgroup(`${base}-free`, -1);
-    try {
-      assert.equal((await readIn(child)).cores, 1, 'limited by the parent');
-      assert.equal((await readIn(free)).cores, availableParallelism(), 'no quota anywhere');
-    } finally {
-      rmdirSync(child);
-      rmdirSync(parent);
-      rmdirSync(free);
-    }
+    assert.equal((await readIn(child)).cores, 1, 'limited by the parent');
+    // The hierarchy's root is this process's cgroup here (or a container's, with its own quota).
+    assert.equal((await readIn(free)).cores, usableCores(), 'no quota of its own');
   });
 });

@@ -8,8 +8,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cgroupCpuLimit, usableCores, type ReadText } from '../../../src/shared/usable-cores.js';
 
+/** The given files; a read outside /proc/self and the cgroup mounts fails the test. */
 function files(entries: Record<string, string>): ReadText {
-  return (path) => entries[path];
+  return (path) => {
+    assert.match(path, /^(\/proc\/self\/|\/sys\/fs\/cgroup\/)/, `read outside the mount: ${path}`);
+    return entries[path];
+  };
 }
 
 const v2Mount = '41 31 0:38 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n';
@@ -42,6 +46,30 @@ describe('cgroupCpuLimit', () => {
     });
     assert.equal(cgroupCpuLimit(read), 0.5);
     assert.equal(usableCores(read, 8), 1, 'at least one');
+  });
+
+  it('cgroup v1 mounted from a parent cgroup: the path below the mount root, walked up to it', () => {
+    const read = files({
+      '/proc/self/cgroup': '4:cpu:/pods/p1/c1\n',
+      '/proc/self/mountinfo': '32 31 0:29 /pods /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n',
+      '/sys/fs/cgroup/cpu/p1/c1/cpu.cfs_quota_us': '-1',
+      '/sys/fs/cgroup/cpu/p1/c1/cpu.cfs_period_us': '100000',
+      '/sys/fs/cgroup/cpu/p1/cpu.cfs_quota_us': '300000',
+      '/sys/fs/cgroup/cpu/p1/cpu.cfs_period_us': '100000',
+    });
+    assert.equal(cgroupCpuLimit(read), 3);
+  });
+
+  it('a hybrid host (v1 cpu controller and a v2 mount without it) reads v1', () => {
+    const read = files({
+      '/proc/self/cgroup': '0::/\n1:cpu:/\n',
+      '/proc/self/mountinfo':
+        v2Mount.replace('/sys/fs/cgroup ', '/sys/fs/cgroup/unified ') +
+        '32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n',
+      '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '100000',
+      '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000',
+    });
+    assert.equal(cgroupCpuLimit(read), 1);
   });
 
   it('cgroup v1 in a container without a cgroup namespace: the mount root is its own cgroup', () => {
