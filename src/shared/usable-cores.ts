@@ -3,9 +3,9 @@
  * core" (proxy.workers, signaling.workers): os.availableParallelism() (the
  * CPU affinity) capped by the CPU quota of the process's cgroup. In a
  * Kubernetes pod with a CPU limit, Node 20's availableParallelism() (libuv
- * 1.46) counts every core of the node: a proxy on a 64-core node limited to 2 CPUs would start 64
- * media workers and 64 L7 threads, each with its own heap, and share 2 CPUs
- * among them. Go (GOMAXPROCS, 1.25) and the JVM read the same quota.
+ * 1.46) counts every core of the node: a proxy on a 64-core node limited to
+ * 2 CPUs would start 64 media workers and 64 L7 threads, each with its own
+ * heap, and share 2 CPUs among them. Go (GOMAXPROCS, 1.25) and the JVM read the same quota.
  *
  * The quota is read where the kernel shows it: cgroup v1's cpu controller
  * (cpu.cfs_quota_us / cpu.cfs_period_us) or cgroup v2's cpu.max, for the
@@ -76,20 +76,14 @@ function cpuMounts(mountinfo: string): CgroupMount[] {
     if (before === undefined || after === undefined) continue;
     const [, , , root, mountPoint] = before.split(' ');
     const [type, , options = ''] = after.split(' ');
-    if (root === undefined || mountPoint === undefined) continue;
-    if (type === 'cgroup2')
-      found.push({
-        version: 2,
-        root: unescapeMountField(root),
-        mountPoint: unescapeMountField(mountPoint),
-      });
-    else if (type === 'cgroup' && options.split(',').includes('cpu')) {
-      found.push({
-        version: 1,
-        root: unescapeMountField(root),
-        mountPoint: unescapeMountField(mountPoint),
-      });
-    }
+    const version =
+      type === 'cgroup2' ? 2 : type === 'cgroup' && options.split(',').includes('cpu') ? 1 : 0;
+    if (version === 0 || root === undefined || mountPoint === undefined) continue;
+    found.push({
+      version,
+      root: unescapeMountField(root),
+      mountPoint: unescapeMountField(mountPoint),
+    });
   }
   return found;
 }
