@@ -12,10 +12,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../src/shared/address.js';
-import type { MeshConfig } from '../src/config/index.js';
+import { proxyWorkersOf, type MeshConfig } from '../src/config/index.js';
 import { revocationsOf } from '../src/shared/identity/index.js';
 import type { Logger } from '../src/shared/log.js';
-import { usableCores } from '../src/shared/usable-cores.js';
 import { MeshNode, type ConfigParticipant } from '../src/node-agent/index.js';
 import { CameraSource } from '../src/media/rtsp-client/index.js';
 import { addHopRoutes, addPlacementRoutes, addStreamRoutes } from './admin/index.js';
@@ -62,7 +61,7 @@ export async function startProxy(startup: MeshConfig, log: Logger): Promise<Runn
   const localize = (candidate: MeshConfig): MeshConfig => withBindHost(candidate, bindHost);
   const config = localize(startup);
   // Node-local, read at start (proxy.workers or STREAMMESH_PROXY_WORKERS): a pushed config cannot change it.
-  const workers = startup.proxy.workers ?? usableCores();
+  const workers = proxyWorkersOf(startup.proxy);
   const routes = new MediaWorkers({
     workers,
     log,

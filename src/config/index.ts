@@ -21,6 +21,7 @@ export {
   logLevels,
   meshConfigJsonSchema,
   meshConfigSchema,
+  proxyWorkersOf,
   type MeshConfig,
   type MeshConfigInput,
 } from './schema.js';

@@ -37,6 +37,21 @@ const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, {
   message: 'must be a DNS label: lowercase letters, digits, "-" and ".", at most 63 characters',
 });
 
+/** The most data-plane workers a proxy runs, set or defaulted: each is a media thread and an L7 thread with a heap of its own. */
+export const MAX_PROXY_WORKERS = 64;
+
+/**
+ * proxy.workers as the proxy starts with it: the value set, or one per core
+ * this process may use, never more than an explicit value may be (a
+ * 128-core node without a CPU limit gets 64, not 128).
+ */
+export function proxyWorkersOf(
+  proxy: { readonly workers?: number | undefined },
+  cores: number = usableCores(),
+): number {
+  return proxy.workers ?? Math.min(cores, MAX_PROXY_WORKERS);
+}
+
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const logLevelSchema = z.enum(logLevels).describe('Minimum level of log lines written.');
 
@@ -414,10 +429,10 @@ const proxySchema = z
       .number()
       .int()
       .min(1)
-      .max(64)
+      .max(MAX_PROXY_WORKERS)
       .optional()
       .describe(
-        "Node-local, read at start (this node's own config or STREAMMESH_PROXY_WORKERS): data-plane workers. Media routes are sharded over this many worker threads (a route stays on its worker while it runs) and the HTTP listeners are served by as many threads sharing each listening socket. Default: one per core this process may use (its CPU affinity, capped by its cgroup CPU quota: a pod's CPU limit).",
+        "Node-local, read at start (this node's own config or STREAMMESH_PROXY_WORKERS): data-plane workers. Media routes are sharded over this many worker threads (a route stays on its worker while it runs) and the HTTP listeners are served by as many threads sharing each listening socket. Default: one per core this process may use (its CPU affinity, capped by its cgroup CPU quota: a pod's CPU limit), at most 64.",
       ),
     udpIo: z
       .enum(['auto', 'native', 'dgram'])
