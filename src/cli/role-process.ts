@@ -1,8 +1,8 @@
 /**
  * Runs one role (control-plane, proxy, signaling) as this process: loads the
  * config, starts the role, tells a supervising parent when it is ready, and
- * shuts down cleanly on SIGINT, SIGTERM, or when the parent goes away (so no
- * role outlives a killed `streammesh up`).
+ * shuts down cleanly on SIGINT (or the parent's stop message), SIGTERM, or
+ * when the parent goes away (so no role outlives a killed `streammesh up`).
  */
 import { kubeClient, startControlPlane, startElectedReplica } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
@@ -17,6 +17,19 @@ import { describeStartFailure } from './start-failure.js';
 
 export const roleNames = ['control-plane', 'proxy', 'signaling'] as const;
 export type RoleName = (typeof roleNames)[number];
+
+/** Sent by `streammesh up` over the IPC channel: stop now (what SIGINT does to a role on its own). */
+export interface StopMessage {
+  readonly type: 'stop';
+}
+
+export function isStopMessage(message: unknown): message is StopMessage {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as Record<string, unknown>)['type'] === 'stop'
+  );
+}
 
 /** Sent over the IPC channel to `streammesh up`. */
 export interface ReadyMessage {
@@ -199,10 +212,11 @@ async function within(
 }
 
 /**
- * Stops the role cleanly on SIGINT, SIGTERM, or when the supervising `up`
- * goes away (even SIGKILLed: the IPC channel closes), from the moment the
- * role starts: a node still waiting for its first config stops too. What
- * has started by then is closed; a close that hangs is cut short.
+ * Stops the role cleanly on SIGINT (under `up`: up's stop message), SIGTERM,
+ * or when the supervising `up` goes away (even SIGKILLed: the IPC channel
+ * closes), from the moment the role starts: a node still waiting for its
+ * first config stops too. What has started by then is closed; a close that
+ * hangs is cut short.
  */
 function handleShutdown(log: Logger): { attach(running: Running): void } {
   let running: Running | undefined;
@@ -243,7 +257,18 @@ function handleShutdown(log: Logger): { attach(running: Running): void } {
       },
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
+  if (process.channel === undefined) {
+    process.on('SIGINT', () => stop('SIGINT'));
+  } else {
+    // Under `up` (only it gives a role an IPC channel) the role is in up's
+    // process group: a terminal's Ctrl-C or hang-up reaches the whole group,
+    // and `up` stops its children itself, the nodes before the control plane.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGHUP', () => undefined);
+    process.on('message', (message: unknown) => {
+      if (isStopMessage(message)) stop('stopped by up');
+    });
+  }
   process.on('SIGTERM', drainThenStop);
   process.on('disconnect', () => stop('supervisor exited'));
   return {

@@ -6,22 +6,34 @@
  * address. A role that cannot start (a port taken, its first config
  * refused) ends `up` with exit code 2 and its reason in one line: restarting
  * cannot help. A child that exits later, after it was ready, is restarted
- * with backoff, on the same addresses it had. Children run in process groups
- * of their own, so a Ctrl-C reaches `up` alone, which stops the nodes first
- * and the control plane last (no node sees its control plane vanish), with
- * SIGKILL after a grace period.
+ * with backoff, on the same addresses it had. Children stay in up's process
+ * group and session: a Ctrl-C reaches them too, and they leave the stopping
+ * to `up` (role-process.ts), which stops the nodes first and the control
+ * plane last (no node sees its control plane vanish) with a message on the
+ * IPC channel, and SIGKILL after a grace period.
+ *
+ * Not a session of their own (fork's `detached`, setsid): on Linux with
+ * autogroup scheduling (kernel.sched_autogroup_enabled, on by default in
+ * Debian and Ubuntu) each session is one scheduling group, and the nice
+ * values that put the proxy's L7 threads behind its media workers then only
+ * order threads inside that group, per CPU. Under an HTTP flood the proxy's
+ * group, charged for its L7 threads, was passed over on the media worker's
+ * CPU: the worker waited 53 ms for a core while the other CPU ran L7 threads
+ * (`perf sched`), and relayed RTP had gaps of 50-119 ms
+ * (test/e2e/l7/flood-isolation.test.ts); in up's session, 17-19 ms.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Backoff } from '../../shared/backoff.js';
 import { packageRoot } from '../../shared/package-root.js';
-import type { ReadyMessage, RoleName } from '../role-process.js';
+import type { ReadyMessage, RoleName, StopMessage } from '../role-process.js';
 import { allocatorEnvironment } from './allocator.js';
 import { consoleLine, followRoleOutput } from './role-output.js';
 
 /** A child that ran this long before exiting starts its backoff afresh. */
 const STABLE_AFTER_MS = 10_000;
 const STOP_GRACE_MS = 4_000;
+const stopMessage: StopMessage = { type: 'stop' };
 
 /**
  * V8 flags per role. The proxy allocates a Buffer per datagram: a 32 MiB
@@ -169,8 +181,6 @@ export class Supervisor {
     if (this.#options.configFile !== undefined) args.push('--config', this.#options.configFile);
     const subprocess = fork(join(packageRoot(), 'bin', 'streammesh.js'), args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      // A process group of its own: the terminal's Ctrl-C reaches `up` only, which stops it in order.
-      detached: true,
       env: {
         ...process.env,
         ...(child.role === 'proxy' ? allocatorEnvironment() : {}),
@@ -241,8 +251,10 @@ export class Supervisor {
 }
 
 /**
- * SIGINT (stop now: `up` stops the whole mesh, so a proxy has nowhere to
- * drain to), then SIGKILL after the grace period; resolves when it has exited.
+ * The stop message (stop now, as SIGINT stops a role on its own: `up` stops
+ * the whole mesh, so a proxy has nowhere to drain to), then SIGKILL after
+ * the grace period; resolves when it has exited. A child whose channel is
+ * closed is stopping already (it stops when `up` goes).
  */
 function stopChild(child: Child): Promise<void> {
   clearTimeout(child.restartTimer);
@@ -256,7 +268,8 @@ function stopChild(child: Child): Promise<void> {
       clearTimeout(kill);
       resolve();
     });
-    running.kill('SIGINT');
+    // A channel that closes meanwhile fails the send; the child is stopping then (see above).
+    if (running.connected) running.send(stopMessage, () => undefined);
   });
 }
 

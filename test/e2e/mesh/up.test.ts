@@ -1,9 +1,11 @@
 /**
- * `streammesh up` as a user runs it: three roles as child processes, ready
- * lines with admin URLs, restart of a crashed role, clean stop on SIGTERM.
+ * `streammesh up` as a user runs it: three roles as child processes in up's
+ * session, ready lines with admin URLs, restart of a crashed role, clean
+ * stop on SIGTERM.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { getJson, getText, tryGetJson, waitReady } from '../../helpers/http.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
@@ -23,6 +25,22 @@ function childPids(parent: number): number[] {
       .map(Number);
   } catch {
     return []; // pgrep exits 1 when there are none
+  }
+}
+
+/** The process group and session of a process, from /proc/<pid>/stat (after the command's name). */
+function processGroups(pid: number): { group: number; session: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { group: Number(group), session: Number(session) };
+}
+
+/** "/autogroup-N nice 0", or undefined on a kernel without autogroup. */
+function autogroupOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/autogroup`, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 
@@ -51,6 +69,24 @@ describe('streammesh up', () => {
   it('prints one ready line per role with its admin URL', () => {
     assert.deepEqual([...urls.keys()].sort(), ['control-plane', 'proxy', 'signaling']);
     for (const url of urls.values()) assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("keeps the roles in up's session and process group, and the stopping to up", async () => {
+    const upPid = up.child.pid ?? 0;
+    const roles = childPids(upPid);
+    assert.equal(roles.length, 3, `children: ${roles.join(', ')}`);
+    for (const pid of roles) {
+      // One session is one scheduling group under Linux's autogroup: see supervisor.ts.
+      assert.deepEqual(processGroups(pid), processGroups(upPid), `pid ${pid}`);
+      assert.equal(autogroupOf(pid), autogroupOf(upPid), `pid ${pid}`);
+    }
+    // A terminal's Ctrl-C reaches every role too; each waits for up's stop message.
+    const proxy = urls.get('proxy') ?? '';
+    const { body } = await getJson<{ pid: number }>(`${proxy}/healthz`);
+    process.kill(body.pid, 'SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal((await getJson<{ pid: number }>(`${proxy}/healthz`)).body.pid, body.pid);
+    assert.doesNotMatch(up.stdout(), /exited/);
   });
 
   it('every role answers /healthz, /readyz and /metrics', async () => {
