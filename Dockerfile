@@ -49,6 +49,7 @@ RUN npm ci \
   && test -f native/udp-batch/build/Release/udp_batch.node \
   && test -f native/srtp/build/Release/srtp.node \
   && test -f native/tcp-listen/build/Release/tcp_listen.node \
+  && test -f native/process-group/build/Release/process_group.node \
   && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-bookworm-slim AS runtime
@@ -72,6 +73,7 @@ COPY --from=build /app/node_modules/ node_modules/
 COPY --from=build /app/native/udp-batch/build/Release/udp_batch.node native/udp-batch/build/Release/
 COPY --from=build /app/native/srtp/build/Release/srtp.node native/srtp/build/Release/
 COPY --from=build /app/native/tcp-listen/build/Release/tcp_listen.node native/tcp-listen/build/Release/
+COPY --from=build /app/native/process-group/build/Release/process_group.node native/process-group/build/Release/
 # The compiled roles and the demo page; not the compiled tests and benchmarks.
 COPY --from=build /app/dist/src/ dist/src/
 COPY --from=build /app/dist/rtp-proxy/ dist/rtp-proxy/

@@ -1,8 +1,8 @@
 /*
- * What the socket addons (udp-batch, tcp-listen) throw, in one place so they
- * throw alike: an N-API call that failed, an argument out of range, and a
- * system call's errno as node's own socket errors carry it (code
- * "EADDRINUSE", message "bind EADDRINUSE: Address already in use ...").
+ * What the addons (udp-batch, tcp-listen, process-group) throw, in one
+ * place so they throw alike: an N-API call that failed, an argument out of
+ * range, and a system call's errno as node's own socket errors carry it
+ * (code "EADDRINUSE", message "bind EADDRINUSE: Address already in use ...").
  * Header-only: each addon is one translation unit built on its own.
  */
 #ifndef STREAMMESH_NAPI_ERRORS_H

@@ -1,8 +1,8 @@
 /**
  * Runs one role (control-plane, proxy, signaling) as this process: loads the
  * config, starts the role, tells a supervising parent when it is ready, and
- * shuts down cleanly on SIGINT (or the parent's stop message), SIGTERM, or
- * when the parent goes away (so no role outlives a killed `streammesh up`).
+ * shuts down cleanly on SIGINT, SIGTERM, or when the parent goes away (so no
+ * role outlives a killed `streammesh up`).
  */
 import { kubeClient, startControlPlane, startElectedReplica } from '../control-plane/index.js';
 import { startProxy } from '../../rtp-proxy/index.js';
@@ -10,6 +10,7 @@ import { startSignaling } from '../../signaling/index.js';
 import { httpUrl, formatHostPort, validHostPort, type HostPort } from '../shared/address.js';
 import { DEMO_PATH, defaultConfig, loadConfigFile, type MeshConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { processGroupFailure } from '../shared/process-group.js';
 import type { AdminCredentials } from '../shared/admin/index.js';
 import { adminCredentialsFor, exitOnAdminAccessError } from './admin-access.js';
 import { exitOnConfigError } from './config-error.js';
@@ -17,19 +18,6 @@ import { describeStartFailure } from './start-failure.js';
 
 export const roleNames = ['control-plane', 'proxy', 'signaling'] as const;
 export type RoleName = (typeof roleNames)[number];
-
-/** Sent by `streammesh up` over the IPC channel: stop now (what SIGINT does to a role on its own). */
-export interface StopMessage {
-  readonly type: 'stop';
-}
-
-export function isStopMessage(message: unknown): message is StopMessage {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    (message as Record<string, unknown>)['type'] === 'stop'
-  );
-}
 
 /** Sent over the IPC channel to `streammesh up`. */
 export interface ReadyMessage {
@@ -81,6 +69,13 @@ export async function runRole(role: RoleName, configFile: string | undefined): P
     return exitOnAdminAccessError(error);
   }
   const log = createLogger(role, config.logLevel);
+  const groupFailure = processGroupFailure();
+  if (groupFailure !== undefined) {
+    log.warn(
+      { err: groupFailure },
+      'no process group of its own: a Ctrl-C meant for up stops this role too',
+    );
+  }
   const shutdown = handleShutdown(log);
   let running: Running | undefined;
   try {
@@ -212,11 +207,10 @@ async function within(
 }
 
 /**
- * Stops the role cleanly on SIGINT (under `up`: up's stop message), SIGTERM,
- * or when the supervising `up` goes away (even SIGKILLed: the IPC channel
- * closes), from the moment the role starts: a node still waiting for its
- * first config stops too. What has started by then is closed; a close that
- * hangs is cut short.
+ * Stops the role cleanly on SIGINT, SIGTERM, or when the supervising `up`
+ * goes away (even SIGKILLed: the IPC channel closes), from the moment the
+ * role starts: a node still waiting for its first config stops too. What
+ * has started by then is closed; a close that hangs is cut short.
  */
 function handleShutdown(log: Logger): { attach(running: Running): void } {
   let running: Running | undefined;
@@ -257,18 +251,7 @@ function handleShutdown(log: Logger): { attach(running: Running): void } {
       },
     );
   };
-  if (process.channel === undefined) {
-    process.on('SIGINT', () => stop('SIGINT'));
-  } else {
-    // Under `up` (only it gives a role an IPC channel) the role is in up's
-    // process group: a terminal's Ctrl-C or hang-up reaches the whole group,
-    // and `up` stops its children itself, the nodes before the control plane.
-    process.on('SIGINT', () => undefined);
-    process.on('SIGHUP', () => undefined);
-    process.on('message', (message: unknown) => {
-      if (isStopMessage(message)) stop('stopped by up');
-    });
-  }
+  process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', drainThenStop);
   process.on('disconnect', () => stop('supervisor exited'));
   return {

@@ -6,34 +6,27 @@
  * address. A role that cannot start (a port taken, its first config
  * refused) ends `up` with exit code 2 and its reason in one line: restarting
  * cannot help. A child that exits later, after it was ready, is restarted
- * with backoff, on the same addresses it had. Children stay in up's process
- * group and session: a Ctrl-C reaches them too, and they leave the stopping
- * to `up` (role-process.ts), which stops the nodes first and the control
- * plane last (no node sees its control plane vanish) with a message on the
- * IPC channel, and SIGKILL after a grace period.
- *
- * Not a session of their own (fork's `detached`, setsid): on Linux with
- * autogroup scheduling (kernel.sched_autogroup_enabled, on by default in
- * Debian and Ubuntu) each session is one scheduling group, and the nice
- * values that put the proxy's L7 threads behind its media workers then only
- * order threads inside that group, per CPU. Under an HTTP flood the proxy's
- * group, charged for its L7 threads, was passed over on the media worker's
- * CPU: the worker waited 53 ms for a core while the other CPU ran L7 threads
- * (`perf sched`), and relayed RTP had gaps of 50-119 ms
- * (test/e2e/l7/flood-isolation.test.ts); in up's session, 17-19 ms.
+ * with backoff, on the same addresses it had. Children run in process groups
+ * of their own, so a Ctrl-C reaches `up` alone, which stops the nodes first
+ * and the control plane last (no node sees its control plane vanish), with
+ * SIGKILL after a grace period. The groups are in up's session, not in
+ * sessions of their own (src/shared/process-group.ts says why), where the
+ * process-group addon is built.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Backoff } from '../../shared/backoff.js';
 import { packageRoot } from '../../shared/package-root.js';
-import type { ReadyMessage, RoleName, StopMessage } from '../role-process.js';
+import { loadProcessGroupAddon, OWN_GROUP_VARIABLE } from '../../shared/process-group.js';
+import type { ReadyMessage, RoleName } from '../role-process.js';
 import { allocatorEnvironment } from './allocator.js';
 import { consoleLine, followRoleOutput } from './role-output.js';
 
 /** A child that ran this long before exiting starts its backoff afresh. */
 const STABLE_AFTER_MS = 10_000;
 const STOP_GRACE_MS = 4_000;
-const stopMessage: StopMessage = { type: 'stop' };
+/** Whether a role can make its own process group in up's session (else: a session of its own). */
+const ownGroups = !('error' in loadProcessGroupAddon());
 
 /**
  * V8 flags per role. The proxy allocates a Buffer per datagram: a 32 MiB
@@ -181,8 +174,12 @@ export class Supervisor {
     if (this.#options.configFile !== undefined) args.push('--config', this.#options.configFile);
     const subprocess = fork(join(packageRoot(), 'bin', 'streammesh.js'), args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // A process group of its own: the terminal's Ctrl-C reaches `up` only, which stops it in order.
+      // The role makes it in up's session; without the addon, a session of its own makes it.
+      detached: !ownGroups,
       env: {
         ...process.env,
+        ...(ownGroups ? { [OWN_GROUP_VARIABLE]: '1' } : {}),
         ...(child.role === 'proxy' ? allocatorEnvironment() : {}),
         ...this.#sharedEnv,
         ...child.env,
@@ -251,10 +248,8 @@ export class Supervisor {
 }
 
 /**
- * The stop message (stop now, as SIGINT stops a role on its own: `up` stops
- * the whole mesh, so a proxy has nowhere to drain to), then SIGKILL after
- * the grace period; resolves when it has exited. A child whose channel is
- * closed is stopping already (it stops when `up` goes).
+ * SIGINT (stop now: `up` stops the whole mesh, so a proxy has nowhere to
+ * drain to), then SIGKILL after the grace period; resolves when it has exited.
  */
 function stopChild(child: Child): Promise<void> {
   clearTimeout(child.restartTimer);
@@ -268,8 +263,7 @@ function stopChild(child: Child): Promise<void> {
       clearTimeout(kill);
       resolve();
     });
-    // A channel that closes meanwhile fails the send; the child is stopping then (see above).
-    if (running.connected) running.send(stopMessage, () => undefined);
+    running.kill('SIGINT');
   });
 }
 
