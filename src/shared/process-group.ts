@@ -19,8 +19,7 @@
  * it in the role, first thing. Where it is not built, `up` falls back to a
  * session per role, as before.
  */
-import { createRequire } from 'node:module';
-import { errorMessage } from './errors.js';
+import { loadNativeAddon, type AddonLoad } from './native-addon.js';
 
 interface ProcessGroupAddon {
   ownGroup(): number;
@@ -35,22 +34,11 @@ const ADDON_PATHS = [
   '../../../native/process-group/build/Release/process_group.node',
 ];
 
-let loaded: { addon: ProcessGroupAddon } | { error: string } | undefined;
+let loaded: AddonLoad<ProcessGroupAddon> | undefined;
 
 /** The addon, or why it cannot be loaded; loaded once. */
-export function loadProcessGroupAddon(): { addon: ProcessGroupAddon } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  const require = createRequire(import.meta.url);
-  const errors: string[] = [];
-  for (const path of ADDON_PATHS) {
-    try {
-      loaded = { addon: require(path) as ProcessGroupAddon };
-      return loaded;
-    } catch (error) {
-      errors.push(errorMessage(error).split('\n')[0] ?? '');
-    }
-  }
-  loaded = { error: errors.join('; ') };
+export function loadProcessGroupAddon(): AddonLoad<ProcessGroupAddon> {
+  loaded ??= loadNativeAddon<ProcessGroupAddon>(import.meta.url, ADDON_PATHS);
   return loaded;
 }
 

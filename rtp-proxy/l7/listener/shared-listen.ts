@@ -14,10 +14,9 @@
  *
  * Node owns an fd once it listens on it: server.close() closes it, once.
  */
-import { createRequire } from 'node:module';
+import { loadNativeAddon, type AddonLoad } from '../../../src/shared/native-addon.js';
 import { lookup } from 'node:dns/promises';
 import { isIP, type Server } from 'node:net';
-import { errorMessage } from '../../../src/shared/errors.js';
 
 /** How a listener of one of several L7 threads binds its port. */
 export interface SharedPort {
@@ -46,22 +45,11 @@ const ADDON_PATHS = [
 /** node's default backlog for listen(). */
 const BACKLOG = 511;
 
-let loaded: { addon: TcpListenAddon } | { error: string } | undefined;
+let loaded: AddonLoad<TcpListenAddon> | undefined;
 
 /** The addon, or why it cannot be loaded (not built, wrong ABI...); loaded once per thread. */
-export function loadTcpListenAddon(): { addon: TcpListenAddon } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  const require = createRequire(import.meta.url);
-  const errors: string[] = [];
-  for (const path of ADDON_PATHS) {
-    try {
-      loaded = { addon: require(path) as TcpListenAddon };
-      return loaded;
-    } catch (error) {
-      errors.push(errorMessage(error).split('\n')[0] ?? '');
-    }
-  }
-  loaded = { error: errors.join('; ') };
+export function loadTcpListenAddon(): AddonLoad<TcpListenAddon> {
+  loaded ??= loadNativeAddon<TcpListenAddon>(import.meta.url, ADDON_PATHS);
   return loaded;
 }
 

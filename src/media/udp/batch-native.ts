@@ -7,7 +7,6 @@
  * through an index table filled once per batch, so the handler sees only
  * whole datagrams.
  */
-import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import {
   checkOptions,
@@ -22,6 +21,7 @@ import {
   type UdpDestination,
   type UdpSource,
 } from './batch-types.js';
+import { loadNativeAddon, type AddonLoad } from '../../shared/native-addon.js';
 
 /**
  * Read-only, non-configurable properties: the addon writes each batch into
@@ -66,22 +66,11 @@ const ADDON_PATHS = [
   '../../../../native/udp-batch/build/Release/udp_batch.node',
 ];
 
-let loaded: { addon: UdpBatchAddon } | { error: string } | undefined;
+let loaded: AddonLoad<UdpBatchAddon> | undefined;
 
 /** The addon, or why it cannot be loaded (not built, wrong ABI...). */
-export function loadUdpBatchAddon(): { addon: UdpBatchAddon } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  const require = createRequire(import.meta.url);
-  const errors: string[] = [];
-  for (const path of ADDON_PATHS) {
-    try {
-      loaded = { addon: require(path) as UdpBatchAddon };
-      return loaded;
-    } catch (error) {
-      errors.push(error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error));
-    }
-  }
-  loaded = { error: errors.join('; ') };
+export function loadUdpBatchAddon(): AddonLoad<UdpBatchAddon> {
+  loaded ??= loadNativeAddon<UdpBatchAddon>(import.meta.url, ADDON_PATHS);
   return loaded;
 }
 

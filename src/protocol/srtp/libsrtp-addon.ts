@@ -2,7 +2,7 @@
  * The libsrtp2 addon (native/srtp/srtp_addon.c), loaded once per thread on
  * first use. Its functions, as the C file documents them.
  */
-import { createRequire } from 'node:module';
+import { loadNativeAddon, type AddonLoad } from '../../shared/native-addon.js';
 
 /**
  * A libsrtp context (four libsrtp sessions, RTP/RTCP and send/receive, for
@@ -72,21 +72,10 @@ const ADDON_PATHS = [
   '../../../../native/srtp/build/Release/srtp.node',
 ];
 
-let loaded: { addon: LibsrtpAddon } | { error: string } | undefined;
+let loaded: AddonLoad<LibsrtpAddon> | undefined;
 
 /** The addon, or why it cannot be loaded (not built, libsrtp2 missing, wrong ABI...). */
-export function loadLibsrtpAddon(): { addon: LibsrtpAddon } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  const require = createRequire(import.meta.url);
-  const errors: string[] = [];
-  for (const path of ADDON_PATHS) {
-    try {
-      loaded = { addon: require(path) as LibsrtpAddon };
-      return loaded;
-    } catch (error) {
-      errors.push(error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error));
-    }
-  }
-  loaded = { error: errors.join('; ') };
+export function loadLibsrtpAddon(): AddonLoad<LibsrtpAddon> {
+  loaded ??= loadNativeAddon<LibsrtpAddon>(import.meta.url, ADDON_PATHS);
   return loaded;
 }
