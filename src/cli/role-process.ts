@@ -254,6 +254,9 @@ function handleShutdown(log: Logger): { attach(running: Running): void } {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', drainThenStop);
   process.on('disconnect', () => stop('supervisor exited'));
+  // `up` may have gone while this role loaded its config, before there was a
+  // listener to hear it: an orphan would otherwise run on with no supervisor.
+  if (process.send !== undefined && !process.connected) stop('supervisor exited');
   return {
     attach(role) {
       running = role;

@@ -4,12 +4,12 @@
  * restart of a crashed role, clean stop on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { getJson, getText, tryGetJson, waitReady } from '../../helpers/http.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
-import { isAlive, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import { binPath, isAlive, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
 
 const READY = /^(control-plane|proxy|signaling) +ready +(http:\/\/\S+)$/gm;
 
@@ -153,5 +153,30 @@ describe('streammesh up when the supervisor itself is killed', () => {
       5_000,
       () => `children still alive: ${children.filter(isAlive).join(', ')}`,
     );
+  });
+});
+
+describe('a role whose supervisor went while it started', () => {
+  it('stops rather than run on as an orphan', async () => {
+    // Forked as `up` forks it, with an IPC channel that closes at once: the
+    // role hears no 'disconnect' (it has no listener yet) and must see it.
+    const role = fork(
+      binPath,
+      ['control-plane', '--config', writeTempConfig(ephemeralMeshConfig())],
+      {
+        stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      },
+    );
+    role.disconnect();
+    const pid = role.pid ?? 0;
+    try {
+      await waitFor(
+        () => (isAlive(pid) ? undefined : true),
+        15_000,
+        () => `pid ${pid} still runs`,
+      );
+    } finally {
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
