@@ -25,7 +25,7 @@ interface ProcessGroupAddon {
   ownGroup(): number;
 }
 
-/** Set by `up` in a role's environment: call ownProcessGroup() at start. */
+/** Set by `up` in a role's environment: the role takes its own group at start (takeProcessGroupIfAsked). */
 export const OWN_GROUP_VARIABLE = 'STREAMMESH_OWN_PROCESS_GROUP';
 
 /** Relative to this file in src/shared/ and in dist/src/shared/ alike. */
