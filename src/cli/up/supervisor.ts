@@ -25,8 +25,10 @@ import { consoleLine, followRoleOutput } from './role-output.js';
 /** A child that ran this long before exiting starts its backoff afresh. */
 const STABLE_AFTER_MS = 10_000;
 const STOP_GRACE_MS = 4_000;
+/** The process-group addon, or why it did not load: then each role gets a session of its own. */
+const processGroupAddon = loadProcessGroupAddon();
 /** Whether a role can make its own process group in up's session (else: a session of its own). */
-const ownGroups = !('error' in loadProcessGroupAddon());
+const ownGroups = !('error' in processGroupAddon);
 
 /**
  * V8 flags per role. The proxy allocates a Buffer per datagram: a 32 MiB
@@ -121,6 +123,14 @@ export class Supervisor {
 
   /** Starts every role; resolves once the control plane is ready. */
   async start(): Promise<void> {
+    if ('error' in processGroupAddon) {
+      // Said once: the roles run, but under autogroup scheduling the proxy's L7 threads
+      // then yield to its media only inside the proxy's own session (src/shared/process-group.ts).
+      this.#options.write(
+        `up: the process-group addon is not loaded (${processGroupAddon.error}); ` +
+          'each role runs in a session of its own, where the proxy shares the CPU as one scheduling group',
+      );
+    }
     const controlPlaneReady = new Promise<ReadyMessage>((resolve) => {
       this.#spawn(this.#child('control-plane'), resolve);
     });
