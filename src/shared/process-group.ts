@@ -19,7 +19,7 @@
  * it in the role, first thing. Where it is not built, `up` falls back to a
  * session per role, as before.
  */
-import { loadNativeAddon, type AddonLoad } from './native-addon.js';
+import { addonLoader } from './native-addon.js';
 
 interface ProcessGroupAddon {
   ownGroup(): number;
@@ -34,13 +34,8 @@ const ADDON_PATHS = [
   '../../../native/process-group/build/Release/process_group.node',
 ];
 
-let loaded: AddonLoad<ProcessGroupAddon> | undefined;
-
 /** The addon, or why it cannot be loaded; loaded once. */
-export function loadProcessGroupAddon(): AddonLoad<ProcessGroupAddon> {
-  loaded ??= loadNativeAddon<ProcessGroupAddon>(import.meta.url, ADDON_PATHS);
-  return loaded;
-}
+export const loadProcessGroupAddon = addonLoader<ProcessGroupAddon>(import.meta.url, ADDON_PATHS);
 
 /** Puts this process in a new process group of its own session; returns the group's id. */
 export function ownProcessGroup(): number {

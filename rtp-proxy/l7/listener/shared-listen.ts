@@ -14,7 +14,7 @@
  *
  * Node owns an fd once it listens on it: server.close() closes it, once.
  */
-import { loadNativeAddon, type AddonLoad } from '../../../src/shared/native-addon.js';
+import { addonLoader } from '../../../src/shared/native-addon.js';
 import { lookup } from 'node:dns/promises';
 import { isIP, type Server } from 'node:net';
 
@@ -45,13 +45,8 @@ const ADDON_PATHS = [
 /** node's default backlog for listen(). */
 const BACKLOG = 511;
 
-let loaded: AddonLoad<TcpListenAddon> | undefined;
-
 /** The addon, or why it cannot be loaded (not built, wrong ABI...); loaded once per thread. */
-export function loadTcpListenAddon(): AddonLoad<TcpListenAddon> {
-  loaded ??= loadNativeAddon<TcpListenAddon>(import.meta.url, ADDON_PATHS);
-  return loaded;
-}
+export const loadTcpListenAddon = addonLoader<TcpListenAddon>(import.meta.url, ADDON_PATHS);
 
 /**
  * Makes `server` listen on host:port: with node's listen() when `shared` is

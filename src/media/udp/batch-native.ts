@@ -21,7 +21,7 @@ import {
   type UdpDestination,
   type UdpSource,
 } from './batch-types.js';
-import { loadNativeAddon, type AddonLoad } from '../../shared/native-addon.js';
+import { addonLoader } from '../../shared/native-addon.js';
 
 /**
  * Read-only, non-configurable properties: the addon writes each batch into
@@ -66,13 +66,8 @@ const ADDON_PATHS = [
   '../../../../native/udp-batch/build/Release/udp_batch.node',
 ];
 
-let loaded: AddonLoad<UdpBatchAddon> | undefined;
-
 /** The addon, or why it cannot be loaded (not built, wrong ABI...). */
-export function loadUdpBatchAddon(): AddonLoad<UdpBatchAddon> {
-  loaded ??= loadNativeAddon<UdpBatchAddon>(import.meta.url, ADDON_PATHS);
-  return loaded;
-}
+export const loadUdpBatchAddon = addonLoader<UdpBatchAddon>(import.meta.url, ADDON_PATHS);
 
 /**
  * An IPv6 address as libuv prints it (BIND's inet_ntop6, which node:dgram's

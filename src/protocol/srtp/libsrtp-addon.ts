@@ -2,7 +2,7 @@
  * The libsrtp2 addon (native/srtp/srtp_addon.c), loaded once per thread on
  * first use. Its functions, as the C file documents them.
  */
-import { loadNativeAddon, type AddonLoad } from '../../shared/native-addon.js';
+import { addonLoader } from '../../shared/native-addon.js';
 
 /**
  * A libsrtp context (four libsrtp sessions, RTP/RTCP and send/receive, for
@@ -72,10 +72,5 @@ const ADDON_PATHS = [
   '../../../../native/srtp/build/Release/srtp.node',
 ];
 
-let loaded: AddonLoad<LibsrtpAddon> | undefined;
-
 /** The addon, or why it cannot be loaded (not built, libsrtp2 missing, wrong ABI...). */
-export function loadLibsrtpAddon(): AddonLoad<LibsrtpAddon> {
-  loaded ??= loadNativeAddon<LibsrtpAddon>(import.meta.url, ADDON_PATHS);
-  return loaded;
-}
+export const loadLibsrtpAddon = addonLoader<LibsrtpAddon>(import.meta.url, ADDON_PATHS);
