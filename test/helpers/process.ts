@@ -2,8 +2,9 @@
  * Runs the real `streammesh` command as a child process and watches its
  * output, the way a user or an init system would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -119,4 +120,30 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The children of a process (`up`'s roles), by pid. */
+export function childPids(parent: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there are none
+  }
+}
+
+/** The process group and session of a process, from /proc/<pid>/stat (after the command's name). */
+export function processGroups(pid: number): { group: number; session: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { group: Number(group), session: Number(session) };
+}
+
+const READY_LINE = /^(control-plane|proxy|signaling) +ready +(http:\/\/\S+)$/gm;
+
+/** The admin URL of each role that `up` printed a ready line for, by role. */
+export function readyUrls(output: string): Map<string, string> {
+  return new Map([...output.matchAll(READY_LINE)].map((match) => [match[1] ?? '', match[2] ?? '']));
 }

@@ -9,36 +9,24 @@
  * from the other tests). The roles are real and serve.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { getJson } from '../../helpers/http.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
-import { isAlive, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
+import {
+  childPids,
+  isAlive,
+  processGroups,
+  readyUrls,
+  startStreammesh,
+  waitFor,
+  type Running,
+} from '../../helpers/process.js';
 
-const READY = /^(control-plane|proxy|signaling) +ready +(http:\/\/\S+)$/gm;
 const FALLBACK =
   /^up: the process-group addon is not loaded \(.*native addons hidden by the test.*\); each role runs in a session of its own/gm;
-
-function childPids(parent: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .map(Number);
-  } catch {
-    return []; // pgrep exits 1 when there are none
-  }
-}
-
-/** The process group and session of a process, from /proc/<pid>/stat (after the command's name). */
-function processGroups(pid: number): { group: number; session: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { group: Number(group), session: Number(session) };
-}
 
 describe('streammesh up without the process-group addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'up-no-group-'));
@@ -64,9 +52,7 @@ describe('streammesh up without the process-group addon', () => {
     );
     urls = await waitFor(
       () => {
-        const found = new Map(
-          [...up.stdout().matchAll(READY)].map((match) => [match[1] ?? '', match[2] ?? '']),
-        );
+        const found = readyUrls(up.stdout());
         return found.size === 3 ? found : undefined;
       },
       15_000,

@@ -4,36 +4,21 @@
  * restart of a crashed role, clean stop on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { getJson, getText, tryGetJson, waitReady } from '../../helpers/http.js';
 import { ephemeralMeshConfig, writeTempConfig } from '../../helpers/mesh-config.js';
-import { binPath, isAlive, startStreammesh, waitFor, type Running } from '../../helpers/process.js';
-
-const READY = /^(control-plane|proxy|signaling) +ready +(http:\/\/\S+)$/gm;
-
-function readyUrls(output: string): Map<string, string> {
-  return new Map([...output.matchAll(READY)].map((match) => [match[1] ?? '', match[2] ?? '']));
-}
-
-function childPids(parent: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .map(Number);
-  } catch {
-    return []; // pgrep exits 1 when there are none
-  }
-}
-
-/** The process group and session of a process, from /proc/<pid>/stat (after the command's name). */
-function processGroups(pid: number): { group: number; session: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const [, , group, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { group: Number(group), session: Number(session) };
-}
+import {
+  binPath,
+  childPids,
+  isAlive,
+  processGroups,
+  readyUrls,
+  startStreammesh,
+  waitFor,
+  type Running,
+} from '../../helpers/process.js';
 
 /** "/autogroup-N nice 0", or undefined on a kernel without autogroup. */
 function autogroupOf(pid: number): string | undefined {
