@@ -17,7 +17,7 @@
  *
  * Node has no setpgid: the process-group addon (native/process-group) calls
  * it in the role, first thing. Where it is not built, `up` falls back to a
- * session per role, as before.
+ * session per role, as before, and says so once.
  */
 import { addonLoader } from './native-addon.js';
 
