@@ -144,6 +144,18 @@ export function processGroups(pid: number): { group: number; session: number } {
 const READY_LINE = /^(control-plane|proxy|signaling) +ready +(http:\/\/\S+)$/gm;
 
 /** The admin URL of each role that `up` printed a ready line for, by role. */
-export function readyUrls(output: string): Map<string, string> {
+function readyUrls(output: string): Map<string, string> {
   return new Map([...output.matchAll(READY_LINE)].map((match) => [match[1] ?? '', match[2] ?? '']));
+}
+
+/** Waits for `up`'s ready line of each of its three roles; their admin URLs by role. */
+export function waitAllRolesReady(up: Running, timeoutMs: number): Promise<Map<string, string>> {
+  return waitFor(
+    () => {
+      const found = readyUrls(up.stdout());
+      return found.size === 3 ? found : undefined;
+    },
+    timeoutMs,
+    () => `three ready lines, got:\n${up.stdout()}\n${up.stderr()}`,
+  );
 }

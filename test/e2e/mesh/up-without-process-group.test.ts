@@ -19,9 +19,8 @@ import {
   childPids,
   isAlive,
   processGroups,
-  readyUrls,
   startStreammesh,
-  waitFor,
+  waitAllRolesReady,
   type Running,
 } from '../../helpers/process.js';
 
@@ -50,14 +49,7 @@ describe('streammesh up without the process-group addon', () => {
       },
       ['setsid'],
     );
-    urls = await waitFor(
-      () => {
-        const found = readyUrls(up.stdout());
-        return found.size === 3 ? found : undefined;
-      },
-      15_000,
-      () => `three ready lines, got:\n${up.stdout()}\n${up.stderr()}`,
-    );
+    urls = await waitAllRolesReady(up, 15_000);
   });
 
   after(async () => {

@@ -14,8 +14,8 @@ import {
   childPids,
   isAlive,
   processGroups,
-  readyUrls,
   startStreammesh,
+  waitAllRolesReady,
   waitFor,
   type Running,
 } from '../../helpers/process.js';
@@ -36,14 +36,7 @@ describe('streammesh up', () => {
   before(async () => {
     const started = Date.now();
     up = startStreammesh(['up', '--config', writeTempConfig(ephemeralMeshConfig())]);
-    urls = await waitFor(
-      () => {
-        const found = readyUrls(up.stdout());
-        return found.size === 3 ? found : undefined;
-      },
-      10_000,
-      () => `three ready lines, got:\n${up.stdout()}\n${up.stderr()}`,
-    );
+    urls = await waitAllRolesReady(up, 10_000);
     assert.ok(Date.now() - started < 10_000);
   });
 
@@ -129,7 +122,7 @@ describe('streammesh up', () => {
 describe('streammesh up when the supervisor itself is killed', () => {
   it('leaves no orphan: the roles notice and exit', async () => {
     const up = startStreammesh(['up', '--config', writeTempConfig(ephemeralMeshConfig())]);
-    await waitFor(() => (readyUrls(up.stdout()).size === 3 ? true : undefined), 10_000);
+    await waitAllRolesReady(up, 10_000);
     const children = childPids(up.child.pid ?? 0);
     assert.equal(children.length, 3);
     await up.stop('SIGKILL', 1_000);
