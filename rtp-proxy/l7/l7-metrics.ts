@@ -4,10 +4,26 @@
  * of it), latency histograms, retries, overflows, ejections, mirrors, faults
  * and refused requests. Registered once per registry; every config shares them.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { MonotonicTotals } from '../../src/shared/monotonic-totals.js';
 import type { Cluster } from './cluster/cluster.js';
 import type { BodyBufferBudget } from './listener/body-budget.js';
+import {
+  CounterTally,
+  SeriesTree,
+  TalliedHistogram,
+  type CountSeries,
+  type HistogramSeries,
+} from './request-tallies.js';
+
+type RequestLabel = 'listener' | 'route' | 'cluster' | 'code';
+type AttemptLabel = 'cluster' | 'endpoint' | 'result';
+
+/** What one request adds to, for one listener, route and cluster. */
+interface RequestSeries {
+  readonly byCode: Map<number, CountSeries<RequestLabel>>;
+  readonly duration: HistogramSeries<'route' | 'cluster'>;
+}
 
 /** From 0.5 ms (a local hop) to 10 s (a slow upstream), for p50/p99 via histogram_quantile. */
 const LATENCY_BUCKETS = [
@@ -15,9 +31,9 @@ const LATENCY_BUCKETS = [
 ];
 
 export class HttpMetrics {
-  readonly requests: Counter<'listener' | 'route' | 'cluster' | 'code'>;
-  readonly duration: Histogram<'route' | 'cluster'>;
-  readonly upstreamAttempts: Counter<'cluster' | 'endpoint' | 'result'>;
+  readonly requests: Counter<RequestLabel>;
+  readonly duration: TalliedHistogram<'route' | 'cluster'>;
+  readonly upstreamAttempts: Counter<AttemptLabel>;
   readonly retries: Counter<'route' | 'result'>;
   readonly overflows: Counter<'cluster' | 'resource'>;
   readonly mirrors: Counter<'route' | 'cluster' | 'result'>;
@@ -33,8 +49,10 @@ export class HttpMetrics {
     readonly budget: BodyBufferBudget;
   }>();
   /** Per-request counts of `requests` and `upstreamAttempts`, handed to them when read. */
-  readonly #requestTally = new Tally<'listener' | 'route' | 'cluster' | 'code'>();
-  readonly #attemptTally = new Tally<'cluster' | 'endpoint' | 'result'>();
+  readonly #requestTally = new CounterTally<RequestLabel>();
+  readonly #attemptTally = new CounterTally<AttemptLabel>();
+  readonly #requestSeries = new SeriesTree<RequestSeries>();
+  readonly #attemptSeries = new SeriesTree<CountSeries<AttemptLabel>>();
   /** Read at scrape time from the clusters in force. */
   #clusters: () => Iterable<Cluster> = () => [];
 
@@ -54,10 +72,9 @@ export class HttpMetrics {
         requestTally.flushInto(this);
       },
     });
-    this.duration = new Histogram({
+    this.duration = new TalliedHistogram({
       name: 'streammesh_http_request_duration_seconds',
       help: 'Time from a request head to the end of its response, retries included.',
-      labelNames: ['route', 'cluster'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -186,23 +203,43 @@ export class HttpMetrics {
     });
   }
 
-  /** One downstream request answered (streammesh_http_requests_total), on the request path. */
-  countRequest(listener: string, route: string, cluster: string, code: number): void {
-    this.#requestTally.add(`${listener}\0${route}\0${cluster}\0${code}`, () => ({
-      listener,
-      route,
-      cluster,
-      code: String(code),
-    }));
+  /**
+   * One downstream request answered, on the request path: counted by status
+   * (streammesh_http_requests_total) and its duration observed.
+   */
+  recordRequest(
+    listener: string,
+    route: string,
+    cluster: string,
+    code: number,
+    seconds: number,
+  ): void {
+    const series =
+      this.#requestSeries.find(listener, route, cluster) ??
+      this.#requestSeries.put(listener, route, cluster, {
+        byCode: new Map(),
+        duration: this.duration.series({ route, cluster }),
+      });
+    let counted = series.byCode.get(code);
+    if (counted === undefined) {
+      counted = this.#requestTally.series({ listener, route, cluster, code: String(code) });
+      series.byCode.set(code, counted);
+    }
+    counted.count += 1;
+    this.duration.observe(series.duration, seconds);
   }
 
   /** One attempt on an endpoint (streammesh_http_upstream_attempts_total), on the request path. */
   countAttempt(cluster: string, endpoint: string, result: string): void {
-    this.#attemptTally.add(`${cluster}\0${endpoint}\0${result}`, () => ({
-      cluster,
-      endpoint,
-      result,
-    }));
+    const series =
+      this.#attemptSeries.find(cluster, endpoint, result) ??
+      this.#attemptSeries.put(
+        cluster,
+        endpoint,
+        result,
+        this.#attemptTally.series({ cluster, endpoint, result }),
+      );
+    series.count += 1;
   }
 
   watchClusters(clusters: () => Iterable<Cluster>): void {
@@ -214,32 +251,5 @@ export class HttpMetrics {
     const entry = { listener, budget };
     this.#bodyBudgets.add(entry);
     return () => this.#bodyBudgets.delete(entry);
-  }
-}
-
-/**
- * Counts of one counter by label set, kept where the request path can add to
- * them cheaply (one string key, one Map lookup) and handed to the prom-client
- * counter when it is read: its inc() validates, sorts and hashes the label
- * object on every call, which the profile showed on every request. Its
- * entries are the counter's own series (bounded the same way), kept so a
- * label set seen again allocates nothing.
- */
-class Tally<Label extends string> {
-  readonly #counts = new Map<string, { readonly labels: Record<Label, string>; count: number }>();
-
-  /** One more for the label set `key` names; `labels` is called only the first time. */
-  add(key: string, labels: () => Record<Label, string>): void {
-    const entry = this.#counts.get(key);
-    if (entry !== undefined) entry.count += 1;
-    else this.#counts.set(key, { labels: labels(), count: 1 });
-  }
-
-  flushInto(counter: Counter<Label>): void {
-    for (const entry of this.#counts.values()) {
-      if (entry.count === 0) continue;
-      counter.inc(entry.labels, entry.count);
-      entry.count = 0;
-    }
   }
 }

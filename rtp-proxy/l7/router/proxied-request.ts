@@ -669,8 +669,7 @@ export class ProxiedRequest {
     const route = this.#route?.name ?? 'none';
     const cluster = this.#cluster?.name ?? 'none';
     const metrics = this.#router.metrics;
-    metrics.countRequest(this.#listener, route, cluster, status);
-    metrics.duration.observe({ route, cluster }, durationMs / 1000);
+    metrics.recordRequest(this.#listener, route, cluster, status, durationMs / 1000);
     const failed = this.#flags.length > 0 && !this.#flags.every((flag) => flag === 'DI');
     if (!this.#router.accessLog.wanted(status, failed)) return;
     this.#router.accessLog.write({
