@@ -369,6 +369,7 @@ export class HttpService implements ConfigParticipant {
   #commit(listeners: PreparedListeners, clusters: PreparedClusters, router: HttpRouter): void {
     for (const update of clusters.endpointUpdates) update();
     for (const cluster of clusters.created) cluster.start();
+    const previousRouter = this.#router;
     this.#router = router;
     const replaced: L7Listener[] = [];
     for (const { previous, next } of listeners.takeovers) {
@@ -378,7 +379,13 @@ export class HttpService implements ConfigParticipant {
     for (const listener of this.#listeners.values()) {
       if (!listeners.claimed.has(listener)) replaced.push(listener);
     }
-    for (const listener of replaced) this.#retire(listener);
+    for (const listener of replaced) {
+      // A name the new config still has takes the new routes, as a pushed
+      // config applies to the next request; a name it dropped has no routes
+      // there, so that listener keeps its config's while it drains.
+      const dropped = !listeners.next.has(listener.config.name);
+      this.#retire(listener, dropped ? previousRouter : undefined);
+    }
     // In force now, with the new router: held connections are served from here.
     for (const listener of listeners.opened) listener.open();
     this.#listeners.clear();
@@ -410,8 +417,8 @@ export class HttpService implements ConfigParticipant {
     };
   }
 
-  #retire(listener: L7Listener): void {
-    listener.retire(DRAIN_MS);
+  #retire(listener: L7Listener, routes?: HttpRouter): void {
+    listener.retire(DRAIN_MS, routes);
     this.#retired.add(listener);
     const forget = setTimeout(() => this.#retired.delete(listener), DRAIN_MS);
     forget.unref();

@@ -119,11 +119,13 @@ export class L7Listener {
   /**
    * HTTP/1.1 connections (TCP, or the decrypted side of TLS), so that a
    * retiring listener can close them after their newest response. Kept per
-   * connection: a set of every response in flight cost the request path
-   * about a tenth of its CPU (bench:http, HTTP/1.1).
+   * connection: a set of every response in flight cost the HTTP/1.1 request
+   * path 5-10% of its CPU (README, "Where a proxied request's CPU goes").
    */
   readonly #http1Connections = new Set<Http1Connection>();
   #retiring = false;
+  /** Set when a removed listener drains: the router of its own config. */
+  #keptRouter: HttpRouter | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
   /** Connections accepted before open(), waiting for it; undefined once open. */
   #held: Set<Socket> | undefined = new Set();
@@ -204,7 +206,7 @@ export class L7Listener {
         return;
       }
       attachBodyBudget(req, this.#bodyBudget);
-      options.router().handle(name, req, res);
+      this.#router().handle(name, req, res);
     });
     this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       this.#refuseHttp1(error, socket),
@@ -236,7 +238,7 @@ export class L7Listener {
         return;
       }
       attachBodyBudget(req, this.#bodyBudget);
-      options.router().handle(name, req, res);
+      this.#router().handle(name, req, res);
     });
     // Session errors are counted once, by the session's own 'error' listener (#watchSession).
     this.#http2.on('session', (session) => this.#watchSession(session));
@@ -327,10 +329,13 @@ export class L7Listener {
    * that may be sending on it right now: it closes after its next response,
    * or at its idle timeout); HTTP/2 sessions get a GOAWAY. Whatever is still
    * open after `drainMs` (a long stream, a WebSocket tunnel) is closed.
+   * With `routes`, what still arrives is routed by them (the config the
+   * listener was removed from: the one in force has no routes for it).
    */
-  retire(drainMs: number): void {
+  retire(drainMs: number, routes?: HttpRouter): void {
     if (this.#retiring) return;
     this.#retiring = true;
+    this.#keptRouter = routes;
     this.#tcp.close(() => undefined);
     // Only the newest: marking an earlier one would close the connection
     // under the pipelined responses queued behind it.
@@ -524,6 +529,11 @@ export class L7Listener {
     return this.#bodyBudget.usedBytes;
   }
 
+  /** The router in force, or the one a removed listener keeps while it drains. */
+  #router(): HttpRouter {
+    return this.#keptRouter ?? this.#options.router();
+  }
+
   /** Requests in flight in this listener now. */
   get pendingRequests(): number {
     return this.#pending;
@@ -593,7 +603,7 @@ export class L7Listener {
       socket.destroy();
       return;
     }
-    const router = this.#options.router();
+    const router = this.#router();
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (upgrade === 'h2c') {
       // h2c is cleartext HTTP/2 only (RFC 9113 section 3.1); over TLS, ALPN chose the protocol.

@@ -1,7 +1,9 @@
 /**
- * An HTTP/1.1 listener that a config push removes drains, as Envoy drains a
- * listener: what is in flight is answered, and a connection closes after
- * the last response it carries, with "Connection: close" on that response.
+ * An HTTP/1.1 listener that a config push replaces or removes drains, as
+ * Envoy drains a listener: what is in flight is answered, and a connection
+ * closes after the last response it carries, with "Connection: close" on
+ * that response. A removed listener routes what still arrives by its own
+ * config's routes (the config in force has none for it).
  * Real listeners, a node:http backend that holds its answers until the test
  * lets them go, and a raw TCP client (so that the bytes on the wire, pipelined
  * requests and the connection's end are seen as they are).
@@ -17,11 +19,11 @@ import { httpSchema } from '../../../src/config/http-schema.js';
 import { clientAgent, delay, startBackend, type Backend } from '../../helpers/l7-harness.js';
 import { freePort } from '../../helpers/ports.js';
 
-function configOn(port: number, backend: Backend, maxHeaderBytes?: number) {
+function configOn(port: number, backend: Backend, maxHeaderBytes?: number, name = 'edge') {
   return httpSchema.parse({
     listeners: [
       {
-        name: 'edge',
+        name,
         listen: `127.0.0.1:${port}`,
         ...(maxHeaderBytes === undefined ? {} : { maxHeaderBytes }),
       },
@@ -192,6 +194,18 @@ describe('L7 listener drain (HTTP/1.1)', () => {
     await retire();
     await delay(50);
     assert.equal(client.closed, false, 'an idle keep-alive connection is not cut under its client');
+    client.send(get('/after'));
+    await client.waitFor('the second response and the close', () => client.closed);
+    assert.deepEqual(client.responses()[1], { status: 200, connection: 'close', body: '/after' });
+  });
+
+  it('a listener the push removes serves its open connections by its own routes while it drains', async () => {
+    const { service, backend, client } = await setUp();
+    client.send(get('/before'));
+    await client.waitFor('the first response', () => client.responses().length === 1);
+    // "edge" is dropped for "other" on another port: the config in force has no route for "edge".
+    await service.apply(configOn(await freePort(), backend, undefined, 'other'));
+    assert.deepEqual([...service.listeners.keys()], ['other']);
     client.send(get('/after'));
     await client.waitFor('the second response and the close', () => client.closed);
     assert.deepEqual(client.responses()[1], { status: 200, connection: 'close', body: '/after' });
