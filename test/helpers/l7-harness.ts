@@ -14,7 +14,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
@@ -170,6 +170,21 @@ export async function startBackend(name: string, port = 0): Promise<Backend> {
   });
   const bound = (server.address() as AddressInfo).port;
   return Object.assign(backend, { address: `127.0.0.1:${bound}`, port: bound });
+}
+
+/** Connections `backend` accepted so far, and those still open. */
+export function countConnections(backend: Backend): {
+  accepted: () => number;
+  open: Set<Socket>;
+} {
+  let accepted = 0;
+  const open = new Set<Socket>();
+  backend.server.on('connection', (socket: Socket) => {
+    accepted += 1;
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  return { accepted: () => accepted, open };
 }
 
 export interface Answer {

@@ -257,7 +257,8 @@ export class ProxiedRequest {
       },
     });
     this.#timer = timer;
-    this.#req.on('data', timer.touch);
+    // A request without a body has no byte to note (and a listener would set it flowing for nothing).
+    if (!hasNoBody(this.#req)) this.#req.on('data', timer.touch);
     this.#defer(() => {
       this.#disarmTimers();
     });
@@ -532,6 +533,13 @@ export class ProxiedRequest {
       this.#reply(502, `upstream answer cannot be relayed: ${errorMessage(error)}`);
       return;
     }
+    const whole = response.takeWholeBody?.();
+    if (whole !== undefined) {
+      this.#relayTrailers(response);
+      res.end(whole);
+      attempt.release();
+      return;
+    }
     if (this.#timer !== undefined) body.on('data', this.#timer.touch);
     body.pipe(res as NodeJS.WritableStream, { end: false });
     body.once('end', () => {
@@ -542,12 +550,7 @@ export class ProxiedRequest {
         resetDownstream(res);
         return;
       }
-      const trailers = response.trailers();
-      if (Object.keys(trailers).length > 0) {
-        this.#grpcStatus = grpcStatusOf(trailers) ?? this.#grpcStatus;
-        // Connection-scoped fields are not trailers HTTP/2 may carry (or HTTP/1.1 should).
-        res.addTrailers(endToEndHeaders(trailers));
-      }
+      this.#relayTrailers(response);
       res.end();
       attempt.release();
     });
@@ -556,6 +559,15 @@ export class ProxiedRequest {
       if (!res.writableEnded) resetDownstream(res);
     });
     this.#defer(attempt.release);
+  }
+
+  /** The upstream's trailers, once its body has ended, added to the downstream response. */
+  #relayTrailers(response: UpstreamResponse): void {
+    const trailers = response.trailers();
+    if (Object.keys(trailers).length === 0) return;
+    this.#grpcStatus = grpcStatusOf(trailers) ?? this.#grpcStatus;
+    // Connection-scoped fields are not trailers HTTP/2 may carry (or HTTP/1.1 should).
+    this.#res.addTrailers(endToEndHeaders(trailers));
   }
 
   /**

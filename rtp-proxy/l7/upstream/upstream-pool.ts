@@ -84,6 +84,13 @@ export interface UpstreamResponse {
   /** At the body's end: false when it ended because the connection or stream was cut. */
   endedCleanly(): boolean;
   /**
+   * The whole body, taken out of `body`, when it has all arrived already
+   * (an HTTP/1.1 response read with its head, as most small ones are), so
+   * that it can be relayed in one write with no pipe to set up and take
+   * down; `body` then ends. undefined when it has not, or cannot tell.
+   */
+  takeWholeBody?(): Buffer | undefined;
+  /**
    * Set when the endpoint answered an Upgrade request with 101: the
    * connection, now ours alone, and the bytes it sent after the response head.
    */
@@ -184,7 +191,7 @@ export class Http1Pool implements UpstreamPool {
 
   open(target: UpstreamTarget, request: UpstreamRequest): UpstreamExchange {
     // A request to it makes a retired endpoint a member again (re-added to the cluster).
-    this.#retired.delete(agentName(target.host, target.port));
+    if (this.#retired.size > 0) this.#retired.delete(agentName(target.host, target.port));
     const outgoing = http1Request({
       host: target.host,
       port: target.port,
@@ -223,6 +230,7 @@ export class Http1Pool implements UpstreamPool {
           body: incoming,
           trailers: () => incoming.trailers,
           endedCleanly: () => incoming.complete,
+          takeWholeBody: () => takeWholeBody(incoming),
         });
       });
       // `on`, not `once`: a request can fail again after its response began (a reset mid-body).
@@ -372,6 +380,26 @@ export class Http2Pool implements UpstreamPool {
 type AgentConnect = (options: { host?: string | null; port?: number | string | null }) => Socket;
 
 /** The prefix of node's Agent.getName() for a host and port (local address and family follow). */
+/**
+ * node's parser marks a response complete (and ends its stream) while it
+ * reads the bytes the head came in; the promise the head resolves is taken
+ * up after that, so a body that came with its head is whole by then. Read
+ * in paused mode, read() hands over all of it and schedules 'end', which
+ * gives the connection back to the agent.
+ */
+function takeWholeBody(incoming: IncomingMessage): Buffer | undefined {
+  if (!incoming.complete || incoming.readableFlowing !== null || incoming.destroyed) {
+    return undefined;
+  }
+  if (incoming.readableLength === 0) {
+    // Nothing buffered: resume() lets the already-ended stream emit 'end'.
+    incoming.resume();
+    return Buffer.alloc(0);
+  }
+  const whole: unknown = incoming.read();
+  return Buffer.isBuffer(whole) ? whole : undefined;
+}
+
 function agentName(host: string, port: number | string): string {
   return `${host}:${port}:`;
 }

@@ -8,11 +8,11 @@
  * cluster (the old behaviour) fails each of these.
  */
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { httpSchema } from '../../../src/config/http-schema.js';
 import {
   clientAgent,
+  countConnections,
   delay,
   send,
   startBackend,
@@ -63,17 +63,6 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean): P
 }
 
 /** Counts connections the backend accepted, and tracks the open ones. */
-function countConnections(backend: Backend): { accepted: () => number; open: Set<Socket> } {
-  let accepted = 0;
-  const open = new Set<Socket>();
-  backend.server.on('connection', (socket: Socket) => {
-    accepted += 1;
-    open.add(socket);
-    socket.once('close', () => open.delete(socket));
-  });
-  return { accepted: () => accepted, open };
-}
-
 describe('cluster endpoint update in place', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
