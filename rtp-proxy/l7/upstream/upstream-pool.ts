@@ -379,7 +379,6 @@ export class Http2Pool implements UpstreamPool {
 /** node's Agent.createConnection, which it calls with the request's connect options. */
 type AgentConnect = (options: { host?: string | null; port?: number | string | null }) => Socket;
 
-/** The prefix of node's Agent.getName() for a host and port (local address and family follow). */
 /**
  * node's parser marks a response complete (and ends its stream) while it
  * reads the bytes the head came in; the promise the head resolves is taken
@@ -400,6 +399,7 @@ function takeWholeBody(incoming: IncomingMessage): Buffer | undefined {
   return Buffer.isBuffer(whole) ? whole : undefined;
 }
 
+/** The prefix of node's Agent.getName() for a host and port (local address and family follow). */
 function agentName(host: string, port: number | string): string {
   return `${host}:${port}:`;
 }
