@@ -1,0 +1,212 @@
+/**
+ * bench:http-path — what streammesh's L7 request path costs over a bare Node
+ * forwarder, the two side by side in one thread of one process.
+ *
+ * bench:http compares processes, and `up` processes of one build differ by
+ * up to 12% in CPU per request among themselves (README, "Where a proxied
+ * request's CPU goes"): as much as the costs looked for. Here streammesh's
+ * HttpService (the object its L7 thread runs, with bench:http's config) and
+ * bare-forwarders.ts listen in this process's one JavaScript thread; the
+ * load (wrk -t1 -c16 for HTTP/1.1, h2load -t1 -c16 -m8 for HTTP/2 and gRPC)
+ * alternates between them, run after run, against the same nginx. The
+ * process's CPU (every thread: V8's collector helpers too) per request is
+ * taken for each run. Same heap, JIT and scheduling for both: what differs
+ * is the path a request takes. Not measured here: the L7 thread's own
+ * setting (nice 10, its heap reclaimer), the same for both anyway.
+ *
+ * Usage: npm run bench:http-path -- [--protocols http1,http2,grpc]
+ *   [--runs N (6)] [--seconds S (5)] [--out DIR]
+ * Writes loadtests/results/http-path.json; prints a table.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
+import { httpSchema } from '../../src/config/http-schema.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { int, log, runBench } from '../common/cli.js';
+import { machineInfo } from '../common/machine.js';
+import { formattedJson } from '../rtp/report.js';
+import { median, round } from '../rtp/stats.js';
+import { startNginx } from './backends.js';
+import { bareHttp1Server, bareHttp2Server } from './bare-forwarders.js';
+import { PROTOCOLS, parseList, url, type Protocol } from './endpoints.js';
+import { GRPC_MESSAGE, grpcFrame } from './grpc-message.js';
+import { closedLoop } from './load.js';
+import { repoRoot, streammeshHttpConfig } from './proxies.js';
+
+const { values: args } = parseArgs({
+  options: {
+    protocols: { type: 'string' },
+    runs: { type: 'string' },
+    seconds: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const parameters = {
+  protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
+  runs: int(args.runs, 6, 1, 30),
+  seconds: int(args.seconds, 5, 1, 60),
+  connections: 16,
+  streams: 8,
+};
+const PATHS = ['streammesh', 'bare'] as const;
+type PathName = (typeof PATHS)[number];
+
+interface Run {
+  readonly path: PathName;
+  readonly requests: number;
+  readonly requestsPerSecond: number;
+  readonly cpuMicrosPerRequest: number;
+}
+
+interface ProtocolResult {
+  readonly runs: readonly Run[];
+  /** Medians over the runs of each path. */
+  readonly cpuMicrosPerRequest: Readonly<Record<PathName, number>>;
+  readonly requestsPerSecond: Readonly<Record<PathName, number>>;
+  /** streammesh's CPU per request over the bare forwarder's. */
+  readonly costRatio: number;
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), 'streammesh-bench-http-path-'));
+  const lifetimeMs = (parameters.runs * parameters.seconds * 2 * 3 + 300) * 1000;
+  const grpcBody = join(dir, 'grpc-request.bin');
+  await writeFile(grpcBody, grpcFrame(GRPC_MESSAGE));
+  const backends = { http1: await freePort(), http2: await freePort(), grpc: await freePort() };
+  const nginx = await startNginx(dir, backends, lifetimeMs);
+  const service = new HttpService(pino({ level: 'warn' }), new Registry());
+  const bare = {
+    http1: bareHttp1Server(backends.http1),
+    http2: bareHttp2Server(backends.http2),
+    grpc: bareHttp2Server(backends.grpc),
+  };
+  try {
+    await service.apply(
+      httpSchema.parse(streammeshHttpConfig({ http1: 0, http2: 0, grpc: 0 }, backends)),
+    );
+    const ports: Record<Protocol, Record<PathName, number>> = {
+      http1: { streammesh: listenerPort(service, 'http1'), bare: await listen(bare.http1) },
+      http2: { streammesh: listenerPort(service, 'http2'), bare: await listen(bare.http2) },
+      grpc: { streammesh: listenerPort(service, 'grpc'), bare: await listen(bare.grpc) },
+    };
+    const results: Partial<Record<Protocol, ProtocolResult>> = {};
+    for (const protocol of parameters.protocols) {
+      results[protocol] = await measure(protocol, ports[protocol], grpcBody);
+    }
+    const report = {
+      benchmark: 'http-path',
+      date: new Date().toISOString(),
+      command: `npm run bench:http-path${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      durationSeconds: round((Date.now() - startedAt) / 1000),
+      machine: { ...machineInfo(repoRoot), loadAverageEnd: loadavg().map((v) => round(v, 2)) },
+      method:
+        "streammesh's HttpService (bench:http's proxy.http config) and the bare forwarders of bare-forwarders.ts in one JavaScript thread of one process, the load alternated between them run after run (the first of each pair swapped every run), a 2 s run of each first to warm up; CPU per request = this process's CPU time over the run (every thread) / requests completed.",
+      parameters,
+      results,
+    };
+    const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
+    const file = join(outDir, 'http-path.json');
+    await writeFile(file, await formattedJson(file, report));
+    process.stdout.write(table(results));
+    log(`wrote ${file} in ${report.durationSeconds} s`);
+  } finally {
+    await service.close();
+    for (const server of Object.values(bare)) server.close();
+    await nginx.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(
+  protocol: Protocol,
+  ports: Readonly<Record<PathName, number>>,
+  grpcBody: string,
+): Promise<ProtocolResult> {
+  const load = (path: PathName, seconds: number) =>
+    closedLoop({
+      protocol,
+      url: url(ports[path], protocol),
+      connections: parameters.connections,
+      streams: parameters.streams,
+      seconds,
+      warmupSeconds: 0,
+      grpcBody,
+    });
+  for (const path of PATHS) await load(path, 2);
+  const runs: Run[] = [];
+  for (let run = 0; run < parameters.runs; run++) {
+    for (const path of run % 2 === 0 ? PATHS : [...PATHS].reverse()) {
+      const before = process.cpuUsage();
+      const result = await load(path, parameters.seconds);
+      const used = process.cpuUsage(before);
+      if (result.failed > 0 || result.requests === 0) {
+        throw new Error(`${protocol} ${path}: ${result.failed} of ${result.requests} failed`);
+      }
+      const measured: Run = {
+        path,
+        requests: result.requests,
+        requestsPerSecond: result.requestsPerSecond,
+        cpuMicrosPerRequest: round((used.user + used.system) / result.requests, 2),
+      };
+      runs.push(measured);
+      log(
+        `${protocol} ${path} (run ${run + 1}): ${measured.requestsPerSecond} req/s, ${measured.cpuMicrosPerRequest} µs of CPU a request`,
+      );
+    }
+  }
+  const of = (path: PathName, value: (run: Run) => number): number =>
+    round(median(runs.filter((run) => run.path === path).map(value)), 2);
+  const cpu = {
+    streammesh: of('streammesh', (run) => run.cpuMicrosPerRequest),
+    bare: of('bare', (run) => run.cpuMicrosPerRequest),
+  };
+  return {
+    runs,
+    cpuMicrosPerRequest: cpu,
+    requestsPerSecond: {
+      streammesh: of('streammesh', (run) => run.requestsPerSecond),
+      bare: of('bare', (run) => run.requestsPerSecond),
+    },
+    costRatio: round(cpu.streammesh / cpu.bare, 3),
+  };
+}
+
+function listenerPort(service: HttpService, name: string): number {
+  const listener = service.listeners.get(name);
+  if (listener === undefined) throw new Error(`no listener ${name}`);
+  return listener.address.port;
+}
+
+async function listen(server: {
+  listen(port: number, host: string, done: () => void): unknown;
+  address(): AddressInfo | string | null;
+}): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function table(results: Partial<Record<Protocol, ProtocolResult>>): string {
+  const lines = [
+    'protocol  streammesh µs/req  bare µs/req  ratio  streammesh req/s  bare req/s',
+    ...Object.entries(results).map(([protocol, result]) =>
+      [
+        protocol.padEnd(8),
+        String(result.cpuMicrosPerRequest.streammesh).padStart(17),
+        String(result.cpuMicrosPerRequest.bare).padStart(12),
+        `${result.costRatio.toFixed(2)}x`.padStart(6),
+        String(result.requestsPerSecond.streammesh).padStart(17),
+        String(result.requestsPerSecond.bare).padStart(11),
+      ].join('  '),
+    ),
+  ];
+  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = streammesh's CPU per request / the bare forwarder's, in one thread)\n`;
+}
+
+await runBench('bench:http-path', main, { message: 'stopping nginx' });
