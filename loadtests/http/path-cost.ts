@@ -15,8 +15,10 @@
  * setting (nice 10, its heap reclaimer), the same for both anyway.
  *
  * Usage: npm run bench:http-path -- [--protocols http1,http2,grpc]
- *   [--runs N (6)] [--seconds S (5)] [--out DIR]
- * Writes loadtests/results/http-path.json; prints a table.
+ *   [--runs N (6)] [--seconds S (5)] [--frame-guard on|off (on: the
+ *   listeners' checkHttp2Frames, as shipped)] [--out DIR]
+ * Writes loadtests/results/http-path.json (http-path-frame-guard-off.json
+ * with the guard off); prints a table.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -44,6 +46,7 @@ const { values: args } = parseArgs({
     protocols: { type: 'string' },
     runs: { type: 'string' },
     seconds: { type: 'string' },
+    'frame-guard': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -51,6 +54,7 @@ const parameters = {
   protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
   runs: int(args.runs, 6, 1, 30),
   seconds: int(args.seconds, 5, 1, 60),
+  frameGuard: parseList(args['frame-guard'] ?? 'on', ['on', 'off'], '--frame-guard')[0] === 'on',
   connections: 16,
   streams: 8,
 };
@@ -88,9 +92,7 @@ async function main(): Promise<void> {
     grpc: bareHttp2Server(backends.grpc),
   };
   try {
-    await service.apply(
-      httpSchema.parse(streammeshHttpConfig({ http1: 0, http2: 0, grpc: 0 }, backends)),
-    );
+    await service.apply(httpSchema.parse(proxyConfig(backends)));
     const ports: Record<Protocol, Record<PathName, number>> = {
       http1: { streammesh: listenerPort(service, 'http1'), bare: await listen(bare.http1) },
       http2: { streammesh: listenerPort(service, 'http2'), bare: await listen(bare.http2) },
@@ -112,7 +114,10 @@ async function main(): Promise<void> {
       results,
     };
     const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
-    const file = join(outDir, 'http-path.json');
+    const file = join(
+      outDir,
+      parameters.frameGuard ? 'http-path.json' : 'http-path-frame-guard-off.json',
+    );
     await writeFile(file, await formattedJson(file, report));
     process.stdout.write(table(results));
     log(`wrote ${file} in ${report.durationSeconds} s`);
@@ -178,6 +183,20 @@ async function measure(
   };
 }
 
+/** bench:http's proxy.http config on ports the system picks; the frame guard as asked. */
+function proxyConfig(backends: Readonly<Record<Protocol, number>>): object {
+  const config = streammeshHttpConfig({ http1: 0, http2: 0, grpc: 0 }, backends) as {
+    listeners: Record<string, unknown>[];
+  };
+  return {
+    ...config,
+    listeners: config.listeners.map((listener) => ({
+      ...listener,
+      checkHttp2Frames: parameters.frameGuard,
+    })),
+  };
+}
+
 function listenerPort(service: HttpService, name: string): number {
   const listener = service.listeners.get(name);
   if (listener === undefined) throw new Error(`no listener ${name}`);
@@ -206,7 +225,7 @@ function table(results: Partial<Record<Protocol, ProtocolResult>>): string {
       ].join('  '),
     ),
   ];
-  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = streammesh's CPU per request / the bare forwarder's, in one thread)\n`;
+  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = streammesh's CPU per request / the bare forwarder's, in one thread; HTTP/2 frame guard ${parameters.frameGuard ? 'on' : 'off'})\n`;
 }
 
 await runBench('bench:http-path', main, { message: 'stopping nginx' });
