@@ -21,25 +21,18 @@
  * with the guard off); prints a table.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
-import { httpSchema } from '../../src/config/http-schema.js';
-import { freePort } from '../../test/helpers/ports.js';
 import { int, log, runBench } from '../common/cli.js';
 import { machineInfo } from '../common/machine.js';
 import { formattedJson } from '../rtp/report.js';
 import { median, round } from '../rtp/stats.js';
-import { startNginx } from './backends.js';
-import { bareHttp1Server, bareHttp2Server } from './bare-forwarders.js';
 import { PROTOCOLS, parseList, url, type Protocol } from './endpoints.js';
-import { GRPC_MESSAGE, grpcFrame } from './grpc-message.js';
 import { closedLoop } from './load.js';
-import { repoRoot, streammeshHttpConfig } from './proxies.js';
+import { PATHS, startPathRig, type PathName } from './path-rig.js';
+import { repoRoot } from './proxies.js';
+import { checkAnswers } from './smoke.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,8 +51,6 @@ const parameters = {
   connections: 16,
   streams: 8,
 };
-const PATHS = ['streammesh', 'bare'] as const;
-type PathName = (typeof PATHS)[number];
 
 interface Run {
   readonly path: PathName;
@@ -81,26 +72,13 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'streammesh-bench-http-path-'));
   const lifetimeMs = (parameters.runs * parameters.seconds * 2 * 3 + 300) * 1000;
-  const grpcBody = join(dir, 'grpc-request.bin');
-  await writeFile(grpcBody, grpcFrame(GRPC_MESSAGE));
-  const backends = { http1: await freePort(), http2: await freePort(), grpc: await freePort() };
-  const nginx = await startNginx(dir, backends, lifetimeMs);
-  const service = new HttpService(pino({ level: 'warn' }), new Registry());
-  const bare = {
-    http1: bareHttp1Server(backends.http1),
-    http2: bareHttp2Server(backends.http2),
-    grpc: bareHttp2Server(backends.grpc),
-  };
+  const rig = await startPathRig(dir, parameters.frameGuard, lifetimeMs);
   try {
-    await service.apply(httpSchema.parse(proxyConfig(backends)));
-    const ports: Record<Protocol, Record<PathName, number>> = {
-      http1: { streammesh: listenerPort(service, 'http1'), bare: await listen(bare.http1) },
-      http2: { streammesh: listenerPort(service, 'http2'), bare: await listen(bare.http2) },
-      grpc: { streammesh: listenerPort(service, 'grpc'), bare: await listen(bare.grpc) },
-    };
     const results: Partial<Record<Protocol, ProtocolResult>> = {};
     for (const protocol of parameters.protocols) {
-      results[protocol] = await measure(protocol, ports[protocol], grpcBody);
+      // Only paths that forward correctly are loaded: requests/s must count whole exchanges.
+      for (const path of PATHS) await checkAnswers(protocol, rig.ports[protocol][path]);
+      results[protocol] = await measure(protocol, rig.ports[protocol], rig.grpcBody);
     }
     const report = {
       benchmark: 'http-path',
@@ -122,9 +100,7 @@ async function main(): Promise<void> {
     process.stdout.write(table(results));
     log(`wrote ${file} in ${report.durationSeconds} s`);
   } finally {
-    await service.close();
-    for (const server of Object.values(bare)) server.close();
-    await nginx.stop();
+    await rig.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -181,34 +157,6 @@ async function measure(
     },
     costRatio: round(cpu.streammesh / cpu.bare, 3),
   };
-}
-
-/** bench:http's proxy.http config on ports the system picks; the frame guard as asked. */
-function proxyConfig(backends: Readonly<Record<Protocol, number>>): object {
-  const config = streammeshHttpConfig({ http1: 0, http2: 0, grpc: 0 }, backends) as {
-    listeners: Record<string, unknown>[];
-  };
-  return {
-    ...config,
-    listeners: config.listeners.map((listener) => ({
-      ...listener,
-      checkHttp2Frames: parameters.frameGuard,
-    })),
-  };
-}
-
-function listenerPort(service: HttpService, name: string): number {
-  const listener = service.listeners.get(name);
-  if (listener === undefined) throw new Error(`no listener ${name}`);
-  return listener.address.port;
-}
-
-async function listen(server: {
-  listen(port: number, host: string, done: () => void): unknown;
-  address(): AddressInfo | string | null;
-}): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
 }
 
 function table(results: Partial<Record<Protocol, ProtocolResult>>): string {
