@@ -51,6 +51,7 @@ export function resultTable(results: BenchResults): string {
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   const comparisons = Object.entries(results.comparison).flatMap(([protocol, c]) => [
     `${protocol.padEnd(6)} streammesh/bare-node req/s per core x${fmt(c.perCoreVsBareNode, 2)} ` +
+      `(runs ${c.perCoreVsBareNodeByRun.map((r) => fmt(r, 2)).join(', ')}) ` +
       `(aim >= ${AIMS.perCoreVsBareNode}: ${verdict(c.aims.perCoreAtLeast09xBareNode)}), ` +
       `max x${fmt(c.maxVsBareNode, 2)}; workers 2/1 x${fmt(c.workers2OverWorkers1, 2)} ` +
       `(growing: ${verdict(c.aims.growsWithWorkers)}), haproxy nbthread 2/1 ` +

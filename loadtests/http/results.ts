@@ -117,8 +117,15 @@ export interface ProtocolComparison {
   readonly rpsRatio: number;
   /** streammesh / haproxy, of requests per proxy CPU-second. */
   readonly rpsPerCpuRatio: number;
-  /** streammesh / bare-node, of requests per proxy CPU-second (aim >= 0.9). */
+  /**
+   * streammesh / bare-node, of requests per proxy CPU-second: the median of
+   * the ratios of each run, both measured side by side in it (aim >= 0.9).
+   */
   readonly perCoreVsBareNode: number;
+  /** That ratio in each run (run order), where both were measured. */
+  readonly perCoreVsBareNodeByRun: readonly number[];
+  /** streammesh's median over the runs / bare-node's (how it was given until 2026-12-07). */
+  readonly perCoreVsBareNodeOfMedians: number;
   /** streammesh / bare-node, of the median maxima. */
   readonly maxVsBareNode: number;
   /** streammesh-w2 / streammesh, of the median maxima. */

@@ -63,7 +63,7 @@ export function summarize(
       };
     }
     summary[protocol] = byTarget;
-    comparison[protocol] = compare(byTarget);
+    comparison[protocol] = compare(byTarget, perCoreByRun(maxSteps, protocol));
   }
   return { summary, comparison, addedP99VsHttp1: versusHttp1(summary) };
 }
@@ -115,14 +115,32 @@ function known(value: number | undefined): value is number {
   return value !== undefined && Number.isFinite(value);
 }
 
-function compare(by: Partial<Record<TargetName, TargetSummary>>): ProtocolComparison {
+/**
+ * streammesh / bare-node requests per proxy CPU-second in each run where
+ * both maxima were measured: the issue's "side by side in one run".
+ */
+function perCoreByRun(maxSteps: readonly MaxStep[], protocol: Protocol): number[] {
+  const perCore = (target: TargetName, run: number): number | undefined => {
+    const step = maxSteps.find(
+      (s) => s.protocol === protocol && s.target === target && s.run === run,
+    );
+    return step === undefined ? undefined : step.requestsPerSecond / step.cpu.proxy;
+  };
+  const runs = [...new Set(maxSteps.map((s) => s.run))].sort((a, b) => a - b);
+  return runs
+    .map((run) => ratio(perCore('streammesh', run), perCore('bare-node', run)))
+    .filter((value) => Number.isFinite(value));
+}
+
+function compare(
+  by: Partial<Record<TargetName, TargetSummary>>,
+  perCoreVsBareByRun: readonly number[],
+): ProtocolComparison {
   const haproxy = by['haproxy'];
   const streammesh = by['streammesh'];
   const rpsRatio = ratio(streammesh?.maxRequestsPerSecond, haproxy?.maxRequestsPerSecond);
-  const perCoreVsBare = ratio(
-    streammesh?.requestsPerProxyCpuSecond,
-    by['bare-node']?.requestsPerProxyCpuSecond,
-  );
+  const perCoreVsBare =
+    perCoreVsBareByRun.length === 0 ? Number.NaN : round(median(perCoreVsBareByRun), 3);
   const addedP99 = streammesh?.addedP99Ms;
   const addedP99Fixed = streammesh?.atFixedRate.addedP99Ms;
   const workersRatio = ratio(
@@ -143,6 +161,11 @@ function compare(by: Partial<Record<TargetName, TargetSummary>>): ProtocolCompar
       haproxy?.requestsPerProxyCpuSecond,
     ),
     perCoreVsBareNode: perCoreVsBare,
+    perCoreVsBareNodeByRun: perCoreVsBareByRun,
+    perCoreVsBareNodeOfMedians: ratio(
+      streammesh?.requestsPerProxyCpuSecond,
+      by['bare-node']?.requestsPerProxyCpuSecond,
+    ),
     maxVsBareNode: ratio(streammesh?.maxRequestsPerSecond, by['bare-node']?.maxRequestsPerSecond),
     workers2OverWorkers1: workersRatio,
     haproxyThreads2OverThreads1: ratio(
