@@ -284,6 +284,30 @@ export function http2Session(port: number): ClientHttp2Session {
   return session;
 }
 
+/**
+ * The chunks and trailer section of a chunked HTTP/1.1 message read off the
+ * wire (latin1), after its head; throws when the framing is broken.
+ */
+export function chunkedMessage(message: string): { chunks: string[]; trailer: string } {
+  let rest = message.slice(message.indexOf('\r\n\r\n') + 4);
+  const chunks: string[] = [];
+  for (;;) {
+    const lineEnd = rest.indexOf('\r\n');
+    const size = Number.parseInt(rest.slice(0, lineEnd), 16);
+    if (lineEnd === -1 || !Number.isInteger(size)) throw new Error('no chunk size line');
+    rest = rest.slice(lineEnd + 2);
+    if (size === 0) break;
+    if (rest.slice(size, size + 2) !== '\r\n') throw new Error('a chunk not ended by CRLF');
+    chunks.push(rest.slice(0, size));
+    rest = rest.slice(size + 2);
+  }
+  // The trailer section (fields, each ended by CRLF; maybe none), then CRLF.
+  if (!rest.endsWith('\r\n')) throw new Error('no CRLF ending the message');
+  const section = rest.slice(0, -2);
+  if (section !== '' && !section.endsWith('\r\n')) throw new Error('a trailer field not ended');
+  return { chunks, trailer: section.slice(0, -2) };
+}
+
 /** Writes raw bytes and returns what came back until the proxy closed (bounded). */
 export function sendRaw(port: number, bytes: string | Buffer, waitMs = 5_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
