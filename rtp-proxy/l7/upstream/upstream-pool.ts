@@ -25,6 +25,7 @@ import {
 import { connect as netConnect, type Socket } from 'node:net';
 import { Writable, type Duplex, type Readable } from 'node:stream';
 import type { HostPort } from '../../../src/shared/address.js';
+import { useLeanAsyncBind } from '../../../src/shared/lean-async-bind.js';
 import { tlsFailureOf, type TlsFailure, type UpstreamConnector } from './upstream-tls.js';
 
 /**
@@ -259,6 +260,9 @@ export class Http2Pool implements UpstreamPool {
   /** With `connector`, sessions run over the connections it makes (mesh TLS, ALPN h2). */
   constructor(connector?: UpstreamConnector) {
     this.#connector = connector;
+    // session.request() binds each request to an AsyncResource; node 20's bind
+    // keeps the request's stream alive through scavenges (lean-async-bind.ts).
+    useLeanAsyncBind();
   }
   /** Sessions that completed their connect: a stream failing on one may have been processed. */
   readonly #connected = new WeakSet<ClientHttp2Session>();
