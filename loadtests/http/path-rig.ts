@@ -3,6 +3,12 @@
  * JavaScript thread both streammesh's HttpService (the object its L7 thread
  * runs, with bench:http's proxy.http config) and the bare forwarders, one
  * listener of each per protocol, every one on a port the system picks.
+ *
+ * One isolate for both: the HTTP/2 upstream pool streammesh makes puts
+ * leanBind in place of node 20's AsyncResource.bind for the whole isolate
+ * (src/shared/lean-async-bind.ts), so the bare forwarders' HTTP/2 client
+ * has it too here, as it has not in bench:http's bare-proxy.ts. What is
+ * compared is the two request paths on the same runtime.
  */
 import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
