@@ -14,9 +14,9 @@
  * Measured with one request at a time (h2-upstream-garbage.test.ts): about
  * 5 KB a request kept until a full collection, 0.8 KB with leanBind. At
  * 1,000 HTTP/2 requests/s through a bare `node:http2` proxy: scavenges of
- * 4-6 ms and a mark-compact every 1-2 s, p99 4.5-6.5 ms; with leanBind
- * 0.6-0.9 ms scavenges, p99 1.2-1.4 ms, and 20-26% less CPU a request at
- * the maximum (README, "Where HTTP/2's tail came from"). node tracks the
+ * 4-6 ms and a mark-compact every 1-2 s, p99 4.5-6.7 ms; with leanBind
+ * 0.5-0.9 ms scavenges, p99 1.2-1.8 ms, and 20-26% less CPU a request at
+ * the maximum (README, "What kept HTTP/2's garbage alive"). node tracks the
  * cost of these wrappers as nodejs/node#58218.
  *
  * leanBind keeps the accessor, with one getter and setter shared by every
