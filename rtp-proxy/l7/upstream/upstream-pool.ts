@@ -165,6 +165,8 @@ export class Http1Pool implements UpstreamPool {
     // After the agent's own 'free' handler has pooled the socket: a retired
     // endpoint's socket closes instead (and the agent forgets it on 'close').
     this.#agent.on('free', (socket: Socket, options: { host?: string; port?: number | string }) => {
+      // Every response frees its socket: no name is built while nothing is retired.
+      if (this.#retired.size === 0) return;
       if (this.#retired.has(agentName(options.host ?? '', options.port ?? ''))) socket.destroy();
     });
   }
