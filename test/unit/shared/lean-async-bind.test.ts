@@ -90,11 +90,14 @@ describe('leanBind', () => {
       const lean = leanBind.call(resource, fn, thisArg);
       assert.equal(lean.length, runtime.length);
       assert.equal(lean.length, 3);
-      assert.deepEqual(Object.keys(lean), Object.keys(runtime));
       const leanAccessor = Object.getOwnPropertyDescriptor(lean, 'asyncResource');
       const runtimeAccessor = Object.getOwnPropertyDescriptor(runtime, 'asyncResource');
-      assert.equal(leanAccessor?.enumerable, runtimeAccessor?.enumerable);
-      assert.equal(leanAccessor?.configurable, runtimeAccessor?.configurable);
+      // A node that has dropped the deprecated accessor has nothing to compare it with.
+      if (runtimeAccessor !== undefined) {
+        assert.deepEqual(Object.keys(lean), Object.keys(runtime));
+        assert.equal(leanAccessor?.enumerable, runtimeAccessor.enumerable);
+        assert.equal(leanAccessor?.configurable, runtimeAccessor.configurable);
+      }
       const accessible = lean as unknown as { asyncResource: unknown };
       assert.equal(accessible.asyncResource, resource);
       accessible.asyncResource = 'replaced';
