@@ -46,10 +46,7 @@ export function summarize(
         ),
         maxRequestsPerSecond: round(median(maxima.map((s) => s.requestsPerSecond)), 0),
         proxyCoresAtMax: round(median(maxima.map((s) => s.cpu.proxy)), 3),
-        requestsPerProxyCpuSecond: round(
-          median(maxima.map((s) => s.requestsPerSecond / s.cpu.proxy)),
-          0,
-        ),
+        requestsPerProxyCpuSecond: round(median(maxima.map(perProxyCore)), 0),
         backendCoresAtMax: round(median(maxima.map((s) => s.cpu.backend)), 3),
         machineBusyCoresAtMax: round(median(maxima.map((s) => s.cpu.machineBusy)), 2),
         halfLoadPerSecond: half.offeredPerSecond,
@@ -115,6 +112,11 @@ function known(value: number | undefined): value is number {
   return value !== undefined && Number.isFinite(value);
 }
 
+/** A maximum's requests per second of the proxy's CPU: the per-core measure. */
+function perProxyCore(step: MaxStep): number {
+  return step.requestsPerSecond / step.cpu.proxy;
+}
+
 /**
  * streammesh / bare-node requests per proxy CPU-second in each run where
  * both maxima were measured: the issue's "side by side in one run".
@@ -124,7 +126,7 @@ function perCoreByRun(maxSteps: readonly MaxStep[], protocol: Protocol): number[
     const step = maxSteps.find(
       (s) => s.protocol === protocol && s.target === target && s.run === run,
     );
-    return step === undefined ? undefined : step.requestsPerSecond / step.cpu.proxy;
+    return step === undefined ? undefined : perProxyCore(step);
   };
   const runs = [...new Set(maxSteps.map((s) => s.run))].sort((a, b) => a - b);
   return runs
