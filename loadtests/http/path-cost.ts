@@ -15,15 +15,16 @@
  * setting (nice 10, its heap reclaimer), the same for both anyway.
  *
  * Usage: npm run bench:http-path -- [--protocols http1,http2,grpc]
- *   [--runs N (6)] [--seconds S (5)] [--frame-guard on|off (on: the
- *   listeners' checkHttp2Frames, as shipped)] [--out DIR]
- * Writes loadtests/results/http-path.json (http-path-frame-guard-off.json
- * with the guard off); prints a table.
+ *   [--runs N (6)] [--seconds S (5)] [--frame-check nghttp2|guard|off
+ *   (the listeners' checkHttp2Frames; nghttp2, as shipped)] [--out DIR]
+ * Writes loadtests/results/http-path.json (http-path-frame-check-<mode>.json
+ * for another mode); prints a table.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { HTTP2_FRAME_CHECKS } from '../../src/config/http-schema.js';
 import { int, log, runBench } from '../common/cli.js';
 import { machineInfo } from '../common/machine.js';
 import { formattedJson } from '../rtp/report.js';
@@ -39,7 +40,7 @@ const { values: args } = parseArgs({
     protocols: { type: 'string' },
     runs: { type: 'string' },
     seconds: { type: 'string' },
-    'frame-guard': { type: 'string' },
+    'frame-check': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -47,7 +48,7 @@ const parameters = {
   protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
   runs: int(args.runs, 6, 1, 30),
   seconds: int(args.seconds, 5, 1, 60),
-  frameGuard: parseList(args['frame-guard'] ?? 'on', ['on', 'off'], '--frame-guard')[0] === 'on',
+  frameCheck: parseList(args['frame-check'] ?? 'nghttp2', HTTP2_FRAME_CHECKS, '--frame-check')[0],
   connections: 16,
   streams: 8,
 };
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'streammesh-bench-http-path-'));
   const lifetimeMs = (parameters.runs * parameters.seconds * 2 * 3 + 300) * 1000;
-  const rig = await startPathRig(dir, parameters.frameGuard, lifetimeMs);
+  const rig = await startPathRig(dir, parameters.frameCheck, lifetimeMs);
   try {
     const results: Partial<Record<Protocol, ProtocolResult>> = {};
     for (const protocol of parameters.protocols) {
@@ -94,7 +95,9 @@ async function main(): Promise<void> {
     const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
     const file = join(
       outDir,
-      parameters.frameGuard ? 'http-path.json' : 'http-path-frame-guard-off.json',
+      parameters.frameCheck === 'nghttp2'
+        ? 'http-path.json'
+        : `http-path-frame-check-${parameters.frameCheck}.json`,
     );
     await writeFile(file, await formattedJson(file, report));
     process.stdout.write(table(results));
@@ -173,7 +176,7 @@ function table(results: Partial<Record<Protocol, ProtocolResult>>): string {
       ].join('  '),
     ),
   ];
-  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = streammesh's CPU per request / the bare forwarder's, in one thread; HTTP/2 frame guard ${parameters.frameGuard ? 'on' : 'off'})\n`;
+  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = streammesh's CPU per request / the bare forwarder's, in one thread; HTTP/2 frame check ${parameters.frameCheck ?? 'nghttp2'})\n`;
 }
 
 await runBench('bench:http-path', main, { message: 'stopping nginx' });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
-import { httpSchema } from '../../src/config/http-schema.js';
+import { type Http2FrameCheck, httpSchema } from '../../src/config/http-schema.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { startNginx } from './backends.js';
 import { bareHttp1Server, bareHttp2Server } from './bare-forwarders.js';
@@ -35,10 +35,10 @@ export interface PathRig {
   close(): Promise<void>;
 }
 
-/** Starts the rig in `dir`; `frameGuard` is the streammesh listeners' checkHttp2Frames. */
+/** Starts the rig in `dir`; `frameCheck` is the streammesh listeners' checkHttp2Frames. */
 export async function startPathRig(
   dir: string,
-  frameGuard: boolean,
+  frameCheck: Http2FrameCheck | undefined,
   lifetimeMs: number,
 ): Promise<PathRig> {
   const grpcBody = join(dir, 'grpc-request.bin');
@@ -57,7 +57,7 @@ export async function startPathRig(
     await nginx.stop();
   };
   try {
-    await service.apply(httpSchema.parse(proxyConfig(backends, frameGuard)));
+    await service.apply(httpSchema.parse(proxyConfig(backends, frameCheck)));
     const ports = {
       http1: { streammesh: listenerPort(service, 'http1'), bare: await listen(bare.http1) },
       http2: { streammesh: listenerPort(service, 'http2'), bare: await listen(bare.http2) },
@@ -70,8 +70,11 @@ export async function startPathRig(
   }
 }
 
-/** bench:http's proxy.http config on ports the system picks, with the frame guard as asked. */
-function proxyConfig(backends: Readonly<Record<Protocol, number>>, frameGuard: boolean): object {
+/** bench:http's proxy.http config on ports the system picks, with the frame check as asked. */
+function proxyConfig(
+  backends: Readonly<Record<Protocol, number>>,
+  frameCheck: Http2FrameCheck | undefined,
+): object {
   const config = streammeshHttpConfig({ http1: 0, http2: 0, grpc: 0 }, backends) as {
     listeners: Record<string, unknown>[];
   };
@@ -79,7 +82,7 @@ function proxyConfig(backends: Readonly<Record<Protocol, number>>, frameGuard: b
     ...config,
     listeners: config.listeners.map((listener) => ({
       ...listener,
-      checkHttp2Frames: frameGuard,
+      checkHttp2Frames: frameCheck,
     })),
   };
 }

@@ -135,6 +135,10 @@ const authorizationSchema = z
     'Who may call the service this listener fronts: the first matching rule decides, else the default. A denied request is answered 403 (gRPC: PERMISSION_DENIED) and never proxied.',
   );
 
+/** The ways a listener can catch invalid HTTP/2 frames (checkHttp2Frames). */
+export const HTTP2_FRAME_CHECKS = ['nghttp2', 'guard', 'off'] as const;
+export type Http2FrameCheck = (typeof HTTP2_FRAME_CHECKS)[number];
+
 const listenerSchema = z
   .strictObject({
     name: name.describe('Unique name; routes may name it to apply only there.'),
@@ -236,10 +240,10 @@ const listenerSchema = z
         "Memory one HTTP/2 connection may hold in node's HTTP/2 session (streams, header tables, data queued to send), in MB; over it, new streams are refused (ENHANCE_YOUR_CALM). Times maxConnections bounds the listener's total.",
       ),
     checkHttp2Frames: z
-      .boolean()
-      .default(true)
+      .union([z.enum(HTTP2_FRAME_CHECKS), z.boolean()])
+      .default('nghttp2')
       .describe(
-        'Check every HTTP/2 frame header a client sends, so invalid frames are counted and their connection closed; false saves CPU (node then answers them with a GOAWAY, uncounted, and the idle timeout closes the connection).',
+        "How invalid HTTP/2 frames from clients are caught. 'nghttp2' (default): node's HTTP/2 keeps its native socket path, nghttp2 answers an invalid frame with a GOAWAY, and streammesh notices within about a second that nghttp2 ended the session, counts it (h2_refused_by_nghttp2) and closes it. 'guard': every frame header is checked in JavaScript before node sees it, so each kind is counted under its own reason and closed at once, and refused streams (ENHANCE_YOUR_CALM) are counted too, for about 30% more CPU a request. 'off': nghttp2's GOAWAY only, uncounted, the connection kept until the idle timeout. true and false are the older spellings of 'guard' and 'off'.",
       ),
     tls: listenerTlsSchema.optional(),
     authorization: authorizationSchema.optional(),

@@ -97,6 +97,7 @@ export {
   type TrustBundleBody,
 } from './trust-bundle-resource.js';
 export {
+  type Http2FrameCheck,
   type HttpClusterConfig,
   type HttpConfig,
   type HttpListenerConfig,

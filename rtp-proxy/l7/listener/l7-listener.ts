@@ -55,7 +55,7 @@ import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { type HostPort, validHostPort } from '../../../src/shared/address.js';
 import { ConnectionBudget, type HeadDeadline } from '../../../src/shared/connection-budget.js';
-import type { HttpListenerConfig } from '../../../src/config/index.js';
+import type { Http2FrameCheck, HttpListenerConfig } from '../../../src/config/index.js';
 import type { Logger } from '../../../src/shared/log.js';
 import { BodyBufferBudget, attachBodyBudget } from './body-budget.js';
 import { SourceRateLimiter } from '../../../src/shared/rate-limit/index.js';
@@ -69,6 +69,7 @@ import {
 } from './downstream.js';
 import { GrpcStatus, isGrpcRequest } from '../grpc.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
+import { H2RefusalWatch } from './h2-refusal-watch.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
 import { TlsTermination, type SecuredConnection } from './tls-termination.js';
 import { listenTcp, type SharedPort } from './shared-listen.js';
@@ -142,6 +143,8 @@ export class L7Listener {
   readonly #tls: TlsTermination | undefined;
   /** Requests per source (requestsPerSecondPerSource), when the listener limits them. */
   readonly #requestRate: SourceRateLimiter | undefined;
+  /** Sessions on node's native path that nghttp2 ends for an invalid frame (checkHttp2Frames 'nghttp2'). */
+  readonly #refusals = new H2RefusalWatch(() => this.#count('h2_refused_by_nghttp2'));
 
   private constructor(options: L7ListenerOptions) {
     this.#options = options;
@@ -351,6 +354,7 @@ export class L7Listener {
   async close(): Promise<void> {
     clearTimeout(this.#drainTimer);
     this.#unwatchBodyBudget();
+    this.#refusals.close();
     this.#tls?.close();
     for (const socket of this.#held ?? []) socket.destroy();
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
@@ -435,7 +439,7 @@ export class L7Listener {
     socket.once('close', stop);
   }
 
-  /** Hands a connection to the HTTP/2 server behind a frame guard. */
+  /** Hands a connection to the HTTP/2 server, with the frame check the listener's config names. */
   #serveHttp2(socket: Socket): void {
     // 'session' is emitted synchronously inside emit('connection'); its first stream meets the head deadline.
     this.#connectingSocket = socket;
@@ -443,12 +447,16 @@ export class L7Listener {
       this.#serveHttp2Guarded(socket);
     } finally {
       this.#connectingSocket = undefined;
+      this.#connectingSession = undefined;
     }
   }
 
   #serveHttp2Guarded(socket: Socket): void {
-    if (!this.config.checkHttp2Frames) {
+    const check = frameCheck(this.config.checkHttp2Frames);
+    if (check !== 'guard') {
       this.#http2.emit('connection', socket);
+      const session = this.#connectingSession;
+      if (check === 'nghttp2' && session !== undefined) this.#refusals.watch(session, socket);
       return;
     }
     const guard = new H2FrameGuard(
@@ -473,9 +481,12 @@ export class L7Listener {
 
   #connectingAddress: string | undefined;
   #connectingSocket: Socket | undefined;
+  /** The session 'session' made for the connection being handed over. */
+  #connectingSession: ServerHttp2Session | undefined;
 
   #watchSession(session: ServerHttp2Session): void {
     const socket = this.#connectingSocket;
+    this.#connectingSession = socket === undefined ? undefined : session;
     if (socket !== undefined) session.once('stream', () => this.#headMet(socket));
     if (this.#connectingAddress !== undefined) {
       (session as { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = this.#connectingAddress;
@@ -532,6 +543,11 @@ export class L7Listener {
   /** The router in force, or the one a removed listener keeps while it drains. */
   #router(): HttpRouter {
     return this.#keptRouter ?? this.#options.router();
+  }
+
+  /** HTTP/2 sessions on node's native path watched for nghttp2's refusals now. */
+  get watchedHttp2Sessions(): number {
+    return this.#refusals.size;
   }
 
   /** Requests in flight in this listener now. */
@@ -632,4 +648,11 @@ function headerListSize(rawHeaders: readonly string[]): number {
   let size = 0;
   for (const field of rawHeaders) size += field.length;
   return size + (rawHeaders.length / 2) * 32;
+}
+
+/** checkHttp2Frames as a mode: true and false are its older spellings of 'guard' and 'off'. */
+function frameCheck(setting: HttpListenerConfig['checkHttp2Frames']): Http2FrameCheck {
+  if (setting === true) return 'guard';
+  if (setting === false) return 'off';
+  return setting;
 }

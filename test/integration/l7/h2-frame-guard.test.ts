@@ -1,6 +1,7 @@
 /**
  * The HTTP/2 frame guard: which frame headers are connection errors
- * (RFC 9113), checked as a table, and, through a live listener, that each
+ * (RFC 9113), checked as a table, and, through a live listener with
+ * checkHttp2Frames 'guard', that each
  * kind of invalid frame gets a GOAWAY with its error code, a closed
  * connection and a count under its reason, while valid traffic passes.
  */
@@ -122,7 +123,8 @@ describe('HTTP/2 frame guard', () => {
       web = await startBackend('web');
       proxy = await startProxy({
         listeners: [
-          { name: 'h2', listen: '127.0.0.1:0', protocol: 'http2' },
+          { name: 'h2', listen: '127.0.0.1:0', protocol: 'http2', checkHttp2Frames: 'guard' },
+          // false: the older spelling of 'off'.
           { name: 'unchecked', listen: '127.0.0.1:0', checkHttp2Frames: false },
         ],
         routes: [{ name: 'web', match: { path: { prefix: '/' } }, action: { cluster: 'web' } }],

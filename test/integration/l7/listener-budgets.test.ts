@@ -9,7 +9,9 @@
  * backend (the frame guard ends that connection, counted as
  * max_concurrent_streams); a stream node refuses with ENHANCE_YOUR_CALM is
  * counted as h2_enhance_your_calm, and a session over maxSessionMemoryMb has
- * its new streams refused so, while another connection is served.
+ * its new streams refused so, while another connection is served. Those
+ * reasons come from the frame guard (checkHttp2Frames 'guard'); on the
+ * native path (h2-refusal-watch.test.ts) the excess stream is refused too.
  */
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -246,7 +248,7 @@ describe('L7 listener budgets', () => {
       held.push(res);
     };
     const maxConcurrentStreams = 2;
-    proxy = await startListener(backend, { maxConcurrentStreams });
+    proxy = await startListener(backend, { maxConcurrentStreams, checkHttp2Frames: 'guard' });
     const overLimit = { listener: LISTENER, reason: 'max_concurrent_streams' };
     const refusedBefore = await proxy.metric('streammesh_http_refused_requests_total', {
       listener: LISTENER,
@@ -320,7 +322,7 @@ describe('L7 listener budgets', () => {
 
   it('counts a stream node refuses with ENHANCE_YOUR_CALM under its own reason, and serves the next', async () => {
     backend = await startBackend('web');
-    proxy = await startListener(backend, { maxSessionMemoryMb: 4 });
+    proxy = await startListener(backend, { maxSessionMemoryMb: 4, checkHttp2Frames: 'guard' });
     const labels = { listener: LISTENER, reason: 'h2_enhance_your_calm' };
     const raw = await openIdle(proxy.port);
     sockets.push(raw);
@@ -363,6 +365,8 @@ describe('L7 listener HTTP/2 session memory', () => {
           name: LISTENER,
           listen: '127.0.0.1:0',
           maxSessionMemoryMb: 1,
+          // The guard is what sees node's ENHANCE_YOUR_CALM resets.
+          checkHttp2Frames: 'guard',
           maxConcurrentStreams: 65_535,
           maxPendingRequests: 100_000,
         },

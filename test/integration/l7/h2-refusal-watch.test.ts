@@ -1,0 +1,375 @@
+/**
+ * checkHttp2Frames 'nghttp2' (the default): HTTP/2 stays on node's native
+ * socket path, nghttp2 refuses invalid frames with its GOAWAY, and the
+ * listener's H2RefusalWatch notices that nghttp2 ended the session (its
+ * reading stopped, a PING it will not write), counts it and closes the
+ * connection. Sessions that are merely idle, streaming a response to a
+ * silent client, or congested by a client that does not read are left open.
+ * Real sockets, a real node:http2 session in the proxy, raw and node clients.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createServer as createHttp2Server,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import {
+  H2RefusalWatch,
+  REFUSAL_SWEEP_MS,
+} from '../../../rtp-proxy/l7/listener/h2-refusal-watch.js';
+import {
+  HTTP2_PREFACE,
+  clientAgent,
+  delay,
+  h2Frame,
+  h2FramesIn,
+  http2Session,
+  send2,
+  sendRaw,
+  startBackend,
+  type Backend,
+  type RunningProxy,
+  startProxy,
+} from '../../helpers/l7-harness.js';
+
+const settings = h2Frame(0x4, 0, 0);
+const REASON = 'h2_refused_by_nghttp2';
+/** A refused session is ended within about three sweeps; this leaves room for a loaded machine. */
+const CLOSE_WITHIN_MS = 3_000;
+
+/**
+ * Invalid shapes on which node's native path is silent (h2-native-signals.test.ts),
+ * with nghttp2's GOAWAY code: only the watch can count and close them.
+ */
+const SILENT: readonly { name: string; bytes: Buffer; code: number }[] = [
+  { name: 'DATA on stream 0', bytes: h2Frame(0x0, 0, 0, Buffer.from('x')), code: 0x1 },
+  { name: 'frame over 16 KiB', bytes: h2Frame(0x0, 0, 1, Buffer.alloc(20_000)), code: 0x6 },
+  { name: 'SETTINGS of 5 bytes', bytes: h2Frame(0x4, 0, 0, Buffer.alloc(5)), code: 0x6 },
+  { name: 'PING of 4 bytes', bytes: h2Frame(0x6, 0, 0, Buffer.alloc(4)), code: 0x6 },
+  {
+    name: 'HEADERS without END_HEADERS then DATA',
+    bytes: Buffer.concat([
+      h2Frame(0x1, 0x0, 1, Buffer.from([0x82])),
+      h2Frame(0x0, 0, 1, Buffer.from('x')),
+    ]),
+    code: 0x1,
+  },
+];
+
+/** An HPACK block for GET http://web<path> (static-table :method, :scheme; literal :authority, :path). */
+function getBlock(path: string): Buffer {
+  const literal = (nameIndex: number, value: string): Buffer =>
+    Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+  return Buffer.concat([Buffer.from([0x82, 0x86]), literal(1, 'web'), literal(4, path)]);
+}
+
+/** A raw client: what it received, and whether the proxy has closed it. */
+function rawClient(port: number): {
+  socket: Socket;
+  received: () => Buffer;
+  receivedBytes: () => number;
+  closed: () => boolean;
+} {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  let closed = false;
+  socket.on('data', (part: Buffer) => {
+    parts.push(part);
+    bytes += part.length;
+  });
+  socket.on('close', () => (closed = true));
+  return {
+    socket,
+    received: () => Buffer.concat(parts),
+    receivedBytes: () => bytes,
+    closed: () => closed,
+  };
+}
+
+describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and closed", () => {
+  let web: Backend;
+  let proxy: RunningProxy;
+  const refused = (): Promise<number> =>
+    proxy.metric('streammesh_http_refused_requests_total', { listener: 'h2', reason: REASON });
+  const watched = (): number | undefined => proxy.service.listeners.get('h2')?.watchedHttp2Sessions;
+
+  before(async () => {
+    web = await startBackend('web');
+    proxy = await startProxy({
+      // No checkHttp2Frames: 'nghttp2' is the default.
+      listeners: [
+        { name: 'h2', listen: '127.0.0.1:0', protocol: 'http2' },
+        { name: 'tight', listen: '127.0.0.1:0', protocol: 'http2', maxConcurrentStreams: 2 },
+      ],
+      routes: [{ name: 'web', match: { path: { prefix: '/' } }, action: { cluster: 'web' } }],
+      clusters: [{ name: 'web', endpoints: [web.address] }],
+    });
+  });
+
+  after(async () => {
+    clientAgent.destroy();
+    await proxy.close();
+    await web.close();
+  });
+
+  for (const shape of SILENT) {
+    it(`closes the connection on ${shape.name} (GOAWAY ${shape.code} from nghttp2), counted`, async () => {
+      const before = await refused();
+      const started = performance.now();
+      const answer = await sendRaw(
+        proxy.port,
+        Buffer.concat([HTTP2_PREFACE, settings, shape.bytes]),
+        CLOSE_WITHIN_MS,
+      );
+      const tookMs = performance.now() - started;
+      const goaway = h2FramesIn(answer).find((frame) => frame.type === 0x7);
+      assert.equal(goaway?.payload.readUInt32BE(4), shape.code);
+      assert.equal(await refused(), before + 1);
+      assert.ok(tookMs > REFUSAL_SWEEP_MS, `closed after ${tookMs} ms: not by the watch`);
+    });
+  }
+
+  it('frees what a stream in flight held when its connection sends an invalid frame, and serves another connection meanwhile', async () => {
+    const held: ServerResponse[] = [];
+    web.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      held.push(res);
+    };
+    const other = http2Session(proxy.port);
+    try {
+      const seenBefore = web.seen.length;
+      const before = await refused();
+      const raw = rawClient(proxy.port);
+      raw.socket.write(
+        Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x1, 0x5, 1, getBlock('/held'))]),
+      );
+      const deadline = performance.now() + 5_000;
+      while (web.seen.length === seenBefore) {
+        assert.ok(performance.now() < deadline, 'stream 1 never reached the backend');
+        await delay(10);
+      }
+      const pending = (): number | undefined => proxy.service.listeners.get('h2')?.pendingRequests;
+      assert.equal(pending(), 1);
+      raw.socket.write(h2Frame(0x0, 0, 0, Buffer.from('x')));
+      while (!raw.closed()) {
+        assert.ok(performance.now() < deadline, 'the refused connection was not closed');
+        await delay(10);
+      }
+      const goaway = h2FramesIn(raw.received()).find((frame) => frame.type === 0x7);
+      assert.equal(goaway?.payload.readUInt32BE(4), 0x1);
+      assert.equal(await refused(), before + 1);
+      while (pending() !== 0) {
+        assert.ok(performance.now() < deadline, 'the closed connection kept its request slot');
+        await delay(10);
+      }
+      web.handler = undefined;
+      const answer = await send2(other, { host: 'web', path: '/other' });
+      assert.equal(answer.status, 200);
+    } finally {
+      web.handler = undefined;
+      for (const res of held) res.destroy();
+      other.close();
+    }
+  });
+
+  it('ends a connection that opens more streams than maxConcurrentStreams before the excess reaches the backend (nghttp2 refuses it; counted as its session error)', async () => {
+    const held: ServerResponse[] = [];
+    web.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      held.push(res);
+    };
+    const seenBefore = web.seen.length;
+    const sessionError = { listener: 'tight', reason: 'h2_ERR_HTTP2_ERROR' };
+    const before = await proxy.metric('streammesh_http_refused_requests_total', sessionError);
+    const raw = rawClient(proxy.portOf('tight'));
+    try {
+      raw.socket.write(Buffer.concat([HTTP2_PREFACE, settings]));
+      await delay(100);
+      // Acknowledged: from now on the limit of 2 binds the client.
+      raw.socket.write(h2Frame(0x4, 0x1, 0));
+      for (const id of [1, 3, 5]) raw.socket.write(h2Frame(0x1, 0x5, id, getBlock(`/over/${id}`)));
+      const deadline = performance.now() + CLOSE_WITHIN_MS;
+      while (!raw.closed()) {
+        assert.ok(performance.now() < deadline, 'the connection over the limit was kept');
+        await delay(10);
+      }
+      assert.ok(
+        web.seen.slice(seenBefore).every((seen) => seen.path !== '/over/5'),
+        'the stream over the limit reached the backend',
+      );
+      assert.ok(
+        h2FramesIn(raw.received()).some((frame) => frame.type === 0x7),
+        'no GOAWAY',
+      );
+      assert.equal(
+        await proxy.metric('streammesh_http_refused_requests_total', sessionError),
+        before + 1,
+      );
+    } finally {
+      web.handler = undefined;
+      for (const res of held) res.destroy();
+      raw.socket.destroy();
+    }
+  });
+
+  it('leaves open a session that goes idle between requests (it answers the probe)', async () => {
+    const before = await refused();
+    const session = http2Session(proxy.port);
+    try {
+      assert.equal((await send2(session, { host: 'web', path: '/first' })).status, 200);
+      await delay(REFUSAL_SWEEP_MS * 8);
+      assert.equal(session.closed || session.destroyed, false, 'the idle session was closed');
+      assert.equal((await send2(session, { host: 'web', path: '/second' })).status, 200);
+    } finally {
+      session.close();
+    }
+    assert.equal(await refused(), before);
+  });
+
+  it('leaves open a session streaming a response to a client that sends nothing', async () => {
+    const before = await refused();
+    let writer: ServerResponse | undefined;
+    web.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      writer = res;
+      res.writeHead(200);
+    };
+    const session = http2Session(proxy.port);
+    try {
+      const request = session.request({ ':path': '/stream', ':authority': 'web' });
+      request.end();
+      let bytes = 0;
+      request.on('data', (part: Buffer) => (bytes += part.length));
+      const deadline = performance.now() + 5_000;
+      while (writer === undefined) {
+        assert.ok(performance.now() < deadline, 'the request never reached the backend');
+        await delay(10);
+      }
+      // A chunk every 20 ms for eight sweeps: responses flow while the client is silent.
+      for (let i = 0; i < (REFUSAL_SWEEP_MS * 8) / 20; i += 1) {
+        writer.write(Buffer.alloc(100, 1));
+        await delay(20);
+      }
+      writer.end();
+      await new Promise((resolve) => request.once('end', resolve));
+      assert.equal(bytes, ((REFUSAL_SWEEP_MS * 8) / 20) * 100);
+      assert.equal(session.closed || session.destroyed, false);
+    } finally {
+      web.handler = undefined;
+      session.close();
+    }
+    assert.equal(await refused(), before);
+  });
+
+  it('leaves open a session congested by a client that stops reading', async () => {
+    const before = await refused();
+    const big = Buffer.alloc(4 << 20, 1);
+    web.handler = (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200);
+      res.end(big);
+    };
+    const raw = rawClient(proxy.port);
+    try {
+      // Windows wide open, so that the responses pile up in the socket rather than in flow control.
+      const wide = Buffer.alloc(6);
+      wide.writeUInt16BE(0x4, 0);
+      wide.writeUInt32BE(2 ** 31 - 1, 2);
+      const grow = Buffer.alloc(4);
+      grow.writeUInt32BE(2 ** 31 - 1 - 65_535);
+      const streams = [1, 3, 5, 7, 9, 11].map((id) => h2Frame(0x1, 0x5, id, getBlock(`/big${id}`)));
+      raw.socket.write(
+        Buffer.concat([
+          HTTP2_PREFACE,
+          h2Frame(0x4, 0, 0, wide),
+          h2Frame(0x8, 0, 0, grow),
+          ...streams,
+        ]),
+      );
+      // Never read from here on: the responses fill the kernel's buffers and then the proxy's write queue.
+      raw.socket.pause();
+      await delay(REFUSAL_SWEEP_MS * 8);
+      assert.equal(raw.closed(), false, 'the congested connection was closed');
+      assert.equal(await refused(), before);
+      // Reading again, the client gets every response in full: the session was alive all along.
+      raw.socket.resume();
+      const deadline = performance.now() + 10_000;
+      while (raw.receivedBytes() < streams.length * big.length) {
+        assert.ok(performance.now() < deadline, `only ${raw.receivedBytes()} bytes came`);
+        await delay(20);
+      }
+    } finally {
+      web.handler = undefined;
+      raw.socket.destroy();
+    }
+  });
+
+  it('forgets every session once it closes', async () => {
+    const deadline = performance.now() + 5_000;
+    while (watched() !== 0) {
+      assert.ok(performance.now() < deadline, `${watched()} sessions still watched`);
+      await delay(20);
+    }
+  });
+});
+
+describe('H2RefusalWatch, sweeps at chosen moments', () => {
+  it('does not take frames queued in the same turn (a response) for frames nghttp2 holds', async () => {
+    const server = createHttp2Server();
+    const refusals: number[] = [];
+    // A period no test reaches: only the test's own calls sweep.
+    const watch = new H2RefusalWatch(() => refusals.push(1), 3_600_000);
+    const streams: ServerHttp2Stream[] = [];
+    const sessions: ServerHttp2Session[] = [];
+    server.on('stream', (stream) => streams.push(stream));
+    server.on('session', (session) => sessions.push(session));
+    // The session's own socket property is a guarded proxy; the watch needs the socket itself.
+    const sockets: Socket[] = [];
+    server.on('connection', (socket: Socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const raw = rawClient((server.address() as AddressInfo).port);
+    try {
+      // A client that never answers PINGs: the probe stays open for the whole test.
+      raw.socket.write(
+        Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x1, 0x5, 1, getBlock('/a'))]),
+      );
+      const deadline = performance.now() + 5_000;
+      while (streams.length === 0) {
+        assert.ok(performance.now() < deadline, 'no stream');
+        await delay(10);
+      }
+      const [session] = sessions;
+      const [socket] = sockets;
+      assert.ok(session !== undefined && socket !== undefined);
+      watch.watch(session, socket);
+      watch.sweep(); // reading has stopped since watch(): the PING goes out
+      await delay(50);
+      // In one turn: a response queued, then two sweeps. Each looks after node's write pass.
+      streams[0]?.respond({ ':status': 200 });
+      watch.sweep();
+      watch.sweep();
+      await delay(50);
+      assert.deepEqual(refusals, [], 'a response queued in the sweep’s turn ended the session');
+      assert.equal(session.destroyed, false);
+      // A frame nghttp2 holds for good: DATA on stream 0 ends the session for nghttp2.
+      // The client read again since the unanswered PING, then stopped: a new PING, which nghttp2 holds.
+      raw.socket.write(h2Frame(0x0, 0, 0, Buffer.from('x')));
+      await delay(50);
+      watch.sweep(); // bytes came: the old probe is dropped
+      watch.sweep(); // reading stopped: a new PING
+      for (let look = 0; look < 2; look += 1) {
+        await delay(10);
+        assert.deepEqual(refusals, [], 'ended before its looks');
+        watch.sweep();
+      }
+      await delay(10);
+      assert.deepEqual(refusals, [1]);
+      assert.equal(session.destroyed, true);
+    } finally {
+      watch.close();
+      raw.socket.destroy();
+      server.close();
+    }
+  });
+});
