@@ -15,10 +15,14 @@
  * setting (nice 10, its heap reclaimer), the same for both anyway.
  *
  * Usage: npm run bench:http-path -- [--protocols http1,http2,grpc]
- *   [--runs N (6)] [--seconds S (5)] [--frame-check nghttp2|guard|off
- *   (the listeners' checkHttp2Frames; nghttp2, as shipped)] [--out DIR]
- * Writes loadtests/results/http-path.json (http-path-frame-check-<mode>.json
- * for another mode); prints a table.
+ *   [--runs N (6)] [--seconds S (5)] [--frame-check LIST (nghttp2,guard)]
+ *   [--out DIR]
+ * --frame-check: the listeners' checkHttp2Frames; the first is the path
+ * "streammesh" (nghttp2, as shipped), each other one more path for HTTP/2
+ * and gRPC ("streammesh-guard"), alternated with the others in the same
+ * process, so what a frame check costs is measured on one heap and JIT.
+ * Writes loadtests/results/http-path.json (http-path-frame-check-<first>.json
+ * when the first is not nghttp2); prints a table.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,7 +35,7 @@ import { formattedJson } from '../rtp/report.js';
 import { median, round } from '../rtp/stats.js';
 import { PROTOCOLS, parseList, url, type Protocol } from './endpoints.js';
 import { closedLoop } from './load.js';
-import { PATHS, startPathRig, type PathName } from './path-rig.js';
+import { BARE, STREAMMESH, startPathRig, type PathName } from './path-rig.js';
 import { repoRoot } from './proxies.js';
 import { checkAnswers } from './smoke.js';
 
@@ -48,7 +52,11 @@ const parameters = {
   protocols: parseList(args.protocols ?? PROTOCOLS.join(','), PROTOCOLS, '--protocols'),
   runs: int(args.runs, 6, 1, 30),
   seconds: int(args.seconds, 5, 1, 60),
-  frameCheck: parseList(args['frame-check'] ?? 'nghttp2', HTTP2_FRAME_CHECKS, '--frame-check')[0],
+  frameChecks: parseList(
+    args['frame-check'] ?? 'nghttp2,guard',
+    HTTP2_FRAME_CHECKS,
+    '--frame-check',
+  ),
   connections: 16,
   streams: 8,
 };
@@ -67,18 +75,20 @@ interface ProtocolResult {
   readonly requestsPerSecond: Readonly<Record<PathName, number>>;
   /** streammesh's CPU per request over the bare forwarder's. */
   readonly costRatio: number;
+  /** Each streammesh path's CPU per request over the bare forwarder's. */
+  readonly costRatios: Readonly<Record<PathName, number>>;
 }
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'streammesh-bench-http-path-'));
   const lifetimeMs = (parameters.runs * parameters.seconds * 2 * 3 + 300) * 1000;
-  const rig = await startPathRig(dir, parameters.frameCheck, lifetimeMs);
+  const rig = await startPathRig(dir, parameters.frameChecks, lifetimeMs);
   try {
     const results: Partial<Record<Protocol, ProtocolResult>> = {};
     for (const protocol of parameters.protocols) {
       // Only paths that forward correctly are loaded: requests/s must count whole exchanges.
-      for (const path of PATHS) await checkAnswers(protocol, rig.ports[protocol][path]);
+      for (const port of Object.values(rig.ports[protocol])) await checkAnswers(protocol, port);
       results[protocol] = await measure(protocol, rig.ports[protocol], rig.grpcBody);
     }
     const report = {
@@ -95,9 +105,9 @@ async function main(): Promise<void> {
     const outDir = args.out ?? join(repoRoot, 'loadtests', 'results');
     const file = join(
       outDir,
-      parameters.frameCheck === 'nghttp2'
+      parameters.frameChecks[0] === 'nghttp2'
         ? 'http-path.json'
-        : `http-path-frame-check-${parameters.frameCheck}.json`,
+        : `http-path-frame-check-${parameters.frameChecks[0]}.json`,
     );
     await writeFile(file, await formattedJson(file, report));
     process.stdout.write(table(results));
@@ -113,20 +123,26 @@ async function measure(
   ports: Readonly<Record<PathName, number>>,
   grpcBody: string,
 ): Promise<ProtocolResult> {
+  const portOf = (path: PathName): number => {
+    const port = ports[path];
+    if (port === undefined) throw new Error(`no ${path} path for ${protocol}`);
+    return port;
+  };
   const load = (path: PathName, seconds: number) =>
     closedLoop({
       protocol,
-      url: url(ports[path], protocol),
+      url: url(portOf(path), protocol),
       connections: parameters.connections,
       streams: parameters.streams,
       seconds,
       warmupSeconds: 0,
       grpcBody,
     });
-  for (const path of PATHS) await load(path, 2);
+  const paths = Object.keys(ports);
+  for (const path of paths) await load(path, 2);
   const runs: Run[] = [];
   for (let run = 0; run < parameters.runs; run++) {
-    for (const path of run % 2 === 0 ? PATHS : [...PATHS].reverse()) {
+    for (const path of run % 2 === 0 ? paths : [...paths].reverse()) {
       const before = process.cpuUsage();
       const result = await load(path, parameters.seconds);
       const used = process.cpuUsage(before);
@@ -145,38 +161,44 @@ async function measure(
       );
     }
   }
-  const of = (path: PathName, value: (run: Run) => number): number =>
-    round(median(runs.filter((run) => run.path === path).map(value)), 2);
-  const cpu = {
-    streammesh: of('streammesh', (run) => run.cpuMicrosPerRequest),
-    bare: of('bare', (run) => run.cpuMicrosPerRequest),
-  };
+  const medians = (value: (run: Run) => number): Record<PathName, number> =>
+    Object.fromEntries(
+      paths.map((path) => [
+        path,
+        round(median(runs.filter((run) => run.path === path).map(value)), 2),
+      ]),
+    );
+  const cpu = medians((run) => run.cpuMicrosPerRequest);
+  const ratioOf = (path: PathName): number => round((cpu[path] ?? NaN) / (cpu[BARE] ?? NaN), 3);
   return {
     runs,
     cpuMicrosPerRequest: cpu,
-    requestsPerSecond: {
-      streammesh: of('streammesh', (run) => run.requestsPerSecond),
-      bare: of('bare', (run) => run.requestsPerSecond),
-    },
-    costRatio: round(cpu.streammesh / cpu.bare, 3),
+    requestsPerSecond: medians((run) => run.requestsPerSecond),
+    costRatio: ratioOf(STREAMMESH),
+    costRatios: Object.fromEntries(
+      paths.filter((path) => path !== BARE).map((path) => [path, ratioOf(path)]),
+    ),
   };
 }
 
 function table(results: Partial<Record<Protocol, ProtocolResult>>): string {
   const lines = [
-    'protocol  streammesh µs/req  bare µs/req  ratio  streammesh req/s  bare req/s',
-    ...Object.entries(results).map(([protocol, result]) =>
-      [
-        protocol.padEnd(8),
-        String(result.cpuMicrosPerRequest.streammesh).padStart(17),
-        String(result.cpuMicrosPerRequest.bare).padStart(12),
-        `${result.costRatio.toFixed(2)}x`.padStart(6),
-        String(result.requestsPerSecond.streammesh).padStart(17),
-        String(result.requestsPerSecond.bare).padStart(11),
-      ].join('  '),
+    'protocol  path               µs/req  bare µs/req  ratio     req/s  bare req/s',
+    ...Object.entries(results).flatMap(([protocol, result]) =>
+      Object.entries(result.costRatios).map(([path, ratio]) =>
+        [
+          protocol.padEnd(8),
+          path.padEnd(17),
+          String(result.cpuMicrosPerRequest[path]).padStart(6),
+          String(result.cpuMicrosPerRequest[BARE]).padStart(11),
+          `${ratio.toFixed(2)}x`.padStart(5),
+          String(result.requestsPerSecond[path]).padStart(9),
+          String(result.requestsPerSecond[BARE]).padStart(10),
+        ].join('  '),
+      ),
     ),
   ];
-  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = streammesh's CPU per request / the bare forwarder's, in one thread; HTTP/2 frame check ${parameters.frameCheck ?? 'nghttp2'})\n`;
+  return `${lines.join('\n')}\n(medians of ${parameters.runs} runs of ${parameters.seconds} s; ratio = the path's CPU per request / the bare forwarder's, in one thread; path "streammesh" has HTTP/2 frame check ${parameters.frameChecks[0] ?? 'nghttp2'})\n`;
 }
 
 await runBench('bench:http-path', main, { message: 'stopping nginx' });

@@ -24,8 +24,14 @@ import type { Protocol } from './endpoints.js';
 import { GRPC_MESSAGE, grpcFrame } from './grpc-message.js';
 import { streammeshHttpConfig } from './proxies.js';
 
-export const PATHS = ['streammesh', 'bare'] as const;
-export type PathName = (typeof PATHS)[number];
+/**
+ * The paths a request can take: streammesh with the first frame check asked,
+ * the bare forwarder, and for HTTP/2 and gRPC streammesh with each other
+ * frame check asked ("streammesh-guard"), on listeners of the same service.
+ */
+export type PathName = string;
+export const STREAMMESH = 'streammesh';
+export const BARE = 'bare';
 
 export interface PathRig {
   /** Where each path listens, per protocol. */
@@ -35,10 +41,14 @@ export interface PathRig {
   close(): Promise<void>;
 }
 
-/** Starts the rig in `dir`; `frameCheck` is the streammesh listeners' checkHttp2Frames. */
+/**
+ * Starts the rig in `dir`; `frameChecks` are the streammesh listeners'
+ * checkHttp2Frames: the first for the path "streammesh", each other for a
+ * path of its own on the HTTP/2 and gRPC listeners.
+ */
 export async function startPathRig(
   dir: string,
-  frameCheck: Http2FrameCheck | undefined,
+  frameChecks: readonly Http2FrameCheck[],
   lifetimeMs: number,
 ): Promise<PathRig> {
   const grpcBody = join(dir, 'grpc-request.bin');
@@ -57,11 +67,22 @@ export async function startPathRig(
     await nginx.stop();
   };
   try {
-    await service.apply(httpSchema.parse(proxyConfig(backends, frameCheck)));
+    const [first = 'nghttp2', ...others] = frameChecks;
+    await service.apply(httpSchema.parse(proxyConfig(backends, first, others)));
+    const portsOf = async (protocol: Protocol): Promise<Record<PathName, number>> => ({
+      [STREAMMESH]: listenerPort(service, protocol),
+      [BARE]: await listen(bare[protocol]),
+      ...Object.fromEntries(
+        (protocol === 'http1' ? [] : others).map((check) => [
+          `${STREAMMESH}-${check}`,
+          listenerPort(service, `${protocol}-${check}`),
+        ]),
+      ),
+    });
     const ports = {
-      http1: { streammesh: listenerPort(service, 'http1'), bare: await listen(bare.http1) },
-      http2: { streammesh: listenerPort(service, 'http2'), bare: await listen(bare.http2) },
-      grpc: { streammesh: listenerPort(service, 'grpc'), bare: await listen(bare.grpc) },
+      http1: await portsOf('http1'),
+      http2: await portsOf('http2'),
+      grpc: await portsOf('grpc'),
     };
     return { ports, grpcBody, close };
   } catch (error) {
@@ -70,20 +91,42 @@ export async function startPathRig(
   }
 }
 
-/** bench:http's proxy.http config on ports the system picks, with the frame check as asked. */
+/**
+ * bench:http's proxy.http config on ports the system picks, its listeners
+ * with the frame check `first`, and for each of `others` a copy of the
+ * HTTP/2 and gRPC listeners and their routes ("<protocol>-<check>").
+ */
 function proxyConfig(
   backends: Readonly<Record<Protocol, number>>,
-  frameCheck: Http2FrameCheck | undefined,
+  first: Http2FrameCheck,
+  others: readonly Http2FrameCheck[],
 ): object {
   const config = streammeshHttpConfig({ http1: 0, http2: 0, grpc: 0 }, backends) as {
     listeners: Record<string, unknown>[];
+    routes: Record<string, unknown>[];
   };
+  const copies = others.flatMap((check) =>
+    (['http2', 'grpc'] as const).map((protocol) => ({ check, protocol })),
+  );
+  const copyOf = (protocol: string, check: Http2FrameCheck): string => `${protocol}-${check}`;
   return {
     ...config,
-    listeners: config.listeners.map((listener) => ({
-      ...listener,
-      checkHttp2Frames: frameCheck,
-    })),
+    listeners: [
+      ...config.listeners.map((listener) => ({ ...listener, checkHttp2Frames: first })),
+      ...copies.map(({ check, protocol }) => ({
+        ...config.listeners.find((listener) => listener['name'] === protocol),
+        name: copyOf(protocol, check),
+        checkHttp2Frames: check,
+      })),
+    ],
+    routes: [
+      ...config.routes,
+      ...copies.map(({ check, protocol }) => ({
+        ...config.routes.find((route) => route['listener'] === protocol),
+        name: copyOf(protocol, check),
+        listener: copyOf(protocol, check),
+      })),
+    ],
   };
 }
 

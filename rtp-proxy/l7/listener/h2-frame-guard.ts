@@ -18,14 +18,15 @@
  * the error code, and closes the socket.
  *
  * The price: a session on a Duplex runs on node's JS-stream path
- * (JSStreamSocket) instead of owning the socket natively, measured at about
- * 10% more proxy CPU per HTTP/2 request (issue 20). It stays because on the
- * native path node reports nothing for five of these shapes (nghttp2 sends
- * its GOAWAY and stops reading; no session event, the socket kept until the
- * idle timeout), so neither the reason nor the prompt close could come from
- * node's events: test/integration/l7/h2-native-signals.test.ts shows it and
- * fails when a node upgrade changes it. A listener whose clients are
- * trusted can take the native path with checkHttp2Frames: false.
+ * (JSStreamSocket) instead of owning the socket natively, 8-9% more CPU per
+ * HTTP/2 and gRPC request in one process, alternated (issue 20). So it is
+ * the listener's choice (checkHttp2Frames 'guard'): by default
+ * ('nghttp2') the session keeps the native path, nghttp2 refuses invalid
+ * frames itself, and H2RefusalWatch notices it, with one reason for all
+ * shapes and a close within about a second rather than at once. On the
+ * native path node reports nothing for five of these shapes
+ * (test/integration/l7/h2-native-signals.test.ts), which is why the watch
+ * has to probe.
  */
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';

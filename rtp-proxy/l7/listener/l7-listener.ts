@@ -7,15 +7,19 @@
  *
  * What the parsers refuse (smuggling shapes, oversized heads, slow clients,
  * invalid HTTP/2 frames) is answered or reset here, counted by reason, and
- * never reaches a router or an upstream.
+ * never reaches a router or an upstream. Invalid HTTP/2 frames are caught
+ * as checkHttp2Frames says: by nghttp2 on node's native socket path, its
+ * refusals noticed by H2RefusalWatch (the default), or by the frame guard
+ * reading every frame header first (H2FrameGuard).
  *
  * Budgets (issue 14): a ConnectionBudget (connections in total and per source
  * address, refused at accept; a connection that has not sent its first
  * request head, or opened its first HTTP/2 stream, within headTimeoutMs is
  * closed), counted in streammesh_listener_refused_connections_total under
  * listener "l7:<name>"; HTTP/2 streams per connection bounded by the
- * maxConcurrentStreams setting (the frame guard ends a connection over it,
- * counted as max_concurrent_streams; nghttp2 enforces it too); and requests
+ * maxConcurrentStreams setting (a connection over it is ended: by the frame
+ * guard, counted as max_concurrent_streams, or by nghttp2, counted as
+ * node's session error); and requests
  * in flight in the listener bounded by maxPendingRequests: one more is
  * answered 503 at once, counted as listener_overloaded, so a flood cannot
  * queue unbounded work.

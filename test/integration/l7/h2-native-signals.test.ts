@@ -1,16 +1,16 @@
 /**
- * Why the HTTP/2 frame guard still reads the client's bytes (and so keeps
- * downstream HTTP/2 on node's JS-stream path, ~10% of the proxy's CPU per
- * request, measured for issue 20): on node's native socket path, nghttp2
- * refuses these invalid frames with a GOAWAY, but node tells its user
- * nothing and keeps the connection, unread, until the idle timeout. Counting
- * them by reason and closing at once cannot be built on node's events.
+ * Why H2RefusalWatch has to probe (checkHttp2Frames 'nghttp2', the default)
+ * and why the frame guard ('guard') reads the client's bytes: on node's
+ * native socket path, nghttp2 refuses these invalid frames with a GOAWAY,
+ * but node tells its user nothing and keeps the connection, unread, until
+ * the idle timeout. Counting them and closing the connection cannot be
+ * built on node's events.
  *
  * A plain node:http2 server (no streammesh code) on real sockets, fed each
  * shape by a raw client. When a node upgrade makes one of these cases
  * observable (a session 'error', 'frameError' or 'close', or the socket
- * closed), this test fails: the guard may then be able to leave the byte
- * path for it (see h2-frame-guard.ts).
+ * closed), this test fails: the watch may then listen for it instead of
+ * probing (see h2-refusal-watch.ts).
  */
 import assert from 'node:assert/strict';
 import { createServer as createHttp2Server, type ServerHttp2Session } from 'node:http2';
@@ -93,7 +93,7 @@ describe("node's native HTTP/2 path and invalid frames", () => {
       assert.deepEqual(
         events,
         [],
-        'node now reports this case: the frame guard may not need the byte path for it',
+        'node now reports this case: the refusal watch may not need to probe for it',
       );
       assert.ok(open, 'node closed the connection by itself');
     });
