@@ -58,6 +58,12 @@ const HOP_BY_HOP = new Set([
 export interface H2cUpgradeOptions {
   /** The socket is destroyed when the preface has not arrived by then. */
   readonly prefaceTimeoutMs?: number;
+  /**
+   * Gives the socket, its bytes put back, to an HTTP/2 session; by default
+   * the server's own 'connection'. A listener passes its own, so the frame
+   * check it is configured with applies to upgraded connections too.
+   */
+  readonly handOff?: (socket: Duplex) => void;
 }
 
 function tokens(value: string | string[] | undefined): string[] {
@@ -284,7 +290,8 @@ export function upgradeToH2c(
     socket.unshift(
       Buffer.concat([buffered.subarray(0, scan.end), injected, buffered.subarray(scan.end)]),
     );
-    h2server.emit('connection', socket);
+    if (options.handOff === undefined) h2server.emit('connection', socket);
+    else options.handOff(socket);
   }
 
   socket.on('end', fail);

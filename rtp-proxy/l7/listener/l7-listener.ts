@@ -628,7 +628,10 @@ export class L7Listener {
     if (upgrade === 'h2c') {
       // h2c is cleartext HTTP/2 only (RFC 9113 section 3.1); over TLS, ALPN chose the protocol.
       if (this.config.protocol === 'auto' && this.#tls === undefined && wantsH2cUpgrade(req)) {
-        upgradeToH2c(req, socket, head, this.#http2);
+        upgradeToH2c(req, socket, head, this.#http2, {
+          // node:http's upgrade socket is the connection's own (cleartext: no TLS here).
+          handOff: (upgraded) => this.#serveHttp2(upgraded as Socket),
+        });
         return;
       }
       // RFC 9113 section 3.1: a server may ignore the upgrade and answer over HTTP/1.1.

@@ -105,6 +105,9 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
       listeners: [
         { name: 'h2', listen: '127.0.0.1:0', protocol: 'http2' },
         { name: 'tight', listen: '127.0.0.1:0', protocol: 'http2', maxConcurrentStreams: 2 },
+        // protocol auto: HTTP/1.1 too, and so Upgrade: h2c.
+        { name: 'auto', listen: '127.0.0.1:0' },
+        { name: 'auto-guard', listen: '127.0.0.1:0', checkHttp2Frames: 'guard' },
       ],
       routes: [{ name: 'web', match: { path: { prefix: '/' } }, action: { cluster: 'web' } }],
       clusters: [{ name: 'web', endpoints: [web.address] }],
@@ -214,6 +217,50 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
       raw.socket.destroy();
     }
   });
+
+  for (const { listener, reason } of [
+    { listener: 'auto', reason: REASON },
+    { listener: 'auto-guard', reason: 'h2_stream_zero' },
+  ]) {
+    it(`applies the listener's frame check to a connection upgraded with h2c (${listener}: counted as ${reason})`, async () => {
+      const counted = { listener, reason };
+      const before = await proxy.metric('streammesh_http_refused_requests_total', counted);
+      const raw = rawClient(proxy.portOf(listener));
+      try {
+        const clientSettings = Buffer.alloc(0);
+        raw.socket.write(
+          [
+            'GET /upgraded HTTP/1.1',
+            'Host: web',
+            'Connection: Upgrade, HTTP2-Settings',
+            'Upgrade: h2c',
+            `HTTP2-Settings: ${clientSettings.toString('base64url')}`,
+            '',
+            '',
+          ].join('\r\n'),
+        );
+        const deadline = performance.now() + CLOSE_WITHIN_MS;
+        while (!raw.received().includes('\r\n\r\n')) {
+          assert.ok(performance.now() < deadline, 'no answer to the upgrade');
+          await delay(10);
+        }
+        assert.match(raw.received().toString('latin1'), /^HTTP\/1\.1 101 /);
+        raw.socket.write(Buffer.concat([HTTP2_PREFACE, settings]));
+        await delay(100);
+        raw.socket.write(h2Frame(0x0, 0, 0, Buffer.from('x')));
+        while (!raw.closed()) {
+          assert.ok(performance.now() < deadline, 'the refused upgraded connection was kept');
+          await delay(10);
+        }
+        assert.equal(
+          await proxy.metric('streammesh_http_refused_requests_total', counted),
+          before + 1,
+        );
+      } finally {
+        raw.socket.destroy();
+      }
+    });
+  }
 
   it('leaves open a session that goes idle between requests (it answers the probe)', async () => {
     const before = await refused();
