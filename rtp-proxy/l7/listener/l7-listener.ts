@@ -629,8 +629,11 @@ export class L7Listener {
       // h2c is cleartext HTTP/2 only (RFC 9113 section 3.1); over TLS, ALPN chose the protocol.
       if (this.config.protocol === 'auto' && this.#tls === undefined && wantsH2cUpgrade(req)) {
         upgradeToH2c(req, socket, head, this.#http2, {
-          // node:http's upgrade socket is the connection's own (cleartext: no TLS here).
-          handOff: (upgraded) => this.#serveHttp2(upgraded as Socket),
+          // node:http's upgrade socket is the connection's own net.Socket (cleartext: no TLS here).
+          handOff: (upgraded) => {
+            if (upgraded instanceof Socket) this.#serveHttp2(upgraded);
+            else this.#http2.emit('connection', upgraded);
+          },
         });
         return;
       }
