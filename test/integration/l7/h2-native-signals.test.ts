@@ -17,24 +17,9 @@ import { createServer as createHttp2Server, type ServerHttp2Session } from 'node
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HTTP2_PREFACE, delay, h2Frame, h2FramesIn } from '../../helpers/l7-harness.js';
+import { SILENT_ON_NATIVE_PATH } from '../../helpers/h2-invalid-frames.js';
 
 const settings = h2Frame(0x4, 0, 0);
-
-/** Shapes the frame guard refuses that node's native path lets pass silently, with nghttp2's GOAWAY code. */
-const SILENT: readonly { name: string; bytes: Buffer; code: number }[] = [
-  { name: 'DATA on stream 0', bytes: h2Frame(0x0, 0, 0, Buffer.from('x')), code: 0x1 },
-  { name: 'frame over 16 KiB', bytes: h2Frame(0x0, 0, 1, Buffer.alloc(20_000)), code: 0x6 },
-  { name: 'SETTINGS of 5 bytes', bytes: h2Frame(0x4, 0, 0, Buffer.alloc(5)), code: 0x6 },
-  { name: 'PING of 4 bytes', bytes: h2Frame(0x6, 0, 0, Buffer.alloc(4)), code: 0x6 },
-  {
-    name: 'HEADERS without END_HEADERS then DATA',
-    bytes: Buffer.concat([
-      h2Frame(0x1, 0x0, 1, Buffer.from([0x82])),
-      h2Frame(0x0, 0, 1, Buffer.from('x')),
-    ]),
-    code: 0x1,
-  },
-];
 
 /** How long node is given to say something; the guard closes such a connection at once. */
 const WATCH_MS = 500;
@@ -74,7 +59,7 @@ describe("node's native HTTP/2 path and invalid frames", () => {
     http2.close();
   });
 
-  for (const shape of SILENT) {
+  for (const shape of SILENT_ON_NATIVE_PATH) {
     it(`${shape.name}: nghttp2 sends GOAWAY ${shape.code}, node reports nothing and keeps the socket`, async () => {
       const client = connect(port, '127.0.0.1');
       client.on('error', () => undefined);

@@ -34,37 +34,16 @@ import {
   type RunningProxy,
   startProxy,
 } from '../../helpers/l7-harness.js';
+import {
+  SILENT_ON_NATIVE_PATH,
+  checkHeldStreamFreedOnInvalidFrame,
+  getRequestBlock,
+} from '../../helpers/h2-invalid-frames.js';
 
 const settings = h2Frame(0x4, 0, 0);
 const REASON = 'h2_refused_by_nghttp2';
 /** A refused session is ended within about three sweeps; this leaves room for a loaded machine. */
 const CLOSE_WITHIN_MS = 3_000;
-
-/**
- * Invalid shapes on which node's native path is silent (h2-native-signals.test.ts),
- * with nghttp2's GOAWAY code: only the watch can count and close them.
- */
-const SILENT: readonly { name: string; bytes: Buffer; code: number }[] = [
-  { name: 'DATA on stream 0', bytes: h2Frame(0x0, 0, 0, Buffer.from('x')), code: 0x1 },
-  { name: 'frame over 16 KiB', bytes: h2Frame(0x0, 0, 1, Buffer.alloc(20_000)), code: 0x6 },
-  { name: 'SETTINGS of 5 bytes', bytes: h2Frame(0x4, 0, 0, Buffer.alloc(5)), code: 0x6 },
-  { name: 'PING of 4 bytes', bytes: h2Frame(0x6, 0, 0, Buffer.alloc(4)), code: 0x6 },
-  {
-    name: 'HEADERS without END_HEADERS then DATA',
-    bytes: Buffer.concat([
-      h2Frame(0x1, 0x0, 1, Buffer.from([0x82])),
-      h2Frame(0x0, 0, 1, Buffer.from('x')),
-    ]),
-    code: 0x1,
-  },
-];
-
-/** An HPACK block for GET http://web<path> (static-table :method, :scheme; literal :authority, :path). */
-function getBlock(path: string): Buffer {
-  const literal = (nameIndex: number, value: string): Buffer =>
-    Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
-  return Buffer.concat([Buffer.from([0x82, 0x86]), literal(1, 'web'), literal(4, path)]);
-}
 
 /** A raw client: what it received, and whether the proxy has closed it. */
 function rawClient(port: number): {
@@ -120,7 +99,7 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
     await web.close();
   });
 
-  for (const shape of SILENT) {
+  for (const shape of SILENT_ON_NATIVE_PATH) {
     it(`closes the connection on ${shape.name} (GOAWAY ${shape.code} from nghttp2), counted`, async () => {
       const before = await refused();
       const started = performance.now();
@@ -137,47 +116,8 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
     });
   }
 
-  it('frees what a stream in flight held when its connection sends an invalid frame, and serves another connection meanwhile', async () => {
-    const held: ServerResponse[] = [];
-    web.handler = (_req: IncomingMessage, res: ServerResponse) => {
-      held.push(res);
-    };
-    const other = http2Session(proxy.port);
-    try {
-      const seenBefore = web.seen.length;
-      const before = await refused();
-      const raw = rawClient(proxy.port);
-      raw.socket.write(
-        Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x1, 0x5, 1, getBlock('/held'))]),
-      );
-      const deadline = performance.now() + 5_000;
-      while (web.seen.length === seenBefore) {
-        assert.ok(performance.now() < deadline, 'stream 1 never reached the backend');
-        await delay(10);
-      }
-      const pending = (): number | undefined => proxy.service.listeners.get('h2')?.pendingRequests;
-      assert.equal(pending(), 1);
-      raw.socket.write(h2Frame(0x0, 0, 0, Buffer.from('x')));
-      while (!raw.closed()) {
-        assert.ok(performance.now() < deadline, 'the refused connection was not closed');
-        await delay(10);
-      }
-      const goaway = h2FramesIn(raw.received()).find((frame) => frame.type === 0x7);
-      assert.equal(goaway?.payload.readUInt32BE(4), 0x1);
-      assert.equal(await refused(), before + 1);
-      while (pending() !== 0) {
-        assert.ok(performance.now() < deadline, 'the closed connection kept its request slot');
-        await delay(10);
-      }
-      web.handler = undefined;
-      const answer = await send2(other, { host: 'web', path: '/other' });
-      assert.equal(answer.status, 200);
-    } finally {
-      web.handler = undefined;
-      for (const res of held) res.destroy();
-      other.close();
-    }
-  });
+  it('frees what a stream in flight held when its connection sends an invalid frame, and serves another connection meanwhile', () =>
+    checkHeldStreamFreedOnInvalidFrame(proxy, web, 'h2', REASON));
 
   it('ends a connection that opens more streams than maxConcurrentStreams before the excess reaches the backend (nghttp2 refuses it; counted as its session error)', async () => {
     const held: ServerResponse[] = [];
@@ -193,7 +133,8 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
       await delay(100);
       // Acknowledged: from now on the limit of 2 binds the client.
       raw.socket.write(h2Frame(0x4, 0x1, 0));
-      for (const id of [1, 3, 5]) raw.socket.write(h2Frame(0x1, 0x5, id, getBlock(`/over/${id}`)));
+      for (const id of [1, 3, 5])
+        raw.socket.write(h2Frame(0x1, 0x5, id, getRequestBlock(`/over/${id}`)));
       const deadline = performance.now() + CLOSE_WITHIN_MS;
       while (!raw.closed()) {
         assert.ok(performance.now() < deadline, 'the connection over the limit was kept');
@@ -325,7 +266,9 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
       wide.writeUInt32BE(2 ** 31 - 1, 2);
       const grow = Buffer.alloc(4);
       grow.writeUInt32BE(2 ** 31 - 1 - 65_535);
-      const streams = [1, 3, 5, 7, 9, 11].map((id) => h2Frame(0x1, 0x5, id, getBlock(`/big${id}`)));
+      const streams = [1, 3, 5, 7, 9, 11].map((id) =>
+        h2Frame(0x1, 0x5, id, getRequestBlock(`/big${id}`)),
+      );
       raw.socket.write(
         Buffer.concat([
           HTTP2_PREFACE,
@@ -379,7 +322,7 @@ describe('H2RefusalWatch, sweeps at chosen moments', () => {
     try {
       // A client that never answers PINGs: the probe stays open for the whole test.
       raw.socket.write(
-        Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x1, 0x5, 1, getBlock('/a'))]),
+        Buffer.concat([HTTP2_PREFACE, settings, h2Frame(0x1, 0x5, 1, getRequestBlock('/a'))]),
       );
       const deadline = performance.now() + 5_000;
       while (streams.length === 0) {

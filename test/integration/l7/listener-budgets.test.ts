@@ -28,6 +28,7 @@ import {
   type Backend,
   type RunningProxy,
 } from '../../helpers/l7-harness.js';
+import { getRequestBlock } from '../../helpers/h2-invalid-frames.js';
 
 const LISTENER = 'edge';
 const BUDGET_LABEL = `l7:${LISTENER}`;
@@ -268,7 +269,8 @@ describe('L7 listener budgets', () => {
     raw.write(h2Frame(0x4, 0x1, 0));
     // The backend holds every request, so each stream that reaches it stays open.
     const opened = maxConcurrentStreams + 1;
-    for (let i = 0; i < opened; i += 1) raw.write(h2Frame(0x1, 0x5, 2 * i + 1, requestBlock(i)));
+    for (let i = 0; i < opened; i += 1)
+      raw.write(h2Frame(0x1, 0x5, 2 * i + 1, getRequestBlock(`/held/${i}`)));
     await closed;
     // The frame guard refuses the stream over the advertised limit before nghttp2
     // sees it: a GOAWAY (PROTOCOL_ERROR) ends the connection (awaited above), and
@@ -333,8 +335,8 @@ describe('L7 listener budgets', () => {
     // maxSessionMemory, or, as here (the cheap way to make it), when a header
     // list has more fields than node takes (128).
     const fields = Array.from({ length: 200 }, (_, i) => literalNewName(`x-field-${i}`, 'v'));
-    raw.write(h2Frame(0x1, 0x5, 1, Buffer.concat([requestBlock(0), ...fields])));
-    raw.write(h2Frame(0x1, 0x5, 3, requestBlock(1)));
+    raw.write(h2Frame(0x1, 0x5, 1, Buffer.concat([getRequestBlock(`/held/0`), ...fields])));
+    raw.write(h2Frame(0x1, 0x5, 3, getRequestBlock(`/held/1`)));
     const deadline = performance.now() + 5_000;
     while (!framesOf(received).some((f) => f.type === 0x1 && f.stream === 3)) {
       assert.ok(performance.now() < deadline, 'no answer on stream 3');
@@ -444,12 +446,4 @@ function framesOf(
     at += 9 + length;
   }
   return frames;
-}
-
-/** An HPACK header block for GET http://web/held/<n>, literal fields without indexing (RFC 7541). */
-function requestBlock(n: number): Buffer {
-  const literal = (nameIndex: number, value: string): Buffer =>
-    Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
-  // 0x82 :method GET, 0x86 :scheme http (static table); :authority is index 1, :path index 4.
-  return Buffer.concat([Buffer.from([0x82, 0x86]), literal(1, 'web'), literal(4, `/held/${n}`)]);
 }
