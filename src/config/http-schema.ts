@@ -243,7 +243,7 @@ const listenerSchema = z
       .union([z.enum(HTTP2_FRAME_CHECKS), z.boolean()])
       .default('nghttp2')
       .describe(
-        "How invalid HTTP/2 frames from clients are caught. 'nghttp2' (default): node's HTTP/2 keeps its native socket path, nghttp2 answers an invalid frame with a GOAWAY, and streammesh notices within about a second that nghttp2 ended the session, counts it (h2_refused_by_nghttp2) and closes it. 'guard': every frame header is checked in JavaScript before node sees it, so each kind is counted under its own reason and closed at once, and refused streams (ENHANCE_YOUR_CALM) are counted too, for about 30% more CPU a request. 'off': nghttp2's GOAWAY only, uncounted, the connection kept until the idle timeout. true and false are the older spellings of 'guard' and 'off'.",
+        "How invalid HTTP/2 frames from clients are caught. 'nghttp2' (default): node's HTTP/2 keeps its native socket path, nghttp2 answers an invalid frame with a GOAWAY, and streammesh notices within about a second that nghttp2 ended the session, counts it (h2_refused_by_nghttp2) and closes it. 'guard': every frame header is checked in JavaScript before node sees it, so each kind is counted under its own reason and closed at once, and refused streams (ENHANCE_YOUR_CALM) are counted too, for 7-9% more CPU an HTTP/2 request. 'off': nghttp2's GOAWAY only, uncounted, the connection kept until the idle timeout. true and false are the older spellings of 'guard' and 'off'.",
       ),
     tls: listenerTlsSchema.optional(),
     authorization: authorizationSchema.optional(),

@@ -448,14 +448,14 @@ export class L7Listener {
     // 'session' is emitted synchronously inside emit('connection'); its first stream meets the head deadline.
     this.#connectingSocket = socket;
     try {
-      this.#serveHttp2Guarded(socket);
+      this.#handOverHttp2(socket);
     } finally {
       this.#connectingSocket = undefined;
       this.#connectingSession = undefined;
     }
   }
 
-  #serveHttp2Guarded(socket: Socket): void {
+  #handOverHttp2(socket: Socket): void {
     const check = frameCheck(this.config.checkHttp2Frames);
     if (check !== 'guard') {
       this.#http2.emit('connection', socket);
