@@ -240,7 +240,9 @@ const listenerSchema = z
         "Memory one HTTP/2 connection may hold in node's HTTP/2 session (streams, header tables, data queued to send), in MB; over it, new streams are refused (ENHANCE_YOUR_CALM). Times maxConnections bounds the listener's total.",
       ),
     checkHttp2Frames: z
-      .union([z.enum(HTTP2_FRAME_CHECKS), z.boolean()])
+      .union([z.enum(HTTP2_FRAME_CHECKS), z.boolean()], {
+        error: `one of ${HTTP2_FRAME_CHECKS.map((check) => `'${check}'`).join(', ')}, or true ('guard') / false ('off')`,
+      })
       .default('nghttp2')
       .describe(
         "How invalid HTTP/2 frames from clients are caught. 'nghttp2' (default): node's HTTP/2 keeps its native socket path, nghttp2 answers an invalid frame with a GOAWAY, and streammesh notices within about a second that nghttp2 ended the session, counts it (h2_refused_by_nghttp2) and closes it. 'guard': every frame header is checked in JavaScript before node sees it, so each kind is counted under its own reason and closed at once, and refused streams (ENHANCE_YOUR_CALM) are counted too, for 7-9% more CPU an HTTP/2 request. 'off': nghttp2's GOAWAY only, uncounted, the connection kept until the idle timeout. true and false are the older spellings of 'guard' and 'off'.",
