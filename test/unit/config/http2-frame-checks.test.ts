@@ -31,11 +31,12 @@ describe('checkHttp2Frames', () => {
   it('refuses anything else, naming the modes', () => {
     for (const setting of ['native', 'GUARD', 1, null, {}]) {
       const result = parsed(setting);
-      assert.equal(result.success, false, JSON.stringify(setting));
-      const issue = result.error?.issues[0];
-      assert.deepEqual(issue?.path, ['listeners', 0, 'checkHttp2Frames']);
+      if (result.success) assert.fail(`${JSON.stringify(setting)} was taken`);
+      const [issue] = result.error.issues;
+      assert.ok(issue !== undefined);
+      assert.deepEqual(issue.path, ['listeners', 0, 'checkHttp2Frames']);
       assert.match(
-        issue?.message ?? '',
+        issue.message,
         /'nghttp2', 'guard', 'off', or true \('guard'\) \/ false \('off'\)/,
       );
     }
