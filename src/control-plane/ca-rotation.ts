@@ -96,7 +96,11 @@ export interface CaView {
   readonly roots: readonly RootView[];
   /** The root of the control plane's own gRPC certificate. */
   readonly controlPlaneRoot: string | null;
-  /** A rotation whose bundle not every connected node has ACKed yet. */
+  /**
+   * A rotation whose bundle not every connected node has ACKed yet, or
+   * whose control plane certificate, renewed after the ACKs, is not yet in
+   * place (controlPlaneRoot is the new root once this is false).
+   */
   readonly rotationPending: boolean;
   /** Whether every connected node ACKed the bundle and holds a live certificate from the issuer. */
   readonly everyNodeOnIssuer: boolean;
@@ -121,6 +125,8 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
   /** The issuer (PEM) every connected node trusted last time all had ACKed. */
   #settledIssuer: string;
   #pending: NodeJS.Timeout | undefined;
+  /** The control plane's own renewal after every ACK, while it runs. */
+  #ownRenewal: Promise<void> | undefined;
   /** A rotate() under way: a second one waits for none, it is refused (the CA writes files). */
   #rotating = false;
   #closed = false;
@@ -295,7 +301,7 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
         issuer: root.fingerprint256 === issuer,
       })),
       controlPlaneRoot: own === undefined ? null : fingerprintOf(own.chainPem),
-      rotationPending: this.#pending !== undefined,
+      rotationPending: this.#pending !== undefined || this.#ownRenewal !== undefined,
       everyNodeOnIssuer: connected.every(
         (node) => node.bundleAcked && node.certificate?.fromIssuer === true,
       ),
@@ -345,14 +351,20 @@ export class CaRotation extends EventEmitter<{ change: [] }> {
         return;
       }
       this.#settledIssuer = this.#options.ca.issuerCertificate();
-      this.#options.own.renew().then(
-        () => this.#options.log.info('control plane certificate renewed from the new root'),
-        (error: unknown) =>
-          this.#options.log.error(
-            { error: errorMessage(error) },
-            'control plane certificate could not be renewed after the rotation; it renews at half-life',
-          ),
-      );
+      const renewal = this.#options.own
+        .renew()
+        .then(
+          () => this.#options.log.info('control plane certificate renewed from the new root'),
+          (error: unknown) =>
+            this.#options.log.error(
+              { error: errorMessage(error) },
+              'control plane certificate could not be renewed after the rotation; it renews at half-life',
+            ),
+        )
+        .finally(() => {
+          if (this.#ownRenewal === renewal) this.#ownRenewal = undefined;
+        });
+      this.#ownRenewal = renewal;
     };
     check();
   }

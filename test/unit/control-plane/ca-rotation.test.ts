@@ -52,6 +52,8 @@ describe('CA rotation on the control plane', () => {
   let refreshes = 0;
   /** The root (PEM) the control plane's own certificate comes from. */
   let ownRoot = '';
+  /** What the control plane's renewal waits for before its certificate changes. */
+  let renewalGate: Promise<void> = Promise.resolve();
   let nonce = 0;
 
   const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
@@ -74,10 +76,11 @@ describe('CA rotation on the control plane', () => {
       registry,
       own: {
         // The control plane's certificate: from the CA's issuer at each renewal.
-        renew: () => {
+        renew: async () => {
           renewals += 1;
+          // A renewal takes a while (a key, a signature): a test may hold it open.
+          await renewalGate;
           ownRoot = ca.issuerCertificate();
-          return Promise.resolve();
         },
         current: () => ({
           spiffeId: `spiffe://${TRUST_DOMAIN}/ns/streammesh/sa/control-plane`,
@@ -160,11 +163,20 @@ describe('CA rotation on the control plane', () => {
         ['proxy-b', false],
       ],
     );
+    let releaseRenewal = (): void => undefined;
+    renewalGate = new Promise((resolve) => (releaseRenewal = resolve));
     ack('proxy-b');
     await until(() => renewals === 1);
     assert.equal(rotation.settledIssuer(), ca.issuerCertificate());
     assert.notEqual(rotation.settledIssuer(), firstPem);
-    assert.equal(rotation.view().rotationPending, false);
+    // Every node ACKed, but the control plane's certificate is still the old root's.
+    const renewing = rotation.view();
+    assert.ok(renewing.nodes.every((node) => node.bundleAcked));
+    assert.equal(renewing.controlPlaneRoot, first);
+    assert.equal(renewing.rotationPending, true, 'settled before the control plane renewed');
+    releaseRenewal();
+    await until(() => !rotation.view().rotationPending);
+    assert.equal(rotation.view().controlPlaneRoot, fingerprint(ca.issuerCertificate()));
     assert.equal(await counter(metrics, 'streammesh_control_plane_ca_rotations_total'), 1);
   });
 
