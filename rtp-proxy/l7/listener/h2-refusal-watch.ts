@@ -15,7 +15,8 @@
  * so frames queued in the same turn (a response) are not mistaken for held
  * ones. A congested session holds frames too, but behind bytes in the
  * socket's write queue; a busy session never stops reading, so it is never
- * probed.
+ * probed, and an idle one is probed once (its answer is not taken for new
+ * traffic).
  *
  * The price against the frame guard (h2-frame-guard.ts), which reads every
  * frame header in JavaScript and so takes the session off the native path:
@@ -38,7 +39,17 @@ interface Watched {
   probing: boolean;
   /** Sweeps in a row that found frames held with nothing waiting on the socket. */
   held: number;
+  /** The probe's answer came since the last sweep: its own bytes are no sign of traffic. */
+  answered: boolean;
 }
+
+/**
+ * What a PING's answer adds to bytesRead: its frame (9 + 8 bytes), in a TLS
+ * record (up to 29 bytes more) on a TLS socket. Growth up to this right after
+ * an answer is taken for the answer, or an idle session would be probed
+ * again every other sweep, answering each time.
+ */
+const PING_ANSWER_BYTES = 64;
 
 /** Looks in a row that must find frames held before a session counts as ended by nghttp2. */
 const HELD_LOOKS = 2;
@@ -65,6 +76,7 @@ export class H2RefusalWatch {
       reading: true,
       probing: false,
       held: 0,
+      answered: false,
     });
     session.once('close', () => {
       this.#sessions.delete(session);
@@ -97,8 +109,10 @@ export class H2RefusalWatch {
     for (const [session, watched] of this.#sessions) {
       if (session.destroyed || session.closed) continue;
       const bytesRead = watched.socket.bytesRead;
-      const grew = bytesRead !== watched.bytesRead;
+      const answerOnly = watched.answered && bytesRead - watched.bytesRead <= PING_ANSWER_BYTES;
+      const grew = bytesRead !== watched.bytesRead && !answerOnly;
       watched.bytesRead = bytesRead;
+      watched.answered = false;
       if (watched.probing && !grew) {
         probing.push(session);
         continue;
@@ -127,9 +141,10 @@ export class H2RefusalWatch {
   #probe(session: ServerHttp2Session, watched: Watched): void {
     try {
       // The answer clears the probe; a session that closes first cancels it with an error.
-      watched.probing = session.ping(() => {
+      watched.probing = session.ping((error) => {
         watched.probing = false;
         watched.held = 0;
+        watched.answered = error === null;
       });
     } catch {
       // A session node has begun to destroy: its 'close' ends the watch.

@@ -305,6 +305,48 @@ describe("HTTP/2 on node's native path: sessions nghttp2 ends are counted and cl
 });
 
 describe('H2RefusalWatch, sweeps at chosen moments', () => {
+  it('probes an idle session once, not again for its own answer', async () => {
+    const server = createHttp2Server();
+    const sessions: ServerHttp2Session[] = [];
+    const sockets: Socket[] = [];
+    server.on('session', (session) => sessions.push(session));
+    server.on('connection', (socket: Socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2Session((server.address() as AddressInfo).port);
+    const watch = new H2RefusalWatch(() => assert.fail('an idle session was ended'), 3_600_000);
+    let pings = 0;
+    client.on('ping', () => (pings += 1));
+    try {
+      const deadline = performance.now() + 5_000;
+      while (sessions.length === 0) {
+        assert.ok(performance.now() < deadline, 'no session');
+        await delay(10);
+      }
+      await delay(100);
+      const [session] = sessions;
+      const [socket] = sockets;
+      assert.ok(session !== undefined && socket !== undefined);
+      watch.watch(session, socket);
+      for (let sweep = 0; sweep < 10; sweep += 1) {
+        watch.sweep();
+        await delay(30);
+      }
+      assert.equal(pings, 1);
+      // Traffic again, then quiet: one more probe.
+      client.ping(() => undefined);
+      await delay(30);
+      for (let sweep = 0; sweep < 6; sweep += 1) {
+        watch.sweep();
+        await delay(30);
+      }
+      assert.equal(pings, 2);
+    } finally {
+      watch.close();
+      client.destroy();
+      server.close();
+    }
+  });
+
   it('does not take frames queued in the same turn (a response) for frames nghttp2 holds', async () => {
     const server = createHttp2Server();
     const refusals: number[] = [];
