@@ -149,10 +149,13 @@ export class L7Listener {
   readonly #requestRate: SourceRateLimiter | undefined;
   /** Sessions on node's native path that nghttp2 ends for an invalid frame (checkHttp2Frames 'nghttp2'). */
   readonly #refusals = new H2RefusalWatch(() => this.#count('h2_refused_by_nghttp2'));
+  /** How this listener catches invalid HTTP/2 frames (its checkHttp2Frames). */
+  readonly #frameCheck: Http2FrameCheck;
 
   private constructor(options: L7ListenerOptions) {
     this.#options = options;
     this.config = options.config;
+    this.#frameCheck = frameCheck(options.config.checkHttp2Frames);
     const { config } = options;
     const name = config.name;
     const perSecond = config.requestsPerSecondPerSource;
@@ -451,16 +454,13 @@ export class L7Listener {
       this.#handOverHttp2(socket);
     } finally {
       this.#connectingSocket = undefined;
-      this.#connectingSession = undefined;
     }
   }
 
   #handOverHttp2(socket: Socket): void {
-    const check = frameCheck(this.config.checkHttp2Frames);
-    if (check !== 'guard') {
+    if (this.#frameCheck !== 'guard') {
+      // Natively: #watchSession puts the session under the refusal watch ('nghttp2').
       this.#http2.emit('connection', socket);
-      const session = this.#connectingSession;
-      if (check === 'nghttp2' && session !== undefined) this.#refusals.watch(session, socket);
       return;
     }
     const guard = new H2FrameGuard(
@@ -485,13 +485,13 @@ export class L7Listener {
 
   #connectingAddress: string | undefined;
   #connectingSocket: Socket | undefined;
-  /** The session 'session' made for the connection being handed over. */
-  #connectingSession: ServerHttp2Session | undefined;
 
   #watchSession(session: ServerHttp2Session): void {
     const socket = this.#connectingSocket;
-    this.#connectingSession = socket === undefined ? undefined : session;
     if (socket !== undefined) session.once('stream', () => this.#headMet(socket));
+    // The session owns `socket` natively unless the guard stands between them.
+    if (socket !== undefined && this.#frameCheck === 'nghttp2')
+      this.#refusals.watch(session, socket);
     if (this.#connectingAddress !== undefined) {
       (session as { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = this.#connectingAddress;
     }
