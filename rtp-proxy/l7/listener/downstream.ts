@@ -1,16 +1,35 @@
 /**
  * The downstream side of a request, whichever protocol it came in on: node's
- * HTTP/1.1 server and its HTTP/2 compatibility layer give the same shape,
- * and these helpers cover the few places they differ.
+ * HTTP/1.1 server and the HTTP/2 exchange on node's stream API
+ * (h2-exchange.ts) give the same shape of head, and these helpers cover the
+ * few places they differ (where the body is read from and written to, the
+ * connection's facts, how an exchange is cut).
  */
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { GrpcStatus, grpcMessage, grpcStatusForHttp } from '../grpc.js';
 import type { DownstreamFacts } from '../headers.js';
+import { Http2Request, Http2Response } from './h2-exchange.js';
 
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
-export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+export type DownstreamRequest = IncomingMessage | Http2Request;
+export type DownstreamResponse = ServerResponse | Http2Response;
+
+/** Where the request body is read: node:http's request, or the HTTP/2 stream itself. */
+export function requestBodyOf(req: DownstreamRequest): Readable {
+  return req instanceof Http2Request ? req.stream : req;
+}
+
+/**
+ * Where a relayed response body is written, once the head has gone:
+ * node:http's response, or the HTTP/2 stream itself. (The answer to HEAD, a
+ * 204 or a 304 has no body to write: node's HTTP/1.1 client and nghttp2
+ * read none.)
+ */
+export function responseBodyOf(res: DownstreamResponse): Writable {
+  return res instanceof Http2Response ? res.stream : res;
+}
 
 /** An HTTP/1.1 Upgrade request's connection, which node:http handed over with the request. */
 export interface DownstreamUpgrade {
@@ -49,12 +68,12 @@ export function upgradeResponse(req: IncomingMessage, socket: Socket): ServerRes
 export const CLIENT_ADDRESS = Symbol('streammesh.clientAddress');
 
 export function clientAddressOf(req: DownstreamRequest): string | undefined {
-  if ('stream' in req) {
+  if (req instanceof Http2Request) {
     const session = req.stream.session as { [CLIENT_ADDRESS]?: string } | undefined;
     const address = session?.[CLIENT_ADDRESS];
     if (address !== undefined) return address;
   }
-  return req.socket.remoteAddress;
+  return req.socket?.remoteAddress;
 }
 
 /**
@@ -65,7 +84,7 @@ export const PEER_IDENTITY = Symbol('streammesh.peerIdentity');
 
 /** The peer's SPIFFE ID verified by mutual TLS; undefined on any other connection. */
 export function peerIdentityOf(req: DownstreamRequest): string | undefined {
-  if ('stream' in req) {
+  if (req instanceof Http2Request) {
     const session = req.stream.session as { [PEER_IDENTITY]?: string } | undefined;
     return session?.[PEER_IDENTITY];
   }
@@ -77,7 +96,7 @@ export const ENCRYPTED = Symbol('streammesh.encrypted');
 
 /** Whether the request came over TLS (for X-Forwarded-Proto). */
 export function isEncrypted(req: DownstreamRequest): boolean {
-  if ('stream' in req) {
+  if (req instanceof Http2Request) {
     return (req.stream.session as { [ENCRYPTED]?: boolean } | undefined)?.[ENCRYPTED] === true;
   }
   return (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
@@ -99,7 +118,7 @@ export function downstreamFacts(req: DownstreamRequest): DownstreamFacts {
  * request's upstream body is ended at once rather than piped.
  */
 export function hasNoBody(req: DownstreamRequest): boolean {
-  if ('stream' in req) return req.stream.endAfterHeaders;
+  if (req instanceof Http2Request) return req.stream.endAfterHeaders;
   const { headers } = req;
   if (headers['transfer-encoding'] !== undefined) return false;
   const length = headers['content-length'];
@@ -121,12 +140,12 @@ export function writeHead(
   status: number,
   headers: OutgoingHttpHeaders,
 ): void {
-  (res as ServerResponse).writeHead(status, headers);
+  res.writeHead(status, headers);
 }
 
 /** Ends the exchange abruptly: HTTP/2 resets the stream, HTTP/1.1 closes the connection. */
 export function resetDownstream(res: DownstreamResponse): void {
-  if ('stream' in res) {
+  if (res instanceof Http2Response) {
     if (!res.stream.destroyed) res.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
   } else {
     res.destroy();

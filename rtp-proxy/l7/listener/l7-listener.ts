@@ -52,7 +52,9 @@ import {
   createServer as createHttp2Server,
   type Http2Server,
   type Http2Session,
+  type IncomingHttpHeaders,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { Socket, createServer as createTcpServer, type Server, type AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -72,6 +74,7 @@ import {
   type DownstreamResponse,
 } from './downstream.js';
 import { GrpcStatus, isGrpcRequest } from '../grpc.js';
+import { Http2Request, Http2Response } from './h2-exchange.js';
 import { H2FrameGuard } from './h2-frame-guard.js';
 import { H2RefusalWatch } from './h2-refusal-watch.js';
 import { upgradeToH2c, wantsH2cUpgrade } from './h2c-upgrade.js';
@@ -235,25 +238,55 @@ export class L7Listener {
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
     });
-    this.#http2.on('request', (req, res) => {
-      // nghttp2 advertises the limit but does not enforce it on what it receives.
-      if (headerListSize(req.rawHeaders) > config.maxHeaderBytes) {
-        this.#count('h2_header_list_too_large');
-        localReply(res, 431, 'request header list too large', undefined);
-        return;
-      }
-      if (!this.#withinRate(req, res)) return;
-      if (!this.#takePending(res)) {
-        localReply(res, 503, 'listener overloaded', undefined);
-        return;
-      }
-      attachBodyBudget(req, this.#bodyBudget);
-      this.#router().handle(name, req, res);
-    });
+    // Streams, not 'request': node's compatibility layer is not set up (h2-exchange.ts says why).
+    this.#http2.on('stream', this.#onStream as (...args: Http2StreamArgs) => void);
     // Session errors are counted once, by the session's own 'error' listener (#watchSession).
     this.#http2.on('session', (session) => this.#watchSession(session));
     this.#tcp = createTcpServer();
     this.#tcp.on('connection', this.#onConnection);
+  }
+
+  /** node passes the stream's header list as received (repeats kept) fourth; its types omit it. */
+  readonly #onStream = (...[stream, headers, , rawHeaders]: Http2StreamEvent): void => {
+    // Errors of a stream (a reset, a write after one) end it; none may reach the process.
+    stream.on('error', ignoreStreamError);
+    const req = new Http2Request(stream, headers, rawHeaders);
+    const res = new Http2Response(stream);
+    // nghttp2 advertises the limit but does not enforce it on what it receives.
+    if (headerListSize(rawHeaders) > this.config.maxHeaderBytes) {
+      this.#count('h2_header_list_too_large');
+      localReply(res, 431, 'request header list too large', undefined);
+      return;
+    }
+    if (!this.#expectationMet(req, res)) return;
+    if (!this.#withinRate(req, res)) return;
+    if (!this.#takePending(res)) {
+      localReply(res, 503, 'listener overloaded', undefined);
+      return;
+    }
+    attachBodyBudget(req, this.#bodyBudget);
+    this.#router().handle(this.config.name, req, res);
+  };
+
+  /**
+   * What node's compatibility layer answered before a request reached us:
+   * CONNECT (no extended CONNECT is offered) 405, an Expect other than
+   * 100-continue 417; 100-continue is granted at once.
+   */
+  #expectationMet(req: Http2Request, res: Http2Response): boolean {
+    if (req.method === 'CONNECT') {
+      localReply(res, 405, 'CONNECT is not proxied over HTTP/2', undefined);
+      return false;
+    }
+    const expect = req.headers.expect;
+    if (expect === undefined) return true;
+    if (expect !== '100-continue') {
+      localReply(res, 417, `expectation "${expect}" not supported`, undefined);
+      req.stream.resume();
+      return false;
+    }
+    req.stream.additionalHeaders({ ':status': 100 });
+    return true;
   }
 
   readonly #onConnection = (socket: Socket): void => {
@@ -652,6 +685,16 @@ export class L7Listener {
 
 /** A decrypted mesh connection carries its peer's SPIFFE ID. */
 type TlsWithIdentity = TLSSocket & { [PEER_IDENTITY]?: string };
+
+type Http2StreamEvent = [
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+];
+type Http2StreamArgs = [stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number];
+
+function ignoreStreamError(): void {}
 
 /** HPACK's size of a header list (RFC 7541 section 4.1): name + value + 32 per field. */
 function headerListSize(rawHeaders: readonly string[]): number {

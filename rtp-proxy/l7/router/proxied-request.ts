@@ -9,6 +9,7 @@
  * Every way out (answered, timed out, client gone) releases what it took.
  */
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import type { HttpRouteConfig } from '../../../src/config/index.js';
 import { errorMessage } from '../../../src/shared/errors.js';
 import { BodyRecorder } from './body-recorder.js';
@@ -23,7 +24,9 @@ import {
   peerIdentityOf,
   localReply,
   protocolOf,
+  requestBodyOf,
   resetDownstream,
+  responseBodyOf,
   writeHead,
   type DownstreamRequest,
   type DownstreamResponse,
@@ -71,6 +74,8 @@ interface Attempt {
 export class ProxiedRequest {
   readonly #router: RequestRouter;
   readonly #req: DownstreamRequest;
+  /** The request body: node:http's request, or the HTTP/2 stream. */
+  readonly #body: Readable;
   readonly #res: DownstreamResponse;
   readonly #listener: string;
   readonly #started = performance.now();
@@ -109,6 +114,7 @@ export class ProxiedRequest {
     this.#router = router;
     this.#listener = listener;
     this.#req = req;
+    this.#body = requestBodyOf(req);
     this.#res = res;
     this.#upgrade = upgrade;
     this.#grpc = upgrade === undefined && isGrpcRequest(req.headers);
@@ -201,16 +207,16 @@ export class ProxiedRequest {
    * ends never ends it: then they go back at once.
    */
   #record(): BodyRecorder {
-    const req = this.#req;
-    const recorder = new BodyRecorder(req, {
-      budget: bodyBudgetOf(req),
+    const body = this.#body;
+    const recorder = new BodyRecorder(body, {
+      budget: bodyBudgetOf(this.#req),
       onAbandoned: (reason) => {
         this.#router.metrics.bodyCopiesAbandoned.inc({ listener: this.#listener, reason });
       },
     });
     this.#recorder = recorder;
-    req.once('close', () => {
-      if (!req.readableEnded) recorder.release();
+    body.once('close', () => {
+      if (!body.readableEnded) recorder.release();
     });
     this.#defer(() => this.#releaseCopyAfterBody());
     return recorder;
@@ -258,7 +264,7 @@ export class ProxiedRequest {
     });
     this.#timer = timer;
     // A request without a body has no byte to note (and a listener would set it flowing for nothing).
-    if (!hasNoBody(this.#req)) this.#req.on('data', timer.touch);
+    if (!hasNoBody(this.#req)) this.#body.on('data', timer.touch);
     this.#defer(() => {
       this.#disarmTimers();
     });
@@ -268,7 +274,7 @@ export class ProxiedRequest {
     const timer = this.#timer;
     if (timer === undefined) return;
     timer.stop();
-    this.#req.off('data', timer.touch);
+    this.#body.off('data', timer.touch);
   }
 
   #deadlineMs(route: HttpRouteConfig): number {
@@ -431,7 +437,7 @@ export class ProxiedRequest {
     this.#current = exchange;
     // A request without a body (most GETs) ends its upstream body now: no pipe to set up.
     if (this.#upgrade !== undefined || (index === 0 && hasNoBody(req))) exchange.body.end();
-    else if (index === 0) req.pipe(exchange.body);
+    else if (index === 0) this.#body.pipe(exchange.body);
     else recorder?.replayInto(exchange.body);
     const sentAt = performance.now();
     // Without retries the per-try timeout is the request's deadline, which the
@@ -541,7 +547,7 @@ export class ProxiedRequest {
       return;
     }
     if (this.#timer !== undefined) body.on('data', this.#timer.touch);
-    body.pipe(res as NodeJS.WritableStream, { end: false });
+    body.pipe(responseBodyOf(res), { end: false });
     body.once('end', () => {
       if (!response.endedCleanly()) {
         // A cut upstream must not look like a complete answer downstream.
@@ -662,7 +668,7 @@ export class ProxiedRequest {
       this.#grpc ? (grpcStatus === undefined ? {} : { status: grpcStatus }) : undefined,
     );
     // An unread body must not hold the connection (HTTP/1.1 keep-alive reads past it).
-    this.#req.resume();
+    this.#body.resume();
   }
 
   /** Runs once, when the downstream response is closed for whatever reason. */
