@@ -69,8 +69,10 @@ import {
   CLIENT_ADDRESS,
   ENCRYPTED,
   PEER_IDENTITY,
+  clientAddressOf,
   localReply,
   upgradeResponse,
+  type DownstreamRequest,
   type DownstreamResponse,
 } from './downstream.js';
 import { GrpcStatus, isGrpcRequest } from '../grpc.js';
@@ -258,7 +260,7 @@ export class L7Listener {
       localReply(res, 431, 'request header list too large', undefined);
       return;
     }
-    if (!this.#expectationMet(req, res)) return;
+    if (!this.#routable(req, res)) return;
     if (!this.#withinRate(req, res)) return;
     if (!this.#takePending(res)) {
       localReply(res, 503, 'listener overloaded', undefined);
@@ -269,11 +271,11 @@ export class L7Listener {
   };
 
   /**
-   * What node's compatibility layer answered before a request reached us:
-   * CONNECT (no extended CONNECT is offered) 405, an Expect other than
-   * 100-continue 417; 100-continue is granted at once.
+   * What node's compatibility layer answered before a request reached us,
+   * false when answered here: CONNECT (no extended CONNECT is offered) 405,
+   * an Expect other than 100-continue 417; 100-continue is granted at once.
    */
-  #expectationMet(req: Http2Request, res: Http2Response): boolean {
+  #routable(req: Http2Request, res: Http2Response): boolean {
     if (req.method === 'CONNECT') {
       localReply(res, 405, 'CONNECT is not proxied over HTTP/2', undefined);
       return false;
@@ -621,14 +623,9 @@ export class L7Listener {
    * 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED, Trailers-Only) and
    * counted, before it takes a pending slot or reaches a route.
    */
-  #withinRate(
-    req: {
-      readonly socket: { readonly remoteAddress?: string | undefined } | null;
-      readonly headers: IncomingMessage['headers'];
-    },
-    res: DownstreamResponse,
-  ): boolean {
-    const rate = this.#requestRate?.take(req.socket?.remoteAddress ?? 'unknown');
+  #withinRate(req: DownstreamRequest, res: DownstreamResponse): boolean {
+    // The client's address, also where the frame guard stands between the session and its socket.
+    const rate = this.#requestRate?.take(clientAddressOf(req) ?? 'unknown');
     if (rate === undefined || rate.allowed) return true;
     this.#count('rate_limited');
     res.setHeader('retry-after', String(rate.retryAfterSec));

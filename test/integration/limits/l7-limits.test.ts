@@ -4,11 +4,14 @@
  * its burst gets 429 with Retry-After (HTTP/1.1 and HTTP/2 streams alike),
  * each refusal counted (streammesh_rate_limited_requests_total{listener="l7"}
  * and the listener's rate_limited refusals) and none reaching the backend;
- * another source address is served meanwhile; a listener without the
- * setting is not limited.
+ * another source address is served meanwhile, over HTTP/2 with the frame
+ * guard too (which hides the socket's address from the session); a listener
+ * without the setting is not limited.
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   http2Session,
@@ -68,6 +71,13 @@ describe('L7 requests per source', () => {
           requestBurstPerSource: BURST,
         },
         { name: 'open', listen: '127.0.0.1:0' },
+        {
+          name: 'guarded',
+          listen: '127.0.0.1:0',
+          checkHttp2Frames: 'guard',
+          requestsPerSecondPerSource: RATE,
+          requestBurstPerSource: BURST,
+        },
       ],
       routes: [{ name: 'main', match: { path: { prefix: '/' } }, action: { cluster: 'main' } }],
       clusters: [{ name: 'main', endpoints: [backend.address] }],
@@ -121,6 +131,28 @@ describe('L7 requests per source', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('keeps HTTP/2 sources apart behind the frame guard', async () => {
+    const port = proxy.portOf('guarded');
+    const statuses = async (localAddress: string, count: number): Promise<number[]> => {
+      const session = http2Connect(`http://127.0.0.1:${port}`, {
+        createConnection: () => netConnect({ host: '127.0.0.1', port, localAddress }),
+      });
+      session.on('error', () => undefined);
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: count }, () => send2(session, { host: 'app', path: '/g' })),
+        );
+        return answers.map((answer) => answer.status);
+      } finally {
+        session.close();
+      }
+    };
+    const first = await statuses('127.0.0.5', 2 * BURST + 2);
+    assert.ok(first.filter((status) => status === 429).length >= BURST + 2, first.join(','));
+    // Another address has a burst of its own (with one bucket for all, it would be refused).
+    assert.deepEqual(await statuses('127.0.0.6', 2), [200, 200]);
   });
 
   it('leaves a listener without the setting unlimited', async () => {
