@@ -69,7 +69,7 @@ export const CLIENT_ADDRESS = Symbol('streammesh.clientAddress');
 
 export function clientAddressOf(req: DownstreamRequest): string | undefined {
   if (req instanceof Http2Request) {
-    const session = req.stream.session as { [CLIENT_ADDRESS]?: string } | undefined;
+    const session = req.session as { [CLIENT_ADDRESS]?: string } | undefined;
     const address = session?.[CLIENT_ADDRESS];
     if (address !== undefined) return address;
   }
@@ -85,7 +85,7 @@ export const PEER_IDENTITY = Symbol('streammesh.peerIdentity');
 /** The peer's SPIFFE ID verified by mutual TLS; undefined on any other connection. */
 export function peerIdentityOf(req: DownstreamRequest): string | undefined {
   if (req instanceof Http2Request) {
-    const session = req.stream.session as { [PEER_IDENTITY]?: string } | undefined;
+    const session = req.session as { [PEER_IDENTITY]?: string } | undefined;
     return session?.[PEER_IDENTITY];
   }
   return (req.socket as { [PEER_IDENTITY]?: string } | null)?.[PEER_IDENTITY];
@@ -97,7 +97,7 @@ export const ENCRYPTED = Symbol('streammesh.encrypted');
 /** Whether the request came over TLS (for X-Forwarded-Proto). */
 export function isEncrypted(req: DownstreamRequest): boolean {
   if (req instanceof Http2Request) {
-    return (req.stream.session as { [ENCRYPTED]?: boolean } | undefined)?.[ENCRYPTED] === true;
+    return (req.session as { [ENCRYPTED]?: boolean } | undefined)?.[ENCRYPTED] === true;
   }
   return (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
 }

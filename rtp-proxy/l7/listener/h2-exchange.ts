@@ -19,6 +19,7 @@ import type { Socket } from 'node:net';
 import {
   constants as h2,
   type IncomingHttpHeaders,
+  type Http2Session,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
@@ -27,12 +28,15 @@ import type { OutgoingHttpHeader } from 'node:http';
 export class Http2Request {
   readonly httpVersion = '2.0';
   readonly stream: ServerHttp2Stream;
+  /** Kept from the start: node clears stream.session when the stream closes, before the access log asks. */
+  readonly session: Http2Session | undefined;
   readonly headers: IncomingHttpHeaders;
   /** Names and values as received, repeats kept: what nghttp2's header list limit is checked on. */
   readonly rawHeaders: readonly string[];
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
     this.stream = stream;
+    this.session = stream.session;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
   }
@@ -47,7 +51,7 @@ export class Http2Request {
 
   /** The session's socket (with the frame guard, the guard, which has no address). */
   get socket(): Socket | null {
-    return this.stream.session?.socket ?? null;
+    return this.session?.socket ?? null;
   }
 }
 
@@ -71,9 +75,13 @@ export class Http2Response {
     return this.#ending;
   }
 
-  /** Every byte of the response, trailers included, handed to nghttp2. */
+  /**
+   * Every byte of the response, trailers included, handed to nghttp2, and
+   * the stream not reset: node marks a reset stream's writable side finished
+   * too.
+   */
   get writableFinished(): boolean {
-    return this.stream.writableFinished;
+    return this.stream.writableFinished && !(this.stream.rstCode > h2.NGHTTP2_NO_ERROR);
   }
 
   setHeader(name: string, value: OutgoingHttpHeader): this {

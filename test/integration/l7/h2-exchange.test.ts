@@ -17,6 +17,11 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
+import { httpSchema } from '../../../src/config/http-schema.js';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
   http2Session,
@@ -216,6 +221,67 @@ async function exchange(
     rstCode: stream.rstCode,
   };
 }
+
+describe('HTTP/2 exchanges in the access log', () => {
+  it('logs a whole answer as finished, a stream the client reset as DC, and the client', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) {
+          if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        }
+        done();
+      },
+    });
+    const web = await startBackend('web');
+    const service = new HttpService(pino({ level: 'info' }, sink), new Registry());
+    const session = (): ClientHttp2Session => {
+      const port = service.listeners.get('edge')?.address.port ?? 0;
+      return http2Session(port);
+    };
+    try {
+      await service.apply(
+        httpSchema.parse({
+          listeners: [{ name: 'edge', listen: '127.0.0.1:0' }],
+          routes: [{ name: 'web', match: { path: { prefix: '/' } }, action: { cluster: 'web' } }],
+          clusters: [{ name: 'web', endpoints: [web.address] }],
+          accessLog: { percent: 100, errors: true },
+        }),
+      );
+      const client = session();
+      try {
+        assert.equal((await send2(client, { host: 'web', path: '/whole' })).status, 200);
+        assert.equal(
+          (await send2(client, { host: 'web', path: '/grpc-like', headers: { te: 'trailers' } }))
+            .status,
+          200,
+        );
+        const reset = client.request({ ':path': '/chunked', ':authority': 'web' });
+        reset.on('error', () => undefined);
+        await new Promise((resolve) => reset.once('data', resolve));
+        reset.close(h2.NGHTTP2_CANCEL);
+        await new Promise((resolve) => reset.once('close', resolve));
+      } finally {
+        client.close();
+      }
+      const entryOf = (path: string): Record<string, unknown> | undefined =>
+        lines.find((line) => line['log'] === 'access' && line['path'] === path);
+      await waitFor(() => Promise.resolve(entryOf('/chunked') !== undefined));
+      for (const path of ['/whole', '/grpc-like']) {
+        const entry = entryOf(path);
+        assert.equal(entry?.['protocol'], 'HTTP/2');
+        assert.equal(entry['status'], 200);
+        assert.deepEqual(entry['flags'], [], `${path}: ${JSON.stringify(entry)}`);
+        assert.equal(entry['client'], '127.0.0.1');
+      }
+      assert.deepEqual(entryOf('/chunked')?.['flags'], ['DC']);
+      assert.equal(entryOf('/chunked')?.['client'], '127.0.0.1');
+    } finally {
+      await service.close();
+      await web.close();
+    }
+  });
+});
 
 describe('Http2Response on a node HTTP/2 server', () => {
   /** Serves one request with `answer`; resolves the stream's errors (and the client's view) once it closes. */
