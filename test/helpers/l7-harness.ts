@@ -15,7 +15,8 @@ import {
 } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../rtp-proxy/l7/l7-service.js';
 import { httpSchema } from '../../src/config/http-schema.js';
@@ -359,4 +360,18 @@ export function h2FramesIn(bytes: Buffer): { type: number; payload: Buffer }[] {
     at += 9 + length;
   }
   return frames;
+}
+
+/** A logger at info whose JSON lines are kept, parsed, in `lines` (for access-log tests). */
+export function capturedLog(): { readonly log: Logger; readonly lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { log: pino({ level: 'info' }, sink), lines };
 }

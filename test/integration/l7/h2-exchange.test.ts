@@ -17,13 +17,12 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
+  capturedLog,
   http2Session,
   send2,
   startBackend,
@@ -224,21 +223,9 @@ async function exchange(
 
 describe('HTTP/2 exchanges in the access log', () => {
   it('logs a whole answer as finished, a stream the client reset as DC, and the client', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) {
-          if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-        }
-        done();
-      },
-    });
+    const { log, lines } = capturedLog();
     const web = await startBackend('web');
-    const service = new HttpService(pino({ level: 'info' }, sink), new Registry());
-    const session = (): ClientHttp2Session => {
-      const port = service.listeners.get('edge')?.address.port ?? 0;
-      return http2Session(port);
-    };
+    const service = new HttpService(log, new Registry());
     try {
       await service.apply(
         httpSchema.parse({
@@ -248,7 +235,7 @@ describe('HTTP/2 exchanges in the access log', () => {
           accessLog: { percent: 100, errors: true },
         }),
       );
-      const client = session();
+      const client = http2Session(service.listeners.get('edge')?.address.port ?? 0);
       try {
         assert.equal((await send2(client, { host: 'web', path: '/whole' })).status, 200);
         assert.equal(

@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpService } from '../../../rtp-proxy/l7/l7-service.js';
 import { httpSchema } from '../../../src/config/http-schema.js';
 import { freePort } from '../../helpers/ports.js';
-import { clientAgent, send, startBackend } from '../../helpers/l7-harness.js';
+import { capturedLog, clientAgent, send, startBackend } from '../../helpers/l7-harness.js';
 
 function configTo(listen: string, endpoint: string, extra: Record<string, unknown> = {}) {
   return httpSchema.parse({
@@ -60,17 +59,9 @@ describe('HTTP proxy service', () => {
   });
 
   it('logs its sampled share of requests and every failed one as JSON lines', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) {
-          if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-        }
-        done();
-      },
-    });
+    const { log, lines } = capturedLog();
     const app = await startBackend('app');
-    const service = new HttpService(pino({ level: 'info' }, sink), new Registry());
+    const service = new HttpService(log, new Registry());
     const dead = `127.0.0.1:${await freePort()}`;
     try {
       await service.apply(
