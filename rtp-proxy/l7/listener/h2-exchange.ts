@@ -96,7 +96,7 @@ export class Http2Response {
    * 200-599, a connection-specific header), having sent nothing.
    */
   writeHead(status: number, headers: OutgoingHttpHeaders): this {
-    if (this.stream.destroyed) return this;
+    if (this.#gone()) return this;
     this.statusCode = status;
     for (const name in headers) {
       const value = headers[name];
@@ -115,7 +115,7 @@ export class Http2Response {
     if (this.#ending) return;
     this.#ending = true;
     const stream = this.stream;
-    if (stream.destroyed) return;
+    if (this.#gone()) return;
     if (!stream.headersSent) {
       const empty = body === undefined || body.length === 0;
       if (empty && this.#trailers === undefined) {
@@ -135,6 +135,15 @@ export class Http2Response {
   once(event: 'close', listener: () => void): this {
     this.stream.once(event, listener);
     return this;
+  }
+
+  /**
+   * Closed or destroyed: nothing can be sent. A stream the client reset is
+   * closed a moment before node destroys it (its 'aborted' comes between),
+   * and respond() on it throws.
+   */
+  #gone(): boolean {
+    return this.stream.closed || this.stream.destroyed;
   }
 
   #respond(options: { readonly endStream: boolean; readonly waitForTrailers: boolean }): void {

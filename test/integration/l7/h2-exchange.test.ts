@@ -322,6 +322,39 @@ describe('Http2Response on a node HTTP/2 server', () => {
     assert.equal(answer.rstCode, h2.NGHTTP2_NO_ERROR);
   });
 
+  it('sends nothing, and throws nothing, on a stream the client has reset', async () => {
+    const server = createHttp2Server();
+    const answered = new Promise<string>((resolve) => {
+      server.on('stream', (stream: ServerHttp2Stream) => {
+        stream.on('error', () => undefined);
+        const res = new Http2Response(stream);
+        // Emitted once the reset is in: the stream is closed, not yet destroyed.
+        stream.once('aborted', () => {
+          try {
+            res.writeHead(200, { 'x-late': 'yes' });
+            res.end('too late');
+            resolve(`closed ${String(stream.closed)}, head sent ${String(res.headersSent)}`);
+          } catch (error) {
+            resolve(`threw ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+          }
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2Connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const stream = client.request({ ':method': 'POST', ':path': '/' });
+      stream.on('error', () => undefined);
+      stream.write('part of a body');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      stream.close(h2.NGHTTP2_CANCEL);
+      assert.equal(await withinMs(3_000, answered, 'no aborted'), 'closed true, head sent false');
+    } finally {
+      client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('resets the stream when its trailers cannot be carried, rather than throwing', async () => {
     const { errors, answer } = await serveOne((res) => {
       res.writeHead(200, {});
