@@ -18,6 +18,7 @@ import {
   type Backend,
   type RunningProxy,
 } from './l7-harness.js';
+import { settleWithin } from './process.js';
 
 export interface InvalidFrameShape {
   readonly name: string;
@@ -144,18 +145,11 @@ export async function checkHeldStreamFreedOnInvalidFrame(
       proxy.service.listeners.get(listener)?.pendingRequests;
     assert.equal(pending(), 1);
     raw.write(h2Frame(0x0, 0, 0, Buffer.from('x')));
-    let timer: NodeJS.Timeout | undefined;
-    const kept = new Promise((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error('the connection was kept after its invalid frame')),
-        Math.max(0, deadline - performance.now()),
-      );
-    });
-    try {
-      await Promise.race([closed, kept]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await settleWithin(
+      closed,
+      Math.max(0, deadline - performance.now()),
+      'the connection closed after its invalid frame',
+    );
     const goaway = h2FramesIn(received).find((frame) => frame.type === 0x7);
     assert.equal(goaway?.payload.readUInt32BE(4), 0x1);
     assert.equal(await proxy.metric('streammesh_http_refused_requests_total', counted), before + 1);

@@ -112,6 +112,26 @@ export async function waitFor<T>(
   }
 }
 
+/** `promise`'s value, or a failure saying `what` did not happen within `timeoutMs`. */
+export async function settleWithin<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`not within ${Math.round(timeoutMs)} ms: ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** True while a process with this pid exists. */
 export function isAlive(pid: number): boolean {
   try {

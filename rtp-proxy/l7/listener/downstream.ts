@@ -5,7 +5,7 @@
  * few places they differ (where the body is read from and written to, the
  * connection's facts, how an exchange is cut).
  */
-import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
@@ -133,14 +133,6 @@ export function authorityOf(req: DownstreamRequest): string {
 export function protocolOf(req: DownstreamRequest): 'HTTP/1.1' | 'HTTP/2' | 'HTTP/1.0' {
   if (req.httpVersion === '2.0') return 'HTTP/2';
   return req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1';
-}
-
-export function writeHead(
-  res: DownstreamResponse,
-  status: number,
-  headers: OutgoingHttpHeaders,
-): void {
-  res.writeHead(status, headers);
 }
 
 /** Ends the exchange abruptly: HTTP/2 resets the stream, HTTP/1.1 closes the connection. */

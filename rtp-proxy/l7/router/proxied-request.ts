@@ -27,7 +27,6 @@ import {
   requestBodyOf,
   resetDownstream,
   responseBodyOf,
-  writeHead,
   type DownstreamRequest,
   type DownstreamResponse,
   type DownstreamUpgrade,
@@ -531,7 +530,7 @@ export class ProxiedRequest {
       return;
     }
     try {
-      writeHead(res, response.status, headers);
+      res.writeHead(response.status, headers);
     } catch (error) {
       // A status or header this downstream protocol cannot carry (e.g. 600 to HTTP/2).
       discard(attempt);
@@ -601,7 +600,7 @@ export class ProxiedRequest {
     headers['connection'] = 'upgrade';
     headers['upgrade'] = response.headers.upgrade ?? '';
     try {
-      writeHead(this.#res, 101, headers);
+      this.#res.writeHead(101, headers);
     } catch (error) {
       upstream.socket.destroy();
       this.#flags.push('UF');

@@ -30,6 +30,7 @@ import {
   type Backend,
   type RunningProxy,
 } from '../../helpers/l7-harness.js';
+import { settleWithin, waitFor } from '../../helpers/process.js';
 import { Http2Response } from '../../../rtp-proxy/l7/listener/h2-exchange.js';
 
 describe('HTTP/2 on the stream API', () => {
@@ -163,11 +164,13 @@ describe('HTTP/2 on the stream API', () => {
     const uploaded = new Promise<void>((resolve) => stream.end(body, resolve));
     const closed = new Promise<void>((resolve) => stream.once('close', resolve));
     assert.equal(await status, 503);
-    await withinMs(3_000, Promise.all([uploaded, closed]), 'the upload never completed');
+    await settleWithin(Promise.all([uploaded, closed]), 3_000, 'the upload completed');
     assert.equal(stream.rstCode, h2.NGHTTP2_NO_ERROR);
     // The proxy's side of the stream closes a moment after the client's.
-    await waitFor(() =>
-      Promise.resolve(proxy.service.listeners.get('edge')?.pendingRequests === 0),
+    await waitFor(
+      () => (proxy.service.listeners.get('edge')?.pendingRequests === 0 ? true : undefined),
+      3_000,
+      () => 'the pending request released',
     );
   });
 
@@ -185,7 +188,11 @@ describe('HTTP/2 on the stream API', () => {
     // All three requests ended and were counted, the reset ones included.
     await waitFor(
       async () =>
-        (await proxy.metric('streammesh_http_requests_total', { listener: 'edge' })) >= before + 3,
+        (await proxy.metric('streammesh_http_requests_total', { listener: 'edge' })) >= before + 3
+          ? true
+          : undefined,
+      3_000,
+      () => 'three requests counted',
     );
     assert.equal(proxy.service.listeners.get('edge')?.pendingRequests, 0);
   });
@@ -211,7 +218,7 @@ async function exchange(
   const parts: Buffer[] = [];
   stream.on('data', (part: Buffer) => parts.push(part));
   const head = new Promise<IncomingHttpHeaders>((resolve) => stream.once('response', resolve));
-  await withinMs(3_000, new Promise((resolve) => stream.once('close', resolve)), 'no close');
+  await settleWithin(new Promise((resolve) => stream.once('close', resolve)), 3_000, 'close');
   const received = await head;
   return {
     status: Number(received[':status']),
@@ -253,7 +260,11 @@ describe('HTTP/2 exchanges in the access log', () => {
       }
       const entryOf = (path: string): Record<string, unknown> | undefined =>
         lines.find((line) => line['log'] === 'access' && line['path'] === path);
-      await waitFor(() => Promise.resolve(entryOf('/chunked') !== undefined));
+      await waitFor(
+        () => entryOf('/chunked'),
+        3_000,
+        () => 'the reset request logged',
+      );
       for (const path of ['/whole', '/grpc-like']) {
         const entry = entryOf(path);
         assert.equal(entry?.['protocol'], 'HTTP/2');
@@ -348,7 +359,10 @@ describe('Http2Response on a node HTTP/2 server', () => {
       stream.write('part of a body');
       await new Promise((resolve) => setTimeout(resolve, 20));
       stream.close(h2.NGHTTP2_CANCEL);
-      assert.equal(await withinMs(3_000, answered, 'no aborted'), 'closed true, head sent false');
+      assert.equal(
+        await settleWithin(answered, 3_000, "'aborted'"),
+        'closed true, head sent false',
+      );
     } finally {
       client.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -370,23 +384,3 @@ describe('Http2Response on a node HTTP/2 server', () => {
     );
   });
 });
-
-async function withinMs<T>(ms: number, promise: Promise<T>, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function waitFor(check: () => Promise<boolean>, ms = 3_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
